@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine that has only Node and npm.
+#   bash scripts/omni.sh demo   install, build, run the main job
+#   bash scripts/omni.sh test   install, lint, build, typecheck and run every test
+# It brings the pinned pnpm itself (corepack cannot verify signatures on this registry).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PNPM_VERSION=12.4.2
+# node-gyp (better-sqlite3) must build against the local headers: there is no download of Node headers here.
+if [ -d /usr/include/node ]; then export npm_config_nodedir=/usr; fi
+export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1 AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+
+ensure_pnpm() {
+  if command -v pnpm >/dev/null 2>&1 && [ "$(pnpm --version 2>/dev/null)" = "$PNPM_VERSION" ]; then return; fi
+  echo "omni: installing pnpm@$PNPM_VERSION" >&2
+  npm install -g --allow-scripts=pnpm "pnpm@$PNPM_VERSION" >&2
+}
+
+install_deps() {
+  ensure_pnpm
+  pnpm install --frozen-lockfile
+}
+
+cmd="${1:-}"
+shift || true
+case "$cmd" in
+  demo)
+    install_deps
+    pnpm exec turbo run build --output-logs=errors-only
+    pnpm --filter @omnirelay/example start -- "$@"
+    ;;
+  test)
+    install_deps
+    pnpm run lint
+    pnpm run build
+    pnpm run typecheck
+    pnpm run test:unit
+    ;;
+  *)
+    echo "usage: bash scripts/omni.sh demo|test" >&2
+    exit 2
+    ;;
+esac
