@@ -1,0 +1,103 @@
+import type {
+  ResourceLeaseErrorInfo,
+  ResourceLeaseItemPayload,
+  ResourceLeaseOwnershipToken,
+  ResourceLeasePendingItem,
+} from "./payload.js";
+
+/**
+ * Replication event types. The numbers are stable (stores and protobuf use them): 1–7 are the original's,
+ * 8+ are the transitions the original never replicated.
+ */
+export const ResourceLeaseEventTypes = {
+  Enqueue: 1,
+  LeaseGranted: 2,
+  Heartbeat: 3,
+  Completed: 4,
+  Failed: 5,
+  DrainSnapshot: 6,
+  RestoreSnapshot: 7,
+  LeaseExpired: 8,
+  Requeued: 9,
+  DeadLettered: 10,
+  Redriven: 11,
+} as const;
+
+/** Name of a replication event type. */
+export type ResourceLeaseEventType = keyof typeof ResourceLeaseEventTypes;
+
+const typeByNumber = new Map<number, ResourceLeaseEventType>(
+  Object.entries(ResourceLeaseEventTypes).map(([name, n]) => [n, name as ResourceLeaseEventType]),
+);
+
+/** Maps a stable event-type number back to its name; `undefined` for an unknown number. */
+export function eventTypeFromNumber(value: number): ResourceLeaseEventType | undefined {
+  return typeByNumber.get(value);
+}
+
+/**
+ * One queue mutation. `sequenceNumber` is assigned by the queue in the same synchronous step as the mutation,
+ * so event order is mutation order; replicators never renumber. The stream of events is enough to rebuild pending,
+ * active and dead-letter state exactly (see `ResourceLeaseQueue.fromEvents`).
+ *
+ * Which fields each type carries:
+ * - `Enqueue`: `item` (with payload), `peerId`.
+ * - `LeaseGranted`: `ownership`, `peerId`, `principal`, `leaseExpiresAt`, `payload`, `error` (the item's lastError).
+ * - `Heartbeat`: `ownership`, `peerId`, `leaseExpiresAt`.
+ * - `Completed`: `ownership`, `peerId`, `payload`.
+ * - `Failed`: `ownership`, `peerId`, `payload`, `error`; metadata `failure.requeued` (`"true"`/`"false"`, the outcome).
+ * - `LeaseExpired`: `ownership`, `peerId`, `payload`.
+ * - `Requeued`: `item` — the item goes back to pending (at once, or at `item.availableAt` after a backoff).
+ * - `DeadLettered`: `item`, `error`; metadata `deadletter.reason`.
+ * - `Redriven`: `item` — moved from the dead-letter set back to pending with its attempt reset.
+ * - `DrainSnapshot`: `items` (everything that left the queue); metadata `drain.count`.
+ * - `RestoreSnapshot`: `items`; metadata `restore.count`. Ends a drain.
+ *
+ * Every event carries metadata `queue.pending` and `queue.active` after the mutation.
+ */
+export interface ResourceLeaseReplicationEvent {
+  readonly sequenceNumber: number;
+  readonly eventType: ResourceLeaseEventType;
+  /** When the mutation happened, ms since the epoch. */
+  readonly timestamp: number;
+  readonly ownership?: ResourceLeaseOwnershipToken;
+  readonly peerId?: string;
+  /** Authenticated principal of the caller, when there was one. Never a raw token. */
+  readonly principal?: string;
+  readonly payload?: ResourceLeaseItemPayload;
+  readonly error?: ResourceLeaseErrorInfo;
+  /** The item a non-lease transition acted on (Enqueue, Requeued, DeadLettered, Redriven). */
+  readonly item?: ResourceLeasePendingItem;
+  /** Items of a DrainSnapshot or RestoreSnapshot. */
+  readonly items?: readonly ResourceLeasePendingItem[];
+  /** Deadline of the lease after a LeaseGranted or Heartbeat, ms since the epoch. */
+  readonly leaseExpiresAt?: number;
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/** Options accepted by every async operation that can be cancelled. */
+export interface CallOptions {
+  /** Aborts the operation. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Publishes ordered replication events. Called by the queue in mutation order; an implementation must deliver
+ * them in that order and resolve only when they are as durable as it promises.
+ */
+export interface ResourceLeaseReplicator {
+  publish(events: readonly ResourceLeaseReplicationEvent[], options?: CallOptions): Promise<void>;
+}
+
+/** Consumes replication events one at a time. */
+export interface ResourceLeaseReplicationSink {
+  apply(event: ResourceLeaseReplicationEvent, options?: CallOptions): Promise<void>;
+}
+
+/** A durable, readable event log (implemented by durable replicators). */
+export interface ResourceLeaseEventLog {
+  /** Reads events with `sequenceNumber >= fromSequence`, in order, at most `limit` of them when given. */
+  read(fromSequence: number, limit?: number): AsyncIterable<ResourceLeaseReplicationEvent>;
+  /** Sequence number of the last stored event, 0 when the log is empty. */
+  lastSequence(): Promise<number>;
+}

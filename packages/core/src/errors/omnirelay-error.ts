@@ -1,0 +1,101 @@
+import { type OmniRelayStatus, parseStatus } from "./status.js";
+
+const marker = Symbol.for("@omnirelay/core/OmniRelayError");
+
+/** Constructor options of {@link OmniRelayError}. */
+export interface OmniRelayErrorOptions {
+  /** Transport-neutral status; decides the HTTP status and gRPC code. */
+  status: OmniRelayStatus;
+  /** Stable dotted code such as `resourcelease.lease.fenced`. */
+  code: string;
+  /** Human-readable message. */
+  message: string;
+  /** String metadata that travels with the error on every transport. */
+  metadata?: Record<string, string>;
+  /** The underlying error, if any. Never sent over the wire. */
+  cause?: unknown;
+}
+
+/**
+ * The one error type of OmniRelay. Every error that crosses a package or transport boundary is an
+ * `OmniRelayError` with a transport status and a stable `code`.
+ */
+export class OmniRelayError extends Error {
+  readonly status: OmniRelayStatus;
+  readonly code: string;
+  readonly metadata: Readonly<Record<string, string>>;
+
+  constructor(options: OmniRelayErrorOptions) {
+    super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "OmniRelayError";
+    this.status = options.status;
+    this.code = options.code;
+    this.metadata = Object.freeze({ ...(options.metadata ?? {}) });
+    Object.defineProperty(this, marker, { value: true });
+  }
+
+  /** True for any `OmniRelayError`, even one created by another copy of this package. */
+  static is(value: unknown): value is OmniRelayError {
+    return isOmniRelayError(value);
+  }
+
+  /**
+   * Normalises anything thrown into an `OmniRelayError`. An `OmniRelayError` is returned as it is; an
+   * `AbortError` becomes `cancelled`; anything else becomes `internal` with code `omnirelay.internal`.
+   */
+  static from(value: unknown, fallbackCode = "omnirelay.internal"): OmniRelayError {
+    if (isOmniRelayError(value)) return value;
+    if (value instanceof Error && (value.name === "AbortError" || value.name === "TimeoutError")) {
+      const timeout = value.name === "TimeoutError";
+      return new OmniRelayError({
+        status: timeout ? "deadline-exceeded" : "cancelled",
+        code: timeout ? "omnirelay.deadline_exceeded" : "omnirelay.cancelled",
+        message: value.message || (timeout ? "The operation timed out." : "The operation was cancelled."),
+        cause: value,
+      });
+    }
+    const message = value instanceof Error ? value.message : String(value);
+    return new OmniRelayError({ status: "internal", code: fallbackCode, message, cause: value });
+  }
+
+  /** Rebuilds an error from its wire form (`{status, code, message, metadata}`). */
+  static fromWire(body: {
+    status?: string | number;
+    code?: string;
+    message?: string;
+    metadata?: Record<string, string>;
+  }): OmniRelayError {
+    return new OmniRelayError({
+      status: parseStatus(body.status) ?? "unknown",
+      code: body.code ?? "omnirelay.unknown",
+      message: body.message ?? "Unknown error.",
+      ...(body.metadata ? { metadata: body.metadata } : {}),
+    });
+  }
+
+  /** The wire form: `{status, code, message, metadata?}` with the status as its gRPC-vocabulary name. */
+  toJSON(): { status: OmniRelayStatus; code: string; message: string; metadata?: Record<string, string> } {
+    const out: { status: OmniRelayStatus; code: string; message: string; metadata?: Record<string, string> } = {
+      status: this.status,
+      code: this.code,
+      message: this.message,
+    };
+    if (Object.keys(this.metadata).length > 0) out.metadata = { ...this.metadata };
+    return out;
+  }
+}
+
+/** True for any `OmniRelayError`, across duplicate copies of `@omnirelay/core` (a `Symbol.for` marker). */
+export function isOmniRelayError(value: unknown): value is OmniRelayError {
+  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[marker] === true;
+}
+
+/** Shorthand used across core: builds an `OmniRelayError`. */
+export function omniError(
+  status: OmniRelayStatus,
+  code: string,
+  message: string,
+  metadata?: Record<string, string>,
+): OmniRelayError {
+  return new OmniRelayError({ status, code, message, ...(metadata ? { metadata } : {}) });
+}
