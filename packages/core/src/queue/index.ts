@@ -1,0 +1,20 @@
+/** The lease queue engine. */
+
+export type {
+  ResourceLeaseQueueBackpressureOptions,
+  ResourceLeaseQueueOptions,
+  ResourceLeaseRetryBackoffOptions,
+} from "./options.js";
+export type {
+  ResourceLeaseCallContext,
+  ResourceLeaseCompleteResult,
+  ResourceLeaseEnqueueResult,
+  ResourceLeaseFailOptions,
+  ResourceLeaseFailOutcome,
+  ResourceLeaseHeartbeatResult,
+  ResourceLeaseLeaseOptions,
+  ResourceLeaseRebuildOptions,
+} from "./queue.js";
+export { ResourceLeaseQueue } from "./queue.js";
+export type { ResourceLeaseActiveLeaseSnapshot, ResourceLeaseQueueSnapshot } from "./snapshot.js";
+export { validatePayload, validatePendingItem, validateToken } from "./validation.js";

@@ -1,0 +1,861 @@
+import { randomUUID } from "node:crypto";
+import { ResourceLeaseBackpressureController } from "../backpressure/index.js";
+import type { CallOptions, ResourceLeaseReplicationEvent, ResourceLeaseReplicator } from "../contracts/events.js";
+import { type Logger, silentLogger } from "../contracts/health.js";
+import type {
+  ResourceLeaseDeadLetterItem,
+  ResourceLeaseErrorInfo,
+  ResourceLeaseGrant,
+  ResourceLeaseItemPayload,
+  ResourceLeaseOwnershipToken,
+  ResourceLeasePendingItem,
+  ResourceLeaseQueueStats,
+} from "../contracts/payload.js";
+import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
+import { OmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import { type Clock, systemClock, type TimerHandle } from "../util/clock.js";
+import { type ResolvedQueueSettings, type ResourceLeaseQueueOptions, resolveQueueSettings } from "./options.js";
+import { type ItemRecord, type LeaseRecord, toPendingItem } from "./records.js";
+import { captureSnapshot, type ResourceLeaseQueueSnapshot, restoreSnapshot, toDeadLetterItem } from "./snapshot.js";
+import { QueueState, type ScheduleEntry } from "./state.js";
+import { optionalInteger, validatePayload, validatePendingItem, validateToken } from "./validation.js";
+import type { LeaseWaiter, PendingDelivery } from "./waiters.js";
+
+/** Who is calling, and the call's cancellation. */
+export interface ResourceLeaseCallContext extends CallOptions {
+  /** Peer id of the caller (a worker's stable identity). Recorded on events and leases. */
+  readonly peerId?: string;
+  /** Authenticated principal (verified mTLS subject or JWT subject). Never a raw token. */
+  readonly principal?: string;
+}
+
+/** Options of {@link ResourceLeaseQueue.lease}. */
+export interface ResourceLeaseLeaseOptions extends ResourceLeaseCallContext {
+  /** How long to wait for an item when none is pending; 0 returns at once. @defaultValue 0 */
+  readonly waitMs?: number;
+  /** Most items to grant in one call. @defaultValue 1 */
+  readonly maxItems?: number;
+}
+
+/** Options of {@link ResourceLeaseQueue.fail}. */
+export interface ResourceLeaseFailOptions extends ResourceLeaseCallContext {
+  readonly reason?: string;
+  readonly errorCode?: string;
+  /** Offer the item again (until `maxAttempts`); `false` dead-letters it at once. @defaultValue true */
+  readonly requeue?: boolean;
+  /** Delay before the item is offered again, overriding the queue's backoff. */
+  readonly delayMs?: number;
+  /** String metadata, replicated on the Failed event under `failure.meta.*`. */
+  readonly metadata?: Readonly<Record<string, string>>;
+}
+
+/** Result of an enqueue. */
+export interface ResourceLeaseEnqueueResult {
+  readonly sequenceIds: number[];
+  /** Per item: true when its `requestId` was seen before and the original item's id was returned. */
+  readonly duplicates: boolean[];
+  readonly stats: ResourceLeaseQueueStats;
+}
+
+/** Result of a heartbeat. */
+export interface ResourceLeaseHeartbeatResult {
+  readonly leaseExpiresAt: number;
+  readonly remainingMs: number;
+}
+
+/** What happened to a failed item. */
+export type ResourceLeaseFailOutcome = "requeued" | "delayed" | "dead_lettered";
+
+/** Per-token result of a batch complete. */
+export type ResourceLeaseCompleteResult = { success: true } | { success: false; error: OmniRelayError };
+
+/** Options of {@link ResourceLeaseQueue.rebuild}. */
+export interface ResourceLeaseRebuildOptions {
+  /** State to start from (a durable log's latest snapshot); the events must follow it. */
+  readonly snapshot?: ResourceLeaseQueueSnapshot;
+  /**
+   * What to do with leases that were active at the end of the log. `'expire'` (a process restart: nobody holds
+   * them any more) ends each with a LeaseExpired event — attempt counted, item requeued or dead-lettered, and its
+   * token fenced. `'keep'` keeps them (a replica following a live queue). @defaultValue 'expire'
+   */
+  readonly activeLeases?: "expire" | "keep";
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * The lease queue engine (the seed's SafeTaskQueue): bounded, FIFO, fenced leases with exact deadlines, retries with
+ * backoff, a dead-letter set, drain/restore, idempotent enqueue and ordered partitions. Every mutation produces one
+ * or more numbered {@link ResourceLeaseReplicationEvent}s, applied to the state by the same code a rebuild uses,
+ * and each call resolves only after its events were published to the replicator.
+ */
+export class ResourceLeaseQueue implements AsyncDisposable {
+  private readonly settings: ResolvedQueueSettings;
+  private readonly state: QueueState;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly replicator: ResourceLeaseReplicator | undefined;
+  private readonly observers: ReadonlyArray<(event: ResourceLeaseReplicationEvent) => void>;
+  private readonly gate: ResourceLeaseBackpressureController | undefined;
+  private readonly gateMode: "reject" | "wait";
+  private status: "open" | "faulted" | "closed" = "open";
+  private fault: OmniRelayError | undefined;
+  private outbox: ResourceLeaseReplicationEvent[] = [];
+  private deliveries: PendingDelivery[] = [];
+  private readonly waiters = new Set<LeaseWaiter>();
+  private timer: TimerHandle | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
+  private replaying = false;
+
+  /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` for bad options. */
+  constructor(options: ResourceLeaseQueueOptions = {}) {
+    this.settings = resolveQueueSettings(options);
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? silentLogger;
+    this.replicator = options.replicator;
+    this.observers = options.observers ?? [];
+    this.state = new QueueState(this.settings.orderedPartitions, this.settings.idempotencyWindowMs);
+    this.gateMode = options.backpressure?.mode ?? "reject";
+    this.gate = options.backpressure
+      ? new ResourceLeaseBackpressureController({
+          highWatermark: options.backpressure.highWatermark,
+          ...(options.backpressure.lowWatermark !== undefined
+            ? { lowWatermark: options.backpressure.lowWatermark }
+            : {}),
+          ...(options.backpressure.cooldownMs !== undefined ? { cooldownMs: options.backpressure.cooldownMs } : {}),
+          listeners: [...(options.backpressure.listeners ?? [])],
+          pendingCount: () => this.state.queuedCount,
+          clock: this.clock,
+          logger: this.logger,
+        })
+      : undefined;
+  }
+
+  /**
+   * Builds a queue from a snapshot and/or an event stream (a durable log), then resumes: numbering continues after
+   * the last event and fencing tokens after the highest ever issued. Events of the rebuild are not re-published;
+   * the LeaseExpired events of `activeLeases: 'expire'` are new and are.
+   * @throws OmniRelayError failed-precondition `resourcelease.replication.replay_mismatch` at the first event that does
+   * not fit (a gap, or a transition the state does not allow), naming its sequence number.
+   */
+  static async rebuild(
+    events: Iterable<ResourceLeaseReplicationEvent> | AsyncIterable<ResourceLeaseReplicationEvent>,
+    options: ResourceLeaseQueueOptions = {},
+    rebuild: ResourceLeaseRebuildOptions = {},
+  ): Promise<ResourceLeaseQueue> {
+    const queue = new ResourceLeaseQueue(options);
+    queue.replaying = true;
+    try {
+      if (rebuild.snapshot) restoreSnapshot(queue.state, rebuild.snapshot);
+      for await (const event of events) {
+        if (event.sequenceNumber <= queue.state.lastEventSequence) continue; // already in the snapshot
+        queue.state.apply(event);
+      }
+    } finally {
+      queue.replaying = false;
+    }
+    if ((rebuild.activeLeases ?? "expire") === "expire") {
+      const now = queue.clock.now();
+      for (const lease of [...queue.state.leases.values()]) queue.endLease(lease, "LeaseExpired", now, expiredError);
+    }
+    await queue.finish();
+    return queue;
+  }
+
+  /** The backpressure controller, when the queue has watermarks (add listeners to it). */
+  get backpressure(): ResourceLeaseBackpressureController | undefined {
+    return this.gate;
+  }
+
+  /** Queue counters. */
+  stats(): ResourceLeaseQueueStats {
+    const s = this.state;
+    return {
+      pendingCount: s.queuedCount,
+      delayedCount: s.delayedCount,
+      activeLeaseCount: s.leases.size,
+      deadLetterCount: s.dead.size,
+      state: this.status === "open" ? s.mode : this.status,
+      lastEventSequence: s.lastEventSequence,
+      lastFencingToken: s.lastFencingToken,
+      capacity: this.settings.capacity,
+    };
+  }
+
+  /** The whole state as a plain object (for durable snapshots and comparisons). */
+  snapshot(): ResourceLeaseQueueSnapshot {
+    return captureSnapshot(this.state);
+  }
+
+  /** Enqueues one item. See {@link ResourceLeaseQueue.enqueueMany}. */
+  async enqueue(payload: unknown, context: ResourceLeaseCallContext = {}): Promise<ResourceLeaseEnqueueResult> {
+    return this.enqueueMany([payload], context);
+  }
+
+  /**
+   * Enqueues items, all or none. An item whose `requestId` was seen within the idempotency window is not enqueued
+   * again; the original item's sequence id is returned.
+   * @throws OmniRelayError invalid-argument (`resourcelease.payload.*`, metadata `field`), resource-exhausted
+   * (`resourcelease.queue.full`, `resourcelease.backpressure` with metadata `retryAfterMs`), unavailable
+   * (`resourcelease.draining`, `resourcelease.queue.closed`, `resourcelease.replication.failed`).
+   */
+  async enqueueMany(
+    payloads: readonly unknown[],
+    context: ResourceLeaseCallContext = {},
+  ): Promise<ResourceLeaseEnqueueResult> {
+    this.ensureOpen();
+    if (!Array.isArray(payloads) || payloads.length === 0) {
+      throw omniError("invalid-argument", Codes.payloadRequired, "At least one payload is required.", {
+        field: "payloads",
+      });
+    }
+    if (payloads.length > this.settings.maxBatchSize) {
+      throw omniError(
+        "invalid-argument",
+        Codes.argumentInvalid,
+        `At most ${this.settings.maxBatchSize} items per batch.`,
+        {
+          field: "payloads",
+        },
+      );
+    }
+    const single = payloads.length === 1;
+    const valid = payloads.map((p, i) => validatePayload(p, single ? "payload" : `payloads[${i}]`));
+    while (this.gate?.isActive) {
+      if (this.gateMode === "reject") {
+        const retryAfterMs = this.gate.retryAfterMs();
+        throw omniError("resource-exhausted", Codes.backpressure, "The queue is applying backpressure; retry later.", {
+          retryAfterMs: String(retryAfterMs),
+        });
+      }
+      await this.gate.waitUntilInactive(context.signal ? { signal: context.signal } : {});
+      this.ensureOpen();
+    }
+    this.ensureAccepting();
+    const s = this.state;
+    const now = this.clock.now();
+    s.pruneRequestIds(now);
+    const fresh = new Set<string>();
+    let added = 0;
+    for (const p of valid) {
+      if (p.requestId === undefined) added++;
+      else if (!s.requestIds.has(p.requestId) && !fresh.has(p.requestId)) {
+        fresh.add(p.requestId);
+        added++;
+      }
+    }
+    if (s.queuedCount + added > this.settings.capacity) {
+      throw omniError(
+        "resource-exhausted",
+        Codes.queueFull,
+        `The queue is full (capacity ${this.settings.capacity}).`,
+        {
+          capacity: String(this.settings.capacity),
+        },
+      );
+    }
+    const sequenceIds: number[] = [];
+    const duplicates: boolean[] = [];
+    for (const payload of valid) {
+      const seen = payload.requestId === undefined ? undefined : s.requestIds.get(payload.requestId);
+      if (seen) {
+        sequenceIds.push(seen.sequenceId);
+        duplicates.push(true);
+        continue;
+      }
+      const sequenceId = s.lastSequenceId + 1;
+      this.emit("Enqueue", now, context, { item: { payload, sequenceId, attempt: 1, enqueuedAt: now } });
+      sequenceIds.push(sequenceId);
+      duplicates.push(false);
+    }
+    await this.finish();
+    return { sequenceIds, duplicates, stats: this.stats() };
+  }
+
+  /**
+   * Grants up to `maxItems` leases. With `waitMs > 0` and nothing pending, waits for items until `waitMs` passes
+   * (then returns an empty list), the signal aborts, or the queue drains.
+   * @throws OmniRelayError invalid-argument (`resourcelease.argument.invalid`), unavailable (`resourcelease.draining`, …),
+   * cancelled (`resourcelease.cancelled`).
+   */
+  async lease(options: ResourceLeaseLeaseOptions = {}): Promise<ResourceLeaseGrant[]> {
+    this.ensureOpen();
+    this.ensureAccepting();
+    const waitMs = optionalInteger(options.waitMs, "waitMs", 0, this.settings.maxWaitMs) ?? 0;
+    const maxItems = optionalInteger(options.maxItems, "maxItems", 1, this.settings.maxBatchSize) ?? 1;
+    const peerId = options.peerId || undefined;
+    const principal = options.principal || undefined;
+    const grants = this.grant(maxItems, peerId, principal, this.clock.now());
+    if (grants.length > 0 || waitMs === 0) {
+      await this.finish();
+      return grants;
+    }
+    if (options.signal?.aborted) throw cancelled();
+    return new Promise<ResourceLeaseGrant[]>((resolve, reject) => {
+      const waiter: LeaseWaiter = {
+        peerId,
+        principal,
+        maxItems,
+        resolve,
+        reject,
+        timer: undefined,
+        signal: options.signal,
+        onAbort: undefined,
+      };
+      waiter.timer = this.clock.setTimeout(() => {
+        this.dropWaiter(waiter);
+        resolve([]);
+      }, waitMs);
+      if (options.signal) {
+        waiter.onAbort = () => {
+          this.dropWaiter(waiter);
+          reject(cancelled());
+        };
+        options.signal.addEventListener("abort", waiter.onAbort, { once: true });
+      }
+      this.waiters.add(waiter);
+    });
+  }
+
+  /**
+   * Extends a lease to now + `leaseDurationMs`. Always extends (no minimum interval).
+   * @throws OmniRelayError failed-precondition `resourcelease.lease.fenced` (stale token), not-found
+   * `resourcelease.lease.unknown_token`, permission-denied `resourcelease.lease.principal_mismatch`.
+   */
+  async heartbeat(token: unknown, context: ResourceLeaseCallContext = {}): Promise<ResourceLeaseHeartbeatResult> {
+    const lease = await this.activeLease(token, context);
+    const now = this.clock.now();
+    const leaseExpiresAt = now + this.settings.leaseDurationMs;
+    this.emit("Heartbeat", now, context, { ownership: lease.token, leaseExpiresAt }, lease);
+    await this.finish();
+    return { leaseExpiresAt, remainingMs: leaseExpiresAt - now };
+  }
+
+  /**
+   * Completes a lease; the item is done.
+   * @throws OmniRelayError as {@link ResourceLeaseQueue.heartbeat}.
+   */
+  async complete(token: unknown, context: ResourceLeaseCallContext = {}): Promise<void> {
+    const lease = await this.activeLease(token, context);
+    this.emit("Completed", this.clock.now(), context, { ownership: lease.token, payload: lease.item.payload }, lease);
+    await this.finish();
+  }
+
+  /** Completes several leases; each token succeeds or fails on its own. */
+  async completeMany(
+    tokens: readonly unknown[],
+    context: ResourceLeaseCallContext = {},
+  ): Promise<ResourceLeaseCompleteResult[]> {
+    this.ensureOpen();
+    if (!Array.isArray(tokens) || tokens.length > this.settings.maxBatchSize) {
+      throw omniError(
+        "invalid-argument",
+        Codes.argumentInvalid,
+        `ownershipTokens must be a list of at most ${this.settings.maxBatchSize}.`,
+        {
+          field: "ownershipTokens",
+        },
+      );
+    }
+    const now = this.clock.now();
+    const results: ResourceLeaseCompleteResult[] = [];
+    for (const [i, raw] of tokens.entries()) {
+      try {
+        const lease = this.lookupLease(validateToken(raw, `ownershipTokens[${i}]`), context, now);
+        this.emit("Completed", now, context, { ownership: lease.token, payload: lease.item.payload }, lease);
+        results.push({ success: true });
+      } catch (error) {
+        results.push({ success: false, error: OmniRelayError.from(error) });
+      }
+    }
+    await this.finish();
+    return results;
+  }
+
+  /**
+   * Fails a lease. With `requeue` (the default) the item is offered again after the backoff until `maxAttempts`
+   * deliveries were made, then dead-lettered; without it, it is dead-lettered at once. The backoff is scheduled,
+   * never awaited here.
+   * @throws OmniRelayError as {@link ResourceLeaseQueue.heartbeat}, and invalid-argument for bad options.
+   */
+  async fail(token: unknown, options: ResourceLeaseFailOptions = {}): Promise<ResourceLeaseFailOutcome> {
+    const delayMs = optionalInteger(options.delayMs, "delayMs", 0, 7 * 24 * 3_600_000);
+    if (options.requeue !== undefined && typeof options.requeue !== "boolean") {
+      throw omniError("invalid-argument", Codes.argumentInvalid, "requeue must be a boolean.", { field: "requeue" });
+    }
+    const extra: Record<string, string> = {};
+    if (options.metadata !== undefined && options.metadata !== null) {
+      if (typeof options.metadata !== "object") {
+        throw omniError("invalid-argument", Codes.argumentInvalid, "metadata must be an object of strings.", {
+          field: "metadata",
+        });
+      }
+      for (const [k, v] of Object.entries(options.metadata)) {
+        if (typeof v !== "string") {
+          throw omniError("invalid-argument", Codes.argumentInvalid, `metadata.${k} must be a string.`, {
+            field: "metadata",
+          });
+        }
+        extra[`failure.meta.${k}`] = v;
+      }
+    }
+    const lease = await this.activeLease(token, options);
+    const error: ResourceLeaseErrorInfo = {
+      message: typeof options.reason === "string" && options.reason.length > 0 ? options.reason : "Lease failed.",
+      code: typeof options.errorCode === "string" && options.errorCode.length > 0 ? options.errorCode : Codes.failed,
+    };
+    const outcome = this.endLease(lease, "Failed", this.clock.now(), error, {
+      requeue: options.requeue ?? true,
+      ...(delayMs !== undefined ? { delayMs } : {}),
+      context: options,
+      metadata: extra,
+    });
+    await this.finish();
+    return outcome;
+  }
+
+  /**
+   * Starts a drain: enqueues, leases and redrives are refused with `resourcelease.draining` until `restore`; pending
+   * and delayed items are removed and returned (and carried in the DrainSnapshot event); active leases stay and may
+   * still heartbeat, complete or fail. Items that come back to the queue during a drain are returned by the next drain.
+   */
+  async drain(context: ResourceLeaseCallContext = {}): Promise<ResourceLeasePendingItem[]> {
+    this.ensureOpen();
+    const s = this.state;
+    const items = [...s.pending.values()].map(toPendingItem);
+    const delayed: ItemRecord[] = [];
+    for (const item of s.items.values()) if (item.state === "delayed") delayed.push(item);
+    delayed.sort((a, b) => (a.availableAt ?? 0) - (b.availableAt ?? 0) || a.sequenceId - b.sequenceId);
+    for (const d of delayed) items.push(toPendingItem(d));
+    this.emit("DrainSnapshot", this.clock.now(), context, { items }, undefined, {
+      "drain.count": String(items.length),
+    });
+    const draining = omniError("unavailable", Codes.draining, "The queue is draining.");
+    for (const w of [...this.waiters]) {
+      this.dropWaiter(w);
+      w.reject(draining);
+    }
+    await this.finish();
+    return items;
+  }
+
+  /**
+   * Puts items back (all or none, in order, keeping their sequence ids) and ends a drain — also with an empty list.
+   * @throws OmniRelayError invalid-argument (`resourcelease.restore.pending_item_required`, `resourcelease.payload.*`),
+   * already-exists `resourcelease.restore.duplicate_item`, resource-exhausted `resourcelease.queue.full`.
+   */
+  async restore(items: readonly unknown[], context: ResourceLeaseCallContext = {}): Promise<number> {
+    this.ensureOpen();
+    if (!Array.isArray(items)) {
+      throw omniError("invalid-argument", Codes.argumentInvalid, "items must be a list.", { field: "items" });
+    }
+    const now = this.clock.now();
+    const valid = items.map((item, i) => validatePendingItem(item, `items[${i}]`, now));
+    const seen = new Set<number>();
+    for (const item of valid) {
+      if (seen.has(item.sequenceId)) {
+        throw omniError("invalid-argument", Codes.argumentInvalid, `sequenceId ${item.sequenceId} appears twice.`, {
+          field: "items",
+          sequenceId: String(item.sequenceId),
+        });
+      }
+      seen.add(item.sequenceId);
+      if (this.state.items.has(item.sequenceId) || this.state.dead.has(item.sequenceId)) {
+        throw omniError("already-exists", Codes.restoreDuplicate, `The queue already holds item ${item.sequenceId}.`, {
+          sequenceId: String(item.sequenceId),
+        });
+      }
+    }
+    if (this.state.queuedCount + valid.length > this.settings.capacity) {
+      throw omniError("resource-exhausted", Codes.queueFull, `Restoring ${valid.length} items would exceed capacity.`, {
+        capacity: String(this.settings.capacity),
+      });
+    }
+    this.emit("RestoreSnapshot", now, context, { items: valid }, undefined, { "restore.count": String(valid.length) });
+    await this.finish();
+    return valid.length;
+  }
+
+  /** Dead-lettered items, oldest first. */
+  deadLetters(options: { limit?: number } = {}): ResourceLeaseDeadLetterItem[] {
+    const limit = optionalInteger(options.limit, "limit", 1, 100_000) ?? 100;
+    const out: ResourceLeaseDeadLetterItem[] = [];
+    for (const item of this.state.dead.values()) {
+      if (out.length >= limit) break;
+      out.push(toDeadLetterItem(item));
+    }
+    return out;
+  }
+
+  /**
+   * Moves dead-lettered items back to pending with their attempt reset to 1. Without `sequenceIds`, redrives all
+   * (up to capacity). Unknown ids are ignored, so a retried redrive is harmless.
+   */
+  async redrive(options: ResourceLeaseCallContext & { sequenceIds?: readonly number[] } = {}): Promise<number> {
+    this.ensureOpen();
+    this.ensureAccepting();
+    const s = this.state;
+    let ids: number[];
+    if (options.sequenceIds === undefined || options.sequenceIds === null) ids = [...s.dead.keys()];
+    else if (!Array.isArray(options.sequenceIds)) {
+      throw omniError("invalid-argument", Codes.argumentInvalid, "sequenceIds must be a list.", {
+        field: "sequenceIds",
+      });
+    } else ids = [...new Set(options.sequenceIds)].filter((id) => s.dead.has(id));
+    if (s.queuedCount + ids.length > this.settings.capacity) {
+      throw omniError("resource-exhausted", Codes.queueFull, `Redriving ${ids.length} items would exceed capacity.`, {
+        capacity: String(this.settings.capacity),
+      });
+    }
+    const now = this.clock.now();
+    for (const id of ids) {
+      const item = s.dead.get(id)!;
+      this.emit("Redriven", now, options, { item: { ...toPendingItem(item), attempt: 1 } });
+    }
+    await this.finish();
+    return ids.length;
+  }
+
+  /**
+   * Stops timers and rejects waiting lease calls with `resourcelease.queue.closed`. State that is not in a durable
+   * log is lost; with one, a rebuild resumes where the log ends.
+   */
+  async close(): Promise<void> {
+    if (this.status === "closed") return;
+    this.status = "closed";
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    const closed = omniError("unavailable", Codes.closed, "The queue is closed.");
+    for (const w of [...this.waiters]) {
+      this.dropWaiter(w);
+      w.reject(closed);
+    }
+    this.gate?.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private ensureOpen(): void {
+    if (this.status === "closed") throw omniError("unavailable", Codes.closed, "The queue is closed.");
+    if (this.status === "faulted") {
+      throw new OmniRelayError({
+        status: "unavailable",
+        code: Codes.replicationFailed,
+        message: "A replication write failed; the queue must be rebuilt from its log.",
+        cause: this.fault,
+      });
+    }
+  }
+
+  private ensureAccepting(): void {
+    if (this.state.mode === "draining") {
+      throw omniError("unavailable", Codes.draining, "The queue is draining; call restore to resume.");
+    }
+  }
+
+  /** Builds an event, applies it to the state, tells the observers and queues it for publishing. */
+  private emit(
+    eventType: ResourceLeaseReplicationEvent["eventType"],
+    now: number,
+    context: ResourceLeaseCallContext,
+    fields: Partial<Omit<ResourceLeaseReplicationEvent, "sequenceNumber" | "eventType" | "timestamp" | "metadata">>,
+    lease?: LeaseRecord,
+    metadata?: Record<string, string>,
+  ): void {
+    const peerId = lease ? lease.peerId : context.peerId || undefined;
+    const principal = context.principal || undefined;
+    const event = {
+      sequenceNumber: this.state.lastEventSequence + 1,
+      eventType,
+      timestamp: now,
+      ...fields,
+      ...(peerId !== undefined ? { peerId } : {}),
+      ...(principal !== undefined ? { principal } : {}),
+      metadata: metadata ?? {},
+    } as { -readonly [K in keyof ResourceLeaseReplicationEvent]: ResourceLeaseReplicationEvent[K] };
+    this.state.apply(event);
+    event.metadata = {
+      ...event.metadata,
+      "queue.pending": String(this.state.queuedCount),
+      "queue.active": String(this.state.leases.size),
+    };
+    for (const observe of this.observers) {
+      try {
+        observe(event);
+      } catch (error) {
+        this.logger.warn({ err: error, eventType }, "A replication observer threw; ignoring.");
+      }
+    }
+    this.outbox.push(event);
+  }
+
+  private grant(
+    max: number,
+    peerId: string | undefined,
+    principal: string | undefined,
+    now: number,
+  ): ResourceLeaseGrant[] {
+    const grants: ResourceLeaseGrant[] = [];
+    const s = this.state;
+    while (grants.length < max) {
+      const item = s.pending.peekLeaseable();
+      if (!item) break;
+      const ownership: ResourceLeaseOwnershipToken = {
+        sequenceId: item.sequenceId,
+        attempt: item.attempt,
+        leaseId: randomUUID(),
+        fencingToken: s.lastFencingToken + 1,
+      };
+      const leaseExpiresAt = now + this.settings.leaseDurationMs;
+      const lastError = item.lastError;
+      this.emit(
+        "LeaseGranted",
+        now,
+        { ...(peerId ? { peerId } : {}), ...(principal ? { principal } : {}) },
+        {
+          ownership,
+          payload: item.payload,
+          leaseExpiresAt,
+          ...(lastError ? { error: lastError } : {}),
+        },
+      );
+      const g: {
+        payload: ResourceLeaseItemPayload;
+        sequenceId: number;
+        attempt: number;
+        enqueuedAt: number;
+        lastError?: ResourceLeaseErrorInfo;
+        ownershipToken: ResourceLeaseOwnershipToken;
+        ownerPeerId?: string;
+        leaseExpiresAt: number;
+      } = {
+        payload: item.payload,
+        sequenceId: item.sequenceId,
+        attempt: ownership.attempt,
+        enqueuedAt: item.enqueuedAt,
+        ownershipToken: ownership,
+        leaseExpiresAt,
+      };
+      if (lastError) g.lastError = lastError;
+      if (peerId) g.ownerPeerId = peerId;
+      grants.push(g);
+    }
+    return grants;
+  }
+
+  /** Validates a token and returns its active lease, expiring it first if its deadline has passed. */
+  private async activeLease(raw: unknown, context: ResourceLeaseCallContext): Promise<LeaseRecord> {
+    this.ensureOpen();
+    const token = validateToken(raw);
+    const now = this.clock.now();
+    try {
+      return this.lookupLease(token, context, now);
+    } catch (error) {
+      await this.finish(); // publish a LeaseExpired that lookupLease may have produced
+      throw error;
+    }
+  }
+
+  private lookupLease(token: ResourceLeaseOwnershipToken, context: ResourceLeaseCallContext, now: number): LeaseRecord {
+    const lease = this.state.leases.get(token.leaseId);
+    const matches =
+      lease !== undefined &&
+      lease.token.fencingToken === token.fencingToken &&
+      lease.token.sequenceId === token.sequenceId &&
+      lease.token.attempt === token.attempt;
+    if (!matches) {
+      if (token.fencingToken <= this.state.lastFencingToken) throw fenced(token);
+      throw omniError("not-found", Codes.unknownToken, "The lease token was not issued by this queue.", {
+        sequenceId: String(token.sequenceId),
+      });
+    }
+    if (lease.expiresAt <= now) {
+      // The deadline passed before its timer ran: expire now, so a late call can never act on an expired lease.
+      this.endLease(lease, "LeaseExpired", now, expiredError);
+      throw fenced(token);
+    }
+    if (this.settings.bindLeasesToPrincipal && lease.principal !== undefined && lease.principal !== context.principal) {
+      throw omniError("permission-denied", Codes.principalMismatch, "The lease belongs to another principal.", {
+        sequenceId: String(token.sequenceId),
+      });
+    }
+    return lease;
+  }
+
+  /**
+   * Ends a lease by failure or expiry: the item is requeued (at once or after a backoff) or dead-lettered.
+   */
+  private endLease(
+    lease: LeaseRecord,
+    eventType: "Failed" | "LeaseExpired",
+    now: number,
+    error: ResourceLeaseErrorInfo,
+    options: {
+      requeue?: boolean;
+      delayMs?: number;
+      context?: ResourceLeaseCallContext;
+      metadata?: Record<string, string>;
+    } = {},
+  ): ResourceLeaseFailOutcome {
+    const item = lease.item;
+    const nextAttempt = lease.token.attempt + 1;
+    const requeue = (options.requeue ?? true) && nextAttempt <= this.settings.maxAttempts;
+    const context = options.context ?? {};
+    const base = { ownership: lease.token, payload: item.payload, error };
+    const meta = { ...options.metadata, ...(eventType === "Failed" ? { "failure.requeued": String(requeue) } : {}) };
+    if (!requeue) {
+      this.emit(eventType, now, context, base, lease, meta);
+      const reason = options.requeue === false ? "failed" : eventType === "LeaseExpired" ? "expired" : "max_attempts";
+      this.emit("DeadLettered", now, context, { item: toPendingItem(item), error }, lease, {
+        "deadletter.reason": reason,
+      });
+      return "dead_lettered";
+    }
+    const delay = options.delayMs ?? this.backoff(lease.token.attempt);
+    const view: ResourceLeasePendingItem = {
+      ...toPendingItem(item),
+      attempt: nextAttempt,
+      lastError: error,
+      lastOwnershipToken: lease.token,
+      availableAt: now + delay,
+    };
+    this.emit(eventType, now, context, { ...base, item: view }, lease, meta);
+    if (delay > 0) return "delayed";
+    this.emit("Requeued", now, context, { item: toPendingItem(item) }, lease);
+    return "requeued";
+  }
+
+  private backoff(failedAttempt: number): number {
+    const { initialDelayMs, multiplier, maxDelayMs } = this.settings;
+    if (initialDelayMs === 0) return 0;
+    return Math.min(maxDelayMs, Math.round(initialDelayMs * multiplier ** (failedAttempt - 1)));
+  }
+
+  /** After a mutation: hand items to waiters, update backpressure, arm the timer, publish. */
+  private finish(): Promise<void> {
+    if (this.replaying) return RESOLVED;
+    if (this.waiters.size > 0 && this.status === "open" && this.state.mode === "running") this.serveWaiters();
+    this.gate?.observe(this.state.queuedCount);
+    this.armTimer();
+    return this.commit();
+  }
+
+  private serveWaiters(): void {
+    const now = this.clock.now();
+    for (const waiter of this.waiters) {
+      if (!this.state.pending.peekLeaseable()) break;
+      this.dropWaiter(waiter);
+      const grants = this.grant(waiter.maxItems, waiter.peerId, waiter.principal, now);
+      this.deliveries.push({ waiter, grants });
+    }
+  }
+
+  private dropWaiter(waiter: LeaseWaiter): void {
+    this.waiters.delete(waiter);
+    if (waiter.timer) this.clock.clearTimeout(waiter.timer);
+    if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);
+  }
+
+  private commit(): Promise<void> {
+    const events = this.outbox;
+    const deliveries = this.deliveries;
+    if (events.length === 0 && deliveries.length === 0) return RESOLVED;
+    this.outbox = [];
+    this.deliveries = [];
+    if (!this.replicator || events.length === 0) {
+      for (const d of deliveries) d.waiter.resolve(d.grants);
+      return RESOLVED;
+    }
+    return this.replicator.publish(events).then(
+      () => {
+        for (const d of deliveries) d.waiter.resolve(d.grants);
+      },
+      (cause: unknown) => {
+        const error = this.onFault(cause, events);
+        for (const d of deliveries) d.waiter.reject(error);
+        throw error;
+      },
+    );
+  }
+
+  private onFault(cause: unknown, events: readonly ResourceLeaseReplicationEvent[]): OmniRelayError {
+    const error = new OmniRelayError({
+      status: "unavailable",
+      code: Codes.replicationFailed,
+      message: "A replication write failed; the queue must be rebuilt from its log.",
+      metadata: { "replication.sequence": String(events[0]?.sequenceNumber ?? 0) },
+      cause,
+    });
+    if (this.status === "open") {
+      this.status = "faulted";
+      this.fault = error;
+      this.logger.error({ err: cause, sequence: events[0]?.sequenceNumber }, "Replication failed; queue faulted.");
+      if (this.timer) this.clock.clearTimeout(this.timer);
+      this.timer = undefined;
+      for (const w of [...this.waiters]) {
+        this.dropWaiter(w);
+        w.reject(error);
+      }
+    }
+    return error;
+  }
+
+  private isLive(entry: ScheduleEntry): boolean {
+    if (entry.lease) return entry.lease.active && entry.lease.expiresAt === entry.at;
+    const item = entry.item!;
+    return item.state === "delayed" && item.availableAt === entry.at;
+  }
+
+  private armTimer(): void {
+    if (this.status !== "open") return;
+    const schedule = this.state.schedule;
+    if (schedule.size > 2 * (this.state.leases.size + this.state.delayedCount) + 1024) {
+      schedule.retain((e) => this.isLive(e));
+    }
+    let top = schedule.peek();
+    while (top && !this.isLive(top)) {
+      schedule.pop();
+      top = schedule.peek();
+    }
+    if (!top || top.at >= this.timerAt) return;
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.timerAt = top.at;
+    this.timer = this.clock.setTimeout(() => this.onTimer(), top.at - this.clock.now());
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    if (this.status !== "open") return;
+    const now = this.clock.now();
+    const schedule = this.state.schedule;
+    for (let top = schedule.peek(); top && top.at <= now; top = schedule.peek()) {
+      schedule.pop();
+      if (!this.isLive(top)) continue;
+      if (top.lease) this.endLease(top.lease, "LeaseExpired", now, expiredError);
+      else this.emit("Requeued", now, {}, { item: toPendingItem(top.item!) });
+    }
+    this.finish().catch(() => {
+      // The fault is recorded in onFault; nobody awaits a timer's commit.
+    });
+  }
+}
+
+const expiredError: ResourceLeaseErrorInfo = { message: "Lease expired without heartbeat.", code: Codes.leaseExpired };
+
+function fenced(token: ResourceLeaseOwnershipToken): OmniRelayError {
+  return omniError(
+    "failed-precondition",
+    Codes.fenced,
+    "The lease is no longer held by this token (it completed, failed, expired or was granted again).",
+    { sequenceId: String(token.sequenceId), fencingToken: String(token.fencingToken) },
+  );
+}
+
+function cancelled(): OmniRelayError {
+  return omniError("cancelled", Codes.cancelled, "The lease call was cancelled.");
+}

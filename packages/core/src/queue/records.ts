@@ -1,0 +1,72 @@
+import type {
+  ResourceLeaseErrorInfo,
+  ResourceLeaseItemPayload,
+  ResourceLeaseOwnershipToken,
+  ResourceLeasePendingItem,
+} from "../contracts/payload.js";
+
+/** Where an item is. `failed` is the instant between a Failed/LeaseExpired and its DeadLettered event. */
+export type ItemState = "pending" | "delayed" | "active" | "failed" | "dead";
+
+/** Internal item record; one per live or dead-lettered item. */
+export interface ItemRecord {
+  readonly sequenceId: number;
+  readonly payload: ResourceLeaseItemPayload;
+  attempt: number;
+  enqueuedAt: number;
+  lastError: ResourceLeaseErrorInfo | undefined;
+  lastOwnershipToken: ResourceLeaseOwnershipToken | undefined;
+  availableAt: number | undefined;
+  state: ItemState;
+  lease: LeaseRecord | undefined;
+  deadLetteredAt: number;
+  deadLetterReason: "failed" | "max_attempts" | "expired";
+  /** Intrusive links of the pending list. */
+  prev: ItemRecord | undefined;
+  next: ItemRecord | undefined;
+}
+
+/** Internal lease record; one per active lease. */
+export interface LeaseRecord {
+  readonly token: ResourceLeaseOwnershipToken;
+  readonly item: ItemRecord;
+  readonly peerId: string | undefined;
+  readonly principal: string | undefined;
+  expiresAt: number;
+  active: boolean;
+}
+
+export function newItemRecord(item: ResourceLeasePendingItem): ItemRecord {
+  return {
+    sequenceId: item.sequenceId,
+    payload: item.payload,
+    attempt: item.attempt,
+    enqueuedAt: item.enqueuedAt,
+    lastError: item.lastError,
+    lastOwnershipToken: item.lastOwnershipToken,
+    availableAt: item.availableAt,
+    state: "pending",
+    lease: undefined,
+    deadLetteredAt: 0,
+    deadLetterReason: "failed",
+    prev: undefined,
+    next: undefined,
+  };
+}
+
+/** The public view of an item record. */
+export function toPendingItem(r: ItemRecord): ResourceLeasePendingItem {
+  const out: {
+    payload: ResourceLeaseItemPayload;
+    sequenceId: number;
+    attempt: number;
+    enqueuedAt: number;
+    lastError?: ResourceLeaseErrorInfo;
+    lastOwnershipToken?: ResourceLeaseOwnershipToken;
+    availableAt?: number;
+  } = { payload: r.payload, sequenceId: r.sequenceId, attempt: r.attempt, enqueuedAt: r.enqueuedAt };
+  if (r.lastError) out.lastError = r.lastError;
+  if (r.lastOwnershipToken) out.lastOwnershipToken = r.lastOwnershipToken;
+  if (r.availableAt !== undefined) out.availableAt = r.availableAt;
+  return out;
+}

@@ -1,0 +1,231 @@
+import type { ResourceLeaseReplicationEvent } from "../contracts/events.js";
+import type { ResourceLeasePendingItem } from "../contracts/payload.js";
+import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
+import { omniError } from "../errors/omnirelay-error.js";
+import { MinHeap } from "../util/heap.js";
+import { PendingItems } from "./pending.js";
+import { type ItemRecord, type LeaseRecord, newItemRecord } from "./records.js";
+
+/** A timed entry: a lease deadline or the end of an item's retry backoff. Stale entries are skipped lazily. */
+export interface ScheduleEntry {
+  readonly at: number;
+  readonly lease?: LeaseRecord;
+  readonly item?: ItemRecord;
+}
+
+function mismatch(event: ResourceLeaseReplicationEvent, reason: string): never {
+  throw omniError(
+    "failed-precondition",
+    Codes.replayMismatch,
+    `Event ${event.sequenceNumber} (${event.eventType}) does not fit the queue state: ${reason}.`,
+    { sequenceNumber: String(event.sequenceNumber), eventType: event.eventType },
+  );
+}
+
+/**
+ * The queue's whole state and the one function that changes it: {@link QueueState.apply}. Live operations build an
+ * event and apply it; a rebuild applies the same events from a log. So a queue rebuilt from its event stream is
+ * identical to the original by construction.
+ */
+export class QueueState {
+  readonly items = new Map<number, ItemRecord>();
+  readonly leases = new Map<string, LeaseRecord>();
+  readonly dead = new Map<number, ItemRecord>();
+  readonly pending: PendingItems;
+  readonly schedule = new MinHeap<ScheduleEntry>((a, b) => a.at < b.at);
+  /** requestId → item sequenceId, with the time the entry expires. Insertion-ordered, so pruning pops the front. */
+  readonly requestIds = new Map<string, { sequenceId: number; expiresAt: number }>();
+  delayedCount = 0;
+  lastEventSequence = 0;
+  lastFencingToken = 0;
+  lastSequenceId = 0;
+  mode: "running" | "draining" = "running";
+
+  constructor(
+    ordered: boolean,
+    private readonly idempotencyWindowMs: number,
+  ) {
+    this.pending = new PendingItems(ordered);
+  }
+
+  /** Pending + delayed: what counts against capacity and watermarks. */
+  get queuedCount(): number {
+    return this.pending.size + this.delayedCount;
+  }
+
+  /** Applies one event. Throws `resourcelease.replication.replay_mismatch` when it does not fit. */
+  apply(event: ResourceLeaseReplicationEvent): void {
+    if (event.sequenceNumber !== this.lastEventSequence + 1) {
+      mismatch(event, `expected sequence ${this.lastEventSequence + 1}`);
+    }
+    switch (event.eventType) {
+      case "Enqueue": {
+        const item = event.item ?? mismatch(event, "no item");
+        if (this.items.has(item.sequenceId) || this.dead.has(item.sequenceId)) mismatch(event, "duplicate sequenceId");
+        this.addPending(item);
+        const requestId = item.payload.requestId;
+        if (requestId !== undefined && this.idempotencyWindowMs > 0) {
+          this.requestIds.delete(requestId);
+          this.requestIds.set(requestId, {
+            sequenceId: item.sequenceId,
+            expiresAt: event.timestamp + this.idempotencyWindowMs,
+          });
+        }
+        break;
+      }
+      case "LeaseGranted": {
+        const token = event.ownership ?? mismatch(event, "no ownership");
+        const item = this.items.get(token.sequenceId);
+        if (item?.state !== "pending") mismatch(event, "item is not pending");
+        if (token.fencingToken <= this.lastFencingToken) mismatch(event, "fencing token did not increase");
+        this.pending.remove(item);
+        this.pending.leaseStarted(item.payload.partitionKey);
+        item.state = "active";
+        item.attempt = token.attempt;
+        const lease: LeaseRecord = {
+          token,
+          item,
+          peerId: event.peerId,
+          principal: event.principal,
+          expiresAt: event.leaseExpiresAt ?? mismatch(event, "no leaseExpiresAt"),
+          active: true,
+        };
+        item.lease = lease;
+        this.leases.set(token.leaseId, lease);
+        this.lastFencingToken = token.fencingToken;
+        this.schedule.push({ at: lease.expiresAt, lease });
+        break;
+      }
+      case "Heartbeat": {
+        const lease = this.activeLease(event);
+        lease.expiresAt = event.leaseExpiresAt ?? mismatch(event, "no leaseExpiresAt");
+        this.schedule.push({ at: lease.expiresAt, lease });
+        break;
+      }
+      case "Completed": {
+        const lease = this.endLease(event);
+        lease.item.state = "dead";
+        this.items.delete(lease.item.sequenceId);
+        break;
+      }
+      case "Failed":
+      case "LeaseExpired": {
+        const lease = this.endLease(event);
+        const item = lease.item;
+        item.lastOwnershipToken = lease.token;
+        if (event.error) item.lastError = event.error;
+        if (event.item) {
+          // Requeued outcome: wait for the backoff, then a Requeued event moves it to pending.
+          item.attempt = event.item.attempt;
+          item.availableAt = event.item.availableAt ?? event.timestamp;
+          item.state = "delayed";
+          this.delayedCount++;
+          this.schedule.push({ at: item.availableAt, item });
+        } else {
+          item.state = "failed";
+        }
+        break;
+      }
+      case "Requeued": {
+        const id = event.item?.sequenceId ?? mismatch(event, "no item");
+        const item = this.items.get(id);
+        if (item?.state !== "delayed") mismatch(event, "item is not waiting for a requeue");
+        this.delayedCount--;
+        item.availableAt = undefined;
+        item.state = "pending";
+        this.pending.push(item);
+        break;
+      }
+      case "DeadLettered": {
+        const id = event.item?.sequenceId ?? mismatch(event, "no item");
+        const item = this.items.get(id);
+        if (!item || item.state === "active") mismatch(event, "item cannot be dead-lettered");
+        this.detach(item);
+        this.items.delete(id);
+        item.state = "dead";
+        if (event.error) item.lastError = event.error;
+        item.deadLetteredAt = event.timestamp;
+        item.deadLetterReason = (event.metadata["deadletter.reason"] as ItemRecord["deadLetterReason"]) ?? "failed";
+        this.dead.set(id, item);
+        break;
+      }
+      case "Redriven": {
+        const src = event.item ?? mismatch(event, "no item");
+        const item = this.dead.get(src.sequenceId) ?? mismatch(event, "item is not dead-lettered");
+        this.dead.delete(src.sequenceId);
+        item.attempt = src.attempt;
+        item.availableAt = undefined;
+        item.state = "pending";
+        this.items.set(item.sequenceId, item);
+        this.pending.push(item);
+        break;
+      }
+      case "DrainSnapshot": {
+        for (const drained of event.items ?? []) {
+          const item = this.items.get(drained.sequenceId);
+          if (!item || (item.state !== "pending" && item.state !== "delayed"))
+            mismatch(event, "drained item not queued");
+          this.detach(item);
+          this.items.delete(item.sequenceId);
+          item.state = "dead";
+        }
+        this.mode = "draining";
+        break;
+      }
+      case "RestoreSnapshot": {
+        for (const restored of event.items ?? []) {
+          if (this.items.has(restored.sequenceId) || this.dead.has(restored.sequenceId)) {
+            mismatch(event, `restored sequenceId ${restored.sequenceId} already present`);
+          }
+          this.addPending({ ...restored, availableAt: undefined });
+        }
+        this.mode = "running";
+        break;
+      }
+      default:
+        mismatch(event, "unknown event type");
+    }
+    this.lastEventSequence = event.sequenceNumber;
+  }
+
+  /** Removes expired request-id entries (the map is insertion-ordered by expiry). */
+  pruneRequestIds(now: number): void {
+    for (const [key, entry] of this.requestIds) {
+      if (entry.expiresAt > now) break;
+      this.requestIds.delete(key);
+    }
+  }
+
+  private addPending(item: ResourceLeasePendingItem): void {
+    const record = newItemRecord(item);
+    record.availableAt = undefined;
+    this.items.set(record.sequenceId, record);
+    this.pending.push(record);
+    if (record.sequenceId > this.lastSequenceId) this.lastSequenceId = record.sequenceId;
+  }
+
+  private activeLease(event: ResourceLeaseReplicationEvent): LeaseRecord {
+    const token = event.ownership ?? mismatch(event, "no ownership");
+    const lease = this.leases.get(token.leaseId);
+    if (!lease || lease.token.fencingToken !== token.fencingToken) mismatch(event, "lease is not active");
+    return lease;
+  }
+
+  private endLease(event: ResourceLeaseReplicationEvent): LeaseRecord {
+    const lease = this.activeLease(event);
+    lease.active = false;
+    this.leases.delete(lease.token.leaseId);
+    lease.item.lease = undefined;
+    this.pending.leaseEnded(lease.item.payload.partitionKey);
+    return lease;
+  }
+
+  /** Takes a queued item out of the pending list or the delayed set. */
+  private detach(item: ItemRecord): void {
+    if (item.state === "pending") this.pending.remove(item);
+    else if (item.state === "delayed") {
+      this.delayedCount--;
+      item.availableAt = undefined;
+    }
+  }
+}
