@@ -1,0 +1,27 @@
+export { FewestPendingPeerChooser, RoundRobinPeerChooser, TwoRandomChoicesPeerChooser } from "./choosers.js";
+export { type PeerErrorCode, PeerErrorCodes } from "./codes.js";
+export { BasicPeer, type BasicPeerOptions, type Peer, type PeerState, type PeerStatus } from "./peer.js";
+export {
+  type PeerAcquireOptions,
+  type PeerChooser,
+  PeerChooserBase,
+  type PeerChooserOptions,
+  type PeerLease,
+  type PeerRejections,
+} from "./peer-chooser.js";
+export {
+  PeerLeaseHealthDiagnostics,
+  type PeerLeaseHealthDiagnosticsLease,
+  type PeerLeaseHealthDiagnosticsPeer,
+  type PeerLeaseHealthDiagnosticsSummary,
+} from "./peer-lease-health-diagnostics.js";
+export {
+  type PeerDisconnectAlert,
+  type PeerGossipOptions,
+  type PeerLeaseAssignmentInfo,
+  type PeerLeaseHealthStats,
+  PeerLeaseHealthTracker,
+  type PeerLeaseHealthTrackerOptions,
+  type PeerLeaseReleaseInfo,
+} from "./peer-lease-health-tracker.js";
+export { PeerList } from "./peer-list.js";

@@ -1,0 +1,399 @@
+import type { ResourceLeaseReplicationEvent } from "../contracts/events.js";
+import {
+  type Logger,
+  type PeerHealthSnapshotProvider,
+  type PeerLeaseHealthSnapshot,
+  silentLogger,
+} from "../contracts/health.js";
+import type { ResourceLeaseOwnershipToken } from "../contracts/payload.js";
+import { omniError } from "../errors/omnirelay-error.js";
+import { type Clock, systemClock } from "../util/clock.js";
+import { invalidOption, PeerErrorCodes } from "./codes.js";
+
+/** What {@link PeerLeaseHealthTrackerOptions.onDisconnect} receives when a peer becomes disconnected. */
+export interface PeerDisconnectAlert {
+  readonly peerId: string;
+  /** Why, e.g. `"gossip-left"`; `"unknown"` when no reason was given. */
+  readonly reason: string;
+  /** When, ms since the epoch. */
+  readonly at: number;
+}
+
+/** Options of {@link PeerLeaseHealthTracker}. */
+export interface PeerLeaseHealthTrackerOptions {
+  /**
+   * How long a peer stays healthy after its last liveness signal.
+   * @defaultValue 30000
+   */
+  readonly gracePeriodMs?: number;
+  /** Time source. @defaultValue `systemClock` */
+  readonly clock?: Clock;
+  /** Receives warnings (a failing callback, a malformed event). @defaultValue `silentLogger` */
+  readonly logger?: Logger;
+  /**
+   * Called when a peer goes from connected to disconnected. Exceptions and rejections are logged, never rethrown.
+   * @defaultValue none
+   */
+  readonly onDisconnect?: (alert: PeerDisconnectAlert) => void;
+}
+
+/** Optional details of a lease assignment, kept as peer metadata `resource.type` / `resource.id`. */
+export interface PeerLeaseAssignmentInfo {
+  readonly resourceType?: string;
+  readonly resourceId?: string;
+}
+
+/** How a lease ended. */
+export interface PeerLeaseReleaseInfo {
+  /** True when the item went back to the queue (it counts as a pending reassignment of the peer). */
+  readonly requeued: boolean;
+}
+
+/** Options of {@link PeerLeaseHealthTracker.recordGossip}. */
+export interface PeerGossipOptions {
+  /** `'alive'` counts as liveness and clears a disconnect; `'left'` records a disconnect (`gossip-left`). */
+  readonly status?: "alive" | "left";
+}
+
+/** Totals of the signals a tracker has recorded (feeds `omnirelay.peer.lease_*` counters). */
+export interface PeerLeaseHealthStats {
+  /** Lease assignments recorded. */
+  readonly assignments: number;
+  /** Lease heartbeats recorded (polls are not counted here). */
+  readonly heartbeats: number;
+  /** Transitions of a peer from connected to disconnected. */
+  readonly disconnects: number;
+}
+
+interface PeerState {
+  /** Active leases by leaseId. */
+  readonly leases: Map<string, ResourceLeaseOwnershipToken>;
+  readonly metadata: Record<string, string>;
+  lastHeartbeat?: number;
+  lastDisconnect?: number;
+  disconnected: boolean;
+  pendingReassignments: number;
+}
+
+interface LeaseOwner {
+  readonly peerId: string;
+  readonly token: ResourceLeaseOwnershipToken;
+}
+
+function requirePeerId(peerId: string): void {
+  if (typeof peerId !== "string" || peerId.trim() === "") {
+    throw omniError("invalid-argument", PeerErrorCodes.argumentInvalid, "A peer id must be a non-blank string.", {
+      field: "peerId",
+    });
+  }
+}
+
+function isBlank(value: string | undefined): value is undefined {
+  return value === undefined || value.trim() === "";
+}
+
+/**
+ * Tracks the lease health of worker peers. Feed it the queue's replication events with {@link observe} (so every
+ * lease it knows of follows the queue's one lease table) and lease polls with {@link recordPoll}; choosers ask
+ * {@link isPeerEligible}. A peer is healthy while it is not disconnected and its last liveness signal (assignment,
+ * heartbeat, release, poll, alive gossip) is no older than the grace period. A poison-message report
+ * (fail without requeue) is a liveness signal, never a disconnect.
+ */
+export class PeerLeaseHealthTracker implements PeerHealthSnapshotProvider {
+  private readonly gracePeriodMs: number;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly onDisconnect: ((alert: PeerDisconnectAlert) => void) | undefined;
+  private readonly peers = new Map<string, PeerState>();
+  /** The active lease of each item, by sequenceId. */
+  private readonly leaseOwners = new Map<number, LeaseOwner>();
+  /** Items that went back to the queue, by sequenceId → the peer whose lease ended. */
+  private readonly requeuedBy = new Map<number, string>();
+  private assignments = 0;
+  private heartbeats = 0;
+  private disconnects = 0;
+
+  /** @throws OmniRelayError `invalid-argument` `resourcelease.options.invalid` when `gracePeriodMs` is not a finite number >= 0. */
+  constructor(options: PeerLeaseHealthTrackerOptions = {}) {
+    const grace = options.gracePeriodMs ?? 30_000;
+    if (typeof grace !== "number" || !Number.isFinite(grace) || grace < 0) {
+      throw invalidOption(
+        "gracePeriodMs",
+        `Option 'gracePeriodMs' must be a finite number >= 0, got ${String(grace)}.`,
+      );
+    }
+    this.gracePeriodMs = grace;
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? silentLogger;
+    this.onDisconnect = options.onDisconnect;
+  }
+
+  /**
+   * Records that `peerId` was granted the lease `token`; a liveness signal. Resolves a pending reassignment of
+   * the same item and supersedes any older lease on it.
+   * @throws OmniRelayError `invalid-argument` `peers.argument_invalid` when `peerId` is blank.
+   */
+  recordLeaseAssignment(peerId: string, token: ResourceLeaseOwnershipToken, info?: PeerLeaseAssignmentInfo): void {
+    requirePeerId(peerId);
+    this.assign(peerId, token, info, this.clock.now());
+  }
+
+  /**
+   * Records a heartbeat of `peerId`; a liveness signal. With a token, the lease is (re)added if the tracker missed
+   * its grant.
+   * @throws OmniRelayError `invalid-argument` `peers.argument_invalid` when `peerId` is blank.
+   */
+  recordLeaseHeartbeat(peerId: string, token?: ResourceLeaseOwnershipToken): void {
+    requirePeerId(peerId);
+    this.heartbeat(peerId, token, this.clock.now());
+  }
+
+  /**
+   * Records that the lease `token` of `peerId` ended (completed or failed by the peer); a liveness signal.
+   * When `requeued`, the item counts as a pending reassignment of the peer until it is granted again,
+   * dead-lettered or drained.
+   * @throws OmniRelayError `invalid-argument` `peers.argument_invalid` when `peerId` is blank.
+   */
+  recordLeaseReleased(peerId: string, token: ResourceLeaseOwnershipToken, info: PeerLeaseReleaseInfo): void {
+    requirePeerId(peerId);
+    this.release(peerId, token, { requeued: info.requeued, alive: true, at: this.clock.now() });
+  }
+
+  /**
+   * Records a lease poll by `peerId`, even one that returned nothing: an idle worker long-polling stays healthy.
+   * @throws OmniRelayError `invalid-argument` `peers.argument_invalid` when `peerId` is blank.
+   */
+  recordPoll(peerId: string): void {
+    requirePeerId(peerId);
+    this.touch(peerId, this.clock.now());
+  }
+
+  /**
+   * Marks `peerId` disconnected (unhealthy and ineligible until its next liveness signal). Alerts through
+   * `onDisconnect` only when the peer was connected before.
+   * @throws OmniRelayError `invalid-argument` `peers.argument_invalid` when `peerId` is blank.
+   */
+  recordDisconnect(peerId: string, reason?: string): void {
+    requirePeerId(peerId);
+    const at = this.clock.now();
+    const state = this.state(peerId);
+    const why = isBlank(reason) ? "unknown" : reason;
+    state.lastDisconnect = at;
+    state.metadata["disconnect.reason"] = why;
+    if (state.disconnected) return;
+    state.disconnected = true;
+    this.disconnects++;
+    this.logger.info({ peerId, reason: why }, "peer disconnected");
+    this.alert({ peerId, reason: why, at });
+  }
+
+  /**
+   * Merges gossip metadata of `peerId` (blank keys are skipped). Status `'alive'` is a liveness signal and clears
+   * a disconnect; `'left'` records a disconnect with reason `gossip-left`.
+   * @throws OmniRelayError `invalid-argument` `peers.argument_invalid` when `peerId` is blank.
+   */
+  recordGossip(peerId: string, metadata: Readonly<Record<string, string>>, options: PeerGossipOptions = {}): void {
+    requirePeerId(peerId);
+    const state = this.state(peerId);
+    for (const [key, value] of Object.entries(metadata)) {
+      if (key.trim() === "" || typeof value !== "string") continue;
+      state.metadata[key] = value;
+    }
+    if (options.status === "alive") this.touch(peerId, this.clock.now());
+    else if (options.status === "left") this.recordDisconnect(peerId, "gossip-left");
+  }
+
+  /**
+   * Applies one replication event of the queue. Events without a peer id change no peer's health but still keep
+   * the lease and reassignment bookkeeping in step. A lease expiry is not a liveness signal. Never throws.
+   */
+  observe(event: ResourceLeaseReplicationEvent): void {
+    try {
+      this.apply(event);
+    } catch (err) {
+      this.logger.warn({ err, sequenceNumber: event.sequenceNumber }, "peer health tracker could not apply an event");
+    }
+  }
+
+  /** Whether `peerId` may receive work: an unknown peer or a known peer never seen alive is eligible unless disconnected. */
+  isPeerEligible(peerId: string): boolean {
+    const state = this.peers.get(peerId);
+    if (!state) return true;
+    if (state.disconnected) return false;
+    return state.lastHeartbeat === undefined || this.clock.now() - state.lastHeartbeat <= this.gracePeriodMs;
+  }
+
+  /** Health of every known peer, sorted by peer id. */
+  snapshot(): readonly PeerLeaseHealthSnapshot[] {
+    const now = this.clock.now();
+    const ids = [...this.peers.keys()].sort();
+    return ids.map((peerId) => {
+      const state = this.peers.get(peerId) as PeerState;
+      const activeLeases = [...state.leases.values()].sort((a, b) => a.sequenceId - b.sequenceId);
+      return {
+        peerId,
+        ...(state.lastHeartbeat === undefined ? {} : { lastHeartbeat: state.lastHeartbeat }),
+        ...(state.lastDisconnect === undefined ? {} : { lastDisconnect: state.lastDisconnect }),
+        isHealthy: this.healthy(state, now),
+        activeLeases,
+        pendingReassignments: state.pendingReassignments,
+        metadata: { ...state.metadata },
+      };
+    });
+  }
+
+  /** Drops everything known about `peerId` (its leases and pending reassignments). Returns whether it was known. */
+  forget(peerId: string): boolean {
+    const state = this.peers.get(peerId);
+    if (!state) return false;
+    for (const token of state.leases.values()) {
+      if (this.leaseOwners.get(token.sequenceId)?.peerId === peerId) this.leaseOwners.delete(token.sequenceId);
+    }
+    for (const [sequenceId, owner] of this.requeuedBy) if (owner === peerId) this.requeuedBy.delete(sequenceId);
+    this.peers.delete(peerId);
+    return true;
+  }
+
+  /** Totals of recorded assignments, heartbeats and disconnects. */
+  stats(): PeerLeaseHealthStats {
+    return { assignments: this.assignments, heartbeats: this.heartbeats, disconnects: this.disconnects };
+  }
+
+  private apply(event: ResourceLeaseReplicationEvent): void {
+    const peerId = isBlank(event.peerId) ? undefined : event.peerId;
+    // A time from the log may be older than now (replay) but never later: clocks of other nodes may run ahead.
+    const at = Math.min(event.timestamp, this.clock.now());
+    const token = event.ownership;
+    switch (event.eventType) {
+      case "LeaseGranted":
+        if (!token) return;
+        if (peerId) {
+          const info = { resourceType: event.payload?.resourceType, resourceId: event.payload?.resourceId };
+          this.assign(peerId, token, info, at);
+        } else {
+          this.resolveReassignment(token.sequenceId);
+          this.dropLease(token.sequenceId);
+        }
+        return;
+      case "Heartbeat":
+        if (peerId) this.heartbeat(peerId, token, at);
+        return;
+      case "Completed":
+      case "Failed":
+      case "LeaseExpired": {
+        if (!token) return;
+        const requeued =
+          event.eventType === "LeaseExpired" ||
+          (event.eventType === "Failed" && event.metadata["failure.requeued"] === "true");
+        if (peerId) this.release(peerId, token, { requeued, alive: event.eventType !== "LeaseExpired", at });
+        else this.dropLease(token.sequenceId, token.leaseId);
+        return;
+      }
+      case "DeadLettered":
+        if (event.item) this.resolveReassignment(event.item.sequenceId);
+        return;
+      case "DrainSnapshot":
+        for (const item of event.items ?? []) this.resolveReassignment(item.sequenceId);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private assign(
+    peerId: string,
+    token: ResourceLeaseOwnershipToken,
+    info: PeerLeaseAssignmentInfo | undefined,
+    at: number,
+  ): void {
+    const state = this.touch(peerId, at);
+    this.resolveReassignment(token.sequenceId);
+    this.dropLease(token.sequenceId);
+    state.leases.set(token.leaseId, token);
+    this.leaseOwners.set(token.sequenceId, { peerId, token });
+    if (!isBlank(info?.resourceType)) state.metadata["resource.type"] = info.resourceType;
+    if (!isBlank(info?.resourceId)) state.metadata["resource.id"] = info.resourceId;
+    this.assignments++;
+  }
+
+  private heartbeat(peerId: string, token: ResourceLeaseOwnershipToken | undefined, at: number): void {
+    const state = this.touch(peerId, at);
+    this.heartbeats++;
+    if (!token) return;
+    const current = this.leaseOwners.get(token.sequenceId);
+    // Re-add a lease the tracker missed, but never let a stale token replace a newer grant.
+    if (current && current.token.fencingToken >= token.fencingToken) return;
+    this.dropLease(token.sequenceId);
+    state.leases.set(token.leaseId, token);
+    this.leaseOwners.set(token.sequenceId, { peerId, token });
+  }
+
+  private release(
+    peerId: string,
+    token: ResourceLeaseOwnershipToken,
+    how: { requeued: boolean; alive: boolean; at: number },
+  ): void {
+    const state = how.alive ? this.touch(peerId, how.at) : this.state(peerId);
+    state.leases.delete(token.leaseId);
+    this.dropLease(token.sequenceId, token.leaseId);
+    if (!how.requeued) return;
+    this.resolveReassignment(token.sequenceId);
+    this.requeuedBy.set(token.sequenceId, peerId);
+    state.pendingReassignments++;
+  }
+
+  /** Forgets the active lease of an item (only the one with `leaseId`, when given). */
+  private dropLease(sequenceId: number, leaseId?: string): void {
+    const owner = this.leaseOwners.get(sequenceId);
+    if (!owner || (leaseId !== undefined && owner.token.leaseId !== leaseId)) return;
+    this.leaseOwners.delete(sequenceId);
+    this.peers.get(owner.peerId)?.leases.delete(owner.token.leaseId);
+  }
+
+  /** The item left the requeued state (granted again, dead-lettered or drained). */
+  private resolveReassignment(sequenceId: number): void {
+    const peerId = this.requeuedBy.get(sequenceId);
+    if (peerId === undefined) return;
+    this.requeuedBy.delete(sequenceId);
+    const state = this.peers.get(peerId);
+    if (state && state.pendingReassignments > 0) state.pendingReassignments--;
+  }
+
+  private touch(peerId: string, at: number): PeerState {
+    const state = this.state(peerId);
+    state.disconnected = false;
+    if (state.lastHeartbeat === undefined || at > state.lastHeartbeat) state.lastHeartbeat = at;
+    return state;
+  }
+
+  private state(peerId: string): PeerState {
+    let state = this.peers.get(peerId);
+    if (!state) {
+      state = { leases: new Map(), metadata: {}, disconnected: false, pendingReassignments: 0 };
+      this.peers.set(peerId, state);
+    }
+    return state;
+  }
+
+  private healthy(state: PeerState, now: number): boolean {
+    return !state.disconnected && state.lastHeartbeat !== undefined && now - state.lastHeartbeat <= this.gracePeriodMs;
+  }
+
+  private alert(alert: PeerDisconnectAlert): void {
+    if (!this.onDisconnect) return;
+    try {
+      const result: unknown = this.onDisconnect(alert);
+      if (
+        result !== null &&
+        typeof result === "object" &&
+        typeof (result as PromiseLike<unknown>).then === "function"
+      ) {
+        Promise.resolve(result).catch((err: unknown) => {
+          this.logger.warn({ err, peerId: alert.peerId }, "peer disconnect callback rejected");
+        });
+      }
+    } catch (err) {
+      this.logger.warn({ err, peerId: alert.peerId }, "peer disconnect callback threw");
+    }
+  }
+}
