@@ -1,0 +1,25 @@
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+const main = fileURLToPath(new URL("../dist/main.js", import.meta.url));
+
+describe("the quick-start example", () => {
+  it("enqueues, leases, retries, completes every item and rebuilds from its log", async () => {
+    const { stdout } = await run(process.execPath, [main, "--items", "4"]);
+    expect(stdout).toContain("enqueued 4 items");
+    expect(stdout).toMatch(/failed sales\.orders_\d+ \(attempt 1\) -> requeued/);
+    expect(stdout).toContain("completed 4 of 4; pending=0 active=0");
+    expect(stdout).toMatch(/rebuilt queue identical: true/);
+  });
+
+  it("rejects a bad argument with exit code 2", async () => {
+    const err = await run(process.execPath, [main, "--items", "zero"]).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(err).toMatchObject({ code: 2 });
+    expect((err as { stderr: string }).stderr).toContain("--items must be an integer");
+  });
+});

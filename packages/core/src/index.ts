@@ -1,0 +1,167 @@
+/**
+ * @omnirelay/core — the ResourceLease contracts, the lease queue engine, replication plumbing, deterministic capture,
+ * backpressure, rate limiters and peer health. No native dependencies.
+ * @packageDocumentation
+ */
+
+// Backpressure and rate limiting
+export type {
+  BackpressureAwareRateLimiterOptions,
+  BackpressureUpdatesOptions,
+  ConcurrencyLimiterOptions,
+  RateLimiter,
+  RateLimiterSelector,
+  RateLimitingBackpressureListenerOptions,
+  RateLimitPermit,
+  ResourceLeaseBackpressureControllerOptions,
+  ResourceLeaseBackpressureDiagnosticsListenerOptions,
+  TokenBucketLimiterOptions,
+  WaitUntilInactiveOptions,
+} from "./backpressure/index.js";
+export {
+  BackpressureAwareRateLimiter,
+  ConcurrencyLimiter,
+  RateLimitingBackpressureListener,
+  ResourceLeaseBackpressureController,
+  ResourceLeaseBackpressureDiagnosticsListener,
+  TokenBucketLimiter,
+} from "./backpressure/index.js";
+// Contracts
+export type {
+  CallOptions,
+  ResourceLeaseEventLog,
+  ResourceLeaseEventType,
+  ResourceLeaseReplicationEvent,
+  ResourceLeaseReplicationSink,
+  ResourceLeaseReplicator,
+} from "./contracts/events.js";
+export { eventTypeFromNumber, ResourceLeaseEventTypes } from "./contracts/events.js";
+export type {
+  Logger,
+  PeerHealthSnapshotProvider,
+  PeerLeaseHealthSnapshot,
+  ResourceLeaseBackpressureListener,
+  ResourceLeaseBackpressureSignal,
+} from "./contracts/health.js";
+export { silentLogger } from "./contracts/health.js";
+export type {
+  ResourceLeaseDeadLetterItem,
+  ResourceLeaseErrorInfo,
+  ResourceLeaseGrant,
+  ResourceLeaseItemPayload,
+  ResourceLeaseOwnershipToken,
+  ResourceLeasePendingItem,
+  ResourceLeaseQueueState,
+  ResourceLeaseQueueStats,
+} from "./contracts/payload.js";
+export type {
+  DeterministicRecord,
+  DeterministicStateStore,
+  ObjectListEntry,
+  ObjectPutOptions,
+  ResourceLeaseObjectStore,
+} from "./contracts/stores.js";
+// Deterministic capture
+export type {
+  DeterministicErrorCode,
+  DeterministicRecordOptions,
+  DeterministicRecordResult,
+  ResolvedDeterministicOptions,
+  ResourceLeaseDeterministicOptions,
+} from "./deterministic/index.js";
+export {
+  DETERMINISTIC_EFFECT_KIND,
+  DETERMINISTIC_VERSION_KIND,
+  DeterministicErrorCodes,
+  DeterministicResourceLeaseCoordinator,
+  InMemoryDeterministicStateStore,
+  resolveDeterministicOptions,
+} from "./deterministic/index.js";
+// Errors
+export { type ResourceLeaseErrorCode, ResourceLeaseErrorCodes } from "./errors/codes.js";
+export { isOmniRelayError, OmniRelayError, type OmniRelayErrorOptions } from "./errors/omnirelay-error.js";
+export {
+  type OmniRelayStatus,
+  type OmniRelayStatusInfo,
+  parseStatus,
+  statusInfo,
+  statusTable,
+} from "./errors/status.js";
+// Peers
+export {
+  BasicPeer,
+  type BasicPeerOptions,
+  FewestPendingPeerChooser,
+  type Peer,
+  type PeerAcquireOptions,
+  type PeerChooser,
+  PeerChooserBase,
+  type PeerChooserOptions,
+  type PeerDisconnectAlert,
+  type PeerErrorCode,
+  PeerErrorCodes,
+  type PeerGossipOptions,
+  type PeerLease,
+  type PeerLeaseAssignmentInfo,
+  PeerLeaseHealthDiagnostics,
+  type PeerLeaseHealthDiagnosticsLease,
+  type PeerLeaseHealthDiagnosticsPeer,
+  type PeerLeaseHealthDiagnosticsSummary,
+  type PeerLeaseHealthStats,
+  PeerLeaseHealthTracker,
+  type PeerLeaseHealthTrackerOptions,
+  type PeerLeaseReleaseInfo,
+  PeerList,
+  type PeerRejections,
+  type PeerState,
+  type PeerStatus,
+  RoundRobinPeerChooser,
+  TwoRandomChoicesPeerChooser,
+} from "./peers/index.js";
+// Queue engine
+export type {
+  ResourceLeaseActiveLeaseSnapshot,
+  ResourceLeaseCallContext,
+  ResourceLeaseCompleteResult,
+  ResourceLeaseEnqueueResult,
+  ResourceLeaseFailOptions,
+  ResourceLeaseFailOutcome,
+  ResourceLeaseHeartbeatResult,
+  ResourceLeaseLeaseOptions,
+  ResourceLeaseQueueBackpressureOptions,
+  ResourceLeaseQueueOptions,
+  ResourceLeaseQueueSnapshot,
+  ResourceLeaseRebuildOptions,
+  ResourceLeaseRetryBackoffOptions,
+} from "./queue/index.js";
+export { ResourceLeaseQueue, validatePayload, validatePendingItem, validateToken } from "./queue/index.js";
+// Replication
+export {
+  CheckpointingResourceLeaseReplicationSink,
+  type CheckpointingResourceLeaseReplicationSinkOptions,
+  CompositeResourceLeaseReplicator,
+  type CompositeResourceLeaseReplicatorOptions,
+  type DecodePendingItemOptions,
+  decodePendingItem,
+  decodeReplicationEvent,
+  encodePendingItem,
+  encodeReplicationEvent,
+  getPropertyIgnoreCase,
+  InMemoryResourceLeaseCheckpointStore,
+  InMemoryResourceLeaseEventLog,
+  InMemoryResourceLeaseReplicator,
+  type InMemoryResourceLeaseReplicatorOptions,
+  type ReplicationErrorCode,
+  ReplicationErrorCodes,
+  type ResourceLeaseCheckpoint,
+  type ResourceLeaseCheckpointStore,
+  type ResourceLeaseErrorInfoJson,
+  type ResourceLeaseItemPayloadJson,
+  type ResourceLeaseOwnershipTokenJson,
+  type ResourceLeasePendingItemJson,
+  type ResourceLeaseReplicationEventJson,
+  ShardedResourceLeaseReplicator,
+  type ShardedResourceLeaseReplicatorOptions,
+} from "./replication/index.js";
+// Utilities
+export { type Clock, systemClock, type TimerHandle } from "./util/clock.js";
