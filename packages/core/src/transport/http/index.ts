@@ -1,0 +1,9 @@
+/** HTTP transport: inbound server and outbound client. */
+export {
+  HttpInbound,
+  type HttpInboundOptions,
+  type HttpInboundTlsOptions,
+  type InboundState,
+  type ReadinessCheck,
+} from "./inbound.js";
+export { HttpOutbound, type HttpOutboundOptions, type HttpOutboundTlsOptions } from "./outbound.js";

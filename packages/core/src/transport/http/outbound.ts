@@ -1,0 +1,139 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { DispatcherErrorCodes as Codes } from "../../dispatcher/json-codec.js";
+import type { UnaryOutbound, UnaryRequest, UnaryResponse } from "../../dispatcher/types.js";
+import { isOmniRelayError, OmniRelayError, omniError } from "../../errors/omnirelay-error.js";
+import { headerSafe, readError } from "./errors.js";
+
+/** TLS settings of an {@link HttpOutbound}: the CA to trust and, for mutual TLS, the client certificate. */
+export interface HttpOutboundTlsOptions {
+  readonly ca?: string | Buffer;
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
+  /** Server name to verify (SNI), when it differs from the URL's host. */
+  readonly servername?: string;
+}
+
+/** Options of an {@link HttpOutbound}. */
+export interface HttpOutboundOptions {
+  /** The dispatcher's URL, e.g. `http://127.0.0.1:7420`; calls POST to it. */
+  readonly url: string;
+  /** Per-call timeout when the request carries no deadline. @defaultValue 30000 */
+  readonly timeoutMs?: number;
+  readonly tls?: HttpOutboundTlsOptions;
+  /** Most sockets kept per host. @defaultValue 64 */
+  readonly maxSockets?: number;
+  /** Headers sent with every call (e.g. `authorization`). */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+const forwarded = new Set(["traceparent", "tracestate", "authorization"]);
+
+/** Calls a remote dispatcher over HTTP/1.1 keep-alive (or HTTPS / mutual TLS). */
+export class HttpOutbound implements UnaryOutbound {
+  private readonly url: URL;
+  private readonly agent: HttpAgent;
+  private readonly options: HttpOutboundOptions;
+
+  /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` for a URL that is not http(s). */
+  constructor(options: HttpOutboundOptions) {
+    let url: URL;
+    try {
+      url = new URL(options.url);
+    } catch {
+      throw omniError("invalid-argument", "resourcelease.options.invalid", `Invalid URL '${options.url}'.`, {
+        option: "url",
+      });
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw omniError("invalid-argument", "resourcelease.options.invalid", "The URL must be http or https.", {
+        option: "url",
+      });
+    }
+    this.url = url;
+    this.options = options;
+    const common = { keepAlive: true, maxSockets: options.maxSockets ?? 64 };
+    this.agent =
+      url.protocol === "https:"
+        ? (new HttpsAgent({ ...common, ...(options.tls ?? {}) }) as unknown as HttpAgent)
+        : new HttpAgent(common);
+  }
+
+  /**
+   * Sends one call. Resolves with the response body; an error response becomes the `OmniRelayError` the server sent
+   * (status and code kept); a connection failure is unavailable `omnirelay.transport.unavailable`; a call past its
+   * deadline is deadline-exceeded.
+   */
+  call(request: UnaryRequest): Promise<UnaryResponse> {
+    const { meta, body } = request;
+    const deadline = meta.deadline ?? Date.now() + (this.options.timeoutMs ?? 30_000);
+    const ttl = Math.max(0, deadline - Date.now());
+    const headers: Record<string, string | number> = {
+      "content-type": "application/json",
+      "content-length": body.byteLength,
+      "rpc-procedure": meta.procedure,
+      "rpc-encoding": "json",
+      "rpc-ttl-ms": String(ttl),
+      ...this.options.headers,
+    };
+    if (meta.caller) headers["rpc-caller"] = headerSafe(meta.caller);
+    if (meta.shardKey) headers["rpc-shard-key"] = headerSafe(meta.shardKey);
+    for (const [k, v] of Object.entries(meta.headers)) if (forwarded.has(k)) headers[k] = v;
+    const send = this.url.protocol === "https:" ? httpsRequest : httpRequest;
+    return new Promise<UnaryResponse>((resolve, reject) => {
+      let settled = false;
+      const finish = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        meta.signal.removeEventListener("abort", onAbort);
+        fn();
+      };
+      const req = send(this.url, { method: "POST", agent: this.agent, headers }, (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", (e) => finish(() => reject(transportError(e))));
+        res.on("end", () => {
+          const data = Buffer.concat(chunks);
+          if (res.statusCode === 200) {
+            finish(() => resolve({ body: data, encoding: "json" }));
+          } else {
+            finish(() => reject(readError(res.statusCode ?? 500, res.headers, data)));
+          }
+        });
+      });
+      const timer = setTimeout(() => {
+        const err = omniError("deadline-exceeded", Codes.deadlineExceeded, `No answer within ${ttl} ms.`);
+        req.destroy(err);
+        finish(() => reject(err));
+      }, ttl + 50);
+      const onAbort = () => {
+        const reason = meta.signal.reason;
+        const err = isOmniRelayError(reason)
+          ? reason
+          : omniError("cancelled", Codes.cancelled, "The call was cancelled.");
+        req.destroy(err);
+        finish(() => reject(err));
+      };
+      if (meta.signal.aborted) return onAbort();
+      meta.signal.addEventListener("abort", onAbort, { once: true });
+      req.on("error", (e) => finish(() => reject(transportError(e))));
+      req.end(body);
+    });
+  }
+
+  /** Closes pooled sockets. */
+  async close(): Promise<void> {
+    this.agent.destroy();
+  }
+}
+
+function transportError(cause: unknown): OmniRelayError {
+  if (isOmniRelayError(cause)) return cause;
+  return new OmniRelayError({
+    status: "unavailable",
+    code: Codes.transportFailed,
+    message: `The remote dispatcher could not be reached: ${(cause as Error)?.message ?? String(cause)}`,
+    cause,
+  });
+}
