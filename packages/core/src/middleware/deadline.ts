@@ -1,0 +1,137 @@
+import type { UnaryHandler, UnaryInboundMiddleware, UnaryRequest, UnaryResponse } from "../dispatcher/types.js";
+import { type OmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import { type Clock, systemClock, type TimerHandle } from "../util/clock.js";
+import { MiddlewareErrorCodes } from "./codes.js";
+import { invalidOption, optionalPositive } from "./options.js";
+
+/** Options of {@link DeadlineMiddleware}. */
+export interface DeadlineMiddlewareOptions {
+  /** Timeout of a call that arrives without a deadline. @defaultValue `maxTimeoutMs` (no deadline when both are unset) */
+  readonly defaultTimeoutMs?: number;
+  /** Longest time any call may run, whatever deadline the caller asked for. @defaultValue `undefined` (no cap) */
+  readonly maxTimeoutMs?: number;
+  /** Time source and timers. @defaultValue `systemClock` */
+  readonly clock?: Clock;
+}
+
+interface InFlightCall {
+  timer?: TimerHandle;
+  fail(error: OmniRelayError): void;
+}
+
+/**
+ * Enforces a deadline on every call: the caller's `meta.deadline` capped at `maxTimeoutMs`, or `defaultTimeoutMs`
+ * from now when the caller gave none. The handler sees the effective `meta.deadline` and a `meta.signal` that also
+ * aborts (with the deadline error as its reason) when the deadline passes; the call then fails even if the handler
+ * ignores its signal. Each call's timer is cleared as soon as the call settles.
+ */
+export class DeadlineMiddleware implements UnaryInboundMiddleware {
+  private readonly defaultTimeoutMs: number | undefined;
+  private readonly maxTimeoutMs: number | undefined;
+  private readonly clock: Clock;
+  private readonly inFlight = new Set<InFlightCall>();
+  private closed = false;
+
+  /**
+   * Creates the middleware.
+   * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`) when a timeout is not
+   * a finite number > 0 or `defaultTimeoutMs` exceeds `maxTimeoutMs`.
+   */
+  constructor(options: DeadlineMiddlewareOptions = {}) {
+    this.maxTimeoutMs = optionalPositive("maxTimeoutMs", options.maxTimeoutMs);
+    const defaultTimeoutMs = optionalPositive("defaultTimeoutMs", options.defaultTimeoutMs);
+    if (defaultTimeoutMs !== undefined && this.maxTimeoutMs !== undefined && defaultTimeoutMs > this.maxTimeoutMs) {
+      throw invalidOption("defaultTimeoutMs", "Option 'defaultTimeoutMs' must not exceed 'maxTimeoutMs'.");
+    }
+    this.defaultTimeoutMs = defaultTimeoutMs ?? this.maxTimeoutMs;
+    this.clock = options.clock ?? systemClock;
+  }
+
+  /** Number of calls whose deadline timer is running. */
+  get activeCalls(): number {
+    return this.inFlight.size;
+  }
+
+  /**
+   * Runs `next` under the effective deadline.
+   * @throws OmniRelayError deadline-exceeded `omnirelay.deadline_exceeded` when the deadline has passed (before or
+   * during the call); cancelled `omnirelay.cancelled` when the middleware is closed mid-call; unavailable
+   * `omnirelay.inbound.shutting_down` after close.
+   */
+  async handle(request: UnaryRequest, next: UnaryHandler): Promise<UnaryResponse> {
+    const meta = request.meta;
+    if (this.closed) {
+      throw omniError("unavailable", MiddlewareErrorCodes.shuttingDown, "The server is shutting down.");
+    }
+    const now = this.clock.now();
+    const deadline = this.effectiveDeadline(meta.deadline, now);
+    if (deadline === undefined) return next(request);
+    if (deadline <= now) throw deadlineExceeded(meta.procedure);
+
+    const controller = new AbortController();
+    const signal = AbortSignal.any([meta.signal, controller.signal]);
+    return new Promise<UnaryResponse>((resolve, reject) => {
+      const settle = (): boolean => {
+        if (!this.inFlight.delete(call)) return false;
+        if (call.timer !== undefined) this.clock.clearTimeout(call.timer);
+        return true;
+      };
+      const call: InFlightCall = {
+        fail: (error) => {
+          if (!settle()) return;
+          controller.abort(error);
+          reject(error);
+        },
+      };
+      this.inFlight.add(call);
+      call.timer = this.clock.setTimeout(() => call.fail(deadlineExceeded(meta.procedure)), deadline - now);
+      let result: Promise<UnaryResponse>;
+      try {
+        result = next({ ...request, meta: { ...meta, deadline, signal } });
+      } catch (error) {
+        result = Promise.reject(error);
+      }
+      // A handler that settles after the deadline fired is ignored here, but never left unhandled.
+      result.then(
+        (response) => {
+          if (settle()) resolve(response);
+        },
+        (error: unknown) => {
+          if (settle()) reject(error);
+        },
+      );
+    });
+  }
+
+  /** Fails every call still running with `cancelled`, clears their timers, and refuses new calls. Idempotent. */
+  close(): void {
+    this.closed = true;
+    for (const call of [...this.inFlight]) {
+      call.fail(
+        omniError("cancelled", MiddlewareErrorCodes.cancelled, "The call was cancelled: the server is closing."),
+      );
+    }
+  }
+
+  /** Same as {@link close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  private effectiveDeadline(requested: number | undefined, now: number): number | undefined {
+    const cap = this.maxTimeoutMs === undefined ? undefined : now + this.maxTimeoutMs;
+    if (typeof requested === "number" && Number.isFinite(requested)) {
+      return cap === undefined ? requested : Math.min(requested, cap);
+    }
+    return this.defaultTimeoutMs === undefined ? undefined : now + this.defaultTimeoutMs;
+  }
+}
+
+function deadlineExceeded(procedure: string): OmniRelayError {
+  return omniError(
+    "deadline-exceeded",
+    MiddlewareErrorCodes.deadlineExceeded,
+    `The deadline of procedure '${procedure}' passed.`,
+    { procedure },
+  );
+}

@@ -1,0 +1,32 @@
+/**
+ * Inbound middleware: principal binding (mTLS / JWT / trusted proxy), authorization, deadlines, rate limits,
+ * tracing and metrics. Suggested order, outermost first: tracing, metrics, deadline, rate limiting, principal
+ * binding, authorization (a permit is then held until the handler really settles, and floods are shed before any
+ * JWT is verified).
+ */
+export type { AuthorizationDecision, AuthorizationOptions, AuthorizationRule } from "./authorization.js";
+export { AuthorizationMiddleware, AuthorizationPolicy } from "./authorization.js";
+export { MiddlewareErrorCodes } from "./codes.js";
+export type { DeadlineMiddlewareOptions } from "./deadline.js";
+export { DeadlineMiddleware } from "./deadline.js";
+export { canonicalIpAddress } from "./ip-address.js";
+export type {
+  OtelRpcMetricsRecorderOptions,
+  RpcCallMetric,
+  RpcMetricsMiddlewareOptions,
+  RpcMetricsRecorder,
+} from "./metrics.js";
+export { createOtelRpcMetricsRecorder, RpcMetricsMiddleware } from "./metrics.js";
+export type { JwtVerificationOptions, PrincipalBindingMiddlewareOptions } from "./principal-binding.js";
+export { PrincipalBindingMiddleware } from "./principal-binding.js";
+export type { ProcedureMatcher, ProcedureParts } from "./procedure-glob.js";
+export { compileProcedureGlob, compileProcedureGlobs, matchesProcedureGlob, splitProcedure } from "./procedure-glob.js";
+export type {
+  RateLimitingMiddlewareOptions,
+  RequestLimiterSelector,
+  RequestLimiterSource,
+} from "./rate-limiting.js";
+export { isLeaseLongPoll, RateLimitingMiddleware } from "./rate-limiting.js";
+export { formatTraceparent, parseTraceparent } from "./trace-context.js";
+export type { RpcTracingMiddlewareOptions } from "./tracing.js";
+export { RpcTracingMiddleware, rpcInstrumentationName } from "./tracing.js";

@@ -1,0 +1,259 @@
+import { trace } from "@opentelemetry/api";
+import { type JWTVerifyGetKey, type JWTVerifyOptions, errors as joseErrors, jwtVerify, type KeyInput } from "jose";
+import { type Logger, silentLogger } from "../contracts/health.js";
+import type {
+  RequestMeta,
+  UnaryHandler,
+  UnaryInboundMiddleware,
+  UnaryRequest,
+  UnaryResponse,
+} from "../dispatcher/types.js";
+import { type OmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import { MiddlewareErrorCodes } from "./codes.js";
+import { canonicalIpAddress } from "./ip-address.js";
+import { invalidOption, optionalStrings } from "./options.js";
+
+/** How {@link PrincipalBindingMiddleware} verifies `authorization: Bearer <jwt>`. Give exactly one of `key`, `jwks`. */
+export interface JwtVerificationOptions {
+  /** A shared secret (HS*) or a public key (RS*, PS*, ES*, EdDSA) as a CryptoKey, KeyObject, JWK or bytes. */
+  readonly key?: KeyInput;
+  /** A key set resolver: `createLocalJWKSet(jwks)` or `createRemoteJWKSet(url)` from `jose`. */
+  readonly jwks?: JWTVerifyGetKey;
+  /** Required `iss` value(s). @defaultValue `undefined` (not checked) */
+  readonly issuer?: string | readonly string[];
+  /** Required `aud` value(s). @defaultValue `undefined` (not checked) */
+  readonly audience?: string | readonly string[];
+  /** Accepted `alg` values; pin them in production. @defaultValue `undefined` (any algorithm the key supports) */
+  readonly algorithms?: readonly string[];
+  /** Claim that holds the principal; must be a non-blank string. @defaultValue `'sub'` */
+  readonly principalClaim?: string;
+  /** Clock skew allowed when checking `exp` and `nbf`, in ms (jose works in whole seconds; rounded up). @defaultValue `0` */
+  readonly clockToleranceMs?: number;
+}
+
+/** Options of {@link PrincipalBindingMiddleware}. */
+export interface PrincipalBindingMiddlewareOptions {
+  /** Use the subject of a client certificate that the TLS handshake verified. @defaultValue `true` */
+  readonly acceptClientCertificates?: boolean;
+  /** Verify bearer JWTs; without it a bearer token is ignored (never a principal). @defaultValue `undefined` */
+  readonly jwt?: JwtVerificationOptions;
+  /** Exact IP addresses whose principal headers are believed (IPv4-mapped IPv6 equals its IPv4). @defaultValue `[]` */
+  readonly trustedProxies?: readonly string[];
+  /** Headers a trusted proxy puts the principal in, first non-blank wins. @defaultValue `['x-client-principal', 'x-mtls-subject', 'rpc-principal']` */
+  readonly principalHeaders?: readonly string[];
+  /** Refuse calls that end up with no principal. @defaultValue `false` */
+  readonly requireAuthentication?: boolean;
+  /** Receives key-lookup failures (never a token). @defaultValue `silentLogger` */
+  readonly logger?: Logger;
+}
+
+const defaultPrincipalHeaders = ["x-client-principal", "x-mtls-subject", "rpc-principal"] as const;
+
+/** Short, token-free reasons for a rejected JWT, keyed by jose error code. */
+const rejectionReasons: Readonly<Record<string, string>> = {
+  ERR_JWT_EXPIRED: "expired",
+  ERR_JWT_CLAIM_VALIDATION_FAILED: "claim_invalid",
+  ERR_JWS_SIGNATURE_VERIFICATION_FAILED: "signature_invalid",
+  ERR_JOSE_ALG_NOT_ALLOWED: "algorithm_not_allowed",
+  ERR_JOSE_NOT_SUPPORTED: "algorithm_not_supported",
+  ERR_JWKS_NO_MATCHING_KEY: "no_matching_key",
+  ERR_JWKS_MULTIPLE_MATCHING_KEYS: "ambiguous_key",
+  ERR_JWS_INVALID: "malformed",
+  ERR_JWT_INVALID: "malformed",
+};
+
+/** Thrown by the wrapped key resolver when keys could not be fetched, as opposed to a bad token. */
+class KeyLookupFailure extends Error {}
+
+/**
+ * Binds the authenticated principal to each call, from (in this order) a verified client certificate, a verified
+ * JWT bearer token, or a principal header sent by a trusted proxy. A raw bearer string never becomes a principal,
+ * and principal headers from any other address are ignored and removed before the call goes on. `meta.principal`
+ * is always replaced, so nothing upstream can smuggle one in.
+ */
+export class PrincipalBindingMiddleware implements UnaryInboundMiddleware {
+  private readonly acceptClientCertificates: boolean;
+  private readonly requireAuthentication: boolean;
+  private readonly principalHeaders: readonly string[];
+  private readonly trustedProxies: ReadonlySet<string>;
+  private readonly jwtKey: KeyInput | JWTVerifyGetKey | undefined;
+  private readonly jwtOptions: JWTVerifyOptions;
+  private readonly principalClaim: string;
+  private readonly logger: Logger;
+
+  /**
+   * Creates the middleware.
+   * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`) for a trusted proxy
+   * that is not an IP address, blank header names, or a `jwt` block without exactly one of `key` / `jwks`.
+   */
+  constructor(options: PrincipalBindingMiddlewareOptions = {}) {
+    this.acceptClientCertificates = options.acceptClientCertificates ?? true;
+    this.requireAuthentication = options.requireAuthentication ?? false;
+    this.logger = options.logger ?? silentLogger;
+    this.principalHeaders = (
+      optionalStrings("principalHeaders", options.principalHeaders) ?? [...defaultPrincipalHeaders]
+    ).map((h) => h.toLowerCase());
+    const proxies = new Set<string>();
+    for (const proxy of optionalStrings("trustedProxies", options.trustedProxies) ?? []) {
+      const ip = canonicalIpAddress(proxy);
+      if (ip === undefined) throw invalidOption("trustedProxies", `'${proxy}' is not an IP address.`);
+      proxies.add(ip);
+    }
+    this.trustedProxies = proxies;
+    const jwt = options.jwt;
+    this.principalClaim = "sub";
+    this.jwtOptions = {};
+    if (jwt !== undefined) {
+      if ((jwt.key === undefined) === (jwt.jwks === undefined)) {
+        throw invalidOption("jwt", "Option 'jwt' needs exactly one of 'key' or 'jwks'.");
+      }
+      if (jwt.jwks !== undefined && typeof jwt.jwks !== "function") {
+        throw invalidOption(
+          "jwt.jwks",
+          "Option 'jwt.jwks' must be a key set resolver (createLocalJWKSet / createRemoteJWKSet).",
+        );
+      }
+      this.jwtKey = jwt.jwks === undefined ? jwt.key : wrapKeySet(jwt.jwks);
+      this.principalClaim = jwt.principalClaim?.trim() || "sub";
+      this.jwtOptions = buildVerifyOptions(jwt);
+    }
+  }
+
+  /**
+   * Binds the principal and calls `next` with a new meta.
+   * @throws OmniRelayError unauthenticated `omnirelay.auth.invalid_token` for a bearer token that fails verification,
+   * unauthenticated `omnirelay.auth.required` when `requireAuthentication` is set and no principal was found,
+   * unavailable `omnirelay.auth.keys_unavailable` when a remote key set cannot be fetched.
+   */
+  async handle(request: UnaryRequest, next: UnaryHandler): Promise<UnaryResponse> {
+    const meta = request.meta;
+    const fromTrustedProxy = this.isTrustedProxy(meta.security?.remoteAddress);
+    const principal =
+      this.certificatePrincipal(meta) ??
+      (await this.tokenPrincipal(meta)) ??
+      (fromTrustedProxy ? this.headerPrincipal(meta) : undefined);
+    if (principal === undefined && this.requireAuthentication) {
+      throw omniError("unauthenticated", MiddlewareErrorCodes.authenticationRequired, "Authentication is required.", {
+        procedure: meta.procedure,
+      });
+    }
+    if (principal !== undefined) trace.getActiveSpan()?.setAttribute("rpc.principal", principal);
+    const { principal: _untrusted, ...rest } = meta;
+    const headers = fromTrustedProxy ? meta.headers : this.withoutPrincipalHeaders(meta.headers);
+    const bound: RequestMeta = principal === undefined ? { ...rest, headers } : { ...rest, headers, principal };
+    return next({ ...request, meta: bound });
+  }
+
+  private certificatePrincipal(meta: RequestMeta): string | undefined {
+    const security = meta.security;
+    if (!this.acceptClientCertificates || security?.clientCertificateVerified !== true) return undefined;
+    return nonBlank(security.clientCertificateSubject);
+  }
+
+  private async tokenPrincipal(meta: RequestMeta): Promise<string | undefined> {
+    if (this.jwtKey === undefined) return undefined;
+    const token = bearerToken(meta.headers.authorization);
+    if (token === undefined) return undefined;
+    let payload: Record<string, unknown>;
+    try {
+      // The overloads differ only in the key type; both forms are accepted at runtime.
+      ({ payload } = await jwtVerify(token, this.jwtKey as KeyInput, this.jwtOptions));
+    } catch (error) {
+      throw this.rejection(error);
+    }
+    const principal = payload[this.principalClaim];
+    const value = typeof principal === "string" ? nonBlank(principal) : undefined;
+    if (value === undefined) {
+      throw invalidToken("principal_claim_missing", `The token has no '${this.principalClaim}' claim.`);
+    }
+    return value;
+  }
+
+  private rejection(error: unknown): OmniRelayError {
+    if (error instanceof KeyLookupFailure) {
+      this.logger.warn({ err: error.cause }, "Could not fetch the keys to verify a bearer token.");
+      return omniError("unavailable", MiddlewareErrorCodes.keysUnavailable, "The token keys are unavailable.");
+    }
+    const code = error instanceof joseErrors.JOSEError ? error.code : "";
+    const reason = rejectionReasons[code] ?? "invalid";
+    const claim = error instanceof joseErrors.JWTClaimValidationFailed ? error.claim : undefined;
+    return invalidToken(reason, "The bearer token is not valid.", claim);
+  }
+
+  private headerPrincipal(meta: RequestMeta): string | undefined {
+    for (const name of this.principalHeaders) {
+      const value = nonBlank(meta.headers[name]);
+      if (value !== undefined) return value;
+    }
+    return undefined;
+  }
+
+  private withoutPrincipalHeaders(headers: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+    if (!this.principalHeaders.some((h) => Object.hasOwn(headers, h))) return headers;
+    const copy: Record<string, string> = { ...headers };
+    for (const name of this.principalHeaders) delete copy[name];
+    return copy;
+  }
+
+  private isTrustedProxy(remoteAddress: string | undefined): boolean {
+    if (remoteAddress === undefined || this.trustedProxies.size === 0) return false;
+    const ip = canonicalIpAddress(remoteAddress);
+    return ip !== undefined && this.trustedProxies.has(ip);
+  }
+}
+
+function invalidToken(reason: string, message: string, claim?: string): OmniRelayError {
+  return omniError(
+    "unauthenticated",
+    MiddlewareErrorCodes.invalidToken,
+    message,
+    claim ? { reason, claim } : { reason },
+  );
+}
+
+function nonBlank(value: string | undefined): string | undefined {
+  const trimmed = value?.trim();
+  return trimmed ? trimmed : undefined;
+}
+
+/** The token of `Bearer <token>` (scheme case-insensitive); `''` for a bearer header with no token. */
+function bearerToken(authorization: string | undefined): string | undefined {
+  if (authorization === undefined) return undefined;
+  const value = authorization.trim();
+  const space = value.indexOf(" ");
+  const scheme = space < 0 ? value : value.slice(0, space);
+  if (scheme.toLowerCase() !== "bearer") return undefined;
+  return space < 0 ? "" : value.slice(space + 1).trim();
+}
+
+function buildVerifyOptions(jwt: JwtVerificationOptions): JWTVerifyOptions {
+  const tolerance = jwt.clockToleranceMs;
+  if (tolerance !== undefined && (typeof tolerance !== "number" || !Number.isFinite(tolerance) || tolerance < 0)) {
+    throw invalidOption("jwt.clockToleranceMs", "Option 'jwt.clockToleranceMs' must be a finite number >= 0.");
+  }
+  const algorithms = optionalStrings("jwt.algorithms", jwt.algorithms);
+  const options: JWTVerifyOptions = {};
+  if (jwt.issuer !== undefined) options.issuer = typeof jwt.issuer === "string" ? jwt.issuer : [...jwt.issuer];
+  if (jwt.audience !== undefined)
+    options.audience = typeof jwt.audience === "string" ? jwt.audience : [...jwt.audience];
+  if (algorithms !== undefined) options.algorithms = algorithms;
+  if (tolerance !== undefined) options.clockTolerance = Math.ceil(tolerance / 1000);
+  return options;
+}
+
+/** Marks failures to obtain keys (network, timeout, bad key set document) so they are not blamed on the token. */
+function wrapKeySet(jwks: JWTVerifyGetKey): JWTVerifyGetKey {
+  return async (header, token) => {
+    try {
+      return await jwks(header, token);
+    } catch (error) {
+      const tokenProblem =
+        error instanceof joseErrors.JWKSNoMatchingKey ||
+        error instanceof joseErrors.JWKSMultipleMatchingKeys ||
+        error instanceof joseErrors.JOSENotSupported ||
+        error instanceof joseErrors.JOSEAlgNotAllowed;
+      if (tokenProblem) throw error;
+      throw new KeyLookupFailure("key lookup failed", { cause: error });
+    }
+  };
+}
