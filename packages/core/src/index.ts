@@ -77,6 +77,26 @@ export {
   InMemoryDeterministicStateStore,
   resolveDeterministicOptions,
 } from "./deterministic/index.js";
+// Dispatcher
+export {
+  composeInbound,
+  Dispatcher,
+  DispatcherErrorCodes,
+  type DispatcherOptions,
+  decodeJsonBody,
+  encodeJsonBody,
+  type JsonUnaryHandler,
+  type ProcedureSpec,
+  type RequestMeta,
+  type TransportKind,
+  type TransportSecurity,
+  type UnaryHandler,
+  type UnaryInboundMiddleware,
+  type UnaryOutbound,
+  type UnaryOutboundMiddleware,
+  type UnaryRequest,
+  type UnaryResponse,
+} from "./dispatcher/index.js";
 // Errors
 export { type ResourceLeaseErrorCode, ResourceLeaseErrorCodes } from "./errors/codes.js";
 export { isOmniRelayError, OmniRelayError, type OmniRelayErrorOptions } from "./errors/omnirelay-error.js";
@@ -87,6 +107,43 @@ export {
   statusInfo,
   statusTable,
 } from "./errors/status.js";
+// Middleware
+export {
+  type AuthorizationDecision,
+  AuthorizationMiddleware,
+  type AuthorizationOptions,
+  AuthorizationPolicy,
+  type AuthorizationRule,
+  canonicalIpAddress,
+  compileProcedureGlob,
+  compileProcedureGlobs,
+  createOtelRpcMetricsRecorder,
+  DeadlineMiddleware,
+  type DeadlineMiddlewareOptions,
+  formatTraceparent,
+  isLeaseLongPoll,
+  type JwtVerificationOptions,
+  MiddlewareErrorCodes,
+  matchesProcedureGlob,
+  type OtelRpcMetricsRecorderOptions,
+  PrincipalBindingMiddleware,
+  type PrincipalBindingMiddlewareOptions,
+  type ProcedureMatcher,
+  type ProcedureParts,
+  parseTraceparent,
+  RateLimitingMiddleware,
+  type RateLimitingMiddlewareOptions,
+  type RequestLimiterSelector,
+  type RequestLimiterSource,
+  type RpcCallMetric,
+  RpcMetricsMiddleware,
+  type RpcMetricsMiddlewareOptions,
+  type RpcMetricsRecorder,
+  RpcTracingMiddleware,
+  type RpcTracingMiddlewareOptions,
+  rpcInstrumentationName,
+  splitProcedure,
+} from "./middleware/index.js";
 // Peers
 export {
   BasicPeer,
@@ -163,5 +220,30 @@ export {
   ShardedResourceLeaseReplicator,
   type ShardedResourceLeaseReplicatorOptions,
 } from "./replication/index.js";
+// ResourceLease procedures, client and sharding
+export {
+  type ClientEnqueueResult,
+  createShardResolver,
+  ResourceLeaseClient,
+  type ResourceLeaseClientCallOptions,
+  type ResourceLeaseClientOptions,
+  ResourceLeaseDispatcherComponent,
+  type ResourceLeaseDispatcherComponentOptions,
+  type ResourceLeaseVerb,
+  ResourceLeaseVerbs,
+  type ShardResolver,
+  type ShardResolverOptions,
+} from "./resourcelease/index.js";
+// HTTP transport
+export {
+  HttpInbound,
+  type HttpInboundOptions,
+  type HttpInboundTlsOptions,
+  HttpOutbound,
+  type HttpOutboundOptions,
+  type HttpOutboundTlsOptions,
+  type InboundState,
+  type ReadinessCheck,
+} from "./transport/http/index.js";
 // Utilities
 export { type Clock, systemClock, type TimerHandle } from "./util/clock.js";

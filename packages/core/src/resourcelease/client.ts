@@ -1,0 +1,235 @@
+import type {
+  ResourceLeaseDeadLetterItem,
+  ResourceLeaseGrant,
+  ResourceLeaseItemPayload,
+  ResourceLeaseOwnershipToken,
+  ResourceLeasePendingItem,
+  ResourceLeaseQueueStats,
+} from "../contracts/payload.js";
+import { decodeJsonBody, encodeJsonBody } from "../dispatcher/json-codec.js";
+import type { UnaryOutbound } from "../dispatcher/types.js";
+import type { ResourceLeaseFailOutcome } from "../queue/queue.js";
+import {
+  decodeErrorJson,
+  decodePayloadJson,
+  decodeTokenJson,
+  encodePayloadJson,
+  encodeTokenJson,
+  JsonDecodeContext,
+  requireTime,
+} from "../replication/json-parts.js";
+import { decodePendingItem, encodePendingItem } from "../replication/pending-item-json.js";
+import type { ResourceLeaseVerb } from "./component.js";
+
+/** Options of a {@link ResourceLeaseClient}. */
+export interface ResourceLeaseClientOptions {
+  /** How calls travel: `HttpOutbound` from core, or `GrpcOutbound` from @omnirelay/transport-grpc. */
+  readonly outbound: UnaryOutbound;
+  /** @defaultValue 'resourcelease' */
+  readonly namespace?: string;
+  /** Sent as `Rpc-Caller`; also the default peer id of leases. */
+  readonly caller?: string;
+  /** Service name put on request metadata. @defaultValue 'omnirelay' */
+  readonly service?: string;
+  /** Deadline of each call when the call gives none. @defaultValue 30000 */
+  readonly timeoutMs?: number;
+  /** Headers sent with every call, e.g. `{ authorization: 'Bearer <jwt>' }`. */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** Per-call options. */
+export interface ResourceLeaseClientCallOptions {
+  readonly signal?: AbortSignal;
+  readonly timeoutMs?: number;
+  /** Sent as `Rpc-Shard-Key`. */
+  readonly shardKey?: string;
+}
+
+/** Result of a single enqueue. */
+export interface ClientEnqueueResult {
+  readonly sequenceId: number;
+  readonly duplicate: boolean;
+  readonly stats: { pendingCount: number; activeLeaseCount: number };
+}
+
+const ctx = new JsonDecodeContext("item");
+
+/**
+ * The typed client of the `resourcelease::*` procedures, over any transport. Errors are `OmniRelayError`s with the
+ * server's status and `code` (e.g. `resourcelease.lease.fenced`).
+ */
+export class ResourceLeaseClient {
+  readonly namespace: string;
+  private readonly options: ResourceLeaseClientOptions;
+
+  constructor(options: ResourceLeaseClientOptions) {
+    this.options = options;
+    this.namespace = options.namespace?.trim() || "resourcelease";
+  }
+
+  /** Enqueues one item. */
+  async enqueue(
+    payload: ResourceLeaseItemPayload,
+    options?: ResourceLeaseClientCallOptions,
+  ): Promise<ClientEnqueueResult> {
+    const r = await this.call("enqueue", { payload: encodePayloadJson(payload) }, options);
+    return {
+      sequenceId: r.sequenceId as number,
+      duplicate: r.duplicate === true,
+      stats: r.stats as ClientEnqueueResult["stats"],
+    };
+  }
+
+  /** Enqueues items, all or none. */
+  async enqueueMany(
+    payloads: readonly ResourceLeaseItemPayload[],
+    options?: ResourceLeaseClientCallOptions,
+  ): Promise<{ sequenceIds: number[]; duplicates: boolean[] }> {
+    const r = await this.call("enqueue", { payloads: payloads.map(encodePayloadJson) }, options);
+    return { sequenceIds: r.sequenceIds as number[], duplicates: r.duplicates as boolean[] };
+  }
+
+  /** Leases up to `maxItems` (default 1) items, waiting up to `waitMs` when none is pending. */
+  async lease(
+    request: { peerId?: string; waitMs?: number; maxItems?: number } = {},
+    options?: ResourceLeaseClientCallOptions,
+  ): Promise<ResourceLeaseGrant[]> {
+    const maxItems = request.maxItems ?? 1;
+    const waitMs = request.waitMs ?? 0;
+    const peerId = request.peerId ?? this.options.caller;
+    const timeoutMs = Math.max(options?.timeoutMs ?? this.options.timeoutMs ?? 30_000, waitMs + 5_000);
+    const r = await this.call("lease", { ...(peerId ? { peerId } : {}), waitMs, maxItems }, { ...options, timeoutMs });
+    return ((r.items as unknown[]) ?? []).map((g, i) => decodeGrant(g, `items[${i}]`));
+  }
+
+  /** Extends a lease. */
+  async heartbeat(
+    token: ResourceLeaseOwnershipToken,
+    options?: ResourceLeaseClientCallOptions,
+  ): Promise<{ leaseExpiresAt: number; remainingMs: number }> {
+    const r = await this.call("heartbeat", { ownershipToken: encodeTokenJson(token) }, options);
+    return {
+      leaseExpiresAt: requireTime(ctx, r.leaseExpiresAt, "leaseExpiresAt"),
+      remainingMs: r.remainingMs as number,
+    };
+  }
+
+  /** Completes a lease. */
+  async complete(token: ResourceLeaseOwnershipToken, options?: ResourceLeaseClientCallOptions): Promise<void> {
+    await this.call("complete", { ownershipToken: encodeTokenJson(token) }, options);
+  }
+
+  /** Completes several leases; each result says whether its token succeeded. */
+  async completeMany(
+    tokens: readonly ResourceLeaseOwnershipToken[],
+    options?: ResourceLeaseClientCallOptions,
+  ): Promise<Array<{ success: boolean; code?: string; message?: string }>> {
+    const r = await this.call("complete", { ownershipTokens: tokens.map(encodeTokenJson) }, options);
+    return r.results as Array<{ success: boolean; code?: string; message?: string }>;
+  }
+
+  /** Fails a lease; see the queue's `fail` for the outcome rules. */
+  async fail(
+    token: ResourceLeaseOwnershipToken,
+    request: {
+      reason?: string;
+      errorCode?: string;
+      requeue?: boolean;
+      delayMs?: number;
+      metadata?: Record<string, string>;
+    } = {},
+    options?: ResourceLeaseClientCallOptions,
+  ): Promise<ResourceLeaseFailOutcome> {
+    const r = await this.call("fail", { ownershipToken: encodeTokenJson(token), ...request }, options);
+    return r.outcome as ResourceLeaseFailOutcome;
+  }
+
+  /** Starts a drain and returns the pending items. */
+  async drain(options?: ResourceLeaseClientCallOptions): Promise<ResourceLeasePendingItem[]> {
+    const r = await this.call("drain", {}, options);
+    return (r.items as unknown[]).map((item, i) => decodePendingItem(item, { field: `items[${i}]` }));
+  }
+
+  /** Restores items and ends a drain. */
+  async restore(items: readonly ResourceLeasePendingItem[], options?: ResourceLeaseClientCallOptions): Promise<number> {
+    const r = await this.call("restore", { items: items.map((i) => encodePendingItem(i)) }, options);
+    return r.restoredCount as number;
+  }
+
+  /** Lists dead-lettered items. */
+  async deadLetters(
+    request: { limit?: number } = {},
+    options?: ResourceLeaseClientCallOptions,
+  ): Promise<ResourceLeaseDeadLetterItem[]> {
+    const r = await this.call("deadletters", request, options);
+    return (r.items as Array<Record<string, unknown>>).map((item, i) => ({
+      ...decodePendingItem(item, { field: `items[${i}]` }),
+      deadLetteredAt: requireTime(ctx, item.deadLetteredAt, `items[${i}].deadLetteredAt`),
+      reason: item.reason as ResourceLeaseDeadLetterItem["reason"],
+    }));
+  }
+
+  /** Moves dead-lettered items back to pending. */
+  async redrive(request: { sequenceIds?: number[] } = {}, options?: ResourceLeaseClientCallOptions): Promise<number> {
+    const r = await this.call("redrive", request, options);
+    return r.redrivenCount as number;
+  }
+
+  /** Queue counters. */
+  async stats(options?: ResourceLeaseClientCallOptions): Promise<ResourceLeaseQueueStats> {
+    return (await this.call("stats", {}, options)) as unknown as ResourceLeaseQueueStats;
+  }
+
+  /** Closes the outbound. */
+  async close(): Promise<void> {
+    await this.options.outbound.close?.();
+  }
+
+  private async call(
+    verb: ResourceLeaseVerb,
+    body: unknown,
+    options: ResourceLeaseClientCallOptions = {},
+  ): Promise<Record<string, unknown>> {
+    const timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? 30_000;
+    const signal = options.signal ?? new AbortController().signal;
+    const response = await this.options.outbound.call({
+      meta: {
+        service: this.options.service ?? "omnirelay",
+        procedure: `${this.namespace}::${verb}`,
+        transport: "http",
+        encoding: "json",
+        headers: { ...this.options.headers },
+        signal,
+        deadline: Date.now() + timeoutMs,
+        ...(this.options.caller ? { caller: this.options.caller } : {}),
+        ...(options.shardKey ? { shardKey: options.shardKey } : {}),
+      },
+      body: encodeJsonBody(body),
+    });
+    return decodeJsonBody(response.body);
+  }
+}
+
+function decodeGrant(value: unknown, field: string): ResourceLeaseGrant {
+  const g = value as Record<string, unknown>;
+  const grant: {
+    payload: ResourceLeaseItemPayload;
+    sequenceId: number;
+    attempt: number;
+    enqueuedAt: number;
+    lastError?: { message: string; code?: string };
+    ownershipToken: ResourceLeaseOwnershipToken;
+    ownerPeerId?: string;
+    leaseExpiresAt: number;
+  } = {
+    payload: decodePayloadJson(ctx, g.payload, `${field}.payload`),
+    sequenceId: g.sequenceId as number,
+    attempt: g.attempt as number,
+    enqueuedAt: requireTime(ctx, g.enqueuedAt, `${field}.enqueuedAt`),
+    ownershipToken: decodeTokenJson(ctx, g.ownershipToken, `${field}.ownershipToken`),
+    leaseExpiresAt: requireTime(ctx, g.leaseExpiresAt, `${field}.leaseExpiresAt`),
+  };
+  if (g.lastError) grant.lastError = decodeErrorJson(ctx, g.lastError, `${field}.lastError`);
+  if (typeof g.ownerPeerId === "string") grant.ownerPeerId = g.ownerPeerId;
+  return grant;
+}

@@ -1,0 +1,14 @@
+/** The resourcelease procedures: the dispatcher component, the typed client and shard resolution. */
+export {
+  type ClientEnqueueResult,
+  ResourceLeaseClient,
+  type ResourceLeaseClientCallOptions,
+  type ResourceLeaseClientOptions,
+} from "./client.js";
+export {
+  ResourceLeaseDispatcherComponent,
+  type ResourceLeaseDispatcherComponentOptions,
+  type ResourceLeaseVerb,
+  ResourceLeaseVerbs,
+} from "./component.js";
+export { createShardResolver, type ShardResolver, type ShardResolverOptions } from "./shard.js";

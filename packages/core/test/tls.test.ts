@@ -1,0 +1,80 @@
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  Dispatcher,
+  HttpInbound,
+  HttpOutbound,
+  isOmniRelayError,
+  ResourceLeaseClient,
+  ResourceLeaseDispatcherComponent,
+  type UnaryInboundMiddleware,
+} from "../src/index.js";
+import { makeTestPki } from "./pki.js";
+
+const pki = makeTestPki("worker-1");
+const closers: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of closers.splice(0)) await c();
+});
+
+async function start(requireClientCertificate: boolean) {
+  const seen: Array<{ verified: boolean; subject?: string }> = [];
+  const recorder: UnaryInboundMiddleware = {
+    handle(req, next) {
+      seen.push({
+        verified: req.meta.security?.clientCertificateVerified ?? false,
+        ...(req.meta.security?.clientCertificateSubject ? { subject: req.meta.security.clientCertificateSubject } : {}),
+      });
+      return next(req);
+    },
+  };
+  const dispatcher = new Dispatcher({ service: "tls", inboundMiddleware: [recorder] });
+  const component = new ResourceLeaseDispatcherComponent(dispatcher);
+  const inbound = new HttpInbound({
+    dispatcher,
+    tls: {
+      key: pki.serverKey,
+      cert: pki.serverCert,
+      ca: pki.ca,
+      requestClientCertificate: true,
+      requireClientCertificate,
+    },
+  });
+  const { url } = await inbound.start();
+  closers.push(async () => {
+    await inbound.close();
+    await component.close();
+  });
+  const client = (tls: { cert?: string; key?: string }) => {
+    const c = new ResourceLeaseClient({
+      outbound: new HttpOutbound({ url, tls: { ca: pki.ca, ...tls } }),
+      timeoutMs: 3000,
+    });
+    closers.push(() => c.close());
+    return c;
+  };
+  return { url, seen, client };
+}
+
+describe("HTTPS with mutual TLS", () => {
+  it("rejects a client without a certificate and one from another CA; accepts a good one", async () => {
+    const s = await start(true);
+    for (const tls of [{}, { cert: pki.otherClientCert, key: pki.otherClientKey }]) {
+      const err = await s
+        .client(tls)
+        .stats()
+        .catch((e: unknown) => e);
+      expect(isOmniRelayError(err) && err.status === "unavailable").toBe(true);
+    }
+    expect(s.seen).toHaveLength(0);
+    const stats = await s.client({ cert: pki.clientCert, key: pki.clientKey }).stats();
+    expect(stats.state).toBe("running");
+    expect(s.seen).toEqual([{ verified: true, subject: "worker-1" }]);
+  });
+
+  it("when certificates are optional, an unverified caller carries no certificate identity", async () => {
+    const s = await start(false);
+    await s.client({}).stats();
+    await s.client({ cert: pki.otherClientCert, key: pki.otherClientKey }).stats();
+    expect(s.seen).toEqual([{ verified: false }, { verified: false }]);
+  });
+});
