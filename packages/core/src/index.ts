@@ -247,3 +247,22 @@ export {
 } from "./transport/http/index.js";
 // Utilities
 export { type Clock, systemClock, type TimerHandle } from "./util/clock.js";
+// Worker
+export {
+  ResourceLeaseWorker,
+  type ResourceLeaseWorkerCallOptions,
+  type ResourceLeaseWorkerClient,
+  type ResourceLeaseWorkerCloseOptions,
+  type ResourceLeaseWorkerContext,
+  type ResourceLeaseWorkerErrorCode,
+  ResourceLeaseWorkerErrorCodes,
+  type ResourceLeaseWorkerEvent,
+  type ResourceLeaseWorkerEventsOptions,
+  type ResourceLeaseWorkerFailDecision,
+  type ResourceLeaseWorkerHandler,
+  type ResourceLeaseWorkerOperation,
+  type ResourceLeaseWorkerOptions,
+  type ResourceLeaseWorkerRetryOptions,
+  type ResourceLeaseWorkerState,
+  type ResourceLeaseWorkerStats,
+} from "./worker/index.js";

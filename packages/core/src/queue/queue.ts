@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { ResourceLeaseBackpressureController } from "../backpressure/index.js";
-import type { CallOptions, ResourceLeaseReplicationEvent, ResourceLeaseReplicator } from "../contracts/events.js";
+import type { ResourceLeaseReplicationEvent, ResourceLeaseReplicator } from "../contracts/events.js";
 import { type Logger, silentLogger } from "../contracts/health.js";
 import type {
   ResourceLeaseDeadLetterItem,
@@ -18,68 +18,29 @@ import { type ResolvedQueueSettings, type ResourceLeaseQueueOptions, resolveQueu
 import { type ItemRecord, type LeaseRecord, toPendingItem } from "./records.js";
 import { captureSnapshot, type ResourceLeaseQueueSnapshot, restoreSnapshot, toDeadLetterItem } from "./snapshot.js";
 import { QueueState, type ScheduleEntry } from "./state.js";
+import type {
+  ResourceLeaseCallContext,
+  ResourceLeaseCompleteResult,
+  ResourceLeaseEnqueueResult,
+  ResourceLeaseFailOptions,
+  ResourceLeaseFailOutcome,
+  ResourceLeaseHeartbeatResult,
+  ResourceLeaseLeaseOptions,
+  ResourceLeaseRebuildOptions,
+} from "./types.js";
 import { optionalInteger, validatePayload, validatePendingItem, validateToken } from "./validation.js";
 import type { LeaseWaiter, PendingDelivery } from "./waiters.js";
 
-/** Who is calling, and the call's cancellation. */
-export interface ResourceLeaseCallContext extends CallOptions {
-  /** Peer id of the caller (a worker's stable identity). Recorded on events and leases. */
-  readonly peerId?: string;
-  /** Authenticated principal (verified mTLS subject or JWT subject). Never a raw token. */
-  readonly principal?: string;
-}
-
-/** Options of {@link ResourceLeaseQueue.lease}. */
-export interface ResourceLeaseLeaseOptions extends ResourceLeaseCallContext {
-  /** How long to wait for an item when none is pending; 0 returns at once. @defaultValue 0 */
-  readonly waitMs?: number;
-  /** Most items to grant in one call. @defaultValue 1 */
-  readonly maxItems?: number;
-}
-
-/** Options of {@link ResourceLeaseQueue.fail}. */
-export interface ResourceLeaseFailOptions extends ResourceLeaseCallContext {
-  readonly reason?: string;
-  readonly errorCode?: string;
-  /** Offer the item again (until `maxAttempts`); `false` dead-letters it at once. @defaultValue true */
-  readonly requeue?: boolean;
-  /** Delay before the item is offered again, overriding the queue's backoff. */
-  readonly delayMs?: number;
-  /** String metadata, replicated on the Failed event under `failure.meta.*`. */
-  readonly metadata?: Readonly<Record<string, string>>;
-}
-
-/** Result of an enqueue. */
-export interface ResourceLeaseEnqueueResult {
-  readonly sequenceIds: number[];
-  /** Per item: true when its `requestId` was seen before and the original item's id was returned. */
-  readonly duplicates: boolean[];
-  readonly stats: ResourceLeaseQueueStats;
-}
-
-/** Result of a heartbeat. */
-export interface ResourceLeaseHeartbeatResult {
-  readonly leaseExpiresAt: number;
-  readonly remainingMs: number;
-}
-
-/** What happened to a failed item. */
-export type ResourceLeaseFailOutcome = "requeued" | "delayed" | "dead_lettered";
-
-/** Per-token result of a batch complete. */
-export type ResourceLeaseCompleteResult = { success: true } | { success: false; error: OmniRelayError };
-
-/** Options of {@link ResourceLeaseQueue.rebuild}. */
-export interface ResourceLeaseRebuildOptions {
-  /** State to start from (a durable log's latest snapshot); the events must follow it. */
-  readonly snapshot?: ResourceLeaseQueueSnapshot;
-  /**
-   * What to do with leases that were active at the end of the log. `'expire'` (a process restart: nobody holds
-   * them any more) ends each with a LeaseExpired event — attempt counted, item requeued or dead-lettered, and its
-   * token fenced. `'keep'` keeps them (a replica following a live queue). @defaultValue 'expire'
-   */
-  readonly activeLeases?: "expire" | "keep";
-}
+export type {
+  ResourceLeaseCallContext,
+  ResourceLeaseCompleteResult,
+  ResourceLeaseEnqueueResult,
+  ResourceLeaseFailOptions,
+  ResourceLeaseFailOutcome,
+  ResourceLeaseHeartbeatResult,
+  ResourceLeaseLeaseOptions,
+  ResourceLeaseRebuildOptions,
+};
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -668,7 +629,10 @@ export class ResourceLeaseQueue implements AsyncDisposable {
       lease.token.sequenceId === token.sequenceId &&
       lease.token.attempt === token.attempt;
     if (!matches) {
-      if (token.fencingToken <= this.state.lastFencingToken) throw fenced(token);
+      // Issued before (its item and fencing token are within what this queue has handed out): the lease ended.
+      if (token.fencingToken <= this.state.lastFencingToken && token.sequenceId <= this.state.lastSequenceId) {
+        throw fenced(token);
+      }
       throw omniError("not-found", Codes.unknownToken, "The lease token was not issued by this queue.", {
         sequenceId: String(token.sequenceId),
       });

@@ -1,0 +1,196 @@
+import type { Logger } from "../contracts/health.js";
+import type { ResourceLeaseGrant, ResourceLeaseOwnershipToken } from "../contracts/payload.js";
+import { OmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import type { Clock, TimerHandle } from "../util/clock.js";
+import { expiredLocallyError, fencedError, isLeaseLost, leaseMeta, ResourceLeaseWorkerErrorCodes } from "./codes.js";
+import type { ResourceLeaseWorkerClient, ResourceLeaseWorkerContext } from "./options.js";
+
+/** What a lease run needs from its worker. Internal. */
+export interface LeaseRunHost {
+  readonly client: ResourceLeaseWorkerClient;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly heartbeatFraction: number;
+  readonly safetyMarginMs: number;
+  /** The lease was lost while the handler ran; the handler's signal has fired. */
+  onLost(run: LeaseRun, reason: OmniRelayError): void;
+  /** A renewal failed transiently and will be retried in `retryInMs` (or not, when undefined). */
+  onRenewalError(run: LeaseRun, error: OmniRelayError, retryInMs: number | undefined): void;
+}
+
+/**
+ * Phase of a lease: `running` (handler running, lease renewed), `settled` (handler returned; timers stopped),
+ * `lost` (fenced or expired locally; the worker must not act on it), `abandoned` (close gave up on the handler).
+ */
+export type LeaseRunPhase = "running" | "settled" | "lost" | "abandoned";
+
+const noop = () => {};
+
+/**
+ * One leased item while its handler runs: renews the lease at `heartbeatFraction` of its length, and aborts the
+ * handler's signal when a renewal is rejected or the deadline minus the safety margin arrives unrenewed. Internal.
+ */
+export class LeaseRun {
+  readonly grant: ResourceLeaseGrant;
+  readonly token: ResourceLeaseOwnershipToken;
+  readonly context: ResourceLeaseWorkerContext;
+  private readonly host: LeaseRunHost;
+  private readonly handlerAbort = new AbortController();
+  /** Cancels renewal calls when the run leaves `running`. */
+  private readonly callsAbort = new AbortController();
+  private current: LeaseRunPhase = "running";
+  private expiresAtMs = 0;
+  private lengthMs = 0;
+  private lastRenewalError: OmniRelayError | undefined;
+  private renewTimer: TimerHandle | undefined;
+  private deadlineTimer: TimerHandle | undefined;
+  private inFlight: Promise<void> | undefined;
+
+  constructor(grant: ResourceLeaseGrant, host: LeaseRunHost) {
+    this.grant = grant;
+    this.token = grant.ownershipToken;
+    this.host = host;
+    const run = this;
+    this.context = {
+      signal: this.handlerAbort.signal,
+      attempt: grant.attempt,
+      get leaseExpiresAt() {
+        return run.expiresAtMs;
+      },
+      heartbeat: () => this.renew(),
+    };
+    const now = host.clock.now();
+    this.schedule(now, grant.leaseExpiresAt - now);
+  }
+
+  get phase(): LeaseRunPhase {
+    return this.current;
+  }
+
+  /** The worker's estimate of the server's deadline for this lease. */
+  get expiresAt(): number {
+    return this.expiresAtMs;
+  }
+
+  /** The handler returned or threw: stop renewing. Returns false when the lease was already lost or abandoned. */
+  settle(): boolean {
+    if (this.current !== "running") return false;
+    this.current = "settled";
+    this.stop();
+    return true;
+  }
+
+  /** Close gave up waiting: abort the handler. Returns false when the run was not running. */
+  abandon(reason: OmniRelayError): boolean {
+    if (this.current !== "running") return false;
+    this.current = "abandoned";
+    this.stop();
+    this.handlerAbort.abort(reason);
+    return true;
+  }
+
+  /** Renews now, joining a renewal in flight. Rejections are always observed, so an unawaited call is harmless. */
+  renew(): Promise<void> {
+    if (this.current !== "running") {
+      const reason = this.handlerAbort.signal.aborted
+        ? OmniRelayError.from(this.handlerAbort.signal.reason)
+        : omniError(
+            "failed-precondition",
+            ResourceLeaseWorkerErrorCodes.leaseSettled,
+            "The handler has settled; the lease is no longer renewed.",
+            leaseMeta(this.token),
+          );
+      return Promise.reject(reason);
+    }
+    if (this.inFlight) return this.inFlight;
+    this.clearRenewTimer();
+    // Deferred a microtask so that even a client that throws synchronously leaves `inFlight` consistent.
+    const call = Promise.resolve()
+      .then(() => this.renewOnce())
+      .finally(() => {
+        this.inFlight = undefined;
+      });
+    call.catch(noop);
+    this.inFlight = call;
+    return call;
+  }
+
+  private async renewOnce(): Promise<void> {
+    const sentAt = this.host.clock.now();
+    const timeoutMs = Math.max(1, this.expiresAtMs - sentAt);
+    try {
+      const r = await this.host.client.heartbeat(this.token, { signal: this.callsAbort.signal, timeoutMs });
+      if (this.current !== "running") return;
+      this.lastRenewalError = undefined;
+      // remainingMs is measured by the server, so sentAt + remainingMs never overestimates, whatever the clock skew.
+      if (typeof r.remainingMs === "number" && Number.isFinite(r.remainingMs)) this.schedule(sentAt, r.remainingMs);
+      else this.schedule(this.host.clock.now(), r.leaseExpiresAt - this.host.clock.now());
+    } catch (thrown) {
+      const error = OmniRelayError.from(thrown);
+      if (this.current !== "running") throw error;
+      if (isLeaseLost(error)) {
+        const reason = fencedError(this.token, error);
+        this.lose(reason);
+        throw reason;
+      }
+      this.lastRenewalError = error;
+      const untilAbort = this.abortAt() - this.host.clock.now();
+      const retryInMs = Math.max(10, Math.min(1_000, Math.floor(untilAbort / 4)));
+      const willRetry = retryInMs < untilAbort;
+      this.host.onRenewalError(this, error, willRetry ? retryInMs : undefined);
+      if (willRetry) this.setRenewTimer(retryInMs);
+      throw error;
+    }
+  }
+
+  private schedule(from: number, remainingMs: number): void {
+    const now = this.host.clock.now();
+    const length = Math.max(0, remainingMs);
+    this.expiresAtMs = from + length;
+    this.lengthMs = length;
+    if (this.deadlineTimer !== undefined) this.host.clock.clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = this.host.clock.setTimeout(() => this.onDeadline(), Math.max(0, this.abortAt() - now));
+    this.clearRenewTimer();
+    if (this.host.heartbeatFraction < 1) {
+      this.setRenewTimer(Math.max(0, from + length * this.host.heartbeatFraction - now));
+    }
+  }
+
+  /** Local deadline: the lease deadline minus the safety margin, clamped to a quarter of the lease length. */
+  private abortAt(): number {
+    return this.expiresAtMs - Math.min(this.host.safetyMarginMs, this.lengthMs / 4);
+  }
+
+  private onDeadline(): void {
+    this.deadlineTimer = undefined;
+    if (this.current !== "running") return;
+    this.lose(expiredLocallyError(this.token, this.lastRenewalError));
+  }
+
+  private lose(reason: OmniRelayError): void {
+    if (this.current !== "running") return;
+    this.current = "lost";
+    this.stop();
+    this.handlerAbort.abort(reason);
+    this.host.onLost(this, reason);
+  }
+
+  private setRenewTimer(delayMs: number): void {
+    this.renewTimer = this.host.clock.setTimeout(() => {
+      this.renewTimer = undefined;
+      this.renew().catch(noop);
+    }, delayMs);
+  }
+
+  private clearRenewTimer(): void {
+    if (this.renewTimer !== undefined) this.host.clock.clearTimeout(this.renewTimer);
+    this.renewTimer = undefined;
+  }
+
+  private stop(): void {
+    this.clearRenewTimer();
+    if (this.deadlineTimer !== undefined) this.host.clock.clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
+    this.callsAbort.abort();
+  }
+}

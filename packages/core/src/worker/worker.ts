@@ -1,0 +1,398 @@
+import type { ResourceLeaseGrant } from "../contracts/payload.js";
+import { OmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import type { TimerHandle } from "../util/clock.js";
+import {
+  ResourceLeaseWorkerErrorCodes as Codes,
+  expiredLocallyError,
+  fencedError,
+  invalidOption,
+  isLeaseLost,
+} from "./codes.js";
+import { CompleteBatcher } from "./complete-batcher.js";
+import type { ResourceLeaseWorkerEvent, ResourceLeaseWorkerEventsOptions } from "./events.js";
+import { LeaseRun, type LeaseRunHost } from "./lease-run.js";
+import {
+  defaultFailDecision,
+  type ResolvedWorkerOptions,
+  type ResourceLeaseWorkerCloseOptions,
+  type ResourceLeaseWorkerFailDecision,
+  type ResourceLeaseWorkerOptions,
+  type ResourceLeaseWorkerState,
+  type ResourceLeaseWorkerStats,
+  resolveWorkerOptions,
+} from "./options.js";
+import { WorkerReporter } from "./reporter.js";
+
+type Delivery<T> = { readonly ok: true; readonly value: T } | { readonly ok: false };
+
+const noop = () => {};
+
+/**
+ * Leases items through a client and runs a handler for each, up to `concurrency` at once: renews each lease while its
+ * handler runs, completes (batched) or fails the item when the handler settles, and aborts the handler's signal as
+ * soon as the lease is lost, so no handler runs on unaware after another worker may have taken its item.
+ *
+ * The first deadline of a lease comes from `grant.leaseExpiresAt` (keep clocks in sync); every renewal uses the
+ * server-measured `remainingMs`, which clock skew cannot inflate.
+ */
+export class ResourceLeaseWorker implements AsyncDisposable {
+  private readonly o: ResolvedWorkerOptions;
+  private current: ResourceLeaseWorkerState = "idle";
+  private readonly runs = new Set<LeaseRun>();
+  private readonly settling = new Set<Promise<void>>();
+  private readonly waiters = new Set<() => void>();
+  private readonly reporter: WorkerReporter;
+  private readonly batcher: CompleteBatcher;
+  private readonly host: LeaseRunHost;
+  private readonly loopAbort = new AbortController();
+  private loopDone: Promise<void> = Promise.resolve();
+  private wakeLoop: (() => void) | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly closedPromise: Promise<void>;
+  private resolveClosed: () => void = noop;
+
+  /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` with metadata `option`. */
+  constructor(options: ResourceLeaseWorkerOptions) {
+    this.o = resolveWorkerOptions(options);
+    this.reporter = new WorkerReporter({ logger: this.o.logger, onError: this.o.onError });
+    this.batcher = new CompleteBatcher({ client: this.o.client, clock: this.o.clock, batchMs: this.o.completeBatchMs });
+    this.closedPromise = new Promise<void>((resolve) => {
+      this.resolveClosed = resolve;
+    });
+    this.host = {
+      client: this.o.client,
+      clock: this.o.clock,
+      logger: this.o.logger,
+      heartbeatFraction: this.o.heartbeatFraction,
+      safetyMarginMs: this.o.safetyMarginMs,
+      onLost: (run, reason) => this.reporter.lost(this.itemOf(run), reason),
+      onRenewalError: (run, error, retryInMs) =>
+        this.reporter.error({
+          type: "error",
+          operation: "heartbeat",
+          error,
+          ...this.itemOf(run),
+          ...(retryInMs !== undefined ? { retryInMs } : {}),
+        }),
+    };
+  }
+
+  /** Current lifecycle state. */
+  get state(): ResourceLeaseWorkerState {
+    return this.current;
+  }
+
+  /**
+   * Starts leasing in the background. Idempotent while running.
+   * @throws OmniRelayError failed-precondition `resourcelease.worker.closed` after `close()`.
+   */
+  start(): this {
+    if (this.current === "running") return this;
+    if (this.current !== "idle") {
+      throw omniError("failed-precondition", Codes.closed, "The worker is closed; build a new one.");
+    }
+    this.current = "running";
+    this.loopDone = this.loop().catch((error: unknown) => {
+      this.o.logger.error({ err: error }, "ResourceLeaseWorker loop stopped unexpectedly.");
+    });
+    return this;
+  }
+
+  /**
+   * Stops leasing, waits up to `graceMs` for running handlers, then aborts the rest (signal reason
+   * `resourcelease.worker.shutting_down`) and fails their items with requeue; resolves when every call has settled.
+   * A handler that ignores its signal is left behind: its result is ignored. Idempotent.
+   * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` for a bad `graceMs`.
+   */
+  async close(options: ResourceLeaseWorkerCloseOptions = {}): Promise<void> {
+    const graceMs = options.graceMs ?? 10_000;
+    if (typeof graceMs !== "number" || !Number.isFinite(graceMs) || graceMs < 0) {
+      throw invalidOption("graceMs", "graceMs must be a finite number of milliseconds >= 0.");
+    }
+    if (this.closing) return this.closing;
+    if (this.current === "idle") {
+      this.closing = Promise.resolve();
+      this.finishClose();
+      return;
+    }
+    this.current = "closing";
+    this.closing = this.shutdown(graceMs);
+    return this.closing;
+  }
+
+  /** Resolves once the worker is closed. */
+  closed(): Promise<void> {
+    return this.closedPromise;
+  }
+
+  /** Current counters. */
+  stats(): ResourceLeaseWorkerStats {
+    return { inFlight: this.runs.size, ...this.reporter.counts };
+  }
+
+  /** Events as they happen, for as long as the worker lives (the iteration ends after close). */
+  events(options?: ResourceLeaseWorkerEventsOptions): AsyncIterableIterator<ResourceLeaseWorkerEvent> {
+    return this.reporter.iterate(options);
+  }
+
+  /** `close()` with the default grace, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private async loop(): Promise<void> {
+    const { client, clock, peerId, leaseWaitMs, concurrency } = this.o;
+    let failures = 0;
+    while (this.current === "running") {
+      const free = concurrency - this.runs.size;
+      if (free <= 0) {
+        await this.pause();
+        continue;
+      }
+      const startedAt = clock.now();
+      let grants: ResourceLeaseGrant[];
+      try {
+        // A server caps one lease call at its maxBatchSize (1000 by default); never ask for more.
+        const maxItems = Math.min(free, 1000);
+        grants = await client.lease({ peerId, waitMs: leaseWaitMs, maxItems }, { signal: this.loopAbort.signal });
+        if (!Array.isArray(grants)) throw new TypeError("lease must resolve to an array of grants.");
+      } catch (thrown) {
+        if (this.current !== "running") return;
+        failures++;
+        const ceiling = Math.min(this.o.retryMaxDelayMs, this.o.retryInitialDelayMs * 2 ** Math.min(failures - 1, 30));
+        const retryInMs = Math.max(1, Math.round(ceiling / 2 + (this.o.random() * ceiling) / 2));
+        this.reporter.error({ type: "error", operation: "lease", error: OmniRelayError.from(thrown), retryInMs });
+        await this.pause(retryInMs);
+        continue;
+      }
+      failures = 0;
+      const accepted = this.current === "running" ? grants.slice(0, free) : [];
+      for (const grant of accepted) this.startRun(grant);
+      // Grants beyond our free slots (or that arrived as we closed) go straight back to the queue.
+      for (const grant of grants.slice(accepted.length)) this.handBack(grant);
+      if (grants.length === 0 && this.current === "running") {
+        const elapsed = clock.now() - startedAt;
+        if (leaseWaitMs === 0) await this.pause(100);
+        else if (elapsed < leaseWaitMs / 2) await this.pause(Math.min(1_000, Math.max(10, leaseWaitMs / 10)));
+      }
+    }
+  }
+
+  /** Waits for a slot to free up, for close, or for `delayMs`. Only the loop pauses, so one waker suffices. */
+  private pause(delayMs?: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: TimerHandle | undefined;
+      const done = () => {
+        if (timer !== undefined) this.o.clock.clearTimeout(timer);
+        timer = undefined;
+        if (this.wakeLoop === done) this.wakeLoop = undefined;
+        resolve();
+      };
+      this.wakeLoop = done;
+      if (delayMs !== undefined) timer = this.o.clock.setTimeout(done, delayMs);
+    });
+  }
+
+  private startRun(grant: ResourceLeaseGrant): void {
+    const run = new LeaseRun(grant, this.host);
+    this.runs.add(run);
+    this.reporter.record({ type: "leased", grant });
+    this.execute(run).catch((error: unknown) => {
+      this.o.logger.error(
+        { err: error, sequenceId: grant.sequenceId },
+        "ResourceLeaseWorker failed to settle an item.",
+      );
+    });
+  }
+
+  private async execute(run: LeaseRun): Promise<void> {
+    let failed = false;
+    let error: unknown;
+    try {
+      await this.o.handler(run.grant, run.context);
+    } catch (thrown) {
+      failed = true;
+      error = thrown;
+    }
+    this.runs.delete(run);
+    this.wakeLoop?.();
+    this.notify();
+    if (!run.settle()) {
+      if (run.phase === "lost") {
+        this.o.logger.debug(this.itemOf(run), "A handler settled after its lease was lost; its result is ignored.");
+      }
+      return;
+    }
+    this.track(failed ? this.failRun(run, error) : this.completeRun(run));
+  }
+
+  private async completeRun(run: LeaseRun): Promise<void> {
+    const r = await this.deliver(run, "complete", async () => {
+      const outcome = await this.batcher.complete(run.token);
+      if (!outcome.ok) throw outcome.error;
+    });
+    if (!r.ok) return;
+    this.reporter.record({ type: "completed", ...this.itemOf(run) });
+  }
+
+  private async failRun(run: LeaseRun, error: unknown): Promise<void> {
+    let decision: ResourceLeaseWorkerFailDecision;
+    try {
+      const d = this.o.failOnError(error, run.grant);
+      decision = typeof d === "object" && d !== null ? d : defaultFailDecision(error);
+    } catch (thrown) {
+      this.reporter.error({
+        type: "error",
+        operation: "failOnError",
+        error: OmniRelayError.from(thrown),
+        ...this.itemOf(run),
+      });
+      decision = defaultFailDecision(error);
+    }
+    const fallback = defaultFailDecision(error);
+    const delayMs = decision.delayMs;
+    if (delayMs !== undefined && !(Number.isSafeInteger(delayMs) && delayMs >= 0)) {
+      // A bad delay would make the server refuse the fail (and the item wait for its lease to expire): drop it.
+      const message = `failOnError returned delayMs ${delayMs}; using the queue's backoff.`;
+      const bad = omniError("invalid-argument", Codes.optionsInvalid, message, { option: "delayMs" });
+      this.reporter.error({ type: "error", operation: "failOnError", error: bad, ...this.itemOf(run) });
+      decision = { ...decision, delayMs: undefined };
+    }
+    const request = {
+      requeue: decision.requeue ?? true,
+      reason: decision.reason ?? fallback.reason ?? "Handler failed.",
+      ...((decision.errorCode ?? fallback.errorCode) ? { errorCode: decision.errorCode ?? fallback.errorCode } : {}),
+      ...(decision.delayMs !== undefined ? { delayMs: decision.delayMs } : {}),
+    };
+    await this.sendFail(run, request, error);
+  }
+
+  private async sendFail(
+    run: LeaseRun,
+    request: { requeue: boolean; reason: string; errorCode?: string; delayMs?: number },
+    error: unknown,
+  ): Promise<void> {
+    const r = await this.deliver(run, "fail", () => this.o.client.fail(run.token, request));
+    if (!r.ok) return;
+    this.reporter.record({ type: "failed", ...this.itemOf(run), outcome: r.value, error });
+  }
+
+  /** Fails a lease whose handler we gave up on (or never ran) so the item is offered again at once. */
+  private release(run: LeaseRun, reason: OmniRelayError, text: string): void {
+    const request = { requeue: true, reason: text, errorCode: reason.code, delayMs: 0 };
+    this.track(this.sendFail(run, request, reason));
+  }
+
+  private handBack(grant: ResourceLeaseGrant): void {
+    const run = new LeaseRun(grant, this.host);
+    this.reporter.counts.leased++; // counted, but no handler ever sees it
+    const closing = this.current !== "running";
+    const text = closing ? "worker shutting down" : "worker has no free slot";
+    const reason = omniError(
+      "unavailable",
+      closing ? Codes.shuttingDown : Codes.noFreeSlot,
+      `The worker cannot take this item: ${text}.`,
+    );
+    run.abandon(reason);
+    this.release(run, reason, text);
+  }
+
+  /**
+   * Sends a complete or fail, retrying transient errors while the lease lasts. A lost lease (rejected, or out of time)
+   * is counted as fenced and never thrown.
+   */
+  private async deliver<T>(
+    run: LeaseRun,
+    operation: "complete" | "fail",
+    send: () => Promise<T>,
+  ): Promise<Delivery<T>> {
+    let backoffMs = 50;
+    for (;;) {
+      try {
+        return { ok: true, value: await send() };
+      } catch (thrown) {
+        const error = OmniRelayError.from(thrown);
+        if (isLeaseLost(error)) {
+          this.reporter.lost(this.itemOf(run), fencedError(run.token, error));
+          return { ok: false };
+        }
+        const retryInMs = backoffMs < run.expiresAt - this.o.clock.now() ? backoffMs : undefined;
+        this.reporter.error({
+          type: "error",
+          operation,
+          error,
+          ...this.itemOf(run),
+          ...(retryInMs !== undefined ? { retryInMs } : {}),
+        });
+        if (retryInMs === undefined) {
+          this.reporter.lost(this.itemOf(run), expiredLocallyError(run.token, error));
+          return { ok: false };
+        }
+        await new Promise<void>((resolve) => this.o.clock.setTimeout(resolve, retryInMs));
+        backoffMs = Math.min(backoffMs * 2, 1_000);
+      }
+    }
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
+    this.loopAbort.abort(omniError("cancelled", Codes.shuttingDown, "The worker is shutting down."));
+    this.wakeLoop?.();
+    await this.loopDone;
+    if (this.runs.size > 0) {
+      let timer: TimerHandle | undefined;
+      const graceOver = new Promise<void>((resolve) => {
+        timer = this.o.clock.setTimeout(resolve, graceMs);
+      });
+      await Promise.race([this.until(() => this.runs.size === 0), graceOver]);
+      if (timer !== undefined) this.o.clock.clearTimeout(timer);
+      const reason = omniError("unavailable", Codes.shuttingDown, "The worker shut down before the handler finished.");
+      for (const run of [...this.runs]) {
+        this.runs.delete(run);
+        // A lost run is not ours to fail; an abandoned one goes back to the queue.
+        if (run.abandon(reason)) this.release(run, reason, "worker shutting down");
+      }
+      this.notify();
+    }
+    this.batcher.flush();
+    await this.until(() => this.settling.size === 0);
+    this.finishClose();
+  }
+
+  private finishClose(): void {
+    this.current = "closed";
+    this.reporter.end();
+    this.resolveClosed();
+  }
+
+  private track(task: Promise<void>): void {
+    const tracked = task
+      .catch((error: unknown) => {
+        this.o.logger.error({ err: error }, "ResourceLeaseWorker failed to settle an item.");
+      })
+      .finally(() => {
+        this.settling.delete(tracked);
+        this.notify();
+      });
+    this.settling.add(tracked);
+  }
+
+  private until(condition: () => boolean): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const check = () => {
+        if (!condition()) return;
+        this.waiters.delete(check);
+        resolve();
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  private notify(): void {
+    for (const check of [...this.waiters]) check();
+  }
+
+  private itemOf(run: LeaseRun): { sequenceId: number; attempt: number } {
+    return { sequenceId: run.token.sequenceId, attempt: run.token.attempt };
+  }
+}
