@@ -4,7 +4,6 @@ import { statusInfo, statusTable } from "../../errors/status.js";
 
 /** Makes a string safe for an HTTP header value (Latin-1, no control characters). */
 export function headerSafe(value: string, max = 512): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point
   return value.replace(/[^\x20-\x7e]/g, "?").slice(0, max);
 }
 

@@ -7,7 +7,7 @@ import type { Dispatcher } from "../../dispatcher/dispatcher.js";
 import { DispatcherErrorCodes as Codes } from "../../dispatcher/json-codec.js";
 import type { RequestMeta, TransportSecurity } from "../../dispatcher/types.js";
 import { OmniRelayError, omniError } from "../../errors/omnirelay-error.js";
-import { headerSafe, writeError } from "./errors.js";
+import { writeError } from "./errors.js";
 
 /** TLS settings of an {@link HttpInbound}. PEM strings or buffers. */
 export interface HttpInboundTlsOptions {

@@ -1,0 +1,364 @@
+import {
+  type handleUnaryCall,
+  Metadata,
+  Server,
+  ServerCredentials,
+  type ServerUnaryCall,
+  type sendUnaryData,
+  type UntypedServiceImplementation,
+} from "@grpc/grpc-js";
+import {
+  type Dispatcher,
+  DispatcherErrorCodes,
+  decodeJsonBody,
+  encodeJsonBody,
+  type InboundState,
+  type Logger,
+  OmniRelayError,
+  type RequestMeta,
+  silentLogger,
+} from "@omnirelay/core";
+import {
+  invalidOption,
+  isLegalHeaderValue,
+  isLegalMetadataKey,
+  metadataToHeaders,
+  transportSecurity,
+} from "./call-meta.js";
+import { GrpcTransportErrorCodes } from "./codes.js";
+import { ResourceLeaseServiceService } from "./gen/omnirelay/resourcelease/v1/resourcelease.js";
+import { type ResourceLeaseRpc, resourceLeaseRpcs } from "./mapping/procedures.js";
+import { toGrpcStatus } from "./status.js";
+
+/** TLS settings of a {@link GrpcInbound}. PEM strings or buffers. */
+export interface GrpcInboundTlsOptions {
+  /** The server's private key. */
+  readonly key: string | Buffer;
+  /** The server's certificate chain. */
+  readonly cert: string | Buffer;
+  /** CA that client certificates must chain to (mutual TLS). Required with `requireClientCertificate`. */
+  readonly ca?: string | Buffer;
+  /** Refuse TLS handshakes without a client certificate signed by `ca`. @defaultValue false */
+  readonly requireClientCertificate?: boolean;
+}
+
+/** Options of a {@link GrpcInbound}. */
+export interface GrpcInboundOptions {
+  /** The dispatcher whose `{namespace}::{verb}` procedures the rpcs call. */
+  readonly dispatcher: Dispatcher;
+  /** @defaultValue '127.0.0.1' */
+  readonly host?: string;
+  /** @defaultValue 0 (any free port) */
+  readonly port?: number;
+  /** Server TLS; without it the server is plaintext (h2c). */
+  readonly tls?: GrpcInboundTlsOptions;
+  /** Largest accepted request message. @defaultValue 4194304 (4 MiB) */
+  readonly maxMessageBytes?: number;
+  /** How long `close()` waits for in-flight calls before it cancels them. @defaultValue 10000 */
+  readonly shutdownGraceMs?: number;
+  /** @defaultValue silentLogger */
+  readonly logger?: Logger;
+}
+
+const DEFAULT_NAMESPACE = "resourcelease";
+const DEADLINE_SLACK_MS = 25;
+
+/**
+ * Serves the `{namespace}::{verb}` procedures of a dispatcher as the gRPC service
+ * `omnirelay.resourcelease.v1.ResourceLeaseService` (proto in `proto/`). Each call runs through the dispatcher's
+ * middleware like an HTTP call: the namespace comes from the `rpc-namespace` metadata (default `resourcelease`),
+ * errors carry their status as the gRPC code and their code, message and metadata as `omnirelay-*` trailers.
+ */
+export class GrpcInbound implements AsyncDisposable {
+  private readonly options: GrpcInboundOptions;
+  private readonly logger: Logger;
+  private server: Server | undefined;
+  private current: InboundState = "idle";
+  private boundPort = 0;
+  private starting: Promise<{ port: number }> | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly calls = new Set<AbortController>();
+
+  /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`) for bad options. */
+  constructor(options: GrpcInboundOptions) {
+    if (!options?.dispatcher || typeof options.dispatcher.dispatch !== "function") throw invalidOption("dispatcher");
+    const { port = 0, maxMessageBytes = 4 * 1024 * 1024, shutdownGraceMs = 10_000, tls } = options;
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) throw invalidOption("port");
+    if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1) throw invalidOption("maxMessageBytes");
+    if (!Number.isSafeInteger(shutdownGraceMs) || shutdownGraceMs < 0) throw invalidOption("shutdownGraceMs");
+    if (options.host !== undefined && (typeof options.host !== "string" || options.host.trim() === "")) {
+      throw invalidOption("host");
+    }
+    if (tls) {
+      if (!tls.key) throw invalidOption("tls.key");
+      if (!tls.cert) throw invalidOption("tls.cert");
+      if (tls.requireClientCertificate && !tls.ca) throw invalidOption("tls.ca");
+    }
+    this.options = options;
+    this.logger = options.logger ?? silentLogger;
+  }
+
+  /** Current lifecycle state. */
+  get state(): InboundState {
+    return this.current;
+  }
+
+  /** The bound port once started (0 before). */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /**
+   * Binds and starts serving; resolves with the bound port. Idempotent while running.
+   * @throws OmniRelayError failed-precondition `omnirelay.inbound.state` once closing or closed; unavailable
+   *   `omnirelay.inbound.bind_failed` when the address cannot be bound.
+   */
+  start(): Promise<{ port: number }> {
+    if (this.current === "running") return Promise.resolve({ port: this.boundPort });
+    if (this.starting) return this.starting;
+    if (this.current !== "idle") {
+      return Promise.reject(
+        new OmniRelayError({
+          status: "failed-precondition",
+          code: GrpcTransportErrorCodes.inboundState,
+          message: `Cannot start a gRPC inbound that is ${this.current}.`,
+        }),
+      );
+    }
+    this.current = "starting";
+    this.starting = this.bind().finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  /**
+   * Graceful shutdown: refuses new calls (UNAVAILABLE `omnirelay.inbound.shutting_down`), lets in-flight calls finish
+   * for up to `graceMs`, then cancels them and closes every connection. Idempotent.
+   */
+  close(options: { graceMs?: number } = {}): Promise<void> {
+    if (!this.closing) this.closing = this.shutdown(options.graceMs ?? this.options.shutdownGraceMs ?? 10_000);
+    return this.closing;
+  }
+
+  /** Same as `close()`, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private async bind(): Promise<{ port: number }> {
+    const server = new Server({
+      "grpc.max_receive_message_length": this.options.maxMessageBytes ?? 4 * 1024 * 1024,
+    });
+    const implementation: UntypedServiceImplementation = {};
+    for (const rpc of Object.values(resourceLeaseRpcs)) {
+      const handler: handleUnaryCall<unknown, unknown> = (call, callback) => {
+        void this.serve(rpc, call, callback);
+      };
+      implementation[rpc.name] = handler;
+    }
+    server.addService(ResourceLeaseServiceService, implementation);
+    const host = this.options.host?.trim() ?? "127.0.0.1";
+    const address =
+      host.includes(":") && !host.startsWith("[")
+        ? `[${host}]:${this.options.port ?? 0}`
+        : `${host}:${this.options.port ?? 0}`;
+    try {
+      this.boundPort = await new Promise<number>((resolve, reject) => {
+        server.bindAsync(address, this.credentials(), (error, port) => (error ? reject(error) : resolve(port)));
+      });
+    } catch (error) {
+      server.forceShutdown();
+      this.current = this.closing ? "stopped" : "idle";
+      throw new OmniRelayError({
+        status: "unavailable",
+        code: GrpcTransportErrorCodes.bindFailed,
+        message: `Cannot bind gRPC inbound to ${address}: ${(error as Error).message}`,
+        metadata: { address },
+        cause: error,
+      });
+    }
+    // A close() that came in while binding waits for this and then shuts the server down.
+    this.server = server;
+    this.current = "running";
+    return { port: this.boundPort };
+  }
+
+  private credentials(): ServerCredentials {
+    const tls = this.options.tls;
+    if (!tls) return ServerCredentials.createInsecure();
+    return ServerCredentials.createSsl(
+      tls.ca ? Buffer.from(tls.ca) : null,
+      [{ private_key: Buffer.from(tls.key), cert_chain: Buffer.from(tls.cert) }],
+      Boolean(tls.requireClientCertificate),
+    );
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
+    if (this.starting) await this.starting.catch(() => undefined);
+    const server = this.server;
+    if (!server || this.current === "stopped") {
+      this.current = "stopped";
+      return;
+    }
+    this.current = "draining";
+    let timer: NodeJS.Timeout | undefined;
+    const shutdownDone = new Promise<boolean>((resolve) => server.tryShutdown(() => resolve(true)));
+    const drained = await Promise.race([
+      shutdownDone,
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!drained) {
+      // Answer the stragglers UNAVAILABLE (so callers retry elsewhere), give the statuses a moment to flush, then cut.
+      const reason = shuttingDown("The server shut down before the call finished.");
+      for (const call of this.calls) call.abort(reason);
+      await new Promise<void>((resolve) => {
+        const flush = setTimeout(resolve, 100);
+        void shutdownDone.then(() => {
+          clearTimeout(flush);
+          resolve();
+        });
+      });
+      server.forceShutdown();
+    }
+    this.current = "stopped";
+  }
+
+  private async serve(
+    rpc: ResourceLeaseRpc,
+    call: ServerUnaryCall<unknown, unknown>,
+    callback: sendUnaryData<unknown>,
+  ): Promise<void> {
+    if (this.current !== "running") {
+      callback(toGrpcStatus(shuttingDown("The server is shutting down.")));
+      return;
+    }
+    const abort = new AbortController();
+    let deadline: number | undefined;
+    const onCancelled = () => {
+      if (abort.signal.aborted) return;
+      // A client gives up at its deadline with a plain cancel, which reaches us about when our copy of the deadline
+      // (sent relative, so shifted by the network latency) expires: call that a deadline expiry, not a cancel.
+      const atDeadline = deadline !== undefined && Date.now() >= deadline - DEADLINE_SLACK_MS;
+      abort.abort(atDeadline ? deadlineExceeded() : cancelledByClient());
+    };
+    this.calls.add(abort);
+    call.on("cancelled", onCancelled);
+    if (call.cancelled) onCancelled();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const headers = metadataToHeaders(call.metadata);
+      deadline = callDeadline(call, headers);
+      const namespace = headers["rpc-namespace"]?.trim() || DEFAULT_NAMESPACE;
+      const meta: RequestMeta = {
+        service: this.options.dispatcher.service,
+        procedure: `${namespace}::${rpc.verb}`,
+        transport: "grpc",
+        encoding: "json",
+        headers,
+        signal: abort.signal,
+        security: transportSecurity(call, Boolean(this.options.tls)),
+        ...(headers["rpc-caller"] ? { caller: headers["rpc-caller"] } : {}),
+        ...(headers["rpc-shard-key"] ? { shardKey: headers["rpc-shard-key"] } : {}),
+        ...(deadline !== undefined ? { deadline } : {}),
+      };
+      const body = encodeJsonBody(rpc.requestToJson(call.request));
+      if (deadline !== undefined) {
+        timer = setTimeout(() => abort.abort(deadlineExceeded()), Math.max(0, deadline - Date.now()));
+      }
+      // Answer as soon as the call is aborted (deadline, shutdown), even if the procedure ignores its signal.
+      const interrupted = new Promise<never>((_, reject) => {
+        const fail = () => reject(abort.signal.reason);
+        if (abort.signal.aborted) fail();
+        else abort.signal.addEventListener("abort", fail, { once: true });
+      });
+      const response = await Promise.race([this.options.dispatcher.dispatch({ meta, body }), interrupted]);
+      const message = rpc.responseFromJson(decodeResponse(response.body));
+      const initial = responseMetadata(response.headers);
+      if (initial) call.sendMetadata(initial);
+      callback(null, message);
+    } catch (error) {
+      const err = OmniRelayError.from(error);
+      if (err.status === "internal") this.logger.error({ err: error, rpc: rpc.name }, "gRPC inbound call failed.");
+      callback(toGrpcStatus(err));
+    } finally {
+      clearTimeout(timer);
+      call.off("cancelled", onCancelled);
+      this.calls.delete(abort);
+    }
+  }
+}
+
+function deadlineExceeded(): OmniRelayError {
+  return new OmniRelayError({
+    status: "deadline-exceeded",
+    code: DispatcherErrorCodes.deadlineExceeded,
+    message: "The call's deadline passed.",
+  });
+}
+
+function cancelledByClient(): OmniRelayError {
+  return new OmniRelayError({
+    status: "cancelled",
+    code: DispatcherErrorCodes.cancelled,
+    message: "The client cancelled the call.",
+  });
+}
+
+function shuttingDown(message: string): OmniRelayError {
+  return new OmniRelayError({ status: "unavailable", code: DispatcherErrorCodes.shuttingDown, message });
+}
+
+/** The earlier of the gRPC deadline and `rpc-ttl-ms`, as ms since the epoch. */
+function callDeadline(
+  call: ServerUnaryCall<unknown, unknown>,
+  headers: Readonly<Record<string, string>>,
+): number | undefined {
+  const grpcDeadline = call.getDeadline();
+  const fromGrpc = grpcDeadline instanceof Date ? grpcDeadline.getTime() : grpcDeadline;
+  let deadline = Number.isFinite(fromGrpc) ? fromGrpc : undefined;
+  const ttl = headers["rpc-ttl-ms"];
+  if (ttl !== undefined) {
+    if (!/^\d{1,10}$/.test(ttl.trim())) {
+      throw new OmniRelayError({
+        status: "invalid-argument",
+        code: DispatcherErrorCodes.invalidHeader,
+        message: "rpc-ttl-ms must be a whole number of milliseconds.",
+        metadata: { header: "rpc-ttl-ms" },
+      });
+    }
+    const fromTtl = Date.now() + Number(ttl.trim());
+    deadline = deadline === undefined ? fromTtl : Math.min(deadline, fromTtl);
+  }
+  return deadline;
+}
+
+function decodeResponse(body: Uint8Array): Record<string, unknown> {
+  try {
+    return decodeJsonBody(body);
+  } catch (error) {
+    throw new OmniRelayError({
+      status: "internal",
+      code: GrpcTransportErrorCodes.responseInvalid,
+      message: "The procedure answered a body that is not a JSON object.",
+      cause: error,
+    });
+  }
+}
+
+/** Response headers a procedure set, as initial metadata (entries gRPC cannot carry are left out). */
+function responseMetadata(headers: Readonly<Record<string, string>> | undefined): Metadata | undefined {
+  if (!headers) return undefined;
+  const metadata = new Metadata();
+  let count = 0;
+  for (const [rawKey, value] of Object.entries(headers)) {
+    const key = rawKey.toLowerCase();
+    if (!isLegalMetadataKey(key) || !isLegalHeaderValue(value)) continue;
+    metadata.set(key, value);
+    count++;
+  }
+  return count > 0 ? metadata : undefined;
+}

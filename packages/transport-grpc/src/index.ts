@@ -1,0 +1,38 @@
+/**
+ * @omnirelay/transport-grpc — the ResourceLease procedures of an OmniRelay dispatcher over gRPC: {@link GrpcInbound}
+ * serves a dispatcher as `omnirelay.resourcelease.v1.ResourceLeaseService`, {@link GrpcOutbound} calls one. Both carry
+ * exactly the JSON DTOs of the HTTP transport, and errors keep their status, code, message and metadata.
+ * @packageDocumentation
+ */
+
+export { type GrpcTransportErrorCode, GrpcTransportErrorCodes } from "./codes.js";
+export {
+  type DeadLetterItem,
+  type ErrorInfo,
+  type ItemPayload,
+  type LeaseGrant,
+  type OwnershipToken,
+  type PendingItem,
+  type QueueStats,
+  ResourceLeaseServiceClient,
+  type ResourceLeaseServiceServer,
+  ResourceLeaseServiceService,
+  type StatsResponse,
+} from "./gen/omnirelay/resourcelease/v1/resourcelease.js";
+export { GrpcInbound, type GrpcInboundOptions, type GrpcInboundTlsOptions } from "./inbound.js";
+export {
+  type ResourceLeaseRpc,
+  type ResourceLeaseRpcName,
+  resourceLeaseRpcs,
+  selectResourceLeaseRpc,
+} from "./mapping/procedures.js";
+export { GrpcOutbound, type GrpcOutboundOptions, type GrpcOutboundTlsOptions } from "./outbound.js";
+export {
+  decodeMetadataKey,
+  encodeMetadataKey,
+  fromGrpcError,
+  type GrpcErrorLike,
+  type GrpcErrorStatus,
+  GrpcErrorTrailers,
+  toGrpcStatus,
+} from "./status.js";

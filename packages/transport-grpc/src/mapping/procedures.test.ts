@@ -1,0 +1,305 @@
+import { isOmniRelayError } from "@omnirelay/core";
+import { describe, expect, it } from "vitest";
+import type { Json } from "./json-reader.js";
+import { type ResourceLeaseRpc, resourceLeaseRpcs, selectResourceLeaseRpc } from "./procedures.js";
+
+// Each leg goes JSON → message → protobuf bytes → message → JSON, as it does between the two processes.
+function requestLeg(rpc: ResourceLeaseRpc, json: Json): Json {
+  const bytes = rpc.method.requestSerialize(rpc.requestFromJson(json));
+  return rpc.requestToJson(rpc.method.requestDeserialize(bytes));
+}
+
+function responseLeg(rpc: ResourceLeaseRpc, json: Json): Json {
+  const bytes = rpc.method.responseSerialize(rpc.responseFromJson(json));
+  return rpc.responseToJson(rpc.method.responseDeserialize(bytes));
+}
+
+function caught(fn: () => unknown): { status: string; code: string; metadata: Record<string, string> } {
+  try {
+    fn();
+  } catch (error) {
+    if (!isOmniRelayError(error)) throw error;
+    return { status: error.status, code: error.code, metadata: { ...error.metadata } };
+  }
+  throw new Error("expected an OmniRelayError");
+}
+
+const fullPayload = {
+  resourceType: "table",
+  resourceId: "orders",
+  partitionKey: "p-1",
+  payloadEncoding: "json",
+  body: Buffer.from([0, 1, 2, 250, 255]).toString("base64"),
+  attributes: { tenant: "acme", "x.y": "ünïcode" },
+  requestId: "req-1",
+};
+const minimalPayload = { resourceType: "t", resourceId: "r", partitionKey: "p", payloadEncoding: "raw" };
+const token = { sequenceId: 7, attempt: 2, leaseId: "8d4e…", fencingToken: 41 };
+const grant = {
+  payload: fullPayload,
+  sequenceId: 7,
+  attempt: 2,
+  enqueuedAt: "2026-01-01T00:00:00.000Z",
+  lastError: { message: "boom", code: "worker.crash" },
+  ownershipToken: token,
+  ownerPeerId: "worker-a",
+  leaseExpiresAt: "2026-01-01T00:00:30.000Z",
+};
+const pendingFull = {
+  payload: fullPayload,
+  sequenceId: 3,
+  attempt: 4,
+  enqueuedAt: "2026-01-01T00:00:00.000Z",
+  lastError: { message: "no code" },
+  lastOwnershipToken: token,
+  availableAt: "2026-01-01T00:01:00.000Z",
+};
+
+describe("request mapping", () => {
+  it("enqueue keeps every payload field, bytes and attributes included", () => {
+    expect(requestLeg(resourceLeaseRpcs.enqueue, { payload: fullPayload })).toEqual({ payload: fullPayload });
+    expect(requestLeg(resourceLeaseRpcs.enqueue, { payload: minimalPayload })).toEqual({ payload: minimalPayload });
+  });
+
+  it("keeps an empty body apart from an absent one", () => {
+    const out = requestLeg(resourceLeaseRpcs.enqueue, { payload: { ...minimalPayload, body: "" } });
+    expect(out).toEqual({ payload: { ...minimalPayload, body: "" } });
+    expect(requestLeg(resourceLeaseRpcs.enqueue, { payload: minimalPayload }).payload).not.toHaveProperty("body");
+  });
+
+  it("reads property names case-insensitively and writes camelCase", () => {
+    const out = requestLeg(resourceLeaseRpcs.enqueue, {
+      Payload: { RESOURCETYPE: "t", resourceid: "r", PartitionKey: "p", payloadEncoding: "raw", RequestId: "x" },
+    });
+    expect(out).toEqual({ payload: { ...minimalPayload, requestId: "x" } });
+  });
+
+  it("an absent payload stays absent so the procedure reports payload.required", () => {
+    expect(requestLeg(resourceLeaseRpcs.enqueue, {})).toEqual({});
+  });
+
+  it("an empty attribute map reads back as absent (proto maps have no presence)", () => {
+    const out = requestLeg(resourceLeaseRpcs.enqueue, { payload: { ...minimalPayload, attributes: {} } });
+    expect(out).toEqual({ payload: minimalPayload });
+  });
+
+  it("enqueue batch keeps order, and an empty batch stays an empty batch", () => {
+    const payloads = [fullPayload, minimalPayload];
+    expect(requestLeg(resourceLeaseRpcs.enqueueBatch, { payloads })).toEqual({ payloads });
+    expect(requestLeg(resourceLeaseRpcs.enqueueBatch, { payloads: [] })).toEqual({ payloads: [] });
+  });
+
+  it("lease options survive only when given; maxItems selects the batch rpc", () => {
+    expect(requestLeg(resourceLeaseRpcs.lease, {})).toEqual({});
+    expect(requestLeg(resourceLeaseRpcs.lease, { peerId: "w", waitMs: 0 })).toEqual({ peerId: "w", waitMs: 0 });
+    expect(requestLeg(resourceLeaseRpcs.leaseBatch, { maxItems: 5, waitMs: 250 })).toEqual({
+      maxItems: 5,
+      waitMs: 250,
+    });
+  });
+
+  it("token requests carry the four token fields; decimal strings read as numbers like core does", () => {
+    expect(requestLeg(resourceLeaseRpcs.heartbeat, { ownershipToken: token })).toEqual({ ownershipToken: token });
+    const fromStrings = { ...token, sequenceId: "7", fencingToken: "41" };
+    expect(requestLeg(resourceLeaseRpcs.complete, { ownershipToken: fromStrings })).toEqual({ ownershipToken: token });
+    expect(requestLeg(resourceLeaseRpcs.complete, {})).toEqual({});
+  });
+
+  it("complete batch keeps an empty token list (distinct from a single complete without a token)", () => {
+    expect(requestLeg(resourceLeaseRpcs.completeBatch, { ownershipTokens: [] })).toEqual({ ownershipTokens: [] });
+    expect(requestLeg(resourceLeaseRpcs.completeBatch, { ownershipTokens: [token, token] })).toEqual({
+      ownershipTokens: [token, token],
+    });
+  });
+
+  it("fail keeps requeue=false, an absent requeue stays absent, and metadata survives", () => {
+    const full = {
+      ownershipToken: token,
+      reason: "bad input",
+      errorCode: "worker.invalid",
+      requeue: false,
+      delayMs: 1500,
+      metadata: { attempt: "2", host: "a" },
+    };
+    expect(requestLeg(resourceLeaseRpcs.fail, full)).toEqual(full);
+    const out = requestLeg(resourceLeaseRpcs.fail, { ownershipToken: token });
+    expect(out).toEqual({ ownershipToken: token });
+    expect(out).not.toHaveProperty("requeue");
+  });
+
+  it("restore keeps items whose attempt and enqueuedAt were left out, and converts ms times to ISO", () => {
+    const bare = { payload: minimalPayload, sequenceId: 9 };
+    expect(requestLeg(resourceLeaseRpcs.restore, { items: [pendingFull, bare] })).toEqual({
+      items: [pendingFull, bare],
+    });
+    expect(requestLeg(resourceLeaseRpcs.restore, {})).toEqual({ items: [] });
+    const ms = Date.UTC(2026, 0, 2);
+    const out = requestLeg(resourceLeaseRpcs.restore, { items: [{ ...bare, enqueuedAt: ms }] });
+    expect(out).toEqual({ items: [{ ...bare, enqueuedAt: "2026-01-02T00:00:00.000Z" }] });
+  });
+
+  it("redrive tells an absent id list (all) from an empty one (none)", () => {
+    expect(requestLeg(resourceLeaseRpcs.redrive, {})).toEqual({});
+    expect(requestLeg(resourceLeaseRpcs.redrive, { sequenceIds: [] })).toEqual({ sequenceIds: [] });
+    expect(requestLeg(resourceLeaseRpcs.redrive, { sequenceIds: [3, 1] })).toEqual({ sequenceIds: [3, 1] });
+  });
+
+  it("deadletters, drain and stats requests", () => {
+    expect(requestLeg(resourceLeaseRpcs.deadLetters, { limit: 10 })).toEqual({ limit: 10 });
+    expect(requestLeg(resourceLeaseRpcs.deadLetters, {})).toEqual({});
+    expect(requestLeg(resourceLeaseRpcs.drain, { ignored: true })).toEqual({});
+    expect(requestLeg(resourceLeaseRpcs.stats, {})).toEqual({});
+  });
+
+  it("negative and zero values are carried so the procedure, not the transport, range-checks them", () => {
+    expect(requestLeg(resourceLeaseRpcs.lease, { waitMs: -1 })).toEqual({ waitMs: -1 });
+    expect(requestLeg(resourceLeaseRpcs.leaseBatch, { maxItems: 0 })).toEqual({ maxItems: 0 });
+  });
+
+  it("rejects values no field can carry with the code core's HTTP decoder uses", () => {
+    const cases: Array<[ResourceLeaseRpc, Json, string, string]> = [
+      [
+        resourceLeaseRpcs.enqueue,
+        { payload: { ...minimalPayload, resourceType: 5 } },
+        "resourcelease.payload.resource_type_required",
+        "payload.resourceType",
+      ],
+      [
+        resourceLeaseRpcs.enqueue,
+        { payload: { ...minimalPayload, body: "not base64!" } },
+        "resourcelease.payload.invalid",
+        "payload.body",
+      ],
+      [resourceLeaseRpcs.enqueue, { payload: "x" }, "resourcelease.payload.invalid", "payload"],
+      [
+        resourceLeaseRpcs.enqueueBatch,
+        { payloads: [minimalPayload, null] },
+        "resourcelease.payload.required",
+        "payloads[1]",
+      ],
+      [resourceLeaseRpcs.enqueueBatch, { payloads: "x" }, "resourcelease.argument.invalid", "payloads"],
+      [resourceLeaseRpcs.lease, { waitMs: "5" }, "resourcelease.argument.invalid", "waitMs"],
+      [resourceLeaseRpcs.lease, { waitMs: 1.5 }, "resourcelease.argument.invalid", "waitMs"],
+      [
+        resourceLeaseRpcs.heartbeat,
+        { ownershipToken: { ...token, attempt: "two" } },
+        "resourcelease.lease.token_required",
+        "ownershipToken.attempt",
+      ],
+      [
+        resourceLeaseRpcs.completeBatch,
+        { ownershipTokens: [null] },
+        "resourcelease.lease.token_required",
+        "ownershipTokens[0]",
+      ],
+      [resourceLeaseRpcs.fail, { requeue: "no" }, "resourcelease.argument.invalid", "requeue"],
+      [resourceLeaseRpcs.fail, { metadata: { a: 1 } }, "resourcelease.argument.invalid", "metadata.a"],
+      [resourceLeaseRpcs.restore, { items: [null] }, "resourcelease.restore.pending_item_required", "items[0]"],
+      [resourceLeaseRpcs.redrive, { sequenceIds: [1, "2"] }, "resourcelease.argument.invalid", "sequenceIds[1]"],
+    ];
+    for (const [rpc, json, code, field] of cases) {
+      expect(
+        caught(() => rpc.requestFromJson(json)),
+        `${rpc.name} ${field}`,
+      ).toEqual({
+        status: "invalid-argument",
+        code,
+        metadata: { field },
+      });
+    }
+  });
+});
+
+describe("response mapping", () => {
+  it("enqueue: duplicate only when the procedure said so; stats keep only the counters sent", () => {
+    const stats = { pendingCount: 3, activeLeaseCount: 1 };
+    expect(responseLeg(resourceLeaseRpcs.enqueue, { sequenceId: 5, stats })).toEqual({ sequenceId: 5, stats });
+    expect(responseLeg(resourceLeaseRpcs.enqueue, { sequenceId: 5, duplicate: true, stats })).toEqual({
+      sequenceId: 5,
+      duplicate: true,
+      stats,
+    });
+  });
+
+  it("enqueue batch", () => {
+    const json = { sequenceIds: [1, 2], duplicates: [false, true], stats: { pendingCount: 0, activeLeaseCount: 0 } };
+    expect(responseLeg(resourceLeaseRpcs.enqueueBatch, json)).toEqual(json);
+  });
+
+  it("lease: a grant comes back flat, no item comes back as {}", () => {
+    expect(responseLeg(resourceLeaseRpcs.lease, grant)).toEqual(grant);
+    expect(responseLeg(resourceLeaseRpcs.lease, {})).toEqual({});
+    const { ownerPeerId: _, lastError: __, ...bare } = grant;
+    expect(responseLeg(resourceLeaseRpcs.lease, bare)).toEqual(bare);
+  });
+
+  it("lease batch: empty and full", () => {
+    expect(responseLeg(resourceLeaseRpcs.leaseBatch, { items: [] })).toEqual({ items: [] });
+    expect(responseLeg(resourceLeaseRpcs.leaseBatch, { items: [grant, grant] })).toEqual({ items: [grant, grant] });
+  });
+
+  it("heartbeat, complete, complete batch, fail", () => {
+    const hb = { success: true, leaseExpiresAt: "2026-01-01T00:00:30.000Z", remainingMs: 30000 };
+    expect(responseLeg(resourceLeaseRpcs.heartbeat, hb)).toEqual(hb);
+    expect(responseLeg(resourceLeaseRpcs.complete, { success: false })).toEqual({ success: false });
+    const batch = {
+      success: false,
+      results: [{ success: true }, { success: false, code: "resourcelease.lease.fenced", message: "stale" }],
+    };
+    expect(responseLeg(resourceLeaseRpcs.completeBatch, batch)).toEqual(batch);
+    expect(responseLeg(resourceLeaseRpcs.fail, { success: true, outcome: "dead_lettered" })).toEqual({
+      success: true,
+      outcome: "dead_lettered",
+    });
+  });
+
+  it("drain, restore, deadletters, redrive", () => {
+    const bare = { payload: minimalPayload, sequenceId: 2, attempt: 1, enqueuedAt: "2026-01-01T00:00:00.000Z" };
+    expect(responseLeg(resourceLeaseRpcs.drain, { items: [pendingFull, bare] })).toEqual({
+      items: [pendingFull, bare],
+    });
+    expect(responseLeg(resourceLeaseRpcs.restore, { restoredCount: 2 })).toEqual({ restoredCount: 2 });
+    const dead = { ...pendingFull, deadLetteredAt: "2026-01-01T00:02:00.000Z", reason: "max_attempts" };
+    expect(responseLeg(resourceLeaseRpcs.deadLetters, { items: [dead] })).toEqual({ items: [dead] });
+    expect(responseLeg(resourceLeaseRpcs.redrive, { redrivenCount: 0 })).toEqual({ redrivenCount: 0 });
+  });
+
+  it("stats: every counter when sent, zeros included", () => {
+    const full = {
+      pendingCount: 0,
+      activeLeaseCount: 0,
+      delayedCount: 0,
+      deadLetterCount: 2,
+      state: "draining",
+      lastEventSequence: 99,
+      lastFencingToken: 12,
+      capacity: 512,
+    };
+    expect(responseLeg(resourceLeaseRpcs.stats, full)).toEqual(full);
+    expect(responseLeg(resourceLeaseRpcs.stats, { pendingCount: 1, activeLeaseCount: 2 })).toEqual({
+      pendingCount: 1,
+      activeLeaseCount: 2,
+    });
+  });
+
+  it("a response the message cannot carry is an internal error naming the field", () => {
+    expect(caught(() => resourceLeaseRpcs.heartbeat.responseFromJson({ success: "yes" }))).toEqual({
+      status: "internal",
+      code: "omnirelay.grpc.response_invalid",
+      metadata: { field: "success" },
+    });
+  });
+});
+
+describe("selectResourceLeaseRpc", () => {
+  it("picks the batch rpc from the body and matches verbs case-insensitively", () => {
+    expect(selectResourceLeaseRpc("enqueue", { payload: {} })?.name).toBe("enqueue");
+    expect(selectResourceLeaseRpc("Enqueue", { payloads: [] })?.name).toBe("enqueueBatch");
+    expect(selectResourceLeaseRpc("lease", { maxItems: null })?.name).toBe("lease");
+    expect(selectResourceLeaseRpc("LEASE", { MaxItems: 2 })?.name).toBe("leaseBatch");
+    expect(selectResourceLeaseRpc("complete", { ownershipTokens: [] })?.name).toBe("completeBatch");
+    expect(selectResourceLeaseRpc("deadletters", {})?.name).toBe("deadLetters");
+    expect(selectResourceLeaseRpc("stats", {})?.name).toBe("stats");
+    expect(selectResourceLeaseRpc("explode", {})).toBeUndefined();
+  });
+});
