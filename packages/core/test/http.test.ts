@@ -125,6 +125,27 @@ describe("resourcelease over HTTP: the wire contract", () => {
     );
   });
 
+  it("a procedure that outlives Rpc-Ttl-Ms answers 504, and an unexpected exception answers a generic 500", async () => {
+    server = await startServer();
+    let aborted: unknown;
+    server.dispatcher.registerJson("test::slow", async (_body, meta) => {
+      await new Promise((resolve) => meta.signal.addEventListener("abort", resolve, { once: true }));
+      aborted = meta.signal.reason;
+      return {};
+    });
+    server.dispatcher.registerJson("test::broken", async () => {
+      throw new Error("secret internal detail");
+    });
+    const slow = await server.post("test::slow", {}, { "rpc-ttl-ms": "100" });
+    expect(slow.status).toBe(504);
+    expect(slow.json).toMatchObject({ status: "DEADLINE_EXCEEDED", code: "omnirelay.deadline_exceeded" });
+    expect((aborted as { code?: string })?.code).toBe("omnirelay.deadline_exceeded"); // the handler was told
+    const broken = await server.post("test::broken", {});
+    expect(broken.status).toBe(500);
+    expect(broken.json).toMatchObject({ status: "INTERNAL", code: "omnirelay.internal" });
+    expect(JSON.stringify(broken.json)).not.toContain("secret internal detail");
+  });
+
   it("one stale-token case per mutating verb: a token from before an expiry is fenced", async () => {
     server = await startServer({ components: [{ queueOptions: { leaseDurationMs: 100 } }] });
     const client = server.client();
