@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { ResourceLeaseBackpressureController } from "../backpressure/index.js";
 import type { ResourceLeaseReplicationEvent, ResourceLeaseReplicator } from "../contracts/events.js";
 import { type Logger, silentLogger } from "../contracts/health.js";
@@ -6,8 +5,6 @@ import type {
   ResourceLeaseDeadLetterItem,
   ResourceLeaseErrorInfo,
   ResourceLeaseGrant,
-  ResourceLeaseItemPayload,
-  ResourceLeaseOwnershipToken,
   ResourceLeasePendingItem,
   ResourceLeaseQueueStats,
 } from "../contracts/payload.js";
@@ -18,6 +15,7 @@ import { type ResolvedQueueSettings, type ResourceLeaseQueueOptions, resolveQueu
 import { type ItemRecord, type LeaseRecord, toPendingItem } from "./records.js";
 import { captureSnapshot, type ResourceLeaseQueueSnapshot, restoreSnapshot, toDeadLetterItem } from "./snapshot.js";
 import { QueueState, type ScheduleEntry } from "./state.js";
+import { cancelled, expiredError, QueueTransitions } from "./transitions.js";
 import type {
   ResourceLeaseCallContext,
   ResourceLeaseCompleteResult,
@@ -53,15 +51,14 @@ const RESOLVED: Promise<void> = Promise.resolve();
 export class ResourceLeaseQueue implements AsyncDisposable {
   private readonly settings: ResolvedQueueSettings;
   private readonly state: QueueState;
+  private readonly tx: QueueTransitions;
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly replicator: ResourceLeaseReplicator | undefined;
-  private readonly observers: ReadonlyArray<(event: ResourceLeaseReplicationEvent) => void>;
   private readonly gate: ResourceLeaseBackpressureController | undefined;
   private readonly gateMode: "reject" | "wait";
   private status: "open" | "faulted" | "closed" = "open";
   private fault: OmniRelayError | undefined;
-  private outbox: ResourceLeaseReplicationEvent[] = [];
   private deliveries: PendingDelivery[] = [];
   private readonly waiters = new Set<LeaseWaiter>();
   private timer: TimerHandle | undefined;
@@ -74,8 +71,8 @@ export class ResourceLeaseQueue implements AsyncDisposable {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.replicator = options.replicator;
-    this.observers = options.observers ?? [];
     this.state = new QueueState(this.settings.orderedPartitions, this.settings.idempotencyWindowMs);
+    this.tx = new QueueTransitions(this.state, this.settings, options.observers ?? [], this.logger);
     this.gateMode = options.backpressure?.mode ?? "reject";
     this.gate = options.backpressure
       ? new ResourceLeaseBackpressureController({
@@ -117,7 +114,7 @@ export class ResourceLeaseQueue implements AsyncDisposable {
     }
     if ((rebuild.activeLeases ?? "expire") === "expire") {
       const now = queue.clock.now();
-      for (const lease of [...queue.state.leases.values()]) queue.endLease(lease, "LeaseExpired", now, expiredError);
+      for (const lease of [...queue.state.leases.values()]) queue.tx.endLease(lease, "LeaseExpired", now, expiredError);
     }
     await queue.finish();
     return queue;
@@ -225,7 +222,7 @@ export class ResourceLeaseQueue implements AsyncDisposable {
         continue;
       }
       const sequenceId = s.lastSequenceId + 1;
-      this.emit("Enqueue", now, context, { item: { payload, sequenceId, attempt: 1, enqueuedAt: now } });
+      this.tx.emit("Enqueue", now, context, { item: { payload, sequenceId, attempt: 1, enqueuedAt: now } });
       sequenceIds.push(sequenceId);
       duplicates.push(false);
     }
@@ -246,7 +243,7 @@ export class ResourceLeaseQueue implements AsyncDisposable {
     const maxItems = optionalInteger(options.maxItems, "maxItems", 1, this.settings.maxBatchSize) ?? 1;
     const peerId = options.peerId || undefined;
     const principal = options.principal || undefined;
-    const grants = this.grant(maxItems, peerId, principal, this.clock.now());
+    const grants = this.tx.grant(maxItems, peerId, principal, this.clock.now());
     if (grants.length > 0 || waitMs === 0) {
       await this.finish();
       return grants;
@@ -287,7 +284,7 @@ export class ResourceLeaseQueue implements AsyncDisposable {
     const lease = await this.activeLease(token, context);
     const now = this.clock.now();
     const leaseExpiresAt = now + this.settings.leaseDurationMs;
-    this.emit("Heartbeat", now, context, { ownership: lease.token, leaseExpiresAt }, lease);
+    this.tx.emit("Heartbeat", now, context, { ownership: lease.token, leaseExpiresAt }, lease);
     await this.finish();
     return { leaseExpiresAt, remainingMs: leaseExpiresAt - now };
   }
@@ -298,7 +295,13 @@ export class ResourceLeaseQueue implements AsyncDisposable {
    */
   async complete(token: unknown, context: ResourceLeaseCallContext = {}): Promise<void> {
     const lease = await this.activeLease(token, context);
-    this.emit("Completed", this.clock.now(), context, { ownership: lease.token, payload: lease.item.payload }, lease);
+    this.tx.emit(
+      "Completed",
+      this.clock.now(),
+      context,
+      { ownership: lease.token, payload: lease.item.payload },
+      lease,
+    );
     await this.finish();
   }
 
@@ -322,8 +325,8 @@ export class ResourceLeaseQueue implements AsyncDisposable {
     const results: ResourceLeaseCompleteResult[] = [];
     for (const [i, raw] of tokens.entries()) {
       try {
-        const lease = this.lookupLease(validateToken(raw, `ownershipTokens[${i}]`), context, now);
-        this.emit("Completed", now, context, { ownership: lease.token, payload: lease.item.payload }, lease);
+        const lease = this.tx.lookupLease(validateToken(raw, `ownershipTokens[${i}]`), context, now);
+        this.tx.emit("Completed", now, context, { ownership: lease.token, payload: lease.item.payload }, lease);
         results.push({ success: true });
       } catch (error) {
         results.push({ success: false, error: OmniRelayError.from(error) });
@@ -365,7 +368,7 @@ export class ResourceLeaseQueue implements AsyncDisposable {
       message: typeof options.reason === "string" && options.reason.length > 0 ? options.reason : "Lease failed.",
       code: typeof options.errorCode === "string" && options.errorCode.length > 0 ? options.errorCode : Codes.failed,
     };
-    const outcome = this.endLease(lease, "Failed", this.clock.now(), error, {
+    const outcome = this.tx.endLease(lease, "Failed", this.clock.now(), error, {
       requeue: options.requeue ?? true,
       ...(delayMs !== undefined ? { delayMs } : {}),
       context: options,
@@ -388,7 +391,7 @@ export class ResourceLeaseQueue implements AsyncDisposable {
     for (const item of s.items.values()) if (item.state === "delayed") delayed.push(item);
     delayed.sort((a, b) => (a.availableAt ?? 0) - (b.availableAt ?? 0) || a.sequenceId - b.sequenceId);
     for (const d of delayed) items.push(toPendingItem(d));
-    this.emit("DrainSnapshot", this.clock.now(), context, { items }, undefined, {
+    this.tx.emit("DrainSnapshot", this.clock.now(), context, { items }, undefined, {
       "drain.count": String(items.length),
     });
     const draining = omniError("unavailable", Codes.draining, "The queue is draining.");
@@ -432,7 +435,9 @@ export class ResourceLeaseQueue implements AsyncDisposable {
         capacity: String(this.settings.capacity),
       });
     }
-    this.emit("RestoreSnapshot", now, context, { items: valid }, undefined, { "restore.count": String(valid.length) });
+    this.tx.emit("RestoreSnapshot", now, context, { items: valid }, undefined, {
+      "restore.count": String(valid.length),
+    });
     await this.finish();
     return valid.length;
   }
@@ -471,7 +476,7 @@ export class ResourceLeaseQueue implements AsyncDisposable {
     const now = this.clock.now();
     for (const id of ids) {
       const item = s.dead.get(id)!;
-      this.emit("Redriven", now, options, { item: { ...toPendingItem(item), attempt: 1 } });
+      this.tx.emit("Redriven", now, options, { item: { ...toPendingItem(item), attempt: 1 } });
     }
     await this.finish();
     return ids.length;
@@ -518,185 +523,17 @@ export class ResourceLeaseQueue implements AsyncDisposable {
     }
   }
 
-  /** Builds an event, applies it to the state, tells the observers and queues it for publishing. */
-  private emit(
-    eventType: ResourceLeaseReplicationEvent["eventType"],
-    now: number,
-    context: ResourceLeaseCallContext,
-    fields: Partial<Omit<ResourceLeaseReplicationEvent, "sequenceNumber" | "eventType" | "timestamp" | "metadata">>,
-    lease?: LeaseRecord,
-    metadata?: Record<string, string>,
-  ): void {
-    const peerId = lease ? lease.peerId : context.peerId || undefined;
-    const principal = context.principal || undefined;
-    const event = {
-      sequenceNumber: this.state.lastEventSequence + 1,
-      eventType,
-      timestamp: now,
-      ...fields,
-      ...(peerId !== undefined ? { peerId } : {}),
-      ...(principal !== undefined ? { principal } : {}),
-      metadata: metadata ?? {},
-    } as { -readonly [K in keyof ResourceLeaseReplicationEvent]: ResourceLeaseReplicationEvent[K] };
-    this.state.apply(event);
-    event.metadata = {
-      ...event.metadata,
-      "queue.pending": String(this.state.queuedCount),
-      "queue.active": String(this.state.leases.size),
-    };
-    for (const observe of this.observers) {
-      try {
-        observe(event);
-      } catch (error) {
-        this.logger.warn({ err: error, eventType }, "A replication observer threw; ignoring.");
-      }
-    }
-    this.outbox.push(event);
-  }
-
-  private grant(
-    max: number,
-    peerId: string | undefined,
-    principal: string | undefined,
-    now: number,
-  ): ResourceLeaseGrant[] {
-    const grants: ResourceLeaseGrant[] = [];
-    const s = this.state;
-    while (grants.length < max) {
-      const item = s.pending.peekLeaseable();
-      if (!item) break;
-      const ownership: ResourceLeaseOwnershipToken = {
-        sequenceId: item.sequenceId,
-        attempt: item.attempt,
-        leaseId: randomUUID(),
-        fencingToken: s.lastFencingToken + 1,
-      };
-      const leaseExpiresAt = now + this.settings.leaseDurationMs;
-      const lastError = item.lastError;
-      this.emit(
-        "LeaseGranted",
-        now,
-        { ...(peerId ? { peerId } : {}), ...(principal ? { principal } : {}) },
-        {
-          ownership,
-          payload: item.payload,
-          leaseExpiresAt,
-          ...(lastError ? { error: lastError } : {}),
-        },
-      );
-      const g: {
-        payload: ResourceLeaseItemPayload;
-        sequenceId: number;
-        attempt: number;
-        enqueuedAt: number;
-        lastError?: ResourceLeaseErrorInfo;
-        ownershipToken: ResourceLeaseOwnershipToken;
-        ownerPeerId?: string;
-        leaseExpiresAt: number;
-      } = {
-        payload: item.payload,
-        sequenceId: item.sequenceId,
-        attempt: ownership.attempt,
-        enqueuedAt: item.enqueuedAt,
-        ownershipToken: ownership,
-        leaseExpiresAt,
-      };
-      if (lastError) g.lastError = lastError;
-      if (peerId) g.ownerPeerId = peerId;
-      grants.push(g);
-    }
-    return grants;
-  }
-
   /** Validates a token and returns its active lease, expiring it first if its deadline has passed. */
   private async activeLease(raw: unknown, context: ResourceLeaseCallContext): Promise<LeaseRecord> {
     this.ensureOpen();
     const token = validateToken(raw);
     const now = this.clock.now();
     try {
-      return this.lookupLease(token, context, now);
+      return this.tx.lookupLease(token, context, now);
     } catch (error) {
       await this.finish(); // publish a LeaseExpired that lookupLease may have produced
       throw error;
     }
-  }
-
-  private lookupLease(token: ResourceLeaseOwnershipToken, context: ResourceLeaseCallContext, now: number): LeaseRecord {
-    const lease = this.state.leases.get(token.leaseId);
-    const matches =
-      lease !== undefined &&
-      lease.token.fencingToken === token.fencingToken &&
-      lease.token.sequenceId === token.sequenceId &&
-      lease.token.attempt === token.attempt;
-    if (!matches) {
-      // Issued before (its item and fencing token are within what this queue has handed out): the lease ended.
-      if (token.fencingToken <= this.state.lastFencingToken && token.sequenceId <= this.state.lastSequenceId) {
-        throw fenced(token);
-      }
-      throw omniError("not-found", Codes.unknownToken, "The lease token was not issued by this queue.", {
-        sequenceId: String(token.sequenceId),
-      });
-    }
-    if (lease.expiresAt <= now) {
-      // The deadline passed before its timer ran: expire now, so a late call can never act on an expired lease.
-      this.endLease(lease, "LeaseExpired", now, expiredError);
-      throw fenced(token);
-    }
-    if (this.settings.bindLeasesToPrincipal && lease.principal !== undefined && lease.principal !== context.principal) {
-      throw omniError("permission-denied", Codes.principalMismatch, "The lease belongs to another principal.", {
-        sequenceId: String(token.sequenceId),
-      });
-    }
-    return lease;
-  }
-
-  /**
-   * Ends a lease by failure or expiry: the item is requeued (at once or after a backoff) or dead-lettered.
-   */
-  private endLease(
-    lease: LeaseRecord,
-    eventType: "Failed" | "LeaseExpired",
-    now: number,
-    error: ResourceLeaseErrorInfo,
-    options: {
-      requeue?: boolean;
-      delayMs?: number;
-      context?: ResourceLeaseCallContext;
-      metadata?: Record<string, string>;
-    } = {},
-  ): ResourceLeaseFailOutcome {
-    const item = lease.item;
-    const nextAttempt = lease.token.attempt + 1;
-    const requeue = (options.requeue ?? true) && nextAttempt <= this.settings.maxAttempts;
-    const context = options.context ?? {};
-    const base = { ownership: lease.token, payload: item.payload, error };
-    const meta = { ...options.metadata, ...(eventType === "Failed" ? { "failure.requeued": String(requeue) } : {}) };
-    if (!requeue) {
-      this.emit(eventType, now, context, base, lease, meta);
-      const reason = options.requeue === false ? "failed" : eventType === "LeaseExpired" ? "expired" : "max_attempts";
-      this.emit("DeadLettered", now, context, { item: toPendingItem(item), error }, lease, {
-        "deadletter.reason": reason,
-      });
-      return "dead_lettered";
-    }
-    const delay = options.delayMs ?? this.backoff(lease.token.attempt);
-    const view: ResourceLeasePendingItem = {
-      ...toPendingItem(item),
-      attempt: nextAttempt,
-      lastError: error,
-      lastOwnershipToken: lease.token,
-      availableAt: now + delay,
-    };
-    this.emit(eventType, now, context, { ...base, item: view }, lease, meta);
-    if (delay > 0) return "delayed";
-    this.emit("Requeued", now, context, { item: toPendingItem(item) }, lease);
-    return "requeued";
-  }
-
-  private backoff(failedAttempt: number): number {
-    const { initialDelayMs, multiplier, maxDelayMs } = this.settings;
-    if (initialDelayMs === 0) return 0;
-    return Math.min(maxDelayMs, Math.round(initialDelayMs * multiplier ** (failedAttempt - 1)));
   }
 
   /** After a mutation: hand items to waiters, update backpressure, arm the timer, publish. */
@@ -713,7 +550,7 @@ export class ResourceLeaseQueue implements AsyncDisposable {
     for (const waiter of this.waiters) {
       if (!this.state.pending.peekLeaseable()) break;
       this.dropWaiter(waiter);
-      const grants = this.grant(waiter.maxItems, waiter.peerId, waiter.principal, now);
+      const grants = this.tx.grant(waiter.maxItems, waiter.peerId, waiter.principal, now);
       this.deliveries.push({ waiter, grants });
     }
   }
@@ -725,10 +562,10 @@ export class ResourceLeaseQueue implements AsyncDisposable {
   }
 
   private commit(): Promise<void> {
-    const events = this.outbox;
+    const events = this.tx.outbox;
     const deliveries = this.deliveries;
     if (events.length === 0 && deliveries.length === 0) return RESOLVED;
-    this.outbox = [];
+    this.tx.outbox = [];
     this.deliveries = [];
     if (!this.replicator || events.length === 0) {
       for (const d of deliveries) d.waiter.resolve(d.grants);
@@ -800,26 +637,11 @@ export class ResourceLeaseQueue implements AsyncDisposable {
     for (let top = schedule.peek(); top && top.at <= now; top = schedule.peek()) {
       schedule.pop();
       if (!this.isLive(top)) continue;
-      if (top.lease) this.endLease(top.lease, "LeaseExpired", now, expiredError);
-      else this.emit("Requeued", now, {}, { item: toPendingItem(top.item!) });
+      if (top.lease) this.tx.endLease(top.lease, "LeaseExpired", now, expiredError);
+      else this.tx.emit("Requeued", now, {}, { item: toPendingItem(top.item!) });
     }
     this.finish().catch(() => {
       // The fault is recorded in onFault; nobody awaits a timer's commit.
     });
   }
-}
-
-const expiredError: ResourceLeaseErrorInfo = { message: "Lease expired without heartbeat.", code: Codes.leaseExpired };
-
-function fenced(token: ResourceLeaseOwnershipToken): OmniRelayError {
-  return omniError(
-    "failed-precondition",
-    Codes.fenced,
-    "The lease is no longer held by this token (it completed, failed, expired or was granted again).",
-    { sequenceId: String(token.sequenceId), fencingToken: String(token.fencingToken) },
-  );
-}
-
-function cancelled(): OmniRelayError {
-  return omniError("cancelled", Codes.cancelled, "The lease call was cancelled.");
 }
