@@ -1,0 +1,136 @@
+import { createHash } from "node:crypto";
+import {
+  decodeReplicationEvent,
+  ResourceLeaseEventTypes,
+  type ResourceLeaseQueueSnapshot,
+  type ResourceLeaseReplicationEvent,
+} from "@omnirelay/core";
+import type BetterSqlite3 from "better-sqlite3";
+import { corruptError } from "./codes.js";
+import type { LogTables } from "./schema.js";
+import { decodeSnapshot } from "./snapshot-codec.js";
+
+type Database = BetterSqlite3.Database;
+
+/** A stored event row. Internal. */
+export interface EventRow {
+  readonly sequence: number;
+  readonly event_type: number;
+  readonly json: string;
+  readonly checksum: string;
+}
+
+/** A stored snapshot row. Internal. */
+export interface SnapshotRow {
+  readonly sequence: number;
+  readonly json: string;
+  readonly checksum: string;
+}
+
+/** SHA-256 (hex) of the stored JSON text. Internal. */
+export function checksumOf(json: string): string {
+  return createHash("sha256").update(json, "utf8").digest("hex");
+}
+
+/**
+ * Verifies and decodes one row: checksum, JSON, envelope, and that the envelope's sequence number and type match the
+ * row's columns. Internal.
+ * @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt` naming the row's sequence.
+ */
+export function decodeRow(row: EventRow): ResourceLeaseReplicationEvent {
+  if (checksumOf(row.json) !== row.checksum) {
+    throw corruptError(row.sequence, "checksum", "the stored checksum does not match the event JSON.");
+  }
+  let event: ResourceLeaseReplicationEvent;
+  try {
+    event = decodeReplicationEvent(JSON.parse(row.json));
+  } catch (error) {
+    throw corruptError(row.sequence, "decode", "the event JSON does not decode.", error);
+  }
+  if (event.sequenceNumber !== row.sequence || ResourceLeaseEventTypes[event.eventType] !== row.event_type) {
+    throw corruptError(row.sequence, "mismatch", "the event JSON does not match the row's sequence or type.");
+  }
+  return event;
+}
+
+/** Verifies and decodes a snapshot row. Internal. @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`. */
+export function decodeSnapshotRow(row: SnapshotRow): ResourceLeaseQueueSnapshot {
+  if (checksumOf(row.json) !== row.checksum) {
+    throw corruptError(row.sequence, "snapshot_checksum", "the snapshot's checksum does not match its JSON.");
+  }
+  try {
+    const snapshot = decodeSnapshot(row.json);
+    if (snapshot.lastEventSequence !== row.sequence) throw new Error("sequence mismatch");
+    return snapshot;
+  } catch (error) {
+    throw corruptError(row.sequence, "snapshot_decode", "the snapshot JSON does not decode.", error);
+  }
+}
+
+/** What {@link scanLog} found. Internal. */
+export interface ScanResult {
+  /** The newest valid snapshot, if any. */
+  readonly snapshot: ResourceLeaseQueueSnapshot | undefined;
+  /** Last sequence number that is stored intact (or covered by the snapshot); 0 for an empty log. */
+  readonly lastGood: number;
+  /** Rows checked. */
+  readonly checked: number;
+  /** The first problem, when there is one. */
+  readonly error: Error | undefined;
+  /** Sequence number where the first problem is (everything from here on is suspect). */
+  readonly badSequence: number | undefined;
+}
+
+/**
+ * Checks the log: the newest snapshot, then every row (`'all'`) or the rows after the snapshot (`'tail'`), in order,
+ * for a gap, a checksum mismatch or undecodable JSON. Stops at the first problem. Internal.
+ */
+export function scanLog(db: Database, tables: LogTables, mode: "all" | "tail"): ScanResult {
+  const snapRow = db
+    .prepare<[], SnapshotRow>(`SELECT sequence, json, checksum FROM ${tables.snapshots} ORDER BY sequence DESC LIMIT 1`)
+    .get();
+  let snapshot: ResourceLeaseQueueSnapshot | undefined;
+  if (snapRow) {
+    try {
+      snapshot = decodeSnapshotRow(snapRow);
+    } catch (error) {
+      return { snapshot: undefined, lastGood: 0, checked: 0, error: error as Error, badSequence: snapRow.sequence };
+    }
+  }
+  const base = snapshot?.lastEventSequence ?? 0;
+  const head = db.prepare<[], { s: number | null }>(`SELECT min(sequence) AS s FROM ${tables.events}`).get()?.s ?? null;
+  if (head !== null && head > base + 1) {
+    const error = corruptError(
+      base + 1,
+      "missing_head",
+      `the log starts at ${head} but ${snapshot ? `the newest snapshot ends at ${base}` : "there is no snapshot"}.`,
+    );
+    return { snapshot, lastGood: base, checked: 0, error, badSequence: base + 1 };
+  }
+  const from = mode === "all" && head !== null ? head : base + 1;
+  let expected = from;
+  let checked = 0;
+  const rows = db
+    .prepare<[number], EventRow>(
+      `SELECT sequence, event_type, json, checksum FROM ${tables.events} WHERE sequence >= ? ORDER BY sequence`,
+    )
+    .iterate(from);
+  for (const row of rows) {
+    if (row.sequence !== expected) {
+      const error = corruptError(
+        expected,
+        "gap",
+        `sequence ${expected} is missing (the next stored one is ${row.sequence}).`,
+      );
+      return { snapshot, lastGood: expected - 1, checked, error, badSequence: expected };
+    }
+    try {
+      decodeRow(row);
+    } catch (error) {
+      return { snapshot, lastGood: expected - 1, checked, error: error as Error, badSequence: expected };
+    }
+    checked++;
+    expected++;
+  }
+  return { snapshot, lastGood: Math.max(base, expected - 1), checked, error: undefined, badSequence: undefined };
+}

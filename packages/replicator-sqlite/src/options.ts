@@ -1,0 +1,105 @@
+import type { Clock, Logger } from "@omnirelay/core";
+import { invalidOption, quoteTableName } from "./codes.js";
+
+/**
+ * When a publish resolves, and so when the dispatcher answers the RPC:
+ * - `'sync'`: after the publish's own transaction committed with `synchronous=FULL` (one fsync per publish).
+ *   Nothing acknowledged is ever lost; the slowest mode.
+ * - `'batched'`: group commit. Every publish of one event-loop tick (up to `maxBatchEvents` events) is written in
+ *   ONE transaction with `synchronous=FULL`, and each publish resolves after that commit. Nothing acknowledged is
+ *   lost; callers wait at most one tick plus one fsync.
+ * - `'async'`: resolves at once; the events are committed `asyncFlushIntervalMs` later (`synchronous=NORMAL`).
+ *   Acknowledged events — enqueues, completions — are LOST if the process or machine crashes before that commit,
+ *   and a lost completion makes the item run again. The log stays a consistent prefix, so recovery still works.
+ */
+export type SqliteDurability = "sync" | "batched" | "async";
+
+/** Options of {@link SqliteResourceLeaseReplicator.open}. */
+export interface SqliteResourceLeaseReplicatorOptions {
+  /** Path of the SQLite file (created when missing). */
+  readonly path: string;
+  /**
+   * Events table name; snapshots go to `${table}_snapshots`. Must match `^[A-Za-z_][A-Za-z0-9_]{0,62}$`.
+   * @defaultValue 'resourcelease_events'
+   */
+  readonly table?: string;
+  /** See {@link SqliteDurability}. @defaultValue 'batched' */
+  readonly durability?: SqliteDurability;
+  /** Most events in one group-commit transaction (`'batched'` and `'async'`); a single publish is never split. @defaultValue 1000 */
+  readonly maxBatchEvents?: number;
+  /** Delay before `'async'` mode commits what it acknowledged. @defaultValue 10 */
+  readonly asyncFlushIntervalMs?: number;
+  /**
+   * What `open` verifies: `'all'` checks every row (checksum, JSON, no gaps); `'tail'` only the rows after the newest
+   * snapshot (what a rebuild replays), so open time stays bounded. `read` verifies every row it returns either way.
+   * @defaultValue 'all'
+   */
+  readonly verifyOnOpen?: "all" | "tail";
+  /**
+   * Compaction: after a snapshot at sequence S is stored, events with sequence <= S - retainEventsAfterSnapshot are
+   * deleted (they are in the snapshot). `undefined` keeps every event (no compaction), which downstream readers of
+   * the whole history need. @defaultValue undefined (keep all)
+   */
+  readonly retainEventsAfterSnapshot?: number;
+  /** Snapshots kept (the newest ones). @defaultValue 2 */
+  readonly retainSnapshots?: number;
+  /** How long `open` waits for another process to release the file before failing. @defaultValue 5000 */
+  readonly busyTimeoutMs?: number;
+  /** Source of snapshot timestamps. @defaultValue systemClock */
+  readonly clock?: Clock;
+  /** @defaultValue silentLogger */
+  readonly logger?: Logger;
+}
+
+/** Validated options with defaults. Internal. */
+export interface ResolvedReplicatorOptions {
+  readonly path: string;
+  readonly table: string;
+  readonly durability: SqliteDurability;
+  readonly maxBatchEvents: number;
+  readonly asyncFlushIntervalMs: number;
+  readonly verifyOnOpen: "all" | "tail";
+  readonly retainEventsAfterSnapshot: number | undefined;
+  readonly retainSnapshots: number;
+  readonly busyTimeoutMs: number;
+}
+
+const isInt = (v: unknown, min: number): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= min;
+
+/**
+ * Validates replicator options. Internal.
+ * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` with metadata `option`.
+ */
+export function resolveReplicatorOptions(o: SqliteResourceLeaseReplicatorOptions): ResolvedReplicatorOptions {
+  if (typeof o?.path !== "string" || o.path.trim().length === 0) throw invalidOption("path", "path is required.");
+  const table = o.table ?? "resourcelease_events";
+  quoteTableName(table, "table");
+  const durability = o.durability ?? "batched";
+  if (durability !== "sync" && durability !== "batched" && durability !== "async") {
+    throw invalidOption("durability", "durability must be 'sync', 'batched' or 'async'.");
+  }
+  const r: ResolvedReplicatorOptions = {
+    path: o.path,
+    table,
+    durability,
+    maxBatchEvents: o.maxBatchEvents ?? 1000,
+    asyncFlushIntervalMs: o.asyncFlushIntervalMs ?? 10,
+    verifyOnOpen: o.verifyOnOpen ?? "all",
+    retainEventsAfterSnapshot: o.retainEventsAfterSnapshot,
+    retainSnapshots: o.retainSnapshots ?? 2,
+    busyTimeoutMs: o.busyTimeoutMs ?? 5000,
+  };
+  if (!isInt(r.maxBatchEvents, 1)) throw invalidOption("maxBatchEvents", "maxBatchEvents must be an integer >= 1.");
+  if (!isInt(r.asyncFlushIntervalMs, 0)) {
+    throw invalidOption("asyncFlushIntervalMs", "asyncFlushIntervalMs must be an integer >= 0.");
+  }
+  if (r.verifyOnOpen !== "all" && r.verifyOnOpen !== "tail") {
+    throw invalidOption("verifyOnOpen", "verifyOnOpen must be 'all' or 'tail'.");
+  }
+  if (r.retainEventsAfterSnapshot !== undefined && !isInt(r.retainEventsAfterSnapshot, 0)) {
+    throw invalidOption("retainEventsAfterSnapshot", "retainEventsAfterSnapshot must be an integer >= 0.");
+  }
+  if (!isInt(r.retainSnapshots, 1)) throw invalidOption("retainSnapshots", "retainSnapshots must be an integer >= 1.");
+  if (!isInt(r.busyTimeoutMs, 0)) throw invalidOption("busyTimeoutMs", "busyTimeoutMs must be an integer >= 0.");
+  return r;
+}

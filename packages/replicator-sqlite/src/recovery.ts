@@ -1,0 +1,92 @@
+import { ResourceLeaseQueue, type ResourceLeaseQueueOptions, type ResourceLeaseQueueSnapshot } from "@omnirelay/core";
+import { invalidOption } from "./codes.js";
+import type { SqliteResourceLeaseReplicatorOptions } from "./options.js";
+import { SqliteResourceLeaseReplicator } from "./replicator.js";
+
+/** Options of {@link openDurableResourceLeaseQueue}. */
+export interface DurableResourceLeaseQueueOptions {
+  /** Path of the SQLite file. */
+  readonly path: string;
+  /** Options of the rebuilt queue (its `replicator` is the SQLite log and cannot be given). */
+  readonly queueOptions?: Omit<ResourceLeaseQueueOptions, "replicator">;
+  /** Options of the log (everything but `path`). */
+  readonly replicatorOptions?: Omit<SqliteResourceLeaseReplicatorOptions, "path">;
+  /**
+   * Store a queue snapshot after every this many committed events, so restart replays at most about this many
+   * events. 0 turns snapshots off. @defaultValue 10000
+   */
+  readonly snapshotEveryEvents?: number;
+}
+
+/** The queue and its log, from {@link openDurableResourceLeaseQueue}. */
+export interface DurableResourceLeaseQueue extends AsyncDisposable {
+  readonly queue: ResourceLeaseQueue;
+  readonly replicator: SqliteResourceLeaseReplicator;
+  /** Events replayed from the log (after the snapshot) to rebuild the queue. */
+  readonly replayedEvents: number;
+  /** Sequence number of the snapshot the rebuild started from (0 when none). */
+  readonly snapshotSequence: number;
+  /** Closes the queue, then the log (committing anything buffered). */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a SQLite event log and rebuilds the queue it describes: the newest snapshot, then the events after it.
+ * Pending items keep their order, dead letters stay dead, leases that were active when the process stopped are
+ * expired (attempt counted, item requeued or dead-lettered; those LeaseExpired events are new and are written), and
+ * numbering and fencing tokens continue after the highest ones ever issued. Pass `queue` to a
+ * `ResourceLeaseDispatcherComponent` to serve it.
+ * @throws OmniRelayError as {@link SqliteResourceLeaseReplicator.open}; failed-precondition
+ *   `resourcelease.replication.replay_mismatch` when the events do not fit the snapshot.
+ */
+export async function openDurableResourceLeaseQueue(
+  options: DurableResourceLeaseQueueOptions,
+): Promise<DurableResourceLeaseQueue> {
+  const every = options.snapshotEveryEvents ?? 10_000;
+  if (!Number.isSafeInteger(every) || every < 0) {
+    throw invalidOption("snapshotEveryEvents", "snapshotEveryEvents must be an integer >= 0.");
+  }
+  if ((options.queueOptions as { replicator?: unknown } | undefined)?.replicator !== undefined) {
+    throw invalidOption("queueOptions.replicator", "The replicator of a durable queue is its SQLite log.");
+  }
+  const replicator = await SqliteResourceLeaseReplicator.open({ ...options.replicatorOptions, path: options.path });
+  try {
+    const snapshot: ResourceLeaseQueueSnapshot | undefined = replicator.latestSnapshot();
+    const from = (snapshot?.lastEventSequence ?? 0) + 1;
+    let replayedEvents = 0;
+    const events = (async function* () {
+      for await (const event of replicator.read(from)) {
+        replayedEvents++;
+        yield event;
+      }
+    })();
+    const queue = await ResourceLeaseQueue.rebuild(
+      events,
+      { ...options.queueOptions, replicator },
+      { ...(snapshot ? { snapshot } : {}), activeLeases: "expire" },
+    );
+    if (every > 0) {
+      replicator.onCommit((committed) => {
+        // Only a snapshot of committed state: the queue may already hold mutations whose events are not committed.
+        if (committed - replicator.stats().lastSnapshotSequence < every) return;
+        if (queue.stats().lastEventSequence !== committed) return;
+        replicator.saveSnapshot(queue.snapshot());
+      });
+    }
+    const close = async () => {
+      await queue.close();
+      await replicator.close();
+    };
+    return {
+      queue,
+      replicator,
+      replayedEvents,
+      snapshotSequence: snapshot?.lastEventSequence ?? 0,
+      close,
+      [Symbol.asyncDispose]: close,
+    };
+  } catch (error) {
+    await replicator.close().catch(() => undefined);
+    throw error;
+  }
+}

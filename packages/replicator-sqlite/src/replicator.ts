@@ -1,0 +1,412 @@
+import {
+  type CallOptions,
+  type Clock,
+  encodeReplicationEvent,
+  type Logger,
+  OmniRelayError,
+  type ResourceLeaseEventLog,
+  ResourceLeaseEventTypes,
+  type ResourceLeaseQueueSnapshot,
+  type ResourceLeaseReplicationEvent,
+  type ResourceLeaseReplicator,
+  silentLogger,
+  systemClock,
+  type TimerHandle,
+} from "@omnirelay/core";
+import type Database from "better-sqlite3";
+import { closedError, faultedError, SqliteErrorCodes } from "./codes.js";
+import { checksumOf, decodeRow, decodeSnapshotRow, type EventRow, type SnapshotRow, scanLog } from "./integrity.js";
+import {
+  type ResolvedReplicatorOptions,
+  resolveReplicatorOptions,
+  type SqliteDurability,
+  type SqliteResourceLeaseReplicatorOptions,
+} from "./options.js";
+import { openLogDatabase, repairLog, type SqliteLogRepairOptions, type SqliteLogRepairReport } from "./repair.js";
+import { type LogTables, logTables } from "./schema.js";
+import { encodeSnapshot } from "./snapshot-codec.js";
+
+interface Row {
+  readonly sequence: number;
+  readonly type: number;
+  readonly timestamp: number;
+  readonly json: string;
+  readonly checksum: string;
+}
+
+interface Pending {
+  readonly rows: readonly Row[];
+  readonly resolve: (() => void) | undefined;
+  readonly reject: ((error: unknown) => void) | undefined;
+}
+
+/** Counters of a {@link SqliteResourceLeaseReplicator}, for monitoring. */
+export interface SqliteReplicatorStats {
+  readonly durability: SqliteDurability;
+  /** Last committed sequence number. */
+  readonly lastCommittedSequence: number;
+  /** Last sequence number accepted by `publish` (committed or waiting for the next commit). */
+  readonly lastAcceptedSequence: number;
+  /** Events accepted but not yet committed. */
+  readonly uncommittedEvents: number;
+  /** Transactions committed since open. */
+  readonly commits: number;
+  /** Events committed since open. */
+  readonly committedEvents: number;
+  /** Sequence number of the newest stored snapshot (0 when none). */
+  readonly lastSnapshotSequence: number;
+  /** True after a failed write: every publish rejects until the log is reopened. */
+  readonly faulted: boolean;
+}
+
+const PAGE = 512;
+
+/**
+ * The embedded durable event log: a {@link ResourceLeaseReplicator} that appends the queue's events to a SQLite file
+ * (one connection, WAL, prepared statements, exclusive lock so a second process cannot write the same log) and a
+ * {@link ResourceLeaseEventLog} to read them back. Sequence numbers are the queue's: each publish must continue at
+ * exactly the last one + 1. A write that fails faults the replicator (every later publish rejects), so a gap is
+ * never committed. Each row carries a SHA-256 of its JSON; `open` refuses a corrupt log, naming the sequence number.
+ */
+export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, ResourceLeaseEventLog, AsyncDisposable {
+  /** The resolved table name of the events. */
+  readonly table: string;
+  /** The durability mode. */
+  readonly durability: SqliteDurability;
+  private readonly db: Database.Database;
+  private readonly settings: ResolvedReplicatorOptions;
+  private readonly tables: LogTables;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly insertAll: (rows: readonly Row[]) => void;
+  private readonly selectFrom: Database.Statement<[number, number], EventRow>;
+  private readonly storeSnapshot: (snapshot: ResourceLeaseQueueSnapshot) => void;
+  private committed: number;
+  private accepted: number;
+  private snapshotSequence: number;
+  private buffer: Pending[] = [];
+  private buffered = 0;
+  private immediate: NodeJS.Immediate | undefined;
+  private timer: TimerHandle | undefined;
+  private fault: OmniRelayError | undefined;
+  private closed = false;
+  private commits = 0;
+  private committedEvents = 0;
+  private readonly listeners = new Set<(lastSequence: number) => void>();
+
+  private constructor(
+    db: Database.Database,
+    settings: ResolvedReplicatorOptions,
+    init: { last: number; snapshot: number; clock: Clock; logger: Logger },
+  ) {
+    this.db = db;
+    this.settings = settings;
+    this.table = settings.table;
+    this.durability = settings.durability;
+    this.tables = logTables(settings.table);
+    this.clock = init.clock;
+    this.logger = init.logger;
+    this.committed = init.last;
+    this.accepted = init.last;
+    this.snapshotSequence = init.snapshot;
+    const t = this.tables;
+    const insert = db.prepare(
+      `INSERT INTO ${t.events} (sequence, event_type, timestamp, json, checksum) VALUES (?, ?, ?, ?, ?)`,
+    );
+    this.insertAll = db.transaction((rows: readonly Row[]) => {
+      for (const r of rows) insert.run(r.sequence, r.type, r.timestamp, r.json, r.checksum);
+    });
+    this.selectFrom = db.prepare(
+      `SELECT sequence, event_type, json, checksum FROM ${t.events} WHERE sequence >= ? ORDER BY sequence LIMIT ?`,
+    );
+    const putSnapshot = db.prepare(
+      `INSERT OR REPLACE INTO ${t.snapshots} (sequence, created_at, json, checksum) VALUES (?, ?, ?, ?)`,
+    );
+    const pruneSnapshots = db.prepare(
+      `DELETE FROM ${t.snapshots} WHERE sequence NOT IN (SELECT sequence FROM ${t.snapshots} ORDER BY sequence DESC LIMIT ?)`,
+    );
+    const pruneEvents = db.prepare(`DELETE FROM ${t.events} WHERE sequence <= ?`);
+    this.storeSnapshot = db.transaction((snapshot: ResourceLeaseQueueSnapshot) => {
+      const json = encodeSnapshot(snapshot);
+      putSnapshot.run(snapshot.lastEventSequence, this.clock.now(), json, checksumOf(json));
+      pruneSnapshots.run(settings.retainSnapshots);
+      if (settings.retainEventsAfterSnapshot !== undefined) {
+        pruneEvents.run(snapshot.lastEventSequence - settings.retainEventsAfterSnapshot);
+      }
+    });
+  }
+
+  /**
+   * Opens (creating or migrating) the log at `options.path` and verifies it.
+   * @throws OmniRelayError invalid-argument `resourcelease.options.invalid`; data-loss `resourcelease.sqlite.corrupt`
+   *   (metadata `sequence`, `reason`) for a checksum mismatch, undecodable JSON or a gap; unavailable
+   *   `resourcelease.sqlite.locked` when another process holds the file; failed-precondition
+   *   `resourcelease.sqlite.schema_too_new`.
+   */
+  static async open(options: SqliteResourceLeaseReplicatorOptions): Promise<SqliteResourceLeaseReplicator> {
+    const settings = resolveReplicatorOptions(options);
+    const db = openLogDatabase(settings.path, settings.table, {
+      busyTimeoutMs: settings.busyTimeoutMs,
+      synchronous: settings.durability === "async" ? "NORMAL" : "FULL",
+    });
+    try {
+      const tables = logTables(settings.table);
+      const scan = scanLog(db, tables, settings.verifyOnOpen);
+      if (scan.error) throw scan.error;
+      const max = db.prepare<[], { s: number | null }>(`SELECT max(sequence) AS s FROM ${tables.events}`).get()?.s ?? 0;
+      const snapshot = scan.snapshot?.lastEventSequence ?? 0;
+      return new SqliteResourceLeaseReplicator(db, settings, {
+        last: Math.max(max, snapshot),
+        snapshot,
+        clock: options.clock ?? systemClock,
+        logger: options.logger ?? silentLogger,
+      });
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Truncates a corrupt log to its last good row (dropping the bad row, everything after it, and snapshots past
+   * it) and reports what was dropped. A healthy log is left as it is. Run it only while no process has the log open.
+   * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` unless `truncateAfterLastGood` is true.
+   */
+  static async repair(path: string, options: SqliteLogRepairOptions): Promise<SqliteLogRepairReport> {
+    return repairLog(path, options);
+  }
+
+  /**
+   * Appends `events` (which must continue at exactly the last sequence + 1, in order) and resolves when they are as
+   * durable as the mode promises (see {@link SqliteDurability}).
+   * @throws OmniRelayError failed-precondition `resourcelease.sqlite.sequence_gap` (a gap or repeat; faults the
+   *   replicator); unavailable `resourcelease.sqlite.write_failed` (this or an earlier write failed),
+   *   `resourcelease.sqlite.closed`; cancelled `resourcelease.cancelled` when `signal` is already aborted.
+   */
+  publish(events: readonly ResourceLeaseReplicationEvent[], options: CallOptions = {}): Promise<void> {
+    if (this.closed) return Promise.reject(closedError());
+    if (this.fault) return Promise.reject(faultedError(this.fault, events[0]?.sequenceNumber));
+    if (options.signal?.aborted) {
+      return Promise.reject(
+        new OmniRelayError({
+          status: "cancelled",
+          code: "resourcelease.cancelled",
+          message: "The publish was cancelled.",
+        }),
+      );
+    }
+    if (events.length === 0) return Promise.resolve();
+    const rows: Row[] = [];
+    let expected = this.accepted + 1;
+    for (const event of events) {
+      if (event?.sequenceNumber !== expected) {
+        this.fault = new OmniRelayError({
+          status: "failed-precondition",
+          code: SqliteErrorCodes.sequenceGap,
+          message: `Event ${String(event?.sequenceNumber)} does not follow ${expected - 1}; the log accepts exactly the next sequence number.`,
+          metadata: { sequence: String(event?.sequenceNumber), expected: String(expected) },
+        });
+        return Promise.reject(this.fault);
+      }
+      const json = JSON.stringify(encodeReplicationEvent(event));
+      rows.push({
+        sequence: expected,
+        type: ResourceLeaseEventTypes[event.eventType],
+        timestamp: event.timestamp,
+        json,
+        checksum: checksumOf(json),
+      });
+      expected++;
+    }
+    this.accepted = expected - 1;
+    if (this.settings.durability === "sync") {
+      try {
+        this.write([{ rows, resolve: undefined, reject: undefined }]);
+        return Promise.resolve();
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    if (this.settings.durability === "async") {
+      this.enqueue({ rows, resolve: undefined, reject: undefined });
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => this.enqueue({ rows, resolve, reject }));
+  }
+
+  /**
+   * Reads committed events with `sequenceNumber >= fromSequence` in order, at most `limit`, verifying each row.
+   * @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt` at a bad row; invalid-argument for a bad limit.
+   */
+  read(fromSequence: number, limit?: number): AsyncIterable<ResourceLeaseReplicationEvent> {
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) {
+      throw new OmniRelayError({
+        status: "invalid-argument",
+        code: "resourcelease.argument.invalid",
+        message: "limit must be an integer >= 0.",
+        metadata: { field: "limit" },
+      });
+    }
+    return this.iterate(Math.max(1, Math.floor(fromSequence)), limit ?? Number.POSITIVE_INFINITY);
+  }
+
+  private async *iterate(from: number, limit: number): AsyncGenerator<ResourceLeaseReplicationEvent> {
+    let next = from;
+    let left = limit;
+    while (left > 0) {
+      if (this.closed) throw closedError();
+      const page = this.selectFrom.all(next, Math.min(PAGE, left));
+      for (const row of page) {
+        if (row.sequence > this.committed) return;
+        yield decodeRow(row);
+        next = row.sequence + 1;
+        left--;
+      }
+      if (page.length < PAGE) return;
+    }
+  }
+
+  /** Sequence number of the last committed event, 0 when the log is empty. */
+  async lastSequence(): Promise<number> {
+    return this.committed;
+  }
+
+  /** The newest stored snapshot, verified, or `undefined`. @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`. */
+  latestSnapshot(): ResourceLeaseQueueSnapshot | undefined {
+    const row = this.db
+      .prepare<[], SnapshotRow>(
+        `SELECT sequence, json, checksum FROM ${this.tables.snapshots} ORDER BY sequence DESC LIMIT 1`,
+      )
+      .get();
+    return row ? decodeSnapshotRow(row) : undefined;
+  }
+
+  /**
+   * Stores a queue snapshot — only when every event it covers is committed and it is newer than the stored one —
+   * then prunes old snapshots and (with `retainEventsAfterSnapshot`) old events. Returns whether it was stored.
+   */
+  saveSnapshot(snapshot: ResourceLeaseQueueSnapshot): boolean {
+    if (this.closed || this.fault) return false;
+    const seq = snapshot.lastEventSequence;
+    if (seq > this.committed || seq <= this.snapshotSequence) return false;
+    this.storeSnapshot(snapshot);
+    this.snapshotSequence = seq;
+    return true;
+  }
+
+  /**
+   * Calls `listener` after every commit with the last committed sequence number (synchronously, before the
+   * publishes of that commit resolve). Exceptions are logged. Returns a function that removes the listener.
+   */
+  onCommit(listener: (lastSequence: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Counters for monitoring. */
+  stats(): SqliteReplicatorStats {
+    return {
+      durability: this.settings.durability,
+      lastCommittedSequence: this.committed,
+      lastAcceptedSequence: this.accepted,
+      uncommittedEvents: this.accepted - this.committed,
+      commits: this.commits,
+      committedEvents: this.committedEvents,
+      lastSnapshotSequence: this.snapshotSequence,
+      faulted: this.fault !== undefined,
+    };
+  }
+
+  /**
+   * Writes a consistent copy of the log (committed rows and snapshots) to `toPath` with SQLite's online backup API,
+   * after committing anything still buffered. The copy opens with {@link SqliteResourceLeaseReplicator.open}.
+   * @throws OmniRelayError unavailable `resourcelease.sqlite.closed`.
+   */
+  async backup(toPath: string): Promise<void> {
+    if (this.closed) throw closedError();
+    this.flush();
+    await this.db.backup(toPath);
+  }
+
+  /** Commits anything buffered, then closes the file. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.listeners.clear();
+    this.db.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private enqueue(pending: Pending): void {
+    this.buffer.push(pending);
+    this.buffered += pending.rows.length;
+    if (this.buffered >= this.settings.maxBatchEvents) {
+      this.flush();
+      return;
+    }
+    if (this.settings.durability === "batched") {
+      this.immediate ??= setImmediate(() => {
+        this.immediate = undefined;
+        this.flush();
+      });
+    } else {
+      this.timer ??= this.clock.setTimeout(() => {
+        this.timer = undefined;
+        this.flush();
+      }, this.settings.asyncFlushIntervalMs);
+    }
+  }
+
+  /** Commits the buffer in one transaction; never throws (failures reject the buffered publishes). */
+  private flush(): void {
+    if (this.immediate) clearImmediate(this.immediate);
+    this.immediate = undefined;
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.buffer;
+    if (batch.length === 0) return;
+    this.buffer = [];
+    this.buffered = 0;
+    try {
+      this.write(batch);
+    } catch (error) {
+      for (const p of batch) p.reject?.(error);
+      return;
+    }
+    for (const p of batch) p.resolve?.();
+  }
+
+  /** Writes publishes in one transaction. @throws the write failure (and faults the replicator). */
+  private write(batch: readonly Pending[]): void {
+    const rows = batch.length === 1 ? (batch[0]?.rows ?? []) : batch.flatMap((p) => p.rows);
+    try {
+      this.insertAll(rows);
+    } catch (cause) {
+      this.fault = new OmniRelayError({
+        status: "unavailable",
+        code: SqliteErrorCodes.writeFailed,
+        message: `Writing events ${rows[0]?.sequence}..${rows.at(-1)?.sequence} to SQLite failed: ${cause instanceof Error ? cause.message : String(cause)}. Nothing of it was committed; reopen the log and rebuild.`,
+        metadata: { sequence: String(rows[0]?.sequence ?? 0) },
+        cause,
+      });
+      this.logger.error({ err: cause, sequence: rows[0]?.sequence }, "SQLite event log write failed; log faulted.");
+      throw this.fault;
+    }
+    this.committed = rows.at(-1)?.sequence ?? this.committed;
+    this.commits++;
+    this.committedEvents += rows.length;
+    for (const listener of this.listeners) {
+      try {
+        listener(this.committed);
+      } catch (error) {
+        this.logger.warn({ err: error }, "An onCommit listener threw; ignoring.");
+      }
+    }
+  }
+}

@@ -1,0 +1,128 @@
+import { OmniRelayError } from "@omnirelay/core";
+import type BetterSqlite3 from "better-sqlite3";
+import { SqliteErrorCodes } from "./codes.js";
+
+type Database = BetterSqlite3.Database;
+
+/** One forward migration of a component's tables. `up` runs inside the migration transaction. Internal. */
+export interface Migration {
+  readonly version: number;
+  readonly description: string;
+  up(db: Database): void;
+}
+
+/** Name of the table that records the schema version of every component stored in the file. */
+export const SCHEMA_VERSION_TABLE = "omnirelay_schema_versions";
+
+/** Result of {@link migrate}. Internal. */
+export interface MigrationResult {
+  readonly from: number;
+  readonly to: number;
+}
+
+/**
+ * Brings `component`'s tables to the newest version by running, in one immediate transaction, every migration
+ * above the recorded version. Two processes migrating at once are serialised by the write lock; the loser sees the
+ * new version and does nothing. Internal.
+ * @throws OmniRelayError failed-precondition `resourcelease.sqlite.schema_too_new` when the file is newer than
+ *   this code.
+ */
+export function migrate(
+  db: Database,
+  component: string,
+  migrations: readonly Migration[],
+  upTo?: number,
+): MigrationResult {
+  db.exec(
+    `CREATE TABLE IF NOT EXISTS ${SCHEMA_VERSION_TABLE} (component TEXT PRIMARY KEY, version INTEGER NOT NULL, applied_at INTEGER NOT NULL)`,
+  );
+  const latest = upTo ?? migrations.at(-1)?.version ?? 0;
+  const read = db.prepare<[string], { version: number }>(
+    `SELECT version FROM ${SCHEMA_VERSION_TABLE} WHERE component = ?`,
+  );
+  const write = db.prepare(
+    `INSERT INTO ${SCHEMA_VERSION_TABLE} (component, version, applied_at) VALUES (?, ?, ?) ON CONFLICT(component) DO UPDATE SET version = excluded.version, applied_at = excluded.applied_at`,
+  );
+  const run = db.transaction((): MigrationResult => {
+    const from = read.get(component)?.version ?? 0;
+    const supported = migrations.at(-1)?.version ?? 0;
+    if (from > supported) {
+      throw new OmniRelayError({
+        status: "failed-precondition",
+        code: SqliteErrorCodes.schemaTooNew,
+        message: `'${component}' is at schema version ${from}; this version of @omnirelay/replicator-sqlite supports up to ${supported}. Upgrade the package.`,
+        metadata: { component, version: String(from), supported: String(supported) },
+      });
+    }
+    let to = from;
+    for (const m of migrations) {
+      if (m.version <= from || m.version > latest) continue;
+      m.up(db);
+      to = m.version;
+    }
+    if (to !== from) write.run(component, to, Date.now());
+    return { from, to };
+  });
+  return run.immediate();
+}
+
+/** Reads the recorded schema version of `component` (0 when none). */
+export function schemaVersion(db: Database, component: string): number {
+  const exists = db
+    .prepare<[string], { n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ?")
+    .get(SCHEMA_VERSION_TABLE);
+  if (!exists?.n) return 0;
+  return (
+    db
+      .prepare<[string], { version: number }>(`SELECT version FROM ${SCHEMA_VERSION_TABLE} WHERE component = ?`)
+      .get(component)?.version ?? 0
+  );
+}
+
+/** Quoted table names of one event log. Internal. */
+export interface LogTables {
+  /** e.g. `"resourcelease_events"` */
+  readonly events: string;
+  /** e.g. `"resourcelease_events_snapshots"` */
+  readonly snapshots: string;
+}
+
+/** Names of the log tables for a validated base name (already checked against the identifier pattern). Internal. */
+export function logTables(name: string): LogTables {
+  return { events: `"${name}"`, snapshots: `"${name}_snapshots"` };
+}
+
+/** The event-log migrations. Version 1: events; version 2: snapshots. Internal. */
+export function logMigrations(tables: LogTables): Migration[] {
+  return [
+    {
+      version: 1,
+      description: "events table",
+      up(db) {
+        db.exec(
+          `CREATE TABLE IF NOT EXISTS ${tables.events} (
+             sequence INTEGER PRIMARY KEY,
+             event_type INTEGER NOT NULL,
+             timestamp INTEGER NOT NULL,
+             json TEXT NOT NULL,
+             checksum TEXT NOT NULL
+           )`,
+        );
+      },
+    },
+    {
+      version: 2,
+      description: "snapshots table",
+      up(db) {
+        db.exec(
+          `CREATE TABLE IF NOT EXISTS ${tables.snapshots} (
+             sequence INTEGER PRIMARY KEY,
+             created_at INTEGER NOT NULL,
+             json TEXT NOT NULL,
+             checksum TEXT NOT NULL
+           )`,
+        );
+      },
+    },
+  ];
+}

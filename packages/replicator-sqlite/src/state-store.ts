@@ -1,0 +1,190 @@
+import {
+  DeterministicErrorCodes,
+  type DeterministicRecord,
+  type DeterministicStateStore,
+  OmniRelayError,
+} from "@omnirelay/core";
+import Database from "better-sqlite3";
+import { invalidOption, quoteTableName, SqliteErrorCodes } from "./codes.js";
+import { type Migration, migrate } from "./schema.js";
+
+/** Options of {@link SqliteDeterministicStateStore.open}. */
+export interface SqliteDeterministicStateStoreOptions {
+  /** Path of the SQLite file (created when missing). Not the event log's file: the log holds its file exclusively. */
+  readonly path: string;
+  /** Table name; must match `^[A-Za-z_][A-Za-z0-9_]{0,62}$`. @defaultValue 'omnirelay_deterministic_state' */
+  readonly table?: string;
+  /** How long a write waits for another process's write lock. @defaultValue 5000 */
+  readonly busyTimeoutMs?: number;
+}
+
+interface StoredRow {
+  readonly kind: string;
+  readonly version: number;
+  readonly recorded_at: number;
+  readonly payload: Buffer;
+}
+
+function checkKey(key: unknown): string {
+  if (typeof key !== "string" || key.trim().length === 0) {
+    throw new OmniRelayError({
+      status: "invalid-argument",
+      code: DeterministicErrorCodes.keyRequired,
+      message: "A state-store key is required.",
+      metadata: { field: "key" },
+    });
+  }
+  return key;
+}
+
+function checkRecord(record: DeterministicRecord): DeterministicRecord {
+  const bad = (field: string): never => {
+    throw new OmniRelayError({
+      status: "invalid-argument",
+      code: DeterministicErrorCodes.recordInvalid,
+      message: `Record ${field} is invalid.`,
+      metadata: { field },
+    });
+  };
+  if (typeof record !== "object" || record === null) bad("record");
+  if (typeof record.kind !== "string" || record.kind.trim().length === 0) bad("kind");
+  if (!Number.isSafeInteger(record.version)) bad("version");
+  if (!(record.payload instanceof Uint8Array)) bad("payload");
+  if (typeof record.recordedAt !== "number" || !Number.isFinite(record.recordedAt)) bad("recordedAt");
+  return record;
+}
+
+function stateMigrations(table: string): Migration[] {
+  return [
+    {
+      version: 1,
+      description: "deterministic state table",
+      up(db) {
+        db.exec(
+          `CREATE TABLE IF NOT EXISTS ${table} (
+             key TEXT PRIMARY KEY,
+             kind TEXT NOT NULL,
+             version INTEGER NOT NULL,
+             recorded_at INTEGER NOT NULL,
+             payload BLOB NOT NULL
+           ) WITHOUT ROWID`,
+        );
+      },
+    },
+  ];
+}
+
+/**
+ * A {@link DeterministicStateStore} in a SQLite table: one connection, WAL, prepared statements. `tryAdd` is
+ * `INSERT … ON CONFLICT(key) DO NOTHING`, atomic in SQLite itself, so it is insert-if-absent even across processes
+ * sharing the file (only the first writer of a key wins). Keys match exactly.
+ */
+export class SqliteDeterministicStateStore implements DeterministicStateStore, AsyncDisposable {
+  /** The table name. */
+  readonly table: string;
+  private readonly db: Database.Database;
+  private readonly selectOne: Database.Statement<[string], StoredRow>;
+  private readonly upsert: Database.Statement<[string, string, number, number, Buffer]>;
+  private readonly insertIfAbsent: Database.Statement<[string, string, number, number, Buffer]>;
+  private closed = false;
+
+  private constructor(db: Database.Database, table: string, quoted: string) {
+    this.db = db;
+    this.table = table;
+    this.selectOne = db.prepare(`SELECT kind, version, recorded_at, payload FROM ${quoted} WHERE key = ?`);
+    this.upsert = db.prepare(
+      `INSERT INTO ${quoted} (key, kind, version, recorded_at, payload) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT(key) DO UPDATE SET kind = excluded.kind, version = excluded.version,
+         recorded_at = excluded.recorded_at, payload = excluded.payload`,
+    );
+    this.insertIfAbsent = db.prepare(
+      `INSERT INTO ${quoted} (key, kind, version, recorded_at, payload) VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING`,
+    );
+  }
+
+  /**
+   * Opens (creating or migrating) the store.
+   * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`), failed-precondition
+   *   `resourcelease.sqlite.schema_too_new`.
+   */
+  static async open(options: SqliteDeterministicStateStoreOptions): Promise<SqliteDeterministicStateStore> {
+    if (typeof options?.path !== "string" || options.path.trim().length === 0) {
+      throw invalidOption("path", "path is required.");
+    }
+    const table = options.table ?? "omnirelay_deterministic_state";
+    const quoted = quoteTableName(table, "table");
+    const busy = options.busyTimeoutMs ?? 5000;
+    if (!Number.isSafeInteger(busy) || busy < 0) throw invalidOption("busyTimeoutMs", "busyTimeoutMs must be >= 0.");
+    const db = new Database(options.path, { timeout: busy });
+    try {
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = FULL");
+      migrate(db, `statestore:${table}`, stateMigrations(quoted));
+      return new SqliteDeterministicStateStore(db, table, quoted);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  }
+
+  /** Returns the record at `key`, or `undefined`. @throws OmniRelayError invalid-argument `resourcelease.deterministic.key_required`. */
+  async get(key: string): Promise<DeterministicRecord | undefined> {
+    this.ensureOpen();
+    const row = this.selectOne.get(checkKey(key));
+    if (!row) return undefined;
+    return {
+      kind: row.kind,
+      version: row.version,
+      payload: new Uint8Array(row.payload),
+      recordedAt: row.recorded_at,
+    };
+  }
+
+  /**
+   * Inserts or replaces the record at `key`.
+   * @throws OmniRelayError invalid-argument `resourcelease.deterministic.key_required` or `.record_invalid`.
+   */
+  async set(key: string, record: DeterministicRecord): Promise<void> {
+    this.ensureOpen();
+    const r = checkRecord(record);
+    this.upsert.run(checkKey(key), r.kind, r.version, r.recordedAt, Buffer.from(r.payload));
+  }
+
+  /**
+   * Inserts the record when `key` is absent and returns `true`; returns `false` and changes nothing when present.
+   * @throws OmniRelayError invalid-argument `resourcelease.deterministic.key_required` or `.record_invalid`.
+   */
+  async tryAdd(key: string, record: DeterministicRecord): Promise<boolean> {
+    this.ensureOpen();
+    const r = checkRecord(record);
+    return this.insertIfAbsent.run(checkKey(key), r.kind, r.version, r.recordedAt, Buffer.from(r.payload)).changes > 0;
+  }
+
+  /** Number of stored records. */
+  count(): number {
+    this.ensureOpen();
+    const table = `"${this.table}"`;
+    return this.db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM ${table}`).get()?.n ?? 0;
+  }
+
+  /** Closes the file. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) {
+      throw new OmniRelayError({
+        status: "unavailable",
+        code: SqliteErrorCodes.closed,
+        message: "The state store is closed.",
+      });
+    }
+  }
+}

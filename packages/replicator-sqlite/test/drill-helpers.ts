@@ -1,0 +1,69 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { HttpOutbound, isOmniRelayError, ResourceLeaseClient } from "@omnirelay/core";
+import { afterEach } from "vitest";
+
+export const here = dirname(fileURLToPath(import.meta.url));
+export const fixture = join(here, "fixtures", "durable-dispatcher.mjs");
+export const built = join(here, "..", "dist", "index.js");
+
+const children = new Set<ChildProcess>();
+afterEach(() => {
+  for (const child of children) child.kill("SIGKILL");
+  children.clear();
+});
+
+/** Small deterministic PRNG (mulberry32), seeded per run and printed on failure. */
+export function prng(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface Running {
+  readonly child: ChildProcess;
+  readonly client: ResourceLeaseClient;
+  readonly exited: Promise<void>;
+  /** Events the fixture's coordinator recorded while replaying the log at start. */
+  readonly recordedAtStart: number;
+}
+
+export async function start(path: string, ...extra: string[]): Promise<Running> {
+  const child = spawn(process.execPath, [fixture, path, ...extra], { stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<void>((resolve) =>
+    child.once("exit", () => {
+      children.delete(child);
+      resolve();
+    }),
+  );
+  const line = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.once("line", (l) => {
+      rl.close();
+      resolve(l);
+    });
+    child.once("exit", (code) => reject(new Error(`dispatcher exited with ${code} before serving: ${stderr}`)));
+  });
+  const info = JSON.parse(line) as { port: number; recordedAtStart?: number };
+  const { port } = info;
+  const client = new ResourceLeaseClient({
+    outbound: new HttpOutbound({ url: `http://127.0.0.1:${port}`, timeoutMs: 10_000 }),
+    caller: "drill",
+  });
+  return { child, client, exited, recordedAtStart: info.recordedAtStart ?? 0 };
+}
+
+export function codeOf(error: unknown): string {
+  return isOmniRelayError(error) ? error.code : String(error);
+}

@@ -1,0 +1,111 @@
+import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import Database from "better-sqlite3";
+import { describe, expect, it } from "vitest";
+import {
+  isCorruptLogError,
+  SCHEMA_VERSION_TABLE,
+  SqliteErrorCodes,
+  SqliteResourceLeaseReplicator,
+} from "../src/index.js";
+import { checksumOf } from "../src/integrity.js";
+import { logMigrations, logTables, migrate, schemaVersion } from "../src/schema.js";
+import { rejection, tempDb } from "./helpers.js";
+
+function ev(sequenceNumber: number): ResourceLeaseReplicationEvent {
+  return { sequenceNumber, eventType: "Heartbeat", timestamp: 1_700_000_000_000, metadata: {} };
+}
+
+async function logWith(count: number): Promise<string> {
+  const path = tempDb();
+  const log = await SqliteResourceLeaseReplicator.open({ path });
+  await log.publish(Array.from({ length: count }, (_, i) => ev(i + 1)));
+  await log.close();
+  return path;
+}
+
+/** A row cut short; its checksum is recomputed, so only decoding can catch it. */
+const truncated = '{"sequenceNumber":4,"eventType';
+
+function tamper(path: string, sql: string): void {
+  const db = new Database(path);
+  db.exec(sql);
+  db.close();
+}
+
+describe("corrupt logs", () => {
+  it.each([
+    ["checksum", "UPDATE resourcelease_events SET json = replace(json, 'Heartbeat', 'Completed') WHERE sequence = 4"],
+    [
+      "decode",
+      `UPDATE resourcelease_events SET json = '${truncated}', checksum = '${checksumOf(truncated)}' WHERE sequence = 4`,
+    ],
+    ["gap", "DELETE FROM resourcelease_events WHERE sequence = 4"],
+  ])("opening fails naming the sequence (%s), and repair truncates to the last good row", async (reason, sql) => {
+    const path = await logWith(6);
+    tamper(path, sql);
+    const err = await rejection(SqliteResourceLeaseReplicator.open({ path }));
+    expect(isCorruptLogError(err)).toBe(true);
+    expect(err.status).toBe("data-loss");
+    expect(err.code).toBe(SqliteErrorCodes.corrupt);
+    expect(err.metadata).toMatchObject({ sequence: "4", reason });
+    expect(err.message).toContain("sequence 4");
+
+    const report = await SqliteResourceLeaseReplicator.repair(path, { truncateAfterLastGood: true });
+    expect(report).toMatchObject({ repaired: true, lastGoodSequence: 3, firstBadSequence: 4, reason });
+    expect(report.droppedEvents).toBe(reason === "gap" ? 2 : 3);
+    const log = await SqliteResourceLeaseReplicator.open({ path });
+    expect(await log.lastSequence()).toBe(3);
+    await log.publish([ev(4)]);
+    await log.close();
+  });
+
+  it("repair leaves a healthy log alone and demands the explicit flag", async () => {
+    const path = await logWith(3);
+    expect(await SqliteResourceLeaseReplicator.repair(path, { truncateAfterLastGood: true })).toEqual({
+      repaired: false,
+      lastGoodSequence: 3,
+      droppedEvents: 0,
+      droppedSnapshots: 0,
+    });
+    const flag = {} as { truncateAfterLastGood: true };
+    expect((await rejection(SqliteResourceLeaseReplicator.repair(path, flag))).metadata.option).toBe(
+      "truncateAfterLastGood",
+    );
+  });
+
+  it("'tail' verification without a snapshot still checks every row", async () => {
+    const path = await logWith(5);
+    tamper(path, "UPDATE resourcelease_events SET checksum = 'x' WHERE sequence = 5");
+    expect(
+      (await rejection(SqliteResourceLeaseReplicator.open({ path, verifyOnOpen: "tail" }))).metadata.sequence,
+    ).toBe("5");
+  });
+});
+
+describe("schema versions and migrations", () => {
+  it("migrates a version-1 log forward, keeping its events", async () => {
+    const path = tempDb();
+    const db = new Database(path);
+    const tables = logTables("resourcelease_events");
+    migrate(db, "eventlog:resourcelease_events", logMigrations(tables), 1);
+    expect(schemaVersion(db, "eventlog:resourcelease_events")).toBe(1);
+    db.close();
+    const log = await SqliteResourceLeaseReplicator.open({ path });
+    await log.publish([ev(1)]);
+    expect(log.latestSnapshot()).toBeUndefined();
+    await log.close();
+    const check = new Database(path, { readonly: true });
+    expect(schemaVersion(check, "eventlog:resourcelease_events")).toBe(2);
+    const rows = check.prepare(`SELECT component, version FROM ${SCHEMA_VERSION_TABLE}`).all();
+    check.close();
+    expect(rows).toEqual([{ component: "eventlog:resourcelease_events", version: 2 }]);
+  });
+
+  it("refuses a file written by a newer version", async () => {
+    const path = await logWith(1);
+    tamper(path, `UPDATE ${SCHEMA_VERSION_TABLE} SET version = 99`);
+    const err = await rejection(SqliteResourceLeaseReplicator.open({ path }));
+    expect(err).toMatchObject({ status: "failed-precondition", code: SqliteErrorCodes.schemaTooNew });
+    expect(err.metadata).toMatchObject({ version: "99", supported: "2" });
+  });
+});
