@@ -1,36 +1,55 @@
 /**
- * The smallest useful OmniRelay program: a lease queue with a replication log, a producer, two workers that
- * lease, heartbeat, fail once and complete, and a restart that rebuilds the queue from the log alone.
+ * The quick-start program: a real, small OmniRelay node and its clients in one process.
  *
- *   pnpm --filter @omnirelay/example start -- [--items N]
+ * - a dispatcher serving `resourcelease::*` over HTTP on 127.0.0.1, its queue durable in a SQLite log;
+ * - a producer enqueuing catalog operations (with requestIds, so a retried enqueue is harmless);
+ * - two workers (ResourceLeaseWorker) leasing over HTTP, heartbeating, failing one item once, completing the rest;
+ * - a restart: the node is closed and its queue rebuilt from the SQLite file alone.
+ *
+ *   pnpm --filter @omnirelay/example start -- [--items N] [--data-dir DIR]
  */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import {
-  InMemoryResourceLeaseEventLog,
+  Dispatcher,
+  HttpInbound,
+  HttpOutbound,
   PeerLeaseHealthTracker,
-  type ResourceLeaseGrant,
-  ResourceLeaseQueue,
+  ResourceLeaseClient,
+  ResourceLeaseDispatcherComponent,
+  ResourceLeaseWorker,
 } from "@omnirelay/core";
+import { openDurableResourceLeaseQueue } from "@omnirelay/replicator-sqlite";
 
-const { values } = parseArgs({ options: { items: { type: "string", default: "6" } } });
+const { values } = parseArgs({
+  options: { items: { type: "string", default: "6" }, "data-dir": { type: "string" } },
+});
 const total = Number(values.items);
 if (!Number.isSafeInteger(total) || total < 1 || total > 100_000) {
   console.error("error: --items must be an integer between 1 and 100000");
   process.exit(2);
 }
+const dataDir = values["data-dir"] ?? mkdtempSync(join(tmpdir(), "omnirelay-example-"));
+const logPath = join(dataDir, "resourcelease.db");
 
-const log = new InMemoryResourceLeaseEventLog();
+// The node: a durable queue, served over HTTP.
 const health = new PeerLeaseHealthTracker();
-const queue = new ResourceLeaseQueue({
-  leaseDurationMs: 2_000,
-  maxAttempts: 3,
-  replicator: log,
-  observers: [(event) => health.observe(event)],
+const durable = await openDurableResourceLeaseQueue({
+  path: logPath,
+  queueOptions: { leaseDurationMs: 5_000, maxAttempts: 3, observers: [(event) => health.observe(event)] },
 });
+const dispatcher = new Dispatcher({ service: "example" });
+const component = new ResourceLeaseDispatcherComponent(dispatcher, { queue: durable.queue, healthTracker: health });
+const inbound = new HttpInbound({ dispatcher });
+const { url } = await inbound.start();
+console.log(`dispatcher listening on ${url} (log ${logPath}, ${durable.replayedEvents} events replayed)`);
 
-// Producer: one work item per catalog table. requestId makes a retried enqueue harmless.
+// The producer.
+const producer = new ResourceLeaseClient({ outbound: new HttpOutbound({ url }), caller: "seeder" });
 for (let i = 1; i <= total; i++) {
-  await queue.enqueue({
+  await producer.enqueue({
     resourceType: "table",
     resourceId: `sales.orders_${i}`,
     partitionKey: "catalog-a",
@@ -39,47 +58,59 @@ for (let i = 1; i <= total; i++) {
     requestId: `seed-${i}`,
   });
 }
-await queue.enqueue({
+const retry = await producer.enqueue({
   resourceType: "table",
-  resourceId: "dup",
-  partitionKey: "x",
+  resourceId: "sales.orders_1",
+  partitionKey: "catalog-a",
   payloadEncoding: "json",
   requestId: "seed-1",
 });
-console.log(`enqueued ${total} items (a retried requestId was de-duplicated): pending=${queue.stats().pendingCount}`);
+console.log(`enqueued ${total} items (a retried requestId was de-duplicated: ${retry.duplicate})`);
 
+// Two workers over HTTP. The first attempt at one item fails, to show a retry.
 let completed = 0;
 let failedOnce = false;
-async function worker(peerId: string): Promise<void> {
-  for (;;) {
-    const [grant]: ResourceLeaseGrant[] = await queue.lease({ peerId, waitMs: 50 });
-    if (!grant) return; // nothing left
-    const { ownershipToken } = grant;
-    await queue.heartbeat(ownershipToken); // long work would heartbeat on an interval
-    if (!failedOnce) {
-      failedOnce = true;
-      const outcome = await queue.fail(ownershipToken, { reason: "transient: catalog busy", errorCode: "demo.busy" });
-      console.log(`${peerId} failed ${grant.payload.resourceId} (attempt ${grant.attempt}) -> ${outcome}`);
-      continue;
-    }
-    await queue.complete(ownershipToken);
-    completed++;
-    console.log(
-      `${peerId} completed ${grant.payload.resourceId} attempt=${grant.attempt} fencingToken=${ownershipToken.fencingToken}`,
-    );
-  }
-}
-await Promise.all([worker("worker-1"), worker("worker-2")]);
+let allDone!: () => void;
+const done = new Promise<void>((resolve) => {
+  allDone = resolve;
+});
+const workers = ["worker-1", "worker-2"].map((peerId) =>
+  new ResourceLeaseWorker({
+    client: new ResourceLeaseClient({ outbound: new HttpOutbound({ url }), caller: peerId }),
+    peerId,
+    concurrency: 2,
+    leaseWaitMs: 200,
+    handler: async (item, { attempt }) => {
+      if (!failedOnce) {
+        failedOnce = true;
+        console.log(`${peerId} failed ${item.payload.resourceId} (attempt ${attempt}); it will be retried`);
+        throw new Error("transient: catalog busy");
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20)); // the "work"
+      completed++;
+      console.log(
+        `${peerId} completed ${item.payload.resourceId} attempt=${attempt} fencingToken=${item.ownershipToken.fencingToken}`,
+      );
+      if (completed === total) allDone();
+    },
+  }).start(),
+);
+await done;
+await Promise.all(workers.map((w) => w.close()));
 
-const stats = queue.stats();
+const stats = await producer.stats();
 console.log(`completed ${completed} of ${total}; pending=${stats.pendingCount} active=${stats.activeLeaseCount}`);
 for (const peer of health.snapshot()) console.log(`peer ${peer.peerId}: healthy=${peer.isHealthy}`);
+const lastEventSequence = stats.lastEventSequence;
+await producer.close();
+await inbound.close();
+await component.close();
+await durable.close();
 
-// "Restart": a new queue rebuilt from the replication log alone ends in the same state.
-const events = [];
-for await (const event of log.read(1)) events.push(event);
-const rebuilt = await ResourceLeaseQueue.rebuild(events, {});
-const same = JSON.stringify(rebuilt.snapshot()) === JSON.stringify(queue.snapshot());
-console.log(`replication log: ${events.length} events; rebuilt queue identical: ${same}`);
-await Promise.all([queue.close(), rebuilt.close()]);
+// "Restart": rebuild the queue from the SQLite file alone.
+const reopened = await openDurableResourceLeaseQueue({ path: logPath });
+const after = reopened.queue.stats();
+const same = after.lastEventSequence === lastEventSequence && after.pendingCount === 0 && after.activeLeaseCount === 0;
+console.log(`restart: rebuilt from ${lastEventSequence} logged events; state matches: ${same}`);
+await reopened.close();
 if (!same || completed !== total) process.exit(1);

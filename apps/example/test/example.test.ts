@@ -7,12 +7,13 @@ const run = promisify(execFile);
 const main = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 
 describe("the quick-start example", () => {
-  it("enqueues, leases, retries, completes every item and rebuilds from its log", async () => {
+  it("serves over HTTP, retries a failure, completes every item and rebuilds from its SQLite log", async () => {
     const { stdout } = await run(process.execPath, [main, "--items", "4"]);
     expect(stdout).toContain("enqueued 4 items");
-    expect(stdout).toMatch(/failed sales\.orders_\d+ \(attempt 1\) -> requeued/);
+    expect(stdout).toMatch(/failed sales\.orders_\d+ \(attempt 1\); it will be retried/);
+    expect(stdout).toMatch(/completed sales\.orders_\d+ attempt=2/);
     expect(stdout).toContain("completed 4 of 4; pending=0 active=0");
-    expect(stdout).toMatch(/rebuilt queue identical: true/);
+    expect(stdout).toMatch(/restart: rebuilt from \d+ logged events; state matches: true/);
   });
 
   it("rejects a bad argument with exit code 2", async () => {
