@@ -39,8 +39,9 @@ export interface HttpInboundOptions {
   /** Extra checks for `/readyz` (e.g. "log open", "replication caught up"). */
   readonly readiness?: readonly ReadinessCheck[];
   /**
-   * Handles requests that are not RPCs (any method but POST, other than /healthz and /readyz), e.g. a diagnostics
-   * control plane. Returns `true` when it handled the request. Without one, such requests get 404.
+   * Handles requests that are not RPCs — any method but POST (other than /healthz and /readyz), and POSTs under
+   * `/omnirelay/control/` — e.g. a diagnostics control plane. Returns `true` when it handled the request. Without
+   * one, such requests get 404.
    */
   readonly fallback?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
   readonly logger?: Logger;
@@ -167,6 +168,10 @@ export class HttpInbound implements AsyncDisposable {
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? "/").split("?")[0];
     if (req.method === "GET" && (path === "/healthz" || path === "/readyz")) return this.health(path, res);
+    // The control plane's POST endpoints (runtime toggles) share the RPC port: they are not RPCs.
+    if (req.method === "POST" && path?.startsWith("/omnirelay/control/") && this.options.fallback) {
+      if (await this.options.fallback(req, res)) return;
+    }
     if (req.method !== "POST") {
       if (this.options.fallback && (await this.options.fallback(req, res))) return;
       req.resume();

@@ -1,0 +1,186 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import {
+  OmniRelayError,
+  type PeerHealthSnapshotProvider,
+  PeerLeaseHealthDiagnostics,
+  type PeerLeaseHealthSnapshot,
+  type ResourceLeaseBackpressureSignal,
+  type ResourceLeaseQueueStats,
+} from "@omnirelay/core";
+import type { Registry } from "prom-client";
+import type { ControlPlaneAuthenticator } from "./auth.js";
+import { type BackpressureEventStream, toJson } from "./backpressure-stream.js";
+import { DiagnosticsErrorCodes } from "./codes.js";
+import { readJsonObject, sendError, sendJson } from "./http.js";
+import type { RuntimeToggles } from "./toggles.js";
+
+/** One row of `/omnirelay/control/replication/checkpoint`. */
+export interface ReplicationCheckpointRow {
+  readonly sink: string;
+  readonly shard: string;
+  readonly lastSequence?: number;
+  readonly lagMs?: number;
+  readonly queueLastEventSequence?: number;
+  readonly behindEvents?: number;
+  /** Why the checkpoint could not be read. */
+  readonly error?: string;
+}
+
+/** What the routes read from the control plane (internal). */
+export interface ControlPlaneState {
+  readonly auth: ControlPlaneAuthenticator | undefined;
+  readonly toggles: RuntimeToggles;
+  readonly registry: Registry;
+  readonly stream: BackpressureEventStream;
+  readonly maxBodyBytes: number;
+  shards(): {
+    namespace: string;
+    stats: ResourceLeaseQueueStats;
+    latest: ResourceLeaseBackpressureSignal | undefined;
+  }[];
+  providers(): PeerHealthSnapshotProvider[];
+  checkpoints(): ReplicationCheckpointRow[];
+  readinessIssues(): string[];
+}
+
+type Route = (state: ControlPlaneState, req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+
+interface RouteSpec {
+  readonly GET?: Route;
+  readonly POST?: Route;
+}
+
+const PREFIX = "/omnirelay/control";
+
+const routes: ReadonlyMap<string, RouteSpec> = new Map<string, RouteSpec>([
+  [`${PREFIX}/lease-health`, { GET: leaseHealth }],
+  [`${PREFIX}/backpressure`, { GET: backpressure }],
+  [`${PREFIX}/backpressure/stream`, { GET: (state, req, res) => state.stream.open(req, res) }],
+  [
+    `${PREFIX}/replication/checkpoint`,
+    { GET: (state, _req, res) => sendJson(res, 200, { sinks: state.checkpoints() }) },
+  ],
+  [`${PREFIX}/queues`, { GET: queues }],
+  [
+    `${PREFIX}/logging`,
+    {
+      GET: (state, _req, res) => sendJson(res, 200, state.toggles.logging),
+      POST: async (state, req, res) =>
+        sendJson(res, 200, state.toggles.setLogging(await readJsonObject(req, state.maxBodyBytes))),
+    },
+  ],
+  [
+    `${PREFIX}/tracing`,
+    {
+      GET: (state, _req, res) => sendJson(res, 200, state.toggles.tracing),
+      POST: async (state, req, res) =>
+        sendJson(res, 200, state.toggles.setTracing(await readJsonObject(req, state.maxBodyBytes))),
+    },
+  ],
+  ["/healthz", { GET: (_state, _req, res) => sendJson(res, 200, { status: "ok", mode: "live" }) }],
+  ["/readyz", { GET: readyz }],
+  ["/metrics", { GET: metrics }],
+]);
+
+/**
+ * Serves a control-plane route. Resolves `false`, without reading the request, when the path is not one.
+ * Errors are written as JSON error responses.
+ */
+export async function routeRequest(
+  state: ControlPlaneState,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<boolean> {
+  const path = pathOf(req.url);
+  const spec = routes.get(path);
+  if (spec === undefined) return false;
+  const abort = new AbortController();
+  const onClose = (): void => abort.abort();
+  res.once("close", onClose);
+  try {
+    if (state.auth) await state.auth.authorize(req, path, abort.signal);
+    const method = req.method === "HEAD" ? "GET" : req.method;
+    const route = method === "GET" || method === "POST" ? spec[method] : undefined;
+    if (route === undefined) {
+      req.resume();
+      const allow = Object.keys(spec).join(", ");
+      const text = JSON.stringify({
+        status: "INVALID_ARGUMENT",
+        code: DiagnosticsErrorCodes.methodNotAllowed,
+        message: `${req.method} is not allowed on ${path}; use ${allow}.`,
+        metadata: { method: String(req.method) },
+      });
+      res.writeHead(405, { "content-type": "application/json; charset=utf-8", allow });
+      res.end(text);
+      return true;
+    }
+    await route(state, req, res);
+  } catch (err) {
+    req.resume();
+    sendError(res, err);
+  } finally {
+    res.off("close", onClose);
+  }
+  return true;
+}
+
+function pathOf(url: string | undefined): string {
+  const raw = (url ?? "/").split("?")[0] ?? "/";
+  return raw.length > 1 && raw.endsWith("/") ? raw.slice(0, -1) : raw;
+}
+
+function leaseHealth(state: ControlPlaneState, _req: IncomingMessage, res: ServerResponse): void {
+  const snapshots: PeerLeaseHealthSnapshot[] = [];
+  for (const provider of state.providers()) snapshots.push(...provider.snapshot());
+  sendJson(res, 200, PeerLeaseHealthDiagnostics.fromSnapshots(snapshots));
+}
+
+function backpressure(state: ControlPlaneState, _req: IncomingMessage, res: ServerResponse): void {
+  const shards = state
+    .shards()
+    .filter((s) => s.latest !== undefined)
+    .map((s) => toJson({ ...(s.latest as ResourceLeaseBackpressureSignal), shard: s.namespace }));
+  if (shards.length === 0) {
+    res.writeHead(204, { "cache-control": "no-store" });
+    res.end();
+    return;
+  }
+  sendJson(res, 200, { shards });
+}
+
+function queues(state: ControlPlaneState, _req: IncomingMessage, res: ServerResponse): void {
+  sendJson(res, 200, {
+    queues: state.shards().map(({ namespace, stats }) => ({
+      namespace,
+      state: stats.state,
+      pendingCount: stats.pendingCount,
+      delayedCount: stats.delayedCount,
+      activeLeaseCount: stats.activeLeaseCount,
+      deadLetterCount: stats.deadLetterCount,
+      capacity: stats.capacity,
+      lastEventSequence: stats.lastEventSequence,
+    })),
+  });
+}
+
+function readyz(state: ControlPlaneState, _req: IncomingMessage, res: ServerResponse): void {
+  const issues = state.readinessIssues();
+  const ok = issues.length === 0;
+  sendJson(res, ok ? 200 : 503, { status: ok ? "ok" : "unavailable", mode: "ready", issues });
+}
+
+async function metrics(state: ControlPlaneState, _req: IncomingMessage, res: ServerResponse): Promise<void> {
+  let text: string;
+  try {
+    text = await state.registry.metrics();
+  } catch (err) {
+    throw new OmniRelayError({
+      status: "internal",
+      code: DiagnosticsErrorCodes.metricsFailed,
+      message: "Collecting metrics failed.",
+      cause: err,
+    });
+  }
+  res.writeHead(200, { "content-type": state.registry.contentType, "cache-control": "no-store" });
+  res.end(text);
+}
