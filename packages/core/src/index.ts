@@ -199,6 +199,8 @@ export {
   CompositeResourceLeaseReplicator,
   type CompositeResourceLeaseReplicatorOptions,
   type DecodePendingItemOptions,
+  DurableFanOutResourceLeaseReplicator,
+  type DurableFanOutResourceLeaseReplicatorOptions,
   decodePendingItem,
   decodeReplicationEvent,
   encodePendingItem,

@@ -9,6 +9,8 @@ export type { ReplicationErrorCode } from "./codes.js";
 export { ReplicationErrorCodes } from "./codes.js";
 export type { CompositeResourceLeaseReplicatorOptions } from "./composite-replicator.js";
 export { CompositeResourceLeaseReplicator } from "./composite-replicator.js";
+export type { DurableFanOutResourceLeaseReplicatorOptions } from "./durable-fan-out.js";
+export { DurableFanOutResourceLeaseReplicator } from "./durable-fan-out.js";
 export { decodeReplicationEvent, encodeReplicationEvent } from "./event-json.js";
 export { InMemoryResourceLeaseEventLog } from "./in-memory-event-log.js";
 export type { InMemoryResourceLeaseReplicatorOptions } from "./in-memory-replicator.js";
