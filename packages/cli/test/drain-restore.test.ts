@@ -67,7 +67,12 @@ describe("drain --out on node A, restore --file on node B", () => {
       "100",
     ]);
     expect(restore.code, restore.stderr).toBe(0);
-    expect(json(restore)).toEqual({ restoredCount: 599, namespace: "resourcelease.billing", chunks: 6 });
+    expect(json(restore)).toEqual({
+      restoredCount: 599,
+      namespace: "resourcelease.billing",
+      chunks: 6,
+      renumbered: false,
+    });
     expect(restore.stderr).toBe(""); // no progress bar off a TTY
 
     const after = b.queue("resourcelease.billing").snapshot().pending;
@@ -93,6 +98,27 @@ describe("drain --out on node A, restore --file on node B", () => {
     expect(b.queue().stats().pendingCount).toBe(0);
     // The held lease can still finish on A.
     await qa.complete(held!.ownershipToken);
+  });
+
+  it("restore --renumber moves items onto a node that has items of its own (colliding ids)", async () => {
+    const item = (id: string) => ({ resourceType: "t", resourceId: id, partitionKey: "p", payloadEncoding: "json" });
+    await a.queue().enqueueMany([item("a1"), item("a2")]);
+    await b.queue().enqueueMany([item("b1"), item("b2")]);
+    const out = join(dir, "move.json");
+    expect((await cli(["--url", a.url, "resourcelease", "drain", "--out", out])).code).toBe(0);
+    const plain = await cli(["--url", b.url, "resourcelease", "restore", "--file", out]);
+    expect(plain.code).toBe(3);
+    expect(plain.stderr).toMatch(/^error: resourcelease\.restore\.duplicate_item: .*renumber/);
+    const moved = await cli(["--url", b.url, "--json", "resourcelease", "restore", "--file", out, "--renumber"]);
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(json(moved)).toMatchObject({ restoredCount: 2, renumbered: true });
+    const pending = b.queue().snapshot().pending;
+    expect(pending.map((p) => [p.sequenceId, p.payload.resourceId])).toEqual([
+      [1, "b1"],
+      [2, "b2"],
+      [3, "a1"],
+      [4, "a2"],
+    ]);
   });
 
   it("restore on the drained node itself ends the drain, even with an empty file", async () => {

@@ -189,6 +189,7 @@ export type {
   ResourceLeaseQueueOptions,
   ResourceLeaseQueueSnapshot,
   ResourceLeaseRebuildOptions,
+  ResourceLeaseRestoreOptions,
   ResourceLeaseRetryBackoffOptions,
 } from "./queue/index.js";
 export { ResourceLeaseQueue, validatePayload, validatePendingItem, validateToken } from "./queue/index.js";

@@ -130,3 +130,29 @@ describe("every error status over gRPC, with its specific code", () => {
     expect((await client({ token: jwt("worker-1") }).stats()).state).toBe("running");
   });
 });
+
+describe("restore with renumber over gRPC", () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.closeAll());
+
+  it("moves drained items to a node whose ids collide and returns their new ids", async () => {
+    const start = async () => {
+      const dispatcher = new Dispatcher({ service: "node" });
+      cleanup.add(new ResourceLeaseDispatcherComponent(dispatcher));
+      const inbound = cleanup.add(new GrpcInbound({ dispatcher }));
+      const { port } = await inbound.start();
+      return cleanup.add(new ResourceLeaseClient({ outbound: new GrpcOutbound({ address: `127.0.0.1:${port}` }) }));
+    };
+    const a = await start();
+    const b = await start();
+    await a.enqueueMany([item("a1"), item("a2")]);
+    await b.enqueueMany([item("b1")]);
+    const drained = await a.drain();
+    expect(statusOf(await b.restore(drained).catch((e) => e))).toBe(
+      "already-exists resourcelease.restore.duplicate_item",
+    );
+    expect(await b.restoreRenumbered(drained)).toEqual({ restoredCount: 2, sequenceIds: [2, 3] });
+    const grants = await b.lease({ maxItems: 5 });
+    expect(grants.map((g) => g.payload.resourceId)).toEqual(["b1", "a1", "a2"]);
+  });
+});

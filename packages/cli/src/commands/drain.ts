@@ -52,6 +52,7 @@ export function registerDrainCommands(rl: Command): void {
     .requiredOption("--file <path>", "a file written by drain --out")
     .option("--chunk-size <n>", "items per restore call", intArg(1), 256)
     .option("--skip <n>", "skip the first n items of the file (resume a restore that stopped)", intArg(0), 0)
+    .option("--renumber", "give the items fresh sequence ids on the target (a node that already has items of its own)")
     .action(async (o, cmd: Command) => {
       const g = globals(cmd);
       let text: string;
@@ -79,7 +80,8 @@ export function registerDrainCommands(rl: Command): void {
             // An empty file still sends one restore: it ends a drain on the node.
             for (let i = 0; i === 0 || i < items.length; i += size) {
               try {
-                restored += await c.restore(items.slice(i, i + size));
+                const chunk = items.slice(i, i + size);
+                restored += o.renumber ? (await c.restoreRenumbered(chunk)).restoredCount : await c.restore(chunk);
               } catch (error) {
                 if (restored > 0 && error instanceof Error) {
                   error.message += ` (${restored} of ${items.length} items were restored before this chunk; resume with --skip ${(o.skip as number) + i})`;
@@ -97,7 +99,7 @@ export function registerDrainCommands(rl: Command): void {
       }
       emit(
         g.json,
-        { restoredCount: restored, namespace, chunks },
+        { restoredCount: restored, namespace, chunks, renumbered: Boolean(o.renumber) },
         () => `restored ${restored} item(s) into ${namespace} (${chunks} call(s))`,
       );
     });

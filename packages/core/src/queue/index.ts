@@ -14,6 +14,7 @@ export type {
   ResourceLeaseHeartbeatResult,
   ResourceLeaseLeaseOptions,
   ResourceLeaseRebuildOptions,
+  ResourceLeaseRestoreOptions,
 } from "./queue.js";
 export { ResourceLeaseQueue } from "./queue.js";
 export type { ResourceLeaseActiveLeaseSnapshot, ResourceLeaseQueueSnapshot } from "./snapshot.js";

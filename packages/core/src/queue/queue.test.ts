@@ -436,3 +436,26 @@ describe("durable-before-ack", () => {
     expect((await rejection(queue.lease())).code).toBe(Codes.replicationFailed);
   });
 });
+
+describe("restore with renumber", () => {
+  it("moves items into a queue whose ids collide, giving them fresh ids in order", async () => {
+    const { queue: source } = fixture();
+    await source.enqueueMany([item("a"), item("b")]);
+    const drained = await source.drain();
+    const { queue: target, events } = fixture();
+    await target.enqueueMany([item("x"), item("y"), item("z")]); // ids 1..3 taken
+    expect((await rejection(target.restore(drained))).code).toBe(Codes.restoreDuplicate);
+    const r = await target.restoreItems(drained, { renumber: true });
+    expect(r).toEqual({ restoredCount: 2, sequenceIds: [4, 5] });
+    expect(events.at(-1)?.metadata["restore.renumbered"]).toBe("true");
+    const grants = await target.lease({ maxItems: 5 });
+    expect(grants.map((g) => [g.sequenceId, g.payload.resourceId])).toEqual([
+      [1, "x"],
+      [2, "y"],
+      [3, "z"],
+      [4, "a"],
+      [5, "b"],
+    ]);
+    expect((await target.enqueue(item("next"))).sequenceIds).toEqual([6]);
+  });
+});

@@ -25,6 +25,7 @@ import type {
   ResourceLeaseHeartbeatResult,
   ResourceLeaseLeaseOptions,
   ResourceLeaseRebuildOptions,
+  ResourceLeaseRestoreOptions,
 } from "./types.js";
 import { optionalInteger, validatePayload, validatePendingItem, validateToken } from "./validation.js";
 import type { LeaseWaiter, PendingDelivery } from "./waiters.js";
@@ -38,6 +39,7 @@ export type {
   ResourceLeaseHeartbeatResult,
   ResourceLeaseLeaseOptions,
   ResourceLeaseRebuildOptions,
+  ResourceLeaseRestoreOptions,
 };
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -404,17 +406,27 @@ export class ResourceLeaseQueue implements AsyncDisposable {
   }
 
   /**
-   * Puts items back (all or none, in order, keeping their sequence ids) and ends a drain — also with an empty list.
+   * Puts items back (all or none, in order) and ends a drain — also with an empty list. Items keep their sequence ids
+   * unless `renumber` is set: then each gets a fresh id from this queue (for moving items to another node, whose ids
+   * would otherwise collide); the returned `sequenceIds` give the new id of each item, in input order.
    * @throws OmniRelayError invalid-argument (`resourcelease.restore.pending_item_required`, `resourcelease.payload.*`),
-   * already-exists `resourcelease.restore.duplicate_item`, resource-exhausted `resourcelease.queue.full`.
+   * already-exists `resourcelease.restore.duplicate_item` (without `renumber`), resource-exhausted
+   * `resourcelease.queue.full`.
    */
-  async restore(items: readonly unknown[], context: ResourceLeaseCallContext = {}): Promise<number> {
+  async restoreItems(
+    items: readonly unknown[],
+    options: ResourceLeaseRestoreOptions = {},
+  ): Promise<{ restoredCount: number; sequenceIds: number[] }> {
     this.ensureOpen();
     if (!Array.isArray(items)) {
       throw omniError("invalid-argument", Codes.argumentInvalid, "items must be a list.", { field: "items" });
     }
     const now = this.clock.now();
-    const valid = items.map((item, i) => validatePendingItem(item, `items[${i}]`, now));
+    let valid = items.map((item, i) => validatePendingItem(item, `items[${i}]`, now));
+    if (options.renumber) {
+      const first = this.state.lastSequenceId + 1;
+      valid = valid.map((item, i) => ({ ...item, sequenceId: first + i }));
+    }
     const seen = new Set<number>();
     for (const item of valid) {
       if (seen.has(item.sequenceId)) {
@@ -425,9 +437,12 @@ export class ResourceLeaseQueue implements AsyncDisposable {
       }
       seen.add(item.sequenceId);
       if (this.state.items.has(item.sequenceId) || this.state.dead.has(item.sequenceId)) {
-        throw omniError("already-exists", Codes.restoreDuplicate, `The queue already holds item ${item.sequenceId}.`, {
-          sequenceId: String(item.sequenceId),
-        });
+        throw omniError(
+          "already-exists",
+          Codes.restoreDuplicate,
+          `The queue already holds item ${item.sequenceId}; restore with renumber to give the items new ids.`,
+          { sequenceId: String(item.sequenceId) },
+        );
       }
     }
     if (this.state.queuedCount + valid.length > this.settings.capacity) {
@@ -435,11 +450,17 @@ export class ResourceLeaseQueue implements AsyncDisposable {
         capacity: String(this.settings.capacity),
       });
     }
-    this.tx.emit("RestoreSnapshot", now, context, { items: valid }, undefined, {
+    this.tx.emit("RestoreSnapshot", now, options, { items: valid }, undefined, {
       "restore.count": String(valid.length),
+      ...(options.renumber ? { "restore.renumbered": "true" } : {}),
     });
     await this.finish();
-    return valid.length;
+    return { restoredCount: valid.length, sequenceIds: valid.map((i) => i.sequenceId) };
+  }
+
+  /** {@link ResourceLeaseQueue.restoreItems} keeping sequence ids; resolves with the number of items restored. */
+  async restore(items: readonly unknown[], context: ResourceLeaseCallContext = {}): Promise<number> {
+    return (await this.restoreItems(items, context)).restoredCount;
   }
 
   /** Dead-lettered items, oldest first. */

@@ -62,3 +62,9 @@ export interface ResourceLeaseRebuildOptions {
    */
   readonly activeLeases?: "expire" | "keep";
 }
+
+/** Options of {@link ResourceLeaseQueue.restoreItems}. */
+export interface ResourceLeaseRestoreOptions extends ResourceLeaseCallContext {
+  /** Give every restored item a fresh sequence id from this queue. @defaultValue false */
+  readonly renumber?: boolean;
+}

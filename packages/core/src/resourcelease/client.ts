@@ -150,10 +150,22 @@ export class ResourceLeaseClient {
     return (r.items as unknown[]).map((item, i) => decodePendingItem(item, { field: `items[${i}]` }));
   }
 
-  /** Restores items and ends a drain. */
+  /** Restores items (keeping their sequence ids) and ends a drain. */
   async restore(items: readonly ResourceLeasePendingItem[], options?: ResourceLeaseClientCallOptions): Promise<number> {
     const r = await this.call("restore", { items: items.map((i) => encodePendingItem(i)) }, options);
     return r.restoredCount as number;
+  }
+
+  /**
+   * Restores items with fresh sequence ids from the target queue (moving items to another node) and ends a drain.
+   * Resolves with the new id of each item, in order.
+   */
+  async restoreRenumbered(
+    items: readonly ResourceLeasePendingItem[],
+    options?: ResourceLeaseClientCallOptions,
+  ): Promise<{ restoredCount: number; sequenceIds: number[] }> {
+    const r = await this.call("restore", { items: items.map((i) => encodePendingItem(i)), renumber: true }, options);
+    return { restoredCount: r.restoredCount as number, sequenceIds: (r.sequenceIds as number[]) ?? [] };
   }
 
   /** Lists dead-lettered items. */

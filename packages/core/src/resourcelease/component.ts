@@ -219,7 +219,9 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
 
   private async restore(body: Record<string, unknown>, meta: RequestMeta): Promise<unknown> {
     const items = decodeRestoreItems(body, Date.now());
-    return { restoredCount: await this.queue.restore(items, this.context(meta)) };
+    const renumber = optionalBool(body, "renumber") ?? false;
+    const r = await this.queue.restoreItems(items, { ...this.context(meta), renumber });
+    return renumber ? r : { restoredCount: r.restoredCount };
   }
 
   private async redrive(body: Record<string, unknown>, meta: RequestMeta): Promise<unknown> {

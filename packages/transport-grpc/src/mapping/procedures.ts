@@ -280,14 +280,24 @@ const drain = define<"drain", DrainRequest, DrainResponse>("drain", {
 
 const restore = define<"restore", RestoreRequest, RestoreResponse>("restore", {
   verb: "restore",
-  requestToJson: (m) => ({ items: m.items.map(pendingItemToJson) }),
+  requestToJson: (m) => ({
+    items: m.items.map(pendingItemToJson),
+    ...(m.renumber !== undefined ? { renumber: m.renumber } : {}),
+  }),
   requestFromJson: (b) => ({
     items: (req.list(req.get(b, "items"), "items", Arg) ?? []).map((v, i) =>
       pendingItemFromJson(req, v, `items[${i}]`),
     ),
+    renumber: req.bool(req.get(b, "renumber"), "renumber", Arg),
   }),
-  responseToJson: (m) => ({ restoredCount: m.restoredCount }),
-  responseFromJson: (b) => ({ restoredCount: res.int(res.get(b, "restoredCount"), "restoredCount", Arg) ?? 0 }),
+  responseToJson: (m) => ({
+    restoredCount: m.restoredCount,
+    ...(m.sequenceIds.length > 0 ? { sequenceIds: [...m.sequenceIds] } : {}),
+  }),
+  responseFromJson: (b) => ({
+    restoredCount: res.int(res.get(b, "restoredCount"), "restoredCount", Arg) ?? 0,
+    sequenceIds: res.intList(res.get(b, "sequenceIds"), "sequenceIds", Arg) ?? [],
+  }),
 });
 
 const deadLetters = define<"deadLetters", DeadLettersRequest, DeadLettersResponse>("deadLetters", {
