@@ -1,0 +1,101 @@
+import type { Bucket, File, GetFilesOptions } from "@google-cloud/storage";
+import type { CallOptions, ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core";
+import { cancelledError, existsError, invalidOption, storeError } from "../codes.js";
+
+/** Options of {@link GcsResourceLeaseObjectStore}. */
+export interface GcsResourceLeaseObjectStoreOptions {
+  /** The bucket, from a configured `Storage` client: `new Storage(...).bucket(name)`. */
+  readonly bucket: Bucket;
+  /** Keys per list request. @defaultValue 1000 */
+  readonly pageSize?: number;
+}
+
+const codeOf = (error: unknown): number | undefined => {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === "number" ? code : undefined;
+};
+
+/**
+ * A {@link ResourceLeaseObjectStore} on Google Cloud Storage. Create-if-absent uses the precondition
+ * `ifGenerationMatch: 0` (412 when the object exists → `already-exists`); listing uses `startOffset`, so a resume lists
+ * only new keys. Uploads are single-request (not resumable): segments are small.
+ */
+export class GcsResourceLeaseObjectStore implements ResourceLeaseObjectStore {
+  private readonly bucket: Bucket;
+  private readonly pageSize: number;
+
+  /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`). */
+  constructor(options: GcsResourceLeaseObjectStoreOptions) {
+    if (!options?.bucket || typeof options.bucket.file !== "function")
+      throw invalidOption("bucket", "bucket is required.");
+    const pageSize = options.pageSize ?? 1000;
+    if (!Number.isSafeInteger(pageSize) || pageSize < 1)
+      throw invalidOption("pageSize", "pageSize must be an integer >= 1.");
+    this.bucket = options.bucket;
+    this.pageSize = pageSize;
+  }
+
+  /**
+   * Uploads the object; with `ifNoneMatch: '*'` only when it does not exist.
+   * @throws OmniRelayError already-exists `resourcelease.objectstorage.exists`; unavailable
+   *   `resourcelease.objectstorage.store_failed`; cancelled `resourcelease.cancelled`.
+   */
+  async put(key: string, bytes: Uint8Array, contentType: string, options: ObjectPutOptions = {}): Promise<void> {
+    if (options.signal?.aborted) throw cancelledError(options.signal);
+    try {
+      await this.bucket.file(key).save(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
+        contentType,
+        resumable: false,
+        ...(options.ifNoneMatch === "*" ? { preconditionOpts: { ifGenerationMatch: 0 } } : {}),
+      });
+    } catch (error) {
+      if (options.ifNoneMatch === "*" && codeOf(error) === 412) throw existsError(key, error);
+      throw storeError("put", key, error);
+    }
+  }
+
+  /**
+   * Downloads the object, `undefined` when it does not exist.
+   * @throws OmniRelayError unavailable `resourcelease.objectstorage.store_failed`.
+   */
+  async get(key: string, options: CallOptions = {}): Promise<Uint8Array | undefined> {
+    if (options.signal?.aborted) throw cancelledError(options.signal);
+    try {
+      const [content] = await this.bucket.file(key).download();
+      return new Uint8Array(content.buffer, content.byteOffset, content.byteLength);
+    } catch (error) {
+      if (codeOf(error) === 404) return undefined;
+      throw storeError("get", key, error);
+    }
+  }
+
+  /**
+   * Lists keys with `prefix` in key order, strictly after `startAfter` (`startOffset` is inclusive, so the equal key
+   * is dropped).
+   * @throws OmniRelayError unavailable `resourcelease.objectstorage.store_failed`.
+   */
+  async *list(prefix: string, startAfter?: string, options: CallOptions = {}): AsyncGenerator<ObjectListEntry> {
+    let query: GetFilesOptions | undefined = {
+      prefix,
+      autoPaginate: false,
+      maxResults: this.pageSize,
+      ...(startAfter !== undefined ? { startOffset: startAfter } : {}),
+    };
+    while (query) {
+      if (options.signal?.aborted) throw cancelledError(options.signal);
+      let files: File[];
+      let next: unknown;
+      try {
+        [files, next] = (await this.bucket.getFiles(query)) as unknown as [File[], unknown];
+      } catch (error) {
+        throw storeError("list", prefix, error);
+      }
+      for (const file of files) {
+        if (startAfter !== undefined && file.name <= startAfter) continue;
+        const size = Number(file.metadata?.size);
+        yield Number.isFinite(size) ? { key: file.name, size } : { key: file.name };
+      }
+      query = next && typeof next === "object" && "pageToken" in next ? (next as GetFilesOptions) : undefined;
+    }
+  }
+}

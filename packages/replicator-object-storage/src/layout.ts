@@ -1,0 +1,113 @@
+import { encodeReplicationEvent, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { invalidOption } from "./codes.js";
+
+/**
+ * Key layout (version 1) of a log under `prefix`. Internal. A segment holds a run of consecutive events, one JSON
+ * line each, and is named after its first sequence number, zero-padded to 20 digits, inside a "bucket" folder named
+ * after the first 14 of those digits (one folder per million sequence numbers):
+ *
+ *   {prefix}events/00000000000000/00000000000000000001.jsonl
+ *   {prefix}events/00000000000001/00000000000001000042.jsonl
+ *   {prefix}checkpoint.json
+ *
+ * Keys sort in sequence order on every store (fixed-width digits), the checkpoint never mixes with segments, and a
+ * restart needs to list at most the bucket of the checkpoint and the next one.
+ */
+export const SEQUENCE_DIGITS = 20;
+/** Digits of the bucket folder: one bucket per 10^6 sequence numbers. Internal. */
+export const BUCKET_DIGITS = 14;
+/** Sequence numbers per bucket. Internal. */
+export const BUCKET_SIZE = 10 ** (SEQUENCE_DIGITS - BUCKET_DIGITS);
+/** Segment content type. Internal. */
+export const SEGMENT_CONTENT_TYPE = "application/x-ndjson";
+
+const SEGMENT_NAME = /^events\/(\d{14})\/(\d{20})\.jsonl$/;
+
+/** `{prefix}events/`. Internal. */
+export function eventsPrefix(prefix: string): string {
+  return `${prefix}events/`;
+}
+
+/** `{prefix}checkpoint.json`. Internal. */
+export function checkpointKey(prefix: string): string {
+  return `${prefix}checkpoint.json`;
+}
+
+/** The key of the segment whose first event is `sequence`. Internal. */
+export function segmentKey(prefix: string, sequence: number): string {
+  const digits = String(sequence).padStart(SEQUENCE_DIGITS, "0");
+  return `${prefix}events/${digits.slice(0, BUCKET_DIGITS)}/${digits}.jsonl`;
+}
+
+/** Bucket index of a sequence number. Internal. */
+export function bucketOf(sequence: number): number {
+  return Math.floor(sequence / BUCKET_SIZE);
+}
+
+/** `{prefix}events/{bucket}/`. Internal. */
+export function bucketPrefix(prefix: string, bucket: number): string {
+  return `${prefix}events/${String(bucket).padStart(BUCKET_DIGITS, "0")}/`;
+}
+
+/** First sequence number of a segment key, or `undefined` when the key is not a segment of `prefix`. Internal. */
+export function parseSegmentKey(prefix: string, key: string): number | undefined {
+  if (!key.startsWith(prefix)) return undefined;
+  const match = SEGMENT_NAME.exec(key.slice(prefix.length));
+  if (!match) return undefined;
+  const sequence = Number(match[2]);
+  if (!Number.isSafeInteger(sequence) || sequence < 1) return undefined;
+  if ((match[2] as string).slice(0, BUCKET_DIGITS) !== match[1]) return undefined;
+  return sequence;
+}
+
+/**
+ * Validates a key prefix: a string without `..` segments or a leading `/`; empty means the store's root.
+ * @throws OmniRelayError invalid-argument `resourcelease.options.invalid`.
+ */
+export function checkPrefix(value: unknown, option: string): string {
+  if (typeof value !== "string") throw invalidOption(option, `${option} must be a string.`);
+  if (value.startsWith("/") || value.split("/").some((part) => part === ".." || part === ".")) {
+    throw invalidOption(option, `${option} must not start with '/' or contain '.' or '..' segments.`);
+  }
+  if (value.length > 0 && !value.endsWith("/")) {
+    throw invalidOption(option, `${option} must end with '/' (it names a folder), got ${JSON.stringify(value)}.`);
+  }
+  return value;
+}
+
+/** The JSON-lines text of a replication-event segment: one encoded envelope per line. Internal. */
+export function encodeEventLines(events: readonly ResourceLeaseReplicationEvent[]): string {
+  let out = "";
+  for (const event of events) out += `${JSON.stringify(encodeReplicationEvent(event))}\n`;
+  return out;
+}
+
+/** Splits segment bytes into non-empty lines. Internal. */
+export function segmentLines(bytes: Uint8Array): string[] {
+  return new TextDecoder("utf-8", { fatal: false })
+    .decode(bytes)
+    .split("\n")
+    .filter((line) => line.trim().length > 0);
+}
+
+/** Checkpoint object content. Internal. */
+export interface CheckpointJson {
+  readonly version: 1;
+  readonly lastSequence: number;
+  readonly segmentKey: string;
+  /** ISO-8601. */
+  readonly updatedAt: string;
+}
+
+/** Parses a checkpoint object; `undefined` when it is not one. Internal. */
+export function parseCheckpoint(prefix: string, bytes: Uint8Array): CheckpointJson | undefined {
+  try {
+    const json = JSON.parse(new TextDecoder().decode(bytes)) as Partial<CheckpointJson>;
+    if (json?.version !== 1 || typeof json.segmentKey !== "string") return undefined;
+    if (parseSegmentKey(prefix, json.segmentKey) === undefined) return undefined;
+    if (typeof json.lastSequence !== "number" || !Number.isSafeInteger(json.lastSequence)) return undefined;
+    return json as CheckpointJson;
+  } catch {
+    return undefined;
+  }
+}

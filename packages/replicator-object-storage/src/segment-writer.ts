@@ -1,0 +1,284 @@
+import {
+  isOmniRelayError,
+  type Logger,
+  OmniRelayError,
+  type ResourceLeaseObjectStore,
+  type ResourceLeaseReplicationEvent,
+} from "@omnirelay/core";
+import {
+  cancelledError,
+  closedError,
+  corruptError,
+  invalidOption,
+  isObjectExistsError,
+  ObjectStorageErrorCodes,
+  storeError,
+} from "./codes.js";
+import {
+  BUCKET_SIZE,
+  bucketOf,
+  bucketPrefix,
+  type CheckpointJson,
+  checkpointKey,
+  eventsPrefix,
+  parseCheckpoint,
+  parseSegmentKey,
+  segmentKey,
+  segmentLines,
+} from "./layout.js";
+
+/** Settings of a {@link SegmentWriter}. Internal. */
+export interface SegmentWriterSettings {
+  readonly store: ResourceLeaseObjectStore;
+  readonly keyPrefix: string;
+  readonly maxSegmentEvents: number;
+  readonly checkpointEverySegments: number;
+  readonly firstSequence: number;
+  readonly logger: Logger;
+  readonly contentType: string;
+  /** What the writer is, for messages ("object-storage replicator"). */
+  readonly what: string;
+  /** Text of one segment; every line must be a JSON object with a `sequenceNumber`. */
+  readonly encode: (events: readonly ResourceLeaseReplicationEvent[]) => string;
+}
+
+/** Validates the shared numeric options. Internal. */
+export function checkWriterNumbers(o: {
+  maxSegmentEvents?: number | undefined;
+  checkpointEverySegments?: number | undefined;
+  firstSequence?: number | undefined;
+}): { maxSegmentEvents: number; checkpointEverySegments: number; firstSequence: number } {
+  const int = (name: string, value: unknown, fallback: number, min: number, max: number): number => {
+    if (value === undefined) return fallback;
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
+      throw invalidOption(name, `${name} must be an integer in [${min}, ${max}], got ${String(value)}.`);
+    }
+    return value;
+  };
+  return {
+    // A segment never spans more than one bucket boundary, which keeps resume to two bucket listings.
+    maxSegmentEvents: int("maxSegmentEvents", o.maxSegmentEvents, 1000, 1, BUCKET_SIZE),
+    checkpointEverySegments: int("checkpointEverySegments", o.checkpointEverySegments, 16, 1, 1_000_000),
+    firstSequence: int("firstSequence", o.firstSequence, 1, 1, Number.MAX_SAFE_INTEGER),
+  };
+}
+
+/** Sequence number of a JSON line, or `undefined`. Internal. */
+export function lineSequence(line: string): number | undefined {
+  try {
+    const value = (JSON.parse(line) as { sequenceNumber?: unknown })?.sequenceNumber;
+    return typeof value === "number" && Number.isSafeInteger(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Appends runs of consecutive events as create-if-absent segment objects and resumes after a restart from the
+ * newest segment. Shared by the replicator and the governance sink. Internal.
+ */
+export class SegmentWriter {
+  private readonly s: SegmentWriterSettings;
+  private last = 0;
+  private lastKey: string | undefined;
+  private opening: Promise<void> | undefined;
+  private tail: Promise<void> = Promise.resolve();
+  private fault: OmniRelayError | undefined;
+  private closed = false;
+  private sinceCheckpoint = 0;
+
+  constructor(settings: SegmentWriterSettings) {
+    this.s = settings;
+  }
+
+  /** Resumes from the store (once; a failed attempt is retried by the next call). */
+  open(): Promise<void> {
+    if (this.closed) return Promise.reject(closedError(this.s.what));
+    if (!this.opening) {
+      const attempt = this.resume();
+      this.opening = attempt;
+      attempt.catch(() => {
+        if (this.opening === attempt) this.opening = undefined;
+      });
+    }
+    return this.opening;
+  }
+
+  /** Last stored sequence number (`firstSequence - 1` when empty), after pending writes. */
+  async lastSequence(): Promise<number> {
+    await this.open();
+    await this.tail;
+    return this.last;
+  }
+
+  /** True after a failed or conflicting write. */
+  get faulted(): boolean {
+    return this.fault !== undefined;
+  }
+
+  /** Appends `events` in order after every earlier call; resolves when their segments are stored. */
+  append(events: readonly ResourceLeaseReplicationEvent[], signal?: AbortSignal): Promise<void> {
+    if (this.closed) return Promise.reject(closedError(this.s.what));
+    if (signal?.aborted) return Promise.reject(cancelledError(signal));
+    const run = this.tail.then(() => this.write(events, signal));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Waits for pending writes, stores a final checkpoint and refuses later calls. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.tail;
+    if (this.opening && this.sinceCheckpoint > 0 && !this.fault) await this.writeCheckpoint();
+  }
+
+  private async write(events: readonly ResourceLeaseReplicationEvent[], signal?: AbortSignal): Promise<void> {
+    await this.open();
+    if (this.fault) {
+      throw new OmniRelayError({
+        status: "unavailable",
+        code: ObjectStorageErrorCodes.writeFailed,
+        message: `An earlier write of the ${this.s.what} failed (${this.fault.code}); reopen it to resume from the store.`,
+        metadata: { sequence: String(events[0]?.sequenceNumber ?? this.last + 1), "fault.code": this.fault.code },
+        cause: this.fault,
+      });
+    }
+    if (signal?.aborted) throw cancelledError(signal);
+    let expected = this.last + 1;
+    for (const event of events) {
+      if (event?.sequenceNumber !== expected) {
+        throw new OmniRelayError({
+          status: "failed-precondition",
+          code: ObjectStorageErrorCodes.sequenceGap,
+          message: `Event ${String(event?.sequenceNumber)} does not follow ${expected - 1}; the ${this.s.what} accepts exactly the next sequence number and never rewrites history.`,
+          metadata: { sequence: String(event?.sequenceNumber), expected: String(expected) },
+        });
+      }
+      expected++;
+    }
+    for (let start = 0; start < events.length; start += this.s.maxSegmentEvents) {
+      const run = events.slice(start, start + this.s.maxSegmentEvents);
+      const first = (run[0] as ResourceLeaseReplicationEvent).sequenceNumber;
+      const key = segmentKey(this.s.keyPrefix, first);
+      const bytes = new TextEncoder().encode(this.s.encode(run));
+      try {
+        await this.s.store.put(key, bytes, this.s.contentType, { ifNoneMatch: "*" });
+      } catch (error) {
+        this.fault = this.writeFault(error, key, first);
+        throw this.fault;
+      }
+      this.last = (run.at(-1) as ResourceLeaseReplicationEvent).sequenceNumber;
+      this.lastKey = key;
+      this.sinceCheckpoint++;
+    }
+    if (this.sinceCheckpoint >= this.s.checkpointEverySegments) await this.writeCheckpoint();
+  }
+
+  private writeFault(error: unknown, key: string, sequence: number): OmniRelayError {
+    if (isObjectExistsError(error)) {
+      return new OmniRelayError({
+        status: "already-exists",
+        code: ObjectStorageErrorCodes.exists,
+        message: `Segment ${key} already exists: another writer owns prefix ${JSON.stringify(this.s.keyPrefix)} or this one is stale. Nothing was overwritten; reopen to resume after the newest segment.`,
+        metadata: { key, sequence: String(sequence) },
+        cause: error,
+      });
+    }
+    const cause = isOmniRelayError(error) ? error : storeError("put", key, error);
+    return new OmniRelayError({
+      status: "unavailable",
+      code: ObjectStorageErrorCodes.writeFailed,
+      message: `Writing segment ${key} failed: ${cause.message}`,
+      metadata: { key, sequence: String(sequence) },
+      cause,
+    });
+  }
+
+  /** The checkpoint is only a hint for a faster restart; failing to store it is logged, not fatal. */
+  private async writeCheckpoint(): Promise<void> {
+    if (this.lastKey === undefined) return;
+    const json: CheckpointJson = {
+      version: 1,
+      lastSequence: this.last,
+      segmentKey: this.lastKey,
+      updatedAt: new Date().toISOString(),
+    };
+    try {
+      const bytes = new TextEncoder().encode(JSON.stringify(json));
+      await this.s.store.put(checkpointKey(this.s.keyPrefix), bytes, "application/json");
+      this.sinceCheckpoint = 0;
+    } catch (error) {
+      this.s.logger.warn({ err: error, key: checkpointKey(this.s.keyPrefix) }, "object-storage checkpoint not stored");
+    }
+  }
+
+  /**
+   * Finds the newest segment: start at the checkpoint's segment (or the first segment when there is no checkpoint),
+   * list the rest of its bucket and each following bucket until one is empty, then read the newest segment to learn
+   * its last sequence number. Never lists the whole prefix.
+   */
+  private async resume(): Promise<void> {
+    const prefix = this.s.keyPrefix;
+    const store = this.s.store;
+    let startAfter: string | undefined;
+    let bucket: number | undefined;
+    const cpBytes = await store.get(checkpointKey(prefix)).catch((error: unknown) => {
+      throw storeError("get", checkpointKey(prefix), error);
+    });
+    const checkpoint = cpBytes === undefined ? undefined : parseCheckpoint(prefix, cpBytes);
+    if (cpBytes !== undefined && checkpoint === undefined) {
+      this.s.logger.warn(
+        { key: checkpointKey(prefix) },
+        "object-storage checkpoint unreadable; scanning from the start",
+      );
+    }
+    let newest: string | undefined;
+    if (checkpoint) {
+      newest = checkpoint.segmentKey;
+      startAfter = checkpoint.segmentKey;
+      bucket = bucketOf(parseSegmentKey(prefix, checkpoint.segmentKey) as number);
+    } else {
+      for await (const entry of store.list(eventsPrefix(prefix))) {
+        const first = parseSegmentKey(prefix, entry.key);
+        if (first !== undefined) {
+          bucket = bucketOf(first);
+          break;
+        }
+      }
+    }
+    for (let b = bucket; b !== undefined; b++) {
+      let found: string | undefined;
+      for await (const entry of store.list(bucketPrefix(prefix, b), b === bucket ? startAfter : undefined)) {
+        if (parseSegmentKey(prefix, entry.key) !== undefined) found = entry.key;
+      }
+      if (found !== undefined) newest = found;
+      else if (b !== bucket) break;
+    }
+    if (newest === undefined) {
+      this.last = this.s.firstSequence - 1;
+      return;
+    }
+    this.last = await this.readLastSequence(newest);
+    this.lastKey = newest;
+  }
+
+  private async readLastSequence(key: string): Promise<number> {
+    const bytes = await this.s.store.get(key).catch((error: unknown) => {
+      throw storeError("get", key, error);
+    });
+    if (bytes === undefined) throw corruptError(key, "missing", "the checkpoint names a segment that does not exist.");
+    const lines = segmentLines(bytes);
+    const first = parseSegmentKey(this.s.keyPrefix, key) as number;
+    const firstSeen = lines.length > 0 ? lineSequence(lines[0] as string) : undefined;
+    const lastSeen = lines.length > 0 ? lineSequence(lines.at(-1) as string) : undefined;
+    if (firstSeen !== first || lastSeen === undefined || lastSeen < first) {
+      throw corruptError(
+        key,
+        "tail",
+        `the newest segment must start at ${first} and end with a readable line; appending after it could rewrite history. Inspect it with ObjectStorageEventReader and repair or remove it by hand.`,
+      );
+    }
+    return lastSeen;
+  }
+}
