@@ -1,0 +1,48 @@
+import { createServer, type Server } from "node:http";
+import type { GrpcReplicationHub } from "@omnirelay/replicator-grpc";
+
+/**
+ * The hub's HTTP side: `GET /healthz` (200 while serving, else 503), `GET /metrics` (Prometheus text) and
+ * `GET /sources` (JSON status of every source), and `POST /backup` (online backup of every source log into the
+ * directory fixed at start, never one named by the request) when `backup` is given. Resolves with the bound port.
+ */
+export async function startHubHttp(
+  hub: GrpcReplicationHub,
+  options: { host: string; port: number; backup?: () => Promise<string[]> },
+): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (req.method === "POST" && path === "/backup" && options.backup) {
+      options.backup().then(
+        (files) => {
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(JSON.stringify({ files }));
+        },
+        (error: unknown) => {
+          res.writeHead(500, { "content-type": "application/json" });
+          res.end(JSON.stringify({ error: error instanceof Error ? error.message : String(error) }));
+        },
+      );
+    } else if (req.method !== "GET") {
+      res.writeHead(405).end();
+    } else if (path === "/healthz" || path === "/readyz") {
+      const serving = hub.state === "running";
+      res.writeHead(serving ? 200 : 503, { "content-type": "application/json" });
+      res.end(JSON.stringify({ status: serving ? "serving" : hub.state, sources: hub.sourceStatuses().length }));
+    } else if (path === "/metrics") {
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+      res.end(hub.metrics());
+    } else if (path === "/sources") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ sources: hub.sourceStatuses() }));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const address = server.address();
+  return { server, port: typeof address === "object" && address ? address.port : options.port };
+}

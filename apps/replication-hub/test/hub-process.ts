@@ -1,0 +1,70 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const main = fileURLToPath(new URL("../dist/main.js", import.meta.url));
+
+/** A running `omnirelay-hub` child process. */
+export interface HubProcess {
+  readonly child: ChildProcess;
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  /** Resolves with the exit code or signal once the process is gone. */
+  readonly exited: Promise<number | string | null>;
+}
+
+/** Spawns `node dist/main.js` and waits for its `listening` line. */
+export async function startHubProcess(options: {
+  dataDir: string;
+  grpcPort?: number;
+  httpPort?: number;
+  extraArgs?: readonly string[];
+}): Promise<HubProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      main,
+      "--data-dir",
+      options.dataDir,
+      "--port",
+      String(options.grpcPort ?? 0),
+      "--http-port",
+      String(options.httpPort ?? 0),
+      ...(options.extraArgs ?? []),
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const exited = new Promise<number | string | null>((resolve) =>
+    child.once("exit", (code, signal) => resolve(code ?? signal)),
+  );
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const ready = await new Promise<{ grpcPort: number; httpPort: number }>((resolve, reject) => {
+    let out = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const line = out.split("\n").find((l) => l.includes('"listening"'));
+      if (line) resolve(JSON.parse(line) as { grpcPort: number; httpPort: number });
+    });
+    void exited.then((code) => reject(new Error(`hub exited (${String(code)}) before listening: ${stderr}`)));
+  });
+  return { child, grpcPort: ready.grpcPort, httpPort: ready.httpPort, exited };
+}
+
+/** GETs a path of the hub's HTTP side. */
+export async function hubHttp(port: number, path: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: res.status, body: await res.text() };
+}
+
+/** Reads one gauge of the hub's /metrics for a source. */
+export function metricValue(
+  body: string,
+  name: string,
+  labels: { node_id: string; shard: string },
+): number | undefined {
+  const prefix = `${name}{node_id="${labels.node_id}",shard="${labels.shard}"} `;
+  const line = body.split("\n").find((l) => l.startsWith(prefix));
+  return line === undefined ? undefined : Number(line.slice(prefix.length));
+}

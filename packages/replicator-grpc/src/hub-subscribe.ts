@@ -1,0 +1,77 @@
+import type { ServerWritableStream } from "@grpc/grpc-js";
+import { OmniRelayError } from "@omnirelay/core";
+import { GrpcReplicationErrorCodes } from "./codes.js";
+import type { ReplicationEvent, SubscribeRequest } from "./gen/omnirelay/replication/v1/hub.js";
+import type { HubSource } from "./hub-source.js";
+import { checkSourceId, sourceKey, sourceNotFound } from "./source.js";
+import { toServiceError, toWireEvent } from "./wire.js";
+
+const SUBSCRIBE_PAGE = 256;
+
+/**
+ * Serves one Subscribe call: the stored events from `fromSequence`, then (with `follow`) each new batch as it is
+ * stored, honouring the stream's flow control. Internal.
+ */
+export async function serveSubscribe(
+  call: ServerWritableStream<SubscribeRequest, ReplicationEvent>,
+  hub: { sources: ReadonlyMap<string, HubSource>; open: Set<(error: OmniRelayError) => void> },
+): Promise<void> {
+  const abort = new AbortController();
+  const stop = (error: OmniRelayError): void => {
+    if (abort.signal.aborted) return;
+    abort.abort();
+    call.emit("error", toServiceError(error));
+  };
+  call.on("cancelled", () => abort.abort());
+  call.on("error", () => undefined);
+  hub.open.add(stop);
+  try {
+    const id = checkSourceId({ nodeId: call.request.nodeId, shard: call.request.shard });
+    const source = hub.sources.get(sourceKey(id));
+    if (!source) throw sourceNotFound(id);
+    let next = Math.max(1, call.request.fromSequence);
+    while (!abort.signal.aborted) {
+      const target = source.lastSequence;
+      if (next <= target) {
+        let sent = 0;
+        for await (const event of source.log.read(next, Math.min(SUBSCRIBE_PAGE, target - next + 1))) {
+          if (abort.signal.aborted) break;
+          if (!call.write(toWireEvent(event))) await drained(call, abort.signal);
+          next = event.sequenceNumber + 1;
+          sent++;
+        }
+        if (sent === 0 && !abort.signal.aborted) {
+          throw new OmniRelayError({
+            status: "data-loss",
+            code: GrpcReplicationErrorCodes.storeFailed,
+            message: `The log of ${source.key} no longer holds event ${next} (compacted?).`,
+            metadata: { "replication.sequence": String(next) },
+          });
+        }
+        continue;
+      }
+      if (!call.request.follow) break;
+      await source.changed(abort.signal);
+    }
+    if (!abort.signal.aborted) {
+      abort.abort();
+      call.end();
+    }
+  } catch (error) {
+    stop(error instanceof OmniRelayError ? error : OmniRelayError.from(error));
+  } finally {
+    hub.open.delete(stop);
+  }
+}
+
+function drained(call: ServerWritableStream<SubscribeRequest, ReplicationEvent>, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      call.off("drain", done);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    call.on("drain", done);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}

@@ -1,0 +1,28 @@
+/**
+ * @omnirelay/replicator-grpc — the replication hub (a gRPC server storing ordered event streams from many
+ * dispatchers, one log per node id + shard, with a subscribe API) and the client replicator that streams to it.
+ * @packageDocumentation
+ */
+
+export type { GrpcReplicatorLag, GrpcReplicatorState } from "./client.js";
+export { GrpcResourceLeaseReplicator } from "./client.js";
+export type { GrpcResourceLeaseReplicatorOptions } from "./client-options.js";
+export type { GrpcReplicationErrorCode } from "./codes.js";
+export { GrpcReplicationErrorCodes } from "./codes.js";
+export type { ReplicationHubClientTlsOptions } from "./credentials.js";
+export type { GrpcReplicationHubOptions, ReplicationHubState, ReplicationHubTlsOptions } from "./hub.js";
+export { GrpcReplicationHub } from "./hub.js";
+export type {
+  GrpcReplicationHubClientOptions,
+  ReplicationHubSourceSummary,
+  ReplicationHubSubscribeOptions,
+} from "./hub-client.js";
+export { GrpcReplicationHubClient } from "./hub-client.js";
+export type { ReplicationHubSourceStatus } from "./hub-source.js";
+export type { RenderHubMetricsOptions } from "./metrics.js";
+export { renderHubMetrics } from "./metrics.js";
+export type { GrpcReplicatorOverflow } from "./outbox.js";
+export type { ReplicationSourceId } from "./source.js";
+export { isValidSourceId, parseSourceKey, sourceKey } from "./source.js";
+export type { ReplicationHubLog, ReplicationHubStore } from "./store.js";
+export { InMemoryReplicationHubStore } from "./store.js";
