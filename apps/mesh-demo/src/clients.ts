@@ -1,0 +1,171 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  decodeJsonBody,
+  encodeJsonBody,
+  HttpOutbound,
+  isOmniRelayError,
+  type Logger,
+  ResourceLeaseClient,
+  type ResourceLeaseGrant,
+  ResourceLeaseWorker,
+} from "@omnirelay/core";
+import { type CatalogOperation, type CatalogOperationRecord, parseCatalogOperation } from "./catalog.js";
+import { type MeshDemoConfig, shardNamespace, shardOfCatalog } from "./config.js";
+import { CATALOG_APPLY } from "./dispatcher-node.js";
+import { catalogPayload, LakehouseSimulation } from "./seeder.js";
+
+/** A running role that can be stopped. */
+export interface RunningRole {
+  close(): Promise<void>;
+}
+
+const decoder = new TextDecoder();
+
+class InvalidPayloadError extends Error {
+  readonly code = "mesh.demo.invalid_payload";
+}
+
+/** Calls `demo.catalog::apply` on the dispatcher. */
+async function applyOperation(
+  outbound: HttpOutbound,
+  caller: string,
+  operation: CatalogOperation,
+  signal: AbortSignal,
+): Promise<CatalogOperationRecord> {
+  const response = await outbound.call({
+    meta: {
+      service: "resourcelease-mesh-demo",
+      procedure: CATALOG_APPLY,
+      transport: "http",
+      encoding: "json",
+      caller,
+      headers: {},
+      signal,
+      deadline: Date.now() + 10_000,
+    },
+    body: encodeJsonBody({ operation, peerId: caller }),
+  });
+  return decodeJsonBody(response.body) as unknown as CatalogOperationRecord;
+}
+
+/**
+ * The worker role: one `ResourceLeaseWorker` per shard (leases, heartbeats, completes), applying each catalog
+ * operation to the mesh's catalog state on the dispatcher. A stale version (a newer one was applied first) is not a
+ * failure: it completes as superseded, so it neither retries nor touches the worker's health; an unreadable body is
+ * dead-lettered; anything else is retried.
+ */
+export function startWorker(config: MeshDemoConfig, logger: Logger): RunningRole {
+  const peerId = config.workerPeerId;
+  const applyOutbound = new HttpOutbound({ url: config.rpcUrl });
+  const outcomes: Record<string, number> = {};
+  const [workMin, workMax] = config.workMs;
+  const handler = async (item: ResourceLeaseGrant, context: { signal: AbortSignal }): Promise<void> => {
+    let operation: CatalogOperation;
+    try {
+      operation = parseCatalogOperation(JSON.parse(decoder.decode(item.payload.body ?? new Uint8Array())));
+    } catch (error) {
+      throw new InvalidPayloadError(`invalid catalog payload: ${(error as Error).message}`);
+    }
+    await sleep(workMin + Math.floor(Math.random() * (workMax - workMin + 1)), undefined, { signal: context.signal });
+    const record = await applyOperation(applyOutbound, peerId, operation, context.signal);
+    outcomes[record.outcome] = (outcomes[record.outcome] ?? 0) + 1;
+    logger.debug({ resourceId: item.payload.resourceId, outcome: record.outcome }, "Applied a catalog operation.");
+  };
+  const workers = config.shards.map((shard) => {
+    const namespace = shardNamespace(config, shard);
+    return new ResourceLeaseWorker({
+      client: new ResourceLeaseClient({
+        outbound: new HttpOutbound({ url: config.rpcUrl }),
+        namespace,
+        caller: peerId,
+      }),
+      peerId,
+      concurrency: config.workerConcurrency,
+      leaseWaitMs: 2_000,
+      handler,
+      failOnError: (error) =>
+        error instanceof InvalidPayloadError
+          ? { requeue: false, reason: error.message, errorCode: error.code }
+          : {
+              requeue: true,
+              reason: `worker exception: ${error instanceof Error ? error.message : String(error)}`,
+              errorCode: "mesh.demo.failure",
+            },
+      onError: (event) => logger.debug({ err: event.error, operation: event.operation }, "Worker call failed."),
+      logger,
+    }).start();
+  });
+  const summary = setInterval(() => {
+    const stats = workers.map((w) => w.stats());
+    const sum = (k: "completed" | "failed" | "fenced" | "errors") => stats.reduce((n, s) => n + s[k], 0);
+    logger.info(
+      { completed: sum("completed"), failed: sum("failed"), fenced: sum("fenced"), errors: sum("errors"), outcomes },
+      "Worker progress.",
+    );
+  }, 30_000);
+  summary.unref();
+  logger.info({ peerId, shards: config.shards, rpcUrl: config.rpcUrl }, "Worker started.");
+  return {
+    close: async () => {
+      clearInterval(summary);
+      await Promise.all(workers.map((w) => w.close({ graceMs: 3_000 })));
+      await applyOutbound.close();
+    },
+  };
+}
+
+/**
+ * The seeder role: the lakehouse simulation enqueues one catalog operation per interval, to the shard of its
+ * catalog, with a requestId. A refused enqueue (backpressure, dispatcher down) is retried with the same requestId,
+ * so it is applied once when it finally gets through.
+ */
+export function startSeeder(config: MeshDemoConfig, logger: Logger): RunningRole {
+  const simulation = new LakehouseSimulation();
+  const clients = new Map(
+    config.shards.map((shard) => [
+      shard,
+      new ResourceLeaseClient({
+        outbound: new HttpOutbound({ url: config.rpcUrl }),
+        namespace: shardNamespace(config, shard),
+        caller: "mesh-seeder",
+        timeoutMs: 10_000,
+      }),
+    ]),
+  );
+  const stop = new AbortController();
+  let enqueued = 0;
+  let refused = 0;
+  const loop = async () => {
+    while (!stop.signal.aborted) {
+      const operation = simulation.next();
+      const client = clients.get(shardOfCatalog(config.shards, operation.catalog)) as ResourceLeaseClient;
+      for (;;) {
+        try {
+          await client.enqueue(catalogPayload(operation), { signal: stop.signal });
+          enqueued++;
+          break;
+        } catch (error) {
+          if (stop.signal.aborted) return;
+          refused++;
+          const retryAfter = isOmniRelayError(error) ? Number(error.metadata.retryAfterMs ?? 1_000) : 1_000;
+          logger.debug({ err: error, requestId: operation.requestId }, "Enqueue refused; retrying.");
+          await sleep(Math.min(Math.max(retryAfter, 100), 5_000), undefined, { signal: stop.signal }).catch(() => {});
+          if (stop.signal.aborted) return;
+        }
+      }
+      await sleep(config.seederIntervalMs, undefined, { signal: stop.signal }).catch(() => {});
+    }
+  };
+  const running = loop();
+  const summary = setInterval(() => logger.info({ enqueued, refused }, "Seeder progress."), 30_000);
+  summary.unref();
+  logger.info({ rpcUrl: config.rpcUrl, intervalMs: config.seederIntervalMs }, "Seeder started.");
+  return {
+    close: async () => {
+      clearInterval(summary);
+      stop.abort();
+      await running;
+      await Promise.all([...clients.values()].map((c) => c.close()));
+    },
+  };
+}

@@ -1,0 +1,229 @@
+import { hostname } from "node:os";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+
+/** The roles one process can take. */
+export const MeshRoles = ["dispatcher", "diagnostics", "seeder", "worker"] as const;
+
+/** One of {@link MeshRoles}. */
+export type MeshRole = (typeof MeshRoles)[number];
+
+const aliases: Readonly<Record<string, MeshRole>> = { diag: "diagnostics", diagnostic: "diagnostics" };
+
+/** Everything a mesh-demo process is configured with (flags, then `MESH_DEMO_*` environment variables). */
+export interface MeshDemoConfig {
+  /** `--mesh`: start the whole local mesh as child processes instead of taking roles. */
+  readonly launch: boolean;
+  readonly roles: ReadonlySet<MeshRole>;
+  /** Where the dispatcher listens and where clients send RPCs. @defaultValue http://127.0.0.1:7420 */
+  readonly rpcUrl: string;
+  /** Where diagnostics (the page, /demo/*, /metrics, the control plane) listens. @defaultValue http://127.0.0.1:5158 */
+  readonly httpUrl: string;
+  /** Peer id of a worker. @defaultValue mesh-worker-{hostname} */
+  readonly workerPeerId: string;
+  /** SQLite files of the dispatcher. @defaultValue ./mesh-data */
+  readonly dataDir: string;
+  /** Queue namespace (shard namespaces are `{namespace}.{shard}` when there is more than one). @defaultValue resourcelease.mesh */
+  readonly namespace: string;
+  /** Shard names. @defaultValue ['lakehouse', 'governance'] */
+  readonly shards: readonly string[];
+  /** Delay between two seeder operations. @defaultValue 1000 */
+  readonly seederIntervalMs: number;
+  /** Lease duration of the queues. @defaultValue 30000 */
+  readonly leaseDurationMs: number;
+  /** Pending count that turns backpressure on. @defaultValue 64 */
+  readonly highWatermark: number;
+  /** Pending count that turns it off. @defaultValue 16 */
+  readonly lowWatermark: number;
+  /** How long a silent peer stays healthy. @defaultValue 10000 */
+  readonly healthGraceMs: number;
+  /** Simulated work per operation, [min, max] ms. @defaultValue [200, 600] */
+  readonly workMs: readonly [number, number];
+  /** Concurrent leases per worker and shard. @defaultValue 2 */
+  readonly workerConcurrency: number;
+  /** pino level. @defaultValue info */
+  readonly logLevel: string;
+}
+
+/** A configuration error: printed with the usage, exit code 2. */
+export class UsageError extends Error {}
+
+/** The usage text. */
+export const usage = `usage: mesh-demo [--mesh] [--roles dispatcher,diagnostics,seeder,worker] [options]
+
+  --mesh                    start a whole local mesh (dispatcher+diagnostics, a seeder, two workers) as processes
+  --roles LIST              roles of this process (env MESH_DEMO_ROLES); valid: ${MeshRoles.join(", ")}
+  --rpc-url URL             dispatcher RPC URL (default http://127.0.0.1:7420)
+  --http-url URL            diagnostics URL: live page, /demo/*, /metrics (default http://127.0.0.1:5158)
+  --worker-peer-id ID       worker peer id (default mesh-worker-<hostname>)
+  --data-dir DIR            dispatcher SQLite files (default ./mesh-data)
+  --namespace NS            queue namespace (default resourcelease.mesh)
+  --shards LIST             shard names (default lakehouse,governance)
+  --seeder-interval DUR     delay between seeded operations: 500ms, 2s or ms (default 1000ms)
+  --lease-duration-ms MS    lease duration (default 30000)
+  --high-watermark N        backpressure on at N pending (default 64)
+  --low-watermark N         backpressure off at N pending (default 16)
+  --health-grace-ms MS      a silent peer turns unhealthy after MS (default 10000)
+  --work-ms MIN-MAX         simulated work per operation (default 200-600)
+  --worker-concurrency N    leases in flight per worker and shard (default 2)
+  --log-level LEVEL         pino level (default info)`;
+
+const flagOptions = {
+  mesh: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+  roles: { type: "string" },
+  "rpc-url": { type: "string" },
+  "http-url": { type: "string" },
+  "worker-peer-id": { type: "string" },
+  "data-dir": { type: "string" },
+  namespace: { type: "string" },
+  shards: { type: "string" },
+  "seeder-interval": { type: "string" },
+  "seeder-interval-ms": { type: "string" },
+  "lease-duration-ms": { type: "string" },
+  "high-watermark": { type: "string" },
+  "low-watermark": { type: "string" },
+  "health-grace-ms": { type: "string" },
+  "work-ms": { type: "string" },
+  "worker-concurrency": { type: "string" },
+  "log-level": { type: "string" },
+} as const;
+
+/** Flags the launcher forwards to its children unchanged. */
+export const forwardedFlags = [
+  "namespace",
+  "shards",
+  "seeder-interval",
+  "seeder-interval-ms",
+  "lease-duration-ms",
+  "high-watermark",
+  "low-watermark",
+  "health-grace-ms",
+  "work-ms",
+  "worker-concurrency",
+  "log-level",
+] as const;
+
+/**
+ * Parses roles from a comma list (case-insensitive; `diag` and `diagnostic` are aliases).
+ * @throws UsageError naming the unknown role and listing the valid ones.
+ */
+export function parseRoles(text: string): Set<MeshRole> {
+  const roles = new Set<MeshRole>();
+  for (const raw of text.split(",")) {
+    const name = raw.trim().toLowerCase();
+    if (name === "") continue;
+    const role = (MeshRoles as readonly string[]).includes(name) ? (name as MeshRole) : aliases[name];
+    if (role === undefined) {
+      throw new UsageError(`unknown role '${raw.trim()}'; valid roles: ${MeshRoles.join(", ")}`);
+    }
+    roles.add(role);
+  }
+  if (roles.size === 0) throw new UsageError(`no role given; valid roles: ${MeshRoles.join(", ")}`);
+  return roles;
+}
+
+function int(name: string, text: string | undefined, fallback: number, min: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < min) throw new UsageError(`--${name} must be an integer >= ${min}`);
+  return value;
+}
+
+/** Parses `500ms`, `2s`, `1.5s` or a bare number of milliseconds. */
+export function parseDurationMs(name: string, text: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$/.exec(text);
+  if (!match) throw new UsageError(`--${name} must be a duration such as 500ms or 2s`);
+  const value = Number(match[1]) * (match[2] === "s" ? 1000 : 1);
+  if (!Number.isFinite(value) || value < 10) throw new UsageError(`--${name} must be at least 10ms`);
+  return Math.round(value);
+}
+
+function url(name: string, text: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(text);
+  } catch {
+    throw new UsageError(`--${name} must be an http URL, got '${text}'`);
+  }
+  if (parsed.protocol !== "http:") throw new UsageError(`--${name} must be an http URL, got '${text}'`);
+  return parsed.origin;
+}
+
+const SHARD = /^[a-z0-9][a-z0-9-]{0,31}$/;
+
+/**
+ * Reads the configuration from argv and the environment.
+ * @throws UsageError for anything invalid.
+ */
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): MeshDemoConfig {
+  // `pnpm start -- --roles …` may hand the `--` through: drop it rather than stop parsing there.
+  const args = argv.filter((a, i) => !(a === "--" && i === 0));
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args, options: flagOptions, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const str = (name: keyof typeof flagOptions, envName?: string): string | undefined => {
+    const v = values[name];
+    if (typeof v === "string") return v;
+    return envName ? env[envName] : undefined;
+  };
+  if (values.help) throw new UsageError("");
+  const launch = values.mesh === true;
+  const rolesText = str("roles", "MESH_DEMO_ROLES");
+  const roles = launch ? new Set<MeshRole>() : parseRoles(rolesText ?? MeshRoles.join(","));
+  if (roles.has("diagnostics") && !roles.has("dispatcher")) {
+    throw new UsageError("the diagnostics role needs the dispatcher role in the same process");
+  }
+  const shards = (str("shards", "MESH_DEMO_SHARDS") ?? "lakehouse,governance")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+  if (shards.length === 0 || shards.some((s) => !SHARD.test(s)) || new Set(shards).size !== shards.length) {
+    throw new UsageError("--shards must be distinct names of lowercase letters, digits and '-'");
+  }
+  const intervalText = str("seeder-interval-ms") ?? str("seeder-interval", "MESH_DEMO_SEEDER_INTERVAL");
+  const highWatermark = int("high-watermark", str("high-watermark"), 64, 1);
+  const lowWatermark = int("low-watermark", str("low-watermark"), Math.min(16, Math.floor(highWatermark / 2)), 0);
+  if (lowWatermark >= highWatermark) throw new UsageError("--low-watermark must be below --high-watermark");
+  const workText = str("work-ms") ?? "200-600";
+  const work = /^(\d+)(?:-(\d+))?$/.exec(workText);
+  if (!work) throw new UsageError("--work-ms must be MIN-MAX or MS");
+  const workMin = Number(work[1]);
+  const workMax = Number(work[2] ?? work[1]);
+  if (workMax < workMin) throw new UsageError("--work-ms MAX must be >= MIN");
+  const namespace = str("namespace", "MESH_DEMO_NAMESPACE") ?? "resourcelease.mesh";
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$/.test(namespace)) throw new UsageError("--namespace is not a valid name");
+  return {
+    launch,
+    roles,
+    rpcUrl: url("rpc-url", str("rpc-url", "MESH_DEMO_RPC_URL") ?? "http://127.0.0.1:7420"),
+    httpUrl: url("http-url", str("http-url", "MESH_DEMO_HTTP_URL") ?? "http://127.0.0.1:5158"),
+    workerPeerId: str("worker-peer-id", "MESH_DEMO_WORKER_PEER_ID") ?? `mesh-worker-${hostname()}`,
+    dataDir: resolve(str("data-dir", "MESH_DEMO_DATA_DIR") ?? "mesh-data"),
+    namespace,
+    shards,
+    seederIntervalMs: intervalText === undefined ? 1000 : parseDurationMs("seeder-interval", intervalText),
+    leaseDurationMs: int("lease-duration-ms", str("lease-duration-ms"), 30_000, 100),
+    highWatermark,
+    lowWatermark,
+    healthGraceMs: int("health-grace-ms", str("health-grace-ms"), 10_000, 100),
+    workMs: [workMin, workMax],
+    workerConcurrency: int("worker-concurrency", str("worker-concurrency"), 2, 1),
+    logLevel: str("log-level", "MESH_DEMO_LOG_LEVEL") ?? "info",
+  };
+}
+
+/** The queue namespace of a shard. */
+export function shardNamespace(config: Pick<MeshDemoConfig, "namespace" | "shards">, shard: string): string {
+  return config.shards.length === 1 ? config.namespace : `${config.namespace}.${shard}`;
+}
+
+/** The shard a catalog's operations go to (stable across processes). */
+export function shardOfCatalog(shards: readonly string[], catalog: string): string {
+  let hash = 0;
+  for (const ch of catalog) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
+  return shards[hash % shards.length] as string;
+}

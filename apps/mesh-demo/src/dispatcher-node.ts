@@ -1,0 +1,195 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import {
+  BackpressureAwareRateLimiter,
+  ConcurrencyLimiter,
+  DeterministicResourceLeaseCoordinator,
+  Dispatcher,
+  HttpInbound,
+  type Logger,
+  OmniRelayError,
+  PeerLeaseHealthTracker,
+  RateLimitingBackpressureListener,
+  RateLimitingMiddleware,
+  type RequestMeta,
+  ResourceLeaseDispatcherComponent,
+  type ResourceLeaseReplicationEvent,
+  TokenBucketLimiter,
+} from "@omnirelay/core";
+import { ResourceLeaseControlPlane, type TrackedReplicationSink } from "@omnirelay/diagnostics";
+import {
+  type DurableResourceLeaseQueue,
+  openDurableResourceLeaseQueue,
+  SqliteDeterministicStateStore,
+} from "@omnirelay/replicator-sqlite";
+import { CatalogState, parseCatalogOperation } from "./catalog.js";
+import { type MeshDemoConfig, shardNamespace } from "./config.js";
+import { EventFeed } from "./event-feed.js";
+import { LogFollower } from "./follower.js";
+
+/** One shard of the dispatcher: its durable queue, component and log follower. */
+export interface MeshShard {
+  readonly shard: string;
+  readonly namespace: string;
+  readonly durable: DurableResourceLeaseQueue;
+  readonly component: ResourceLeaseDispatcherComponent;
+  readonly follower: LogFollower;
+  readonly limiter: BackpressureAwareRateLimiter<RequestMeta>;
+  /** The follower's sink as the control plane tracks it (checkpoint, lag). */
+  readonly tracked: TrackedReplicationSink;
+}
+
+/** The dispatcher role: everything the diagnostics role reads. */
+export interface DispatcherNode {
+  readonly url: string;
+  readonly dispatcher: Dispatcher;
+  readonly controlPlane: ResourceLeaseControlPlane;
+  readonly tracker: PeerLeaseHealthTracker;
+  readonly shards: readonly MeshShard[];
+  readonly catalog: CatalogState;
+  readonly feed: EventFeed;
+  close(): Promise<void>;
+}
+
+/** Procedure the workers call to apply an operation to the mesh's catalog state. */
+export const CATALOG_APPLY = "demo.catalog::apply";
+
+/**
+ * Starts the dispatcher: per shard a SQLite-durable queue served as `{namespace}::*` with ordered partitions,
+ * backpressure (high/low watermarks) driving a rate limiter that really throttles enqueues, a health tracker fed by
+ * the queue events and lease polls, and a follower that records every committed event in the SQLite deterministic
+ * store; plus `demo.catalog::apply` and the control plane (also mounted on the RPC port).
+ */
+export async function startDispatcherNode(config: MeshDemoConfig, logger: Logger): Promise<DispatcherNode> {
+  mkdirSync(config.dataDir, { recursive: true });
+  const controlPlane = new ResourceLeaseControlPlane({ logger, collectDefaultMetrics: true });
+  const tracker = new PeerLeaseHealthTracker({
+    gracePeriodMs: config.healthGraceMs,
+    logger,
+    onDisconnect: (alert) => logger.warn({ peerId: alert.peerId, reason: alert.reason }, "Peer disconnected."),
+  });
+  controlPlane.addHealthProvider(tracker);
+  const feed = new EventFeed(200);
+  // The deterministic store is its own file: the event logs are locked by their replicators.
+  const store = await SqliteDeterministicStateStore.open({ path: join(config.dataDir, "deterministic.db") });
+  const catalog = await CatalogState.load(store);
+  const dispatcher = new Dispatcher({
+    service: "resourcelease-mesh-demo",
+    inboundMiddleware: [controlPlane.rpcMetricsMiddleware()],
+    logger,
+  });
+  const shards: MeshShard[] = [];
+  const cleanup = async () => {
+    for (const s of shards.reverse()) {
+      await s.follower.close();
+      await s.durable.close();
+    }
+    await store.close();
+    await controlPlane.close();
+  };
+  try {
+    for (const shard of config.shards) {
+      const namespace = shardNamespace(config, shard);
+      // Under backpressure, enqueues are throttled to a trickle; leases, heartbeats and completions never are.
+      const enqueueThrottle = new TokenBucketLimiter({ tokensPerSecond: 2, burst: 2 });
+      const limiter = new BackpressureAwareRateLimiter<RequestMeta>({
+        normalLimiter: new ConcurrencyLimiter({ permits: 128 }),
+        backpressureSelector: (meta) =>
+          meta.procedure.toLowerCase().endsWith("::enqueue") ? enqueueThrottle : undefined,
+        logger,
+      });
+      const durable = await openDurableResourceLeaseQueue({
+        path: join(config.dataDir, `events-${shard}.db`),
+        snapshotEveryEvents: 2_000,
+        queueOptions: {
+          name: namespace,
+          capacity: 4_096,
+          leaseDurationMs: config.leaseDurationMs,
+          orderedPartitions: true,
+          retryBackoff: { initialDelayMs: 250, maxDelayMs: 5_000 },
+          backpressure: {
+            highWatermark: config.highWatermark,
+            lowWatermark: config.lowWatermark,
+            listeners: [new RateLimitingBackpressureListener(limiter, { logger })],
+          },
+          observers: [
+            (event: ResourceLeaseReplicationEvent) => tracker.observe(event),
+            controlPlane.eventObserver(namespace),
+            (event: ResourceLeaseReplicationEvent) => feed.push(namespace, event),
+          ],
+          logger,
+        },
+      });
+      const coordinator = new DeterministicResourceLeaseCoordinator({
+        stateStore: store,
+        changeId: `resourcelease-mesh-demo.${namespace}`,
+      });
+      const tracked = controlPlane.trackReplicationSink({
+        sink: "deterministic",
+        shard: namespace,
+        inner: coordinator,
+      });
+      const follower = new LogFollower({
+        replicator: durable.replicator,
+        sink: tracked,
+        checkpointStore: store,
+        checkpointKey: `mesh-demo.follower/${namespace}`,
+        logger,
+      });
+      const component = new ResourceLeaseDispatcherComponent(dispatcher, {
+        namespace,
+        queue: durable.queue,
+        healthTracker: tracker,
+        middleware: [new RateLimitingMiddleware({ selector: limiter, logger })],
+        logger,
+      });
+      shards.push({ shard, namespace, durable, component, follower, limiter, tracked });
+      controlPlane.addComponent(component);
+      await follower.start();
+      logger.info(
+        { shard: namespace, replayedEvents: durable.replayedEvents, pending: durable.queue.stats().pendingCount },
+        "Shard recovered from its SQLite log.",
+      );
+    }
+    dispatcher.registerJson(CATALOG_APPLY, async (body, meta) => {
+      let operation: ReturnType<typeof parseCatalogOperation>;
+      try {
+        operation = parseCatalogOperation(body.operation);
+      } catch (error) {
+        throw new OmniRelayError({
+          status: "invalid-argument",
+          code: "mesh.demo.catalog.invalid",
+          message: (error as Error).message,
+        });
+      }
+      const appliedBy = typeof body.peerId === "string" ? body.peerId : (meta.caller ?? "unknown");
+      return catalog.apply(operation, appliedBy);
+    });
+    const rpc = new URL(config.rpcUrl);
+    const inbound = new HttpInbound({
+      dispatcher,
+      host: rpc.hostname,
+      port: Number(rpc.port || 80),
+      readiness: [controlPlane.readinessCheck()],
+      fallback: controlPlane.handler(),
+      logger,
+    });
+    const { url } = await inbound.start();
+    return {
+      url,
+      dispatcher,
+      controlPlane,
+      tracker,
+      shards,
+      catalog,
+      feed,
+      close: async () => {
+        await inbound.close({ graceMs: 2_000 });
+        await cleanup();
+      },
+    };
+  } catch (error) {
+    await cleanup().catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,148 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
+import { forwardedFlags, type MeshDemoConfig, shardNamespace } from "./config.js";
+
+interface Child {
+  readonly name: string;
+  readonly process: ChildProcess;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stopping: boolean;
+}
+
+const levels: Record<number, string> = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
+
+/** One pino JSON line as a short human line; anything else as is. */
+export function formatLogLine(name: string, line: string): string {
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return `[${name}] ${line}`;
+  }
+  const { level, time, msg, pid: _pid, hostname: _host, roles: _roles, ...rest } = entry;
+  const when = typeof time === "number" ? new Date(time).toISOString().slice(11, 19) : "";
+  const fields = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : "";
+  return `${when} [${name}] ${levels[level as number] ?? String(level)} ${String(msg ?? "")}${fields}`;
+}
+
+function forward(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const [flag, inline] = arg.startsWith("--") ? arg.slice(2).split(/=(.*)/s, 2) : [undefined, undefined];
+    if (flag && (forwardedFlags as readonly string[]).includes(flag)) {
+      if (inline !== undefined) out.push(arg);
+      else if (i + 1 < argv.length) out.push(arg, argv[++i] as string);
+    }
+  }
+  return out;
+}
+
+/**
+ * Starts a local mesh as separate processes — dispatcher+diagnostics, a seeder and two workers — prints the URLs and
+ * the children's logs, and on SIGINT/SIGTERM stops them in order (workers and seeder first, the dispatcher last).
+ * Children run in their own process group (so Ctrl-C reaches only the launcher) and stop when its stdin pipe closes,
+ * so they never outlive the launcher. Resolves with the exit code.
+ */
+export async function launchMesh(config: MeshDemoConfig, argv: readonly string[]): Promise<number> {
+  const script = process.argv[1] as string;
+  const common = [...forward(argv), "--rpc-url", config.rpcUrl, "--data-dir", config.dataDir];
+  const children: Child[] = [];
+  let stopping = false;
+  let resolveDone!: (code: number) => void;
+  const done = new Promise<number>((resolve) => {
+    resolveDone = resolve;
+  });
+  const say = (text: string) => process.stdout.write(`${text}\n`);
+
+  const start = (name: string, args: string[]): Child => {
+    const proc = spawn(process.execPath, [script, ...args, ...common], {
+      stdio: ["pipe", "pipe", "pipe"],
+      detached: true,
+      env: { ...process.env, MESH_DEMO_SUPERVISED: "1" },
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      proc.once("exit", (code, signal) => resolve({ code, signal })),
+    );
+    for (const stream of [proc.stdout, proc.stderr]) {
+      if (stream) createInterface({ input: stream }).on("line", (line) => say(formatLogLine(name, line)));
+    }
+    proc.stdin?.on("error", () => {});
+    const child: Child = { name, process: proc, exited, stopping: false };
+    children.push(child);
+    say(`[launcher] started ${name} pid=${proc.pid}`);
+    void exited.then(({ code, signal }) => {
+      if (child.stopping || stopping) return;
+      say(`[launcher] ${name} exited unexpectedly (${signal ?? `code ${code}`})`);
+      if (name === "dispatcher") void stop(1);
+    });
+    return child;
+  };
+
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    say("[launcher] stopping the mesh…");
+    const order = [...children].reverse();
+    for (const child of order) {
+      child.stopping = true;
+      if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill("SIGTERM");
+      const timer = new AbortController();
+      const result = await Promise.race([
+        child.exited,
+        sleep(10_000, undefined, { signal: timer.signal }).then(
+          () => undefined,
+          () => undefined,
+        ),
+      ]);
+      timer.abort();
+      if (result === undefined) {
+        say(`[launcher] ${child.name} did not stop in 10 s; killing it`);
+        child.process.kill("SIGKILL");
+        await child.exited;
+      }
+    }
+    say(`[launcher] stopped; state is kept in ${config.dataDir}`);
+    resolveDone(code);
+  };
+  process.on("SIGINT", () => void stop(0));
+  process.on("SIGTERM", () => void stop(0));
+
+  start("dispatcher", ["--roles", "dispatcher,diagnostics", "--http-url", config.httpUrl]);
+  const ready = await waitReady(`${config.httpUrl}/readyz`, 30_000, () => stopping);
+  if (!ready) {
+    if (!stopping) say("[launcher] the dispatcher did not become ready in 30 s");
+    await stop(1);
+    return done;
+  }
+  start("seeder", ["--roles", "seeder"]);
+  start("worker-a", ["--roles", "worker", "--worker-peer-id", "mesh-worker-a"]);
+  start("worker-b", ["--roles", "worker", "--worker-peer-id", "mesh-worker-b"]);
+  const procedures = config.shards.map((s) => `${shardNamespace(config, s)}::*`).join(", ");
+  say("");
+  say("OmniRelay mesh is running:");
+  say(`  live page    ${config.httpUrl}/`);
+  say(`  metrics      ${config.httpUrl}/metrics`);
+  say(`  demo API     ${config.httpUrl}/demo/catalogs  /demo/lease-health  /demo/replication  /demo/backpressure`);
+  say(`  RPC          ${config.rpcUrl}  (${procedures})`);
+  say(`  data         ${config.dataDir}`);
+  say("Press Ctrl-C to stop; starting again resumes from the SQLite files.");
+  say("");
+  return done;
+}
+
+async function waitReady(url: string, timeoutMs: number, cancelled: () => boolean): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && !cancelled()) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+      await res.arrayBuffer();
+      if (res.ok) return true;
+    } catch {
+      // not up yet
+    }
+    await sleep(200);
+  }
+  return false;
+}

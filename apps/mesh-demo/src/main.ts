@@ -1,0 +1,74 @@
+/**
+ * The OmniRelay mesh demo: one program, four roles (dispatcher, diagnostics, seeder, worker), or `--mesh` to start
+ * a whole local mesh as separate processes.
+ *
+ *   pnpm --filter @omnirelay/mesh-demo start -- --roles dispatcher,diagnostics --rpc-url http://127.0.0.1:7420
+ *   pnpm --filter @omnirelay/mesh-demo mesh
+ */
+import { pino } from "pino";
+import { type RunningRole, startSeeder, startWorker } from "./clients.js";
+import { parseConfig, UsageError, usage } from "./config.js";
+import { startDiagnosticsServer } from "./diagnostics-server.js";
+import { startDispatcherNode } from "./dispatcher-node.js";
+import { launchMesh } from "./launcher.js";
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof parseConfig>;
+  try {
+    config = parseConfig(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    if (error.message) console.error(`error: ${error.message}`);
+    console.error(usage);
+    process.exit(error.message ? 2 : 0);
+  }
+  if (config.launch) {
+    process.exitCode = await launchMesh(config, process.argv.slice(2));
+    return;
+  }
+  const roles = [...config.roles].join(",");
+  const logger = pino({ level: config.logLevel, base: { roles, pid: process.pid } });
+  const running: RunningRole[] = [];
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, "Stopping.");
+    for (const role of running.reverse()) {
+      try {
+        await role.close();
+      } catch (err) {
+        logger.error({ err }, "A role failed to stop cleanly.");
+      }
+    }
+    logger.info("Stopped.");
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  if (process.env.MESH_DEMO_SUPERVISED === "1") {
+    // Started by the launcher: stop when it goes away (its end of the stdin pipe closes).
+    process.stdin.on("error", () => {});
+    process.stdin.on("end", () => void shutdown("launcher-exit"));
+    process.stdin.resume();
+  }
+
+  if (config.roles.has("dispatcher")) {
+    const node = await startDispatcherNode(config, logger);
+    running.push(node);
+    const urls: Record<string, string> = { rpcUrl: node.url };
+    if (config.roles.has("diagnostics")) {
+      const diagnostics = await startDiagnosticsServer(config, node, logger);
+      running.push(diagnostics);
+      urls.httpUrl = diagnostics.url;
+    }
+    logger.info({ ...urls, dataDir: config.dataDir, shards: node.shards.map((s) => s.namespace) }, "Dispatcher ready.");
+  }
+  if (config.roles.has("seeder")) running.push(startSeeder(config, logger));
+  if (config.roles.has("worker")) running.push(startWorker(config, logger));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
