@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine that has only Node and npm.
-#   bash scripts/omni.sh demo   install, build, run the main job
+#   bash scripts/omni.sh demo   install, build, start the local mesh (Ctrl-C stops it)
 #   bash scripts/omni.sh test   install, lint, build, typecheck and run every test
 # It brings the pinned pnpm itself (corepack cannot verify signatures on this registry).
 set -euo pipefail
@@ -28,7 +28,7 @@ case "$cmd" in
   demo)
     install_deps
     pnpm exec turbo run build --output-logs=errors-only
-    pnpm --filter @omnirelay/example start -- "$@"
+    pnpm --filter @omnirelay/mesh-demo mesh -- "$@"
     ;;
   test)
     install_deps
