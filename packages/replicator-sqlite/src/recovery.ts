@@ -12,8 +12,10 @@ export interface DurableResourceLeaseQueueOptions {
   /** Options of the log (everything but `path`). */
   readonly replicatorOptions?: Omit<SqliteResourceLeaseReplicatorOptions, "path">;
   /**
-   * Store a queue snapshot after every this many committed events, so restart replays at most about this many
-   * events. 0 turns snapshots off. @defaultValue 10000
+   * Store a queue snapshot after at least this many committed events, so restart replays about this many events.
+   * A snapshot costs time in proportion to the queue's size, so the interval also grows to twice the number of items
+   * the queue holds: the cost per event stays constant however deep the queue is. 0 turns snapshots off.
+   * @defaultValue 10000
    */
   readonly snapshotEveryEvents?: number;
 }
@@ -68,8 +70,12 @@ export async function openDurableResourceLeaseQueue(
     if (every > 0) {
       replicator.onCommit((committed) => {
         // Only a snapshot of committed state: the queue may already hold mutations whose events are not committed.
-        if (committed - replicator.stats().lastSnapshotSequence < every) return;
-        if (queue.stats().lastEventSequence !== committed) return;
+        const since = committed - replicator.stats().lastSnapshotSequence;
+        if (since < every) return;
+        const stats = queue.stats();
+        if (stats.lastEventSequence !== committed) return;
+        // Amortise: a snapshot walks every item, so take one only after at least twice as many events.
+        if (since < 2 * (stats.pendingCount + stats.activeLeaseCount + stats.deadLetterCount)) return;
         replicator.saveSnapshot(queue.snapshot());
       });
     }
