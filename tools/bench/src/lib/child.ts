@@ -1,0 +1,105 @@
+/** The child side of the IPC protocol of {@link startChild}: command handlers, a ready message, exit. */
+
+/** A command handler of a child process. */
+export type Handler = (args: Record<string, unknown>) => Promise<unknown>;
+
+/** Reads the child's JSON config from argv[2]. */
+export function childConfig<T>(): T {
+  return JSON.parse(process.argv[2] ?? "{}") as T;
+}
+
+/**
+ * Serves commands from the parent until it sends `exit` (then `onExit` runs and the process exits) or disconnects.
+ * Errors of a handler are returned to the parent, never thrown.
+ */
+export function serve(
+  ready: Record<string, unknown>,
+  handlers: Record<string, Handler>,
+  onExit: () => Promise<void>,
+): void {
+  const send = (m: unknown) => {
+    if (process.connected) process.send?.(m);
+  };
+  let exiting = false;
+  const exit = async () => {
+    if (exiting) return;
+    exiting = true;
+    await onExit().catch(() => undefined);
+    process.exit(0);
+  };
+  process.on("disconnect", () => void exit());
+  process.on("message", (message: unknown) => {
+    const m = message as { id: number; cmd: string; args: Record<string, unknown> };
+    if (m.cmd === "exit") {
+      void exit();
+      return;
+    }
+    const handler = handlers[m.cmd];
+    if (!handler) {
+      send({ id: m.id, ok: false, error: `unknown command ${m.cmd}` });
+      return;
+    }
+    handler(m.args).then(
+      (result) => send({ id: m.id, ok: true, result }),
+      (error: unknown) => send({ id: m.id, ok: false, error: error instanceof Error ? error.stack : String(error) }),
+    );
+  });
+  send({ type: "ready", ...ready });
+}
+
+/** A 200-byte-ish JSON job body carrying its enqueue time `t` (ms, see `nowMs`). */
+export function jobData(t: number): { t: number; pad: string } {
+  return { t, pad: PAD };
+}
+
+const PAD = "x".repeat(176);
+
+/** Runs `count` tasks with at most `inFlight` at once; `task(i)` starts task i. */
+export async function pipelined(count: number, inFlight: number, task: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < count) {
+      const i = next++;
+      await task(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlight, count) }, lane));
+}
+
+/** Enqueues one item at a time at `ratePerSec` (absolute schedule, so a late tick catches up). */
+export async function paced(count: number, ratePerSec: number, task: (i: number) => Promise<unknown>): Promise<void> {
+  const start = performance.now();
+  const interval = 1000 / ratePerSec;
+  const inflight: Promise<unknown>[] = [];
+  for (let i = 0; i < count; i++) {
+    const due = start + i * interval;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    inflight.push(task(i));
+  }
+  await Promise.all(inflight);
+}
+
+/**
+ * Turns a `consume(args, started)` function into the `consumeStart` / `consumeWait` command pair: `consumeStart`
+ * resolves once the consumer runs (so its start-up is not timed), `consumeWait` with its result.
+ */
+export function consumeCommands(
+  consume: (args: Record<string, unknown>, started: () => void) => Promise<unknown>,
+): Record<string, Handler> {
+  let running: Promise<unknown> | undefined;
+  return {
+    consumeStart: (args) =>
+      new Promise<unknown>((resolve, reject) => {
+        running = consume(args, () => resolve({}));
+        running.catch(reject);
+        running.catch(() => undefined);
+      }),
+    consumeWait: async () => {
+      if (!running) throw new Error("consumeStart was not called");
+      const result = await running;
+      running = undefined;
+      return result;
+    },
+  };
+}

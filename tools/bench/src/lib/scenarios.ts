@@ -1,0 +1,174 @@
+/** The scenarios: what each one runs against one system, and the item counts of the quick and full modes. */
+import type { SystemHandle, SystemId } from "./systems.js";
+
+/** Item counts of a run. */
+export interface Counts {
+  readonly enqueueSingle: number;
+  readonly enqueueBatch: number;
+  readonly lifecycle: Readonly<Record<1 | 10 | 100, number>>;
+  readonly latencyItems: number;
+  /** Items moved through the lifecycle in the depth scenarios. */
+  readonly depthItems: number;
+  readonly depthSmall: number;
+  readonly depthLarge: number;
+}
+
+/** `--quick`: small counts, one repetition, the heavy scenarios with a small depth (they still run end to end). */
+export const QUICK_COUNTS: Counts = {
+  enqueueSingle: 1000,
+  enqueueBatch: 5000,
+  lifecycle: { 1: 300, 10: 1000, 100: 2000 },
+  latencyItems: 300,
+  depthItems: 1000,
+  depthSmall: 1000,
+  depthLarge: 5000,
+};
+
+/** The full run. */
+export const FULL_COUNTS: Counts = {
+  enqueueSingle: 20_000,
+  enqueueBatch: 100_000,
+  lifecycle: { 1: 3000, 10: 20_000, 100: 30_000 },
+  latencyItems: 5000,
+  depthItems: 20_000,
+  depthSmall: 1000,
+  depthLarge: 1_000_000,
+};
+
+/** One measured quantity of a scenario. */
+export interface Metric {
+  readonly key: string;
+  readonly unit: "items/s" | "ms" | "MiB";
+  readonly higherIsBetter: boolean;
+}
+
+/** A scenario: its systems and metrics; `run` is absent for the heavy ones (run per group by the harness). */
+export interface Scenario {
+  readonly id: string;
+  readonly title: string;
+  readonly systems: readonly SystemId[];
+  readonly metrics: readonly Metric[];
+  readonly run?: (system: SystemHandle, counts: Counts) => Promise<Record<string, number>>;
+}
+
+const RATE: Metric[] = [{ key: "rate", unit: "items/s", higherIsBetter: true }];
+const ENQUEUERS: SystemId[] = ["omnirelay-http", "omnirelay-grpc", "bullmq", "graphile"];
+const ALL: SystemId[] = [
+  "omnirelay-http",
+  "omnirelay-http-raw",
+  "omnirelay-grpc",
+  "bullmq",
+  "graphile",
+  "graphile-batched",
+];
+const DEPTH: SystemId[] = ["omnirelay-http", "omnirelay-http-raw", "bullmq", "graphile", "graphile-batched"];
+/** Producer side of the lifecycle scenarios: batches of 100, two in flight. */
+const LIFECYCLE_PRODUCER = { batchSize: 100, inFlight: 2 };
+
+async function enqueueRate(
+  s: SystemHandle,
+  count: number,
+  batchSize: number,
+  inFlight: number,
+): Promise<Record<string, number>> {
+  const r = await s.group.producer.call<{ ms: number }>("enqueue", { count, batchSize, inFlight });
+  await s.group.producer.call("reset");
+  return { rate: (count / r.ms) * 1000 };
+}
+
+/** Enqueue → lease → complete of `count` new items by one consumer process, timed from the first enqueue. */
+export async function lifecycleRate(
+  s: SystemHandle,
+  options: { count: number; concurrency: number; remaining: number },
+): Promise<number> {
+  await s.group.consumer.call("consumeStart", { ...s.consumeArgs, ...options });
+  const started = performance.now();
+  await s.group.producer.call("enqueue", { count: options.count, ...LIFECYCLE_PRODUCER });
+  await s.group.consumer.call("consumeWait");
+  return (options.count / (performance.now() - started)) * 1000;
+}
+
+function lifecycle(concurrency: 1 | 10 | 100): Scenario {
+  return {
+    id: `lifecycle-c${concurrency}`,
+    title: `Lifecycle, one worker process at concurrency ${concurrency}`,
+    systems: ALL,
+    metrics: RATE,
+    run: async (s, c) => {
+      const rate = await lifecycleRate(s, { count: c.lifecycle[concurrency], concurrency, remaining: 0 });
+      await s.group.producer.call("reset");
+      return { rate };
+    },
+  };
+}
+
+/** Every scenario, in report order. */
+export function scenarios(counts: Counts): Scenario[] {
+  const large = counts.depthLarge.toLocaleString("en-US");
+  return [
+    {
+      id: "enqueue-single",
+      title: "Enqueue, one item per call, 64 in flight",
+      systems: ENQUEUERS,
+      metrics: RATE,
+      run: (s, c) => enqueueRate(s, c.enqueueSingle, 1, 64),
+    },
+    {
+      id: "enqueue-batch",
+      title: "Enqueue, batches of 1,000, 4 in flight",
+      systems: ENQUEUERS,
+      metrics: RATE,
+      run: (s, c) => enqueueRate(s, c.enqueueBatch, 1000, 4),
+    },
+    lifecycle(1),
+    lifecycle(10),
+    lifecycle(100),
+    {
+      id: "latency-1000",
+      title: "Enqueue → handler start at 1,000 items/s (concurrency 10)",
+      systems: ["omnirelay-http", "omnirelay-grpc", "bullmq", "graphile", "graphile-batched"],
+      metrics: [
+        { key: "p50", unit: "ms", higherIsBetter: false },
+        { key: "p99", unit: "ms", higherIsBetter: false },
+      ],
+      run: async (s, c) => {
+        const count = c.latencyItems;
+        await s.group.consumer.call("consumeStart", { ...s.consumeArgs, count, concurrency: 10, latency: true });
+        await s.group.producer.call("paced", { count, ratePerSec: 1000 });
+        const r = await s.group.consumer.call<{ p50: number; p99: number }>("consumeWait");
+        await s.group.producer.call("reset");
+        return { p50: r.p50, p99: r.p99 };
+      },
+    },
+    {
+      id: "depth-small",
+      title: `Lifecycle at concurrency 100 with ${counts.depthSmall.toLocaleString("en-US")} items pending`,
+      systems: DEPTH,
+      metrics: RATE,
+      run: async (s, c) => {
+        await s.group.producer.call("enqueue", { count: c.depthSmall, batchSize: 1000, inFlight: 1 });
+        const rate = await lifecycleRate(s, { count: c.depthItems, concurrency: 100, remaining: c.depthSmall });
+        await s.group.producer.call("reset");
+        return { rate };
+      },
+    },
+    {
+      id: "depth-large",
+      title: `Lifecycle at concurrency 100 with ${large} items pending`,
+      systems: DEPTH,
+      metrics: RATE,
+    },
+    {
+      id: "rss-large",
+      title: `RSS of the queue-holding process with ${large} pending 200-byte items`,
+      systems: ["omnirelay-http", "bullmq"],
+      metrics: [{ key: "rss", unit: "MiB", higherIsBetter: false }],
+    },
+    {
+      id: "restart-large",
+      title: `Restart to serving with ≥ ${large} logged events`,
+      systems: ["omnirelay-http", "bullmq"],
+      metrics: [{ key: "restart", unit: "ms", higherIsBetter: false }],
+    },
+  ];
+}

@@ -1,0 +1,161 @@
+/** The systems under test, as the parent sees them: groups of child processes and the systems that share them. */
+import { join } from "node:path";
+import { createDatabase, freePort, PrivateRedis, rssOf } from "./infra.js";
+import { type Child, startChild } from "./proc.js";
+
+/** Ids of the systems, in table order. */
+export const SYSTEM_IDS = [
+  "omnirelay-http",
+  "omnirelay-http-raw",
+  "omnirelay-grpc",
+  "bullmq",
+  "graphile",
+  "graphile-batched",
+] as const;
+/** A system id. */
+export type SystemId = (typeof SYSTEM_IDS)[number];
+
+/** Human labels of the systems. */
+export const SYSTEM_LABELS: Record<SystemId, string> = {
+  "omnirelay-http": "OmniRelay HTTP (worker)",
+  "omnirelay-http-raw": "OmniRelay HTTP (raw client)",
+  "omnirelay-grpc": "OmniRelay gRPC (worker)",
+  bullmq: "BullMQ 6.7",
+  graphile: "graphile-worker 0.17",
+  "graphile-batched": "graphile-worker 0.17 batched",
+};
+
+/** Peers (everything that is not OmniRelay). */
+export const PEERS: readonly SystemId[] = ["bullmq", "graphile", "graphile-batched"];
+
+/** Processes shared by one or more systems. */
+export interface Group {
+  readonly name: string;
+  producer: Child;
+  consumer: Child;
+  /** Resident memory of the process that holds the queue (dispatcher or redis-server). */
+  serverRss(): Promise<number | undefined>;
+  /** Restarts the process that holds the queue; resolves with ms from process start to serving. */
+  restart(): Promise<{ ms: number; events?: number; replayedEvents?: number } | undefined>;
+  stop(): Promise<void>;
+}
+
+/** A system: a group plus the extra arguments of its consume commands. */
+export interface SystemHandle {
+  readonly id: SystemId;
+  readonly group: Group;
+  readonly consumeArgs: Record<string, unknown>;
+}
+
+async function omniGroup(name: string, transport: "http" | "grpc", dir: string): Promise<Group> {
+  const port = await freePort();
+  const path = join(dir, `${name}.db`);
+  // BENCH_CPU_PROF=<dir>: the OmniRelay processes write V8 CPU profiles there (node --cpu-prof), for finding hot paths.
+  const prof = process.env.BENCH_CPU_PROF;
+  const execArgv = prof ? ["--cpu-prof", "--cpu-prof-dir", prof] : [];
+  const startDispatcher = () => startChild("omnirelay", { role: "dispatcher", transport, port, path }, { execArgv });
+  let dispatcher = await startDispatcher();
+  const [producer, consumer] = await Promise.all([
+    startChild("omnirelay", { role: "producer", transport, port }, { execArgv }),
+    startChild("omnirelay", { role: "consumer", transport, port }, { execArgv }),
+  ]);
+  return {
+    name,
+    producer,
+    consumer,
+    serverRss: async () => (await dispatcher.call<{ rss: number }>("rss")).rss,
+    async restart() {
+      await dispatcher.stop();
+      const started = performance.now();
+      dispatcher = await startDispatcher();
+      const ms = performance.now() - started;
+      return {
+        ms,
+        events: dispatcher.ready.lastEventSequence as number,
+        replayedEvents: dispatcher.ready.replayedEvents as number,
+      };
+    },
+    async stop() {
+      await Promise.all([producer.stop(), consumer.stop()]);
+      await dispatcher.stop();
+    },
+  };
+}
+
+async function bullGroup(dir: string): Promise<Group> {
+  const port = await freePort();
+  const redis = new PrivateRedis(port, dir);
+  await redis.start();
+  const [producer, consumer] = await Promise.all([
+    startChild("bullmq", { role: "producer", port }),
+    startChild("bullmq", { role: "consumer", port }),
+  ]);
+  return {
+    name: "bullmq",
+    producer,
+    consumer,
+    serverRss: async () => rssOf(redis.pid),
+    async restart() {
+      await redis.stop();
+      return { ms: await redis.start() };
+    },
+    async stop() {
+      await Promise.all([producer.stop(), consumer.stop()]);
+      await redis.stop();
+    },
+  };
+}
+
+async function graphileGroup(adminUrl: string, database: string): Promise<Group> {
+  const connectionString = await createDatabase(adminUrl, database);
+  const producer = await startChild("graphile", { role: "producer", connectionString }); // runs the migrations
+  const consumer = await startChild("graphile", { role: "consumer", connectionString });
+  return {
+    name: "graphile",
+    producer,
+    consumer,
+    serverRss: async () => undefined,
+    restart: async () => undefined,
+    async stop() {
+      await Promise.all([producer.stop(), consumer.stop()]);
+    },
+  };
+}
+
+/** Starts every group; `stopAll` stops them (never throws). */
+export async function startSystems(options: {
+  dir: string;
+  adminUrl: string;
+  database: string;
+  /** Systems not to start. */
+  without: readonly SystemId[];
+}): Promise<{ systems: SystemHandle[]; groups: Group[] }> {
+  const groups: Group[] = [];
+  try {
+    const http = await omniGroup("omnirelay-http", "http", options.dir);
+    groups.push(http);
+    const grpc = await omniGroup("omnirelay-grpc", "grpc", options.dir);
+    groups.push(grpc);
+    const bull = options.without.includes("bullmq") ? undefined : await bullGroup(options.dir);
+    if (bull) groups.push(bull);
+    const gw = await graphileGroup(options.adminUrl, options.database);
+    groups.push(gw);
+    const systems: SystemHandle[] = [
+      { id: "omnirelay-http", group: http, consumeArgs: { mode: "worker" } },
+      { id: "omnirelay-http-raw", group: http, consumeArgs: { mode: "raw" } },
+      { id: "omnirelay-grpc", group: grpc, consumeArgs: { mode: "worker" } },
+      ...(bull ? [{ id: "bullmq" as const, group: bull, consumeArgs: {} }] : []),
+      { id: "graphile", group: gw, consumeArgs: { batching: false } },
+      { id: "graphile-batched", group: gw, consumeArgs: { batching: true } },
+    ];
+    return { systems, groups };
+  } catch (error) {
+    await stopAll(groups);
+    throw error;
+  }
+}
+
+/** Stops groups, ignoring errors. */
+export async function stopAll(groups: readonly Group[]): Promise<void> {
+  await Promise.all(groups.map((g) => g.stop().catch(() => undefined)));
+}

@@ -1,0 +1,172 @@
+/**
+ * `pnpm bench [-- --quick] [-- --reps N]`: OmniRelay against BullMQ and graphile-worker on this machine.
+ * Starts a private redis-server and a scratch PostgreSQL database, forks every process it measures, prints a
+ * markdown table and writes bench-results.json (or $BENCH_OUT).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { dropDatabase } from "./lib/infra.js";
+import { addSample, markdownTable, type Samples, summarize } from "./lib/report.js";
+import { type Counts, FULL_COUNTS, lifecycleRate, QUICK_COUNTS, scenarios } from "./lib/scenarios.js";
+import {
+  type Group,
+  PEERS,
+  SYSTEM_IDS,
+  type SystemHandle,
+  type SystemId,
+  startSystems,
+  stopAll,
+} from "./lib/systems.js";
+
+const { values } = parseArgs({
+  args: process.argv.slice(2).filter((a) => a !== "--"),
+  options: {
+    quick: { type: "boolean", default: false },
+    reps: { type: "string" },
+    out: { type: "string" },
+    without: { type: "string", multiple: true },
+    only: { type: "string", multiple: true },
+    depth: { type: "string" },
+  },
+});
+const quick = values.quick === true;
+const reps = Number(values.reps ?? (quick ? 1 : 3));
+if (!Number.isSafeInteger(reps) || reps < 1) {
+  console.error("error: --reps must be an integer >= 1");
+  process.exit(2);
+}
+const without = (values.without ?? []) as SystemId[];
+for (const id of without) {
+  if (!SYSTEM_IDS.includes(id) || !PEERS.includes(id)) {
+    console.error(`error: --without takes a peer system: ${PEERS.join(", ")}`);
+    process.exit(2);
+  }
+}
+if (!without.includes("bullmq")) {
+  const IOREDIS: string = "ioredis";
+  try {
+    await import(IOREDIS);
+  } catch {
+    console.error("error: BullMQ needs the ioredis package (an optional peer dependency of bullmq 6): add it to");
+    console.error("tools/bench's dependencies, or run without BullMQ: pnpm bench -- --without bullmq");
+    process.exit(2);
+  }
+}
+const depthLarge = values.depth === undefined ? undefined : Number(values.depth);
+if (depthLarge !== undefined && (!Number.isSafeInteger(depthLarge) || depthLarge < 1000)) {
+  console.error("error: --depth must be an integer >= 1000");
+  process.exit(2);
+}
+const counts: Counts = { ...(quick ? QUICK_COUNTS : FULL_COUNTS), ...(depthLarge ? { depthLarge } : {}) };
+const out = resolve(values.out ?? process.env.BENCH_OUT ?? "bench-results.json");
+const adminUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+const database = `omnirelay_bench_${process.pid}`;
+const dir = mkdtempSync(join(tmpdir(), "omnirelay-bench-"));
+const only = values.only ?? [];
+const list = scenarios(counts)
+  .filter((s) => only.length === 0 || only.includes(s.id))
+  .map((s) => ({ ...s, systems: s.systems.filter((id) => !without.includes(id)) }));
+const samples = new Map<string, Samples>();
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+async function runLight(systems: readonly SystemHandle[]): Promise<void> {
+  for (let rep = 0; rep < reps; rep++) {
+    for (const scenario of list) {
+      if (!scenario.run) continue;
+      const eligible = systems.filter((s) => scenario.systems.includes(s.id));
+      // Alternate: each repetition starts with a different system.
+      const order = eligible.map((_, i) => eligible[(i + rep) % eligible.length] as SystemHandle);
+      for (const system of order) {
+        const result = await scenario.run(system, counts);
+        addSample(samples, scenario.id, result, system.id);
+        log(`[rep ${rep + 1}/${reps}] ${scenario.id} ${system.id} ${JSON.stringify(roundAll(result))}`);
+      }
+    }
+  }
+}
+
+/** Per group: fill to depthLarge, RSS, the lifecycle of its systems at that depth, then a restart. */
+async function runHeavy(systems: readonly SystemHandle[], groups: readonly Group[]): Promise<void> {
+  const depthSystems = list.find((s) => s.id === "depth-large")?.systems ?? [];
+  if (depthSystems.length === 0) return;
+  for (const group of groups) {
+    const members = systems.filter((s) => s.group === group && depthSystems.includes(s.id));
+    const primary = members[0];
+    if (!primary) continue;
+    const fillStart = performance.now();
+    await group.producer.call("enqueue", { count: counts.depthLarge, batchSize: 1000, inFlight: 4 });
+    log(`[heavy] ${group.name} filled ${counts.depthLarge} in ${Math.round(performance.now() - fillStart)} ms`);
+    const rss = await group.serverRss();
+    if (rss !== undefined) record("rss-large", primary.id, { rss: rss / 1024 / 1024 });
+    for (const system of members) {
+      const rate = await lifecycleRate(system, {
+        count: counts.depthItems,
+        concurrency: 100,
+        remaining: counts.depthLarge,
+      });
+      record("depth-large", system.id, { rate });
+    }
+    const restarted = await group.restart();
+    if (restarted) {
+      record("restart-large", primary.id, { restart: restarted.ms });
+      log(`[heavy] ${group.name} restart ${JSON.stringify(roundAll(restarted))}`);
+    }
+    await group.producer.call("reset");
+  }
+}
+
+function record(scenario: string, system: SystemId, values: Record<string, number>): void {
+  addSample(samples, scenario, values, system);
+  log(`[heavy] ${scenario} ${system} ${JSON.stringify(roundAll(values))}`);
+}
+
+function roundAll(v: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(v).map(([k, x]) => [k, typeof x === "number" ? Math.round(x * 100) / 100 : x]),
+  );
+}
+
+let groups: Group[] = [];
+let exitCode = 0;
+const started = Date.now();
+try {
+  const started = await startSystems({ dir, adminUrl, database, without });
+  groups = started.groups;
+  await runLight(started.systems);
+  await runHeavy(started.systems, groups);
+} catch (error) {
+  console.error(error);
+  exitCode = 1;
+} finally {
+  await stopAll(groups);
+  await dropDatabase(adminUrl, database).catch(() => undefined);
+  rmSync(dir, { recursive: true, force: true });
+}
+if (exitCode === 0) {
+  const results = summarize(list, samples);
+  const cpu = cpus();
+  const machine = {
+    cores: cpu.length,
+    cpu: cpu[0]?.model ?? "unknown",
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+  };
+  const run = {
+    mode: quick ? "quick" : "full",
+    repetitions: reps,
+    without,
+    only,
+    counts,
+    durationMs: Date.now() - started,
+  };
+  writeFileSync(out, `${JSON.stringify({ machine, run, scenarios: results }, null, 2)}\n`);
+  console.log(
+    `${machine.cores} cores (${machine.cpu}), Node ${machine.node}, ${run.mode} run, ${reps} repetition(s), medians\n`,
+  );
+  console.log(markdownTable(results));
+  console.log(`\nwritten ${out}`);
+}
+process.exit(exitCode);

@@ -1,0 +1,87 @@
+/** BullMQ processes of the benchmark: `producer` (Queue.add / addBulk) and `consumer` (a Worker with a no-op processor). */
+import { Queue, Worker } from "bullmq";
+import { childConfig, consumeCommands, jobData, paced, pipelined, serve } from "../lib/child.js";
+import { nowMs, percentile } from "../lib/stats.js";
+
+interface Config {
+  readonly role: "producer" | "consumer";
+  readonly port: number;
+}
+
+const config = childConfig<Config>();
+const connection = { host: "127.0.0.1", port: config.port, maxRetriesPerRequest: null };
+const QUEUE = "bench";
+const jobOptions = { removeOnComplete: true, removeOnFail: true };
+
+async function producerRole(): Promise<void> {
+  const queue = new Queue(QUEUE, { connection });
+  await queue.waitUntilReady();
+  serve(
+    {},
+    {
+      enqueue: async (a) => {
+        const count = a.count as number;
+        const batchSize = a.batchSize as number;
+        const start = performance.now();
+        if (batchSize <= 1) {
+          await pipelined(count, a.inFlight as number, () => queue.add("j", jobData(nowMs()), jobOptions));
+        } else {
+          const batches = Math.ceil(count / batchSize);
+          await pipelined(batches, a.inFlight as number, (b) => {
+            const n = Math.min(batchSize, count - b * batchSize);
+            return queue.addBulk(
+              Array.from({ length: n }, () => ({ name: "j", data: jobData(nowMs()), opts: jobOptions })),
+            );
+          });
+        }
+        return { ms: performance.now() - start };
+      },
+      paced: async (a) => {
+        await paced(a.count as number, a.ratePerSec as number, () => queue.add("j", jobData(nowMs()), jobOptions));
+        return {};
+      },
+      reset: async () => {
+        await queue.obliterate({ force: true });
+        return { pending: await queue.count() };
+      },
+    },
+    () => queue.close(),
+  );
+}
+
+async function consumerRole(): Promise<void> {
+  serve(
+    {},
+    consumeCommands(async (a, started) => {
+      const count = a.count as number;
+      const latencies: number[] = [];
+      const start = performance.now();
+      let completed = 0;
+      let resolveDone!: () => void;
+      const done = new Promise<void>((r) => {
+        resolveDone = r;
+      });
+      const worker = new Worker(
+        QUEUE,
+        async (job) => {
+          if (a.latency) latencies.push(nowMs() - (job.data as { t: number }).t);
+        },
+        { connection, concurrency: a.concurrency as number, removeOnComplete: { count: 0 }, autorun: false },
+      );
+      worker.on("completed", () => {
+        if (++completed >= count) resolveDone();
+      });
+      worker.on("error", () => undefined);
+      void worker.run();
+      await worker.waitUntilReady();
+      started();
+      await done;
+      const ms = performance.now() - start;
+      await worker.close();
+      return { ms, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+    }),
+    async () => undefined,
+  );
+}
+
+await (config.role === "producer" ? producerRole() : consumerRole());

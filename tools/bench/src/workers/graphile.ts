@@ -1,0 +1,110 @@
+/**
+ * graphile-worker processes of the benchmark: `producer` (addJob / addJobs through WorkerUtils) and `consumer`
+ * (`run()` with a no-op task, with or without the localQueue / completeJobBatchDelay batching options).
+ */
+import { Logger, makeWorkerUtils, run } from "graphile-worker";
+import { childConfig, consumeCommands, jobData, paced, pipelined, serve } from "../lib/child.js";
+import { connectPg } from "../lib/pg.js";
+import { nowMs, percentile } from "../lib/stats.js";
+
+interface Config {
+  readonly role: "producer" | "consumer";
+  readonly connectionString: string;
+}
+
+const config = childConfig<Config>();
+const logger = new Logger(() => () => undefined);
+const TASK = "bench";
+
+async function producerRole(): Promise<void> {
+  const utils = await makeWorkerUtils({ connectionString: config.connectionString, logger, maxPoolSize: 24 });
+  await utils.migrate();
+  serve(
+    {},
+    {
+      enqueue: async (a) => {
+        const count = a.count as number;
+        const batchSize = a.batchSize as number;
+        const start = performance.now();
+        if (batchSize <= 1) {
+          await pipelined(count, a.inFlight as number, () => utils.addJob(TASK, jobData(nowMs())));
+        } else {
+          const batches = Math.ceil(count / batchSize);
+          await pipelined(batches, a.inFlight as number, (b) => {
+            const n = Math.min(batchSize, count - b * batchSize);
+            return utils.addJobs(Array.from({ length: n }, () => ({ identifier: TASK, payload: jobData(nowMs()) })));
+          });
+        }
+        return { ms: performance.now() - start };
+      },
+      paced: async (a) => {
+        await paced(a.count as number, a.ratePerSec as number, () => utils.addJob(TASK, jobData(nowMs())));
+        return {};
+      },
+      reset: async () => {
+        await utils.withPgClient((c) => c.query("delete from graphile_worker._private_jobs"));
+        const r = await utils.withPgClient((c) =>
+          c.query("select count(*)::int as n from graphile_worker._private_jobs"),
+        );
+        return { pending: (r.rows[0] as { n: number }).n };
+      },
+    },
+    async () => {
+      await utils.release();
+    },
+  );
+}
+
+async function consumerRole(): Promise<void> {
+  const db = await connectPg(config.connectionString);
+  serve(
+    {},
+    consumeCommands(async (a, started) => {
+      const count = a.count as number;
+      const concurrency = a.concurrency as number;
+      const latencies: number[] = [];
+      const start = performance.now();
+      let completed = 0;
+      let resolveDone!: () => void;
+      const done = new Promise<void>((r) => {
+        resolveDone = r;
+      });
+      const batching = a.batching === true;
+      const runner = await run({
+        connectionString: config.connectionString,
+        concurrency,
+        maxPoolSize: Math.min(concurrency + 2, 24),
+        noHandleSignals: true,
+        pollInterval: 1000,
+        logger,
+        taskList: {
+          [TASK]: async (payload) => {
+            if (a.latency) latencies.push(nowMs() - (payload as { t: number }).t);
+          },
+        },
+        ...(batching
+          ? { preset: { worker: { localQueue: { size: 500 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 } } }
+          : {}),
+      });
+      // "job:complete" fires when the handler finished, before completeJob's write (not awaited, batched or not):
+      // wait for the handlers, then for the table to hold only what should remain.
+      runner.events.on("job:complete", () => {
+        if (++completed >= count) resolveDone();
+      });
+      started();
+      await done;
+      const remaining = (a.remaining as number | undefined) ?? 0;
+      for (;;) {
+        const r = await db.query("select count(*)::int as n from graphile_worker._private_jobs");
+        if ((r.rows[0] as { n: number }).n <= remaining) break;
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      const ms = performance.now() - start;
+      await runner.stop();
+      return { ms, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+    }),
+    () => db.end(),
+  );
+}
+
+await (config.role === "producer" ? producerRole() : consumerRole());

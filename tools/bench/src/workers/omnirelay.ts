@@ -1,0 +1,183 @@
+/**
+ * OmniRelay processes of the benchmark: `dispatcher` (a durable SQLite queue served over HTTP or gRPC), `producer`
+ * (enqueues through a ResourceLeaseClient) and `consumer` (a ResourceLeaseWorker, or a raw lease/completeMany loop).
+ */
+import {
+  Dispatcher,
+  HttpInbound,
+  HttpOutbound,
+  ResourceLeaseClient,
+  ResourceLeaseDispatcherComponent,
+  type ResourceLeaseItemPayload,
+  type ResourceLeaseOwnershipToken,
+  ResourceLeaseWorker,
+  type UnaryOutbound,
+} from "@omnirelay/core";
+import { openDurableResourceLeaseQueue } from "@omnirelay/replicator-sqlite";
+import { GrpcInbound, GrpcOutbound } from "@omnirelay/transport-grpc";
+import { childConfig, consumeCommands, jobData, paced, pipelined, serve } from "../lib/child.js";
+import { nowMs, percentile } from "../lib/stats.js";
+
+interface Config {
+  readonly role: "dispatcher" | "producer" | "consumer";
+  readonly transport: "http" | "grpc";
+  readonly port: number;
+  readonly path?: string;
+}
+
+const config = childConfig<Config>();
+const MAX_BYTES = 64 * 1024 * 1024;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function payload(i: number): ResourceLeaseItemPayload {
+  return {
+    resourceType: "job",
+    resourceId: String(i),
+    partitionKey: `p${i % 16}`,
+    payloadEncoding: "json",
+    body: encoder.encode(JSON.stringify(jobData(nowMs()))),
+  };
+}
+
+function outbound(): UnaryOutbound & { close?: () => Promise<void> } {
+  return config.transport === "http"
+    ? new HttpOutbound({ url: `http://127.0.0.1:${config.port}` })
+    : new GrpcOutbound({ address: `127.0.0.1:${config.port}`, maxMessageBytes: MAX_BYTES });
+}
+
+async function dispatcherRole(): Promise<void> {
+  if (!config.path) throw new Error("dispatcher needs a path");
+  const durable = await openDurableResourceLeaseQueue({
+    path: config.path,
+    queueOptions: { capacity: 4_000_000, leaseDurationMs: 60_000, maxBatchSize: 1000 },
+    replicatorOptions: { durability: "batched" },
+  });
+  const dispatcher = new Dispatcher({ service: "bench" });
+  const component = new ResourceLeaseDispatcherComponent(dispatcher, { queue: durable.queue });
+  const inbound =
+    config.transport === "http"
+      ? new HttpInbound({ dispatcher, port: config.port, maxBodyBytes: MAX_BYTES })
+      : new GrpcInbound({ dispatcher, port: config.port, maxMessageBytes: MAX_BYTES, shutdownGraceMs: 1000 });
+  await inbound.start();
+  serve(
+    { replayedEvents: durable.replayedEvents, lastEventSequence: durable.queue.stats().lastEventSequence },
+    {
+      rss: async () => ({ rss: process.memoryUsage().rss, stats: durable.queue.stats() }),
+    },
+    async () => {
+      await inbound.close().catch(() => undefined);
+      await component.close().catch(() => undefined);
+      await durable.close().catch(() => undefined);
+    },
+  );
+}
+
+async function producerRole(): Promise<void> {
+  const client = new ResourceLeaseClient({ outbound: outbound(), caller: "producer" });
+  serve(
+    {},
+    {
+      enqueue: async (a) => {
+        const count = a.count as number;
+        const batchSize = a.batchSize as number;
+        const inFlight = a.inFlight as number;
+        const start = performance.now();
+        if (batchSize <= 1) {
+          await pipelined(count, inFlight, (i) => client.enqueue(payload(i)));
+        } else {
+          const batches = Math.ceil(count / batchSize);
+          await pipelined(batches, inFlight, (b) => {
+            const n = Math.min(batchSize, count - b * batchSize);
+            return client.enqueueMany(Array.from({ length: n }, (_, k) => payload(b * batchSize + k)));
+          });
+        }
+        return { ms: performance.now() - start };
+      },
+      paced: async (a) => {
+        await paced(a.count as number, a.ratePerSec as number, (i) => client.enqueue(payload(i)));
+        return {};
+      },
+      reset: async () => {
+        for (;;) {
+          const grants = await client.lease({ maxItems: 1000, waitMs: 0 });
+          if (grants.length === 0) break;
+          await client.completeMany(grants.map((g) => g.ownershipToken));
+        }
+        const stats = await client.stats();
+        return { pending: stats.pendingCount };
+      },
+    },
+    () => client.close(),
+  );
+}
+
+async function consumeWithWorker(
+  client: ResourceLeaseClient,
+  a: Record<string, unknown>,
+  started: () => void,
+): Promise<unknown> {
+  const count = a.count as number;
+  const latencies: number[] = [];
+  const start = performance.now();
+  const worker = new ResourceLeaseWorker({
+    client,
+    peerId: "bench-worker",
+    concurrency: a.concurrency as number,
+    leaseWaitMs: 2000,
+    handler: (item) => {
+      if (a.latency && item.payload.body) {
+        latencies.push(nowMs() - (JSON.parse(decoder.decode(item.payload.body)) as { t: number }).t);
+      }
+    },
+  }).start();
+  started();
+  while (worker.stats().completed < count) await new Promise((r) => setTimeout(r, 1));
+  const ms = performance.now() - start;
+  await worker.close();
+  return { ms, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+async function consumeRaw(
+  client: ResourceLeaseClient,
+  a: Record<string, unknown>,
+  started: () => void,
+): Promise<unknown> {
+  const count = a.count as number;
+  const concurrency = a.concurrency as number;
+  const start = performance.now();
+  let leased = 0;
+  const completing = new Set<Promise<unknown>>();
+  started();
+  while (leased < count) {
+    const grants = await client.lease({
+      peerId: "bench-raw",
+      maxItems: Math.min(concurrency, count - leased),
+      waitMs: 2000,
+    });
+    if (grants.length === 0) continue;
+    leased += grants.length;
+    // The no-op handlers, run concurrently, then one completeMany for the batch (sent while the next lease goes out).
+    await Promise.all(grants.map(async () => undefined));
+    const tokens: ResourceLeaseOwnershipToken[] = grants.map((g) => g.ownershipToken);
+    const p: Promise<unknown> = client.completeMany(tokens).finally(() => completing.delete(p));
+    completing.add(p);
+    if (completing.size >= 2) await Promise.race(completing);
+  }
+  await Promise.all(completing);
+  return { ms: performance.now() - start };
+}
+
+async function consumerRole(): Promise<void> {
+  const client = new ResourceLeaseClient({ outbound: outbound(), caller: "consumer" });
+  serve(
+    {},
+    consumeCommands((a, started) =>
+      a.mode === "raw" ? consumeRaw(client, a, started) : consumeWithWorker(client, a, started),
+    ),
+    () => client.close(),
+  );
+}
+
+const roles = { dispatcher: dispatcherRole, producer: producerRole, consumer: consumerRole };
+await roles[config.role]();

@@ -1,0 +1,59 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, describe, expect, it } from "vitest";
+import type { ScenarioResult } from "../src/lib/report.js";
+
+const run = promisify(execFile);
+const dir = mkdtempSync(join(tmpdir(), "omnirelay-bench-test-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("pnpm bench -- --quick", () => {
+  // Harness smoke test only: no speed assertions. Needs the built dist/, a local PostgreSQL and redis-server.
+  it("runs every scenario for every system and writes the JSON and the table", async () => {
+    const out = join(dir, "bench-results.json");
+    const { stdout } = await run("pnpm", ["bench", "--", "--quick"], {
+      cwd: join(import.meta.dirname, ".."),
+      env: { ...process.env, BENCH_OUT: out },
+      timeout: 110_000,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const json = JSON.parse(readFileSync(out, "utf8")) as {
+      machine: { cores: number };
+      run: { mode: string; without: string[] };
+      scenarios: ScenarioResult[];
+    };
+    expect(json.run.mode).toBe("quick");
+    expect(json.run.without).toEqual([]);
+    expect(json.machine.cores).toBeGreaterThan(0);
+    const ids = json.scenarios.map((s) => s.id);
+    expect(ids).toEqual([
+      "enqueue-single",
+      "enqueue-batch",
+      "lifecycle-c1",
+      "lifecycle-c10",
+      "lifecycle-c100",
+      "latency-1000",
+      "depth-small",
+      "depth-large",
+      "rss-large",
+      "restart-large",
+    ]);
+    for (const scenario of json.scenarios) {
+      expect(scenario.systems, scenario.id).toContain("omnirelay-http");
+      expect(scenario.systems, scenario.id).toContain("bullmq");
+      for (const metric of scenario.metrics) {
+        for (const system of scenario.systems) {
+          const value = metric.values[system];
+          expect(value?.samples.length, `${scenario.id}/${metric.key}/${system}`).toBe(1);
+          expect(Number.isFinite(value?.median), `${scenario.id}/${metric.key}/${system}`).toBe(true);
+          expect(value?.median, `${scenario.id}/${metric.key}/${system}`).toBeGreaterThan(0);
+        }
+        expect(metric.ratios["omnirelay-http"]?.bullmq, `${scenario.id}/${metric.key}`).toBeGreaterThan(0);
+      }
+    }
+    for (const scenario of json.scenarios) expect(stdout).toContain(scenario.title);
+  }, 120_000);
+});
