@@ -1,3 +1,6 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { SignJWT } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -10,9 +13,9 @@ import {
   ResourceLeaseClient,
   ResourceLeaseDispatcherComponent,
 } from "../src/index.js";
-import { makeTestPki } from "./pki.js";
+import { makeTestPki } from "../src/testing/index.js";
 
-const pki = makeTestPki("worker-1");
+const pki = await makeTestPki(mkdtempSync(join(tmpdir(), "omnirelay-pki-")), { clientCommonName: "worker-1" });
 const secret = new TextEncoder().encode("a-test-secret-of-at-least-32-bytes!!");
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -36,7 +39,7 @@ async function start(tls: boolean) {
   const component = new ResourceLeaseDispatcherComponent(dispatcher);
   const inbound = new HttpInbound({
     dispatcher,
-    ...(tls ? { tls: { key: pki.serverKey, cert: pki.serverCert, ca: pki.ca, requestClientCertificate: true } } : {}),
+    ...(tls ? { tls: { key: pki.server.key, cert: pki.server.cert, ca: pki.ca, requestClientCertificate: true } } : {}),
   });
   const { url } = await inbound.start();
   closers.push(async () => {
@@ -51,7 +54,7 @@ function client(url: string, options: { headers?: Record<string, string>; cert?:
     outbound: new HttpOutbound({
       url,
       ...(url.startsWith("https")
-        ? { tls: { ca: pki.ca, ...(options.cert ? { cert: pki.clientCert, key: pki.clientKey } : {}) } }
+        ? { tls: { ca: pki.ca, ...(options.cert ? { cert: pki.client.cert, key: pki.client.key } : {}) } }
         : {}),
       ...(options.headers ? { headers: options.headers } : {}),
     }),

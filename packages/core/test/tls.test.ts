@@ -1,3 +1,6 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   Dispatcher,
@@ -8,9 +11,9 @@ import {
   ResourceLeaseDispatcherComponent,
   type UnaryInboundMiddleware,
 } from "../src/index.js";
-import { makeTestPki } from "./pki.js";
+import { makeTestPki } from "../src/testing/index.js";
 
-const pki = makeTestPki("worker-1");
+const pki = await makeTestPki(mkdtempSync(join(tmpdir(), "omnirelay-pki-")), { clientCommonName: "worker-1" });
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const c of closers.splice(0)) await c();
@@ -32,8 +35,8 @@ async function start(requireClientCertificate: boolean) {
   const inbound = new HttpInbound({
     dispatcher,
     tls: {
-      key: pki.serverKey,
-      cert: pki.serverCert,
+      key: pki.server.key,
+      cert: pki.server.cert,
       ca: pki.ca,
       requestClientCertificate: true,
       requireClientCertificate,
@@ -58,7 +61,7 @@ async function start(requireClientCertificate: boolean) {
 describe("HTTPS with mutual TLS", () => {
   it("rejects a client without a certificate and one from another CA; accepts a good one", async () => {
     const s = await start(true);
-    for (const tls of [{}, { cert: pki.otherClientCert, key: pki.otherClientKey }]) {
+    for (const tls of [{}, { cert: pki.otherClient.cert, key: pki.otherClient.key }]) {
       const err = await s
         .client(tls)
         .stats()
@@ -66,7 +69,7 @@ describe("HTTPS with mutual TLS", () => {
       expect(isOmniRelayError(err) && err.status === "unavailable").toBe(true);
     }
     expect(s.seen).toHaveLength(0);
-    const stats = await s.client({ cert: pki.clientCert, key: pki.clientKey }).stats();
+    const stats = await s.client({ cert: pki.client.cert, key: pki.client.key }).stats();
     expect(stats.state).toBe("running");
     expect(s.seen).toEqual([{ verified: true, subject: "worker-1" }]);
   });
@@ -74,7 +77,7 @@ describe("HTTPS with mutual TLS", () => {
   it("when certificates are optional, an unverified caller carries no certificate identity", async () => {
     const s = await start(false);
     await s.client({}).stats();
-    await s.client({ cert: pki.otherClientCert, key: pki.otherClientKey }).stats();
+    await s.client({ cert: pki.otherClient.cert, key: pki.otherClient.key }).stats();
     expect(s.seen).toEqual([{ verified: false }, { verified: false }]);
   });
 });

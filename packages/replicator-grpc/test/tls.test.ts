@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { makeTestPki, type TestPki } from "@omnirelay/core/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   GrpcReplicationHub,
@@ -9,7 +10,6 @@ import {
   InMemoryReplicationHubStore,
 } from "../src/index.js";
 import { events, until } from "./helpers.js";
-import { makeTestPki, type TestPki } from "./pki.js";
 
 let dir: string;
 let pki: TestPki;

@@ -2,10 +2,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Dispatcher, type OmniRelayError, type RequestMeta } from "@omnirelay/core";
+import { makeTestPki, type TestPki } from "@omnirelay/core/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { GrpcInbound, type GrpcInboundTlsOptions, GrpcOutbound, type GrpcOutboundTlsOptions } from "../src/index.js";
 import { Cleanup, callJson, rejectionOf } from "./harness.js";
-import { makeTestPki, type TestPki } from "./pki.js";
 
 describe("TLS and mutual TLS", () => {
   const cleanup = new Cleanup();

@@ -5,6 +5,8 @@ export type {
   ResourceLeaseQueueOptions,
   ResourceLeaseRetryBackoffOptions,
 } from "./options.js";
+export { ResourceLeaseQueue } from "./queue.js";
+export type { ResourceLeaseActiveLeaseSnapshot, ResourceLeaseQueueSnapshot } from "./snapshot.js";
 export type {
   ResourceLeaseCallContext,
   ResourceLeaseCompleteResult,
@@ -15,7 +17,5 @@ export type {
   ResourceLeaseLeaseOptions,
   ResourceLeaseRebuildOptions,
   ResourceLeaseRestoreOptions,
-} from "./queue.js";
-export { ResourceLeaseQueue } from "./queue.js";
-export type { ResourceLeaseActiveLeaseSnapshot, ResourceLeaseQueueSnapshot } from "./snapshot.js";
+} from "./types.js";
 export { validatePayload, validatePendingItem, validateToken } from "./validation.js";

@@ -30,18 +30,6 @@ import type {
 import { optionalInteger, validatePayload, validatePendingItem, validateToken } from "./validation.js";
 import type { LeaseWaiter, PendingDelivery } from "./waiters.js";
 
-export type {
-  ResourceLeaseCallContext,
-  ResourceLeaseCompleteResult,
-  ResourceLeaseEnqueueResult,
-  ResourceLeaseFailOptions,
-  ResourceLeaseFailOutcome,
-  ResourceLeaseHeartbeatResult,
-  ResourceLeaseLeaseOptions,
-  ResourceLeaseRebuildOptions,
-  ResourceLeaseRestoreOptions,
-};
-
 const RESOLVED: Promise<void> = Promise.resolve();
 
 /**

@@ -8,7 +8,7 @@ import type {
 } from "../contracts/payload.js";
 import { decodeJsonBody, encodeJsonBody } from "../dispatcher/json-codec.js";
 import type { UnaryOutbound } from "../dispatcher/types.js";
-import type { ResourceLeaseFailOutcome } from "../queue/queue.js";
+import type { ResourceLeaseFailOutcome } from "../queue/types.js";
 import {
   decodeErrorJson,
   decodePayloadJson,

@@ -7,7 +7,8 @@ import type { RequestMeta, UnaryInboundMiddleware } from "../dispatcher/types.js
 import { omniError } from "../errors/omnirelay-error.js";
 import type { PeerLeaseHealthTracker } from "../peers/index.js";
 import type { ResourceLeaseQueueOptions } from "../queue/options.js";
-import { type ResourceLeaseCallContext, ResourceLeaseQueue } from "../queue/queue.js";
+import { ResourceLeaseQueue } from "../queue/queue.js";
+import type { ResourceLeaseCallContext } from "../queue/types.js";
 import {
   decodeEnqueue,
   decodeRestoreItems,

@@ -1,6 +1,6 @@
 import type { ResourceLeaseGrant } from "../contracts/payload.js";
 import type { OmniRelayError } from "../errors/omnirelay-error.js";
-import type { ResourceLeaseFailOutcome } from "../queue/queue.js";
+import type { ResourceLeaseFailOutcome } from "../queue/types.js";
 
 /** The call an `error` event is about. */
 export type ResourceLeaseWorkerOperation = "lease" | "heartbeat" | "complete" | "fail" | "failOnError";

@@ -1,7 +1,7 @@
 import type { Logger } from "../contracts/health.js";
 import { silentLogger } from "../contracts/health.js";
 import type { ResourceLeaseGrant, ResourceLeaseOwnershipToken } from "../contracts/payload.js";
-import type { ResourceLeaseFailOutcome } from "../queue/queue.js";
+import type { ResourceLeaseFailOutcome } from "../queue/types.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { invalidOption } from "./codes.js";
 import type { ResourceLeaseWorkerEvent } from "./events.js";
