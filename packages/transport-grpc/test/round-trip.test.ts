@@ -1,5 +1,5 @@
 import { credentials, status as GrpcStatus, Metadata, type ServiceError } from "@grpc/grpc-js";
-import { Dispatcher, isOmniRelayError, OmniRelayError, type RequestMeta } from "@omnirelay/core";
+import { Dispatcher, isOmniRelayError, OmniRelayError, type RequestMeta, ResourceLeaseVerbs } from "@omnirelay/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { GrpcInbound, GrpcOutbound, ResourceLeaseServiceClient } from "../src/index.js";
 import { Cleanup, callJson, deferred, rejectionOf } from "./harness.js";
@@ -88,18 +88,8 @@ const cases: Array<[string, Record<string, unknown>, Record<string, unknown>]> =
   ["resourcelease.billing::stats", {}, { pendingCount: 7, activeLeaseCount: 0 }],
 ];
 
-const verbs = [
-  "enqueue",
-  "lease",
-  "heartbeat",
-  "complete",
-  "fail",
-  "drain",
-  "restore",
-  "deadletters",
-  "redrive",
-  "stats",
-];
+// The verbs a real component serves: one list, core's.
+const verbs = ResourceLeaseVerbs;
 
 describe("GrpcInbound + GrpcOutbound over 127.0.0.1", () => {
   const cleanup = new Cleanup();
