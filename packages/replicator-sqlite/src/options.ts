@@ -31,10 +31,13 @@ export interface SqliteResourceLeaseReplicatorOptions {
   readonly asyncFlushIntervalMs?: number;
   /**
    * What `open` verifies: `'all'` checks every row (checksum, JSON, no gaps); `'tail'` only the rows after the newest
-   * snapshot (what a rebuild replays), so open time stays bounded. `read` verifies every row it returns either way.
+   * snapshot (what a rebuild replays), so open time stays bounded; `'on-read'` only the newest snapshot and that the
+   * log continues from it, leaving the rows to `read`, which verifies every row it returns (checksum, JSON, no gaps)
+   * either way. `'on-read'` suits a caller that replays the tail at once — `openDurableResourceLeaseQueue` uses it
+   * by default, so a restart reads and checks each row once instead of twice.
    * @defaultValue 'all'
    */
-  readonly verifyOnOpen?: "all" | "tail";
+  readonly verifyOnOpen?: "all" | "tail" | "on-read";
   /**
    * Compaction: after a snapshot at sequence S is stored, events with sequence <= S - retainEventsAfterSnapshot are
    * deleted (they are in the snapshot). `undefined` keeps every event (no compaction), which downstream readers of
@@ -58,7 +61,7 @@ export interface ResolvedReplicatorOptions {
   readonly durability: SqliteDurability;
   readonly maxBatchEvents: number;
   readonly asyncFlushIntervalMs: number;
-  readonly verifyOnOpen: "all" | "tail";
+  readonly verifyOnOpen: "all" | "tail" | "on-read";
   readonly retainEventsAfterSnapshot: number | undefined;
   readonly retainSnapshots: number;
   readonly busyTimeoutMs: number;
@@ -93,8 +96,8 @@ export function resolveReplicatorOptions(o: SqliteResourceLeaseReplicatorOptions
   if (!isInt(r.asyncFlushIntervalMs, 0)) {
     throw invalidOption("asyncFlushIntervalMs", "asyncFlushIntervalMs must be an integer >= 0.");
   }
-  if (r.verifyOnOpen !== "all" && r.verifyOnOpen !== "tail") {
-    throw invalidOption("verifyOnOpen", "verifyOnOpen must be 'all' or 'tail'.");
+  if (r.verifyOnOpen !== "all" && r.verifyOnOpen !== "tail" && r.verifyOnOpen !== "on-read") {
+    throw invalidOption("verifyOnOpen", "verifyOnOpen must be 'all', 'tail' or 'on-read'.");
   }
   if (r.retainEventsAfterSnapshot !== undefined && !isInt(r.retainEventsAfterSnapshot, 0)) {
     throw invalidOption("retainEventsAfterSnapshot", "retainEventsAfterSnapshot must be an integer >= 0.");

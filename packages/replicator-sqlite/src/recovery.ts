@@ -9,7 +9,7 @@ export interface DurableResourceLeaseQueueOptions {
   readonly path: string;
   /** Options of the rebuilt queue (its `replicator` is the SQLite log and cannot be given). */
   readonly queueOptions?: Omit<ResourceLeaseQueueOptions, "replicator">;
-  /** Options of the log (everything but `path`). */
+  /** Options of the log (everything but `path`); `verifyOnOpen` defaults to `'on-read'` here (the replay verifies). */
   readonly replicatorOptions?: Omit<SqliteResourceLeaseReplicatorOptions, "path">;
   /**
    * Store a queue snapshot after at least this many committed events, so restart replays about this many events.
@@ -51,7 +51,12 @@ export async function openDurableResourceLeaseQueue(
   if ((options.queueOptions as { replicator?: unknown } | undefined)?.replicator !== undefined) {
     throw invalidOption("queueOptions.replicator", "The replicator of a durable queue is its SQLite log.");
   }
-  const replicator = await SqliteResourceLeaseReplicator.open({ ...options.replicatorOptions, path: options.path });
+  // The replay below reads and verifies every row after the snapshot, so open need not read them first as well.
+  const replicator = await SqliteResourceLeaseReplicator.open({
+    verifyOnOpen: "on-read",
+    ...options.replicatorOptions,
+    path: options.path,
+  });
   try {
     const snapshot: ResourceLeaseQueueSnapshot | undefined = replicator.latestSnapshot();
     const from = (snapshot?.lastEventSequence ?? 0) + 1;

@@ -14,8 +14,15 @@ import {
   type TimerHandle,
 } from "@omnirelay/core";
 import type Database from "better-sqlite3";
-import { closedError, faultedError, SqliteErrorCodes } from "./codes.js";
-import { checksumOf, decodeRow, decodeSnapshotRow, type EventRow, type SnapshotRow, scanLog } from "./integrity.js";
+import { closedError, corruptError, faultedError, SqliteErrorCodes } from "./codes.js";
+import {
+  checksumOf,
+  decodeRawRow,
+  decodeSnapshotRow,
+  type RawEventRow,
+  type SnapshotRow,
+  scanLog,
+} from "./integrity.js";
 import {
   type ResolvedReplicatorOptions,
   resolveReplicatorOptions,
@@ -66,7 +73,7 @@ const PAGE = 512;
  * (one connection, WAL, prepared statements, exclusive lock so a second process cannot write the same log) and a
  * {@link ResourceLeaseEventLog} to read them back. Sequence numbers are the queue's: each publish must continue at
  * exactly the last one + 1. A write that fails faults the replicator (every later publish rejects), so a gap is
- * never committed. Each row carries a SHA-256 of its JSON; `open` refuses a corrupt log, naming the sequence number.
+ * never committed. Each row carries a CRC-32 of its JSON; `open` refuses a corrupt log, naming the sequence number.
  */
 export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, ResourceLeaseEventLog, AsyncDisposable {
   /** The resolved table name of the events. */
@@ -79,7 +86,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly insertAll: (rows: readonly Row[]) => void;
-  private readonly selectFrom: Database.Statement<[number, number], EventRow>;
+  private readonly selectFrom: Database.Statement<[number, number], RawEventRow>;
   private readonly storeSnapshot: (snapshot: ResourceLeaseQueueSnapshot) => void;
   private committed: number;
   private accepted: number;
@@ -116,9 +123,11 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
     this.insertAll = db.transaction((rows: readonly Row[]) => {
       for (const r of rows) insert.run(r.sequence, r.type, r.timestamp, r.json, r.checksum);
     });
-    this.selectFrom = db.prepare(
-      `SELECT sequence, event_type, json, checksum FROM ${t.events} WHERE sequence >= ? ORDER BY sequence LIMIT ?`,
-    );
+    this.selectFrom = db
+      .prepare<[number, number], RawEventRow>(
+        `SELECT sequence, event_type, json, checksum FROM ${t.events} WHERE sequence >= ? ORDER BY sequence LIMIT ?`,
+      )
+      .raw(true);
     const putSnapshot = db.prepare(
       `INSERT OR REPLACE INTO ${t.snapshots} (sequence, created_at, json, checksum) VALUES (?, ?, ?, ?)`,
     );
@@ -257,9 +266,14 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
       if (this.closed) throw closedError();
       const page = this.selectFrom.all(next, Math.min(PAGE, left));
       for (const row of page) {
-        if (row.sequence > this.committed) return;
-        yield decodeRow(row);
-        next = row.sequence + 1;
+        const sequence = row[0];
+        if (sequence > this.committed) return;
+        // The first row may start after `from` (compacted away); after it, a missing number is a gap, never skipped.
+        if (sequence !== next && next !== from) {
+          throw corruptError(next, "gap", `sequence ${next} is missing (the next stored one is ${sequence}).`);
+        }
+        yield decodeRawRow(row);
+        next = sequence + 1;
         left--;
       }
       if (page.length < PAGE) return;

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { crc32 } from "node:zlib";
 import { type ResourceLeaseEventType, ResourceLeaseQueue, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { FakeClock } from "@omnirelay/core/testing";
 import Database from "better-sqlite3";
@@ -43,7 +44,33 @@ describe("SqliteResourceLeaseReplicator: options", () => {
 });
 
 describe("SqliteResourceLeaseReplicator: the log", () => {
-  it("stores rows with type, timestamp, JSON and its sha256, reads them back, and resumes after reopen", async () => {
+  it("still verifies rows an earlier version stored with a SHA-256, and refuses one that does not match", async () => {
+    const path = tempDb();
+    const log = await SqliteResourceLeaseReplicator.open({ path });
+    await log.publish([ev(1, "Enqueue"), ev(2)]);
+    await log.close();
+    const db = new Database(path);
+    const sha = (json: string) => createHash("sha256").update(json, "utf8").digest("hex");
+    for (const row of db.prepare("SELECT sequence, json FROM resourcelease_events").all() as Array<{
+      sequence: number;
+      json: string;
+    }>) {
+      db.prepare("UPDATE resourcelease_events SET checksum = ? WHERE sequence = ?").run(sha(row.json), row.sequence);
+    }
+    db.close();
+    const again = await SqliteResourceLeaseReplicator.open({ path });
+    expect(await collect(again.read(1))).toEqual([1, 2]);
+    await again.close();
+
+    const tamper = new Database(path);
+    tamper.prepare("UPDATE resourcelease_events SET checksum = ? WHERE sequence = 2").run(sha("{}"));
+    tamper.close();
+    const err = await rejection(SqliteResourceLeaseReplicator.open({ path }));
+    expect(err.code).toBe(SqliteErrorCodes.corrupt);
+    expect(err.metadata).toMatchObject({ sequence: "2", reason: "checksum" });
+  });
+
+  it("stores rows with type, timestamp, JSON and its CRC-32, reads them back, and resumes after reopen", async () => {
     const path = tempDb();
     const log = await SqliteResourceLeaseReplicator.open({ path, table: "my_events" });
     await log.publish([ev(1, "Enqueue"), ev(2)]);
@@ -69,7 +96,7 @@ describe("SqliteResourceLeaseReplicator: the log", () => {
       [2, 3, 1_700_000_000_002],
       [3, 4, 1_700_000_000_003],
     ]);
-    for (const r of rows) expect(r.checksum).toBe(createHash("sha256").update(r.json).digest("hex"));
+    for (const r of rows) expect(r.checksum).toBe(crc32(r.json).toString(16).padStart(8, "0"));
 
     const again = await SqliteResourceLeaseReplicator.open({ path, table: "my_events" });
     expect(await again.lastSequence()).toBe(3);

@@ -10,8 +10,12 @@
 export function getPropertyIgnoreCase(source: object, name: string): unknown {
   const record = source as Record<string, unknown>;
   if (Object.hasOwn(record, name)) return record[name];
-  const wanted = name.toLowerCase();
-  for (const key of Object.keys(record)) {
+  // Absent optional fields are the common case: no Object.keys array per lookup, and lengths compared first.
+  const length = name.length;
+  let wanted: string | undefined;
+  for (const key in record) {
+    if (key.length !== length || !Object.hasOwn(record, key)) continue;
+    wanted ??= name.toLowerCase();
     if (key.toLowerCase() === wanted) return record[key];
   }
   return undefined;

@@ -104,6 +104,70 @@ describe("encodeReplicationEvent / decodeReplicationEvent", () => {
     expect(Object.keys(decoded).sort()).toEqual(["eventType", "metadata", "sequenceNumber", "timestamp"]);
   });
 
+  it("reads canonical UTC timestamps exactly as Date.parse does, and refuses impossible ones", () => {
+    const good = encodeReplicationEvent(eventOfEveryType()[0]!) as unknown as Record<string, unknown>;
+    const decodeAt = (timestamp: string) => decodeReplicationEvent({ ...good, timestamp }).timestamp;
+    // Spread over years 100..9999 (every month length, leap days, the last millisecond of a day).
+    const samples = ["2024-02-29T23:59:59.999Z", "2000-02-29T00:00:00.000Z", "0100-01-01T00:00:00.000Z"];
+    for (let i = 0; i < 2000; i++) {
+      const ms =
+        Date.UTC(100, 0, 1) + Math.floor((((i * 7919) % 2000) / 2000) * (Date.UTC(9999, 11, 31) - Date.UTC(100, 0, 1)));
+      samples.push(new Date(ms + (i % 1000)).toISOString());
+    }
+    for (const iso of samples) expect(decodeAt(iso), iso).toBe(Date.parse(iso));
+    for (const bad of [
+      "2023-02-29T00:00:00.000Z", // not a leap year
+      "1900-02-29T00:00:00.000Z", // century, not a leap year
+      "2025-04-31T00:00:00.000Z",
+      "2025-13-01T00:00:00.000Z",
+      "2025-01-01T00:60:00.000Z",
+      "2025-01-01T00:00:60.000Z",
+      "2025-01-0xT00:00:00.000Z",
+      "2025-01-01T00:00:00.0a0Z",
+    ]) {
+      expect(
+        invalidField(() => decodeReplicationEvent({ ...good, timestamp: bad })),
+        bad,
+      ).toBe("timestamp");
+    }
+    // Not the canonical shape, still ISO-8601 with a zone: the general path reads it.
+    expect(decodeAt("2025-01-01T01:00:00.000+01:00")).toBe(Date.UTC(2025, 0, 1));
+    expect(decodeAt("0050-06-01T00:00:00.000Z")).toBe(Date.parse("0050-06-01T00:00:00.000Z"));
+  });
+
+  it("accepts exactly standard base64 bodies (padding optional) and decodes them as Buffer does", () => {
+    const good = encodeReplicationEvent(makeEvent(1, "Completed", { payload: samplePayload() })) as unknown as {
+      payload: Record<string, unknown>;
+    };
+    const bodyOf = (body: string) =>
+      decodeReplicationEvent({ ...good, payload: { ...good.payload, body } }).payload?.body;
+    const pattern = /^[A-Za-z0-9+/]*={0,2}$/;
+    const alphabet = "ABYZabyz0189+/=-_ !\n.";
+    let seed = 7;
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed;
+    };
+    let accepted = 0;
+    for (let i = 0; i < 5000; i++) {
+      const length = next() % 14;
+      let text = "";
+      for (let k = 0; k < length; k++) text += alphabet[next() % (i % 3 === 0 ? 10 : alphabet.length)];
+      const unpadded = text.replace(/={1,2}$/, "");
+      const valid = pattern.test(text) && unpadded.length % 4 !== 1;
+      if (valid) {
+        accepted++;
+        expect(Buffer.from(bodyOf(text) as Uint8Array), text).toEqual(Buffer.from(text, "base64"));
+      } else {
+        expect(
+          invalidField(() => bodyOf(text)),
+          text,
+        ).toBe("payload.body");
+      }
+    }
+    expect(accepted).toBeGreaterThan(500);
+  });
+
   it("names the bad field when the shape is wrong", () => {
     const good = encodeReplicationEvent(eventOfEveryType()[5]!) as unknown as Record<string, unknown>;
     expect(invalidField(() => decodeReplicationEvent("nope"))).toBe("event");

@@ -79,9 +79,54 @@ export function requireInteger(
 
 const isoPattern = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
 
+const digit = (s: string, i: number): number => {
+  const c = s.charCodeAt(i) - 48;
+  return c >= 0 && c <= 9 ? c : Number.NaN;
+};
+
+/**
+ * `YYYY-MM-DDTHH:MM:SS.mmmZ` (exactly what `Date.prototype.toISOString` writes for years 100–9999) → ms, or NaN for
+ * anything else, including impossible dates such as 2025-02-30. No regular expression, no Date object: a restart
+ * decodes two of these per stored event.
+ */
+function parseCanonicalUtc(s: string): number {
+  if (
+    s.charCodeAt(4) !== 45 || // -
+    s.charCodeAt(7) !== 45 ||
+    s.charCodeAt(10) !== 84 || // T
+    s.charCodeAt(13) !== 58 || // :
+    s.charCodeAt(16) !== 58 ||
+    s.charCodeAt(19) !== 46 || // .
+    s.charCodeAt(23) !== 90 // Z
+  ) {
+    return Number.NaN;
+  }
+  const year = digit(s, 0) * 1000 + digit(s, 1) * 100 + digit(s, 2) * 10 + digit(s, 3);
+  const month = digit(s, 5) * 10 + digit(s, 6);
+  const day = digit(s, 8) * 10 + digit(s, 9);
+  const hour = digit(s, 11) * 10 + digit(s, 12);
+  const minute = digit(s, 14) * 10 + digit(s, 15);
+  const second = digit(s, 17) * 10 + digit(s, 18);
+  const milli = digit(s, 20) * 100 + digit(s, 21) * 10 + digit(s, 22);
+  // NaN (a non-digit) fails every comparison below. Date.UTC maps years 0–99 to 1900–1999: leave those to Date.parse.
+  if (!(year >= 100 && month >= 1 && month <= 12 && day >= 1 && hour < 24 && minute < 60 && second < 60)) {
+    return Number.NaN;
+  }
+  if (!(milli >= 0)) return Number.NaN;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+  if (day > days) return Number.NaN;
+  return Date.UTC(year, month - 1, day, hour, minute, second, milli);
+}
+
 /** ISO-8601 with a zone (`…Z` or `…+01:00`) → ms since the epoch; sub-millisecond digits are truncated. */
 export function requireTime(ctx: JsonDecodeContext, value: unknown, field: string, code?: string): number {
   if (typeof value === "number" && Number.isFinite(value)) return Math.trunc(value);
+  // Fast path for what encodeTime writes (every stored event); anything else takes the general path below.
+  if (typeof value === "string" && value.length === 24) {
+    const ms = parseCanonicalUtc(value);
+    if (!Number.isNaN(ms)) return ms;
+  }
   const match = typeof value === "string" ? isoPattern.exec(value.trim()) : null;
   const ms = match && typeof value === "string" ? Date.parse(value.trim()) : Number.NaN;
   if (!match || Number.isNaN(ms)) {
@@ -100,17 +145,31 @@ export function encodeTime(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-const base64Pattern = /^[A-Za-z0-9+/]*={0,2}$/;
-
 export function encodeBytes(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
 }
 
 export function decodeBytes(ctx: JsonDecodeContext, value: unknown, field: string, code?: string): Uint8Array {
-  if (typeof value !== "string" || !base64Pattern.test(value) || value.length % 4 === 1) {
-    ctx.fail(field, `${field} must be a base64 string.`, code);
-  }
-  return new Uint8Array(Buffer.from(value, "base64"));
+  const bytes = typeof value === "string" ? strictBase64(value) : undefined;
+  if (bytes === undefined) ctx.fail(field, `${field} must be a base64 string.`, code);
+  // A view into Buffer's shared pool (small decodes share 8 KiB slabs), not a copy with an ArrayBuffer of its own:
+  // a restart decodes one body per stored item, and a million separate ArrayBuffers cost seconds and hundreds of MiB.
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * Decodes standard base64 (`A–Z a–z 0–9 + /`, up to two `=` at the end, padding optional) or returns undefined.
+ * Without a regular expression: Buffer's decoder skips characters outside the alphabet and stops at an inner `=`,
+ * so any such character leaves fewer bytes than the text's length promises; it also accepts base64url's `-` and `_`,
+ * which are refused here.
+ */
+function strictBase64(text: string): Buffer | undefined {
+  let chars = text.length;
+  if (chars > 0 && text.charCodeAt(chars - 1) === 61) chars--;
+  if (chars > 0 && text.charCodeAt(chars - 1) === 61) chars--;
+  if (chars % 4 === 1 || text.includes("-") || text.includes("_")) return undefined;
+  const bytes = Buffer.from(text, "base64");
+  return bytes.length === Math.floor((chars * 3) / 4) ? bytes : undefined;
 }
 
 export function decodeStringMap(
