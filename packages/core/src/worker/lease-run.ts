@@ -36,8 +36,11 @@ export class LeaseRun {
   readonly context: ResourceLeaseWorkerContext;
   private readonly host: LeaseRunHost;
   private readonly handlerAbort = new AbortController();
-  /** Cancels renewal calls when the run leaves `running`. */
-  private readonly callsAbort = new AbortController();
+  /**
+   * Cancels renewal calls when the run leaves `running`. Made with the first renewal: most runs end before one, and
+   * aborting a controller builds a DOMException with a stack (a measurable share of a busy worker's CPU).
+   */
+  private callsAbort: AbortController | undefined;
   private current: LeaseRunPhase = "running";
   private expiresAtMs = 0;
   private lengthMs = 0;
@@ -104,6 +107,7 @@ export class LeaseRun {
     }
     if (this.inFlight) return this.inFlight;
     this.clearRenewTimer();
+    this.callsAbort ??= new AbortController();
     // Deferred a microtask so that even a client that throws synchronously leaves `inFlight` consistent.
     const call = Promise.resolve()
       .then(() => this.renewOnce())
@@ -119,7 +123,8 @@ export class LeaseRun {
     const sentAt = this.host.clock.now();
     const timeoutMs = Math.max(1, this.expiresAtMs - sentAt);
     try {
-      const r = await this.host.client.heartbeat(this.token, { signal: this.callsAbort.signal, timeoutMs });
+      const signal = this.callsAbort?.signal;
+      const r = await this.host.client.heartbeat(this.token, signal ? { signal, timeoutMs } : { timeoutMs });
       if (this.current !== "running") return;
       this.lastRenewalError = undefined;
       // remainingMs is measured by the server, so sentAt + remainingMs never overestimates, whatever the clock skew.
@@ -191,6 +196,6 @@ export class LeaseRun {
     this.clearRenewTimer();
     if (this.deadlineTimer !== undefined) this.host.clock.clearTimeout(this.deadlineTimer);
     this.deadlineTimer = undefined;
-    this.callsAbort.abort();
+    this.callsAbort?.abort();
   }
 }

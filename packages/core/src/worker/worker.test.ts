@@ -100,6 +100,79 @@ describe("ResourceLeaseWorker over HTTP", () => {
     expect([stats.pendingCount, stats.activeLeaseCount, stats.deadLetterCount]).toEqual([0, 0, 0]);
   });
 
+  it("with prefetch, holds leased items beyond concurrency and starts them without another lease call", async () => {
+    const stack = await setup({ leaseDurationMs: 2000 });
+    const n = 10;
+    await stack.client().enqueueMany(Array.from({ length: n }, (_, i) => item(i)));
+    const client = spyClient(stack.client());
+    const gate = deferred();
+    const handled: number[] = [];
+    let running = 0;
+    let maxRunning = 0;
+    const w = worker(
+      {
+        client,
+        peerId: "worker-p",
+        concurrency: 1,
+        prefetch: 3,
+        leaseWaitMs: 200,
+        handler: async (grant) => {
+          handled.push(grant.sequenceId);
+          maxRunning = Math.max(maxRunning, ++running);
+          await gate.promise;
+          running--;
+        },
+      },
+      gate.resolve,
+    );
+    w.start();
+    // One handler running, three held: four leased, and the queue shows four active leases.
+    await expect.poll(() => stack.queue.stats().activeLeaseCount).toBe(4);
+    expect(w.stats().inFlight).toBe(4);
+    expect(handled).toEqual([1]);
+    expect(client.calls.leases[0]?.maxItems).toBe(4);
+    gate.resolve();
+    await expect.poll(() => w.stats().completed).toBe(n);
+    expect(maxRunning).toBe(1);
+    expect(handled).toEqual(Array.from({ length: n }, (_, i) => i + 1)); // FIFO kept through the held items
+    expect(client.calls.leases.every((l) => (l.maxItems ?? 1) <= 4)).toBe(true);
+    // Fewer lease calls than items: held items started without a round trip of their own.
+    expect(client.calls.leases.filter((l) => l.granted > 0).length).toBeLessThan(n);
+  });
+
+  it("on close, hands held items back at once without running them", async () => {
+    const stack = await setup({ leaseDurationMs: 5000 });
+    await stack.client().enqueueMany(Array.from({ length: 4 }, (_, i) => item(i)));
+    const gate = deferred();
+    const handled: number[] = [];
+    const w = worker(
+      {
+        client: stack.client(),
+        peerId: "worker-q",
+        concurrency: 1,
+        prefetch: 3,
+        leaseWaitMs: 200,
+        handler: async (grant) => {
+          handled.push(grant.sequenceId);
+          await gate.promise;
+        },
+      },
+      gate.resolve,
+    );
+    w.start();
+    await expect.poll(() => stack.queue.stats().activeLeaseCount).toBe(4);
+    const closing = w.close({ graceMs: 5000 });
+    // The held three are back in the queue while the running handler still has its grace period.
+    await expect.poll(() => stack.queue.stats().pendingCount).toBe(3);
+    expect(stack.queue.stats().activeLeaseCount).toBe(1);
+    gate.resolve();
+    await closing;
+    expect(handled).toEqual([1]);
+    expect(w.stats()).toMatchObject({ inFlight: 0, completed: 1, leased: 4 });
+    const stats = stack.queue.stats();
+    expect([stats.pendingCount, stats.activeLeaseCount]).toEqual([3, 0]);
+  });
+
   it("keeps a handler that runs 3x the lease length alive with automatic heartbeats", async () => {
     const stack = await setup();
     await stack.client().enqueue(item("long"));

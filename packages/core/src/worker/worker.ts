@@ -39,6 +39,8 @@ export class ResourceLeaseWorker implements AsyncDisposable {
   private readonly o: ResolvedWorkerOptions;
   private current: ResourceLeaseWorkerState = "idle";
   private readonly runs = new Set<LeaseRun>();
+  /** Leased ahead (`prefetch`), oldest first, waiting for a free slot. */
+  private readonly held: LeaseRun[] = [];
   private readonly settling = new Set<Promise<void>>();
   private readonly waiters = new Set<() => void>();
   private readonly reporter: WorkerReporter;
@@ -127,7 +129,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
 
   /** Current counters. */
   stats(): ResourceLeaseWorkerStats {
-    return { inFlight: this.runs.size, ...this.reporter.counts };
+    return { inFlight: this.runs.size + this.held.length, ...this.reporter.counts };
   }
 
   /** Events as they happen, for as long as the worker lives (the iteration ends after close). */
@@ -141,10 +143,10 @@ export class ResourceLeaseWorker implements AsyncDisposable {
   }
 
   private async loop(): Promise<void> {
-    const { client, clock, peerId, leaseWaitMs, concurrency } = this.o;
+    const { client, clock, peerId, leaseWaitMs, concurrency, prefetch } = this.o;
     let failures = 0;
     while (this.current === "running") {
-      const free = concurrency - this.runs.size;
+      const free = concurrency + prefetch - this.runs.size - this.held.length;
       if (free <= 0) {
         await this.pause();
         continue;
@@ -167,7 +169,12 @@ export class ResourceLeaseWorker implements AsyncDisposable {
       }
       failures = 0;
       const accepted = this.current === "running" ? grants.slice(0, free) : [];
-      for (const grant of accepted) this.startRun(grant);
+      for (const grant of accepted) {
+        const run = new LeaseRun(grant, this.host);
+        this.reporter.record({ type: "leased", grant });
+        if (this.runs.size < concurrency) this.startRun(run);
+        else this.held.push(run);
+      }
       // Grants beyond our free slots (or that arrived as we closed) go straight back to the queue.
       for (const grant of grants.slice(accepted.length)) this.handBack(grant);
       if (grants.length === 0 && this.current === "running") {
@@ -193,16 +200,22 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     });
   }
 
-  private startRun(grant: ResourceLeaseGrant): void {
-    const run = new LeaseRun(grant, this.host);
+  private startRun(run: LeaseRun): void {
     this.runs.add(run);
-    this.reporter.record({ type: "leased", grant });
     this.execute(run).catch((error: unknown) => {
       this.o.logger.error(
-        { err: error, sequenceId: grant.sequenceId },
+        { err: error, sequenceId: run.grant.sequenceId },
         "ResourceLeaseWorker failed to settle an item.",
       );
     });
+  }
+
+  /** Starts held items while slots are free (skipping any whose lease was lost while held). */
+  private startHeld(): void {
+    while (this.current === "running" && this.runs.size < this.o.concurrency && this.held.length > 0) {
+      const run = this.held.shift() as LeaseRun;
+      if (run.phase === "running") this.startRun(run);
+    }
   }
 
   private async execute(run: LeaseRun): Promise<void> {
@@ -215,6 +228,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
       error = thrown;
     }
     this.runs.delete(run);
+    this.startHeld();
     this.wakeLoop?.();
     this.notify();
     if (!run.settle()) {
@@ -338,6 +352,11 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     this.loopAbort.abort(omniError("cancelled", Codes.shuttingDown, "The worker is shutting down."));
     this.wakeLoop?.();
     await this.loopDone;
+    // Held items never started: they go back to the queue now rather than after the grace period.
+    const back = omniError("unavailable", Codes.shuttingDown, "The worker shut down before the item started.");
+    for (const run of this.held.splice(0)) {
+      if (run.abandon(back)) this.release(run, back, "worker shutting down");
+    }
     if (this.runs.size > 0) {
       let timer: TimerHandle | undefined;
       const graceOver = new Promise<void>((resolve) => {

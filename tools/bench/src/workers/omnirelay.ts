@@ -26,6 +26,8 @@ interface Config {
 }
 
 const config = childConfig<Config>();
+/** Items the worker leases ahead of free slots (graphile-worker's batched run holds up to 500 in its localQueue). */
+const WORKER_PREFETCH = 100;
 const MAX_BYTES = 64 * 1024 * 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -124,6 +126,7 @@ async function consumeWithWorker(
     client,
     peerId: "bench-worker",
     concurrency: a.concurrency as number,
+    prefetch: WORKER_PREFETCH,
     leaseWaitMs: 2000,
     handler: (item) => {
       if (a.latency && item.payload.body) {
