@@ -8,6 +8,8 @@ import type {
 } from "../contracts/payload.js";
 import { decodeJsonBody, encodeJsonBody } from "../dispatcher/json-codec.js";
 import type { UnaryOutbound } from "../dispatcher/types.js";
+import { ResourceLeaseErrorCodes } from "../errors/codes.js";
+import { omniError } from "../errors/omnirelay-error.js";
 import type { ResourceLeaseFailOutcome } from "../queue/types.js";
 import {
   decodeErrorJson,
@@ -20,6 +22,7 @@ import {
 } from "../replication/json-parts.js";
 import { decodePendingItem, encodePendingItem } from "../replication/pending-item-json.js";
 import type { ResourceLeaseVerb } from "./component.js";
+import { EnqueueCoalescer } from "./enqueue-coalescer.js";
 
 /** Options of a {@link ResourceLeaseClient}. */
 export interface ResourceLeaseClientOptions {
@@ -35,6 +38,15 @@ export interface ResourceLeaseClientOptions {
   readonly timeoutMs?: number;
   /** Headers sent with every call, e.g. `{ authorization: 'Bearer <jwt>' }`. */
   readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * Coalesce `enqueue` calls made in the same event-loop turn into one batched RPC of up to this many items; each
+   * call still resolves with its own result. A batch the server refuses as a whole for invalid-argument or
+   * resource-exhausted is retried item by item, so each call gets the answer it would have had alone. Calls with
+   * their own `signal`, `timeoutMs` or `shardKey` are always sent alone. 0: every `enqueue` is its own RPC. At most
+   * 1000 (the server's default `maxBatchSize`).
+   * @defaultValue 0
+   */
+  readonly coalesceEnqueues?: number;
 }
 
 /** Per-call options. */
@@ -62,17 +74,56 @@ export class ResourceLeaseClient {
   readonly namespace: string;
   private readonly options: ResourceLeaseClientOptions;
 
+  private readonly coalescer: EnqueueCoalescer | undefined;
+
+  /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` for a bad `coalesceEnqueues`. */
   constructor(options: ResourceLeaseClientOptions) {
     this.options = options;
     this.namespace = options.namespace?.trim() || "resourcelease";
+    const coalesce = options.coalesceEnqueues ?? 0;
+    if (!Number.isSafeInteger(coalesce) || coalesce < 0 || coalesce > 1000) {
+      throw omniError(
+        "invalid-argument",
+        ResourceLeaseErrorCodes.optionsInvalid,
+        "coalesceEnqueues must be an integer from 0 to 1000.",
+        { option: "coalesceEnqueues" },
+      );
+    }
+    this.coalescer =
+      coalesce > 1
+        ? new EnqueueCoalescer(
+            {
+              many: async (payloads) => {
+                const r = await this.call("enqueue", { payloads });
+                return {
+                  sequenceIds: r.sequenceIds as number[],
+                  duplicates: r.duplicates as boolean[],
+                  stats: r.stats as ClientEnqueueResult["stats"],
+                };
+              },
+              one: (payload) => this.enqueueEncoded(payload),
+            },
+            coalesce,
+          )
+        : undefined;
   }
 
-  /** Enqueues one item. */
+  /** Enqueues one item (coalesced with others of the same turn when `coalesceEnqueues` is set). */
   async enqueue(
     payload: ResourceLeaseItemPayload,
     options?: ResourceLeaseClientCallOptions,
   ): Promise<ClientEnqueueResult> {
-    const r = await this.call("enqueue", { payload: encodePayloadJson(payload) }, options);
+    if (this.coalescer && options?.signal === undefined && !options?.timeoutMs && !options?.shardKey) {
+      return this.coalescer.enqueue(encodePayloadJson(payload));
+    }
+    return this.enqueueEncoded(encodePayloadJson(payload), options);
+  }
+
+  private async enqueueEncoded(
+    payload: unknown,
+    options?: ResourceLeaseClientCallOptions,
+  ): Promise<ClientEnqueueResult> {
+    const r = await this.call("enqueue", { payload }, options);
     return {
       sequenceId: r.sequenceId as number,
       duplicate: r.duplicate === true,
@@ -192,8 +243,9 @@ export class ResourceLeaseClient {
     return (await this.call("stats", {}, options)) as unknown as ResourceLeaseQueueStats;
   }
 
-  /** Closes the outbound. */
+  /** Sends any coalesced enqueues still waiting, then closes the outbound. */
   async close(): Promise<void> {
+    await this.coalescer?.settle();
     await this.options.outbound.close?.();
   }
 

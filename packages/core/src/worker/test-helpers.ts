@@ -156,6 +156,7 @@ export async function startStack(queueOptions: ResourceLeaseQueueOptions) {
   const clients: ResourceLeaseClient[] = [];
   return {
     queue: component.queue,
+    url,
     client(caller = "worker-test") {
       const c = new ResourceLeaseClient({ outbound: new HttpOutbound({ url }), caller });
       clients.push(c);
