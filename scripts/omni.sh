@@ -2,6 +2,7 @@
 # One entry point for a fresh machine that has only Node and npm.
 #   bash scripts/omni.sh demo   install, build, start the local mesh (Ctrl-C stops it)
 #   bash scripts/omni.sh test   install, lint, build, typecheck and run every test
+#   bash scripts/omni.sh bench  install, build, run the benchmark (arguments go to tools/bench, e.g. --quick)
 # It brings the pinned pnpm itself (corepack cannot verify signatures on this registry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,8 +38,13 @@ case "$cmd" in
     pnpm run typecheck
     pnpm run test:unit
     ;;
+  bench)
+    install_deps
+    pnpm exec turbo run build --filter=@omnirelay/bench... --output-logs=errors-only
+    pnpm --filter @omnirelay/bench bench -- "$@"
+    ;;
   *)
-    echo "usage: bash scripts/omni.sh demo|test" >&2
+    echo "usage: bash scripts/omni.sh demo|test|bench" >&2
     exit 2
     ;;
 esac

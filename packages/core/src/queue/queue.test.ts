@@ -437,6 +437,69 @@ describe("durable-before-ack", () => {
   });
 });
 
+describe("a lease whose caller went away while it was committed", () => {
+  function gatedQueue() {
+    const gates: Array<() => void> = [];
+    const events: string[] = [];
+    const queue = new ResourceLeaseQueue({
+      maxAttempts: 5,
+      replicator: {
+        async publish(batch) {
+          events.push(...batch.map((e) => e.eventType));
+          if (batch.some((e) => e.eventType === "LeaseGranted")) await new Promise<void>((r) => gates.push(r));
+        },
+      },
+    });
+    return { queue, events, open: () => gates.splice(0).forEach((g) => g()) };
+  }
+
+  it("goes back to the queue at once (attempt counted) instead of waiting for its lease to expire", async () => {
+    const { queue, events, open } = gatedQueue();
+    await queue.enqueueMany([item(1), item(2)]);
+    const caller = new AbortController();
+    const leasing = queue.lease({ maxItems: 2, signal: caller.signal });
+    await new Promise((r) => setImmediate(r));
+    caller.abort(); // the HTTP client closed its connection while the grant was being committed
+    open();
+    expect((await rejection(leasing)).code).toBe(Codes.cancelled);
+    expect(queue.stats()).toMatchObject({ pendingCount: 2, activeLeaseCount: 0 });
+    expect(events.filter((t) => t === "Failed")).toHaveLength(2);
+    const leasingAgain = queue.lease({ maxItems: 2 });
+    await new Promise((r) => setImmediate(r));
+    open();
+    const again = await leasingAgain;
+    expect(again.map((g) => [g.sequenceId, g.attempt])).toEqual([
+      [1, 2],
+      [2, 2],
+    ]);
+  });
+
+  it("does the same for a long-poll served by a later enqueue", async () => {
+    const { queue, open } = gatedQueue();
+    const caller = new AbortController();
+    const leasing = queue.lease({ maxItems: 5, waitMs: 10_000, signal: caller.signal });
+    const enqueued = queue.enqueue(item(1)); // its commit carries the waiter's LeaseGranted
+    await new Promise((r) => setImmediate(r));
+    caller.abort();
+    open();
+    await enqueued;
+    expect((await rejection(leasing)).code).toBe(Codes.cancelled);
+    expect(queue.stats()).toMatchObject({ pendingCount: 1, activeLeaseCount: 0 });
+  });
+
+  it("keeps the grants when the caller is still there", async () => {
+    const { queue, open } = gatedQueue();
+    await queue.enqueue(item(1));
+    const caller = new AbortController();
+    const leasing = queue.lease({ signal: caller.signal });
+    await new Promise((r) => setImmediate(r));
+    open();
+    expect(await leasing).toHaveLength(1);
+    caller.abort(); // after delivery: nothing to undo
+    expect(queue.stats()).toMatchObject({ pendingCount: 0, activeLeaseCount: 1 });
+  });
+});
+
 describe("restore with renumber", () => {
   it("moves items into a queue whose ids collide, giving them fresh ids in order", async () => {
     const { queue: source } = fixture();

@@ -236,10 +236,10 @@ export class ResourceLeaseQueue implements AsyncDisposable {
     const grants = this.tx.grant(maxItems, peerId, principal, this.clock.now());
     if (grants.length > 0 || waitMs === 0) {
       await this.finish();
-      return grants;
+      return this.deliverable(grants, options);
     }
     if (options.signal?.aborted) throw cancelled();
-    return new Promise<ResourceLeaseGrant[]>((resolve, reject) => {
+    const waited = await new Promise<ResourceLeaseGrant[]>((resolve, reject) => {
       const waiter: LeaseWaiter = {
         peerId,
         principal,
@@ -263,6 +263,28 @@ export class ResourceLeaseQueue implements AsyncDisposable {
       }
       this.waiters.add(waiter);
     });
+    return this.deliverable(waited, options);
+  }
+
+  /**
+   * Grants whose caller went away while they were being committed (its signal aborted: the HTTP client closed the
+   * connection, the gRPC call was cancelled) would otherwise sit leased to nobody until their leases expire. They go
+   * back to the queue at once, as a failed delivery (the attempt counts: the answer may have reached the caller).
+   */
+  private async deliverable(
+    grants: ResourceLeaseGrant[],
+    options: ResourceLeaseLeaseOptions,
+  ): Promise<ResourceLeaseGrant[]> {
+    if (grants.length === 0 || !options.signal?.aborted || this.status !== "open") return grants;
+    const now = this.clock.now();
+    const error = { message: "The lease call was cancelled before its answer was delivered.", code: Codes.cancelled };
+    for (const grant of grants) {
+      const lease = this.state.leases.get(grant.ownershipToken.leaseId);
+      if (lease?.token.fencingToken !== grant.ownershipToken.fencingToken) continue;
+      this.tx.endLease(lease, "Failed", now, error, { requeue: true, delayMs: 0 });
+    }
+    await this.finish();
+    throw cancelled();
   }
 
   /**
