@@ -9,7 +9,7 @@ import {
 import type BetterSqlite3 from "better-sqlite3";
 import { corruptError } from "./codes.js";
 import type { LogTables } from "./schema.js";
-import { decodeSnapshot } from "./snapshot-codec.js";
+import { decodeSnapshot, snapshotPartCount } from "./snapshot-codec.js";
 
 type Database = BetterSqlite3.Database;
 
@@ -73,13 +73,41 @@ export function decodeRawRow([sequence, eventType, json, checksum]: RawEventRow)
   return event;
 }
 
-/** Verifies and decodes a snapshot row. Internal. @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`. */
-export function decodeSnapshotRow(row: SnapshotRow): ResourceLeaseQueueSnapshot {
+/** A stored snapshot part row. Internal. */
+export interface SnapshotPartRow {
+  readonly part: number;
+  readonly json: string;
+  readonly checksum: string;
+}
+
+/** Reads the part rows of the snapshot at `sequence`, in order. Internal. */
+export function readSnapshotParts(db: Database, tables: LogTables, sequence: number): SnapshotPartRow[] {
+  return db
+    .prepare<[number], SnapshotPartRow>(
+      `SELECT part, json, checksum FROM ${tables.snapshotParts} WHERE sequence = ? ORDER BY part`,
+    )
+    .all(sequence);
+}
+
+/**
+ * Verifies and decodes a snapshot: its head row and every part row (checksums, JSON, the announced number of parts,
+ * numbered from 0 without a hole). Internal. @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`.
+ */
+export function decodeSnapshotRow(row: SnapshotRow, parts: readonly SnapshotPartRow[]): ResourceLeaseQueueSnapshot {
   if (!checksumMatches(row.json, row.checksum)) {
     throw corruptError(row.sequence, "snapshot_checksum", "the snapshot's checksum does not match its JSON.");
   }
+  for (const [i, part] of parts.entries()) {
+    if (part.part !== i || !checksumMatches(part.json, part.checksum)) {
+      throw corruptError(row.sequence, "snapshot_checksum", `part ${i} of the snapshot is missing or corrupt.`);
+    }
+  }
   try {
-    const snapshot = decodeSnapshot(row.json);
+    if (snapshotPartCount(row.json) !== parts.length) throw new Error("parts are missing");
+    const snapshot = decodeSnapshot(
+      row.json,
+      parts.map((p) => p.json),
+    );
     if (snapshot.lastEventSequence !== row.sequence) throw new Error("sequence mismatch");
     return snapshot;
   } catch (error) {
@@ -112,7 +140,7 @@ export function scanLog(db: Database, tables: LogTables, mode: "all" | "tail" | 
   let snapshot: ResourceLeaseQueueSnapshot | undefined;
   if (snapRow) {
     try {
-      snapshot = decodeSnapshotRow(snapRow);
+      snapshot = decodeSnapshotRow(snapRow, readSnapshotParts(db, tables, snapRow.sequence));
     } catch (error) {
       return { snapshot: undefined, lastGood: 0, checked: 0, error: error as Error, badSequence: snapRow.sequence };
     }

@@ -19,7 +19,7 @@ export interface SqliteResourceLeaseReplicatorOptions {
   /** Path of the SQLite file (created when missing). */
   readonly path: string;
   /**
-   * Events table name; snapshots go to `${table}_snapshots`. Must match `^[A-Za-z_][A-Za-z0-9_]{0,62}$`.
+   * Events table name; snapshots go to `${table}_snapshots` and `${table}_snapshot_parts`. Must match `^[A-Za-z_][A-Za-z0-9_]{0,62}$`.
    * @defaultValue 'resourcelease_events'
    */
   readonly table?: string;

@@ -73,15 +73,23 @@ export async function openDurableResourceLeaseQueue(
       { ...(snapshot ? { snapshot } : {}), activeLeases: "expire" },
     );
     if (every > 0) {
+      let failedAt = 0;
       replicator.onCommit((committed) => {
         // Only a snapshot of committed state: the queue may already hold mutations whose events are not committed.
-        const since = committed - replicator.stats().lastSnapshotSequence;
+        const since = committed - Math.max(replicator.stats().lastSnapshotSequence, failedAt);
         if (since < every) return;
         const stats = queue.stats();
         if (stats.lastEventSequence !== committed) return;
         // Amortise: a snapshot walks every item, so take one only after at least twice as many events.
         if (since < 2 * (stats.pendingCount + stats.activeLeaseCount + stats.deadLetterCount)) return;
-        replicator.saveSnapshot(queue.snapshot());
+        try {
+          replicator.saveSnapshot(queue.snapshot());
+        } catch (error) {
+          // Not again at the next commit (a snapshot costs time in proportion to the queue), but after as many
+          // events as a success would have waited for. The log is intact either way: replay just starts earlier.
+          failedAt = committed;
+          throw error;
+        }
       });
     }
     const close = async () => {

@@ -82,6 +82,7 @@ export async function repairLog(path: string, options: SqliteLogRepairOptions): 
       droppedSnapshots += db
         .prepare(`DELETE FROM ${tables.snapshots} WHERE sequence = ?`)
         .run(scan.badSequence).changes;
+      db.prepare(`DELETE FROM ${tables.snapshotParts} WHERE sequence = ?`).run(scan.badSequence);
       scan = scanLog(db, tables, "all");
     }
     if (!scan.error) {
@@ -96,6 +97,7 @@ export async function repairLog(path: string, options: SqliteLogRepairOptions): 
     const drop = db.transaction(() => {
       const events = db.prepare(`DELETE FROM ${tables.events} WHERE sequence > ?`).run(scan.lastGood).changes;
       const snaps = db.prepare(`DELETE FROM ${tables.snapshots} WHERE sequence > ?`).run(scan.lastGood).changes;
+      db.prepare(`DELETE FROM ${tables.snapshotParts} WHERE sequence > ?`).run(scan.lastGood);
       return { events, snaps };
     });
     const dropped = drop.immediate();

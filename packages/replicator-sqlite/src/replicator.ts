@@ -20,6 +20,7 @@ import {
   decodeRawRow,
   decodeSnapshotRow,
   type RawEventRow,
+  readSnapshotParts,
   type SnapshotRow,
   scanLog,
 } from "./integrity.js";
@@ -131,14 +132,23 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
     const putSnapshot = db.prepare(
       `INSERT OR REPLACE INTO ${t.snapshots} (sequence, created_at, json, checksum) VALUES (?, ?, ?, ?)`,
     );
+    const clearParts = db.prepare(`DELETE FROM ${t.snapshotParts} WHERE sequence = ?`);
+    const putPart = db.prepare(`INSERT INTO ${t.snapshotParts} (sequence, part, json, checksum) VALUES (?, ?, ?, ?)`);
     const pruneSnapshots = db.prepare(
       `DELETE FROM ${t.snapshots} WHERE sequence NOT IN (SELECT sequence FROM ${t.snapshots} ORDER BY sequence DESC LIMIT ?)`,
     );
+    const pruneParts = db.prepare(
+      `DELETE FROM ${t.snapshotParts} WHERE sequence NOT IN (SELECT sequence FROM ${t.snapshots})`,
+    );
     const pruneEvents = db.prepare(`DELETE FROM ${t.events} WHERE sequence <= ?`);
     this.storeSnapshot = db.transaction((snapshot: ResourceLeaseQueueSnapshot) => {
-      const json = encodeSnapshot(snapshot);
-      putSnapshot.run(snapshot.lastEventSequence, this.clock.now(), json, checksumOf(json));
+      const { head, parts } = encodeSnapshot(snapshot);
+      const seq = snapshot.lastEventSequence;
+      putSnapshot.run(seq, this.clock.now(), head, checksumOf(head));
+      clearParts.run(seq);
+      for (const [i, part] of parts.entries()) putPart.run(seq, i, part, checksumOf(part));
       pruneSnapshots.run(settings.retainSnapshots);
+      pruneParts.run();
       if (settings.retainEventsAfterSnapshot !== undefined) {
         pruneEvents.run(snapshot.lastEventSequence - settings.retainEventsAfterSnapshot);
       }
@@ -292,7 +302,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
         `SELECT sequence, json, checksum FROM ${this.tables.snapshots} ORDER BY sequence DESC LIMIT 1`,
       )
       .get();
-    return row ? decodeSnapshotRow(row) : undefined;
+    return row ? decodeSnapshotRow(row, readSnapshotParts(this.db, this.tables, row.sequence)) : undefined;
   }
 
   /**

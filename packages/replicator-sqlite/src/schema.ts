@@ -85,14 +85,16 @@ export interface LogTables {
   readonly events: string;
   /** e.g. `"resourcelease_events_snapshots"` */
   readonly snapshots: string;
+  /** e.g. `"resourcelease_events_snapshot_parts"`: the items of a snapshot, a few thousand per row. */
+  readonly snapshotParts: string;
 }
 
 /** Names of the log tables for a validated base name (already checked against the identifier pattern). Internal. */
 export function logTables(name: string): LogTables {
-  return { events: `"${name}"`, snapshots: `"${name}_snapshots"` };
+  return { events: `"${name}"`, snapshots: `"${name}_snapshots"`, snapshotParts: `"${name}_snapshot_parts"` };
 }
 
-/** The event-log migrations. Version 1: events; version 2: snapshots. Internal. */
+/** The event-log migrations. Version 1: events; version 2: snapshots; version 3: snapshot parts. Internal. */
 export function logMigrations(tables: LogTables): Migration[] {
   return [
     {
@@ -120,6 +122,21 @@ export function logMigrations(tables: LogTables): Migration[] {
              created_at INTEGER NOT NULL,
              json TEXT NOT NULL,
              checksum TEXT NOT NULL
+           )`,
+        );
+      },
+    },
+    {
+      version: 3,
+      description: "snapshot parts table",
+      up(db) {
+        db.exec(
+          `CREATE TABLE IF NOT EXISTS ${tables.snapshotParts} (
+             sequence INTEGER NOT NULL,
+             part INTEGER NOT NULL,
+             json TEXT NOT NULL,
+             checksum TEXT NOT NULL,
+             PRIMARY KEY (sequence, part)
            )`,
         );
       },

@@ -95,10 +95,10 @@ describe("schema versions and migrations", () => {
     expect(log.latestSnapshot()).toBeUndefined();
     await log.close();
     const check = new Database(path, { readonly: true });
-    expect(schemaVersion(check, "eventlog:resourcelease_events")).toBe(2);
+    expect(schemaVersion(check, "eventlog:resourcelease_events")).toBe(3);
     const rows = check.prepare(`SELECT component, version FROM ${SCHEMA_VERSION_TABLE}`).all();
     check.close();
-    expect(rows).toEqual([{ component: "eventlog:resourcelease_events", version: 2 }]);
+    expect(rows).toEqual([{ component: "eventlog:resourcelease_events", version: 3 }]);
   });
 
   it("refuses a file written by a newer version", async () => {
@@ -106,6 +106,6 @@ describe("schema versions and migrations", () => {
     tamper(path, `UPDATE ${SCHEMA_VERSION_TABLE} SET version = 99`);
     const err = await rejection(SqliteResourceLeaseReplicator.open({ path }));
     expect(err).toMatchObject({ status: "failed-precondition", code: SqliteErrorCodes.schemaTooNew });
-    expect(err.metadata).toMatchObject({ version: "99", supported: "2" });
+    expect(err.metadata).toMatchObject({ version: "99", supported: "3" });
   });
 });

@@ -1,5 +1,7 @@
+import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { ResourceLeaseQueue, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { encodePendingItem, ResourceLeaseQueue, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { openDurableResourceLeaseQueue, SqliteErrorCodes, SqliteResourceLeaseReplicator } from "../src/index.js";
 import { item, rejection, tempDb, tempDir } from "./helpers.js";
@@ -41,11 +43,17 @@ describe("openDurableResourceLeaseQueue: recovery", () => {
 
   it("dead-letters a lease that was on its last attempt at restart", async () => {
     const path = tempDb();
-    const first = await openDurableResourceLeaseQueue({ path, queueOptions: { maxAttempts: 1 } });
+    const first = await openDurableResourceLeaseQueue({
+      path,
+      queueOptions: { capacity: 100_000, maxAttempts: 1 },
+    });
     await first.queue.enqueue(item(1));
     await first.queue.lease();
     await first.close();
-    await using second = await openDurableResourceLeaseQueue({ path, queueOptions: { maxAttempts: 1 } });
+    await using second = await openDurableResourceLeaseQueue({
+      path,
+      queueOptions: { capacity: 100_000, maxAttempts: 1 },
+    });
     expect(second.queue.stats()).toMatchObject({ pendingCount: 0, deadLetterCount: 1 });
     expect(second.queue.deadLetters()[0]?.reason).toBe("expired");
   });
@@ -171,5 +179,133 @@ describe("snapshots, compaction and backup", () => {
     expect(rebuilt.snapshot()).toEqual(expected);
     expect(snapshot?.lastEventSequence).toBeGreaterThan(0);
     await log.close();
+  });
+});
+
+describe("snapshots in parts", () => {
+  async function bigQueue(path: string) {
+    const durable = await openDurableResourceLeaseQueue({
+      path,
+      snapshotEveryEvents: 0,
+      queueOptions: { capacity: 100_000, leaseDurationMs: 60_000, maxAttempts: 1, idempotencyWindowMs: 60_000 },
+    });
+    const q = durable.queue;
+    // 11,000 items with request ids (so the request-id list spans parts too): pending, active, dead.
+    for (let b = 0; b < 11; b++) {
+      await q.enqueueMany(Array.from({ length: 1000 }, (_, i) => item(b * 1000 + i, { requestId: `r-${b}-${i}` })));
+    }
+    const grants = await q.lease({ maxItems: 1000, peerId: "w" });
+    for (const g of grants.slice(0, 300)) await q.fail(g.ownershipToken, { requeue: false, reason: "poison" });
+    return durable;
+  }
+
+  it("stores a large queue as a head and parts of at most 5,000 entries, and restores it exactly", async () => {
+    const path = tempDb();
+    const durable = await bigQueue(path);
+    expect(durable.replicator.saveSnapshot(durable.queue.snapshot())).toBe(true);
+    const expected = durable.queue.snapshot();
+    const last = expected.lastEventSequence;
+    await durable.close();
+
+    const db = new Database(path, { readonly: true });
+    const parts = db
+      .prepare("SELECT part, length(json) AS n FROM resourcelease_events_snapshot_parts WHERE sequence = ?")
+      .all(last) as Array<{ part: number; n: number }>;
+    const head = db.prepare("SELECT json FROM resourcelease_events_snapshots WHERE sequence = ?").get(last) as {
+      json: string;
+    };
+    db.close();
+    // 10,000 pending + 700 active + 300 dead + 11,000 request ids = 22,000 entries: 5 parts.
+    expect(parts.map((p) => p.part)).toEqual([0, 1, 2, 3, 4]);
+    expect(JSON.parse(head.json)).toMatchObject({ version: 2, parts: 5, lastEventSequence: last });
+    expect(head.json.length).toBeLessThan(300);
+
+    const log = await SqliteResourceLeaseReplicator.open({ path });
+    expect(log.latestSnapshot()).toEqual(expected);
+    await log.close();
+    await using again = await openDurableResourceLeaseQueue({
+      path,
+      queueOptions: { capacity: 100_000, maxAttempts: 1 },
+    });
+    expect(again.snapshotSequence).toBe(last);
+    expect(again.replayedEvents).toBe(0);
+    // The 700 active leases expired on restart (last attempt: dead-lettered).
+    expect(again.queue.stats()).toMatchObject({ pendingCount: 10_000, deadLetterCount: 1000 });
+  }, 60_000);
+
+  it("refuses a snapshot with a corrupt or missing part, and repair drops it and replays the log instead", async () => {
+    const path = tempDb();
+    const durable = await bigQueue(path);
+    durable.replicator.saveSnapshot(durable.queue.snapshot());
+    const last = durable.queue.stats().lastEventSequence;
+    await durable.close();
+    const db = new Database(path);
+    db.prepare("DELETE FROM resourcelease_events_snapshot_parts WHERE sequence = ? AND part = 2").run(last);
+    db.close();
+
+    const err = await rejection(SqliteResourceLeaseReplicator.open({ path }));
+    expect(err.code).toBe(SqliteErrorCodes.corrupt);
+    expect(err.metadata).toMatchObject({ sequence: String(last), reason: "snapshot_checksum" });
+    const report = await SqliteResourceLeaseReplicator.repair(path, { truncateAfterLastGood: true });
+    expect(report).toMatchObject({ repaired: true, droppedSnapshots: 1, droppedEvents: 0 });
+    const check = new Database(path, { readonly: true });
+    expect(check.prepare("SELECT count(*) AS n FROM resourcelease_events_snapshot_parts").get()).toEqual({ n: 0 });
+    check.close();
+    await using again = await openDurableResourceLeaseQueue({
+      path,
+      queueOptions: { capacity: 100_000, maxAttempts: 1 },
+    });
+    expect(again.snapshotSequence).toBe(0);
+    expect(again.replayedEvents).toBe(last);
+    expect(again.queue.stats()).toMatchObject({ pendingCount: 10_000, deadLetterCount: 1000 });
+  }, 60_000);
+
+  it("still reads a snapshot an earlier version stored as one JSON row", async () => {
+    const path = tempDb();
+    const first = await openDurableResourceLeaseQueue({ path, snapshotEveryEvents: 0 });
+    await first.queue.enqueueMany([item(1), item(2, { body: new Uint8Array([1, 2, 3]) })]);
+    const snapshot = first.queue.snapshot();
+    await first.close();
+    const v1 = JSON.stringify({
+      version: 1,
+      lastEventSequence: snapshot.lastEventSequence,
+      lastFencingToken: snapshot.lastFencingToken,
+      lastSequenceId: snapshot.lastSequenceId,
+      mode: snapshot.mode,
+      pending: snapshot.pending.map((p) => encodePendingItem(p)),
+      delayed: [],
+      active: [],
+      deadLetters: [],
+      requestIds: [],
+    });
+    const db = new Database(path);
+    db.prepare(
+      "INSERT INTO resourcelease_events_snapshots (sequence, created_at, json, checksum) VALUES (?, 0, ?, ?)",
+    ).run(snapshot.lastEventSequence, v1, createHash("sha256").update(v1, "utf8").digest("hex"));
+    db.close();
+    await using again = await openDurableResourceLeaseQueue({ path });
+    expect(again.snapshotSequence).toBe(snapshot.lastEventSequence);
+    expect(again.queue.snapshot()).toEqual(snapshot);
+  });
+});
+
+describe("a snapshot that fails", () => {
+  it("is not retried at every commit, only after another interval of events", async () => {
+    await using durable = await openDurableResourceLeaseQueue({ path: tempDb(), snapshotEveryEvents: 10 });
+    let attempts = 0;
+    durable.replicator.saveSnapshot = () => {
+      attempts++;
+      throw new Error("disk full");
+    };
+    const q = durable.queue;
+    for (let i = 0; i < 40; i++) {
+      await q.enqueue(item(i));
+      const [grant] = await q.lease();
+      await q.complete(grant!.ownershipToken);
+    }
+    // 120 events, one commit each: retrying at every commit would be ~110 attempts; one per 10 events is ~11.
+    expect(attempts).toBeGreaterThanOrEqual(10);
+    expect(attempts).toBeLessThanOrEqual(12);
+    expect(q.stats()).toMatchObject({ pendingCount: 0, lastEventSequence: 120 });
   });
 });
