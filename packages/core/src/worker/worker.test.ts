@@ -173,6 +173,45 @@ describe("ResourceLeaseWorker over HTTP", () => {
     expect([stats.pendingCount, stats.activeLeaseCount]).toEqual([3, 0]);
   });
 
+  it("on close, waits for a lease call that is being answered and hands its grants back instead of dropping them", async () => {
+    const stack = await setup({ leaseDurationMs: 60_000 });
+    await stack.client().enqueueMany([item(1), item(2), item(3)]);
+    const real = stack.client();
+    // The answer of a lease call reaches the worker 60 ms after the server committed it (a slow network): a worker
+    // that cancels the call at close never sees those grants, and they stay leased to nobody for the whole lease.
+    const client = spyClient(real, {
+      lease: async (request, options) => {
+        const grants = await real.lease(request);
+        await new Promise((r) => setTimeout(r, 60));
+        if (options?.signal?.aborted) throw options.signal.reason;
+        return grants;
+      },
+    });
+    const gate = deferred();
+    const w = worker(
+      {
+        client,
+        peerId: "worker-c",
+        concurrency: 5,
+        leaseWaitMs: 2000,
+        handler: () => gate.promise,
+      },
+      gate.resolve,
+    );
+    w.start();
+    await expect.poll(() => w.stats().inFlight).toBe(3);
+    // The worker's next lease call is long-polling; two new items are granted to it, and the worker closes while the
+    // answer is on its way.
+    await stack.client().enqueueMany([item(4), item(5)]);
+    await expect.poll(() => stack.queue.stats().activeLeaseCount, { interval: 1 }).toBe(5);
+    const closing = w.close({ graceMs: 2000 });
+    gate.resolve();
+    await closing;
+    const stats = stack.queue.stats();
+    expect([stats.activeLeaseCount, stats.pendingCount]).toEqual([0, 2]);
+    expect(w.stats()).toMatchObject({ completed: 3, leased: 5 });
+  });
+
   it("keeps a handler that runs 3x the lease length alive with automatic heartbeats", async () => {
     const stack = await setup();
     await stack.client().enqueue(item("long"));

@@ -27,6 +27,9 @@ type Delivery<T> = { readonly ok: true; readonly value: T } | { readonly ok: fal
 
 const noop = () => {};
 
+/** How long close waits for a lease call in flight to come back before cancelling it (see `shutdown`). */
+const CLOSE_LEASE_SETTLE_MS = 250;
+
 /**
  * Leases items through a client and runs a handler for each, up to `concurrency` at once: renews each lease while its
  * handler runs, completes (batched) or fails the item when the handler settles, and aborts the handler's signal as
@@ -349,6 +352,19 @@ export class ResourceLeaseWorker implements AsyncDisposable {
   }
 
   private async shutdown(graceMs: number): Promise<void> {
+    // A lease call in flight may be answering with grants right now (at once, when items are pending). Cancelling it
+    // drops that answer: the server has committed the grants, and they would sit leased to nobody until their leases
+    // expire. So give it a moment to come back (the loop then hands its grants straight back), and only then cancel
+    // what is left: a long-poll with nothing to grant.
+    this.wakeLoop?.();
+    let timer: TimerHandle | undefined;
+    await Promise.race([
+      this.loopDone,
+      new Promise<void>((resolve) => {
+        timer = this.o.clock.setTimeout(resolve, Math.min(this.o.leaseWaitMs, CLOSE_LEASE_SETTLE_MS));
+      }),
+    ]);
+    if (timer !== undefined) this.o.clock.clearTimeout(timer);
     this.loopAbort.abort(omniError("cancelled", Codes.shuttingDown, "The worker is shutting down."));
     this.wakeLoop?.();
     await this.loopDone;

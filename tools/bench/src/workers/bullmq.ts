@@ -77,8 +77,9 @@ async function consumerRole(): Promise<void> {
       started();
       await done;
       const ms = performance.now() - start;
+      const doneAt = nowMs(); // before closing: a lifecycle ends at its last completion
       await worker.close();
-      return { ms, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+      return { ms, doneAt, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
     }),
     async () => undefined,
   );

@@ -100,8 +100,9 @@ async function consumerRole(): Promise<void> {
         await new Promise((resolve) => setTimeout(resolve, 2));
       }
       const ms = performance.now() - start;
+      const doneAt = nowMs(); // before closing: a lifecycle ends at its last completion
       await runner.stop();
-      return { ms, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+      return { ms, doneAt, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
     }),
     () => db.end(),
   );

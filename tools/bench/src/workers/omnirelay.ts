@@ -108,7 +108,7 @@ async function producerRole(): Promise<void> {
           await client.completeMany(grants.map((g) => g.ownershipToken));
         }
         const stats = await client.stats();
-        return { pending: stats.pendingCount };
+        return { pending: stats.pendingCount, active: stats.activeLeaseCount };
       },
     },
     () => client.close(),
@@ -131,15 +131,19 @@ async function consumeWithWorker(
     leaseWaitMs: 2000,
     handler: (item) => {
       if (a.latency && item.payload.body) {
-        latencies.push(nowMs() - (JSON.parse(decoder.decode(item.payload.body)) as { t: number }).t);
+        const ms = nowMs() - (JSON.parse(decoder.decode(item.payload.body)) as { t: number }).t;
+        latencies.push(ms);
+        if (ms > 1000)
+          process.stderr.write(`[stale] seq ${item.sequenceId} attempt ${item.attempt} ${Math.round(ms)} ms\n`);
       }
     },
   }).start();
   started();
   while (worker.stats().completed < count) await new Promise((r) => setTimeout(r, 1));
   const ms = performance.now() - start;
+  const doneAt = nowMs(); // before closing: a lifecycle ends at its last completion
   await worker.close();
-  return { ms, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+  return { ms, doneAt, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
 async function consumeRaw(
@@ -169,7 +173,7 @@ async function consumeRaw(
     if (completing.size >= 2) await Promise.race(completing);
   }
   await Promise.all(completing);
-  return { ms: performance.now() - start };
+  return { ms: performance.now() - start, doneAt: nowMs() };
 }
 
 async function consumerRole(): Promise<void> {
