@@ -450,7 +450,10 @@ describe("a lease whose caller went away while it was committed", () => {
         },
       },
     });
-    return { queue, events, open: () => gates.splice(0).forEach((g) => g()) };
+    const open = () => {
+      for (const g of gates.splice(0)) g();
+    };
+    return { queue, events, open };
   }
 
   it("goes back to the queue at once (attempt counted) instead of waiting for its lease to expire", async () => {
