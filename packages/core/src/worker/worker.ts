@@ -104,8 +104,10 @@ export class ResourceLeaseWorker implements AsyncDisposable {
   }
 
   /**
-   * Stops leasing, waits up to `graceMs` for running handlers, then aborts the rest (signal reason
-   * `resourcelease.worker.shutting_down`) and fails their items with requeue; resolves when every call has settled.
+   * Stops leasing (a lease call in flight gets up to 250 ms to come back, and what it brings goes straight back to the
+   * queue), returns held (`prefetch`) items to the queue, waits up to `graceMs` for running handlers, then aborts the
+   * rest (signal reason `resourcelease.worker.shutting_down`) and fails their items with requeue; resolves when every
+   * call has settled.
    * A handler that ignores its signal is left behind: its result is ignored. Idempotent.
    * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` for a bad `graceMs`.
    */
