@@ -12,7 +12,7 @@ const concurrency = Number(process.argv[3] ?? 64);
 const dir = mkdtempSync(join(tmpdir(), "omnirelay-bench-"));
 const rows = [];
 try {
-  for (const durability of ["sync", "batched", "async"]) {
+  for (const durability of ["sync", "batched", "process-safe", "async"]) {
     for (const callers of [1, concurrency]) {
       const log = await SqliteResourceLeaseReplicator.open({
         path: join(dir, `${durability}-${callers}.db`),

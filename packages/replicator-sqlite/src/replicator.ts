@@ -166,7 +166,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
     const settings = resolveReplicatorOptions(options);
     const db = openLogDatabase(settings.path, settings.table, {
       busyTimeoutMs: settings.busyTimeoutMs,
-      synchronous: settings.durability === "async" ? "NORMAL" : "FULL",
+      synchronous: settings.durability === "async" || settings.durability === "process-safe" ? "NORMAL" : "FULL",
     });
     try {
       const tables = logTables(settings.table);
@@ -374,7 +374,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
       this.flush();
       return;
     }
-    if (this.settings.durability === "batched") {
+    if (this.settings.durability === "batched" || this.settings.durability === "process-safe") {
       this.immediate ??= setImmediate(() => {
         this.immediate = undefined;
         this.flush();

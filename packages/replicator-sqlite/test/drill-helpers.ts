@@ -34,8 +34,14 @@ export interface Running {
   readonly recordedAtStart: number;
 }
 
+/** Starts the fixture dispatcher on `path`; `durability` is the log's mode (default the package's, 'batched'). */
 export async function start(path: string, ...extra: string[]): Promise<Running> {
-  const child = spawn(process.execPath, [fixture, path, ...extra], { stdio: ["ignore", "pipe", "pipe"] });
+  return startWith({}, path, ...extra);
+}
+
+export async function startWith(options: { durability?: string }, path: string, ...extra: string[]): Promise<Running> {
+  const env = { ...process.env, ...(options.durability ? { DRILL_DURABILITY: options.durability } : {}) };
+  const child = spawn(process.execPath, [fixture, path, ...extra], { stdio: ["ignore", "pipe", "pipe"], env });
   children.add(child);
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => {

@@ -220,6 +220,26 @@ describe("SqliteResourceLeaseReplicator: durability modes", () => {
     await log.close();
   });
 
+  it("'process-safe' group-commits and resolves after the commit like 'batched', without an fsync per commit", async () => {
+    const synchronousOf = (log: SqliteResourceLeaseReplicator) =>
+      (log as any).db.pragma("synchronous", { simple: true }) as number;
+    const batched = await SqliteResourceLeaseReplicator.open({ path: tempDb() });
+    expect(synchronousOf(batched)).toBe(2); // FULL
+    await batched.close();
+    const log = await SqliteResourceLeaseReplicator.open({ path: tempDb(), durability: "process-safe" });
+    expect(log.durability).toBe("process-safe");
+    expect(synchronousOf(log)).toBe(1); // NORMAL: written to the WAL at commit, synced at checkpoints
+    const seenAtResolve: number[] = [];
+    const publishes = [1, 2, 3].map((n) =>
+      log.publish([ev(n)]).then(() => seenAtResolve.push(log.stats().lastCommittedSequence)),
+    );
+    expect(log.stats()).toMatchObject({ lastCommittedSequence: 0, lastAcceptedSequence: 3 });
+    await Promise.all(publishes);
+    expect(seenAtResolve).toEqual([3, 3, 3]);
+    expect(log.stats().commits).toBe(1);
+    await log.close();
+  });
+
   it("'sync' commits each publish before it returns", async () => {
     const log = await SqliteResourceLeaseReplicator.open({ path: tempDb(), durability: "sync" });
     const p = log.publish([ev(1)]);

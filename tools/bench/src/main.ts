@@ -12,6 +12,8 @@ import { addSample, markdownTable, type Samples, summarize } from "./lib/report.
 import { type Counts, FULL_COUNTS, lifecycleRate, QUICK_COUNTS, scenarios } from "./lib/scenarios.js";
 import {
   type Group,
+  OMNI_DURABILITIES,
+  type OmniDurability,
   PEERS,
   SYSTEM_IDS,
   type SystemHandle,
@@ -29,6 +31,7 @@ const { values } = parseArgs({
     without: { type: "string", multiple: true },
     only: { type: "string", multiple: true },
     depth: { type: "string" },
+    durability: { type: "string", default: "batched" },
   },
 });
 const quick = values.quick === true;
@@ -53,6 +56,11 @@ if (!without.includes("bullmq")) {
     console.error("tools/bench's dependencies, or run without BullMQ: pnpm bench -- --without bullmq");
     process.exit(2);
   }
+}
+const durability = values.durability as OmniDurability;
+if (!OMNI_DURABILITIES.includes(durability)) {
+  console.error(`error: --durability takes ${OMNI_DURABILITIES.join(" or ")}`);
+  process.exit(2);
 }
 const depthLarge = values.depth === undefined ? undefined : Number(values.depth);
 if (depthLarge !== undefined && (!Number.isSafeInteger(depthLarge) || depthLarge < 1000)) {
@@ -132,7 +140,7 @@ let groups: Group[] = [];
 let exitCode = 0;
 const started = Date.now();
 try {
-  const started = await startSystems({ dir, adminUrl, database, without });
+  const started = await startSystems({ dir, adminUrl, database, without, durability });
   groups = started.groups;
   await runLight(started.systems);
   await runHeavy(started.systems, groups);
@@ -157,6 +165,7 @@ if (exitCode === 0) {
   const run = {
     mode: quick ? "quick" : "full",
     repetitions: reps,
+    durability,
     without,
     only,
     counts,
@@ -164,7 +173,7 @@ if (exitCode === 0) {
   };
   writeFileSync(out, `${JSON.stringify({ machine, run, scenarios: results }, null, 2)}\n`);
   console.log(
-    `${machine.cores} cores (${machine.cpu}), Node ${machine.node}, ${run.mode} run, ${reps} repetition(s), medians\n`,
+    `${machine.cores} cores (${machine.cpu}), Node ${machine.node}, ${run.mode} run, ${reps} repetition(s), medians, OmniRelay durability '${durability}'\n`,
   );
   console.log(markdownTable(results));
   console.log(`\nwritten ${out}`);

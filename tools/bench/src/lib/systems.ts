@@ -25,6 +25,11 @@ export const SYSTEM_LABELS: Record<SystemId, string> = {
   "graphile-batched": "graphile-worker 0.17 batched",
 };
 
+/** SQLite durability modes the OmniRelay dispatchers can run with (`--durability`). */
+export const OMNI_DURABILITIES = ["batched", "process-safe"] as const;
+/** One of {@link OMNI_DURABILITIES}. */
+export type OmniDurability = (typeof OMNI_DURABILITIES)[number];
+
 /** Peers (everything that is not OmniRelay). */
 export const PEERS: readonly SystemId[] = ["bullmq", "graphile", "graphile-batched"];
 
@@ -47,13 +52,19 @@ export interface SystemHandle {
   readonly consumeArgs: Record<string, unknown>;
 }
 
-async function omniGroup(name: string, transport: "http" | "grpc", dir: string): Promise<Group> {
+async function omniGroup(
+  name: string,
+  transport: "http" | "grpc",
+  dir: string,
+  durability: OmniDurability,
+): Promise<Group> {
   const port = await freePort();
   const path = join(dir, `${name}.db`);
   // BENCH_CPU_PROF=<dir>: the OmniRelay processes write V8 CPU profiles there (node --cpu-prof), for finding hot paths.
   const prof = process.env.BENCH_CPU_PROF;
   const execArgv = prof ? ["--cpu-prof", "--cpu-prof-dir", prof] : [];
-  const startDispatcher = () => startChild("omnirelay", { role: "dispatcher", transport, port, path }, { execArgv });
+  const startDispatcher = () =>
+    startChild("omnirelay", { role: "dispatcher", transport, port, path, durability }, { execArgv });
   let dispatcher = await startDispatcher();
   const [producer, consumer] = await Promise.all([
     startChild("omnirelay", { role: "producer", transport, port }, { execArgv }),
@@ -129,12 +140,14 @@ export async function startSystems(options: {
   database: string;
   /** Systems not to start. */
   without: readonly SystemId[];
+  /** The OmniRelay dispatchers' SQLite durability mode. */
+  durability: OmniDurability;
 }): Promise<{ systems: SystemHandle[]; groups: Group[] }> {
   const groups: Group[] = [];
   try {
-    const http = await omniGroup("omnirelay-http", "http", options.dir);
+    const http = await omniGroup("omnirelay-http", "http", options.dir, options.durability);
     groups.push(http);
-    const grpc = await omniGroup("omnirelay-grpc", "grpc", options.dir);
+    const grpc = await omniGroup("omnirelay-grpc", "grpc", options.dir, options.durability);
     groups.push(grpc);
     const bull = options.without.includes("bullmq") ? undefined : await bullGroup(options.dir);
     if (bull) groups.push(bull);

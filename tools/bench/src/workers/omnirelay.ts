@@ -23,6 +23,7 @@ interface Config {
   readonly transport: "http" | "grpc";
   readonly port: number;
   readonly path?: string;
+  readonly durability?: "batched" | "process-safe";
 }
 
 const config = childConfig<Config>();
@@ -53,7 +54,7 @@ async function dispatcherRole(): Promise<void> {
   const durable = await openDurableResourceLeaseQueue({
     path: config.path,
     queueOptions: { capacity: 4_000_000, leaseDurationMs: 60_000, maxBatchSize: 1000 },
-    replicatorOptions: { durability: "batched" },
+    replicatorOptions: { durability: config.durability ?? "batched" },
   });
   const dispatcher = new Dispatcher({ service: "bench" });
   const component = new ResourceLeaseDispatcherComponent(dispatcher, { queue: durable.queue });
