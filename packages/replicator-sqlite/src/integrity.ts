@@ -9,19 +9,11 @@ import {
 import type BetterSqlite3 from "better-sqlite3";
 import { corruptError } from "./codes.js";
 import type { LogTables } from "./schema.js";
-import { decodeSnapshot, snapshotPartCount } from "./snapshot-codec.js";
+import { decodeSnapshot } from "./snapshot-codec.js";
 
 type Database = BetterSqlite3.Database;
 
-/** A stored event row. Internal. */
-export interface EventRow {
-  readonly sequence: number;
-  readonly event_type: number;
-  readonly json: string;
-  readonly checksum: string;
-}
-
-/** The same row as `[sequence, event_type, json, checksum]` (a raw statement: no object per row). Internal. */
+/** A stored event row as `[sequence, event_type, json, checksum]` (a raw statement: no object per row). Internal. */
 export type RawEventRow = readonly [number, number, string, string];
 
 /** A stored snapshot row. Internal. */
@@ -52,11 +44,6 @@ export function checksumMatches(json: string, checksum: string): boolean {
  * row's columns. Internal.
  * @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt` naming the row's sequence.
  */
-export function decodeRow(row: EventRow): ResourceLeaseReplicationEvent {
-  return decodeRawRow([row.sequence, row.event_type, row.json, row.checksum]);
-}
-
-/** {@link decodeRow} for a {@link RawEventRow}. Internal. */
 export function decodeRawRow([sequence, eventType, json, checksum]: RawEventRow): ResourceLeaseReplicationEvent {
   if (!checksumMatches(json, checksum)) {
     throw corruptError(sequence, "checksum", "the stored checksum does not match the event JSON.");
@@ -103,7 +90,6 @@ export function decodeSnapshotRow(row: SnapshotRow, parts: readonly SnapshotPart
     }
   }
   try {
-    if (snapshotPartCount(row.json) !== parts.length) throw new Error("parts are missing");
     const snapshot = decodeSnapshot(
       row.json,
       parts.map((p) => p.json),
@@ -160,21 +146,22 @@ export function scanLog(db: Database, tables: LogTables, mode: "all" | "tail" | 
   let expected = from;
   let checked = 0;
   const rows = db
-    .prepare<[number], EventRow>(
+    .prepare<[number], RawEventRow>(
       `SELECT sequence, event_type, json, checksum FROM ${tables.events} WHERE sequence >= ? ORDER BY sequence`,
     )
+    .raw(true)
     .iterate(from);
   for (const row of rows) {
-    if (row.sequence !== expected) {
+    if (row[0] !== expected) {
       const error = corruptError(
         expected,
         "gap",
-        `sequence ${expected} is missing (the next stored one is ${row.sequence}).`,
+        `sequence ${expected} is missing (the next stored one is ${row[0]}).`,
       );
       return { snapshot, lastGood: expected - 1, checked, error, badSequence: expected };
     }
     try {
-      decodeRow(row);
+      decodeRawRow(row);
     } catch (error) {
       return { snapshot, lastGood: expected - 1, checked, error: error as Error, badSequence: expected };
     }

@@ -93,16 +93,6 @@ interface SnapshotJson {
   requestIds: Array<[string, number, number]>;
 }
 
-/** Number of part rows a snapshot head announces (0 for a version 1 snapshot, which has none). Internal. */
-export function snapshotPartCount(head: string): number {
-  const h = JSON.parse(head) as { version?: unknown; parts?: unknown };
-  if (h?.version === 1) return 0;
-  if (h?.version !== 2 || !Number.isSafeInteger(h.parts) || (h.parts as number) < 0) {
-    throw new Error("not a version 1 or 2 queue snapshot");
-  }
-  return h.parts as number;
-}
-
 /**
  * Decodes a snapshot: a version 2 head with its parts (in order), or a version 1 text (one JSON, from earlier
  * versions) with none. Throws on anything malformed. Internal.

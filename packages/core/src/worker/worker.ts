@@ -181,7 +181,10 @@ export class ResourceLeaseWorker implements AsyncDisposable {
         else this.held.push(run);
       }
       // Grants beyond our free slots (or that arrived as we closed) go straight back to the queue.
-      for (const grant of grants.slice(accepted.length)) this.handBack(grant);
+      for (const grant of grants.slice(accepted.length)) {
+        this.reporter.counts.leased++; // counted, but no handler ever sees it
+        this.handBack(new LeaseRun(grant, this.host));
+      }
       if (grants.length === 0 && this.current === "running") {
         const elapsed = clock.now() - startedAt;
         if (leaseWaitMs === 0) await this.pause(100);
@@ -302,9 +305,8 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     this.track(this.sendFail(run, request, reason));
   }
 
-  private handBack(grant: ResourceLeaseGrant): void {
-    const run = new LeaseRun(grant, this.host);
-    this.reporter.counts.leased++; // counted, but no handler ever sees it
+  /** Returns a leased item no handler will run (no free slot, or closing) to the queue at once. */
+  private handBack(run: LeaseRun): void {
     const closing = this.current !== "running";
     const text = closing ? "worker shutting down" : "worker has no free slot";
     const reason = omniError(
@@ -312,8 +314,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
       closing ? Codes.shuttingDown : Codes.noFreeSlot,
       `The worker cannot take this item: ${text}.`,
     );
-    run.abandon(reason);
-    this.release(run, reason, text);
+    if (run.abandon(reason)) this.release(run, reason, text);
   }
 
   /**
@@ -371,10 +372,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     this.wakeLoop?.();
     await this.loopDone;
     // Held items never started: they go back to the queue now rather than after the grace period.
-    const back = omniError("unavailable", Codes.shuttingDown, "The worker shut down before the item started.");
-    for (const run of this.held.splice(0)) {
-      if (run.abandon(back)) this.release(run, back, "worker shutting down");
-    }
+    for (const run of this.held.splice(0)) this.handBack(run);
     if (this.runs.size > 0) {
       let timer: TimerHandle | undefined;
       const graceOver = new Promise<void>((resolve) => {

@@ -17,13 +17,14 @@ import { openDurableResourceLeaseQueue } from "@omnirelay/replicator-sqlite";
 import { GrpcInbound, GrpcOutbound } from "@omnirelay/transport-grpc";
 import { childConfig, consumeCommands, jobData, paced, pipelined, serve } from "../lib/child.js";
 import { nowMs, percentile } from "../lib/stats.js";
+import type { OmniDurability } from "../lib/systems.js";
 
 interface Config {
   readonly role: "dispatcher" | "producer" | "consumer";
   readonly transport: "http" | "grpc";
   readonly port: number;
   readonly path?: string;
-  readonly durability?: "batched" | "process-safe";
+  readonly durability?: OmniDurability;
 }
 
 const config = childConfig<Config>();
