@@ -100,6 +100,32 @@ describe("drain --out on node A, restore --file on node B", () => {
     await qa.complete(held!.ownershipToken);
   });
 
+  it("drains a queue larger than one page into one file, and restores it whole", async () => {
+    const qa = a.queue();
+    const body = Buffer.alloc(1500, 9); // 2,500 items: three pages by count, and over 2 MiB of payload
+    for (let i = 0; i < 5; i++) {
+      await qa.enqueueMany(
+        Array.from({ length: 500 }, (_, j) => ({
+          resourceType: "t",
+          resourceId: `big-${i * 500 + j}`,
+          partitionKey: "p",
+          payloadEncoding: "bin",
+          body,
+        })),
+      );
+    }
+    const out = join(dir, "paged.json");
+    const drain = await cli(["--url", a.url, "--json", "resourcelease", "drain", "--out", out]);
+    expect(drain.code, drain.stderr).toBe(0);
+    expect(json(drain)).toMatchObject({ drainedCount: 2500 });
+    expect(qa.stats()).toMatchObject({ pendingCount: 0, state: "draining" });
+    const restore = await cli(["--url", b.url, "--json", "resourcelease", "restore", "--file", out]);
+    expect(restore.code, restore.stderr).toBe(0);
+    const after = b.queue().snapshot().pending;
+    expect(after.map((p) => p.sequenceId)).toEqual(Array.from({ length: 2500 }, (_, i) => i + 1));
+    expect(after.every((p) => Buffer.from(p.payload.body ?? []).equals(body))).toBe(true);
+  });
+
   it("restore --renumber moves items onto a node that has items of its own (colliding ids)", async () => {
     const item = (id: string) => ({ resourceType: "t", resourceId: id, partitionKey: "p", payloadEncoding: "json" });
     await a.queue().enqueueMany([item("a1"), item("a2")]);

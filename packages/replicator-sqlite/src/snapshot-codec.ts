@@ -23,6 +23,8 @@ interface PartJson {
   active: SnapshotJson["active"];
   deadLetters: SnapshotJson["deadLetters"];
   requestIds: SnapshotJson["requestIds"];
+  /** Reusable id ranges (absent in parts written before they were kept). */
+  reusableIds: Array<[number, number]>;
 }
 
 /**
@@ -58,6 +60,7 @@ export function encodeSnapshot(snapshot: ResourceLeaseQueueSnapshot): EncodedSna
     add("deadLetters", { item: encodePendingItem(d), deadLetteredAt: d.deadLetteredAt, reason: d.reason });
   }
   for (const r of snapshot.requestIds) add("requestIds", [r[0], r[1], r[2]]);
+  for (const [first, last] of snapshot.reusableIds ?? []) add("reusableIds", [first, last]);
   if (entries > 0) parts.push(JSON.stringify(part));
   const head = JSON.stringify({
     version: 2,
@@ -71,7 +74,7 @@ export function encodeSnapshot(snapshot: ResourceLeaseQueueSnapshot): EncodedSna
 }
 
 function emptyPart(): PartJson {
-  return { pending: [], delayed: [], active: [], deadLetters: [], requestIds: [] };
+  return { pending: [], delayed: [], active: [], deadLetters: [], requestIds: [], reusableIds: [] };
 }
 
 interface SnapshotJson {
@@ -105,7 +108,7 @@ export function decodeSnapshot(head: string, parts: readonly string[] = []): Res
   let body: PartJson;
   if (s.version === 1) {
     if (parts.length !== 0) throw new Error("a version 1 snapshot has no parts");
-    body = s;
+    body = { ...s, reusableIds: [] };
   } else if (s.version === 2 && s.parts === parts.length) {
     body = emptyPart();
     for (const text of parts) {
@@ -114,6 +117,12 @@ export function decodeSnapshot(head: string, parts: readonly string[] = []): Res
         if (!Array.isArray(p[key])) throw new Error(`a snapshot part has no ${key} list`);
         for (const entry of p[key]) (body[key] as unknown[]).push(entry);
       }
+      // Parts written before reusable ids were kept have no list.
+      const ranges: unknown = (p as Partial<PartJson>).reusableIds ?? [];
+      const isRange = (r: unknown) =>
+        Array.isArray(r) && r.length === 2 && Number.isSafeInteger(r[0]) && Number.isSafeInteger(r[1]);
+      if (!Array.isArray(ranges) || !ranges.every(isRange)) throw new Error("a bad reusableIds list");
+      body.reusableIds.push(...(ranges as Array<[number, number]>));
     }
   } else {
     throw new Error("not a version 1 or 2 queue snapshot, or parts are missing");
@@ -143,5 +152,6 @@ export function decodeSnapshot(head: string, parts: readonly string[] = []): Res
       reason: d.reason,
     })),
     requestIds: body.requestIds.map(([id, seq, exp]) => [id, seq, exp] as const),
+    reusableIds: body.reusableIds,
   };
 }

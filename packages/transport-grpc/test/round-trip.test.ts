@@ -62,7 +62,7 @@ const cases: Array<[string, Record<string, unknown>, Record<string, unknown>]> =
     { ownershipToken: token, reason: "r", errorCode: "e", requeue: false, delayMs: 10, metadata: { k: "v" } },
     { success: true, outcome: "dead_lettered" },
   ],
-  ["resourcelease::drain", {}, { items: [pending] }],
+  ["resourcelease::drain", { maxItems: 10 }, { items: [pending], remainingCount: 3 }],
   ["resourcelease::restore", { items: [pending, { payload, sequenceId: 9 }] }, { restoredCount: 2 }],
   [
     "resourcelease::deadletters",
@@ -291,7 +291,7 @@ describe("GrpcInbound + GrpcOutbound over 127.0.0.1", () => {
     dispatcher.registerJson("slow::drain", async () => {
       entered.resolve();
       await release.promise;
-      return { items: [] };
+      return { items: [], remainingCount: 0 };
     });
     const inFlight = callJson(outbound, "slow::drain", {});
     await entered.promise;
@@ -300,7 +300,7 @@ describe("GrpcInbound + GrpcOutbound over 127.0.0.1", () => {
     const late = (await rejectionOf(callJson(outbound, "resourcelease::stats", {}))) as OmniRelayError;
     expect(late.status).toBe("unavailable");
     release.resolve();
-    expect((await inFlight).json).toEqual({ items: [] });
+    expect((await inFlight).json).toEqual({ items: [], remainingCount: 0 });
     await closing;
     expect(inbound.state).toBe("stopped");
     expect(await rejectionOf(inbound.start())).toMatchObject({ code: "omnirelay.inbound.state" });

@@ -21,6 +21,7 @@ export const ResourceLeaseEventTypes = {
   Requeued: 9,
   DeadLettered: 10,
   Redriven: 11,
+  DeadLetterPurged: 12,
 } as const;
 
 /** Name of a replication event type. */
@@ -50,7 +51,10 @@ export function eventTypeFromNumber(value: number): ResourceLeaseEventType | und
  * - `Requeued`: `item` — the item goes back to pending (at once, or at `item.availableAt` after a backoff).
  * - `DeadLettered`: `item`, `error`; metadata `deadletter.reason`.
  * - `Redriven`: `item` — moved from the dead-letter set back to pending with its attempt reset.
- * - `DrainSnapshot`: `items` (everything that left the queue); metadata `drain.count`.
+ * - `DeadLetterPurged`: `item` — a dead letter left the set (retention: count, bytes or age); metadata
+ *   `deadletter.purge_reason`.
+ * - `DrainSnapshot`: `items` (what left the queue; a large drain is several events); metadata `drain.count`.
+ *   Starts a drain.
  * - `RestoreSnapshot`: `items`; metadata `restore.count`. Ends a drain.
  *
  * Every event carries metadata `queue.pending` and `queue.active` after the mutation.

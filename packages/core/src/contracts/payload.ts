@@ -95,6 +95,12 @@ export interface ResourceLeaseQueueStats {
   /** Highest fencing token issued so far. */
   readonly lastFencingToken: number;
   readonly capacity: number;
+  /** Payload bytes of the items held (pending, delayed, leased), counted as for `maxBytes`. */
+  readonly bytesHeld: number;
+  /** The queue's byte budget (`maxBytes`). */
+  readonly maxBytes: number;
+  /** Payload bytes of the dead-letter set. */
+  readonly deadLetterBytes: number;
 }
 
 /** Lifecycle state of a queue. */

@@ -15,6 +15,8 @@ export const ResourceLeaseErrorCodes = {
   encodingRequired: "resourcelease.payload.encoding_required",
   /** invalid-argument: a payload field has the wrong type or is too large. */
   payloadInvalid: "resourcelease.payload.invalid",
+  /** invalid-argument: a payload's body is larger than the queue's `maxBodyBytes`; metadata `field`, `limit`. */
+  payloadTooLarge: "resourcelease.payload.too_large",
   /** invalid-argument: a request argument is out of range (`maxItems`, `waitMs`, …); metadata `field` names it. */
   argumentInvalid: "resourcelease.argument.invalid",
   /** invalid-argument: an ownership token is missing or malformed. */
@@ -29,13 +31,21 @@ export const ResourceLeaseErrorCodes = {
   draining: "resourcelease.draining",
   /** unavailable: the queue is closed. */
   closed: "resourcelease.queue.closed",
-  /** resource-exhausted: the queue holds `capacity` items. */
+  /**
+   * resource-exhausted: the queue holds `capacity` items (metadata `capacity`), or its items' bytes would pass
+   * `maxBytes` (metadata `limit: "bytes"`, `maxBytes`).
+   */
   queueFull: "resourcelease.queue.full",
+  /** resource-exhausted: the queue's item ids reached the end of the safe-integer range; it takes no more items. */
+  sequenceExhausted: "resourcelease.queue.sequence_exhausted",
   /** resource-exhausted: backpressure is active; metadata `retryAfterMs`. */
   backpressure: "resourcelease.backpressure",
   /** invalid-argument: a restore entry is missing. */
   restoreItemRequired: "resourcelease.restore.pending_item_required",
-  /** already-exists: a restored item has a sequence id that the queue already holds. */
+  /**
+   * already-exists: a restored item's sequence id was already used by this queue (and is not one of its own drained
+   * items coming back); restore with `renumber` to give the items fresh ids.
+   */
   restoreDuplicate: "resourcelease.restore.duplicate_item",
   /** unavailable: a replication write failed; the queue refuses work until it is rebuilt from its log. */
   replicationFailed: "resourcelease.replication.failed",

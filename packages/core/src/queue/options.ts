@@ -32,6 +32,19 @@ export interface ResourceLeaseQueueBackpressureOptions {
   readonly listeners?: readonly ResourceLeaseBackpressureListener[];
 }
 
+/**
+ * Bounds of the dead-letter set. When a bound is passed, the oldest dead letters are purged, each with a
+ * `DeadLetterPurged` event (metadata `deadletter.purge_reason`: `count`, `bytes` or `age`), so sinks see what left.
+ */
+export interface ResourceLeaseDeadLetterRetentionOptions {
+  /** Most dead letters kept. @defaultValue 10000 */
+  readonly maxCount?: number;
+  /** Most payload bytes (see `ResourceLeaseLimits`) kept in dead letters. @defaultValue 67108864 (64 MiB) */
+  readonly maxBytes?: number;
+  /** How long a dead letter is kept; 0 keeps them until a count or byte bound pushes them out. @defaultValue 604800000 (7 days) */
+  readonly maxAgeMs?: number;
+}
+
 /** Options of a {@link ResourceLeaseQueue}. */
 export interface ResourceLeaseQueueOptions {
   /** Name used in logs. @defaultValue 'resourcelease' */
@@ -54,6 +67,16 @@ export interface ResourceLeaseQueueOptions {
   readonly maxBatchSize?: number;
   /** Largest `waitMs` a lease call may ask for. @defaultValue 60000 */
   readonly maxWaitMs?: number;
+  /** Largest payload body an item may carry, in bytes. @defaultValue 1048576 (1 MiB) */
+  readonly maxBodyBytes?: number;
+  /**
+   * Byte budget of the items the queue holds (pending, delayed and leased; dead letters have their own bound):
+   * an enqueue or restore that would pass it is refused with `resourcelease.queue.full` (metadata `limit: "bytes"`).
+   * Counted as body bytes plus string characters. @defaultValue 536870912 (512 MiB)
+   */
+  readonly maxBytes?: number;
+  /** Bounds of the dead-letter set. */
+  readonly deadLetters?: ResourceLeaseDeadLetterRetentionOptions;
   /** Watermark backpressure; off when not given. */
   readonly backpressure?: ResourceLeaseQueueBackpressureOptions;
   /**
@@ -87,7 +110,14 @@ export interface ResolvedQueueSettings {
   bindLeasesToPrincipal: boolean;
   maxBatchSize: number;
   maxWaitMs: number;
+  maxBodyBytes: number;
+  maxBytes: number;
+  deadLetterMaxCount: number;
+  deadLetterMaxBytes: number;
+  deadLetterMaxAgeMs: number;
 }
+
+const WEEK_MS = 7 * 24 * 3_600_000;
 
 /**
  * Validates queue options and fills defaults.
@@ -107,15 +137,47 @@ export function resolveQueueSettings(options: ResourceLeaseQueueOptions): Resolv
     bindLeasesToPrincipal: options.bindLeasesToPrincipal ?? false,
     maxBatchSize: options.maxBatchSize ?? 1000,
     maxWaitMs: options.maxWaitMs ?? 60_000,
+    maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+    maxBytes: options.maxBytes ?? 512 * 1024 * 1024,
+    deadLetterMaxCount: options.deadLetters?.maxCount ?? 10_000,
+    deadLetterMaxBytes: options.deadLetters?.maxBytes ?? 64 * 1024 * 1024,
+    deadLetterMaxAgeMs: options.deadLetters?.maxAgeMs ?? WEEK_MS,
   };
+  const within = (v: number, min: number, max: number) => isInt(v, min) && v <= max;
   check(isInt(s.capacity, 1), "capacity", "capacity must be an integer >= 1.");
-  check(isInt(s.leaseDurationMs, 1), "leaseDurationMs", "leaseDurationMs must be an integer >= 1.");
+  // Durations end up as times in events (now + duration): bounded so those stay far inside what a log can write.
+  check(
+    within(s.leaseDurationMs, 1, WEEK_MS),
+    "leaseDurationMs",
+    "leaseDurationMs must be an integer in 1..604800000.",
+  );
   check(isInt(s.maxAttempts, 1), "maxAttempts", "maxAttempts must be an integer >= 1.");
-  check(isInt(s.initialDelayMs, 0), "retryBackoff.initialDelayMs", "retryBackoff.initialDelayMs must be >= 0.");
+  check(
+    within(s.initialDelayMs, 0, WEEK_MS),
+    "retryBackoff.initialDelayMs",
+    "retryBackoff.initialDelayMs must be an integer in 0..604800000.",
+  );
   check(Number.isFinite(s.multiplier) && s.multiplier >= 1, "retryBackoff.multiplier", "multiplier must be >= 1.");
-  check(isInt(s.maxDelayMs, 0), "retryBackoff.maxDelayMs", "retryBackoff.maxDelayMs must be >= 0.");
-  check(isInt(s.idempotencyWindowMs, 0), "idempotencyWindowMs", "idempotencyWindowMs must be >= 0.");
+  check(
+    within(s.maxDelayMs, 0, WEEK_MS),
+    "retryBackoff.maxDelayMs",
+    "retryBackoff.maxDelayMs must be an integer in 0..604800000.",
+  );
+  check(
+    within(s.idempotencyWindowMs, 0, 4 * WEEK_MS),
+    "idempotencyWindowMs",
+    "idempotencyWindowMs must be an integer in 0..2419200000.",
+  );
   check(isInt(s.maxBatchSize, 1), "maxBatchSize", "maxBatchSize must be an integer >= 1.");
   check(isInt(s.maxWaitMs, 0), "maxWaitMs", "maxWaitMs must be an integer >= 0.");
+  check(within(s.maxBodyBytes, 0, 64 * 1024 * 1024), "maxBodyBytes", "maxBodyBytes must be an integer in 0..64 MiB.");
+  check(isInt(s.maxBytes, 1), "maxBytes", "maxBytes must be an integer >= 1.");
+  check(isInt(s.deadLetterMaxCount, 0), "deadLetters.maxCount", "deadLetters.maxCount must be an integer >= 0.");
+  check(isInt(s.deadLetterMaxBytes, 0), "deadLetters.maxBytes", "deadLetters.maxBytes must be an integer >= 0.");
+  check(
+    within(s.deadLetterMaxAgeMs, 0, 100 * 365 * 24 * 3_600_000),
+    "deadLetters.maxAgeMs",
+    "deadLetters.maxAgeMs must be an integer in 0..100 years.",
+  );
   return s;
 }

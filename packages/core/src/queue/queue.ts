@@ -11,10 +11,13 @@ import type {
 import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
 import { OmniRelayError, omniError } from "../errors/omnirelay-error.js";
 import { type Clock, systemClock, type TimerHandle } from "../util/clock.js";
+import { compactBodies } from "./compact.js";
+import { ResourceLeaseLimits as Limits, payloadBytes } from "./limits.js";
 import { type ResolvedQueueSettings, type ResourceLeaseQueueOptions, resolveQueueSettings } from "./options.js";
-import { type ItemRecord, type LeaseRecord, toPendingItem } from "./records.js";
-import { captureSnapshot, type ResourceLeaseQueueSnapshot, restoreSnapshot, toDeadLetterItem } from "./snapshot.js";
+import { type LeaseRecord, toPendingItem } from "./records.js";
+import { captureSnapshot, type ResourceLeaseQueueSnapshot, restoreSnapshot } from "./snapshot.js";
 import { QueueState, type ScheduleEntry } from "./state.js";
+import { checkKeptIds, deadLetterPage, drainPage, eventChunks, type PageLimit } from "./transfer.js";
 import { cancelled, expiredError, QueueTransitions } from "./transitions.js";
 import type {
   ResourceLeaseCallContext,
@@ -27,10 +30,37 @@ import type {
   ResourceLeaseRebuildOptions,
   ResourceLeaseRestoreOptions,
 } from "./types.js";
-import { optionalInteger, validatePayload, validatePendingItem, validateToken } from "./validation.js";
+import {
+  optionalInteger,
+  optionalText,
+  validatePayload,
+  validatePeerId,
+  validatePendingItem,
+  validateStringMap,
+  validateToken,
+} from "./validation.js";
 import type { LeaseWaiter, PendingDelivery } from "./waiters.js";
 
 const RESOLVED: Promise<void> = Promise.resolve();
+
+/** A drain without a limit takes everything. */
+const ALL: PageLimit = { maxItems: Number.POSITIVE_INFINITY, maxBytes: Number.POSITIVE_INFINITY };
+
+/** Options of {@link ResourceLeaseQueue.drain}. */
+export interface ResourceLeaseDrainOptions extends ResourceLeaseCallContext {
+  /** Most items to take in this call; call again for the rest (`stats().pendingCount` says how many remain). */
+  readonly maxItems?: number;
+  /** Most payload bytes to take in this call (at least one item is always taken). */
+  readonly maxBytes?: number;
+}
+
+/** Options of {@link ResourceLeaseQueue.deadLetters}. */
+export interface ResourceLeaseDeadLettersOptions {
+  /** Most items to list. @defaultValue 100 */
+  readonly limit?: number;
+  /** Most payload bytes to list (at least one item is always listed). */
+  readonly maxBytes?: number;
+}
 
 /**
  * The lease queue engine (the seed's SafeTaskQueue): bounded, FIFO, fenced leases with exact deadlines, retries with
@@ -103,9 +133,13 @@ export class ResourceLeaseQueue implements AsyncDisposable {
       queue.replaying = false;
     }
     if ((rebuild.activeLeases ?? "expire") === "expire") {
+      // This queue takes over as the writer: nobody holds the leases any more, and the dead-letter bounds may be
+      // tighter than when the log was written. A replica ('keep') emits nothing of its own.
       const now = queue.clock.now();
       for (const lease of [...queue.state.leases.values()]) queue.tx.endLease(lease, "LeaseExpired", now, expiredError);
+      queue.tx.purgeDeadLetters(now);
     }
+    compactBodies(queue.state);
     await queue.finish();
     return queue;
   }
@@ -127,6 +161,9 @@ export class ResourceLeaseQueue implements AsyncDisposable {
       lastEventSequence: s.lastEventSequence,
       lastFencingToken: s.lastFencingToken,
       capacity: this.settings.capacity,
+      bytesHeld: s.bytesHeld,
+      maxBytes: this.settings.maxBytes,
+      deadLetterBytes: s.deadBytes,
     };
   }
 
@@ -168,7 +205,8 @@ export class ResourceLeaseQueue implements AsyncDisposable {
       );
     }
     const single = payloads.length === 1;
-    const valid = payloads.map((p, i) => validatePayload(p, single ? "payload" : `payloads[${i}]`));
+    const limits = { maxBodyBytes: this.settings.maxBodyBytes };
+    const valid = payloads.map((p, i) => validatePayload(p, single ? "payload" : `payloads[${i}]`, limits));
     while (this.gate?.isActive) {
       if (this.gateMode === "reject") {
         const retryAfterMs = this.gate.retryAfterMs();
@@ -185,22 +223,18 @@ export class ResourceLeaseQueue implements AsyncDisposable {
     s.pruneRequestIds(now);
     const fresh = new Set<string>();
     let added = 0;
+    let addedBytes = 0;
     for (const p of valid) {
-      if (p.requestId === undefined) added++;
-      else if (!s.requestIds.has(p.requestId) && !fresh.has(p.requestId)) {
+      if (p.requestId !== undefined) {
+        if (s.requestIds.has(p.requestId) || fresh.has(p.requestId)) continue;
         fresh.add(p.requestId);
-        added++;
       }
+      added++;
+      addedBytes += payloadBytes(p);
     }
-    if (s.queuedCount + added > this.settings.capacity) {
-      throw omniError(
-        "resource-exhausted",
-        Codes.queueFull,
-        `The queue is full (capacity ${this.settings.capacity}).`,
-        {
-          capacity: String(this.settings.capacity),
-        },
-      );
+    this.ensureRoom(added, addedBytes);
+    if (s.lastSequenceId + added > Number.MAX_SAFE_INTEGER) {
+      throw omniError("resource-exhausted", Codes.sequenceExhausted, "The queue has used every item id it can issue.");
     }
     const sequenceIds: number[] = [];
     const duplicates: boolean[] = [];
@@ -231,7 +265,7 @@ export class ResourceLeaseQueue implements AsyncDisposable {
     this.ensureAccepting();
     const waitMs = optionalInteger(options.waitMs, "waitMs", 0, this.settings.maxWaitMs) ?? 0;
     const maxItems = optionalInteger(options.maxItems, "maxItems", 1, this.settings.maxBatchSize) ?? 1;
-    const peerId = options.peerId || undefined;
+    const peerId = validatePeerId(options.peerId);
     const principal = options.principal || undefined;
     const grants = this.tx.grant(maxItems, peerId, principal, this.clock.now());
     if (grants.length > 0 || waitMs === 0) {
@@ -361,24 +395,16 @@ export class ResourceLeaseQueue implements AsyncDisposable {
     }
     const extra: Record<string, string> = {};
     if (options.metadata !== undefined && options.metadata !== null) {
-      if (typeof options.metadata !== "object") {
-        throw omniError("invalid-argument", Codes.argumentInvalid, "metadata must be an object of strings.", {
-          field: "metadata",
-        });
-      }
-      for (const [k, v] of Object.entries(options.metadata)) {
-        if (typeof v !== "string") {
-          throw omniError("invalid-argument", Codes.argumentInvalid, `metadata.${k} must be a string.`, {
-            field: "metadata",
-          });
-        }
+      for (const [k, v] of Object.entries(validateStringMap(options.metadata, "metadata", Codes.argumentInvalid))) {
         extra[`failure.meta.${k}`] = v;
       }
     }
+    const reason = optionalText(options.reason, "reason", Limits.errorMessageLength);
+    const errorCode = optionalText(options.errorCode, "errorCode", Limits.errorCodeLength);
     const lease = await this.activeLease(token, options);
     const error: ResourceLeaseErrorInfo = {
-      message: typeof options.reason === "string" && options.reason.length > 0 ? options.reason : "Lease failed.",
-      code: typeof options.errorCode === "string" && options.errorCode.length > 0 ? options.errorCode : Codes.failed,
+      message: reason || "Lease failed.",
+      code: errorCode || Codes.failed,
     };
     const outcome = this.tx.endLease(lease, "Failed", this.clock.now(), error, {
       requeue: options.requeue ?? true,
@@ -391,21 +417,23 @@ export class ResourceLeaseQueue implements AsyncDisposable {
   }
 
   /**
-   * Starts a drain: enqueues, leases and redrives are refused with `resourcelease.draining` until `restore`; pending
-   * and delayed items are removed and returned (and carried in the DrainSnapshot event); active leases stay and may
-   * still heartbeat, complete or fail. Items that come back to the queue during a drain are returned by the next drain.
+   * Starts a drain: enqueues, leases and redrives are refused with `resourcelease.draining` until `restore`; queued
+   * items (pending in lease order, then delayed ones) are removed and returned, and carried in DrainSnapshot events;
+   * active leases stay and may still heartbeat, complete or fail. With `maxItems`/`maxBytes` a call takes one page:
+   * call again for the rest (items that come back to the queue during a drain are taken by the next call too).
+   * @throws OmniRelayError invalid-argument for a bad limit, unavailable when the queue is closed or faulted.
    */
-  async drain(context: ResourceLeaseCallContext = {}): Promise<ResourceLeasePendingItem[]> {
+  async drain(options: ResourceLeaseDrainOptions = {}): Promise<ResourceLeasePendingItem[]> {
     this.ensureOpen();
-    const s = this.state;
-    const items = [...s.pending.values()].map(toPendingItem);
-    const delayed: ItemRecord[] = [];
-    for (const item of s.items.values()) if (item.state === "delayed") delayed.push(item);
-    delayed.sort((a, b) => (a.availableAt ?? 0) - (b.availableAt ?? 0) || a.sequenceId - b.sequenceId);
-    for (const d of delayed) items.push(toPendingItem(d));
-    this.tx.emit("DrainSnapshot", this.clock.now(), context, { items }, undefined, {
-      "drain.count": String(items.length),
-    });
+    const limit: PageLimit = {
+      maxItems: optionalInteger(options.maxItems, "maxItems", 1, Number.MAX_SAFE_INTEGER) ?? ALL.maxItems,
+      maxBytes: optionalInteger(options.maxBytes, "maxBytes", 1, Number.MAX_SAFE_INTEGER) ?? ALL.maxBytes,
+    };
+    const items = drainPage(this.state, limit);
+    const now = this.clock.now();
+    for (const chunk of items.length === 0 ? [[]] : eventChunks(items)) {
+      this.tx.emit("DrainSnapshot", now, options, { items: chunk }, undefined, { "drain.count": String(chunk.length) });
+    }
     const draining = omniError("unavailable", Codes.draining, "The queue is draining.");
     for (const w of [...this.waiters]) {
       this.dropWaiter(w);
@@ -416,12 +444,13 @@ export class ResourceLeaseQueue implements AsyncDisposable {
   }
 
   /**
-   * Puts items back (all or none, in order) and ends a drain — also with an empty list. Items keep their sequence ids
-   * unless `renumber` is set: then each gets a fresh id from this queue (for moving items to another node, whose ids
-   * would otherwise collide); the returned `sequenceIds` give the new id of each item, in input order.
-   * @throws OmniRelayError invalid-argument (`resourcelease.restore.pending_item_required`, `resourcelease.payload.*`),
-   * already-exists `resourcelease.restore.duplicate_item` (without `renumber`), resource-exhausted
-   * `resourcelease.queue.full`.
+   * Puts items back (all or none, in order) and ends a drain — also with an empty list. An item keeps its sequence id
+   * when the id is new to this queue or names one of its own drained items; any other id could collide with an item
+   * the queue holds or once held and is refused, unless `renumber` is set: then every item gets a fresh id (for
+   * moving items onto a node with items of its own). The returned `sequenceIds` give each item's id, in input order.
+   * @throws OmniRelayError invalid-argument (`resourcelease.restore.pending_item_required`, `resourcelease.payload.*`,
+   * `resourcelease.argument.invalid` for an id above `ResourceLeaseLimits.maxSequenceId`), already-exists
+   * `resourcelease.restore.duplicate_item` (without `renumber`), resource-exhausted `resourcelease.queue.full`.
    */
   async restoreItems(
     items: readonly unknown[],
@@ -432,38 +461,25 @@ export class ResourceLeaseQueue implements AsyncDisposable {
       throw omniError("invalid-argument", Codes.argumentInvalid, "items must be a list.", { field: "items" });
     }
     const now = this.clock.now();
-    let valid = items.map((item, i) => validatePendingItem(item, `items[${i}]`, now));
+    const limits = { maxBodyBytes: this.settings.maxBodyBytes };
+    let valid = items.map((item, i) => validatePendingItem(item, `items[${i}]`, now, limits));
     if (options.renumber) {
       const first = this.state.lastSequenceId + 1;
       valid = valid.map((item, i) => ({ ...item, sequenceId: first + i }));
+    } else {
+      checkKeptIds(this.state, valid);
     }
-    const seen = new Set<number>();
-    for (const item of valid) {
-      if (seen.has(item.sequenceId)) {
-        throw omniError("invalid-argument", Codes.argumentInvalid, `sequenceId ${item.sequenceId} appears twice.`, {
-          field: "items",
-          sequenceId: String(item.sequenceId),
-        });
-      }
-      seen.add(item.sequenceId);
-      if (this.state.items.has(item.sequenceId) || this.state.dead.has(item.sequenceId)) {
-        throw omniError(
-          "already-exists",
-          Codes.restoreDuplicate,
-          `The queue already holds item ${item.sequenceId}; restore with renumber to give the items new ids.`,
-          { sequenceId: String(item.sequenceId) },
-        );
-      }
-    }
-    if (this.state.queuedCount + valid.length > this.settings.capacity) {
-      throw omniError("resource-exhausted", Codes.queueFull, `Restoring ${valid.length} items would exceed capacity.`, {
-        capacity: String(this.settings.capacity),
+    this.ensureRoom(
+      valid.length,
+      valid.reduce((n, item) => n + payloadBytes(item.payload), 0),
+    );
+    const chunks = eventChunks(valid);
+    for (const chunk of chunks.length === 0 ? [[]] : chunks) {
+      this.tx.emit("RestoreSnapshot", now, options, { items: chunk }, undefined, {
+        "restore.count": String(chunk.length),
+        ...(options.renumber ? { "restore.renumbered": "true" } : {}),
       });
     }
-    this.tx.emit("RestoreSnapshot", now, options, { items: valid }, undefined, {
-      "restore.count": String(valid.length),
-      ...(options.renumber ? { "restore.renumbered": "true" } : {}),
-    });
     await this.finish();
     return { restoredCount: valid.length, sequenceIds: valid.map((i) => i.sequenceId) };
   }
@@ -473,15 +489,13 @@ export class ResourceLeaseQueue implements AsyncDisposable {
     return (await this.restoreItems(items, context)).restoredCount;
   }
 
-  /** Dead-lettered items, oldest first. */
-  deadLetters(options: { limit?: number } = {}): ResourceLeaseDeadLetterItem[] {
-    const limit = optionalInteger(options.limit, "limit", 1, 100_000) ?? 100;
-    const out: ResourceLeaseDeadLetterItem[] = [];
-    for (const item of this.state.dead.values()) {
-      if (out.length >= limit) break;
-      out.push(toDeadLetterItem(item));
-    }
-    return out;
+  /** Dead-lettered items, oldest first: at most `limit` items and `maxBytes` payload bytes. */
+  deadLetters(options: ResourceLeaseDeadLettersOptions = {}): ResourceLeaseDeadLetterItem[] {
+    const limit: PageLimit = {
+      maxItems: optionalInteger(options.limit, "limit", 1, 100_000) ?? 100,
+      maxBytes: optionalInteger(options.maxBytes, "maxBytes", 1, Number.MAX_SAFE_INTEGER) ?? ALL.maxBytes,
+    };
+    return deadLetterPage(this.state, limit);
   }
 
   /**
@@ -499,11 +513,10 @@ export class ResourceLeaseQueue implements AsyncDisposable {
         field: "sequenceIds",
       });
     } else ids = [...new Set(options.sequenceIds)].filter((id) => s.dead.has(id));
-    if (s.queuedCount + ids.length > this.settings.capacity) {
-      throw omniError("resource-exhausted", Codes.queueFull, `Redriving ${ids.length} items would exceed capacity.`, {
-        capacity: String(this.settings.capacity),
-      });
-    }
+    this.ensureRoom(
+      ids.length,
+      ids.reduce((n, id) => n + s.dead.get(id)!.bytes, 0),
+    );
     const now = this.clock.now();
     for (const id of ids) {
       const item = s.dead.get(id)!;
@@ -545,6 +558,30 @@ export class ResourceLeaseQueue implements AsyncDisposable {
         message: "A replication write failed; the queue must be rebuilt from its log.",
         cause: this.fault,
       });
+    }
+  }
+
+  /**
+   * Refuses `count` more items of `bytes` payload bytes when they would pass the capacity or the byte budget.
+   * @throws OmniRelayError resource-exhausted `resourcelease.queue.full`.
+   */
+  private ensureRoom(count: number, bytes: number): void {
+    const { capacity, maxBytes } = this.settings;
+    if (this.state.queuedCount + count > capacity) {
+      throw omniError("resource-exhausted", Codes.queueFull, `The queue is full (capacity ${capacity}).`, {
+        capacity: String(capacity),
+      });
+    }
+    if (bytes > 0 && this.state.bytesHeld + bytes > maxBytes) {
+      throw omniError(
+        "resource-exhausted",
+        Codes.queueFull,
+        `The queue's items would pass its byte budget (${maxBytes}).`,
+        {
+          limit: "bytes",
+          maxBytes: String(maxBytes),
+        },
+      );
     }
   }
 
@@ -653,10 +690,14 @@ export class ResourceLeaseQueue implements AsyncDisposable {
       schedule.pop();
       top = schedule.peek();
     }
-    if (!top || top.at >= this.timerAt) return;
+    const at = Math.min(
+      top?.at ?? Number.POSITIVE_INFINITY,
+      this.tx.nextDeadLetterExpiry() ?? Number.POSITIVE_INFINITY,
+    );
+    if (at === Number.POSITIVE_INFINITY || at >= this.timerAt) return;
     if (this.timer) this.clock.clearTimeout(this.timer);
-    this.timerAt = top.at;
-    this.timer = this.clock.setTimeout(() => this.onTimer(), top.at - this.clock.now());
+    this.timerAt = at;
+    this.timer = this.clock.setTimeout(() => this.onTimer(), Math.max(0, at - this.clock.now()));
   }
 
   private onTimer(): void {
@@ -671,6 +712,7 @@ export class ResourceLeaseQueue implements AsyncDisposable {
       if (top.lease) this.tx.endLease(top.lease, "LeaseExpired", now, expiredError);
       else this.tx.emit("Requeued", now, {}, { item: toPendingItem(top.item!) });
     }
+    this.tx.purgeDeadLetters(now);
     this.finish().catch(() => {
       // The fault is recorded in onFault; nobody awaits a timer's commit.
     });

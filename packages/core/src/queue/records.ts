@@ -4,6 +4,7 @@ import type {
   ResourceLeaseOwnershipToken,
   ResourceLeasePendingItem,
 } from "../contracts/payload.js";
+import { payloadBytes } from "./limits.js";
 
 /** Where an item is. `failed` is the instant between a Failed/LeaseExpired and its DeadLettered event. */
 export type ItemState = "pending" | "delayed" | "active" | "failed" | "dead";
@@ -12,6 +13,8 @@ export type ItemState = "pending" | "delayed" | "active" | "failed" | "dead";
 export interface ItemRecord {
   readonly sequenceId: number;
   readonly payload: ResourceLeaseItemPayload;
+  /** What the payload counts against the byte budget ({@link payloadBytes}). */
+  readonly bytes: number;
   attempt: number;
   enqueuedAt: number;
   lastError: ResourceLeaseErrorInfo | undefined;
@@ -40,6 +43,7 @@ export function newItemRecord(item: ResourceLeasePendingItem): ItemRecord {
   return {
     sequenceId: item.sequenceId,
     payload: item.payload,
+    bytes: payloadBytes(item.payload),
     attempt: item.attempt,
     enqueuedAt: item.enqueuedAt,
     lastError: item.lastError,

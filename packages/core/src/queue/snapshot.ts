@@ -37,6 +37,11 @@ export interface ResourceLeaseQueueSnapshot {
   readonly deadLetters: readonly ResourceLeaseDeadLetterItem[];
   /** Remembered enqueue request ids: `[requestId, sequenceId, expiresAt]`. */
   readonly requestIds: readonly (readonly [string, number, number])[];
+  /**
+   * Ranges `[first, last]` of ids at or below `lastSequenceId` that a restore may still use: skipped ids and the
+   * queue's own drained items (absent in older snapshots: none).
+   */
+  readonly reusableIds?: readonly (readonly [number, number])[];
 }
 
 export function toDeadLetterItem(r: ItemRecord): ResourceLeaseDeadLetterItem {
@@ -73,6 +78,7 @@ export function captureSnapshot(state: QueueState): ResourceLeaseQueueSnapshot {
     active,
     deadLetters: [...state.dead.values()].map(toDeadLetterItem),
     requestIds: [...state.requestIds].map(([id, e]) => [id, e.sequenceId, e.expiresAt] as const),
+    reusableIds: state.reusableIds.toArray(),
   };
 }
 
@@ -91,12 +97,14 @@ export function restoreSnapshot(state: QueueState, snapshot: ResourceLeaseQueueS
     r.availableAt = undefined;
     state.items.set(r.sequenceId, r);
     state.pending.push(r);
+    state.bytesHeld += r.bytes;
   }
   for (const d of snapshot.delayed) {
     const r = newItemRecord(d);
     r.state = "delayed";
     r.availableAt = d.availableAt ?? 0;
     state.items.set(r.sequenceId, r);
+    state.bytesHeld += r.bytes;
     state.delayedCount++;
     state.schedule.push({ at: r.availableAt, item: r });
   }
@@ -113,6 +121,7 @@ export function restoreSnapshot(state: QueueState, snapshot: ResourceLeaseQueueS
     };
     r.lease = lease;
     state.items.set(r.sequenceId, r);
+    state.bytesHeld += r.bytes;
     state.leases.set(a.token.leaseId, lease);
     state.pending.leaseStarted(r.payload.partitionKey);
     state.schedule.push({ at: lease.expiresAt, lease });
@@ -123,7 +132,9 @@ export function restoreSnapshot(state: QueueState, snapshot: ResourceLeaseQueueS
     r.deadLetteredAt = d.deadLetteredAt;
     r.deadLetterReason = d.reason;
     state.dead.set(r.sequenceId, r);
+    state.deadBytes += r.bytes;
   }
+  for (const [first, last] of snapshot.reusableIds ?? []) state.reusableIds.add(first, last);
   for (const [id, sequenceId, expiresAt] of snapshot.requestIds) state.requestIds.set(id, { sequenceId, expiresAt });
   state.lastEventSequence = snapshot.lastEventSequence;
   state.lastFencingToken = snapshot.lastFencingToken;

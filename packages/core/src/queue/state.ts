@@ -3,6 +3,7 @@ import type { ResourceLeasePendingItem } from "../contracts/payload.js";
 import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
 import { omniError } from "../errors/omnirelay-error.js";
 import { MinHeap } from "../util/heap.js";
+import { IdRanges } from "./id-ranges.js";
 import { PendingItems } from "./pending.js";
 import { type ItemRecord, type LeaseRecord, newItemRecord } from "./records.js";
 
@@ -35,7 +36,16 @@ export class QueueState {
   readonly schedule = new MinHeap<ScheduleEntry>((a, b) => a.at < b.at);
   /** requestId → item sequenceId, with the time the entry expires. Insertion-ordered, so pruning pops the front. */
   readonly requestIds = new Map<string, { sequenceId: number; expiresAt: number }>();
+  /**
+   * Ids at or below `lastSequenceId` that a restore may still give an item: ids a restore skipped over (never used)
+   * and ids of this queue's own drained items. Any other id at or below `lastSequenceId` was used by an item.
+   */
+  readonly reusableIds = new IdRanges();
   delayedCount = 0;
+  /** Payload bytes of pending, delayed and leased items. */
+  bytesHeld = 0;
+  /** Payload bytes of dead letters. */
+  deadBytes = 0;
   lastEventSequence = 0;
   lastFencingToken = 0;
   lastSequenceId = 0;
@@ -106,6 +116,7 @@ export class QueueState {
         const lease = this.endLease(event);
         lease.item.state = "dead";
         this.items.delete(lease.item.sequenceId);
+        this.bytesHeld -= lease.item.bytes;
         break;
       }
       case "Failed":
@@ -142,6 +153,8 @@ export class QueueState {
         if (!item || item.state === "active") mismatch(event, "item cannot be dead-lettered");
         this.detach(item);
         this.items.delete(id);
+        this.bytesHeld -= item.bytes;
+        this.deadBytes += item.bytes;
         item.state = "dead";
         if (event.error) item.lastError = event.error;
         item.deadLetteredAt = event.timestamp;
@@ -153,11 +166,20 @@ export class QueueState {
         const src = event.item ?? mismatch(event, "no item");
         const item = this.dead.get(src.sequenceId) ?? mismatch(event, "item is not dead-lettered");
         this.dead.delete(src.sequenceId);
+        this.deadBytes -= item.bytes;
+        this.bytesHeld += item.bytes;
         item.attempt = src.attempt;
         item.availableAt = undefined;
         item.state = "pending";
         this.items.set(item.sequenceId, item);
         this.pending.push(item);
+        break;
+      }
+      case "DeadLetterPurged": {
+        const id = event.item?.sequenceId ?? mismatch(event, "no item");
+        const item = this.dead.get(id) ?? mismatch(event, "item is not dead-lettered");
+        this.dead.delete(id);
+        this.deadBytes -= item.bytes;
         break;
       }
       case "DrainSnapshot": {
@@ -167,7 +189,9 @@ export class QueueState {
             mismatch(event, "drained item not queued");
           this.detach(item);
           this.items.delete(item.sequenceId);
+          this.bytesHeld -= item.bytes;
           item.state = "dead";
+          this.reusableIds.add(item.sequenceId);
         }
         this.mode = "draining";
         break;
@@ -177,7 +201,15 @@ export class QueueState {
           if (this.items.has(restored.sequenceId) || this.dead.has(restored.sequenceId)) {
             mismatch(event, `restored sequenceId ${restored.sequenceId} already present`);
           }
+          const id = restored.sequenceId;
+          if (id > this.lastSequenceId) this.reusableIds.add(this.lastSequenceId + 1, id - 1);
+          else this.reusableIds.delete(id);
           this.addPending({ ...restored, availableAt: undefined });
+          // A renumbered item keeps its request id's de-duplication, now pointing at its new id (unless the id
+          // still names a live item of this queue).
+          const requestId = restored.payload.requestId;
+          const remembered = requestId === undefined ? undefined : this.requestIds.get(requestId);
+          if (remembered && !this.items.has(remembered.sequenceId)) remembered.sequenceId = restored.sequenceId;
         }
         this.mode = "running";
         break;
@@ -201,6 +233,7 @@ export class QueueState {
     record.availableAt = undefined;
     this.items.set(record.sequenceId, record);
     this.pending.push(record);
+    this.bytesHeld += record.bytes;
     if (record.sequenceId > this.lastSequenceId) this.lastSequenceId = record.sequenceId;
   }
 

@@ -170,6 +170,7 @@ export class QueueTransitions {
       this.emit("DeadLettered", now, context, { item: toPendingItem(item), error }, lease, {
         "deadletter.reason": reason,
       });
+      this.purgeDeadLetters(now);
       return "dead_lettered";
     }
     const delay = options.delayMs ?? this.backoff(lease.token.attempt);
@@ -184,6 +185,32 @@ export class QueueTransitions {
     if (delay > 0) return "delayed";
     this.emit("Requeued", now, context, { item: toPendingItem(item) }, lease);
     return "requeued";
+  }
+
+  /**
+   * Keeps the dead-letter set within its bounds: the oldest dead letters leave first, each with a DeadLetterPurged
+   * event naming why (`count`, `bytes` or `age`).
+   */
+  purgeDeadLetters(now: number): void {
+    const s = this.state;
+    const { deadLetterMaxCount, deadLetterMaxBytes, deadLetterMaxAgeMs } = this.settings;
+    for (const item of s.dead.values()) {
+      let reason: "count" | "bytes" | "age";
+      if (s.dead.size > deadLetterMaxCount) reason = "count";
+      else if (s.deadBytes > deadLetterMaxBytes) reason = "bytes";
+      else if (deadLetterMaxAgeMs > 0 && item.deadLetteredAt + deadLetterMaxAgeMs <= now) reason = "age";
+      else break;
+      this.emit("DeadLetterPurged", now, {}, { item: toPendingItem(item) }, undefined, {
+        "deadletter.purge_reason": reason,
+      });
+    }
+  }
+
+  /** When the oldest dead letter reaches its age bound (for the queue's timer); undefined when none will. */
+  nextDeadLetterExpiry(): number | undefined {
+    if (this.settings.deadLetterMaxAgeMs === 0) return undefined;
+    const oldest = this.state.dead.values().next();
+    return oldest.done ? undefined : oldest.value.deadLetteredAt + this.settings.deadLetterMaxAgeMs;
   }
 
   private backoff(failedAttempt: number): number {

@@ -190,6 +190,8 @@ export function decodeStringMap(
   const out: Record<string, string> = {};
   for (const key of Object.keys(source)) {
     const v = source[key];
+    // A plain object cannot hold `__proto__` as data: refuse it rather than drop it silently.
+    if (key === "__proto__") ctx.fail(field, `${field} may not have a key named __proto__.`, code);
     if (typeof v !== "string") ctx.fail(`${field}.${key}`, `${field}.${key} must be a string.`, code);
     out[key] = v;
   }

@@ -74,6 +74,7 @@ export function eventOfEveryType(): ResourceLeaseReplicationEvent[] {
       metadata: { ...meta, "deadletter.reason": "max_attempts" },
     }),
     makeEvent(11, "Redriven", { item: { ...sampleItem(4), attempt: 1 }, metadata: meta }),
+    makeEvent(12, "DeadLetterPurged", { item: sampleItem(5), metadata: { ...meta, "deadletter.purge_reason": "age" } }),
   ];
 }
 

@@ -195,10 +195,29 @@ export class ResourceLeaseClient {
     return r.outcome as ResourceLeaseFailOutcome;
   }
 
-  /** Starts a drain and returns the pending items. */
+  /**
+   * Starts a drain and returns every queued item: it asks for pages until none remain (an item that comes back to
+   * the queue meanwhile, from a failed lease, is taken too). Use {@link ResourceLeaseClient.drainPage} to hold one
+   * page at a time.
+   */
   async drain(options?: ResourceLeaseClientCallOptions): Promise<ResourceLeasePendingItem[]> {
-    const r = await this.call("drain", {}, options);
-    return (r.items as unknown[]).map((item, i) => decodePendingItem(item, { field: `items[${i}]` }));
+    const items: ResourceLeasePendingItem[] = [];
+    for (;;) {
+      const page = await this.drainPage({}, options);
+      items.push(...page.items);
+      if (page.remainingCount === 0 || page.items.length === 0) return items;
+    }
+  }
+
+  /** Starts a drain (or goes on with one) and takes one page of queued items: at most `maxItems` (1–1000). */
+  async drainPage(
+    request: { maxItems?: number } = {},
+    options?: ResourceLeaseClientCallOptions,
+  ): Promise<{ items: ResourceLeasePendingItem[]; remainingCount: number }> {
+    const r = await this.call("drain", request.maxItems === undefined ? {} : { maxItems: request.maxItems }, options);
+    const items = (r.items as unknown[]).map((item, i) => decodePendingItem(item, { field: `items[${i}]` }));
+    // A server from before paged drains answers everything at once, without a count.
+    return { items, remainingCount: typeof r.remainingCount === "number" ? r.remainingCount : 0 };
   }
 
   /** Restores items (keeping their sequence ids) and ends a drain. */

@@ -9,6 +9,7 @@ import type { PeerLeaseHealthTracker } from "../peers/index.js";
 import type { ResourceLeaseQueueOptions } from "../queue/options.js";
 import { ResourceLeaseQueue } from "../queue/queue.js";
 import type { ResourceLeaseCallContext } from "../queue/types.js";
+import { validatePeerId } from "../queue/validation.js";
 import {
   decodeEnqueue,
   decodeRestoreItems,
@@ -63,6 +64,14 @@ export interface ResourceLeaseDispatcherComponentOptions {
 const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /**
+ * One answer of `drain` or `deadletters` holds at most this many payload bytes (at least one item), so it stays
+ * within what a `restore` request may carry (4 MiB by default, bodies base64-encoded).
+ */
+const PAGE_MAX_BYTES = 2 * 1024 * 1024;
+/** Default and largest `maxItems` of one `drain` answer. */
+const DRAIN_PAGE_ITEMS = 1000;
+
+/**
  * Serves a {@link ResourceLeaseQueue} as the `{namespace}::*` procedures of a dispatcher (wire format in
  * docs/protocol.md).
  */
@@ -105,10 +114,12 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
         heartbeat: (b, m) => this.heartbeat(b, m),
         complete: (b, m) => this.complete(b, m),
         fail: (b, m) => this.fail(b, m),
-        drain: (_b, m) => this.drain(m),
+        drain: (b, m) => this.drain(b, m),
         restore: (b, m) => this.restore(b, m),
         deadletters: async (b) => ({
-          items: encodeDeadLetters(this.queue.deadLetters({ limit: optionalInt(b, "limit", 1, 100_000) })),
+          items: encodeDeadLetters(
+            this.queue.deadLetters({ limit: optionalInt(b, "limit", 1, 100_000), maxBytes: PAGE_MAX_BYTES }),
+          ),
         }),
         redrive: (b, m) => this.redrive(b, m),
         stats: async () => encodeStats(this.queue.stats()),
@@ -144,7 +155,10 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
   }
 
   private context(meta: RequestMeta, peerId?: string): ResourceLeaseCallContext {
-    const resolved = peerId || meta.caller || meta.principal || undefined;
+    const resolved = validatePeerId(
+      peerId || meta.caller || meta.principal || undefined,
+      peerId ? "peerId" : "Rpc-Caller",
+    );
     return {
       ...(resolved ? { peerId: resolved } : {}),
       ...(meta.principal ? { principal: meta.principal } : {}),
@@ -214,8 +228,10 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
     return { success: true, outcome };
   }
 
-  private async drain(meta: RequestMeta): Promise<unknown> {
-    return { items: encodePendingItems(await this.queue.drain(this.context(meta))) };
+  private async drain(body: Record<string, unknown>, meta: RequestMeta): Promise<unknown> {
+    const maxItems = optionalInt(body, "maxItems", 1, DRAIN_PAGE_ITEMS) ?? DRAIN_PAGE_ITEMS;
+    const items = await this.queue.drain({ ...this.context(meta), maxItems, maxBytes: PAGE_MAX_BYTES });
+    return { items: encodePendingItems(items), remainingCount: this.queue.stats().pendingCount };
   }
 
   private async restore(body: Record<string, unknown>, meta: RequestMeta): Promise<unknown> {

@@ -176,7 +176,16 @@ export function grantToJson(g: LeaseGrant): Json {
   return out;
 }
 
-const optionalStats = ["delayedCount", "deadLetterCount", "lastEventSequence", "lastFencingToken", "capacity"] as const;
+const optionalStats = [
+  "delayedCount",
+  "deadLetterCount",
+  "lastEventSequence",
+  "lastFencingToken",
+  "capacity",
+  "bytesHeld",
+  "maxBytes",
+  "deadLetterBytes",
+] as const;
 
 /** JSON queue stats → proto. */
 export function statsFromJson(r: JsonReader, value: unknown, field: string): QueueStats | undefined {
@@ -201,5 +210,8 @@ export function statsToJson(s: QueueStats): Json {
   put(out, "lastEventSequence", s.lastEventSequence);
   put(out, "lastFencingToken", s.lastFencingToken);
   put(out, "capacity", s.capacity);
+  put(out, "bytesHeld", s.bytesHeld);
+  put(out, "maxBytes", s.maxBytes);
+  put(out, "deadLetterBytes", s.deadLetterBytes);
   return out;
 }

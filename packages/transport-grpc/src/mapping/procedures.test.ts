@@ -148,6 +148,7 @@ describe("request mapping", () => {
     expect(requestLeg(resourceLeaseRpcs.deadLetters, { limit: 10 })).toEqual({ limit: 10 });
     expect(requestLeg(resourceLeaseRpcs.deadLetters, {})).toEqual({});
     expect(requestLeg(resourceLeaseRpcs.drain, { ignored: true })).toEqual({});
+    expect(requestLeg(resourceLeaseRpcs.drain, { maxItems: 50 })).toEqual({ maxItems: 50 });
     expect(requestLeg(resourceLeaseRpcs.stats, {})).toEqual({});
   });
 
@@ -255,8 +256,9 @@ describe("response mapping", () => {
 
   it("drain, restore, deadletters, redrive", () => {
     const bare = { payload: minimalPayload, sequenceId: 2, attempt: 1, enqueuedAt: "2026-01-01T00:00:00.000Z" };
-    expect(responseLeg(resourceLeaseRpcs.drain, { items: [pendingFull, bare] })).toEqual({
+    expect(responseLeg(resourceLeaseRpcs.drain, { items: [pendingFull, bare], remainingCount: 7 })).toEqual({
       items: [pendingFull, bare],
+      remainingCount: 7,
     });
     expect(responseLeg(resourceLeaseRpcs.restore, { restoredCount: 2 })).toEqual({ restoredCount: 2 });
     const dead = { ...pendingFull, deadLetteredAt: "2026-01-01T00:02:00.000Z", reason: "max_attempts" };

@@ -99,7 +99,7 @@ function define<K extends ResourceLeaseRpcName, Req, Res>(name: K, spec: Spec<Re
   return { name, method: ResourceLeaseServiceService[name] as unknown as MethodDefinition<Req, Res>, ...spec };
 }
 
-const emptyRequest = <T extends DrainRequest | StatsRequest>(verb: string) =>
+const emptyRequest = <T extends StatsRequest>(verb: string) =>
   ({
     verb,
     requestToJson: () => ({}),
@@ -269,12 +269,15 @@ const fail = define<"fail", FailRequest, FailResponse>("fail", {
 });
 
 const drain = define<"drain", DrainRequest, DrainResponse>("drain", {
-  ...emptyRequest<DrainRequest>("drain"),
-  responseToJson: (m) => ({ items: m.items.map(pendingItemToJson) }),
+  verb: "drain",
+  requestToJson: (m) => (m.maxItems === undefined ? {} : { maxItems: m.maxItems }),
+  requestFromJson: (b) => ({ maxItems: req.int(req.get(b, "maxItems"), "maxItems", Arg) }),
+  responseToJson: (m) => ({ items: m.items.map(pendingItemToJson), remainingCount: m.remainingCount }),
   responseFromJson: (b) => ({
     items: (res.list(res.get(b, "items"), "items", Arg) ?? []).map((v, i) =>
       pendingItemFromJson(res, v, `items[${i}]`),
     ),
+    remainingCount: res.int(res.get(b, "remainingCount"), "remainingCount", Arg) ?? 0,
   }),
 });
 

@@ -1,0 +1,59 @@
+import type { ResourceLeaseItemPayload } from "../contracts/payload.js";
+
+/**
+ * Hard limits on what a caller may put into a queue. Each one keeps an accepted value storable: the event log must
+ * be able to encode, decode and replay anything the API accepts, and no single request may take memory out of
+ * proportion to what it carries. String lengths are counted in UTF-16 code units (JavaScript's `length`).
+ */
+export const ResourceLeaseLimits = {
+  /** Longest `resourceType`. */
+  resourceTypeLength: 256,
+  /** Longest `resourceId`. */
+  resourceIdLength: 1024,
+  /** Longest `partitionKey`. */
+  partitionKeyLength: 256,
+  /** Longest `payloadEncoding`. */
+  payloadEncodingLength: 128,
+  /** Longest `requestId`. */
+  requestIdLength: 256,
+  /** Most entries in `attributes` (and in a fail's `metadata`). */
+  attributeCount: 64,
+  /** Longest attribute (or fail metadata) key. */
+  attributeKeyLength: 128,
+  /** Longest attribute (or fail metadata) value. */
+  attributeValueLength: 4096,
+  /** Longest `peerId`. */
+  peerIdLength: 256,
+  /** Longest error message (`fail` reason, `lastError.message`). */
+  errorMessageLength: 4096,
+  /** Longest error code (`fail` errorCode, `lastError.code`). */
+  errorCodeLength: 256,
+  /** Longest `leaseId` in a token. */
+  leaseIdLength: 128,
+  /**
+   * Highest item sequence id a restore may bring in. Ids above it are reserved, so the queue's own counter (which
+   * continues after the highest id it has seen) can never leave JavaScript's safe-integer range.
+   */
+  maxSequenceId: 2 ** 52,
+  /** Highest `attempt` a restored item or a token may carry. */
+  maxAttempt: 2 ** 31 - 1,
+  /** Latest time an item may carry: 9999-12-31T23:59:59.999Z (the last instant ISO-8601's four-digit year can write). */
+  maxTimeMs: 253_402_300_799_999,
+} as const;
+
+/**
+ * What an item's payload counts against a queue's byte budget: its body's bytes plus the UTF-16 code units of its
+ * strings (type, id, partition key, encoding, request id, attribute keys and values). An estimate of what the queue
+ * holds for it, cheap to compute and the same on every node that replays the same events.
+ */
+export function payloadBytes(payload: ResourceLeaseItemPayload): number {
+  let n =
+    payload.resourceType.length +
+    payload.resourceId.length +
+    payload.partitionKey.length +
+    payload.payloadEncoding.length +
+    (payload.requestId?.length ?? 0) +
+    (payload.body?.byteLength ?? 0);
+  if (payload.attributes) for (const key in payload.attributes) n += key.length + payload.attributes[key]!.length;
+  return n;
+}

@@ -1,0 +1,88 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
+import { IdRanges } from "./id-ranges.js";
+import { ResourceLeaseQueue } from "./queue.js";
+import { fixture, item, rejection } from "./test-helpers.js";
+
+const pending = (sequenceId: number) => ({ payload: item(sequenceId), sequenceId, attempt: 1, enqueuedAt: 0 });
+
+describe("restore keeps ids only where they cannot collide", () => {
+  it("a fresh node takes items in any order, in any number of calls, with their ids", async () => {
+    const { queue } = fixture();
+    // A drain file's order is lease order: a retried item comes after younger ones.
+    await queue.restore([2, 3, 4].map(pending));
+    await queue.restore([1, 6].map(pending));
+    expect(queue.snapshot().pending.map((p) => p.sequenceId)).toEqual([2, 3, 4, 1, 6]);
+    // 5 was skipped over, never used: still free. 1–4 and 6 are taken now.
+    await queue.restore([pending(5)]);
+    for (const id of [1, 4, 6]) {
+      expect((await rejection(queue.restore([pending(id)]))).code).toBe(Codes.restoreDuplicate);
+    }
+    const { sequenceIds } = await queue.enqueue(item("new"));
+    expect(sequenceIds).toEqual([7]);
+  });
+
+  it("an id used by an item that is gone is refused; the queue's own drained ids come back, once", async () => {
+    const { queue } = fixture();
+    await queue.enqueueMany([item(1), item(2), item(3)]);
+    const [grant] = await queue.lease();
+    await queue.complete(grant!.ownershipToken);
+    expect((await rejection(queue.restore([pending(1)]))).code).toBe(Codes.restoreDuplicate);
+    const drained = await queue.drain();
+    await queue.restore([drained[1]!]);
+    expect((await rejection(queue.restore([drained[1]!]))).code).toBe(Codes.restoreDuplicate);
+    await queue.restore([drained[0]!]);
+    expect(queue.snapshot().pending.map((p) => p.sequenceId)).toEqual([3, 2]);
+  });
+
+  it("a refused restore changes nothing (all or none)", async () => {
+    const { queue, events } = fixture();
+    await queue.enqueue(item(1));
+    const before = events.length;
+    expect((await rejection(queue.restore([pending(5), pending(1)]))).code).toBe(Codes.restoreDuplicate);
+    expect(events).toHaveLength(before);
+    expect(queue.stats()).toMatchObject({ pendingCount: 1, lastEventSequence: 1 });
+  });
+
+  it("rebuild and snapshots keep the reusable ids", async () => {
+    const { queue, events } = fixture();
+    await queue.restore([10, 20].map(pending));
+    await queue.enqueue(item("x"));
+    const drained = await queue.drain({ maxItems: 1 });
+    const rebuilt = await ResourceLeaseQueue.rebuild(structuredClone(events), {}, { activeLeases: "keep" });
+    expect(rebuilt.snapshot()).toEqual(queue.snapshot());
+    const fromSnapshot = await ResourceLeaseQueue.rebuild([], {}, { snapshot: structuredClone(queue.snapshot()) });
+    // 1–9 and 11–19 were skipped; 10 was drained: all free. 20 and 21 are held.
+    await fromSnapshot.restore([pending(5), drained[0]!, pending(15)]);
+    expect((await rejection(fromSnapshot.restore([pending(21)]))).code).toBe(Codes.restoreDuplicate);
+  });
+});
+
+describe("IdRanges", () => {
+  it("behaves as a set of integers under any sequence of adds and deletes", () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant("add" as const), start: fc.integer({ min: 0, max: 60 }), len: fc.nat(6) }),
+      fc.record({ kind: fc.constant("delete" as const), id: fc.integer({ min: 0, max: 66 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
+        const ranges = new IdRanges();
+        const model = new Set<number>();
+        for (const o of ops) {
+          if (o.kind === "add") {
+            ranges.add(o.start, o.start + o.len);
+            for (let i = o.start; i <= o.start + o.len; i++) model.add(i);
+          } else {
+            expect(ranges.delete(o.id)).toBe(model.delete(o.id));
+          }
+        }
+        for (let i = -1; i <= 68; i++) expect(ranges.has(i)).toBe(model.has(i));
+        // Disjoint, sorted, never adjacent: the most compact form.
+        const list = ranges.toArray();
+        for (let i = 1; i < list.length; i++) expect(list[i]![0]).toBeGreaterThan(list[i - 1]![1] + 1);
+      }),
+      { seed: 42, numRuns: 300 },
+    );
+  });
+});

@@ -1,0 +1,121 @@
+import { describe, expect, it } from "vitest";
+import { ResourceLeaseQueue } from "./queue.js";
+import { fixture, item } from "./test-helpers.js";
+
+async function deadLetter(queue: ResourceLeaseQueue, id: string | number) {
+  await queue.enqueue(item(id));
+  const [grant] = await queue.lease();
+  await queue.fail(grant!.ownershipToken, { requeue: false, reason: `r-${id}` });
+}
+
+describe("dead-letter retention (finding 10)", () => {
+  it("keeps at most maxCount dead letters; the oldest leave with a DeadLetterPurged event", async () => {
+    const { queue, events } = fixture({ deadLetters: { maxCount: 2 } });
+    for (const id of [1, 2, 3, 4]) await deadLetter(queue, id);
+    expect(queue.deadLetters().map((d) => d.payload.resourceId)).toEqual(["3", "4"]);
+    const purged = events.filter((e) => e.eventType === "DeadLetterPurged");
+    expect(purged.map((e) => [e.item?.payload.resourceId, e.metadata["deadletter.purge_reason"]])).toEqual([
+      ["1", "count"],
+      ["2", "count"],
+    ]);
+    expect(queue.stats().deadLetterCount).toBe(2);
+  });
+
+  it("keeps at most maxBytes of dead letters, counted as the byte budget counts them", async () => {
+    const body = new Uint8Array(1000);
+    const { queue, events } = fixture({ deadLetters: { maxBytes: 2500 } });
+    for (const id of ["a", "b", "c"]) {
+      await queue.enqueue(item(id, { body }));
+      const [grant] = await queue.lease();
+      await queue.fail(grant!.ownershipToken, { requeue: false });
+    }
+    // Each: 1000 body bytes + "table" + id + "p" + "json" = 1011.
+    expect(queue.stats().deadLetterBytes).toBe(2 * 1011);
+    expect(queue.deadLetters().map((d) => d.payload.resourceId)).toEqual(["b", "c"]);
+    expect(events.filter((e) => e.eventType === "DeadLetterPurged")[0]?.metadata["deadletter.purge_reason"]).toBe(
+      "bytes",
+    );
+  });
+
+  it("purges a dead letter exactly when it reaches maxAgeMs, on the queue's own timer", async () => {
+    const { queue, clock, events } = fixture({ deadLetters: { maxAgeMs: 60_000 } });
+    await deadLetter(queue, "old");
+    clock.advance(30_000);
+    await deadLetter(queue, "young");
+    clock.advance(29_999);
+    expect(queue.stats().deadLetterCount).toBe(2);
+    clock.advance(1);
+    await Promise.resolve();
+    expect(queue.deadLetters().map((d) => d.payload.resourceId)).toEqual(["young"]);
+    const purge = events.find((e) => e.eventType === "DeadLetterPurged");
+    expect(purge?.timestamp).toBe(60_000 + events[0]!.timestamp);
+    expect(purge?.metadata["deadletter.purge_reason"]).toBe("age");
+    clock.advance(30_000);
+    expect(queue.stats().deadLetterCount).toBe(0);
+    await queue.close();
+  });
+
+  it("applies tighter bounds at restart, and a rebuild reproduces the purges", async () => {
+    const { queue, events, clock } = fixture({ deadLetters: { maxCount: 10 } });
+    for (const id of [1, 2, 3]) await deadLetter(queue, id);
+    const log = [...events];
+    const restarted = await ResourceLeaseQueue.rebuild(log, {
+      clock,
+      deadLetters: { maxCount: 1 },
+      observers: [(e) => log.push(e)],
+    });
+    expect(restarted.deadLetters().map((d) => d.payload.resourceId)).toEqual(["3"]);
+    const again = await ResourceLeaseQueue.rebuild(structuredClone(log), { clock, deadLetters: { maxCount: 1 } });
+    expect(again.snapshot()).toEqual(restarted.snapshot());
+    expect(again.stats().deadLetterBytes).toBe(restarted.stats().deadLetterBytes);
+  });
+});
+
+describe("bodies pin no more memory than their bytes (finding 10)", () => {
+  it("copies a body that is a view into a larger buffer; keeps one that owns its buffer", async () => {
+    const { queue } = fixture();
+    const slab = Buffer.from("x".repeat(8000)); // a view into Node's pool or a buffer of its own
+    const view = new Uint8Array(slab.buffer, slab.byteOffset + 10, 200);
+    const owned = new Uint8Array(200);
+    await queue.enqueueMany([item("view", { body: view }), item("owned", { body: owned })]);
+    const [a, b] = await queue.lease({ maxItems: 2 });
+    expect(a!.payload.body!.buffer.byteLength).toBe(200);
+    expect(a!.payload.body).toEqual(view);
+    expect(b!.payload.body!.buffer).toBe(owned.buffer);
+  });
+
+  it("after a rebuild, compacts live bodies that share sparse buffers with finished items", async () => {
+    const { queue, events } = fixture({ capacity: 10_000 });
+    // Every body is a view into one big buffer, as a restart's decoded rows are; most items then complete.
+    const shared = new Uint8Array(1_000_000);
+    const payloads = Array.from({ length: 1000 }, (_, i) =>
+      item(i, { body: shared.subarray(i * 1000, i * 1000 + 100) }),
+    );
+    // Bypass the edge copy: the events carry the views, as a log decoder produces them.
+    await queue.enqueueMany(payloads);
+    const replay = events.map((e) =>
+      e.item
+        ? {
+            ...e,
+            item: {
+              ...e.item,
+              payload: {
+                ...e.item.payload,
+                body: shared.subarray(e.item.sequenceId * 1000 - 1000, e.item.sequenceId * 1000 - 900),
+              },
+            },
+          }
+        : e,
+    );
+    const grants = await queue.lease({ maxItems: 990 });
+    await queue.completeMany(grants.map((g) => g.ownershipToken));
+    const rebuilt = await ResourceLeaseQueue.rebuild([...replay, ...events.slice(replay.length)], { capacity: 10_000 });
+    const live = rebuilt.snapshot().pending;
+    expect(live).toHaveLength(10);
+    const buffers = new Set(live.map((p) => p.payload.body!.buffer));
+    const pinned = [...buffers].reduce((n, b) => n + b.byteLength, 0);
+    expect(buffers.has(shared.buffer)).toBe(false);
+    expect(pinned).toBeLessThanOrEqual(8 * 1024);
+    expect(live.map((p) => p.payload.body!.byteLength)).toEqual(Array(10).fill(100));
+  });
+});

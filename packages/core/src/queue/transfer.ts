@@ -1,0 +1,108 @@
+import type { ResourceLeaseDeadLetterItem, ResourceLeasePendingItem } from "../contracts/payload.js";
+import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
+import { omniError } from "../errors/omnirelay-error.js";
+import { payloadBytes } from "./limits.js";
+import { type ItemRecord, toPendingItem } from "./records.js";
+import { toDeadLetterItem } from "./snapshot.js";
+import type { QueueState } from "./state.js";
+
+// Drain, restore and the dead-letter listing move many items at once. Each is bounded per event and per page, so no
+// single event outgrows a log row or a sink's message and no single answer outgrows what the other side accepts.
+
+/** Most items in one DrainSnapshot or RestoreSnapshot event. */
+const EVENT_MAX_ITEMS = 1000;
+/** Most payload bytes in one DrainSnapshot or RestoreSnapshot event. */
+const EVENT_MAX_BYTES = 4 * 1024 * 1024;
+
+/** A page limit: at most `maxItems` items and (after the first item) `maxBytes` payload bytes. */
+export interface PageLimit {
+  readonly maxItems: number;
+  readonly maxBytes: number;
+}
+
+/** Splits items into groups that each fit in one event. */
+export function eventChunks<T extends ResourceLeasePendingItem>(items: readonly T[]): T[][] {
+  const chunks: T[][] = [];
+  let chunk: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const size = payloadBytes(item.payload);
+    if (chunk.length > 0 && (chunk.length >= EVENT_MAX_ITEMS || bytes + size > EVENT_MAX_BYTES)) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(item);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
+
+function fits(count: number, bytes: number, next: ItemRecord, limit: PageLimit): boolean {
+  return count === 0 || (count < limit.maxItems && bytes + next.bytes <= limit.maxBytes);
+}
+
+/** The queued items a drain takes next: pending in lease order, then delayed ones by due time, within `limit`. */
+export function drainPage(state: QueueState, limit: PageLimit): ResourceLeasePendingItem[] {
+  const out: ResourceLeasePendingItem[] = [];
+  let bytes = 0;
+  for (const item of state.pending.values()) {
+    if (!fits(out.length, bytes, item, limit)) return out;
+    out.push(toPendingItem(item));
+    bytes += item.bytes;
+  }
+  if (state.delayedCount === 0) return out;
+  const delayed: ItemRecord[] = [];
+  for (const item of state.items.values()) if (item.state === "delayed") delayed.push(item);
+  delayed.sort((a, b) => (a.availableAt ?? 0) - (b.availableAt ?? 0) || a.sequenceId - b.sequenceId);
+  for (const item of delayed) {
+    if (!fits(out.length, bytes, item, limit)) return out;
+    out.push(toPendingItem(item));
+    bytes += item.bytes;
+  }
+  return out;
+}
+
+/** Dead letters oldest first, within `limit`. */
+export function deadLetterPage(state: QueueState, limit: PageLimit): ResourceLeaseDeadLetterItem[] {
+  const out: ResourceLeaseDeadLetterItem[] = [];
+  let bytes = 0;
+  for (const item of state.dead.values()) {
+    if (!fits(out.length, bytes, item, limit)) break;
+    out.push(toDeadLetterItem(item));
+    bytes += item.bytes;
+  }
+  return out;
+}
+
+/**
+ * Checks that restored items may keep their ids: an id is free when it is above every id the queue has seen, was
+ * skipped over by an earlier restore (never used), or names one of the queue's own drained items coming back.
+ * Anything else could collide with an item the queue holds or once held, so it is refused unless the caller asked
+ * for fresh ids.
+ * @throws OmniRelayError invalid-argument (an id twice in the request), already-exists
+ * `resourcelease.restore.duplicate_item`.
+ */
+export function checkKeptIds(state: QueueState, items: readonly ResourceLeasePendingItem[]): void {
+  const seen = new Set<number>();
+  for (const item of items) {
+    const id = item.sequenceId;
+    if (seen.has(id)) {
+      throw omniError("invalid-argument", Codes.argumentInvalid, `sequenceId ${id} appears twice.`, {
+        field: "items",
+        sequenceId: String(id),
+      });
+    }
+    seen.add(id);
+    if (id <= state.lastSequenceId && !state.reusableIds.has(id)) {
+      const held = state.items.has(id) || state.dead.has(id);
+      throw omniError(
+        "already-exists",
+        Codes.restoreDuplicate,
+        `${held ? "The queue already holds item" : "The queue already used the id of item"} ${id}; restore with renumber to give the items new ids.`,
+        { sequenceId: String(id) },
+      );
+    }
+  }
+}
