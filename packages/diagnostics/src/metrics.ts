@@ -137,6 +137,33 @@ export class ResourceLeaseMetrics {
         for (const [shard, stats] of sources.shards()) active.set({ shard }, readStats(stats)?.activeLeaseCount ?? 0);
       },
     });
+    const shardGauge = (name: string, help: string, read: (s: ResourceLeaseQueueStats) => number): void => {
+      const gauge: Gauge<"shard"> = new Gauge({
+        name,
+        help,
+        labelNames: ["shard"],
+        registers,
+        collect: () => {
+          gauge.reset();
+          for (const [shard, stats] of sources.shards()) {
+            const s = readStats(stats);
+            if (s) gauge.set({ shard }, read(s));
+          }
+        },
+      });
+    };
+    shardGauge(
+      "omnirelay_resourcelease_bytes_held",
+      "Payload bytes of the items a shard holds (pending, delayed, leased), counted against its maxBytes.",
+      (s) => s.bytesHeld ?? 0,
+    );
+    shardGauge("omnirelay_resourcelease_max_bytes", "A shard's byte budget (maxBytes).", (s) => s.maxBytes ?? 0);
+    shardGauge("omnirelay_resourcelease_dead_letters", "Dead-lettered items, per shard.", (s) => s.deadLetterCount);
+    shardGauge(
+      "omnirelay_resourcelease_dead_letter_bytes",
+      "Payload bytes of a shard's dead letters.",
+      (s) => s.deadLetterBytes ?? 0,
+    );
     this.transitions = new Counter({
       name: "omnirelay_resourcelease_backpressure_transitions_total",
       help: "Backpressure gate transitions, per shard and new state (active/inactive).",
