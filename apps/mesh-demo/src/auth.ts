@@ -71,33 +71,39 @@ export function mintToken(secret: Uint8Array, subject: string, nowMs = Date.now(
   return `${head}.${createHmac("sha256", secret).update(head).digest("base64url")}`;
 }
 
+/** Options of {@link TokenOutbound}. */
+export interface TokenOutboundOptions {
+  readonly inner: UnaryOutbound;
+  readonly secret: Uint8Array;
+  /** `sub` of the minted tokens. */
+  readonly subject: string;
+  /** @defaultValue `Date.now` */
+  readonly now?: () => number;
+}
+
 /** Sends every call with `authorization: Bearer <token>`, minting a fresh token before the current one expires. */
 export class TokenOutbound implements UnaryOutbound {
   private token = "";
   private expiresAt = 0;
 
-  constructor(
-    private readonly inner: UnaryOutbound,
-    private readonly secret: Uint8Array,
-    private readonly subject: string,
-  ) {}
+  constructor(private readonly options: TokenOutboundOptions) {}
 
   call(request: UnaryRequest): Promise<UnaryResponse> {
-    const now = Date.now();
+    const now = (this.options.now ?? Date.now)();
     if (now >= this.expiresAt - RENEW_BEFORE_MS) {
-      this.token = mintToken(this.secret, this.subject, now);
+      this.token = mintToken(this.options.secret, this.options.subject, now);
       this.expiresAt = now + TOKEN_TTL_MS;
     }
     const headers = { ...request.meta.headers, authorization: `Bearer ${this.token}` };
-    return this.inner.call({ ...request, meta: { ...request.meta, headers } });
+    return this.options.inner.call({ ...request, meta: { ...request.meta, headers } });
   }
 
   async close(): Promise<void> {
-    await this.inner.close?.();
+    await this.options.inner.close?.();
   }
 }
 
 /** Wraps `outbound` with {@link TokenOutbound} when a secret is configured. */
 export function authenticated(outbound: UnaryOutbound, secret: Uint8Array | undefined, subject: string): UnaryOutbound {
-  return secret === undefined ? outbound : new TokenOutbound(outbound, secret, subject);
+  return secret === undefined ? outbound : new TokenOutbound({ inner: outbound, secret, subject });
 }

@@ -45,7 +45,7 @@ export interface MeshDemoConfig {
   readonly logLevel: string;
   /**
    * File holding the mesh's shared secret: when set, the dispatcher refuses every RPC without a valid JWT signed with
-   * it, and the seeder, workers and diagnostics node mint their own. @defaultValue undefined (authentication off)
+   * it, and the seeder and workers mint their own. @defaultValue undefined (authentication off)
    */
   readonly authSecretFile?: string;
   /** `--mint-token SUBJECT`: print a token for SUBJECT (signed with the shared secret) and exit. */
@@ -263,18 +263,21 @@ export function isLoopbackHost(hostname: string): boolean {
 
 /**
  * What the dispatcher's startup output says about who can reach it: loopback only (the default) or not, and whether
- * JWT authentication is on. A dispatcher beyond loopback without authentication is a warning.
+ * JWT authentication is on. A dispatcher beyond loopback without authentication is a warning. `httpUrl` counts only
+ * when the process serves it (the diagnostics role).
  */
-export function exposureNotice(config: Pick<MeshDemoConfig, "rpcUrl" | "httpUrl" | "authSecretFile">): {
-  level: "info" | "warn";
-  message: string;
-} {
-  const hosts = [...new Set([new URL(config.rpcUrl).hostname, new URL(config.httpUrl).hostname])];
+export function exposureNotice(config: {
+  readonly rpcUrl: string;
+  readonly httpUrl?: string | undefined;
+  readonly authSecretFile?: string | undefined;
+}): { level: "info" | "warn"; message: string } {
+  const urls = config.httpUrl === undefined ? [config.rpcUrl] : [config.rpcUrl, config.httpUrl];
+  const hosts = [...new Set(urls.map((url) => new URL(url).hostname))];
   const loopback = hosts.every(isLoopbackHost);
   const auth = config.authSecretFile !== undefined;
   const where = loopback
-    ? `Listening on loopback only (${hosts.join(", ")}): other machines cannot reach the RPC or diagnostics ports.`
-    : `Listening beyond loopback (${hosts.join(", ")}): other machines can reach the RPC and diagnostics ports.`;
+    ? `Listening on loopback only (${hosts.join(", ")}): other machines cannot reach it.`
+    : `Listening beyond loopback (${hosts.join(", ")}): other machines can reach it.`;
   const how = auth
     ? "JWT authentication is on: every RPC needs a token signed with the shared secret."
     : "Authentication is off: anyone who reaches the RPC port can enqueue, lease and drain; --auth-secret-file turns JWT auth on.";

@@ -74,7 +74,11 @@ async function main(): Promise<void> {
       { ...urls, dataDir: config.dataDir, shards: node.shards.map((s) => s.namespace), auth: node.auth },
       "Dispatcher ready.",
     );
-    const exposure = exposureNotice(config);
+    const exposure = exposureNotice({
+      rpcUrl: config.rpcUrl,
+      ...(config.roles.has("diagnostics") ? { httpUrl: config.httpUrl } : {}),
+      authSecretFile: config.authSecretFile,
+    });
     if (exposure.level === "warn") logger.warn(exposure.message);
     else logger.info(exposure.message);
   }

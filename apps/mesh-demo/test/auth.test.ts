@@ -83,6 +83,10 @@ describe("who can reach the mesh demo", () => {
   it("warns when it would listen beyond loopback without authentication", () => {
     const at = (rpcUrl: string, auth: boolean) =>
       exposureNotice({ rpcUrl, httpUrl: "http://127.0.0.1:5158", ...(auth ? { authSecretFile: "/s" } : {}) });
+    // Without the diagnostics role only the RPC address counts.
+    expect(exposureNotice({ rpcUrl: "http://127.0.0.1:7420" }).message).toMatch(
+      /^Listening on loopback only \(127\.0\.0\.1\):/,
+    );
     expect(at("http://127.0.0.1:7420", false).level).toBe("info");
     expect(at("http://[::1]:7420", false).message).toMatch(/^Listening on loopback only/);
     expect(at("http://0.0.0.0:7420", false)).toEqual({
