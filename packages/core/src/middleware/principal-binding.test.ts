@@ -334,6 +334,39 @@ describe("PrincipalBindingMiddleware: algorithms are pinned to the key's type (f
   });
 });
 
+describe("PrincipalBindingMiddleware: hostile bearer tokens", () => {
+  it("answers every malformed or hostile token with unauthenticated invalid_token, never anything else", async () => {
+    const part = (value: unknown) => base64url.encode(typeof value === "string" ? value : JSON.stringify(value));
+    const exp = Math.floor(Date.now() / 1000) + 60;
+    const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const hostile = [
+      "",
+      "a.b.c",
+      "....",
+      `${part({ alg: "RS256" })}.${part("{not json")}.sig`,
+      `${part("[1,2]")}.${part({ sub: "x", exp })}.sig`,
+      `${part({ alg: "RS256", crit: ["b64"], b64: false })}.${part({ sub: "x", exp })}.sig`,
+      `${part({ alg: "HS256", jwk: await exportJWK(rsa.publicKey) })}.${part({ sub: "x", exp })}.sig`,
+      `${part({ alg: "RS256", kid: "../../../etc/passwd" })}.${part({ sub: "x", exp })}.${"A".repeat(342)}`,
+      `${part({ alg: "ES256K" })}.${part({ sub: "x", exp })}.sig`,
+      `${part({ alg: "RS256" })}.${part({ sub: "x", exp: "tomorrow" })}.sig`,
+      `${part({ alg: "RS256" })}.${part({ sub: "x", exp: 1e308 })}.sig`,
+      "x".repeat(1 << 20),
+      "é.ü.ß",
+    ];
+    for (const options of [{ jwt: { key: rsa.publicKey } }, { jwt: { key: secret } }]) {
+      for (const token of hostile) {
+        const error = await rejection(options, { headers: { authorization: `Bearer ${token}` } });
+        expect(
+          { token: token.slice(0, 60), status: (error as { status?: string }).status },
+          JSON.stringify((error as { metadata?: unknown }).metadata),
+        ).toEqual({ token: token.slice(0, 60), status: "unauthenticated" });
+        expect((error as { code?: string }).code).toBe("omnirelay.auth.invalid_token");
+      }
+    }
+  });
+});
+
 describe("PrincipalBindingMiddleware: exp and the clock", () => {
   const now = () => Math.floor(Date.now() / 1000);
 
