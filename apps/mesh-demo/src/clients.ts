@@ -8,7 +8,9 @@ import {
   ResourceLeaseClient,
   type ResourceLeaseGrant,
   ResourceLeaseWorker,
+  type UnaryOutbound,
 } from "@omnirelay/core";
+import { authenticated, type MeshAuth } from "./auth.js";
 import { type CatalogOperation, type CatalogOperationRecord, parseCatalogOperation } from "./catalog.js";
 import { type MeshDemoConfig, shardNamespace, shardOfCatalog } from "./config.js";
 import { CATALOG_APPLY } from "./dispatcher-node.js";
@@ -27,7 +29,7 @@ class InvalidPayloadError extends Error {
 
 /** Calls `demo.catalog::apply` on the dispatcher. */
 async function applyOperation(
-  outbound: HttpOutbound,
+  outbound: UnaryOutbound,
   caller: string,
   operation: CatalogOperation,
   signal: AbortSignal,
@@ -52,11 +54,11 @@ async function applyOperation(
  * The worker role: one `ResourceLeaseWorker` per shard (leases, heartbeats, completes), applying each catalog
  * operation to the mesh's catalog state on the dispatcher. A stale version (a newer one was applied first) is not a
  * failure: it completes as superseded, so it neither retries nor touches the worker's health; an unreadable body is
- * dead-lettered; anything else is retried.
+ * dead-lettered; anything else is retried. With a shared secret every call carries a token for its peer id.
  */
-export function startWorker(config: MeshDemoConfig, logger: Logger): RunningRole {
+export function startWorker(config: MeshDemoConfig & MeshAuth, logger: Logger): RunningRole {
   const peerId = config.workerPeerId;
-  const applyOutbound = new HttpOutbound({ url: config.rpcUrl });
+  const applyOutbound = authenticated(new HttpOutbound({ url: config.rpcUrl }), config.authSecret, peerId);
   const outcomes: Record<string, number> = {};
   const [workMin, workMax] = config.workMs;
   const handler = async (item: ResourceLeaseGrant, context: { signal: AbortSignal }): Promise<void> => {
@@ -75,7 +77,7 @@ export function startWorker(config: MeshDemoConfig, logger: Logger): RunningRole
     const namespace = shardNamespace(config, shard);
     return new ResourceLeaseWorker({
       client: new ResourceLeaseClient({
-        outbound: new HttpOutbound({ url: config.rpcUrl }),
+        outbound: authenticated(new HttpOutbound({ url: config.rpcUrl }), config.authSecret, peerId),
         namespace,
         caller: peerId,
       }),
@@ -109,7 +111,7 @@ export function startWorker(config: MeshDemoConfig, logger: Logger): RunningRole
     close: async () => {
       clearInterval(summary);
       await Promise.all(workers.map((w) => w.close({ graceMs: 3_000 })));
-      await applyOutbound.close();
+      await applyOutbound.close?.();
     },
   };
 }
@@ -117,15 +119,15 @@ export function startWorker(config: MeshDemoConfig, logger: Logger): RunningRole
 /**
  * The seeder role: the lakehouse simulation enqueues one catalog operation per interval, to the shard of its
  * catalog, with a requestId. A refused enqueue (backpressure, dispatcher down) is retried with the same requestId,
- * so it is applied once when it finally gets through.
+ * so it is applied once when it finally gets through. With a shared secret every call carries a `mesh-seeder` token.
  */
-export function startSeeder(config: MeshDemoConfig, logger: Logger): RunningRole {
+export function startSeeder(config: MeshDemoConfig & MeshAuth, logger: Logger): RunningRole {
   const simulation = new LakehouseSimulation();
   const clients = new Map(
     config.shards.map((shard) => [
       shard,
       new ResourceLeaseClient({
-        outbound: new HttpOutbound({ url: config.rpcUrl }),
+        outbound: authenticated(new HttpOutbound({ url: config.rpcUrl }), config.authSecret, "mesh-seeder"),
         namespace: shardNamespace(config, shard),
         caller: "mesh-seeder",
         timeoutMs: 10_000,

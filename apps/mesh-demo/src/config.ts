@@ -43,6 +43,13 @@ export interface MeshDemoConfig {
   readonly workerConcurrency: number;
   /** pino level. @defaultValue info */
   readonly logLevel: string;
+  /**
+   * File holding the mesh's shared secret: when set, the dispatcher refuses every RPC without a valid JWT signed with
+   * it, and the seeder and workers mint their own. @defaultValue undefined (authentication off)
+   */
+  readonly authSecretFile?: string;
+  /** `--mint-token SUBJECT`: print a token for SUBJECT (signed with the shared secret) and exit. */
+  readonly mintToken?: string;
 }
 
 /** A configuration error: printed with the usage, exit code 2. */
@@ -66,7 +73,13 @@ export const usage = `usage: mesh-demo [--mesh] [--roles dispatcher,diagnostics,
   --health-grace-ms MS      a silent peer turns unhealthy after MS (default 10000)
   --work-ms MIN-MAX         simulated work per operation (default 200-600)
   --worker-concurrency N    leases in flight per worker and shard (default 2)
-  --log-level LEVEL         pino level (default info)`;
+  --log-level LEVEL         pino level (default info)
+  --auth-secret-file FILE   turn on JWT auth: every RPC needs a token signed with the shared secret in FILE
+                            (at least 32 bytes; env MESH_DEMO_AUTH_SECRET_FILE); every role mints its own
+  --mint-token SUBJECT      print a token for SUBJECT (e.g. mesh-admin) signed with --auth-secret-file, and exit
+
+The dispatcher and diagnostics listen on the host of --rpc-url / --http-url: loopback (127.0.0.1) by default, so
+other machines cannot reach them. Turn on --auth-secret-file before you give them another address.`;
 
 const flagOptions = {
   mesh: { type: "boolean" },
@@ -87,6 +100,8 @@ const flagOptions = {
   "work-ms": { type: "string" },
   "worker-concurrency": { type: "string" },
   "log-level": { type: "string" },
+  "auth-secret-file": { type: "string" },
+  "mint-token": { type: "string" },
 } as const;
 
 /** Flags the launcher forwards to its children unchanged. */
@@ -102,6 +117,7 @@ export const forwardedFlags = [
   "work-ms",
   "worker-concurrency",
   "log-level",
+  "auth-secret-file",
 ] as const;
 
 /**
@@ -172,8 +188,17 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Me
   };
   if (values.help) throw new UsageError("");
   const launch = values.mesh === true;
+  const authSecretText = str("auth-secret-file", "MESH_DEMO_AUTH_SECRET_FILE");
+  if (authSecretText !== undefined && authSecretText.trim() === "") throw new UsageError("--auth-secret-file is empty");
+  const authSecretFile = authSecretText === undefined ? undefined : resolve(authSecretText);
+  const mintToken = str("mint-token");
+  if (mintToken !== undefined) {
+    if (mintToken.trim() === "") throw new UsageError("--mint-token needs a subject, e.g. --mint-token mesh-admin");
+    if (authSecretFile === undefined) throw new UsageError("--mint-token needs --auth-secret-file");
+    if (launch || values.roles !== undefined) throw new UsageError("--mint-token takes no roles and no --mesh");
+  }
   const rolesText = str("roles", "MESH_DEMO_ROLES");
-  const roles = launch ? new Set<MeshRole>() : parseRoles(rolesText ?? MeshRoles.join(","));
+  const roles = launch || mintToken !== undefined ? new Set<MeshRole>() : parseRoles(rolesText ?? MeshRoles.join(","));
   if (roles.has("diagnostics") && !roles.has("dispatcher")) {
     throw new UsageError("the diagnostics role needs the dispatcher role in the same process");
   }
@@ -213,6 +238,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Me
     workMs: [workMin, workMax],
     workerConcurrency: int("worker-concurrency", str("worker-concurrency"), 2, 1),
     logLevel: str("log-level", "MESH_DEMO_LOG_LEVEL") ?? "info",
+    ...(authSecretFile !== undefined ? { authSecretFile } : {}),
+    ...(mintToken !== undefined ? { mintToken: mintToken.trim() } : {}),
   };
 }
 
@@ -226,4 +253,33 @@ export function shardOfCatalog(shards: readonly string[], catalog: string): stri
   let hash = 0;
   for (const ch of catalog) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
   return shards[hash % shards.length] as string;
+}
+
+/** True for a host only this machine can reach (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * What the dispatcher's startup output says about who can reach it: loopback only (the default) or not, and whether
+ * JWT authentication is on. A dispatcher beyond loopback without authentication is a warning. `httpUrl` counts only
+ * when the process serves it (the diagnostics role).
+ */
+export function exposureNotice(config: {
+  readonly rpcUrl: string;
+  readonly httpUrl?: string | undefined;
+  readonly authSecretFile?: string | undefined;
+}): { level: "info" | "warn"; message: string } {
+  const urls = config.httpUrl === undefined ? [config.rpcUrl] : [config.rpcUrl, config.httpUrl];
+  const hosts = [...new Set(urls.map((url) => new URL(url).hostname))];
+  const loopback = hosts.every(isLoopbackHost);
+  const auth = config.authSecretFile !== undefined;
+  const where = loopback
+    ? `Listening on loopback only (${hosts.join(", ")}): other machines cannot reach it.`
+    : `Listening beyond loopback (${hosts.join(", ")}): other machines can reach it.`;
+  const how = auth
+    ? "JWT authentication is on: every RPC needs a token signed with the shared secret."
+    : "Authentication is off: anyone who reaches the RPC port can enqueue, lease and drain; --auth-secret-file turns JWT auth on.";
+  return { level: !loopback && !auth ? "warn" : "info", message: `${where} ${how}` };
 }

@@ -112,6 +112,37 @@ async function recentLogEvents(node: DispatcherNode, limit: number): Promise<unk
   return rows.slice(0, limit).map((r) => ({ shard: r.shard, ...encodeReplicationEvent(r.event) }));
 }
 
+/**
+ * Why a `POST /demo/enqueue` must be refused, if it must: a body not declared as JSON (415), or a request from a
+ * browser page of another origin (403). A browser sends a cross-origin text/plain POST without asking first, so
+ * without these checks any web page could enqueue into a demo it can reach.
+ */
+function refusal(req: IncomingMessage): { status: number; code: string; message: string } | undefined {
+  const origin = req.headers.origin;
+  if (origin !== undefined) {
+    let same = false;
+    try {
+      same = new URL(origin).origin === new URL(`http://${req.headers.host ?? ""}`).origin;
+    } catch {
+      same = false;
+    }
+    if (!same) {
+      return { status: 403, code: "mesh.demo.origin_forbidden", message: `Origin '${origin}' may not enqueue.` };
+    }
+  } else if (req.headers["sec-fetch-site"] === "cross-site" || req.headers["sec-fetch-site"] === "same-site") {
+    return { status: 403, code: "mesh.demo.origin_forbidden", message: "Cross-site requests may not enqueue." };
+  }
+  const type = req.headers["content-type"]?.split(";")[0]?.trim().toLowerCase();
+  if (type !== "application/json") {
+    return {
+      status: 415,
+      code: "mesh.demo.unsupported_media_type",
+      message: "POST /demo/enqueue needs 'Content-Type: application/json'.",
+    };
+  }
+  return undefined;
+}
+
 /** Builds the `POST /demo/enqueue` operation (as the original's MeshEnqueueRequest). */
 function manualOperation(body: Record<string, unknown>): { operation: CatalogOperation; resourceId?: string } {
   const str = (key: string, fallback: string) => (typeof body[key] === "string" ? (body[key] as string) : fallback);
@@ -151,16 +182,17 @@ export async function startDiagnosticsServer(
 ): Promise<DiagnosticsServer> {
   const page = loadPage();
   const controlPlane = node.controlPlane.handler();
-  const clients = new Map(
-    node.shards.map((s) => [
-      s.shard,
-      new ResourceLeaseClient({
-        outbound: new HttpOutbound({ url: node.url }),
-        namespace: s.namespace,
-        caller: "diagnostics",
-      }),
-    ]),
-  );
+  // One connection pool for the manual enqueues; each request gets a client that forwards its caller's token, so
+  // with auth on this page is no way around it: the dispatcher checks the caller's own token.
+  const outbound = new HttpOutbound({ url: node.url });
+  const namespaces = new Map(node.shards.map((s) => [s.shard, s.namespace]));
+  const clientFor = (shard: string, authorization: string | undefined) =>
+    new ResourceLeaseClient({
+      outbound,
+      namespace: namespaces.get(shard) as string,
+      caller: "diagnostics",
+      ...(authorization ? { headers: { authorization } } : {}),
+    });
   const streams = new Set<ServerResponse>();
   const tick = setInterval(() => {
     if (streams.size === 0) return;
@@ -192,7 +224,7 @@ export async function startDiagnosticsServer(
         .filter((s) => s.latest !== undefined)
         .map((s) => ({ shard: s.shard, ...s.latest, observedAt: new Date(s.latest?.observedAt ?? 0).toISOString() }));
       if (signals.length === 0) {
-        res.writeHead(204).end();
+        res.writeHead(204, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" }).end();
         return;
       }
       sendJson(res, 200, { shards: signals });
@@ -203,6 +235,13 @@ export async function startDiagnosticsServer(
       sendJson(res, 200, node.catalog.view(Number.isSafeInteger(limit) ? Math.min(Math.max(limit, 1), 1000) : 50));
     },
     "POST /demo/enqueue": async (req, res) => {
+      const refused = refusal(req);
+      if (refused) {
+        req.resume();
+        const status = refused.status === 403 ? "permission-denied" : "invalid-argument";
+        sendJson(res, refused.status, { status, code: refused.code, message: refused.message });
+        return;
+      }
       let built: ReturnType<typeof manualOperation>;
       let raw: Record<string, unknown>;
       try {
@@ -229,7 +268,7 @@ export async function startDiagnosticsServer(
             };
       const shard = shardOfCatalog(config.shards, operation.catalog);
       try {
-        const result = await (clients.get(shard) as ResourceLeaseClient).enqueue(item);
+        const result = await clientFor(shard, req.headers.authorization).enqueue(item);
         sendJson(res, 200, {
           shard,
           sequenceId: result.sequenceId,
@@ -281,7 +320,7 @@ export async function startDiagnosticsServer(
       streams.clear();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
-      await Promise.all([...clients.values()].map((c) => c.close()));
+      await outbound.close();
     },
   };
 }

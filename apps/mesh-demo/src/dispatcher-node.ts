@@ -22,6 +22,7 @@ import {
   openDurableResourceLeaseQueue,
   SqliteDeterministicStateStore,
 } from "@omnirelay/replicator-sqlite";
+import { authMiddleware, bindingOptions, MESH_ADMIN, type MeshAuth } from "./auth.js";
 import { CatalogState, parseCatalogOperation } from "./catalog.js";
 import { type MeshDemoConfig, shardNamespace } from "./config.js";
 import { EventFeed } from "./event-feed.js";
@@ -48,6 +49,8 @@ export interface DispatcherNode {
   readonly shards: readonly MeshShard[];
   readonly catalog: CatalogState;
   readonly feed: EventFeed;
+  /** `jwt` when every RPC needs a token (`--auth-secret-file`), else `off`. */
+  readonly auth: "jwt" | "off";
   close(): Promise<void>;
 }
 
@@ -58,11 +61,17 @@ export const CATALOG_APPLY = "demo.catalog::apply";
  * Starts the dispatcher: per shard a SQLite-durable queue served as `{namespace}::*` with ordered partitions,
  * backpressure (high/low watermarks) driving a rate limiter that really throttles enqueues, a health tracker fed by
  * the queue events and lease polls, and a follower that records every committed event in the SQLite deterministic
- * store; plus `demo.catalog::apply` and the control plane (also mounted on the RPC port).
+ * store; plus `demo.catalog::apply` and the control plane (also mounted on the RPC port). With a shared secret every
+ * RPC needs a valid JWT, and the control plane's reads need one too (its toggles need `mesh-admin`).
  */
-export async function startDispatcherNode(config: MeshDemoConfig, logger: Logger): Promise<DispatcherNode> {
+export async function startDispatcherNode(config: MeshDemoConfig & MeshAuth, logger: Logger): Promise<DispatcherNode> {
   mkdirSync(config.dataDir, { recursive: true });
-  const controlPlane = new ResourceLeaseControlPlane({ logger, collectDefaultMetrics: true });
+  const secret = config.authSecret;
+  const controlPlane = new ResourceLeaseControlPlane({
+    logger,
+    collectDefaultMetrics: true,
+    ...(secret ? { auth: { principalBinding: bindingOptions(secret), admins: [MESH_ADMIN] } } : {}),
+  });
   const tracker = new PeerLeaseHealthTracker({
     gracePeriodMs: config.healthGraceMs,
     logger,
@@ -75,7 +84,8 @@ export async function startDispatcherNode(config: MeshDemoConfig, logger: Logger
   const catalog = await CatalogState.load(store);
   const dispatcher = new Dispatcher({
     service: "resourcelease-mesh-demo",
-    inboundMiddleware: [controlPlane.rpcMetricsMiddleware()],
+    // Metrics first, so refused calls are counted (status="unauthenticated") too.
+    inboundMiddleware: [controlPlane.rpcMetricsMiddleware(), ...(secret ? [authMiddleware(secret)] : [])],
     logger,
   });
   const shards: MeshShard[] = [];
@@ -183,6 +193,7 @@ export async function startDispatcherNode(config: MeshDemoConfig, logger: Logger
       shards,
       catalog,
       feed,
+      auth: secret ? "jwt" : "off",
       close: async () => {
         await inbound.close({ graceMs: 2_000 });
         await cleanup();

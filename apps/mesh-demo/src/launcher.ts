@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
-import { forwardedFlags, type MeshDemoConfig, shardNamespace } from "./config.js";
+import { exposureNotice, forwardedFlags, type MeshDemoConfig, shardNamespace } from "./config.js";
 
 interface Child {
   readonly name: string;
@@ -127,6 +127,7 @@ export async function launchMesh(config: MeshDemoConfig, argv: readonly string[]
   say(`  demo API     ${config.httpUrl}/demo/catalogs  /demo/lease-health  /demo/replication  /demo/backpressure`);
   say(`  RPC          ${config.rpcUrl}  (${procedures})`);
   say(`  data         ${config.dataDir}`);
+  say(`  access       ${exposureNotice(config).message}`);
   say("Press Ctrl-C to stop; starting again resumes from the SQLite files.");
   say("");
   return done;

@@ -6,21 +6,29 @@
  *   pnpm --filter @omnirelay/mesh-demo mesh
  */
 import { pino } from "pino";
+import { loadSharedSecret, type MeshAuth, mintToken } from "./auth.js";
 import { type RunningRole, startSeeder, startWorker } from "./clients.js";
-import { parseConfig, UsageError, usage } from "./config.js";
+import { exposureNotice, parseConfig, UsageError, usage } from "./config.js";
 import { startDiagnosticsServer } from "./diagnostics-server.js";
 import { startDispatcherNode } from "./dispatcher-node.js";
 import { launchMesh } from "./launcher.js";
 
 async function main(): Promise<void> {
-  let config: ReturnType<typeof parseConfig>;
+  let config: ReturnType<typeof parseConfig> & MeshAuth;
   try {
-    config = parseConfig(process.argv.slice(2), process.env);
+    const parsed = parseConfig(process.argv.slice(2), process.env);
+    const file = parsed.authSecretFile;
+    // Read once, up front: a bad secret file stops every role before it listens or connects.
+    config = file === undefined ? parsed : { ...parsed, authSecret: loadSharedSecret(file) };
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     if (error.message) console.error(`error: ${error.message}`);
     console.error(usage);
     process.exit(error.message ? 2 : 0);
+  }
+  if (config.mintToken !== undefined && config.authSecret !== undefined) {
+    process.stdout.write(`${mintToken(config.authSecret, config.mintToken)}\n`);
+    return;
   }
   if (config.launch) {
     process.exitCode = await launchMesh(config, process.argv.slice(2));
@@ -62,7 +70,17 @@ async function main(): Promise<void> {
       running.push(diagnostics);
       urls.httpUrl = diagnostics.url;
     }
-    logger.info({ ...urls, dataDir: config.dataDir, shards: node.shards.map((s) => s.namespace) }, "Dispatcher ready.");
+    logger.info(
+      { ...urls, dataDir: config.dataDir, shards: node.shards.map((s) => s.namespace), auth: node.auth },
+      "Dispatcher ready.",
+    );
+    const exposure = exposureNotice({
+      rpcUrl: config.rpcUrl,
+      ...(config.roles.has("diagnostics") ? { httpUrl: config.httpUrl } : {}),
+      authSecretFile: config.authSecretFile,
+    });
+    if (exposure.level === "warn") logger.warn(exposure.message);
+    else logger.info(exposure.message);
   }
   if (config.roles.has("seeder")) running.push(startSeeder(config, logger));
   if (config.roles.has("worker")) running.push(startWorker(config, logger));

@@ -1,4 +1,7 @@
+import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SignJWT } from "jose";
@@ -10,6 +13,7 @@ import {
   HttpOutbound,
   isOmniRelayError,
   PrincipalBindingMiddleware,
+  type PrincipalBindingMiddlewareOptions,
   ResourceLeaseClient,
   ResourceLeaseDispatcherComponent,
 } from "../src/index.js";
@@ -120,5 +124,180 @@ describe("principals over real HTTP", () => {
       body: "{}",
     });
     expect(res.status).toBe(401);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Issue #13, finding 5: algorithm confusion, unpinned algorithms, tokens without exp, anonymous calls let through.
+
+const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 });
+const rsaPemBytes = new TextEncoder().encode(rsa.publicKey.export({ type: "spki", format: "pem" }) as string);
+const now = () => Math.floor(Date.now() / 1000);
+
+/** The tokens a caller may present. */
+const tokens = {
+  /** A genuine RS256 token from the key's owner. */
+  genuine: await new SignJWT({ sub: "svc-jwt" })
+    .setProtectedHeader({ alg: "RS256" })
+    .setExpirationTime("5m")
+    .sign(rsa.privateKey),
+  /** HS256 signed with the *public* PEM: what an attacker can make. */
+  confused: await new SignJWT({ sub: "attacker" })
+    .setProtectedHeader({ alg: "HS256" })
+    .setExpirationTime("5m")
+    .sign(rsaPemBytes),
+  /** Genuine, but never expires. */
+  eternal: await new SignJWT({ sub: "svc-jwt" }).setProtectedHeader({ alg: "RS256" }).sign(rsa.privateKey),
+  /** Genuine, but expired a minute ago. */
+  expired: await new SignJWT({ sub: "svc-jwt", exp: now() - 60 })
+    .setProtectedHeader({ alg: "RS256" })
+    .sign(rsa.privateKey),
+};
+
+type Caller = "anonymous" | "genuine" | "confused" | "eternal" | "expired" | "certificate" | "proxy header";
+
+/** A node whose `whoami::get` answers the bound principal, over HTTP or HTTPS with optional client certificates. */
+async function whoamiNode(binding: PrincipalBindingMiddlewareOptions | undefined, tls: boolean) {
+  const dispatcher = new Dispatcher({
+    service: "auth-matrix",
+    inboundMiddleware: binding === undefined ? [] : [new PrincipalBindingMiddleware(binding)],
+  });
+  const component = new ResourceLeaseDispatcherComponent(dispatcher);
+  dispatcher.registerJson("whoami::get", async (_body, meta) => ({ principal: meta.principal ?? "-" }));
+  const inbound = new HttpInbound({
+    dispatcher,
+    ...(tls ? { tls: { key: pki.server.key, cert: pki.server.cert, ca: pki.ca, requestClientCertificate: true } } : {}),
+  });
+  const { url } = await inbound.start();
+  closers.push(async () => {
+    await inbound.close();
+    await component.close();
+  });
+  return { url, component };
+}
+
+/** One raw call as `caller`; `ok <principal>` or `<http status> <code>`. */
+function call(url: string, caller: Caller, procedure = "whoami::get"): Promise<string> {
+  const token = caller in tokens ? tokens[caller as keyof typeof tokens] : undefined;
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    "rpc-procedure": procedure,
+    ...(token ? { authorization: `Bearer ${token}` } : {}),
+    ...(caller === "proxy header" ? { "x-client-principal": "via-proxy" } : {}),
+  };
+  const secure = url.startsWith("https:");
+  const tls = secure
+    ? { ca: pki.ca, ...(caller === "certificate" ? { cert: pki.client.cert, key: pki.client.key } : {}) }
+    : {};
+  return new Promise((resolve, reject) => {
+    const send = secure ? httpsRequest : httpRequest;
+    const req = send(url, { method: "POST", headers, ...tls, agent: false }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        text += chunk;
+      });
+      res.on("end", () => {
+        const body = JSON.parse(text) as { principal?: string; code?: string };
+        resolve(res.statusCode === 200 ? `ok ${body.principal}` : `${res.statusCode} ${body.code}`);
+      });
+    });
+    req.on("error", reject);
+    req.end("{}");
+  });
+}
+
+const required = "401 omnirelay.auth.required";
+const invalid = "401 omnirelay.auth.invalid_token";
+const jwtByPem = { jwt: { key: rsaPemBytes } } satisfies PrincipalBindingMiddlewareOptions;
+
+describe("every combination of auth options over real HTTP (issue #13 finding 5)", () => {
+  it("the reproduction: HS256 signed with the public PEM is refused, the genuine RS256 token accepted", async () => {
+    const s = await whoamiNode(jwtByPem, false);
+    expect(await call(s.url, "confused")).toBe(invalid);
+    expect(await call(s.url, "genuine")).toBe("ok svc-jwt");
+  });
+
+  const rows: Array<{
+    name: string;
+    binding: PrincipalBindingMiddlewareOptions | undefined;
+    tls: boolean;
+    expect: Partial<Record<Caller, string>>;
+  }> = [
+    {
+      name: "no authentication configured",
+      binding: undefined,
+      tls: false,
+      expect: { anonymous: "ok -", genuine: "ok -", confused: "ok -", "proxy header": "ok -" },
+    },
+    {
+      name: "JWT only (RSA public key as PEM bytes)",
+      binding: jwtByPem,
+      tls: false,
+      expect: {
+        anonymous: required,
+        genuine: "ok svc-jwt",
+        confused: invalid,
+        eternal: invalid,
+        expired: invalid,
+        "proxy header": required,
+      },
+    },
+    {
+      name: "mTLS only",
+      binding: {},
+      tls: true,
+      expect: { anonymous: required, certificate: "ok worker-1", genuine: required, "proxy header": required },
+    },
+    {
+      name: "mTLS and JWT",
+      binding: jwtByPem,
+      tls: true,
+      expect: { anonymous: required, certificate: "ok worker-1", genuine: "ok svc-jwt", confused: invalid },
+    },
+    {
+      name: "trusted proxy only",
+      binding: { trustedProxies: ["127.0.0.1"], acceptClientCertificates: false },
+      tls: false,
+      expect: { anonymous: required, "proxy header": "ok via-proxy", genuine: required },
+    },
+    {
+      name: "JWT with requireAuthentication: true said explicitly",
+      binding: { ...jwtByPem, requireAuthentication: true },
+      tls: false,
+      expect: { anonymous: required, genuine: "ok svc-jwt" },
+    },
+    {
+      name: "JWT with requireAuthentication: false (binding only)",
+      binding: { ...jwtByPem, requireAuthentication: false },
+      tls: false,
+      expect: { anonymous: "ok -", genuine: "ok svc-jwt", confused: invalid, eternal: invalid },
+    },
+    {
+      name: "JWT with whoami::* allow-listed for anonymous callers",
+      binding: { ...jwtByPem, allowAnonymous: ["whoami::*"] },
+      tls: false,
+      expect: { anonymous: "ok -", genuine: "ok svc-jwt", confused: invalid },
+    },
+  ];
+
+  for (const row of rows) {
+    it(row.name, async () => {
+      const s = await whoamiNode(row.binding, row.tls);
+      const seen: Partial<Record<Caller, string>> = {};
+      for (const caller of Object.keys(row.expect) as Caller[]) seen[caller] = await call(s.url, caller);
+      expect(seen).toEqual(row.expect);
+    });
+  }
+
+  it("with JWT configured an anonymous caller cannot drain, and allowAnonymous opens only what it names", async () => {
+    const s = await whoamiNode({ ...jwtByPem, allowAnonymous: ["resourcelease::stats"] }, false);
+    await s.component.queue.enqueue({ resourceType: "t", resourceId: "1", partitionKey: "p", payloadEncoding: "json" });
+    expect(await call(s.url, "anonymous", "resourcelease::drain")).toBe(required);
+    expect(await call(s.url, "anonymous", "whoami::get")).toBe(required);
+    expect(await call(s.url, "anonymous", "resourcelease::stats")).toMatch(/^ok /);
+    expect(s.component.queue.stats()).toMatchObject({ state: "running", pendingCount: 1 });
+    expect(await call(s.url, "genuine", "resourcelease::drain")).toMatch(/^ok /);
+    expect(s.component.queue.stats().state).toBe("draining");
   });
 });

@@ -14,8 +14,8 @@ import { invalidOption } from "./options.js";
 export interface ControlPlaneAuthOptions {
   /**
    * How principals are established: the same options as the RPC surface's `PrincipalBindingMiddleware`
-   * (verified client certificate, verified JWT, trusted-proxy headers). `requireAuthentication: true` makes the
-   * read endpoints (GET) need a principal too.
+   * (verified client certificate, verified JWT, trusted-proxy headers). The read endpoints (GET) need a principal
+   * too unless `requireAuthentication` is `false`; `allowAnonymous` is not used here (see `publicPaths`).
    */
   readonly principalBinding: PrincipalBindingMiddlewareOptions;
   /** Principals allowed to call mutating endpoints (POST). @defaultValue `[]` (nobody) */
@@ -46,8 +46,9 @@ export class ControlPlaneAuthenticator {
     if (!Array.isArray(admins) || admins.some((a) => typeof a !== "string" || a.trim() === "" || a === "*")) {
       throw invalidOption("auth.admins", "Option 'auth.admins' must list explicit, non-blank principals.");
     }
-    this.binding = new PrincipalBindingMiddleware(options.principalBinding);
-    const reads = options.principalBinding.requireAuthentication === true;
+    // The binding only establishes who is calling; the policy below decides, per path and method.
+    this.binding = new PrincipalBindingMiddleware({ ...options.principalBinding, requireAuthentication: false });
+    const reads = options.principalBinding.requireAuthentication !== false;
     this.policy = new AuthorizationPolicy({
       rules: [
         { principals: ["*"], procedures: [READ] },

@@ -7,6 +7,14 @@ export const DiagnosticsErrorCodes = {
   routeNotFound: "omnirelay.control.route_not_found",
   /** unimplemented (HTTP 405): the route exists but not for this method; metadata `method`. */
   methodNotAllowed: "omnirelay.control.method_not_allowed",
+  /**
+   * permission-denied (HTTP 403): a state-changing request came from a browser page of another origin (an `Origin`
+   * that is neither the control plane's own nor in `allowedOrigins`, or `Sec-Fetch-Site: cross-site` / `same-site`
+   * without an `Origin`); metadata `origin` or `secFetchSite`.
+   */
+  originForbidden: "omnirelay.control.origin_forbidden",
+  /** invalid-argument (HTTP 415): a state-changing request whose `Content-Type` is not `application/json`; metadata `contentType`. */
+  unsupportedMediaType: "omnirelay.control.unsupported_media_type",
   /** invalid-argument: the request body is missing, too large or not a JSON object. */
   bodyInvalid: "omnirelay.control.body_invalid",
   /** invalid-argument: `level` is not a known log level; metadata `field`. */

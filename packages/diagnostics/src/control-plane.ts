@@ -22,6 +22,7 @@ import { DiagnosticsErrorCodes } from "./codes.js";
 import { sendError } from "./http.js";
 import { checkBuckets, PrometheusRpcMetricsRecorder, ResourceLeaseMetrics } from "./metrics.js";
 import { integerOption, invalidOption, nameOption } from "./options.js";
+import { parseAllowedOrigins } from "./origin.js";
 import { type ReplicationSource, TrackedReplicationSink } from "./replication.js";
 import { type ControlPlaneState, routeRequest } from "./routes.js";
 import { type ControlPlaneListenOptions, type ControlPlaneServer, serveControlPlane } from "./server.js";
@@ -41,6 +42,13 @@ export interface ResourceLeaseControlPlaneOptions {
   readonly histogramBucketsMs?: readonly number[];
   /** Authentication and admin principals; without it every endpoint is open (bind to a private interface!). */
   readonly auth?: ControlPlaneAuthOptions;
+  /**
+   * Browser origins (`https://ops.example.com`) besides the control plane's own that may call the state-changing
+   * endpoints, e.g. the public origin of a reverse proxy that rewrites `Host`. Requests without an `Origin` header
+   * (CLI, curl, programs) are never affected. No CORS headers are served.
+   * @defaultValue `[]`
+   */
+  readonly allowedOrigins?: readonly string[];
   /** Initial log level and tracing settings. */
   readonly toggles?: Omit<RuntimeToggleOptions, "logger">;
   /** `/readyz` fails while a replication sink lags more than this, ms. @defaultValue 30000 */
@@ -101,6 +109,7 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
   private readonly logger: Logger;
   private readonly maxReplicationLagMs: number;
   private readonly maxBodyBytes: number;
+  private readonly allowedOrigins: ReadonlySet<string>;
   private closed = false;
 
   /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`) for bad options. */
@@ -114,6 +123,7 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
     if (options.registry !== undefined && !(options.registry instanceof Registry)) {
       throw invalidOption("registry", "Option 'registry' must be a prom-client Registry.");
     }
+    this.allowedOrigins = parseAllowedOrigins(options.allowedOrigins);
     this.auth = options.auth === undefined ? undefined : new ControlPlaneAuthenticator(options.auth);
     this.toggles = new RuntimeToggles({ ...options.toggles, logger: this.logger });
     this.registry = options.registry ?? new Registry();
@@ -400,6 +410,7 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
       registry: this.registry,
       stream: this.stream,
       maxBodyBytes: this.maxBodyBytes,
+      allowedOrigins: this.allowedOrigins,
       shards: () =>
         [...this.shards.values()].map((s) => ({
           namespace: s.namespace,

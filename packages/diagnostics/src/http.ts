@@ -14,6 +14,11 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
+/** Codes whose HTTP status is more precise than the status table's (the body keeps the table's status). */
+const httpStatusByCode: Readonly<Record<string, number>> = {
+  [DiagnosticsErrorCodes.unsupportedMediaType]: 415,
+};
+
 /** Writes an error in the RPC surface's wire form: HTTP status by the status table, `{status, code, message}`. */
 export function sendError(res: ServerResponse, error: unknown): void {
   const err = isOmniRelayError(error) ? error : OmniRelayError.from(error);
@@ -24,7 +29,7 @@ export function sendError(res: ServerResponse, error: unknown): void {
   }
   const metadata = err.metadata && Object.keys(err.metadata).length > 0 ? { metadata: err.metadata } : {};
   const text = JSON.stringify({ status: info.wireName, code: err.code, message: err.message, ...metadata });
-  res.writeHead(info.httpStatus, {
+  res.writeHead(httpStatusByCode[err.code] ?? info.httpStatus, {
     "content-type": "application/json; charset=utf-8",
     "content-length": Buffer.byteLength(text),
     "rpc-status": info.wireName,

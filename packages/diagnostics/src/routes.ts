@@ -12,6 +12,7 @@ import type { ControlPlaneAuthenticator } from "./auth.js";
 import { type BackpressureEventStream, toJson } from "./backpressure-stream.js";
 import { DiagnosticsErrorCodes } from "./codes.js";
 import { readJsonObject, sendError, sendJson } from "./http.js";
+import { assertJsonContentType, assertSameOrigin } from "./origin.js";
 import type { RuntimeToggles } from "./toggles.js";
 
 /** One row of `/omnirelay/control/replication/checkpoint`. */
@@ -33,6 +34,8 @@ export interface ControlPlaneState {
   readonly registry: Registry;
   readonly stream: BackpressureEventStream;
   readonly maxBodyBytes: number;
+  /** Foreign origins allowed to call the state-changing endpoints (normalised). */
+  readonly allowedOrigins: ReadonlySet<string>;
   shards(): {
     namespace: string;
     stats: ResourceLeaseQueueStats;
@@ -82,9 +85,14 @@ const routes: ReadonlyMap<string, RouteSpec> = new Map<string, RouteSpec>([
   ["/metrics", { GET: metrics }],
 ]);
 
+/** Methods that never change anything; every other method is checked against cross-site request forgery. */
+const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"]);
+
 /**
  * Serves a control-plane route. Resolves `false`, without reading the request, when the path is not one.
- * Errors are written as JSON error responses.
+ * Errors are written as JSON error responses. A state-changing request (any method but GET, HEAD and OPTIONS) is
+ * refused when it comes from a foreign origin (403), before authentication, and a POST that is not
+ * `application/json` is refused (415) before its body is read.
  */
 export async function routeRequest(
   state: ControlPlaneState,
@@ -97,7 +105,11 @@ export async function routeRequest(
   const abort = new AbortController();
   const onClose = (): void => abort.abort();
   res.once("close", onClose);
+  // Every answer is JSON, an event stream or the metrics text, each with its type: never let a browser sniff one.
+  res.setHeader("x-content-type-options", "nosniff");
   try {
+    const changesState = !SAFE_METHODS.has(req.method ?? "GET");
+    if (changesState) assertSameOrigin(req, state.allowedOrigins);
     if (state.auth) await state.auth.authorize(req, path, abort.signal);
     const method = req.method === "HEAD" ? "GET" : req.method;
     const route = method === "GET" || method === "POST" ? spec[method] : undefined;
@@ -110,10 +122,11 @@ export async function routeRequest(
         message: `${req.method} is not allowed on ${path}; use ${allow}.`,
         metadata: { method: String(req.method) },
       });
-      res.writeHead(405, { "content-type": "application/json; charset=utf-8", allow });
+      res.writeHead(405, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", allow });
       res.end(text);
       return true;
     }
+    if (changesState) assertJsonContentType(req);
     await route(state, req, res);
   } catch (err) {
     req.resume();
@@ -141,7 +154,8 @@ function backpressure(state: ControlPlaneState, _req: IncomingMessage, res: Serv
     .filter((s) => s.latest !== undefined)
     .map((s) => toJson({ ...(s.latest as ResourceLeaseBackpressureSignal), shard: s.namespace }));
   if (shards.length === 0) {
-    res.writeHead(204, { "cache-control": "no-store" });
+    // No body, but still typed: every control-plane answer carries a Content-Type.
+    res.writeHead(204, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
     res.end();
     return;
   }

@@ -31,7 +31,11 @@ describe("control plane on its own port", () => {
       status: "INVALID_ARGUMENT",
       code: "omnirelay.control.logging.level_invalid",
     });
-    const notJson = await fetch(`${base}/tracing`, { method: "POST", body: "{oops" });
+    const notJson = await fetch(`${base}/tracing`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{oops",
+    });
     expect(notJson.status).toBe(400);
     expect(((await notJson.json()) as any).code).toBe("omnirelay.control.body_invalid");
 
@@ -119,12 +123,29 @@ describe("control plane auth", () => {
     expect(admin.status).toBe(200);
     expect(node.control.toggles.logging.level).toBe("debug");
 
-    // Reads stay open without requireAuthentication; probes and scrapes always are.
-    expect((await fetch(url)).status).toBe(200);
+    // Reads need a principal too once auth is configured (any principal may read); probes and scrapes never do.
+    const anonymousRead = await fetch(url);
+    expect(anonymousRead.status).toBe(401);
+    expect(((await anonymousRead.json()) as any).code).toBe("omnirelay.auth.required");
+    expect((await fetch(url, { headers: bearer("dashboard") })).status).toBe(200);
     expect((await fetch(`${server.url}/metrics`)).status).toBe(200);
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
   });
 
-  it("requires a principal for reads too with requireAuthentication, and trusts proxy headers only from proxies", async () => {
+  it("opens the reads to anonymous callers only with requireAuthentication: false", async () => {
+    const key = new TextEncoder().encode(secret);
+    const node = await startNode({
+      auth: { principalBinding: { jwt: { key }, requireAuthentication: false }, admins: ["ops-admin"] },
+    });
+    const server = await node.control.listen();
+    onClose(() => server.close());
+    expect((await fetch(`${server.url}/omnirelay/control/queues`)).status).toBe(200);
+    // Writes still need an admin.
+    expect((await post(`${server.url}/omnirelay/control/logging`, { level: "warn" })).status).toBe(401);
+    expect(node.control.toggles.logging.level).toBe("info");
+  });
+
+  it("requires a principal for reads with requireAuthentication: true, and trusts proxy headers only from proxies", async () => {
     const node = await startNode({
       auth: { principalBinding: { requireAuthentication: true, trustedProxies: ["127.0.0.1"] }, admins: ["ops-admin"] },
     });

@@ -16,7 +16,11 @@ export interface AuthorizationRule {
 export interface AuthorizationOptions {
   /** The grants. A call is allowed only when one rule matches both its principal and its procedure. */
   readonly rules: readonly AuthorizationRule[];
-  /** Procedure patterns anyone may call, with or without a principal. @defaultValue `[]` */
+  /**
+   * Procedure patterns anyone may call, with or without a principal. `PrincipalBindingMiddleware` in front refuses
+   * principal-less calls first, so list the same patterns in its `allowAnonymous` too.
+   * @defaultValue `[]`
+   */
   readonly allowAnonymous?: readonly string[];
 }
 

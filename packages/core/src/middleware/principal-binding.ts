@@ -12,22 +12,36 @@ import { type OmniRelayError, omniError } from "../errors/omnirelay-error.js";
 import { MiddlewareErrorCodes } from "./codes.js";
 import { canonicalIpAddress } from "./ip-address.js";
 import { invalidOption, optionalStrings } from "./options.js";
+import { buildVerifyOptions, resolveJwtKey } from "./principal-binding-jwt.js";
+import { compileProcedureGlobs, type ProcedureMatcher } from "./procedure-glob.js";
 
-/** How {@link PrincipalBindingMiddleware} verifies `authorization: Bearer <jwt>`. Give exactly one of `key`, `jwks`. */
+/**
+ * How {@link PrincipalBindingMiddleware} verifies `authorization: Bearer <jwt>`. Give exactly one of `key`, `jwks`.
+ * The accepted algorithms always follow from the key's type (an RSA key never verifies an HS256 token), and every
+ * token must carry `exp`.
+ */
 export interface JwtVerificationOptions {
-  /** A shared secret (HS*) or a public key (RS*, PS*, ES*, EdDSA) as a CryptoKey, KeyObject, JWK or bytes. */
-  readonly key?: KeyInput;
-  /** A key set resolver: `createLocalJWKSet(jwks)` or `createRemoteJWKSet(url)` from `jose`. */
+  /**
+   * The verification key. A public key — `KeyObject`, `CryptoKey`, JWK, or PEM / DER (bytes or PEM text) of a public
+   * key, private key or certificate — verifies RS256/384/512 and PS256/384/512 (RSA, at least 2048 bits), the curve's
+   * ES256/384/512 (EC P-256/384/521) or EdDSA / Ed25519 (Ed25519). Bytes that hold no key, a secret `KeyObject` or an
+   * `oct` JWK are a shared secret of at least 32 bytes and verify HS256/384/512. A PEM is never used as a secret.
+   */
+  readonly key?: KeyInput | string;
+  /** A key set resolver: `createLocalJWKSet(jwks)` or `createRemoteJWKSet(url)` from `jose`. Verifies RS*, PS*, ES*, EdDSA, never HS*. */
   readonly jwks?: JWTVerifyGetKey;
   /** Required `iss` value(s). @defaultValue `undefined` (not checked) */
   readonly issuer?: string | readonly string[];
   /** Required `aud` value(s). @defaultValue `undefined` (not checked) */
   readonly audience?: string | readonly string[];
-  /** Accepted `alg` values; pin them in production. @defaultValue `undefined` (any algorithm the key supports) */
+  /**
+   * Narrows the accepted `alg` values; each must be one the key's type can verify (checked at construction).
+   * @defaultValue every algorithm of the key's type (see `key`)
+   */
   readonly algorithms?: readonly string[];
   /** Claim that holds the principal; must be a non-blank string. @defaultValue `'sub'` */
   readonly principalClaim?: string;
-  /** Clock skew allowed when checking `exp` and `nbf`, in ms (jose works in whole seconds; rounded up). @defaultValue `0` */
+  /** Clock skew allowed when checking `exp` and `nbf`, in ms, at most 300000. @defaultValue `5000` */
   readonly clockToleranceMs?: number;
 }
 
@@ -41,8 +55,19 @@ export interface PrincipalBindingMiddlewareOptions {
   readonly trustedProxies?: readonly string[];
   /** Headers a trusted proxy puts the principal in, first non-blank wins. @defaultValue `['x-client-principal', 'x-mtls-subject', 'rpc-principal']` */
   readonly principalHeaders?: readonly string[];
-  /** Refuse calls that end up with no principal. @defaultValue `false` */
+  /**
+   * Refuse calls that end up with no principal (unauthenticated `omnirelay.auth.required`), except procedures listed
+   * in `allowAnonymous`. `false` only binds a principal when there is one and lets anonymous calls through: use it
+   * only when something after this middleware (an `AuthorizationMiddleware`, the handler) decides.
+   * @defaultValue `true`
+   */
   readonly requireAuthentication?: boolean;
+  /**
+   * Procedure patterns (case-insensitive, `*` wildcard, as in `AuthorizationRule`) that callers without a principal
+   * may still call, e.g. `['resourcelease::stats']`. A bearer token that fails verification is refused even here.
+   * @defaultValue `[]`
+   */
+  readonly allowAnonymous?: readonly string[];
   /** Receives key-lookup failures (never a token). @defaultValue `silentLogger` */
   readonly logger?: Logger;
 }
@@ -69,11 +94,13 @@ class KeyLookupFailure extends Error {}
  * Binds the authenticated principal to each call, from (in this order) a verified client certificate, a verified
  * JWT bearer token, or a principal header sent by a trusted proxy. A raw bearer string never becomes a principal,
  * and principal headers from any other address are ignored and removed before the call goes on. `meta.principal`
- * is always replaced, so nothing upstream can smuggle one in.
+ * is always replaced, so nothing upstream can smuggle one in. Calls that end up without a principal are refused
+ * unless their procedure is in `allowAnonymous` or `requireAuthentication` is `false`.
  */
 export class PrincipalBindingMiddleware implements UnaryInboundMiddleware {
   private readonly acceptClientCertificates: boolean;
   private readonly requireAuthentication: boolean;
+  private readonly anonymous: ProcedureMatcher;
   private readonly principalHeaders: readonly string[];
   private readonly trustedProxies: ReadonlySet<string>;
   private readonly jwtKey: KeyInput | JWTVerifyGetKey | undefined;
@@ -84,11 +111,17 @@ export class PrincipalBindingMiddleware implements UnaryInboundMiddleware {
   /**
    * Creates the middleware.
    * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`) for a trusted proxy
-   * that is not an IP address, blank header names, or a `jwt` block without exactly one of `key` / `jwks`.
+   * that is not an IP address, blank header names, a `jwt` block without exactly one of `key` / `jwks`, a key that is
+   * neither a supported public key nor a shared secret of at least 32 bytes, `jwt.algorithms` the key cannot verify,
+   * or `requireAuthentication` with no way left to authenticate (certificates off, no `jwt`, no `trustedProxies`).
    */
   constructor(options: PrincipalBindingMiddlewareOptions = {}) {
     this.acceptClientCertificates = options.acceptClientCertificates ?? true;
-    this.requireAuthentication = options.requireAuthentication ?? false;
+    if (options.requireAuthentication !== undefined && typeof options.requireAuthentication !== "boolean") {
+      throw invalidOption("requireAuthentication", "Option 'requireAuthentication' must be a boolean.");
+    }
+    this.requireAuthentication = options.requireAuthentication ?? true;
+    this.anonymous = compileProcedureGlobs(optionalStrings("allowAnonymous", options.allowAnonymous) ?? []);
     this.logger = options.logger ?? silentLogger;
     this.principalHeaders = (
       optionalStrings("principalHeaders", options.principalHeaders) ?? [...defaultPrincipalHeaders]
@@ -104,25 +137,26 @@ export class PrincipalBindingMiddleware implements UnaryInboundMiddleware {
     this.principalClaim = "sub";
     this.jwtOptions = {};
     if (jwt !== undefined) {
-      if ((jwt.key === undefined) === (jwt.jwks === undefined)) {
-        throw invalidOption("jwt", "Option 'jwt' needs exactly one of 'key' or 'jwks'.");
-      }
-      if (jwt.jwks !== undefined && typeof jwt.jwks !== "function") {
-        throw invalidOption(
-          "jwt.jwks",
-          "Option 'jwt.jwks' must be a key set resolver (createLocalJWKSet / createRemoteJWKSet).",
-        );
-      }
-      this.jwtKey = jwt.jwks === undefined ? jwt.key : wrapKeySet(jwt.jwks);
+      if (typeof jwt !== "object" || jwt === null) throw invalidOption("jwt", "Option 'jwt' must be an object.");
+      const resolved = resolveJwtKey(jwt);
+      this.jwtKey = typeof resolved.key === "function" ? wrapKeySet(resolved.key) : resolved.key;
       this.principalClaim = jwt.principalClaim?.trim() || "sub";
-      this.jwtOptions = buildVerifyOptions(jwt);
+      this.jwtOptions = buildVerifyOptions(jwt, resolved.algorithms);
+    }
+    if (this.requireAuthentication && !this.acceptClientCertificates && jwt === undefined && proxies.size === 0) {
+      throw invalidOption(
+        "requireAuthentication",
+        "No caller could ever authenticate: enable 'acceptClientCertificates', 'jwt' or 'trustedProxies', " +
+          "or set 'requireAuthentication: false'.",
+      );
     }
   }
 
   /**
    * Binds the principal and calls `next` with a new meta.
    * @throws OmniRelayError unauthenticated `omnirelay.auth.invalid_token` for a bearer token that fails verification,
-   * unauthenticated `omnirelay.auth.required` when `requireAuthentication` is set and no principal was found,
+   * unauthenticated `omnirelay.auth.required` when no principal was found and the procedure is not in
+   * `allowAnonymous` (unless `requireAuthentication` is `false`),
    * unavailable `omnirelay.auth.keys_unavailable` when a remote key set cannot be fetched.
    */
   async handle(request: UnaryRequest, next: UnaryHandler): Promise<UnaryResponse> {
@@ -132,7 +166,7 @@ export class PrincipalBindingMiddleware implements UnaryInboundMiddleware {
       this.certificatePrincipal(meta) ??
       (await this.tokenPrincipal(meta)) ??
       (fromTrustedProxy ? this.headerPrincipal(meta) : undefined);
-    if (principal === undefined && this.requireAuthentication) {
+    if (principal === undefined && this.requireAuthentication && !this.anonymous(meta.procedure)) {
       throw omniError("unauthenticated", MiddlewareErrorCodes.authenticationRequired, "Authentication is required.", {
         procedure: meta.procedure,
       });
@@ -176,8 +210,12 @@ export class PrincipalBindingMiddleware implements UnaryInboundMiddleware {
     }
     const code = error instanceof joseErrors.JOSEError ? error.code : "";
     const reason = rejectionReasons[code] ?? "invalid";
-    const claim = error instanceof joseErrors.JWTClaimValidationFailed ? error.claim : undefined;
-    return invalidToken(reason, "The bearer token is not valid.", claim);
+    if (error instanceof joseErrors.JWTClaimValidationFailed) {
+      // jose says `missing` for a required claim that is absent (e.g. a token without `exp`).
+      const missing = error.reason === "missing";
+      return invalidToken(missing ? "claim_missing" : reason, "The bearer token is not valid.", error.claim);
+    }
+    return invalidToken(reason, "The bearer token is not valid.");
   }
 
   private headerPrincipal(meta: RequestMeta): string | undefined {
@@ -224,21 +262,6 @@ function bearerToken(authorization: string | undefined): string | undefined {
   const scheme = space < 0 ? value : value.slice(0, space);
   if (scheme.toLowerCase() !== "bearer") return undefined;
   return space < 0 ? "" : value.slice(space + 1).trim();
-}
-
-function buildVerifyOptions(jwt: JwtVerificationOptions): JWTVerifyOptions {
-  const tolerance = jwt.clockToleranceMs;
-  if (tolerance !== undefined && (typeof tolerance !== "number" || !Number.isFinite(tolerance) || tolerance < 0)) {
-    throw invalidOption("jwt.clockToleranceMs", "Option 'jwt.clockToleranceMs' must be a finite number >= 0.");
-  }
-  const algorithms = optionalStrings("jwt.algorithms", jwt.algorithms);
-  const options: JWTVerifyOptions = {};
-  if (jwt.issuer !== undefined) options.issuer = typeof jwt.issuer === "string" ? jwt.issuer : [...jwt.issuer];
-  if (jwt.audience !== undefined)
-    options.audience = typeof jwt.audience === "string" ? jwt.audience : [...jwt.audience];
-  if (algorithms !== undefined) options.algorithms = algorithms;
-  if (tolerance !== undefined) options.clockTolerance = Math.ceil(tolerance / 1000);
-  return options;
 }
 
 /** Marks failures to obtain keys (network, timeout, bad key set document) so they are not blamed on the token. */

@@ -160,7 +160,10 @@ describe("RpcTracingMiddleware", () => {
     context.setGlobalContextManager(manager);
     try {
       const secret = new TextEncoder().encode("a-test-secret-that-is-at-least-32-bytes-long!");
-      const token = await new SignJWT({ sub: "svc-b" }).setProtectedHeader({ alg: "HS256" }).sign(secret);
+      const token = await new SignJWT({ sub: "svc-b" })
+        .setProtectedHeader({ alg: "HS256" })
+        .setExpirationTime("1m")
+        .sign(secret);
       const { dispatcher, spans, seen } = setup({ after: [new PrincipalBindingMiddleware({ jwt: { key: secret } })] });
       await dispatcher.dispatch(
         makeRequest({ procedure: "resourcelease::fail", headers: { authorization: `Bearer ${token}` } }),
