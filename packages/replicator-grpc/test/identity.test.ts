@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { credentials, Metadata } from "@grpc/grpc-js";
+import { Metadata } from "@grpc/grpc-js";
 import type { Logger } from "@omnirelay/core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -270,22 +270,38 @@ describe("the hub binds a node id to the caller's identity", () => {
     expect(JSON.stringify(logs)).toContain("reporting-batch-job");
     expect(JSON.stringify(logs)).not.toContain(impostorToken.split(".")[2]!);
 
-    // The dispatcher side sends a token with grpc-js call credentials combined with TLS.
-    const token = signHs256(secret, { sub: "billing-1" });
-    const creds = credentials.combineChannelCredentials(
-      credentials.createSsl(Buffer.from(pki.ca)),
-      credentials.createFromMetadataGenerator((_params, callback) => {
-        const metadata = new Metadata();
-        metadata.set("authorization", `Bearer ${token}`);
-        callback(null, metadata);
-      }),
-    );
+    // The dispatcher and reader side: `tls.bearerToken` (a function is asked per call, so a token can rotate).
     good.call.end();
     await good.ended;
-    const r = new GrpcResourceLeaseReplicator({ hubs: [address], nodeId: "billing-1", credentials: creds, ...fast });
+    let issued = 0;
+    const r = new GrpcResourceLeaseReplicator({
+      hubs: [address],
+      nodeId: "billing-1",
+      tls: {
+        ca: pki.ca,
+        bearerToken: async () => {
+          issued++;
+          return signHs256(secret, { sub: "billing-1" });
+        },
+      },
+      ...fast,
+    });
     cleanup.push(() => r.close());
     await r.publish(events(3, 4));
     expect(store.events(billing1).map((e) => e.sequenceNumber)).toEqual([1, 2, 3, 4]);
+    expect(issued).toBeGreaterThan(0);
+    const reader = new GrpcReplicationHubClient({
+      address,
+      tls: { ca: pki.ca, bearerToken: signHs256(secret, { sub: "billing-1" }) },
+    });
+    cleanup.push(() => reader.close());
+    expect(await readAll(reader, "billing-1")).toEqual([1, 2, 3, 4]);
+    for (const bearerToken of ["", "has space", "line\nbreak", 42]) {
+      expect(
+        () => new GrpcReplicationHubClient({ address, tls: { ca: pki.ca, bearerToken: bearerToken as string } }),
+        JSON.stringify(bearerToken),
+      ).toThrow(expect.objectContaining({ metadata: { option: "tls.bearerToken" } }));
+    }
   });
 
   it("refuses a second live stream for a node id even from an identity granted it", async () => {
