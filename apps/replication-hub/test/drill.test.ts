@@ -97,7 +97,8 @@ describe("drill: two dispatchers, one hub process, kill -9 and a partition", () 
       cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
       const backupDir = join(dataDir, "..", `${dataDir.split("/").at(-1)}-backup`);
       cleanup.push(() => rm(backupDir, { recursive: true, force: true }));
-      const extraArgs = ["--backup-dir", backupDir];
+      // Plaintext on loopback, so the hub must be told its network is trusted (auth.test.ts covers identities).
+      const extraArgs = ["--allow-unauthenticated", "--backup-dir", backupDir];
       let hub: HubProcess = await startHubProcess({ dataDir, extraArgs });
       const ports = { grpcPort: hub.grpcPort, httpPort: hub.httpPort };
       cleanup.push(() => hub.child.kill("SIGKILL"));
@@ -199,7 +200,7 @@ describe("drill: two dispatchers, one hub process, kill -9 and a partition", () 
       await b.replicator.close();
       hub.child.kill("SIGKILL");
       await hub.exited;
-      hub = await startHubProcess({ dataDir });
+      hub = await startHubProcess({ dataDir, extraArgs: ["--allow-unauthenticated"] });
       const sources = JSON.parse((await hubHttp(hub.httpPort, "/sources")).body) as {
         sources: Array<{ nodeId: string; lastSequence: number }>;
       };

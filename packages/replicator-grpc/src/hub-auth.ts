@@ -98,8 +98,8 @@ export class HubAuthorizer {
     if (!context.clientCertificates && this.jwt === undefined && !this.allowUnauthenticated) {
       throw invalidOption(
         "auth.allowUnauthenticated",
-        "The hub cannot authenticate callers: give 'tls.ca' (client certificates) or 'auth.jwt', or set " +
-          "'auth.allowUnauthenticated' for a hub on a trusted network.",
+        "The hub cannot authenticate callers: configure mutual TLS ('tls.ca' with 'tls.requireClientCertificate') " +
+          "or 'auth.jwt', or set 'auth.allowUnauthenticated' for a hub on a trusted network.",
       );
     }
     for (const rpc of ["publish", "subscribe", "checkpoint", "list_sources"] as const) {
