@@ -1,7 +1,14 @@
 import type { PeerCertificate } from "node:tls";
 import type { Metadata } from "@grpc/grpc-js";
-import { type JwtVerificationOptions, type Logger, OmniRelayError, PrincipalBindingMiddleware } from "@omnirelay/core";
+import {
+  type Clock,
+  type JwtVerificationOptions,
+  type Logger,
+  OmniRelayError,
+  PrincipalBindingMiddleware,
+} from "@omnirelay/core";
 import { GrpcReplicationErrorCodes, invalidOption } from "./codes.js";
+import { LogBudget } from "./log-budget.js";
 import { isValidSourceId } from "./source.js";
 
 /**
@@ -68,16 +75,18 @@ export class HubAuthorizer {
   private readonly subscribers: ReadonlyMap<string, ReadonlySet<string>>;
   private readonly jwt: PrincipalBindingMiddleware | undefined;
   private readonly logger: Logger;
+  private readonly logBudget: LogBudget;
   private readonly denials = new Map<string, number>();
 
   /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`). */
   constructor(
     options: ReplicationHubAuthOptions | undefined,
-    context: { tls: boolean; clientCertificates: boolean; logger: Logger },
+    context: { tls: boolean; clientCertificates: boolean; logger: Logger; clock: Clock },
     // clientCertificates: the TLS handshake requires (and so verifies) one; grpc-js has no "optional" mode.
   ) {
     const o = options ?? {};
     this.logger = context.logger;
+    this.logBudget = new LogBudget(context.clock);
     if (o.allowUnauthenticated !== undefined && typeof o.allowUnauthenticated !== "boolean") {
       throw invalidOption("auth.allowUnauthenticated");
     }
@@ -175,7 +184,10 @@ export class HubAuthorizer {
     return false;
   }
 
-  /** Counts and logs a refusal (never the credential: names of the verified identity, the code, the peer). */
+  /**
+   * Counts and logs a refusal (never the credential: names of the verified identity, the code, the peer); at most
+   * five lines a second, the next line saying how many were suppressed.
+   */
   private deny(
     call: AuthenticatedCall,
     refusal: { rpc: ReplicationHubRpc; reason: ReplicationHubDenialReason; identity: CallerIdentity | undefined },
@@ -183,8 +195,11 @@ export class HubAuthorizer {
   ): OmniRelayError {
     const key = `${refusal.rpc}|${refusal.reason}`;
     this.denials.set(key, (this.denials.get(key) ?? 0) + 1);
+    const budget = this.logBudget.take();
+    if (!budget.log) return error;
     this.logger.warn(
       {
+        ...(budget.suppressed > 0 ? { suppressed: budget.suppressed } : {}),
         rpc: refusal.rpc,
         reason: refusal.reason,
         code: error.code,

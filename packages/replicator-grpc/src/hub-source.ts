@@ -9,6 +9,7 @@ import {
 } from "@omnirelay/core";
 import { GrpcReplicationErrorCodes } from "./codes.js";
 import type { ReplicationEvent } from "./gen/omnirelay/replication/v1/hub.js";
+import { LogBudget } from "./log-budget.js";
 import { type ReplicationSourceId, sourceKey } from "./source.js";
 import type { ReplicationHubLog } from "./store.js";
 import { fromWireEvent } from "./wire.js";
@@ -57,6 +58,7 @@ export class HubSource {
   private duplicates = 0;
   private conflicts = 0;
   private busyRefusals = 0;
+  private readonly alarmBudget: LogBudget;
   private sinkFailures = 0;
   private lastAppendAt = 0;
 
@@ -70,6 +72,7 @@ export class HubSource {
     this.key = sourceKey(id);
     this.last = last;
     this.head = last;
+    this.alarmBudget = new LogBudget(deps.clock);
   }
 
   /** Opens the source's log and reads its checkpoint. */
@@ -212,10 +215,20 @@ export class HubSource {
     if (differing === undefined) return;
     this.conflicts++;
     const held = stored.has(differing.sequenceNumber);
-    this.deps.logger.error(
-      { source: this.key, sequence: differing.sequenceNumber, acked: this.last, caller, stored: held },
-      "replication hub conflict: a re-sent event differs from the stored one; refused, not acknowledged",
-    );
+    const budget = this.alarmBudget.take();
+    if (budget.log) {
+      this.deps.logger.error(
+        {
+          ...(budget.suppressed > 0 ? { suppressed: budget.suppressed } : {}),
+          source: this.key,
+          sequence: differing.sequenceNumber,
+          acked: this.last,
+          caller,
+          stored: held,
+        },
+        "replication hub conflict: a re-sent event differs from the stored one; refused, not acknowledged",
+      );
+    }
     throw new OmniRelayError({
       status: "aborted",
       code: GrpcReplicationErrorCodes.conflict,

@@ -138,6 +138,7 @@ export class GrpcReplicationHub implements AsyncDisposable {
       tls: tls !== undefined,
       clientCertificates: Boolean(tls?.requireClientCertificate),
       logger: this.logger,
+      clock: this.clock,
     });
   }
 

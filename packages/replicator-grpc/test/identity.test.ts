@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Metadata } from "@grpc/grpc-js";
 import type { Logger } from "@omnirelay/core";
+import { FakeClock } from "@omnirelay/core/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   GrpcReplicationErrorCodes,
@@ -302,6 +303,36 @@ describe("the hub binds a node id to the caller's identity", () => {
         JSON.stringify(bearerToken),
       ).toThrow(expect.objectContaining({ metadata: { option: "tls.bearerToken" } }));
     }
+  });
+
+  it("a caller repeating a refused call cannot flood the log: every refusal counts, five lines a second are written", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger: Logger = {
+      debug() {},
+      info() {},
+      warn: (obj) => lines.push(obj as Record<string, unknown>),
+      error: (obj) => lines.push(obj as Record<string, unknown>),
+    };
+    const clock = new FakeClock();
+    const { hub, address } = await mtlsHub({
+      tls: { key: pki.server.key, cert: pki.server.cert },
+      auth: { jwt: { key: new TextEncoder().encode("a-test-secret-of-32-bytes-length!"), algorithms: ["HS256"] } },
+      logger,
+      clock,
+    });
+    const flooder = new GrpcReplicationHubClient({ address, tls: { ca: pki.ca, bearerToken: "not.a.jwt" } });
+    cleanup.push(() => flooder.close());
+    for (let i = 0; i < 30; i++) {
+      await expect(flooder.sources()).rejects.toMatchObject({ code: GrpcReplicationErrorCodes.invalidToken });
+    }
+    expect(lines).toHaveLength(5);
+    clock.advance(1000);
+    await expect(flooder.sources()).rejects.toMatchObject({ status: "unauthenticated" });
+    expect(lines).toHaveLength(6);
+    expect(lines[5]).toMatchObject({ suppressed: 25, rpc: "list_sources", reason: "unauthenticated" });
+    expect(hub.metrics()).toContain(
+      'omnirelay_replication_hub_denied_calls_total{rpc="list_sources",reason="unauthenticated"} 31',
+    );
   });
 
   it("refuses a second live stream for a node id even from an identity granted it", async () => {
