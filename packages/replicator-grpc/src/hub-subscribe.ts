@@ -10,8 +10,8 @@ import { toServiceError, toWireEvent } from "./wire.js";
 const SUBSCRIBE_PAGE = 256;
 
 /**
- * Serves one Subscribe call (authorized against the caller's identity first): the stored events from `fromSequence`, then (with `follow`) each new batch as it is
- * stored, honouring the stream's flow control. Internal.
+ * Serves one Subscribe call, authorized against the caller's identity first: the stored events from `fromSequence`,
+ * then (with `follow`) each new batch as it is stored, honouring the stream's flow control. Internal.
  */
 export async function serveSubscribe(
   call: ServerWritableStream<SubscribeRequest, ReplicationEvent>,

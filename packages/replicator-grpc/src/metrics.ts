@@ -7,6 +7,7 @@ export interface ReplicationHubDeniedCalls {
   readonly rpc: ReplicationHubRpc;
   /** `unauthenticated` (no or a bad credential) or `permission_denied` (an identity naming a node id it may not use). */
   readonly reason: ReplicationHubDenialReason;
+  /** Refusals since the hub started. */
   readonly count: number;
 }
 
