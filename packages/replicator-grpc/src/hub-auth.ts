@@ -26,8 +26,8 @@ export interface ReplicationHubAuthOptions {
   readonly allowUnauthenticated?: boolean;
   /**
    * Verify `authorization: Bearer <jwt>` call metadata with core's JWT verification; the token's subject (or
-   * `principalClaim`) becomes a name of the caller. Requires `tls` on the hub (a token must not cross plaintext).
-   * Pin `algorithms`. @defaultValue undefined (bearer tokens are ignored)
+   * `principalClaim`) becomes a name of the caller. Requires `tls` on the hub (a token must not cross plaintext) and
+   * a non-empty `algorithms`. @defaultValue undefined (bearer tokens are ignored)
    */
   readonly jwt?: JwtVerificationOptions;
   /**
@@ -97,6 +97,10 @@ export class HubAuthorizer {
     this.subscribers = grants("auth.subscribers", o.subscribers);
     if (o.jwt !== undefined && !context.tls) {
       throw invalidOption("auth.jwt", "Option 'auth.jwt' needs 'tls': a bearer token must not cross plaintext.");
+    }
+    if (o.jwt !== undefined && !(Array.isArray(o.jwt.algorithms) && o.jwt.algorithms.length > 0)) {
+      // Unpinned, a token would choose how it is checked (DESIGN §10.4).
+      throw invalidOption("auth.jwt.algorithms", "Option 'auth.jwt.algorithms' must pin the accepted algorithms.");
     }
     // Core's principal binding verifies the token (keys, algorithms, exp/nbf, issuer, audience); certificates are
     // read here, from grpc-js, so it only ever sees the authorization header.

@@ -202,8 +202,11 @@ describe("the hub binds a node id to the caller's identity", () => {
         }),
       );
     }
-    expect(() => new GrpcReplicationHub({ store, auth: { jwt: { key: new Uint8Array(32) } } })).toThrow(
-      expect.objectContaining({ metadata: { option: "auth.jwt" } }),
+    expect(
+      () => new GrpcReplicationHub({ store, auth: { jwt: { key: new Uint8Array(32), algorithms: ["HS256"] } } }),
+    ).toThrow(expect.objectContaining({ metadata: { option: "auth.jwt" } }));
+    expect(() => new GrpcReplicationHub({ store, tls: tlsOnly, auth: { jwt: { key: new Uint8Array(32) } } })).toThrow(
+      expect.objectContaining({ metadata: { option: "auth.jwt.algorithms" } }),
     );
     for (const publishers of [{ x: ["no spaces"] }, { x: "billing-1" }, { " x": ["a"] }, { x: [""] }]) {
       expect(
