@@ -97,7 +97,8 @@ describe("drill: two dispatchers, one hub process, kill -9 and a partition", () 
       cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
       const backupDir = join(dataDir, "..", `${dataDir.split("/").at(-1)}-backup`);
       cleanup.push(() => rm(backupDir, { recursive: true, force: true }));
-      const extraArgs = ["--backup-dir", backupDir];
+      // Plaintext on loopback, so the hub must be told its network is trusted (auth.test.ts covers identities).
+      const extraArgs = ["--allow-unauthenticated", "--backup-dir", backupDir];
       let hub: HubProcess = await startHubProcess({ dataDir, extraArgs });
       const ports = { grpcPort: hub.grpcPort, httpPort: hub.httpPort };
       cleanup.push(() => hub.child.kill("SIGKILL"));
@@ -199,7 +200,7 @@ describe("drill: two dispatchers, one hub process, kill -9 and a partition", () 
       await b.replicator.close();
       hub.child.kill("SIGKILL");
       await hub.exited;
-      hub = await startHubProcess({ dataDir });
+      hub = await startHubProcess({ dataDir, extraArgs: ["--allow-unauthenticated"] });
       const sources = JSON.parse((await hubHttp(hub.httpPort, "/sources")).body) as {
         sources: Array<{ nodeId: string; lastSequence: number }>;
       };
@@ -211,6 +212,61 @@ describe("drill: two dispatchers, one hub process, kill -9 and a partition", () 
     PARTITION_MS + 45_000,
   );
 });
+
+describe("drill: a half-open publish stream and the restarted node", () => {
+  it("the hub refuses the node's new stream while the old one looks live, and lets it in once the keepalive drops it", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "omnirelay-hub-halfopen-"));
+    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+    const hub = await startHubProcess({ dataDir, extraArgs: ["--allow-unauthenticated"] });
+    cleanup.push(() => hub.child.kill("SIGKILL"));
+    const proxy = new TcpProxy({ host: "127.0.0.1", port: hub.grpcPort });
+    const proxyPort = await proxy.start();
+    cleanup.push(() => proxy.close());
+    const timing = {
+      connectTimeoutMs: 2000,
+      ackTimeoutMs: 2000,
+      reconnectInitialDelayMs: 100,
+      reconnectMaxDelayMs: 500,
+    };
+    const id = { nodeId: "dispatcher-h", shard: "" };
+    const before = new GrpcResourceLeaseReplicator({ hubs: [`127.0.0.1:${proxyPort}`], nodeId: id.nodeId, ...timing });
+    cleanup.push(() => before.close());
+    await before.publish(makeEvents(1, 5));
+
+    // The link drops and the node dies behind it: its close never reaches the hub, whose stream stays open.
+    proxy.partition();
+    await before.close();
+    const restartedAt = Date.now();
+    const after = new GrpcResourceLeaseReplicator({
+      hubs: [`127.0.0.1:${hub.grpcPort}`],
+      nodeId: id.nodeId,
+      ...timing,
+    });
+    cleanup.push(() => after.close());
+    const published = after.publish(makeEvents(6, 10));
+    await until(() => after.lag().lastError?.code === "resourcelease.replication.grpc.source_busy");
+    // The hub's keepalive (ping every 10 s, 5 s to answer) finds the old connection dead and drops its stream.
+    await published;
+    const waitedMs = Date.now() - restartedAt;
+    expect(waitedMs).toBeLessThan(25_000);
+    const labels = { node_id: id.nodeId, shard: "" };
+    const metrics = (await hubHttp(hub.httpPort, "/metrics")).body;
+    expect(metricValue(metrics, "omnirelay_replication_hub_busy_refusals_total", labels)).toBeGreaterThanOrEqual(1);
+    expect(metricValue(metrics, "omnirelay_replication_hub_last_sequence", labels)).toBe(10);
+    expect((await readAll(`127.0.0.1:${hub.grpcPort}`, id)).map((e) => e.sequenceNumber)).toEqual([
+      1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+    ]);
+  }, 45_000);
+});
+
+function makeEvents(from: number, to: number): ResourceLeaseReplicationEvent[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => ({
+    sequenceNumber: from + i,
+    eventType: "Enqueue" as const,
+    timestamp: 1_700_000_000_000 + from + i,
+    metadata: {},
+  }));
+}
 
 async function until(predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -10,29 +10,41 @@ export interface HubProcess {
   readonly httpPort: number;
   /** Resolves with the exit code or signal once the process is gone. */
   readonly exited: Promise<number | string | null>;
+  /** Everything the process wrote to stderr so far (its JSON log lines). */
+  stderr(): string;
 }
 
 /** Spawns `node dist/main.js` and waits for its `listening` line. */
-export async function startHubProcess(options: {
+export function startHubProcess(options: {
   dataDir: string;
   grpcPort?: number;
   httpPort?: number;
   extraArgs?: readonly string[];
 }): Promise<HubProcess> {
-  const child = spawn(
-    process.execPath,
-    [
-      main,
-      "--data-dir",
-      options.dataDir,
-      "--port",
-      String(options.grpcPort ?? 0),
-      "--http-port",
-      String(options.httpPort ?? 0),
-      ...(options.extraArgs ?? []),
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
+  return waitListening(
+    spawn(
+      process.execPath,
+      [
+        main,
+        "--data-dir",
+        options.dataDir,
+        "--port",
+        String(options.grpcPort ?? 0),
+        "--http-port",
+        String(options.httpPort ?? 0),
+        ...(options.extraArgs ?? []),
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    ),
   );
+}
+
+/** Runs a shell command line (as a document shows it) in `cwd` and waits for the hub's `listening` line. */
+export function startHubCommand(command: string, cwd: string): Promise<HubProcess> {
+  return waitListening(spawn("bash", ["-c", `exec ${command}`], { cwd, stdio: ["ignore", "pipe", "pipe"] }));
+}
+
+async function waitListening(child: ChildProcess): Promise<HubProcess> {
   const exited = new Promise<number | string | null>((resolve) =>
     child.once("exit", (code, signal) => resolve(code ?? signal)),
   );
@@ -49,7 +61,7 @@ export async function startHubProcess(options: {
     });
     void exited.then((code) => reject(new Error(`hub exited (${String(code)}) before listening: ${stderr}`)));
   });
-  return { child, grpcPort: ready.grpcPort, httpPort: ready.httpPort, exited };
+  return { child, grpcPort: ready.grpcPort, httpPort: ready.httpPort, exited, stderr: () => stderr };
 }
 
 /** GETs a path of the hub's HTTP side. */

@@ -2,9 +2,10 @@ import { createServer, type Server, Socket } from "node:net";
 
 /**
  * A tiny TCP proxy for partition drills. `partition()` blackholes traffic: bytes on open connections are discarded
- * and new connections are accepted but never forwarded (like a dropped link, nothing is refused or reset).
- * `heal()` resets the connections that lived through the partition (their streams lost bytes, as after a NAT
- * timeout) and forwards new ones again.
+ * and new connections are accepted but never forwarded (like a dropped link, nothing is refused or reset). A client
+ * that closes its side during the partition does not close the upstream side either: its FIN is lost too, so the
+ * target sees a half-open connection. `heal()` resets the connections that lived through the partition (their
+ * streams lost bytes, as after a NAT timeout) and forwards new ones again.
  */
 export class TcpProxy {
   private server: Server | undefined;
@@ -42,8 +43,9 @@ export class TcpProxy {
   private accept(client: Socket): void {
     const pair: { client: Socket; upstream: Socket | undefined } = { client, upstream: undefined };
     this.pairs.add(pair);
-    client.on("error", () => this.drop(pair));
-    client.on("close", () => this.drop(pair));
+    // During a partition the client's close is lost like its bytes: the upstream side stays open (half-open).
+    client.on("error", () => (this.partitioned ? undefined : this.drop(pair)));
+    client.on("close", () => (this.partitioned ? undefined : this.drop(pair)));
     if (this.partitioned) {
       client.on("data", () => undefined); // blackhole: read and discard
       return;

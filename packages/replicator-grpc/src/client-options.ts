@@ -1,7 +1,7 @@
 import type { ChannelCredentials } from "@grpc/grpc-js";
 import type { Clock, Logger, ResourceLeaseEventLog } from "@omnirelay/core";
 import { invalidOption } from "./codes.js";
-import type { ReplicationHubClientTlsOptions } from "./credentials.js";
+import { checkClientTls, type ReplicationHubClientTlsOptions } from "./credentials.js";
 import type { GrpcReplicatorOverflow } from "./outbox.js";
 import { checkSourceId } from "./source.js";
 
@@ -15,7 +15,7 @@ export interface GrpcResourceLeaseReplicatorOptions {
   readonly shard?: string;
   /** TLS towards the hubs; without it, plaintext. */
   readonly tls?: ReplicationHubClientTlsOptions;
-  /** Ready-made channel credentials; override `tls`. */
+  /** Ready-made channel credentials; override `tls` (its `bearerToken` too). */
   readonly credentials?: ChannelCredentials;
   /** How the hub for the next connection is picked among healthy hubs. @defaultValue 'round-robin' */
   readonly chooser?: "round-robin" | "fewest-pending";
@@ -97,6 +97,7 @@ export function resolveClientOptions(o: GrpcResourceLeaseReplicatorOptions): Res
     const field = (error as { metadata?: Record<string, string> }).metadata?.field ?? "nodeId";
     throw invalidOption(field, "nodeId and shard are 1-128 characters of [A-Za-z0-9._-] (shard may be empty).");
   }
+  checkClientTls(o.tls);
   const overflow = o.overflow ?? "block";
   if (overflow !== "block" && overflow !== "lag") throw invalidOption("overflow", "overflow is 'block' or 'lag'.");
   if (o.chooser !== undefined && o.chooser !== "round-robin" && o.chooser !== "fewest-pending") {

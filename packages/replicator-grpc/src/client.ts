@@ -330,7 +330,15 @@ export class GrpcResourceLeaseReplicator implements ResourceLeaseReplicator, Asy
           this.connects++;
           this.hub = address;
           this.unhealthyUntil.delete(address);
-          sent = ack.ackedSequence;
+          // Resume after the hub's checkpoint, except that events we still hold at or below it are sent again: the
+          // hub acknowledges a re-sent event only if it equals the one it stored, so events someone else stored under
+          // our numbers surface as a conflict instead of being acknowledged unseen.
+          const held = this.outbox.after(this.outbox.acked, 1)[0]?.sequenceNumber;
+          sent = held !== undefined && held <= ack.ackedSequence ? held - 1 : ack.ackedSequence;
+          hubAcked = sent;
+          this.outbox.ack(sent);
+          void pump();
+          return;
         }
         // The hub's checkpoint may be behind what an earlier hub acknowledged (another hub, a restored backup):
         // resume from the hub's own number, backfilling what the outbox no longer holds.

@@ -1,4 +1,4 @@
-import { OmniRelayError, ResourceLeaseErrorCodes } from "@omnirelay/core";
+import { MiddlewareErrorCodes, OmniRelayError, ResourceLeaseErrorCodes } from "@omnirelay/core";
 
 /**
  * Stable error codes of the replication hub and its client. Clients match on these strings; never rename one.
@@ -11,8 +11,31 @@ export const GrpcReplicationErrorCodes = {
   protocol: "resourcelease.replication.grpc.protocol",
   /** not-found: the hub has no log for the source. */
   sourceNotFound: "resourcelease.replication.grpc.source_not_found",
-  /** aborted: a newer publish stream for the same source replaced this one. */
+  /**
+   * aborted: a newer publish stream for the same source replaced this one. No longer sent: a hub now refuses the
+   * second stream instead ({@link GrpcReplicationErrorCodes.sourceBusy}). Kept so older clients' matches still compile.
+   */
   superseded: "resourcelease.replication.grpc.superseded",
+  /**
+   * already-exists: the source already has a live publish stream (one per source); metadata `replication.source`.
+   * The client retries; a dead stream is dropped by the hub's keepalive within about 15 s.
+   */
+  sourceBusy: "resourcelease.replication.grpc.source_busy",
+  /**
+   * aborted: a re-sent event differs from the one the hub stored at that sequence number; nothing of the batch is
+   * stored or acknowledged. Metadata `replication.source`, `replication.sequence`, `replication.acked`. Two writers
+   * used one node id, or a node lost its log and numbered again from an old point: an operator must look.
+   */
+  conflict: "resourcelease.replication.grpc.conflict",
+  /**
+   * permission-denied: the caller's identity may not publish as, or read, the node id it named; metadata
+   * `replication.source`, `rpc`.
+   */
+  permissionDenied: "resourcelease.replication.grpc.permission_denied",
+  /** unauthenticated: the call carries no verified client certificate or bearer token (core's code); metadata `rpc`. */
+  unauthenticated: MiddlewareErrorCodes.authenticationRequired,
+  /** unauthenticated: the bearer token failed verification (core's code); metadata `reason`. */
+  invalidToken: MiddlewareErrorCodes.invalidToken,
   /** unavailable: the source's log failed to open or to store a batch. */
   storeFailed: "resourcelease.replication.grpc.store_failed",
   /** unavailable: the hub is shutting down or the client is closed. */

@@ -2,7 +2,12 @@ import type { ChannelCredentials, ClientReadableStream } from "@grpc/grpc-js";
 import { Metadata } from "@grpc/grpc-js";
 import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { cancelled, invalidOption } from "./codes.js";
-import { hubChannelCredentials, hubChannelOptions, type ReplicationHubClientTlsOptions } from "./credentials.js";
+import {
+  checkClientTls,
+  hubChannelCredentials,
+  hubChannelOptions,
+  type ReplicationHubClientTlsOptions,
+} from "./credentials.js";
 import { type ReplicationEvent, ReplicationHubClient, type SourceStatus } from "./gen/omnirelay/replication/v1/hub.js";
 import type { ReplicationSourceId } from "./source.js";
 import { fromServiceError, fromWireEvent } from "./wire.js";
@@ -13,7 +18,7 @@ export interface GrpcReplicationHubClientOptions {
   readonly address: string;
   /** TLS towards the hub; plaintext without it. */
   readonly tls?: ReplicationHubClientTlsOptions;
-  /** Ready-made channel credentials; override `tls`. */
+  /** Ready-made channel credentials; override `tls` (its `bearerToken` too). */
   readonly credentials?: ChannelCredentials;
   /** Deadline of each unary call (checkpoint, sources, health). @defaultValue 5000 */
   readonly deadlineMs?: number;
@@ -51,6 +56,7 @@ export class GrpcReplicationHubClient implements AsyncDisposable {
     if (typeof options?.address !== "string" || !/^.+:\d{1,5}$/.test(options.address)) throw invalidOption("address");
     const deadlineMs = options.deadlineMs ?? 5000;
     if (!Number.isSafeInteger(deadlineMs) || deadlineMs < 1) throw invalidOption("deadlineMs");
+    checkClientTls(options.tls);
     this.deadlineMs = deadlineMs;
     this.client = new ReplicationHubClient(
       options.address,

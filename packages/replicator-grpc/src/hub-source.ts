@@ -1,12 +1,15 @@
 import {
   type Clock,
+  encodeReplicationEvent,
   type Logger,
   OmniRelayError,
   type ResourceLeaseReplicationEvent,
   type ResourceLeaseReplicationSink,
+  type TimerHandle,
 } from "@omnirelay/core";
 import { GrpcReplicationErrorCodes } from "./codes.js";
 import type { ReplicationEvent } from "./gen/omnirelay/replication/v1/hub.js";
+import { LogBudget } from "./log-budget.js";
 import { type ReplicationSourceId, sourceKey } from "./source.js";
 import type { ReplicationHubLog } from "./store.js";
 import { fromWireEvent } from "./wire.js";
@@ -23,18 +26,20 @@ export interface ReplicationHubSourceStatus extends ReplicationSourceId {
   readonly connected: boolean;
   /** Events stored since the hub started. */
   readonly storedEvents: number;
-  /** Re-sent events (already stored) acknowledged without storing them again, since the hub started. */
+  /** Re-sent events (already stored, and equal to the stored ones) acknowledged without storing them again. */
   readonly duplicateEvents: number;
+  /** Re-sent events that differed from the stored event at their sequence number: refused, never acknowledged. */
+  readonly conflicts: number;
+  /** Publish streams refused because the source already had a live one. */
+  readonly busyRefusals: number;
   /** Sink deliveries that failed since the hub started. */
   readonly sinkFailures: number;
   /** When the last batch was stored, ms since the epoch (0 = not since the hub started). */
   readonly lastAppendAt: number;
 }
 
-/** The active publish stream of a source, so a newer stream can replace it. Internal. */
-export interface SourceWriter {
-  supersede(): void;
-}
+/** A publish stream holding a source: only its identity matters. Internal. */
+export type SourceWriter = object;
 
 /**
  * One source at the hub: its log, its checkpoint, and a lock so appends from any stream are applied one at a time in
@@ -48,8 +53,12 @@ export class HubSource {
   private chain: Promise<unknown> = Promise.resolve();
   private waiters = new Set<() => void>();
   private writer: SourceWriter | undefined;
+  private readonly released = new Set<() => void>();
   private stored = 0;
   private duplicates = 0;
+  private conflicts = 0;
+  private busyRefusals = 0;
+  private readonly alarmBudget: LogBudget;
   private sinkFailures = 0;
   private lastAppendAt = 0;
 
@@ -63,6 +72,7 @@ export class HubSource {
     this.key = sourceKey(id);
     this.last = last;
     this.head = last;
+    this.alarmBudget = new LogBudget(deps.clock);
   }
 
   /** Opens the source's log and reads its checkpoint. */
@@ -84,58 +94,153 @@ export class HubSource {
     if (Number.isSafeInteger(head) && head > this.head) this.head = head;
   }
 
-  /** Makes `writer` the source's publish stream, superseding the previous one. */
-  attach(writer: SourceWriter): void {
-    const previous = this.writer;
+  /**
+   * Makes `writer` the source's one publish stream. While another stream holds the source, waits up to `waitMs` for
+   * it to be released (a client that just dropped its stream reconnects faster than the hub hears of the drop).
+   * @throws OmniRelayError already-exists `resourcelease.replication.grpc.source_busy` when it is still held;
+   *   cancelled when `signal` aborts first.
+   */
+  async attach(writer: SourceWriter, options: { waitMs: number; signal: AbortSignal }): Promise<void> {
+    const deadline = this.deps.clock.now() + options.waitMs;
+    while (this.writer !== undefined && this.writer !== writer) {
+      const left = deadline - this.deps.clock.now();
+      if (options.signal.aborted) throw cancelledAttach();
+      if (left <= 0) {
+        this.busyRefusals++;
+        throw new OmniRelayError({
+          status: "already-exists",
+          code: GrpcReplicationErrorCodes.sourceBusy,
+          message:
+            `${this.key} already has a live publish stream; a source has one at a time. ` +
+            "If that stream is dead, the hub drops it within its keepalive timeout: retry.",
+          metadata: { "replication.source": this.key },
+        });
+      }
+      await this.releasedOrTimeout(left, options.signal);
+    }
+    if (options.signal.aborted) throw cancelledAttach();
     this.writer = writer;
-    if (previous && previous !== writer) previous.supersede();
   }
 
-  /** Forgets `writer` if it is still the active stream. */
+  /** Releases the source if `writer` holds it, letting a waiting stream take it. */
   detach(writer: SourceWriter): void {
-    if (this.writer === writer) this.writer = undefined;
+    if (this.writer !== writer) return;
+    this.writer = undefined;
+    const waiting = [...this.released];
+    this.released.clear();
+    for (const wake of waiting) wake();
+  }
+
+  private releasedOrTimeout(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: TimerHandle | undefined;
+      const wake = () => {
+        if (timer !== undefined) this.deps.clock.clearTimeout(timer);
+        signal.removeEventListener("abort", wake);
+        this.released.delete(wake);
+        resolve();
+      };
+      this.released.add(wake);
+      signal.addEventListener("abort", wake, { once: true });
+      timer = this.deps.clock.setTimeout(wake, ms);
+    });
   }
 
   /**
    * Stores the part of `events` after the checkpoint and resolves with the new checkpoint. Events at or below the
-   * checkpoint are re-sends: they are acknowledged, not stored twice.
-   * @throws OmniRelayError failed-precondition `resourcelease.replication.grpc.gap` when the first new event does not
+   * checkpoint are re-sends: acknowledged only when equal to the stored event (canonical JSON), never stored twice.
+   * `caller` names the stream's identity in the conflict alarm.
+   * @throws OmniRelayError aborted `resourcelease.replication.grpc.conflict` when a re-sent event differs (nothing of
+   *   the batch is stored); failed-precondition `resourcelease.replication.grpc.gap` when the first new event does not
    *   follow the checkpoint; invalid-argument for an undecodable or non-contiguous batch; whatever the log throws.
    */
-  append(events: readonly ReplicationEvent[]): Promise<number> {
-    const run = this.chain.then(() => this.appendNow(events));
+  append(events: readonly ReplicationEvent[], caller = "anonymous"): Promise<number> {
+    const run = this.chain.then(() => this.appendNow(events, caller));
     this.chain = run.catch(() => undefined);
     return run;
   }
 
-  private async appendNow(events: readonly ReplicationEvent[]): Promise<number> {
-    const fresh = events.filter((e) => e.sequenceNumber > this.last);
-    this.duplicates += events.length - fresh.length;
-    if (fresh.length === 0) return this.last;
-    let expected = this.last + 1;
-    const decoded: ResourceLeaseReplicationEvent[] = [];
-    for (const wire of fresh) {
-      if (wire.sequenceNumber !== expected) {
+  private async appendNow(events: readonly ReplicationEvent[], caller: string): Promise<number> {
+    // Decode everything first: a batch is validated whole, so a bad event later in it stores nothing.
+    const decoded = events.map(fromWireEvent);
+    for (let i = 1; i < decoded.length; i++) {
+      if (decoded[i]!.sequenceNumber !== decoded[i - 1]!.sequenceNumber + 1) {
         throw new OmniRelayError({
-          status: "failed-precondition",
-          code: GrpcReplicationErrorCodes.gap,
-          message: `Event ${wire.sequenceNumber} of ${this.key} does not follow ${expected - 1}; resend from ${this.last + 1}.`,
-          metadata: { "replication.acked": String(this.last), "replication.sequence": String(wire.sequenceNumber) },
+          status: "invalid-argument",
+          code: GrpcReplicationErrorCodes.protocol,
+          message: `A batch of ${this.key} must be contiguous: event ${decoded[i]!.sequenceNumber} follows ${decoded[i - 1]!.sequenceNumber}.`,
+          metadata: { field: "events", "replication.sequence": String(decoded[i]!.sequenceNumber) },
         });
       }
-      decoded.push(fromWireEvent(wire));
-      expected++;
     }
-    await this.log.publish(decoded);
-    this.last = expected - 1;
+    const resent = decoded.filter((e) => e.sequenceNumber <= this.last);
+    if (resent.length > 0) await this.verifyResent(resent, caller);
+    this.duplicates += resent.length;
+    const fresh = decoded.slice(resent.length);
+    const first = fresh[0];
+    if (first === undefined) return this.last;
+    if (first.sequenceNumber !== this.last + 1) {
+      throw new OmniRelayError({
+        status: "failed-precondition",
+        code: GrpcReplicationErrorCodes.gap,
+        message: `Event ${first.sequenceNumber} of ${this.key} does not follow ${this.last}; resend from ${this.last + 1}.`,
+        metadata: { "replication.acked": String(this.last), "replication.sequence": String(first.sequenceNumber) },
+      });
+    }
+    await this.log.publish(fresh);
+    this.last = fresh.at(-1)!.sequenceNumber;
     this.noteHead(this.last);
-    this.stored += decoded.length;
+    this.stored += fresh.length;
     this.lastAppendAt = this.deps.clock.now();
     const waiters = [...this.waiters];
     this.waiters.clear();
     for (const wake of waiters) wake();
-    await this.fanOut(decoded);
+    await this.fanOut(fresh);
     return this.last;
+  }
+
+  /**
+   * Compares re-sent events (a contiguous run at or below the checkpoint) with the stored ones. Acknowledging a
+   * re-send unseen is how a second writer's events silently replaced a node's own: an event that differs, or that
+   * the log no longer holds to compare with, is a conflict.
+   */
+  private async verifyResent(resent: readonly ResourceLeaseReplicationEvent[], caller: string): Promise<void> {
+    const from = resent[0]!.sequenceNumber;
+    const stored = new Map<number, string>();
+    for await (const event of this.log.read(from, resent.length)) {
+      if (event.sequenceNumber > from + resent.length - 1) break;
+      stored.set(event.sequenceNumber, canonicalEvent(event));
+    }
+    const differing = resent.find((e) => stored.get(e.sequenceNumber) !== canonicalEvent(e));
+    if (differing === undefined) return;
+    this.conflicts++;
+    const held = stored.has(differing.sequenceNumber);
+    const budget = this.alarmBudget.take();
+    if (budget.log) {
+      this.deps.logger.error(
+        {
+          ...(budget.suppressed > 0 ? { suppressed: budget.suppressed } : {}),
+          source: this.key,
+          sequence: differing.sequenceNumber,
+          acked: this.last,
+          caller,
+          stored: held,
+        },
+        "replication hub conflict: a re-sent event differs from the stored one; refused, not acknowledged",
+      );
+    }
+    throw new OmniRelayError({
+      status: "aborted",
+      code: GrpcReplicationErrorCodes.conflict,
+      message: held
+        ? `Event ${differing.sequenceNumber} of ${this.key} differs from the event the hub stored at that sequence number.`
+        : `Event ${differing.sequenceNumber} of ${this.key} cannot be compared: the hub's log no longer holds it.`,
+      metadata: {
+        "replication.source": this.key,
+        "replication.sequence": String(differing.sequenceNumber),
+        "replication.acked": String(this.last),
+      },
+    });
   }
 
   private async fanOut(events: readonly ResourceLeaseReplicationEvent[]): Promise<void> {
@@ -183,8 +288,31 @@ export class HubSource {
       connected: this.writer !== undefined,
       storedEvents: this.stored,
       duplicateEvents: this.duplicates,
+      conflicts: this.conflicts,
+      busyRefusals: this.busyRefusals,
       sinkFailures: this.sinkFailures,
       lastAppendAt: this.lastAppendAt,
     };
   }
+}
+
+function cancelledAttach(): OmniRelayError {
+  return new OmniRelayError({
+    status: "cancelled",
+    code: GrpcReplicationErrorCodes.cancelled,
+    message: "The publish stream ended while it waited for its source.",
+  });
+}
+
+/** An event as canonical JSON (the core envelope, object keys sorted), so equal events compare equal as text. */
+function canonicalEvent(event: ResourceLeaseReplicationEvent): string {
+  return JSON.stringify(sortKeys(encodeReplicationEvent(event)));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value === null || typeof value !== "object") return value;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value).sort()) out[key] = sortKeys((value as Record<string, unknown>)[key]);
+  return out;
 }

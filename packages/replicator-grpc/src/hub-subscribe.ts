@@ -2,6 +2,7 @@ import type { ServerWritableStream } from "@grpc/grpc-js";
 import { OmniRelayError } from "@omnirelay/core";
 import { GrpcReplicationErrorCodes } from "./codes.js";
 import type { ReplicationEvent, SubscribeRequest } from "./gen/omnirelay/replication/v1/hub.js";
+import type { HubAuthorizer } from "./hub-auth.js";
 import type { HubSource } from "./hub-source.js";
 import { checkSourceId, sourceKey, sourceNotFound } from "./source.js";
 import { toServiceError, toWireEvent } from "./wire.js";
@@ -9,12 +10,16 @@ import { toServiceError, toWireEvent } from "./wire.js";
 const SUBSCRIBE_PAGE = 256;
 
 /**
- * Serves one Subscribe call: the stored events from `fromSequence`, then (with `follow`) each new batch as it is
- * stored, honouring the stream's flow control. Internal.
+ * Serves one Subscribe call, authorized against the caller's identity first: the stored events from `fromSequence`,
+ * then (with `follow`) each new batch as it is stored, honouring the stream's flow control. Internal.
  */
 export async function serveSubscribe(
   call: ServerWritableStream<SubscribeRequest, ReplicationEvent>,
-  hub: { sources: ReadonlyMap<string, HubSource>; open: Set<(error: OmniRelayError) => void> },
+  hub: {
+    sources: ReadonlyMap<string, HubSource>;
+    open: Set<(error: OmniRelayError) => void>;
+    authorizer: HubAuthorizer;
+  },
 ): Promise<void> {
   const abort = new AbortController();
   const stop = (error: OmniRelayError): void => {
@@ -27,6 +32,8 @@ export async function serveSubscribe(
   hub.open.add(stop);
   try {
     const id = checkSourceId({ nodeId: call.request.nodeId, shard: call.request.shard });
+    // Authorized before the lookup, so a caller without a grant cannot probe which sources exist.
+    await hub.authorizer.authorize(call, { rpc: "subscribe", access: "read", nodeId: id.nodeId });
     const source = hub.sources.get(sourceKey(id));
     if (!source) throw sourceNotFound(id);
     let next = Math.max(1, call.request.fromSequence);

@@ -4,7 +4,7 @@ import {
   type handleUnaryCall,
   Server,
   ServerCredentials,
-  type ServerDuplexStream,
+  type ServerUnaryCall,
 } from "@grpc/grpc-js";
 import {
   type Clock,
@@ -22,7 +22,9 @@ import {
   ReplicationHubService,
   type SubscribeRequest,
 } from "./gen/omnirelay/replication/v1/hub.js";
-import { HubSource, type ReplicationHubSourceStatus, type SourceWriter } from "./hub-source.js";
+import { HubAuthorizer, type ReplicationHubAuthOptions } from "./hub-auth.js";
+import { servePublish } from "./hub-publish.js";
+import { HubSource, type ReplicationHubSourceStatus } from "./hub-source.js";
 import { serveSubscribe } from "./hub-subscribe.js";
 import { renderHubMetrics } from "./metrics.js";
 import { checkSourceId, type ReplicationSourceId, sourceKey, sourceNotFound } from "./source.js";
@@ -33,7 +35,10 @@ import { toServiceError } from "./wire.js";
 export interface ReplicationHubTlsOptions {
   readonly key: string | Buffer;
   readonly cert: string | Buffer;
-  /** CA that client certificates must chain to. Required with `requireClientCertificate`. */
+  /**
+   * CA that client certificates must chain to. Required with `requireClientCertificate`; without that flag grpc-js
+   * does not ask for a client certificate at all, so the CA is unused.
+   */
   readonly ca?: string | Buffer;
   /** Mutual TLS: refuse clients without a certificate signed by `ca`. @defaultValue false */
   readonly requireClientCertificate?: boolean;
@@ -47,8 +52,22 @@ export interface GrpcReplicationHubOptions {
   readonly host?: string;
   /** @defaultValue 0 (any free port) */
   readonly port?: number;
-  /** Server TLS; without it the hub speaks plaintext h2c. */
+  /** Server TLS; without it the hub speaks plaintext h2c (and then needs `auth.allowUnauthenticated`). */
   readonly tls?: ReplicationHubTlsOptions;
+  /**
+   * Who may publish as and read which node id. By default a caller must present a verified identity (mutual TLS:
+   * a client certificate signed by `tls.ca`; or a JWT with `auth.jwt`) and may publish as and read only a node id
+   * equal to one of its names.
+   * @defaultValue {} (identity required, `selfGrant`, no other grants)
+   */
+  readonly auth?: ReplicationHubAuthOptions;
+  /**
+   * How long a hello for a source that already has a live publish stream waits for that stream to close before it
+   * is refused with `resourcelease.replication.grpc.source_busy`. Covers a client that dropped its stream and
+   * reconnected before the hub heard of the drop; a dead stream is dropped by the keepalive (10 s + 5 s).
+   * @defaultValue 1000
+   */
+  readonly busySourceWaitMs?: number;
   /**
    * Receive every stored event (metadata `replication.source` added), in order per source, before the batch is
    * acknowledged. A failing sink is logged and counted, never retried: durable consumers should use `Subscribe`.
@@ -73,6 +92,10 @@ export type ReplicationHubState = "idle" | "starting" | "running" | "stopping" |
  * from many dispatchers (one per node id + shard), stores each through its own {@link ReplicationHubLog},
  * acknowledges by sequence number once stored, fans out to sinks, and serves each source's stream to subscribers.
  * Checkpoints are the logs' last sequence numbers, so they survive a restart.
+ *
+ * Every call but Health is authenticated (client certificate or JWT, see {@link ReplicationHubAuthOptions}); a caller
+ * may publish only as a node id its identity is bound to, each source has one live publish stream, a re-sent event is
+ * acknowledged only if it equals the stored one, and subscribers read only the sources they are granted.
  */
 export class GrpcReplicationHub implements AsyncDisposable {
   private readonly options: GrpcReplicationHubOptions;
@@ -81,24 +104,42 @@ export class GrpcReplicationHub implements AsyncDisposable {
   private readonly sources = new Map<string, Promise<HubSource>>();
   private readonly opened = new Map<string, HubSource>();
   private readonly open = new Set<(error: OmniRelayError) => void>();
+  private readonly authorizer: HubAuthorizer;
   private server: Server | undefined;
   private current: ReplicationHubState = "idle";
   private boundPort = 0;
   private starting: Promise<{ port: number }> | undefined;
   private closing: Promise<void> | undefined;
 
-  /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`). */
+  /**
+   * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`), among others when
+   *   the hub could not authenticate anyone (no mutual TLS, no `auth.jwt`) and `auth.allowUnauthenticated` is not set
+   *   (option `auth.allowUnauthenticated`), and for `auth.jwt` without `tls` (option `auth.jwt`).
+   */
   constructor(options: GrpcReplicationHubOptions) {
     if (!options?.store || typeof options.store.open !== "function") throw invalidOption("store");
-    const { port = 0, maxMessageBytes = 16 * 1024 * 1024, shutdownGraceMs = 5000, tls } = options;
+    const {
+      port = 0,
+      maxMessageBytes = 16 * 1024 * 1024,
+      shutdownGraceMs = 5000,
+      busySourceWaitMs = 1000,
+      tls,
+    } = options;
     if (!Number.isInteger(port) || port < 0 || port > 65_535) throw invalidOption("port");
     if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1024) throw invalidOption("maxMessageBytes");
     if (!Number.isSafeInteger(shutdownGraceMs) || shutdownGraceMs < 0) throw invalidOption("shutdownGraceMs");
     if (tls && (!tls.key || !tls.cert)) throw invalidOption(tls.key ? "tls.cert" : "tls.key");
     if (tls?.requireClientCertificate && !tls.ca) throw invalidOption("tls.ca");
+    if (!Number.isSafeInteger(busySourceWaitMs) || busySourceWaitMs < 0) throw invalidOption("busySourceWaitMs");
     this.options = options;
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
+    this.authorizer = new HubAuthorizer(options.auth, {
+      tls: tls !== undefined,
+      clientCertificates: Boolean(tls?.requireClientCertificate),
+      logger: this.logger,
+      clock: this.clock,
+    });
   }
 
   /** Current lifecycle state. */
@@ -149,9 +190,12 @@ export class GrpcReplicationHub implements AsyncDisposable {
     return this.opened.get(sourceKey(source))?.lastSequence;
   }
 
-  /** Prometheus text exposition of the per-source gauges and counters (see `renderHubMetrics`). */
+  /** Prometheus text exposition of the per-source gauges and counters and the refused calls (see `renderHubMetrics`). */
   metrics(): string {
-    return renderHubMetrics(this.sourceStatuses(), { serving: this.current === "running" });
+    return renderHubMetrics(this.sourceStatuses(), {
+      serving: this.current === "running",
+      deniedCalls: this.authorizer.deniedCalls(),
+    });
   }
 
   private async bind(): Promise<{ port: number }> {
@@ -168,13 +212,19 @@ export class GrpcReplicationHub implements AsyncDisposable {
       "grpc.keepalive_permit_without_calls": 1,
       "grpc.http2.min_ping_interval_without_data_ms": 1_000,
     });
-    const publish: handleBidiStreamingCall<PublishRequest, PublishAck> = (call) => this.onPublish(call);
+    const publish: handleBidiStreamingCall<PublishRequest, PublishAck> = (call) =>
+      servePublish(call, {
+        open: this.open,
+        authorizer: this.authorizer,
+        busySourceWaitMs: this.options.busySourceWaitMs ?? 1000,
+        source: (id) => this.source(id),
+      });
     const subscribe: handleServerStreamingCall<SubscribeRequest, ReplicationEvent> = (call) => {
-      void serveSubscribe(call, { sources: this.opened, open: this.open });
+      void serveSubscribe(call, { sources: this.opened, open: this.open, authorizer: this.authorizer });
     };
-    const unary = <Req, Res>(fn: (req: Req) => Promise<Res>): handleUnaryCall<Req, Res> => {
+    const unary = <Req, Res>(fn: (call: ServerUnaryCall<Req, Res>) => Promise<Res>): handleUnaryCall<Req, Res> => {
       return (call, callback) => {
-        fn(call.request).then(
+        fn(call).then(
           (res) => callback(null, res),
           (error: unknown) => callback(toServiceError(error)),
         );
@@ -183,12 +233,19 @@ export class GrpcReplicationHub implements AsyncDisposable {
     server.addService(ReplicationHubService, {
       publish,
       subscribe,
-      checkpoint: unary(async (req: { nodeId: string; shard: string }) => {
-        const source = this.opened.get(sourceKey(checkSourceId(req)));
-        if (!source) throw sourceNotFound(req);
+      checkpoint: unary(async (call: ServerUnaryCall<{ nodeId: string; shard: string }, unknown>) => {
+        const id = checkSourceId(call.request);
+        // Authorized before the lookup, so a caller without a grant cannot probe which sources exist.
+        await this.authorizer.authorize(call, { rpc: "checkpoint", access: "observe", nodeId: id.nodeId });
+        const source = this.opened.get(sourceKey(id));
+        if (!source) throw sourceNotFound(id);
         return toStatusMessage(source.status());
       }),
-      listSources: unary(async () => ({ sources: this.sourceStatuses().map(toStatusMessage) })),
+      listSources: unary(async (call) => {
+        const identity = await this.authorizer.authenticate(call, "list_sources");
+        const visible = this.sourceStatuses().filter((s) => this.authorizer.may(identity, "observe", s.nodeId));
+        return { sources: visible.map(toStatusMessage) };
+      }),
       health: unary(async () => ({ serving: this.current === "running" })),
     });
     const host = this.options.host?.trim() || "127.0.0.1";
@@ -254,78 +311,6 @@ export class GrpcReplicationHub implements AsyncDisposable {
         cause: error,
       });
     }
-  }
-
-  private onPublish(call: ServerDuplexStream<PublishRequest, PublishAck>): void {
-    let source: HubSource | undefined;
-    let done = false;
-    let queued = 0;
-    let chain: Promise<void> = Promise.resolve();
-    const finish = (error?: unknown): void => {
-      if (done) return;
-      done = true;
-      this.open.delete(finish);
-      source?.detach(writer);
-      if (error === undefined) call.end();
-      else call.emit("error", toServiceError(error));
-    };
-    const writer: SourceWriter = {
-      supersede: () =>
-        finish(
-          new OmniRelayError({
-            status: "aborted",
-            code: GrpcReplicationErrorCodes.superseded,
-            message: "A newer publish stream of this source replaced this one.",
-          }),
-        ),
-    };
-    this.open.add(finish);
-    const handle = async (message: PublishRequest): Promise<void> => {
-      if (message.hello && !source) {
-        const id = checkSourceId({ nodeId: message.hello.nodeId, shard: message.hello.shard });
-        source = await this.source(id);
-        source.noteHead(message.hello.headSequence);
-        if (done) return;
-        source.attach(writer);
-        call.write({ ackedSequence: source.lastSequence });
-      } else if (message.batch && source) {
-        source.noteHead(message.batch.headSequence);
-        const acked = await source.append(message.batch.events);
-        if (!done) call.write({ ackedSequence: acked });
-      } else {
-        throw new OmniRelayError({
-          status: "invalid-argument",
-          code: GrpcReplicationErrorCodes.protocol,
-          message: "A publish stream sends one hello first, then batches.",
-          metadata: { field: message.hello ? "hello" : "batch" },
-        });
-      }
-    };
-    call.on("data", (message: PublishRequest) => {
-      if (done) return;
-      queued++;
-      // Flow control: stop reading while batches wait for the log, so a fast source cannot fill the hub's memory.
-      if (queued >= 8) call.pause();
-      chain = chain.then(async () => {
-        try {
-          if (!done) await handle(message);
-        } catch (error) {
-          finish(error);
-        } finally {
-          queued--;
-          if (queued <= 2 && call.isPaused()) call.resume();
-        }
-      });
-    });
-    call.on("end", () => {
-      void chain.then(() => finish());
-    });
-    call.on("cancelled", () => {
-      done = true;
-      this.open.delete(finish);
-      source?.detach(writer);
-    });
-    call.on("error", () => undefined);
   }
 
   private async shutdown(): Promise<void> {

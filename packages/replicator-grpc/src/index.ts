@@ -12,6 +12,7 @@ export { GrpcReplicationErrorCodes } from "./codes.js";
 export type { ReplicationHubClientTlsOptions } from "./credentials.js";
 export type { GrpcReplicationHubOptions, ReplicationHubState, ReplicationHubTlsOptions } from "./hub.js";
 export { GrpcReplicationHub } from "./hub.js";
+export type { ReplicationHubAuthOptions, ReplicationHubDenialReason, ReplicationHubRpc } from "./hub-auth.js";
 export type {
   GrpcReplicationHubClientOptions,
   ReplicationHubSourceSummary,
@@ -19,7 +20,7 @@ export type {
 } from "./hub-client.js";
 export { GrpcReplicationHubClient } from "./hub-client.js";
 export type { ReplicationHubSourceStatus } from "./hub-source.js";
-export type { RenderHubMetricsOptions } from "./metrics.js";
+export type { RenderHubMetricsOptions, ReplicationHubDeniedCalls } from "./metrics.js";
 export { renderHubMetrics } from "./metrics.js";
 export type { GrpcReplicatorOverflow } from "./outbox.js";
 export type { ReplicationSourceId } from "./source.js";

@@ -1,9 +1,25 @@
+import type { ReplicationHubDenialReason, ReplicationHubRpc } from "./hub-auth.js";
 import type { ReplicationHubSourceStatus } from "./hub-source.js";
+
+/** Calls a hub refused before they reached a source, for one RPC and reason. */
+export interface ReplicationHubDeniedCalls {
+  /** `publish`, `subscribe`, `checkpoint` or `list_sources`. */
+  readonly rpc: ReplicationHubRpc;
+  /** `unauthenticated` (no or a bad credential) or `permission_denied` (an identity naming a node id it may not use). */
+  readonly reason: ReplicationHubDenialReason;
+  /** Refusals since the hub started. */
+  readonly count: number;
+}
 
 /** Options of {@link renderHubMetrics}. */
 export interface RenderHubMetricsOptions {
   /** Whether the hub is serving (`omnirelay_replication_hub_up`). @defaultValue true */
   readonly serving?: boolean;
+  /**
+   * Refused calls, rendered as `omnirelay_replication_hub_denied_calls_total{rpc,reason}` (hub-wide: the node id a
+   * refused caller named is not a label, so an attacker cannot grow the series). @defaultValue [] (family omitted)
+   */
+  readonly deniedCalls?: readonly ReplicationHubDeniedCalls[];
 }
 
 function escapeLabel(value: string): string {
@@ -53,6 +69,18 @@ const families: ReadonlyArray<{
     value: (s) => s.duplicateEvents,
   },
   {
+    name: "omnirelay_replication_hub_conflicts_total",
+    type: "counter",
+    help: "Re-sent events that differed from the stored event at their sequence number (refused; alert on any).",
+    value: (s) => s.conflicts,
+  },
+  {
+    name: "omnirelay_replication_hub_busy_refusals_total",
+    type: "counter",
+    help: "Publish streams refused because the source already had a live one.",
+    value: (s) => s.busyRefusals,
+  },
+  {
     name: "omnirelay_replication_hub_sink_failures_total",
     type: "counter",
     help: "Sink deliveries that failed.",
@@ -81,6 +109,18 @@ export function renderHubMetrics(
     for (const s of sources) {
       lines.push(
         `${family.name}{node_id="${escapeLabel(s.nodeId)}",shard="${escapeLabel(s.shard)}"} ${family.value(s)}`,
+      );
+    }
+  }
+  const denied = options.deniedCalls ?? [];
+  if (denied.length > 0) {
+    lines.push(
+      "# HELP omnirelay_replication_hub_denied_calls_total Calls refused before reaching a source: no or a bad credential, or an identity naming a node id it may not use.",
+      "# TYPE omnirelay_replication_hub_denied_calls_total counter",
+    );
+    for (const d of denied) {
+      lines.push(
+        `omnirelay_replication_hub_denied_calls_total{rpc="${escapeLabel(d.rpc)}",reason="${escapeLabel(d.reason)}"} ${d.count}`,
       );
     }
   }

@@ -22,7 +22,8 @@ afterEach(async () => {
 });
 
 async function startHub(store = new InMemoryReplicationHubStore(), port = 0) {
-  const hub = new GrpcReplicationHub({ store, port, shutdownGraceMs: 100 });
+  // Plaintext on loopback: identity binding is tested in identity.test.ts.
+  const hub = new GrpcReplicationHub({ store, port, shutdownGraceMs: 100, auth: { allowUnauthenticated: true } });
   await hub.start();
   cleanup.push(() => hub.close());
   return { hub, store, address: `127.0.0.1:${hub.port}` };
@@ -69,8 +70,10 @@ describe("GrpcReplicationHub + GrpcResourceLeaseReplicator", () => {
     const second = replicator(address);
     await second.publish(events(6, 15));
     expect(seqs(store.events({ nodeId: "node-a", shard: "" }))).toEqual(range(1, 15));
-    // The hello told the new stream the hub's checkpoint (10), so 6..10 were never even sent again.
-    expect(hub.sourceStatuses()[0]?.duplicateEvents).toBe(0);
+    // The hello told the new stream the hub's checkpoint (10). The replicator still held 6..10, so it sent them
+    // again for the hub to compare with what it stored (equal: acknowledged, not stored twice) rather than taking
+    // the checkpoint's word that they are its own.
+    expect(hub.sourceStatuses()[0]).toMatchObject({ duplicateEvents: 5, conflicts: 0 });
     // A third publishes from 20 with no backfill log: the hub would see a gap, so nothing is sent.
     await second.close();
     const third = replicator(address);
@@ -83,7 +86,9 @@ describe("GrpcReplicationHub + GrpcResourceLeaseReplicator", () => {
 
   it("fills a gap at the hub from the backfill log", async () => {
     const { store, address } = await startHub();
-    await replicator(address).publish(events(1, 5));
+    const earlier = replicator(address);
+    await earlier.publish(events(1, 5));
+    await earlier.close(); // one live publish stream per source: the earlier process is gone before the next one
     const local = new InMemoryResourceLeaseEventLog();
     await local.publish(events(1, 40));
     const r = replicator(address, { backfill: local, maxBatchEvents: 7 });

@@ -18,7 +18,7 @@ const store = new InMemoryReplicationHubStore();
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "omnirelay-hub-tls-"));
-  pki = await makeTestPki(dir);
+  pki = await makeTestPki(dir, { clientCommonName: "tls-node" });
   hub = new GrpcReplicationHub({
     store,
     tls: { key: pki.server.key, cert: pki.server.cert, ca: pki.ca, requireClientCertificate: true },

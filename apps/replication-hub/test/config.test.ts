@@ -1,0 +1,80 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { parseHubConfig } from "../src/config.js";
+
+const dir = mkdtempSync(join(tmpdir(), "omnirelay-hub-config-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const file = (name: string, text: string) => {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+};
+const base = ["--data-dir", dir];
+
+describe("omnirelay-hub command line: identity and grants", () => {
+  it("turns repeated grant flags into the hub's tables (a name given twice gets the union)", () => {
+    const config = parseHubConfig(
+      [
+        ...base,
+        "--allow-unauthenticated",
+        "--grant-publish",
+        "relay=*",
+        "--grant-subscribe",
+        "reporting-batch-job=billing-1,billing-2",
+        "--grant-subscribe",
+        "reporting-batch-job=billing-3",
+        "--grant-subscribe",
+        "spiffe://omnirelay.internal/audit=*",
+        "--no-self-grant",
+      ],
+      {},
+    );
+    expect(config.auth).toEqual({
+      allowUnauthenticated: true,
+      selfGrant: false,
+      publishers: { relay: ["*"] },
+      subscribers: {
+        "reporting-batch-job": ["billing-1", "billing-2", "billing-3"],
+        "spiffe://omnirelay.internal/audit": ["*"],
+      },
+    });
+  });
+
+  it("refuses malformed grants and a hub that could not tell callers apart", () => {
+    for (const bad of ["billing-1", "=billing-1", "name=", "name= , "]) {
+      expect(() => parseHubConfig([...base, "--allow-unauthenticated", "--grant-publish", bad], {}), bad).toThrow(
+        /--grant-publish takes <name>=<node>/,
+      );
+    }
+    expect(() => parseHubConfig(base, {})).toThrow(/no way to authenticate callers/);
+    expect(parseHubConfig(base, { OMNIRELAY_HUB_ALLOW_UNAUTHENTICATED: "1" }).auth.allowUnauthenticated).toBe(true);
+    expect(() => parseHubConfig([...base, "--require-client-cert"], {})).toThrow(/needs --tls-cert/);
+  });
+
+  it("pins JWT algorithms, reads the secret without its trailing newline, and wants one key", () => {
+    const secret = file("secret", "s3cret\r\n");
+    const tls = ["--tls-cert", file("c", "x"), "--tls-key", file("k", "y")];
+    expect(() => parseHubConfig([...base, ...tls, "--jwt-secret-file", secret], {})).toThrow(/--jwt-algorithms/);
+    const config = parseHubConfig(
+      [...base, ...tls, "--jwt-secret-file", secret, "--jwt-algorithms", "HS256", "--jwt-audience", "hub"],
+      {},
+    );
+    const jwt = config.auth.jwt!;
+    expect(jwt).toMatchObject({ algorithms: ["HS256"], audience: "hub" });
+    expect((jwt.key as { export(): Buffer }).export().toString()).toBe("s3cret");
+    expect(() =>
+      parseHubConfig(
+        [...base, ...tls, "--jwt-secret-file", secret, "--jwt-public-key", secret, "--jwt-algorithms", "HS256"],
+        {},
+      ),
+    ).toThrow(/one of/);
+    expect(() => parseHubConfig([...base, "--allow-unauthenticated", "--jwt-issuer", "x"], {})).toThrow(
+      /--jwt-issuer needs/,
+    );
+    expect(() =>
+      parseHubConfig([...base, ...tls, "--jwt-secret-file", file("empty", "\n"), "--jwt-algorithms", "HS256"], {}),
+    ).toThrow(/empty/);
+  });
+});
