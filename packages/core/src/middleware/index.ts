@@ -9,6 +9,8 @@ export { AuthorizationMiddleware, AuthorizationPolicy } from "./authorization.js
 export { MiddlewareErrorCodes } from "./codes.js";
 export type { DeadlineMiddlewareOptions } from "./deadline.js";
 export { DeadlineMiddleware } from "./deadline.js";
+export type { RequestDeadlineOptions } from "./deadline-headers.js";
+export { maxDeadlineHorizonMs, parseRfc3339DateTime, readRequestDeadline } from "./deadline-headers.js";
 export { canonicalIpAddress } from "./ip-address.js";
 export type {
   OtelRpcMetricsRecorderOptions,
