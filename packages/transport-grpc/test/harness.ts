@@ -5,6 +5,7 @@ import {
   encodeJsonBody,
   type RequestMeta,
   ResourceLeaseDispatcherComponent,
+  type ResourceLeaseQueueOptions,
   type UnaryInboundMiddleware,
   type UnaryOutbound,
 } from "@omnirelay/core";
@@ -72,10 +73,20 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T)
 /** A real ResourceLeaseDispatcherComponent behind a GrpcInbound (two pending items unless `empty`), and a client. */
 export async function componentStack(
   cleanup: Cleanup,
-  options: { middleware?: UnaryInboundMiddleware[]; inbound?: Partial<GrpcInboundOptions>; empty?: boolean } = {},
+  options: {
+    middleware?: UnaryInboundMiddleware[];
+    inbound?: Partial<GrpcInboundOptions>;
+    queueOptions?: ResourceLeaseQueueOptions;
+    empty?: boolean;
+  } = {},
 ) {
   const dispatcher = new Dispatcher({ service: "limits", inboundMiddleware: options.middleware ?? [] });
-  const component = cleanup.add(new ResourceLeaseDispatcherComponent(dispatcher));
+  const component = cleanup.add(
+    new ResourceLeaseDispatcherComponent(
+      dispatcher,
+      options.queueOptions ? { queueOptions: options.queueOptions } : {},
+    ),
+  );
   const item = (id: string) => ({ resourceType: "table", resourceId: id, partitionKey: "p", payloadEncoding: "json" });
   if (!options.empty) await component.queue.enqueueMany([item("a"), item("b")]);
   const inbound = cleanup.add(new GrpcInbound({ dispatcher, ...options.inbound }));

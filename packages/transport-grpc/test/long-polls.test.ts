@@ -60,4 +60,17 @@ describe("long polls over gRPC", () => {
     expect(results.filter((r) => r.value?.grant !== undefined)).toHaveLength(32);
     expect(component.queue.snapshot().active.filter((l) => l.principal === "worker-1")).toHaveLength(1);
   });
+
+  it("a waitMs above the queue's maxWaitMs is cut to it, not refused", async () => {
+    const { client } = await componentStack(cleanup, { empty: true, queueOptions: { maxWaitMs: 200 } });
+    const started = Date.now();
+    const answers = await Promise.all([201, 3_600_000, 1e12].map((waitMs) => call(client, "lease", { waitMs })));
+    for (const r of answers) {
+      expect(r.error).toBeUndefined();
+      expect(r.value?.grant).toBeUndefined();
+    }
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    const negative = await call(client, "lease", { waitMs: -1 });
+    expect(negative.error?.metadata.get("omnirelay-error-code")).toEqual(["resourcelease.argument.invalid"]);
+  });
 });
