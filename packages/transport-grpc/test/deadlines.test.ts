@@ -46,8 +46,9 @@ describe("call deadlines over gRPC", () => {
       expect(error?.code, JSON.stringify(extra)).toBe(GrpcStatus.DEADLINE_EXCEEDED);
       expect(error?.metadata.get("omnirelay-error-code")).toEqual(["omnirelay.deadline_exceeded"]);
     }
-    // A client that sends its call although its grpc-timeout is (all but) spent.
-    for (const timeout of ["1n", "0m", "1m"]) {
+    // A client that sends its call although its grpc-timeout is spent (grpc-js reads both as 0 ms). A timeout of
+    // 1 ms is not tested: the call may arrive and finish within that millisecond, and then it rightly runs.
+    for (const timeout of ["1n", "0m"]) {
       const answer = await rawDrain(port, timeout);
       expect(answer["grpc-status"], timeout).toBe(String(GrpcStatus.DEADLINE_EXCEEDED));
     }
