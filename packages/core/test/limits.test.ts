@@ -127,6 +127,17 @@ describe("oversized request bodies", () => {
   });
 });
 
+describe("maxDiscardedBodyBytes below maxBodyBytes", () => {
+  it("never refuses a body within maxBodyBytes", async () => {
+    server = await startServer({ inbound: { maxBodyBytes: 200_000, maxDiscardedBodyBytes: 10 } });
+    const attributes = { note: "x".repeat(3_000) };
+    const r = await server.post("resourcelease::enqueue", {
+      payloads: Array.from({ length: 40 }, (_, i) => payload(`p${i}`, { attributes })),
+    });
+    expect(r.status).toBe(200);
+  });
+});
+
 describe("slow and vanishing clients", () => {
   it("1,000 idle connections from one address each get 408 with a code and are closed; others are served", async () => {
     const { logger, entries } = recordingLogger();

@@ -41,7 +41,7 @@ export interface HttpInboundOptions {
   /**
    * How much of an oversized request body is read and thrown away before the 413 is sent, so that a client still
    * sending gets the answer rather than a connection reset. A body declared or found to be larger gets the 413 at
-   * once and the connection is closed under it. @defaultValue 16777216 (16 MiB)
+   * once and the connection is closed under it. Never less than `maxBodyBytes`. @defaultValue 16777216 (16 MiB)
    */
   readonly maxDiscardedBodyBytes?: number;
   /**
@@ -96,8 +96,10 @@ export class HttpInbound implements AsyncDisposable {
     this.options = options;
     this.logger = options.logger ?? silentLogger;
     this.maxBodyBytes = optionalPositive("maxBodyBytes", options.maxBodyBytes) ?? 4 * 1024 * 1024;
-    this.maxDiscardedBodyBytes =
-      optionalPositive("maxDiscardedBodyBytes", options.maxDiscardedBodyBytes) ?? 16 * 1024 * 1024;
+    this.maxDiscardedBodyBytes = Math.max(
+      this.maxBodyBytes,
+      optionalPositive("maxDiscardedBodyBytes", options.maxDiscardedBodyBytes) ?? 16 * 1024 * 1024,
+    );
     this.requestTimeoutMs = optionalPositive("requestTimeoutMs", options.requestTimeoutMs) ?? 60_000;
     this.clock = options.clock ?? systemClock;
     // The one place a call's deadline is enforced on this transport: refused when already past, aborted when due.
