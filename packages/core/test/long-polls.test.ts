@@ -56,7 +56,12 @@ describe("long polls", () => {
     };
     server = await startServer({
       // Defaults everywhere: a long-poll pool of 256, 32 per caller, a quarter kept for authenticated callers.
-      middleware: [counting, new PrincipalBindingMiddleware({ jwt: { key: secret } }), new RateLimitingMiddleware()],
+      middleware: [
+        counting,
+        // Anonymous callers may lease here: the flood is anonymous, the worker is not.
+        new PrincipalBindingMiddleware({ jwt: { key: secret }, requireAuthentication: false }),
+        new RateLimitingMiddleware(),
+      ],
     });
     const port = portOf(server.url);
     let answered = 0;
@@ -69,7 +74,11 @@ describe("long polls", () => {
     await until(() => arrived === 260, "260 polls to arrive");
     // Those over the caller's share answer at once, empty: they are not refused and do not wait.
     await until(() => answered === 228, "the polls over the share to be answered");
-    const token = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("worker-1").sign(secret);
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("worker-1")
+      .setExpirationTime("5m")
+      .sign(secret);
     const worker = post(port, "resourcelease::lease", { waitMs: 20_000 }, { authorization: `Bearer ${token}` });
     await until(() => arrived === 261, "the worker's poll to arrive");
     await new Promise((resolve) => setTimeout(resolve, 50));
