@@ -1,6 +1,7 @@
 import {
   Dispatcher,
   HttpInbound,
+  type HttpInboundOptions,
   HttpOutbound,
   ResourceLeaseClient,
   ResourceLeaseDispatcherComponent,
@@ -14,6 +15,8 @@ export async function startServer(
     components?: ResourceLeaseDispatcherComponentOptions[];
     middleware?: UnaryInboundMiddleware[];
     maxBodyBytes?: number;
+    /** More options of the inbound. */
+    inbound?: Omit<HttpInboundOptions, "dispatcher">;
   } = {},
 ) {
   const dispatcher = new Dispatcher({ service: "test-svc", inboundMiddleware: options.middleware ?? [] });
@@ -21,6 +24,7 @@ export async function startServer(
   const inbound = new HttpInbound({
     dispatcher,
     ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}),
+    ...options.inbound,
   });
   const { url } = await inbound.start();
   const clients: ResourceLeaseClient[] = [];

@@ -66,7 +66,10 @@ function malformed(rand: () => number): {
     }
     case 5: // lease / fail / redrive argument of the wrong type or range
       return pick([
-        { procedure: "resourcelease::lease", body: JSON.stringify({ waitMs: pick([-1, "5", 1.5, [], 1e12]) }) },
+        {
+          procedure: "resourcelease::lease",
+          body: JSON.stringify({ waitMs: pick([-1, "5", 1.5, [], 2 ** 53, 1e300]) }),
+        },
         { procedure: "resourcelease::lease", body: JSON.stringify({ maxItems: pick([0, -3, "2", 1e9, {}]) }) },
         { procedure: "resourcelease::lease", body: JSON.stringify({ peerId: pick([1, [], {}]) }) },
         {
@@ -83,9 +86,12 @@ function malformed(rand: () => number): {
       return { procedure: "resourcelease::enqueue", body: Buffer.alloc(70_000 + Math.floor(rand() * 100_000), 0x61) };
     case 7: // bad headers
       return {
-        procedure: "resourcelease::lease",
+        procedure: pick(["resourcelease::lease", "resourcelease::drain"]),
         body: "{}",
-        headers: { "rpc-ttl-ms": pick(["-5", "abc", "1.5", "99999999999999"]) },
+        headers:
+          rand() < 0.5
+            ? { "rpc-ttl-ms": pick(["-5", "abc", "1.5", "1e3", "0x10", ""]) }
+            : { "rpc-deadline": pick(["0", "42", "Dec 25 1999", "2026-01-01", "2026-01-01T00:00:00", "soon"]) },
       };
     default: // missing procedure header
       return { body: "{}" };
@@ -143,7 +149,7 @@ describe("1,000 malformed requests", () => {
       const r = await send(url, m);
       seen.set(r.status, (seen.get(r.status) ?? 0) + 1);
       const context = `request ${i}: ${m.procedure} ${String(m.body).slice(0, 120)}`;
-      expect([400, 404, 412, 501], context).toContain(r.status);
+      expect([400, 404, 412, 413, 501], context).toContain(r.status);
       expect(typeof r.json.code, context).toBe("string");
       expect(r.json.code.length, context).toBeGreaterThan(0);
       expect(r.json.status, context).toMatch(/^[A-Z_]+$/);

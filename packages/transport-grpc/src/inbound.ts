@@ -8,6 +8,8 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import {
+  type Clock,
+  DeadlineMiddleware,
   type Dispatcher,
   DispatcherErrorCodes,
   decodeJsonBody,
@@ -16,7 +18,9 @@ import {
   type Logger,
   OmniRelayError,
   type RequestMeta,
+  readRequestDeadline,
   silentLogger,
+  systemClock,
 } from "@omnirelay/core";
 import {
   invalidOption,
@@ -58,6 +62,8 @@ export interface GrpcInboundOptions {
   readonly shutdownGraceMs?: number;
   /** @defaultValue silentLogger */
   readonly logger?: Logger;
+  /** Time source of call deadlines (the gRPC deadline, `rpc-ttl-ms`, `rpc-deadline`). @defaultValue `systemClock` */
+  readonly clock?: Clock;
 }
 
 const DEFAULT_NAMESPACE = "resourcelease";
@@ -68,10 +74,13 @@ const DEADLINE_SLACK_MS = 25;
  * `omnirelay.resourcelease.v1.ResourceLeaseService` (proto in `proto/`). Each call runs through the dispatcher's
  * middleware like an HTTP call: the namespace comes from the `rpc-namespace` metadata (default `resourcelease`),
  * errors carry their status as the gRPC code and their code, message and metadata as `omnirelay-*` trailers.
+ * A call whose deadline has already passed is answered DEADLINE_EXCEEDED before any middleware or procedure runs.
  */
 export class GrpcInbound implements AsyncDisposable {
   private readonly options: GrpcInboundOptions;
   private readonly logger: Logger;
+  private readonly clock: Clock;
+  private readonly deadlines: DeadlineMiddleware;
   private server: Server | undefined;
   private current: InboundState = "idle";
   private boundPort = 0;
@@ -96,6 +105,9 @@ export class GrpcInbound implements AsyncDisposable {
     }
     this.options = options;
     this.logger = options.logger ?? silentLogger;
+    this.clock = options.clock ?? systemClock;
+    // The one place a call's deadline is enforced on this transport: refused when already past, aborted when due.
+    this.deadlines = new DeadlineMiddleware({ clock: this.clock });
   }
 
   /** Current lifecycle state. */
@@ -242,16 +254,16 @@ export class GrpcInbound implements AsyncDisposable {
       if (abort.signal.aborted) return;
       // A client gives up at its deadline with a plain cancel, which reaches us about when our copy of the deadline
       // (sent relative, so shifted by the network latency) expires: call that a deadline expiry, not a cancel.
-      const atDeadline = deadline !== undefined && Date.now() >= deadline - DEADLINE_SLACK_MS;
+      const atDeadline = deadline !== undefined && this.clock.now() >= deadline - DEADLINE_SLACK_MS;
       abort.abort(atDeadline ? deadlineExceeded() : cancelledByClient());
     };
     this.calls.add(abort);
     call.on("cancelled", onCancelled);
     if (call.cancelled) onCancelled();
-    let timer: NodeJS.Timeout | undefined;
     try {
       const headers = metadataToHeaders(call.metadata);
-      deadline = callDeadline(call, headers);
+      const now = this.clock.now();
+      deadline = readRequestDeadline(headers, { now, transportDeadline: grpcDeadline(call, now) });
       const namespace = headers["rpc-namespace"]?.trim() || DEFAULT_NAMESPACE;
       const meta: RequestMeta = {
         service: this.options.dispatcher.service,
@@ -266,16 +278,17 @@ export class GrpcInbound implements AsyncDisposable {
         ...(deadline !== undefined ? { deadline } : {}),
       };
       const body = encodeJsonBody(rpc.requestToJson(call.request));
-      if (deadline !== undefined) {
-        timer = setTimeout(() => abort.abort(deadlineExceeded()), Math.max(0, deadline - Date.now()));
-      }
-      // Answer as soon as the call is aborted (deadline, shutdown), even if the procedure ignores its signal.
+      // Answer as soon as the call is aborted (cancel, shutdown), even if the procedure ignores its signal; the
+      // deadline middleware does the same when the deadline passes.
       const interrupted = new Promise<never>((_, reject) => {
         const fail = () => reject(abort.signal.reason);
         if (abort.signal.aborted) fail();
         else abort.signal.addEventListener("abort", fail, { once: true });
       });
-      const response = await Promise.race([this.options.dispatcher.dispatch({ meta, body }), interrupted]);
+      const response = await Promise.race([
+        this.deadlines.handle({ meta, body }, (request) => this.options.dispatcher.dispatch(request)),
+        interrupted,
+      ]);
       const message = rpc.responseFromJson(decodeResponse(response.body));
       const initial = responseMetadata(response.headers);
       if (initial) call.sendMetadata(initial);
@@ -285,7 +298,6 @@ export class GrpcInbound implements AsyncDisposable {
       if (err.status === "internal") this.logger.error({ err: error, rpc: rpc.name }, "gRPC inbound call failed.");
       callback(toGrpcStatus(err));
     } finally {
-      clearTimeout(timer);
       call.off("cancelled", onCancelled);
       this.calls.delete(abort);
     }
@@ -312,28 +324,15 @@ function shuttingDown(message: string): OmniRelayError {
   return new OmniRelayError({ status: "unavailable", code: DispatcherErrorCodes.shuttingDown, message });
 }
 
-/** The earlier of the gRPC deadline and `rpc-ttl-ms`, as ms since the epoch. */
-function callDeadline(
-  call: ServerUnaryCall<unknown, unknown>,
-  headers: Readonly<Record<string, string>>,
-): number | undefined {
-  const grpcDeadline = call.getDeadline();
-  const fromGrpc = grpcDeadline instanceof Date ? grpcDeadline.getTime() : grpcDeadline;
-  let deadline = Number.isFinite(fromGrpc) ? fromGrpc : undefined;
-  const ttl = headers["rpc-ttl-ms"];
-  if (ttl !== undefined) {
-    if (!/^\d{1,10}$/.test(ttl.trim())) {
-      throw new OmniRelayError({
-        status: "invalid-argument",
-        code: DispatcherErrorCodes.invalidHeader,
-        message: "rpc-ttl-ms must be a whole number of milliseconds.",
-        metadata: { header: "rpc-ttl-ms" },
-      });
-    }
-    const fromTtl = Date.now() + Number(ttl.trim());
-    deadline = deadline === undefined ? fromTtl : Math.min(deadline, fromTtl);
-  }
-  return deadline;
+/**
+ * The call's gRPC deadline on the inbound's clock. grpc-js reckons it on the wall clock (receipt time plus the
+ * `grpc-timeout` the client sent), so what is left of it is measured there and added to `now`.
+ */
+function grpcDeadline(call: ServerUnaryCall<unknown, unknown>, now: number): number | undefined {
+  const raw = call.getDeadline();
+  const at = raw instanceof Date ? raw.getTime() : raw;
+  if (typeof at !== "number" || !Number.isFinite(at)) return undefined;
+  return now + (at - systemClock.now());
 }
 
 function decodeResponse(body: Uint8Array): Record<string, unknown> {

@@ -4,8 +4,10 @@ import {
   decodeJsonBody,
   encodeJsonBody,
   isOmniRelayError,
+  maxDeadlineHorizonMs,
   OmniRelayError,
   type RequestMeta,
+  systemClock,
   type UnaryOutbound,
   type UnaryRequest,
   type UnaryResponse,
@@ -119,7 +121,10 @@ export class GrpcOutbound implements UnaryOutbound, AsyncDisposable {
     }
     const message = rpc.requestFromJson(body);
     const metadata = this.metadataFor(meta, namespace);
-    const deadline = meta.deadline ?? Date.now() + this.timeoutMs;
+    // grpc-js reckons deadlines on the wall clock. Its server misreads a grpc-timeout of 2^31 ms or more (it keeps the
+    // low 32 bits, often a negative number, and fails the call at once), so no deadline goes further than the horizon.
+    const now = systemClock.now();
+    const deadline = Math.min(meta.deadline ?? now + this.timeoutMs, now + maxDeadlineHorizonMs);
     let headers: Record<string, string> | undefined;
     const response = await new Promise<unknown>((resolve, reject) => {
       if (meta.signal.aborted) {

@@ -1,4 +1,15 @@
-import { decodeJsonBody, encodeJsonBody, type RequestMeta, type UnaryOutbound } from "@omnirelay/core";
+import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import {
+  Dispatcher,
+  decodeJsonBody,
+  encodeJsonBody,
+  type RequestMeta,
+  ResourceLeaseDispatcherComponent,
+  type ResourceLeaseQueueOptions,
+  type UnaryInboundMiddleware,
+  type UnaryOutbound,
+} from "@omnirelay/core";
+import { GrpcInbound, type GrpcInboundOptions, ResourceLeaseServiceClient } from "../src/index.js";
 
 /** Async resources a test opened; closed in reverse order by `closeAll`. */
 export class Cleanup {
@@ -57,4 +68,52 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T)
     resolve = r;
   });
   return { promise, resolve };
+}
+
+/** A real ResourceLeaseDispatcherComponent behind a GrpcInbound (two pending items unless `empty`), and a client. */
+export async function componentStack(
+  cleanup: Cleanup,
+  options: {
+    middleware?: UnaryInboundMiddleware[];
+    inbound?: Partial<GrpcInboundOptions>;
+    queueOptions?: ResourceLeaseQueueOptions;
+    empty?: boolean;
+  } = {},
+) {
+  const dispatcher = new Dispatcher({ service: "limits", inboundMiddleware: options.middleware ?? [] });
+  const component = cleanup.add(
+    new ResourceLeaseDispatcherComponent(
+      dispatcher,
+      options.queueOptions ? { queueOptions: options.queueOptions } : {},
+    ),
+  );
+  const item = (id: string) => ({ resourceType: "table", resourceId: id, partitionKey: "p", payloadEncoding: "json" });
+  if (!options.empty) await component.queue.enqueueMany([item("a"), item("b")]);
+  const inbound = cleanup.add(new GrpcInbound({ dispatcher, ...options.inbound }));
+  const { port } = await inbound.start();
+  const client = new ResourceLeaseServiceClient(`127.0.0.1:${port}`, credentials.createInsecure());
+  cleanup.add({ close: async () => client.close() });
+  return { dispatcher, component, port, client };
+}
+
+/** Calls `rpc` with extra metadata and a 30 s gRPC deadline; resolves with the answer or the error. */
+export function rawRpc(
+  client: ResourceLeaseServiceClient,
+  rpc: "drain" | "stats" | "lease",
+  request: object,
+  extra: Readonly<Record<string, string>> = {},
+): Promise<{ error?: ServiceError; value?: Record<string, unknown> }> {
+  const metadata = new Metadata();
+  for (const [k, v] of Object.entries(extra)) metadata.set(k, v);
+  return new Promise((resolve) => {
+    const method = client[rpc].bind(client) as (
+      req: object,
+      md: Metadata,
+      options: { deadline: number },
+      cb: (e: ServiceError | null, v?: unknown) => void,
+    ) => void;
+    method(request, metadata, { deadline: Date.now() + 30_000 }, (error, value) =>
+      resolve(error ? { error } : { value: value as Record<string, unknown> }),
+    );
+  });
 }

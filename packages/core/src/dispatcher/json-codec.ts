@@ -15,8 +15,14 @@ export const DispatcherErrorCodes = {
   unknownProcedure: "omnirelay.procedure.not_found",
   /** already-exists: a procedure with that name is already registered. */
   duplicateProcedure: "omnirelay.procedure.duplicate",
-  /** invalid-argument: the request body exceeds the inbound's limit. */
+  /** invalid-argument: the request body exceeds the inbound's limit (HTTP answers 413); metadata `field`, `limit`. */
   bodyTooLarge: "omnirelay.request.too_large",
+  /** deadline-exceeded: the client did not send the whole request in time (HTTP answers 408). */
+  requestTimeout: "omnirelay.request.timeout",
+  /** invalid-argument: the request headers exceed the server's limit (HTTP answers 431). */
+  headersTooLarge: "omnirelay.request.headers_too_large",
+  /** invalid-argument: the bytes sent are not a well-formed HTTP/1.1 request. */
+  malformedHttp: "omnirelay.request.malformed_http",
   /** invalid-argument: an `Rpc-*` header has a bad value; metadata `header`. */
   invalidHeader: "omnirelay.request.invalid_header",
   /** deadline-exceeded: the call's deadline passed. */

@@ -3,7 +3,8 @@ import { Dispatcher } from "../dispatcher/dispatcher.js";
 import type { RequestMeta, UnaryResponse } from "../dispatcher/types.js";
 import { FakeClock } from "../testing/fake-clock.js";
 import { DeadlineMiddleware, type DeadlineMiddlewareOptions } from "./deadline.js";
-import { deferred, makeRequest, recordingDispatcher } from "./test-helpers.js";
+import { maxDeadlineHorizonMs } from "./deadline-headers.js";
+import { deferred, makeRequest, recordingDispatcher, responseJson } from "./test-helpers.js";
 
 const ok: UnaryResponse = { body: new Uint8Array(), encoding: "json" };
 
@@ -140,6 +141,23 @@ describe("DeadlineMiddleware", () => {
     const elapsed = Date.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(35);
     expect(elapsed).toBeLessThan(300);
+  });
+
+  it("treats a deadline past the horizon as the horizon, on a real clock too (a Node timer that long fires at once)", async () => {
+    const clock = new FakeClock();
+    const { dispatcher, seen } = recordingDispatcher([new DeadlineMiddleware({ clock })]);
+    await dispatcher.dispatch(makeRequest({ deadline: clock.now() + 100 * 86_400_000 }));
+    expect(seen[0]?.deadline).toBe(clock.now() + maxDeadlineHorizonMs);
+
+    const real = new Dispatcher({ service: "test-svc", inboundMiddleware: [new DeadlineMiddleware()] });
+    real.registerJson("resourcelease::lease", async () => {
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      return { ok: true };
+    });
+    const response = await real.dispatch(
+      makeRequest({ procedure: "resourcelease::lease", deadline: Date.now() + 100 * 86_400_000 }),
+    );
+    expect(responseJson(response)).toEqual({ ok: true });
   });
 
   it("validates its options", () => {

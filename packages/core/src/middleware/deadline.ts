@@ -2,6 +2,7 @@ import type { UnaryHandler, UnaryInboundMiddleware, UnaryRequest, UnaryResponse 
 import { type OmniRelayError, omniError } from "../errors/omnirelay-error.js";
 import { type Clock, systemClock, type TimerHandle } from "../util/clock.js";
 import { MiddlewareErrorCodes } from "./codes.js";
+import { maxDeadlineHorizonMs } from "./deadline-headers.js";
 import { invalidOption, optionalPositive } from "./options.js";
 
 /** Options of {@link DeadlineMiddleware}. */
@@ -23,7 +24,9 @@ interface InFlightCall {
  * Enforces a deadline on every call: the caller's `meta.deadline` capped at `maxTimeoutMs`, or `defaultTimeoutMs`
  * from now when the caller gave none. The handler sees the effective `meta.deadline` and a `meta.signal` that also
  * aborts (with the deadline error as its reason) when the deadline passes; the call then fails even if the handler
- * ignores its signal. Each call's timer is cleared as soon as the call settles.
+ * ignores its signal. A call whose deadline has already passed is refused before anything after this middleware
+ * runs. A deadline further than {@link maxDeadlineHorizonMs} away is treated as that far. Each call's timer is
+ * cleared as soon as the call settles.
  */
 export class DeadlineMiddleware implements UnaryInboundMiddleware {
   private readonly defaultTimeoutMs: number | undefined;
@@ -66,7 +69,7 @@ export class DeadlineMiddleware implements UnaryInboundMiddleware {
     const now = this.clock.now();
     const deadline = this.effectiveDeadline(meta.deadline, now);
     if (deadline === undefined) return next(request);
-    if (deadline <= now) throw deadlineExceeded(meta.procedure);
+    if (deadline <= now) throw deadlineExceeded(meta.procedure, "had already passed when the call arrived");
 
     const controller = new AbortController();
     const signal = AbortSignal.any([meta.signal, controller.signal]);
@@ -119,19 +122,18 @@ export class DeadlineMiddleware implements UnaryInboundMiddleware {
   }
 
   private effectiveDeadline(requested: number | undefined, now: number): number | undefined {
-    const cap = this.maxTimeoutMs === undefined ? undefined : now + this.maxTimeoutMs;
-    if (typeof requested === "number" && Number.isFinite(requested)) {
-      return cap === undefined ? requested : Math.min(requested, cap);
-    }
-    return this.defaultTimeoutMs === undefined ? undefined : now + this.defaultTimeoutMs;
+    // No timer can wait longer than the horizon (Node fires an over-long timer at once), so nothing is allowed to.
+    const cap = now + Math.min(this.maxTimeoutMs ?? maxDeadlineHorizonMs, maxDeadlineHorizonMs);
+    if (typeof requested === "number" && Number.isFinite(requested)) return Math.min(requested, cap);
+    return this.defaultTimeoutMs === undefined ? undefined : Math.min(now + this.defaultTimeoutMs, cap);
   }
 }
 
-function deadlineExceeded(procedure: string): OmniRelayError {
+function deadlineExceeded(procedure: string, what = "passed"): OmniRelayError {
   return omniError(
     "deadline-exceeded",
     MiddlewareErrorCodes.deadlineExceeded,
-    `The deadline of procedure '${procedure}' passed.`,
+    `The deadline of procedure '${procedure}' ${what}.`,
     { procedure },
   );
 }

@@ -2,13 +2,16 @@
  * Inbound middleware: principal binding (mTLS / JWT / trusted proxy), authorization, deadlines, rate limits,
  * tracing and metrics. Suggested order, outermost first: tracing, metrics, deadline, rate limiting, principal
  * binding, authorization (a permit is then held until the handler really settles, and floods are shed before any
- * JWT is verified).
+ * JWT is verified). In that order the long-poll share kept for authenticated callers sees verified client
+ * certificates only; put rate limiting after principal binding for JWT principals to count too.
  */
 export type { AuthorizationDecision, AuthorizationOptions, AuthorizationRule } from "./authorization.js";
 export { AuthorizationMiddleware, AuthorizationPolicy } from "./authorization.js";
 export { MiddlewareErrorCodes } from "./codes.js";
 export type { DeadlineMiddlewareOptions } from "./deadline.js";
 export { DeadlineMiddleware } from "./deadline.js";
+export type { RequestDeadlineOptions } from "./deadline-headers.js";
+export { maxDeadlineHorizonMs, parseRfc3339DateTime, readRequestDeadline } from "./deadline-headers.js";
 export { canonicalIpAddress } from "./ip-address.js";
 export type {
   OtelRpcMetricsRecorderOptions,

@@ -10,16 +10,18 @@ import { deferred, makeRequest } from "./test-helpers.js";
 
 const ok: UnaryResponse = { body: new Uint8Array(), encoding: "json" };
 
-/** lease and complete procedures that block until `release()`; `started` counts handler entries. */
+/** lease and complete procedures that block until `release()`; `started` counts handler entries, `bodies` their bodies. */
 function setup(options: RateLimitingMiddlewareOptions) {
   const dispatcher = new Dispatcher({ service: "test-svc", inboundMiddleware: [new RateLimitingMiddleware(options)] });
   let gate = deferred<UnaryResponse>();
   const counters = { started: 0 };
+  const bodies: unknown[] = [];
   for (const name of ["resourcelease::lease", "resourcelease::complete", "resourcelease.billing::lease"]) {
     dispatcher.register({
       name,
-      handler: async () => {
+      handler: async (request) => {
         counters.started++;
+        bodies.push(JSON.parse(new TextDecoder().decode(request.body)));
         return gate.promise;
       },
     });
@@ -29,9 +31,17 @@ function setup(options: RateLimitingMiddlewareOptions) {
     else gate.reject(new Error("handler failed"));
     gate = deferred<UnaryResponse>();
   };
-  const call = (procedure: string, body: unknown = {}) => dispatcher.dispatch(makeRequest({ procedure }, body));
-  return { call, release, counters };
+  const call = (procedure: string, body: unknown = {}, meta: Partial<RequestMeta> = {}) =>
+    dispatcher.dispatch(makeRequest({ procedure, ...meta }, body));
+  return { call, release, counters, bodies };
 }
+
+/** Meta of a call from `address` with no principal. */
+const from = (address: string): Partial<RequestMeta> => ({
+  security: { clientCertificateVerified: false, remoteAddress: address },
+});
+/** Meta of a call whose principal was bound. */
+const as = (principal: string): Partial<RequestMeta> => ({ principal, ...from("10.0.0.1") });
 
 describe("isLeaseLongPoll", () => {
   const body = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
@@ -44,6 +54,12 @@ describe("isLeaseLongPoll", () => {
     expect(check("resourcelease::lease", body({ waitMs: "5000" }))).toBe(false);
     expect(check("resourcelease::lease", body({}))).toBe(false);
     expect(check("resourcelease::complete", body({ waitMs: 5000 }))).toBe(false);
+  });
+
+  it("reads waitMs as the lease procedure does: an exact waitMs wins over other spellings", () => {
+    // Before: the first key in any case decided, so {"WAITMS":0,"waitMs":20000} waited 20 s on a short-call permit.
+    expect(check("resourcelease::lease", body({ WAITMS: 0, waitMs: 20_000 }))).toBe(true);
+    expect(check("resourcelease::lease", body({ WaitMs: 20_000, waitMs: 0 }))).toBe(false);
   });
 
   it("treats bodies that are not JSON objects as short calls", () => {
@@ -75,40 +91,111 @@ describe("RateLimitingMiddleware", () => {
     expect(limiter.available).toBe(1);
   });
 
-  it("keeps long-poll leases on their own limiter so completes still pass", async () => {
+  it("keeps long-poll leases on their own pool so completes still pass; over the pool a long poll runs as a plain poll", async () => {
     const limiter = new ConcurrencyLimiter({ permits: 1 });
     const longPollLimiter = new ConcurrencyLimiter({ permits: 2 });
-    const { call, release, counters } = setup({ limiter, longPollLimiter });
+    const { call, release, counters, bodies } = setup({ limiter, longPollLimiter });
     const polls = [
-      call("resourcelease::lease", { waitMs: 30_000 }),
-      call("resourcelease.billing::lease", { waitMs: 30_000 }),
+      call("resourcelease::lease", { waitMs: 30_000 }, as("w1")),
+      call("resourcelease.billing::lease", { waitMs: 30_000 }, as("w2")),
     ];
-    await expect(call("resourcelease::lease", { waitMs: 1 })).rejects.toMatchObject({
-      code: "omnirelay.rate_limited",
-      metadata: { limiter: "long-poll" },
-    });
     expect(limiter.available).toBe(1);
-    const complete = call("resourcelease::complete");
-    expect(counters.started).toBe(3);
-    // A lease that does not wait is a short call and shares the (now full) shared limiter.
-    await expect(call("resourcelease::lease", { waitMs: 0 })).rejects.toMatchObject({
-      metadata: { limiter: "shared" },
-    });
+    expect(longPollLimiter.available).toBe(0);
+    // The pool is full: the third long poll is not refused but answered at once, as a lease that does not wait,
+    // and as a short call it takes the shared permit.
+    const third = call("resourcelease::lease", { WaitMs: 1, peerId: "w" }, as("w3"));
+    expect(bodies[2]).toEqual({ peerId: "w", waitMs: 0 });
+    expect(limiter.available).toBe(0);
+    await expect(call("resourcelease::complete")).rejects.toMatchObject({ metadata: { limiter: "shared" } });
     release();
-    await Promise.all([...polls, complete]);
+    await Promise.all([...polls, third]);
+    const complete = call("resourcelease::complete");
+    expect(counters.started).toBe(4);
+    release();
+    await complete;
     expect(longPollLimiter.available).toBe(2);
     expect(limiter.available).toBe(1);
   });
 
   it("gives long polls 256 permits by default, apart from the shared pool", async () => {
-    const { call, release } = setup({ limiter: new ConcurrencyLimiter({ permits: 1 }) });
-    const polls = Array.from({ length: 256 }, () => call("resourcelease::lease", { waitMs: 10 }));
-    await expect(call("resourcelease::lease", { waitMs: 10 })).rejects.toMatchObject({
-      metadata: { limiter: "long-poll" },
-    });
-    const complete = call("resourcelease::complete");
+    const { call, release, bodies } = setup({ limiter: new ConcurrencyLimiter({ permits: 1 }) });
+    // 8 authenticated callers × 32 (the per-caller default) fill the pool of 256.
+    const polls = Array.from({ length: 256 }, (_, i) => call("resourcelease::lease", { waitMs: 10 }, as(`w${i % 8}`)));
+    const over = call("resourcelease::lease", { waitMs: 10 }, as("w9"));
+    expect(bodies.at(-1)).toEqual({ waitMs: 0 });
+    expect(bodies.filter((b) => (b as { waitMs: number }).waitMs === 10)).toHaveLength(256);
+    await expect(call("resourcelease::complete")).rejects.toMatchObject({ metadata: { limiter: "shared" } });
     release();
-    await Promise.all([...polls, complete]);
+    await Promise.all([...polls, over]);
+  });
+
+  it("admits at most longPollsPerCaller long polls per address (IPv4-mapped IPv6 is the same address)", async () => {
+    const { call, release, bodies } = setup({ longPollsPerCaller: 3 });
+    const waits = () => bodies.map((b) => (b as { waitMs: number }).waitMs);
+    const polls = [
+      call("resourcelease::lease", { waitMs: 20_000 }, from("192.0.2.7")),
+      call("resourcelease::lease", { waitMs: 20_000 }, from("::ffff:192.0.2.7")),
+      call("resourcelease.billing::lease", { waitMs: 20_000 }, from("192.0.2.7")),
+      call("resourcelease::lease", { waitMs: 20_000 }, from("::FFFF:c000:0207")),
+      call("resourcelease::lease", { waitMs: 20_000 }, from("192.0.2.8")),
+    ];
+    expect(waits()).toEqual([20_000, 20_000, 20_000, 0, 20_000]);
+    release();
+    await Promise.all(polls);
+    // Settled polls give their slots back, failed ones too.
+    const again = [
+      call("resourcelease::lease", { waitMs: 5 }, from("192.0.2.7")),
+      call("resourcelease::lease", { waitMs: 5 }, from("192.0.2.7")),
+      call("resourcelease::lease", { waitMs: 5 }, from("192.0.2.7")),
+    ];
+    release("reject");
+    await Promise.allSettled(again);
+    const last = call("resourcelease::lease", { waitMs: 5 }, from("192.0.2.7"));
+    expect(waits().at(-1)).toBe(5);
+    release();
+    await last;
+  });
+
+  it("keeps a share of the long-poll pool for authenticated callers", async () => {
+    const longPollLimiter = new ConcurrencyLimiter({ permits: 8 });
+    const { call, release, bodies } = setup({ longPollLimiter, longPollsPerCaller: 4 });
+    const waits = () => bodies.map((b) => (b as { waitMs: number }).waitMs);
+    // Anonymous callers from many addresses take three quarters of the pool (6 of 8), no more.
+    const anonymous = Array.from({ length: 10 }, (_, i) =>
+      call("resourcelease::lease", { waitMs: 1_000 }, from(`198.51.100.${i}`)),
+    );
+    expect(waits().filter((w) => w > 0)).toHaveLength(6);
+    // An authenticated worker (a bound principal, or a verified client certificate) still waits.
+    const worker = call("resourcelease::lease", { waitMs: 1_000 }, as("worker-1"));
+    const certified = call(
+      "resourcelease::lease",
+      { waitMs: 1_000 },
+      {
+        security: {
+          clientCertificateVerified: true,
+          clientCertificateSubject: "worker-2",
+          remoteAddress: "198.51.100.1",
+        },
+      },
+    );
+    expect(waits().slice(-2)).toEqual([1_000, 1_000]);
+    // The pool is now full for everyone.
+    const late = call("resourcelease::lease", { waitMs: 1_000 }, as("worker-3"));
+    expect(waits().at(-1)).toBe(0);
+    release();
+    await Promise.all([...anonymous, worker, certified, late]);
+  });
+
+  it("refuses a long poll it cannot turn into a plain poll with 429 limiter long-poll", async () => {
+    const { call, release } = setup({ longPollsPerCaller: 1, isLongPoll: () => true, retryAfterMs: 250 });
+    const first = call("resourcelease::complete", { other: 1 }, from("10.1.1.1"));
+    await expect(call("resourcelease::complete", { other: 1 }, from("10.1.1.1"))).rejects.toMatchObject({
+      status: "resource-exhausted",
+      code: "omnirelay.rate_limited",
+      metadata: { limiter: "long-poll", retryAfterMs: "250" },
+    });
+    release();
+    await first;
   });
 
   it("throttles every inbound call through the backpressure limiter while backpressure is active", async () => {
@@ -177,6 +264,14 @@ describe("RateLimitingMiddleware", () => {
     );
     expect(() => new RateLimitingMiddleware({ retryAfterMs: -5 })).toThrow(
       expect.objectContaining({ metadata: { option: "retryAfterMs" } }),
+    );
+    for (const longPollsPerCaller of [0, 1.5, Number.NaN]) {
+      expect(() => new RateLimitingMiddleware({ longPollsPerCaller })).toThrow(
+        expect.objectContaining({ metadata: { option: "longPollsPerCaller" } }),
+      );
+    }
+    expect(() => new RateLimitingMiddleware({ anonymousLongPolls: -1 })).toThrow(
+      expect.objectContaining({ metadata: { option: "anonymousLongPolls" } }),
     );
   });
 });

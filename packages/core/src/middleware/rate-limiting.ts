@@ -7,8 +7,10 @@ import type {
   UnaryRequest,
   UnaryResponse,
 } from "../dispatcher/types.js";
-import { omniError } from "../errors/omnirelay-error.js";
+import { type OmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import { getPropertyIgnoreCase } from "../replication/case-insensitive.js";
 import { MiddlewareErrorCodes } from "./codes.js";
+import { asPlainPoll, LongPollAdmission, longPollCaller, parseObject } from "./long-polls.js";
 import { invalidOption, optionalFunction, optionalPositive } from "./options.js";
 
 /** Picks the limiter of one call; `undefined` falls back to the middleware's `limiter`. */
@@ -27,6 +29,20 @@ export interface RateLimitingMiddlewareOptions {
   readonly selector?: RequestLimiterSelector | RequestLimiterSource;
   /** Limiter for long polls, kept apart so waiting leases never starve `complete` and `heartbeat`. @defaultValue a `ConcurrencyLimiter` of 256 permits */
   readonly longPollLimiter?: RateLimiter;
+  /**
+   * Most long polls one caller may have waiting at once. The caller is its authenticated principal
+   * (`meta.principal`, or the subject of a verified client certificate), else its remote address. Place this
+   * middleware after `PrincipalBindingMiddleware` for JWT principals to count; a verified certificate counts
+   * wherever it is placed. @defaultValue 32
+   */
+  readonly longPollsPerCaller?: number;
+  /**
+   * Most long polls that callers without a principal or verified certificate may have waiting together; the rest
+   * of the long-poll pool stays free for authenticated workers. `0` makes every anonymous long poll a plain poll.
+   * @defaultValue three quarters of `longPollLimiter.permits` when it is a `ConcurrencyLimiter` (192 for the
+   * default pool of 256), else 192
+   */
+  readonly anonymousLongPolls?: number;
   /** Decides whether a call is a long poll. @defaultValue {@link isLeaseLongPoll} */
   readonly isLongPoll?: (request: UnaryRequest) => boolean;
   /** Retry hint put on refusals. @defaultValue for a `TokenBucketLimiter` the time to refill one token, else `1000` */
@@ -35,36 +51,30 @@ export interface RateLimitingMiddlewareOptions {
   readonly logger?: Logger;
 }
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
-
 /**
  * Whether a call is a waiting lease: its procedure is `{namespace}::lease` (any case) and its JSON body has a
- * `waitMs` (any case) greater than 0. A body that is not a JSON object is not a long poll.
+ * `waitMs` greater than 0, looked up exactly as the lease procedure reads it (an exact `waitMs` first, then any
+ * case). A body that is not a JSON object is not a long poll.
  */
 export function isLeaseLongPoll(request: UnaryRequest): boolean {
   if (!request.meta.procedure.trim().toLowerCase().endsWith("::lease")) return false;
-  if (request.body.length === 0) return false;
-  let body: unknown;
-  try {
-    body = JSON.parse(decoder.decode(request.body));
-  } catch {
-    return false;
-  }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) return false;
-  for (const [key, value] of Object.entries(body)) {
-    if (key.toLowerCase() === "waitms") return typeof value === "number" && value > 0;
-  }
-  return false;
+  const body = parseObject(request.body);
+  if (body === undefined) return false;
+  const waitMs = getPropertyIgnoreCase(body, "waitMs");
+  return typeof waitMs === "number" && waitMs > 0;
 }
 
 /**
  * Takes one permit per call and gives it back when the call settles; a refused permit fails the call with
- * `resource-exhausted`. Long polls draw from their own limiter so they cannot hold every shared permit.
+ * `resource-exhausted`. Long polls draw from their own pool so they cannot hold every shared permit, and within it
+ * no caller may hold more than `longPollsPerCaller` and anonymous callers together no more than
+ * `anonymousLongPolls`. A long poll these limits do not admit is not refused: it runs at once as a plain poll
+ * (`waitMs: 0`), so it gets an item if one is pending, else an empty answer, and the caller polls again.
  */
 export class RateLimitingMiddleware implements UnaryInboundMiddleware {
   private readonly limiter: RateLimiter | undefined;
   private readonly selector: RequestLimiterSelector | undefined;
-  private readonly longPollLimiter: RateLimiter;
+  private readonly longPolls: LongPollAdmission;
   private readonly isLongPoll: (request: UnaryRequest) => boolean;
   private readonly retryAfterMs: number | undefined;
   private readonly logger: Logger;
@@ -72,48 +82,70 @@ export class RateLimitingMiddleware implements UnaryInboundMiddleware {
   /**
    * Creates the middleware.
    * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`) for a limiter without
-   * `tryAcquire`, a selector that is neither a function nor has `selectLimiter`, or a bad `retryAfterMs`.
+   * `tryAcquire`, a selector that is neither a function nor has `selectLimiter`, a bad `retryAfterMs`, or a
+   * `longPollsPerCaller` / `anonymousLongPolls` that is not an integer (>= 1 / >= 0).
    */
   constructor(options: RateLimitingMiddlewareOptions = {}) {
     this.selector = toSelector(options.selector);
     this.limiter =
       checkLimiter("limiter", options.limiter) ??
       (this.selector === undefined ? new ConcurrencyLimiter({ permits: 1024 }) : undefined);
-    this.longPollLimiter =
-      checkLimiter("longPollLimiter", options.longPollLimiter) ?? new ConcurrencyLimiter({ permits: 256 });
+    const pool = checkLimiter("longPollLimiter", options.longPollLimiter) ?? new ConcurrencyLimiter({ permits: 256 });
+    const defaultAnonymous = pool instanceof ConcurrencyLimiter ? Math.floor((pool.permits * 3) / 4) : 192;
+    this.longPolls = new LongPollAdmission({
+      pool,
+      perCaller: optionalInteger("longPollsPerCaller", options.longPollsPerCaller, 1) ?? 32,
+      anonymous: optionalInteger("anonymousLongPolls", options.anonymousLongPolls, 0) ?? defaultAnonymous,
+    });
     this.isLongPoll = optionalFunction("isLongPoll", options.isLongPoll) ?? isLeaseLongPoll;
     this.retryAfterMs = optionalPositive("retryAfterMs", options.retryAfterMs);
     this.logger = options.logger ?? silentLogger;
   }
 
   /**
-   * Runs `next` holding one permit.
+   * Runs `next` holding one permit; a long poll the long-poll limits do not admit runs as a plain poll.
    * @throws OmniRelayError resource-exhausted `omnirelay.rate_limited` (metadata `procedure`, `retryAfterMs`,
-   * `limiter`: `shared` or `long-poll`) when no permit is available.
+   * `limiter`: `shared`, or `long-poll` for a long poll whose body has no `waitMs` to set to 0) when no permit is
+   * available.
    */
   async handle(request: UnaryRequest, next: UnaryHandler): Promise<UnaryResponse> {
-    const longPoll = this.checkLongPoll(request);
-    const limiter = longPoll ? this.longPollLimiter : this.select(request.meta);
-    if (limiter === undefined) return next(request);
-    const permit = limiter.tryAcquire();
-    if (permit === undefined) {
-      const procedure = request.meta.procedure;
-      throw omniError(
-        "resource-exhausted",
-        MiddlewareErrorCodes.rateLimited,
-        `Rate limit exceeded for procedure '${procedure}'.`,
-        {
-          procedure,
-          retryAfterMs: String(this.retryHint(limiter)),
-          limiter: longPoll ? "long-poll" : "shared",
-        },
+    let call = request;
+    if (this.checkLongPoll(request)) {
+      const admitted = this.longPolls.admit(longPollCaller(request.meta));
+      if ("release" in admitted) {
+        try {
+          return await next(request);
+        } finally {
+          admitted.release();
+        }
+      }
+      const plain = asPlainPoll(request);
+      if (plain === undefined) throw this.refusal(request.meta, "long-poll", Math.ceil(this.retryAfterMs ?? 1000));
+      this.logger.debug(
+        { procedure: request.meta.procedure, reason: admitted.refused },
+        "A long poll over its share runs as a plain poll.",
       );
+      call = plain;
     }
+    const limiter = this.select(call.meta);
+    if (limiter === undefined) return next(call);
+    const permit = limiter.tryAcquire();
+    if (permit === undefined) throw this.refusal(call.meta, "shared", this.retryHint(limiter));
     try {
-      return await next(request);
+      return await next(call);
     } finally {
       permit.release();
     }
+  }
+
+  private refusal(meta: RequestMeta, limiter: "shared" | "long-poll", retryAfterMs: number): OmniRelayError {
+    const procedure = meta.procedure;
+    return omniError(
+      "resource-exhausted",
+      MiddlewareErrorCodes.rateLimited,
+      `Rate limit exceeded for procedure '${procedure}'.`,
+      { procedure, retryAfterMs: String(retryAfterMs), limiter },
+    );
   }
 
   private checkLongPoll(request: UnaryRequest): boolean {
@@ -157,6 +189,14 @@ function toSelector(
   if (typeof selector === "function") return selector;
   if (typeof selector?.selectLimiter === "function") return (meta) => selector.selectLimiter(meta);
   throw invalidOption("selector", "Option 'selector' must be a function or have a selectLimiter(meta) method.");
+}
+
+function optionalInteger(option: string, value: unknown, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
+    throw invalidOption(option, `Option '${option}' must be an integer >= ${min}, got ${String(value)}.`);
+  }
+  return value;
 }
 
 function checkLimiter(option: string, limiter: RateLimiter | undefined): RateLimiter | undefined {

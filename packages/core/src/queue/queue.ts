@@ -149,6 +149,11 @@ export class ResourceLeaseQueue implements AsyncDisposable {
     return this.gate;
   }
 
+  /** The longest `waitMs` a lease call may ask for (option `maxWaitMs`). */
+  get maxWaitMs(): number {
+    return this.settings.maxWaitMs;
+  }
+
   /** Queue counters. */
   stats(): ResourceLeaseQueueStats {
     const s = this.state;

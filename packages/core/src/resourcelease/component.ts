@@ -177,7 +177,9 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
   private async lease(body: Record<string, unknown>, meta: RequestMeta): Promise<unknown> {
     const peerId = optionalStr(body, "peerId");
     const maxItems = optionalInt(body, "maxItems", 1, 100_000);
-    let waitMs = optionalInt(body, "waitMs", 0, 3_600_000) ?? 0;
+    // A wait longer than the queue allows is cut to its maxWaitMs (an empty answer then says "poll again"), never
+    // refused: a worker configured for longer waits keeps working.
+    let waitMs = Math.min(optionalInt(body, "waitMs", 0, Number.MAX_SAFE_INTEGER) ?? 0, this.queue.maxWaitMs);
     if (meta.deadline !== undefined) {
       // Answer (possibly empty) a little before the caller's deadline instead of letting it time out.
       waitMs = Math.max(0, Math.min(waitMs, meta.deadline - Date.now() - 25));

@@ -1,13 +1,60 @@
-import type { ServerResponse } from "node:http";
+import { type ServerResponse, STATUS_CODES } from "node:http";
+import { DispatcherErrorCodes } from "../../dispatcher/json-codec.js";
 import { OmniRelayError } from "../../errors/omnirelay-error.js";
 import { statusInfo, statusTable } from "../../errors/status.js";
+
+// Failures of the HTTP exchange itself have an HTTP status of their own that generic clients, proxies and load
+// balancers understand; the body and `Rpc-Status` still carry the status of the shared table.
+const httpStatusByCode: ReadonlyMap<string, number> = new Map([
+  [DispatcherErrorCodes.bodyTooLarge, 413],
+  [DispatcherErrorCodes.requestTimeout, 408],
+  [DispatcherErrorCodes.headersTooLarge, 431],
+]);
+
+/** The HTTP status an error is answered with: the shared table's, except for the codes above. */
+export function httpStatusOf(error: OmniRelayError): number {
+  return httpStatusByCode.get(error.code) ?? statusInfo(error.status).httpStatus;
+}
+
+function errorBody(error: OmniRelayError): string {
+  const body: Record<string, unknown> = {
+    status: statusInfo(error.status).wireName,
+    code: error.code,
+    message: error.message,
+  };
+  if (Object.keys(error.metadata).length > 0) body.metadata = error.metadata;
+  return JSON.stringify(body);
+}
+
+/**
+ * A complete `Connection: close` HTTP/1.1 error response as raw bytes, for a socket that has no `ServerResponse`
+ * (the request could not be parsed or did not arrive in time).
+ */
+export function rawErrorResponse(error: OmniRelayError): string {
+  const status = httpStatusOf(error);
+  const text = errorBody(error);
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\n` +
+    "content-type: application/json; charset=utf-8\r\n" +
+    `content-length: ${Buffer.byteLength(text)}\r\n` +
+    "connection: close\r\n" +
+    "rpc-transport: http\r\n" +
+    `rpc-status: ${statusInfo(error.status).wireName}\r\n` +
+    `rpc-error-code: ${headerSafe(error.code)}\r\n` +
+    `rpc-error-message: ${headerSafe(error.message)}\r\n` +
+    `\r\n${text}`
+  );
+}
 
 /** Makes a string safe for an HTTP header value (Latin-1, no control characters). */
 export function headerSafe(value: string, max = 512): string {
   return value.replace(/[^\x20-\x7e]/g, "?").slice(0, max);
 }
 
-/** Writes an error response: status from the shared table, `Rpc-*` headers and the JSON error body. */
+/**
+ * Writes an error response: status from the shared table (or {@link httpStatusOf}'s exception), `Rpc-*` headers
+ * and the JSON error body.
+ */
 export function writeError(
   res: ServerResponse,
   error: OmniRelayError,
@@ -18,10 +65,8 @@ export function writeError(
     return;
   }
   const info = statusInfo(error.status);
-  const body: Record<string, unknown> = { status: info.wireName, code: error.code, message: error.message };
-  if (Object.keys(error.metadata).length > 0) body.metadata = error.metadata;
-  const text = JSON.stringify(body);
-  res.writeHead(info.httpStatus, {
+  const text = errorBody(error);
+  res.writeHead(httpStatusOf(error), {
     "content-type": "application/json; charset=utf-8",
     "content-length": Buffer.byteLength(text),
     "rpc-transport": "http",

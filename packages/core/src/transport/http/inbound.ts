@@ -1,13 +1,18 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { type Logger, silentLogger } from "../../contracts/health.js";
 import type { Dispatcher } from "../../dispatcher/dispatcher.js";
 import { DispatcherErrorCodes as Codes } from "../../dispatcher/json-codec.js";
 import type { RequestMeta, TransportSecurity } from "../../dispatcher/types.js";
 import { OmniRelayError, omniError } from "../../errors/omnirelay-error.js";
-import { writeError } from "./errors.js";
+import { DeadlineMiddleware } from "../../middleware/deadline.js";
+import { readRequestDeadline } from "../../middleware/deadline-headers.js";
+import { optionalPositive } from "../../middleware/options.js";
+import { type Clock, systemClock } from "../../util/clock.js";
+import { rawErrorResponse, writeError } from "./errors.js";
 
 /** TLS settings of an {@link HttpInbound}. PEM strings or buffers. */
 export interface HttpInboundTlsOptions {
@@ -31,10 +36,24 @@ export interface HttpInboundOptions {
   readonly host?: string;
   /** @defaultValue 0 (any free port) */
   readonly port?: number;
-  /** Largest accepted request body. @defaultValue 4194304 (4 MiB) */
+  /** Largest accepted request body; a larger one is answered 413 `omnirelay.request.too_large`. @defaultValue 4194304 (4 MiB) */
   readonly maxBodyBytes?: number;
+  /**
+   * How much of an oversized request body is read and thrown away before the 413 is sent, so that a client still
+   * sending gets the answer rather than a connection reset. A body declared or found to be larger gets the 413 at
+   * once and the connection is closed under it. Never less than `maxBodyBytes`. @defaultValue 16777216 (16 MiB)
+   */
+  readonly maxDiscardedBodyBytes?: number;
+  /**
+   * Time a client has to send a whole request, headers and body; a slower one is answered 408
+   * `omnirelay.request.timeout` and disconnected. Checked every quarter of this (at most every 30 s), so the cut
+   * comes up to 25% late. A long poll is not affected: its request is complete while it waits. @defaultValue 60000
+   */
+  readonly requestTimeoutMs?: number;
   /** Keep-alive idle timeout. @defaultValue 65000 */
   readonly keepAliveTimeoutMs?: number;
+  /** Time source of call deadlines (`Rpc-Ttl-Ms`, `Rpc-Deadline`). @defaultValue `systemClock` */
+  readonly clock?: Clock;
   readonly tls?: HttpInboundTlsOptions;
   /** Extra checks for `/readyz` (e.g. "log open", "replication caught up"). */
   readonly readiness?: readonly ReadinessCheck[];
@@ -52,22 +71,39 @@ export type InboundState = "idle" | "starting" | "running" | "draining" | "stopp
 
 /**
  * Serves a dispatcher over HTTP/1.1 (or HTTPS with optional mutual TLS): `POST` to any path with the procedure in
- * the `Rpc-Procedure` header (wire format in docs/protocol.md), plus `GET /healthz` and `GET /readyz`.
+ * the `Rpc-Procedure` header (wire format in docs/protocol.md), plus `GET /healthz` and `GET /readyz`. A call whose
+ * deadline has already passed is answered 504 `omnirelay.deadline_exceeded` before any middleware or procedure runs.
  */
 export class HttpInbound implements AsyncDisposable {
   private readonly options: HttpInboundOptions;
   private readonly logger: Logger;
   private readonly maxBodyBytes: number;
+  private readonly maxDiscardedBodyBytes: number;
+  private readonly requestTimeoutMs: number;
+  private readonly clock: Clock;
+  private readonly deadlines: DeadlineMiddleware;
   private server: Server | undefined;
   private active = 0;
   private idleWaiters: Array<() => void> = [];
   private current: InboundState = "idle";
   private boundPort = 0;
 
+  /**
+   * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`) when a size or time
+   * option is not a finite number > 0.
+   */
   constructor(options: HttpInboundOptions) {
     this.options = options;
     this.logger = options.logger ?? silentLogger;
-    this.maxBodyBytes = options.maxBodyBytes ?? 4 * 1024 * 1024;
+    this.maxBodyBytes = optionalPositive("maxBodyBytes", options.maxBodyBytes) ?? 4 * 1024 * 1024;
+    this.maxDiscardedBodyBytes = Math.max(
+      this.maxBodyBytes,
+      optionalPositive("maxDiscardedBodyBytes", options.maxDiscardedBodyBytes) ?? 16 * 1024 * 1024,
+    );
+    this.requestTimeoutMs = optionalPositive("requestTimeoutMs", options.requestTimeoutMs) ?? 60_000;
+    this.clock = options.clock ?? systemClock;
+    // The one place a call's deadline is enforced on this transport: refused when already past, aborted when due.
+    this.deadlines = new DeadlineMiddleware({ clock: this.clock });
   }
 
   /** Current lifecycle state. */
@@ -90,10 +126,16 @@ export class HttpInbound implements AsyncDisposable {
     const listener = (req: IncomingMessage, res: ServerResponse) => {
       void this.handle(req, res);
     };
+    const timeouts = {
+      requestTimeout: this.requestTimeoutMs,
+      headersTimeout: this.requestTimeoutMs,
+      connectionsCheckingInterval: Math.max(10, Math.min(30_000, Math.floor(this.requestTimeoutMs / 4))),
+    };
     const tls = this.options.tls;
     const server: Server = tls
       ? (createHttpsServer(
           {
+            ...timeouts,
             key: tls.key,
             cert: tls.cert,
             ...(tls.ca ? { ca: tls.ca } : {}),
@@ -102,11 +144,17 @@ export class HttpInbound implements AsyncDisposable {
           },
           listener,
         ) as unknown as Server)
-      : createHttpServer(listener);
+      : createHttpServer(timeouts, listener);
     server.keepAliveTimeout = this.options.keepAliveTimeoutMs ?? 65_000;
-    server.on("clientError", (_err, socket) => {
-      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
-      else socket.destroy();
+    server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket));
+    // `Expect: 100-continue`: refuse an oversized body before the client sends it.
+    server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+      if ((declaredLength(req) ?? 0) > this.maxBodyBytes) {
+        writeError(res, this.tooLarge(), { connection: "close" });
+        return;
+      }
+      res.writeContinue();
+      listener(req, res);
     });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -149,14 +197,51 @@ export class HttpInbound implements AsyncDisposable {
     await this.close();
   }
 
+  /**
+   * Answers what Node's HTTP parser refused: 408 when the request did not arrive within `requestTimeoutMs`, 431 for
+   * oversized headers, 400 for anything malformed. A connection the client already dropped is only closed.
+   */
+  private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code === "ECONNRESET" || err.code === "EPIPE" || !socket.writable || inFlight?.headersSent) {
+      this.logger.debug({ code: err.code }, "An HTTP connection was reset by its client.");
+      socket.destroy();
+      return;
+    }
+    const error =
+      err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? omniError(
+            "deadline-exceeded",
+            Codes.requestTimeout,
+            `The request was not received within ${this.requestTimeoutMs} ms.`,
+            { limitMs: String(this.requestTimeoutMs) },
+          )
+        : err.code === "HPE_HEADER_OVERFLOW"
+          ? omniError("invalid-argument", Codes.headersTooLarge, "The request headers are too large.")
+          : omniError("invalid-argument", Codes.malformedHttp, "The request is not valid HTTP/1.1.", {
+              reason: String(err.code ?? "unknown"),
+            });
+    this.logger.debug({ code: err.code }, "Refused a malformed or slow HTTP request.");
+    // Flush the answer, then drop the connection whatever the client does next.
+    socket.end(rawErrorResponse(error), () => socket.destroy());
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.active++;
     try {
       await this.route(req, res);
     } catch (error) {
       const err = error instanceof OmniRelayError ? error : OmniRelayError.from(error);
-      if (err.status === "internal") this.logger.error({ err: error }, "HTTP inbound failed to handle a request.");
-      writeError(res, err);
+      if (res.destroyed || req.socket.destroyed || !req.socket.writable) {
+        // A client that hangs up mid-call is normal traffic, not a server fault: no stack, no error level.
+        this.logger.debug(
+          { code: err.code, procedure: req.headers["rpc-procedure"] },
+          "The HTTP client went away before its call was answered.",
+        );
+      } else {
+        if (err.status === "internal") this.logger.error({ err: error }, "HTTP inbound failed to handle a request.");
+        writeError(res, err);
+      }
     } finally {
       this.active--;
       if (this.active === 0 && this.idleWaiters.length > 0) {
@@ -193,14 +278,13 @@ export class HttpInbound implements AsyncDisposable {
         header: "rpc-procedure",
       });
     }
-    const deadline = parseDeadline(headers);
-    const body = await readBody(req, this.maxBodyBytes, res);
+    const deadline = readRequestDeadline(headers, { now: this.clock.now() });
+    const body = await this.readBody(req, res);
     const abort = new AbortController();
     const onClose = () => {
       if (!res.writableFinished) abort.abort(omniError("cancelled", Codes.cancelled, "The client went away."));
     };
     res.once("close", onClose);
-    let timer: NodeJS.Timeout | undefined;
     const meta: RequestMeta = {
       service: this.options.dispatcher.service,
       procedure,
@@ -214,23 +298,9 @@ export class HttpInbound implements AsyncDisposable {
       ...(deadline !== undefined ? { deadline } : {}),
     };
     try {
-      const call = this.options.dispatcher.dispatch({ meta, body });
-      const response =
-        deadline === undefined
-          ? await call
-          : await Promise.race([
-              call,
-              new Promise<never>((_, reject) => {
-                timer = setTimeout(
-                  () => {
-                    const err = omniError("deadline-exceeded", Codes.deadlineExceeded, "The call's deadline passed.");
-                    abort.abort(err);
-                    reject(err);
-                  },
-                  Math.max(0, deadline - Date.now()),
-                );
-              }),
-            ]);
+      const response = await this.deadlines.handle({ meta, body }, (request) =>
+        this.options.dispatcher.dispatch(request),
+      );
       res.writeHead(200, {
         "content-type": "application/json; charset=utf-8",
         "content-length": response.body.byteLength,
@@ -241,9 +311,33 @@ export class HttpInbound implements AsyncDisposable {
       });
       res.end(response.body);
     } finally {
-      if (timer) clearTimeout(timer);
       res.off("close", onClose);
     }
+  }
+
+  /**
+   * Reads the request body. An oversized one is read and discarded up to `maxDiscardedBodyBytes` (so the client
+   * reads our 413 instead of a reset), then refused with `Connection: close`.
+   * @throws OmniRelayError invalid-argument `omnirelay.request.too_large`; cancelled `omnirelay.cancelled` when the
+   * client goes away mid-body.
+   */
+  private async readBody(req: IncomingMessage, res: ServerResponse): Promise<Uint8Array> {
+    const declared = declaredLength(req);
+    const tooLarge = () => {
+      res.setHeader("connection", "close");
+      return this.tooLarge();
+    };
+    if (declared !== undefined && declared > this.maxDiscardedBodyBytes) throw tooLarge();
+    const read = await collectBody(req, this.maxBodyBytes, this.maxDiscardedBodyBytes);
+    if (read === "too-large") throw tooLarge();
+    return read;
+  }
+
+  private tooLarge(): OmniRelayError {
+    return omniError("invalid-argument", Codes.bodyTooLarge, `The request body exceeds ${this.maxBodyBytes} bytes.`, {
+      field: "body",
+      limit: String(this.maxBodyBytes),
+    });
   }
 
   private health(path: string, res: ServerResponse): void {
@@ -282,30 +376,6 @@ function lowerHeaders(req: IncomingMessage): Record<string, string> {
   return out;
 }
 
-function parseDeadline(headers: Record<string, string>): number | undefined {
-  const ttl = headers["rpc-ttl-ms"];
-  if (ttl !== undefined) {
-    const ms = Number(ttl);
-    if (!/^\d{1,10}$/.test(ttl.trim()) || !Number.isSafeInteger(ms)) {
-      throw omniError("invalid-argument", Codes.invalidHeader, "Rpc-Ttl-Ms must be a whole number of milliseconds.", {
-        header: "rpc-ttl-ms",
-      });
-    }
-    return Date.now() + ms;
-  }
-  const at = headers["rpc-deadline"];
-  if (at !== undefined) {
-    const ms = Date.parse(at);
-    if (Number.isNaN(ms)) {
-      throw omniError("invalid-argument", Codes.invalidHeader, "Rpc-Deadline must be an ISO-8601 time.", {
-        header: "rpc-deadline",
-      });
-    }
-    return ms;
-  }
-  return undefined;
-}
-
 function security(req: IncomingMessage): TransportSecurity {
   const socket = req.socket as TLSSocket;
   const remoteAddress = socket.remoteAddress;
@@ -328,24 +398,48 @@ function security(req: IncomingMessage): TransportSecurity {
   };
 }
 
-async function readBody(req: IncomingMessage, limit: number, res: ServerResponse): Promise<Uint8Array> {
-  const declared = Number(req.headers["content-length"] ?? "0");
-  const tooLarge = () => {
-    // Do not read megabytes we will refuse: answer and close the connection.
-    res.setHeader("connection", "close");
-    req.resume();
-    return omniError("invalid-argument", Codes.bodyTooLarge, `The request body exceeds ${limit} bytes.`, {
-      field: "body",
-      limit: String(limit),
-    });
-  };
-  if (Number.isFinite(declared) && declared > limit) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw tooLarge();
-    chunks.push(chunk as Buffer);
-  }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+/** The `Content-Length` of a request, when it has a valid one. */
+function declaredLength(req: IncomingMessage): number | undefined {
+  const value = req.headers["content-length"];
+  if (value === undefined || !/^\d+$/.test(value)) return undefined;
+  return Number(value);
+}
+
+/**
+ * Collects a request body of at most `limit` bytes. Past the limit the rest is read and dropped until the body ends
+ * (`"too-large"`) or `discardLimit` bytes were read in all (`"too-large"`, reading stops and the body is left
+ * unread). Rejects with `omnirelay.cancelled` when the client goes away first.
+ */
+function collectBody(req: IncomingMessage, limit: number, discardLimit: number): Promise<Uint8Array | "too-large"> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = (outcome: () => void) => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onGone);
+      req.off("close", onGone);
+      outcome();
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+      else if (chunks.length > 0) chunks.length = 0;
+      if (size > discardLimit) {
+        req.pause();
+        finish(() => resolve("too-large"));
+      }
+    };
+    const onEnd = () =>
+      finish(() => {
+        if (size > limit) resolve("too-large");
+        else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+      });
+    const onGone = () =>
+      finish(() => reject(omniError("cancelled", Codes.cancelled, "The client went away while sending the request.")));
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", onGone);
+    req.on("close", onGone);
+  });
 }

@@ -3,6 +3,8 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { DispatcherErrorCodes as Codes } from "../../dispatcher/json-codec.js";
 import type { UnaryOutbound, UnaryRequest, UnaryResponse } from "../../dispatcher/types.js";
 import { isOmniRelayError, OmniRelayError, omniError } from "../../errors/omnirelay-error.js";
+import { maxDeadlineHorizonMs } from "../../middleware/deadline-headers.js";
+import { type Clock, systemClock } from "../../util/clock.js";
 import { headerSafe, readError } from "./errors.js";
 
 /** TLS settings of an {@link HttpOutbound}: the CA to trust and, for mutual TLS, the client certificate. */
@@ -25,6 +27,8 @@ export interface HttpOutboundOptions {
   readonly maxSockets?: number;
   /** Headers sent with every call (e.g. `authorization`). */
   readonly headers?: Readonly<Record<string, string>>;
+  /** Time source of deadlines. @defaultValue `systemClock` */
+  readonly clock?: Clock;
 }
 
 const forwarded = new Set(["traceparent", "tracestate", "authorization"]);
@@ -62,12 +66,20 @@ export class HttpOutbound implements UnaryOutbound {
   /**
    * Sends one call. Resolves with the response body; an error response becomes the `OmniRelayError` the server sent
    * (status and code kept); a connection failure is unavailable `omnirelay.transport.unavailable`; a call past its
-   * deadline is deadline-exceeded.
+   * deadline is deadline-exceeded `omnirelay.deadline_exceeded`, without sending it when the deadline has already
+   * passed. A deadline further than `maxDeadlineHorizonMs` away is sent as that far.
    */
   call(request: UnaryRequest): Promise<UnaryResponse> {
     const { meta, body } = request;
-    const deadline = meta.deadline ?? Date.now() + (this.options.timeoutMs ?? 30_000);
-    const ttl = Math.max(0, deadline - Date.now());
+    const clock = this.options.clock ?? systemClock;
+    const now = clock.now();
+    const deadline = meta.deadline ?? now + (this.options.timeoutMs ?? 30_000);
+    const ttl = Math.min(Math.ceil(deadline - now), maxDeadlineHorizonMs);
+    if (!(ttl > 0)) {
+      return Promise.reject(
+        omniError("deadline-exceeded", Codes.deadlineExceeded, "The call's deadline passed before it was sent."),
+      );
+    }
     const headers: Record<string, string | number> = {
       "content-type": "application/json",
       "content-length": body.byteLength,
@@ -85,7 +97,7 @@ export class HttpOutbound implements UnaryOutbound {
       const finish = (fn: () => void) => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         meta.signal.removeEventListener("abort", onAbort);
         fn();
       };
@@ -102,7 +114,7 @@ export class HttpOutbound implements UnaryOutbound {
           }
         });
       });
-      const timer = setTimeout(() => {
+      const timer = clock.setTimeout(() => {
         const err = omniError("deadline-exceeded", Codes.deadlineExceeded, `No answer within ${ttl} ms.`);
         req.destroy(err);
         finish(() => reject(err));
