@@ -43,6 +43,8 @@ export interface MeshDemoConfig {
   readonly workerConcurrency: number;
   /** pino level. @defaultValue info */
   readonly logLevel: string;
+  /** Most dead letters a shard keeps (the oldest are purged, and the purge is logged as an event). @defaultValue 10000 */
+  readonly deadLetterMax: number;
   /**
    * File holding the mesh's shared secret: when set, the dispatcher refuses every RPC without a valid JWT signed with
    * it, and the seeder and workers mint their own. @defaultValue undefined (authentication off)
@@ -74,6 +76,7 @@ export const usage = `usage: mesh-demo [--mesh] [--roles dispatcher,diagnostics,
   --work-ms MIN-MAX         simulated work per operation (default 200-600)
   --worker-concurrency N    leases in flight per worker and shard (default 2)
   --log-level LEVEL         pino level (default info)
+  --dead-letter-max N       most dead letters a shard keeps; the oldest are purged (default 10000)
   --auth-secret-file FILE   turn on JWT auth: every RPC needs a token signed with the shared secret in FILE
                             (at least 32 bytes; env MESH_DEMO_AUTH_SECRET_FILE); every role mints its own
   --mint-token SUBJECT      print a token for SUBJECT (e.g. mesh-admin) signed with --auth-secret-file, and exit
@@ -100,6 +103,7 @@ const flagOptions = {
   "work-ms": { type: "string" },
   "worker-concurrency": { type: "string" },
   "log-level": { type: "string" },
+  "dead-letter-max": { type: "string" },
   "auth-secret-file": { type: "string" },
   "mint-token": { type: "string" },
 } as const;
@@ -117,6 +121,7 @@ export const forwardedFlags = [
   "work-ms",
   "worker-concurrency",
   "log-level",
+  "dead-letter-max",
   "auth-secret-file",
 ] as const;
 
@@ -238,6 +243,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Me
     workMs: [workMin, workMax],
     workerConcurrency: int("worker-concurrency", str("worker-concurrency"), 2, 1),
     logLevel: str("log-level", "MESH_DEMO_LOG_LEVEL") ?? "info",
+    deadLetterMax: int("dead-letter-max", str("dead-letter-max"), 10_000, 0),
     ...(authSecretFile !== undefined ? { authSecretFile } : {}),
     ...(mintToken !== undefined ? { mintToken: mintToken.trim() } : {}),
   };

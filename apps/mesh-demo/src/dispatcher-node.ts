@@ -117,6 +117,7 @@ export async function startDispatcherNode(config: MeshDemoConfig & MeshAuth, log
           leaseDurationMs: config.leaseDurationMs,
           orderedPartitions: true,
           retryBackoff: { initialDelayMs: 250, maxDelayMs: 5_000 },
+          deadLetters: { maxCount: config.deadLetterMax },
           backpressure: {
             highWatermark: config.highWatermark,
             lowWatermark: config.lowWatermark,
