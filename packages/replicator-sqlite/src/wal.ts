@@ -1,4 +1,5 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import os from "node:os";
 
 /** What {@link scanWal} found in a write-ahead log. Internal. */
 export interface WalScan {
@@ -41,6 +42,15 @@ function checksum(
 ): [number, number] {
   let s0 = seed[0];
   let s1 = seed[1];
+  if (!bigEndian && os.endianness() === "LE" && (buf.byteOffset + start) % 4 === 0) {
+    // The common case (SQLite writes native order; x86 and ARM are little-endian): read words without conversion.
+    const words = new Uint32Array(buf.buffer, buf.byteOffset + start, (end - start) >>> 2);
+    for (let i = 0; i < words.length; i += 2) {
+      s0 = (s0 + words[i]! + s1) >>> 0;
+      s1 = (s1 + words[i + 1]! + s0) >>> 0;
+    }
+    return [s0, s1];
+  }
   for (let i = start; i < end; i += 8) {
     const x0 = bigEndian ? buf.readUInt32BE(i) : buf.readUInt32LE(i);
     const x1 = bigEndian ? buf.readUInt32BE(i + 4) : buf.readUInt32LE(i + 4);
