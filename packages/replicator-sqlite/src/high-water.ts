@@ -156,11 +156,19 @@ export async function fsyncFile(file: string): Promise<void> {
   }
 }
 
+/** What {@link writeHighWaterSync} writes: the record of log `table` in `path`, stamped `now`. Internal. */
+export interface HighWaterWrite {
+  readonly path: string;
+  readonly table: string;
+  readonly highWater: HighWater;
+  readonly now: number;
+}
+
 /**
  * Writes the record atomically and durably: a temporary file, fsync, rename over the old record, fsync of the
  * directory. A crash leaves the old record or the new one, never a mix. Internal.
  */
-export function writeHighWaterSync(path: string, table: string, hw: HighWater, now: number): void {
+export function writeHighWaterSync({ path, table, highWater: hw, now }: HighWaterWrite): void {
   const file = highWaterPath(path, table);
   const tmp = `${file}.tmp`;
   const fd = openSync(tmp, "w");
@@ -175,7 +183,7 @@ export function writeHighWaterSync(path: string, table: string, hw: HighWater, n
 }
 
 /** {@link writeHighWaterSync} without blocking the event loop. Internal. */
-export async function writeHighWater(path: string, table: string, hw: HighWater, now: number): Promise<void> {
+export async function writeHighWater({ path, table, highWater: hw, now }: HighWaterWrite): Promise<void> {
   const file = highWaterPath(path, table);
   const tmp = `${file}.tmp`;
   const handle = await open(tmp, "w");

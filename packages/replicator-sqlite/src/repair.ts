@@ -368,12 +368,17 @@ const LOG_SUFFIXES = ["", "-wal"] as const;
  * Opens a private copy of the log and its record the way `open` does, and returns the `corrupt` error `open` would
  * throw, or none for a healthy log (with its last sequence and record).
  */
-async function diagnose(
-  path: string,
-  table: string,
-  scratch: string,
-  openLog: LogOpener,
-): Promise<{ error: OmniRelayError | undefined; last: number; highWater: HighWater }> {
+async function diagnose({
+  path,
+  table,
+  scratch,
+  openLog,
+}: {
+  path: string;
+  table: string;
+  scratch: string;
+  openLog: LogOpener;
+}): Promise<{ error: OmniRelayError | undefined; last: number; highWater: HighWater }> {
   const copy = join(scratch, basename(path));
   for (const suffix of LOG_SUFFIXES) if (existsSync(path + suffix)) copyFileSync(path + suffix, copy + suffix);
   const record = highWaterPath(path, table);
@@ -409,13 +414,14 @@ export async function repairLog(
   if (typeof path !== "string" || path.trim().length === 0) throw invalidOption("path", "path is required.");
   const table = options.table ?? "resourcelease_events";
   quoteTableName(table, "table");
+  if (!existsSync(dirname(path))) throw invalidOption("path", `The directory of '${path}' does not exist.`);
   if (isLockedByAnother(path)) throw lockedError(path);
   const now = (options.now ?? Date.now)();
   const recordFile = highWaterPath(path, table);
   const suffix = asideSuffix(path, recordFile, now);
   const scratch = mkdtempSync(join(dirname(path), `.${basename(path)}.repair-`));
   try {
-    let found = await diagnose(path, table, scratch, openLog);
+    let found = await diagnose({ path, table, scratch, openLog });
     if (!found.error) {
       return {
         repaired: false,
@@ -433,7 +439,7 @@ export async function repairLog(
     if (found.error.metadata.reason === "high_water_damaged") {
       // The record cannot be trusted: move it aside and judge the log on its own. A healthy log gets a new record.
       movedAside.push(moveIfPresent(recordFile, recordFile + suffix) ?? recordFile);
-      found = await diagnose(path, table, scratch, openLog);
+      found = await diagnose({ path, table, scratch, openLog });
       if (!found.error) {
         await (await openLog({ path, table, verifyOnOpen: "all", durability: "sync" })).close();
         const hw = readHighWater(path, table) ?? NO_HIGH_WATER;
@@ -494,7 +500,7 @@ export async function repairLog(
     if (existsSync(recordFile)) copyFileSync(recordFile, recordFile + suffix);
     renameSync(fresh, path);
     fsyncFileSync(dirname(path));
-    writeHighWaterSync(path, table, counters, now);
+    writeHighWaterSync({ path, table, highWater: counters, now });
     const keptSnapshots = content.snapshots.filter((s) => recovered.snapshots.includes(s)).length;
     const firstBad =
       recovered.firstBad ?? (floor.lastSequence > state.lastSequence ? state.lastSequence + 1 : undefined);

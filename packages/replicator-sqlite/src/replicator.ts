@@ -81,7 +81,7 @@ export interface SqliteReplicatorStats {
   readonly lastSnapshotSequence: number;
   /** True after a failed write: every publish rejects until the log is reopened. */
   readonly faulted: boolean;
-  /** Sequence number in the high-water record as last written (0 when the log has no record: an in-memory log). */
+  /** Sequence number in the high-water record beside the log, as last written (see `highWaterIntervalMs`). */
   readonly highWaterSequence: number;
 }
 
@@ -221,7 +221,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
     const files = onDisk && existsSync(path) ? checkFilesBeforeOpen(path) : undefined;
     // An emptied file (and no WAL holding its pages) is refused before SQLite turns it into an empty database.
     if (files && files.size === 0 && files.walFrames === 0 && recorded && recorded.lastSequence > 0) {
-      throw behindError(path, table, 0, recorded, true);
+      throw behindError({ path, table, last: 0, recorded, empty: true });
     }
     let db: Database.Database;
     try {
@@ -240,7 +240,9 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
       const max = db.prepare<[], { s: number | null }>(`SELECT max(sequence) AS s FROM ${tables.events}`).get()?.s ?? 0;
       const snapshot = scan.snapshot?.lastEventSequence ?? 0;
       const last = Math.max(max, snapshot);
-      if (recorded && last < recorded.lastSequence) throw behindError(path, table, last, recorded, false);
+      if (recorded && last < recorded.lastSequence) {
+        throw behindError({ path, table, last, recorded, empty: false });
+      }
       // Counters: the record's and the snapshot's, raised by every row neither of them covers.
       const counters = {
         lastFencingToken: Math.max(recorded?.lastFencingToken ?? 0, scan.snapshot?.lastFencingToken ?? 0),
@@ -271,9 +273,16 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
     if (onDisk) {
       try {
         log.writeHighWaterNow(recorded === undefined);
-      } catch (error) {
+      } catch (cause) {
         await log.close().catch(() => undefined);
-        throw error;
+        const file = highWaterPath(path, table);
+        throw new OmniRelayError({
+          status: "unavailable",
+          code: SqliteErrorCodes.writeFailed,
+          message: `Could not write the log's high-water record '${file}': ${cause instanceof Error ? cause.message : String(cause)}.`,
+          metadata: { sequence: "0", path: file },
+          cause,
+        });
       }
     }
     return log;
@@ -506,7 +515,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
       fsyncFileSync(`${this.settings.path}-wal`);
       fsyncFileSync(this.settings.path);
     }
-    writeHighWaterSync(this.settings.path, this.settings.table, target, this.clock.now());
+    writeHighWaterSync({ ...this.settings, highWater: target, now: this.clock.now() });
     this.highWaterWritten = target;
     this.highWaterQueued = target;
   }
@@ -539,7 +548,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
           await fsyncFile(`${path}-wal`);
           await fsyncFile(path);
         }
-        await writeHighWater(path, table, target, this.clock.now());
+        await writeHighWater({ path, table, highWater: target, now: this.clock.now() });
         if (target.lastSequence >= this.highWaterWritten.lastSequence) this.highWaterWritten = target;
       } catch (error) {
         this.highWaterQueued = this.highWaterWritten;
@@ -633,7 +642,19 @@ function sameHighWater(a: HighWater, b: HighWater): boolean {
   );
 }
 
-function behindError(path: string, table: string, last: number, recorded: HighWater, empty: boolean): OmniRelayError {
+function behindError({
+  path,
+  table,
+  last,
+  recorded,
+  empty,
+}: {
+  path: string;
+  table: string;
+  last: number;
+  recorded: HighWater;
+  empty: boolean;
+}): OmniRelayError {
   return damagedError({
     path,
     file: "log",

@@ -33,13 +33,15 @@ const WAL_VERSION = 3007000;
  * SQLite's WAL checksum (https://www.sqlite.org/fileformat2.html#walformat): over 32-bit words in pairs,
  * `s0 += x[i] + s1; s1 += x[i+1] + s0`, words read big-endian when the magic is 0x377f0683, little-endian otherwise.
  */
-function checksum(
-  buf: Buffer,
-  start: number,
-  end: number,
-  bigEndian: boolean,
-  seed: readonly [number, number],
-): [number, number] {
+/** A byte range of a buffer and the byte order of its 32-bit words. */
+interface Words {
+  readonly buf: Buffer;
+  readonly start: number;
+  readonly end: number;
+  readonly bigEndian: boolean;
+}
+
+function checksum({ buf, start, end, bigEndian }: Words, seed: readonly [number, number]): [number, number] {
   let s0 = seed[0];
   let s1 = seed[1];
   if (!bigEndian && os.endianness() === "LE" && (buf.byteOffset + start) % 4 === 0) {
@@ -100,7 +102,7 @@ export function scanWal(walPath: string): WalScan | undefined {
     }
     let best: WalScan | undefined;
     for (const layout of layouts) {
-      const scan = scanFrames(fd, size, header, layout, headerValid);
+      const scan = scanFrames({ fd, size, header, headerValid, ...layout });
       if (scan.damage || !best) best = scan;
       if (scan.damage || headerValid) break;
     }
@@ -110,18 +112,26 @@ export function scanWal(walPath: string): WalScan | undefined {
   }
 }
 
-function scanFrames(
-  fd: number,
-  size: number,
-  header: Buffer,
-  layout: { pageSize: number; bigEndian: boolean },
-  headerValid: boolean,
-): WalScan {
-  const { pageSize, bigEndian } = layout;
+function scanFrames({
+  fd,
+  size,
+  header,
+  headerValid,
+  pageSize,
+  bigEndian,
+}: {
+  fd: number;
+  size: number;
+  header: Buffer;
+  headerValid: boolean;
+  pageSize: number;
+  bigEndian: boolean;
+}): WalScan {
   const frameSize = FRAME_HEADER + pageSize;
   const frames = Math.floor((size - WAL_HEADER) / frameSize);
   const stored: [number, number] = [header.readUInt32BE(24), header.readUInt32BE(28)];
-  const headerOk = headerValid && checksum(header, 0, 24, bigEndian, [0, 0]).every((v, i) => v === stored[i]);
+  const headerOk =
+    headerValid && checksum({ buf: header, start: 0, end: 24, bigEndian }, [0, 0]).every((v, i) => v === stored[i]);
   // The salts of this generation: the header's, or (header damaged) the first frame's, which copies them.
   let salt1 = header.readUInt32BE(16);
   let salt2 = header.readUInt32BE(20);
@@ -145,8 +155,8 @@ function scanFrames(
       const saltsMatch = buf.readUInt32BE(at + 8) === salt1 && buf.readUInt32BE(at + 12) === salt2;
       let ok = saltsMatch && buf.readUInt32BE(at) !== 0;
       if (ok) {
-        const partial = checksum(buf, at, at + 8, bigEndian, seed);
-        const sum = checksum(buf, at + FRAME_HEADER, at + frameSize, bigEndian, partial);
+        const partial = checksum({ buf, start: at, end: at + 8, bigEndian }, seed);
+        const sum = checksum({ buf, start: at + FRAME_HEADER, end: at + frameSize, bigEndian }, partial);
         ok = sum[0] === frameStored[0] && sum[1] === frameStored[1];
       }
       const commit = ok && buf.readUInt32BE(at + 4) !== 0;

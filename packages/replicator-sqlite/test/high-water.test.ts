@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { crc32 } from "node:zlib";
 import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { FakeClock } from "@omnirelay/core/testing";
 import { describe, expect, it } from "vitest";
@@ -83,6 +84,25 @@ describe("the high-water record", () => {
     writeFileSync(`${path}.hwm.tmp`, "half a rec");
     await using log = await SqliteResourceLeaseReplicator.open({ path });
     expect(await log.lastSequence()).toBe(record(path).lastSequence);
+  });
+
+  it("that cannot be written makes open fail with write_failed, not a raw file-system error", async () => {
+    const path = tempDb();
+    mkdirSync(`${path}.hwm.tmp`); // the temporary file's name is taken by a directory
+    const err = await rejection(SqliteResourceLeaseReplicator.open({ path }));
+    expect(err).toMatchObject({ status: "unavailable", code: "resourcelease.sqlite.write_failed" });
+    expect(err.metadata.path).toBe(`${path}.hwm`);
+  });
+
+  it("refuses a record that checksums but holds a number past 2^53 (a rewritten file), as damaged", async () => {
+    const path = tempDb();
+    await busyQueueLog(path);
+    const body = readFileSync(`${path}.hwm`, "utf8")
+      .split("\n")[0]!
+      .replace(/"lastSequence":\d+/, '"lastSequence":9007199254740993');
+    writeFileSync(`${path}.hwm`, `${body}\ncrc32 ${crc32(body).toString(16).padStart(8, "0")}\n`);
+    const err = await rejection(SqliteResourceLeaseReplicator.open({ path }));
+    expect(err.metadata).toMatchObject({ reason: "high_water_damaged", file: "high_water" });
   });
 
   it("is per table", async () => {

@@ -101,6 +101,13 @@ describe("corrupt logs", () => {
     );
   });
 
+  it("repair names the path when its directory does not exist", async () => {
+    const err = await rejection(
+      SqliteResourceLeaseReplicator.repair("/nonexistent-omnirelay-dir/log.db", { truncateAfterLastGood: true }),
+    );
+    expect(err.metadata.option).toBe("path");
+  });
+
   it("repair refuses to touch a log another connection holds open", async () => {
     const path = await logWith(3);
     await using log = await SqliteResourceLeaseReplicator.open({ path });
