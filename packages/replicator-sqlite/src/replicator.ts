@@ -17,18 +17,8 @@ import {
 import type Database from "better-sqlite3";
 import { closedError, corruptError, damagedError, faultedError, fromSqliteError, SqliteErrorCodes } from "./codes.js";
 import { checkFilesBeforeOpen, isFilePath } from "./files.js";
-import {
-  fsyncFile,
-  fsyncFileSync,
-  type HighWater,
-  highWaterPath,
-  maxHighWater,
-  NO_HIGH_WATER,
-  raiseCounters,
-  readHighWater,
-  writeHighWater,
-  writeHighWaterSync,
-} from "./high-water.js";
+import { type HighWater, highWaterPath, raiseCounters, readHighWater } from "./high-water.js";
+import { HighWaterKeeper } from "./high-water-keeper.js";
 import {
   checksumOf,
   decodeRawRow,
@@ -121,12 +111,8 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   private readonly listeners = new Set<(lastSequence: number) => void>();
   /** Highest fencing token and item sequence id committed (or known from the record and snapshot at open). */
   private readonly counters: { lastFencingToken: number; lastSequenceId: number };
-  /** Whether the log has a high-water record (a file on disk, not `:memory:`). */
-  private readonly recordHighWater: boolean;
-  private highWaterWritten: HighWater;
-  private highWaterQueued: HighWater;
-  private highWaterTimer: TimerHandle | undefined;
-  private highWaterChain: Promise<void> = Promise.resolve();
+  /** The high-water record beside the log (none for a log that is not a file). */
+  private readonly highWater: HighWaterKeeper | undefined;
 
   private constructor(
     db: Database.Database,
@@ -151,9 +137,18 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
     this.accepted = init.last;
     this.snapshotSequence = init.snapshot;
     this.counters = { ...init.counters };
-    this.recordHighWater = isFilePath(settings.path);
-    this.highWaterWritten = init.recorded ?? NO_HIGH_WATER;
-    this.highWaterQueued = this.highWaterWritten;
+    this.highWater = isFilePath(settings.path)
+      ? new HighWaterKeeper({
+          path: settings.path,
+          table: settings.table,
+          intervalMs: settings.highWaterIntervalMs,
+          fsyncLogFirst: settings.durability === "process-safe" || settings.durability === "async",
+          recorded: init.recorded,
+          current: () => ({ lastSequence: this.committed, ...this.counters }),
+          clock: init.clock,
+          logger: init.logger,
+        })
+      : undefined;
     const t = this.tables;
     const insert = db.prepare(
       `INSERT INTO ${t.events} (sequence, event_type, timestamp, json, checksum) VALUES (?, ?, ?, ?, ?)`,
@@ -270,9 +265,9 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
     }
     // A new log, or one that is ahead of its record (commits after the last write, or a log from before records):
     // bring the record up to date now, so a file emptied before the first interval passes is caught too.
-    if (onDisk) {
+    if (log.highWater) {
       try {
-        log.writeHighWaterNow(recorded === undefined);
+        log.highWater.writeNow(recorded === undefined);
       } catch (cause) {
         await log.close().catch(() => undefined);
         const file = highWaterPath(path, table);
@@ -458,7 +453,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
       committedEvents: this.committedEvents,
       lastSnapshotSequence: this.snapshotSequence,
       faulted: this.fault !== undefined,
-      highWaterSequence: this.highWaterWritten.lastSequence,
+      highWaterSequence: this.highWater?.lastWritten.lastSequence ?? 0,
     };
   }
 
@@ -479,13 +474,11 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
     this.flush();
     this.closed = true;
     this.listeners.clear();
-    if (this.highWaterTimer) this.clock.clearTimeout(this.highWaterTimer);
-    this.highWaterTimer = undefined;
     this.db.close(); // checkpoints the WAL into the file
-    if (!this.recordHighWater) return;
-    await this.highWaterChain;
+    if (!this.highWater) return;
+    await this.highWater.stop();
     try {
-      this.writeHighWaterNow();
+      this.highWater.writeNow();
     } catch (error) {
       this.logger.error({ err: error }, "Could not write the SQLite log's high-water record at close.");
     }
@@ -496,66 +489,6 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   }
 
   // ---------------------------------------------------------------- internals
-
-  /** What the record should say now: everything committed. */
-  private currentHighWater(): HighWater {
-    return maxHighWater(this.highWaterWritten, { lastSequence: this.committed, ...this.counters });
-  }
-
-  private syncsOnCommit(): boolean {
-    return this.settings.durability === "sync" || this.settings.durability === "batched";
-  }
-
-  /** Writes the record at once when it is behind or missing (at open and close; the log's commits are durable then). */
-  private writeHighWaterNow(force = false): void {
-    const target = this.currentHighWater();
-    if (!force && sameHighWater(target, this.highWaterWritten)) return;
-    if (!this.syncsOnCommit()) {
-      // 'process-safe' and 'async' commit without fsync: make the commits durable before the record claims them.
-      fsyncFileSync(`${this.settings.path}-wal`);
-      fsyncFileSync(this.settings.path);
-    }
-    writeHighWaterSync({ ...this.settings, highWater: target, now: this.clock.now() });
-    this.highWaterWritten = target;
-    this.highWaterQueued = target;
-  }
-
-  /** After a commit: write the record within `highWaterIntervalMs` (at once when it is 0). */
-  private scheduleHighWater(): void {
-    if (!this.recordHighWater || this.closed) return;
-    if (this.settings.highWaterIntervalMs === 0) {
-      this.queueHighWaterWrite();
-      return;
-    }
-    this.highWaterTimer ??= this.clock.setTimeout(() => {
-      this.highWaterTimer = undefined;
-      this.queueHighWaterWrite();
-    }, this.settings.highWaterIntervalMs);
-  }
-
-  /** One asynchronous record write after the ones in flight; never throws (a failure is logged and retried later). */
-  private queueHighWaterWrite(): void {
-    const target = this.currentHighWater();
-    if (sameHighWater(target, this.highWaterQueued)) return;
-    this.highWaterQueued = target;
-    const { path, table } = this.settings;
-    const fsync = !this.syncsOnCommit();
-    this.highWaterChain = this.highWaterChain.then(async () => {
-      try {
-        if (fsync) {
-          // Everything up to `target` was written before this point; fsync makes it durable wherever it now is
-          // (the WAL, or the file after a checkpoint).
-          await fsyncFile(`${path}-wal`);
-          await fsyncFile(path);
-        }
-        await writeHighWater({ path, table, highWater: target, now: this.clock.now() });
-        if (target.lastSequence >= this.highWaterWritten.lastSequence) this.highWaterWritten = target;
-      } catch (error) {
-        this.highWaterQueued = this.highWaterWritten;
-        this.logger.error({ err: error }, "Could not write the SQLite log's high-water record; will retry.");
-      }
-    });
-  }
 
   private enqueue(pending: Pending): void {
     this.buffer.push(pending);
@@ -623,7 +556,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
         this.counters.lastSequenceId = p.counters.lastSequenceId;
       }
     }
-    this.scheduleHighWater();
+    if (!this.closed) this.highWater?.afterCommit();
     for (const listener of this.listeners) {
       try {
         listener(this.committed);
@@ -632,14 +565,6 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
       }
     }
   }
-}
-
-function sameHighWater(a: HighWater, b: HighWater): boolean {
-  return (
-    a.lastSequence === b.lastSequence &&
-    a.lastFencingToken === b.lastFencingToken &&
-    a.lastSequenceId === b.lastSequenceId
-  );
 }
 
 function behindError({
