@@ -79,8 +79,15 @@ export async function startDispatcherNode(config: MeshDemoConfig & MeshAuth, log
   });
   controlPlane.addHealthProvider(tracker);
   const feed = new EventFeed(200);
-  // The deterministic store is its own file: the event logs are locked by their replicators.
-  const store = await SqliteDeterministicStateStore.open({ path: join(config.dataDir, "deterministic.db") });
+  // The deterministic store is its own file: the event logs are locked by their replicators. Retention keeps the data
+  // directory bounded: each log keeps 2,000 events behind its newest snapshot, and the store keeps at most a day (the
+  // seed's "SQLite nodes keep 24h of events") and at most the newest 20,000 per-event records and catalog claims (about
+  // 10,000 events: far more than a restarted follower replays, one batch of 500).
+  const store = await SqliteDeterministicStateStore.open({
+    path: join(config.dataDir, "deterministic.db"),
+    retention: { maxAgeMs: 86_400_000, maxRecords: 20_000, keyPrefixes: ["catalog.op/"] },
+    logger,
+  });
   const catalog = await CatalogState.load(store);
   const dispatcher = new Dispatcher({
     service: "resourcelease-mesh-demo",
@@ -111,6 +118,7 @@ export async function startDispatcherNode(config: MeshDemoConfig & MeshAuth, log
       const durable = await openDurableResourceLeaseQueue({
         path: join(config.dataDir, `events-${shard}.db`),
         snapshotEveryEvents: 2_000,
+        replicatorOptions: { retainEventsAfterSnapshot: 2_000 },
         queueOptions: {
           name: namespace,
           capacity: 4_096,

@@ -8,8 +8,15 @@ export const SqliteErrorCodes = {
   /** invalid-argument: a constructor or `open` option is invalid; metadata `option`. */
   optionsInvalid: "resourcelease.options.invalid",
   /**
-   * data-loss: a stored row fails its checksum, does not decode, or the sequence numbers have a gap; metadata
-   * `sequence` (the first bad sequence number), `reason` (`checksum` | `decode` | `gap` | `mismatch` | `missing_head`).
+   * data-loss: the log's files are damaged or shorter than they were, so opening would lose acknowledged events.
+   * Metadata `reason` and `file` (`log` | `wal` | `high_water`) always, `sequence` (the first bad or missing sequence
+   * number) when known, `path` for file-level damage. Reasons: a row — `checksum`, `decode`, `gap`, `mismatch`,
+   * `missing_head`, `snapshot_checksum`, `snapshot_decode`; the file — `header`, `truncated`, `sqlite` (SQLite found
+   * the file malformed; metadata `sqliteCode`); the WAL — `wal_checksum`, `wal_header` (committed frames follow a
+   * damaged one; metadata `frame`, `offset`); the high-water record — `behind_high_water` (the log ends below the
+   * sequence the record says was committed; metadata `lastSequence`, `highWaterSequence`), `missing_log` (a record
+   * but no log), `high_water_damaged` (the record itself fails its checksum or does not parse).
+   * See {@link SqliteResourceLeaseReplicator.repair}.
    */
   corrupt: "resourcelease.sqlite.corrupt",
   /**
@@ -43,13 +50,75 @@ export function invalidOption(option: string, message: string): OmniRelayError {
   });
 }
 
+const REPAIR_HINT =
+  "Restore a backup, or run SqliteResourceLeaseReplicator.repair(path, { truncateAfterLastGood: true }) to move the damaged files aside and start a log from what can be read, numbered above the high-water record.";
+
+/** What {@link damagedError} reports. Internal. */
+export interface FileDamage {
+  readonly path: string;
+  readonly file: "log" | "wal" | "high_water";
+  readonly reason: string;
+  readonly detail: string;
+  readonly sequence?: number;
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly cause?: unknown;
+}
+
+/** Builds the data-loss error of damaged or missing files (`resourcelease.sqlite.corrupt`). Internal. */
+export function damagedError(d: FileDamage): OmniRelayError {
+  return new OmniRelayError({
+    status: "data-loss",
+    code: SqliteErrorCodes.corrupt,
+    message: `The SQLite event log is damaged (${d.reason}, ${d.file} '${d.path}'): ${d.detail} ${REPAIR_HINT}`,
+    metadata: {
+      ...d.metadata,
+      reason: d.reason,
+      file: d.file,
+      path: d.path,
+      ...(d.sequence !== undefined ? { sequence: String(d.sequence) } : {}),
+    },
+    ...(d.cause !== undefined ? { cause: d.cause } : {}),
+  });
+}
+
+const MALFORMED = /^SQLITE_(CORRUPT|NOTADB|FORMAT|IOERR_SHORT_READ)/;
+
+/**
+ * Turns SQLite's own report of a malformed file (SQLITE_CORRUPT*, SQLITE_NOTADB, ...) into
+ * `resourcelease.sqlite.corrupt` with reason `sqlite`; returns any other error as it is. Internal.
+ */
+export function fromSqliteError(error: unknown, path: string, sequence?: number): unknown {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code !== "string" || !MALFORMED.test(code)) return error;
+  return damagedError({
+    path,
+    file: "log",
+    reason: "sqlite",
+    detail: `SQLite reports ${code}: ${(error as Error).message}.`,
+    ...(sequence !== undefined ? { sequence } : {}),
+    metadata: { sqliteCode: code },
+    cause: error,
+  });
+}
+
+/** The error of a log another process holds open. Internal. */
+export function lockedError(path: string, cause?: unknown): OmniRelayError {
+  return new OmniRelayError({
+    status: "unavailable",
+    code: SqliteErrorCodes.locked,
+    message: `The SQLite log '${path}' is open in another process; only one process may write a log.`,
+    metadata: { path },
+    ...(cause !== undefined ? { cause } : {}),
+  });
+}
+
 /** Builds a data-loss error naming the first bad sequence number. Internal. */
 export function corruptError(sequence: number, reason: string, detail: string, cause?: unknown): OmniRelayError {
   return new OmniRelayError({
     status: "data-loss",
     code: SqliteErrorCodes.corrupt,
-    message: `The SQLite event log is corrupt at sequence ${sequence} (${reason}): ${detail} Run SqliteResourceLeaseReplicator.repair(path, { truncateAfterLastGood: true }) to drop it and everything after it.`,
-    metadata: { sequence: String(sequence), reason },
+    message: `The SQLite event log is corrupt at sequence ${sequence} (${reason}): ${detail} ${REPAIR_HINT}`,
+    metadata: { sequence: String(sequence), reason, file: "log" },
     ...(cause !== undefined ? { cause } : {}),
   });
 }

@@ -13,5 +13,6 @@ export type { SqliteLogRepairOptions, SqliteLogRepairReport } from "./repair.js"
 export type { SqliteReplicatorStats } from "./replicator.js";
 export { SqliteResourceLeaseReplicator } from "./replicator.js";
 export { SCHEMA_VERSION_TABLE } from "./schema.js";
-export type { SqliteDeterministicStateStoreOptions } from "./state-store.js";
+export type { SqliteDeterministicRetention, SqliteDeterministicRetentionSettings } from "./state-retention.js";
+export type { SqliteDeterministicPruneResult, SqliteDeterministicStateStoreOptions } from "./state-store.js";
 export { SqliteDeterministicStateStore } from "./state-store.js";

@@ -1,33 +1,71 @@
-import { OmniRelayError } from "@omnirelay/core";
+import { copyFileSync, existsSync, mkdtempSync, renameSync, rmSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { isOmniRelayError, type OmniRelayError, type ResourceLeaseQueueSnapshot } from "@omnirelay/core";
 import Database from "better-sqlite3";
-import { invalidOption, quoteTableName, SqliteErrorCodes } from "./codes.js";
-import { scanLog } from "./integrity.js";
+import { invalidOption, lockedError, quoteTableName, SqliteErrorCodes } from "./codes.js";
+import { isLockedByAnother, scanNumbers } from "./files.js";
+import {
+  fsyncFileSync,
+  type HighWater,
+  highWaterPath,
+  maxHighWater,
+  NO_HIGH_WATER,
+  readHighWater,
+  writeHighWaterSync,
+} from "./high-water.js";
+import { checksumOf, decodeRawRow, type RawEventRow } from "./integrity.js";
+import { countersOf, NOTHING, recover, stateOf } from "./recover.js";
 import { logMigrations, logTables, migrate } from "./schema.js";
+import { encodeSnapshot } from "./snapshot-codec.js";
 
 /** Options of {@link SqliteResourceLeaseReplicator.repair}. */
 export interface SqliteLogRepairOptions {
-  /** Must be `true`: repair deletes the first bad row and every row after it. */
+  /**
+   * Must be `true`: the operator's consent to lose what cannot be read. Repair keeps every event it can verify up to
+   * the first bad one, moves the damaged files aside (never deletes them), and starts a log numbered above the
+   * high-water record.
+   */
   readonly truncateAfterLastGood: true;
   /** Events table name. @defaultValue 'resourcelease_events' */
   readonly table?: string;
+  /** Time source of the suffix of the moved files (`.damaged-<time>`). @defaultValue Date.now */
+  readonly now?: () => number;
 }
 
-/** What a repair found and dropped. */
+/** What a repair found, kept and dropped. */
 export interface SqliteLogRepairReport {
-  /** False when the log was healthy and nothing was changed. */
+  /** False when the log and its record were healthy and nothing was changed. */
   readonly repaired: boolean;
-  /** Last sequence number kept. */
-  readonly lastGoodSequence: number;
-  /** The first bad sequence number, when there was one. */
-  readonly firstBadSequence?: number;
-  /** Why it was bad: `checksum`, `decode`, `mismatch`, `gap`, `missing_head`, `snapshot_checksum`, `snapshot_decode`. */
+  /** Why it was refused: the `reason` of the `resourcelease.sqlite.corrupt` error that `open` reports. */
   readonly reason?: string;
-  /** Event rows deleted. */
+  /** Which file was damaged: `log`, `wal` or `high_water`. */
+  readonly file?: string;
+  /** Last event sequence number whose state was recovered (from the newest readable snapshot and the rows after it). */
+  readonly lastGoodSequence: number;
+  /** The first bad sequence number, when a row was bad or missing. */
+  readonly firstBadSequence?: number;
+  /**
+   * Stored event rows past `lastGoodSequence`, whose effect is lost (0 when the damaged file could not be read). Rows
+   * up to it are in the repaired log, as rows or folded into its snapshot; all of them stay in the file moved aside.
+   */
   readonly droppedEvents: number;
-  /** Sequence numbers of the deleted event rows, lowest and highest. */
+  /** Sequence numbers of those rows, lowest and highest. */
   readonly droppedRange?: readonly [number, number];
-  /** Snapshot rows deleted (corrupt ones, or ones past the last good event). */
+  /** Snapshots of the damaged log that are not in the repaired one. */
   readonly droppedSnapshots: number;
+  /**
+   * Events the high-water record says were committed but that could not be recovered: `[lastGoodSequence + 1,
+   * record]`. Absent when nothing known was lost (or there was no readable record to know it by).
+   */
+  readonly lostRange?: readonly [number, number];
+  /** The repaired log's last sequence number: the next event is this + 1 (never below the record). */
+  readonly resumeSequence: number;
+  /** Fencing tokens continue above this (never below the record). */
+  readonly lastFencingToken: number;
+  /** Item sequence ids continue above this (never below the record). */
+  readonly lastSequenceId: number;
+  /** Where the damaged files were moved (`<path>.damaged-<time>`, `-wal` beside it). */
+  readonly movedAside: readonly string[];
 }
 
 /**
@@ -53,65 +91,230 @@ export function openLogDatabase(
     return db;
   } catch (error) {
     db.close();
-    if ((error as { code?: string }).code === "SQLITE_BUSY") {
-      throw new OmniRelayError({
-        status: "unavailable",
-        code: SqliteErrorCodes.locked,
-        message: `The SQLite log '${path}' is open in another process; only one process may write a log.`,
-        metadata: { path },
-        cause: error,
-      });
-    }
+    if ((error as { code?: string }).code === "SQLITE_BUSY") throw lockedError(path, error);
     throw error;
   }
 }
 
-/** Implements {@link SqliteResourceLeaseReplicator.repair}. Internal. */
-export async function repairLog(path: string, options: SqliteLogRepairOptions): Promise<SqliteLogRepairReport> {
-  if (options?.truncateAfterLastGood !== true) {
-    throw invalidOption("truncateAfterLastGood", "repair deletes data; pass { truncateAfterLastGood: true }.");
-  }
-  const table = options.table ?? "resourcelease_events";
+/** Writes a new log file holding `rows` and `snapshots`. */
+function writeLog(
+  path: string,
+  table: string,
+  content: { rows: readonly RawEventRow[]; snapshots: readonly ResourceLeaseQueueSnapshot[]; now: number },
+): void {
   const db = openLogDatabase(path, table, { busyTimeoutMs: 5000, synchronous: "FULL" });
   try {
-    const tables = logTables(table);
-    let droppedSnapshots = 0;
-    let scan = scanLog(db, tables, "all");
-    // A corrupt snapshot is dropped and the scan repeated with the next one.
-    while (scan.error && (scan.error as OmniRelayError).metadata?.reason?.startsWith("snapshot_")) {
-      droppedSnapshots += db
-        .prepare(`DELETE FROM ${tables.snapshots} WHERE sequence = ?`)
-        .run(scan.badSequence).changes;
-      db.prepare(`DELETE FROM ${tables.snapshotParts} WHERE sequence = ?`).run(scan.badSequence);
-      scan = scanLog(db, tables, "all");
-    }
-    if (!scan.error) {
-      return { repaired: droppedSnapshots > 0, lastGoodSequence: scan.lastGood, droppedEvents: 0, droppedSnapshots };
-    }
-    const bad = scan.badSequence ?? scan.lastGood + 1;
-    const range = db
-      .prepare<[number], { lo: number | null; hi: number | null; n: number }>(
-        `SELECT min(sequence) AS lo, max(sequence) AS hi, count(*) AS n FROM ${tables.events} WHERE sequence > ?`,
-      )
-      .get(scan.lastGood);
-    const drop = db.transaction(() => {
-      const events = db.prepare(`DELETE FROM ${tables.events} WHERE sequence > ?`).run(scan.lastGood).changes;
-      const snaps = db.prepare(`DELETE FROM ${tables.snapshots} WHERE sequence > ?`).run(scan.lastGood).changes;
-      db.prepare(`DELETE FROM ${tables.snapshotParts} WHERE sequence > ?`).run(scan.lastGood);
-      return { events, snaps };
-    });
-    const dropped = drop.immediate();
-    const reason = (scan.error as OmniRelayError).metadata?.reason;
-    return {
-      repaired: true,
-      lastGoodSequence: scan.lastGood,
-      firstBadSequence: bad,
-      ...(reason !== undefined ? { reason } : {}),
-      droppedEvents: dropped.events,
-      ...(range?.lo != null && range.hi != null ? { droppedRange: [range.lo, range.hi] as const } : {}),
-      droppedSnapshots: droppedSnapshots + dropped.snaps,
-    };
+    const t = logTables(table);
+    const insertRow = db.prepare(
+      `INSERT INTO ${t.events} (sequence, event_type, timestamp, json, checksum) VALUES (?, ?, ?, ?, ?)`,
+    );
+    const putSnapshot = db.prepare(
+      `INSERT INTO ${t.snapshots} (sequence, created_at, json, checksum) VALUES (?, ?, ?, ?)`,
+    );
+    const putPart = db.prepare(`INSERT INTO ${t.snapshotParts} (sequence, part, json, checksum) VALUES (?, ?, ?, ?)`);
+    db.transaction(() => {
+      for (const row of content.rows) {
+        insertRow.run(row[0], row[1], decodeRawRow(row).timestamp, row[2], row[3]);
+      }
+      for (const snapshot of content.snapshots) {
+        const { head, parts } = encodeSnapshot(snapshot);
+        putSnapshot.run(snapshot.lastEventSequence, content.now, head, checksumOf(head));
+        for (const [i, part] of parts.entries()) putPart.run(snapshot.lastEventSequence, i, part, checksumOf(part));
+      }
+    }).immediate();
   } finally {
     db.close();
+  }
+  fsyncFileSync(path);
+}
+
+/** Renames `from` to `to` when it exists; returns `to`, or undefined. */
+function moveIfPresent(from: string, to: string): string | undefined {
+  if (!existsSync(from)) return undefined;
+  renameSync(from, to);
+  return to;
+}
+
+/** A suffix `.damaged-<UTC time>` that names no existing file beside the log or its record. */
+function asideSuffix(path: string, record: string, now: number): string {
+  const time = new Date(now)
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
+  for (let n = 0; ; n++) {
+    const suffix = `.damaged-${time}${n === 0 ? "" : `-${n}`}`;
+    if (![path, `${path}-wal`, `${path}-shm`, record].some((f) => existsSync(f + suffix))) return suffix;
+  }
+}
+
+/** Opens a log the way {@link SqliteResourceLeaseReplicator.open} does (passed in: that module imports this one). */
+export type LogOpener = (options: {
+  path: string;
+  table: string;
+  verifyOnOpen: "all";
+  durability: "sync";
+}) => Promise<{ lastSequence(): Promise<number>; close(): Promise<void> }>;
+
+const LOG_SUFFIXES = ["", "-wal"] as const;
+
+/**
+ * Opens a private copy of the log and its record the way `open` does, and returns the `corrupt` error `open` would
+ * throw, or none for a healthy log (with its last sequence and record).
+ */
+async function diagnose({
+  path,
+  table,
+  scratch,
+  openLog,
+}: {
+  path: string;
+  table: string;
+  scratch: string;
+  openLog: LogOpener;
+}): Promise<{ error: OmniRelayError | undefined; last: number; highWater: HighWater }> {
+  const copy = join(scratch, basename(path));
+  for (const suffix of LOG_SUFFIXES) if (existsSync(path + suffix)) copyFileSync(path + suffix, copy + suffix);
+  const record = highWaterPath(path, table);
+  if (existsSync(record)) copyFileSync(record, highWaterPath(copy, table));
+  try {
+    const log = await openLog({ path: copy, table, verifyOnOpen: "all", durability: "sync" });
+    const last = await log.lastSequence();
+    await log.close();
+    return { error: undefined, last, highWater: readHighWater(copy, table) ?? NO_HIGH_WATER };
+  } catch (error) {
+    if (isOmniRelayError(error) && error.code === SqliteErrorCodes.corrupt) {
+      return { error, last: 0, highWater: NO_HIGH_WATER };
+    }
+    throw error;
+  } finally {
+    for (const suffix of ["", "-wal", "-shm"]) rmSync(copy + suffix, { force: true });
+    rmSync(highWaterPath(copy, table), { force: true });
+  }
+}
+
+/** Implements {@link SqliteResourceLeaseReplicator.repair}. Internal. */
+export async function repairLog(
+  path: string,
+  options: SqliteLogRepairOptions,
+  openLog: LogOpener,
+): Promise<SqliteLogRepairReport> {
+  if (options?.truncateAfterLastGood !== true) {
+    throw invalidOption(
+      "truncateAfterLastGood",
+      "repair loses what cannot be read; pass { truncateAfterLastGood: true }.",
+    );
+  }
+  if (typeof path !== "string" || path.trim().length === 0) throw invalidOption("path", "path is required.");
+  const table = options.table ?? "resourcelease_events";
+  quoteTableName(table, "table");
+  if (!existsSync(dirname(path))) throw invalidOption("path", `The directory of '${path}' does not exist.`);
+  if (isLockedByAnother(path)) throw lockedError(path);
+  const now = (options.now ?? Date.now)();
+  const recordFile = highWaterPath(path, table);
+  const suffix = asideSuffix(path, recordFile, now);
+  const scratch = mkdtempSync(join(dirname(path), `.${basename(path)}.repair-`));
+  try {
+    let found = await diagnose({ path, table, scratch, openLog });
+    if (!found.error) {
+      return {
+        repaired: false,
+        lastGoodSequence: found.last,
+        droppedEvents: 0,
+        droppedSnapshots: 0,
+        resumeSequence: found.last,
+        lastFencingToken: found.highWater.lastFencingToken,
+        lastSequenceId: found.highWater.lastSequenceId,
+        movedAside: [],
+      };
+    }
+    const movedAside: string[] = [];
+    let recorded: HighWater | undefined;
+    if (found.error.metadata.reason === "high_water_damaged") {
+      // The record cannot be trusted: move it aside and judge the log on its own. A healthy log gets a new record.
+      movedAside.push(moveIfPresent(recordFile, recordFile + suffix) ?? recordFile);
+      found = await diagnose({ path, table, scratch, openLog });
+      if (!found.error) {
+        await (await openLog({ path, table, verifyOnOpen: "all", durability: "sync" })).close();
+        const hw = readHighWater(path, table) ?? NO_HIGH_WATER;
+        return {
+          repaired: true,
+          reason: "high_water_damaged",
+          file: "high_water",
+          lastGoodSequence: found.last,
+          droppedEvents: 0,
+          droppedSnapshots: 0,
+          resumeSequence: hw.lastSequence,
+          lastFencingToken: hw.lastFencingToken,
+          lastSequenceId: hw.lastSequenceId,
+          movedAside,
+        };
+      }
+    } else {
+      recorded = readHighWater(path, table);
+    }
+    const cause = found.error;
+    // Recover from a private copy (SQLite writes to a file it opens; the damaged originals stay byte for byte).
+    const copy = join(scratch, basename(path));
+    for (const s of LOG_SUFFIXES) if (existsSync(path + s)) copyFileSync(path + s, copy + s);
+    // Never number below the record, nor below anything the damaged files still show (read raw first: SQLite may
+    // not be able to read them, and opening the copy checkpoints its WAL).
+    const raw = maxHighWater(scanNumbers(copy), scanNumbers(`${copy}-wal`));
+    const recovered = existsSync(copy) ? recover(copy, table) : NOTHING;
+    const floor = maxHighWater(maxHighWater(recorded ?? NO_HIGH_WATER, recovered.seen), raw);
+    const state = { lastSequence: recovered.last, ...countersOf(recovered) };
+    let counters: HighWater = state;
+    let content: { rows: readonly RawEventRow[]; snapshots: readonly ResourceLeaseQueueSnapshot[] };
+    if (
+      floor.lastSequence > state.lastSequence ||
+      floor.lastFencingToken > state.lastFencingToken ||
+      floor.lastSequenceId > state.lastSequenceId
+    ) {
+      // Continue above: one snapshot of the recovered state, numbered at the floor, with the floor's counters. The
+      // recovered rows are not kept (the numbers between them and the snapshot are lost, and a log has no gaps);
+      // they stay in the file moved aside.
+      counters = maxHighWater(state, floor);
+      const snapshot: ResourceLeaseQueueSnapshot = {
+        ...(await stateOf(recovered)),
+        lastEventSequence: counters.lastSequence,
+        lastFencingToken: counters.lastFencingToken,
+        lastSequenceId: counters.lastSequenceId,
+      };
+      content = { rows: [], snapshots: [snapshot] };
+    } else {
+      content = { rows: recovered.rows, snapshots: recovered.snapshots };
+    }
+    const fresh = join(scratch, `new-${basename(path)}`);
+    writeLog(fresh, table, { ...content, now });
+    // The new log is ready: move the damaged files aside and put it in their place.
+    for (const s of ["", "-wal", "-shm"]) {
+      const moved = moveIfPresent(path + s, `${path}${suffix}${s}`);
+      if (moved) movedAside.push(moved);
+    }
+    if (existsSync(recordFile)) copyFileSync(recordFile, recordFile + suffix);
+    renameSync(fresh, path);
+    fsyncFileSync(dirname(path));
+    writeHighWaterSync({ path, table, highWater: counters, now });
+    const keptSnapshots = content.snapshots.filter((s) => recovered.snapshots.includes(s)).length;
+    const firstBad =
+      recovered.firstBad ?? (floor.lastSequence > state.lastSequence ? state.lastSequence + 1 : undefined);
+    return {
+      repaired: true,
+      ...(cause.metadata.reason !== undefined ? { reason: cause.metadata.reason } : {}),
+      ...(cause.metadata.file !== undefined ? { file: cause.metadata.file } : {}),
+      lastGoodSequence: recovered.last,
+      ...(firstBad !== undefined ? { firstBadSequence: firstBad } : {}),
+      droppedEvents: recovered.droppedRows,
+      ...(recovered.droppedRange ? { droppedRange: recovered.droppedRange } : {}),
+      droppedSnapshots: Math.max(0, recovered.storedSnapshots - keptSnapshots),
+      ...(floor.lastSequence > state.lastSequence
+        ? { lostRange: [state.lastSequence + 1, floor.lastSequence] as const }
+        : {}),
+      resumeSequence: counters.lastSequence,
+      lastFencingToken: counters.lastFencingToken,
+      lastSequenceId: counters.lastSequenceId,
+      movedAside,
+    };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
   }
 }

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import {
   type CallOptions,
   type Clock,
@@ -14,7 +15,10 @@ import {
   type TimerHandle,
 } from "@omnirelay/core";
 import type Database from "better-sqlite3";
-import { closedError, corruptError, faultedError, SqliteErrorCodes } from "./codes.js";
+import { closedError, corruptError, damagedError, faultedError, fromSqliteError, SqliteErrorCodes } from "./codes.js";
+import { checkFilesBeforeOpen, isFilePath } from "./files.js";
+import { type HighWater, highWaterPath, raiseCounters, readHighWater } from "./high-water.js";
+import { HighWaterKeeper } from "./high-water-keeper.js";
 import {
   checksumOf,
   decodeRawRow,
@@ -44,6 +48,8 @@ interface Row {
 
 interface Pending {
   readonly rows: readonly Row[];
+  /** Highest fencing token and item sequence id of the rows' events. */
+  readonly counters: { lastFencingToken: number; lastSequenceId: number };
   readonly resolve: (() => void) | undefined;
   readonly reject: ((error: unknown) => void) | undefined;
 }
@@ -65,6 +71,8 @@ export interface SqliteReplicatorStats {
   readonly lastSnapshotSequence: number;
   /** True after a failed write: every publish rejects until the log is reopened. */
   readonly faulted: boolean;
+  /** Sequence number in the high-water record beside the log, as last written (see `highWaterIntervalMs`). */
+  readonly highWaterSequence: number;
 }
 
 const PAGE = 512;
@@ -101,11 +109,22 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   private commits = 0;
   private committedEvents = 0;
   private readonly listeners = new Set<(lastSequence: number) => void>();
+  /** Highest fencing token and item sequence id committed (or known from the record and snapshot at open). */
+  private readonly counters: { lastFencingToken: number; lastSequenceId: number };
+  /** The high-water record beside the log (none for a log that is not a file). */
+  private readonly highWater: HighWaterKeeper | undefined;
 
   private constructor(
     db: Database.Database,
     settings: ResolvedReplicatorOptions,
-    init: { last: number; snapshot: number; clock: Clock; logger: Logger },
+    init: {
+      last: number;
+      snapshot: number;
+      clock: Clock;
+      logger: Logger;
+      counters: { lastFencingToken: number; lastSequenceId: number };
+      recorded: HighWater | undefined;
+    },
   ) {
     this.db = db;
     this.settings = settings;
@@ -117,6 +136,19 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
     this.committed = init.last;
     this.accepted = init.last;
     this.snapshotSequence = init.snapshot;
+    this.counters = { ...init.counters };
+    this.highWater = isFilePath(settings.path)
+      ? new HighWaterKeeper({
+          path: settings.path,
+          table: settings.table,
+          intervalMs: settings.highWaterIntervalMs,
+          fsyncLogFirst: settings.durability === "process-safe" || settings.durability === "async",
+          recorded: init.recorded,
+          current: () => ({ lastSequence: this.committed, ...this.counters }),
+          clock: init.clock,
+          logger: init.logger,
+        })
+      : undefined;
     const t = this.tables;
     const insert = db.prepare(
       `INSERT INTO ${t.events} (sequence, event_type, timestamp, json, checksum) VALUES (?, ?, ?, ?, ?)`,
@@ -156,43 +188,115 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   }
 
   /**
-   * Opens (creating or migrating) the log at `options.path` and verifies it.
+   * Opens (creating or migrating) the log at `options.path` and verifies it: the high-water record beside it, the
+   * file's header and size, the WAL (before SQLite reads it), then the rows (see `verifyOnOpen`). Afterwards the
+   * record is brought up to date.
    * @throws OmniRelayError invalid-argument `resourcelease.options.invalid`; data-loss `resourcelease.sqlite.corrupt`
-   *   (metadata `sequence`, `reason`) for a checksum mismatch, undecodable JSON or a gap; unavailable
+   *   (metadata `reason`, `file`, `sequence` when known, `path`) for a bad row, a damaged file or WAL, a log that ends
+   *   below its high-water record or is missing, or a damaged record — see {@link SqliteErrorCodes}; unavailable
    *   `resourcelease.sqlite.locked` when another process holds the file; failed-precondition
    *   `resourcelease.sqlite.schema_too_new`.
    */
   static async open(options: SqliteResourceLeaseReplicatorOptions): Promise<SqliteResourceLeaseReplicator> {
     const settings = resolveReplicatorOptions(options);
-    const db = openLogDatabase(settings.path, settings.table, {
-      busyTimeoutMs: settings.busyTimeoutMs,
-      synchronous: settings.durability === "async" || settings.durability === "process-safe" ? "NORMAL" : "FULL",
-    });
+    const { path, table } = settings;
+    const onDisk = isFilePath(path);
+    // The record first: it says whether a missing or empty file is a new log or a lost one.
+    const recorded = onDisk ? readHighWater(path, table) : undefined;
+    if (onDisk && !existsSync(path) && recorded && recorded.lastSequence > 0) {
+      throw damagedError({
+        path,
+        file: "log",
+        reason: "missing_log",
+        sequence: 1,
+        detail: `the log file is missing, but its high-water record (${highWaterPath(path, table)}) says events up to ${recorded.lastSequence} were committed.`,
+        metadata: { lastSequence: "0", highWaterSequence: String(recorded.lastSequence) },
+      });
+    }
+    const files = onDisk && existsSync(path) ? checkFilesBeforeOpen(path) : undefined;
+    // An emptied file (and no WAL holding its pages) is refused before SQLite turns it into an empty database.
+    if (files && files.size === 0 && files.walFrames === 0 && recorded && recorded.lastSequence > 0) {
+      throw behindError({ path, table, last: 0, recorded, empty: true });
+    }
+    let db: Database.Database;
     try {
-      const tables = logTables(settings.table);
+      db = openLogDatabase(path, table, {
+        busyTimeoutMs: settings.busyTimeoutMs,
+        synchronous: settings.durability === "async" || settings.durability === "process-safe" ? "NORMAL" : "FULL",
+      });
+    } catch (error) {
+      throw fromSqliteError(error, path);
+    }
+    let log: SqliteResourceLeaseReplicator;
+    try {
+      const tables = logTables(table);
       const scan = scanLog(db, tables, settings.verifyOnOpen);
       if (scan.error) throw scan.error;
       const max = db.prepare<[], { s: number | null }>(`SELECT max(sequence) AS s FROM ${tables.events}`).get()?.s ?? 0;
       const snapshot = scan.snapshot?.lastEventSequence ?? 0;
-      return new SqliteResourceLeaseReplicator(db, settings, {
-        last: Math.max(max, snapshot),
+      const last = Math.max(max, snapshot);
+      if (recorded && last < recorded.lastSequence) {
+        throw behindError({ path, table, last, recorded, empty: false });
+      }
+      // Counters: the record's and the snapshot's, raised by every row neither of them covers.
+      const counters = {
+        lastFencingToken: Math.max(recorded?.lastFencingToken ?? 0, scan.snapshot?.lastFencingToken ?? 0),
+        lastSequenceId: Math.max(recorded?.lastSequenceId ?? 0, scan.snapshot?.lastSequenceId ?? 0),
+      };
+      const covered = Math.max(recorded?.lastSequence ?? 0, snapshot);
+      const rows = db
+        .prepare<[number], RawEventRow>(
+          `SELECT sequence, event_type, json, checksum FROM ${tables.events} WHERE sequence > ? ORDER BY sequence`,
+        )
+        .raw(true)
+        .iterate(covered);
+      for (const row of rows) raiseCounters(counters, decodeRawRow(row));
+      log = new SqliteResourceLeaseReplicator(db, settings, {
+        last,
         snapshot,
         clock: options.clock ?? systemClock,
         logger: options.logger ?? silentLogger,
+        counters,
+        recorded,
       });
     } catch (error) {
       db.close();
-      throw error;
+      throw fromSqliteError(error, path);
     }
+    // A new log, or one that is ahead of its record (commits after the last write, or a log from before records):
+    // bring the record up to date now, so a file emptied before the first interval passes is caught too.
+    if (log.highWater) {
+      try {
+        log.highWater.writeNow(recorded === undefined);
+      } catch (cause) {
+        await log.close().catch(() => undefined);
+        const file = highWaterPath(path, table);
+        throw new OmniRelayError({
+          status: "unavailable",
+          code: SqliteErrorCodes.writeFailed,
+          message: `Could not write the log's high-water record '${file}': ${cause instanceof Error ? cause.message : String(cause)}.`,
+          metadata: { sequence: "0", path: file },
+          cause,
+        });
+      }
+    }
+    return log;
   }
 
   /**
-   * Truncates a corrupt log to its last good row (dropping the bad row, everything after it, and snapshots past
-   * it) and reports what was dropped. A healthy log is left as it is. Run it only while no process has the log open.
-   * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` unless `truncateAfterLastGood` is true.
+   * Repairs a log that `open` refuses with `resourcelease.sqlite.corrupt`, with the operator's consent to lose what
+   * cannot be read: it moves the damaged files aside (`<path>.damaged-<time>`, never deleting them), recovers every
+   * event it can verify up to the first bad one (from the newest readable snapshot on), and writes a new log at
+   * `path` numbered so that event sequence numbers, fencing tokens and item sequence ids continue ABOVE the
+   * high-water record and above anything the damaged file still shows. A damaged record alone is moved aside and
+   * rewritten from the log. A healthy log is left as it is (`repaired: false`). Run it while no process has the log open.
+   * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` unless `truncateAfterLastGood` is true;
+   *   unavailable `resourcelease.sqlite.locked` when a process has the log open; failed-precondition
+   *   `resourcelease.replication.replay_mismatch` when the recovered events are not a queue's history (nothing is
+   *   moved then).
    */
   static async repair(path: string, options: SqliteLogRepairOptions): Promise<SqliteLogRepairReport> {
-    return repairLog(path, options);
+    return repairLog(path, options, (o) => SqliteResourceLeaseReplicator.open(o));
   }
 
   /**
@@ -216,6 +320,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
     }
     if (events.length === 0) return Promise.resolve();
     const rows: Row[] = [];
+    const counters = { lastFencingToken: 0, lastSequenceId: 0 };
     let expected = this.accepted + 1;
     for (const event of events) {
       if (event?.sequenceNumber !== expected) {
@@ -235,22 +340,23 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
         json,
         checksum: checksumOf(json),
       });
+      raiseCounters(counters, event);
       expected++;
     }
     this.accepted = expected - 1;
     if (this.settings.durability === "sync") {
       try {
-        this.write([{ rows, resolve: undefined, reject: undefined }]);
+        this.write([{ rows, counters, resolve: undefined, reject: undefined }]);
         return Promise.resolve();
       } catch (error) {
         return Promise.reject(error);
       }
     }
     if (this.settings.durability === "async") {
-      this.enqueue({ rows, resolve: undefined, reject: undefined });
+      this.enqueue({ rows, counters, resolve: undefined, reject: undefined });
       return Promise.resolve();
     }
-    return new Promise<void>((resolve, reject) => this.enqueue({ rows, resolve, reject }));
+    return new Promise<void>((resolve, reject) => this.enqueue({ rows, counters, resolve, reject }));
   }
 
   /**
@@ -274,7 +380,12 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
     let left = limit;
     while (left > 0) {
       if (this.closed) throw closedError();
-      const page = this.selectFrom.all(next, Math.min(PAGE, left));
+      let page: RawEventRow[];
+      try {
+        page = this.selectFrom.all(next, Math.min(PAGE, left));
+      } catch (error) {
+        throw fromSqliteError(error, this.settings.path, next);
+      }
       for (const row of page) {
         const sequence = row[0];
         if (sequence > this.committed) return;
@@ -297,12 +408,16 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
 
   /** The newest stored snapshot, verified, or `undefined`. @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`. */
   latestSnapshot(): ResourceLeaseQueueSnapshot | undefined {
-    const row = this.db
-      .prepare<[], SnapshotRow>(
-        `SELECT sequence, json, checksum FROM ${this.tables.snapshots} ORDER BY sequence DESC LIMIT 1`,
-      )
-      .get();
-    return row ? decodeSnapshotRow(row, readSnapshotParts(this.db, this.tables, row.sequence)) : undefined;
+    try {
+      const row = this.db
+        .prepare<[], SnapshotRow>(
+          `SELECT sequence, json, checksum FROM ${this.tables.snapshots} ORDER BY sequence DESC LIMIT 1`,
+        )
+        .get();
+      return row ? decodeSnapshotRow(row, readSnapshotParts(this.db, this.tables, row.sequence)) : undefined;
+    } catch (error) {
+      throw fromSqliteError(error, this.settings.path);
+    }
   }
 
   /**
@@ -338,6 +453,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
       committedEvents: this.committedEvents,
       lastSnapshotSequence: this.snapshotSequence,
       faulted: this.fault !== undefined,
+      highWaterSequence: this.highWater?.lastWritten.lastSequence ?? 0,
     };
   }
 
@@ -352,13 +468,20 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
     await this.db.backup(toPath);
   }
 
-  /** Commits anything buffered, then closes the file. Idempotent. */
+  /** Commits anything buffered, closes the file, then brings the high-water record up to date. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.flush();
     this.closed = true;
     this.listeners.clear();
-    this.db.close();
+    this.db.close(); // checkpoints the WAL into the file
+    if (!this.highWater) return;
+    await this.highWater.stop();
+    try {
+      this.highWater.writeNow();
+    } catch (error) {
+      this.logger.error({ err: error }, "Could not write the SQLite log's high-water record at close.");
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -425,6 +548,15 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
     this.committed = rows.at(-1)?.sequence ?? this.committed;
     this.commits++;
     this.committedEvents += rows.length;
+    for (const p of batch) {
+      if (p.counters.lastFencingToken > this.counters.lastFencingToken) {
+        this.counters.lastFencingToken = p.counters.lastFencingToken;
+      }
+      if (p.counters.lastSequenceId > this.counters.lastSequenceId) {
+        this.counters.lastSequenceId = p.counters.lastSequenceId;
+      }
+    }
+    if (!this.closed) this.highWater?.afterCommit();
     for (const listener of this.listeners) {
       try {
         listener(this.committed);
@@ -433,4 +565,27 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
       }
     }
   }
+}
+
+function behindError({
+  path,
+  table,
+  last,
+  recorded,
+  empty,
+}: {
+  path: string;
+  table: string;
+  last: number;
+  recorded: HighWater;
+  empty: boolean;
+}): OmniRelayError {
+  return damagedError({
+    path,
+    file: "log",
+    reason: "behind_high_water",
+    sequence: last + 1,
+    detail: `${empty ? "the file is empty (0 bytes): " : ""}the log ends at sequence ${last}, but its high-water record (${highWaterPath(path, table)}) says events up to ${recorded.lastSequence} were committed. They are lost: the file was truncated, replaced, or an old backup was put in its place.`,
+    metadata: { lastSequence: String(last), highWaterSequence: String(recorded.lastSequence) },
+  });
 }

@@ -1,12 +1,23 @@
 import {
+  type Clock,
   DeterministicErrorCodes,
   type DeterministicRecord,
   type DeterministicStateStore,
+  type Logger,
   OmniRelayError,
+  silentLogger,
+  systemClock,
+  type TimerHandle,
 } from "@omnirelay/core";
 import Database from "better-sqlite3";
 import { invalidOption, quoteTableName, SqliteErrorCodes } from "./codes.js";
 import { type Migration, migrate } from "./schema.js";
+import {
+  RetentionJob,
+  resolveRetention,
+  type SqliteDeterministicRetention,
+  type SqliteDeterministicRetentionSettings,
+} from "./state-retention.js";
 
 /** Options of {@link SqliteDeterministicStateStore.open}. */
 export interface SqliteDeterministicStateStoreOptions {
@@ -16,6 +27,20 @@ export interface SqliteDeterministicStateStoreOptions {
   readonly table?: string;
   /** How long a write waits for another process's write lock. @defaultValue 5000 */
   readonly busyTimeoutMs?: number;
+  /** Deletes old records on a timer; see {@link SqliteDeterministicRetention}. @defaultValue undefined (keep every record) */
+  readonly retention?: SqliteDeterministicRetention;
+  /** Source of "now" for `maxAgeMs` and of the retention timer. @defaultValue systemClock */
+  readonly clock?: Clock;
+  /** Where a failed retention run is reported. @defaultValue silentLogger */
+  readonly logger?: Logger;
+}
+
+/** What one retention run did, from {@link SqliteDeterministicStateStore.prune}. */
+export interface SqliteDeterministicPruneResult {
+  /** Records deleted. */
+  readonly deleted: number;
+  /** Records left in the store (all kinds). */
+  readonly remaining: number;
 }
 
 interface StoredRow {
@@ -54,7 +79,7 @@ function checkRecord(record: DeterministicRecord): DeterministicRecord {
   return record;
 }
 
-function stateMigrations(table: string): Migration[] {
+function stateMigrations(table: string, name: string): Migration[] {
   return [
     {
       version: 1,
@@ -69,6 +94,13 @@ function stateMigrations(table: string): Migration[] {
              payload BLOB NOT NULL
            ) WITHOUT ROWID`,
         );
+      },
+    },
+    {
+      version: 2,
+      description: "recorded_at index (retention deletes the oldest records)",
+      up(db) {
+        db.exec(`CREATE INDEX IF NOT EXISTS "${name}_recorded_at" ON ${table} (recorded_at)`);
       },
     },
   ];
@@ -87,10 +119,23 @@ export class SqliteDeterministicStateStore implements DeterministicStateStore, A
   private readonly upsert: Database.Statement<[string, string, number, number, Buffer]>;
   private readonly insertIfAbsent: Database.Statement<[string, string, number, number, Buffer]>;
   private closed = false;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly retentionJob: RetentionJob | undefined;
+  private retentionTimer: TimerHandle | undefined;
+  private pruning: Promise<SqliteDeterministicPruneResult> | undefined;
 
-  private constructor(db: Database.Database, table: string, quoted: string) {
+  private constructor(
+    db: Database.Database,
+    table: string,
+    quoted: string,
+    init: { retention: SqliteDeterministicRetentionSettings | undefined; clock: Clock; logger: Logger },
+  ) {
     this.db = db;
     this.table = table;
+    this.clock = init.clock;
+    this.logger = init.logger;
+    this.retentionJob = init.retention ? new RetentionJob(db, quoted, init.retention) : undefined;
     this.selectOne = db.prepare(`SELECT kind, version, recorded_at, payload FROM ${quoted} WHERE key = ?`);
     this.upsert = db.prepare(
       `INSERT INTO ${quoted} (key, kind, version, recorded_at, payload) VALUES (?, ?, ?, ?, ?)
@@ -103,7 +148,7 @@ export class SqliteDeterministicStateStore implements DeterministicStateStore, A
   }
 
   /**
-   * Opens (creating or migrating) the store.
+   * Opens (creating or migrating) the store, and starts its retention job when `retention` is given.
    * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`), failed-precondition
    *   `resourcelease.sqlite.schema_too_new`.
    */
@@ -115,16 +160,46 @@ export class SqliteDeterministicStateStore implements DeterministicStateStore, A
     const quoted = quoteTableName(table, "table");
     const busy = options.busyTimeoutMs ?? 5000;
     if (!Number.isSafeInteger(busy) || busy < 0) throw invalidOption("busyTimeoutMs", "busyTimeoutMs must be >= 0.");
+    const retention = resolveRetention(options.retention);
     const db = new Database(options.path, { timeout: busy });
+    let store: SqliteDeterministicStateStore;
     try {
       db.pragma("journal_mode = WAL");
       db.pragma("synchronous = FULL");
-      migrate(db, `statestore:${table}`, stateMigrations(quoted));
-      return new SqliteDeterministicStateStore(db, table, quoted);
+      // A WAL is reused, never shrunk, while the file is open: cap what it keeps after a checkpoint.
+      db.pragma("journal_size_limit = 67108864");
+      migrate(db, `statestore:${table}`, stateMigrations(quoted, table));
+      store = new SqliteDeterministicStateStore(db, table, quoted, {
+        retention,
+        clock: options.clock ?? systemClock,
+        logger: options.logger ?? silentLogger,
+      });
     } catch (error) {
       db.close();
       throw error;
     }
+    store.scheduleRetention();
+    return store;
+  }
+
+  /** The retention policy in force (validated, with defaults), or `undefined` when the store keeps every record. */
+  get retention(): SqliteDeterministicRetentionSettings | undefined {
+    return this.retentionJob?.settings;
+  }
+
+  /**
+   * Runs the retention policy now (the timer runs it every `retention.intervalMs`): deletes selected records older
+   * than `maxAgeMs`, then the oldest selected ones beyond `maxRecords`, in batches that yield to the event loop.
+   * Deleted rows' pages are reused by later writes, so the file stops growing; it does not shrink. Without a
+   * retention policy it deletes nothing. A run already in progress is joined, not repeated.
+   * @throws OmniRelayError unavailable `resourcelease.sqlite.closed`.
+   */
+  async prune(): Promise<SqliteDeterministicPruneResult> {
+    this.ensureOpen();
+    this.pruning ??= this.runRetention().finally(() => {
+      this.pruning = undefined;
+    });
+    return this.pruning;
   }
 
   /** Returns the record at `key`, or `undefined`. @throws OmniRelayError invalid-argument `resourcelease.deterministic.key_required`. */
@@ -167,15 +242,46 @@ export class SqliteDeterministicStateStore implements DeterministicStateStore, A
     return this.db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM ${table}`).get()?.n ?? 0;
   }
 
-  /** Closes the file. Idempotent. */
+  /** Stops the retention job (after its current batch) and closes the file. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.retentionTimer) this.clock.clearTimeout(this.retentionTimer);
+    this.retentionTimer = undefined;
+    await this.pruning?.catch(() => undefined);
     this.db.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  private async runRetention(): Promise<SqliteDeterministicPruneResult> {
+    const job = this.retentionJob;
+    const deleted = job
+      ? await job.run(this.clock.now(), async () => {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          return !this.closed;
+        })
+      : 0;
+    return { deleted, remaining: this.closed ? 0 : this.count() };
+  }
+
+  private scheduleRetention(): void {
+    const job = this.retentionJob;
+    if (!job || this.closed) return;
+    this.retentionTimer = this.clock.setTimeout(() => {
+      this.retentionTimer = undefined;
+      if (this.closed) return;
+      this.prune()
+        .then(
+          (r) => {
+            if (r.deleted > 0) this.logger.debug({ ...r, table: this.table }, "Deterministic store retention ran.");
+          },
+          (error: unknown) => this.logger.error({ err: error }, "Deterministic store retention failed; retrying."),
+        )
+        .finally(() => this.scheduleRetention());
+    }, job.settings.intervalMs);
   }
 
   private ensureOpen(): void {

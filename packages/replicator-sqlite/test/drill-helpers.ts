@@ -59,15 +59,33 @@ export async function startWith(options: { durability?: string }, path: string, 
       rl.close();
       resolve(l);
     });
-    child.once("exit", (code) => reject(new Error(`dispatcher exited with ${code} before serving: ${stderr}`)));
+    child.once("close", (code) => reject(new Error(`dispatcher exited with ${code} before serving: ${stderr}`)));
   });
-  const info = JSON.parse(line) as { port: number; recordedAtStart?: number };
+  const info = JSON.parse(line) as { port: number; recordedAtStart?: number; error?: Refusal };
+  if (info.error) {
+    await exited;
+    throw new RefusedToStart(info.error);
+  }
   const { port } = info;
   const client = new ResourceLeaseClient({
     outbound: new HttpOutbound({ url: `http://127.0.0.1:${port}`, timeoutMs: 10_000 }),
     caller: "drill",
   });
   return { child, client, exited, recordedAtStart: info.recordedAtStart ?? 0 };
+}
+
+/** Why the fixture refused to open its log. */
+export interface Refusal {
+  readonly code: string;
+  readonly metadata: Record<string, string>;
+  readonly message: string;
+}
+
+/** Thrown by {@link start} when the fixture refused to open its log (it printed the error and exited 4). */
+export class RefusedToStart extends Error {
+  constructor(readonly refusal: Refusal) {
+    super(`the dispatcher refused to start: ${refusal.code} ${JSON.stringify(refusal.metadata)}`);
+  }
 }
 
 export function codeOf(error: unknown): string {

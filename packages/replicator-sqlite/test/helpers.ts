@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { isOmniRelayError, type OmniRelayError, type ResourceLeaseItemPayload } from "@omnirelay/core";
 import { afterEach } from "vitest";
+import { openDurableResourceLeaseQueue } from "../src/index.js";
 
 const dirs: string[] = [];
 
@@ -36,4 +37,66 @@ export async function rejection(run: Promise<unknown> | (() => unknown)): Promis
     return error;
   }
   throw new Error("expected an OmniRelayError");
+}
+
+/** Counters and contents of a queue log written by {@link busyQueueLog}. */
+export interface BusyLog {
+  readonly lastSequence: number;
+  readonly lastFencingToken: number;
+  readonly lastSequenceId: number;
+  readonly pending: number;
+  readonly dead: number;
+  readonly active: number;
+}
+
+/**
+ * Writes a real queue's log at `path`: `items` enqueues, then leases, completions, dead letters and leases left
+ * active, so event numbers, fencing tokens and item ids all move. Closes it (the high-water record is then current).
+ */
+export async function busyQueueLog(
+  path: string,
+  options: { items?: number; snapshotEveryEvents?: number; replicatorOptions?: Record<string, unknown> } = {},
+): Promise<BusyLog> {
+  const items = options.items ?? 40;
+  const durable = await openDurableResourceLeaseQueue({
+    path,
+    snapshotEveryEvents: options.snapshotEveryEvents ?? 0,
+    queueOptions: { capacity: 1_000_000, maxAttempts: 1, leaseDurationMs: 600_000 },
+    ...(options.replicatorOptions ? { replicatorOptions: options.replicatorOptions } : {}),
+  });
+  const q = durable.queue;
+  for (let i = 0; i < items; i += 10) {
+    await q.enqueueMany(Array.from({ length: Math.min(10, items - i) }, (_, j) => item(i + j)));
+    const grants = await q.lease({ maxItems: 4, peerId: "w" });
+    if (grants[0]) await q.complete(grants[0].ownershipToken);
+    if (grants[1]) await q.fail(grants[1].ownershipToken, { requeue: false, reason: "poison" });
+    // grants[2] and [3] stay active
+  }
+  const s = q.stats();
+  const snapshot = q.snapshot();
+  await durable.close();
+  return {
+    lastSequence: s.lastEventSequence,
+    lastFencingToken: s.lastFencingToken,
+    lastSequenceId: snapshot.lastSequenceId,
+    pending: s.pendingCount,
+    dead: s.deadLetterCount,
+    active: s.activeLeaseCount,
+  };
+}
+
+/** XORs `count` bytes of `file` from `offset` with 0xa5 (in place). */
+export function flipBytes(file: string, offset: number, count: number): void {
+  const buf = readFileSync(file);
+  if (offset + count > buf.length) throw new Error(`${file} has only ${buf.length} bytes`);
+  for (let i = offset; i < offset + count; i++) buf[i] = buf[i]! ^ 0xa5;
+  writeFileSync(file, buf);
+}
+
+/** Every file beside `path` whose name starts with the log's name, sorted. */
+export function filesBeside(path: string): string[] {
+  const name = basename(path);
+  return readdirSync(dirname(path))
+    .filter((f) => f.startsWith(name))
+    .sort();
 }

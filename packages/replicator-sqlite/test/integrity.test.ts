@@ -1,15 +1,17 @@
+import { readFileSync } from "node:fs";
 import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import {
   isCorruptLogError,
+  openDurableResourceLeaseQueue,
   SCHEMA_VERSION_TABLE,
   SqliteErrorCodes,
   SqliteResourceLeaseReplicator,
 } from "../src/index.js";
 import { checksumOf } from "../src/integrity.js";
 import { logMigrations, logTables, migrate, schemaVersion } from "../src/schema.js";
-import { rejection, tempDb } from "./helpers.js";
+import { busyQueueLog, filesBeside, item, rejection, tempDb } from "./helpers.js";
 
 function ev(sequenceNumber: number): ResourceLeaseReplicationEvent {
   return { sequenceNumber, eventType: "Heartbeat", timestamp: 1_700_000_000_000, metadata: {} };
@@ -34,30 +36,51 @@ function tamper(path: string, sql: string): void {
 
 describe("corrupt logs", () => {
   it.each([
-    ["checksum", "UPDATE resourcelease_events SET json = replace(json, 'Heartbeat', 'Completed') WHERE sequence = 4"],
+    ["checksum", "UPDATE resourcelease_events SET json = replace(json, 'Enqueue', 'Completed') WHERE sequence = 4"],
     [
       "decode",
       `UPDATE resourcelease_events SET json = '${truncated}', checksum = '${checksumOf(truncated)}' WHERE sequence = 4`,
     ],
     ["gap", "DELETE FROM resourcelease_events WHERE sequence = 4"],
-  ])("opening fails naming the sequence (%s), and repair truncates to the last good row", async (reason, sql) => {
-    const path = await logWith(6);
-    tamper(path, sql);
-    const err = await rejection(SqliteResourceLeaseReplicator.open({ path }));
-    expect(isCorruptLogError(err)).toBe(true);
-    expect(err.status).toBe("data-loss");
-    expect(err.code).toBe(SqliteErrorCodes.corrupt);
-    expect(err.metadata).toMatchObject({ sequence: "4", reason });
-    expect(err.message).toContain("sequence 4");
+  ])(
+    "opening fails naming the sequence (%s); repair keeps 1..3 and continues above the lost ones",
+    async (reason, sql) => {
+      const path = tempDb();
+      const before = await busyQueueLog(path, { items: 20 });
+      tamper(path, sql);
+      const err = await rejection(SqliteResourceLeaseReplicator.open({ path }));
+      expect(isCorruptLogError(err)).toBe(true);
+      expect(err.status).toBe("data-loss");
+      expect(err.code).toBe(SqliteErrorCodes.corrupt);
+      expect(err.metadata).toMatchObject({ sequence: "4", reason, file: "log" });
+      expect(err.message).toContain("sequence 4");
+      const damaged = readFileSync(path);
 
-    const report = await SqliteResourceLeaseReplicator.repair(path, { truncateAfterLastGood: true });
-    expect(report).toMatchObject({ repaired: true, lastGoodSequence: 3, firstBadSequence: 4, reason });
-    expect(report.droppedEvents).toBe(reason === "gap" ? 2 : 3);
-    const log = await SqliteResourceLeaseReplicator.open({ path });
-    expect(await log.lastSequence()).toBe(3);
-    await log.publish([ev(4)]);
-    await log.close();
-  });
+      const report = await SqliteResourceLeaseReplicator.repair(path, { truncateAfterLastGood: true });
+      expect(report).toMatchObject({
+        repaired: true,
+        reason,
+        lastGoodSequence: 3,
+        firstBadSequence: 4,
+        lostRange: [4, before.lastSequence],
+        resumeSequence: before.lastSequence,
+        lastFencingToken: before.lastFencingToken,
+        lastSequenceId: before.lastSequenceId,
+      });
+      expect(report.droppedEvents).toBe(reason === "gap" ? before.lastSequence - 4 : before.lastSequence - 3);
+      // The damaged file is moved aside byte for byte, never deleted.
+      expect(report.movedAside[0]).toMatch(/log\.db\.damaged-\d{8}T\d{6}Z$/);
+      expect(readFileSync(report.movedAside[0]!).equals(damaged)).toBe(true);
+
+      // The repaired log holds the state of 1..3 (three pending items) numbered at the old last sequence.
+      await using again = await openDurableResourceLeaseQueue({ path, queueOptions: { capacity: 1000 } });
+      expect(again.queue.stats()).toMatchObject({ pendingCount: 3, lastEventSequence: before.lastSequence });
+      const { sequenceIds } = await again.queue.enqueue(item("after"));
+      expect(sequenceIds[0]).toBe(before.lastSequenceId + 1);
+      const [grant] = await again.queue.lease();
+      expect(grant!.ownershipToken.fencingToken).toBe(before.lastFencingToken + 1);
+    },
+  );
 
   it("repair leaves a healthy log alone and demands the explicit flag", async () => {
     const path = await logWith(3);
@@ -66,11 +89,31 @@ describe("corrupt logs", () => {
       lastGoodSequence: 3,
       droppedEvents: 0,
       droppedSnapshots: 0,
+      resumeSequence: 3,
+      lastFencingToken: 0,
+      lastSequenceId: 0,
+      movedAside: [],
     });
+    expect(filesBeside(path)).toEqual(["log.db", "log.db.hwm"]);
     const flag = {} as { truncateAfterLastGood: true };
     expect((await rejection(SqliteResourceLeaseReplicator.repair(path, flag))).metadata.option).toBe(
       "truncateAfterLastGood",
     );
+  });
+
+  it("repair names the path when its directory does not exist", async () => {
+    const err = await rejection(
+      SqliteResourceLeaseReplicator.repair("/nonexistent-omnirelay-dir/log.db", { truncateAfterLastGood: true }),
+    );
+    expect(err.metadata.option).toBe("path");
+  });
+
+  it("repair refuses to touch a log another connection holds open", async () => {
+    const path = await logWith(3);
+    await using log = await SqliteResourceLeaseReplicator.open({ path });
+    const err = await rejection(SqliteResourceLeaseReplicator.repair(path, { truncateAfterLastGood: true }));
+    expect(err.code).toBe(SqliteErrorCodes.locked);
+    expect(await log.lastSequence()).toBe(3);
   });
 
   it("'tail' verification without a snapshot still checks every row", async () => {
