@@ -3,6 +3,7 @@
 #   bash scripts/omni.sh demo   install, build, start the local mesh (Ctrl-C stops it)
 #   bash scripts/omni.sh test   install, lint, build, typecheck and run every test
 #   bash scripts/omni.sh bench  install, build, run the benchmark (arguments go to tools/bench, e.g. --quick)
+#   bash scripts/omni.sh soak   install, build, soak the demo's dispatcher for ten minutes (arguments go to the soak)
 # It brings the pinned pnpm itself (corepack cannot verify signatures on this registry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,8 +44,13 @@ case "$cmd" in
     pnpm exec turbo run build --filter=@omnirelay/bench... --output-logs=errors-only
     pnpm --filter @omnirelay/bench bench -- "$@"
     ;;
+  soak)
+    install_deps
+    pnpm exec turbo run build --filter=@omnirelay/mesh-demo... --output-logs=errors-only
+    pnpm --filter @omnirelay/mesh-demo soak -- "$@"
+    ;;
   *)
-    echo "usage: bash scripts/omni.sh demo|test|bench" >&2
+    echo "usage: bash scripts/omni.sh demo|test|bench|soak" >&2
     exit 2
     ;;
 esac

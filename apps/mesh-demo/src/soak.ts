@@ -3,7 +3,8 @@
  * for a while, sampling its memory and data directory every second, then checking that nothing grows without bound
  * after the warm-up. `pnpm soak` runs ten minutes; CI runs a short one (apps/mesh-demo/test/soak.test.ts).
  *
- *   node dist/soak.js [--duration 600s] [--warmup 60s] [--rate 960] [--depth 3000] [--out DIR]
+ *   node dist/soak.js [--duration 600s] [--warmup 120s] [--rate 960] [--depth 3000] [--dead-letter-max 2000]
+ *                     [--rss-slope-limit 4] [--out DIR]
  *
  * Exit code 0 when every check holds, 1 when one fails (the summary says which), 2 for a usage error.
  */
@@ -12,8 +13,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
+import { parseArgs } from "node:util";
 import { HttpOutbound, isOmniRelayError, ResourceLeaseClient, type ResourceLeaseGrant } from "@omnirelay/core";
 import { parseDurationMs, UsageError } from "./config.js";
 
@@ -27,6 +28,8 @@ export interface SoakOptions {
   readonly depth: number;
   /** The dispatcher's dead-letter bound (so a short run reaches it). */
   readonly deadLetterMax: number;
+  /** Largest upward trend of RSS after the warm-up, MiB per minute. @defaultValue 4 */
+  readonly rssSlopeLimitMiBPerMin?: number;
   readonly outDir: string;
 }
 
@@ -96,7 +99,8 @@ function dirBytes(dir: string): number {
 /** Reads `name{...shard="s"} value` or `name value` from a Prometheus exposition. */
 function metric(text: string, name: string): number {
   for (const line of text.split("\n")) {
-    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) return Number(line.slice(line.lastIndexOf(" ") + 1));
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+      return Number(line.slice(line.lastIndexOf(" ") + 1));
   }
   return 0;
 }
@@ -122,11 +126,15 @@ const median = (values: number[]) => {
 };
 
 /**
- * Judges the samples. After the warm-up: RSS may not trend upward by more than 4 MiB a minute nor end more than 15%
- * (+16 MiB) above where it was; external memory (bodies, buffers) may not grow by more than 16 MiB; the data directory
- * may not more than double (+16 MiB); the dead letters stay within their bound.
+ * Judges the samples. After the warm-up: RSS may not trend upward by more than `rssSlopeLimitMiBPerMin` (4 MiB a
+ * minute) nor end more than 15% (+16 MiB) above where it was; external memory (bodies, buffers) may not grow by more
+ * than 4 MiB; the data directory may not more than double (+16 MiB); the dead letters stay within their bound.
  */
-export function judge(samples: readonly SoakSample[], options: SoakOptions, errors: Record<string, number>): SoakSummary {
+export function judge(
+  samples: readonly SoakSample[],
+  options: SoakOptions,
+  errors: Record<string, number>,
+): SoakSummary {
   const after = samples.filter((s) => s.tMs >= options.warmupMs);
   const window = Math.max(3, Math.floor(after.length / 6));
   const head = after.slice(0, window);
@@ -143,17 +151,23 @@ export function judge(samples: readonly SoakSample[], options: SoakOptions, erro
   const opsPerSecond = last ? last.opsTotal / (last.tMs / 1000) : 0;
   const failures: string[] = [];
   if (after.length < 6) failures.push(`too few samples after the warm-up (${after.length})`);
-  if (rssSlope > 4) failures.push(`RSS grows ${rssSlope.toFixed(1)} MiB/min after the warm-up (limit 4)`);
-  if (rssTail > rssHead * 1.15 + 16 * MiB) {
-    failures.push(`RSS went from ${(rssHead / MiB).toFixed(0)} to ${(rssTail / MiB).toFixed(0)} MiB (limit +15% +16 MiB)`);
+  const slopeLimit = options.rssSlopeLimitMiBPerMin ?? 4;
+  if (rssSlope > slopeLimit) {
+    failures.push(`RSS grows ${rssSlope.toFixed(1)} MiB/min after the warm-up (limit ${slopeLimit})`);
   }
-  if (extTail > extHead + 16 * MiB) {
+  if (rssTail > rssHead * 1.15 + 16 * MiB) {
+    failures.push(
+      `RSS went from ${(rssHead / MiB).toFixed(0)} to ${(rssTail / MiB).toFixed(0)} MiB (limit +15% +16 MiB)`,
+    );
+  }
+  if (extTail > extHead + 4 * MiB) {
     failures.push(`external memory went from ${(extHead / MiB).toFixed(1)} to ${(extTail / MiB).toFixed(1)} MiB`);
   }
   if (dirTail > dirHead * 2 + 16 * MiB) {
     failures.push(`the data directory went from ${(dirHead / MiB).toFixed(1)} to ${(dirTail / MiB).toFixed(1)} MiB`);
   }
-  if (maxDead > options.deadLetterMax) failures.push(`${maxDead} dead letters, over the bound ${options.deadLetterMax}`);
+  if (maxDead > options.deadLetterMax)
+    failures.push(`${maxDead} dead letters, over the bound ${options.deadLetterMax}`);
   if (opsPerSecond < options.rate * 0.5) {
     failures.push(`the load reached only ${opsPerSecond.toFixed(0)} ops/s of ${options.rate}`);
   }
@@ -352,6 +366,7 @@ function parseSoakArgs(argv: readonly string[]): SoakOptions {
       rate: { type: "string", default: "960" },
       depth: { type: "string", default: "3000" },
       "dead-letter-max": { type: "string", default: "2000" },
+      "rss-slope-limit": { type: "string", default: "4" },
       out: { type: "string", default: "soak-results" },
     },
     strict: true,
@@ -370,6 +385,7 @@ function parseSoakArgs(argv: readonly string[]): SoakOptions {
     rate: int("rate", values.rate),
     depth: int("depth", values.depth),
     deadLetterMax: int("dead-letter-max", values["dead-letter-max"]),
+    rssSlopeLimitMiBPerMin: int("rss-slope-limit", values["rss-slope-limit"]),
     outDir: resolve(values.out),
   };
 }
