@@ -10,6 +10,11 @@ export const GrpcTransportErrorCodes = {
   outboundClosed: "omnirelay.outbound.closed",
   /** unavailable: the inbound cannot bind its address (in use, bad host); metadata `address`. */
   bindFailed: "omnirelay.inbound.bind_failed",
+  /**
+   * invalid-argument: the request message is not valid protobuf for its rpc, or holds an int64 past 2^53 that
+   * JavaScript numbers cannot carry exactly.
+   */
+  malformedRequest: "omnirelay.request.malformed_protobuf",
   /** failed-precondition: `start()` on an inbound that is closing or closed. */
   inboundState: "omnirelay.inbound.state",
 } as const;

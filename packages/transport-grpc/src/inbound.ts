@@ -66,6 +66,43 @@ export interface GrpcInboundOptions {
   readonly clock?: Clock;
 }
 
+/** A request whose bytes did not decode: answered INVALID_ARGUMENT instead of grpc-js's INTERNAL. */
+class MalformedRequest {
+  constructor(private readonly cause: unknown) {}
+  error(rpc: string): OmniRelayError {
+    return new OmniRelayError({
+      status: "invalid-argument",
+      code: GrpcTransportErrorCodes.malformedRequest,
+      message: `The ${rpc} request is not a valid message: ${(this.cause as Error)?.message ?? String(this.cause)}`,
+      metadata: { rpc },
+      cause: this.cause,
+    });
+  }
+}
+
+/**
+ * The service definition with request decoders that never throw: grpc-js answers a throwing decoder with INTERNAL
+ * (a server bug, by the status table), but undecodable bytes are the caller's mistake.
+ */
+function tolerantDeserializers<T extends Record<string, { requestDeserialize: (bytes: Buffer) => unknown }>>(
+  service: T,
+): T {
+  const out: Record<string, unknown> = {};
+  for (const [name, method] of Object.entries(service)) {
+    out[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return method.requestDeserialize(bytes);
+        } catch (error) {
+          return new MalformedRequest(error);
+        }
+      },
+    };
+  }
+  return out as T;
+}
+
 const DEFAULT_NAMESPACE = "resourcelease";
 const DEADLINE_SLACK_MS = 25;
 
@@ -169,7 +206,7 @@ export class GrpcInbound implements AsyncDisposable {
       };
       implementation[rpc.name] = handler;
     }
-    server.addService(ResourceLeaseServiceService, implementation);
+    server.addService(tolerantDeserializers(ResourceLeaseServiceService), implementation);
     const host = this.options.host?.trim() ?? "127.0.0.1";
     const address =
       host.includes(":") && !host.startsWith("[")
@@ -246,6 +283,10 @@ export class GrpcInbound implements AsyncDisposable {
   ): Promise<void> {
     if (this.current !== "running") {
       callback(toGrpcStatus(shuttingDown("The server is shutting down.")));
+      return;
+    }
+    if (call.request instanceof MalformedRequest) {
+      callback(toGrpcStatus(call.request.error(rpc.name)));
       return;
     }
     const abort = new AbortController();
