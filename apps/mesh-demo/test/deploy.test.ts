@@ -53,10 +53,16 @@ describe("container lab files", () => {
       if (path.endsWith(".json")) expect(() => JSON.parse(text), path).not.toThrow();
       if (path.endsWith(".yml") || path.endsWith(".yaml")) expect(() => parse(text), path).not.toThrow();
     }
-    const compose = parse(readFileSync(join(deploy, "docker-compose.yml"), "utf8")) as { services: object };
+    const compose = parse(readFileSync(join(deploy, "docker-compose.yml"), "utf8")) as {
+      services: Record<string, { ports?: string[] }>;
+    };
     expect(Object.keys(compose.services).sort()).toEqual(
       ["grafana", "mesh-dispatcher", "mesh-seeder", "mesh-worker-a", "mesh-worker-b", "prometheus"].sort(),
     );
+    // The lab runs without authentication: nothing is published beyond the host's loopback.
+    const published = Object.values(compose.services).flatMap((s) => s.ports ?? []);
+    expect(published.length).toBeGreaterThan(0);
+    for (const port of published) expect(port).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
     const provider = parse(readFileSync(join(deploy, "grafana/provisioning/dashboards/omnirelay.yml"), "utf8")) as {
       providers: { folder: string }[];
     };
