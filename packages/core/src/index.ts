@@ -93,7 +93,6 @@ export {
   type UnaryHandler,
   type UnaryInboundMiddleware,
   type UnaryOutbound,
-  type UnaryOutboundMiddleware,
   type UnaryRequest,
   type UnaryResponse,
 } from "./dispatcher/index.js";
@@ -196,21 +195,15 @@ export type {
   ResourceLeaseRestoreOptions,
   ResourceLeaseRetryBackoffOptions,
 } from "./queue/index.js";
-export { ResourceLeaseQueue, validatePayload, validatePendingItem, validateToken } from "./queue/index.js";
+export { ResourceLeaseQueue } from "./queue/index.js";
 // Replication
 export {
   CheckpointingResourceLeaseReplicationSink,
   type CheckpointingResourceLeaseReplicationSinkOptions,
   CompositeResourceLeaseReplicator,
   type CompositeResourceLeaseReplicatorOptions,
-  type DecodePendingItemOptions,
   DurableFanOutResourceLeaseReplicator,
   type DurableFanOutResourceLeaseReplicatorOptions,
-  decodePendingItem,
-  decodeReplicationEvent,
-  encodePendingItem,
-  encodeReplicationEvent,
-  getPropertyIgnoreCase,
   InMemoryResourceLeaseCheckpointStore,
   InMemoryResourceLeaseEventLog,
   InMemoryResourceLeaseReplicator,
@@ -219,11 +212,6 @@ export {
   ReplicationErrorCodes,
   type ResourceLeaseCheckpoint,
   type ResourceLeaseCheckpointStore,
-  type ResourceLeaseErrorInfoJson,
-  type ResourceLeaseItemPayloadJson,
-  type ResourceLeaseOwnershipTokenJson,
-  type ResourceLeasePendingItemJson,
-  type ResourceLeaseReplicationEventJson,
   ShardedResourceLeaseReplicator,
   type ShardedResourceLeaseReplicatorOptions,
 } from "./replication/index.js";
@@ -254,6 +242,18 @@ export {
 } from "./transport/http/index.js";
 // Utilities
 export { type Clock, systemClock, type TimerHandle } from "./util/clock.js";
+// The wire layer: messages, their codecs and limits
+export {
+  type DecodePendingItemOptions,
+  decodePendingItem,
+  decodeReplicationEvent,
+  encodePendingItem,
+  encodeReplicationEvent,
+  getPropertyIgnoreCase,
+  payloadBytes,
+  ResourceLeaseLimits,
+  type ResourceLeasePendingItemJson,
+} from "./wire/index.js";
 // Worker
 export {
   ResourceLeaseWorker,

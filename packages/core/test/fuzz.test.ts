@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   Dispatcher,
+  decodeJsonBody,
   decodeReplicationEvent,
   encodeReplicationEvent,
   isOmniRelayError,
@@ -295,18 +296,18 @@ async function run(calls: Call[]): Promise<void> {
   const drained: unknown[][] = [];
   const send = async (verb: string, body: Uint8Array): Promise<Record<string, any> | undefined> => {
     try {
-      const res = await dispatcher.dispatch({
-        meta: {
-          service: "fuzz",
-          procedure: `resourcelease::${verb}`,
-          transport: "in-process",
-          caller: "fuzzer",
-          headers: {},
-          signal: new AbortController().signal,
-        },
-        body,
-      });
-      return JSON.parse(Buffer.from(res.body).toString("utf8"));
+      // What the HTTP inbound does: parse, decode and check once with the procedure's definition, dispatch, encode.
+      const spec = dispatcher.resolve(`resourcelease::${verb}`);
+      const meta = {
+        service: "fuzz",
+        procedure: `resourcelease::${verb}`,
+        transport: "in-process" as const,
+        caller: "fuzzer",
+        headers: {},
+        signal: new AbortController().signal,
+      };
+      const res = await dispatcher.dispatch({ meta, message: spec.readRequest(decodeJsonBody(body)) });
+      return JSON.parse(JSON.stringify(spec.definition.response.write(res.message, "json")));
     } catch (error) {
       if (!isOmniRelayError(error)) throw error;
       if (!expected.has(error.status))

@@ -193,12 +193,9 @@ describe("resourcelease over HTTP: the wire contract", () => {
     expect(b).toBeGreaterThan(0);
     const same = resolve(payload("x", { partitionKey: "partition-3" }));
     expect(same).toEqual(resolve(payload("y", { partitionKey: "partition-3" })));
-    expect(() =>
-      server!.dispatcher.register({
-        name: "resourcelease.a::lease",
-        handler: async () => ({ body: new Uint8Array(), encoding: "json" }),
-      }),
-    ).toThrowError(/already registered/);
+    expect(() => server!.dispatcher.registerJson("resourcelease.a::lease", async () => ({}))).toThrowError(
+      /already registered/,
+    );
   });
 
   it("health and readiness, and a graceful shutdown that finishes in-flight calls", async () => {

@@ -68,9 +68,9 @@ function malformed(rand: () => number): {
       return pick([
         {
           procedure: "resourcelease::lease",
-          body: JSON.stringify({ waitMs: pick([-1, "5", 1.5, [], 2 ** 53, 1e300]) }),
+          body: JSON.stringify({ waitMs: pick([-1, "five", 1.5, [], 2 ** 53, 1e300]) }),
         },
-        { procedure: "resourcelease::lease", body: JSON.stringify({ maxItems: pick([0, -3, "2", 1e9, {}]) }) },
+        { procedure: "resourcelease::lease", body: JSON.stringify({ maxItems: pick([0, -3, "two", 1e9, {}]) }) },
         { procedure: "resourcelease::lease", body: JSON.stringify({ peerId: pick([1, [], {}]) }) },
         {
           procedure: "resourcelease::redrive",

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { DeterministicRecord, DeterministicStateStore } from "../contracts/stores.js";
-import { decodeReplicationEvent } from "../replication/event-json.js";
 import { InMemoryResourceLeaseReplicator } from "../replication/in-memory-replicator.js";
 import { eventOfEveryType, makeEvent } from "../replication/test-fixtures.js";
 import { FakeClock } from "../testing/fake-clock.js";
+import { decodeReplicationEvent } from "../wire/event.js";
 import { DeterministicResourceLeaseCoordinator } from "./coordinator.js";
 import { InMemoryDeterministicStateStore } from "./in-memory-state-store.js";
 

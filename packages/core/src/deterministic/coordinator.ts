@@ -2,7 +2,7 @@ import type { CallOptions, ResourceLeaseReplicationEvent, ResourceLeaseReplicati
 import type { DeterministicRecord } from "../contracts/stores.js";
 import { ResourceLeaseErrorCodes } from "../errors/codes.js";
 import { omniError } from "../errors/omnirelay-error.js";
-import { encodeReplicationEvent } from "../replication/event-json.js";
+import { encodeReplicationEvent } from "../wire/event.js";
 import { DETERMINISTIC_EFFECT_KIND, DETERMINISTIC_VERSION_KIND, DeterministicErrorCodes } from "./codes.js";
 import {
   type ResolvedDeterministicOptions,

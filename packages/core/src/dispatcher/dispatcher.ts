@@ -1,7 +1,10 @@
 import { type Logger, silentLogger } from "../contracts/health.js";
 import { isOmniRelayError, OmniRelayError, omniError } from "../errors/omnirelay-error.js";
-import { DispatcherErrorCodes, decodeJsonBody, encodeJsonBody } from "./json-codec.js";
+import { JsonObject } from "../wire/json-object.js";
+import { requestSite } from "../wire/site.js";
+import { DispatcherErrorCodes } from "./json-codec.js";
 import type {
+  ProcedureDefinition,
   ProcedureSpec,
   RequestMeta,
   UnaryHandler,
@@ -19,12 +22,24 @@ export interface DispatcherOptions {
   readonly logger?: Logger;
 }
 
-/** A JSON procedure: gets the decoded body, returns a JSON-serialisable result. */
+/** A JSON procedure: gets the request body as a JSON object, returns a JSON-serialisable result. */
 export type JsonUnaryHandler = (body: Record<string, unknown>, meta: RequestMeta) => Promise<unknown>;
 
+/** How a typed procedure is registered: its definition, its handler, and the limits its requests are read with. */
+export interface ProcedureRegistration<Req, Res> {
+  /** Full name, e.g. `resourcelease.billing::enqueue`. */
+  readonly name: string;
+  readonly definition: ProcedureDefinition<Req, Res>;
+  readonly handler: (request: Req, meta: RequestMeta) => Promise<Res>;
+  /** Largest body a request may carry (the queue's `maxBodyBytes`). @defaultValue 1 MiB */
+  readonly maxBodyBytes?: number;
+  readonly middleware?: readonly UnaryInboundMiddleware[];
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
 /**
- * Hosts procedures and runs each call through the inbound middleware chain. Transports (HTTP, gRPC) decode the
- * wire format into a {@link UnaryRequest} and call {@link Dispatcher.dispatch}.
+ * Hosts procedures and runs each call through the inbound middleware chain. Transports decode the wire format into a
+ * request message with the procedure's definition ({@link Dispatcher.resolve}), then call {@link Dispatcher.dispatch}.
  */
 export class Dispatcher {
   readonly service: string;
@@ -51,11 +66,12 @@ export class Dispatcher {
   }
 
   /**
-   * Registers a procedure. Names are case-insensitive.
+   * Registers a typed procedure. Names are case-insensitive.
    * @throws OmniRelayError already-exists `omnirelay.procedure.duplicate` when the name is taken.
    */
-  register(spec: ProcedureSpec): void {
-    const key = spec.name.trim().toLowerCase();
+  register<Req, Res>(registration: ProcedureRegistration<Req, Res>): void {
+    const { name, definition, handler, maxBodyBytes } = registration;
+    const key = name.trim().toLowerCase();
     if (key.length === 0) {
       throw omniError("invalid-argument", "resourcelease.options.invalid", "A procedure needs a name.", {
         option: "name",
@@ -65,27 +81,28 @@ export class Dispatcher {
       throw omniError(
         "already-exists",
         DispatcherErrorCodes.duplicateProcedure,
-        `Procedure '${spec.name}' is already registered on service '${this.service}'.`,
-        { procedure: spec.name },
+        `Procedure '${name}' is already registered on service '${this.service}'.`,
+        { procedure: name },
       );
     }
-    this.registry.set(key, spec);
+    const spec: ProcedureSpec<Req, Res> = {
+      name,
+      definition,
+      readRequest: (value) => definition.request.read(value, requestSite("", maxBodyBytes)),
+      handler,
+      ...(registration.middleware ? { middleware: registration.middleware } : {}),
+      ...(registration.labels ? { labels: registration.labels } : {}),
+    };
+    this.registry.set(key, spec as ProcedureSpec);
   }
 
-  /** Registers a JSON procedure: the body is decoded to an object and the result encoded as JSON. */
+  /** Registers a JSON procedure: the request is a JSON object, the result anything JSON can carry. */
   registerJson(
     name: string,
     handler: JsonUnaryHandler,
     options: { middleware?: readonly UnaryInboundMiddleware[]; labels?: Readonly<Record<string, string>> } = {},
   ): void {
-    this.register({
-      name,
-      ...options,
-      handler: async (request) => {
-        const result = await handler(decodeJsonBody(request.body), request.meta);
-        return { body: encodeJsonBody(result), encoding: "json" };
-      },
-    });
+    this.register({ name, definition: jsonProcedure(verbOf(name)), handler, ...options });
   }
 
   /** Looks up a procedure case-insensitively. */
@@ -99,12 +116,11 @@ export class Dispatcher {
   }
 
   /**
-   * Runs a call: dispatcher middleware, then the procedure's own middleware, then its handler. Anything thrown that
-   * is not an `OmniRelayError` becomes `internal` (`omnirelay.internal`) and is logged; its message is not sent.
-   * @throws OmniRelayError unimplemented `omnirelay.procedure.not_found` for an unknown procedure.
+   * The procedure a call names, to decode its request with.
+   * @throws OmniRelayError invalid-argument `omnirelay.request.procedure_required` without a name, unimplemented
+   * `omnirelay.procedure.not_found` for an unknown one.
    */
-  async dispatch(request: UnaryRequest): Promise<UnaryResponse> {
-    const name = request.meta.procedure;
+  resolve(name: string): ProcedureSpec {
     if (!name) {
       throw omniError("invalid-argument", DispatcherErrorCodes.procedureRequired, "No procedure was named.", {
         header: "rpc-procedure",
@@ -119,10 +135,22 @@ export class Dispatcher {
         { procedure: name },
       );
     }
+    return spec;
+  }
+
+  /**
+   * Runs a call whose request a transport has decoded (with {@link Dispatcher.resolve}'s `readRequest`): dispatcher
+   * middleware, then the procedure's own middleware, then its handler. Anything thrown that is not an
+   * `OmniRelayError` becomes `internal` (`omnirelay.internal`) and is logged; its message is not sent.
+   * @throws OmniRelayError unimplemented `omnirelay.procedure.not_found` for an unknown procedure.
+   */
+  async dispatch(request: UnaryRequest): Promise<UnaryResponse> {
+    const name = request.meta.procedure;
+    const spec = this.resolve(name);
     const chain = [...this.middleware, ...(spec.middleware ?? [])];
     const run = (index: number, req: UnaryRequest): Promise<UnaryResponse> => {
       const mw = chain[index];
-      if (!mw) return spec.handler(req);
+      if (!mw) return spec.handler(req.message, req.meta).then((message) => ({ message }));
       return mw.handle(req, (next) => run(index + 1, next));
     };
     try {
@@ -148,4 +176,15 @@ export class Dispatcher {
 /** A handler that runs `handler` after `middleware`, outermost first (for tests and outbound chains). */
 export function composeInbound(middleware: readonly UnaryInboundMiddleware[], handler: UnaryHandler): UnaryHandler {
   return middleware.reduceRight<UnaryHandler>((next, mw) => (req) => mw.handle(req, next), handler);
+}
+
+/** The verb of a procedure name: what follows `::`, or the whole name. */
+function verbOf(name: string): string {
+  const at = name.lastIndexOf("::");
+  return at < 0 ? name : name.slice(at + 2);
+}
+
+/** A procedure whose request and answer are plain JSON (custom procedures registered with `registerJson`). */
+export function jsonProcedure(verb: string): ProcedureDefinition<Record<string, unknown>, unknown> {
+  return { verb, request: JsonObject, response: JsonObject as never };
 }

@@ -1,7 +1,15 @@
 /** The dispatcher: procedure registry and inbound middleware chain. */
-export { composeInbound, Dispatcher, type DispatcherOptions, type JsonUnaryHandler } from "./dispatcher.js";
+export {
+  composeInbound,
+  Dispatcher,
+  type DispatcherOptions,
+  type JsonUnaryHandler,
+  jsonProcedure,
+  type ProcedureRegistration,
+} from "./dispatcher.js";
 export { DispatcherErrorCodes, decodeJsonBody, encodeJsonBody } from "./json-codec.js";
 export type {
+  ProcedureDefinition,
   ProcedureSpec,
   RequestMeta,
   TransportKind,
@@ -9,7 +17,6 @@ export type {
   UnaryHandler,
   UnaryInboundMiddleware,
   UnaryOutbound,
-  UnaryOutboundMiddleware,
   UnaryRequest,
   UnaryResponse,
 } from "./types.js";

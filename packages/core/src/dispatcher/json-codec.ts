@@ -35,6 +35,8 @@ export const DispatcherErrorCodes = {
   internal: "omnirelay.internal",
   /** unavailable: the remote could not be reached. */
   transportFailed: "omnirelay.transport.unavailable",
+  /** internal: the remote answered something that is not the procedure's response message; metadata `field`. */
+  responseInvalid: "omnirelay.response.invalid",
 } as const;
 
 /**

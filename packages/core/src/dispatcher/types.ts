@@ -1,3 +1,5 @@
+import type { WireMessage } from "../wire/message.js";
+
 /** How the transport authenticated the connection (filled by inbounds; read by PrincipalBindingMiddleware). */
 export interface TransportSecurity {
   /** The TLS handshake verified the client certificate against the configured CA. */
@@ -36,16 +38,19 @@ export interface RequestMeta {
   readonly signal: AbortSignal;
 }
 
-/** A unary request: metadata and the encoded body. */
-export interface UnaryRequest {
+/**
+ * A unary call as middleware and handlers see it: its metadata and its request message, already decoded and checked
+ * by the transport that received it (HTTP from JSON, gRPC from protobuf, in-process as given). Middleware reads
+ * metadata; it never parses bytes.
+ */
+export interface UnaryRequest<Req = unknown> {
   readonly meta: RequestMeta;
-  readonly body: Uint8Array;
+  readonly message: Req;
 }
 
-/** A unary response: the encoded body and extra response headers. */
-export interface UnaryResponse {
-  readonly body: Uint8Array;
-  readonly encoding: string;
+/** A unary answer: the response message, and extra response headers. */
+export interface UnaryResponse<Res = unknown> {
+  readonly message: Res;
   readonly headers?: Readonly<Record<string, string>>;
 }
 
@@ -57,22 +62,34 @@ export interface UnaryInboundMiddleware {
   handle(request: UnaryRequest, next: UnaryHandler): Promise<UnaryResponse>;
 }
 
-/** Sends a unary call to a remote dispatcher (HTTP, gRPC). */
+/**
+ * A procedure's contract: its verb (the procedure is `{namespace}::{verb}`) and its request and response messages,
+ * each described once in the wire layer. Transports encode and decode with it; handlers see domain values.
+ */
+export interface ProcedureDefinition<Req = unknown, Res = unknown> {
+  readonly verb: string;
+  readonly request: WireMessage<Req>;
+  readonly response: WireMessage<Res>;
+}
+
+/** Sends a unary call to a remote dispatcher (HTTP, gRPC), encoding it as its definition says. */
 export interface UnaryOutbound {
-  call(request: UnaryRequest): Promise<UnaryResponse>;
+  call<Req, Res>(definition: ProcedureDefinition<Req, Res>, request: UnaryRequest<Req>): Promise<UnaryResponse<Res>>;
   close?(): Promise<void>;
 }
 
-/** Wraps a unary call on the client side. */
-export interface UnaryOutboundMiddleware {
-  handle(request: UnaryRequest, next: (request: UnaryRequest) => Promise<UnaryResponse>): Promise<UnaryResponse>;
-}
-
 /** A registered procedure. */
-export interface ProcedureSpec {
+export interface ProcedureSpec<Req = unknown, Res = unknown> {
   /** Full name, e.g. `resourcelease::enqueue`. */
   readonly name: string;
-  readonly handler: UnaryHandler;
+  readonly definition: ProcedureDefinition<Req, Res>;
+  /**
+   * Reads a request as a transport received it (parsed JSON, a protobuf-shaped object, an in-process value) and
+   * checks it with this procedure's limits — the one place a request is validated.
+   * @throws OmniRelayError invalid-argument naming the field.
+   */
+  readonly readRequest: (value: unknown) => Req;
+  readonly handler: (request: Req, meta: RequestMeta) => Promise<Res>;
   /** Extra middleware for this procedure only, run after the dispatcher's chain. */
   readonly middleware?: readonly UnaryInboundMiddleware[];
   /** Free-form labels (e.g. `{ kind: 'resourcelease', verb: 'lease', namespace: 'resourcelease' }`). */

@@ -4,9 +4,9 @@ import type { RequestMeta, UnaryResponse } from "../dispatcher/types.js";
 import { FakeClock } from "../testing/fake-clock.js";
 import { DeadlineMiddleware, type DeadlineMiddlewareOptions } from "./deadline.js";
 import { maxDeadlineHorizonMs } from "./deadline-headers.js";
-import { deferred, makeRequest, recordingDispatcher, responseJson } from "./test-helpers.js";
+import { deferred, makeRequest, recordingDispatcher, registerRaw, responseJson } from "./test-helpers.js";
 
-const ok: UnaryResponse = { body: new Uint8Array(), encoding: "json" };
+const ok: UnaryResponse = { message: {} };
 
 /** A dispatcher whose one procedure blocks until the test settles `gate`, recording the meta it got. */
 function blocking(options: DeadlineMiddlewareOptions) {
@@ -14,12 +14,9 @@ function blocking(options: DeadlineMiddlewareOptions) {
   const dispatcher = new Dispatcher({ service: "test-svc", inboundMiddleware: [middleware] });
   const gate = deferred<UnaryResponse>();
   const started = deferred<RequestMeta>();
-  dispatcher.register({
-    name: "resourcelease::lease",
-    handler: async (request) => {
-      started.resolve(request.meta);
-      return gate.promise;
-    },
+  registerRaw(dispatcher, "resourcelease::lease", async (request) => {
+    started.resolve(request.meta);
+    return gate.promise;
   });
   return { middleware, dispatcher, gate, started };
 }
@@ -89,7 +86,7 @@ describe("DeadlineMiddleware", () => {
     await started.promise;
     expect(clock.pendingTimers).toBe(1);
     gate.resolve(ok);
-    await expect(call).resolves.toBe(ok);
+    await expect(call).resolves.toEqual(ok);
     expect(clock.pendingTimers).toBe(0);
     expect(middleware.activeCalls).toBe(0);
   });
@@ -127,13 +124,14 @@ describe("DeadlineMiddleware", () => {
       service: "test-svc",
       inboundMiddleware: [new DeadlineMiddleware({ maxTimeoutMs: 40 })],
     });
-    dispatcher.register({
-      name: "resourcelease::lease",
-      handler: (request) =>
+    registerRaw(
+      dispatcher,
+      "resourcelease::lease",
+      (request) =>
         new Promise((_resolve, reject) => {
           request.meta.signal.addEventListener("abort", () => reject(request.meta.signal.reason), { once: true });
         }),
-    });
+    );
     const started = Date.now();
     await expect(dispatcher.dispatch(makeRequest({ procedure: "resourcelease::lease" }))).rejects.toMatchObject({
       code: "omnirelay.deadline_exceeded",

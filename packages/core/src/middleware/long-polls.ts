@@ -1,12 +1,8 @@
 import type { RateLimiter } from "../backpressure/rate-limiters.js";
 import type { RequestMeta, UnaryRequest } from "../dispatcher/types.js";
-import { getPropertyIgnoreCase } from "../replication/case-insensitive.js";
 import { canonicalIpAddress } from "./ip-address.js";
 
 // Long-poll admission for RateLimitingMiddleware. Internal: nothing here is exported from the package.
-
-const decoder = new TextDecoder("utf-8", { fatal: true });
-const encoder = new TextEncoder();
 
 /** Who is calling, for per-caller long-poll counts. */
 export interface LongPollCaller {
@@ -83,31 +79,16 @@ export class LongPollAdmission {
   }
 }
 
-/**
- * The same call as a plain poll: every `waitMs` (any case) in its JSON body replaced by a single `waitMs: 0`.
- * `undefined` when the body is not a JSON object with a `waitMs`, so the call cannot be turned into one.
- */
-export function asPlainPoll(request: UnaryRequest): UnaryRequest | undefined {
-  const body = parseObject(request.body);
-  if (body === undefined || getPropertyIgnoreCase(body, "waitMs") === undefined) return undefined;
-  // fromEntries defines properties (an own `__proto__` key stays a key), unlike assignment.
-  const rewritten = Object.fromEntries([
-    ...Object.entries(body).filter(([key]) => key.toLowerCase() !== "waitms"),
-    ["waitMs", 0],
-  ]);
-  return { ...request, body: encoder.encode(JSON.stringify(rewritten)) };
+/** The `waitMs` a call's request message asks for (a lease request's), or undefined. */
+export function requestedWaitMs(request: UnaryRequest): number | undefined {
+  const message = request.message;
+  if (typeof message !== "object" || message === null) return undefined;
+  const waitMs = (message as { waitMs?: unknown }).waitMs;
+  return typeof waitMs === "number" ? waitMs : undefined;
 }
 
-/** The request body as a JSON object, or `undefined`. */
-export function parseObject(body: Uint8Array): Record<string, unknown> | undefined {
-  if (body.length === 0) return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(decoder.decode(body));
-  } catch {
-    return undefined;
-  }
-  return typeof value === "object" && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : undefined;
+/** The same call as a plain poll (`waitMs: 0`); `undefined` when its request asks for no wait. */
+export function asPlainPoll(request: UnaryRequest): UnaryRequest | undefined {
+  if (requestedWaitMs(request) === undefined) return undefined;
+  return { ...request, message: { ...(request.message as object), waitMs: 0 } };
 }

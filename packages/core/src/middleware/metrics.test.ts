@@ -71,9 +71,9 @@ describe("RpcMetricsMiddleware", () => {
 
   it("never lets a failing recorder fail or change the call", async () => {
     const { dispatcher, warnings } = setup({ throwingRecorder: true });
-    await expect(dispatcher.dispatch(makeRequest({ procedure: "resourcelease::complete" }))).resolves.toMatchObject({
-      encoding: "json",
-    });
+    await expect(dispatcher.dispatch(makeRequest({ procedure: "resourcelease::complete" }))).resolves.toHaveProperty(
+      "message",
+    );
     await expect(dispatcher.dispatch(makeRequest({ procedure: "resourcelease::fail" }))).rejects.toMatchObject({
       code: "resourcelease.lease.fenced",
     });

@@ -4,11 +4,13 @@ import { ConcurrencyLimiter, TokenBucketLimiter } from "../backpressure/rate-lim
 import type { Logger } from "../contracts/health.js";
 import { Dispatcher } from "../dispatcher/dispatcher.js";
 import type { RequestMeta, UnaryResponse } from "../dispatcher/types.js";
+import { LeaseRequestMessage } from "../resourcelease/messages.js";
 import { FakeClock } from "../testing/fake-clock.js";
+import { requestSite } from "../wire/site.js";
 import { isLeaseLongPoll, RateLimitingMiddleware, type RateLimitingMiddlewareOptions } from "./rate-limiting.js";
-import { deferred, makeRequest } from "./test-helpers.js";
+import { deferred, makeRequest, registerRaw } from "./test-helpers.js";
 
-const ok: UnaryResponse = { body: new Uint8Array(), encoding: "json" };
+const ok: UnaryResponse = { message: {} };
 
 /** lease and complete procedures that block until `release()`; `started` counts handler entries, `bodies` their bodies. */
 function setup(options: RateLimitingMiddlewareOptions) {
@@ -17,13 +19,10 @@ function setup(options: RateLimitingMiddlewareOptions) {
   const counters = { started: 0 };
   const bodies: unknown[] = [];
   for (const name of ["resourcelease::lease", "resourcelease::complete", "resourcelease.billing::lease"]) {
-    dispatcher.register({
-      name,
-      handler: async (request) => {
-        counters.started++;
-        bodies.push(JSON.parse(new TextDecoder().decode(request.body)));
-        return gate.promise;
-      },
+    registerRaw(dispatcher, name, async (request) => {
+      counters.started++;
+      bodies.push(request.message);
+      return gate.promise;
     });
   }
   const release = (outcome: "resolve" | "reject" = "resolve") => {
@@ -44,30 +43,31 @@ const from = (address: string): Partial<RequestMeta> => ({
 const as = (principal: string): Partial<RequestMeta> => ({ principal, ...from("10.0.0.1") });
 
 describe("isLeaseLongPoll", () => {
-  const body = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
-  const check = (procedure: string, raw: Uint8Array) => isLeaseLongPoll({ ...makeRequest({ procedure }), body: raw });
+  const check = (procedure: string, message: unknown) => isLeaseLongPoll(makeRequest({ procedure }, message));
 
-  it("is true only for a lease with waitMs > 0", () => {
-    expect(check("resourcelease::lease", body({ waitMs: 5000 }))).toBe(true);
-    expect(check("ResourceLease.Billing::LEASE", body({ WAITMS: 1 }))).toBe(true);
-    expect(check("resourcelease::lease", body({ waitMs: 0 }))).toBe(false);
-    expect(check("resourcelease::lease", body({ waitMs: "5000" }))).toBe(false);
-    expect(check("resourcelease::lease", body({}))).toBe(false);
-    expect(check("resourcelease::complete", body({ waitMs: 5000 }))).toBe(false);
+  it("is true only for a lease whose request asks for waitMs > 0", () => {
+    expect(check("resourcelease::lease", { waitMs: 5000 })).toBe(true);
+    expect(check("ResourceLease.Billing::LEASE", { waitMs: 1 })).toBe(true);
+    expect(check("resourcelease::lease", { waitMs: 0 })).toBe(false);
+    expect(check("resourcelease::lease", { waitMs: "5000" })).toBe(false);
+    expect(check("resourcelease::lease", {})).toBe(false);
+    expect(check("resourcelease::complete", { waitMs: 5000 })).toBe(false);
   });
 
-  it("reads waitMs as the lease procedure does: an exact waitMs wins over other spellings", () => {
-    // Before: the first key in any case decided, so {"WAITMS":0,"waitMs":20000} waited 20 s on a short-call permit.
-    expect(check("resourcelease::lease", body({ WAITMS: 0, waitMs: 20_000 }))).toBe(true);
-    expect(check("resourcelease::lease", body({ WaitMs: 20_000, waitMs: 0 }))).toBe(false);
+  it("reads the waitMs the lease procedure decoded: an exact waitMs wins over other spellings", () => {
+    // Before: the middleware parsed the body itself and the first key in any case decided, so
+    // {"WAITMS":0,"waitMs":20000} waited 20 s on a short-call permit. Now it reads the one decoded message.
+    const decoded = LeaseRequestMessage.read({ WAITMS: 0, waitMs: 20_000 }, requestSite());
+    expect(check("resourcelease::lease", decoded)).toBe(true);
+    expect(check("resourcelease::lease", LeaseRequestMessage.read({ WaitMs: 20_000, waitMs: 0 }, requestSite()))).toBe(
+      false,
+    );
   });
 
-  it("treats bodies that are not JSON objects as short calls", () => {
-    expect(check("resourcelease::lease", new TextEncoder().encode("{waitMs: 5"))).toBe(false);
-    expect(check("resourcelease::lease", new Uint8Array([0xff, 0xfe]))).toBe(false);
-    expect(check("resourcelease::lease", body([{ waitMs: 5 }]))).toBe(false);
-    expect(check("resourcelease::lease", body(null))).toBe(false);
-    expect(check("resourcelease::lease", new Uint8Array())).toBe(false);
+  it("treats messages that are not objects as short calls", () => {
+    expect(check("resourcelease::lease", [{ waitMs: 5 }])).toBe(false);
+    expect(check("resourcelease::lease", null)).toBe(false);
+    expect(check("resourcelease::lease", "waitMs")).toBe(false);
   });
 });
 
@@ -103,7 +103,7 @@ describe("RateLimitingMiddleware", () => {
     expect(longPollLimiter.available).toBe(0);
     // The pool is full: the third long poll is not refused but answered at once, as a lease that does not wait,
     // and as a short call it takes the shared permit.
-    const third = call("resourcelease::lease", { WaitMs: 1, peerId: "w" }, as("w3"));
+    const third = call("resourcelease::lease", { waitMs: 1, peerId: "w" }, as("w3"));
     expect(bodies[2]).toEqual({ peerId: "w", waitMs: 0 });
     expect(limiter.available).toBe(0);
     await expect(call("resourcelease::complete")).rejects.toMatchObject({ metadata: { limiter: "shared" } });

@@ -8,9 +8,8 @@ import type {
   UnaryResponse,
 } from "../dispatcher/types.js";
 import { type OmniRelayError, omniError } from "../errors/omnirelay-error.js";
-import { getPropertyIgnoreCase } from "../replication/case-insensitive.js";
 import { MiddlewareErrorCodes } from "./codes.js";
-import { asPlainPoll, LongPollAdmission, longPollCaller, parseObject } from "./long-polls.js";
+import { asPlainPoll, LongPollAdmission, longPollCaller, requestedWaitMs } from "./long-polls.js";
 import { invalidOption, optionalFunction, optionalPositive } from "./options.js";
 
 /** Picks the limiter of one call; `undefined` falls back to the middleware's `limiter`. */
@@ -52,16 +51,12 @@ export interface RateLimitingMiddlewareOptions {
 }
 
 /**
- * Whether a call is a waiting lease: its procedure is `{namespace}::lease` (any case) and its JSON body has a
- * `waitMs` greater than 0, looked up exactly as the lease procedure reads it (an exact `waitMs` first, then any
- * case). A body that is not a JSON object is not a long poll.
+ * Whether a call is a waiting lease: its procedure is `{namespace}::lease` (any case) and its request asks for a
+ * `waitMs` greater than 0.
  */
 export function isLeaseLongPoll(request: UnaryRequest): boolean {
   if (!request.meta.procedure.trim().toLowerCase().endsWith("::lease")) return false;
-  const body = parseObject(request.body);
-  if (body === undefined) return false;
-  const waitMs = getPropertyIgnoreCase(body, "waitMs");
-  return typeof waitMs === "number" && waitMs > 0;
+  return (requestedWaitMs(request) ?? 0) > 0;
 }
 
 /**

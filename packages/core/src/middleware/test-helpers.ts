@@ -1,7 +1,5 @@
-import { Dispatcher } from "../dispatcher/dispatcher.js";
+import { Dispatcher, jsonProcedure } from "../dispatcher/dispatcher.js";
 import type { RequestMeta, UnaryInboundMiddleware, UnaryRequest, UnaryResponse } from "../dispatcher/types.js";
-
-const encoder = new TextEncoder();
 
 /** Builds a request meta for tests; `service` is `test-svc`, transport `http`, signal never aborts. Test-only. */
 export function makeMeta(overrides: Partial<RequestMeta> = {}): RequestMeta {
@@ -15,14 +13,30 @@ export function makeMeta(overrides: Partial<RequestMeta> = {}): RequestMeta {
   };
 }
 
-/** A request with a JSON body (`{}` when none is given). Test-only. */
-export function makeRequest(meta: Partial<RequestMeta> = {}, body: unknown = {}): UnaryRequest {
-  return { meta: makeMeta(meta), body: encoder.encode(JSON.stringify(body)) };
+/** A request whose message is `message` (`{}` when none is given). Test-only. */
+export function makeRequest(meta: Partial<RequestMeta> = {}, message: unknown = {}): UnaryRequest {
+  return { meta: makeMeta(meta), message };
 }
 
-/** Decodes a JSON response body. Test-only. */
+/** The response message. Test-only. */
 export function responseJson(response: UnaryResponse): unknown {
-  return JSON.parse(new TextDecoder().decode(response.body));
+  return response.message;
+}
+
+/**
+ * Registers a JSON procedure whose handler sees the whole call (its meta and message) and answers a message.
+ * Test-only.
+ */
+export function registerRaw(
+  dispatcher: Dispatcher,
+  name: string,
+  handler: (request: UnaryRequest) => Promise<UnaryResponse>,
+): void {
+  dispatcher.register({
+    name,
+    definition: jsonProcedure(name),
+    handler: async (message, meta) => (await handler({ meta, message })).message,
+  });
 }
 
 /**

@@ -18,4 +18,3 @@ export type {
   ResourceLeaseRebuildOptions,
   ResourceLeaseRestoreOptions,
 } from "./types.js";
-export { validatePayload, validatePendingItem, validateToken } from "./validation.js";

@@ -4,7 +4,7 @@ import type {
   ResourceLeaseOwnershipToken,
   ResourceLeasePendingItem,
 } from "../contracts/payload.js";
-import { payloadBytes } from "./limits.js";
+import { payloadBytes } from "../wire/limits.js";
 
 /** Where an item is. `failed` is the instant between a Failed/LeaseExpired and its DeadLettered event. */
 export type ItemState = "pending" | "delayed" | "active" | "failed" | "dead";

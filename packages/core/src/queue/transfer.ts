@@ -1,7 +1,7 @@
 import type { ResourceLeaseDeadLetterItem, ResourceLeasePendingItem } from "../contracts/payload.js";
 import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
 import { omniError } from "../errors/omnirelay-error.js";
-import { payloadBytes } from "./limits.js";
+import { payloadBytes } from "../wire/limits.js";
 import { type ItemRecord, toPendingItem } from "./records.js";
 import { toDeadLetterItem } from "./snapshot.js";
 import type { QueueState } from "./state.js";

@@ -6,23 +6,14 @@ import type {
   ResourceLeasePendingItem,
   ResourceLeaseQueueStats,
 } from "../contracts/payload.js";
-import { decodeJsonBody, encodeJsonBody } from "../dispatcher/json-codec.js";
-import type { UnaryOutbound } from "../dispatcher/types.js";
+import type { ProcedureDefinition, UnaryOutbound } from "../dispatcher/types.js";
 import { ResourceLeaseErrorCodes } from "../errors/codes.js";
 import { omniError } from "../errors/omnirelay-error.js";
 import type { ResourceLeaseFailOutcome } from "../queue/types.js";
-import {
-  decodeErrorJson,
-  decodePayloadJson,
-  decodeTokenJson,
-  encodePayloadJson,
-  encodeTokenJson,
-  JsonDecodeContext,
-  requireTime,
-} from "../replication/json-parts.js";
-import { decodePendingItem, encodePendingItem } from "../replication/pending-item-json.js";
-import type { ResourceLeaseVerb } from "./component.js";
+import { systemClock } from "../util/clock.js";
 import { EnqueueCoalescer } from "./enqueue-coalescer.js";
+import type { FailRequest } from "./messages.js";
+import { ResourceLeaseProcedures as P, type ResourceLeaseVerb } from "./procedures.js";
 
 /** Options of a {@link ResourceLeaseClient}. */
 export interface ResourceLeaseClientOptions {
@@ -64,8 +55,6 @@ export interface ClientEnqueueResult {
   readonly stats: { pendingCount: number; activeLeaseCount: number };
 }
 
-const ctx = new JsonDecodeContext("item");
-
 /**
  * The typed client of the `resourcelease::*` procedures, over any transport. Errors are `OmniRelayError`s with the
  * server's status and `code` (e.g. `resourcelease.lease.fenced`).
@@ -93,15 +82,9 @@ export class ResourceLeaseClient {
       coalesce > 1
         ? new EnqueueCoalescer(
             {
-              many: async (payloads) => {
-                const r = await this.call("enqueue", { payloads });
-                return {
-                  sequenceIds: r.sequenceIds as number[],
-                  duplicates: r.duplicates as boolean[],
-                  stats: r.stats as ClientEnqueueResult["stats"],
-                };
-              },
-              one: (payload) => this.enqueueEncoded(payload),
+              many: (payloads) =>
+                this.call(P.enqueue, { payloads: payloads as ResourceLeaseItemPayload[], batch: true }),
+              one: (payload) => this.enqueueOne(payload as ResourceLeaseItemPayload),
             },
             coalesce,
           )
@@ -114,21 +97,17 @@ export class ResourceLeaseClient {
     options?: ResourceLeaseClientCallOptions,
   ): Promise<ClientEnqueueResult> {
     if (this.coalescer && options?.signal === undefined && !options?.timeoutMs && !options?.shardKey) {
-      return this.coalescer.enqueue(encodePayloadJson(payload));
+      return this.coalescer.enqueue(payload);
     }
-    return this.enqueueEncoded(encodePayloadJson(payload), options);
+    return this.enqueueOne(payload, options);
   }
 
-  private async enqueueEncoded(
-    payload: unknown,
+  private async enqueueOne(
+    payload: ResourceLeaseItemPayload,
     options?: ResourceLeaseClientCallOptions,
   ): Promise<ClientEnqueueResult> {
-    const r = await this.call("enqueue", { payload }, options);
-    return {
-      sequenceId: r.sequenceId as number,
-      duplicate: r.duplicate === true,
-      stats: r.stats as ClientEnqueueResult["stats"],
-    };
+    const r = await this.call(P.enqueue, { payloads: [payload], batch: false }, options);
+    return { sequenceId: r.sequenceIds[0]!, duplicate: r.duplicates[0] === true, stats: r.stats };
   }
 
   /** Enqueues items, all or none. */
@@ -136,8 +115,8 @@ export class ResourceLeaseClient {
     payloads: readonly ResourceLeaseItemPayload[],
     options?: ResourceLeaseClientCallOptions,
   ): Promise<{ sequenceIds: number[]; duplicates: boolean[] }> {
-    const r = await this.call("enqueue", { payloads: payloads.map(encodePayloadJson) }, options);
-    return { sequenceIds: r.sequenceIds as number[], duplicates: r.duplicates as boolean[] };
+    const r = await this.call(P.enqueue, { payloads, batch: true }, options);
+    return { sequenceIds: [...r.sequenceIds], duplicates: [...r.duplicates] };
   }
 
   /** Leases up to `maxItems` (default 1) items, waiting up to `waitMs` when none is pending. */
@@ -149,8 +128,8 @@ export class ResourceLeaseClient {
     const waitMs = request.waitMs ?? 0;
     const peerId = request.peerId ?? this.options.caller;
     const timeoutMs = Math.max(options?.timeoutMs ?? this.options.timeoutMs ?? 30_000, waitMs + 5_000);
-    const r = await this.call("lease", { ...(peerId ? { peerId } : {}), waitMs, maxItems }, { ...options, timeoutMs });
-    return ((r.items as unknown[]) ?? []).map((g, i) => decodeGrant(g, `items[${i}]`));
+    const r = await this.call(P.lease, { ...(peerId ? { peerId } : {}), waitMs, maxItems }, { ...options, timeoutMs });
+    return [...r.grants];
   }
 
   /** Extends a lease. */
@@ -158,16 +137,12 @@ export class ResourceLeaseClient {
     token: ResourceLeaseOwnershipToken,
     options?: ResourceLeaseClientCallOptions,
   ): Promise<{ leaseExpiresAt: number; remainingMs: number }> {
-    const r = await this.call("heartbeat", { ownershipToken: encodeTokenJson(token) }, options);
-    return {
-      leaseExpiresAt: requireTime(ctx, r.leaseExpiresAt, "leaseExpiresAt"),
-      remainingMs: r.remainingMs as number,
-    };
+    return this.call(P.heartbeat, { ownershipToken: token }, options);
   }
 
   /** Completes a lease. */
   async complete(token: ResourceLeaseOwnershipToken, options?: ResourceLeaseClientCallOptions): Promise<void> {
-    await this.call("complete", { ownershipToken: encodeTokenJson(token) }, options);
+    await this.call(P.complete, { ownershipTokens: [token], batch: false }, options);
   }
 
   /** Completes several leases; each result says whether its token succeeded. */
@@ -175,24 +150,16 @@ export class ResourceLeaseClient {
     tokens: readonly ResourceLeaseOwnershipToken[],
     options?: ResourceLeaseClientCallOptions,
   ): Promise<Array<{ success: boolean; code?: string; message?: string }>> {
-    const r = await this.call("complete", { ownershipTokens: tokens.map(encodeTokenJson) }, options);
-    return r.results as Array<{ success: boolean; code?: string; message?: string }>;
+    return [...(await this.call(P.complete, { ownershipTokens: tokens, batch: true }, options)).results];
   }
 
   /** Fails a lease; see the queue's `fail` for the outcome rules. */
   async fail(
     token: ResourceLeaseOwnershipToken,
-    request: {
-      reason?: string;
-      errorCode?: string;
-      requeue?: boolean;
-      delayMs?: number;
-      metadata?: Record<string, string>;
-    } = {},
+    request: Omit<FailRequest, "ownershipToken"> = {},
     options?: ResourceLeaseClientCallOptions,
   ): Promise<ResourceLeaseFailOutcome> {
-    const r = await this.call("fail", { ownershipToken: encodeTokenJson(token), ...request }, options);
-    return r.outcome as ResourceLeaseFailOutcome;
+    return (await this.call(P.fail, { ownershipToken: token, ...request }, options)).outcome;
   }
 
   /**
@@ -209,21 +176,21 @@ export class ResourceLeaseClient {
     }
   }
 
-  /** Starts a drain (or goes on with one) and takes one page of queued items: at most `maxItems` (1–1000). */
+  /**
+   * Starts a drain (or goes on with one) and takes one page of queued items: at most `maxItems` (1–1000). A server
+   * from before paged drains answers everything at once, without a count (read as 0).
+   */
   async drainPage(
     request: { maxItems?: number } = {},
     options?: ResourceLeaseClientCallOptions,
   ): Promise<{ items: ResourceLeasePendingItem[]; remainingCount: number }> {
-    const r = await this.call("drain", request.maxItems === undefined ? {} : { maxItems: request.maxItems }, options);
-    const items = (r.items as unknown[]).map((item, i) => decodePendingItem(item, { field: `items[${i}]` }));
-    // A server from before paged drains answers everything at once, without a count.
-    return { items, remainingCount: typeof r.remainingCount === "number" ? r.remainingCount : 0 };
+    const r = await this.call(P.drain, request, options);
+    return { items: [...r.items], remainingCount: r.remainingCount };
   }
 
   /** Restores items (keeping their sequence ids) and ends a drain. */
   async restore(items: readonly ResourceLeasePendingItem[], options?: ResourceLeaseClientCallOptions): Promise<number> {
-    const r = await this.call("restore", { items: items.map((i) => encodePendingItem(i)) }, options);
-    return r.restoredCount as number;
+    return (await this.call(P.restore, { items }, options)).restoredCount;
   }
 
   /**
@@ -234,8 +201,8 @@ export class ResourceLeaseClient {
     items: readonly ResourceLeasePendingItem[],
     options?: ResourceLeaseClientCallOptions,
   ): Promise<{ restoredCount: number; sequenceIds: number[] }> {
-    const r = await this.call("restore", { items: items.map((i) => encodePendingItem(i)), renumber: true }, options);
-    return { restoredCount: r.restoredCount as number, sequenceIds: (r.sequenceIds as number[]) ?? [] };
+    const r = await this.call(P.restore, { items, renumber: true }, options);
+    return { restoredCount: r.restoredCount, sequenceIds: [...(r.sequenceIds ?? [])] };
   }
 
   /** Lists dead-lettered items. */
@@ -243,23 +210,17 @@ export class ResourceLeaseClient {
     request: { limit?: number } = {},
     options?: ResourceLeaseClientCallOptions,
   ): Promise<ResourceLeaseDeadLetterItem[]> {
-    const r = await this.call("deadletters", request, options);
-    return (r.items as Array<Record<string, unknown>>).map((item, i) => ({
-      ...decodePendingItem(item, { field: `items[${i}]` }),
-      deadLetteredAt: requireTime(ctx, item.deadLetteredAt, `items[${i}].deadLetteredAt`),
-      reason: item.reason as ResourceLeaseDeadLetterItem["reason"],
-    }));
+    return [...(await this.call(P.deadletters, request, options)).items];
   }
 
   /** Moves dead-lettered items back to pending. */
   async redrive(request: { sequenceIds?: number[] } = {}, options?: ResourceLeaseClientCallOptions): Promise<number> {
-    const r = await this.call("redrive", request, options);
-    return r.redrivenCount as number;
+    return (await this.call(P.redrive, request, options)).redrivenCount;
   }
 
   /** Queue counters. */
   async stats(options?: ResourceLeaseClientCallOptions): Promise<ResourceLeaseQueueStats> {
-    return (await this.call("stats", {}, options)) as unknown as ResourceLeaseQueueStats;
+    return this.call(P.stats, {}, options);
   }
 
   /** Sends any coalesced enqueues still waiting, then closes the outbound. */
@@ -268,51 +229,27 @@ export class ResourceLeaseClient {
     await this.options.outbound.close?.();
   }
 
-  private async call(
-    verb: ResourceLeaseVerb,
-    body: unknown,
+  private async call<Req, Res>(
+    definition: ProcedureDefinition<Req, Res>,
+    message: Req,
     options: ResourceLeaseClientCallOptions = {},
-  ): Promise<Record<string, unknown>> {
+  ): Promise<Res> {
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? 30_000;
     const signal = options.signal ?? new AbortController().signal;
-    const response = await this.options.outbound.call({
+    const response = await this.options.outbound.call(definition, {
       meta: {
         service: this.options.service ?? "omnirelay",
-        procedure: `${this.namespace}::${verb}`,
+        procedure: `${this.namespace}::${definition.verb as ResourceLeaseVerb}`,
         transport: "http",
         encoding: "json",
         headers: { ...this.options.headers },
         signal,
-        deadline: Date.now() + timeoutMs,
+        deadline: systemClock.now() + timeoutMs,
         ...(this.options.caller ? { caller: this.options.caller } : {}),
         ...(options.shardKey ? { shardKey: options.shardKey } : {}),
       },
-      body: encodeJsonBody(body),
+      message,
     });
-    return decodeJsonBody(response.body);
+    return response.message;
   }
-}
-
-function decodeGrant(value: unknown, field: string): ResourceLeaseGrant {
-  const g = value as Record<string, unknown>;
-  const grant: {
-    payload: ResourceLeaseItemPayload;
-    sequenceId: number;
-    attempt: number;
-    enqueuedAt: number;
-    lastError?: { message: string; code?: string };
-    ownershipToken: ResourceLeaseOwnershipToken;
-    ownerPeerId?: string;
-    leaseExpiresAt: number;
-  } = {
-    payload: decodePayloadJson(ctx, g.payload, `${field}.payload`),
-    sequenceId: g.sequenceId as number,
-    attempt: g.attempt as number,
-    enqueuedAt: requireTime(ctx, g.enqueuedAt, `${field}.enqueuedAt`),
-    ownershipToken: decodeTokenJson(ctx, g.ownershipToken, `${field}.ownershipToken`),
-    leaseExpiresAt: requireTime(ctx, g.leaseExpiresAt, `${field}.leaseExpiresAt`),
-  };
-  if (g.lastError) grant.lastError = decodeErrorJson(ctx, g.lastError, `${field}.lastError`);
-  if (typeof g.ownerPeerId === "string") grant.ownerPeerId = g.ownerPeerId;
-  return grant;
 }

@@ -1,47 +1,21 @@
 import type { ResourceLeaseReplicationEvent } from "../contracts/events.js";
 import type { Logger } from "../contracts/health.js";
 import { silentLogger } from "../contracts/health.js";
-import type { ResourceLeaseOwnershipToken } from "../contracts/payload.js";
 import type { Dispatcher } from "../dispatcher/dispatcher.js";
 import type { RequestMeta, UnaryInboundMiddleware } from "../dispatcher/types.js";
 import { omniError } from "../errors/omnirelay-error.js";
 import type { PeerLeaseHealthTracker } from "../peers/index.js";
+import type { QueueEngine } from "../queue/engine.js";
 import type { ResourceLeaseQueueOptions } from "../queue/options.js";
-import { ResourceLeaseQueue } from "../queue/queue.js";
+import { queueEngine, ResourceLeaseQueue } from "../queue/queue.js";
 import type { ResourceLeaseCallContext } from "../queue/types.js";
-import { validatePeerId } from "../queue/validation.js";
-import {
-  decodeEnqueue,
-  decodeRestoreItems,
-  decodeToken,
-  encodeDeadLetters,
-  encodeGrant,
-  encodePendingItems,
-  encodeStats,
-  field,
-  optionalBool,
-  optionalInt,
-  optionalList,
-  optionalStr,
-  optionalStringMap,
-} from "./wire.js";
+import { ResourceLeaseLimits as Limits } from "../wire/limits.js";
+import { requestSite } from "../wire/site.js";
+import { text } from "../wire/values.js";
+import type * as M from "./messages.js";
+import { ResourceLeaseProcedures, type ResourceLeaseVerb, ResourceLeaseVerbs } from "./procedures.js";
 
-/** The verbs a component registers, as `{namespace}::{verb}`. */
-export const ResourceLeaseVerbs = [
-  "enqueue",
-  "lease",
-  "heartbeat",
-  "complete",
-  "fail",
-  "drain",
-  "restore",
-  "deadletters",
-  "redrive",
-  "stats",
-] as const;
-
-/** One of {@link ResourceLeaseVerbs}. */
-export type ResourceLeaseVerb = (typeof ResourceLeaseVerbs)[number];
+export { type ResourceLeaseVerb, ResourceLeaseVerbs } from "./procedures.js";
 
 /** Options of a {@link ResourceLeaseDispatcherComponent}. */
 export interface ResourceLeaseDispatcherComponentOptions {
@@ -70,14 +44,20 @@ const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const PAGE_MAX_BYTES = 2 * 1024 * 1024;
 /** Default and largest `maxItems` of one `drain` answer. */
 const DRAIN_PAGE_ITEMS = 1000;
+/** A long poll answers this long before its caller's deadline, so the (empty) answer arrives in time. */
+const DEADLINE_MARGIN_MS = 25;
+
+type Handlers = { [V in ResourceLeaseVerb]: (request: never, meta: RequestMeta) => Promise<unknown> };
 
 /**
  * Serves a {@link ResourceLeaseQueue} as the `{namespace}::*` procedures of a dispatcher (wire format in
- * docs/protocol.md).
+ * docs/protocol.md). Requests arrive decoded and checked by the transport (with the queue's `maxBodyBytes`); the
+ * component hands them to the queue's checked operations.
  */
 export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
   readonly namespace: string;
   readonly queue: ResourceLeaseQueue;
+  private readonly engine: QueueEngine;
   private readonly tracker: PeerLeaseHealthTracker | undefined;
   private readonly logger: Logger;
 
@@ -107,23 +87,36 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
         ],
         ...(options.queueOptions?.logger ? {} : { logger: this.logger }),
       });
-    const handlers: Record<ResourceLeaseVerb, (body: Record<string, unknown>, meta: RequestMeta) => Promise<unknown>> =
-      {
-        enqueue: (b, m) => this.enqueue(b, m),
-        lease: (b, m) => this.lease(b, m),
-        heartbeat: (b, m) => this.heartbeat(b, m),
-        complete: (b, m) => this.complete(b, m),
-        fail: (b, m) => this.fail(b, m),
-        drain: (b, m) => this.drain(b, m),
-        restore: (b, m) => this.restore(b, m),
-        deadletters: async (b) => ({
-          items: encodeDeadLetters(
-            this.queue.deadLetters({ limit: optionalInt(b, "limit", 1, 100_000), maxBytes: PAGE_MAX_BYTES }),
-          ),
-        }),
-        redrive: (b, m) => this.redrive(b, m),
-        stats: async () => encodeStats(this.queue.stats()),
-      };
+    this.engine = queueEngine(this.queue);
+    const handlers: Handlers = {
+      enqueue: (r: M.EnqueueRequest, m) => this.enqueue(r, m),
+      lease: (r: M.LeaseRequest, m) => this.lease(r, m),
+      heartbeat: (r: M.HeartbeatRequest, m) => this.engine.heartbeat(r.ownershipToken, this.context(m)),
+      complete: (r: M.CompleteRequest, m) => this.complete(r, m),
+      fail: async (r: M.FailRequest, m): Promise<M.FailResponse> => {
+        const { ownershipToken, ...rest } = r;
+        return { outcome: await this.engine.fail(ownershipToken, { ...this.context(m), ...rest }) };
+      },
+      drain: async (r: M.DrainRequest, m): Promise<M.DrainResponse> => {
+        const maxItems = r.maxItems ?? DRAIN_PAGE_ITEMS;
+        const items = await this.engine.drain({ maxItems, maxBytes: PAGE_MAX_BYTES }, this.context(m));
+        return { items, remainingCount: this.engine.state.queuedCount };
+      },
+      restore: async (r: M.RestoreRequest, m): Promise<M.RestoreResponse> => {
+        const done = await this.engine.restore(r.items, {
+          ...this.context(m),
+          ...(r.renumber ? { renumber: true } : {}),
+        });
+        return r.renumber ? done : { restoredCount: done.restoredCount };
+      },
+      deadletters: async (r: M.DeadLettersRequest): Promise<M.DeadLettersResponse> => ({
+        items: this.engine.deadLetters({ maxItems: r.limit ?? 100, maxBytes: PAGE_MAX_BYTES }),
+      }),
+      redrive: async (r: M.RedriveRequest, m): Promise<M.RedriveResponse> => ({
+        redrivenCount: await this.engine.redrive(r.sequenceIds, this.context(m)),
+      }),
+      stats: async () => this.engine.stats(),
+    };
     // Register all or nothing: a duplicate namespace must not leave half the verbs behind.
     for (const verb of ResourceLeaseVerbs) {
       if (dispatcher.lookup(`${namespace}::${verb}`)) {
@@ -137,8 +130,13 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
         );
       }
     }
+    const maxBodyBytes = this.engine.settings.maxBodyBytes;
     for (const verb of ResourceLeaseVerbs) {
-      dispatcher.registerJson(`${namespace}::${verb}`, handlers[verb], {
+      dispatcher.register({
+        name: `${namespace}::${verb}`,
+        definition: ResourceLeaseProcedures[verb] as never,
+        handler: handlers[verb] as (request: unknown, meta: RequestMeta) => Promise<unknown>,
+        maxBodyBytes,
         ...(options.middleware ? { middleware: options.middleware } : {}),
         labels: { kind: "resourcelease", namespace, verb },
       });
@@ -154,11 +152,11 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
     await this.close();
   }
 
+  /** Who is calling: the request's peer id, else `Rpc-Caller`, else the principal (each at most 256 characters). */
   private context(meta: RequestMeta, peerId?: string): ResourceLeaseCallContext {
-    const resolved = validatePeerId(
-      peerId || meta.caller || meta.principal || undefined,
-      peerId ? "peerId" : "Rpc-Caller",
-    );
+    const named = peerId ? undefined : meta.caller || meta.principal || undefined;
+    if (named !== undefined) text(named, requestSite("Rpc-Caller"), { max: Limits.peerIdLength });
+    const resolved = peerId || named;
     return {
       ...(resolved ? { peerId: resolved } : {}),
       ...(meta.principal ? { principal: meta.principal } : {}),
@@ -166,99 +164,38 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
     };
   }
 
-  private async enqueue(body: Record<string, unknown>, meta: RequestMeta): Promise<unknown> {
-    const { payloads, batch } = decodeEnqueue(body);
-    const r = await this.queue.enqueueMany(payloads, this.context(meta));
+  private async enqueue(request: M.EnqueueRequest, meta: RequestMeta): Promise<M.EnqueueResponse> {
+    const r = await this.engine.enqueue(request.payloads, this.context(meta));
     const stats = { pendingCount: r.stats.pendingCount, activeLeaseCount: r.stats.activeLeaseCount };
-    if (batch) return { sequenceIds: r.sequenceIds, duplicates: r.duplicates, stats };
-    return { sequenceId: r.sequenceIds[0], ...(r.duplicates[0] ? { duplicate: true } : {}), stats };
+    return { sequenceIds: r.sequenceIds, duplicates: r.duplicates, stats, batch: request.batch };
   }
 
-  private async lease(body: Record<string, unknown>, meta: RequestMeta): Promise<unknown> {
-    const peerId = optionalStr(body, "peerId");
-    const maxItems = optionalInt(body, "maxItems", 1, 100_000);
+  private async lease(request: M.LeaseRequest, meta: RequestMeta): Promise<M.LeaseResponse> {
     // A wait longer than the queue allows is cut to its maxWaitMs (an empty answer then says "poll again"), never
     // refused: a worker configured for longer waits keeps working.
-    let waitMs = Math.min(optionalInt(body, "waitMs", 0, Number.MAX_SAFE_INTEGER) ?? 0, this.queue.maxWaitMs);
+    let waitMs = Math.min(request.waitMs ?? 0, this.engine.settings.maxWaitMs);
     if (meta.deadline !== undefined) {
       // Answer (possibly empty) a little before the caller's deadline instead of letting it time out.
-      waitMs = Math.max(0, Math.min(waitMs, meta.deadline - Date.now() - 25));
+      waitMs = Math.max(0, Math.min(waitMs, meta.deadline - this.engine.clock.now() - DEADLINE_MARGIN_MS));
     }
-    const context = this.context(meta, peerId);
+    const context = this.context(meta, request.peerId);
     if (this.tracker && context.peerId) this.tracker.recordPoll(context.peerId);
-    const grants = await this.queue.lease({ ...context, waitMs, ...(maxItems !== undefined ? { maxItems } : {}) });
-    if (maxItems !== undefined) return { items: grants.map(encodeGrant) };
-    return grants[0] ? encodeGrant(grants[0]) : {};
+    const grants = await this.engine.lease({ ...context, waitMs, maxItems: request.maxItems ?? 1 });
+    return { grants, batch: request.maxItems !== undefined };
   }
 
-  private async heartbeat(body: Record<string, unknown>, meta: RequestMeta): Promise<unknown> {
-    const r = await this.queue.heartbeat(decodeToken(field(body, "ownershipToken")), this.context(meta));
-    return { success: true, leaseExpiresAt: new Date(r.leaseExpiresAt).toISOString(), remainingMs: r.remainingMs };
-  }
-
-  private async complete(body: Record<string, unknown>, meta: RequestMeta): Promise<unknown> {
-    const list = optionalList(body, "ownershipTokens");
-    if (list === undefined) {
-      await this.queue.complete(decodeToken(field(body, "ownershipToken")), this.context(meta));
-      return { success: true };
+  private async complete(request: M.CompleteRequest, meta: RequestMeta): Promise<M.CompleteResponse> {
+    const context = this.context(meta);
+    if (!request.batch) {
+      await this.engine.complete(request.ownershipTokens[0]!, context);
+      return { results: [{ success: true }], batch: false };
     }
-    const tokens: ResourceLeaseOwnershipToken[] = list.map((t, i) => decodeToken(t, `ownershipTokens[${i}]`));
-    const results = await this.queue.completeMany(tokens, this.context(meta));
+    const results = await this.engine.completeMany(request.ownershipTokens, context);
     return {
-      success: results.every((r) => r.success),
       results: results.map((r) =>
         r.success ? { success: true } : { success: false, code: r.error.code, message: r.error.message },
       ),
+      batch: true,
     };
-  }
-
-  private async fail(body: Record<string, unknown>, meta: RequestMeta): Promise<unknown> {
-    const token = decodeToken(field(body, "ownershipToken"));
-    const reason = optionalStr(body, "reason");
-    const errorCode = optionalStr(body, "errorCode");
-    const requeue = optionalBool(body, "requeue");
-    const delayMs = optionalInt(body, "delayMs", 0, 7 * 24 * 3_600_000);
-    const metadata = optionalStringMap(body, "metadata");
-    const outcome = await this.queue.fail(token, {
-      ...this.context(meta),
-      ...(reason !== undefined ? { reason } : {}),
-      ...(errorCode !== undefined ? { errorCode } : {}),
-      ...(requeue !== undefined ? { requeue } : {}),
-      ...(delayMs !== undefined ? { delayMs } : {}),
-      ...(metadata !== undefined ? { metadata } : {}),
-    });
-    return { success: true, outcome };
-  }
-
-  private async drain(body: Record<string, unknown>, meta: RequestMeta): Promise<unknown> {
-    const maxItems = optionalInt(body, "maxItems", 1, DRAIN_PAGE_ITEMS) ?? DRAIN_PAGE_ITEMS;
-    const items = await this.queue.drain({ ...this.context(meta), maxItems, maxBytes: PAGE_MAX_BYTES });
-    return { items: encodePendingItems(items), remainingCount: this.queue.stats().pendingCount };
-  }
-
-  private async restore(body: Record<string, unknown>, meta: RequestMeta): Promise<unknown> {
-    const items = decodeRestoreItems(body, Date.now());
-    const renumber = optionalBool(body, "renumber") ?? false;
-    const r = await this.queue.restoreItems(items, { ...this.context(meta), renumber });
-    return renumber ? r : { restoredCount: r.restoredCount };
-  }
-
-  private async redrive(body: Record<string, unknown>, meta: RequestMeta): Promise<unknown> {
-    const list = optionalList(body, "sequenceIds");
-    const ids = list?.map((v, i) => {
-      if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) {
-        throw omniError(
-          "invalid-argument",
-          "resourcelease.argument.invalid",
-          `sequenceIds[${i}] must be an integer >= 1.`,
-          {
-            field: `sequenceIds[${i}]`,
-          },
-        );
-      }
-      return v;
-    });
-    const redrivenCount = await this.queue.redrive({ ...this.context(meta), ...(ids ? { sequenceIds: ids } : {}) });
-    return { redrivenCount };
   }
 }

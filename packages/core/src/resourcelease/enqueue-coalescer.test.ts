@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { UnaryOutbound, UnaryRequest } from "../dispatcher/types.js";
+import type { UnaryOutbound } from "../dispatcher/types.js";
 import { isOmniRelayError, type OmniRelayError } from "../errors/omnirelay-error.js";
 import { HttpOutbound } from "../transport/http/outbound.js";
 import { item, startStack } from "../worker/test-helpers.js";
@@ -16,9 +16,10 @@ function counting(outbound: UnaryOutbound): UnaryOutbound & { bodies: unknown[] 
   const bodies: unknown[] = [];
   return {
     bodies,
-    call(request: UnaryRequest) {
-      bodies.push(JSON.parse(Buffer.from(request.body).toString("utf8")));
-      return outbound.call(request);
+    call(definition, request) {
+      // What goes on the wire: the request message as its JSON.
+      bodies.push(definition.request.write(request.message, "json"));
+      return outbound.call(definition, request);
     },
   };
 }

@@ -5,7 +5,7 @@ import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { type Logger, silentLogger } from "../../contracts/health.js";
 import type { Dispatcher } from "../../dispatcher/dispatcher.js";
-import { DispatcherErrorCodes as Codes } from "../../dispatcher/json-codec.js";
+import { DispatcherErrorCodes as Codes, decodeJsonBody, encodeJsonBody } from "../../dispatcher/json-codec.js";
 import type { RequestMeta, TransportSecurity } from "../../dispatcher/types.js";
 import { OmniRelayError, omniError } from "../../errors/omnirelay-error.js";
 import { DeadlineMiddleware } from "../../middleware/deadline.js";
@@ -298,18 +298,22 @@ export class HttpInbound implements AsyncDisposable {
       ...(deadline !== undefined ? { deadline } : {}),
     };
     try {
-      const response = await this.deadlines.handle({ meta, body }, (request) =>
-        this.options.dispatcher.dispatch(request),
+      const dispatcher = this.options.dispatcher;
+      const spec = dispatcher.resolve(procedure);
+      // The deadline is checked before anything else runs; then the body is decoded and checked once, here.
+      const response = await this.deadlines.handle({ meta, message: body }, (request) =>
+        dispatcher.dispatch({ meta: request.meta, message: spec.readRequest(decodeJsonBody(body)) }),
       );
+      const json = encodeJsonBody(spec.definition.response.write(response.message, "json"));
       res.writeHead(200, {
         "content-type": "application/json; charset=utf-8",
-        "content-length": response.body.byteLength,
+        "content-length": json.byteLength,
         "rpc-transport": "http",
-        "rpc-encoding": response.encoding,
+        "rpc-encoding": "json",
         "rpc-protocol": `HTTP/${req.httpVersion}`,
         ...response.headers,
       });
-      res.end(response.body);
+      res.end(json);
     } finally {
       res.off("close", onClose);
     }

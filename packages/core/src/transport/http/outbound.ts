@@ -1,10 +1,11 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
-import { DispatcherErrorCodes as Codes } from "../../dispatcher/json-codec.js";
-import type { UnaryOutbound, UnaryRequest, UnaryResponse } from "../../dispatcher/types.js";
+import { DispatcherErrorCodes as Codes, decodeJsonBody, encodeJsonBody } from "../../dispatcher/json-codec.js";
+import type { ProcedureDefinition, UnaryOutbound, UnaryRequest, UnaryResponse } from "../../dispatcher/types.js";
 import { isOmniRelayError, OmniRelayError, omniError } from "../../errors/omnirelay-error.js";
 import { maxDeadlineHorizonMs } from "../../middleware/deadline-headers.js";
 import { type Clock, systemClock } from "../../util/clock.js";
+import { responseSite } from "../../wire/site.js";
 import { headerSafe, readError } from "./errors.js";
 
 /** TLS settings of an {@link HttpOutbound}: the CA to trust and, for mutual TLS, the client certificate. */
@@ -69,8 +70,9 @@ export class HttpOutbound implements UnaryOutbound {
    * deadline is deadline-exceeded `omnirelay.deadline_exceeded`, without sending it when the deadline has already
    * passed. A deadline further than `maxDeadlineHorizonMs` away is sent as that far.
    */
-  call(request: UnaryRequest): Promise<UnaryResponse> {
-    const { meta, body } = request;
+  call<Req, Res>(definition: ProcedureDefinition<Req, Res>, request: UnaryRequest<Req>): Promise<UnaryResponse<Res>> {
+    const { meta } = request;
+    const body = encodeJsonBody(definition.request.write(request.message, "json"));
     const clock = this.options.clock ?? systemClock;
     const now = clock.now();
     const deadline = meta.deadline ?? now + (this.options.timeoutMs ?? 30_000);
@@ -92,7 +94,7 @@ export class HttpOutbound implements UnaryOutbound {
     if (meta.shardKey) headers["rpc-shard-key"] = headerSafe(meta.shardKey);
     for (const [k, v] of Object.entries(meta.headers)) if (forwarded.has(k)) headers[k] = v;
     const send = this.url.protocol === "https:" ? httpsRequest : httpRequest;
-    return new Promise<UnaryResponse>((resolve, reject) => {
+    return new Promise<UnaryResponse<Res>>((resolve, reject) => {
       let settled = false;
       const finish = (fn: () => void) => {
         if (settled) return;
@@ -108,7 +110,13 @@ export class HttpOutbound implements UnaryOutbound {
         res.on("end", () => {
           const data = Buffer.concat(chunks);
           if (res.statusCode === 200) {
-            finish(() => resolve({ body: data, encoding: "json" }));
+            finish(() => {
+              try {
+                resolve({ message: definition.response.read(decodeJsonBody(data), responseSite()) });
+              } catch (error) {
+                reject(badAnswer(error));
+              }
+            });
           } else {
             finish(() => reject(readError(res.statusCode ?? 500, res.headers, data)));
           }
@@ -146,6 +154,16 @@ function transportError(cause: unknown): OmniRelayError {
     status: "unavailable",
     code: Codes.transportFailed,
     message: `The remote dispatcher could not be reached: ${(cause as Error)?.message ?? String(cause)}`,
+    cause,
+  });
+}
+
+/** An answer that does not fit its procedure's response message: the remote is not a compatible server. */
+function badAnswer(cause: unknown): OmniRelayError {
+  return new OmniRelayError({
+    status: "internal",
+    code: Codes.responseInvalid,
+    message: `The remote answered something that is not this procedure's response: ${(cause as Error)?.message ?? cause}`,
     cause,
   });
 }

@@ -1,8 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { isOmniRelayError } from "../errors/omnirelay-error.js";
+import { sampleItem, samplePayload } from "../replication/test-fixtures.js";
 import { getPropertyIgnoreCase } from "./case-insensitive.js";
-import { decodePendingItem, encodePendingItem } from "./pending-item-json.js";
-import { sampleItem, samplePayload } from "./test-fixtures.js";
+import { decodePendingItem, encodePendingItem } from "./index.js";
+import { RestoreItemMessage } from "./messages.js";
+import { requestSite } from "./site.js";
 
 function failure(fn: () => unknown): { code: string; field: string | undefined } {
   try {
@@ -64,22 +66,24 @@ describe("encodePendingItem / decodePendingItem", () => {
     });
   });
 
-  it("defaults attempt to 1 and enqueuedAt to the given time", () => {
+  it("requires attempt and enqueuedAt; a restore request may leave them out for the queue to fill", () => {
     const payload = { resourceType: "t", resourceId: "i", partitionKey: "p", payloadEncoding: "raw" };
-    expect(decodePendingItem({ payload, sequenceId: 4 }, { defaultEnqueuedAt: 1234 })).toEqual({
-      payload,
-      sequenceId: 4,
-      attempt: 1,
-      enqueuedAt: 1234,
+    expect(failure(() => decodePendingItem({ payload, sequenceId: 4, enqueuedAt: 0 }))).toEqual({
+      code: "resourcelease.argument.invalid",
+      field: "item.attempt",
     });
-    expect(failure(() => decodePendingItem({ payload, sequenceId: 4 }))).toEqual({
+    expect(failure(() => decodePendingItem({ payload, sequenceId: 4, attempt: 1 }))).toEqual({
       code: "resourcelease.argument.invalid",
       field: "item.enqueuedAt",
+    });
+    expect(RestoreItemMessage.read({ payload, sequenceId: 4 }, requestSite("items[0]"))).toEqual({
+      payload,
+      sequenceId: 4,
     });
   });
 
   it("reports the queue's validation codes with the field path", () => {
-    const payload = encodePendingItem(sampleItem(1)).payload;
+    const payload = encodePendingItem(sampleItem(1)).payload as Record<string, unknown>;
     const base = { payload, sequenceId: 1, attempt: 1, enqueuedAt: "2026-01-01T00:00:00Z" };
     const field = { field: "items[3]" };
     expect(failure(() => decodePendingItem(null, field))).toEqual({

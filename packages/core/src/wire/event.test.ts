@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ResourceLeaseEventTypes } from "../contracts/events.js";
 import { isOmniRelayError } from "../errors/omnirelay-error.js";
-import { decodeReplicationEvent, encodeReplicationEvent } from "./event-json.js";
-import { eventOfEveryType, makeEvent, samplePayload } from "./test-fixtures.js";
+import { eventOfEveryType, makeEvent, samplePayload } from "../replication/test-fixtures.js";
+import { decodeReplicationEvent, encodeReplicationEvent } from "./event.js";
 
 function invalidField(fn: () => unknown): string | undefined {
   try {
@@ -28,11 +28,11 @@ describe("encodeReplicationEvent / decodeReplicationEvent", () => {
 
   it("writes camelCase, ISO timestamps, base64 bytes, the type name, and omits absent fields", () => {
     const [, granted] = eventOfEveryType();
-    const json = encodeReplicationEvent(granted!);
+    const json = encodeReplicationEvent(granted!) as Record<string, Record<string, unknown>>;
     expect(json.timestamp).toBe("2026-01-01T12:00:00.125Z");
     expect(json.leaseExpiresAt).toBe("2026-01-01T12:00:30.123Z");
     expect(json.eventType).toBe("LeaseGranted");
-    expect(json.payload?.body).toBe(Buffer.from([0, 1, 2, 250, 255, 123]).toString("base64"));
+    expect(json.payload!.body).toBe(Buffer.from([0, 1, 2, 250, 255, 123]).toString("base64"));
     expect(Object.keys(json)).toEqual([
       "sequenceNumber",
       "eventType",
@@ -48,15 +48,15 @@ describe("encodeReplicationEvent / decodeReplicationEvent", () => {
     const minimal = encodeReplicationEvent(makeEvent(3, "Heartbeat"));
     expect(Object.keys(minimal)).toEqual(["sequenceNumber", "eventType", "timestamp", "metadata"]);
     expect(JSON.stringify(minimal)).not.toContain("null");
-    const item = encodeReplicationEvent(eventOfEveryType()[0]!).item;
-    expect(item?.enqueuedAt).toBe("2026-01-01T11:59:55.123Z");
-    expect(item?.availableAt).toBe("2026-01-01T12:00:01.123Z");
+    const item = encodeReplicationEvent(eventOfEveryType()[0]!).item as Record<string, unknown>;
+    expect(item.enqueuedAt).toBe("2026-01-01T11:59:55.123Z");
+    expect(item.availableAt).toBe("2026-01-01T12:00:01.123Z");
   });
 
   it("encodes only the bytes of a Uint8Array view", () => {
     const backing = new Uint8Array([9, 9, 1, 2, 3, 9]);
     const event = makeEvent(1, "Completed", { payload: { ...samplePayload(), body: backing.subarray(2, 5) } });
-    expect(encodeReplicationEvent(event).payload?.body).toBe("AQID");
+    expect((encodeReplicationEvent(event).payload as Record<string, unknown>).body).toBe("AQID");
     expect(decodeReplicationEvent(encodeReplicationEvent(event)).payload?.body).toEqual(new Uint8Array([1, 2, 3]));
   });
 
@@ -196,6 +196,8 @@ describe("encodeReplicationEvent / decodeReplicationEvent", () => {
     expect(invalidField(() => decodeReplicationEvent({ ...good, items: badToken }))).toBe(
       "items[0].lastOwnershipToken.fencingToken",
     );
-    expect(invalidField(() => decodeReplicationEvent({ ...good, error: { code: "x" } }))).toBe("error.message");
+    expect(invalidField(() => decodeReplicationEvent({ ...good, error: { message: 5 } }))).toBe("error.message");
+    // One description of an error for requests and logs: a missing message reads as empty.
+    expect(decodeReplicationEvent({ ...good, error: { code: "x" } }).error).toEqual({ message: "", code: "x" });
   });
 });

@@ -1,0 +1,283 @@
+import type {
+  ResourceLeaseDeadLetterItem,
+  ResourceLeaseErrorInfo,
+  ResourceLeaseGrant,
+  ResourceLeaseItemPayload,
+  ResourceLeaseOwnershipToken,
+  ResourceLeasePendingItem,
+} from "../contracts/payload.js";
+import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
+import { OmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import { payloadBytes } from "../wire/limits.js";
+import type { RestoreItem } from "../wire/messages.js";
+import { type LeaseRecord, toPendingItem } from "./records.js";
+import { QueueRuntime } from "./runtime.js";
+import { checkKeptIds, deadLetterPage, drainPage, eventChunks, type PageLimit } from "./transfer.js";
+import { cancelled } from "./transitions.js";
+import type {
+  ResourceLeaseCallContext,
+  ResourceLeaseCompleteResult,
+  ResourceLeaseEnqueueResult,
+  ResourceLeaseFailOutcome,
+  ResourceLeaseHeartbeatResult,
+} from "./types.js";
+
+/** A lease request whose values were checked at the edge. */
+export interface CheckedLease extends ResourceLeaseCallContext {
+  readonly waitMs: number;
+  readonly maxItems: number;
+}
+
+/** A fail whose values were checked at the edge. */
+export interface CheckedFail extends ResourceLeaseCallContext {
+  readonly reason?: string;
+  readonly errorCode?: string;
+  readonly requeue?: boolean;
+  readonly delayMs?: number;
+  readonly metadata?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The queue's operations on values already checked at an edge (a transport, or the queue's own validating methods):
+ * they enforce the queue's own rules (capacity, batch size, fencing, draining) and trust the values' shapes and
+ * limits. Internal: `ResourceLeaseQueue` is the public face.
+ */
+export class QueueEngine extends QueueRuntime {
+  async enqueue(
+    payloads: readonly ResourceLeaseItemPayload[],
+    context: ResourceLeaseCallContext,
+  ): Promise<ResourceLeaseEnqueueResult> {
+    this.ensureOpen();
+    this.checkBatch(payloads.length, "payloads");
+    while (this.gate?.isActive) {
+      if (this.gateMode === "reject") {
+        throw omniError("resource-exhausted", Codes.backpressure, "The queue is applying backpressure; retry later.", {
+          retryAfterMs: String(this.gate.retryAfterMs()),
+        });
+      }
+      await this.gate.waitUntilInactive(context.signal ? { signal: context.signal } : {});
+      this.ensureOpen();
+    }
+    this.ensureAccepting();
+    const s = this.state;
+    const now = this.clock.now();
+    s.pruneRequestIds(now);
+    const fresh = new Set<string>();
+    let added = 0;
+    let addedBytes = 0;
+    for (const p of payloads) {
+      if (p.requestId !== undefined) {
+        if (s.requestIds.has(p.requestId) || fresh.has(p.requestId)) continue;
+        fresh.add(p.requestId);
+      }
+      added++;
+      addedBytes += payloadBytes(p);
+    }
+    this.ensureRoom(added, addedBytes);
+    if (s.lastSequenceId + added > Number.MAX_SAFE_INTEGER) {
+      throw omniError("resource-exhausted", Codes.sequenceExhausted, "The queue has used every item id it can issue.");
+    }
+    const sequenceIds: number[] = [];
+    const duplicates: boolean[] = [];
+    for (const payload of payloads) {
+      const seen = payload.requestId === undefined ? undefined : s.requestIds.get(payload.requestId);
+      if (seen) {
+        sequenceIds.push(seen.sequenceId);
+        duplicates.push(true);
+        continue;
+      }
+      const sequenceId = s.lastSequenceId + 1;
+      this.tx.emit("Enqueue", now, context, { item: { payload, sequenceId, attempt: 1, enqueuedAt: now } });
+      sequenceIds.push(sequenceId);
+      duplicates.push(false);
+    }
+    await this.finish();
+    return { sequenceIds, duplicates, stats: this.stats() };
+  }
+
+  async lease(request: CheckedLease): Promise<ResourceLeaseGrant[]> {
+    this.ensureOpen();
+    this.ensureAccepting();
+    this.checkBatch(request.maxItems, "maxItems");
+    const peerId = request.peerId || undefined;
+    const principal = request.principal || undefined;
+    const grants = this.tx.grant(request.maxItems, peerId, principal, this.clock.now());
+    if (grants.length > 0 || request.waitMs === 0) {
+      await this.finish();
+      return this.deliverable(grants, request.signal);
+    }
+    const waitMs = Math.min(request.waitMs, this.settings.maxWaitMs);
+    const waited = await this.waitForGrants(
+      { peerId, principal, maxItems: request.maxItems, ...(request.signal ? { signal: request.signal } : {}) },
+      waitMs,
+    );
+    return this.deliverable(waited, request.signal);
+  }
+
+  /**
+   * Grants whose caller went away while they were being committed (its signal aborted: the HTTP client closed the
+   * connection, the gRPC call was cancelled) would otherwise sit leased to nobody until their leases expire. They go
+   * back to the queue at once, as a failed delivery (the attempt counts: the answer may have reached the caller).
+   */
+  private async deliverable(
+    grants: ResourceLeaseGrant[],
+    signal: AbortSignal | undefined,
+  ): Promise<ResourceLeaseGrant[]> {
+    if (grants.length === 0 || !signal?.aborted || this.status !== "open") return grants;
+    const now = this.clock.now();
+    const error = { message: "The lease call was cancelled before its answer was delivered.", code: Codes.cancelled };
+    for (const grant of grants) {
+      const lease = this.state.leases.get(grant.ownershipToken.leaseId);
+      if (lease?.token.fencingToken !== grant.ownershipToken.fencingToken) continue;
+      this.tx.endLease(lease, "Failed", now, error, { requeue: true, delayMs: 0 });
+    }
+    await this.finish();
+    throw cancelled();
+  }
+
+  async heartbeat(
+    token: ResourceLeaseOwnershipToken,
+    context: ResourceLeaseCallContext,
+  ): Promise<ResourceLeaseHeartbeatResult> {
+    const lease = await this.activeLease(token, context);
+    const now = this.clock.now();
+    const leaseExpiresAt = now + this.settings.leaseDurationMs;
+    this.tx.emit("Heartbeat", now, context, { ownership: lease.token, leaseExpiresAt }, lease);
+    await this.finish();
+    return { leaseExpiresAt, remainingMs: leaseExpiresAt - now };
+  }
+
+  async complete(token: ResourceLeaseOwnershipToken, context: ResourceLeaseCallContext): Promise<void> {
+    const lease = await this.activeLease(token, context);
+    const fields = { ownership: lease.token, payload: lease.item.payload };
+    this.tx.emit("Completed", this.clock.now(), context, fields, lease);
+    await this.finish();
+  }
+
+  /** Completes several leases; each entry (a token, or the error its check gave) succeeds or fails on its own. */
+  async completeMany(
+    tokens: ReadonlyArray<ResourceLeaseOwnershipToken | OmniRelayError>,
+    context: ResourceLeaseCallContext,
+  ): Promise<ResourceLeaseCompleteResult[]> {
+    this.ensureOpen();
+    this.checkBatch(tokens.length, "ownershipTokens");
+    const now = this.clock.now();
+    const results: ResourceLeaseCompleteResult[] = [];
+    for (const token of tokens) {
+      try {
+        if (token instanceof OmniRelayError) throw token;
+        const lease = this.tx.lookupLease(token, context, now);
+        this.tx.emit("Completed", now, context, { ownership: lease.token, payload: lease.item.payload }, lease);
+        results.push({ success: true });
+      } catch (error) {
+        results.push({ success: false, error: OmniRelayError.from(error) });
+      }
+    }
+    await this.finish();
+    return results;
+  }
+
+  async fail(token: ResourceLeaseOwnershipToken, options: CheckedFail): Promise<ResourceLeaseFailOutcome> {
+    const lease = await this.activeLease(token, options);
+    const error: ResourceLeaseErrorInfo = {
+      message: options.reason || "Lease failed.",
+      code: options.errorCode || Codes.failed,
+    };
+    const metadata: Record<string, string> = {};
+    for (const [k, v] of Object.entries(options.metadata ?? {})) metadata[`failure.meta.${k}`] = v;
+    const outcome = this.tx.endLease(lease, "Failed", this.clock.now(), error, {
+      requeue: options.requeue ?? true,
+      ...(options.delayMs !== undefined ? { delayMs: options.delayMs } : {}),
+      context: options,
+      metadata,
+    });
+    await this.finish();
+    return outcome;
+  }
+
+  async drain(limit: PageLimit, context: ResourceLeaseCallContext): Promise<ResourceLeasePendingItem[]> {
+    this.ensureOpen();
+    const items = drainPage(this.state, limit);
+    const now = this.clock.now();
+    for (const chunk of items.length === 0 ? [[]] : eventChunks(items)) {
+      this.tx.emit("DrainSnapshot", now, context, { items: chunk }, undefined, { "drain.count": String(chunk.length) });
+    }
+    this.rejectWaiters(omniError("unavailable", Codes.draining, "The queue is draining."));
+    await this.finish();
+    return items;
+  }
+
+  async restore(
+    items: readonly RestoreItem[],
+    options: ResourceLeaseCallContext & { readonly renumber?: boolean },
+  ): Promise<{ restoredCount: number; sequenceIds: number[] }> {
+    this.ensureOpen();
+    const now = this.clock.now();
+    const first = this.state.lastSequenceId + 1;
+    const full: ResourceLeasePendingItem[] = items.map((item, i) => ({
+      ...item,
+      sequenceId: options.renumber ? first + i : item.sequenceId,
+      attempt: item.attempt ?? 1,
+      enqueuedAt: item.enqueuedAt ?? now,
+    }));
+    if (!options.renumber) checkKeptIds(this.state, full);
+    this.ensureRoom(
+      full.length,
+      full.reduce((n, item) => n + payloadBytes(item.payload), 0),
+    );
+    const chunks = eventChunks(full);
+    for (const chunk of chunks.length === 0 ? [[]] : chunks) {
+      this.tx.emit("RestoreSnapshot", now, options, { items: chunk }, undefined, {
+        "restore.count": String(chunk.length),
+        ...(options.renumber ? { "restore.renumbered": "true" } : {}),
+      });
+    }
+    await this.finish();
+    return { restoredCount: full.length, sequenceIds: full.map((i) => i.sequenceId) };
+  }
+
+  deadLetters(limit: PageLimit): ResourceLeaseDeadLetterItem[] {
+    return deadLetterPage(this.state, limit);
+  }
+
+  async redrive(sequenceIds: readonly number[] | undefined, context: ResourceLeaseCallContext): Promise<number> {
+    this.ensureOpen();
+    this.ensureAccepting();
+    const s = this.state;
+    const ids =
+      sequenceIds === undefined ? [...s.dead.keys()] : [...new Set(sequenceIds)].filter((id) => s.dead.has(id));
+    this.ensureRoom(
+      ids.length,
+      ids.reduce((n, id) => n + s.dead.get(id)!.bytes, 0),
+    );
+    const now = this.clock.now();
+    for (const id of ids) {
+      this.tx.emit("Redriven", now, context, { item: { ...toPendingItem(s.dead.get(id)!), attempt: 1 } });
+    }
+    await this.finish();
+    return ids.length;
+  }
+
+  /** Returns a token's active lease, expiring it first if its deadline has passed. */
+  private async activeLease(
+    token: ResourceLeaseOwnershipToken,
+    context: ResourceLeaseCallContext,
+  ): Promise<LeaseRecord> {
+    this.ensureOpen();
+    try {
+      return this.tx.lookupLease(token, context, this.clock.now());
+    } catch (error) {
+      await this.finish(); // publish a LeaseExpired that lookupLease may have produced
+      throw error;
+    }
+  }
+
+  private checkBatch(size: number, field: string): void {
+    if (size > this.settings.maxBatchSize) {
+      throw omniError("invalid-argument", Codes.argumentInvalid, `At most ${this.settings.maxBatchSize} per call.`, {
+        field,
+        limit: String(this.settings.maxBatchSize),
+      });
+    }
+  }
+}

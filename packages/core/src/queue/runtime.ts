@@ -1,0 +1,280 @@
+import { ResourceLeaseBackpressureController } from "../backpressure/index.js";
+import type { ResourceLeaseReplicationEvent, ResourceLeaseReplicator } from "../contracts/events.js";
+import { type Logger, silentLogger } from "../contracts/health.js";
+import type { ResourceLeaseGrant, ResourceLeaseQueueStats } from "../contracts/payload.js";
+import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
+import { OmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import { type Clock, systemClock, type TimerHandle } from "../util/clock.js";
+import { type ResolvedQueueSettings, type ResourceLeaseQueueOptions, resolveQueueSettings } from "./options.js";
+import { toPendingItem } from "./records.js";
+import { QueueState, type ScheduleEntry } from "./state.js";
+import { cancelled, expiredError, QueueTransitions } from "./transitions.js";
+import type { LeaseWaiter, PendingDelivery } from "./waiters.js";
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/** Lifecycle of a queue's runtime: serving, stopped by a failed replication write, or closed. */
+export type QueueStatus = "open" | "faulted" | "closed";
+
+/**
+ * The machinery under the queue's operations: state, the replicator commit that resolves each call, long-poll
+ * waiters, the one timer over lease deadlines, retry backoffs and dead-letter ages, and backpressure. Internal.
+ */
+export class QueueRuntime {
+  readonly settings: ResolvedQueueSettings;
+  readonly state: QueueState;
+  readonly tx: QueueTransitions;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly gate: ResourceLeaseBackpressureController | undefined;
+  readonly gateMode: "reject" | "wait";
+  status: QueueStatus = "open";
+  replaying = false;
+  private readonly replicator: ResourceLeaseReplicator | undefined;
+  private fault: OmniRelayError | undefined;
+  private deliveries: PendingDelivery[] = [];
+  private readonly waiters = new Set<LeaseWaiter>();
+  private timer: TimerHandle | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
+
+  /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` for bad options. */
+  constructor(options: ResourceLeaseQueueOptions) {
+    this.settings = resolveQueueSettings(options);
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? silentLogger;
+    this.replicator = options.replicator;
+    this.state = new QueueState(this.settings.orderedPartitions, this.settings.idempotencyWindowMs);
+    this.tx = new QueueTransitions(this.state, this.settings, options.observers ?? [], this.logger);
+    this.gateMode = options.backpressure?.mode ?? "reject";
+    const bp = options.backpressure;
+    this.gate = bp
+      ? new ResourceLeaseBackpressureController({
+          highWatermark: bp.highWatermark,
+          ...(bp.lowWatermark !== undefined ? { lowWatermark: bp.lowWatermark } : {}),
+          ...(bp.cooldownMs !== undefined ? { cooldownMs: bp.cooldownMs } : {}),
+          listeners: [...(bp.listeners ?? [])],
+          pendingCount: () => this.state.queuedCount,
+          clock: this.clock,
+          logger: this.logger,
+        })
+      : undefined;
+  }
+
+  /** Queue counters. */
+  stats(): ResourceLeaseQueueStats {
+    const s = this.state;
+    return {
+      pendingCount: s.queuedCount,
+      delayedCount: s.delayedCount,
+      activeLeaseCount: s.leases.size,
+      deadLetterCount: s.dead.size,
+      state: this.status === "open" ? s.mode : this.status,
+      lastEventSequence: s.lastEventSequence,
+      lastFencingToken: s.lastFencingToken,
+      capacity: this.settings.capacity,
+      bytesHeld: s.bytesHeld,
+      maxBytes: this.settings.maxBytes,
+      deadLetterBytes: s.deadBytes,
+    };
+  }
+
+  ensureOpen(): void {
+    if (this.status === "closed") throw omniError("unavailable", Codes.closed, "The queue is closed.");
+    if (this.status === "faulted") {
+      throw new OmniRelayError({
+        status: "unavailable",
+        code: Codes.replicationFailed,
+        message: "A replication write failed; the queue must be rebuilt from its log.",
+        cause: this.fault,
+      });
+    }
+  }
+
+  ensureAccepting(): void {
+    if (this.state.mode === "draining") {
+      throw omniError("unavailable", Codes.draining, "The queue is draining; call restore to resume.");
+    }
+  }
+
+  /**
+   * Refuses `count` more items of `bytes` payload bytes when they would pass the capacity or the byte budget.
+   * @throws OmniRelayError resource-exhausted `resourcelease.queue.full`.
+   */
+  ensureRoom(count: number, bytes: number): void {
+    const { capacity, maxBytes } = this.settings;
+    if (this.state.queuedCount + count > capacity) {
+      throw omniError("resource-exhausted", Codes.queueFull, `The queue is full (capacity ${capacity}).`, {
+        capacity: String(capacity),
+      });
+    }
+    if (bytes > 0 && this.state.bytesHeld + bytes > maxBytes) {
+      throw omniError(
+        "resource-exhausted",
+        Codes.queueFull,
+        `The queue's items would pass its byte budget (${maxBytes}).`,
+        { limit: "bytes", maxBytes: String(maxBytes) },
+      );
+    }
+  }
+
+  /** Waits up to `waitMs` for grants (a long poll); resolves with none when the time is up. */
+  waitForGrants(
+    options: { peerId: string | undefined; principal: string | undefined; maxItems: number; signal?: AbortSignal },
+    waitMs: number,
+  ): Promise<ResourceLeaseGrant[]> {
+    if (options.signal?.aborted) return Promise.reject(cancelled());
+    return new Promise<ResourceLeaseGrant[]>((resolve, reject) => {
+      const waiter: LeaseWaiter = {
+        peerId: options.peerId,
+        principal: options.principal,
+        maxItems: options.maxItems,
+        resolve,
+        reject,
+        timer: undefined,
+        signal: options.signal,
+        onAbort: undefined,
+      };
+      waiter.timer = this.clock.setTimeout(() => {
+        this.dropWaiter(waiter);
+        resolve([]);
+      }, waitMs);
+      if (options.signal) {
+        waiter.onAbort = () => {
+          this.dropWaiter(waiter);
+          reject(cancelled());
+        };
+        options.signal.addEventListener("abort", waiter.onAbort, { once: true });
+      }
+      this.waiters.add(waiter);
+    });
+  }
+
+  /** Rejects every waiting long poll with `error`. */
+  rejectWaiters(error: OmniRelayError): void {
+    for (const w of [...this.waiters]) {
+      this.dropWaiter(w);
+      w.reject(error);
+    }
+  }
+
+  /** After a mutation: hand items to waiters, update backpressure, arm the timer, publish. */
+  finish(): Promise<void> {
+    if (this.replaying) return RESOLVED;
+    if (this.waiters.size > 0 && this.status === "open" && this.state.mode === "running") this.serveWaiters();
+    this.gate?.observe(this.state.queuedCount);
+    this.armTimer();
+    return this.commit();
+  }
+
+  /** Stops timers and rejects waiting lease calls with `resourcelease.queue.closed`. */
+  close(): void {
+    if (this.status === "closed") return;
+    this.status = "closed";
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.rejectWaiters(omniError("unavailable", Codes.closed, "The queue is closed."));
+    this.gate?.close();
+  }
+
+  private serveWaiters(): void {
+    const now = this.clock.now();
+    for (const waiter of this.waiters) {
+      if (!this.state.pending.peekLeaseable()) break;
+      this.dropWaiter(waiter);
+      const grants = this.tx.grant(waiter.maxItems, waiter.peerId, waiter.principal, now);
+      this.deliveries.push({ waiter, grants });
+    }
+  }
+
+  private dropWaiter(waiter: LeaseWaiter): void {
+    this.waiters.delete(waiter);
+    if (waiter.timer) this.clock.clearTimeout(waiter.timer);
+    if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);
+  }
+
+  private commit(): Promise<void> {
+    const events = this.tx.outbox;
+    const deliveries = this.deliveries;
+    if (events.length === 0 && deliveries.length === 0) return RESOLVED;
+    this.tx.outbox = [];
+    this.deliveries = [];
+    if (!this.replicator || events.length === 0) {
+      for (const d of deliveries) d.waiter.resolve(d.grants);
+      return RESOLVED;
+    }
+    return this.replicator.publish(events).then(
+      () => {
+        for (const d of deliveries) d.waiter.resolve(d.grants);
+      },
+      (cause: unknown) => {
+        const error = this.onFault(cause, events);
+        for (const d of deliveries) d.waiter.reject(error);
+        throw error;
+      },
+    );
+  }
+
+  private onFault(cause: unknown, events: readonly ResourceLeaseReplicationEvent[]): OmniRelayError {
+    const error = new OmniRelayError({
+      status: "unavailable",
+      code: Codes.replicationFailed,
+      message: "A replication write failed; the queue must be rebuilt from its log.",
+      metadata: { "replication.sequence": String(events[0]?.sequenceNumber ?? 0) },
+      cause,
+    });
+    if (this.status === "open") {
+      this.status = "faulted";
+      this.fault = error;
+      this.logger.error({ err: cause, sequence: events[0]?.sequenceNumber }, "Replication failed; queue faulted.");
+      if (this.timer) this.clock.clearTimeout(this.timer);
+      this.timer = undefined;
+      this.rejectWaiters(error);
+    }
+    return error;
+  }
+
+  private isLive(entry: ScheduleEntry): boolean {
+    if (entry.lease) return entry.lease.active && entry.lease.expiresAt === entry.at;
+    const item = entry.item!;
+    return item.state === "delayed" && item.availableAt === entry.at;
+  }
+
+  private armTimer(): void {
+    if (this.status !== "open") return;
+    const schedule = this.state.schedule;
+    if (schedule.size > 2 * (this.state.leases.size + this.state.delayedCount) + 1024) {
+      schedule.retain((e) => this.isLive(e));
+    }
+    let top = schedule.peek();
+    while (top && !this.isLive(top)) {
+      schedule.pop();
+      top = schedule.peek();
+    }
+    const at = Math.min(
+      top?.at ?? Number.POSITIVE_INFINITY,
+      this.tx.nextDeadLetterExpiry() ?? Number.POSITIVE_INFINITY,
+    );
+    if (at === Number.POSITIVE_INFINITY || at >= this.timerAt) return;
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = this.clock.setTimeout(() => this.onTimer(), Math.max(0, at - this.clock.now()));
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    if (this.status !== "open") return;
+    const now = this.clock.now();
+    const schedule = this.state.schedule;
+    for (let top = schedule.peek(); top && top.at <= now; top = schedule.peek()) {
+      schedule.pop();
+      if (!this.isLive(top)) continue;
+      if (top.lease) this.tx.endLease(top.lease, "LeaseExpired", now, expiredError);
+      else this.tx.emit("Requeued", now, {}, { item: toPendingItem(top.item!) });
+    }
+    this.tx.purgeDeadLetters(now);
+    this.finish().catch(() => {
+      // The fault is recorded in onFault; nobody awaits a timer's commit.
+    });
+  }
+}

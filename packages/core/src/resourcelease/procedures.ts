@@ -1,0 +1,59 @@
+import type { ResourceLeaseQueueStats } from "../contracts/payload.js";
+import type { ProcedureDefinition } from "../dispatcher/types.js";
+import * as M from "./messages.js";
+
+/** The verbs a component registers, as `{namespace}::{verb}`. */
+export const ResourceLeaseVerbs = [
+  "enqueue",
+  "lease",
+  "heartbeat",
+  "complete",
+  "fail",
+  "drain",
+  "restore",
+  "deadletters",
+  "redrive",
+  "stats",
+] as const;
+
+/** One of {@link ResourceLeaseVerbs}. */
+export type ResourceLeaseVerb = (typeof ResourceLeaseVerbs)[number];
+
+const define = <Req, Res>(
+  verb: ResourceLeaseVerb,
+  request: ProcedureDefinition<Req, Res>["request"],
+  response: ProcedureDefinition<Req, Res>["response"],
+): ProcedureDefinition<Req, Res> => ({ verb, request, response });
+
+/**
+ * The resourcelease procedures: each verb's request and response messages (docs/protocol.md). A component serves
+ * them, a client calls them, and each transport encodes them — HTTP as JSON, gRPC as protobuf — from these.
+ */
+export const ResourceLeaseProcedures = {
+  enqueue: define<M.EnqueueRequest, M.EnqueueResponse>("enqueue", M.EnqueueRequestMessage, M.EnqueueResponseMessage),
+  lease: define<M.LeaseRequest, M.LeaseResponse>("lease", M.LeaseRequestMessage, M.LeaseResponseMessage),
+  heartbeat: define<M.HeartbeatRequest, M.HeartbeatResponse>(
+    "heartbeat",
+    M.HeartbeatRequestMessage,
+    M.HeartbeatResponseMessage,
+  ),
+  complete: define<M.CompleteRequest, M.CompleteResponse>(
+    "complete",
+    M.CompleteRequestMessage,
+    M.CompleteResponseMessage,
+  ),
+  fail: define<M.FailRequest, M.FailResponse>("fail", M.FailRequestMessage, M.FailResponseMessage),
+  drain: define<M.DrainRequest, M.DrainResponse>("drain", M.DrainRequestMessage, M.DrainResponseMessage),
+  restore: define<M.RestoreRequest, M.RestoreResponse>("restore", M.RestoreRequestMessage, M.RestoreResponseMessage),
+  deadletters: define<M.DeadLettersRequest, M.DeadLettersResponse>(
+    "deadletters",
+    M.DeadLettersRequestMessage,
+    M.DeadLettersResponseMessage,
+  ),
+  redrive: define<M.RedriveRequest, M.RedriveResponse>("redrive", M.RedriveRequestMessage, M.RedriveResponseMessage),
+  stats: define<Record<string, never>, ResourceLeaseQueueStats>("stats", M.StatsRequestMessage, M.StatsResponseMessage),
+} as const satisfies Record<ResourceLeaseVerb, { readonly verb: string }>;
+
+/** The request type of a verb. */
+export type ResourceLeaseRequest<V extends ResourceLeaseVerb> =
+  (typeof ResourceLeaseProcedures)[V] extends ProcedureDefinition<infer Req, unknown> ? Req : never;

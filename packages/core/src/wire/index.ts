@@ -1,0 +1,56 @@
+/**
+ * The wire layer: every message that crosses a boundary (a request, an answer, a stored event, a drain file) described
+ * once, with the one family of value readers that checks it. Read with a site's mode: `request` (a caller's input:
+ * limits apply), `response` (a server's answer or a file: structure only) or `log` (a stored event: structure only,
+ * one error code).
+ */
+import type { ResourceLeasePendingItem } from "../contracts/payload.js";
+import { ResourceLeaseErrorCodes } from "../errors/codes.js";
+import { required as requiredMessage } from "./message.js";
+import { PendingItem } from "./messages.js";
+import { responseSite } from "./site.js";
+
+export { getPropertyIgnoreCase } from "./case-insensitive.js";
+export { decodeReplicationEvent, encodeReplicationEvent, ReplicationEvent } from "./event.js";
+export { payloadBytes, ResourceLeaseLimits } from "./limits.js";
+export { type Field, f, message, orElse, required, type WireForm, type WireMessage } from "./message.js";
+export {
+  DeadLetterItem,
+  ErrorInfo,
+  Grant,
+  OwnershipToken,
+  Payload,
+  PendingItem,
+  QueueStats,
+  type RestoreItem,
+  RestoreItemMessage,
+} from "./messages.js";
+export { logSite, requestSite, responseSite, type Site, type WireMode } from "./site.js";
+export { encodeTime, parseTime } from "./time.js";
+
+/** JSON form of a pending item (drain output, restore input, a drain file): times ISO-8601, the body base64. */
+export type ResourceLeasePendingItemJson = Record<string, unknown>;
+
+/** Encodes a pending item as its wire JSON: camelCase, times ISO-8601, body base64, absent fields omitted. */
+export function encodePendingItem(item: ResourceLeasePendingItem): ResourceLeasePendingItemJson {
+  return PendingItem.write(item);
+}
+
+/** Options of {@link decodePendingItem}. */
+export interface DecodePendingItemOptions {
+  /** Field path used in error metadata, e.g. `items[3]`. @defaultValue `"item"` */
+  readonly field?: string;
+}
+
+/**
+ * Decodes a pending item from wire JSON (already parsed): property names match case-insensitively, integers may be
+ * decimal strings, times are ISO-8601 (ms numbers are accepted too). Every field must be present.
+ * @throws OmniRelayError invalid-argument with metadata `field`: `resourcelease.payload.*` (payload),
+ *   `resourcelease.lease.token_required` (`lastOwnershipToken`), `resourcelease.argument.invalid` (anything else).
+ */
+export function decodePendingItem(json: unknown, options: DecodePendingItemOptions = {}): ResourceLeasePendingItem {
+  return requiredMessage(PendingItem, ResourceLeaseErrorCodes.restoreItemRequired).read(
+    json,
+    responseSite(options.field ?? "item"),
+  ) as ResourceLeasePendingItem;
+}

@@ -1,0 +1,20 @@
+import { omniError } from "../errors/omnirelay-error.js";
+import type { WireMessage } from "./message.js";
+
+/**
+ * A plain JSON object, for procedures that define no message of their own (`Dispatcher.registerJson`): absent or
+ * `null` reads as `{}`; anything that is not an object is `omnirelay.request.invalid_body`. Written as given.
+ */
+export const JsonObject: WireMessage<Record<string, unknown>> = (() => {
+  const read = (value: unknown): Record<string, unknown> => {
+    if (value === undefined || value === null) return {};
+    if (typeof value !== "object" || Array.isArray(value)) {
+      throw omniError("invalid-argument", "omnirelay.request.invalid_body", "The request body must be a JSON object.", {
+        field: "body",
+      });
+    }
+    return value as Record<string, unknown>;
+  };
+  const write = (value: Record<string, unknown>) => value ?? {};
+  return { read, write, field: { read, write } };
+})();

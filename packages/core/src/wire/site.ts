@@ -1,0 +1,59 @@
+import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
+import { omniError } from "../errors/omnirelay-error.js";
+
+/**
+ * How strictly a value is read. `request`: a caller's input at the edge (HTTP, gRPC, an in-process call) — every limit
+ * of `ResourceLeaseLimits` applies and a body that is a view into a larger buffer is copied. `response`: what a server
+ * answered, or a drain file — the structure is checked with the same codes, limits are not. `log`: a stored
+ * replication event or snapshot — the structure is checked, limits are not (a log written before a limit tightened
+ * must still open), and every problem is `resourcelease.replication.event_invalid`.
+ */
+export type WireMode = "request" | "response" | "log";
+
+/** Where a value is being read: its path for error metadata, and the mode. Internal to the wire layer. */
+export interface Site {
+  readonly mode: WireMode;
+  readonly path: string;
+  /** Largest body in bytes (request mode). */
+  readonly maxBodyBytes: number;
+}
+
+/** Code of every problem found while decoding a stored event (`log` mode). */
+export const EVENT_INVALID = "resourcelease.replication.event_invalid";
+
+/** A site one level down: `payload` + `resourceId` → `payload.resourceId`, `items` + 2 → `items[2]`. */
+export function child(site: Site, key: string | number): Site {
+  const path = typeof key === "number" ? `${site.path}[${key}]` : site.path ? `${site.path}.${key}` : key;
+  return { ...site, path };
+}
+
+/**
+ * Throws the invalid-argument error of a bad value: `code` in request mode, `resourcelease.replication.event_invalid`
+ * in log mode; metadata `field` is the site's path (and `limit` when a limit was passed).
+ */
+export function fail(site: Site, code: string, message: string, limit?: number): never {
+  const metadata: Record<string, string> = { field: site.path };
+  if (limit !== undefined) metadata.limit = String(limit);
+  throw omniError("invalid-argument", site.mode === "log" ? EVENT_INVALID : code, message, metadata);
+}
+
+/** The root site of a request (the caller's input), with the queue's body limit. */
+export function requestSite(path = "", maxBodyBytes = DEFAULT_MAX_BODY_BYTES): Site {
+  return { mode: "request", path, maxBodyBytes };
+}
+
+/** The root site of a server's answer or a file of items: codes kept, limits not applied. */
+export function responseSite(path = ""): Site {
+  return { mode: "response", path, maxBodyBytes: Number.POSITIVE_INFINITY };
+}
+
+/** The root site of a stored event or snapshot. */
+export function logSite(path = ""): Site {
+  return { mode: "log", path, maxBodyBytes: Number.POSITIVE_INFINITY };
+}
+
+/** Default of the queue option `maxBodyBytes`: 1 MiB. */
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
+/** The default code of a bad argument. */
+export const ARGUMENT_INVALID = Codes.argumentInvalid;
