@@ -12,8 +12,6 @@ import {
   DeadlineMiddleware,
   type Dispatcher,
   DispatcherErrorCodes,
-  decodeJsonBody,
-  encodeJsonBody,
   type InboundState,
   type Logger,
   OmniRelayError,
@@ -310,7 +308,7 @@ export class GrpcInbound implements AsyncDisposable {
         service: this.options.dispatcher.service,
         procedure: `${namespace}::${rpc.verb}`,
         transport: "grpc",
-        encoding: "json",
+        encoding: "protobuf",
         headers,
         signal: abort.signal,
         security: transportSecurity(call, Boolean(this.options.tls)),
@@ -318,7 +316,8 @@ export class GrpcInbound implements AsyncDisposable {
         ...(headers["rpc-shard-key"] ? { shardKey: headers["rpc-shard-key"] } : {}),
         ...(deadline !== undefined ? { deadline } : {}),
       };
-      const body = encodeJsonBody(rpc.requestToJson(call.request));
+      const dispatcher = this.options.dispatcher;
+      const spec = dispatcher.resolve(meta.procedure);
       // Answer as soon as the call is aborted (cancel, shutdown), even if the procedure ignores its signal; the
       // deadline middleware does the same when the deadline passes.
       const interrupted = new Promise<never>((_, reject) => {
@@ -326,11 +325,17 @@ export class GrpcInbound implements AsyncDisposable {
         if (abort.signal.aborted) fail();
         else abort.signal.addEventListener("abort", fail, { once: true });
       });
+      // The deadline is checked before anything else runs; then the message is decoded and checked once, here.
       const response = await Promise.race([
-        this.deadlines.handle({ meta, body }, (request) => this.options.dispatcher.dispatch(request)),
+        this.deadlines.handle({ meta, message: call.request }, (request) =>
+          dispatcher.dispatch({
+            meta: request.meta,
+            message: spec.readRequest(rpc.fromRequest(call.request as Record<string, unknown>)),
+          }),
+        ),
         interrupted,
       ]);
-      const message = rpc.responseFromJson(decodeResponse(response.body));
+      const message = rpc.toResponse(spec.definition.response.write(response.message, "proto"));
       const initial = responseMetadata(response.headers);
       if (initial) call.sendMetadata(initial);
       callback(null, message);
@@ -374,19 +379,6 @@ function grpcDeadline(call: ServerUnaryCall<unknown, unknown>, now: number): num
   const at = raw instanceof Date ? raw.getTime() : raw;
   if (typeof at !== "number" || !Number.isFinite(at)) return undefined;
   return now + (at - systemClock.now());
-}
-
-function decodeResponse(body: Uint8Array): Record<string, unknown> {
-  try {
-    return decodeJsonBody(body);
-  } catch (error) {
-    throw new OmniRelayError({
-      status: "internal",
-      code: GrpcTransportErrorCodes.responseInvalid,
-      message: "The procedure answered a body that is not a JSON object.",
-      cause: error,
-    });
-  }
 }
 
 /** Response headers a procedure set, as initial metadata (entries gRPC cannot carry are left out). */

@@ -1,20 +1,20 @@
 import { type ChannelOptions, Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import {
   DispatcherErrorCodes,
-  decodeJsonBody,
-  encodeJsonBody,
   isOmniRelayError,
   maxDeadlineHorizonMs,
   OmniRelayError,
+  type ProcedureDefinition,
   type RequestMeta,
   systemClock,
   type UnaryOutbound,
   type UnaryRequest,
   type UnaryResponse,
 } from "@omnirelay/core";
+import { responseSite } from "@omnirelay/core/wire";
 import { invalidOption, isLegalHeaderValue, isLegalMetadataKey, metadataToHeaders } from "./call-meta.js";
 import { GrpcTransportErrorCodes } from "./codes.js";
-import { selectResourceLeaseRpc } from "./mapping/procedures.js";
+import { isResourceLeaseDefinition, selectResourceLeaseRpc } from "./mapping/procedures.js";
 import { fromGrpcError } from "./status.js";
 
 /** TLS settings of a {@link GrpcOutbound}: the CA to trust and, for mutual TLS, the client certificate. */
@@ -90,15 +90,18 @@ export class GrpcOutbound implements UnaryOutbound, AsyncDisposable {
   }
 
   /**
-   * Sends one call and resolves with the procedure's JSON response body.
+   * Sends one call as the rpc that carries its procedure and resolves with the procedure's response.
    * @throws OmniRelayError the error the remote sent (status, code, message and metadata kept); unavailable
    *   `omnirelay.transport.unavailable` when the remote cannot be reached; deadline-exceeded
    *   `omnirelay.deadline_exceeded`; the signal's reason (or cancelled `omnirelay.cancelled`) when `meta.signal`
    *   aborts; unimplemented `omnirelay.grpc.procedure_unsupported` for a procedure that is not a ResourceLease verb;
-   *   invalid-argument for a body that is not JSON or holds a value the request message cannot carry;
-   *   failed-precondition `omnirelay.outbound.closed` after `close()`.
+   *   internal `omnirelay.response.invalid` for an answer that is not the procedure's response; failed-precondition
+   *   `omnirelay.outbound.closed` after `close()`.
    */
-  async call(request: UnaryRequest): Promise<UnaryResponse> {
+  async call<Req, Res>(
+    definition: ProcedureDefinition<Req, Res>,
+    request: UnaryRequest<Req>,
+  ): Promise<UnaryResponse<Res>> {
     const { meta } = request;
     if (this.closed) {
       throw new OmniRelayError({
@@ -109,8 +112,10 @@ export class GrpcOutbound implements UnaryOutbound, AsyncDisposable {
     }
     const separator = meta.procedure.lastIndexOf("::");
     const namespace = separator > 0 ? meta.procedure.slice(0, separator).trim() : "";
-    const body = decodeJsonBody(request.body);
-    const rpc = namespace ? selectResourceLeaseRpc(meta.procedure.slice(separator + 2), body) : undefined;
+    const rpc =
+      namespace && isResourceLeaseDefinition(definition as ProcedureDefinition)
+        ? selectResourceLeaseRpc(definition as ProcedureDefinition, request.message)
+        : undefined;
     if (!rpc) {
       throw new OmniRelayError({
         status: "unimplemented",
@@ -119,7 +124,7 @@ export class GrpcOutbound implements UnaryOutbound, AsyncDisposable {
         metadata: { procedure: meta.procedure },
       });
     }
-    const message = rpc.requestFromJson(body);
+    const message = rpc.toRequest(definition.request.write(request.message, "proto"));
     const metadata = this.metadataFor(meta, namespace);
     // grpc-js reckons deadlines on the wall clock. Its server misreads a grpc-timeout of 2^31 ms or more (it keeps the
     // low 32 bits, often a negative number, and fails the call at once), so no deadline goes further than the horizon.
@@ -158,11 +163,18 @@ export class GrpcOutbound implements UnaryOutbound, AsyncDisposable {
       });
       meta.signal.addEventListener("abort", onAbort, { once: true });
     });
-    return {
-      body: encodeJsonBody(rpc.responseToJson(response)),
-      encoding: "json",
-      ...(headers ? { headers } : {}),
-    };
+    let answer: Res;
+    try {
+      answer = definition.response.read(rpc.fromResponse(response as Record<string, unknown>), responseSite());
+    } catch (error) {
+      throw new OmniRelayError({
+        status: "internal",
+        code: GrpcTransportErrorCodes.responseInvalid,
+        message: `The remote answered something that is not the procedure's response: ${(error as Error).message}`,
+        cause: error,
+      });
+    }
+    return { message: answer, ...(headers ? { headers } : {}) };
   }
 
   /** Closes the channel; later calls fail with `omnirelay.outbound.closed`. Idempotent. */

@@ -1,14 +1,16 @@
 import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import {
   Dispatcher,
-  decodeJsonBody,
-  encodeJsonBody,
+  jsonProcedure,
+  type ProcedureDefinition,
   type RequestMeta,
   ResourceLeaseDispatcherComponent,
+  ResourceLeaseProcedures,
   type ResourceLeaseQueueOptions,
   type UnaryInboundMiddleware,
   type UnaryOutbound,
 } from "@omnirelay/core";
+import { requestSite } from "@omnirelay/core/wire";
 import { GrpcInbound, type GrpcInboundOptions, ResourceLeaseServiceClient } from "../src/index.js";
 
 /** Async resources a test opened; closed in reverse order by `closeAll`. */
@@ -31,7 +33,11 @@ export type CallExtras = Partial<Omit<RequestMeta, "procedure" | "signal" | "hea
   headers?: Record<string, string>;
 };
 
-/** Sends a JSON body through an outbound as a dispatcher would, and parses the JSON answer. */
+/**
+ * Sends a call given as its JSON body through an outbound: the body is read with the procedure's definition (core's
+ * resourcelease procedures by verb, else a plain JSON procedure), and the answer written back as JSON, so tests can
+ * state requests and answers in docs/protocol.md's shapes.
+ */
 export async function callJson(
   outbound: UnaryOutbound,
   procedure: string,
@@ -47,8 +53,14 @@ export async function callJson(
     headers: headers ?? {},
     signal: signal ?? new AbortController().signal,
   };
-  const response = await outbound.call({ meta, body: encodeJsonBody(body) });
-  return { json: decodeJsonBody(response.body), headers: response.headers };
+  const verb = procedure.slice(procedure.lastIndexOf("::") + 2);
+  const definition = (ResourceLeaseProcedures as Record<string, ProcedureDefinition>)[verb] ?? jsonProcedure(verb);
+  const message = definition.request.read(body, requestSite());
+  const response = await outbound.call(definition, { meta, message });
+  return {
+    json: definition.response.write(response.message, "json") as Record<string, unknown>,
+    headers: response.headers,
+  };
 }
 
 /** The rejection of a promise (fails the test when it resolves). */

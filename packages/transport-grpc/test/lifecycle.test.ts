@@ -1,5 +1,5 @@
 import { createServer } from "node:net";
-import { Dispatcher, type OmniRelayError } from "@omnirelay/core";
+import { Dispatcher, type OmniRelayError, ResourceLeaseProcedures } from "@omnirelay/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { GrpcInbound, type GrpcInboundOptions, GrpcOutbound, type GrpcOutboundOptions } from "../src/index.js";
 import { Cleanup, rejectionOf } from "./harness.js";
@@ -83,7 +83,8 @@ describe("close() during start()", () => {
     const outbound = new GrpcOutbound({ address: `127.0.0.1:${port}`, defaultTimeoutMs: 2000 });
     try {
       const error = await rejectionOf(
-        outbound.call({
+        outbound.call(ResourceLeaseProcedures.stats, {
+          message: {},
           meta: {
             service: "x",
             procedure: "resourcelease::stats",
@@ -91,7 +92,6 @@ describe("close() during start()", () => {
             headers: {},
             signal: new AbortController().signal,
           },
-          body: new Uint8Array(),
         }),
       );
       expect(error).toMatchObject({ status: "unavailable", code: "omnirelay.transport.unavailable" });

@@ -1,7 +1,13 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { credentials, status as grpcStatus, Metadata, type ServiceError } from "@grpc/grpc-js";
-import { Dispatcher, ResourceLeaseDispatcherComponent } from "@omnirelay/core";
+import {
+  Dispatcher,
+  type ProcedureDefinition,
+  ResourceLeaseDispatcherComponent,
+  ResourceLeaseProcedures,
+} from "@omnirelay/core";
+import { requestSite, responseSite } from "@omnirelay/core/wire";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ResourceLeaseServiceClient } from "../src/gen/omnirelay/resourcelease/v1/resourcelease.js";
 import { GrpcInbound, resourceLeaseRpcs } from "../src/index.js";
@@ -81,6 +87,8 @@ describe("docs/protocol.md, gRPC section", () => {
     for (const example of list) {
       const rpc = resourceLeaseRpcs[example.rpc as keyof typeof resourceLeaseRpcs];
       expect(rpc, example.rpc).toBeDefined();
+      // The doc states requests and answers as the procedure's JSON: map them through the procedure's messages.
+      const definition = ResourceLeaseProcedures[rpc.verb] as ProcedureDefinition;
       const metadata = new Metadata();
       for (const [k, v] of Object.entries(example.headers)) metadata.set(k, v);
       const outcome = await new Promise<{ json?: unknown; error?: ServiceError }>((resolve) => {
@@ -88,10 +96,20 @@ describe("docs/protocol.md, gRPC section", () => {
           rpc.method.path,
           rpc.method.requestSerialize,
           rpc.method.responseDeserialize,
-          rpc.requestFromJson(example.data as never),
+          rpc.toRequest(definition.request.write(definition.request.read(example.data, requestSite()), "proto")),
           metadata,
           { deadline: Date.now() + 5_000 },
-          (error, response) => resolve(error ? { error } : { json: rpc.responseToJson(response) }),
+          (error, response) =>
+            resolve(
+              error
+                ? { error }
+                : {
+                    json: definition.response.write(
+                      definition.response.read(rpc.fromResponse(response as Record<string, unknown>), responseSite()),
+                      "json",
+                    ),
+                  },
+            ),
         );
       });
       if (example.kind === "text") {

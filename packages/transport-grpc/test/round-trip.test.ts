@@ -1,5 +1,16 @@
 import { credentials, status as GrpcStatus, Metadata, type ServiceError } from "@grpc/grpc-js";
-import { Dispatcher, isOmniRelayError, OmniRelayError, type RequestMeta, ResourceLeaseVerbs } from "@omnirelay/core";
+import {
+  Dispatcher,
+  isOmniRelayError,
+  OmniRelayError,
+  type ProcedureDefinition,
+  type RequestMeta,
+  ResourceLeaseProcedures,
+  type ResourceLeaseQueueStats,
+  ResourceLeaseVerbs,
+  type UnaryInboundMiddleware,
+} from "@omnirelay/core";
+import { responseSite } from "@omnirelay/core/wire";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { GrpcInbound, GrpcOutbound, ResourceLeaseServiceClient } from "../src/index.js";
 import { Cleanup, callJson, deferred, rejectionOf } from "./harness.js";
@@ -88,6 +99,20 @@ const cases: Array<[string, Record<string, unknown>, Record<string, unknown>]> =
   ["resourcelease.billing::stats", {}, { pendingCount: 7, activeLeaseCount: 0 }],
 ];
 
+// What a procedure answers when a test set no answer for it.
+const defaultAnswers: Record<string, Record<string, unknown>> = {
+  enqueue: { sequenceId: 1, stats: { pendingCount: 0, activeLeaseCount: 0 } },
+  lease: {},
+  heartbeat: { success: true, leaseExpiresAt: "2026-01-01T00:00:00.000Z", remainingMs: 0 },
+  complete: { success: true },
+  fail: { success: true, outcome: "requeued" },
+  drain: { items: [], remainingCount: 0 },
+  restore: { restoredCount: 0 },
+  deadletters: { items: [] },
+  redrive: { redrivenCount: 0 },
+  stats: { pendingCount: 0, activeLeaseCount: 0 },
+};
+
 // The verbs a real component serves: one list, core's.
 const verbs = ResourceLeaseVerbs;
 
@@ -112,12 +137,19 @@ describe("GrpcInbound + GrpcOutbound over 127.0.0.1", () => {
         return next(request);
       },
     });
+    // The procedures a component serves, by their definitions: handlers see decoded domain messages. Requests and
+    // answers are stated as their JSON (docs/protocol.md) and compared as that.
     for (const ns of ["resourcelease", "resourcelease.billing"]) {
       for (const verb of verbs) {
         const procedure = `${ns}::${verb}`;
-        dispatcher.registerJson(procedure, async (body, meta) => {
-          received.push({ procedure, body, meta });
-          return answers.get(procedure) ?? {};
+        const definition = ResourceLeaseProcedures[verb] as ProcedureDefinition;
+        dispatcher.register({
+          name: procedure,
+          definition,
+          handler: async (message, meta) => {
+            received.push({ procedure, body: definition.request.write(message, "json"), meta });
+            return definition.response.read(answers.get(procedure) ?? defaultAnswers[verb], responseSite());
+          },
         });
       }
     }
@@ -158,7 +190,7 @@ describe("GrpcInbound + GrpcOutbound over 127.0.0.1", () => {
       transport: "grpc",
       caller: "billing-worker",
       shardKey: "tenant-42",
-      encoding: "json",
+      encoding: "protobuf",
       security: { clientCertificateVerified: false, remoteAddress: "127.0.0.1" },
     });
     expect(meta.headers).toMatchObject({
@@ -266,13 +298,18 @@ describe("GrpcInbound + GrpcOutbound over 127.0.0.1", () => {
   });
 
   it("response headers a procedure sets arrive as response headers", async () => {
-    dispatcher.register({
-      name: "hdr::stats",
-      handler: async () => ({
-        body: new TextEncoder().encode('{"pendingCount":0,"activeLeaseCount":0}'),
-        encoding: "json",
+    // A procedure's middleware may add response headers to the answer.
+    const addHeaders: UnaryInboundMiddleware = {
+      handle: async (request, next) => ({
+        ...(await next(request)),
         headers: { "x-omnirelay-node": "node-1", "Bad Header": "dropped" },
       }),
+    };
+    dispatcher.register({
+      name: "hdr::stats",
+      definition: ResourceLeaseProcedures.stats,
+      handler: async () => ({ pendingCount: 0, activeLeaseCount: 0 }) as ResourceLeaseQueueStats,
+      middleware: [addHeaders],
     });
     const { json, headers } = await callJson(outbound, "hdr::stats", {});
     expect(json).toEqual({ pendingCount: 0, activeLeaseCount: 0 });

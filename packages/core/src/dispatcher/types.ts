@@ -67,6 +67,8 @@ export interface UnaryInboundMiddleware {
  * each described once in the wire layer. Transports encode and decode with it; handlers see domain values.
  */
 export interface ProcedureDefinition<Req = unknown, Res = unknown> {
+  /** The family of procedures it belongs to: `resourcelease` for core's, absent for custom JSON procedures. */
+  readonly family?: string;
   readonly verb: string;
   readonly request: WireMessage<Req>;
   readonly response: WireMessage<Res>;

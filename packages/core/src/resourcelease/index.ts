@@ -11,4 +11,6 @@ export {
   type ResourceLeaseVerb,
   ResourceLeaseVerbs,
 } from "./component.js";
+export type * as ResourceLeaseMessages from "./messages.js";
+export { ResourceLeaseProcedures, type ResourceLeaseRequest } from "./procedures.js";
 export { createShardResolver, type ShardResolver, type ShardResolverOptions } from "./shard.js";

@@ -23,7 +23,7 @@ const define = <Req, Res>(
   verb: ResourceLeaseVerb,
   request: ProcedureDefinition<Req, Res>["request"],
   response: ProcedureDefinition<Req, Res>["response"],
-): ProcedureDefinition<Req, Res> => ({ verb, request, response });
+): ProcedureDefinition<Req, Res> => ({ family: "resourcelease", verb, request, response });
 
 /**
  * The resourcelease procedures: each verb's request and response messages (docs/protocol.md). A component serves

@@ -104,11 +104,11 @@ export const f = {
     write: (value, form) => (form === "proto" ? value : v.encodeBytes(value)),
   }),
   bool: (code?: string): Field<boolean> => ({ read: (value, site) => v.bool(value, site, code), write: same }),
-  /** A string map; an empty one is read as absent in request mode (protobuf cannot tell the two apart). */
+  /** A string map; an empty one is read as absent except from a log (protobuf cannot tell the two apart). */
   map: (code?: string): Field<Readonly<Record<string, string>>> => ({
     read: (value, site) => {
       const got = v.stringMap(value, site, code);
-      return got && site.mode === "request" && Object.keys(got).length === 0 ? undefined : got;
+      return got && site.mode !== "log" && Object.keys(got).length === 0 ? undefined : got;
     },
     write: (value) => ({ ...value }),
   }),

@@ -1,17 +1,27 @@
-import { isOmniRelayError } from "@omnirelay/core";
+import { isOmniRelayError, type ProcedureDefinition, ResourceLeaseProcedures } from "@omnirelay/core";
+import { requestSite, responseSite } from "@omnirelay/core/wire";
 import { describe, expect, it } from "vitest";
-import type { Json } from "./json-reader.js";
 import { type ResourceLeaseRpc, resourceLeaseRpcs, selectResourceLeaseRpc } from "./procedures.js";
 
-// Each leg goes JSON → message → protobuf bytes → message → JSON, as it does between the two processes.
+type Json = Record<string, unknown>;
+
+// Each leg goes as it does between two processes: the request as a caller states it (the procedure's JSON shape) is
+// read into the domain, written as the rpc's protobuf message, serialized, deserialized, read back into the domain
+// with the same description, and written as JSON again for the comparison.
+const definitionOf = (rpc: ResourceLeaseRpc) => ResourceLeaseProcedures[rpc.verb] as ProcedureDefinition;
+
 function requestLeg(rpc: ResourceLeaseRpc, json: Json): Json {
-  const bytes = rpc.method.requestSerialize(rpc.requestFromJson(json));
-  return rpc.requestToJson(rpc.method.requestDeserialize(bytes));
+  const definition = definitionOf(rpc);
+  const message = rpc.toRequest(definition.request.write(definition.request.read(json, requestSite()), "proto"));
+  const decoded = rpc.method.requestDeserialize(rpc.method.requestSerialize(message)) as Json;
+  return definition.request.write(definition.request.read(rpc.fromRequest(decoded), requestSite()), "json");
 }
 
 function responseLeg(rpc: ResourceLeaseRpc, json: Json): Json {
-  const bytes = rpc.method.responseSerialize(rpc.responseFromJson(json));
-  return rpc.responseToJson(rpc.method.responseDeserialize(bytes));
+  const definition = definitionOf(rpc);
+  const message = rpc.toResponse(definition.response.write(definition.response.read(json, responseSite()), "proto"));
+  const decoded = rpc.method.responseDeserialize(rpc.method.responseSerialize(message)) as Json;
+  return definition.response.write(definition.response.read(rpc.fromResponse(decoded), responseSite()), "json");
 }
 
 function caught(fn: () => unknown): { status: string; code: string; metadata: Record<string, string> } {
@@ -74,8 +84,10 @@ describe("request mapping", () => {
     expect(out).toEqual({ payload: { ...minimalPayload, requestId: "x" } });
   });
 
-  it("an absent payload stays absent so the procedure reports payload.required", () => {
-    expect(requestLeg(resourceLeaseRpcs.enqueue, {})).toEqual({});
+  it("an absent payload is payload.required, as over HTTP", () => {
+    expect(caught(() => requestLeg(resourceLeaseRpcs.enqueue, {}))).toMatchObject({
+      code: "resourcelease.payload.required",
+    });
   });
 
   it("an empty attribute map reads back as absent (proto maps have no presence)", () => {
@@ -83,10 +95,13 @@ describe("request mapping", () => {
     expect(out).toEqual({ payload: minimalPayload });
   });
 
-  it("enqueue batch keeps order, and an empty batch stays an empty batch", () => {
+  it("enqueue batch keeps order; an empty batch is refused, as over HTTP", () => {
     const payloads = [fullPayload, minimalPayload];
     expect(requestLeg(resourceLeaseRpcs.enqueueBatch, { payloads })).toEqual({ payloads });
-    expect(requestLeg(resourceLeaseRpcs.enqueueBatch, { payloads: [] })).toEqual({ payloads: [] });
+    expect(caught(() => requestLeg(resourceLeaseRpcs.enqueueBatch, { payloads: [] }))).toMatchObject({
+      code: "resourcelease.payload.required",
+      metadata: { field: "payloads" },
+    });
   });
 
   it("lease options survive only when given; maxItems selects the batch rpc", () => {
@@ -102,7 +117,7 @@ describe("request mapping", () => {
     expect(requestLeg(resourceLeaseRpcs.heartbeat, { ownershipToken: token })).toEqual({ ownershipToken: token });
     const fromStrings = { ...token, sequenceId: "7", fencingToken: "41" };
     expect(requestLeg(resourceLeaseRpcs.complete, { ownershipToken: fromStrings })).toEqual({ ownershipToken: token });
-    expect(requestLeg(resourceLeaseRpcs.complete, {})).toEqual({});
+    expect(caught(() => requestLeg(resourceLeaseRpcs.complete, {})).code).toBe("resourcelease.lease.token_required");
   });
 
   it("complete batch keeps an empty token list (distinct from a single complete without a token)", () => {
@@ -152,9 +167,15 @@ describe("request mapping", () => {
     expect(requestLeg(resourceLeaseRpcs.stats, {})).toEqual({});
   });
 
-  it("negative and zero values are carried so the procedure, not the transport, range-checks them", () => {
-    expect(requestLeg(resourceLeaseRpcs.lease, { waitMs: -1 })).toEqual({ waitMs: -1 });
-    expect(requestLeg(resourceLeaseRpcs.leaseBatch, { maxItems: 0 })).toEqual({ maxItems: 0 });
+  it("a protobuf default (0) for a required number is read like an absent one: refused with the procedure's code", () => {
+    const message = resourceLeaseRpcs.leaseBatch.method.requestDeserialize(
+      resourceLeaseRpcs.leaseBatch.method.requestSerialize(resourceLeaseRpcs.leaseBatch.toRequest({ waitMs: 5 })),
+    ) as Json;
+    expect(
+      caught(() =>
+        ResourceLeaseProcedures.lease.request.read(resourceLeaseRpcs.leaseBatch.fromRequest(message), requestSite()),
+      ),
+    ).toMatchObject({ code: "resourcelease.argument.invalid", metadata: { field: "maxItems" } });
   });
 
   it("rejects values no field can carry with the code core's HTTP decoder uses", () => {
@@ -179,7 +200,7 @@ describe("request mapping", () => {
         "payloads[1]",
       ],
       [resourceLeaseRpcs.enqueueBatch, { payloads: "x" }, "resourcelease.argument.invalid", "payloads"],
-      [resourceLeaseRpcs.lease, { waitMs: "5" }, "resourcelease.argument.invalid", "waitMs"],
+      [resourceLeaseRpcs.lease, { waitMs: "five" }, "resourcelease.argument.invalid", "waitMs"],
       [resourceLeaseRpcs.lease, { waitMs: 1.5 }, "resourcelease.argument.invalid", "waitMs"],
       [
         resourceLeaseRpcs.heartbeat,
@@ -193,14 +214,19 @@ describe("request mapping", () => {
         "resourcelease.lease.token_required",
         "ownershipTokens[0]",
       ],
-      [resourceLeaseRpcs.fail, { requeue: "no" }, "resourcelease.argument.invalid", "requeue"],
-      [resourceLeaseRpcs.fail, { metadata: { a: 1 } }, "resourcelease.argument.invalid", "metadata.a"],
+      [resourceLeaseRpcs.fail, { ownershipToken: token, requeue: "no" }, "resourcelease.argument.invalid", "requeue"],
+      [
+        resourceLeaseRpcs.fail,
+        { ownershipToken: token, metadata: { a: 1 } },
+        "resourcelease.argument.invalid",
+        "metadata.a",
+      ],
       [resourceLeaseRpcs.restore, { items: [null] }, "resourcelease.restore.pending_item_required", "items[0]"],
-      [resourceLeaseRpcs.redrive, { sequenceIds: [1, "2"] }, "resourcelease.argument.invalid", "sequenceIds[1]"],
+      [resourceLeaseRpcs.redrive, { sequenceIds: [1, "two"] }, "resourcelease.argument.invalid", "sequenceIds[1]"],
     ];
     for (const [rpc, json, code, field] of cases) {
       expect(
-        caught(() => rpc.requestFromJson(json)),
+        caught(() => requestLeg(rpc, json)),
         `${rpc.name} ${field}`,
       ).toEqual({
         status: "invalid-argument",
@@ -283,25 +309,18 @@ describe("response mapping", () => {
       activeLeaseCount: 2,
     });
   });
-
-  it("a response the message cannot carry is an internal error naming the field", () => {
-    expect(caught(() => resourceLeaseRpcs.heartbeat.responseFromJson({ success: "yes" }))).toEqual({
-      status: "internal",
-      code: "omnirelay.grpc.response_invalid",
-      metadata: { field: "success" },
-    });
-  });
 });
 
 describe("selectResourceLeaseRpc", () => {
-  it("picks the batch rpc from the body and matches verbs case-insensitively", () => {
-    expect(selectResourceLeaseRpc("enqueue", { payload: {} })?.name).toBe("enqueue");
-    expect(selectResourceLeaseRpc("Enqueue", { payloads: [] })?.name).toBe("enqueueBatch");
-    expect(selectResourceLeaseRpc("lease", { maxItems: null })?.name).toBe("lease");
-    expect(selectResourceLeaseRpc("LEASE", { MaxItems: 2 })?.name).toBe("leaseBatch");
-    expect(selectResourceLeaseRpc("complete", { ownershipTokens: [] })?.name).toBe("completeBatch");
-    expect(selectResourceLeaseRpc("deadletters", {})?.name).toBe("deadLetters");
-    expect(selectResourceLeaseRpc("stats", {})?.name).toBe("stats");
-    expect(selectResourceLeaseRpc("explode", {})).toBeUndefined();
+  it("picks the batch rpc from the request and the one rpc of every other verb", () => {
+    const P = ResourceLeaseProcedures as Record<string, ProcedureDefinition>;
+    expect(selectResourceLeaseRpc(P.enqueue!, { payloads: [], batch: false })?.name).toBe("enqueue");
+    expect(selectResourceLeaseRpc(P.enqueue!, { payloads: [], batch: true })?.name).toBe("enqueueBatch");
+    expect(selectResourceLeaseRpc(P.lease!, {})?.name).toBe("lease");
+    expect(selectResourceLeaseRpc(P.lease!, { maxItems: 2 })?.name).toBe("leaseBatch");
+    expect(selectResourceLeaseRpc(P.complete!, { ownershipTokens: [], batch: true })?.name).toBe("completeBatch");
+    expect(selectResourceLeaseRpc(P.deadletters!, {})?.name).toBe("deadLetters");
+    expect(selectResourceLeaseRpc(P.stats!, {})?.name).toBe("stats");
+    expect(selectResourceLeaseRpc({ ...P.stats!, verb: "explode" }, {})).toBeUndefined();
   });
 });
