@@ -1,16 +1,33 @@
-import { Dispatcher, HttpInbound, HttpOutbound, isOmniRelayError, ResourceLeaseClient } from "@omnirelay/core";
+import {
+  Dispatcher,
+  HttpInbound,
+  HttpOutbound,
+  isOmniRelayError,
+  ResourceLeaseClient,
+  ResourceLeaseProcedures,
+  type ResourceLeaseQueueStats,
+  type UnaryOutbound,
+} from "@omnirelay/core";
 import { describe, expect, it } from "vitest";
 import { authMiddleware, mintToken, TOKEN_TTL_MS, TokenOutbound } from "./auth.js";
 
 const secret = new TextEncoder().encode("mesh-demo-unit-test-secret-of-at-least-32-bytes");
 
-/** A real dispatcher behind the demo's auth middleware, over real HTTP; answers the principal it bound. */
+/** A real dispatcher behind the demo's auth middleware, over real HTTP; records the principal each call bound. */
 async function node() {
   const dispatcher = new Dispatcher({ service: "auth-unit", inboundMiddleware: [authMiddleware(secret)] });
-  dispatcher.registerJson("resourcelease::stats", async (_body, meta) => ({ principal: meta.principal }));
+  const principals: Array<string | undefined> = [];
+  dispatcher.register({
+    name: "resourcelease::stats",
+    definition: ResourceLeaseProcedures.stats,
+    handler: async (_request, meta) => {
+      principals.push(meta.principal);
+      return { pendingCount: 0, activeLeaseCount: 0 } as ResourceLeaseQueueStats;
+    },
+  });
   const inbound = new HttpInbound({ dispatcher });
   const { url } = await inbound.start();
-  return { url, close: () => inbound.close() };
+  return { url, principals, close: () => inbound.close() };
 }
 
 describe("mesh demo tokens", () => {
@@ -22,7 +39,8 @@ describe("mesh demo tokens", () => {
         headers: { authorization: `Bearer ${token}` },
       });
       try {
-        return ((await client.stats()) as unknown as { principal: string }).principal;
+        await client.stats();
+        return n.principals.at(-1);
       } catch (error) {
         return isOmniRelayError(error) ? `${error.code} ${error.metadata.reason}` : String(error);
       } finally {
@@ -45,10 +63,10 @@ describe("mesh demo tokens", () => {
     let now = Date.now();
     const seen: string[] = [];
     const inner = new HttpOutbound({ url: n.url });
-    const recording = {
-      call: (request: Parameters<HttpOutbound["call"]>[0]) => {
+    const recording: UnaryOutbound = {
+      call: (definition, request) => {
         seen.push(request.meta.headers.authorization ?? "");
-        return inner.call(request);
+        return inner.call(definition, request);
       },
       close: () => inner.close(),
     };
@@ -56,7 +74,8 @@ describe("mesh demo tokens", () => {
       outbound: new TokenOutbound({ inner: recording, secret, subject: "mesh-worker-a", now: () => now }),
     });
     try {
-      expect(((await client.stats()) as unknown as { principal: string }).principal).toBe("mesh-worker-a");
+      await client.stats();
+      expect(n.principals.at(-1)).toBe("mesh-worker-a");
       await client.stats();
       now += TOKEN_TTL_MS - 30_000; // inside the last minute: a new token (and the dispatcher still accepts it)
       await client.stats();

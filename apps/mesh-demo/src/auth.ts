@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import {
   PrincipalBindingMiddleware,
   type PrincipalBindingMiddlewareOptions,
+  type ProcedureDefinition,
   type UnaryOutbound,
   type UnaryRequest,
   type UnaryResponse,
@@ -88,14 +89,14 @@ export class TokenOutbound implements UnaryOutbound {
 
   constructor(private readonly options: TokenOutboundOptions) {}
 
-  call(request: UnaryRequest): Promise<UnaryResponse> {
+  call<Req, Res>(definition: ProcedureDefinition<Req, Res>, request: UnaryRequest<Req>): Promise<UnaryResponse<Res>> {
     const now = (this.options.now ?? Date.now)();
     if (now >= this.expiresAt - RENEW_BEFORE_MS) {
       this.token = mintToken(this.options.secret, this.options.subject, now);
       this.expiresAt = now + TOKEN_TTL_MS;
     }
     const headers = { ...request.meta.headers, authorization: `Bearer ${this.token}` };
-    return this.options.inner.call({ ...request, meta: { ...request.meta, headers } });
+    return this.options.inner.call(definition, { ...request, meta: { ...request.meta, headers } });
   }
 
   async close(): Promise<void> {

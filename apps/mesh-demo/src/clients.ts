@@ -1,9 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import {
-  decodeJsonBody,
-  encodeJsonBody,
   HttpOutbound,
   isOmniRelayError,
+  jsonProcedure,
   type Logger,
   ResourceLeaseClient,
   type ResourceLeaseGrant,
@@ -34,7 +33,7 @@ async function applyOperation(
   operation: CatalogOperation,
   signal: AbortSignal,
 ): Promise<CatalogOperationRecord> {
-  const response = await outbound.call({
+  const response = await outbound.call(jsonProcedure("apply"), {
     meta: {
       service: "resourcelease-mesh-demo",
       procedure: CATALOG_APPLY,
@@ -45,9 +44,9 @@ async function applyOperation(
       signal,
       deadline: Date.now() + 10_000,
     },
-    body: encodeJsonBody({ operation, peerId: caller }),
+    message: { operation, peerId: caller },
   });
-  return decodeJsonBody(response.body) as unknown as CatalogOperationRecord;
+  return response.message as CatalogOperationRecord;
 }
 
 /**

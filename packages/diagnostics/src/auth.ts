@@ -78,9 +78,9 @@ export class ControlPlaneAuthenticator {
       signal,
     };
     let principal: string | undefined;
-    await this.binding.handle({ meta, body: new Uint8Array() }, async (request) => {
+    await this.binding.handle({ meta, message: {} }, async (request) => {
       principal = request.meta.principal;
-      return { body: new Uint8Array(), encoding: "json" };
+      return { message: {} };
     });
     const decision = this.policy.decide(principal, procedure);
     if (decision === "unauthenticated") {

@@ -231,11 +231,11 @@ export class HubAuthorizer {
             headers: { authorization },
             signal: new AbortController().signal,
           },
-          body: new Uint8Array(0),
+          message: {},
         },
         async (request) => {
           subject = request.meta.principal;
-          return { body: new Uint8Array(0), encoding: "proto" };
+          return { message: {} };
         },
       );
     } catch (error) {
