@@ -22,7 +22,8 @@ type Flaw =
   | "ignoresSignal"
   | "dropsContentType"
   | "truncatesLargeObjects"
-  | "sizeCountsCharacters";
+  | "sizeCountsCharacters"
+  | "reportsAbortAsOutage";
 
 const EXISTS = "resourcelease.objectstorage.exists";
 
@@ -40,6 +41,13 @@ class FlawedStore implements ResourceLeaseObjectStore {
 
   async put(key: string, bytes: Uint8Array, contentType: string, options: ObjectPutOptions = {}): Promise<void> {
     this.cancelled(options.signal);
+    if (this.flaws.has("reportsAbortAsOutage")) {
+      // As an SDK does: the request is in flight when the signal aborts, and the abort surfaces as a failed request.
+      await nextTurn();
+      if (options.signal?.aborted) {
+        throw new OmniRelayError({ status: "unavailable", code: "test.store_failed", message: "Request aborted" });
+      }
+    }
     const conditional = options.ifNoneMatch === "*" && !this.flaws.has("ignoresIfNoneMatch");
     const present = this.objects.has(key);
     if (this.flaws.has("createIsNotAtomic")) await nextTurn();
@@ -110,6 +118,8 @@ const RACE = "concurrent create-if-absent puts of one key: exactly one wins, the
 const LIST = "lists every key with the prefix once, in byte order, and nothing else";
 const START_AFTER = "lists strictly after startAfter, and paging with the last key seen visits every key once";
 const CANCELLED = "refuses calls whose signal is aborted with cancelled, storing nothing";
+const ABORTED_WHILE_RUNNING =
+  "a call whose signal aborts while it runs completes or fails with cancelled, never another error";
 
 describe("the object store suite", () => {
   it("passes a correct store, and checks the exists code when given", async () => {
@@ -132,6 +142,7 @@ describe("the object store suite", () => {
     ["dropsContentType", [CONTENT_TYPE]],
     ["truncatesLargeObjects", [BYTES]],
     ["sizeCountsCharacters", [LIST]],
+    ["reportsAbortAsOutage", [ABORTED_WHILE_RUNNING]],
   ])("fails a store that has the flaw %s", async (flaw, expected) => {
     const failed = await failingChecks((t) =>
       describeObjectStoreConformance("x", flawedFactory([flaw]), { test: t, existsCode: EXISTS }),

@@ -82,7 +82,8 @@ async function keys(store: ResourceLeaseObjectStore, prefix: string, startAfter?
  * `already-exists`, changing nothing, also for concurrent callers and across clients (exactly one wins); `list`
  * returns every key with the prefix once, in UTF-8 byte order, strictly after `startAfter`, so paging with the last
  * key seen visits every key once; a reported `size` is the byte length; keys with `/`, spaces, punctuation and Unicode
- * round-trip; calls with an aborted signal fail with `cancelled` and store nothing.
+ * round-trip; calls with an aborted signal fail with `cancelled` and store nothing, and a signal that aborts while a
+ * call runs either lets it complete or fails it with `cancelled` (never as if the store were down).
  *
  * Keys in this suite are ASCII or Unicode inside the Basic Multilingual Plane where it lists them together, so UTF-8
  * byte order and UTF-16 order (JavaScript's `<`) agree; a store may sort either way.
@@ -329,6 +330,44 @@ export function describeObjectStoreConformance<F extends ObjectStoreConformanceF
       assertSame(await store.get(emoji), bytes("smile"), "get of a key outside the BMP");
       assertSame(await keys(store, `${prefix}emoji/`), [emoji], "list of a key outside the BMP");
     });
+
+    check(
+      "a call whose signal aborts while it runs completes or fails with cancelled, never another error",
+      async ({ store, prefix }) => {
+        await store.put(`${prefix}present.bin`, patternBytes(64 * 1024), "application/octet-stream");
+        const calls: [string, (signal: AbortSignal) => Promise<unknown>][] = [
+          [
+            "put",
+            (signal) => store.put(`${prefix}new.bin`, patternBytes(64 * 1024), "application/octet-stream", { signal }),
+          ],
+          [
+            "create-if-absent put",
+            (signal) =>
+              store.put(`${prefix}new-once.bin`, patternBytes(64 * 1024), "application/octet-stream", {
+                ifNoneMatch: "*",
+                signal,
+              }),
+          ],
+          ["get", (signal) => store.get(`${prefix}present.bin`, { signal })],
+          ["list", (signal) => collect(store.list(prefix, undefined, { signal }))],
+        ];
+        for (const [what, call] of calls) {
+          const controller = new AbortController();
+          const running = call(controller.signal);
+          controller.abort();
+          try {
+            await running;
+          } catch (error) {
+            assertOmniError(
+              error,
+              "cancelled",
+              `${what} whose signal aborted while it ran`,
+              ResourceLeaseErrorCodes.cancelled,
+            );
+          }
+        }
+      },
+    );
 
     check("refuses calls whose signal is aborted with cancelled, storing nothing", async ({ store, prefix }) => {
       const signal = AbortSignal.abort();
