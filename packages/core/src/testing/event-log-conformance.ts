@@ -180,8 +180,8 @@ export function describeEventLogConformance<F extends EventLogConformanceFixture
   }
 
   /**
-   * Publishes `base`, then `gapped` (whose numbers skip some after `prefix` of it), and checks what `options.gaps`
-   * promises; after a reopen too.
+   * Publishes `base`, then `batch` (whose numbers skip some after its first `prefix` events), and checks what
+   * `options.gaps` promises; after a reopen too.
    */
   async function gapped(
     subject: Subject,
