@@ -14,6 +14,17 @@ export interface ConformanceTestApi {
   it(name: string, body: () => Promise<void>): unknown;
 }
 
+/**
+ * Checks the `test` option a suite was given, so a missing one fails at registration with a clear message rather
+ * than as "undefined is not a function". Internal.
+ */
+export function checkTestApi(test: ConformanceTestApi | undefined, suite: string): ConformanceTestApi {
+  if (typeof test?.describe !== "function" || typeof test.it !== "function") {
+    throw new TypeError(`${suite}: options.test must be { describe, it } from your test framework (e.g. vitest).`);
+  }
+  return test;
+}
+
 /** Collects an async iterable. Internal. */
 export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];

@@ -6,6 +6,7 @@ import {
   assertSame,
   type ConformanceFixture,
   type ConformanceTestApi,
+  checkTestApi,
   inScope,
   patternBytes,
   rejectionOf,
@@ -119,7 +120,7 @@ export function describeDeterministicStoreConformance<F extends DeterministicSto
   factory: DeterministicStoreConformanceFactory<F>,
   options: DeterministicStoreConformanceOptions,
 ): void {
-  const { test } = options;
+  const test = checkTestApi(options?.test, "describeDeterministicStoreConformance");
   const reopenStorage = factory.reopen?.bind(factory);
   const openAnother = factory.openAnother?.bind(factory);
   const check = (title: string, body: (subject: Subject) => Promise<void>) =>

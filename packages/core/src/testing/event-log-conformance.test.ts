@@ -184,6 +184,14 @@ describe("the event log suite", () => {
     expect(withReopen).toHaveLength(15);
   });
 
+  it("refuses to register without a test API or with an unknown gaps mode", () => {
+    const factory = referenceFactory([], "kept");
+    expect(() => describeEventLogConformance("x", factory, { gaps: "kept" } as never)).toThrow(/options.test/);
+    expect(() => describeEventLogConformance("x", factory, { test, gaps: "sometimes" as never })).toThrow(
+      /options.gaps/,
+    );
+  });
+
   it("passes a correct log in every gap mode", async () => {
     for (const gaps of ["kept", "refused", "withheld"] as const) expect(await failuresOf([], gaps)).toEqual([]);
   });

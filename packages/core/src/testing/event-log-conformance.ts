@@ -10,6 +10,7 @@ import {
   assertSame,
   type ConformanceFixture,
   type ConformanceTestApi,
+  checkTestApi,
   collect,
   inScope,
   patternBytes,
@@ -140,7 +141,11 @@ export function describeEventLogConformance<F extends EventLogConformanceFixture
   factory: EventLogConformanceFactory<F>,
   options: EventLogConformanceOptions,
 ): void {
-  const { test, gaps } = options;
+  const test = checkTestApi(options?.test, "describeEventLogConformance");
+  const gaps = options.gaps;
+  if (gaps !== "kept" && gaps !== "refused" && gaps !== "withheld") {
+    throw new TypeError("describeEventLogConformance: options.gaps must be 'kept', 'refused' or 'withheld'.");
+  }
   const largeBytes = options.largeEventBytes ?? 1024 * 1024;
   const waitMs = options.withheldWaitMs ?? 300;
   const reopenStorage = factory.reopen?.bind(factory);

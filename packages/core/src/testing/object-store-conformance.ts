@@ -7,6 +7,7 @@ import {
   assertSame,
   type ConformanceFixture,
   type ConformanceTestApi,
+  checkTestApi,
   collect,
   inScope,
   patternBytes,
@@ -105,7 +106,8 @@ export function describeObjectStoreConformance<F extends ObjectStoreConformanceF
   factory: ObjectStoreConformanceFactory<F>,
   options: ObjectStoreConformanceOptions,
 ): void {
-  const { test, existsCode } = options;
+  const test = checkTestApi(options?.test, "describeObjectStoreConformance");
+  const existsCode = options.existsCode;
   const largeBytes = options.largeObjectBytes ?? 1024 * 1024 + 1;
   const openAnother = factory.openAnother?.bind(factory);
   const contentTypeOf = factory.contentTypeOf?.bind(factory);
