@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob";
 import { AzureBlobResourceLeaseObjectStore } from "../src/azure/index.js";
-import { describeObjectStoreContract } from "./contract.js";
+import { describeBackend } from "./backend-suite.js";
 
 // Azurite's documented development account (public, not a secret).
 const ACCOUNT = "devstoreaccount1";
@@ -47,18 +47,23 @@ async function startAzurite(): Promise<{ url: string; child: ChildProcess }> {
   return { url, child };
 }
 
-describeObjectStoreContract("Azure Blob (azurite)", async () => {
-  const { url, child } = await startAzurite();
-  const credential = new StorageSharedKeyCredential(ACCOUNT, ACCOUNT_KEY);
-  const service = () => new BlobServiceClient(`${url}/${ACCOUNT}`, credential);
-  await service().getContainerClient("audit").create();
-  return {
-    newStore: () => new AzureBlobResourceLeaseObjectStore({ container: service().getContainerClient("audit") }),
-    close: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGKILL");
-      await exited;
-    },
-  };
-});
+describeBackend(
+  "Azure Blob (azurite)",
+  async () => {
+    const { url, child } = await startAzurite();
+    const credential = new StorageSharedKeyCredential(ACCOUNT, ACCOUNT_KEY);
+    const service = () => new BlobServiceClient(`${url}/${ACCOUNT}`, credential);
+    await service().getContainerClient("audit").create();
+    return {
+      container: () => service().getContainerClient("audit"),
+      newStore: () => new AzureBlobResourceLeaseObjectStore({ container: service().getContainerClient("audit") }),
+      close: async () => {
+        if (child.exitCode !== null) return;
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        child.kill("SIGKILL");
+        await exited;
+      },
+    };
+  },
+  { contentTypeOf: async (backend, key) => (await backend.container().getBlobClient(key).getProperties()).contentType },
+);

@@ -7,6 +7,7 @@ import {
   type ResourceLeaseReplicationEvent,
   ShardedResourceLeaseReplicator,
 } from "@omnirelay/core";
+import { eventsOfEveryType } from "@omnirelay/core/testing";
 import { Ajv, type ValidateFunction } from "ajv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FileSystemResourceLeaseObjectStore } from "../src/fs/index.js";
@@ -75,7 +76,8 @@ describe("replication-event.v1.json", () => {
   afterAll(() => rm(root, { recursive: true, force: true }));
 
   it("accepts every envelope encodeReplicationEvent produces, and those decode back to the same event", () => {
-    for (const event of samples) {
+    // Core's fixture has every event type with every field its type carries, at the edges of what the queue accepts.
+    for (const event of [...samples, ...eventsOfEveryType()]) {
       const json = JSON.parse(JSON.stringify(encodeReplicationEvent(event)));
       expect(validate(json), JSON.stringify(validate.errors)).toBe(true);
       expect(encodeReplicationEvent(decodeReplicationEvent(json))).toEqual(json);
@@ -106,11 +108,12 @@ describe("replication-event.v1.json", () => {
   it("every line the replicator stores is a valid envelope", async () => {
     const store = new FileSystemResourceLeaseObjectStore({ rootDirectory: root });
     const replicator = new ObjectStorageResourceLeaseReplicator(store, { keyPrefix: "s/" });
-    await replicator.publish(samples);
+    const events = eventsOfEveryType();
+    await replicator.publish(events);
     await replicator.close();
     const bytes = await store.get("s/events/00000000000000/00000000000000000001.jsonl");
     const lines = new TextDecoder().decode(bytes).trim().split("\n");
-    expect(lines).toHaveLength(samples.length);
+    expect(lines).toHaveLength(events.length);
     for (const line of lines) expect(validate(JSON.parse(line)), line).toBe(true);
   });
 });

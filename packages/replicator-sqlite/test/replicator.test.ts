@@ -43,6 +43,8 @@ describe("SqliteResourceLeaseReplicator: options", () => {
   });
 });
 
+// Publish/read round trips, ranges, ordering, all-or-nothing batches, gaps, cancellation and reopen: core's event-log
+// conformance suite (conformance.test.ts). Here: what only this log has.
 describe("SqliteResourceLeaseReplicator: the log", () => {
   it("still verifies rows an earlier version stored with a SHA-256, and refuses one that does not match", async () => {
     const path = tempDb();
@@ -70,16 +72,11 @@ describe("SqliteResourceLeaseReplicator: the log", () => {
     expect(err.metadata).toMatchObject({ sequence: "2", reason: "checksum" });
   });
 
-  it("stores rows with type, timestamp, JSON and its CRC-32, reads them back, and resumes after reopen", async () => {
+  it("stores rows with type, timestamp, JSON and its CRC-32 in the table it is given", async () => {
     const path = tempDb();
     const log = await SqliteResourceLeaseReplicator.open({ path, table: "my_events" });
     await log.publish([ev(1, "Enqueue"), ev(2)]);
     await log.publish([ev(3, "Completed")]);
-    expect(await log.lastSequence()).toBe(3);
-    expect(await collect(log.read(2))).toEqual([2, 3]);
-    expect(await collect(log.read(1, 2))).toEqual([1, 2]);
-    const [first] = await collectEvents(log.read(1, 1));
-    expect(first).toEqual(ev(1, "Enqueue"));
     await log.close();
 
     const db = new Database(path, { readonly: true });
@@ -99,9 +96,7 @@ describe("SqliteResourceLeaseReplicator: the log", () => {
     for (const r of rows) expect(r.checksum).toBe(crc32(r.json).toString(16).padStart(8, "0"));
 
     const again = await SqliteResourceLeaseReplicator.open({ path, table: "my_events" });
-    expect(await again.lastSequence()).toBe(3);
-    const err = await rejection(again.publish([ev(3)]));
-    expect(err.code).toBe(SqliteErrorCodes.sequenceGap);
+    expect(await collect(again.read(1))).toEqual([1, 2, 3]);
     await again.close();
   });
 
@@ -280,9 +275,3 @@ describe("SqliteResourceLeaseReplicator: durability modes", () => {
     await log.close();
   });
 });
-
-async function collectEvents(iterable: AsyncIterable<ResourceLeaseReplicationEvent>) {
-  const out: ResourceLeaseReplicationEvent[] = [];
-  for await (const e of iterable) out.push(e);
-  return out;
-}

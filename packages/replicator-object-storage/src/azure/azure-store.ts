@@ -52,6 +52,8 @@ export class AzureBlobResourceLeaseObjectStore implements ResourceLeaseObjectSto
         ...(options.signal ? { abortSignal: options.signal } : {}),
       });
     } catch (error) {
+      // The SDK reports an abort as a failed request; it is the caller's cancellation, not a store outage.
+      if (options.signal?.aborted) throw cancelledError(options.signal);
       const status = statusOf(error);
       if (options.ifNoneMatch === "*" && (status === 409 || status === 412)) throw existsError(key, error);
       throw storeError("put", key, error);
@@ -60,7 +62,7 @@ export class AzureBlobResourceLeaseObjectStore implements ResourceLeaseObjectSto
 
   /**
    * Downloads the blob, `undefined` when it does not exist.
-   * @throws OmniRelayError unavailable `resourcelease.objectstorage.store_failed`.
+   * @throws OmniRelayError unavailable `resourcelease.objectstorage.store_failed`; cancelled `resourcelease.cancelled`.
    */
   async get(key: string, options: CallOptions = {}): Promise<Uint8Array | undefined> {
     if (options.signal?.aborted) throw cancelledError(options.signal);
@@ -70,6 +72,7 @@ export class AzureBlobResourceLeaseObjectStore implements ResourceLeaseObjectSto
         .downloadToBuffer(0, undefined, options.signal ? { abortSignal: options.signal } : {});
       return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
     } catch (error) {
+      if (options.signal?.aborted) throw cancelledError(options.signal);
       if (statusOf(error) === 404) return undefined;
       throw storeError("get", key, error);
     }
@@ -77,9 +80,10 @@ export class AzureBlobResourceLeaseObjectStore implements ResourceLeaseObjectSto
 
   /**
    * Lists blobs with `prefix` in key order, strictly after `startAfter`.
-   * @throws OmniRelayError unavailable `resourcelease.objectstorage.store_failed`.
+   * @throws OmniRelayError unavailable `resourcelease.objectstorage.store_failed`; cancelled `resourcelease.cancelled`.
    */
   async *list(prefix: string, startAfter?: string, options: CallOptions = {}): AsyncGenerator<ObjectListEntry> {
+    if (options.signal?.aborted) throw cancelledError(options.signal);
     const pages = this.container
       .listBlobsFlat({ prefix, ...(options.signal ? { abortSignal: options.signal } : {}) })
       .byPage({ maxPageSize: this.pageSize });
@@ -93,6 +97,7 @@ export class AzureBlobResourceLeaseObjectStore implements ResourceLeaseObjectSto
         }
       }
     } catch (error) {
+      if (options.signal?.aborted) throw cancelledError(options.signal);
       throw storeError("list", prefix, error);
     }
   }

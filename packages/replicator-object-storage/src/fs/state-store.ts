@@ -1,7 +1,12 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { type DeterministicRecord, type DeterministicStateStore, OmniRelayError } from "@omnirelay/core";
+import {
+  DeterministicErrorCodes,
+  type DeterministicRecord,
+  type DeterministicStateStore,
+  OmniRelayError,
+} from "@omnirelay/core";
 import { invalidOption, ObjectStorageErrorCodes, storeError } from "../codes.js";
 import { writeFileDurably } from "./durable-file.js";
 
@@ -44,7 +49,7 @@ export class FileSystemDeterministicStateStore implements DeterministicStateStor
   /**
    * Reads a record, `undefined` when absent.
    * @throws OmniRelayError data-loss `resourcelease.objectstorage.corrupt` (metadata `key`, `reason: 'record'`) for
-   *   an unreadable file; invalid-argument `resourcelease.argument.invalid` for a blank key.
+   *   an unreadable file; invalid-argument `resourcelease.deterministic.key_required` for a blank key.
    */
   async get(key: string): Promise<DeterministicRecord | undefined> {
     const path = this.pathOf(key);
@@ -81,7 +86,8 @@ export class FileSystemDeterministicStateStore implements DeterministicStateStor
 
   /**
    * Inserts or replaces a record, atomically.
-   * @throws OmniRelayError invalid-argument `resourcelease.argument.invalid` for a blank key or invalid record.
+   * @throws OmniRelayError invalid-argument `resourcelease.deterministic.key_required` for a blank key,
+   *   `resourcelease.deterministic.record_invalid` (metadata `field`) for an invalid record.
    */
   async set(key: string, record: DeterministicRecord): Promise<void> {
     await this.write(key, record, false);
@@ -90,7 +96,8 @@ export class FileSystemDeterministicStateStore implements DeterministicStateStor
   /**
    * Inserts the record when the key is absent; returns `false` (changing nothing) when present. Atomic across
    * processes sharing the folder.
-   * @throws OmniRelayError invalid-argument `resourcelease.argument.invalid` for a blank key or invalid record.
+   * @throws OmniRelayError invalid-argument `resourcelease.deterministic.key_required` for a blank key,
+   *   `resourcelease.deterministic.record_invalid` (metadata `field`) for an invalid record.
    */
   tryAdd(key: string, record: DeterministicRecord): Promise<boolean> {
     return this.write(key, record, true);
@@ -116,27 +123,26 @@ export class FileSystemDeterministicStateStore implements DeterministicStateStor
   }
 
   private pathOf(key: string): string {
-    if (typeof key !== "string" || key.trim().length === 0) throw argumentError("key", "key must not be blank.");
+    if (typeof key !== "string" || key.trim().length === 0) {
+      throw argumentError(DeterministicErrorCodes.keyRequired, "key", "key must not be blank.");
+    }
     const hash = createHash("sha256").update(key, "utf8").digest("hex").toUpperCase();
     return join(this.rootDirectory, hash.slice(0, 2), `${hash}.json`);
   }
 }
 
-function argumentError(field: string, message: string): OmniRelayError {
-  return new OmniRelayError({
-    status: "invalid-argument",
-    code: "resourcelease.argument.invalid",
-    message,
-    metadata: { field },
-  });
+// The codes every deterministic store uses (core's DeterministicErrorCodes), so callers match on one set.
+function argumentError(code: string, field: string, message: string): OmniRelayError {
+  return new OmniRelayError({ status: "invalid-argument", code, message, metadata: { field } });
 }
 
 function checkRecord(record: DeterministicRecord): void {
+  const invalid = (field: string, message: string) =>
+    argumentError(DeterministicErrorCodes.recordInvalid, field, message);
   if (typeof record?.kind !== "string" || record.kind.trim().length === 0) {
-    throw argumentError("kind", "record.kind must not be blank.");
+    throw invalid("kind", "record.kind must not be blank.");
   }
-  if (!Number.isSafeInteger(record.version)) throw argumentError("version", "record.version must be an integer.");
-  if (!(record.payload instanceof Uint8Array)) throw argumentError("payload", "record.payload must be a Uint8Array.");
-  if (!Number.isFinite(record.recordedAt))
-    throw argumentError("recordedAt", "record.recordedAt must be ms since the epoch.");
+  if (!Number.isSafeInteger(record.version)) throw invalid("version", "record.version must be an integer.");
+  if (!(record.payload instanceof Uint8Array)) throw invalid("payload", "record.payload must be a Uint8Array.");
+  if (!Number.isFinite(record.recordedAt)) throw invalid("recordedAt", "record.recordedAt must be ms since the epoch.");
 }

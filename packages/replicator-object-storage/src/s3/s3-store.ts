@@ -71,6 +71,8 @@ export class S3ResourceLeaseObjectStore implements ResourceLeaseObjectStore {
     try {
       await this.client.send(command, options.signal ? { abortSignal: options.signal } : {});
     } catch (error) {
+      // The SDK reports an abort as a failed request; it is the caller's cancellation, not a store outage.
+      if (options.signal?.aborted) throw cancelledError(options.signal);
       const status = statusOf(error);
       if (options.ifNoneMatch === "*" && (status === 412 || status === 409)) throw existsError(key, error);
       throw storeError("put", key, error);
@@ -79,7 +81,7 @@ export class S3ResourceLeaseObjectStore implements ResourceLeaseObjectStore {
 
   /**
    * Downloads the object, `undefined` when it does not exist.
-   * @throws OmniRelayError unavailable `resourcelease.objectstorage.store_failed`.
+   * @throws OmniRelayError unavailable `resourcelease.objectstorage.store_failed`; cancelled `resourcelease.cancelled`.
    */
   async get(key: string, options: CallOptions = {}): Promise<Uint8Array | undefined> {
     if (options.signal?.aborted) throw cancelledError(options.signal);
@@ -91,6 +93,7 @@ export class S3ResourceLeaseObjectStore implements ResourceLeaseObjectStore {
       if (!out.Body) return new Uint8Array();
       return await out.Body.transformToByteArray();
     } catch (error) {
+      if (options.signal?.aborted) throw cancelledError(options.signal);
       const name = (error as SdkError)?.name;
       if (statusOf(error) === 404 || name === "NoSuchKey" || name === "NotFound") return undefined;
       throw storeError("get", key, error);
@@ -99,7 +102,7 @@ export class S3ResourceLeaseObjectStore implements ResourceLeaseObjectStore {
 
   /**
    * Lists keys with `prefix` in key order, strictly after `startAfter`, a page at a time.
-   * @throws OmniRelayError unavailable `resourcelease.objectstorage.store_failed`.
+   * @throws OmniRelayError unavailable `resourcelease.objectstorage.store_failed`; cancelled `resourcelease.cancelled`.
    */
   async *list(prefix: string, startAfter?: string, options: CallOptions = {}): AsyncGenerator<ObjectListEntry> {
     let token: string | undefined;
@@ -118,6 +121,7 @@ export class S3ResourceLeaseObjectStore implements ResourceLeaseObjectStore {
           options.signal ? { abortSignal: options.signal } : {},
         );
       } catch (error) {
+        if (options.signal?.aborted) throw cancelledError(options.signal);
         throw storeError("list", prefix, error);
       }
       for (const item of page.Contents ?? []) {

@@ -1,0 +1,400 @@
+import { AssertionError, strictEqual } from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import type { ObjectListEntry, ResourceLeaseObjectStore } from "../contracts/stores.js";
+import { ResourceLeaseErrorCodes } from "../errors/codes.js";
+import {
+  assertOmniError,
+  assertSame,
+  type ConformanceFixture,
+  type ConformanceTestApi,
+  checkTestApi,
+  collect,
+  inScope,
+  patternBytes,
+  rejectionOf,
+} from "./conformance-support.js";
+
+/** An open object store made by an {@link ObjectStoreConformanceFactory}. */
+export interface ObjectStoreConformanceFixture extends ConformanceFixture {
+  /** The store under test. */
+  readonly store: ResourceLeaseObjectStore;
+}
+
+/**
+ * Makes the stores the suite checks. Every check writes under its own random key prefix, so `create()` may hand out
+ * clients of one shared bucket, container or folder (started once in your `beforeAll`).
+ */
+export interface ObjectStoreConformanceFactory<
+  F extends ObjectStoreConformanceFixture = ObjectStoreConformanceFixture,
+> {
+  /** Opens a store. Called at the start of every check. */
+  create(): Promise<F>;
+  /**
+   * Opens a second client on the storage of `open`, used at the same time (as another process would): what one
+   * writes the other reads, and create-if-absent holds between them. Leave it out when there is only one instance
+   * (an in-memory store); the cross-client steps are then skipped.
+   */
+  openAnother?(open: F): Promise<F>;
+  /**
+   * Reads the content type stored with `key` (S3 `HeadObject`, GCS metadata, Azure blob properties). Leave it out
+   * for a store that keeps none (a filesystem): the content-type check is then not registered.
+   */
+  contentTypeOf?(fixture: F, key: string): Promise<string | undefined>;
+}
+
+/** Options of {@link describeObjectStoreConformance}. */
+export interface ObjectStoreConformanceOptions {
+  /** The test framework's `describe` and `it`, e.g. `{ describe, it }` imported from `vitest`. */
+  readonly test: ConformanceTestApi;
+  /**
+   * The `code` a refused create-if-absent put must carry besides its status `already-exists`, when callers match on
+   * it (the object-storage replicator recognises `resourcelease.objectstorage.exists`). @defaultValue undefined (only
+   * the status is checked)
+   */
+  readonly existsCode?: string;
+  /** Size of the large object. @defaultValue 1048577 (1 MiB + 1) */
+  readonly largeObjectBytes?: number;
+}
+
+interface Subject {
+  readonly store: ResourceLeaseObjectStore;
+  /** Keys of this check start with it: `conformance/<uuid>/`. */
+  readonly prefix: string;
+  readonly another: (() => Promise<ResourceLeaseObjectStore>) | undefined;
+  readonly contentTypeOf: ((key: string) => Promise<string | undefined>) | undefined;
+}
+
+const encoder = new TextEncoder();
+const bytes = (text: string) => encoder.encode(text);
+/** Byte order of UTF-8 keys, the order S3 and GCS list in. */
+const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+async function keys(store: ResourceLeaseObjectStore, prefix: string, startAfter?: string): Promise<string[]> {
+  return (await collect(store.list(prefix, startAfter))).map((entry) => entry.key);
+}
+
+/**
+ * Registers the object-store conformance suite: the behaviour every `ResourceLeaseObjectStore` (S3, GCS, Azure Blob,
+ * a filesystem, an in-memory double) must have for the object-storage replicator to work on it.
+ *
+ * Checked: a missing key reads as `undefined` (also one below or above an existing key); bytes round-trip exactly
+ * (every byte value, empty, large); stored bytes are the store's own copy; the content type is kept (with
+ * `factory.contentTypeOf`); a plain put replaces; `ifNoneMatch: '*'` creates only when absent and otherwise fails with
+ * `already-exists`, changing nothing, also for concurrent callers and across clients (exactly one wins); `list`
+ * returns every key with the prefix once, in UTF-8 byte order, strictly after `startAfter`, so paging with the last
+ * key seen visits every key once; a reported `size` is the byte length; keys with `/`, spaces, punctuation and Unicode
+ * round-trip; calls with an aborted signal fail with `cancelled` and store nothing, and a signal that aborts while a
+ * call runs either lets it complete or fails it with `cancelled` (never as if the store were down).
+ *
+ * Keys in this suite are ASCII or Unicode inside the Basic Multilingual Plane where it lists them together, so UTF-8
+ * byte order and UTF-16 order (JavaScript's `<`) agree; a store may sort either way.
+ *
+ * @example
+ * ```ts
+ * import { describe, it } from "vitest";
+ * import { describeObjectStoreConformance } from "@omnirelay/core/testing";
+ *
+ * describeObjectStoreConformance(
+ *   "filesystem",
+ *   { create: async () => ({ store: new FileSystemResourceLeaseObjectStore({ rootDirectory: root }), close: async () => {} }) },
+ *   { test: { describe, it }, existsCode: ObjectStorageErrorCodes.exists },
+ * );
+ * ```
+ */
+export function describeObjectStoreConformance<F extends ObjectStoreConformanceFixture>(
+  name: string,
+  factory: ObjectStoreConformanceFactory<F>,
+  options: ObjectStoreConformanceOptions,
+): void {
+  const test = checkTestApi(options?.test, "describeObjectStoreConformance");
+  const existsCode = options.existsCode;
+  const largeBytes = options.largeObjectBytes ?? 1024 * 1024 + 1;
+  const openAnother = factory.openAnother?.bind(factory);
+  const contentTypeOf = factory.contentTypeOf?.bind(factory);
+  const check = (title: string, body: (subject: Subject) => Promise<void>) =>
+    test.it(title, () =>
+      inScope<F>(async (scope) => {
+        const first = scope.add(await factory.create());
+        await body({
+          store: first.store,
+          prefix: `conformance/${randomUUID()}/`,
+          another: openAnother ? async () => scope.add(await openAnother(first)).store : undefined,
+          contentTypeOf: contentTypeOf ? (key) => contentTypeOf(first, key) : undefined,
+        });
+      }),
+    );
+
+  const assertExists = (error: unknown, what: string) => assertOmniError(error, "already-exists", what, existsCode);
+
+  test.describe(`object store conformance: ${name}`, () => {
+    check(
+      "get of a missing key is undefined, also for a key below or above a stored one",
+      async ({ store, prefix }) => {
+        strictEqual(await store.get(`${prefix}missing.json`), undefined, "get of a key never put");
+        await store.put(`${prefix}dir/object.json`, bytes("x"), "application/json");
+        strictEqual(await store.get(`${prefix}dir`), undefined, "get of a key that is a folder of a stored key");
+        strictEqual(await store.get(`${prefix}dir/object.json/below`), undefined, "get of a key below a stored key");
+        strictEqual(await store.get(`${prefix}dir/object`), undefined, "get of a key a stored key starts with");
+      },
+    );
+
+    check(
+      "get returns exactly the bytes put: every byte value, empty, and large",
+      async ({ store, prefix, another }) => {
+        const objects: [string, Uint8Array][] = [
+          [`${prefix}every-byte.bin`, Uint8Array.from({ length: 256 }, (_, i) => i)],
+          [`${prefix}empty.bin`, new Uint8Array(0)],
+          [`${prefix}large.bin`, patternBytes(largeBytes)],
+        ];
+        for (const [key, data] of objects) await store.put(key, data, "application/octet-stream");
+        const readers = another ? [store, await another()] : [store];
+        for (const reader of readers) {
+          for (const [key, data] of objects) {
+            const got = await reader.get(key);
+            if (!(got instanceof Uint8Array)) {
+              throw new AssertionError({ message: `get(${key}) returned ${String(got)}, not a Uint8Array` });
+            }
+            strictEqual(got.byteLength, data.byteLength, `byte length of ${key}`);
+            assertSame(got, data, `bytes of ${key}`);
+          }
+        }
+      },
+    );
+
+    check(
+      "keeps its own copy: the caller reusing its buffer or changing a read copy changes nothing",
+      async ({ store, prefix }) => {
+        const key = `${prefix}copy.bin`;
+        const data = Uint8Array.from([1, 2, 3, 4]);
+        await store.put(key, data, "application/octet-stream");
+        data.fill(9);
+        const read = await store.get(key);
+        assertSame(read, Uint8Array.from([1, 2, 3, 4]), "after the caller reused its buffer");
+        read?.fill(7);
+        assertSame(await store.get(key), Uint8Array.from([1, 2, 3, 4]), "after the caller changed a read copy");
+      },
+    );
+
+    if (contentTypeOf) {
+      check("keeps the content type given to put, and a replacing put's", async ({ store, prefix, contentTypeOf }) => {
+        const key = `${prefix}typed.jsonl`;
+        await store.put(key, bytes("{}\n"), "application/x-ndjson");
+        strictEqual(await contentTypeOf?.(key), "application/x-ndjson", "content type after put");
+        await store.put(key, bytes("{}"), "application/json");
+        strictEqual(await contentTypeOf?.(key), "application/json", "content type after a replacing put");
+      });
+    }
+
+    check("a put without ifNoneMatch replaces the object", async ({ store, prefix }) => {
+      const key = `${prefix}replaced.json`;
+      await store.put(key, bytes("one"), "application/json");
+      await store.put(key, bytes("two, longer"), "application/json");
+      assertSame(await store.get(key), bytes("two, longer"), "after the second put");
+      await store.put(key, bytes("3"), "application/json");
+      assertSame(await store.get(key), bytes("3"), "after a shorter third put");
+    });
+
+    check(
+      "ifNoneMatch '*' creates an absent key and refuses a present one with already-exists, changing nothing",
+      async ({ store, prefix }) => {
+        const key = `${prefix}once.json`;
+        await store.put(key, bytes("first"), "application/json", { ifNoneMatch: "*" });
+        assertSame(await store.get(key), bytes("first"), "after a create-if-absent put");
+        const what = "a create-if-absent put of a present key";
+        assertExists(
+          await rejectionOf(store.put(key, bytes("second"), "application/json", { ifNoneMatch: "*" }), what),
+          what,
+        );
+        assertSame(await store.get(key), bytes("first"), `${what} changes nothing`);
+        const plain = `${prefix}plain.json`;
+        await store.put(plain, bytes("plain"), "application/json");
+        const what2 = "a create-if-absent put of a key made by a plain put";
+        assertExists(
+          await rejectionOf(store.put(plain, bytes("x"), "application/json", { ifNoneMatch: "*" }), what2),
+          what2,
+        );
+        assertSame(await store.get(plain), bytes("plain"), `${what2} changes nothing`);
+      },
+    );
+
+    check(
+      "concurrent create-if-absent puts of one key: exactly one wins, the others get already-exists",
+      async ({ store, prefix, another }) => {
+        const stores = another ? [store, await another()] : [store];
+        for (let round = 0; round < 3; round++) {
+          const key = `${prefix}race-${round}.json`;
+          const contenders = Array.from({ length: 6 }, (_, i) => bytes(`contender-${i}`));
+          const results = await Promise.allSettled(
+            contenders.map((data, i) =>
+              (stores[i % stores.length] as ResourceLeaseObjectStore).put(key, data, "application/json", {
+                ifNoneMatch: "*",
+              }),
+            ),
+          );
+          const winners = results.flatMap((r, i) => (r.status === "fulfilled" ? [i] : []));
+          strictEqual(winners.length, 1, `round ${round}: puts that won (${winners.join(", ")})`);
+          for (const r of results) if (r.status === "rejected") assertExists(r.reason, `round ${round}: a losing put`);
+          for (const reader of stores) {
+            assertSame(await reader.get(key), contenders[winners[0] as number], `round ${round}: the stored object`);
+          }
+        }
+      },
+    );
+
+    check(
+      "lists every key with the prefix once, in byte order, and nothing else",
+      async ({ store, prefix, another }) => {
+        const inside = [
+          `${prefix}b/2.json`,
+          `${prefix}a0.json`,
+          `${prefix}a/1.json`,
+          `${prefix}b/1.json`,
+          `${prefix}c.json`,
+          `${prefix}a-x.json`,
+          `${prefix}a/2/z.json`,
+        ];
+        // (Not the key `${prefix}` without its slash: a filesystem cannot hold a file and a folder of one name.)
+        const outside = [`${prefix.slice(0, -1)}-other/x.json`, `${prefix.slice(0, -1)}.json`];
+        // Contents with a two-byte character, so a size counted in characters shows.
+        const content = (key: string) => bytes(`${key}: é`);
+        for (const key of [...inside, ...outside]) await store.put(key, content(key), "text/plain");
+        const sorted = [...inside].sort(byteOrder);
+        for (const reader of another ? [store, await another()] : [store]) {
+          const entries: ObjectListEntry[] = await collect(reader.list(prefix));
+          assertSame(
+            entries.map((e) => e.key),
+            sorted,
+            "list(prefix)",
+          );
+          for (const entry of entries) {
+            if (entry.size !== undefined)
+              strictEqual(entry.size, content(entry.key).byteLength, `size of ${entry.key}`);
+          }
+          assertSame(
+            await keys(reader, `${prefix}a`),
+            sorted.filter((k) => k.startsWith(`${prefix}a`)),
+            "list of a prefix that ends inside a name",
+          );
+          assertSame(
+            await keys(reader, `${prefix}b/`),
+            [`${prefix}b/1.json`, `${prefix}b/2.json`],
+            "list(prefix + 'b/')",
+          );
+          assertSame(await keys(reader, `${prefix}none/`), [], "list of a prefix nothing has");
+        }
+      },
+    );
+
+    check(
+      "lists strictly after startAfter, and paging with the last key seen visits every key once",
+      async ({ store, prefix }) => {
+        const all = Array.from({ length: 9 }, (_, i) => `${prefix}k/${String(i).padStart(2, "0")}.json`);
+        all.push(`${prefix}k/05/x`, `${prefix}k/050.json`);
+        for (const key of all) await store.put(key, bytes("v"), "text/plain");
+        const sorted = [...all].sort(byteOrder);
+        const after = (key: string) => sorted.filter((k) => byteOrder(k, key) > 0);
+        const starts = ["k/05.json", "k/04.jsonx", "k/05", "k/05/", "k/05/x", "k/"].map((k) => `${prefix}${k}`);
+        for (const startAfter of [...starts, prefix, ""]) {
+          assertSame(await keys(store, `${prefix}k/`, startAfter), after(startAfter), `list after ${startAfter}`);
+        }
+        assertSame(await keys(store, `${prefix}k/`, `${prefix}k/99`), [], "list after the last key");
+        const paged: string[] = [];
+        let last: string | undefined;
+        for (let page = 0; page < all.length + 2; page++) {
+          const taken: string[] = [];
+          for await (const entry of store.list(`${prefix}k/`, last)) {
+            taken.push(entry.key);
+            if (taken.length === 2) break; // leaves the listing early, as a reader that stops at a page would
+          }
+          if (taken.length === 0) break;
+          paged.push(...taken);
+          last = taken.at(-1);
+        }
+        assertSame(paged, sorted, "keys visited by paging two at a time with startAfter");
+      },
+    );
+
+    check("keys with '/', spaces, punctuation and Unicode round-trip and list", async ({ store, prefix }) => {
+      const named = [
+        `${prefix}u/a b.json`,
+        `${prefix}u/a+b=c&d;e,f@g$h'i(j).json`,
+        `${prefix}u/~tilde`,
+        `${prefix}u/é.json`,
+        `${prefix}u/ü/日本/файл.json`,
+        `${prefix}u/%41 not an escape`,
+      ];
+      for (const key of named) await store.put(key, bytes(key), "text/plain");
+      for (const key of named) assertSame(await store.get(key), bytes(key), `get(${key})`);
+      assertSame(await keys(store, `${prefix}u/`), [...named].sort(byteOrder), "list of Unicode keys");
+      assertSame(await keys(store, `${prefix}u/ü/`), [`${prefix}u/ü/日本/файл.json`], "list under a Unicode folder");
+      const emoji = `${prefix}emoji/🙂.json`;
+      await store.put(emoji, bytes("smile"), "text/plain");
+      assertSame(await store.get(emoji), bytes("smile"), "get of a key outside the BMP");
+      assertSame(await keys(store, `${prefix}emoji/`), [emoji], "list of a key outside the BMP");
+    });
+
+    check(
+      "a call whose signal aborts while it runs completes or fails with cancelled, never another error",
+      async ({ store, prefix }) => {
+        await store.put(`${prefix}present.bin`, patternBytes(64 * 1024), "application/octet-stream");
+        const calls: [string, (signal: AbortSignal) => Promise<unknown>][] = [
+          [
+            "put",
+            (signal) => store.put(`${prefix}new.bin`, patternBytes(64 * 1024), "application/octet-stream", { signal }),
+          ],
+          [
+            "create-if-absent put",
+            (signal) =>
+              store.put(`${prefix}new-once.bin`, patternBytes(64 * 1024), "application/octet-stream", {
+                ifNoneMatch: "*",
+                signal,
+              }),
+          ],
+          ["get", (signal) => store.get(`${prefix}present.bin`, { signal })],
+          ["list", (signal) => collect(store.list(prefix, undefined, { signal }))],
+        ];
+        for (const [what, call] of calls) {
+          const controller = new AbortController();
+          const running = call(controller.signal);
+          controller.abort();
+          try {
+            await running;
+          } catch (error) {
+            assertOmniError(
+              error,
+              "cancelled",
+              `${what} whose signal aborted while it ran`,
+              ResourceLeaseErrorCodes.cancelled,
+            );
+          }
+        }
+      },
+    );
+
+    check("refuses calls whose signal is aborted with cancelled, storing nothing", async ({ store, prefix }) => {
+      const signal = AbortSignal.abort();
+      const key = `${prefix}cancelled.json`;
+      const code = ResourceLeaseErrorCodes.cancelled;
+      for (const ifNoneMatch of [undefined, "*"] as const) {
+        const what = `put with an aborted signal${ifNoneMatch ? " and ifNoneMatch" : ""}`;
+        const put = store.put(key, bytes("x"), "application/json", ifNoneMatch ? { ifNoneMatch, signal } : { signal });
+        assertOmniError(await rejectionOf(put, what), "cancelled", what, code);
+      }
+      strictEqual(await store.get(key), undefined, "a cancelled put stores nothing");
+      await store.put(key, bytes("stored"), "application/json");
+      assertOmniError(
+        await rejectionOf(store.get(key, { signal }), "get"),
+        "cancelled",
+        "get with an aborted signal",
+        code,
+      );
+      const what = "list with an aborted signal";
+      assertOmniError(
+        await rejectionOf(() => collect(store.list(prefix, undefined, { signal })), what),
+        "cancelled",
+        what,
+        code,
+      );
+    });
+  });
+}
