@@ -16,11 +16,11 @@ import {
   Dispatcher,
   HttpInbound,
   HttpOutbound,
-  PeerLeaseHealthTracker,
   ResourceLeaseClient,
   ResourceLeaseDispatcherComponent,
   ResourceLeaseWorker,
 } from "@omnirelay/core";
+import { PeerLeaseHealthTracker } from "@omnirelay/core/peers";
 import { openDurableResourceLeaseQueue } from "@omnirelay/replicator-sqlite";
 
 const { values } = parseArgs({

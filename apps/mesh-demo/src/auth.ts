@@ -1,13 +1,7 @@
 import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
-import {
-  PrincipalBindingMiddleware,
-  type PrincipalBindingMiddlewareOptions,
-  type ProcedureDefinition,
-  type UnaryOutbound,
-  type UnaryRequest,
-  type UnaryResponse,
-} from "@omnirelay/core";
+import type { ProcedureDefinition, UnaryOutbound, UnaryRequest, UnaryResponse } from "@omnirelay/core";
+import { PrincipalBindingMiddleware, type PrincipalBindingMiddlewareOptions } from "@omnirelay/core/middleware";
 import { UsageError } from "./config.js";
 
 // JWT authentication of the mesh demo (`--auth-secret-file`). The shared secret is the mesh membership: every role

@@ -3,15 +3,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import {
-  encodeReplicationEvent,
   HttpOutbound,
   isOmniRelayError,
   type Logger,
-  PeerLeaseHealthDiagnostics,
   ResourceLeaseClient,
   type ResourceLeaseReplicationEvent,
-  statusInfo,
 } from "@omnirelay/core";
+import { PeerLeaseHealthDiagnostics } from "@omnirelay/core/peers";
+import { encodeReplicationEvent, statusInfo } from "@omnirelay/core/wire";
 import { type CatalogOperation, type CatalogOperationType, CatalogOperationTypes } from "./catalog.js";
 import { type MeshDemoConfig, shardOfCatalog } from "./config.js";
 import type { DispatcherNode } from "./dispatcher-node.js";

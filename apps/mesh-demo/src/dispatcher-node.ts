@@ -1,21 +1,23 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import {
-  BackpressureAwareRateLimiter,
-  ConcurrencyLimiter,
-  DeterministicResourceLeaseCoordinator,
   Dispatcher,
   HttpInbound,
   type Logger,
   OmniRelayError,
-  PeerLeaseHealthTracker,
-  RateLimitingBackpressureListener,
-  RateLimitingMiddleware,
   type RequestMeta,
   ResourceLeaseDispatcherComponent,
   type ResourceLeaseReplicationEvent,
-  TokenBucketLimiter,
 } from "@omnirelay/core";
+import {
+  BackpressureAwareRateLimiter,
+  ConcurrencyLimiter,
+  RateLimitingBackpressureListener,
+  TokenBucketLimiter,
+} from "@omnirelay/core/backpressure";
+import { DeterministicResourceLeaseCoordinator } from "@omnirelay/core/deterministic";
+import { RateLimitingMiddleware } from "@omnirelay/core/middleware";
+import { PeerLeaseHealthTracker } from "@omnirelay/core/peers";
 import { ResourceLeaseControlPlane, type TrackedReplicationSink } from "@omnirelay/diagnostics";
 import {
   type DurableResourceLeaseQueue,

@@ -1,7 +1,7 @@
 import { createPublicKey, createSecretKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import type { JwtVerificationOptions } from "@omnirelay/core";
+import type { JwtVerificationOptions } from "@omnirelay/core/middleware";
 import type { ReplicationHubAuthOptions, ReplicationHubTlsOptions } from "@omnirelay/replicator-grpc";
 import type { SqliteDurability } from "@omnirelay/replicator-sqlite";
 

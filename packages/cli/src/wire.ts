@@ -1,13 +1,11 @@
 import {
-  decodePendingItem,
-  encodePendingItem,
   isOmniRelayError,
   type ResourceLeaseDeadLetterItem,
   type ResourceLeaseGrant,
   type ResourceLeaseOwnershipToken,
   type ResourceLeasePendingItem,
-  type ResourceLeasePendingItemJson,
 } from "@omnirelay/core";
+import { decodePendingItem, encodePendingItem, type ResourceLeasePendingItemJson } from "@omnirelay/core/wire";
 import { usageError } from "./output.js";
 
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -3,11 +3,11 @@ import { fileURLToPath } from "node:url";
 import {
   Dispatcher,
   HttpInbound,
-  PeerLeaseHealthTracker,
   ResourceLeaseDispatcherComponent,
   type ResourceLeaseQueue,
   type UnaryInboundMiddleware,
 } from "@omnirelay/core";
+import { PeerLeaseHealthTracker } from "@omnirelay/core/peers";
 import { ResourceLeaseControlPlane } from "@omnirelay/diagnostics";
 import { GrpcInbound } from "@omnirelay/transport-grpc";
 

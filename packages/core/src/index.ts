@@ -1,31 +1,15 @@
 /**
- * @omnirelay/core — the ResourceLease contracts, the lease queue engine, replication plumbing, deterministic capture,
- * backpressure, rate limiters and peer health. No native dependencies.
+ * @omnirelay/core — the ResourceLease contracts, the lease queue, the dispatcher with its HTTP transport, the typed
+ * client and the worker. Further areas have entries of their own:
+ * `@omnirelay/core/middleware` (principal binding, authorization, deadlines, rate limits, tracing, metrics),
+ * `@omnirelay/core/backpressure` (watermarks, rate limiters), `@omnirelay/core/peers` (peer health, choosers),
+ * `@omnirelay/core/replication` (in-memory, composite, sharded, checkpointing and fan-out replicators),
+ * `@omnirelay/core/deterministic` (deterministic capture), `@omnirelay/core/wire` (every message's description, the
+ * event and item codecs, limits, the status table) and `@omnirelay/core/testing` (doubles and conformance suites).
+ * No native dependencies.
  * @packageDocumentation
  */
 
-// Backpressure and rate limiting
-export type {
-  BackpressureAwareRateLimiterOptions,
-  BackpressureUpdatesOptions,
-  ConcurrencyLimiterOptions,
-  RateLimiter,
-  RateLimiterSelector,
-  RateLimitingBackpressureListenerOptions,
-  RateLimitPermit,
-  ResourceLeaseBackpressureControllerOptions,
-  ResourceLeaseBackpressureDiagnosticsListenerOptions,
-  TokenBucketLimiterOptions,
-  WaitUntilInactiveOptions,
-} from "./backpressure/index.js";
-export {
-  BackpressureAwareRateLimiter,
-  ConcurrencyLimiter,
-  RateLimitingBackpressureListener,
-  ResourceLeaseBackpressureController,
-  ResourceLeaseBackpressureDiagnosticsListener,
-  TokenBucketLimiter,
-} from "./backpressure/index.js";
 // Contracts
 export type {
   CallOptions,
@@ -35,15 +19,8 @@ export type {
   ResourceLeaseReplicationSink,
   ResourceLeaseReplicator,
 } from "./contracts/events.js";
-export { eventTypeFromNumber, ResourceLeaseEventTypes } from "./contracts/events.js";
-export type {
-  Logger,
-  PeerHealthSnapshotProvider,
-  PeerLeaseHealthSnapshot,
-  ResourceLeaseBackpressureListener,
-  ResourceLeaseBackpressureSignal,
-} from "./contracts/health.js";
-export { silentLogger } from "./contracts/health.js";
+export { ResourceLeaseEventTypes } from "./contracts/events.js";
+export { type Logger, silentLogger } from "./contracts/health.js";
 export type {
   ResourceLeaseDeadLetterItem,
   ResourceLeaseErrorInfo,
@@ -61,30 +38,11 @@ export type {
   ObjectPutOptions,
   ResourceLeaseObjectStore,
 } from "./contracts/stores.js";
-// Deterministic capture
-export type {
-  DeterministicErrorCode,
-  DeterministicRecordOptions,
-  DeterministicRecordResult,
-  ResolvedDeterministicOptions,
-  ResourceLeaseDeterministicOptions,
-} from "./deterministic/index.js";
-export {
-  DETERMINISTIC_EFFECT_KIND,
-  DETERMINISTIC_VERSION_KIND,
-  DeterministicErrorCodes,
-  DeterministicResourceLeaseCoordinator,
-  InMemoryDeterministicStateStore,
-  resolveDeterministicOptions,
-} from "./deterministic/index.js";
 // Dispatcher
 export {
-  composeInbound,
   Dispatcher,
   DispatcherErrorCodes,
   type DispatcherOptions,
-  decodeJsonBody,
-  encodeJsonBody,
   type JsonUnaryHandler,
   jsonProcedure,
   type ProcedureDefinition,
@@ -102,90 +60,15 @@ export {
 // Errors
 export { type ResourceLeaseErrorCode, ResourceLeaseErrorCodes } from "./errors/codes.js";
 export { isOmniRelayError, OmniRelayError, type OmniRelayErrorOptions } from "./errors/omnirelay-error.js";
-export {
-  type OmniRelayStatus,
-  type OmniRelayStatusInfo,
-  parseStatus,
-  statusInfo,
-  statusTable,
-} from "./errors/status.js";
-// Middleware
-export {
-  type AuthorizationDecision,
-  AuthorizationMiddleware,
-  type AuthorizationOptions,
-  AuthorizationPolicy,
-  type AuthorizationRule,
-  canonicalIpAddress,
-  compileProcedureGlob,
-  compileProcedureGlobs,
-  createOtelRpcMetricsRecorder,
-  DeadlineMiddleware,
-  type DeadlineMiddlewareOptions,
-  formatTraceparent,
-  isLeaseLongPoll,
-  type JwtVerificationOptions,
-  MiddlewareErrorCodes,
-  matchesProcedureGlob,
-  maxDeadlineHorizonMs,
-  type OtelRpcMetricsRecorderOptions,
-  PrincipalBindingMiddleware,
-  type PrincipalBindingMiddlewareOptions,
-  type ProcedureMatcher,
-  type ProcedureParts,
-  parseRfc3339DateTime,
-  parseTraceparent,
-  RateLimitingMiddleware,
-  type RateLimitingMiddlewareOptions,
-  type RequestDeadlineOptions,
-  type RequestLimiterSelector,
-  type RequestLimiterSource,
-  type RpcCallMetric,
-  RpcMetricsMiddleware,
-  type RpcMetricsMiddlewareOptions,
-  type RpcMetricsRecorder,
-  RpcTracingMiddleware,
-  type RpcTracingMiddlewareOptions,
-  readRequestDeadline,
-  rpcInstrumentationName,
-  splitProcedure,
-} from "./middleware/index.js";
-// Peers
-export {
-  BasicPeer,
-  type BasicPeerOptions,
-  FewestPendingPeerChooser,
-  type Peer,
-  type PeerAcquireOptions,
-  type PeerChooser,
-  PeerChooserBase,
-  type PeerChooserOptions,
-  type PeerDisconnectAlert,
-  type PeerErrorCode,
-  PeerErrorCodes,
-  type PeerGossipOptions,
-  type PeerLease,
-  type PeerLeaseAssignmentInfo,
-  PeerLeaseHealthDiagnostics,
-  type PeerLeaseHealthDiagnosticsLease,
-  type PeerLeaseHealthDiagnosticsPeer,
-  type PeerLeaseHealthDiagnosticsSummary,
-  type PeerLeaseHealthStats,
-  PeerLeaseHealthTracker,
-  type PeerLeaseHealthTrackerOptions,
-  type PeerLeaseReleaseInfo,
-  PeerList,
-  type PeerRejections,
-  type PeerState,
-  type PeerStatus,
-  RoundRobinPeerChooser,
-  TwoRandomChoicesPeerChooser,
-} from "./peers/index.js";
+export type { OmniRelayStatus } from "./errors/status.js";
 // Queue engine
 export type {
   ResourceLeaseActiveLeaseSnapshot,
   ResourceLeaseCallContext,
   ResourceLeaseCompleteResult,
+  ResourceLeaseDeadLetterRetentionOptions,
+  ResourceLeaseDeadLettersOptions,
+  ResourceLeaseDrainOptions,
   ResourceLeaseEnqueueResult,
   ResourceLeaseFailOptions,
   ResourceLeaseFailOutcome,
@@ -199,25 +82,6 @@ export type {
   ResourceLeaseRetryBackoffOptions,
 } from "./queue/index.js";
 export { ResourceLeaseQueue } from "./queue/index.js";
-// Replication
-export {
-  CheckpointingResourceLeaseReplicationSink,
-  type CheckpointingResourceLeaseReplicationSinkOptions,
-  CompositeResourceLeaseReplicator,
-  type CompositeResourceLeaseReplicatorOptions,
-  DurableFanOutResourceLeaseReplicator,
-  type DurableFanOutResourceLeaseReplicatorOptions,
-  InMemoryResourceLeaseCheckpointStore,
-  InMemoryResourceLeaseEventLog,
-  InMemoryResourceLeaseReplicator,
-  type InMemoryResourceLeaseReplicatorOptions,
-  type ReplicationErrorCode,
-  ReplicationErrorCodes,
-  type ResourceLeaseCheckpoint,
-  type ResourceLeaseCheckpointStore,
-  ShardedResourceLeaseReplicator,
-  type ShardedResourceLeaseReplicatorOptions,
-} from "./replication/index.js";
 // ResourceLease procedures, client and sharding
 export {
   type ClientEnqueueResult,
@@ -247,32 +111,16 @@ export {
 } from "./transport/http/index.js";
 // Utilities
 export { type Clock, systemClock, type TimerHandle } from "./util/clock.js";
-// The wire layer: messages, their codecs and limits
-export {
-  type DecodePendingItemOptions,
-  decodePendingItem,
-  decodeReplicationEvent,
-  encodePendingItem,
-  encodeReplicationEvent,
-  getPropertyIgnoreCase,
-  payloadBytes,
-  ResourceLeaseLimits,
-  type ResourceLeasePendingItemJson,
-} from "./wire/index.js";
 // Worker
 export {
   ResourceLeaseWorker,
-  type ResourceLeaseWorkerCallOptions,
   type ResourceLeaseWorkerClient,
   type ResourceLeaseWorkerCloseOptions,
   type ResourceLeaseWorkerContext,
-  type ResourceLeaseWorkerErrorCode,
   ResourceLeaseWorkerErrorCodes,
   type ResourceLeaseWorkerEvent,
-  type ResourceLeaseWorkerEventsOptions,
   type ResourceLeaseWorkerFailDecision,
   type ResourceLeaseWorkerHandler,
-  type ResourceLeaseWorkerOperation,
   type ResourceLeaseWorkerOptions,
   type ResourceLeaseWorkerRetryOptions,
   type ResourceLeaseWorkerState,

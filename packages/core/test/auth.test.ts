@@ -7,16 +7,18 @@ import { join } from "node:path";
 import { SignJWT } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  AuthorizationMiddleware,
   Dispatcher,
   HttpInbound,
   HttpOutbound,
   isOmniRelayError,
-  PrincipalBindingMiddleware,
-  type PrincipalBindingMiddlewareOptions,
   ResourceLeaseClient,
   ResourceLeaseDispatcherComponent,
 } from "../src/index.js";
+import {
+  AuthorizationMiddleware,
+  PrincipalBindingMiddleware,
+  type PrincipalBindingMiddlewareOptions,
+} from "../src/middleware/index.js";
 import { makeTestPki } from "../src/testing/index.js";
 
 const pki = await makeTestPki(mkdtempSync(join(tmpdir(), "omnirelay-pki-")), { clientCommonName: "worker-1" });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { maxDeadlineHorizonMs } from "../src/index.js";
+import { maxDeadlineHorizonMs } from "../src/middleware/index.js";
 import { FakeClock } from "../src/testing/index.js";
 import { payload, startServer } from "./http-helpers.js";
 

@@ -2,9 +2,6 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   Dispatcher,
-  decodeJsonBody,
-  decodeReplicationEvent,
-  encodeReplicationEvent,
   isOmniRelayError,
   ResourceLeaseDispatcherComponent,
   ResourceLeaseQueue,
@@ -13,6 +10,7 @@ import {
   type ResourceLeaseReplicator,
 } from "../src/index.js";
 import { FakeClock } from "../src/testing/index.js";
+import { decodeJsonBody, decodeReplicationEvent, encodeReplicationEvent } from "../src/wire/index.js";
 
 // Property-based fuzzing of every resourcelease verb's request decoder and of the log's encode -> decode -> replay
 // round trip (hardening issue; DESIGN.md §8). Whatever a request holds, the answer is a result or an error with a

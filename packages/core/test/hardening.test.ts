@@ -1,13 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  decodeReplicationEvent,
-  encodeReplicationEvent,
   type ResourceLeaseDispatcherComponentOptions,
   ResourceLeaseQueue,
   type ResourceLeaseQueueOptions,
   type ResourceLeaseReplicationEvent,
   type ResourceLeaseReplicator,
 } from "../src/index.js";
+import { decodeReplicationEvent, encodeReplicationEvent } from "../src/wire/index.js";
 import { payload, startServer } from "./http-helpers.js";
 
 // Findings 1, 2 and 7 of the hardening issue, reproduced over HTTP against a live dispatcher whose log stores each

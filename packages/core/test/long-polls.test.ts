@@ -1,7 +1,8 @@
 import { request } from "node:http";
 import { SignJWT } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
-import { PrincipalBindingMiddleware, RateLimitingMiddleware, type UnaryInboundMiddleware } from "../src/index.js";
+import type { UnaryInboundMiddleware } from "../src/index.js";
+import { PrincipalBindingMiddleware, RateLimitingMiddleware } from "../src/middleware/index.js";
 import { payload, startServer } from "./http-helpers.js";
 
 type Server = Awaited<ReturnType<typeof startServer>>;

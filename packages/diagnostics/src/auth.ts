@@ -1,12 +1,11 @@
 import type { IncomingMessage } from "node:http";
+import { OmniRelayError, type RequestMeta } from "@omnirelay/core";
 import {
   AuthorizationPolicy,
   MiddlewareErrorCodes,
-  OmniRelayError,
   PrincipalBindingMiddleware,
   type PrincipalBindingMiddlewareOptions,
-  type RequestMeta,
-} from "@omnirelay/core";
+} from "@omnirelay/core/middleware";
 import { lowerHeaders, transportSecurity } from "./http.js";
 import { invalidOption } from "./options.js";
 

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Clock, Logger, ResourceLeaseBackpressureSignal, TimerHandle } from "@omnirelay/core";
+import type { Clock, Logger, TimerHandle } from "@omnirelay/core";
+import type { ResourceLeaseBackpressureSignal } from "@omnirelay/core/backpressure";
 
 /** One backpressure transition of a shard, as served by the control plane. */
 export interface ShardBackpressureSignal extends ResourceLeaseBackpressureSignal {

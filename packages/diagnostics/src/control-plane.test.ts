@@ -1,4 +1,5 @@
-import { ResourceLeaseBackpressureDiagnosticsListener, ResourceLeaseQueue } from "@omnirelay/core";
+import { ResourceLeaseQueue } from "@omnirelay/core";
+import { ResourceLeaseBackpressureDiagnosticsListener } from "@omnirelay/core/backpressure";
 import { describe, expect, it } from "vitest";
 import { ResourceLeaseControlPlane } from "./control-plane.js";
 

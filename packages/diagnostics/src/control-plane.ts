@@ -4,17 +4,19 @@ import {
   type Dispatcher,
   type Logger,
   OmniRelayError,
-  type PeerHealthSnapshotProvider,
   type ReadinessCheck,
-  type ResourceLeaseBackpressureDiagnosticsListener,
-  type ResourceLeaseBackpressureSignal,
   type ResourceLeaseQueue,
   type ResourceLeaseReplicationEvent,
   type ResourceLeaseReplicationSink,
-  RpcMetricsMiddleware,
   silentLogger,
   systemClock,
 } from "@omnirelay/core";
+import type {
+  ResourceLeaseBackpressureDiagnosticsListener,
+  ResourceLeaseBackpressureSignal,
+} from "@omnirelay/core/backpressure";
+import { RpcMetricsMiddleware } from "@omnirelay/core/middleware";
+import type { PeerHealthSnapshotProvider } from "@omnirelay/core/peers";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { ControlPlaneAuthenticator, type ControlPlaneAuthOptions } from "./auth.js";
 import { BackpressureEventStream, type ShardBackpressureSignal } from "./backpressure-stream.js";

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
-import { isOmniRelayError, OmniRelayError, statusInfo, type TransportSecurity } from "@omnirelay/core";
+import { isOmniRelayError, OmniRelayError, type TransportSecurity } from "@omnirelay/core";
+import { statusInfo } from "@omnirelay/core/wire";
 import { DiagnosticsErrorCodes } from "./codes.js";
 
 /** Writes a JSON response. */

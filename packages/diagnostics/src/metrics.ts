@@ -1,13 +1,7 @@
-import type {
-  Dispatcher,
-  PeerHealthSnapshotProvider,
-  PeerLeaseHealthStats,
-  ResourceLeaseEventType,
-  ResourceLeaseQueueStats,
-  RpcCallMetric,
-  RpcMetricsRecorder,
-} from "@omnirelay/core";
+import type { Dispatcher, ResourceLeaseEventType, ResourceLeaseQueueStats } from "@omnirelay/core";
 import { ResourceLeaseEventTypes } from "@omnirelay/core";
+import type { RpcCallMetric, RpcMetricsRecorder } from "@omnirelay/core/middleware";
+import type { PeerHealthSnapshotProvider, PeerLeaseHealthStats } from "@omnirelay/core/peers";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { integerOption, invalidOption } from "./options.js";
 

@@ -1,12 +1,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { OmniRelayError, type ResourceLeaseQueueStats } from "@omnirelay/core";
+import type { ResourceLeaseBackpressureSignal } from "@omnirelay/core/backpressure";
 import {
-  OmniRelayError,
   type PeerHealthSnapshotProvider,
   PeerLeaseHealthDiagnostics,
   type PeerLeaseHealthSnapshot,
-  type ResourceLeaseBackpressureSignal,
-  type ResourceLeaseQueueStats,
-} from "@omnirelay/core";
+} from "@omnirelay/core/peers";
 import type { Registry } from "prom-client";
 import type { ControlPlaneAuthenticator } from "./auth.js";
 import { type BackpressureEventStream, toJson } from "./backpressure-stream.js";

@@ -1,11 +1,7 @@
 import { createHmac, randomUUID } from "node:crypto";
-import {
-  Dispatcher,
-  HttpInbound,
-  InMemoryResourceLeaseReplicator,
-  PeerLeaseHealthTracker,
-  ResourceLeaseDispatcherComponent,
-} from "@omnirelay/core";
+import { Dispatcher, HttpInbound, ResourceLeaseDispatcherComponent } from "@omnirelay/core";
+import { PeerLeaseHealthTracker } from "@omnirelay/core/peers";
+import { InMemoryResourceLeaseReplicator } from "@omnirelay/core/replication";
 import {
   ResourceLeaseControlPlane as ControlPlane,
   type ResourceLeaseControlPlane,

@@ -135,6 +135,9 @@ describe("docs/security.md: the production configuration", () => {
       .replace("port: 7422", `port: ${controlPort}`)
       .replace('from "jose"', `from "${jose}"`)
       .replace('from "@omnirelay/core"', `from "${pathToFileURL(join(coreDir, "dist/index.js")).href}"`)
+      .replace(/from "@omnirelay\/core\/(\w+)"/g, (_m, entry: string) => {
+        return `from "${pathToFileURL(join(coreDir, `dist/${entry}.js`)).href}"`;
+      })
       .replace(
         'from "@omnirelay/diagnostics"',
         `from "${pathToFileURL(join(root, "packages/diagnostics/dist/index.js")).href}"`,

@@ -1,20 +1,22 @@
 import type { ChannelCredentials, ClientDuplexStream } from "@grpc/grpc-js";
 import {
-  BasicPeer,
   type CallOptions,
   type Clock,
-  FewestPendingPeerChooser,
   type Logger,
   OmniRelayError,
-  type PeerChooser,
-  PeerList,
   type ResourceLeaseReplicationEvent,
   type ResourceLeaseReplicator,
-  RoundRobinPeerChooser,
   silentLogger,
   systemClock,
   type TimerHandle,
 } from "@omnirelay/core";
+import {
+  BasicPeer,
+  FewestPendingPeerChooser,
+  type PeerChooser,
+  PeerList,
+  RoundRobinPeerChooser,
+} from "@omnirelay/core/peers";
 import {
   type GrpcResourceLeaseReplicatorOptions,
   type ResolvedClientOptions,

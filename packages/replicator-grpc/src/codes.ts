@@ -1,4 +1,5 @@
-import { MiddlewareErrorCodes, OmniRelayError, ResourceLeaseErrorCodes } from "@omnirelay/core";
+import { OmniRelayError, ResourceLeaseErrorCodes } from "@omnirelay/core";
+import { MiddlewareErrorCodes } from "@omnirelay/core/middleware";
 
 /**
  * Stable error codes of the replication hub and its client. Clients match on these strings; never rename one.

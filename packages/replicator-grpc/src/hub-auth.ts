@@ -1,12 +1,7 @@
 import type { PeerCertificate } from "node:tls";
 import type { Metadata } from "@grpc/grpc-js";
-import {
-  type Clock,
-  type JwtVerificationOptions,
-  type Logger,
-  OmniRelayError,
-  PrincipalBindingMiddleware,
-} from "@omnirelay/core";
+import { type Clock, type Logger, OmniRelayError } from "@omnirelay/core";
+import { type JwtVerificationOptions, PrincipalBindingMiddleware } from "@omnirelay/core/middleware";
 import { GrpcReplicationErrorCodes, invalidOption } from "./codes.js";
 import { LogBudget } from "./log-budget.js";
 import { isValidSourceId } from "./source.js";

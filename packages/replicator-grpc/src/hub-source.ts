@@ -1,12 +1,12 @@
 import {
   type Clock,
-  encodeReplicationEvent,
   type Logger,
   OmniRelayError,
   type ResourceLeaseReplicationEvent,
   type ResourceLeaseReplicationSink,
   type TimerHandle,
 } from "@omnirelay/core";
+import { encodeReplicationEvent } from "@omnirelay/core/wire";
 import { GrpcReplicationErrorCodes } from "./codes.js";
 import type { ReplicationEvent } from "./gen/omnirelay/replication/v1/hub.js";
 import { LogBudget } from "./log-budget.js";

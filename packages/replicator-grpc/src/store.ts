@@ -1,10 +1,10 @@
-import {
-  type CallOptions,
-  InMemoryResourceLeaseEventLog,
-  type ResourceLeaseEventLog,
-  type ResourceLeaseReplicationEvent,
-  type ResourceLeaseReplicator,
+import type {
+  CallOptions,
+  ResourceLeaseEventLog,
+  ResourceLeaseReplicationEvent,
+  ResourceLeaseReplicator,
 } from "@omnirelay/core";
+import { InMemoryResourceLeaseEventLog } from "@omnirelay/core/replication";
 import { type ReplicationSourceId, sourceKey } from "./source.js";
 
 /**

@@ -1,13 +1,6 @@
 import { status as GrpcStatus, Metadata, type ServiceError } from "@grpc/grpc-js";
-import {
-  decodeReplicationEvent,
-  encodeReplicationEvent,
-  isOmniRelayError,
-  OmniRelayError,
-  parseStatus,
-  type ResourceLeaseReplicationEvent,
-  statusInfo,
-} from "@omnirelay/core";
+import { isOmniRelayError, OmniRelayError, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { decodeReplicationEvent, encodeReplicationEvent, parseStatus, statusInfo } from "@omnirelay/core/wire";
 import { GrpcReplicationErrorCodes } from "./codes.js";
 import type { ReplicationEvent } from "./gen/omnirelay/replication/v1/hub.js";
 

@@ -1,4 +1,4 @@
-import { InMemoryResourceLeaseEventLog } from "@omnirelay/core";
+import { InMemoryResourceLeaseEventLog } from "@omnirelay/core/replication";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   GrpcReplicationErrorCodes,

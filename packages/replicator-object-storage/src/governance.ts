@@ -1,7 +1,6 @@
 import {
   type CallOptions,
   type Logger,
-  type ResourceLeaseDeterministicOptions,
   type ResourceLeaseEventType,
   type ResourceLeaseItemPayload,
   type ResourceLeaseObjectStore,
@@ -10,6 +9,7 @@ import {
   type ResourceLeaseReplicator,
   silentLogger,
 } from "@omnirelay/core";
+import type { ResourceLeaseDeterministicOptions } from "@omnirelay/core/deterministic";
 import { invalidOption } from "./codes.js";
 import { checkPrefix, SEGMENT_CONTENT_TYPE } from "./layout.js";
 import { checkWriterNumbers, SegmentWriter } from "./segment-writer.js";

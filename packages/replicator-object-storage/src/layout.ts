@@ -1,4 +1,5 @@
-import { encodeReplicationEvent, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { encodeReplicationEvent } from "@omnirelay/core/wire";
 import { invalidOption } from "./codes.js";
 
 /**

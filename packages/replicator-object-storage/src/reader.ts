@@ -1,10 +1,10 @@
 import {
   type CallOptions,
-  decodeReplicationEvent,
   OmniRelayError,
   type ResourceLeaseObjectStore,
   type ResourceLeaseReplicationEvent,
 } from "@omnirelay/core";
+import { decodeReplicationEvent } from "@omnirelay/core/wire";
 import { cancelledError, corruptError, ObjectStorageErrorCodes, storeError } from "./codes.js";
 import {
   bucketOf,

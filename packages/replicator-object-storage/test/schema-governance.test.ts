@@ -1,13 +1,10 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  decodeReplicationEvent,
-  encodeReplicationEvent,
-  type ResourceLeaseReplicationEvent,
-  ShardedResourceLeaseReplicator,
-} from "@omnirelay/core";
+import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { ShardedResourceLeaseReplicator } from "@omnirelay/core/replication";
 import { eventsOfEveryType } from "@omnirelay/core/testing";
+import { decodeReplicationEvent, encodeReplicationEvent } from "@omnirelay/core/wire";
 import { Ajv, type ValidateFunction } from "ajv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FileSystemResourceLeaseObjectStore } from "../src/fs/index.js";

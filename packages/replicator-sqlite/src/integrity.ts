@@ -1,11 +1,11 @@
 import { hash } from "node:crypto";
 import { crc32 } from "node:zlib";
 import {
-  decodeReplicationEvent,
   ResourceLeaseEventTypes,
   type ResourceLeaseQueueSnapshot,
   type ResourceLeaseReplicationEvent,
 } from "@omnirelay/core";
+import { decodeReplicationEvent } from "@omnirelay/core/wire";
 import type BetterSqlite3 from "better-sqlite3";
 import { corruptError } from "./codes.js";
 import type { LogTables } from "./schema.js";

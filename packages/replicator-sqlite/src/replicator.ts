@@ -2,7 +2,6 @@ import { existsSync } from "node:fs";
 import {
   type CallOptions,
   type Clock,
-  encodeReplicationEvent,
   type Logger,
   OmniRelayError,
   type ResourceLeaseEventLog,
@@ -14,6 +13,7 @@ import {
   systemClock,
   type TimerHandle,
 } from "@omnirelay/core";
+import { encodeReplicationEvent } from "@omnirelay/core/wire";
 import type Database from "better-sqlite3";
 import { closedError, corruptError, damagedError, faultedError, fromSqliteError, SqliteErrorCodes } from "./codes.js";
 import { checkFilesBeforeOpen, isFilePath } from "./files.js";

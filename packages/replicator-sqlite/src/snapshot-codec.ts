@@ -1,10 +1,9 @@
-import {
-  decodePendingItem,
-  encodePendingItem,
-  type ResourceLeaseDeadLetterItem,
-  type ResourceLeaseOwnershipToken,
-  type ResourceLeaseQueueSnapshot,
+import type {
+  ResourceLeaseDeadLetterItem,
+  ResourceLeaseOwnershipToken,
+  ResourceLeaseQueueSnapshot,
 } from "@omnirelay/core";
+import { decodePendingItem, encodePendingItem } from "@omnirelay/core/wire";
 
 type ActiveLease = ResourceLeaseQueueSnapshot["active"][number];
 

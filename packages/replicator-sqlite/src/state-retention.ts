@@ -1,4 +1,4 @@
-import { DETERMINISTIC_EFFECT_KIND, DETERMINISTIC_VERSION_KIND } from "@omnirelay/core";
+import { DETERMINISTIC_EFFECT_KIND, DETERMINISTIC_VERSION_KIND } from "@omnirelay/core/deterministic";
 import type Database from "better-sqlite3";
 import { invalidOption } from "./codes.js";
 

@@ -1,6 +1,5 @@
 import {
   type Clock,
-  DeterministicErrorCodes,
   type DeterministicRecord,
   type DeterministicStateStore,
   type Logger,
@@ -9,6 +8,7 @@ import {
   systemClock,
   type TimerHandle,
 } from "@omnirelay/core";
+import { DeterministicErrorCodes } from "@omnirelay/core/deterministic";
 import Database from "better-sqlite3";
 import { invalidOption, quoteTableName, SqliteErrorCodes } from "./codes.js";
 import { type Migration, migrate } from "./schema.js";

@@ -1,10 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  DeterministicResourceLeaseCoordinator,
-  encodeReplicationEvent,
-  type ResourceLeaseReplicationEvent,
-} from "@omnirelay/core";
+import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { DeterministicResourceLeaseCoordinator } from "@omnirelay/core/deterministic";
+import { encodeReplicationEvent } from "@omnirelay/core/wire";
 import { describe, expect, it } from "vitest";
 import { SqliteDeterministicStateStore, SqliteResourceLeaseReplicator } from "../src/index.js";
 import { built, prng, start } from "./drill-helpers.js";

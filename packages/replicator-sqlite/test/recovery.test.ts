@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { encodePendingItem, ResourceLeaseQueue, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { ResourceLeaseQueue, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { encodePendingItem } from "@omnirelay/core/wire";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { openDurableResourceLeaseQueue, SqliteErrorCodes, SqliteResourceLeaseReplicator } from "../src/index.js";

@@ -9,17 +9,16 @@ import {
 } from "@grpc/grpc-js";
 import {
   type Clock,
-  DeadlineMiddleware,
   type Dispatcher,
   DispatcherErrorCodes,
   type InboundState,
   type Logger,
   OmniRelayError,
   type RequestMeta,
-  readRequestDeadline,
   silentLogger,
   systemClock,
 } from "@omnirelay/core";
+import { DeadlineMiddleware, readRequestDeadline } from "@omnirelay/core/middleware";
 import {
   invalidOption,
   isLegalHeaderValue,

@@ -2,7 +2,6 @@ import { type ChannelOptions, Client, credentials, Metadata, type ServiceError }
 import {
   DispatcherErrorCodes,
   isOmniRelayError,
-  maxDeadlineHorizonMs,
   OmniRelayError,
   type ProcedureDefinition,
   type RequestMeta,
@@ -11,6 +10,7 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@omnirelay/core";
+import { maxDeadlineHorizonMs } from "@omnirelay/core/middleware";
 import { responseSite } from "@omnirelay/core/wire";
 import { invalidOption, isLegalHeaderValue, isLegalMetadataKey, metadataToHeaders } from "./call-meta.js";
 import { GrpcTransportErrorCodes } from "./codes.js";

@@ -1,5 +1,6 @@
 import { status as GrpcStatus, Metadata } from "@grpc/grpc-js";
-import { DispatcherErrorCodes, OmniRelayError, parseStatus, statusInfo } from "@omnirelay/core";
+import { DispatcherErrorCodes, OmniRelayError } from "@omnirelay/core";
+import { parseStatus, statusInfo } from "@omnirelay/core/wire";
 import { GrpcTransportErrorCodes } from "./codes.js";
 
 /** Trailer names that carry an {@link OmniRelayError} beside the gRPC status code. */

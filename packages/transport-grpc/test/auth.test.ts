@@ -5,11 +5,10 @@ import { join } from "node:path";
 import {
   Dispatcher,
   isOmniRelayError,
-  PrincipalBindingMiddleware,
-  type PrincipalBindingMiddlewareOptions,
   ResourceLeaseDispatcherComponent,
   type UnaryInboundMiddleware,
 } from "@omnirelay/core";
+import { PrincipalBindingMiddleware, type PrincipalBindingMiddlewareOptions } from "@omnirelay/core/middleware";
 import { makeTestPki, type TestPki } from "@omnirelay/core/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { GrpcInbound, GrpcOutbound } from "../src/index.js";

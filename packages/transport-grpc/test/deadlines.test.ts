@@ -1,6 +1,6 @@
 import { connect as http2Connect } from "node:http2";
 import { status as GrpcStatus } from "@grpc/grpc-js";
-import { maxDeadlineHorizonMs } from "@omnirelay/core";
+import { maxDeadlineHorizonMs } from "@omnirelay/core/middleware";
 import { FakeClock } from "@omnirelay/core/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { type GrpcInboundOptions, GrpcOutbound } from "../src/index.js";

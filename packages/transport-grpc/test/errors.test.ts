@@ -1,13 +1,12 @@
 import { createHmac } from "node:crypto";
 import {
-  AuthorizationMiddleware,
   Dispatcher,
   isOmniRelayError,
-  PrincipalBindingMiddleware,
   ResourceLeaseClient,
   ResourceLeaseDispatcherComponent,
   type UnaryInboundMiddleware,
 } from "@omnirelay/core";
+import { AuthorizationMiddleware, PrincipalBindingMiddleware } from "@omnirelay/core/middleware";
 import { afterEach, describe, expect, it } from "vitest";
 import { GrpcInbound, GrpcOutbound } from "../src/index.js";
 import { Cleanup } from "./harness.js";

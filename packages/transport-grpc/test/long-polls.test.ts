@@ -1,5 +1,6 @@
 import { createHmac } from "node:crypto";
-import { PrincipalBindingMiddleware, RateLimitingMiddleware, type UnaryInboundMiddleware } from "@omnirelay/core";
+import type { UnaryInboundMiddleware } from "@omnirelay/core";
+import { PrincipalBindingMiddleware, RateLimitingMiddleware } from "@omnirelay/core/middleware";
 import { afterEach, describe, expect, it } from "vitest";
 import { Cleanup, componentStack, rawRpc } from "./harness.js";
 

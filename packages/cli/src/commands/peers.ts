@@ -1,4 +1,4 @@
-import type { PeerLeaseHealthDiagnosticsPeer } from "@omnirelay/core";
+import type { PeerLeaseHealthDiagnosticsPeer } from "@omnirelay/core/peers";
 import type { Command } from "commander";
 import { controlUrl, getControlJson, globals } from "../context.js";
 import { age, emit, table } from "../output.js";

@@ -1,5 +1,9 @@
-/** Backpressure: the lease queue's watermark gate, small rate limiters, and backpressure listeners. */
-
+/**
+ * `@omnirelay/core/backpressure`: the lease queue's watermark gate, small rate limiters (concurrency, token bucket,
+ * backpressure-aware) and backpressure listeners.
+ * @packageDocumentation
+ */
+export type { ResourceLeaseBackpressureListener, ResourceLeaseBackpressureSignal } from "../contracts/health.js";
 export type {
   BackpressureAwareRateLimiterOptions,
   RateLimiterSelector,

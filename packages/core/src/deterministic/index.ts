@@ -1,5 +1,8 @@
-/** Deterministic capture: record each replication event once, keyed by its queue-assigned sequence number. */
-
+/**
+ * `@omnirelay/core/deterministic`: deterministic capture — record each replication event once, keyed by its
+ * queue-assigned sequence number, in a `DeterministicStateStore`.
+ * @packageDocumentation
+ */
 export type { DeterministicErrorCode } from "./codes.js";
 export { DETERMINISTIC_EFFECT_KIND, DETERMINISTIC_VERSION_KIND, DeterministicErrorCodes } from "./codes.js";
 export type { DeterministicRecordOptions, DeterministicRecordResult } from "./coordinator.js";

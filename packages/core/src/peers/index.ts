@@ -1,3 +1,9 @@
+/**
+ * `@omnirelay/core/peers`: peer lease health (the tracker every lease poll and event feeds, its diagnostics) and peer
+ * choosers.
+ * @packageDocumentation
+ */
+export type { PeerHealthSnapshotProvider, PeerLeaseHealthSnapshot } from "../contracts/health.js";
 export { FewestPendingPeerChooser, RoundRobinPeerChooser, TwoRandomChoicesPeerChooser } from "./choosers.js";
 export { type PeerErrorCode, PeerErrorCodes } from "./codes.js";
 export { BasicPeer, type BasicPeerOptions, type Peer, type PeerState, type PeerStatus } from "./peer.js";

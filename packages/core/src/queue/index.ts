@@ -1,11 +1,16 @@
 /** The lease queue engine. */
 
 export type {
+  ResourceLeaseDeadLetterRetentionOptions,
   ResourceLeaseQueueBackpressureOptions,
   ResourceLeaseQueueOptions,
   ResourceLeaseRetryBackoffOptions,
 } from "./options.js";
-export { ResourceLeaseQueue } from "./queue.js";
+export {
+  type ResourceLeaseDeadLettersOptions,
+  type ResourceLeaseDrainOptions,
+  ResourceLeaseQueue,
+} from "./queue.js";
 export type { ResourceLeaseActiveLeaseSnapshot, ResourceLeaseQueueSnapshot } from "./snapshot.js";
 export type {
   ResourceLeaseCallContext,

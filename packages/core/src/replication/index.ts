@@ -1,4 +1,8 @@
-/** Replication plumbing: in-memory replicator and log, checkpointing sink, sharding, fan-out. */
+/**
+ * `@omnirelay/core/replication`: replication plumbing — the in-memory replicator and event log, the checkpointing
+ * sink, sharded, composite and durable fan-out replicators.
+ * @packageDocumentation
+ */
 
 export type { ResourceLeaseCheckpoint, ResourceLeaseCheckpointStore } from "./checkpoint-store.js";
 export { InMemoryResourceLeaseCheckpointStore } from "./checkpoint-store.js";

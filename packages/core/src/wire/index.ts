@@ -1,8 +1,9 @@
 /**
- * The wire layer: every message that crosses a boundary (a request, an answer, a stored event, a drain file) described
+ * `@omnirelay/core/wire` — the wire layer: every message that crosses a boundary (a request, an answer, a stored event, a drain file) described
  * once, with the one family of value readers that checks it. Read with a site's mode: `request` (a caller's input:
  * limits apply), `response` (a server's answer or a file: structure only) or `log` (a stored event: structure only,
  * one error code).
+ * @packageDocumentation
  */
 import type { ResourceLeasePendingItem } from "../contracts/payload.js";
 import { ResourceLeaseErrorCodes } from "../errors/codes.js";
@@ -10,6 +11,9 @@ import { required as requiredMessage } from "./message.js";
 import { PendingItem } from "./messages.js";
 import { responseSite } from "./site.js";
 
+export { eventTypeFromNumber } from "../contracts/events.js";
+export { decodeJsonBody, encodeJsonBody } from "../dispatcher/json-codec.js";
+export { type OmniRelayStatusInfo, parseStatus, statusInfo, statusTable } from "../errors/status.js";
 export { getPropertyIgnoreCase } from "./case-insensitive.js";
 export { decodeReplicationEvent, encodeReplicationEvent, ReplicationEvent } from "./event.js";
 export { payloadBytes, ResourceLeaseLimits } from "./limits.js";

@@ -1,12 +1,8 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import {
-  DeterministicErrorCodes,
-  type DeterministicRecord,
-  type DeterministicStateStore,
-  OmniRelayError,
-} from "@omnirelay/core";
+import { type DeterministicRecord, type DeterministicStateStore, OmniRelayError } from "@omnirelay/core";
+import { DeterministicErrorCodes } from "@omnirelay/core/deterministic";
 import { invalidOption, ObjectStorageErrorCodes, storeError } from "../codes.js";
 import { writeFileDurably } from "./durable-file.js";
 
