@@ -15,7 +15,13 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import { HttpOutbound, isOmniRelayError, ResourceLeaseClient, type ResourceLeaseGrant } from "@omnirelay/core";
+import {
+  ErrorCodes,
+  HttpOutbound,
+  isOmniRelayError,
+  ResourceLeaseClient,
+  type ResourceLeaseGrant,
+} from "@omnirelay/core";
 import { parseDurationMs, UsageError } from "./config.js";
 
 /** What the soak is asked to do. */
@@ -171,7 +177,7 @@ export function judge(
   if (opsPerSecond < options.rate * 0.5) {
     failures.push(`the load reached only ${opsPerSecond.toFixed(0)} ops/s of ${options.rate}`);
   }
-  const unexpected = Object.entries(errors).filter(([code]) => code !== "resourcelease.lease.fenced");
+  const unexpected = Object.entries(errors).filter(([code]) => code !== ErrorCodes.resourceLease.leaseFenced);
   if (unexpected.length > 0) failures.push(`unexpected errors: ${JSON.stringify(Object.fromEntries(unexpected))}`);
   return {
     ok: failures.length === 0,

@@ -4,9 +4,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { ErrorCodes } from "@omnirelay/core";
 import { makeTestPki, type TestPki } from "@omnirelay/core/testing";
 import {
-  GrpcReplicationErrorCodes,
   GrpcReplicationHubClient,
   GrpcResourceLeaseReplicator,
   type GrpcResourceLeaseReplicatorOptions,
@@ -148,9 +148,9 @@ describe("docs/guides/grpc-hub.md", () => {
       tls: { ca: pki.ca, cert: other.client.cert, key: other.client.key },
     });
     const forged = impostor.publish(events(4, 6)).catch((e: unknown) => e);
-    await until(() => impostor.lag().lastError?.code === GrpcReplicationErrorCodes.permissionDenied);
+    await until(() => impostor.lag().lastError?.code === ErrorCodes.replicationHub.permissionDenied);
     await impostor.close();
-    expect(await forged).toMatchObject({ code: GrpcReplicationErrorCodes.closed });
+    expect(await forged).toMatchObject({ code: ErrorCodes.replicationHub.closed });
 
     // --grant-subscribe reporting-batch-job=billing-1,billing-2: the same identity may read billing-1.
     const reader = new GrpcReplicationHubClient({

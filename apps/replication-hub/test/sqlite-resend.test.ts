@@ -1,9 +1,9 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ErrorCodes } from "@omnirelay/core";
 import { eventsOfEveryType } from "@omnirelay/core/testing";
 import {
-  GrpcReplicationErrorCodes,
   GrpcReplicationHub,
   GrpcReplicationHubClient,
   GrpcResourceLeaseReplicator,
@@ -84,7 +84,7 @@ describe("re-sent events against the SQLite store", () => {
     changed[drain] = { ...changed[drain]!, items: [items[1]!, items[0]!] }; // same items, other order
     const third = replicator(hub.port);
     void third.publish(changed).catch(() => undefined);
-    await until(() => third.lag().lastError?.code === GrpcReplicationErrorCodes.conflict);
+    await until(() => third.lag().lastError?.code === ErrorCodes.replicationHub.conflict);
     expect(third.lag().lastError?.metadata["replication.sequence"]).toBe(String(drain + 1));
     expect(status(hub).conflicts).toBeGreaterThanOrEqual(1);
   });

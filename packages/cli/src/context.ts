@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { HttpOutbound, OmniRelayError, ResourceLeaseClient, type UnaryOutbound } from "@omnirelay/core";
+import { ErrorCodes, HttpOutbound, OmniRelayError, ResourceLeaseClient, type UnaryOutbound } from "@omnirelay/core";
 import { GrpcOutbound } from "@omnirelay/transport-grpc";
 import { type Command, InvalidArgumentError } from "commander";
 import { usageError } from "./output.js";
@@ -170,7 +170,7 @@ export function getControlJson(g: GlobalOptions, base: string, path: string): Pr
           reject(
             new OmniRelayError({
               status: "unknown",
-              code: typeof b.code === "string" ? b.code : `omnirelay.control.http_${status}`,
+              code: typeof b.code === "string" ? b.code : `${ErrorCodes.controlPlane.httpPrefix}${status}`,
               message:
                 typeof b.message === "string"
                   ? b.message
@@ -185,7 +185,7 @@ export function getControlJson(g: GlobalOptions, base: string, path: string): Pr
       reject(
         new OmniRelayError({
           status: "deadline-exceeded",
-          code: "omnirelay.deadline_exceeded",
+          code: ErrorCodes.rpc.deadlineExceeded,
           message: `No answer from ${url.origin} within ${g.timeoutMs} ms.`,
         }),
       );
@@ -199,7 +199,7 @@ function unreachable(cause: unknown): OmniRelayError {
   if (cause instanceof OmniRelayError) return cause;
   return new OmniRelayError({
     status: "unavailable",
-    code: "omnirelay.transport.unavailable",
+    code: ErrorCodes.rpc.transportUnavailable,
     message: `The control plane could not be reached: ${(cause as Error)?.message ?? String(cause)}`,
     cause,
   });

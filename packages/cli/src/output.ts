@@ -1,4 +1,4 @@
-import { isOmniRelayError } from "@omnirelay/core";
+import { ErrorCodes, isOmniRelayError } from "@omnirelay/core";
 
 /** Exit codes of the `omnirelay` command (also listed in `omnirelay --help` and docs/guides/operations.md). */
 export const ExitCodes = {
@@ -46,7 +46,10 @@ export function usageError(message: string): CliError {
 }
 
 // Codes that mean "no answer from the remote", as both outbounds report them.
-const unreachableCodes = new Set(["omnirelay.transport.unavailable", "omnirelay.deadline_exceeded"]);
+const unreachableCodes: ReadonlySet<string> = new Set([
+  ErrorCodes.rpc.transportUnavailable,
+  ErrorCodes.rpc.deadlineExceeded,
+]);
 
 /** Writes the one-line description of `error` to stderr and answers the exit code it maps to. */
 export function reportError(error: unknown, stderr: NodeJS.WritableStream = process.stderr): ExitCode {

@@ -41,7 +41,6 @@ export type {
 // Dispatcher
 export {
   Dispatcher,
-  DispatcherErrorCodes,
   type DispatcherOptions,
   type JsonUnaryHandler,
   jsonProcedure,
@@ -58,7 +57,7 @@ export {
   type UnaryResponse,
 } from "./dispatcher/index.js";
 // Errors
-export { type ResourceLeaseErrorCode, ResourceLeaseErrorCodes } from "./errors/codes.js";
+export { type ErrorCode, ErrorCodes } from "./errors/codes.js";
 export { isOmniRelayError, OmniRelayError, type OmniRelayErrorOptions } from "./errors/omnirelay-error.js";
 export type { OmniRelayStatus } from "./errors/status.js";
 // Queue engine
@@ -117,7 +116,6 @@ export {
   type ResourceLeaseWorkerClient,
   type ResourceLeaseWorkerCloseOptions,
   type ResourceLeaseWorkerContext,
-  ResourceLeaseWorkerErrorCodes,
   type ResourceLeaseWorkerEvent,
   type ResourceLeaseWorkerFailDecision,
   type ResourceLeaseWorkerHandler,

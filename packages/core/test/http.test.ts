@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { ResourceLeaseErrorCodes as Codes, createShardResolver, isOmniRelayError } from "../src/index.js";
+import { createShardResolver, ErrorCodes, isOmniRelayError } from "../src/index.js";
 import { payload, startServer } from "./http-helpers.js";
 
 type Server = Awaited<ReturnType<typeof startServer>>;
@@ -52,7 +52,10 @@ describe("resourcelease over HTTP: the wire contract", () => {
     });
     expect(completeMany.json).toEqual({
       success: false,
-      results: [{ success: true }, { success: false, code: Codes.fenced, message: expect.any(String) }],
+      results: [
+        { success: true },
+        { success: false, code: ErrorCodes.resourceLease.leaseFenced, message: expect.any(String) },
+      ],
     });
     const dead = await s.post("resourcelease::deadletters", {});
     expect(dead.json.items).toMatchObject([{ sequenceId: 2, reason: "failed", lastError: { message: "bad" } }]);
@@ -88,7 +91,7 @@ describe("resourcelease over HTTP: the wire contract", () => {
     await expectError(
       s.post("resourcelease::enqueue", { payload: { resourceType: "t" } }),
       400,
-      Codes.resourceIdRequired,
+      ErrorCodes.resourceLease.payloadResourceIdRequired,
     );
     await expectError(s.post(undefined, {}), 400, "omnirelay.request.procedure_required");
     await expectError(s.post("nope::enqueue", {}), 501, "omnirelay.procedure.not_found");
@@ -97,7 +100,7 @@ describe("resourcelease over HTTP: the wire contract", () => {
         ownershipToken: { sequenceId: 9, attempt: 1, leaseId: "x", fencingToken: 99 },
       }),
       404,
-      Codes.unknownToken,
+      ErrorCodes.resourceLease.leaseUnknownToken,
     );
     await s.post("resourcelease::enqueue", { payload: payload("a") });
     const lease = await s.post("resourcelease::lease", {});
@@ -106,18 +109,22 @@ describe("resourcelease over HTTP: the wire contract", () => {
         items: [{ payload: payload("z"), sequenceId: 1, enqueuedAt: new Date().toISOString() }],
       }),
       409,
-      Codes.restoreDuplicate,
+      ErrorCodes.resourceLease.restoreDuplicateItem,
     );
     await s.post("resourcelease::complete", { ownershipToken: lease.json.ownershipToken });
     await expectError(
       s.post("resourcelease::complete", { ownershipToken: lease.json.ownershipToken }),
       412,
-      Codes.fenced,
+      ErrorCodes.resourceLease.leaseFenced,
     );
     await s.post("resourcelease::enqueue", { payloads: [payload("b"), payload("c")] });
-    await expectError(s.post("resourcelease::enqueue", { payload: payload("d") }), 429, Codes.queueFull);
+    await expectError(
+      s.post("resourcelease::enqueue", { payload: payload("d") }),
+      429,
+      ErrorCodes.resourceLease.queueFull,
+    );
     await s.post("resourcelease::drain", {});
-    await expectError(s.post("resourcelease::lease", {}), 503, Codes.draining);
+    await expectError(s.post("resourcelease::lease", {}), 503, ErrorCodes.resourceLease.draining);
     await expectError(
       s.post("resourcelease::lease", {}, { "rpc-ttl-ms": "abc" }),
       400,
@@ -160,7 +167,11 @@ describe("resourcelease over HTTP: the wire contract", () => {
       () => client.fail(old!.ownershipToken),
     ]) {
       const err = await call().catch((e: unknown) => e);
-      expect(isOmniRelayError(err) && err.status === "failed-precondition" && err.code === Codes.fenced).toBe(true);
+      expect(
+        isOmniRelayError(err) &&
+          err.status === "failed-precondition" &&
+          err.code === ErrorCodes.resourceLease.leaseFenced,
+      ).toBe(true);
     }
     await client.complete(fresh!.ownershipToken);
   });

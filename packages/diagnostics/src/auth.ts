@@ -1,13 +1,11 @@
 import type { IncomingMessage } from "node:http";
-import { OmniRelayError, type RequestMeta } from "@omnirelay/core";
+import { ErrorCodes, OmniRelayError, type RequestMeta } from "@omnirelay/core";
 import {
   AuthorizationPolicy,
-  MiddlewareErrorCodes,
   PrincipalBindingMiddleware,
   type PrincipalBindingMiddlewareOptions,
 } from "@omnirelay/core/middleware";
 import { lowerHeaders, transportSecurity } from "./http.js";
-import { invalidOption } from "./options.js";
 
 /** Authentication and authorization of the control plane. */
 export interface ControlPlaneAuthOptions {
@@ -39,11 +37,14 @@ export class ControlPlaneAuthenticator {
   /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` for bad binding options or admins. */
   constructor(options: ControlPlaneAuthOptions) {
     if (typeof options?.principalBinding !== "object" || options.principalBinding === null) {
-      throw invalidOption("auth.principalBinding", "Option 'auth.principalBinding' is required.");
+      throw OmniRelayError.invalidOption("auth.principalBinding", "Option 'auth.principalBinding' is required.");
     }
     const admins = options.admins ?? [];
     if (!Array.isArray(admins) || admins.some((a) => typeof a !== "string" || a.trim() === "" || a === "*")) {
-      throw invalidOption("auth.admins", "Option 'auth.admins' must list explicit, non-blank principals.");
+      throw OmniRelayError.invalidOption(
+        "auth.admins",
+        "Option 'auth.admins' must list explicit, non-blank principals.",
+      );
     }
     // The binding only establishes who is calling; the policy below decides, per path and method.
     this.binding = new PrincipalBindingMiddleware({ ...options.principalBinding, requireAuthentication: false });
@@ -85,7 +86,7 @@ export class ControlPlaneAuthenticator {
     if (decision === "unauthenticated") {
       throw new OmniRelayError({
         status: "unauthenticated",
-        code: MiddlewareErrorCodes.authenticationRequired,
+        code: ErrorCodes.auth.required,
         message: "Authentication is required.",
         metadata: { path },
       });
@@ -93,7 +94,7 @@ export class ControlPlaneAuthenticator {
     if (decision === "forbidden") {
       throw new OmniRelayError({
         status: "permission-denied",
-        code: MiddlewareErrorCodes.forbidden,
+        code: ErrorCodes.auth.forbidden,
         message: write ? "Only control-plane admins may change settings." : "The principal may not read diagnostics.",
         metadata: { path },
       });

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   type Clock,
   type Dispatcher,
+  ErrorCodes,
   type Logger,
   OmniRelayError,
   type ReadinessCheck,
@@ -20,10 +21,9 @@ import type { PeerHealthSnapshotProvider } from "@omnirelay/core/peers";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { ControlPlaneAuthenticator, type ControlPlaneAuthOptions } from "./auth.js";
 import { BackpressureEventStream, type ShardBackpressureSignal } from "./backpressure-stream.js";
-import { DiagnosticsErrorCodes } from "./codes.js";
 import { sendError } from "./http.js";
 import { checkBuckets, PrometheusRpcMetricsRecorder, ResourceLeaseMetrics } from "./metrics.js";
-import { integerOption, invalidOption, nameOption } from "./options.js";
+import { integerOption, nameOption } from "./options.js";
 import { parseAllowedOrigins } from "./origin.js";
 import { type ReplicationSource, TrackedReplicationSink } from "./replication.js";
 import { type ControlPlaneState, routeRequest } from "./routes.js";
@@ -123,7 +123,7 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
     const heartbeatIntervalMs = integerOption("sseHeartbeatIntervalMs", options.sseHeartbeatIntervalMs, 15_000, 1);
     checkBuckets("histogramBucketsMs", options.histogramBucketsMs);
     if (options.registry !== undefined && !(options.registry instanceof Registry)) {
-      throw invalidOption("registry", "Option 'registry' must be a prom-client Registry.");
+      throw OmniRelayError.invalidOption("registry", "Option 'registry' must be a prom-client Registry.");
     }
     this.allowedOrigins = parseAllowedOrigins(options.allowedOrigins);
     this.auth = options.auth === undefined ? undefined : new ControlPlaneAuthenticator(options.auth);
@@ -165,7 +165,8 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
    */
   addShard(options: ControlPlaneShardOptions): () => void {
     const namespace = nameOption("namespace", options?.namespace);
-    if (typeof options.queue?.stats !== "function") throw invalidOption("queue", "Option 'queue' must be a queue.");
+    if (typeof options.queue?.stats !== "function")
+      throw OmniRelayError.invalidOption("queue", "Option 'queue' must be a queue.");
     this.ensureOpen();
     if (this.shards.has(namespace)) throw duplicate("shard", namespace);
     const onSignal = (signal: ResourceLeaseBackpressureSignal): void => this.onSignal(namespace, signal);
@@ -208,7 +209,7 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
    */
   addHealthProvider(provider: PeerHealthSnapshotProvider): () => void {
     if (typeof provider?.snapshot !== "function") {
-      throw invalidOption("provider", "A health provider must have a snapshot() method.");
+      throw OmniRelayError.invalidOption("provider", "A health provider must have a snapshot() method.");
     }
     this.providers.add(provider);
     return () => this.providers.delete(provider);
@@ -222,7 +223,8 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
   addReplicationSource(source: ReplicationSource): () => void {
     const sink = nameOption("sink", source?.sink);
     const shard = nameOption("shard", source.shard);
-    if (typeof source.checkpoint !== "function") throw invalidOption("checkpoint", "Option 'checkpoint' is required.");
+    if (typeof source.checkpoint !== "function")
+      throw OmniRelayError.invalidOption("checkpoint", "Option 'checkpoint' is required.");
     const key = `${sink}\u0000${shard}`;
     if (this.sources.has(key)) throw duplicate("replication source", `${sink}/${shard}`);
     const entry: ReplicationSource = { sink, shard, checkpoint: source.checkpoint };
@@ -278,7 +280,8 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
    */
   addReadinessCheck(name: string, check: ReadinessCheck): () => void {
     const key = nameOption("name", name);
-    if (typeof check !== "function") throw invalidOption("check", "A readiness check must be a function.");
+    if (typeof check !== "function")
+      throw OmniRelayError.invalidOption("check", "A readiness check must be a function.");
     if (this.checks.has(key)) throw duplicate("readiness check", key);
     this.checks.set(key, check);
     return () => {
@@ -429,7 +432,7 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
     if (this.closed) {
       throw new OmniRelayError({
         status: "unavailable",
-        code: DiagnosticsErrorCodes.closed,
+        code: ErrorCodes.controlPlane.closed,
         message: "The control plane is closed.",
       });
     }
@@ -439,7 +442,7 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
 function duplicate(kind: string, name: string): OmniRelayError {
   return new OmniRelayError({
     status: "already-exists",
-    code: DiagnosticsErrorCodes.duplicate,
+    code: ErrorCodes.controlPlane.duplicate,
     message: `A ${kind} named '${name}' is already registered.`,
     metadata: { name },
   });

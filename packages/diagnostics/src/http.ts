@@ -1,8 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
-import { isOmniRelayError, OmniRelayError, type TransportSecurity } from "@omnirelay/core";
+import { ErrorCodes, isOmniRelayError, OmniRelayError, type TransportSecurity } from "@omnirelay/core";
 import { statusInfo } from "@omnirelay/core/wire";
-import { DiagnosticsErrorCodes } from "./codes.js";
 
 /** Writes a JSON response. */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -17,7 +16,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 
 /** Codes whose HTTP status is more precise than the status table's (the body keeps the table's status). */
 const httpStatusByCode: Readonly<Record<string, number>> = {
-  [DiagnosticsErrorCodes.unsupportedMediaType]: 415,
+  [ErrorCodes.controlPlane.unsupportedMediaType]: 415,
 };
 
 /** Writes an error in the RPC surface's wire form: HTTP status by the status table, `{status, code, message}`. */
@@ -100,5 +99,5 @@ export async function readJsonObject(req: IncomingMessage, maxBytes: number): Pr
 }
 
 function bodyInvalid(message: string): OmniRelayError {
-  return new OmniRelayError({ status: "invalid-argument", code: DiagnosticsErrorCodes.bodyInvalid, message });
+  return new OmniRelayError({ status: "invalid-argument", code: ErrorCodes.controlPlane.bodyInvalid, message });
 }

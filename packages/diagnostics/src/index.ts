@@ -6,7 +6,6 @@
 
 export type { ControlPlaneAuthOptions } from "./auth.js";
 export type { ShardBackpressureSignal } from "./backpressure-stream.js";
-export { type DiagnosticsErrorCode, DiagnosticsErrorCodes } from "./codes.js";
 export {
   type ControlPlaneShardOptions,
   ResourceLeaseControlPlane,

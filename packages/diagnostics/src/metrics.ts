@@ -1,9 +1,9 @@
 import type { Dispatcher, ResourceLeaseEventType, ResourceLeaseQueueStats } from "@omnirelay/core";
-import { ResourceLeaseEventTypes } from "@omnirelay/core";
+import { OmniRelayError, ResourceLeaseEventTypes } from "@omnirelay/core";
 import type { RpcCallMetric, RpcMetricsRecorder } from "@omnirelay/core/middleware";
 import type { PeerHealthSnapshotProvider, PeerLeaseHealthStats } from "@omnirelay/core/peers";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import { integerOption, invalidOption } from "./options.js";
+import { integerOption } from "./options.js";
 
 /** Label value used when a value is not one of the bounded, known ones. */
 export const OTHER_LABEL = "_other";
@@ -48,7 +48,7 @@ export class PrometheusRpcMetricsRecorder implements RpcMetricsRecorder {
    */
   constructor(options: PrometheusRpcMetricsRecorderOptions) {
     if (typeof options?.registry?.registerMetric !== "function") {
-      throw invalidOption("registry", "Option 'registry' must be a prom-client Registry.");
+      throw OmniRelayError.invalidOption("registry", "Option 'registry' must be a prom-client Registry.");
     }
     this.dispatcher = options.dispatcher;
     this.maxProcedures = integerOption("maxProcedures", options.maxProcedures, 500, 1);
@@ -292,6 +292,6 @@ function readStats(stats: () => ResourceLeaseQueueStats): ResourceLeaseQueueStat
 export function checkBuckets(option: string, buckets: readonly number[] | undefined): void {
   if (buckets === undefined) return;
   if (!Array.isArray(buckets) || buckets.length === 0 || buckets.some((b) => !Number.isFinite(b) || b <= 0)) {
-    throw invalidOption(option, `Option '${option}' must be a non-empty array of positive numbers.`);
+    throw OmniRelayError.invalidOption(option, `Option '${option}' must be a non-empty array of positive numbers.`);
   }
 }

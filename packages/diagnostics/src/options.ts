@@ -1,18 +1,10 @@
 import { OmniRelayError } from "@omnirelay/core";
 
-/** Code of every invalid-option error (shared with core). */
-export const optionsInvalidCode = "resourcelease.options.invalid";
-
-/** An invalid-argument error naming the option. */
-export function invalidOption(option: string, message: string): OmniRelayError {
-  return new OmniRelayError({ status: "invalid-argument", code: optionsInvalidCode, message, metadata: { option } });
-}
-
 /** Validates an integer option against a minimum. */
 export function integerOption(option: string, value: number | undefined, fallback: number, min: number): number {
   const resolved = value ?? fallback;
   if (!Number.isSafeInteger(resolved) || resolved < min) {
-    throw invalidOption(option, `Option '${option}' must be an integer >= ${min}.`);
+    throw OmniRelayError.invalidOption(option, `Option '${option}' must be an integer >= ${min}.`);
   }
   return resolved;
 }
@@ -20,7 +12,10 @@ export function integerOption(option: string, value: number | undefined, fallbac
 /** Validates a non-blank name (shard, sink, check). */
 export function nameOption(option: string, value: unknown): string {
   if (typeof value !== "string" || value.trim().length === 0 || value.length > 200) {
-    throw invalidOption(option, `Option '${option}' must be a non-blank string of at most 200 characters.`);
+    throw OmniRelayError.invalidOption(
+      option,
+      `Option '${option}' must be a non-blank string of at most 200 characters.`,
+    );
   }
   return value.trim();
 }

@@ -1,8 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { TLSSocket } from "node:tls";
-import { OmniRelayError } from "@omnirelay/core";
-import { DiagnosticsErrorCodes } from "./codes.js";
-import { invalidOption } from "./options.js";
+import { ErrorCodes, OmniRelayError } from "@omnirelay/core";
 
 // Cross-site request forgery defence of the state-changing endpoints. A browser sends a "simple" cross-origin POST
 // (Content-Type text/plain, no custom header) without a preflight, so any web page a developer or operator opens
@@ -16,13 +14,14 @@ import { invalidOption } from "./options.js";
  */
 export function parseAllowedOrigins(value: unknown): ReadonlySet<string> {
   if (value === undefined) return new Set();
-  if (!Array.isArray(value)) throw invalidOption("allowedOrigins", "Option 'allowedOrigins' must be an array.");
+  if (!Array.isArray(value))
+    throw OmniRelayError.invalidOption("allowedOrigins", "Option 'allowedOrigins' must be an array.");
   const origins = new Set<string>();
   for (const entry of value) {
     const origin = typeof entry === "string" ? originOf(entry) : undefined;
     const bare = typeof entry === "string" && /^[a-z][a-z0-9+.-]*:\/\/[^/?#]+\/?$/i.test(entry.trim());
     if (origin === undefined || !bare) {
-      throw invalidOption(
+      throw OmniRelayError.invalidOption(
         "allowedOrigins",
         `Option 'allowedOrigins' must list origins such as 'https://ops.example.com', got '${String(entry)}'.`,
       );
@@ -64,7 +63,7 @@ export function assertJsonContentType(req: IncomingMessage): void {
   if (type === "application/json") return;
   throw new OmniRelayError({
     status: "invalid-argument",
-    code: DiagnosticsErrorCodes.unsupportedMediaType,
+    code: ErrorCodes.controlPlane.unsupportedMediaType,
     message: "State-changing control-plane requests need 'Content-Type: application/json'.",
     metadata: { contentType: header === undefined ? "(none)" : clip(header) },
   });
@@ -73,7 +72,7 @@ export function assertJsonContentType(req: IncomingMessage): void {
 function forbidden(message: string, metadata: Record<string, string>): OmniRelayError {
   return new OmniRelayError({
     status: "permission-denied",
-    code: DiagnosticsErrorCodes.originForbidden,
+    code: ErrorCodes.controlPlane.originForbidden,
     message,
     metadata,
   });

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { OmniRelayError, type ResourceLeaseQueueStats } from "@omnirelay/core";
+import { ErrorCodes, OmniRelayError, type ResourceLeaseQueueStats } from "@omnirelay/core";
 import type { ResourceLeaseBackpressureSignal } from "@omnirelay/core/backpressure";
 import {
   type PeerHealthSnapshotProvider,
@@ -9,7 +9,6 @@ import {
 import type { Registry } from "prom-client";
 import type { ControlPlaneAuthenticator } from "./auth.js";
 import { type BackpressureEventStream, toJson } from "./backpressure-stream.js";
-import { DiagnosticsErrorCodes } from "./codes.js";
 import { readJsonObject, sendError, sendJson } from "./http.js";
 import { assertJsonContentType, assertSameOrigin } from "./origin.js";
 import type { RuntimeToggles } from "./toggles.js";
@@ -117,7 +116,7 @@ export async function routeRequest(
       const allow = Object.keys(spec).join(", ");
       const text = JSON.stringify({
         status: "INVALID_ARGUMENT",
-        code: DiagnosticsErrorCodes.methodNotAllowed,
+        code: ErrorCodes.controlPlane.methodNotAllowed,
         message: `${req.method} is not allowed on ${path}; use ${allow}.`,
         metadata: { method: String(req.method) },
       });
@@ -189,7 +188,7 @@ async function metrics(state: ControlPlaneState, _req: IncomingMessage, res: Ser
   } catch (err) {
     throw new OmniRelayError({
       status: "internal",
-      code: DiagnosticsErrorCodes.metricsFailed,
+      code: ErrorCodes.controlPlane.metricsFailed,
       message: "Collecting metrics failed.",
       cause: err,
     });

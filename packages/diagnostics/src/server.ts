@@ -1,8 +1,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import { type Logger, OmniRelayError } from "@omnirelay/core";
-import { DiagnosticsErrorCodes } from "./codes.js";
+import { ErrorCodes, type Logger, OmniRelayError } from "@omnirelay/core";
 import { sendError } from "./http.js";
 
 /** Options of {@link ResourceLeaseControlPlane.listen}. */
@@ -47,7 +46,7 @@ export async function serveControlPlane(
         res,
         new OmniRelayError({
           status: "not-found",
-          code: DiagnosticsErrorCodes.routeNotFound,
+          code: ErrorCodes.controlPlane.routeNotFound,
           message: `No control-plane route for ${req.method} ${path}.`,
           metadata: { path },
         }),

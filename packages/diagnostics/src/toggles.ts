@@ -1,6 +1,4 @@
-import { type Logger, OmniRelayError, silentLogger } from "@omnirelay/core";
-import { DiagnosticsErrorCodes } from "./codes.js";
-import { invalidOption } from "./options.js";
+import { ErrorCodes, type Logger, OmniRelayError, silentLogger } from "@omnirelay/core";
 
 /** Log levels the control plane accepts (pino's names). */
 export const LogLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
@@ -59,14 +57,17 @@ export class RuntimeToggles {
   constructor(options: RuntimeToggleOptions = {}) {
     const level = options.logLevel ?? "info";
     if (!isLogLevel(level))
-      throw invalidOption("logLevel", `Option 'logLevel' must be one of ${LogLevels.join(", ")}.`);
+      throw OmniRelayError.invalidOption("logLevel", `Option 'logLevel' must be one of ${LogLevels.join(", ")}.`);
     this.logLevel = level;
     const enabled = options.tracing?.enabled ?? true;
     const probability = options.tracing?.samplingProbability ?? 1;
     if (typeof enabled !== "boolean")
-      throw invalidOption("tracing.enabled", "Option 'tracing.enabled' must be a boolean.");
+      throw OmniRelayError.invalidOption("tracing.enabled", "Option 'tracing.enabled' must be a boolean.");
     if (!isProbability(probability)) {
-      throw invalidOption("tracing.samplingProbability", "Option 'tracing.samplingProbability' must be in [0, 1].");
+      throw OmniRelayError.invalidOption(
+        "tracing.samplingProbability",
+        "Option 'tracing.samplingProbability' must be in [0, 1].",
+      );
     }
     this.tracingSettings = { enabled, samplingProbability: probability };
     this.logger = options.logger ?? silentLogger;
@@ -90,7 +91,7 @@ export class RuntimeToggles {
     const level = typeof body.level === "string" ? body.level.trim().toLowerCase() : body.level;
     if (!isLogLevel(level)) {
       throw badInput(
-        DiagnosticsErrorCodes.logLevelInvalid,
+        ErrorCodes.controlPlane.loggingLevelInvalid,
         "level",
         `Field 'level' must be one of ${LogLevels.join(", ")}.`,
       );
@@ -111,17 +112,17 @@ export class RuntimeToggles {
     const { enabled, samplingProbability } = body;
     if (enabled === undefined && samplingProbability === undefined) {
       throw badInput(
-        DiagnosticsErrorCodes.tracingInvalid,
+        ErrorCodes.controlPlane.tracingInvalid,
         "enabled",
         "Give 'enabled' (boolean) and/or 'samplingProbability' (0..1).",
       );
     }
     if (enabled !== undefined && typeof enabled !== "boolean") {
-      throw badInput(DiagnosticsErrorCodes.tracingInvalid, "enabled", "Field 'enabled' must be a boolean.");
+      throw badInput(ErrorCodes.controlPlane.tracingInvalid, "enabled", "Field 'enabled' must be a boolean.");
     }
     if (samplingProbability !== undefined && !isProbability(samplingProbability)) {
       throw badInput(
-        DiagnosticsErrorCodes.tracingInvalid,
+        ErrorCodes.controlPlane.tracingInvalid,
         "samplingProbability",
         "Field 'samplingProbability' must be a number in [0, 1].",
       );

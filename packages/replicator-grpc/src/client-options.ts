@@ -1,6 +1,6 @@
 import type { ChannelCredentials } from "@grpc/grpc-js";
 import type { Clock, Logger, ResourceLeaseEventLog } from "@omnirelay/core";
-import { invalidOption } from "./codes.js";
+import { OmniRelayError } from "@omnirelay/core";
 import { checkClientTls, type ReplicationHubClientTlsOptions } from "./credentials.js";
 import type { GrpcReplicatorOverflow } from "./outbox.js";
 import { checkSourceId } from "./source.js";
@@ -75,7 +75,7 @@ export interface ResolvedClientOptions {
 const positive = (value: unknown, option: string, fallback: number): number => {
   const v = value ?? fallback;
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) {
-    throw invalidOption(option, `Option '${option}' must be an integer >= 1.`);
+    throw OmniRelayError.invalidOption(option, `Option '${option}' must be an integer >= 1.`);
   }
   return v;
 };
@@ -85,32 +85,40 @@ const positive = (value: unknown, option: string, fallback: number): number => {
  * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`).
  */
 export function resolveClientOptions(o: GrpcResourceLeaseReplicatorOptions): ResolvedClientOptions {
-  if (!Array.isArray(o?.hubs) || o.hubs.length === 0) throw invalidOption("hubs", "Option 'hubs' needs an address.");
+  if (!Array.isArray(o?.hubs) || o.hubs.length === 0)
+    throw OmniRelayError.invalidOption("hubs", "Option 'hubs' needs an address.");
   for (const hub of o.hubs) {
     if (typeof hub !== "string" || !/^.+:\d{1,5}$/.test(hub.trim())) {
-      throw invalidOption("hubs", `Hub address '${String(hub)}' is not host:port.`);
+      throw OmniRelayError.invalidOption("hubs", `Hub address '${String(hub)}' is not host:port.`);
     }
   }
   try {
     checkSourceId({ nodeId: o.nodeId, shard: o.shard ?? "" });
   } catch (error) {
     const field = (error as { metadata?: Record<string, string> }).metadata?.field ?? "nodeId";
-    throw invalidOption(field, "nodeId and shard are 1-128 characters of [A-Za-z0-9._-] (shard may be empty).");
+    throw OmniRelayError.invalidOption(
+      field,
+      "nodeId and shard are 1-128 characters of [A-Za-z0-9._-] (shard may be empty).",
+    );
   }
   checkClientTls(o.tls);
   const overflow = o.overflow ?? "block";
-  if (overflow !== "block" && overflow !== "lag") throw invalidOption("overflow", "overflow is 'block' or 'lag'.");
+  if (overflow !== "block" && overflow !== "lag")
+    throw OmniRelayError.invalidOption("overflow", "overflow is 'block' or 'lag'.");
   if (o.chooser !== undefined && o.chooser !== "round-robin" && o.chooser !== "fewest-pending") {
-    throw invalidOption("chooser", "chooser is 'round-robin' or 'fewest-pending'.");
+    throw OmniRelayError.invalidOption("chooser", "chooser is 'round-robin' or 'fewest-pending'.");
   }
   const maxOutboxEvents = positive(o.maxOutboxEvents, "maxOutboxEvents", 10_000);
   const hardCapEvents = positive(o.hardCapEvents, "hardCapEvents", maxOutboxEvents * 10);
   if (hardCapEvents < maxOutboxEvents)
-    throw invalidOption("hardCapEvents", "hardCapEvents must be >= maxOutboxEvents.");
+    throw OmniRelayError.invalidOption("hardCapEvents", "hardCapEvents must be >= maxOutboxEvents.");
   const reconnectInitialDelayMs = positive(o.reconnectInitialDelayMs, "reconnectInitialDelayMs", 100);
   const reconnectMaxDelayMs = positive(o.reconnectMaxDelayMs, "reconnectMaxDelayMs", 2000);
   if (reconnectMaxDelayMs < reconnectInitialDelayMs) {
-    throw invalidOption("reconnectMaxDelayMs", "reconnectMaxDelayMs must be >= reconnectInitialDelayMs.");
+    throw OmniRelayError.invalidOption(
+      "reconnectMaxDelayMs",
+      "reconnectMaxDelayMs must be >= reconnectInitialDelayMs.",
+    );
   }
   return {
     hubs: o.hubs.map((h) => h.trim()),

@@ -2,6 +2,7 @@ import type { ChannelCredentials, ClientDuplexStream } from "@grpc/grpc-js";
 import {
   type CallOptions,
   type Clock,
+  ErrorCodes,
   type Logger,
   OmniRelayError,
   type ResourceLeaseReplicationEvent,
@@ -22,8 +23,8 @@ import {
   type ResolvedClientOptions,
   resolveClientOptions,
 } from "./client-options.js";
-import { cancelled, closedError, GrpcReplicationErrorCodes } from "./codes.js";
 import { hubChannelCredentials, hubChannelOptions } from "./credentials.js";
+import { cancelled, closedError } from "./errors.js";
 import {
   type PublishAck,
   type PublishRequest,
@@ -281,7 +282,7 @@ export class GrpcResourceLeaseReplicator implements ResourceLeaseReplicator, Asy
         finish(
           new OmniRelayError({
             status: "deadline-exceeded",
-            code: GrpcReplicationErrorCodes.ackTimeout,
+            code: ErrorCodes.replicationHub.ackTimeout,
             message,
             metadata: { "replication.hub": address },
           }),
@@ -354,7 +355,7 @@ export class GrpcResourceLeaseReplicator implements ResourceLeaseReplicator, Asy
         finish(
           new OmniRelayError({
             status: "unavailable",
-            code: GrpcReplicationErrorCodes.unavailable,
+            code: ErrorCodes.replicationHub.unavailable,
             message: `Hub ${address} ended the publish stream.`,
           }),
         ),
@@ -378,7 +379,7 @@ export class GrpcResourceLeaseReplicator implements ResourceLeaseReplicator, Asy
     if (events.length === 0) {
       throw new OmniRelayError({
         status: "failed-precondition",
-        code: GrpcReplicationErrorCodes.gap,
+        code: ErrorCodes.replicationHub.gap,
         message: `The hub's checkpoint is ${from - 1} but the outbox starts later, and ${
           log ? "the backfill log does not hold" : "no backfill log is configured to read"
         } event ${from}.`,

@@ -1,5 +1,5 @@
 import { type ChannelCredentials, type ChannelOptions, credentials, Metadata } from "@grpc/grpc-js";
-import { invalidOption } from "./codes.js";
+import { OmniRelayError } from "@omnirelay/core";
 
 /** Client TLS towards a hub. PEM strings or buffers. */
 export interface ReplicationHubClientTlsOptions {
@@ -72,7 +72,7 @@ function isTokenText(value: unknown): value is string {
 export function checkClientTls(tls: ReplicationHubClientTlsOptions | undefined): void {
   const token = tls?.bearerToken;
   if (token !== undefined && typeof token !== "function" && !isTokenText(token)) {
-    throw invalidOption(
+    throw OmniRelayError.invalidOption(
       "tls.bearerToken",
       "Option 'tls.bearerToken' is a token (printable ASCII, no spaces) or a function.",
     );

@@ -1,8 +1,7 @@
 import type { PeerCertificate } from "node:tls";
 import type { Metadata } from "@grpc/grpc-js";
-import { type Clock, type Logger, OmniRelayError } from "@omnirelay/core";
+import { type Clock, ErrorCodes, type Logger, OmniRelayError } from "@omnirelay/core";
 import { type JwtVerificationOptions, PrincipalBindingMiddleware } from "@omnirelay/core/middleware";
-import { GrpcReplicationErrorCodes, invalidOption } from "./codes.js";
 import { LogBudget } from "./log-budget.js";
 import { isValidSourceId } from "./source.js";
 
@@ -83,19 +82,26 @@ export class HubAuthorizer {
     this.logger = context.logger;
     this.logBudget = new LogBudget(context.clock);
     if (o.allowUnauthenticated !== undefined && typeof o.allowUnauthenticated !== "boolean") {
-      throw invalidOption("auth.allowUnauthenticated");
+      throw OmniRelayError.invalidOption("auth.allowUnauthenticated");
     }
-    if (o.selfGrant !== undefined && typeof o.selfGrant !== "boolean") throw invalidOption("auth.selfGrant");
+    if (o.selfGrant !== undefined && typeof o.selfGrant !== "boolean")
+      throw OmniRelayError.invalidOption("auth.selfGrant");
     this.allowUnauthenticated = o.allowUnauthenticated ?? false;
     this.selfGrant = o.selfGrant ?? true;
     this.publishers = grants("auth.publishers", o.publishers);
     this.subscribers = grants("auth.subscribers", o.subscribers);
     if (o.jwt !== undefined && !context.tls) {
-      throw invalidOption("auth.jwt", "Option 'auth.jwt' needs 'tls': a bearer token must not cross plaintext.");
+      throw OmniRelayError.invalidOption(
+        "auth.jwt",
+        "Option 'auth.jwt' needs 'tls': a bearer token must not cross plaintext.",
+      );
     }
     if (o.jwt !== undefined && !(Array.isArray(o.jwt.algorithms) && o.jwt.algorithms.length > 0)) {
       // Unpinned, a token would choose how it is checked (DESIGN §10.4).
-      throw invalidOption("auth.jwt.algorithms", "Option 'auth.jwt.algorithms' must pin the accepted algorithms.");
+      throw OmniRelayError.invalidOption(
+        "auth.jwt.algorithms",
+        "Option 'auth.jwt.algorithms' must pin the accepted algorithms.",
+      );
     }
     // Core's principal binding verifies the token (keys, algorithms, exp/nbf, issuer, audience); certificates are
     // read here, from grpc-js, so it only ever sees the authorization header.
@@ -104,7 +110,7 @@ export class HubAuthorizer {
         ? undefined
         : new PrincipalBindingMiddleware({ acceptClientCertificates: false, jwt: o.jwt, logger: context.logger });
     if (!context.clientCertificates && this.jwt === undefined && !this.allowUnauthenticated) {
-      throw invalidOption(
+      throw OmniRelayError.invalidOption(
         "auth.allowUnauthenticated",
         "The hub cannot authenticate callers: configure mutual TLS ('tls.ca' with 'tls.requireClientCertificate') " +
           "or 'auth.jwt', or set 'auth.allowUnauthenticated' for a hub on a trusted network.",
@@ -139,7 +145,7 @@ export class HubAuthorizer {
       { rpc, reason: "unauthenticated", identity: undefined },
       new OmniRelayError({
         status: "unauthenticated",
-        code: GrpcReplicationErrorCodes.unauthenticated,
+        code: ErrorCodes.auth.required,
         message: "The replication hub needs a verified client certificate or bearer token.",
         metadata: { rpc },
       }),
@@ -163,7 +169,7 @@ export class HubAuthorizer {
       { rpc: request.rpc, reason: "permission_denied", identity },
       new OmniRelayError({
         status: "permission-denied",
-        code: GrpcReplicationErrorCodes.permissionDenied,
+        code: ErrorCodes.replicationHub.permissionDenied,
         message: `The caller (${describeIdentity(identity)}) may not ${verb} node id '${request.nodeId}'.`,
         metadata: { "replication.source": request.nodeId, rpc: request.rpc },
       }),
@@ -302,16 +308,17 @@ function grants(option: string, value: unknown): ReadonlyMap<string, ReadonlySet
   const out = new Map<string, ReadonlySet<string>>();
   if (value === undefined) return out;
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw invalidOption(option, `Option '${option}' maps identity names to arrays of node ids.`);
+    throw OmniRelayError.invalidOption(option, `Option '${option}' maps identity names to arrays of node ids.`);
   }
   for (const [name, nodeIds] of Object.entries(value)) {
     if (!name.trim() || name !== name.trim()) {
-      throw invalidOption(option, `Option '${option}' has a blank or padded identity name.`);
+      throw OmniRelayError.invalidOption(option, `Option '${option}' has a blank or padded identity name.`);
     }
-    if (!Array.isArray(nodeIds)) throw invalidOption(option, `Option '${option}.${name}' must be an array.`);
+    if (!Array.isArray(nodeIds))
+      throw OmniRelayError.invalidOption(option, `Option '${option}.${name}' must be an array.`);
     for (const nodeId of nodeIds) {
       if (nodeId !== ANY && !(typeof nodeId === "string" && isValidSourceId({ nodeId, shard: "" }))) {
-        throw invalidOption(
+        throw OmniRelayError.invalidOption(
           option,
           `Option '${option}.${name}' holds '${String(nodeId)}': node ids are 1-128 characters of [A-Za-z0-9._-], or '*'.`,
         );

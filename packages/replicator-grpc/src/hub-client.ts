@@ -1,13 +1,14 @@
 import type { ChannelCredentials, ClientReadableStream } from "@grpc/grpc-js";
 import { Metadata } from "@grpc/grpc-js";
 import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
-import { cancelled, invalidOption } from "./codes.js";
+import { OmniRelayError } from "@omnirelay/core";
 import {
   checkClientTls,
   hubChannelCredentials,
   hubChannelOptions,
   type ReplicationHubClientTlsOptions,
 } from "./credentials.js";
+import { cancelled } from "./errors.js";
 import { type ReplicationEvent, ReplicationHubClient, type SourceStatus } from "./gen/omnirelay/replication/v1/hub.js";
 import type { ReplicationSourceId } from "./source.js";
 import { fromServiceError, fromWireEvent } from "./wire.js";
@@ -53,9 +54,10 @@ export class GrpcReplicationHubClient implements AsyncDisposable {
 
   /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`). */
   constructor(options: GrpcReplicationHubClientOptions) {
-    if (typeof options?.address !== "string" || !/^.+:\d{1,5}$/.test(options.address)) throw invalidOption("address");
+    if (typeof options?.address !== "string" || !/^.+:\d{1,5}$/.test(options.address))
+      throw OmniRelayError.invalidOption("address");
     const deadlineMs = options.deadlineMs ?? 5000;
-    if (!Number.isSafeInteger(deadlineMs) || deadlineMs < 1) throw invalidOption("deadlineMs");
+    if (!Number.isSafeInteger(deadlineMs) || deadlineMs < 1) throw OmniRelayError.invalidOption("deadlineMs");
     checkClientTls(options.tls);
     this.deadlineMs = deadlineMs;
     this.client = new ReplicationHubClient(

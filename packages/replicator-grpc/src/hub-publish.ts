@@ -1,6 +1,5 @@
 import type { ServerDuplexStream } from "@grpc/grpc-js";
-import { OmniRelayError } from "@omnirelay/core";
-import { GrpcReplicationErrorCodes } from "./codes.js";
+import { ErrorCodes, OmniRelayError } from "@omnirelay/core";
 import type { PublishAck, PublishRequest } from "./gen/omnirelay/replication/v1/hub.js";
 import { describeIdentity, type HubAuthorizer } from "./hub-auth.js";
 import type { HubSource, SourceWriter } from "./hub-source.js";
@@ -64,7 +63,7 @@ export function servePublish(call: ServerDuplexStream<PublishRequest, PublishAck
     } else {
       throw new OmniRelayError({
         status: "invalid-argument",
-        code: GrpcReplicationErrorCodes.protocol,
+        code: ErrorCodes.replicationHub.protocol,
         message: "A publish stream sends one hello first, then batches.",
         metadata: { field: message.hello ? "hello" : "batch" },
       });

@@ -1,5 +1,6 @@
 import {
   type Clock,
+  ErrorCodes,
   type Logger,
   OmniRelayError,
   type ResourceLeaseReplicationEvent,
@@ -7,7 +8,6 @@ import {
   type TimerHandle,
 } from "@omnirelay/core";
 import { encodeReplicationEvent } from "@omnirelay/core/wire";
-import { GrpcReplicationErrorCodes } from "./codes.js";
 import type { ReplicationEvent } from "./gen/omnirelay/replication/v1/hub.js";
 import { LogBudget } from "./log-budget.js";
 import { type ReplicationSourceId, sourceKey } from "./source.js";
@@ -109,7 +109,7 @@ export class HubSource {
         this.busyRefusals++;
         throw new OmniRelayError({
           status: "already-exists",
-          code: GrpcReplicationErrorCodes.sourceBusy,
+          code: ErrorCodes.replicationHub.sourceBusy,
           message:
             `${this.key} already has a live publish stream; a source has one at a time. ` +
             "If that stream is dead, the hub drops it within its keepalive timeout: retry.",
@@ -167,7 +167,7 @@ export class HubSource {
       if (decoded[i]!.sequenceNumber !== decoded[i - 1]!.sequenceNumber + 1) {
         throw new OmniRelayError({
           status: "invalid-argument",
-          code: GrpcReplicationErrorCodes.protocol,
+          code: ErrorCodes.replicationHub.protocol,
           message: `A batch of ${this.key} must be contiguous: event ${decoded[i]!.sequenceNumber} follows ${decoded[i - 1]!.sequenceNumber}.`,
           metadata: { field: "events", "replication.sequence": String(decoded[i]!.sequenceNumber) },
         });
@@ -182,7 +182,7 @@ export class HubSource {
     if (first.sequenceNumber !== this.last + 1) {
       throw new OmniRelayError({
         status: "failed-precondition",
-        code: GrpcReplicationErrorCodes.gap,
+        code: ErrorCodes.replicationHub.gap,
         message: `Event ${first.sequenceNumber} of ${this.key} does not follow ${this.last}; resend from ${this.last + 1}.`,
         metadata: { "replication.acked": String(this.last), "replication.sequence": String(first.sequenceNumber) },
       });
@@ -231,7 +231,7 @@ export class HubSource {
     }
     throw new OmniRelayError({
       status: "aborted",
-      code: GrpcReplicationErrorCodes.conflict,
+      code: ErrorCodes.replicationHub.conflict,
       message: held
         ? `Event ${differing.sequenceNumber} of ${this.key} differs from the event the hub stored at that sequence number.`
         : `Event ${differing.sequenceNumber} of ${this.key} cannot be compared: the hub's log no longer holds it.`,
@@ -299,7 +299,7 @@ export class HubSource {
 function cancelledAttach(): OmniRelayError {
   return new OmniRelayError({
     status: "cancelled",
-    code: GrpcReplicationErrorCodes.cancelled,
+    code: ErrorCodes.resourceLease.cancelled,
     message: "The publish stream ended while it waited for its source.",
   });
 }

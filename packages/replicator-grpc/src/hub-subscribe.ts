@@ -1,6 +1,5 @@
 import type { ServerWritableStream } from "@grpc/grpc-js";
-import { OmniRelayError } from "@omnirelay/core";
-import { GrpcReplicationErrorCodes } from "./codes.js";
+import { ErrorCodes, OmniRelayError } from "@omnirelay/core";
 import type { ReplicationEvent, SubscribeRequest } from "./gen/omnirelay/replication/v1/hub.js";
 import type { HubAuthorizer } from "./hub-auth.js";
 import type { HubSource } from "./hub-source.js";
@@ -50,7 +49,7 @@ export async function serveSubscribe(
         if (sent === 0 && !abort.signal.aborted) {
           throw new OmniRelayError({
             status: "data-loss",
-            code: GrpcReplicationErrorCodes.storeFailed,
+            code: ErrorCodes.replicationHub.storeFailed,
             message: `The log of ${source.key} no longer holds event ${next} (compacted?).`,
             metadata: { "replication.sequence": String(next) },
           });

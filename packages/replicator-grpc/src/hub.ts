@@ -8,13 +8,14 @@ import {
 } from "@grpc/grpc-js";
 import {
   type Clock,
+  ErrorCodes,
   type Logger,
   OmniRelayError,
   type ResourceLeaseReplicationSink,
   silentLogger,
   systemClock,
 } from "@omnirelay/core";
-import { closedError, GrpcReplicationErrorCodes, invalidOption } from "./codes.js";
+import { closedError } from "./errors.js";
 import {
   type PublishAck,
   type PublishRequest,
@@ -117,7 +118,7 @@ export class GrpcReplicationHub implements AsyncDisposable {
    *   (option `auth.allowUnauthenticated`), and for `auth.jwt` without `tls` (option `auth.jwt`).
    */
   constructor(options: GrpcReplicationHubOptions) {
-    if (!options?.store || typeof options.store.open !== "function") throw invalidOption("store");
+    if (!options?.store || typeof options.store.open !== "function") throw OmniRelayError.invalidOption("store");
     const {
       port = 0,
       maxMessageBytes = 16 * 1024 * 1024,
@@ -125,12 +126,15 @@ export class GrpcReplicationHub implements AsyncDisposable {
       busySourceWaitMs = 1000,
       tls,
     } = options;
-    if (!Number.isInteger(port) || port < 0 || port > 65_535) throw invalidOption("port");
-    if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1024) throw invalidOption("maxMessageBytes");
-    if (!Number.isSafeInteger(shutdownGraceMs) || shutdownGraceMs < 0) throw invalidOption("shutdownGraceMs");
-    if (tls && (!tls.key || !tls.cert)) throw invalidOption(tls.key ? "tls.cert" : "tls.key");
-    if (tls?.requireClientCertificate && !tls.ca) throw invalidOption("tls.ca");
-    if (!Number.isSafeInteger(busySourceWaitMs) || busySourceWaitMs < 0) throw invalidOption("busySourceWaitMs");
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) throw OmniRelayError.invalidOption("port");
+    if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1024)
+      throw OmniRelayError.invalidOption("maxMessageBytes");
+    if (!Number.isSafeInteger(shutdownGraceMs) || shutdownGraceMs < 0)
+      throw OmniRelayError.invalidOption("shutdownGraceMs");
+    if (tls && (!tls.key || !tls.cert)) throw OmniRelayError.invalidOption(tls.key ? "tls.cert" : "tls.key");
+    if (tls?.requireClientCertificate && !tls.ca) throw OmniRelayError.invalidOption("tls.ca");
+    if (!Number.isSafeInteger(busySourceWaitMs) || busySourceWaitMs < 0)
+      throw OmniRelayError.invalidOption("busySourceWaitMs");
     this.options = options;
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
@@ -261,7 +265,7 @@ export class GrpcReplicationHub implements AsyncDisposable {
       this.current = "idle";
       throw new OmniRelayError({
         status: "unavailable",
-        code: GrpcReplicationErrorCodes.storeFailed,
+        code: ErrorCodes.replicationHub.storeFailed,
         message: `Cannot bind the replication hub to ${address}:${this.options.port ?? 0}: ${(error as Error).message}`,
         cause: error,
       });
@@ -305,7 +309,7 @@ export class GrpcReplicationHub implements AsyncDisposable {
     } catch (error) {
       throw new OmniRelayError({
         status: "unavailable",
-        code: GrpcReplicationErrorCodes.storeFailed,
+        code: ErrorCodes.replicationHub.storeFailed,
         message: `Cannot open the log of ${key}: ${error instanceof Error ? error.message : String(error)}`,
         metadata: { "replication.source": key },
         cause: error,

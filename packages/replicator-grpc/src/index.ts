@@ -7,8 +7,6 @@
 export type { GrpcReplicatorLag, GrpcReplicatorState } from "./client.js";
 export { GrpcResourceLeaseReplicator } from "./client.js";
 export type { GrpcResourceLeaseReplicatorOptions } from "./client-options.js";
-export type { GrpcReplicationErrorCode } from "./codes.js";
-export { GrpcReplicationErrorCodes } from "./codes.js";
 export type { ReplicationHubClientTlsOptions } from "./credentials.js";
 export type { GrpcReplicationHubOptions, ReplicationHubState, ReplicationHubTlsOptions } from "./hub.js";
 export { GrpcReplicationHub } from "./hub.js";

@@ -1,5 +1,4 @@
-import { OmniRelayError, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
-import { GrpcReplicationErrorCodes } from "./codes.js";
+import { ErrorCodes, OmniRelayError, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
 
 /** What a full outbox does to `publish`: wait for room, or accept and report lagging up to a hard cap. */
 export type GrpcReplicatorOverflow = "block" | "lag";
@@ -65,7 +64,7 @@ export class Outbox {
       if (!Number.isSafeInteger(event?.sequenceNumber) || event.sequenceNumber <= previous) {
         throw new OmniRelayError({
           status: "failed-precondition",
-          code: GrpcReplicationErrorCodes.outOfOrder,
+          code: ErrorCodes.replication.outOfOrder,
           message: `Event ${String(event?.sequenceNumber)} does not follow ${previous}; publish events in sequence order.`,
           metadata: { "replication.sequence": String(event?.sequenceNumber), "replication.last": String(previous) },
         });
@@ -77,7 +76,7 @@ export class Outbox {
     if (overflow === "lag" && size + events.length > hardCap && size > 0) {
       throw new OmniRelayError({
         status: "resource-exhausted",
-        code: GrpcReplicationErrorCodes.outboxFull,
+        code: ErrorCodes.replicationHub.outboxFull,
         message: `The replication outbox holds ${size} unacknowledged events (hard cap ${hardCap}); the hub is not keeping up.`,
         metadata: { "replication.pending": String(size) },
       });

@@ -1,5 +1,4 @@
-import { OmniRelayError } from "@omnirelay/core";
-import { GrpcReplicationErrorCodes } from "./codes.js";
+import { ErrorCodes, OmniRelayError } from "@omnirelay/core";
 
 /** Identifies one ordered event stream at the hub: a dispatcher's node id and its shard (`''` when unsharded). */
 export interface ReplicationSourceId {
@@ -28,7 +27,7 @@ export function checkSourceId(source: ReplicationSourceId): ReplicationSourceId 
   const field = typeof source?.nodeId === "string" && NAME.test(source.nodeId) ? "shard" : "nodeId";
   throw new OmniRelayError({
     status: "invalid-argument",
-    code: GrpcReplicationErrorCodes.protocol,
+    code: ErrorCodes.replicationHub.protocol,
     message: `Invalid ${field}: node id and shard are 1-128 characters of [A-Za-z0-9._-] (shard may be empty).`,
     metadata: { field },
   });
@@ -50,7 +49,7 @@ export function parseSourceKey(key: string): ReplicationSourceId | undefined {
 export function sourceNotFound(id: { nodeId: string; shard: string }): OmniRelayError {
   return new OmniRelayError({
     status: "not-found",
-    code: GrpcReplicationErrorCodes.sourceNotFound,
+    code: ErrorCodes.replicationHub.sourceNotFound,
     message: `The hub has no log for ${sourceKey(id)}.`,
     metadata: { "replication.source": sourceKey(id) },
   });

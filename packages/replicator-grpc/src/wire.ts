@@ -1,7 +1,6 @@
 import { status as GrpcStatus, Metadata, type ServiceError } from "@grpc/grpc-js";
-import { isOmniRelayError, OmniRelayError, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { ErrorCodes, isOmniRelayError, OmniRelayError, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { decodeReplicationEvent, encodeReplicationEvent, parseStatus, statusInfo } from "@omnirelay/core/wire";
-import { GrpcReplicationErrorCodes } from "./codes.js";
 import type { ReplicationEvent } from "./gen/omnirelay/replication/v1/hub.js";
 
 const decoder = new TextDecoder();
@@ -25,7 +24,7 @@ export function fromWireEvent(wire: ReplicationEvent): ResourceLeaseReplicationE
   } catch (error) {
     throw new OmniRelayError({
       status: "invalid-argument",
-      code: "resourcelease.replication.event_invalid",
+      code: ErrorCodes.replication.eventInvalid,
       message: `Event ${wire.sequenceNumber} is not valid JSON.`,
       metadata: { field: "json" },
       cause: error,
@@ -35,7 +34,7 @@ export function fromWireEvent(wire: ReplicationEvent): ResourceLeaseReplicationE
   if (event.sequenceNumber !== wire.sequenceNumber) {
     throw new OmniRelayError({
       status: "invalid-argument",
-      code: "resourcelease.replication.event_invalid",
+      code: ErrorCodes.replication.eventInvalid,
       message: `Event envelope says sequence ${event.sequenceNumber}, the message says ${wire.sequenceNumber}.`,
       metadata: { field: "sequenceNumber" },
     });
@@ -52,7 +51,7 @@ export function toServiceError(error: unknown): Partial<ServiceError> {
     ? error
     : new OmniRelayError({
         status: "internal",
-        code: GrpcReplicationErrorCodes.storeFailed,
+        code: ErrorCodes.replicationHub.storeFailed,
         message: error instanceof Error ? error.message : String(error),
       });
   const metadata = new Metadata();
@@ -78,10 +77,10 @@ export function fromServiceError(error: unknown): OmniRelayError {
     typeof trailerCode === "string"
       ? trailerCode
       : status === "deadline-exceeded"
-        ? GrpcReplicationErrorCodes.ackTimeout
+        ? ErrorCodes.replicationHub.ackTimeout
         : status === "cancelled"
-          ? GrpcReplicationErrorCodes.cancelled
-          : GrpcReplicationErrorCodes.unavailable;
+          ? ErrorCodes.resourceLease.cancelled
+          : ErrorCodes.replicationHub.unavailable;
   return new OmniRelayError({
     status: typeof trailerCode === "string" ? status : status === "unknown" ? "unavailable" : status,
     code,

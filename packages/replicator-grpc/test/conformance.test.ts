@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import {
   type CallOptions,
+  ErrorCodes,
   isOmniRelayError,
   OmniRelayError,
   type ResourceLeaseReplicationEvent,
@@ -8,7 +9,6 @@ import {
 import { type ConformanceEventLog, describeEventLogConformance } from "@omnirelay/core/testing";
 import { describe, it } from "vitest";
 import {
-  GrpcReplicationErrorCodes,
   GrpcReplicationHub,
   GrpcReplicationHubClient,
   GrpcResourceLeaseReplicator,
@@ -70,7 +70,7 @@ class HubSourceLog implements ConformanceEventLog {
 }
 
 const isNotFound = (error: unknown) =>
-  isOmniRelayError(error) && error.code === GrpcReplicationErrorCodes.sourceNotFound;
+  isOmniRelayError(error) && error.code === ErrorCodes.replicationHub.sourceNotFound;
 
 /** A hub on loopback over `store`, a replicator publishing as `source` and a client reading it. */
 async function hubLog(store: ReplicationHubStore, source: ReplicationSourceId) {

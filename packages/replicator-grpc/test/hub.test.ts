@@ -1,7 +1,7 @@
+import { ErrorCodes } from "@omnirelay/core";
 import { InMemoryResourceLeaseEventLog } from "@omnirelay/core/replication";
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  GrpcReplicationErrorCodes,
   GrpcReplicationHub,
   GrpcReplicationHubClient,
   GrpcResourceLeaseReplicator,
@@ -78,10 +78,10 @@ describe("GrpcReplicationHub + GrpcResourceLeaseReplicator", () => {
     await second.close();
     const third = replicator(address);
     const pending = third.publish(events(20, 22));
-    await until(() => third.lag().lastError?.code === GrpcReplicationErrorCodes.gap);
+    await until(() => third.lag().lastError?.code === ErrorCodes.replicationHub.gap);
     expect(seqs(store.events({ nodeId: "node-a", shard: "" }))).toEqual(range(1, 15));
     await third.close();
-    await expect(pending).rejects.toMatchObject({ code: GrpcReplicationErrorCodes.closed });
+    await expect(pending).rejects.toMatchObject({ code: ErrorCodes.replicationHub.closed });
   });
 
   it("fills a gap at the hub from the backfill log", async () => {
@@ -126,7 +126,7 @@ describe("GrpcReplicationHub + GrpcResourceLeaseReplicator", () => {
     expect(await client.checkpoint({ nodeId: "node-a", shard: "" })).toMatchObject({ lastSequence: 9, lag: 0 });
     await expect(client.checkpoint({ nodeId: "nobody", shard: "" })).rejects.toMatchObject({
       status: "not-found",
-      code: GrpcReplicationErrorCodes.sourceNotFound,
+      code: ErrorCodes.replicationHub.sourceNotFound,
     });
     expect(await client.health()).toBe(true);
   });
@@ -174,7 +174,7 @@ describe("GrpcReplicationHub + GrpcResourceLeaseReplicator", () => {
     expect(r.lag()).toMatchObject({ pendingEvents: 6, lagging: true });
     await expect(r.publish(events(7, 9))).rejects.toMatchObject({
       status: "resource-exhausted",
-      code: GrpcReplicationErrorCodes.outboxFull,
+      code: ErrorCodes.replicationHub.outboxFull,
     });
     const after = r.publish(events(7, 8));
     const { store } = await startHub(new InMemoryReplicationHubStore(), port);

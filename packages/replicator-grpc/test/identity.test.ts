@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Metadata } from "@grpc/grpc-js";
 import type { Logger } from "@omnirelay/core";
+import { ErrorCodes } from "@omnirelay/core";
 import { FakeClock } from "@omnirelay/core/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
-  GrpcReplicationErrorCodes,
   GrpcReplicationHub,
   GrpcReplicationHubClient,
   type GrpcReplicationHubOptions,
@@ -115,7 +115,7 @@ describe("the hub binds a node id to the caller's identity", () => {
     expect(outcome).toMatchObject({
       code: Status.PERMISSION_DENIED,
       metadata: {
-        "omnirelay-error-code": GrpcReplicationErrorCodes.permissionDenied,
+        "omnirelay-error-code": ErrorCodes.replicationHub.permissionDenied,
         "omnirelay-meta-replication.source": "billing-1",
       },
     });
@@ -170,7 +170,7 @@ describe("the hub binds a node id to the caller's identity", () => {
     const reporting = readerAs(address, "reporting-batch-job");
     await expect(readAll(reporting, "billing-1")).rejects.toMatchObject({
       status: "permission-denied",
-      code: GrpcReplicationErrorCodes.permissionDenied,
+      code: ErrorCodes.replicationHub.permissionDenied,
     });
     // Denied before the source is looked up: an unknown source does not answer NOT_FOUND to a caller without a grant.
     await expect(readAll(reporting, "no-such-node")).rejects.toMatchObject({ status: "permission-denied" });
@@ -262,7 +262,7 @@ describe("the hub binds a node id to the caller's identity", () => {
     none.hello("billing-1");
     expect(await helloOutcome(none)).toMatchObject({
       code: Status.UNAUTHENTICATED,
-      metadata: { "omnirelay-error-code": GrpcReplicationErrorCodes.unauthenticated },
+      metadata: { "omnirelay-error-code": ErrorCodes.auth.required },
     });
     const anonymous = readerAs(address, undefined);
     await expect(readAll(anonymous, "billing-1")).rejects.toMatchObject({ status: "unauthenticated" });
@@ -326,7 +326,7 @@ describe("the hub binds a node id to the caller's identity", () => {
     const flooder = new GrpcReplicationHubClient({ address, tls: { ca: pki.ca, bearerToken: "not.a.jwt" } });
     cleanup.push(() => flooder.close());
     for (let i = 0; i < 30; i++) {
-      await expect(flooder.sources()).rejects.toMatchObject({ code: GrpcReplicationErrorCodes.invalidToken });
+      await expect(flooder.sources()).rejects.toMatchObject({ code: ErrorCodes.auth.invalidToken });
     }
     expect(lines).toHaveLength(5);
     clock.advance(1000);
@@ -350,7 +350,7 @@ describe("the hub binds a node id to the caller's identity", () => {
     other.batch(events(4, 6, "forged"));
     expect(await helloOutcome(other)).toMatchObject({
       code: Status.ALREADY_EXISTS,
-      metadata: { "omnirelay-error-code": GrpcReplicationErrorCodes.sourceBusy },
+      metadata: { "omnirelay-error-code": ErrorCodes.replicationHub.sourceBusy },
     });
     await real.publish(events(4, 6, "real"));
     expect(real.lag()).toMatchObject({ ackedSequence: 6, connects: 1 });
@@ -380,7 +380,7 @@ describe("the hub binds a node id to the caller's identity", () => {
       () => (settled = true),
       () => (settled = true),
     );
-    await until(() => back.lag().lastError?.code === GrpcReplicationErrorCodes.conflict);
+    await until(() => back.lag().lastError?.code === ErrorCodes.replicationHub.conflict);
     expect(back.lag().lastError).toMatchObject({
       status: "aborted",
       metadata: expect.objectContaining({ "replication.sequence": "4", "replication.source": "billing-1" }),

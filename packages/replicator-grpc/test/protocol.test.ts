@@ -1,6 +1,7 @@
 import type { Logger } from "@omnirelay/core";
+import { ErrorCodes } from "@omnirelay/core";
 import { afterEach, describe, expect, it } from "vitest";
-import { GrpcReplicationErrorCodes, GrpcReplicationHub, InMemoryReplicationHubStore } from "../src/index.js";
+import { GrpcReplicationHub, InMemoryReplicationHubStore } from "../src/index.js";
 import { toWireEvent } from "../src/wire.js";
 import { event, events, until } from "./helpers.js";
 import { rawClient, rawCredentials, rawPublish, Status } from "./raw.js";
@@ -44,7 +45,7 @@ describe("the hub's Publish protocol", () => {
     const end = await s.ended;
     expect(end.code).toBe(Status.FAILED_PRECONDITION);
     expect(end.metadata).toMatchObject({
-      "omnirelay-error-code": GrpcReplicationErrorCodes.gap,
+      "omnirelay-error-code": ErrorCodes.replicationHub.gap,
       "omnirelay-meta-replication.acked": "7",
     });
     expect(hub.sourceStatuses()[0]).toMatchObject({ lastSequence: 7, headSequence: 11, lag: 4, connected: false });
@@ -56,7 +57,7 @@ describe("the hub's Publish protocol", () => {
     noHello.batch(events(1, 1));
     expect(await noHello.ended).toMatchObject({
       code: Status.INVALID_ARGUMENT,
-      metadata: { "omnirelay-error-code": GrpcReplicationErrorCodes.protocol },
+      metadata: { "omnirelay-error-code": ErrorCodes.replicationHub.protocol },
     });
     const badId = rawStream(address);
     badId.hello("no spaces");
@@ -78,7 +79,7 @@ describe("the hub's Publish protocol", () => {
     holes.batch([event(1), event(3)]);
     expect(await holes.ended).toMatchObject({
       code: Status.INVALID_ARGUMENT,
-      metadata: { "omnirelay-error-code": GrpcReplicationErrorCodes.protocol, "omnirelay-meta-field": "events" },
+      metadata: { "omnirelay-error-code": ErrorCodes.replicationHub.protocol, "omnirelay-meta-field": "events" },
     });
     expect(seqs(store.events({ nodeId: "n3", shard: "" }))).toEqual([1, 2]);
   });
@@ -94,7 +95,7 @@ describe("the hub's Publish protocol", () => {
     expect(await second.ended).toMatchObject({
       code: Status.ALREADY_EXISTS,
       metadata: {
-        "omnirelay-error-code": GrpcReplicationErrorCodes.sourceBusy,
+        "omnirelay-error-code": ErrorCodes.replicationHub.sourceBusy,
         "omnirelay-meta-replication.source": "n",
       },
     });
@@ -148,7 +149,7 @@ describe("the hub's Publish protocol", () => {
     expect(await s.ended).toMatchObject({
       code: Status.ABORTED,
       metadata: {
-        "omnirelay-error-code": GrpcReplicationErrorCodes.conflict,
+        "omnirelay-error-code": ErrorCodes.replicationHub.conflict,
         "omnirelay-meta-replication.sequence": "5",
         "omnirelay-meta-replication.acked": "5",
       },

@@ -1,6 +1,7 @@
 import {
   type CallOptions,
   type Logger,
+  OmniRelayError,
   type ResourceLeaseEventType,
   type ResourceLeaseItemPayload,
   type ResourceLeaseObjectStore,
@@ -10,7 +11,6 @@ import {
   silentLogger,
 } from "@omnirelay/core";
 import type { ResourceLeaseDeterministicOptions } from "@omnirelay/core/deterministic";
-import { invalidOption } from "./codes.js";
 import { checkPrefix, SEGMENT_CONTENT_TYPE } from "./layout.js";
 import { checkWriterNumbers, SegmentWriter } from "./segment-writer.js";
 
@@ -82,7 +82,7 @@ function effectIdFactoryOf(
 ): (event: ResourceLeaseReplicationEvent) => string {
   if (o.effectIdFactory !== undefined) {
     if (typeof o.effectIdFactory !== "function") {
-      throw invalidOption("deterministic.effectIdFactory", "effectIdFactory must be a function.");
+      throw OmniRelayError.invalidOption("deterministic.effectIdFactory", "effectIdFactory must be a function.");
     }
     return o.effectIdFactory;
   }
@@ -125,7 +125,7 @@ export class GovernanceAuditSink implements ResourceLeaseReplicator, ResourceLea
   /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` with metadata `option`. */
   constructor(store: ResourceLeaseObjectStore, options: GovernanceAuditSinkOptions = {}) {
     if (!store || typeof store.put !== "function")
-      throw invalidOption("store", "store must be a ResourceLeaseObjectStore.");
+      throw OmniRelayError.invalidOption("store", "store must be a ResourceLeaseObjectStore.");
     this.keyPrefix = checkPrefix(options.keyPrefix ?? "governance/", "keyPrefix");
     const effectIdFactory = effectIdFactoryOf(options.deterministic ?? {});
     this.writer = new SegmentWriter({

@@ -3,8 +3,7 @@
  * object storage. The stores live in subpath exports: `/fs`, `/s3`, `/gcs`, `/azure`.
  * @packageDocumentation
  */
-export type { ObjectStorageErrorCode } from "./codes.js";
-export { isObjectExistsError, ObjectStorageErrorCodes } from "./codes.js";
+export { isObjectExistsError } from "./errors.js";
 export type { GovernanceAuditRecord, GovernanceAuditSinkOptions } from "./governance.js";
 export { GOVERNANCE_RECORD_SCHEMA, GovernanceAuditSink, governanceRecordsOf } from "./governance.js";
 export type {

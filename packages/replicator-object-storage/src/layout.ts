@@ -1,6 +1,6 @@
 import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { OmniRelayError } from "@omnirelay/core";
 import { encodeReplicationEvent } from "@omnirelay/core/wire";
-import { invalidOption } from "./codes.js";
 
 /**
  * Key layout (version 1) of a log under `prefix`. Internal. A segment holds a run of consecutive events, one JSON
@@ -66,12 +66,15 @@ export function parseSegmentKey(prefix: string, key: string): number | undefined
  * @throws OmniRelayError invalid-argument `resourcelease.options.invalid`.
  */
 export function checkPrefix(value: unknown, option: string): string {
-  if (typeof value !== "string") throw invalidOption(option, `${option} must be a string.`);
+  if (typeof value !== "string") throw OmniRelayError.invalidOption(option, `${option} must be a string.`);
   if (value.startsWith("/") || value.split("/").some((part) => part === ".." || part === ".")) {
-    throw invalidOption(option, `${option} must not start with '/' or contain '.' or '..' segments.`);
+    throw OmniRelayError.invalidOption(option, `${option} must not start with '/' or contain '.' or '..' segments.`);
   }
   if (value.length > 0 && !value.endsWith("/")) {
-    throw invalidOption(option, `${option} must end with '/' (it names a folder), got ${JSON.stringify(value)}.`);
+    throw OmniRelayError.invalidOption(
+      option,
+      `${option} must end with '/' (it names a folder), got ${JSON.stringify(value)}.`,
+    );
   }
   return value;
 }

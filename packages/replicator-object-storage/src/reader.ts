@@ -5,7 +5,7 @@ import {
   type ResourceLeaseReplicationEvent,
 } from "@omnirelay/core";
 import { decodeReplicationEvent } from "@omnirelay/core/wire";
-import { cancelledError, corruptError, ObjectStorageErrorCodes, storeError } from "./codes.js";
+import { cancelledError, corruptError, storeError } from "./errors.js";
 import {
   bucketOf,
   bucketPrefix,
@@ -97,12 +97,7 @@ export class ObjectStorageEventReader {
   constructor(options: ObjectStorageEventReaderOptions) {
     this.store = options?.store;
     if (!this.store || typeof this.store.list !== "function") {
-      throw new OmniRelayError({
-        status: "invalid-argument",
-        code: ObjectStorageErrorCodes.optionsInvalid,
-        message: "store is required.",
-        metadata: { option: "store" },
-      });
+      throw OmniRelayError.invalidOption("store", "store is required.");
     }
     this.keyPrefix = checkPrefix(options.keyPrefix ?? "resourcelease/", "keyPrefix");
   }

@@ -1,5 +1,6 @@
 import {
   type CallOptions,
+  ErrorCodes,
   type Logger,
   OmniRelayError,
   type ResourceLeaseEventLog,
@@ -8,7 +9,6 @@ import {
   type ResourceLeaseReplicator,
   silentLogger,
 } from "@omnirelay/core";
-import { invalidOption } from "./codes.js";
 import { checkPrefix, encodeEventLines, SEGMENT_CONTENT_TYPE } from "./layout.js";
 import { ObjectStorageEventReader } from "./reader.js";
 import { checkWriterNumbers, SegmentWriter } from "./segment-writer.js";
@@ -58,7 +58,7 @@ export class ObjectStorageResourceLeaseReplicator
    */
   constructor(store: ResourceLeaseObjectStore, options: ObjectStorageResourceLeaseReplicatorOptions = {}) {
     if (!store || typeof store.put !== "function" || typeof store.list !== "function") {
-      throw invalidOption("store", "store must be a ResourceLeaseObjectStore.");
+      throw OmniRelayError.invalidOption("store", "store must be a ResourceLeaseObjectStore.");
     }
     this.keyPrefix = checkPrefix(options.keyPrefix ?? "resourcelease/", "keyPrefix");
     const numbers = checkWriterNumbers(options);
@@ -102,7 +102,7 @@ export class ObjectStorageResourceLeaseReplicator
       return Promise.reject(
         new OmniRelayError({
           status: "invalid-argument",
-          code: "resourcelease.replication.event_invalid",
+          code: ErrorCodes.replication.eventInvalid,
           message: "events must be an array.",
           metadata: { field: "events" },
         }),
@@ -128,7 +128,7 @@ export class ObjectStorageResourceLeaseReplicator
     if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) {
       throw new OmniRelayError({
         status: "invalid-argument",
-        code: "resourcelease.argument.invalid",
+        code: ErrorCodes.resourceLease.argumentInvalid,
         message: "limit must be an integer >= 0.",
         metadata: { field: "limit" },
       });

@@ -1,19 +1,12 @@
 import {
+  ErrorCodes,
   isOmniRelayError,
   type Logger,
   OmniRelayError,
   type ResourceLeaseObjectStore,
   type ResourceLeaseReplicationEvent,
 } from "@omnirelay/core";
-import {
-  cancelledError,
-  closedError,
-  corruptError,
-  invalidOption,
-  isObjectExistsError,
-  ObjectStorageErrorCodes,
-  storeError,
-} from "./codes.js";
+import { cancelledError, closedError, corruptError, isObjectExistsError, storeError } from "./errors.js";
 import {
   BUCKET_SIZE,
   bucketOf,
@@ -51,7 +44,7 @@ export function checkWriterNumbers(o: {
   const int = (name: string, value: unknown, fallback: number, min: number, max: number): number => {
     if (value === undefined) return fallback;
     if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
-      throw invalidOption(name, `${name} must be an integer in [${min}, ${max}], got ${String(value)}.`);
+      throw OmniRelayError.invalidOption(name, `${name} must be an integer in [${min}, ${max}], got ${String(value)}.`);
     }
     return value;
   };
@@ -138,7 +131,7 @@ export class SegmentWriter {
     if (this.fault) {
       throw new OmniRelayError({
         status: "unavailable",
-        code: ObjectStorageErrorCodes.writeFailed,
+        code: ErrorCodes.objectStorage.writeFailed,
         message: `An earlier write of the ${this.s.what} failed (${this.fault.code}); reopen it to resume from the store.`,
         metadata: { sequence: String(events[0]?.sequenceNumber ?? this.last + 1), "fault.code": this.fault.code },
         cause: this.fault,
@@ -150,7 +143,7 @@ export class SegmentWriter {
       if (event?.sequenceNumber !== expected) {
         throw new OmniRelayError({
           status: "failed-precondition",
-          code: ObjectStorageErrorCodes.sequenceGap,
+          code: ErrorCodes.objectStorage.sequenceGap,
           message: `Event ${String(event?.sequenceNumber)} does not follow ${expected - 1}; the ${this.s.what} accepts exactly the next sequence number and never rewrites history.`,
           metadata: { sequence: String(event?.sequenceNumber), expected: String(expected) },
         });
@@ -179,7 +172,7 @@ export class SegmentWriter {
     if (isObjectExistsError(error)) {
       return new OmniRelayError({
         status: "already-exists",
-        code: ObjectStorageErrorCodes.exists,
+        code: ErrorCodes.objectStorage.exists,
         message: `Segment ${key} already exists: another writer owns prefix ${JSON.stringify(this.s.keyPrefix)} or this one is stale. Nothing was overwritten; reopen to resume after the newest segment.`,
         metadata: { key, sequence: String(sequence) },
         cause: error,
@@ -188,7 +181,7 @@ export class SegmentWriter {
     const cause = isOmniRelayError(error) ? error : storeError("put", key, error);
     return new OmniRelayError({
       status: "unavailable",
-      code: ObjectStorageErrorCodes.writeFailed,
+      code: ErrorCodes.objectStorage.writeFailed,
       message: `Writing segment ${key} failed: ${cause.message}`,
       metadata: { key, sequence: String(sequence) },
       cause,

@@ -6,13 +6,10 @@ import type {
   ResourceLeaseObjectStore,
   ResourceLeaseReplicationEvent,
 } from "@omnirelay/core";
+import { ErrorCodes } from "@omnirelay/core";
 import { describeEventLogConformance, describeObjectStoreConformance } from "@omnirelay/core/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  ObjectStorageErrorCodes,
-  ObjectStorageEventReader,
-  ObjectStorageResourceLeaseReplicator,
-} from "../src/index.js";
+import { ObjectStorageEventReader, ObjectStorageResourceLeaseReplicator } from "../src/index.js";
 import { collect, range } from "./events.js";
 
 /** A running backend: `newStore()` builds a fresh client on the same bucket, as a restarted process would. */
@@ -67,7 +64,7 @@ export function describeBackend<B extends Backend>(
       openAnother: client,
       ...(contentTypeOf ? { contentTypeOf: (_: unknown, key: string) => contentTypeOf(backend, key) } : {}),
     },
-    { test, existsCode: ObjectStorageErrorCodes.exists },
+    { test, existsCode: ErrorCodes.objectStorage.exists },
   );
 
   // Small segments and frequent checkpoints, so the suite's publishes are split and its reopens resume from a
@@ -126,7 +123,7 @@ export function describeBackend<B extends Backend>(
       const restarted = await ObjectStorageResourceLeaseReplicator.open(backend.newStore(), { keyPrefix: p });
       await expect(restarted.publish(range(1, 2))).rejects.toMatchObject({
         status: "failed-precondition",
-        code: ObjectStorageErrorCodes.sequenceGap,
+        code: ErrorCodes.objectStorage.sequenceGap,
         metadata: { sequence: "1", expected: "4" },
       });
       await restarted.close();
@@ -140,10 +137,10 @@ export function describeBackend<B extends Backend>(
       const stale = range(1, 2).map((e) => ({ ...e, peerId: "stale-writer" }));
       await expect(b.publish(stale)).rejects.toMatchObject({
         status: "already-exists",
-        code: ObjectStorageErrorCodes.exists,
+        code: ErrorCodes.objectStorage.exists,
       });
       expect(b.faulted).toBe(true);
-      await expect(b.publish(range(3, 3))).rejects.toMatchObject({ code: ObjectStorageErrorCodes.writeFailed });
+      await expect(b.publish(range(3, 3))).rejects.toMatchObject({ code: ErrorCodes.objectStorage.writeFailed });
       const stored = await collect(a.read(1));
       expect(stored.map((e) => e.peerId)).toEqual(["worker-a", "worker-a"]);
       await a.close();

@@ -1,14 +1,10 @@
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ResourceLeaseQueue } from "@omnirelay/core";
+import { ErrorCodes, ResourceLeaseQueue } from "@omnirelay/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FileSystemResourceLeaseObjectStore } from "../src/fs/index.js";
-import {
-  ObjectStorageErrorCodes,
-  ObjectStorageEventReader,
-  ObjectStorageResourceLeaseReplicator,
-} from "../src/index.js";
+import { ObjectStorageEventReader, ObjectStorageResourceLeaseReplicator } from "../src/index.js";
 import { describeBackend } from "./backend-suite.js";
 import { collect, range } from "./events.js";
 
@@ -33,12 +29,12 @@ describe("filesystem store and reader specifics", () => {
     const store = storeAt("keys");
     for (const key of ["../x", "a/../../x", "/abs", "a//b", "a/.tmp-1"]) {
       await expect(store.put(key, new Uint8Array(), "text/plain")).rejects.toMatchObject({
-        code: ObjectStorageErrorCodes.keyInvalid,
+        code: ErrorCodes.objectStorage.keyInvalid,
       });
     }
     await store.put("a/b.json", new Uint8Array([1]), "text/plain", { ifNoneMatch: "*" });
     await expect(store.put("a/b.json", new Uint8Array([2]), "text/plain", { ifNoneMatch: "*" })).rejects.toMatchObject({
-      code: ObjectStorageErrorCodes.exists,
+      code: ErrorCodes.objectStorage.exists,
     });
     expect(await readdir(join(root, "keys", "a"))).toEqual(["b.json"]);
   });
@@ -50,7 +46,7 @@ describe("filesystem store and reader specifics", () => {
     await first.close();
     const second = new ObjectStorageResourceLeaseReplicator(storeAt("default-prefix"));
     expect(await second.lastSequence()).toBe(2);
-    await expect(second.publish(range(1, 1))).rejects.toMatchObject({ code: ObjectStorageErrorCodes.sequenceGap });
+    await expect(second.publish(range(1, 1))).rejects.toMatchObject({ code: ErrorCodes.objectStorage.sequenceGap });
     await second.publish(range(3, 3));
     expect((await collect(second.read(0))).map((e) => e.sequenceNumber)).toEqual([1, 2, 3]);
     await second.close();
@@ -83,7 +79,7 @@ describe("filesystem store and reader specifics", () => {
     expect(withGap[3]).toMatchObject({ kind: "gap", fromSequence: 3, toSequence: 9 });
     await expect(collect(reader.events())).rejects.toMatchObject({
       status: "data-loss",
-      code: ObjectStorageErrorCodes.corrupt,
+      code: ErrorCodes.objectStorage.corrupt,
       metadata: { reason: "json" },
     });
   });
@@ -101,7 +97,7 @@ describe("filesystem store and reader specifics", () => {
     const next = await collect(reader.entries({ from: last.checkpoint }));
     expect(next.map((e) => (e.kind === "event" ? e.event.sequenceNumber : e.kind))).toEqual([6, 7]);
     await replicator.close();
-    await expect(replicator.publish(range(8, 8))).rejects.toMatchObject({ code: ObjectStorageErrorCodes.closed });
+    await expect(replicator.publish(range(8, 8))).rejects.toMatchObject({ code: ErrorCodes.objectStorage.closed });
   });
 
   it("restores a queue on a new node from the stream and keeps appending to it", async () => {
@@ -144,7 +140,7 @@ describe("filesystem store and reader specifics", () => {
     await writeFile(join(root, "bad-tail", "t", "events", "00000000000000", "00000000000000000003.jsonl"), "garbage");
     await expect(ObjectStorageResourceLeaseReplicator.open(store, { keyPrefix: "t/" })).rejects.toMatchObject({
       status: "data-loss",
-      code: ObjectStorageErrorCodes.corrupt,
+      code: ErrorCodes.objectStorage.corrupt,
       metadata: { reason: "tail" },
     });
   });

@@ -2,18 +2,14 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { ErrorCodes } from "@omnirelay/core";
 import { ShardedResourceLeaseReplicator } from "@omnirelay/core/replication";
 import { eventsOfEveryType } from "@omnirelay/core/testing";
 import { decodeReplicationEvent, encodeReplicationEvent } from "@omnirelay/core/wire";
 import { Ajv, type ValidateFunction } from "ajv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FileSystemResourceLeaseObjectStore } from "../src/fs/index.js";
-import {
-  GOVERNANCE_RECORD_SCHEMA,
-  GovernanceAuditSink,
-  ObjectStorageErrorCodes,
-  ObjectStorageResourceLeaseReplicator,
-} from "../src/index.js";
+import { GOVERNANCE_RECORD_SCHEMA, GovernanceAuditSink, ObjectStorageResourceLeaseReplicator } from "../src/index.js";
 import { leaseEvent } from "./events.js";
 
 const schemaPath = join(import.meta.dirname, "..", "..", "..", "docs", "schema", "replication-event.v1.json");
@@ -171,7 +167,7 @@ describe("GovernanceAuditSink", () => {
     const again = new GovernanceAuditSink(store, { keyPrefix: "gov/resume/" });
     expect(await again.lastSequence()).toBe(2);
     await expect(again.apply(samples[0] as ResourceLeaseReplicationEvent)).rejects.toMatchObject({
-      code: ObjectStorageErrorCodes.sequenceGap,
+      code: ErrorCodes.objectStorage.sequenceGap,
     });
     await again.apply(samples[2] as ResourceLeaseReplicationEvent);
     const records = await linesOf(store, "gov/resume/events/00000000000000/00000000000000000003.jsonl");

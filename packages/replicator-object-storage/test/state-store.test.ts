@@ -3,11 +3,11 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ErrorCodes } from "@omnirelay/core";
 import { describeDeterministicStoreConformance } from "@omnirelay/core/testing";
 import { build } from "tsup";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FileSystemDeterministicStateStore } from "../src/fs/index.js";
-import { ObjectStorageErrorCodes } from "../src/index.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const record = (text: string, recordedAt = 1_700_000_000_000) => ({
@@ -89,7 +89,7 @@ describe("FileSystemDeterministicStateStore", () => {
     await store.set("k", record("x"));
     const hash = "8254C329A92850F6D539DD376F4816EE2764517DA5E0235514AF433164480D7A";
     await writeFile(join(root, "corrupt", hash.slice(0, 2), `${hash}.json`), '{"kind":');
-    await expect(store.get("k")).rejects.toMatchObject({ status: "data-loss", code: ObjectStorageErrorCodes.corrupt });
+    await expect(store.get("k")).rejects.toMatchObject({ status: "data-loss", code: ErrorCodes.objectStorage.corrupt });
   });
 
   it("tryAdd is atomic across processes: each key is won by exactly one process", async () => {

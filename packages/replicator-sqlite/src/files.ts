@@ -1,7 +1,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readSync } from "node:fs";
 import type { OmniRelayError } from "@omnirelay/core";
 import Database from "better-sqlite3";
-import { damagedError, lockedError } from "./codes.js";
+import { damagedError, lockedError } from "./errors.js";
 import type { HighWater } from "./high-water.js";
 import { scanWal } from "./wal.js";
 

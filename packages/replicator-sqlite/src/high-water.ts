@@ -2,7 +2,7 @@ import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, w
 import { open, rename } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
-import { damagedError } from "./codes.js";
+import { damagedError } from "./errors.js";
 import { checksumOf } from "./integrity.js";
 
 /**

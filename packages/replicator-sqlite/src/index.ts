@@ -4,8 +4,7 @@
  * @packageDocumentation
  */
 
-export type { SqliteErrorCode } from "./codes.js";
-export { isCorruptLogError, SqliteErrorCodes } from "./codes.js";
+export { isCorruptLogError } from "./errors.js";
 export type { SqliteDurability, SqliteResourceLeaseReplicatorOptions } from "./options.js";
 export type { DurableResourceLeaseQueue, DurableResourceLeaseQueueOptions } from "./recovery.js";
 export { openDurableResourceLeaseQueue } from "./recovery.js";

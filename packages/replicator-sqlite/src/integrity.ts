@@ -7,7 +7,7 @@ import {
 } from "@omnirelay/core";
 import { decodeReplicationEvent } from "@omnirelay/core/wire";
 import type BetterSqlite3 from "better-sqlite3";
-import { corruptError } from "./codes.js";
+import { corruptError } from "./errors.js";
 import type { LogTables } from "./schema.js";
 import { decodeSnapshot } from "./snapshot-codec.js";
 

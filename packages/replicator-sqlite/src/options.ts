@@ -1,5 +1,6 @@
 import type { Clock, Logger } from "@omnirelay/core";
-import { invalidOption, quoteTableName } from "./codes.js";
+import { OmniRelayError } from "@omnirelay/core";
+import { quoteTableName } from "./errors.js";
 
 /**
  * When a publish resolves, and so when the dispatcher answers the RPC:
@@ -89,12 +90,16 @@ const isInt = (v: unknown, min: number): v is number => typeof v === "number" &&
  * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` with metadata `option`.
  */
 export function resolveReplicatorOptions(o: SqliteResourceLeaseReplicatorOptions): ResolvedReplicatorOptions {
-  if (typeof o?.path !== "string" || o.path.trim().length === 0) throw invalidOption("path", "path is required.");
+  if (typeof o?.path !== "string" || o.path.trim().length === 0)
+    throw OmniRelayError.invalidOption("path", "path is required.");
   const table = o.table ?? "resourcelease_events";
   quoteTableName(table, "table");
   const durability = o.durability ?? "batched";
   if (durability !== "sync" && durability !== "batched" && durability !== "process-safe" && durability !== "async") {
-    throw invalidOption("durability", "durability must be 'sync', 'batched', 'process-safe' or 'async'.");
+    throw OmniRelayError.invalidOption(
+      "durability",
+      "durability must be 'sync', 'batched', 'process-safe' or 'async'.",
+    );
   }
   const r: ResolvedReplicatorOptions = {
     path: o.path,
@@ -108,20 +113,29 @@ export function resolveReplicatorOptions(o: SqliteResourceLeaseReplicatorOptions
     busyTimeoutMs: o.busyTimeoutMs ?? 5000,
     highWaterIntervalMs: o.highWaterIntervalMs ?? 1000,
   };
-  if (!isInt(r.maxBatchEvents, 1)) throw invalidOption("maxBatchEvents", "maxBatchEvents must be an integer >= 1.");
+  if (!isInt(r.maxBatchEvents, 1))
+    throw OmniRelayError.invalidOption("maxBatchEvents", "maxBatchEvents must be an integer >= 1.");
   if (!isInt(r.asyncFlushIntervalMs, 0)) {
-    throw invalidOption("asyncFlushIntervalMs", "asyncFlushIntervalMs must be an integer >= 0.");
+    throw OmniRelayError.invalidOption("asyncFlushIntervalMs", "asyncFlushIntervalMs must be an integer >= 0.");
   }
   if (r.verifyOnOpen !== "all" && r.verifyOnOpen !== "tail" && r.verifyOnOpen !== "on-read") {
-    throw invalidOption("verifyOnOpen", "verifyOnOpen must be 'all', 'tail' or 'on-read'.");
+    throw OmniRelayError.invalidOption("verifyOnOpen", "verifyOnOpen must be 'all', 'tail' or 'on-read'.");
   }
   if (r.retainEventsAfterSnapshot !== undefined && !isInt(r.retainEventsAfterSnapshot, 0)) {
-    throw invalidOption("retainEventsAfterSnapshot", "retainEventsAfterSnapshot must be an integer >= 0.");
+    throw OmniRelayError.invalidOption(
+      "retainEventsAfterSnapshot",
+      "retainEventsAfterSnapshot must be an integer >= 0.",
+    );
   }
-  if (!isInt(r.retainSnapshots, 1)) throw invalidOption("retainSnapshots", "retainSnapshots must be an integer >= 1.");
-  if (!isInt(r.busyTimeoutMs, 0)) throw invalidOption("busyTimeoutMs", "busyTimeoutMs must be an integer >= 0.");
+  if (!isInt(r.retainSnapshots, 1))
+    throw OmniRelayError.invalidOption("retainSnapshots", "retainSnapshots must be an integer >= 1.");
+  if (!isInt(r.busyTimeoutMs, 0))
+    throw OmniRelayError.invalidOption("busyTimeoutMs", "busyTimeoutMs must be an integer >= 0.");
   if (!isInt(r.highWaterIntervalMs, 0) || r.highWaterIntervalMs > 2_147_483_647) {
-    throw invalidOption("highWaterIntervalMs", "highWaterIntervalMs must be an integer between 0 and 2147483647.");
+    throw OmniRelayError.invalidOption(
+      "highWaterIntervalMs",
+      "highWaterIntervalMs must be an integer between 0 and 2147483647.",
+    );
   }
   return r;
 }

@@ -1,5 +1,9 @@
-import { ResourceLeaseQueue, type ResourceLeaseQueueOptions, type ResourceLeaseQueueSnapshot } from "@omnirelay/core";
-import { invalidOption } from "./codes.js";
+import {
+  OmniRelayError,
+  ResourceLeaseQueue,
+  type ResourceLeaseQueueOptions,
+  type ResourceLeaseQueueSnapshot,
+} from "@omnirelay/core";
 import type { SqliteResourceLeaseReplicatorOptions } from "./options.js";
 import { SqliteResourceLeaseReplicator } from "./replicator.js";
 
@@ -46,10 +50,13 @@ export async function openDurableResourceLeaseQueue(
 ): Promise<DurableResourceLeaseQueue> {
   const every = options.snapshotEveryEvents ?? 10_000;
   if (!Number.isSafeInteger(every) || every < 0) {
-    throw invalidOption("snapshotEveryEvents", "snapshotEveryEvents must be an integer >= 0.");
+    throw OmniRelayError.invalidOption("snapshotEveryEvents", "snapshotEveryEvents must be an integer >= 0.");
   }
   if ((options.queueOptions as { replicator?: unknown } | undefined)?.replicator !== undefined) {
-    throw invalidOption("queueOptions.replicator", "The replicator of a durable queue is its SQLite log.");
+    throw OmniRelayError.invalidOption(
+      "queueOptions.replicator",
+      "The replicator of a durable queue is its SQLite log.",
+    );
   }
   // The replay below reads and verifies every row after the snapshot, so open need not read them first as well.
   const replicator = await SqliteResourceLeaseReplicator.open({

@@ -1,8 +1,8 @@
 import { copyFileSync, existsSync, mkdtempSync, renameSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { isOmniRelayError, type OmniRelayError, type ResourceLeaseQueueSnapshot } from "@omnirelay/core";
+import { ErrorCodes, isOmniRelayError, OmniRelayError, type ResourceLeaseQueueSnapshot } from "@omnirelay/core";
 import Database from "better-sqlite3";
-import { invalidOption, lockedError, quoteTableName, SqliteErrorCodes } from "./codes.js";
+import { lockedError, quoteTableName } from "./errors.js";
 import { isLockedByAnother, scanNumbers } from "./files.js";
 import {
   fsyncFileSync,
@@ -182,7 +182,7 @@ async function diagnose({
     await log.close();
     return { error: undefined, last, highWater: readHighWater(copy, table) ?? NO_HIGH_WATER };
   } catch (error) {
-    if (isOmniRelayError(error) && error.code === SqliteErrorCodes.corrupt) {
+    if (isOmniRelayError(error) && error.code === ErrorCodes.sqlite.corrupt) {
       return { error, last: 0, highWater: NO_HIGH_WATER };
     }
     throw error;
@@ -199,15 +199,17 @@ export async function repairLog(
   openLog: LogOpener,
 ): Promise<SqliteLogRepairReport> {
   if (options?.truncateAfterLastGood !== true) {
-    throw invalidOption(
+    throw OmniRelayError.invalidOption(
       "truncateAfterLastGood",
       "repair loses what cannot be read; pass { truncateAfterLastGood: true }.",
     );
   }
-  if (typeof path !== "string" || path.trim().length === 0) throw invalidOption("path", "path is required.");
+  if (typeof path !== "string" || path.trim().length === 0)
+    throw OmniRelayError.invalidOption("path", "path is required.");
   const table = options.table ?? "resourcelease_events";
   quoteTableName(table, "table");
-  if (!existsSync(dirname(path))) throw invalidOption("path", `The directory of '${path}' does not exist.`);
+  if (!existsSync(dirname(path)))
+    throw OmniRelayError.invalidOption("path", `The directory of '${path}' does not exist.`);
   if (isLockedByAnother(path)) throw lockedError(path);
   const now = (options.now ?? Date.now)();
   const recordFile = highWaterPath(path, table);

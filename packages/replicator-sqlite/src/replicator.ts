@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import {
   type CallOptions,
   type Clock,
+  ErrorCodes,
   type Logger,
   OmniRelayError,
   type ResourceLeaseEventLog,
@@ -15,7 +16,7 @@ import {
 } from "@omnirelay/core";
 import { encodeReplicationEvent } from "@omnirelay/core/wire";
 import type Database from "better-sqlite3";
-import { closedError, corruptError, damagedError, faultedError, fromSqliteError, SqliteErrorCodes } from "./codes.js";
+import { closedError, corruptError, damagedError, faultedError, fromSqliteError } from "./errors.js";
 import { checkFilesBeforeOpen, isFilePath } from "./files.js";
 import { type HighWater, highWaterPath, raiseCounters, readHighWater } from "./high-water.js";
 import { HighWaterKeeper } from "./high-water-keeper.js";
@@ -193,7 +194,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
    * record is brought up to date.
    * @throws OmniRelayError invalid-argument `resourcelease.options.invalid`; data-loss `resourcelease.sqlite.corrupt`
    *   (metadata `reason`, `file`, `sequence` when known, `path`) for a bad row, a damaged file or WAL, a log that ends
-   *   below its high-water record or is missing, or a damaged record — see {@link SqliteErrorCodes}; unavailable
+   *   below its high-water record or is missing, or a damaged record — see `ErrorCodes.sqlite.corrupt`; unavailable
    *   `resourcelease.sqlite.locked` when another process holds the file; failed-precondition
    *   `resourcelease.sqlite.schema_too_new`.
    */
@@ -273,7 +274,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
         const file = highWaterPath(path, table);
         throw new OmniRelayError({
           status: "unavailable",
-          code: SqliteErrorCodes.writeFailed,
+          code: ErrorCodes.sqlite.writeFailed,
           message: `Could not write the log's high-water record '${file}': ${cause instanceof Error ? cause.message : String(cause)}.`,
           metadata: { sequence: "0", path: file },
           cause,
@@ -313,7 +314,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
       return Promise.reject(
         new OmniRelayError({
           status: "cancelled",
-          code: "resourcelease.cancelled",
+          code: ErrorCodes.resourceLease.cancelled,
           message: "The publish was cancelled.",
         }),
       );
@@ -326,7 +327,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
       if (event?.sequenceNumber !== expected) {
         this.fault = new OmniRelayError({
           status: "failed-precondition",
-          code: SqliteErrorCodes.sequenceGap,
+          code: ErrorCodes.sqlite.sequenceGap,
           message: `Event ${String(event?.sequenceNumber)} does not follow ${expected - 1}; the log accepts exactly the next sequence number.`,
           metadata: { sequence: String(event?.sequenceNumber), expected: String(expected) },
         });
@@ -367,7 +368,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
     if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) {
       throw new OmniRelayError({
         status: "invalid-argument",
-        code: "resourcelease.argument.invalid",
+        code: ErrorCodes.resourceLease.argumentInvalid,
         message: "limit must be an integer >= 0.",
         metadata: { field: "limit" },
       });
@@ -537,7 +538,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
     } catch (cause) {
       this.fault = new OmniRelayError({
         status: "unavailable",
-        code: SqliteErrorCodes.writeFailed,
+        code: ErrorCodes.sqlite.writeFailed,
         message: `Writing events ${rows[0]?.sequence}..${rows.at(-1)?.sequence} to SQLite failed: ${cause instanceof Error ? cause.message : String(cause)}. Nothing of it was committed; reopen the log and rebuild.`,
         metadata: { sequence: String(rows[0]?.sequence ?? 0) },
         cause,

@@ -1,6 +1,5 @@
-import { OmniRelayError } from "@omnirelay/core";
+import { ErrorCodes, OmniRelayError } from "@omnirelay/core";
 import type BetterSqlite3 from "better-sqlite3";
-import { SqliteErrorCodes } from "./codes.js";
 
 type Database = BetterSqlite3.Database;
 
@@ -49,7 +48,7 @@ export function migrate(
     if (from > supported) {
       throw new OmniRelayError({
         status: "failed-precondition",
-        code: SqliteErrorCodes.schemaTooNew,
+        code: ErrorCodes.sqlite.schemaTooNew,
         message: `'${component}' is at schema version ${from}; this version of @omnirelay/replicator-sqlite supports up to ${supported}. Upgrade the package.`,
         metadata: { component, version: String(from), supported: String(supported) },
       });

@@ -1,6 +1,6 @@
+import { OmniRelayError } from "@omnirelay/core";
 import { DETERMINISTIC_EFFECT_KIND, DETERMINISTIC_VERSION_KIND } from "@omnirelay/core/deterministic";
 import type Database from "better-sqlite3";
-import { invalidOption } from "./codes.js";
 
 /**
  * Retention of a {@link SqliteDeterministicStateStore}: a job that deletes old records, so the file stops growing with
@@ -45,7 +45,7 @@ const isInt = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): v is num
 function strings(value: unknown, option: string, fallback: readonly string[]): readonly string[] {
   if (value === undefined) return fallback;
   if (!Array.isArray(value) || value.length > 100 || value.some((v) => typeof v !== "string" || v.length === 0)) {
-    throw invalidOption(option, `${option} must be a list of at most 100 non-empty strings.`);
+    throw OmniRelayError.invalidOption(option, `${option} must be a list of at most 100 non-empty strings.`);
   }
   return [...new Set(value as string[])];
 }
@@ -58,24 +58,28 @@ export function resolveRetention(
   r: SqliteDeterministicRetention | undefined,
 ): SqliteDeterministicRetentionSettings | undefined {
   if (r === undefined) return undefined;
-  if (typeof r !== "object" || r === null) throw invalidOption("retention", "retention must be an object.");
+  if (typeof r !== "object" || r === null)
+    throw OmniRelayError.invalidOption("retention", "retention must be an object.");
   if (r.maxAgeMs !== undefined && !isInt(r.maxAgeMs, 1)) {
-    throw invalidOption("retention.maxAgeMs", "retention.maxAgeMs must be an integer >= 1.");
+    throw OmniRelayError.invalidOption("retention.maxAgeMs", "retention.maxAgeMs must be an integer >= 1.");
   }
   if (r.maxRecords !== undefined && !isInt(r.maxRecords, 0)) {
-    throw invalidOption("retention.maxRecords", "retention.maxRecords must be an integer >= 0.");
+    throw OmniRelayError.invalidOption("retention.maxRecords", "retention.maxRecords must be an integer >= 0.");
   }
   if (r.maxAgeMs === undefined && r.maxRecords === undefined) {
-    throw invalidOption("retention", "retention needs maxAgeMs, maxRecords or both.");
+    throw OmniRelayError.invalidOption("retention", "retention needs maxAgeMs, maxRecords or both.");
   }
   const intervalMs = r.intervalMs ?? 60_000;
   if (!isInt(intervalMs, 1, MAX_TIMER)) {
-    throw invalidOption("retention.intervalMs", `retention.intervalMs must be an integer between 1 and ${MAX_TIMER}.`);
+    throw OmniRelayError.invalidOption(
+      "retention.intervalMs",
+      `retention.intervalMs must be an integer between 1 and ${MAX_TIMER}.`,
+    );
   }
   const kinds = strings(r.kinds, "retention.kinds", [DETERMINISTIC_EFFECT_KIND, DETERMINISTIC_VERSION_KIND]);
   const keyPrefixes = strings(r.keyPrefixes, "retention.keyPrefixes", []);
   if (kinds.length === 0 && keyPrefixes.length === 0) {
-    throw invalidOption("retention.kinds", "retention selects nothing: give kinds or keyPrefixes.");
+    throw OmniRelayError.invalidOption("retention.kinds", "retention selects nothing: give kinds or keyPrefixes.");
   }
   return { maxAgeMs: r.maxAgeMs, maxRecords: r.maxRecords, kinds, keyPrefixes, intervalMs };
 }

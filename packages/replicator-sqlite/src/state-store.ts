@@ -2,15 +2,15 @@ import {
   type Clock,
   type DeterministicRecord,
   type DeterministicStateStore,
+  ErrorCodes,
   type Logger,
   OmniRelayError,
   silentLogger,
   systemClock,
   type TimerHandle,
 } from "@omnirelay/core";
-import { DeterministicErrorCodes } from "@omnirelay/core/deterministic";
 import Database from "better-sqlite3";
-import { invalidOption, quoteTableName, SqliteErrorCodes } from "./codes.js";
+import { quoteTableName } from "./errors.js";
 import { type Migration, migrate } from "./schema.js";
 import {
   RetentionJob,
@@ -54,7 +54,7 @@ function checkKey(key: unknown): string {
   if (typeof key !== "string" || key.trim().length === 0) {
     throw new OmniRelayError({
       status: "invalid-argument",
-      code: DeterministicErrorCodes.keyRequired,
+      code: ErrorCodes.deterministic.keyRequired,
       message: "A state-store key is required.",
       metadata: { field: "key" },
     });
@@ -66,7 +66,7 @@ function checkRecord(record: DeterministicRecord): DeterministicRecord {
   const bad = (field: string): never => {
     throw new OmniRelayError({
       status: "invalid-argument",
-      code: DeterministicErrorCodes.recordInvalid,
+      code: ErrorCodes.deterministic.recordInvalid,
       message: `Record ${field} is invalid.`,
       metadata: { field },
     });
@@ -154,12 +154,13 @@ export class SqliteDeterministicStateStore implements DeterministicStateStore, A
    */
   static async open(options: SqliteDeterministicStateStoreOptions): Promise<SqliteDeterministicStateStore> {
     if (typeof options?.path !== "string" || options.path.trim().length === 0) {
-      throw invalidOption("path", "path is required.");
+      throw OmniRelayError.invalidOption("path", "path is required.");
     }
     const table = options.table ?? "omnirelay_deterministic_state";
     const quoted = quoteTableName(table, "table");
     const busy = options.busyTimeoutMs ?? 5000;
-    if (!Number.isSafeInteger(busy) || busy < 0) throw invalidOption("busyTimeoutMs", "busyTimeoutMs must be >= 0.");
+    if (!Number.isSafeInteger(busy) || busy < 0)
+      throw OmniRelayError.invalidOption("busyTimeoutMs", "busyTimeoutMs must be >= 0.");
     const retention = resolveRetention(options.retention);
     const db = new Database(options.path, { timeout: busy });
     let store: SqliteDeterministicStateStore;
@@ -288,7 +289,7 @@ export class SqliteDeterministicStateStore implements DeterministicStateStore, A
     if (this.closed) {
       throw new OmniRelayError({
         status: "unavailable",
-        code: SqliteErrorCodes.closed,
+        code: ErrorCodes.sqlite.closed,
         message: "The state store is closed.",
       });
     }

@@ -1,7 +1,8 @@
 import { copyFileSync, existsSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { ErrorCodes } from "@omnirelay/core";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { openDurableResourceLeaseQueue, SqliteErrorCodes, SqliteResourceLeaseReplicator } from "../src/index.js";
+import { openDurableResourceLeaseQueue, SqliteResourceLeaseReplicator } from "../src/index.js";
 import { type BusyLog, busyQueueLog, filesBeside, flipBytes, item, rejection, tempDb } from "./helpers.js";
 
 const accept = { truncateAfterLastGood: true } as const;
@@ -26,12 +27,12 @@ async function expectRestartAbove(path: string, before: BusyLog): Promise<void> 
 
 async function expectRefused(path: string, metadata: Record<string, string>) {
   const err = await rejection(SqliteResourceLeaseReplicator.open({ path }));
-  expect(err).toMatchObject({ status: "data-loss", code: SqliteErrorCodes.corrupt });
+  expect(err).toMatchObject({ status: "data-loss", code: ErrorCodes.sqlite.corrupt });
   expect(err.metadata).toMatchObject(metadata);
   expect(err.message).toContain("repair");
   // openDurableResourceLeaseQueue (verifyOnOpen 'on-read') refuses the same way: nothing is served from a lost log.
   const err2 = await rejection(openDurableResourceLeaseQueue({ path }));
-  expect(err2.code).toBe(SqliteErrorCodes.corrupt);
+  expect(err2.code).toBe(ErrorCodes.sqlite.corrupt);
   expect(err2.metadata.reason).toBe(metadata.reason);
   return err;
 }
@@ -111,7 +112,7 @@ describe("a truncated file", () => {
     const before = await busyQueueLog(path, { items: 400 });
     truncateSync(path, cut(statSync(path).size));
     const err = await rejection(SqliteResourceLeaseReplicator.open({ path }));
-    expect(err.code).toBe(SqliteErrorCodes.corrupt);
+    expect(err.code).toBe(ErrorCodes.sqlite.corrupt);
     expect(err.metadata).toMatchObject({ reason: "truncated", file: "log", path });
     const report = await SqliteResourceLeaseReplicator.repair(path, accept);
     expect(report.repaired).toBe(true);
@@ -129,10 +130,10 @@ describe("a damaged page inside the file", () => {
     // Garbage over a b-tree page in the middle of the file.
     flipBytes(path, Math.floor(pages / 2) * 4096, 4096);
     const err = await rejection(SqliteResourceLeaseReplicator.open({ path }));
-    expect(err.code).toBe(SqliteErrorCodes.corrupt);
+    expect(err.code).toBe(ErrorCodes.sqlite.corrupt);
     expect(err.metadata.file).toBe("log");
     const replay = await rejection(openDurableResourceLeaseQueue({ path, queueOptions: { capacity: 1_000_000 } }));
-    expect(replay.code).toBe(SqliteErrorCodes.corrupt);
+    expect(replay.code).toBe(ErrorCodes.sqlite.corrupt);
     const report = await SqliteResourceLeaseReplicator.repair(path, accept);
     expect(report.repaired).toBe(true);
     expect(report.resumeSequence).toBe(before.lastSequence);
@@ -161,7 +162,7 @@ describe("a damaged page inside the file", () => {
         // drain
       }
     });
-    expect(err.code).toBe(SqliteErrorCodes.corrupt);
+    expect(err.code).toBe(ErrorCodes.sqlite.corrupt);
     expect(["sqlite", "checksum", "decode", "gap"]).toContain(err.metadata.reason);
   });
 });

@@ -1,12 +1,12 @@
 import { readFileSync } from "node:fs";
 import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { ErrorCodes } from "@omnirelay/core";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import {
   isCorruptLogError,
   openDurableResourceLeaseQueue,
   SCHEMA_VERSION_TABLE,
-  SqliteErrorCodes,
   SqliteResourceLeaseReplicator,
 } from "../src/index.js";
 import { checksumOf } from "../src/integrity.js";
@@ -51,7 +51,7 @@ describe("corrupt logs", () => {
       const err = await rejection(SqliteResourceLeaseReplicator.open({ path }));
       expect(isCorruptLogError(err)).toBe(true);
       expect(err.status).toBe("data-loss");
-      expect(err.code).toBe(SqliteErrorCodes.corrupt);
+      expect(err.code).toBe(ErrorCodes.sqlite.corrupt);
       expect(err.metadata).toMatchObject({ sequence: "4", reason, file: "log" });
       expect(err.message).toContain("sequence 4");
       const damaged = readFileSync(path);
@@ -112,7 +112,7 @@ describe("corrupt logs", () => {
     const path = await logWith(3);
     await using log = await SqliteResourceLeaseReplicator.open({ path });
     const err = await rejection(SqliteResourceLeaseReplicator.repair(path, { truncateAfterLastGood: true }));
-    expect(err.code).toBe(SqliteErrorCodes.locked);
+    expect(err.code).toBe(ErrorCodes.sqlite.locked);
     expect(await log.lastSequence()).toBe(3);
   });
 
@@ -148,7 +148,7 @@ describe("schema versions and migrations", () => {
     const path = await logWith(1);
     tamper(path, `UPDATE ${SCHEMA_VERSION_TABLE} SET version = 99`);
     const err = await rejection(SqliteResourceLeaseReplicator.open({ path }));
-    expect(err).toMatchObject({ status: "failed-precondition", code: SqliteErrorCodes.schemaTooNew });
+    expect(err).toMatchObject({ status: "failed-precondition", code: ErrorCodes.sqlite.schemaTooNew });
     expect(err.metadata).toMatchObject({ version: "99", supported: "3" });
   });
 });

@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { ResourceLeaseQueue, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { ErrorCodes, ResourceLeaseQueue, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { encodePendingItem } from "@omnirelay/core/wire";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { openDurableResourceLeaseQueue, SqliteErrorCodes, SqliteResourceLeaseReplicator } from "../src/index.js";
+import { openDurableResourceLeaseQueue, SqliteResourceLeaseReplicator } from "../src/index.js";
 import { item, rejection, tempDb, tempDir } from "./helpers.js";
 
 async function readAll(log: SqliteResourceLeaseReplicator): Promise<ResourceLeaseReplicationEvent[]> {
@@ -161,7 +161,7 @@ describe("snapshots, compaction and backup", () => {
     expect((await rejection(SqliteResourceLeaseReplicator.open({ path }))).metadata.sequence).toBe("2");
     await using tail = await openDurableResourceLeaseQueue({ path, replicatorOptions: { verifyOnOpen: "tail" } });
     const err = await rejection(readAll(tail.replicator));
-    expect(err.code).toBe(SqliteErrorCodes.corrupt);
+    expect(err.code).toBe(ErrorCodes.sqlite.corrupt);
     expect(err.metadata.sequence).toBe("2");
   });
 
@@ -245,7 +245,7 @@ describe("snapshots in parts", () => {
     db.close();
 
     const err = await rejection(SqliteResourceLeaseReplicator.open({ path }));
-    expect(err.code).toBe(SqliteErrorCodes.corrupt);
+    expect(err.code).toBe(ErrorCodes.sqlite.corrupt);
     expect(err.metadata).toMatchObject({ sequence: String(last), reason: "snapshot_checksum" });
     const report = await SqliteResourceLeaseReplicator.repair(path, { truncateAfterLastGood: true });
     expect(report).toMatchObject({ repaired: true, droppedSnapshots: 1, droppedEvents: 0 });

@@ -1,10 +1,15 @@
 import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
-import { type ResourceLeaseEventType, ResourceLeaseQueue, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import {
+  ErrorCodes,
+  type ResourceLeaseEventType,
+  ResourceLeaseQueue,
+  type ResourceLeaseReplicationEvent,
+} from "@omnirelay/core";
 import { FakeClock } from "@omnirelay/core/testing";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { SqliteErrorCodes, SqliteResourceLeaseReplicator } from "../src/index.js";
+import { SqliteResourceLeaseReplicator } from "../src/index.js";
 import { item, rejection, tempDb } from "./helpers.js";
 
 function ev(sequenceNumber: number, eventType: ResourceLeaseEventType = "Heartbeat"): ResourceLeaseReplicationEvent {
@@ -68,7 +73,7 @@ describe("SqliteResourceLeaseReplicator: the log", () => {
     tamper.prepare("UPDATE resourcelease_events SET checksum = ? WHERE sequence = 2").run(sha("{}"));
     tamper.close();
     const err = await rejection(SqliteResourceLeaseReplicator.open({ path }));
-    expect(err.code).toBe(SqliteErrorCodes.corrupt);
+    expect(err.code).toBe(ErrorCodes.sqlite.corrupt);
     expect(err.metadata).toMatchObject({ sequence: "2", reason: "checksum" });
   });
 
@@ -105,10 +110,10 @@ describe("SqliteResourceLeaseReplicator: the log", () => {
     const log = await SqliteResourceLeaseReplicator.open({ path });
     await log.publish([ev(1), ev(2)]);
     const gap = await rejection(log.publish([ev(4)]));
-    expect(gap).toMatchObject({ status: "failed-precondition", code: SqliteErrorCodes.sequenceGap });
+    expect(gap).toMatchObject({ status: "failed-precondition", code: ErrorCodes.sqlite.sequenceGap });
     expect(gap.metadata).toMatchObject({ sequence: "4", expected: "3" });
     const after = await rejection(log.publish([ev(3)]));
-    expect(after.code).toBe(SqliteErrorCodes.writeFailed);
+    expect(after.code).toBe(ErrorCodes.sqlite.writeFailed);
     expect(log.stats().faulted).toBe(true);
     await log.close();
     const reopened = await SqliteResourceLeaseReplicator.open({ path });
@@ -132,9 +137,9 @@ describe("SqliteResourceLeaseReplicator: the log", () => {
     const results = await Promise.allSettled([broken.publish([ev(2)]), broken.publish([ev(3)])]);
     for (const r of results) {
       expect(r.status).toBe("rejected");
-      expect((r as PromiseRejectedResult).reason.code).toBe(SqliteErrorCodes.writeFailed);
+      expect((r as PromiseRejectedResult).reason.code).toBe(ErrorCodes.sqlite.writeFailed);
     }
-    expect((await rejection(broken.publish([ev(4)]))).code).toBe(SqliteErrorCodes.writeFailed);
+    expect((await rejection(broken.publish([ev(4)]))).code).toBe(ErrorCodes.sqlite.writeFailed);
     expect(await broken.lastSequence()).toBe(1);
     await broken.close();
     const reopened = await SqliteResourceLeaseReplicator.open({ path });
@@ -175,7 +180,7 @@ describe("SqliteResourceLeaseReplicator: the log", () => {
     const path = tempDb();
     const log = await SqliteResourceLeaseReplicator.open({ path });
     const err = await rejection(SqliteResourceLeaseReplicator.open({ path, busyTimeoutMs: 20 }));
-    expect(err).toMatchObject({ status: "unavailable", code: SqliteErrorCodes.locked });
+    expect(err).toMatchObject({ status: "unavailable", code: ErrorCodes.sqlite.locked });
     await log.close();
     const next = await SqliteResourceLeaseReplicator.open({ path });
     await next.close();
@@ -187,7 +192,7 @@ describe("SqliteResourceLeaseReplicator: the log", () => {
     await log.publish([ev(1)]);
     expect(log.stats().uncommittedEvents).toBe(1);
     await log.close();
-    expect((await rejection(log.publish([ev(2)]))).code).toBe(SqliteErrorCodes.closed);
+    expect((await rejection(log.publish([ev(2)]))).code).toBe(ErrorCodes.sqlite.closed);
     const again = await SqliteResourceLeaseReplicator.open({ path });
     expect(await again.lastSequence()).toBe(1);
     await again.close();

@@ -1,7 +1,8 @@
 import { copyFileSync, existsSync, readFileSync, statSync, truncateSync } from "node:fs";
 import { join } from "node:path";
+import { ErrorCodes } from "@omnirelay/core";
 import { describe, expect, it } from "vitest";
-import { openDurableResourceLeaseQueue, SqliteErrorCodes, SqliteResourceLeaseReplicator } from "../src/index.js";
+import { openDurableResourceLeaseQueue, SqliteResourceLeaseReplicator } from "../src/index.js";
 import { scanWal } from "../src/wal.js";
 import { flipBytes, item, rejection, tempDir } from "./helpers.js";
 
@@ -56,7 +57,7 @@ describe("WAL damage after a crash", () => {
     const damaged = readFileSync(wal);
 
     const err = await rejection(SqliteResourceLeaseReplicator.open({ path: crash }));
-    expect(err).toMatchObject({ status: "data-loss", code: SqliteErrorCodes.corrupt });
+    expect(err).toMatchObject({ status: "data-loss", code: ErrorCodes.sqlite.corrupt });
     expect(err.metadata).toMatchObject({
       reason: "wal_checksum",
       file: "wal",
@@ -137,7 +138,7 @@ describe("WAL damage after a crash", () => {
     for (let i = 0; i < 50; i++) await durable.queue.enqueue(item(i));
     flipBytes(`${path}-wal`, frameOffset(10) + 24 + 100, 64);
     const err = await rejection(SqliteResourceLeaseReplicator.open({ path, busyTimeoutMs: 0 }));
-    expect(err.code).toBe(SqliteErrorCodes.locked);
+    expect(err.code).toBe(ErrorCodes.sqlite.locked);
     await durable.queue.close();
     await durable.replicator.close().catch(() => undefined);
     expect(existsSync(path)).toBe(true);

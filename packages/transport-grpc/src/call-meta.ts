@@ -1,17 +1,7 @@
 import type { Metadata, ServerUnaryCall } from "@grpc/grpc-js";
-import { OmniRelayError, type TransportSecurity } from "@omnirelay/core";
+import type { TransportSecurity } from "@omnirelay/core";
 
-// Helpers shared by the inbound and the outbound: metadata ⇄ headers, peer identity, option errors.
-
-/** invalid-argument `resourcelease.options.invalid` naming the bad option. */
-export function invalidOption(option: string, message = `Invalid option '${option}'.`): OmniRelayError {
-  return new OmniRelayError({
-    status: "invalid-argument",
-    code: "resourcelease.options.invalid",
-    message,
-    metadata: { option },
-  });
-}
+// Helpers shared by the inbound and the outbound: metadata ⇄ headers, peer identity.
 
 // Headers that HTTP/2 or gRPC itself owns; never copied into custom metadata.
 const reserved = new Set([

@@ -10,7 +10,7 @@ import {
 import {
   type Clock,
   type Dispatcher,
-  DispatcherErrorCodes,
+  ErrorCodes,
   type InboundState,
   type Logger,
   OmniRelayError,
@@ -19,14 +19,7 @@ import {
   systemClock,
 } from "@omnirelay/core";
 import { DeadlineMiddleware, readRequestDeadline } from "@omnirelay/core/middleware";
-import {
-  invalidOption,
-  isLegalHeaderValue,
-  isLegalMetadataKey,
-  metadataToHeaders,
-  transportSecurity,
-} from "./call-meta.js";
-import { GrpcTransportErrorCodes } from "./codes.js";
+import { isLegalHeaderValue, isLegalMetadataKey, metadataToHeaders, transportSecurity } from "./call-meta.js";
 import { ResourceLeaseServiceService } from "./gen/omnirelay/resourcelease/v1/resourcelease.js";
 import { type ResourceLeaseRpc, resourceLeaseRpcs } from "./mapping/procedures.js";
 import { toGrpcStatus } from "./status.js";
@@ -69,7 +62,7 @@ class MalformedRequest {
   error(rpc: string): OmniRelayError {
     return new OmniRelayError({
       status: "invalid-argument",
-      code: GrpcTransportErrorCodes.malformedRequest,
+      code: ErrorCodes.rpc.requestMalformedProtobuf,
       message: `The ${rpc} request is not a valid message: ${(this.cause as Error)?.message ?? String(this.cause)}`,
       metadata: { rpc },
       cause: this.cause,
@@ -124,18 +117,21 @@ export class GrpcInbound implements AsyncDisposable {
 
   /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`) for bad options. */
   constructor(options: GrpcInboundOptions) {
-    if (!options?.dispatcher || typeof options.dispatcher.dispatch !== "function") throw invalidOption("dispatcher");
+    if (!options?.dispatcher || typeof options.dispatcher.dispatch !== "function")
+      throw OmniRelayError.invalidOption("dispatcher");
     const { port = 0, maxMessageBytes = 4 * 1024 * 1024, shutdownGraceMs = 10_000, tls } = options;
-    if (!Number.isInteger(port) || port < 0 || port > 65_535) throw invalidOption("port");
-    if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1) throw invalidOption("maxMessageBytes");
-    if (!Number.isSafeInteger(shutdownGraceMs) || shutdownGraceMs < 0) throw invalidOption("shutdownGraceMs");
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) throw OmniRelayError.invalidOption("port");
+    if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1)
+      throw OmniRelayError.invalidOption("maxMessageBytes");
+    if (!Number.isSafeInteger(shutdownGraceMs) || shutdownGraceMs < 0)
+      throw OmniRelayError.invalidOption("shutdownGraceMs");
     if (options.host !== undefined && (typeof options.host !== "string" || options.host.trim() === "")) {
-      throw invalidOption("host");
+      throw OmniRelayError.invalidOption("host");
     }
     if (tls) {
-      if (!tls.key) throw invalidOption("tls.key");
-      if (!tls.cert) throw invalidOption("tls.cert");
-      if (tls.requireClientCertificate && !tls.ca) throw invalidOption("tls.ca");
+      if (!tls.key) throw OmniRelayError.invalidOption("tls.key");
+      if (!tls.cert) throw OmniRelayError.invalidOption("tls.cert");
+      if (tls.requireClientCertificate && !tls.ca) throw OmniRelayError.invalidOption("tls.ca");
     }
     this.options = options;
     this.logger = options.logger ?? silentLogger;
@@ -166,7 +162,7 @@ export class GrpcInbound implements AsyncDisposable {
       return Promise.reject(
         new OmniRelayError({
           status: "failed-precondition",
-          code: GrpcTransportErrorCodes.inboundState,
+          code: ErrorCodes.rpc.inboundState,
           message: `Cannot start a gRPC inbound that is ${this.current}.`,
         }),
       );
@@ -218,7 +214,7 @@ export class GrpcInbound implements AsyncDisposable {
       this.current = this.closing ? "stopped" : "idle";
       throw new OmniRelayError({
         status: "unavailable",
-        code: GrpcTransportErrorCodes.bindFailed,
+        code: ErrorCodes.rpc.inboundBindFailed,
         message: `Cannot bind gRPC inbound to ${address}: ${(error as Error).message}`,
         metadata: { address },
         cause: error,
@@ -352,7 +348,7 @@ export class GrpcInbound implements AsyncDisposable {
 function deadlineExceeded(): OmniRelayError {
   return new OmniRelayError({
     status: "deadline-exceeded",
-    code: DispatcherErrorCodes.deadlineExceeded,
+    code: ErrorCodes.rpc.deadlineExceeded,
     message: "The call's deadline passed.",
   });
 }
@@ -360,13 +356,13 @@ function deadlineExceeded(): OmniRelayError {
 function cancelledByClient(): OmniRelayError {
   return new OmniRelayError({
     status: "cancelled",
-    code: DispatcherErrorCodes.cancelled,
+    code: ErrorCodes.rpc.cancelled,
     message: "The client cancelled the call.",
   });
 }
 
 function shuttingDown(message: string): OmniRelayError {
-  return new OmniRelayError({ status: "unavailable", code: DispatcherErrorCodes.shuttingDown, message });
+  return new OmniRelayError({ status: "unavailable", code: ErrorCodes.rpc.inboundShuttingDown, message });
 }
 
 /**

@@ -5,7 +5,6 @@
  * @packageDocumentation
  */
 
-export { type GrpcTransportErrorCode, GrpcTransportErrorCodes } from "./codes.js";
 export {
   type DeadLetterItem,
   type ErrorInfo,

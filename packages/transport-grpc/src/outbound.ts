@@ -1,6 +1,6 @@
 import { type ChannelOptions, Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import {
-  DispatcherErrorCodes,
+  ErrorCodes,
   isOmniRelayError,
   OmniRelayError,
   type ProcedureDefinition,
@@ -12,8 +12,7 @@ import {
 } from "@omnirelay/core";
 import { maxDeadlineHorizonMs } from "@omnirelay/core/middleware";
 import { responseSite } from "@omnirelay/core/wire";
-import { invalidOption, isLegalHeaderValue, isLegalMetadataKey, metadataToHeaders } from "./call-meta.js";
-import { GrpcTransportErrorCodes } from "./codes.js";
+import { isLegalHeaderValue, isLegalMetadataKey, metadataToHeaders } from "./call-meta.js";
 import { isResourceLeaseDefinition, selectResourceLeaseRpc } from "./mapping/procedures.js";
 import { fromGrpcError } from "./status.js";
 
@@ -59,15 +58,20 @@ export class GrpcOutbound implements UnaryOutbound, AsyncDisposable {
 
   /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`) for bad options. */
   constructor(options: GrpcOutboundOptions) {
-    if (typeof options?.address !== "string" || options.address.trim() === "") throw invalidOption("address");
+    if (typeof options?.address !== "string" || options.address.trim() === "")
+      throw OmniRelayError.invalidOption("address");
     const { defaultTimeoutMs = 30_000, maxMessageBytes = 4 * 1024 * 1024, tls } = options;
-    if (!Number.isSafeInteger(defaultTimeoutMs) || defaultTimeoutMs < 1) throw invalidOption("defaultTimeoutMs");
-    if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1) throw invalidOption("maxMessageBytes");
-    if (tls && Boolean(tls.cert) !== Boolean(tls.key)) throw invalidOption("tls", "tls.cert and tls.key go together.");
+    if (!Number.isSafeInteger(defaultTimeoutMs) || defaultTimeoutMs < 1)
+      throw OmniRelayError.invalidOption("defaultTimeoutMs");
+    if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1)
+      throw OmniRelayError.invalidOption("maxMessageBytes");
+    if (tls && Boolean(tls.cert) !== Boolean(tls.key))
+      throw OmniRelayError.invalidOption("tls", "tls.cert and tls.key go together.");
     const entries: Array<readonly [string, string]> = [];
     for (const [rawKey, value] of Object.entries(options.metadata ?? {})) {
       const key = rawKey.toLowerCase();
-      if (!isLegalMetadataKey(key) || !isLegalHeaderValue(value)) throw invalidOption(`metadata.${rawKey}`);
+      if (!isLegalMetadataKey(key) || !isLegalHeaderValue(value))
+        throw OmniRelayError.invalidOption(`metadata.${rawKey}`);
       entries.push([key, value]);
     }
     this.staticMetadata = entries;
@@ -106,7 +110,7 @@ export class GrpcOutbound implements UnaryOutbound, AsyncDisposable {
     if (this.closed) {
       throw new OmniRelayError({
         status: "failed-precondition",
-        code: GrpcTransportErrorCodes.outboundClosed,
+        code: ErrorCodes.rpc.outboundClosed,
         message: "The gRPC outbound is closed.",
       });
     }
@@ -119,7 +123,7 @@ export class GrpcOutbound implements UnaryOutbound, AsyncDisposable {
     if (!rpc) {
       throw new OmniRelayError({
         status: "unimplemented",
-        code: GrpcTransportErrorCodes.procedureUnsupported,
+        code: ErrorCodes.grpc.procedureUnsupported,
         message: `Procedure '${meta.procedure}' has no rpc in omnirelay.resourcelease.v1.ResourceLeaseService.`,
         metadata: { procedure: meta.procedure },
       });
@@ -169,7 +173,7 @@ export class GrpcOutbound implements UnaryOutbound, AsyncDisposable {
     } catch (error) {
       throw new OmniRelayError({
         status: "internal",
-        code: GrpcTransportErrorCodes.responseInvalid,
+        code: ErrorCodes.grpc.responseInvalid,
         message: `The remote answered something that is not the procedure's response: ${(error as Error).message}`,
         cause: error,
       });
@@ -215,7 +219,7 @@ function abortError(signal: AbortSignal): OmniRelayError {
   }
   return new OmniRelayError({
     status: "cancelled",
-    code: DispatcherErrorCodes.cancelled,
+    code: ErrorCodes.rpc.cancelled,
     message: "The call was cancelled.",
     ...(reason !== undefined ? { cause: reason } : {}),
   });

@@ -1,7 +1,6 @@
 import { status as GrpcStatus, Metadata } from "@grpc/grpc-js";
-import { DispatcherErrorCodes, OmniRelayError } from "@omnirelay/core";
+import { ErrorCodes, OmniRelayError } from "@omnirelay/core";
 import { parseStatus, statusInfo } from "@omnirelay/core/wire";
-import { GrpcTransportErrorCodes } from "./codes.js";
 
 /** Trailer names that carry an {@link OmniRelayError} beside the gRPC status code. */
 export const GrpcErrorTrailers = {
@@ -161,12 +160,12 @@ export function fromGrpcError(error: GrpcErrorLike): OmniRelayError {
   }
   const code =
     status === "unavailable"
-      ? DispatcherErrorCodes.transportFailed
+      ? ErrorCodes.rpc.transportUnavailable
       : status === "deadline-exceeded"
-        ? DispatcherErrorCodes.deadlineExceeded
+        ? ErrorCodes.rpc.deadlineExceeded
         : status === "cancelled"
-          ? DispatcherErrorCodes.cancelled
-          : GrpcTransportErrorCodes.remoteFailed;
+          ? ErrorCodes.rpc.cancelled
+          : ErrorCodes.grpc.remoteFailed;
   const prefix = status === "unavailable" ? "The remote dispatcher could not be reached: " : "";
   return new OmniRelayError({ status, code, message: `${prefix}${message}`, metadata, cause: error });
 }

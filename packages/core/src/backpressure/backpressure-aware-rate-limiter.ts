@@ -1,6 +1,6 @@
 import type { Logger } from "../contracts/health.js";
 import { silentLogger } from "../contracts/health.js";
-import { invalidOption } from "./options.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { RateLimiter } from "./rate-limiters.js";
 
 /** Picks a limiter for one call from its metadata; `undefined` passes the choice to the next step. */
@@ -41,7 +41,7 @@ export class BackpressureAwareRateLimiter<TMeta = unknown> {
   constructor(options: BackpressureAwareRateLimiterOptions<TMeta>) {
     const { normalLimiter, backpressureLimiter, normalSelector, backpressureSelector } = options ?? {};
     if (normalLimiter === undefined && normalSelector === undefined) {
-      throw invalidOption("normalLimiter", "A normal limiter or a normal selector is required.");
+      throw OmniRelayError.invalidOption("normalLimiter", "A normal limiter or a normal selector is required.");
     }
     this.normalLimiter = checkLimiter("normalLimiter", normalLimiter);
     this.backpressureLimiter = checkLimiter("backpressureLimiter", backpressureLimiter);
@@ -90,7 +90,7 @@ export class BackpressureAwareRateLimiter<TMeta = unknown> {
 
 function checkLimiter(option: string, limiter: RateLimiter | undefined): RateLimiter | undefined {
   if (limiter !== undefined && typeof limiter?.tryAcquire !== "function") {
-    throw invalidOption(option, `Option '${option}' must be a RateLimiter (with tryAcquire()).`);
+    throw OmniRelayError.invalidOption(option, `Option '${option}' must be a RateLimiter (with tryAcquire()).`);
   }
   return limiter;
 }
@@ -100,7 +100,7 @@ function checkSelector<TMeta>(
   selector: RateLimiterSelector<TMeta> | undefined,
 ): RateLimiterSelector<TMeta> | undefined {
   if (selector !== undefined && typeof selector !== "function") {
-    throw invalidOption(option, `Option '${option}' must be a function.`);
+    throw OmniRelayError.invalidOption(option, `Option '${option}' must be a function.`);
   }
   return selector;
 }

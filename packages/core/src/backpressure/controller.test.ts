@@ -1,7 +1,7 @@
 import { getEventListeners } from "node:events";
 import { describe, expect, it } from "vitest";
 import type { Logger, ResourceLeaseBackpressureSignal } from "../contracts/health.js";
-import { isOmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import { isOmniRelayError, OmniRelayError } from "../errors/omnirelay-error.js";
 import { FakeClock } from "../testing/fake-clock.js";
 import { ResourceLeaseBackpressureController, type ResourceLeaseBackpressureControllerOptions } from "./controller.js";
 
@@ -373,7 +373,7 @@ describe("ResourceLeaseBackpressureController.waitUntilInactive", () => {
       code: "resourcelease.deadline_exceeded",
     });
     const ac = new AbortController();
-    const reason = omniError("unavailable", "resourcelease.draining", "draining");
+    const reason = new OmniRelayError({ status: "unavailable", code: "resourcelease.draining", message: "draining" });
     const wait = controller.waitUntilInactive({ signal: ac.signal });
     ac.abort(reason);
     await expect(wait).rejects.toBe(reason);

@@ -4,10 +4,10 @@ import type {
   ResourceLeaseBackpressureSignal,
 } from "../contracts/health.js";
 import { silentLogger } from "../contracts/health.js";
-import { ResourceLeaseErrorCodes } from "../errors/codes.js";
-import { isOmniRelayError, OmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { isOmniRelayError, OmniRelayError } from "../errors/omnirelay-error.js";
 import { type Clock, systemClock, type TimerHandle } from "../util/clock.js";
-import { invalidOption, requireInteger, requireNumber } from "./options.js";
+import { requireInteger, requireNumber } from "./options.js";
 
 /** Options of {@link ResourceLeaseBackpressureController}. */
 export interface ResourceLeaseBackpressureControllerOptions {
@@ -90,13 +90,13 @@ export class ResourceLeaseBackpressureController implements Disposable {
    */
   constructor(options: ResourceLeaseBackpressureControllerOptions) {
     if (typeof options !== "object" || options === null) {
-      throw invalidOption("options", "Backpressure controller options are required.");
+      throw OmniRelayError.invalidOption("options", "Backpressure controller options are required.");
     }
     this.highWatermark = requireInteger("highWatermark", options.highWatermark, 1);
     const low = options.lowWatermark ?? Math.floor(this.highWatermark / 2);
     this.lowWatermark = requireInteger("lowWatermark", low, 0);
     if (this.lowWatermark >= this.highWatermark) {
-      throw invalidOption(
+      throw OmniRelayError.invalidOption(
         "lowWatermark",
         `Option 'lowWatermark' (${this.lowWatermark}) must be below 'highWatermark' (${this.highWatermark}).`,
       );
@@ -104,11 +104,15 @@ export class ResourceLeaseBackpressureController implements Disposable {
     this.cooldownMs = requireNumber("cooldownMs", options.cooldownMs ?? 5000, 0);
     this.minRetryAfterMs = requireNumber("minRetryAfterMs", options.minRetryAfterMs ?? 100, 0);
     if (typeof options.pendingCount !== "function") {
-      throw invalidOption("pendingCount", "Option 'pendingCount' must be a function returning the pending count.");
+      throw OmniRelayError.invalidOption(
+        "pendingCount",
+        "Option 'pendingCount' must be a function returning the pending count.",
+      );
     }
     this.readPending = options.pendingCount;
     const listeners = options.listeners ?? [];
-    if (!Array.isArray(listeners)) throw invalidOption("listeners", "Option 'listeners' must be an array.");
+    if (!Array.isArray(listeners))
+      throw OmniRelayError.invalidOption("listeners", "Option 'listeners' must be an array.");
     this.listeners = listeners.map((listener) => ({ listener: checkListener(listener) }));
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
@@ -138,12 +142,12 @@ export class ResourceLeaseBackpressureController implements Disposable {
    */
   observe(pendingCount: number): void {
     if (typeof pendingCount !== "number" || !Number.isFinite(pendingCount) || pendingCount < 0) {
-      throw omniError(
-        "invalid-argument",
-        ResourceLeaseErrorCodes.argumentInvalid,
-        `Pending count must be a non-negative number, got ${String(pendingCount)}.`,
-        { field: "pendingCount" },
-      );
+      throw new OmniRelayError({
+        status: "invalid-argument",
+        code: ErrorCodes.resourceLease.argumentInvalid,
+        message: `Pending count must be a non-negative number, got ${String(pendingCount)}.`,
+        metadata: { field: "pendingCount" },
+      });
     }
     if (this.closed) return;
     this.evaluate(pendingCount);
@@ -327,7 +331,10 @@ export class ResourceLeaseBackpressureController implements Disposable {
 
 function checkListener(listener: ResourceLeaseBackpressureListener): ResourceLeaseBackpressureListener {
   if (typeof listener?.onBackpressureChanged !== "function") {
-    throw invalidOption("listeners", "A backpressure listener must have an onBackpressureChanged method.");
+    throw OmniRelayError.invalidOption(
+      "listeners",
+      "A backpressure listener must have an onBackpressureChanged method.",
+    );
   }
   return listener;
 }
@@ -338,19 +345,23 @@ function abortError(reason: unknown): OmniRelayError {
   if (name === "TimeoutError") {
     return new OmniRelayError({
       status: "deadline-exceeded",
-      code: ResourceLeaseErrorCodes.deadlineExceeded,
+      code: ErrorCodes.resourceLease.deadlineExceeded,
       message: "The deadline passed while waiting for backpressure to clear.",
       cause: reason,
     });
   }
   return new OmniRelayError({
     status: "cancelled",
-    code: ResourceLeaseErrorCodes.cancelled,
+    code: ErrorCodes.resourceLease.cancelled,
     message: "Waiting for backpressure to clear was cancelled.",
     cause: reason,
   });
 }
 
 function closedError(): OmniRelayError {
-  return omniError("unavailable", ResourceLeaseErrorCodes.closed, "The backpressure controller was closed.");
+  return new OmniRelayError({
+    status: "unavailable",
+    code: ErrorCodes.resourceLease.queueClosed,
+    message: "The backpressure controller was closed.",
+  });
 }

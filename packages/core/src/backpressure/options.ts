@@ -1,15 +1,12 @@
-import { ResourceLeaseErrorCodes } from "../errors/codes.js";
-import { type OmniRelayError, omniError } from "../errors/omnirelay-error.js";
-
-/** Builds the error every constructor in this folder throws for a bad option. Internal. */
-export function invalidOption(option: string, message: string): OmniRelayError {
-  return omniError("invalid-argument", ResourceLeaseErrorCodes.optionsInvalid, message, { option });
-}
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 
 /** Throws unless `value` is an integer `>= min`. Internal. */
 export function requireInteger(option: string, value: unknown, min: number): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
-    throw invalidOption(option, `Option '${option}' must be an integer >= ${min}, got ${String(value)}.`);
+    throw OmniRelayError.invalidOption(
+      option,
+      `Option '${option}' must be an integer >= ${min}, got ${String(value)}.`,
+    );
   }
   return value;
 }
@@ -18,7 +15,10 @@ export function requireInteger(option: string, value: unknown, min: number): num
 export function requireNumber(option: string, value: unknown, min: number, exclusive = false): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value < min || (exclusive && value === min)) {
     const bound = exclusive ? `> ${min}` : `>= ${min}`;
-    throw invalidOption(option, `Option '${option}' must be a finite number ${bound}, got ${String(value)}.`);
+    throw OmniRelayError.invalidOption(
+      option,
+      `Option '${option}' must be a finite number ${bound}, got ${String(value)}.`,
+    );
   }
   return value;
 }

@@ -4,8 +4,8 @@ import type {
   ResourceLeaseBackpressureSignal,
 } from "../contracts/health.js";
 import { silentLogger } from "../contracts/health.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { BackpressureAwareRateLimiter } from "./backpressure-aware-rate-limiter.js";
-import { invalidOption } from "./options.js";
 
 /** Options of {@link RateLimitingBackpressureListener}. */
 export interface RateLimitingBackpressureListenerOptions {
@@ -29,7 +29,7 @@ export class RateLimitingBackpressureListener implements ResourceLeaseBackpressu
   // biome-ignore lint/suspicious/noExplicitAny: the listener never reads the limiter's metadata type.
   constructor(limiter: BackpressureAwareRateLimiter<any>, options: RateLimitingBackpressureListenerOptions = {}) {
     if (typeof limiter?.setBackpressure !== "function") {
-      throw invalidOption("limiter", "A BackpressureAwareRateLimiter is required.");
+      throw OmniRelayError.invalidOption("limiter", "A BackpressureAwareRateLimiter is required.");
     }
     this.limiter = limiter;
     this.logger = options.logger ?? silentLogger;

@@ -1,14 +1,14 @@
 import type { CallOptions, ResourceLeaseReplicationEvent, ResourceLeaseReplicationSink } from "../contracts/events.js";
 import type { DeterministicRecord } from "../contracts/stores.js";
-import { ResourceLeaseErrorCodes } from "../errors/codes.js";
-import { omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { encodeReplicationEvent } from "../wire/event.js";
-import { DETERMINISTIC_EFFECT_KIND, DETERMINISTIC_VERSION_KIND, DeterministicErrorCodes } from "./codes.js";
 import {
   type ResolvedDeterministicOptions,
   type ResourceLeaseDeterministicOptions,
   resolveDeterministicOptions,
 } from "./options.js";
+import { DETERMINISTIC_EFFECT_KIND, DETERMINISTIC_VERSION_KIND } from "./record-kinds.js";
 
 /** Options of {@link DeterministicResourceLeaseCoordinator.record}. */
 export interface DeterministicRecordOptions extends CallOptions {
@@ -72,18 +72,23 @@ export class DeterministicResourceLeaseCoordinator implements ResourceLeaseRepli
   ): Promise<DeterministicRecordResult> {
     const seq = event.sequenceNumber;
     if (!Number.isSafeInteger(seq) || seq < 1) {
-      throw omniError(
-        "invalid-argument",
-        DeterministicErrorCodes.sequenceRequired,
-        `Deterministic capture needs the queue-assigned sequence number (>= 1), got ${String(seq)}.`,
-        { field: "sequenceNumber" },
-      );
+      throw new OmniRelayError({
+        status: "invalid-argument",
+        code: ErrorCodes.deterministic.sequenceRequired,
+        message: `Deterministic capture needs the queue-assigned sequence number (>= 1), got ${String(seq)}.`,
+        metadata: { field: "sequenceNumber" },
+      });
     }
     const { stateStore, changeId, effectIdFactory, clock } = this.options;
     const effectId = effectIdFactory(event);
     if (typeof effectId !== "string" || effectId.trim().length === 0) {
-      throw omniError("invalid-argument", DeterministicErrorCodes.keyRequired, "effectIdFactory returned a blank id.", {
-        field: "effectId",
+      throw new OmniRelayError({
+        status: "invalid-argument",
+        code: ErrorCodes.deterministic.keyRequired,
+        message: "effectIdFactory returned a blank id.",
+        metadata: {
+          field: "effectId",
+        },
       });
     }
     throwIfAborted(options.signal);
@@ -94,12 +99,12 @@ export class DeterministicResourceLeaseCoordinator implements ResourceLeaseRepli
     if (!(await stateStore.tryAdd(effectId, effect))) {
       const existing = await stateStore.get(effectId);
       if (existing !== undefined && existing.kind !== DETERMINISTIC_EFFECT_KIND) {
-        throw omniError(
-          "failed-precondition",
-          DeterministicErrorCodes.effectConflict,
-          `Key '${effectId}' holds a '${existing.kind}' record, not an effect.`,
-          { key: effectId, kind: existing.kind },
-        );
+        throw new OmniRelayError({
+          status: "failed-precondition",
+          code: ErrorCodes.deterministic.effectConflict,
+          message: `Key '${effectId}' holds a '${existing.kind}' record, not an effect.`,
+          metadata: { key: effectId, kind: existing.kind },
+        });
       }
       return { recorded: false, effectId };
     }
@@ -129,15 +134,15 @@ export class DeterministicResourceLeaseCoordinator implements ResourceLeaseRepli
       existing.version > maxVersion
     ) {
       const found = existing === undefined ? "nothing" : `kind '${existing.kind}' version ${existing.version}`;
-      throw omniError(
-        "failed-precondition",
-        DeterministicErrorCodes.versionConflict,
-        `Version gate '${key}' holds ${found}; expected '${DETERMINISTIC_VERSION_KIND}' in [${minVersion}, ${maxVersion}].`,
-        {
+      throw new OmniRelayError({
+        status: "failed-precondition",
+        code: ErrorCodes.deterministic.versionConflict,
+        message: `Version gate '${key}' holds ${found}; expected '${DETERMINISTIC_VERSION_KIND}' in [${minVersion}, ${maxVersion}].`,
+        metadata: {
           key,
           ...(existing ? { kind: existing.kind, version: String(existing.version) } : {}),
         },
-      );
+      });
     }
     return existing.version;
   }
@@ -145,6 +150,10 @@ export class DeterministicResourceLeaseCoordinator implements ResourceLeaseRepli
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) {
-    throw omniError("cancelled", ResourceLeaseErrorCodes.cancelled, "The deterministic record call was cancelled.");
+    throw new OmniRelayError({
+      status: "cancelled",
+      code: ErrorCodes.resourceLease.cancelled,
+      message: "The deterministic record call was cancelled.",
+    });
   }
 }

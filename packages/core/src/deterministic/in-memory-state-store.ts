@@ -1,11 +1,16 @@
 import type { DeterministicRecord, DeterministicStateStore } from "../contracts/stores.js";
-import { omniError } from "../errors/omnirelay-error.js";
-import { DeterministicErrorCodes } from "./codes.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 
 function checkKey(key: unknown): string {
   if (typeof key !== "string" || key.trim().length === 0) {
-    throw omniError("invalid-argument", DeterministicErrorCodes.keyRequired, "A state-store key is required.", {
-      field: "key",
+    throw new OmniRelayError({
+      status: "invalid-argument",
+      code: ErrorCodes.deterministic.keyRequired,
+      message: "A state-store key is required.",
+      metadata: {
+        field: "key",
+      },
     });
   }
   return key;
@@ -13,8 +18,13 @@ function checkKey(key: unknown): string {
 
 function copyRecord(record: DeterministicRecord): DeterministicRecord {
   const bad = (field: string): never => {
-    throw omniError("invalid-argument", DeterministicErrorCodes.recordInvalid, `Record ${field} is invalid.`, {
-      field,
+    throw new OmniRelayError({
+      status: "invalid-argument",
+      code: ErrorCodes.deterministic.recordInvalid,
+      message: `Record ${field} is invalid.`,
+      metadata: {
+        field,
+      },
     });
   };
   if (typeof record !== "object" || record === null) bad("record");

@@ -3,10 +3,10 @@
  * queue-assigned sequence number, in a `DeterministicStateStore`.
  * @packageDocumentation
  */
-export type { DeterministicErrorCode } from "./codes.js";
-export { DETERMINISTIC_EFFECT_KIND, DETERMINISTIC_VERSION_KIND, DeterministicErrorCodes } from "./codes.js";
+
 export type { DeterministicRecordOptions, DeterministicRecordResult } from "./coordinator.js";
 export { DeterministicResourceLeaseCoordinator } from "./coordinator.js";
 export { InMemoryDeterministicStateStore } from "./in-memory-state-store.js";
 export type { ResolvedDeterministicOptions, ResourceLeaseDeterministicOptions } from "./options.js";
 export { resolveDeterministicOptions } from "./options.js";
+export { DETERMINISTIC_EFFECT_KIND, DETERMINISTIC_VERSION_KIND } from "./record-kinds.js";

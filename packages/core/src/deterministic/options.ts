@@ -1,9 +1,8 @@
 import type { ResourceLeaseReplicationEvent } from "../contracts/events.js";
 import type { DeterministicStateStore } from "../contracts/stores.js";
-import { ResourceLeaseErrorCodes } from "../errors/codes.js";
-import { omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { type Clock, systemClock } from "../util/clock.js";
-import { DeterministicErrorCodes } from "./codes.js";
 
 /** Options of {@link DeterministicResourceLeaseCoordinator}. */
 export interface ResourceLeaseDeterministicOptions {
@@ -36,9 +35,7 @@ const defaultChangeId = "resourcelease.replication";
 function version(option: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isSafeInteger(value)) {
-    throw omniError("invalid-argument", ResourceLeaseErrorCodes.optionsInvalid, `${option} must be an integer.`, {
-      option,
-    });
+    throw OmniRelayError.invalidOption(option, `${option} must be an integer.`);
   }
   return value;
 }
@@ -57,14 +54,14 @@ export function resolveDeterministicOptions(options: ResourceLeaseDeterministicO
     typeof store.set !== "function" ||
     typeof store.tryAdd !== "function"
   ) {
-    throw omniError(
-      "invalid-argument",
-      DeterministicErrorCodes.stateStoreRequired,
-      "A deterministic state store is required.",
-      {
+    throw new OmniRelayError({
+      status: "invalid-argument",
+      code: ErrorCodes.deterministic.stateStoreRequired,
+      message: "A deterministic state store is required.",
+      metadata: {
         option: "stateStore",
       },
-    );
+    });
   }
   const changeId =
     typeof options.changeId === "string" && options.changeId.trim().length > 0
@@ -74,9 +71,7 @@ export function resolveDeterministicOptions(options: ResourceLeaseDeterministicO
   const maxVersion = Math.max(minVersion, version("maxVersion", options.maxVersion, minVersion));
   const factory = options.effectIdFactory;
   if (factory !== undefined && typeof factory !== "function") {
-    throw omniError("invalid-argument", ResourceLeaseErrorCodes.optionsInvalid, "effectIdFactory must be a function.", {
-      option: "effectIdFactory",
-    });
+    throw OmniRelayError.invalidOption("effectIdFactory", "effectIdFactory must be a function.");
   }
   return {
     stateStore: store,

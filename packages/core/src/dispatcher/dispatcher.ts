@@ -1,8 +1,8 @@
 import { type Logger, silentLogger } from "../contracts/health.js";
-import { isOmniRelayError, OmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { isOmniRelayError, OmniRelayError } from "../errors/omnirelay-error.js";
 import { JsonObject } from "../wire/json-object.js";
 import { requestSite } from "../wire/site.js";
-import { DispatcherErrorCodes } from "./json-codec.js";
 import type {
   ProcedureDefinition,
   ProcedureSpec,
@@ -50,9 +50,7 @@ export class Dispatcher {
   /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` for a blank service name. */
   constructor(options: DispatcherOptions) {
     if (typeof options.service !== "string" || options.service.trim().length === 0) {
-      throw omniError("invalid-argument", "resourcelease.options.invalid", "service is required.", {
-        option: "service",
-      });
+      throw OmniRelayError.invalidOption("service", "service is required.");
     }
     this.service = options.service.trim();
     this.middleware = [...(options.inboundMiddleware ?? [])];
@@ -73,17 +71,15 @@ export class Dispatcher {
     const { name, definition, handler, maxBodyBytes } = registration;
     const key = name.trim().toLowerCase();
     if (key.length === 0) {
-      throw omniError("invalid-argument", "resourcelease.options.invalid", "A procedure needs a name.", {
-        option: "name",
-      });
+      throw OmniRelayError.invalidOption("name", "A procedure needs a name.");
     }
     if (this.registry.has(key)) {
-      throw omniError(
-        "already-exists",
-        DispatcherErrorCodes.duplicateProcedure,
-        `Procedure '${name}' is already registered on service '${this.service}'.`,
-        { procedure: name },
-      );
+      throw new OmniRelayError({
+        status: "already-exists",
+        code: ErrorCodes.rpc.procedureDuplicate,
+        message: `Procedure '${name}' is already registered on service '${this.service}'.`,
+        metadata: { procedure: name },
+      });
     }
     const spec: ProcedureSpec<Req, Res> = {
       name,
@@ -122,18 +118,23 @@ export class Dispatcher {
    */
   resolve(name: string): ProcedureSpec {
     if (!name) {
-      throw omniError("invalid-argument", DispatcherErrorCodes.procedureRequired, "No procedure was named.", {
-        header: "rpc-procedure",
+      throw new OmniRelayError({
+        status: "invalid-argument",
+        code: ErrorCodes.rpc.requestProcedureRequired,
+        message: "No procedure was named.",
+        metadata: {
+          header: "rpc-procedure",
+        },
       });
     }
     const spec = this.lookup(name);
     if (!spec) {
-      throw omniError(
-        "unimplemented",
-        DispatcherErrorCodes.unknownProcedure,
-        `Procedure '${name}' is not registered for service '${this.service}'.`,
-        { procedure: name },
-      );
+      throw new OmniRelayError({
+        status: "unimplemented",
+        code: ErrorCodes.rpc.procedureNotFound,
+        message: `Procedure '${name}' is not registered for service '${this.service}'.`,
+        metadata: { procedure: name },
+      });
     }
     return spec;
   }
@@ -160,12 +161,16 @@ export class Dispatcher {
       if (request.meta.signal.aborted) {
         const reason = request.meta.signal.reason;
         if (isOmniRelayError(reason)) throw reason;
-        throw omniError("cancelled", DispatcherErrorCodes.cancelled, "The call was cancelled.");
+        throw new OmniRelayError({
+          status: "cancelled",
+          code: ErrorCodes.rpc.cancelled,
+          message: "The call was cancelled.",
+        });
       }
       this.logger.error({ err: error, procedure: name }, "Procedure failed with an unexpected error.");
       throw new OmniRelayError({
         status: "internal",
-        code: DispatcherErrorCodes.internal,
+        code: ErrorCodes.rpc.internal,
         message: "The procedure failed unexpectedly.",
         cause: error,
       });

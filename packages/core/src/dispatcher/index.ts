@@ -7,7 +7,7 @@ export {
   jsonProcedure,
   type ProcedureRegistration,
 } from "./dispatcher.js";
-export { DispatcherErrorCodes, decodeJsonBody, encodeJsonBody } from "./json-codec.js";
+export { decodeJsonBody, encodeJsonBody } from "./json-codec.js";
 export type {
   ProcedureDefinition,
   ProcedureSpec,

@@ -1,3 +1,4 @@
+import { ErrorCodes } from "./codes.js";
 import { type OmniRelayStatus, parseStatus } from "./status.js";
 
 const marker = Symbol.for("@omnirelay/core/OmniRelayError");
@@ -6,7 +7,7 @@ const marker = Symbol.for("@omnirelay/core/OmniRelayError");
 export interface OmniRelayErrorOptions {
   /** Transport-neutral status; decides the HTTP status and gRPC code. */
   status: OmniRelayStatus;
-  /** Stable dotted code such as `resourcelease.lease.fenced`. */
+  /** Stable dotted code such as `resourcelease.lease.fenced`; OmniRelay's own are listed in `ErrorCodes`. */
   code: string;
   /** Human-readable message. */
   message: string;
@@ -40,16 +41,31 @@ export class OmniRelayError extends Error {
   }
 
   /**
+   * The error of an invalid constructor (or `open`, `close`) option: invalid-argument `resourcelease.options.invalid`
+   * with metadata `option` naming it. Every package builds its option errors here.
+   * @param option - The option's name as the caller wrote it (`maxItems`, `tls.key`).
+   * @param message - What is wrong with it; `Option '<option>' is invalid.` when left out.
+   */
+  static invalidOption(option: string, message = `Option '${option}' is invalid.`): OmniRelayError {
+    return new OmniRelayError({
+      status: "invalid-argument",
+      code: ErrorCodes.resourceLease.optionsInvalid,
+      message,
+      metadata: { option },
+    });
+  }
+
+  /**
    * Normalises anything thrown into an `OmniRelayError`. An `OmniRelayError` is returned as it is; an
    * `AbortError` becomes `cancelled`; anything else becomes `internal` with code `omnirelay.internal`.
    */
-  static from(value: unknown, fallbackCode = "omnirelay.internal"): OmniRelayError {
+  static from(value: unknown, fallbackCode: string = ErrorCodes.rpc.internal): OmniRelayError {
     if (isOmniRelayError(value)) return value;
     if (value instanceof Error && (value.name === "AbortError" || value.name === "TimeoutError")) {
       const timeout = value.name === "TimeoutError";
       return new OmniRelayError({
         status: timeout ? "deadline-exceeded" : "cancelled",
-        code: timeout ? "omnirelay.deadline_exceeded" : "omnirelay.cancelled",
+        code: timeout ? ErrorCodes.rpc.deadlineExceeded : ErrorCodes.rpc.cancelled,
         message: value.message || (timeout ? "The operation timed out." : "The operation was cancelled."),
         cause: value,
       });
@@ -67,7 +83,7 @@ export class OmniRelayError extends Error {
   }): OmniRelayError {
     return new OmniRelayError({
       status: parseStatus(body.status) ?? "unknown",
-      code: body.code ?? "omnirelay.unknown",
+      code: body.code ?? ErrorCodes.rpc.unknown,
       message: body.message ?? "Unknown error.",
       ...(body.metadata ? { metadata: body.metadata } : {}),
     });
@@ -88,14 +104,4 @@ export class OmniRelayError extends Error {
 /** True for any `OmniRelayError`, across duplicate copies of `@omnirelay/core` (a `Symbol.for` marker). */
 export function isOmniRelayError(value: unknown): value is OmniRelayError {
   return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[marker] === true;
-}
-
-/** Shorthand used across core: builds an `OmniRelayError`. */
-export function omniError(
-  status: OmniRelayStatus,
-  code: string,
-  message: string,
-  metadata?: Record<string, string>,
-): OmniRelayError {
-  return new OmniRelayError({ status, code, message, ...(metadata ? { metadata } : {}) });
 }

@@ -1,7 +1,7 @@
 import type { UnaryHandler, UnaryInboundMiddleware, UnaryRequest, UnaryResponse } from "../dispatcher/types.js";
-import { omniError } from "../errors/omnirelay-error.js";
-import { MiddlewareErrorCodes } from "./codes.js";
-import { invalidOption, optionalStrings } from "./options.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
+import { optionalStrings } from "./options.js";
 import { compileProcedureGlobs, type ProcedureMatcher } from "./procedure-glob.js";
 
 /** One grant: these principals may call these procedures. */
@@ -44,14 +44,14 @@ export class AuthorizationPolicy {
    * array or a rule has no principals, no procedures, or blank entries.
    */
   constructor(options: AuthorizationOptions) {
-    if (!Array.isArray(options?.rules)) throw invalidOption("rules", "Option 'rules' must be an array.");
+    if (!Array.isArray(options?.rules)) throw OmniRelayError.invalidOption("rules", "Option 'rules' must be an array.");
     this.rules = options.rules.map((rule: AuthorizationRule, index: number) => {
       const principals = optionalStrings(`rules[${index}].principals`, rule?.principals);
       const procedures = optionalStrings(`rules[${index}].procedures`, rule?.procedures);
       if (!principals?.length)
-        throw invalidOption(`rules[${index}].principals`, "A rule needs at least one principal.");
+        throw OmniRelayError.invalidOption(`rules[${index}].principals`, "A rule needs at least one principal.");
       if (!procedures?.length)
-        throw invalidOption(`rules[${index}].procedures`, "A rule needs at least one procedure.");
+        throw OmniRelayError.invalidOption(`rules[${index}].procedures`, "A rule needs at least one procedure.");
       return {
         anyPrincipal: principals.includes("*"),
         principals: new Set(principals),
@@ -99,17 +99,22 @@ export class AuthorizationMiddleware implements UnaryInboundMiddleware {
     const { principal, procedure } = request.meta;
     const decision = this.policy.decide(principal, procedure);
     if (decision === "unauthenticated") {
-      throw omniError("unauthenticated", MiddlewareErrorCodes.authenticationRequired, "Authentication is required.", {
-        procedure,
+      throw new OmniRelayError({
+        status: "unauthenticated",
+        code: ErrorCodes.auth.required,
+        message: "Authentication is required.",
+        metadata: {
+          procedure,
+        },
       });
     }
     if (decision === "forbidden") {
-      throw omniError(
-        "permission-denied",
-        MiddlewareErrorCodes.forbidden,
-        `The caller is not allowed to call procedure '${procedure}'.`,
-        { procedure },
-      );
+      throw new OmniRelayError({
+        status: "permission-denied",
+        code: ErrorCodes.auth.forbidden,
+        message: `The caller is not allowed to call procedure '${procedure}'.`,
+        metadata: { procedure },
+      });
     }
     return next(request);
   }

@@ -1,5 +1,5 @@
-import { DispatcherErrorCodes } from "../dispatcher/json-codec.js";
-import { type OmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 
 /**
  * The furthest ahead a call's deadline may lie: 24 days. A later deadline (an absurd `Rpc-Ttl-Ms`, the year 9999)
@@ -101,5 +101,10 @@ function earliest(a: number | undefined, b: number): number {
 }
 
 function invalidHeader(header: string, message: string): OmniRelayError {
-  return omniError("invalid-argument", DispatcherErrorCodes.invalidHeader, message, { header });
+  return new OmniRelayError({
+    status: "invalid-argument",
+    code: ErrorCodes.rpc.requestInvalidHeader,
+    message,
+    metadata: { header },
+  });
 }

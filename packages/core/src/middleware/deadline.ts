@@ -1,9 +1,9 @@
 import type { UnaryHandler, UnaryInboundMiddleware, UnaryRequest, UnaryResponse } from "../dispatcher/types.js";
-import { type OmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { type Clock, systemClock, type TimerHandle } from "../util/clock.js";
-import { MiddlewareErrorCodes } from "./codes.js";
 import { maxDeadlineHorizonMs } from "./deadline-headers.js";
-import { invalidOption, optionalPositive } from "./options.js";
+import { optionalPositive } from "./options.js";
 
 /** Options of {@link DeadlineMiddleware}. */
 export interface DeadlineMiddlewareOptions {
@@ -44,7 +44,10 @@ export class DeadlineMiddleware implements UnaryInboundMiddleware {
     this.maxTimeoutMs = optionalPositive("maxTimeoutMs", options.maxTimeoutMs);
     const defaultTimeoutMs = optionalPositive("defaultTimeoutMs", options.defaultTimeoutMs);
     if (defaultTimeoutMs !== undefined && this.maxTimeoutMs !== undefined && defaultTimeoutMs > this.maxTimeoutMs) {
-      throw invalidOption("defaultTimeoutMs", "Option 'defaultTimeoutMs' must not exceed 'maxTimeoutMs'.");
+      throw OmniRelayError.invalidOption(
+        "defaultTimeoutMs",
+        "Option 'defaultTimeoutMs' must not exceed 'maxTimeoutMs'.",
+      );
     }
     this.defaultTimeoutMs = defaultTimeoutMs ?? this.maxTimeoutMs;
     this.clock = options.clock ?? systemClock;
@@ -64,7 +67,11 @@ export class DeadlineMiddleware implements UnaryInboundMiddleware {
   async handle(request: UnaryRequest, next: UnaryHandler): Promise<UnaryResponse> {
     const meta = request.meta;
     if (this.closed) {
-      throw omniError("unavailable", MiddlewareErrorCodes.shuttingDown, "The server is shutting down.");
+      throw new OmniRelayError({
+        status: "unavailable",
+        code: ErrorCodes.rpc.inboundShuttingDown,
+        message: "The server is shutting down.",
+      });
     }
     const now = this.clock.now();
     const deadline = this.effectiveDeadline(meta.deadline, now);
@@ -111,7 +118,11 @@ export class DeadlineMiddleware implements UnaryInboundMiddleware {
     this.closed = true;
     for (const call of [...this.inFlight]) {
       call.fail(
-        omniError("cancelled", MiddlewareErrorCodes.cancelled, "The call was cancelled: the server is closing."),
+        new OmniRelayError({
+          status: "cancelled",
+          code: ErrorCodes.rpc.cancelled,
+          message: "The call was cancelled: the server is closing.",
+        }),
       );
     }
   }
@@ -130,10 +141,10 @@ export class DeadlineMiddleware implements UnaryInboundMiddleware {
 }
 
 function deadlineExceeded(procedure: string, what = "passed"): OmniRelayError {
-  return omniError(
-    "deadline-exceeded",
-    MiddlewareErrorCodes.deadlineExceeded,
-    `The deadline of procedure '${procedure}' ${what}.`,
-    { procedure },
-  );
+  return new OmniRelayError({
+    status: "deadline-exceeded",
+    code: ErrorCodes.rpc.deadlineExceeded,
+    message: `The deadline of procedure '${procedure}' ${what}.`,
+    metadata: { procedure },
+  });
 }

@@ -8,7 +8,6 @@
  */
 export type { AuthorizationDecision, AuthorizationOptions, AuthorizationRule } from "./authorization.js";
 export { AuthorizationMiddleware, AuthorizationPolicy } from "./authorization.js";
-export { MiddlewareErrorCodes } from "./codes.js";
 export type { DeadlineMiddlewareOptions } from "./deadline.js";
 export { DeadlineMiddleware } from "./deadline.js";
 export type { RequestDeadlineOptions } from "./deadline-headers.js";

@@ -2,7 +2,7 @@ import type { Attributes, Meter } from "@opentelemetry/api";
 import { describe, expect, it } from "vitest";
 import type { Logger } from "../contracts/health.js";
 import { Dispatcher } from "../dispatcher/dispatcher.js";
-import { omniError } from "../errors/omnirelay-error.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { FakeClock } from "../testing/fake-clock.js";
 import { createOtelRpcMetricsRecorder, type RpcCallMetric, RpcMetricsMiddleware } from "./metrics.js";
 import { makeRequest } from "./test-helpers.js";
@@ -28,7 +28,11 @@ function setup(options: { throwingRecorder?: boolean; clock?: FakeClock } = {}) 
   });
   dispatcher.registerJson("resourcelease::fail", async () => {
     clock.advance(5);
-    throw omniError("failed-precondition", "resourcelease.lease.fenced", "The lease has ended.");
+    throw new OmniRelayError({
+      status: "failed-precondition",
+      code: "resourcelease.lease.fenced",
+      message: "The lease has ended.",
+    });
   });
   dispatcher.registerJson("resourcelease::crash", async () => {
     throw new Error("unexpected");

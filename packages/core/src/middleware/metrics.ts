@@ -7,10 +7,10 @@ import type {
   UnaryRequest,
   UnaryResponse,
 } from "../dispatcher/types.js";
-import { isOmniRelayError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { isOmniRelayError, OmniRelayError } from "../errors/omnirelay-error.js";
 import type { OmniRelayStatus } from "../errors/status.js";
 import { type Clock, systemClock } from "../util/clock.js";
-import { invalidOption } from "./options.js";
 import { rpcInstrumentationName } from "./tracing.js";
 
 /** One finished call, as reported to an {@link RpcMetricsRecorder}. Every field has a bounded set of values. */
@@ -50,7 +50,7 @@ export class RpcMetricsMiddleware implements UnaryInboundMiddleware {
   /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option: recorder`) without a recorder. */
   constructor(options: RpcMetricsMiddlewareOptions) {
     if (typeof options?.recorder?.record !== "function") {
-      throw invalidOption("recorder", "Option 'recorder' must have a record(metric) method.");
+      throw OmniRelayError.invalidOption("recorder", "Option 'recorder' must have a record(metric) method.");
     }
     this.recorder = options.recorder;
     this.clock = options.clock ?? systemClock;
@@ -67,8 +67,8 @@ export class RpcMetricsMiddleware implements UnaryInboundMiddleware {
     } catch (error) {
       const reason = !isOmniRelayError(error) && request.meta.signal.aborted ? request.meta.signal.reason : error;
       if (isOmniRelayError(reason)) this.record(request, started, reason.status, reason.code);
-      else if (request.meta.signal.aborted) this.record(request, started, "cancelled", "omnirelay.cancelled");
-      else this.record(request, started, "internal", "omnirelay.internal");
+      else if (request.meta.signal.aborted) this.record(request, started, "cancelled", ErrorCodes.rpc.cancelled);
+      else this.record(request, started, "internal", ErrorCodes.rpc.internal);
       throw error;
     }
   }
@@ -108,7 +108,7 @@ export interface OtelRpcMetricsRecorderOptions {
 export function createOtelRpcMetricsRecorder(options: OtelRpcMetricsRecorderOptions = {}): RpcMetricsRecorder {
   const maxProcedures = options.maxProcedures ?? 1000;
   if (!Number.isInteger(maxProcedures) || maxProcedures < 1) {
-    throw invalidOption("maxProcedures", "Option 'maxProcedures' must be an integer >= 1.");
+    throw OmniRelayError.invalidOption("maxProcedures", "Option 'maxProcedures' must be an integer >= 1.");
   }
   const meter = options.meter ?? metrics.getMeter(rpcInstrumentationName);
   const requests = meter.createCounter("omnirelay.rpc.requests", {

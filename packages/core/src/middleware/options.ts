@@ -1,16 +1,10 @@
-import { ResourceLeaseErrorCodes } from "../errors/codes.js";
-import { type OmniRelayError, omniError } from "../errors/omnirelay-error.js";
-
-/** Builds the error every middleware constructor throws for a bad option. Internal. */
-export function invalidOption(option: string, message: string): OmniRelayError {
-  return omniError("invalid-argument", ResourceLeaseErrorCodes.optionsInvalid, message, { option });
-}
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 
 /** Returns `value` when it is `undefined` or a finite number > 0; throws otherwise. Internal. */
 export function optionalPositive(option: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-    throw invalidOption(option, `Option '${option}' must be a finite number > 0, got ${String(value)}.`);
+    throw OmniRelayError.invalidOption(option, `Option '${option}' must be a finite number > 0, got ${String(value)}.`);
   }
   return value;
 }
@@ -19,7 +13,7 @@ export function optionalPositive(option: string, value: unknown): number | undef
 export function optionalStrings(option: string, value: unknown): string[] | undefined {
   if (value === undefined) return undefined;
   if (!Array.isArray(value) || value.some((v) => typeof v !== "string" || v.trim().length === 0)) {
-    throw invalidOption(option, `Option '${option}' must be an array of non-blank strings.`);
+    throw OmniRelayError.invalidOption(option, `Option '${option}' must be an array of non-blank strings.`);
   }
   return (value as string[]).map((v) => v.trim());
 }
@@ -27,7 +21,7 @@ export function optionalStrings(option: string, value: unknown): string[] | unde
 /** Throws unless `value` is `undefined` or a function. Internal. */
 export function optionalFunction<T>(option: string, value: T | undefined): T | undefined {
   if (value !== undefined && typeof value !== "function") {
-    throw invalidOption(option, `Option '${option}' must be a function.`);
+    throw OmniRelayError.invalidOption(option, `Option '${option}' must be a function.`);
   }
   return value;
 }

@@ -8,8 +8,8 @@ import {
   X509Certificate,
 } from "node:crypto";
 import type { JWK, JWTVerifyGetKey, JWTVerifyOptions, KeyInput } from "jose";
-import type { OmniRelayError } from "../errors/omnirelay-error.js";
-import { invalidOption, optionalStrings } from "./options.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
+import { optionalStrings } from "./options.js";
 
 // Key handling of PrincipalBindingMiddleware's JWT verification. Internal: the public surface is
 // `JwtVerificationOptions` in principal-binding.ts.
@@ -67,15 +67,15 @@ export interface JwtKeyOptions {
  */
 export function resolveJwtKey(jwt: JwtKeyOptions): ResolvedJwtKey {
   if ((jwt.key === undefined) === (jwt.jwks === undefined)) {
-    throw invalidOption("jwt", "Option 'jwt' needs exactly one of 'key' or 'jwks'.");
+    throw OmniRelayError.invalidOption("jwt", "Option 'jwt' needs exactly one of 'key' or 'jwks'.");
   }
   const requested = optionalStrings("jwt.algorithms", jwt.algorithms);
   if (requested !== undefined && requested.length === 0) {
-    throw invalidOption("jwt.algorithms", "Option 'jwt.algorithms' must list at least one algorithm.");
+    throw OmniRelayError.invalidOption("jwt.algorithms", "Option 'jwt.algorithms' must list at least one algorithm.");
   }
   if (jwt.jwks !== undefined) {
     if (typeof jwt.jwks !== "function") {
-      throw invalidOption(
+      throw OmniRelayError.invalidOption(
         "jwt.jwks",
         "Option 'jwt.jwks' must be a key set resolver (createLocalJWKSet / createRemoteJWKSet).",
       );
@@ -97,10 +97,13 @@ export function buildVerifyOptions(
 ): JWTVerifyOptions {
   const tolerance = jwt.clockToleranceMs ?? DEFAULT_CLOCK_TOLERANCE_MS;
   if (typeof tolerance !== "number" || !Number.isFinite(tolerance) || tolerance < 0) {
-    throw invalidOption("jwt.clockToleranceMs", "Option 'jwt.clockToleranceMs' must be a finite number >= 0.");
+    throw OmniRelayError.invalidOption(
+      "jwt.clockToleranceMs",
+      "Option 'jwt.clockToleranceMs' must be a finite number >= 0.",
+    );
   }
   if (tolerance > MAX_CLOCK_TOLERANCE_MS) {
-    throw invalidOption(
+    throw OmniRelayError.invalidOption(
       "jwt.clockToleranceMs",
       `Option 'jwt.clockToleranceMs' must be at most ${MAX_CLOCK_TOLERANCE_MS} (5 minutes).`,
     );
@@ -121,11 +124,12 @@ export function buildVerifyOptions(
 function claimValues(option: string, value: string | readonly string[] | undefined): string | string[] | undefined {
   if (value === undefined) return undefined;
   if (typeof value === "string") {
-    if (value.trim().length === 0) throw invalidOption(option, `Option '${option}' must not be blank.`);
+    if (value.trim().length === 0) throw OmniRelayError.invalidOption(option, `Option '${option}' must not be blank.`);
     return value;
   }
   const list = optionalStrings(option, value);
-  if (list === undefined || list.length === 0) throw invalidOption(option, `Option '${option}' must not be empty.`);
+  if (list === undefined || list.length === 0)
+    throw OmniRelayError.invalidOption(option, `Option '${option}' must not be empty.`);
   return list;
 }
 
@@ -133,7 +137,7 @@ function narrow(family: readonly string[], requested: readonly string[] | undefi
   if (requested === undefined) return [...family];
   const outside = requested.filter((alg) => !family.includes(alg));
   if (outside.length > 0) {
-    throw invalidOption(
+    throw OmniRelayError.invalidOption(
       "jwt.algorithms",
       `Option 'jwt.algorithms' lists ${outside.join(", ")}, which a ${kind} key cannot verify; allowed: ${family.join(", ")}.`,
     );
@@ -148,7 +152,7 @@ interface Classified {
 }
 
 function badKey(message: string): OmniRelayError {
-  return invalidOption("jwt.key", message);
+  return OmniRelayError.invalidOption("jwt.key", message);
 }
 
 function classify(input: KeyInput | string): Classified {

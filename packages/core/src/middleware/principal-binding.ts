@@ -8,10 +8,10 @@ import type {
   UnaryRequest,
   UnaryResponse,
 } from "../dispatcher/types.js";
-import { type OmniRelayError, omniError } from "../errors/omnirelay-error.js";
-import { MiddlewareErrorCodes } from "./codes.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { canonicalIpAddress } from "./ip-address.js";
-import { invalidOption, optionalStrings } from "./options.js";
+import { optionalStrings } from "./options.js";
 import { buildVerifyOptions, resolveJwtKey } from "./principal-binding-jwt.js";
 import { compileProcedureGlobs, type ProcedureMatcher } from "./procedure-glob.js";
 
@@ -118,7 +118,7 @@ export class PrincipalBindingMiddleware implements UnaryInboundMiddleware {
   constructor(options: PrincipalBindingMiddlewareOptions = {}) {
     this.acceptClientCertificates = options.acceptClientCertificates ?? true;
     if (options.requireAuthentication !== undefined && typeof options.requireAuthentication !== "boolean") {
-      throw invalidOption("requireAuthentication", "Option 'requireAuthentication' must be a boolean.");
+      throw OmniRelayError.invalidOption("requireAuthentication", "Option 'requireAuthentication' must be a boolean.");
     }
     this.requireAuthentication = options.requireAuthentication ?? true;
     this.anonymous = compileProcedureGlobs(optionalStrings("allowAnonymous", options.allowAnonymous) ?? []);
@@ -129,7 +129,7 @@ export class PrincipalBindingMiddleware implements UnaryInboundMiddleware {
     const proxies = new Set<string>();
     for (const proxy of optionalStrings("trustedProxies", options.trustedProxies) ?? []) {
       const ip = canonicalIpAddress(proxy);
-      if (ip === undefined) throw invalidOption("trustedProxies", `'${proxy}' is not an IP address.`);
+      if (ip === undefined) throw OmniRelayError.invalidOption("trustedProxies", `'${proxy}' is not an IP address.`);
       proxies.add(ip);
     }
     this.trustedProxies = proxies;
@@ -137,14 +137,15 @@ export class PrincipalBindingMiddleware implements UnaryInboundMiddleware {
     this.principalClaim = "sub";
     this.jwtOptions = {};
     if (jwt !== undefined) {
-      if (typeof jwt !== "object" || jwt === null) throw invalidOption("jwt", "Option 'jwt' must be an object.");
+      if (typeof jwt !== "object" || jwt === null)
+        throw OmniRelayError.invalidOption("jwt", "Option 'jwt' must be an object.");
       const resolved = resolveJwtKey(jwt);
       this.jwtKey = typeof resolved.key === "function" ? wrapKeySet(resolved.key) : resolved.key;
       this.principalClaim = jwt.principalClaim?.trim() || "sub";
       this.jwtOptions = buildVerifyOptions(jwt, resolved.algorithms);
     }
     if (this.requireAuthentication && !this.acceptClientCertificates && jwt === undefined && proxies.size === 0) {
-      throw invalidOption(
+      throw OmniRelayError.invalidOption(
         "requireAuthentication",
         "No caller could ever authenticate: enable 'acceptClientCertificates', 'jwt' or 'trustedProxies', " +
           "or set 'requireAuthentication: false'.",
@@ -167,8 +168,13 @@ export class PrincipalBindingMiddleware implements UnaryInboundMiddleware {
       (await this.tokenPrincipal(meta)) ??
       (fromTrustedProxy ? this.headerPrincipal(meta) : undefined);
     if (principal === undefined && this.requireAuthentication && !this.anonymous(meta.procedure)) {
-      throw omniError("unauthenticated", MiddlewareErrorCodes.authenticationRequired, "Authentication is required.", {
-        procedure: meta.procedure,
+      throw new OmniRelayError({
+        status: "unauthenticated",
+        code: ErrorCodes.auth.required,
+        message: "Authentication is required.",
+        metadata: {
+          procedure: meta.procedure,
+        },
       });
     }
     if (principal !== undefined) trace.getActiveSpan()?.setAttribute("rpc.principal", principal);
@@ -206,7 +212,11 @@ export class PrincipalBindingMiddleware implements UnaryInboundMiddleware {
   private rejection(error: unknown): OmniRelayError {
     if (error instanceof KeyLookupFailure) {
       this.logger.warn({ err: error.cause }, "Could not fetch the keys to verify a bearer token.");
-      return omniError("unavailable", MiddlewareErrorCodes.keysUnavailable, "The token keys are unavailable.");
+      return new OmniRelayError({
+        status: "unavailable",
+        code: ErrorCodes.auth.keysUnavailable,
+        message: "The token keys are unavailable.",
+      });
     }
     const code = error instanceof joseErrors.JOSEError ? error.code : "";
     const reason = rejectionReasons[code] ?? "invalid";
@@ -241,12 +251,12 @@ export class PrincipalBindingMiddleware implements UnaryInboundMiddleware {
 }
 
 function invalidToken(reason: string, message: string, claim?: string): OmniRelayError {
-  return omniError(
-    "unauthenticated",
-    MiddlewareErrorCodes.invalidToken,
+  return new OmniRelayError({
+    status: "unauthenticated",
+    code: ErrorCodes.auth.invalidToken,
     message,
-    claim ? { reason, claim } : { reason },
-  );
+    metadata: claim ? { reason, claim } : { reason },
+  });
 }
 
 function nonBlank(value: string | undefined): string | undefined {

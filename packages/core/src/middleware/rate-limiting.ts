@@ -7,10 +7,10 @@ import type {
   UnaryRequest,
   UnaryResponse,
 } from "../dispatcher/types.js";
-import { type OmniRelayError, omniError } from "../errors/omnirelay-error.js";
-import { MiddlewareErrorCodes } from "./codes.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { asPlainPoll, LongPollAdmission, longPollCaller, requestedWaitMs } from "./long-polls.js";
-import { invalidOption, optionalFunction, optionalPositive } from "./options.js";
+import { optionalFunction, optionalPositive } from "./options.js";
 
 /** Picks the limiter of one call; `undefined` falls back to the middleware's `limiter`. */
 export type RequestLimiterSelector = (meta: RequestMeta) => RateLimiter | undefined;
@@ -135,12 +135,12 @@ export class RateLimitingMiddleware implements UnaryInboundMiddleware {
 
   private refusal(meta: RequestMeta, limiter: "shared" | "long-poll", retryAfterMs: number): OmniRelayError {
     const procedure = meta.procedure;
-    return omniError(
-      "resource-exhausted",
-      MiddlewareErrorCodes.rateLimited,
-      `Rate limit exceeded for procedure '${procedure}'.`,
-      { procedure, retryAfterMs: String(retryAfterMs), limiter },
-    );
+    return new OmniRelayError({
+      status: "resource-exhausted",
+      code: ErrorCodes.rpc.rateLimited,
+      message: `Rate limit exceeded for procedure '${procedure}'.`,
+      metadata: { procedure, retryAfterMs: String(retryAfterMs), limiter },
+    });
   }
 
   private checkLongPoll(request: UnaryRequest): boolean {
@@ -183,20 +183,26 @@ function toSelector(
   if (selector === undefined) return undefined;
   if (typeof selector === "function") return selector;
   if (typeof selector?.selectLimiter === "function") return (meta) => selector.selectLimiter(meta);
-  throw invalidOption("selector", "Option 'selector' must be a function or have a selectLimiter(meta) method.");
+  throw OmniRelayError.invalidOption(
+    "selector",
+    "Option 'selector' must be a function or have a selectLimiter(meta) method.",
+  );
 }
 
 function optionalInteger(option: string, value: unknown, min: number): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
-    throw invalidOption(option, `Option '${option}' must be an integer >= ${min}, got ${String(value)}.`);
+    throw OmniRelayError.invalidOption(
+      option,
+      `Option '${option}' must be an integer >= ${min}, got ${String(value)}.`,
+    );
   }
   return value;
 }
 
 function checkLimiter(option: string, limiter: RateLimiter | undefined): RateLimiter | undefined {
   if (limiter !== undefined && typeof limiter?.tryAcquire !== "function") {
-    throw invalidOption(option, `Option '${option}' must be a RateLimiter (with tryAcquire()).`);
+    throw OmniRelayError.invalidOption(option, `Option '${option}' must be a RateLimiter (with tryAcquire()).`);
   }
   return limiter;
 }

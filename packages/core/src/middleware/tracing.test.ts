@@ -4,7 +4,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "
 import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import type { RequestMeta, UnaryInboundMiddleware } from "../dispatcher/types.js";
-import { omniError } from "../errors/omnirelay-error.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { PrincipalBindingMiddleware } from "./principal-binding.js";
 import { makeRequest, recordingDispatcher } from "./test-helpers.js";
 import { formatTraceparent, parseTraceparent } from "./trace-context.js";
@@ -23,7 +23,11 @@ function setup(extra: { before?: UnaryInboundMiddleware[]; after?: UnaryInboundM
     ["resourcelease.billing::complete", "resourcelease::fail"],
   );
   dispatcher.registerJson("resourcelease::reject", async () => {
-    throw omniError("failed-precondition", "resourcelease.lease.fenced", "The lease has ended.");
+    throw new OmniRelayError({
+      status: "failed-precondition",
+      code: "resourcelease.lease.fenced",
+      message: "The lease has ended.",
+    });
   });
   dispatcher.registerJson("resourcelease::crash", async () => {
     throw new Error("db password=hunter2");

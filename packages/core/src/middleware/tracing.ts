@@ -8,6 +8,7 @@ import {
   trace,
 } from "@opentelemetry/api";
 import type { UnaryHandler, UnaryInboundMiddleware, UnaryRequest, UnaryResponse } from "../dispatcher/types.js";
+import { ErrorCodes } from "../errors/codes.js";
 import { isOmniRelayError } from "../errors/omnirelay-error.js";
 import { splitProcedure } from "./procedure-glob.js";
 import { formatTraceparent, parseTraceparent } from "./trace-context.js";
@@ -61,7 +62,7 @@ export class RpcTracingMiddleware implements UnaryInboundMiddleware {
     } catch (error) {
       // Only an OmniRelayError's message is meant for callers; anything else may carry internals.
       const known = isOmniRelayError(error);
-      span.setAttribute("rpc.error_code", known ? error.code : "omnirelay.internal");
+      span.setAttribute("rpc.error_code", known ? error.code : ErrorCodes.rpc.internal);
       span.setAttribute("rpc.error_status", known ? error.status : "internal");
       span.setStatus({
         code: SpanStatusCode.ERROR,

@@ -5,7 +5,6 @@
  */
 export type { PeerHealthSnapshotProvider, PeerLeaseHealthSnapshot } from "../contracts/health.js";
 export { FewestPendingPeerChooser, RoundRobinPeerChooser, TwoRandomChoicesPeerChooser } from "./choosers.js";
-export { type PeerErrorCode, PeerErrorCodes } from "./codes.js";
 export { BasicPeer, type BasicPeerOptions, type Peer, type PeerState, type PeerStatus } from "./peer.js";
 export {
   type PeerAcquireOptions,

@@ -1,7 +1,7 @@
 import { type Logger, type PeerHealthSnapshotProvider, silentLogger } from "../contracts/health.js";
-import { OmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { type Clock, systemClock } from "../util/clock.js";
-import { invalidOption, PeerErrorCodes } from "./codes.js";
 import type { Peer } from "./peer.js";
 import type { PeerList } from "./peer-list.js";
 
@@ -83,11 +83,11 @@ export abstract class PeerChooserBase implements PeerChooser {
   /** @throws OmniRelayError `invalid-argument` `resourcelease.options.invalid` for a missing `peers` or bad `pollIntervalMs`. */
   constructor(options: PeerChooserOptions) {
     if (!options || typeof options.peers?.peers !== "function") {
-      throw invalidOption("peers", "Option 'peers' must be a PeerList.");
+      throw OmniRelayError.invalidOption("peers", "Option 'peers' must be a PeerList.");
     }
     const poll = options.pollIntervalMs ?? 5;
     if (typeof poll !== "number" || !Number.isFinite(poll) || poll <= 0) {
-      throw invalidOption(
+      throw OmniRelayError.invalidOption(
         "pollIntervalMs",
         `Option 'pollIntervalMs' must be a finite number > 0, got ${String(poll)}.`,
       );
@@ -113,27 +113,49 @@ export abstract class PeerChooserBase implements PeerChooser {
   async acquire(options: PeerAcquireOptions = {}): Promise<PeerLease> {
     const { signal, deadlineMs } = options;
     if (deadlineMs !== undefined && (typeof deadlineMs !== "number" || Number.isNaN(deadlineMs) || deadlineMs < 0)) {
-      throw omniError("invalid-argument", PeerErrorCodes.argumentInvalid, "deadlineMs must be a number >= 0.", {
-        field: "deadlineMs",
+      throw new OmniRelayError({
+        status: "invalid-argument",
+        code: ErrorCodes.peers.argumentInvalid,
+        message: "deadlineMs must be a number >= 0.",
+        metadata: {
+          field: "deadlineMs",
+        },
       });
     }
     const deadlineAt = deadlineMs ? this.clock.now() + deadlineMs : undefined;
     for (;;) {
       if (signal?.aborted) throw abortError(signal);
       if (this.peerList.size === 0) {
-        throw omniError("unavailable", PeerErrorCodes.noneRegistered, "No peers are registered.");
+        throw new OmniRelayError({
+          status: "unavailable",
+          code: ErrorCodes.peers.noneRegistered,
+          message: "No peers are registered.",
+        });
       }
       const attempt = this.attempt();
       if (typeof attempt === "object") return attempt;
       if (deadlineAt === undefined) {
         throw attempt === "all_busy"
-          ? omniError("resource-exhausted", PeerErrorCodes.allBusy, "All peers are busy.")
-          : omniError("unavailable", PeerErrorCodes.noneAvailable, "No peers are currently available.");
+          ? new OmniRelayError({
+              status: "resource-exhausted",
+              code: ErrorCodes.peers.allBusy,
+              message: "All peers are busy.",
+            })
+          : new OmniRelayError({
+              status: "unavailable",
+              code: ErrorCodes.peers.noneAvailable,
+              message: "No peers are currently available.",
+            });
       }
       const remainingMs = deadlineAt - this.clock.now();
       if (remainingMs <= 0) {
-        throw omniError("deadline-exceeded", PeerErrorCodes.deadlineExceeded, "Peer acquisition deadline expired.", {
-          deadlineMs: String(deadlineMs),
+        throw new OmniRelayError({
+          status: "deadline-exceeded",
+          code: ErrorCodes.peers.deadlineExceeded,
+          message: "Peer acquisition deadline expired.",
+          metadata: {
+            deadlineMs: String(deadlineMs),
+          },
         });
       }
       await this.waitForChange(Math.min(remainingMs, this.pollIntervalMs), signal);
@@ -214,14 +236,14 @@ function abortError(signal: AbortSignal): OmniRelayError {
   if (reason instanceof Error && reason.name === "TimeoutError") {
     return new OmniRelayError({
       status: "deadline-exceeded",
-      code: PeerErrorCodes.deadlineExceeded,
+      code: ErrorCodes.peers.deadlineExceeded,
       message: "Peer acquisition timed out.",
       cause: reason,
     });
   }
   return new OmniRelayError({
     status: "cancelled",
-    code: PeerErrorCodes.cancelled,
+    code: ErrorCodes.peers.cancelled,
     message: "Peer acquisition was cancelled.",
     cause: reason,
   });

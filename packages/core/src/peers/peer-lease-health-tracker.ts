@@ -6,9 +6,9 @@ import {
   silentLogger,
 } from "../contracts/health.js";
 import type { ResourceLeaseOwnershipToken } from "../contracts/payload.js";
-import { omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { type Clock, systemClock } from "../util/clock.js";
-import { invalidOption, PeerErrorCodes } from "./codes.js";
 
 /** What {@link PeerLeaseHealthTrackerOptions.onDisconnect} receives when a peer becomes disconnected. */
 export interface PeerDisconnectAlert {
@@ -82,8 +82,13 @@ interface LeaseOwner {
 
 function requirePeerId(peerId: string): void {
   if (typeof peerId !== "string" || peerId.trim() === "") {
-    throw omniError("invalid-argument", PeerErrorCodes.argumentInvalid, "A peer id must be a non-blank string.", {
-      field: "peerId",
+    throw new OmniRelayError({
+      status: "invalid-argument",
+      code: ErrorCodes.peers.argumentInvalid,
+      message: "A peer id must be a non-blank string.",
+      metadata: {
+        field: "peerId",
+      },
     });
   }
 }
@@ -117,7 +122,7 @@ export class PeerLeaseHealthTracker implements PeerHealthSnapshotProvider {
   constructor(options: PeerLeaseHealthTrackerOptions = {}) {
     const grace = options.gracePeriodMs ?? 30_000;
     if (typeof grace !== "number" || !Number.isFinite(grace) || grace < 0) {
-      throw invalidOption(
+      throw OmniRelayError.invalidOption(
         "gracePeriodMs",
         `Option 'gracePeriodMs' must be a finite number >= 0, got ${String(grace)}.`,
       );

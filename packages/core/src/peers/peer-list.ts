@@ -1,5 +1,5 @@
-import { omniError } from "../errors/omnirelay-error.js";
-import { PeerErrorCodes } from "./codes.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { Peer } from "./peer.js";
 
 /**
@@ -26,8 +26,13 @@ export class PeerList {
    */
   add(peer: Peer): void {
     if (this.entries.has(peer.id)) {
-      throw omniError("already-exists", PeerErrorCodes.duplicatePeer, `Peer '${peer.id}' is already in the list.`, {
-        peerId: peer.id,
+      throw new OmniRelayError({
+        status: "already-exists",
+        code: ErrorCodes.peers.duplicatePeer,
+        message: `Peer '${peer.id}' is already in the list.`,
+        metadata: {
+          peerId: peer.id,
+        },
       });
     }
     const unsubscribe = peer.onStatusChange?.(() => this.notifyChanged()) ?? (() => {});

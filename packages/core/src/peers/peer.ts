@@ -1,4 +1,4 @@
-import { invalidOption } from "./codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 
 /** Whether a peer can take calls: only `'available'` peers are chosen. */
 export type PeerState = "unknown" | "available" | "unavailable";
@@ -59,11 +59,11 @@ export class BasicPeer implements Peer {
    */
   constructor(options: BasicPeerOptions) {
     if (typeof options.id !== "string" || options.id.trim() === "") {
-      throw invalidOption("id", "Option 'id' must be a non-blank string.");
+      throw OmniRelayError.invalidOption("id", "Option 'id' must be a non-blank string.");
     }
     const max = options.maxConcurrency ?? Number.POSITIVE_INFINITY;
     if (typeof max !== "number" || !(max === Number.POSITIVE_INFINITY || (Number.isInteger(max) && max >= 1))) {
-      throw invalidOption(
+      throw OmniRelayError.invalidOption(
         "maxConcurrency",
         `Option 'maxConcurrency' must be an integer >= 1 or Infinity, got ${String(max)}.`,
       );

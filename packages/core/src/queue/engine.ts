@@ -6,8 +6,8 @@ import type {
   ResourceLeaseOwnershipToken,
   ResourceLeasePendingItem,
 } from "../contracts/payload.js";
-import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
-import { OmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { payloadBytes } from "../wire/limits.js";
 import type { RestoreItem } from "../wire/messages.js";
 import { type LeaseRecord, toPendingItem } from "./records.js";
@@ -51,8 +51,13 @@ export class QueueEngine extends QueueRuntime {
     this.checkBatch(payloads.length, "payloads");
     while (this.gate?.isActive) {
       if (this.gateMode === "reject") {
-        throw omniError("resource-exhausted", Codes.backpressure, "The queue is applying backpressure; retry later.", {
-          retryAfterMs: String(this.gate.retryAfterMs()),
+        throw new OmniRelayError({
+          status: "resource-exhausted",
+          code: ErrorCodes.resourceLease.backpressure,
+          message: "The queue is applying backpressure; retry later.",
+          metadata: {
+            retryAfterMs: String(this.gate.retryAfterMs()),
+          },
         });
       }
       await this.gate.waitUntilInactive(context.signal ? { signal: context.signal } : {});
@@ -75,7 +80,11 @@ export class QueueEngine extends QueueRuntime {
     }
     this.ensureRoom(added, addedBytes);
     if (s.lastSequenceId + added > Number.MAX_SAFE_INTEGER) {
-      throw omniError("resource-exhausted", Codes.sequenceExhausted, "The queue has used every item id it can issue.");
+      throw new OmniRelayError({
+        status: "resource-exhausted",
+        code: ErrorCodes.resourceLease.queueSequenceExhausted,
+        message: "The queue has used every item id it can issue.",
+      });
     }
     const sequenceIds: number[] = [];
     const duplicates: boolean[] = [];
@@ -125,7 +134,10 @@ export class QueueEngine extends QueueRuntime {
   ): Promise<ResourceLeaseGrant[]> {
     if (grants.length === 0 || !signal?.aborted || this.status !== "open") return grants;
     const now = this.clock.now();
-    const error = { message: "The lease call was cancelled before its answer was delivered.", code: Codes.cancelled };
+    const error = {
+      message: "The lease call was cancelled before its answer was delivered.",
+      code: ErrorCodes.resourceLease.cancelled,
+    };
     for (const grant of grants) {
       const lease = this.state.leases.get(grant.ownershipToken.leaseId);
       if (lease?.token.fencingToken !== grant.ownershipToken.fencingToken) continue;
@@ -181,7 +193,7 @@ export class QueueEngine extends QueueRuntime {
     const lease = await this.activeLease(token, options);
     const error: ResourceLeaseErrorInfo = {
       message: options.reason || "Lease failed.",
-      code: options.errorCode || Codes.failed,
+      code: options.errorCode || ErrorCodes.resourceLease.failed,
     };
     const metadata: Record<string, string> = {};
     for (const [k, v] of Object.entries(options.metadata ?? {})) metadata[`failure.meta.${k}`] = v;
@@ -202,7 +214,13 @@ export class QueueEngine extends QueueRuntime {
     for (const chunk of items.length === 0 ? [[]] : eventChunks(items)) {
       this.tx.emit("DrainSnapshot", now, context, { items: chunk }, undefined, { "drain.count": String(chunk.length) });
     }
-    this.rejectWaiters(omniError("unavailable", Codes.draining, "The queue is draining."));
+    this.rejectWaiters(
+      new OmniRelayError({
+        status: "unavailable",
+        code: ErrorCodes.resourceLease.draining,
+        message: "The queue is draining.",
+      }),
+    );
     await this.finish();
     return items;
   }
@@ -274,9 +292,14 @@ export class QueueEngine extends QueueRuntime {
 
   private checkBatch(size: number, field: string): void {
     if (size > this.settings.maxBatchSize) {
-      throw omniError("invalid-argument", Codes.argumentInvalid, `At most ${this.settings.maxBatchSize} per call.`, {
-        field,
-        limit: String(this.settings.maxBatchSize),
+      throw new OmniRelayError({
+        status: "invalid-argument",
+        code: ErrorCodes.resourceLease.argumentInvalid,
+        message: `At most ${this.settings.maxBatchSize} per call.`,
+        metadata: {
+          field,
+          limit: String(this.settings.maxBatchSize),
+        },
       });
     }
   }

@@ -1,7 +1,6 @@
 import type { ResourceLeaseReplicationEvent, ResourceLeaseReplicator } from "../contracts/events.js";
 import type { Logger, ResourceLeaseBackpressureListener } from "../contracts/health.js";
-import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
-import { omniError } from "../errors/omnirelay-error.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { Clock } from "../util/clock.js";
 
 /** Retry backoff for failed and expired leases: `initialDelayMs * multiplier^(attempt-1)`, capped. */
@@ -91,7 +90,7 @@ export interface ResourceLeaseQueueOptions {
 }
 
 function check(ok: boolean, option: string, message: string): void {
-  if (!ok) throw omniError("invalid-argument", Codes.optionsInvalid, message, { option });
+  if (!ok) throw OmniRelayError.invalidOption(option, message);
 }
 
 const isInt = (v: number, min: number) => Number.isSafeInteger(v) && v >= min;

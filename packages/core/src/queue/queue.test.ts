@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
+import { ErrorCodes } from "../errors/codes.js";
 import { ResourceLeaseQueue } from "./queue.js";
 import { fixture, item, rejection } from "./test-helpers.js";
 
@@ -44,7 +44,7 @@ describe("enqueue and lease", () => {
     const controller = new AbortController();
     const waiting = queue.lease({ waitMs: 10_000, signal: controller.signal });
     controller.abort();
-    expect((await rejection(waiting)).code).toBe(Codes.cancelled);
+    expect((await rejection(waiting)).code).toBe(ErrorCodes.resourceLease.cancelled);
     await queue.enqueue(item(1));
     expect(queue.stats().pendingCount).toBe(1);
   });
@@ -55,12 +55,12 @@ describe("enqueue and lease", () => {
       queue.enqueue({ resourceType: "t", resourceId: " ", partitionKey: "p", payloadEncoding: "json" }),
     );
     expect(err.status).toBe("invalid-argument");
-    expect(err.code).toBe(Codes.resourceIdRequired);
+    expect(err.code).toBe(ErrorCodes.resourceLease.payloadResourceIdRequired);
     expect(err.metadata.field).toBe("payload.resourceId");
     const batch = await rejection(queue.enqueueMany([item(1), { ...item(2), partitionKey: undefined }]));
-    expect(batch.code).toBe(Codes.partitionKeyRequired);
+    expect(batch.code).toBe(ErrorCodes.resourceLease.payloadPartitionKeyRequired);
     expect(batch.metadata.field).toBe("payloads[1].partitionKey");
-    expect((await rejection(queue.enqueue(null))).code).toBe(Codes.payloadRequired);
+    expect((await rejection(queue.enqueue(null))).code).toBe(ErrorCodes.resourceLease.payloadRequired);
     expect((await rejection(queue.lease({ maxItems: 0 }))).metadata.field).toBe("maxItems");
     expect(events).toHaveLength(0);
     expect(queue.stats().pendingCount).toBe(0);
@@ -71,7 +71,7 @@ describe("enqueue and lease", () => {
     await queue.enqueueMany([item(1), item(2)]);
     const err = await rejection(queue.enqueueMany([item(3), item(4)]));
     expect(err.status).toBe("resource-exhausted");
-    expect(err.code).toBe(Codes.queueFull);
+    expect(err.code).toBe(ErrorCodes.resourceLease.queueFull);
     expect(queue.stats().pendingCount).toBe(2);
     await queue.enqueue(item(3));
     expect(queue.stats().pendingCount).toBe(3);
@@ -101,7 +101,7 @@ describe("fencing", () => {
     ]) {
       const err = await rejection(call);
       expect(err.status).toBe("failed-precondition");
-      expect(err.code).toBe(Codes.fenced);
+      expect(err.code).toBe(ErrorCodes.resourceLease.leaseFenced);
     }
     await queue.complete(second!.ownershipToken);
     expect(queue.stats()).toMatchObject({ pendingCount: 0, activeLeaseCount: 0 });
@@ -112,20 +112,20 @@ describe("fencing", () => {
     await queue.enqueue(item(1));
     const [grant] = await queue.lease();
     await queue.complete(grant!.ownershipToken);
-    expect((await rejection(queue.complete(grant!.ownershipToken))).code).toBe(Codes.fenced);
+    expect((await rejection(queue.complete(grant!.ownershipToken))).code).toBe(ErrorCodes.resourceLease.leaseFenced);
     const forged = { ...grant!.ownershipToken, fencingToken: 99, leaseId: "x" };
     const err = await rejection(queue.heartbeat(forged));
     expect(err.status).toBe("not-found");
-    expect(err.code).toBe(Codes.unknownToken);
+    expect(err.code).toBe(ErrorCodes.resourceLease.leaseUnknownToken);
     const tampered = { ...grant!.ownershipToken, attempt: 2 };
-    expect((await rejection(queue.complete(tampered))).code).toBe(Codes.fenced);
+    expect((await rejection(queue.complete(tampered))).code).toBe(ErrorCodes.resourceLease.leaseFenced);
   });
 
   it("rejects malformed tokens with invalid-argument naming the field", async () => {
     const { queue } = fixture();
     const err = await rejection(queue.complete({ sequenceId: 1, attempt: 1, leaseId: "x" }));
     expect(err.status).toBe("invalid-argument");
-    expect(err.code).toBe(Codes.tokenRequired);
+    expect(err.code).toBe(ErrorCodes.resourceLease.leaseTokenRequired);
     expect(err.metadata.field).toBe("ownershipToken.fencingToken");
   });
 
@@ -135,7 +135,7 @@ describe("fencing", () => {
     const [grant] = await queue.lease({ principal: "spiffe://a" });
     const err = await rejection(queue.complete(grant!.ownershipToken, { principal: "spiffe://b" }));
     expect(err.status).toBe("permission-denied");
-    expect(err.code).toBe(Codes.principalMismatch);
+    expect(err.code).toBe(ErrorCodes.resourceLease.leasePrincipalMismatch);
     await queue.complete(grant!.ownershipToken, { principal: "spiffe://a" });
   });
 
@@ -164,7 +164,7 @@ describe("lease deadlines", () => {
     expect(tail).toEqual(["LeaseExpired", "Requeued", "LeaseExpired", "Requeued", "LeaseExpired", "Requeued"]);
     const [again] = await queue.lease();
     expect(again?.attempt).toBe(2);
-    expect(again?.lastError?.code).toBe(Codes.leaseExpired);
+    expect(again?.lastError?.code).toBe(ErrorCodes.resourceLease.leaseExpired);
   });
 
   it("a call that arrives after the deadline but before the timer ran is fenced", async () => {
@@ -173,7 +173,7 @@ describe("lease deadlines", () => {
     const [grant] = await queue.lease();
     // Move time without firing timers: the check must use the deadline, not the timer.
     (clock as unknown as { current: number }).current += 1000;
-    expect((await rejection(queue.complete(grant!.ownershipToken))).code).toBe(Codes.fenced);
+    expect((await rejection(queue.complete(grant!.ownershipToken))).code).toBe(ErrorCodes.resourceLease.leaseFenced);
     expect(queue.stats().pendingCount).toBe(1);
   });
 
@@ -287,7 +287,7 @@ describe("drain and restore", () => {
     for (const call of [queue.enqueue(item(9)), queue.lease()]) {
       const err = await rejection(call);
       expect(err.status).toBe("unavailable");
-      expect(err.code).toBe(Codes.draining);
+      expect(err.code).toBe(ErrorCodes.resourceLease.draining);
     }
     expect(queue.stats().state).toBe("draining");
     await queue.heartbeat(active!.ownershipToken);
@@ -305,7 +305,7 @@ describe("drain and restore", () => {
     await queue.drain();
     const err = await rejection(waiting);
     expect(err.status).toBe("unavailable");
-    expect(err.code).toBe(Codes.draining);
+    expect(err.code).toBe(ErrorCodes.resourceLease.draining);
   });
 
   it("restore is all or nothing and refuses ids the queue already holds", async () => {
@@ -319,9 +319,9 @@ describe("drain and restore", () => {
         { payload: { resourceType: "t" }, sequenceId: 8 },
       ]),
     );
-    expect(bad.code).toBe(Codes.resourceIdRequired);
+    expect(bad.code).toBe(ErrorCodes.resourceLease.payloadResourceIdRequired);
     expect(bad.metadata.field).toBe("items[1].payload.resourceId");
-    expect((await rejection(queue.restore([null]))).code).toBe(Codes.restoreItemRequired);
+    expect((await rejection(queue.restore([null]))).code).toBe(ErrorCodes.resourceLease.restorePendingItemRequired);
     expect(queue.stats().pendingCount).toBe(1);
     await queue.restore([{ payload: item(5), sequenceId: 50 }]);
     const { sequenceIds } = await queue.enqueue(item(6));
@@ -379,7 +379,7 @@ describe("backpressure", () => {
     await queue.enqueueMany([item(1), item(2), item(3), item(4)]);
     const err = await rejection(queue.enqueue(item(5)));
     expect(err.status).toBe("resource-exhausted");
-    expect(err.code).toBe(Codes.backpressure);
+    expect(err.code).toBe(ErrorCodes.resourceLease.backpressure);
     expect(Number(err.metadata.retryAfterMs)).toBeGreaterThan(0);
     await queue.lease({ maxItems: 2 }); // pending 2: between watermarks, still on
     expect(queue.backpressure?.isActive).toBe(true);
@@ -431,9 +431,9 @@ describe("durable-before-ack", () => {
     failNext = true;
     const err = await rejection(queue.enqueue(item(2)));
     expect(err.status).toBe("unavailable");
-    expect(err.code).toBe(Codes.replicationFailed);
+    expect(err.code).toBe(ErrorCodes.replication.failed);
     expect(queue.stats().state).toBe("faulted");
-    expect((await rejection(queue.lease())).code).toBe(Codes.replicationFailed);
+    expect((await rejection(queue.lease())).code).toBe(ErrorCodes.replication.failed);
   });
 });
 
@@ -464,7 +464,7 @@ describe("a lease whose caller went away while it was committed", () => {
     await new Promise((r) => setImmediate(r));
     caller.abort(); // the HTTP client closed its connection while the grant was being committed
     open();
-    expect((await rejection(leasing)).code).toBe(Codes.cancelled);
+    expect((await rejection(leasing)).code).toBe(ErrorCodes.resourceLease.cancelled);
     expect(queue.stats()).toMatchObject({ pendingCount: 2, activeLeaseCount: 0 });
     expect(events.filter((t) => t === "Failed")).toHaveLength(2);
     const leasingAgain = queue.lease({ maxItems: 2 });
@@ -486,7 +486,7 @@ describe("a lease whose caller went away while it was committed", () => {
     caller.abort();
     open();
     await enqueued;
-    expect((await rejection(leasing)).code).toBe(Codes.cancelled);
+    expect((await rejection(leasing)).code).toBe(ErrorCodes.resourceLease.cancelled);
     expect(queue.stats()).toMatchObject({ pendingCount: 1, activeLeaseCount: 0 });
   });
 
@@ -510,7 +510,7 @@ describe("restore with renumber", () => {
     const drained = await source.drain();
     const { queue: target, events } = fixture();
     await target.enqueueMany([item("x"), item("y"), item("z")]); // ids 1..3 taken
-    expect((await rejection(target.restore(drained))).code).toBe(Codes.restoreDuplicate);
+    expect((await rejection(target.restore(drained))).code).toBe(ErrorCodes.resourceLease.restoreDuplicateItem);
     const r = await target.restoreItems(drained, { renumber: true });
     expect(r).toEqual({ restoredCount: 2, sequenceIds: [4, 5] });
     expect(events.at(-1)?.metadata["restore.renumbered"]).toBe("true");

@@ -7,8 +7,8 @@ import type {
   ResourceLeasePendingItem,
   ResourceLeaseQueueStats,
 } from "../contracts/payload.js";
-import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
-import { OmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { ResourceLeaseLimits as Limits } from "../wire/limits.js";
 import { required } from "../wire/message.js";
 import { OwnershipToken, Payload, RestoreItemMessage } from "../wire/messages.js";
@@ -63,8 +63,8 @@ export function queueEngine(queue: ResourceLeaseQueue): QueueEngine {
   return engine;
 }
 
-const requiredToken = required(OwnershipToken, Codes.tokenRequired);
-const requiredItem = required(RestoreItemMessage, Codes.restoreItemRequired);
+const requiredToken = required(OwnershipToken, ErrorCodes.resourceLease.leaseTokenRequired);
+const requiredItem = required(RestoreItemMessage, ErrorCodes.resourceLease.restorePendingItemRequired);
 
 /**
  * The lease queue engine (the seed's SafeTaskQueue): bounded, FIFO, fenced leases with exact deadlines, retries with
@@ -158,8 +158,13 @@ export class ResourceLeaseQueue implements AsyncDisposable {
   ): Promise<ResourceLeaseEnqueueResult> {
     this.engine.ensureOpen();
     if (!Array.isArray(payloads) || payloads.length === 0) {
-      throw omniError("invalid-argument", Codes.payloadRequired, "At least one payload is required.", {
-        field: "payloads",
+      throw new OmniRelayError({
+        status: "invalid-argument",
+        code: ErrorCodes.resourceLease.payloadRequired,
+        message: "At least one payload is required.",
+        metadata: {
+          field: "payloads",
+        },
       });
     }
     const single = payloads.length === 1;
@@ -209,8 +214,13 @@ export class ResourceLeaseQueue implements AsyncDisposable {
     context: ResourceLeaseCallContext = {},
   ): Promise<ResourceLeaseCompleteResult[]> {
     if (!Array.isArray(tokens)) {
-      throw omniError("invalid-argument", Codes.argumentInvalid, "ownershipTokens must be a list.", {
-        field: "ownershipTokens",
+      throw new OmniRelayError({
+        status: "invalid-argument",
+        code: ErrorCodes.resourceLease.argumentInvalid,
+        message: "ownershipTokens must be a list.",
+        metadata: {
+          field: "ownershipTokens",
+        },
       });
     }
     const checked = tokens.map((raw, i) => {
@@ -276,7 +286,12 @@ export class ResourceLeaseQueue implements AsyncDisposable {
   ): Promise<{ restoredCount: number; sequenceIds: number[] }> {
     this.engine.ensureOpen();
     if (!Array.isArray(items)) {
-      throw omniError("invalid-argument", Codes.argumentInvalid, "items must be a list.", { field: "items" });
+      throw new OmniRelayError({
+        status: "invalid-argument",
+        code: ErrorCodes.resourceLease.argumentInvalid,
+        message: "items must be a list.",
+        metadata: { field: "items" },
+      });
     }
     const max = this.engine.settings.maxBodyBytes;
     const valid = items.map((item, i) => requiredItem.read(item, requestSite(`items[${i}]`, max))!);
@@ -301,7 +316,11 @@ export class ResourceLeaseQueue implements AsyncDisposable {
   async redrive(options: ResourceLeaseCallContext & { sequenceIds?: readonly number[] } = {}): Promise<number> {
     const ids = v.list(options.sequenceIds, requestSite("sequenceIds"));
     const checked = ids?.map(
-      (id, i) => v.integer(id, requestSite(`sequenceIds[${i}]`), { min: 1, required: Codes.argumentInvalid })!,
+      (id, i) =>
+        v.integer(id, requestSite(`sequenceIds[${i}]`), {
+          min: 1,
+          required: ErrorCodes.resourceLease.argumentInvalid,
+        })!,
     );
     return this.engine.redrive(checked, options);
   }

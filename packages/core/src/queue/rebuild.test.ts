@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ResourceLeaseEventTypes, type ResourceLeaseReplicationEvent } from "../contracts/events.js";
 import type { ResourceLeaseGrant, ResourceLeasePendingItem } from "../contracts/payload.js";
-import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
+import { ErrorCodes } from "../errors/codes.js";
 import { FakeClock } from "../testing/fake-clock.js";
 import type { ResourceLeaseQueueOptions } from "./options.js";
 import { ResourceLeaseQueue } from "./queue.js";
@@ -59,7 +59,7 @@ async function randomWorkload(seed: number, options: ResourceLeaseQueueOptions) 
     } catch (error) {
       // Draining refusals and fenced tokens are part of the workload; anything else is a bug.
       const code = (error as { code?: string }).code;
-      if (code !== Codes.draining && code !== Codes.fenced) throw error;
+      if (code !== ErrorCodes.resourceLease.draining && code !== ErrorCodes.resourceLease.leaseFenced) throw error;
     }
   }
   return { queue, events, clock };
@@ -146,7 +146,8 @@ describe("recovery after a restart", () => {
       "Requeued",
     ]);
     expect(log.map((e) => e.sequenceNumber)).toEqual(log.map((_, i) => i + 1));
-    for (const g of grants) expect((await rejection(after.complete(g.ownershipToken))).code).toBe(Codes.fenced);
+    for (const g of grants)
+      expect((await rejection(after.complete(g.ownershipToken))).code).toBe(ErrorCodes.resourceLease.leaseFenced);
     const next = await after.lease({ maxItems: 3 });
     expect(next.map((g) => g.sequenceId)).toEqual([3, 1, 2]);
     expect(next.map((g) => g.attempt)).toEqual([1, 2, 2]);
@@ -159,7 +160,7 @@ describe("recovery after a restart", () => {
     const { events } = await randomWorkload(3, variants[0]![1]);
     const gap = [...events.slice(0, 5), ...events.slice(6)];
     const err = await rejection(ResourceLeaseQueue.rebuild(gap));
-    expect(err.code).toBe(Codes.replayMismatch);
+    expect(err.code).toBe(ErrorCodes.replication.replayMismatch);
     expect(err.metadata.sequenceNumber).toBe("7");
   });
 });

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
+import { ErrorCodes } from "../errors/codes.js";
 import { IdRanges } from "./id-ranges.js";
 import { ResourceLeaseQueue } from "./queue.js";
 import { fixture, item, rejection } from "./test-helpers.js";
@@ -17,7 +17,7 @@ describe("restore keeps ids only where they cannot collide", () => {
     // 5 was skipped over, never used: still free. 1–4 and 6 are taken now.
     await queue.restore([pending(5)]);
     for (const id of [1, 4, 6]) {
-      expect((await rejection(queue.restore([pending(id)]))).code).toBe(Codes.restoreDuplicate);
+      expect((await rejection(queue.restore([pending(id)]))).code).toBe(ErrorCodes.resourceLease.restoreDuplicateItem);
     }
     const { sequenceIds } = await queue.enqueue(item("new"));
     expect(sequenceIds).toEqual([7]);
@@ -28,10 +28,10 @@ describe("restore keeps ids only where they cannot collide", () => {
     await queue.enqueueMany([item(1), item(2), item(3)]);
     const [grant] = await queue.lease();
     await queue.complete(grant!.ownershipToken);
-    expect((await rejection(queue.restore([pending(1)]))).code).toBe(Codes.restoreDuplicate);
+    expect((await rejection(queue.restore([pending(1)]))).code).toBe(ErrorCodes.resourceLease.restoreDuplicateItem);
     const drained = await queue.drain();
     await queue.restore([drained[1]!]);
-    expect((await rejection(queue.restore([drained[1]!]))).code).toBe(Codes.restoreDuplicate);
+    expect((await rejection(queue.restore([drained[1]!]))).code).toBe(ErrorCodes.resourceLease.restoreDuplicateItem);
     await queue.restore([drained[0]!]);
     expect(queue.snapshot().pending.map((p) => p.sequenceId)).toEqual([3, 2]);
   });
@@ -40,7 +40,9 @@ describe("restore keeps ids only where they cannot collide", () => {
     const { queue, events } = fixture();
     await queue.enqueue(item(1));
     const before = events.length;
-    expect((await rejection(queue.restore([pending(5), pending(1)]))).code).toBe(Codes.restoreDuplicate);
+    expect((await rejection(queue.restore([pending(5), pending(1)]))).code).toBe(
+      ErrorCodes.resourceLease.restoreDuplicateItem,
+    );
     expect(events).toHaveLength(before);
     expect(queue.stats()).toMatchObject({ pendingCount: 1, lastEventSequence: 1 });
   });
@@ -55,7 +57,9 @@ describe("restore keeps ids only where they cannot collide", () => {
     const fromSnapshot = await ResourceLeaseQueue.rebuild([], {}, { snapshot: structuredClone(queue.snapshot()) });
     // 1–9 and 11–19 were skipped; 10 was drained: all free. 20 and 21 are held.
     await fromSnapshot.restore([pending(5), drained[0]!, pending(15)]);
-    expect((await rejection(fromSnapshot.restore([pending(21)]))).code).toBe(Codes.restoreDuplicate);
+    expect((await rejection(fromSnapshot.restore([pending(21)]))).code).toBe(
+      ErrorCodes.resourceLease.restoreDuplicateItem,
+    );
   });
 });
 

@@ -2,8 +2,8 @@ import { ResourceLeaseBackpressureController } from "../backpressure/index.js";
 import type { ResourceLeaseReplicationEvent, ResourceLeaseReplicator } from "../contracts/events.js";
 import { type Logger, silentLogger } from "../contracts/health.js";
 import type { ResourceLeaseGrant, ResourceLeaseQueueStats } from "../contracts/payload.js";
-import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
-import { OmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { type Clock, systemClock, type TimerHandle } from "../util/clock.js";
 import { type ResolvedQueueSettings, type ResourceLeaseQueueOptions, resolveQueueSettings } from "./options.js";
 import { toPendingItem } from "./records.js";
@@ -79,11 +79,16 @@ export class QueueRuntime {
   }
 
   ensureOpen(): void {
-    if (this.status === "closed") throw omniError("unavailable", Codes.closed, "The queue is closed.");
+    if (this.status === "closed")
+      throw new OmniRelayError({
+        status: "unavailable",
+        code: ErrorCodes.resourceLease.queueClosed,
+        message: "The queue is closed.",
+      });
     if (this.status === "faulted") {
       throw new OmniRelayError({
         status: "unavailable",
-        code: Codes.replicationFailed,
+        code: ErrorCodes.replication.failed,
         message: "A replication write failed; the queue must be rebuilt from its log.",
         cause: this.fault,
       });
@@ -92,7 +97,11 @@ export class QueueRuntime {
 
   ensureAccepting(): void {
     if (this.state.mode === "draining") {
-      throw omniError("unavailable", Codes.draining, "The queue is draining; call restore to resume.");
+      throw new OmniRelayError({
+        status: "unavailable",
+        code: ErrorCodes.resourceLease.draining,
+        message: "The queue is draining; call restore to resume.",
+      });
     }
   }
 
@@ -103,17 +112,22 @@ export class QueueRuntime {
   ensureRoom(count: number, bytes: number): void {
     const { capacity, maxBytes } = this.settings;
     if (this.state.queuedCount + count > capacity) {
-      throw omniError("resource-exhausted", Codes.queueFull, `The queue is full (capacity ${capacity}).`, {
-        capacity: String(capacity),
+      throw new OmniRelayError({
+        status: "resource-exhausted",
+        code: ErrorCodes.resourceLease.queueFull,
+        message: `The queue is full (capacity ${capacity}).`,
+        metadata: {
+          capacity: String(capacity),
+        },
       });
     }
     if (bytes > 0 && this.state.bytesHeld + bytes > maxBytes) {
-      throw omniError(
-        "resource-exhausted",
-        Codes.queueFull,
-        `The queue's items would pass its byte budget (${maxBytes}).`,
-        { limit: "bytes", maxBytes: String(maxBytes) },
-      );
+      throw new OmniRelayError({
+        status: "resource-exhausted",
+        code: ErrorCodes.resourceLease.queueFull,
+        message: `The queue's items would pass its byte budget (${maxBytes}).`,
+        metadata: { limit: "bytes", maxBytes: String(maxBytes) },
+      });
     }
   }
 
@@ -172,7 +186,13 @@ export class QueueRuntime {
     this.status = "closed";
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
-    this.rejectWaiters(omniError("unavailable", Codes.closed, "The queue is closed."));
+    this.rejectWaiters(
+      new OmniRelayError({
+        status: "unavailable",
+        code: ErrorCodes.resourceLease.queueClosed,
+        message: "The queue is closed.",
+      }),
+    );
     this.gate?.close();
   }
 
@@ -217,7 +237,7 @@ export class QueueRuntime {
   private onFault(cause: unknown, events: readonly ResourceLeaseReplicationEvent[]): OmniRelayError {
     const error = new OmniRelayError({
       status: "unavailable",
-      code: Codes.replicationFailed,
+      code: ErrorCodes.replication.failed,
       message: "A replication write failed; the queue must be rebuilt from its log.",
       metadata: { "replication.sequence": String(events[0]?.sequenceNumber ?? 0) },
       cause,

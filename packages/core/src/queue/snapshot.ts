@@ -3,8 +3,8 @@ import type {
   ResourceLeaseOwnershipToken,
   ResourceLeasePendingItem,
 } from "../contracts/payload.js";
-import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
-import { omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { type ItemRecord, type LeaseRecord, newItemRecord, toPendingItem } from "./records.js";
 import type { QueueState } from "./state.js";
 
@@ -85,12 +85,14 @@ export function captureSnapshot(state: QueueState): ResourceLeaseQueueSnapshot {
 /** Loads a snapshot into an empty state. */
 export function restoreSnapshot(state: QueueState, snapshot: ResourceLeaseQueueSnapshot): void {
   if (snapshot.version !== 1) {
-    throw omniError("invalid-argument", Codes.optionsInvalid, `Unsupported snapshot version ${snapshot.version}.`, {
-      option: "snapshot.version",
-    });
+    throw OmniRelayError.invalidOption("snapshot.version", `Unsupported snapshot version ${snapshot.version}.`);
   }
   if (state.lastEventSequence !== 0 || state.items.size > 0 || state.dead.size > 0) {
-    throw omniError("failed-precondition", Codes.replayMismatch, "A snapshot can only be loaded into an empty queue.");
+    throw new OmniRelayError({
+      status: "failed-precondition",
+      code: ErrorCodes.replication.replayMismatch,
+      message: "A snapshot can only be loaded into an empty queue.",
+    });
   }
   for (const p of snapshot.pending) {
     const r = newItemRecord(p);

@@ -1,7 +1,7 @@
 import type { ResourceLeaseReplicationEvent } from "../contracts/events.js";
 import type { ResourceLeasePendingItem } from "../contracts/payload.js";
-import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
-import { omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { MinHeap } from "../util/heap.js";
 import { IdRanges } from "./id-ranges.js";
 import { PendingItems } from "./pending.js";
@@ -15,12 +15,12 @@ export interface ScheduleEntry {
 }
 
 function mismatch(event: ResourceLeaseReplicationEvent, reason: string): never {
-  throw omniError(
-    "failed-precondition",
-    Codes.replayMismatch,
-    `Event ${event.sequenceNumber} (${event.eventType}) does not fit the queue state: ${reason}.`,
-    { sequenceNumber: String(event.sequenceNumber), eventType: event.eventType },
-  );
+  throw new OmniRelayError({
+    status: "failed-precondition",
+    code: ErrorCodes.replication.replayMismatch,
+    message: `Event ${event.sequenceNumber} (${event.eventType}) does not fit the queue state: ${reason}.`,
+    metadata: { sequenceNumber: String(event.sequenceNumber), eventType: event.eventType },
+  });
 }
 
 /**

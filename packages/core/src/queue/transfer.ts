@@ -1,6 +1,6 @@
 import type { ResourceLeaseDeadLetterItem, ResourceLeasePendingItem } from "../contracts/payload.js";
-import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
-import { omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { payloadBytes } from "../wire/limits.js";
 import { type ItemRecord, toPendingItem } from "./records.js";
 import { toDeadLetterItem } from "./snapshot.js";
@@ -89,20 +89,25 @@ export function checkKeptIds(state: QueueState, items: readonly ResourceLeasePen
   for (const item of items) {
     const id = item.sequenceId;
     if (seen.has(id)) {
-      throw omniError("invalid-argument", Codes.argumentInvalid, `sequenceId ${id} appears twice.`, {
-        field: "items",
-        sequenceId: String(id),
+      throw new OmniRelayError({
+        status: "invalid-argument",
+        code: ErrorCodes.resourceLease.argumentInvalid,
+        message: `sequenceId ${id} appears twice.`,
+        metadata: {
+          field: "items",
+          sequenceId: String(id),
+        },
       });
     }
     seen.add(id);
     if (id <= state.lastSequenceId && !state.reusableIds.has(id)) {
       const held = state.items.has(id) || state.dead.has(id);
-      throw omniError(
-        "already-exists",
-        Codes.restoreDuplicate,
-        `${held ? "The queue already holds item" : "The queue already used the id of item"} ${id}; restore with renumber to give the items new ids.`,
-        { sequenceId: String(id) },
-      );
+      throw new OmniRelayError({
+        status: "already-exists",
+        code: ErrorCodes.resourceLease.restoreDuplicateItem,
+        message: `${held ? "The queue already holds item" : "The queue already used the id of item"} ${id}; restore with renumber to give the items new ids.`,
+        metadata: { sequenceId: String(id) },
+      });
     }
   }
 }

@@ -8,8 +8,8 @@ import type {
   ResourceLeaseOwnershipToken,
   ResourceLeasePendingItem,
 } from "../contracts/payload.js";
-import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
-import { type OmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { ResolvedQueueSettings } from "./options.js";
 import { type LeaseRecord, toPendingItem } from "./records.js";
 import type { QueueState } from "./state.js";
@@ -126,8 +126,13 @@ export class QueueTransitions {
       if (token.fencingToken <= this.state.lastFencingToken && token.sequenceId <= this.state.lastSequenceId) {
         throw fenced(token);
       }
-      throw omniError("not-found", Codes.unknownToken, "The lease token was not issued by this queue.", {
-        sequenceId: String(token.sequenceId),
+      throw new OmniRelayError({
+        status: "not-found",
+        code: ErrorCodes.resourceLease.leaseUnknownToken,
+        message: "The lease token was not issued by this queue.",
+        metadata: {
+          sequenceId: String(token.sequenceId),
+        },
       });
     }
     if (lease.expiresAt <= now) {
@@ -136,8 +141,13 @@ export class QueueTransitions {
       throw fenced(token);
     }
     if (this.settings.bindLeasesToPrincipal && lease.principal !== undefined && lease.principal !== context.principal) {
-      throw omniError("permission-denied", Codes.principalMismatch, "The lease belongs to another principal.", {
-        sequenceId: String(token.sequenceId),
+      throw new OmniRelayError({
+        status: "permission-denied",
+        code: ErrorCodes.resourceLease.leasePrincipalMismatch,
+        message: "The lease belongs to another principal.",
+        metadata: {
+          sequenceId: String(token.sequenceId),
+        },
       });
     }
     return lease;
@@ -222,18 +232,22 @@ export class QueueTransitions {
 
 export const expiredError: ResourceLeaseErrorInfo = {
   message: "Lease expired without heartbeat.",
-  code: Codes.leaseExpired,
+  code: ErrorCodes.resourceLease.leaseExpired,
 };
 
 export function fenced(token: ResourceLeaseOwnershipToken): OmniRelayError {
-  return omniError(
-    "failed-precondition",
-    Codes.fenced,
-    "The lease is no longer held by this token (it completed, failed, expired or was granted again).",
-    { sequenceId: String(token.sequenceId), fencingToken: String(token.fencingToken) },
-  );
+  return new OmniRelayError({
+    status: "failed-precondition",
+    code: ErrorCodes.resourceLease.leaseFenced,
+    message: "The lease is no longer held by this token (it completed, failed, expired or was granted again).",
+    metadata: { sequenceId: String(token.sequenceId), fencingToken: String(token.fencingToken) },
+  });
 }
 
 export function cancelled(): OmniRelayError {
-  return omniError("cancelled", Codes.cancelled, "The lease call was cancelled.");
+  return new OmniRelayError({
+    status: "cancelled",
+    code: ErrorCodes.resourceLease.cancelled,
+    message: "The lease call was cancelled.",
+  });
 }

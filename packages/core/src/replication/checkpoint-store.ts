@@ -1,5 +1,5 @@
-import { omniError } from "../errors/omnirelay-error.js";
-import { ReplicationErrorCodes } from "./codes.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 
 /**
  * Progress of a checkpointing sink. Every event with `sequenceNumber <= sequence` counts as applied (or was given up
@@ -63,14 +63,14 @@ export class InMemoryResourceLeaseCheckpointStore implements ResourceLeaseCheckp
  */
 export function validateCheckpoint(value: unknown): ResourceLeaseCheckpoint {
   const bad = (field: string): never => {
-    throw omniError(
-      "data-loss",
-      ReplicationErrorCodes.checkpointInvalid,
-      `Stored checkpoint has an invalid ${field}.`,
-      {
+    throw new OmniRelayError({
+      status: "data-loss",
+      code: ErrorCodes.replication.checkpointInvalid,
+      message: `Stored checkpoint has an invalid ${field}.`,
+      metadata: {
         field,
       },
-    );
+    });
   };
   if (typeof value !== "object" || value === null) return bad("checkpoint");
   const cp = value as Partial<Record<keyof ResourceLeaseCheckpoint, unknown>>;

@@ -1,6 +1,7 @@
 import type { CallOptions, ResourceLeaseReplicationEvent, ResourceLeaseReplicationSink } from "../contracts/events.js";
 import { type Logger, silentLogger } from "../contracts/health.js";
-import { omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { MinHeap } from "../util/heap.js";
 import {
@@ -8,7 +9,7 @@ import {
   type ResourceLeaseCheckpointStore,
   validateCheckpoint,
 } from "./checkpoint-store.js";
-import { cancelledError, invalidOption, invoke, ReplicationErrorCodes, replicationFailure } from "./codes.js";
+import { cancelledError, invoke, replicationFailure } from "./errors.js";
 
 /** Options of {@link CheckpointingResourceLeaseReplicationSink}. */
 export interface CheckpointingResourceLeaseReplicationSinkOptions {
@@ -69,20 +70,21 @@ export class CheckpointingResourceLeaseReplicationSink implements ResourceLeaseR
 
   /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` with metadata `option`. */
   constructor(options: CheckpointingResourceLeaseReplicationSinkOptions) {
-    if (typeof options?.inner?.apply !== "function") throw invalidOption("inner", "inner must be a replication sink.");
+    if (typeof options?.inner?.apply !== "function")
+      throw OmniRelayError.invalidOption("inner", "inner must be a replication sink.");
     const initial = options.initialSequence ?? 0;
     if (!Number.isSafeInteger(initial) || initial < 0) {
-      throw invalidOption("initialSequence", "initialSequence must be an integer >= 0.");
+      throw OmniRelayError.invalidOption("initialSequence", "initialSequence must be an integer >= 0.");
     }
     const window = options.maxOutOfOrderWindow ?? 10_000;
     if (!Number.isSafeInteger(window) || window < 0) {
-      throw invalidOption("maxOutOfOrderWindow", "maxOutOfOrderWindow must be an integer >= 0.");
+      throw OmniRelayError.invalidOption("maxOutOfOrderWindow", "maxOutOfOrderWindow must be an integer >= 0.");
     }
     if (
       options.store !== undefined &&
       (typeof options.store.load !== "function" || typeof options.store.save !== "function")
     ) {
-      throw invalidOption("store", "store must have load() and save().");
+      throw OmniRelayError.invalidOption("store", "store must have load() and save().");
     }
     this.inner = options.inner;
     this.store = options.store;
@@ -143,9 +145,14 @@ export class CheckpointingResourceLeaseReplicationSink implements ResourceLeaseR
   async apply(event: ResourceLeaseReplicationEvent, options: CallOptions = {}): Promise<void> {
     const seq = event.sequenceNumber;
     if (!Number.isSafeInteger(seq) || seq < 1) {
-      throw omniError("invalid-argument", ReplicationErrorCodes.eventInvalid, "Event sequenceNumber must be >= 1.", {
-        field: "sequenceNumber",
-        "replication.sequence": String(seq),
+      throw new OmniRelayError({
+        status: "invalid-argument",
+        code: ErrorCodes.replication.eventInvalid,
+        message: "Event sequenceNumber must be >= 1.",
+        metadata: {
+          field: "sequenceNumber",
+          "replication.sequence": String(seq),
+        },
       });
     }
     await this.load();

@@ -1,5 +1,6 @@
 import type { CallOptions, ResourceLeaseReplicationEvent, ResourceLeaseReplicator } from "../contracts/events.js";
-import { invalidOption, invoke, replicationFailure } from "./codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
+import { invoke, replicationFailure } from "./errors.js";
 
 /** Options of {@link CompositeResourceLeaseReplicator}. */
 export interface CompositeResourceLeaseReplicatorOptions {
@@ -22,10 +23,10 @@ export class CompositeResourceLeaseReplicator implements ResourceLeaseReplicator
   constructor(options: CompositeResourceLeaseReplicatorOptions) {
     const replicators = options?.replicators;
     if (!Array.isArray(replicators) || replicators.length === 0) {
-      throw invalidOption("replicators", "At least one replicator is required.");
+      throw OmniRelayError.invalidOption("replicators", "At least one replicator is required.");
     }
     if (replicators.some((r) => typeof r?.publish !== "function")) {
-      throw invalidOption("replicators", "Every replicator must have a publish(events) method.");
+      throw OmniRelayError.invalidOption("replicators", "Every replicator must have a publish(events) method.");
     }
     this.replicators = [...replicators];
   }

@@ -6,7 +6,8 @@ import type {
 } from "../contracts/events.js";
 import type { Logger } from "../contracts/health.js";
 import { silentLogger } from "../contracts/health.js";
-import { invalidOption, invoke, replicationFailure } from "./codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
+import { invoke, replicationFailure } from "./errors.js";
 import { InMemoryResourceLeaseReplicator } from "./in-memory-replicator.js";
 
 /** Options of {@link DurableFanOutResourceLeaseReplicator}. */
@@ -42,7 +43,7 @@ export class DurableFanOutResourceLeaseReplicator implements ResourceLeaseReplic
   /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` without a primary. */
   constructor(options: DurableFanOutResourceLeaseReplicatorOptions) {
     if (typeof options?.primary?.publish !== "function") {
-      throw invalidOption("primary", "A primary replicator with publish(events) is required.");
+      throw OmniRelayError.invalidOption("primary", "A primary replicator with publish(events) is required.");
     }
     this.primary = options.primary;
     this.logger = options.logger ?? silentLogger;

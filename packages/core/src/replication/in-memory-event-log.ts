@@ -4,9 +4,9 @@ import type {
   ResourceLeaseReplicationEvent,
   ResourceLeaseReplicator,
 } from "../contracts/events.js";
-import { ResourceLeaseErrorCodes } from "../errors/codes.js";
-import { omniError } from "../errors/omnirelay-error.js";
-import { cancelledError } from "./codes.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
+import { cancelledError } from "./errors.js";
 import { checkSequence } from "./sequence.js";
 
 /**
@@ -36,8 +36,13 @@ export class InMemoryResourceLeaseEventLog implements ResourceLeaseReplicator, R
    */
   read(fromSequence: number, limit?: number): AsyncIterable<ResourceLeaseReplicationEvent> {
     if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) {
-      throw omniError("invalid-argument", ResourceLeaseErrorCodes.argumentInvalid, "limit must be an integer >= 0.", {
-        field: "limit",
+      throw new OmniRelayError({
+        status: "invalid-argument",
+        code: ErrorCodes.resourceLease.argumentInvalid,
+        message: "limit must be an integer >= 0.",
+        metadata: {
+          field: "limit",
+        },
       });
     }
     return this.iterate(fromSequence, limit);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ResourceLeaseReplicationEvent, ResourceLeaseReplicationSink } from "../contracts/events.js";
-import { type OmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { InMemoryResourceLeaseReplicator } from "./in-memory-replicator.js";
 import { type Deferred, deferred, flush, makeEvent } from "./test-fixtures.js";
 
@@ -121,7 +121,8 @@ describe("InMemoryResourceLeaseReplicator", () => {
       sinks: [
         {
           apply(event) {
-            if (event.sequenceNumber === 1) throw omniError("permission-denied", "x.denied", "no");
+            if (event.sequenceNumber === 1)
+              throw new OmniRelayError({ status: "permission-denied", code: "x.denied", message: "no" });
             return Promise.resolve();
           },
         },

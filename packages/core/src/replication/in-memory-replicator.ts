@@ -4,8 +4,9 @@ import type {
   ResourceLeaseReplicationSink,
   ResourceLeaseReplicator,
 } from "../contracts/events.js";
-import { omniError } from "../errors/omnirelay-error.js";
-import { cancelledError, invalidOption, invoke, ReplicationErrorCodes, replicationFailure } from "./codes.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
+import { cancelledError, invoke, replicationFailure } from "./errors.js";
 import { checkSequence } from "./sequence.js";
 
 /** Options of {@link InMemoryResourceLeaseReplicator}. */
@@ -35,7 +36,7 @@ export class InMemoryResourceLeaseReplicator implements ResourceLeaseReplicator 
   constructor(options: InMemoryResourceLeaseReplicatorOptions = {}) {
     for (const sink of options.sinks ?? []) {
       if (typeof sink?.apply !== "function")
-        throw invalidOption("sinks", "Every sink must have an apply(event) method.");
+        throw OmniRelayError.invalidOption("sinks", "Every sink must have an apply(event) method.");
       if (!this.sinks.includes(sink)) this.sinks.push(sink);
     }
   }
@@ -51,9 +52,14 @@ export class InMemoryResourceLeaseReplicator implements ResourceLeaseReplicator 
    * @throws OmniRelayError already-exists `resourcelease.replication.sink_duplicate` when the sink is registered.
    */
   registerSink(sink: ResourceLeaseReplicationSink): () => void {
-    if (typeof sink?.apply !== "function") throw invalidOption("sink", "A sink must have an apply(event) method.");
+    if (typeof sink?.apply !== "function")
+      throw OmniRelayError.invalidOption("sink", "A sink must have an apply(event) method.");
     if (this.sinks.includes(sink)) {
-      throw omniError("already-exists", ReplicationErrorCodes.sinkDuplicate, "The sink is already registered.");
+      throw new OmniRelayError({
+        status: "already-exists",
+        code: ErrorCodes.replication.sinkDuplicate,
+        message: "The sink is already registered.",
+      });
     }
     this.sinks.push(sink);
     return () => {

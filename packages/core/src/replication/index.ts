@@ -8,8 +8,6 @@ export type { ResourceLeaseCheckpoint, ResourceLeaseCheckpointStore } from "./ch
 export { InMemoryResourceLeaseCheckpointStore } from "./checkpoint-store.js";
 export type { CheckpointingResourceLeaseReplicationSinkOptions } from "./checkpointing-sink.js";
 export { CheckpointingResourceLeaseReplicationSink } from "./checkpointing-sink.js";
-export type { ReplicationErrorCode } from "./codes.js";
-export { ReplicationErrorCodes } from "./codes.js";
 export type { CompositeResourceLeaseReplicatorOptions } from "./composite-replicator.js";
 export { CompositeResourceLeaseReplicator } from "./composite-replicator.js";
 export type { DurableFanOutResourceLeaseReplicatorOptions } from "./durable-fan-out.js";

@@ -1,6 +1,6 @@
 import type { ResourceLeaseReplicationEvent } from "../contracts/events.js";
-import { omniError } from "../errors/omnirelay-error.js";
-import { ReplicationErrorCodes } from "./codes.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 
 /**
  * Checks that `events` carry valid, strictly increasing sequence numbers, all greater than `last`, and returns the
@@ -14,20 +14,20 @@ export function checkSequence(events: readonly ResourceLeaseReplicationEvent[], 
   for (const event of events) {
     const seq = event.sequenceNumber;
     if (!Number.isSafeInteger(seq) || seq < 1) {
-      throw omniError(
-        "invalid-argument",
-        ReplicationErrorCodes.eventInvalid,
-        `Event sequenceNumber must be an integer >= 1, got ${String(seq)}.`,
-        { field: "sequenceNumber", "replication.sequence": String(seq) },
-      );
+      throw new OmniRelayError({
+        status: "invalid-argument",
+        code: ErrorCodes.replication.eventInvalid,
+        message: `Event sequenceNumber must be an integer >= 1, got ${String(seq)}.`,
+        metadata: { field: "sequenceNumber", "replication.sequence": String(seq) },
+      });
     }
     if (seq <= previous) {
-      throw omniError(
-        "failed-precondition",
-        ReplicationErrorCodes.outOfOrder,
-        `Event ${seq} is not after event ${previous}; sequence numbers must strictly increase.`,
-        { "replication.sequence": String(seq), "replication.last": String(previous) },
-      );
+      throw new OmniRelayError({
+        status: "failed-precondition",
+        code: ErrorCodes.replication.outOfOrder,
+        message: `Event ${seq} is not after event ${previous}; sequence numbers must strictly increase.`,
+        metadata: { "replication.sequence": String(seq), "replication.last": String(previous) },
+      });
     }
     previous = seq;
   }

@@ -1,5 +1,6 @@
 import type { CallOptions, ResourceLeaseReplicationEvent, ResourceLeaseReplicator } from "../contracts/events.js";
-import { invalidOption, invoke, replicationFailure } from "./codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
+import { invoke, replicationFailure } from "./errors.js";
 
 /** Options of {@link ShardedResourceLeaseReplicator}. */
 export interface ShardedResourceLeaseReplicatorOptions {
@@ -21,9 +22,10 @@ export class ShardedResourceLeaseReplicator implements ResourceLeaseReplicator {
 
   /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (option `inner` or `shardId`). */
   constructor(options: ShardedResourceLeaseReplicatorOptions) {
-    if (typeof options?.inner?.publish !== "function") throw invalidOption("inner", "inner must be a replicator.");
+    if (typeof options?.inner?.publish !== "function")
+      throw OmniRelayError.invalidOption("inner", "inner must be a replicator.");
     const shardId = typeof options.shardId === "string" ? options.shardId.trim() : "";
-    if (shardId.length === 0) throw invalidOption("shardId", "shardId must be a non-blank string.");
+    if (shardId.length === 0) throw OmniRelayError.invalidOption("shardId", "shardId must be a non-blank string.");
     this.inner = options.inner;
     this.shardId = shardId;
   }

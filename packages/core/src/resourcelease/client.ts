@@ -7,8 +7,7 @@ import type {
   ResourceLeaseQueueStats,
 } from "../contracts/payload.js";
 import type { ProcedureDefinition, UnaryOutbound } from "../dispatcher/types.js";
-import { ResourceLeaseErrorCodes } from "../errors/codes.js";
-import { omniError } from "../errors/omnirelay-error.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { ResourceLeaseFailOutcome } from "../queue/types.js";
 import { systemClock } from "../util/clock.js";
 import { EnqueueCoalescer } from "./enqueue-coalescer.js";
@@ -71,12 +70,7 @@ export class ResourceLeaseClient {
     this.namespace = options.namespace?.trim() || "resourcelease";
     const coalesce = options.coalesceEnqueues ?? 0;
     if (!Number.isSafeInteger(coalesce) || coalesce < 0 || coalesce > 1000) {
-      throw omniError(
-        "invalid-argument",
-        ResourceLeaseErrorCodes.optionsInvalid,
-        "coalesceEnqueues must be an integer from 0 to 1000.",
-        { option: "coalesceEnqueues" },
-      );
+      throw OmniRelayError.invalidOption("coalesceEnqueues", "coalesceEnqueues must be an integer from 0 to 1000.");
     }
     this.coalescer =
       coalesce > 1

@@ -3,7 +3,8 @@ import type { Logger } from "../contracts/health.js";
 import { silentLogger } from "../contracts/health.js";
 import type { Dispatcher } from "../dispatcher/dispatcher.js";
 import type { RequestMeta, UnaryInboundMiddleware } from "../dispatcher/types.js";
-import { omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { PeerLeaseHealthTracker } from "../peers/index.js";
 import type { QueueEngine } from "../queue/engine.js";
 import type { ResourceLeaseQueueOptions } from "../queue/options.js";
@@ -68,9 +69,7 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
   constructor(dispatcher: Dispatcher, options: ResourceLeaseDispatcherComponentOptions = {}) {
     const namespace = options.namespace?.trim() || "resourcelease";
     if (!NAMESPACE.test(namespace)) {
-      throw omniError("invalid-argument", "resourcelease.options.invalid", `Invalid namespace '${namespace}'.`, {
-        option: "namespace",
-      });
+      throw OmniRelayError.invalidOption("namespace", `Invalid namespace '${namespace}'.`);
     }
     this.namespace = namespace;
     this.tracker = options.healthTracker;
@@ -120,14 +119,14 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
     // Register all or nothing: a duplicate namespace must not leave half the verbs behind.
     for (const verb of ResourceLeaseVerbs) {
       if (dispatcher.lookup(`${namespace}::${verb}`)) {
-        throw omniError(
-          "already-exists",
-          "omnirelay.procedure.duplicate",
-          `Namespace '${namespace}' is already served.`,
-          {
+        throw new OmniRelayError({
+          status: "already-exists",
+          code: ErrorCodes.rpc.procedureDuplicate,
+          message: `Namespace '${namespace}' is already served.`,
+          metadata: {
             procedure: `${namespace}::${verb}`,
           },
-        );
+        });
       }
     }
     const maxBodyBytes = this.engine.settings.maxBodyBytes;

@@ -1,3 +1,4 @@
+import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 
 /** One enqueue's result as the client reports it. Internal. */
@@ -80,7 +81,7 @@ export class EnqueueCoalescer {
           e.reject(
             new OmniRelayError({
               status: "internal",
-              code: "omnirelay.internal",
+              code: ErrorCodes.rpc.internal,
               message: "The batched enqueue returned no sequence id for this item.",
             }),
           );

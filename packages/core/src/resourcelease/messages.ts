@@ -6,7 +6,7 @@ import type {
   ResourceLeasePendingItem,
   ResourceLeaseQueueStats,
 } from "../contracts/payload.js";
-import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
+import { ErrorCodes } from "../errors/codes.js";
 import type { ResourceLeaseFailOutcome } from "../queue/types.js";
 import { getPropertyIgnoreCase } from "../wire/case-insensitive.js";
 import { ResourceLeaseLimits as Limits } from "../wire/limits.js";
@@ -26,8 +26,6 @@ import * as v from "../wire/values.js";
 
 // Each verb's request and response, described once (docs/protocol.md's table). Some verbs have two JSON shapes — a
 // single item or a batch — that are one message here with a `batch` flag; gRPC has an rpc per shape.
-
-const A = Codes.argumentInvalid;
 
 /** `enqueue`: `{payload}` (one item) or `{payloads: […]}` (a batch). */
 export interface EnqueueRequest {
@@ -161,12 +159,12 @@ function shaped<T>(
 
 const get = getPropertyIgnoreCase;
 
-const payloadList = f.list(required(Payload, Codes.payloadRequired), { max: 100_000 });
-const tokenList = f.list(required(OwnershipToken, Codes.tokenRequired), { max: 100_000 });
-const requiredToken = required(OwnershipToken, Codes.tokenRequired);
+const payloadList = f.list(required(Payload, ErrorCodes.resourceLease.payloadRequired), { max: 100_000 });
+const tokenList = f.list(required(OwnershipToken, ErrorCodes.resourceLease.leaseTokenRequired), { max: 100_000 });
+const requiredToken = required(OwnershipToken, ErrorCodes.resourceLease.leaseTokenRequired);
 const enqueueStats = message<EnqueueStats>({
-  pendingCount: f.int({ min: 0, required: A }),
-  activeLeaseCount: f.int({ min: 0, required: A }),
+  pendingCount: f.int({ min: 0, required: ErrorCodes.resourceLease.argumentInvalid }),
+  activeLeaseCount: f.int({ min: 0, required: ErrorCodes.resourceLease.argumentInvalid }),
 });
 const ids = f.list(f.int({ min: 1 }), { max: 100_000 });
 
@@ -176,11 +174,17 @@ export const EnqueueRequestMessage = shaped<EnqueueRequest>(
     const list = get(source, "payloads");
     if (!v.absent(list)) {
       const payloads = payloadList.read(list, child(site, "payloads"))!;
-      if (payloads.length === 0) fail(child(site, "payloads"), Codes.payloadRequired, "payloads must not be empty.");
+      if (payloads.length === 0)
+        fail(child(site, "payloads"), ErrorCodes.resourceLease.payloadRequired, "payloads must not be empty.");
       return { payloads, batch: true };
     }
     return {
-      payloads: [required(Payload, Codes.payloadRequired).read(get(source, "payload"), child(site, "payload"))!],
+      payloads: [
+        required(Payload, ErrorCodes.resourceLease.payloadRequired).read(
+          get(source, "payload"),
+          child(site, "payload"),
+        )!,
+      ],
       batch: false,
     };
   },
@@ -193,13 +197,18 @@ export const EnqueueRequestMessage = shaped<EnqueueRequest>(
 /** `enqueue`'s answer. */
 export const EnqueueResponseMessage = shaped<EnqueueResponse>(
   (source, site) => {
-    const stats = required(enqueueStats, A).read(get(source, "stats"), child(site, "stats"))!;
+    const stats = required(enqueueStats, ErrorCodes.resourceLease.argumentInvalid).read(
+      get(source, "stats"),
+      child(site, "stats"),
+    )!;
     const list = get(source, "sequenceIds");
     if (!v.absent(list)) {
       const flags = f.list(f.bool()).read(get(source, "duplicates"), child(site, "duplicates")) ?? [];
       return { sequenceIds: ids.read(list, child(site, "sequenceIds"))!, duplicates: flags, stats, batch: true };
     }
-    const id = f.int({ min: 1, required: A }).read(get(source, "sequenceId"), child(site, "sequenceId"))!;
+    const id = f
+      .int({ min: 1, required: ErrorCodes.resourceLease.argumentInvalid })
+      .read(get(source, "sequenceId"), child(site, "sequenceId"))!;
     const duplicate = f.bool().read(get(source, "duplicate"), child(site, "duplicate")) ?? false;
     return { sequenceIds: [id], duplicates: [duplicate], stats, batch: false };
   },
@@ -215,7 +224,7 @@ export const EnqueueResponseMessage = shaped<EnqueueResponse>(
 
 /** `lease`. `waitMs` may be any size here; the queue cuts it to its `maxWaitMs`. */
 export const LeaseRequestMessage = message<LeaseRequest>({
-  peerId: f.text({ max: Limits.peerIdLength, code: A }),
+  peerId: f.text({ max: Limits.peerIdLength, code: ErrorCodes.resourceLease.argumentInvalid }),
   waitMs: f.int({ min: 0 }),
   maxItems: f.int({ min: 1, max: 100_000 }),
 });
@@ -241,8 +250,12 @@ export const HeartbeatRequestMessage = message<HeartbeatRequest>({ ownershipToke
 /** `heartbeat`'s answer (`success` is always true: a refused heartbeat is an error). */
 export const HeartbeatResponseMessage = shaped<HeartbeatResponse>(
   (source, site) => ({
-    leaseExpiresAt: f.time({ required: A }).read(get(source, "leaseExpiresAt"), child(site, "leaseExpiresAt"))!,
-    remainingMs: f.int({ min: 0, required: A }).read(get(source, "remainingMs"), child(site, "remainingMs"))!,
+    leaseExpiresAt: f
+      .time({ required: ErrorCodes.resourceLease.argumentInvalid })
+      .read(get(source, "leaseExpiresAt"), child(site, "leaseExpiresAt"))!,
+    remainingMs: f
+      .int({ min: 0, required: ErrorCodes.resourceLease.argumentInvalid })
+      .read(get(source, "remainingMs"), child(site, "remainingMs"))!,
   }),
   (value) => ({
     success: true,
@@ -294,18 +307,18 @@ export const CompleteResponseMessage = shaped<CompleteResponse>(
 /** `fail`. */
 export const FailRequestMessage = message<FailRequest>({
   ownershipToken: requiredToken,
-  reason: f.text({ max: Limits.errorMessageLength, code: A }),
-  errorCode: f.text({ max: Limits.errorCodeLength, code: A }),
+  reason: f.text({ max: Limits.errorMessageLength, code: ErrorCodes.resourceLease.argumentInvalid }),
+  errorCode: f.text({ max: Limits.errorCodeLength, code: ErrorCodes.resourceLease.argumentInvalid }),
   requeue: f.bool(),
   delayMs: f.int({ min: 0, max: 7 * 24 * 3_600_000 }),
-  metadata: f.map(A),
+  metadata: f.map(ErrorCodes.resourceLease.argumentInvalid),
 });
 
 /** `fail`'s answer. */
 export const FailResponseMessage = shaped<FailResponse>(
   (source, site) => ({
     outcome: f
-      .oneOf(["requeued", "delayed", "dead_lettered"] as const, { required: A })
+      .oneOf(["requeued", "delayed", "dead_lettered"] as const, { required: ErrorCodes.resourceLease.argumentInvalid })
       .read(get(source, "outcome"), child(site, "outcome"))!,
   }),
   (value) => ({ success: true, outcome: value.outcome }),
@@ -322,13 +335,16 @@ export const DrainResponseMessage = message<DrainResponse>({
 
 /** `restore`. */
 export const RestoreRequestMessage = message<RestoreRequest>({
-  items: orElse(f.list(required(RestoreItemMessage, Codes.restoreItemRequired), { max: 100_000 }), []),
+  items: orElse(
+    f.list(required(RestoreItemMessage, ErrorCodes.resourceLease.restorePendingItemRequired), { max: 100_000 }),
+    [],
+  ),
   renumber: f.bool(),
 });
 
 /** `restore`'s answer. */
 export const RestoreResponseMessage = message<RestoreResponse>({
-  restoredCount: f.int({ min: 0, required: A }),
+  restoredCount: f.int({ min: 0, required: ErrorCodes.resourceLease.argumentInvalid }),
   sequenceIds: ids,
 });
 
@@ -344,7 +360,9 @@ export const DeadLettersResponseMessage = message<DeadLettersResponse>({
 export const RedriveRequestMessage = message<RedriveRequest>({ sequenceIds: ids });
 
 /** `redrive`'s answer. */
-export const RedriveResponseMessage = message<RedriveResponse>({ redrivenCount: f.int({ min: 0, required: A }) });
+export const RedriveResponseMessage = message<RedriveResponse>({
+  redrivenCount: f.int({ min: 0, required: ErrorCodes.resourceLease.argumentInvalid }),
+});
 
 /** `stats`: no fields. */
 export const StatsRequestMessage = message<Record<string, never>>({});

@@ -1,5 +1,5 @@
 import type { ResourceLeaseItemPayload } from "../contracts/payload.js";
-import { omniError } from "../errors/omnirelay-error.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 
 /** Options of {@link createShardResolver}. */
 export interface ShardResolverOptions {
@@ -31,9 +31,7 @@ function fnv1a(text: string): number {
 export function createShardResolver(options: ShardResolverOptions): ShardResolver {
   const namespaces = [...options.namespaces];
   if (namespaces.length === 0) {
-    throw omniError("invalid-argument", "resourcelease.options.invalid", "At least one namespace is required.", {
-      option: "namespaces",
-    });
+    throw OmniRelayError.invalidOption("namespaces", "At least one namespace is required.");
   }
   const key = options.key ?? ((p: ResourceLeaseItemPayload) => p.partitionKey);
   return (payload) => {

@@ -1,6 +1,6 @@
 import { strictEqual } from "node:assert/strict";
 import type { DeterministicRecord, DeterministicStateStore } from "../contracts/stores.js";
-import { DeterministicErrorCodes } from "../deterministic/codes.js";
+import { ErrorCodes } from "../errors/codes.js";
 import {
   assertOmniError,
   assertSame,
@@ -96,7 +96,7 @@ function edgeRecords(): [string, DeterministicRecord][] {
  * bytes, recordedAt), also at the edges; keys match exactly (case, spaces, Unicode normalisation, length); the store
  * keeps its own copy of a payload; concurrent `tryAdd`s of one key have exactly one winner, whose record is stored
  * (with `factory.openAnother`, also across instances); blank keys and malformed records are refused with
- * `invalid-argument` and the codes of `DeterministicErrorCodes`, storing nothing. With `factory.reopen`: every record
+ * `invalid-argument` and the codes of `ErrorCodes.deterministic`, storing nothing. With `factory.reopen`: every record
  * survives a reopen and `tryAdd` still refuses stored keys.
  *
  * @example
@@ -240,7 +240,7 @@ export function describeDeterministicStoreConformance<F extends DeterministicSto
     }
 
     check("refuses a blank key with invalid-argument, storing nothing", async ({ store }) => {
-      const code = DeterministicErrorCodes.keyRequired;
+      const code = ErrorCodes.deterministic.keyRequired;
       for (const key of ["", "   ", "\t\n"]) {
         const name = JSON.stringify(key);
         assertOmniError(
@@ -271,7 +271,7 @@ export function describeDeterministicStoreConformance<F extends DeterministicSto
         for (const op of ["set", "tryAdd"] as const) {
           const call = `${op} of a record with a ${what}`;
           const error = await rejectionOf(() => store[op]("k", value), call);
-          assertOmniError(error, "invalid-argument", call, DeterministicErrorCodes.recordInvalid);
+          assertOmniError(error, "invalid-argument", call, ErrorCodes.deterministic.recordInvalid);
         }
       }
       strictEqual(await store.get("k"), undefined, "nothing is stored for refused records");

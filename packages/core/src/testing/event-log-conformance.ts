@@ -4,7 +4,7 @@ import type {
   ResourceLeaseReplicationEvent,
   ResourceLeaseReplicator,
 } from "../contracts/events.js";
-import { ResourceLeaseErrorCodes } from "../errors/codes.js";
+import { ErrorCodes } from "../errors/codes.js";
 import {
   assertOmniError,
   assertSame,
@@ -338,7 +338,7 @@ export function describeEventLogConformance<F extends EventLogConformanceFixture
     check("refuses a publish whose signal is aborted with cancelled, storing nothing", async ({ log }) => {
       await log.publish(range(1, 2));
       const error = await rejectionOf(log.publish(range(3, 4), { signal: AbortSignal.abort() }), "aborted publish");
-      assertOmniError(error, "cancelled", "a publish with an aborted signal", ResourceLeaseErrorCodes.cancelled);
+      assertOmniError(error, "cancelled", "a publish with an aborted signal", ErrorCodes.resourceLease.cancelled);
       await assertHolds(log, range(1, 2), "after the cancelled publish");
       await log.publish(range(3, 4));
       await assertHolds(log, range(1, 4), "after publishing the cancelled events again");

@@ -1,18 +1,12 @@
 import type { CallOptions } from "../contracts/events.js";
 import type { ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "../contracts/stores.js";
-import { ResourceLeaseErrorCodes } from "../errors/codes.js";
+import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 
 interface StoredObject {
   readonly bytes: Uint8Array;
   readonly contentType: string;
 }
-
-/**
- * The code of a refused create-if-absent put, the one `@omnirelay/replicator-object-storage` uses for its stores
- * (and recognises as "another writer owns the prefix"), so the replicator runs on this store as on S3.
- */
-const EXISTS_CODE = "resourcelease.objectstorage.exists";
 
 /** UTF-8 byte order, the order S3 and GCS list keys in. */
 function byteOrder(a: string, b: string): number {
@@ -22,7 +16,7 @@ function byteOrder(a: string, b: string): number {
 function cancelled(signal: AbortSignal): OmniRelayError {
   return new OmniRelayError({
     status: "cancelled",
-    code: ResourceLeaseErrorCodes.cancelled,
+    code: ErrorCodes.resourceLease.cancelled,
     message: "The object-store call was cancelled.",
     cause: signal.reason,
   });
@@ -32,7 +26,7 @@ function checkKey(key: unknown, field: string): string {
   if (typeof key !== "string" || key.length === 0) {
     throw new OmniRelayError({
       status: "invalid-argument",
-      code: ResourceLeaseErrorCodes.argumentInvalid,
+      code: ErrorCodes.resourceLease.argumentInvalid,
       message: `${field} must be a non-empty string.`,
       metadata: { field },
     });
@@ -60,7 +54,9 @@ export class InMemoryResourceLeaseObjectStore implements ResourceLeaseObjectStor
     if (options.ifNoneMatch === "*" && this.objects.has(key)) {
       throw new OmniRelayError({
         status: "already-exists",
-        code: EXISTS_CODE,
+        // The code the object-storage replicator's own stores use (and read as "another writer owns the prefix"),
+        // so the replicator runs on this store as on S3.
+        code: ErrorCodes.objectStorage.exists,
         message: `Object ${key} already exists; it is never overwritten.`,
         metadata: { key },
       });

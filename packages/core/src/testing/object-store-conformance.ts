@@ -1,7 +1,7 @@
 import { AssertionError, strictEqual } from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { ObjectListEntry, ResourceLeaseObjectStore } from "../contracts/stores.js";
-import { ResourceLeaseErrorCodes } from "../errors/codes.js";
+import { ErrorCodes } from "../errors/codes.js";
 import {
   assertOmniError,
   assertSame,
@@ -364,7 +364,7 @@ export function describeObjectStoreConformance<F extends ObjectStoreConformanceF
               error,
               "cancelled",
               `${what} whose signal aborted while it ran`,
-              ResourceLeaseErrorCodes.cancelled,
+              ErrorCodes.resourceLease.cancelled,
             );
           }
         }
@@ -374,7 +374,7 @@ export function describeObjectStoreConformance<F extends ObjectStoreConformanceF
     check("refuses calls whose signal is aborted with cancelled, storing nothing", async ({ store, prefix }) => {
       const signal = AbortSignal.abort();
       const key = `${prefix}cancelled.json`;
-      const code = ResourceLeaseErrorCodes.cancelled;
+      const code = ErrorCodes.resourceLease.cancelled;
       for (const ifNoneMatch of [undefined, "*"] as const) {
         const what = `put with an aborted signal${ifNoneMatch ? " and ifNoneMatch" : ""}`;
         const put = store.put(key, bytes("x"), "application/json", ifNoneMatch ? { ifNoneMatch, signal } : { signal });

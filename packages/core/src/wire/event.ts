@@ -4,9 +4,10 @@ import {
   ResourceLeaseEventTypes,
   type ResourceLeaseReplicationEvent,
 } from "../contracts/events.js";
+import { ErrorCodes } from "../errors/codes.js";
 import { type Field, f, message, orElse } from "./message.js";
 import { ErrorInfo, OwnershipToken, Payload, PendingItem } from "./messages.js";
-import { EVENT_INVALID, fail, logSite } from "./site.js";
+import { fail, logSite } from "./site.js";
 import { absent } from "./values.js";
 
 const typeByLowerName = new Map<string, ResourceLeaseEventType>(
@@ -25,7 +26,7 @@ const eventType: Field<ResourceLeaseEventType> = {
     if (type === undefined) {
       fail(
         site,
-        EVENT_INVALID,
+        ErrorCodes.replication.eventInvalid,
         `eventType must be an event type name or number, got ${absent(value) ? value : JSON.stringify(value)}.`,
       );
     }
@@ -39,9 +40,9 @@ const eventType: Field<ResourceLeaseEventType> = {
  * `eventType` by name, absent fields omitted, `metadata` always present. Described once, read in log mode.
  */
 export const ReplicationEvent = message<ResourceLeaseReplicationEvent>({
-  sequenceNumber: f.int({ min: 1, required: EVENT_INVALID }),
+  sequenceNumber: f.int({ min: 1, required: ErrorCodes.replication.eventInvalid }),
   eventType,
-  timestamp: f.time({ required: EVENT_INVALID }),
+  timestamp: f.time({ required: ErrorCodes.replication.eventInvalid }),
   ownership: OwnershipToken.field,
   peerId: f.text({ max: Number.MAX_SAFE_INTEGER }),
   principal: f.text({ max: Number.MAX_SAFE_INTEGER }),
@@ -72,7 +73,7 @@ export function encodeReplicationEvent(event: ResourceLeaseReplicationEvent): Re
  */
 export function decodeReplicationEvent(json: unknown): ResourceLeaseReplicationEvent {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    fail(logSite("event"), EVENT_INVALID, "An event must be a JSON object.");
+    fail(logSite("event"), ErrorCodes.replication.eventInvalid, "An event must be a JSON object.");
   }
   return ReplicationEvent.read(json, logSite());
 }

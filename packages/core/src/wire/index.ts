@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import type { ResourceLeasePendingItem } from "../contracts/payload.js";
-import { ResourceLeaseErrorCodes } from "../errors/codes.js";
+import { ErrorCodes } from "../errors/codes.js";
 import { required as requiredMessage } from "./message.js";
 import { PendingItem } from "./messages.js";
 import { responseSite } from "./site.js";
@@ -53,7 +53,7 @@ export interface DecodePendingItemOptions {
  *   `resourcelease.lease.token_required` (`lastOwnershipToken`), `resourcelease.argument.invalid` (anything else).
  */
 export function decodePendingItem(json: unknown, options: DecodePendingItemOptions = {}): ResourceLeasePendingItem {
-  return requiredMessage(PendingItem, ResourceLeaseErrorCodes.restoreItemRequired).read(
+  return requiredMessage(PendingItem, ErrorCodes.resourceLease.restorePendingItemRequired).read(
     json,
     responseSite(options.field ?? "item"),
   ) as ResourceLeasePendingItem;

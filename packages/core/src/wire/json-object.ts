@@ -1,4 +1,5 @@
-import { omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { WireMessage } from "./message.js";
 
 /**
@@ -9,8 +10,13 @@ export const JsonObject: WireMessage<Record<string, unknown>> = (() => {
   const read = (value: unknown): Record<string, unknown> => {
     if (value === undefined || value === null) return {};
     if (typeof value !== "object" || Array.isArray(value)) {
-      throw omniError("invalid-argument", "omnirelay.request.invalid_body", "The request body must be a JSON object.", {
-        field: "body",
+      throw new OmniRelayError({
+        status: "invalid-argument",
+        code: ErrorCodes.rpc.requestInvalidBody,
+        message: "The request body must be a JSON object.",
+        metadata: {
+          field: "body",
+        },
       });
     }
     return value as Record<string, unknown>;

@@ -1,9 +1,8 @@
+import { ErrorCodes } from "../errors/codes.js";
 import { getPropertyIgnoreCase } from "./case-insensitive.js";
 import { child, fail, type Site } from "./site.js";
 import { encodeTime } from "./time.js";
 import * as v from "./values.js";
-
-const A = "resourcelease.argument.invalid";
 
 /**
  * The form a message is written in. `json`: the HTTP wire and every log (bytes base64). `proto`: the shape of the
@@ -43,7 +42,9 @@ export function message<T extends object>(fields: Fields<T>, rules: MessageRules
   /** Absent (undefined or null) reads as undefined: as a field, the message is optional unless wrapped. */
   const readField = (value: unknown, site: Site): T | undefined => {
     if (v.absent(value)) return undefined;
-    const source = v.object(value, site, { code: rules.code ?? rules.required ?? A })!;
+    const source = v.object(value, site, {
+      code: rules.code ?? rules.required ?? ErrorCodes.resourceLease.argumentInvalid,
+    })!;
     const out: Record<string, unknown> = {};
     for (const [name, field] of entries) {
       const got = field.read(getPropertyIgnoreCase(source, name), child(site, name));
@@ -52,7 +53,8 @@ export function message<T extends object>(fields: Fields<T>, rules: MessageRules
     return out as T;
   };
   const read = (value: unknown, site: Site): T =>
-    readField(value, site) ?? (v.object(value, site, { required: rules.required ?? A }) as never);
+    readField(value, site) ??
+    (v.object(value, site, { required: rules.required ?? ErrorCodes.resourceLease.argumentInvalid }) as never);
   const write = (value: T, form: WireForm = "json"): Record<string, unknown> => {
     const out: Record<string, unknown> = {};
     for (const [name, field] of entries) {
@@ -117,7 +119,11 @@ export const f = {
     read: (value, site) => {
       const got = v.text(value, site, { max: 64, ...rules });
       if (got !== undefined && !(values as readonly string[]).includes(got)) {
-        fail(site, rules.code ?? "resourcelease.argument.invalid", `${site.path} must be one of ${values.join(", ")}.`);
+        fail(
+          site,
+          rules.code ?? ErrorCodes.resourceLease.argumentInvalid,
+          `${site.path} must be one of ${values.join(", ")}.`,
+        );
       }
       return got as S | undefined;
     },

@@ -7,56 +7,68 @@ import type {
   ResourceLeasePendingItem,
   ResourceLeaseQueueStats,
 } from "../contracts/payload.js";
-import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
+import { ErrorCodes } from "../errors/codes.js";
 import { ResourceLeaseLimits as Limits } from "./limits.js";
 import { f, message, orElse, required } from "./message.js";
 
 // The messages every procedure and every log share, each described once (docs/protocol.md). Adding an optional field
 // to one of them means adding it here and to the proto; both transports and every log follow.
 
-const A = Codes.argumentInvalid;
+const A = ErrorCodes.resourceLease.argumentInvalid;
 
 /** A work item's payload. */
 export const Payload = message<ResourceLeaseItemPayload>(
   {
     resourceType: f.text({
       max: Limits.resourceTypeLength,
-      required: Codes.resourceTypeRequired,
-      code: Codes.payloadInvalid,
+      required: ErrorCodes.resourceLease.payloadResourceTypeRequired,
+      code: ErrorCodes.resourceLease.payloadInvalid,
     }),
     resourceId: f.text({
       max: Limits.resourceIdLength,
-      required: Codes.resourceIdRequired,
-      code: Codes.payloadInvalid,
+      required: ErrorCodes.resourceLease.payloadResourceIdRequired,
+      code: ErrorCodes.resourceLease.payloadInvalid,
     }),
     partitionKey: f.text({
       max: Limits.partitionKeyLength,
-      required: Codes.partitionKeyRequired,
-      code: Codes.payloadInvalid,
+      required: ErrorCodes.resourceLease.payloadPartitionKeyRequired,
+      code: ErrorCodes.resourceLease.payloadInvalid,
     }),
     payloadEncoding: f.text({
       max: Limits.payloadEncodingLength,
-      required: Codes.encodingRequired,
-      code: Codes.payloadInvalid,
+      required: ErrorCodes.resourceLease.payloadEncodingRequired,
+      code: ErrorCodes.resourceLease.payloadInvalid,
     }),
-    body: f.bytes(Codes.payloadInvalid),
-    attributes: f.map(Codes.payloadInvalid),
-    requestId: f.text({ max: Limits.requestIdLength, code: Codes.payloadInvalid, emptyIsAbsent: true }),
+    body: f.bytes(ErrorCodes.resourceLease.payloadInvalid),
+    attributes: f.map(ErrorCodes.resourceLease.payloadInvalid),
+    requestId: f.text({
+      max: Limits.requestIdLength,
+      code: ErrorCodes.resourceLease.payloadInvalid,
+      emptyIsAbsent: true,
+    }),
   },
-  { required: Codes.payloadRequired, code: Codes.payloadInvalid },
+  { required: ErrorCodes.resourceLease.payloadRequired, code: ErrorCodes.resourceLease.payloadInvalid },
 );
 
-const tokenInt = { min: 1, required: Codes.tokenRequired, code: Codes.tokenRequired };
+const tokenInt = {
+  min: 1,
+  required: ErrorCodes.resourceLease.leaseTokenRequired,
+  code: ErrorCodes.resourceLease.leaseTokenRequired,
+};
 
 /** An ownership token. */
 export const OwnershipToken = message<ResourceLeaseOwnershipToken>(
   {
     sequenceId: f.int(tokenInt),
     attempt: f.int(tokenInt),
-    leaseId: f.text({ max: Limits.leaseIdLength, required: Codes.tokenRequired, code: Codes.tokenRequired }),
+    leaseId: f.text({
+      max: Limits.leaseIdLength,
+      required: ErrorCodes.resourceLease.leaseTokenRequired,
+      code: ErrorCodes.resourceLease.leaseTokenRequired,
+    }),
     fencingToken: f.int(tokenInt),
   },
-  { required: Codes.tokenRequired, code: Codes.tokenRequired },
+  { required: ErrorCodes.resourceLease.leaseTokenRequired, code: ErrorCodes.resourceLease.leaseTokenRequired },
 );
 
 /** A failure description. A missing message reads as empty. */
@@ -66,7 +78,7 @@ export const ErrorInfo = message<ResourceLeaseErrorInfo>({
 });
 
 const itemFields = {
-  payload: required(Payload, Codes.payloadRequired),
+  payload: required(Payload, ErrorCodes.resourceLease.payloadRequired),
   lastError: ErrorInfo.field,
   lastOwnershipToken: OwnershipToken.field,
   availableAt: f.time(),
@@ -94,7 +106,10 @@ export const RestoreItemMessage = message<RestoreItem>(
     attempt: f.int({ min: 1, max: Limits.maxAttempt }),
     enqueuedAt: f.time(),
   },
-  { required: Codes.restoreItemRequired, code: Codes.restoreItemRequired },
+  {
+    required: ErrorCodes.resourceLease.restorePendingItemRequired,
+    code: ErrorCodes.resourceLease.restorePendingItemRequired,
+  },
 );
 
 /** A dead-lettered item. */
@@ -109,12 +124,12 @@ export const DeadLetterItem = message<ResourceLeaseDeadLetterItem>({
 
 /** A granted lease. */
 export const Grant = message<ResourceLeaseGrant>({
-  payload: required(Payload, Codes.payloadRequired),
+  payload: required(Payload, ErrorCodes.resourceLease.payloadRequired),
   sequenceId: f.int({ min: 1, required: A }),
   attempt: f.int({ min: 1, required: A }),
   enqueuedAt: f.time({ required: A }),
   lastError: ErrorInfo.field,
-  ownershipToken: required(OwnershipToken, Codes.tokenRequired),
+  ownershipToken: required(OwnershipToken, ErrorCodes.resourceLease.leaseTokenRequired),
   ownerPeerId: f.text({ max: Limits.peerIdLength, code: A }),
   leaseExpiresAt: f.time({ required: A }),
 });

@@ -1,5 +1,5 @@
-import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
-import { omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 
 /**
  * How strictly a value is read. `request`: a caller's input at the edge (HTTP, gRPC, an in-process call) — every limit
@@ -18,9 +18,6 @@ export interface Site {
   readonly maxBodyBytes: number;
 }
 
-/** Code of every problem found while decoding a stored event (`log` mode). */
-export const EVENT_INVALID = "resourcelease.replication.event_invalid";
-
 /** A site one level down: `payload` + `resourceId` → `payload.resourceId`, `items` + 2 → `items[2]`. */
 export function child(site: Site, key: string | number): Site {
   const path = typeof key === "number" ? `${site.path}[${key}]` : site.path ? `${site.path}.${key}` : key;
@@ -34,7 +31,12 @@ export function child(site: Site, key: string | number): Site {
 export function fail(site: Site, code: string, message: string, limit?: number): never {
   const metadata: Record<string, string> = { field: site.path };
   if (limit !== undefined) metadata.limit = String(limit);
-  throw omniError("invalid-argument", site.mode === "log" ? EVENT_INVALID : code, message, metadata);
+  throw new OmniRelayError({
+    status: "invalid-argument",
+    code: site.mode === "log" ? ErrorCodes.replication.eventInvalid : code,
+    message,
+    metadata,
+  });
 }
 
 /** The root site of a request (the caller's input), with the queue's body limit. */
@@ -54,6 +56,3 @@ export function logSite(path = ""): Site {
 
 /** Default of the queue option `maxBodyBytes`: 1 MiB. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
-
-/** The default code of a bad argument. */
-export const ARGUMENT_INVALID = Codes.argumentInvalid;

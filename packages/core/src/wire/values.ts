@@ -1,4 +1,4 @@
-import { ResourceLeaseErrorCodes as Codes } from "../errors/codes.js";
+import { ErrorCodes } from "../errors/codes.js";
 import { ResourceLeaseLimits as Limits } from "./limits.js";
 import { child, fail, type Site } from "./site.js";
 import { parseTime } from "./time.js";
@@ -29,7 +29,7 @@ export interface TextRules {
  * surrogate would become U+FFFD in protobuf, SQLite and object stores, so copies of one event would differ).
  */
 export function text(value: unknown, site: Site, rules: TextRules): string | undefined {
-  const code = rules.code ?? Codes.argumentInvalid;
+  const code = rules.code ?? ErrorCodes.resourceLease.argumentInvalid;
   if (absent(value)) {
     if (rules.required) fail(site, rules.required, `${site.path} is required and must be a non-blank string.`);
     return undefined;
@@ -62,7 +62,7 @@ export interface IntegerRules {
 
 /** A safe integer within the rules; a decimal string (`"42"`) is read as its number. */
 export function integer(value: unknown, site: Site, rules: IntegerRules): number | undefined {
-  const code = rules.code ?? Codes.argumentInvalid;
+  const code = rules.code ?? ErrorCodes.resourceLease.argumentInvalid;
   if (absent(value)) {
     if (rules.required) fail(site, rules.required, `${site.path} is required.`);
     return undefined;
@@ -80,7 +80,7 @@ export function integer(value: unknown, site: Site, rules: IntegerRules): number
  * 1970-01-01 and 9999-12-31 (what every log can write as ISO-8601 and read back).
  */
 export function time(value: unknown, site: Site, rules: { required?: string; code?: string } = {}): number | undefined {
-  const code = rules.code ?? Codes.argumentInvalid;
+  const code = rules.code ?? ErrorCodes.resourceLease.argumentInvalid;
   if (absent(value)) {
     if (rules.required) fail(site, rules.required, `${site.path} is required.`);
     return undefined;
@@ -98,7 +98,11 @@ export function time(value: unknown, site: Site, rules: { required?: string; cod
  * so a held item never keeps more memory alive than its own bytes. In log mode a decoded body stays a view into
  * Buffer's pool (a restart decodes one per stored item; a queue rebuilt from a log compacts them after).
  */
-export function bytes(value: unknown, site: Site, code: string = Codes.argumentInvalid): Uint8Array | undefined {
+export function bytes(
+  value: unknown,
+  site: Site,
+  code: string = ErrorCodes.resourceLease.argumentInvalid,
+): Uint8Array | undefined {
   if (absent(value)) return undefined;
   let out: Uint8Array | undefined;
   if (value instanceof Uint8Array) out = value;
@@ -109,7 +113,12 @@ export function bytes(value: unknown, site: Site, code: string = Codes.argumentI
   if (!out) fail(site, code, `${site.path} must be bytes (base64 on the JSON wire).`);
   if (site.mode !== "request") return out;
   if (out.byteLength > site.maxBodyBytes) {
-    fail(site, Codes.payloadTooLarge, `${site.path} is larger than ${site.maxBodyBytes} bytes.`, site.maxBodyBytes);
+    fail(
+      site,
+      ErrorCodes.resourceLease.payloadTooLarge,
+      `${site.path} is larger than ${site.maxBodyBytes} bytes.`,
+      site.maxBodyBytes,
+    );
   }
   const owns = out.byteOffset === 0 && out.byteLength === out.buffer.byteLength;
   return owns && !(out.buffer instanceof SharedArrayBuffer) ? out : new Uint8Array(out);
@@ -135,7 +144,11 @@ function strictBase64(value: string): Buffer | undefined {
 }
 
 /** True or false. */
-export function bool(value: unknown, site: Site, code: string = Codes.argumentInvalid): boolean | undefined {
+export function bool(
+  value: unknown,
+  site: Site,
+  code: string = ErrorCodes.resourceLease.argumentInvalid,
+): boolean | undefined {
   if (absent(value)) return undefined;
   if (typeof value !== "boolean") fail(site, code, `${site.path} must be true or false.`);
   return value;
@@ -153,7 +166,7 @@ export function object(
     return undefined;
   }
   if (typeof value !== "object" || Array.isArray(value) || value instanceof Uint8Array) {
-    fail(site, rules.code ?? rules.required ?? Codes.argumentInvalid, `${name} must be an object.`);
+    fail(site, rules.code ?? rules.required ?? ErrorCodes.resourceLease.argumentInvalid, `${name} must be an object.`);
   }
   return value as Record<string, unknown>;
 }
@@ -165,7 +178,7 @@ export function list(
   rules: { max?: number; code?: string } = {},
 ): readonly unknown[] | undefined {
   if (absent(value)) return undefined;
-  const code = rules.code ?? Codes.argumentInvalid;
+  const code = rules.code ?? ErrorCodes.resourceLease.argumentInvalid;
   if (!Array.isArray(value)) fail(site, code, `${site.path} must be a list.`);
   if (site.mode === "request" && rules.max !== undefined && value.length > rules.max) {
     fail(site, code, `${site.path} holds more than ${rules.max} entries.`, rules.max);
@@ -180,7 +193,7 @@ export function list(
 export function stringMap(
   value: unknown,
   site: Site,
-  code: string = Codes.argumentInvalid,
+  code: string = ErrorCodes.resourceLease.argumentInvalid,
 ): Record<string, string> | undefined {
   const source = object(value, site, { code });
   if (source === undefined) return undefined;

@@ -1,7 +1,8 @@
 import type { ResourceLeaseOwnershipToken } from "../contracts/payload.js";
+import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
-import { batchResultError } from "./codes.js";
+import { batchResultError } from "./errors.js";
 import type { ResourceLeaseWorkerClient } from "./options.js";
 
 /** Outcome of one completion: acknowledged, or the error the server or transport gave. Internal. */
@@ -84,7 +85,7 @@ export class CompleteBatcher {
           ok: false,
           error: new OmniRelayError({
             status: "internal",
-            code: "omnirelay.internal",
+            code: ErrorCodes.rpc.internal,
             message: "completeMany returned no result for the token.",
           }),
         });

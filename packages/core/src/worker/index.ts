@@ -1,5 +1,4 @@
 /** The ResourceLease worker: leases items, renews and fences leases, completes or fails them. */
-export { type ResourceLeaseWorkerErrorCode, ResourceLeaseWorkerErrorCodes } from "./codes.js";
 export type {
   ResourceLeaseWorkerEvent,
   ResourceLeaseWorkerEventsOptions,

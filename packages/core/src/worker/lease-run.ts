@@ -1,8 +1,9 @@
 import type { Logger } from "../contracts/health.js";
 import type { ResourceLeaseGrant, ResourceLeaseOwnershipToken } from "../contracts/payload.js";
-import { OmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
-import { expiredLocallyError, fencedError, isLeaseLost, leaseMeta, ResourceLeaseWorkerErrorCodes } from "./codes.js";
+import { expiredLocallyError, fencedError, isLeaseLost, leaseMeta } from "./errors.js";
 import type { ResourceLeaseWorkerClient, ResourceLeaseWorkerContext } from "./options.js";
 
 /** What a lease run needs from its worker. Internal. */
@@ -97,12 +98,12 @@ export class LeaseRun {
     if (this.current !== "running") {
       const reason = this.handlerAbort.signal.aborted
         ? OmniRelayError.from(this.handlerAbort.signal.reason)
-        : omniError(
-            "failed-precondition",
-            ResourceLeaseWorkerErrorCodes.leaseSettled,
-            "The handler has settled; the lease is no longer renewed.",
-            leaseMeta(this.token),
-          );
+        : new OmniRelayError({
+            status: "failed-precondition",
+            code: ErrorCodes.worker.leaseSettled,
+            message: "The handler has settled; the lease is no longer renewed.",
+            metadata: leaseMeta(this.token),
+          });
       return Promise.reject(reason);
     }
     if (this.inFlight) return this.inFlight;

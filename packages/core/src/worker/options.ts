@@ -1,9 +1,9 @@
 import type { Logger } from "../contracts/health.js";
 import { silentLogger } from "../contracts/health.js";
 import type { ResourceLeaseGrant, ResourceLeaseOwnershipToken } from "../contracts/payload.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { ResourceLeaseFailOutcome } from "../queue/types.js";
 import { type Clock, systemClock } from "../util/clock.js";
-import { invalidOption } from "./codes.js";
 import type { ResourceLeaseWorkerEvent } from "./events.js";
 
 /** Per-call options the worker passes to its client. */
@@ -185,7 +185,7 @@ const clientMethods = ["lease", "heartbeat", "complete", "completeMany", "fail"]
 function duration(value: number | undefined, option: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-    throw invalidOption(option, `${option} must be a finite number of milliseconds >= 0.`);
+    throw OmniRelayError.invalidOption(option, `${option} must be a finite number of milliseconds >= 0.`);
   }
   return value;
 }
@@ -205,36 +205,41 @@ export function defaultFailDecision(error: unknown): ResourceLeaseWorkerFailDeci
  * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` with metadata `option`.
  */
 export function resolveWorkerOptions(options: ResourceLeaseWorkerOptions): ResolvedWorkerOptions {
-  if (typeof options !== "object" || options === null) throw invalidOption("options", "Worker options are required.");
+  if (typeof options !== "object" || options === null)
+    throw OmniRelayError.invalidOption("options", "Worker options are required.");
   const client = options.client as unknown as Record<string, unknown> | undefined;
   if (typeof client !== "object" || client === null || clientMethods.some((m) => typeof client[m] !== "function")) {
-    throw invalidOption("client", `client must have the methods ${clientMethods.join(", ")}.`);
+    throw OmniRelayError.invalidOption("client", `client must have the methods ${clientMethods.join(", ")}.`);
   }
-  if (typeof options.handler !== "function") throw invalidOption("handler", "handler must be a function.");
+  if (typeof options.handler !== "function")
+    throw OmniRelayError.invalidOption("handler", "handler must be a function.");
   if (typeof options.peerId !== "string" || options.peerId.trim() === "") {
-    throw invalidOption("peerId", "peerId must be a non-blank string.");
+    throw OmniRelayError.invalidOption("peerId", "peerId must be a non-blank string.");
   }
   const concurrency = options.concurrency ?? 1;
   if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
-    throw invalidOption("concurrency", "concurrency must be an integer >= 1.");
+    throw OmniRelayError.invalidOption("concurrency", "concurrency must be an integer >= 1.");
   }
   const prefetch = options.prefetch ?? 0;
   if (!Number.isSafeInteger(prefetch) || prefetch < 0 || prefetch > 10_000) {
-    throw invalidOption("prefetch", "prefetch must be an integer from 0 to 10000.");
+    throw OmniRelayError.invalidOption("prefetch", "prefetch must be an integer from 0 to 10000.");
   }
   const heartbeatFraction = options.heartbeatFraction ?? 1 / 3;
   if (typeof heartbeatFraction !== "number" || Number.isNaN(heartbeatFraction) || heartbeatFraction <= 0) {
-    throw invalidOption("heartbeatFraction", "heartbeatFraction must be a number > 0.");
+    throw OmniRelayError.invalidOption("heartbeatFraction", "heartbeatFraction must be a number > 0.");
   }
   for (const name of ["failOnError", "onError", "random"] as const) {
     if (options[name] !== undefined && typeof options[name] !== "function") {
-      throw invalidOption(name, `${name} must be a function.`);
+      throw OmniRelayError.invalidOption(name, `${name} must be a function.`);
     }
   }
   const retryInitialDelayMs = duration(options.leaseRetry?.initialDelayMs, "leaseRetry.initialDelayMs", 100);
   const retryMaxDelayMs = duration(options.leaseRetry?.maxDelayMs, "leaseRetry.maxDelayMs", 5_000);
   if (retryMaxDelayMs < retryInitialDelayMs) {
-    throw invalidOption("leaseRetry.maxDelayMs", "leaseRetry.maxDelayMs must be >= leaseRetry.initialDelayMs.");
+    throw OmniRelayError.invalidOption(
+      "leaseRetry.maxDelayMs",
+      "leaseRetry.maxDelayMs must be >= leaseRetry.initialDelayMs.",
+    );
   }
   return {
     client: options.client,

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { ResourceLeaseQueue, type ResourceLeaseQueueOptions } from "../index.js";
 import { FakeClock } from "../testing/fake-clock.js";
-import { ResourceLeaseWorkerErrorCodes } from "./codes.js";
 import type { ResourceLeaseWorkerEvent } from "./events.js";
 import type { ResourceLeaseWorkerClient, ResourceLeaseWorkerContext, ResourceLeaseWorkerOptions } from "./options.js";
 import { advance, countingClock, deferred, flush, item, queueClient, spyClient } from "./test-helpers.js";
@@ -15,7 +15,8 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-const unavailable = () => omniError("unavailable", "omnirelay.transport.unavailable", "network down");
+const unavailable = () =>
+  new OmniRelayError({ status: "unavailable", code: "omnirelay.transport.unavailable", message: "network down" });
 
 function setup(
   options: {
@@ -106,7 +107,7 @@ describe("heartbeats (fake clock)", () => {
     await advance(fake, 5, 5); // t = 29 000 = deadline − 1 000
     expect(signal.reason).toMatchObject({
       status: "deadline-exceeded",
-      code: ResourceLeaseWorkerErrorCodes.expiredLocally,
+      code: ErrorCodes.resourceLease.leaseExpiredLocally,
       cause: { code: "omnirelay.transport.unavailable" },
     });
     // First try at 10 s, then retries until the local deadline.
@@ -125,7 +126,7 @@ describe("heartbeats (fake clock)", () => {
     await advance(fake, 2_245);
     expect(contexts[0]?.signal.aborted).toBe(false);
     await advance(fake, 5); // 3 000 − min(1 000, 3 000 / 4)
-    expect(contexts[0]?.signal.reason).toMatchObject({ code: ResourceLeaseWorkerErrorCodes.expiredLocally });
+    expect(contexts[0]?.signal.reason).toMatchObject({ code: ErrorCodes.resourceLease.leaseExpiredLocally });
     expect(client.calls.heartbeats).toHaveLength(0);
     // The queue still holds the lease: the worker stopped before the server deadline.
     expect(queue.stats().activeLeaseCount).toBe(1);
@@ -144,14 +145,18 @@ describe("heartbeats (fake clock)", () => {
     expect(ctx.signal.aborted).toBe(false);
     await advance(fake, 5);
     expect(ctx.signal.aborted).toBe(true);
-    await expect(ctx.heartbeat()).rejects.toMatchObject({ code: ResourceLeaseWorkerErrorCodes.expiredLocally });
+    await expect(ctx.heartbeat()).rejects.toMatchObject({ code: ErrorCodes.resourceLease.leaseExpiredLocally });
   });
 
   it("treats an unknown token as a lost lease", async () => {
     const { queue, worker, contexts, client } = setup({
       client: () => ({
         heartbeat: async () => {
-          throw omniError("not-found", "resourcelease.lease.unknown_token", "never issued");
+          throw new OmniRelayError({
+            status: "not-found",
+            code: "resourcelease.lease.unknown_token",
+            message: "never issued",
+          });
         },
       }),
     });
@@ -215,7 +220,7 @@ describe("leasing (fake clock)", () => {
     expect(client.calls.fails).toHaveLength(1);
     expect(client.calls.fails[0]?.request).toMatchObject({
       requeue: true,
-      errorCode: ResourceLeaseWorkerErrorCodes.noFreeSlot,
+      errorCode: ErrorCodes.worker.noFreeSlot,
     });
     expect(queue.stats()).toMatchObject({ pendingCount: 1, activeLeaseCount: 2 });
   });
@@ -299,7 +304,7 @@ describe("completion (fake clock)", () => {
     await advance(fake, 3_000, 10);
     expect(worker.stats()).toMatchObject({ completed: 1, fenced: 1 });
     expect(events.filter((e) => e.type === "fenced").at(-1)).toMatchObject({
-      error: { code: ResourceLeaseWorkerErrorCodes.expiredLocally },
+      error: { code: ErrorCodes.resourceLease.leaseExpiredLocally },
     });
     expect(client.calls.completes.length).toBeGreaterThan(3);
   });
@@ -322,7 +327,7 @@ describe("close (fake clock)", () => {
     await advance(fake, 5);
     await closing;
     expect(closed).toBe(true);
-    expect(contexts[0]?.signal.reason).toMatchObject({ code: ResourceLeaseWorkerErrorCodes.shuttingDown });
+    expect(contexts[0]?.signal.reason).toMatchObject({ code: ErrorCodes.worker.shuttingDown });
     expect(queue.stats()).toMatchObject({ pendingCount: 1, activeLeaseCount: 0 });
     expect(worker.state).toBe("closed");
     expect(clock.live).toBe(0);

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { ResourceLeaseGrant } from "../contracts/payload.js";
-import { isOmniRelayError, type OmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { isOmniRelayError, OmniRelayError } from "../errors/omnirelay-error.js";
 import type { ResourceLeaseQueueOptions } from "../index.js";
-import { ResourceLeaseWorkerErrorCodes } from "./codes.js";
 import type { ResourceLeaseWorkerEvent } from "./events.js";
 import type { ResourceLeaseWorkerOptions } from "./options.js";
 import { aborted, deferred, item, nextEvent, spyClient, startStack } from "./test-helpers.js";
@@ -245,7 +245,11 @@ describe("ResourceLeaseWorker over HTTP", () => {
     await producer.enqueue(item("stuck"));
     const client = spyClient(stack.client(), {
       heartbeat: async () => {
-        throw omniError("unavailable", "omnirelay.transport.unavailable", "network down");
+        throw new OmniRelayError({
+          status: "unavailable",
+          code: "omnirelay.transport.unavailable",
+          message: "network down",
+        });
       },
     });
     const release = deferred();
@@ -270,7 +274,7 @@ describe("ResourceLeaseWorker over HTTP", () => {
     const { reason, at } = await abortedAt.promise;
 
     expect(isOmniRelayError(reason)).toBe(true);
-    expect(reason).toMatchObject({ status: "deadline-exceeded", code: ResourceLeaseWorkerErrorCodes.expiredLocally });
+    expect(reason).toMatchObject({ status: "deadline-exceeded", code: ErrorCodes.resourceLease.leaseExpiredLocally });
     expect(at).toBeLessThan(grant.leaseExpiresAt);
     expect(client.calls.heartbeats.length).toBeGreaterThanOrEqual(1);
 
@@ -357,7 +361,12 @@ describe("ResourceLeaseWorker over HTTP", () => {
     const client = spyClient(inner, {
       lease: async (r, o) => {
         times.push(Date.now());
-        if (times.length <= 2) throw omniError("unavailable", "omnirelay.transport.unavailable", "refused");
+        if (times.length <= 2)
+          throw new OmniRelayError({
+            status: "unavailable",
+            code: "omnirelay.transport.unavailable",
+            message: "refused",
+          });
         return inner.lease(r, o);
       },
     });
@@ -455,12 +464,12 @@ describe("ResourceLeaseWorker over HTTP", () => {
       await w.close({ graceMs: 150 });
 
       expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
-      expect(signal.reason).toMatchObject({ status: "unavailable", code: ResourceLeaseWorkerErrorCodes.shuttingDown });
+      expect(signal.reason).toMatchObject({ status: "unavailable", code: ErrorCodes.worker.shuttingDown });
       expect(client.calls.fails[0]?.request).toMatchObject({ requeue: true, reason: "worker shutting down" });
       expect(w.stats()).toMatchObject({ failed: 1, completed: 0, inFlight: 0 });
       expect(stack.queue.stats()).toMatchObject({ pendingCount: 1, activeLeaseCount: 0 });
       const [again] = await stack.client().lease({ maxItems: 1 });
-      expect(again).toMatchObject({ attempt: 2, lastError: { code: ResourceLeaseWorkerErrorCodes.shuttingDown } });
+      expect(again).toMatchObject({ attempt: 2, lastError: { code: ErrorCodes.worker.shuttingDown } });
     });
   });
 });

@@ -1,14 +1,9 @@
 import type { ResourceLeaseGrant } from "../contracts/payload.js";
-import { OmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { TimerHandle } from "../util/clock.js";
-import {
-  ResourceLeaseWorkerErrorCodes as Codes,
-  expiredLocallyError,
-  fencedError,
-  invalidOption,
-  isLeaseLost,
-} from "./codes.js";
 import { CompleteBatcher } from "./complete-batcher.js";
+import { expiredLocallyError, fencedError, isLeaseLost } from "./errors.js";
 import type { ResourceLeaseWorkerEvent, ResourceLeaseWorkerEventsOptions } from "./events.js";
 import { LeaseRun, type LeaseRunHost } from "./lease-run.js";
 import {
@@ -94,7 +89,11 @@ export class ResourceLeaseWorker implements AsyncDisposable {
   start(): this {
     if (this.current === "running") return this;
     if (this.current !== "idle") {
-      throw omniError("failed-precondition", Codes.closed, "The worker is closed; build a new one.");
+      throw new OmniRelayError({
+        status: "failed-precondition",
+        code: ErrorCodes.worker.closed,
+        message: "The worker is closed; build a new one.",
+      });
     }
     this.current = "running";
     this.loopDone = this.loop().catch((error: unknown) => {
@@ -114,7 +113,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
   async close(options: ResourceLeaseWorkerCloseOptions = {}): Promise<void> {
     const graceMs = options.graceMs ?? 10_000;
     if (typeof graceMs !== "number" || !Number.isFinite(graceMs) || graceMs < 0) {
-      throw invalidOption("graceMs", "graceMs must be a finite number of milliseconds >= 0.");
+      throw OmniRelayError.invalidOption("graceMs", "graceMs must be a finite number of milliseconds >= 0.");
     }
     if (this.closing) return this.closing;
     if (this.current === "idle") {
@@ -276,7 +275,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     if (delayMs !== undefined && !(Number.isSafeInteger(delayMs) && delayMs >= 0)) {
       // A bad delay would make the server refuse the fail (and the item wait for its lease to expire): drop it.
       const message = `failOnError returned delayMs ${delayMs}; using the queue's backoff.`;
-      const bad = omniError("invalid-argument", Codes.optionsInvalid, message, { option: "delayMs" });
+      const bad = OmniRelayError.invalidOption("delayMs", message);
       this.reporter.error({ type: "error", operation: "failOnError", error: bad, ...this.itemOf(run) });
       decision = { ...decision, delayMs: undefined };
     }
@@ -309,11 +308,11 @@ export class ResourceLeaseWorker implements AsyncDisposable {
   private handBack(run: LeaseRun): void {
     const closing = this.current !== "running";
     const text = closing ? "worker shutting down" : "worker has no free slot";
-    const reason = omniError(
-      "unavailable",
-      closing ? Codes.shuttingDown : Codes.noFreeSlot,
-      `The worker cannot take this item: ${text}.`,
-    );
+    const reason = new OmniRelayError({
+      status: "unavailable",
+      code: closing ? ErrorCodes.worker.shuttingDown : ErrorCodes.worker.noFreeSlot,
+      message: `The worker cannot take this item: ${text}.`,
+    });
     if (run.abandon(reason)) this.release(run, reason, text);
   }
 
@@ -368,7 +367,13 @@ export class ResourceLeaseWorker implements AsyncDisposable {
       }),
     ]);
     if (timer !== undefined) this.o.clock.clearTimeout(timer);
-    this.loopAbort.abort(omniError("cancelled", Codes.shuttingDown, "The worker is shutting down."));
+    this.loopAbort.abort(
+      new OmniRelayError({
+        status: "cancelled",
+        code: ErrorCodes.worker.shuttingDown,
+        message: "The worker is shutting down.",
+      }),
+    );
     this.wakeLoop?.();
     await this.loopDone;
     // Held items never started: they go back to the queue now rather than after the grace period.
@@ -380,7 +385,11 @@ export class ResourceLeaseWorker implements AsyncDisposable {
       });
       await Promise.race([this.until(() => this.runs.size === 0), graceOver]);
       if (timer !== undefined) this.o.clock.clearTimeout(timer);
-      const reason = omniError("unavailable", Codes.shuttingDown, "The worker shut down before the handler finished.");
+      const reason = new OmniRelayError({
+        status: "unavailable",
+        code: ErrorCodes.worker.shuttingDown,
+        message: "The worker shut down before the handler finished.",
+      });
       for (const run of [...this.runs]) {
         this.runs.delete(run);
         // A lost run is not ours to fail; an abandoned one goes back to the queue.

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { isOmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { isOmniRelayError, OmniRelayError } from "../errors/omnirelay-error.js";
 import { ResourceLeaseQueue } from "../index.js";
-import { ResourceLeaseWorkerErrorCodes } from "./codes.js";
 import { EventStream, type ResourceLeaseWorkerEvent } from "./events.js";
 import type { ResourceLeaseWorkerContext, ResourceLeaseWorkerOptions } from "./options.js";
 import { deferred, flush, item, nextEvent, queueClient, spyClient } from "./test-helpers.js";
@@ -91,7 +91,7 @@ describe("lifecycle", () => {
     const b = worker.close();
     await Promise.all([a, b, worker.closed()]);
     expect(worker.state).toBe("closed");
-    expect(() => worker.start()).toThrow(expect.objectContaining({ code: ResourceLeaseWorkerErrorCodes.closed }));
+    expect(() => worker.start()).toThrow(expect.objectContaining({ code: ErrorCodes.worker.closed }));
     await expect(worker.close({ graceMs: -1 })).rejects.toMatchObject({ metadata: { option: "graceMs" } });
   });
 
@@ -129,7 +129,7 @@ describe("handler failures", () => {
   it("fails a synchronously throwing handler, with the OmniRelayError code as errorCode", async () => {
     const { worker, queue, client } = setup({
       handler: () => {
-        throw omniError("internal", "app.bad_input", "bad input");
+        throw new OmniRelayError({ status: "internal", code: "app.bad_input", message: "bad input" });
       },
     });
     const event = nextEvent(worker.events(), failed);
@@ -209,7 +209,7 @@ describe("handler context", () => {
     await completed;
     await expect(saved!.heartbeat()).rejects.toMatchObject({
       status: "failed-precondition",
-      code: ResourceLeaseWorkerErrorCodes.leaseSettled,
+      code: ErrorCodes.worker.leaseSettled,
     });
     expect(saved!.signal.aborted).toBe(false);
   });
@@ -231,7 +231,7 @@ describe("events and onError", () => {
         },
       });
       client.lease = async () => {
-        throw omniError("unavailable", "x.down", "down");
+        throw new OmniRelayError({ status: "unavailable", code: "x.down", message: "down" });
       };
       const errors = worker.events();
       worker.start();

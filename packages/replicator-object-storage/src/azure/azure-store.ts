@@ -1,6 +1,7 @@
 import type { ContainerClient } from "@azure/storage-blob";
 import type { CallOptions, ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core";
-import { cancelledError, existsError, invalidOption, storeError } from "../codes.js";
+import { OmniRelayError } from "@omnirelay/core";
+import { cancelledError, existsError, storeError } from "../errors.js";
 
 /** Options of {@link AzureBlobResourceLeaseObjectStore}. */
 export interface AzureBlobResourceLeaseObjectStoreOptions {
@@ -28,11 +29,11 @@ export class AzureBlobResourceLeaseObjectStore implements ResourceLeaseObjectSto
   /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`). */
   constructor(options: AzureBlobResourceLeaseObjectStoreOptions) {
     if (!options?.container || typeof options.container.getBlockBlobClient !== "function") {
-      throw invalidOption("container", "container is required.");
+      throw OmniRelayError.invalidOption("container", "container is required.");
     }
     const pageSize = options.pageSize ?? 5000;
     if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > 5000) {
-      throw invalidOption("pageSize", "pageSize must be an integer in [1, 5000].");
+      throw OmniRelayError.invalidOption("pageSize", "pageSize must be an integer in [1, 5000].");
     }
     this.container = options.container;
     this.pageSize = pageSize;

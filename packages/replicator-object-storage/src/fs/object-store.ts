@@ -2,7 +2,8 @@ import type { Dirent } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
 import type { CallOptions, ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core";
-import { cancelledError, existsError, invalidOption, keyError, storeError } from "../codes.js";
+import { OmniRelayError } from "@omnirelay/core";
+import { cancelledError, existsError, keyError, storeError } from "../errors.js";
 import { TEMP_PREFIX, writeFileDurably } from "./durable-file.js";
 
 /** Options of {@link FileSystemResourceLeaseObjectStore}. */
@@ -27,7 +28,7 @@ export class FileSystemResourceLeaseObjectStore implements ResourceLeaseObjectSt
   /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`). */
   constructor(options: FileSystemResourceLeaseObjectStoreOptions) {
     if (typeof options?.rootDirectory !== "string" || options.rootDirectory.trim().length === 0) {
-      throw invalidOption("rootDirectory", "rootDirectory is required.");
+      throw OmniRelayError.invalidOption("rootDirectory", "rootDirectory is required.");
     }
     this.rootDirectory = resolve(options.rootDirectory);
     this.fsync = options.fsync ?? true;

@@ -1,9 +1,8 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { type DeterministicRecord, type DeterministicStateStore, OmniRelayError } from "@omnirelay/core";
-import { DeterministicErrorCodes } from "@omnirelay/core/deterministic";
-import { invalidOption, ObjectStorageErrorCodes, storeError } from "../codes.js";
+import { type DeterministicRecord, type DeterministicStateStore, ErrorCodes, OmniRelayError } from "@omnirelay/core";
+import { storeError } from "../errors.js";
 import { writeFileDurably } from "./durable-file.js";
 
 /** Options of {@link FileSystemDeterministicStateStore}. */
@@ -36,7 +35,7 @@ export class FileSystemDeterministicStateStore implements DeterministicStateStor
   /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`). */
   constructor(options: FileSystemDeterministicStateStoreOptions) {
     if (typeof options?.rootDirectory !== "string" || options.rootDirectory.trim().length === 0) {
-      throw invalidOption("rootDirectory", "rootDirectory is required.");
+      throw OmniRelayError.invalidOption("rootDirectory", "rootDirectory is required.");
     }
     this.rootDirectory = resolve(options.rootDirectory);
     this.fsync = options.fsync ?? true;
@@ -72,7 +71,7 @@ export class FileSystemDeterministicStateStore implements DeterministicStateStor
     } catch (error) {
       throw new OmniRelayError({
         status: "data-loss",
-        code: ObjectStorageErrorCodes.corrupt,
+        code: ErrorCodes.objectStorage.corrupt,
         message: `Deterministic record ${path} is unreadable: ${(error as Error).message}`,
         metadata: { key, reason: "record" },
         cause: error,
@@ -120,21 +119,21 @@ export class FileSystemDeterministicStateStore implements DeterministicStateStor
 
   private pathOf(key: string): string {
     if (typeof key !== "string" || key.trim().length === 0) {
-      throw argumentError(DeterministicErrorCodes.keyRequired, "key", "key must not be blank.");
+      throw argumentError(ErrorCodes.deterministic.keyRequired, "key", "key must not be blank.");
     }
     const hash = createHash("sha256").update(key, "utf8").digest("hex").toUpperCase();
     return join(this.rootDirectory, hash.slice(0, 2), `${hash}.json`);
   }
 }
 
-// The codes every deterministic store uses (core's DeterministicErrorCodes), so callers match on one set.
+// The codes every deterministic store uses (`ErrorCodes.deterministic`), so callers match on one set.
 function argumentError(code: string, field: string, message: string): OmniRelayError {
   return new OmniRelayError({ status: "invalid-argument", code, message, metadata: { field } });
 }
 
 function checkRecord(record: DeterministicRecord): void {
   const invalid = (field: string, message: string) =>
-    argumentError(DeterministicErrorCodes.recordInvalid, field, message);
+    argumentError(ErrorCodes.deterministic.recordInvalid, field, message);
   if (typeof record?.kind !== "string" || record.kind.trim().length === 0) {
     throw invalid("kind", "record.kind must not be blank.");
   }

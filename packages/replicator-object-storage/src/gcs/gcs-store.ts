@@ -1,6 +1,7 @@
 import type { Bucket, File, GetFilesOptions } from "@google-cloud/storage";
 import type { CallOptions, ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core";
-import { cancelledError, existsError, invalidOption, storeError } from "../codes.js";
+import { OmniRelayError } from "@omnirelay/core";
+import { cancelledError, existsError, storeError } from "../errors.js";
 
 /** Options of {@link GcsResourceLeaseObjectStore}. */
 export interface GcsResourceLeaseObjectStoreOptions {
@@ -27,10 +28,10 @@ export class GcsResourceLeaseObjectStore implements ResourceLeaseObjectStore {
   /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`). */
   constructor(options: GcsResourceLeaseObjectStoreOptions) {
     if (!options?.bucket || typeof options.bucket.file !== "function")
-      throw invalidOption("bucket", "bucket is required.");
+      throw OmniRelayError.invalidOption("bucket", "bucket is required.");
     const pageSize = options.pageSize ?? 1000;
     if (!Number.isSafeInteger(pageSize) || pageSize < 1)
-      throw invalidOption("pageSize", "pageSize must be an integer >= 1.");
+      throw OmniRelayError.invalidOption("pageSize", "pageSize must be an integer >= 1.");
     this.bucket = options.bucket;
     this.pageSize = pageSize;
   }

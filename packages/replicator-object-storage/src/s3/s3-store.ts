@@ -6,7 +6,8 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import type { CallOptions, ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core";
-import { cancelledError, existsError, invalidOption, storeError } from "../codes.js";
+import { OmniRelayError } from "@omnirelay/core";
+import { cancelledError, existsError, storeError } from "../errors.js";
 
 /** Options of {@link S3ResourceLeaseObjectStore}. */
 export interface S3ResourceLeaseObjectStoreOptions {
@@ -41,12 +42,12 @@ export class S3ResourceLeaseObjectStore implements ResourceLeaseObjectStore {
   /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`). */
   constructor(options: S3ResourceLeaseObjectStoreOptions) {
     if (!options?.client || typeof options.client.send !== "function")
-      throw invalidOption("client", "client is required.");
+      throw OmniRelayError.invalidOption("client", "client is required.");
     if (typeof options.bucket !== "string" || options.bucket.length === 0)
-      throw invalidOption("bucket", "bucket is required.");
+      throw OmniRelayError.invalidOption("bucket", "bucket is required.");
     const pageSize = options.pageSize ?? 1000;
     if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > 1000) {
-      throw invalidOption("pageSize", "pageSize must be an integer in [1, 1000].");
+      throw OmniRelayError.invalidOption("pageSize", "pageSize must be an integer in [1, 1000].");
     }
     this.client = options.client;
     this.bucket = options.bucket;

@@ -1,14 +1,14 @@
 import { type ServerResponse, STATUS_CODES } from "node:http";
-import { DispatcherErrorCodes } from "../../dispatcher/json-codec.js";
+import { ErrorCodes } from "../../errors/codes.js";
 import { OmniRelayError } from "../../errors/omnirelay-error.js";
 import { statusInfo, statusTable } from "../../errors/status.js";
 
 // Failures of the HTTP exchange itself have an HTTP status of their own that generic clients, proxies and load
 // balancers understand; the body and `Rpc-Status` still carry the status of the shared table.
 const httpStatusByCode: ReadonlyMap<string, number> = new Map([
-  [DispatcherErrorCodes.bodyTooLarge, 413],
-  [DispatcherErrorCodes.requestTimeout, 408],
-  [DispatcherErrorCodes.headersTooLarge, 431],
+  [ErrorCodes.rpc.requestTooLarge, 413],
+  [ErrorCodes.rpc.requestTimeout, 408],
+  [ErrorCodes.rpc.requestHeadersTooLarge, 431],
 ]);
 
 /** The HTTP status an error is answered with: the shared table's, except for the codes above. */

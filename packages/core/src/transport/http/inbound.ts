@@ -5,9 +5,10 @@ import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { type Logger, silentLogger } from "../../contracts/health.js";
 import type { Dispatcher } from "../../dispatcher/dispatcher.js";
-import { DispatcherErrorCodes as Codes, decodeJsonBody, encodeJsonBody } from "../../dispatcher/json-codec.js";
+import { decodeJsonBody, encodeJsonBody } from "../../dispatcher/json-codec.js";
 import type { RequestMeta, TransportSecurity } from "../../dispatcher/types.js";
-import { OmniRelayError, omniError } from "../../errors/omnirelay-error.js";
+import { ErrorCodes } from "../../errors/codes.js";
+import { OmniRelayError } from "../../errors/omnirelay-error.js";
 import { DeadlineMiddleware } from "../../middleware/deadline.js";
 import { readRequestDeadline } from "../../middleware/deadline-headers.js";
 import { optionalPositive } from "../../middleware/options.js";
@@ -121,7 +122,11 @@ export class HttpInbound implements AsyncDisposable {
   async start(): Promise<{ port: number; url: string }> {
     if (this.current === "running") return { port: this.boundPort, url: this.url };
     if (this.current !== "idle")
-      throw omniError("failed-precondition", "omnirelay.inbound.state", `Cannot start from ${this.current}.`);
+      throw new OmniRelayError({
+        status: "failed-precondition",
+        code: ErrorCodes.rpc.inboundState,
+        message: `Cannot start from ${this.current}.`,
+      });
     this.current = "starting";
     const listener = (req: IncomingMessage, res: ServerResponse) => {
       void this.handle(req, res);
@@ -210,16 +215,25 @@ export class HttpInbound implements AsyncDisposable {
     }
     const error =
       err.code === "ERR_HTTP_REQUEST_TIMEOUT"
-        ? omniError(
-            "deadline-exceeded",
-            Codes.requestTimeout,
-            `The request was not received within ${this.requestTimeoutMs} ms.`,
-            { limitMs: String(this.requestTimeoutMs) },
-          )
+        ? new OmniRelayError({
+            status: "deadline-exceeded",
+            code: ErrorCodes.rpc.requestTimeout,
+            message: `The request was not received within ${this.requestTimeoutMs} ms.`,
+            metadata: { limitMs: String(this.requestTimeoutMs) },
+          })
         : err.code === "HPE_HEADER_OVERFLOW"
-          ? omniError("invalid-argument", Codes.headersTooLarge, "The request headers are too large.")
-          : omniError("invalid-argument", Codes.malformedHttp, "The request is not valid HTTP/1.1.", {
-              reason: String(err.code ?? "unknown"),
+          ? new OmniRelayError({
+              status: "invalid-argument",
+              code: ErrorCodes.rpc.requestHeadersTooLarge,
+              message: "The request headers are too large.",
+            })
+          : new OmniRelayError({
+              status: "invalid-argument",
+              code: ErrorCodes.rpc.requestMalformedHttp,
+              message: "The request is not valid HTTP/1.1.",
+              metadata: {
+                reason: String(err.code ?? "unknown"),
+              },
             });
     this.logger.debug({ code: err.code }, "Refused a malformed or slow HTTP request.");
     // Flush the answer, then drop the connection whatever the client does next.
@@ -260,29 +274,52 @@ export class HttpInbound implements AsyncDisposable {
     if (req.method !== "POST") {
       if (this.options.fallback && (await this.options.fallback(req, res))) return;
       req.resume();
-      writeError(res, omniError("not-found", "omnirelay.route.not_found", `No route for ${req.method} ${path}.`));
+      writeError(
+        res,
+        new OmniRelayError({
+          status: "not-found",
+          code: ErrorCodes.rpc.routeNotFound,
+          message: `No route for ${req.method} ${path}.`,
+        }),
+      );
       return;
     }
     if (this.current !== "running") {
       req.resume();
-      writeError(res, omniError("unavailable", Codes.shuttingDown, "The server is shutting down."), {
-        "retry-after": "1",
-      });
+      writeError(
+        res,
+        new OmniRelayError({
+          status: "unavailable",
+          code: ErrorCodes.rpc.inboundShuttingDown,
+          message: "The server is shutting down.",
+        }),
+        {
+          "retry-after": "1",
+        },
+      );
       return;
     }
     const headers = lowerHeaders(req);
     const procedure = headers["rpc-procedure"];
     if (!procedure) {
       req.resume();
-      throw omniError("invalid-argument", Codes.procedureRequired, "The Rpc-Procedure header is required.", {
-        header: "rpc-procedure",
+      throw new OmniRelayError({
+        status: "invalid-argument",
+        code: ErrorCodes.rpc.requestProcedureRequired,
+        message: "The Rpc-Procedure header is required.",
+        metadata: {
+          header: "rpc-procedure",
+        },
       });
     }
     const deadline = readRequestDeadline(headers, { now: this.clock.now() });
     const body = await this.readBody(req, res);
     const abort = new AbortController();
     const onClose = () => {
-      if (!res.writableFinished) abort.abort(omniError("cancelled", Codes.cancelled, "The client went away."));
+      if (!res.writableFinished)
+        abort.abort(
+          new OmniRelayError({ status: "cancelled", code: ErrorCodes.rpc.cancelled, message: "The client went away." }),
+        );
     };
     res.once("close", onClose);
     const meta: RequestMeta = {
@@ -338,9 +375,14 @@ export class HttpInbound implements AsyncDisposable {
   }
 
   private tooLarge(): OmniRelayError {
-    return omniError("invalid-argument", Codes.bodyTooLarge, `The request body exceeds ${this.maxBodyBytes} bytes.`, {
-      field: "body",
-      limit: String(this.maxBodyBytes),
+    return new OmniRelayError({
+      status: "invalid-argument",
+      code: ErrorCodes.rpc.requestTooLarge,
+      message: `The request body exceeds ${this.maxBodyBytes} bytes.`,
+      metadata: {
+        field: "body",
+        limit: String(this.maxBodyBytes),
+      },
     });
   }
 
@@ -440,7 +482,15 @@ function collectBody(req: IncomingMessage, limit: number, discardLimit: number):
         else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
       });
     const onGone = () =>
-      finish(() => reject(omniError("cancelled", Codes.cancelled, "The client went away while sending the request.")));
+      finish(() =>
+        reject(
+          new OmniRelayError({
+            status: "cancelled",
+            code: ErrorCodes.rpc.cancelled,
+            message: "The client went away while sending the request.",
+          }),
+        ),
+      );
     req.on("data", onData);
     req.on("end", onEnd);
     req.on("error", onGone);

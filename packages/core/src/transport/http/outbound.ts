@@ -1,8 +1,9 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
-import { DispatcherErrorCodes as Codes, decodeJsonBody, encodeJsonBody } from "../../dispatcher/json-codec.js";
+import { decodeJsonBody, encodeJsonBody } from "../../dispatcher/json-codec.js";
 import type { ProcedureDefinition, UnaryOutbound, UnaryRequest, UnaryResponse } from "../../dispatcher/types.js";
-import { isOmniRelayError, OmniRelayError, omniError } from "../../errors/omnirelay-error.js";
+import { ErrorCodes } from "../../errors/codes.js";
+import { isOmniRelayError, OmniRelayError } from "../../errors/omnirelay-error.js";
 import { maxDeadlineHorizonMs } from "../../middleware/deadline-headers.js";
 import { type Clock, systemClock } from "../../util/clock.js";
 import { responseSite } from "../../wire/site.js";
@@ -46,14 +47,10 @@ export class HttpOutbound implements UnaryOutbound {
     try {
       url = new URL(options.url);
     } catch {
-      throw omniError("invalid-argument", "resourcelease.options.invalid", `Invalid URL '${options.url}'.`, {
-        option: "url",
-      });
+      throw OmniRelayError.invalidOption("url", `Invalid URL '${options.url}'.`);
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") {
-      throw omniError("invalid-argument", "resourcelease.options.invalid", "The URL must be http or https.", {
-        option: "url",
-      });
+      throw OmniRelayError.invalidOption("url", "The URL must be http or https.");
     }
     this.url = url;
     this.options = options;
@@ -79,7 +76,11 @@ export class HttpOutbound implements UnaryOutbound {
     const ttl = Math.min(Math.ceil(deadline - now), maxDeadlineHorizonMs);
     if (!(ttl > 0)) {
       return Promise.reject(
-        omniError("deadline-exceeded", Codes.deadlineExceeded, "The call's deadline passed before it was sent."),
+        new OmniRelayError({
+          status: "deadline-exceeded",
+          code: ErrorCodes.rpc.deadlineExceeded,
+          message: "The call's deadline passed before it was sent.",
+        }),
       );
     }
     const headers: Record<string, string | number> = {
@@ -123,7 +124,11 @@ export class HttpOutbound implements UnaryOutbound {
         });
       });
       const timer = clock.setTimeout(() => {
-        const err = omniError("deadline-exceeded", Codes.deadlineExceeded, `No answer within ${ttl} ms.`);
+        const err = new OmniRelayError({
+          status: "deadline-exceeded",
+          code: ErrorCodes.rpc.deadlineExceeded,
+          message: `No answer within ${ttl} ms.`,
+        });
         req.destroy(err);
         finish(() => reject(err));
       }, ttl + 50);
@@ -131,7 +136,11 @@ export class HttpOutbound implements UnaryOutbound {
         const reason = meta.signal.reason;
         const err = isOmniRelayError(reason)
           ? reason
-          : omniError("cancelled", Codes.cancelled, "The call was cancelled.");
+          : new OmniRelayError({
+              status: "cancelled",
+              code: ErrorCodes.rpc.cancelled,
+              message: "The call was cancelled.",
+            });
         req.destroy(err);
         finish(() => reject(err));
       };
@@ -152,7 +161,7 @@ function transportError(cause: unknown): OmniRelayError {
   if (isOmniRelayError(cause)) return cause;
   return new OmniRelayError({
     status: "unavailable",
-    code: Codes.transportFailed,
+    code: ErrorCodes.rpc.transportUnavailable,
     message: `The remote dispatcher could not be reached: ${(cause as Error)?.message ?? String(cause)}`,
     cause,
   });
@@ -162,7 +171,7 @@ function transportError(cause: unknown): OmniRelayError {
 function badAnswer(cause: unknown): OmniRelayError {
   return new OmniRelayError({
     status: "internal",
-    code: Codes.responseInvalid,
+    code: ErrorCodes.rpc.responseInvalid,
     message: `The remote answered something that is not this procedure's response: ${(cause as Error)?.message ?? cause}`,
     cause,
   });

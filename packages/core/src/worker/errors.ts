@@ -1,31 +1,6 @@
-import { ResourceLeaseErrorCodes } from "../errors/codes.js";
-import { OmniRelayError, omniError } from "../errors/omnirelay-error.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { OmniRelayStatus } from "../errors/status.js";
-
-/**
- * Stable error codes of the {@link ResourceLeaseWorker}. Clients match on these strings; never rename one.
- * The status each code travels with is fixed and listed beside it.
- */
-export const ResourceLeaseWorkerErrorCodes = {
-  /** failed-precondition: the server rejected a renewal (stale or unknown token); the lease belongs to nobody or another worker. */
-  fenced: ResourceLeaseErrorCodes.fenced,
-  /** deadline-exceeded: the lease deadline minus `safetyMarginMs` arrived without a successful renewal. */
-  expiredLocally: "resourcelease.lease.expired_locally",
-  /** unavailable: the worker is closing and the handler outlived `graceMs`; the item was failed with requeue. */
-  shuttingDown: "resourcelease.worker.shutting_down",
-  /** unavailable: the client returned more grants than the worker had free slots; the extras were failed with requeue. */
-  noFreeSlot: "resourcelease.worker.no_free_slot",
-  /** failed-precondition: `start()` after `close()`. */
-  closed: "resourcelease.worker.closed",
-  /** failed-precondition: `context.heartbeat()` after the handler settled. */
-  leaseSettled: "resourcelease.worker.lease_settled",
-  /** invalid-argument: an option of the worker or of `close()` is invalid; metadata `option` names it. */
-  optionsInvalid: ResourceLeaseErrorCodes.optionsInvalid,
-} as const;
-
-/** Union of every code in {@link ResourceLeaseWorkerErrorCodes}. */
-export type ResourceLeaseWorkerErrorCode =
-  (typeof ResourceLeaseWorkerErrorCodes)[keyof typeof ResourceLeaseWorkerErrorCodes];
 
 /** Statuses after which retrying the same call with the same token can never succeed. */
 const leaseLostStatuses: ReadonlySet<OmniRelayStatus> = new Set([
@@ -37,10 +12,10 @@ const leaseLostStatuses: ReadonlySet<OmniRelayStatus> = new Set([
 
 /** Codes a per-token batch result carries when the lease is gone. */
 const leaseLostCodes: ReadonlySet<string> = new Set([
-  ResourceLeaseErrorCodes.fenced,
-  ResourceLeaseErrorCodes.unknownToken,
-  ResourceLeaseErrorCodes.principalMismatch,
-  ResourceLeaseErrorCodes.tokenRequired,
+  ErrorCodes.resourceLease.leaseFenced,
+  ErrorCodes.resourceLease.leaseUnknownToken,
+  ErrorCodes.resourceLease.leasePrincipalMismatch,
+  ErrorCodes.resourceLease.leaseTokenRequired,
 ]);
 
 /** True when an error says the lease can no longer be acted on (as opposed to a transient failure). Internal. */
@@ -52,8 +27,12 @@ export function isLeaseLost(error: OmniRelayError): boolean {
 export function batchResultError(code: string | undefined, message: string | undefined): OmniRelayError {
   const lost = code !== undefined && leaseLostCodes.has(code);
   return new OmniRelayError({
-    status: lost ? (code === ResourceLeaseErrorCodes.unknownToken ? "not-found" : "failed-precondition") : "unknown",
-    code: code ?? "omnirelay.unknown",
+    status: lost
+      ? code === ErrorCodes.resourceLease.leaseUnknownToken
+        ? "not-found"
+        : "failed-precondition"
+      : "unknown",
+    code: code ?? ErrorCodes.rpc.unknown,
     message: message ?? "The lease could not be completed.",
   });
 }
@@ -78,7 +57,7 @@ export function fencedError(
 ): OmniRelayError {
   return new OmniRelayError({
     status: "failed-precondition",
-    code: ResourceLeaseWorkerErrorCodes.fenced,
+    code: ErrorCodes.resourceLease.leaseFenced,
     message: `The lease on item ${token.sequenceId} (attempt ${token.attempt}) was lost: ${cause.message}`,
     metadata: leaseMeta(token),
     cause,
@@ -92,14 +71,9 @@ export function expiredLocallyError(
 ): OmniRelayError {
   return new OmniRelayError({
     status: "deadline-exceeded",
-    code: ResourceLeaseWorkerErrorCodes.expiredLocally,
+    code: ErrorCodes.resourceLease.leaseExpiredLocally,
     message: `The lease on item ${token.sequenceId} (attempt ${token.attempt}) could not be renewed before its deadline.`,
     metadata: leaseMeta(token),
     ...(cause ? { cause } : {}),
   });
-}
-
-/** Builds the error a constructor or `close()` throws for a bad option. Internal. */
-export function invalidOption(option: string, message: string): OmniRelayError {
-  return omniError("invalid-argument", ResourceLeaseWorkerErrorCodes.optionsInvalid, message, { option });
 }

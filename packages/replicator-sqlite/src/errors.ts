@@ -1,54 +1,4 @@
-import { isOmniRelayError, OmniRelayError } from "@omnirelay/core";
-
-/**
- * Stable error codes of the SQLite replicator and state store. Clients match on these strings; never rename one.
- * The status each code travels with is fixed and listed beside it.
- */
-export const SqliteErrorCodes = {
-  /** invalid-argument: a constructor or `open` option is invalid; metadata `option`. */
-  optionsInvalid: "resourcelease.options.invalid",
-  /**
-   * data-loss: the log's files are damaged or shorter than they were, so opening would lose acknowledged events.
-   * Metadata `reason` and `file` (`log` | `wal` | `high_water`) always, `sequence` (the first bad or missing sequence
-   * number) when known, `path` for file-level damage. Reasons: a row — `checksum`, `decode`, `gap`, `mismatch`,
-   * `missing_head`, `snapshot_checksum`, `snapshot_decode`; the file — `header`, `truncated`, `sqlite` (SQLite found
-   * the file malformed; metadata `sqliteCode`); the WAL — `wal_checksum`, `wal_header` (committed frames follow a
-   * damaged one; metadata `frame`, `offset`); the high-water record — `behind_high_water` (the log ends below the
-   * sequence the record says was committed; metadata `lastSequence`, `highWaterSequence`), `missing_log` (a record
-   * but no log), `high_water_damaged` (the record itself fails its checksum or does not parse).
-   * See {@link SqliteResourceLeaseReplicator.repair}.
-   */
-  corrupt: "resourcelease.sqlite.corrupt",
-  /**
-   * failed-precondition: a published event's sequence number is not the last one + 1 (a gap or a repeat);
-   * metadata `sequence`, `expected`. The replicator is faulted afterwards.
-   */
-  sequenceGap: "resourcelease.sqlite.sequence_gap",
-  /**
-   * unavailable: a write failed (or an earlier one did, so the replicator is faulted and rejects every later
-   * publish until it is reopened); metadata `sequence` of the first event that was not committed.
-   */
-  writeFailed: "resourcelease.sqlite.write_failed",
-  /** unavailable: the replicator or store was closed. */
-  closed: "resourcelease.sqlite.closed",
-  /** unavailable: another process holds the log open (a second writer would corrupt the order); metadata `path`. */
-  locked: "resourcelease.sqlite.locked",
-  /** failed-precondition: the file was written by a newer version of this package; metadata `version`, `supported`. */
-  schemaTooNew: "resourcelease.sqlite.schema_too_new",
-} as const;
-
-/** Union of every code in {@link SqliteErrorCodes}. */
-export type SqliteErrorCode = (typeof SqliteErrorCodes)[keyof typeof SqliteErrorCodes];
-
-/** Builds the error for a bad option. Internal. */
-export function invalidOption(option: string, message: string): OmniRelayError {
-  return new OmniRelayError({
-    status: "invalid-argument",
-    code: SqliteErrorCodes.optionsInvalid,
-    message,
-    metadata: { option },
-  });
-}
+import { ErrorCodes, isOmniRelayError, OmniRelayError } from "@omnirelay/core";
 
 const REPAIR_HINT =
   "Restore a backup, or run SqliteResourceLeaseReplicator.repair(path, { truncateAfterLastGood: true }) to move the damaged files aside and start a log from what can be read, numbered above the high-water record.";
@@ -68,7 +18,7 @@ export interface FileDamage {
 export function damagedError(d: FileDamage): OmniRelayError {
   return new OmniRelayError({
     status: "data-loss",
-    code: SqliteErrorCodes.corrupt,
+    code: ErrorCodes.sqlite.corrupt,
     message: `The SQLite event log is damaged (${d.reason}, ${d.file} '${d.path}'): ${d.detail} ${REPAIR_HINT}`,
     metadata: {
       ...d.metadata,
@@ -105,7 +55,7 @@ export function fromSqliteError(error: unknown, path: string, sequence?: number)
 export function lockedError(path: string, cause?: unknown): OmniRelayError {
   return new OmniRelayError({
     status: "unavailable",
-    code: SqliteErrorCodes.locked,
+    code: ErrorCodes.sqlite.locked,
     message: `The SQLite log '${path}' is open in another process; only one process may write a log.`,
     metadata: { path },
     ...(cause !== undefined ? { cause } : {}),
@@ -116,7 +66,7 @@ export function lockedError(path: string, cause?: unknown): OmniRelayError {
 export function corruptError(sequence: number, reason: string, detail: string, cause?: unknown): OmniRelayError {
   return new OmniRelayError({
     status: "data-loss",
-    code: SqliteErrorCodes.corrupt,
+    code: ErrorCodes.sqlite.corrupt,
     message: `The SQLite event log is corrupt at sequence ${sequence} (${reason}): ${detail} ${REPAIR_HINT}`,
     metadata: { sequence: String(sequence), reason, file: "log" },
     ...(cause !== undefined ? { cause } : {}),
@@ -132,7 +82,10 @@ const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
  */
 export function quoteTableName(value: unknown, option: string): string {
   if (typeof value !== "string" || !TABLE_NAME.test(value)) {
-    throw invalidOption(option, `${option} must match ${TABLE_NAME.source}, got ${JSON.stringify(value)}.`);
+    throw OmniRelayError.invalidOption(
+      option,
+      `${option} must match ${TABLE_NAME.source}, got ${JSON.stringify(value)}.`,
+    );
   }
   return `"${value}"`;
 }
@@ -141,7 +94,7 @@ export function quoteTableName(value: unknown, option: string): string {
 export function closedError(): OmniRelayError {
   return new OmniRelayError({
     status: "unavailable",
-    code: SqliteErrorCodes.closed,
+    code: ErrorCodes.sqlite.closed,
     message: "The SQLite event log is closed.",
   });
 }
@@ -150,7 +103,7 @@ export function closedError(): OmniRelayError {
 export function faultedError(fault: OmniRelayError, sequence: number | undefined): OmniRelayError {
   return new OmniRelayError({
     status: "unavailable",
-    code: SqliteErrorCodes.writeFailed,
+    code: ErrorCodes.sqlite.writeFailed,
     message: `An earlier write to the SQLite event log failed (${fault.code}); reopen the log and rebuild the queue.`,
     metadata: { sequence: String(sequence ?? 0), "fault.code": fault.code },
     cause: fault,
@@ -159,5 +112,5 @@ export function faultedError(fault: OmniRelayError, sequence: number | undefined
 
 /** True when `error` is this package's corrupt-log error. */
 export function isCorruptLogError(error: unknown): error is OmniRelayError {
-  return isOmniRelayError(error) && error.code === SqliteErrorCodes.corrupt;
+  return isOmniRelayError(error) && error.code === ErrorCodes.sqlite.corrupt;
 }
