@@ -44,6 +44,7 @@ export type {
   ResourceLeaseBackpressureSignal,
 } from "./contracts/health.js";
 export { silentLogger } from "./contracts/health.js";
+export type { LifecycleState } from "./contracts/lifecycle.js";
 export type {
   ResourceLeaseDeadLetterItem,
   ResourceLeaseErrorInfo,
@@ -81,12 +82,18 @@ export {
 export {
   composeInbound,
   Dispatcher,
+  type DispatcherDeadlineOptions,
   DispatcherErrorCodes,
   type DispatcherOptions,
   decodeJsonBody,
   encodeJsonBody,
   type JsonUnaryHandler,
   jsonProcedure,
+  type LifecycleComponent,
+  LifecycleGroup,
+  type LifecycleGroupOptions,
+  type LifecycleInbound,
+  type LifecycleStopOptions,
   type ProcedureDefinition,
   type ProcedureRegistration,
   type ProcedureSpec,
@@ -242,7 +249,6 @@ export {
   HttpOutbound,
   type HttpOutboundOptions,
   type HttpOutboundTlsOptions,
-  type InboundState,
   type ReadinessCheck,
 } from "./transport/http/index.js";
 // Utilities
