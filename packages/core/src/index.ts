@@ -281,6 +281,5 @@ export {
   type ResourceLeaseWorkerOperation,
   type ResourceLeaseWorkerOptions,
   type ResourceLeaseWorkerRetryOptions,
-  type ResourceLeaseWorkerState,
   type ResourceLeaseWorkerStats,
 } from "./worker/index.js";

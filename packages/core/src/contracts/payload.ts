@@ -88,7 +88,7 @@ export interface ResourceLeaseQueueStats {
   readonly delayedCount: number;
   readonly activeLeaseCount: number;
   readonly deadLetterCount: number;
-  /** `'running'`, `'draining'`, `'faulted'` or `'closed'`. */
+  /** `'running'`, `'draining'`, `'faulted'` or `'closed'` (see {@link ResourceLeaseQueueState}). */
   readonly state: ResourceLeaseQueueState;
   /** Sequence number of the last replication event the queue produced. */
   readonly lastEventSequence: number;
@@ -103,5 +103,10 @@ export interface ResourceLeaseQueueStats {
   readonly deadLetterBytes: number;
 }
 
-/** Lifecycle state of a queue. */
+/**
+ * What a queue's `stats().state` reports on the wire: its mode (`running`, or `draining` between `drain` and
+ * `restore`), or why it no longer serves (`faulted` by a failed replication write, `closed`). These values are part of
+ * the protocol and do not change. They are not lifecycle states: the queue's lifecycle is `ResourceLeaseQueue.state`
+ * (`running`, then `stopped`; see `LifecycleState`), and a fault is `ResourceLeaseQueue.fault`.
+ */
 export type ResourceLeaseQueueState = "running" | "draining" | "faulted" | "closed";
