@@ -160,9 +160,10 @@ export class Dispatcher implements AsyncDisposable {
 
   /**
    * Stops taking calls and closes everything, in order: the inbounds drain at once (new calls get `unavailable`
-   * `omnirelay.inbound.shutting_down`, calls in flight finish within `graceMs`, then are cut); calls made without an
-   * inbound get what is left of the grace, then those with a deadline are cancelled; then the components close, the
-   * last added first. Before {@link start} it just closes what it was given. Idempotent.
+   * `omnirelay.inbound.shutting_down`, calls in flight finish within `graceMs` — without one, within each inbound's
+   * own grace — then are cut); calls made without an inbound get what is left of the grace (10 s without one), then
+   * those with a deadline are cancelled; then the components close, the last added first. Before {@link start} it
+   * just closes what it was given. Idempotent.
    * @throws the first error a part failed to close with (the others still close; each is logged).
    */
   stop(options: LifecycleStopOptions = {}): Promise<void> {

@@ -69,7 +69,10 @@ describe("LifecycleGroup", () => {
 
   it("start() and stop() are idempotent; start() after stop() is refused", async () => {
     const log: string[] = [];
-    const group = new LifecycleGroup().addInbound(inbound("http", log)).addComponent(component("queue", log));
+    const graceSeen: number[] = [];
+    const group = new LifecycleGroup()
+      .addInbound(inbound("http", log, { graceSeen }))
+      .addComponent(component("queue", log));
     const [a, b] = [group.start(), group.start()];
     expect(group.state).toBe("starting");
     await Promise.all([a, b]);
@@ -81,6 +84,7 @@ describe("LifecycleGroup", () => {
     await group.stop();
     await group[Symbol.asyncDispose]();
     expect(log).toEqual(["start http", "close http", "close queue"]);
+    expect(graceSeen).toEqual([-1]); // no grace given: the inbound drains within its own
     await expect(group.start()).rejects.toMatchObject({
       status: "failed-precondition",
       code: "omnirelay.lifecycle.state",

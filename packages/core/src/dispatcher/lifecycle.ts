@@ -26,7 +26,11 @@ export interface LifecycleComponent {
 
 /** Options of {@link LifecycleGroup.stop} and `Dispatcher.stop`. */
 export interface LifecycleStopOptions {
-  /** How long calls in flight may take to finish before they are cut. @defaultValue 10000 */
+  /**
+   * How long calls in flight may take to finish before they are cut, for every inbound and then for what is left.
+   * @defaultValue each inbound's own grace (`HttpInbound` 10 s, `GrpcInbound` its `shutdownGraceMs`), and 10000 for
+   * the drain hook (calls made without an inbound)
+   */
   readonly graceMs?: number;
 }
 
@@ -120,7 +124,7 @@ export class LifecycleGroup implements AsyncDisposable {
    * `start()` in progress first.
    */
   stop(options: LifecycleStopOptions = {}): Promise<void> {
-    if (!this.stopping) this.stopping = this.stopAll(options.graceMs ?? DEFAULT_GRACE_MS);
+    if (!this.stopping) this.stopping = this.stopAll(options.graceMs);
     return this.stopping;
   }
 
@@ -148,7 +152,7 @@ export class LifecycleGroup implements AsyncDisposable {
     if (!this.stopping) this.current = "running";
   }
 
-  private async stopAll(graceMs: number): Promise<void> {
+  private async stopAll(graceMs: number | undefined): Promise<void> {
     if (this.starting) await this.starting.catch(() => undefined);
     if (this.current === "stopped") return;
     this.current = "draining";
@@ -159,16 +163,18 @@ export class LifecycleGroup implements AsyncDisposable {
     }
   }
 
-  private async closeAll(graceMs: number): Promise<void> {
+  private async closeAll(graceMs: number | undefined): Promise<void> {
     const clock = this.options.clock ?? systemClock;
     const logger = this.options.logger ?? silentLogger;
     const began = clock.now();
     const failures: unknown[] = [];
-    const closed = await Promise.allSettled(this.inbounds.map((inbound) => inbound.close({ graceMs })));
+    // Without a grace of its own, each inbound drains within the one it was configured with.
+    const options = graceMs === undefined ? {} : { graceMs };
+    const closed = await Promise.allSettled(this.inbounds.map((inbound) => inbound.close(options)));
     for (const outcome of closed) if (outcome.status === "rejected") failures.push(outcome.reason);
     if (this.options.drain) {
       try {
-        await this.options.drain(Math.max(0, graceMs - (clock.now() - began)));
+        await this.options.drain(Math.max(0, (graceMs ?? DEFAULT_GRACE_MS) - (clock.now() - began)));
       } catch (error) {
         failures.push(error);
       }
