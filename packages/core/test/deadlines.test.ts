@@ -36,6 +36,14 @@ describe("call deadlines over HTTP", () => {
     expect((await s.post("resourcelease::lease", {})).json).toMatchObject({ sequenceId: 1 });
   });
 
+  it("a malformed body is 400 whatever the deadline: the inbound decodes it before the dispatcher sees the call", async () => {
+    const s = await serverWithItems();
+    const r = await s.post("resourcelease::lease", { waitMs: "soon" }, { "rpc-ttl-ms": "0" });
+    expect(r.status).toBe(400);
+    expect(r.json).toMatchObject({ metadata: { field: "waitMs" } });
+    expect(s.queue.stats()).toMatchObject({ pendingCount: 2, activeLeaseCount: 0 });
+  });
+
   it("Rpc-Deadline takes only RFC 3339 date-times with a zone, Rpc-Ttl-Ms only whole milliseconds: else 400", async () => {
     const s = await serverWithItems();
     const bad: Array<[string, string]> = [
