@@ -11,6 +11,18 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
+describe("one clock for a node", () => {
+  it("a component's own queue runs on the dispatcher's clock", async () => {
+    const clock = new FakeClock(Date.UTC(2000, 0, 1));
+    const dispatcher = new Dispatcher({ service: "test-svc", clock });
+    const component = new ResourceLeaseDispatcherComponent(dispatcher, { queueOptions: { leaseDurationMs: 5_000 } });
+    cleanups.push(() => dispatcher.stop());
+    await component.queue.enqueue({ resourceType: "t", resourceId: "a", partitionKey: "p", payloadEncoding: "json" });
+    const [grant] = await component.queue.lease();
+    expect(grant?.leaseExpiresAt).toBe(clock.now() + 5_000);
+  });
+});
+
 describe("ResourceLeaseClient deadlines", () => {
   it("reckons each call's deadline on its injected clock, end to end over HTTP", async () => {
     const clock = new FakeClock(Date.UTC(2000, 0, 1)); // far from the wall clock

@@ -23,7 +23,7 @@ export interface ResourceLeaseDispatcherComponentOptions {
   readonly namespace?: string;
   /** A queue to serve (e.g. one rebuilt from a durable log). When absent, one is built from `queueOptions`. */
   readonly queue?: ResourceLeaseQueue;
-  /** Options of the queue built when `queue` is absent. */
+  /** Options of the queue built when `queue` is absent; its `clock` defaults to the dispatcher's. */
   readonly queueOptions?: ResourceLeaseQueueOptions;
   /**
    * Peer health: every lease call (even an empty one) counts as liveness of its peer. When the component builds the
@@ -82,6 +82,8 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
       options.queue ??
       new ResourceLeaseQueue({
         ...options.queueOptions,
+        // One clock for the call deadlines the dispatcher enforces and the queue's own timers (long-poll margins).
+        clock: options.queueOptions?.clock ?? dispatcher.clock,
         name: options.queueOptions?.name ?? namespace,
         observers: [
           ...(options.queueOptions?.observers ?? []),
