@@ -3,11 +3,11 @@ import {
   type Logger,
   OmniRelayError,
   type ResourceLeaseEventLog,
-  type ResourceLeaseObjectStore,
   type ResourceLeaseReplicationEvent,
   type ResourceLeaseReplicator,
   silentLogger,
 } from "@omnirelay/core";
+import type { ResourceLeaseObjectStore } from "@omnirelay/core/replication";
 import { invalidOption } from "./codes.js";
 import { checkPrefix, encodeEventLines, SEGMENT_CONTENT_TYPE } from "./layout.js";
 import { ObjectStorageEventReader } from "./reader.js";

@@ -1,10 +1,5 @@
-import {
-  isOmniRelayError,
-  type Logger,
-  OmniRelayError,
-  type ResourceLeaseObjectStore,
-  type ResourceLeaseReplicationEvent,
-} from "@omnirelay/core";
+import { isOmniRelayError, type Logger, OmniRelayError, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import type { ResourceLeaseObjectStore } from "@omnirelay/core/replication";
 import {
   cancelledError,
   closedError,

@@ -1,11 +1,6 @@
 import { randomUUID } from "node:crypto";
-import type {
-  CallOptions,
-  ObjectListEntry,
-  ObjectPutOptions,
-  ResourceLeaseObjectStore,
-  ResourceLeaseReplicationEvent,
-} from "@omnirelay/core";
+import type { CallOptions, ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import type { ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core/replication";
 import { describeEventLogConformance, describeObjectStoreConformance } from "@omnirelay/core/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {

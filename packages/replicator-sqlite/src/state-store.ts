@@ -1,14 +1,9 @@
+import { type Clock, type Logger, OmniRelayError, silentLogger, systemClock, type TimerHandle } from "@omnirelay/core";
 import {
-  type Clock,
+  DeterministicErrorCodes,
   type DeterministicRecord,
   type DeterministicStateStore,
-  type Logger,
-  OmniRelayError,
-  silentLogger,
-  systemClock,
-  type TimerHandle,
-} from "@omnirelay/core";
-import { DeterministicErrorCodes } from "@omnirelay/core/deterministic";
+} from "@omnirelay/core/deterministic";
 import Database from "better-sqlite3";
 import { invalidOption, quoteTableName, SqliteErrorCodes } from "./codes.js";
 import { type Migration, migrate } from "./schema.js";

@@ -3,6 +3,7 @@
  * queue-assigned sequence number, in a `DeterministicStateStore`.
  * @packageDocumentation
  */
+export type { DeterministicRecord, DeterministicStateStore } from "../contracts/stores.js";
 export type { DeterministicErrorCode } from "./codes.js";
 export { DETERMINISTIC_EFFECT_KIND, DETERMINISTIC_VERSION_KIND, DeterministicErrorCodes } from "./codes.js";
 export type { DeterministicRecordOptions, DeterministicRecordResult } from "./coordinator.js";

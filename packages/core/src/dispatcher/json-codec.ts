@@ -29,8 +29,13 @@ export const DispatcherErrorCodes = {
   deadlineExceeded: "omnirelay.deadline_exceeded",
   /** cancelled: the caller went away. */
   cancelled: "omnirelay.cancelled",
-  /** unavailable: the inbound is shutting down. */
+  /** unavailable: the inbound or the dispatcher is shutting down (it no longer takes calls). */
   shuttingDown: "omnirelay.inbound.shutting_down",
+  /**
+   * failed-precondition: a lifecycle step out of order — `start()` after `stop()`, or an inbound attached to a
+   * dispatcher that has already started.
+   */
+  lifecycleState: "omnirelay.lifecycle.state",
   /** internal: the handler failed with something that is not an OmniRelayError. */
   internal: "omnirelay.internal",
   /** unavailable: the remote could not be reached. */

@@ -10,7 +10,7 @@ import type { ProcedureDefinition, UnaryOutbound } from "../dispatcher/types.js"
 import { ResourceLeaseErrorCodes } from "../errors/codes.js";
 import { omniError } from "../errors/omnirelay-error.js";
 import type { ResourceLeaseFailOutcome } from "../queue/types.js";
-import { systemClock } from "../util/clock.js";
+import { type Clock, systemClock } from "../util/clock.js";
 import { EnqueueCoalescer } from "./enqueue-coalescer.js";
 import type { FailRequest } from "./messages.js";
 import { ResourceLeaseProcedures as P, type ResourceLeaseVerb } from "./procedures.js";
@@ -27,6 +27,11 @@ export interface ResourceLeaseClientOptions {
   readonly service?: string;
   /** Deadline of each call when the call gives none. @defaultValue 30000 */
   readonly timeoutMs?: number;
+  /**
+   * Time source of call deadlines (`timeoutMs` from now). Give the outbound the same clock (`HttpOutbound`'s `clock`);
+   * `GrpcOutbound` reckons on the wall clock, as grpc-js does. @defaultValue `systemClock`
+   */
+  readonly clock?: Clock;
   /** Headers sent with every call, e.g. `{ authorization: 'Bearer <jwt>' }`. */
   readonly headers?: Readonly<Record<string, string>>;
   /**
@@ -244,7 +249,7 @@ export class ResourceLeaseClient {
         encoding: "json",
         headers: { ...this.options.headers },
         signal,
-        deadline: systemClock.now() + timeoutMs,
+        deadline: (this.options.clock ?? systemClock).now() + timeoutMs,
         ...(this.options.caller ? { caller: this.options.caller } : {}),
         ...(options.shardKey ? { shardKey: options.shardKey } : {}),
       },

@@ -223,7 +223,12 @@ export interface ResourceLeaseQueueStats {
   readonly deadLetterBytes: number;
 }
 
-/** Lifecycle state of a queue. */
+/**
+ * What a queue's `stats().state` reports on the wire: its mode (`running`, or `draining` between `drain` and
+ * `restore`), or why it no longer serves (`faulted` by a failed replication write, `closed`). These values are part of
+ * the protocol and do not change. They are not lifecycle states: the queue's lifecycle is `ResourceLeaseQueue.state`
+ * (`running`, then `stopped`; see `LifecycleState`), and a fault is `ResourceLeaseQueue.fault`.
+ */
 export type ResourceLeaseQueueState = "running" | "draining" | "faulted" | "closed";
 
 /** Queue counters (every field is present in what a queue answers; older servers may leave some out). */

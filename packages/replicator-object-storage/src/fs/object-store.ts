@@ -1,7 +1,8 @@
 import type { Dirent } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
-import type { CallOptions, ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core";
+import type { CallOptions } from "@omnirelay/core";
+import type { ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core/replication";
 import { cancelledError, existsError, invalidOption, keyError, storeError } from "../codes.js";
 import { TEMP_PREFIX, writeFileDurably } from "./durable-file.js";
 

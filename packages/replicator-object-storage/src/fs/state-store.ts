@@ -1,8 +1,12 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { type DeterministicRecord, type DeterministicStateStore, OmniRelayError } from "@omnirelay/core";
-import { DeterministicErrorCodes } from "@omnirelay/core/deterministic";
+import { OmniRelayError } from "@omnirelay/core";
+import {
+  DeterministicErrorCodes,
+  type DeterministicRecord,
+  type DeterministicStateStore,
+} from "@omnirelay/core/deterministic";
 import { invalidOption, ObjectStorageErrorCodes, storeError } from "../codes.js";
 import { writeFileDurably } from "./durable-file.js";
 

@@ -1,5 +1,6 @@
 import type { Bucket, File, GetFilesOptions } from "@google-cloud/storage";
-import type { CallOptions, ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core";
+import type { CallOptions } from "@omnirelay/core";
+import type { ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core/replication";
 import { cancelledError, existsError, invalidOption, storeError } from "../codes.js";
 
 /** Options of {@link GcsResourceLeaseObjectStore}. */

@@ -5,7 +5,8 @@ import {
   PutObjectCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
-import type { CallOptions, ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core";
+import type { CallOptions } from "@omnirelay/core";
+import type { ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core/replication";
 import { cancelledError, existsError, invalidOption, storeError } from "../codes.js";
 
 /** Options of {@link S3ResourceLeaseObjectStore}. */
