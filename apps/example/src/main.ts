@@ -34,16 +34,18 @@ if (!Number.isSafeInteger(total) || total < 1 || total > 100_000) {
 const dataDir = values["data-dir"] ?? mkdtempSync(join(tmpdir(), "omnirelay-example-"));
 const logPath = join(dataDir, "resourcelease.db");
 
-// The node: a durable queue, served over HTTP.
+// The node: a durable queue, served over HTTP. The dispatcher owns its parts: start() starts the inbound, stop()
+// drains it, then closes the component's queue, then the log (the last added closes first).
 const health = new PeerLeaseHealthTracker();
 const durable = await openDurableResourceLeaseQueue({
   path: logPath,
   queueOptions: { leaseDurationMs: 5_000, maxAttempts: 3, observers: [(event) => health.observe(event)] },
 });
-const dispatcher = new Dispatcher({ service: "example" });
-const component = new ResourceLeaseDispatcherComponent(dispatcher, { queue: durable.queue, healthTracker: health });
+const dispatcher = new Dispatcher({ service: "example" }).addComponent(durable);
+new ResourceLeaseDispatcherComponent(dispatcher, { queue: durable.queue, healthTracker: health });
 const inbound = new HttpInbound({ dispatcher });
-const { url } = await inbound.start();
+await dispatcher.start();
+const url = inbound.url;
 console.log(`dispatcher listening on ${url} (log ${logPath}, ${durable.replayedEvents} events replayed)`);
 
 // The producer.
@@ -103,9 +105,7 @@ console.log(`completed ${completed} of ${total}; pending=${stats.pendingCount} a
 for (const peer of health.snapshot()) console.log(`peer ${peer.peerId}: healthy=${peer.isHealthy}`);
 const lastEventSequence = stats.lastEventSequence;
 await producer.close();
-await inbound.close();
-await component.close();
-await durable.close();
+await dispatcher.stop();
 
 // "Restart": rebuild the queue from the SQLite file alone.
 const reopened = await openDurableResourceLeaseQueue({ path: logPath });

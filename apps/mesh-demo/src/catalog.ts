@@ -1,4 +1,4 @@
-import type { DeterministicStateStore } from "@omnirelay/core";
+import type { DeterministicStateStore } from "@omnirelay/core/deterministic";
 
 /** Catalog operations of the lakehouse simulation. */
 export const CatalogOperationTypes = ["CreateTable", "AlterSchema", "CommitSnapshot", "Vacuum"] as const;

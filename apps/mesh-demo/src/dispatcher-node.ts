@@ -65,6 +65,10 @@ export const CATALOG_APPLY = "demo.catalog::apply";
  * the queue events and lease polls, and a follower that records every committed event in the SQLite deterministic
  * store; plus `demo.catalog::apply` and the control plane (also mounted on the RPC port). With a shared secret every
  * RPC needs a valid JWT, and the control plane's reads need one too (its toggles need `mesh-admin`).
+ *
+ * The dispatcher owns every part: `dispatcher.start()` catches the followers up, then opens the RPC port;
+ * `dispatcher.stop()` drains the port, then closes the parts in the reverse of the order they were added — per shard
+ * the follower, the queue, its log; then the store, then the control plane.
  */
 export async function startDispatcherNode(config: MeshDemoConfig & MeshAuth, logger: Logger): Promise<DispatcherNode> {
   mkdirSync(config.dataDir, { recursive: true });
@@ -74,39 +78,32 @@ export async function startDispatcherNode(config: MeshDemoConfig & MeshAuth, log
     collectDefaultMetrics: true,
     ...(secret ? { auth: { principalBinding: bindingOptions(secret), admins: [MESH_ADMIN] } } : {}),
   });
-  const tracker = new PeerLeaseHealthTracker({
-    gracePeriodMs: config.healthGraceMs,
-    logger,
-    onDisconnect: (alert) => logger.warn({ peerId: alert.peerId, reason: alert.reason }, "Peer disconnected."),
-  });
-  controlPlane.addHealthProvider(tracker);
-  const feed = new EventFeed(200);
-  // The deterministic store is its own file: the event logs are locked by their replicators. Retention keeps the data
-  // directory bounded: each log keeps 2,000 events behind its newest snapshot, and the store keeps at most a day (the
-  // seed's "SQLite nodes keep 24h of events") and at most the newest 20,000 per-event records and catalog claims (about
-  // 10,000 events: far more than a restarted follower replays, one batch of 500).
-  const store = await SqliteDeterministicStateStore.open({
-    path: join(config.dataDir, "deterministic.db"),
-    retention: { maxAgeMs: 86_400_000, maxRecords: 20_000, keyPrefixes: ["catalog.op/"] },
-    logger,
-  });
-  const catalog = await CatalogState.load(store);
   const dispatcher = new Dispatcher({
     service: "resourcelease-mesh-demo",
     // Metrics first, so refused calls are counted (status="unauthenticated") too.
     inboundMiddleware: [controlPlane.rpcMetricsMiddleware(), ...(secret ? [authMiddleware(secret)] : [])],
     logger,
-  });
-  const shards: MeshShard[] = [];
-  const cleanup = async () => {
-    for (const s of shards.reverse()) {
-      await s.follower.close();
-      await s.durable.close();
-    }
-    await store.close();
-    await controlPlane.close();
-  };
+  }).addComponent(controlPlane);
   try {
+    const tracker = new PeerLeaseHealthTracker({
+      gracePeriodMs: config.healthGraceMs,
+      logger,
+      onDisconnect: (alert) => logger.warn({ peerId: alert.peerId, reason: alert.reason }, "Peer disconnected."),
+    });
+    controlPlane.addHealthProvider(tracker);
+    const feed = new EventFeed(200);
+    // The deterministic store is its own file: the event logs are locked by their replicators. Retention keeps the
+    // data directory bounded: each log keeps 2,000 events behind its newest snapshot, and the store keeps at most a day
+    // (the seed's "SQLite nodes keep 24h of events") and at most the newest 20,000 per-event records and catalog
+    // claims (about 10,000 events: far more than a restarted follower replays, one batch of 500).
+    const store = await SqliteDeterministicStateStore.open({
+      path: join(config.dataDir, "deterministic.db"),
+      retention: { maxAgeMs: 86_400_000, maxRecords: 20_000, keyPrefixes: ["catalog.op/"] },
+      logger,
+    });
+    dispatcher.addComponent(store);
+    const catalog = await CatalogState.load(store);
+    const shards: MeshShard[] = [];
     for (const shard of config.shards) {
       const namespace = shardNamespace(config, shard);
       // Under backpressure, enqueues are throttled to a trickle; leases, heartbeats and completions never are.
@@ -141,6 +138,7 @@ export async function startDispatcherNode(config: MeshDemoConfig & MeshAuth, log
           logger,
         },
       });
+      dispatcher.addComponent(durable);
       const coordinator = new DeterministicResourceLeaseCoordinator({
         stateStore: store,
         changeId: `resourcelease-mesh-demo.${namespace}`,
@@ -150,13 +148,6 @@ export async function startDispatcherNode(config: MeshDemoConfig & MeshAuth, log
         shard: namespace,
         inner: coordinator,
       });
-      const follower = new LogFollower({
-        replicator: durable.replicator,
-        sink: tracked,
-        checkpointStore: store,
-        checkpointKey: `mesh-demo.follower/${namespace}`,
-        logger,
-      });
       const component = new ResourceLeaseDispatcherComponent(dispatcher, {
         namespace,
         queue: durable.queue,
@@ -164,13 +155,16 @@ export async function startDispatcherNode(config: MeshDemoConfig & MeshAuth, log
         middleware: [new RateLimitingMiddleware({ selector: limiter, logger })],
         logger,
       });
+      const follower = new LogFollower({
+        replicator: durable.replicator,
+        sink: tracked,
+        checkpointStore: store,
+        checkpointKey: `mesh-demo.follower/${namespace}`,
+        logger,
+      });
+      dispatcher.addComponent(follower);
       shards.push({ shard, namespace, durable, component, follower, limiter, tracked });
       controlPlane.addComponent(component);
-      await follower.start();
-      logger.info(
-        { shard: namespace, replayedEvents: durable.replayedEvents, pending: durable.queue.stats().pendingCount },
-        "Shard recovered from its SQLite log.",
-      );
     }
     dispatcher.registerJson(CATALOG_APPLY, async (body, meta) => {
       let operation: ReturnType<typeof parseCatalogOperation>;
@@ -195,9 +189,15 @@ export async function startDispatcherNode(config: MeshDemoConfig & MeshAuth, log
       fallback: controlPlane.handler(),
       logger,
     });
-    const { url } = await inbound.start();
+    await dispatcher.start();
+    for (const { namespace, durable } of shards) {
+      logger.info(
+        { shard: namespace, replayedEvents: durable.replayedEvents, pending: durable.queue.stats().pendingCount },
+        "Shard recovered from its SQLite log.",
+      );
+    }
     return {
-      url,
+      url: inbound.url,
       dispatcher,
       controlPlane,
       tracker,
@@ -205,13 +205,11 @@ export async function startDispatcherNode(config: MeshDemoConfig & MeshAuth, log
       catalog,
       feed,
       auth: secret ? "jwt" : "off",
-      close: async () => {
-        await inbound.close({ graceMs: 2_000 });
-        await cleanup();
-      },
+      close: () => dispatcher.stop({ graceMs: 2_000 }),
     };
   } catch (error) {
-    await cleanup().catch(() => undefined);
+    // Whatever was opened before the failure is closed (a failed start() has done so already).
+    await dispatcher.stop({ graceMs: 0 }).catch(() => undefined);
     throw error;
   }
 }

@@ -1,4 +1,5 @@
-import type { DeterministicStateStore, Logger, ResourceLeaseReplicationSink } from "@omnirelay/core";
+import type { Logger, ResourceLeaseReplicationSink } from "@omnirelay/core";
+import type { DeterministicStateStore } from "@omnirelay/core/deterministic";
 import type { SqliteResourceLeaseReplicator } from "@omnirelay/replicator-sqlite";
 
 /** Options of a {@link LogFollower}. */

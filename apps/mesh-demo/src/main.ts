@@ -5,9 +5,10 @@
  *   pnpm --filter @omnirelay/mesh-demo start -- --roles dispatcher,diagnostics --rpc-url http://127.0.0.1:7420
  *   pnpm --filter @omnirelay/mesh-demo mesh
  */
+import { LifecycleGroup } from "@omnirelay/core";
 import { pino } from "pino";
 import { loadSharedSecret, type MeshAuth, mintToken } from "./auth.js";
-import { type RunningRole, startSeeder, startWorker } from "./clients.js";
+import { startSeeder, startWorker } from "./clients.js";
 import { exposureNotice, parseConfig, UsageError, usage } from "./config.js";
 import { startDiagnosticsServer } from "./diagnostics-server.js";
 import { startDispatcherNode } from "./dispatcher-node.js";
@@ -36,19 +37,15 @@ async function main(): Promise<void> {
   }
   const roles = [...config.roles].join(",");
   const logger = pino({ level: config.logLevel, base: { roles, pid: process.pid } });
-  const running: RunningRole[] = [];
+  // The roles of this process, each started as it is added; stopped in reverse (clients before the dispatcher they
+  // call), each failure logged without keeping the others open.
+  const running = new LifecycleGroup({ logger });
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
     logger.info({ signal }, "Stopping.");
-    for (const role of running.reverse()) {
-      try {
-        await role.close();
-      } catch (err) {
-        logger.error({ err }, "A role failed to stop cleanly.");
-      }
-    }
+    await running.stop().catch(() => undefined);
     logger.info("Stopped.");
     process.exit(0);
   };
@@ -63,11 +60,11 @@ async function main(): Promise<void> {
 
   if (config.roles.has("dispatcher")) {
     const node = await startDispatcherNode(config, logger);
-    running.push(node);
+    running.addComponent(node);
     const urls: Record<string, string> = { rpcUrl: node.url };
     if (config.roles.has("diagnostics")) {
       const diagnostics = await startDiagnosticsServer(config, node, logger);
-      running.push(diagnostics);
+      running.addComponent(diagnostics);
       urls.httpUrl = diagnostics.url;
     }
     logger.info(
@@ -82,8 +79,8 @@ async function main(): Promise<void> {
     if (exposure.level === "warn") logger.warn(exposure.message);
     else logger.info(exposure.message);
   }
-  if (config.roles.has("seeder")) running.push(startSeeder(config, logger));
-  if (config.roles.has("worker")) running.push(startWorker(config, logger));
+  if (config.roles.has("seeder")) running.addComponent(startSeeder(config, logger));
+  if (config.roles.has("worker")) running.addComponent(startWorker(config, logger));
 }
 
 main().catch((error: unknown) => {

@@ -4,45 +4,76 @@ import type { GrpcReplicationHub } from "@omnirelay/replicator-grpc";
 /**
  * The hub's HTTP side: `GET /healthz` (200 while serving, else 503), `GET /metrics` (Prometheus text) and
  * `GET /sources` (JSON status of every source), and `POST /backup` (online backup of every source log into the
- * directory fixed at start, never one named by the request) when `backup` is given. Resolves with the bound port.
+ * directory fixed at start, never one named by the request) when `backup` is given. Started and drained like an
+ * inbound, so a `LifecycleGroup` orders it with the hub.
  */
-export async function startHubHttp(
-  hub: GrpcReplicationHub,
-  options: { host: string; port: number; backup?: () => Promise<string[]> },
-): Promise<{ server: Server; port: number }> {
-  const server = createServer((req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
-    if (req.method === "POST" && path === "/backup" && options.backup) {
-      options.backup().then(
-        (files) => {
-          res.writeHead(200, { "content-type": "application/json" });
-          res.end(JSON.stringify({ files }));
-        },
-        (error: unknown) => {
-          res.writeHead(500, { "content-type": "application/json" });
-          res.end(JSON.stringify({ error: error instanceof Error ? error.message : String(error) }));
-        },
-      );
-    } else if (req.method !== "GET") {
-      res.writeHead(405).end();
-    } else if (path === "/healthz" || path === "/readyz") {
-      const serving = hub.state === "running";
-      res.writeHead(serving ? 200 : 503, { "content-type": "application/json" });
-      res.end(JSON.stringify({ status: serving ? "serving" : hub.state, sources: hub.sourceStatuses().length }));
-    } else if (path === "/metrics") {
-      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
-      res.end(hub.metrics());
-    } else if (path === "/sources") {
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ sources: hub.sourceStatuses() }));
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.host, () => resolve());
-  });
-  const address = server.address();
-  return { server, port: typeof address === "object" && address ? address.port : options.port };
+export class HubHttp {
+  private readonly server: Server;
+  private boundPort = 0;
+
+  constructor(
+    hub: GrpcReplicationHub,
+    private readonly options: { host: string; port: number; backup?: () => Promise<string[]> },
+  ) {
+    this.server = createServer((req, res) => {
+      const path = (req.url ?? "/").split("?")[0];
+      if (req.method === "POST" && path === "/backup" && options.backup) {
+        options.backup().then(
+          (files) => {
+            res.writeHead(200, { "content-type": "application/json" });
+            res.end(JSON.stringify({ files }));
+          },
+          (error: unknown) => {
+            res.writeHead(500, { "content-type": "application/json" });
+            res.end(JSON.stringify({ error: error instanceof Error ? error.message : String(error) }));
+          },
+        );
+      } else if (req.method !== "GET") {
+        res.writeHead(405).end();
+      } else if (path === "/healthz" || path === "/readyz") {
+        const serving = hub.state === "running";
+        res.writeHead(serving ? 200 : 503, { "content-type": "application/json" });
+        res.end(JSON.stringify({ status: serving ? "serving" : hub.state, sources: hub.sourceStatuses().length }));
+      } else if (path === "/metrics") {
+        res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+        res.end(hub.metrics());
+      } else if (path === "/sources") {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ sources: hub.sourceStatuses() }));
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+  }
+
+  /** The bound port once started. */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** Listens; resolves with the bound port. */
+  async start(): Promise<{ port: number }> {
+    const server = this.server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.options.port, this.options.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    const address = server.address();
+    this.boundPort = typeof address === "object" && address ? address.port : this.options.port;
+    return { port: this.boundPort };
+  }
+
+  /** Stops listening, lets requests in flight finish for up to `graceMs`, then drops the connections. */
+  async close(options: { graceMs?: number } = {}): Promise<void> {
+    const server = this.server;
+    if (!server.listening) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const timer = setTimeout(() => server.closeAllConnections(), options.graceMs ?? 5000);
+    await closed;
+    clearTimeout(timer);
+  }
 }

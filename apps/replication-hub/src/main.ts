@@ -1,7 +1,7 @@
-import type { Server } from "node:http";
+import { LifecycleGroup } from "@omnirelay/core";
 import { GrpcReplicationHub } from "@omnirelay/replicator-grpc";
 import { parseHubConfig, usage } from "./config.js";
-import { startHubHttp } from "./http.js";
+import { HubHttp } from "./http.js";
 import { stderrLogger } from "./log.js";
 import { SqliteReplicationHubStore } from "./sqlite-store.js";
 
@@ -11,6 +11,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${usage}\n`);
     return;
   }
+  const logger = stderrLogger();
   const store = new SqliteReplicationHubStore({ dataDir: config.dataDir, durability: config.durability });
   const hub = new GrpcReplicationHub({
     store,
@@ -18,27 +19,26 @@ async function main(): Promise<void> {
     port: config.port,
     ...(config.tls ? { tls: config.tls } : {}),
     auth: config.auth,
-    logger: stderrLogger(),
+    logger,
   });
-  const { port } = await hub.start();
-  let http: { server: Server; port: number } | undefined;
-  if (config.httpPort >= 0) {
-    const backupDir = config.backupDir;
-    http = await startHubHttp(hub, {
-      host: config.host,
-      port: config.httpPort,
-      ...(backupDir ? { backup: () => store.backup(backupDir) } : {}),
-    });
-  }
+  // The hub and its HTTP side start in order and drain together on a signal; a failed start stops both.
+  const node = new LifecycleGroup({ logger }).addInbound(hub);
+  const backupDir = config.backupDir;
+  const http =
+    config.httpPort >= 0
+      ? new HubHttp(hub, {
+          host: config.host,
+          port: config.httpPort,
+          ...(backupDir ? { backup: () => store.backup(backupDir) } : {}),
+        })
+      : undefined;
+  if (http) node.addInbound(http);
+  await node.start();
   process.stdout.write(
-    `${JSON.stringify({ event: "listening", grpcPort: port, httpPort: http?.port ?? null, sources: hub.sourceStatuses().length })}\n`,
+    `${JSON.stringify({ event: "listening", grpcPort: hub.port, httpPort: http?.port ?? null, sources: hub.sourceStatuses().length })}\n`,
   );
-  let stopping = false;
   const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    http?.server.close();
-    hub.close().then(
+    node.stop().then(
       () => process.exit(0),
       () => process.exit(1),
     );

@@ -3,8 +3,9 @@
  * client and the worker. Further areas have entries of their own:
  * `@omnirelay/core/middleware` (principal binding, authorization, deadlines, rate limits, tracing, metrics),
  * `@omnirelay/core/backpressure` (watermarks, rate limiters), `@omnirelay/core/peers` (peer health, choosers),
- * `@omnirelay/core/replication` (in-memory, composite, sharded, checkpointing and fan-out replicators),
- * `@omnirelay/core/deterministic` (deterministic capture), `@omnirelay/core/wire` (every message's description, the
+ * `@omnirelay/core/replication` (in-memory, composite, sharded, checkpointing and fan-out replicators; the object
+ * store contract),
+ * `@omnirelay/core/deterministic` (deterministic capture and its state store contract), `@omnirelay/core/wire` (every message's description, the
  * event and item codecs, limits, the status table) and `@omnirelay/core/testing` (doubles and conformance suites).
  * No native dependencies.
  * @packageDocumentation
@@ -21,6 +22,7 @@ export type {
 } from "./contracts/events.js";
 export { ResourceLeaseEventTypes } from "./contracts/events.js";
 export { type Logger, silentLogger } from "./contracts/health.js";
+export type { LifecycleState } from "./contracts/lifecycle.js";
 export type {
   ResourceLeaseDeadLetterItem,
   ResourceLeaseErrorInfo,
@@ -31,19 +33,18 @@ export type {
   ResourceLeaseQueueState,
   ResourceLeaseQueueStats,
 } from "./contracts/payload.js";
-export type {
-  DeterministicRecord,
-  DeterministicStateStore,
-  ObjectListEntry,
-  ObjectPutOptions,
-  ResourceLeaseObjectStore,
-} from "./contracts/stores.js";
 // Dispatcher
 export {
   Dispatcher,
+  type DispatcherDeadlineOptions,
   type DispatcherOptions,
   type JsonUnaryHandler,
   jsonProcedure,
+  type LifecycleComponent,
+  LifecycleGroup,
+  type LifecycleGroupOptions,
+  type LifecycleInbound,
+  type LifecycleStopOptions,
   type ProcedureDefinition,
   type ProcedureRegistration,
   type ProcedureSpec,
@@ -105,7 +106,6 @@ export {
   HttpOutbound,
   type HttpOutboundOptions,
   type HttpOutboundTlsOptions,
-  type InboundState,
   type ReadinessCheck,
 } from "./transport/http/index.js";
 // Utilities
@@ -121,6 +121,5 @@ export {
   type ResourceLeaseWorkerHandler,
   type ResourceLeaseWorkerOptions,
   type ResourceLeaseWorkerRetryOptions,
-  type ResourceLeaseWorkerState,
   type ResourceLeaseWorkerStats,
 } from "./worker/index.js";

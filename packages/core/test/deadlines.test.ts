@@ -36,6 +36,14 @@ describe("call deadlines over HTTP", () => {
     expect((await s.post("resourcelease::lease", {})).json).toMatchObject({ sequenceId: 1 });
   });
 
+  it("a malformed body is 400 whatever the deadline: the inbound decodes it before the dispatcher sees the call", async () => {
+    const s = await serverWithItems();
+    const r = await s.post("resourcelease::lease", { waitMs: "soon" }, { "rpc-ttl-ms": "0" });
+    expect(r.status).toBe(400);
+    expect(r.json).toMatchObject({ metadata: { field: "waitMs" } });
+    expect(s.queue.stats()).toMatchObject({ pendingCount: 2, activeLeaseCount: 0 });
+  });
+
   it("Rpc-Deadline takes only RFC 3339 date-times with a zone, Rpc-Ttl-Ms only whole milliseconds: else 400", async () => {
     const s = await serverWithItems();
     const bad: Array<[string, string]> = [
@@ -88,9 +96,9 @@ describe("call deadlines over HTTP", () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
   });
 
-  it("runs deadlines on the inbound's injected clock", async () => {
+  it("runs deadlines on the dispatcher's injected clock, with one timer per call", async () => {
     const clock = new FakeClock(Date.UTC(2000, 0, 1)); // long before the wall clock
-    server = await startServer({ inbound: { clock } });
+    server = await startServer({ dispatcher: { clock } });
     const s = server;
     let entered!: () => void;
     const started = new Promise<void>((resolve) => {
@@ -106,6 +114,8 @@ describe("call deadlines over HTTP", () => {
     const answer = s.post("test::wait", {}, { "rpc-ttl-ms": "1000" });
     await started;
     expect(seen).toEqual([clock.now() + 1000]);
+    // The deadline is enforced once, by the dispatcher: the inbound only read it.
+    expect(clock.pendingTimers).toBe(1);
     clock.advance(999);
     clock.advance(1);
     const r = await answer;
@@ -114,5 +124,19 @@ describe("call deadlines over HTTP", () => {
     // A deadline in the past of the wall clock but in the future of the injected one is accepted.
     const stats = await s.post("resourcelease::stats", {}, { "rpc-deadline": "2000-01-01T00:00:05Z" });
     expect(stats.status).toBe(200);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it("applies the dispatcher's deadline rules to HTTP calls: maxTimeoutMs caps, defaultTimeoutMs fills in", async () => {
+    const clock = new FakeClock(Date.UTC(2000, 0, 1));
+    server = await startServer({ dispatcher: { clock, deadlines: { defaultTimeoutMs: 500, maxTimeoutMs: 2000 } } });
+    const s = server;
+    s.dispatcher.registerJson("test::deadline", async (_body, meta) => ({ deadline: meta.deadline }));
+    const capped = await s.post("test::deadline", {}, { "rpc-ttl-ms": "60000" });
+    expect(capped.json.deadline).toBe(clock.now() + 2000);
+    const filled = await s.post("test::deadline", {});
+    expect(filled.json.deadline).toBe(clock.now() + 500);
+    const own = await s.post("test::deadline", {}, { "rpc-ttl-ms": "700" });
+    expect(own.json.deadline).toBe(clock.now() + 700);
   });
 });

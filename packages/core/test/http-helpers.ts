@@ -1,5 +1,6 @@
 import {
   Dispatcher,
+  type DispatcherOptions,
   HttpInbound,
   type HttpInboundOptions,
   HttpOutbound,
@@ -17,16 +18,23 @@ export async function startServer(
     maxBodyBytes?: number;
     /** More options of the inbound. */
     inbound?: Omit<HttpInboundOptions, "dispatcher">;
+    /** More options of the dispatcher (its clock, its deadline rules). */
+    dispatcher?: Omit<DispatcherOptions, "service" | "inboundMiddleware">;
   } = {},
 ) {
-  const dispatcher = new Dispatcher({ service: "test-svc", inboundMiddleware: options.middleware ?? [] });
+  const dispatcher = new Dispatcher({
+    service: "test-svc",
+    inboundMiddleware: options.middleware ?? [],
+    ...options.dispatcher,
+  });
   const components = (options.components ?? [{}]).map((c) => new ResourceLeaseDispatcherComponent(dispatcher, c));
   const inbound = new HttpInbound({
     dispatcher,
     ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}),
     ...options.inbound,
   });
-  const { url } = await inbound.start();
+  await dispatcher.start();
+  const url = inbound.url;
   const clients: ResourceLeaseClient[] = [];
   return {
     dispatcher,
@@ -61,10 +69,10 @@ export async function startServer(
       const text = await res.text();
       return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : undefined };
     },
+    /** Closes the clients, then the dispatcher: its inbound drains, then its components (queues) close. */
     async close() {
       await Promise.all(clients.map((c) => c.close()));
-      await inbound.close();
-      await Promise.all(components.map((c) => c.close()));
+      await dispatcher.stop();
     },
   };
 }

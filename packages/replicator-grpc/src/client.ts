@@ -3,6 +3,7 @@ import {
   type CallOptions,
   type Clock,
   ErrorCodes,
+  type LifecycleState,
   type Logger,
   OmniRelayError,
   type ResourceLeaseReplicationEvent,
@@ -52,9 +53,6 @@ export interface GrpcReplicatorLag {
   readonly lastError: OmniRelayError | undefined;
 }
 
-/** Lifecycle of a {@link GrpcResourceLeaseReplicator}. */
-export type GrpcReplicatorState = "idle" | "running" | "stopped";
-
 /**
  * Streams a dispatcher's replication events to a replication hub over one bidirectional gRPC stream. `publish`
  * resolves when the hub has acknowledged (stored) the events, so this replicator can be one of a
@@ -74,7 +72,7 @@ export class GrpcResourceLeaseReplicator implements ResourceLeaseReplicator, Asy
   private readonly chooser: PeerChooser;
   private readonly anyChooser: PeerChooser;
   private readonly unhealthyUntil = new Map<string, number>();
-  private current: GrpcReplicatorState = "idle";
+  private current: LifecycleState = "idle";
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private stopSession: ((error: OmniRelayError) => void) | undefined;
@@ -108,8 +106,12 @@ export class GrpcResourceLeaseReplicator implements ResourceLeaseReplicator, Asy
     this.anyChooser = new RoundRobinPeerChooser({ peers: this.peers, clock: this.clock });
   }
 
-  /** Current lifecycle state. */
-  get state(): GrpcReplicatorState {
+  /**
+   * Current lifecycle state: `idle` until `start()` or the first `publish`, `running`, then `stopped` after `close()`.
+   * (`start()` is synchronous and `close()` drops the stream at once, so it is never `starting` or `draining`; call
+   * `flush()` before `close()` to let the outbox drain.)
+   */
+  get state(): LifecycleState {
     return this.current;
   }
 

@@ -9,6 +9,7 @@ import {
 import {
   type Clock,
   ErrorCodes,
+  type LifecycleState,
   type Logger,
   OmniRelayError,
   type ResourceLeaseReplicationSink,
@@ -85,9 +86,6 @@ export interface GrpcReplicationHubOptions {
   readonly logger?: Logger;
 }
 
-/** Lifecycle of a {@link GrpcReplicationHub}. */
-export type ReplicationHubState = "idle" | "starting" | "running" | "stopping" | "stopped";
-
 /**
  * The replication hub: a gRPC server (`omnirelay.replication.v1.ReplicationHub`) that accepts ordered event streams
  * from many dispatchers (one per node id + shard), stores each through its own {@link ReplicationHubLog},
@@ -107,7 +105,7 @@ export class GrpcReplicationHub implements AsyncDisposable {
   private readonly open = new Set<(error: OmniRelayError) => void>();
   private readonly authorizer: HubAuthorizer;
   private server: Server | undefined;
-  private current: ReplicationHubState = "idle";
+  private current: LifecycleState = "idle";
   private boundPort = 0;
   private starting: Promise<{ port: number }> | undefined;
   private closing: Promise<void> | undefined;
@@ -146,8 +144,8 @@ export class GrpcReplicationHub implements AsyncDisposable {
     });
   }
 
-  /** Current lifecycle state. */
-  get state(): ReplicationHubState {
+  /** Current lifecycle state: `draining` while `close()` ends streams and lets calls finish. */
+  get state(): LifecycleState {
     return this.current;
   }
 
@@ -173,9 +171,13 @@ export class GrpcReplicationHub implements AsyncDisposable {
     return this.starting;
   }
 
-  /** Stops accepting calls, ends open streams, waits up to `shutdownGraceMs`, then closes the logs. Idempotent. */
-  close(): Promise<void> {
-    if (!this.closing) this.closing = this.shutdown();
+  /**
+   * Stops accepting calls, ends open streams, waits up to `graceMs` for calls to finish, then closes the logs.
+   * Idempotent; a `start()` in progress finishes first.
+   * @param options.graceMs - how long calls may take to finish. @defaultValue `shutdownGraceMs` (5000)
+   */
+  close(options: { graceMs?: number } = {}): Promise<void> {
+    if (!this.closing) this.closing = this.shutdown(options.graceMs ?? this.options.shutdownGraceMs ?? 5000);
     return this.closing;
   }
 
@@ -317,17 +319,17 @@ export class GrpcReplicationHub implements AsyncDisposable {
     }
   }
 
-  private async shutdown(): Promise<void> {
+  private async shutdown(graceMs: number): Promise<void> {
     if (this.starting) await this.starting.catch(() => undefined);
     const server = this.server;
-    this.current = "stopping";
+    this.current = "draining";
     for (const end of [...this.open]) end(closedError("replication hub"));
     if (server) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown();
           resolve();
-        }, this.options.shutdownGraceMs ?? 5000);
+        }, graceMs);
         server.tryShutdown(() => {
           clearTimeout(timer);
           resolve();

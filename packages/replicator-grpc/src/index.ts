@@ -4,11 +4,11 @@
  * @packageDocumentation
  */
 
-export type { GrpcReplicatorLag, GrpcReplicatorState } from "./client.js";
+export type { GrpcReplicatorLag } from "./client.js";
 export { GrpcResourceLeaseReplicator } from "./client.js";
 export type { GrpcResourceLeaseReplicatorOptions } from "./client-options.js";
 export type { ReplicationHubClientTlsOptions } from "./credentials.js";
-export type { GrpcReplicationHubOptions, ReplicationHubState, ReplicationHubTlsOptions } from "./hub.js";
+export type { GrpcReplicationHubOptions, ReplicationHubTlsOptions } from "./hub.js";
 export { GrpcReplicationHub } from "./hub.js";
 export type { ReplicationHubAuthOptions, ReplicationHubDenialReason, ReplicationHubRpc } from "./hub-auth.js";
 export type {

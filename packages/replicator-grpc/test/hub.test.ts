@@ -47,6 +47,32 @@ const seqs = (list: readonly { sequenceNumber: number }[]) => list.map((e) => e.
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe("GrpcReplicationHub + GrpcResourceLeaseReplicator", () => {
+  it("go through the shared lifecycle states", async () => {
+    const hub = new GrpcReplicationHub({
+      store: new InMemoryReplicationHubStore(),
+      shutdownGraceMs: 100,
+      auth: { allowUnauthenticated: true },
+    });
+    cleanup.push(() => hub.close());
+    expect(hub.state).toBe("idle");
+    const starting = hub.start();
+    expect(hub.state).toBe("starting");
+    await starting;
+    expect(hub.state).toBe("running");
+    const r = replicator(`127.0.0.1:${hub.port}`);
+    expect(r.state).toBe("idle");
+    await r.publish(events(1, 3));
+    expect(r.state).toBe("running");
+    await r.close();
+    expect(r.state).toBe("stopped");
+    const closing = hub.close({ graceMs: 50 });
+    expect(hub.state).toBe("draining");
+    expect(hub.close()).toBe(closing);
+    await closing;
+    expect(hub.state).toBe("stopped");
+    await expect(hub.start()).rejects.toMatchObject({ code: ErrorCodes.replicationHub.closed });
+  });
+
   it("stores each source's events in order and resolves publish only once the hub has them", async () => {
     const { hub, store, address } = await startHub();
     const a = replicator(address, { nodeId: "node-a" });

@@ -4,13 +4,13 @@ import {
   OmniRelayError,
   type ResourceLeaseEventType,
   type ResourceLeaseItemPayload,
-  type ResourceLeaseObjectStore,
   type ResourceLeaseReplicationEvent,
   type ResourceLeaseReplicationSink,
   type ResourceLeaseReplicator,
   silentLogger,
 } from "@omnirelay/core";
 import type { ResourceLeaseDeterministicOptions } from "@omnirelay/core/deterministic";
+import type { ResourceLeaseObjectStore } from "@omnirelay/core/replication";
 import { checkPrefix, SEGMENT_CONTENT_TYPE } from "./layout.js";
 import { checkWriterNumbers, SegmentWriter } from "./segment-writer.js";
 

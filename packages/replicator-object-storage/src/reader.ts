@@ -1,9 +1,5 @@
-import {
-  type CallOptions,
-  OmniRelayError,
-  type ResourceLeaseObjectStore,
-  type ResourceLeaseReplicationEvent,
-} from "@omnirelay/core";
+import { type CallOptions, OmniRelayError, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import type { ResourceLeaseObjectStore } from "@omnirelay/core/replication";
 import { decodeReplicationEvent } from "@omnirelay/core/wire";
 import { cancelledError, corruptError, storeError } from "./errors.js";
 import {

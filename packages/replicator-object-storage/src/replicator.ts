@@ -4,11 +4,11 @@ import {
   type Logger,
   OmniRelayError,
   type ResourceLeaseEventLog,
-  type ResourceLeaseObjectStore,
   type ResourceLeaseReplicationEvent,
   type ResourceLeaseReplicator,
   silentLogger,
 } from "@omnirelay/core";
+import type { ResourceLeaseObjectStore } from "@omnirelay/core/replication";
 import { checkPrefix, encodeEventLines, SEGMENT_CONTENT_TYPE } from "./layout.js";
 import { ObjectStorageEventReader } from "./reader.js";
 import { checkWriterNumbers, SegmentWriter } from "./segment-writer.js";

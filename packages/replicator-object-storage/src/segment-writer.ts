@@ -3,9 +3,9 @@ import {
   isOmniRelayError,
   type Logger,
   OmniRelayError,
-  type ResourceLeaseObjectStore,
   type ResourceLeaseReplicationEvent,
 } from "@omnirelay/core";
+import type { ResourceLeaseObjectStore } from "@omnirelay/core/replication";
 import { cancelledError, closedError, corruptError, isObjectExistsError, storeError } from "./errors.js";
 import {
   BUCKET_SIZE,

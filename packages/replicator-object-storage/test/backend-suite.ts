@@ -1,12 +1,7 @@
 import { randomUUID } from "node:crypto";
-import type {
-  CallOptions,
-  ObjectListEntry,
-  ObjectPutOptions,
-  ResourceLeaseObjectStore,
-  ResourceLeaseReplicationEvent,
-} from "@omnirelay/core";
+import type { CallOptions, ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { ErrorCodes } from "@omnirelay/core";
+import type { ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core/replication";
 import { describeEventLogConformance, describeObjectStoreConformance } from "@omnirelay/core/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ObjectStorageEventReader, ObjectStorageResourceLeaseReplicator } from "../src/index.js";

@@ -5,7 +5,7 @@ import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { ErrorCodes } from "@omnirelay/core";
 import { ShardedResourceLeaseReplicator } from "@omnirelay/core/replication";
 import { eventsOfEveryType } from "@omnirelay/core/testing";
-import { decodeReplicationEvent, encodeReplicationEvent } from "@omnirelay/core/wire";
+import { decodeReplicationEvent, encodeReplicationEvent, replicationEventJsonSchema } from "@omnirelay/core/wire";
 import { Ajv, type ValidateFunction } from "ajv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FileSystemResourceLeaseObjectStore } from "../src/fs/index.js";
@@ -77,9 +77,11 @@ describe("replication-event.v1.json", () => {
     }
   });
 
-  it("the copy shipped in the package is the published schema", async () => {
+  it("the copy shipped in the package is the published schema, and both are what core's description generates", async () => {
     const shipped = await readFile(join(import.meta.dirname, "..", "schema", "replication-event.v1.json"), "utf8");
     expect(shipped).toBe(await readFile(schemaPath, "utf8"));
+    // After a message changes: pnpm --filter @omnirelay/replicator-object-storage schema
+    expect(JSON.parse(shipped)).toEqual(replicationEventJsonSchema());
   });
 
   it("rejects envelopes that break the contract", () => {

@@ -1,7 +1,5 @@
 import {
   type Clock,
-  type DeterministicRecord,
-  type DeterministicStateStore,
   ErrorCodes,
   type Logger,
   OmniRelayError,
@@ -9,6 +7,7 @@ import {
   systemClock,
   type TimerHandle,
 } from "@omnirelay/core";
+import type { DeterministicRecord, DeterministicStateStore } from "@omnirelay/core/deterministic";
 import Database from "better-sqlite3";
 import { quoteTableName } from "./errors.js";
 import { type Migration, migrate } from "./schema.js";

@@ -8,17 +8,16 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import {
-  type Clock,
   type Dispatcher,
   ErrorCodes,
-  type InboundState,
+  type LifecycleState,
   type Logger,
   OmniRelayError,
   type RequestMeta,
   silentLogger,
   systemClock,
 } from "@omnirelay/core";
-import { DeadlineMiddleware, readRequestDeadline } from "@omnirelay/core/middleware";
+import { readRequestDeadline } from "@omnirelay/core/middleware";
 import { isLegalHeaderValue, isLegalMetadataKey, metadataToHeaders, transportSecurity } from "./call-meta.js";
 import { ResourceLeaseServiceService } from "./gen/omnirelay/resourcelease/v1/resourcelease.js";
 import { type ResourceLeaseRpc, resourceLeaseRpcs } from "./mapping/procedures.js";
@@ -38,7 +37,10 @@ export interface GrpcInboundTlsOptions {
 
 /** Options of a {@link GrpcInbound}. */
 export interface GrpcInboundOptions {
-  /** The dispatcher whose `{namespace}::{verb}` procedures the rpcs call. */
+  /**
+   * The dispatcher whose `{namespace}::{verb}` procedures the rpcs call. The inbound attaches itself to it:
+   * `dispatcher.start()`/`stop()` start and drain it, and its clock is the one call deadlines are read against.
+   */
   readonly dispatcher: Dispatcher;
   /** @defaultValue '127.0.0.1' */
   readonly host?: string;
@@ -52,8 +54,6 @@ export interface GrpcInboundOptions {
   readonly shutdownGraceMs?: number;
   /** @defaultValue silentLogger */
   readonly logger?: Logger;
-  /** Time source of call deadlines (the gRPC deadline, `rpc-ttl-ms`, `rpc-deadline`). @defaultValue `systemClock` */
-  readonly clock?: Clock;
 }
 
 /** A request whose bytes did not decode: answered INVALID_ARGUMENT instead of grpc-js's INTERNAL. */
@@ -101,21 +101,25 @@ const DEADLINE_SLACK_MS = 25;
  * `omnirelay.resourcelease.v1.ResourceLeaseService` (proto in `proto/`). Each call runs through the dispatcher's
  * middleware like an HTTP call: the namespace comes from the `rpc-namespace` metadata (default `resourcelease`),
  * errors carry their status as the gRPC code and their code, message and metadata as `omnirelay-*` trailers.
- * A call whose deadline has already passed is answered DEADLINE_EXCEEDED before any middleware or procedure runs.
+ * The inbound reads a call's deadline (the gRPC deadline, `rpc-ttl-ms`, `rpc-deadline`) into `meta.deadline` and
+ * decodes its message; the dispatcher enforces the deadline, so a call whose deadline has already passed is answered
+ * DEADLINE_EXCEEDED before any middleware or procedure runs.
  */
 export class GrpcInbound implements AsyncDisposable {
   private readonly options: GrpcInboundOptions;
   private readonly logger: Logger;
-  private readonly clock: Clock;
-  private readonly deadlines: DeadlineMiddleware;
   private server: Server | undefined;
-  private current: InboundState = "idle";
+  private current: LifecycleState = "idle";
   private boundPort = 0;
   private starting: Promise<{ port: number }> | undefined;
   private closing: Promise<void> | undefined;
   private readonly calls = new Set<AbortController>();
 
-  /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`) for bad options. */
+  /**
+   * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`) for bad options;
+   * failed-precondition `omnirelay.lifecycle.state` when the dispatcher has already started or stopped (attach
+   * inbounds before `dispatcher.start()`).
+   */
   constructor(options: GrpcInboundOptions) {
     if (!options?.dispatcher || typeof options.dispatcher.dispatch !== "function")
       throw OmniRelayError.invalidOption("dispatcher");
@@ -135,13 +139,11 @@ export class GrpcInbound implements AsyncDisposable {
     }
     this.options = options;
     this.logger = options.logger ?? silentLogger;
-    this.clock = options.clock ?? systemClock;
-    // The one place a call's deadline is enforced on this transport: refused when already past, aborted when due.
-    this.deadlines = new DeadlineMiddleware({ clock: this.clock });
+    options.dispatcher.addInbound(this);
   }
 
   /** Current lifecycle state. */
-  get state(): InboundState {
+  get state(): LifecycleState {
     return this.current;
   }
 
@@ -282,13 +284,15 @@ export class GrpcInbound implements AsyncDisposable {
       callback(toGrpcStatus(call.request.error(rpc.name)));
       return;
     }
+    const dispatcher = this.options.dispatcher;
+    const clock = dispatcher.clock;
     const abort = new AbortController();
     let deadline: number | undefined;
     const onCancelled = () => {
       if (abort.signal.aborted) return;
       // A client gives up at its deadline with a plain cancel, which reaches us about when our copy of the deadline
       // (sent relative, so shifted by the network latency) expires: call that a deadline expiry, not a cancel.
-      const atDeadline = deadline !== undefined && this.clock.now() >= deadline - DEADLINE_SLACK_MS;
+      const atDeadline = deadline !== undefined && clock.now() >= deadline - DEADLINE_SLACK_MS;
       abort.abort(atDeadline ? deadlineExceeded() : cancelledByClient());
     };
     this.calls.add(abort);
@@ -296,7 +300,7 @@ export class GrpcInbound implements AsyncDisposable {
     if (call.cancelled) onCancelled();
     try {
       const headers = metadataToHeaders(call.metadata);
-      const now = this.clock.now();
+      const now = clock.now();
       deadline = readRequestDeadline(headers, { now, transportDeadline: grpcDeadline(call, now) });
       const namespace = headers["rpc-namespace"]?.trim() || DEFAULT_NAMESPACE;
       const meta: RequestMeta = {
@@ -311,29 +315,21 @@ export class GrpcInbound implements AsyncDisposable {
         ...(headers["rpc-shard-key"] ? { shardKey: headers["rpc-shard-key"] } : {}),
         ...(deadline !== undefined ? { deadline } : {}),
       };
-      const dispatcher = this.options.dispatcher;
       const spec = dispatcher.resolve(meta.procedure);
+      // The message is decoded and checked once, here; the dispatcher enforces the deadline before anything runs.
+      const message = spec.readRequest(rpc.fromRequest(call.request as Record<string, unknown>));
       // Answer as soon as the call is aborted (cancel, shutdown), even if the procedure ignores its signal; the
-      // deadline middleware does the same when the deadline passes.
+      // dispatcher does the same when the deadline passes.
       const interrupted = new Promise<never>((_, reject) => {
         const fail = () => reject(abort.signal.reason);
         if (abort.signal.aborted) fail();
         else abort.signal.addEventListener("abort", fail, { once: true });
       });
-      // The deadline is checked before anything else runs; then the message is decoded and checked once, here.
-      const response = await Promise.race([
-        this.deadlines.handle({ meta, message: call.request }, (request) =>
-          dispatcher.dispatch({
-            meta: request.meta,
-            message: spec.readRequest(rpc.fromRequest(call.request as Record<string, unknown>)),
-          }),
-        ),
-        interrupted,
-      ]);
-      const message = rpc.toResponse(spec.definition.response.write(response.message, "proto"));
+      const response = await Promise.race([dispatcher.dispatch({ meta, message }), interrupted]);
+      const answer = rpc.toResponse(spec.definition.response.write(response.message, "proto"));
       const initial = responseMetadata(response.headers);
       if (initial) call.sendMetadata(initial);
-      callback(null, message);
+      callback(null, answer);
     } catch (error) {
       const err = OmniRelayError.from(error);
       if (err.status === "internal") this.logger.error({ err: error, rpc: rpc.name }, "gRPC inbound call failed.");
@@ -366,8 +362,9 @@ function shuttingDown(message: string): OmniRelayError {
 }
 
 /**
- * The call's gRPC deadline on the inbound's clock. grpc-js reckons it on the wall clock (receipt time plus the
- * `grpc-timeout` the client sent), so what is left of it is measured there and added to `now`.
+ * The call's gRPC deadline on the dispatcher's clock. grpc-js reckons it on the wall clock (receipt time plus the
+ * `grpc-timeout` the client sent), so what is left of it is measured there — on the wall clock on purpose, not the
+ * injected one — and added to `now`.
  */
 function grpcDeadline(call: ServerUnaryCall<unknown, unknown>, now: number): number | undefined {
   const raw = call.getDeadline();

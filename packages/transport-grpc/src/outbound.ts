@@ -130,8 +130,10 @@ export class GrpcOutbound implements UnaryOutbound, AsyncDisposable {
     }
     const message = rpc.toRequest(definition.request.write(request.message, "proto"));
     const metadata = this.metadataFor(meta, namespace);
-    // grpc-js reckons deadlines on the wall clock. Its server misreads a grpc-timeout of 2^31 ms or more (it keeps the
-    // low 32 bits, often a negative number, and fails the call at once), so no deadline goes further than the horizon.
+    // grpc-js reckons deadlines on the wall clock, so this reads the wall clock on purpose (an injected clock would
+    // hand grpc-js a deadline from another timeline). Its server misreads a grpc-timeout of 2^31 ms or more (it keeps
+    // the low 32 bits, often a negative number, and fails the call at once), so no deadline goes further than the
+    // horizon.
     const now = systemClock.now();
     const deadline = Math.min(meta.deadline ?? now + this.timeoutMs, now + maxDeadlineHorizonMs);
     let headers: Record<string, string> | undefined;

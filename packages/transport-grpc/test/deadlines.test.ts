@@ -3,13 +3,12 @@ import { status as GrpcStatus } from "@grpc/grpc-js";
 import { maxDeadlineHorizonMs } from "@omnirelay/core/middleware";
 import { FakeClock } from "@omnirelay/core/testing";
 import { afterEach, describe, expect, it } from "vitest";
-import { type GrpcInboundOptions, GrpcOutbound } from "../src/index.js";
+import { GrpcOutbound } from "../src/index.js";
 import { Cleanup, callJson, componentStack, deferred, rawRpc } from "./harness.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.closeAll());
-const stack = (options: { inbound?: Partial<GrpcInboundOptions>; empty?: boolean } = {}) =>
-  componentStack(cleanup, options);
+const stack = (options: Parameters<typeof componentStack>[1] = {}) => componentStack(cleanup, options);
 const call = rawRpc;
 
 /** A gRPC Drain sent over raw HTTP/2 with the given `grpc-timeout`, as a client that ignores its own deadline. */
@@ -108,9 +107,9 @@ describe("call deadlines over gRPC", () => {
     expect(deadlines.at(-1)).toBeLessThanOrEqual(Date.now() + maxDeadlineHorizonMs);
   });
 
-  it("runs deadlines on the inbound's injected clock", async () => {
+  it("runs deadlines on the dispatcher's injected clock, with one timer per call", async () => {
     const clock = new FakeClock(Date.UTC(2000, 0, 1)); // long before the wall clock
-    const { dispatcher, client } = await stack({ inbound: { clock } });
+    const { dispatcher, client } = await stack({ dispatcher: { clock } });
     const entered = deferred<number | undefined>();
     dispatcher.registerJson("resourcelease.slow::stats", async (_body, meta) => {
       entered.resolve(meta.deadline);
@@ -119,9 +118,27 @@ describe("call deadlines over gRPC", () => {
     });
     const answer = call(client, "stats", {}, { "rpc-namespace": "resourcelease.slow", "rpc-ttl-ms": "1000" });
     expect(await entered.promise).toBe(clock.now() + 1000);
+    // The deadline is enforced once, by the dispatcher: the inbound only read it.
+    expect(clock.pendingTimers).toBe(1);
     clock.advance(1000);
     expect((await answer).error?.code).toBe(GrpcStatus.DEADLINE_EXCEEDED);
     const stats = await call(client, "stats", {}, { "rpc-deadline": "2000-01-01T00:00:05Z" });
     expect(stats.error).toBeUndefined();
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it("applies the dispatcher's deadline rules to gRPC calls: maxTimeoutMs caps the client's deadline", async () => {
+    const clock = new FakeClock(Date.UTC(2000, 0, 1));
+    const { dispatcher, client } = await stack({ dispatcher: { clock, deadlines: { maxTimeoutMs: 2000 } } });
+    const seen: Array<number | undefined> = [];
+    dispatcher.use({
+      handle: (request, next) => {
+        seen.push(request.meta.deadline);
+        return next(request);
+      },
+    });
+    expect((await call(client, "stats", {}, { "rpc-ttl-ms": "60000" })).error).toBeUndefined();
+    expect((await call(client, "stats", {}, { "rpc-ttl-ms": "500" })).error).toBeUndefined();
+    expect(seen).toEqual([clock.now() + 2000, clock.now() + 500]);
   });
 });

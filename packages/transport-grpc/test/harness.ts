@@ -1,6 +1,7 @@
 import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import {
   Dispatcher,
+  type DispatcherOptions,
   jsonProcedure,
   type ProcedureDefinition,
   type RequestMeta,
@@ -88,11 +89,17 @@ export async function componentStack(
   options: {
     middleware?: UnaryInboundMiddleware[];
     inbound?: Partial<GrpcInboundOptions>;
+    /** More options of the dispatcher (its clock, its deadline rules). */
+    dispatcher?: Omit<DispatcherOptions, "service" | "inboundMiddleware">;
     queueOptions?: ResourceLeaseQueueOptions;
     empty?: boolean;
   } = {},
 ) {
-  const dispatcher = new Dispatcher({ service: "limits", inboundMiddleware: options.middleware ?? [] });
+  const dispatcher = new Dispatcher({
+    service: "limits",
+    inboundMiddleware: options.middleware ?? [],
+    ...options.dispatcher,
+  });
   const component = cleanup.add(
     new ResourceLeaseDispatcherComponent(
       dispatcher,

@@ -3,7 +3,7 @@
  * queue-assigned sequence number, in a `DeterministicStateStore`.
  * @packageDocumentation
  */
-
+export type { DeterministicRecord, DeterministicStateStore } from "../contracts/stores.js";
 export type { DeterministicRecordOptions, DeterministicRecordResult } from "./coordinator.js";
 export { DeterministicResourceLeaseCoordinator } from "./coordinator.js";
 export { InMemoryDeterministicStateStore } from "./in-memory-state-store.js";

@@ -49,12 +49,17 @@ export const ErrorCodes = {
     deadlineExceeded: "omnirelay.deadline_exceeded",
     /** cancelled: the caller went away, or the middleware was closed while the call was in flight. */
     cancelled: "omnirelay.cancelled",
-    /** unavailable: the inbound (or the middleware) is shutting down and accepts no new calls. */
+    /** unavailable: the inbound, the dispatcher or the middleware is shutting down and takes no new calls. */
     inboundShuttingDown: "omnirelay.inbound.shutting_down",
     /** unavailable: the inbound cannot bind its address (in use, bad host); metadata `address`. */
     inboundBindFailed: "omnirelay.inbound.bind_failed",
     /** failed-precondition: `start()` on an inbound that is closing or closed. */
     inboundState: "omnirelay.inbound.state",
+    /**
+     * failed-precondition: a lifecycle step out of order — `start()` after `stop()`, or an inbound attached to a
+     * dispatcher (or a member added to a `LifecycleGroup`) that has already started.
+     */
+    lifecycleState: "omnirelay.lifecycle.state",
     /** failed-precondition: `call()` on an outbound after `close()`. */
     outboundClosed: "omnirelay.outbound.closed",
     /** unavailable: the remote could not be reached. */

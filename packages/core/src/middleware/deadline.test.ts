@@ -1,33 +1,44 @@
 import { describe, expect, it } from "vitest";
-import { Dispatcher } from "../dispatcher/dispatcher.js";
+import { composeInbound, Dispatcher, type DispatcherDeadlineOptions } from "../dispatcher/dispatcher.js";
 import type { RequestMeta, UnaryResponse } from "../dispatcher/types.js";
 import { FakeClock } from "../testing/fake-clock.js";
-import { DeadlineMiddleware, type DeadlineMiddlewareOptions } from "./deadline.js";
+import type { Clock } from "../util/clock.js";
+import { DeadlineMiddleware } from "./deadline.js";
 import { maxDeadlineHorizonMs } from "./deadline-headers.js";
-import { deferred, makeRequest, recordingDispatcher, registerRaw, responseJson } from "./test-helpers.js";
+import { deferred, makeRequest, registerRaw, responseJson } from "./test-helpers.js";
 
 const ok: UnaryResponse = { message: {} };
 
+/** A dispatcher enforcing `deadlines` on `clock`, whose procedure records the meta it saw. */
+function recordingDispatcher(deadlines: DispatcherDeadlineOptions & { clock?: Clock }) {
+  const { clock, ...rules } = deadlines;
+  const seen: RequestMeta[] = [];
+  const dispatcher = new Dispatcher({ service: "test-svc", deadlines: rules, ...(clock ? { clock } : {}) });
+  dispatcher.registerJson("resourcelease::stats", async (_body, meta) => {
+    seen.push(meta);
+    return { deadline: meta.deadline };
+  });
+  return { dispatcher, seen };
+}
+
 /** A dispatcher whose one procedure blocks until the test settles `gate`, recording the meta it got. */
-function blocking(options: DeadlineMiddlewareOptions) {
-  const middleware = new DeadlineMiddleware(options);
-  const dispatcher = new Dispatcher({ service: "test-svc", inboundMiddleware: [middleware] });
+function blocking(deadlines: DispatcherDeadlineOptions & { clock: Clock }) {
+  const { clock, ...rules } = deadlines;
+  const dispatcher = new Dispatcher({ service: "test-svc", deadlines: rules, clock });
   const gate = deferred<UnaryResponse>();
   const started = deferred<RequestMeta>();
   registerRaw(dispatcher, "resourcelease::lease", async (request) => {
     started.resolve(request.meta);
     return gate.promise;
   });
-  return { middleware, dispatcher, gate, started };
+  return { dispatcher, gate, started };
 }
 
-describe("DeadlineMiddleware", () => {
+describe("deadlines, enforced by the dispatcher", () => {
   it("caps the caller's deadline at maxTimeoutMs and applies defaultTimeoutMs when there is none", async () => {
     const clock = new FakeClock();
     const now = clock.now();
-    const { dispatcher, seen } = recordingDispatcher([
-      new DeadlineMiddleware({ defaultTimeoutMs: 500, maxTimeoutMs: 1000, clock }),
-    ]);
+    const { dispatcher, seen } = recordingDispatcher({ defaultTimeoutMs: 500, maxTimeoutMs: 1000, clock });
     await dispatcher.dispatch(makeRequest({ deadline: now + 10_000 }));
     await dispatcher.dispatch(makeRequest({ deadline: now + 700 }));
     await dispatcher.dispatch(makeRequest());
@@ -37,19 +48,18 @@ describe("DeadlineMiddleware", () => {
 
   it("uses maxTimeoutMs for calls without a deadline, and adds none when unconfigured", async () => {
     const clock = new FakeClock();
-    const capped = recordingDispatcher([new DeadlineMiddleware({ maxTimeoutMs: 250, clock })]);
+    const capped = recordingDispatcher({ maxTimeoutMs: 250, clock });
     await capped.dispatcher.dispatch(makeRequest());
     expect(capped.seen[0]?.deadline).toBe(clock.now() + 250);
-    const open = new DeadlineMiddleware({ clock });
-    const plain = recordingDispatcher([open]);
+    const plain = recordingDispatcher({ clock });
     await plain.dispatcher.dispatch(makeRequest());
     expect(plain.seen[0]?.deadline).toBeUndefined();
-    expect(open.activeCalls).toBe(0);
+    expect(clock.pendingTimers).toBe(0);
   });
 
   it("fails a call whose deadline has already passed without running it", async () => {
     const clock = new FakeClock();
-    const { dispatcher, seen } = recordingDispatcher([new DeadlineMiddleware({ clock })]);
+    const { dispatcher, seen } = recordingDispatcher({ clock });
     await expect(dispatcher.dispatch(makeRequest({ deadline: clock.now() }))).rejects.toMatchObject({
       status: "deadline-exceeded",
       code: "omnirelay.deadline_exceeded",
@@ -60,7 +70,7 @@ describe("DeadlineMiddleware", () => {
 
   it("aborts the handler's signal and fails the call when the deadline passes", async () => {
     const clock = new FakeClock();
-    const { dispatcher, gate, started, middleware } = blocking({ maxTimeoutMs: 1000, clock });
+    const { dispatcher, gate, started } = blocking({ maxTimeoutMs: 1000, clock });
     const call = dispatcher.dispatch(makeRequest({ procedure: "resourcelease::lease" }));
     const meta = await started.promise;
     expect(meta.signal.aborted).toBe(false);
@@ -74,21 +84,20 @@ describe("DeadlineMiddleware", () => {
     expect(error).toMatchObject({ status: "deadline-exceeded", code: "omnirelay.deadline_exceeded" });
     expect(meta.signal.aborted).toBe(true);
     expect(meta.signal.reason).toBe(error);
-    expect(middleware.activeCalls).toBe(0);
+    expect(clock.pendingTimers).toBe(0);
     // The handler finishing late changes nothing and leaves no unhandled rejection.
     gate.reject(new Error("late"));
   });
 
   it("clears the timer as soon as the handler settles", async () => {
     const clock = new FakeClock();
-    const { dispatcher, gate, started, middleware } = blocking({ defaultTimeoutMs: 60_000, clock });
+    const { dispatcher, gate, started } = blocking({ defaultTimeoutMs: 60_000, clock });
     const call = dispatcher.dispatch(makeRequest({ procedure: "resourcelease::lease" }));
     await started.promise;
     expect(clock.pendingTimers).toBe(1);
     gate.resolve(ok);
     await expect(call).resolves.toEqual(ok);
     expect(clock.pendingTimers).toBe(0);
-    expect(middleware.activeCalls).toBe(0);
   });
 
   it("still passes the caller's own cancellation through", async () => {
@@ -104,12 +113,12 @@ describe("DeadlineMiddleware", () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
-  it("close() cancels calls in flight, clears their timers and refuses new calls", async () => {
+  it("stop() cancels a call still running once the grace is over, clears its timer and refuses new calls", async () => {
     const clock = new FakeClock();
-    const { dispatcher, started, middleware } = blocking({ defaultTimeoutMs: 60_000, clock });
+    const { dispatcher, started } = blocking({ defaultTimeoutMs: 60_000, clock });
     const call = dispatcher.dispatch(makeRequest({ procedure: "resourcelease::lease" }));
     const meta = await started.promise;
-    middleware[Symbol.dispose]();
+    await dispatcher.stop({ graceMs: 20 });
     await expect(call).rejects.toMatchObject({ status: "cancelled", code: "omnirelay.cancelled" });
     expect(meta.signal.aborted).toBe(true);
     expect(clock.pendingTimers).toBe(0);
@@ -120,10 +129,7 @@ describe("DeadlineMiddleware", () => {
   });
 
   it("enforces a real deadline on a handler that waits for its signal", async () => {
-    const dispatcher = new Dispatcher({
-      service: "test-svc",
-      inboundMiddleware: [new DeadlineMiddleware({ maxTimeoutMs: 40 })],
-    });
+    const dispatcher = new Dispatcher({ service: "test-svc", deadlines: { maxTimeoutMs: 40 } });
     registerRaw(
       dispatcher,
       "resourcelease::lease",
@@ -143,11 +149,11 @@ describe("DeadlineMiddleware", () => {
 
   it("treats a deadline past the horizon as the horizon, on a real clock too (a Node timer that long fires at once)", async () => {
     const clock = new FakeClock();
-    const { dispatcher, seen } = recordingDispatcher([new DeadlineMiddleware({ clock })]);
+    const { dispatcher, seen } = recordingDispatcher({ clock });
     await dispatcher.dispatch(makeRequest({ deadline: clock.now() + 100 * 86_400_000 }));
     expect(seen[0]?.deadline).toBe(clock.now() + maxDeadlineHorizonMs);
 
-    const real = new Dispatcher({ service: "test-svc", inboundMiddleware: [new DeadlineMiddleware()] });
+    const real = new Dispatcher({ service: "test-svc" });
     real.registerJson("resourcelease::lease", async () => {
       await new Promise((resolve) => setTimeout(resolve, 30));
       return { ok: true };
@@ -159,11 +165,55 @@ describe("DeadlineMiddleware", () => {
   });
 
   it("validates its options", () => {
-    expect(() => new DeadlineMiddleware({ maxTimeoutMs: 0 })).toThrow(
+    expect(() => new Dispatcher({ service: "s", deadlines: { maxTimeoutMs: 0 } })).toThrow(
       expect.objectContaining({ code: "resourcelease.options.invalid", metadata: { option: "maxTimeoutMs" } }),
     );
-    expect(() => new DeadlineMiddleware({ defaultTimeoutMs: 2000, maxTimeoutMs: 1000 })).toThrow(
+    expect(() => new Dispatcher({ service: "s", deadlines: { defaultTimeoutMs: 2000, maxTimeoutMs: 1000 } })).toThrow(
       expect.objectContaining({ metadata: { option: "defaultTimeoutMs" } }),
     );
+  });
+
+  it("refuses a DeadlineMiddleware in any chain, so a call never runs two deadline timers", () => {
+    const refused = expect.objectContaining({
+      status: "invalid-argument",
+      code: "resourcelease.options.invalid",
+      message: expect.stringContaining("deadlines"),
+    });
+    expect(() => new Dispatcher({ service: "s", inboundMiddleware: [new DeadlineMiddleware()] })).toThrow(refused);
+    const dispatcher = new Dispatcher({ service: "s" });
+    expect(() => dispatcher.use(new DeadlineMiddleware())).toThrow(refused);
+    expect(() =>
+      dispatcher.register({
+        name: "x::y",
+        definition: { verb: "y", request: undefined as never, response: undefined as never },
+        handler: async () => ({}),
+        middleware: [new DeadlineMiddleware()],
+      }),
+    ).toThrow(refused);
+    expect(dispatcher.lookup("x::y")).toBeUndefined();
+  });
+});
+
+describe("DeadlineMiddleware on its own (e.g. in an outbound chain)", () => {
+  it("close() cancels calls in flight, clears their timers and refuses new calls", async () => {
+    const clock = new FakeClock();
+    const middleware = new DeadlineMiddleware({ defaultTimeoutMs: 60_000, clock });
+    const started = deferred<RequestMeta>();
+    const run = composeInbound([middleware], async (request) => {
+      started.resolve(request.meta);
+      return new Promise<UnaryResponse>(() => {});
+    });
+    const call = run(makeRequest());
+    const meta = await started.promise;
+    expect(middleware.activeCalls).toBe(1);
+    middleware[Symbol.dispose]();
+    await expect(call).rejects.toMatchObject({ status: "cancelled", code: "omnirelay.cancelled" });
+    expect(meta.signal.aborted).toBe(true);
+    expect(clock.pendingTimers).toBe(0);
+    expect(middleware.activeCalls).toBe(0);
+    await expect(run(makeRequest())).rejects.toMatchObject({
+      status: "unavailable",
+      code: "omnirelay.inbound.shutting_down",
+    });
   });
 });

@@ -21,6 +21,10 @@ interface InFlightCall {
 }
 
 /**
+ * The deadline step every `Dispatcher` runs first, on its clock (configure it with the dispatcher's `deadlines`
+ * option; a dispatcher refuses one in its middleware chain, where it would be a second timer). On its own it fits an
+ * outbound or test chain built with `composeInbound`.
+ *
  * Enforces a deadline on every call: the caller's `meta.deadline` capped at `maxTimeoutMs`, or `defaultTimeoutMs`
  * from now when the caller gave none. The handler sees the effective `meta.deadline` and a `meta.signal` that also
  * aborts (with the deadline error as its reason) when the deadline passes; the call then fails even if the handler

@@ -1,9 +1,10 @@
 /**
- * `@omnirelay/core/middleware` — inbound middleware: principal binding (mTLS / JWT / trusted proxy), authorization, deadlines, rate limits,
- * tracing and metrics. Suggested order, outermost first: tracing, metrics, deadline, rate limiting, principal
- * binding, authorization (a permit is then held until the handler really settles, and floods are shed before any
- * JWT is verified). In that order the long-poll share kept for authenticated callers sees verified client
- * certificates only; put rate limiting after principal binding for JWT principals to count too.
+ * `@omnirelay/core/middleware` — inbound middleware: principal binding (mTLS / JWT / trusted proxy), authorization, rate limits, tracing and
+ * metrics, plus the deadline rules and headers the dispatcher enforces before any of them (its `deadlines` option; a
+ * `DeadlineMiddleware` is not added to a dispatcher's chain). Suggested order, outermost first: tracing, metrics,
+ * rate limiting, principal binding, authorization (a permit is then held until the handler really settles, and
+ * floods are shed before any JWT is verified). In that order the long-poll share kept for authenticated callers sees
+ * verified client certificates only; put rate limiting after principal binding for JWT principals to count too.
  * @packageDocumentation
  */
 export type { AuthorizationDecision, AuthorizationOptions, AuthorizationRule } from "./authorization.js";

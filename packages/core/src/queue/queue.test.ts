@@ -434,6 +434,26 @@ describe("durable-before-ack", () => {
     expect(err.code).toBe(ErrorCodes.replication.failed);
     expect(queue.stats().state).toBe("faulted");
     expect((await rejection(queue.lease())).code).toBe(ErrorCodes.replication.failed);
+    // A fault is not a lifecycle state: the queue runs (refusing work) until closed, and says what faulted it.
+    expect(queue.state).toBe("running");
+    expect(queue.fault).toMatchObject({ status: "unavailable", code: ErrorCodes.replication.failed });
+    await queue.close();
+    expect(queue.state).toBe("stopped");
+    expect(queue.stats().state).toBe("closed");
+    expect(queue.fault?.code).toBe(ErrorCodes.replication.failed);
+  });
+
+  it("is running from construction until close(), and its drain mode is not a lifecycle state", async () => {
+    const queue = new ResourceLeaseQueue();
+    expect(queue.state).toBe("running");
+    expect(queue.fault).toBeUndefined();
+    await queue.drain();
+    expect(queue.stats().state).toBe("draining");
+    expect(queue.state).toBe("running");
+    await queue.close();
+    await queue.close();
+    expect(queue.state).toBe("stopped");
+    expect(queue.stats().state).toBe("closed");
   });
 });
 

@@ -1,5 +1,6 @@
 import type { ResourceLeaseBackpressureController } from "../backpressure/index.js";
 import type { ResourceLeaseReplicationEvent } from "../contracts/events.js";
+import type { LifecycleState } from "../contracts/lifecycle.js";
 import type {
   ResourceLeaseDeadLetterItem,
   ResourceLeaseGrant,
@@ -118,6 +119,24 @@ export class ResourceLeaseQueue implements AsyncDisposable {
     compactBodies(engine.state);
     await engine.finish();
     return queue;
+  }
+
+  /**
+   * Lifecycle state: `running` from construction (a rebuilt queue is returned running) until {@link close}, then
+   * `stopped`. Its drain mode and a replication fault are not lifecycle states: `stats().state` reports those on the
+   * wire (`draining`, `faulted`), and {@link fault} says what faulted it. A faulted queue is still `running` until
+   * closed: it answers every mutation with `resourcelease.replication.failed` and must be rebuilt from its log.
+   */
+  get state(): LifecycleState {
+    return this.engine.status === "closed" ? "stopped" : "running";
+  }
+
+  /**
+   * The failed replication write that faulted the queue (`unavailable` `resourcelease.replication.failed`), if one
+   * did; it stays after {@link close}.
+   */
+  get fault(): OmniRelayError | undefined {
+    return this.engine.fault;
   }
 
   /** The backpressure controller, when the queue has watermarks (add listeners to it). */
@@ -326,8 +345,8 @@ export class ResourceLeaseQueue implements AsyncDisposable {
   }
 
   /**
-   * Stops timers and rejects waiting lease calls with `resourcelease.queue.closed`. State that is not in a durable
-   * log is lost; with one, a rebuild resumes where the log ends.
+   * Stops timers and rejects waiting lease calls with `resourcelease.queue.closed`; the queue is then `stopped`. State
+   * that is not in a durable log is lost; with one, a rebuild resumes where the log ends. Idempotent.
    */
   async close(): Promise<void> {
     this.engine.close();

@@ -13,7 +13,10 @@ import type { LeaseWaiter, PendingDelivery } from "./waiters.js";
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
-/** Lifecycle of a queue's runtime: serving, stopped by a failed replication write, or closed. */
+/**
+ * Whether a queue's runtime serves: open, stopped by a failed replication write, or closed. Internal: the queue shows
+ * it as its lifecycle `state` (`running` until closed, then `stopped`) plus its `fault`.
+ */
 export type QueueStatus = "open" | "faulted" | "closed";
 
 /**
@@ -31,7 +34,8 @@ export class QueueRuntime {
   status: QueueStatus = "open";
   replaying = false;
   private readonly replicator: ResourceLeaseReplicator | undefined;
-  private fault: OmniRelayError | undefined;
+  /** The failed replication write that faulted the queue, if one did. */
+  fault: OmniRelayError | undefined;
   private deliveries: PendingDelivery[] = [];
   private readonly waiters = new Set<LeaseWaiter>();
   private timer: TimerHandle | undefined;

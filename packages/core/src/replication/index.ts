@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 
+export type { ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "../contracts/stores.js";
 export type { ResourceLeaseCheckpoint, ResourceLeaseCheckpointStore } from "./checkpoint-store.js";
 export { InMemoryResourceLeaseCheckpointStore } from "./checkpoint-store.js";
 export type { CheckpointingResourceLeaseReplicationSinkOptions } from "./checkpointing-sink.js";

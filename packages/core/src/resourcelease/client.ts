@@ -9,7 +9,7 @@ import type {
 import type { ProcedureDefinition, UnaryOutbound } from "../dispatcher/types.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { ResourceLeaseFailOutcome } from "../queue/types.js";
-import { systemClock } from "../util/clock.js";
+import { type Clock, systemClock } from "../util/clock.js";
 import { EnqueueCoalescer } from "./enqueue-coalescer.js";
 import type { FailRequest } from "./messages.js";
 import { ResourceLeaseProcedures as P, type ResourceLeaseVerb } from "./procedures.js";
@@ -26,6 +26,11 @@ export interface ResourceLeaseClientOptions {
   readonly service?: string;
   /** Deadline of each call when the call gives none. @defaultValue 30000 */
   readonly timeoutMs?: number;
+  /**
+   * Time source of call deadlines (`timeoutMs` from now). Give the outbound the same clock (`HttpOutbound`'s `clock`);
+   * `GrpcOutbound` reckons on the wall clock, as grpc-js does. @defaultValue `systemClock`
+   */
+  readonly clock?: Clock;
   /** Headers sent with every call, e.g. `{ authorization: 'Bearer <jwt>' }`. */
   readonly headers?: Readonly<Record<string, string>>;
   /**
@@ -238,7 +243,7 @@ export class ResourceLeaseClient {
         encoding: "json",
         headers: { ...this.options.headers },
         signal,
-        deadline: systemClock.now() + timeoutMs,
+        deadline: (this.options.clock ?? systemClock).now() + timeoutMs,
         ...(this.options.caller ? { caller: this.options.caller } : {}),
         ...(options.shardKey ? { shardKey: options.shardKey } : {}),
       },

@@ -24,7 +24,7 @@ export interface ResourceLeaseDispatcherComponentOptions {
   readonly namespace?: string;
   /** A queue to serve (e.g. one rebuilt from a durable log). When absent, one is built from `queueOptions`. */
   readonly queue?: ResourceLeaseQueue;
-  /** Options of the queue built when `queue` is absent. */
+  /** Options of the queue built when `queue` is absent; its `clock` defaults to the dispatcher's. */
   readonly queueOptions?: ResourceLeaseQueueOptions;
   /**
    * Peer health: every lease call (even an empty one) counts as liveness of its peer. When the component builds the
@@ -53,7 +53,8 @@ type Handlers = { [V in ResourceLeaseVerb]: (request: never, meta: RequestMeta) 
 /**
  * Serves a {@link ResourceLeaseQueue} as the `{namespace}::*` procedures of a dispatcher (wire format in
  * docs/protocol.md). Requests arrive decoded and checked by the transport (with the queue's `maxBodyBytes`); the
- * component hands them to the queue's checked operations.
+ * component hands them to the queue's checked operations. It adds itself to the dispatcher's components, so
+ * `dispatcher.stop()` closes its queue once the calls are done.
  */
 export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
   readonly namespace: string;
@@ -64,7 +65,8 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
 
   /**
    * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` for a bad namespace, already-exists
-   * `omnirelay.procedure.duplicate` when the namespace is already served by the dispatcher.
+   * `omnirelay.procedure.duplicate` when the namespace is already served by the dispatcher, failed-precondition
+   * `omnirelay.lifecycle.state` when the dispatcher is stopping or stopped.
    */
   constructor(dispatcher: Dispatcher, options: ResourceLeaseDispatcherComponentOptions = {}) {
     const namespace = options.namespace?.trim() || "resourcelease";
@@ -79,6 +81,8 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
       options.queue ??
       new ResourceLeaseQueue({
         ...options.queueOptions,
+        // One clock for the call deadlines the dispatcher enforces and the queue's own timers (long-poll margins).
+        clock: options.queueOptions?.clock ?? dispatcher.clock,
         name: options.queueOptions?.name ?? namespace,
         observers: [
           ...(options.queueOptions?.observers ?? []),
@@ -129,6 +133,7 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
         });
       }
     }
+    dispatcher.addComponent(this);
     const maxBodyBytes = this.engine.settings.maxBodyBytes;
     for (const verb of ResourceLeaseVerbs) {
       dispatcher.register({
@@ -142,7 +147,7 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
     }
   }
 
-  /** Closes the queue. */
+  /** Closes the queue (`dispatcher.stop()` does this after the calls are done). Idempotent. */
   async close(): Promise<void> {
     await this.queue.close();
   }

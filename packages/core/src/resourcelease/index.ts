@@ -11,6 +11,7 @@ export {
   type ResourceLeaseVerb,
   ResourceLeaseVerbs,
 } from "./component.js";
+/** Each `resourcelease::*` verb's request and response message types (`EnqueueRequest`, `LeaseResponse`, …). */
 export type * as ResourceLeaseMessages from "./messages.js";
 export { ResourceLeaseProcedures, type ResourceLeaseRequest } from "./procedures.js";
 export { createShardResolver, type ShardResolver, type ShardResolverOptions } from "./shard.js";

@@ -154,7 +154,9 @@ function shaped<T>(
   write: (value: T, form: WireForm) => Record<string, unknown>,
 ): WireMessage<T> {
   const readMessage = (value: unknown, site: Site): T => read(v.object(value, site) ?? {}, site);
-  return { read: readMessage, write, field: { read: readMessage, write } };
+  // Two JSON shapes: the procedure table in docs/protocol.md describes them; no single JSON Schema object does.
+  const schema = () => ({ type: "object" });
+  return { read: readMessage, write, schema, field: { read: readMessage, write, schema } };
 }
 
 const get = getPropertyIgnoreCase;

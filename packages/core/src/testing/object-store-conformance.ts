@@ -97,7 +97,7 @@ async function keys(store: ResourceLeaseObjectStore, prefix: string, startAfter?
  * describeObjectStoreConformance(
  *   "filesystem",
  *   { create: async () => ({ store: new FileSystemResourceLeaseObjectStore({ rootDirectory: root }), close: async () => {} }) },
- *   { test: { describe, it }, existsCode: ObjectStorageErrorCodes.exists },
+ *   { test: { describe, it }, existsCode: ErrorCodes.objectStorage.exists },
  * );
  * ```
  */

@@ -33,6 +33,12 @@ const eventType: Field<ResourceLeaseEventType> = {
     return type;
   },
   write: (value) => value,
+  schema: () => ({
+    type: "string",
+    enum: Object.keys(ResourceLeaseEventTypes),
+    description: `Stable numbers 1..${Object.keys(ResourceLeaseEventTypes).length} in that order (used by SQLite and protobuf).`,
+  }),
+  always: true,
 };
 
 /**
@@ -40,19 +46,48 @@ const eventType: Field<ResourceLeaseEventType> = {
  * `eventType` by name, absent fields omitted, `metadata` always present. Described once, read in log mode.
  */
 export const ReplicationEvent = message<ResourceLeaseReplicationEvent>({
-  sequenceNumber: f.int({ min: 1, required: ErrorCodes.replication.eventInvalid }),
+  sequenceNumber: f.int({
+    min: 1,
+    required: ErrorCodes.replication.eventInvalid,
+    doc: "Assigned by the queue in mutation order; a log continues at exactly the last + 1.",
+  }),
   eventType,
-  timestamp: f.time({ required: ErrorCodes.replication.eventInvalid }),
+  timestamp: f.time({ required: ErrorCodes.replication.eventInvalid, doc: "When the mutation happened." }),
   ownership: OwnershipToken.field,
-  peerId: f.text({ max: Number.MAX_SAFE_INTEGER }),
-  principal: f.text({ max: Number.MAX_SAFE_INTEGER }),
+  peerId: f.text({ max: Number.MAX_SAFE_INTEGER, doc: "The peer that owns or acted on the lease." }),
+  principal: f.text({ max: Number.MAX_SAFE_INTEGER, doc: "Authenticated principal of the caller. Never a raw token." }),
   payload: Payload.field,
   error: ErrorInfo.field,
   item: PendingItem.field,
   items: f.list(PendingItem.field),
-  leaseExpiresAt: f.time(),
-  metadata: orElse(f.map(), {}),
+  leaseExpiresAt: f.time({ doc: "Lease deadline after LeaseGranted or Heartbeat." }),
+  metadata: orElse(
+    f.map(
+      undefined,
+      "queue.pending, queue.active, shard.id (sharded replicators), failure.requeued, drain.count, restore.count, deadletter.reason, deadletter.purge_reason, ...",
+    ),
+    {},
+  ),
 });
+
+/**
+ * The JSON Schema (draft-07) of the replication event envelope, generated from the event's description: what every
+ * durable sink stores, for governance tools that validate it. `@omnirelay/replicator-object-storage` ships it as
+ * `schema/replication-event.v1.json`.
+ */
+export function replicationEventJsonSchema(): Record<string, unknown> {
+  const definitions: Record<string, Record<string, unknown>> = {};
+  const root = ReplicationEvent.schema(definitions);
+  return {
+    $schema: "http://json-schema.org/draft-07/schema#",
+    $id: "https://omnirelay.dev/schema/replication-event.v1.json",
+    title: "OmniRelay ResourceLease replication event envelope, version 1",
+    description:
+      "The JSON form of one ResourceLeaseReplicationEvent, as written by encodeReplicationEvent (@omnirelay/core/wire) and stored by every durable sink: one object per event (one line per event in object-storage segments). camelCase, times ISO-8601 UTC, bytes base64, eventType by name, absent fields omitted. Generated from the event's description in @omnirelay/core's wire layer. Readers (decodeReplicationEvent) are more lenient: property names match case-insensitively, eventType may be its number, times may be ms numbers.",
+    ...root,
+    definitions,
+  };
+}
 
 /**
  * Encodes a replication event as the JSON envelope durable sinks store. The result is a plain object;

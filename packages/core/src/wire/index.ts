@@ -15,9 +15,23 @@ export { eventTypeFromNumber } from "../contracts/events.js";
 export { decodeJsonBody, encodeJsonBody } from "../dispatcher/json-codec.js";
 export { type OmniRelayStatusInfo, parseStatus, statusInfo, statusTable } from "../errors/status.js";
 export { getPropertyIgnoreCase } from "./case-insensitive.js";
-export { decodeReplicationEvent, encodeReplicationEvent, ReplicationEvent } from "./event.js";
+export {
+  decodeReplicationEvent,
+  encodeReplicationEvent,
+  ReplicationEvent,
+  replicationEventJsonSchema,
+} from "./event.js";
 export { payloadBytes, ResourceLeaseLimits } from "./limits.js";
-export { type Field, f, message, orElse, required, type WireForm, type WireMessage } from "./message.js";
+export {
+  type Field,
+  f,
+  type JsonSchema,
+  message,
+  orElse,
+  required,
+  type WireForm,
+  type WireMessage,
+} from "./message.js";
 export {
   DeadLetterItem,
   ErrorInfo,

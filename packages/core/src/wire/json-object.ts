@@ -22,5 +22,6 @@ export const JsonObject: WireMessage<Record<string, unknown>> = (() => {
     return value as Record<string, unknown>;
   };
   const write = (value: Record<string, unknown>) => value ?? {};
-  return { read, write, field: { read, write } };
+  const schema = () => ({ type: "object" });
+  return { read, write, schema, field: { read, write, schema } };
 })();

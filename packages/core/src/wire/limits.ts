@@ -1,4 +1,4 @@
-import type { ResourceLeaseItemPayload } from "../contracts/payload.js";
+import type { ResourceLeaseItemPayload } from "./messages.js";
 
 /**
  * Hard limits on what a caller may put into a queue. Each one keeps an accepted value storable: the event log must
@@ -43,17 +43,20 @@ export const ResourceLeaseLimits = {
 
 /**
  * What an item's payload counts against a queue's byte budget: its body's bytes plus the UTF-16 code units of its
- * strings (type, id, partition key, encoding, request id, attribute keys and values). An estimate of what the queue
- * holds for it, cheap to compute and the same on every node that replays the same events.
+ * strings (every string field, attribute keys and values). An estimate of what the queue holds for it, cheap to
+ * compute, the same on every node that replays the same events, and it follows a new field without a change here.
  */
 export function payloadBytes(payload: ResourceLeaseItemPayload): number {
-  let n =
-    payload.resourceType.length +
-    payload.resourceId.length +
-    payload.partitionKey.length +
-    payload.payloadEncoding.length +
-    (payload.requestId?.length ?? 0) +
-    (payload.body?.byteLength ?? 0);
-  if (payload.attributes) for (const key in payload.attributes) n += key.length + payload.attributes[key]!.length;
+  let n = 0;
+  const fields = payload as unknown as Record<string, unknown>;
+  for (const key in fields) {
+    const value = fields[key];
+    if (typeof value === "string") n += value.length;
+    else if (value instanceof Uint8Array) n += value.byteLength;
+    else if (typeof value === "object" && value !== null) {
+      const map = value as Record<string, string>;
+      for (const k in map) n += k.length + map[k]!.length;
+    }
+  }
   return n;
 }

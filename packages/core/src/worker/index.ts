@@ -13,7 +13,6 @@ export type {
   ResourceLeaseWorkerHandler,
   ResourceLeaseWorkerOptions,
   ResourceLeaseWorkerRetryOptions,
-  ResourceLeaseWorkerState,
   ResourceLeaseWorkerStats,
 } from "./options.js";
 export { ResourceLeaseWorker } from "./worker.js";

@@ -135,9 +135,6 @@ export interface ResourceLeaseWorkerOptions {
   readonly random?: () => number;
 }
 
-/** Lifecycle of a worker: `idle` until `start()`, `closing` while `close()` waits for handlers. */
-export type ResourceLeaseWorkerState = "idle" | "running" | "closing" | "closed";
-
 /** Counters of a worker since it was built. Every leased item ends up completed, failed or fenced. */
 export interface ResourceLeaseWorkerStats {
   /** Handlers running now. */

@@ -329,7 +329,7 @@ describe("close (fake clock)", () => {
     expect(closed).toBe(true);
     expect(contexts[0]?.signal.reason).toMatchObject({ code: ErrorCodes.worker.shuttingDown });
     expect(queue.stats()).toMatchObject({ pendingCount: 1, activeLeaseCount: 0 });
-    expect(worker.state).toBe("closed");
+    expect(worker.state).toBe("stopped");
     expect(clock.live).toBe(0);
   });
 

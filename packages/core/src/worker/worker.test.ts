@@ -428,12 +428,12 @@ describe("ResourceLeaseWorker over HTTP", () => {
       await started.promise;
       const t0 = Date.now();
       const closing = w.close({ graceMs: 2_000 });
-      expect(w.state).toBe("closing");
+      expect(w.state).toBe("draining");
       await producer.enqueue(item("second"));
       await closing;
 
       expect(Date.now() - t0).toBeLessThan(1_000);
-      expect(w.state).toBe("closed");
+      expect(w.state).toBe("stopped");
       expect(signal?.aborted).toBe(false);
       expect(w.stats()).toMatchObject({ leased: 1, completed: 1, inFlight: 0 });
       expect(stack.queue.stats()).toMatchObject({ pendingCount: 1, activeLeaseCount: 0 });

@@ -1,3 +1,4 @@
+import type { LifecycleState } from "../contracts/lifecycle.js";
 import type { ResourceLeaseGrant } from "../contracts/payload.js";
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
@@ -12,7 +13,6 @@ import {
   type ResourceLeaseWorkerCloseOptions,
   type ResourceLeaseWorkerFailDecision,
   type ResourceLeaseWorkerOptions,
-  type ResourceLeaseWorkerState,
   type ResourceLeaseWorkerStats,
   resolveWorkerOptions,
 } from "./options.js";
@@ -35,7 +35,7 @@ const CLOSE_LEASE_SETTLE_MS = 250;
  */
 export class ResourceLeaseWorker implements AsyncDisposable {
   private readonly o: ResolvedWorkerOptions;
-  private current: ResourceLeaseWorkerState = "idle";
+  private current: LifecycleState = "idle";
   private readonly runs = new Set<LeaseRun>();
   /** Leased ahead (`prefetch`), oldest first, waiting for a free slot. */
   private readonly held: LeaseRun[] = [];
@@ -77,8 +77,11 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     };
   }
 
-  /** Current lifecycle state. */
-  get state(): ResourceLeaseWorkerState {
+  /**
+   * Current lifecycle state: `idle` until {@link start}, `running`, `draining` while {@link close} waits for handlers,
+   * then `stopped`. (`start()` is synchronous, so a worker is never `starting`.)
+   */
+  get state(): LifecycleState {
     return this.current;
   }
 
@@ -121,7 +124,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
       this.finishClose();
       return;
     }
-    this.current = "closing";
+    this.current = "draining";
     this.closing = this.shutdown(graceMs);
     return this.closing;
   }
@@ -403,7 +406,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
   }
 
   private finishClose(): void {
-    this.current = "closed";
+    this.current = "stopped";
     this.reporter.end();
     this.resolveClosed();
   }

@@ -90,7 +90,7 @@ describe("lifecycle", () => {
     const a = worker.close();
     const b = worker.close();
     await Promise.all([a, b, worker.closed()]);
-    expect(worker.state).toBe("closed");
+    expect(worker.state).toBe("stopped");
     expect(() => worker.start()).toThrow(expect.objectContaining({ code: ErrorCodes.worker.closed }));
     await expect(worker.close({ graceMs: -1 })).rejects.toMatchObject({ metadata: { option: "graceMs" } });
   });
@@ -99,7 +99,7 @@ describe("lifecycle", () => {
     const { worker, client } = setup();
     await worker.close();
     await worker.closed();
-    expect(worker.state).toBe("closed");
+    expect(worker.state).toBe("stopped");
     expect(client.calls.leases).toEqual([]);
   });
 

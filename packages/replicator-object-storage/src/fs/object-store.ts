@@ -1,8 +1,9 @@
 import type { Dirent } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
-import type { CallOptions, ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core";
+import type { CallOptions } from "@omnirelay/core";
 import { OmniRelayError } from "@omnirelay/core";
+import type { ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core/replication";
 import { cancelledError, existsError, keyError, storeError } from "../errors.js";
 import { TEMP_PREFIX, writeFileDurably } from "./durable-file.js";
 

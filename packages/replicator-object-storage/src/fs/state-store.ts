@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { type DeterministicRecord, type DeterministicStateStore, ErrorCodes, OmniRelayError } from "@omnirelay/core";
+import { ErrorCodes, OmniRelayError } from "@omnirelay/core";
+import type { DeterministicRecord, DeterministicStateStore } from "@omnirelay/core/deterministic";
 import { storeError } from "../errors.js";
 import { writeFileDurably } from "./durable-file.js";
 

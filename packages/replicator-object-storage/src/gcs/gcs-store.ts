@@ -1,6 +1,7 @@
 import type { Bucket, File, GetFilesOptions } from "@google-cloud/storage";
-import type { CallOptions, ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core";
+import type { CallOptions } from "@omnirelay/core";
 import { OmniRelayError } from "@omnirelay/core";
+import type { ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core/replication";
 import { cancelledError, existsError, storeError } from "../errors.js";
 
 /** Options of {@link GcsResourceLeaseObjectStore}. */

@@ -4,15 +4,14 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { type Logger, silentLogger } from "../../contracts/health.js";
+import type { LifecycleState } from "../../contracts/lifecycle.js";
 import type { Dispatcher } from "../../dispatcher/dispatcher.js";
 import { decodeJsonBody, encodeJsonBody } from "../../dispatcher/json-codec.js";
 import type { RequestMeta, TransportSecurity } from "../../dispatcher/types.js";
 import { ErrorCodes } from "../../errors/codes.js";
 import { OmniRelayError } from "../../errors/omnirelay-error.js";
-import { DeadlineMiddleware } from "../../middleware/deadline.js";
 import { readRequestDeadline } from "../../middleware/deadline-headers.js";
 import { optionalPositive } from "../../middleware/options.js";
-import { type Clock, systemClock } from "../../util/clock.js";
 import { rawErrorResponse, writeError } from "./errors.js";
 
 /** TLS settings of an {@link HttpInbound}. PEM strings or buffers. */
@@ -32,6 +31,7 @@ export type ReadinessCheck = () => string | undefined;
 
 /** Options of an {@link HttpInbound}. */
 export interface HttpInboundOptions {
+  /** The dispatcher to serve. The inbound attaches itself to it: `dispatcher.start()`/`stop()` start and drain it. */
   readonly dispatcher: Dispatcher;
   /** @defaultValue '127.0.0.1' */
   readonly host?: string;
@@ -53,8 +53,6 @@ export interface HttpInboundOptions {
   readonly requestTimeoutMs?: number;
   /** Keep-alive idle timeout. @defaultValue 65000 */
   readonly keepAliveTimeoutMs?: number;
-  /** Time source of call deadlines (`Rpc-Ttl-Ms`, `Rpc-Deadline`). @defaultValue `systemClock` */
-  readonly clock?: Clock;
   readonly tls?: HttpInboundTlsOptions;
   /** Extra checks for `/readyz` (e.g. "log open", "replication caught up"). */
   readonly readiness?: readonly ReadinessCheck[];
@@ -67,13 +65,12 @@ export interface HttpInboundOptions {
   readonly logger?: Logger;
 }
 
-/** Lifecycle of an inbound. */
-export type InboundState = "idle" | "starting" | "running" | "draining" | "stopped";
-
 /**
  * Serves a dispatcher over HTTP/1.1 (or HTTPS with optional mutual TLS): `POST` to any path with the procedure in
- * the `Rpc-Procedure` header (wire format in docs/protocol.md), plus `GET /healthz` and `GET /readyz`. A call whose
- * deadline has already passed is answered 504 `omnirelay.deadline_exceeded` before any middleware or procedure runs.
+ * the `Rpc-Procedure` header (wire format in docs/protocol.md), plus `GET /healthz` and `GET /readyz`. The inbound reads
+ * a call's deadline headers (against the dispatcher's clock) into `meta.deadline` and decodes its body; the dispatcher
+ * enforces the deadline, so a call whose deadline has already passed is answered 504 `omnirelay.deadline_exceeded`
+ * before any middleware or procedure runs.
  */
 export class HttpInbound implements AsyncDisposable {
   private readonly options: HttpInboundOptions;
@@ -81,17 +78,18 @@ export class HttpInbound implements AsyncDisposable {
   private readonly maxBodyBytes: number;
   private readonly maxDiscardedBodyBytes: number;
   private readonly requestTimeoutMs: number;
-  private readonly clock: Clock;
-  private readonly deadlines: DeadlineMiddleware;
   private server: Server | undefined;
   private active = 0;
   private idleWaiters: Array<() => void> = [];
-  private current: InboundState = "idle";
+  private current: LifecycleState = "idle";
   private boundPort = 0;
+  private starting: Promise<{ port: number; url: string }> | undefined;
+  private closing: Promise<void> | undefined;
 
   /**
    * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`) when a size or time
-   * option is not a finite number > 0.
+   * option is not a finite number > 0; failed-precondition `omnirelay.lifecycle.state` when the dispatcher has already
+   * started or stopped (attach inbounds before `dispatcher.start()`).
    */
   constructor(options: HttpInboundOptions) {
     this.options = options;
@@ -102,13 +100,11 @@ export class HttpInbound implements AsyncDisposable {
       optionalPositive("maxDiscardedBodyBytes", options.maxDiscardedBodyBytes) ?? 16 * 1024 * 1024,
     );
     this.requestTimeoutMs = optionalPositive("requestTimeoutMs", options.requestTimeoutMs) ?? 60_000;
-    this.clock = options.clock ?? systemClock;
-    // The one place a call's deadline is enforced on this transport: refused when already past, aborted when due.
-    this.deadlines = new DeadlineMiddleware({ clock: this.clock });
+    options.dispatcher.addInbound(this);
   }
 
   /** Current lifecycle state. */
-  get state(): InboundState {
+  get state(): LifecycleState {
     return this.current;
   }
 
@@ -118,16 +114,44 @@ export class HttpInbound implements AsyncDisposable {
     return `${scheme}://${this.options.host ?? "127.0.0.1"}:${this.boundPort}`;
   }
 
-  /** Starts listening; resolves with the bound port. Idempotent. */
-  async start(): Promise<{ port: number; url: string }> {
-    if (this.current === "running") return { port: this.boundPort, url: this.url };
-    if (this.current !== "idle")
-      throw new OmniRelayError({
-        status: "failed-precondition",
-        code: ErrorCodes.rpc.inboundState,
-        message: `Cannot start from ${this.current}.`,
-      });
+  /**
+   * Starts listening; resolves with the bound port. Idempotent while starting or running. When the address cannot be
+   * bound the inbound is `idle` again and may retry.
+   * @throws OmniRelayError failed-precondition `omnirelay.inbound.state` once closing or closed; the listen error.
+   */
+  start(): Promise<{ port: number; url: string }> {
+    if (this.current === "running") return Promise.resolve({ port: this.boundPort, url: this.url });
+    if (this.starting) return this.starting;
+    if (this.current !== "idle") {
+      return Promise.reject(
+        new OmniRelayError({
+          status: "failed-precondition",
+          code: ErrorCodes.rpc.inboundState,
+          message: `Cannot start from ${this.current}.`,
+        }),
+      );
+    }
     this.current = "starting";
+    this.starting = this.listen().finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  /**
+   * Graceful shutdown: new calls get 503 (`omnirelay.inbound.shutting_down`, `Retry-After: 1`), in-flight calls finish
+   * (up to `graceMs`), then connections close. Idempotent; a `start()` in progress finishes first.
+   */
+  close(options: { graceMs?: number } = {}): Promise<void> {
+    if (!this.closing) this.closing = this.shutdown(options.graceMs ?? 10_000);
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private async listen(): Promise<{ port: number; url: string }> {
     const listener = (req: IncomingMessage, res: ServerResponse) => {
       void this.handle(req, res);
     };
@@ -161,24 +185,26 @@ export class HttpInbound implements AsyncDisposable {
       res.writeContinue();
       listener(req, res);
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(this.options.port ?? 0, this.options.host ?? "127.0.0.1", () => {
-        server.off("error", reject);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(this.options.port ?? 0, this.options.host ?? "127.0.0.1", () => {
+          server.off("error", reject);
+          resolve();
+        });
       });
-    });
+    } catch (error) {
+      this.current = "idle";
+      throw error;
+    }
     this.server = server;
     this.boundPort = (server.address() as AddressInfo).port;
     this.current = "running";
     return { port: this.boundPort, url: this.url };
   }
 
-  /**
-   * Graceful shutdown: new calls get 503 (`omnirelay.inbound.shutting_down`, `Retry-After: 1`), in-flight calls finish
-   * (up to `graceMs`), then connections close.
-   */
-  async close(options: { graceMs?: number } = {}): Promise<void> {
+  private async shutdown(graceMs: number): Promise<void> {
+    if (this.starting) await this.starting.catch(() => undefined);
     const server = this.server;
     if (!server || this.current === "stopped") {
       this.current = "stopped";
@@ -190,16 +216,12 @@ export class HttpInbound implements AsyncDisposable {
     if (this.active > 0) {
       await Promise.race([
         new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
-        new Promise<void>((resolve) => setTimeout(resolve, options.graceMs ?? 10_000).unref()),
+        new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref()),
       ]);
     }
     server.closeAllConnections();
     await closed;
     this.current = "stopped";
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
   }
 
   /**
@@ -312,7 +334,8 @@ export class HttpInbound implements AsyncDisposable {
         },
       });
     }
-    const deadline = readRequestDeadline(headers, { now: this.clock.now() });
+    const dispatcher = this.options.dispatcher;
+    const deadline = readRequestDeadline(headers, { now: dispatcher.clock.now() });
     const body = await this.readBody(req, res);
     const abort = new AbortController();
     const onClose = () => {
@@ -335,12 +358,9 @@ export class HttpInbound implements AsyncDisposable {
       ...(deadline !== undefined ? { deadline } : {}),
     };
     try {
-      const dispatcher = this.options.dispatcher;
       const spec = dispatcher.resolve(procedure);
-      // The deadline is checked before anything else runs; then the body is decoded and checked once, here.
-      const response = await this.deadlines.handle({ meta, message: body }, (request) =>
-        dispatcher.dispatch({ meta: request.meta, message: spec.readRequest(decodeJsonBody(body)) }),
-      );
+      // The body is decoded and checked once, here; the dispatcher enforces the deadline before anything runs.
+      const response = await dispatcher.dispatch({ meta, message: spec.readRequest(decodeJsonBody(body)) });
       const json = encodeJsonBody(spec.definition.response.write(response.message, "json"));
       res.writeHead(200, {
         "content-type": "application/json; charset=utf-8",

@@ -3,7 +3,6 @@ export {
   HttpInbound,
   type HttpInboundOptions,
   type HttpInboundTlsOptions,
-  type InboundState,
   type ReadinessCheck,
 } from "./inbound.js";
 export { HttpOutbound, type HttpOutboundOptions, type HttpOutboundTlsOptions } from "./outbound.js";
