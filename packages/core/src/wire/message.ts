@@ -1,5 +1,5 @@
 import { ErrorCodes } from "../errors/codes.js";
-import { getPropertyIgnoreCase } from "./case-insensitive.js";
+import { compileReader, compileWriter, type FieldWriter } from "./compile.js";
 import { child, fail, type Site } from "./site.js";
 import { encodeTime } from "./time.js";
 import * as v from "./values.js";
@@ -37,6 +37,9 @@ export interface WireMessage<T> {
   schema(definitions: Record<string, JsonSchema>): JsonSchema;
 }
 
+/** The writer of a field written as it is. */
+const same = <T>(value: T): T => value;
+
 type Fields<T> = { readonly [K in keyof T]-?: Field<NonNullable<T[K]>> };
 
 /**
@@ -52,30 +55,48 @@ export interface MessageRules {
 /** Describes a message by its fields. */
 export function message<T extends object>(fields: Fields<T>, rules: MessageRules = {}): WireMessage<T> {
   const entries = Object.entries(fields) as Array<[string, Field<unknown>]>;
+  // Names matched case-insensitively in one pass over the source's own keys (most fields of most messages are absent:
+  // looking each one up would scan the keys once per absent field). An exact match wins over a case-insensitive one,
+  // and among case-insensitive ones the first; keys that name no field are ignored.
+  const exactIndex = new Map(entries.map(([name], i) => [name, i]));
+  const foldedIndex = new Map(entries.map(([name], i) => [name.toLowerCase(), i]));
+  const collect = (source: Record<string, unknown>): unknown[] => {
+    const values: unknown[] = new Array(entries.length);
+    const exact: boolean[] = new Array(entries.length);
+    for (const key in source) {
+      if (!Object.hasOwn(source, key)) continue;
+      const i = exactIndex.get(key);
+      if (i !== undefined) {
+        values[i] = source[key];
+        exact[i] = true;
+        continue;
+      }
+      const j = foldedIndex.get(key.toLowerCase());
+      if (j !== undefined && !exact[j] && !(j in values)) values[j] = source[key];
+    }
+    return values;
+  };
   /** Absent (undefined or null) reads as undefined: as a field, the message is optional unless wrapped. */
   const readField = (value: unknown, site: Site): T | undefined => {
     if (v.absent(value)) return undefined;
     const source = v.object(value, site, {
       code: rules.code ?? rules.required ?? ErrorCodes.resourceLease.argumentInvalid,
     })!;
-    const out: Record<string, unknown> = {};
-    for (const [name, field] of entries) {
-      const got = field.read(getPropertyIgnoreCase(source, name), child(site, name));
-      if (got !== undefined) out[name] = got;
-    }
-    return out as T;
+    return readFields(collect(source), site, child) as T;
   };
   const read = (value: unknown, site: Site): T =>
     readField(value, site) ??
     (v.object(value, site, { required: rules.required ?? ErrorCodes.resourceLease.argumentInvalid }) as never);
-  const write = (value: T, form: WireForm = "json"): Record<string, unknown> => {
-    const out: Record<string, unknown> = {};
-    for (const [name, field] of entries) {
-      const got = (value as Record<string, unknown>)[name];
-      if (got !== undefined) out[name] = field.write(got, form);
-    }
-    return out;
-  };
+  const names = entries.map(([name]) => name);
+  const readFields = compileReader(
+    names,
+    entries.map(([, field]) => field.read),
+  );
+  const writeFields = compileWriter(
+    names,
+    entries.map(([, field]) => (field.write === same ? undefined : (field.write as FieldWriter))),
+  );
+  const write = (value: T, form: WireForm = "json"): Record<string, unknown> => writeFields(value, form);
   const body = (definitions: Record<string, JsonSchema>): JsonSchema => {
     const properties: Record<string, JsonSchema> = {};
     const requiredNames: string[] = [];
@@ -124,8 +145,6 @@ export function orElse<T>(field: Field<T>, fallback: T): Field<T> {
   };
 }
 
-const same = <T>(value: T): T => value;
-
 /** A field's documentation, carried into its JSON Schema. */
 interface Doc {
   readonly doc?: string;
@@ -156,7 +175,7 @@ export const f = {
   }),
   time: (rules: { required?: string; code?: string } & Doc = {}): Field<number> => ({
     read: (value, site) => v.time(value, site, rules),
-    write: (value) => encodeTime(value),
+    write: encodeTime,
     schema: () => described({ type: "string", format: "date-time", pattern: ISO_PATTERN }, rules.doc),
     always: Boolean(rules.required),
   }),
@@ -176,7 +195,7 @@ export const f = {
       const got = v.stringMap(value, site, code);
       return got && site.mode !== "log" && Object.keys(got).length === 0 ? undefined : got;
     },
-    write: (value) => ({ ...value }),
+    write: same, // read into a fresh object, never changed after
     schema: () => described({ type: "object", additionalProperties: { type: "string" } }, doc),
   }),
   /** One of a fixed set of strings. */

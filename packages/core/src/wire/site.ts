@@ -10,7 +10,10 @@ import { OmniRelayError } from "../errors/omnirelay-error.js";
  */
 export type WireMode = "request" | "response" | "log";
 
-/** Where a value is being read: its path for error metadata, and the mode. Internal to the wire layer. */
+/**
+ * Where a value is being read: its path for error metadata, and the mode. Internal to the wire layer. The path is
+ * built only when asked for (an error): reading a batch of a thousand items builds none.
+ */
 export interface Site {
   readonly mode: WireMode;
   readonly path: string;
@@ -18,40 +21,63 @@ export interface Site {
   readonly maxBodyBytes: number;
 }
 
+class PathSite implements Site {
+  readonly mode: WireMode;
+  readonly maxBodyBytes: number;
+  private readonly parent: Site | undefined;
+  private readonly key: string | number;
+  private built: string | undefined;
+
+  constructor(at: { mode: WireMode; maxBodyBytes: number; parent?: Site; key: string | number }) {
+    this.mode = at.mode;
+    this.maxBodyBytes = at.maxBodyBytes;
+    this.parent = at.parent;
+    this.key = at.key;
+  }
+
+  get path(): string {
+    if (this.built === undefined) {
+      const base = this.parent?.path ?? "";
+      const key = this.key;
+      this.built = typeof key === "number" ? `${base}[${key}]` : base ? `${base}.${key}` : key;
+    }
+    return this.built;
+  }
+}
+
 /** A site one level down: `payload` + `resourceId` → `payload.resourceId`, `items` + 2 → `items[2]`. */
 export function child(site: Site, key: string | number): Site {
-  const path = typeof key === "number" ? `${site.path}[${key}]` : site.path ? `${site.path}.${key}` : key;
-  return { ...site, path };
+  return new PathSite({ mode: site.mode, maxBodyBytes: site.maxBodyBytes, parent: site, key });
 }
 
 /**
  * Throws the invalid-argument error of a bad value: `code` in request mode, `resourcelease.replication.event_invalid`
- * in log mode; metadata `field` is the site's path (and `limit` when a limit was passed).
+ * in log mode; metadata `field` is the site's path, and `limit` when the problem is a broken limit.
  */
-export function fail(site: Site, code: string, message: string, limit?: number): never {
+export function fail(site: Site, code: string, problem: string | { message: string; limit: number }): never {
   const metadata: Record<string, string> = { field: site.path };
-  if (limit !== undefined) metadata.limit = String(limit);
+  if (typeof problem !== "string") metadata.limit = String(problem.limit);
   throw new OmniRelayError({
     status: "invalid-argument",
     code: site.mode === "log" ? ErrorCodes.replication.eventInvalid : code,
-    message,
+    message: typeof problem === "string" ? problem : problem.message,
     metadata,
   });
 }
 
 /** The root site of a request (the caller's input), with the queue's body limit. */
 export function requestSite(path = "", maxBodyBytes = DEFAULT_MAX_BODY_BYTES): Site {
-  return { mode: "request", path, maxBodyBytes };
+  return new PathSite({ mode: "request", maxBodyBytes, key: path });
 }
 
 /** The root site of a server's answer or a file of items: codes kept, limits not applied. */
 export function responseSite(path = ""): Site {
-  return { mode: "response", path, maxBodyBytes: Number.POSITIVE_INFINITY };
+  return new PathSite({ mode: "response", maxBodyBytes: Number.POSITIVE_INFINITY, key: path });
 }
 
 /** The root site of a stored event or snapshot. */
 export function logSite(path = ""): Site {
-  return { mode: "log", path, maxBodyBytes: Number.POSITIVE_INFINITY };
+  return new PathSite({ mode: "log", maxBodyBytes: Number.POSITIVE_INFINITY, key: path });
 }
 
 /** Default of the queue option `maxBodyBytes`: 1 MiB. */

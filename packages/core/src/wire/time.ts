@@ -66,15 +66,20 @@ export function parseTime(value: unknown): number {
   return Date.parse(trimmed);
 }
 
-const lastEncoded = { ms: Number.NaN, iso: "" };
+// Times written together mostly repeat a few values (a batch of 1,000 grants: each item's enqueue time, shared by the
+// batch that enqueued it, and one lease expiry), and toISOString costs about a microsecond: remember the last four. A
+// pure cache of a pure function, so sharing it is harmless.
+const CACHED = 4;
+const cachedMs = new Float64Array(CACHED).fill(Number.NaN);
+const cachedIso: string[] = new Array(CACHED).fill("");
+let nextSlot = 0;
 
 /** Milliseconds since the epoch → ISO-8601 UTC (`2026-01-01T00:00:00.000Z`). */
 export function encodeTime(ms: number): string {
-  // Events of one tick (a batch of 1,000 enqueues: 2,000 timestamps) mostly share one millisecond, and toISOString
-  // costs about a microsecond: remember the last one. A pure cache of a pure function, so sharing it is harmless.
-  if (ms !== lastEncoded.ms) {
-    lastEncoded.ms = ms;
-    lastEncoded.iso = new Date(ms).toISOString();
-  }
-  return lastEncoded.iso;
+  for (let i = 0; i < CACHED; i++) if (cachedMs[i] === ms) return cachedIso[i]!;
+  const iso = new Date(ms).toISOString();
+  cachedMs[nextSlot] = ms;
+  cachedIso[nextSlot] = iso;
+  nextSlot = (nextSlot + 1) % CACHED;
+  return iso;
 }

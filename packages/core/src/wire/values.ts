@@ -40,13 +40,16 @@ export function text(value: unknown, site: Site, rules: TextRules): string | und
   if (rules.required && value.trim().length === 0) {
     fail(site, rules.required, `${site.path} is required and must be a non-blank string.`);
   }
-  if (site.mode === "request") checkText(value, site, rules.max, code);
+  if (site.mode === "request") checkText(value, site, { max: rules.max, code });
   return value;
 }
 
-function checkText(value: string, site: Site, max: number, code: string, label = site.path): void {
-  if (value.length > max) fail(site, code, `${label} is longer than ${max} characters.`, max);
-  if (!wellFormed(value)) fail(site, code, `${label} is not well-formed Unicode (a lone surrogate).`);
+/** A string's request-mode limits: at most `max` code units, well-formed. `label` names it in messages (a map key). */
+function checkText(value: string, site: Site, rules: { max: number; code: string; label?: () => string }): void {
+  const { max, code } = rules;
+  const label = () => rules.label?.() ?? site.path;
+  if (value.length > max) fail(site, code, { message: `${label()} is longer than ${max} characters.`, limit: max });
+  if (!wellFormed(value)) fail(site, code, `${label()} is not well-formed Unicode (a lone surrogate).`);
 }
 
 /** Options of {@link integer}. */
@@ -106,19 +109,14 @@ export function bytes(
   if (absent(value)) return undefined;
   let out: Uint8Array | undefined;
   if (value instanceof Uint8Array) out = value;
-  else if (typeof value === "string") {
-    const decoded = strictBase64(value);
-    if (decoded) out = new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.byteLength);
-  }
+  else if (typeof value === "string") out = strictBase64(value);
   if (!out) fail(site, code, `${site.path} must be bytes (base64 on the JSON wire).`);
   if (site.mode !== "request") return out;
   if (out.byteLength > site.maxBodyBytes) {
-    fail(
-      site,
-      ErrorCodes.resourceLease.payloadTooLarge,
-      `${site.path} is larger than ${site.maxBodyBytes} bytes.`,
-      site.maxBodyBytes,
-    );
+    fail(site, ErrorCodes.resourceLease.payloadTooLarge, {
+      message: `${site.path} is larger than ${site.maxBodyBytes} bytes.`,
+      limit: site.maxBodyBytes,
+    });
   }
   const owns = out.byteOffset === 0 && out.byteLength === out.buffer.byteLength;
   return owns && !(out.buffer instanceof SharedArrayBuffer) ? out : new Uint8Array(out);
@@ -134,13 +132,14 @@ export function encodeBytes(value: Uint8Array): string {
  * Without a regular expression: Buffer's decoder skips characters outside the alphabet and stops at an inner `=`, so
  * any such character leaves fewer bytes than the text's length promises; base64url's `-` and `_` are refused.
  */
-function strictBase64(value: string): Buffer | undefined {
+function strictBase64(value: string): Uint8Array | undefined {
   let chars = value.length;
   if (chars > 0 && value.charCodeAt(chars - 1) === 61) chars--;
   if (chars > 0 && value.charCodeAt(chars - 1) === 61) chars--;
   if (chars % 4 === 1 || value.includes("-") || value.includes("_")) return undefined;
   const decoded = Buffer.from(value, "base64");
-  return decoded.length === Math.floor((chars * 3) / 4) ? decoded : undefined;
+  // A copy of its own (a small Buffer is a view into Node's shared pool, which request mode would copy anyway).
+  return decoded.length === Math.floor((chars * 3) / 4) ? new Uint8Array(decoded) : undefined;
 }
 
 /** True or false. */
@@ -160,13 +159,13 @@ export function object(
   site: Site,
   rules: { required?: string; code?: string } = {},
 ): Record<string, unknown> | undefined {
-  const name = site.path || "The message";
   if (absent(value)) {
-    if (rules.required) fail(site, rules.required, `${name} is required.`);
+    if (rules.required) fail(site, rules.required, `${site.path || "The message"} is required.`);
     return undefined;
   }
   if (typeof value !== "object" || Array.isArray(value) || value instanceof Uint8Array) {
-    fail(site, rules.code ?? rules.required ?? ErrorCodes.resourceLease.argumentInvalid, `${name} must be an object.`);
+    const code = rules.code ?? rules.required ?? ErrorCodes.resourceLease.argumentInvalid;
+    fail(site, code, `${site.path || "The message"} must be an object.`);
   }
   return value as Record<string, unknown>;
 }
@@ -181,7 +180,7 @@ export function list(
   const code = rules.code ?? ErrorCodes.resourceLease.argumentInvalid;
   if (!Array.isArray(value)) fail(site, code, `${site.path} must be a list.`);
   if (site.mode === "request" && rules.max !== undefined && value.length > rules.max) {
-    fail(site, code, `${site.path} holds more than ${rules.max} entries.`, rules.max);
+    fail(site, code, { message: `${site.path} holds more than ${rules.max} entries.`, limit: rules.max });
   }
   return value;
 }
@@ -204,12 +203,15 @@ export function stringMap(
     if (key === "__proto__") fail(site, code, `${site.path} may not have a key named __proto__.`);
     if (site.mode === "request") {
       if (++count > Limits.attributeCount) {
-        fail(site, code, `${site.path} has more than ${Limits.attributeCount} entries.`, Limits.attributeCount);
+        fail(site, code, {
+          message: `${site.path} has more than ${Limits.attributeCount} entries.`,
+          limit: Limits.attributeCount,
+        });
       }
-      checkText(key, site, Limits.attributeKeyLength, code, `A key of ${site.path}`);
+      checkText(key, site, { max: Limits.attributeKeyLength, code, label: () => `A key of ${site.path}` });
     }
     if (typeof v !== "string") fail(child(site, key), code, `${site.path}.${key} must be a string.`);
-    if (site.mode === "request") checkText(v, child(site, key), Limits.attributeValueLength, code);
+    if (site.mode === "request") checkText(v, child(site, key), { max: Limits.attributeValueLength, code });
     out[key] = v;
   }
   return out;
