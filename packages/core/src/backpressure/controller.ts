@@ -7,7 +7,7 @@ import { silentLogger } from "../contracts/health.js";
 import { ErrorCodes } from "../errors/codes.js";
 import { isOmniRelayError, OmniRelayError } from "../errors/omnirelay-error.js";
 import { type Clock, systemClock, type TimerHandle } from "../util/clock.js";
-import { requireInteger, requireNumber } from "./options.js";
+import { integerOption, numberOption } from "../wire/options.js";
 
 /** Options of {@link ResourceLeaseBackpressureController}. */
 export interface ResourceLeaseBackpressureControllerOptions {
@@ -92,17 +92,17 @@ export class ResourceLeaseBackpressureController implements Disposable {
     if (typeof options !== "object" || options === null) {
       throw OmniRelayError.invalidOption("options", "Backpressure controller options are required.");
     }
-    this.highWatermark = requireInteger("highWatermark", options.highWatermark, 1);
+    this.highWatermark = integerOption("highWatermark", options.highWatermark, { min: 1 });
     const low = options.lowWatermark ?? Math.floor(this.highWatermark / 2);
-    this.lowWatermark = requireInteger("lowWatermark", low, 0);
+    this.lowWatermark = integerOption("lowWatermark", low, { min: 0 });
     if (this.lowWatermark >= this.highWatermark) {
       throw OmniRelayError.invalidOption(
         "lowWatermark",
         `Option 'lowWatermark' (${this.lowWatermark}) must be below 'highWatermark' (${this.highWatermark}).`,
       );
     }
-    this.cooldownMs = requireNumber("cooldownMs", options.cooldownMs ?? 5000, 0);
-    this.minRetryAfterMs = requireNumber("minRetryAfterMs", options.minRetryAfterMs ?? 100, 0);
+    this.cooldownMs = numberOption("cooldownMs", options.cooldownMs ?? 5000, { min: 0 });
+    this.minRetryAfterMs = numberOption("minRetryAfterMs", options.minRetryAfterMs ?? 100, { min: 0 });
     if (typeof options.pendingCount !== "function") {
       throw OmniRelayError.invalidOption(
         "pendingCount",

@@ -1,5 +1,5 @@
 import type { ResourceLeaseBackpressureListener, ResourceLeaseBackpressureSignal } from "../contracts/health.js";
-import { requireInteger } from "./options.js";
+import { integerOption } from "../wire/options.js";
 
 /** Options of {@link ResourceLeaseBackpressureDiagnosticsListener}. */
 export interface ResourceLeaseBackpressureDiagnosticsListenerOptions {
@@ -108,7 +108,7 @@ export class ResourceLeaseBackpressureDiagnosticsListener implements ResourceLea
    * historyCapacity`) when `historyCapacity` is not an integer >= 1.
    */
   constructor(options: ResourceLeaseBackpressureDiagnosticsListenerOptions = {}) {
-    this.historyCapacity = requireInteger("historyCapacity", options.historyCapacity ?? 16, 1);
+    this.historyCapacity = integerOption("historyCapacity", options.historyCapacity ?? 16, { min: 1 });
   }
 
   /** The last signal received, or `undefined` before the first. */

@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from "../util/clock.js";
-import { requireInteger, requireNumber } from "./options.js";
+import { integerOption, numberOption } from "../wire/options.js";
 
 /** A permit granted by a {@link RateLimiter}. */
 export interface RateLimitPermit {
@@ -31,7 +31,7 @@ export class ConcurrencyLimiter implements RateLimiter {
    * `permits` is not an integer >= 0.
    */
   constructor(options: ConcurrencyLimiterOptions) {
-    this.permits = requireInteger("permits", options?.permits, 0);
+    this.permits = integerOption("permits", options?.permits, { min: 0 });
   }
 
   /** Number of permits that can be acquired right now. */
@@ -85,8 +85,8 @@ export class TokenBucketLimiter implements RateLimiter {
    * `tokensPerSecond` is not > 0 or `burst` is not an integer >= 1.
    */
   constructor(options: TokenBucketLimiterOptions) {
-    this.tokensPerSecond = requireNumber("tokensPerSecond", options?.tokensPerSecond, 0, true);
-    this.burst = requireInteger("burst", options?.burst, 1);
+    this.tokensPerSecond = numberOption("tokensPerSecond", options?.tokensPerSecond, { min: 0, aboveMin: true });
+    this.burst = integerOption("burst", options?.burst, { min: 1 });
     this.clock = options.clock ?? systemClock;
     this.tokens = this.burst;
     this.refilledAt = this.clock.now();

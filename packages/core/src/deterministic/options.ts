@@ -3,6 +3,7 @@ import type { DeterministicStateStore } from "../contracts/stores.js";
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { type Clock, systemClock } from "../util/clock.js";
+import { integerOption } from "../wire/options.js";
 
 /** Options of {@link DeterministicResourceLeaseCoordinator}. */
 export interface ResourceLeaseDeterministicOptions {
@@ -33,11 +34,7 @@ export interface ResolvedDeterministicOptions {
 const defaultChangeId = "resourcelease.replication";
 
 function version(option: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isSafeInteger(value)) {
-    throw OmniRelayError.invalidOption(option, `${option} must be an integer.`);
-  }
-  return value;
+  return integerOption(option, value, { min: Number.MIN_SAFE_INTEGER, fallback });
 }
 
 /**

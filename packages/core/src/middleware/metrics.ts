@@ -11,6 +11,7 @@ import { ErrorCodes } from "../errors/codes.js";
 import { isOmniRelayError, OmniRelayError } from "../errors/omnirelay-error.js";
 import type { OmniRelayStatus } from "../errors/status.js";
 import { type Clock, systemClock } from "../util/clock.js";
+import { integerOption } from "../wire/options.js";
 import { rpcInstrumentationName } from "./tracing.js";
 
 /** One finished call, as reported to an {@link RpcMetricsRecorder}. Every field has a bounded set of values. */
@@ -106,10 +107,7 @@ export interface OtelRpcMetricsRecorderOptions {
  * `maxProcedures` is not an integer >= 1.
  */
 export function createOtelRpcMetricsRecorder(options: OtelRpcMetricsRecorderOptions = {}): RpcMetricsRecorder {
-  const maxProcedures = options.maxProcedures ?? 1000;
-  if (!Number.isInteger(maxProcedures) || maxProcedures < 1) {
-    throw OmniRelayError.invalidOption("maxProcedures", "Option 'maxProcedures' must be an integer >= 1.");
-  }
+  const maxProcedures = integerOption("maxProcedures", options.maxProcedures, { min: 1, fallback: 1000 });
   const meter = options.meter ?? metrics.getMeter(rpcInstrumentationName);
   const requests = meter.createCounter("omnirelay.rpc.requests", {
     description: "Inbound RPC calls handled, by outcome.",

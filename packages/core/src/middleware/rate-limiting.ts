@@ -9,6 +9,7 @@ import type {
 } from "../dispatcher/types.js";
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
+import { integerOption } from "../wire/options.js";
 import { asPlainPoll, LongPollAdmission, longPollCaller, requestedWaitMs } from "./long-polls.js";
 import { optionalFunction, optionalPositive } from "./options.js";
 
@@ -89,8 +90,11 @@ export class RateLimitingMiddleware implements UnaryInboundMiddleware {
     const defaultAnonymous = pool instanceof ConcurrencyLimiter ? Math.floor((pool.permits * 3) / 4) : 192;
     this.longPolls = new LongPollAdmission({
       pool,
-      perCaller: optionalInteger("longPollsPerCaller", options.longPollsPerCaller, 1) ?? 32,
-      anonymous: optionalInteger("anonymousLongPolls", options.anonymousLongPolls, 0) ?? defaultAnonymous,
+      perCaller: integerOption("longPollsPerCaller", options.longPollsPerCaller, { min: 1, fallback: 32 }),
+      anonymous: integerOption("anonymousLongPolls", options.anonymousLongPolls, {
+        min: 0,
+        fallback: defaultAnonymous,
+      }),
     });
     this.isLongPoll = optionalFunction("isLongPoll", options.isLongPoll) ?? isLeaseLongPoll;
     this.retryAfterMs = optionalPositive("retryAfterMs", options.retryAfterMs);
@@ -187,17 +191,6 @@ function toSelector(
     "selector",
     "Option 'selector' must be a function or have a selectLimiter(meta) method.",
   );
-}
-
-function optionalInteger(option: string, value: unknown, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
-    throw OmniRelayError.invalidOption(
-      option,
-      `Option '${option}' must be an integer >= ${min}, got ${String(value)}.`,
-    );
-  }
-  return value;
 }
 
 function checkLimiter(option: string, limiter: RateLimiter | undefined): RateLimiter | undefined {

@@ -1,7 +1,7 @@
 import type { ResourceLeaseReplicationEvent, ResourceLeaseReplicator } from "../contracts/events.js";
 import type { Logger, ResourceLeaseBackpressureListener } from "../contracts/health.js";
-import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { Clock } from "../util/clock.js";
+import { integerOption, numberOption } from "../wire/options.js";
 
 /** Retry backoff for failed and expired leases: `initialDelayMs * multiplier^(attempt-1)`, capped. */
 export interface ResourceLeaseRetryBackoffOptions {
@@ -89,12 +89,6 @@ export interface ResourceLeaseQueueOptions {
   readonly logger?: Logger;
 }
 
-function check(ok: boolean, option: string, message: string): void {
-  if (!ok) throw OmniRelayError.invalidOption(option, message);
-}
-
-const isInt = (v: number, min: number) => Number.isSafeInteger(v) && v >= min;
-
 /** Resolved, validated queue settings. */
 export interface ResolvedQueueSettings {
   name: string;
@@ -116,67 +110,56 @@ export interface ResolvedQueueSettings {
   deadLetterMaxAgeMs: number;
 }
 
-const WEEK_MS = 7 * 24 * 3_600_000;
+const DAY_MS = 24 * 3_600_000;
+const WEEK_MS = 7 * DAY_MS;
+const MIB = 1024 * 1024;
 
 /**
  * Validates queue options and fills defaults.
  * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` with metadata `option`.
  */
 export function resolveQueueSettings(options: ResourceLeaseQueueOptions): ResolvedQueueSettings {
+  const backoff = options.retryBackoff;
+  const dead = options.deadLetters;
+  // Durations end up as times in events (now + duration): bounded so those stay far inside what a log can write.
   const s: ResolvedQueueSettings = {
     name: options.name?.trim() || "resourcelease",
-    capacity: options.capacity ?? 512,
-    leaseDurationMs: options.leaseDurationMs ?? 30_000,
-    maxAttempts: options.maxAttempts ?? 5,
-    initialDelayMs: options.retryBackoff?.initialDelayMs ?? 0,
-    multiplier: options.retryBackoff?.multiplier ?? 2,
-    maxDelayMs: options.retryBackoff?.maxDelayMs ?? 60_000,
-    idempotencyWindowMs: options.idempotencyWindowMs ?? 600_000,
+    capacity: integerOption("capacity", options.capacity, { min: 1, fallback: 512 }),
+    leaseDurationMs: integerOption("leaseDurationMs", options.leaseDurationMs, {
+      min: 1,
+      max: WEEK_MS,
+      fallback: 30_000,
+    }),
+    maxAttempts: integerOption("maxAttempts", options.maxAttempts, { min: 1, fallback: 5 }),
+    initialDelayMs: integerOption("retryBackoff.initialDelayMs", backoff?.initialDelayMs, {
+      min: 0,
+      max: WEEK_MS,
+      fallback: 0,
+    }),
+    multiplier: numberOption("retryBackoff.multiplier", backoff?.multiplier, { min: 1, fallback: 2 }),
+    maxDelayMs: integerOption("retryBackoff.maxDelayMs", backoff?.maxDelayMs, {
+      min: 0,
+      max: WEEK_MS,
+      fallback: 60_000,
+    }),
+    idempotencyWindowMs: integerOption("idempotencyWindowMs", options.idempotencyWindowMs, {
+      min: 0,
+      max: 4 * WEEK_MS,
+      fallback: 600_000,
+    }),
     orderedPartitions: options.orderedPartitions ?? false,
     bindLeasesToPrincipal: options.bindLeasesToPrincipal ?? false,
-    maxBatchSize: options.maxBatchSize ?? 1000,
-    maxWaitMs: options.maxWaitMs ?? 60_000,
-    maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
-    maxBytes: options.maxBytes ?? 512 * 1024 * 1024,
-    deadLetterMaxCount: options.deadLetters?.maxCount ?? 10_000,
-    deadLetterMaxBytes: options.deadLetters?.maxBytes ?? 64 * 1024 * 1024,
-    deadLetterMaxAgeMs: options.deadLetters?.maxAgeMs ?? WEEK_MS,
+    maxBatchSize: integerOption("maxBatchSize", options.maxBatchSize, { min: 1, fallback: 1000 }),
+    maxWaitMs: integerOption("maxWaitMs", options.maxWaitMs, { min: 0, fallback: 60_000 }),
+    maxBodyBytes: integerOption("maxBodyBytes", options.maxBodyBytes, { min: 0, max: 64 * MIB, fallback: MIB }),
+    maxBytes: integerOption("maxBytes", options.maxBytes, { min: 1, fallback: 512 * MIB }),
+    deadLetterMaxCount: integerOption("deadLetters.maxCount", dead?.maxCount, { min: 0, fallback: 10_000 }),
+    deadLetterMaxBytes: integerOption("deadLetters.maxBytes", dead?.maxBytes, { min: 0, fallback: 64 * MIB }),
+    deadLetterMaxAgeMs: integerOption("deadLetters.maxAgeMs", dead?.maxAgeMs, {
+      min: 0,
+      max: 100 * 365 * DAY_MS,
+      fallback: WEEK_MS,
+    }),
   };
-  const within = (v: number, min: number, max: number) => isInt(v, min) && v <= max;
-  check(isInt(s.capacity, 1), "capacity", "capacity must be an integer >= 1.");
-  // Durations end up as times in events (now + duration): bounded so those stay far inside what a log can write.
-  check(
-    within(s.leaseDurationMs, 1, WEEK_MS),
-    "leaseDurationMs",
-    "leaseDurationMs must be an integer in 1..604800000.",
-  );
-  check(isInt(s.maxAttempts, 1), "maxAttempts", "maxAttempts must be an integer >= 1.");
-  check(
-    within(s.initialDelayMs, 0, WEEK_MS),
-    "retryBackoff.initialDelayMs",
-    "retryBackoff.initialDelayMs must be an integer in 0..604800000.",
-  );
-  check(Number.isFinite(s.multiplier) && s.multiplier >= 1, "retryBackoff.multiplier", "multiplier must be >= 1.");
-  check(
-    within(s.maxDelayMs, 0, WEEK_MS),
-    "retryBackoff.maxDelayMs",
-    "retryBackoff.maxDelayMs must be an integer in 0..604800000.",
-  );
-  check(
-    within(s.idempotencyWindowMs, 0, 4 * WEEK_MS),
-    "idempotencyWindowMs",
-    "idempotencyWindowMs must be an integer in 0..2419200000.",
-  );
-  check(isInt(s.maxBatchSize, 1), "maxBatchSize", "maxBatchSize must be an integer >= 1.");
-  check(isInt(s.maxWaitMs, 0), "maxWaitMs", "maxWaitMs must be an integer >= 0.");
-  check(within(s.maxBodyBytes, 0, 64 * 1024 * 1024), "maxBodyBytes", "maxBodyBytes must be an integer in 0..64 MiB.");
-  check(isInt(s.maxBytes, 1), "maxBytes", "maxBytes must be an integer >= 1.");
-  check(isInt(s.deadLetterMaxCount, 0), "deadLetters.maxCount", "deadLetters.maxCount must be an integer >= 0.");
-  check(isInt(s.deadLetterMaxBytes, 0), "deadLetters.maxBytes", "deadLetters.maxBytes must be an integer >= 0.");
-  check(
-    within(s.deadLetterMaxAgeMs, 0, 100 * 365 * 24 * 3_600_000),
-    "deadLetters.maxAgeMs",
-    "deadLetters.maxAgeMs must be an integer in 0..100 years.",
-  );
   return s;
 }

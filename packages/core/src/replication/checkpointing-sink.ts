@@ -4,6 +4,7 @@ import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { MinHeap } from "../util/heap.js";
+import { integerOption } from "../wire/options.js";
 import {
   type ResourceLeaseCheckpoint,
   type ResourceLeaseCheckpointStore,
@@ -72,14 +73,8 @@ export class CheckpointingResourceLeaseReplicationSink implements ResourceLeaseR
   constructor(options: CheckpointingResourceLeaseReplicationSinkOptions) {
     if (typeof options?.inner?.apply !== "function")
       throw OmniRelayError.invalidOption("inner", "inner must be a replication sink.");
-    const initial = options.initialSequence ?? 0;
-    if (!Number.isSafeInteger(initial) || initial < 0) {
-      throw OmniRelayError.invalidOption("initialSequence", "initialSequence must be an integer >= 0.");
-    }
-    const window = options.maxOutOfOrderWindow ?? 10_000;
-    if (!Number.isSafeInteger(window) || window < 0) {
-      throw OmniRelayError.invalidOption("maxOutOfOrderWindow", "maxOutOfOrderWindow must be an integer >= 0.");
-    }
+    const initial = integerOption("initialSequence", options.initialSequence, { min: 0, fallback: 0 });
+    const window = integerOption("maxOutOfOrderWindow", options.maxOutOfOrderWindow, { min: 0, fallback: 10_000 });
     if (
       options.store !== undefined &&
       (typeof options.store.load !== "function" || typeof options.store.save !== "function")

@@ -7,9 +7,9 @@ import type {
   ResourceLeaseQueueStats,
 } from "../contracts/payload.js";
 import type { ProcedureDefinition, UnaryOutbound } from "../dispatcher/types.js";
-import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { ResourceLeaseFailOutcome } from "../queue/types.js";
 import { type Clock, systemClock } from "../util/clock.js";
+import { integerOption } from "../wire/options.js";
 import { EnqueueCoalescer } from "./enqueue-coalescer.js";
 import type { FailRequest } from "./messages.js";
 import { ResourceLeaseProcedures as P, type ResourceLeaseVerb } from "./procedures.js";
@@ -73,10 +73,7 @@ export class ResourceLeaseClient {
   constructor(options: ResourceLeaseClientOptions) {
     this.options = options;
     this.namespace = options.namespace?.trim() || "resourcelease";
-    const coalesce = options.coalesceEnqueues ?? 0;
-    if (!Number.isSafeInteger(coalesce) || coalesce < 0 || coalesce > 1000) {
-      throw OmniRelayError.invalidOption("coalesceEnqueues", "coalesceEnqueues must be an integer from 0 to 1000.");
-    }
+    const coalesce = integerOption("coalesceEnqueues", options.coalesceEnqueues, { min: 0, max: 1000, fallback: 0 });
     this.coalescer =
       coalesce > 1
         ? new EnqueueCoalescer(

@@ -43,6 +43,14 @@ export {
   type RestoreItem,
   RestoreItemMessage,
 } from "./messages.js";
+export {
+  type IntegerOptionRules,
+  integerOption,
+  type NumberOptionRules,
+  numberOption,
+  type TextOptionRules,
+  textOption,
+} from "./options.js";
 export { logSite, requestSite, responseSite, type Site, type WireMode } from "./site.js";
 export { encodeTime, parseTime } from "./time.js";
 

@@ -19,6 +19,12 @@ export interface Site {
   readonly path: string;
   /** Largest body in bytes (request mode). */
   readonly maxBodyBytes: number;
+  /**
+   * The option's name when the value is a constructor or call option rather than a message field: a bad value is then
+   * `OmniRelayError.invalidOption` (`resourcelease.options.invalid`, metadata `option`), and text is never read as a
+   * number.
+   */
+  readonly option?: string;
 }
 
 class PathSite implements Site {
@@ -55,6 +61,9 @@ export function child(site: Site, key: string | number): Site {
  * in log mode; metadata `field` is the site's path, and `limit` when the problem is a broken limit.
  */
 export function fail(site: Site, code: string, problem: string | { message: string; limit: number }): never {
+  if (site.option !== undefined) {
+    throw OmniRelayError.invalidOption(site.option, typeof problem === "string" ? problem : problem.message);
+  }
   const metadata: Record<string, string> = { field: site.path };
   if (typeof problem !== "string") metadata.limit = String(problem.limit);
   throw new OmniRelayError({
@@ -68,6 +77,11 @@ export function fail(site: Site, code: string, problem: string | { message: stri
 /** The root site of a request (the caller's input), with the queue's body limit. */
 export function requestSite(path = "", maxBodyBytes = DEFAULT_MAX_BODY_BYTES): Site {
   return new PathSite({ mode: "request", maxBodyBytes, key: path });
+}
+
+/** The site of an option: errors name it as `Option 'name'` and are invalid-option errors. */
+export function optionSite(name: string): Site {
+  return { mode: "request", maxBodyBytes: Number.POSITIVE_INFINITY, path: `Option '${name}'`, option: name };
 }
 
 /** The root site of a server's answer or a file of items: codes kept, limits not applied. */

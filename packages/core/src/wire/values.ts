@@ -70,12 +70,53 @@ export function integer(value: unknown, site: Site, rules: IntegerRules): number
     if (rules.required) fail(site, rules.required, `${site.path} is required.`);
     return undefined;
   }
-  const n = typeof value === "string" && /^-?\d{1,16}$/.test(value.trim()) ? Number(value.trim()) : value;
+  const decimal = site.option === undefined && typeof value === "string" && /^-?\d{1,16}$/.test(value.trim());
+  const n = decimal ? Number(value.trim()) : value;
   const max = site.mode === "request" ? (rules.max ?? Number.MAX_SAFE_INTEGER) : Number.MAX_SAFE_INTEGER;
   if (typeof n !== "number" || !Number.isSafeInteger(n) || n < rules.min || n > max) {
-    fail(site, rules.required ?? code, `${site.path} must be an integer between ${rules.min} and ${max}.`);
+    fail(site, rules.required ?? code, `${site.path} must be an integer ${range(rules.min, max)}, got ${shown(n)}.`);
   }
   return n;
+}
+
+/** Options of {@link finite}. */
+export interface NumberRules {
+  readonly min: number;
+  /** @defaultValue no upper bound */
+  readonly max?: number;
+  /** `min` itself is refused (a rate that must be positive). */
+  readonly aboveMin?: boolean;
+  /** Code when absent (the value is then required). */
+  readonly required?: string;
+  /** @defaultValue `resourcelease.argument.invalid` */
+  readonly code?: string;
+}
+
+/** A finite number within the rules (a fraction or a rate; integers use {@link integer}). */
+export function finite(value: unknown, site: Site, rules: NumberRules): number | undefined {
+  if (absent(value)) {
+    if (rules.required) fail(site, rules.required, `${site.path} is required.`);
+    return undefined;
+  }
+  const max = rules.max ?? Number.POSITIVE_INFINITY;
+  const low = rules.aboveMin ? (value as number) <= rules.min : (value as number) < rules.min;
+  if (typeof value !== "number" || !Number.isFinite(value) || low || value > max) {
+    const bound = rules.aboveMin ? `> ${rules.min}` : `>= ${rules.min}`;
+    const upper = max === Number.POSITIVE_INFINITY ? "" : ` and <= ${max}`;
+    const code = rules.required ?? rules.code ?? ErrorCodes.resourceLease.argumentInvalid;
+    fail(site, code, `${site.path} must be a finite number ${bound}${upper}, got ${shown(value)}.`);
+  }
+  return value;
+}
+
+function range(min: number, max: number): string {
+  return max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `between ${min} and ${max}`;
+}
+
+function shown(value: unknown): string {
+  return typeof value === "string"
+    ? JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
+    : String(value);
 }
 
 /**

@@ -4,6 +4,7 @@ import type { ResourceLeaseGrant, ResourceLeaseOwnershipToken } from "../contrac
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { ResourceLeaseFailOutcome } from "../queue/types.js";
 import { type Clock, systemClock } from "../util/clock.js";
+import { integerOption, numberOption } from "../wire/options.js";
 import type { ResourceLeaseWorkerEvent } from "./events.js";
 
 /** Per-call options the worker passes to its client. */
@@ -213,18 +214,13 @@ export function resolveWorkerOptions(options: ResourceLeaseWorkerOptions): Resol
   if (typeof options.peerId !== "string" || options.peerId.trim() === "") {
     throw OmniRelayError.invalidOption("peerId", "peerId must be a non-blank string.");
   }
-  const concurrency = options.concurrency ?? 1;
-  if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
-    throw OmniRelayError.invalidOption("concurrency", "concurrency must be an integer >= 1.");
-  }
-  const prefetch = options.prefetch ?? 0;
-  if (!Number.isSafeInteger(prefetch) || prefetch < 0 || prefetch > 10_000) {
-    throw OmniRelayError.invalidOption("prefetch", "prefetch must be an integer from 0 to 10000.");
-  }
-  const heartbeatFraction = options.heartbeatFraction ?? 1 / 3;
-  if (typeof heartbeatFraction !== "number" || Number.isNaN(heartbeatFraction) || heartbeatFraction <= 0) {
-    throw OmniRelayError.invalidOption("heartbeatFraction", "heartbeatFraction must be a number > 0.");
-  }
+  const concurrency = integerOption("concurrency", options.concurrency, { min: 1, fallback: 1 });
+  const prefetch = integerOption("prefetch", options.prefetch, { min: 0, max: 10_000, fallback: 0 });
+  const heartbeatFraction = numberOption("heartbeatFraction", options.heartbeatFraction, {
+    min: 0,
+    aboveMin: true,
+    fallback: 1 / 3,
+  });
   for (const name of ["failOnError", "onError", "random"] as const) {
     if (options[name] !== undefined && typeof options[name] !== "function") {
       throw OmniRelayError.invalidOption(name, `${name} must be a function.`);
