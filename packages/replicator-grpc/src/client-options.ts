@@ -1,6 +1,7 @@
 import type { ChannelCredentials } from "@grpc/grpc-js";
 import type { Clock, Logger, ResourceLeaseEventLog } from "@omnirelay/core";
 import { OmniRelayError } from "@omnirelay/core";
+import { integerOption } from "@omnirelay/core/wire";
 import { checkClientTls, type ReplicationHubClientTlsOptions } from "./credentials.js";
 import type { GrpcReplicatorOverflow } from "./outbox.js";
 import { checkSourceId } from "./source.js";
@@ -72,13 +73,8 @@ export interface ResolvedClientOptions {
   readonly unhealthyCooldownMs: number;
 }
 
-const positive = (value: unknown, option: string, fallback: number): number => {
-  const v = value ?? fallback;
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) {
-    throw OmniRelayError.invalidOption(option, `Option '${option}' must be an integer >= 1.`);
-  }
-  return v;
-};
+const positive = (value: unknown, option: string, fallback: number): number =>
+  integerOption(option, value, { min: 1, fallback });
 
 /**
  * Validates the options. Internal.

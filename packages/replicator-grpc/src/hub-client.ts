@@ -2,6 +2,7 @@ import type { ChannelCredentials, ClientReadableStream } from "@grpc/grpc-js";
 import { Metadata } from "@grpc/grpc-js";
 import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { OmniRelayError } from "@omnirelay/core";
+import { integerOption } from "@omnirelay/core/wire";
 import {
   checkClientTls,
   hubChannelCredentials,
@@ -56,8 +57,7 @@ export class GrpcReplicationHubClient implements AsyncDisposable {
   constructor(options: GrpcReplicationHubClientOptions) {
     if (typeof options?.address !== "string" || !/^.+:\d{1,5}$/.test(options.address))
       throw OmniRelayError.invalidOption("address");
-    const deadlineMs = options.deadlineMs ?? 5000;
-    if (!Number.isSafeInteger(deadlineMs) || deadlineMs < 1) throw OmniRelayError.invalidOption("deadlineMs");
+    const deadlineMs = integerOption("deadlineMs", options.deadlineMs, { min: 1, fallback: 5000 });
     checkClientTls(options.tls);
     this.deadlineMs = deadlineMs;
     this.client = new ReplicationHubClient(

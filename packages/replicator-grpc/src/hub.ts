@@ -16,6 +16,7 @@ import {
   silentLogger,
   systemClock,
 } from "@omnirelay/core";
+import { integerOption } from "@omnirelay/core/wire";
 import { closedError } from "./errors.js";
 import {
   type PublishAck,
@@ -117,22 +118,16 @@ export class GrpcReplicationHub implements AsyncDisposable {
    */
   constructor(options: GrpcReplicationHubOptions) {
     if (!options?.store || typeof options.store.open !== "function") throw OmniRelayError.invalidOption("store");
-    const {
-      port = 0,
-      maxMessageBytes = 16 * 1024 * 1024,
-      shutdownGraceMs = 5000,
-      busySourceWaitMs = 1000,
-      tls,
-    } = options;
-    if (!Number.isInteger(port) || port < 0 || port > 65_535) throw OmniRelayError.invalidOption("port");
-    if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1024)
-      throw OmniRelayError.invalidOption("maxMessageBytes");
-    if (!Number.isSafeInteger(shutdownGraceMs) || shutdownGraceMs < 0)
-      throw OmniRelayError.invalidOption("shutdownGraceMs");
+    const { tls } = options;
+    const _port = integerOption("port", options.port, { min: 0, max: 65_535, fallback: 0 });
+    const _maxMessageBytes = integerOption("maxMessageBytes", options.maxMessageBytes, {
+      min: 1024,
+      fallback: 16 * 1024 * 1024,
+    });
+    const _shutdownGraceMs = integerOption("shutdownGraceMs", options.shutdownGraceMs, { min: 0, fallback: 5000 });
     if (tls && (!tls.key || !tls.cert)) throw OmniRelayError.invalidOption(tls.key ? "tls.cert" : "tls.key");
     if (tls?.requireClientCertificate && !tls.ca) throw OmniRelayError.invalidOption("tls.ca");
-    if (!Number.isSafeInteger(busySourceWaitMs) || busySourceWaitMs < 0)
-      throw OmniRelayError.invalidOption("busySourceWaitMs");
+    const _busySourceWaitMs = integerOption("busySourceWaitMs", options.busySourceWaitMs, { min: 0, fallback: 1000 });
     this.options = options;
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;

@@ -6,6 +6,7 @@ import {
   type ResourceLeaseReplicationEvent,
 } from "@omnirelay/core";
 import type { ResourceLeaseObjectStore } from "@omnirelay/core/replication";
+import { integerOption } from "@omnirelay/core/wire";
 import { cancelledError, closedError, corruptError, isObjectExistsError, storeError } from "./errors.js";
 import {
   BUCKET_SIZE,
@@ -41,18 +42,19 @@ export function checkWriterNumbers(o: {
   checkpointEverySegments?: number | undefined;
   firstSequence?: number | undefined;
 }): { maxSegmentEvents: number; checkpointEverySegments: number; firstSequence: number } {
-  const int = (name: string, value: unknown, fallback: number, min: number, max: number): number => {
-    if (value === undefined) return fallback;
-    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
-      throw OmniRelayError.invalidOption(name, `${name} must be an integer in [${min}, ${max}], got ${String(value)}.`);
-    }
-    return value;
-  };
   return {
     // A segment never spans more than one bucket boundary, which keeps resume to two bucket listings.
-    maxSegmentEvents: int("maxSegmentEvents", o.maxSegmentEvents, 1000, 1, BUCKET_SIZE),
-    checkpointEverySegments: int("checkpointEverySegments", o.checkpointEverySegments, 16, 1, 1_000_000),
-    firstSequence: int("firstSequence", o.firstSequence, 1, 1, Number.MAX_SAFE_INTEGER),
+    maxSegmentEvents: integerOption("maxSegmentEvents", o.maxSegmentEvents, {
+      min: 1,
+      max: BUCKET_SIZE,
+      fallback: 1000,
+    }),
+    checkpointEverySegments: integerOption("checkpointEverySegments", o.checkpointEverySegments, {
+      min: 1,
+      max: 1_000_000,
+      fallback: 16,
+    }),
+    firstSequence: integerOption("firstSequence", o.firstSequence, { min: 1, fallback: 1 }),
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Clock, Logger } from "@omnirelay/core";
 import { OmniRelayError } from "@omnirelay/core";
+import { integerOption } from "@omnirelay/core/wire";
 import { quoteTableName } from "./errors.js";
 
 /**
@@ -83,8 +84,6 @@ export interface ResolvedReplicatorOptions {
   readonly highWaterIntervalMs: number;
 }
 
-const isInt = (v: unknown, min: number): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= min;
-
 /**
  * Validates replicator options. Internal.
  * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` with metadata `option`.
@@ -105,37 +104,23 @@ export function resolveReplicatorOptions(o: SqliteResourceLeaseReplicatorOptions
     path: o.path,
     table,
     durability,
-    maxBatchEvents: o.maxBatchEvents ?? 1000,
-    asyncFlushIntervalMs: o.asyncFlushIntervalMs ?? 10,
+    maxBatchEvents: integerOption("maxBatchEvents", o.maxBatchEvents, { min: 1, fallback: 1000 }),
+    asyncFlushIntervalMs: integerOption("asyncFlushIntervalMs", o.asyncFlushIntervalMs, { min: 0, fallback: 10 }),
     verifyOnOpen: o.verifyOnOpen ?? "all",
-    retainEventsAfterSnapshot: o.retainEventsAfterSnapshot,
-    retainSnapshots: o.retainSnapshots ?? 2,
-    busyTimeoutMs: o.busyTimeoutMs ?? 5000,
-    highWaterIntervalMs: o.highWaterIntervalMs ?? 1000,
+    retainEventsAfterSnapshot:
+      o.retainEventsAfterSnapshot === undefined
+        ? undefined
+        : integerOption("retainEventsAfterSnapshot", o.retainEventsAfterSnapshot, { min: 0 }),
+    retainSnapshots: integerOption("retainSnapshots", o.retainSnapshots, { min: 1, fallback: 2 }),
+    busyTimeoutMs: integerOption("busyTimeoutMs", o.busyTimeoutMs, { min: 0, fallback: 5000 }),
+    highWaterIntervalMs: integerOption("highWaterIntervalMs", o.highWaterIntervalMs, {
+      min: 0,
+      max: 2_147_483_647,
+      fallback: 1000,
+    }),
   };
-  if (!isInt(r.maxBatchEvents, 1))
-    throw OmniRelayError.invalidOption("maxBatchEvents", "maxBatchEvents must be an integer >= 1.");
-  if (!isInt(r.asyncFlushIntervalMs, 0)) {
-    throw OmniRelayError.invalidOption("asyncFlushIntervalMs", "asyncFlushIntervalMs must be an integer >= 0.");
-  }
   if (r.verifyOnOpen !== "all" && r.verifyOnOpen !== "tail" && r.verifyOnOpen !== "on-read") {
     throw OmniRelayError.invalidOption("verifyOnOpen", "verifyOnOpen must be 'all', 'tail' or 'on-read'.");
-  }
-  if (r.retainEventsAfterSnapshot !== undefined && !isInt(r.retainEventsAfterSnapshot, 0)) {
-    throw OmniRelayError.invalidOption(
-      "retainEventsAfterSnapshot",
-      "retainEventsAfterSnapshot must be an integer >= 0.",
-    );
-  }
-  if (!isInt(r.retainSnapshots, 1))
-    throw OmniRelayError.invalidOption("retainSnapshots", "retainSnapshots must be an integer >= 1.");
-  if (!isInt(r.busyTimeoutMs, 0))
-    throw OmniRelayError.invalidOption("busyTimeoutMs", "busyTimeoutMs must be an integer >= 0.");
-  if (!isInt(r.highWaterIntervalMs, 0) || r.highWaterIntervalMs > 2_147_483_647) {
-    throw OmniRelayError.invalidOption(
-      "highWaterIntervalMs",
-      "highWaterIntervalMs must be an integer between 0 and 2147483647.",
-    );
   }
   return r;
 }

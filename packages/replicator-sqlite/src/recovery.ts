@@ -4,6 +4,7 @@ import {
   type ResourceLeaseQueueOptions,
   type ResourceLeaseQueueSnapshot,
 } from "@omnirelay/core";
+import { integerOption } from "@omnirelay/core/wire";
 import type { SqliteResourceLeaseReplicatorOptions } from "./options.js";
 import { SqliteResourceLeaseReplicator } from "./replicator.js";
 
@@ -48,10 +49,7 @@ export interface DurableResourceLeaseQueue extends AsyncDisposable {
 export async function openDurableResourceLeaseQueue(
   options: DurableResourceLeaseQueueOptions,
 ): Promise<DurableResourceLeaseQueue> {
-  const every = options.snapshotEveryEvents ?? 10_000;
-  if (!Number.isSafeInteger(every) || every < 0) {
-    throw OmniRelayError.invalidOption("snapshotEveryEvents", "snapshotEveryEvents must be an integer >= 0.");
-  }
+  const every = integerOption("snapshotEveryEvents", options.snapshotEveryEvents, { min: 0, fallback: 10_000 });
   if ((options.queueOptions as { replicator?: unknown } | undefined)?.replicator !== undefined) {
     throw OmniRelayError.invalidOption(
       "queueOptions.replicator",

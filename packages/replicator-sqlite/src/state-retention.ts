@@ -1,5 +1,6 @@
 import { OmniRelayError } from "@omnirelay/core";
 import { DETERMINISTIC_EFFECT_KIND, DETERMINISTIC_VERSION_KIND } from "@omnirelay/core/deterministic";
+import { integerOption } from "@omnirelay/core/wire";
 import type Database from "better-sqlite3";
 
 /**
@@ -39,9 +40,6 @@ export interface SqliteDeterministicRetentionSettings {
 
 const MAX_TIMER = 2_147_483_647;
 
-const isInt = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): v is number =>
-  typeof v === "number" && Number.isSafeInteger(v) && v >= min && v <= max;
-
 function strings(value: unknown, option: string, fallback: readonly string[]): readonly string[] {
   if (value === undefined) return fallback;
   if (!Array.isArray(value) || value.length > 100 || value.some((v) => typeof v !== "string" || v.length === 0)) {
@@ -60,22 +58,12 @@ export function resolveRetention(
   if (r === undefined) return undefined;
   if (typeof r !== "object" || r === null)
     throw OmniRelayError.invalidOption("retention", "retention must be an object.");
-  if (r.maxAgeMs !== undefined && !isInt(r.maxAgeMs, 1)) {
-    throw OmniRelayError.invalidOption("retention.maxAgeMs", "retention.maxAgeMs must be an integer >= 1.");
-  }
-  if (r.maxRecords !== undefined && !isInt(r.maxRecords, 0)) {
-    throw OmniRelayError.invalidOption("retention.maxRecords", "retention.maxRecords must be an integer >= 0.");
-  }
+  if (r.maxAgeMs !== undefined) integerOption("retention.maxAgeMs", r.maxAgeMs, { min: 1 });
+  if (r.maxRecords !== undefined) integerOption("retention.maxRecords", r.maxRecords, { min: 0 });
   if (r.maxAgeMs === undefined && r.maxRecords === undefined) {
     throw OmniRelayError.invalidOption("retention", "retention needs maxAgeMs, maxRecords or both.");
   }
-  const intervalMs = r.intervalMs ?? 60_000;
-  if (!isInt(intervalMs, 1, MAX_TIMER)) {
-    throw OmniRelayError.invalidOption(
-      "retention.intervalMs",
-      `retention.intervalMs must be an integer between 1 and ${MAX_TIMER}.`,
-    );
-  }
+  const intervalMs = integerOption("retention.intervalMs", r.intervalMs, { min: 1, max: MAX_TIMER, fallback: 60_000 });
   const kinds = strings(r.kinds, "retention.kinds", [DETERMINISTIC_EFFECT_KIND, DETERMINISTIC_VERSION_KIND]);
   const keyPrefixes = strings(r.keyPrefixes, "retention.keyPrefixes", []);
   if (kinds.length === 0 && keyPrefixes.length === 0) {

@@ -8,6 +8,7 @@ import {
   type TimerHandle,
 } from "@omnirelay/core";
 import type { DeterministicRecord, DeterministicStateStore } from "@omnirelay/core/deterministic";
+import { integerOption } from "@omnirelay/core/wire";
 import Database from "better-sqlite3";
 import { quoteTableName } from "./errors.js";
 import { type Migration, migrate } from "./schema.js";
@@ -157,9 +158,7 @@ export class SqliteDeterministicStateStore implements DeterministicStateStore, A
     }
     const table = options.table ?? "omnirelay_deterministic_state";
     const quoted = quoteTableName(table, "table");
-    const busy = options.busyTimeoutMs ?? 5000;
-    if (!Number.isSafeInteger(busy) || busy < 0)
-      throw OmniRelayError.invalidOption("busyTimeoutMs", "busyTimeoutMs must be >= 0.");
+    const busy = integerOption("busyTimeoutMs", options.busyTimeoutMs, { min: 0, fallback: 5000 });
     const retention = resolveRetention(options.retention);
     const db = new Database(options.path, { timeout: busy });
     let store: SqliteDeterministicStateStore;

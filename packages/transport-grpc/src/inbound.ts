@@ -18,10 +18,13 @@ import {
   systemClock,
 } from "@omnirelay/core";
 import { readRequestDeadline } from "@omnirelay/core/middleware";
+import { integerOption } from "@omnirelay/core/wire";
 import { isLegalHeaderValue, isLegalMetadataKey, metadataToHeaders, transportSecurity } from "./call-meta.js";
 import { ResourceLeaseServiceService } from "./gen/omnirelay/resourcelease/v1/resourcelease.js";
 import { type ResourceLeaseRpc, resourceLeaseRpcs } from "./mapping/procedures.js";
 import { toGrpcStatus } from "./status.js";
+
+const MIB = 1024 * 1024;
 
 /** TLS settings of a {@link GrpcInbound}. PEM strings or buffers. */
 export interface GrpcInboundTlsOptions {
@@ -123,12 +126,10 @@ export class GrpcInbound implements AsyncDisposable {
   constructor(options: GrpcInboundOptions) {
     if (!options?.dispatcher || typeof options.dispatcher.dispatch !== "function")
       throw OmniRelayError.invalidOption("dispatcher");
-    const { port = 0, maxMessageBytes = 4 * 1024 * 1024, shutdownGraceMs = 10_000, tls } = options;
-    if (!Number.isInteger(port) || port < 0 || port > 65_535) throw OmniRelayError.invalidOption("port");
-    if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1)
-      throw OmniRelayError.invalidOption("maxMessageBytes");
-    if (!Number.isSafeInteger(shutdownGraceMs) || shutdownGraceMs < 0)
-      throw OmniRelayError.invalidOption("shutdownGraceMs");
+    const { tls } = options;
+    const _port = integerOption("port", options.port, { min: 0, max: 65_535, fallback: 0 });
+    const _maxMessageBytes = integerOption("maxMessageBytes", options.maxMessageBytes, { min: 1, fallback: 4 * MIB });
+    const _shutdownGraceMs = integerOption("shutdownGraceMs", options.shutdownGraceMs, { min: 0, fallback: 10_000 });
     if (options.host !== undefined && (typeof options.host !== "string" || options.host.trim() === "")) {
       throw OmniRelayError.invalidOption("host");
     }

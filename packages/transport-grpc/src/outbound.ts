@@ -11,10 +11,12 @@ import {
   type UnaryResponse,
 } from "@omnirelay/core";
 import { maxDeadlineHorizonMs } from "@omnirelay/core/middleware";
-import { responseSite } from "@omnirelay/core/wire";
+import { integerOption, responseSite } from "@omnirelay/core/wire";
 import { isLegalHeaderValue, isLegalMetadataKey, metadataToHeaders } from "./call-meta.js";
 import { isResourceLeaseDefinition, selectResourceLeaseRpc } from "./mapping/procedures.js";
 import { fromGrpcError } from "./status.js";
+
+const MIB = 1024 * 1024;
 
 /** TLS settings of a {@link GrpcOutbound}: the CA to trust and, for mutual TLS, the client certificate. */
 export interface GrpcOutboundTlsOptions {
@@ -46,9 +48,10 @@ export interface GrpcOutboundOptions {
 const forwarded = ["traceparent", "tracestate", "authorization"] as const;
 
 /**
- * Calls the ResourceLease procedures of a remote dispatcher over gRPC: `call()` takes the procedure
- * `{namespace}::{verb}` and its JSON request body, sends the matching rpc of `omnirelay.resourcelease.v1` with
- * `rpc-namespace`, and answers the JSON response body, so callers see exactly what the HTTP transport gives them.
+ * Calls the ResourceLease procedures of a remote dispatcher over gRPC: `call()` takes a typed procedure
+ * (`{namespace}::{verb}`) and its domain request, writes it straight into the matching protobuf message of
+ * `omnirelay.resourcelease.v1` (with `rpc-namespace`), and reads the protobuf answer back into the domain response —
+ * no JSON on the way — so callers see exactly what the HTTP transport gives them.
  */
 export class GrpcOutbound implements UnaryOutbound, AsyncDisposable {
   private readonly client: Client;
@@ -60,11 +63,9 @@ export class GrpcOutbound implements UnaryOutbound, AsyncDisposable {
   constructor(options: GrpcOutboundOptions) {
     if (typeof options?.address !== "string" || options.address.trim() === "")
       throw OmniRelayError.invalidOption("address");
-    const { defaultTimeoutMs = 30_000, maxMessageBytes = 4 * 1024 * 1024, tls } = options;
-    if (!Number.isSafeInteger(defaultTimeoutMs) || defaultTimeoutMs < 1)
-      throw OmniRelayError.invalidOption("defaultTimeoutMs");
-    if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1)
-      throw OmniRelayError.invalidOption("maxMessageBytes");
+    const { tls } = options;
+    const defaultTimeoutMs = integerOption("defaultTimeoutMs", options.defaultTimeoutMs, { min: 1, fallback: 30_000 });
+    const maxMessageBytes = integerOption("maxMessageBytes", options.maxMessageBytes, { min: 1, fallback: 4 * MIB });
     if (tls && Boolean(tls.cert) !== Boolean(tls.key))
       throw OmniRelayError.invalidOption("tls", "tls.cert and tls.key go together.");
     const entries: Array<readonly [string, string]> = [];

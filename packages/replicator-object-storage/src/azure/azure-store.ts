@@ -2,6 +2,7 @@ import type { ContainerClient } from "@azure/storage-blob";
 import type { CallOptions } from "@omnirelay/core";
 import { OmniRelayError } from "@omnirelay/core";
 import type { ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core/replication";
+import { integerOption } from "@omnirelay/core/wire";
 import { cancelledError, existsError, storeError } from "../errors.js";
 
 /** Options of {@link AzureBlobResourceLeaseObjectStore}. */
@@ -32,10 +33,7 @@ export class AzureBlobResourceLeaseObjectStore implements ResourceLeaseObjectSto
     if (!options?.container || typeof options.container.getBlockBlobClient !== "function") {
       throw OmniRelayError.invalidOption("container", "container is required.");
     }
-    const pageSize = options.pageSize ?? 5000;
-    if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > 5000) {
-      throw OmniRelayError.invalidOption("pageSize", "pageSize must be an integer in [1, 5000].");
-    }
+    const pageSize = integerOption("pageSize", options.pageSize, { min: 1, max: 5000, fallback: 5000 });
     this.container = options.container;
     this.pageSize = pageSize;
   }

@@ -2,6 +2,7 @@ import type { Bucket, File, GetFilesOptions } from "@google-cloud/storage";
 import type { CallOptions } from "@omnirelay/core";
 import { OmniRelayError } from "@omnirelay/core";
 import type { ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core/replication";
+import { integerOption } from "@omnirelay/core/wire";
 import { cancelledError, existsError, storeError } from "../errors.js";
 
 /** Options of {@link GcsResourceLeaseObjectStore}. */
@@ -30,9 +31,7 @@ export class GcsResourceLeaseObjectStore implements ResourceLeaseObjectStore {
   constructor(options: GcsResourceLeaseObjectStoreOptions) {
     if (!options?.bucket || typeof options.bucket.file !== "function")
       throw OmniRelayError.invalidOption("bucket", "bucket is required.");
-    const pageSize = options.pageSize ?? 1000;
-    if (!Number.isSafeInteger(pageSize) || pageSize < 1)
-      throw OmniRelayError.invalidOption("pageSize", "pageSize must be an integer >= 1.");
+    const pageSize = integerOption("pageSize", options.pageSize, { min: 1, fallback: 1000 });
     this.bucket = options.bucket;
     this.pageSize = pageSize;
   }

@@ -8,6 +8,7 @@ import {
 import type { CallOptions } from "@omnirelay/core";
 import { OmniRelayError } from "@omnirelay/core";
 import type { ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core/replication";
+import { integerOption } from "@omnirelay/core/wire";
 import { cancelledError, existsError, storeError } from "../errors.js";
 
 /** Options of {@link S3ResourceLeaseObjectStore}. */
@@ -46,10 +47,7 @@ export class S3ResourceLeaseObjectStore implements ResourceLeaseObjectStore {
       throw OmniRelayError.invalidOption("client", "client is required.");
     if (typeof options.bucket !== "string" || options.bucket.length === 0)
       throw OmniRelayError.invalidOption("bucket", "bucket is required.");
-    const pageSize = options.pageSize ?? 1000;
-    if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > 1000) {
-      throw OmniRelayError.invalidOption("pageSize", "pageSize must be an integer in [1, 1000].");
-    }
+    const pageSize = integerOption("pageSize", options.pageSize, { min: 1, max: 1000, fallback: 1000 });
     this.client = options.client;
     this.bucket = options.bucket;
     this.pageSize = pageSize;
