@@ -1,12 +1,9 @@
 import { OmniRelayError } from "../errors/omnirelay-error.js";
+import { numberOption } from "../wire/options.js";
 
 /** Returns `value` when it is `undefined` or a finite number > 0; throws otherwise. Internal. */
 export function optionalPositive(option: string, value: unknown): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-    throw OmniRelayError.invalidOption(option, `Option '${option}' must be a finite number > 0, got ${String(value)}.`);
-  }
-  return value;
+  return value === undefined ? undefined : numberOption(option, value, { min: 0, aboveMin: true });
 }
 
 /** Returns `value` when it is `undefined` or an array of non-blank strings (trimmed); throws otherwise. Internal. */

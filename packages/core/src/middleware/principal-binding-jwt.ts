@@ -9,6 +9,7 @@ import {
 } from "node:crypto";
 import type { JWK, JWTVerifyGetKey, JWTVerifyOptions, KeyInput } from "jose";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
+import { numberOption } from "../wire/options.js";
 import { optionalStrings } from "./options.js";
 
 // Key handling of PrincipalBindingMiddleware's JWT verification. Internal: the public surface is
@@ -95,13 +96,10 @@ export function buildVerifyOptions(
   },
   algorithms: readonly string[],
 ): JWTVerifyOptions {
-  const tolerance = jwt.clockToleranceMs ?? DEFAULT_CLOCK_TOLERANCE_MS;
-  if (typeof tolerance !== "number" || !Number.isFinite(tolerance) || tolerance < 0) {
-    throw OmniRelayError.invalidOption(
-      "jwt.clockToleranceMs",
-      "Option 'jwt.clockToleranceMs' must be a finite number >= 0.",
-    );
-  }
+  const tolerance = numberOption("jwt.clockToleranceMs", jwt.clockToleranceMs, {
+    min: 0,
+    fallback: DEFAULT_CLOCK_TOLERANCE_MS,
+  });
   if (tolerance > MAX_CLOCK_TOLERANCE_MS) {
     throw OmniRelayError.invalidOption(
       "jwt.clockToleranceMs",

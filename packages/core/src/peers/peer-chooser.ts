@@ -2,6 +2,7 @@ import { type Logger, type PeerHealthSnapshotProvider, silentLogger } from "../c
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { type Clock, systemClock } from "../util/clock.js";
+import { numberOption } from "../wire/options.js";
 import type { Peer } from "./peer.js";
 import type { PeerList } from "./peer-list.js";
 
@@ -85,13 +86,7 @@ export abstract class PeerChooserBase implements PeerChooser {
     if (!options || typeof options.peers?.peers !== "function") {
       throw OmniRelayError.invalidOption("peers", "Option 'peers' must be a PeerList.");
     }
-    const poll = options.pollIntervalMs ?? 5;
-    if (typeof poll !== "number" || !Number.isFinite(poll) || poll <= 0) {
-      throw OmniRelayError.invalidOption(
-        "pollIntervalMs",
-        `Option 'pollIntervalMs' must be a finite number > 0, got ${String(poll)}.`,
-      );
-    }
+    const poll = numberOption("pollIntervalMs", options.pollIntervalMs, { min: 0, aboveMin: true, fallback: 5 });
     this.peerList = options.peers;
     this.health = options.health;
     this.random = options.random ?? Math.random;

@@ -9,6 +9,7 @@ import type { ResourceLeaseOwnershipToken } from "../contracts/payload.js";
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { type Clock, systemClock } from "../util/clock.js";
+import { numberOption } from "../wire/options.js";
 
 /** What {@link PeerLeaseHealthTrackerOptions.onDisconnect} receives when a peer becomes disconnected. */
 export interface PeerDisconnectAlert {
@@ -120,13 +121,7 @@ export class PeerLeaseHealthTracker implements PeerHealthSnapshotProvider {
 
   /** @throws OmniRelayError `invalid-argument` `resourcelease.options.invalid` when `gracePeriodMs` is not a finite number >= 0. */
   constructor(options: PeerLeaseHealthTrackerOptions = {}) {
-    const grace = options.gracePeriodMs ?? 30_000;
-    if (typeof grace !== "number" || !Number.isFinite(grace) || grace < 0) {
-      throw OmniRelayError.invalidOption(
-        "gracePeriodMs",
-        `Option 'gracePeriodMs' must be a finite number >= 0, got ${String(grace)}.`,
-      );
-    }
+    const grace = numberOption("gracePeriodMs", options.gracePeriodMs, { min: 0, fallback: 30_000 });
     this.gracePeriodMs = grace;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;

@@ -181,11 +181,7 @@ export interface ResolvedWorkerOptions {
 const clientMethods = ["lease", "heartbeat", "complete", "completeMany", "fail"] as const;
 
 function duration(value: number | undefined, option: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-    throw OmniRelayError.invalidOption(option, `${option} must be a finite number of milliseconds >= 0.`);
-  }
-  return value;
+  return numberOption(option, value, { min: 0, fallback });
 }
 
 /** The default `failOnError`: requeue, with the error's message and code. Internal. */

@@ -3,6 +3,7 @@ import type { ResourceLeaseGrant } from "../contracts/payload.js";
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { TimerHandle } from "../util/clock.js";
+import { numberOption } from "../wire/options.js";
 import { CompleteBatcher } from "./complete-batcher.js";
 import { expiredLocallyError, fencedError, isLeaseLost } from "./errors.js";
 import type { ResourceLeaseWorkerEvent, ResourceLeaseWorkerEventsOptions } from "./events.js";
@@ -114,10 +115,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
    * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` for a bad `graceMs`.
    */
   async close(options: ResourceLeaseWorkerCloseOptions = {}): Promise<void> {
-    const graceMs = options.graceMs ?? 10_000;
-    if (typeof graceMs !== "number" || !Number.isFinite(graceMs) || graceMs < 0) {
-      throw OmniRelayError.invalidOption("graceMs", "graceMs must be a finite number of milliseconds >= 0.");
-    }
+    const graceMs = numberOption("graceMs", options.graceMs, { min: 0, fallback: 10_000 });
     if (this.closing) return this.closing;
     if (this.current === "idle") {
       this.closing = Promise.resolve();
