@@ -78,9 +78,14 @@ export function promisedLines(body: string): string[] {
   return [...body.matchAll(/(?:\/\/|#) prints: (.+)$/gm)].map((m) => m[1]!.trim());
 }
 
-/** Every `npm install …` command in a markdown text, as its words after `install`. */
+/** Every `npm install …` command in a markdown text, as its words after `install` (a trailing `# comment` dropped). */
 export function npmInstalls(markdown: string): string[][] {
-  return [...markdown.matchAll(/^\s*npm (?:install|i) (.+)$/gm)].map((m) => m[1]!.split(/\s+/).filter(Boolean));
+  return [...markdown.matchAll(/^\s*npm (?:install|i) (.+)$/gm)].map((m) =>
+    m[1]!
+      .replace(/\s#.*$/, "")
+      .split(/\s+/)
+      .filter(Boolean),
+  );
 }
 
 /** TypeScript to the JavaScript Node runs (types stripped, ESM kept as is). */
