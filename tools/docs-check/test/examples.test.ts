@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -138,6 +138,7 @@ describe("apps/replication-hub/README.md", () => {
     // The hub itself reports the source and its checkpoint, as the README says /sources does.
     const sources = await (await fetch(`http://127.0.0.1:${listening.httpPort}/sources`)).text();
     expect(sources).toContain("billing-1");
+    expect(existsSync(join(cwd, "hub-data", "billing-1.db")), "the source's log where the README says").toBe(true);
     expect(readRepoFile(readme)).toContain(`curl http://127.0.0.1:7951/sources`);
   });
 });
