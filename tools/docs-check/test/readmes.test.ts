@@ -59,6 +59,15 @@ describe("package READMEs", () => {
   );
 });
 
+describe("examples", () => {
+  it.each(readmes)("%s keeps each example within 15 lines of code", (readme) => {
+    for (const block of fencedBlocks(readRepoFile(readme)).filter((b) => b.tags.includes("example"))) {
+      const code = block.body.split("\n").filter((l) => l.trim() !== "" && !/^\s*(\/\/|#) prints:/.test(l));
+      expect(code.length, `${readme}:${block.line}`).toBeLessThanOrEqual(15);
+    }
+  });
+});
+
 describe("npm install lines", () => {
   const lines = readmes.flatMap((readme) => npmInstalls(readRepoFile(readme)).map((args) => ({ readme, args })));
 
