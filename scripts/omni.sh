@@ -19,6 +19,16 @@ ensure_pnpm() {
   npm install -g --allow-scripts=pnpm "pnpm@$PNPM_VERSION" >&2
 }
 
+# Debian tools the tests call (the docs' shell sessions pipe through jq).
+ensure_debian_tools() {
+  local missing=()
+  command -v jq >/dev/null 2>&1 || missing+=(jq)
+  if [ "${#missing[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "omni: installing ${missing[*]}" >&2
+    (apt-get install -y --no-install-recommends "${missing[@]}" || { apt-get update && apt-get install -y --no-install-recommends "${missing[@]}"; }) >&2
+  fi
+}
+
 install_deps() {
   ensure_pnpm
   pnpm install --frozen-lockfile
@@ -34,6 +44,7 @@ case "$cmd" in
     ;;
   test)
     install_deps
+    ensure_debian_tools
     pnpm run lint
     pnpm run build
     pnpm run typecheck
