@@ -88,7 +88,7 @@ async function runLight(systems: readonly SystemHandle[]): Promise<void> {
       const order = eligible.map((_, i) => eligible[(i + rep) % eligible.length] as SystemHandle);
       for (const system of order) {
         const result = await scenario.run(system, counts);
-        addSample(samples, scenario.id, result, system.id);
+        addSample(samples, { scenario: scenario.id, system: system.id, values: result });
         log(`[rep ${rep + 1}/${reps}] ${scenario.id} ${system.id} ${JSON.stringify(roundAll(result))}`);
       }
     }
@@ -126,7 +126,7 @@ async function runHeavy(systems: readonly SystemHandle[], groups: readonly Group
 }
 
 function record(scenario: string, system: SystemId, values: Record<string, number>): void {
-  addSample(samples, scenario, values, system);
+  addSample(samples, { scenario, system, values });
   log(`[heavy] ${scenario} ${system} ${JSON.stringify(roundAll(values))}`);
 }
 
