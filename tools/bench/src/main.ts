@@ -32,8 +32,21 @@ const { values } = parseArgs({
     only: { type: "string", multiple: true },
     depth: { type: "string" },
     durability: { type: "string", default: "batched" },
+    help: { type: "boolean", short: "h", default: false },
   },
 });
+if (values.help === true) {
+  console.log(`Usage: pnpm bench [-- FLAGS]   OmniRelay against BullMQ and graphile-worker on this machine.
+  --quick                 small counts, 1 repetition (under a minute)
+  --reps N                repetitions (default 3; 1 with --quick)
+  --only SCENARIO         run only this scenario (repeatable)
+  --without SYSTEM        skip a peer system: ${PEERS.join(", ")} (repeatable)
+  --durability MODE       the OmniRelay dispatchers' SQLite mode: ${OMNI_DURABILITIES.join(", ")} (default batched)
+  --depth N               pending items of the heavy scenarios (default 1,000,000)
+  --out FILE              where to write the JSON results (or BENCH_OUT; default bench-results.json)
+  -h, --help              print this and exit`);
+  process.exit(0);
+}
 const quick = values.quick === true;
 const reps = Number(values.reps ?? (quick ? 1 : 3));
 if (!Number.isSafeInteger(reps) || reps < 1) {
