@@ -35,13 +35,20 @@ export interface SegmentWriterSettings {
   readonly encode: (events: readonly ResourceLeaseReplicationEvent[]) => string;
 }
 
+/** An integer option's default and inclusive range. */
+interface IntegerOption {
+  readonly fallback: number;
+  readonly min: number;
+  readonly max: number;
+}
+
 /** Validates the shared numeric options. Internal. */
 export function checkWriterNumbers(o: {
   maxSegmentEvents?: number | undefined;
   checkpointEverySegments?: number | undefined;
   firstSequence?: number | undefined;
 }): { maxSegmentEvents: number; checkpointEverySegments: number; firstSequence: number } {
-  const int = (name: string, value: unknown, fallback: number, min: number, max: number): number => {
+  const int = (name: string, value: unknown, { fallback, min, max }: IntegerOption): number => {
     if (value === undefined) return fallback;
     if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
       throw OmniRelayError.invalidOption(name, `${name} must be an integer in [${min}, ${max}], got ${String(value)}.`);
@@ -50,9 +57,13 @@ export function checkWriterNumbers(o: {
   };
   return {
     // A segment never spans more than one bucket boundary, which keeps resume to two bucket listings.
-    maxSegmentEvents: int("maxSegmentEvents", o.maxSegmentEvents, 1000, 1, BUCKET_SIZE),
-    checkpointEverySegments: int("checkpointEverySegments", o.checkpointEverySegments, 16, 1, 1_000_000),
-    firstSequence: int("firstSequence", o.firstSequence, 1, 1, Number.MAX_SAFE_INTEGER),
+    maxSegmentEvents: int("maxSegmentEvents", o.maxSegmentEvents, { fallback: 1000, min: 1, max: BUCKET_SIZE }),
+    checkpointEverySegments: int("checkpointEverySegments", o.checkpointEverySegments, {
+      fallback: 16,
+      min: 1,
+      max: 1_000_000,
+    }),
+    firstSequence: int("firstSequence", o.firstSequence, { fallback: 1, min: 1, max: Number.MAX_SAFE_INTEGER }),
   };
 }
 
