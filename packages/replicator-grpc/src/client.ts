@@ -19,6 +19,7 @@ import {
   PeerList,
   RoundRobinPeerChooser,
 } from "@omnirelay/core/peers";
+import { contiguous, readBackfill } from "./backfill.js";
 import {
   type GrpcResourceLeaseReplicatorOptions,
   type ResolvedClientOptions,
@@ -312,7 +313,8 @@ export class GrpcResourceLeaseReplicator implements ResourceLeaseReplicator, Asy
             const first = batch[0];
             if (!first) break;
             if (first.sequenceNumber > sent + 1) {
-              batch = await this.backfill(sent + 1, Math.min(first.sequenceNumber - 1, sent + s.maxBatchEvents));
+              const to = Math.min(first.sequenceNumber - 1, sent + s.maxBatchEvents);
+              batch = await readBackfill(this.options.backfill, sent + 1, to);
               if (failed) break;
             } else {
               batch = contiguous(batch, sent);
@@ -368,37 +370,4 @@ export class GrpcResourceLeaseReplicator implements ResourceLeaseReplicator, Asy
       call.write({ hello: { nodeId: s.nodeId, shard: s.shard, headSequence: this.outbox.head } });
     });
   }
-
-  private async backfill(from: number, to: number): Promise<ResourceLeaseReplicationEvent[]> {
-    const events: ResourceLeaseReplicationEvent[] = [];
-    const log = this.options.backfill;
-    if (log) {
-      for await (const event of log.read(from, to - from + 1)) {
-        if (event.sequenceNumber !== from + events.length || event.sequenceNumber > to) break;
-        events.push(event);
-      }
-    }
-    if (events.length === 0) {
-      throw new OmniRelayError({
-        status: "failed-precondition",
-        code: ErrorCodes.replicationHub.gap,
-        message: `The hub's checkpoint is ${from - 1} but the outbox starts later, and ${
-          log ? "the backfill log does not hold" : "no backfill log is configured to read"
-        } event ${from}.`,
-        metadata: { "replication.acked": String(from - 1), "replication.sequence": String(from) },
-      });
-    }
-    return events;
-  }
-}
-
-function contiguous(batch: readonly ResourceLeaseReplicationEvent[], after: number): ResourceLeaseReplicationEvent[] {
-  const out: ResourceLeaseReplicationEvent[] = [];
-  let expected = after + 1;
-  for (const event of batch) {
-    if (event.sequenceNumber !== expected) break;
-    out.push(event);
-    expected++;
-  }
-  return out;
 }

@@ -38,6 +38,13 @@ export interface ReplicationHubSourceStatus extends ReplicationSourceId {
   readonly lastAppendAt: number;
 }
 
+/** What every source at a hub shares: where its events go, its clock and its logger. Internal. */
+export interface HubSourceDeps {
+  readonly sinks: readonly ResourceLeaseReplicationSink[];
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
 /** A publish stream holding a source: only its identity matters. Internal. */
 export type SourceWriter = object;
 
@@ -62,26 +69,26 @@ export class HubSource {
   private sinkFailures = 0;
   private lastAppendAt = 0;
 
+  private readonly deps: HubSourceDeps;
+
+  /** `last`: the log's checkpoint when it was opened. */
   private constructor(
     id: ReplicationSourceId,
     readonly log: ReplicationHubLog,
-    last: number,
-    private readonly deps: { sinks: readonly ResourceLeaseReplicationSink[]; clock: Clock; logger: Logger },
+    init: HubSourceDeps & { readonly last: number },
   ) {
+    const { last, ...deps } = init;
     this.id = id;
     this.key = sourceKey(id);
     this.last = last;
     this.head = last;
+    this.deps = deps;
     this.alarmBudget = new LogBudget(deps.clock);
   }
 
   /** Opens the source's log and reads its checkpoint. */
-  static async open(
-    id: ReplicationSourceId,
-    log: ReplicationHubLog,
-    deps: { sinks: readonly ResourceLeaseReplicationSink[]; clock: Clock; logger: Logger },
-  ): Promise<HubSource> {
-    return new HubSource(id, log, await log.lastSequence(), deps);
+  static async open(id: ReplicationSourceId, log: ReplicationHubLog, deps: HubSourceDeps): Promise<HubSource> {
+    return new HubSource(id, log, { ...deps, last: await log.lastSequence() });
   }
 
   /** The acknowledged (durable) sequence. */

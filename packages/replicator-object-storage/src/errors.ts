@@ -35,13 +35,12 @@ export function storeError(operation: string, key: string, cause: unknown): Omni
 }
 
 /** Builds a data-loss error naming the segment key and what is wrong with it. Internal. */
-export function corruptError(key: string, reason: string, detail: string, cause?: unknown): OmniRelayError {
+export function corruptError(key: string, reason: string, detail: string): OmniRelayError {
   return new OmniRelayError({
     status: "data-loss",
     code: ErrorCodes.objectStorage.corrupt,
     message: `Segment ${key} is corrupt (${reason}): ${detail}`,
     metadata: { key, reason },
-    ...(cause !== undefined ? { cause } : {}),
   });
 }
 

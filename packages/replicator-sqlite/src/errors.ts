@@ -62,8 +62,16 @@ export function lockedError(path: string, cause?: unknown): OmniRelayError {
   });
 }
 
+/** What {@link corruptError} reports: the first bad sequence number and what is wrong there. Internal. */
+export interface LogCorruption {
+  readonly sequence: number;
+  readonly reason: string;
+  readonly detail: string;
+  readonly cause?: unknown;
+}
+
 /** Builds a data-loss error naming the first bad sequence number. Internal. */
-export function corruptError(sequence: number, reason: string, detail: string, cause?: unknown): OmniRelayError {
+export function corruptError({ sequence, reason, detail, cause }: LogCorruption): OmniRelayError {
   return new OmniRelayError({
     status: "data-loss",
     code: ErrorCodes.sqlite.corrupt,

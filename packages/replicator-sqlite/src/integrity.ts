@@ -46,16 +46,20 @@ export function checksumMatches(json: string, checksum: string): boolean {
  */
 export function decodeRawRow([sequence, eventType, json, checksum]: RawEventRow): ResourceLeaseReplicationEvent {
   if (!checksumMatches(json, checksum)) {
-    throw corruptError(sequence, "checksum", "the stored checksum does not match the event JSON.");
+    throw corruptError({ sequence, reason: "checksum", detail: "the stored checksum does not match the event JSON." });
   }
   let event: ResourceLeaseReplicationEvent;
   try {
     event = decodeReplicationEvent(JSON.parse(json));
   } catch (error) {
-    throw corruptError(sequence, "decode", "the event JSON does not decode.", error);
+    throw corruptError({ sequence, reason: "decode", detail: "the event JSON does not decode.", cause: error });
   }
   if (event.sequenceNumber !== sequence || ResourceLeaseEventTypes[event.eventType] !== eventType) {
-    throw corruptError(sequence, "mismatch", "the event JSON does not match the row's sequence or type.");
+    throw corruptError({
+      sequence,
+      reason: "mismatch",
+      detail: "the event JSON does not match the row's sequence or type.",
+    });
   }
   return event;
 }
@@ -82,11 +86,19 @@ export function readSnapshotParts(db: Database, tables: LogTables, sequence: num
  */
 export function decodeSnapshotRow(row: SnapshotRow, parts: readonly SnapshotPartRow[]): ResourceLeaseQueueSnapshot {
   if (!checksumMatches(row.json, row.checksum)) {
-    throw corruptError(row.sequence, "snapshot_checksum", "the snapshot's checksum does not match its JSON.");
+    throw corruptError({
+      sequence: row.sequence,
+      reason: "snapshot_checksum",
+      detail: "the snapshot's checksum does not match its JSON.",
+    });
   }
   for (const [i, part] of parts.entries()) {
     if (part.part !== i || !checksumMatches(part.json, part.checksum)) {
-      throw corruptError(row.sequence, "snapshot_checksum", `part ${i} of the snapshot is missing or corrupt.`);
+      throw corruptError({
+        sequence: row.sequence,
+        reason: "snapshot_checksum",
+        detail: `part ${i} of the snapshot is missing or corrupt.`,
+      });
     }
   }
   try {
@@ -97,7 +109,12 @@ export function decodeSnapshotRow(row: SnapshotRow, parts: readonly SnapshotPart
     if (snapshot.lastEventSequence !== row.sequence) throw new Error("sequence mismatch");
     return snapshot;
   } catch (error) {
-    throw corruptError(row.sequence, "snapshot_decode", "the snapshot JSON does not decode.", error);
+    throw corruptError({
+      sequence: row.sequence,
+      reason: "snapshot_decode",
+      detail: "the snapshot JSON does not decode.",
+      cause: error,
+    });
   }
 }
 
@@ -134,11 +151,11 @@ export function scanLog(db: Database, tables: LogTables, mode: "all" | "tail" | 
   const base = snapshot?.lastEventSequence ?? 0;
   const head = db.prepare<[], { s: number | null }>(`SELECT min(sequence) AS s FROM ${tables.events}`).get()?.s ?? null;
   if (head !== null && head > base + 1) {
-    const error = corruptError(
-      base + 1,
-      "missing_head",
-      `the log starts at ${head} but ${snapshot ? `the newest snapshot ends at ${base}` : "there is no snapshot"}.`,
-    );
+    const error = corruptError({
+      sequence: base + 1,
+      reason: "missing_head",
+      detail: `the log starts at ${head} but ${snapshot ? `the newest snapshot ends at ${base}` : "there is no snapshot"}.`,
+    });
     return { snapshot, lastGood: base, checked: 0, error, badSequence: base + 1 };
   }
   if (mode === "on-read") return { snapshot, lastGood: base, checked: 0, error: undefined, badSequence: undefined };
@@ -153,11 +170,11 @@ export function scanLog(db: Database, tables: LogTables, mode: "all" | "tail" | 
     .iterate(from);
   for (const row of rows) {
     if (row[0] !== expected) {
-      const error = corruptError(
-        expected,
-        "gap",
-        `sequence ${expected} is missing (the next stored one is ${row[0]}).`,
-      );
+      const error = corruptError({
+        sequence: expected,
+        reason: "gap",
+        detail: `sequence ${expected} is missing (the next stored one is ${row[0]}).`,
+      });
       return { snapshot, lastGood: expected - 1, checked, error, badSequence: expected };
     }
     try {

@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import {
   type CallOptions,
   type Clock,
@@ -6,54 +5,38 @@ import {
   type Logger,
   OmniRelayError,
   type ResourceLeaseEventLog,
-  ResourceLeaseEventTypes,
   type ResourceLeaseQueueSnapshot,
   type ResourceLeaseReplicationEvent,
   type ResourceLeaseReplicator,
   silentLogger,
   systemClock,
-  type TimerHandle,
 } from "@omnirelay/core";
-import { encodeReplicationEvent } from "@omnirelay/core/wire";
 import type Database from "better-sqlite3";
-import { closedError, corruptError, damagedError, faultedError, fromSqliteError } from "./errors.js";
-import { checkFilesBeforeOpen, isFilePath } from "./files.js";
-import { type HighWater, highWaterPath, raiseCounters, readHighWater } from "./high-water.js";
+import { closedError, faultedError, fromSqliteError } from "./errors.js";
+import { isFilePath } from "./files.js";
+import { GroupCommit } from "./group-commit.js";
+import { type HighWater, highWaterPath } from "./high-water.js";
 import { HighWaterKeeper } from "./high-water-keeper.js";
 import {
-  checksumOf,
-  decodeRawRow,
-  decodeSnapshotRow,
-  type RawEventRow,
-  readSnapshotParts,
-  type SnapshotRow,
-  scanLog,
-} from "./integrity.js";
+  type Counters,
+  encodePublish,
+  type Pending,
+  prepareInsertRows,
+  prepareSelectRows,
+  type Row,
+  readCommitted,
+  type SelectRows,
+} from "./log-rows.js";
+import { prepareSnapshotStore, readLatestSnapshot } from "./log-snapshots.js";
+import { openVerifiedLog } from "./open-log.js";
 import {
   type ResolvedReplicatorOptions,
   resolveReplicatorOptions,
   type SqliteDurability,
   type SqliteResourceLeaseReplicatorOptions,
 } from "./options.js";
-import { openLogDatabase, repairLog, type SqliteLogRepairOptions, type SqliteLogRepairReport } from "./repair.js";
+import { repairLog, type SqliteLogRepairOptions, type SqliteLogRepairReport } from "./repair.js";
 import { type LogTables, logTables } from "./schema.js";
-import { encodeSnapshot } from "./snapshot-codec.js";
-
-interface Row {
-  readonly sequence: number;
-  readonly type: number;
-  readonly timestamp: number;
-  readonly json: string;
-  readonly checksum: string;
-}
-
-interface Pending {
-  readonly rows: readonly Row[];
-  /** Highest fencing token and item sequence id of the rows' events. */
-  readonly counters: { lastFencingToken: number; lastSequenceId: number };
-  readonly resolve: (() => void) | undefined;
-  readonly reject: ((error: unknown) => void) | undefined;
-}
 
 /** Counters of a {@link SqliteResourceLeaseReplicator}, for monitoring. */
 export interface SqliteReplicatorStats {
@@ -76,8 +59,6 @@ export interface SqliteReplicatorStats {
   readonly highWaterSequence: number;
 }
 
-const PAGE = 512;
-
 /**
  * The embedded durable event log: a {@link ResourceLeaseReplicator} that appends the queue's events to a SQLite file
  * (one connection, WAL, prepared statements, exclusive lock so a second process cannot write the same log) and a
@@ -93,25 +74,21 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   private readonly db: Database.Database;
   private readonly settings: ResolvedReplicatorOptions;
   private readonly tables: LogTables;
-  private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly insertAll: (rows: readonly Row[]) => void;
-  private readonly selectFrom: Database.Statement<[number, number], RawEventRow>;
+  private readonly selectFrom: SelectRows;
   private readonly storeSnapshot: (snapshot: ResourceLeaseQueueSnapshot) => void;
   private committed: number;
   private accepted: number;
   private snapshotSequence: number;
-  private buffer: Pending[] = [];
-  private buffered = 0;
-  private immediate: NodeJS.Immediate | undefined;
-  private timer: TimerHandle | undefined;
+  private readonly group: GroupCommit;
   private fault: OmniRelayError | undefined;
   private closed = false;
   private commits = 0;
   private committedEvents = 0;
   private readonly listeners = new Set<(lastSequence: number) => void>();
   /** Highest fencing token and item sequence id committed (or known from the record and snapshot at open). */
-  private readonly counters: { lastFencingToken: number; lastSequenceId: number };
+  private readonly counters: Counters;
   /** The high-water record beside the log (none for a log that is not a file). */
   private readonly highWater: HighWaterKeeper | undefined;
 
@@ -123,7 +100,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
       snapshot: number;
       clock: Clock;
       logger: Logger;
-      counters: { lastFencingToken: number; lastSequenceId: number };
+      counters: Counters;
       recorded: HighWater | undefined;
     },
   ) {
@@ -132,7 +109,6 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
     this.table = settings.table;
     this.durability = settings.durability;
     this.tables = logTables(settings.table);
-    this.clock = init.clock;
     this.logger = init.logger;
     this.committed = init.last;
     this.accepted = init.last;
@@ -150,42 +126,10 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
           logger: init.logger,
         })
       : undefined;
-    const t = this.tables;
-    const insert = db.prepare(
-      `INSERT INTO ${t.events} (sequence, event_type, timestamp, json, checksum) VALUES (?, ?, ?, ?, ?)`,
-    );
-    this.insertAll = db.transaction((rows: readonly Row[]) => {
-      for (const r of rows) insert.run(r.sequence, r.type, r.timestamp, r.json, r.checksum);
-    });
-    this.selectFrom = db
-      .prepare<[number, number], RawEventRow>(
-        `SELECT sequence, event_type, json, checksum FROM ${t.events} WHERE sequence >= ? ORDER BY sequence LIMIT ?`,
-      )
-      .raw(true);
-    const putSnapshot = db.prepare(
-      `INSERT OR REPLACE INTO ${t.snapshots} (sequence, created_at, json, checksum) VALUES (?, ?, ?, ?)`,
-    );
-    const clearParts = db.prepare(`DELETE FROM ${t.snapshotParts} WHERE sequence = ?`);
-    const putPart = db.prepare(`INSERT INTO ${t.snapshotParts} (sequence, part, json, checksum) VALUES (?, ?, ?, ?)`);
-    const pruneSnapshots = db.prepare(
-      `DELETE FROM ${t.snapshots} WHERE sequence NOT IN (SELECT sequence FROM ${t.snapshots} ORDER BY sequence DESC LIMIT ?)`,
-    );
-    const pruneParts = db.prepare(
-      `DELETE FROM ${t.snapshotParts} WHERE sequence NOT IN (SELECT sequence FROM ${t.snapshots})`,
-    );
-    const pruneEvents = db.prepare(`DELETE FROM ${t.events} WHERE sequence <= ?`);
-    this.storeSnapshot = db.transaction((snapshot: ResourceLeaseQueueSnapshot) => {
-      const { head, parts } = encodeSnapshot(snapshot);
-      const seq = snapshot.lastEventSequence;
-      putSnapshot.run(seq, this.clock.now(), head, checksumOf(head));
-      clearParts.run(seq);
-      for (const [i, part] of parts.entries()) putPart.run(seq, i, part, checksumOf(part));
-      pruneSnapshots.run(settings.retainSnapshots);
-      pruneParts.run();
-      if (settings.retainEventsAfterSnapshot !== undefined) {
-        pruneEvents.run(snapshot.lastEventSequence - settings.retainEventsAfterSnapshot);
-      }
-    });
+    this.group = new GroupCommit({ settings, clock: init.clock, commit: (batch) => this.write(batch) });
+    this.insertAll = prepareInsertRows(db, this.tables);
+    this.selectFrom = prepareSelectRows(db, this.tables);
+    this.storeSnapshot = prepareSnapshotStore(db, this.tables, { retention: settings, clock: init.clock });
   }
 
   /**
@@ -201,74 +145,26 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   static async open(options: SqliteResourceLeaseReplicatorOptions): Promise<SqliteResourceLeaseReplicator> {
     const settings = resolveReplicatorOptions(options);
     const { path, table } = settings;
-    const onDisk = isFilePath(path);
-    // The record first: it says whether a missing or empty file is a new log or a lost one.
-    const recorded = onDisk ? readHighWater(path, table) : undefined;
-    if (onDisk && !existsSync(path) && recorded && recorded.lastSequence > 0) {
-      throw damagedError({
-        path,
-        file: "log",
-        reason: "missing_log",
-        sequence: 1,
-        detail: `the log file is missing, but its high-water record (${highWaterPath(path, table)}) says events up to ${recorded.lastSequence} were committed.`,
-        metadata: { lastSequence: "0", highWaterSequence: String(recorded.lastSequence) },
-      });
-    }
-    const files = onDisk && existsSync(path) ? checkFilesBeforeOpen(path) : undefined;
-    // An emptied file (and no WAL holding its pages) is refused before SQLite turns it into an empty database.
-    if (files && files.size === 0 && files.walFrames === 0 && recorded && recorded.lastSequence > 0) {
-      throw behindError({ path, table, last: 0, recorded, empty: true });
-    }
-    let db: Database.Database;
-    try {
-      db = openLogDatabase(path, table, {
-        busyTimeoutMs: settings.busyTimeoutMs,
-        synchronous: settings.durability === "async" || settings.durability === "process-safe" ? "NORMAL" : "FULL",
-      });
-    } catch (error) {
-      throw fromSqliteError(error, path);
-    }
+    const verified = openVerifiedLog(settings);
     let log: SqliteResourceLeaseReplicator;
     try {
-      const tables = logTables(table);
-      const scan = scanLog(db, tables, settings.verifyOnOpen);
-      if (scan.error) throw scan.error;
-      const max = db.prepare<[], { s: number | null }>(`SELECT max(sequence) AS s FROM ${tables.events}`).get()?.s ?? 0;
-      const snapshot = scan.snapshot?.lastEventSequence ?? 0;
-      const last = Math.max(max, snapshot);
-      if (recorded && last < recorded.lastSequence) {
-        throw behindError({ path, table, last, recorded, empty: false });
-      }
-      // Counters: the record's and the snapshot's, raised by every row neither of them covers.
-      const counters = {
-        lastFencingToken: Math.max(recorded?.lastFencingToken ?? 0, scan.snapshot?.lastFencingToken ?? 0),
-        lastSequenceId: Math.max(recorded?.lastSequenceId ?? 0, scan.snapshot?.lastSequenceId ?? 0),
-      };
-      const covered = Math.max(recorded?.lastSequence ?? 0, snapshot);
-      const rows = db
-        .prepare<[number], RawEventRow>(
-          `SELECT sequence, event_type, json, checksum FROM ${tables.events} WHERE sequence > ? ORDER BY sequence`,
-        )
-        .raw(true)
-        .iterate(covered);
-      for (const row of rows) raiseCounters(counters, decodeRawRow(row));
-      log = new SqliteResourceLeaseReplicator(db, settings, {
-        last,
-        snapshot,
+      log = new SqliteResourceLeaseReplicator(verified.db, settings, {
+        last: verified.last,
+        snapshot: verified.snapshot,
         clock: options.clock ?? systemClock,
         logger: options.logger ?? silentLogger,
-        counters,
-        recorded,
+        counters: verified.counters,
+        recorded: verified.recorded,
       });
     } catch (error) {
-      db.close();
+      verified.db.close();
       throw fromSqliteError(error, path);
     }
     // A new log, or one that is ahead of its record (commits after the last write, or a log from before records):
     // bring the record up to date now, so a file emptied before the first interval passes is caught too.
     if (log.highWater) {
       try {
-        log.highWater.writeNow(recorded === undefined);
+        log.highWater.writeNow(verified.recorded === undefined);
       } catch (cause) {
         await log.close().catch(() => undefined);
         const file = highWaterPath(path, table);
@@ -320,31 +216,13 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
       );
     }
     if (events.length === 0) return Promise.resolve();
-    const rows: Row[] = [];
-    const counters = { lastFencingToken: 0, lastSequenceId: 0 };
-    let expected = this.accepted + 1;
-    for (const event of events) {
-      if (event?.sequenceNumber !== expected) {
-        this.fault = new OmniRelayError({
-          status: "failed-precondition",
-          code: ErrorCodes.sqlite.sequenceGap,
-          message: `Event ${String(event?.sequenceNumber)} does not follow ${expected - 1}; the log accepts exactly the next sequence number.`,
-          metadata: { sequence: String(event?.sequenceNumber), expected: String(expected) },
-        });
-        return Promise.reject(this.fault);
-      }
-      const json = JSON.stringify(encodeReplicationEvent(event));
-      rows.push({
-        sequence: expected,
-        type: ResourceLeaseEventTypes[event.eventType],
-        timestamp: event.timestamp,
-        json,
-        checksum: checksumOf(json),
-      });
-      raiseCounters(counters, event);
-      expected++;
+    const encoded = encodePublish(events, this.accepted);
+    if (encoded.gap) {
+      this.fault = encoded.gap;
+      return Promise.reject(this.fault);
     }
-    this.accepted = expected - 1;
+    const { rows, counters } = encoded;
+    this.accepted = rows.at(-1)?.sequence ?? this.accepted;
     if (this.settings.durability === "sync") {
       try {
         this.write([{ rows, counters, resolve: undefined, reject: undefined }]);
@@ -354,10 +232,10 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
       }
     }
     if (this.settings.durability === "async") {
-      this.enqueue({ rows, counters, resolve: undefined, reject: undefined });
+      this.group.add({ rows, counters, resolve: undefined, reject: undefined });
       return Promise.resolve();
     }
-    return new Promise<void>((resolve, reject) => this.enqueue({ rows, counters, resolve, reject }));
+    return new Promise<void>((resolve, reject) => this.group.add({ rows, counters, resolve, reject }));
   }
 
   /**
@@ -376,30 +254,14 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
     return this.iterate(Math.max(1, Math.floor(fromSequence)), limit ?? Number.POSITIVE_INFINITY);
   }
 
-  private async *iterate(from: number, limit: number): AsyncGenerator<ResourceLeaseReplicationEvent> {
-    let next = from;
-    let left = limit;
-    while (left > 0) {
-      if (this.closed) throw closedError();
-      let page: RawEventRow[];
-      try {
-        page = this.selectFrom.all(next, Math.min(PAGE, left));
-      } catch (error) {
-        throw fromSqliteError(error, this.settings.path, next);
-      }
-      for (const row of page) {
-        const sequence = row[0];
-        if (sequence > this.committed) return;
-        // The first row may start after `from` (compacted away); after it, a missing number is a gap, never skipped.
-        if (sequence !== next && next !== from) {
-          throw corruptError(next, "gap", `sequence ${next} is missing (the next stored one is ${sequence}).`);
-        }
-        yield decodeRawRow(row);
-        next = sequence + 1;
-        left--;
-      }
-      if (page.length < PAGE) return;
-    }
+  private iterate(from: number, limit: number): AsyncGenerator<ResourceLeaseReplicationEvent> {
+    const source = {
+      select: this.selectFrom,
+      path: this.settings.path,
+      committed: () => this.committed,
+      closed: () => this.closed,
+    };
+    return readCommitted(source, from, limit);
   }
 
   /** Sequence number of the last committed event, 0 when the log is empty. */
@@ -410,12 +272,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   /** The newest stored snapshot, verified, or `undefined`. @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`. */
   latestSnapshot(): ResourceLeaseQueueSnapshot | undefined {
     try {
-      const row = this.db
-        .prepare<[], SnapshotRow>(
-          `SELECT sequence, json, checksum FROM ${this.tables.snapshots} ORDER BY sequence DESC LIMIT 1`,
-        )
-        .get();
-      return row ? decodeSnapshotRow(row, readSnapshotParts(this.db, this.tables, row.sequence)) : undefined;
+      return readLatestSnapshot(this.db, this.tables);
     } catch (error) {
       throw fromSqliteError(error, this.settings.path);
     }
@@ -465,14 +322,14 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
    */
   async backup(toPath: string): Promise<void> {
     if (this.closed) throw closedError();
-    this.flush();
+    this.group.flush();
     await this.db.backup(toPath);
   }
 
   /** Commits anything buffered, closes the file, then brings the high-water record up to date. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
-    this.flush();
+    this.group.flush();
     this.closed = true;
     this.listeners.clear();
     this.db.close(); // checkpoints the WAL into the file
@@ -490,45 +347,6 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   }
 
   // ---------------------------------------------------------------- internals
-
-  private enqueue(pending: Pending): void {
-    this.buffer.push(pending);
-    this.buffered += pending.rows.length;
-    if (this.buffered >= this.settings.maxBatchEvents) {
-      this.flush();
-      return;
-    }
-    if (this.settings.durability === "batched" || this.settings.durability === "process-safe") {
-      this.immediate ??= setImmediate(() => {
-        this.immediate = undefined;
-        this.flush();
-      });
-    } else {
-      this.timer ??= this.clock.setTimeout(() => {
-        this.timer = undefined;
-        this.flush();
-      }, this.settings.asyncFlushIntervalMs);
-    }
-  }
-
-  /** Commits the buffer in one transaction; never throws (failures reject the buffered publishes). */
-  private flush(): void {
-    if (this.immediate) clearImmediate(this.immediate);
-    this.immediate = undefined;
-    if (this.timer) this.clock.clearTimeout(this.timer);
-    this.timer = undefined;
-    const batch = this.buffer;
-    if (batch.length === 0) return;
-    this.buffer = [];
-    this.buffered = 0;
-    try {
-      this.write(batch);
-    } catch (error) {
-      for (const p of batch) p.reject?.(error);
-      return;
-    }
-    for (const p of batch) p.resolve?.();
-  }
 
   /** Writes publishes in one transaction. @throws the write failure (and faults the replicator). */
   private write(batch: readonly Pending[]): void {
@@ -566,27 +384,4 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
       }
     }
   }
-}
-
-function behindError({
-  path,
-  table,
-  last,
-  recorded,
-  empty,
-}: {
-  path: string;
-  table: string;
-  last: number;
-  recorded: HighWater;
-  empty: boolean;
-}): OmniRelayError {
-  return damagedError({
-    path,
-    file: "log",
-    reason: "behind_high_water",
-    sequence: last + 1,
-    detail: `${empty ? "the file is empty (0 bytes): " : ""}the log ends at sequence ${last}, but its high-water record (${highWaterPath(path, table)}) says events up to ${recorded.lastSequence} were committed. They are lost: the file was truncated, replaced, or an old backup was put in its place.`,
-    metadata: { lastSequence: String(last), highWaterSequence: String(recorded.lastSequence) },
-  });
 }

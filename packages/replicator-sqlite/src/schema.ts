@@ -26,16 +26,10 @@ export interface MigrationResult {
  * @throws OmniRelayError failed-precondition `resourcelease.sqlite.schema_too_new` when the file is newer than
  *   this code.
  */
-export function migrate(
-  db: Database,
-  component: string,
-  migrations: readonly Migration[],
-  upTo?: number,
-): MigrationResult {
+export function migrate(db: Database, component: string, migrations: readonly Migration[]): MigrationResult {
   db.exec(
     `CREATE TABLE IF NOT EXISTS ${SCHEMA_VERSION_TABLE} (component TEXT PRIMARY KEY, version INTEGER NOT NULL, applied_at INTEGER NOT NULL)`,
   );
-  const latest = upTo ?? migrations.at(-1)?.version ?? 0;
   const read = db.prepare<[string], { version: number }>(
     `SELECT version FROM ${SCHEMA_VERSION_TABLE} WHERE component = ?`,
   );
@@ -55,7 +49,7 @@ export function migrate(
     }
     let to = from;
     for (const m of migrations) {
-      if (m.version <= from || m.version > latest) continue;
+      if (m.version <= from) continue;
       m.up(db);
       to = m.version;
     }

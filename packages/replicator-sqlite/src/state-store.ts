@@ -127,10 +127,16 @@ export class SqliteDeterministicStateStore implements DeterministicStateStore, A
 
   private constructor(
     db: Database.Database,
-    table: string,
-    quoted: string,
-    init: { retention: SqliteDeterministicRetentionSettings | undefined; clock: Clock; logger: Logger },
+    init: {
+      table: string;
+      /** `table`, checked and double-quoted for SQL. */
+      quoted: string;
+      retention: SqliteDeterministicRetentionSettings | undefined;
+      clock: Clock;
+      logger: Logger;
+    },
   ) {
+    const { table, quoted } = init;
     this.db = db;
     this.table = table;
     this.clock = init.clock;
@@ -168,7 +174,9 @@ export class SqliteDeterministicStateStore implements DeterministicStateStore, A
       // A WAL is reused, never shrunk, while the file is open: cap what it keeps after a checkpoint.
       db.pragma("journal_size_limit = 67108864");
       migrate(db, `statestore:${table}`, stateMigrations(quoted, table));
-      store = new SqliteDeterministicStateStore(db, table, quoted, {
+      store = new SqliteDeterministicStateStore(db, {
+        table,
+        quoted,
         retention,
         clock: options.clock ?? systemClock,
         logger: options.logger ?? silentLogger,

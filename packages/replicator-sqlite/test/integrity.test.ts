@@ -130,7 +130,9 @@ describe("schema versions and migrations", () => {
     const path = tempDb();
     const db = new Database(path);
     const tables = logTables("resourcelease_events");
-    migrate(db, "eventlog:resourcelease_events", logMigrations(tables), 1);
+    // The migrations an older release shipped: only version 1.
+    const olderRelease = logMigrations(tables).filter((m) => m.version <= 1);
+    migrate(db, "eventlog:resourcelease_events", olderRelease);
     expect(schemaVersion(db, "eventlog:resourcelease_events")).toBe(1);
     db.close();
     const log = await SqliteResourceLeaseReplicator.open({ path });

@@ -100,7 +100,7 @@ describe("every combination of auth options over real gRPC (issue #13 finding 5)
       const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
       const before = principals.length;
       try {
-        await callJson(outbound, procedure, {}, { headers });
+        await callJson(outbound, procedure, { headers });
         return `ok ${principals[before]}`;
       } catch (error) {
         if (!isOmniRelayError(error)) throw error;

@@ -34,24 +34,24 @@ describe("a real ResourceLeaseDispatcherComponent behind GrpcInbound", () => {
 
   it("enqueue → lease → heartbeat → complete; a stale token is FAILED_PRECONDITION resourcelease.lease.fenced", async () => {
     const { outbound, port } = await grpcStack();
-    const enqueued = await callJson(outbound, "resourcelease::enqueue", { payload: payload("orders") });
+    const enqueued = await callJson(outbound, "resourcelease::enqueue", { body: { payload: payload("orders") } });
     expect(enqueued.json).toEqual({ sequenceId: 1, stats: { pendingCount: 1, activeLeaseCount: 0 } });
 
-    const { json: grant } = await callJson(outbound, "resourcelease::lease", { peerId: "worker-a" });
+    const { json: grant } = await callJson(outbound, "resourcelease::lease", { body: { peerId: "worker-a" } });
     expect(grant).toMatchObject({ payload: payload("orders"), sequenceId: 1, attempt: 1, ownerPeerId: "worker-a" });
     const token = grant.ownershipToken as Record<string, unknown>;
     expect(token).toMatchObject({ sequenceId: 1, attempt: 1, fencingToken: 1 });
     expect(Date.parse(grant.leaseExpiresAt as string)).toBeGreaterThan(Date.now());
 
-    const { json: beat } = await callJson(outbound, "resourcelease::heartbeat", { ownershipToken: token });
+    const { json: beat } = await callJson(outbound, "resourcelease::heartbeat", { body: { ownershipToken: token } });
     expect(beat).toMatchObject({ success: true });
     expect(beat.remainingMs).toBeGreaterThan(20_000);
 
-    expect((await callJson(outbound, "resourcelease::complete", { ownershipToken: token })).json).toEqual({
+    expect((await callJson(outbound, "resourcelease::complete", { body: { ownershipToken: token } })).json).toEqual({
       success: true,
     });
     const stale = (await rejectionOf(
-      callJson(outbound, "resourcelease::complete", { ownershipToken: token }),
+      callJson(outbound, "resourcelease::complete", { body: { ownershipToken: token } }),
     )) as OmniRelayError;
     expect(stale).toMatchObject({ status: "failed-precondition", code: "resourcelease.lease.fenced" });
 
@@ -61,7 +61,7 @@ describe("a real ResourceLeaseDispatcherComponent behind GrpcInbound", () => {
     expect(raw?.metadata.get("omnirelay-error-code")).toEqual(["resourcelease.lease.fenced"]);
     expect(raw?.metadata.get("omnirelay-status")).toEqual(["FAILED_PRECONDITION"]);
 
-    expect((await callJson(outbound, "resourcelease::stats", {})).json).toMatchObject({
+    expect((await callJson(outbound, "resourcelease::stats")).json).toMatchObject({
       pendingCount: 0,
       activeLeaseCount: 0,
       lastFencingToken: 1,
@@ -72,7 +72,7 @@ describe("a real ResourceLeaseDispatcherComponent behind GrpcInbound", () => {
     const { outbound } = await grpcStack();
     const { resourceType: _, ...noType } = payload("x");
     const error = (await rejectionOf(
-      callJson(outbound, "resourcelease::enqueue", { payload: noType }),
+      callJson(outbound, "resourcelease::enqueue", { body: { payload: noType } }),
     )) as OmniRelayError;
     expect(error.toJSON()).toMatchObject({
       status: "invalid-argument",
@@ -99,7 +99,7 @@ async function script(outbound: UnaryOutbound): Promise<unknown[]> {
   const out: unknown[] = [];
   const call = async (verb: string, body: Record<string, unknown>) => {
     try {
-      const { json } = await callJson(outbound, `resourcelease::${verb}`, body);
+      const { json } = await callJson(outbound, `resourcelease::${verb}`, { body });
       out.push({ verb, json });
       return json;
     } catch (error) {

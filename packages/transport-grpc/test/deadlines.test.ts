@@ -41,7 +41,7 @@ describe("call deadlines over gRPC", () => {
     const { component, client, port } = await stack();
     const expired: Array<Record<string, string>> = [{ "rpc-ttl-ms": "0" }, { "rpc-deadline": "2000-01-01T00:00:00Z" }];
     for (const extra of expired) {
-      const { error } = await call(client, "drain", {}, extra);
+      const { error } = await call(client, "drain", { metadata: extra });
       expect(error?.code, JSON.stringify(extra)).toBe(GrpcStatus.DEADLINE_EXCEEDED);
       expect(error?.metadata.get("omnirelay-error-code")).toEqual(["omnirelay.deadline_exceeded"]);
     }
@@ -62,7 +62,7 @@ describe("call deadlines over gRPC", () => {
       ["rpc-deadline", "2026-01-01T00:00:00"],
       ["rpc-ttl-ms", "1e3"],
     ] as const) {
-      const { error } = await call(client, "drain", {}, { [header]: value });
+      const { error } = await call(client, "drain", { metadata: { [header]: value } });
       expect(error?.code, value).toBe(GrpcStatus.INVALID_ARGUMENT);
       expect(error?.metadata.get("omnirelay-error-code")).toEqual(["omnirelay.request.invalid_header"]);
       expect(error?.metadata.get("omnirelay-meta-header")).toEqual([header]);
@@ -85,7 +85,7 @@ describe("call deadlines over gRPC", () => {
       { "rpc-deadline": "9999-12-31T23:59:59Z" },
     ];
     for (const extra of farHeaders) {
-      const { error, value } = await call(client, "stats", {}, extra);
+      const { error, value } = await call(client, "stats", { metadata: extra });
       expect(error, JSON.stringify(extra)).toBeUndefined();
       expect(value?.state).toBe("running");
     }
@@ -95,12 +95,10 @@ describe("call deadlines over gRPC", () => {
     // A far deadline through our own outbound: grpc-js would misread a grpc-timeout past 2^31 ms.
     const outbound = cleanup.add(new GrpcOutbound({ address: `127.0.0.1:${port}` }));
     const started = Date.now();
-    const far = await callJson(
-      outbound,
-      "resourcelease::lease",
-      { waitMs: 300 },
-      { deadline: Date.now() + 30 * 86_400_000 },
-    );
+    const far = await callJson(outbound, "resourcelease::lease", {
+      body: { waitMs: 300 },
+      deadline: Date.now() + 30 * 86_400_000,
+    });
     expect(far.json).toEqual({});
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     expect(deadlines.at(-1)).toBeGreaterThanOrEqual(before + maxDeadlineHorizonMs - 60_000);
@@ -116,13 +114,13 @@ describe("call deadlines over gRPC", () => {
       await new Promise((resolve) => meta.signal.addEventListener("abort", resolve, { once: true }));
       return {};
     });
-    const answer = call(client, "stats", {}, { "rpc-namespace": "resourcelease.slow", "rpc-ttl-ms": "1000" });
+    const answer = call(client, "stats", { metadata: { "rpc-namespace": "resourcelease.slow", "rpc-ttl-ms": "1000" } });
     expect(await entered.promise).toBe(clock.now() + 1000);
     // The deadline is enforced once, by the dispatcher: the inbound only read it.
     expect(clock.pendingTimers).toBe(1);
     clock.advance(1000);
     expect((await answer).error?.code).toBe(GrpcStatus.DEADLINE_EXCEEDED);
-    const stats = await call(client, "stats", {}, { "rpc-deadline": "2000-01-01T00:00:05Z" });
+    const stats = await call(client, "stats", { metadata: { "rpc-deadline": "2000-01-01T00:00:05Z" } });
     expect(stats.error).toBeUndefined();
     expect(clock.pendingTimers).toBe(0);
   });
@@ -137,8 +135,8 @@ describe("call deadlines over gRPC", () => {
         return next(request);
       },
     });
-    expect((await call(client, "stats", {}, { "rpc-ttl-ms": "60000" })).error).toBeUndefined();
-    expect((await call(client, "stats", {}, { "rpc-ttl-ms": "500" })).error).toBeUndefined();
+    expect((await call(client, "stats", { metadata: { "rpc-ttl-ms": "60000" } })).error).toBeUndefined();
+    expect((await call(client, "stats", { metadata: { "rpc-ttl-ms": "500" } })).error).toBeUndefined();
     expect(seen).toEqual([clock.now() + 2000, clock.now() + 500]);
   });
 });

@@ -28,8 +28,10 @@ export class Cleanup {
   }
 }
 
-/** Extra request metadata for {@link callJson}. */
+/** The request body and extra request metadata of a {@link callJson} call. */
 export type CallExtras = Partial<Omit<RequestMeta, "procedure" | "signal" | "headers">> & {
+  /** The request in docs/protocol.md's JSON shape. @defaultValue `{}` */
+  body?: unknown;
   signal?: AbortSignal;
   headers?: Record<string, string>;
 };
@@ -42,10 +44,9 @@ export type CallExtras = Partial<Omit<RequestMeta, "procedure" | "signal" | "hea
 export async function callJson(
   outbound: UnaryOutbound,
   procedure: string,
-  body: unknown,
   extras: CallExtras = {},
 ): Promise<{ json: Record<string, unknown>; headers: Readonly<Record<string, string>> | undefined }> {
-  const { signal, headers, ...rest } = extras;
+  const { body = {}, signal, headers, ...rest } = extras;
   const meta: RequestMeta = {
     service: "caller",
     transport: "in-process",
@@ -115,13 +116,16 @@ export async function componentStack(
   return { dispatcher, component, port, client };
 }
 
-/** Calls `rpc` with extra metadata and a 30 s gRPC deadline; resolves with the answer or the error. */
+/**
+ * Calls `rpc` with `request` (`{}` when absent), extra `metadata` and a 30 s gRPC deadline; resolves with the answer
+ * or the error.
+ */
 export function rawRpc(
   client: ResourceLeaseServiceClient,
   rpc: "drain" | "stats" | "lease",
-  request: object,
-  extra: Readonly<Record<string, string>> = {},
+  call: { request?: object; metadata?: Readonly<Record<string, string>> } = {},
 ): Promise<{ error?: ServiceError; value?: Record<string, unknown> }> {
+  const { request = {}, metadata: extra = {} } = call;
   const metadata = new Metadata();
   for (const [k, v] of Object.entries(extra)) metadata.set(k, v);
   return new Promise((resolve) => {

@@ -41,7 +41,7 @@ describe("long polls over gRPC", () => {
     });
     let answered = 0;
     const idle = Array.from({ length: 260 }, () =>
-      call(client, "lease", { waitMs: 20_000 }).then((r) => {
+      call(client, "lease", { request: { waitMs: 20_000 } }).then((r) => {
         answered++;
         return r;
       }),
@@ -53,7 +53,10 @@ describe("long polls over gRPC", () => {
     };
     await until(() => arrived === 260);
     await until(() => answered === 228); // over the caller's share: answered at once, empty
-    const worker = call(client, "lease", { waitMs: 20_000 }, { authorization: `Bearer ${jwt(secret, "worker-1")}` });
+    const worker = call(client, "lease", {
+      request: { waitMs: 20_000 },
+      metadata: { authorization: `Bearer ${jwt(secret, "worker-1")}` },
+    });
     await until(() => arrived === 261);
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(answered).toBe(228);
@@ -70,13 +73,15 @@ describe("long polls over gRPC", () => {
   it("a waitMs above the queue's maxWaitMs is cut to it, not refused", async () => {
     const { client } = await componentStack(cleanup, { empty: true, queueOptions: { maxWaitMs: 200 } });
     const started = Date.now();
-    const answers = await Promise.all([201, 3_600_000, 1e12].map((waitMs) => call(client, "lease", { waitMs })));
+    const answers = await Promise.all(
+      [201, 3_600_000, 1e12].map((waitMs) => call(client, "lease", { request: { waitMs } })),
+    );
     for (const r of answers) {
       expect(r.error).toBeUndefined();
       expect(r.value?.grant).toBeUndefined();
     }
     expect(Date.now() - started).toBeGreaterThanOrEqual(150);
-    const negative = await call(client, "lease", { waitMs: -1 });
+    const negative = await call(client, "lease", { request: { waitMs: -1 } });
     expect(negative.error?.metadata.get("omnirelay-error-code")).toEqual(["resourcelease.argument.invalid"]);
   });
 });

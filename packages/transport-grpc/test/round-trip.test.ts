@@ -163,7 +163,7 @@ describe("GrpcInbound + GrpcOutbound over 127.0.0.1", () => {
   it("carries every verb's request and response unchanged", async () => {
     for (const [procedure, request, response] of cases) {
       answers.set(procedure, response);
-      const { json } = await callJson(outbound, procedure, request);
+      const { json } = await callJson(outbound, procedure, { body: request });
       const last = received.at(-1)!;
       expect(last.procedure, procedure).toBe(procedure);
       expect(last.body, `${procedure} request`).toEqual(request);
@@ -173,16 +173,11 @@ describe("GrpcInbound + GrpcOutbound over 127.0.0.1", () => {
   });
 
   it("gives middleware and handlers the call's metadata: transport, caller, shard key, headers, peer", async () => {
-    await callJson(
-      outbound,
-      "resourcelease.billing::stats",
-      {},
-      {
-        caller: "billing-worker",
-        shardKey: "tenant-42",
-        headers: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "x-not-forwarded": "1" },
-      },
-    );
+    await callJson(outbound, "resourcelease.billing::stats", {
+      caller: "billing-worker",
+      shardKey: "tenant-42",
+      headers: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "x-not-forwarded": "1" },
+    });
     const meta = seenByMiddleware[0]!;
     expect(meta).toMatchObject({
       service: "grpc-test",
@@ -217,7 +212,7 @@ describe("GrpcInbound + GrpcOutbound over 127.0.0.1", () => {
         throw thrown;
       });
     }
-    const error = await rejectionOf(callJson(outbound, "errs::enqueue", { payload }));
+    const error = await rejectionOf(callJson(outbound, "errs::enqueue", { body: { payload } }));
     expect(isOmniRelayError(error)).toBe(true);
     expect((error as OmniRelayError).toJSON()).toEqual(thrown.toJSON());
 
@@ -233,22 +228,24 @@ describe("GrpcInbound + GrpcOutbound over 127.0.0.1", () => {
     dispatcher.registerJson("errs::stats", async () => {
       throw new Error("secret connection string in here");
     });
-    const error = (await rejectionOf(callJson(outbound, "errs::stats", {}))) as OmniRelayError;
+    const error = (await rejectionOf(callJson(outbound, "errs::stats"))) as OmniRelayError;
     expect(error).toMatchObject({ status: "internal", code: "omnirelay.internal" });
     expect(error.message).not.toContain("secret");
   });
 
   it("an unknown namespace passes the dispatcher's UNIMPLEMENTED through with its code", async () => {
-    const error = (await rejectionOf(callJson(outbound, "nope::stats", {}))) as OmniRelayError;
+    const error = (await rejectionOf(callJson(outbound, "nope::stats"))) as OmniRelayError;
     expect(error).toMatchObject({ status: "unimplemented", code: "omnirelay.procedure.not_found" });
     expect(error.metadata).toEqual({ procedure: "nope::stats" });
     expect((await rawCall(port, "nope")).code).toBe(GrpcStatus.UNIMPLEMENTED);
   });
 
   it("the outbound refuses procedures the service has no rpc for, without calling", async () => {
-    const error = (await rejectionOf(callJson(outbound, "resourcelease::explode", {}))) as OmniRelayError;
+    const error = (await rejectionOf(callJson(outbound, "resourcelease::explode"))) as OmniRelayError;
     expect(error).toMatchObject({ status: "unimplemented", code: "omnirelay.grpc.procedure_unsupported" });
-    const bad = (await rejectionOf(callJson(outbound, "resourcelease::lease", { waitMs: "soon" }))) as OmniRelayError;
+    const bad = (await rejectionOf(
+      callJson(outbound, "resourcelease::lease", { body: { waitMs: "soon" } }),
+    )) as OmniRelayError;
     expect(bad).toMatchObject({ status: "invalid-argument", code: "resourcelease.argument.invalid" });
     expect(received).toHaveLength(0);
   });
@@ -261,7 +258,7 @@ describe("GrpcInbound + GrpcOutbound over 127.0.0.1", () => {
     });
     const started = Date.now();
     const error = (await rejectionOf(
-      callJson(outbound, "slow::stats", {}, { deadline: Date.now() + 150 }),
+      callJson(outbound, "slow::stats", { deadline: Date.now() + 150 }),
     )) as OmniRelayError;
     expect(error).toMatchObject({ status: "deadline-exceeded", code: "omnirelay.deadline_exceeded" });
     expect(Date.now() - started).toBeLessThan(2000);
@@ -290,7 +287,7 @@ describe("GrpcInbound + GrpcOutbound over 127.0.0.1", () => {
       return new Promise(() => {});
     });
     const controller = new AbortController();
-    const pendingCall = rejectionOf(callJson(outbound, "slow::lease", {}, { signal: controller.signal }));
+    const pendingCall = rejectionOf(callJson(outbound, "slow::lease", { signal: controller.signal }));
     await entered.promise;
     controller.abort();
     expect(await pendingCall).toMatchObject({ status: "cancelled", code: "omnirelay.cancelled" });
@@ -311,14 +308,14 @@ describe("GrpcInbound + GrpcOutbound over 127.0.0.1", () => {
       handler: async () => ({ pendingCount: 0, activeLeaseCount: 0 }) as ResourceLeaseQueueStats,
       middleware: [addHeaders],
     });
-    const { json, headers } = await callJson(outbound, "hdr::stats", {});
+    const { json, headers } = await callJson(outbound, "hdr::stats");
     expect(json).toEqual({ pendingCount: 0, activeLeaseCount: 0 });
     expect(headers?.["x-omnirelay-node"]).toBe("node-1");
   });
 
   it("a remote that cannot be reached is unavailable omnirelay.transport.unavailable", async () => {
     await inbound.close();
-    const error = (await rejectionOf(callJson(outbound, "resourcelease::stats", {}))) as OmniRelayError;
+    const error = (await rejectionOf(callJson(outbound, "resourcelease::stats"))) as OmniRelayError;
     expect(error).toMatchObject({ status: "unavailable", code: "omnirelay.transport.unavailable" });
   });
 
@@ -330,11 +327,11 @@ describe("GrpcInbound + GrpcOutbound over 127.0.0.1", () => {
       await release.promise;
       return { items: [], remainingCount: 0 };
     });
-    const inFlight = callJson(outbound, "slow::drain", {});
+    const inFlight = callJson(outbound, "slow::drain");
     await entered.promise;
     const closing = inbound.close({ graceMs: 5000 });
     expect(inbound.state).toBe("draining");
-    const late = (await rejectionOf(callJson(outbound, "resourcelease::stats", {}))) as OmniRelayError;
+    const late = (await rejectionOf(callJson(outbound, "resourcelease::stats"))) as OmniRelayError;
     expect(late.status).toBe("unavailable");
     release.resolve();
     expect((await inFlight).json).toEqual({ items: [], remainingCount: 0 });
@@ -351,7 +348,7 @@ describe("GrpcInbound + GrpcOutbound over 127.0.0.1", () => {
       entered.resolve();
       return new Promise(() => {});
     });
-    const inFlight = rejectionOf(callJson(outbound, "stuck::drain", {}));
+    const inFlight = rejectionOf(callJson(outbound, "stuck::drain"));
     await entered.promise;
     await inbound.close({ graceMs: 100 });
     expect(inbound.state).toBe("stopped");
@@ -361,7 +358,7 @@ describe("GrpcInbound + GrpcOutbound over 127.0.0.1", () => {
 
   it("after close() the outbound refuses calls", async () => {
     await outbound.close();
-    const error = await rejectionOf(callJson(outbound, "resourcelease::stats", {}));
+    const error = await rejectionOf(callJson(outbound, "resourcelease::stats"));
     expect(error).toMatchObject({ status: "failed-precondition", code: "omnirelay.outbound.closed" });
   });
 });

@@ -43,18 +43,18 @@ describe("TLS and mutual TLS", () => {
 
   it("server TLS: a client trusting the CA gets through, with no client identity", async () => {
     const port = await serve({ key: pki.server.key, cert: pki.server.cert });
-    const { json } = await callJson(client(port, { ca: pki.ca }), "resourcelease::stats", {});
+    const { json } = await callJson(client(port, { ca: pki.ca }), "resourcelease::stats");
     expect(json).toEqual({ pendingCount: 0, activeLeaseCount: 0 });
     expect(seen[0]!.security).toEqual({ clientCertificateVerified: false, remoteAddress: "127.0.0.1" });
     // The certificate's DNS name works as well as its IP address.
-    await callJson(client(port, { ca: pki.ca }, "localhost"), "resourcelease::stats", {});
+    await callJson(client(port, { ca: pki.ca }, "localhost"), "resourcelease::stats");
     expect(seen).toHaveLength(2);
   });
 
   it("a client that does not trust the server's CA is refused", async () => {
     const port = await serve({ key: pki.server.key, cert: pki.server.cert });
     const error = (await rejectionOf(
-      callJson(client(port, { ca: pki.otherCa }), "resourcelease::stats", {}),
+      callJson(client(port, { ca: pki.otherCa }), "resourcelease::stats"),
     )) as OmniRelayError;
     expect(error).toMatchObject({ status: "unavailable", code: "omnirelay.transport.unavailable" });
     expect(seen).toHaveLength(0);
@@ -62,9 +62,7 @@ describe("TLS and mutual TLS", () => {
 
   it("mutual TLS: a call without a client certificate fails", async () => {
     const port = await serve(mtls());
-    const error = (await rejectionOf(
-      callJson(client(port, { ca: pki.ca }), "resourcelease::stats", {}),
-    )) as OmniRelayError;
+    const error = (await rejectionOf(callJson(client(port, { ca: pki.ca }), "resourcelease::stats"))) as OmniRelayError;
     expect(error).toMatchObject({ status: "unavailable", code: "omnirelay.transport.unavailable" });
     expect(seen).toHaveLength(0);
   });
@@ -72,7 +70,7 @@ describe("TLS and mutual TLS", () => {
   it("mutual TLS: a client certificate signed by another CA fails", async () => {
     const port = await serve(mtls());
     const outbound = client(port, { ca: pki.ca, key: pki.otherClient.key, cert: pki.otherClient.cert });
-    const error = (await rejectionOf(callJson(outbound, "resourcelease::stats", {}))) as OmniRelayError;
+    const error = (await rejectionOf(callJson(outbound, "resourcelease::stats"))) as OmniRelayError;
     expect(error).toMatchObject({ status: "unavailable", code: "omnirelay.transport.unavailable" });
     expect(seen).toHaveLength(0);
   });
@@ -80,7 +78,7 @@ describe("TLS and mutual TLS", () => {
   it("mutual TLS: a good certificate reaches the handler as a verified subject", async () => {
     const port = await serve(mtls());
     const outbound = client(port, { ca: pki.ca, key: pki.client.key, cert: pki.client.cert });
-    const { json } = await callJson(outbound, "resourcelease::stats", {});
+    const { json } = await callJson(outbound, "resourcelease::stats");
     expect(json).toEqual({ pendingCount: 0, activeLeaseCount: 0 });
     expect(seen[0]!.security).toEqual({
       clientCertificateVerified: true,

@@ -32,8 +32,21 @@ const { values } = parseArgs({
     only: { type: "string", multiple: true },
     depth: { type: "string" },
     durability: { type: "string", default: "batched" },
+    help: { type: "boolean", short: "h", default: false },
   },
 });
+if (values.help === true) {
+  console.log(`Usage: pnpm bench [-- FLAGS]   OmniRelay against BullMQ and graphile-worker on this machine.
+  --quick                 small counts, 1 repetition (under a minute)
+  --reps N                repetitions (default 3; 1 with --quick)
+  --only SCENARIO         run only this scenario (repeatable)
+  --without SYSTEM        skip a peer system: ${PEERS.join(", ")} (repeatable)
+  --durability MODE       the OmniRelay dispatchers' SQLite mode: ${OMNI_DURABILITIES.join(", ")} (default batched)
+  --depth N               pending items of the heavy scenarios (default 1,000,000)
+  --out FILE              where to write the JSON results (or BENCH_OUT; default bench-results.json)
+  -h, --help              print this and exit`);
+  process.exit(0);
+}
 const quick = values.quick === true;
 const reps = Number(values.reps ?? (quick ? 1 : 3));
 if (!Number.isSafeInteger(reps) || reps < 1) {
@@ -88,7 +101,7 @@ async function runLight(systems: readonly SystemHandle[]): Promise<void> {
       const order = eligible.map((_, i) => eligible[(i + rep) % eligible.length] as SystemHandle);
       for (const system of order) {
         const result = await scenario.run(system, counts);
-        addSample(samples, scenario.id, result, system.id);
+        addSample(samples, { scenario: scenario.id, system: system.id, values: result });
         log(`[rep ${rep + 1}/${reps}] ${scenario.id} ${system.id} ${JSON.stringify(roundAll(result))}`);
       }
     }
@@ -126,7 +139,7 @@ async function runHeavy(systems: readonly SystemHandle[], groups: readonly Group
 }
 
 function record(scenario: string, system: SystemId, values: Record<string, number>): void {
-  addSample(samples, scenario, values, system);
+  addSample(samples, { scenario, system, values });
   log(`[heavy] ${scenario} ${system} ${JSON.stringify(roundAll(values))}`);
 }
 

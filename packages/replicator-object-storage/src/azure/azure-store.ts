@@ -43,6 +43,7 @@ export class AzureBlobResourceLeaseObjectStore implements ResourceLeaseObjectSto
    * @throws OmniRelayError already-exists `resourcelease.objectstorage.exists`; unavailable
    *   `resourcelease.objectstorage.store_failed`; cancelled `resourcelease.cancelled`.
    */
+  // biome-ignore lint/complexity/useMaxParams: the signature is core's ResourceLeaseObjectStore.put contract; it changes there first.
   async put(key: string, bytes: Uint8Array, contentType: string, options: ObjectPutOptions = {}): Promise<void> {
     if (options.signal?.aborted) throw cancelledError(options.signal);
     try {

@@ -40,6 +40,7 @@ export class FileSystemResourceLeaseObjectStore implements ResourceLeaseObjectSt
    * @throws OmniRelayError already-exists `resourcelease.objectstorage.exists`; invalid-argument
    *   `resourcelease.objectstorage.key_invalid`; unavailable `resourcelease.objectstorage.store_failed`.
    */
+  // biome-ignore lint/complexity/useMaxParams: the signature is core's ResourceLeaseObjectStore.put contract; it changes there first.
   async put(key: string, bytes: Uint8Array, _contentType: string, options: ObjectPutOptions = {}): Promise<void> {
     const path = this.pathOf(key);
     if (options.signal?.aborted) throw cancelledError(options.signal);
@@ -77,16 +78,17 @@ export class FileSystemResourceLeaseObjectStore implements ResourceLeaseObjectSt
     const folderKey = prefix.slice(0, slash + 1);
     if (folderKey.length > 0) this.pathOf(`${folderKey}x`);
     const folder = folderKey.length === 0 ? this.rootDirectory : join(this.rootDirectory, ...splitKey(folderKey));
-    yield* this.walk(folder, folderKey, prefix.slice(slash + 1), startAfter, options.signal);
+    const scan: WalkScan = { startAfter, signal: options.signal };
+    yield* this.walk({ path: folder, key: folderKey }, prefix.slice(slash + 1), scan);
   }
 
+  /** Lists the keys under one folder (`path` on disk, `key` its key prefix ending in "/"), recursively. */
   private async *walk(
-    folder: string,
-    folderKey: string,
+    { path: folder, key: folderKey }: { path: string; key: string },
     namePrefix: string,
-    startAfter: string | undefined,
-    signal: AbortSignal | undefined,
+    scan: WalkScan,
   ): AsyncGenerator<ObjectListEntry> {
+    const { startAfter, signal } = scan;
     if (signal?.aborted) throw cancelledError(signal);
     let entries: Dirent[];
     try {
@@ -107,7 +109,7 @@ export class FileSystemResourceLeaseObjectStore implements ResourceLeaseObjectSt
       if (item.dir) {
         // Every key below the folder is greater than "name/"; skip the folder when startAfter is past all of them.
         if (startAfter !== undefined && item.key < startAfter && !startAfter.startsWith(item.key)) continue;
-        yield* this.walk(join(folder, item.key.slice(folderKey.length, -1)), item.key, "", startAfter, signal);
+        yield* this.walk({ path: join(folder, item.key.slice(folderKey.length, -1)), key: item.key }, "", scan);
       } else if (startAfter === undefined || item.key > startAfter) {
         yield { key: item.key };
       }
@@ -117,6 +119,12 @@ export class FileSystemResourceLeaseObjectStore implements ResourceLeaseObjectSt
   private pathOf(key: string): string {
     return join(this.rootDirectory, ...splitKey(key));
   }
+}
+
+/** What one `list` call looks for: keys strictly after `startAfter`, until `signal` aborts. */
+interface WalkScan {
+  readonly startAfter: string | undefined;
+  readonly signal: AbortSignal | undefined;
 }
 
 /**

@@ -38,17 +38,22 @@ export interface ResourceLeaseRpc {
 
 const same = (value: Fields): Fields => value;
 
-function rpc(
-  name: ResourceLeaseRpcName,
-  verb: ResourceLeaseVerb,
-  types: { request: MessageType; response: MessageType },
-  shape: {
-    fromRequest?: (m: Fields) => Fields;
-    toRequest?: (w: Fields) => Fields;
-    fromResponse?: (m: Fields) => Fields;
-    toResponse?: (w: Fields) => Fields;
-  } = {},
-): ResourceLeaseRpc {
+/**
+ * How one rpc carries a procedure: the verb, the two message types and, where the protobuf shape differs from the
+ * procedure's, how to reshape each direction (as it is, when absent).
+ */
+interface RpcShape {
+  readonly verb: ResourceLeaseVerb;
+  readonly request: MessageType;
+  readonly response: MessageType;
+  readonly fromRequest?: (m: Fields) => Fields;
+  readonly toRequest?: (w: Fields) => Fields;
+  readonly fromResponse?: (m: Fields) => Fields;
+  readonly toResponse?: (w: Fields) => Fields;
+}
+
+function rpc(name: ResourceLeaseRpcName, shape: RpcShape): ResourceLeaseRpc {
+  const { verb } = shape;
   const toRequest = shape.toRequest ?? same;
   const toResponse = shape.toResponse ?? same;
   return {
@@ -56,59 +61,62 @@ function rpc(
     verb,
     method: G.ResourceLeaseServiceService[name] as unknown as MethodDefinition<unknown, unknown>,
     fromRequest: shape.fromRequest ?? same,
-    toRequest: (written) => types.request.fromPartial(toRequest(written)),
+    toRequest: (written) => shape.request.fromPartial(toRequest(written)),
     fromResponse: shape.fromResponse ?? same,
-    toResponse: (written) => types.response.fromPartial(toResponse(written)),
+    toResponse: (written) => shape.response.fromPartial(toResponse(written)),
   };
 }
 
 /** Every rpc of the ResourceLease service, keyed by rpc name. */
 export const resourceLeaseRpcs: Readonly<Record<ResourceLeaseRpcName, ResourceLeaseRpc>> = {
-  enqueue: rpc("enqueue", "enqueue", { request: G.EnqueueRequest, response: G.EnqueueResponse }),
-  enqueueBatch: rpc("enqueueBatch", "enqueue", { request: G.EnqueueBatchRequest, response: G.EnqueueBatchResponse }),
-  lease: rpc(
-    "lease",
-    "lease",
-    { request: G.LeaseRequest, response: G.LeaseResponse },
-    {
-      // JSON answers the grant's fields at the top level (or `{}`); the protobuf nests them under `grant`.
-      fromResponse: (m) => (m.grant as Fields | undefined) ?? {},
-      toResponse: (w) => (Object.keys(w).length === 0 ? {} : { grant: w }),
-    },
-  ),
-  leaseBatch: rpc("leaseBatch", "lease", { request: G.LeaseBatchRequest, response: G.LeaseBatchResponse }),
-  heartbeat: rpc("heartbeat", "heartbeat", { request: G.HeartbeatRequest, response: G.HeartbeatResponse }),
-  complete: rpc("complete", "complete", { request: G.CompleteRequest, response: G.CompleteResponse }),
-  completeBatch: rpc("completeBatch", "complete", {
+  enqueue: rpc("enqueue", { verb: "enqueue", request: G.EnqueueRequest, response: G.EnqueueResponse }),
+  enqueueBatch: rpc("enqueueBatch", {
+    verb: "enqueue",
+    request: G.EnqueueBatchRequest,
+    response: G.EnqueueBatchResponse,
+  }),
+  lease: rpc("lease", {
+    verb: "lease",
+    request: G.LeaseRequest,
+    response: G.LeaseResponse,
+    // JSON answers the grant's fields at the top level (or `{}`); the protobuf nests them under `grant`.
+    fromResponse: (m) => (m.grant as Fields | undefined) ?? {},
+    toResponse: (w) => (Object.keys(w).length === 0 ? {} : { grant: w }),
+  }),
+  leaseBatch: rpc("leaseBatch", { verb: "lease", request: G.LeaseBatchRequest, response: G.LeaseBatchResponse }),
+  heartbeat: rpc("heartbeat", { verb: "heartbeat", request: G.HeartbeatRequest, response: G.HeartbeatResponse }),
+  complete: rpc("complete", { verb: "complete", request: G.CompleteRequest, response: G.CompleteResponse }),
+  completeBatch: rpc("completeBatch", {
+    verb: "complete",
     request: G.CompleteBatchRequest,
     response: G.CompleteBatchResponse,
   }),
-  fail: rpc("fail", "fail", { request: G.FailRequest, response: G.FailResponse }),
-  drain: rpc("drain", "drain", { request: G.DrainRequest, response: G.DrainResponse }),
-  restore: rpc(
-    "restore",
-    "restore",
-    { request: G.RestoreRequest, response: G.RestoreResponse },
+  fail: rpc("fail", { verb: "fail", request: G.FailRequest, response: G.FailResponse }),
+  drain: rpc("drain", { verb: "drain", request: G.DrainRequest, response: G.DrainResponse }),
+  restore: rpc("restore", {
+    verb: "restore",
+    request: G.RestoreRequest,
+    response: G.RestoreResponse,
     // The answer lists new ids only for a renumbered restore; a protobuf list has no presence.
-    {
-      fromResponse: (m) => ((m.sequenceIds as unknown[] | undefined)?.length ? m : { restoredCount: m.restoredCount }),
+    fromResponse: (m) => ((m.sequenceIds as unknown[] | undefined)?.length ? m : { restoredCount: m.restoredCount }),
+  }),
+  deadLetters: rpc("deadLetters", {
+    verb: "deadletters",
+    request: G.DeadLettersRequest,
+    response: G.DeadLettersResponse,
+  }),
+  redrive: rpc("redrive", {
+    verb: "redrive",
+    request: G.RedriveRequest,
+    response: G.RedriveResponse,
+    // A list with presence: absent (every dead letter) and empty (none) mean different things.
+    fromRequest: (m) => {
+      const list = m.sequenceIds as { values?: number[] } | undefined;
+      return list ? { sequenceIds: list.values ?? [] } : {};
     },
-  ),
-  deadLetters: rpc("deadLetters", "deadletters", { request: G.DeadLettersRequest, response: G.DeadLettersResponse }),
-  redrive: rpc(
-    "redrive",
-    "redrive",
-    { request: G.RedriveRequest, response: G.RedriveResponse },
-    {
-      // A list with presence: absent (every dead letter) and empty (none) mean different things.
-      fromRequest: (m) => {
-        const list = m.sequenceIds as { values?: number[] } | undefined;
-        return list ? { sequenceIds: list.values ?? [] } : {};
-      },
-      toRequest: (w) => (w.sequenceIds ? { sequenceIds: { values: w.sequenceIds } } : {}),
-    },
-  ),
-  stats: rpc("stats", "stats", { request: G.StatsRequest, response: G.StatsResponse }),
+    toRequest: (w) => (w.sequenceIds ? { sequenceIds: { values: w.sequenceIds } } : {}),
+  }),
+  stats: rpc("stats", { verb: "stats", request: G.StatsRequest, response: G.StatsResponse }),
 };
 
 /**

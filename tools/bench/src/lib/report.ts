@@ -22,13 +22,12 @@ export interface ScenarioResult {
   readonly metrics: MetricResult[];
 }
 
-/** Records one sample. */
+/** Records one sample: the `values` one run of `scenario` measured on `system`. */
 export function addSample(
   all: Map<string, Samples>,
-  scenario: string,
-  values: Record<string, number>,
-  system: SystemId,
+  sample: { scenario: string; system: SystemId; values: Record<string, number> },
 ): void {
+  const { scenario, system, values } = sample;
   const s = all.get(scenario) ?? new Map<string, Map<SystemId, number[]>>();
   all.set(scenario, s);
   for (const [key, value] of Object.entries(values)) {

@@ -66,12 +66,12 @@ const DEPTH: SystemId[] = ["omnirelay-http", "omnirelay-http-raw", "bullmq", "gr
 /** Producer side of the lifecycle scenarios: batches of 100, two in flight. */
 const LIFECYCLE_PRODUCER = { batchSize: 100, inFlight: 2 };
 
+/** Enqueues `count` items in batches of `batchSize`, `inFlight` calls at a time; the rate in items/s. */
 async function enqueueRate(
   s: SystemHandle,
-  count: number,
-  batchSize: number,
-  inFlight: number,
+  options: { count: number; batchSize: number; inFlight: number },
 ): Promise<Record<string, number>> {
+  const { count, batchSize, inFlight } = options;
   const r = await s.group.producer.call<{ ms: number }>("enqueue", { count, batchSize, inFlight });
   await reset(s);
   return { rate: (count / r.ms) * 1000 };
@@ -120,14 +120,14 @@ export function scenarios(counts: Counts): Scenario[] {
       title: "Enqueue, one item per call, 64 in flight",
       systems: ENQUEUERS,
       metrics: RATE,
-      run: (s, c) => enqueueRate(s, c.enqueueSingle, 1, 64),
+      run: (s, c) => enqueueRate(s, { count: c.enqueueSingle, batchSize: 1, inFlight: 64 }),
     },
     {
       id: "enqueue-batch",
       title: "Enqueue, batches of 1,000, 4 in flight",
       systems: ENQUEUERS,
       metrics: RATE,
-      run: (s, c) => enqueueRate(s, c.enqueueBatch, 1000, 4),
+      run: (s, c) => enqueueRate(s, { count: c.enqueueBatch, batchSize: 1000, inFlight: 4 }),
     },
     lifecycle(1),
     lifecycle(10),

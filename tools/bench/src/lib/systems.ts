@@ -52,12 +52,13 @@ export interface SystemHandle {
   readonly consumeArgs: Record<string, unknown>;
 }
 
+/** The OmniRelay group over `transport` (system `omnirelay-<transport>`): a dispatcher, a producer and a consumer. */
 async function omniGroup(
-  name: string,
   transport: "http" | "grpc",
-  dir: string,
-  durability: OmniDurability,
+  options: { dir: string; durability: OmniDurability },
 ): Promise<Group> {
+  const name = `omnirelay-${transport}`;
+  const { dir, durability } = options;
   const port = await freePort();
   const path = join(dir, `${name}.db`);
   // BENCH_CPU_PROF=<dir>: the OmniRelay processes write V8 CPU profiles there (node --cpu-prof), for finding hot paths.
@@ -145,9 +146,9 @@ export async function startSystems(options: {
 }): Promise<{ systems: SystemHandle[]; groups: Group[] }> {
   const groups: Group[] = [];
   try {
-    const http = await omniGroup("omnirelay-http", "http", options.dir, options.durability);
+    const http = await omniGroup("http", options);
     groups.push(http);
-    const grpc = await omniGroup("omnirelay-grpc", "grpc", options.dir, options.durability);
+    const grpc = await omniGroup("grpc", options);
     groups.push(grpc);
     const bull = options.without.includes("bullmq") ? undefined : await bullGroup(options.dir);
     if (bull) groups.push(bull);
