@@ -22,6 +22,16 @@ beforeAll(() => {
 }, 300_000);
 
 describe("deploy/alerts.yml", () => {
+  it("the guide's promtool commands run from the repository root and succeed", () => {
+    const guide = readFileSync(join(root, "docs/guides/diagnostics.md"), "utf8");
+    const section = guide.slice(guide.indexOf("## Dashboards and alerts"));
+    const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(block).toContain("promtool test rules deploy/alerts.test.yml");
+    const output = execFileSync("bash", ["-c", `set -euo pipefail\n${block}`], { cwd: root, encoding: "utf8" });
+    expect(output).toMatch(/SUCCESS: \d+ rules found/);
+    expect(output).toMatch(/Unit Testing: {2}deploy\/alerts\.test\.yml\n {2}SUCCESS/);
+  });
+
   it("passes promtool check rules", () => {
     const { status, output } = promtool(["check", "rules", "alerts.yml"]);
     expect(output).toMatch(/SUCCESS: \d+ rules found/);
