@@ -48,6 +48,7 @@ case "$cmd" in
     pnpm run lint
     pnpm run build
     pnpm run typecheck
+    bash scripts/ensure-promtool.sh # the alert-rule tests run promtool (Debian's prometheus package)
     pnpm run test:unit
     ;;
   bench)

@@ -102,6 +102,7 @@ export async function startDispatcherNode(config: MeshDemoConfig & MeshAuth, log
       logger,
     });
     dispatcher.addComponent(store);
+    controlPlane.addDeterministicStore({ store: "deterministic", records: () => store.count() });
     const catalog = await CatalogState.load(store);
     const shards: MeshShard[] = [];
     for (const shard of config.shards) {

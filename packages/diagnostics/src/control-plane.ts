@@ -1,8 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   type Clock,
-  type Dispatcher,
-  ErrorCodes,
   type Logger,
   OmniRelayError,
   type ReadinessCheck,
@@ -12,79 +10,32 @@ import {
   silentLogger,
   systemClock,
 } from "@omnirelay/core";
-import type {
-  ResourceLeaseBackpressureDiagnosticsListener,
-  ResourceLeaseBackpressureSignal,
-} from "@omnirelay/core/backpressure";
+import type { ResourceLeaseBackpressureSignal } from "@omnirelay/core/backpressure";
 import { RpcMetricsMiddleware } from "@omnirelay/core/middleware";
-import type { PeerHealthSnapshotProvider } from "@omnirelay/core/peers";
+import type { PeerChooser, PeerHealthSnapshotProvider } from "@omnirelay/core/peers";
 import { collectDefaultMetrics, Registry } from "prom-client";
-import { ControlPlaneAuthenticator, type ControlPlaneAuthOptions } from "./auth.js";
+import { ControlPlaneAuthenticator } from "./auth.js";
 import { BackpressureEventStream, type ShardBackpressureSignal } from "./backpressure-stream.js";
+import { TrackedPeerChooser } from "./chooser.js";
+import type { ResourceLeaseControlPlaneOptions } from "./control-plane-options.js";
+import { closedError, duplicate } from "./errors.js";
 import { sendError } from "./http.js";
-import { checkBuckets, PrometheusRpcMetricsRecorder, ResourceLeaseMetrics } from "./metrics.js";
+import { ResourceLeaseMetrics } from "./metrics.js";
 import { integerOption, nameOption } from "./options.js";
 import { parseAllowedOrigins } from "./origin.js";
+import { PeerMetrics } from "./peer-metrics.js";
+import { ReadinessChecks } from "./readiness.js";
 import { type ReplicationSource, TrackedReplicationSink } from "./replication.js";
+import {
+  type DeterministicStoreOptions,
+  type ReplicationOutboxOptions,
+  ReplicationRegistry,
+} from "./replication-registry.js";
 import { type ControlPlaneState, routeRequest } from "./routes.js";
+import { checkBuckets, PrometheusRpcMetricsRecorder } from "./rpc-metrics.js";
 import { type ControlPlaneListenOptions, type ControlPlaneServer, serveControlPlane } from "./server.js";
-import { type RuntimeToggleOptions, RuntimeToggles } from "./toggles.js";
-
-/** Options of a {@link ResourceLeaseControlPlane}. */
-export interface ResourceLeaseControlPlaneOptions {
-  /** Registry for every metric; never prom-client's global one. @defaultValue a new `Registry` */
-  readonly registry?: Registry;
-  /** Also export prom-client's default Node.js process metrics. @defaultValue false */
-  readonly collectDefaultMetrics?: boolean;
-  /** Limits the `procedure` label of the HTTP metrics to this dispatcher's procedures. @defaultValue `undefined` */
-  readonly dispatcher?: Pick<Dispatcher, "lookup">;
-  /** Distinct `procedure` label values kept (later ones are `_other`). @defaultValue 500 */
-  readonly maxProcedures?: number;
-  /** Buckets of the replication-lag and request-duration histograms, ms. @defaultValue 1 ms … 60 s */
-  readonly histogramBucketsMs?: readonly number[];
-  /** Authentication and admin principals; without it every endpoint is open (bind to a private interface!). */
-  readonly auth?: ControlPlaneAuthOptions;
-  /**
-   * Browser origins (`https://ops.example.com`) besides the control plane's own that may call the state-changing
-   * endpoints, e.g. the public origin of a reverse proxy that rewrites `Host`. Requests without an `Origin` header
-   * (CLI, curl, programs) are never affected. No CORS headers are served.
-   * @defaultValue `[]`
-   */
-  readonly allowedOrigins?: readonly string[];
-  /** Initial log level and tracing settings. */
-  readonly toggles?: Omit<RuntimeToggleOptions, "logger">;
-  /** `/readyz` fails while a replication sink lags more than this, ms. @defaultValue 30000 */
-  readonly maxReplicationLagMs?: number;
-  /** Interval of SSE heartbeat comments, ms. @defaultValue 15000 */
-  readonly sseHeartbeatIntervalMs?: number;
-  /** Largest accepted POST body. @defaultValue 65536 */
-  readonly maxBodyBytes?: number;
-  /** @defaultValue `systemClock` */
-  readonly clock?: Clock;
-  /** @defaultValue `silentLogger` */
-  readonly logger?: Logger;
-}
-
-/** A shard registration for {@link ResourceLeaseControlPlane.addShard}. */
-export interface ControlPlaneShardOptions {
-  /** Queue namespace; the `shard` label value. */
-  readonly namespace: string;
-  /** The shard's queue (`component.queue`). */
-  readonly queue: ResourceLeaseQueue;
-  /**
-   * A diagnostics listener fed by the queue's gate. Only needed when the queue has no `backpressure` controller
-   * of its own (otherwise the control plane listens to the controller directly). @defaultValue `undefined`
-   */
-  readonly backpressure?: ResourceLeaseBackpressureDiagnosticsListener;
-}
-
-interface ShardEntry {
-  readonly namespace: string;
-  readonly queue: ResourceLeaseQueue;
-  readonly listener: ResourceLeaseBackpressureDiagnosticsListener | undefined;
-  latest: ResourceLeaseBackpressureSignal | undefined;
-  readonly detach: () => void;
-}
+import { type ControlPlaneShardOptions, ShardRegistry } from "./shards.js";
+import { RuntimeToggles } from "./toggles.js";
 
 /**
  * The OmniRelay diagnostics control plane: lease health, backpressure (latest and a live stream), replication
@@ -99,10 +50,12 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
   /** Log level and tracing switches, with change listeners. */
   readonly toggles: RuntimeToggles;
   private readonly metrics: ResourceLeaseMetrics;
-  private readonly shards = new Map<string, ShardEntry>();
+  private readonly peerMetrics: PeerMetrics;
+  private readonly shards: ShardRegistry;
   private readonly providers = new Set<PeerHealthSnapshotProvider>();
-  private readonly sources = new Map<string, ReplicationSource>();
-  private readonly checks = new Map<string, ReadinessCheck>();
+  private readonly choosers = new Map<string, TrackedPeerChooser>();
+  private readonly replication = new ReplicationRegistry();
+  private readonly checks = new ReadinessChecks();
   private readonly stream: BackpressureEventStream;
   private readonly auth: ControlPlaneAuthenticator | undefined;
   private readonly servers = new Set<ControlPlaneServer>();
@@ -118,9 +71,18 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
   constructor(options: ResourceLeaseControlPlaneOptions = {}) {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
-    this.maxReplicationLagMs = integerOption("maxReplicationLagMs", options.maxReplicationLagMs, 30_000, 0);
-    this.maxBodyBytes = integerOption("maxBodyBytes", options.maxBodyBytes, 65_536, 16);
-    const heartbeatIntervalMs = integerOption("sseHeartbeatIntervalMs", options.sseHeartbeatIntervalMs, 15_000, 1);
+    this.maxReplicationLagMs = integerOption("maxReplicationLagMs", {
+      value: options.maxReplicationLagMs,
+      fallback: 30_000,
+      min: 0,
+    });
+    this.maxBodyBytes = integerOption("maxBodyBytes", { value: options.maxBodyBytes, fallback: 65_536, min: 16 });
+    const heartbeatIntervalMs = integerOption("sseHeartbeatIntervalMs", {
+      value: options.sseHeartbeatIntervalMs,
+      fallback: 15_000,
+      min: 1,
+    });
+    const maxPeerLabels = integerOption("maxPeerLabels", { value: options.maxPeerLabels, fallback: 50, min: 0 });
     checkBuckets("histogramBucketsMs", options.histogramBucketsMs);
     if (options.registry !== undefined && !(options.registry instanceof Registry)) {
       throw OmniRelayError.invalidOption("registry", "Option 'registry' must be a prom-client Registry.");
@@ -129,13 +91,35 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
     this.auth = options.auth === undefined ? undefined : new ControlPlaneAuthenticator(options.auth);
     this.toggles = new RuntimeToggles({ ...options.toggles, logger: this.logger });
     this.registry = options.registry ?? new Registry();
+    this.shards = new ShardRegistry({
+      clock: this.clock,
+      logger: this.logger,
+      closed: this.abort.signal,
+      onSignal: (shard, signal) => this.onSignal(shard, signal),
+    });
     this.metrics = new ResourceLeaseMetrics(
       this.registry,
       {
-        shards: () => [...this.shards.values()].map((s) => [s.namespace, () => s.queue.stats()] as const),
-        peers: () => this.providers,
+        shards: () =>
+          this.shards.entries().map((s) => ({
+            namespace: s.namespace,
+            stats: () => s.queue.stats(),
+            backpressureActive: () => ShardRegistry.latest(s)?.isActive,
+            registeredAt: s.registeredAt,
+          })),
+        checkpoints: () => this.checkpoints(),
+        outboxes: () => this.replication.outboxes(),
+        stores: () => this.replication.stores(),
       },
-      options.histogramBucketsMs,
+      { clock: this.clock, lagBucketsMs: options.histogramBucketsMs },
+    );
+    this.peerMetrics = new PeerMetrics(
+      this.registry,
+      {
+        peers: () => this.providers,
+        choosers: () => [...this.choosers].map(([chooser, c]) => ({ chooser, rejections: () => c.rejections() })),
+      },
+      { clock: this.clock, maxPeerLabels },
     );
     this.rpcMetricsRecorder = new PrometheusRpcMetricsRecorder({
       registry: this.registry,
@@ -164,38 +148,8 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
    * invalid-argument `resourcelease.options.invalid` for a blank namespace or a missing queue.
    */
   addShard(options: ControlPlaneShardOptions): () => void {
-    const namespace = nameOption("namespace", options?.namespace);
-    if (typeof options.queue?.stats !== "function")
-      throw OmniRelayError.invalidOption("queue", "Option 'queue' must be a queue.");
     this.ensureOpen();
-    if (this.shards.has(namespace)) throw duplicate("shard", namespace);
-    const onSignal = (signal: ResourceLeaseBackpressureSignal): void => this.onSignal(namespace, signal);
-    let detach: () => void = () => {};
-    const controller = options.queue.backpressure;
-    if (controller !== undefined) {
-      detach = controller.addListener({ onBackpressureChanged: onSignal });
-    } else if (options.backpressure !== undefined) {
-      const stop = new AbortController();
-      const relay = stop.signal;
-      const updates = options.backpressure.updates({ signal: AbortSignal.any([relay, this.abort.signal]) });
-      void (async () => {
-        for await (const signal of updates) onSignal(signal);
-      })().catch((err: unknown) => this.logger.warn({ err, shard: namespace }, "Backpressure relay stopped."));
-      detach = () => stop.abort();
-    }
-    const entry: ShardEntry = {
-      namespace,
-      queue: options.queue,
-      listener: options.backpressure,
-      latest: undefined,
-      detach,
-    };
-    this.shards.set(namespace, entry);
-    return () => {
-      if (this.shards.get(namespace) !== entry) return;
-      this.shards.delete(namespace);
-      entry.detach();
-    };
+    return this.shards.add(options);
   }
 
   /** Registers a `ResourceLeaseDispatcherComponent` (its namespace and queue) as a shard; see {@link addShard}. */
@@ -216,28 +170,59 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
   }
 
   /**
-   * Registers a replication sink's checkpoint for `/replication/checkpoint` and `/readyz`.
+   * Wraps a peer chooser so its decisions are counted in `omnirelay_peer_chooser_decisions_total{chooser,outcome}`
+   * and its skips in `omnirelay_peer_chooser_rejections_total{chooser,reason}`. Use the result in its place.
+   * @throws OmniRelayError already-exists `omnirelay.control.duplicate` for a chooser name already used.
+   */
+  trackPeerChooser(options: { readonly name: string; readonly chooser: PeerChooser }): PeerChooser {
+    const name = nameOption("name", options?.name);
+    if (typeof options.chooser?.acquire !== "function")
+      throw OmniRelayError.invalidOption("chooser", "Option 'chooser' must be a PeerChooser.");
+    if (this.choosers.has(name)) throw duplicate("peer chooser", name);
+    const tracked = new TrackedPeerChooser(options.chooser, (outcome) => {
+      try {
+        this.peerMetrics.chooserDecision(name, outcome);
+      } catch (err) {
+        this.logger.warn({ err, chooser: name }, "Counting a chooser decision failed.");
+      }
+    });
+    this.peerMetrics.trackChooser(name);
+    this.choosers.set(name, tracked);
+    return tracked;
+  }
+
+  /**
+   * Registers a replication sink's checkpoint for `/replication/checkpoint`, `/readyz` and the checkpoint gauges.
    * @returns a function that unregisters it.
    * @throws OmniRelayError already-exists `omnirelay.control.duplicate` for a sink/shard pair already registered.
    */
   addReplicationSource(source: ReplicationSource): () => void {
-    const sink = nameOption("sink", source?.sink);
-    const shard = nameOption("shard", source.shard);
-    if (typeof source.checkpoint !== "function")
-      throw OmniRelayError.invalidOption("checkpoint", "Option 'checkpoint' is required.");
-    const key = `${sink}\u0000${shard}`;
-    if (this.sources.has(key)) throw duplicate("replication source", `${sink}/${shard}`);
-    const entry: ReplicationSource = { sink, shard, checkpoint: source.checkpoint };
-    this.sources.set(key, entry);
-    return () => {
-      if (this.sources.get(key) === entry) this.sources.delete(key);
-    };
+    return this.replication.addSource(source);
   }
 
   /**
-   * Wraps a replication sink (or none) so that each applied event updates its checkpoint and the
-   * `omnirelay_resourcelease_replication_lag{sink,shard}` histogram (now − event timestamp), and registers it as a
-   * replication source. Give the result to your replicator as a sink.
+   * Exports a replicator's or hub client's outbox depth as `omnirelay_resourcelease_replication_outbox_events`.
+   * @returns a function that unregisters it.
+   * @throws OmniRelayError already-exists `omnirelay.control.duplicate` for a sink/shard pair already registered.
+   */
+  addReplicationOutbox(options: ReplicationOutboxOptions): () => void {
+    return this.replication.addOutbox(options);
+  }
+
+  /**
+   * Exports a deterministic state store's size as `omnirelay_deterministic_store_records{store}`.
+   * @returns a function that unregisters it.
+   * @throws OmniRelayError already-exists `omnirelay.control.duplicate` for a store name already registered.
+   */
+  addDeterministicStore(options: DeterministicStoreOptions): () => void {
+    return this.replication.addStore(options);
+  }
+
+  /**
+   * Wraps a replication sink (or none) so that each applied event updates its checkpoint, the
+   * `omnirelay_resourcelease_replication_lag{sink,shard}` histogram (now − event timestamp) and
+   * `omnirelay_resourcelease_replication_applied_total{sink,shard,replay}`, each rejection the sink failure and retry
+   * counters; and registers it as a replication source. Give the result to your replicator as a sink.
    * @throws OmniRelayError already-exists `omnirelay.control.duplicate` for a sink/shard pair already registered.
    */
   trackReplicationSink(options: {
@@ -247,26 +232,35 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
   }): TrackedReplicationSink {
     const sink = nameOption("sink", options?.sink);
     const shard = nameOption("shard", options.shard);
+    const metrics = this.metrics;
     const tracked = new TrackedReplicationSink({
       sink,
       shard,
       ...(options.inner ? { inner: options.inner } : {}),
       clock: this.clock,
-      onLag: (lagMs) => this.metrics.replicationLag(sink, shard, lagMs),
+      observer: {
+        applied: (outcome) => metrics.sinkApplied(sink, shard, outcome),
+        failed: () => metrics.sinkFailed(sink, shard),
+        retried: () => metrics.sinkRetried(sink, shard),
+      },
     });
     this.addReplicationSource({ sink, shard, checkpoint: () => tracked.checkpoint() });
+    metrics.trackSink(sink, shard);
     return tracked;
   }
 
   /**
    * A queue observer (for `queueOptions.observers`) that counts every event in
-   * `omnirelay_resourcelease_replication_events_total{shard,event_type}`. Never throws.
+   * `omnirelay_resourcelease_replication_events_total{shard,event_type}`, stamps
+   * `omnirelay_resourcelease_replication_last_event_timestamp_seconds{shard}` and counts lease grants and expiries
+   * per peer. Never throws.
    */
   eventObserver(shard: string): (event: ResourceLeaseReplicationEvent) => void {
     const name = nameOption("shard", shard);
     return (event) => {
       try {
         this.metrics.replicationEvent(name, event.eventType);
+        this.peerMetrics.observe(event);
       } catch (err) {
         this.logger.warn({ err, shard: name }, "Counting a replication event failed.");
       }
@@ -279,28 +273,13 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
    * @throws OmniRelayError already-exists `omnirelay.control.duplicate` for a name already used.
    */
   addReadinessCheck(name: string, check: ReadinessCheck): () => void {
-    const key = nameOption("name", name);
-    if (typeof check !== "function")
-      throw OmniRelayError.invalidOption("check", "A readiness check must be a function.");
-    if (this.checks.has(key)) throw duplicate("readiness check", key);
-    this.checks.set(key, check);
-    return () => {
-      if (this.checks.get(key) === check) this.checks.delete(key);
-    };
+    return this.checks.add(name, check);
   }
 
   /** Every reason the node is not ready (empty when ready): registered checks, queue states, replication lag. */
   readinessIssues(): string[] {
-    const issues: string[] = [];
-    for (const [name, check] of this.checks) {
-      try {
-        const issue = check();
-        if (issue) issues.push(`${name}: ${issue}`);
-      } catch (err) {
-        issues.push(`${name}: check failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
-    for (const shard of this.shards.values()) {
+    const issues = this.checks.issues();
+    for (const shard of this.shards.entries()) {
       const state = shard.queue.stats().state;
       if (state !== "running") issues.push(`queue ${shard.namespace} is ${state}`);
     }
@@ -363,7 +342,7 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
     this.closed = true;
     this.abort.abort();
     this.stream.close();
-    for (const shard of this.shards.values()) shard.detach();
+    this.shards.detachAll();
     await Promise.all([...this.servers].map((server) => server.close()));
   }
 
@@ -373,39 +352,13 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
   }
 
   private onSignal(shard: string, signal: ResourceLeaseBackpressureSignal): void {
-    const entry = this.shards.get(shard);
-    if (entry) entry.latest = signal;
     this.metrics.backpressureTransition(shard, signal.isActive);
     const event: ShardBackpressureSignal = { ...signal, shard };
     this.stream.publish(event);
   }
 
   private checkpoints(): ReturnType<ControlPlaneState["checkpoints"]> {
-    return [...this.sources.values()].map((source) => {
-      const queue = this.shards.get(source.shard)?.queue;
-      const queueLastEventSequence = queue?.stats().lastEventSequence;
-      try {
-        const checkpoint = source.checkpoint();
-        const caught = queueLastEventSequence !== undefined && checkpoint.lastSequence >= queueLastEventSequence;
-        const lagMs = caught ? 0 : checkpoint.lagMs;
-        return {
-          sink: source.sink,
-          shard: source.shard,
-          lastSequence: checkpoint.lastSequence,
-          ...(lagMs !== undefined ? { lagMs } : {}),
-          ...(queueLastEventSequence !== undefined
-            ? { queueLastEventSequence, behindEvents: Math.max(0, queueLastEventSequence - checkpoint.lastSequence) }
-            : {}),
-        };
-      } catch (err) {
-        return {
-          sink: source.sink,
-          shard: source.shard,
-          error: err instanceof Error ? err.message : String(err),
-          ...(queueLastEventSequence !== undefined ? { queueLastEventSequence } : {}),
-        };
-      }
-    });
+    return this.replication.checkpoints((shard) => this.shards.get(shard)?.queue.stats().lastEventSequence);
   }
 
   private state(): ControlPlaneState {
@@ -417,10 +370,10 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
       maxBodyBytes: this.maxBodyBytes,
       allowedOrigins: this.allowedOrigins,
       shards: () =>
-        [...this.shards.values()].map((s) => ({
+        this.shards.entries().map((s) => ({
           namespace: s.namespace,
           stats: s.queue.stats(),
-          latest: s.latest ?? s.listener?.latest ?? s.queue.backpressure?.latest,
+          latest: ShardRegistry.latest(s),
         })),
       providers: () => [...this.providers],
       checkpoints: () => this.checkpoints(),
@@ -429,21 +382,6 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
   }
 
   private ensureOpen(): void {
-    if (this.closed) {
-      throw new OmniRelayError({
-        status: "unavailable",
-        code: ErrorCodes.controlPlane.closed,
-        message: "The control plane is closed.",
-      });
-    }
+    if (this.closed) throw closedError();
   }
-}
-
-function duplicate(kind: string, name: string): OmniRelayError {
-  return new OmniRelayError({
-    status: "already-exists",
-    code: ErrorCodes.controlPlane.duplicate,
-    message: `A ${kind} named '${name}' is already registered.`,
-    metadata: { name },
-  });
 }

@@ -1,151 +1,107 @@
-import type { Dispatcher, ResourceLeaseEventType, ResourceLeaseQueueStats } from "@omnirelay/core";
-import { OmniRelayError, ResourceLeaseEventTypes } from "@omnirelay/core";
-import type { RpcCallMetric, RpcMetricsRecorder } from "@omnirelay/core/middleware";
-import type { PeerHealthSnapshotProvider, PeerLeaseHealthStats } from "@omnirelay/core/peers";
+import type { Clock, ResourceLeaseEventType, ResourceLeaseQueueStats } from "@omnirelay/core";
+import { ResourceLeaseEventTypes } from "@omnirelay/core";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import { integerOption } from "./options.js";
+import type { ReplicationCheckpointRow } from "./routes.js";
+import { defaultDurationBucketsMs, OTHER_LABEL } from "./rpc-metrics.js";
 
-/** Label value used when a value is not one of the bounded, known ones. */
-export const OTHER_LABEL = "_other";
-
-/** Default histogram buckets for durations and lags, in ms. */
-export const defaultDurationBucketsMs: readonly number[] = [
-  1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000,
-];
-
-/** Options of {@link PrometheusRpcMetricsRecorder}. */
-export interface PrometheusRpcMetricsRecorderOptions {
-  /** Registry that receives `omnirelay_http_requests_total` and `omnirelay_http_request_duration`. */
-  readonly registry: Registry;
-  /**
-   * Only procedures this dispatcher has registered become label values; anything else is `_other`.
-   * @defaultValue `undefined` (the first `maxProcedures` distinct names are kept)
-   */
-  readonly dispatcher?: Pick<Dispatcher, "lookup">;
-  /** Distinct procedure label values kept; later ones are `_other`. @defaultValue 500 */
-  readonly maxProcedures?: number;
-  /** Buckets of the duration histogram, ms. @defaultValue {@link defaultDurationBucketsMs} */
-  readonly bucketsMs?: readonly number[];
+/** A registered shard as the metrics read it at scrape time. */
+export interface ShardMetricsSource {
+  readonly namespace: string;
+  readonly stats: () => ResourceLeaseQueueStats;
+  /** Whether the shard's backpressure gate is active now (`undefined`: no signal yet). */
+  readonly backpressureActive: () => boolean | undefined;
+  /** When the shard was registered, ms since the epoch (the "last event" until its first event). */
+  readonly registeredAt: number;
 }
 
-/**
- * An {@link RpcMetricsRecorder} backed by prom-client: feed it to core's `RpcMetricsMiddleware` to get the counter
- * `omnirelay_http_requests_total{procedure,transport,status}` and the histogram
- * `omnirelay_http_request_duration{procedure,transport}` (ms). Label sets are bounded: unknown procedures and
- * names beyond `maxProcedures` are recorded as `_other`.
- */
-export class PrometheusRpcMetricsRecorder implements RpcMetricsRecorder {
-  private readonly requests: Counter<"procedure" | "transport" | "status">;
-  private readonly duration: Histogram<"procedure" | "transport">;
-  private readonly dispatcher: Pick<Dispatcher, "lookup"> | undefined;
-  private readonly maxProcedures: number;
-  private readonly procedures = new Set<string>();
+/** A replication outbox (events handed to a sink or hub and not acknowledged yet). */
+export interface ReplicationOutboxSource {
+  readonly sink: string;
+  readonly shard: string;
+  readonly pendingEvents: () => number;
+}
 
-  /**
-   * Registers the two instruments in `registry`.
-   * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`) without a registry,
-   * or for a bad `maxProcedures`; prom-client's own Error when the registry already holds these metric names.
-   */
-  constructor(options: PrometheusRpcMetricsRecorderOptions) {
-    if (typeof options?.registry?.registerMetric !== "function") {
-      throw OmniRelayError.invalidOption("registry", "Option 'registry' must be a prom-client Registry.");
-    }
-    this.dispatcher = options.dispatcher;
-    this.maxProcedures = integerOption("maxProcedures", options.maxProcedures, 500, 1);
-    this.requests = new Counter({
-      name: "omnirelay_http_requests_total",
-      help: "Inbound RPC calls handled, by procedure, transport and outcome status.",
-      labelNames: ["procedure", "transport", "status"],
-      registers: [options.registry],
-    });
-    this.duration = new Histogram({
-      name: "omnirelay_http_request_duration",
-      help: "Time to handle an inbound RPC call, in milliseconds.",
-      labelNames: ["procedure", "transport"],
-      buckets: [...(options.bucketsMs ?? defaultDurationBucketsMs)],
-      registers: [options.registry],
-    });
-  }
-
-  /** Counts the call and observes its duration. Never throws for a well-formed metric. */
-  record(metric: RpcCallMetric): void {
-    const procedure = this.procedureLabel(metric.procedure);
-    this.requests.inc({ procedure, transport: metric.transport, status: metric.status });
-    this.duration.observe({ procedure, transport: metric.transport }, Math.max(0, metric.durationMs));
-  }
-
-  private procedureLabel(raw: string): string {
-    const name = raw.trim().toLowerCase();
-    if (this.procedures.has(name)) return name;
-    if (this.dispatcher !== undefined && this.dispatcher.lookup(name) === undefined) return OTHER_LABEL;
-    if (this.procedures.size >= this.maxProcedures) return OTHER_LABEL;
-    this.procedures.add(name);
-    return name;
-  }
+/** A deterministic state store whose size is exported. */
+export interface DeterministicStoreSource {
+  readonly store: string;
+  readonly records: () => number | Promise<number>;
 }
 
 /** What {@link ResourceLeaseMetrics} reads at scrape time. */
 export interface ResourceLeaseMetricsSources {
-  /** Every registered shard with its queue counters. */
-  readonly shards: () => Iterable<readonly [string, () => ResourceLeaseQueueStats]>;
-  /** Every registered peer health provider. */
-  readonly peers: () => Iterable<PeerHealthSnapshotProvider>;
+  readonly shards: () => Iterable<ShardMetricsSource>;
+  readonly checkpoints: () => Iterable<ReplicationCheckpointRow>;
+  readonly outboxes: () => Iterable<ReplicationOutboxSource>;
+  readonly stores: () => Iterable<DeterministicStoreSource>;
 }
 
-interface StatsProvider {
-  stats(): PeerLeaseHealthStats;
-}
-
-function hasStats(provider: PeerHealthSnapshotProvider): provider is PeerHealthSnapshotProvider & StatsProvider {
-  return typeof (provider as Partial<StatsProvider>).stats === "function";
+/** Settings of {@link ResourceLeaseMetrics}. */
+export interface ResourceLeaseMetricsSettings {
+  readonly clock: Clock;
+  readonly lagBucketsMs?: readonly number[] | undefined;
 }
 
 const eventTypes = new Set<string>(Object.keys(ResourceLeaseEventTypes));
 
-/** The ResourceLease and peer-health instruments of DESIGN §7 in one registry (internal to the control plane). */
+type Labels<T extends string> = Partial<Record<T, string | number>>;
+
+/** A gauge whose series are rebuilt from `read` at every scrape (series of vanished label sets disappear). */
+function scrapeGauge<T extends string>(
+  spec: { name: string; help: string; labelNames: readonly T[]; registry: Registry },
+  read: () => Iterable<readonly [Labels<T>, number]> | Promise<Iterable<readonly [Labels<T>, number]>>,
+): void {
+  const gauge: Gauge<T> = new Gauge<T>({
+    name: spec.name,
+    help: spec.help,
+    labelNames: spec.labelNames,
+    registers: [spec.registry],
+    collect: async () => {
+      const rows = await read();
+      gauge.reset();
+      for (const [labels, value] of rows) if (Number.isFinite(value)) gauge.set(labels, value);
+    },
+  });
+}
+
+function safe<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The queue, backpressure, replication and deterministic-store instruments of DESIGN §7 in one registry (internal
+ * to the control plane). Label values are shard and sink names the application registered, the fixed event-type
+ * enum and `replay` `true`/`false`: bounded by configuration, never by traffic.
+ */
 export class ResourceLeaseMetrics {
   private readonly transitions: Counter<"shard" | "state">;
   private readonly events: Counter<"shard" | "event_type">;
   private readonly lag: Histogram<"sink" | "shard">;
-  private readonly lastPeerStats = new WeakMap<object, PeerLeaseHealthStats>();
+  private readonly applied: Counter<"sink" | "shard" | "replay">;
+  private readonly failures: Counter<"sink" | "shard">;
+  private readonly retries: Counter<"sink" | "shard">;
+  private readonly lastEventAt = new Map<string, number>();
+  private readonly clock: Clock;
 
-  constructor(registry: Registry, sources: ResourceLeaseMetricsSources, lagBucketsMs?: readonly number[]) {
+  constructor(registry: Registry, sources: ResourceLeaseMetricsSources, settings: ResourceLeaseMetricsSettings) {
+    this.clock = settings.clock;
     const registers = [registry];
-    const pending: Gauge<"shard"> = new Gauge({
-      name: "omnirelay_resourcelease_pending",
-      help: "Items waiting for a lease (including those in a retry backoff), per shard.",
-      labelNames: ["shard"],
-      registers,
-      collect: () => {
-        pending.reset();
-        for (const [shard, stats] of sources.shards()) pending.set({ shard }, readStats(stats)?.pendingCount ?? 0);
-      },
-    });
-    const active: Gauge<"shard"> = new Gauge({
-      name: "omnirelay_resourcelease_active",
-      help: "Active leases, per shard.",
-      labelNames: ["shard"],
-      registers,
-      collect: () => {
-        active.reset();
-        for (const [shard, stats] of sources.shards()) active.set({ shard }, readStats(stats)?.activeLeaseCount ?? 0);
-      },
-    });
-    const shardGauge = (name: string, help: string, read: (s: ResourceLeaseQueueStats) => number): void => {
-      const gauge: Gauge<"shard"> = new Gauge({
-        name,
-        help,
-        labelNames: ["shard"],
-        registers,
-        collect: () => {
-          gauge.reset();
-          for (const [shard, stats] of sources.shards()) {
-            const s = readStats(stats);
-            if (s) gauge.set({ shard }, read(s));
-          }
-        },
+    const perShard = (read: (s: ResourceLeaseQueueStats) => number) => () =>
+      [...sources.shards()].flatMap((shard) => {
+        const stats = safe(shard.stats);
+        return stats ? [[{ shard: shard.namespace }, read(stats)] as const] : [];
       });
-    };
+    const shardGauge = (name: string, help: string, read: (s: ResourceLeaseQueueStats) => number): void =>
+      scrapeGauge({ name, help, labelNames: ["shard"], registry }, perShard(read));
+    shardGauge(
+      "omnirelay_resourcelease_pending",
+      "Items waiting for a lease (including those in a retry backoff), per shard.",
+      (s) => s.pendingCount,
+    );
+    shardGauge("omnirelay_resourcelease_active", "Active leases, per shard.", (s) => s.activeLeaseCount);
     shardGauge(
       "omnirelay_resourcelease_bytes_held",
       "Payload bytes of the items a shard holds (pending, delayed, leased), counted against its maxBytes.",
@@ -158,6 +114,34 @@ export class ResourceLeaseMetrics {
       "Payload bytes of a shard's dead letters.",
       (s) => s.deadLetterBytes ?? 0,
     );
+    shardGauge(
+      "omnirelay_resourcelease_replication_queue_sequence",
+      "Sequence number of the last event the shard's queue produced.",
+      (s) => s.lastEventSequence,
+    );
+    scrapeGauge(
+      {
+        name: "omnirelay_resourcelease_backpressure_active",
+        help: "1 while the shard's backpressure gate is active, else 0.",
+        labelNames: ["shard"],
+        registry,
+      },
+      () => [...sources.shards()].map((s) => [{ shard: s.namespace }, safe(s.backpressureActive) ? 1 : 0] as const),
+    );
+    scrapeGauge(
+      {
+        name: "omnirelay_resourcelease_replication_last_event_timestamp_seconds",
+        help: "When the shard's queue last produced a replication event (its registration time before the first), Unix seconds.",
+        labelNames: ["shard"],
+        registry,
+      },
+      () =>
+        [...sources.shards()].map((s) => {
+          const at = Math.max(this.lastEventAt.get(s.namespace) ?? 0, s.registeredAt);
+          return [{ shard: s.namespace }, at / 1000] as const;
+        }),
+    );
+    this.registerCheckpointGauges(registry, sources);
     this.transitions = new Counter({
       name: "omnirelay_resourcelease_backpressure_transitions_total",
       help: "Backpressure gate transitions, per shard and new state (active/inactive).",
@@ -174,44 +158,35 @@ export class ResourceLeaseMetrics {
       name: "omnirelay_resourcelease_replication_lag",
       help: "Time from a queue mutation to its application by a replication sink, in milliseconds.",
       labelNames: ["sink", "shard"],
-      buckets: [...(lagBucketsMs ?? defaultDurationBucketsMs)],
+      buckets: [...(settings.lagBucketsMs ?? defaultDurationBucketsMs)],
       registers,
     });
-    const peerGauge = (name: string, help: string, read: (totals: PeerTotals) => number): void => {
-      const gauge: Gauge = new Gauge({
-        name,
-        help,
-        registers,
-        collect: () => gauge.set(read(peerTotals(sources.peers()))),
-      });
-    };
-    peerGauge("omnirelay_peer_lease_healthy", "Peers currently eligible for work.", (t) => t.healthy);
-    peerGauge("omnirelay_peer_lease_unhealthy", "Peers currently not eligible for work.", (t) => t.unhealthy);
-    peerGauge(
-      "omnirelay_peer_lease_pending_reassignments",
-      "Leases of peers that went back to the queue and were not granted again yet.",
-      (t) => t.pendingReassignments,
-    );
-    // The three counters read every tracker's monotonic totals at scrape time and add the difference since the
-    // previous scrape: no per-peer labels, and nothing is lost between scrapes.
-    const assignments: Counter = new Counter({
-      name: "omnirelay_peer_lease_assignments_total",
-      help: "Lease assignments recorded by the peer health trackers.",
+    this.applied = new Counter({
+      name: "omnirelay_resourcelease_replication_applied_total",
+      help: "Events a tracked sink handled: replay=true when the sink had applied (recorded) the event before.",
+      labelNames: ["sink", "shard", "replay"],
       registers,
-      collect: () => this.syncPeerCounters(sources.peers(), { assignments, heartbeats, disconnects }),
     });
-    const heartbeats: Counter = new Counter({
-      name: "omnirelay_peer_lease_heartbeats_total",
-      help: "Lease heartbeats recorded by the peer health trackers.",
+    this.failures = new Counter({
+      name: "omnirelay_resourcelease_replication_sink_failures_total",
+      help: "Applies of an event that a tracked sink rejected.",
+      labelNames: ["sink", "shard"],
       registers,
-      collect: () => this.syncPeerCounters(sources.peers(), { assignments, heartbeats, disconnects }),
     });
-    const disconnects: Counter = new Counter({
-      name: "omnirelay_peer_lease_disconnects_total",
-      help: "Peer transitions from connected to disconnected recorded by the peer health trackers.",
+    this.retries = new Counter({
+      name: "omnirelay_resourcelease_replication_sink_retries_total",
+      help: "Applies of an event that the same tracked sink had rejected before.",
+      labelNames: ["sink", "shard"],
       registers,
-      collect: () => this.syncPeerCounters(sources.peers(), { assignments, heartbeats, disconnects }),
     });
+  }
+
+  /** Creates the series of a tracked sink at 0, so dashboards and alerts see them before the first event. */
+  trackSink(sink: string, shard: string): void {
+    this.applied.inc({ sink, shard, replay: "false" }, 0);
+    this.applied.inc({ sink, shard, replay: "true" }, 0);
+    this.failures.inc({ sink, shard }, 0);
+    this.retries.inc({ sink, shard }, 0);
   }
 
   /** Counts one backpressure transition of a shard. */
@@ -219,79 +194,85 @@ export class ResourceLeaseMetrics {
     this.transitions.inc({ shard, state: isActive ? "active" : "inactive" });
   }
 
-  /** Counts one replication event of a shard; unknown event types are counted as `_other`. */
+  /** Counts one replication event of a shard (unknown event types as `_other`) and stamps its time. */
   replicationEvent(shard: string, eventType: ResourceLeaseEventType | string): void {
     this.events.inc({ shard, event_type: eventTypes.has(eventType) ? eventType : OTHER_LABEL });
+    this.lastEventAt.set(shard, this.clock.now());
   }
 
-  /** Observes the lag of one applied event, ms. */
-  replicationLag(sink: string, shard: string, lagMs: number): void {
-    this.lag.observe({ sink, shard }, Math.max(0, lagMs));
+  /** Records one event a tracked sink applied: its lag (ms) and whether it was a replay. */
+  sinkApplied(sink: string, shard: string, outcome: { readonly lagMs: number; readonly replay: boolean }): void {
+    this.applied.inc({ sink, shard, replay: outcome.replay ? "true" : "false" });
+    if (!outcome.replay) this.lag.observe({ sink, shard }, Math.max(0, outcome.lagMs));
   }
 
-  private syncPeerCounters(
-    providers: Iterable<PeerHealthSnapshotProvider>,
-    counters: { assignments: Counter; heartbeats: Counter; disconnects: Counter },
-  ): void {
-    for (const provider of providers) {
-      if (!hasStats(provider)) continue;
-      let now: PeerLeaseHealthStats;
-      try {
-        now = provider.stats();
-      } catch {
-        continue;
-      }
-      const before = this.lastPeerStats.get(provider) ?? { assignments: 0, heartbeats: 0, disconnects: 0 };
-      counters.assignments.inc(delta(before.assignments, now.assignments));
-      counters.heartbeats.inc(delta(before.heartbeats, now.heartbeats));
-      counters.disconnects.inc(delta(before.disconnects, now.disconnects));
-      this.lastPeerStats.set(provider, now);
-    }
+  /** Records one apply a tracked sink rejected. */
+  sinkFailed(sink: string, shard: string): void {
+    this.failures.inc({ sink, shard });
   }
-}
 
-interface PeerTotals {
-  healthy: number;
-  unhealthy: number;
-  pendingReassignments: number;
-}
-
-function peerTotals(providers: Iterable<PeerHealthSnapshotProvider>): PeerTotals {
-  const totals: PeerTotals = { healthy: 0, unhealthy: 0, pendingReassignments: 0 };
-  for (const provider of providers) {
-    let snapshots: ReturnType<PeerHealthSnapshotProvider["snapshot"]>;
-    try {
-      snapshots = provider.snapshot();
-    } catch {
-      continue;
-    }
-    for (const peer of snapshots) {
-      if (peer.isHealthy) totals.healthy++;
-      else totals.unhealthy++;
-      totals.pendingReassignments += peer.pendingReassignments;
-    }
+  /** Records one apply of an event the sink had rejected before. */
+  sinkRetried(sink: string, shard: string): void {
+    this.retries.inc({ sink, shard });
   }
-  return totals;
-}
 
-// A counter that went backwards was reset (a new tracker behind the same provider): count its new total.
-function delta(before: number, now: number): number {
-  if (!Number.isFinite(now) || now < 0) return 0;
-  return now >= before ? now - before : now;
-}
-
-function readStats(stats: () => ResourceLeaseQueueStats): ResourceLeaseQueueStats | undefined {
-  try {
-    return stats();
-  } catch {
-    return undefined;
-  }
-}
-
-/** @internal */
-export function checkBuckets(option: string, buckets: readonly number[] | undefined): void {
-  if (buckets === undefined) return;
-  if (!Array.isArray(buckets) || buckets.length === 0 || buckets.some((b) => !Number.isFinite(b) || b <= 0)) {
-    throw OmniRelayError.invalidOption(option, `Option '${option}' must be a non-empty array of positive numbers.`);
+  private registerCheckpointGauges(registry: Registry, sources: ResourceLeaseMetricsSources): void {
+    const sinkLabels = ["sink", "shard"] as const;
+    scrapeGauge(
+      {
+        name: "omnirelay_resourcelease_replication_checkpoint_sequence",
+        help: "Sequence number of the last event a replication sink applied (its checkpoint).",
+        labelNames: sinkLabels,
+        registry,
+      },
+      () =>
+        [...sources.checkpoints()].flatMap((row) =>
+          row.lastSequence === undefined ? [] : [[{ sink: row.sink, shard: row.shard }, row.lastSequence] as const],
+        ),
+    );
+    scrapeGauge(
+      {
+        name: "omnirelay_resourcelease_replication_behind_events",
+        help: "Events the shard's queue produced that a replication sink has not applied yet.",
+        labelNames: sinkLabels,
+        registry,
+      },
+      () =>
+        [...sources.checkpoints()].flatMap((row) =>
+          row.behindEvents === undefined ? [] : [[{ sink: row.sink, shard: row.shard }, row.behindEvents] as const],
+        ),
+    );
+    scrapeGauge(
+      {
+        name: "omnirelay_resourcelease_replication_outbox_events",
+        help: "Events handed to a replicator or hub client and not acknowledged yet (its outbox depth).",
+        labelNames: sinkLabels,
+        registry,
+      },
+      () =>
+        [...sources.outboxes()].flatMap((o) => {
+          const pending = safe(o.pendingEvents);
+          return pending === undefined ? [] : [[{ sink: o.sink, shard: o.shard }, pending] as const];
+        }),
+    );
+    scrapeGauge(
+      {
+        name: "omnirelay_deterministic_store_records",
+        help: "Records a deterministic state store holds (version gates, effects and other keys).",
+        labelNames: ["store"],
+        registry,
+      },
+      async () => {
+        const rows: (readonly [Labels<"store">, number])[] = [];
+        for (const s of sources.stores()) {
+          try {
+            rows.push([{ store: s.store }, await s.records()]);
+          } catch {
+            // A store that cannot count (closed, failing) has no sample this scrape.
+          }
+        }
+        return rows;
+      },
+    );
   }
 }

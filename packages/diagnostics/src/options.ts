@@ -1,10 +1,20 @@
 import { OmniRelayError } from "@omnirelay/core";
 
+/** How {@link integerOption} resolves and checks one option. */
+export interface IntegerOptionRule {
+  /** The value given, if any. */
+  readonly value: number | undefined;
+  /** The value used when none was given. */
+  readonly fallback: number;
+  /** Smallest accepted value. */
+  readonly min: number;
+}
+
 /** Validates an integer option against a minimum. */
-export function integerOption(option: string, value: number | undefined, fallback: number, min: number): number {
-  const resolved = value ?? fallback;
-  if (!Number.isSafeInteger(resolved) || resolved < min) {
-    throw OmniRelayError.invalidOption(option, `Option '${option}' must be an integer >= ${min}.`);
+export function integerOption(option: string, rule: IntegerOptionRule): number {
+  const resolved = rule.value ?? rule.fallback;
+  if (!Number.isSafeInteger(resolved) || resolved < rule.min) {
+    throw OmniRelayError.invalidOption(option, `Option '${option}' must be an integer >= ${rule.min}.`);
   }
   return resolved;
 }

@@ -109,8 +109,17 @@ describe("control plane mounted as the HttpInbound fallback", () => {
       ),
     ).toBe(3);
     expect(sampleValue(samples, "omnirelay_http_request_duration_count", `procedure="${ns}::lease"`)).toBe(1);
-    // Bounded labels: no peer ids or resource ids anywhere in the exposition.
-    expect(samples.some((s) => s.includes("worker-1"))).toBe(false);
+    // Bounded labels: a peer id only as the `peer` label of the per-peer families (at most maxPeerLabels of them),
+    // resource ids nowhere.
+    const perPeer =
+      /^omnirelay_peer_(lease_peers|lease_active_leases|lease_heartbeat_age_seconds|lease_grants_total|lease_expiries_total)\{/;
+    const withPeer = samples.filter((s) => s.includes("worker-1"));
+    expect(withPeer.length).toBeGreaterThan(0);
+    for (const line of withPeer) {
+      expect(line).toMatch(perPeer);
+      expect(line).toContain('peer="worker-1"');
+    }
+    expect(sampleValue(samples, "omnirelay_peer_lease_grants_total{", 'peer="worker-1"')).toBe(2);
   });
 
   it("lists every DESIGN §7 metric with its TYPE line, before any traffic too", async () => {

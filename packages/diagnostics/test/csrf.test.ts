@@ -16,7 +16,13 @@ interface Answer {
 }
 
 /** A raw HTTP request (fetch would not let a test send `Origin` and `Sec-Fetch-Site` as a browser does). */
-function send(url: string, method: string, headers: Record<string, string>, body?: string): Promise<Answer> {
+interface Sent {
+  readonly method: string;
+  readonly headers: Record<string, string>;
+  readonly body?: string;
+}
+
+function send(url: string, { method, headers, body }: Sent): Promise<Answer> {
   return new Promise((resolve, reject) => {
     // An explicit length: node's client sends a DELETE body unframed otherwise.
     const length = body === undefined ? {} : { "content-length": String(Buffer.byteLength(body)) };
@@ -55,12 +61,11 @@ const evil = "http://evil.example";
 describe.each(["RPC port", "own port"] as const)("state-changing control endpoints on the %s", (mount) => {
   it("the reproduction: a text/plain POST from a foreign origin is refused and changes nothing", async () => {
     const { node, bases } = await mounts();
-    const res = await send(
-      `${bases[mount]}/omnirelay/control/logging`,
-      "POST",
-      { "content-type": "text/plain", origin: evil },
-      '{"level":"silent"}',
-    );
+    const res = await send(`${bases[mount]}/omnirelay/control/logging`, {
+      method: "POST",
+      headers: { "content-type": "text/plain", origin: evil },
+      body: '{"level":"silent"}',
+    });
     expect(res.status).toBe(403);
     expect(res.headers["content-type"]).toBe("application/json; charset=utf-8");
     expect(res.json).toMatchObject({
@@ -100,13 +105,21 @@ describe.each(["RPC port", "own port"] as const)("state-changing control endpoin
     for (const [name, headers, status, code] of cases) {
       const before = node.control.toggles.logging.level;
       const next = before === "debug" ? "warn" : "debug";
-      const res = await send(`${base}/omnirelay/control/logging`, "POST", headers, JSON.stringify({ level: next }));
+      const res = await send(`${base}/omnirelay/control/logging`, {
+        method: "POST",
+        headers: headers,
+        body: JSON.stringify({ level: next }),
+      });
       expect({ name, status: res.status }).toEqual({ name, status });
       expect(res.headers["content-type"], name).toMatch(/^application\/json/);
       if (code) expect(res.json.code, name).toBe(code);
       expect(node.control.toggles.logging.level, name).toBe(status === 200 ? next : before);
     }
-    const tracing = await send(`${base}/omnirelay/control/tracing`, "POST", { "content-type": "text/plain" }, "{}");
+    const tracing = await send(`${base}/omnirelay/control/tracing`, {
+      method: "POST",
+      headers: { "content-type": "text/plain" },
+      body: "{}",
+    });
     expect(tracing.status).toBe(415);
     expect(tracing.json).toMatchObject({
       status: "INVALID_ARGUMENT",
@@ -120,17 +133,21 @@ describe.each(["RPC port", "own port"] as const)("state-changing control endpoin
     const { bases } = await mounts();
     const base = bases[mount];
     for (const method of ["PUT", "DELETE", "PATCH"]) {
-      const foreign = await send(`${base}/omnirelay/control/logging`, method, { ...json, origin: evil }, "{}");
+      const foreign = await send(`${base}/omnirelay/control/logging`, {
+        method: method,
+        headers: { ...json, origin: evil },
+        body: "{}",
+      });
       expect({ method, status: foreign.status, code: foreign.json.code }).toEqual({
         method,
         status: 403,
         code: "omnirelay.control.origin_forbidden",
       });
-      const local = await send(`${base}/omnirelay/control/logging`, method, json, "{}");
+      const local = await send(`${base}/omnirelay/control/logging`, { method, headers: json, body: "{}" });
       expect({ method, status: local.status }).toEqual({ method, status: 405 });
     }
     // A GET changes nothing, and without CORS headers a foreign page cannot read the answer.
-    const read = await send(`${base}/omnirelay/control/logging`, "GET", { origin: evil });
+    const read = await send(`${base}/omnirelay/control/logging`, { method: "GET", headers: { origin: evil } });
     expect(read.status).toBe(200);
     expect(read.headers["access-control-allow-origin"]).toBeUndefined();
   });
@@ -143,10 +160,12 @@ describe.each(["RPC port", "own port"] as const)("state-changing control endpoin
     const admin = { ...json, authorization: `Bearer ${signJwt({ sub: "ops-admin" }, secret)}` };
     const url = `${bases[mount]}/omnirelay/control/logging`;
     const body = JSON.stringify({ level: "debug" });
-    expect((await send(url, "POST", { ...admin, origin: evil }, body)).status).toBe(403);
-    expect((await send(url, "POST", { ...admin, "content-type": "text/plain" }, body)).status).toBe(415);
+    expect((await send(url, { method: "POST", headers: { ...admin, origin: evil }, body })).status).toBe(403);
+    expect(
+      (await send(url, { method: "POST", headers: { ...admin, "content-type": "text/plain" }, body })).status,
+    ).toBe(415);
     expect(node.control.toggles.logging.level).toBe("info");
-    expect((await send(url, "POST", admin, body)).status).toBe(200);
+    expect((await send(url, { method: "POST", headers: admin, body })).status).toBe(200);
     expect(node.control.toggles.logging.level).toBe("debug");
   });
 
@@ -166,7 +185,7 @@ describe.each(["RPC port", "own port"] as const)("state-changing control endpoin
       for (const method of ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"]) {
         const headers = method === "GET" || method === "HEAD" ? {} : json;
         const body = method === "POST" ? "{}" : undefined;
-        const res = await send(`${base}${path}`, method, headers, body);
+        const res = await send(`${base}${path}`, { method: method, headers: headers, body });
         const where = `${method} ${path} -> ${res.status}`;
         expect(res.headers["content-type"], where).toMatch(/^(application\/json|text\/plain)/);
         // On the RPC port a POST outside /omnirelay/control/ is an RPC, answered by HttpInbound itself.

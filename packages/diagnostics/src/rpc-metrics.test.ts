@@ -1,7 +1,7 @@
 import { Dispatcher } from "@omnirelay/core";
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
-import { PrometheusRpcMetricsRecorder } from "./metrics.js";
+import { PrometheusRpcMetricsRecorder } from "./rpc-metrics.js";
 
 const metric = (procedure: string, status: "ok" | "not-found" = "ok") =>
   ({ service: "s", procedure, transport: "http", status, durationMs: 12 }) as const;
