@@ -13,6 +13,7 @@ import {
 import type { ResourceLeaseBackpressureSignal } from "@omnirelay/core/backpressure";
 import { RpcMetricsMiddleware } from "@omnirelay/core/middleware";
 import type { PeerChooser, PeerHealthSnapshotProvider } from "@omnirelay/core/peers";
+import { integerOption, textOption } from "@omnirelay/core/wire";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { ControlPlaneAuthenticator } from "./auth.js";
 import { BackpressureEventStream, type ShardBackpressureSignal } from "./backpressure-stream.js";
@@ -21,7 +22,6 @@ import type { ResourceLeaseControlPlaneOptions } from "./control-plane-options.j
 import { closedError, duplicate } from "./errors.js";
 import { sendError } from "./http.js";
 import { ResourceLeaseMetrics } from "./metrics.js";
-import { integerOption, nameOption } from "./options.js";
 import { parseAllowedOrigins } from "./origin.js";
 import { PeerMetrics } from "./peer-metrics.js";
 import { ReadinessChecks } from "./readiness.js";
@@ -71,18 +71,16 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
   constructor(options: ResourceLeaseControlPlaneOptions = {}) {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
-    this.maxReplicationLagMs = integerOption("maxReplicationLagMs", {
-      value: options.maxReplicationLagMs,
-      fallback: 30_000,
+    this.maxReplicationLagMs = integerOption("maxReplicationLagMs", options.maxReplicationLagMs, {
       min: 0,
+      fallback: 30_000,
     });
-    this.maxBodyBytes = integerOption("maxBodyBytes", { value: options.maxBodyBytes, fallback: 65_536, min: 16 });
-    const heartbeatIntervalMs = integerOption("sseHeartbeatIntervalMs", {
-      value: options.sseHeartbeatIntervalMs,
-      fallback: 15_000,
+    this.maxBodyBytes = integerOption("maxBodyBytes", options.maxBodyBytes, { min: 16, fallback: 65_536 });
+    const heartbeatIntervalMs = integerOption("sseHeartbeatIntervalMs", options.sseHeartbeatIntervalMs, {
       min: 1,
+      fallback: 15_000,
     });
-    const maxPeerLabels = integerOption("maxPeerLabels", { value: options.maxPeerLabels, fallback: 50, min: 0 });
+    const maxPeerLabels = integerOption("maxPeerLabels", options.maxPeerLabels, { min: 0, fallback: 50 });
     checkBuckets("histogramBucketsMs", options.histogramBucketsMs);
     if (options.registry !== undefined && !(options.registry instanceof Registry)) {
       throw OmniRelayError.invalidOption("registry", "Option 'registry' must be a prom-client Registry.");
@@ -175,7 +173,7 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
    * @throws OmniRelayError already-exists `omnirelay.control.duplicate` for a chooser name already used.
    */
   trackPeerChooser(options: { readonly name: string; readonly chooser: PeerChooser }): PeerChooser {
-    const name = nameOption("name", options?.name);
+    const name = textOption("name", options?.name);
     if (typeof options.chooser?.acquire !== "function")
       throw OmniRelayError.invalidOption("chooser", "Option 'chooser' must be a PeerChooser.");
     if (this.choosers.has(name)) throw duplicate("peer chooser", name);
@@ -230,8 +228,8 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
     readonly shard: string;
     readonly inner?: ResourceLeaseReplicationSink;
   }): TrackedReplicationSink {
-    const sink = nameOption("sink", options?.sink);
-    const shard = nameOption("shard", options.shard);
+    const sink = textOption("sink", options?.sink);
+    const shard = textOption("shard", options.shard);
     const metrics = this.metrics;
     const tracked = new TrackedReplicationSink({
       sink,
@@ -256,7 +254,7 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
    * per peer. Never throws.
    */
   eventObserver(shard: string): (event: ResourceLeaseReplicationEvent) => void {
-    const name = nameOption("shard", shard);
+    const name = textOption("shard", shard);
     return (event) => {
       try {
         this.metrics.replicationEvent(name, event.eventType);

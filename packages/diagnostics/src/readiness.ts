@@ -1,6 +1,6 @@
 import { OmniRelayError, type ReadinessCheck } from "@omnirelay/core";
+import { textOption } from "@omnirelay/core/wire";
 import { duplicate } from "./errors.js";
-import { nameOption } from "./options.js";
 
 /** The named readiness checks of a control plane (internal). */
 export class ReadinessChecks {
@@ -8,7 +8,7 @@ export class ReadinessChecks {
 
   /** Adds a check; see `ResourceLeaseControlPlane.addReadinessCheck`. */
   add(name: string, check: ReadinessCheck): () => void {
-    const key = nameOption("name", name);
+    const key = textOption("name", name);
     if (typeof check !== "function")
       throw OmniRelayError.invalidOption("check", "A readiness check must be a function.");
     if (this.checks.has(key)) throw duplicate("readiness check", key);

@@ -1,7 +1,7 @@
 import { OmniRelayError } from "@omnirelay/core";
+import { textOption } from "@omnirelay/core/wire";
 import { duplicate } from "./errors.js";
 import type { DeterministicStoreSource, ReplicationOutboxSource } from "./metrics.js";
-import { nameOption } from "./options.js";
 import type { ReplicationSource } from "./replication.js";
 import type { ReplicationCheckpointRow } from "./routes.js";
 
@@ -31,8 +31,8 @@ export class ReplicationRegistry {
 
   /** Registers a sink's checkpoint; see `ResourceLeaseControlPlane.addReplicationSource`. */
   addSource(source: ReplicationSource): () => void {
-    const sink = nameOption("sink", source?.sink);
-    const shard = nameOption("shard", source.shard);
+    const sink = textOption("sink", source?.sink);
+    const shard = textOption("shard", source.shard);
     if (typeof source.checkpoint !== "function")
       throw OmniRelayError.invalidOption("checkpoint", "Option 'checkpoint' is required.");
     return register(
@@ -48,8 +48,8 @@ export class ReplicationRegistry {
 
   /** Registers an outbox; see `ResourceLeaseControlPlane.addReplicationOutbox`. */
   addOutbox(options: ReplicationOutboxOptions): () => void {
-    const sink = nameOption("sink", options?.sink);
-    const shard = nameOption("shard", options.shard);
+    const sink = textOption("sink", options?.sink);
+    const shard = textOption("shard", options.shard);
     if (typeof options.pendingEvents !== "function")
       throw OmniRelayError.invalidOption("pendingEvents", "Option 'pendingEvents' must be a function.");
     return register(
@@ -65,7 +65,7 @@ export class ReplicationRegistry {
 
   /** Registers a deterministic store; see `ResourceLeaseControlPlane.addDeterministicStore`. */
   addStore(options: DeterministicStoreOptions): () => void {
-    const store = nameOption("store", options?.store);
+    const store = textOption("store", options?.store);
     if (typeof options.records !== "function")
       throw OmniRelayError.invalidOption("records", "Option 'records' must be a function.");
     return register(this.storeList, { kind: "deterministic store", name: store }, { store, records: options.records });

@@ -1,8 +1,8 @@
 import type { Dispatcher } from "@omnirelay/core";
 import { OmniRelayError } from "@omnirelay/core";
 import type { RpcCallMetric, RpcMetricsRecorder } from "@omnirelay/core/middleware";
+import { integerOption } from "@omnirelay/core/wire";
 import { Counter, Histogram, type Registry } from "prom-client";
-import { integerOption } from "./options.js";
 
 /** Label value used when a value is not one of the bounded, known ones. */
 export const OTHER_LABEL = "_other";
@@ -50,7 +50,7 @@ export class PrometheusRpcMetricsRecorder implements RpcMetricsRecorder {
       throw OmniRelayError.invalidOption("registry", "Option 'registry' must be a prom-client Registry.");
     }
     this.dispatcher = options.dispatcher;
-    this.maxProcedures = integerOption("maxProcedures", { value: options.maxProcedures, fallback: 500, min: 1 });
+    this.maxProcedures = integerOption("maxProcedures", options.maxProcedures, { min: 1, fallback: 500 });
     this.requests = new Counter({
       name: "omnirelay_http_requests_total",
       help: "Inbound RPC calls handled, by procedure, transport and outcome status.",

@@ -4,8 +4,8 @@ import type {
   ResourceLeaseBackpressureDiagnosticsListener,
   ResourceLeaseBackpressureSignal,
 } from "@omnirelay/core/backpressure";
+import { textOption } from "@omnirelay/core/wire";
 import { duplicate } from "./errors.js";
-import { nameOption } from "./options.js";
 
 /** A shard registration for `ResourceLeaseControlPlane.addShard`. */
 export interface ControlPlaneShardOptions {
@@ -48,7 +48,7 @@ export class ShardRegistry {
 
   /** Registers a shard; see `ResourceLeaseControlPlane.addShard`. */
   add(options: ControlPlaneShardOptions): () => void {
-    const namespace = nameOption("namespace", options?.namespace);
+    const namespace = textOption("namespace", options?.namespace);
     if (typeof options.queue?.stats !== "function")
       throw OmniRelayError.invalidOption("queue", "Option 'queue' must be a queue.");
     if (this.shards.has(namespace)) throw duplicate("shard", namespace);
