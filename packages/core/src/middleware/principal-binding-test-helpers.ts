@@ -1,6 +1,7 @@
 import { base64url, type JWTPayload, type KeyInput, SignJWT } from "jose";
 import { expect } from "vitest";
 import type { RequestMeta } from "../dispatcher/types.js";
+import { ErrorCodes } from "../errors/codes.js";
 import { PrincipalBindingMiddleware, type PrincipalBindingMiddlewareOptions } from "./principal-binding.js";
 import { makeRequest, recordingDispatcher } from "./test-helpers.js";
 
@@ -70,7 +71,7 @@ export async function verdict(options: PrincipalBindingMiddlewareOptions, token:
 }
 
 export const optionError = (option: string) =>
-  expect.objectContaining({ code: "resourcelease.options.invalid", metadata: { option } });
+  expect.objectContaining({ code: ErrorCodes.resourceLease.optionsInvalid, metadata: { option } });
 
 export const hsOptions: PrincipalBindingMiddlewareOptions = {
   jwt: { key: secret, issuer, audience, algorithms: ["HS256"] },
