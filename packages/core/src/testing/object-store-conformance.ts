@@ -124,7 +124,8 @@ export function describeObjectStoreConformance<F extends ObjectStoreConformanceF
       }),
     );
 
-  const assertExists = (error: unknown, what: string) => assertOmniError(error, "already-exists", what, existsCode);
+  const assertExists = (error: unknown, what: string) =>
+    assertOmniError(error, { status: "already-exists", code: existsCode }, what);
 
   test.describe(`object store conformance: ${name}`, () => {
     check(
@@ -362,9 +363,8 @@ export function describeObjectStoreConformance<F extends ObjectStoreConformanceF
           } catch (error) {
             assertOmniError(
               error,
-              "cancelled",
+              { status: "cancelled", code: ErrorCodes.resourceLease.cancelled },
               `${what} whose signal aborted while it ran`,
-              ErrorCodes.resourceLease.cancelled,
             );
           }
         }
@@ -378,22 +378,20 @@ export function describeObjectStoreConformance<F extends ObjectStoreConformanceF
       for (const ifNoneMatch of [undefined, "*"] as const) {
         const what = `put with an aborted signal${ifNoneMatch ? " and ifNoneMatch" : ""}`;
         const put = store.put(key, bytes("x"), "application/json", ifNoneMatch ? { ifNoneMatch, signal } : { signal });
-        assertOmniError(await rejectionOf(put, what), "cancelled", what, code);
+        assertOmniError(await rejectionOf(put, what), { status: "cancelled", code }, what);
       }
       strictEqual(await store.get(key), undefined, "a cancelled put stores nothing");
       await store.put(key, bytes("stored"), "application/json");
       assertOmniError(
         await rejectionOf(store.get(key, { signal }), "get"),
-        "cancelled",
+        { status: "cancelled", code },
         "get with an aborted signal",
-        code,
       );
       const what = "list with an aborted signal";
       assertOmniError(
         await rejectionOf(() => collect(store.list(prefix, undefined, { signal })), what),
-        "cancelled",
+        { status: "cancelled", code },
         what,
-        code,
       );
     });
   });
