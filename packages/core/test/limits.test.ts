@@ -41,7 +41,10 @@ function parseResponse(raw: string): { status: number; headers: Record<string, s
  * A naive client: writes the whole request before it reads anything (as many HTTP libraries do), then collects the
  * answer until the server closes. Resolves with the raw answer, or the socket error (EPIPE, ECONNRESET) it got.
  */
-function naiveExchange(port: number, head: string, body: Buffer, chunked: boolean): Promise<string> {
+function naiveExchange(
+  port: number,
+  { head, body, chunked }: { head: string; body: Buffer; chunked: boolean },
+): Promise<string> {
   return new Promise((resolve) => {
     const socket = connect(port, "127.0.0.1");
     socket.pause();
@@ -71,7 +74,7 @@ describe("oversized request bodies", () => {
     const body = Buffer.alloc(6 * 1024 * 1024, 0x61);
     const head = "POST / HTTP/1.1\r\nhost: x\r\nrpc-procedure: resourcelease::enqueue\r\n";
     const answers = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => naiveExchange(port, head, body, i % 2 === 1)),
+      Array.from({ length: 200 }, (_, i) => naiveExchange(port, { head, body, chunked: i % 2 === 1 })),
     );
     const statuses = new Map<string, number>();
     for (const raw of answers) {

@@ -18,8 +18,7 @@ const portOf = (url: string) => Number(new URL(url).port);
 function post(
   port: number,
   procedure: string,
-  body: unknown,
-  headers: Record<string, string> = {},
+  { body, headers = {} }: { body: unknown; headers?: Record<string, string> },
 ): Promise<{ status: number; json: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = request(
@@ -67,7 +66,7 @@ describe("long polls", () => {
     const port = portOf(server.url);
     let answered = 0;
     const idle = Array.from({ length: 260 }, () =>
-      post(port, "resourcelease::lease", { waitMs: 20_000 }).then((r) => {
+      post(port, "resourcelease::lease", { body: { waitMs: 20_000 } }).then((r) => {
         answered++;
         return r;
       }),
@@ -80,7 +79,10 @@ describe("long polls", () => {
       .setSubject("worker-1")
       .setExpirationTime("5m")
       .sign(secret);
-    const worker = post(port, "resourcelease::lease", { waitMs: 20_000 }, { authorization: `Bearer ${token}` });
+    const worker = post(port, "resourcelease::lease", {
+      body: { waitMs: 20_000 },
+      headers: { authorization: `Bearer ${token}` },
+    });
     await until(() => arrived === 261, "the worker's poll to arrive");
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(answered).toBe(228); // the worker's poll waits too

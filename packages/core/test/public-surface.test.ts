@@ -98,6 +98,21 @@ describe("the public surface of @omnirelay/core", () => {
     for (const file of Object.values(entries)) expect(exportsOf(file).length, file).toBeGreaterThan(0);
   });
 
+  it("no entry reaches a test or a test helper (they live next to the tests, outside what tsup bundles)", () => {
+    const sources = program
+      .getSourceFiles()
+      .map((file) => file.fileName)
+      .filter((file) => file.startsWith(join(root, "src")));
+    // The program holds the entries and everything they import, which is what the build bundles.
+    expect(sources.length).toBeGreaterThan(Object.keys(entries).length);
+    const isTestOnly = (file: string) => /(^|[-.])test[-.]/.test(file.slice(file.lastIndexOf("/") + 1));
+    expect(sources.filter(isTestOnly).map((file) => file.slice(root.length + 1))).toEqual([]);
+    // The rule matches the helpers that do exist, so a renamed one cannot slip past it unnoticed.
+    for (const helper of ["src/queue/test-helpers.ts", "src/replication/test-fixtures.ts", "src/queue/queue.test.ts"]) {
+      expect(isTestOnly(join(root, helper)), helper).toBe(true);
+    }
+  });
+
   it("every exported name carries TSDoc", () => {
     const undocumented = Object.entries(entries).flatMap(([entry, file]) =>
       exportsOf(file)

@@ -158,7 +158,7 @@ export class SegmentWriter {
       const key = segmentKey(this.s.keyPrefix, first);
       const bytes = new TextEncoder().encode(this.s.encode(run));
       try {
-        await this.s.store.put(key, bytes, this.s.contentType, { ifNoneMatch: "*" });
+        await this.s.store.put(key, bytes, { contentType: this.s.contentType, ifNoneMatch: "*" });
       } catch (error) {
         this.fault = this.writeFault(error, key, first);
         throw this.fault;
@@ -201,7 +201,7 @@ export class SegmentWriter {
     };
     try {
       const bytes = new TextEncoder().encode(JSON.stringify(json));
-      await this.s.store.put(checkpointKey(this.s.keyPrefix), bytes, "application/json");
+      await this.s.store.put(checkpointKey(this.s.keyPrefix), bytes, { contentType: "application/json" });
       this.sinceCheckpoint = 0;
     } catch (error) {
       this.s.logger.warn({ err: error, key: checkpointKey(this.s.keyPrefix) }, "object-storage checkpoint not stored");

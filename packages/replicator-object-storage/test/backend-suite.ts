@@ -17,9 +17,7 @@ export interface Backend {
 function spy(inner: ResourceLeaseObjectStore) {
   const lists: { prefix: string; startAfter: string | undefined }[] = [];
   const store: ResourceLeaseObjectStore = {
-    // biome-ignore lint/complexity/useMaxParams: the signature is core's ResourceLeaseObjectStore.put contract.
-    put: (key: string, data: Uint8Array, type: string, options?: ObjectPutOptions) =>
-      inner.put(key, data, type, options),
+    put: (key: string, data: Uint8Array, options: ObjectPutOptions) => inner.put(key, data, options),
     get: (key: string, options?: CallOptions) => inner.get(key, options),
     list(prefix: string, startAfter?: string, options?: CallOptions): AsyncIterable<ObjectListEntry> {
       lists.push({ prefix, startAfter });

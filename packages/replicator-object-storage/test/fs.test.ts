@@ -28,12 +28,14 @@ describe("filesystem store and reader specifics", () => {
   it("refuses keys that escape the root and leaves no temp files behind", async () => {
     const store = storeAt("keys");
     for (const key of ["../x", "a/../../x", "/abs", "a//b", "a/.tmp-1"]) {
-      await expect(store.put(key, new Uint8Array(), "text/plain")).rejects.toMatchObject({
+      await expect(store.put(key, new Uint8Array(), { contentType: "text/plain" })).rejects.toMatchObject({
         code: ErrorCodes.objectStorage.keyInvalid,
       });
     }
-    await store.put("a/b.json", new Uint8Array([1]), "text/plain", { ifNoneMatch: "*" });
-    await expect(store.put("a/b.json", new Uint8Array([2]), "text/plain", { ifNoneMatch: "*" })).rejects.toMatchObject({
+    await store.put("a/b.json", new Uint8Array([1]), { contentType: "text/plain", ifNoneMatch: "*" });
+    await expect(
+      store.put("a/b.json", new Uint8Array([2]), { contentType: "text/plain", ifNoneMatch: "*" }),
+    ).rejects.toMatchObject({
       code: ErrorCodes.objectStorage.exists,
     });
     expect(await readdir(join(root, "keys", "a"))).toEqual(["b.json"]);

@@ -20,6 +20,8 @@ export interface DeterministicStateStore {
 
 /** Options of {@link ResourceLeaseObjectStore.put}. */
 export interface ObjectPutOptions extends CallOptions {
+  /** The object's media type, e.g. `application/json`; a store that keeps none (the filesystem) ignores it. */
+  readonly contentType: string;
   /** `"*"`: create only; the put fails with `already-exists` when the key exists. */
   readonly ifNoneMatch?: "*";
 }
@@ -32,7 +34,8 @@ export interface ObjectListEntry {
 
 /** Minimal object storage used by the object-storage replicator (S3, GCS, Azure, filesystem). */
 export interface ResourceLeaseObjectStore {
-  put(key: string, bytes: Uint8Array, contentType: string, options?: ObjectPutOptions): Promise<void>;
+  /** Stores `bytes` under `key` with `options.contentType` (replacing what is there, unless `ifNoneMatch`). */
+  put(key: string, bytes: Uint8Array, options: ObjectPutOptions): Promise<void>;
   /** Returns `undefined` when the key does not exist. */
   get(key: string, options?: CallOptions): Promise<Uint8Array | undefined>;
   /** Lists keys with `prefix`, in lexicographic order, strictly after `startAfter` when given. */

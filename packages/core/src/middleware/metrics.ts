@@ -63,18 +63,23 @@ export class RpcMetricsMiddleware implements UnaryInboundMiddleware {
     const started = this.clock.now();
     try {
       const response = await next(request);
-      this.record(request, started, "ok");
+      this.record(request, started, { status: "ok" });
       return response;
     } catch (error) {
       const reason = !isOmniRelayError(error) && request.meta.signal.aborted ? request.meta.signal.reason : error;
-      if (isOmniRelayError(reason)) this.record(request, started, reason.status, reason.code);
-      else if (request.meta.signal.aborted) this.record(request, started, "cancelled", ErrorCodes.rpc.cancelled);
-      else this.record(request, started, "internal", ErrorCodes.rpc.internal);
+      if (isOmniRelayError(reason)) this.record(request, started, { status: reason.status, code: reason.code });
+      else if (request.meta.signal.aborted) {
+        this.record(request, started, { status: "cancelled", code: ErrorCodes.rpc.cancelled });
+      } else this.record(request, started, { status: "internal", code: ErrorCodes.rpc.internal });
       throw error;
     }
   }
 
-  private record(request: UnaryRequest, started: number, status: OmniRelayStatus, code?: string): void {
+  private record(
+    request: UnaryRequest,
+    started: number,
+    { status, code }: { readonly status: OmniRelayStatus; readonly code?: string },
+  ): void {
     const meta = request.meta;
     const metric: RpcCallMetric = {
       service: meta.service,

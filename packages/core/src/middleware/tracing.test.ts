@@ -42,14 +42,8 @@ class TestContextManager implements ContextManager {
   active(): Context {
     return this.storage.getStore() ?? ROOT_CONTEXT;
   }
-  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
-    ctx: Context,
-    fn: F,
-    thisArg?: ThisParameterType<F>,
-    ...args: A
-  ): ReturnType<F> {
-    return this.storage.run(ctx, () => fn.call(thisArg, ...args));
-  }
+  // ContextManager.with(ctx, fn, thisArg?, ...args): `rest` is [thisArg, ...args], exactly what fn.call takes.
+  readonly with: ContextManager["with"] = (ctx, fn, ...rest) => this.storage.run(ctx, () => fn.call(...rest));
   bind<T>(_ctx: Context, target: T): T {
     return target;
   }

@@ -20,13 +20,13 @@ export {
   type PeerLeaseHealthDiagnosticsPeer,
   type PeerLeaseHealthDiagnosticsSummary,
 } from "./peer-lease-health-diagnostics.js";
-export {
-  type PeerDisconnectAlert,
-  type PeerGossipOptions,
-  type PeerLeaseAssignmentInfo,
-  type PeerLeaseHealthStats,
-  PeerLeaseHealthTracker,
-  type PeerLeaseHealthTrackerOptions,
-  type PeerLeaseReleaseInfo,
-} from "./peer-lease-health-tracker.js";
+export { PeerLeaseHealthTracker } from "./peer-lease-health-tracker.js";
+export type {
+  PeerDisconnectAlert,
+  PeerGossipOptions,
+  PeerLeaseAssignmentInfo,
+  PeerLeaseHealthStats,
+  PeerLeaseHealthTrackerOptions,
+  PeerLeaseReleaseInfo,
+} from "./peer-lease-health-types.js";
 export { PeerList } from "./peer-list.js";

@@ -2,7 +2,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { isOmniRelayError } from "../errors/omnirelay-error.js";
 import { FakeClock } from "../testing/fake-clock.js";
-import { type PeerDisconnectAlert, PeerLeaseHealthTracker } from "./peer-lease-health-tracker.js";
+import { PeerLeaseHealthTracker } from "./peer-lease-health-tracker.js";
+import type { PeerDisconnectAlert } from "./peer-lease-health-types.js";
 import { eventFactory, pendingItem, recordingLogger, testPayload, token } from "./test-helpers.js";
 
 function setup(gracePeriodMs = 30_000) {

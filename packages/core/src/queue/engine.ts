@@ -96,7 +96,7 @@ export class QueueEngine extends QueueRuntime {
         continue;
       }
       const sequenceId = s.lastSequenceId + 1;
-      this.tx.emit("Enqueue", now, context, { item: { payload, sequenceId, attempt: 1, enqueuedAt: now } });
+      this.tx.emit("Enqueue", { item: { payload, sequenceId, attempt: 1, enqueuedAt: now } }, { now, context });
       sequenceIds.push(sequenceId);
       duplicates.push(false);
     }
@@ -110,7 +110,7 @@ export class QueueEngine extends QueueRuntime {
     this.checkBatch(request.maxItems, "maxItems");
     const peerId = request.peerId || undefined;
     const principal = request.principal || undefined;
-    const grants = this.tx.grant(request.maxItems, peerId, principal, this.clock.now());
+    const grants = this.tx.grant(request.maxItems, { peerId, principal }, this.clock.now());
     if (grants.length > 0 || request.waitMs === 0) {
       await this.finish();
       return this.deliverable(grants, request.signal);
@@ -141,7 +141,7 @@ export class QueueEngine extends QueueRuntime {
     for (const grant of grants) {
       const lease = this.state.leases.get(grant.ownershipToken.leaseId);
       if (lease?.token.fencingToken !== grant.ownershipToken.fencingToken) continue;
-      this.tx.endLease(lease, "Failed", now, error, { requeue: true, delayMs: 0 });
+      this.tx.endLease(lease, { eventType: "Failed", now, error, requeue: true, delayMs: 0 });
     }
     await this.finish();
     throw cancelled();
@@ -154,7 +154,7 @@ export class QueueEngine extends QueueRuntime {
     const lease = await this.activeLease(token, context);
     const now = this.clock.now();
     const leaseExpiresAt = now + this.settings.leaseDurationMs;
-    this.tx.emit("Heartbeat", now, context, { ownership: lease.token, leaseExpiresAt }, lease);
+    this.tx.emit("Heartbeat", { ownership: lease.token, leaseExpiresAt }, { now, context, lease });
     await this.finish();
     return { leaseExpiresAt, remainingMs: leaseExpiresAt - now };
   }
@@ -162,7 +162,7 @@ export class QueueEngine extends QueueRuntime {
   async complete(token: ResourceLeaseOwnershipToken, context: ResourceLeaseCallContext): Promise<void> {
     const lease = await this.activeLease(token, context);
     const fields = { ownership: lease.token, payload: lease.item.payload };
-    this.tx.emit("Completed", this.clock.now(), context, fields, lease);
+    this.tx.emit("Completed", fields, { now: this.clock.now(), context, lease });
     await this.finish();
   }
 
@@ -179,7 +179,7 @@ export class QueueEngine extends QueueRuntime {
       try {
         if (token instanceof OmniRelayError) throw token;
         const lease = this.tx.lookupLease(token, context, now);
-        this.tx.emit("Completed", now, context, { ownership: lease.token, payload: lease.item.payload }, lease);
+        this.tx.emit("Completed", { ownership: lease.token, payload: lease.item.payload }, { now, context, lease });
         results.push({ success: true });
       } catch (error) {
         results.push({ success: false, error: OmniRelayError.from(error) });
@@ -197,7 +197,10 @@ export class QueueEngine extends QueueRuntime {
     };
     const metadata: Record<string, string> = {};
     for (const [k, v] of Object.entries(options.metadata ?? {})) metadata[`failure.meta.${k}`] = v;
-    const outcome = this.tx.endLease(lease, "Failed", this.clock.now(), error, {
+    const outcome = this.tx.endLease(lease, {
+      eventType: "Failed",
+      now: this.clock.now(),
+      error,
       requeue: options.requeue ?? true,
       ...(options.delayMs !== undefined ? { delayMs: options.delayMs } : {}),
       context: options,
@@ -212,7 +215,11 @@ export class QueueEngine extends QueueRuntime {
     const items = drainPage(this.state, limit);
     const now = this.clock.now();
     for (const chunk of items.length === 0 ? [[]] : eventChunks(items)) {
-      this.tx.emit("DrainSnapshot", now, context, { items: chunk }, undefined, { "drain.count": String(chunk.length) });
+      this.tx.emit(
+        "DrainSnapshot",
+        { items: chunk },
+        { now, context, metadata: { "drain.count": String(chunk.length) } },
+      );
     }
     this.rejectWaiters(
       new OmniRelayError({
@@ -245,10 +252,18 @@ export class QueueEngine extends QueueRuntime {
     );
     const chunks = eventChunks(full);
     for (const chunk of chunks.length === 0 ? [[]] : chunks) {
-      this.tx.emit("RestoreSnapshot", now, options, { items: chunk }, undefined, {
-        "restore.count": String(chunk.length),
-        ...(options.renumber ? { "restore.renumbered": "true" } : {}),
-      });
+      this.tx.emit(
+        "RestoreSnapshot",
+        { items: chunk },
+        {
+          now,
+          context: options,
+          metadata: {
+            "restore.count": String(chunk.length),
+            ...(options.renumber ? { "restore.renumbered": "true" } : {}),
+          },
+        },
+      );
     }
     await this.finish();
     return { restoredCount: full.length, sequenceIds: full.map((i) => i.sequenceId) };
@@ -270,7 +285,7 @@ export class QueueEngine extends QueueRuntime {
     );
     const now = this.clock.now();
     for (const id of ids) {
-      this.tx.emit("Redriven", now, context, { item: { ...toPendingItem(s.dead.get(id)!), attempt: 1 } });
+      this.tx.emit("Redriven", { item: { ...toPendingItem(s.dead.get(id)!), attempt: 1 } }, { now, context });
     }
     await this.finish();
     return ids.length;

@@ -112,7 +112,7 @@ export class ResourceLeaseQueue implements AsyncDisposable {
       // tighter than when the log was written. A replica ('keep') emits nothing of its own.
       const now = engine.clock.now();
       for (const lease of [...engine.state.leases.values()]) {
-        engine.tx.endLease(lease, "LeaseExpired", now, expiredError);
+        engine.tx.endLease(lease, { eventType: "LeaseExpired", now, error: expiredError });
       }
       engine.tx.purgeDeadLetters(now);
     }

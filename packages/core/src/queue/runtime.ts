@@ -48,7 +48,12 @@ export class QueueRuntime {
     this.logger = options.logger ?? silentLogger;
     this.replicator = options.replicator;
     this.state = new QueueState(this.settings.orderedPartitions, this.settings.idempotencyWindowMs);
-    this.tx = new QueueTransitions(this.state, this.settings, options.observers ?? [], this.logger);
+    this.tx = new QueueTransitions({
+      state: this.state,
+      settings: this.settings,
+      observers: options.observers ?? [],
+      logger: this.logger,
+    });
     this.gateMode = options.backpressure?.mode ?? "reject";
     const bp = options.backpressure;
     this.gate = bp
@@ -205,7 +210,7 @@ export class QueueRuntime {
     for (const waiter of this.waiters) {
       if (!this.state.pending.peekLeaseable()) break;
       this.dropWaiter(waiter);
-      const grants = this.tx.grant(waiter.maxItems, waiter.peerId, waiter.principal, now);
+      const grants = this.tx.grant(waiter.maxItems, waiter, now);
       this.deliveries.push({ waiter, grants });
     }
   }
@@ -293,8 +298,8 @@ export class QueueRuntime {
     for (let top = schedule.peek(); top && top.at <= now; top = schedule.peek()) {
       schedule.pop();
       if (!this.isLive(top)) continue;
-      if (top.lease) this.tx.endLease(top.lease, "LeaseExpired", now, expiredError);
-      else this.tx.emit("Requeued", now, {}, { item: toPendingItem(top.item!) });
+      if (top.lease) this.tx.endLease(top.lease, { eventType: "LeaseExpired", now, error: expiredError });
+      else this.tx.emit("Requeued", { item: toPendingItem(top.item!) }, { now });
     }
     this.tx.purgeDeadLetters(now);
     this.finish().catch(() => {

@@ -39,8 +39,9 @@ export function eventChunks<T extends ResourceLeasePendingItem>(items: readonly 
   return chunks;
 }
 
-function fits(count: number, bytes: number, next: ItemRecord, limit: PageLimit): boolean {
-  return count === 0 || (count < limit.maxItems && bytes + next.bytes <= limit.maxBytes);
+/** Whether `next` fits on a page that already holds `count` items of `bytes` payload bytes. */
+function fits(page: { count: number; bytes: number }, next: ItemRecord, limit: PageLimit): boolean {
+  return page.count === 0 || (page.count < limit.maxItems && page.bytes + next.bytes <= limit.maxBytes);
 }
 
 /** The queued items a drain takes next: pending in lease order, then delayed ones by due time, within `limit`. */
@@ -48,7 +49,7 @@ export function drainPage(state: QueueState, limit: PageLimit): ResourceLeasePen
   const out: ResourceLeasePendingItem[] = [];
   let bytes = 0;
   for (const item of state.pending.values()) {
-    if (!fits(out.length, bytes, item, limit)) return out;
+    if (!fits({ count: out.length, bytes }, item, limit)) return out;
     out.push(toPendingItem(item));
     bytes += item.bytes;
   }
@@ -57,7 +58,7 @@ export function drainPage(state: QueueState, limit: PageLimit): ResourceLeasePen
   for (const item of state.items.values()) if (item.state === "delayed") delayed.push(item);
   delayed.sort((a, b) => (a.availableAt ?? 0) - (b.availableAt ?? 0) || a.sequenceId - b.sequenceId);
   for (const item of delayed) {
-    if (!fits(out.length, bytes, item, limit)) return out;
+    if (!fits({ count: out.length, bytes }, item, limit)) return out;
     out.push(toPendingItem(item));
     bytes += item.bytes;
   }
@@ -69,7 +70,7 @@ export function deadLetterPage(state: QueueState, limit: PageLimit): ResourceLea
   const out: ResourceLeaseDeadLetterItem[] = [];
   let bytes = 0;
   for (const item of state.dead.values()) {
-    if (!fits(out.length, bytes, item, limit)) break;
+    if (!fits({ count: out.length, bytes }, item, limit)) break;
     out.push(toDeadLetterItem(item));
     bytes += item.bytes;
   }

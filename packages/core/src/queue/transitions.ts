@@ -15,29 +15,63 @@ import { type LeaseRecord, toPendingItem } from "./records.js";
 import type { QueueState } from "./state.js";
 import type { ResourceLeaseCallContext, ResourceLeaseFailOutcome } from "./types.js";
 
+/** What {@link QueueTransitions} works on. */
+export interface QueueTransitionsOptions {
+  readonly state: QueueState;
+  readonly settings: ResolvedQueueSettings;
+  readonly observers: ReadonlyArray<(event: ResourceLeaseReplicationEvent) => void>;
+  readonly logger: Logger;
+}
+
+/** The fields of an event that its type decides (the envelope — sequence number, type, time, metadata — is emit's). */
+export type EventFields = Partial<
+  Omit<ResourceLeaseReplicationEvent, "sequenceNumber" | "eventType" | "timestamp" | "metadata">
+>;
+
+/** When, for whom and with what of {@link QueueTransitions.emit}. */
+export interface EmitOptions {
+  readonly now: number;
+  /** The caller; its peer id and principal go on the event. @defaultValue `{}` */
+  readonly context?: ResourceLeaseCallContext;
+  /** The lease the event is about; its peer id wins over the caller's. */
+  readonly lease?: LeaseRecord;
+  readonly metadata?: Record<string, string>;
+}
+
+/** How {@link QueueTransitions.endLease} ends a lease. */
+export interface LeaseEnding {
+  readonly eventType: "Failed" | "LeaseExpired";
+  readonly now: number;
+  readonly error: ResourceLeaseErrorInfo;
+  /** False dead-letters the item at once. @defaultValue true */
+  readonly requeue?: boolean;
+  /** Delay before the item is leaseable again. @defaultValue the backoff for the failed attempt */
+  readonly delayMs?: number;
+  readonly context?: ResourceLeaseCallContext;
+  readonly metadata?: Record<string, string>;
+}
+
 /**
  * The queue's transitions: each decides what happens, builds the event(s) that say so, and applies them through
  * {@link QueueState.apply}. Events wait in `outbox` until the queue publishes them. Internal to the queue.
  */
 export class QueueTransitions {
   outbox: ResourceLeaseReplicationEvent[] = [];
+  private readonly state: QueueState;
+  private readonly settings: ResolvedQueueSettings;
+  private readonly observers: ReadonlyArray<(event: ResourceLeaseReplicationEvent) => void>;
+  private readonly logger: Logger;
 
-  constructor(
-    private readonly state: QueueState,
-    private readonly settings: ResolvedQueueSettings,
-    private readonly observers: ReadonlyArray<(event: ResourceLeaseReplicationEvent) => void>,
-    private readonly logger: Logger,
-  ) {}
+  constructor(options: QueueTransitionsOptions) {
+    this.state = options.state;
+    this.settings = options.settings;
+    this.observers = options.observers;
+    this.logger = options.logger;
+  }
 
   /** Builds an event, applies it to the state, tells the observers and queues it for publishing. */
-  emit(
-    eventType: ResourceLeaseReplicationEvent["eventType"],
-    now: number,
-    context: ResourceLeaseCallContext,
-    fields: Partial<Omit<ResourceLeaseReplicationEvent, "sequenceNumber" | "eventType" | "timestamp" | "metadata">>,
-    lease?: LeaseRecord,
-    metadata?: Record<string, string>,
-  ): void {
+  emit(eventType: ResourceLeaseReplicationEvent["eventType"], fields: EventFields, how: EmitOptions): void {
+    const { now, context = {}, lease, metadata } = how;
     const peerId = lease ? lease.peerId : context.peerId || undefined;
     const principal = context.principal || undefined;
     const event = {
@@ -65,7 +99,10 @@ export class QueueTransitions {
     this.outbox.push(event);
   }
 
-  grant(max: number, peerId: string | undefined, principal: string | undefined, now: number): ResourceLeaseGrant[] {
+  /** Grants up to `max` pending items to the caller `who` (its peer id and principal go on each lease). */
+  grant(max: number, who: ResourceLeaseCallContext, now: number): ResourceLeaseGrant[] {
+    const peerId = who.peerId || undefined;
+    const principal = who.principal || undefined;
     const grants: ResourceLeaseGrant[] = [];
     const s = this.state;
     while (grants.length < max) {
@@ -81,14 +118,8 @@ export class QueueTransitions {
       const lastError = item.lastError;
       this.emit(
         "LeaseGranted",
-        now,
-        { ...(peerId ? { peerId } : {}), ...(principal ? { principal } : {}) },
-        {
-          ownership,
-          payload: item.payload,
-          leaseExpiresAt,
-          ...(lastError ? { error: lastError } : {}),
-        },
+        { ownership, payload: item.payload, leaseExpiresAt, ...(lastError ? { error: lastError } : {}) },
+        { now, context: { ...(peerId ? { peerId } : {}), ...(principal ? { principal } : {}) } },
       );
       const g: {
         payload: ResourceLeaseItemPayload;
@@ -137,7 +168,7 @@ export class QueueTransitions {
     }
     if (lease.expiresAt <= now) {
       // The deadline passed before its timer ran: expire now, so a late call can never act on an expired lease.
-      this.endLease(lease, "LeaseExpired", now, expiredError);
+      this.endLease(lease, { eventType: "LeaseExpired", now, error: expiredError });
       throw fenced(token);
     }
     if (this.settings.bindLeasesToPrincipal && lease.principal !== undefined && lease.principal !== context.principal) {
@@ -156,34 +187,26 @@ export class QueueTransitions {
   /**
    * Ends a lease by failure or expiry: the item is requeued (at once or after a backoff) or dead-lettered.
    */
-  endLease(
-    lease: LeaseRecord,
-    eventType: "Failed" | "LeaseExpired",
-    now: number,
-    error: ResourceLeaseErrorInfo,
-    options: {
-      requeue?: boolean;
-      delayMs?: number;
-      context?: ResourceLeaseCallContext;
-      metadata?: Record<string, string>;
-    } = {},
-  ): ResourceLeaseFailOutcome {
+  endLease(lease: LeaseRecord, ending: LeaseEnding): ResourceLeaseFailOutcome {
+    const { eventType, now, error } = ending;
     const item = lease.item;
     const nextAttempt = lease.token.attempt + 1;
-    const requeue = (options.requeue ?? true) && nextAttempt <= this.settings.maxAttempts;
-    const context = options.context ?? {};
+    const requeue = (ending.requeue ?? true) && nextAttempt <= this.settings.maxAttempts;
+    const context = ending.context ?? {};
     const base = { ownership: lease.token, payload: item.payload, error };
-    const meta = { ...options.metadata, ...(eventType === "Failed" ? { "failure.requeued": String(requeue) } : {}) };
+    const meta = { ...ending.metadata, ...(eventType === "Failed" ? { "failure.requeued": String(requeue) } : {}) };
     if (!requeue) {
-      this.emit(eventType, now, context, base, lease, meta);
-      const reason = options.requeue === false ? "failed" : eventType === "LeaseExpired" ? "expired" : "max_attempts";
-      this.emit("DeadLettered", now, context, { item: toPendingItem(item), error }, lease, {
-        "deadletter.reason": reason,
-      });
+      this.emit(eventType, base, { now, context, lease, metadata: meta });
+      const reason = ending.requeue === false ? "failed" : eventType === "LeaseExpired" ? "expired" : "max_attempts";
+      this.emit(
+        "DeadLettered",
+        { item: toPendingItem(item), error },
+        { now, context, lease, metadata: { "deadletter.reason": reason } },
+      );
       this.purgeDeadLetters(now);
       return "dead_lettered";
     }
-    const delay = options.delayMs ?? this.backoff(lease.token.attempt);
+    const delay = ending.delayMs ?? this.backoff(lease.token.attempt);
     const view: ResourceLeasePendingItem = {
       ...toPendingItem(item),
       attempt: nextAttempt,
@@ -191,9 +214,9 @@ export class QueueTransitions {
       lastOwnershipToken: lease.token,
       availableAt: now + delay,
     };
-    this.emit(eventType, now, context, { ...base, item: view }, lease, meta);
+    this.emit(eventType, { ...base, item: view }, { now, context, lease, metadata: meta });
     if (delay > 0) return "delayed";
-    this.emit("Requeued", now, context, { item: toPendingItem(item) }, lease);
+    this.emit("Requeued", { item: toPendingItem(item) }, { now, context, lease });
     return "requeued";
   }
 
@@ -210,9 +233,11 @@ export class QueueTransitions {
       else if (s.deadBytes > deadLetterMaxBytes) reason = "bytes";
       else if (deadLetterMaxAgeMs > 0 && item.deadLetteredAt + deadLetterMaxAgeMs <= now) reason = "age";
       else break;
-      this.emit("DeadLetterPurged", now, {}, { item: toPendingItem(item) }, undefined, {
-        "deadletter.purge_reason": reason,
-      });
+      this.emit(
+        "DeadLetterPurged",
+        { item: toPendingItem(item) },
+        { now, metadata: { "deadletter.purge_reason": reason } },
+      );
     }
   }
 

@@ -63,8 +63,13 @@ export async function rejectionOf(run: Promise<unknown> | (() => unknown), what:
   throw new AssertionError({ message: `${what}: expected a rejection, but it resolved.` });
 }
 
-/** Asserts `error` is an {@link OmniRelayError} with `status` (and `code` when given). Internal. */
-export function assertOmniError(error: unknown, status: OmniRelayStatus, what: string, code?: string): OmniRelayError {
+/** Asserts `error` is an {@link OmniRelayError} with the `expected` status (and code, when given). Internal. */
+export function assertOmniError(
+  error: unknown,
+  expected: OmniRelayStatus | { readonly status: OmniRelayStatus; readonly code?: string },
+  what: string,
+): OmniRelayError {
+  const { status, code } = typeof expected === "string" ? { status: expected, code: undefined } : expected;
   if (!isOmniRelayError(error)) {
     throw new AssertionError({
       message: `${what}: expected an OmniRelayError with status '${status}', got ${describe(error)}.`,

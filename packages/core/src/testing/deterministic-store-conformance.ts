@@ -57,16 +57,12 @@ const T0 = Date.UTC(2026, 0, 1, 12, 0, 0, 123);
 const LAST_TIME = 253_402_300_799_999;
 const text = (value: string) => new TextEncoder().encode(value);
 
-const record = (
-  kind: string,
-  payload: Uint8Array | string = "x",
-  version = 1,
-  recordedAt = T0,
-): DeterministicRecord => ({
+/** A record recorded at T0; spread it with `recordedAt` for another time. */
+const record = (kind: string, payload: Uint8Array | string = "x", version = 1): DeterministicRecord => ({
   kind,
   version,
   payload: typeof payload === "string" ? text(payload) : payload,
-  recordedAt,
+  recordedAt: T0,
 });
 
 /** Records at the edges of the contract: every byte, empty and large payloads, extreme versions and times. */
@@ -78,12 +74,14 @@ function edgeRecords(): [string, DeterministicRecord][] {
         "omnirelay.effect",
         Uint8Array.from({ length: 256 }, (_, i) => i),
         1,
-        T0,
       ),
     ],
-    ["empty", record("app.ü/🙂 kind", new Uint8Array(0), 0, 0)],
-    ["large", record("omnirelay.version", patternBytes(256 * 1024), Number.MAX_SAFE_INTEGER, LAST_TIME)],
-    ["negative-version", record("k", "v", -7, 1)],
+    ["empty", { ...record("app.ü/🙂 kind", new Uint8Array(0), 0), recordedAt: 0 }],
+    [
+      "large",
+      { ...record("omnirelay.version", patternBytes(256 * 1024), Number.MAX_SAFE_INTEGER), recordedAt: LAST_TIME },
+    ],
+    ["negative-version", { ...record("k", "v", -7), recordedAt: 1 }],
   ];
 }
 
@@ -164,8 +162,12 @@ export function describeDeterministicStoreConformance<F extends DeterministicSto
     check("set inserts an absent key and replaces a present one", async ({ store }) => {
       await store.set("k", record("a", "first", 1));
       assertSame(await store.get("k"), record("a", "first", 1), "after set of an absent key");
-      await store.set("k", record("b", "second, longer", 2, T0 + 1));
-      assertSame(await store.get("k"), record("b", "second, longer", 2, T0 + 1), "after set of a present key");
+      await store.set("k", { ...record("b", "second, longer", 2), recordedAt: T0 + 1 });
+      assertSame(
+        await store.get("k"),
+        { ...record("b", "second, longer", 2), recordedAt: T0 + 1 },
+        "after set of a present key",
+      );
       await store.tryAdd("t", record("t"));
       await store.set("t", record("t2", "", 3));
       assertSame(await store.get("t"), record("t2", "", 3), "set replaces a record made by tryAdd");
@@ -245,13 +247,16 @@ export function describeDeterministicStoreConformance<F extends DeterministicSto
         const name = JSON.stringify(key);
         assertOmniError(
           await rejectionOf(() => store.get(key), `get(${name})`),
-          "invalid-argument",
+          { status: "invalid-argument", code },
           `get(${name})`,
-          code,
         );
         for (const op of ["set", "tryAdd"] as const) {
           const what = `${op}(${name})`;
-          assertOmniError(await rejectionOf(() => store[op](key, record("k")), what), "invalid-argument", what, code);
+          assertOmniError(
+            await rejectionOf(() => store[op](key, record("k")), what),
+            { status: "invalid-argument", code },
+            what,
+          );
         }
       }
     });
@@ -271,7 +276,7 @@ export function describeDeterministicStoreConformance<F extends DeterministicSto
         for (const op of ["set", "tryAdd"] as const) {
           const call = `${op} of a record with a ${what}`;
           const error = await rejectionOf(() => store[op]("k", value), call);
-          assertOmniError(error, "invalid-argument", call, ErrorCodes.deterministic.recordInvalid);
+          assertOmniError(error, { status: "invalid-argument", code: ErrorCodes.deterministic.recordInvalid }, call);
         }
       }
       strictEqual(await store.get("k"), undefined, "nothing is stored for refused records");

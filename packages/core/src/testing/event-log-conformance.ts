@@ -173,8 +173,7 @@ export function describeEventLogConformance<F extends EventLogConformanceFixture
   /** Publishes `base`, then `bad`, which must be refused whole (also after a reopen, when the log has one). */
   async function refusedWhole(
     subject: Subject,
-    base: readonly ResourceLeaseReplicationEvent[],
-    bad: readonly ResourceLeaseReplicationEvent[],
+    { base, bad }: { base: readonly ResourceLeaseReplicationEvent[]; bad: readonly ResourceLeaseReplicationEvent[] },
     what: string,
   ): Promise<void> {
     await subject.log.publish(base);
@@ -190,9 +189,15 @@ export function describeEventLogConformance<F extends EventLogConformanceFixture
    */
   async function gapped(
     subject: Subject,
-    base: readonly ResourceLeaseReplicationEvent[],
-    batch: readonly ResourceLeaseReplicationEvent[],
-    prefix: number,
+    {
+      base,
+      batch,
+      prefix,
+    }: {
+      base: readonly ResourceLeaseReplicationEvent[];
+      batch: readonly ResourceLeaseReplicationEvent[];
+      prefix: number;
+    },
     what: string,
   ): Promise<void> {
     await subject.log.publish(base);
@@ -298,23 +303,31 @@ export function describeEventLogConformance<F extends EventLogConformanceFixture
     });
 
     check("refuses a batch that repeats a sequence number, storing none of it", (subject) =>
-      refusedWhole(subject, range(1, 3), [small(4), small(5), small(5)], "publish [4, 5, 5] after 1..3"),
+      refusedWhole(subject, { base: range(1, 3), bad: [small(4), small(5), small(5)] }, "publish [4, 5, 5] after 1..3"),
     );
 
     check("refuses a batch that steps back, storing none of it", (subject) =>
-      refusedWhole(subject, range(1, 3), [small(4), small(5), small(3, "b")], "publish [4, 5, 3] after 1..3"),
+      refusedWhole(
+        subject,
+        { base: range(1, 3), bad: [small(4), small(5), small(3, "b")] },
+        "publish [4, 5, 3] after 1..3",
+      ),
     );
 
     check("refuses a batch at or below lastSequence, storing none of it", (subject) =>
-      refusedWhole(subject, range(1, 3), [small(3, "b"), small(4, "b")], "publish [3, 4] after 1..3"),
+      refusedWhole(subject, { base: range(1, 3), bad: [small(3, "b"), small(4, "b")] }, "publish [3, 4] after 1..3"),
     );
 
     check(`a gap after the last stored event is ${gaps}`, (subject) =>
-      gapped(subject, range(1, 2), [small(4), small(5)], 0, "publish [4, 5] after 1..2"),
+      gapped(subject, { base: range(1, 2), batch: [small(4), small(5)], prefix: 0 }, "publish [4, 5] after 1..2"),
     );
 
     check(`a gap inside a batch is ${gaps}`, (subject) =>
-      gapped(subject, range(1, 2), [small(3), small(4), small(6)], 2, "publish [3, 4, 6] after 1..2"),
+      gapped(
+        subject,
+        { base: range(1, 2), batch: [small(3), small(4), small(6)], prefix: 2 },
+        "publish [3, 4, 6] after 1..2",
+      ),
     );
 
     if (gaps === "kept") {
@@ -338,7 +351,11 @@ export function describeEventLogConformance<F extends EventLogConformanceFixture
     check("refuses a publish whose signal is aborted with cancelled, storing nothing", async ({ log }) => {
       await log.publish(range(1, 2));
       const error = await rejectionOf(log.publish(range(3, 4), { signal: AbortSignal.abort() }), "aborted publish");
-      assertOmniError(error, "cancelled", "a publish with an aborted signal", ErrorCodes.resourceLease.cancelled);
+      assertOmniError(
+        error,
+        { status: "cancelled", code: ErrorCodes.resourceLease.cancelled },
+        "a publish with an aborted signal",
+      );
       await assertHolds(log, range(1, 2), "after the cancelled publish");
       await log.publish(range(3, 4));
       await assertHolds(log, range(1, 4), "after publishing the cancelled events again");

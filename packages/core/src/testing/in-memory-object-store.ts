@@ -48,7 +48,8 @@ export class InMemoryResourceLeaseObjectStore implements ResourceLeaseObjectStor
    * @throws OmniRelayError already-exists `resourcelease.objectstorage.exists` when `ifNoneMatch` finds the key;
    *   invalid-argument `resourcelease.argument.invalid` for an empty key; cancelled `resourcelease.cancelled`.
    */
-  async put(key: string, bytes: Uint8Array, contentType: string, options: ObjectPutOptions = {}): Promise<void> {
+  async put(key: string, bytes: Uint8Array, options: ObjectPutOptions): Promise<void> {
+    const { contentType } = options;
     if (options.signal?.aborted) throw cancelled(options.signal);
     checkKey(key, "key");
     if (options.ifNoneMatch === "*" && this.objects.has(key)) {

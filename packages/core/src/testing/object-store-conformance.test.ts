@@ -39,7 +39,8 @@ class FlawedStore implements ResourceLeaseObjectStore {
     }
   }
 
-  async put(key: string, bytes: Uint8Array, contentType: string, options: ObjectPutOptions = {}): Promise<void> {
+  async put(key: string, bytes: Uint8Array, options: ObjectPutOptions): Promise<void> {
+    const { contentType } = options;
     this.cancelled(options.signal);
     if (this.flaws.has("reportsAbortAsOutage")) {
       // As an SDK does: the request is in flight when the signal aborts, and the abort surfaces as a failed request.
@@ -154,7 +155,8 @@ describe("the object store suite", () => {
 describe("InMemoryResourceLeaseObjectStore", () => {
   it("lists in UTF-8 byte order, which differs from UTF-16 order outside the BMP", async () => {
     const store = new InMemoryResourceLeaseObjectStore();
-    for (const key of ["p/\uff01", "p/🙂", "p/a"]) await store.put(key, new Uint8Array([1]), "text/plain");
+    for (const key of ["p/\uff01", "p/🙂", "p/a"])
+      await store.put(key, new Uint8Array([1]), { contentType: "text/plain" });
     const keys: string[] = [];
     for await (const entry of store.list("p/")) keys.push(entry.key);
     expect(keys).toEqual(["p/a", "p/\uff01", "p/🙂"]);
@@ -165,6 +167,8 @@ describe("InMemoryResourceLeaseObjectStore", () => {
 
   it("refuses an empty key", async () => {
     const store = new InMemoryResourceLeaseObjectStore();
-    await expect(store.put("", new Uint8Array(), "text/plain")).rejects.toMatchObject({ status: "invalid-argument" });
+    await expect(store.put("", new Uint8Array(), { contentType: "text/plain" })).rejects.toMatchObject({
+      status: "invalid-argument",
+    });
   });
 });

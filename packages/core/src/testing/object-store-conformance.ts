@@ -1,6 +1,6 @@
 import { AssertionError, strictEqual } from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import type { ObjectListEntry, ResourceLeaseObjectStore } from "../contracts/stores.js";
+import type { ResourceLeaseObjectStore } from "../contracts/stores.js";
 import { ErrorCodes } from "../errors/codes.js";
 import {
   assertOmniError,
@@ -13,6 +13,7 @@ import {
   patternBytes,
   rejectionOf,
 } from "./conformance-support.js";
+import { bytes, type ObjectStoreCheck, registerListingChecks } from "./object-store-listing-checks.js";
 
 /** An open object store made by an {@link ObjectStoreConformanceFactory}. */
 export interface ObjectStoreConformanceFixture extends ConformanceFixture {
@@ -56,23 +57,6 @@ export interface ObjectStoreConformanceOptions {
   readonly largeObjectBytes?: number;
 }
 
-interface Subject {
-  readonly store: ResourceLeaseObjectStore;
-  /** Keys of this check start with it: `conformance/<uuid>/`. */
-  readonly prefix: string;
-  readonly another: (() => Promise<ResourceLeaseObjectStore>) | undefined;
-  readonly contentTypeOf: ((key: string) => Promise<string | undefined>) | undefined;
-}
-
-const encoder = new TextEncoder();
-const bytes = (text: string) => encoder.encode(text);
-/** Byte order of UTF-8 keys, the order S3 and GCS list in. */
-const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
-
-async function keys(store: ResourceLeaseObjectStore, prefix: string, startAfter?: string): Promise<string[]> {
-  return (await collect(store.list(prefix, startAfter))).map((entry) => entry.key);
-}
-
 /**
  * Registers the object-store conformance suite: the behaviour every `ResourceLeaseObjectStore` (S3, GCS, Azure Blob,
  * a filesystem, an in-memory double) must have for the object-storage replicator to work on it.
@@ -111,7 +95,7 @@ export function describeObjectStoreConformance<F extends ObjectStoreConformanceF
   const largeBytes = options.largeObjectBytes ?? 1024 * 1024 + 1;
   const openAnother = factory.openAnother?.bind(factory);
   const contentTypeOf = factory.contentTypeOf?.bind(factory);
-  const check = (title: string, body: (subject: Subject) => Promise<void>) =>
+  const check: ObjectStoreCheck = (title, body) =>
     test.it(title, () =>
       inScope<F>(async (scope) => {
         const first = scope.add(await factory.create());
@@ -124,14 +108,15 @@ export function describeObjectStoreConformance<F extends ObjectStoreConformanceF
       }),
     );
 
-  const assertExists = (error: unknown, what: string) => assertOmniError(error, "already-exists", what, existsCode);
+  const assertExists = (error: unknown, what: string) =>
+    assertOmniError(error, { status: "already-exists", code: existsCode }, what);
 
   test.describe(`object store conformance: ${name}`, () => {
     check(
       "get of a missing key is undefined, also for a key below or above a stored one",
       async ({ store, prefix }) => {
         strictEqual(await store.get(`${prefix}missing.json`), undefined, "get of a key never put");
-        await store.put(`${prefix}dir/object.json`, bytes("x"), "application/json");
+        await store.put(`${prefix}dir/object.json`, bytes("x"), { contentType: "application/json" });
         strictEqual(await store.get(`${prefix}dir`), undefined, "get of a key that is a folder of a stored key");
         strictEqual(await store.get(`${prefix}dir/object.json/below`), undefined, "get of a key below a stored key");
         strictEqual(await store.get(`${prefix}dir/object`), undefined, "get of a key a stored key starts with");
@@ -146,7 +131,7 @@ export function describeObjectStoreConformance<F extends ObjectStoreConformanceF
           [`${prefix}empty.bin`, new Uint8Array(0)],
           [`${prefix}large.bin`, patternBytes(largeBytes)],
         ];
-        for (const [key, data] of objects) await store.put(key, data, "application/octet-stream");
+        for (const [key, data] of objects) await store.put(key, data, { contentType: "application/octet-stream" });
         const readers = another ? [store, await another()] : [store];
         for (const reader of readers) {
           for (const [key, data] of objects) {
@@ -166,7 +151,7 @@ export function describeObjectStoreConformance<F extends ObjectStoreConformanceF
       async ({ store, prefix }) => {
         const key = `${prefix}copy.bin`;
         const data = Uint8Array.from([1, 2, 3, 4]);
-        await store.put(key, data, "application/octet-stream");
+        await store.put(key, data, { contentType: "application/octet-stream" });
         data.fill(9);
         const read = await store.get(key);
         assertSame(read, Uint8Array.from([1, 2, 3, 4]), "after the caller reused its buffer");
@@ -178,19 +163,19 @@ export function describeObjectStoreConformance<F extends ObjectStoreConformanceF
     if (contentTypeOf) {
       check("keeps the content type given to put, and a replacing put's", async ({ store, prefix, contentTypeOf }) => {
         const key = `${prefix}typed.jsonl`;
-        await store.put(key, bytes("{}\n"), "application/x-ndjson");
+        await store.put(key, bytes("{}\n"), { contentType: "application/x-ndjson" });
         strictEqual(await contentTypeOf?.(key), "application/x-ndjson", "content type after put");
-        await store.put(key, bytes("{}"), "application/json");
+        await store.put(key, bytes("{}"), { contentType: "application/json" });
         strictEqual(await contentTypeOf?.(key), "application/json", "content type after a replacing put");
       });
     }
 
     check("a put without ifNoneMatch replaces the object", async ({ store, prefix }) => {
       const key = `${prefix}replaced.json`;
-      await store.put(key, bytes("one"), "application/json");
-      await store.put(key, bytes("two, longer"), "application/json");
+      await store.put(key, bytes("one"), { contentType: "application/json" });
+      await store.put(key, bytes("two, longer"), { contentType: "application/json" });
       assertSame(await store.get(key), bytes("two, longer"), "after the second put");
-      await store.put(key, bytes("3"), "application/json");
+      await store.put(key, bytes("3"), { contentType: "application/json" });
       assertSame(await store.get(key), bytes("3"), "after a shorter third put");
     });
 
@@ -198,19 +183,22 @@ export function describeObjectStoreConformance<F extends ObjectStoreConformanceF
       "ifNoneMatch '*' creates an absent key and refuses a present one with already-exists, changing nothing",
       async ({ store, prefix }) => {
         const key = `${prefix}once.json`;
-        await store.put(key, bytes("first"), "application/json", { ifNoneMatch: "*" });
+        await store.put(key, bytes("first"), { contentType: "application/json", ifNoneMatch: "*" });
         assertSame(await store.get(key), bytes("first"), "after a create-if-absent put");
         const what = "a create-if-absent put of a present key";
         assertExists(
-          await rejectionOf(store.put(key, bytes("second"), "application/json", { ifNoneMatch: "*" }), what),
+          await rejectionOf(
+            store.put(key, bytes("second"), { contentType: "application/json", ifNoneMatch: "*" }),
+            what,
+          ),
           what,
         );
         assertSame(await store.get(key), bytes("first"), `${what} changes nothing`);
         const plain = `${prefix}plain.json`;
-        await store.put(plain, bytes("plain"), "application/json");
+        await store.put(plain, bytes("plain"), { contentType: "application/json" });
         const what2 = "a create-if-absent put of a key made by a plain put";
         assertExists(
-          await rejectionOf(store.put(plain, bytes("x"), "application/json", { ifNoneMatch: "*" }), what2),
+          await rejectionOf(store.put(plain, bytes("x"), { contentType: "application/json", ifNoneMatch: "*" }), what2),
           what2,
         );
         assertSame(await store.get(plain), bytes("plain"), `${what2} changes nothing`);
@@ -226,7 +214,8 @@ export function describeObjectStoreConformance<F extends ObjectStoreConformanceF
           const contenders = Array.from({ length: 6 }, (_, i) => bytes(`contender-${i}`));
           const results = await Promise.allSettled(
             contenders.map((data, i) =>
-              (stores[i % stores.length] as ResourceLeaseObjectStore).put(key, data, "application/json", {
+              (stores[i % stores.length] as ResourceLeaseObjectStore).put(key, data, {
+                contentType: "application/json",
                 ifNoneMatch: "*",
               }),
             ),
@@ -241,111 +230,26 @@ export function describeObjectStoreConformance<F extends ObjectStoreConformanceF
       },
     );
 
-    check(
-      "lists every key with the prefix once, in byte order, and nothing else",
-      async ({ store, prefix, another }) => {
-        const inside = [
-          `${prefix}b/2.json`,
-          `${prefix}a0.json`,
-          `${prefix}a/1.json`,
-          `${prefix}b/1.json`,
-          `${prefix}c.json`,
-          `${prefix}a-x.json`,
-          `${prefix}a/2/z.json`,
-        ];
-        // (Not the key `${prefix}` without its slash: a filesystem cannot hold a file and a folder of one name.)
-        const outside = [`${prefix.slice(0, -1)}-other/x.json`, `${prefix.slice(0, -1)}.json`];
-        // Contents with a two-byte character, so a size counted in characters shows.
-        const content = (key: string) => bytes(`${key}: é`);
-        for (const key of [...inside, ...outside]) await store.put(key, content(key), "text/plain");
-        const sorted = [...inside].sort(byteOrder);
-        for (const reader of another ? [store, await another()] : [store]) {
-          const entries: ObjectListEntry[] = await collect(reader.list(prefix));
-          assertSame(
-            entries.map((e) => e.key),
-            sorted,
-            "list(prefix)",
-          );
-          for (const entry of entries) {
-            if (entry.size !== undefined)
-              strictEqual(entry.size, content(entry.key).byteLength, `size of ${entry.key}`);
-          }
-          assertSame(
-            await keys(reader, `${prefix}a`),
-            sorted.filter((k) => k.startsWith(`${prefix}a`)),
-            "list of a prefix that ends inside a name",
-          );
-          assertSame(
-            await keys(reader, `${prefix}b/`),
-            [`${prefix}b/1.json`, `${prefix}b/2.json`],
-            "list(prefix + 'b/')",
-          );
-          assertSame(await keys(reader, `${prefix}none/`), [], "list of a prefix nothing has");
-        }
-      },
-    );
-
-    check(
-      "lists strictly after startAfter, and paging with the last key seen visits every key once",
-      async ({ store, prefix }) => {
-        const all = Array.from({ length: 9 }, (_, i) => `${prefix}k/${String(i).padStart(2, "0")}.json`);
-        all.push(`${prefix}k/05/x`, `${prefix}k/050.json`);
-        for (const key of all) await store.put(key, bytes("v"), "text/plain");
-        const sorted = [...all].sort(byteOrder);
-        const after = (key: string) => sorted.filter((k) => byteOrder(k, key) > 0);
-        const starts = ["k/05.json", "k/04.jsonx", "k/05", "k/05/", "k/05/x", "k/"].map((k) => `${prefix}${k}`);
-        for (const startAfter of [...starts, prefix, ""]) {
-          assertSame(await keys(store, `${prefix}k/`, startAfter), after(startAfter), `list after ${startAfter}`);
-        }
-        assertSame(await keys(store, `${prefix}k/`, `${prefix}k/99`), [], "list after the last key");
-        const paged: string[] = [];
-        let last: string | undefined;
-        for (let page = 0; page < all.length + 2; page++) {
-          const taken: string[] = [];
-          for await (const entry of store.list(`${prefix}k/`, last)) {
-            taken.push(entry.key);
-            if (taken.length === 2) break; // leaves the listing early, as a reader that stops at a page would
-          }
-          if (taken.length === 0) break;
-          paged.push(...taken);
-          last = taken.at(-1);
-        }
-        assertSame(paged, sorted, "keys visited by paging two at a time with startAfter");
-      },
-    );
-
-    check("keys with '/', spaces, punctuation and Unicode round-trip and list", async ({ store, prefix }) => {
-      const named = [
-        `${prefix}u/a b.json`,
-        `${prefix}u/a+b=c&d;e,f@g$h'i(j).json`,
-        `${prefix}u/~tilde`,
-        `${prefix}u/é.json`,
-        `${prefix}u/ü/日本/файл.json`,
-        `${prefix}u/%41 not an escape`,
-      ];
-      for (const key of named) await store.put(key, bytes(key), "text/plain");
-      for (const key of named) assertSame(await store.get(key), bytes(key), `get(${key})`);
-      assertSame(await keys(store, `${prefix}u/`), [...named].sort(byteOrder), "list of Unicode keys");
-      assertSame(await keys(store, `${prefix}u/ü/`), [`${prefix}u/ü/日本/файл.json`], "list under a Unicode folder");
-      const emoji = `${prefix}emoji/🙂.json`;
-      await store.put(emoji, bytes("smile"), "text/plain");
-      assertSame(await store.get(emoji), bytes("smile"), "get of a key outside the BMP");
-      assertSame(await keys(store, `${prefix}emoji/`), [emoji], "list of a key outside the BMP");
-    });
+    registerListingChecks(check);
 
     check(
       "a call whose signal aborts while it runs completes or fails with cancelled, never another error",
       async ({ store, prefix }) => {
-        await store.put(`${prefix}present.bin`, patternBytes(64 * 1024), "application/octet-stream");
+        await store.put(`${prefix}present.bin`, patternBytes(64 * 1024), { contentType: "application/octet-stream" });
         const calls: [string, (signal: AbortSignal) => Promise<unknown>][] = [
           [
             "put",
-            (signal) => store.put(`${prefix}new.bin`, patternBytes(64 * 1024), "application/octet-stream", { signal }),
+            (signal) =>
+              store.put(`${prefix}new.bin`, patternBytes(64 * 1024), {
+                contentType: "application/octet-stream",
+                signal,
+              }),
           ],
           [
             "create-if-absent put",
             (signal) =>
-              store.put(`${prefix}new-once.bin`, patternBytes(64 * 1024), "application/octet-stream", {
+              store.put(`${prefix}new-once.bin`, patternBytes(64 * 1024), {
+                contentType: "application/octet-stream",
                 ifNoneMatch: "*",
                 signal,
               }),
@@ -362,9 +266,8 @@ export function describeObjectStoreConformance<F extends ObjectStoreConformanceF
           } catch (error) {
             assertOmniError(
               error,
-              "cancelled",
+              { status: "cancelled", code: ErrorCodes.resourceLease.cancelled },
               `${what} whose signal aborted while it ran`,
-              ErrorCodes.resourceLease.cancelled,
             );
           }
         }
@@ -377,23 +280,25 @@ export function describeObjectStoreConformance<F extends ObjectStoreConformanceF
       const code = ErrorCodes.resourceLease.cancelled;
       for (const ifNoneMatch of [undefined, "*"] as const) {
         const what = `put with an aborted signal${ifNoneMatch ? " and ifNoneMatch" : ""}`;
-        const put = store.put(key, bytes("x"), "application/json", ifNoneMatch ? { ifNoneMatch, signal } : { signal });
-        assertOmniError(await rejectionOf(put, what), "cancelled", what, code);
+        const put = store.put(key, bytes("x"), {
+          contentType: "application/json",
+          signal,
+          ...(ifNoneMatch ? { ifNoneMatch } : {}),
+        });
+        assertOmniError(await rejectionOf(put, what), { status: "cancelled", code }, what);
       }
       strictEqual(await store.get(key), undefined, "a cancelled put stores nothing");
-      await store.put(key, bytes("stored"), "application/json");
+      await store.put(key, bytes("stored"), { contentType: "application/json" });
       assertOmniError(
         await rejectionOf(store.get(key, { signal }), "get"),
-        "cancelled",
+        { status: "cancelled", code },
         "get with an aborted signal",
-        code,
       );
       const what = "list with an aborted signal";
       assertOmniError(
         await rejectionOf(() => collect(store.list(prefix, undefined, { signal })), what),
-        "cancelled",
+        { status: "cancelled", code },
         what,
-        code,
       );
     });
   });

@@ -5,21 +5,17 @@ import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { TimerHandle } from "../util/clock.js";
 import { numberOption } from "../wire/options.js";
 import { CompleteBatcher } from "./complete-batcher.js";
-import { expiredLocallyError, fencedError, isLeaseLost } from "./errors.js";
 import type { ResourceLeaseWorkerEvent, ResourceLeaseWorkerEventsOptions } from "./events.js";
 import { LeaseRun, type LeaseRunHost } from "./lease-run.js";
 import {
-  defaultFailDecision,
   type ResolvedWorkerOptions,
   type ResourceLeaseWorkerCloseOptions,
-  type ResourceLeaseWorkerFailDecision,
   type ResourceLeaseWorkerOptions,
   type ResourceLeaseWorkerStats,
   resolveWorkerOptions,
 } from "./options.js";
 import { WorkerReporter } from "./reporter.js";
-
-type Delivery<T> = { readonly ok: true; readonly value: T } | { readonly ok: false };
+import { type Delivery, deliver, failRequest, itemOf } from "./settle.js";
 
 const noop = () => {};
 
@@ -66,13 +62,13 @@ export class ResourceLeaseWorker implements AsyncDisposable {
       logger: this.o.logger,
       heartbeatFraction: this.o.heartbeatFraction,
       safetyMarginMs: this.o.safetyMarginMs,
-      onLost: (run, reason) => this.reporter.lost(this.itemOf(run), reason),
+      onLost: (run, reason) => this.reporter.lost(itemOf(run), reason),
       onRenewalError: (run, error, retryInMs) =>
         this.reporter.error({
           type: "error",
           operation: "heartbeat",
           error,
-          ...this.itemOf(run),
+          ...itemOf(run),
           ...(retryInMs !== undefined ? { retryInMs } : {}),
         }),
     };
@@ -241,7 +237,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     this.notify();
     if (!run.settle()) {
       if (run.phase === "lost") {
-        this.o.logger.debug(this.itemOf(run), "A handler settled after its lease was lost; its result is ignored.");
+        this.o.logger.debug(itemOf(run), "A handler settled after its lease was lost; its result is ignored.");
       }
       return;
     }
@@ -254,38 +250,11 @@ export class ResourceLeaseWorker implements AsyncDisposable {
       if (!outcome.ok) throw outcome.error;
     });
     if (!r.ok) return;
-    this.reporter.record({ type: "completed", ...this.itemOf(run) });
+    this.reporter.record({ type: "completed", ...itemOf(run) });
   }
 
   private async failRun(run: LeaseRun, error: unknown): Promise<void> {
-    let decision: ResourceLeaseWorkerFailDecision;
-    try {
-      const d = this.o.failOnError(error, run.grant);
-      decision = typeof d === "object" && d !== null ? d : defaultFailDecision(error);
-    } catch (thrown) {
-      this.reporter.error({
-        type: "error",
-        operation: "failOnError",
-        error: OmniRelayError.from(thrown),
-        ...this.itemOf(run),
-      });
-      decision = defaultFailDecision(error);
-    }
-    const fallback = defaultFailDecision(error);
-    const delayMs = decision.delayMs;
-    if (delayMs !== undefined && !(Number.isSafeInteger(delayMs) && delayMs >= 0)) {
-      // A bad delay would make the server refuse the fail (and the item wait for its lease to expire): drop it.
-      const message = `failOnError returned delayMs ${delayMs}; using the queue's backoff.`;
-      const bad = OmniRelayError.invalidOption("delayMs", message);
-      this.reporter.error({ type: "error", operation: "failOnError", error: bad, ...this.itemOf(run) });
-      decision = { ...decision, delayMs: undefined };
-    }
-    const request = {
-      requeue: decision.requeue ?? true,
-      reason: decision.reason ?? fallback.reason ?? "Handler failed.",
-      ...((decision.errorCode ?? fallback.errorCode) ? { errorCode: decision.errorCode ?? fallback.errorCode } : {}),
-      ...(decision.delayMs !== undefined ? { delayMs: decision.delayMs } : {}),
-    };
+    const request = failRequest(run, error, { failOnError: this.o.failOnError, reporter: this.reporter });
     await this.sendFail(run, request, error);
   }
 
@@ -296,7 +265,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
   ): Promise<void> {
     const r = await this.deliver(run, "fail", () => this.o.client.fail(run.token, request));
     if (!r.ok) return;
-    this.reporter.record({ type: "failed", ...this.itemOf(run), outcome: r.value, error });
+    this.reporter.record({ type: "failed", ...itemOf(run), outcome: r.value, error });
   }
 
   /** Fails a lease whose handler we gave up on (or never ran) so the item is offered again at once. */
@@ -317,41 +286,9 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     if (run.abandon(reason)) this.release(run, reason, text);
   }
 
-  /**
-   * Sends a complete or fail, retrying transient errors while the lease lasts. A lost lease (rejected, or out of time)
-   * is counted as fenced and never thrown.
-   */
-  private async deliver<T>(
-    run: LeaseRun,
-    operation: "complete" | "fail",
-    send: () => Promise<T>,
-  ): Promise<Delivery<T>> {
-    let backoffMs = 50;
-    for (;;) {
-      try {
-        return { ok: true, value: await send() };
-      } catch (thrown) {
-        const error = OmniRelayError.from(thrown);
-        if (isLeaseLost(error)) {
-          this.reporter.lost(this.itemOf(run), fencedError(run.token, error));
-          return { ok: false };
-        }
-        const retryInMs = backoffMs < run.expiresAt - this.o.clock.now() ? backoffMs : undefined;
-        this.reporter.error({
-          type: "error",
-          operation,
-          error,
-          ...this.itemOf(run),
-          ...(retryInMs !== undefined ? { retryInMs } : {}),
-        });
-        if (retryInMs === undefined) {
-          this.reporter.lost(this.itemOf(run), expiredLocallyError(run.token, error));
-          return { ok: false };
-        }
-        await new Promise<void>((resolve) => this.o.clock.setTimeout(resolve, retryInMs));
-        backoffMs = Math.min(backoffMs * 2, 1_000);
-      }
-    }
+  /** Sends a complete or fail, retrying transient errors while the lease lasts (see {@link deliver}). */
+  private deliver<T>(run: LeaseRun, operation: "complete" | "fail", send: () => Promise<T>): Promise<Delivery<T>> {
+    return deliver(run, send, { operation, clock: this.o.clock, reporter: this.reporter });
   }
 
   private async shutdown(graceMs: number): Promise<void> {
@@ -435,9 +372,5 @@ export class ResourceLeaseWorker implements AsyncDisposable {
 
   private notify(): void {
     for (const check of [...this.waiters]) check();
-  }
-
-  private itemOf(run: LeaseRun): { sequenceId: number; attempt: number } {
-    return { sequenceId: run.token.sequenceId, attempt: run.token.attempt };
   }
 }

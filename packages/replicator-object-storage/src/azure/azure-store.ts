@@ -43,8 +43,8 @@ export class AzureBlobResourceLeaseObjectStore implements ResourceLeaseObjectSto
    * @throws OmniRelayError already-exists `resourcelease.objectstorage.exists`; unavailable
    *   `resourcelease.objectstorage.store_failed`; cancelled `resourcelease.cancelled`.
    */
-  // biome-ignore lint/complexity/useMaxParams: the signature is core's ResourceLeaseObjectStore.put contract; it changes there first.
-  async put(key: string, bytes: Uint8Array, contentType: string, options: ObjectPutOptions = {}): Promise<void> {
+  async put(key: string, bytes: Uint8Array, options: ObjectPutOptions): Promise<void> {
+    const { contentType } = options;
     if (options.signal?.aborted) throw cancelledError(options.signal);
     try {
       await this.container.getBlockBlobClient(key).upload(bytes, bytes.byteLength, {

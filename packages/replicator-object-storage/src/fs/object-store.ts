@@ -40,8 +40,7 @@ export class FileSystemResourceLeaseObjectStore implements ResourceLeaseObjectSt
    * @throws OmniRelayError already-exists `resourcelease.objectstorage.exists`; invalid-argument
    *   `resourcelease.objectstorage.key_invalid`; unavailable `resourcelease.objectstorage.store_failed`.
    */
-  // biome-ignore lint/complexity/useMaxParams: the signature is core's ResourceLeaseObjectStore.put contract; it changes there first.
-  async put(key: string, bytes: Uint8Array, _contentType: string, options: ObjectPutOptions = {}): Promise<void> {
+  async put(key: string, bytes: Uint8Array, options: ObjectPutOptions): Promise<void> {
     const path = this.pathOf(key);
     if (options.signal?.aborted) throw cancelledError(options.signal);
     let created: boolean;

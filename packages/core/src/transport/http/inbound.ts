@@ -2,68 +2,17 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
-import type { TLSSocket } from "node:tls";
 import { type Logger, silentLogger } from "../../contracts/health.js";
 import type { LifecycleState } from "../../contracts/lifecycle.js";
-import type { Dispatcher } from "../../dispatcher/dispatcher.js";
 import { decodeJsonBody, encodeJsonBody } from "../../dispatcher/json-codec.js";
-import type { RequestMeta, TransportSecurity } from "../../dispatcher/types.js";
+import type { RequestMeta } from "../../dispatcher/types.js";
 import { ErrorCodes } from "../../errors/codes.js";
 import { OmniRelayError } from "../../errors/omnirelay-error.js";
 import { readRequestDeadline } from "../../middleware/deadline-headers.js";
 import { optionalPositive } from "../../middleware/options.js";
 import { rawErrorResponse, writeError } from "./errors.js";
-
-/** TLS settings of an {@link HttpInbound}. PEM strings or buffers. */
-export interface HttpInboundTlsOptions {
-  readonly key: string | Buffer;
-  readonly cert: string | Buffer;
-  /** CA that client certificates must chain to (mutual TLS). */
-  readonly ca?: string | Buffer;
-  /** Ask for a client certificate; calls without a verified one then carry no certificate identity. */
-  readonly requestClientCertificate?: boolean;
-  /** Refuse TLS handshakes without a client certificate signed by `ca`. */
-  readonly requireClientCertificate?: boolean;
-}
-
-/** A readiness check: `undefined` when ready, else a short reason. */
-export type ReadinessCheck = () => string | undefined;
-
-/** Options of an {@link HttpInbound}. */
-export interface HttpInboundOptions {
-  /** The dispatcher to serve. The inbound attaches itself to it: `dispatcher.start()`/`stop()` start and drain it. */
-  readonly dispatcher: Dispatcher;
-  /** @defaultValue '127.0.0.1' */
-  readonly host?: string;
-  /** @defaultValue 0 (any free port) */
-  readonly port?: number;
-  /** Largest accepted request body; a larger one is answered 413 `omnirelay.request.too_large`. @defaultValue 4194304 (4 MiB) */
-  readonly maxBodyBytes?: number;
-  /**
-   * How much of an oversized request body is read and thrown away before the 413 is sent, so that a client still
-   * sending gets the answer rather than a connection reset. A body declared or found to be larger gets the 413 at
-   * once and the connection is closed under it. Never less than `maxBodyBytes`. @defaultValue 16777216 (16 MiB)
-   */
-  readonly maxDiscardedBodyBytes?: number;
-  /**
-   * Time a client has to send a whole request, headers and body; a slower one is answered 408
-   * `omnirelay.request.timeout` and disconnected. Checked every quarter of this (at most every 30 s), so the cut
-   * comes up to 25% late. A long poll is not affected: its request is complete while it waits. @defaultValue 60000
-   */
-  readonly requestTimeoutMs?: number;
-  /** Keep-alive idle timeout. @defaultValue 65000 */
-  readonly keepAliveTimeoutMs?: number;
-  readonly tls?: HttpInboundTlsOptions;
-  /** Extra checks for `/readyz` (e.g. "log open", "replication caught up"). */
-  readonly readiness?: readonly ReadinessCheck[];
-  /**
-   * Handles requests that are not RPCs — any method but POST (other than /healthz and /readyz), and POSTs under
-   * `/omnirelay/control/` — e.g. a diagnostics control plane. Returns `true` when it handled the request. Without
-   * one, such requests get 404.
-   */
-  readonly fallback?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
-  readonly logger?: Logger;
-}
+import type { HttpInboundOptions } from "./inbound-options.js";
+import { declaredLength, lowerHeaders, readBody, requestTooLarge, security } from "./request.js";
 
 /**
  * Serves a dispatcher over HTTP/1.1 (or HTTPS with optional mutual TLS): `POST` to any path with the procedure in
@@ -179,7 +128,7 @@ export class HttpInbound implements AsyncDisposable {
     // `Expect: 100-continue`: refuse an oversized body before the client sends it.
     server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
       if ((declaredLength(req) ?? 0) > this.maxBodyBytes) {
-        writeError(res, this.tooLarge(), { connection: "close" });
+        writeError(res, requestTooLarge(this.maxBodyBytes), { connection: "close" });
         return;
       }
       res.writeContinue();
@@ -336,7 +285,10 @@ export class HttpInbound implements AsyncDisposable {
     }
     const dispatcher = this.options.dispatcher;
     const deadline = readRequestDeadline(headers, { now: dispatcher.clock.now() });
-    const body = await this.readBody(req, res);
+    const body = await readBody(req, res, {
+      maxBodyBytes: this.maxBodyBytes,
+      maxDiscardedBodyBytes: this.maxDiscardedBodyBytes,
+    });
     const abort = new AbortController();
     const onClose = () => {
       if (!res.writableFinished)
@@ -376,36 +328,6 @@ export class HttpInbound implements AsyncDisposable {
     }
   }
 
-  /**
-   * Reads the request body. An oversized one is read and discarded up to `maxDiscardedBodyBytes` (so the client
-   * reads our 413 instead of a reset), then refused with `Connection: close`.
-   * @throws OmniRelayError invalid-argument `omnirelay.request.too_large`; cancelled `omnirelay.cancelled` when the
-   * client goes away mid-body.
-   */
-  private async readBody(req: IncomingMessage, res: ServerResponse): Promise<Uint8Array> {
-    const declared = declaredLength(req);
-    const tooLarge = () => {
-      res.setHeader("connection", "close");
-      return this.tooLarge();
-    };
-    if (declared !== undefined && declared > this.maxDiscardedBodyBytes) throw tooLarge();
-    const read = await collectBody(req, this.maxBodyBytes, this.maxDiscardedBodyBytes);
-    if (read === "too-large") throw tooLarge();
-    return read;
-  }
-
-  private tooLarge(): OmniRelayError {
-    return new OmniRelayError({
-      status: "invalid-argument",
-      code: ErrorCodes.rpc.requestTooLarge,
-      message: `The request body exceeds ${this.maxBodyBytes} bytes.`,
-      metadata: {
-        field: "body",
-        limit: String(this.maxBodyBytes),
-      },
-    });
-  }
-
   private health(path: string, res: ServerResponse): void {
     const live = path === "/healthz";
     const issues: string[] = [];
@@ -431,89 +353,4 @@ export class HttpInbound implements AsyncDisposable {
     res.writeHead(ok ? 200 : 503, { "content-type": "application/json; charset=utf-8" });
     res.end(text);
   }
-}
-
-function lowerHeaders(req: IncomingMessage): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.headers)) {
-    if (v === undefined) continue;
-    out[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;
-  }
-  return out;
-}
-
-function security(req: IncomingMessage): TransportSecurity {
-  const socket = req.socket as TLSSocket;
-  const remoteAddress = socket.remoteAddress;
-  if (typeof socket.getPeerCertificate !== "function" || !socket.authorized) {
-    return { clientCertificateVerified: false, ...(remoteAddress ? { remoteAddress } : {}) };
-  }
-  const cert = socket.getPeerCertificate();
-  const subject = cert?.subject;
-  const cn = subject && typeof subject.CN === "string" ? subject.CN : undefined;
-  const full = subject
-    ? Object.entries(subject)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(",")
-    : undefined;
-  const name = cn ?? full;
-  return {
-    clientCertificateVerified: Boolean(name),
-    ...(name ? { clientCertificateSubject: name } : {}),
-    ...(remoteAddress ? { remoteAddress } : {}),
-  };
-}
-
-/** The `Content-Length` of a request, when it has a valid one. */
-function declaredLength(req: IncomingMessage): number | undefined {
-  const value = req.headers["content-length"];
-  if (value === undefined || !/^\d+$/.test(value)) return undefined;
-  return Number(value);
-}
-
-/**
- * Collects a request body of at most `limit` bytes. Past the limit the rest is read and dropped until the body ends
- * (`"too-large"`) or `discardLimit` bytes were read in all (`"too-large"`, reading stops and the body is left
- * unread). Rejects with `omnirelay.cancelled` when the client goes away first.
- */
-function collectBody(req: IncomingMessage, limit: number, discardLimit: number): Promise<Uint8Array | "too-large"> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const finish = (outcome: () => void) => {
-      req.off("data", onData);
-      req.off("end", onEnd);
-      req.off("error", onGone);
-      req.off("close", onGone);
-      outcome();
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
-      else if (chunks.length > 0) chunks.length = 0;
-      if (size > discardLimit) {
-        req.pause();
-        finish(() => resolve("too-large"));
-      }
-    };
-    const onEnd = () =>
-      finish(() => {
-        if (size > limit) resolve("too-large");
-        else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-      });
-    const onGone = () =>
-      finish(() =>
-        reject(
-          new OmniRelayError({
-            status: "cancelled",
-            code: ErrorCodes.rpc.cancelled,
-            message: "The client went away while sending the request.",
-          }),
-        ),
-      );
-    req.on("data", onData);
-    req.on("end", onEnd);
-    req.on("error", onGone);
-    req.on("close", onGone);
-  });
 }

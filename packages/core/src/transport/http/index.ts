@@ -1,8 +1,4 @@
 /** HTTP transport: inbound server and outbound client. */
-export {
-  HttpInbound,
-  type HttpInboundOptions,
-  type HttpInboundTlsOptions,
-  type ReadinessCheck,
-} from "./inbound.js";
+export { HttpInbound } from "./inbound.js";
+export type { HttpInboundOptions, HttpInboundTlsOptions, ReadinessCheck } from "./inbound-options.js";
 export { HttpOutbound, type HttpOutboundOptions, type HttpOutboundTlsOptions } from "./outbound.js";

@@ -1,0 +1,105 @@
+// Codes of the ResourceLease queue, its worker and peer selection, grouped as in ErrorCodes. Each entry's
+// TSDoc follows the rules in codes.ts; only codes.ts assembles these, and only ErrorCodes is public.
+
+/** The `ErrorCodes.resourceLease` group. */
+export const resourceLeaseCodes = {
+  /** invalid-argument: enqueue/restore without a payload; metadata `field`. */
+  payloadRequired: "resourcelease.payload.required",
+  /** invalid-argument: `resourceType` missing or blank; metadata `field`. */
+  payloadResourceTypeRequired: "resourcelease.payload.resource_type_required",
+  /** invalid-argument: `resourceId` missing or blank; metadata `field`. */
+  payloadResourceIdRequired: "resourcelease.payload.resource_id_required",
+  /** invalid-argument: `partitionKey` missing or blank; metadata `field`. */
+  payloadPartitionKeyRequired: "resourcelease.payload.partition_key_required",
+  /** invalid-argument: `payloadEncoding` missing or blank; metadata `field`. */
+  payloadEncodingRequired: "resourcelease.payload.encoding_required",
+  /** invalid-argument: a payload field has the wrong type or is too large; metadata `field` (and `limit`). */
+  payloadInvalid: "resourcelease.payload.invalid",
+  /** invalid-argument: a payload's body is larger than the queue's `maxBodyBytes`; metadata `field`, `limit`. */
+  payloadTooLarge: "resourcelease.payload.too_large",
+  /**
+   * invalid-argument: a request argument is out of range (`maxItems`, `waitMs`, …); metadata `field` names it, with
+   * `limit` for a batch too large and `sequenceId` for a restored id out of range.
+   */
+  argumentInvalid: "resourcelease.argument.invalid",
+  /** invalid-argument: options given to a constructor (or `open`, `close`) are invalid; metadata `option` names it. */
+  optionsInvalid: "resourcelease.options.invalid",
+  /** invalid-argument: an ownership token is missing or malformed. */
+  leaseTokenRequired: "resourcelease.lease.token_required",
+  /** not-found: the token was never issued by this queue; metadata `sequenceId`. */
+  leaseUnknownToken: "resourcelease.lease.unknown_token",
+  /**
+   * failed-precondition: the token was issued but its lease has ended (completed, failed, expired or re-granted);
+   * a worker also aborts its handler with it when the server rejects a renewal (metadata `sequenceId`, `attempt`,
+   * `fencingToken`).
+   */
+  leaseFenced: "resourcelease.lease.fenced",
+  /** permission-denied: the lease is bound to another principal; metadata `sequenceId`. */
+  leasePrincipalMismatch: "resourcelease.lease.principal_mismatch",
+  /** none: `lastError.code` of an item re-delivered after its lease expired. */
+  leaseExpired: "resourcelease.lease.expired",
+  /**
+   * deadline-exceeded: a worker's lease deadline minus `safetyMarginMs` arrived without a successful renewal; the
+   * reason of the handler's signal. Metadata `sequenceId`, `attempt`, `fencingToken`.
+   */
+  leaseExpiredLocally: "resourcelease.lease.expired_locally",
+  /** unavailable: the queue is draining; enqueue and lease are refused until `restore`. */
+  draining: "resourcelease.draining",
+  /** unavailable: the queue is closed. */
+  queueClosed: "resourcelease.queue.closed",
+  /**
+   * resource-exhausted: the queue holds `capacity` items (metadata `capacity`), or its items' bytes would pass
+   * `maxBytes` (metadata `limit: "bytes"`, `maxBytes`).
+   */
+  queueFull: "resourcelease.queue.full",
+  /** resource-exhausted: the queue's item ids reached the end of the safe-integer range; it takes no more items. */
+  queueSequenceExhausted: "resourcelease.queue.sequence_exhausted",
+  /** resource-exhausted: backpressure is active; metadata `retryAfterMs`. */
+  backpressure: "resourcelease.backpressure",
+  /** invalid-argument: a restore entry is missing. */
+  restorePendingItemRequired: "resourcelease.restore.pending_item_required",
+  /**
+   * already-exists: a restored item's sequence id was already used by this queue (and is not one of its own drained
+   * items coming back); restore with `renumber` to give the items fresh ids. Metadata `sequenceId`.
+   */
+  restoreDuplicateItem: "resourcelease.restore.duplicate_item",
+  /** cancelled: the caller's signal aborted the call (queue, replicators, stores, the hub client). */
+  cancelled: "resourcelease.cancelled",
+  /** deadline-exceeded: a wait (backpressure) outlived the caller's deadline. */
+  deadlineExceeded: "resourcelease.deadline_exceeded",
+  /** none: the default `lastError.code` of a failure when the worker gave none. */
+  failed: "resourcelease.failed",
+} as const;
+
+/** The `ErrorCodes.worker` group. */
+export const workerCodes = {
+  /**
+   * unavailable, cancelled: the worker is closing. `unavailable` when a handler outlived `graceMs` (the item was
+   * failed with requeue); `cancelled` as the reason its own waiting `lease` call is aborted with.
+   */
+  shuttingDown: "resourcelease.worker.shutting_down",
+  /** unavailable: the client returned more grants than the worker had free slots; the extras were failed with requeue. */
+  noFreeSlot: "resourcelease.worker.no_free_slot",
+  /** failed-precondition: `start()` after `close()`. */
+  closed: "resourcelease.worker.closed",
+  /** failed-precondition: `context.heartbeat()` after the handler settled. */
+  leaseSettled: "resourcelease.worker.lease_settled",
+} as const;
+
+/** The `ErrorCodes.peers` group. */
+export const peersCodes = {
+  /** unavailable: the peer list is empty. */
+  noneRegistered: "peers.none_registered",
+  /** unavailable: no peer is available and eligible, and the caller gave no deadline. */
+  noneAvailable: "peers.none_available",
+  /** resource-exhausted: every available, eligible peer is at its concurrency limit. */
+  allBusy: "peers.all_busy",
+  /** deadline-exceeded: no peer could be acquired before the caller's deadline; metadata `deadlineMs`. */
+  deadlineExceeded: "peers.deadline_exceeded",
+  /** cancelled: the caller's signal aborted the acquisition. */
+  cancelled: "peers.cancelled",
+  /** invalid-argument: an argument of a peer call is out of range; metadata `field` names it. */
+  argumentInvalid: "peers.argument_invalid",
+  /** already-exists: a peer with the same id is already in the list; metadata `peerId`. */
+  duplicatePeer: "peers.duplicate_peer",
+} as const;

@@ -1,0 +1,59 @@
+import type { Logger } from "../contracts/health.js";
+import type { Clock } from "../util/clock.js";
+
+// The public option, input and output shapes of PeerLeaseHealthTracker, apart from its bookkeeping.
+
+/** What {@link PeerLeaseHealthTrackerOptions.onDisconnect} receives when a peer becomes disconnected. */
+export interface PeerDisconnectAlert {
+  readonly peerId: string;
+  /** Why, e.g. `"gossip-left"`; `"unknown"` when no reason was given. */
+  readonly reason: string;
+  /** When, ms since the epoch. */
+  readonly at: number;
+}
+
+/** Options of {@link PeerLeaseHealthTracker}. */
+export interface PeerLeaseHealthTrackerOptions {
+  /**
+   * How long a peer stays healthy after its last liveness signal.
+   * @defaultValue 30000
+   */
+  readonly gracePeriodMs?: number;
+  /** Time source. @defaultValue `systemClock` */
+  readonly clock?: Clock;
+  /** Receives warnings (a failing callback, a malformed event). @defaultValue `silentLogger` */
+  readonly logger?: Logger;
+  /**
+   * Called when a peer goes from connected to disconnected. Exceptions and rejections are logged, never rethrown.
+   * @defaultValue none
+   */
+  readonly onDisconnect?: (alert: PeerDisconnectAlert) => void;
+}
+
+/** Optional details of a lease assignment, kept as peer metadata `resource.type` / `resource.id`. */
+export interface PeerLeaseAssignmentInfo {
+  readonly resourceType?: string;
+  readonly resourceId?: string;
+}
+
+/** How a lease ended. */
+export interface PeerLeaseReleaseInfo {
+  /** True when the item went back to the queue (it counts as a pending reassignment of the peer). */
+  readonly requeued: boolean;
+}
+
+/** Options of {@link PeerLeaseHealthTracker.recordGossip}. */
+export interface PeerGossipOptions {
+  /** `'alive'` counts as liveness and clears a disconnect; `'left'` records a disconnect (`gossip-left`). */
+  readonly status?: "alive" | "left";
+}
+
+/** Totals of the signals a tracker has recorded (feeds `omnirelay.peer.lease_*` counters). */
+export interface PeerLeaseHealthStats {
+  /** Lease assignments recorded. */
+  readonly assignments: number;
+  /** Lease heartbeats recorded (polls are not counted here). */
+  readonly heartbeats: number;
+  /** Transitions of a peer from connected to disconnected. */
+  readonly disconnects: number;
+}

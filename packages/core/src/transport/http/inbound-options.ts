@@ -1,0 +1,54 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "../../contracts/health.js";
+import type { Dispatcher } from "../../dispatcher/dispatcher.js";
+
+/** TLS settings of an {@link HttpInbound}. PEM strings or buffers. */
+export interface HttpInboundTlsOptions {
+  readonly key: string | Buffer;
+  readonly cert: string | Buffer;
+  /** CA that client certificates must chain to (mutual TLS). */
+  readonly ca?: string | Buffer;
+  /** Ask for a client certificate; calls without a verified one then carry no certificate identity. */
+  readonly requestClientCertificate?: boolean;
+  /** Refuse TLS handshakes without a client certificate signed by `ca`. */
+  readonly requireClientCertificate?: boolean;
+}
+
+/** A readiness check: `undefined` when ready, else a short reason. */
+export type ReadinessCheck = () => string | undefined;
+
+/** Options of an {@link HttpInbound}. */
+export interface HttpInboundOptions {
+  /** The dispatcher to serve. The inbound attaches itself to it: `dispatcher.start()`/`stop()` start and drain it. */
+  readonly dispatcher: Dispatcher;
+  /** @defaultValue '127.0.0.1' */
+  readonly host?: string;
+  /** @defaultValue 0 (any free port) */
+  readonly port?: number;
+  /** Largest accepted request body; a larger one is answered 413 `omnirelay.request.too_large`. @defaultValue 4194304 (4 MiB) */
+  readonly maxBodyBytes?: number;
+  /**
+   * How much of an oversized request body is read and thrown away before the 413 is sent, so that a client still
+   * sending gets the answer rather than a connection reset. A body declared or found to be larger gets the 413 at
+   * once and the connection is closed under it. Never less than `maxBodyBytes`. @defaultValue 16777216 (16 MiB)
+   */
+  readonly maxDiscardedBodyBytes?: number;
+  /**
+   * Time a client has to send a whole request, headers and body; a slower one is answered 408
+   * `omnirelay.request.timeout` and disconnected. Checked every quarter of this (at most every 30 s), so the cut
+   * comes up to 25% late. A long poll is not affected: its request is complete while it waits. @defaultValue 60000
+   */
+  readonly requestTimeoutMs?: number;
+  /** Keep-alive idle timeout. @defaultValue 65000 */
+  readonly keepAliveTimeoutMs?: number;
+  readonly tls?: HttpInboundTlsOptions;
+  /** Extra checks for `/readyz` (e.g. "log open", "replication caught up"). */
+  readonly readiness?: readonly ReadinessCheck[];
+  /**
+   * Handles requests that are not RPCs — any method but POST (other than /healthz and /readyz), and POSTs under
+   * `/omnirelay/control/` — e.g. a diagnostics control plane. Returns `true` when it handled the request. Without
+   * one, such requests get 404.
+   */
+  readonly fallback?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
+  readonly logger?: Logger;
+}
