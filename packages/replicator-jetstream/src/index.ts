@@ -9,3 +9,5 @@ export { JetStreamErrorCodes } from "./errors.js";
 export type { JetStreamEventLogStats } from "./event-log.js";
 export { JetStreamResourceLeaseEventLog } from "./event-log.js";
 export type { JetStreamEventLogOptions } from "./options.js";
+export type { JetStreamResourceLeaseQueue, JetStreamResourceLeaseQueueOptions } from "./queue.js";
+export { openJetStreamResourceLeaseQueue } from "./queue.js";

@@ -1,6 +1,8 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { encodeReplicationEvent } from "@omnirelay/core/wire";
 import { JetStreamResourceLeaseEventLog } from "../src/index.js";
 import type { JetStreamEventLogOptions } from "../src/options.js";
 
@@ -63,4 +65,14 @@ export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const value of iterable) out.push(value);
   return out;
+}
+
+/**
+ * A digest of events as the log's codec writes them: equal digests mean deep-equal events. Comparing megabyte bodies
+ * with `toEqual` takes vitest minutes; this takes milliseconds.
+ */
+export function digestOf(events: readonly ResourceLeaseReplicationEvent[]): string {
+  return createHash("sha256")
+    .update(JSON.stringify(events.map(encodeReplicationEvent)))
+    .digest("hex");
 }
