@@ -1,0 +1,351 @@
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import {
+  type CallOptions,
+  ErrorCodes,
+  OmniRelayError,
+  type ResourceLeaseEventLog,
+  type ResourceLeaseReplicationEvent,
+  type ResourceLeaseReplicator,
+} from "@omnirelay/core";
+import { encodeReplicationEvent } from "@omnirelay/core/wire";
+import {
+  appendError,
+  closedError,
+  corruptError,
+  faultedError,
+  JetStreamErrorCodes,
+  unavailableError,
+} from "./errors.js";
+import { FRAME_FORMAT, FrameAssembler, FrameHeaders, frameBatch } from "./frames.js";
+import { type JetStreamEventLogOptions, type ResolvedEventLogOptions, resolveEventLogOptions } from "./options.js";
+import { ensureStream, framesBetween, lastFrame, locateStart, type StreamAccess } from "./stream.js";
+
+/** Bytes of a message kept free for its headers: a part's body is at most the server's max payload less this. */
+const HEADER_ROOM = 1024;
+
+/** Counters and settings of a {@link JetStreamResourceLeaseEventLog}, for diagnostics. */
+export interface JetStreamEventLogStats {
+  readonly stream: string;
+  readonly subject: string;
+  /** Replicas of the stream as the server reported them at open. */
+  readonly replicas: number;
+  /** `nats-server` version the connection reported at open. */
+  readonly serverVersion: string;
+  /** Largest message body the log writes: the server's max payload less room for headers. */
+  readonly maxMessageBytes: number;
+  /** Sequence number of the last acknowledged event (0 when the log is empty). */
+  readonly lastSequence: number;
+  /** Last sequence number accepted by `publish` (acknowledged or waiting for its append). */
+  readonly lastAcceptedSequence: number;
+  /** Stream sequence of the shard's last message: what the next append expects. */
+  readonly lastSubjectSequence: number;
+  /** Messages appended since open (a group commit is one; a batch above `maxMessageBytes` is several). */
+  readonly appendedMessages: number;
+  /** Events acknowledged since open. */
+  readonly appendedEvents: number;
+  /** The error that faulted the log (every publish refused until it is reopened), if any. */
+  readonly fault: { readonly code: string; readonly message: string } | undefined;
+}
+
+interface Pending {
+  readonly texts: readonly string[];
+  readonly first: number;
+  readonly last: number;
+  readonly bytes: number;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * A shard's event log on NATS JetStream: a {@link ResourceLeaseReplicator} that appends the queue's events to the
+ * shard's own subject (`<subjectPrefix>.<shard>`) of one stream, and a {@link ResourceLeaseEventLog} that reads them
+ * back. Every append carries `Nats-Expected-Last-Subject-Sequence`, so a stale writer (another instance appended to
+ * the shard since this one last did) is refused by the stream itself, and the log is then faulted. Publishes that
+ * arrive while an append is in flight are sent together as one message (a group commit, which lands whole or not at
+ * all); a batch larger than the server's max payload is split into parts (see the README). A publish resolves only
+ * after JetStream acknowledged every message holding its events — which is before the server fsyncs them.
+ */
+export class JetStreamResourceLeaseEventLog implements ResourceLeaseReplicator, ResourceLeaseEventLog, AsyncDisposable {
+  /** The shard's subject. */
+  readonly subject: string;
+  private readonly access: StreamAccess;
+  private readonly connection: NatsConnection;
+  private readonly ownsConnection: boolean;
+  private readonly settings: ResolvedEventLogOptions;
+  private readonly maxBody: number;
+  private readonly replicas: number;
+  private lastEvent: number;
+  private accepted: number;
+  private lastSubjectSequence: number;
+  private queue: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+  private fault: OmniRelayError | undefined;
+  private closed = false;
+  private appendedMessages = 0;
+  private appendedEvents = 0;
+
+  private constructor(
+    access: StreamAccess,
+    connection: { readonly nc: NatsConnection; readonly owned: boolean },
+    init: { readonly lastEvent: number; readonly lastSubjectSequence: number; readonly replicas: number },
+  ) {
+    this.access = access;
+    this.settings = access.settings;
+    this.subject = access.settings.subject;
+    this.connection = connection.nc;
+    this.ownsConnection = connection.owned;
+    this.lastEvent = init.lastEvent;
+    this.accepted = init.lastEvent;
+    this.lastSubjectSequence = init.lastSubjectSequence;
+    this.replicas = init.replicas;
+    this.maxBody = Math.max(4096, (connection.nc.info?.max_payload ?? 1024 * 1024) - HEADER_ROOM);
+  }
+
+  /**
+   * Connects (unless given a connection), creates the stream when it is absent, and recovers where the shard's
+   * subject ends: its last stream sequence (what the next append expects) and its last event's sequence number. A
+   * batch whose parts stop before its last one (its writer stopped between parts) does not count: its publish never
+   * resolved, and the next batch is numbered from its first event.
+   * @throws OmniRelayError invalid-argument `resourcelease.options.invalid`; unavailable
+   *   `resourcelease.jetstream.unavailable` when NATS or JetStream cannot be reached; data-loss
+   *   `resourcelease.jetstream.corrupt` when the subject's last message is not one this log wrote.
+   */
+  static async open(options: JetStreamEventLogOptions): Promise<JetStreamResourceLeaseEventLog> {
+    const settings = resolveEventLogOptions(options);
+    let nc = settings.connection;
+    if (nc === undefined) {
+      try {
+        nc = await connect({ servers: [...settings.servers] });
+      } catch (error) {
+        throw unavailableError(error, settings.stream, "connect to NATS for");
+      }
+    }
+    const owned = settings.connection === undefined;
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: settings.appendTimeoutMs });
+      const access: StreamAccess = { js: jetstream(nc, { timeout: settings.appendTimeoutMs }), jsm, settings };
+      const info = await ensureStream(access);
+      const tail = await lastFrame(access);
+      const lastEvent = tail === null ? 0 : tail.part === tail.parts ? tail.last : tail.first - 1;
+      return new JetStreamResourceLeaseEventLog(
+        access,
+        { nc, owned },
+        { lastEvent, lastSubjectSequence: tail?.streamSequence ?? 0, replicas: info.config.num_replicas },
+      );
+    } catch (error) {
+      if (owned) await nc.close().catch(() => undefined);
+      throw unavailableError(error, settings.stream, "open");
+    }
+  }
+
+  /**
+   * Appends `events` (which must continue at exactly the last sequence + 1, in order) and resolves once JetStream
+   * acknowledged the message(s) holding them: stored by the stream's leader and, at R3, by a quorum — in the OS's page
+   * cache, not yet fsync'd (see the README).
+   * @throws OmniRelayError failed-precondition `resourcelease.jetstream.sequence_gap` (nothing sent);
+   *   failed-precondition `resourcelease.jetstream.append_refused` when another writer appended to the shard
+   *   (faults the log); unavailable `resourcelease.jetstream.append_failed` when an append was not acknowledged
+   *   (faults the log); unavailable `resourcelease.jetstream.closed`; cancelled `resourcelease.cancelled` when
+   *   `signal` is already aborted (nothing sent).
+   */
+  publish(events: readonly ResourceLeaseReplicationEvent[], options: CallOptions = {}): Promise<void> {
+    if (this.closed) return Promise.reject(closedError());
+    if (this.fault) return Promise.reject(faultedError(this.fault, events[0]?.sequenceNumber));
+    if (options.signal?.aborted) {
+      return Promise.reject(
+        new OmniRelayError({
+          status: "cancelled",
+          code: ErrorCodes.resourceLease.cancelled,
+          message: "The publish was cancelled.",
+          cause: options.signal.reason,
+        }),
+      );
+    }
+    if (events.length === 0) return Promise.resolve();
+    const texts: string[] = [];
+    let bytes = 0;
+    let expected = this.accepted + 1;
+    for (const event of events) {
+      if (event?.sequenceNumber !== expected) {
+        return Promise.reject(
+          new OmniRelayError({
+            status: "failed-precondition",
+            code: JetStreamErrorCodes.sequenceGap,
+            message: `Event ${String(event?.sequenceNumber)} does not follow ${expected - 1}; the log accepts exactly the next sequence number.`,
+            metadata: {
+              "replication.sequence": String(event?.sequenceNumber),
+              "replication.expected": String(expected),
+            },
+          }),
+        );
+      }
+      let text: string;
+      try {
+        text = JSON.stringify(encodeReplicationEvent(event));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      texts.push(text);
+      bytes += encoder.encode(text).length + 1;
+      expected++;
+    }
+    const first = this.accepted + 1;
+    this.accepted = expected - 1;
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ texts, first, last: expected - 1, bytes, resolve, reject });
+      // A microtask later, so that publishes made in one synchronous run go out as one message.
+      this.flushing ??= Promise.resolve().then(() => this.flush());
+    });
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      while (this.queue.length > 0 && this.fault === undefined) {
+        const group = this.takeGroup();
+        try {
+          await this.append(group);
+        } catch (error) {
+          this.fault = OmniRelayError.from(error);
+          for (const pending of group) pending.reject(this.fault);
+          break;
+        }
+        for (const pending of group) pending.resolve();
+      }
+      for (const pending of this.queue.splice(0)) {
+        pending.reject(this.fault ? faultedError(this.fault, pending.first) : closedError());
+      }
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  /** The next group commit: the oldest publish, and the ones after it that still fit in one message. */
+  private takeGroup(): Pending[] {
+    let size = 2;
+    let count = 0;
+    for (const pending of this.queue) {
+      if (count > 0 && size + pending.bytes > this.maxBody) break;
+      size += pending.bytes;
+      count++;
+    }
+    return this.queue.splice(0, count);
+  }
+
+  private async append(group: readonly Pending[]): Promise<void> {
+    const first = (group[0] as Pending).first;
+    const last = (group.at(-1) as Pending).last;
+    const frames = frameBatch(
+      group.flatMap((p) => p.texts),
+      { first, last },
+      this.maxBody,
+    );
+    let batchStart = 0;
+    for (const frame of frames) {
+      const h = headers();
+      h.set(FrameHeaders.format, FRAME_FORMAT);
+      h.set(FrameHeaders.first, String(frame.first));
+      h.set(FrameHeaders.last, String(frame.last));
+      h.set(FrameHeaders.part, `${frame.part}/${frame.parts}`);
+      if (frame.part > 1) h.set(FrameHeaders.batchStart, String(batchStart));
+      const expectedLastSubjectSequence = this.lastSubjectSequence;
+      try {
+        const ack = await this.access.js.publish(this.subject, frame.body, {
+          headers: h,
+          expect: { lastSubjectSequence: expectedLastSubjectSequence },
+          timeout: this.settings.appendTimeoutMs,
+        });
+        this.lastSubjectSequence = ack.seq;
+        if (frame.part === 1) batchStart = ack.seq;
+      } catch (error) {
+        throw appendError(error, { subject: this.subject, expectedLastSubjectSequence, firstEvent: first });
+      }
+      this.appendedMessages++;
+    }
+    this.lastEvent = last;
+    this.appendedEvents += last - first + 1;
+  }
+
+  /**
+   * Reads stored events with `sequenceNumber >= fromSequence` in order, at most `limit`: what the subject holds
+   * when the read starts (a batch whose parts stop before its last one is skipped).
+   * @throws OmniRelayError invalid-argument `resourcelease.argument.invalid` for a bad limit (synchronously); while
+   *   iterating, data-loss `resourcelease.jetstream.corrupt` at a message that does not decode or does not continue
+   *   the events before it; unavailable `resourcelease.jetstream.unavailable` or `resourcelease.jetstream.closed`.
+   */
+  read(fromSequence: number, limit?: number): AsyncIterable<ResourceLeaseReplicationEvent> {
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) {
+      throw new OmniRelayError({
+        status: "invalid-argument",
+        code: ErrorCodes.resourceLease.argumentInvalid,
+        message: "limit must be an integer >= 0.",
+        metadata: { field: "limit" },
+      });
+    }
+    return this.iterate(Math.max(1, Math.floor(fromSequence)), limit ?? Number.POSITIVE_INFINITY);
+  }
+
+  private async *iterate(from: number, limit: number): AsyncGenerator<ResourceLeaseReplicationEvent> {
+    if (this.closed) throw closedError();
+    if (limit === 0) return;
+    const tail = await lastFrame(this.access);
+    if (tail === null || tail.last < from) return;
+    const start = await locateStart(this.access, from, tail.streamSequence);
+    const assembler = new FrameAssembler(this.subject);
+    let next: number | undefined;
+    let left = limit;
+    for await (const frame of framesBetween(this.access, { start, end: tail.streamSequence })) {
+      const events = assembler.push(frame);
+      if (events === undefined) continue;
+      if (next !== undefined && frame.first !== next) {
+        throw corruptError(this.subject, frame.streamSequence, `its first event is ${frame.first}, not ${next}.`);
+      }
+      next = frame.last + 1;
+      for (const event of events) {
+        if (event.sequenceNumber < from) continue;
+        yield event;
+        if (--left <= 0) return;
+      }
+    }
+  }
+
+  /** Sequence number of the last acknowledged event (recovered at open), 0 when the log is empty. */
+  async lastSequence(): Promise<number> {
+    return this.lastEvent;
+  }
+
+  /** Counters and settings, for diagnostics. */
+  stats(): JetStreamEventLogStats {
+    return {
+      stream: this.settings.stream,
+      subject: this.subject,
+      replicas: this.replicas,
+      serverVersion: this.connection.info?.version ?? "unknown",
+      maxMessageBytes: this.maxBody,
+      lastSequence: this.lastEvent,
+      lastAcceptedSequence: this.accepted,
+      lastSubjectSequence: this.lastSubjectSequence,
+      appendedMessages: this.appendedMessages,
+      appendedEvents: this.appendedEvents,
+      fault: this.fault && { code: this.fault.code, message: this.fault.message },
+    };
+  }
+
+  /**
+   * Refuses new publishes, waits for the appends already accepted (they resolve or reject), and closes the
+   * connection when the log opened it. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.flushing;
+    if (this.ownsConnection) await this.connection.close().catch(() => undefined);
+  }
+
+  /** Same as {@link close}. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,84 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { OmniRelayError } from "@omnirelay/core";
+import { integerOption, textOption } from "@omnirelay/core/wire";
+
+/** Options of {@link JetStreamResourceLeaseEventLog.open}. */
+export interface JetStreamEventLogOptions {
+  /**
+   * An open NATS connection to use; the log neither drains nor closes it. Give this or `servers`.
+   */
+  readonly connection?: NatsConnection;
+  /** NATS server URLs (`nats://127.0.0.1:4222`) for a connection the log opens and closes itself. */
+  readonly servers?: string | readonly string[];
+  /** The shard whose events this log holds: one subject token (letters, digits, `_`, `-`). */
+  readonly shard: string;
+  /**
+   * The JetStream stream that holds every shard's subject; created when absent (file storage, `replicas`, subjects
+   * `<subjectPrefix>.>`). Letters, digits, `_`, `-`. @defaultValue "OMNIRELAY_LOG"
+   */
+  readonly stream?: string;
+  /** Subject prefix; a shard's events go to `<subjectPrefix>.<shard>`. @defaultValue "omnirelay.log" */
+  readonly subjectPrefix?: string;
+  /**
+   * Replicas of a stream this log creates: 1 on a laptop, 3 in production (an append is then acknowledged once a
+   * quorum stored it). An existing stream keeps its own setting. @defaultValue 1
+   */
+  readonly replicas?: number;
+  /** How long an append waits for JetStream's acknowledgement before it fails (and faults the log). @defaultValue 5000 */
+  readonly appendTimeoutMs?: number;
+  /** Messages the ordered consumer of a read asks for at a time. @defaultValue 256 */
+  readonly readBatchMessages?: number;
+}
+
+/** Options after checking, with defaults. Internal. */
+export interface ResolvedEventLogOptions {
+  readonly connection: NatsConnection | undefined;
+  readonly servers: readonly string[];
+  readonly shard: string;
+  readonly stream: string;
+  readonly subjectPrefix: string;
+  readonly subject: string;
+  readonly replicas: number;
+  readonly appendTimeoutMs: number;
+  readonly readBatchMessages: number;
+}
+
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+function token(name: string, value: unknown, fallback?: string): string {
+  const read = textOption(name, value, fallback === undefined ? { max: 200 } : { max: 200, fallback });
+  if (!TOKEN.test(read)) throw OmniRelayError.invalidOption(name, `Option '${name}' must match ${TOKEN.source}.`);
+  return read;
+}
+
+/** Checks the options and fills in defaults. Internal. @throws OmniRelayError invalid-argument `resourcelease.options.invalid`. */
+export function resolveEventLogOptions(options: JetStreamEventLogOptions): ResolvedEventLogOptions {
+  if (options === null || typeof options !== "object") {
+    throw OmniRelayError.invalidOption("options", "JetStreamResourceLeaseEventLog.open needs an options object.");
+  }
+  const servers = options.servers === undefined ? [] : [options.servers].flat();
+  if ((options.connection === undefined) === (servers.length === 0)) {
+    throw OmniRelayError.invalidOption("connection", "Give exactly one of 'connection' and 'servers'.");
+  }
+  for (const [i, server] of servers.entries()) textOption(`servers[${i}]`, server, { max: 2000 });
+  const shard = token("shard", options.shard);
+  const prefix = textOption("subjectPrefix", options.subjectPrefix, { max: 200, fallback: "omnirelay.log" });
+  if (!prefix.split(".").every((part) => TOKEN.test(part))) {
+    throw OmniRelayError.invalidOption("subjectPrefix", "Option 'subjectPrefix' must be dot-separated tokens.");
+  }
+  return {
+    connection: options.connection,
+    servers,
+    shard,
+    stream: token("stream", options.stream, "OMNIRELAY_LOG"),
+    subjectPrefix: prefix,
+    subject: `${prefix}.${shard}`,
+    replicas: integerOption("replicas", options.replicas, { min: 1, max: 5, fallback: 1 }),
+    appendTimeoutMs: integerOption("appendTimeoutMs", options.appendTimeoutMs, { min: 1, fallback: 5000 }),
+    readBatchMessages: integerOption("readBatchMessages", options.readBatchMessages, {
+      min: 1,
+      max: 10_000,
+      fallback: 256,
+    }),
+  };
+}

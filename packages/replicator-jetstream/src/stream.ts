@@ -1,0 +1,147 @@
+import {
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type MsgRequest,
+  StorageType,
+  type StoredMsg,
+  type StreamInfo,
+} from "@nats-io/jetstream";
+import { OmniRelayError } from "@omnirelay/core";
+import { unavailableError } from "./errors.js";
+import { readFrame, type StoredFrame } from "./frames.js";
+import type { ResolvedEventLogOptions } from "./options.js";
+
+/** What the stream and subject functions need. Internal. */
+export interface StreamAccess {
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly settings: ResolvedEventLogOptions;
+}
+
+/** Whether a stream subject (with `*` and `>` wildcards) matches a literal subject. */
+export function subjectMatches(pattern: string, subject: string): boolean {
+  const p = pattern.split(".");
+  const s = subject.split(".");
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === ">") return s.length > i;
+    if (i >= s.length || (p[i] !== "*" && p[i] !== s[i])) return false;
+  }
+  return p.length === s.length;
+}
+
+/**
+ * Returns the stream's info, creating the stream (file storage, `replicas`, subjects `<prefix>.>`) when it is absent.
+ * Two logs creating it at once are fine: the loser reads the winner's.
+ * @throws OmniRelayError unavailable `resourcelease.jetstream.unavailable`; invalid-argument
+ *   `resourcelease.options.invalid` when an existing stream does not hold the shard's subject.
+ */
+export async function ensureStream(access: StreamAccess): Promise<StreamInfo> {
+  const { jsm, settings } = access;
+  let info: StreamInfo;
+  try {
+    info = await jsm.streams.info(settings.stream).catch(async (error: unknown) => {
+      if ((error as { code?: unknown }).code !== 10059) throw error; // JetStreamApiCodes.StreamNotFound
+      return jsm.streams
+        .add({
+          name: settings.stream,
+          subjects: [`${settings.subjectPrefix}.>`],
+          storage: StorageType.File,
+          num_replicas: settings.replicas,
+        })
+        .catch(() => jsm.streams.info(settings.stream));
+    });
+  } catch (error) {
+    throw unavailableError(error, settings.stream, "open or create");
+  }
+  if (!info.config.subjects?.some((pattern) => subjectMatches(pattern, settings.subject))) {
+    throw OmniRelayError.invalidOption(
+      "stream",
+      `Stream ${settings.stream} does not hold subject ${settings.subject} (its subjects: ${info.config.subjects?.join(", ")}).`,
+    );
+  }
+  return info;
+}
+
+/** The first message of the shard's subject at or after stream sequence `from`, or `null`. Internal. */
+export async function nextFrame(access: StreamAccess, from: number): Promise<StoredFrame | null> {
+  const { settings } = access;
+  // 2.9 answers `next_by_subj`; the client's type for STREAM.MSG.GET lists only `seq` and `last_by_subj`.
+  const query = { seq: from, next_by_subj: settings.subject } as unknown as MsgRequest;
+  const message = await get(access, query);
+  return message && readFrame(message, settings.subject);
+}
+
+/** The last message of the shard's subject, or `null` when it has none. Internal. */
+export async function lastFrame(access: StreamAccess): Promise<StoredFrame | null> {
+  const message = await get(access, { last_by_subj: access.settings.subject });
+  return message && readFrame(message, access.settings.subject);
+}
+
+async function get(access: StreamAccess, query: MsgRequest): Promise<StoredMsg | null> {
+  try {
+    return await access.jsm.streams.getMessage(access.settings.stream, query);
+  } catch (error) {
+    throw unavailableError(error, access.settings.stream, "read");
+  }
+}
+
+/**
+ * Where a read of events from `fromEvent` must start: the stream sequence of the first part of the batch that holds
+ * `fromEvent` (or of an earlier one), found by bisecting the stream's sequence numbers with `next_by_subj` gets,
+ * about log2(last) round trips. 1 when `fromEvent` is in the first batch. Internal.
+ */
+export async function locateStart(
+  access: StreamAccess,
+  fromEvent: number,
+  lastStreamSequence: number,
+): Promise<number> {
+  if (fromEvent <= 1) return 1;
+  // Invariant: the first message at or after `lo` starts below `fromEvent`, or lo = 1; nothing at or after `hi` does.
+  let lo = 1;
+  let hi = lastStreamSequence + 1;
+  let found: StoredFrame | undefined;
+  while (hi - lo > 1) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    const frame = await nextFrame(access, mid);
+    if (frame !== null && frame.first < fromEvent) {
+      lo = frame.streamSequence; // no message of the subject between mid and it
+      found = frame;
+    } else {
+      hi = mid;
+    }
+  }
+  if (found === undefined) return 1;
+  return found.part > 1 ? (found.batchStart as number) : found.streamSequence;
+}
+
+/**
+ * Yields the shard's messages from stream sequence `start` through `end`, in order, with an ordered consumer (an
+ * ephemeral consumer the server removes when it is stopped or idle). Internal.
+ */
+export async function* framesBetween(
+  access: StreamAccess,
+  range: { readonly start: number; readonly end: number },
+): AsyncGenerator<StoredFrame> {
+  const { js, settings } = access;
+  if (range.start > range.end) return;
+  let messages: ConsumerMessages;
+  try {
+    const consumer = await js.consumers.get(settings.stream, {
+      filter_subjects: settings.subject,
+      opt_start_seq: range.start,
+    });
+    messages = await consumer.consume({ max_messages: settings.readBatchMessages });
+  } catch (error) {
+    throw unavailableError(error, settings.stream, "read");
+  }
+  try {
+    for await (const message of messages) {
+      if (message.seq > range.end) return;
+      yield readFrame({ seq: message.seq, data: message.data, header: message.headers }, settings.subject);
+      if (message.seq >= range.end) return;
+    }
+  } finally {
+    messages.stop();
+  }
+}

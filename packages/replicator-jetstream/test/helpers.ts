@@ -1,0 +1,78 @@
+import { createHash, randomUUID } from "node:crypto";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { encodeReplicationEvent } from "@omnirelay/core/wire";
+import { JetStreamResourceLeaseEventLog } from "../src/index.js";
+import type { JetStreamEventLogOptions } from "../src/options.js";
+
+/** The machine's NATS with JetStream (started before every session and before CI). */
+export const NATS_URL = process.env.OMNIRELAY_NATS_URL ?? "nats://127.0.0.1:4222";
+
+/** A stream of its own for one test file: random name and subject prefix; `remove()` deletes it. */
+export interface TestStream {
+  readonly stream: string;
+  readonly subjectPrefix: string;
+  /** Options of a log on `shard` (a fresh random shard when left out) in this stream. */
+  options(shard?: string, extra?: Partial<JetStreamEventLogOptions>): JetStreamEventLogOptions & { shard: string };
+  /** Opens a log on `shard` in this stream. */
+  open(shard?: string, extra?: Partial<JetStreamEventLogOptions>): Promise<JetStreamResourceLeaseEventLog>;
+  /** A connection of the test's own, for looking at the stream directly. */
+  connection(): Promise<NatsConnection>;
+  /** Messages the stream holds on `shard`'s subject. */
+  messagesOn(shard: string): Promise<number>;
+  /** Deletes the stream and closes the test's connection. */
+  remove(): Promise<void>;
+}
+
+export function testStream(): TestStream {
+  const id = randomUUID().replaceAll("-", "").slice(0, 12);
+  const stream = `OMNI_TEST_${id}`;
+  const subjectPrefix = `omnitest.${id}`;
+  let nc: NatsConnection | undefined;
+  const connection = async () => {
+    nc ??= await connect({ servers: NATS_URL });
+    return nc;
+  };
+  const options = (shard = `s${randomUUID().slice(0, 8)}`, extra: Partial<JetStreamEventLogOptions> = {}) => ({
+    servers: NATS_URL,
+    stream,
+    subjectPrefix,
+    ...extra,
+    shard,
+  });
+  return {
+    stream,
+    subjectPrefix,
+    options,
+    open: (shard, extra) => JetStreamResourceLeaseEventLog.open(options(shard, extra)),
+    connection,
+    async messagesOn(shard) {
+      const jsm = await jetstreamManager(await connection());
+      const info = await jsm.streams.info(stream, { subjects_filter: `${subjectPrefix}.${shard}` });
+      return info.state.subjects?.[`${subjectPrefix}.${shard}`] ?? 0;
+    },
+    async remove() {
+      const jsm = await jetstreamManager(await connection());
+      await jsm.streams.delete(stream).catch(() => undefined);
+      await nc?.close();
+    },
+  };
+}
+
+/** Collects an async iterable. */
+export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const value of iterable) out.push(value);
+  return out;
+}
+
+/**
+ * A digest of events as the log's codec writes them: equal digests mean deep-equal events. Comparing megabyte bodies
+ * with `toEqual` takes vitest minutes; this takes milliseconds.
+ */
+export function digestOf(events: readonly ResourceLeaseReplicationEvent[]): string {
+  return createHash("sha256")
+    .update(JSON.stringify(events.map(encodeReplicationEvent)))
+    .digest("hex");
+}
