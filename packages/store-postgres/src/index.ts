@@ -3,4 +3,5 @@
  * so deterministic capture records each replication event once across a failover.
  * @packageDocumentation
  */
+export type { PostgresPruneOptions } from "./prune.js";
 export { PostgresDeterministicStateStore, type PostgresDeterministicStateStoreOptions } from "./store.js";

@@ -1,9 +1,11 @@
-import { ErrorCodes, type Logger, OmniRelayError, silentLogger } from "@omnirelay/core";
+import { type Clock, ErrorCodes, type Logger, OmniRelayError, silentLogger, systemClock } from "@omnirelay/core";
 import type { DeterministicRecord, DeterministicStateStore } from "@omnirelay/core/deterministic";
 import { integerOption, textOption } from "@omnirelay/core/wire";
 import pg from "pg";
 import { identifierOption, quoteIdentifier } from "./names.js";
+import { type PostgresPruneOptions, pruneBefore, resolvePrune } from "./prune.js";
 import { checkKey, checkRecord } from "./record.js";
+import { createTableIfAbsent } from "./schema.js";
 
 /** Options of {@link PostgresDeterministicStateStore.open}: give `pool` or `connectionString`, not both. */
 export interface PostgresDeterministicStateStoreOptions {
@@ -21,6 +23,8 @@ export interface PostgresDeterministicStateStoreOptions {
   readonly connectTimeoutMs?: number;
   /** Where the store's own pool reports errors of idle connections. @defaultValue silentLogger */
   readonly logger?: Logger;
+  /** Source of "now" for {@link PostgresDeterministicStateStore.prune}. @defaultValue systemClock */
+  readonly clock?: Clock;
 }
 
 interface Row {
@@ -39,7 +43,8 @@ const STORE = "postgres";
  * (`synchronous_commit`, and synchronous replicas if you run them). Keys match exactly (`text COLLATE "C"`; a key
  * with a NUL character or a lone surrogate is refused, since text cannot keep it).
  *
- * Columns: `key text COLLATE "C" PRIMARY KEY, kind text, version bigint, recorded_at double precision, payload bytea`.
+ * Columns: `key text COLLATE "C" PRIMARY KEY, kind text, version bigint, recorded_at double precision, payload bytea`,
+ * with an index on `recorded_at` (see {@link PostgresDeterministicStateStore.prune}).
  */
 export class PostgresDeterministicStateStore implements DeterministicStateStore, AsyncDisposable {
   /** The pool queries run on (yours, or the store's own). */
@@ -51,12 +56,14 @@ export class PostgresDeterministicStateStore implements DeterministicStateStore,
   /** `"schema"."table"`, quoted for SQL. */
   readonly qualifiedTable: string;
   private readonly owned: boolean;
+  private readonly clock: Clock;
   private readonly sql: { get: string; set: string; tryAdd: string };
   private closed = false;
 
-  private constructor(pool: pg.Pool, init: { owned: boolean; schema: string; table: string }) {
+  private constructor(pool: pg.Pool, init: { owned: boolean; schema: string; table: string; clock?: Clock }) {
     this.pool = pool;
     this.owned = init.owned;
+    this.clock = init.clock ?? systemClock;
     this.schema = init.schema;
     this.table = init.table;
     const t = `${quoteIdentifier(init.schema)}.${quoteIdentifier(init.table)}`;
@@ -90,9 +97,10 @@ export class PostgresDeterministicStateStore implements DeterministicStateStore,
     const max = integerOption("maxConnections", options.maxConnections, { min: 1, max: 1000, fallback: 10 });
     const timeoutMs = integerOption("connectTimeoutMs", options.connectTimeoutMs, { min: 1, fallback: 5000 });
     const pool = options.pool ?? createPool(options, { max, connectionTimeoutMillis: timeoutMs });
-    const store = new PostgresDeterministicStateStore(pool, { owned: !hasPool, schema, table });
+    const init = { owned: !hasPool, schema, table, clock: options.clock };
+    const store = new PostgresDeterministicStateStore(pool, init);
     try {
-      await store.run("createTable", () => store.createTableIfAbsent());
+      await store.run("createTable", () => createTableIfAbsent(pool, { schema, qualifiedTable: store.qualifiedTable }));
     } catch (error) {
       await store.close();
       throw error;
@@ -141,6 +149,21 @@ export class PostgresDeterministicStateStore implements DeterministicStateStore,
     return result.rowCount === 1;
   }
 
+  /**
+   * Retention: deletes the records of the given kinds (by default the coordinator's effects and version gates) whose
+   * `recordedAt` is older than `maxAgeMs`, in batches, and returns how many it deleted. Run it from your own
+   * scheduler, on one node or several (concurrent runs only share the work). A deleted effect no longer guards its
+   * event: keep `maxAgeMs` longer than any replay can reach back.
+   * @throws OmniRelayError invalid-argument `resourcelease.options.invalid`; unavailable `.store_unavailable` or
+   *   `.store_closed`.
+   */
+  async prune(options: PostgresPruneOptions): Promise<{ deleted: number }> {
+    const settings = resolvePrune(options);
+    const cutoff = this.clock.now() - settings.maxAgeMs;
+    const deleted = await this.run("prune", () => pruneBefore(this.pool, this.qualifiedTable, { ...settings, cutoff }));
+    return { deleted };
+  }
+
   /** Stops the store: later calls fail with `store_closed`. Ends the pool it opened (a `pool` you gave stays). Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -150,42 +173,6 @@ export class PostgresDeterministicStateStore implements DeterministicStateStore,
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  /**
-   * Creates the schema and table when absent. A table that exists is left as it is, with no privilege beyond reading
-   * the catalog; creation runs under an advisory lock, so nodes starting together do not collide in the catalog.
-   */
-  private async createTableIfAbsent(): Promise<void> {
-    const present = await this.pool.query<{ present: boolean }>("SELECT to_regclass($1) IS NOT NULL AS present", [
-      this.qualifiedTable,
-    ]);
-    if (present.rows[0]?.present) return;
-    const client = await this.pool.connect();
-    try {
-      await client.query("BEGIN");
-      // One lock per schema: it guards creating the schema as well as the tables in it.
-      await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`omnirelay:${quoteIdentifier(this.schema)}`]);
-      const schema = await client.query<{ present: boolean }>("SELECT to_regnamespace($1) IS NOT NULL AS present", [
-        quoteIdentifier(this.schema),
-      ]);
-      if (!schema.rows[0]?.present) await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(this.schema)}`);
-      await client.query(
-        `CREATE TABLE IF NOT EXISTS ${this.qualifiedTable} (
-           key text COLLATE "C" PRIMARY KEY,
-           kind text NOT NULL,
-           version bigint NOT NULL,
-           recorded_at double precision NOT NULL,
-           payload bytea NOT NULL
-         )`,
-      );
-      await client.query("COMMIT");
-      client.release();
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => undefined);
-      client.release(true);
-      throw error;
-    }
   }
 
   /** Runs one query; any failure becomes `store_unavailable` with the driver's error as the cause. */

@@ -1,5 +1,7 @@
 import { createServer } from "node:net";
 import { ErrorCodes, OmniRelayError } from "@omnirelay/core";
+import { DETERMINISTIC_EFFECT_KIND, DETERMINISTIC_VERSION_KIND } from "@omnirelay/core/deterministic";
+import { FakeClock } from "@omnirelay/core/testing";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { PostgresDeterministicStateStore, type PostgresDeterministicStateStoreOptions } from "../src/index.js";
@@ -104,6 +106,48 @@ describe("PostgresDeterministicStateStore", () => {
         await c.query(`DROP OWNED BY "${role}"`);
         await c.query(`DROP ROLE "${role}"`);
       });
+    }
+  });
+
+  it("prune deletes old records of the coordinator's kinds in batches, and nothing else", async () => {
+    const clock = new FakeClock(Date.UTC(2026, 5, 1));
+    const table = freshTable();
+    const store = await PostgresDeterministicStateStore.open({
+      connectionString: PG_URL,
+      schema: RUN_SCHEMA,
+      table,
+      clock,
+    });
+    try {
+      const day = 86_400_000;
+      const at = (kind: string, ageMs: number) => ({ ...record("x"), kind, recordedAt: clock.now() - ageMs });
+      for (let i = 0; i < 25; i++) await store.tryAdd(`old-effect-${i}`, at(DETERMINISTIC_EFFECT_KIND, 3 * day));
+      await store.tryAdd("old-gate", at(DETERMINISTIC_VERSION_KIND, 3 * day));
+      await store.tryAdd("old-app-state", at("app.state", 3 * day));
+      await store.tryAdd("new-effect", at(DETERMINISTIC_EFFECT_KIND, day / 2));
+
+      expect(await store.prune({ maxAgeMs: day, batchSize: 10 })).toEqual({ deleted: 26 });
+      const keys = await withClient(async (c) =>
+        (await c.query<{ key: string }>(`SELECT key FROM "${RUN_SCHEMA}"."${table}" ORDER BY key`)).rows.map(
+          (r) => r.key,
+        ),
+      );
+      expect(keys).toEqual(["new-effect", "old-app-state"]);
+      expect(await store.prune({ maxAgeMs: day })).toEqual({ deleted: 0 });
+      // A pruned key is absent: the event it guarded would be recorded (and executed) again.
+      expect(await store.tryAdd("old-gate", at(DETERMINISTIC_VERSION_KIND, 0))).toBe(true);
+      expect(await store.prune({ maxAgeMs: day, kinds: ["app.state"] })).toEqual({ deleted: 1 });
+      for (const [option, bad] of [
+        ["maxAgeMs", {}],
+        ["maxAgeMs", { maxAgeMs: -1 }],
+        ["batchSize", { maxAgeMs: 1, batchSize: 0 }],
+        ["kinds", { maxAgeMs: 1, kinds: [" "] }],
+      ] as const) {
+        const error = await rejection(store.prune(bad as never));
+        expect([error.code, error.metadata.option]).toEqual([ErrorCodes.resourceLease.optionsInvalid, option]);
+      }
+    } finally {
+      await store.close();
     }
   });
 
