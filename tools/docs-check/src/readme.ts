@@ -24,6 +24,8 @@ export const publishedPackages: readonly PublishedPackage[] = [
   { dir: "packages/replicator-grpc", name: "@omnirelay/replicator-grpc" },
   { dir: "packages/replicator-object-storage", name: "@omnirelay/replicator-object-storage" },
   { dir: "packages/replicator-sqlite", name: "@omnirelay/replicator-sqlite" },
+  { dir: "packages/store-postgres", name: "@omnirelay/store-postgres" },
+  { dir: "packages/store-redis", name: "@omnirelay/store-redis" },
   { dir: "packages/transport-grpc", name: "@omnirelay/transport-grpc" },
   { dir: "apps/replication-hub", name: "@omnirelay/hub", bin: "omnirelay-hub" },
 ];

@@ -92,6 +92,20 @@ export const deterministicCodes = {
   keyRequired: "resourcelease.deterministic.key_required",
   /** invalid-argument: a record given to a state store is malformed (blank kind, non-integer version, no payload); metadata `field`. */
   recordInvalid: "resourcelease.deterministic.record_invalid",
+  /**
+   * invalid-argument: a state-store key that the store cannot keep exactly (a lone UTF-16 surrogate, or a NUL
+   * character where the backend's text has none), so two keys could collide; metadata `field`, `reason`.
+   */
+  keyInvalid: "resourcelease.deterministic.key_invalid",
+  /**
+   * unavailable: a shared state store's backend (Redis, PostgreSQL) could not be reached or failed the command; the
+   * backend's error is the cause. Metadata `store`, `operation` (and `sqlState` from PostgreSQL).
+   */
+  storeUnavailable: "resourcelease.deterministic.store_unavailable",
+  /** data-loss: a stored value cannot be read back as a record (written by something else, or damaged); metadata `store`, `key`. */
+  storeCorrupt: "resourcelease.deterministic.store_corrupt",
+  /** unavailable: the state store was closed; metadata `store`. */
+  storeClosed: "resourcelease.deterministic.store_closed",
 } as const;
 
 /** The `ErrorCodes.sqlite` group. */
