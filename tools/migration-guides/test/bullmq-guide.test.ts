@@ -5,7 +5,15 @@ import { join } from "node:path";
 import { HttpOutbound, ResourceLeaseClient } from "@omnirelay/core";
 import { Queue } from "bullmq";
 import { afterAll, describe, expect, it } from "vitest";
-import { extractGuide, type MailerRecord, recordingMailer, typecheck, waitUntil } from "./helpers.js";
+import {
+  EXPECTED_CALLS,
+  extractGuide,
+  type MailerRecord,
+  recordingMailer,
+  typecheck,
+  USERS,
+  waitUntil,
+} from "./helpers.js";
 
 type Users = ReadonlyArray<{ to: string; name: string }>;
 type Mailer = ReturnType<typeof recordingMailer>["mailer"];
@@ -32,11 +40,6 @@ interface OmniWorker {
   startEmailWorker(mailer: Mailer, options: { url: string }): Closable;
 }
 
-const USERS: Users = [
-  { to: "ada@example.com", name: "Ada" },
-  { to: "flaky@example.com", name: "Flaky" },
-  { to: "grace@example.com", name: "Grace" },
-];
 const redis = {
   host: new URL(process.env.REDIS_URL ?? "redis://127.0.0.1:6379").hostname,
   port: Number(new URL(process.env.REDIS_URL ?? "redis://127.0.0.1:6379").port || 6379),
@@ -46,6 +49,7 @@ describe("docs/guides/migrating-from-bullmq.md", () => {
   const guide = extractGuide("migrating-from-bullmq.md");
   const load = <T>(path: string) => import(join(guide.dir, path)) as Promise<T>;
   const results: Record<string, MailerRecord> = {};
+  const retryGaps: Record<string, number> = {};
   afterAll(() => guide.dispose());
 
   it("holds the worked example for both queues", () => {
@@ -82,6 +86,7 @@ describe("docs/guides/migrating-from-bullmq.md", () => {
       const counts = await queue.getJobCounts("waiting", "active", "delayed", "failed", "completed");
       expect(counts).toEqual({ waiting: 0, active: 0, delayed: 0, failed: 0, completed: 0 });
       results.bullmq = mail.record();
+      retryGaps.bullmq = mail.retryGapMs();
     } finally {
       await queue.obliterate({ force: true });
       await queue.close();
@@ -128,6 +133,7 @@ describe("docs/guides/migrating-from-bullmq.md", () => {
         });
         expect(after.deadLetterCount).toBe(0);
         results.omnirelay = mail.record();
+        retryGaps.omnirelay = mail.retryGapMs();
       } finally {
         await node.stop();
       }
@@ -140,6 +146,9 @@ describe("docs/guides/migrating-from-bullmq.md", () => {
     expect(results.bullmq).toBeDefined();
     expect(results.omnirelay).toEqual(results.bullmq);
     expect(results.bullmq!.sent.map((m) => m.to)).toEqual(USERS.map((u) => u.to));
-    expect(results.bullmq!.calls).toEqual({ "ada@example.com": 1, "flaky@example.com": 2, "grace@example.com": 1 });
+    expect(results.bullmq!.calls).toEqual(EXPECTED_CALLS);
+    // Both back off 1 s before the first retry (BullMQ's exponential delay 1000, OmniRelay's initialDelayMs 1000).
+    expect(retryGaps.bullmq).toBeGreaterThanOrEqual(950);
+    expect(retryGaps.omnirelay).toBeGreaterThanOrEqual(950);
   });
 });

@@ -22,11 +22,15 @@ export interface MailerRecord {
 export function recordingMailer(flaky: string) {
   const sent: Array<{ to: string; subject: string; text: string }> = [];
   const calls: Record<string, number> = {};
+  const callTimes: number[] = [];
   return {
     sent,
+    /** Time between the first (failed) and the second call for `flaky`. */
+    retryGapMs: () => (callTimes[1] ?? Number.NaN) - (callTimes[0] ?? Number.NaN),
     mailer: {
       async send(message: { to: string; subject: string; text: string }): Promise<void> {
         calls[message.to] = (calls[message.to] ?? 0) + 1;
+        if (message.to === flaky) callTimes.push(Date.now());
         if (message.to === flaky && calls[message.to] === 1) throw new Error("421 try again later");
         sent.push({ ...message });
       },
@@ -76,3 +80,13 @@ export async function typecheck(dir: string): Promise<{ ok: boolean; output: str
     return { ok: false, output: `${e.stdout ?? ""}${e.stderr ?? ""}` };
   }
 }
+
+/** The signups of both worked examples. */
+export const USERS: ReadonlyArray<{ to: string; name: string }> = [
+  { to: "ada@example.com", name: "Ada" },
+  { to: "flaky@example.com", name: "Flaky" },
+  { to: "grace@example.com", name: "Grace" },
+];
+
+/** What both versions must produce: each address mailed once, the flaky one after one retry. */
+export const EXPECTED_CALLS = { "ada@example.com": 1, "flaky@example.com": 2, "grace@example.com": 1 };
