@@ -7,7 +7,6 @@ import {
   payloadLiteralsWithRemovedFields,
   propertyKey,
   stringNodes,
-  valueOfProperty,
 } from "./ast.js";
 import {
   ERROR_CODE_RENAMES,
