@@ -10,6 +10,9 @@ import {
 } from "ts-morph";
 import { PAYLOAD_MARKERS, REMOVED_FIELDS } from "./map.js";
 
+/** Type names of lease payloads, old and new. */
+const PAYLOAD_TYPE_NAME = /(TableLease|ResourceLease)\w*(Payload|WorkItem)\b/;
+
 /** A property of an object literal by its (case-insensitive) name, as JSON callers were matched. */
 export function propertyKey(element: ObjectLiteralElementLike): string | undefined {
   if (Node.isPropertyAssignment(element) || Node.isShorthandPropertyAssignment(element)) {
@@ -39,7 +42,7 @@ export function isPayloadLiteral(object: ObjectLiteralExpression): boolean {
   const parent = object.getParent();
   if (Node.isArrayLiteralExpression(parent) && keyOfParentProperty(parent) === "payloads") return true;
   const contextual = object.getContextualType()?.getText() ?? "";
-  return /(TableLease|ResourceLease)\w*(Payload|WorkItem)\b/.test(contextual);
+  return PAYLOAD_TYPE_NAME.test(contextual);
 }
 
 /** The removed fields an object literal sets, by lower-case name. */
@@ -70,7 +73,14 @@ export function isPayloadRead(access: PropertyAccessExpression): boolean {
   const target = access.getExpression();
   if (Node.isPropertyAccessExpression(target) && target.getName() === "payload") return true;
   const type = target.getType();
-  return type.getProperty("partitionKey") !== undefined && type.getProperty("payloadEncoding") !== undefined;
+  if (type.getProperty("partitionKey") !== undefined && type.getProperty("payloadEncoding") !== undefined) return true;
+  // The type may not resolve (no node_modules next to the file): fall back to the name the declaration gives it.
+  const declared = target.getSymbol()?.getDeclarations()[0];
+  const typeNode =
+    declared && (Node.isParameterDeclaration(declared) || Node.isVariableDeclaration(declared))
+      ? declared.getTypeNode()?.getText()
+      : undefined;
+  return typeNode !== undefined && PAYLOAD_TYPE_NAME.test(typeNode);
 }
 
 /** String-valued nodes whose text the codemod may rewrite: plain strings and the head of a template. */

@@ -12,6 +12,7 @@ import {
 import {
   ERROR_CODE_RENAMES,
   type IdentityMapping,
+  lookup,
   OLD_NAMESPACE,
   OLD_PROCEDURE,
   QUALIFIED_RESOURCE_TYPE,
@@ -97,7 +98,7 @@ function rewriteString(value: string, property: string | undefined): string | un
   const procedure = OLD_PROCEDURE.exec(value);
   if (procedure) return `resourcelease${procedure[1]}::${value.slice(procedure[0].length)}`;
   if (property === "namespace" && OLD_NAMESPACE.test(value)) return value.replace(/^tablelease/, "resourcelease");
-  return ERROR_CODE_RENAMES[value];
+  return lookup(ERROR_CODE_RENAMES, value);
 }
 
 function rewriteStrings(file: SourceFile): number {
@@ -125,7 +126,7 @@ function rewriteImports(file: SourceFile): number {
   const firstImport = file.getImportDeclarations()[0]?.getChildIndex() ?? 0;
   for (const declaration of file.getImportDeclarations()) {
     for (const specifier of declaration.getNamedImports()) {
-      const rename = TYPE_RENAMES[specifier.getName()];
+      const rename = lookup(TYPE_RENAMES, specifier.getName());
       if (!rename) continue;
       const alias = specifier.getAliasNode()?.getText();
       if (!alias) renamedLocals.set(specifier.getName(), rename.name);

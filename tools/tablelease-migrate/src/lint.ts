@@ -1,16 +1,11 @@
 /** The lint: finds every use of the removed `tablelease::*` contracts that is left in a TypeScript file. */
 import { relative } from "node:path";
 import { Node, type SourceFile, SyntaxKind } from "ts-morph";
-import {
-  isPayloadRead,
-  loadProject,
-  payloadLiteralsWithRemovedFields,
-  propertyKey,
-  stringNodes,
-} from "./ast.js";
+import { isPayloadRead, loadProject, payloadLiteralsWithRemovedFields, propertyKey, stringNodes } from "./ast.js";
 import {
   ERROR_CODE_RENAMES,
   ERROR_CODES_WITHOUT_EQUIVALENT,
+  lookup,
   OLD_NAMESPACE,
   OLD_PROCEDURE,
   PAYLOAD_MARKERS,
@@ -96,11 +91,15 @@ function strings(file: SourceFile): LintFinding[] {
     const value = node.getLiteralValue();
     if (OLD_PROCEDURE.test(value) || OLD_NAMESPACE.test(value)) {
       out.push(at(node, "tablelease/procedure", `'${value}' names a removed procedure namespace: use resourcelease.`));
-    } else if (ERROR_CODE_RENAMES[value]) {
-      out.push(at(node, "tablelease/error-code", `'${value}' is now '${ERROR_CODE_RENAMES[value]}'.`));
-    } else if (ERROR_CODES_WITHOUT_EQUIVALENT[value]) {
+    } else if (lookup(ERROR_CODE_RENAMES, value)) {
+      out.push(at(node, "tablelease/error-code", `'${value}' is now '${lookup(ERROR_CODE_RENAMES, value)}'.`));
+    } else if (lookup(ERROR_CODES_WITHOUT_EQUIVALENT, value)) {
       out.push(
-        at(node, "tablelease/error-code", `'${value}' no longer exists: ${ERROR_CODES_WITHOUT_EQUIVALENT[value]}.`),
+        at(
+          node,
+          "tablelease/error-code",
+          `'${value}' no longer exists: ${lookup(ERROR_CODES_WITHOUT_EQUIVALENT, value)}.`,
+        ),
       );
     }
   }
@@ -116,8 +115,8 @@ function typeNames(file: SourceFile): LintFinding[] {
   const out: LintFinding[] = [];
   for (const id of file.getDescendantsOfKind(SyntaxKind.Identifier)) {
     const name = id.getText();
-    const rename = TYPE_RENAMES[name];
-    const instead = rename ? `use ${rename.name} from @omnirelay/core` : TYPES_WITHOUT_EQUIVALENT[name];
+    const rename = lookup(TYPE_RENAMES, name);
+    const instead = rename ? `use ${rename.name} from @omnirelay/core` : lookup(TYPES_WITHOUT_EQUIVALENT, name);
     if (instead) out.push(at(id, "tablelease/type-name", `${name} was removed: ${instead}.`));
   }
   return out;

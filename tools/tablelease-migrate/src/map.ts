@@ -70,3 +70,8 @@ export type IdentityMapping = "qualified" | "split";
 
 /** `resourceType` written by the `qualified` mapping. */
 export const QUALIFIED_RESOURCE_TYPE = "table";
+
+/** A map entry by key, never an inherited property (`toString`, `constructor`, … are identifiers too). */
+export function lookup<T>(map: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(map, key) ? map[key] : undefined;
+}
