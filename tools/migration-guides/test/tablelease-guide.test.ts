@@ -6,11 +6,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { markedBlocks, readGuide, repoRoot, writeCodeBlocks } from "../src/extract.js";
 
 function bash(script: string, cwd: string) {
-  const r = spawnSync("bash", ["-eu", "-c", script], {
-    cwd,
-    encoding: "utf8",
-    env: { ...process.env, OMNIRELAY: repoRoot },
-  });
+  // No BASH_ENV: a startup file of the machine must not run before the guide's commands.
+  const { BASH_ENV: _ignored, ...env } = process.env;
+  const r = spawnSync("bash", ["-e", "-c", script], { cwd, encoding: "utf8", env: { ...env, OMNIRELAY: repoRoot } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
