@@ -28,6 +28,7 @@ const groupPrefixes: Readonly<Record<keyof typeof ErrorCodes, string>> = {
   deterministic: "resourcelease.deterministic.",
   sqlite: "resourcelease.sqlite.",
   objectStorage: "resourcelease.objectstorage.",
+  jetstream: "resourcelease.jetstream.",
   peers: "peers.",
 };
 

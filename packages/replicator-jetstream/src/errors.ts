@@ -1,39 +1,10 @@
-import { isOmniRelayError, OmniRelayError } from "@omnirelay/core";
+import { ErrorCodes, isOmniRelayError, OmniRelayError } from "@omnirelay/core";
 
 /**
- * The error codes of `@omnirelay/replicator-jetstream`, in core's catalog style (prefix `resourcelease.jetstream.`).
- * They live here, not in core's `ErrorCodes`, until core's catalog lists them; the README lists them too.
+ * The error codes of `@omnirelay/replicator-jetstream`: core's `ErrorCodes.jetstream` group (prefix
+ * `resourcelease.jetstream.`), each entry documented there and listed in the README.
  */
-export const JetStreamErrorCodes = {
-  /**
-   * failed-precondition: the stream refused an append because the shard's subject does not end where this log
-   * expected (`Nats-Expected-Last-Subject-Sequence`): another writer appended to the shard, so this one is stale.
-   * Nothing of the refused message was stored. The log is faulted afterwards: every later publish is refused with
-   * this code until it is reopened. Metadata `jetstream.subject`, `jetstream.expected_last_subject_sequence`,
-   * `replication.sequence` (first event of the refused message).
-   */
-  appendRefused: "resourcelease.jetstream.append_refused",
-  /**
-   * unavailable: an append was not acknowledged (timeout, no JetStream responder, connection lost, another API
-   * error). Whether it was stored is unknown, so the log is faulted: every later publish is refused with this code
-   * until it is reopened, which reads what the stream holds. Metadata `jetstream.subject`, `replication.sequence`.
-   */
-  appendFailed: "resourcelease.jetstream.append_failed",
-  /**
-   * failed-precondition: a published event's sequence number is not the last one + 1 (a gap or a repeat); nothing
-   * of the batch is sent. Metadata `replication.sequence`, `replication.expected`.
-   */
-  sequenceGap: "resourcelease.jetstream.sequence_gap",
-  /**
-   * data-loss: a stored message of the shard does not decode, or its events do not continue the ones before it.
-   * Metadata `jetstream.subject`, `jetstream.stream_sequence`, `reason`.
-   */
-  corrupt: "resourcelease.jetstream.corrupt",
-  /** unavailable: the stream could not be reached, created or read (open, read); metadata `jetstream.stream`. */
-  unavailable: "resourcelease.jetstream.unavailable",
-  /** unavailable: the log was closed. */
-  closed: "resourcelease.jetstream.closed",
-} as const;
+export const JetStreamErrorCodes = ErrorCodes.jetstream;
 
 /** The error of a publish or read on a closed log. Internal. */
 export function closedError(): OmniRelayError {

@@ -17,7 +17,7 @@ export interface JetStreamEventLogOptions {
    * `<subjectPrefix>.>`). Letters, digits, `_`, `-`. @defaultValue "OMNIRELAY_LOG"
    */
   readonly stream?: string;
-  /** Subject prefix; a shard's events go to `<subjectPrefix>.<shard>`. @defaultValue "omnirelay.log" */
+  /** Subject prefix; a shard's events go to `<subjectPrefix>.<shard>`. @defaultValue "omnirelay-log" */
   readonly subjectPrefix?: string;
   /**
    * Replicas of a stream this log creates: 1 on a laptop, 3 in production (an append is then acknowledged once a
@@ -62,7 +62,7 @@ export function resolveEventLogOptions(options: JetStreamEventLogOptions): Resol
   }
   for (const [i, server] of servers.entries()) textOption(`servers[${i}]`, server, { max: 2000 });
   const shard = token("shard", options.shard);
-  const prefix = textOption("subjectPrefix", options.subjectPrefix, { max: 200, fallback: "omnirelay.log" });
+  const prefix = textOption("subjectPrefix", options.subjectPrefix, { max: 200, fallback: "omnirelay-log" });
   if (!prefix.split(".").every((part) => TOKEN.test(part))) {
     throw OmniRelayError.invalidOption("subjectPrefix", "Option 'subjectPrefix' must be dot-separated tokens.");
   }

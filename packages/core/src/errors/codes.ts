@@ -1,6 +1,7 @@
 import { peersCodes, resourceLeaseCodes, workerCodes } from "./queue-codes.js";
 import {
   deterministicCodes,
+  jetstreamCodes,
   objectStorageCodes,
   replicationCodes,
   replicationHubCodes,
@@ -52,6 +53,8 @@ export const ErrorCodes = {
    * Prefix `resourcelease.objectstorage.`.
    */
   objectStorage: objectStorageCodes,
+  /** The JetStream event log (`@omnirelay/replicator-jetstream`). Prefix `resourcelease.jetstream.`. */
+  jetstream: jetstreamCodes,
   /** Peer selection (`@omnirelay/core/peers`). Prefix `peers.`. */
   peers: peersCodes,
 } as const;
