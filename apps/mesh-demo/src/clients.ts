@@ -26,13 +26,16 @@ class InvalidPayloadError extends Error {
   readonly code = "mesh.demo.invalid_payload";
 }
 
+/** One `demo.catalog::apply` call: who sends which operation, and its cancellation. */
+interface ApplyCall {
+  readonly caller: string;
+  readonly operation: CatalogOperation;
+  readonly signal: AbortSignal;
+}
+
 /** Calls `demo.catalog::apply` on the dispatcher. */
-async function applyOperation(
-  outbound: UnaryOutbound,
-  caller: string,
-  operation: CatalogOperation,
-  signal: AbortSignal,
-): Promise<CatalogOperationRecord> {
+async function applyOperation(outbound: UnaryOutbound, call: ApplyCall): Promise<CatalogOperationRecord> {
+  const { caller, operation, signal } = call;
   const response = await outbound.call(jsonProcedure("apply"), {
     meta: {
       service: "resourcelease-mesh-demo",
@@ -68,7 +71,7 @@ export function startWorker(config: MeshDemoConfig & MeshAuth, logger: Logger): 
       throw new InvalidPayloadError(`invalid catalog payload: ${(error as Error).message}`);
     }
     await sleep(workMin + Math.floor(Math.random() * (workMax - workMin + 1)), undefined, { signal: context.signal });
-    const record = await applyOperation(applyOutbound, peerId, operation, context.signal);
+    const record = await applyOperation(applyOutbound, { caller: peerId, operation, signal: context.signal });
     outcomes[record.outcome] = (outcomes[record.outcome] ?? 0) + 1;
     logger.debug({ resourceId: item.payload.resourceId, outcome: record.outcome }, "Applied a catalog operation.");
   };

@@ -144,7 +144,8 @@ export function parseRoles(text: string): Set<MeshRole> {
   return roles;
 }
 
-function int(name: string, text: string | undefined, fallback: number, min: number): number {
+function int(name: string, text: string | undefined, bounds: { fallback: number; min: number }): number {
+  const { fallback, min } = bounds;
   if (text === undefined) return fallback;
   const value = Number(text);
   if (!Number.isSafeInteger(value) || value < min) throw new UsageError(`--${name} must be an integer >= ${min}`);
@@ -215,8 +216,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Me
     throw new UsageError("--shards must be distinct names of lowercase letters, digits and '-'");
   }
   const intervalText = str("seeder-interval-ms") ?? str("seeder-interval", "MESH_DEMO_SEEDER_INTERVAL");
-  const highWatermark = int("high-watermark", str("high-watermark"), 64, 1);
-  const lowWatermark = int("low-watermark", str("low-watermark"), Math.min(16, Math.floor(highWatermark / 2)), 0);
+  const highWatermark = int("high-watermark", str("high-watermark"), { fallback: 64, min: 1 });
+  const lowWatermark = int("low-watermark", str("low-watermark"), {
+    fallback: Math.min(16, Math.floor(highWatermark / 2)),
+    min: 0,
+  });
   if (lowWatermark >= highWatermark) throw new UsageError("--low-watermark must be below --high-watermark");
   const workText = str("work-ms") ?? "200-600";
   const work = /^(\d+)(?:-(\d+))?$/.exec(workText);
@@ -236,14 +240,14 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Me
     namespace,
     shards,
     seederIntervalMs: intervalText === undefined ? 1000 : parseDurationMs("seeder-interval", intervalText),
-    leaseDurationMs: int("lease-duration-ms", str("lease-duration-ms"), 30_000, 100),
+    leaseDurationMs: int("lease-duration-ms", str("lease-duration-ms"), { fallback: 30_000, min: 100 }),
     highWatermark,
     lowWatermark,
-    healthGraceMs: int("health-grace-ms", str("health-grace-ms"), 10_000, 100),
+    healthGraceMs: int("health-grace-ms", str("health-grace-ms"), { fallback: 10_000, min: 100 }),
     workMs: [workMin, workMax],
-    workerConcurrency: int("worker-concurrency", str("worker-concurrency"), 2, 1),
+    workerConcurrency: int("worker-concurrency", str("worker-concurrency"), { fallback: 2, min: 1 }),
     logLevel: str("log-level", "MESH_DEMO_LOG_LEVEL") ?? "info",
-    deadLetterMax: int("dead-letter-max", str("dead-letter-max"), 10_000, 0),
+    deadLetterMax: int("dead-letter-max", str("dead-letter-max"), { fallback: 10_000, min: 0 }),
     ...(authSecretFile !== undefined ? { authSecretFile } : {}),
     ...(mintToken !== undefined ? { mintToken: mintToken.trim() } : {}),
   };
