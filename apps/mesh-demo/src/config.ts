@@ -197,8 +197,9 @@ const SHARD = /^[a-z0-9][a-z0-9-]{0,31}$/;
  * @throws UsageError for anything invalid.
  */
 export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): MeshDemoConfig {
-  // `pnpm start -- --roles …` may hand the `--` through: drop it rather than stop parsing there.
-  const args = argv.filter((a, i) => !(a === "--" && i === 0));
+  // pnpm hands a `--` through (`pnpm start -- --roles …`, and `pnpm mesh -- --http-url …` after the script's own
+  // `--mesh`): drop it rather than stop parsing there. The program takes no positional arguments.
+  const args = argv.filter((a) => a !== "--");
   let values: Record<string, string | boolean | undefined>;
   try {
     values = parseArgs({ args, options: flagOptions, strict: true, allowPositionals: false }).values;
