@@ -50,7 +50,9 @@ describe("mesh demo tokens", () => {
     try {
       expect(await call(mintToken(secret, "mesh-seeder"))).toBe("mesh-seeder");
       const long = Date.now() - 2 * TOKEN_TTL_MS;
-      expect(await call(mintToken(secret, "mesh-seeder", long))).toBe("omnirelay.auth.invalid_token expired");
+      expect(await call(mintToken(secret, "mesh-seeder", { nowMs: long }))).toBe(
+        "omnirelay.auth.invalid_token expired",
+      );
       const other = new TextEncoder().encode("another-mesh-secret-of-at-least-32-bytes!!");
       expect(await call(mintToken(other, "mesh-seeder"))).toBe("omnirelay.auth.invalid_token signature_invalid");
     } finally {

@@ -57,8 +57,17 @@ export function authMiddleware(secret: Uint8Array): PrincipalBindingMiddleware {
   return new PrincipalBindingMiddleware(bindingOptions(secret));
 }
 
+/** When a minted token starts and how long it lasts. */
+export interface MintTokenOptions {
+  /** @defaultValue `Date.now()` */
+  readonly nowMs?: number;
+  /** @defaultValue {@link TOKEN_TTL_MS} */
+  readonly ttlMs?: number;
+}
+
 /** An HS256 JWT for `subject`, valid for `ttlMs` from `nowMs`. */
-export function mintToken(secret: Uint8Array, subject: string, nowMs = Date.now(), ttlMs = TOKEN_TTL_MS): string {
+export function mintToken(secret: Uint8Array, subject: string, options: MintTokenOptions = {}): string {
+  const { nowMs = Date.now(), ttlMs = TOKEN_TTL_MS } = options;
   const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
   const iat = Math.floor(nowMs / 1000);
   const claims = { sub: subject, iss: TOKEN_ISSUER, aud: TOKEN_AUDIENCE, iat, exp: iat + Math.ceil(ttlMs / 1000) };
@@ -86,7 +95,7 @@ export class TokenOutbound implements UnaryOutbound {
   call<Req, Res>(definition: ProcedureDefinition<Req, Res>, request: UnaryRequest<Req>): Promise<UnaryResponse<Res>> {
     const now = (this.options.now ?? Date.now)();
     if (now >= this.expiresAt - RENEW_BEFORE_MS) {
-      this.token = mintToken(this.options.secret, this.options.subject, now);
+      this.token = mintToken(this.options.secret, this.options.subject, { nowMs: now });
       this.expiresAt = now + TOKEN_TTL_MS;
     }
     const headers = { ...request.meta.headers, authorization: `Bearer ${this.token}` };

@@ -13,6 +13,7 @@ import { authenticated, type MeshAuth } from "./auth.js";
 import { type CatalogOperation, type CatalogOperationRecord, parseCatalogOperation } from "./catalog.js";
 import { type MeshDemoConfig, shardNamespace, shardOfCatalog } from "./config.js";
 import { CATALOG_APPLY } from "./dispatcher-node.js";
+import { grpcOutbound } from "./grpc.js";
 import { catalogPayload, LakehouseSimulation } from "./seeder.js";
 
 /** A running role that can be stopped. */
@@ -26,13 +27,16 @@ class InvalidPayloadError extends Error {
   readonly code = "mesh.demo.invalid_payload";
 }
 
+/** One `demo.catalog::apply` call: who sends which operation, and its cancellation. */
+interface ApplyCall {
+  readonly caller: string;
+  readonly operation: CatalogOperation;
+  readonly signal: AbortSignal;
+}
+
 /** Calls `demo.catalog::apply` on the dispatcher. */
-async function applyOperation(
-  outbound: UnaryOutbound,
-  caller: string,
-  operation: CatalogOperation,
-  signal: AbortSignal,
-): Promise<CatalogOperationRecord> {
+async function applyOperation(outbound: UnaryOutbound, call: ApplyCall): Promise<CatalogOperationRecord> {
+  const { caller, operation, signal } = call;
   const response = await outbound.call(jsonProcedure("apply"), {
     meta: {
       service: "resourcelease-mesh-demo",
@@ -54,9 +58,16 @@ async function applyOperation(
  * operation to the mesh's catalog state on the dispatcher. A stale version (a newer one was applied first) is not a
  * failure: it completes as superseded, so it neither retries nor touches the worker's health; an unreadable body is
  * dead-lettered; anything else is retried. With a shared secret every call carries a token for its peer id.
+ *
+ * `--transport grpc` sends the queue calls (lease, heartbeat, complete, fail) over gRPC to `--grpc-url`; the apply
+ * call is a custom JSON procedure, which only the HTTP transport carries, so it stays on `--rpc-url`.
  */
-export function startWorker(config: MeshDemoConfig & MeshAuth, logger: Logger): RunningRole {
+export async function startWorker(config: MeshDemoConfig & MeshAuth, logger: Logger): Promise<RunningRole> {
   const peerId = config.workerPeerId;
+  const queueOutbound = async (): Promise<UnaryOutbound> => {
+    if (config.transport !== "grpc") return new HttpOutbound({ url: config.rpcUrl });
+    return grpcOutbound(config.grpcUrl as string);
+  };
   const applyOutbound = authenticated(new HttpOutbound({ url: config.rpcUrl }), config.authSecret, peerId);
   const outcomes: Record<string, number> = {};
   const [workMin, workMax] = config.workMs;
@@ -68,15 +79,16 @@ export function startWorker(config: MeshDemoConfig & MeshAuth, logger: Logger): 
       throw new InvalidPayloadError(`invalid catalog payload: ${(error as Error).message}`);
     }
     await sleep(workMin + Math.floor(Math.random() * (workMax - workMin + 1)), undefined, { signal: context.signal });
-    const record = await applyOperation(applyOutbound, peerId, operation, context.signal);
+    const record = await applyOperation(applyOutbound, { caller: peerId, operation, signal: context.signal });
     outcomes[record.outcome] = (outcomes[record.outcome] ?? 0) + 1;
     logger.debug({ resourceId: item.payload.resourceId, outcome: record.outcome }, "Applied a catalog operation.");
   };
-  const workers = config.shards.map((shard) => {
+  const outbounds = await Promise.all(config.shards.map(() => queueOutbound()));
+  const workers = config.shards.map((shard, i) => {
     const namespace = shardNamespace(config, shard);
     return new ResourceLeaseWorker({
       client: new ResourceLeaseClient({
-        outbound: authenticated(new HttpOutbound({ url: config.rpcUrl }), config.authSecret, peerId),
+        outbound: authenticated(outbounds[i] as UnaryOutbound, config.authSecret, peerId),
         namespace,
         caller: peerId,
       }),
@@ -100,12 +112,23 @@ export function startWorker(config: MeshDemoConfig & MeshAuth, logger: Logger): 
     const stats = workers.map((w) => w.stats());
     const sum = (k: "completed" | "failed" | "fenced" | "errors") => stats.reduce((n, s) => n + s[k], 0);
     logger.info(
-      { completed: sum("completed"), failed: sum("failed"), fenced: sum("fenced"), errors: sum("errors"), outcomes },
+      {
+        transport: config.transport,
+        completed: sum("completed"),
+        failed: sum("failed"),
+        fenced: sum("fenced"),
+        errors: sum("errors"),
+        outcomes,
+      },
       "Worker progress.",
     );
   }, 30_000);
   summary.unref();
-  logger.info({ peerId, shards: config.shards, rpcUrl: config.rpcUrl }, "Worker started.");
+  const queueUrl = config.transport === "grpc" ? config.grpcUrl : config.rpcUrl;
+  logger.info(
+    { peerId, shards: config.shards, transport: config.transport, queueUrl, applyUrl: config.rpcUrl },
+    "Worker started.",
+  );
   return {
     close: async () => {
       clearInterval(summary);

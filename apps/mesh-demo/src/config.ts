@@ -10,6 +10,12 @@ export type MeshRole = (typeof MeshRoles)[number];
 
 const aliases: Readonly<Record<string, MeshRole>> = { diag: "diagnostics", diagnostic: "diagnostics" };
 
+/** The transports a worker can call the queue with. */
+export const WorkerTransports = ["http", "grpc"] as const;
+
+/** One of {@link WorkerTransports}. */
+export type WorkerTransport = (typeof WorkerTransports)[number];
+
 /** Everything a mesh-demo process is configured with (flags, then `MESH_DEMO_*` environment variables). */
 export interface MeshDemoConfig {
   /** `--mesh`: start the whole local mesh as child processes instead of taking roles. */
@@ -19,6 +25,13 @@ export interface MeshDemoConfig {
   readonly rpcUrl: string;
   /** Where diagnostics (the page, /demo/*, /metrics, the control plane) listens. @defaultValue http://127.0.0.1:5158 */
   readonly httpUrl: string;
+  /**
+   * Where the dispatcher also serves the queue procedures over gRPC (plaintext h2c), written `http://host:port`. The
+   * dispatcher opens no gRPC port without it; `--mesh` gives it one. @defaultValue undefined (role), http://127.0.0.1:7421 (--mesh)
+   */
+  readonly grpcUrl?: string;
+  /** How a worker calls the queue: `http` to `rpcUrl`, or `grpc` to `grpcUrl`. @defaultValue http */
+  readonly transport: WorkerTransport;
   /** Peer id of a worker. @defaultValue mesh-worker-{hostname} */
   readonly workerPeerId: string;
   /** SQLite files of the dispatcher. @defaultValue ./mesh-data */
@@ -60,10 +73,13 @@ export class UsageError extends Error {}
 /** The usage text. */
 export const usage = `usage: mesh-demo [--mesh] [--roles dispatcher,diagnostics,seeder,worker] [options]
 
-  --mesh                    start a whole local mesh (dispatcher+diagnostics, a seeder, two workers) as processes
+  --mesh                    start a whole local mesh (dispatcher+diagnostics, a seeder, two workers: one over HTTP,
+                            one over gRPC) as processes
   --roles LIST              roles of this process (env MESH_DEMO_ROLES); valid: ${MeshRoles.join(", ")}
   --rpc-url URL             dispatcher RPC URL (default http://127.0.0.1:7420)
   --http-url URL            diagnostics URL: live page, /demo/*, /metrics (default http://127.0.0.1:5158)
+  --grpc-url URL            the dispatcher also serves the queue over gRPC at URL (http://host:port; --mesh: 7421)
+  --transport http|grpc     how a worker calls the queue: HTTP to --rpc-url or gRPC to --grpc-url (default http)
   --worker-peer-id ID       worker peer id (default mesh-worker-<hostname>)
   --data-dir DIR            dispatcher SQLite files (default ./mesh-data)
   --namespace NS            queue namespace (default resourcelease.mesh)
@@ -90,6 +106,8 @@ const flagOptions = {
   roles: { type: "string" },
   "rpc-url": { type: "string" },
   "http-url": { type: "string" },
+  "grpc-url": { type: "string" },
+  transport: { type: "string" },
   "worker-peer-id": { type: "string" },
   "data-dir": { type: "string" },
   namespace: { type: "string" },
@@ -144,7 +162,8 @@ export function parseRoles(text: string): Set<MeshRole> {
   return roles;
 }
 
-function int(name: string, text: string | undefined, fallback: number, min: number): number {
+function int(name: string, text: string | undefined, bounds: { fallback: number; min: number }): number {
+  const { fallback, min } = bounds;
   if (text === undefined) return fallback;
   const value = Number(text);
   if (!Number.isSafeInteger(value) || value < min) throw new UsageError(`--${name} must be an integer >= ${min}`);
@@ -178,8 +197,9 @@ const SHARD = /^[a-z0-9][a-z0-9-]{0,31}$/;
  * @throws UsageError for anything invalid.
  */
 export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): MeshDemoConfig {
-  // `pnpm start -- --roles …` may hand the `--` through: drop it rather than stop parsing there.
-  const args = argv.filter((a, i) => !(a === "--" && i === 0));
+  // pnpm hands a `--` through (`pnpm start -- --roles …`, and `pnpm mesh -- --http-url …` after the script's own
+  // `--mesh`): drop it rather than stop parsing there. The program takes no positional arguments.
+  const args = argv.filter((a) => a !== "--");
   let values: Record<string, string | boolean | undefined>;
   try {
     values = parseArgs({ args, options: flagOptions, strict: true, allowPositionals: false }).values;
@@ -215,8 +235,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Me
     throw new UsageError("--shards must be distinct names of lowercase letters, digits and '-'");
   }
   const intervalText = str("seeder-interval-ms") ?? str("seeder-interval", "MESH_DEMO_SEEDER_INTERVAL");
-  const highWatermark = int("high-watermark", str("high-watermark"), 64, 1);
-  const lowWatermark = int("low-watermark", str("low-watermark"), Math.min(16, Math.floor(highWatermark / 2)), 0);
+  const highWatermark = int("high-watermark", str("high-watermark"), { fallback: 64, min: 1 });
+  const lowWatermark = int("low-watermark", str("low-watermark"), {
+    fallback: Math.min(16, Math.floor(highWatermark / 2)),
+    min: 0,
+  });
   if (lowWatermark >= highWatermark) throw new UsageError("--low-watermark must be below --high-watermark");
   const workText = str("work-ms") ?? "200-600";
   const work = /^(\d+)(?:-(\d+))?$/.exec(workText);
@@ -225,28 +248,45 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Me
   const workMax = Number(work[2] ?? work[1]);
   if (workMax < workMin) throw new UsageError("--work-ms MAX must be >= MIN");
   const namespace = str("namespace", "MESH_DEMO_NAMESPACE") ?? "resourcelease.mesh";
+  const transport = (str("transport", "MESH_DEMO_TRANSPORT") ?? "http").trim().toLowerCase();
+  if (!(WorkerTransports as readonly string[]).includes(transport)) {
+    throw new UsageError(`--transport must be one of ${WorkerTransports.join(", ")}`);
+  }
+  const grpcText = str("grpc-url", "MESH_DEMO_GRPC_URL");
+  const grpcUrl = grpcText === undefined ? undefined : url("grpc-url", grpcText);
+  if (transport === "grpc" && grpcUrl === undefined && roles.has("worker")) {
+    throw new UsageError("--transport grpc needs --grpc-url (where the dispatcher serves gRPC)");
+  }
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$/.test(namespace)) throw new UsageError("--namespace is not a valid name");
   return {
     launch,
     roles,
     rpcUrl: url("rpc-url", str("rpc-url", "MESH_DEMO_RPC_URL") ?? "http://127.0.0.1:7420"),
     httpUrl: url("http-url", str("http-url", "MESH_DEMO_HTTP_URL") ?? "http://127.0.0.1:5158"),
+    ...(grpcUrl !== undefined ? { grpcUrl } : {}),
+    transport: transport as WorkerTransport,
     workerPeerId: str("worker-peer-id", "MESH_DEMO_WORKER_PEER_ID") ?? `mesh-worker-${hostname()}`,
     dataDir: resolve(str("data-dir", "MESH_DEMO_DATA_DIR") ?? "mesh-data"),
     namespace,
     shards,
     seederIntervalMs: intervalText === undefined ? 1000 : parseDurationMs("seeder-interval", intervalText),
-    leaseDurationMs: int("lease-duration-ms", str("lease-duration-ms"), 30_000, 100),
+    leaseDurationMs: int("lease-duration-ms", str("lease-duration-ms"), { fallback: 30_000, min: 100 }),
     highWatermark,
     lowWatermark,
-    healthGraceMs: int("health-grace-ms", str("health-grace-ms"), 10_000, 100),
+    healthGraceMs: int("health-grace-ms", str("health-grace-ms"), { fallback: 10_000, min: 100 }),
     workMs: [workMin, workMax],
-    workerConcurrency: int("worker-concurrency", str("worker-concurrency"), 2, 1),
+    workerConcurrency: int("worker-concurrency", str("worker-concurrency"), { fallback: 2, min: 1 }),
     logLevel: str("log-level", "MESH_DEMO_LOG_LEVEL") ?? "info",
-    deadLetterMax: int("dead-letter-max", str("dead-letter-max"), 10_000, 0),
+    deadLetterMax: int("dead-letter-max", str("dead-letter-max"), { fallback: 10_000, min: 0 }),
     ...(authSecretFile !== undefined ? { authSecretFile } : {}),
     ...(mintToken !== undefined ? { mintToken: mintToken.trim() } : {}),
   };
+}
+
+/** The `host:port` a gRPC channel dials for a `--grpc-url` (`http://127.0.0.1:7421` → `127.0.0.1:7421`). */
+export function grpcAddress(grpcUrl: string): string {
+  const u = new URL(grpcUrl);
+  return `${u.hostname}:${u.port || 80}`;
 }
 
 /** The queue namespace of a shard. */
@@ -270,14 +310,15 @@ export function isLoopbackHost(hostname: string): boolean {
 /**
  * What the dispatcher's startup output says about who can reach it: loopback only (the default) or not, and whether
  * JWT authentication is on. A dispatcher beyond loopback without authentication is a warning. `httpUrl` counts only
- * when the process serves it (the diagnostics role).
+ * when the process serves it (the diagnostics role), `grpcUrl` only when the dispatcher serves gRPC.
  */
 export function exposureNotice(config: {
   readonly rpcUrl: string;
   readonly httpUrl?: string | undefined;
+  readonly grpcUrl?: string | undefined;
   readonly authSecretFile?: string | undefined;
 }): { level: "info" | "warn"; message: string } {
-  const urls = config.httpUrl === undefined ? [config.rpcUrl] : [config.rpcUrl, config.httpUrl];
+  const urls = [config.rpcUrl, config.httpUrl, config.grpcUrl].filter((u): u is string => u !== undefined);
   const hosts = [...new Set(urls.map((url) => new URL(url).hostname))];
   const loopback = hosts.every(isLoopbackHost);
   const auth = config.authSecretFile !== undefined;

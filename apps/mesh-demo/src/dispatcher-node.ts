@@ -29,6 +29,8 @@ import { CatalogState, parseCatalogOperation } from "./catalog.js";
 import { type MeshDemoConfig, shardNamespace } from "./config.js";
 import { EventFeed } from "./event-feed.js";
 import { LogFollower } from "./follower.js";
+import { openGrpcInbound } from "./grpc.js";
+import { CallerTransports } from "./transports.js";
 
 /** One shard of the dispatcher: its durable queue, component and log follower. */
 export interface MeshShard {
@@ -45,12 +47,16 @@ export interface MeshShard {
 /** The dispatcher role: everything the diagnostics role reads. */
 export interface DispatcherNode {
   readonly url: string;
+  /** Where the queue is also served over gRPC (`http://host:port`), when `--grpc-url` asked for it. */
+  readonly grpcUrl?: string;
   readonly dispatcher: Dispatcher;
   readonly controlPlane: ResourceLeaseControlPlane;
   readonly tracker: PeerLeaseHealthTracker;
   readonly shards: readonly MeshShard[];
   readonly catalog: CatalogState;
   readonly feed: EventFeed;
+  /** The transport each caller (worker peer id, seeder) uses. */
+  readonly transports: CallerTransports;
   /** `jwt` when every RPC needs a token (`--auth-secret-file`), else `off`. */
   readonly auth: "jwt" | "off";
   close(): Promise<void>;
@@ -63,7 +69,8 @@ export const CATALOG_APPLY = "demo.catalog::apply";
  * Starts the dispatcher: per shard a SQLite-durable queue served as `{namespace}::*` with ordered partitions,
  * backpressure (high/low watermarks) driving a rate limiter that really throttles enqueues, a health tracker fed by
  * the queue events and lease polls, and a follower that records every committed event in the SQLite deterministic
- * store; plus `demo.catalog::apply` and the control plane (also mounted on the RPC port). With a shared secret every
+ * store; plus `demo.catalog::apply` and the control plane (also mounted on the RPC port). With `--grpc-url` the queue
+ * procedures are served over gRPC too, through the same middleware (auth included). With a shared secret every
  * RPC needs a valid JWT, and the control plane's reads need one too (its toggles need `mesh-admin`).
  *
  * The dispatcher owns every part: `dispatcher.start()` catches the followers up, then opens the RPC port;
@@ -78,10 +85,12 @@ export async function startDispatcherNode(config: MeshDemoConfig & MeshAuth, log
     collectDefaultMetrics: true,
     ...(secret ? { auth: { principalBinding: bindingOptions(secret), admins: [MESH_ADMIN] } } : {}),
   });
+  const transports = new CallerTransports((meta) => meta.procedure !== CATALOG_APPLY);
   const dispatcher = new Dispatcher({
     service: "resourcelease-mesh-demo",
-    // Metrics first, so refused calls are counted (status="unauthenticated") too.
-    inboundMiddleware: [controlPlane.rpcMetricsMiddleware(), ...(secret ? [authMiddleware(secret)] : [])],
+    // Metrics first, so refused calls are counted (status="unauthenticated") too; transports after auth, so only
+    // callers that got in are listed.
+    inboundMiddleware: [controlPlane.rpcMetricsMiddleware(), ...(secret ? [authMiddleware(secret)] : []), transports],
     logger,
   }).addComponent(controlPlane);
   try {
@@ -190,6 +199,8 @@ export async function startDispatcherNode(config: MeshDemoConfig & MeshAuth, log
       fallback: controlPlane.handler(),
       logger,
     });
+    const grpc =
+      config.grpcUrl === undefined ? undefined : await openGrpcInbound({ dispatcher, url: config.grpcUrl, logger });
     await dispatcher.start();
     for (const { namespace, durable } of shards) {
       logger.info(
@@ -199,12 +210,14 @@ export async function startDispatcherNode(config: MeshDemoConfig & MeshAuth, log
     }
     return {
       url: inbound.url,
+      ...(grpc ? { grpcUrl: grpc.url() } : {}),
       dispatcher,
       controlPlane,
       tracker,
       shards,
       catalog,
       feed,
+      transports,
       auth: secret ? "jwt" : "off",
       close: () => dispatcher.stop({ graceMs: 2_000 }),
     };

@@ -12,9 +12,17 @@ export interface FeedEntry {
   readonly error?: string;
 }
 
-/** A bounded ring of the latest queue events of every shard (for the live page). */
+const deadLetterEvents = new Set(["DeadLettered", "Redriven", "DeadLetterPurged"]);
+
+/**
+ * A bounded ring of the latest queue events of every shard (for the live page), with running totals per event type
+ * (the throughput chart's enqueues and completions) and a per-shard counter of dead-letter changes (so the
+ * dead-letter list is read again only when it changed).
+ */
 export class EventFeed {
   private readonly entries: FeedEntry[] = [];
+  private readonly byType = new Map<string, number>();
+  private readonly deadLetterMoves = new Map<string, number>();
   private total = 0;
 
   constructor(private readonly capacity: number) {}
@@ -22,6 +30,9 @@ export class EventFeed {
   /** Adds an event (a queue observer). */
   push(shard: string, event: ResourceLeaseReplicationEvent): void {
     this.total++;
+    this.byType.set(event.eventType, (this.byType.get(event.eventType) ?? 0) + 1);
+    if (deadLetterEvents.has(event.eventType))
+      this.deadLetterMoves.set(shard, (this.deadLetterMoves.get(shard) ?? 0) + 1);
     this.entries.push({
       shard,
       sequenceNumber: event.sequenceNumber,
@@ -38,6 +49,16 @@ export class EventFeed {
   /** Events seen since start. */
   get count(): number {
     return this.total;
+  }
+
+  /** Events of `eventType` seen since start, every shard together. */
+  countOf(eventType: string): number {
+    return this.byType.get(eventType) ?? 0;
+  }
+
+  /** How many times `shard`'s dead letters changed (dead-lettered, redriven, purged) since start. */
+  deadLetterChanges(shard: string): number {
+    return this.deadLetterMoves.get(shard) ?? 0;
   }
 
   /** The newest `limit` entries, newest first. */

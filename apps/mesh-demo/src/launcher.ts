@@ -40,7 +40,8 @@ function forward(argv: readonly string[]): string[] {
 }
 
 /**
- * Starts a local mesh as separate processes — dispatcher+diagnostics, a seeder and two workers — prints the URLs and
+ * Starts a local mesh as separate processes — dispatcher+diagnostics (serving the queue over HTTP and gRPC), a seeder
+ * and two workers (mesh-worker-a over HTTP, mesh-worker-b over gRPC) — prints the URLs and
  * the children's logs, and on SIGINT/SIGTERM stops them in order (workers and seeder first, the dispatcher last).
  * Children run in their own process group (so Ctrl-C reaches only the launcher) and stop when its stdin pipe closes,
  * so they never outlive the launcher. Resolves with the exit code.
@@ -109,7 +110,8 @@ export async function launchMesh(config: MeshDemoConfig, argv: readonly string[]
   process.on("SIGINT", () => void stop(0));
   process.on("SIGTERM", () => void stop(0));
 
-  start("dispatcher", ["--roles", "dispatcher,diagnostics", "--http-url", config.httpUrl]);
+  const grpcUrl = config.grpcUrl ?? "http://127.0.0.1:7421";
+  start("dispatcher", ["--roles", "dispatcher,diagnostics", "--http-url", config.httpUrl, "--grpc-url", grpcUrl]);
   const ready = await waitReady(`${config.httpUrl}/readyz`, 30_000, () => stopping);
   if (!ready) {
     if (!stopping) say("[launcher] the dispatcher did not become ready in 30 s");
@@ -118,7 +120,17 @@ export async function launchMesh(config: MeshDemoConfig, argv: readonly string[]
   }
   start("seeder", ["--roles", "seeder"]);
   start("worker-a", ["--roles", "worker", "--worker-peer-id", "mesh-worker-a"]);
-  start("worker-b", ["--roles", "worker", "--worker-peer-id", "mesh-worker-b"]);
+  // worker-b takes the queue over gRPC, so the mesh shows both transports.
+  start("worker-b", [
+    "--roles",
+    "worker",
+    "--worker-peer-id",
+    "mesh-worker-b",
+    "--transport",
+    "grpc",
+    "--grpc-url",
+    grpcUrl,
+  ]);
   const procedures = config.shards.map((s) => `${shardNamespace(config, s)}::*`).join(", ");
   say("");
   say("OmniRelay mesh is running:");
@@ -126,8 +138,9 @@ export async function launchMesh(config: MeshDemoConfig, argv: readonly string[]
   say(`  metrics      ${config.httpUrl}/metrics`);
   say(`  demo API     ${config.httpUrl}/demo/catalogs  /demo/lease-health  /demo/replication  /demo/backpressure`);
   say(`  RPC          ${config.rpcUrl}  (${procedures})`);
+  say(`  gRPC         ${grpcUrl}  (the same queue procedures; mesh-worker-b uses it)`);
   say(`  data         ${config.dataDir}`);
-  say(`  access       ${exposureNotice(config).message}`);
+  say(`  access       ${exposureNotice({ ...config, grpcUrl }).message}`);
   say("Press Ctrl-C to stop; starting again resumes from the SQLite files.");
   say("");
   return done;

@@ -61,7 +61,7 @@ async function main(): Promise<void> {
   if (config.roles.has("dispatcher")) {
     const node = await startDispatcherNode(config, logger);
     running.addComponent(node);
-    const urls: Record<string, string> = { rpcUrl: node.url };
+    const urls: Record<string, string> = { rpcUrl: node.url, ...(node.grpcUrl ? { grpcUrl: node.grpcUrl } : {}) };
     if (config.roles.has("diagnostics")) {
       const diagnostics = await startDiagnosticsServer(config, node, logger);
       running.addComponent(diagnostics);
@@ -74,13 +74,14 @@ async function main(): Promise<void> {
     const exposure = exposureNotice({
       rpcUrl: config.rpcUrl,
       ...(config.roles.has("diagnostics") ? { httpUrl: config.httpUrl } : {}),
+      grpcUrl: config.grpcUrl,
       authSecretFile: config.authSecretFile,
     });
     if (exposure.level === "warn") logger.warn(exposure.message);
     else logger.info(exposure.message);
   }
   if (config.roles.has("seeder")) running.addComponent(startSeeder(config, logger));
-  if (config.roles.has("worker")) running.addComponent(startWorker(config, logger));
+  if (config.roles.has("worker")) running.addComponent(await startWorker(config, logger));
 }
 
 main().catch((error: unknown) => {

@@ -17,6 +17,15 @@ interface KnownTable {
   columns: string[];
 }
 
+/** What an operation does to a known table, besides the table itself. */
+interface OperationParts {
+  readonly operationType: CatalogOperationType;
+  readonly principal: string;
+  readonly columns: string[];
+  readonly changes: string[];
+  readonly snapshotId?: string | undefined;
+}
+
 const encoder = new TextEncoder();
 
 /**
@@ -60,7 +69,7 @@ export class LakehouseSimulation {
     } else {
       changes = [`vacuum retention=${7 + Math.floor(this.random() * 24)}d`];
     }
-    return this.operation(table, type, principal, columns, changes, snapshotId);
+    return this.operation(table, { operationType: type, principal, columns, changes, snapshotId });
   }
 
   private create(principal: string): CatalogOperation {
@@ -77,17 +86,16 @@ export class LakehouseSimulation {
     if (this.random() < 0.5) columns.push("is_deleted BOOLEAN");
     const known: KnownTable = { catalog, database, table, version: 1, columns };
     this.tables.push(known);
-    return this.operation(known, "CreateTable", principal, [...columns], [`create table ${table}`], undefined);
+    return this.operation(known, {
+      operationType: "CreateTable",
+      principal,
+      columns: [...columns],
+      changes: [`create table ${table}`],
+    });
   }
 
-  private operation(
-    table: KnownTable,
-    operationType: CatalogOperationType,
-    principal: string,
-    columns: string[],
-    changes: string[],
-    snapshotId: string | undefined,
-  ): CatalogOperation {
+  private operation(table: KnownTable, what: OperationParts): CatalogOperation {
+    const { operationType, principal, columns, changes, snapshotId } = what;
     return {
       catalog: table.catalog,
       database: table.database,

@@ -119,7 +119,13 @@ describe("mesh demo with --auth-secret-file", () => {
     const dir = tempDir();
     try {
       const file = secretFile(dir.path);
-      const { demo, rpcUrl, httpUrl } = await startDispatcher(join(dir.path, "data"), ["--auth-secret-file", file]);
+      const grpcUrl = `http://127.0.0.1:${await freePort()}`;
+      const { demo, rpcUrl, httpUrl } = await startDispatcher(join(dir.path, "data"), [
+        "--auth-secret-file",
+        file,
+        "--grpc-url",
+        grpcUrl,
+      ]);
       expect(JSON.parse(await demo.waitForLine(/Dispatcher ready/))).toMatchObject({ auth: "jwt" });
       await demo.waitForLine(/Listening on loopback only .* JWT authentication is on/);
       const lakehouse = "resourcelease.mesh.lakehouse";
@@ -141,6 +147,13 @@ describe("mesh demo with --auth-secret-file", () => {
       const admin = { authorization: `Bearer ${await mint(file, "mesh-admin")}` };
       expect((await rpc(rpcUrl, `${lakehouse}::stats`, admin)).status).toBe(200);
       expect(await enqueue(httpUrl, { ...json, ...admin })).toMatchObject({ status: 200, body: { duplicate: false } });
+      // The page's redrive goes through the dispatcher with the caller's token too.
+      const redrive = async (headers: Record<string, string>) => {
+        const res = await fetch(`${httpUrl}/demo/redrive`, { method: "POST", headers, body: "{}" });
+        return { status: res.status, body: (await res.json()) as Record<string, any> };
+      };
+      expect(await redrive(json)).toMatchObject({ status: 401, body: { code: "omnirelay.auth.required" } });
+      expect(await redrive({ ...json, ...admin })).toMatchObject({ status: 200, body: { total: 0 } });
       // The control plane: reads need a principal, the toggles mesh-admin.
       expect((await fetch(`${httpUrl}/omnirelay/control/queues`)).status).toBe(401);
       expect((await fetch(`${httpUrl}/omnirelay/control/queues`, { headers: admin })).status).toBe(200);
@@ -155,10 +168,15 @@ describe("mesh demo with --auth-secret-file", () => {
       startDemo(["--roles", "worker", "--rpc-url", rpcUrl, "--worker-peer-id", "good-worker", "--work-ms", "10"], {
         MESH_DEMO_AUTH_SECRET_FILE: file,
       });
+      // Over gRPC the worker's token travels as metadata and passes the same middleware.
+      const grpcWorker = ["--worker-peer-id", "good-grpc-worker", "--transport", "grpc", "--grpc-url", grpcUrl];
+      startDemo(["--roles", "worker", "--rpc-url", rpcUrl, ...grpcWorker, "--work-ms", "10"], {
+        MESH_DEMO_AUTH_SECRET_FILE: file,
+      });
       const state = await eventually(async () => {
         const doc = await getJson<MeshStateDoc>(`${httpUrl}/demo/state`);
-        const byGood = doc.catalogs.recentOperations.filter((o) => o.appliedBy === "good-worker").length;
-        return byGood >= 3 && doc;
+        const by = (peer: string) => doc.catalogs.recentOperations.filter((o) => o.appliedBy === peer).length;
+        return by("good-worker") >= 3 && by("good-grpc-worker") >= 1 && doc;
       }, 25_000);
       expect(state.catalogs.recentOperations.some((o) => o.appliedBy === "intruder")).toBe(false);
       const metrics = await (await fetch(`${httpUrl}/metrics`)).text();
@@ -178,7 +196,7 @@ describe("--mesh with --auth-secret-file", () => {
     const dir = tempDir();
     try {
       const file = secretFile(dir.path);
-      const ports = { rpc: await freePort(), http: await freePort() };
+      const ports = { rpc: await freePort(), http: await freePort(), grpc: await freePort() };
       const rpcUrl = `http://127.0.0.1:${ports.rpc}`;
       const httpUrl = `http://127.0.0.1:${ports.http}`;
       const launcher = startDemo([
@@ -189,6 +207,8 @@ describe("--mesh with --auth-secret-file", () => {
         rpcUrl,
         "--http-url",
         httpUrl,
+        "--grpc-url",
+        `http://127.0.0.1:${ports.grpc}`,
         "--seeder-interval",
         "50ms",
         "--work-ms",
@@ -320,6 +340,16 @@ describe("docs/guides/mesh-demo.md, run as written", () => {
       expect(plain.status).toBe(415);
       const foreign = await enqueue(httpUrl, { "content-type": "application/json", origin: "http://evil.example" });
       expect(foreign).toMatchObject({ status: 403, body: { code: "mesh.demo.origin_forbidden" } });
+      // Redrive is guarded the same way.
+      const plainRedrive = await fetch(`${httpUrl}/demo/redrive`, { method: "POST", body: "{}" });
+      expect(plainRedrive.status).toBe(415);
+      const foreignRedrive = await fetch(`${httpUrl}/demo/redrive`, {
+        method: "POST",
+        headers: { "content-type": "application/json", origin: "http://evil.example" },
+        body: "{}",
+      });
+      expect(foreignRedrive.status).toBe(403);
+      expect(await foreignRedrive.json()).toMatchObject({ code: "mesh.demo.origin_forbidden" });
     } finally {
       dir.remove();
     }

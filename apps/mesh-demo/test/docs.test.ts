@@ -24,6 +24,8 @@ describe("docs/guides/mesh-demo.md", () => {
       "/demo/replication",
       "/demo/catalogs",
       "/demo/enqueue",
+      "/demo/dead-letters",
+      "/demo/redrive",
       "/metrics",
     ]) {
       expect(guide).toContain(path);

@@ -16,7 +16,7 @@ describe("--mesh launcher", () => {
   it("starts the mesh as separate processes, stops them all on SIGINT, and keeps the state across a restart", async () => {
     const dir = tempDir();
     try {
-      const ports = { rpc: await freePort(), http: await freePort() };
+      const ports = { rpc: await freePort(), http: await freePort(), grpc: await freePort() };
       const args = [
         "--mesh",
         "--data-dir",
@@ -25,6 +25,8 @@ describe("--mesh launcher", () => {
         `http://127.0.0.1:${ports.rpc}`,
         "--http-url",
         `http://127.0.0.1:${ports.http}`,
+        "--grpc-url",
+        `http://127.0.0.1:${ports.grpc}`,
         "--seeder-interval",
         "100ms",
         "--work-ms",
@@ -39,13 +41,17 @@ describe("--mesh launcher", () => {
         .map((m) => ({ name: m[1], pid: Number(m[2]) }));
       expect(pids.map((p) => p.name)).toEqual(["dispatcher", "seeder", "worker-a", "worker-b"]);
       expect(first.lines.join("\n")).toContain(`live page    ${httpUrl}/`);
+      expect(first.lines.join("\n")).toContain(`gRPC         http://127.0.0.1:${ports.grpc}`);
+      // Both workers apply operations: worker-a over HTTP, worker-b over gRPC.
       const before = await eventually(async () => {
-        const state = await getJson<MeshStateDoc>(`${httpUrl}/demo/state`);
-        const peers = state.health.peers.map((p) => p.peerId).sort();
-        return (
-          state.catalogs.tableCount >= 5 && peers.includes("mesh-worker-a") && peers.includes("mesh-worker-b") && state
+        const state = await getJson<MeshStateDoc & { transports: { caller: string; transport: string }[] }>(
+          `${httpUrl}/demo/state`,
         );
+        const by = (peer: string) => state.catalogs.recentOperations.filter((o) => o.appliedBy === peer).length;
+        return state.catalogs.tableCount >= 5 && by("mesh-worker-a") > 0 && by("mesh-worker-b") > 0 && state;
       });
+      const transports = Object.fromEntries(before.transports.map((t) => [t.caller, t.transport]));
+      expect(transports).toMatchObject({ "mesh-worker-a": "http", "mesh-worker-b": "grpc", "mesh-seeder": "http" });
       first.proc.kill("SIGINT");
       const exit = await first.exited;
       expect(exit.code).toBe(0);

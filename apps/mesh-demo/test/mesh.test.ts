@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import {
   eventually,
+  freePort,
   getJson,
   killAll,
   type MeshStateDoc,
@@ -88,6 +89,52 @@ describe("mesh demo as processes", () => {
         return a !== undefined && !a.isHealthy && state;
       });
       expect(health.health.peers.find((p) => p.peerId === "worker-b")?.isHealthy).toBe(true);
+    } finally {
+      await killAll();
+      dir.remove();
+    }
+  });
+
+  it("serves the queue over gRPC too: a worker with --transport grpc leases and completes every item", async () => {
+    const dir = tempDir();
+    try {
+      const grpcUrl = `http://127.0.0.1:${await freePort()}`;
+      const { demo, httpUrl, rpcUrl } = await startDispatcher(dir.path, ["--grpc-url", grpcUrl]);
+      expect(JSON.parse(await demo.waitForLine(/Dispatcher ready/))).toMatchObject({ grpcUrl });
+      const requestIds: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const r = await postJson(`${httpUrl}/demo/enqueue`, {
+          catalog: `g-${i % 3}`,
+          table: `t${i}`,
+          operation: "CreateTable",
+        });
+        expect(r.status).toBe(200);
+        requestIds.push(r.body.requestId as string);
+      }
+      const worker = startDemo([
+        ...["--roles", "worker", "--rpc-url", rpcUrl, "--worker-peer-id", "grpc-worker"],
+        ...["--transport", "grpc", "--grpc-url", grpcUrl, "--work-ms", "5-20"],
+      ]);
+      expect(JSON.parse(await worker.waitForLine(/Worker started/))).toMatchObject({
+        transport: "grpc",
+        queueUrl: grpcUrl,
+      });
+      const done = await eventually(async () => {
+        const state = await getJson<
+          MeshStateDoc & { transports: { caller: string; transport: string; calls: Record<string, number> }[] }
+        >(`${httpUrl}/demo/state`);
+        const ops = state.catalogs.recentOperations.filter((o) => requestIds.includes(o.requestId));
+        const idle = state.shards.every((s) => s.pending === 0 && s.active === 0);
+        return ops.length === requestIds.length && idle && state;
+      });
+      const applied = done.catalogs.recentOperations.filter((o) => requestIds.includes(o.requestId));
+      expect(applied.every((o) => o.appliedBy === "grpc-worker" && o.outcome === "Created")).toBe(true);
+      // The dispatcher saw its queue calls arrive over gRPC (leases, completes), its apply calls over HTTP.
+      const seen = done.transports.find((t) => t.caller === "grpc-worker");
+      expect(seen?.transport).toBe("grpc");
+      expect(seen?.calls.grpc).toBeGreaterThanOrEqual(12);
+      expect(seen?.calls.http).toBe(6);
+      expect(done.health.peers.find((p) => p.peerId === "grpc-worker")?.isHealthy).toBe(true);
     } finally {
       await killAll();
       dir.remove();
