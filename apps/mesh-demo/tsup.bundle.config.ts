@@ -1,0 +1,17 @@
+import { defineConfig } from "tsup";
+
+// The container's single-file bundle (deploy/Dockerfile): OmniRelay's packages, pino and prom-client inlined;
+// better-sqlite3 (a native addon) and the gRPC transport (loaded only for --transport grpc) stay outside.
+export default defineConfig({
+  entry: ["src/main.ts"],
+  format: ["esm"],
+  platform: "node",
+  target: "node20",
+  outDir: process.env.BUNDLE_OUT_DIR ?? "/out",
+  splitting: false,
+  clean: true,
+  // pino and prom-client are CommonJS: give the bundle a require() for the Node built-ins they load.
+  banner: { js: 'import { createRequire as __omniCreateRequire } from "node:module"; const require = __omniCreateRequire(import.meta.url);' },
+  noExternal: [/^@omnirelay\/(?!transport-grpc)/, "pino", "prom-client"],
+  external: ["better-sqlite3", "@omnirelay/transport-grpc", "@grpc/grpc-js"],
+});
