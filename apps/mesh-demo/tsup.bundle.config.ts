@@ -11,7 +11,9 @@ export default defineConfig({
   splitting: false,
   clean: true,
   // pino and prom-client are CommonJS: give the bundle a require() for the Node built-ins they load.
-  banner: { js: 'import { createRequire as __omniCreateRequire } from "node:module"; const require = __omniCreateRequire(import.meta.url);' },
+  banner: {
+    js: 'import { createRequire as __omniCreateRequire } from "node:module"; const require = __omniCreateRequire(import.meta.url);',
+  },
   noExternal: [/^@omnirelay\/(?!transport-grpc)/, "pino", "prom-client"],
   external: ["better-sqlite3", "@omnirelay/transport-grpc", "@grpc/grpc-js"],
 });
