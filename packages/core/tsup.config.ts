@@ -20,7 +20,8 @@ const common: Options = {
     options.sourcesContent = false;
     // tsup turns the split ESM chunks into CommonJS with sucrase, which mangles some class fields (jose's errors
     // became a syntax error); esbuild lowers them first, with the same define semantics.
-    if (format === "cjs") options.supported = { ...options.supported, "class-field": false, "class-static-field": false };
+    if (format === "cjs")
+      options.supported = { ...options.supported, "class-field": false, "class-static-field": false };
   },
   target: "node20",
 };
