@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine that has only Node and npm.
 #   bash scripts/omni.sh demo   install, build, start the local mesh (Ctrl-C stops it)
-#   bash scripts/omni.sh test   install, lint, build, typecheck and run every test
+#   bash scripts/omni.sh test   install, lint, check the changesets, build, typecheck and run every test
 #   bash scripts/omni.sh bench  install, build, run the benchmark (arguments go to tools/bench, e.g. --quick)
 #   bash scripts/omni.sh soak   install, build, soak the demo's dispatcher for ten minutes (arguments go to the soak)
 # It brings the pinned pnpm itself (corepack cannot verify signatures on this registry).
@@ -34,6 +34,17 @@ install_deps() {
   pnpm install --frozen-lockfile
 }
 
+# Every changeset must parse (the whole folder is read only when no --since is given, or since a commit older than all of
+# them), and a published package changed since main needs a changeset. A fresh clone of main has its main branch (HEAD is
+# main: nothing changed). Without a local main (a clone of another branch), compare with the first commit instead.
+changeset_status() {
+  if git rev-parse --verify --quiet refs/heads/main >/dev/null; then
+    pnpm exec changeset status
+  else
+    pnpm exec changeset status --since="$(git rev-list --max-parents=0 HEAD | tail -n 1)"
+  fi
+}
+
 cmd="${1:-}"
 shift || true
 case "$cmd" in
@@ -46,6 +57,7 @@ case "$cmd" in
     install_deps
     ensure_debian_tools
     pnpm run lint
+    changeset_status
     pnpm run build
     pnpm run typecheck
     bash scripts/ensure-promtool.sh # the alert-rule tests run promtool (Debian's prometheus package)

@@ -1,6 +1,6 @@
-import { defineConfig } from "tsup";
+import { defineConfig, type Options } from "tsup";
 
-export default defineConfig({
+const common: Options = {
   entry: {
     index: "src/index.ts",
     middleware: "src/middleware/index.ts",
@@ -13,9 +13,23 @@ export default defineConfig({
   },
   // One copy of each module across entries, for CommonJS too: a class is the same class from any entry.
   splitting: true,
-  format: ["esm", "cjs"],
   dts: true,
+  // Maps point at the lines of src/ without carrying its text: the tarball does not ship the source twice.
   sourcemap: true,
-  clean: true,
+  esbuildOptions(options, { format }) {
+    options.sourcesContent = false;
+    // tsup turns the split ESM chunks into CommonJS with sucrase, which mangles some class fields (jose's errors
+    // became a syntax error); esbuild lowers them first, with the same define semantics.
+    if (format === "cjs")
+      options.supported = { ...options.supported, "class-field": false, "class-static-field": false };
+  },
   target: "node20",
-});
+};
+
+// Two builds so each cleans only its own files (they run side by side). jose is ESM-only: `require("jose")` throws
+// ERR_REQUIRE_ESM on Node 21 and 22.0–22.11, which `engines` allows, so the CommonJS build carries its own copy.
+export default defineConfig([
+  { ...common, format: ["esm"], clean: ["**/*.js", "**/*.js.map", "**/*.d.ts"] },
+  // scripts/cjs-declarations.mjs then marks the .d.cts imports of jose's (ESM) types as such (TS1479 otherwise).
+  { ...common, format: ["cjs"], clean: ["**/*.cjs", "**/*.cjs.map", "**/*.d.cts"], noExternal: ["jose"] },
+]);

@@ -10,7 +10,11 @@ export default defineConfig({
   },
   format: ["esm", "cjs"],
   dts: true,
+  // Maps point at the lines of src/ without carrying its text: the tarball does not ship the source twice.
   sourcemap: true,
+  esbuildOptions(options) {
+    options.sourcesContent = false;
+  },
   clean: true,
   target: "node20",
   external: ["@aws-sdk/client-s3", "@google-cloud/storage", "@azure/storage-blob"],

@@ -2,7 +2,6 @@ import { readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { ErrorCodes, HttpOutbound, OmniRelayError, ResourceLeaseClient, type UnaryOutbound } from "@omnirelay/core";
-import { GrpcOutbound } from "@omnirelay/transport-grpc";
 import { type Command, InvalidArgumentError } from "commander";
 import { usageError } from "./output.js";
 
@@ -82,12 +81,32 @@ function grpcAddress(url: string): { address: string; secure: boolean } {
   return { address: url.trim(), secure: false };
 }
 
-function outbound(g: GlobalOptions): UnaryOutbound {
-  const tls = tlsOptions(g);
+/** The gRPC transport is an optional peer: loaded only for `--transport grpc`, so HTTP use needs no grpc-js. */
+const grpcPackage = "@omnirelay/transport-grpc";
+
+type GrpcTransport = typeof import("@omnirelay/transport-grpc");
+
+async function loadGrpcTransport(): Promise<GrpcTransport> {
   try {
-    if (g.transport === "grpc") {
+    return (await import(grpcPackage)) as GrpcTransport;
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    const missing = e?.code === "ERR_MODULE_NOT_FOUND" && e.message.includes(`'${grpcPackage}'`);
+    if (!missing) throw error;
+    throw usageError(
+      `${ErrorCodes.rpc.transportGrpcNotInstalled}: --transport grpc needs the package ${grpcPackage}, which is not ` +
+        `installed. Install it next to @omnirelay/cli: npm install ${grpcPackage} (with -g if the CLI is global).`,
+    );
+  }
+}
+
+async function outbound(g: GlobalOptions): Promise<UnaryOutbound> {
+  const tls = tlsOptions(g);
+  const grpc = g.transport === "grpc" ? await loadGrpcTransport() : undefined;
+  try {
+    if (grpc) {
       const { address, secure } = grpcAddress(g.url);
-      return new GrpcOutbound({
+      return new grpc.GrpcOutbound({
         address,
         defaultTimeoutMs: g.timeoutMs,
         ...(tls || secure ? { tls: tls ?? {} } : {}),
@@ -101,9 +120,9 @@ function outbound(g: GlobalOptions): UnaryOutbound {
 }
 
 /** Opens a client for `namespace` (default: `--namespace`) over the chosen transport. */
-export function openClient(g: GlobalOptions, namespace = g.namespace): ResourceLeaseClient {
+export async function openClient(g: GlobalOptions, namespace = g.namespace): Promise<ResourceLeaseClient> {
   return new ResourceLeaseClient({
-    outbound: outbound(g),
+    outbound: await outbound(g),
     namespace,
     timeoutMs: g.timeoutMs,
     headers: authHeaders(g),
@@ -117,7 +136,7 @@ export async function withClient<T>(
   fn: (client: ResourceLeaseClient) => Promise<T>,
   namespace?: string,
 ): Promise<T> {
-  const client = openClient(g, namespace);
+  const client = await openClient(g, namespace);
   try {
     return await fn(client);
   } finally {

@@ -17,7 +17,7 @@ export interface ReplicationHubLog extends ResourceLeaseReplicator, ResourceLeas
 }
 
 /**
- * Where the hub keeps its logs: one per source. `@omnirelay/replication-hub` backs it with one SQLite file per source;
+ * Where the hub keeps its logs: one per source. `@omnirelay/hub` backs it with one SQLite file per source;
  * {@link InMemoryReplicationHubStore} is the test double.
  */
 export interface ReplicationHubStore {

@@ -49,6 +49,11 @@ export const rpcCodes = {
   outboundClosed: "omnirelay.outbound.closed",
   /** unavailable: the remote could not be reached. */
   transportUnavailable: "omnirelay.transport.unavailable",
+  /**
+   * failed-precondition: made by the CLI, never sent: `--transport grpc` needs `@omnirelay/transport-grpc`, an
+   * optional peer of `@omnirelay/cli`, and it is not installed; the message says what to `npm install`.
+   */
+  transportGrpcNotInstalled: "omnirelay.transport.grpc_not_installed",
   /** internal: the remote answered something that is not the procedure's response message; metadata `field`. */
   responseInvalid: "omnirelay.response.invalid",
   /** resource-exhausted: the rate limiter refused a permit; metadata `procedure`, `retryAfterMs`, `limiter`. */
