@@ -7,7 +7,12 @@ import {
   systemClock,
   type TimerHandle,
 } from "@omnirelay/core";
-import type { DeterministicRecord, DeterministicStateStore } from "@omnirelay/core/deterministic";
+import {
+  checkDeterministicRecord,
+  checkStateStoreKey,
+  type DeterministicRecord,
+  type DeterministicStateStore,
+} from "@omnirelay/core/deterministic";
 import { integerOption } from "@omnirelay/core/wire";
 import Database from "better-sqlite3";
 import { quoteTableName } from "./errors.js";
@@ -48,35 +53,6 @@ interface StoredRow {
   readonly version: number;
   readonly recorded_at: number;
   readonly payload: Buffer;
-}
-
-function checkKey(key: unknown): string {
-  if (typeof key !== "string" || key.trim().length === 0) {
-    throw new OmniRelayError({
-      status: "invalid-argument",
-      code: ErrorCodes.deterministic.keyRequired,
-      message: "A state-store key is required.",
-      metadata: { field: "key" },
-    });
-  }
-  return key;
-}
-
-function checkRecord(record: DeterministicRecord): DeterministicRecord {
-  const bad = (field: string): never => {
-    throw new OmniRelayError({
-      status: "invalid-argument",
-      code: ErrorCodes.deterministic.recordInvalid,
-      message: `Record ${field} is invalid.`,
-      metadata: { field },
-    });
-  };
-  if (typeof record !== "object" || record === null) bad("record");
-  if (typeof record.kind !== "string" || record.kind.trim().length === 0) bad("kind");
-  if (!Number.isSafeInteger(record.version)) bad("version");
-  if (!(record.payload instanceof Uint8Array)) bad("payload");
-  if (typeof record.recordedAt !== "number" || !Number.isFinite(record.recordedAt)) bad("recordedAt");
-  return record;
 }
 
 function stateMigrations(table: string, name: string): Migration[] {
@@ -212,7 +188,7 @@ export class SqliteDeterministicStateStore implements DeterministicStateStore, A
   /** Returns the record at `key`, or `undefined`. @throws OmniRelayError invalid-argument `resourcelease.deterministic.key_required`. */
   async get(key: string): Promise<DeterministicRecord | undefined> {
     this.ensureOpen();
-    const row = this.selectOne.get(checkKey(key));
+    const row = this.selectOne.get(checkStateStoreKey(key));
     if (!row) return undefined;
     return {
       kind: row.kind,
@@ -228,8 +204,8 @@ export class SqliteDeterministicStateStore implements DeterministicStateStore, A
    */
   async set(key: string, record: DeterministicRecord): Promise<void> {
     this.ensureOpen();
-    const r = checkRecord(record);
-    this.upsert.run(checkKey(key), r.kind, r.version, r.recordedAt, Buffer.from(r.payload));
+    const r = checkDeterministicRecord(record);
+    this.upsert.run(checkStateStoreKey(key), r.kind, r.version, r.recordedAt, Buffer.from(r.payload));
   }
 
   /**
@@ -238,8 +214,11 @@ export class SqliteDeterministicStateStore implements DeterministicStateStore, A
    */
   async tryAdd(key: string, record: DeterministicRecord): Promise<boolean> {
     this.ensureOpen();
-    const r = checkRecord(record);
-    return this.insertIfAbsent.run(checkKey(key), r.kind, r.version, r.recordedAt, Buffer.from(r.payload)).changes > 0;
+    const r = checkDeterministicRecord(record);
+    return (
+      this.insertIfAbsent.run(checkStateStoreKey(key), r.kind, r.version, r.recordedAt, Buffer.from(r.payload))
+        .changes > 0
+    );
   }
 
   /** Number of stored records. */

@@ -1,5 +1,5 @@
 import { ErrorCodes, OmniRelayError } from "@omnirelay/core";
-import type { DeterministicRecord } from "@omnirelay/core/deterministic";
+import { checkDeterministicRecord, checkStateStoreKey, type DeterministicRecord } from "@omnirelay/core/deterministic";
 
 /** In a `u` regex a surrogate pair is one code point, so only a lone surrogate is in category Cs. */
 const loneSurrogate = /\p{Cs}/u;
@@ -16,15 +16,8 @@ function notStorable(value: string): "nul" | "lone_surrogate" | undefined {
  * character (text has none) and no lone surrogate (it would become U+FFFD in UTF-8 and collide with another key).
  * @throws OmniRelayError invalid-argument `resourcelease.deterministic.key_required` or `.key_invalid`.
  */
-export function checkKey(key: unknown): string {
-  if (typeof key !== "string" || key.trim().length === 0) {
-    throw new OmniRelayError({
-      status: "invalid-argument",
-      code: ErrorCodes.deterministic.keyRequired,
-      message: "A state-store key is required.",
-      metadata: { field: "key" },
-    });
-  }
+export function checkKey(value: unknown): string {
+  const key = checkStateStoreKey(value);
   const reason = notStorable(key);
   if (reason !== undefined) {
     throw new OmniRelayError({
@@ -39,19 +32,14 @@ export function checkKey(key: unknown): string {
 
 /** @throws OmniRelayError invalid-argument `resourcelease.deterministic.record_invalid` naming the bad field. */
 export function checkRecord(record: DeterministicRecord): DeterministicRecord {
-  const bad = (field: string): never => {
+  checkDeterministicRecord(record);
+  if (notStorable(record.kind) !== undefined) {
     throw new OmniRelayError({
       status: "invalid-argument",
       code: ErrorCodes.deterministic.recordInvalid,
-      message: `Record ${field} is invalid.`,
-      metadata: { field },
+      message: "Record kind is invalid.",
+      metadata: { field: "kind" },
     });
-  };
-  if (typeof record !== "object" || record === null) bad("record");
-  if (typeof record.kind !== "string" || record.kind.trim().length === 0) bad("kind");
-  if (notStorable(record.kind) !== undefined) bad("kind");
-  if (!Number.isSafeInteger(record.version)) bad("version");
-  if (!(record.payload instanceof Uint8Array)) bad("payload");
-  if (typeof record.recordedAt !== "number" || !Number.isFinite(record.recordedAt)) bad("recordedAt");
+  }
   return record;
 }

@@ -1,5 +1,5 @@
 import { ErrorCodes, OmniRelayError } from "@omnirelay/core";
-import type { DeterministicRecord } from "@omnirelay/core/deterministic";
+import { checkDeterministicRecord, checkStateStoreKey, type DeterministicRecord } from "@omnirelay/core/deterministic";
 
 /** First byte of every stored value: the layout below, version 1. */
 const FORMAT = 1;
@@ -22,15 +22,8 @@ interface Header {
  * surrogate would become U+FFFD and two keys would collide.
  * @throws OmniRelayError invalid-argument `resourcelease.deterministic.key_required` or `.key_invalid`.
  */
-export function checkKey(key: unknown): string {
-  if (typeof key !== "string" || key.trim().length === 0) {
-    throw new OmniRelayError({
-      status: "invalid-argument",
-      code: ErrorCodes.deterministic.keyRequired,
-      message: "A state-store key is required.",
-      metadata: { field: "key" },
-    });
-  }
+export function checkKey(value: unknown): string {
+  const key = checkStateStoreKey(value);
   if (loneSurrogate.test(key)) {
     throw new OmniRelayError({
       status: "invalid-argument",
@@ -44,19 +37,7 @@ export function checkKey(key: unknown): string {
 
 /** @throws OmniRelayError invalid-argument `resourcelease.deterministic.record_invalid` naming the bad field. */
 export function checkRecord(record: DeterministicRecord): DeterministicRecord {
-  const bad = (field: string): never => {
-    throw new OmniRelayError({
-      status: "invalid-argument",
-      code: ErrorCodes.deterministic.recordInvalid,
-      message: `Record ${field} is invalid.`,
-      metadata: { field },
-    });
-  };
-  if (typeof record !== "object" || record === null) bad("record");
-  if (typeof record.kind !== "string" || record.kind.trim().length === 0) bad("kind");
-  if (!Number.isSafeInteger(record.version)) bad("version");
-  if (!(record.payload instanceof Uint8Array)) bad("payload");
-  if (typeof record.recordedAt !== "number" || !Number.isFinite(record.recordedAt)) bad("recordedAt");
+  checkDeterministicRecord(record);
   return record;
 }
 

@@ -1,38 +1,9 @@
 import type { DeterministicRecord, DeterministicStateStore } from "../contracts/stores.js";
-import { ErrorCodes } from "../errors/codes.js";
-import { OmniRelayError } from "../errors/omnirelay-error.js";
-
-function checkKey(key: unknown): string {
-  if (typeof key !== "string" || key.trim().length === 0) {
-    throw new OmniRelayError({
-      status: "invalid-argument",
-      code: ErrorCodes.deterministic.keyRequired,
-      message: "A state-store key is required.",
-      metadata: {
-        field: "key",
-      },
-    });
-  }
-  return key;
-}
+import { checkDeterministicRecord, checkStateStoreKey } from "./checks.js";
 
 function copyRecord(record: DeterministicRecord): DeterministicRecord {
-  const bad = (field: string): never => {
-    throw new OmniRelayError({
-      status: "invalid-argument",
-      code: ErrorCodes.deterministic.recordInvalid,
-      message: `Record ${field} is invalid.`,
-      metadata: {
-        field,
-      },
-    });
-  };
-  if (typeof record !== "object" || record === null) bad("record");
-  if (typeof record.kind !== "string" || record.kind.trim().length === 0) bad("kind");
-  if (!Number.isSafeInteger(record.version)) bad("version");
-  if (!(record.payload instanceof Uint8Array)) bad("payload");
-  if (typeof record.recordedAt !== "number" || !Number.isFinite(record.recordedAt)) bad("recordedAt");
-  return { kind: record.kind, version: record.version, payload: record.payload.slice(), recordedAt: record.recordedAt };
+  const r = checkDeterministicRecord(record);
+  return { kind: r.kind, version: r.version, payload: r.payload.slice(), recordedAt: r.recordedAt };
 }
 
 /**
@@ -44,7 +15,7 @@ export class InMemoryDeterministicStateStore implements DeterministicStateStore 
 
   /** Returns a copy of the record at `key`, or `undefined`. @throws OmniRelayError invalid-argument `resourcelease.deterministic.key_required`. */
   async get(key: string): Promise<DeterministicRecord | undefined> {
-    const record = this.records.get(checkKey(key));
+    const record = this.records.get(checkStateStoreKey(key));
     return record === undefined ? undefined : copyRecord(record);
   }
 
@@ -53,7 +24,7 @@ export class InMemoryDeterministicStateStore implements DeterministicStateStore 
    * @throws OmniRelayError invalid-argument `resourcelease.deterministic.key_required` or `.record_invalid`.
    */
   async set(key: string, record: DeterministicRecord): Promise<void> {
-    this.records.set(checkKey(key), copyRecord(record));
+    this.records.set(checkStateStoreKey(key), copyRecord(record));
   }
 
   /**
@@ -61,7 +32,7 @@ export class InMemoryDeterministicStateStore implements DeterministicStateStore 
    * @throws OmniRelayError invalid-argument `resourcelease.deterministic.key_required` or `.record_invalid`.
    */
   async tryAdd(key: string, record: DeterministicRecord): Promise<boolean> {
-    const checked = checkKey(key);
+    const checked = checkStateStoreKey(key);
     const copy = copyRecord(record);
     if (this.records.has(checked)) return false;
     this.records.set(checked, copy);

@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 export type { DeterministicRecord, DeterministicStateStore } from "../contracts/stores.js";
+export { checkDeterministicRecord, checkStateStoreKey } from "./checks.js";
 export type { DeterministicRecordOptions, DeterministicRecordResult } from "./coordinator.js";
 export { DeterministicResourceLeaseCoordinator } from "./coordinator.js";
 export { InMemoryDeterministicStateStore } from "./in-memory-state-store.js";

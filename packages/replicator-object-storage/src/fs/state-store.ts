@@ -2,7 +2,12 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { ErrorCodes, OmniRelayError } from "@omnirelay/core";
-import type { DeterministicRecord, DeterministicStateStore } from "@omnirelay/core/deterministic";
+import {
+  checkDeterministicRecord,
+  checkStateStoreKey,
+  type DeterministicRecord,
+  type DeterministicStateStore,
+} from "@omnirelay/core/deterministic";
 import { storeError } from "../errors.js";
 import { writeFileDurably } from "./durable-file.js";
 
@@ -101,7 +106,7 @@ export class FileSystemDeterministicStateStore implements DeterministicStateStor
 
   private async write(key: string, record: DeterministicRecord, createOnly: boolean): Promise<boolean> {
     const path = this.pathOf(key);
-    checkRecord(record);
+    checkDeterministicRecord(record);
     const json: RecordJson = {
       kind: record.kind,
       version: record.version,
@@ -119,26 +124,7 @@ export class FileSystemDeterministicStateStore implements DeterministicStateStor
   }
 
   private pathOf(key: string): string {
-    if (typeof key !== "string" || key.trim().length === 0) {
-      throw argumentError(ErrorCodes.deterministic.keyRequired, "key", "key must not be blank.");
-    }
-    const hash = createHash("sha256").update(key, "utf8").digest("hex").toUpperCase();
+    const hash = createHash("sha256").update(checkStateStoreKey(key), "utf8").digest("hex").toUpperCase();
     return join(this.rootDirectory, hash.slice(0, 2), `${hash}.json`);
   }
-}
-
-// The codes every deterministic store uses (`ErrorCodes.deterministic`), so callers match on one set.
-function argumentError(code: string, field: string, message: string): OmniRelayError {
-  return new OmniRelayError({ status: "invalid-argument", code, message, metadata: { field } });
-}
-
-function checkRecord(record: DeterministicRecord): void {
-  const invalid = (field: string, message: string) =>
-    argumentError(ErrorCodes.deterministic.recordInvalid, field, message);
-  if (typeof record?.kind !== "string" || record.kind.trim().length === 0) {
-    throw invalid("kind", "record.kind must not be blank.");
-  }
-  if (!Number.isSafeInteger(record.version)) throw invalid("version", "record.version must be an integer.");
-  if (!(record.payload instanceof Uint8Array)) throw invalid("payload", "record.payload must be a Uint8Array.");
-  if (!Number.isFinite(record.recordedAt)) throw invalid("recordedAt", "record.recordedAt must be ms since the epoch.");
 }
