@@ -71,6 +71,8 @@ const encoder = new TextEncoder();
 export class JetStreamResourceLeaseEventLog implements ResourceLeaseReplicator, ResourceLeaseEventLog, AsyncDisposable {
   /** The shard's subject. */
   readonly subject: string;
+  /** The shard. */
+  readonly shard: string;
   private readonly access: StreamAccess;
   private readonly connection: NatsConnection;
   private readonly ownsConnection: boolean;
@@ -95,6 +97,7 @@ export class JetStreamResourceLeaseEventLog implements ResourceLeaseReplicator, 
     this.access = access;
     this.settings = access.settings;
     this.subject = access.settings.subject;
+    this.shard = access.settings.shard;
     this.connection = connection.nc;
     this.ownsConnection = connection.owned;
     this.lastEvent = init.lastEvent;
@@ -309,6 +312,11 @@ export class JetStreamResourceLeaseEventLog implements ResourceLeaseReplicator, 
         if (--left <= 0) return;
       }
     }
+  }
+
+  /** The NATS connection the log uses: the one it was given, or its own (closed with the log). */
+  get natsConnection(): NatsConnection {
+    return this.connection;
   }
 
   /** Sequence number of the last acknowledged event (recovered at open), 0 when the log is empty. */

@@ -11,3 +11,4 @@ export { JetStreamResourceLeaseEventLog } from "./event-log.js";
 export type { JetStreamEventLogOptions } from "./options.js";
 export type { JetStreamResourceLeaseQueue, JetStreamResourceLeaseQueueOptions } from "./queue.js";
 export { openJetStreamResourceLeaseQueue } from "./queue.js";
+export type { JetStreamSnapshotStats } from "./snapshotter.js";

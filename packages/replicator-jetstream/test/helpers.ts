@@ -13,6 +13,10 @@ export const NATS_URL = process.env.OMNIRELAY_NATS_URL ?? "nats://127.0.0.1:4222
 export interface TestStream {
   readonly stream: string;
   readonly subjectPrefix: string;
+  /** A KV bucket name of this test file for snapshots (deleted by `remove()`). */
+  readonly snapshotBucket: string;
+  /** A KV bucket name of this test file for shard ownership (deleted by `remove()`). */
+  readonly ownersBucket: string;
   /** Options of a log on `shard` (a fresh random shard when left out) in this stream. */
   options(shard?: string, extra?: Partial<JetStreamEventLogOptions>): JetStreamEventLogOptions & { shard: string };
   /** Opens a log on `shard` in this stream. */
@@ -29,6 +33,8 @@ export function testStream(): TestStream {
   const id = randomUUID().replaceAll("-", "").slice(0, 12);
   const stream = `OMNI_TEST_${id}`;
   const subjectPrefix = `omnitest.${id}`;
+  const snapshotBucket = `OMNI_SNAP_${id}`;
+  const ownersBucket = `OMNI_OWN_${id}`;
   let nc: NatsConnection | undefined;
   const connection = async () => {
     nc ??= await connect({ servers: NATS_URL });
@@ -44,6 +50,8 @@ export function testStream(): TestStream {
   return {
     stream,
     subjectPrefix,
+    snapshotBucket,
+    ownersBucket,
     options,
     open: (shard, extra) => JetStreamResourceLeaseEventLog.open(options(shard, extra)),
     connection,
@@ -54,7 +62,9 @@ export function testStream(): TestStream {
     },
     async remove() {
       const jsm = await jetstreamManager(await connection());
-      await jsm.streams.delete(stream).catch(() => undefined);
+      for (const name of [stream, `KV_${snapshotBucket}`, `KV_${ownersBucket}`]) {
+        await jsm.streams.delete(name).catch(() => undefined);
+      }
       await nc?.close();
     },
   };
