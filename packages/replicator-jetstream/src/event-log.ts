@@ -1,4 +1,4 @@
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type StreamInfo } from "@nats-io/jetstream";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import {
   type CallOptions,
@@ -9,6 +9,7 @@ import {
   type ResourceLeaseReplicator,
 } from "@omnirelay/core";
 import { encodeReplicationEvent } from "@omnirelay/core/wire";
+import { clusterOf, describeSync, type JetStreamEventLogDescription } from "./describe.js";
 import {
   appendError,
   closedError,
@@ -338,6 +339,31 @@ export class JetStreamResourceLeaseEventLog implements ResourceLeaseReplicator, 
       appendedMessages: this.appendedMessages,
       appendedEvents: this.appendedEvents,
       fault: this.fault && { code: this.fault.code, message: this.fault.message },
+    };
+  }
+
+  /**
+   * Describes the server and stream for diagnostics: server version and name, the stream's replicas and Raft group,
+   * and whether the server fsyncs every write before acknowledging it (from `/varz` when `monitorUrl` was given,
+   * else from the server's version: before 2.10 never — it syncs every 2 minutes).
+   * @throws OmniRelayError unavailable `resourcelease.jetstream.unavailable` when the stream cannot be read.
+   */
+  async describe(): Promise<JetStreamEventLogDescription> {
+    let info: StreamInfo;
+    try {
+      info = await this.access.jsm.streams.info(this.settings.stream);
+    } catch (error) {
+      throw unavailableError(error, this.settings.stream, "describe");
+    }
+    const serverVersion = this.connection.info?.version ?? "unknown";
+    return {
+      serverVersion,
+      serverName: this.connection.info?.server_name ?? "unknown",
+      stream: this.settings.stream,
+      subject: this.subject,
+      replicas: info.config.num_replicas,
+      cluster: clusterOf(info),
+      sync: await describeSync(serverVersion, this.settings.monitorUrl, this.settings.appendTimeoutMs),
     };
   }
 

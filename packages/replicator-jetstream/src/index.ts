@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 
+export type { JetStreamEventLogDescription, JetStreamSyncSetting } from "./describe.js";
 export { JetStreamErrorCodes } from "./errors.js";
 export type { JetStreamEventLogStats } from "./event-log.js";
 export { JetStreamResourceLeaseEventLog } from "./event-log.js";
