@@ -1,4 +1,33 @@
 import type { StreamInfo } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { unavailableError } from "./errors.js";
+import type { StreamAccess } from "./stream.js";
+
+/** Counters and settings of a `JetStreamResourceLeaseEventLog`, for diagnostics. */
+export interface JetStreamEventLogStats {
+  readonly stream: string;
+  readonly subject: string;
+  /** Replicas of the stream as the server reported them at open. */
+  readonly replicas: number;
+  /** `nats-server` version the connection reported at open. */
+  readonly serverVersion: string;
+  /** Largest message body the log writes: the server's max payload less room for headers. */
+  readonly maxMessageBytes: number;
+  /** Sequence number of the last acknowledged event (0 when the log is empty). */
+  readonly lastSequence: number;
+  /** Last sequence number accepted by `publish` (acknowledged or waiting for its append). */
+  readonly lastAcceptedSequence: number;
+  /** Stream sequence of the shard's last message: what the next append expects. */
+  readonly lastSubjectSequence: number;
+  /** Messages appended since open (a group commit is one; a batch above `maxMessageBytes` is several). */
+  readonly appendedMessages: number;
+  /** Events acknowledged since open. */
+  readonly appendedEvents: number;
+  /** Epoch of the owner-epoch marker this log appended (`appendOwnerMarker`), if it did. */
+  readonly ownerEpoch: number | undefined;
+  /** The error that faulted the log (every publish refused until it is reopened), if any. */
+  readonly fault: { readonly code: string; readonly message: string } | undefined;
+}
 
 /** What the log knows about when the server fsyncs what it acknowledged. */
 export interface JetStreamSyncSetting {
@@ -123,4 +152,28 @@ export function clusterOf(info: StreamInfo): JetStreamEventLogDescription["clust
   if (cluster === undefined || (cluster.leader === undefined && (cluster.replicas ?? []).length === 0))
     return undefined;
   return { leader: cluster.leader, replicas: (cluster.replicas ?? []).map((r) => r.name) };
+}
+
+/** What `JetStreamResourceLeaseEventLog.describe()` answers. Internal. */
+export async function describeLog(
+  access: StreamAccess,
+  connection: NatsConnection,
+): Promise<JetStreamEventLogDescription> {
+  const { settings } = access;
+  let info: StreamInfo;
+  try {
+    info = await access.jsm.streams.info(settings.stream);
+  } catch (error) {
+    throw unavailableError(error, settings.stream, "describe");
+  }
+  const serverVersion = connection.info?.version ?? "unknown";
+  return {
+    serverVersion,
+    serverName: connection.info?.server_name ?? "unknown",
+    stream: settings.stream,
+    subject: settings.subject,
+    replicas: info.config.num_replicas,
+    cluster: clusterOf(info),
+    sync: await describeSync(serverVersion, settings.monitorUrl, settings.appendTimeoutMs),
+  };
 }
