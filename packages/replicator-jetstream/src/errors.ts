@@ -91,3 +91,33 @@ export function unavailableError(cause: unknown, stream: string, what: string): 
     cause,
   });
 }
+
+/** Who owns a shard, as its ownership key says. Internal. */
+export interface OwnerInfo {
+  readonly owner: string;
+  readonly url: string;
+  readonly epoch: number;
+}
+
+/**
+ * failed-precondition `resourcelease.not_owner`: this node does not own `shard` (any more); metadata `owner` and
+ * `ownerUrl` name the current owner (empty when nobody holds it or it is not known), `shard` and `epoch`. Internal.
+ */
+export function notOwnerError(shard: string, current: OwnerInfo | undefined, cause?: unknown): OmniRelayError {
+  const owner = current?.owner ?? "";
+  return new OmniRelayError({
+    status: "failed-precondition",
+    code: ErrorCodes.resourceLease.notOwner,
+    message:
+      owner === ""
+        ? `This node does not own shard ${shard}; its owner is not known yet.`
+        : `This node does not own shard ${shard}; node ${owner} (${current?.url}) does.`,
+    metadata: {
+      shard,
+      owner,
+      ownerUrl: current?.url ?? "",
+      ...(current ? { epoch: String(current.epoch) } : {}),
+    },
+    ...(cause === undefined ? {} : { cause }),
+  });
+}

@@ -9,44 +9,14 @@ import {
   type ResourceLeaseReplicator,
 } from "@omnirelay/core";
 import { encodeReplicationEvent } from "@omnirelay/core/wire";
-import {
-  appendError,
-  closedError,
-  corruptError,
-  faultedError,
-  JetStreamErrorCodes,
-  unavailableError,
-} from "./errors.js";
-import { FRAME_FORMAT, FrameAssembler, FrameHeaders, frameBatch } from "./frames.js";
+import { describeLog, type JetStreamEventLogDescription, type JetStreamEventLogStats } from "./describe.js";
+import { appendError, closedError, faultedError, JetStreamErrorCodes, unavailableError } from "./errors.js";
+import { FRAME_FORMAT, FrameHeaders, frameBatch, markerFrame, type OwnerMarker } from "./frames.js";
 import { type JetStreamEventLogOptions, type ResolvedEventLogOptions, resolveEventLogOptions } from "./options.js";
-import { ensureStream, framesBetween, lastFrame, locateStart, type StreamAccess } from "./stream.js";
+import { ensureStream, lastFrame, readEvents, type StreamAccess } from "./stream.js";
 
 /** Bytes of a message kept free for its headers: a part's body is at most the server's max payload less this. */
 const HEADER_ROOM = 1024;
-
-/** Counters and settings of a {@link JetStreamResourceLeaseEventLog}, for diagnostics. */
-export interface JetStreamEventLogStats {
-  readonly stream: string;
-  readonly subject: string;
-  /** Replicas of the stream as the server reported them at open. */
-  readonly replicas: number;
-  /** `nats-server` version the connection reported at open. */
-  readonly serverVersion: string;
-  /** Largest message body the log writes: the server's max payload less room for headers. */
-  readonly maxMessageBytes: number;
-  /** Sequence number of the last acknowledged event (0 when the log is empty). */
-  readonly lastSequence: number;
-  /** Last sequence number accepted by `publish` (acknowledged or waiting for its append). */
-  readonly lastAcceptedSequence: number;
-  /** Stream sequence of the shard's last message: what the next append expects. */
-  readonly lastSubjectSequence: number;
-  /** Messages appended since open (a group commit is one; a batch above `maxMessageBytes` is several). */
-  readonly appendedMessages: number;
-  /** Events acknowledged since open. */
-  readonly appendedEvents: number;
-  /** The error that faulted the log (every publish refused until it is reopened), if any. */
-  readonly fault: { readonly code: string; readonly message: string } | undefined;
-}
 
 interface Pending {
   readonly texts: readonly string[];
@@ -71,6 +41,8 @@ const encoder = new TextEncoder();
 export class JetStreamResourceLeaseEventLog implements ResourceLeaseReplicator, ResourceLeaseEventLog, AsyncDisposable {
   /** The shard's subject. */
   readonly subject: string;
+  /** The shard. */
+  readonly shard: string;
   private readonly access: StreamAccess;
   private readonly connection: NatsConnection;
   private readonly ownsConnection: boolean;
@@ -86,6 +58,7 @@ export class JetStreamResourceLeaseEventLog implements ResourceLeaseReplicator, 
   private closed = false;
   private appendedMessages = 0;
   private appendedEvents = 0;
+  private ownerEpoch: number | undefined;
 
   private constructor(
     access: StreamAccess,
@@ -95,6 +68,7 @@ export class JetStreamResourceLeaseEventLog implements ResourceLeaseReplicator, 
     this.access = access;
     this.settings = access.settings;
     this.subject = access.settings.subject;
+    this.shard = access.settings.shard;
     this.connection = connection.nc;
     this.ownsConnection = connection.owned;
     this.lastEvent = init.lastEvent;
@@ -269,6 +243,53 @@ export class JetStreamResourceLeaseEventLog implements ResourceLeaseReplicator, 
   }
 
   /**
+   * Appends an owner-epoch marker after the last acknowledged event: a message without events (readers and the queue
+   * skip it) that records a new owner in the log. Like any append it expects the subject's last sequence, so it is
+   * refused when another writer appended since this log opened — and once it is stored, every append of an earlier
+   * owner (which expects the sequence before it) is refused. A new owner appends it before it serves. Publishes made
+   * meanwhile wait for it.
+   * @throws OmniRelayError failed-precondition `resourcelease.jetstream.append_refused` (the log is faulted; reopen
+   *   it and try again); unavailable `resourcelease.jetstream.append_failed`, `resourcelease.jetstream.closed`.
+   */
+  async appendOwnerMarker(marker: OwnerMarker): Promise<number> {
+    if (this.closed) throw closedError();
+    while (this.flushing) await this.flushing;
+    if (this.fault) throw faultedError(this.fault, undefined);
+    const run = this.appendMarker(marker);
+    this.flushing = run.then(
+      () => this.resume(),
+      () => this.resume(),
+    );
+    return run;
+  }
+
+  private resume(): void {
+    this.flushing = this.queue.length > 0 ? Promise.resolve().then(() => this.flush()) : undefined;
+  }
+
+  private async appendMarker(marker: OwnerMarker): Promise<number> {
+    const frame = markerFrame(marker, this.lastEvent);
+    const h = headers();
+    for (const [name, value] of frame.headers) h.set(name, value);
+    const expectedLastSubjectSequence = this.lastSubjectSequence;
+    try {
+      const ack = await this.access.js.publish(this.subject, frame.body, {
+        headers: h,
+        expect: { lastSubjectSequence: expectedLastSubjectSequence },
+        timeout: this.settings.appendTimeoutMs,
+      });
+      this.lastSubjectSequence = ack.seq;
+      this.ownerEpoch = marker.epoch;
+      this.appendedMessages++;
+      return ack.seq;
+    } catch (error) {
+      const context = { subject: this.subject, expectedLastSubjectSequence, firstEvent: this.lastEvent + 1 };
+      this.fault = appendError(error, context);
+      throw this.fault;
+    }
+  }
+
+  /**
    * Reads stored events with `sequenceNumber >= fromSequence` in order, at most `limit`: what the subject holds
    * when the read starts (a batch whose parts stop before its last one is skipped).
    * @throws OmniRelayError invalid-argument `resourcelease.argument.invalid` for a bad limit (synchronously); while
@@ -284,31 +305,18 @@ export class JetStreamResourceLeaseEventLog implements ResourceLeaseReplicator, 
         metadata: { field: "limit" },
       });
     }
-    return this.iterate(Math.max(1, Math.floor(fromSequence)), limit ?? Number.POSITIVE_INFINITY);
+    const from = Math.max(1, Math.floor(fromSequence));
+    const isClosed = () => this.closed;
+    const access = this.access;
+    return (async function* () {
+      if (isClosed()) throw closedError();
+      yield* readEvents(access, from, limit ?? Number.POSITIVE_INFINITY);
+    })();
   }
 
-  private async *iterate(from: number, limit: number): AsyncGenerator<ResourceLeaseReplicationEvent> {
-    if (this.closed) throw closedError();
-    if (limit === 0) return;
-    const tail = await lastFrame(this.access);
-    if (tail === null || tail.last < from) return;
-    const start = await locateStart(this.access, from, tail.streamSequence);
-    const assembler = new FrameAssembler(this.subject);
-    let next: number | undefined;
-    let left = limit;
-    for await (const frame of framesBetween(this.access, { start, end: tail.streamSequence })) {
-      const events = assembler.push(frame);
-      if (events === undefined) continue;
-      if (next !== undefined && frame.first !== next) {
-        throw corruptError(this.subject, frame.streamSequence, `its first event is ${frame.first}, not ${next}.`);
-      }
-      next = frame.last + 1;
-      for (const event of events) {
-        if (event.sequenceNumber < from) continue;
-        yield event;
-        if (--left <= 0) return;
-      }
-    }
+  /** The NATS connection the log uses: the one it was given, or its own (closed with the log). */
+  get natsConnection(): NatsConnection {
+    return this.connection;
   }
 
   /** Sequence number of the last acknowledged event (recovered at open), 0 when the log is empty. */
@@ -329,8 +337,19 @@ export class JetStreamResourceLeaseEventLog implements ResourceLeaseReplicator, 
       lastSubjectSequence: this.lastSubjectSequence,
       appendedMessages: this.appendedMessages,
       appendedEvents: this.appendedEvents,
+      ownerEpoch: this.ownerEpoch,
       fault: this.fault && { code: this.fault.code, message: this.fault.message },
     };
+  }
+
+  /**
+   * Describes the server and stream for diagnostics: server version and name, the stream's replicas and Raft group,
+   * and whether the server fsyncs every write before acknowledging it (from `/varz` when `monitorUrl` was given,
+   * else from the server's version: before 2.10 never — it syncs every 2 minutes).
+   * @throws OmniRelayError unavailable `resourcelease.jetstream.unavailable` when the stream cannot be read.
+   */
+  async describe(): Promise<JetStreamEventLogDescription> {
+    return describeLog(this.access, this.connection);
   }
 
   /**

@@ -1,7 +1,7 @@
 import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { encodeReplicationEvent } from "@omnirelay/core/wire";
 import { describe, expect, it } from "vitest";
-import { FrameAssembler, frameBatch, type StoredFrame } from "./frames.js";
+import { FrameAssembler, frameBatch, markerFrame, readFrame, type StoredFrame } from "./frames.js";
 
 const events = (from: number, to: number): ResourceLeaseReplicationEvent[] =>
   Array.from({ length: to - from + 1 }, (_, i) => ({
@@ -49,5 +49,23 @@ describe("frames", () => {
     const [frame] = stored(events(1, 2), 10_000, 1);
     expect(() => new FrameAssembler("s").push({ ...frame!, last: 3 })).toThrow(/announce/);
     expect(() => new FrameAssembler("s").push({ ...frame!, first: 2, last: 3 })).toThrow(/numbered 1, not 2/);
+  });
+
+  it("an owner-epoch marker reads back as a frame without events that ends an unfinished batch", () => {
+    const marker = markerFrame({ owner: "node-b", url: "http://b:8080", epoch: 7 }, 0);
+    const header = new Map(marker.headers);
+    const frame = readFrame({ seq: 5, data: marker.body, header: { get: (n) => header.get(n) ?? "" } }, "s");
+    expect(frame).toMatchObject({ first: 1, last: 0, marker: { owner: "node-b", url: "http://b:8080", epoch: 7 } });
+    const assembler = new FrameAssembler("s");
+    const [head] = stored(events(1, 20), 97, 1);
+    expect(assembler.push(head!)).toBeUndefined(); // part 1 of many
+    expect(assembler.push(frame)).toEqual([]);
+    // The batch's later parts no longer fit: it was cut short by the marker.
+    const [, second] = stored(events(1, 20), 97, 1);
+    expect(assembler.push(second!)).toBeUndefined();
+    header.delete("Omni-Owner-Epoch");
+    expect(() => readFrame({ seq: 6, data: marker.body, header: { get: (n) => header.get(n) ?? "" } }, "s")).toThrow(
+      /owner-epoch marker/,
+    );
   });
 });

@@ -13,7 +13,28 @@ export const FrameHeaders = {
   last: "Omni-Last",
   part: "Omni-Part",
   batchStart: "Omni-Batch-Start",
+  /** `owner` on an owner-epoch marker (absent on event batches). */
+  kind: "Omni-Kind",
+  /** An owner-epoch marker's epoch and node id. */
+  ownerEpoch: "Omni-Owner-Epoch",
+  owner: "Omni-Owner",
+  /** An owner-epoch marker's place: the last event sequence before it. */
+  after: "Omni-After",
 } as const;
+
+/**
+ * An owner-epoch marker: a message a new owner of the shard appends before it serves (no events; the queue never
+ * sees it), so the log records each handover, and the old owner's next append expects a stale subject sequence and
+ * is refused.
+ */
+export interface OwnerMarker {
+  /** Node id of the new owner. */
+  readonly owner: string;
+  /** Its URL. */
+  readonly url: string;
+  /** Its ownership epoch (increases with every change of owner). */
+  readonly epoch: number;
+}
 
 /** The format this package writes. */
 export const FRAME_FORMAT = "1";
@@ -58,6 +79,8 @@ export interface StoredFrame {
   /** Stream sequence of part 1 (for parts after the first). */
   readonly batchStart: number | undefined;
   readonly data: Uint8Array;
+  /** Set on an owner-epoch marker, which holds no events: its `first` is `last + 1` (the events before it end at `last`). */
+  readonly marker?: OwnerMarker;
 }
 
 /** The headers of a stored message, as the NATS client gives them. Internal. */
@@ -84,6 +107,7 @@ export function readFrame(
   if (format !== FRAME_FORMAT) {
     throw corruptError(subject, message.seq, `unknown log format '${format ?? "(none)"}'.`);
   }
+  if (get(FrameHeaders.kind) === "owner") return readMarker(message, get, subject);
   const first = positive(get(FrameHeaders.first));
   const last = positive(get(FrameHeaders.last));
   const [part, parts] = (get(FrameHeaders.part) ?? "").split("/").map(positive);
@@ -102,6 +126,49 @@ export function readFrame(
   return { streamSequence: message.seq, first, last, part, parts, batchStart, data: message.data };
 }
 
+function readMarker(
+  message: { readonly seq: number; readonly data: Uint8Array },
+  get: (name: string) => string | undefined,
+  subject: string,
+): StoredFrame {
+  const after = get(FrameHeaders.after) === "0" ? 0 : positive(get(FrameHeaders.after));
+  const epoch = positive(get(FrameHeaders.ownerEpoch));
+  const owner = get(FrameHeaders.owner);
+  let url: unknown;
+  try {
+    url = (JSON.parse(decoder.decode(message.data)) as { url?: unknown }).url;
+  } catch {
+    url = undefined;
+  }
+  if (after === undefined || epoch === undefined || owner === undefined || typeof url !== "string") {
+    throw corruptError(subject, message.seq, "its owner-epoch marker headers are missing or inconsistent.");
+  }
+  return {
+    streamSequence: message.seq,
+    first: after + 1,
+    last: after,
+    part: 1,
+    parts: 1,
+    batchStart: undefined,
+    data: message.data,
+    marker: { owner, url, epoch },
+  };
+}
+
+/** The headers and body of an owner-epoch marker placed after event `after`. Internal. */
+export function markerFrame(marker: OwnerMarker, after: number): { headers: [string, string][]; body: Uint8Array } {
+  return {
+    headers: [
+      [FrameHeaders.format, FRAME_FORMAT],
+      [FrameHeaders.kind, "owner"],
+      [FrameHeaders.ownerEpoch, String(marker.epoch)],
+      [FrameHeaders.owner, marker.owner],
+      [FrameHeaders.after, String(after)],
+    ],
+    body: encoder.encode(JSON.stringify(marker)),
+  };
+}
+
 /**
  * Puts the parts of batches back together, in subject order, and decodes each complete batch. A batch whose parts
  * stop before its last one (its writer stopped between parts; its publish never resolved) is dropped when the next
@@ -117,6 +184,10 @@ export class FrameAssembler {
    * @throws OmniRelayError data-loss `resourcelease.jetstream.corrupt` for a batch that does not decode.
    */
   push(frame: StoredFrame): ResourceLeaseReplicationEvent[] | undefined {
+    if (frame.marker !== undefined) {
+      this.parts = []; // a batch cut short before the marker is not part of the log
+      return [];
+    }
     if (frame.part === 1) {
       this.parts = [frame];
     } else {

@@ -28,6 +28,11 @@ export interface JetStreamEventLogOptions {
   readonly appendTimeoutMs?: number;
   /** Messages the ordered consumer of a read asks for at a time. @defaultValue 256 */
   readonly readBatchMessages?: number;
+  /**
+   * The monitoring endpoint of the server (`http://127.0.0.1:8222`, its `-m` port): `describe()` reads its `/varz`
+   * to report whether it fsyncs every write. Without it, the sync setting is known only for servers before 2.10.
+   */
+  readonly monitorUrl?: string;
 }
 
 /** Options after checking, with defaults. Internal. */
@@ -41,6 +46,7 @@ export interface ResolvedEventLogOptions {
   readonly replicas: number;
   readonly appendTimeoutMs: number;
   readonly readBatchMessages: number;
+  readonly monitorUrl: string | undefined;
 }
 
 const TOKEN = /^[A-Za-z0-9_-]+$/;
@@ -80,5 +86,7 @@ export function resolveEventLogOptions(options: JetStreamEventLogOptions): Resol
       max: 10_000,
       fallback: 256,
     }),
+    monitorUrl:
+      options.monitorUrl === undefined ? undefined : textOption("monitorUrl", options.monitorUrl, { max: 2000 }),
   };
 }

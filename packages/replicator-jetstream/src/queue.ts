@@ -1,6 +1,15 @@
-import { OmniRelayError, ResourceLeaseQueue, type ResourceLeaseQueueOptions } from "@omnirelay/core";
+import {
+  OmniRelayError,
+  ResourceLeaseQueue,
+  type ResourceLeaseQueueOptions,
+  type ResourceLeaseReplicator,
+} from "@omnirelay/core";
+import { integerOption, textOption } from "@omnirelay/core/wire";
+import { JetStreamErrorCodes } from "./errors.js";
 import { JetStreamResourceLeaseEventLog } from "./event-log.js";
 import type { JetStreamEventLogOptions } from "./options.js";
+import { JetStreamSnapshotStore, type LoadedSnapshot } from "./snapshots.js";
+import { type JetStreamSnapshotStats, Snapshotter } from "./snapshotter.js";
 
 /** Options of {@link openJetStreamResourceLeaseQueue}. */
 export interface JetStreamResourceLeaseQueueOptions {
@@ -15,28 +24,69 @@ export interface JetStreamResourceLeaseQueueOptions {
    * @defaultValue 'keep'
    */
   readonly activeLeases?: "keep" | "expire";
+  /**
+   * Store the queue's snapshot after at least this many events, so a reopen or a takeover replays about this many
+   * events after the newest snapshot instead of the whole subject. The interval also grows to twice the number of
+   * items the queue holds (a snapshot costs time in proportion to the queue). 0 turns snapshots off (none is
+   * written; one already stored is still loaded). @defaultValue 10000
+   */
+  readonly snapshotEveryEvents?: number;
+  /**
+   * KV bucket of the snapshots (created when absent: history 1, file storage, the log's `replicas`). One bucket
+   * serves every shard: key `<shard>` is the head, `<shard>.<id>.<n>` the parts. @defaultValue "OMNIRELAY_SNAPSHOTS"
+   */
+  readonly snapshotBucket?: string;
+  /**
+   * Largest value of one snapshot part; a bigger snapshot is stored in several. @defaultValue the server's max
+   * payload less 1 KiB
+   */
+  readonly snapshotChunkBytes?: number;
 }
 
 /** The queue and its log, from {@link openJetStreamResourceLeaseQueue}. */
 export interface JetStreamResourceLeaseQueue extends AsyncDisposable {
   readonly queue: ResourceLeaseQueue;
   readonly log: JetStreamResourceLeaseEventLog;
-  /** Events replayed from the log to rebuild the queue. */
+  /** Events replayed from the log (after the snapshot) to rebuild the queue. */
   readonly replayedEvents: number;
-  /** Closes the queue, then the log (waiting for appends already accepted). */
+  /** Last event sequence of the snapshot the rebuild started from (0 when none). */
+  readonly snapshotSequence: number;
+  /** Snapshot counters. */
+  snapshotStats(): JetStreamSnapshotStats;
+  /** Closes the queue, then waits for a snapshot write in flight, then closes the log. */
   close(): Promise<void>;
 }
 
+/** Hooks of a queue opened by an owner of its shard (see `openOwnedJetStreamQueue`). Internal. */
+export interface QueueOpenHooks {
+  /** Runs once the log is open and before anything is read: an owner appends its epoch marker here. */
+  readonly afterLogOpen?: (log: JetStreamResourceLeaseEventLog) => Promise<void>;
+  /** Maps a publish the log refused (an owner turns `append_refused` into `resourcelease.not_owner`). */
+  readonly mapPublishError?: (error: unknown) => Promise<unknown>;
+}
+
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
 /**
- * Opens a shard's JetStream log and rebuilds the queue it describes by replaying every event of the shard's
- * subject; the queue then appends to the same log. Numbering and fencing tokens continue after the highest ones in
- * the log. Pass `queue` to a `ResourceLeaseDispatcherComponent` to serve it.
+ * Opens a shard's JetStream log and rebuilds the queue it describes: the newest snapshot in the snapshot bucket,
+ * then the events of the shard's subject after it; the queue then appends to the same log and stores a new snapshot
+ * every `snapshotEveryEvents` events. Numbering and fencing tokens continue after the highest ones in the log. Pass
+ * `queue` to a `ResourceLeaseDispatcherComponent` to serve it.
  * @throws OmniRelayError as {@link JetStreamResourceLeaseEventLog.open}; invalid-argument
- *   `resourcelease.options.invalid` for a `queueOptions.replicator`; failed-precondition
- *   `resourcelease.replication.replay_mismatch` when the events are not a queue's history.
+ *   `resourcelease.options.invalid` for a `queueOptions.replicator` or a bad option; failed-precondition
+ *   `resourcelease.replication.replay_mismatch` when the events are not a queue's history; data-loss
+ *   `resourcelease.jetstream.corrupt` when the newest snapshot covers events the log does not hold.
  */
 export async function openJetStreamResourceLeaseQueue(
   options: JetStreamResourceLeaseQueueOptions,
+): Promise<JetStreamResourceLeaseQueue> {
+  return openQueue(options, {});
+}
+
+/** {@link openJetStreamResourceLeaseQueue} with an owner's hooks. Internal. */
+export async function openQueue(
+  options: JetStreamResourceLeaseQueueOptions,
+  hooks: QueueOpenHooks,
 ): Promise<JetStreamResourceLeaseQueue> {
   if ((options.queueOptions as { replicator?: unknown } | undefined)?.replicator !== undefined) {
     throw OmniRelayError.invalidOption("queueOptions.replicator", "The replicator of this queue is its JetStream log.");
@@ -45,27 +95,85 @@ export async function openJetStreamResourceLeaseQueue(
   if (activeLeases !== "keep" && activeLeases !== "expire") {
     throw OmniRelayError.invalidOption("activeLeases", "Option 'activeLeases' must be 'keep' or 'expire'.");
   }
+  const every = integerOption("snapshotEveryEvents", options.snapshotEveryEvents, { min: 0, fallback: 10_000 });
+  const bucket = textOption("snapshotBucket", options.snapshotBucket, { max: 200, fallback: "OMNIRELAY_SNAPSHOTS" });
+  if (!TOKEN.test(bucket)) throw OmniRelayError.invalidOption("snapshotBucket", `It must match ${TOKEN.source}.`);
   const log = await JetStreamResourceLeaseEventLog.open(options.log);
   try {
+    await hooks.afterLogOpen?.(log);
+    const stats = log.stats();
+    const chunkBytes = integerOption("snapshotChunkBytes", options.snapshotChunkBytes, {
+      min: 1024,
+      max: stats.maxMessageBytes,
+      fallback: stats.maxMessageBytes,
+    });
+    const store = await JetStreamSnapshotStore.open(log.natsConnection, {
+      bucket,
+      shard: log.shard,
+      replicas: stats.replicas,
+      chunkBytes,
+      timeoutMs: options.log.appendTimeoutMs ?? 5000,
+    });
+    const loaded = await store.load();
+    checkSnapshot(loaded, stats.lastSequence, log.subject);
+    const snapshot = loaded?.snapshot;
+    const snapshotter = new Snapshotter(store, every, snapshot?.lastEventSequence ?? 0);
     let replayedEvents = 0;
     const events = (async function* () {
-      for await (const event of log.read(1)) {
+      for await (const event of log.read((snapshot?.lastEventSequence ?? 0) + 1)) {
         replayedEvents++;
         yield event;
       }
     })();
+    const replicator: ResourceLeaseReplicator = {
+      async publish(batch, callOptions) {
+        snapshotter.beforePublish(batch);
+        try {
+          await log.publish(batch, callOptions);
+        } catch (error) {
+          snapshotter.appendFailed();
+          throw hooks.mapPublishError ? await hooks.mapPublishError(error) : error;
+        }
+        snapshotter.acknowledged(batch.at(-1)?.sequenceNumber ?? 0);
+      },
+    };
     const queue = await ResourceLeaseQueue.rebuild(
       events,
-      { ...options.queueOptions, replicator: log },
-      { activeLeases },
+      { ...options.queueOptions, replicator },
+      { ...(snapshot ? { snapshot } : {}), activeLeases },
     );
+    snapshotter.queue = queue;
     const close = async () => {
       await queue.close();
+      await snapshotter.settle();
       await log.close();
     };
-    return { queue, log, replayedEvents, close, [Symbol.asyncDispose]: close };
+    return {
+      queue,
+      log,
+      replayedEvents,
+      snapshotSequence: snapshot?.lastEventSequence ?? 0,
+      snapshotStats: () => snapshotter.stats(),
+      close,
+      [Symbol.asyncDispose]: close,
+    };
   } catch (error) {
     await log.close().catch(() => undefined);
     throw error;
   }
+}
+
+/** A snapshot beyond the log's end means the log lost acknowledged events: refuse to number over them. */
+function checkSnapshot(loaded: LoadedSnapshot | undefined, lastSequence: number, subject: string): void {
+  if (loaded === undefined || loaded.snapshot.lastEventSequence <= lastSequence) return;
+  throw new OmniRelayError({
+    status: "data-loss",
+    code: JetStreamErrorCodes.corrupt,
+    message: `The newest snapshot of ${subject} covers events through ${loaded.snapshot.lastEventSequence}, but the log ends at ${lastSequence}: the stream lost acknowledged events.`,
+    metadata: {
+      "jetstream.subject": subject,
+      "snapshot.sequence": String(loaded.snapshot.lastEventSequence),
+      "replication.last_sequence": String(lastSequence),
+    },
+  });
 }

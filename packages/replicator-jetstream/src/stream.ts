@@ -7,9 +7,9 @@ import {
   type StoredMsg,
   type StreamInfo,
 } from "@nats-io/jetstream";
-import { OmniRelayError } from "@omnirelay/core";
-import { unavailableError } from "./errors.js";
-import { readFrame, type StoredFrame } from "./frames.js";
+import { OmniRelayError, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { corruptError, unavailableError } from "./errors.js";
+import { FrameAssembler, readFrame, type StoredFrame } from "./frames.js";
 import type { ResolvedEventLogOptions } from "./options.js";
 
 /** What the stream and subject functions need. Internal. */
@@ -143,5 +143,39 @@ export async function* framesBetween(
     }
   } finally {
     messages.stop();
+  }
+}
+
+/**
+ * The shard's events with `sequenceNumber >= from`, at most `limit`: what the subject holds when the read starts (a
+ * batch whose parts stop before its last one and owner-epoch markers are skipped). Internal.
+ * @throws OmniRelayError data-loss `resourcelease.jetstream.corrupt` at a message that does not decode or does not
+ *   continue the events before it; unavailable `resourcelease.jetstream.unavailable`.
+ */
+export async function* readEvents(
+  access: StreamAccess,
+  from: number,
+  limit: number,
+): AsyncGenerator<ResourceLeaseReplicationEvent> {
+  if (limit === 0) return;
+  const subject = access.settings.subject;
+  const tail = await lastFrame(access);
+  if (tail === null || tail.last < from) return;
+  const start = await locateStart(access, from, tail.streamSequence);
+  const assembler = new FrameAssembler(subject);
+  let next: number | undefined;
+  let left = limit;
+  for await (const frame of framesBetween(access, { start, end: tail.streamSequence })) {
+    const events = assembler.push(frame);
+    if (events === undefined) continue;
+    if (next !== undefined && frame.first !== next) {
+      throw corruptError(subject, frame.streamSequence, `its first event is ${frame.first}, not ${next}.`);
+    }
+    next = frame.last + 1;
+    for (const event of events) {
+      if (event.sequenceNumber < from) continue;
+      yield event;
+      if (--left <= 0) return;
+    }
   }
 }

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { isOmniRelayError, type OmniRelayError, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { encodeReplicationEvent } from "@omnirelay/core/wire";
 import { JetStreamResourceLeaseEventLog } from "../src/index.js";
 import type { JetStreamEventLogOptions } from "../src/options.js";
@@ -13,6 +13,10 @@ export const NATS_URL = process.env.OMNIRELAY_NATS_URL ?? "nats://127.0.0.1:4222
 export interface TestStream {
   readonly stream: string;
   readonly subjectPrefix: string;
+  /** A KV bucket name of this test file for snapshots (deleted by `remove()`). */
+  readonly snapshotBucket: string;
+  /** A KV bucket name of this test file for shard ownership (deleted by `remove()`). */
+  readonly ownersBucket: string;
   /** Options of a log on `shard` (a fresh random shard when left out) in this stream. */
   options(shard?: string, extra?: Partial<JetStreamEventLogOptions>): JetStreamEventLogOptions & { shard: string };
   /** Opens a log on `shard` in this stream. */
@@ -21,6 +25,8 @@ export interface TestStream {
   connection(): Promise<NatsConnection>;
   /** Messages the stream holds on `shard`'s subject. */
   messagesOn(shard: string): Promise<number>;
+  /** Owner-epoch markers stored on `shard`'s subject, in order, with their stream sequences. */
+  markersOn(shard: string): Promise<Array<{ seq: number; owner: string; epoch: number }>>;
   /** Deletes the stream and closes the test's connection. */
   remove(): Promise<void>;
 }
@@ -29,6 +35,8 @@ export function testStream(): TestStream {
   const id = randomUUID().replaceAll("-", "").slice(0, 12);
   const stream = `OMNI_TEST_${id}`;
   const subjectPrefix = `omnitest.${id}`;
+  const snapshotBucket = `OMNI_SNAP_${id}`;
+  const ownersBucket = `OMNI_OWN_${id}`;
   let nc: NatsConnection | undefined;
   const connection = async () => {
     nc ??= await connect({ servers: NATS_URL });
@@ -44,6 +52,8 @@ export function testStream(): TestStream {
   return {
     stream,
     subjectPrefix,
+    snapshotBucket,
+    ownersBucket,
     options,
     open: (shard, extra) => JetStreamResourceLeaseEventLog.open(options(shard, extra)),
     connection,
@@ -52,9 +62,30 @@ export function testStream(): TestStream {
       const info = await jsm.streams.info(stream, { subjects_filter: `${subjectPrefix}.${shard}` });
       return info.state.subjects?.[`${subjectPrefix}.${shard}`] ?? 0;
     },
+    async markersOn(shard) {
+      const subject = `${subjectPrefix}.${shard}`;
+      const jsm = await jetstreamManager(await connection());
+      const out: Array<{ seq: number; owner: string; epoch: number }> = [];
+      for (let seq = 1; ; seq++) {
+        const message = await jsm.streams
+          .getMessage(stream, { seq, next_by_subj: subject } as unknown as { seq: number })
+          .catch(() => null);
+        if (message === null) return out;
+        seq = message.seq;
+        if (message.header?.get("Omni-Kind") === "owner") {
+          out.push({
+            seq,
+            owner: message.header.get("Omni-Owner"),
+            epoch: Number(message.header.get("Omni-Owner-Epoch")),
+          });
+        }
+      }
+    },
     async remove() {
       const jsm = await jetstreamManager(await connection());
-      await jsm.streams.delete(stream).catch(() => undefined);
+      for (const name of [stream, `KV_${snapshotBucket}`, `KV_${ownersBucket}`]) {
+        await jsm.streams.delete(name).catch(() => undefined);
+      }
       await nc?.close();
     },
   };
@@ -75,4 +106,23 @@ export function digestOf(events: readonly ResourceLeaseReplicationEvent[]): stri
   return createHash("sha256")
     .update(JSON.stringify(events.map(encodeReplicationEvent)))
     .digest("hex");
+}
+
+/** Waits until `condition()` holds (polling every 10 ms), failing after `timeoutMs`. */
+export async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** The OmniRelayError a promise rejects with. */
+export async function rejectionOf(promise: Promise<unknown>): Promise<OmniRelayError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!isOmniRelayError(error)) throw new Error(`expected an OmniRelayError, got ${String(error)}`);
+  return error;
 }

@@ -38,7 +38,7 @@ describe("a ResourceLeaseQueue over the JetStream log", () => {
     const clock = new FakeClock();
     const queueOptions = { clock, leaseDurationMs: 60_000 };
     const log = { ...js.options("queue-reopen") };
-    const first = await openJetStreamResourceLeaseQueue({ log, queueOptions });
+    const first = await openJetStreamResourceLeaseQueue({ log, queueOptions, snapshotBucket: js.snapshotBucket });
     await first.queue.enqueueMany([1, 2, 3, 4, 5, 6].map(item));
     const grants = await first.queue.lease({ maxItems: 3, peerId: "w1" });
     await first.queue.complete(grants[0]!.ownershipToken);
@@ -49,7 +49,11 @@ describe("a ResourceLeaseQueue over the JetStream log", () => {
     expect(await first.log.lastSequence()).toBe(lastEvent);
     await first.close();
 
-    await using second = await openJetStreamResourceLeaseQueue({ log, queueOptions });
+    await using second = await openJetStreamResourceLeaseQueue({
+      log,
+      queueOptions,
+      snapshotBucket: js.snapshotBucket,
+    });
     expect(second.replayedEvents).toBe(lastEvent);
     const after = second.queue.snapshot();
     expect(after).toEqual(before);
@@ -71,12 +75,16 @@ describe("a ResourceLeaseQueue over the JetStream log", () => {
     const clock = new FakeClock();
     const queueOptions = { clock, leaseDurationMs: 10_000 };
     const log = js.options("queue-expiry");
-    const first = await openJetStreamResourceLeaseQueue({ log, queueOptions });
+    const first = await openJetStreamResourceLeaseQueue({ log, queueOptions, snapshotBucket: js.snapshotBucket });
     await first.queue.enqueue(item(1));
     const [grant] = await first.queue.lease({ peerId: "gone" });
     await first.close();
 
-    await using second = await openJetStreamResourceLeaseQueue({ log, queueOptions });
+    await using second = await openJetStreamResourceLeaseQueue({
+      log,
+      queueOptions,
+      snapshotBucket: js.snapshotBucket,
+    });
     expect(second.queue.stats().activeLeaseCount).toBe(1);
     clock.advance(10_001);
     const [again] = await second.queue.lease();
@@ -87,9 +95,9 @@ describe("a ResourceLeaseQueue over the JetStream log", () => {
 
   it("a queue whose shard another queue opened since is refused at its next mutation, and nothing of it is stored", async () => {
     const log = js.options("queue-takeover");
-    const old = await openJetStreamResourceLeaseQueue({ log });
+    const old = await openJetStreamResourceLeaseQueue({ log, snapshotBucket: js.snapshotBucket });
     await old.queue.enqueue(item(1));
-    await using next = await openJetStreamResourceLeaseQueue({ log });
+    await using next = await openJetStreamResourceLeaseQueue({ log, snapshotBucket: js.snapshotBucket });
     await next.queue.enqueue(item(2));
 
     const error = await old.queue.enqueue(item(3)).then(
@@ -106,7 +114,7 @@ describe("a ResourceLeaseQueue over the JetStream log", () => {
       .filter((e) => e.eventType === "Enqueue")
       .map((e) => e.item?.payload.resourceId);
     expect(ids).toEqual(["r1", "r2"]);
-    await using reopened = await openJetStreamResourceLeaseQueue({ log });
+    await using reopened = await openJetStreamResourceLeaseQueue({ log, snapshotBucket: js.snapshotBucket });
     expect(reopened.queue.stats().pendingCount).toBe(2);
   });
 });

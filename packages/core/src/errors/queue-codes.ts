@@ -48,6 +48,12 @@ export const resourceLeaseCodes = {
   /** unavailable: the queue is closed. */
   queueClosed: "resourcelease.queue.closed",
   /**
+   * failed-precondition: this node no longer owns the queue's shard — another node took it over, or this node failed
+   * to renew its ownership in time — so it serves nothing of it; metadata `owner` and `ownerUrl` name the current
+   * owner when known (empty when not), `shard` the shard.
+   */
+  notOwner: "resourcelease.not_owner",
+  /**
    * resource-exhausted: the queue holds `capacity` items (metadata `capacity`), or its items' bytes would pass
    * `maxBytes` (metadata `limit: "bytes"`, `maxBytes`).
    */

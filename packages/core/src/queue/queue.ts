@@ -132,11 +132,26 @@ export class ResourceLeaseQueue implements AsyncDisposable {
   }
 
   /**
-   * The failed replication write that faulted the queue (`unavailable` `resourcelease.replication.failed`), if one
-   * did; it stays after {@link close}.
+   * The failed replication write that faulted the queue (`unavailable` `resourcelease.replication.failed`), or the
+   * error it was stopped with ({@link stopServing}), if either happened; it stays after {@link close}.
    */
   get fault(): OmniRelayError | undefined {
     return this.engine.fault;
+  }
+
+  /**
+   * Stops the queue serving at once without closing it: its timers stop, waiting long-polls are rejected with
+   * `error`, and every later call is answered with `error` ({@link fault} becomes `error`). An ownership guard calls it
+   * when this node no longer owns the queue's shard, with a failed-precondition `resourcelease.not_owner`. A
+   * replicator whose publish rejects with a `resourcelease.not_owner` error stops the queue the same way (that call
+   * and the later ones get the error instead of `resourcelease.replication.failed`). Called again, the new error
+   * replaces the old (the guard learned who owns the shard now). No effect on a queue faulted by a failed replication
+   * write, or closed.
+   * @throws TypeError when `error` is not an `OmniRelayError`.
+   */
+  stopServing(error: OmniRelayError): void {
+    if (!(error instanceof OmniRelayError)) throw new TypeError("stopServing needs an OmniRelayError.");
+    this.engine.stopServing(error);
   }
 
   /** The backpressure controller, when the queue has watermarks (add listeners to it). */

@@ -95,6 +95,12 @@ export class QueueRuntime {
         message: "The queue is closed.",
       });
     if (this.status === "faulted") {
+      const fault = this.fault;
+      if (fault !== undefined && fault.code !== ErrorCodes.replication.failed) {
+        // Stopped from outside (stopServing): every call gets that error.
+        const { status, code, message, metadata } = fault;
+        throw new OmniRelayError({ status, code, message, metadata, cause: fault });
+      }
       throw new OmniRelayError({
         status: "unavailable",
         code: ErrorCodes.replication.failed,
@@ -243,7 +249,28 @@ export class QueueRuntime {
     );
   }
 
+  /**
+   * Stops serving with `error`: the queue is faulted with it (timer stopped, waiters rejected). On a queue already
+   * stopped this way the new error replaces the old (an ownership guard learns the new owner later); no effect on
+   * one faulted by a replication failure or closed.
+   */
+  stopServing(error: OmniRelayError): void {
+    if (this.status === "faulted" && this.fault?.code !== ErrorCodes.replication.failed) this.fault = error;
+    if (this.status !== "open") return;
+    this.status = "faulted";
+    this.fault = error;
+    this.logger.warn({ code: error.code }, "Queue stopped serving.");
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.rejectWaiters(error);
+  }
+
   private onFault(cause: unknown, events: readonly ResourceLeaseReplicationEvent[]): OmniRelayError {
+    if (cause instanceof OmniRelayError && cause.code === ErrorCodes.resourceLease.notOwner) {
+      // The replicator says another node owns the shard now: answer that, not a replication failure.
+      this.stopServing(cause);
+      return cause;
+    }
     const error = new OmniRelayError({
       status: "unavailable",
       code: ErrorCodes.replication.failed,

@@ -1,0 +1,97 @@
+import type { ResourceLeaseQueueSnapshot } from "@omnirelay/core";
+import { decodePendingItem, encodePendingItem } from "@omnirelay/core/wire";
+
+type ActiveLease = ResourceLeaseQueueSnapshot["active"][number];
+
+/** The format of a stored snapshot's JSON. */
+const FORMAT = "omnirelay-queue-snapshot/1";
+
+/**
+ * Encodes a queue snapshot as one JSON text. Items go through core's pending-item JSON (bodies base64, times
+ * ISO-8601), so the round trip is exact. One text holds a queue up to V8's string limit (about 512 MiB). Internal.
+ */
+export function encodeQueueSnapshot(snapshot: ResourceLeaseQueueSnapshot): string {
+  return JSON.stringify({
+    format: FORMAT,
+    lastEventSequence: snapshot.lastEventSequence,
+    lastFencingToken: snapshot.lastFencingToken,
+    lastSequenceId: snapshot.lastSequenceId,
+    mode: snapshot.mode,
+    pending: snapshot.pending.map(encodePendingItem),
+    delayed: snapshot.delayed.map(encodePendingItem),
+    active: snapshot.active.map((a) => ({
+      item: encodePendingItem(a.item),
+      token: a.token,
+      ...(a.peerId !== undefined ? { peerId: a.peerId } : {}),
+      ...(a.principal !== undefined ? { principal: a.principal } : {}),
+      leaseExpiresAt: a.leaseExpiresAt,
+    })),
+    deadLetters: snapshot.deadLetters.map((d) => ({
+      item: encodePendingItem(d),
+      deadLetteredAt: d.deadLetteredAt,
+      reason: d.reason,
+    })),
+    requestIds: snapshot.requestIds,
+    reusableIds: snapshot.reusableIds ?? [],
+  });
+}
+
+interface SnapshotJson {
+  format: string;
+  lastEventSequence: number;
+  lastFencingToken: number;
+  lastSequenceId: number;
+  mode: "running" | "draining";
+  pending: unknown[];
+  delayed: unknown[];
+  active: Array<{ item: unknown; token: ActiveLease["token"]; peerId?: string; principal?: string } & Timed>;
+  deadLetters: Array<{
+    item: unknown;
+    deadLetteredAt: number;
+    reason: ResourceLeaseQueueSnapshot["deadLetters"][0]["reason"];
+  }>;
+  requestIds: Array<[string, number, number]>;
+  reusableIds: Array<[number, number]>;
+}
+
+interface Timed {
+  leaseExpiresAt: number;
+}
+
+/** Decodes what {@link encodeQueueSnapshot} wrote. Throws on anything else. Internal. */
+export function decodeQueueSnapshot(text: string): ResourceLeaseQueueSnapshot {
+  const s = JSON.parse(text) as SnapshotJson;
+  if (s === null || typeof s !== "object" || s.format !== FORMAT || !Number.isSafeInteger(s.lastEventSequence)) {
+    throw new Error("not a queue snapshot this package wrote");
+  }
+  for (const key of ["pending", "delayed", "active", "deadLetters", "requestIds", "reusableIds"] as const) {
+    if (!Array.isArray(s[key])) throw new Error(`the snapshot has no ${key} list`);
+  }
+  const active: ActiveLease[] = s.active.map((a) => {
+    const out: { -readonly [K in keyof ActiveLease]: ActiveLease[K] } = {
+      item: decodePendingItem(a.item),
+      token: a.token,
+      leaseExpiresAt: a.leaseExpiresAt,
+    };
+    if (a.peerId !== undefined) out.peerId = a.peerId;
+    if (a.principal !== undefined) out.principal = a.principal;
+    return out;
+  });
+  return {
+    version: 1,
+    lastEventSequence: s.lastEventSequence,
+    lastFencingToken: s.lastFencingToken,
+    lastSequenceId: s.lastSequenceId,
+    mode: s.mode,
+    pending: s.pending.map((p) => decodePendingItem(p)),
+    delayed: s.delayed.map((p) => decodePendingItem(p)),
+    active,
+    deadLetters: s.deadLetters.map((d) => ({
+      ...decodePendingItem(d.item),
+      deadLetteredAt: d.deadLetteredAt,
+      reason: d.reason,
+    })),
+    requestIds: s.requestIds.map(([id, seq, exp]) => [id, seq, exp] as const),
+    reusableIds: s.reusableIds.map(([first, last]) => [first, last] as const),
+  };
+}

@@ -1,0 +1,100 @@
+import type { ResourceLeaseQueue, ResourceLeaseQueueSnapshot, ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import type { JetStreamSnapshotStore } from "./snapshots.js";
+
+/** Counters of a queue's snapshots, for diagnostics. */
+export interface JetStreamSnapshotStats {
+  /** Last event sequence of the snapshot the queue was rebuilt from (0 when none). */
+  readonly loadedSequence: number;
+  /** Last event sequence of the newest snapshot this queue stored (or loaded, when it stored none). */
+  readonly lastSequence: number;
+  /** Snapshots stored since open. */
+  readonly saved: number;
+  /** Snapshot writes that failed since open (the log is intact either way: replay just starts earlier). */
+  readonly failed: number;
+  /** The last failure's message, if any. */
+  readonly lastError: string | undefined;
+}
+
+/**
+ * Takes the queue's snapshot every `every` events and stores it once the events it covers are acknowledged. The
+ * snapshot is captured when the queue hands a batch to the log — the queue's state then ends at exactly that batch's
+ * last event — and written after that batch's acknowledgement, so it never covers an event the log does not hold.
+ * Like the SQLite log, the interval also grows to twice the number of items the queue holds, so the cost per event
+ * stays constant however deep the queue is. One write at a time; a write never delays an append. Internal.
+ */
+export class Snapshotter {
+  queue: ResourceLeaseQueue | undefined;
+  private captured: ResourceLeaseQueueSnapshot | undefined;
+  private writing: Promise<void> | undefined;
+  private lastSequence: number;
+  private failedAt = 0;
+  private saved = 0;
+  private failed = 0;
+  private lastError: string | undefined;
+
+  constructor(
+    private readonly store: JetStreamSnapshotStore | undefined,
+    private readonly every: number,
+    private readonly loadedSequence: number,
+  ) {
+    this.lastSequence = loadedSequence;
+  }
+
+  /** Called with each batch just before it is handed to the log. */
+  beforePublish(events: readonly ResourceLeaseReplicationEvent[]): void {
+    const queue = this.queue;
+    if (queue === undefined || this.store === undefined || this.every === 0) return;
+    if (this.captured !== undefined || this.writing !== undefined) return;
+    const last = events.at(-1)?.sequenceNumber ?? 0;
+    const since = last - Math.max(this.lastSequence, this.failedAt);
+    if (since < this.every) return;
+    const stats = queue.stats();
+    if (stats.lastEventSequence !== last) return;
+    if (since < 2 * (stats.pendingCount + stats.delayedCount + stats.activeLeaseCount + stats.deadLetterCount)) return;
+    this.captured = queue.snapshot();
+  }
+
+  /** Called after the log acknowledged every event through `last`. */
+  acknowledged(last: number): void {
+    const snapshot = this.captured;
+    if (snapshot === undefined || snapshot.lastEventSequence > last || this.store === undefined) return;
+    this.captured = undefined;
+    this.writing = this.store
+      .save(snapshot)
+      .then(
+        (stored) => {
+          if (stored) this.saved++;
+          this.lastSequence = Math.max(this.lastSequence, snapshot.lastEventSequence);
+        },
+        (error: unknown) => {
+          // Not again at the next batch, but after as many events as a success would have waited for.
+          this.failedAt = snapshot.lastEventSequence;
+          this.failed++;
+          this.lastError = error instanceof Error ? error.message : String(error);
+        },
+      )
+      .finally(() => {
+        this.writing = undefined;
+      });
+  }
+
+  /** Called when an append failed: the captured snapshot may cover events the log never stored. */
+  appendFailed(): void {
+    this.captured = undefined;
+  }
+
+  /** Waits for a snapshot write in flight. */
+  async settle(): Promise<void> {
+    await this.writing;
+  }
+
+  stats(): JetStreamSnapshotStats {
+    return {
+      loadedSequence: this.loadedSequence,
+      lastSequence: this.lastSequence,
+      saved: this.saved,
+      failed: this.failed,
+      lastError: this.lastError,
+    };
+  }
+}

@@ -1,0 +1,166 @@
+import { jetstreamManager } from "@nats-io/jetstream";
+import { isOmniRelayError, type ResourceLeaseItemPayload, type ResourceLeaseQueue } from "@omnirelay/core";
+import { FakeClock } from "@omnirelay/core/testing";
+import { afterAll, describe, expect, it } from "vitest";
+import { JetStreamErrorCodes, openJetStreamResourceLeaseQueue } from "../src/index.js";
+import { JetStreamSnapshotStore } from "../src/snapshots.js";
+import { testStream } from "./helpers.js";
+
+const js = testStream();
+afterAll(() => js.remove());
+
+const item = (n: number, bodyBytes = 16): ResourceLeaseItemPayload => ({
+  requestId: `req-${n}`,
+  resourceType: "table",
+  resourceId: `r${n}`,
+  partitionKey: `p${n % 7}`,
+  payloadEncoding: "json",
+  body: new TextEncoder().encode(JSON.stringify({ n, pad: "x".repeat(bodyBytes) })),
+});
+
+/** A mixed history: `rounds` of enqueue + lease + complete, then pending, active and dead-lettered items. */
+async function workload(queue: ResourceLeaseQueue, rounds: number, bodyBytes = 16): Promise<void> {
+  for (let n = 0; n < rounds; n++) {
+    await queue.enqueue(item(n, bodyBytes));
+    const [grant] = await queue.lease({ peerId: "w" });
+    await queue.complete(grant!.ownershipToken);
+  }
+  await queue.enqueueMany([1, 2, 3, 4, 5].map((n) => item(1000 + n, bodyBytes)));
+  const grants = await queue.lease({ maxItems: 2, peerId: "w2" });
+  await queue.fail(grants[0]!.ownershipToken, { requeue: false, reason: "poison" });
+}
+
+/** Parts of snapshots the bucket's stream holds for `shard`, by snapshot id. */
+async function partsInBucket(shard: string): Promise<Map<string, number>> {
+  const jsm = await jetstreamManager(await js.connection());
+  const prefix = `$KV.${js.snapshotBucket}.${shard}.`;
+  const info = await jsm.streams.info(`KV_${js.snapshotBucket}`, { subjects_filter: `${prefix}>` });
+  const ids = new Map<string, number>();
+  for (const subject of Object.keys(info.state.subjects ?? {})) {
+    const id = subject.slice(prefix.length).split(".")[0]!;
+    ids.set(id, (ids.get(id) ?? 0) + 1);
+  }
+  return ids;
+}
+
+describe("snapshots bound the replay", () => {
+  it("a reopen loads the newest snapshot and replays only the events after it, reaching the same state", async () => {
+    const clock = new FakeClock();
+    const shard = "snap-reopen";
+    const common = { log: js.options(shard), queueOptions: { clock }, snapshotBucket: js.snapshotBucket };
+    const first = await openJetStreamResourceLeaseQueue({ ...common, snapshotEveryEvents: 20 });
+    expect(first.snapshotSequence).toBe(0);
+    await workload(first.queue, 40);
+    const before = first.queue.snapshot();
+    const lastEvent = before.lastEventSequence;
+    expect(lastEvent).toBeGreaterThan(40 * 3);
+    await first.close();
+    const saved = first.snapshotStats();
+    expect(saved.saved).toBeGreaterThanOrEqual(5);
+    expect(saved.failed).toBe(0);
+    expect(saved.lastSequence).toBeGreaterThan(lastEvent - 25);
+
+    await using second = await openJetStreamResourceLeaseQueue({ ...common, snapshotEveryEvents: 20 });
+    expect(second.snapshotSequence).toBe(saved.lastSequence);
+    // Only the events after the snapshot were read from the subject.
+    expect(second.replayedEvents).toBe(lastEvent - second.snapshotSequence);
+    expect(second.replayedEvents).toBeLessThan(25);
+    expect(second.queue.snapshot()).toEqual(before);
+
+    // The same state as a replay of the whole subject (a bucket with no snapshot of this shard).
+    await using full = await openJetStreamResourceLeaseQueue({
+      ...common,
+      snapshotBucket: `${js.snapshotBucket}_FULL`,
+      snapshotEveryEvents: 0,
+    });
+    expect(full.snapshotSequence).toBe(0);
+    expect(full.replayedEvents).toBe(lastEvent);
+    expect(full.queue.snapshot()).toEqual(second.queue.snapshot());
+    const jsm = await jetstreamManager(await js.connection());
+    await full.close();
+    await jsm.streams.delete(`KV_${js.snapshotBucket}_FULL`);
+
+    // It goes on alike: idempotent enqueue remembered, tokens continue.
+    const again = await second.queue.enqueue(item(1005));
+    expect(again.duplicates).toEqual([true]);
+    expect(again.sequenceIds).toEqual([before.pending.find((p) => p.payload.resourceId === "r1005")?.sequenceId]);
+    const [grant] = await second.queue.lease();
+    expect(grant!.ownershipToken.fencingToken).toBeGreaterThan(before.lastFencingToken);
+  });
+
+  it("stores a snapshot larger than one value in parts and keeps only the newest snapshot's parts", async () => {
+    const shard = "snap-parts";
+    const common = {
+      log: js.options(shard),
+      snapshotBucket: js.snapshotBucket,
+      snapshotEveryEvents: 30,
+      snapshotChunkBytes: 1024,
+    };
+    const first = await openJetStreamResourceLeaseQueue(common);
+    await first.queue.enqueueMany(Array.from({ length: 12 }, (_, n) => item(5000 + n, 600)));
+    await workload(first.queue, 40, 600);
+    const before = first.queue.snapshot();
+    await first.close();
+    expect(first.snapshotStats().saved).toBeGreaterThanOrEqual(2);
+
+    const parts = await partsInBucket(shard);
+    expect(parts.size).toBe(1); // older snapshots' parts were purged
+    expect([...parts.values()][0]).toBeGreaterThan(8); // 16 items of 600+ bytes in 1 KiB parts
+
+    await using second = await openJetStreamResourceLeaseQueue(common);
+    expect(second.snapshotSequence).toBe(first.snapshotStats().lastSequence);
+    expect(second.replayedEvents).toBe(before.lastEventSequence - second.snapshotSequence);
+    expect(second.queue.snapshot()).toEqual(before);
+  });
+
+  it("an older snapshot never replaces a newer one", async () => {
+    const shard = "snap-order";
+    const log = js.options(shard);
+    const source = await openJetStreamResourceLeaseQueue({
+      log,
+      snapshotBucket: js.snapshotBucket,
+      snapshotEveryEvents: 0,
+    });
+    await workload(source.queue, 5);
+    const older = source.queue.snapshot();
+    await source.queue.enqueueMany([item(1), item(2)]);
+    const newer = source.queue.snapshot();
+    await source.close();
+    const store = await JetStreamSnapshotStore.open(await js.connection(), {
+      bucket: js.snapshotBucket,
+      shard,
+      replicas: 1,
+      chunkBytes: 1024,
+      timeoutMs: 5000,
+    });
+    expect(await store.save(newer)).toBe(true);
+    expect(await store.save(older)).toBe(false);
+    expect((await store.load())?.snapshot).toEqual(newer);
+    expect((await partsInBucket(shard)).size).toBe(1);
+  });
+
+  it("refuses a snapshot that covers more events than the log holds (the stream lost acknowledged events)", async () => {
+    const shard = "snap-beyond";
+    const first = await openJetStreamResourceLeaseQueue({
+      log: js.options(shard),
+      snapshotBucket: js.snapshotBucket,
+      snapshotEveryEvents: 10,
+    });
+    await workload(first.queue, 10);
+    await first.close();
+    expect(first.snapshotStats().saved).toBeGreaterThan(0);
+    // The same shard in a stream that lost its events: the bucket's snapshot is beyond the log's end.
+    const error = await openJetStreamResourceLeaseQueue({
+      log: js.options(shard, { stream: `${js.stream}_LOST`, subjectPrefix: `${js.subjectPrefix}-lost` }),
+      snapshotBucket: js.snapshotBucket,
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const jsm = await jetstreamManager(await js.connection());
+    await jsm.streams.delete(`${js.stream}_LOST`);
+    if (!isOmniRelayError(error)) throw new Error(`expected an OmniRelayError, got ${String(error)}`);
+    expect(error.status).toBe("data-loss");
+    expect(error.code).toBe(JetStreamErrorCodes.corrupt);
+  });
+});
