@@ -4,9 +4,9 @@ import {
   ResourceLeaseEventTypes,
   type ResourceLeaseReplicationEvent,
 } from "@omnirelay/core";
-import { encodeReplicationEvent } from "@omnirelay/core/wire";
 import type Database from "better-sqlite3";
 import { closedError, corruptError, fromSqliteError } from "./errors.js";
+import { encodeEventBinary } from "./event-codec.js";
 import { raiseCounters } from "./high-water.js";
 import { checksumOf, decodeRawRow, type RawEventRow } from "./integrity.js";
 import type { LogTables } from "./schema.js";
@@ -16,7 +16,8 @@ export interface Row {
   readonly sequence: number;
   readonly type: number;
   readonly timestamp: number;
-  readonly json: string;
+  /** The event's binary form (see event-codec.ts). */
+  readonly data: Buffer;
   readonly checksum: string;
 }
 
@@ -41,7 +42,7 @@ export type EncodedPublish =
   | { readonly gap: OmniRelayError };
 
 /**
- * Encodes `events` as rows (JSON and its checksum), checking they continue at exactly `after + 1`; a gap or repeat
+ * Encodes `events` as rows (binary form and its checksum), checking they continue at exactly `after + 1`; a gap or repeat
  * is returned as `resourcelease.sqlite.sequence_gap`. Internal.
  */
 export function encodePublish(events: readonly ResourceLeaseReplicationEvent[], after: number): EncodedPublish {
@@ -58,13 +59,13 @@ export function encodePublish(events: readonly ResourceLeaseReplicationEvent[], 
       });
       return { gap };
     }
-    const json = JSON.stringify(encodeReplicationEvent(event));
+    const data = encodeEventBinary(event);
     rows.push({
       sequence: expected,
       type: ResourceLeaseEventTypes[event.eventType],
       timestamp: event.timestamp,
-      json,
-      checksum: checksumOf(json),
+      data,
+      checksum: checksumOf(data),
     });
     raiseCounters(counters, event);
     expected++;
@@ -75,10 +76,10 @@ export function encodePublish(events: readonly ResourceLeaseReplicationEvent[], 
 /** Prepares the transaction that inserts rows (all or none). Internal. */
 export function prepareInsertRows(db: Database.Database, tables: LogTables): (rows: readonly Row[]) => void {
   const insert = db.prepare(
-    `INSERT INTO ${tables.events} (sequence, event_type, timestamp, json, checksum) VALUES (?, ?, ?, ?, ?)`,
+    `INSERT INTO ${tables.events} (sequence, event_type, timestamp, data, checksum) VALUES (?, ?, ?, ?, ?)`,
   );
   return db.transaction((rows: readonly Row[]) => {
-    for (const r of rows) insert.run(r.sequence, r.type, r.timestamp, r.json, r.checksum);
+    for (const r of rows) insert.run(r.sequence, r.type, r.timestamp, r.data, r.checksum);
   });
 }
 
@@ -89,7 +90,7 @@ export type SelectRows = Database.Statement<[number, number], RawEventRow>;
 export function prepareSelectRows(db: Database.Database, tables: LogTables): SelectRows {
   return db
     .prepare<[number, number], RawEventRow>(
-      `SELECT sequence, event_type, json, checksum FROM ${tables.events} WHERE sequence >= ? ORDER BY sequence LIMIT ?`,
+      `SELECT sequence, event_type, data, checksum FROM ${tables.events} WHERE sequence >= ? ORDER BY sequence LIMIT ?`,
     )
     .raw(true);
 }
