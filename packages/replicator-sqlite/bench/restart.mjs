@@ -47,7 +47,12 @@ async function fill(path, events) {
   const seconds = (performance.now() - started) / 1000;
   const snapshot = durable.replicator.stats().lastSnapshotSequence;
   await durable.close();
-  return { events, fillSeconds: Math.round(seconds * 10) / 10, snapshot, mib: Math.round(statSync(path).size / 2 ** 20) };
+  return {
+    events,
+    fillSeconds: Math.round(seconds * 10) / 10,
+    snapshot,
+    mib: Math.round(statSync(path).size / 2 ** 20),
+  };
 }
 
 async function open(path) {
