@@ -73,16 +73,42 @@ export class ByteWriter {
     this.at += value.byteLength;
   }
 
-  /** A string → string map: its size, then key and value of each entry. */
+  /**
+   * A string → string map: its size, then key and value of each entry. A key of {@link KNOWN_KEYS} is written as
+   * its index (varint `2 × index + 1`), any other as a string whose length is written doubled (`2 × bytes`).
+   */
   map(value: Readonly<Record<string, string>>): void {
     const keys = Object.keys(value);
     this.varint(keys.length);
     for (const key of keys) {
-      this.str(key);
+      const known = KNOWN_INDEX.get(key);
+      if (known !== undefined) this.varint(2 * known + 1);
+      else {
+        const n = Buffer.byteLength(key, "utf8");
+        this.varint(2 * n);
+        this.room(n);
+        this.at += this.buf.write(key, this.at, "utf8");
+      }
       this.str(value[key] as string);
     }
   }
 }
+
+/**
+ * Metadata keys the queue writes on its events, stored as a number: smaller rows, and a decoded map gets the same
+ * (internalised) key strings every time instead of a new string per event. Only ever append to this list.
+ */
+export const KNOWN_KEYS = [
+  "queue.pending",
+  "queue.active",
+  "failure.requeued",
+  "drain.count",
+  "restore.count",
+  "deadletter.reason",
+  "deadletter.purge_reason",
+  "shard.id",
+] as const;
+const KNOWN_INDEX = new Map<string, number>(KNOWN_KEYS.map((k, i) => [k, i]));
 
 const SLAB_BYTES = 64 * 1024;
 let slab = new Uint8Array(SLAB_BYTES);
@@ -142,8 +168,12 @@ export class ByteReader {
   }
 
   str(): string {
-    const end = this.span();
-    const s = this.buf.toString("utf8", this.at, end);
+    return this.text(this.span());
+  }
+
+  /** UTF-8 text from here to `end` (Buffer's own slice, without `toString`'s argument handling). */
+  private text(end: number): string {
+    const s = (this.buf as unknown as { utf8Slice(start: number, end: number): string }).utf8Slice(this.at, end);
     this.at = end;
     return s;
   }
@@ -184,7 +214,16 @@ export class ByteReader {
     const n = this.varint();
     const out: Record<string, string> = {};
     for (let i = 0; i < n; i++) {
-      const key = this.str();
+      const code = this.varint();
+      let key: string | undefined;
+      if (code % 2 === 1) {
+        key = KNOWN_KEYS[(code - 1) / 2];
+        if (key === undefined) throw new MalformedError("unknown map key");
+      } else {
+        const end = this.at + code / 2;
+        if (end > this.buf.length) throw new MalformedError("truncated");
+        key = this.text(end);
+      }
       if (key === "__proto__") throw new MalformedError("a map key named __proto__");
       out[key] = this.str();
     }

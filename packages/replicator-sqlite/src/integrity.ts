@@ -43,7 +43,16 @@ export function checksumOf(data: string | Uint8Array): string {
  */
 export function checksumMatches(data: string | Uint8Array, checksum: string): boolean {
   if (checksum.length === 64) return typeof data === "string" && hash("sha256", data, "hex") === checksum;
-  return checksumOf(data) === checksum;
+  // Compared as numbers (no hex string per row); 8 digits, each a hex digit or parseInt stops short of the CRC.
+  return checksum.length === 8 && Number.parseInt(checksum, 16) === crc32(data) && isHex8(checksum);
+}
+
+function isHex8(s: string): boolean {
+  for (let i = 0; i < 8; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
 }
 
 /**
