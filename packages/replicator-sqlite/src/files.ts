@@ -2,7 +2,6 @@ import { closeSync, existsSync, fstatSync, openSync, readSync } from "node:fs";
 import type { OmniRelayError } from "@omnirelay/core";
 import Database from "better-sqlite3";
 import { damagedError, lockedError } from "./errors.js";
-import type { HighWater } from "./high-water.js";
 import { scanWal } from "./wal.js";
 
 const MAGIC = Buffer.from("SQLite format 3\0", "latin1");
@@ -144,53 +143,4 @@ export function checkFilesBeforeOpen(path: string): FileInspection {
   if (!inspection.damage) return inspection;
   if (isLockedByAnother(path)) throw lockedError(path);
   throw inspection.damage;
-}
-
-const NUMBERS =
-  /"(sequenceNumber|lastEventSequence|fencingToken|lastFencingToken|sequenceId|lastSequenceId)":(\d{1,16})[,}]/g;
-
-/**
- * The highest event sequence number, fencing token and item sequence id written anywhere in `file`'s raw bytes, as
- * the JSON of stored events and snapshots spells them (`"fencingToken":17,`). Repair reads a damaged file this way
- * because SQLite cannot: a file with a damaged header, or WAL frames after a bad one, still hold the numbers that
- * were handed out, and the repaired log must continue above them. Only structural JSON matches: a caller's strings
- * are stored with their quotes escaped. A number found in stale or freed pages is lower than the true maximum, so it
- * never misleads. Never throws. Internal.
- */
-export function scanNumbers(file: string): HighWater {
-  const found = { lastSequence: 0, lastFencingToken: 0, lastSequenceId: 0 };
-  let fd: number;
-  try {
-    fd = openSync(file, "r");
-  } catch {
-    return found;
-  }
-  try {
-    const chunk = Buffer.alloc(4 << 20);
-    const overlap = 64;
-    let position = 0;
-    for (;;) {
-      const read = readSync(fd, chunk, 0, chunk.length, position);
-      if (read <= 0) break;
-      const text = chunk.toString("latin1", 0, read);
-      for (const m of text.matchAll(NUMBERS)) {
-        const value = Number(m[2]);
-        if (!Number.isSafeInteger(value)) continue;
-        const key =
-          m[1] === "sequenceNumber" || m[1] === "lastEventSequence"
-            ? "lastSequence"
-            : m[1] === "fencingToken" || m[1] === "lastFencingToken"
-              ? "lastFencingToken"
-              : "lastSequenceId";
-        if (value > found[key]) found[key] = value;
-      }
-      if (read < chunk.length) break;
-      position += read - overlap;
-    }
-  } catch {
-    // best effort: what was read so far stands
-  } finally {
-    closeSync(fd);
-  }
-  return found;
 }

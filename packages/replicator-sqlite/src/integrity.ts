@@ -8,18 +8,22 @@ import {
 import { decodeReplicationEvent } from "@omnirelay/core/wire";
 import type BetterSqlite3 from "better-sqlite3";
 import { corruptError } from "./errors.js";
+import { decodeEventBinary } from "./event-codec.js";
 import type { LogTables } from "./schema.js";
 import { decodeSnapshot } from "./snapshot-codec.js";
 
 type Database = BetterSqlite3.Database;
 
-/** A stored event row as `[sequence, event_type, json, checksum]` (a raw statement: no object per row). Internal. */
-export type RawEventRow = readonly [number, number, string, string];
+/**
+ * A stored event row as `[sequence, event_type, data, checksum]` (a raw statement: no object per row): `data` is the
+ * event's binary form (a BLOB, schema version 4 on) or its JSON text (rows written before). Internal.
+ */
+export type RawEventRow = readonly [number, number, string | Buffer, string];
 
 /** A stored snapshot row. Internal. */
 export interface SnapshotRow {
   readonly sequence: number;
-  readonly json: string;
+  readonly data: string;
   readonly checksum: string;
 }
 
@@ -29,36 +33,54 @@ export interface SnapshotRow {
  * SQLite's WAL and Kafka's records use — is enough, and it is several times cheaper than a SHA-256 on every row at
  * every restart. Internal.
  */
-export function checksumOf(json: string): string {
-  return crc32(json).toString(16).padStart(8, "0");
-}
-
-/** Whether `checksum` matches `json`: CRC-32 (8 hex digits), or the SHA-256 (64 digits) that earlier versions stored. Internal. */
-export function checksumMatches(json: string, checksum: string): boolean {
-  if (checksum.length === 64) return hash("sha256", json, "hex") === checksum;
-  return checksumOf(json) === checksum;
+export function checksumOf(data: string | Uint8Array): string {
+  return crc32(data).toString(16).padStart(8, "0");
 }
 
 /**
- * Verifies and decodes one row: checksum, JSON, envelope, and that the envelope's sequence number and type match the
- * row's columns. Internal.
+ * Whether `checksum` matches `data` as stored: CRC-32 (8 hex digits), or the SHA-256 (64 digits) that versions
+ * before the CRC stored for their JSON rows. Internal.
+ */
+export function checksumMatches(data: string | Uint8Array, checksum: string): boolean {
+  if (checksum.length === 64) return typeof data === "string" && hash("sha256", data, "hex") === checksum;
+  // Compared as numbers (no hex string per row); 8 digits, each a hex digit or parseInt stops short of the CRC.
+  return checksum.length === 8 && Number.parseInt(checksum, 16) === crc32(data) && isHex8(checksum);
+}
+
+function isHex8(s: string): boolean {
+  for (let i = 0; i < 8; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}
+
+/**
+ * Verifies and decodes one row: checksum (over the stored bytes or text), the event's binary form (its own decoder) or
+ * its JSON text (the wire's decoder, log mode), and that the event's sequence number and type match the row's
+ * columns. Internal.
  * @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt` naming the row's sequence.
  */
-export function decodeRawRow([sequence, eventType, json, checksum]: RawEventRow): ResourceLeaseReplicationEvent {
-  if (!checksumMatches(json, checksum)) {
-    throw corruptError({ sequence, reason: "checksum", detail: "the stored checksum does not match the event JSON." });
+export function decodeRawRow([sequence, eventType, data, checksum]: RawEventRow): ResourceLeaseReplicationEvent {
+  const form = typeof data === "string" ? "JSON" : "data";
+  if (!checksumMatches(data, checksum)) {
+    throw corruptError({
+      sequence,
+      reason: "checksum",
+      detail: `the stored checksum does not match the event ${form}.`,
+    });
   }
   let event: ResourceLeaseReplicationEvent;
   try {
-    event = decodeReplicationEvent(JSON.parse(json));
+    event = typeof data === "string" ? decodeReplicationEvent(JSON.parse(data)) : decodeEventBinary(data);
   } catch (error) {
-    throw corruptError({ sequence, reason: "decode", detail: "the event JSON does not decode.", cause: error });
+    throw corruptError({ sequence, reason: "decode", detail: `the event ${form} does not decode.`, cause: error });
   }
   if (event.sequenceNumber !== sequence || ResourceLeaseEventTypes[event.eventType] !== eventType) {
     throw corruptError({
       sequence,
       reason: "mismatch",
-      detail: "the event JSON does not match the row's sequence or type.",
+      detail: `the event ${form} does not match the row's sequence or type.`,
     });
   }
   return event;
@@ -67,7 +89,7 @@ export function decodeRawRow([sequence, eventType, json, checksum]: RawEventRow)
 /** A stored snapshot part row. Internal. */
 export interface SnapshotPartRow {
   readonly part: number;
-  readonly json: string;
+  readonly data: string;
   readonly checksum: string;
 }
 
@@ -75,7 +97,7 @@ export interface SnapshotPartRow {
 export function readSnapshotParts(db: Database, tables: LogTables, sequence: number): SnapshotPartRow[] {
   return db
     .prepare<[number], SnapshotPartRow>(
-      `SELECT part, json, checksum FROM ${tables.snapshotParts} WHERE sequence = ? ORDER BY part`,
+      `SELECT part, data, checksum FROM ${tables.snapshotParts} WHERE sequence = ? ORDER BY part`,
     )
     .all(sequence);
 }
@@ -85,7 +107,7 @@ export function readSnapshotParts(db: Database, tables: LogTables, sequence: num
  * numbered from 0 without a hole). Internal. @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`.
  */
 export function decodeSnapshotRow(row: SnapshotRow, parts: readonly SnapshotPartRow[]): ResourceLeaseQueueSnapshot {
-  if (!checksumMatches(row.json, row.checksum)) {
+  if (!checksumMatches(row.data, row.checksum)) {
     throw corruptError({
       sequence: row.sequence,
       reason: "snapshot_checksum",
@@ -93,7 +115,7 @@ export function decodeSnapshotRow(row: SnapshotRow, parts: readonly SnapshotPart
     });
   }
   for (const [i, part] of parts.entries()) {
-    if (part.part !== i || !checksumMatches(part.json, part.checksum)) {
+    if (part.part !== i || !checksumMatches(part.data, part.checksum)) {
       throw corruptError({
         sequence: row.sequence,
         reason: "snapshot_checksum",
@@ -103,8 +125,8 @@ export function decodeSnapshotRow(row: SnapshotRow, parts: readonly SnapshotPart
   }
   try {
     const snapshot = decodeSnapshot(
-      row.json,
-      parts.map((p) => p.json),
+      row.data,
+      parts.map((p) => p.data),
     );
     if (snapshot.lastEventSequence !== row.sequence) throw new Error("sequence mismatch");
     return snapshot;
@@ -138,7 +160,7 @@ export interface ScanResult {
  */
 export function scanLog(db: Database, tables: LogTables, mode: "all" | "tail" | "on-read"): ScanResult {
   const snapRow = db
-    .prepare<[], SnapshotRow>(`SELECT sequence, json, checksum FROM ${tables.snapshots} ORDER BY sequence DESC LIMIT 1`)
+    .prepare<[], SnapshotRow>(`SELECT sequence, data, checksum FROM ${tables.snapshots} ORDER BY sequence DESC LIMIT 1`)
     .get();
   let snapshot: ResourceLeaseQueueSnapshot | undefined;
   if (snapRow) {
@@ -164,7 +186,7 @@ export function scanLog(db: Database, tables: LogTables, mode: "all" | "tail" | 
   let checked = 0;
   const rows = db
     .prepare<[number], RawEventRow>(
-      `SELECT sequence, event_type, json, checksum FROM ${tables.events} WHERE sequence >= ? ORDER BY sequence`,
+      `SELECT sequence, event_type, data, checksum FROM ${tables.events} WHERE sequence >= ? ORDER BY sequence`,
     )
     .raw(true)
     .iterate(from);

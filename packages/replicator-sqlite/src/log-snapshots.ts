@@ -20,10 +20,10 @@ export function prepareSnapshotStore(
   const t = tables;
   const { retention, clock } = options;
   const putSnapshot = db.prepare(
-    `INSERT OR REPLACE INTO ${t.snapshots} (sequence, created_at, json, checksum) VALUES (?, ?, ?, ?)`,
+    `INSERT OR REPLACE INTO ${t.snapshots} (sequence, created_at, data, checksum) VALUES (?, ?, ?, ?)`,
   );
   const clearParts = db.prepare(`DELETE FROM ${t.snapshotParts} WHERE sequence = ?`);
-  const putPart = db.prepare(`INSERT INTO ${t.snapshotParts} (sequence, part, json, checksum) VALUES (?, ?, ?, ?)`);
+  const putPart = db.prepare(`INSERT INTO ${t.snapshotParts} (sequence, part, data, checksum) VALUES (?, ?, ?, ?)`);
   const pruneSnapshots = db.prepare(
     `DELETE FROM ${t.snapshots} WHERE sequence NOT IN (SELECT sequence FROM ${t.snapshots} ORDER BY sequence DESC LIMIT ?)`,
   );
@@ -51,7 +51,7 @@ export function prepareSnapshotStore(
  */
 export function readLatestSnapshot(db: Database.Database, tables: LogTables): ResourceLeaseQueueSnapshot | undefined {
   const row = db
-    .prepare<[], SnapshotRow>(`SELECT sequence, json, checksum FROM ${tables.snapshots} ORDER BY sequence DESC LIMIT 1`)
+    .prepare<[], SnapshotRow>(`SELECT sequence, data, checksum FROM ${tables.snapshots} ORDER BY sequence DESC LIMIT 1`)
     .get();
   return row ? decodeSnapshotRow(row, readSnapshotParts(db, tables, row.sequence)) : undefined;
 }

@@ -76,7 +76,7 @@ export function openVerifiedLog(settings: ResolvedReplicatorOptions): VerifiedLo
     const covered = Math.max(recorded?.lastSequence ?? 0, snapshot);
     const rows = db
       .prepare<[number], RawEventRow>(
-        `SELECT sequence, event_type, json, checksum FROM ${tables.events} WHERE sequence > ? ORDER BY sequence`,
+        `SELECT sequence, event_type, data, checksum FROM ${tables.events} WHERE sequence > ? ORDER BY sequence`,
       )
       .raw(true)
       .iterate(covered);

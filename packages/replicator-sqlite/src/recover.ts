@@ -52,7 +52,7 @@ function readRun(db: Database.Database, t: LogTables, from: number): { rows: Raw
   try {
     const it = db
       .prepare<[number], RawEventRow>(
-        `SELECT sequence, event_type, json, checksum FROM ${t.events} WHERE sequence >= ? ORDER BY sequence`,
+        `SELECT sequence, event_type, data, checksum FROM ${t.events} WHERE sequence >= ? ORDER BY sequence`,
       )
       .raw(true)
       .iterate(from);
@@ -95,6 +95,13 @@ export function recover(path: string, table: string): Recovered {
             .get(quoted.slice(1, -1))!.n > 0,
       ) ?? false;
     if (!tableExists(t.events)) return NOTHING;
+    // A file not yet at schema version 4 names its data columns `json`; this is a private copy, so rename them.
+    for (const quoted of [t.events, t.snapshots, t.snapshotParts]) {
+      attempt(() => {
+        const columns = conn.prepare(`PRAGMA table_info(${quoted})`).all() as Array<{ name: string }>;
+        if (columns.some((c) => c.name === "json")) conn.exec(`ALTER TABLE ${quoted} RENAME COLUMN json TO data`);
+      });
+    }
     const statsAfter = (after: number) =>
       attempt(() =>
         conn
@@ -116,8 +123,8 @@ export function recover(path: string, table: string): Recovered {
     for (const sequence of snapshotSequences) {
       const snapshot = attempt(() => {
         const row = conn
-          .prepare<[number], { sequence: number; json: string; checksum: string }>(
-            `SELECT sequence, json, checksum FROM ${t.snapshots} WHERE sequence = ?`,
+          .prepare<[number], { sequence: number; data: string; checksum: string }>(
+            `SELECT sequence, data, checksum FROM ${t.snapshots} WHERE sequence = ?`,
           )
           .get(sequence);
         return row ? decodeSnapshotRow(row, readSnapshotParts(conn, t, sequence)) : undefined;
@@ -166,7 +173,7 @@ export function recover(path: string, table: string): Recovered {
     }
     attempt(() => {
       const all = conn
-        .prepare<[], RawEventRow>(`SELECT sequence, event_type, json, checksum FROM ${t.events} ORDER BY sequence`)
+        .prepare<[], RawEventRow>(`SELECT sequence, event_type, data, checksum FROM ${t.events} ORDER BY sequence`)
         .raw(true)
         .iterate();
       for (const row of all) {

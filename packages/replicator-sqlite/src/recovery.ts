@@ -5,6 +5,7 @@ import {
   type ResourceLeaseQueueSnapshot,
 } from "@omnirelay/core";
 import { integerOption } from "@omnirelay/core/wire";
+import type { CommittedReader } from "./log-rows.js";
 import type { SqliteResourceLeaseReplicatorOptions } from "./options.js";
 import { SqliteResourceLeaseReplicator } from "./replicator.js";
 
@@ -65,13 +66,8 @@ export async function openDurableResourceLeaseQueue(
   try {
     const snapshot: ResourceLeaseQueueSnapshot | undefined = replicator.latestSnapshot();
     const from = (snapshot?.lastEventSequence ?? 0) + 1;
-    let replayedEvents = 0;
-    const events = (async function* () {
-      for await (const event of replicator.read(from)) {
-        replayedEvents++;
-        yield event;
-      }
-    })();
+    // read() returns a CommittedReader, which counts what it returned.
+    const events = replicator.read(from) as CommittedReader;
     const queue = await ResourceLeaseQueue.rebuild(
       events,
       { ...options.queueOptions, replicator },
@@ -104,7 +100,7 @@ export async function openDurableResourceLeaseQueue(
     return {
       queue,
       replicator,
-      replayedEvents,
+      replayedEvents: events.count,
       snapshotSequence: snapshot?.lastEventSequence ?? 0,
       close,
       [Symbol.asyncDispose]: close,

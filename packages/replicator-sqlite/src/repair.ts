@@ -3,7 +3,7 @@ import { basename, dirname, join } from "node:path";
 import { ErrorCodes, isOmniRelayError, OmniRelayError, type ResourceLeaseQueueSnapshot } from "@omnirelay/core";
 import Database from "better-sqlite3";
 import { lockedError, quoteTableName } from "./errors.js";
-import { isLockedByAnother, scanNumbers } from "./files.js";
+import { isLockedByAnother } from "./files.js";
 import {
   fsyncFileSync,
   type HighWater,
@@ -14,6 +14,7 @@ import {
   writeHighWaterSync,
 } from "./high-water.js";
 import { checksumOf, decodeRawRow, type RawEventRow } from "./integrity.js";
+import { scanNumbers } from "./page-scan.js";
 import { countersOf, NOTHING, recover, stateOf } from "./recover.js";
 import { logMigrations, logTables, migrate } from "./schema.js";
 import { encodeSnapshot } from "./snapshot-codec.js";
@@ -106,12 +107,12 @@ function writeLog(
   try {
     const t = logTables(table);
     const insertRow = db.prepare(
-      `INSERT INTO ${t.events} (sequence, event_type, timestamp, json, checksum) VALUES (?, ?, ?, ?, ?)`,
+      `INSERT INTO ${t.events} (sequence, event_type, timestamp, data, checksum) VALUES (?, ?, ?, ?, ?)`,
     );
     const putSnapshot = db.prepare(
-      `INSERT INTO ${t.snapshots} (sequence, created_at, json, checksum) VALUES (?, ?, ?, ?)`,
+      `INSERT INTO ${t.snapshots} (sequence, created_at, data, checksum) VALUES (?, ?, ?, ?)`,
     );
-    const putPart = db.prepare(`INSERT INTO ${t.snapshotParts} (sequence, part, json, checksum) VALUES (?, ?, ?, ?)`);
+    const putPart = db.prepare(`INSERT INTO ${t.snapshotParts} (sequence, part, data, checksum) VALUES (?, ?, ?, ?)`);
     db.transaction(() => {
       for (const row of content.rows) {
         insertRow.run(row[0], row[1], decodeRawRow(row).timestamp, row[2], row[3]);

@@ -18,13 +18,13 @@ import { GroupCommit } from "./group-commit.js";
 import { type HighWater, highWaterPath } from "./high-water.js";
 import { HighWaterKeeper } from "./high-water-keeper.js";
 import {
+  CommittedReader,
   type Counters,
   encodePublish,
   type Pending,
   prepareInsertRows,
   prepareSelectRows,
   type Row,
-  readCommitted,
   type SelectRows,
 } from "./log-rows.js";
 import { prepareSnapshotStore, readLatestSnapshot } from "./log-snapshots.js";
@@ -254,14 +254,14 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
     return this.iterate(Math.max(1, Math.floor(fromSequence)), limit ?? Number.POSITIVE_INFINITY);
   }
 
-  private iterate(from: number, limit: number): AsyncGenerator<ResourceLeaseReplicationEvent> {
+  private iterate(from: number, limit: number): CommittedReader {
     const source = {
       select: this.selectFrom,
       path: this.settings.path,
       committed: () => this.committed,
       closed: () => this.closed,
     };
-    return readCommitted(source, from, limit);
+    return new CommittedReader(source, from, limit);
   }
 
   /** Sequence number of the last committed event, 0 when the log is empty. */

@@ -87,7 +87,11 @@ export function logTables(name: string): LogTables {
   return { events: `"${name}"`, snapshots: `"${name}_snapshots"`, snapshotParts: `"${name}_snapshot_parts"` };
 }
 
-/** The event-log migrations. Version 1: events; version 2: snapshots; version 3: snapshot parts. Internal. */
+/**
+ * The event-log migrations. Version 1: events; version 2: snapshots; version 3: snapshot parts; version 4: the `json`
+ * columns become `data`, and rows written from then on hold an event's binary form (a BLOB) instead of its JSON
+ * text. Rows written before keep their JSON and are still read, so the migration rewrites no row. Internal.
+ */
 export function logMigrations(tables: LogTables): Migration[] {
   return [
     {
@@ -132,6 +136,15 @@ export function logMigrations(tables: LogTables): Migration[] {
              PRIMARY KEY (sequence, part)
            )`,
         );
+      },
+    },
+    {
+      version: 4,
+      description: "binary rows: the json columns become data",
+      up(db) {
+        for (const table of [tables.events, tables.snapshots, tables.snapshotParts]) {
+          db.exec(`ALTER TABLE ${table} RENAME COLUMN json TO data`);
+        }
       },
     },
   ];

@@ -1,9 +1,10 @@
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { here } from "./drill-helpers.js";
+import { tempDir } from "./helpers.js";
 
 const run = promisify(execFile);
 const root = join(here, "..", "..", "..");
@@ -23,4 +24,21 @@ describe("docs/guides/sqlite-replication.md", () => {
     },
     60_000,
   );
+});
+
+describe("docs/performance.md's restart measurement", () => {
+  it("fills a log, times restarts, and summarises a CPU profile of one (bench/restart.mjs, cpuprofile-top.mjs)", async () => {
+    const bench = join(here, "..", "bench");
+    const { stdout } = await run("node", [join(bench, "restart.mjs"), "3000", "1"], { timeout: 60_000 });
+    expect(stdout).toMatch(/median \d+ ms/);
+    expect(stdout).toContain("3000");
+    const dir = tempDir();
+    const log = join(dir, "log.db");
+    await run("node", [join(bench, "restart.mjs"), "fill", log, "2000"], { timeout: 60_000 });
+    const opened = await run("node", ["--cpu-prof", `--cpu-prof-dir=${dir}`, join(bench, "restart.mjs"), "open", log]);
+    expect(JSON.parse(opened.stdout)).toMatchObject({ pending: 2000, replayedEvents: 2000 });
+    const profile = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
+    const top = await run("node", [join(bench, "cpuprofile-top.mjs"), join(dir, profile!), "5"]);
+    expect(top.stdout).toMatch(/^total \d+ ms/);
+  }, 120_000);
 });

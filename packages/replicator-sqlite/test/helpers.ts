@@ -100,3 +100,13 @@ export function filesBeside(path: string): string[] {
     .filter((f) => f.startsWith(name))
     .sort();
 }
+
+/** Where the binary form of event `sequence` starts in a log file's raw bytes (format byte, type, f64 sequence). */
+export function binaryRowAt(file: Buffer, sequence: number): number {
+  const number = Buffer.alloc(8);
+  number.writeDoubleLE(sequence);
+  for (let at = file.indexOf(number); at >= 0; at = file.indexOf(number, at + 1)) {
+    if (at >= 2 && file[at - 2] === 1) return at - 2;
+  }
+  return -1;
+}

@@ -25,22 +25,34 @@ async function logWith(count: number): Promise<string> {
   return path;
 }
 
-/** A row cut short; its checksum is recomputed, so only decoding can catch it. */
-const truncated = '{"sequenceNumber":4,"eventType';
+/** Changes the stored data of event 4 with `change`; with `recomputeChecksum` only decoding can catch it. */
+function damageRow4(change: (data: Buffer) => Buffer, recomputeChecksum: boolean) {
+  return (db: Database.Database) => {
+    const { data } = db.prepare("SELECT data FROM resourcelease_events WHERE sequence = 4").get() as { data: Buffer };
+    const damaged = change(data);
+    db.prepare("UPDATE resourcelease_events SET data = ? WHERE sequence = 4").run(damaged);
+    if (recomputeChecksum) {
+      db.prepare("UPDATE resourcelease_events SET checksum = ? WHERE sequence = 4").run(checksumOf(damaged));
+    }
+  };
+}
 
-function tamper(path: string, sql: string): void {
+function tamper(path: string, sql: string | ((db: Database.Database) => void)): void {
   const db = new Database(path);
-  db.exec(sql);
+  if (typeof sql === "string") db.exec(sql);
+  else sql(db);
   db.close();
 }
 
 describe("corrupt logs", () => {
   it.each([
-    ["checksum", "UPDATE resourcelease_events SET json = replace(json, 'Enqueue', 'Completed') WHERE sequence = 4"],
+    // One flipped byte in the middle of the stored bytes.
     [
-      "decode",
-      `UPDATE resourcelease_events SET json = '${truncated}', checksum = '${checksumOf(truncated)}' WHERE sequence = 4`,
+      "checksum",
+      damageRow4((d) => Buffer.concat([d.subarray(0, 40), Buffer.from([d[40]! ^ 1]), d.subarray(41)]), false),
     ],
+    // Cut short, its checksum recomputed.
+    ["decode", damageRow4((d) => d.subarray(0, 40), true)],
     ["gap", "DELETE FROM resourcelease_events WHERE sequence = 4"],
   ])(
     "opening fails naming the sequence (%s); repair keeps 1..3 and continues above the lost ones",
@@ -140,10 +152,10 @@ describe("schema versions and migrations", () => {
     expect(log.latestSnapshot()).toBeUndefined();
     await log.close();
     const check = new Database(path, { readonly: true });
-    expect(schemaVersion(check, "eventlog:resourcelease_events")).toBe(3);
+    expect(schemaVersion(check, "eventlog:resourcelease_events")).toBe(4);
     const rows = check.prepare(`SELECT component, version FROM ${SCHEMA_VERSION_TABLE}`).all();
     check.close();
-    expect(rows).toEqual([{ component: "eventlog:resourcelease_events", version: 3 }]);
+    expect(rows).toEqual([{ component: "eventlog:resourcelease_events", version: 4 }]);
   });
 
   it("refuses a file written by a newer version", async () => {
@@ -151,6 +163,6 @@ describe("schema versions and migrations", () => {
     tamper(path, `UPDATE ${SCHEMA_VERSION_TABLE} SET version = 99`);
     const err = await rejection(SqliteResourceLeaseReplicator.open({ path }));
     expect(err).toMatchObject({ status: "failed-precondition", code: ErrorCodes.sqlite.schemaTooNew });
-    expect(err.metadata).toMatchObject({ version: "99", supported: "3" });
+    expect(err.metadata).toMatchObject({ version: "99", supported: "4" });
   });
 });

@@ -210,16 +210,16 @@ describe("snapshots in parts", () => {
 
     const db = new Database(path, { readonly: true });
     const parts = db
-      .prepare("SELECT part, length(json) AS n FROM resourcelease_events_snapshot_parts WHERE sequence = ?")
+      .prepare("SELECT part, length(data) AS n FROM resourcelease_events_snapshot_parts WHERE sequence = ?")
       .all(last) as Array<{ part: number; n: number }>;
-    const head = db.prepare("SELECT json FROM resourcelease_events_snapshots WHERE sequence = ?").get(last) as {
-      json: string;
+    const head = db.prepare("SELECT data FROM resourcelease_events_snapshots WHERE sequence = ?").get(last) as {
+      data: string;
     };
     db.close();
     // 10,000 pending + 700 active + 300 dead + 11,000 request ids = 22,000 entries: 5 parts.
     expect(parts.map((p) => p.part)).toEqual([0, 1, 2, 3, 4]);
-    expect(JSON.parse(head.json)).toMatchObject({ version: 2, parts: 5, lastEventSequence: last });
-    expect(head.json.length).toBeLessThan(300);
+    expect(JSON.parse(head.data)).toMatchObject({ version: 2, parts: 5, lastEventSequence: last });
+    expect(head.data.length).toBeLessThan(300);
 
     const log = await SqliteResourceLeaseReplicator.open({ path });
     expect(log.latestSnapshot()).toEqual(expected);
@@ -281,7 +281,7 @@ describe("snapshots in parts", () => {
     });
     const db = new Database(path);
     db.prepare(
-      "INSERT INTO resourcelease_events_snapshots (sequence, created_at, json, checksum) VALUES (?, 0, ?, ?)",
+      "INSERT INTO resourcelease_events_snapshots (sequence, created_at, data, checksum) VALUES (?, 0, ?, ?)",
     ).run(snapshot.lastEventSequence, v1, createHash("sha256").update(v1, "utf8").digest("hex"));
     db.close();
     await using again = await openDurableResourceLeaseQueue({ path });

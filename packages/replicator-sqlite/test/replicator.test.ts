@@ -7,6 +7,7 @@ import {
   type ResourceLeaseReplicationEvent,
 } from "@omnirelay/core";
 import { FakeClock } from "@omnirelay/core/testing";
+import { encodeReplicationEvent } from "@omnirelay/core/wire";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { SqliteResourceLeaseReplicator } from "../src/index.js";
@@ -56,13 +57,16 @@ describe("SqliteResourceLeaseReplicator: the log", () => {
     const log = await SqliteResourceLeaseReplicator.open({ path });
     await log.publish([ev(1, "Enqueue"), ev(2)]);
     await log.close();
+    // Rows as those versions stored them: the event's JSON text and its SHA-256.
     const db = new Database(path);
     const sha = (json: string) => createHash("sha256").update(json, "utf8").digest("hex");
-    for (const row of db.prepare("SELECT sequence, json FROM resourcelease_events").all() as Array<{
-      sequence: number;
-      json: string;
-    }>) {
-      db.prepare("UPDATE resourcelease_events SET checksum = ? WHERE sequence = ?").run(sha(row.json), row.sequence);
+    for (const event of [ev(1, "Enqueue"), ev(2)]) {
+      const json = JSON.stringify(encodeReplicationEvent(event));
+      db.prepare("UPDATE resourcelease_events SET data = ?, checksum = ? WHERE sequence = ?").run(
+        json,
+        sha(json),
+        event.sequenceNumber,
+      );
     }
     db.close();
     const again = await SqliteResourceLeaseReplicator.open({ path });
@@ -77,7 +81,7 @@ describe("SqliteResourceLeaseReplicator: the log", () => {
     expect(err.metadata).toMatchObject({ sequence: "2", reason: "checksum" });
   });
 
-  it("stores rows with type, timestamp, JSON and its CRC-32 in the table it is given", async () => {
+  it("stores rows with type, timestamp, the event's binary form and its CRC-32 in the table it is given", async () => {
     const path = tempDb();
     const log = await SqliteResourceLeaseReplicator.open({ path, table: "my_events" });
     await log.publish([ev(1, "Enqueue"), ev(2)]);
@@ -85,11 +89,11 @@ describe("SqliteResourceLeaseReplicator: the log", () => {
     await log.close();
 
     const db = new Database(path, { readonly: true });
-    const rows = db.prepare("SELECT sequence, event_type, timestamp, json, checksum FROM my_events").all() as Array<{
+    const rows = db.prepare("SELECT sequence, event_type, timestamp, data, checksum FROM my_events").all() as Array<{
       sequence: number;
       event_type: number;
       timestamp: number;
-      json: string;
+      data: Buffer;
       checksum: string;
     }>;
     db.close();
@@ -98,7 +102,10 @@ describe("SqliteResourceLeaseReplicator: the log", () => {
       [2, 3, 1_700_000_000_002],
       [3, 4, 1_700_000_000_003],
     ]);
-    for (const r of rows) expect(r.checksum).toBe(crc32(r.json).toString(16).padStart(8, "0"));
+    for (const r of rows) {
+      expect(Buffer.isBuffer(r.data)).toBe(true);
+      expect(r.checksum).toBe(crc32(r.data).toString(16).padStart(8, "0"));
+    }
 
     const again = await SqliteResourceLeaseReplicator.open({ path, table: "my_events" });
     expect(await collect(again.read(1))).toEqual([1, 2, 3]);
