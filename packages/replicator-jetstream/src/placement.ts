@@ -236,10 +236,10 @@ export class JetStreamShardPlacement<T extends ServedShard = ServedShard> implem
     for (const shard of shards) {
       const mine = this.lastPlacement.get(shard) === ownership.nodeId;
       const slot = this.slots.get(shard);
-      if (slot?.phase === "held" && slot.lease?.lost) void this.drop(shard, slot, "lost");
+      if (slot?.phase === "held" && slot.lease?.lost) slot.task = this.drop(shard, slot, "lost");
       else if (mine && slot === undefined) this.start(shard);
       else if (!mine && slot?.phase === "acquiring") slot.abort.abort();
-      else if (!mine && slot?.phase === "held") void this.drop(shard, slot, "moved");
+      else if (!mine && slot?.phase === "held") slot.task = this.drop(shard, slot, "moved");
     }
   }
 
@@ -260,9 +260,10 @@ export class JetStreamShardPlacement<T extends ServedShard = ServedShard> implem
   private start(shard: string): void {
     const slot: Slot<T> = { phase: "acquiring", abort: new AbortController() };
     this.slots.set(shard, slot);
-    slot.task = this.take(shard, slot).finally(() => {
-      slot.task = undefined;
+    const task: Promise<void> = this.take(shard, slot).finally(() => {
+      if (slot.task === task) slot.task = undefined;
     });
+    slot.task = task;
   }
 
   private async take(shard: string, slot: Slot<T>): Promise<void> {
