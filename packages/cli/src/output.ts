@@ -24,11 +24,12 @@ export const exitCodeHelp = `Exit codes:
   0  ok
   2  usage: unknown command or flag, bad value, unreadable or malformed file
   3  remote error: the dispatcher refused the call (stderr: "error: <code>: <message>")
-  4  connection failure: the dispatcher could not be reached or did not answer in time
+  4  connection failure: the dispatcher (or NATS, for shards) could not be reached or did not answer in time
   5  empty: the verb needed an item and got none (lease with nothing pending)
   1  a bug in the CLI
 
-Environment: OMNIRELAY_URL (--url), OMNIRELAY_CONTROL_URL (--control-url), OMNIRELAY_TOKEN (--token).`;
+Environment: OMNIRELAY_URL (--url), OMNIRELAY_CONTROL_URL (--control-url), OMNIRELAY_TOKEN (--token),
+OMNIRELAY_NATS_URL and OMNIRELAY_{OWNERS,MEMBERS,PINS}_BUCKET (shards).`;
 
 /** An error that ends the command with a chosen exit code and one message line. */
 export class CliError extends Error {
@@ -49,6 +50,7 @@ export function usageError(message: string): CliError {
 const unreachableCodes: ReadonlySet<string> = new Set([
   ErrorCodes.rpc.transportUnavailable,
   ErrorCodes.rpc.deadlineExceeded,
+  ErrorCodes.jetstream.unavailable,
 ]);
 
 /** Writes the one-line description of `error` to stderr and answers the exit code it maps to. */

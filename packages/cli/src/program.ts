@@ -3,6 +3,7 @@ import { registerDeadLetterCommands } from "./commands/deadletters.js";
 import { registerDrainCommands } from "./commands/drain.js";
 import { registerPeersCommand } from "./commands/peers.js";
 import { registerQueueCommands } from "./commands/queue.js";
+import { registerShardsCommands } from "./commands/shards.js";
 import { registerStatsCommand } from "./commands/stats.js";
 import { intArg } from "./context.js";
 import { exitCodeHelp } from "./output.js";
@@ -10,7 +11,9 @@ import { exitCodeHelp } from "./output.js";
 /** Builds the `omnirelay` command tree (commander); `main.ts` runs it. */
 export function createProgram(version: string): Command {
   const program = new Command("omnirelay")
-    .description("Drive and inspect OmniRelay resourcelease dispatchers over HTTP or gRPC.")
+    .description(
+      "Drive and inspect OmniRelay resourcelease dispatchers over HTTP or gRPC, and JetStream shard placement.",
+    )
     .version(version)
     .addOption(
       new Option("--url <url>", "dispatcher URL; for grpc host:port or grpc://host:port")
@@ -46,5 +49,6 @@ export function createProgram(version: string): Command {
   registerPeersCommand(rl);
   // Every sub-command reports usage errors through the same exit path.
   for (const c of [rl, ...rl.commands]) c.exitOverride();
+  registerShardsCommands(program);
   return program;
 }

@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 
+export type { ShardMember } from "./buckets.js";
 export type { JetStreamEventLogDescription, JetStreamEventLogStats, JetStreamSyncSetting } from "./describe.js";
 export { JetStreamErrorCodes } from "./errors.js";
 export { JetStreamResourceLeaseEventLog } from "./event-log.js";
@@ -14,7 +15,18 @@ export type { OwnedJetStreamResourceLeaseQueue, OwnedJetStreamResourceLeaseQueue
 export { openOwnedJetStreamResourceLeaseQueue } from "./owned-queue.js";
 export type { AcquireShardOptions, JetStreamShardOwnershipOptions, ShardOwnerRecord } from "./ownership.js";
 export { JetStreamShardOwnership } from "./ownership.js";
+export type {
+  JetStreamShardPlacementOptions,
+  PlacedShard,
+  ServedShard,
+  ShardPlacementEvent,
+} from "./placement.js";
+export { JetStreamShardPlacement } from "./placement.js";
 export type { JetStreamResourceLeaseQueue, JetStreamResourceLeaseQueueOptions } from "./queue.js";
 export { openJetStreamResourceLeaseQueue } from "./queue.js";
+export type { ShardPlacementInput } from "./rendezvous.js";
+export { placeShards, rendezvousNode, rendezvousWeight } from "./rendezvous.js";
+export type { JetStreamShardAdminOptions, ShardsOverview, ShardView } from "./shard-admin.js";
+export { JetStreamShardAdmin } from "./shard-admin.js";
 export { JetStreamShardLease } from "./shard-lease.js";
 export type { JetStreamSnapshotStats } from "./snapshotter.js";

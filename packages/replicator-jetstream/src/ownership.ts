@@ -40,6 +40,12 @@ export interface AcquireShardOptions {
   readonly waitMs?: number;
   /** Aborts the wait. */
   readonly signal?: AbortSignal;
+  /**
+   * The key's revision this node already saw, and when (by {@link JetStreamShardOwnership.clock}): the TTL is counted
+   * from then instead of from `acquire`'s first read, when the key still holds that revision. Placement passes it
+   * for shards it has been watching, so a takeover does not wait a second TTL.
+   */
+  readonly seenSince?: { readonly revision: number; readonly at: number };
 }
 
 /** A shard's ownership key as read. */
@@ -128,6 +134,11 @@ export class JetStreamShardOwnership implements AsyncDisposable {
     );
   }
 
+  /** The clock this instance measures TTLs with (times given in `seenSince` must come from it). */
+  get clock(): Clock {
+    return this.context.clock;
+  }
+
   /** The TTL of an ownership, in ms. */
   get ownershipTtlMs(): number {
     return this.context.ttlMs;
@@ -174,7 +185,10 @@ export class JetStreamShardOwnership implements AsyncDisposable {
     const waitMs = integerOption("waitMs", options.waitMs, { min: 0, fallback: 2 * ttlMs });
     const deadline = clock.now() + waitMs;
     const pollMs = Math.max(10, Math.floor(ttlMs / 5));
-    let seen: { revision: number; since: number } | undefined;
+    let seen: { revision: number; since: number } | undefined =
+      options.seenSince && options.seenSince.at <= clock.now()
+        ? { revision: options.seenSince.revision, since: options.seenSince.at }
+        : undefined;
     for (;;) {
       if (options.signal?.aborted) {
         throw new OmniRelayError({

@@ -206,4 +206,9 @@ export const jetstreamCodes = {
   unavailable: "resourcelease.jetstream.unavailable",
   /** unavailable: the log was closed. */
   closed: "resourcelease.jetstream.closed",
+  /**
+   * failed-precondition: a shard was to be pinned (`omnirelay shards move`) to a node that is not a live member of
+   * the placement's membership bucket; nothing was written. Metadata `node`, `members` (comma-separated node ids).
+   */
+  notMember: "resourcelease.jetstream.not_member",
 } as const;

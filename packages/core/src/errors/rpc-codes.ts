@@ -54,6 +54,11 @@ export const rpcCodes = {
    * optional peer of `@omnirelay/cli`, and it is not installed; the message says what to `npm install`.
    */
   transportGrpcNotInstalled: "omnirelay.transport.grpc_not_installed",
+  /**
+   * failed-precondition: made by the CLI, never sent: `omnirelay shards` needs `@omnirelay/replicator-jetstream`, an
+   * optional peer of `@omnirelay/cli`, and it is not installed; the message says what to `npm install`.
+   */
+  cliJetstreamNotInstalled: "omnirelay.cli.jetstream_not_installed",
   /** internal: the remote answered something that is not the procedure's response message; metadata `field`. */
   responseInvalid: "omnirelay.response.invalid",
   /** resource-exhausted: the rate limiter refused a permit; metadata `procedure`, `retryAfterMs`, `limiter`. */
