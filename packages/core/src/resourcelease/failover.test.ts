@@ -108,7 +108,8 @@ describe("a client and a worker ride through a failover over HTTP", () => {
     expect(perItem(log, "LeaseGranted").get(first.sequenceId)).toBe(1);
     expect(perItem(log, "LeaseExpired").size).toBe(0);
     const renewedOnB = log.filter(
-      (e) => e.eventType === "Heartbeat" && e.ownership?.sequenceId === first.sequenceId && e.sequenceNumber > takeoverAt,
+      (e) =>
+        e.eventType === "Heartbeat" && e.ownership?.sequenceId === first.sequenceId && e.sequenceNumber > takeoverAt,
     );
     expect(renewedOnB.length).toBeGreaterThan(0);
     const done = log.find((e) => e.eventType === "Completed" && e.ownership?.sequenceId === first.sequenceId);
