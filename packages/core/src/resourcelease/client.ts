@@ -6,18 +6,47 @@ import type {
   ResourceLeasePendingItem,
   ResourceLeaseQueueStats,
 } from "../contracts/payload.js";
-import type { ProcedureDefinition, UnaryOutbound } from "../dispatcher/types.js";
+import type { ProcedureDefinition, UnaryOutbound, UnaryRequest } from "../dispatcher/types.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { ResourceLeaseFailOutcome } from "../queue/types.js";
+import { HttpOutbound } from "../transport/http/outbound.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { integerOption } from "../wire/options.js";
+import type { ResourceLeaseEndpoint, ResourceLeaseEndpointChange, ResourceLeaseFailoverOptions } from "./endpoints.js";
 import { EnqueueCoalescer } from "./enqueue-coalescer.js";
 import type { FailRequest } from "./messages.js";
 import { ResourceLeaseProcedures as P, type ResourceLeaseVerb } from "./procedures.js";
+import { EndpointRouter } from "./router.js";
 
 /** Options of a {@link ResourceLeaseClient}. */
 export interface ResourceLeaseClientOptions {
-  /** How calls travel: `HttpOutbound` from core, or `GrpcOutbound` from @omnirelay/transport-grpc. */
-  readonly outbound: UnaryOutbound;
+  /**
+   * How calls travel to the one dispatcher that serves the namespace: `HttpOutbound` from core, or `GrpcOutbound`
+   * from @omnirelay/transport-grpc. Give this or `endpoints`, not both. Every answer, `resourcelease.not_owner`
+   * included, comes back as it is.
+   */
+  readonly outbound?: UnaryOutbound;
+  /**
+   * Several dispatcher nodes, any of which may own the namespace's shard (docs/queue-semantics.md, "Following the
+   * shard's owner"). Calls go to the first until an answer moves them: `resourcelease.not_owner` naming an owner
+   * sends them there (an owner not listed is dialled with `connect`); one naming nobody, a node that cannot be
+   * reached or that does not serve the namespace sends them to the next endpoint, pausing between rounds (see
+   * `failover`) until the call's deadline. A call is sent again only when the refusal proves nothing was applied
+   * (`not_owner`, a closed queue, a refused connection) or the call is idempotent (`enqueue` with every item's
+   * `requestId`, `heartbeat`, `stats`, `deadLetters`); otherwise its error is thrown and the next call goes to the
+   * next endpoint. A string is a URL dialled with `connect`. Give this or `outbound`, not both.
+   */
+  readonly endpoints?: readonly (string | ResourceLeaseEndpoint)[];
+  /**
+   * Dials an endpoint by URL: the `endpoints` given as strings, and owners named by `not_owner` answers. For gRPC pass
+   * e.g. `(url) => new GrpcOutbound({ address: new URL(url).host })` (core does not depend on
+   * @omnirelay/transport-grpc). A URL it throws for is skipped. @defaultValue `new HttpOutbound({ url, clock })`
+   */
+  readonly connect?: (url: string) => UnaryOutbound;
+  /** Pauses between rounds over every endpoint while no node serves the shard. Only with `endpoints`. */
+  readonly failover?: ResourceLeaseFailoverOptions;
+  /** Called when later calls move to another endpoint, and why. Only with `endpoints`. */
+  readonly onEndpointChange?: (change: ResourceLeaseEndpointChange) => void;
   /** @defaultValue 'resourcelease' */
   readonly namespace?: string;
   /** Sent as `Rpc-Caller`; also the default peer id of leases. */
@@ -52,6 +81,12 @@ export interface ResourceLeaseClientCallOptions {
   readonly shardKey?: string;
 }
 
+/** Per-call settings the verbs give {@link ResourceLeaseClient}'s transport step. */
+interface CallSettings extends ResourceLeaseClientCallOptions {
+  /** The call may be sent again after an attempt whose outcome is unknown (an idempotent verb). */
+  readonly replayable?: boolean;
+}
+
 /** Result of a single enqueue. */
 export interface ClientEnqueueResult {
   readonly sequenceId: number;
@@ -61,30 +96,64 @@ export interface ClientEnqueueResult {
 
 /**
  * The typed client of the `resourcelease::*` procedures, over any transport. Errors are `OmniRelayError`s with the
- * server's status and `code` (e.g. `resourcelease.lease.fenced`).
+ * server's status and `code` (e.g. `resourcelease.lease.fenced`). Given several `endpoints`, it follows the shard's
+ * owner across dispatcher nodes (see {@link ResourceLeaseClientOptions.endpoints}).
  */
 export class ResourceLeaseClient {
   readonly namespace: string;
   private readonly options: ResourceLeaseClientOptions;
+  private readonly router: EndpointRouter | undefined;
 
   private readonly coalescer: EnqueueCoalescer | undefined;
 
-  /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` for a bad `coalesceEnqueues`. */
+  /**
+   * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` for a bad `coalesceEnqueues`, `endpoints`
+   * or `failover`, or when neither or both of `outbound` and `endpoints` are given; whatever `connect` throws for a
+   * listed URL (`HttpOutbound`: invalid-argument for a URL that is not http or https).
+   */
   constructor(options: ResourceLeaseClientOptions) {
     this.options = options;
     this.namespace = options.namespace?.trim() || "resourcelease";
+    if ((options.outbound === undefined) === (options.endpoints === undefined)) {
+      throw OmniRelayError.invalidOption("outbound", "Give either outbound or endpoints.");
+    }
+    const clock = options.clock ?? systemClock;
+    this.router =
+      options.endpoints === undefined
+        ? undefined
+        : new EndpointRouter({
+            endpoints: options.endpoints,
+            connect: options.connect ?? ((url) => new HttpOutbound({ url, clock })),
+            clock,
+            ...(options.failover ? { failover: options.failover } : {}),
+            ...(options.onEndpointChange ? { onChange: options.onEndpointChange } : {}),
+          });
     const coalesce = integerOption("coalesceEnqueues", options.coalesceEnqueues, { min: 0, max: 1000, fallback: 0 });
     this.coalescer =
       coalesce > 1
         ? new EnqueueCoalescer(
             {
               many: (payloads) =>
-                this.call(P.enqueue, { payloads: payloads as ResourceLeaseItemPayload[], batch: true }),
+                this.call(
+                  P.enqueue,
+                  { payloads: payloads as ResourceLeaseItemPayload[], batch: true },
+                  { replayable: (payloads as ResourceLeaseItemPayload[]).every(hasRequestId) },
+                ),
               one: (payload) => this.enqueueOne(payload as ResourceLeaseItemPayload),
             },
             coalesce,
           )
         : undefined;
+  }
+
+  /** The endpoint calls go to now (with `endpoints`); undefined with a single `outbound`. */
+  get endpoint(): string | undefined {
+    return this.router?.url;
+  }
+
+  /** Every endpoint known (with `endpoints`): the listed ones, then owners met in `not_owner` answers. */
+  get endpoints(): string[] {
+    return this.router?.urls ?? [];
   }
 
   /** Enqueues one item (coalesced with others of the same turn when `coalesceEnqueues` is set). */
@@ -102,7 +171,11 @@ export class ResourceLeaseClient {
     payload: ResourceLeaseItemPayload,
     options?: ResourceLeaseClientCallOptions,
   ): Promise<ClientEnqueueResult> {
-    const r = await this.call(P.enqueue, { payloads: [payload], batch: false }, options);
+    const r = await this.call(
+      P.enqueue,
+      { payloads: [payload], batch: false },
+      { ...options, replayable: hasRequestId(payload) },
+    );
     return { sequenceId: r.sequenceIds[0]!, duplicate: r.duplicates[0] === true, stats: r.stats };
   }
 
@@ -111,7 +184,11 @@ export class ResourceLeaseClient {
     payloads: readonly ResourceLeaseItemPayload[],
     options?: ResourceLeaseClientCallOptions,
   ): Promise<{ sequenceIds: number[]; duplicates: boolean[] }> {
-    const r = await this.call(P.enqueue, { payloads, batch: true }, options);
+    const r = await this.call(
+      P.enqueue,
+      { payloads, batch: true },
+      { ...options, replayable: payloads.every(hasRequestId) },
+    );
     return { sequenceIds: [...r.sequenceIds], duplicates: [...r.duplicates] };
   }
 
@@ -133,7 +210,7 @@ export class ResourceLeaseClient {
     token: ResourceLeaseOwnershipToken,
     options?: ResourceLeaseClientCallOptions,
   ): Promise<{ leaseExpiresAt: number; remainingMs: number }> {
-    return this.call(P.heartbeat, { ownershipToken: token }, options);
+    return this.call(P.heartbeat, { ownershipToken: token }, { ...options, replayable: true });
   }
 
   /** Completes a lease. */
@@ -206,7 +283,7 @@ export class ResourceLeaseClient {
     request: { limit?: number } = {},
     options?: ResourceLeaseClientCallOptions,
   ): Promise<ResourceLeaseDeadLetterItem[]> {
-    return [...(await this.call(P.deadletters, request, options)).items];
+    return [...(await this.call(P.deadletters, request, { ...options, replayable: true })).items];
   }
 
   /** Moves dead-lettered items back to pending. */
@@ -216,23 +293,24 @@ export class ResourceLeaseClient {
 
   /** Queue counters. */
   async stats(options?: ResourceLeaseClientCallOptions): Promise<ResourceLeaseQueueStats> {
-    return this.call(P.stats, {}, options);
+    return this.call(P.stats, {}, { ...options, replayable: true });
   }
 
-  /** Sends any coalesced enqueues still waiting, then closes the outbound. */
+  /** Sends any coalesced enqueues still waiting, then closes the outbound (every endpoint's, with `endpoints`). */
   async close(): Promise<void> {
     await this.coalescer?.settle();
-    await this.options.outbound.close?.();
+    if (this.router) await this.router.close();
+    else await this.options.outbound?.close?.();
   }
 
   private async call<Req, Res>(
     definition: ProcedureDefinition<Req, Res>,
     message: Req,
-    options: ResourceLeaseClientCallOptions = {},
+    options: CallSettings = {},
   ): Promise<Res> {
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? 30_000;
     const signal = options.signal ?? new AbortController().signal;
-    const response = await this.options.outbound.call(definition, {
+    const request: UnaryRequest<Req> = {
       meta: {
         service: this.options.service ?? "omnirelay",
         procedure: `${this.namespace}::${definition.verb as ResourceLeaseVerb}`,
@@ -245,7 +323,15 @@ export class ResourceLeaseClient {
         ...(options.shardKey ? { shardKey: options.shardKey } : {}),
       },
       message,
-    });
+    };
+    const response = this.router
+      ? await this.router.call(definition, request, options.replayable === true)
+      : await (this.options.outbound as UnaryOutbound).call(definition, request);
     return response.message;
   }
+}
+
+/** An enqueue of items that all carry a `requestId` is idempotent: a second copy returns the first's ids. */
+function hasRequestId(payload: ResourceLeaseItemPayload): boolean {
+  return typeof payload.requestId === "string" && payload.requestId.trim() !== "";
 }

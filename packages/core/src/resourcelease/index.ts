@@ -11,6 +11,11 @@ export {
   type ResourceLeaseVerb,
   ResourceLeaseVerbs,
 } from "./component.js";
+export type {
+  ResourceLeaseEndpoint,
+  ResourceLeaseEndpointChange,
+  ResourceLeaseFailoverOptions,
+} from "./endpoints.js";
 /** Each `resourcelease::*` verb's request and response message types (`EnqueueRequest`, `LeaseResponse`, …). */
 export type * as ResourceLeaseMessages from "./messages.js";
 export { ResourceLeaseProcedures, type ResourceLeaseRequest } from "./procedures.js";

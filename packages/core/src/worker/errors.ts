@@ -18,8 +18,13 @@ const leaseLostCodes: ReadonlySet<string> = new Set([
   ErrorCodes.resourceLease.leaseTokenRequired,
 ]);
 
-/** True when an error says the lease can no longer be acted on (as opposed to a transient failure). Internal. */
+/**
+ * True when an error says the lease can no longer be acted on (as opposed to a transient failure). Internal.
+ * `resourcelease.not_owner` is failed-precondition but transient: the node that answered lost the shard, and the
+ * new owner, once it has replayed the log, holds the same lease under the same token.
+ */
 export function isLeaseLost(error: OmniRelayError): boolean {
+  if (error.code === ErrorCodes.resourceLease.notOwner) return false;
   return leaseLostStatuses.has(error.status) || leaseLostCodes.has(error.code);
 }
 

@@ -29,6 +29,10 @@ const CLOSE_LEASE_SETTLE_MS = 250;
  *
  * The first deadline of a lease comes from `grant.leaseExpiresAt` (keep clocks in sync); every renewal uses the
  * server-measured `remainingMs`, which clock skew cannot inflate.
+ *
+ * Across a failover, give it a `ResourceLeaseClient` with several `endpoints`: its calls follow the shard's owner,
+ * and a `resourcelease.not_owner` that still reaches the worker is transient (retried while the lease lasts), never a
+ * lost lease — the new owner holds the old owner's leases under the same tokens.
  */
 export class ResourceLeaseWorker implements AsyncDisposable {
   private readonly o: ResolvedWorkerOptions;
