@@ -218,7 +218,7 @@ describe("snapshots in parts", () => {
     db.close();
     // 10,000 pending + 700 active + 300 dead + 11,000 request ids = 22,000 entries: 5 parts.
     expect(parts.map((p) => p.part)).toEqual([0, 1, 2, 3, 4]);
-    expect(JSON.parse(head.data)).toMatchObject({ version: 2, parts: 5, lastEventSequence: last });
+    expect(JSON.parse(head.data)).toMatchObject({ version: 3, parts: 5, lastEventSequence: last });
     expect(head.data.length).toBeLessThan(300);
 
     const log = await SqliteResourceLeaseReplicator.open({ path });
