@@ -78,9 +78,11 @@ function writeEntry(w: ByteWriter, kind: (typeof KINDS)[number], entry: unknown)
   }
 }
 
-/** Encodes a snapshot's lists as binary parts of at most `perPart` entries each (fresh buffers). Internal. */
-export function encodeSnapshotParts(snapshot: ResourceLeaseQueueSnapshot, perPart: number): Buffer[] {
-  const parts: Buffer[] = [];
+/**
+ * Encodes a snapshot's lists as binary parts of at most `perPart` entries each (fresh buffers), one part per step, so a
+ * caller can write a large snapshot over several turns of the event loop. Internal.
+ */
+export function* snapshotParts(snapshot: ResourceLeaseQueueSnapshot, perPart: number): Generator<Buffer> {
   const w = writer;
   let started = false;
   let room = 0;
@@ -89,7 +91,7 @@ export function encodeSnapshotParts(snapshot: ResourceLeaseQueueSnapshot, perPar
     let at = 0;
     while (at < list.length) {
       if (room === 0) {
-        if (started) parts.push(w.take());
+        if (started) yield w.take();
         w.reset();
         w.u8(SNAPSHOT_PART_FORMAT);
         room = perPart;
@@ -103,8 +105,7 @@ export function encodeSnapshotParts(snapshot: ResourceLeaseQueueSnapshot, perPar
       room -= n;
     }
   }
-  if (started) parts.push(w.take()); // a snapshot without entries has no parts
-  return parts;
+  if (started) yield w.take(); // a snapshot without entries has no parts
 }
 
 function readEntry(r: ByteReader, kind: (typeof KINDS)[number], into: SnapshotLists): void {

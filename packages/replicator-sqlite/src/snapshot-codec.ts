@@ -4,7 +4,7 @@ import type {
   ResourceLeaseQueueSnapshot,
 } from "@omnirelay/core";
 import { decodePendingItem } from "@omnirelay/core/wire";
-import { decodeSnapshotPart, emptyLists, encodeSnapshotParts } from "./snapshot-binary.js";
+import { decodeSnapshotPart, emptyLists, snapshotParts } from "./snapshot-binary.js";
 
 type ActiveLease = ResourceLeaseQueueSnapshot["active"][number];
 
@@ -34,16 +34,25 @@ interface PartJson {
  * (JSON parts, items as core's pending-item JSON) and version 1 (one JSON text) are still read. Internal.
  */
 export function encodeSnapshot(snapshot: ResourceLeaseQueueSnapshot): EncodedSnapshot {
-  const parts = encodeSnapshotParts(snapshot, SNAPSHOT_PART_ENTRIES);
-  const head = JSON.stringify({
+  const parts = [...encodeSnapshotParts(snapshot)];
+  return { head: encodeSnapshotHead(snapshot, parts.length), parts };
+}
+
+/** The binary parts of a snapshot, encoded one at a time. Internal. */
+export function encodeSnapshotParts(snapshot: ResourceLeaseQueueSnapshot): Generator<Buffer> {
+  return snapshotParts(snapshot, SNAPSHOT_PART_ENTRIES);
+}
+
+/** The head of a snapshot of `parts` binary parts. Internal. */
+export function encodeSnapshotHead(snapshot: ResourceLeaseQueueSnapshot, parts: number): string {
+  return JSON.stringify({
     version: 3,
     lastEventSequence: snapshot.lastEventSequence,
     lastFencingToken: snapshot.lastFencingToken,
     lastSequenceId: snapshot.lastSequenceId,
     mode: snapshot.mode,
-    parts: parts.length,
+    parts,
   });
-  return { head, parts };
 }
 
 function emptyPart(): PartJson {
