@@ -294,7 +294,7 @@ describe("a snapshot that fails", () => {
   it("is not retried at every commit, only after another interval of events", async () => {
     await using durable = await openDurableResourceLeaseQueue({ path: tempDb(), snapshotEveryEvents: 10 });
     let attempts = 0;
-    durable.replicator.saveSnapshot = () => {
+    durable.replicator.saveSnapshotInSteps = async () => {
       attempts++;
       throw new Error("disk full");
     };
