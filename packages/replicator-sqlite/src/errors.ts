@@ -98,6 +98,15 @@ export function quoteTableName(value: unknown, option: string): string {
   return `"${value}"`;
 }
 
+/** The error of a publish whose signal was already aborted. Internal. */
+export function cancelledError(): OmniRelayError {
+  return new OmniRelayError({
+    status: "cancelled",
+    code: ErrorCodes.resourceLease.cancelled,
+    message: "The publish was cancelled.",
+  });
+}
+
 /** The error of a call on a closed log or store. Internal. */
 export function closedError(): OmniRelayError {
   return new OmniRelayError({

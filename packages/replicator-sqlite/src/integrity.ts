@@ -89,7 +89,8 @@ export function decodeRawRow([sequence, eventType, data, checksum]: RawEventRow)
 /** A stored snapshot part row. Internal. */
 export interface SnapshotPartRow {
   readonly part: number;
-  readonly data: string;
+  /** Binary (snapshot head version 3) or JSON text (version 2). */
+  readonly data: string | Buffer;
   readonly checksum: string;
 }
 
@@ -102,11 +103,8 @@ export function readSnapshotParts(db: Database, tables: LogTables, sequence: num
     .all(sequence);
 }
 
-/**
- * Verifies and decodes a snapshot: its head row and every part row (checksums, JSON, the announced number of parts,
- * numbered from 0 without a hole). Internal. @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`.
- */
-export function decodeSnapshotRow(row: SnapshotRow, parts: readonly SnapshotPartRow[]): ResourceLeaseQueueSnapshot {
+/** Checks a snapshot's checksums: its head row and every part row, numbered from 0 without a hole. */
+function checkSnapshotSums(row: SnapshotRow, parts: readonly SnapshotPartRow[]): void {
   if (!checksumMatches(row.data, row.checksum)) {
     throw corruptError({
       sequence: row.sequence,
@@ -123,6 +121,18 @@ export function decodeSnapshotRow(row: SnapshotRow, parts: readonly SnapshotPart
       });
     }
   }
+}
+
+function snapshotDecodeError(sequence: number, cause: unknown): Error {
+  return corruptError({ sequence, reason: "snapshot_decode", detail: "the snapshot does not decode.", cause });
+}
+
+/**
+ * Verifies and decodes a snapshot: its head row and every part row (checksums, decoding, the announced number of
+ * parts, numbered from 0 without a hole). Internal. @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`.
+ */
+export function decodeSnapshotRow(row: SnapshotRow, parts: readonly SnapshotPartRow[]): ResourceLeaseQueueSnapshot {
+  checkSnapshotSums(row, parts);
   try {
     const snapshot = decodeSnapshot(
       row.data,
@@ -131,19 +141,44 @@ export function decodeSnapshotRow(row: SnapshotRow, parts: readonly SnapshotPart
     if (snapshot.lastEventSequence !== row.sequence) throw new Error("sequence mismatch");
     return snapshot;
   } catch (error) {
-    throw corruptError({
-      sequence: row.sequence,
-      reason: "snapshot_decode",
-      detail: "the snapshot JSON does not decode.",
-      cause: error,
-    });
+    throw snapshotDecodeError(row.sequence, error);
+  }
+}
+
+/** The counters of a snapshot, from its head. Internal. */
+export type SnapshotCounters = Pick<
+  ResourceLeaseQueueSnapshot,
+  "lastEventSequence" | "lastFencingToken" | "lastSequenceId"
+>;
+
+/**
+ * Verifies a snapshot's checksums (head and parts, as {@link decodeSnapshotRow}) and decodes only its head: the
+ * counters, without the items (which a caller decodes once, when it loads the snapshot). Internal.
+ * @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`.
+ */
+export function checkSnapshotRow(row: SnapshotRow, parts: readonly SnapshotPartRow[]): SnapshotCounters {
+  checkSnapshotSums(row, parts);
+  try {
+    const head = JSON.parse(row.data) as Partial<SnapshotCounters> & { parts?: number; version?: number };
+    const { lastEventSequence, lastFencingToken, lastSequenceId } = head;
+    const ints = [lastEventSequence, lastFencingToken, lastSequenceId];
+    if (!ints.every((n) => Number.isSafeInteger(n) && (n as number) >= 0)) throw new Error("bad counters");
+    if (lastEventSequence !== row.sequence) throw new Error("sequence mismatch");
+    if (head.version !== 1 && head.parts !== parts.length) throw new Error("parts are missing");
+    return {
+      lastEventSequence: row.sequence,
+      lastFencingToken: lastFencingToken ?? 0,
+      lastSequenceId: lastSequenceId ?? 0,
+    };
+  } catch (error) {
+    throw snapshotDecodeError(row.sequence, error);
   }
 }
 
 /** What {@link scanLog} found. Internal. */
 export interface ScanResult {
-  /** The newest valid snapshot, if any. */
-  readonly snapshot: ResourceLeaseQueueSnapshot | undefined;
+  /** The counters of the newest valid snapshot, if any (`'on-read'` checks its checksums and head only). */
+  readonly snapshot: SnapshotCounters | undefined;
   /** Last sequence number that is stored intact (or covered by the snapshot); 0 for an empty log. */
   readonly lastGood: number;
   /** Rows checked. */
@@ -155,17 +190,19 @@ export interface ScanResult {
 }
 
 /**
- * Checks the log: the newest snapshot, then every row (`'all'`), the rows after the snapshot (`'tail'`) or none
- * (`'on-read'`), in order, for a gap, a checksum mismatch or undecodable JSON. Stops at the first problem. Internal.
+ * Checks the log: the newest snapshot (`'on-read'`: its checksums and head, leaving its items to the one decoding
+ * that loads it), then every row (`'all'`), the rows after the snapshot (`'tail'`) or none (`'on-read'`), in order,
+ * for a gap, a checksum mismatch or undecodable data. Stops at the first problem. Internal.
  */
 export function scanLog(db: Database, tables: LogTables, mode: "all" | "tail" | "on-read"): ScanResult {
   const snapRow = db
     .prepare<[], SnapshotRow>(`SELECT sequence, data, checksum FROM ${tables.snapshots} ORDER BY sequence DESC LIMIT 1`)
     .get();
-  let snapshot: ResourceLeaseQueueSnapshot | undefined;
+  let snapshot: SnapshotCounters | undefined;
   if (snapRow) {
     try {
-      snapshot = decodeSnapshotRow(snapRow, readSnapshotParts(db, tables, snapRow.sequence));
+      const parts = readSnapshotParts(db, tables, snapRow.sequence);
+      snapshot = mode === "on-read" ? checkSnapshotRow(snapRow, parts) : decodeSnapshotRow(snapRow, parts);
     } catch (error) {
       return { snapshot: undefined, lastGood: 0, checked: 0, error: error as Error, badSequence: snapRow.sequence };
     }

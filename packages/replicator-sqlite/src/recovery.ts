@@ -3,6 +3,7 @@ import {
   ResourceLeaseQueue,
   type ResourceLeaseQueueOptions,
   type ResourceLeaseQueueSnapshot,
+  silentLogger,
 } from "@omnirelay/core";
 import { integerOption } from "@omnirelay/core/wire";
 import type { CommittedReader } from "./log-rows.js";
@@ -20,7 +21,10 @@ export interface DurableResourceLeaseQueueOptions {
   /**
    * Store a queue snapshot after at least this many committed events, so restart replays about this many events.
    * A snapshot costs time in proportion to the queue's size, so the interval also grows to twice the number of items
-   * the queue holds: the cost per event stays constant however deep the queue is. 0 turns snapshots off.
+   * the queue holds — or to when the queue has doubled since the last snapshot, so a queue that is only being filled
+   * is snapshotted at every doubling and its restart replays at most about half of what it holds: either way the
+   * cost per event stays constant however deep the queue is. A snapshot is written a few parts per turn of the event
+   * loop, so it does not hold up publishes. 0 turns snapshots off.
    * @defaultValue 10000
    */
   readonly snapshotEveryEvents?: number;
@@ -75,22 +79,39 @@ export async function openDurableResourceLeaseQueue(
     );
     if (every > 0) {
       let failedAt = 0;
+      const logger = options.replicatorOptions?.logger ?? silentLogger;
+      const heldNow = () => {
+        const stats = queue.stats();
+        return stats.pendingCount + stats.activeLeaseCount + stats.deadLetterCount;
+      };
+      // Items the queue held at the newest snapshot (or at open).
+      let heldAtSnapshot = heldNow();
+      let writing = false;
       replicator.onCommit((committed) => {
         // Only a snapshot of committed state: the queue may already hold mutations whose events are not committed.
         const since = committed - Math.max(replicator.stats().lastSnapshotSequence, failedAt);
-        if (since < every) return;
-        const stats = queue.stats();
-        if (stats.lastEventSequence !== committed) return;
-        // Amortise: a snapshot walks every item, so take one only after at least twice as many events.
-        if (since < 2 * (stats.pendingCount + stats.activeLeaseCount + stats.deadLetterCount)) return;
-        try {
-          replicator.saveSnapshot(queue.snapshot());
-        } catch (error) {
-          // Not again at the next commit (a snapshot costs time in proportion to the queue), but after as many
-          // events as a success would have waited for. The log is intact either way: replay just starts earlier.
-          failedAt = committed;
-          throw error;
-        }
+        if (writing || since < every || queue.stats().lastEventSequence !== committed) return;
+        // Amortise: a snapshot walks every item, so take one only after at least twice as many events as items held,
+        // or once the queue has doubled since the last one (a queue that is only being filled never reaches the
+        // first: so its replay stays at most about half of what it holds).
+        const held = heldNow();
+        if (since < 2 * held && held < 2 * heldAtSnapshot) return;
+        // Written a few parts per turn of the event loop: publishes go on meanwhile.
+        writing = true;
+        replicator
+          .saveSnapshotInSteps(queue.snapshot())
+          .then((stored) => {
+            if (stored) heldAtSnapshot = held;
+          })
+          .catch((error: unknown) => {
+            // Not again at the next commit (a snapshot costs time in proportion to the queue), but after as many
+            // events as a success would have waited for. The log is intact either way: replay just starts earlier.
+            failedAt = committed;
+            logger.warn({ err: error }, "Storing a queue snapshot failed; the next one is due after another interval.");
+          })
+          .finally(() => {
+            writing = false;
+          });
       });
     }
     const close = async () => {

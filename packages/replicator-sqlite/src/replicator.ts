@@ -12,7 +12,7 @@ import {
   systemClock,
 } from "@omnirelay/core";
 import type Database from "better-sqlite3";
-import { closedError, faultedError, fromSqliteError } from "./errors.js";
+import { cancelledError, closedError, faultedError, fromSqliteError } from "./errors.js";
 import { isFilePath } from "./files.js";
 import { GroupCommit } from "./group-commit.js";
 import { type HighWater, highWaterPath } from "./high-water.js";
@@ -27,7 +27,13 @@ import {
   type Row,
   type SelectRows,
 } from "./log-rows.js";
-import { prepareSnapshotStore, readLatestSnapshot } from "./log-snapshots.js";
+import {
+  prepareSnapshotStore,
+  readLatestSnapshot,
+  type SnapshotStore,
+  StepPacer,
+  writeSnapshotInSteps,
+} from "./log-snapshots.js";
 import { openVerifiedLog } from "./open-log.js";
 import {
   type ResolvedReplicatorOptions,
@@ -36,28 +42,10 @@ import {
   type SqliteResourceLeaseReplicatorOptions,
 } from "./options.js";
 import { repairLog, type SqliteLogRepairOptions, type SqliteLogRepairReport } from "./repair.js";
+import type { SqliteReplicatorStats } from "./replicator-stats.js";
 import { type LogTables, logTables } from "./schema.js";
 
-/** Counters of a {@link SqliteResourceLeaseReplicator}, for monitoring. */
-export interface SqliteReplicatorStats {
-  readonly durability: SqliteDurability;
-  /** Last committed sequence number. */
-  readonly lastCommittedSequence: number;
-  /** Last sequence number accepted by `publish` (committed or waiting for the next commit). */
-  readonly lastAcceptedSequence: number;
-  /** Events accepted but not yet committed. */
-  readonly uncommittedEvents: number;
-  /** Transactions committed since open. */
-  readonly commits: number;
-  /** Events committed since open. */
-  readonly committedEvents: number;
-  /** Sequence number of the newest stored snapshot (0 when none). */
-  readonly lastSnapshotSequence: number;
-  /** True after a failed write: every publish rejects until the log is reopened. */
-  readonly faulted: boolean;
-  /** Sequence number in the high-water record beside the log, as last written (see `highWaterIntervalMs`). */
-  readonly highWaterSequence: number;
-}
+export type { SqliteReplicatorStats } from "./replicator-stats.js";
 
 /**
  * The embedded durable event log: a {@link ResourceLeaseReplicator} that appends the queue's events to a SQLite file
@@ -77,10 +65,14 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   private readonly logger: Logger;
   private readonly insertAll: (rows: readonly Row[]) => void;
   private readonly selectFrom: SelectRows;
-  private readonly storeSnapshot: (snapshot: ResourceLeaseQueueSnapshot) => void;
+  private readonly storeSnapshot: SnapshotStore;
   private committed: number;
   private accepted: number;
   private snapshotSequence: number;
+  /** Snapshots stored since open, and whether one is being written in steps. */
+  private snapshotsStored = 0;
+  private snapshotting = false;
+  private readonly pacer = new StepPacer();
   private readonly group: GroupCommit;
   private fault: OmniRelayError | undefined;
   private closed = false;
@@ -206,15 +198,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   publish(events: readonly ResourceLeaseReplicationEvent[], options: CallOptions = {}): Promise<void> {
     if (this.closed) return Promise.reject(closedError());
     if (this.fault) return Promise.reject(faultedError(this.fault, events[0]?.sequenceNumber));
-    if (options.signal?.aborted) {
-      return Promise.reject(
-        new OmniRelayError({
-          status: "cancelled",
-          code: ErrorCodes.resourceLease.cancelled,
-          message: "The publish was cancelled.",
-        }),
-      );
-    }
+    if (options.signal?.aborted) return Promise.reject(cancelledError());
     if (events.length === 0) return Promise.resolve();
     const encoded = encodePublish(events, this.accepted);
     if (encoded.gap) {
@@ -286,9 +270,36 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
     if (this.closed || this.fault) return false;
     const seq = snapshot.lastEventSequence;
     if (seq > this.committed || seq <= this.snapshotSequence) return false;
-    this.storeSnapshot(snapshot);
+    this.storeSnapshot.store(snapshot);
     this.snapshotSequence = seq;
+    this.snapshotsStored++;
     return true;
+  }
+
+  /**
+   * Stores a queue snapshot as {@link SqliteResourceLeaseReplicator.saveSnapshot} does, but a few parts per turn of
+   * the event loop or commit (each step its own transaction), so a large snapshot does not hold up publishes; it is
+   * readable only once its head is written after the last part. Resolves with whether it was stored: false when it is
+   * not newer than the stored one, another is being written or was stored meanwhile, or the log closed or faulted.
+   */
+  async saveSnapshotInSteps(snapshot: ResourceLeaseQueueSnapshot): Promise<boolean> {
+    const seq = snapshot.lastEventSequence;
+    if (this.closed || this.fault || this.snapshotting || seq > this.committed || seq <= this.snapshotSequence) {
+      return false;
+    }
+    const stored = this.snapshotsStored;
+    this.snapshotting = true;
+    try {
+      const still = () => !this.closed && !this.fault && this.snapshotsStored === stored;
+      if (!(await writeSnapshotInSteps(this.storeSnapshot, snapshot, { still, pause: () => this.pacer.pause() }))) {
+        return false;
+      }
+      this.snapshotSequence = seq;
+      this.snapshotsStored++;
+      return true;
+    } finally {
+      this.snapshotting = false;
+    }
   }
 
   /**
@@ -376,6 +387,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
       }
     }
     if (!this.closed) this.highWater?.afterCommit();
+    this.pacer.afterCommit();
     for (const listener of this.listeners) {
       try {
         listener(this.committed);

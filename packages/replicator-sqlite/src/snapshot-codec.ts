@@ -3,17 +3,18 @@ import type {
   ResourceLeaseOwnershipToken,
   ResourceLeaseQueueSnapshot,
 } from "@omnirelay/core";
-import { decodePendingItem, encodePendingItem } from "@omnirelay/core/wire";
+import { decodePendingItem } from "@omnirelay/core/wire";
+import { decodeSnapshotPart, emptyLists, snapshotParts } from "./snapshot-binary.js";
 
 type ActiveLease = ResourceLeaseQueueSnapshot["active"][number];
 
 /** Most entries (items of all kinds, request ids) in one part of a snapshot. Internal. */
 export const SNAPSHOT_PART_ENTRIES = 5000;
 
-/** A snapshot as stored: a small head and its parts, each JSON text of its own row. Internal. */
+/** A snapshot as stored: a small head (JSON text) and its parts (binary), each of its own row. Internal. */
 export interface EncodedSnapshot {
   readonly head: string;
-  readonly parts: readonly string[];
+  readonly parts: readonly Buffer[];
 }
 
 interface PartJson {
@@ -27,49 +28,31 @@ interface PartJson {
 }
 
 /**
- * Encodes a queue snapshot as a head (counters, `version: 2`, the number of parts) and parts of at most
- * {@link SNAPSHOT_PART_ENTRIES} entries. One JSON text for the whole queue cannot hold a large one: V8 strings stop at
- * about 512 MiB, about a million 200-byte items. Items go through core's pending-item JSON (bodies as base64, times as
- * ISO-8601), so the text is portable and the round trip is exact. Internal.
+ * Encodes a queue snapshot as a head (JSON: counters, `version: 3`, the number of parts) and binary parts of at most
+ * {@link SNAPSHOT_PART_ENTRIES} entries (see snapshot-binary.ts: bodies as raw bytes, times as numbers). One value for
+ * the whole queue cannot hold a large one (V8 strings stop at about 512 MiB), and parts keep each row small. Version 2
+ * (JSON parts, items as core's pending-item JSON) and version 1 (one JSON text) are still read. Internal.
  */
 export function encodeSnapshot(snapshot: ResourceLeaseQueueSnapshot): EncodedSnapshot {
-  const parts: string[] = [];
-  let part: PartJson = emptyPart();
-  let entries = 0;
-  const add = <K extends keyof PartJson>(key: K, value: PartJson[K][number]) => {
-    (part[key] as unknown[]).push(value);
-    if (++entries === SNAPSHOT_PART_ENTRIES) {
-      parts.push(JSON.stringify(part));
-      part = emptyPart();
-      entries = 0;
-    }
-  };
-  for (const item of snapshot.pending) add("pending", encodePendingItem(item));
-  for (const item of snapshot.delayed) add("delayed", encodePendingItem(item));
-  for (const a of snapshot.active) {
-    add("active", {
-      item: encodePendingItem(a.item),
-      token: a.token,
-      ...(a.peerId !== undefined ? { peerId: a.peerId } : {}),
-      ...(a.principal !== undefined ? { principal: a.principal } : {}),
-      leaseExpiresAt: a.leaseExpiresAt,
-    });
-  }
-  for (const d of snapshot.deadLetters) {
-    add("deadLetters", { item: encodePendingItem(d), deadLetteredAt: d.deadLetteredAt, reason: d.reason });
-  }
-  for (const r of snapshot.requestIds) add("requestIds", [r[0], r[1], r[2]]);
-  for (const [first, last] of snapshot.reusableIds ?? []) add("reusableIds", [first, last]);
-  if (entries > 0) parts.push(JSON.stringify(part));
-  const head = JSON.stringify({
-    version: 2,
+  const parts = [...encodeSnapshotParts(snapshot)];
+  return { head: encodeSnapshotHead(snapshot, parts.length), parts };
+}
+
+/** The binary parts of a snapshot, encoded one at a time. Internal. */
+export function encodeSnapshotParts(snapshot: ResourceLeaseQueueSnapshot): Generator<Buffer> {
+  return snapshotParts(snapshot, SNAPSHOT_PART_ENTRIES);
+}
+
+/** The head of a snapshot of `parts` binary parts. Internal. */
+export function encodeSnapshotHead(snapshot: ResourceLeaseQueueSnapshot, parts: number): string {
+  return JSON.stringify({
+    version: 3,
     lastEventSequence: snapshot.lastEventSequence,
     lastFencingToken: snapshot.lastFencingToken,
     lastSequenceId: snapshot.lastSequenceId,
     mode: snapshot.mode,
-    parts: parts.length,
+    parts,
   });
-  return { head, parts };
 }
 
 function emptyPart(): PartJson {
@@ -96,13 +79,27 @@ interface SnapshotJson {
 }
 
 /**
- * Decodes a snapshot: a version 2 head with its parts (in order), or a version 1 text (one JSON, from earlier
- * versions) with none. Throws on anything malformed. Internal.
+ * Decodes a snapshot: a version 3 head with its binary parts or a version 2 head with its JSON parts (in order), or a
+ * version 1 text (one JSON, from earlier versions) with none. Throws on anything malformed. Internal.
  */
-export function decodeSnapshot(head: string, parts: readonly string[] = []): ResourceLeaseQueueSnapshot {
-  const s = JSON.parse(head) as SnapshotJson | (Omit<SnapshotJson, "version"> & { version: 2; parts: number });
+export function decodeSnapshot(head: string, parts: readonly (string | Uint8Array)[] = []): ResourceLeaseQueueSnapshot {
+  const s = JSON.parse(head) as SnapshotJson | (Omit<SnapshotJson, "version"> & { version: 2 | 3; parts: number });
   if (s === null || typeof s !== "object" || !Number.isSafeInteger(s.lastEventSequence)) {
     throw new Error("not a queue snapshot");
+  }
+  if (s.version === 3) {
+    if (s.parts !== parts.length) throw new Error("parts are missing");
+    const lists = emptyLists();
+    for (const part of parts) {
+      if (typeof part === "string") throw new Error("a version 3 snapshot part is binary");
+      decodeSnapshotPart(part, lists);
+    }
+    const { lastEventSequence, lastFencingToken, lastSequenceId, mode } = s;
+    if (!Number.isSafeInteger(lastFencingToken) || !Number.isSafeInteger(lastSequenceId)) {
+      throw new Error("bad counters");
+    }
+    if (mode !== "running" && mode !== "draining") throw new Error("bad mode");
+    return { version: 1, lastEventSequence, lastFencingToken, lastSequenceId, mode, ...lists };
   }
   let body: PartJson;
   if (s.version === 1) {
@@ -111,6 +108,7 @@ export function decodeSnapshot(head: string, parts: readonly string[] = []): Res
   } else if (s.version === 2 && s.parts === parts.length) {
     body = emptyPart();
     for (const text of parts) {
+      if (typeof text !== "string") throw new Error("a version 2 snapshot part is JSON text");
       const p = JSON.parse(text) as PartJson;
       for (const key of ["pending", "delayed", "active", "deadLetters", "requestIds"] as const) {
         if (!Array.isArray(p[key])) throw new Error(`a snapshot part has no ${key} list`);
