@@ -21,6 +21,8 @@ interface Printed {
   acked: Map<string, number>;
   done: Map<number, number>;
   held: Map<number, number>;
+  /** Items whose completion was sent; at most the last one may have been completed without its "done" line. */
+  completing: Set<number>;
 }
 
 function startOwner(shard: string): { child: ChildProcess; printed: Printed; stderr: () => string } {
@@ -39,7 +41,7 @@ function startOwner(shard: string): { child: ChildProcess; printed: Printed; std
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.push(child);
-  const printed: Printed = { ready: false, acked: new Map(), done: new Map(), held: new Map() };
+  const printed: Printed = { ready: false, acked: new Map(), done: new Map(), held: new Map(), completing: new Set() };
   let buffer = "";
   let errors = "";
   child.stderr?.on("data", (chunk: Buffer) => {
@@ -55,6 +57,7 @@ function startOwner(shard: string): { child: ChildProcess; printed: Printed; std
       if (kind === "ack") printed.acked.set(a!, Number(b));
       if (kind === "done") printed.done.set(Number(a), Number(b));
       if (kind === "held") printed.held.set(Number(a), Number(b));
+      if (kind === "completing") printed.completing.add(Number(a));
     }
   });
   return { child, printed, stderr: () => errors };
@@ -95,10 +98,13 @@ describe("failover after the owner process is SIGKILLed", () => {
     const state = owned.queue.snapshot();
     const pending = new Set(state.pending.map((p) => p.sequenceId));
     const active = new Map(state.active.map((l) => [l.item.sequenceId, l.token.fencingToken]));
-    // No acknowledged enqueue lost: each is pending, held, or was completed.
+    // No acknowledged enqueue lost: each is pending, held, or was completed. Only the item whose completion was in
+    // flight at the kill may be gone without a "done" line (its completion committed, the line not printed yet).
+    const inFlight = [...printed.completing].filter((id) => !printed.done.has(id));
+    expect(inFlight.length).toBeLessThanOrEqual(1);
     for (const [resourceId, sequenceId] of printed.acked) {
       const there = pending.has(sequenceId) || active.has(sequenceId) || printed.done.has(sequenceId);
-      expect(there, `${resourceId} (${sequenceId})`).toBe(true);
+      expect(there || inFlight.includes(sequenceId), `${resourceId} (${sequenceId})`).toBe(true);
     }
     // No completed item comes back; held leases are still held with the same tokens.
     for (const sequenceId of printed.done.keys()) {
