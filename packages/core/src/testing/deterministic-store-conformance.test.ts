@@ -21,7 +21,8 @@ type Flaw =
   | "acceptsBlankKeys"
   | "acceptsMalformedRecords"
   | "wrongErrorCode"
-  | "reopenLosesRecords";
+  | "reopenLosesRecords"
+  | "anotherHasOwnStorage";
 
 const invalid = (code: string) => new OmniRelayError({ status: "invalid-argument", code, message: "x" });
 
@@ -110,7 +111,7 @@ function flawedFactory(flaws: readonly Flaw[]): DeterministicStoreConformanceFac
       }
       return open(closed.records);
     },
-    openAnother: async (other) => open(other.records),
+    openAnother: async (other) => open(set.has("anotherHasOwnStorage") ? new Map(other.records) : other.records),
   };
 }
 
@@ -133,6 +134,7 @@ const RACE = "concurrent tryAdd of one key: exactly one wins and its record is s
 const RACE_SHARED = "concurrent tryAdd through two instances: exactly one wins, and both read its record";
 const BLANK = "refuses a blank key with invalid-argument, storing nothing";
 const MALFORMED = "refuses a malformed record with invalid-argument, storing nothing";
+const FAILOVER = "a coordinator on each instance runs every event's effect once across a failover replay";
 const REOPEN = "keeps every record across a reopen; tryAdd still refuses stored keys";
 
 describe("the deterministic store suite", () => {
@@ -155,6 +157,7 @@ describe("the deterministic store suite", () => {
     ["acceptsMalformedRecords", [MALFORMED]],
     ["wrongErrorCode", [BLANK]],
     ["reopenLosesRecords", [REOPEN]],
+    ["anotherHasOwnStorage", [RACE_SHARED, FAILOVER]],
   ])("fails a store that has the flaw %s", async (flaw, expected) => {
     const failed = await failingChecks((t) =>
       describeDeterministicStoreConformance("x", flawedFactory([flaw]), { test: t }),

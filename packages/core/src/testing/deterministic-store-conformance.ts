@@ -11,6 +11,7 @@ import {
   patternBytes,
   rejectionOf,
 } from "./conformance-support.js";
+import { checkFailoverReplay } from "./deterministic-store-failover.js";
 
 /** An open deterministic state store made by a {@link DeterministicStoreConformanceFactory}. */
 export interface DeterministicStoreConformanceFixture extends ConformanceFixture {
@@ -227,7 +228,10 @@ export function describeDeterministicStoreConformance<F extends DeterministicSto
             const key = `race-${round}`;
             const results = await Promise.all(
               Array.from({ length: 6 }, (_, i) =>
-                (stores[i % 2] as DeterministicStateStore).tryAdd(key, record("contender", `contender-${i}`, i)),
+                (stores[(i + round) % 2] as DeterministicStateStore).tryAdd(
+                  key,
+                  record("contender", `contender-${i}`, i),
+                ),
               ),
             );
             const winners = results.flatMap((won, i) => (won ? [i] : []));
@@ -237,6 +241,12 @@ export function describeDeterministicStoreConformance<F extends DeterministicSto
               assertSame(await reader.get(key), record("contender", `contender-${winner}`, winner), `instance ${i}`);
             }
           }
+        },
+      );
+      check(
+        "a coordinator on each instance runs every event's effect once across a failover replay",
+        async ({ store, another }) => {
+          await checkFailoverReplay(store, await another());
         },
       );
     }
