@@ -110,6 +110,17 @@ export class QueueRuntime {
     }
   }
 
+  /**
+   * Throws the error the queue was stopped with from outside ({@link stopServing}: another node owns the shard now),
+   * so the read-only verbs answer it too and a client moves to the owner instead of reading stale counts. A queue
+   * faulted by a failed replication write, or closed, still reports its state.
+   */
+  ensureNotStopped(): void {
+    if (this.status === "faulted" && this.fault !== undefined && this.fault.code !== ErrorCodes.replication.failed) {
+      this.ensureOpen();
+    }
+  }
+
   ensureAccepting(): void {
     if (this.state.mode === "draining") {
       throw new OmniRelayError({

@@ -112,13 +112,17 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
         });
         return r.renumber ? done : { restoredCount: done.restoredCount };
       },
-      deadletters: async (r: M.DeadLettersRequest): Promise<M.DeadLettersResponse> => ({
-        items: this.engine.deadLetters({ maxItems: r.limit ?? 100, maxBytes: PAGE_MAX_BYTES }),
-      }),
+      deadletters: async (r: M.DeadLettersRequest): Promise<M.DeadLettersResponse> => {
+        this.engine.ensureNotStopped();
+        return { items: this.engine.deadLetters({ maxItems: r.limit ?? 100, maxBytes: PAGE_MAX_BYTES }) };
+      },
       redrive: async (r: M.RedriveRequest, m): Promise<M.RedriveResponse> => ({
         redrivenCount: await this.engine.redrive(r.sequenceIds, this.context(m)),
       }),
-      stats: async () => this.engine.stats(),
+      stats: async () => {
+        this.engine.ensureNotStopped();
+        return this.engine.stats();
+      },
     };
     // Register all or nothing: a duplicate namespace must not leave half the verbs behind.
     for (const verb of ResourceLeaseVerbs) {

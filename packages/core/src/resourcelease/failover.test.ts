@@ -134,6 +134,26 @@ describe("a client and a worker ride through a failover over HTTP", () => {
     expect(b!.queue!.stats().pendingCount).toBe(2);
   });
 
+  it("stats and deadLetters on a node that lost the shard answer not_owner, and the client reads B's counts", async () => {
+    const shard = sharedLog(5_000);
+    const [a, b] = await nodes("a", "b");
+    a!.serve(shard.fresh());
+    const onlyA = client({ outbound: new HttpOutbound({ url: a!.url }) });
+    const both = client({ endpoints: [a!.url, b!.url] });
+    await both.enqueue(item("1"));
+    a!.queue!.stopServing(notOwner(b));
+    b!.serve(await shard.takeOver());
+    await b!.queue!.enqueue(item("2"));
+    for (const call of [onlyA.stats(), onlyA.deadLetters()]) {
+      const error = await rejection(call);
+      expect([error.code, error.metadata.owner]).toEqual([ErrorCodes.resourceLease.notOwner, "b"]);
+    }
+    // A still knows one pending item; the owner has two, and that is what a following client reads.
+    expect(a!.queue!.stats().pendingCount).toBe(1);
+    expect((await both.stats()).pendingCount).toBe(2);
+    expect(both.endpoint).toBe(b!.url);
+  });
+
   it("while nobody owns the shard, a call keeps looking (with pauses) and finds B before its deadline", async () => {
     const shard = sharedLog(5_000);
     const [a, b] = await nodes("a", "b");
