@@ -13,7 +13,7 @@ import { describeLog, type JetStreamEventLogDescription, type JetStreamEventLogS
 import { appendError, closedError, faultedError, JetStreamErrorCodes, unavailableError } from "./errors.js";
 import { FRAME_FORMAT, FrameHeaders, frameBatch, markerFrame, type OwnerMarker } from "./frames.js";
 import { type JetStreamEventLogOptions, type ResolvedEventLogOptions, resolveEventLogOptions } from "./options.js";
-import { ensureStream, lastFrame, readEvents, type StreamAccess } from "./stream.js";
+import { ensureStream, firstEvent, lastFrame, purgeBefore, readEvents, type StreamAccess } from "./stream.js";
 
 /** Bytes of a message kept free for its headers: a part's body is at most the server's max payload less this. */
 const HEADER_ROOM = 1024;
@@ -312,6 +312,25 @@ export class JetStreamResourceLeaseEventLog implements ResourceLeaseReplicator, 
       if (isClosed()) throw closedError();
       yield* readEvents(access, from, limit ?? Number.POSITIVE_INFINITY);
     })();
+  }
+
+  /**
+   * Removes the messages of the shard's subject that hold only events before `fromEvent` (clamped to the last
+   * acknowledged event, so the newest batch always stays): storage stays bounded once a snapshot covers them. A read
+   * from an earlier sequence then starts at the first event kept. Returns how many messages were removed.
+   * @throws OmniRelayError unavailable `resourcelease.jetstream.unavailable` or `resourcelease.jetstream.closed`.
+   */
+  async trimBefore(fromEvent: number): Promise<number> {
+    if (this.closed) throw closedError();
+    const from = Math.min(Math.floor(fromEvent), this.lastEvent);
+    if (!(from > 1)) return 0;
+    return purgeBefore(this.access, from, this.lastSubjectSequence);
+  }
+
+  /** Sequence number of the first event the shard's subject holds (1 unless trimmed), or 0 when it holds none. */
+  async firstSequence(): Promise<number> {
+    if (this.closed) throw closedError();
+    return (await firstEvent(this.access)) ?? 0;
   }
 
   /** The NATS connection the log uses: the one it was given, or its own (closed with the log). */

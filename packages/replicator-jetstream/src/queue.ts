@@ -41,6 +41,14 @@ export interface JetStreamResourceLeaseQueueOptions {
    * payload less 1 KiB
    */
   readonly snapshotChunkBytes?: number;
+  /**
+   * Trim the shard's log behind each snapshot this queue stores, keeping this many events before it (whole messages:
+   * a little more may stay). Storage then stays bounded, but the log alone no longer rebuilds the queue: a reopen
+   * needs the snapshot (a trimmed log without one that covers the gap is refused as data loss), and sinks that read
+   * the log must keep up within the kept events. Leave it out to keep every event (the default); 0 keeps none
+   * behind the snapshot. Needs snapshots (`snapshotEveryEvents` > 0).
+   */
+  readonly retainEventsBehindSnapshot?: number;
 }
 
 /** The queue and its log, from {@link openJetStreamResourceLeaseQueue}. */
@@ -98,6 +106,13 @@ export async function openQueue(
   const every = integerOption("snapshotEveryEvents", options.snapshotEveryEvents, { min: 0, fallback: 10_000 });
   const bucket = textOption("snapshotBucket", options.snapshotBucket, { max: 200, fallback: "OMNIRELAY_SNAPSHOTS" });
   if (!TOKEN.test(bucket)) throw OmniRelayError.invalidOption("snapshotBucket", `It must match ${TOKEN.source}.`);
+  const retain =
+    options.retainEventsBehindSnapshot === undefined
+      ? undefined
+      : integerOption("retainEventsBehindSnapshot", options.retainEventsBehindSnapshot, { min: 0, fallback: 0 });
+  if (retain !== undefined && every === 0) {
+    throw OmniRelayError.invalidOption("retainEventsBehindSnapshot", "Trimming the log needs snapshotEveryEvents > 0.");
+  }
   const log = await JetStreamResourceLeaseEventLog.open(options.log);
   try {
     await hooks.afterLogOpen?.(log);
@@ -117,7 +132,9 @@ export async function openQueue(
     const loaded = await store.load();
     checkSnapshot(loaded, stats.lastSequence, log.subject);
     const snapshot = loaded?.snapshot;
+    checkNotTrimmedBehind(snapshot?.lastEventSequence ?? 0, await log.firstSequence(), log.subject);
     const snapshotter = new Snapshotter(store, every, snapshot?.lastEventSequence ?? 0);
+    if (retain !== undefined) snapshotter.trim = { retain, trimBefore: (from) => log.trimBefore(from) };
     let replayedEvents = 0;
     const events = (async function* () {
       for await (const event of log.read((snapshot?.lastEventSequence ?? 0) + 1)) {
@@ -174,6 +191,21 @@ function checkSnapshot(loaded: LoadedSnapshot | undefined, lastSequence: number,
       "jetstream.subject": subject,
       "snapshot.sequence": String(loaded.snapshot.lastEventSequence),
       "replication.last_sequence": String(lastSequence),
+    },
+  });
+}
+
+/** A log trimmed past the snapshot's end (or trimmed, with no snapshot) cannot rebuild the queue: refuse, lose nothing. */
+function checkNotTrimmedBehind(snapshotSequence: number, firstSequence: number, subject: string): void {
+  if (firstSequence <= snapshotSequence + 1) return;
+  throw new OmniRelayError({
+    status: "data-loss",
+    code: JetStreamErrorCodes.corrupt,
+    message: `The log of ${subject} starts at event ${firstSequence} (trimmed), but ${snapshotSequence === 0 ? "no snapshot is stored" : `the newest snapshot ends at ${snapshotSequence}`}: events ${snapshotSequence + 1}–${firstSequence - 1} are in neither. Restore the snapshot bucket or rebuild from another copy of the stream.`,
+    metadata: {
+      "jetstream.subject": subject,
+      "snapshot.sequence": String(snapshotSequence),
+      "replication.first_sequence": String(firstSequence),
     },
   });
 }

@@ -13,6 +13,16 @@ export interface JetStreamSnapshotStats {
   readonly failed: number;
   /** The last failure's message, if any. */
   readonly lastError: string | undefined;
+  /** Log messages removed behind stored snapshots since open (option `retainEventsBehindSnapshot`). */
+  readonly trimmedMessages: number;
+  /** Trims that failed since open (the next snapshot tries again; nothing is lost either way). */
+  readonly trimFailed: number;
+}
+
+/** Trims the log behind a stored snapshot: `retain` events before it stay. Internal. */
+export interface SnapshotTrim {
+  readonly retain: number;
+  readonly trimBefore: (fromEvent: number) => Promise<number>;
 }
 
 /**
@@ -31,6 +41,10 @@ export class Snapshotter {
   private saved = 0;
   private failed = 0;
   private lastError: string | undefined;
+  private trimmed = 0;
+  private trimFailed = 0;
+  /** Set to trim the log behind each stored snapshot. */
+  trim: SnapshotTrim | undefined;
 
   constructor(
     private readonly store: JetStreamSnapshotStore | undefined,
@@ -62,9 +76,11 @@ export class Snapshotter {
     this.writing = this.store
       .save(snapshot)
       .then(
-        (stored) => {
+        async (stored) => {
           if (stored) this.saved++;
           this.lastSequence = Math.max(this.lastSequence, snapshot.lastEventSequence);
+          // Only behind a snapshot this write stored: the head now covers every event the trim removes.
+          if (stored && this.trim) await this.trimBehind(this.trim, snapshot.lastEventSequence);
         },
         (error: unknown) => {
           // Not again at the next batch, but after as many events as a success would have waited for.
@@ -76,6 +92,14 @@ export class Snapshotter {
       .finally(() => {
         this.writing = undefined;
       });
+  }
+
+  private async trimBehind(trim: SnapshotTrim, covered: number): Promise<void> {
+    try {
+      this.trimmed += await trim.trimBefore(covered + 1 - trim.retain);
+    } catch {
+      this.trimFailed++;
+    }
   }
 
   /** Called when an append failed: the captured snapshot may cover events the log never stored. */
@@ -95,6 +119,8 @@ export class Snapshotter {
       saved: this.saved,
       failed: this.failed,
       lastError: this.lastError,
+      trimmedMessages: this.trimmed,
+      trimFailed: this.trimFailed,
     };
   }
 }

@@ -179,3 +179,39 @@ export async function* readEvents(
     }
   }
 }
+
+/**
+ * Removes the shard's messages that hold only events before `fromEvent`: every message of its subject before the
+ * first part of the batch holding `fromEvent` (owner-epoch markers among them too). Other shards' subjects are not
+ * touched. Returns how many messages were removed. Internal.
+ * @throws OmniRelayError unavailable `resourcelease.jetstream.unavailable`.
+ */
+export async function purgeBefore(
+  access: StreamAccess,
+  fromEvent: number,
+  lastStreamSequence: number,
+): Promise<number> {
+  const start = await locateStart(access, fromEvent, lastStreamSequence);
+  if (start <= 1) return 0;
+  try {
+    const done = await access.jsm.streams.purge(access.settings.stream, {
+      filter: access.settings.subject,
+      seq: start,
+    });
+    return done.purged;
+  } catch (error) {
+    throw unavailableError(error, access.settings.stream, "trim");
+  }
+}
+
+/** Sequence number of the first event the shard's subject still holds, or `null` when it holds none. Internal. */
+export async function firstEvent(access: StreamAccess): Promise<number | null> {
+  let from = 1;
+  for (;;) {
+    const frame = await nextFrame(access, from);
+    if (frame === null) return null;
+    // A part after the first of a trimmed-into batch, or an owner-epoch marker, holds no event of its own to count.
+    if (frame.marker === undefined && frame.part === 1) return frame.first;
+    from = frame.streamSequence + 1;
+  }
+}
