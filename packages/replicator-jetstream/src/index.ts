@@ -30,3 +30,5 @@ export type { JetStreamShardAdminOptions, ShardsOverview, ShardView } from "./sh
 export { JetStreamShardAdmin } from "./shard-admin.js";
 export { JetStreamShardLease } from "./shard-lease.js";
 export type { JetStreamSnapshotStats } from "./snapshotter.js";
+export type { JetStreamDeterministicStateStoreOptions } from "./state-store.js";
+export { JetStreamDeterministicStateStore } from "./state-store.js";

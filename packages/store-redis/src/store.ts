@@ -1,9 +1,21 @@
 import { randomUUID } from "node:crypto";
 import { ErrorCodes, type Logger, OmniRelayError, silentLogger } from "@omnirelay/core";
-import type { DeterministicRecord, DeterministicStateStore } from "@omnirelay/core/deterministic";
+import {
+  checkUtf8StateStoreKey as checkKey,
+  checkDeterministicRecord as checkRecord,
+  type DeterministicRecord,
+  type DeterministicStateStore,
+  decodeDeterministicRecord as decodeRecord,
+  encodeDeterministicRecord,
+} from "@omnirelay/core/deterministic";
 import { integerOption, textOption } from "@omnirelay/core/wire";
 import { type Cluster, Redis } from "ioredis";
-import { checkKey, checkRecord, decodeRecord, encodeRecord } from "./record.js";
+
+/** A record as one Redis string (see `encodeDeterministicRecord`). */
+function encodeRecord(record: DeterministicRecord, writer: string): Buffer {
+  const bytes = encodeDeterministicRecord(record, writer);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
 
 /** Options of {@link RedisDeterministicStateStore.open}: give `client` or `url`, not both. */
 export interface RedisDeterministicStateStoreOptions {

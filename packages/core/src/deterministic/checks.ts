@@ -21,6 +21,28 @@ export function checkStateStoreKey(key: unknown): string {
   return key;
 }
 
+/** In a `u` regex a surrogate pair is one code point, so only a lone surrogate is in category Cs. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * {@link checkStateStoreKey} for a store whose keys travel as UTF-8 (Redis, NATS KV): a key with a lone surrogate is
+ * refused too, since UTF-8 would turn it into U+FFFD and two keys would collide.
+ * @throws OmniRelayError invalid-argument `resourcelease.deterministic.key_required`, or `.key_invalid` with metadata
+ *   `reason: lone_surrogate`.
+ */
+export function checkUtf8StateStoreKey(key: unknown): string {
+  const checked = checkStateStoreKey(key);
+  if (LONE_SURROGATE.test(checked)) {
+    throw new OmniRelayError({
+      status: "invalid-argument",
+      code: ErrorCodes.deterministic.keyInvalid,
+      message: "A state-store key must be well-formed Unicode text (it holds a lone surrogate).",
+      metadata: { field: "key", reason: "lone_surrogate" },
+    });
+  }
+  return checked;
+}
+
 /**
  * Checks a record given to a state store: a non-blank `kind`, a safe-integer `version`, `payload` bytes and a finite
  * `recordedAt`.
