@@ -19,10 +19,12 @@ ensure_pnpm() {
   npm install -g --allow-scripts=pnpm "pnpm@$PNPM_VERSION" >&2
 }
 
-# Debian tools the tests call (the docs' shell sessions pipe through jq).
+# Debian tools the tests call (the docs' shell sessions pipe through jq; the JetStream drills run nats-server).
 ensure_debian_tools() {
   local missing=()
   command -v jq >/dev/null 2>&1 || missing+=(jq)
+  # the JetStream drills start a private three-server cluster from the nats-server binary
+  { [ -x /usr/sbin/nats-server ] || command -v nats-server >/dev/null 2>&1; } || missing+=(nats-server)
   if [ "${#missing[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "omni: installing ${missing[*]}" >&2
     (apt-get install -y --no-install-recommends "${missing[@]}" || { apt-get update && apt-get install -y --no-install-recommends "${missing[@]}"; }) >&2

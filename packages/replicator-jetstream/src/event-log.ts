@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import {
@@ -9,6 +10,7 @@ import {
   type ResourceLeaseReplicator,
 } from "@omnirelay/core";
 import { encodeReplicationEvent } from "@omnirelay/core/wire";
+import { type AppendRetry, publishWithRetry } from "./append-retry.js";
 import { describeLog, type JetStreamEventLogDescription, type JetStreamEventLogStats } from "./describe.js";
 import { appendError, closedError, faultedError, JetStreamErrorCodes, unavailableError } from "./errors.js";
 import { FRAME_FORMAT, FrameHeaders, frameBatch, markerFrame, type OwnerMarker } from "./frames.js";
@@ -59,6 +61,9 @@ export class JetStreamResourceLeaseEventLog implements ResourceLeaseReplicator, 
   private appendedMessages = 0;
   private appendedEvents = 0;
   private ownerEpoch: number | undefined;
+  /** This open's id in message ids: a resend of its message is a duplicate, another writer's never is. */
+  private readonly writerId = randomBytes(8).toString("hex");
+  private readonly retry: AppendRetry;
 
   private constructor(
     access: StreamAccess,
@@ -75,6 +80,7 @@ export class JetStreamResourceLeaseEventLog implements ResourceLeaseReplicator, 
     this.accepted = init.lastEvent;
     this.lastSubjectSequence = init.lastSubjectSequence;
     this.replicas = init.replicas;
+    this.retry = { timeoutMs: this.settings.appendTimeoutMs, retryMs: this.settings.appendRetryMs };
     this.maxBody = Math.max(4096, (connection.nc.info?.max_payload ?? 1024 * 1024) - HEADER_ROOM);
   }
 
@@ -226,11 +232,17 @@ export class JetStreamResourceLeaseEventLog implements ResourceLeaseReplicator, 
       if (frame.part > 1) h.set(FrameHeaders.batchStart, String(batchStart));
       const expectedLastSubjectSequence = this.lastSubjectSequence;
       try {
-        const ack = await this.access.js.publish(this.subject, frame.body, {
-          headers: h,
-          expect: { lastSubjectSequence: expectedLastSubjectSequence },
-          timeout: this.settings.appendTimeoutMs,
-        });
+        const ack = await publishWithRetry(
+          this.access.js,
+          {
+            subject: this.subject,
+            body: frame.body,
+            headers: h,
+            expectedLastSubjectSequence,
+            msgId: `${this.writerId}:${frame.first}:${frame.part}`,
+          },
+          this.retry,
+        );
         this.lastSubjectSequence = ack.seq;
         if (frame.part === 1) batchStart = ack.seq;
       } catch (error) {
@@ -273,11 +285,9 @@ export class JetStreamResourceLeaseEventLog implements ResourceLeaseReplicator, 
     for (const [name, value] of frame.headers) h.set(name, value);
     const expectedLastSubjectSequence = this.lastSubjectSequence;
     try {
-      const ack = await this.access.js.publish(this.subject, frame.body, {
-        headers: h,
-        expect: { lastSubjectSequence: expectedLastSubjectSequence },
-        timeout: this.settings.appendTimeoutMs,
-      });
+      const msgId = `${this.writerId}:owner:${marker.epoch}`;
+      const message = { subject: this.subject, body: frame.body, headers: h, expectedLastSubjectSequence, msgId };
+      const ack = await publishWithRetry(this.access.js, message, this.retry);
       this.lastSubjectSequence = ack.seq;
       this.ownerEpoch = marker.epoch;
       this.appendedMessages++;

@@ -24,8 +24,15 @@ export interface JetStreamEventLogOptions {
    * quorum stored it). An existing stream keeps its own setting. @defaultValue 1
    */
   readonly replicas?: number;
-  /** How long an append waits for JetStream's acknowledgement before it fails (and faults the log). @defaultValue 5000 */
+  /** How long one send of an append waits for JetStream's acknowledgement. @defaultValue 5000 */
   readonly appendTimeoutMs?: number;
+  /**
+   * How long an append that got no answer (a timeout, no responders while the stream elects a new leader after a
+   * server died, a dropped connection) is sent again — the same message with the same `Nats-Msg-Id`, so one that did
+   * land is not stored twice — before it fails with `append_failed` and faults the log. Keep it well below the
+   * stream's duplicate window (2 minutes by default). 0 sends once. @defaultValue 20000
+   */
+  readonly appendRetryMs?: number;
   /** Messages the ordered consumer of a read asks for at a time. @defaultValue 256 */
   readonly readBatchMessages?: number;
   /**
@@ -45,6 +52,7 @@ export interface ResolvedEventLogOptions {
   readonly subject: string;
   readonly replicas: number;
   readonly appendTimeoutMs: number;
+  readonly appendRetryMs: number;
   readonly readBatchMessages: number;
   readonly monitorUrl: string | undefined;
 }
@@ -81,6 +89,7 @@ export function resolveEventLogOptions(options: JetStreamEventLogOptions): Resol
     subject: `${prefix}.${shard}`,
     replicas: integerOption("replicas", options.replicas, { min: 1, max: 5, fallback: 1 }),
     appendTimeoutMs: integerOption("appendTimeoutMs", options.appendTimeoutMs, { min: 1, fallback: 5000 }),
+    appendRetryMs: integerOption("appendRetryMs", options.appendRetryMs, { min: 0, max: 60_000, fallback: 20_000 }),
     readBatchMessages: integerOption("readBatchMessages", options.readBatchMessages, {
       min: 1,
       max: 10_000,
