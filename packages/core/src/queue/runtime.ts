@@ -47,7 +47,7 @@ export class QueueRuntime {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.replicator = options.replicator;
-    this.state = new QueueState(this.settings.orderedPartitions, this.settings.idempotencyWindowMs);
+    this.state = new QueueState(this.settings.dispatch, this.settings.idempotencyWindowMs);
     this.tx = new QueueTransitions({
       state: this.state,
       settings: this.settings,
@@ -214,7 +214,7 @@ export class QueueRuntime {
   private serveWaiters(): void {
     const now = this.clock.now();
     for (const waiter of this.waiters) {
-      if (!this.state.pending.peekLeaseable()) break;
+      if (!this.state.pending.peekLeaseable(now)) break;
       this.dropWaiter(waiter);
       const grants = this.tx.grant(waiter.maxItems, waiter, now);
       this.deliveries.push({ waiter, grants });
@@ -306,9 +306,11 @@ export class QueueRuntime {
       schedule.pop();
       top = schedule.peek();
     }
+    const unblock = this.waiters.size > 0 ? this.state.pending.nextUnblock() : undefined;
     const at = Math.min(
       top?.at ?? Number.POSITIVE_INFINITY,
       this.tx.nextDeadLetterExpiry() ?? Number.POSITIVE_INFINITY,
+      unblock ?? Number.POSITIVE_INFINITY,
     );
     if (at === Number.POSITIVE_INFINITY || at >= this.timerAt) return;
     if (this.timer) this.clock.clearTimeout(this.timer);
@@ -316,11 +318,12 @@ export class QueueRuntime {
     this.timer = this.clock.setTimeout(() => this.onTimer(), Math.max(0, at - this.clock.now()));
   }
 
-  private onTimer(): void {
-    this.timer = undefined;
-    this.timerAt = Number.POSITIVE_INFINITY;
-    if (this.status !== "open") return;
-    const now = this.clock.now();
+  /**
+   * Acts on every timed entry due at `now`: expired leases end, delayed items (a retry backoff or a `notBefore`) become
+   * pending with a Requeued event. The timer calls it, and so does every lease call first, so an item is leasable at its
+   * due millisecond even when the timer runs late. Only due entries are touched: O(due · log n).
+   */
+  runDue(now: number): void {
     const schedule = this.state.schedule;
     for (let top = schedule.peek(); top && top.at <= now; top = schedule.peek()) {
       schedule.pop();
@@ -328,6 +331,14 @@ export class QueueRuntime {
       if (top.lease) this.tx.endLease(top.lease, { eventType: "LeaseExpired", now, error: expiredError });
       else this.tx.emit("Requeued", { item: toPendingItem(top.item!) }, { now });
     }
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    if (this.status !== "open") return;
+    const now = this.clock.now();
+    this.runDue(now);
     this.tx.purgeDeadLetters(now);
     this.finish().catch(() => {
       // The fault is recorded in onFault; nobody awaits a timer's commit.

@@ -4,7 +4,7 @@ import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { MinHeap } from "../util/heap.js";
 import { IdRanges } from "./id-ranges.js";
-import { PendingItems } from "./pending.js";
+import { type DispatchRules, PendingItems } from "./pending.js";
 import { type ItemRecord, type LeaseRecord, newItemRecord } from "./records.js";
 
 /** A timed entry: a lease deadline or the end of an item's retry backoff. Stale entries are skipped lazily. */
@@ -52,10 +52,10 @@ export class QueueState {
   mode: "running" | "draining" = "running";
 
   constructor(
-    ordered: boolean,
+    rules: DispatchRules,
     private readonly idempotencyWindowMs: number,
   ) {
-    this.pending = new PendingItems(ordered);
+    this.pending = new PendingItems(rules);
   }
 
   /** Pending + delayed: what counts against capacity and watermarks. */
@@ -72,7 +72,7 @@ export class QueueState {
       case "Enqueue": {
         const item = event.item ?? mismatch(event, "no item");
         if (this.items.has(item.sequenceId) || this.dead.has(item.sequenceId)) mismatch(event, "duplicate sequenceId");
-        this.addPending(item);
+        this.addPending(item, event.timestamp);
         const requestId = item.payload.requestId;
         if (requestId !== undefined && this.idempotencyWindowMs > 0) {
           this.requestIds.delete(requestId);
@@ -89,7 +89,7 @@ export class QueueState {
         if (item?.state !== "pending") mismatch(event, "item is not pending");
         if (token.fencingToken <= this.lastFencingToken) mismatch(event, "fencing token did not increase");
         this.pending.remove(item);
-        this.pending.leaseStarted(item.payload.partitionKey);
+        this.pending.leaseStarted(item, event.timestamp);
         item.state = "active";
         item.attempt = token.attempt;
         const lease: LeaseRecord = {
@@ -204,7 +204,7 @@ export class QueueState {
           const id = restored.sequenceId;
           if (id > this.lastSequenceId) this.reusableIds.add(this.lastSequenceId + 1, id - 1);
           else this.reusableIds.delete(id);
-          this.addPending({ ...restored, availableAt: undefined });
+          this.addPending({ ...restored, availableAt: undefined }, event.timestamp);
           // A renumbered item keeps its request id's de-duplication, now pointing at its new id (unless the id
           // still names a live item of this queue).
           const requestId = restored.payload.requestId;
@@ -228,11 +228,21 @@ export class QueueState {
     }
   }
 
-  private addPending(item: ResourceLeasePendingItem): void {
+  /** Adds an item at `now`: pending, or delayed until its `notBefore` when that is later. */
+  private addPending(item: ResourceLeasePendingItem, now: number): void {
     const record = newItemRecord(item);
     record.availableAt = undefined;
     this.items.set(record.sequenceId, record);
-    this.pending.push(record);
+    const notBefore = record.payload.notBefore;
+    if (notBefore !== undefined && notBefore > now) {
+      // Scheduled: waits in the timer heap, not the pending set; a Requeued event makes it pending when due.
+      record.state = "delayed";
+      record.availableAt = notBefore;
+      this.delayedCount++;
+      this.schedule.push({ at: notBefore, item: record });
+    } else {
+      this.pending.push(record);
+    }
     this.bytesHeld += record.bytes;
     if (record.sequenceId > this.lastSequenceId) this.lastSequenceId = record.sequenceId;
   }
@@ -249,7 +259,7 @@ export class QueueState {
     lease.active = false;
     this.leases.delete(lease.token.leaseId);
     lease.item.lease = undefined;
-    this.pending.leaseEnded(lease.item.payload.partitionKey);
+    this.pending.leaseEnded(lease.item);
     return lease;
   }
 
