@@ -131,13 +131,21 @@ export class PendingItems {
 
   /** The item the next grant takes at `now`, without removing it. */
   peekLeaseable(now: number): ItemRecord | undefined {
+    this.unblockDue(now);
+    return this.eligible.peek()?.items.peek();
+  }
+
+  /**
+   * Lets keys whose rate window ended by `now` lease again. The queue's state calls it before every event it applies
+   * (at the event's time) as well as before every pick, so a rebuild unblocks keys at the same points as the live queue.
+   */
+  unblockDue(now: number): void {
     for (let top = this.blocked.peek(); top && top.at <= now; top = this.blocked.peek()) {
       this.blocked.pop();
       if (top.group.blockedUntil !== top.at) continue;
       top.group.blockedUntil = 0;
       this.refresh(top.group, false);
     }
-    return this.eligible.peek()?.items.peek();
   }
 
   /** When a key blocked by its rate may lease again (for the queue's timer), if any is. */

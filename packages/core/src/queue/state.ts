@@ -68,6 +68,7 @@ export class QueueState {
     if (event.sequenceNumber !== this.lastEventSequence + 1) {
       mismatch(event, `expected sequence ${this.lastEventSequence + 1}`);
     }
+    this.pending.unblockDue(event.timestamp);
     switch (event.eventType) {
       case "Enqueue": {
         const item = event.item ?? mismatch(event, "no item");
