@@ -168,6 +168,7 @@ export class PendingItems {
     if (this.rules.fair) {
       this.vtime = g.pass;
       g.pass += g.stride;
+      this.eligible.update(g); // its key moved: still eligible, it now waits behind keys with less virtual time
     }
     const rate = this.rules.rate;
     if (rate) {

@@ -175,6 +175,7 @@ export class QueueRuntime {
         options.signal.addEventListener("abort", waiter.onAbort, { once: true });
       }
       this.waiters.add(waiter);
+      this.armTimer(); // a key blocked by its rate wakes this waiter when its window ends
     });
   }
 
