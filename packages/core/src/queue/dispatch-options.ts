@@ -65,9 +65,7 @@ export function resolveDispatchRules(options: {
       : integerOption("priorityAging.msPerLevel", aging.msPerLevel, { min: 1, max: 365 * DAY_MS });
   const keys = options.keys;
   if (keys === undefined) {
-    return options.orderedPartitions
-      ? { keyOf: (p) => p.partitionKey, maxActive: 1, agingMs }
-      : { agingMs };
+    return options.orderedPartitions ? { keyOf: (p) => p.partitionKey, maxActive: 1, agingMs } : { agingMs };
   }
   if (options.orderedPartitions) {
     throw OmniRelayError.invalidOption("keys", "Give either 'orderedPartitions' or 'keys' (maxActive: 1), not both.");
@@ -78,7 +76,10 @@ export function resolveDispatchRules(options: {
     keyOf: keyFunction(keys.by),
     ...(keys.maxActive !== undefined ? { maxActive: cap("keys.maxActive", keys.maxActive) } : {}),
     ...(keys.maxActiveByKey !== undefined
-      ? { maxActive: keys.maxActive ?? Number.POSITIVE_INFINITY, maxActiveByKey: numberMap("keys.maxActiveByKey", keys.maxActiveByKey, cap)! }
+      ? {
+          maxActive: keys.maxActive ?? Number.POSITIVE_INFINITY,
+          maxActiveByKey: numberMap("keys.maxActiveByKey", keys.maxActiveByKey, cap)!,
+        }
       : {}),
     ...(rate !== undefined
       ? {

@@ -12,8 +12,8 @@ import { payloadBytes } from "../wire/limits.js";
 import type { RestoreItem } from "../wire/messages.js";
 import { type LeaseRecord, toPendingItem } from "./records.js";
 import { QueueRuntime } from "./runtime.js";
-import { checkKeptIds, deadLetterPage, drainPage, eventChunks, type PageLimit } from "./transfer.js";
 import { scheduledPayload } from "./schedule.js";
+import { checkKeptIds, deadLetterPage, drainPage, eventChunks, type PageLimit } from "./transfer.js";
 import { cancelled } from "./transitions.js";
 import type {
   ResourceLeaseCallContext,

@@ -3,7 +3,8 @@ import { ErrorCodes } from "../errors/codes.js";
 import { ResourceLeaseQueue } from "./queue.js";
 import { fixture, item, rejection } from "./test-helpers.js";
 
-const tenant = (name: string, id: string | number, extra = {}) => item(`${name}-${id}`, { attributes: { tenant: name }, ...extra });
+const tenant = (name: string, id: string | number, extra = {}) =>
+  item(`${name}-${id}`, { attributes: { tenant: name }, ...extra });
 const names = (grants: ReadonlyArray<{ payload: { resourceId: string } }>) => grants.map((g) => g.payload.resourceId);
 
 describe("per-key concurrency", () => {
@@ -28,7 +29,11 @@ describe("per-key concurrency", () => {
 
   it("generalises orderedPartitions: maxActive 1 by partitionKey keeps each partition in order", async () => {
     const { queue } = fixture({ keys: { by: "partitionKey", maxActive: 1 } });
-    await queue.enqueueMany([item(1, { partitionKey: "x" }), item(2, { partitionKey: "x" }), item(3, { partitionKey: "y" })]);
+    await queue.enqueueMany([
+      item(1, { partitionKey: "x" }),
+      item(2, { partitionKey: "x" }),
+      item(3, { partitionKey: "y" }),
+    ]);
     const grants = await queue.lease({ maxItems: 10 });
     expect(names(grants)).toEqual(["1", "3"]);
     await queue.complete(grants[0]!.ownershipToken);
@@ -82,7 +87,10 @@ describe("fair sharing", () => {
   });
 
   it("gives a key of weight 3 three grants for each of a key of weight 1", async () => {
-    const { queue } = fixture({ capacity: 10_000, keys: { by: { attribute: "tenant" }, fair: true, weights: { w3: 3 } } });
+    const { queue } = fixture({
+      capacity: 10_000,
+      keys: { by: { attribute: "tenant" }, fair: true, weights: { w3: 3 } },
+    });
     await queue.enqueueMany([
       ...Array.from({ length: 100 }, (_, i) => tenant("w1", i)),
       ...Array.from({ length: 100 }, (_, i) => tenant("w3", i)),

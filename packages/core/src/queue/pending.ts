@@ -42,7 +42,8 @@ interface KeyGroup {
 }
 
 /** Higher order first, then arrival. */
-const itemLess = (a: ItemRecord, b: ItemRecord): boolean => a.order > b.order || (a.order === b.order && a.rank < b.rank);
+const itemLess = (a: ItemRecord, b: ItemRecord): boolean =>
+  a.order > b.order || (a.order === b.order && a.rank < b.rank);
 
 /**
  * The pending items and the one structure that decides which is granted next. Items are grouped by key (one group

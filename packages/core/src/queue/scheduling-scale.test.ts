@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { ResourceLeaseItemPayload } from "../contracts/payload.js";
 import { FakeClock } from "../testing/fake-clock.js";
-import { type ResourceLeaseQueueOptions, ResourceLeaseQueue } from "./index.js";
+import { ResourceLeaseQueue, type ResourceLeaseQueueOptions } from "./index.js";
 import { queueEngine } from "./queue.js";
 
 // Complexity is asserted on heap comparisons (the pending set's and the timer heap's), not wall time: a linear scan
