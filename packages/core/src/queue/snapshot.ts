@@ -108,7 +108,7 @@ export function restoreSnapshot(state: QueueState, snapshot: ResourceLeaseQueueS
     state.items.set(r.sequenceId, r);
     state.bytesHeld += r.bytes;
     state.delayedCount++;
-    state.schedule.push({ at: r.availableAt, item: r });
+    state.delayed.push({ at: r.availableAt, item: r });
   }
   for (const a of snapshot.active) {
     const r = newItemRecord(a.item);

@@ -33,7 +33,13 @@ export class QueueState {
   readonly leases = new Map<string, LeaseRecord>();
   readonly dead = new Map<number, ItemRecord>();
   readonly pending: PendingItems;
+  /** Lease deadlines. */
   readonly schedule = new MinHeap<ScheduleEntry>((a, b) => a.at < b.at);
+  /**
+   * Due times of delayed items (retry backoffs and `notBefore`), apart from lease deadlines so that granting and ending
+   * leases never walks a heap of a million delayed items.
+   */
+  readonly delayed = new MinHeap<ScheduleEntry>((a, b) => a.at < b.at);
   /** requestId → item sequenceId, with the time the entry expires. Insertion-ordered, so pruning pops the front. */
   readonly requestIds = new Map<string, { sequenceId: number; expiresAt: number }>();
   /**
@@ -132,7 +138,7 @@ export class QueueState {
           item.availableAt = event.item.availableAt ?? event.timestamp;
           item.state = "delayed";
           this.delayedCount++;
-          this.schedule.push({ at: item.availableAt, item });
+          this.delayed.push({ at: item.availableAt, item });
         } else {
           item.state = "failed";
         }
@@ -240,7 +246,7 @@ export class QueueState {
       record.state = "delayed";
       record.availableAt = notBefore;
       this.delayedCount++;
-      this.schedule.push({ at: notBefore, item: record });
+      this.delayed.push({ at: notBefore, item: record });
     } else {
       this.pending.push(record);
     }
