@@ -22,6 +22,18 @@ describe("delayed items", () => {
     expect(types().slice(-2)).toEqual(["Requeued", "LeaseGranted"]);
   });
 
+  it("are leasable at their due millisecond even when the timer has not run (a busy event loop)", async () => {
+    let now = Date.UTC(2026, 0, 1);
+    const late = { now: () => now, setTimeout: () => ({}) as never, clearTimeout: () => undefined };
+    const queue = new ResourceLeaseQueue({ clock: late });
+    await queue.enqueue(item("x", { notBefore: now + 100 }));
+    now += 99;
+    expect(await queue.lease()).toEqual([]);
+    now += 1;
+    expect(ids(await queue.lease())).toEqual(["x"]);
+    await queue.close();
+  });
+
   it("wake a waiting lease exactly when due (the timer heap, no sweep)", async () => {
     const { queue, clock } = fixture();
     await queue.enqueue(item("x", { delayMs: 250 }));
