@@ -8,6 +8,8 @@ import { FakeClock } from "../dist/testing.js";
 
 const delayedCount = Number(process.argv[2] ?? 1_000_000);
 const ops = Number(process.argv[3] ?? 100_000);
+// "mixed": items of seven priorities (the heap path); otherwise one priority (the FIFO run).
+const mixed = process.argv[4] === "mixed";
 const BATCH = 10_000;
 const payload = (i, extra) => ({
   resourceType: "t",
@@ -30,7 +32,7 @@ async function leaseRate(delayed) {
   const queue = new ResourceLeaseQueue({ clock, capacity: delayed + ops + 1, maxBatchSize: BATCH });
   const t0 = clock.now();
   await fill(queue, delayed, (i) => payload(i, { notBefore: t0 + 86_400_000 + ((i * 7919) % delayed) }));
-  await fill(queue, ops, (i) => payload(delayed + i, { priority: i % 7 }));
+  await fill(queue, ops, (i) => payload(delayed + i, mixed ? { priority: i % 7 } : {}));
   const started = performance.now();
   for (let i = 0; i < ops; i++) {
     const [grant] = await queue.lease();

@@ -1,6 +1,7 @@
 import type { ResourceLeaseItemPayload } from "../contracts/payload.js";
 import { MinHeap } from "../util/heap.js";
 import { IndexedHeap } from "../util/indexed-heap.js";
+import { itemLess, KeyItems } from "./key-items.js";
 import type { ItemRecord } from "./records.js";
 
 /**
@@ -27,7 +28,7 @@ export interface DispatchRules {
 /** The pending items of one key. */
 interface KeyGroup {
   readonly key: string;
-  readonly items: IndexedHeap<ItemRecord>;
+  readonly items: KeyItems;
   active: number;
   readonly cap: number;
   readonly stride: number;
@@ -41,13 +42,9 @@ interface KeyGroup {
   blockedUntil: number;
 }
 
-/** Higher order first, then arrival. */
-const itemLess = (a: ItemRecord, b: ItemRecord): boolean =>
-  a.order > b.order || (a.order === b.order && a.rank < b.rank);
-
 /**
  * The pending items and the one structure that decides which is granted next. Items are grouped by key (one group
- * without keys); each group is a heap by priority then arrival; eligible groups (items waiting, under their active
+ * without keys); each group holds its items by priority then arrival (a FIFO run plus a heap: see KeyItems); eligible groups (items waiting, under their active
  * cap and rate) sit in a heap by their best item (global priority order) or, with fair sharing, by virtual time
  * (weighted round-robin, stride scheduling). Push, remove and lease are O(log n + log k); a group that cannot lease is
  * not in the eligible heap, so finding nothing leaseable is O(1). Delayed items are not here: they wait in the
@@ -215,7 +212,7 @@ export class PendingItems {
       const weight = this.rules.weights?.get(key) ?? 1;
       g = {
         key,
-        items: new IndexedHeap<ItemRecord>(itemLess),
+        items: new KeyItems(),
         active: 0,
         cap: this.rules.maxActiveByKey?.get(key) ?? this.rules.maxActive ?? Number.POSITIVE_INFINITY,
         stride: 1 / weight,
