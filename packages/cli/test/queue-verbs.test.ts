@@ -48,6 +48,30 @@ describe("omnirelay resourcelease: queue verbs over HTTP", () => {
     expect(item?.payload.payloadEncoding).toBe("json");
   });
 
+  it("enqueue --delay-ms, --not-before and --priority schedule the item; bad values are refused", async () => {
+    const before = Date.now();
+    const delayed = await cli(enqueueArgs("later", ["--delay-ms", "60000", "--priority", "-7"]));
+    expect(delayed.code, delayed.stderr).toBe(0);
+    const at = "2100-01-01T00:00:00.000Z";
+    expect((await cli(enqueueArgs("dated", ["--not-before", at, "--priority", "2147483647"]))).code).toBe(0);
+    const { delayed: waiting } = node.queue().snapshot();
+    const later = waiting.find((d) => d.payload.resourceId === "later")!.payload;
+    expect(later.priority).toBe(-7);
+    expect(later.notBefore).toBeGreaterThanOrEqual(before + 60_000);
+    expect(later.notBefore).toBeLessThanOrEqual(Date.now() + 60_000);
+    expect(waiting.find((d) => d.payload.resourceId === "dated")!.payload).toMatchObject({
+      notBefore: Date.parse(at),
+      priority: 2 ** 31 - 1,
+    });
+    const tooHigh = await cli(enqueueArgs("x", ["--priority", "2147483648"]));
+    expect(tooHigh.code).toBe(3);
+    expect(tooHigh.stderr).toContain("resourcelease.payload.invalid");
+    expect((await cli(enqueueArgs("x", ["--not-before", "tomorrow"]))).code).toBe(2);
+    expect((await cli(enqueueArgs("x", ["--not-before", at, "--delay-ms", "5"]))).code).toBe(2);
+    expect((await cli(enqueueArgs("x", ["--priority", "1.5"]))).code).toBe(2);
+    expect(node.queue().stats()).toMatchObject({ pendingCount: 2, delayedCount: 2 });
+  });
+
   it("enqueue --body-file sends the file's bytes; human output names the sequence id", async () => {
     const dir = mkdtempSync(join(tmpdir(), "omnirelay-cli-"));
     const file = join(dir, "body.bin");

@@ -88,6 +88,7 @@ export {
   createShardResolver,
   ResourceLeaseClient,
   type ResourceLeaseClientCallOptions,
+  type ResourceLeaseClientEnqueueOptions,
   type ResourceLeaseClientOptions,
   ResourceLeaseDispatcherComponent,
   type ResourceLeaseDispatcherComponentOptions,

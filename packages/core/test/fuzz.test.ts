@@ -114,6 +114,17 @@ const payloadArb = fc.oneof(
           ),
         ),
         requestId: maybe(mostly(fc.constantFrom("r1", "r2", "r3"), text)),
+        // Scheduling: due times around the fake clock's start and the edges of what a log holds, delays, int32 edges.
+        notBefore: maybe(
+          mostly(fc.integer({ min: Date.UTC(2026, 0, 1) - 1000, max: Date.UTC(2026, 0, 1) + 60_000 }), time),
+        ),
+        delayMs: maybe(mostly(fc.integer({ min: 0, max: 60_000 }), fc.oneof(integer, fc.constant(Number.NaN)))),
+        priority: maybe(
+          mostly(
+            fc.integer({ min: -3, max: 3 }),
+            fc.constantFrom(2 ** 31 - 1, 2 ** 31, -(2 ** 31), -(2 ** 31) - 1, 1.5, Number.NaN, "7", "1e3"),
+          ),
+        ),
       },
       { requiredKeys: ["resourceType", "resourceId", "partitionKey", "payloadEncoding"] },
     ),
@@ -270,6 +281,9 @@ const QUEUE: ResourceLeaseQueueOptions = {
   maxAttempts: 3,
   retryBackoff: { initialDelayMs: 500 },
   deadLetters: { maxCount: 3, maxAgeMs: 60_000 },
+  // The grant structure in full: per-key caps, a rate, fair sharing and aging all shape what the log records.
+  keys: { by: "partitionKey", maxActive: 2, rate: { grants: 3, intervalMs: 5_000 }, fair: true, weights: { p1: 2 } },
+  priorityAging: { msPerLevel: 10_000 },
 };
 
 /** Statuses a request may earn; `internal` (a bug) and `unknown` never. */

@@ -9,7 +9,8 @@ import {
 import { eventTypeFromNumber } from "@omnirelay/core/wire";
 import { ByteReader, ByteWriter, MalformedError } from "./binary.js";
 
-// The binary form of a replication event, the row format of schema version 4: the envelope's fields in a fixed order,
+// The binary form of a replication event, the row format of schema versions 4 and 5 (5 adds the payload's notBefore
+// and priority, each behind a payload flag bit a version 4 row never sets, so version 4 rows read unchanged): the envelope's fields in a fixed order,
 // each optional one announced by a flag bit, bodies as raw bytes (no base64), numbers as float64 (no ISO-8601 text).
 // It holds exactly what the JSON envelope holds, so either form round-trips to the same event. The fixed head (the
 // first 35 bytes) holds the numbers a repair must continue above, so a scan of a damaged file's pages reads them
@@ -21,8 +22,9 @@ import { ByteReader, ByteWriter, MalformedError } from "./binary.js";
 //   metadata: varint n, (key, value) × n
 //
 // token: f64 sequenceId, f64 attempt, str leaseId, f64 fencingToken
-// payload: u8 flags (body, attributes, requestId) · str resourceType, resourceId, partitionKey, payloadEncoding ·
-//          [body] [attributes] [requestId]
+// payload: u8 flags (body, attributes, requestId, notBefore, priority) ·
+//          str resourceType, resourceId, partitionKey, payloadEncoding ·
+//          [body] [attributes] [requestId] [f64 notBefore] [f64 priority]
 // error: u8 flags (code) · str message · [code]
 // item: u8 flags (lastError, lastOwnershipToken, availableAt) · payload · f64 sequenceId, attempt, enqueuedAt ·
 //       [lastError] [lastOwnershipToken] [availableAt]
@@ -42,6 +44,12 @@ const E_LEASE_EXPIRES = 128;
 const P_BODY = 1;
 const P_ATTRIBUTES = 2;
 const P_REQUEST_ID = 4;
+const P_NOT_BEFORE = 8;
+const P_PRIORITY = 16;
+const P_KNOWN = P_BODY | P_ATTRIBUTES | P_REQUEST_ID | P_NOT_BEFORE | P_PRIORITY;
+/** The int32 range of a priority, held in a log as on the wire. */
+const PRIORITY_MIN = -(2 ** 31);
+const PRIORITY_MAX = 2 ** 31 - 1;
 
 const I_LAST_ERROR = 1;
 const I_LAST_TOKEN = 2;
@@ -104,7 +112,9 @@ function writePayload(w: ByteWriter, p: ResourceLeaseItemPayload): void {
   w.u8(
     (p.body !== undefined ? P_BODY : 0) |
       (p.attributes !== undefined ? P_ATTRIBUTES : 0) |
-      (p.requestId !== undefined ? P_REQUEST_ID : 0),
+      (p.requestId !== undefined ? P_REQUEST_ID : 0) |
+      (p.notBefore !== undefined ? P_NOT_BEFORE : 0) |
+      (p.priority !== undefined ? P_PRIORITY : 0),
   );
   w.str(p.resourceType);
   w.str(p.resourceId);
@@ -113,6 +123,8 @@ function writePayload(w: ByteWriter, p: ResourceLeaseItemPayload): void {
   if (p.body !== undefined) w.bytes(p.body);
   if (p.attributes !== undefined) w.map(p.attributes);
   if (p.requestId !== undefined) w.str(p.requestId);
+  if (p.notBefore !== undefined) w.f64(p.notBefore);
+  if (p.priority !== undefined) w.f64(p.priority);
 }
 
 function writeError(w: ByteWriter, e: ResourceLeaseErrorInfo): void {
@@ -186,6 +198,7 @@ export function readToken(r: ByteReader): ResourceLeaseOwnershipToken {
 
 function readPayload(r: ByteReader): ResourceLeaseItemPayload {
   const flags = r.u8();
+  if (flags & ~P_KNOWN) throw new MalformedError("unknown payload flags");
   const payload: Mutable<ResourceLeaseItemPayload> = {
     resourceType: r.required(),
     resourceId: r.required(),
@@ -198,6 +211,12 @@ function readPayload(r: ByteReader): ResourceLeaseItemPayload {
     const requestId = r.str();
     // As the wire reads it: an empty request id is no request id.
     if (requestId.length > 0) payload.requestId = requestId;
+  }
+  if (flags & P_NOT_BEFORE) payload.notBefore = r.time();
+  if (flags & P_PRIORITY) {
+    const priority = r.int(PRIORITY_MIN);
+    if (priority > PRIORITY_MAX) throw new MalformedError(`bad priority ${priority}`);
+    payload.priority = priority;
   }
   return payload;
 }

@@ -90,7 +90,10 @@ export function logTables(name: string): LogTables {
 /**
  * The event-log migrations. Version 1: events; version 2: snapshots; version 3: snapshot parts; version 4: the `json`
  * columns become `data`, and rows written from then on hold an event's binary form (a BLOB) instead of its JSON
- * text. Rows written before keep their JSON and are still read, so the migration rewrites no row. Internal.
+ * text. Rows written before keep their JSON and are still read, so the migration rewrites no row. Version 5: items may
+ * carry `notBefore` and `priority` (new payload flag bits in binary rows, new fields in JSON ones); a version 4 row
+ * reads unchanged, so the migration rewrites nothing: the version number is what stops an older release, whose reader
+ * would drop those fields, from opening the file. Internal.
  */
 export function logMigrations(tables: LogTables): Migration[] {
   return [
@@ -144,6 +147,16 @@ export function logMigrations(tables: LogTables): Migration[] {
       up(db) {
         for (const table of [tables.events, tables.snapshots, tables.snapshotParts]) {
           db.exec(`ALTER TABLE ${table} RENAME COLUMN json TO data`);
+        }
+      },
+    },
+    {
+      version: 5,
+      description: "items carry notBefore and priority (payload flag bits); no row changes",
+      up(db) {
+        // Checks the tables a version 4 file has, so a half-made file fails here, inside the transaction.
+        for (const table of [tables.events, tables.snapshots, tables.snapshotParts]) {
+          db.prepare(`SELECT data FROM ${table} LIMIT 0`).all();
         }
       },
     },

@@ -37,6 +37,29 @@ describe("what the queue accepts, the SQLite log stores and replays", () => {
     expect(second.queue.snapshot().pending.map((p) => p.payload.resourceId)).toEqual(["after"]);
   });
 
+  it("the extremes of notBefore, delayMs and priority are stored and replayed; one past them faults nothing", async () => {
+    const path = tempDb();
+    const first = await openDurableResourceLeaseQueue({ path });
+    const extremes = [
+      item("latest", { notBefore: 253_402_300_799_999, priority: 2 ** 31 - 1 }),
+      item("longest", { delayMs: 100 * 365 * 86_400_000, priority: -(2 ** 31) }),
+      item("epoch", { notBefore: 0, priority: 0 }),
+    ];
+    await first.queue.enqueueMany(extremes);
+    for (const extra of [{ notBefore: 253_402_300_800_000 }, { priority: 2 ** 31 }, { priority: Number.NaN }]) {
+      expect((await rejection(first.queue.enqueue(item("past", extra)))).code).toBe("resourcelease.payload.invalid");
+    }
+    const restored = await rejection(
+      first.queue.restore([{ payload: { ...item("r"), priority: -(2 ** 31) - 1 }, sequenceId: 99 }]),
+    );
+    expect(restored.code).toBe("resourcelease.payload.invalid");
+    const live = first.queue.snapshot();
+    expect(first.queue.stats()).toMatchObject({ state: "running", pendingCount: 3, delayedCount: 2 });
+    await first.close();
+    await using second = await openDurableResourceLeaseQueue({ path });
+    expect(second.queue.snapshot()).toEqual(live);
+  });
+
   it("a drain of a queue too large for one event is several events, and the log reopens draining", async () => {
     const path = tempDb();
     const body = new Uint8Array(64 * 1024);

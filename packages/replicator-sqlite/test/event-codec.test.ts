@@ -13,6 +13,8 @@ const pending: ResourceLeasePendingItem = {
     body: new Uint8Array([0, 1, 2, 254, 255]),
     attributes: { tenant: "a", "😀": "x" },
     requestId: "req-1",
+    notBefore: 1_800_000_000_999,
+    priority: -(2 ** 31),
   },
   sequenceId: 9,
   attempt: 3,
@@ -90,5 +92,38 @@ describe("the binary event form", () => {
       item: { ...pending, payload: { ...pending.payload, partitionKey: " " } },
     });
     expect(() => decodeEventBinary(blank)).toThrow(/blank/);
+  });
+
+  it("carries notBefore and priority behind payload flag bits a version 4 row never sets", () => {
+    const plain = { resourceType: "t", resourceId: "i", partitionKey: "p", payloadEncoding: "e" };
+    const enqueue = (payload: ResourceLeasePendingItem["payload"]): ResourceLeaseReplicationEvent => ({
+      ...events[0]!,
+      item: { payload, sequenceId: 1, attempt: 1, enqueuedAt: 5 },
+    });
+    const v4 = encodeEventBinary(enqueue(plain));
+    const v5 = encodeEventBinary(enqueue({ ...plain, notBefore: 7, priority: 2 ** 31 - 1 }));
+    // Same row but for the flag byte and the two f64s at the end of the payload.
+    expect(v5.length).toBe(v4.length + 16);
+    expect(decodeEventBinary(v5).item!.payload).toEqual({ ...plain, notBefore: 7, priority: 2 ** 31 - 1 });
+    expect(decodeEventBinary(v4).item!.payload).toEqual(plain);
+  });
+
+  it("refuses a priority outside int32, a notBefore outside the Date range and unknown payload flags", () => {
+    const plain = { resourceType: "t", resourceId: "i", partitionKey: "p", payloadEncoding: "e" };
+    const row = (payload: Record<string, unknown>) =>
+      encodeEventBinary({
+        ...events[0]!,
+        item: { payload: payload as never, sequenceId: 1, attempt: 1, enqueuedAt: 5 },
+      });
+    expect(() => decodeEventBinary(row({ ...plain, priority: 2 ** 31 }))).toThrow(/priority/);
+    expect(() => decodeEventBinary(row({ ...plain, priority: -(2 ** 31) - 1 }))).toThrow(/integer/);
+    expect(() => decodeEventBinary(row({ ...plain, priority: 1.5 }))).toThrow(/integer/);
+    expect(() => decodeEventBinary(row({ ...plain, notBefore: 8.64e15 + 1 }))).toThrow(/time/);
+    expect(() => decodeEventBinary(row({ ...plain, notBefore: Number.NaN }))).toThrow(/time/);
+    const unknown = row(plain);
+    // The payload's flag byte follows the event head (35 bytes) and the item's own flag byte.
+    expect(unknown[36]).toBe(0);
+    unknown[36] = 64;
+    expect(() => decodeEventBinary(unknown)).toThrow(/payload flags/);
   });
 });

@@ -53,7 +53,7 @@ describe("a log written at schema version 3", () => {
     expect(plain(fromSnapshot.snapshot())).toEqual(expected.snapshot);
     await log.close();
     const after = new Database(path, { readonly: true });
-    expect(schemaVersion(after, COMPONENT)).toBe(4);
+    expect(schemaVersion(after, COMPONENT)).toBe(5);
     after.close();
     expect(rowForms(path).every(([, form]) => form === "text")).toBe(true);
   });

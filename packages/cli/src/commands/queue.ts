@@ -20,6 +20,22 @@ function addTokenFlags(command: Command): Command {
     .option("--fencing-token <n>", "token fencingToken", intArg(1));
 }
 
+/** commander parser of a time: ISO-8601 with a zone, or ms since the epoch (the server checks the range). */
+function timeArg(value: string): number {
+  const v = value.trim();
+  const iso = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i.test(v);
+  const n = /^\d+$/.test(v) ? Number(v) : iso ? Date.parse(v) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError("expected ISO-8601 with a zone, or ms since the epoch.");
+  return n;
+}
+
+/** commander parser of a signed integer (the server checks the range). */
+function signedIntArg(value: string): number {
+  const n = Number(value);
+  if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) throw new InvalidArgumentError("expected an integer.");
+  return n;
+}
+
 const tokenLine = (t: ResourceLeaseOwnershipToken) => JSON.stringify(t);
 
 /** Registers enqueue, lease, heartbeat, complete and fail. */
@@ -34,6 +50,13 @@ export function registerQueueCommands(rl: Command): void {
     .option("--body-file <path>", "body read from a file (bytes as they are)")
     .option("--attribute <k=v>", "attribute, repeatable", collect(keyValue))
     .option("--request-id <id>", "idempotency key: a retried enqueue returns the original item")
+    .addOption(
+      new Option("--not-before <time>", "not leased before this time (ISO-8601 with a zone, or ms since the epoch)")
+        .argParser(timeArg)
+        .conflicts("delayMs"),
+    )
+    .option("--delay-ms <ms>", "not leased before this many ms from the server's clock", intArg(0))
+    .option("--priority <n>", "priority, a 32-bit signed integer: higher is leased first (default 0)", signedIntArg)
     .action(async (o, cmd: Command) => {
       const g = globals(cmd);
       let body: Uint8Array | undefined;
@@ -55,6 +78,9 @@ export function registerQueueCommands(rl: Command): void {
           ...(body ? { body } : {}),
           ...(attributes ? { attributes } : {}),
           ...(o.requestId ? { requestId: o.requestId } : {}),
+          ...(o.notBefore !== undefined ? { notBefore: o.notBefore as number } : {}),
+          ...(o.delayMs !== undefined ? { delayMs: o.delayMs as number } : {}),
+          ...(o.priority !== undefined ? { priority: o.priority as number } : {}),
         }),
       );
       const doc = { sequenceId: r.sequenceId, ...(r.duplicate ? { duplicate: true } : {}), stats: r.stats };

@@ -12,6 +12,7 @@ import { payloadBytes } from "../wire/limits.js";
 import type { RestoreItem } from "../wire/messages.js";
 import { type LeaseRecord, toPendingItem } from "./records.js";
 import { QueueRuntime } from "./runtime.js";
+import { scheduledPayload } from "./schedule.js";
 import { checkKeptIds, deadLetterPage, drainPage, eventChunks, type PageLimit } from "./transfer.js";
 import { cancelled } from "./transitions.js";
 import type {
@@ -44,11 +45,11 @@ export interface CheckedFail extends ResourceLeaseCallContext {
  */
 export class QueueEngine extends QueueRuntime {
   async enqueue(
-    payloads: readonly ResourceLeaseItemPayload[],
+    given: readonly ResourceLeaseItemPayload[],
     context: ResourceLeaseCallContext,
   ): Promise<ResourceLeaseEnqueueResult> {
     this.ensureOpen();
-    this.checkBatch(payloads.length, "payloads");
+    this.checkBatch(given.length, "payloads");
     while (this.gate?.isActive) {
       if (this.gateMode === "reject") {
         throw new OmniRelayError({
@@ -70,6 +71,7 @@ export class QueueEngine extends QueueRuntime {
     const fresh = new Set<string>();
     let added = 0;
     let addedBytes = 0;
+    const payloads = given.map((p, i) => scheduledPayload(p, { now, index: i }));
     for (const p of payloads) {
       if (p.requestId !== undefined) {
         if (s.requestIds.has(p.requestId) || fresh.has(p.requestId)) continue;
@@ -110,7 +112,9 @@ export class QueueEngine extends QueueRuntime {
     this.checkBatch(request.maxItems, "maxItems");
     const peerId = request.peerId || undefined;
     const principal = request.principal || undefined;
-    const grants = this.tx.grant(request.maxItems, { peerId, principal }, this.clock.now());
+    const now = this.clock.now();
+    this.runDue(now); // items due this millisecond are leasable even if the timer has not run yet
+    const grants = this.tx.grant(request.maxItems, { peerId, principal }, now);
     if (grants.length > 0 || request.waitMs === 0) {
       await this.finish();
       return this.deliverable(grants, request.signal);
@@ -241,6 +245,7 @@ export class QueueEngine extends QueueRuntime {
     const first = this.state.lastSequenceId + 1;
     const full: ResourceLeasePendingItem[] = items.map((item, i) => ({
       ...item,
+      payload: scheduledPayload(item.payload, { now, index: i }),
       sequenceId: options.renumber ? first + i : item.sequenceId,
       attempt: item.attempt ?? 1,
       enqueuedAt: item.enqueuedAt ?? now,

@@ -1,5 +1,6 @@
 /** The lease queue engine. */
 
+export type { ResourceLeaseKeyOptions, ResourceLeasePriorityAgingOptions } from "./dispatch-options.js";
 export type {
   ResourceLeaseDeadLetterRetentionOptions,
   ResourceLeaseQueueBackpressureOptions,

@@ -2,6 +2,12 @@ import type { ResourceLeaseReplicationEvent, ResourceLeaseReplicator } from "../
 import type { Logger, ResourceLeaseBackpressureListener } from "../contracts/health.js";
 import type { Clock } from "../util/clock.js";
 import { integerOption, numberOption } from "../wire/options.js";
+import {
+  type ResourceLeaseKeyOptions,
+  type ResourceLeasePriorityAgingOptions,
+  resolveDispatchRules,
+} from "./dispatch-options.js";
+import type { DispatchRules } from "./pending.js";
 
 /** Retry backoff for failed and expired leases: `initialDelayMs * multiplier^(attempt-1)`, capped. */
 export interface ResourceLeaseRetryBackoffOptions {
@@ -60,6 +66,10 @@ export interface ResourceLeaseQueueOptions {
   readonly idempotencyWindowMs?: number;
   /** At most one active lease per `partitionKey`; items of a partition are leased in FIFO order. @defaultValue false */
   readonly orderedPartitions?: boolean;
+  /** Per-key concurrency caps, rates and fair sharing (see docs/queue-semantics.md). Not with `orderedPartitions`. */
+  readonly keys?: ResourceLeaseKeyOptions;
+  /** Opt-in priority aging. @defaultValue off: strict priority order */
+  readonly priorityAging?: ResourceLeasePriorityAgingOptions;
   /** Only the principal that took a lease may heartbeat, complete or fail it. @defaultValue false */
   readonly bindLeasesToPrincipal?: boolean;
   /** Largest `maxItems`, batch enqueue and batch complete size. @defaultValue 1000 */
@@ -100,6 +110,8 @@ export interface ResolvedQueueSettings {
   maxDelayMs: number;
   idempotencyWindowMs: number;
   orderedPartitions: boolean;
+  /** How the pending set picks the next item (keys, caps, rates, fairness, aging). */
+  dispatch: DispatchRules;
   bindLeasesToPrincipal: boolean;
   maxBatchSize: number;
   maxWaitMs: number;
@@ -148,6 +160,7 @@ export function resolveQueueSettings(options: ResourceLeaseQueueOptions): Resolv
       fallback: 600_000,
     }),
     orderedPartitions: options.orderedPartitions ?? false,
+    dispatch: resolveDispatchRules(options),
     bindLeasesToPrincipal: options.bindLeasesToPrincipal ?? false,
     maxBatchSize: integerOption("maxBatchSize", options.maxBatchSize, { min: 1, fallback: 1000 }),
     maxWaitMs: integerOption("maxWaitMs", options.maxWaitMs, { min: 0, fallback: 60_000 }),

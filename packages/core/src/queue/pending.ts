@@ -1,25 +1,96 @@
+import type { ResourceLeaseItemPayload } from "../contracts/payload.js";
+import { MinHeap } from "../util/heap.js";
+import { IndexedHeap } from "../util/indexed-heap.js";
+import { itemLess, KeyItems } from "./key-items.js";
 import type { ItemRecord } from "./records.js";
 
 /**
- * Pending items in arrival order, with O(1) push, removal and next-leaseable lookup.
- * With ordered partitions, an item is leaseable only while no item of its partition is leased; the next
- * leaseable item is the head of the first ready partition (partitions become ready in FIFO order).
+ * How the pending set picks the next item: which key an item belongs to, how many leases a key may hold at once, how
+ * many grants it may take per interval, whether keys share by weighted round-robin, and priority aging.
+ */
+export interface DispatchRules {
+  /** The key of an item; undefined puts every item under one key. */
+  readonly keyOf?: (payload: ResourceLeaseItemPayload) => string;
+  /** Most active leases per key. @defaultValue Infinity */
+  readonly maxActive?: number;
+  /** Per-key overrides of `maxActive`. */
+  readonly maxActiveByKey?: ReadonlyMap<string, number>;
+  /** Most grants per key within `rate.intervalMs` (a fixed window from the first grant). */
+  readonly rate?: { readonly grants: number; readonly intervalMs: number };
+  /** Weighted round-robin across keys with pending work instead of one global priority order. */
+  readonly fair?: boolean;
+  /** Per-key weights (fair sharing). @defaultValue 1 for every key */
+  readonly weights?: ReadonlyMap<string, number>;
+  /** With aging, an item gains one priority level per `agingMs` waited; 0 is off. */
+  readonly agingMs?: number;
+}
+
+/** The pending items of one key. */
+interface KeyGroup {
+  readonly key: string;
+  readonly items: KeyItems;
+  active: number;
+  readonly cap: number;
+  readonly stride: number;
+  /** Fair sharing: virtual time of the key's next grant. */
+  pass: number;
+  /** Position in the eligible heap, -1 when not eligible. */
+  heapIndex: number;
+  windowStart: number;
+  windowGrants: number;
+  /** End of the rate window that blocks the key, 0 when not blocked. */
+  blockedUntil: number;
+}
+
+/**
+ * The pending items and the one structure that decides which is granted next. Items are grouped by key (one group
+ * without keys); each group holds its items by priority then arrival (a FIFO run plus a heap: see KeyItems); eligible groups (items waiting, under their active
+ * cap and rate) sit in a heap by their best item (global priority order) or, with fair sharing, by virtual time
+ * (weighted round-robin, stride scheduling). Push, remove and lease are O(log n + log k); a group that cannot lease is
+ * not in the eligible heap, so finding nothing leaseable is O(1). Delayed items are not here: they wait in the
+ * queue's timer heap and join when due.
  */
 export class PendingItems {
   private head: ItemRecord | undefined;
   private tail: ItemRecord | undefined;
   private count = 0;
-  private readonly partitions = new Map<string, PartitionQueue>();
-  /** Ready partitions (items waiting, none leased), FIFO. */
-  private readonly ready = new ArrayQueue<PartitionQueue>();
+  private nextRank = 0;
+  /** Fair sharing: the virtual time of the last grant. */
+  private vtime = 0;
+  private readonly groups = new Map<string, KeyGroup>();
+  private readonly eligible: IndexedHeap<KeyGroup>;
+  private readonly blocked = new MinHeap<{ at: number; group: KeyGroup }>((a, b) => a.at < b.at);
+  private readonly single: boolean;
+  /** Whether leases change anything here (per-key caps, rates or fair sharing). */
+  private readonly tracksLeases: boolean;
 
-  constructor(private readonly ordered: boolean) {}
+  constructor(private readonly rules: DispatchRules = {}) {
+    this.single = rules.keyOf === undefined;
+    this.tracksLeases = rules.maxActive !== undefined || rules.rate !== undefined || rules.fair === true;
+    const byItem = (a: KeyGroup, b: KeyGroup) => itemLess(a.items.peek()!, b.items.peek()!);
+    this.eligible = new IndexedHeap<KeyGroup>(
+      rules.fair ? (a, b) => a.pass < b.pass || (a.pass === b.pass && byItem(a, b)) : byItem,
+    );
+  }
 
   get size(): number {
     return this.count;
   }
 
-  /** Appends an item at the tail. */
+  /** Heap comparisons made so far (items and keys): what complexity tests assert on. */
+  get comparisons(): number {
+    let n = this.eligible.comparisons + this.blocked.comparisons;
+    for (const g of this.groups.values()) n += g.items.comparisons;
+    return n + this.retiredComparisons;
+  }
+  private retiredComparisons = 0;
+
+  /** Number of keys with pending items or active leases. */
+  get keyCount(): number {
+    return this.groups.size;
+  }
+
+  /** Adds an item: the newest of its priority. Aging counts from its enqueue or, if later, its `notBefore`. */
   push(item: ItemRecord): void {
     item.prev = this.tail;
     item.next = undefined;
@@ -27,14 +98,19 @@ export class PendingItems {
     else this.head = item;
     this.tail = item;
     this.count++;
-    if (this.ordered) {
-      const p = this.partition(item.payload.partitionKey);
-      p.items.push(item);
-      this.markReady(p);
-    }
+    item.rank = this.nextRank++;
+    const priority = item.payload.priority ?? 0;
+    const aging = this.rules.agingMs ?? 0;
+    const base = Math.max(item.enqueuedAt, item.payload.notBefore ?? 0);
+    item.order = aging > 0 ? priority - base / aging : priority;
+    const g = this.group(this.keyOf(item));
+    const wasEmpty = g.items.size === 0;
+    g.items.push(item);
+    if (wasEmpty) this.refresh(g, true);
+    else if (g.items.peek() === item) this.eligible.update(g);
   }
 
-  /** Removes an item from anywhere in the list. */
+  /** Removes a pending item. */
   remove(item: ItemRecord): void {
     if (item.prev) item.prev.next = item.next;
     else this.head = item.next;
@@ -43,45 +119,82 @@ export class PendingItems {
     item.prev = undefined;
     item.next = undefined;
     this.count--;
-    if (this.ordered) {
-      const p = this.partitions.get(item.payload.partitionKey);
-      if (p) {
-        p.items.remove(item);
-        this.prune(p);
-      }
+    const g = this.groups.get(this.keyOf(item));
+    if (!g) return;
+    const wasHead = g.items.peek() === item;
+    g.items.remove(item);
+    if (g.items.size === 0) this.refresh(g, false);
+    else if (wasHead) this.eligible.update(g);
+  }
+
+  /** The item the next grant takes at `now`, without removing it. */
+  peekLeaseable(now: number): ItemRecord | undefined {
+    this.unblockDue(now);
+    return this.eligible.peek()?.items.peek();
+  }
+
+  /**
+   * Lets keys whose rate window ended by `now` lease again. The queue's state calls it before every event it applies
+   * (at the event's time) as well as before every pick, so a rebuild unblocks keys at the same points as the live queue.
+   */
+  unblockDue(now: number): void {
+    for (let top = this.blocked.peek(); top && top.at <= now; top = this.blocked.peek()) {
+      this.blocked.pop();
+      if (top.group.blockedUntil !== top.at) continue;
+      top.group.blockedUntil = 0;
+      this.refresh(top.group, false);
     }
   }
 
-  /** The next item that may be leased now, without removing it. */
-  peekLeaseable(): ItemRecord | undefined {
-    if (!this.ordered) return this.head;
-    for (;;) {
-      const p = this.ready.peek();
-      if (!p) return undefined;
-      if (p.leased > 0 || p.items.length === 0) {
-        // Stale ready entry: the partition got a lease or was emptied since it was queued.
-        this.ready.shift();
-        p.inReady = false;
-        continue;
-      }
-      return p.items.peek();
+  /** When a key blocked by its rate may lease again (for the queue's timer), if any is. */
+  nextUnblock(): number | undefined {
+    return this.blocked.peek()?.at;
+  }
+
+  /**
+   * Records that `item` (just removed) was leased at `at`: its key's active count, rate window and virtual time.
+   * Without `at` (a lease loaded from a snapshot) only the active count.
+   */
+  leaseStarted(item: ItemRecord, at?: number): void {
+    if (!this.tracksLeases) return;
+    const g = this.group(this.keyOf(item));
+    g.active++;
+    if (at === undefined) {
+      this.refresh(g, false);
+      return;
     }
+    if (this.rules.fair) {
+      this.vtime = g.pass;
+      g.pass += g.stride;
+      this.eligible.update(g); // its key moved: still eligible, it now waits behind keys with less virtual time
+    }
+    const rate = this.rules.rate;
+    if (rate) {
+      if (at >= g.windowStart + rate.intervalMs) {
+        g.windowStart = at;
+        g.windowGrants = 0;
+      }
+      if (++g.windowGrants >= rate.grants) {
+        g.blockedUntil = g.windowStart + rate.intervalMs;
+        this.blocked.push({ at: g.blockedUntil, group: g });
+      }
+    }
+    this.refresh(g, false);
   }
 
-  /** Records that an item of `partitionKey` was leased (ordered mode: the partition stops being ready). */
-  leaseStarted(partitionKey: string): void {
-    if (!this.ordered) return;
-    this.partition(partitionKey).leased++;
+  /** Records that a lease of `item` ended; its key may become eligible again. */
+  leaseEnded(item: ItemRecord): void {
+    if (!this.tracksLeases) return;
+    const g = this.groups.get(this.keyOf(item));
+    if (!g) return;
+    g.active = Math.max(0, g.active - 1);
+    this.refresh(g, false);
   }
 
-  /** Records that a lease of `partitionKey` ended; the partition may become ready again. */
-  leaseEnded(partitionKey: string): void {
-    if (!this.ordered) return;
-    const p = this.partitions.get(partitionKey);
-    if (!p) return;
-    p.leased = Math.max(0, p.leased - 1);
-    this.markReady(p);
-    this.prune(p);
+  /** Active leases and pending items of a key. */
+  keyStats(key: string): { active: number; pending: number } {
+    const g = this.groups.get(key);
+    return { active: g?.active ?? 0, pending: g?.items.size ?? 0 };
   }
 
   /** Items in arrival order. */
@@ -89,70 +202,48 @@ export class PendingItems {
     for (let i = this.head; i; i = i.next) yield i;
   }
 
-  private partition(key: string): PartitionQueue {
-    let p = this.partitions.get(key);
-    if (!p) {
-      p = { key, items: new ArrayQueue<ItemRecord>(), leased: 0, inReady: false };
-      this.partitions.set(key, p);
+  private keyOf(item: ItemRecord): string {
+    return this.single ? "" : this.rules.keyOf!(item.payload);
+  }
+
+  private group(key: string): KeyGroup {
+    let g = this.groups.get(key);
+    if (!g) {
+      const weight = this.rules.weights?.get(key) ?? 1;
+      g = {
+        key,
+        items: new KeyItems(),
+        active: 0,
+        cap: this.rules.maxActiveByKey?.get(key) ?? this.rules.maxActive ?? Number.POSITIVE_INFINITY,
+        stride: 1 / weight,
+        pass: this.vtime,
+        heapIndex: -1,
+        windowStart: Number.NEGATIVE_INFINITY,
+        windowGrants: 0,
+        blockedUntil: 0,
+      };
+      this.groups.set(key, g);
     }
-    return p;
+    return g;
   }
 
-  private markReady(p: PartitionQueue): void {
-    if (!p.inReady && p.leased === 0 && p.items.length > 0) {
-      p.inReady = true;
-      this.ready.push(p);
+  /**
+   * Puts a key in or out of the eligible heap as its state says; `arrived` marks a key whose first item just came
+   * (fair sharing starts it at the current virtual time, so an idle key neither jumps the queue nor waits for its debt).
+   */
+  private refresh(g: KeyGroup, arrived: boolean): void {
+    const ok = g.items.size > 0 && g.active < g.cap && g.blockedUntil === 0;
+    if (ok && g.heapIndex < 0) {
+      if (this.rules.fair && (arrived || g.pass < this.vtime)) g.pass = Math.max(g.pass, this.vtime);
+      this.eligible.push(g);
+    } else if (!ok && g.heapIndex >= 0) {
+      this.eligible.remove(g);
     }
-  }
-
-  private prune(p: PartitionQueue): void {
-    if (p.items.length === 0 && p.leased === 0 && !p.inReady) this.partitions.delete(p.key);
-  }
-}
-
-interface PartitionQueue {
-  readonly key: string;
-  readonly items: ArrayQueue<ItemRecord>;
-  leased: number;
-  inReady: boolean;
-}
-
-/** FIFO on an array with a moving head; O(1) amortised push/shift. */
-class ArrayQueue<T> {
-  private items: (T | undefined)[] = [];
-  private start = 0;
-
-  get length(): number {
-    return this.items.length - this.start;
-  }
-
-  push(value: T): void {
-    this.items.push(value);
-  }
-
-  peek(): T | undefined {
-    return this.start < this.items.length ? this.items[this.start] : undefined;
-  }
-
-  shift(): T | undefined {
-    if (this.start >= this.items.length) return undefined;
-    const v = this.items[this.start];
-    this.items[this.start] = undefined;
-    this.start++;
-    if (this.start > 1024 && this.start * 2 > this.items.length) {
-      this.items = this.items.slice(this.start);
-      this.start = 0;
+    // A key under a rate is kept while it has a window (forgetting it would reset its count).
+    const idle = g.active === 0 && g.blockedUntil === 0 && (this.rules.rate === undefined || g.windowGrants === 0);
+    if (g.items.size === 0 && idle && !this.single) {
+      this.retiredComparisons += g.items.comparisons;
+      this.groups.delete(g.key);
     }
-    return v;
-  }
-
-  /** Removes `value`; O(1) at the head, O(n) elsewhere (only replays and drains remove from the middle). */
-  remove(value: T): void {
-    if (this.peek() === value) {
-      this.shift();
-      return;
-    }
-    const i = this.items.indexOf(value, this.start);
-    if (i >= 0) this.items.splice(i, 1);
   }
 }

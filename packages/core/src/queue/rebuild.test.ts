@@ -32,8 +32,18 @@ async function randomWorkload(seed: number, options: ResourceLeaseQueueOptions) 
     try {
       if (r < 0.3) {
         const requestId = rand() < 0.2 ? `req-${Math.floor(rand() * 20)}` : undefined;
+        // Priorities, due times (absolute or a delay) and tenants: every input the grant order depends on.
+        const when = rand();
+        const schedule =
+          when < 0.15 ? { notBefore: clock.now() + Math.floor(rand() * 900) } : when < 0.3 ? { delayMs: 400 } : {};
         await queue.enqueue(
-          item(step, { partitionKey: `p${Math.floor(rand() * 4)}`, ...(requestId ? { requestId } : {}) }),
+          item(step, {
+            partitionKey: `p${Math.floor(rand() * 4)}`,
+            ...(requestId ? { requestId } : {}),
+            ...(rand() < 0.5 ? { priority: Math.floor(rand() * 5) - 2 } : {}),
+            ...(rand() < 0.8 ? { attributes: { tenant: rand() < 0.7 ? "big" : `t${Math.floor(rand() * 3)}` } } : {}),
+            ...schedule,
+          }),
         );
       } else if (r < 0.5) {
         held.push(
@@ -62,6 +72,7 @@ async function randomWorkload(seed: number, options: ResourceLeaseQueueOptions) 
       if (code !== ErrorCodes.resourceLease.draining && code !== ErrorCodes.resourceLease.leaseFenced) throw error;
     }
   }
+  if (queue.stats().state === "draining") await queue.restore(drained); // end serving, so both go on alike
   return { queue, events, clock };
 }
 
@@ -78,6 +89,24 @@ const variants: Array<[string, ResourceLeaseQueueOptions]> = [
   [
     "ordered partitions",
     { leaseDurationMs: 800, maxAttempts: 2, orderedPartitions: true, deadLetters: { maxBytes: 30 } },
+  ],
+  [
+    "per-tenant caps, rate, fair sharing and priority aging",
+    {
+      leaseDurationMs: 900,
+      maxAttempts: 3,
+      retryBackoff: { initialDelayMs: 100 },
+      priorityAging: { msPerLevel: 500 },
+      deadLetters: { maxCount: 2 },
+      keys: {
+        by: { attribute: "tenant" },
+        maxActive: 3,
+        maxActiveByKey: { big: 2 },
+        rate: { grants: 4, intervalMs: 300 },
+        fair: true,
+        weights: { t0: 2 },
+      },
+    },
   ],
 ];
 

@@ -24,7 +24,13 @@ export interface ItemRecord {
   lease: LeaseRecord | undefined;
   deadLetteredAt: number;
   deadLetterReason: "failed" | "max_attempts" | "expired";
-  /** Intrusive links of the pending list. */
+  /** Position in its key's pending heap (-1 when not pending). */
+  heapIndex: number;
+  /** Arrival order among pending items (set when it becomes pending): FIFO within a priority. */
+  rank: number;
+  /** Lease order key: its priority, less its age in levels with priority aging. Higher first. */
+  order: number;
+  /** Intrusive links of the pending list (arrival order). */
   prev: ItemRecord | undefined;
   next: ItemRecord | undefined;
 }
@@ -53,6 +59,9 @@ export function newItemRecord(item: ResourceLeasePendingItem): ItemRecord {
     lease: undefined,
     deadLetteredAt: 0,
     deadLetterReason: "failed",
+    heapIndex: -1,
+    rank: 0,
+    order: 0,
     prev: undefined,
     next: undefined,
   };

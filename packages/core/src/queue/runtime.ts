@@ -5,6 +5,7 @@ import type { ResourceLeaseGrant, ResourceLeaseQueueStats } from "../contracts/p
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { type Clock, systemClock, type TimerHandle } from "../util/clock.js";
+import type { MinHeap } from "../util/heap.js";
 import { type ResolvedQueueSettings, type ResourceLeaseQueueOptions, resolveQueueSettings } from "./options.js";
 import { toPendingItem } from "./records.js";
 import { QueueState, type ScheduleEntry } from "./state.js";
@@ -47,7 +48,7 @@ export class QueueRuntime {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.replicator = options.replicator;
-    this.state = new QueueState(this.settings.orderedPartitions, this.settings.idempotencyWindowMs);
+    this.state = new QueueState(this.settings.dispatch, this.settings.idempotencyWindowMs);
     this.tx = new QueueTransitions({
       state: this.state,
       settings: this.settings,
@@ -186,6 +187,7 @@ export class QueueRuntime {
         options.signal.addEventListener("abort", waiter.onAbort, { once: true });
       }
       this.waiters.add(waiter);
+      this.armTimer(); // a key blocked by its rate wakes this waiter when its window ends
     });
   }
 
@@ -225,7 +227,7 @@ export class QueueRuntime {
   private serveWaiters(): void {
     const now = this.clock.now();
     for (const waiter of this.waiters) {
-      if (!this.state.pending.peekLeaseable()) break;
+      if (!this.state.pending.peekLeaseable(now)) break;
       this.dropWaiter(waiter);
       const grants = this.tx.grant(waiter.maxItems, waiter, now);
       this.deliveries.push({ waiter, grants });
@@ -306,20 +308,27 @@ export class QueueRuntime {
     return item.state === "delayed" && item.availableAt === entry.at;
   }
 
+  /** The earliest live entry of a timed heap (stale ones are dropped on the way; many stale ones at once compacted). */
+  private liveTop(heap: MinHeap<ScheduleEntry>, live: number): ScheduleEntry | undefined {
+    if (heap.size > 2 * live + 1024) heap.retain((e) => this.isLive(e));
+    let top = heap.peek();
+    while (top && !this.isLive(top)) {
+      heap.pop();
+      top = heap.peek();
+    }
+    return top;
+  }
+
   private armTimer(): void {
     if (this.status !== "open") return;
-    const schedule = this.state.schedule;
-    if (schedule.size > 2 * (this.state.leases.size + this.state.delayedCount) + 1024) {
-      schedule.retain((e) => this.isLive(e));
-    }
-    let top = schedule.peek();
-    while (top && !this.isLive(top)) {
-      schedule.pop();
-      top = schedule.peek();
-    }
+    const lease = this.liveTop(this.state.schedule, this.state.leases.size);
+    const item = this.liveTop(this.state.delayed, this.state.delayedCount);
+    const unblock = this.waiters.size > 0 ? this.state.pending.nextUnblock() : undefined;
     const at = Math.min(
-      top?.at ?? Number.POSITIVE_INFINITY,
+      lease?.at ?? Number.POSITIVE_INFINITY,
+      item?.at ?? Number.POSITIVE_INFINITY,
       this.tx.nextDeadLetterExpiry() ?? Number.POSITIVE_INFINITY,
+      unblock ?? Number.POSITIVE_INFINITY,
     );
     if (at === Number.POSITIVE_INFINITY || at >= this.timerAt) return;
     if (this.timer) this.clock.clearTimeout(this.timer);
@@ -327,18 +336,32 @@ export class QueueRuntime {
     this.timer = this.clock.setTimeout(() => this.onTimer(), Math.max(0, at - this.clock.now()));
   }
 
+  /**
+   * Acts on every timed entry due at `now`: expired leases end, delayed items (a retry backoff or a `notBefore`) become
+   * pending with a Requeued event. The timer calls it, and so does every lease call first, so an item is leasable at its
+   * due millisecond even when the timer runs late. Only due entries are touched: O(due · log n).
+   */
+  runDue(now: number): void {
+    const { schedule, delayed } = this.state;
+    for (;;) {
+      // The two heaps in due order (a lease deadline first on a tie).
+      const a = schedule.peek();
+      const b = delayed.peek();
+      const heap = a && a.at <= now && (!b || a.at <= b.at) ? schedule : b && b.at <= now ? delayed : undefined;
+      if (!heap) return;
+      const top = heap.pop()!;
+      if (!this.isLive(top)) continue;
+      if (top.lease) this.tx.endLease(top.lease, { eventType: "LeaseExpired", now, error: expiredError });
+      else this.tx.emit("Requeued", { item: toPendingItem(top.item!) }, { now });
+    }
+  }
+
   private onTimer(): void {
     this.timer = undefined;
     this.timerAt = Number.POSITIVE_INFINITY;
     if (this.status !== "open") return;
     const now = this.clock.now();
-    const schedule = this.state.schedule;
-    for (let top = schedule.peek(); top && top.at <= now; top = schedule.peek()) {
-      schedule.pop();
-      if (!this.isLive(top)) continue;
-      if (top.lease) this.tx.endLease(top.lease, { eventType: "LeaseExpired", now, error: expiredError });
-      else this.tx.emit("Requeued", { item: toPendingItem(top.item!) }, { now });
-    }
+    this.runDue(now);
     this.tx.purgeDeadLetters(now);
     this.finish().catch(() => {
       // The fault is recorded in onFault; nobody awaits a timer's commit.

@@ -27,7 +27,7 @@ export interface ResourceLeaseQueueSnapshot {
   readonly lastFencingToken: number;
   readonly lastSequenceId: number;
   readonly mode: "running" | "draining";
-  /** Pending items in lease order. */
+  /** Pending items in arrival order (the order they became pending: FIFO within a priority). */
   readonly pending: readonly ResourceLeasePendingItem[];
   /** Items waiting for a retry backoff to end (each has `availableAt`), in sequence-id order. */
   readonly delayed: readonly ResourceLeasePendingItem[];
@@ -108,7 +108,7 @@ export function restoreSnapshot(state: QueueState, snapshot: ResourceLeaseQueueS
     state.items.set(r.sequenceId, r);
     state.bytesHeld += r.bytes;
     state.delayedCount++;
-    state.schedule.push({ at: r.availableAt, item: r });
+    state.delayed.push({ at: r.availableAt, item: r });
   }
   for (const a of snapshot.active) {
     const r = newItemRecord(a.item);
@@ -125,7 +125,7 @@ export function restoreSnapshot(state: QueueState, snapshot: ResourceLeaseQueueS
     state.items.set(r.sequenceId, r);
     state.bytesHeld += r.bytes;
     state.leases.set(a.token.leaseId, lease);
-    state.pending.leaseStarted(r.payload.partitionKey);
+    state.pending.leaseStarted(r);
     state.schedule.push({ at: lease.expiresAt, lease });
   }
   for (const d of snapshot.deadLetters) {

@@ -4,7 +4,7 @@ import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { MinHeap } from "../util/heap.js";
 import { IdRanges } from "./id-ranges.js";
-import { PendingItems } from "./pending.js";
+import { type DispatchRules, PendingItems } from "./pending.js";
 import { type ItemRecord, type LeaseRecord, newItemRecord } from "./records.js";
 
 /** A timed entry: a lease deadline or the end of an item's retry backoff. Stale entries are skipped lazily. */
@@ -33,7 +33,13 @@ export class QueueState {
   readonly leases = new Map<string, LeaseRecord>();
   readonly dead = new Map<number, ItemRecord>();
   readonly pending: PendingItems;
+  /** Lease deadlines. */
   readonly schedule = new MinHeap<ScheduleEntry>((a, b) => a.at < b.at);
+  /**
+   * Due times of delayed items (retry backoffs and `notBefore`), apart from lease deadlines so that granting and ending
+   * leases never walks a heap of a million delayed items.
+   */
+  readonly delayed = new MinHeap<ScheduleEntry>((a, b) => a.at < b.at);
   /** requestId → item sequenceId, with the time the entry expires. Insertion-ordered, so pruning pops the front. */
   readonly requestIds = new Map<string, { sequenceId: number; expiresAt: number }>();
   /**
@@ -52,10 +58,10 @@ export class QueueState {
   mode: "running" | "draining" = "running";
 
   constructor(
-    ordered: boolean,
+    rules: DispatchRules,
     private readonly idempotencyWindowMs: number,
   ) {
-    this.pending = new PendingItems(ordered);
+    this.pending = new PendingItems(rules);
   }
 
   /** Pending + delayed: what counts against capacity and watermarks. */
@@ -68,11 +74,12 @@ export class QueueState {
     if (event.sequenceNumber !== this.lastEventSequence + 1) {
       mismatch(event, `expected sequence ${this.lastEventSequence + 1}`);
     }
+    this.pending.unblockDue(event.timestamp);
     switch (event.eventType) {
       case "Enqueue": {
         const item = event.item ?? mismatch(event, "no item");
         if (this.items.has(item.sequenceId) || this.dead.has(item.sequenceId)) mismatch(event, "duplicate sequenceId");
-        this.addPending(item);
+        this.addPending(item, event.timestamp);
         const requestId = item.payload.requestId;
         if (requestId !== undefined && this.idempotencyWindowMs > 0) {
           this.requestIds.delete(requestId);
@@ -89,7 +96,7 @@ export class QueueState {
         if (item?.state !== "pending") mismatch(event, "item is not pending");
         if (token.fencingToken <= this.lastFencingToken) mismatch(event, "fencing token did not increase");
         this.pending.remove(item);
-        this.pending.leaseStarted(item.payload.partitionKey);
+        this.pending.leaseStarted(item, event.timestamp);
         item.state = "active";
         item.attempt = token.attempt;
         const lease: LeaseRecord = {
@@ -131,7 +138,7 @@ export class QueueState {
           item.availableAt = event.item.availableAt ?? event.timestamp;
           item.state = "delayed";
           this.delayedCount++;
-          this.schedule.push({ at: item.availableAt, item });
+          this.delayed.push({ at: item.availableAt, item });
         } else {
           item.state = "failed";
         }
@@ -204,7 +211,7 @@ export class QueueState {
           const id = restored.sequenceId;
           if (id > this.lastSequenceId) this.reusableIds.add(this.lastSequenceId + 1, id - 1);
           else this.reusableIds.delete(id);
-          this.addPending({ ...restored, availableAt: undefined });
+          this.addPending({ ...restored, availableAt: undefined }, event.timestamp);
           // A renumbered item keeps its request id's de-duplication, now pointing at its new id (unless the id
           // still names a live item of this queue).
           const requestId = restored.payload.requestId;
@@ -228,11 +235,21 @@ export class QueueState {
     }
   }
 
-  private addPending(item: ResourceLeasePendingItem): void {
+  /** Adds an item at `now`: pending, or delayed until its `notBefore` when that is later. */
+  private addPending(item: ResourceLeasePendingItem, now: number): void {
     const record = newItemRecord(item);
     record.availableAt = undefined;
     this.items.set(record.sequenceId, record);
-    this.pending.push(record);
+    const notBefore = record.payload.notBefore;
+    if (notBefore !== undefined && notBefore > now) {
+      // Scheduled: waits in the timer heap, not the pending set; a Requeued event makes it pending when due.
+      record.state = "delayed";
+      record.availableAt = notBefore;
+      this.delayedCount++;
+      this.delayed.push({ at: notBefore, item: record });
+    } else {
+      this.pending.push(record);
+    }
     this.bytesHeld += record.bytes;
     if (record.sequenceId > this.lastSequenceId) this.lastSequenceId = record.sequenceId;
   }
@@ -249,7 +266,7 @@ export class QueueState {
     lease.active = false;
     this.leases.delete(lease.token.leaseId);
     lease.item.lease = undefined;
-    this.pending.leaseEnded(lease.item.payload.partitionKey);
+    this.pending.leaseEnded(lease.item);
     return lease;
   }
 

@@ -44,7 +44,7 @@ function fits(page: { count: number; bytes: number }, next: ItemRecord, limit: P
   return page.count === 0 || (page.count < limit.maxItems && page.bytes + next.bytes <= limit.maxBytes);
 }
 
-/** The queued items a drain takes next: pending in lease order, then delayed ones by due time, within `limit`. */
+/** The queued items a drain takes next: pending in arrival order, then delayed ones by due time, within `limit`. */
 export function drainPage(state: QueueState, limit: PageLimit): ResourceLeasePendingItem[] {
   const out: ResourceLeasePendingItem[] = [];
   let bytes = 0;

@@ -106,7 +106,7 @@ export class QueueTransitions {
     const grants: ResourceLeaseGrant[] = [];
     const s = this.state;
     while (grants.length < max) {
-      const item = s.pending.peekLeaseable();
+      const item = s.pending.peekLeaseable(now);
       if (!item) break;
       const ownership: ResourceLeaseOwnershipToken = {
         sequenceId: item.sequenceId,

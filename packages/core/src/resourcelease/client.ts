@@ -81,6 +81,38 @@ export interface ResourceLeaseClientCallOptions {
   readonly shardKey?: string;
 }
 
+/**
+ * Options of {@link ResourceLeaseClient.enqueue} and {@link ResourceLeaseClient.enqueueMany}: call options plus the
+ * scheduling fields, applied to every item that does not set its own (see `ResourceLeaseItemPayload`).
+ */
+export interface ResourceLeaseClientEnqueueOptions extends ResourceLeaseClientCallOptions {
+  /** Earliest lease time: ms since the epoch or a Date. Not with `delayMs`. */
+  readonly notBefore?: number | Date;
+  /** Delay from the server's clock at enqueue, ms. Not with `notBefore`. */
+  readonly delayMs?: number;
+  /** Priority (int32): higher first, FIFO within a priority. */
+  readonly priority?: number;
+}
+
+/** The payload with the enqueue options' scheduling fields, where the payload gives none of its own. */
+function scheduled(
+  payload: ResourceLeaseItemPayload,
+  options?: ResourceLeaseClientEnqueueOptions,
+): ResourceLeaseItemPayload {
+  if (!options) return payload;
+  const { notBefore, delayMs, priority } = options;
+  if (notBefore === undefined && delayMs === undefined && priority === undefined) return payload;
+  const own = payload.notBefore !== undefined || payload.delayMs !== undefined;
+  return {
+    ...payload,
+    ...(!own && notBefore !== undefined
+      ? { notBefore: notBefore instanceof Date ? notBefore.getTime() : notBefore }
+      : {}),
+    ...(!own && delayMs !== undefined ? { delayMs } : {}),
+    ...(payload.priority === undefined && priority !== undefined ? { priority } : {}),
+  };
+}
+
 /** Per-call settings the verbs give {@link ResourceLeaseClient}'s transport step. */
 interface CallSettings extends ResourceLeaseClientCallOptions {
   /** The call may be sent again after an attempt whose outcome is unknown (an idempotent verb). */
@@ -158,9 +190,10 @@ export class ResourceLeaseClient {
 
   /** Enqueues one item (coalesced with others of the same turn when `coalesceEnqueues` is set). */
   async enqueue(
-    payload: ResourceLeaseItemPayload,
-    options?: ResourceLeaseClientCallOptions,
+    given: ResourceLeaseItemPayload,
+    options?: ResourceLeaseClientEnqueueOptions,
   ): Promise<ClientEnqueueResult> {
+    const payload = scheduled(given, options);
     if (this.coalescer && options?.signal === undefined && !options?.timeoutMs && !options?.shardKey) {
       return this.coalescer.enqueue(payload);
     }
@@ -181,9 +214,10 @@ export class ResourceLeaseClient {
 
   /** Enqueues items, all or none. */
   async enqueueMany(
-    payloads: readonly ResourceLeaseItemPayload[],
-    options?: ResourceLeaseClientCallOptions,
+    given: readonly ResourceLeaseItemPayload[],
+    options?: ResourceLeaseClientEnqueueOptions,
   ): Promise<{ sequenceIds: number[]; duplicates: boolean[] }> {
+    const payloads = given.map((p) => scheduled(p, options));
     const r = await this.call(
       P.enqueue,
       { payloads, batch: true },

@@ -3,6 +3,7 @@ export {
   type ClientEnqueueResult,
   ResourceLeaseClient,
   type ResourceLeaseClientCallOptions,
+  type ResourceLeaseClientEnqueueOptions,
   type ResourceLeaseClientOptions,
 } from "./client.js";
 export {

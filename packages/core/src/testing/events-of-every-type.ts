@@ -25,6 +25,9 @@ function payload(id: string): ResourceLeaseItemPayload {
     body: EVERY_BYTE,
     attributes: { tenant: "acme", "emoji-🙂": "✓", empty: "", "10": "a numeric-looking key", text: "a\nb\tc\u0000d" },
     requestId: `req-${id}-🙂`,
+    // Scheduling at its edges: the last instant a log can write, the lowest int32.
+    notBefore: LAST_TIME,
+    priority: -(2 ** 31),
   };
 }
 

@@ -1,7 +1,15 @@
 /** A binary min-heap ordered by `less`. Internal to core. */
 export class MinHeap<T> {
   private readonly items: T[] = [];
-  constructor(private readonly less: (a: T, b: T) => boolean) {}
+  /** Comparisons made so far: what tests assert complexity on (wall time is noisy). */
+  comparisons = 0;
+  private readonly less: (a: T, b: T) => boolean;
+  constructor(less: (a: T, b: T) => boolean) {
+    this.less = (a, b) => {
+      this.comparisons++;
+      return less(a, b);
+    };
+  }
 
   get size(): number {
     return this.items.length;

@@ -200,4 +200,30 @@ describe("encodeReplicationEvent / decodeReplicationEvent", () => {
     // One description of an error for requests and logs: a missing message reads as empty.
     expect(decodeReplicationEvent({ ...good, error: { code: "x" } }).error).toEqual({ message: "", code: "x" });
   });
+
+  it("carries notBefore (ISO-8601) and priority, and refuses a priority outside int32 or a time outside Date", () => {
+    const event = makeEvent(1, "Enqueue", {
+      item: {
+        payload: { ...samplePayload(), notBefore: Date.UTC(2026, 5, 1, 8, 0, 0, 7), priority: -(2 ** 31) },
+        sequenceId: 1,
+        attempt: 1,
+        enqueuedAt: Date.UTC(2026, 0, 1),
+      },
+    });
+    const json = encodeReplicationEvent(event) as { item: { payload: Record<string, unknown> } };
+    expect(json.item.payload.notBefore).toBe("2026-06-01T08:00:00.007Z");
+    expect(json.item.payload.priority).toBe(-(2 ** 31));
+    expect(decodeReplicationEvent(JSON.parse(JSON.stringify(json)))).toEqual(event);
+    const withPayload = (extra: Record<string, unknown>) => ({
+      ...json,
+      item: { ...json.item, payload: { ...json.item.payload, ...extra } },
+    });
+    // The log is held to the same int32 as a request: a priority no request could give is not read back either.
+    for (const priority of [2 ** 31, -(2 ** 31) - 1, 1.5, "x"]) {
+      expect(invalidField(() => decodeReplicationEvent(withPayload({ priority })))).toBe("item.payload.priority");
+    }
+    for (const notBefore of ["+275760-09-13T00:00:00.001Z", "never", 8.64e15 + 1]) {
+      expect(invalidField(() => decodeReplicationEvent(withPayload({ notBefore })))).toBe("item.payload.notBefore");
+    }
+  });
 });

@@ -37,6 +37,12 @@ export const ResourceLeaseLimits = {
   maxSequenceId: 2 ** 52,
   /** Highest `attempt` a restored item or a token may carry. */
   maxAttempt: 2 ** 31 - 1,
+  /** Lowest item `priority` (the int32 range, what every log and the proto carry). */
+  minPriority: -(2 ** 31),
+  /** Highest item `priority`. */
+  maxPriority: 2 ** 31 - 1,
+  /** Longest enqueue `delayMs`: 100 years (the due time must stay within `maxTimeMs`). */
+  maxDelayMs: 100 * 365 * 86_400_000,
   /** Latest time an item may carry: 9999-12-31T23:59:59.999Z (the last instant ISO-8601's four-digit year can write). */
   maxTimeMs: 253_402_300_799_999,
 } as const;

@@ -170,7 +170,11 @@ export const f = {
   int: (rules: v.IntegerRules & Doc): Field<number> => ({
     read: (value, site) => v.integer(value, site, rules),
     write: same,
-    schema: () => described({ type: "integer", minimum: rules.min }, rules.doc),
+    schema: () =>
+      described(
+        { type: "integer", minimum: rules.min, ...(rules.everywhere ? { maximum: rules.max } : {}) },
+        rules.doc,
+      ),
     always: Boolean(rules.required),
   }),
   time: (rules: { required?: string; code?: string } & Doc = {}): Field<number> => ({

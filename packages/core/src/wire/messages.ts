@@ -24,6 +24,18 @@ export interface ResourceLeaseItemPayload {
   readonly attributes?: Readonly<Record<string, string>>;
   /** Idempotency key: an enqueue with a `requestId` seen within the dedupe window returns the original item. */
   readonly requestId?: string;
+  /**
+   * Earliest time (ms since the epoch) the item may be leased. Until then it is delayed: counted in `delayedCount`,
+   * invisible to `lease`, and due to the millisecond. Kept by drain/restore and the log.
+   */
+  readonly notBefore?: number;
+  /**
+   * Delay from the node's clock at enqueue (ms); the node turns it into `notBefore` and does not store it. At most one of
+   * `notBefore` and `delayMs`.
+   */
+  readonly delayMs?: number;
+  /** Priority, a 32-bit signed integer: higher is leased first, FIFO within a priority. @defaultValue 0 */
+  readonly priority?: number;
 }
 
 /** A work item's payload. */
@@ -55,6 +67,20 @@ export const Payload = message<ResourceLeaseItemPayload>(
       max: Limits.requestIdLength,
       code: ErrorCodes.resourceLease.payloadInvalid,
       emptyIsAbsent: true,
+    }),
+    notBefore: f.time({ code: ErrorCodes.resourceLease.payloadInvalid, doc: "Earliest lease time." }),
+    delayMs: f.int({
+      min: 0,
+      max: Limits.maxDelayMs,
+      code: ErrorCodes.resourceLease.payloadInvalid,
+      doc: "Delay from the node's clock at enqueue, ms; becomes notBefore.",
+    }),
+    priority: f.int({
+      min: Limits.minPriority,
+      max: Limits.maxPriority,
+      everywhere: true,
+      code: ErrorCodes.resourceLease.payloadInvalid,
+      doc: "Higher first; a 32-bit signed integer.",
     }),
   },
   {

@@ -57,6 +57,8 @@ export interface IntegerRules {
   readonly min: number;
   /** Largest value in request mode (a log is only held to the safe-integer range). */
   readonly max?: number;
+  /** Hold `max` in every mode, a log's too (a value whose range is part of its storage, such as an int32). */
+  readonly everywhere?: boolean;
   /** Code when absent (the field is then required). */
   readonly required?: string;
   /** @defaultValue `resourcelease.argument.invalid` */
@@ -72,7 +74,8 @@ export function integer(value: unknown, site: Site, rules: IntegerRules): number
   }
   const decimal = site.option === undefined && typeof value === "string" && /^-?\d{1,16}$/.test(value.trim());
   const n = decimal ? Number(value.trim()) : value;
-  const max = site.mode === "request" ? (rules.max ?? Number.MAX_SAFE_INTEGER) : Number.MAX_SAFE_INTEGER;
+  const max =
+    site.mode === "request" || rules.everywhere ? (rules.max ?? Number.MAX_SAFE_INTEGER) : Number.MAX_SAFE_INTEGER;
   if (typeof n !== "number" || !Number.isSafeInteger(n) || n < rules.min || n > max) {
     fail(site, rules.required ?? code, `${site.path} must be an integer ${range(rules.min, max)}, got ${shown(n)}.`);
   }

@@ -42,6 +42,8 @@ const fullPayload = {
   body: Buffer.from([0, 1, 2, 250, 255]).toString("base64"),
   attributes: { tenant: "acme", "x.y": "ünïcode" },
   requestId: "req-1",
+  notBefore: "2026-01-01T00:00:05.000Z",
+  priority: -(2 ** 31),
 };
 const minimalPayload = { resourceType: "t", resourceId: "r", partitionKey: "p", payloadEncoding: "raw" };
 const token = { sequenceId: 7, attempt: 2, leaseId: "8d4e…", fencingToken: 41 };
@@ -69,6 +71,14 @@ describe("request mapping", () => {
   it("enqueue keeps every payload field, bytes and attributes included", () => {
     expect(requestLeg(resourceLeaseRpcs.enqueue, { payload: fullPayload })).toEqual({ payload: fullPayload });
     expect(requestLeg(resourceLeaseRpcs.enqueue, { payload: minimalPayload })).toEqual({ payload: minimalPayload });
+  });
+
+  it("enqueue keeps notBefore, delayMs and priority, a priority of 0 included (proto3 optional has presence)", () => {
+    const scheduled = { ...minimalPayload, delayMs: 2 ** 40, priority: 0 };
+    expect(requestLeg(resourceLeaseRpcs.enqueue, { payload: scheduled })).toEqual({ payload: scheduled });
+    expect(
+      caught(() => requestLeg(resourceLeaseRpcs.enqueue, { payload: { ...minimalPayload, priority: 2 ** 31 } })),
+    ).toMatchObject({ code: "resourcelease.payload.invalid" });
   });
 
   it("keeps an empty body apart from an absent one", () => {
