@@ -14,7 +14,7 @@ export {
   SCHEDULE_MIN_INTERVAL_MS,
   SCHEDULE_ON_TIME_MS,
 } from "./schedules.js";
-export { ResourceLeaseSchedules } from "./schedules-api.js";
+export { type ResourceLeaseScheduleInput, ResourceLeaseSchedules } from "./schedules-api.js";
 export type { ResourceLeaseActiveLeaseSnapshot, ResourceLeaseQueueSnapshot } from "./snapshot.js";
 export type {
   ResourceLeaseCallContext,

@@ -81,12 +81,13 @@ export function fireSchedules(rt: QueueRuntime, now: number): void {
   for (const record of rt.state.schedules.values()) {
     record.nextAt ??= nextSlot(record, record.firedThrough) ?? Number.POSITIVE_INFINITY;
     if (record.nextAt > now) continue;
-    for (const slot of dueSlots(record, now)) fireSlot(rt, record, slot, now);
+    for (const slot of dueSlots(record, now)) fireSlot(rt, record, { slot, now });
     record.nextAt = nextSlot(record, Math.max(now, record.firedThrough)) ?? Number.POSITIVE_INFINITY;
   }
 }
 
-function fireSlot(rt: QueueRuntime, record: ScheduleRecord, slot: number, now: number): void {
+function fireSlot(rt: QueueRuntime, record: ScheduleRecord, at: { slot: number; now: number }): void {
+  const { slot, now } = at;
   const s = rt.state;
   const payload = slotPayload(record, slot);
   const id = record.definition.id;

@@ -1,6 +1,7 @@
 import { ErrorCodes } from "../errors/codes.js";
 import { f, message, orElse, required } from "./message.js";
 import { type ResourceLeaseItemPayload, Payload } from "./messages.js";
+import { logSite } from "./site.js";
 
 /** What a schedule does with slots it missed (the queue was stopped, draining or full at the slot's time). */
 export type ResourceLeaseScheduleBackfill = "skip" | "latest" | "all";
@@ -69,3 +70,16 @@ export const ScheduleInfoMessage = message<ResourceLeaseScheduleInfo>(
   },
   { name: "scheduleInfo" },
 );
+
+/** Encodes a schedule as its wire JSON (as a log or snapshot stores it). */
+export function encodeSchedule(schedule: ResourceLeaseSchedule): Record<string, unknown> {
+  return ScheduleMessage.write(schedule, "json");
+}
+
+/**
+ * Decodes a schedule from its wire JSON (already parsed), in log mode: structure checked, limits not.
+ * @throws OmniRelayError invalid-argument `resourcelease.replication.event_invalid`.
+ */
+export function decodeSchedule(json: unknown): ResourceLeaseSchedule {
+  return ScheduleMessage.read(json, logSite("schedule"))!;
+}
