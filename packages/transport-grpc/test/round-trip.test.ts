@@ -97,6 +97,36 @@ const cases: Array<[string, Record<string, unknown>, Record<string, unknown>]> =
     },
   ],
   ["resourcelease.billing::stats", {}, { pendingCount: 7, activeLeaseCount: 0 }],
+  ["resourcelease::cancel", { sequenceId: 7 }, { sequenceId: 7, state: "active" }],
+  ["resourcelease::cancel", { requestId: "req-1" }, { sequenceId: 3, state: "delayed" }],
+  [
+    "resourcelease::schedule.set",
+    {
+      schedule: {
+        id: "s1",
+        cron: "*/5 * * * *",
+        timezone: "Europe/Berlin",
+        payload,
+        backfill: "latest",
+        backfillWindowMs: 60000,
+      },
+    },
+    {
+      schedule: {
+        id: "s1",
+        cron: "*/5 * * * *",
+        timezone: "Europe/Berlin",
+        payload,
+        backfill: "latest",
+        backfillWindowMs: 60000,
+        upsertedAt: "2026-01-01T00:00:00.000Z",
+        lastSlotAt: "2026-01-01T00:00:00.000Z",
+        nextSlotAt: "2026-01-01T00:05:00.000Z",
+      },
+    },
+  ],
+  ["resourcelease::schedule.remove", { id: "s1" }, { removed: true }],
+  ["resourcelease::schedule.list", {}, { schedules: [] }],
 ];
 
 // What a procedure answers when a test set no answer for it.
@@ -111,6 +141,10 @@ const defaultAnswers: Record<string, Record<string, unknown>> = {
   deadletters: { items: [] },
   redrive: { redrivenCount: 0 },
   stats: { pendingCount: 0, activeLeaseCount: 0 },
+  cancel: { sequenceId: 1, state: "pending" },
+  "schedule.set": {},
+  "schedule.remove": { removed: true },
+  "schedule.list": { schedules: [] },
 };
 
 // The verbs a real component serves: one list, core's.
