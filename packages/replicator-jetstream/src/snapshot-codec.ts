@@ -98,12 +98,18 @@ export function decodeQueueSnapshot(text: string): ResourceLeaseQueueSnapshot {
     })),
     requestIds: s.requestIds.map(([id, seq, exp]) => [id, seq, exp] as const),
     reusableIds: s.reusableIds.map(([first, last]) => [first, last] as const),
-    schedules: (s.schedules ?? []).map((e) => ({
-      schedule: decodeSchedule(e.schedule),
-      upsertedAt: e.upsertedAt,
-      firedThrough: e.firedThrough,
-      ...(e.lastSlotAt !== undefined ? { lastSlotAt: e.lastSlotAt } : {}),
-    })),
-    cancelledLeases: (s.cancelledLeases ?? []).map(([id, seq, fence, exp]) => [id, seq, fence, exp] as const),
+    ...(s.schedules?.length
+      ? {
+          schedules: s.schedules.map((e) => ({
+            schedule: decodeSchedule(e.schedule),
+            upsertedAt: e.upsertedAt,
+            firedThrough: e.firedThrough,
+            ...(e.lastSlotAt !== undefined ? { lastSlotAt: e.lastSlotAt } : {}),
+          })),
+        }
+      : {}),
+    ...(s.cancelledLeases?.length
+      ? { cancelledLeases: s.cancelledLeases.map(([id, seq, fence, exp]) => [id, seq, fence, exp] as const) }
+      : {}),
   };
 }

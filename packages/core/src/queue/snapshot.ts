@@ -96,16 +96,27 @@ export function captureSnapshot(state: QueueState): ResourceLeaseQueueSnapshot {
     deadLetters: [...state.dead.values()].map(toDeadLetterItem),
     requestIds: [...state.requestIds].map(([id, e]) => [id, e.sequenceId, e.expiresAt] as const),
     reusableIds: state.reusableIds.toArray(),
-    schedules: [...state.schedules.values()].map((r) => ({
+    ...optionalLists(state),
+  };
+}
+
+/** Schedules and cancelled leases, present only when there are some (so snapshots without them look as before). */
+function optionalLists(state: QueueState): Pick<ResourceLeaseQueueSnapshot, "schedules" | "cancelledLeases"> {
+  const out: { -readonly [K in "schedules" | "cancelledLeases"]?: ResourceLeaseQueueSnapshot[K] } = {};
+  if (state.schedules.size > 0) {
+    out.schedules = [...state.schedules.values()].map((r) => ({
       schedule: r.definition,
       upsertedAt: r.upsertedAt,
       firedThrough: r.firedThrough,
       ...(r.lastSlotAt !== undefined ? { lastSlotAt: r.lastSlotAt } : {}),
-    })),
-    cancelledLeases: [...state.cancelledLeases].map(
+    }));
+  }
+  if (state.cancelledLeases.size > 0) {
+    out.cancelledLeases = [...state.cancelledLeases].map(
       ([leaseId, c]) => [leaseId, c.sequenceId, c.fencingToken, c.expiresAt] as const,
-    ),
-  };
+    );
+  }
+  return out;
 }
 
 /** Loads a snapshot into an empty state. */
