@@ -1,12 +1,12 @@
 /** The lease queue engine. */
 
+export type { ResourceLeaseCancelResult } from "./cancel.js";
 export type {
   ResourceLeaseDeadLetterRetentionOptions,
   ResourceLeaseQueueBackpressureOptions,
   ResourceLeaseQueueOptions,
   ResourceLeaseRetryBackoffOptions,
 } from "./options.js";
-export type { ResourceLeaseCancelResult } from "./cancel.js";
 export { ResourceLeaseQueue } from "./queue.js";
 export {
   SCHEDULE_MAX_BACKFILL,

@@ -1,6 +1,6 @@
 import { ErrorCodes } from "../errors/codes.js";
-import { requestSite } from "../wire/site.js";
 import { type ResourceLeaseSchedule, type ResourceLeaseScheduleInfo, ScheduleMessage } from "../wire/schedule.js";
+import { requestSite } from "../wire/site.js";
 import * as v from "../wire/values.js";
 import type { QueueEngine } from "./engine.js";
 import type { ResourceLeaseCallContext } from "./types.js";

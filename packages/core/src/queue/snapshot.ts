@@ -5,8 +5,8 @@ import type {
 } from "../contracts/payload.js";
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
-import { type ItemRecord, type LeaseRecord, newItemRecord, toPendingItem } from "./records.js";
 import type { ResourceLeaseSchedule } from "../wire/schedule.js";
+import { type ItemRecord, type LeaseRecord, newItemRecord, toPendingItem } from "./records.js";
 import { compileCron } from "./schedules.js";
 import type { QueueState } from "./state.js";
 

@@ -6,7 +6,7 @@ import { MinHeap } from "../util/heap.js";
 import { IdRanges } from "./id-ranges.js";
 import { PendingItems } from "./pending.js";
 import { type ItemRecord, type LeaseRecord, newItemRecord } from "./records.js";
-import { type ScheduleRecord, ScheduleMeta, scheduleFromEvent } from "./schedules.js";
+import { ScheduleMeta, type ScheduleRecord, scheduleFromEvent } from "./schedules.js";
 
 /** A lease ended by a cancel: its holder's calls are answered `resourcelease.lease.cancelled` until it would expire. */
 export interface CancelledLease {

@@ -8,18 +8,18 @@ import type {
 } from "../contracts/payload.js";
 import type { ProcedureDefinition, UnaryOutbound, UnaryRequest } from "../dispatcher/types.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
+import type { ResourceLeaseScheduleInput } from "../queue/schedules-api.js";
 import type { ResourceLeaseFailOutcome } from "../queue/types.js";
 import { HttpOutbound } from "../transport/http/outbound.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { integerOption } from "../wire/options.js";
+import type { ResourceLeaseScheduleInfo } from "../wire/schedule.js";
 import type { ResourceLeaseEndpoint, ResourceLeaseEndpointChange, ResourceLeaseFailoverOptions } from "./endpoints.js";
 import { EnqueueCoalescer } from "./enqueue-coalescer.js";
-import type { ResourceLeaseScheduleInput } from "../queue/schedules-api.js";
-import type { ResourceLeaseScheduleInfo } from "../wire/schedule.js";
 import type { FailRequest } from "./messages.js";
-import type { CancelRequest, CancelResponse, ScheduleSetRequest } from "./schedule-messages.js";
 import { ResourceLeaseProcedures as P, type ResourceLeaseVerb } from "./procedures.js";
 import { EndpointRouter } from "./router.js";
+import type { CancelRequest, CancelResponse, ScheduleSetRequest } from "./schedule-messages.js";
 
 /** Options of a {@link ResourceLeaseClient}. */
 export interface ResourceLeaseClientOptions {

@@ -14,8 +14,8 @@ import { ResourceLeaseLimits as Limits } from "../wire/limits.js";
 import { requestSite } from "../wire/site.js";
 import { text } from "../wire/values.js";
 import type * as M from "./messages.js";
-import type * as S from "./schedule-messages.js";
 import { ResourceLeaseProcedures, type ResourceLeaseVerb, ResourceLeaseVerbs } from "./procedures.js";
+import type * as S from "./schedule-messages.js";
 
 export { type ResourceLeaseVerb, ResourceLeaseVerbs } from "./procedures.js";
 

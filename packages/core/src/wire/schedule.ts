@@ -1,6 +1,6 @@
 import { ErrorCodes } from "../errors/codes.js";
 import { f, message, orElse, required } from "./message.js";
-import { type ResourceLeaseItemPayload, Payload } from "./messages.js";
+import { Payload, type ResourceLeaseItemPayload } from "./messages.js";
 import { logSite } from "./site.js";
 
 /** What a schedule does with slots it missed (the queue was stopped, draining or full at the slot's time). */
