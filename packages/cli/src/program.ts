@@ -3,6 +3,7 @@ import { registerDeadLetterCommands } from "./commands/deadletters.js";
 import { registerDrainCommands } from "./commands/drain.js";
 import { registerPeersCommand } from "./commands/peers.js";
 import { registerQueueCommands } from "./commands/queue.js";
+import { registerScheduleCommands } from "./commands/schedule.js";
 import { registerShardsCommands } from "./commands/shards.js";
 import { registerStatsCommand } from "./commands/stats.js";
 import { intArg } from "./context.js";
@@ -45,6 +46,7 @@ export function createProgram(version: string): Command {
   registerQueueCommands(rl);
   registerDrainCommands(rl);
   registerDeadLetterCommands(rl);
+  registerScheduleCommands(rl);
   registerStatsCommand(rl);
   registerPeersCommand(rl);
   // Every sub-command reports usage errors through the same exit path.

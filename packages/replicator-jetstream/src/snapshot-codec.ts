@@ -1,5 +1,5 @@
 import type { ResourceLeaseQueueSnapshot } from "@omnirelay/core";
-import { decodePendingItem, encodePendingItem } from "@omnirelay/core/wire";
+import { decodePendingItem, decodeSchedule, encodePendingItem, encodeSchedule } from "@omnirelay/core/wire";
 
 type ActiveLease = ResourceLeaseQueueSnapshot["active"][number];
 
@@ -33,6 +33,9 @@ export function encodeQueueSnapshot(snapshot: ResourceLeaseQueueSnapshot): strin
     })),
     requestIds: snapshot.requestIds,
     reusableIds: snapshot.reusableIds ?? [],
+    // Cron schedules (the schedule as core's wire JSON) and leases ended by a cancel; absent in older snapshots.
+    schedules: (snapshot.schedules ?? []).map((e) => ({ ...e, schedule: encodeSchedule(e.schedule) })),
+    cancelledLeases: snapshot.cancelledLeases ?? [],
   });
 }
 
@@ -52,6 +55,8 @@ interface SnapshotJson {
   }>;
   requestIds: Array<[string, number, number]>;
   reusableIds: Array<[number, number]>;
+  schedules?: Array<{ schedule: unknown; upsertedAt: number; firedThrough: number; lastSlotAt?: number }>;
+  cancelledLeases?: Array<[string, number, number, number]>;
 }
 
 interface Timed {
@@ -93,5 +98,18 @@ export function decodeQueueSnapshot(text: string): ResourceLeaseQueueSnapshot {
     })),
     requestIds: s.requestIds.map(([id, seq, exp]) => [id, seq, exp] as const),
     reusableIds: s.reusableIds.map(([first, last]) => [first, last] as const),
+    ...(s.schedules?.length
+      ? {
+          schedules: s.schedules.map((e) => ({
+            schedule: decodeSchedule(e.schedule),
+            upsertedAt: e.upsertedAt,
+            firedThrough: e.firedThrough,
+            ...(e.lastSlotAt !== undefined ? { lastSlotAt: e.lastSlotAt } : {}),
+          })),
+        }
+      : {}),
+    ...(s.cancelledLeases?.length
+      ? { cancelledLeases: s.cancelledLeases.map(([id, seq, fence, exp]) => [id, seq, fence, exp] as const) }
+      : {}),
   };
 }

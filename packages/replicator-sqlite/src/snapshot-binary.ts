@@ -3,6 +3,7 @@ import type {
   ResourceLeasePendingItem,
   ResourceLeaseQueueSnapshot,
 } from "@omnirelay/core";
+import { decodeSchedule, encodeSchedule } from "@omnirelay/core/wire";
 import { ByteReader, ByteWriter, MalformedError } from "./binary.js";
 import { readItem, readToken, writeItem, writeToken } from "./event-codec.js";
 
@@ -18,11 +19,18 @@ import { readItem, readToken, writeItem, writeToken } from "./event-codec.js";
 //   deadLetters:      item · f64 deadLetteredAt · str reason
 //   requestIds:       str requestId · f64 sequenceId · f64 expiresAt
 //   reusableIds:      f64 first · f64 last
+//   schedules:        str JSON {schedule (core's wire JSON of a schedule), upsertedAt, firedThrough, lastSlotAt?}
+//   cancelledLeases:  str leaseId · f64 sequenceId · f64 fencingToken · f64 expiresAt
+//
+// The last two kinds (6, 7) are written only when the lists are not empty, so a snapshot without schedules or
+// cancelled leases is byte-for-byte what earlier versions wrote; a reader without them refuses one with them.
 
 /** First byte of every binary snapshot part. Internal. */
 export const SNAPSHOT_PART_FORMAT = 2;
 
 type ActiveLease = ResourceLeaseQueueSnapshot["active"][number];
+type ScheduleEntry = NonNullable<ResourceLeaseQueueSnapshot["schedules"]>[number];
+type CancelledLease = readonly [string, number, number, number];
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** The lists of a snapshot, as one part or all parts together hold them. Internal. */
@@ -33,9 +41,20 @@ export interface SnapshotLists {
   deadLetters: ResourceLeaseDeadLetterItem[];
   requestIds: Array<readonly [string, number, number]>;
   reusableIds: Array<readonly [number, number]>;
+  schedules: ScheduleEntry[];
+  cancelledLeases: CancelledLease[];
 }
 
-const KINDS = ["pending", "delayed", "active", "deadLetters", "requestIds", "reusableIds"] as const;
+const KINDS = [
+  "pending",
+  "delayed",
+  "active",
+  "deadLetters",
+  "requestIds",
+  "reusableIds",
+  "schedules",
+  "cancelledLeases",
+] as const;
 const REASONS = new Set<string>(["failed", "max_attempts", "expired"]);
 
 const writer = new ByteWriter(1 << 20);
@@ -74,6 +93,19 @@ function writeEntry(w: ByteWriter, kind: (typeof KINDS)[number], entry: unknown)
       const [first, last] = entry as readonly [number, number];
       w.f64(first);
       w.f64(last);
+      return;
+    }
+    case "schedules": {
+      const e = entry as ScheduleEntry;
+      w.str(JSON.stringify({ ...e, schedule: encodeSchedule(e.schedule) }));
+      return;
+    }
+    case "cancelledLeases": {
+      const [leaseId, sequenceId, fencingToken, expiresAt] = entry as CancelledLease;
+      w.str(leaseId);
+      w.f64(sequenceId);
+      w.f64(fencingToken);
+      w.f64(expiresAt);
     }
   }
 }
@@ -140,12 +172,46 @@ function readEntry(r: ByteReader, kind: (typeof KINDS)[number], into: SnapshotLi
     }
     case "reusableIds":
       into.reusableIds.push([r.int(0), r.int(0)]);
+      return;
+    case "schedules":
+      into.schedules.push(readSchedule(r.str()));
+      return;
+    case "cancelledLeases": {
+      const leaseId = r.required();
+      into.cancelledLeases.push([leaseId, r.int(1), r.int(1), r.time()]);
+    }
   }
+}
+
+function readSchedule(text: string): ScheduleEntry {
+  const e = JSON.parse(text) as {
+    schedule?: unknown;
+    upsertedAt?: unknown;
+    firedThrough?: unknown;
+    lastSlotAt?: unknown;
+  };
+  const times = [e.upsertedAt, e.firedThrough, ...(e.lastSlotAt === undefined ? [] : [e.lastSlotAt])];
+  if (!times.every((t) => Number.isSafeInteger(t))) throw new MalformedError("bad schedule times in a snapshot");
+  return {
+    schedule: decodeSchedule(e.schedule),
+    upsertedAt: e.upsertedAt as number,
+    firedThrough: e.firedThrough as number,
+    ...(e.lastSlotAt !== undefined ? { lastSlotAt: e.lastSlotAt as number } : {}),
+  };
 }
 
 /** An empty set of lists. Internal. */
 export function emptyLists(): SnapshotLists {
-  return { pending: [], delayed: [], active: [], deadLetters: [], requestIds: [], reusableIds: [] };
+  return {
+    pending: [],
+    delayed: [],
+    active: [],
+    deadLetters: [],
+    requestIds: [],
+    reusableIds: [],
+    schedules: [],
+    cancelledLeases: [],
+  };
 }
 
 /**

@@ -99,7 +99,18 @@ export function decodeSnapshot(head: string, parts: readonly (string | Uint8Arra
       throw new Error("bad counters");
     }
     if (mode !== "running" && mode !== "draining") throw new Error("bad mode");
-    return { version: 1, lastEventSequence, lastFencingToken, lastSequenceId, mode, ...lists };
+    const { schedules, cancelledLeases, ...always } = lists;
+    return {
+      version: 1,
+      lastEventSequence,
+      lastFencingToken,
+      lastSequenceId,
+      mode,
+      ...always,
+      // Present only when there are some, as the queue captures them.
+      ...(schedules.length > 0 ? { schedules } : {}),
+      ...(cancelledLeases.length > 0 ? { cancelledLeases } : {}),
+    };
   }
   let body: PartJson;
   if (s.version === 1) {

@@ -42,6 +42,9 @@ const pending = {
   lastError: { message: "x" },
 };
 
+const schedule = { id: "s1", cron: "0 * * * *", timezone: "UTC", payload, backfill: "all", backfillWindowMs: 6e4 };
+const scheduleTimes = { upsertedAt: "2026-01-01T00:00:00.000Z", nextSlotAt: "2026-01-01T00:05:00.000Z" };
+
 // [procedure, request body, response body]: each request must reach the handler unchanged and each response must
 // reach the caller unchanged.
 const cases: Array<[string, Record<string, unknown>, Record<string, unknown>]> = [
@@ -97,6 +100,11 @@ const cases: Array<[string, Record<string, unknown>, Record<string, unknown>]> =
     },
   ],
   ["resourcelease.billing::stats", {}, { pendingCount: 7, activeLeaseCount: 0 }],
+  ["resourcelease::cancel", { sequenceId: 7 }, { sequenceId: 7, state: "active" }],
+  ["resourcelease::cancel", { requestId: "req-1" }, { sequenceId: 3, state: "delayed" }],
+  ["resourcelease::schedule.set", { schedule }, { schedule: { ...schedule, ...scheduleTimes } }],
+  ["resourcelease::schedule.remove", { id: "s1" }, { removed: true }],
+  ["resourcelease::schedule.list", {}, { schedules: [{ ...schedule, ...scheduleTimes }] }],
 ];
 
 // What a procedure answers when a test set no answer for it.
@@ -111,6 +119,7 @@ const defaultAnswers: Record<string, Record<string, unknown>> = {
   deadletters: { items: [] },
   redrive: { redrivenCount: 0 },
   stats: { pendingCount: 0, activeLeaseCount: 0 },
+  cancel: { sequenceId: 1, state: "pending" },
 };
 
 // The verbs a real component serves: one list, core's.

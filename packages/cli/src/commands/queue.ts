@@ -5,7 +5,8 @@ import { collect, globals, intArg, withClient } from "../context.js";
 import { CliError, ExitCodes, emit, table, usageError } from "../output.js";
 import { grantToJson, tokenFromFlags } from "../wire.js";
 
-function keyValue(value: string): [string, string] {
+/** Parses a `key=value` flag. */
+export function keyValue(value: string): [string, string] {
   const at = value.indexOf("=");
   if (at < 1) throw new InvalidArgumentError("expected key=value.");
   return [value.slice(0, at), value.slice(at + 1)];
@@ -38,6 +39,7 @@ function signedIntArg(value: string): number {
 
 const tokenLine = (t: ResourceLeaseOwnershipToken) => JSON.stringify(t);
 
+/** Parses a `key=value` flag. */
 /** Registers enqueue, lease, heartbeat, complete and fail. */
 export function registerQueueCommands(rl: Command): void {
   rl.command("enqueue")

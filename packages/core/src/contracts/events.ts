@@ -22,6 +22,9 @@ export const ResourceLeaseEventTypes = {
   DeadLettered: 10,
   Redriven: 11,
   DeadLetterPurged: 12,
+  Cancelled: 13,
+  ScheduleUpserted: 14,
+  ScheduleRemoved: 15,
 } as const;
 
 /** Name of a replication event type. */
@@ -53,6 +56,15 @@ export function eventTypeFromNumber(value: number): ResourceLeaseEventType | und
  * - `Redriven`: `item` — moved from the dead-letter set back to pending with its attempt reset.
  * - `DeadLetterPurged`: `item` — a dead letter left the set (retention: count, bytes or age); metadata
  *   `deadletter.purge_reason`.
+ * - `Cancelled`: a queued item was cancelled: `item` (it was pending or delayed), or `ownership` and `payload` (it was
+ *   leased: the lease ends, and its holder's heartbeat, complete and fail are refused with `resourcelease.lease.cancelled`);
+ *   metadata `cancel.state` (`pending`, `delayed` or `active`).
+ * - `ScheduleUpserted`: a cron schedule was set: `payload` (the item each slot enqueues); metadata `schedule.id`,
+ *   `schedule.cron`, `schedule.timezone`, `schedule.backfill`, `schedule.backfill_window_ms`. Slots at or before the
+ *   event's timestamp never fire.
+ * - `ScheduleRemoved`: metadata `schedule.id`.
+ * - An `Enqueue` fired by a schedule's slot carries metadata `schedule.id` and `schedule.slot` (the slot, ms since the
+ *   epoch); slots at or before it never fire again.
  * - `DrainSnapshot`: `items` (what left the queue; a large drain is several events); metadata `drain.count`.
  *   Starts a drain.
  * - `RestoreSnapshot`: `items`; metadata `restore.count`. Ends a drain.

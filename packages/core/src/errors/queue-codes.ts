@@ -75,6 +75,33 @@ export const resourceLeaseCodes = {
   deadlineExceeded: "resourcelease.deadline_exceeded",
   /** none: the default `lastError.code` of a failure when the worker gave none. */
   failed: "resourcelease.failed",
+  /**
+   * failed-precondition: the lease's item was cancelled (`cancel`); heartbeat, complete and fail with its token are
+   * refused with it, and a worker aborts the handler's signal with it. Metadata `sequenceId`, `fencingToken`.
+   */
+  leaseCancelled: "resourcelease.lease.cancelled",
+  /**
+   * not-found: `cancel` named no live item (unknown, already completed, cancelled or dead-lettered, or a request id
+   * the queue no longer remembers); metadata `sequenceId` or `requestId`.
+   */
+  itemNotFound: "resourcelease.item.not_found",
+  /** invalid-argument: a schedule definition is malformed (id, backfill policy, window); metadata `field`. */
+  scheduleInvalid: "resourcelease.schedule.invalid",
+  /** invalid-argument: a schedule's cron expression does not parse; metadata `field`, `cron`. */
+  scheduleCronInvalid: "resourcelease.schedule.cron_invalid",
+  /** invalid-argument: a schedule's time zone is not an IANA zone the runtime knows; metadata `field`, `timezone`. */
+  scheduleTimezoneInvalid: "resourcelease.schedule.timezone_invalid",
+  /** invalid-argument: a schedule's cron expression has no future slot (e.g. 30 February); metadata `cron`. */
+  scheduleNeverFires: "resourcelease.schedule.never_fires",
+  /**
+   * invalid-argument: two consecutive slots of a schedule are closer than the minimum interval; metadata `cron`,
+   * `minIntervalMs`.
+   */
+  scheduleTooFrequent: "resourcelease.schedule.too_frequent",
+  /** not-found: no schedule has that id; metadata `scheduleId`. */
+  scheduleNotFound: "resourcelease.schedule.not_found",
+  /** resource-exhausted: the queue holds the most schedules it may (metadata `limit`). */
+  scheduleTooMany: "resourcelease.schedule.too_many",
 } as const;
 
 /** The `ErrorCodes.worker` group. */

@@ -10,9 +10,12 @@ import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { payloadBytes } from "../wire/limits.js";
 import type { RestoreItem } from "../wire/messages.js";
+import type { ResourceLeaseSchedule, ResourceLeaseScheduleInfo } from "../wire/schedule.js";
+import { cancelItem, type ResourceLeaseCancelResult, type ResourceLeaseCancelTarget } from "./cancel.js";
 import { type LeaseRecord, toPendingItem } from "./records.js";
 import { QueueRuntime } from "./runtime.js";
 import { scheduledPayload } from "./schedule.js";
+import { listSchedules, removeSchedule, setSchedule } from "./schedule-runner.js";
 import { checkKeptIds, deadLetterPage, drainPage, eventChunks, type PageLimit } from "./transfer.js";
 import { cancelled } from "./transitions.js";
 import type {
@@ -294,6 +297,40 @@ export class QueueEngine extends QueueRuntime {
     }
     await this.finish();
     return ids.length;
+  }
+
+  /** Cancels a pending, delayed or leased item. */
+  async cancel(
+    target: ResourceLeaseCancelTarget,
+    context: ResourceLeaseCallContext,
+  ): Promise<ResourceLeaseCancelResult> {
+    this.ensureOpen();
+    const result = cancelItem(this, target, context);
+    await this.finish();
+    return result;
+  }
+
+  /** Creates or replaces a cron schedule. */
+  async setSchedule(
+    schedule: ResourceLeaseSchedule,
+    context: ResourceLeaseCallContext,
+  ): Promise<ResourceLeaseScheduleInfo> {
+    this.ensureOpen();
+    const info = setSchedule(this, schedule, context);
+    await this.finish();
+    return info;
+  }
+
+  /** Removes a cron schedule. */
+  async removeSchedule(id: string, context: ResourceLeaseCallContext): Promise<void> {
+    this.ensureOpen();
+    removeSchedule(this, id, context);
+    await this.finish();
+  }
+
+  /** The queue's cron schedules, by id. */
+  schedules(): ResourceLeaseScheduleInfo[] {
+    return listSchedules(this);
   }
 
   /** Returns a token's active lease, expiring it first if its deadline has passed. */

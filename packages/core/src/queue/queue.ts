@@ -15,15 +15,20 @@ import { required } from "../wire/message.js";
 import { OwnershipToken, Payload, RestoreItemMessage } from "../wire/messages.js";
 import { requestSite } from "../wire/site.js";
 import * as v from "../wire/values.js";
+import type { ResourceLeaseCancelResult } from "./cancel.js";
 import { compactBodies } from "./compact.js";
 import { QueueEngine } from "./engine.js";
 import type { ResourceLeaseQueueOptions } from "./options.js";
+import { ResourceLeaseSchedules } from "./schedules-api.js";
 import { captureSnapshot, type ResourceLeaseQueueSnapshot, restoreSnapshot } from "./snapshot.js";
 import type { PageLimit } from "./transfer.js";
 import { expiredError } from "./transitions.js";
 import type {
   ResourceLeaseCallContext,
+  ResourceLeaseCancelOptions,
   ResourceLeaseCompleteResult,
+  ResourceLeaseDeadLettersOptions,
+  ResourceLeaseDrainOptions,
   ResourceLeaseEnqueueResult,
   ResourceLeaseFailOptions,
   ResourceLeaseFailOutcome,
@@ -36,22 +41,6 @@ import type {
 /** A page without a limit takes everything. */
 const ALL = Number.POSITIVE_INFINITY;
 
-/** Options of {@link ResourceLeaseQueue.drain}. */
-export interface ResourceLeaseDrainOptions extends ResourceLeaseCallContext {
-  /** Most items to take in this call; call again for the rest (`stats().pendingCount` says how many remain). */
-  readonly maxItems?: number;
-  /** Most payload bytes to take in this call (at least one item is always taken). */
-  readonly maxBytes?: number;
-}
-
-/** Options of {@link ResourceLeaseQueue.deadLetters}. */
-export interface ResourceLeaseDeadLettersOptions {
-  /** Most items to list. @defaultValue 100 */
-  readonly limit?: number;
-  /** Most payload bytes to list (at least one item is always listed). */
-  readonly maxBytes?: number;
-}
-
 const engines = new WeakMap<ResourceLeaseQueue, QueueEngine>();
 
 /**
@@ -63,6 +52,14 @@ export function queueEngine(queue: ResourceLeaseQueue): QueueEngine {
   if (!engine) throw new TypeError("Not a ResourceLeaseQueue of this copy of @omnirelay/core.");
   return engine;
 }
+
+const cancelTargetError = () =>
+  new OmniRelayError({
+    status: "invalid-argument",
+    code: ErrorCodes.resourceLease.argumentInvalid,
+    message: "Name the item to cancel by exactly one of sequenceId and requestId.",
+    metadata: { field: "sequenceId" },
+  });
 
 const requiredToken = required(OwnershipToken, ErrorCodes.resourceLease.leaseTokenRequired);
 const requiredItem = required(RestoreItemMessage, ErrorCodes.resourceLease.restorePendingItemRequired);
@@ -357,6 +354,25 @@ export class ResourceLeaseQueue implements AsyncDisposable {
         })!,
     );
     return this.engine.redrive(checked, options);
+  }
+
+  /**
+   * Cancels a pending or delayed item, or a leased one (its lease ends at once; the holder's heartbeat, complete and
+   * fail are then refused with failed-precondition `resourcelease.lease.cancelled`). Names the item by `sequenceId` or
+   * by the `requestId` it was enqueued with (while the queue remembers it: `idempotencyWindowMs`).
+   * @throws OmniRelayError not-found `resourcelease.item.not_found`; invalid-argument for a bad target.
+   */
+  async cancel(options: ResourceLeaseCancelOptions): Promise<ResourceLeaseCancelResult> {
+    const { sequenceId, requestId, ...context } = options ?? {};
+    const id = v.integer(sequenceId, requestSite("sequenceId"), { min: 1 });
+    const rid = v.text(requestId, requestSite("requestId"), { max: Limits.requestIdLength });
+    if ((id === undefined) === (rid === undefined || rid === "")) throw cancelTargetError();
+    return this.engine.cancel(id !== undefined ? { sequenceId: id } : { requestId: rid! }, context);
+  }
+
+  /** The queue's cron schedules: set, remove, list. */
+  get schedules(): ResourceLeaseSchedules {
+    return new ResourceLeaseSchedules(this.engine);
   }
 
   /**

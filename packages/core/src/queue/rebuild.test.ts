@@ -65,11 +65,39 @@ async function randomWorkload(seed: number, options: ResourceLeaseQueueOptions) 
         drained = [];
       } else if (r < 0.95) {
         await queue.redrive({ sequenceIds: queue.deadLetters({ limit: 2 }).map((d) => d.sequenceId) });
+      } else if (r < 0.965) {
+        // Cancel a held lease, a pending item, or one by request id.
+        const target = held.length && rand() < 0.5 ? { sequenceId: pick()!.sequenceId } : undefined;
+        await queue.cancel(
+          target ??
+            (rand() < 0.5
+              ? { requestId: `req-${Math.floor(rand() * 20)}` }
+              : { sequenceId: 1 + Math.floor(rand() * step) }),
+        );
+      } else if (r < 0.98) {
+        const backfill = (["skip", "latest", "all"] as const)[Math.floor(rand() * 3)]!;
+        await queue.schedules.set({
+          id: `s${Math.floor(rand() * 2)}`,
+          cron: "*/10 * * * * *",
+          payload: item("cron"),
+          backfill,
+        });
+      } else if (r < 0.985) {
+        await queue.schedules.remove(`s${Math.floor(rand() * 2)}`);
+      } else {
+        clock.advance(10_000); // a slot of the schedules
       }
     } catch (error) {
       // Draining refusals and fenced tokens are part of the workload; anything else is a bug.
       const code = (error as { code?: string }).code;
-      if (code !== ErrorCodes.resourceLease.draining && code !== ErrorCodes.resourceLease.leaseFenced) throw error;
+      const expected: readonly string[] = [
+        ErrorCodes.resourceLease.draining,
+        ErrorCodes.resourceLease.leaseFenced,
+        ErrorCodes.resourceLease.leaseCancelled,
+        ErrorCodes.resourceLease.itemNotFound,
+        ErrorCodes.resourceLease.scheduleNotFound,
+      ];
+      if (!expected.includes(code ?? "")) throw error;
     }
   }
   if (queue.stats().state === "draining") await queue.restore(drained); // end serving, so both go on alike
@@ -116,6 +144,8 @@ describe.each(variants)("rebuild from the event stream (%s)", (_name, options) =
     const types = new Set(events.map((e) => e.eventType));
     // The workload must exercise every event type, or the comparison below proves less than it claims.
     expect([...types].sort()).toEqual(Object.keys(ResourceLeaseEventTypes).sort());
+    expect(events.some((e) => e.metadata["schedule.slot"] !== undefined)).toBe(true); // slots fired too
+    expect(events.some((e) => e.eventType === "Cancelled" && e.ownership)).toBe(true); // and a leased item was cancelled
     expect(events.map((e) => e.sequenceNumber)).toEqual(events.map((_, i) => i + 1));
 
     const copy = structuredClone(events);

@@ -8,6 +8,7 @@ import { type Clock, systemClock, type TimerHandle } from "../util/clock.js";
 import type { MinHeap } from "../util/heap.js";
 import { type ResolvedQueueSettings, type ResourceLeaseQueueOptions, resolveQueueSettings } from "./options.js";
 import { toPendingItem } from "./records.js";
+import { fireSchedules, nextScheduleAt } from "./schedule-runner.js";
 import { QueueState, type ScheduleEntry } from "./state.js";
 import { cancelled, expiredError, QueueTransitions } from "./transitions.js";
 import type { LeaseWaiter, PendingDelivery } from "./waiters.js";
@@ -329,6 +330,8 @@ export class QueueRuntime {
       item?.at ?? Number.POSITIVE_INFINITY,
       this.tx.nextDeadLetterExpiry() ?? Number.POSITIVE_INFINITY,
       unblock ?? Number.POSITIVE_INFINITY,
+      // A draining queue fires no slots: after the restore, the backfill policies decide about the missed ones.
+      (this.state.mode === "running" ? nextScheduleAt(this) : undefined) ?? Number.POSITIVE_INFINITY,
     );
     if (at === Number.POSITIVE_INFINITY || at >= this.timerAt) return;
     if (this.timer) this.clock.clearTimeout(this.timer);
@@ -363,6 +366,7 @@ export class QueueRuntime {
     const now = this.clock.now();
     this.runDue(now);
     this.tx.purgeDeadLetters(now);
+    fireSchedules(this, now);
     this.finish().catch(() => {
       // The fault is recorded in onFault; nobody awaits a timer's commit.
     });

@@ -5,8 +5,18 @@ import type {
 } from "../contracts/payload.js";
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
+import type { ResourceLeaseSchedule } from "../wire/schedule.js";
 import { type ItemRecord, type LeaseRecord, newItemRecord, toPendingItem } from "./records.js";
+import { compileCron } from "./schedules.js";
 import type { QueueState } from "./state.js";
+
+/** A cron schedule in a {@link ResourceLeaseQueueSnapshot}: slots at or before `firedThrough` never fire. */
+export interface ResourceLeaseScheduleSnapshot {
+  readonly schedule: ResourceLeaseSchedule;
+  readonly upsertedAt: number;
+  readonly firedThrough: number;
+  readonly lastSlotAt?: number;
+}
 
 /** An active lease in a {@link ResourceLeaseQueueSnapshot}. */
 export interface ResourceLeaseActiveLeaseSnapshot {
@@ -42,6 +52,13 @@ export interface ResourceLeaseQueueSnapshot {
    * queue's own drained items (absent in older snapshots: none).
    */
   readonly reusableIds?: readonly (readonly [number, number])[];
+  /** Cron schedules by id (absent in older snapshots: none). */
+  readonly schedules?: readonly ResourceLeaseScheduleSnapshot[];
+  /**
+   * Leases ended by a cancel whose holders are still told so: `[leaseId, sequenceId, fencingToken, expiresAt]`
+   * (absent in older snapshots: none).
+   */
+  readonly cancelledLeases?: readonly (readonly [string, number, number, number])[];
 }
 
 export function toDeadLetterItem(r: ItemRecord): ResourceLeaseDeadLetterItem {
@@ -79,7 +96,27 @@ export function captureSnapshot(state: QueueState): ResourceLeaseQueueSnapshot {
     deadLetters: [...state.dead.values()].map(toDeadLetterItem),
     requestIds: [...state.requestIds].map(([id, e]) => [id, e.sequenceId, e.expiresAt] as const),
     reusableIds: state.reusableIds.toArray(),
+    ...optionalLists(state),
   };
+}
+
+/** Schedules and cancelled leases, present only when there are some (so snapshots without them look as before). */
+function optionalLists(state: QueueState): Pick<ResourceLeaseQueueSnapshot, "schedules" | "cancelledLeases"> {
+  const out: { -readonly [K in "schedules" | "cancelledLeases"]?: ResourceLeaseQueueSnapshot[K] } = {};
+  if (state.schedules.size > 0) {
+    out.schedules = [...state.schedules.values()].map((r) => ({
+      schedule: r.definition,
+      upsertedAt: r.upsertedAt,
+      firedThrough: r.firedThrough,
+      ...(r.lastSlotAt !== undefined ? { lastSlotAt: r.lastSlotAt } : {}),
+    }));
+  }
+  if (state.cancelledLeases.size > 0) {
+    out.cancelledLeases = [...state.cancelledLeases].map(
+      ([leaseId, c]) => [leaseId, c.sequenceId, c.fencingToken, c.expiresAt] as const,
+    );
+  }
+  return out;
 }
 
 /** Loads a snapshot into an empty state. */
@@ -138,6 +175,20 @@ export function restoreSnapshot(state: QueueState, snapshot: ResourceLeaseQueueS
   }
   for (const [first, last] of snapshot.reusableIds ?? []) state.reusableIds.add(first, last);
   for (const [id, sequenceId, expiresAt] of snapshot.requestIds) state.requestIds.set(id, { sequenceId, expiresAt });
+  for (const entry of snapshot.schedules ?? []) {
+    const { schedule, upsertedAt, firedThrough, lastSlotAt } = entry;
+    state.schedules.set(schedule.id, {
+      definition: schedule,
+      pattern: compileCron(schedule.cron, schedule.timezone),
+      upsertedAt,
+      firedThrough,
+      lastSlotAt,
+      nextAt: undefined,
+    });
+  }
+  for (const [leaseId, sequenceId, fencingToken, expiresAt] of snapshot.cancelledLeases ?? []) {
+    state.cancelledLeases.set(leaseId, { sequenceId, fencingToken, expiresAt });
+  }
   state.lastEventSequence = snapshot.lastEventSequence;
   state.lastFencingToken = snapshot.lastFencingToken;
   state.lastSequenceId = snapshot.lastSequenceId;

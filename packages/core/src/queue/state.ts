@@ -6,6 +6,14 @@ import { MinHeap } from "../util/heap.js";
 import { IdRanges } from "./id-ranges.js";
 import { type DispatchRules, PendingItems } from "./pending.js";
 import { type ItemRecord, type LeaseRecord, newItemRecord } from "./records.js";
+import { ScheduleMeta, type ScheduleRecord, scheduleFromEvent } from "./schedules.js";
+
+/** A lease ended by a cancel: its holder's calls are answered `resourcelease.lease.cancelled` until it would expire. */
+export interface CancelledLease {
+  readonly sequenceId: number;
+  readonly fencingToken: number;
+  readonly expiresAt: number;
+}
 
 /** A timed entry: a lease deadline or the end of an item's retry backoff. Stale entries are skipped lazily. */
 export interface ScheduleEntry {
@@ -47,6 +55,10 @@ export class QueueState {
    * and ids of this queue's own drained items. Any other id at or below `lastSequenceId` was used by an item.
    */
   readonly reusableIds = new IdRanges();
+  /** Cron schedules by id. */
+  readonly schedules = new Map<string, ScheduleRecord>();
+  /** Leases ended by a cancel, by lease id (insertion-ordered: the oldest are pruned first). */
+  readonly cancelledLeases = new Map<string, CancelledLease>();
   delayedCount = 0;
   /** Payload bytes of pending, delayed and leased items. */
   bytesHeld = 0;
@@ -80,6 +92,7 @@ export class QueueState {
         const item = event.item ?? mismatch(event, "no item");
         if (this.items.has(item.sequenceId) || this.dead.has(item.sequenceId)) mismatch(event, "duplicate sequenceId");
         this.addPending(item, event.timestamp);
+        this.slotFired(event);
         const requestId = item.payload.requestId;
         if (requestId !== undefined && this.idempotencyWindowMs > 0) {
           this.requestIds.delete(requestId);
@@ -221,10 +234,69 @@ export class QueueState {
         this.mode = "running";
         break;
       }
+      case "Cancelled":
+        this.cancel(event);
+        break;
+      case "ScheduleUpserted": {
+        const record = scheduleFromEvent(event) ?? mismatch(event, "no well-formed schedule");
+        const previous = this.schedules.get(record.definition.id);
+        if (previous?.lastSlotAt !== undefined) record.lastSlotAt = previous.lastSlotAt;
+        record.firedThrough = Math.max(record.upsertedAt, previous?.firedThrough ?? 0);
+        this.schedules.set(record.definition.id, record);
+        break;
+      }
+      case "ScheduleRemoved": {
+        const id = event.metadata[ScheduleMeta.id];
+        if (id === undefined || !this.schedules.delete(id)) mismatch(event, "no such schedule");
+        break;
+      }
       default:
         mismatch(event, "unknown event type");
     }
     this.lastEventSequence = event.sequenceNumber;
+  }
+
+  /** Drops memories of cancelled leases that would have expired by `now` (their tokens are fenced anyway). */
+  pruneCancelledLeases(now: number): void {
+    for (const [leaseId, entry] of this.cancelledLeases) {
+      if (entry.expiresAt > now) break;
+      this.cancelledLeases.delete(leaseId);
+    }
+  }
+
+  private cancel(event: ResourceLeaseReplicationEvent): void {
+    this.pruneCancelledLeases(event.timestamp);
+    let item: ItemRecord;
+    if (event.ownership) {
+      const lease = this.endLease(event);
+      item = lease.item;
+      this.cancelledLeases.set(lease.token.leaseId, {
+        sequenceId: lease.token.sequenceId,
+        fencingToken: lease.token.fencingToken,
+        expiresAt: lease.expiresAt,
+      });
+    } else {
+      const id = event.item?.sequenceId ?? mismatch(event, "no item");
+      const found = this.items.get(id);
+      if (!found || (found.state !== "pending" && found.state !== "delayed")) mismatch(event, "item is not queued");
+      item = found;
+      this.detach(item);
+    }
+    this.items.delete(item.sequenceId);
+    this.bytesHeld -= item.bytes;
+    item.state = "dead";
+  }
+
+  /** An Enqueue fired by a schedule's slot: that slot and the ones before it never fire again. */
+  private slotFired(event: ResourceLeaseReplicationEvent): void {
+    const id = event.metadata[ScheduleMeta.id];
+    const record = id === undefined ? undefined : this.schedules.get(id);
+    if (!record) return;
+    const slot = Number(event.metadata[ScheduleMeta.slot]);
+    if (!Number.isSafeInteger(slot)) mismatch(event, "no schedule.slot");
+    if (slot > record.firedThrough) record.firedThrough = slot;
+    if (record.lastSlotAt === undefined || slot > record.lastSlotAt) record.lastSlotAt = slot;
+    record.nextAt = undefined;
   }
 
   /** Removes expired request-id entries (the map is insertion-ordered by expiry). */

@@ -153,6 +153,8 @@ export class QueueTransitions {
       lease.token.sequenceId === token.sequenceId &&
       lease.token.attempt === token.attempt;
     if (!matches) {
+      const cancelledLease = this.state.cancelledLeases.get(token.leaseId);
+      if (cancelledLease?.fencingToken === token.fencingToken) throw leaseCancelled(token);
       // Issued before (its item and fencing token are within what this queue has handed out): the lease ended.
       if (token.fencingToken <= this.state.lastFencingToken && token.sequenceId <= this.state.lastSequenceId) {
         throw fenced(token);
@@ -265,6 +267,16 @@ export function fenced(token: ResourceLeaseOwnershipToken): OmniRelayError {
     status: "failed-precondition",
     code: ErrorCodes.resourceLease.leaseFenced,
     message: "The lease is no longer held by this token (it completed, failed, expired or was granted again).",
+    metadata: { sequenceId: String(token.sequenceId), fencingToken: String(token.fencingToken) },
+  });
+}
+
+/** The answer to a holder of a lease whose item was cancelled. */
+export function leaseCancelled(token: ResourceLeaseOwnershipToken): OmniRelayError {
+  return new OmniRelayError({
+    status: "failed-precondition",
+    code: ErrorCodes.resourceLease.leaseCancelled,
+    message: "The leased item was cancelled; stop working on it.",
     metadata: { sequenceId: String(token.sequenceId), fencingToken: String(token.fencingToken) },
   });
 }

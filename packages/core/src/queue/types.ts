@@ -68,3 +68,26 @@ export interface ResourceLeaseRestoreOptions extends ResourceLeaseCallContext {
   /** Give every restored item a fresh sequence id from this queue. @defaultValue false */
   readonly renumber?: boolean;
 }
+
+/** Options of {@link ResourceLeaseQueue.drain}. */
+export interface ResourceLeaseDrainOptions extends ResourceLeaseCallContext {
+  /** Most items to take in this call; call again for the rest (`stats().pendingCount` says how many remain). */
+  readonly maxItems?: number;
+  /** Most payload bytes to take in this call (at least one item is always taken). */
+  readonly maxBytes?: number;
+}
+
+/** Options of {@link ResourceLeaseQueue.deadLetters}. */
+export interface ResourceLeaseDeadLettersOptions {
+  /** Most items to list. @defaultValue 100 */
+  readonly limit?: number;
+  /** Most payload bytes to list (at least one item is always listed). */
+  readonly maxBytes?: number;
+}
+
+/** Options of {@link ResourceLeaseQueue.cancel}: exactly one of `sequenceId` and `requestId`. */
+export interface ResourceLeaseCancelOptions extends ResourceLeaseCallContext {
+  readonly sequenceId?: number;
+  /** The `requestId` the item was enqueued with (a schedule's slot: `schedule:<id>:<slot>`). */
+  readonly requestId?: string;
+}

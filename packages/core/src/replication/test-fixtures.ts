@@ -75,6 +75,19 @@ export function eventOfEveryType(): ResourceLeaseReplicationEvent[] {
     }),
     makeEvent(11, "Redriven", { item: { ...sampleItem(4), attempt: 1 }, metadata: meta }),
     makeEvent(12, "DeadLetterPurged", { item: sampleItem(5), metadata: { ...meta, "deadletter.purge_reason": "age" } }),
+    makeEvent(13, "Cancelled", { item: sampleItem(6), metadata: { ...meta, "cancel.state": "pending" } }),
+    makeEvent(14, "ScheduleUpserted", {
+      payload: samplePayload("scheduled"),
+      metadata: {
+        ...meta,
+        "schedule.id": "every-5",
+        "schedule.cron": "*/5 * * * *",
+        "schedule.timezone": "UTC",
+        "schedule.backfill": "skip",
+        "schedule.backfill_window_ms": "86400000",
+      },
+    }),
+    makeEvent(15, "ScheduleRemoved", { metadata: { ...meta, "schedule.id": "every-5" } }),
   ];
 }
 

@@ -8,15 +8,18 @@ import type {
 } from "../contracts/payload.js";
 import type { ProcedureDefinition, UnaryOutbound, UnaryRequest } from "../dispatcher/types.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
+import type { ResourceLeaseScheduleInput } from "../queue/schedules-api.js";
 import type { ResourceLeaseFailOutcome } from "../queue/types.js";
 import { HttpOutbound } from "../transport/http/outbound.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { integerOption } from "../wire/options.js";
+import type { ResourceLeaseScheduleInfo } from "../wire/schedule.js";
 import type { ResourceLeaseEndpoint, ResourceLeaseEndpointChange, ResourceLeaseFailoverOptions } from "./endpoints.js";
 import { EnqueueCoalescer } from "./enqueue-coalescer.js";
 import type { FailRequest } from "./messages.js";
 import { ResourceLeaseProcedures as P, type ResourceLeaseVerb } from "./procedures.js";
 import { EndpointRouter } from "./router.js";
+import type { CancelRequest, CancelResponse, ScheduleSetRequest } from "./schedule-messages.js";
 
 /** Options of a {@link ResourceLeaseClient}. */
 export interface ResourceLeaseClientOptions {
@@ -328,6 +331,33 @@ export class ResourceLeaseClient {
   /** Queue counters. */
   async stats(options?: ResourceLeaseClientCallOptions): Promise<ResourceLeaseQueueStats> {
     return this.call(P.stats, {}, { ...options, replayable: true });
+  }
+
+  /**
+   * Cancels a pending, delayed or leased item, named by exactly one of `sequenceId` and `requestId`; a leased item's
+   * holder is refused with `resourcelease.lease.cancelled` from then on.
+   */
+  async cancel(target: CancelRequest, options?: ResourceLeaseClientCallOptions): Promise<CancelResponse> {
+    return this.call(P.cancel, target, options);
+  }
+
+  /** Creates or replaces a cron schedule; answers it with its next slot. */
+  async setSchedule(
+    schedule: ResourceLeaseScheduleInput,
+    options?: ResourceLeaseClientCallOptions,
+  ): Promise<ResourceLeaseScheduleInfo> {
+    const request = { schedule } as ScheduleSetRequest; // the server fills the defaults
+    return (await this.call(P["schedule.set"], request, { ...options, replayable: true })).schedule;
+  }
+
+  /** Removes a cron schedule (`resourcelease.schedule.not_found` when there is none of that id). */
+  async removeSchedule(id: string, options?: ResourceLeaseClientCallOptions): Promise<void> {
+    await this.call(P["schedule.remove"], { id }, options);
+  }
+
+  /** The queue's cron schedules, by id. */
+  async listSchedules(options?: ResourceLeaseClientCallOptions): Promise<ResourceLeaseScheduleInfo[]> {
+    return [...(await this.call(P["schedule.list"], {}, { ...options, replayable: true })).schedules];
   }
 
   /** Sends any coalesced enqueues still waiting, then closes the outbound (every endpoint's, with `endpoints`). */

@@ -15,6 +15,7 @@ import { requestSite } from "../wire/site.js";
 import { text } from "../wire/values.js";
 import type * as M from "./messages.js";
 import { ResourceLeaseProcedures, type ResourceLeaseVerb, ResourceLeaseVerbs } from "./procedures.js";
+import type * as S from "./schedule-messages.js";
 
 export { type ResourceLeaseVerb, ResourceLeaseVerbs } from "./procedures.js";
 
@@ -122,6 +123,28 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
       stats: async () => {
         this.engine.ensureNotStopped();
         return this.engine.stats();
+      },
+      cancel: async (r: S.CancelRequest, m): Promise<S.CancelResponse> => {
+        if ((r.sequenceId === undefined) === (r.requestId === undefined)) {
+          throw new OmniRelayError({
+            status: "invalid-argument",
+            code: ErrorCodes.resourceLease.argumentInvalid,
+            message: "Name the item to cancel by exactly one of sequenceId and requestId.",
+            metadata: { field: "sequenceId" },
+          });
+        }
+        return this.engine.cancel(r, this.context(m));
+      },
+      "schedule.set": async (r: S.ScheduleSetRequest, m): Promise<S.ScheduleSetResponse> => ({
+        schedule: await this.engine.setSchedule(r.schedule, this.context(m)),
+      }),
+      "schedule.remove": async (r: S.ScheduleRemoveRequest, m): Promise<S.ScheduleRemoveResponse> => {
+        await this.engine.removeSchedule(r.id, this.context(m));
+        return { removed: true };
+      },
+      "schedule.list": async (): Promise<S.ScheduleListResponse> => {
+        this.engine.ensureNotStopped(); // a node that lost the shard answers not_owner, not its stale schedules
+        return { schedules: this.engine.schedules() };
       },
     };
     // Register all or nothing: a duplicate namespace must not leave half the verbs behind.

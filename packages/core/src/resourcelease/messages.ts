@@ -371,3 +371,13 @@ export const StatsRequestMessage = message<Record<string, never>>({});
 
 /** `stats`'s answer. */
 export const StatsResponseMessage: WireMessage<ResourceLeaseQueueStats> = QueueStats;
+
+export type {
+  CancelRequest,
+  CancelResponse,
+  ScheduleListResponse,
+  ScheduleRemoveRequest,
+  ScheduleRemoveResponse,
+  ScheduleSetRequest,
+  ScheduleSetResponse,
+} from "./schedule-messages.js";

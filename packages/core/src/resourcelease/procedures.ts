@@ -1,6 +1,7 @@
 import type { ResourceLeaseQueueStats } from "../contracts/payload.js";
 import type { ProcedureDefinition } from "../dispatcher/types.js";
 import * as M from "./messages.js";
+import * as S from "./schedule-messages.js";
 
 /** The verbs a component registers, as `{namespace}::{verb}`. */
 export const ResourceLeaseVerbs = [
@@ -14,6 +15,10 @@ export const ResourceLeaseVerbs = [
   "deadletters",
   "redrive",
   "stats",
+  "cancel",
+  "schedule.set",
+  "schedule.remove",
+  "schedule.list",
 ] as const;
 
 /** One of {@link ResourceLeaseVerbs}. */
@@ -52,6 +57,22 @@ export const ResourceLeaseProcedures = {
   ),
   redrive: define<M.RedriveRequest, M.RedriveResponse>("redrive", M.RedriveRequestMessage, M.RedriveResponseMessage),
   stats: define<Record<string, never>, ResourceLeaseQueueStats>("stats", M.StatsRequestMessage, M.StatsResponseMessage),
+  cancel: define<S.CancelRequest, S.CancelResponse>("cancel", S.CancelRequestMessage, S.CancelResponseMessage),
+  "schedule.set": define<S.ScheduleSetRequest, S.ScheduleSetResponse>(
+    "schedule.set",
+    S.ScheduleSetRequestMessage,
+    S.ScheduleSetResponseMessage,
+  ),
+  "schedule.remove": define<S.ScheduleRemoveRequest, S.ScheduleRemoveResponse>(
+    "schedule.remove",
+    S.ScheduleRemoveRequestMessage,
+    S.ScheduleRemoveResponseMessage,
+  ),
+  "schedule.list": define<Record<string, never>, S.ScheduleListResponse>(
+    "schedule.list",
+    S.ScheduleListRequestMessage,
+    S.ScheduleListResponseMessage,
+  ),
 } as const satisfies Record<ResourceLeaseVerb, { readonly verb: string }>;
 
 /** The request type of a verb. */

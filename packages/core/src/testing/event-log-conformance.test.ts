@@ -246,6 +246,9 @@ describe("eventsOfEveryType", () => {
       "DeadLettered",
       "Redriven",
       "DeadLetterPurged",
+      "Cancelled",
+      "ScheduleUpserted",
+      "ScheduleRemoved",
     ]);
     expect(events.map((e) => e.sequenceNumber)).toEqual(events.map((_, i) => 10 + i));
     expect(eventsOfEveryType(10)).toEqual(events);

@@ -118,6 +118,29 @@ const builders: { readonly [K in ResourceLeaseEventType]: () => Body } = {
     item: item(9),
     metadata: meta({ "deadletter.purge_reason": "age" }),
   }),
+  Cancelled: () => ({
+    timestamp: T0 + 10,
+    ownership: token(7),
+    peerId: "worker-a",
+    principal: "CN=operator",
+    payload: payload("r-7"),
+    metadata: meta({ "cancel.state": "active" }),
+  }),
+  ScheduleUpserted: () => {
+    const { requestId: _none, ...template } = payload("r-scheduled");
+    return {
+      timestamp: T0 + 11,
+      payload: template,
+      metadata: meta({
+        "schedule.id": "nightly.report",
+        "schedule.cron": "30 2 * * *",
+        "schedule.timezone": "Europe/Berlin",
+        "schedule.backfill": "all",
+        "schedule.backfill_window_ms": "604800000",
+      }),
+    };
+  },
+  ScheduleRemoved: () => ({ timestamp: T0 + 12, metadata: meta({ "schedule.id": "nightly.report" }) }),
 };
 
 /**

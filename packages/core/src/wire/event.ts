@@ -64,7 +64,7 @@ export const ReplicationEvent = message<ResourceLeaseReplicationEvent>({
   metadata: orElse(
     f.map(
       undefined,
-      "queue.pending, queue.active, shard.id (sharded replicators), failure.requeued, drain.count, restore.count, deadletter.reason, deadletter.purge_reason, ...",
+      "queue.pending, queue.active, shard.id (sharded replicators), failure.requeued, drain.count, restore.count, deadletter.reason, deadletter.purge_reason, cancel.state, schedule.id, schedule.cron, schedule.timezone, schedule.backfill, schedule.backfill_window_ms, schedule.slot, ...",
     ),
     {},
   ),

@@ -51,6 +51,15 @@ export {
   type TextOptionRules,
   textOption,
 } from "./options.js";
+export {
+  decodeSchedule,
+  encodeSchedule,
+  type ResourceLeaseSchedule,
+  type ResourceLeaseScheduleBackfill,
+  type ResourceLeaseScheduleInfo,
+  ScheduleInfoMessage,
+  ScheduleMessage,
+} from "./schedule.js";
 export { logSite, requestSite, responseSite, type Site, type WireMode } from "./site.js";
 export { encodeTime, parseTime } from "./time.js";
 

@@ -13,6 +13,7 @@ const leaseLostStatuses: ReadonlySet<OmniRelayStatus> = new Set([
 /** Codes a per-token batch result carries when the lease is gone. */
 const leaseLostCodes: ReadonlySet<string> = new Set([
   ErrorCodes.resourceLease.leaseFenced,
+  ErrorCodes.resourceLease.leaseCancelled,
   ErrorCodes.resourceLease.leaseUnknownToken,
   ErrorCodes.resourceLease.leasePrincipalMismatch,
   ErrorCodes.resourceLease.leaseTokenRequired,

@@ -135,7 +135,8 @@ export class LeaseRun {
       const error = OmniRelayError.from(thrown);
       if (this.current !== "running") throw error;
       if (isLeaseLost(error)) {
-        const reason = fencedError(this.token, error);
+        // A cancelled item: the handler's signal says so (its code), rather than "fenced".
+        const reason = error.code === ErrorCodes.resourceLease.leaseCancelled ? error : fencedError(this.token, error);
         this.lose(reason);
         throw reason;
       }

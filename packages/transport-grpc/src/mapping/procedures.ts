@@ -117,6 +117,22 @@ export const resourceLeaseRpcs: Readonly<Record<ResourceLeaseRpcName, ResourceLe
     toRequest: (w) => (w.sequenceIds ? { sequenceIds: { values: w.sequenceIds } } : {}),
   }),
   stats: rpc("stats", { verb: "stats", request: G.StatsRequest, response: G.StatsResponse }),
+  cancel: rpc("cancel", { verb: "cancel", request: G.CancelRequest, response: G.CancelResponse }),
+  scheduleSet: rpc("scheduleSet", {
+    verb: "schedule.set",
+    request: G.ScheduleSetRequest,
+    response: G.ScheduleSetResponse,
+  }),
+  scheduleRemove: rpc("scheduleRemove", {
+    verb: "schedule.remove",
+    request: G.ScheduleRemoveRequest,
+    response: G.ScheduleRemoveResponse,
+  }),
+  scheduleList: rpc("scheduleList", {
+    verb: "schedule.list",
+    request: G.ScheduleListRequest,
+    response: G.ScheduleListResponse,
+  }),
 };
 
 /**

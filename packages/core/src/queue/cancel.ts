@@ -1,0 +1,54 @@
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
+import { toPendingItem } from "./records.js";
+import type { QueueRuntime } from "./runtime.js";
+import type { ResourceLeaseCallContext } from "./types.js";
+
+/** Which item `cancel` acts on: by sequence id, or by the request id it was enqueued with. */
+export interface ResourceLeaseCancelTarget {
+  readonly sequenceId?: number;
+  readonly requestId?: string;
+}
+
+/** What `cancel` did: the item's id and where it was (`active`: its lease ended; the holder learns it on its next call). */
+export interface ResourceLeaseCancelResult {
+  readonly sequenceId: number;
+  readonly state: "pending" | "delayed" | "active";
+}
+
+/**
+ * Cancels a queued or leased item: a Cancelled event. Internal (the queue's and the component's `cancel`).
+ * @throws OmniRelayError not-found `resourcelease.item.not_found` when no live item matches.
+ */
+export function cancelItem(
+  rt: QueueRuntime,
+  target: ResourceLeaseCancelTarget,
+  context: ResourceLeaseCallContext,
+): ResourceLeaseCancelResult {
+  const s = rt.state;
+  const now = rt.clock.now();
+  s.pruneRequestIds(now);
+  const id =
+    target.sequenceId ?? (target.requestId !== undefined ? s.requestIds.get(target.requestId)?.sequenceId : undefined);
+  const item = id === undefined ? undefined : s.items.get(id);
+  if (!item || (item.state !== "pending" && item.state !== "delayed" && item.state !== "active")) {
+    throw new OmniRelayError({
+      status: "not-found",
+      code: ErrorCodes.resourceLease.itemNotFound,
+      message: "No pending, delayed or leased item matches.",
+      metadata:
+        target.sequenceId !== undefined
+          ? { sequenceId: String(target.sequenceId) }
+          : { requestId: target.requestId ?? "" },
+    });
+  }
+  const state = item.state;
+  const metadata = { "cancel.state": state };
+  if (state === "active" && item.lease) {
+    const lease = item.lease;
+    rt.tx.emit("Cancelled", { ownership: lease.token, payload: item.payload }, { now, context, lease, metadata });
+  } else {
+    rt.tx.emit("Cancelled", { item: toPendingItem(item) }, { now, context, metadata });
+  }
+  return { sequenceId: item.sequenceId, state };
+}

@@ -1,0 +1,103 @@
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
+import { payloadBytes } from "../wire/limits.js";
+import type { ResourceLeaseSchedule, ResourceLeaseScheduleInfo } from "../wire/schedule.js";
+import type { QueueRuntime } from "./runtime.js";
+import {
+  checkSchedule,
+  dueSlots,
+  nextSlot,
+  SCHEDULE_MAX_COUNT,
+  ScheduleMeta,
+  type ScheduleRecord,
+  scheduleEventMeta,
+  scheduleInfo,
+  slotPayload,
+} from "./schedules.js";
+import type { ResourceLeaseCallContext } from "./types.js";
+
+// The queue's side of cron schedules: setting and removing them (events), and firing their slots from the queue's one
+// timer. Internal.
+
+/** Sets (creates or replaces) a schedule: a ScheduleUpserted event. */
+export function setSchedule(
+  rt: QueueRuntime,
+  schedule: ResourceLeaseSchedule,
+  context: ResourceLeaseCallContext,
+): ResourceLeaseScheduleInfo {
+  const now = rt.clock.now();
+  checkSchedule(schedule, now);
+  const s = rt.state;
+  if (!s.schedules.has(schedule.id) && s.schedules.size >= SCHEDULE_MAX_COUNT) {
+    throw new OmniRelayError({
+      status: "resource-exhausted",
+      code: ErrorCodes.resourceLease.scheduleTooMany,
+      message: `A queue holds at most ${SCHEDULE_MAX_COUNT} schedules.`,
+      metadata: { limit: String(SCHEDULE_MAX_COUNT) },
+    });
+  }
+  const { requestId: _ignored, ...payload } = schedule.payload;
+  rt.tx.emit("ScheduleUpserted", { payload }, { now, context, metadata: scheduleEventMeta(schedule) });
+  return scheduleInfo(s.schedules.get(schedule.id)!, now);
+}
+
+/** Removes a schedule: a ScheduleRemoved event. @throws OmniRelayError not-found `resourcelease.schedule.not_found`. */
+export function removeSchedule(rt: QueueRuntime, id: string, context: ResourceLeaseCallContext): void {
+  if (!rt.state.schedules.has(id)) {
+    throw new OmniRelayError({
+      status: "not-found",
+      code: ErrorCodes.resourceLease.scheduleNotFound,
+      message: `No schedule '${id}'.`,
+      metadata: { scheduleId: id },
+    });
+  }
+  rt.tx.emit("ScheduleRemoved", {}, { now: rt.clock.now(), context, metadata: { [ScheduleMeta.id]: id } });
+}
+
+/** Every schedule, by id. */
+export function listSchedules(rt: QueueRuntime): ResourceLeaseScheduleInfo[] {
+  const now = rt.clock.now();
+  return [...rt.state.schedules.values()]
+    .sort((a, b) => (a.definition.id < b.definition.id ? -1 : 1))
+    .map((r) => scheduleInfo(r, now));
+}
+
+/** When the queue's timer must next run for its schedules (undefined: no slot is coming). */
+export function nextScheduleAt(rt: QueueRuntime): number | undefined {
+  let at = Number.POSITIVE_INFINITY;
+  for (const record of rt.state.schedules.values()) {
+    record.nextAt ??= nextSlot(record, record.firedThrough) ?? Number.POSITIVE_INFINITY;
+    if (record.nextAt < at) at = record.nextAt;
+  }
+  return at === Number.POSITIVE_INFINITY ? undefined : at;
+}
+
+/**
+ * Fires the due slots of every schedule whose next slot has come: each an Enqueue with the slot's request id (one the
+ * queue already remembers is not enqueued again). A slot that finds the queue full is missed (logged).
+ */
+export function fireSchedules(rt: QueueRuntime, now: number): void {
+  if (rt.state.mode !== "running") return;
+  for (const record of rt.state.schedules.values()) {
+    record.nextAt ??= nextSlot(record, record.firedThrough) ?? Number.POSITIVE_INFINITY;
+    if (record.nextAt > now) continue;
+    for (const slot of dueSlots(record, now)) fireSlot(rt, record, { slot, now });
+    record.nextAt = nextSlot(record, Math.max(now, record.firedThrough)) ?? Number.POSITIVE_INFINITY;
+  }
+}
+
+function fireSlot(rt: QueueRuntime, record: ScheduleRecord, at: { slot: number; now: number }): void {
+  const { slot, now } = at;
+  const s = rt.state;
+  const payload = slotPayload(record, slot);
+  const id = record.definition.id;
+  if (s.requestIds.has(payload.requestId!)) return;
+  try {
+    rt.ensureRoom(1, payloadBytes(payload));
+  } catch (error) {
+    rt.logger.warn({ err: error, scheduleId: id, slot }, "A schedule's slot found the queue full; it is missed.");
+    return;
+  }
+  const item = { payload, sequenceId: s.lastSequenceId + 1, attempt: 1, enqueuedAt: now };
+  rt.tx.emit("Enqueue", { item }, { now, metadata: { [ScheduleMeta.id]: id, [ScheduleMeta.slot]: String(slot) } });
+}

@@ -1,0 +1,201 @@
+import { Cron } from "croner";
+import type { ResourceLeaseReplicationEvent } from "../contracts/events.js";
+import type { ResourceLeaseItemPayload } from "../contracts/payload.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
+import type {
+  ResourceLeaseSchedule,
+  ResourceLeaseScheduleBackfill,
+  ResourceLeaseScheduleInfo,
+} from "../wire/schedule.js";
+
+/** Two consecutive slots of a schedule are at least this far apart (checked when a schedule is set). */
+export const SCHEDULE_MIN_INTERVAL_MS = 10_000;
+/** A slot fired at most this late is on time; an older one is missed, and its schedule's backfill policy decides. */
+export const SCHEDULE_ON_TIME_MS = 60_000;
+/** Most missed slots one schedule fires at once (`backfill: "all"`): the most recent ones. */
+export const SCHEDULE_MAX_BACKFILL = 1000;
+/** Most schedules one queue holds. */
+export const SCHEDULE_MAX_COUNT = 10_000;
+
+const SCHEDULE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** Metadata keys of the schedule events (ScheduleUpserted, ScheduleRemoved, and an Enqueue a slot fired). */
+export const ScheduleMeta = {
+  id: "schedule.id",
+  cron: "schedule.cron",
+  timezone: "schedule.timezone",
+  backfill: "schedule.backfill",
+  window: "schedule.backfill_window_ms",
+  slot: "schedule.slot",
+} as const;
+
+/** A schedule in the queue's state. `firedThrough`: slots at or before it never fire (the upsert time or a fired slot). */
+export interface ScheduleRecord {
+  readonly definition: ResourceLeaseSchedule;
+  readonly pattern: Cron;
+  readonly upsertedAt: number;
+  firedThrough: number;
+  lastSlotAt: number | undefined;
+  /** Runtime only: the next slot the timer waits for (recomputed from `firedThrough` after a rebuild). */
+  nextAt: number | undefined;
+}
+
+function invalid(code: string, message: string, metadata: Record<string, string>): OmniRelayError {
+  return new OmniRelayError({ status: "invalid-argument", code, message, metadata });
+}
+
+/** Parses a cron expression in a zone (5 or 6 fields, or a nickname). @throws OmniRelayError the schedule codes. */
+export function compileCron(cron: string, timezone: string): Cron {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: timezone });
+  } catch {
+    throw invalid(ErrorCodes.resourceLease.scheduleTimezoneInvalid, `Unknown time zone '${timezone}'.`, {
+      field: "timezone",
+      timezone,
+    });
+  }
+  try {
+    return new Cron(cron, { paused: true, timezone, mode: "5-or-6-parts" });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw invalid(ErrorCodes.resourceLease.scheduleCronInvalid, `Invalid cron expression: ${reason}`, {
+      field: "cron",
+      cron,
+    });
+  }
+}
+
+/**
+ * Checks a schedule set at `now`: its id, expression and zone; that it has a slot left; that its slots are at least
+ * {@link SCHEDULE_MIN_INTERVAL_MS} apart. Returns the compiled expression.
+ */
+export function checkSchedule(schedule: ResourceLeaseSchedule, now: number): Cron {
+  if (!SCHEDULE_ID.test(schedule.id)) {
+    throw invalid(ErrorCodes.resourceLease.scheduleInvalid, "A schedule id is 1-128 of A-Z a-z 0-9 . _ -.", {
+      field: "id",
+    });
+  }
+  const pattern = compileCron(schedule.cron, schedule.timezone);
+  const runs = pattern.nextRuns(20, new Date(now)).map((d) => d.getTime());
+  if (runs.length === 0) {
+    throw invalid(ErrorCodes.resourceLease.scheduleNeverFires, "The cron expression has no future slot.", {
+      field: "cron",
+      cron: schedule.cron,
+    });
+  }
+  for (let i = 1; i < runs.length; i++) {
+    if (runs[i]! - runs[i - 1]! < SCHEDULE_MIN_INTERVAL_MS) {
+      throw invalid(
+        ErrorCodes.resourceLease.scheduleTooFrequent,
+        `Slots of a schedule must be at least ${SCHEDULE_MIN_INTERVAL_MS} ms apart.`,
+        { field: "cron", cron: schedule.cron, minIntervalMs: String(SCHEDULE_MIN_INTERVAL_MS) },
+      );
+    }
+  }
+  return pattern;
+}
+
+/** The metadata of a ScheduleUpserted event for `schedule` (its payload travels as the event's `payload`). */
+export function scheduleEventMeta(schedule: ResourceLeaseSchedule): Record<string, string> {
+  return {
+    [ScheduleMeta.id]: schedule.id,
+    [ScheduleMeta.cron]: schedule.cron,
+    [ScheduleMeta.timezone]: schedule.timezone,
+    [ScheduleMeta.backfill]: schedule.backfill,
+    [ScheduleMeta.window]: String(schedule.backfillWindowMs),
+  };
+}
+
+const BACKFILLS: ReadonlySet<string> = new Set<ResourceLeaseScheduleBackfill>(["skip", "latest", "all"]);
+
+/** Reads the schedule a ScheduleUpserted event carries; undefined when it does not carry a well-formed one. */
+export function scheduleFromEvent(event: ResourceLeaseReplicationEvent): ScheduleRecord | undefined {
+  const m = event.metadata;
+  const id = m[ScheduleMeta.id];
+  const cron = m[ScheduleMeta.cron];
+  const timezone = m[ScheduleMeta.timezone];
+  const backfill = m[ScheduleMeta.backfill];
+  const window = Number(m[ScheduleMeta.window]);
+  if (!id || !cron || !timezone || !backfill || !BACKFILLS.has(backfill) || !event.payload) return undefined;
+  if (!Number.isSafeInteger(window) || window <= 0) return undefined;
+  let pattern: Cron;
+  try {
+    pattern = compileCron(cron, timezone);
+  } catch {
+    return undefined;
+  }
+  const definition: ResourceLeaseSchedule = {
+    id,
+    cron,
+    timezone,
+    payload: event.payload,
+    backfill: backfill as ResourceLeaseScheduleBackfill,
+    backfillWindowMs: window,
+  };
+  return {
+    definition,
+    pattern,
+    upsertedAt: event.timestamp,
+    firedThrough: event.timestamp,
+    lastSlotAt: undefined,
+    nextAt: undefined,
+  };
+}
+
+/** The request id of a schedule's slot: `schedule:<id>:<slot, ISO-8601 UTC>`. */
+export function slotRequestId(scheduleId: string, slot: number): string {
+  return `schedule:${scheduleId}:${new Date(slot).toISOString()}`;
+}
+
+/** The item a slot enqueues: the schedule's payload with the slot's request id. */
+export function slotPayload(record: ScheduleRecord, slot: number): ResourceLeaseItemPayload {
+  return { ...record.definition.payload, requestId: slotRequestId(record.definition.id, slot) };
+}
+
+/** The first slot after `after`, or undefined when there is none. */
+export function nextSlot(record: ScheduleRecord, after: number): number | undefined {
+  return record.pattern.nextRun(new Date(after))?.getTime();
+}
+
+/**
+ * The slots a schedule fires at `now`, oldest first: those after `firedThrough` up to `now` that its backfill policy
+ * keeps — the latest when it is on time (`skip`) or within the window (`latest`), every one within the window (`all`,
+ * at most {@link SCHEDULE_MAX_BACKFILL}).
+ */
+export function dueSlots(record: ScheduleRecord, now: number): number[] {
+  const { backfill, backfillWindowMs } = record.definition;
+  const reach = backfill === "skip" ? SCHEDULE_ON_TIME_MS : backfillWindowMs;
+  const after = Math.max(record.firedThrough, now - reach);
+  const keep = (slots: number[]) => (backfill === "all" ? slots : slots.slice(-1));
+  // The usual case is one slot (the timer came on time): walk forward from `after` (croner's steps cost about a
+  // millisecond in a zone). After a long outage, ask for the most recent ones instead.
+  const slots: number[] = [];
+  for (let at = after; slots.length < 64; ) {
+    const next = nextSlot(record, at);
+    if (next === undefined || next > now) return keep(slots);
+    slots.push(next);
+    at = next;
+  }
+  // previousRuns counts a run in the reference's own second, so a reference of now + 1 includes a slot at now.
+  const runs = record.pattern.previousRuns(backfill === "all" ? SCHEDULE_MAX_BACKFILL : 1, new Date(now + 1));
+  const recent: number[] = [];
+  for (const run of runs) {
+    const at = run.getTime();
+    if (at > now) continue;
+    if (at <= after) break;
+    recent.push(at);
+  }
+  return recent.reverse();
+}
+
+/** A schedule as `schedule.list` answers it. */
+export function scheduleInfo(record: ScheduleRecord, now: number): ResourceLeaseScheduleInfo {
+  const next = nextSlot(record, Math.max(now, record.firedThrough));
+  return {
+    ...record.definition,
+    upsertedAt: record.upsertedAt,
+    ...(record.lastSlotAt !== undefined ? { lastSlotAt: record.lastSlotAt } : {}),
+    ...(next !== undefined ? { nextSlotAt: next } : {}),
+  };
+}
