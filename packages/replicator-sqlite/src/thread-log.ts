@@ -45,6 +45,8 @@ export class ThreadLogStore implements LogStore {
   private readonly calls = new Map<number, { resolve: () => void; reject: (error: unknown) => void }>();
   private nextId = 1;
   private dead: Error | undefined;
+  /** Set once close is sent: the thread stays referenced until it has exited. */
+  private closing = false;
   private readonly exited: Promise<void>;
 
   private constructor(
@@ -138,6 +140,7 @@ export class ThreadLogStore implements LogStore {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     if (!this.dead) {
       this.worker.ref();
       this.worker.postMessage({ kind: "close" });
@@ -170,7 +173,7 @@ export class ThreadLogStore implements LogStore {
       if (m.error) call?.reject(fromWire(m.error));
       else call?.resolve();
     }
-    if (this.writes.length === 0 && this.calls.size === 0) this.worker.unref();
+    if (this.writes.length === 0 && this.calls.size === 0 && !this.closing) this.worker.unref();
   }
 
   private die(error: Error): void {
