@@ -53,7 +53,11 @@ export interface SnapshotHead {
  * snapshots and (with `retainEventsAfterSnapshot`) the events it covers. A snapshot is readable only once its head is
  * stored, so parts written ahead of it (in their own transactions) are invisible until then. Internal.
  */
-export function prepareSnapshotRows(db: Database.Database, tables: LogTables, retention: SnapshotRetention): SnapshotRows {
+export function prepareSnapshotRows(
+  db: Database.Database,
+  tables: LogTables,
+  retention: SnapshotRetention,
+): SnapshotRows {
   const t = tables;
   const putSnapshot = db.prepare(
     `INSERT OR REPLACE INTO ${t.snapshots} (sequence, created_at, data, checksum) VALUES (?, ?, ?, ?)`,

@@ -4,8 +4,8 @@ import type { CommitDone } from "./group-commit.js";
 import type { HighWater } from "./high-water.js";
 import type { RawEventRow } from "./integrity.js";
 import { type Counters, prepareInsertRows, prepareSelectRows, type Row } from "./log-rows.js";
-import { openVerifiedLog } from "./open-log.js";
 import { prepareSnapshotRows, readLatestSnapshot, type SnapshotRows } from "./log-snapshots.js";
+import { openVerifiedLog } from "./open-log.js";
 import type { ResolvedReplicatorOptions } from "./options.js";
 import { logTables } from "./schema.js";
 

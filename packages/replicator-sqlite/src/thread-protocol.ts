@@ -115,10 +115,14 @@ export type SyncCall =
     };
 
 /** The answer of a {@link SyncCall}. Internal. */
-export type SyncAnswer = { readonly ok: true; readonly value?: unknown } | { readonly ok: false; readonly error: WireError };
+export type SyncAnswer =
+  | { readonly ok: true; readonly value?: unknown }
+  | { readonly ok: false; readonly error: WireError };
 
 /** An asynchronous call other than a write, answered with an {@link AsyncDone}. Internal. */
-export type AsyncCall = { readonly kind: "backup"; readonly id: number; readonly to: string } | { readonly kind: "close" };
+export type AsyncCall =
+  | { readonly kind: "backup"; readonly id: number; readonly to: string }
+  | { readonly kind: "close" };
 
 /** The answer of an {@link AsyncCall} (`id` 0 for close). Internal. */
 export interface AsyncDone {

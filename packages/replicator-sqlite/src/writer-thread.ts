@@ -5,7 +5,7 @@
  */
 import { type MessagePort, parentPort, workerData } from "node:worker_threads";
 import type Database from "better-sqlite3";
-import { type Row, prepareInsertRows, prepareSelectRows } from "./log-rows.js";
+import { prepareInsertRows, prepareSelectRows, type Row } from "./log-rows.js";
 import { prepareSnapshotRows, readLatestSnapshotRows } from "./log-snapshots.js";
 import { openVerifiedLog } from "./open-log.js";
 import { logTables } from "./schema.js";

@@ -244,7 +244,11 @@ describe("SqliteResourceLeaseReplicator: durability modes", () => {
 
   describe.each([true, false])("writerThread %s", (writerThread) => {
     it("'process-safe' group-commits and resolves after the commit like 'batched'", async () => {
-      const log = await SqliteResourceLeaseReplicator.open({ path: tempDb(), durability: "process-safe", writerThread });
+      const log = await SqliteResourceLeaseReplicator.open({
+        path: tempDb(),
+        durability: "process-safe",
+        writerThread,
+      });
       expect(log.durability).toBe("process-safe");
       expect(log.writerThread).toBe(writerThread);
       const seenAtResolve: number[] = [];

@@ -3,8 +3,8 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   ErrorCodes,
-  ResourceLeaseQueue,
   type ResourceLeaseEventType,
+  ResourceLeaseQueue,
   type ResourceLeaseReplicationEvent,
 } from "@omnirelay/core";
 import Database from "better-sqlite3";
@@ -14,7 +14,12 @@ import { built } from "./drill-helpers.js";
 import { item, rejection, tempDb, tempDir } from "./helpers.js";
 
 function ev(sequenceNumber: number, eventType: ResourceLeaseEventType = "Heartbeat"): ResourceLeaseReplicationEvent {
-  return { sequenceNumber, eventType, timestamp: 1_700_000_000_000 + sequenceNumber, metadata: { n: `${sequenceNumber}` } };
+  return {
+    sequenceNumber,
+    eventType,
+    timestamp: 1_700_000_000_000 + sequenceNumber,
+    metadata: { n: `${sequenceNumber}` },
+  };
 }
 
 async function all(log: SqliteResourceLeaseReplicator): Promise<ResourceLeaseReplicationEvent[]> {
@@ -108,7 +113,14 @@ describe("the log's writer thread", () => {
     // Two events per transaction: 2-3 commits, 4-5 fails, 6-7 waits behind it.
     const log = await SqliteResourceLeaseReplicator.open({ path, maxBatchEvents: 2 });
     const results = await Promise.allSettled([2, 3, 4, 5, 6, 7].map((n) => log.publish([ev(n)])));
-    expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "rejected", "rejected", "rejected", "rejected"]);
+    expect(results.map((r) => r.status)).toEqual([
+      "fulfilled",
+      "fulfilled",
+      "rejected",
+      "rejected",
+      "rejected",
+      "rejected",
+    ]);
     for (const r of results.slice(2)) {
       const reason = (r as PromiseRejectedResult).reason;
       expect(reason.code).toBe(ErrorCodes.sqlite.writeFailed);
