@@ -19,15 +19,15 @@ export interface GroupCommitOptions {
 /**
  * Buffers publishes and commits them together: at the end of the event-loop tick (`batched`, `process-safe`),
  * `asyncFlushIntervalMs` later (`async`), at once for `sync` (each publish its own transaction), or at once when
- * `maxBatchEvents` are waiting. One commit is in flight at a time: what arrives meanwhile waits for it and goes in
- * the next one, so a commit that takes long (an fsync on the writer thread) groups more. Internal.
+ * `maxBatchEvents` are waiting. Commits may be in flight together (the writer thread takes them in order, and joins
+ * those that queued up during its last commit into one transaction). Internal.
  */
 export class GroupCommit {
   private buffer: Pending[] = [];
   private buffered = 0;
   private immediate: NodeJS.Immediate | undefined;
   private timer: TimerHandle | undefined;
-  private inflight = false;
+  private inflight = 0;
   private idle: (() => void)[] = [];
 
   constructor(private readonly options: GroupCommitOptions) {}
@@ -41,7 +41,6 @@ export class GroupCommit {
       this.flush();
       return;
     }
-    if (this.inflight) return; // committed when the commit in flight is done
     if (settings.durability === "batched" || settings.durability === "process-safe") {
       this.immediate ??= setImmediate(() => {
         this.immediate = undefined;
@@ -55,31 +54,31 @@ export class GroupCommit {
     }
   }
 
-  /** Starts committing the buffer unless a commit is in flight (then it follows that one); never throws. */
+  /** Starts committing the buffer; never throws. */
   flush(): void {
     if (this.immediate) clearImmediate(this.immediate);
     this.immediate = undefined;
     if (this.timer) this.options.clock.clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.inflight || this.buffer.length === 0) return;
+    if (this.buffer.length === 0) return;
     const txs = this.split(this.buffer);
     this.buffer = [];
     this.buffered = 0;
-    this.inflight = true;
+    this.inflight++;
     this.options.commit(txs, (committed, error) => this.settle(txs, committed, error));
   }
 
   /** Commits everything buffered and waits until no commit is in flight. */
   async drain(): Promise<void> {
     this.flush();
-    while (this.inflight || this.buffer.length > 0) {
+    while (this.inflight > 0 || this.buffer.length > 0) {
       await new Promise<void>((resolve) => this.idle.push(resolve));
       this.flush();
     }
   }
 
   private settle(txs: readonly (readonly Pending[])[], committed: number, error: unknown): void {
-    this.inflight = false;
+    this.inflight--;
     for (const [i, tx] of txs.entries()) {
       for (const p of tx) {
         if (i < committed) p.resolve?.();
@@ -93,8 +92,7 @@ export class GroupCommit {
       this.buffered = 0;
       for (const p of waiting) p.reject?.(error);
     }
-    this.flush();
-    if (!this.inflight) {
+    if (this.inflight === 0) {
       const idle = this.idle;
       this.idle = [];
       for (const resolve of idle) resolve();

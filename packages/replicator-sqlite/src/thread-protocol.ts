@@ -81,6 +81,30 @@ export function packWrite(txs: readonly (readonly Row[])[]): { message: PackedWr
   return { message, transfer: [data, meta.buffer] };
 }
 
+/** The transactions of rows of a {@link PackedWrite} (over its buffer, no copy). Internal. */
+export function unpackWrite(m: PackedWrite): Row[][] {
+  const data = Buffer.from(m.data);
+  const meta = new Float64Array(m.meta);
+  const txs: Row[][] = [];
+  let at = 0;
+  let r = 0;
+  for (const n of m.txs) {
+    const rows: Row[] = [];
+    for (let i = 0; i < n; i++, r += 4) {
+      const length = meta[r + 3] as number;
+      rows.push({
+        sequence: meta[r] as number,
+        type: meta[r + 1] as number,
+        timestamp: meta[r + 2] as number,
+        data: data.subarray(at, at + length),
+      });
+      at += length;
+    }
+    txs.push(rows);
+  }
+  return txs;
+}
+
 /** The thread's answer to a {@link PackedWrite}: how many transactions committed, and why the next one did not. */
 export interface WriteDone {
   readonly kind: "written";

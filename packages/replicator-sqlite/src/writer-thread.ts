@@ -3,7 +3,7 @@
  * it opens and verifies the log, then inserts the rows it is handed (checksums, inserts, the commit and its fsync)
  * and answers the reads and snapshot writes of the event loop's thread. Internal.
  */
-import { type MessagePort, parentPort, workerData } from "node:worker_threads";
+import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import type Database from "better-sqlite3";
 import { prepareInsertRows, prepareSelectRows, type Row } from "./log-rows.js";
 import { prepareSnapshotRows, readLatestSnapshotRows } from "./log-snapshots.js";
@@ -17,6 +17,7 @@ import {
   type SyncAnswer,
   type SyncCall,
   toWire,
+  unpackWrite,
   type WireError,
   type WriteDone,
   type WriterThreadData,
@@ -26,6 +27,8 @@ const port = parentPort;
 if (!port) throw new Error("writer-thread.js runs as a worker thread.");
 const { settings, flag, syncPort } = workerData as WriterThreadData;
 const signal = new Int32Array(flag);
+
+type Message = PackedWrite | { kind: "sync"; call: SyncCall } | AsyncCall;
 
 function openLog(): Database.Database | undefined {
   try {
@@ -53,34 +56,34 @@ function serve(db: Database.Database, out: MessagePort): void {
   const snapshots = prepareSnapshotRows(db, tables, settings);
   let fault: WireError | undefined;
 
+  const commitRows = (rows: readonly Row[]): WireError | undefined => {
+    if (fault) return fault;
+    try {
+      insertAll(rows);
+      return undefined;
+    } catch (error) {
+      fault = toWire(error);
+      return fault;
+    }
+  };
+
   const write = (m: PackedWrite): WriteDone => {
-    if (fault) return { kind: "written", committed: 0, error: fault };
-    const data = Buffer.from(m.data);
-    const meta = new Float64Array(m.meta);
-    let at = 0;
-    let r = 0;
     let committed = 0;
-    for (const n of m.txs) {
-      const rows: Row[] = [];
-      for (let i = 0; i < n; i++, r += 4) {
-        const length = meta[r + 3] as number;
-        rows.push({
-          sequence: meta[r] as number,
-          type: meta[r + 1] as number,
-          timestamp: meta[r + 2] as number,
-          data: data.subarray(at, at + length),
-        });
-        at += length;
-      }
-      try {
-        insertAll(rows);
-      } catch (error) {
-        fault = toWire(error);
-        return { kind: "written", committed, error: fault };
-      }
+    for (const rows of unpackWrite(m)) {
+      const error = commitRows(rows);
+      if (error) return { kind: "written", committed, error };
       committed++;
     }
     return { kind: "written", committed };
+  };
+
+  /** Writes of one transaction each that were waiting together: committed as one transaction, answered each. */
+  const writeTogether = (group: readonly PackedWrite[]): void => {
+    const error = commitRows(group.flatMap((m) => unpackWrite(m)[0] ?? []));
+    for (const m of group) {
+      const done: WriteDone = error ? { kind: "written", committed: 0, error } : { kind: "written", committed: 1 };
+      port?.postMessage(done);
+    }
   };
 
   const call = (c: SyncCall): unknown => {
@@ -124,19 +127,44 @@ function serve(db: Database.Database, out: MessagePort): void {
     out.close();
   };
 
-  port?.on("message", (m: PackedWrite | { kind: "sync"; call: SyncCall } | AsyncCall) => {
-    if (m.kind === "write") {
-      port.postMessage(write(m));
-    } else if (m.kind === "sync") {
+  const joinable = (m: Message): m is PackedWrite =>
+    m.kind === "write" && m.txs.length === 1 && settings.durability !== "sync";
+
+  /** Handles `m`; returns a message taken from the queue that is still to be handled. */
+  const handle = (m: Message): Message | undefined => {
+    if (m.kind === "sync") {
       answer(m.call);
     } else if (m.kind === "backup") {
       db.backup(m.to).then(
-        () => port.postMessage({ kind: "done", id: m.id }),
-        (error: unknown) => port.postMessage({ kind: "done", id: m.id, error: toWire(error) }),
+        () => port?.postMessage({ kind: "done", id: m.id }),
+        (error: unknown) => port?.postMessage({ kind: "done", id: m.id, error: toWire(error) }),
       );
-    } else {
+    } else if (m.kind === "close") {
       close();
+    } else if (!joinable(m)) {
+      port?.postMessage(write(m));
+    } else {
+      // Group commit across messages: the writes that queued up during the last commit go in one transaction.
+      const group = [m];
+      let rows = m.meta.byteLength / 32;
+      while (rows < settings.maxBatchEvents) {
+        const next = port ? (receiveMessageOnPort(port)?.message as Message | undefined) : undefined;
+        if (!next) break;
+        if (!joinable(next)) {
+          writeTogether(group);
+          return next;
+        }
+        group.push(next);
+        rows += next.meta.byteLength / 32;
+      }
+      writeTogether(group);
     }
+    return undefined;
+  };
+
+  port?.on("message", (m: Message) => {
+    let next: Message | undefined = m;
+    while (next) next = handle(next);
   });
 }
 
