@@ -2,8 +2,11 @@ import type { Clock, TimerHandle } from "@omnirelay/core";
 import type { Pending } from "./log-rows.js";
 import type { ResolvedReplicatorOptions } from "./options.js";
 
-/** Reports how many transactions of a commit committed (in order), and the error of the next one. Internal. */
-export type CommitDone = (committed: number, error?: unknown) => void;
+/**
+ * Reports how many transactions of a commit committed (in order), and the error of the next one; `joined` when the
+ * first of them went into the same SQLite transaction as the previous commit's (the writer thread joins them). Internal.
+ */
+export type CommitDone = (committed: number, error?: unknown, joined?: boolean) => void;
 
 /** What decides when a {@link GroupCommit} commits, and the commit itself. Internal. */
 export interface GroupCommitOptions {

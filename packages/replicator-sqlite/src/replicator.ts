@@ -332,7 +332,8 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   /** Commits the transactions of publishes; after each, brings the counters up to date and tells the listeners. */
   private write(txs: readonly (readonly Pending[])[], done: CommitDone): void {
     const rows = txs.map((tx) => (tx.length === 1 ? (tx[0]?.rows ?? []) : tx.flatMap((p) => p.rows)));
-    this.store.commit(rows, (committed, cause) => {
+    this.store.commit(rows, (committed, cause, joined) => {
+      if (joined && committed > 0) this.commits--; // its first transaction was the previous one's
       for (const tx of txs.slice(0, committed)) this.afterCommit(tx);
       if (committed === txs.length) {
         done(committed);

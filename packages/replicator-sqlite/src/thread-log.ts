@@ -166,7 +166,7 @@ export class ThreadLogStore implements LogStore {
   private onMessage(m: WriteDone | AsyncDone): void {
     if (m.kind === "written") {
       const done = this.writes.shift();
-      done?.(m.committed, m.error ? fromWire(m.error) : undefined);
+      done?.(m.committed, m.error ? fromWire(m.error) : undefined, m.joined);
     } else if (m.id !== 0) {
       const call = this.calls.get(m.id);
       this.calls.delete(m.id);

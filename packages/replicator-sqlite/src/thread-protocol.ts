@@ -110,6 +110,8 @@ export interface WriteDone {
   readonly kind: "written";
   readonly committed: number;
   readonly error?: WireError;
+  /** Committed in the same transaction as the write answered before it. */
+  readonly joined?: boolean;
 }
 
 /** The thread's first message: the verified log's state, or why it could not be opened. Internal. */

@@ -80,8 +80,10 @@ function serve(db: Database.Database, out: MessagePort): void {
   /** Writes of one transaction each that were waiting together: committed as one transaction, answered each. */
   const writeTogether = (group: readonly PackedWrite[]): void => {
     const error = commitRows(group.flatMap((m) => unpackWrite(m)[0] ?? []));
-    for (const m of group) {
-      const done: WriteDone = error ? { kind: "written", committed: 0, error } : { kind: "written", committed: 1 };
+    for (let i = 0; i < group.length; i++) {
+      const done: WriteDone = error
+        ? { kind: "written", committed: 0, error }
+        : { kind: "written", committed: 1, ...(i > 0 ? { joined: true } : {}) };
       port?.postMessage(done);
     }
   };
