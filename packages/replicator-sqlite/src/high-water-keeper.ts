@@ -36,6 +36,8 @@ export class HighWaterKeeper {
   private timer: TimerHandle | undefined;
   private chain: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** A write is queued that has not started yet. */
+  private waiting = false;
 
   constructor(private readonly options: HighWaterKeeperOptions) {
     this.written = options.recorded ?? NO_HIGH_WATER;
@@ -86,13 +88,19 @@ export class HighWaterKeeper {
     return maxHighWater(this.written, this.options.current());
   }
 
-  /** One asynchronous write after the ones in flight; never throws (a failure is logged and retried later). */
+  /**
+   * One asynchronous write after the ones in flight; never throws (a failure is logged and retried later). A write
+   * that has not started yet takes the newest target when it starts, so commits faster than the record's fsyncs are
+   * covered by one write instead of a growing queue of them.
+   */
   private queueWrite(): void {
-    const target = this.target();
-    if (same(target, this.queued)) return;
-    this.queued = target;
+    if (this.waiting || same(this.target(), this.queued)) return;
+    this.waiting = true;
     const { path, table, clock, logger, fsyncLogFirst } = this.options;
     this.chain = this.chain.then(async () => {
+      this.waiting = false;
+      const target = this.target();
+      this.queued = target;
       try {
         if (fsyncLogFirst) {
           // Everything up to `target` was written before this point; fsync makes it durable wherever it now is

@@ -16,9 +16,8 @@ export interface Row {
   readonly sequence: number;
   readonly type: number;
   readonly timestamp: number;
-  /** The event's binary form (see event-codec.ts). */
-  readonly data: Buffer;
-  readonly checksum: string;
+  /** The event's binary form (see event-codec.ts); its checksum is computed where the row is inserted. */
+  readonly data: Uint8Array;
 }
 
 /** Highest fencing token and item sequence id of some events. Internal. */
@@ -42,7 +41,7 @@ export type EncodedPublish =
   | { readonly gap: OmniRelayError };
 
 /**
- * Encodes `events` as rows (binary form and its checksum), checking they continue at exactly `after + 1`; a gap or repeat
+ * Encodes `events` as rows (binary form), checking they continue at exactly `after + 1`; a gap or repeat
  * is returned as `resourcelease.sqlite.sequence_gap`. Internal.
  */
 export function encodePublish(events: readonly ResourceLeaseReplicationEvent[], after: number): EncodedPublish {
@@ -65,7 +64,6 @@ export function encodePublish(events: readonly ResourceLeaseReplicationEvent[], 
       type: ResourceLeaseEventTypes[event.eventType],
       timestamp: event.timestamp,
       data,
-      checksum: checksumOf(data),
     });
     raiseCounters(counters, event);
     expected++;
@@ -73,13 +71,13 @@ export function encodePublish(events: readonly ResourceLeaseReplicationEvent[], 
   return { rows, counters };
 }
 
-/** Prepares the transaction that inserts rows (all or none). Internal. */
+/** Prepares the transaction that inserts rows (all or none), each with the checksum of its data. Internal. */
 export function prepareInsertRows(db: Database.Database, tables: LogTables): (rows: readonly Row[]) => void {
   const insert = db.prepare(
     `INSERT INTO ${tables.events} (sequence, event_type, timestamp, data, checksum) VALUES (?, ?, ?, ?, ?)`,
   );
   return db.transaction((rows: readonly Row[]) => {
-    for (const r of rows) insert.run(r.sequence, r.type, r.timestamp, r.data, r.checksum);
+    for (const r of rows) insert.run(r.sequence, r.type, r.timestamp, r.data, checksumOf(r.data));
   });
 }
 
@@ -95,9 +93,10 @@ export function prepareSelectRows(db: Database.Database, tables: LogTables): Sel
     .raw(true);
 }
 
-/** Where {@link CommittedReader} reads: the statement, the file (for errors), and the log's state at each page. */
+/** Where {@link CommittedReader} reads: a page of rows, the file (for errors), and the log's state at each page. */
 export interface CommittedRows {
-  readonly select: SelectRows;
+  /** Rows with `sequence >= from` in order, at most `limit`. */
+  readonly select: (from: number, limit: number) => readonly RawEventRow[];
   readonly path: string;
   /** The last committed sequence number now: rows above it are not read. */
   committed(): number;
@@ -118,7 +117,7 @@ export class CommittedReader implements AsyncIterableIterator<ResourceLeaseRepli
   count = 0;
   private next_: number;
   private left: number;
-  private page: RawEventRow[] = [];
+  private page: readonly RawEventRow[] = [];
   private at = 0;
   private ended = false;
 
@@ -157,7 +156,7 @@ export class CommittedReader implements AsyncIterableIterator<ResourceLeaseRepli
       if (this.page.length > 0 && this.page.length < PAGE) return this.end();
       if (this.source.closed()) throw closedError();
       try {
-        this.page = this.source.select.all(this.next_, Math.min(PAGE, this.left));
+        this.page = this.source.select(this.next_, Math.min(PAGE, this.left));
       } catch (error) {
         throw fromSqliteError(error, this.source.path, this.next_);
       }

@@ -1,6 +1,12 @@
 import type { Clock, ResourceLeaseQueueSnapshot } from "@omnirelay/core";
 import type Database from "better-sqlite3";
-import { checksumOf, decodeSnapshotRow, readSnapshotParts, type SnapshotRow } from "./integrity.js";
+import {
+  checksumOf,
+  decodeSnapshotRow,
+  readSnapshotParts,
+  type SnapshotPartRow,
+  type SnapshotRow,
+} from "./integrity.js";
 import type { ResolvedReplicatorOptions } from "./options.js";
 import type { LogTables } from "./schema.js";
 import { encodeSnapshotHead, encodeSnapshotParts } from "./snapshot-codec.js";
@@ -20,18 +26,39 @@ export interface SnapshotStore {
   finish(snapshot: ResourceLeaseQueueSnapshot, parts: number): void;
 }
 
+/** Snapshot rows as the log stores them (head and parts already encoded; checksums computed here). Internal. */
+export interface SnapshotRows {
+  /** Removes parts stored earlier under `sequence` (of a snapshot whose head was never written). */
+  clear(sequence: number): void;
+  /** Stores parts `first`, `first + 1`, ... of the snapshot at `sequence`, in one transaction. */
+  putParts(sequence: number, first: number, parts: readonly Uint8Array[]): void;
+  /**
+   * Stores a snapshot's head, then prunes, in one transaction; with `parts`, its parts are cleared and stored first
+   * in the same transaction.
+   */
+  finish(head: SnapshotHead): void;
+}
+
+/** A snapshot's encoded head row, and (stored at once) its parts. Internal. */
+export interface SnapshotHead {
+  readonly sequence: number;
+  readonly createdAt: number;
+  /** The head's JSON text. */
+  readonly head: string;
+  readonly parts?: readonly Uint8Array[];
+}
+
 /**
  * Prepares the statements that store a snapshot (its head row and parts, each with a checksum) and then prune old
  * snapshots and (with `retainEventsAfterSnapshot`) the events it covers. A snapshot is readable only once its head is
  * stored, so parts written ahead of it (in their own transactions) are invisible until then. Internal.
  */
-export function prepareSnapshotStore(
+export function prepareSnapshotRows(
   db: Database.Database,
   tables: LogTables,
-  options: { retention: SnapshotRetention; clock: Clock },
-): SnapshotStore {
+  retention: SnapshotRetention,
+): SnapshotRows {
   const t = tables;
-  const { retention, clock } = options;
   const putSnapshot = db.prepare(
     `INSERT OR REPLACE INTO ${t.snapshots} (sequence, created_at, data, checksum) VALUES (?, ?, ?, ?)`,
   );
@@ -44,28 +71,44 @@ export function prepareSnapshotStore(
     `DELETE FROM ${t.snapshotParts} WHERE sequence NOT IN (SELECT sequence FROM ${t.snapshots})`,
   );
   const pruneEvents = db.prepare(`DELETE FROM ${t.events} WHERE sequence <= ?`);
-  const putParts = (seq: number, first: number, parts: readonly Buffer[]) => {
+  const putParts = (seq: number, first: number, parts: readonly Uint8Array[]) => {
     for (const [i, part] of parts.entries()) putPart.run(seq, first + i, part, checksumOf(part));
   };
-  const finish = (snapshot: ResourceLeaseQueueSnapshot, parts: number) => {
-    const head = encodeSnapshotHead(snapshot, parts);
-    putSnapshot.run(snapshot.lastEventSequence, clock.now(), head, checksumOf(head));
+  const finish = ({ sequence, createdAt, head, parts }: SnapshotHead) => {
+    if (parts) {
+      clearParts.run(sequence);
+      putParts(sequence, 0, parts);
+    }
+    putSnapshot.run(sequence, createdAt, head, checksumOf(head));
     pruneSnapshots.run(retention.retainSnapshots);
     pruneParts.run();
     if (retention.retainEventsAfterSnapshot !== undefined) {
-      pruneEvents.run(snapshot.lastEventSequence - retention.retainEventsAfterSnapshot);
+      pruneEvents.run(sequence - retention.retainEventsAfterSnapshot);
     }
   };
   return {
-    store: db.transaction((snapshot: ResourceLeaseQueueSnapshot) => {
-      const parts = [...encodeSnapshotParts(snapshot)];
-      clearParts.run(snapshot.lastEventSequence);
-      putParts(snapshot.lastEventSequence, 0, parts);
-      finish(snapshot, parts.length);
-    }),
     clear: (seq) => void clearParts.run(seq),
     putParts: db.transaction(putParts),
     finish: db.transaction(finish),
+  };
+}
+
+/** The {@link SnapshotStore} that encodes snapshots (on this thread) and stores them as `rows`. Internal. */
+export function snapshotStoreOver(rows: SnapshotRows, clock: Clock): SnapshotStore {
+  return {
+    store: (snapshot) => {
+      const parts = [...encodeSnapshotParts(snapshot)];
+      const head = encodeSnapshotHead(snapshot, parts.length);
+      rows.finish({ sequence: snapshot.lastEventSequence, createdAt: clock.now(), head, parts });
+    },
+    clear: (seq) => rows.clear(seq),
+    putParts: (seq, first, parts) => rows.putParts(seq, first, parts),
+    finish: (snapshot, parts) =>
+      rows.finish({
+        sequence: snapshot.lastEventSequence,
+        createdAt: clock.now(),
+        head: encodeSnapshotHead(snapshot, parts),
+      }),
   };
 }
 
@@ -135,8 +178,20 @@ export async function writeSnapshotInSteps(
  * @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`.
  */
 export function readLatestSnapshot(db: Database.Database, tables: LogTables): ResourceLeaseQueueSnapshot | undefined {
+  const raw = readLatestSnapshotRows(db, tables);
+  return raw ? decodeSnapshotRow(raw.row, raw.parts) : undefined;
+}
+
+/** The newest stored snapshot's rows, unverified (see {@link decodeSnapshotRow}), or `undefined`. Internal. */
+export function readLatestSnapshotRows(db: Database.Database, tables: LogTables): RawSnapshot | undefined {
   const row = db
     .prepare<[], SnapshotRow>(`SELECT sequence, data, checksum FROM ${tables.snapshots} ORDER BY sequence DESC LIMIT 1`)
     .get();
-  return row ? decodeSnapshotRow(row, readSnapshotParts(db, tables, row.sequence)) : undefined;
+  return row ? { row, parts: readSnapshotParts(db, tables, row.sequence) } : undefined;
+}
+
+/** A snapshot's head row and part rows as stored. Internal. */
+export interface RawSnapshot {
+  readonly row: SnapshotRow;
+  readonly parts: SnapshotPartRow[];
 }

@@ -64,6 +64,14 @@ export interface SqliteResourceLeaseReplicatorOptions {
    * @defaultValue 1000
    */
   readonly highWaterIntervalMs?: number;
+  /**
+   * Runs the log's connection on a `worker_threads` thread of its own: the rows' checksums, the inserts, the commit
+   * and its fsync happen there, off the event loop, which hands over each group commit as one message and resolves
+   * its publishes when the thread reports the commit. Durability is the same in every mode. Reads and snapshot writes
+   * (rare) wait for the thread between two commits. `false` keeps everything on the calling thread.
+   * @defaultValue true
+   */
+  readonly writerThread?: boolean;
   /** Source of snapshot timestamps and the high-water timer. @defaultValue systemClock */
   readonly clock?: Clock;
   /** @defaultValue silentLogger */
@@ -82,6 +90,7 @@ export interface ResolvedReplicatorOptions {
   readonly retainSnapshots: number;
   readonly busyTimeoutMs: number;
   readonly highWaterIntervalMs: number;
+  readonly writerThread: boolean;
 }
 
 /**
@@ -118,7 +127,11 @@ export function resolveReplicatorOptions(o: SqliteResourceLeaseReplicatorOptions
       max: 2_147_483_647,
       fallback: 1000,
     }),
+    writerThread: o.writerThread ?? true,
   };
+  if (typeof r.writerThread !== "boolean") {
+    throw OmniRelayError.invalidOption("writerThread", "writerThread must be true or false.");
+  }
   if (r.verifyOnOpen !== "all" && r.verifyOnOpen !== "tail" && r.verifyOnOpen !== "on-read") {
     throw OmniRelayError.invalidOption("verifyOnOpen", "verifyOnOpen must be 'all', 'tail' or 'on-read'.");
   }

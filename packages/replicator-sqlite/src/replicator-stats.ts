@@ -9,7 +9,7 @@ export interface SqliteReplicatorStats {
   readonly lastAcceptedSequence: number;
   /** Events accepted but not yet committed. */
   readonly uncommittedEvents: number;
-  /** Transactions committed since open. */
+  /** SQLite transactions committed since open (each a group commit). */
   readonly commits: number;
   /** Events committed since open. */
   readonly committedEvents: number;

@@ -11,30 +11,14 @@ import {
   silentLogger,
   systemClock,
 } from "@omnirelay/core";
-import type Database from "better-sqlite3";
 import { cancelledError, closedError, faultedError, fromSqliteError } from "./errors.js";
 import { isFilePath } from "./files.js";
-import { GroupCommit } from "./group-commit.js";
-import { type HighWater, highWaterPath } from "./high-water.js";
+import { type CommitDone, GroupCommit } from "./group-commit.js";
+import { highWaterPath } from "./high-water.js";
 import { HighWaterKeeper } from "./high-water-keeper.js";
-import {
-  CommittedReader,
-  type Counters,
-  encodePublish,
-  type Pending,
-  prepareInsertRows,
-  prepareSelectRows,
-  type Row,
-  type SelectRows,
-} from "./log-rows.js";
-import {
-  prepareSnapshotStore,
-  readLatestSnapshot,
-  type SnapshotStore,
-  StepPacer,
-  writeSnapshotInSteps,
-} from "./log-snapshots.js";
-import { openVerifiedLog } from "./open-log.js";
+import { CommittedReader, type Counters, encodePublish, type Pending } from "./log-rows.js";
+import { type SnapshotStore, StepPacer, snapshotStoreOver, writeSnapshotInSteps } from "./log-snapshots.js";
+import { type LogStart, type LogStore, openLogStore } from "./log-store.js";
 import {
   type ResolvedReplicatorOptions,
   resolveReplicatorOptions,
@@ -43,7 +27,6 @@ import {
 } from "./options.js";
 import { repairLog, type SqliteLogRepairOptions, type SqliteLogRepairReport } from "./repair.js";
 import type { SqliteReplicatorStats } from "./replicator-stats.js";
-import { type LogTables, logTables } from "./schema.js";
 
 export type { SqliteReplicatorStats } from "./replicator-stats.js";
 
@@ -59,12 +42,11 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   readonly table: string;
   /** The durability mode. */
   readonly durability: SqliteDurability;
-  private readonly db: Database.Database;
+  /** Whether the log's connection (inserts, commits, reads) lives on its own writer thread. */
+  readonly writerThread: boolean;
+  private readonly store: LogStore;
   private readonly settings: ResolvedReplicatorOptions;
-  private readonly tables: LogTables;
   private readonly logger: Logger;
-  private readonly insertAll: (rows: readonly Row[]) => void;
-  private readonly selectFrom: SelectRows;
   private readonly storeSnapshot: SnapshotStore;
   private committed: number;
   private accepted: number;
@@ -76,6 +58,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   private readonly group: GroupCommit;
   private fault: OmniRelayError | undefined;
   private closed = false;
+  private closing: Promise<void> | undefined;
   private commits = 0;
   private committedEvents = 0;
   private readonly listeners = new Set<(lastSequence: number) => void>();
@@ -85,22 +68,15 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   private readonly highWater: HighWaterKeeper | undefined;
 
   private constructor(
-    db: Database.Database,
+    store: LogStore,
     settings: ResolvedReplicatorOptions,
-    init: {
-      last: number;
-      snapshot: number;
-      clock: Clock;
-      logger: Logger;
-      counters: Counters;
-      recorded: HighWater | undefined;
-    },
+    init: LogStart & { clock: Clock; logger: Logger },
   ) {
-    this.db = db;
+    this.store = store;
     this.settings = settings;
     this.table = settings.table;
     this.durability = settings.durability;
-    this.tables = logTables(settings.table);
+    this.writerThread = settings.writerThread;
     this.logger = init.logger;
     this.committed = init.last;
     this.accepted = init.last;
@@ -118,10 +94,8 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
           logger: init.logger,
         })
       : undefined;
-    this.group = new GroupCommit({ settings, clock: init.clock, commit: (batch) => this.write(batch) });
-    this.insertAll = prepareInsertRows(db, this.tables);
-    this.selectFrom = prepareSelectRows(db, this.tables);
-    this.storeSnapshot = prepareSnapshotStore(db, this.tables, { retention: settings, clock: init.clock });
+    this.group = new GroupCommit({ settings, clock: init.clock, commit: (txs, done) => this.write(txs, done) });
+    this.storeSnapshot = snapshotStoreOver(store.snapshots, init.clock);
   }
 
   /**
@@ -137,19 +111,16 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   static async open(options: SqliteResourceLeaseReplicatorOptions): Promise<SqliteResourceLeaseReplicator> {
     const settings = resolveReplicatorOptions(options);
     const { path, table } = settings;
-    const verified = openVerifiedLog(settings);
+    const { store, start: verified } = await openLogStore(settings);
     let log: SqliteResourceLeaseReplicator;
     try {
-      log = new SqliteResourceLeaseReplicator(verified.db, settings, {
-        last: verified.last,
-        snapshot: verified.snapshot,
+      log = new SqliteResourceLeaseReplicator(store, settings, {
+        ...verified,
         clock: options.clock ?? systemClock,
         logger: options.logger ?? silentLogger,
-        counters: verified.counters,
-        recorded: verified.recorded,
       });
     } catch (error) {
-      verified.db.close();
+      await store.close();
       throw fromSqliteError(error, path);
     }
     // A new log, or one that is ahead of its record (commits after the last write, or a log from before records):
@@ -207,14 +178,6 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
     }
     const { rows, counters } = encoded;
     this.accepted = rows.at(-1)?.sequence ?? this.accepted;
-    if (this.settings.durability === "sync") {
-      try {
-        this.write([{ rows, counters, resolve: undefined, reject: undefined }]);
-        return Promise.resolve();
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    }
     if (this.settings.durability === "async") {
       this.group.add({ rows, counters, resolve: undefined, reject: undefined });
       return Promise.resolve();
@@ -240,7 +203,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
 
   private iterate(from: number, limit: number): CommittedReader {
     const source = {
-      select: this.selectFrom,
+      select: (from: number, limit: number) => this.store.selectPage(from, limit),
       path: this.settings.path,
       committed: () => this.committed,
       closed: () => this.closed,
@@ -256,7 +219,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   /** The newest stored snapshot, verified, or `undefined`. @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`. */
   latestSnapshot(): ResourceLeaseQueueSnapshot | undefined {
     try {
-      return readLatestSnapshot(this.db, this.tables);
+      return this.store.latestSnapshot();
     } catch (error) {
       throw fromSqliteError(error, this.settings.path);
     }
@@ -333,17 +296,24 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
    */
   async backup(toPath: string): Promise<void> {
     if (this.closed) throw closedError();
-    this.group.flush();
-    await this.db.backup(toPath);
+    await this.group.drain();
+    await this.store.backup(toPath);
   }
 
-  /** Commits anything buffered, closes the file, then brings the high-water record up to date. Idempotent. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.group.flush();
+  /**
+   * Commits anything buffered, closes the file (and ends the writer thread), then brings the high-water record up
+   * to date. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     this.closed = true;
+    await this.group.drain();
     this.listeners.clear();
-    this.db.close(); // checkpoints the WAL into the file
+    await this.store.close(); // checkpoints the WAL into the file
     if (!this.highWater) return;
     await this.highWater.stop();
     try {
@@ -359,26 +329,35 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
 
   // ---------------------------------------------------------------- internals
 
-  /** Writes publishes in one transaction. @throws the write failure (and faults the replicator). */
-  private write(batch: readonly Pending[]): void {
-    const rows = batch.length === 1 ? (batch[0]?.rows ?? []) : batch.flatMap((p) => p.rows);
-    try {
-      this.insertAll(rows);
-    } catch (cause) {
+  /** Commits the transactions of publishes; after each, brings the counters up to date and tells the listeners. */
+  private write(txs: readonly (readonly Pending[])[], done: CommitDone): void {
+    const rows = txs.map((tx) => (tx.length === 1 ? (tx[0]?.rows ?? []) : tx.flatMap((p) => p.rows)));
+    this.store.commit(rows, (committed, cause, joined) => {
+      if (joined && committed > 0) this.commits--; // its first transaction was the previous one's
+      for (const tx of txs.slice(0, committed)) this.afterCommit(tx);
+      if (committed === txs.length) {
+        done(committed);
+        return;
+      }
+      const failed = rows[committed] ?? [];
       this.fault = new OmniRelayError({
         status: "unavailable",
         code: ErrorCodes.sqlite.writeFailed,
-        message: `Writing events ${rows[0]?.sequence}..${rows.at(-1)?.sequence} to SQLite failed: ${cause instanceof Error ? cause.message : String(cause)}. Nothing of it was committed; reopen the log and rebuild.`,
-        metadata: { sequence: String(rows[0]?.sequence ?? 0) },
+        message: `Writing events ${failed[0]?.sequence}..${failed.at(-1)?.sequence} to SQLite failed: ${cause instanceof Error ? cause.message : String(cause)}. Nothing of it was committed; reopen the log and rebuild.`,
+        metadata: { sequence: String(failed[0]?.sequence ?? 0) },
         cause,
       });
-      this.logger.error({ err: cause, sequence: rows[0]?.sequence }, "SQLite event log write failed; log faulted.");
-      throw this.fault;
-    }
-    this.committed = rows.at(-1)?.sequence ?? this.committed;
+      this.logger.error({ err: cause, sequence: failed[0]?.sequence }, "SQLite event log write failed; log faulted.");
+      done(committed, this.fault);
+    });
+  }
+
+  private afterCommit(batch: readonly Pending[]): void {
+    const last = batch.at(-1)?.rows.at(-1)?.sequence;
+    this.committed = last ?? this.committed;
     this.commits++;
-    this.committedEvents += rows.length;
     for (const p of batch) {
+      this.committedEvents += p.rows.length;
       if (p.counters.lastFencingToken > this.counters.lastFencingToken) {
         this.counters.lastFencingToken = p.counters.lastFencingToken;
       }

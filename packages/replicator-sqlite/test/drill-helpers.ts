@@ -39,8 +39,16 @@ export async function start(path: string, ...extra: string[]): Promise<Running> 
   return startWith({}, path, ...extra);
 }
 
-export async function startWith(options: { durability?: string }, path: string, ...extra: string[]): Promise<Running> {
-  const env = { ...process.env, ...(options.durability ? { DRILL_DURABILITY: options.durability } : {}) };
+export async function startWith(
+  options: { durability?: string; writerThread?: boolean },
+  path: string,
+  ...extra: string[]
+): Promise<Running> {
+  const env = {
+    ...process.env,
+    ...(options.durability ? { DRILL_DURABILITY: options.durability } : {}),
+    ...(options.writerThread !== undefined ? { DRILL_WRITER_THREAD: String(options.writerThread) } : {}),
+  };
   const child = spawn(process.execPath, [fixture, path, ...extra], { stdio: ["ignore", "pipe", "pipe"], env });
   children.add(child);
   let stderr = "";

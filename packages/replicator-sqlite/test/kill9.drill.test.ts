@@ -14,10 +14,17 @@ const ROUNDS = 22;
 const WORKERS = 4;
 
 // 'process-safe' skips the fsync per commit: a killed process must lose nothing either, the OS still has the writes.
-describe.each(["batched", "process-safe"])(
-  "kill -9 drill (durability '%s'): a dispatcher on a SQLite log loses no acknowledged work",
-  (durability) => {
-    const start = (path: string) => startWith({ durability }, path);
+// Every mode that promises it runs with the log's writer thread (the default), where an answer waits for the thread's
+// commit report; 'batched' also with the log on the event loop's thread.
+describe.each([
+  { durability: "batched", writerThread: true },
+  { durability: "process-safe", writerThread: true },
+  { durability: "sync", writerThread: true },
+  { durability: "batched", writerThread: false },
+])(
+  "kill -9 drill (durability '$durability', writerThread $writerThread): a dispatcher on a SQLite log loses no acknowledged work",
+  (options) => {
+    const start = (path: string) => startWith(options, path);
     it(`survives ${ROUNDS} SIGKILLs at random moments under enqueue/lease/complete load`, async () => {
       expect(existsSync(built), "build the package first (pnpm build): the fixture runs dist/index.js").toBe(true);
       const seed = Date.now() % 1_000_000;
@@ -107,7 +114,7 @@ describe.each(["batched", "process-safe"])(
       last.child.kill("SIGKILL");
       await last.exited;
 
-      const log = await SqliteResourceLeaseReplicator.open({ path });
+      const log = await SqliteResourceLeaseReplicator.open({ path, writerThread: options.writerThread });
       const events: ResourceLeaseReplicationEvent[] = [];
       for await (const e of log.read(1)) events.push(e);
       await log.close();

@@ -227,51 +227,76 @@ describe("SqliteResourceLeaseReplicator: durability modes", () => {
     await log.close();
   });
 
-  it("'process-safe' group-commits and resolves after the commit like 'batched', without an fsync per commit", async () => {
+  it("'process-safe' opens with synchronous=NORMAL, 'batched' with FULL (the log on the calling thread)", async () => {
     const synchronousOf = (log: SqliteResourceLeaseReplicator) =>
-      (log as any).db.pragma("synchronous", { simple: true }) as number;
-    const batched = await SqliteResourceLeaseReplicator.open({ path: tempDb() });
+      (log as any).store.db.pragma("synchronous", { simple: true }) as number;
+    const batched = await SqliteResourceLeaseReplicator.open({ path: tempDb(), writerThread: false });
     expect(synchronousOf(batched)).toBe(2); // FULL
     await batched.close();
-    const log = await SqliteResourceLeaseReplicator.open({ path: tempDb(), durability: "process-safe" });
-    expect(log.durability).toBe("process-safe");
-    expect(synchronousOf(log)).toBe(1); // NORMAL: written to the WAL at commit, synced at checkpoints
-    const seenAtResolve: number[] = [];
-    const publishes = [1, 2, 3].map((n) =>
-      log.publish([ev(n)]).then(() => seenAtResolve.push(log.stats().lastCommittedSequence)),
-    );
-    expect(log.stats()).toMatchObject({ lastCommittedSequence: 0, lastAcceptedSequence: 3 });
-    await Promise.all(publishes);
-    expect(seenAtResolve).toEqual([3, 3, 3]);
-    expect(log.stats().commits).toBe(1);
-    await log.close();
-  });
-
-  it("'sync' commits each publish before it returns", async () => {
-    const log = await SqliteResourceLeaseReplicator.open({ path: tempDb(), durability: "sync" });
-    const p = log.publish([ev(1)]);
-    expect(log.stats().lastCommittedSequence).toBe(1);
-    await Promise.all([p, log.publish([ev(2)]), log.publish([ev(3)])]);
-    expect(log.stats().commits).toBe(3);
-    await log.close();
-  });
-
-  it("'async' resolves before the commit and commits after asyncFlushIntervalMs (fake clock)", async () => {
-    const clock = new FakeClock();
     const log = await SqliteResourceLeaseReplicator.open({
       path: tempDb(),
-      durability: "async",
-      asyncFlushIntervalMs: 50,
-      clock,
+      durability: "process-safe",
+      writerThread: false,
     });
-    await log.publish([ev(1)]);
-    await log.publish([ev(2)]);
-    expect(log.stats()).toMatchObject({ lastAcceptedSequence: 2, lastCommittedSequence: 0, uncommittedEvents: 2 });
-    clock.advance(49);
-    expect(log.stats().lastCommittedSequence).toBe(0);
-    clock.advance(1);
-    expect(log.stats()).toMatchObject({ lastCommittedSequence: 2, commits: 1 });
+    expect(synchronousOf(log)).toBe(1); // NORMAL: written to the WAL at commit, synced at checkpoints
     await log.close();
+  });
+
+  describe.each([true, false])("writerThread %s", (writerThread) => {
+    it("'process-safe' group-commits and resolves after the commit like 'batched'", async () => {
+      const log = await SqliteResourceLeaseReplicator.open({
+        path: tempDb(),
+        durability: "process-safe",
+        writerThread,
+      });
+      expect(log.durability).toBe("process-safe");
+      expect(log.writerThread).toBe(writerThread);
+      const seenAtResolve: number[] = [];
+      const publishes = [1, 2, 3].map((n) =>
+        log.publish([ev(n)]).then(() => seenAtResolve.push(log.stats().lastCommittedSequence)),
+      );
+      expect(log.stats()).toMatchObject({ lastCommittedSequence: 0, lastAcceptedSequence: 3 });
+      await Promise.all(publishes);
+      expect(seenAtResolve).toEqual([3, 3, 3]);
+      expect(log.stats().commits).toBe(1);
+      await log.close();
+    });
+
+    it("'sync' commits each publish in its own transaction before it resolves", async () => {
+      const log = await SqliteResourceLeaseReplicator.open({ path: tempDb(), durability: "sync", writerThread });
+      const seenAtResolve: number[] = [];
+      const publishes = [1, 2, 3].map((n) =>
+        log.publish([ev(n)]).then(() => seenAtResolve.push(log.stats().lastCommittedSequence)),
+      );
+      // On the calling thread the commit is done before publish returns; the writer thread reports it later.
+      expect(log.stats().lastCommittedSequence).toBe(writerThread ? 0 : 3);
+      await Promise.all(publishes);
+      // Each resolved once its own commit was done (later ones may have been committed too by then).
+      expect(seenAtResolve.every((seen, i) => seen >= i + 1)).toBe(true);
+      expect(log.stats().commits).toBe(3);
+      await log.close();
+    });
+
+    it("'async' resolves before the commit and commits after asyncFlushIntervalMs (fake clock)", async () => {
+      const clock = new FakeClock();
+      const log = await SqliteResourceLeaseReplicator.open({
+        path: tempDb(),
+        durability: "async",
+        asyncFlushIntervalMs: 50,
+        clock,
+        writerThread,
+      });
+      await log.publish([ev(1)]);
+      await log.publish([ev(2)]);
+      expect(log.stats()).toMatchObject({ lastAcceptedSequence: 2, lastCommittedSequence: 0, uncommittedEvents: 2 });
+      clock.advance(49);
+      expect(log.stats().lastCommittedSequence).toBe(0);
+      const committed = new Promise<number>((resolve) => log.onCommit(resolve));
+      clock.advance(1);
+      expect(await committed).toBe(2);
+      expect(log.stats()).toMatchObject({ lastCommittedSequence: 2, commits: 1 });
+      await log.close();
+    });
   });
 
   it("'async' commits shortly after in real time", async () => {

@@ -1,0 +1,185 @@
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "node:worker_threads";
+import type { ResourceLeaseQueueSnapshot } from "@omnirelay/core";
+import type { CommitDone } from "./group-commit.js";
+import { decodeSnapshotRow, type RawEventRow } from "./integrity.js";
+import type { Row } from "./log-rows.js";
+import type { RawSnapshot, SnapshotRows } from "./log-snapshots.js";
+import type { LogStart, LogStore } from "./log-store.js";
+import type { ResolvedReplicatorOptions } from "./options.js";
+import {
+  type AsyncDone,
+  asBuffer,
+  fromWire,
+  type OpenReport,
+  packWrite,
+  type SyncAnswer,
+  type SyncCall,
+  type WriteDone,
+  type WriterThreadData,
+} from "./thread-protocol.js";
+
+/** How long a synchronous call waits for the thread (it answers between two commits). */
+const SYNC_TIMEOUT_MS = 120_000;
+
+/**
+ * The writer thread's entry: beside this module once built (dist/), or the built one when this runs from src/ (the
+ * package's own tests run the sources).
+ */
+function threadEntry(): URL {
+  const beside = new URL("./writer-thread.js", import.meta.url);
+  if (existsSync(fileURLToPath(beside))) return beside;
+  return new URL("../dist/writer-thread.js", import.meta.url);
+}
+
+/**
+ * A {@link LogStore} whose connection lives on a `worker_threads` thread. Writes are handed over as one message per
+ * group commit (the rows' bytes in one transferred buffer) and answered when committed; reads and snapshot writes,
+ * which are rare, wait synchronously for the thread's answer (between two of its commits). The thread keeps the
+ * process alive only while something waits on it. Internal.
+ */
+export class ThreadLogStore implements LogStore {
+  readonly snapshots: SnapshotRows;
+  private readonly writes: CommitDone[] = [];
+  private readonly calls = new Map<number, { resolve: () => void; reject: (error: unknown) => void }>();
+  private nextId = 1;
+  private dead: Error | undefined;
+  /** Set once close is sent: the thread stays referenced until it has exited. */
+  private closing = false;
+  private readonly exited: Promise<void>;
+
+  private constructor(
+    private readonly worker: Worker,
+    private readonly flag: Int32Array,
+    private readonly answers: MessagePort,
+  ) {
+    this.snapshots = {
+      clear: (sequence) => void this.call({ kind: "snap-clear", sequence }),
+      putParts: (sequence, first, parts) => void this.call({ kind: "snap-parts", sequence, first, parts: [...parts] }),
+      finish: (h) =>
+        void this.call({
+          kind: "snap-finish",
+          sequence: h.sequence,
+          createdAt: h.createdAt,
+          head: h.head,
+          ...(h.parts ? { parts: [...h.parts] } : {}),
+        }),
+    };
+    this.exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+    worker.on("message", (m: WriteDone | AsyncDone) => this.onMessage(m));
+    worker.on("error", (error) => this.die(error));
+    worker.once("exit", (code) => this.die(new Error(`The SQLite writer thread exited (code ${code}).`)));
+  }
+
+  /**
+   * Starts the thread, which opens and verifies the log (see `openVerifiedLog`).
+   * @throws the error that refused the log (the same coded errors as opening it on this thread).
+   */
+  static async open(settings: ResolvedReplicatorOptions): Promise<{ store: ThreadLogStore; start: LogStart }> {
+    const flag = new SharedArrayBuffer(4);
+    const { port1, port2 } = new MessageChannel();
+    const data: WriterThreadData = { settings, flag, syncPort: port2 };
+    const worker = new Worker(threadEntry(), { workerData: data, transferList: [port2] });
+    const report = await new Promise<OpenReport>((resolve, reject) => {
+      const failed = (error: unknown) => reject(error);
+      worker.once("error", failed);
+      worker.once("exit", (code) => reject(new Error(`The SQLite writer thread exited (code ${code}) while opening.`)));
+      worker.once("message", (m: OpenReport) => {
+        worker.off("error", failed);
+        worker.removeAllListeners("exit");
+        resolve(m);
+      });
+    });
+    if (report.kind === "open-failed") {
+      await new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+      port1.close();
+      throw fromWire(report.error);
+    }
+    const store = new ThreadLogStore(worker, new Int32Array(flag), port1);
+    worker.unref();
+    port1.unref();
+    const { last, snapshot, counters, recorded } = report;
+    return { store, start: { last, snapshot, counters, recorded } };
+  }
+
+  commit(txs: readonly (readonly Row[])[], done: CommitDone): void {
+    if (this.dead) {
+      done(0, this.dead);
+      return;
+    }
+    const { message, transfer } = packWrite(txs);
+    this.writes.push(done);
+    this.worker.ref();
+    this.worker.postMessage(message, transfer);
+  }
+
+  selectPage(from: number, limit: number): readonly RawEventRow[] {
+    const rows = this.call({ kind: "select", from, limit }) as [number, number, Uint8Array | string, string][];
+    for (const row of rows) row[2] = asBuffer(row[2]);
+    return rows as unknown as readonly RawEventRow[];
+  }
+
+  latestSnapshot(): ResourceLeaseQueueSnapshot | undefined {
+    const raw = this.call({ kind: "latest-snapshot" }) as RawSnapshot | undefined;
+    if (!raw) return undefined;
+    return decodeSnapshotRow(
+      raw.row,
+      raw.parts.map((p) => ({ ...p, data: asBuffer(p.data) })),
+    );
+  }
+
+  backup(toPath: string): Promise<void> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    this.worker.ref();
+    return new Promise<void>((resolve, reject) => {
+      this.calls.set(id, { resolve, reject });
+      this.worker.postMessage({ kind: "backup", id, to: toPath });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    if (!this.dead) {
+      this.worker.ref();
+      this.worker.postMessage({ kind: "close" });
+    }
+    await this.exited;
+    this.answers.close();
+  }
+
+  /** Sends `call` and waits (blocking this thread) for its answer. @throws the thread's error. */
+  private call(call: SyncCall): unknown {
+    if (this.dead) throw this.dead;
+    Atomics.store(this.flag, 0, 0);
+    this.worker.postMessage({ kind: "sync", call });
+    if (Atomics.wait(this.flag, 0, 0, SYNC_TIMEOUT_MS) === "timed-out") {
+      throw new Error(`The SQLite writer thread did not answer within ${SYNC_TIMEOUT_MS} ms.`);
+    }
+    const answer = receiveMessageOnPort(this.answers)?.message as SyncAnswer | undefined;
+    if (!answer) throw new Error("The SQLite writer thread answered nothing.");
+    if (!answer.ok) throw fromWire(answer.error);
+    return answer.value;
+  }
+
+  private onMessage(m: WriteDone | AsyncDone): void {
+    if (m.kind === "written") {
+      const done = this.writes.shift();
+      done?.(m.committed, m.error ? fromWire(m.error) : undefined, m.joined);
+    } else if (m.id !== 0) {
+      const call = this.calls.get(m.id);
+      this.calls.delete(m.id);
+      if (m.error) call?.reject(fromWire(m.error));
+      else call?.resolve();
+    }
+    if (this.writes.length === 0 && this.calls.size === 0 && !this.closing) this.worker.unref();
+  }
+
+  private die(error: Error): void {
+    this.dead ??= error;
+    for (const done of this.writes.splice(0)) done(0, this.dead);
+    for (const call of this.calls.values()) call.reject(this.dead);
+    this.calls.clear();
+  }
+}
