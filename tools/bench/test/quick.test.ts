@@ -17,7 +17,7 @@ describe("pnpm bench -- --quick", () => {
     const { stdout, stderr } = await run("pnpm", ["bench", "--", "--quick"], {
       cwd: join(import.meta.dirname, ".."),
       env: { ...process.env, BENCH_OUT: out },
-      timeout: 110_000,
+      timeout: 170_000,
       maxBuffer: 16 * 1024 * 1024,
     });
     const json = JSON.parse(readFileSync(out, "utf8")) as {
@@ -64,5 +64,5 @@ describe("pnpm bench -- --quick", () => {
       const logged = JSON.parse(line?.slice(line.indexOf("{")) ?? "{}") as { processesUsed?: number };
       expect(logged.processesUsed, system).toBeGreaterThanOrEqual(2);
     }
-  }, 120_000);
+  }, 180_000);
 });

@@ -59,7 +59,11 @@ function consumerPool(first: Child, start: () => Promise<Child>) {
   const extra: Child[] = [];
   return {
     async consumers(n: number): Promise<Child[]> {
-      while (extra.length < n - 1) extra.push(await start());
+      const missing = Math.max(0, n - 1 - extra.length);
+      const started = await Promise.allSettled(Array.from({ length: missing }, start));
+      for (const r of started) if (r.status === "fulfilled") extra.push(r.value); // stopped with the group
+      const failed = started.find((r) => r.status === "rejected");
+      if (failed) throw failed.reason;
       return [first, ...extra.slice(0, n - 1)];
     },
     stopExtra: () => Promise.all(extra.map((c) => c.stop())),
