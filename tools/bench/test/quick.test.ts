@@ -14,10 +14,10 @@ describe("pnpm bench -- --quick", () => {
   // Harness smoke test only: no speed assertions. Needs the built dist/, a local PostgreSQL and redis-server.
   it("runs every scenario for every system and writes the JSON and the table", async () => {
     const out = join(dir, "bench-results.json");
-    const { stdout } = await run("pnpm", ["bench", "--", "--quick"], {
+    const { stdout, stderr } = await run("pnpm", ["bench", "--", "--quick"], {
       cwd: join(import.meta.dirname, ".."),
       env: { ...process.env, BENCH_OUT: out },
-      timeout: 110_000,
+      timeout: 170_000,
       maxBuffer: 16 * 1024 * 1024,
     });
     const json = JSON.parse(readFileSync(out, "utf8")) as {
@@ -35,6 +35,7 @@ describe("pnpm bench -- --quick", () => {
       "lifecycle-c1",
       "lifecycle-c10",
       "lifecycle-c100",
+      "lifecycle-4x25",
       "latency-1000",
       "depth-small",
       "depth-large",
@@ -55,5 +56,13 @@ describe("pnpm bench -- --quick", () => {
       }
     }
     for (const scenario of json.scenarios) expect(stdout).toContain(scenario.title);
-  }, 120_000);
+    // The four-process row really spread the items over several worker processes of every system.
+    const fourProcess = json.scenarios.find((s) => s.id === "lifecycle-4x25");
+    expect(fourProcess?.systems).toHaveLength(6);
+    for (const system of fourProcess?.systems ?? []) {
+      const line = stderr.split("\n").find((l) => l.includes(`lifecycle-4x25 ${system} {`));
+      const logged = JSON.parse(line?.slice(line.indexOf("{")) ?? "{}") as { processesUsed?: number };
+      expect(logged.processesUsed, system).toBeGreaterThanOrEqual(2);
+    }
+  }, 180_000);
 });

@@ -13,8 +13,11 @@ interface Entry {
   readonly resolve: (outcome: CompleteOutcome) => void;
 }
 
-/** Largest batch sent in one `completeMany`, well under the queue's default `maxBatchSize`. */
-const MAX_BATCH = 100;
+/**
+ * Largest batch sent in one `completeMany`: the most one lease call asks for (the queue's default `maxBatchSize`), so
+ * the items of one lease are completed in one call, not split into a full batch and a remainder.
+ */
+const MAX_BATCH = 1000;
 
 /**
  * Gathers completions that arrive within `batchMs` (0: within the same tick) and sends them as one `completeMany`

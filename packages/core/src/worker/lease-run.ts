@@ -36,7 +36,12 @@ export class LeaseRun {
   readonly token: ResourceLeaseOwnershipToken;
   readonly context: ResourceLeaseWorkerContext;
   private readonly host: LeaseRunHost;
-  private readonly handlerAbort = new AbortController();
+  /**
+   * The handler's signal, made when the handler first reads `context.signal`: building an AbortSignal is a measurable
+   * share of a busy worker's CPU, and most handlers never look at it. {@link abortReason} aborts it when made later.
+   */
+  private handlerAbort: AbortController | undefined;
+  private abortReason: OmniRelayError | undefined;
   /**
    * Cancels renewal calls when the run leaves `running`. Made with the first renewal: most runs end before one, and
    * aborting a controller builds a DOMException with a stack (a measurable share of a busy worker's CPU).
@@ -46,8 +51,10 @@ export class LeaseRun {
   private expiresAtMs = 0;
   private lengthMs = 0;
   private lastRenewalError: OmniRelayError | undefined;
-  private renewTimer: TimerHandle | undefined;
-  private deadlineTimer: TimerHandle | undefined;
+  /** When the next automatic renewal is due (Infinity: none scheduled, e.g. while one is in flight). */
+  private renewAtMs = Number.POSITIVE_INFINITY;
+  /** One timer per run, for whichever comes first: the next renewal or the local deadline (see {@link arm}). */
+  private timer: TimerHandle | undefined;
   private inFlight: Promise<void> | undefined;
 
   constructor(grant: ResourceLeaseGrant, host: LeaseRunHost) {
@@ -56,7 +63,9 @@ export class LeaseRun {
     this.host = host;
     const run = this;
     this.context = {
-      signal: this.handlerAbort.signal,
+      get signal() {
+        return run.handlerSignal();
+      },
       attempt: grant.attempt,
       get leaseExpiresAt() {
         return run.expiresAtMs;
@@ -89,25 +98,25 @@ export class LeaseRun {
     if (this.current !== "running") return false;
     this.current = "abandoned";
     this.stop();
-    this.handlerAbort.abort(reason);
+    this.abortHandler(reason);
     return true;
   }
 
   /** Renews now, joining a renewal in flight. Rejections are always observed, so an unawaited call is harmless. */
   renew(): Promise<void> {
     if (this.current !== "running") {
-      const reason = this.handlerAbort.signal.aborted
-        ? OmniRelayError.from(this.handlerAbort.signal.reason)
-        : new OmniRelayError({
-            status: "failed-precondition",
-            code: ErrorCodes.worker.leaseSettled,
-            message: "The handler has settled; the lease is no longer renewed.",
-            metadata: leaseMeta(this.token),
-          });
+      const reason =
+        this.abortReason ??
+        new OmniRelayError({
+          status: "failed-precondition",
+          code: ErrorCodes.worker.leaseSettled,
+          message: "The handler has settled; the lease is no longer renewed.",
+          metadata: leaseMeta(this.token),
+        });
       return Promise.reject(reason);
     }
     if (this.inFlight) return this.inFlight;
-    this.clearRenewTimer();
+    this.cancelRenewal();
     this.callsAbort ??= new AbortController();
     // Deferred a microtask so that even a client that throws synchronously leaves `inFlight` consistent.
     const call = Promise.resolve()
@@ -145,7 +154,10 @@ export class LeaseRun {
       const retryInMs = Math.max(10, Math.min(1_000, Math.floor(untilAbort / 4)));
       const willRetry = retryInMs < untilAbort;
       this.host.onRenewalError(this, error, willRetry ? retryInMs : undefined);
-      if (willRetry) this.setRenewTimer(retryInMs);
+      if (willRetry) {
+        this.renewAtMs = this.host.clock.now() + retryInMs;
+        this.arm();
+      }
       throw error;
     }
   }
@@ -155,12 +167,37 @@ export class LeaseRun {
     const length = Math.max(0, remainingMs);
     this.expiresAtMs = from + length;
     this.lengthMs = length;
-    if (this.deadlineTimer !== undefined) this.host.clock.clearTimeout(this.deadlineTimer);
-    this.deadlineTimer = this.host.clock.setTimeout(() => this.onDeadline(), Math.max(0, this.abortAt() - now));
-    this.clearRenewTimer();
-    if (this.host.heartbeatFraction < 1) {
-      this.setRenewTimer(Math.max(0, from + length * this.host.heartbeatFraction - now));
+    this.renewAtMs =
+      this.host.heartbeatFraction < 1
+        ? Math.max(now, from + length * this.host.heartbeatFraction)
+        : Number.POSITIVE_INFINITY;
+    this.arm(now);
+  }
+
+  /** (Re)sets the run's one timer for the earlier of the next renewal and the local deadline. */
+  private arm(now = this.host.clock.now()): void {
+    if (this.timer !== undefined) this.host.clock.clearTimeout(this.timer);
+    const dueAt = Math.min(this.renewAtMs, this.abortAt());
+    this.timer = this.host.clock.setTimeout(() => this.onTimer(), Math.max(0, dueAt - now));
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    if (this.current !== "running") return;
+    // Whichever the timer was set for (anything that moves either time re-arms it); on a tie, the deadline.
+    if (this.renewAtMs >= this.abortAt()) {
+      this.lose(expiredLocallyError(this.token, this.lastRenewalError));
+      return;
     }
+    this.cancelRenewal(); // re-arms for the deadline, which stays armed while the renewal is out
+    this.renew().catch(noop);
+  }
+
+  /** Drops the scheduled automatic renewal, keeping the deadline armed. */
+  private cancelRenewal(): void {
+    if (this.renewAtMs === Number.POSITIVE_INFINITY) return;
+    this.renewAtMs = Number.POSITIVE_INFINITY;
+    this.arm();
   }
 
   /** Local deadline: the lease deadline minus the safety margin, clamped to a quarter of the lease length. */
@@ -168,36 +205,30 @@ export class LeaseRun {
     return this.expiresAtMs - Math.min(this.host.safetyMarginMs, this.lengthMs / 4);
   }
 
-  private onDeadline(): void {
-    this.deadlineTimer = undefined;
-    if (this.current !== "running") return;
-    this.lose(expiredLocallyError(this.token, this.lastRenewalError));
-  }
-
   private lose(reason: OmniRelayError): void {
     if (this.current !== "running") return;
     this.current = "lost";
     this.stop();
-    this.handlerAbort.abort(reason);
+    this.abortHandler(reason);
     this.host.onLost(this, reason);
   }
 
-  private setRenewTimer(delayMs: number): void {
-    this.renewTimer = this.host.clock.setTimeout(() => {
-      this.renewTimer = undefined;
-      this.renew().catch(noop);
-    }, delayMs);
+  private handlerSignal(): AbortSignal {
+    if (!this.handlerAbort) {
+      this.handlerAbort = new AbortController();
+      if (this.abortReason) this.handlerAbort.abort(this.abortReason);
+    }
+    return this.handlerAbort.signal;
   }
 
-  private clearRenewTimer(): void {
-    if (this.renewTimer !== undefined) this.host.clock.clearTimeout(this.renewTimer);
-    this.renewTimer = undefined;
+  private abortHandler(reason: OmniRelayError): void {
+    this.abortReason = reason;
+    this.handlerAbort?.abort(reason);
   }
 
   private stop(): void {
-    this.clearRenewTimer();
-    if (this.deadlineTimer !== undefined) this.host.clock.clearTimeout(this.deadlineTimer);
-    this.deadlineTimer = undefined;
+    if (this.timer !== undefined) this.host.clock.clearTimeout(this.timer);
+    this.timer = undefined;
     this.callsAbort?.abort();
   }
 }

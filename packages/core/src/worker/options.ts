@@ -99,7 +99,9 @@ export interface ResourceLeaseWorkerOptions {
    * Items leased ahead of free handler slots and held in the worker, so a slot that frees up starts the next item at
    * once instead of waiting one lease round trip (graphile-worker's `localQueue`, BullMQ's fetch-next). A held item's
    * lease is renewed like a running one; if it is lost while held, its handler never runs; on close, held items go
-   * back to the queue at once. The cost: held items are invisible to other workers. @defaultValue 0
+   * back to the queue at once. The cost: held items are invisible to other workers. The worker refills in batches:
+   * one lease call for the slots freed in one turn of the event loop, none while more than half the prefetch is still
+   * held. @defaultValue 0
    */
   readonly prefetch?: number;
   /**
@@ -118,8 +120,8 @@ export interface ResourceLeaseWorkerOptions {
    */
   readonly safetyMarginMs?: number;
   /**
-   * Completions that arrive within this window go out as one `completeMany`; 0 batches those of the same tick.
-   * @defaultValue 0
+   * Completions that arrive within this window go out as one `completeMany` (of up to 1,000); 0 batches those of the
+   * same tick. @defaultValue 0
    */
   readonly completeBatchMs?: number;
   /** Maps a handler's error to the `fail` call. @defaultValue requeue with the error's message (and code) */

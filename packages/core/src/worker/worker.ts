@@ -48,6 +48,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
   private readonly loopAbort = new AbortController();
   private loopDone: Promise<void> = Promise.resolve();
   private wakeLoop: (() => void) | undefined;
+  private wakeScheduled = false;
   private closing: Promise<void> | undefined;
   private readonly closedPromise: Promise<void>;
   private resolveClosed: () => void = noop;
@@ -152,7 +153,9 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     let failures = 0;
     while (this.current === "running") {
       const free = concurrency + prefetch - this.runs.size - this.held.length;
-      if (free <= 0) {
+      // Refill in batches: while more than half the prefetch is still held, the slots have work; wait for more room
+      // rather than sending a lease call for each slot that frees up.
+      if (free <= 0 || this.held.length > prefetch / 2) {
         await this.pause();
         continue;
       }
@@ -208,6 +211,19 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     });
   }
 
+  /**
+   * Wakes the loop after this turn of the event loop, so that the slots of every handler settling in this turn are
+   * counted in one lease call, not one lease call for the first slot that frees.
+   */
+  private wakeLoopSoon(): void {
+    if (this.wakeScheduled || this.wakeLoop === undefined) return;
+    this.wakeScheduled = true;
+    setImmediate(() => {
+      this.wakeScheduled = false;
+      this.wakeLoop?.();
+    });
+  }
+
   private startRun(run: LeaseRun): void {
     this.runs.add(run);
     this.execute(run).catch((error: unknown) => {
@@ -237,7 +253,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     }
     this.runs.delete(run);
     this.startHeld();
-    this.wakeLoop?.();
+    this.wakeLoopSoon();
     this.notify();
     if (!run.settle()) {
       if (run.phase === "lost") {

@@ -1,4 +1,5 @@
 /** The child side of the IPC protocol of {@link startChild}: command handlers, a ready message, exit. */
+import { nowMs } from "./stats.js";
 
 /** A command handler of a child process. */
 export type Handler = (args: Record<string, unknown>) => Promise<unknown>;
@@ -81,20 +82,59 @@ export async function paced(count: number, ratePerSec: number, task: (i: number)
 }
 
 /**
- * Turns a `consume(args, started)` function into the `consumeStart` / `consumeWait` command pair: `consumeStart`
- * resolves once the consumer runs (so its start-up is not timed), `consumeWait` with its result.
+ * What a consumer gets besides its arguments. In shared mode (`args.shared`, several consumer processes on one queue)
+ * a consumer cannot know when the run is over: it reports its completions through `progress` and runs until `ended`.
+ */
+export interface ConsumeControl {
+  /** Resolves `consumeStart`: the consumer runs (its start-up is not timed). */
+  started(): void;
+  /** Shared mode: this consumer's acknowledged completions so far (`consumeProgress` reports them and when the last
+   * one came). */
+  progress(completed: number): void;
+  /** Shared mode: resolves when the parent has seen every item completed (`consumeEnd`). */
+  readonly ended: Promise<void>;
+  /** Shared mode: the time (`nowMs`) of the last acknowledged completion, 0 before the first. */
+  lastAt(): number;
+}
+
+/**
+ * Turns a `consume(args, control)` function into the commands `consumeStart` (resolves once the consumer runs),
+ * `consumeWait` (its result), and for shared mode `consumeProgress` (`{ completed, lastAt }`) and `consumeEnd`.
  */
 export function consumeCommands(
-  consume: (args: Record<string, unknown>, started: () => void) => Promise<unknown>,
+  consume: (args: Record<string, unknown>, control: ConsumeControl) => Promise<unknown>,
 ): Record<string, Handler> {
   let running: Promise<unknown> | undefined;
+  let completed = 0;
+  let last = 0;
+  let end: () => void = () => undefined;
   return {
     consumeStart: (args) =>
       new Promise<unknown>((resolve, reject) => {
-        running = consume(args, () => resolve({}));
+        completed = 0;
+        last = 0;
+        const ended = new Promise<void>((r) => {
+          end = r;
+        });
+        const control: ConsumeControl = {
+          started: () => resolve({}),
+          progress(n) {
+            if (n === completed) return;
+            completed = n;
+            last = nowMs();
+          },
+          ended,
+          lastAt: () => last,
+        };
+        running = consume(args, control);
         running.catch(reject);
         running.catch(() => undefined);
       }),
+    consumeProgress: async () => ({ completed, lastAt: last }),
+    consumeEnd: async () => {
+      end();
+      return {};
+    },
     consumeWait: async () => {
       if (!running) throw new Error("consumeStart was not called");
       const result = await running;

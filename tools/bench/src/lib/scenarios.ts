@@ -7,6 +7,8 @@ export interface Counts {
   readonly enqueueSingle: number;
   readonly enqueueBatch: number;
   readonly lifecycle: Readonly<Record<1 | 10 | 100, number>>;
+  /** Items of the lifecycle with four worker processes at concurrency 25 each. */
+  readonly lifecycleProcesses: number;
   readonly latencyItems: number;
   /** Items moved through the lifecycle in the depth scenarios. */
   readonly depthItems: number;
@@ -19,6 +21,7 @@ export const QUICK_COUNTS: Counts = {
   enqueueSingle: 1000,
   enqueueBatch: 5000,
   lifecycle: { 1: 300, 10: 1000, 100: 2000 },
+  lifecycleProcesses: 2000,
   latencyItems: 300,
   depthItems: 1000,
   depthSmall: 1000,
@@ -30,6 +33,7 @@ export const FULL_COUNTS: Counts = {
   enqueueSingle: 20_000,
   enqueueBatch: 100_000,
   lifecycle: { 1: 3000, 10: 20_000, 100: 30_000 },
+  lifecycleProcesses: 30_000,
   latencyItems: 5000,
   depthItems: 20_000,
   depthSmall: 1000,
@@ -97,6 +101,45 @@ export async function lifecycleRate(
   return (options.count / (doneAt - started)) * 1000;
 }
 
+/** Worker processes of the `lifecycle-4x25` scenario and the concurrency of each. */
+export const PROCESSES = { processes: 4, concurrency: 25 } as const;
+
+/**
+ * Enqueue → lease → complete of `count` new items by `processes` consumer processes sharing the queue, timed from
+ * the first enqueue to the last acknowledged completion of any of them. No consumer knows the total: each reports
+ * its completions (polled every 2 ms) and runs until the parent has seen them all; each reports the time of its own
+ * last completion (graphile-worker: when it saw the jobs table drained, after being told).
+ */
+export async function lifecycleRateShared(
+  s: SystemHandle,
+  options: { count: number; concurrency: number; processes: number },
+): Promise<{ rate: number; processesUsed: number }> {
+  const { count, concurrency, processes } = options;
+  const consumers = await s.group.consumers(processes);
+  const args = { ...s.consumeArgs, count, concurrency, processes, remaining: 0, shared: true };
+  await Promise.all(consumers.map((c) => c.call("consumeStart", args)));
+  const started = nowMs();
+  const enqueued = s.group.producer.call("enqueue", { count, ...LIFECYCLE_PRODUCER });
+  let seen = 0;
+  let progressAt = nowMs();
+  let each: number[] = [];
+  while (seen < count) {
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    const p = await Promise.all(consumers.map((c) => c.call<{ completed: number }>("consumeProgress")));
+    each = p.map((x) => x.completed);
+    const total = each.reduce((sum, n) => sum + n, 0);
+    if (total > seen) progressAt = nowMs();
+    else if (nowMs() - progressAt > 60_000) throw new Error(`${s.id}: stuck at ${total} of ${count} completions`);
+    seen = total;
+  }
+  await enqueued;
+  await Promise.all(consumers.map((c) => c.call("consumeEnd")));
+  const results = await Promise.all(consumers.map((c) => c.call<{ doneAt: number }>("consumeWait")));
+  const doneAt = Math.max(...results.map((r) => r.doneAt));
+  // Logged with the rate (not a metric): how many processes completed items, so a run that one process did alone shows.
+  return { rate: (count / (doneAt - started)) * 1000, processesUsed: each.filter((n) => n > 0).length };
+}
+
 function lifecycle(concurrency: 1 | 10 | 100): Scenario {
   return {
     id: `lifecycle-c${concurrency}`,
@@ -132,6 +175,17 @@ export function scenarios(counts: Counts): Scenario[] {
     lifecycle(1),
     lifecycle(10),
     lifecycle(100),
+    {
+      id: "lifecycle-4x25",
+      title: "Lifecycle, four worker processes at concurrency 25 each",
+      systems: ALL,
+      metrics: RATE,
+      run: async (s, c) => {
+        const r = await lifecycleRateShared(s, { count: c.lifecycleProcesses, ...PROCESSES });
+        await reset(s);
+        return r;
+      },
+    },
     {
       id: "latency-1000",
       title: "Enqueue → handler start at 1,000 items/s (concurrency 10)",

@@ -38,6 +38,8 @@ export interface Group {
   readonly name: string;
   producer: Child;
   consumer: Child;
+  /** `n` consumer processes: `consumer` and `n - 1` more, started on first use and kept until `stop`. */
+  consumers(n: number): Promise<Child[]>;
   /** Resident memory of the process that holds the queue (dispatcher or redis-server). */
   serverRss(): Promise<number | undefined>;
   /** Restarts the process that holds the queue; resolves with ms from process start to serving. */
@@ -50,6 +52,22 @@ export interface SystemHandle {
   readonly id: SystemId;
   readonly group: Group;
   readonly consumeArgs: Record<string, unknown>;
+}
+
+/** `consumers` of a group: the first consumer plus more made by `start` on demand; `stop` stops the extra ones. */
+function consumerPool(first: Child, start: () => Promise<Child>) {
+  const extra: Child[] = [];
+  return {
+    async consumers(n: number): Promise<Child[]> {
+      const missing = Math.max(0, n - 1 - extra.length);
+      const started = await Promise.allSettled(Array.from({ length: missing }, start));
+      for (const r of started) if (r.status === "fulfilled") extra.push(r.value); // stopped with the group
+      const failed = started.find((r) => r.status === "rejected");
+      if (failed) throw failed.reason;
+      return [first, ...extra.slice(0, n - 1)];
+    },
+    stopExtra: () => Promise.all(extra.map((c) => c.stop())),
+  };
 }
 
 /** The OmniRelay group over `transport` (system `omnirelay-<transport>`): a dispatcher, a producer and a consumer. */
@@ -67,14 +85,17 @@ async function omniGroup(
   const startDispatcher = () =>
     startChild("omnirelay", { role: "dispatcher", transport, port, path, durability }, { execArgv });
   let dispatcher = await startDispatcher();
+  const startConsumer = () => startChild("omnirelay", { role: "consumer", transport, port }, { execArgv });
   const [producer, consumer] = await Promise.all([
     startChild("omnirelay", { role: "producer", transport, port }, { execArgv }),
-    startChild("omnirelay", { role: "consumer", transport, port }, { execArgv }),
+    startConsumer(),
   ]);
+  const pool = consumerPool(consumer, startConsumer);
   return {
     name,
     producer,
     consumer,
+    consumers: pool.consumers,
     serverRss: async () => (await dispatcher.call<{ rss: number }>("rss")).rss,
     async restart() {
       await dispatcher.stop();
@@ -88,7 +109,7 @@ async function omniGroup(
       };
     },
     async stop() {
-      await Promise.all([producer.stop(), consumer.stop()]);
+      await Promise.all([producer.stop(), consumer.stop(), pool.stopExtra()]);
       await dispatcher.stop();
     },
   };
@@ -98,21 +119,21 @@ async function bullGroup(dir: string): Promise<Group> {
   const port = await freePort();
   const redis = new PrivateRedis(port, dir);
   await redis.start();
-  const [producer, consumer] = await Promise.all([
-    startChild("bullmq", { role: "producer", port }),
-    startChild("bullmq", { role: "consumer", port }),
-  ]);
+  const startConsumer = () => startChild("bullmq", { role: "consumer", port });
+  const [producer, consumer] = await Promise.all([startChild("bullmq", { role: "producer", port }), startConsumer()]);
+  const pool = consumerPool(consumer, startConsumer);
   return {
     name: "bullmq",
     producer,
     consumer,
+    consumers: pool.consumers,
     serverRss: async () => rssOf(redis.pid),
     async restart() {
       await redis.stop();
       return { ms: await redis.start() };
     },
     async stop() {
-      await Promise.all([producer.stop(), consumer.stop()]);
+      await Promise.all([producer.stop(), consumer.stop(), pool.stopExtra()]);
       await redis.stop();
     },
   };
@@ -121,15 +142,18 @@ async function bullGroup(dir: string): Promise<Group> {
 async function graphileGroup(adminUrl: string, database: string): Promise<Group> {
   const connectionString = await createDatabase(adminUrl, database);
   const producer = await startChild("graphile", { role: "producer", connectionString }); // runs the migrations
-  const consumer = await startChild("graphile", { role: "consumer", connectionString });
+  const startConsumer = () => startChild("graphile", { role: "consumer", connectionString });
+  const consumer = await startConsumer();
+  const pool = consumerPool(consumer, startConsumer);
   return {
     name: "graphile",
     producer,
     consumer,
+    consumers: pool.consumers,
     serverRss: async () => undefined,
     restart: async () => undefined,
     async stop() {
-      await Promise.all([producer.stop(), consumer.stop()]);
+      await Promise.all([producer.stop(), consumer.stop(), pool.stopExtra()]);
     },
   };
 }

@@ -52,7 +52,7 @@ async function producerRole(): Promise<void> {
 async function consumerRole(): Promise<void> {
   serve(
     {},
-    consumeCommands(async (a, started) => {
+    consumeCommands(async (a, control) => {
       const count = a.count as number;
       const latencies: number[] = [];
       const start = performance.now();
@@ -69,15 +69,18 @@ async function consumerRole(): Promise<void> {
         { connection, concurrency: a.concurrency as number, removeOnComplete: { count: 0 }, autorun: false },
       );
       worker.on("completed", () => {
-        if (++completed >= count) resolveDone();
+        completed++;
+        if (a.shared) control.progress(completed);
+        else if (completed >= count) resolveDone();
       });
       worker.on("error", () => undefined);
       void worker.run();
       await worker.waitUntilReady();
-      started();
-      await done;
+      control.started();
+      // Shared (one of several worker processes): until the parent has seen every item completed.
+      await (a.shared ? control.ended : done);
       const ms = performance.now() - start;
-      const doneAt = nowMs(); // before closing: a lifecycle ends at its last completion
+      const doneAt = a.shared ? control.lastAt() : nowMs(); // before closing: a lifecycle ends at its last completion
       await worker.close();
       return { ms, doneAt, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
     }),

@@ -59,7 +59,7 @@ async function consumerRole(): Promise<void> {
   const db = await connectPg(config.connectionString);
   serve(
     {},
-    consumeCommands(async (a, started) => {
+    consumeCommands(async (a, control) => {
       const count = a.count as number;
       const concurrency = a.concurrency as number;
       const latencies: number[] = [];
@@ -73,7 +73,8 @@ async function consumerRole(): Promise<void> {
       const runner = await run({
         connectionString: config.connectionString,
         concurrency,
-        maxPoolSize: Math.min(concurrency + 2, 24),
+        // PostgreSQL's 100 connections are shared by every consumer process and the producer's pool (24).
+        maxPoolSize: Math.min(concurrency + 2, Math.floor(64 / ((a.processes as number | undefined) ?? 1)), 24),
         noHandleSignals: true,
         pollInterval: 1000,
         logger,
@@ -89,10 +90,13 @@ async function consumerRole(): Promise<void> {
       // "job:complete" fires when the handler finished, before completeJob's write (not awaited, batched or not):
       // wait for the handlers, then for the table to hold only what should remain.
       runner.events.on("job:complete", () => {
-        if (++completed >= count) resolveDone();
+        completed++;
+        if (a.shared) control.progress(completed);
+        else if (completed >= count) resolveDone();
       });
-      started();
-      await done;
+      control.started();
+      // Shared (one of several worker processes): until the parent has seen every handler done.
+      await (a.shared ? control.ended : done);
       const remaining = (a.remaining as number | undefined) ?? 0;
       for (;;) {
         const r = await db.query("select count(*)::int as n from graphile_worker._private_jobs");

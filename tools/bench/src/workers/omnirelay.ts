@@ -15,7 +15,7 @@ import {
 } from "@omnirelay/core";
 import { openDurableResourceLeaseQueue } from "@omnirelay/replicator-sqlite";
 import { GrpcInbound, GrpcOutbound } from "@omnirelay/transport-grpc";
-import { childConfig, consumeCommands, jobData, paced, pipelined, serve } from "../lib/child.js";
+import { type ConsumeControl, childConfig, consumeCommands, jobData, paced, pipelined, serve } from "../lib/child.js";
 import { nowMs, percentile } from "../lib/stats.js";
 import type { OmniDurability } from "../lib/systems.js";
 
@@ -120,14 +120,14 @@ async function producerRole(): Promise<void> {
 async function consumeWithWorker(
   client: ResourceLeaseClient,
   a: Record<string, unknown>,
-  started: () => void,
+  control: ConsumeControl,
 ): Promise<unknown> {
   const count = a.count as number;
   const latencies: number[] = [];
   const start = performance.now();
   const worker = new ResourceLeaseWorker({
     client,
-    peerId: "bench-worker",
+    peerId: `bench-worker-${process.pid}`,
     concurrency: a.concurrency as number,
     prefetch: WORKER_PREFETCH,
     leaseWaitMs: 2000,
@@ -140,10 +140,25 @@ async function consumeWithWorker(
       }
     },
   }).start();
-  started();
-  while (worker.stats().completed < count) await new Promise((r) => setTimeout(r, 1));
+  control.started();
+  let doneAt: number;
+  if (a.shared) {
+    // One of several worker processes: run until the parent has seen every item completed.
+    let ended = false;
+    void control.ended.then(() => {
+      ended = true;
+    });
+    while (!ended) {
+      control.progress(worker.stats().completed);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    control.progress(worker.stats().completed);
+    doneAt = control.lastAt();
+  } else {
+    while (worker.stats().completed < count) await new Promise((r) => setTimeout(r, 1));
+    doneAt = nowMs(); // before closing: a lifecycle ends at its last completion
+  }
   const ms = performance.now() - start;
-  const doneAt = nowMs(); // before closing: a lifecycle ends at its last completion
   await worker.close();
   return { ms, doneAt, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
@@ -151,39 +166,54 @@ async function consumeWithWorker(
 async function consumeRaw(
   client: ResourceLeaseClient,
   a: Record<string, unknown>,
-  started: () => void,
+  control: ConsumeControl,
 ): Promise<unknown> {
-  const count = a.count as number;
+  const shared = a.shared === true;
+  // Shared (one of several processes): no count of its own; it leases until the parent ends the run.
+  const count = shared ? Number.POSITIVE_INFINITY : (a.count as number);
   const concurrency = a.concurrency as number;
   const start = performance.now();
+  const stop = new AbortController();
+  void control.ended.then(() => stop.abort());
   let leased = 0;
+  let completed = 0;
   const completing = new Set<Promise<unknown>>();
-  started();
-  while (leased < count) {
-    const grants = await client.lease({
-      peerId: "bench-raw",
-      maxItems: Math.min(concurrency, count - leased),
-      waitMs: 2000,
-    });
+  control.started();
+  while (leased < count && !stop.signal.aborted) {
+    const grants = await client
+      .lease(
+        { peerId: `bench-raw-${process.pid}`, maxItems: Math.min(concurrency, count - leased), waitMs: 2000 },
+        { signal: stop.signal },
+      )
+      .catch((error: unknown) => {
+        if (stop.signal.aborted) return [];
+        throw error;
+      });
     if (grants.length === 0) continue;
     leased += grants.length;
     // The no-op handlers, run concurrently, then one completeMany for the batch (sent while the next lease goes out).
     await Promise.all(grants.map(async () => undefined));
     const tokens: ResourceLeaseOwnershipToken[] = grants.map((g) => g.ownershipToken);
-    const p: Promise<unknown> = client.completeMany(tokens).finally(() => completing.delete(p));
+    const p: Promise<unknown> = client
+      .completeMany(tokens)
+      .then(() => {
+        completed += tokens.length;
+        control.progress(completed);
+      })
+      .finally(() => completing.delete(p));
     completing.add(p);
     if (completing.size >= 2) await Promise.race(completing);
   }
   await Promise.all(completing);
-  return { ms: performance.now() - start, doneAt: nowMs() };
+  return { ms: performance.now() - start, doneAt: shared ? control.lastAt() : nowMs() };
 }
 
 async function consumerRole(): Promise<void> {
   const client = new ResourceLeaseClient({ outbound: outbound(), caller: "consumer" });
   serve(
     {},
-    consumeCommands((a, started) =>
-      a.mode === "raw" ? consumeRaw(client, a, started) : consumeWithWorker(client, a, started),
+    consumeCommands((a, control) =>
+      a.mode === "raw" ? consumeRaw(client, a, control) : consumeWithWorker(client, a, control),
     ),
     () => client.close(),
   );
