@@ -17,6 +17,7 @@ import { EnqueueCoalescer } from "./enqueue-coalescer.js";
 import type { FailRequest } from "./messages.js";
 import { ResourceLeaseProcedures as P, type ResourceLeaseVerb } from "./procedures.js";
 import { EndpointRouter } from "./router.js";
+import { isSessionOutbound, type SessionChannel, type SessionChannelOptions } from "./session-channel.js";
 
 /** Options of a {@link ResourceLeaseClient}. */
 export interface ResourceLeaseClientOptions {
@@ -294,6 +295,23 @@ export class ResourceLeaseClient {
   /** Queue counters. */
   async stats(options?: ResourceLeaseClientCallOptions): Promise<ResourceLeaseQueueStats> {
     return this.call(P.stats, {}, { ...options, replayable: true });
+  }
+
+  /**
+   * Opens a worker session on this client's namespace (docs/protocol.md, "Worker sessions"), with its `caller` and
+   * `headers`, when its `outbound` can carry one; undefined with `endpoints` (a session does not follow the shard's
+   * owner: the worker then uses the unary verbs) or an outbound without sessions.
+   */
+  openSession(options: Omit<SessionChannelOptions, "namespace">): SessionChannel | undefined {
+    const outbound = this.options.outbound;
+    if (this.router || !isSessionOutbound(outbound)) return undefined;
+    const caller = options.caller ?? this.options.caller;
+    return outbound.openSession({
+      ...options,
+      namespace: this.namespace,
+      headers: { ...this.options.headers, ...options.headers },
+      ...(caller ? { caller } : {}),
+    });
   }
 
   /** Sends any coalesced enqueues still waiting, then closes the outbound (every endpoint's, with `endpoints`). */

@@ -5,6 +5,7 @@ import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { TimerHandle } from "../util/clock.js";
 import { numberOption } from "../wire/options.js";
 import { CompleteBatcher } from "./complete-batcher.js";
+import { Conditions } from "./conditions.js";
 import type { ResourceLeaseWorkerEvent, ResourceLeaseWorkerEventsOptions } from "./events.js";
 import { LeaseRun, type LeaseRunHost } from "./lease-run.js";
 import {
@@ -15,6 +16,7 @@ import {
   resolveWorkerOptions,
 } from "./options.js";
 import { WorkerReporter } from "./reporter.js";
+import { renewingClient, SessionDriver } from "./session-driver.js";
 import { type Delivery, deliver, failRequest, itemOf } from "./settle.js";
 
 const noop = () => {};
@@ -41,10 +43,12 @@ export class ResourceLeaseWorker implements AsyncDisposable {
   /** Leased ahead (`prefetch`), oldest first, waiting for a free slot. */
   private readonly held: LeaseRun[] = [];
   private readonly settling = new Set<Promise<void>>();
-  private readonly waiters = new Set<() => void>();
+  private readonly conditions = new Conditions();
   private readonly reporter: WorkerReporter;
   private readonly batcher: CompleteBatcher;
   private readonly host: LeaseRunHost;
+  /** Present when the worker leases over a session stream (`session` option and a client that can open one). */
+  private readonly driver: SessionDriver | undefined;
   private readonly loopAbort = new AbortController();
   private loopDone: Promise<void> = Promise.resolve();
   private wakeLoop: (() => void) | undefined;
@@ -61,7 +65,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
       this.resolveClosed = resolve;
     });
     this.host = {
-      client: this.o.client,
+      client: renewingClient(this.o.client, () => this.driver?.session),
       clock: this.o.clock,
       logger: this.o.logger,
       heartbeatFraction: this.o.heartbeatFraction,
@@ -76,6 +80,16 @@ export class ResourceLeaseWorker implements AsyncDisposable {
           ...(retryInMs !== undefined ? { retryInMs } : {}),
         }),
     };
+    this.driver = this.o.session
+      ? new SessionDriver({
+          options: this.o,
+          running: () => this.current === "running",
+          free: () => this.free(),
+          accept: (grants) => this.accept(grants),
+          failed: (error, retryInMs) => this.reporter.error({ type: "error", operation: "lease", error, retryInMs }),
+          pause: (delayMs) => this.pause(delayMs),
+        })
+      : undefined;
   }
 
   /**
@@ -100,7 +114,9 @@ export class ResourceLeaseWorker implements AsyncDisposable {
       });
     }
     this.current = "running";
-    this.loopDone = this.loop().catch((error: unknown) => {
+    const driver = this.driver;
+    const leasing = driver ? driver.run().then((r) => (r === "unsupported" ? this.loop() : undefined)) : this.loop();
+    this.loopDone = leasing.catch((error: unknown) => {
       this.o.logger.error({ err: error }, "ResourceLeaseWorker loop stopped unexpectedly.");
     });
     return this;
@@ -148,10 +164,10 @@ export class ResourceLeaseWorker implements AsyncDisposable {
   }
 
   private async loop(): Promise<void> {
-    const { client, clock, peerId, leaseWaitMs, concurrency, prefetch } = this.o;
+    const { client, clock, peerId, leaseWaitMs } = this.o;
     let failures = 0;
     while (this.current === "running") {
-      const free = concurrency + prefetch - this.runs.size - this.held.length;
+      const free = this.free();
       if (free <= 0) {
         await this.pause();
         continue;
@@ -173,23 +189,32 @@ export class ResourceLeaseWorker implements AsyncDisposable {
         continue;
       }
       failures = 0;
-      const accepted = this.current === "running" ? grants.slice(0, free) : [];
-      for (const grant of accepted) {
-        const run = new LeaseRun(grant, this.host);
-        this.reporter.record({ type: "leased", grant });
-        if (this.runs.size < concurrency) this.startRun(run);
-        else this.held.push(run);
-      }
-      // Grants beyond our free slots (or that arrived as we closed) go straight back to the queue.
-      for (const grant of grants.slice(accepted.length)) {
-        this.reporter.counts.leased++; // counted, but no handler ever sees it
-        this.handBack(new LeaseRun(grant, this.host));
-      }
+      this.accept(grants);
       if (grants.length === 0 && this.current === "running") {
         const elapsed = clock.now() - startedAt;
         if (leaseWaitMs === 0) await this.pause(100);
         else if (elapsed < leaseWaitMs / 2) await this.pause(Math.min(1_000, Math.max(10, leaseWaitMs / 10)));
       }
+    }
+  }
+
+  /** Free slots: concurrency plus prefetch, less the items running and held. */
+  private free(): number {
+    return this.o.concurrency + this.o.prefetch - this.runs.size - this.held.length;
+  }
+
+  /** Runs or holds leased items while slots are free; the rest (or all, once closing) go straight back to the queue. */
+  private accept(grants: readonly ResourceLeaseGrant[]): void {
+    const accepted = this.current === "running" ? grants.slice(0, Math.max(0, this.free())) : [];
+    for (const grant of accepted) {
+      const run = new LeaseRun(grant, this.host);
+      this.reporter.record({ type: "leased", grant });
+      if (this.runs.size < this.o.concurrency) this.startRun(run);
+      else this.held.push(run);
+    }
+    for (const grant of grants.slice(accepted.length)) {
+      this.reporter.counts.leased++; // counted, but no handler ever sees it
+      this.handBack(new LeaseRun(grant, this.host));
     }
   }
 
@@ -238,7 +263,8 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     this.runs.delete(run);
     this.startHeld();
     this.wakeLoop?.();
-    this.notify();
+    this.driver?.refill(); // the credit travels in the same frame as this item's completion
+    this.conditions.notify();
     if (!run.settle()) {
       if (run.phase === "lost") {
         this.o.logger.debug(itemOf(run), "A handler settled after its lease was lost; its result is ignored.");
@@ -250,6 +276,8 @@ export class ResourceLeaseWorker implements AsyncDisposable {
 
   private async completeRun(run: LeaseRun): Promise<void> {
     const r = await this.deliver(run, "complete", async () => {
+      const session = this.driver?.session;
+      if (session) return session.complete(run.token);
       const outcome = await this.batcher.complete(run.token);
       if (!outcome.ok) throw outcome.error;
     });
@@ -267,7 +295,8 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     request: { requeue: boolean; reason: string; errorCode?: string; delayMs?: number },
     error: unknown,
   ): Promise<void> {
-    const r = await this.deliver(run, "fail", () => this.o.client.fail(run.token, request));
+    const send = () => this.driver?.session?.fail(run.token, request) ?? this.o.client.fail(run.token, request);
+    const r = await this.deliver(run, "fail", send);
     if (!r.ok) return;
     this.reporter.record({ type: "failed", ...itemOf(run), outcome: r.value, error });
   }
@@ -317,6 +346,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
       }),
     );
     this.wakeLoop?.();
+    this.driver?.stop(); // its session stays open for the settlements below
     await this.loopDone;
     // Held items never started: they go back to the queue now rather than after the grace period.
     for (const run of this.held.splice(0)) this.handBack(run);
@@ -325,7 +355,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
       const graceOver = new Promise<void>((resolve) => {
         timer = this.o.clock.setTimeout(resolve, graceMs);
       });
-      await Promise.race([this.until(() => this.runs.size === 0), graceOver]);
+      await Promise.race([this.conditions.until(() => this.runs.size === 0), graceOver]);
       if (timer !== undefined) this.o.clock.clearTimeout(timer);
       const reason = new OmniRelayError({
         status: "unavailable",
@@ -337,10 +367,11 @@ export class ResourceLeaseWorker implements AsyncDisposable {
         // A lost run is not ours to fail; an abandoned one goes back to the queue.
         if (run.abandon(reason)) this.release(run, reason, "worker shutting down");
       }
-      this.notify();
+      this.conditions.notify();
     }
     this.batcher.flush();
-    await this.until(() => this.settling.size === 0);
+    await this.conditions.until(() => this.settling.size === 0);
+    this.driver?.close();
     this.finishClose();
   }
 
@@ -357,24 +388,8 @@ export class ResourceLeaseWorker implements AsyncDisposable {
       })
       .finally(() => {
         this.settling.delete(tracked);
-        this.notify();
+        this.conditions.notify();
       });
     this.settling.add(tracked);
-  }
-
-  private until(condition: () => boolean): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const check = () => {
-        if (!condition()) return;
-        this.waiters.delete(check);
-        resolve();
-      };
-      this.waiters.add(check);
-      check();
-    });
-  }
-
-  private notify(): void {
-    for (const check of [...this.waiters]) check();
   }
 }
