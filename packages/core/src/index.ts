@@ -86,10 +86,6 @@ export { ResourceLeaseQueue } from "./queue/index.js";
 export {
   type ClientEnqueueResult,
   createShardResolver,
-  isSessionOutbound,
-  // Worker sessions (docs/protocol.md): for transports and workers
-  type OpenSessionOptions,
-  openResourceLeaseSession,
   ResourceLeaseClient,
   type ResourceLeaseClientCallOptions,
   type ResourceLeaseClientOptions,
@@ -100,26 +96,10 @@ export {
   type ResourceLeaseFailoverOptions,
   type ResourceLeaseMessages,
   ResourceLeaseProcedures,
-  type ResourceLeaseSession,
   type ResourceLeaseVerb,
   ResourceLeaseVerbs,
-  SESSION_MAX_OPS,
-  SESSION_VERBS,
-  type SessionChannel,
-  type SessionChannelOptions,
-  type SessionClientFrame,
-  SessionClientFrameMessage,
-  type SessionFailOp,
-  type SessionLimits,
-  type SessionOutbound,
-  type SessionResult,
-  type SessionServerFrame,
-  SessionServerFrameMessage,
-  type SessionSink,
-  type SessionTokenOp,
   type ShardResolver,
   type ShardResolverOptions,
-  sessionErrorFrame,
 } from "./resourcelease/index.js";
 // HTTP transport
 export {

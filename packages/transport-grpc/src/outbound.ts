@@ -5,15 +5,13 @@ import {
   OmniRelayError,
   type ProcedureDefinition,
   type RequestMeta,
-  type SessionChannel,
-  type SessionChannelOptions,
   systemClock,
   type UnaryOutbound,
   type UnaryRequest,
   type UnaryResponse,
 } from "@omnirelay/core";
 import { maxDeadlineHorizonMs } from "@omnirelay/core/middleware";
-import { integerOption, responseSite } from "@omnirelay/core/wire";
+import { integerOption, responseSite, type SessionChannel, type SessionChannelOptions } from "@omnirelay/core/wire";
 import { isLegalHeaderValue, isLegalMetadataKey, metadataToHeaders } from "./call-meta.js";
 import { isResourceLeaseDefinition, selectResourceLeaseRpc } from "./mapping/procedures.js";
 import { openGrpcSession } from "./session-client.js";

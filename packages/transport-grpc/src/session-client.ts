@@ -1,13 +1,12 @@
 import type { Client, ClientDuplexStream, Metadata, ServiceError } from "@grpc/grpc-js";
+import { ErrorCodes, OmniRelayError } from "@omnirelay/core";
 import {
-  ErrorCodes,
-  OmniRelayError,
+  responseSite,
   type SessionChannel,
   type SessionChannelOptions,
   SessionClientFrameMessage,
   SessionServerFrameMessage,
-} from "@omnirelay/core";
-import { responseSite } from "@omnirelay/core/wire";
+} from "@omnirelay/core/wire";
 import { ResourceLeaseServiceService, SessionClientFrame } from "./gen/omnirelay/resourcelease/v1/resourcelease.js";
 import { fromGrpcError } from "./status.js";
 
@@ -51,7 +50,7 @@ export function openGrpcSession(client: Client, metadata: Metadata, options: Ses
       finish(
         new OmniRelayError({
           status: "internal",
-          code: ErrorCodes.rpc.sessionFrameInvalid,
+          code: ErrorCodes.grpc.responseInvalid,
           message: `The dispatcher sent an invalid session frame: ${OmniRelayError.from(thrown).message}`,
         }),
       );

@@ -1,17 +1,13 @@
 import { Metadata, type ServerDuplexStream } from "@grpc/grpc-js";
+import { type Dispatcher, ErrorCodes, type Logger, OmniRelayError, type RequestMeta } from "@omnirelay/core";
 import {
-  type Dispatcher,
-  ErrorCodes,
-  type Logger,
-  OmniRelayError,
   openResourceLeaseSession,
-  type RequestMeta,
   type ResourceLeaseSession,
+  requestSite,
   SessionClientFrameMessage,
   type SessionLimits,
   SessionServerFrameMessage,
-} from "@omnirelay/core";
-import { requestSite } from "@omnirelay/core/wire";
+} from "@omnirelay/core/wire";
 import { metadataToHeaders, transportSecurity } from "./call-meta.js";
 import { MalformedRequest } from "./deserialize.js";
 import { SessionServerFrame } from "./gen/omnirelay/resourcelease/v1/resourcelease.js";

@@ -4,17 +4,16 @@ import {
   Dispatcher,
   ErrorCodes,
   type OmniRelayError,
-  type ResourceLeaseGrant,
   ResourceLeaseClient,
   ResourceLeaseDispatcherComponent,
+  type ResourceLeaseGrant,
   type ResourceLeaseQueueOptions,
   type ResourceLeaseReplicationEvent,
   ResourceLeaseWorker,
-  type SessionChannel,
-  type SessionServerFrame,
   type UnaryInboundMiddleware,
 } from "@omnirelay/core";
 import { AuthorizationMiddleware, PrincipalBindingMiddleware } from "@omnirelay/core/middleware";
+import type { SessionChannel, SessionServerFrame } from "@omnirelay/core/wire";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ResourceLeaseServiceService } from "../src/gen/omnirelay/resourcelease/v1/resourcelease.js";
 import { GrpcInbound, GrpcOutbound } from "../src/index.js";

@@ -19,29 +19,4 @@ export type {
 /** Each `resourcelease::*` verb's request and response message types (`EnqueueRequest`, `LeaseResponse`, …). */
 export type * as ResourceLeaseMessages from "./messages.js";
 export { ResourceLeaseProcedures, type ResourceLeaseRequest } from "./procedures.js";
-export {
-  type OpenSessionOptions,
-  openResourceLeaseSession,
-  type ResourceLeaseSession,
-  SESSION_VERBS,
-  type SessionLimits,
-  type SessionSink,
-} from "./session.js";
-export {
-  isSessionOutbound,
-  type SessionChannel,
-  type SessionChannelOptions,
-  type SessionOutbound,
-} from "./session-channel.js";
-export {
-  SESSION_MAX_OPS,
-  type SessionClientFrame,
-  SessionClientFrameMessage,
-  type SessionFailOp,
-  type SessionResult,
-  type SessionServerFrame,
-  SessionServerFrameMessage,
-  type SessionTokenOp,
-  sessionErrorFrame,
-} from "./session-messages.js";
 export { createShardResolver, type ShardResolver, type ShardResolverOptions } from "./shard.js";

@@ -171,7 +171,11 @@ export class ResourceLeaseSession {
     this.idleTimer = undefined;
     this.abort.abort(
       error ??
-        new OmniRelayError({ status: "cancelled", code: ErrorCodes.rpc.sessionClosed, message: "The session ended." }),
+        new OmniRelayError({
+          status: "unavailable",
+          code: ErrorCodes.rpc.sessionClosed,
+          message: "The session ended.",
+        }),
     );
     this.sink.close(error);
   }

@@ -71,7 +71,7 @@ export function openHttpSession(target: HttpSessionTarget, options: SessionChann
       finish(
         new OmniRelayError({
           status: "internal",
-          code: ErrorCodes.rpc.sessionFrameInvalid,
+          code: ErrorCodes.rpc.responseInvalid,
           message: `The dispatcher sent an invalid session frame: ${OmniRelayError.from(thrown).message}`,
         }),
       );
