@@ -119,8 +119,14 @@ export class GrpcInbound implements AsyncDisposable {
     }
     this.options = options;
     this.logger = options.logger ?? silentLogger;
+    const sessions = options.sessions ?? {};
     this.sessions = new GrpcSessions({
-      ...options.sessions,
+      maxCredit: integerOption("sessions.maxCredit", sessions.maxCredit, { min: 1, fallback: 1000 }),
+      idleTimeoutMs: integerOption("sessions.idleTimeoutMs", sessions.idleTimeoutMs, { min: 1, fallback: 60_000 }),
+      maxBufferedBytes: integerOption("sessions.maxBufferedBytes", sessions.maxBufferedBytes, {
+        min: 1,
+        fallback: 16 * MIB,
+      }),
       dispatcher: options.dispatcher,
       logger: this.logger,
       tls: Boolean(tls),

@@ -52,11 +52,16 @@ export class HttpInbound implements AsyncDisposable {
     );
     this.requestTimeoutMs = optionalPositive("requestTimeoutMs", options.requestTimeoutMs) ?? 60_000;
     const sessions = options.sessions ?? {};
+    const maxCredit = optionalPositive("sessions.maxCredit", sessions.maxCredit);
+    const idleTimeoutMs = optionalPositive("sessions.idleTimeoutMs", sessions.idleTimeoutMs);
+    const maxBufferedBytes = optionalPositive("sessions.maxBufferedBytes", sessions.maxBufferedBytes);
     this.sessions = new HttpSessionServer({
-      ...sessions,
       dispatcher: options.dispatcher,
       logger: this.logger,
       maxFrameBytes: optionalPositive("sessions.maxFrameBytes", sessions.maxFrameBytes) ?? this.maxBodyBytes,
+      ...(maxCredit !== undefined ? { maxCredit: Math.floor(maxCredit) } : {}),
+      ...(idleTimeoutMs !== undefined ? { idleTimeoutMs } : {}),
+      ...(maxBufferedBytes !== undefined ? { maxBufferedBytes } : {}),
     });
     options.dispatcher.addInbound(this);
   }

@@ -206,6 +206,15 @@ describe("worker sessions over HTTP (WebSocket)", () => {
     expect(Date.now() - opened).toBeGreaterThanOrEqual(700);
   });
 
+  it("refuses session limits that are not positive numbers", () => {
+    const dispatcher = new Dispatcher({ service: "session-options" });
+    for (const sessions of [{ maxCredit: 0 }, { idleTimeoutMs: -1 }, { maxFrameBytes: Number.NaN }]) {
+      expect(() => new HttpInbound({ dispatcher, sessions })).toThrow(
+        expect.objectContaining({ code: ErrorCodes.resourceLease.optionsInvalid }),
+      );
+    }
+  });
+
   it("closes its sessions with 1001 when the inbound closes", async () => {
     const s = await stack();
     const w = await session(s.url);
