@@ -24,6 +24,11 @@ export interface WorkerSessionHost {
   readonly onClose: (error: OmniRelayError) => void;
   /** A keep-alive is sent after this long without a frame. @defaultValue 15000 */
   readonly keepAliveMs?: number;
+  /**
+   * A complete or fail not answered within this long fails deadline-exceeded and ends the session (a stream that
+   * stopped answering is broken; the worker opens a new one). @defaultValue 30000
+   */
+  readonly answerTimeoutMs?: number;
 }
 
 interface Waiting {
@@ -74,14 +79,14 @@ export class WorkerSession {
   }
 
   complete(token: ResourceLeaseOwnershipToken): Promise<void> {
-    return this.op("complete", { ownershipToken: token }).then(() => undefined);
+    return this.op("complete", { ownershipToken: token }, this.host.answerTimeoutMs ?? 30_000).then(() => undefined);
   }
 
   async fail(
     token: ResourceLeaseOwnershipToken,
     request: { reason?: string; errorCode?: string; requeue?: boolean; delayMs?: number },
   ): Promise<ResourceLeaseFailOutcome> {
-    const r = await this.op("fail", { ownershipToken: token, ...request });
+    const r = await this.op("fail", { ownershipToken: token, ...request }, this.host.answerTimeoutMs ?? 30_000);
     return r.outcome as ResourceLeaseFailOutcome;
   }
 
@@ -110,13 +115,14 @@ export class WorkerSession {
       if (timeoutMs !== undefined) {
         waiting.timer = this.host.clock.setTimeout(() => {
           this.waiting.delete(id);
-          reject(
-            new OmniRelayError({
-              status: "deadline-exceeded",
-              code: ErrorCodes.rpc.deadlineExceeded,
-              message: `The session did not answer the ${kind} within ${timeoutMs} ms.`,
-            }),
-          );
+          const error = new OmniRelayError({
+            status: "deadline-exceeded",
+            code: ErrorCodes.rpc.deadlineExceeded,
+            message: `The session did not answer the ${kind} within ${timeoutMs} ms.`,
+          });
+          reject(error);
+          // A stream that stopped answering is broken (a half-open socket sends no error): end it.
+          this.close();
         }, timeoutMs);
       }
       this.waiting.set(id, waiting);
