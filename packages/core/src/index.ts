@@ -106,6 +106,7 @@ export {
 export {
   HttpInbound,
   type HttpInboundOptions,
+  type HttpInboundSessionOptions,
   type HttpInboundTlsOptions,
   HttpOutbound,
   type HttpOutboundOptions,

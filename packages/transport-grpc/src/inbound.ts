@@ -3,6 +3,7 @@ import {
   Metadata,
   Server,
   ServerCredentials,
+  type ServerDuplexStream,
   type ServerUnaryCall,
   type sendUnaryData,
   type UntypedServiceImplementation,
@@ -20,8 +21,10 @@ import {
 import { readRequestDeadline } from "@omnirelay/core/middleware";
 import { integerOption } from "@omnirelay/core/wire";
 import { isLegalHeaderValue, isLegalMetadataKey, metadataToHeaders, transportSecurity } from "./call-meta.js";
+import { MalformedRequest, tolerantDeserializers } from "./deserialize.js";
 import { ResourceLeaseServiceService } from "./gen/omnirelay/resourcelease/v1/resourcelease.js";
 import { type ResourceLeaseRpc, resourceLeaseRpcs } from "./mapping/procedures.js";
+import { GrpcSessions } from "./session.js";
 import { toGrpcStatus } from "./status.js";
 
 const MIB = 1024 * 1024;
@@ -55,45 +58,20 @@ export interface GrpcInboundOptions {
   readonly maxMessageBytes?: number;
   /** How long `close()` waits for in-flight calls before it cancels them. @defaultValue 10000 */
   readonly shutdownGraceMs?: number;
+  /** Limits of worker sessions (the `Session` rpc; docs/protocol.md, "Worker sessions"). */
+  readonly sessions?: GrpcInboundSessionOptions;
   /** @defaultValue silentLogger */
   readonly logger?: Logger;
 }
 
-/** A request whose bytes did not decode: answered INVALID_ARGUMENT instead of grpc-js's INTERNAL. */
-class MalformedRequest {
-  constructor(private readonly cause: unknown) {}
-  error(rpc: string): OmniRelayError {
-    return new OmniRelayError({
-      status: "invalid-argument",
-      code: ErrorCodes.rpc.requestMalformedProtobuf,
-      message: `The ${rpc} request is not a valid message: ${(this.cause as Error)?.message ?? String(this.cause)}`,
-      metadata: { rpc },
-      cause: this.cause,
-    });
-  }
-}
-
-/**
- * The service definition with request decoders that never throw: grpc-js answers a throwing decoder with INTERNAL
- * (a server bug, by the status table), but undecodable bytes are the caller's mistake.
- */
-function tolerantDeserializers<T extends Record<string, { requestDeserialize: (bytes: Buffer) => unknown }>>(
-  service: T,
-): T {
-  const out: Record<string, unknown> = {};
-  for (const [name, method] of Object.entries(service)) {
-    out[name] = {
-      ...method,
-      requestDeserialize: (bytes: Buffer) => {
-        try {
-          return method.requestDeserialize(bytes);
-        } catch (error) {
-          return new MalformedRequest(error);
-        }
-      },
-    };
-  }
-  return out as T;
+/** Limits of the worker sessions a {@link GrpcInbound} serves (frames are capped by `maxMessageBytes`). */
+export interface GrpcInboundSessionOptions {
+  /** Most credit one session may hold; more is refused `omnirelay.session.credit_exceeded`. @defaultValue 1000 */
+  readonly maxCredit?: number;
+  /** A session silent for this long is closed `omnirelay.session.idle`. @defaultValue 60000 */
+  readonly idleTimeoutMs?: number;
+  /** Bytes left unsent to a worker before its session is cut `omnirelay.session.slow`. @defaultValue 16777216 */
+  readonly maxBufferedBytes?: number;
 }
 
 const DEFAULT_NAMESPACE = "resourcelease";
@@ -117,6 +95,7 @@ export class GrpcInbound implements AsyncDisposable {
   private starting: Promise<{ port: number }> | undefined;
   private closing: Promise<void> | undefined;
   private readonly calls = new Set<AbortController>();
+  private readonly sessions: GrpcSessions;
 
   /**
    * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`) for bad options;
@@ -140,6 +119,19 @@ export class GrpcInbound implements AsyncDisposable {
     }
     this.options = options;
     this.logger = options.logger ?? silentLogger;
+    const sessions = options.sessions ?? {};
+    this.sessions = new GrpcSessions({
+      maxCredit: integerOption("sessions.maxCredit", sessions.maxCredit, { min: 1, fallback: 1000 }),
+      idleTimeoutMs: integerOption("sessions.idleTimeoutMs", sessions.idleTimeoutMs, { min: 1, fallback: 60_000 }),
+      maxBufferedBytes: integerOption("sessions.maxBufferedBytes", sessions.maxBufferedBytes, {
+        min: 1,
+        fallback: 16 * MIB,
+      }),
+      dispatcher: options.dispatcher,
+      logger: this.logger,
+      tls: Boolean(tls),
+      maxFrameBytes: _maxMessageBytes,
+    });
     options.dispatcher.addInbound(this);
   }
 
@@ -202,6 +194,9 @@ export class GrpcInbound implements AsyncDisposable {
       };
       implementation[rpc.name] = handler;
     }
+    implementation.session = (call: ServerDuplexStream<unknown, unknown>) => {
+      void this.sessions.serve(call, this.current === "running");
+    };
     server.addService(tolerantDeserializers(ResourceLeaseServiceService), implementation);
     const host = this.options.host?.trim() ?? "127.0.0.1";
     const address =
@@ -247,6 +242,7 @@ export class GrpcInbound implements AsyncDisposable {
       return;
     }
     this.current = "draining";
+    this.sessions.close();
     let timer: NodeJS.Timeout | undefined;
     const shutdownDone = new Promise<boolean>((resolve) => server.tryShutdown(() => resolve(true)));
     const drained = await Promise.race([

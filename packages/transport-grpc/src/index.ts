@@ -18,7 +18,12 @@ export {
   ResourceLeaseServiceService,
   type StatsResponse,
 } from "./gen/omnirelay/resourcelease/v1/resourcelease.js";
-export { GrpcInbound, type GrpcInboundOptions, type GrpcInboundTlsOptions } from "./inbound.js";
+export {
+  GrpcInbound,
+  type GrpcInboundOptions,
+  type GrpcInboundSessionOptions,
+  type GrpcInboundTlsOptions,
+} from "./inbound.js";
 export {
   type ResourceLeaseRpc,
   type ResourceLeaseRpcName,

@@ -11,9 +11,10 @@ import {
   type UnaryResponse,
 } from "@omnirelay/core";
 import { maxDeadlineHorizonMs } from "@omnirelay/core/middleware";
-import { integerOption, responseSite } from "@omnirelay/core/wire";
+import { integerOption, responseSite, type SessionChannel, type SessionChannelOptions } from "@omnirelay/core/wire";
 import { isLegalHeaderValue, isLegalMetadataKey, metadataToHeaders } from "./call-meta.js";
 import { isResourceLeaseDefinition, selectResourceLeaseRpc } from "./mapping/procedures.js";
+import { openGrpcSession } from "./session-client.js";
 import { fromGrpcError } from "./status.js";
 
 const MIB = 1024 * 1024;
@@ -182,6 +183,22 @@ export class GrpcOutbound implements UnaryOutbound, AsyncDisposable {
       });
     }
     return { message: answer, ...(headers ? { headers } : {}) };
+  }
+
+  /**
+   * Opens a worker session (docs/protocol.md, "Worker sessions") on the `Session` rpc, with this outbound's metadata.
+   * `ResourceLeaseWorker` uses it through `ResourceLeaseClient`.
+   */
+  openSession(options: SessionChannelOptions): SessionChannel {
+    const metadata = new Metadata();
+    for (const [key, value] of this.staticMetadata) metadata.set(key, value);
+    for (const [rawKey, value] of Object.entries(options.headers ?? {})) {
+      const key = rawKey.toLowerCase();
+      if (isLegalMetadataKey(key) && isLegalHeaderValue(value)) metadata.set(key, value);
+    }
+    metadata.set("rpc-namespace", printable(options.namespace));
+    if (options.caller) metadata.set("rpc-caller", printable(options.caller));
+    return openGrpcSession(this.client, metadata, options);
   }
 
   /** Closes the channel; later calls fail with `omnirelay.outbound.closed`. Idempotent. */

@@ -304,6 +304,37 @@ export class Dispatcher implements AsyncDisposable {
   }
 
   /**
+   * Runs a call's middleware (the dispatcher's, then the procedure's) without its handler, and resolves with the
+   * metadata as the chain passed it on (with the principal that principal binding found). A transport opening a
+   * long-lived stream calls it once per procedure the stream will act as, so the stream meets the same
+   * authentication, authorization and rate limits as those unary calls.
+   * @throws OmniRelayError whatever the middleware refuses with; unimplemented `omnirelay.procedure.not_found`;
+   * unavailable `omnirelay.inbound.shutting_down` once {@link stop} has drained the inbounds.
+   */
+  async admit(meta: RequestMeta): Promise<RequestMeta> {
+    if (!this.accepting) {
+      throw new OmniRelayError({
+        status: "unavailable",
+        code: ErrorCodes.rpc.inboundShuttingDown,
+        message: "The dispatcher is shutting down.",
+      });
+    }
+    const spec = this.resolve(meta.procedure);
+    const chain = [...this.middleware, ...(spec.middleware ?? [])];
+    let admitted: RequestMeta | undefined;
+    const run = (index: number, req: UnaryRequest): Promise<UnaryResponse> => {
+      const mw = chain[index];
+      if (!mw) {
+        admitted = req.meta;
+        return Promise.resolve({ message: undefined });
+      }
+      return mw.handle(req, (next) => run(index + 1, next));
+    };
+    await run(0, { meta, message: {} });
+    return admitted ?? meta;
+  }
+
+  /**
    * The step of {@link stop} between the inbounds and the components: the inbounds are closed, so every call still
    * to come would be made without one. Refuse them, give the calls in flight what is left of the grace, then cancel
    * those that have a deadline (a call without one is cut by its inbound, or ends when its component closes).

@@ -38,6 +38,21 @@ export const rpcCodes = {
   inboundShuttingDown: "omnirelay.inbound.shutting_down",
   /** unavailable: the inbound cannot bind its address (in use, bad host); metadata `address`. */
   inboundBindFailed: "omnirelay.inbound.bind_failed",
+  /**
+   * invalid-argument: a worker session frame is not valid (not JSON or protobuf of the frame, a bad field); the
+   * session is closed; metadata `reason` (the code of the fault) and `field` when one field is at fault.
+   */
+  sessionFrameInvalid: "omnirelay.session.frame_invalid",
+  /** resource-exhausted: a worker session frame is larger than the session allows; metadata `limit`. */
+  sessionFrameTooLarge: "omnirelay.session.frame_too_large",
+  /** resource-exhausted: a worker session granted more credit than the session allows; metadata `limit`. */
+  sessionCreditExceeded: "omnirelay.session.credit_exceeded",
+  /** deadline-exceeded: a worker session sent nothing for longer than its idle limit; metadata `limitMs`. */
+  sessionIdle: "omnirelay.session.idle",
+  /** resource-exhausted: a worker session did not read what the dispatcher sent it (too much left unsent); metadata `limit`. */
+  sessionSlow: "omnirelay.session.slow",
+  /** unavailable: the worker session broke or was closed before the operation was answered (send it again). */
+  sessionClosed: "omnirelay.session.closed",
   /** failed-precondition: `start()` on an inbound that is closing or closed. */
   inboundState: "omnirelay.inbound.state",
   /**

@@ -20,6 +20,7 @@ import type { FailRequest } from "./messages.js";
 import { ResourceLeaseProcedures as P, type ResourceLeaseVerb } from "./procedures.js";
 import { EndpointRouter } from "./router.js";
 import type { CancelRequest, CancelResponse, ScheduleSetRequest } from "./schedule-messages.js";
+import { isSessionOutbound, type SessionChannel, type SessionChannelOptions } from "./session-channel.js";
 
 /** Options of a {@link ResourceLeaseClient}. */
 export interface ResourceLeaseClientOptions {
@@ -358,6 +359,23 @@ export class ResourceLeaseClient {
   /** The queue's cron schedules, by id. */
   async listSchedules(options?: ResourceLeaseClientCallOptions): Promise<ResourceLeaseScheduleInfo[]> {
     return [...(await this.call(P["schedule.list"], {}, { ...options, replayable: true })).schedules];
+  }
+
+  /**
+   * Opens a worker session on this client's namespace (docs/protocol.md, "Worker sessions"), with its `caller` and
+   * `headers`, when its `outbound` can carry one; undefined with `endpoints` (a session does not follow the shard's
+   * owner: the worker then uses the unary verbs) or an outbound without sessions.
+   */
+  openSession(options: Omit<SessionChannelOptions, "namespace">): SessionChannel | undefined {
+    const outbound = this.options.outbound;
+    if (this.router || !isSessionOutbound(outbound)) return undefined;
+    const caller = options.caller ?? this.options.caller;
+    return outbound.openSession({
+      ...options,
+      namespace: this.namespace,
+      headers: { ...this.options.headers, ...options.headers },
+      ...(caller ? { caller } : {}),
+    });
   }
 
   /** Sends any coalesced enqueues still waiting, then closes the outbound (every endpoint's, with `endpoints`). */

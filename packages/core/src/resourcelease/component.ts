@@ -16,6 +16,7 @@ import { text } from "../wire/values.js";
 import type * as M from "./messages.js";
 import { ResourceLeaseProcedures, type ResourceLeaseVerb, ResourceLeaseVerbs } from "./procedures.js";
 import type * as S from "./schedule-messages.js";
+import { registerSessionHost } from "./session.js";
 
 export { type ResourceLeaseVerb, ResourceLeaseVerbs } from "./procedures.js";
 
@@ -161,6 +162,13 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
       }
     }
     dispatcher.addComponent(this);
+    // Worker sessions (docs/protocol.md) on any transport reach this queue through the dispatcher.
+    registerSessionHost(dispatcher, namespace, {
+      engine: this.engine,
+      tracker: this.tracker,
+      logger: this.logger,
+      context: (meta) => this.context(meta),
+    });
     const maxBodyBytes = this.engine.settings.maxBodyBytes;
     for (const verb of ResourceLeaseVerbs) {
       dispatcher.register({

@@ -89,3 +89,29 @@ export function decodePendingItem(json: unknown, options: DecodePendingItemOptio
     responseSite(options.field ?? "item"),
   ) as ResourceLeasePendingItem;
 }
+/** Worker sessions (docs/protocol.md, "Worker sessions"): the frames, and the hooks a transport serves them with. */
+export {
+  type OpenSessionOptions,
+  openResourceLeaseSession,
+  type ResourceLeaseSession,
+  SESSION_VERBS,
+  type SessionLimits,
+  type SessionSink,
+} from "../resourcelease/session.js";
+export {
+  isSessionOutbound,
+  type SessionChannel,
+  type SessionChannelOptions,
+  type SessionOutbound,
+} from "../resourcelease/session-channel.js";
+export {
+  SESSION_MAX_OPS,
+  type SessionClientFrame,
+  SessionClientFrameMessage,
+  type SessionFailOp,
+  type SessionResult,
+  type SessionServerFrame,
+  SessionServerFrameMessage,
+  type SessionTokenOp,
+  sessionErrorFrame,
+} from "../resourcelease/session-messages.js";

@@ -3,6 +3,7 @@ import { silentLogger } from "../contracts/health.js";
 import type { ResourceLeaseGrant, ResourceLeaseOwnershipToken } from "../contracts/payload.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { ResourceLeaseFailOutcome } from "../queue/types.js";
+import type { SessionChannel, SessionChannelOptions } from "../resourcelease/session-channel.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { integerOption, numberOption } from "../wire/options.js";
 import type { ResourceLeaseWorkerEvent } from "./events.js";
@@ -37,6 +38,11 @@ export interface ResourceLeaseWorkerClient {
     request?: { reason?: string; errorCode?: string; requeue?: boolean; delayMs?: number },
     options?: ResourceLeaseWorkerCallOptions,
   ): Promise<ResourceLeaseFailOutcome>;
+  /**
+   * Opens a worker session (one stream per worker and shard; docs/protocol.md), or returns undefined when the
+   * transport cannot carry one. `ResourceLeaseClient` has it over an outbound that can (`HttpOutbound`, `GrpcOutbound`).
+   */
+  openSession?(options: Omit<SessionChannelOptions, "namespace">): SessionChannel | undefined;
 }
 
 /** What a handler gets besides its item. */
@@ -136,6 +142,13 @@ export interface ResourceLeaseWorkerOptions {
   readonly clock?: Clock;
   /** Random source of the backoff jitter, in [0, 1). @defaultValue Math.random */
   readonly random?: () => number;
+  /**
+   * Lease, renew and settle over one long-lived session stream when the client can open one (`openSession`): the
+   * worker grants credit for its free slots and the dispatcher pushes items as they arrive. `false` forces the unary
+   * verbs. A dispatcher that serves no sessions, or a client with several `endpoints`, falls back to unary.
+   * @defaultValue true
+   */
+  readonly session?: boolean;
 }
 
 /** Counters of a worker since it was built. Every leased item ends up completed, failed or fenced. */
@@ -178,6 +191,7 @@ export interface ResolvedWorkerOptions {
   readonly logger: Logger;
   readonly clock: Clock;
   readonly random: () => number;
+  readonly session: boolean;
 }
 
 const clientMethods = ["lease", "heartbeat", "complete", "completeMany", "fail"] as const;
@@ -249,5 +263,6 @@ export function resolveWorkerOptions(options: ResourceLeaseWorkerOptions): Resol
     logger: options.logger ?? silentLogger,
     clock: options.clock ?? systemClock,
     random: options.random ?? Math.random,
+    session: options.session !== false && typeof options.client.openSession === "function",
   };
 }

@@ -27,6 +27,8 @@ describe("ResourceLeaseWorker over HTTP: closing", () => {
     );
     w.start();
     await expect.poll(() => stack.queue.stats().activeLeaseCount).toBe(4);
+    // …and the worker has them (granted is not yet received: grants that reach a closing worker go straight back).
+    await expect.poll(() => w.stats().inFlight).toBe(4);
     const closing = w.close({ graceMs: 5000 });
     // The held three are back in the queue while the running handler still has its grace period.
     await expect.poll(() => stack.queue.stats().pendingCount).toBe(3);

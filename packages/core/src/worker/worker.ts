@@ -5,6 +5,8 @@ import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { TimerHandle } from "../util/clock.js";
 import { numberOption } from "../wire/options.js";
 import { CompleteBatcher } from "./complete-batcher.js";
+import { Conditions } from "./conditions.js";
+import { LoopWaker } from "./loop-waker.js";
 import type { ResourceLeaseWorkerEvent, ResourceLeaseWorkerEventsOptions } from "./events.js";
 import { LeaseRun, type LeaseRunHost } from "./lease-run.js";
 import {
@@ -15,6 +17,7 @@ import {
   resolveWorkerOptions,
 } from "./options.js";
 import { WorkerReporter } from "./reporter.js";
+import { renewingClient, SessionDriver } from "./session-driver.js";
 import { type Delivery, deliver, failRequest, itemOf } from "./settle.js";
 
 const noop = () => {};
@@ -41,14 +44,15 @@ export class ResourceLeaseWorker implements AsyncDisposable {
   /** Leased ahead (`prefetch`), oldest first, waiting for a free slot. */
   private readonly held: LeaseRun[] = [];
   private readonly settling = new Set<Promise<void>>();
-  private readonly waiters = new Set<() => void>();
+  private readonly conditions = new Conditions();
   private readonly reporter: WorkerReporter;
   private readonly batcher: CompleteBatcher;
   private readonly host: LeaseRunHost;
+  /** Present when the worker leases over a session stream (`session` option and a client that can open one). */
+  private readonly driver: SessionDriver | undefined;
   private readonly loopAbort = new AbortController();
   private loopDone: Promise<void> = Promise.resolve();
-  private wakeLoop: (() => void) | undefined;
-  private wakeScheduled = false;
+  private readonly waker: LoopWaker;
   private closing: Promise<void> | undefined;
   private readonly closedPromise: Promise<void>;
   private resolveClosed: () => void = noop;
@@ -56,13 +60,14 @@ export class ResourceLeaseWorker implements AsyncDisposable {
   /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` with metadata `option`. */
   constructor(options: ResourceLeaseWorkerOptions) {
     this.o = resolveWorkerOptions(options);
+    this.waker = new LoopWaker(this.o.clock);
     this.reporter = new WorkerReporter({ logger: this.o.logger, onError: this.o.onError });
     this.batcher = new CompleteBatcher({ client: this.o.client, clock: this.o.clock, batchMs: this.o.completeBatchMs });
     this.closedPromise = new Promise<void>((resolve) => {
       this.resolveClosed = resolve;
     });
     this.host = {
-      client: this.o.client,
+      client: renewingClient(this.o.client, () => this.driver?.session),
       clock: this.o.clock,
       logger: this.o.logger,
       heartbeatFraction: this.o.heartbeatFraction,
@@ -77,6 +82,16 @@ export class ResourceLeaseWorker implements AsyncDisposable {
           ...(retryInMs !== undefined ? { retryInMs } : {}),
         }),
     };
+    this.driver = this.o.session
+      ? new SessionDriver({
+          options: this.o,
+          running: () => this.current === "running",
+          free: () => this.free(),
+          accept: (grants) => this.accept(grants),
+          failed: (error, retryInMs) => this.reporter.error({ type: "error", operation: "lease", error, retryInMs }),
+          pause: (delayMs) => this.pause(delayMs),
+        })
+      : undefined;
   }
 
   /**
@@ -101,7 +116,9 @@ export class ResourceLeaseWorker implements AsyncDisposable {
       });
     }
     this.current = "running";
-    this.loopDone = this.loop().catch((error: unknown) => {
+    const driver = this.driver;
+    const leasing = driver ? driver.run().then((r) => (r === "unsupported" ? this.loop() : undefined)) : this.loop();
+    this.loopDone = leasing.catch((error: unknown) => {
       this.o.logger.error({ err: error }, "ResourceLeaseWorker loop stopped unexpectedly.");
     });
     return this;
@@ -149,13 +166,13 @@ export class ResourceLeaseWorker implements AsyncDisposable {
   }
 
   private async loop(): Promise<void> {
-    const { client, clock, peerId, leaseWaitMs, concurrency, prefetch } = this.o;
+    const { client, clock, peerId, leaseWaitMs } = this.o;
     let failures = 0;
     while (this.current === "running") {
-      const free = concurrency + prefetch - this.runs.size - this.held.length;
+      const free = this.free();
       // Refill in batches: while more than half the prefetch is still held, the slots have work; wait for more room
       // rather than sending a lease call for each slot that frees up.
-      if (free <= 0 || this.held.length > prefetch / 2) {
+      if (free <= 0 || this.held.length > this.o.prefetch / 2) {
         await this.pause();
         continue;
       }
@@ -176,18 +193,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
         continue;
       }
       failures = 0;
-      const accepted = this.current === "running" ? grants.slice(0, free) : [];
-      for (const grant of accepted) {
-        const run = new LeaseRun(grant, this.host);
-        this.reporter.record({ type: "leased", grant });
-        if (this.runs.size < concurrency) this.startRun(run);
-        else this.held.push(run);
-      }
-      // Grants beyond our free slots (or that arrived as we closed) go straight back to the queue.
-      for (const grant of grants.slice(accepted.length)) {
-        this.reporter.counts.leased++; // counted, but no handler ever sees it
-        this.handBack(new LeaseRun(grant, this.host));
-      }
+      this.accept(grants);
       if (grants.length === 0 && this.current === "running") {
         const elapsed = clock.now() - startedAt;
         if (leaseWaitMs === 0) await this.pause(100);
@@ -196,32 +202,29 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     }
   }
 
-  /** Waits for a slot to free up, for close, or for `delayMs`. Only the loop pauses, so one waker suffices. */
-  private pause(delayMs?: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      let timer: TimerHandle | undefined;
-      const done = () => {
-        if (timer !== undefined) this.o.clock.clearTimeout(timer);
-        timer = undefined;
-        if (this.wakeLoop === done) this.wakeLoop = undefined;
-        resolve();
-      };
-      this.wakeLoop = done;
-      if (delayMs !== undefined) timer = this.o.clock.setTimeout(done, delayMs);
-    });
+  /** Free slots: concurrency plus prefetch, less the items running and held. */
+  private free(): number {
+    return this.o.concurrency + this.o.prefetch - this.runs.size - this.held.length;
   }
 
-  /**
-   * Wakes the loop after this turn of the event loop, so that the slots of every handler settling in this turn are
-   * counted in one lease call, not one lease call for the first slot that frees.
-   */
-  private wakeLoopSoon(): void {
-    if (this.wakeScheduled || this.wakeLoop === undefined) return;
-    this.wakeScheduled = true;
-    setImmediate(() => {
-      this.wakeScheduled = false;
-      this.wakeLoop?.();
-    });
+  /** Runs or holds leased items while slots are free; the rest (or all, once closing) go straight back to the queue. */
+  private accept(grants: readonly ResourceLeaseGrant[]): void {
+    const accepted = this.current === "running" ? grants.slice(0, Math.max(0, this.free())) : [];
+    for (const grant of accepted) {
+      const run = new LeaseRun(grant, this.host);
+      this.reporter.record({ type: "leased", grant });
+      if (this.runs.size < this.o.concurrency) this.startRun(run);
+      else this.held.push(run);
+    }
+    for (const grant of grants.slice(accepted.length)) {
+      this.reporter.counts.leased++; // counted, but no handler ever sees it
+      this.handBack(new LeaseRun(grant, this.host));
+    }
+  }
+
+  /** Waits for a slot to free up, for close, or for `delayMs`. */
+  private pause(delayMs?: number): Promise<void> {
+    return this.waker.pause(delayMs);
   }
 
   private startRun(run: LeaseRun): void {
@@ -253,8 +256,9 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     }
     this.runs.delete(run);
     this.startHeld();
-    this.wakeLoopSoon();
-    this.notify();
+    this.waker.wakeSoon();
+    this.driver?.refill(); // the credit travels in the same frame as this item's completion
+    this.conditions.notify();
     if (!run.settle()) {
       if (run.phase === "lost") {
         this.o.logger.debug(itemOf(run), "A handler settled after its lease was lost; its result is ignored.");
@@ -266,6 +270,8 @@ export class ResourceLeaseWorker implements AsyncDisposable {
 
   private async completeRun(run: LeaseRun): Promise<void> {
     const r = await this.deliver(run, "complete", async () => {
+      const session = this.driver?.session;
+      if (session) return session.complete(run.token);
       const outcome = await this.batcher.complete(run.token);
       if (!outcome.ok) throw outcome.error;
     });
@@ -283,7 +289,8 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     request: { requeue: boolean; reason: string; errorCode?: string; delayMs?: number },
     error: unknown,
   ): Promise<void> {
-    const r = await this.deliver(run, "fail", () => this.o.client.fail(run.token, request));
+    const send = () => this.driver?.session?.fail(run.token, request) ?? this.o.client.fail(run.token, request);
+    const r = await this.deliver(run, "fail", send);
     if (!r.ok) return;
     this.reporter.record({ type: "failed", ...itemOf(run), outcome: r.value, error });
   }
@@ -316,7 +323,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     // drops that answer: the server has committed the grants, and they would sit leased to nobody until their leases
     // expire. So give it a moment to come back (the loop then hands its grants straight back), and only then cancel
     // what is left: a long-poll with nothing to grant.
-    this.wakeLoop?.();
+    this.waker.wake();
     let timer: TimerHandle | undefined;
     await Promise.race([
       this.loopDone,
@@ -332,7 +339,8 @@ export class ResourceLeaseWorker implements AsyncDisposable {
         message: "The worker is shutting down.",
       }),
     );
-    this.wakeLoop?.();
+    this.waker.wake();
+    this.driver?.stop(); // its session stays open for the settlements below
     await this.loopDone;
     // Held items never started: they go back to the queue now rather than after the grace period.
     for (const run of this.held.splice(0)) this.handBack(run);
@@ -341,7 +349,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
       const graceOver = new Promise<void>((resolve) => {
         timer = this.o.clock.setTimeout(resolve, graceMs);
       });
-      await Promise.race([this.until(() => this.runs.size === 0), graceOver]);
+      await Promise.race([this.conditions.until(() => this.runs.size === 0), graceOver]);
       if (timer !== undefined) this.o.clock.clearTimeout(timer);
       const reason = new OmniRelayError({
         status: "unavailable",
@@ -353,10 +361,11 @@ export class ResourceLeaseWorker implements AsyncDisposable {
         // A lost run is not ours to fail; an abandoned one goes back to the queue.
         if (run.abandon(reason)) this.release(run, reason, "worker shutting down");
       }
-      this.notify();
+      this.conditions.notify();
     }
     this.batcher.flush();
-    await this.until(() => this.settling.size === 0);
+    await this.conditions.until(() => this.settling.size === 0);
+    this.driver?.close();
     this.finishClose();
   }
 
@@ -373,24 +382,8 @@ export class ResourceLeaseWorker implements AsyncDisposable {
       })
       .finally(() => {
         this.settling.delete(tracked);
-        this.notify();
+        this.conditions.notify();
       });
     this.settling.add(tracked);
-  }
-
-  private until(condition: () => boolean): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const check = () => {
-        if (!condition()) return;
-        this.waiters.delete(check);
-        resolve();
-      };
-      this.waiters.add(check);
-      check();
-    });
-  }
-
-  private notify(): void {
-    for (const check of [...this.waiters]) check();
   }
 }

@@ -9,7 +9,7 @@ import * as G from "../gen/omnirelay/resourcelease/v1/resourcelease.js";
 // reads or writes JSON.
 
 /** Name of an rpc of `omnirelay.resourcelease.v1.ResourceLeaseService` (the ts-proto method key, e.g. `enqueueBatch`). */
-export type ResourceLeaseRpcName = keyof typeof G.ResourceLeaseServiceService;
+export type ResourceLeaseRpcName = Exclude<keyof typeof G.ResourceLeaseServiceService, "session">;
 
 type Fields = Record<string, unknown>;
 

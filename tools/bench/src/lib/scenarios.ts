@@ -60,6 +60,7 @@ const RATE: Metric[] = [{ key: "rate", unit: "items/s", higherIsBetter: true }];
 const ENQUEUERS: SystemId[] = ["omnirelay-http", "omnirelay-grpc", "bullmq", "graphile"];
 const ALL: SystemId[] = [
   "omnirelay-http",
+  "omnirelay-http-unary",
   "omnirelay-http-raw",
   "omnirelay-grpc",
   "bullmq",
@@ -189,7 +190,7 @@ export function scenarios(counts: Counts): Scenario[] {
     {
       id: "latency-1000",
       title: "Enqueue → handler start at 1,000 items/s (concurrency 10)",
-      systems: ["omnirelay-http", "omnirelay-grpc", "bullmq", "graphile", "graphile-batched"],
+      systems: ["omnirelay-http", "omnirelay-http-unary", "omnirelay-grpc", "bullmq", "graphile", "graphile-batched"],
       metrics: [
         { key: "p50", unit: "ms", higherIsBetter: false },
         { key: "p99", unit: "ms", higherIsBetter: false },

@@ -6,6 +6,7 @@ import { type Child, startChild } from "./proc.js";
 /** Ids of the systems, in table order. */
 export const SYSTEM_IDS = [
   "omnirelay-http",
+  "omnirelay-http-unary",
   "omnirelay-http-raw",
   "omnirelay-grpc",
   "bullmq",
@@ -18,6 +19,7 @@ export type SystemId = (typeof SYSTEM_IDS)[number];
 /** Human labels of the systems. */
 export const SYSTEM_LABELS: Record<SystemId, string> = {
   "omnirelay-http": "OmniRelay HTTP (worker)",
+  "omnirelay-http-unary": "OmniRelay HTTP (worker, unary)",
   "omnirelay-http-raw": "OmniRelay HTTP (raw client)",
   "omnirelay-grpc": "OmniRelay gRPC (worker)",
   bullmq: "BullMQ 6.7",
@@ -179,7 +181,9 @@ export async function startSystems(options: {
     const gw = await graphileGroup(options.adminUrl, options.database);
     groups.push(gw);
     const systems: SystemHandle[] = [
+      // The worker holds a session stream by default; the unary row forces one request per lease and settlement.
       { id: "omnirelay-http", group: http, consumeArgs: { mode: "worker" } },
+      { id: "omnirelay-http-unary", group: http, consumeArgs: { mode: "worker", session: false } },
       { id: "omnirelay-http-raw", group: http, consumeArgs: { mode: "raw" } },
       { id: "omnirelay-grpc", group: grpc, consumeArgs: { mode: "worker" } },
       ...(bull ? [{ id: "bullmq" as const, group: bull, consumeArgs: {} }] : []),

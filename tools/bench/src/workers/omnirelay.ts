@@ -131,6 +131,8 @@ async function consumeWithWorker(
     concurrency: a.concurrency as number,
     prefetch: WORKER_PREFETCH,
     leaseWaitMs: 2000,
+    // A session stream unless the system forces the unary verbs (`omnirelay-http-unary`).
+    session: a.session !== false,
     handler: (item) => {
       if (a.latency && item.payload.body) {
         const ms = nowMs() - (JSON.parse(decoder.decode(item.payload.body)) as { t: number }).t;

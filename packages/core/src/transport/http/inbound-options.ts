@@ -50,5 +50,19 @@ export interface HttpInboundOptions {
    * one, such requests get 404.
    */
   readonly fallback?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
+  /** Limits of worker sessions (WebSocket upgrades on `/omnirelay/session/{namespace}`; docs/protocol.md). */
+  readonly sessions?: HttpInboundSessionOptions;
   readonly logger?: Logger;
+}
+
+/** Limits of the worker sessions an {@link HttpInboundOptions | HTTP inbound} serves. */
+export interface HttpInboundSessionOptions {
+  /** Most credit one session may hold; more is refused `omnirelay.session.credit_exceeded`. @defaultValue 1000 */
+  readonly maxCredit?: number;
+  /** A session silent for this long is closed `omnirelay.session.idle`. @defaultValue 60000 */
+  readonly idleTimeoutMs?: number;
+  /** Largest frame a worker may send; larger is refused `omnirelay.session.frame_too_large`. @defaultValue the inbound's `maxBodyBytes` */
+  readonly maxFrameBytes?: number;
+  /** Bytes left unsent to a worker before its session is cut `omnirelay.session.slow`. @defaultValue 16777216 */
+  readonly maxBufferedBytes?: number;
 }

@@ -13,6 +13,7 @@ import { optionalPositive } from "../../middleware/options.js";
 import { rawErrorResponse, writeError } from "./errors.js";
 import type { HttpInboundOptions } from "./inbound-options.js";
 import { declaredLength, lowerHeaders, readBody, requestTooLarge, security } from "./request.js";
+import { HttpSessionServer } from "./session-server.js";
 
 /**
  * Serves a dispatcher over HTTP/1.1 (or HTTPS with optional mutual TLS): `POST` to any path with the procedure in
@@ -28,6 +29,7 @@ export class HttpInbound implements AsyncDisposable {
   private readonly maxDiscardedBodyBytes: number;
   private readonly requestTimeoutMs: number;
   private server: Server | undefined;
+  private readonly sessions: HttpSessionServer;
   private active = 0;
   private idleWaiters: Array<() => void> = [];
   private current: LifecycleState = "idle";
@@ -49,6 +51,18 @@ export class HttpInbound implements AsyncDisposable {
       optionalPositive("maxDiscardedBodyBytes", options.maxDiscardedBodyBytes) ?? 16 * 1024 * 1024,
     );
     this.requestTimeoutMs = optionalPositive("requestTimeoutMs", options.requestTimeoutMs) ?? 60_000;
+    const sessions = options.sessions ?? {};
+    const maxCredit = optionalPositive("sessions.maxCredit", sessions.maxCredit);
+    const idleTimeoutMs = optionalPositive("sessions.idleTimeoutMs", sessions.idleTimeoutMs);
+    const maxBufferedBytes = optionalPositive("sessions.maxBufferedBytes", sessions.maxBufferedBytes);
+    this.sessions = new HttpSessionServer({
+      dispatcher: options.dispatcher,
+      logger: this.logger,
+      maxFrameBytes: optionalPositive("sessions.maxFrameBytes", sessions.maxFrameBytes) ?? this.maxBodyBytes,
+      ...(maxCredit !== undefined ? { maxCredit: Math.floor(maxCredit) } : {}),
+      ...(idleTimeoutMs !== undefined ? { idleTimeoutMs } : {}),
+      ...(maxBufferedBytes !== undefined ? { maxBufferedBytes } : {}),
+    });
     options.dispatcher.addInbound(this);
   }
 
@@ -124,6 +138,10 @@ export class HttpInbound implements AsyncDisposable {
         ) as unknown as Server)
       : createHttpServer(timeouts, listener);
     server.keepAliveTimeout = this.options.keepAliveTimeoutMs ?? 65_000;
+    // Worker sessions: a WebSocket upgrade that passes the unary verbs' middleware (docs/protocol.md).
+    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      void this.sessions.upgrade({ req, socket, head, running: this.current === "running" });
+    });
     server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket));
     // `Expect: 100-continue`: refuse an oversized body before the client sends it.
     server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
@@ -161,6 +179,7 @@ export class HttpInbound implements AsyncDisposable {
     }
     this.current = "draining";
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    this.sessions.close();
     server.closeIdleConnections();
     if (this.active > 0) {
       await Promise.race([

@@ -5,9 +5,11 @@ import type { ProcedureDefinition, UnaryOutbound, UnaryRequest, UnaryResponse } 
 import { ErrorCodes } from "../../errors/codes.js";
 import { isOmniRelayError, OmniRelayError } from "../../errors/omnirelay-error.js";
 import { maxDeadlineHorizonMs } from "../../middleware/deadline-headers.js";
+import type { SessionChannel, SessionChannelOptions } from "../../resourcelease/session-channel.js";
 import { type Clock, systemClock } from "../../util/clock.js";
 import { responseSite } from "../../wire/site.js";
 import { headerSafe, readError } from "./errors.js";
+import { openHttpSession } from "./session-client.js";
 
 /** TLS settings of an {@link HttpOutbound}: the CA to trust and, for mutual TLS, the client certificate. */
 export interface HttpOutboundTlsOptions {
@@ -149,6 +151,24 @@ export class HttpOutbound implements UnaryOutbound {
       req.on("error", (e) => finish(() => reject(transportError(e))));
       req.end(body);
     });
+  }
+
+  /**
+   * Opens a worker session (docs/protocol.md, "Worker sessions") as a WebSocket on the dispatcher's URL, with this
+   * outbound's TLS settings and headers. `ResourceLeaseWorker` uses it through `ResourceLeaseClient`.
+   */
+  openSession(options: SessionChannelOptions): SessionChannel {
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(this.options.headers ?? {})) headers[k.toLowerCase()] = v;
+    return openHttpSession(
+      {
+        url: this.url,
+        headers,
+        maxFrameBytes: 64 * 1024 * 1024,
+        ...(this.options.tls ? { tls: this.options.tls } : {}),
+      },
+      options,
+    );
   }
 
   /** Closes pooled sockets. */

@@ -1,0 +1,260 @@
+import type { Logger } from "../contracts/health.js";
+import type { ResourceLeaseOwnershipToken } from "../contracts/payload.js";
+import type { Dispatcher } from "../dispatcher/dispatcher.js";
+import type { RequestMeta } from "../dispatcher/types.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
+import type { PeerLeaseHealthTracker } from "../peers/index.js";
+import type { QueueEngine } from "../queue/engine.js";
+import type { ResourceLeaseCallContext } from "../queue/types.js";
+import type { Clock, TimerHandle } from "../util/clock.js";
+import {
+  type SessionClientFrame,
+  type SessionFailOp,
+  type SessionResult,
+  type SessionServerFrame,
+  type SessionTokenOp,
+  sessionErrorFrame,
+} from "./session-messages.js";
+
+/** What a session needs from the component that serves its namespace. Internal. */
+export interface SessionHost {
+  readonly engine: QueueEngine;
+  readonly tracker: PeerLeaseHealthTracker | undefined;
+  readonly logger: Logger;
+  context(meta: RequestMeta): ResourceLeaseCallContext;
+}
+
+/** Where a session's frames go, and how it is closed, on one transport. */
+export interface SessionSink {
+  send(frame: SessionServerFrame): void;
+  /** Ends the stream; `error` (already sent as an error frame) says why, none for a normal end. */
+  close(error?: OmniRelayError): void;
+}
+
+/** Limits of a worker session. */
+export interface SessionLimits {
+  /** Most credit a session may hold (granted and not yet used). @defaultValue 1000 */
+  readonly maxCredit?: number;
+  /** A session that sends nothing (not even a keep-alive) for this long is closed `omnirelay.session.idle`. @defaultValue 60000 */
+  readonly idleTimeoutMs?: number;
+}
+
+/** Options of {@link openResourceLeaseSession}. */
+export interface OpenSessionOptions extends SessionLimits {
+  readonly namespace: string;
+  /** The stream's metadata as a transport read it (any `procedure`: it is set per verb for the checks). */
+  readonly meta: RequestMeta;
+  readonly sink: SessionSink;
+}
+
+/** The verbs a session acts as; opening one passes each verb's middleware (auth, authorization, rate limits). */
+export const SESSION_VERBS = ["lease", "heartbeat", "complete", "fail"] as const;
+
+const hosts = new WeakMap<Dispatcher, Map<string, SessionHost>>();
+
+/** Makes a component's namespace reachable by sessions. Internal: the component calls it. */
+export function registerSessionHost(dispatcher: Dispatcher, namespace: string, host: SessionHost): void {
+  const map = hosts.get(dispatcher) ?? new Map<string, SessionHost>();
+  hosts.set(dispatcher, map);
+  map.set(namespace.toLowerCase(), host);
+}
+
+/**
+ * Opens a worker session on `namespace` for a transport: the stream's metadata passes the middleware of
+ * `{namespace}::lease`, `::heartbeat`, `::complete` and `::fail` (so authentication and authorization are those of
+ * the unary verbs), then every operation the session carries acts as that peer and principal.
+ * @throws OmniRelayError what the middleware refuses with (unauthenticated, permission-denied, …); unimplemented
+ * `omnirelay.procedure.not_found` when no component serves the namespace.
+ */
+export async function openResourceLeaseSession(
+  dispatcher: Dispatcher,
+  options: OpenSessionOptions,
+): Promise<ResourceLeaseSession> {
+  const host = hosts.get(dispatcher)?.get(options.namespace.toLowerCase());
+  if (!host) {
+    throw new OmniRelayError({
+      status: "unimplemented",
+      code: ErrorCodes.rpc.procedureNotFound,
+      message: `No resourcelease component serves namespace '${options.namespace}'.`,
+      metadata: { procedure: `${options.namespace}::lease` },
+    });
+  }
+  let admitted: RequestMeta | undefined;
+  for (const verb of SESSION_VERBS) {
+    const meta = await dispatcher.admit({ ...options.meta, procedure: `${options.namespace}::${verb}` });
+    admitted ??= meta;
+  }
+  return new ResourceLeaseSession({ ...options, host, meta: admitted as RequestMeta });
+}
+
+/**
+ * The dispatcher's side of one worker session: holds the worker's credit and pushes grants as items become
+ * available (a long-poll lease of the queue for up to the credit, again and again), applies settlements in frame
+ * order and answers each by id. A session that ends (stream broken, error, dispatcher stopping) only stops pushing:
+ * grants it sent stay leased to the worker (renewed by its next session or unary heartbeats, or they expire), and a
+ * grant committed but not yet sent goes straight back to the queue. Internal: transports create it through
+ * {@link openResourceLeaseSession}.
+ */
+export class ResourceLeaseSession {
+  private readonly host: SessionHost;
+  private readonly context: ResourceLeaseCallContext;
+  private readonly sink: SessionSink;
+  private readonly maxCredit: number;
+  private readonly idleTimeoutMs: number;
+  private readonly clock: Clock;
+  private readonly abort = new AbortController();
+  private credit = 0;
+  private pumping = false;
+  private open = true;
+  private idleTimer: TimerHandle | undefined;
+
+  constructor(options: { host: SessionHost; meta: RequestMeta; sink: SessionSink } & SessionLimits) {
+    this.host = options.host;
+    this.sink = options.sink;
+    this.clock = options.host.engine.clock;
+    this.maxCredit = options.maxCredit ?? 1000;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+    const context = this.host.context(options.meta);
+    this.context = { ...context, signal: this.abort.signal };
+    this.armIdle();
+  }
+
+  /** The peer the session acts as. */
+  get peerId(): string | undefined {
+    return this.context.peerId;
+  }
+
+  /** A decoded frame from the worker. */
+  receive(frame: SessionClientFrame): void {
+    if (!this.open) return;
+    this.armIdle();
+    const credit = frame.credit ?? 0;
+    if (this.credit + credit > this.maxCredit) {
+      this.fail(
+        new OmniRelayError({
+          status: "resource-exhausted",
+          code: ErrorCodes.rpc.sessionCreditExceeded,
+          message: `A session holds at most ${this.maxCredit} credit.`,
+          metadata: { limit: String(this.maxCredit) },
+        }),
+      );
+      return;
+    }
+    const hasOps = Boolean(frame.complete?.length || frame.fail?.length || frame.heartbeat?.length);
+    // Frames settle concurrently (results carry ids), so settlements of several frames share one log commit.
+    if (hasOps) this.settle(frame).catch((error: unknown) => this.fail(error));
+    if (credit > 0) {
+      this.credit += credit;
+      if (this.host.tracker && this.context.peerId) this.host.tracker.recordPoll(this.context.peerId);
+      if (!this.pumping) void this.pump();
+    }
+  }
+
+  /** Ends the session with `error` (sent first as an error frame). */
+  fail(thrown: unknown): void {
+    if (!this.open) return;
+    const error = OmniRelayError.from(thrown);
+    try {
+      this.sink.send(sessionErrorFrame(error));
+    } catch {
+      // the stream is already gone
+    }
+    this.end(error);
+  }
+
+  /** The stream ended (or is being closed): stop pushing and waiting. Idempotent. */
+  end(error?: OmniRelayError): void {
+    if (!this.open) return;
+    this.open = false;
+    if (this.idleTimer !== undefined) this.clock.clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    this.abort.abort(
+      error ??
+        new OmniRelayError({
+          status: "unavailable",
+          code: ErrorCodes.rpc.sessionClosed,
+          message: "The session ended.",
+        }),
+    );
+    this.sink.close(error);
+  }
+
+  private armIdle(): void {
+    if (this.idleTimer !== undefined) this.clock.clearTimeout(this.idleTimer);
+    this.idleTimer = this.clock.setTimeout(() => {
+      this.idleTimer = undefined;
+      this.fail(
+        new OmniRelayError({
+          status: "deadline-exceeded",
+          code: ErrorCodes.rpc.sessionIdle,
+          message: `The session sent nothing for ${this.idleTimeoutMs} ms.`,
+          metadata: { limitMs: String(this.idleTimeoutMs) },
+        }),
+      );
+    }, this.idleTimeoutMs);
+  }
+
+  /** Leases for the credit held, pushing what comes, until the credit is used up or the session ends. */
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    const engine = this.host.engine;
+    try {
+      while (this.open && this.credit > 0) {
+        const maxItems = Math.min(this.credit, engine.settings.maxBatchSize);
+        const grants = await engine.lease({ ...this.context, waitMs: engine.settings.maxWaitMs, maxItems });
+        if (!this.open) return; // (a grant committed after the end went back to the queue: the signal aborted)
+        if (grants.length === 0) continue;
+        this.credit -= grants.length;
+        this.sink.send({ grants });
+      }
+    } catch (error) {
+      if (this.open) this.fail(error);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private async settle(frame: SessionClientFrame): Promise<void> {
+    if (!this.open) return;
+    const engine = this.host.engine;
+    const tasks: Array<Promise<SessionResult[]>> = [];
+    if (frame.complete?.length) tasks.push(this.completeAll(frame.complete));
+    for (const op of frame.fail ?? []) tasks.push(this.failOne(op));
+    for (const op of frame.heartbeat ?? []) {
+      tasks.push(
+        engine.heartbeat(op.ownershipToken, this.context).then(
+          (r) => [{ id: op.id, leaseExpiresAt: r.leaseExpiresAt, remainingMs: r.remainingMs }],
+          (error: unknown) => [errorResult(op.id, error)],
+        ),
+      );
+    }
+    const results = (await Promise.all(tasks)).flat();
+    if (this.open) this.sink.send({ results });
+  }
+
+  private async completeAll(ops: readonly SessionTokenOp[]): Promise<SessionResult[]> {
+    const tokens: ResourceLeaseOwnershipToken[] = ops.map((op) => op.ownershipToken);
+    try {
+      const results = await this.host.engine.completeMany(tokens, this.context);
+      return results.map((r, i) => (r.success ? { id: ops[i]!.id } : errorResult(ops[i]!.id, r.error)));
+    } catch (error) {
+      return ops.map((op) => errorResult(op.id, error));
+    }
+  }
+
+  private async failOne(op: SessionFailOp): Promise<SessionResult[]> {
+    const { id, ownershipToken, ...rest } = op;
+    try {
+      const outcome = await this.host.engine.fail(ownershipToken, { ...this.context, ...rest });
+      return [{ id, outcome }];
+    } catch (error) {
+      return [errorResult(id, error)];
+    }
+  }
+}
+
+function errorResult(id: number, thrown: unknown): SessionResult {
+  const error = OmniRelayError.from(thrown);
+  return { id, status: error.status, code: error.code, message: error.message };
+}

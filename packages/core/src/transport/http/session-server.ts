@@ -1,0 +1,187 @@
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { type WebSocket, WebSocketServer } from "ws";
+import type { Logger } from "../../contracts/health.js";
+import type { Dispatcher } from "../../dispatcher/dispatcher.js";
+import { decodeJsonBody } from "../../dispatcher/json-codec.js";
+import type { RequestMeta } from "../../dispatcher/types.js";
+import { ErrorCodes } from "../../errors/codes.js";
+import { OmniRelayError } from "../../errors/omnirelay-error.js";
+import {
+  openResourceLeaseSession,
+  type ResourceLeaseSession,
+  type SessionLimits,
+} from "../../resourcelease/session.js";
+import { SessionClientFrameMessage, SessionServerFrameMessage } from "../../resourcelease/session-messages.js";
+import { requestSite } from "../../wire/site.js";
+import { rawErrorResponse } from "./errors.js";
+import { lowerHeaders, security } from "./request.js";
+
+/** Path prefix of worker sessions on an HTTP inbound: `GET /omnirelay/session/{namespace}` with `Upgrade: websocket`. */
+export const SESSION_PATH = "/omnirelay/session/";
+
+/** Options of the HTTP inbound's worker sessions. Internal. */
+export interface HttpSessionServerOptions extends SessionLimits {
+  readonly dispatcher: Dispatcher;
+  readonly logger: Logger;
+  /** Largest frame a worker may send (bytes of its JSON). */
+  readonly maxFrameBytes: number;
+  /** Most bytes left unsent to a worker before its session is closed as slow. @defaultValue 16 MiB */
+  readonly maxBufferedBytes?: number;
+}
+
+/** WebSocket close codes of a session, by error code (the error frame sent before says the rest). */
+const CLOSE_CODES: Readonly<Record<string, number>> = {
+  [ErrorCodes.rpc.sessionFrameInvalid]: 4400,
+  [ErrorCodes.rpc.sessionFrameTooLarge]: 4413,
+  [ErrorCodes.rpc.sessionCreditExceeded]: 4429,
+  [ErrorCodes.rpc.sessionSlow]: 4429,
+  [ErrorCodes.rpc.sessionIdle]: 4408,
+  [ErrorCodes.rpc.inboundShuttingDown]: 1001,
+};
+
+/**
+ * Worker sessions over WebSocket on an HTTP inbound (docs/protocol.md, "Worker sessions"): the upgrade request passes
+ * the same middleware as the unary verbs before it is accepted; then each text message is one JSON frame. Internal.
+ */
+export class HttpSessionServer {
+  private readonly o: HttpSessionServerOptions;
+  private readonly wss: WebSocketServer;
+  private readonly live = new Set<ResourceLeaseSession>();
+
+  constructor(options: HttpSessionServerOptions) {
+    this.o = options;
+    // Frames past the limit get a coded error from us; ws itself only cuts those far past it (close code 1009).
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.maxFrameBytes + 1024 * 1024,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+  }
+
+  /** Handles an `upgrade` request of the inbound's server (`running`: the inbound takes new calls). */
+  async upgrade(request: { req: IncomingMessage; socket: Duplex; head: Buffer; running: boolean }): Promise<void> {
+    const { req, socket, head, running } = request;
+    socket.on("error", () => socket.destroy());
+    try {
+      const path = (req.url ?? "/").split("?")[0] ?? "/";
+      if (!running) {
+        throw new OmniRelayError({
+          status: "unavailable",
+          code: ErrorCodes.rpc.inboundShuttingDown,
+          message: "The server is shutting down.",
+        });
+      }
+      if (!path.startsWith(SESSION_PATH) || req.method !== "GET" || path.length === SESSION_PATH.length) {
+        throw new OmniRelayError({
+          status: "not-found",
+          code: ErrorCodes.rpc.routeNotFound,
+          message: `No upgrade route for ${req.method} ${path}.`,
+        });
+      }
+      const namespace = decodeURIComponent(path.slice(SESSION_PATH.length));
+      let ws: WebSocket | undefined;
+      const abort = new AbortController();
+      const headers = lowerHeaders(req);
+      const meta: RequestMeta = {
+        service: this.o.dispatcher.service,
+        procedure: `${namespace}::lease`,
+        transport: "http",
+        headers,
+        signal: abort.signal,
+        security: security(req),
+        encoding: "json",
+        ...(headers["rpc-caller"] ? { caller: headers["rpc-caller"] } : {}),
+      };
+      const session = await openResourceLeaseSession(this.o.dispatcher, {
+        namespace,
+        meta,
+        ...(this.o.maxCredit !== undefined ? { maxCredit: this.o.maxCredit } : {}),
+        ...(this.o.idleTimeoutMs !== undefined ? { idleTimeoutMs: this.o.idleTimeoutMs } : {}),
+        sink: {
+          send: (frame) => {
+            if (ws?.readyState !== 1) return;
+            ws.send(JSON.stringify(SessionServerFrameMessage.write(frame, "json")));
+            if (ws.bufferedAmount > (this.o.maxBufferedBytes ?? 16 * 1024 * 1024)) {
+              session.end(
+                new OmniRelayError({
+                  status: "resource-exhausted",
+                  code: ErrorCodes.rpc.sessionSlow,
+                  message: "The worker does not read its session.",
+                  metadata: { limit: String(this.o.maxBufferedBytes ?? 16 * 1024 * 1024) },
+                }),
+              );
+            }
+          },
+          close: (error) => {
+            this.live.delete(session);
+            abort.abort();
+            if (!ws) return socket.destroy();
+            if (error?.code === ErrorCodes.rpc.sessionSlow) return ws.terminate();
+            ws.close(error ? (CLOSE_CODES[error.code] ?? 4500) : 1000, error?.code ?? "");
+          },
+        },
+      });
+      if (socket.destroyed) {
+        session.end();
+        return;
+      }
+      this.live.add(session);
+      this.wss.handleUpgrade(req, socket, head, (accepted) => {
+        ws = accepted;
+        this.attach(accepted, session);
+      });
+    } catch (thrown) {
+      const error = OmniRelayError.from(thrown);
+      this.o.logger.debug({ code: error.code }, "Refused a worker session.");
+      if (socket.writable) socket.end(rawErrorResponse(error), () => socket.destroy());
+      else socket.destroy();
+    }
+  }
+
+  /** Ends every session (the inbound is closing); workers keep their leases and reconnect elsewhere or later. */
+  close(): void {
+    const error = new OmniRelayError({
+      status: "unavailable",
+      code: ErrorCodes.rpc.inboundShuttingDown,
+      message: "The server is shutting down.",
+    });
+    for (const session of [...this.live]) session.fail(error);
+  }
+
+  private attach(ws: WebSocket, session: ResourceLeaseSession): void {
+    const maxFrameBytes = this.o.maxFrameBytes;
+    ws.on("message", (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+      if (bytes.byteLength > maxFrameBytes) {
+        session.fail(
+          new OmniRelayError({
+            status: "resource-exhausted",
+            code: ErrorCodes.rpc.sessionFrameTooLarge,
+            message: `A session frame holds at most ${maxFrameBytes} bytes.`,
+            metadata: { limit: String(maxFrameBytes) },
+          }),
+        );
+        return;
+      }
+      try {
+        if (isBinary) throw new TypeError("binary frame");
+        const frame = SessionClientFrameMessage.read(decodeJsonBody(bytes), requestSite("", maxFrameBytes));
+        session.receive(frame);
+      } catch (thrown) {
+        const cause = OmniRelayError.from(thrown);
+        session.fail(
+          new OmniRelayError({
+            status: "invalid-argument",
+            code: ErrorCodes.rpc.sessionFrameInvalid,
+            message: `Invalid session frame: ${cause.message}`,
+            metadata: { ...(cause.metadata?.field ? { field: cause.metadata.field } : {}), reason: cause.code },
+          }),
+        );
+      }
+    });
+    ws.on("error", (error) => this.o.logger.debug({ err: error }, "A worker session's socket failed."));
+    ws.on("close", () => session.end());
+  }
+}

@@ -1,0 +1,287 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import type { ResourceLeaseReplicationEvent } from "../../contracts/events.js";
+import type { ResourceLeaseGrant } from "../../contracts/payload.js";
+import { Dispatcher } from "../../dispatcher/dispatcher.js";
+import { ErrorCodes } from "../../errors/codes.js";
+import { AuthorizationMiddleware } from "../../middleware/authorization.js";
+import { PrincipalBindingMiddleware } from "../../middleware/principal-binding.js";
+import type { ResourceLeaseQueueOptions } from "../../queue/options.js";
+import { ResourceLeaseClient } from "../../resourcelease/client.js";
+import { ResourceLeaseDispatcherComponent } from "../../resourcelease/component.js";
+import { item } from "../../worker/test-helpers.js";
+import { HttpInbound } from "./inbound.js";
+import type { HttpInboundSessionOptions } from "./inbound-options.js";
+import { HttpOutbound } from "./outbound.js";
+
+// Worker sessions over WebSocket, spoken by hand on real sockets (127.0.0.1): credit, pushed grants, settlements by
+// id, a socket killed mid-lease, the same auth as the unary verbs, and the limits.
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+interface StackOptions {
+  queue?: ResourceLeaseQueueOptions;
+  sessions?: HttpInboundSessionOptions;
+  dispatcher?: Dispatcher;
+}
+
+async function stack(options: StackOptions = {}) {
+  const dispatcher = options.dispatcher ?? new Dispatcher({ service: "session-test" });
+  const events: ResourceLeaseReplicationEvent[] = [];
+  const component = new ResourceLeaseDispatcherComponent(dispatcher, {
+    queueOptions: { leaseDurationMs: 2000, ...options.queue, observers: [(e) => events.push(e)] },
+  });
+  const inbound = new HttpInbound({ dispatcher, ...(options.sessions ? { sessions: options.sessions } : {}) });
+  const { url } = await inbound.start();
+  const client = new ResourceLeaseClient({ outbound: new HttpOutbound({ url }), caller: "unary" });
+  cleanups.push(async () => {
+    await inbound.close({ graceMs: 100 });
+    await client.close();
+    await component.close();
+  });
+  return { url, queue: component.queue, client, events, inbound };
+}
+
+/** A hand-driven session: every frame received is kept; `next` waits for one that matches. */
+async function session(url: string, headers: Record<string, string> = { "rpc-caller": "worker-a" }) {
+  const ws = new WebSocket(`${url.replace("http", "ws")}/omnirelay/session/resourcelease`, { headers });
+  const frames: Array<Record<string, unknown>> = [];
+  const waiters: Array<() => void> = [];
+  let closed: { code: number; reason: string } | undefined;
+  ws.on("message", (data: Buffer) => {
+    frames.push(JSON.parse(data.toString()));
+    for (const w of waiters.splice(0)) w();
+  });
+  ws.on("close", (code, reason) => {
+    closed = { code, reason: reason.toString() };
+    for (const w of waiters.splice(0)) w();
+  });
+  cleanups.push(async () => {
+    ws.terminate();
+  });
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("error", reject);
+  });
+  const until = async (ok: () => boolean, ms = 2000) => {
+    const end = Date.now() + ms;
+    while (!ok()) {
+      if (Date.now() > end) throw new Error(`timed out; frames: ${JSON.stringify(frames)}`);
+      await new Promise<void>((resolve) => {
+        waiters.push(resolve);
+        setTimeout(resolve, 20);
+      });
+    }
+  };
+  const grants = () => frames.flatMap((f) => (f.grants as ResourceLeaseGrant[] | undefined) ?? []);
+  return {
+    ws,
+    frames,
+    grants,
+    send: (frame: unknown) => ws.send(typeof frame === "string" ? frame : JSON.stringify(frame)),
+    until,
+    closed: () => closed,
+    result: (id: number) =>
+      frames.flatMap((f) => (f.results as Array<Record<string, unknown>> | undefined) ?? []).find((r) => r.id === id),
+  };
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+describe("worker sessions over HTTP (WebSocket)", () => {
+  it("pushes grants up to the credit and no further, answers settlements by id, and leases the next on a completion", async () => {
+    const s = await stack();
+    await s.client.enqueueMany([1, 2, 3, 4, 5].map(item));
+    const w = await session(s.url);
+    w.send({ credit: 2 });
+    await w.until(() => w.grants().length === 2);
+    await sleep(150);
+    expect(w.grants()).toHaveLength(2); // credit respected: 3 items still pending
+    expect(s.queue.stats()).toMatchObject({ pendingCount: 3, activeLeaseCount: 2 });
+    const [first, second] = w.grants() as [ResourceLeaseGrant, ResourceLeaseGrant];
+    // Complete and lease the next, in one frame.
+    w.send({ complete: [{ id: 1, ownershipToken: first.ownershipToken }], credit: 1 });
+    await w.until(() => w.result(1) !== undefined && w.grants().length === 3);
+    expect(w.result(1)).toEqual({ id: 1 });
+    // A heartbeat and a fail with a stale token, in one frame: each answered under its own id.
+    w.send({
+      heartbeat: [{ id: 2, ownershipToken: second.ownershipToken }],
+      fail: [{ id: 3, ownershipToken: first.ownershipToken, reason: "late" }],
+    });
+    await w.until(() => w.result(2) !== undefined && w.result(3) !== undefined);
+    expect(w.result(2)).toMatchObject({ id: 2, remainingMs: 2000 });
+    expect(w.result(3)).toMatchObject({ id: 3, status: "failed-precondition" });
+    expect(String(w.result(3)?.code)).toMatch(/^resourcelease\.lease\./);
+    expect(s.queue.stats()).toMatchObject({ pendingCount: 2, activeLeaseCount: 2 });
+    // The grants carry the session's peer: the one named at open.
+    const granted = s.events.filter((e) => e.eventType === "LeaseGranted");
+    expect(granted.map((e) => e.peerId)).toEqual(["worker-a", "worker-a", "worker-a"]);
+  });
+
+  it("pushes an item the moment it is enqueued to a session holding credit", async () => {
+    const s = await stack();
+    const w = await session(s.url);
+    w.send({ credit: 1 });
+    await sleep(100);
+    expect(w.grants()).toHaveLength(0);
+    const started = Date.now();
+    await s.client.enqueue(item(1));
+    await w.until(() => w.grants().length === 1);
+    expect(Date.now() - started).toBeLessThan(500);
+  });
+
+  it("a socket killed mid-lease releases nothing early and grants nothing twice; the next session renews and completes", async () => {
+    const s = await stack({ queue: { leaseDurationMs: 1500 } });
+    await s.client.enqueueMany([1, 2].map(item));
+    const w = await session(s.url);
+    w.send({ credit: 1 });
+    await w.until(() => w.grants().length === 1);
+    const [held] = w.grants() as [ResourceLeaseGrant];
+    w.send({ credit: 5 }); // credit outstanding when the socket dies
+    await w.until(() => w.grants().length === 2);
+    w.ws.terminate(); // the socket dies: no close handshake
+    await sleep(200);
+    await s.client.enqueue(item(3));
+    await sleep(100);
+    // Both leases are still held; the new item was not pushed to the dead session.
+    expect(s.queue.stats()).toMatchObject({ activeLeaseCount: 2, pendingCount: 1 });
+    const other = await s.client.lease({ maxItems: 10, waitMs: 0 });
+    expect(other.map((g) => g.sequenceId)).toEqual([3]);
+    // The worker's next session renews the held lease and completes it.
+    const again = await session(s.url);
+    again.send({ heartbeat: [{ id: 1, ownershipToken: held.ownershipToken }] });
+    await again.until(() => again.result(1) !== undefined);
+    expect(again.result(1)).toMatchObject({ id: 1, remainingMs: 1500 });
+    again.send({ complete: [{ id: 2, ownershipToken: held.ownershipToken }] });
+    await again.until(() => again.result(2) !== undefined);
+    expect(again.result(2)).toEqual({ id: 2 });
+    const grantedIds = s.events.filter((e) => e.eventType === "LeaseGranted").map((e) => e.ownership?.sequenceId);
+    expect(grantedIds.sort()).toEqual([1, 2, 3]); // each item granted once
+  });
+
+  it("refuses a frame that is not JSON, or has a bad field, with a coded error, and keeps serving", async () => {
+    const s = await stack();
+    const w = await session(s.url);
+    w.send("{not json");
+    await w.until(() => w.closed() !== undefined);
+    expect(w.frames.at(-1)).toMatchObject({ error: { code: ErrorCodes.rpc.sessionFrameInvalid } });
+    expect(w.closed()?.code).toBe(4400);
+    const v = await session(s.url);
+    v.send({ credit: -1 });
+    await v.until(() => v.closed() !== undefined);
+    expect(v.frames.at(-1)).toMatchObject({ error: { code: ErrorCodes.rpc.sessionFrameInvalid } });
+    const t = await session(s.url);
+    t.send({ complete: [{ id: 1, ownershipToken: { sequenceId: 1 } }] });
+    await t.until(() => t.closed() !== undefined);
+    expect(t.frames.at(-1)).toMatchObject({ error: { code: ErrorCodes.rpc.sessionFrameInvalid } });
+    await s.client.enqueue(item(1));
+    expect(await s.client.lease({ waitMs: 0 })).toHaveLength(1);
+  });
+
+  it("caps credit, frame size and silence, each with its code", async () => {
+    const s = await stack({ sessions: { maxCredit: 10, maxFrameBytes: 512, idleTimeoutMs: 300 } });
+    const a = await session(s.url);
+    a.send({ credit: 6 });
+    a.send({ credit: 5 });
+    await a.until(() => a.closed() !== undefined);
+    expect(a.frames.at(-1)).toMatchObject({ error: { code: ErrorCodes.rpc.sessionCreditExceeded } });
+    expect(a.closed()?.code).toBe(4429);
+    const b = await session(s.url);
+    b.send({ heartbeat: [], pad: "x".repeat(600) });
+    await b.until(() => b.closed() !== undefined);
+    expect(b.frames.at(-1)).toMatchObject({ error: { code: ErrorCodes.rpc.sessionFrameTooLarge } });
+    expect(b.closed()?.code).toBe(4413);
+    const c = await session(s.url);
+    const opened = Date.now();
+    const keep = setInterval(() => c.send({}), 100); // keep-alives hold it open past the idle limit…
+    await sleep(500);
+    clearInterval(keep);
+    expect(c.closed()).toBeUndefined();
+    await c.until(() => c.closed() !== undefined); // …then silence closes it
+    expect(c.frames.at(-1)).toMatchObject({ error: { code: ErrorCodes.rpc.sessionIdle } });
+    expect(c.closed()?.code).toBe(4408);
+    expect(Date.now() - opened).toBeGreaterThanOrEqual(700);
+  });
+
+  it("refuses session limits that are not positive numbers", () => {
+    const dispatcher = new Dispatcher({ service: "session-options" });
+    for (const sessions of [{ maxCredit: 0 }, { idleTimeoutMs: -1 }, { maxFrameBytes: Number.NaN }]) {
+      expect(() => new HttpInbound({ dispatcher, sessions })).toThrow(
+        expect.objectContaining({ code: ErrorCodes.resourceLease.optionsInvalid }),
+      );
+    }
+  });
+
+  it("closes its sessions with 1001 when the inbound closes", async () => {
+    const s = await stack();
+    const w = await session(s.url);
+    await s.inbound.close({ graceMs: 50 });
+    await w.until(() => w.closed() !== undefined);
+    expect(w.closed()?.code).toBe(1001);
+    expect(w.frames.at(-1)).toMatchObject({ error: { code: ErrorCodes.rpc.inboundShuttingDown } });
+  });
+});
+
+describe("worker sessions and auth", () => {
+  const secured = () => {
+    const dispatcher = new Dispatcher({
+      service: "session-auth",
+      inboundMiddleware: [
+        new PrincipalBindingMiddleware({ trustedProxies: ["127.0.0.1"], acceptClientCertificates: false }),
+        new AuthorizationMiddleware({
+          rules: [
+            { principals: ["alice"], procedures: ["resourcelease::*"] },
+            { principals: ["bob"], procedures: ["resourcelease::lease", "resourcelease::enqueue"] },
+          ],
+        }),
+      ],
+    });
+    return stack({ dispatcher });
+  };
+
+  /** The HTTP answer to a session upgrade that was refused. */
+  const refusal = (url: string, headers: Record<string, string>) =>
+    new Promise<{ status: number; code: string | undefined }>((resolve, reject) => {
+      const ws = new WebSocket(`${url.replace("http", "ws")}/omnirelay/session/resourcelease`, { headers });
+      ws.on("unexpected-response", (_req, res) => {
+        resolve({ status: res.statusCode ?? 0, code: res.headers["rpc-error-code"] as string | undefined });
+        res.resume();
+        ws.terminate();
+      });
+      ws.on("open", () => reject(new Error("the session was accepted")));
+      ws.on("error", () => {});
+    });
+
+  it("refuses an unauthenticated session, and one whose principal may not call every verb it carries", async () => {
+    const s = await secured();
+    expect(await refusal(s.url, { "rpc-caller": "w" })).toEqual({ status: 401, code: ErrorCodes.auth.required });
+    // bob may lease but not complete: a session (which completes) is refused at open.
+    expect(await refusal(s.url, { "x-client-principal": "bob" })).toEqual({
+      status: 403,
+      code: ErrorCodes.auth.forbidden,
+    });
+  });
+
+  it("binds every operation of an authenticated session to its principal and peer", async () => {
+    const s = await secured();
+    const producer = new ResourceLeaseClient({
+      outbound: new HttpOutbound({ url: s.url, headers: { "x-client-principal": "alice" } }),
+    });
+    cleanups.push(() => producer.close());
+    await producer.enqueue(item(1));
+    const w = await session(s.url, { "x-client-principal": "alice", "rpc-caller": "worker-a" });
+    w.send({ credit: 1 });
+    await w.until(() => w.grants().length === 1);
+    w.send({ complete: [{ id: 7, ownershipToken: w.grants()[0]!.ownershipToken }] });
+    await w.until(() => w.result(7) !== undefined);
+    expect(w.result(7)).toEqual({ id: 7 });
+    const mine = s.events.filter((e) => e.eventType === "LeaseGranted" || e.eventType === "Completed");
+    expect(mine.map((e) => [e.eventType, e.peerId, e.principal])).toEqual([
+      ["LeaseGranted", "worker-a", "alice"],
+      ["Completed", "worker-a", "alice"],
+    ]);
+  });
+});

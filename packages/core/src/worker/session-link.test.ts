@@ -1,0 +1,76 @@
+import { describe, expect, it } from "vitest";
+import { ErrorCodes } from "../errors/codes.js";
+import { OmniRelayError } from "../errors/omnirelay-error.js";
+import type { SessionChannelOptions } from "../resourcelease/session-channel.js";
+import type { SessionClientFrame } from "../resourcelease/session-messages.js";
+import { systemClock } from "../util/clock.js";
+import { WorkerSession } from "./session-link.js";
+import { rejection } from "./test-http-harness.js";
+
+// The worker's end of a session against a channel the test drives: frames gathered per turn, answers by id, a stream
+// that stops answering (a half-open socket sends no error) ended by the answer deadline.
+
+const token = { sequenceId: 1, attempt: 1, leaseId: "l1", fencingToken: 1 };
+
+function link(answerTimeoutMs = 10_000) {
+  const sent: SessionClientFrame[] = [];
+  let closedByWorker = 0;
+  let channel: Omit<SessionChannelOptions, "namespace"> | undefined;
+  const ended: OmniRelayError[] = [];
+  const session = new WorkerSession({
+    clock: systemClock,
+    answerTimeoutMs,
+    open: (options) => {
+      channel = options;
+      return {
+        send: (frame) => sent.push(frame),
+        close: () => {
+          closedByWorker++;
+          options.onClose(
+            new OmniRelayError({ status: "unavailable", code: ErrorCodes.rpc.sessionClosed, message: "closed" }),
+          );
+        },
+      };
+    },
+    onOpen: () => {},
+    onGrants: () => {},
+    onClose: (error) => ended.push(error),
+  });
+  channel?.onOpen();
+  return { session, sent, ended, server: () => channel!, closedByWorker: () => closedByWorker };
+}
+
+describe("WorkerSession", () => {
+  it("sends the credit and settlements of one turn as one frame, and pairs answers by id", async () => {
+    const l = link();
+    l.session.credit(2);
+    const completed = l.session.complete(token);
+    const renewed = l.session.heartbeat(token);
+    await new Promise((r) => setImmediate(r));
+    expect(l.sent).toHaveLength(1);
+    const frame = l.sent[0]!;
+    expect(frame.credit).toBe(2);
+    const completeId = frame.complete![0]!.id;
+    const heartbeatId = frame.heartbeat![0]!.id;
+    l.server().onFrame({
+      results: [
+        { id: heartbeatId, leaseExpiresAt: 5000, remainingMs: 3000 },
+        { id: completeId, status: "failed-precondition", code: "resourcelease.lease.fenced", message: "fenced" },
+      ],
+    });
+    expect(await renewed).toEqual({ leaseExpiresAt: 5000, remainingMs: 3000 });
+    expect(await rejection(completed)).toMatchObject({ code: "resourcelease.lease.fenced" });
+  });
+
+  it("ends a session that does not answer a completion in time, and rejects what was waiting", async () => {
+    const l = link(50);
+    const completed = l.session.complete(token);
+    const renewed = l.session.heartbeat(token);
+    expect(await rejection(completed)).toMatchObject({ code: ErrorCodes.rpc.deadlineExceeded });
+    expect(await rejection(renewed)).toMatchObject({ code: ErrorCodes.rpc.sessionClosed, status: "unavailable" });
+    expect(l.closedByWorker()).toBe(1);
+    expect(l.ended).toHaveLength(1);
+    expect(l.session.isOpen).toBe(false);
+    expect(await rejection(l.session.complete(token))).toMatchObject({ code: ErrorCodes.rpc.sessionClosed });
+  });
+});

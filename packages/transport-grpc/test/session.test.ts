@@ -1,0 +1,247 @@
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { Client, credentials, Metadata } from "@grpc/grpc-js";
+import {
+  Dispatcher,
+  ErrorCodes,
+  type OmniRelayError,
+  ResourceLeaseClient,
+  ResourceLeaseDispatcherComponent,
+  type ResourceLeaseGrant,
+  type ResourceLeaseQueueOptions,
+  type ResourceLeaseReplicationEvent,
+  ResourceLeaseWorker,
+  type UnaryInboundMiddleware,
+} from "@omnirelay/core";
+import { AuthorizationMiddleware, PrincipalBindingMiddleware } from "@omnirelay/core/middleware";
+import type { SessionChannel, SessionServerFrame } from "@omnirelay/core/wire";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { ResourceLeaseServiceService } from "../src/gen/omnirelay/resourcelease/v1/resourcelease.js";
+import { GrpcInbound, GrpcOutbound } from "../src/index.js";
+
+// Worker sessions on the bidirectional `Session` rpc, real HTTP/2 sockets on 127.0.0.1: credit, pushed grants,
+// complete-and-next, a socket killed mid-lease, auth at open, malformed frames, and ResourceLeaseWorker on it.
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const item = (id: number) => ({
+  resourceType: "t",
+  resourceId: String(id),
+  partitionKey: `p-${id}`,
+  payloadEncoding: "json",
+});
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+async function stack(options: { queue?: ResourceLeaseQueueOptions; middleware?: UnaryInboundMiddleware[] } = {}) {
+  const dispatcher = new Dispatcher({ service: "grpc-session", inboundMiddleware: options.middleware ?? [] });
+  const events: ResourceLeaseReplicationEvent[] = [];
+  const component = new ResourceLeaseDispatcherComponent(dispatcher, {
+    queueOptions: { leaseDurationMs: 2000, ...options.queue, observers: [(e) => events.push(e)] },
+  });
+  const inbound = new GrpcInbound({ dispatcher, sessions: { idleTimeoutMs: 5000 } });
+  const { port } = await inbound.start();
+  const address = `127.0.0.1:${port}`;
+  const outbound = new GrpcOutbound({ address, metadata: { "x-client-principal": "alice" } });
+  const client = new ResourceLeaseClient({ outbound, caller: "unary" });
+  cleanups.push(async () => {
+    await inbound.close({ graceMs: 100 });
+    await client.close();
+    await component.close();
+  });
+  return { address, port, queue: component.queue, client, events, outbound };
+}
+
+/** A session through the real GrpcOutbound, recording what comes back. */
+function open(outbound: GrpcOutbound, caller = "worker-a") {
+  const frames: SessionServerFrame[] = [];
+  let opened = false;
+  let closed: OmniRelayError | undefined;
+  const channel: SessionChannel = outbound.openSession({
+    namespace: "resourcelease",
+    caller,
+    onOpen: () => {
+      opened = true;
+    },
+    onFrame: (frame) => frames.push(frame),
+    onClose: (error) => {
+      closed = error;
+    },
+  });
+  cleanups.push(async () => channel.close());
+  const until = async (ok: () => boolean, ms = 3000) => {
+    const end = Date.now() + ms;
+    while (!ok()) {
+      if (Date.now() > end) throw new Error(`timed out; frames ${JSON.stringify(frames)}, closed ${closed?.code}`);
+      await sleep(10);
+    }
+  };
+  return {
+    channel,
+    frames,
+    until,
+    opened: () => opened,
+    closed: () => closed,
+    grants: (): ResourceLeaseGrant[] => frames.flatMap((f) => [...(f.grants ?? [])]),
+    result: (id: number) => frames.flatMap((f) => [...(f.results ?? [])]).find((r) => r.id === id),
+  };
+}
+
+/** Forwards 127.0.0.1:port to `target`; `kill()` destroys every connection through it. */
+async function proxy(targetPort: number) {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((inbound) => {
+    const outbound = connect(targetPort, "127.0.0.1");
+    for (const s of [inbound, outbound]) {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+      s.on("error", () => {});
+    }
+    inbound.pipe(outbound).pipe(inbound);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const relay = {
+    address: `127.0.0.1:${(server.address() as { port: number }).port}`,
+    kill: () => {
+      const n = sockets.size;
+      for (const s of sockets) s.destroy();
+      return n;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        relay.kill();
+        server.close(() => resolve());
+      }),
+  };
+  cleanups.push(relay.close);
+  return relay;
+}
+
+describe("worker sessions over gRPC", () => {
+  it("pushes grants up to the credit, answers settlements by id, and leases the next on a completion", async () => {
+    const s = await stack();
+    await s.client.enqueueMany([1, 2, 3, 4].map(item));
+    const w = open(s.outbound);
+    await w.until(w.opened);
+    w.channel.send({ credit: 2 });
+    await w.until(() => w.grants().length === 2);
+    await sleep(150);
+    expect(w.grants()).toHaveLength(2);
+    expect(s.queue.stats()).toMatchObject({ pendingCount: 2, activeLeaseCount: 2 });
+    const [first, second] = w.grants() as [ResourceLeaseGrant, ResourceLeaseGrant];
+    w.channel.send({ complete: [{ id: 1, ownershipToken: first.ownershipToken }], credit: 1 });
+    await w.until(() => w.result(1) !== undefined && w.grants().length === 3);
+    expect(w.result(1)).toEqual({ id: 1 });
+    w.channel.send({
+      heartbeat: [{ id: 2, ownershipToken: second.ownershipToken }],
+      fail: [{ id: 3, ownershipToken: w.grants()[2]!.ownershipToken, reason: "boom", requeue: true, delayMs: 0 }],
+    });
+    await w.until(() => w.result(2) !== undefined && w.result(3) !== undefined);
+    expect(w.result(2)).toMatchObject({ id: 2, remainingMs: 2000 });
+    expect(typeof w.result(2)?.leaseExpiresAt).toBe("number");
+    expect(w.result(3)).toMatchObject({ id: 3, outcome: "requeued" });
+    const granted = s.events.filter((e) => e.eventType === "LeaseGranted");
+    expect(new Set(granted.map((e) => e.peerId))).toEqual(new Set(["worker-a"]));
+  });
+
+  it("a socket killed mid-lease releases nothing early and grants nothing twice", async () => {
+    const s = await stack({ queue: { leaseDurationMs: 1500 } });
+    const relay = await proxy(s.port);
+    const viaRelay = new GrpcOutbound({ address: relay.address });
+    cleanups.push(() => viaRelay.close());
+    await s.client.enqueueMany([1, 2].map(item));
+    const w = open(viaRelay);
+    await w.until(w.opened);
+    w.channel.send({ credit: 1 });
+    await w.until(() => w.grants().length === 1);
+    const [held] = w.grants() as [ResourceLeaseGrant];
+    expect(relay.kill()).toBeGreaterThan(0);
+    await w.until(() => w.closed() !== undefined);
+    expect(w.closed()?.status).toBe("unavailable");
+    await sleep(100);
+    expect(s.queue.stats()).toMatchObject({ activeLeaseCount: 1, pendingCount: 1 });
+    const other = await s.client.lease({ maxItems: 10, waitMs: 0 });
+    expect(other.map((g) => g.sequenceId)).toEqual([2]);
+    // The worker's next session renews and completes the held lease.
+    const again = open(s.outbound);
+    await again.until(again.opened);
+    again.channel.send({ heartbeat: [{ id: 1, ownershipToken: held.ownershipToken }] });
+    again.channel.send({ complete: [{ id: 2, ownershipToken: held.ownershipToken }] });
+    await again.until(() => again.result(1) !== undefined && again.result(2) !== undefined);
+    expect(again.result(1)).toMatchObject({ remainingMs: 1500 });
+    expect(again.result(2)).toEqual({ id: 2 });
+    const ids = s.events.filter((e) => e.eventType === "LeaseGranted").map((e) => e.ownership?.sequenceId);
+    expect(ids.sort()).toEqual([1, 2]);
+  });
+
+  it("answers a malformed frame and too much credit with coded errors, and keeps serving", async () => {
+    const s = await stack();
+    // Raw bytes that are not a SessionClientFrame.
+    const raw = new Client(s.address, credentials.createInsecure());
+    cleanups.push(async () => raw.close());
+    const method = ResourceLeaseServiceService.session;
+    const call = raw.makeBidiStreamRequest(method.path, (b: Buffer) => b, method.responseDeserialize, new Metadata());
+    const status = new Promise<{ code: number; metadata: Metadata }>((resolve) => call.on("status", resolve));
+    call.on("error", () => {});
+    call.on("data", () => {});
+    call.write(Buffer.from([0x0a, 0xff, 0xff, 0xff]));
+    const s1 = await status;
+    expect(s1.code).toBe(3); // INVALID_ARGUMENT
+    expect(s1.metadata.get("omnirelay-error-code")).toEqual([ErrorCodes.rpc.sessionFrameInvalid]);
+    const w = open(s.outbound);
+    await w.until(w.opened);
+    w.channel.send({ credit: 1001 });
+    await w.until(() => w.closed() !== undefined);
+    expect(w.closed()?.code).toBe(ErrorCodes.rpc.sessionCreditExceeded);
+    await s.client.enqueue(item(1));
+    expect(await s.client.lease({ waitMs: 0 })).toHaveLength(1);
+  });
+
+  it("refuses an unauthenticated session when auth is on, and accepts an authorized one", async () => {
+    const s = await stack({
+      middleware: [
+        new PrincipalBindingMiddleware({ trustedProxies: ["127.0.0.1"], acceptClientCertificates: false }),
+        new AuthorizationMiddleware({ rules: [{ principals: ["alice"], procedures: ["resourcelease::*"] }] }),
+      ],
+    });
+    const anonymous = new GrpcOutbound({ address: s.address });
+    cleanups.push(() => anonymous.close());
+    const refused = open(anonymous);
+    await refused.until(() => refused.closed() !== undefined);
+    expect(refused.opened()).toBe(false);
+    expect(refused.closed()?.code).toBe(ErrorCodes.auth.required);
+    const w = open(s.outbound); // metadata x-client-principal: alice, from a trusted address
+    await w.until(w.opened);
+    await s.client.enqueue(item(1));
+    w.channel.send({ credit: 1 });
+    await w.until(() => w.grants().length === 1);
+    const granted = s.events.find((e) => e.eventType === "LeaseGranted");
+    expect([granted?.peerId, granted?.principal]).toEqual(["worker-a", "alice"]);
+  });
+
+  it("ResourceLeaseWorker uses the session by default over GrpcOutbound", async () => {
+    const s = await stack();
+    const n = 20;
+    await s.client.enqueueMany(Array.from({ length: n }, (_, i) => item(i)));
+    const client = new ResourceLeaseClient({ outbound: new GrpcOutbound({ address: s.address }), caller: "w" });
+    cleanups.push(() => client.close());
+    const unaryLease = vi.spyOn(client, "lease");
+    const handled: number[] = [];
+    const worker = new ResourceLeaseWorker({
+      client,
+      peerId: "w",
+      concurrency: 3,
+      handler: async (grant) => {
+        handled.push(grant.sequenceId);
+      },
+    });
+    cleanups.push(() => worker.close({ graceMs: 100 }));
+    worker.start();
+    const end = Date.now() + 5000;
+    while (worker.stats().completed < n && Date.now() < end) await sleep(10);
+    expect(handled.sort((a, b) => a - b)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    expect(unaryLease).not.toHaveBeenCalled();
+    expect(s.queue.stats()).toMatchObject({ pendingCount: 0, activeLeaseCount: 0 });
+  });
+});
