@@ -4,6 +4,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { ResourceLeaseClient } from "@omnirelay/core";
 import { JetStreamResourceLeaseEventLog } from "@omnirelay/replicator-jetstream";
+import { type Browser, chromium } from "playwright-core";
 import { afterEach, describe, expect, it } from "vitest";
 import { catalogPayload, LakehouseSimulation } from "../src/seeder.js";
 import { eventually, getJson, killAll, startDemo, tempDir } from "./helpers.js";
@@ -80,6 +81,7 @@ describe("--mesh --log jetstream:// (three dispatcher nodes on the machine's NAT
     const httpUrl = (i: number) => `http://127.0.0.1:${http + i}`;
     const rpcUrls = [0, 1, 2].map((i) => `http://127.0.0.1:${rpc + i}`);
     const clients = new Map<string, ResourceLeaseClient>();
+    let browser: Browser | undefined;
     try {
       const mesh = startDemo([
         ...["--mesh", "--log", `jetstream://${NATS}`, "--nodes", "3", "--jetstream-prefix", prefix],
@@ -139,6 +141,16 @@ describe("--mesh --log jetstream:// (three dispatcher nodes on the machine's NAT
       const victim = Number(target.owner.replace("node-", "")) - 1;
       const survivors = [0, 1, 2].filter((i) => i !== victim);
       const movedShards = (placed[0]?.shards ?? []).filter((s) => s.owner === target.owner);
+      // The live page of a node that stays: s0's owner now, and (below) its move.
+      browser = await chromium.launch({
+        executablePath: "/usr/bin/chromium",
+        args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+      });
+      const page = await browser.newPage();
+      await page.goto(`${httpUrl(survivors[0] as number)}/`);
+      const s0Owner = page.locator('tr[data-shard="s0"] [data-owner]');
+      await s0Owner.waitFor({ timeout: 10_000 });
+      expect(await s0Owner.textContent()).toBe(target.owner);
       const killedAt = Date.now();
       process.kill(pids.get(target.owner) as number, "SIGKILL");
       await enqueueRound(); // rides through: the clients follow the shard to its new owner
@@ -156,6 +168,8 @@ describe("--mesh --log jetstream:// (three dispatcher nodes on the machine's NAT
         const docs = await Promise.all(survivors.map(view));
         return movedShards.every((m) => docs.some((d) => d.shards.find((s) => s.shard === m.shard)?.servedHere));
       }, 20_000);
+      await page.locator("#moves li", { hasText: `s0: ${target.owner} → ${moved.owner}` }).waitFor({ timeout: 10_000 });
+      expect(await s0Owner.textContent()).toBe(moved.owner);
       await enqueueRound();
 
       // Items keep completing on the survivors, and every acknowledged enqueue completes.
@@ -177,6 +191,7 @@ describe("--mesh --log jetstream:// (three dispatcher nodes on the machine's NAT
       mesh.proc.kill("SIGINT");
       expect((await mesh.exited).code).toBe(0);
     } finally {
+      await browser?.close();
       await Promise.all([...clients.values()].map((c) => c.close()));
       dir.remove();
       await removeJetStream(prefix);
