@@ -12,6 +12,7 @@ import type {
   JetStreamDeterministicStateStore,
   JetStreamShardOwnership,
   JetStreamShardPlacement,
+  JetStreamSyncSetting,
   OwnedJetStreamResourceLeaseQueue,
   ShardPlacementEvent,
 } from "@omnirelay/replicator-jetstream";
@@ -44,12 +45,14 @@ export interface OwnershipChange {
   readonly reason?: string;
 }
 
-/** Whether the node reached JetStream at its last probe (every second). */
+/** Whether the node reached JetStream at its last probe (every second), and when the server fsyncs. */
 export interface JetStreamReachability {
   reachable: boolean;
   checkedAt: string;
   latencyMs?: number;
   error?: string;
+  /** The server's sync setting, as the first shard log this node opened described it. */
+  sync?: JetStreamSyncSetting;
 }
 
 /** A dispatcher node of the JetStream mode (`--log jetstream://…`). */
@@ -249,6 +252,14 @@ export async function startJetStreamNode(
           logger,
         },
       });
+      if (jetstream.sync === undefined) {
+        owned.log.describe().then(
+          (description) => {
+            jetstream.sync = description.sync;
+          },
+          () => undefined,
+        );
+      }
       const component = slots.serve(shard, owned.queue);
       const unregister = controlPlane.addComponent(component);
       logger.info(

@@ -25,7 +25,7 @@ async function startNats(port: number, storeDir: string): Promise<ChildProcess> 
 }
 
 interface MeshDoc {
-  jetstream: { reachable: boolean; error?: string };
+  jetstream: { reachable: boolean; error?: string; sync?: { syncEveryWrite: boolean | "unknown"; source: string } };
   shards: { shard: string; owner: string; servedHere: boolean }[];
 }
 
@@ -48,6 +48,11 @@ describe("a JetStream-mode node's /readyz and /demo/mesh", () => {
         return doc.shards.every((s) => s.servedHere && s.owner === "solo");
       });
       expect((await fetch(`${httpUrl}/readyz`)).status).toBe(200);
+      // The server's sync setting is reported: this nats-server acknowledges before it fsyncs (no monitor URL given,
+      // so only a server before 2.10 can say so; a newer one reports unknown).
+      const sync = await eventually(async () => (await getJson<MeshDoc>(`${httpUrl}/demo/mesh`)).jetstream.sync);
+      expect(sync.syncEveryWrite).not.toBe(true);
+      expect(["server-version", "unknown"]).toContain(sync.source);
 
       nats.kill("SIGKILL");
       const down = await eventually(async () => {
