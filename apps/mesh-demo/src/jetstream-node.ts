@@ -1,11 +1,4 @@
-import {
-  Dispatcher,
-  ErrorCodes,
-  HttpInbound,
-  isOmniRelayError,
-  type Logger,
-  type ResourceLeaseReplicationEvent,
-} from "@omnirelay/core";
+import { Dispatcher, HttpInbound, type Logger, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { PeerLeaseHealthTracker } from "@omnirelay/core/peers";
 import { ResourceLeaseControlPlane } from "@omnirelay/diagnostics";
 import type {
@@ -14,7 +7,6 @@ import type {
   JetStreamShardPlacement,
   JetStreamSyncSetting,
   OwnedJetStreamResourceLeaseQueue,
-  ShardPlacementEvent,
 } from "@omnirelay/replicator-jetstream";
 import { authMiddleware, bindingOptions, MESH_ADMIN, type MeshAuth } from "./auth.js";
 import { CatalogState } from "./catalog.js";
@@ -22,8 +14,11 @@ import { type MeshDemoConfig, shardNamespace } from "./config.js";
 import { registerCatalogApply } from "./dispatcher-node.js";
 import { EventFeed } from "./event-feed.js";
 import { MeshOwnershipMetrics } from "./mesh-metrics.js";
+import { type OwnershipChange, placementEventRecorder } from "./ownership-events.js";
 import { ShardSlots } from "./shard-slots.js";
 import { CallerTransports } from "./transports.js";
+
+export type { OwnershipChange } from "./ownership-events.js";
 
 /** A shard this node serves: its owned queue and what it counted since it took the shard. */
 export interface ServedMeshShard {
@@ -33,16 +28,6 @@ export interface ServedMeshShard {
   readonly since: number;
   readonly counts: { completed: number };
   close(): Promise<void>;
-}
-
-/** One ownership change this node saw. */
-export interface OwnershipChange {
-  readonly at: string;
-  readonly node: string;
-  readonly shard: string;
-  readonly change: "acquired" | "released" | "lost";
-  readonly epoch: number;
-  readonly reason?: string;
 }
 
 /** Whether the node reached JetStream at its last probe (every second), and when the server fsyncs. */
@@ -100,12 +85,6 @@ export function jetStreamNames(prefix: string): JetStreamNames {
     snapshots: `${prefix}_SNAPSHOTS`,
     deterministic: `${prefix}_DETERMINISTIC`,
   };
-}
-
-/** Whether an error (or one of its causes) is the log's refusal of an append. */
-function appendRefused(error: unknown, depth = 0): boolean {
-  if (!isOmniRelayError(error) || depth > 5) return false;
-  return error.code === ErrorCodes.jetstream.appendRefused || appendRefused(error.cause, depth + 1);
 }
 
 /**
@@ -202,30 +181,7 @@ export async function startJetStreamNode(
     });
     await dispatcher.start();
     const changes: OwnershipChange[] = [];
-    const note = (change: Omit<OwnershipChange, "at" | "node">) => {
-      changes.push({ at: new Date().toISOString(), node: nodeId, ...change });
-      if (changes.length > 50) changes.splice(0, changes.length - 50);
-    };
-    const onEvent = (event: ShardPlacementEvent) => {
-      if (event.type === "error") {
-        logger.warn({ shard: event.shard, err: event.error }, "Shard placement error.");
-        return;
-      }
-      const { shard, epoch } = event;
-      metrics.changes.inc({ shard, change: event.type });
-      if (event.type === "acquired") {
-        metrics.owned.set({ shard }, 1);
-        metrics.epoch.set({ shard }, epoch);
-        note({ shard, change: "acquired", epoch });
-        logger.info({ shard, epoch, node: nodeId }, "Shard acquired.");
-        return;
-      }
-      metrics.owned.set({ shard }, 0);
-      if (event.type === "lost" && appendRefused(event.error)) metrics.refusals.inc({ shard });
-      const reason = event.type === "released" ? event.reason : event.error.message;
-      note({ shard, change: event.type, epoch, reason });
-      logger.warn({ shard, epoch, node: nodeId, reason }, `Shard ${event.type}.`);
-    };
+    const onEvent = placementEventRecorder({ nodeId, metrics, logger, changes });
     const serve = async (shard: string): Promise<ServedMeshShard> => {
       const namespace = namespaces.get(shard) as string;
       const counts = { completed: 0 };
