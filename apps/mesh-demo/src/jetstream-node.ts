@@ -131,7 +131,7 @@ export async function startJetStreamNode(
     });
     opened.push(store);
     controlPlane.addDeterministicStore({ store: "jetstream", records: () => 0 });
-    const catalog = await CatalogState.load(store);
+    const catalog = await CatalogState.load(store, { shared: true });
     registerCatalogApply(dispatcher, catalog);
     const ownership = await js.JetStreamShardOwnership.open({
       servers,
