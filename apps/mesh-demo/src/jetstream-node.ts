@@ -1,4 +1,5 @@
 import { Dispatcher, HttpInbound, type Logger, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { DeterministicResourceLeaseCoordinator } from "@omnirelay/core/deterministic";
 import { PeerLeaseHealthTracker } from "@omnirelay/core/peers";
 import { ResourceLeaseControlPlane } from "@omnirelay/diagnostics";
 import type {
@@ -13,6 +14,7 @@ import { CatalogState } from "./catalog.js";
 import { type MeshDemoConfig, shardNamespace } from "./config.js";
 import { registerCatalogApply } from "./dispatcher-node.js";
 import { EventFeed } from "./event-feed.js";
+import { LogFollower } from "./follower.js";
 import { MeshOwnershipMetrics } from "./mesh-metrics.js";
 import { type OwnershipChange, placementEventRecorder } from "./ownership-events.js";
 import { ShardSlots } from "./shard-slots.js";
@@ -27,6 +29,8 @@ export interface ServedMeshShard {
   readonly owned: OwnedJetStreamResourceLeaseQueue;
   readonly since: number;
   readonly counts: { completed: number };
+  /** Records the shard's events in the shared deterministic store. */
+  readonly follower: LogFollower;
   close(): Promise<void>;
 }
 
@@ -185,6 +189,7 @@ export async function startJetStreamNode(
     const serve = async (shard: string): Promise<ServedMeshShard> => {
       const namespace = namespaces.get(shard) as string;
       const counts = { completed: 0 };
+      let committed: (() => void) | undefined;
       const owned = await js.openOwnedJetStreamResourceLeaseQueue({
         ownership,
         log: { servers, shard, stream: names.stream, subjectPrefix: names.subjectPrefix },
@@ -203,6 +208,7 @@ export async function startJetStreamNode(
             (event: ResourceLeaseReplicationEvent) => feed.push(namespace, event),
             (event: ResourceLeaseReplicationEvent) => {
               if (event.eventType === "Completed") counts.completed++;
+              committed?.();
             },
           ],
           logger,
@@ -216,6 +222,30 @@ export async function startJetStreamNode(
           () => undefined,
         );
       }
+      // The follower records every event of the shard's log in the shared store, from the checkpoint the previous
+      // owner left there (the coordinator skips what it already recorded): a failover never records an event twice.
+      const follower = new LogFollower({
+        replicator: {
+          read: (from, limit) =>
+            from > owned.log.stats().lastSequence ? (async function* () {})() : owned.log.read(from, limit),
+          onCommit: (listener) => {
+            committed = listener;
+            const timer = setInterval(listener, 1_000);
+            return () => {
+              committed = undefined;
+              clearInterval(timer);
+            };
+          },
+        },
+        sink: new DeterministicResourceLeaseCoordinator({
+          stateStore: store,
+          changeId: `resourcelease-mesh-demo.${namespace}`,
+        }),
+        checkpointStore: store,
+        checkpointKey: `mesh-demo.follower/${namespace}`,
+        logger,
+      });
+      await follower.start();
       const component = slots.serve(shard, owned.queue);
       const unregister = controlPlane.addComponent(component);
       logger.info(
@@ -228,9 +258,11 @@ export async function startJetStreamNode(
         owned,
         since: Date.now(),
         counts,
+        follower,
         close: async () => {
           slots.unserve(shard);
           unregister();
+          await follower.close();
           await owned.close();
         },
       };

@@ -13,8 +13,12 @@ export interface MeshShardStatus {
   readonly placedOn: string;
   /** Whether this node serves the shard now. */
   readonly servedHere: boolean;
-  /** Only when served here: the log's last acknowledged event sequence and the queue's last applied one. */
+  /**
+   * Only when served here: the log's last acknowledged event sequence, the queue's last event, and the last one the
+   * follower applied to the shared deterministic store (its checkpoint; the lag is `logLastSequence - appliedSequence`).
+   */
   readonly logLastSequence?: number;
+  readonly queueSequence?: number;
   readonly appliedSequence?: number;
   /** Only when served here: the stream sequence the next append expects, and a fault of the log. */
   readonly lastSubjectSequence?: number;
@@ -64,7 +68,8 @@ export async function meshStatus(node: JetStreamMeshNode): Promise<MeshStatus> {
       return {
         ...base,
         logLastSequence: log.lastSequence,
-        appliedSequence: queue.lastEventSequence,
+        queueSequence: queue.lastEventSequence,
+        appliedSequence: here.follower.checkpoint,
         lastSubjectSequence: log.lastSubjectSequence,
         ...(log.fault ? { logFault: `${log.fault.code}: ${log.fault.message}` } : {}),
         state: queue.state,

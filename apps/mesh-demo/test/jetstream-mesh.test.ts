@@ -19,7 +19,15 @@ interface MeshDoc {
   nodeId: string;
   jetstream: { reachable: boolean };
   members: { nodeId: string }[];
-  shards: { shard: string; owner: string; epoch: number; servedHere: boolean; completedHere?: number }[];
+  shards: {
+    shard: string;
+    owner: string;
+    epoch: number;
+    servedHere: boolean;
+    completedHere?: number;
+    logLastSequence?: number;
+    appliedSequence?: number;
+  }[];
 }
 
 function bindable(port: number): Promise<boolean> {
@@ -190,8 +198,17 @@ describe("--mesh --log jetstream:// (three dispatcher nodes on the machine's NAT
         return true;
       }, 30_000);
 
+      // The new owner's follower records s0's log in the shared store from the checkpoint the old owner left: it
+      // catches up with the log (applied sequence reaches the log's last sequence as it was a moment ago).
+      const ownerIndex = Number(moved.owner.replace("node-", "")) - 1;
+      const s0Now = async () =>
+        (await view(ownerIndex)).shards.find((s) => s.shard === "s0") as MeshDoc["shards"][number];
+      const logAt = (await s0Now()).logLastSequence ?? 0;
+      expect(logAt).toBeGreaterThan(0);
+      await eventually(async () => ((await s0Now()).appliedSequence ?? 0) >= logAt, 20_000);
+
       // The new owner counted the acquisition.
-      const metrics = await (await fetch(`${httpUrl(Number(moved.owner.replace("node-", "")) - 1)}/metrics`)).text();
+      const metrics = await (await fetch(`${httpUrl(ownerIndex)}/metrics`)).text();
       expect(metrics).toMatch(/omnirelay_mesh_ownership_changes_total\{shard="s0",change="acquired"\} [1-9]/);
       expect(metrics).toMatch(/omnirelay_mesh_append_refusals_total\{shard="s0"\} 0/);
 
