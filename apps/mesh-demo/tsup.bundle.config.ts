@@ -1,7 +1,8 @@
 import { defineConfig } from "tsup";
 
 // The container's single-file bundle (deploy/Dockerfile): OmniRelay's packages, pino and prom-client inlined;
-// better-sqlite3 (a native addon) and the gRPC transport (loaded only for --transport grpc) stay outside.
+// better-sqlite3 (a native addon), the gRPC transport (loaded only for --transport grpc) and the JetStream log
+// (loaded only for --log jetstream://) stay outside.
 export default defineConfig({
   entry: ["src/main.ts"],
   format: ["esm"],
@@ -14,6 +15,12 @@ export default defineConfig({
   banner: {
     js: 'import { createRequire as __omniCreateRequire } from "node:module"; const require = __omniCreateRequire(import.meta.url);',
   },
-  noExternal: [/^@omnirelay\/(?!transport-grpc)/, "pino", "prom-client"],
-  external: ["better-sqlite3", "@omnirelay/transport-grpc", "@grpc/grpc-js"],
+  noExternal: [/^@omnirelay\/(?!transport-grpc|replicator-jetstream)/, "pino", "prom-client"],
+  external: [
+    "better-sqlite3",
+    "@omnirelay/transport-grpc",
+    "@grpc/grpc-js",
+    "@omnirelay/replicator-jetstream",
+    /^@nats-io\//,
+  ],
 });

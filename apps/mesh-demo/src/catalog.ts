@@ -112,11 +112,21 @@ export class CatalogState {
   private readonly counts: Record<CatalogApplyOutcome, number> = { Created: 0, Updated: 0, Duplicate: 0, Stale: 0 };
   private chain: Promise<unknown> = Promise.resolve();
 
-  private constructor(private readonly store: DeterministicStateStore) {}
+  private constructor(
+    private readonly store: DeterministicStateStore,
+    private readonly shared: boolean,
+  ) {}
 
-  /** Loads the state saved in `store`. */
-  static async load(store: DeterministicStateStore): Promise<CatalogState> {
-    const state = new CatalogState(store);
+  /**
+   * Loads the state saved in `store`. `shared`: several nodes apply operations to the same store (the JetStream mode),
+   * so each apply reads the table's current version from the store rather than from this node's memory, and the
+   * table index is merged with the stored one instead of replacing it.
+   */
+  static async load(
+    store: DeterministicStateStore,
+    options: { readonly shared?: boolean } = {},
+  ): Promise<CatalogState> {
+    const state = new CatalogState(store, options.shared === true);
     const index = await state.readJson<string[]>("catalog.index");
     for (const key of index ?? []) {
       const table = await state.readJson<CatalogTable>(`catalog.table/${key}`);
@@ -166,7 +176,8 @@ export class CatalogState {
 
   private async applyNow(op: CatalogOperation, appliedBy: string): Promise<CatalogOperationRecord> {
     const key = tableKey(op);
-    const current = this.tables.get(key);
+    const stored = this.shared ? await this.readJson<CatalogTable>(`catalog.table/${key}`) : undefined;
+    const current = stored ?? this.tables.get(key);
     let outcome: CatalogApplyOutcome;
     if (current === undefined) outcome = "Created";
     else if (op.version > current.version) outcome = "Updated";
@@ -210,11 +221,18 @@ export class CatalogState {
       };
       this.tables.set(key, table);
       await this.writeJson(`catalog.table/${key}`, table);
-      if (current === undefined) await this.writeJson("catalog.index", [...this.tables.keys()]);
+      if (current === undefined) await this.writeJson("catalog.index", await this.index());
     }
     this.remember(record);
     await this.saveMeta();
     return record;
+  }
+
+  /** The table keys to store as the index: this node's, and with a shared store also the ones stored by others. */
+  private async index(): Promise<string[]> {
+    const mine = [...this.tables.keys()];
+    if (!this.shared) return mine;
+    return [...new Set([...((await this.readJson<string[]>("catalog.index")) ?? []), ...mine])];
   }
 
   private remember(record: CatalogOperationRecord): void {

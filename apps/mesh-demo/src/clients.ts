@@ -13,6 +13,7 @@ import { authenticated, type MeshAuth } from "./auth.js";
 import { type CatalogOperation, type CatalogOperationRecord, parseCatalogOperation } from "./catalog.js";
 import { type MeshDemoConfig, shardNamespace, shardOfCatalog } from "./config.js";
 import { CATALOG_APPLY } from "./dispatcher-node.js";
+import { FailoverOutbound, followingClient } from "./endpoints.js";
 import { grpcOutbound } from "./grpc.js";
 import { catalogPayload, LakehouseSimulation } from "./seeder.js";
 
@@ -68,7 +69,12 @@ export async function startWorker(config: MeshDemoConfig & MeshAuth, logger: Log
     if (config.transport !== "grpc") return new HttpOutbound({ url: config.rpcUrl });
     return grpcOutbound(config.grpcUrl as string);
   };
-  const applyOutbound = authenticated(new HttpOutbound({ url: config.rpcUrl }), config.authSecret, peerId);
+  const applyOutbound =
+    config.log.kind === "jetstream"
+      ? new FailoverOutbound(
+          config.endpoints.map((url) => authenticated(new HttpOutbound({ url }), config.authSecret, peerId)),
+        )
+      : authenticated(new HttpOutbound({ url: config.rpcUrl }), config.authSecret, peerId);
   const outcomes: Record<string, number> = {};
   const [workMin, workMax] = config.workMs;
   const handler = async (item: ResourceLeaseGrant, context: { signal: AbortSignal }): Promise<void> => {
@@ -83,15 +89,18 @@ export async function startWorker(config: MeshDemoConfig & MeshAuth, logger: Log
     outcomes[record.outcome] = (outcomes[record.outcome] ?? 0) + 1;
     logger.debug({ resourceId: item.payload.resourceId, outcome: record.outcome }, "Applied a catalog operation.");
   };
-  const outbounds = await Promise.all(config.shards.map(() => queueOutbound()));
+  const outbounds = config.log.kind === "jetstream" ? [] : await Promise.all(config.shards.map(() => queueOutbound()));
   const workers = config.shards.map((shard, i) => {
     const namespace = shardNamespace(config, shard);
     return new ResourceLeaseWorker({
-      client: new ResourceLeaseClient({
-        outbound: authenticated(outbounds[i] as UnaryOutbound, config.authSecret, peerId),
-        namespace,
-        caller: peerId,
-      }),
+      client:
+        config.log.kind === "jetstream"
+          ? followingClient(config, { namespace, caller: peerId })
+          : new ResourceLeaseClient({
+              outbound: authenticated(outbounds[i] as UnaryOutbound, config.authSecret, peerId),
+              namespace,
+              caller: peerId,
+            }),
       peerId,
       concurrency: config.workerConcurrency,
       leaseWaitMs: 2_000,
@@ -124,9 +133,20 @@ export async function startWorker(config: MeshDemoConfig & MeshAuth, logger: Log
     );
   }, 30_000);
   summary.unref();
-  const queueUrl = config.transport === "grpc" ? config.grpcUrl : config.rpcUrl;
+  const queueUrl =
+    config.log.kind === "jetstream"
+      ? config.endpoints.join(",")
+      : config.transport === "grpc"
+        ? config.grpcUrl
+        : config.rpcUrl;
   logger.info(
-    { peerId, shards: config.shards, transport: config.transport, queueUrl, applyUrl: config.rpcUrl },
+    {
+      peerId,
+      shards: config.shards,
+      transport: config.transport,
+      queueUrl,
+      applyUrl: config.log.kind === "jetstream" ? queueUrl : config.rpcUrl,
+    },
     "Worker started.",
   );
   return {
@@ -148,12 +168,18 @@ export function startSeeder(config: MeshDemoConfig & MeshAuth, logger: Logger): 
   const clients = new Map(
     config.shards.map((shard) => [
       shard,
-      new ResourceLeaseClient({
-        outbound: authenticated(new HttpOutbound({ url: config.rpcUrl }), config.authSecret, "mesh-seeder"),
-        namespace: shardNamespace(config, shard),
-        caller: "mesh-seeder",
-        timeoutMs: 10_000,
-      }),
+      config.log.kind === "jetstream"
+        ? followingClient(config, {
+            namespace: shardNamespace(config, shard),
+            caller: "mesh-seeder",
+            timeoutMs: 10_000,
+          })
+        : new ResourceLeaseClient({
+            outbound: authenticated(new HttpOutbound({ url: config.rpcUrl }), config.authSecret, "mesh-seeder"),
+            namespace: shardNamespace(config, shard),
+            caller: "mesh-seeder",
+            timeoutMs: 10_000,
+          }),
     ]),
   );
   const stop = new AbortController();
@@ -183,7 +209,10 @@ export function startSeeder(config: MeshDemoConfig & MeshAuth, logger: Logger): 
   const running = loop();
   const summary = setInterval(() => logger.info({ enqueued, refused }, "Seeder progress."), 30_000);
   summary.unref();
-  logger.info({ rpcUrl: config.rpcUrl, intervalMs: config.seederIntervalMs }, "Seeder started.");
+  logger.info(
+    { rpcUrl: config.rpcUrl, endpoints: config.endpoints, intervalMs: config.seederIntervalMs },
+    "Seeder started.",
+  );
   return {
     close: async () => {
       clearInterval(summary);

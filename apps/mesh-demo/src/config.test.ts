@@ -25,3 +25,57 @@ describe("parseConfig", () => {
     expect(grpcAddress("http://127.0.0.1:7421")).toBe("127.0.0.1:7421");
   });
 });
+
+describe("parseConfig: the JetStream mode", () => {
+  it("keeps the SQLite log and one node by default", () => {
+    expect(parseConfig(["--mesh"], {})).toMatchObject({ log: { kind: "sqlite" }, nodes: 1 });
+    expect(() => parseConfig(["--mesh", "--nodes", "3"], {})).toThrow(/--nodes above 1 needs --log jetstream/);
+  });
+
+  it("reads --log jetstream:// as NATS servers, three nodes by default, and the mesh's names and TTL", () => {
+    const config = parseConfig(
+      ["--mesh", "--log", "jetstream://127.0.0.1:4222,10.0.0.2:4222", "--ownership-ttl-ms", "1500"],
+      { MESH_DEMO_JETSTREAM_PREFIX: "DEMO_A" },
+    );
+    expect(config).toMatchObject({
+      log: { kind: "jetstream", servers: ["nats://127.0.0.1:4222", "nats://10.0.0.2:4222"] },
+      nodes: 3,
+      ownershipTtlMs: 1500,
+      jetstreamPrefix: "DEMO_A",
+    });
+    expect(parseConfig(["--roles", "dispatcher", "--rpc-url", "http://127.0.0.1:7431"], {}).nodeId).toBe("node-7431");
+    expect(
+      parseConfig(["--roles", "seeder", "--endpoints", "http://127.0.0.1:1/x, http://127.0.0.1:2"], {}).endpoints,
+    ).toEqual(["http://127.0.0.1:1", "http://127.0.0.1:2"]);
+  });
+
+  it("refuses what the JetStream mode cannot use, with the flag named", () => {
+    const bad: [string[], RegExp][] = [
+      [["--log", "postgres://x"], /--log must be sqlite or jetstream/],
+      [["--log", "jetstream://"], /--log jetstream:\/\/ needs host:port/],
+      [["--log", "jetstream://127.0.0.1"], /needs host:port/],
+      [["--log", "jetstream://127.0.0.1:4222", "--nodes", "0"], /--nodes must be an integer 1-9/],
+      [["--ownership-ttl-ms", "100"], /--ownership-ttl-ms must be an integer >= 300/],
+      [["--jetstream-prefix", "a.b"], /--jetstream-prefix must be/],
+      [["--node-id", "node 1"], /--node-id must be/],
+      [["--endpoints", "grpc://127.0.0.1:1"], /--endpoints must list http URLs/],
+      [
+        [
+          "--roles",
+          "worker",
+          "--log",
+          "jetstream://127.0.0.1:4222",
+          "--transport",
+          "grpc",
+          "--grpc-url",
+          "http://127.0.0.1:1",
+        ],
+        /--transport grpc is not available with --log jetstream/,
+      ],
+    ];
+    for (const [args, message] of bad) {
+      const argv = args[0] === "--roles" ? args : ["--mesh", ...args];
+      expect(() => parseConfig(argv, {})).toThrow(message);
+    }
+  });
+});

@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { type MeshLogConfig, parseLogConfig } from "./log-config.js";
 
 /** The roles one process can take. */
 export const MeshRoles = ["dispatcher", "diagnostics", "seeder", "worker"] as const;
@@ -17,7 +18,7 @@ export const WorkerTransports = ["http", "grpc"] as const;
 export type WorkerTransport = (typeof WorkerTransports)[number];
 
 /** Everything a mesh-demo process is configured with (flags, then `MESH_DEMO_*` environment variables). */
-export interface MeshDemoConfig {
+export interface MeshDemoConfig extends MeshLogConfig {
   /** `--mesh`: start the whole local mesh as child processes instead of taking roles. */
   readonly launch: boolean;
   readonly roles: ReadonlySet<MeshRole>;
@@ -96,6 +97,15 @@ export const usage = `usage: mesh-demo [--mesh] [--roles dispatcher,diagnostics,
   --auth-secret-file FILE   turn on JWT auth: every RPC needs a token signed with the shared secret in FILE
                             (at least 32 bytes; env MESH_DEMO_AUTH_SECRET_FILE); every role mints its own
   --mint-token SUBJECT      print a token for SUBJECT (e.g. mesh-admin) signed with --auth-secret-file, and exit
+  --log sqlite|jetstream://HOST:PORT[,HOST:PORT]
+                            where the shards' logs live (env MESH_DEMO_LOG; default sqlite, files in --data-dir);
+                            jetstream spreads the shards over dispatcher nodes on NATS JetStream
+  --nodes N                 with --mesh and --log jetstream://: start N dispatcher nodes (default 3), on the ports
+                            after --rpc-url's and --http-url's
+  --node-id ID              this dispatcher node's id in the shard ownership keys (default node-<rpc port>)
+  --endpoints LIST          dispatcher RPC URLs the seeder and workers follow (default --rpc-url)
+  --ownership-ttl-ms MS     a shard moves this long after its owner stops renewing (default 10000)
+  --jetstream-prefix NAME   names of the stream (NAME_LOG) and KV buckets (NAME_OWNERS, …) (default MESH_DEMO)
 
 The dispatcher and diagnostics listen on the host of --rpc-url / --http-url: loopback (127.0.0.1) by default, so
 other machines cannot reach them. Turn on --auth-secret-file before you give them another address.`;
@@ -124,6 +134,12 @@ const flagOptions = {
   "dead-letter-max": { type: "string" },
   "auth-secret-file": { type: "string" },
   "mint-token": { type: "string" },
+  log: { type: "string" },
+  nodes: { type: "string" },
+  "node-id": { type: "string" },
+  endpoints: { type: "string" },
+  "ownership-ttl-ms": { type: "string" },
+  "jetstream-prefix": { type: "string" },
 } as const;
 
 /** Flags the launcher forwards to its children unchanged. */
@@ -141,6 +157,9 @@ export const forwardedFlags = [
   "log-level",
   "dead-letter-max",
   "auth-secret-file",
+  "log",
+  "ownership-ttl-ms",
+  "jetstream-prefix",
 ] as const;
 
 /**
@@ -258,10 +277,26 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Me
     throw new UsageError("--transport grpc needs --grpc-url (where the dispatcher serves gRPC)");
   }
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$/.test(namespace)) throw new UsageError("--namespace is not a valid name");
+  const rpcUrl = url("rpc-url", str("rpc-url", "MESH_DEMO_RPC_URL") ?? "http://127.0.0.1:7420");
+  const logConfig = parseLogConfig(
+    {
+      log: str("log", "MESH_DEMO_LOG"),
+      nodes: str("nodes"),
+      nodeId: str("node-id", "MESH_DEMO_NODE_ID"),
+      endpoints: str("endpoints", "MESH_DEMO_ENDPOINTS"),
+      ownershipTtlMs: str("ownership-ttl-ms"),
+      jetstreamPrefix: str("jetstream-prefix", "MESH_DEMO_JETSTREAM_PREFIX"),
+    },
+    rpcUrl,
+  );
+  if (logConfig.log.kind === "jetstream" && transport === "grpc") {
+    throw new UsageError("--transport grpc is not available with --log jetstream:// (the nodes serve HTTP)");
+  }
   return {
+    ...logConfig,
     launch,
     roles,
-    rpcUrl: url("rpc-url", str("rpc-url", "MESH_DEMO_RPC_URL") ?? "http://127.0.0.1:7420"),
+    rpcUrl,
     httpUrl: url("http-url", str("http-url", "MESH_DEMO_HTTP_URL") ?? "http://127.0.0.1:5158"),
     ...(grpcUrl !== undefined ? { grpcUrl } : {}),
     transport: transport as WorkerTransport,

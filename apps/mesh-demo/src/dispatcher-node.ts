@@ -65,6 +65,24 @@ export interface DispatcherNode {
 /** Procedure the workers call to apply an operation to the mesh's catalog state. */
 export const CATALOG_APPLY = "demo.catalog::apply";
 
+/** Registers `demo.catalog::apply`: the workers apply each catalog operation to `catalog` through it. */
+export function registerCatalogApply(dispatcher: Dispatcher, catalog: CatalogState): void {
+  dispatcher.registerJson(CATALOG_APPLY, async (body, meta) => {
+    let operation: ReturnType<typeof parseCatalogOperation>;
+    try {
+      operation = parseCatalogOperation(body.operation);
+    } catch (error) {
+      throw new OmniRelayError({
+        status: "invalid-argument",
+        code: "mesh.demo.catalog.invalid",
+        message: (error as Error).message,
+      });
+    }
+    const appliedBy = typeof body.peerId === "string" ? body.peerId : (meta.caller ?? "unknown");
+    return catalog.apply(operation, appliedBy);
+  });
+}
+
 /**
  * Starts the dispatcher: per shard a SQLite-durable queue served as `{namespace}::*` with ordered partitions,
  * backpressure (high/low watermarks) driving a rate limiter that really throttles enqueues, a health tracker fed by
@@ -176,20 +194,7 @@ export async function startDispatcherNode(config: MeshDemoConfig & MeshAuth, log
       shards.push({ shard, namespace, durable, component, follower, limiter, tracked });
       controlPlane.addComponent(component);
     }
-    dispatcher.registerJson(CATALOG_APPLY, async (body, meta) => {
-      let operation: ReturnType<typeof parseCatalogOperation>;
-      try {
-        operation = parseCatalogOperation(body.operation);
-      } catch (error) {
-        throw new OmniRelayError({
-          status: "invalid-argument",
-          code: "mesh.demo.catalog.invalid",
-          message: (error as Error).message,
-        });
-      }
-      const appliedBy = typeof body.peerId === "string" ? body.peerId : (meta.caller ?? "unknown");
-      return catalog.apply(operation, appliedBy);
-    });
+    registerCatalogApply(dispatcher, catalog);
     const rpc = new URL(config.rpcUrl);
     const inbound = new HttpInbound({
       dispatcher,

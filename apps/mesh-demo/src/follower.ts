@@ -1,10 +1,17 @@
-import type { Logger, ResourceLeaseReplicationSink } from "@omnirelay/core";
+import type { Logger, ResourceLeaseReplicationEvent, ResourceLeaseReplicationSink } from "@omnirelay/core";
 import type { DeterministicStateStore } from "@omnirelay/core/deterministic";
-import type { SqliteResourceLeaseReplicator } from "@omnirelay/replicator-sqlite";
+
+/** A log a {@link LogFollower} can follow: the SQLite replicator, or a JetStream log with a commit signal. */
+export interface FollowableLog {
+  /** Events from `fromSequence` on, in order, at most `limit`. */
+  read(fromSequence: number, limit?: number): AsyncIterable<ResourceLeaseReplicationEvent>;
+  /** Calls `listener` after commits; returns the function that stops it. */
+  onCommit(listener: () => void): () => void;
+}
 
 /** Options of a {@link LogFollower}. */
 export interface LogFollowerOptions {
-  readonly replicator: SqliteResourceLeaseReplicator;
+  readonly replicator: FollowableLog;
   readonly sink: ResourceLeaseReplicationSink;
   /** Where the follower's checkpoint is kept. */
   readonly checkpointStore: DeterministicStateStore;

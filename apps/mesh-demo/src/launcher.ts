@@ -48,7 +48,7 @@ function forward(argv: readonly string[]): string[] {
  */
 export async function launchMesh(config: MeshDemoConfig, argv: readonly string[]): Promise<number> {
   const script = process.argv[1] as string;
-  const common = [...forward(argv), "--rpc-url", config.rpcUrl, "--data-dir", config.dataDir];
+  const common = [...forward(argv), "--data-dir", config.dataDir];
   const children: Child[] = [];
   let stopping = false;
   let resolveDone!: (code: number) => void;
@@ -76,7 +76,10 @@ export async function launchMesh(config: MeshDemoConfig, argv: readonly string[]
     void exited.then(({ code, signal }) => {
       if (child.stopping || stopping) return;
       say(`[launcher] ${name} exited unexpectedly (${signal ?? `code ${code}`})`);
+      // One dispatcher: the mesh cannot go on without it. Several nodes on JetStream: the others take its shards.
       if (name === "dispatcher") void stop(1);
+      else if (name.startsWith("node-"))
+        say(`[launcher] the other nodes take ${name}'s shards within the ownership TTL`);
     });
     return child;
   };
@@ -110,16 +113,53 @@ export async function launchMesh(config: MeshDemoConfig, argv: readonly string[]
   process.on("SIGINT", () => void stop(0));
   process.on("SIGTERM", () => void stop(0));
 
+  if (config.log.kind === "jetstream") {
+    const nodes = meshNodes(config);
+    for (const node of nodes) {
+      start(node.name, [
+        ...["--roles", "dispatcher,diagnostics", "--node-id", node.name],
+        ...["--rpc-url", node.rpcUrl, "--http-url", node.httpUrl],
+      ]);
+    }
+    for (const node of nodes) {
+      if (!(await waitReady(`${node.httpUrl}/readyz`, 60_000, () => stopping))) {
+        if (!stopping) say(`[launcher] ${node.name} did not become ready in 60 s`);
+        await stop(1);
+        return done;
+      }
+    }
+    const endpoints = ["--endpoints", nodes.map((n) => n.rpcUrl).join(",")];
+    start("seeder", ["--roles", "seeder", ...endpoints]);
+    start("worker-a", ["--roles", "worker", "--worker-peer-id", "mesh-worker-a", ...endpoints]);
+    start("worker-b", ["--roles", "worker", "--worker-peer-id", "mesh-worker-b", ...endpoints]);
+    say("");
+    say(`OmniRelay mesh is running: ${nodes.length} dispatcher nodes on JetStream (${config.log.servers.join(", ")})`);
+    for (const node of nodes) say(`  ${node.name}       live page ${node.httpUrl}/   RPC ${node.rpcUrl}`);
+    say(`  shards       ${config.shards.join(", ")} (spread over the nodes; a killed node's shards move)`);
+    say(`  JetStream    stream ${config.jetstreamPrefix}_LOG, buckets ${config.jetstreamPrefix}_OWNERS, …`);
+    say("Press Ctrl-C to stop; starting again resumes from JetStream.");
+    say("");
+    return done;
+  }
+  const rpc = ["--rpc-url", config.rpcUrl];
   const grpcUrl = config.grpcUrl ?? "http://127.0.0.1:7421";
-  start("dispatcher", ["--roles", "dispatcher,diagnostics", "--http-url", config.httpUrl, "--grpc-url", grpcUrl]);
+  start("dispatcher", [
+    "--roles",
+    "dispatcher,diagnostics",
+    "--http-url",
+    config.httpUrl,
+    "--grpc-url",
+    grpcUrl,
+    ...rpc,
+  ]);
   const ready = await waitReady(`${config.httpUrl}/readyz`, 30_000, () => stopping);
   if (!ready) {
     if (!stopping) say("[launcher] the dispatcher did not become ready in 30 s");
     await stop(1);
     return done;
   }
-  start("seeder", ["--roles", "seeder"]);
-  start("worker-a", ["--roles", "worker", "--worker-peer-id", "mesh-worker-a"]);
+  start("seeder", ["--roles", "seeder", ...rpc]);
+  start("worker-a", ["--roles", "worker", "--worker-peer-id", "mesh-worker-a", ...rpc]);
   // worker-b takes the queue over gRPC, so the mesh shows both transports.
   start("worker-b", [
     "--roles",
@@ -130,6 +170,7 @@ export async function launchMesh(config: MeshDemoConfig, argv: readonly string[]
     "grpc",
     "--grpc-url",
     grpcUrl,
+    ...rpc,
   ]);
   const procedures = config.shards.map((s) => `${shardNamespace(config, s)}::*`).join(", ");
   say("");
@@ -144,6 +185,20 @@ export async function launchMesh(config: MeshDemoConfig, argv: readonly string[]
   say("Press Ctrl-C to stop; starting again resumes from the SQLite files.");
   say("");
   return done;
+}
+
+/** The dispatcher nodes of the JetStream mode: node-1 on --rpc-url/--http-url, node-2 on the next ports, … */
+export function meshNodes(config: Pick<MeshDemoConfig, "rpcUrl" | "httpUrl" | "nodes">) {
+  const at = (base: string, i: number) => {
+    const url = new URL(base);
+    url.port = String(Number(url.port || 80) + i);
+    return url.origin;
+  };
+  return Array.from({ length: config.nodes }, (_, i) => ({
+    name: `node-${i + 1}`,
+    rpcUrl: at(config.rpcUrl, i),
+    httpUrl: at(config.httpUrl, i),
+  }));
 }
 
 async function waitReady(url: string, timeoutMs: number, cancelled: () => boolean): Promise<boolean> {

@@ -58,7 +58,23 @@ async function main(): Promise<void> {
     process.stdin.resume();
   }
 
-  if (config.roles.has("dispatcher")) {
+  if (config.roles.has("dispatcher") && config.log.kind === "jetstream") {
+    // Loaded only in this mode (the container bundle leaves the NATS client out).
+    const { startJetStreamNode } = await import("./jetstream-node.js");
+    const { startJetStreamDiagnostics } = await import("./jetstream-diagnostics.js");
+    const node = await startJetStreamNode(config, logger);
+    running.addComponent(node);
+    const urls: Record<string, string> = { rpcUrl: node.url };
+    if (config.roles.has("diagnostics")) {
+      const diagnostics = await startJetStreamDiagnostics(config, node, logger);
+      running.addComponent(diagnostics);
+      urls.httpUrl = diagnostics.url;
+    }
+    logger.info(
+      { ...urls, nodeId: node.nodeId, log: node.servers, stream: node.names.stream, shards: config.shards },
+      "Dispatcher ready.",
+    );
+  } else if (config.roles.has("dispatcher")) {
     const node = await startDispatcherNode(config, logger);
     running.addComponent(node);
     const urls: Record<string, string> = { rpcUrl: node.url, ...(node.grpcUrl ? { grpcUrl: node.grpcUrl } : {}) };

@@ -17,6 +17,16 @@ describe("docs/guides/mesh-demo.md", () => {
     }
   });
 
+  it("every documented `mesh --` command line is accepted by the parser, and the JetStream one starts three nodes", () => {
+    const commands = [...guide.matchAll(/^pnpm --filter @omnirelay\/mesh-demo mesh -- (.+)$/gm)].map(
+      (m) => m[1] as string,
+    );
+    expect(commands.length).toBeGreaterThanOrEqual(1);
+    const configs = commands.map((command) => parseConfig(["--mesh", ...command.split(/\s+/)], {}));
+    expect(configs.every((c) => c.launch)).toBe(true);
+    expect(configs.find((c) => c.log.kind === "jetstream")).toMatchObject({ nodes: 3 });
+  });
+
   it("documents every endpoint the diagnostics node serves", () => {
     for (const path of [
       "/demo/lease-health",
@@ -27,6 +37,10 @@ describe("docs/guides/mesh-demo.md", () => {
       "/demo/dead-letters",
       "/demo/redrive",
       "/metrics",
+      "/demo/mesh",
+      "/readyz",
+      "omnirelay_mesh_ownership_changes_total",
+      "omnirelay_mesh_append_refusals_total",
     ]) {
       expect(guide).toContain(path);
     }
