@@ -1,7 +1,7 @@
 /** The lease queue engine. */
 
-export type { ResourceLeaseKeyOptions, ResourceLeasePriorityAgingOptions } from "./dispatch-options.js";
 export type { ResourceLeaseCancelResult } from "./cancel.js";
+export type { ResourceLeaseKeyOptions, ResourceLeasePriorityAgingOptions } from "./dispatch-options.js";
 export type {
   ResourceLeaseDeadLetterRetentionOptions,
   ResourceLeaseQueueBackpressureOptions,

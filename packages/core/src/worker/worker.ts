@@ -6,9 +6,9 @@ import type { TimerHandle } from "../util/clock.js";
 import { numberOption } from "../wire/options.js";
 import { CompleteBatcher } from "./complete-batcher.js";
 import { Conditions } from "./conditions.js";
-import { LoopWaker } from "./loop-waker.js";
 import type { ResourceLeaseWorkerEvent, ResourceLeaseWorkerEventsOptions } from "./events.js";
 import { LeaseRun, type LeaseRunHost } from "./lease-run.js";
+import { LoopWaker } from "./loop-waker.js";
 import {
   type ResolvedWorkerOptions,
   type ResourceLeaseWorkerCloseOptions,
