@@ -106,7 +106,6 @@ export {
 export {
   HttpInbound,
   type HttpInboundOptions,
-  type HttpInboundSessionOptions,
   type HttpInboundTlsOptions,
   HttpOutbound,
   type HttpOutboundOptions,

@@ -90,6 +90,7 @@ export function decodePendingItem(json: unknown, options: DecodePendingItemOptio
   ) as ResourceLeasePendingItem;
 }
 /** Worker sessions (docs/protocol.md, "Worker sessions"): the frames, and the hooks a transport serves them with. */
+export type { HttpInboundSessionOptions } from "../transport/http/inbound-options.js";
 export {
   type OpenSessionOptions,
   openResourceLeaseSession,
