@@ -89,8 +89,6 @@ export function decodePendingItem(json: unknown, options: DecodePendingItemOptio
     responseSite(options.field ?? "item"),
   ) as ResourceLeasePendingItem;
 }
-/** Worker sessions (docs/protocol.md, "Worker sessions"): the frames, and the hooks a transport serves them with. */
-export type { HttpInboundSessionOptions } from "../transport/http/inbound-options.js";
 export {
   type OpenSessionOptions,
   openResourceLeaseSession,
@@ -116,3 +114,5 @@ export {
   type SessionTokenOp,
   sessionErrorFrame,
 } from "../resourcelease/session-messages.js";
+/** Worker sessions (docs/protocol.md, "Worker sessions"): the frames, and the hooks a transport serves them with. */
+export type { HttpInboundSessionOptions } from "../transport/http/inbound-options.js";
