@@ -105,6 +105,8 @@ describe("FileSystemDeterministicStateStore", () => {
         silent: true,
         config: false,
         noExternal: [/.*/],
+        // Bundled CommonJS dependencies (ws, through core) require Node built-ins: give the ESM bundle a require.
+        banner: { js: 'import { createRequire } from "node:module"; const require = createRequire(import.meta.url);' },
         outExtension: () => ({ js: ".mjs" }),
       });
       const shared = join(root, "race");
