@@ -1,10 +1,16 @@
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { defineConfig } from "tsup";
+
+// The SQLite log's writer thread is a file of its own that the log starts beside its module (README of
+// @omnirelay/replicator-sqlite, "Bundling"): bundled, it must sit beside main.js.
+const sqlitePackage = dirname(createRequire(import.meta.url).resolve("@omnirelay/replicator-sqlite/package.json"));
 
 // The container's single-file bundle (deploy/Dockerfile): OmniRelay's packages, pino and prom-client inlined;
 // better-sqlite3 (a native addon), the gRPC transport (loaded only for --transport grpc) and the JetStream log
 // (loaded only for --log jetstream://) stay outside.
 export default defineConfig({
-  entry: ["src/main.ts"],
+  entry: { main: "src/main.ts", "writer-thread": join(sqlitePackage, "dist/writer-thread.js") },
   format: ["esm"],
   platform: "node",
   target: "node20",
