@@ -1,3 +1,5 @@
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { itemLess, KeyItems } from "./key-items.js";
@@ -60,5 +62,37 @@ describe("KeyItems (a FIFO run plus a heap)", () => {
       }),
       { seed: 20261130, numRuns: 300 },
     );
+  });
+
+  it("does not keep items alive once they left the head of the run (the short soak's RSS growth)", async () => {
+    // A key that never drains: a few items always wait while others are leased from the head. Before the fix the
+    // run kept every leased item (and its body) until 1,024 of them had piled up, per key.
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const items = new KeyItems();
+    let rank = 0;
+    const push = (id: number) => {
+      const r = record(id);
+      r.rank = rank++;
+      items.push(r);
+      return r;
+    };
+    for (let i = 0; i < 5; i++) push(i);
+    // In a function of its own, so the suspended test frame does not hold the last leased item.
+    const leaseThrough = (): WeakRef<ItemRecord>[] => {
+      const refs: WeakRef<ItemRecord>[] = [];
+      for (let i = 5; i < 1000; i++) {
+        push(i);
+        const head = items.peek()!;
+        items.remove(head);
+        refs.push(new WeakRef(head));
+      }
+      return refs;
+    };
+    const leased = leaseThrough();
+    expect(items.size).toBe(5);
+    await new Promise((res) => setImmediate(res));
+    gc();
+    expect(leased.filter((ref) => ref.deref() !== undefined)).toHaveLength(0);
   });
 });

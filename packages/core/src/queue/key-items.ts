@@ -17,7 +17,8 @@ const IN_RUN = -2;
  */
 export class KeyItems {
   private readonly heap = new IndexedHeap<ItemRecord>(itemLess);
-  private run: ItemRecord[] = [];
+  /** Slots before `start` are cleared, so an item leased from the head is not kept alive by the run. */
+  private run: Array<ItemRecord | undefined> = [];
   private ranks: number[] = [];
   private start = 0;
   private live = 0;
@@ -53,7 +54,7 @@ export class KeyItems {
       item.heapIndex = -1;
       this.live--;
       // Trim stale entries at the tail too, so the run keeps taking new arrivals.
-      while (this.run.length > this.start && !this.isLive(this.run[this.run.length - 1]!, this.run.length - 1)) {
+      while (this.run.length > this.start && !this.isLive(this.run[this.run.length - 1], this.run.length - 1)) {
         this.run.pop();
         this.ranks.pop();
       }
@@ -73,14 +74,14 @@ export class KeyItems {
   }
 
   /** Whether the run's entry at `i` still stands for its item (not removed, not pushed again since). */
-  private isLive(item: ItemRecord, i: number): boolean {
-    return item.heapIndex === IN_RUN && item.rank === this.ranks[i];
+  private isLive(item: ItemRecord | undefined, i: number): boolean {
+    return item !== undefined && item.heapIndex === IN_RUN && item.rank === this.ranks[i];
   }
 
   /** Drops entries at the head of the run that no longer stand for a pending item. */
   private skipStale(): void {
     const { run } = this;
-    while (this.start < run.length && !this.isLive(run[this.start]!, this.start)) this.start++;
+    while (this.start < run.length && !this.isLive(run[this.start], this.start)) run[this.start++] = undefined;
     if (this.live === 0) this.compact();
     else if (this.start > 1024 && this.start * 2 > run.length) {
       this.run = run.slice(this.start);
