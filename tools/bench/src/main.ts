@@ -1,5 +1,6 @@
 /**
- * `pnpm bench [-- --quick] [-- --reps N]`: OmniRelay against BullMQ and graphile-worker on this machine.
+ * `pnpm bench [-- --quick] [-- --reps N] [-- --log jetstream]`: OmniRelay against BullMQ and graphile-worker on this
+ * machine.
  * Starts a private redis-server and a scratch PostgreSQL database, forks every process it measures, prints a
  * markdown table and writes bench-results.json (or $BENCH_OUT).
  */
@@ -32,6 +33,8 @@ const { values } = parseArgs({
     only: { type: "string", multiple: true },
     depth: { type: "string" },
     durability: { type: "string", default: "batched" },
+    log: { type: "string", default: "sqlite" },
+    "nats-url": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -42,6 +45,9 @@ if (values.help === true) {
   --only SCENARIO         run only this scenario (repeatable)
   --without SYSTEM        skip a peer system: ${PEERS.join(", ")} (repeatable)
   --durability MODE       the OmniRelay dispatchers' SQLite mode: ${OMNI_DURABILITIES.join(", ")} (default batched)
+  --log jetstream         also run a dispatcher whose log is a JetStream stream (R1) on the machine's NATS: its
+                          rows are enqueue-batch and lifecycle-c100, beside SQLite and the peers (default sqlite)
+  --nats-url URL          the NATS server of --log jetstream (or NATS_URL; default nats://127.0.0.1:4222)
   --depth N               pending items of the heavy scenarios (default 1,000,000)
   --out FILE              where to write the JSON results (or BENCH_OUT; default bench-results.json)
   -h, --help              print this and exit`);
@@ -75,6 +81,18 @@ if (!OMNI_DURABILITIES.includes(durability)) {
   console.error(`error: --durability takes ${OMNI_DURABILITIES.join(" or ")}`);
   process.exit(2);
 }
+if (values.log !== "sqlite" && values.log !== "jetstream") {
+  console.error("error: --log takes sqlite or jetstream");
+  process.exit(2);
+}
+const natsUrl = values["nats-url"] ?? process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+const jetstream = values.log === "jetstream" ? natsUrl : undefined;
+if (values["nats-url"] !== undefined && !jetstream) {
+  console.error("error: --nats-url needs --log jetstream");
+  process.exit(2);
+}
+// Systems that do not run: the skipped peers, and the JetStream-log dispatcher unless asked for.
+const notRun: readonly SystemId[] = [...without, ...(jetstream ? [] : ["omnirelay-jetstream" as const])];
 const depthLarge = values.depth === undefined ? undefined : Number(values.depth);
 if (depthLarge !== undefined && (!Number.isSafeInteger(depthLarge) || depthLarge < 1000)) {
   console.error("error: --depth must be an integer >= 1000");
@@ -88,7 +106,7 @@ const dir = mkdtempSync(join(tmpdir(), "omnirelay-bench-"));
 const only = values.only ?? [];
 const list = scenarios(counts)
   .filter((s) => only.length === 0 || only.includes(s.id))
-  .map((s) => ({ ...s, systems: s.systems.filter((id) => !without.includes(id)) }));
+  .map((s) => ({ ...s, systems: s.systems.filter((id) => !notRun.includes(id)) }));
 const samples = new Map<string, Samples>();
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -153,7 +171,7 @@ let groups: Group[] = [];
 let exitCode = 0;
 const started = Date.now();
 try {
-  const started = await startSystems({ dir, adminUrl, database, without, durability });
+  const started = await startSystems({ dir, adminUrl, database, without, durability, jetstream });
   groups = started.groups;
   await runLight(started.systems);
   await runHeavy(started.systems, groups);
@@ -179,6 +197,7 @@ if (exitCode === 0) {
     mode: quick ? "quick" : "full",
     repetitions: reps,
     durability,
+    log: jetstream ? { kinds: ["sqlite", "jetstream"], natsUrl: jetstream, replicas: 1 } : { kinds: ["sqlite"] },
     without,
     only,
     counts,

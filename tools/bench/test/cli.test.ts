@@ -12,11 +12,38 @@ describe("pnpm bench -- --help", () => {
       cwd: join(import.meta.dirname, ".."),
       timeout: 30_000,
     });
-    for (const flag of ["--quick", "--reps", "--only", "--without", "--durability", "--depth", "--out"]) {
+    for (const flag of [
+      "--quick",
+      "--reps",
+      "--only",
+      "--without",
+      "--durability",
+      "--log",
+      "--nats-url",
+      "--depth",
+      "--out",
+    ]) {
       expect(stdout).toContain(flag);
     }
     expect(stdout).toContain("bullmq");
     expect(stdout).toContain("process-safe");
     expect(stderr).not.toContain("[rep");
+  });
+
+  it("refuses an unknown --log, and --nats-url without --log jetstream, with exit code 2", async () => {
+    for (const [args, message] of [
+      [["--log", "kafka"], "--log takes sqlite or jetstream"],
+      [["--nats-url", "nats://127.0.0.1:1"], "--nats-url needs --log jetstream"],
+    ] as const) {
+      const error = await run("pnpm", ["bench", "--", ...args], {
+        cwd: join(import.meta.dirname, ".."),
+        timeout: 30_000,
+      }).then(
+        () => undefined,
+        (e: { code?: number; stderr?: string }) => e,
+      );
+      expect(error?.code, args.join(" ")).toBe(2);
+      expect(error?.stderr).toContain(message);
+    }
   });
 });

@@ -67,6 +67,12 @@ const ALL: SystemId[] = [
   "graphile",
   "graphile-batched",
 ];
+/** `list` plus the JetStream-log dispatcher after the SQLite ones (its rows run only with `--log jetstream`). */
+const withJetStream = (list: readonly SystemId[]): SystemId[] => [
+  ...list.filter((id) => id.startsWith("omnirelay-")),
+  "omnirelay-jetstream",
+  ...list.filter((id) => !id.startsWith("omnirelay-")),
+];
 const DEPTH: SystemId[] = ["omnirelay-http", "omnirelay-http-raw", "bullmq", "graphile", "graphile-batched"];
 /** Producer side of the lifecycle scenarios: batches of 100, two in flight. */
 const LIFECYCLE_PRODUCER = { batchSize: 100, inFlight: 2 };
@@ -141,11 +147,11 @@ export async function lifecycleRateShared(
   return { rate: (count / (doneAt - started)) * 1000, processesUsed: each.filter((n) => n > 0).length };
 }
 
-function lifecycle(concurrency: 1 | 10 | 100): Scenario {
+function lifecycle(concurrency: 1 | 10 | 100, systems: readonly SystemId[] = ALL): Scenario {
   return {
     id: `lifecycle-c${concurrency}`,
     title: `Lifecycle, one worker process at concurrency ${concurrency}`,
-    systems: ALL,
+    systems,
     metrics: RATE,
     run: async (s, c) => {
       const rate = await lifecycleRate(s, { count: c.lifecycle[concurrency], concurrency, remaining: 0 });
@@ -169,13 +175,13 @@ export function scenarios(counts: Counts): Scenario[] {
     {
       id: "enqueue-batch",
       title: "Enqueue, batches of 1,000, 4 in flight",
-      systems: ENQUEUERS,
+      systems: withJetStream(ENQUEUERS),
       metrics: RATE,
       run: (s, c) => enqueueRate(s, { count: c.enqueueBatch, batchSize: 1000, inFlight: 4 }),
     },
     lifecycle(1),
     lifecycle(10),
-    lifecycle(100),
+    lifecycle(100, withJetStream(ALL)),
     {
       id: "lifecycle-4x25",
       title: "Lifecycle, four worker processes at concurrency 25 each",

@@ -9,6 +9,7 @@ export const SYSTEM_IDS = [
   "omnirelay-http-unary",
   "omnirelay-http-raw",
   "omnirelay-grpc",
+  "omnirelay-jetstream",
   "bullmq",
   "graphile",
   "graphile-batched",
@@ -22,6 +23,7 @@ export const SYSTEM_LABELS: Record<SystemId, string> = {
   "omnirelay-http-unary": "OmniRelay HTTP (worker, unary)",
   "omnirelay-http-raw": "OmniRelay HTTP (raw client)",
   "omnirelay-grpc": "OmniRelay gRPC (worker)",
+  "omnirelay-jetstream": "OmniRelay HTTP (worker), JetStream R1 log",
   bullmq: "BullMQ 6.7",
   graphile: "graphile-worker 0.17",
   "graphile-batched": "graphile-worker 0.17 batched",
@@ -72,20 +74,30 @@ function consumerPool(first: Child, start: () => Promise<Child>) {
   };
 }
 
-/** The OmniRelay group over `transport` (system `omnirelay-<transport>`): a dispatcher, a producer and a consumer. */
+/** Where an OmniRelay group's dispatcher keeps its log: a SQLite file (default) or a JetStream stream of its own. */
+export type OmniLog = { readonly kind: "sqlite" } | { readonly kind: "jetstream"; readonly natsUrl: string };
+
+/**
+ * The OmniRelay group over `transport` (system `omnirelay-<transport>`, or `omnirelay-jetstream` for a JetStream
+ * log): a dispatcher, a producer and a consumer.
+ */
 async function omniGroup(
   transport: "http" | "grpc",
-  options: { dir: string; durability: OmniDurability },
+  options: { dir: string; durability: OmniDurability; log?: OmniLog },
 ): Promise<Group> {
-  const name = `omnirelay-${transport}`;
   const { dir, durability } = options;
+  const log = options.log ?? { kind: "sqlite" };
+  const name = log.kind === "jetstream" ? "omnirelay-jetstream" : `omnirelay-${transport}`;
   const port = await freePort();
   const path = join(dir, `${name}.db`);
+  // A stream and snapshot bucket named after this run, deleted when the group stops.
+  const jetstream =
+    log.kind === "jetstream" ? { natsUrl: log.natsUrl, stream: `OMNIBENCH_${process.pid}_${port}` } : undefined;
   // BENCH_CPU_PROF=<dir>: the OmniRelay processes write V8 CPU profiles there (node --cpu-prof), for finding hot paths.
   const prof = process.env.BENCH_CPU_PROF;
   const execArgv = prof ? ["--cpu-prof", "--cpu-prof-dir", prof] : [];
   const startDispatcher = () =>
-    startChild("omnirelay", { role: "dispatcher", transport, port, path, durability }, { execArgv });
+    startChild("omnirelay", { role: "dispatcher", transport, port, path, durability, jetstream }, { execArgv });
   let dispatcher = await startDispatcher();
   const startConsumer = () => startChild("omnirelay", { role: "consumer", transport, port }, { execArgv });
   const [producer, consumer] = await Promise.all([
@@ -112,6 +124,7 @@ async function omniGroup(
     },
     async stop() {
       await Promise.all([producer.stop(), consumer.stop(), pool.stopExtra()]);
+      if (jetstream) await dispatcher.call("dropLog").catch(() => undefined);
       await dispatcher.stop();
     },
   };
@@ -169,6 +182,8 @@ export async function startSystems(options: {
   without: readonly SystemId[];
   /** The OmniRelay dispatchers' SQLite durability mode. */
   durability: OmniDurability;
+  /** NATS server URL: also start `omnirelay-jetstream`, a dispatcher whose log is a JetStream stream (R1). */
+  jetstream?: string;
 }): Promise<{ systems: SystemHandle[]; groups: Group[] }> {
   const groups: Group[] = [];
   try {
@@ -176,6 +191,10 @@ export async function startSystems(options: {
     groups.push(http);
     const grpc = await omniGroup("grpc", options);
     groups.push(grpc);
+    const js = options.jetstream
+      ? await omniGroup("http", { ...options, log: { kind: "jetstream", natsUrl: options.jetstream } })
+      : undefined;
+    if (js) groups.push(js);
     const bull = options.without.includes("bullmq") ? undefined : await bullGroup(options.dir);
     if (bull) groups.push(bull);
     const gw = await graphileGroup(options.adminUrl, options.database);
@@ -186,6 +205,7 @@ export async function startSystems(options: {
       { id: "omnirelay-http-unary", group: http, consumeArgs: { mode: "worker", session: false } },
       { id: "omnirelay-http-raw", group: http, consumeArgs: { mode: "raw" } },
       { id: "omnirelay-grpc", group: grpc, consumeArgs: { mode: "worker" } },
+      ...(js ? [{ id: "omnirelay-jetstream" as const, group: js, consumeArgs: { mode: "worker" } }] : []),
       ...(bull ? [{ id: "bullmq" as const, group: bull, consumeArgs: {} }] : []),
       { id: "graphile", group: gw, consumeArgs: { batching: false } },
       { id: "graphile-batched", group: gw, consumeArgs: { batching: true } },

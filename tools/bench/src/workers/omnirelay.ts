@@ -2,6 +2,9 @@
  * OmniRelay processes of the benchmark: `dispatcher` (a durable SQLite queue served over HTTP or gRPC), `producer`
  * (enqueues through a ResourceLeaseClient) and `consumer` (a ResourceLeaseWorker, or a raw lease/completeMany loop).
  */
+
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import {
   Dispatcher,
   HttpInbound,
@@ -13,6 +16,7 @@ import {
   ResourceLeaseWorker,
   type UnaryOutbound,
 } from "@omnirelay/core";
+import { openJetStreamResourceLeaseQueue } from "@omnirelay/replicator-jetstream";
 import { openDurableResourceLeaseQueue } from "@omnirelay/replicator-sqlite";
 import { GrpcInbound, GrpcOutbound } from "@omnirelay/transport-grpc";
 import { type ConsumeControl, childConfig, consumeCommands, jobData, paced, pipelined, serve } from "../lib/child.js";
@@ -25,6 +29,8 @@ interface Config {
   readonly port: number;
   readonly path?: string;
   readonly durability?: OmniDurability;
+  /** The dispatcher's log is this JetStream stream (R1) instead of the SQLite file at `path`. */
+  readonly jetstream?: { readonly natsUrl: string; readonly stream: string };
 }
 
 const config = childConfig<Config>();
@@ -50,13 +56,40 @@ function outbound(): UnaryOutbound & { close?: () => Promise<void> } {
     : new GrpcOutbound({ address: `127.0.0.1:${config.port}`, maxMessageBytes: MAX_BYTES });
 }
 
-async function dispatcherRole(): Promise<void> {
+const QUEUE_OPTIONS = { capacity: 4_000_000, leaseDurationMs: 60_000, maxBatchSize: 1000 };
+
+/** The queue over the configured log: what the dispatcher serves. */
+async function openLog() {
+  const js = config.jetstream;
+  if (js) {
+    const opened = await openJetStreamResourceLeaseQueue({
+      log: { servers: js.natsUrl, shard: "bench", stream: js.stream, subjectPrefix: js.stream, replicas: 1 },
+      snapshotBucket: `${js.stream}_SNAPSHOTS`,
+      queueOptions: QUEUE_OPTIONS,
+    });
+    return { queue: opened.queue, replayedEvents: opened.replayedEvents, close: () => opened.close() };
+  }
   if (!config.path) throw new Error("dispatcher needs a path");
-  const durable = await openDurableResourceLeaseQueue({
+  return openDurableResourceLeaseQueue({
     path: config.path,
-    queueOptions: { capacity: 4_000_000, leaseDurationMs: 60_000, maxBatchSize: 1000 },
+    queueOptions: QUEUE_OPTIONS,
     replicatorOptions: { durability: config.durability ?? "batched" },
   });
+}
+
+/** Deletes the run's stream and snapshot bucket (a KV bucket is the stream `KV_<bucket>`). */
+async function dropJetStreamLog(js: { natsUrl: string; stream: string }): Promise<void> {
+  const nc = await connect({ servers: js.natsUrl });
+  try {
+    const jsm = await jetstreamManager(nc);
+    for (const name of [js.stream, `KV_${js.stream}_SNAPSHOTS`]) await jsm.streams.delete(name).catch(() => false);
+  } finally {
+    await nc.close();
+  }
+}
+
+async function dispatcherRole(): Promise<void> {
+  const durable = await openLog();
   const dispatcher = new Dispatcher({ service: "bench" });
   const component = new ResourceLeaseDispatcherComponent(dispatcher, { queue: durable.queue });
   const inbound =
@@ -68,6 +101,14 @@ async function dispatcherRole(): Promise<void> {
     { replayedEvents: durable.replayedEvents, lastEventSequence: durable.queue.stats().lastEventSequence },
     {
       rss: async () => ({ rss: process.memoryUsage().rss, stats: durable.queue.stats() }),
+      dropLog: async () => {
+        if (!config.jetstream) return {};
+        await inbound.close().catch(() => undefined);
+        await component.close().catch(() => undefined);
+        await durable.close().catch(() => undefined);
+        await dropJetStreamLog(config.jetstream);
+        return {};
+      },
     },
     async () => {
       await inbound.close().catch(() => undefined);
