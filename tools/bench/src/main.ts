@@ -10,7 +10,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { dropDatabase } from "./lib/infra.js";
 import { addSample, markdownTable, type Samples, summarize } from "./lib/report.js";
-import { type Counts, FULL_COUNTS, lifecycleRate, QUICK_COUNTS, scenarios } from "./lib/scenarios.js";
+import { type Counts, DELAYED_DUE_MS, FULL_COUNTS, lifecycleRate, QUICK_COUNTS, scenarios } from "./lib/scenarios.js";
 import {
   type Group,
   OMNI_DURABILITIES,
@@ -126,33 +126,55 @@ async function runLight(systems: readonly SystemHandle[]): Promise<void> {
   }
 }
 
-/** Per group: fill to depthLarge, RSS, the lifecycle of its systems at that depth, then a restart. */
+/**
+ * Per group: fill to depthLarge, RSS, the lifecycle of its systems at that depth, then a restart; then fill with
+ * depthLarge delayed items and run the lifecycle beside them (last: the group is not used afterwards, and
+ * OmniRelay's reset leaves delayed items in place).
+ */
 async function runHeavy(systems: readonly SystemHandle[], groups: readonly Group[]): Promise<void> {
-  const depthSystems = list.find((s) => s.id === "depth-large")?.systems ?? [];
-  if (depthSystems.length === 0) return;
   for (const group of groups) {
-    const members = systems.filter((s) => s.group === group && depthSystems.includes(s.id));
-    const primary = members[0];
-    if (!primary) continue;
-    const fillStart = performance.now();
-    await group.producer.call("enqueue", { count: counts.depthLarge, batchSize: 1000, inFlight: 4 });
-    log(`[heavy] ${group.name} filled ${counts.depthLarge} in ${Math.round(performance.now() - fillStart)} ms`);
-    const rss = await group.serverRss();
-    if (rss !== undefined) record("rss-large", primary.id, { rss: rss / 1024 / 1024 });
-    for (const system of members) {
-      const rate = await lifecycleRate(system, {
-        count: counts.depthItems,
-        concurrency: 100,
-        remaining: counts.depthLarge,
-      });
-      record("depth-large", system.id, { rate });
-    }
-    const restarted = await group.restart();
-    if (restarted) {
-      record("restart-large", primary.id, { restart: restarted.ms });
-      log(`[heavy] ${group.name} restart ${JSON.stringify(roundAll(restarted))}`);
-    }
-    await group.producer.call("reset");
+    await runDepth(systems, group);
+    await runDelayed(systems, group);
+  }
+}
+
+async function runDepth(systems: readonly SystemHandle[], group: Group): Promise<void> {
+  const depthSystems = list.find((s) => s.id === "depth-large")?.systems ?? [];
+  const members = systems.filter((s) => s.group === group && depthSystems.includes(s.id));
+  const primary = members[0];
+  if (!primary) return;
+  const fillStart = performance.now();
+  await group.producer.call("enqueue", { count: counts.depthLarge, batchSize: 1000, inFlight: 4 });
+  log(`[heavy] ${group.name} filled ${counts.depthLarge} in ${Math.round(performance.now() - fillStart)} ms`);
+  const rss = await group.serverRss();
+  if (rss !== undefined) record("rss-large", primary.id, { rss: rss / 1024 / 1024 });
+  for (const system of members) {
+    const rate = await lifecycleRate(system, {
+      count: counts.depthItems,
+      concurrency: 100,
+      remaining: counts.depthLarge,
+    });
+    record("depth-large", system.id, { rate });
+  }
+  const restarted = await group.restart();
+  if (restarted) {
+    record("restart-large", primary.id, { restart: restarted.ms });
+    log(`[heavy] ${group.name} restart ${JSON.stringify(roundAll(restarted))}`);
+  }
+  await group.producer.call("reset");
+}
+
+async function runDelayed(systems: readonly SystemHandle[], group: Group): Promise<void> {
+  const delayedSystems = list.find((s) => s.id === "delayed-large")?.systems ?? [];
+  const members = systems.filter((s) => s.group === group && delayedSystems.includes(s.id));
+  if (members.length === 0) return;
+  const fillStart = performance.now();
+  const fill = { count: counts.depthLarge, batchSize: 1000, inFlight: 4, delayMs: DELAYED_DUE_MS };
+  await group.producer.call("enqueue", fill);
+  log(`[heavy] ${group.name} filled ${counts.depthLarge} delayed in ${Math.round(performance.now() - fillStart)} ms`);
+  for (const system of members) {
+    const options = { count: counts.depthItems, concurrency: 100, remaining: counts.depthLarge };
+    record("delayed-large", system.id, { rate: await lifecycleRate(system, options) });
   }
 }
 
@@ -171,7 +193,8 @@ let groups: Group[] = [];
 let exitCode = 0;
 const started = Date.now();
 try {
-  const started = await startSystems({ dir, adminUrl, database, without, durability, jetstream });
+  const fair = list.some((s) => s.systems.includes("omnirelay-fair"));
+  const started = await startSystems({ dir, adminUrl, database, without, durability, jetstream, fair });
   groups = started.groups;
   await runLight(started.systems);
   await runHeavy(started.systems, groups);

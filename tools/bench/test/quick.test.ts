@@ -37,8 +37,10 @@ describe("pnpm bench -- --quick", () => {
       "lifecycle-c100",
       "lifecycle-4x25",
       "latency-1000",
+      "tenant-latency",
       "depth-small",
       "depth-large",
+      "delayed-large",
       "rss-large",
       "restart-large",
     ]);
@@ -56,6 +58,12 @@ describe("pnpm bench -- --quick", () => {
       }
     }
     for (const scenario of json.scenarios) expect(stdout).toContain(scenario.title);
+    // The tenant row measured only the small tenant's items, and the fair dispatcher really shares: its small tenant
+    // waits less than behind the plain dispatcher's FIFO, which serves the whole flood first.
+    const tenant = json.scenarios.find((s) => s.id === "tenant-latency");
+    expect(tenant?.systems).toEqual(["omnirelay-fair", "omnirelay-http", "bullmq", "graphile-batched"]);
+    const p99 = tenant?.metrics.find((m) => m.key === "p99")?.values;
+    expect(p99?.["omnirelay-fair"]?.median).toBeLessThan(p99?.["omnirelay-http"]?.median ?? 0);
     // The four-process row really spread the items over several worker processes of every system.
     const fourProcess = json.scenarios.find((s) => s.id === "lifecycle-4x25");
     const lifecycle = json.scenarios.find((s) => s.id === "lifecycle-c10");

@@ -48,10 +48,37 @@ export function serve(
   send({ type: "ready", ...ready });
 }
 
-/** A 200-byte-ish JSON job body carrying its enqueue time `t` (ms, see `nowMs`). */
-export function jobData(t: number): { t: number; pad: string } {
-  return { t, pad: PAD };
+/** A 200-byte-ish JSON job body carrying its enqueue time `t` (ms, see `nowMs`) and, for the tenant rows, its tenant. */
+export function jobData(t: number, tenant?: string): { t: number; pad: string; tenant?: string } {
+  return tenant === undefined ? { t, pad: PAD } : { t, pad: PAD, tenant };
 }
+
+/**
+ * What a producer's `enqueue` and `paced` commands may add to each item: a delay (the delayed-items row) and a tenant
+ * (the tenant rows). Each system expresses them its own way.
+ */
+export interface ItemOptions {
+  readonly delayMs?: number;
+  readonly tenant?: string;
+}
+
+/** The {@link ItemOptions} of a command's arguments. */
+export function itemOptions(a: Record<string, unknown>): ItemOptions {
+  return {
+    ...(typeof a.delayMs === "number" ? { delayMs: a.delayMs } : {}),
+    ...(typeof a.tenant === "string" ? { tenant: a.tenant } : {}),
+  };
+}
+
+/** Whether a consumer with `latency` on records this job's latency: every job, or only `latencyTenant`'s. */
+export function measured(a: Record<string, unknown>, data: { tenant?: string }): boolean {
+  return a.latency === true && (a.latencyTenant === undefined || data.tenant === a.latencyTenant);
+}
+
+/** The small tenant of the tenant rows (the large one is {@link BULK_TENANT}). */
+export const SMALL_TENANT = "small";
+/** The large tenant of the tenant rows. */
+export const BULK_TENANT = "bulk";
 
 const PAD = "x".repeat(176);
 

@@ -1,4 +1,5 @@
 /** The scenarios: what each one runs against one system, and the item counts of the quick and full modes. */
+import { BULK_TENANT, SMALL_TENANT } from "./child.js";
 import { nowMs } from "./stats.js";
 import type { SystemHandle, SystemId } from "./systems.js";
 
@@ -14,7 +15,16 @@ export interface Counts {
   readonly depthItems: number;
   readonly depthSmall: number;
   readonly depthLarge: number;
+  /** Items the large tenant enqueues at once in the tenant rows. */
+  readonly tenantFlood: number;
+  /** Items the small tenant enqueues one at a time (at {@link SMALL_TENANT_RATE}/s) while the flood is consumed. */
+  readonly tenantSmall: number;
 }
+
+/** Items per second of the small tenant in the tenant rows. */
+export const SMALL_TENANT_RATE = 50;
+/** How far in the future the delayed items of the `delayed-large` row are due (an hour: none is due in the run). */
+export const DELAYED_DUE_MS = 3_600_000;
 
 /** `--quick`: small counts, one repetition, the heavy scenarios with a small depth (they still run end to end). */
 export const QUICK_COUNTS: Counts = {
@@ -26,6 +36,8 @@ export const QUICK_COUNTS: Counts = {
   depthItems: 1000,
   depthSmall: 1000,
   depthLarge: 5000,
+  tenantFlood: 3000,
+  tenantSmall: 25,
 };
 
 /** The full run. */
@@ -38,6 +50,8 @@ export const FULL_COUNTS: Counts = {
   depthItems: 20_000,
   depthSmall: 1000,
   depthLarge: 1_000_000,
+  tenantFlood: 100_000,
+  tenantSmall: 100,
 };
 
 /** One measured quantity of a scenario. */
@@ -73,6 +87,10 @@ const withJetStream = (list: readonly SystemId[]): SystemId[] => [
   "omnirelay-jetstream",
   ...list.filter((id) => !id.startsWith("omnirelay-")),
 ];
+/** The tenant rows: the fair-sharing dispatcher, the plain one (FIFO, for contrast) and the peers' priorities. */
+const TENANTS: SystemId[] = ["omnirelay-fair", "omnirelay-http", "bullmq", "graphile-batched"];
+/** The delayed-items row (run per group after the heavy rows: OmniRelay's reset leaves delayed items in place). */
+export const DELAYED: SystemId[] = ["omnirelay-http", "bullmq", "graphile-batched"];
 const DEPTH: SystemId[] = ["omnirelay-http", "omnirelay-http-raw", "bullmq", "graphile", "graphile-batched"];
 /** Producer side of the lifecycle scenarios: batches of 100, two in flight. */
 const LIFECYCLE_PRODUCER = { batchSize: 100, inFlight: 2 };
@@ -211,6 +229,34 @@ export function scenarios(counts: Counts): Scenario[] {
       },
     },
     {
+      id: "tenant-latency",
+      title: `A small tenant's enqueue → handler start while a large tenant's ${counts.tenantFlood.toLocaleString("en-US")} items are consumed (concurrency 10)`,
+      systems: TENANTS,
+      metrics: [
+        { key: "p50", unit: "ms", higherIsBetter: false },
+        { key: "p99", unit: "ms", higherIsBetter: false },
+      ],
+      run: async (s, c) => {
+        const count = c.tenantFlood + c.tenantSmall;
+        const args = { ...s.consumeArgs, count, concurrency: 10, latency: true, latencyTenant: SMALL_TENANT };
+        await s.group.consumer.call("consumeStart", args);
+        await s.group.producer.call("enqueue", {
+          count: c.tenantFlood,
+          batchSize: 1000,
+          inFlight: 2,
+          tenant: BULK_TENANT,
+        });
+        await s.group.producer.call("paced", {
+          count: c.tenantSmall,
+          ratePerSec: SMALL_TENANT_RATE,
+          tenant: SMALL_TENANT,
+        });
+        const r = await s.group.consumer.call<{ p50: number; p99: number; doneAt: number }>("consumeWait");
+        await reset(s);
+        return { p50: r.p50, p99: r.p99 };
+      },
+    },
+    {
       id: "depth-small",
       title: `Lifecycle at concurrency 100 with ${counts.depthSmall.toLocaleString("en-US")} items pending`,
       systems: DEPTH,
@@ -226,6 +272,12 @@ export function scenarios(counts: Counts): Scenario[] {
       id: "depth-large",
       title: `Lifecycle at concurrency 100 with ${large} items pending`,
       systems: DEPTH,
+      metrics: RATE,
+    },
+    {
+      id: "delayed-large",
+      title: `Lifecycle at concurrency 100 with ${large} delayed items (due in an hour)`,
+      systems: DELAYED,
       metrics: RATE,
     },
     {

@@ -10,6 +10,7 @@ export const SYSTEM_IDS = [
   "omnirelay-http-raw",
   "omnirelay-grpc",
   "omnirelay-jetstream",
+  "omnirelay-fair",
   "bullmq",
   "graphile",
   "graphile-batched",
@@ -24,6 +25,7 @@ export const SYSTEM_LABELS: Record<SystemId, string> = {
   "omnirelay-http-raw": "OmniRelay HTTP (raw client)",
   "omnirelay-grpc": "OmniRelay gRPC (worker)",
   "omnirelay-jetstream": "OmniRelay HTTP (worker), JetStream R1 log",
+  "omnirelay-fair": "OmniRelay HTTP (worker), fair keys by tenant",
   bullmq: "BullMQ 6.7",
   graphile: "graphile-worker 0.17",
   "graphile-batched": "graphile-worker 0.17 batched",
@@ -83,11 +85,13 @@ export type OmniLog = { readonly kind: "sqlite" } | { readonly kind: "jetstream"
  */
 async function omniGroup(
   transport: "http" | "grpc",
-  options: { dir: string; durability: OmniDurability; log?: OmniLog },
+  options: { dir: string; durability: OmniDurability; log?: OmniLog; fairTenants?: boolean },
 ): Promise<Group> {
   const { dir, durability } = options;
   const log = options.log ?? { kind: "sqlite" };
-  const name = log.kind === "jetstream" ? "omnirelay-jetstream" : `omnirelay-${transport}`;
+  const fairTenants = options.fairTenants === true;
+  const name =
+    log.kind === "jetstream" ? "omnirelay-jetstream" : fairTenants ? "omnirelay-fair" : `omnirelay-${transport}`;
   const port = await freePort();
   const path = join(dir, `${name}.db`);
   // A stream and snapshot bucket named after this run, deleted when the group stops.
@@ -97,7 +101,11 @@ async function omniGroup(
   const prof = process.env.BENCH_CPU_PROF;
   const execArgv = prof ? ["--cpu-prof", "--cpu-prof-dir", prof] : [];
   const startDispatcher = () =>
-    startChild("omnirelay", { role: "dispatcher", transport, port, path, durability, jetstream }, { execArgv });
+    startChild(
+      "omnirelay",
+      { role: "dispatcher", transport, port, path, durability, jetstream, fairTenants },
+      { execArgv },
+    );
   let dispatcher = await startDispatcher();
   const startConsumer = () => startChild("omnirelay", { role: "consumer", transport, port }, { execArgv });
   const [producer, consumer] = await Promise.all([
@@ -184,6 +192,8 @@ export async function startSystems(options: {
   durability: OmniDurability;
   /** NATS server URL: also start `omnirelay-jetstream`, a dispatcher whose log is a JetStream stream (R1). */
   jetstream?: string;
+  /** Also start `omnirelay-fair`: a dispatcher whose queue shares grants fairly across tenants (the tenant rows). */
+  fair?: boolean;
 }): Promise<{ systems: SystemHandle[]; groups: Group[] }> {
   const groups: Group[] = [];
   try {
@@ -195,6 +205,8 @@ export async function startSystems(options: {
       ? await omniGroup("http", { ...options, log: { kind: "jetstream", natsUrl: options.jetstream } })
       : undefined;
     if (js) groups.push(js);
+    const fair = options.fair ? await omniGroup("http", { ...options, fairTenants: true }) : undefined;
+    if (fair) groups.push(fair);
     const bull = options.without.includes("bullmq") ? undefined : await bullGroup(options.dir);
     if (bull) groups.push(bull);
     const gw = await graphileGroup(options.adminUrl, options.database);
@@ -206,6 +218,7 @@ export async function startSystems(options: {
       { id: "omnirelay-http-raw", group: http, consumeArgs: { mode: "raw" } },
       { id: "omnirelay-grpc", group: grpc, consumeArgs: { mode: "worker" } },
       ...(js ? [{ id: "omnirelay-jetstream" as const, group: js, consumeArgs: { mode: "worker" } }] : []),
+      ...(fair ? [{ id: "omnirelay-fair" as const, group: fair, consumeArgs: { mode: "worker" } }] : []),
       ...(bull ? [{ id: "bullmq" as const, group: bull, consumeArgs: {} }] : []),
       { id: "graphile", group: gw, consumeArgs: { batching: false } },
       { id: "graphile-batched", group: gw, consumeArgs: { batching: true } },

@@ -1,6 +1,17 @@
 /** BullMQ processes of the benchmark: `producer` (Queue.add / addBulk) and `consumer` (a Worker with a no-op processor). */
 import { Queue, Worker } from "bullmq";
-import { childConfig, consumeCommands, jobData, paced, pipelined, serve } from "../lib/child.js";
+import {
+  childConfig,
+  consumeCommands,
+  type ItemOptions,
+  itemOptions,
+  jobData,
+  measured,
+  paced,
+  pipelined,
+  SMALL_TENANT,
+  serve,
+} from "../lib/child.js";
 import { nowMs, percentile } from "../lib/stats.js";
 
 interface Config {
@@ -13,6 +24,18 @@ const connection = { host: "127.0.0.1", port: config.port, maxRetriesPerRequest:
 const QUEUE = "bench";
 const jobOptions = { removeOnComplete: true, removeOnFail: true };
 
+/**
+ * A job's options. BullMQ (open source) has no per-tenant fairness (groups are BullMQ Pro), so the tenant rows give
+ * the small tenant's jobs the higher priority (1) and the large tenant's priority 2: what a BullMQ user would do.
+ */
+function options(o: ItemOptions) {
+  const priority = o.tenant === undefined ? undefined : o.tenant === SMALL_TENANT ? 1 : 2;
+  return {
+    ...jobOptions,
+    ...(o.delayMs !== undefined ? { delay: o.delayMs } : {}),
+    ...(priority !== undefined ? { priority } : {}),
+  };
+}
 async function producerRole(): Promise<void> {
   const queue = new Queue(QUEUE, { connection });
   await queue.waitUntilReady();
@@ -22,22 +45,27 @@ async function producerRole(): Promise<void> {
       enqueue: async (a) => {
         const count = a.count as number;
         const batchSize = a.batchSize as number;
+        const o = itemOptions(a);
+        const opts = options(o);
         const start = performance.now();
         if (batchSize <= 1) {
-          await pipelined(count, a.inFlight as number, () => queue.add("j", jobData(nowMs()), jobOptions));
+          await pipelined(count, a.inFlight as number, () => queue.add("j", jobData(nowMs(), o.tenant), opts));
         } else {
           const batches = Math.ceil(count / batchSize);
           await pipelined(batches, a.inFlight as number, (b) => {
             const n = Math.min(batchSize, count - b * batchSize);
             return queue.addBulk(
-              Array.from({ length: n }, () => ({ name: "j", data: jobData(nowMs()), opts: jobOptions })),
+              Array.from({ length: n }, () => ({ name: "j", data: jobData(nowMs(), o.tenant), opts })),
             );
           });
         }
         return { ms: performance.now() - start };
       },
       paced: async (a) => {
-        await paced(a.count as number, a.ratePerSec as number, () => queue.add("j", jobData(nowMs()), jobOptions));
+        const o = itemOptions(a);
+        await paced(a.count as number, a.ratePerSec as number, () =>
+          queue.add("j", jobData(nowMs(), o.tenant), options(o)),
+        );
         return {};
       },
       reset: async () => {
@@ -64,7 +92,8 @@ async function consumerRole(): Promise<void> {
       const worker = new Worker(
         QUEUE,
         async (job) => {
-          if (a.latency) latencies.push(nowMs() - (job.data as { t: number }).t);
+          const data = job.data as { t: number; tenant?: string };
+          if (measured(a, data)) latencies.push(nowMs() - data.t);
         },
         { connection, concurrency: a.concurrency as number, removeOnComplete: { count: 0 }, autorun: false },
       );

@@ -3,7 +3,18 @@
  * (`run()` with a no-op task, with or without the localQueue / completeJobBatchDelay batching options).
  */
 import { Logger, makeWorkerUtils, run } from "graphile-worker";
-import { childConfig, consumeCommands, jobData, paced, pipelined, serve } from "../lib/child.js";
+import {
+  childConfig,
+  consumeCommands,
+  type ItemOptions,
+  itemOptions,
+  jobData,
+  measured,
+  paced,
+  pipelined,
+  SMALL_TENANT,
+  serve,
+} from "../lib/child.js";
 import { connectPg } from "../lib/pg.js";
 import { nowMs, percentile } from "../lib/stats.js";
 
@@ -16,6 +27,16 @@ const config = childConfig<Config>();
 const logger = new Logger(() => () => undefined);
 const TASK = "bench";
 
+/**
+ * A job's spec. graphile-worker has no per-tenant fairness (`queueName` serialises jobs, it does not share), so the
+ * tenant rows give the small tenant's jobs priority -1 (lower runs first) and the large tenant's 0; a delay is `runAt`.
+ */
+function spec(o: ItemOptions) {
+  return {
+    ...(o.delayMs !== undefined ? { runAt: new Date(Date.now() + o.delayMs) } : {}),
+    ...(o.tenant !== undefined ? { priority: o.tenant === SMALL_TENANT ? -1 : 0 } : {}),
+  };
+}
 async function producerRole(): Promise<void> {
   const utils = await makeWorkerUtils({ connectionString: config.connectionString, logger, maxPoolSize: 24 });
   await utils.migrate();
@@ -25,20 +46,26 @@ async function producerRole(): Promise<void> {
       enqueue: async (a) => {
         const count = a.count as number;
         const batchSize = a.batchSize as number;
+        const o = itemOptions(a);
         const start = performance.now();
         if (batchSize <= 1) {
-          await pipelined(count, a.inFlight as number, () => utils.addJob(TASK, jobData(nowMs())));
+          await pipelined(count, a.inFlight as number, () => utils.addJob(TASK, jobData(nowMs(), o.tenant), spec(o)));
         } else {
           const batches = Math.ceil(count / batchSize);
           await pipelined(batches, a.inFlight as number, (b) => {
             const n = Math.min(batchSize, count - b * batchSize);
-            return utils.addJobs(Array.from({ length: n }, () => ({ identifier: TASK, payload: jobData(nowMs()) })));
+            return utils.addJobs(
+              Array.from({ length: n }, () => ({ identifier: TASK, payload: jobData(nowMs(), o.tenant), ...spec(o) })),
+            );
           });
         }
         return { ms: performance.now() - start };
       },
       paced: async (a) => {
-        await paced(a.count as number, a.ratePerSec as number, () => utils.addJob(TASK, jobData(nowMs())));
+        const o = itemOptions(a);
+        await paced(a.count as number, a.ratePerSec as number, () =>
+          utils.addJob(TASK, jobData(nowMs(), o.tenant), spec(o)),
+        );
         return {};
       },
       reset: async () => {
@@ -80,7 +107,8 @@ async function consumerRole(): Promise<void> {
         logger,
         taskList: {
           [TASK]: async (payload) => {
-            if (a.latency) latencies.push(nowMs() - (payload as { t: number }).t);
+            const data = payload as { t: number; tenant?: string };
+            if (measured(a, data)) latencies.push(nowMs() - data.t);
           },
         },
         ...(batching

@@ -19,7 +19,18 @@ import {
 import { openJetStreamResourceLeaseQueue } from "@omnirelay/replicator-jetstream";
 import { openDurableResourceLeaseQueue } from "@omnirelay/replicator-sqlite";
 import { GrpcInbound, GrpcOutbound } from "@omnirelay/transport-grpc";
-import { type ConsumeControl, childConfig, consumeCommands, jobData, paced, pipelined, serve } from "../lib/child.js";
+import {
+  type ConsumeControl,
+  childConfig,
+  consumeCommands,
+  type ItemOptions,
+  itemOptions,
+  jobData,
+  measured,
+  paced,
+  pipelined,
+  serve,
+} from "../lib/child.js";
 import { nowMs, percentile } from "../lib/stats.js";
 import type { OmniDurability } from "../lib/systems.js";
 
@@ -31,6 +42,8 @@ interface Config {
   readonly durability?: OmniDurability;
   /** The dispatcher's log is this JetStream stream (R1) instead of the SQLite file at `path`. */
   readonly jetstream?: { readonly natsUrl: string; readonly stream: string };
+  /** The dispatcher's queue shares grants across the `tenant` attribute's keys (fair sharing, equal weights). */
+  readonly fairTenants?: boolean;
 }
 
 const config = childConfig<Config>();
@@ -40,13 +53,15 @@ const MAX_BYTES = 64 * 1024 * 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-function payload(i: number): ResourceLeaseItemPayload {
+function payload(i: number, o: ItemOptions = {}): ResourceLeaseItemPayload {
   return {
     resourceType: "job",
     resourceId: String(i),
     partitionKey: `p${i % 16}`,
     payloadEncoding: "json",
-    body: encoder.encode(JSON.stringify(jobData(nowMs()))),
+    body: encoder.encode(JSON.stringify(jobData(nowMs(), o.tenant))),
+    ...(o.tenant !== undefined ? { attributes: { tenant: o.tenant } } : {}),
+    ...(o.delayMs !== undefined ? { delayMs: o.delayMs } : {}),
   };
 }
 
@@ -56,7 +71,12 @@ function outbound(): UnaryOutbound & { close?: () => Promise<void> } {
     : new GrpcOutbound({ address: `127.0.0.1:${config.port}`, maxMessageBytes: MAX_BYTES });
 }
 
-const QUEUE_OPTIONS = { capacity: 4_000_000, leaseDurationMs: 60_000, maxBatchSize: 1000 };
+const QUEUE_OPTIONS = {
+  capacity: 4_000_000,
+  leaseDurationMs: 60_000,
+  maxBatchSize: 1000,
+  ...(config.fairTenants ? { keys: { by: { attribute: "tenant" }, fair: true } as const } : {}),
+};
 
 /** The queue over the configured log: what the dispatcher serves. */
 async function openLog() {
@@ -128,20 +148,22 @@ async function producerRole(): Promise<void> {
         const count = a.count as number;
         const batchSize = a.batchSize as number;
         const inFlight = a.inFlight as number;
+        const o = itemOptions(a);
         const start = performance.now();
         if (batchSize <= 1) {
-          await pipelined(count, inFlight, (i) => client.enqueue(payload(i)));
+          await pipelined(count, inFlight, (i) => client.enqueue(payload(i, o)));
         } else {
           const batches = Math.ceil(count / batchSize);
           await pipelined(batches, inFlight, (b) => {
             const n = Math.min(batchSize, count - b * batchSize);
-            return client.enqueueMany(Array.from({ length: n }, (_, k) => payload(b * batchSize + k)));
+            return client.enqueueMany(Array.from({ length: n }, (_, k) => payload(b * batchSize + k, o)));
           });
         }
         return { ms: performance.now() - start };
       },
       paced: async (a) => {
-        await paced(a.count as number, a.ratePerSec as number, (i) => client.enqueue(payload(i)));
+        const o = itemOptions(a);
+        await paced(a.count as number, a.ratePerSec as number, (i) => client.enqueue(payload(i, o)));
         return {};
       },
       reset: async () => {
@@ -176,7 +198,9 @@ async function consumeWithWorker(
     session: a.session !== false,
     handler: (item) => {
       if (a.latency && item.payload.body) {
-        const ms = nowMs() - (JSON.parse(decoder.decode(item.payload.body)) as { t: number }).t;
+        const data = JSON.parse(decoder.decode(item.payload.body)) as { t: number; tenant?: string };
+        if (!measured(a, data)) return;
+        const ms = nowMs() - data.t;
         latencies.push(ms);
         if (ms > 1000)
           process.stderr.write(`[stale] seq ${item.sequenceId} attempt ${item.attempt} ${Math.round(ms)} ms\n`);
