@@ -81,18 +81,20 @@ export class ThreadLogStore implements LogStore {
     const { port1, port2 } = new MessageChannel();
     const data: WriterThreadData = { settings, flag, syncPort: port2 };
     const worker = new Worker(threadEntry(), { workerData: data, transferList: [port2] });
+    // Listened for from the start: a thread that fails to open posts its report and exits at once, and its exit can
+    // be emitted before a listener added after the report would be (the open then waited forever).
+    const exited = new Promise<number>((resolve) => worker.once("exit", resolve));
     const report = await new Promise<OpenReport>((resolve, reject) => {
       const failed = (error: unknown) => reject(error);
       worker.once("error", failed);
-      worker.once("exit", (code) => reject(new Error(`The SQLite writer thread exited (code ${code}) while opening.`)));
+      void exited.then((code) => reject(new Error(`The SQLite writer thread exited (code ${code}) while opening.`)));
       worker.once("message", (m: OpenReport) => {
         worker.off("error", failed);
-        worker.removeAllListeners("exit");
         resolve(m);
       });
     });
     if (report.kind === "open-failed") {
-      await new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+      await exited;
       port1.close();
       throw fromWire(report.error);
     }

@@ -105,6 +105,15 @@ describe("a log written at schema version 3", () => {
     damage(path);
     const err = await rejection(SqliteResourceLeaseReplicator.open({ path }));
     expect(err.code).toBe(ErrorCodes.sqlite.corrupt);
+    // The writer thread posts its refusal and exits at once; the open used to wait for an exit it had already missed
+    // (one open in a few hung forever: CI's 30 s timeout). Refused every time, on fresh copies.
+    for (let i = 0; i < 15; i++) {
+      const copy = v3Copy();
+      damage(copy);
+      expect((await rejection(SqliteResourceLeaseReplicator.open({ path: copy }))).code).toBe(
+        ErrorCodes.sqlite.corrupt,
+      );
+    }
     const report = await SqliteResourceLeaseReplicator.repair(path, { truncateAfterLastGood: true });
     expect(report).toMatchObject({ repaired: true, resumeSequence: 65, lastFencingToken: 10 });
     await using durable = await openDurableResourceLeaseQueue({ path, queueOptions: { capacity: 10_000 } });
