@@ -167,9 +167,18 @@ export class QueueEngine extends QueueRuntime {
   }
 
   async complete(token: ResourceLeaseOwnershipToken, context: ResourceLeaseCallContext): Promise<void> {
-    const lease = await this.activeLease(token, context);
-    const fields = { ownership: lease.token, payload: lease.item.payload };
-    this.tx.emit("Completed", fields, { now: this.clock.now(), context, lease });
+    this.ensureOpen();
+    const now = this.clock.now();
+    let lease: LeaseRecord | undefined;
+    try {
+      lease = this.tx.lookupForCompletion(token, context, now);
+      if (lease)
+        this.tx.emit("Completed", { ownership: lease.token, payload: lease.item.payload }, { now, context, lease });
+      else this.tx.completeLate(token, context, now);
+    } catch (error) {
+      await this.finish(); // publish a LeaseExpired that lookupLease may have produced
+      throw error;
+    }
     await this.finish();
   }
 
@@ -185,8 +194,10 @@ export class QueueEngine extends QueueRuntime {
     for (const token of tokens) {
       try {
         if (token instanceof OmniRelayError) throw token;
-        const lease = this.tx.lookupLease(token, context, now);
-        this.tx.emit("Completed", { ownership: lease.token, payload: lease.item.payload }, { now, context, lease });
+        const lease = this.tx.lookupForCompletion(token, context, now);
+        if (lease)
+          this.tx.emit("Completed", { ownership: lease.token, payload: lease.item.payload }, { now, context, lease });
+        else this.tx.completeLate(token, context, now);
         results.push({ success: true });
       } catch (error) {
         results.push({ success: false, error: OmniRelayError.from(error) });

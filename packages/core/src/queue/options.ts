@@ -70,6 +70,15 @@ export interface ResourceLeaseQueueOptions {
   readonly keys?: ResourceLeaseKeyOptions;
   /** Opt-in priority aging. @defaultValue off: strict priority order */
   readonly priorityAging?: ResourceLeasePriorityAgingOptions;
+  /**
+   * Lock-delay after an unclean expiry (Chubby's answer to "the old holder may still be running"): an item whose lease
+   * expired without complete or fail waits at least `lockDelayMs` before it is granted again, and during that wait
+   * the expired holder's token is still the item's newest, so its late `complete` is accepted (the work is not done
+   * twice). Once the item is granted again the old token is fenced as always. The trade-off: an item whose worker
+   * really died waits this much longer before another worker gets it. The wait is the larger of this and the retry
+   * backoff. @defaultValue 0 (off: an expired item is leaseable again after its backoff)
+   */
+  readonly lockDelayMs?: number;
   /** Only the principal that took a lease may heartbeat, complete or fail it. @defaultValue false */
   readonly bindLeasesToPrincipal?: boolean;
   /** Largest `maxItems`, batch enqueue and batch complete size. @defaultValue 1000 */
@@ -108,6 +117,7 @@ export interface ResolvedQueueSettings {
   initialDelayMs: number;
   multiplier: number;
   maxDelayMs: number;
+  lockDelayMs: number;
   idempotencyWindowMs: number;
   orderedPartitions: boolean;
   /** How the pending set picks the next item (keys, caps, rates, fairness, aging). */
@@ -154,6 +164,7 @@ export function resolveQueueSettings(options: ResourceLeaseQueueOptions): Resolv
       max: WEEK_MS,
       fallback: 60_000,
     }),
+    lockDelayMs: integerOption("lockDelayMs", options.lockDelayMs, { min: 0, max: WEEK_MS, fallback: 0 }),
     idempotencyWindowMs: integerOption("idempotencyWindowMs", options.idempotencyWindowMs, {
       min: 0,
       max: 4 * WEEK_MS,

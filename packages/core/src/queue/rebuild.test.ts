@@ -136,6 +136,7 @@ const variants: Array<[string, ResourceLeaseQueueOptions]> = [
       },
     },
   ],
+  ["lock-delay", { leaseDurationMs: 700, maxAttempts: 2, lockDelayMs: 300, deadLetters: { maxCount: 1 } }],
 ];
 
 describe.each(variants)("rebuild from the event stream (%s)", (_name, options) => {
@@ -221,5 +222,14 @@ describe("recovery after a restart", () => {
     const err = await rejection(ResourceLeaseQueue.rebuild(gap));
     expect(err.code).toBe(ErrorCodes.replication.replayMismatch);
     expect(err.metadata.sequenceNumber).toBe("7");
+  });
+});
+
+describe("rebuild with lock-delay", () => {
+  it("the random workload really completes items late in their lock-delay (what the lock-delay variant proves)", async () => {
+    const options = variants.find(([name]) => name === "lock-delay")![1];
+    const { events } = await randomWorkload(7, options);
+    expect(events.filter((e) => e.metadata["lease.late"] === "lock_delay").length).toBeGreaterThan(0);
+    expect(events.some((e) => e.metadata["lease.lock_delay_ms"] === "300")).toBe(true);
   });
 });

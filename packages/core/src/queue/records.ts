@@ -4,6 +4,7 @@ import type {
   ResourceLeaseOwnershipToken,
   ResourceLeasePendingItem,
 } from "../contracts/payload.js";
+import { ErrorCodes } from "../errors/codes.js";
 import { payloadBytes } from "../wire/limits.js";
 
 /** Where an item is. `failed` is the instant between a Failed/LeaseExpired and its DeadLettered event. */
@@ -82,4 +83,22 @@ export function toPendingItem(r: ItemRecord): ResourceLeasePendingItem {
   if (r.lastOwnershipToken) out.lastOwnershipToken = r.lastOwnershipToken;
   if (r.availableAt !== undefined) out.availableAt = r.availableAt;
   return out;
+}
+
+/**
+ * Whether `item` waits out a lock-delay for `token`: its last lease (this token) expired uncleanly and it has not been
+ * granted again. Decided from the item alone (its state, last error and last token), so a queue rebuilt from a
+ * snapshot decides it the same way as the live one.
+ */
+export function inLockDelay(item: ItemRecord, token: ResourceLeaseOwnershipToken): boolean {
+  const last = item.lastOwnershipToken;
+  return (
+    item.state === "delayed" &&
+    item.lastError?.code === ErrorCodes.resourceLease.leaseExpired &&
+    last !== undefined &&
+    last.leaseId === token.leaseId &&
+    last.fencingToken === token.fencingToken &&
+    last.sequenceId === token.sequenceId &&
+    last.attempt === token.attempt
+  );
 }

@@ -5,7 +5,7 @@ import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { MinHeap } from "../util/heap.js";
 import { IdRanges } from "./id-ranges.js";
 import { type DispatchRules, PendingItems } from "./pending.js";
-import { type ItemRecord, type LeaseRecord, newItemRecord } from "./records.js";
+import { type ItemRecord, inLockDelay, type LeaseRecord, newItemRecord } from "./records.js";
 import { ScheduleMeta, type ScheduleRecord, scheduleFromEvent } from "./schedules.js";
 
 /** A lease ended by a cancel: its holder's calls are answered `resourcelease.lease.cancelled` until it would expire. */
@@ -133,10 +133,11 @@ export class QueueState {
         break;
       }
       case "Completed": {
-        const lease = this.endLease(event);
-        lease.item.state = "dead";
-        this.items.delete(lease.item.sequenceId);
-        this.bytesHeld -= lease.item.bytes;
+        const item =
+          event.metadata["lease.late"] === "lock_delay" ? this.lateCompleted(event) : this.endLease(event).item;
+        item.state = "dead";
+        this.items.delete(item.sequenceId);
+        this.bytesHeld -= item.bytes;
         break;
       }
       case "Failed":
@@ -340,6 +341,15 @@ export class QueueState {
     lease.item.lease = undefined;
     this.pending.leaseEnded(lease.item);
     return lease;
+  }
+
+  /** The item of a completion accepted during its lock-delay, taken out of the delayed set. */
+  private lateCompleted(event: ResourceLeaseReplicationEvent): ItemRecord {
+    const token = event.ownership ?? mismatch(event, "no ownership");
+    const item = this.items.get(token.sequenceId);
+    if (!item || !inLockDelay(item, token)) mismatch(event, "item is not in a lock-delay for this token");
+    this.detach(item);
+    return item;
   }
 
   /** Takes a queued item out of the pending list or the delayed set. */

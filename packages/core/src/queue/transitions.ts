@@ -11,7 +11,7 @@ import type {
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { ResolvedQueueSettings } from "./options.js";
-import { type LeaseRecord, toPendingItem } from "./records.js";
+import { inLockDelay, type LeaseRecord, toPendingItem } from "./records.js";
 import type { QueueState } from "./state.js";
 import type { ResourceLeaseCallContext, ResourceLeaseFailOutcome } from "./types.js";
 
@@ -145,6 +145,31 @@ export class QueueTransitions {
     return grants;
   }
 
+  /**
+   * The active lease of a token to complete, or `undefined` when lock-delay is on and the token's lease expired while
+   * its item still waits out the lock-delay (also when this very lookup expires it): the completion is then accepted
+   * late ({@link completeLate}). Otherwise as {@link lookupLease}.
+   */
+  lookupForCompletion(
+    token: ResourceLeaseOwnershipToken,
+    context: ResourceLeaseCallContext,
+    now: number,
+  ): LeaseRecord | undefined {
+    const waiting = () => {
+      // Not with leases bound to principals: the expired lease's principal is gone, so a late caller cannot be checked.
+      const on = this.settings.lockDelayMs > 0 && !this.settings.bindLeasesToPrincipal;
+      const item = on ? this.state.items.get(token.sequenceId) : undefined;
+      return item !== undefined && inLockDelay(item, token);
+    };
+    if (waiting()) return undefined;
+    try {
+      return this.lookupLease(token, context, now);
+    } catch (error) {
+      if (waiting()) return undefined; // the lookup itself expired the lease: its lock-delay starts now
+      throw error;
+    }
+  }
+
   lookupLease(token: ResourceLeaseOwnershipToken, context: ResourceLeaseCallContext, now: number): LeaseRecord {
     const lease = this.state.leases.get(token.leaseId);
     const matches =
@@ -187,6 +212,21 @@ export class QueueTransitions {
   }
 
   /**
+   * Completes the item of an expired lease that still waits out its lock-delay ({@link inLockDelay}): the holder
+   * finished after all, so the item is done and not granted again. The event is a `Completed` with the expired token
+   * and metadata `lease.late: lock_delay`.
+   */
+  completeLate(token: ResourceLeaseOwnershipToken, context: ResourceLeaseCallContext, now: number): void {
+    const item = this.state.items.get(token.sequenceId);
+    if (!item || !inLockDelay(item, token)) throw fenced(token);
+    this.emit(
+      "Completed",
+      { ownership: token, payload: item.payload },
+      { now, context, metadata: { "lease.late": "lock_delay" } },
+    );
+  }
+
+  /**
    * Ends a lease by failure or expiry: the item is requeued (at once or after a backoff) or dead-lettered.
    */
   endLease(lease: LeaseRecord, ending: LeaseEnding): ResourceLeaseFailOutcome {
@@ -196,7 +236,10 @@ export class QueueTransitions {
     const requeue = (ending.requeue ?? true) && nextAttempt <= this.settings.maxAttempts;
     const context = ending.context ?? {};
     const base = { ownership: lease.token, payload: item.payload, error };
-    const meta = { ...ending.metadata, ...(eventType === "Failed" ? { "failure.requeued": String(requeue) } : {}) };
+    const meta: Record<string, string> = {
+      ...ending.metadata,
+      ...(eventType === "Failed" ? { "failure.requeued": String(requeue) } : {}),
+    };
     if (!requeue) {
       this.emit(eventType, base, { now, context, lease, metadata: meta });
       const reason = ending.requeue === false ? "failed" : eventType === "LeaseExpired" ? "expired" : "max_attempts";
@@ -208,7 +251,11 @@ export class QueueTransitions {
       this.purgeDeadLetters(now);
       return "dead_lettered";
     }
-    const delay = ending.delayMs ?? this.backoff(lease.token.attempt);
+    const backoff = ending.delayMs ?? this.backoff(lease.token.attempt);
+    // Lock-delay: an unclean expiry keeps the item from a new grant for at least lockDelayMs (see inLockDelay).
+    const lockDelay = eventType === "LeaseExpired" ? this.settings.lockDelayMs : 0;
+    const delay = Math.max(backoff, lockDelay);
+    if (lockDelay > 0) meta["lease.lock_delay_ms"] = String(lockDelay);
     const view: ResourceLeasePendingItem = {
       ...toPendingItem(item),
       attempt: nextAttempt,
