@@ -250,14 +250,15 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
   /**
    * A queue observer (for `queueOptions.observers`) that counts every event in
    * `omnirelay_resourcelease_replication_events_total{shard,event_type}`, stamps
-   * `omnirelay_resourcelease_replication_last_event_timestamp_seconds{shard}` and counts lease grants and expiries
-   * per peer. Never throws.
+   * `omnirelay_resourcelease_replication_last_event_timestamp_seconds{shard}`, counts completions accepted during a
+   * lock-delay (`omnirelay_resourcelease_late_completions_total{shard}`) and lease grants and expiries per peer.
+   * Never throws.
    */
   eventObserver(shard: string): (event: ResourceLeaseReplicationEvent) => void {
     const name = textOption("shard", shard);
     return (event) => {
       try {
-        this.metrics.replicationEvent(name, event.eventType);
+        this.metrics.replicationEvent(name, event);
         this.peerMetrics.observe(event);
       } catch (err) {
         this.logger.warn({ err, shard: name }, "Counting a replication event failed.");

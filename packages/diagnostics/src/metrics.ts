@@ -1,4 +1,4 @@
-import type { Clock, ResourceLeaseEventType, ResourceLeaseQueueStats } from "@omnirelay/core";
+import type { Clock, ResourceLeaseQueueStats, ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { ResourceLeaseEventTypes } from "@omnirelay/core";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { ReplicationCheckpointRow } from "./routes.js";
@@ -79,6 +79,7 @@ function safe<T>(read: () => T): T | undefined {
 export class ResourceLeaseMetrics {
   private readonly transitions: Counter<"shard" | "state">;
   private readonly events: Counter<"shard" | "event_type">;
+  private readonly lateCompletions: Counter<"shard">;
   private readonly lag: Histogram<"sink" | "shard">;
   private readonly applied: Counter<"sink" | "shard" | "replay">;
   private readonly failures: Counter<"sink" | "shard">;
@@ -154,6 +155,12 @@ export class ResourceLeaseMetrics {
       labelNames: ["shard", "event_type"],
       registers,
     });
+    this.lateCompletions = new Counter({
+      name: "omnirelay_resourcelease_late_completions_total",
+      help: "Completions accepted from the holder of an expired lease during its lock-delay (queue option lockDelayMs), per shard.",
+      labelNames: ["shard"],
+      registers,
+    });
     this.lag = new Histogram({
       name: "omnirelay_resourcelease_replication_lag",
       help: "Time from a queue mutation to its application by a replication sink, in milliseconds.",
@@ -195,8 +202,10 @@ export class ResourceLeaseMetrics {
   }
 
   /** Counts one replication event of a shard (unknown event types as `_other`) and stamps its time. */
-  replicationEvent(shard: string, eventType: ResourceLeaseEventType | string): void {
+  replicationEvent(shard: string, event: Pick<ResourceLeaseReplicationEvent, "eventType" | "metadata">): void {
+    const { eventType } = event;
     this.events.inc({ shard, event_type: eventTypes.has(eventType) ? eventType : OTHER_LABEL });
+    if (eventType === "Completed" && event.metadata["lease.late"] === "lock_delay") this.lateCompletions.inc({ shard });
     this.lastEventAt.set(shard, this.clock.now());
   }
 
