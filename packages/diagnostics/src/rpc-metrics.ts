@@ -27,21 +27,26 @@ export interface PrometheusRpcMetricsRecorderOptions {
   readonly bucketsMs?: readonly number[];
 }
 
+const FENCED = "resourcelease.lease.fenced";
+
 /**
  * An {@link RpcMetricsRecorder} backed by prom-client: feed it to core's `RpcMetricsMiddleware` to get the counter
  * `omnirelay_http_requests_total{procedure,transport,status}` and the histogram
- * `omnirelay_http_request_duration{procedure,transport}` (ms). Label sets are bounded: unknown procedures and
+ * `omnirelay_http_request_duration{procedure,transport}` (ms), and
+ * `omnirelay_resourcelease_fenced_calls_total{procedure}`: calls refused because their lease token no longer holds the
+ * lease (`resourcelease.lease.fenced`: a late heartbeat, complete or fail of a zombie worker). Label sets are bounded: unknown procedures and
  * names beyond `maxProcedures` are recorded as `_other`.
  */
 export class PrometheusRpcMetricsRecorder implements RpcMetricsRecorder {
   private readonly requests: Counter<"procedure" | "transport" | "status">;
   private readonly duration: Histogram<"procedure" | "transport">;
+  private readonly fenced: Counter<"procedure">;
   private readonly dispatcher: Pick<Dispatcher, "lookup"> | undefined;
   private readonly maxProcedures: number;
   private readonly procedures = new Set<string>();
 
   /**
-   * Registers the two instruments in `registry`.
+   * Registers the three instruments in `registry`.
    * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`) without a registry,
    * or for a bad `maxProcedures`; prom-client's own Error when the registry already holds these metric names.
    */
@@ -64,6 +69,12 @@ export class PrometheusRpcMetricsRecorder implements RpcMetricsRecorder {
       buckets: [...(options.bucketsMs ?? defaultDurationBucketsMs)],
       registers: [options.registry],
     });
+    this.fenced = new Counter({
+      name: "omnirelay_resourcelease_fenced_calls_total",
+      help: "Calls refused with resourcelease.lease.fenced (a token whose lease ended), by procedure.",
+      labelNames: ["procedure"],
+      registers: [options.registry],
+    });
   }
 
   /** Counts the call and observes its duration. Never throws for a well-formed metric. */
@@ -71,6 +82,7 @@ export class PrometheusRpcMetricsRecorder implements RpcMetricsRecorder {
     const procedure = this.procedureLabel(metric.procedure);
     this.requests.inc({ procedure, transport: metric.transport, status: metric.status });
     this.duration.observe({ procedure, transport: metric.transport }, Math.max(0, metric.durationMs));
+    if (metric.code === FENCED) this.fenced.inc({ procedure });
   }
 
   private procedureLabel(raw: string): string {
