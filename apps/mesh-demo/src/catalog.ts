@@ -19,6 +19,8 @@ export interface CatalogOperation {
   readonly snapshotId?: string;
   readonly timestamp: string;
   readonly requestId: string;
+  /** Whose operation it is: the dispatch key's tenant (see `catalogPayload`). @defaultValue `"tenant-interactive"` */
+  readonly tenant?: string;
 }
 
 /** What applying an operation did. */
@@ -98,6 +100,7 @@ export function parseCatalogOperation(value: unknown): CatalogOperation {
     ...(typeof o.snapshotId === "string" ? { snapshotId: o.snapshotId } : {}),
     timestamp: o.timestamp as string,
     requestId: o.requestId as string,
+    ...(typeof o.tenant === "string" ? { tenant: o.tenant } : {}),
   };
 }
 

@@ -15,7 +15,14 @@ import { type MeshDemoConfig, shardNamespace, shardOfCatalog } from "./config.js
 import { CATALOG_APPLY } from "./dispatcher-node.js";
 import { FailoverOutbound, followingClient } from "./endpoints.js";
 import { grpcOutbound } from "./grpc.js";
-import { catalogPayload, LakehouseSimulation } from "./seeder.js";
+import {
+  catalogPayload,
+  LakehouseSimulation,
+  MAINTENANCE_SCHEDULE_ID,
+  maintenanceOperation,
+  maintenanceSchedule,
+  slotOperation,
+} from "./seeder.js";
 
 /** A running role that can be stopped. */
 export interface RunningRole {
@@ -80,7 +87,8 @@ export async function startWorker(config: MeshDemoConfig & MeshAuth, logger: Log
   const handler = async (item: ResourceLeaseGrant, context: { signal: AbortSignal }): Promise<void> => {
     let operation: CatalogOperation;
     try {
-      operation = parseCatalogOperation(JSON.parse(decoder.decode(item.payload.body ?? new Uint8Array())));
+      const parsed = parseCatalogOperation(JSON.parse(decoder.decode(item.payload.body ?? new Uint8Array())));
+      operation = slotOperation(parsed, item.payload.requestId);
     } catch (error) {
       throw new InvalidPayloadError(`invalid catalog payload: ${(error as Error).message}`);
     }
@@ -159,9 +167,34 @@ export async function startWorker(config: MeshDemoConfig & MeshAuth, logger: Log
 }
 
 /**
- * The seeder role: the lakehouse simulation enqueues one catalog operation per interval, to the shard of its
- * catalog, with a requestId. A refused enqueue (backpressure, dispatcher down) is retried with the same requestId,
- * so it is applied once when it finally gets through. With a shared secret every call carries a `mesh-seeder` token.
+ * Sets the maintenance cron schedule on its shard unless the shard already has it (the log keeps it: a restarted
+ * seeder does not set it again, which would move its watermark). Retried every second until it succeeds or `signal`
+ * aborts, so a seeder that starts before the dispatcher still sets it.
+ */
+async function ensureMaintenanceSchedule(client: ResourceLeaseClient, signal: AbortSignal, logger: Logger) {
+  const wanted = maintenanceSchedule();
+  while (!signal.aborted) {
+    try {
+      const current = (await client.listSchedules({ signal })).find((s) => s.id === MAINTENANCE_SCHEDULE_ID);
+      if (current?.cron !== wanted.cron || current.backfill !== wanted.backfill) {
+        await client.setSchedule(wanted, { signal });
+      }
+      logger.info({ schedule: MAINTENANCE_SCHEDULE_ID, cron: wanted.cron }, "Maintenance schedule in place.");
+      return;
+    } catch (error) {
+      if (signal.aborted) return;
+      logger.debug({ err: error }, "Setting the maintenance schedule failed; retrying.");
+      await sleep(1_000, undefined, { signal }).catch(() => {});
+    }
+  }
+}
+
+/**
+ * The seeder role: the lakehouse simulation enqueues one catalog operation per interval (90% of them the bulk
+ * tenant's, 10% the interactive tenant's), to the shard of its catalog, with a requestId, and it puts the maintenance
+ * cron schedule in place (a Vacuum every 10 s, fired by the shard itself). A refused enqueue (backpressure, dispatcher
+ * down) is retried with the same requestId, so it is applied once when it finally gets through. With a shared secret
+ * every call carries a `mesh-seeder` token.
  */
 export function startSeeder(config: MeshDemoConfig & MeshAuth, logger: Logger): RunningRole {
   const simulation = new LakehouseSimulation();
@@ -206,7 +239,11 @@ export function startSeeder(config: MeshDemoConfig & MeshAuth, logger: Logger): 
       await sleep(config.seederIntervalMs, undefined, { signal: stop.signal }).catch(() => {});
     }
   };
-  const running = loop();
+  const maintenanceShard = shardOfCatalog(config.shards, maintenanceOperation.catalog);
+  const running = Promise.all([
+    loop(),
+    ensureMaintenanceSchedule(clients.get(maintenanceShard) as ResourceLeaseClient, stop.signal, logger),
+  ]);
   const summary = setInterval(() => logger.info({ enqueued, refused }, "Seeder progress."), 30_000);
   summary.unref();
   logger.info(

@@ -66,7 +66,11 @@ export function refusal(req: IncomingMessage, action: "enqueue" | "redrive"): Re
   return undefined;
 }
 
-/** Builds the `POST /demo/enqueue` operation (as the original's MeshEnqueueRequest). */
+/**
+ * Builds the `POST /demo/enqueue` operation (as the original's MeshEnqueueRequest); `tenant` (1–64 of
+ * `A-Z a-z 0-9 . _ -`, default `tenant-interactive`) picks the dispatch key `<tenant>/<catalog>`.
+ * @throws Error naming the bad field.
+ */
 export function manualOperation(body: Record<string, unknown>): { operation: CatalogOperation; resourceId?: string } {
   const str = (key: string, fallback: string) => (typeof body[key] === "string" ? (body[key] as string) : fallback);
   const type = str("operation", "CommitSnapshot");
@@ -78,6 +82,8 @@ export function manualOperation(body: Record<string, unknown>): { operation: Cat
   const list = (key: string, fallback: string[]) =>
     Array.isArray(body[key]) ? (body[key] as unknown[]).map(String) : fallback;
   const requestId = str("requestId", crypto.randomUUID().replaceAll("-", ""));
+  const tenant = str("tenant", "tenant-interactive");
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(tenant)) throw new Error("tenant must be 1-64 of A-Z a-z 0-9 . _ -");
   const operation: CatalogOperation = {
     catalog: str("catalog", "fabric-lakehouse"),
     database: str("database", "sales"),
@@ -89,6 +95,7 @@ export function manualOperation(body: Record<string, unknown>): { operation: Cat
     changes: list("changes", [`manual ${type}`]),
     timestamp: new Date().toISOString(),
     requestId,
+    tenant,
   };
   return { operation };
 }

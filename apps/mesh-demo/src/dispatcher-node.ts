@@ -30,6 +30,7 @@ import { type MeshDemoConfig, shardNamespace } from "./config.js";
 import { EventFeed } from "./event-feed.js";
 import { LogFollower } from "./follower.js";
 import { openGrpcInbound } from "./grpc.js";
+import { MESH_QUEUE_KEYS } from "./seeder.js";
 import { CallerTransports } from "./transports.js";
 
 /** One shard of the dispatcher: its durable queue, component and log follower. */
@@ -84,7 +85,8 @@ export function registerCatalogApply(dispatcher: Dispatcher, catalog: CatalogSta
 }
 
 /**
- * Starts the dispatcher: per shard a SQLite-durable queue served as `{namespace}::*` with ordered partitions,
+ * Starts the dispatcher: per shard a SQLite-durable queue served as `{namespace}::*` with dispatch keys
+ * `<tenant>/<catalog>` (one active lease per key, fair sharing across keys: {@link MESH_QUEUE_KEYS}),
  * backpressure (high/low watermarks) driving a rate limiter that really throttles enqueues, a health tracker fed by
  * the queue events and lease polls, and a follower that records every committed event in the SQLite deterministic
  * store; plus `demo.catalog::apply` and the control plane (also mounted on the RPC port). With `--grpc-url` the queue
@@ -150,7 +152,7 @@ export async function startDispatcherNode(config: MeshDemoConfig & MeshAuth, log
           name: namespace,
           capacity: 4_096,
           leaseDurationMs: config.leaseDurationMs,
-          orderedPartitions: true,
+          keys: MESH_QUEUE_KEYS,
           retryBackoff: { initialDelayMs: 250, maxDelayMs: 5_000 },
           deadLetters: { maxCount: config.deadLetterMax },
           backpressure: {

@@ -17,6 +17,7 @@ import { EventFeed } from "./event-feed.js";
 import { LogFollower } from "./follower.js";
 import { MeshOwnershipMetrics } from "./mesh-metrics.js";
 import { type OwnershipChange, placementEventRecorder } from "./ownership-events.js";
+import { MESH_QUEUE_KEYS } from "./seeder.js";
 import { ShardSlots } from "./shard-slots.js";
 import { CallerTransports } from "./transports.js";
 
@@ -199,7 +200,7 @@ export async function startJetStreamNode(
           name: namespace,
           capacity: 4_096,
           leaseDurationMs: config.leaseDurationMs,
-          orderedPartitions: true,
+          keys: MESH_QUEUE_KEYS,
           retryBackoff: { initialDelayMs: 250, maxDelayMs: 5_000 },
           deadLetters: { maxCount: config.deadLetterMax },
           observers: [

@@ -145,6 +145,36 @@ export interface MeshStateExtras {
   readonly historyLimit?: number;
 }
 
+/** A dispatch key as the live page lists it: the queue's `keyStats` row and its shard. */
+export interface BusyKeyRow {
+  readonly shard: string;
+  readonly key: string;
+  readonly active: number;
+  readonly pending: number;
+}
+
+/** The busiest `top` dispatch keys of all shards together (each shard's own busiest, merged), busiest first. */
+export function busiestKeys(node: DispatcherNode, top = 10): BusyKeyRow[] {
+  const rows = node.shards.flatMap((s) => s.durable.queue.keyStats({ top }).map((k) => ({ shard: s.namespace, ...k })));
+  rows.sort((a, b) => b.active + b.pending - (a.active + a.pending) || a.key.localeCompare(b.key));
+  return rows.slice(0, top);
+}
+
+/** Every shard's cron schedules: id, expression, the last slot that fired and the next one. */
+export function scheduleRows(node: DispatcherNode) {
+  return node.shards.flatMap((s) =>
+    s.durable.queue.schedules.list().map((x) => ({
+      shard: s.namespace,
+      id: x.id,
+      cron: x.cron,
+      timezone: x.timezone,
+      backfill: x.backfill,
+      ...(x.lastSlotAt !== undefined ? { lastSlotAt: new Date(x.lastSlotAt).toISOString() } : {}),
+      ...(x.nextSlotAt !== undefined ? { nextSlotAt: new Date(x.nextSlotAt).toISOString() } : {}),
+    })),
+  );
+}
+
 /** The whole state the live page shows (also `GET /demo/state`). */
 export function meshState(node: DispatcherNode, extras: MeshStateExtras): Record<string, unknown> {
   return {
@@ -173,6 +203,8 @@ export function meshState(node: DispatcherNode, extras: MeshStateExtras): Record
       };
     }),
     replication: node.shards.map(replicationOf),
+    keys: busiestKeys(node),
+    schedules: scheduleRows(node),
     deadLetters: extras.deadLetters.list(node),
     history: extras.history.latest(extras.historyLimit),
     eventsSeen: node.feed.count,

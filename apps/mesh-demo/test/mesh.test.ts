@@ -13,6 +13,34 @@ import {
 
 afterEach(killAll);
 
+/** A dispatch key as `/omnirelay/control/queues` lists it. */
+interface KeyRow {
+  key: string;
+  active: number;
+  pending: number;
+}
+interface QueuesDoc {
+  queues: { namespace: string; busiestKeys: KeyRow[] }[];
+}
+interface ScheduleRow {
+  id: string;
+  cron: string;
+  backfill: string;
+  lastSlotAt?: string;
+}
+
+/** The bulk tenant's keys with their active + pending, as one comparable string. */
+const bulkLoads = (keys: readonly KeyRow[]) =>
+  keys
+    .filter((k) => k.key.startsWith("tenant-bulk/"))
+    .map((k) => `${k.key}=${k.active + k.pending}`)
+    .sort()
+    .join(",");
+
+/** Active + pending of a tenant's keys. */
+const tenantLoad = (keys: readonly KeyRow[], tenant: string) =>
+  keys.filter((k) => k.key.startsWith(`${tenant}/`)).reduce((n, k) => n + k.active + k.pending, 0);
+
 describe("mesh demo as processes", () => {
   it("rejects an unknown role with the list of valid roles (exit 2)", async () => {
     const demo = startDemo(["--roles", "dispatcher,janitor"]);
@@ -141,6 +169,74 @@ describe("mesh demo as processes", () => {
       dir.remove();
     }
   });
+
+  it("shares fairly between a bulk and a small tenant, lists the busiest keys, and keeps its cron schedule over a SIGKILL", async () => {
+    const dir = tempDir();
+    try {
+      const one = ["--shards", "one"];
+      const watermarks = ["--high-watermark", "1000", "--low-watermark", "100"];
+      const first = await startDispatcher(dir.path, [...one, ...watermarks]);
+      const control = `${first.rpcUrl}/omnirelay/control/queues`;
+      const keysNow = async () => (await getJson<QueuesDoc>(control)).queues.flatMap((q) => q.busiestKeys);
+      const seeder = startDemo(["--roles", "seeder", "--rpc-url", first.rpcUrl, ...one, "--seeder-interval", "10ms"]);
+      await seeder.waitForLine(/Maintenance schedule in place/);
+      // No worker yet: a backlog builds, about nine bulk items for each interactive one.
+      const backlog = await eventually(async () => {
+        const keys = await keysNow();
+        const bulk = tenantLoad(keys, "tenant-bulk");
+        return bulk >= 90 && tenantLoad(keys, "tenant-interactive") >= 3 && { keys, bulk };
+      });
+      seeder.proc.kill("SIGKILL");
+      await seeder.exited;
+      const settled = await keysNow();
+      expect(tenantLoad(settled, "tenant-bulk")).toBeGreaterThan(3 * tenantLoad(settled, "tenant-interactive"));
+      // Busiest first, each key "<tenant>/<catalog>" with nothing active yet.
+      expect(settled.map((k) => k.pending)).toEqual([...settled.map((k) => k.pending)].sort((a, b) => b - a));
+      expect(settled.every((k) => /^tenant-(bulk|interactive)\/[a-z-]+$/.test(k.key) && k.active === 0)).toBe(true);
+
+      // One worker, one lease at a time: fair sharing serves the small tenant's keys in turn with the bulk tenant's,
+      // so its items are done while most of the bulk backlog still waits (in arrival order they would be spread
+      // through the whole backlog).
+      const worker = startDemo([
+        ...["--roles", "worker", "--rpc-url", first.rpcUrl, ...one, "--worker-peer-id", "fair-worker"],
+        ...["--worker-concurrency", "1", "--work-ms", "40-60"],
+      ]);
+      const smallDone = await eventually(async () => {
+        const keys = await keysNow();
+        return tenantLoad(keys, "tenant-interactive") === 0 && keys;
+      });
+      expect(tenantLoad(smallDone, "tenant-bulk")).toBeGreaterThan(backlog.bulk / 2);
+      worker.proc.kill("SIGKILL");
+      await worker.exited;
+
+      // The schedule and every key's items are in the log: a SIGKILLed dispatcher comes back with both.
+      const before = await getJson<MeshStateDoc & { schedules: ScheduleRow[] }>(`${first.httpUrl}/demo/state`);
+      expect(before.schedules).toEqual([
+        expect.objectContaining({ id: "catalog-maintenance", cron: "*/10 * * * * *", backfill: "latest" }),
+      ]);
+      const bulkBefore = bulkLoads(await keysNow());
+      first.demo.proc.kill("SIGKILL");
+      await first.demo.exited;
+      const restartedAt = Date.now();
+      const second = await startDispatcher(dir.path, [...one, ...watermarks], first.ports);
+      // The lease the worker held expired with the restart and comes back after its retry backoff.
+      await eventually(async () => {
+        const keys = await getJson<QueuesDoc>(`${second.rpcUrl}/omnirelay/control/queues`);
+        const now = keys.queues.flatMap((q) => q.busiestKeys);
+        return now.every((k) => k.active === 0) && bulkLoads(now) === bulkBefore;
+      });
+      // The restarted shard fires the next slot itself (no seeder runs now), once.
+      const fired = await eventually(async () => {
+        const state = await getJson<{ schedules: ScheduleRow[] }>(`${second.httpUrl}/demo/state`);
+        const last = state.schedules[0]?.lastSlotAt;
+        return last !== undefined && Date.parse(last) > restartedAt && state.schedules;
+      }, 20_000);
+      expect(fired).toHaveLength(1);
+    } finally {
+      await killAll();
+      dir.remove();
+    }
+  }, 90_000);
 
   it("loses no acknowledged item when the dispatcher is killed with SIGKILL and restarted", async () => {
     const dir = tempDir();

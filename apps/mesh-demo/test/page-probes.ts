@@ -80,3 +80,19 @@ export const chartsProbe = `(() => [...document.querySelectorAll("svg.chart")].m
   points: Number(svg.dataset.points ?? 0),
   lines: [...svg.querySelectorAll("polyline")].map((l) => l.getAttribute("points").trim().split(/\\s+/).filter(Boolean).length),
 })))()`;
+
+/** A row of the busiest-keys table as the page shows it. */
+export interface KeyRowReport {
+  readonly key: string;
+  readonly shard: string;
+  readonly active: number;
+  readonly pending: number;
+}
+
+/** The busiest-keys table's rows, top to bottom (the shard as its full namespace, from the title). */
+export const keysProbe = `(() => [...document.querySelectorAll("#keys tr[data-key]")].map((tr) => ({
+  key: tr.dataset.key,
+  shard: tr.querySelectorAll("td")[1].querySelector(".id").title,
+  active: Number(tr.querySelector('td[data-field="active"]').textContent),
+  pending: Number(tr.querySelector('td[data-field="pending"]').textContent),
+})))()`;

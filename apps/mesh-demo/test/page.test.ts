@@ -3,7 +3,15 @@ import { resolve } from "node:path";
 import { chromium, type Page } from "playwright-core";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually, getJson, killAll, postJson, startDemo, startDispatcher, tempDir } from "./helpers.js";
-import { type ClippingReport, chartsProbe, clippingProbe, type ImageReport, imageProbe } from "./page-probes.js";
+import {
+  type ClippingReport,
+  chartsProbe,
+  clippingProbe,
+  type ImageReport,
+  imageProbe,
+  type KeyRowReport,
+  keysProbe,
+} from "./page-probes.js";
 
 afterEach(killAll);
 
@@ -64,6 +72,20 @@ describe("live mesh page", () => {
       expect(await page.locator("#peers tr[data-peer]").count()).toBe(0);
 
       startDemo(["--roles", "seeder", "--rpc-url", rpcUrl, "--seeder-interval", "100ms"]);
+      // No worker yet: the seeder's items wait under their "<tenant>/<catalog>" keys, busiest first, and its cron
+      // schedule is listed with its next slot.
+      await page.waitForFunction(`${keysProbe}.length >= 2`, undefined, { timeout: 10_000 });
+      const keys = (await page.evaluate(keysProbe)) as KeyRowReport[];
+      expect(
+        keys.every(
+          (k) => /^tenant-(bulk|interactive)\/[a-z-]+$/.test(k.key) && k.shard.startsWith("resourcelease.mesh."),
+        ),
+      ).toBe(true);
+      const loads = keys.map((k) => k.active + k.pending);
+      expect(loads).toEqual([...loads].sort((a, b) => b - a));
+      const schedule = page.locator('#schedules tr[data-schedule="catalog-maintenance"]');
+      await schedule.waitFor({ timeout: 10_000 });
+      expect(await schedule.locator("td").nth(1).textContent()).toBe("*/10 * * * * * UTC");
       const worker = startDemo([
         "--roles",
         "worker",
@@ -179,9 +201,21 @@ describe("live mesh page", () => {
       // Stop the load, let the worker finish what is queued, then stop it: what comes back to pending stays there.
       seeder.proc.kill("SIGKILL");
       await seeder.exited;
+      // The seeder's cron schedule is the shard's and outlives it: remove it, so no slot adds to the counts below.
+      const { schedules } = await getJson<{ schedules: { shard: string; id: string }[] }>(`${httpUrl}/demo/state`);
+      expect(schedules.map((x) => x.id)).toEqual(["catalog-maintenance"]);
+      for (const x of schedules) {
+        const removed = await fetch(rpcUrl, {
+          method: "POST",
+          headers: { "rpc-procedure": `${x.shard}::schedule.remove`, "content-type": "application/json" },
+          body: JSON.stringify({ id: x.id }),
+        });
+        expect(removed.status).toBe(200);
+      }
       await eventually(
         async () => (await shardColumn(page, "pending")) === 0 && (await shardColumn(page, "dead")) === 2,
       );
+      await page.locator("#schedules td.dim", { hasText: "no schedule" }).waitFor({ timeout: 10_000 });
       await eventually(async () => {
         const state = await getJson<{ shards: { active: number }[] }>(`${httpUrl}/demo/state`);
         return state.shards.every((s) => s.active === 0);

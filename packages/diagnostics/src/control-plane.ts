@@ -373,6 +373,8 @@ export class ResourceLeaseControlPlane implements AsyncDisposable {
           namespace: s.namespace,
           stats: s.queue.stats(),
           latest: ShardRegistry.latest(s),
+          // A core before keyStats (the peer range allows it) has no keys to show.
+          busiestKeys: (top) => (typeof s.queue.keyStats === "function" ? s.queue.keyStats({ top }) : []),
         })),
       providers: () => [...this.providers],
       checkpoints: () => this.checkpoints(),

@@ -6,6 +6,7 @@ import {
   PeerLeaseHealthDiagnostics,
   type PeerLeaseHealthSnapshot,
 } from "@omnirelay/core/peers";
+import type { ResourceLeaseKeyStats } from "@omnirelay/core/wire";
 import type { Registry } from "prom-client";
 import type { ControlPlaneAuthenticator } from "./auth.js";
 import { type BackpressureEventStream, toJson } from "./backpressure-stream.js";
@@ -38,6 +39,8 @@ export interface ControlPlaneState {
     namespace: string;
     stats: ResourceLeaseQueueStats;
     latest: ResourceLeaseBackpressureSignal | undefined;
+    /** The shard's busiest dispatch keys (at most `top`); computed only when asked. */
+    busiestKeys: (top: number | undefined) => ResourceLeaseKeyStats[];
   }[];
   providers(): PeerHealthSnapshotProvider[];
   checkpoints(): ReplicationCheckpointRow[];
@@ -160,9 +163,10 @@ function backpressure(state: ControlPlaneState, _req: IncomingMessage, res: Serv
   sendJson(res, 200, { shards });
 }
 
-function queues(state: ControlPlaneState, _req: IncomingMessage, res: ServerResponse): void {
+function queues(state: ControlPlaneState, req: IncomingMessage, res: ServerResponse): void {
+  const top = topOf(req.url);
   sendJson(res, 200, {
-    queues: state.shards().map(({ namespace, stats }) => ({
+    queues: state.shards().map(({ namespace, stats, busiestKeys }) => ({
       namespace,
       state: stats.state,
       pendingCount: stats.pendingCount,
@@ -171,7 +175,22 @@ function queues(state: ControlPlaneState, _req: IncomingMessage, res: ServerResp
       deadLetterCount: stats.deadLetterCount,
       capacity: stats.capacity,
       lastEventSequence: stats.lastEventSequence,
+      busiestKeys: busiestKeys(top),
     })),
+  });
+}
+
+/** Query `top` of `/queues`: how many busiest keys each shard lists (1–100, default 10). */
+function topOf(url: string | undefined): number | undefined {
+  const raw = new URLSearchParams((url ?? "").split("?")[1] ?? "").get("top");
+  if (raw === null) return undefined;
+  const n = /^\d{1,3}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (n >= 1 && n <= 100) return n;
+  throw new OmniRelayError({
+    status: "invalid-argument",
+    code: ErrorCodes.resourceLease.argumentInvalid,
+    message: `top must be an integer from 1 to 100, got ${JSON.stringify(raw.slice(0, 32))}.`,
+    metadata: { field: "top" },
   });
 }
 

@@ -16,6 +16,15 @@ export interface ResourceLeaseCancelResult {
   readonly state: "pending" | "delayed" | "active";
 }
 
+/** The error of a `cancel` that names its item by neither or both of `sequenceId` and `requestId`. */
+export const cancelTargetError = (): OmniRelayError =>
+  new OmniRelayError({
+    status: "invalid-argument",
+    code: ErrorCodes.resourceLease.argumentInvalid,
+    message: "Name the item to cancel by exactly one of sequenceId and requestId.",
+    metadata: { field: "sequenceId" },
+  });
+
 /**
  * Cancels a queued or leased item: a Cancelled event. Internal (the queue's and the component's `cancel`).
  * @throws OmniRelayError not-found `resourcelease.item.not_found` when no live item matches.

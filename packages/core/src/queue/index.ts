@@ -2,6 +2,7 @@
 
 export type { ResourceLeaseCancelResult } from "./cancel.js";
 export type { ResourceLeaseKeyOptions, ResourceLeasePriorityAgingOptions } from "./dispatch-options.js";
+export type { ResourceLeaseKeyStats, ResourceLeaseKeyStatsOptions } from "./key-stats.js";
 export type {
   ResourceLeaseDeadLetterRetentionOptions,
   ResourceLeaseQueueBackpressureOptions,

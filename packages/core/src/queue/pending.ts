@@ -2,6 +2,7 @@ import type { ResourceLeaseItemPayload } from "../contracts/payload.js";
 import { MinHeap } from "../util/heap.js";
 import { IndexedHeap } from "../util/indexed-heap.js";
 import { itemLess, KeyItems } from "./key-items.js";
+import { busiestKeys, type ResourceLeaseKeyStats } from "./key-stats.js";
 import type { ItemRecord } from "./records.js";
 
 /**
@@ -61,12 +62,12 @@ export class PendingItems {
   private readonly eligible: IndexedHeap<KeyGroup>;
   private readonly blocked = new MinHeap<{ at: number; group: KeyGroup }>((a, b) => a.at < b.at);
   private readonly single: boolean;
-  /** Whether leases change anything here (per-key caps, rates or fair sharing). */
+  /** Whether leases are counted per key (any keys: caps, rates and fair sharing need them, `busiest` reports them). */
   private readonly tracksLeases: boolean;
 
   constructor(private readonly rules: DispatchRules = {}) {
     this.single = rules.keyOf === undefined;
-    this.tracksLeases = rules.maxActive !== undefined || rules.rate !== undefined || rules.fair === true;
+    this.tracksLeases = !this.single;
     const byItem = (a: KeyGroup, b: KeyGroup) => itemLess(a.items.peek()!, b.items.peek()!);
     this.eligible = new IndexedHeap<KeyGroup>(
       rules.fair ? (a, b) => a.pass < b.pass || (a.pass === b.pass && byItem(a, b)) : byItem,
@@ -195,6 +196,11 @@ export class PendingItems {
   keyStats(key: string): { active: number; pending: number } {
     const g = this.groups.get(key);
     return { active: g?.active ?? 0, pending: g?.items.size ?? 0 };
+  }
+
+  /** The `top` busiest keys, active + pending descending; none without keys. O(k log top): see `busiestKeys`. */
+  busiest(top: number): ResourceLeaseKeyStats[] {
+    return this.single ? [] : busiestKeys(this.groups.values(), top);
   }
 
   /** Items in arrival order. */

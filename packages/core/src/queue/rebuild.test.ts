@@ -153,6 +153,7 @@ describe.each(variants)("rebuild from the event stream (%s)", (_name, options) =
     const replica = await ResourceLeaseQueue.rebuild(copy, { ...options, clock }, { activeLeases: "keep" });
     expect(replica.snapshot()).toEqual(queue.snapshot());
     expect(replica.stats()).toEqual(queue.stats());
+    expect(replica.keyStats({ top: 100 })).toEqual(queue.keyStats({ top: 100 }));
 
     // Both go on identically: same grants in the same order.
     const a = await queue.lease({ maxItems: 5 });
@@ -176,6 +177,7 @@ describe.each(variants)("rebuild from the event stream (%s)", (_name, options) =
       { activeLeases: "keep", snapshot: structuredClone(head.snapshot()) },
     );
     expect(fromSnapshot.snapshot()).toEqual(queue.snapshot());
+    expect(fromSnapshot.keyStats({ top: 100 })).toEqual(queue.keyStats({ top: 100 }));
   });
 });
 

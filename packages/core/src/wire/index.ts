@@ -14,6 +14,7 @@ import { responseSite } from "./site.js";
 export { eventTypeFromNumber } from "../contracts/events.js";
 export { decodeJsonBody, encodeJsonBody } from "../dispatcher/json-codec.js";
 export { type OmniRelayStatusInfo, parseStatus, statusInfo, statusTable } from "../errors/status.js";
+export type { ResourceLeaseKeyStats, ResourceLeaseKeyStatsOptions } from "../queue/key-stats.js";
 export { getPropertyIgnoreCase } from "./case-insensitive.js";
 export {
   decodeReplicationEvent,
