@@ -59,8 +59,8 @@ describe("lock-delay after an unclean expiry", () => {
     expect(second?.sequenceId).toBe(f.first.sequenceId);
     expect(second?.attempt).toBe(2);
     expect(second!.ownershipToken.fencingToken).toBeGreaterThan(f.first.ownershipToken.fencingToken);
-    const results = await f.queue.completeMany([f.first.ownershipToken]);
-    expect(results[0]?.error?.code).toBe(ErrorCodes.resourceLease.leaseFenced);
+    const [result] = await f.queue.completeMany([f.first.ownershipToken]);
+    expect(result).toMatchObject({ success: false, error: { code: ErrorCodes.resourceLease.leaseFenced } });
     await f.queue.complete(second!.ownershipToken);
     expect(f.queue.stats()).toMatchObject({ pendingCount: 0, activeLeaseCount: 0 });
     await expectRebuildEqualsLive(f);
