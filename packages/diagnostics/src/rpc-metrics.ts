@@ -1,5 +1,5 @@
 import type { Dispatcher } from "@omnirelay/core";
-import { OmniRelayError } from "@omnirelay/core";
+import { ErrorCodes, OmniRelayError } from "@omnirelay/core";
 import type { RpcCallMetric, RpcMetricsRecorder } from "@omnirelay/core/middleware";
 import { integerOption } from "@omnirelay/core/wire";
 import { Counter, Histogram, type Registry } from "prom-client";
@@ -27,7 +27,7 @@ export interface PrometheusRpcMetricsRecorderOptions {
   readonly bucketsMs?: readonly number[];
 }
 
-const FENCED = "resourcelease.lease.fenced";
+const FENCED = ErrorCodes.resourceLease.leaseFenced;
 
 /**
  * An {@link RpcMetricsRecorder} backed by prom-client: feed it to core's `RpcMetricsMiddleware` to get the counter
