@@ -10,6 +10,7 @@ import type {
 } from "../contracts/payload.js";
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
+import type { ResourceLeaseItemHistory } from "../wire/history.js";
 import { ResourceLeaseLimits as Limits } from "../wire/limits.js";
 import { required } from "../wire/message.js";
 import { OwnershipToken, Payload, RestoreItemMessage } from "../wire/messages.js";
@@ -18,6 +19,7 @@ import * as v from "../wire/values.js";
 import type { ResourceLeaseCancelResult } from "./cancel.js";
 import { compactBodies } from "./compact.js";
 import { QueueEngine } from "./engine.js";
+import type { ResourceLeaseHistoryTarget } from "./history.js";
 import type { ResourceLeaseQueueOptions } from "./options.js";
 import { ResourceLeaseSchedules } from "./schedules-api.js";
 import { captureSnapshot, type ResourceLeaseQueueSnapshot, restoreSnapshot } from "./snapshot.js";
@@ -53,11 +55,12 @@ export function queueEngine(queue: ResourceLeaseQueue): QueueEngine {
   return engine;
 }
 
+/** A `cancel` or `history` that named its item by neither or both of `sequenceId` and `requestId`. */
 const cancelTargetError = () =>
   new OmniRelayError({
     status: "invalid-argument",
     code: ErrorCodes.resourceLease.argumentInvalid,
-    message: "Name the item to cancel by exactly one of sequenceId and requestId.",
+    message: "Name the item by exactly one of sequenceId and requestId.",
     metadata: { field: "sequenceId" },
   });
 
@@ -368,6 +371,19 @@ export class ResourceLeaseQueue implements AsyncDisposable {
     const rid = v.text(requestId, requestSite("requestId"), { max: Limits.requestIdLength });
     if ((id === undefined) === (rid === undefined || rid === "")) throw cancelTargetError();
     return this.engine.cancel(id !== undefined ? { sequenceId: id } : { requestId: rid! }, context);
+  }
+
+  /**
+   * An item's lease history (who enqueued it, each grant, heartbeats, expiries, refused stale calls, the end), by
+   * `sequenceId` or `requestId`. Bounded by the `history` option.
+   * @throws OmniRelayError not-found `resourcelease.item.not_found`; invalid-argument for a bad target.
+   */
+  history(target: ResourceLeaseHistoryTarget): ResourceLeaseItemHistory {
+    const { sequenceId, requestId } = target ?? {};
+    const id = v.integer(sequenceId, requestSite("sequenceId"), { min: 1 });
+    const rid = v.text(requestId, requestSite("requestId"), { max: Limits.requestIdLength });
+    if ((id === undefined) === (rid === undefined || rid === "")) throw cancelTargetError();
+    return this.engine.history(id !== undefined ? { sequenceId: id } : { requestId: rid! });
   }
 
   /** The queue's cron schedules: set, remove, list. */
