@@ -1,6 +1,7 @@
 import { Command, Option } from "commander";
 import { registerDeadLetterCommands } from "./commands/deadletters.js";
 import { registerDrainCommands } from "./commands/drain.js";
+import { registerHistoryCommand } from "./commands/history.js";
 import { registerPeersCommand } from "./commands/peers.js";
 import { registerQueueCommands } from "./commands/queue.js";
 import { registerScheduleCommands } from "./commands/schedule.js";
@@ -47,6 +48,7 @@ export function createProgram(version: string): Command {
   registerDrainCommands(rl);
   registerDeadLetterCommands(rl);
   registerScheduleCommands(rl);
+  registerHistoryCommand(rl);
   registerStatsCommand(rl);
   registerPeersCommand(rl);
   // Every sub-command reports usage errors through the same exit path.

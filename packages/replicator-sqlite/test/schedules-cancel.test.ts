@@ -50,6 +50,9 @@ describe("schedules and cancels in the SQLite log", () => {
     expect(second.snapshotSequence).toBeGreaterThan(0); // rebuilt from a snapshot, not only events
     clock.advance(0);
     clock.advance(30_000); // slot 6, on time
+    // The holder of the cancelled lease is still told so after the restart (its lease had 10 minutes), and the
+    // refusal is logged as an audit-only LeaseRefused event.
+    expect((await rejection(second.queue.complete(held!.ownershipToken))).code).toBe("resourcelease.lease.cancelled");
     // The timer's events are committed by the next group commit: wait for the log to hold them all.
     while ((await second.replicator.lastSequence()) < second.queue.stats().lastEventSequence) {
       await new Promise((resolve) => setTimeout(resolve, 5));
@@ -58,8 +61,9 @@ describe("schedules and cancels in the SQLite log", () => {
     expect(slotsOf(events).map((t) => (t - t0) / MINUTE)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(second.queue.schedules.list()).toMatchObject([{ id: "tick", lastSlotAt: t0 + 6 * MINUTE }]);
     expect([...second.queue.schedules.list()[0]!.payload.body!]).toEqual([0, 1, 255]);
-    // The holder of the cancelled lease is still told so after the restart (its lease had 10 minutes).
-    expect((await rejection(second.queue.complete(held!.ownershipToken))).code).toBe("resourcelease.lease.cancelled");
+    expect(events.filter((e) => e.eventType === "LeaseRefused")).toMatchObject([
+      { ownership: held!.ownershipToken, metadata: { "refused.verb": "complete" } },
+    ]);
     // Rebuild from the whole log == the live queue.
     const replayed = await ResourceLeaseQueue.rebuild(events, { clock }, { activeLeases: "keep" });
     expect(replayed.snapshot()).toEqual(second.queue.snapshot());

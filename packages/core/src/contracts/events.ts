@@ -25,6 +25,7 @@ export const ResourceLeaseEventTypes = {
   Cancelled: 13,
   ScheduleUpserted: 14,
   ScheduleRemoved: 15,
+  LeaseRefused: 16,
 } as const;
 
 /** Name of a replication event type. */
@@ -65,6 +66,10 @@ export function eventTypeFromNumber(value: number): ResourceLeaseEventType | und
  * - `ScheduleRemoved`: metadata `schedule.id`.
  * - An `Enqueue` fired by a schedule's slot carries metadata `schedule.id` and `schedule.slot` (the slot, ms since the
  *   epoch); slots at or before it never fire again.
+ * - `LeaseRefused`: audit only, changes no state: a heartbeat, complete or fail with a stale token was refused.
+ *   `ownership` (the token the caller gave), the caller's `peerId` and `principal`; metadata `refused.verb`
+ *   (`heartbeat`, `complete` or `fail`) and `refused.code` (`resourcelease.lease.fenced` or
+ *   `resourcelease.lease.cancelled`).
  * - `DrainSnapshot`: `items` (what left the queue; a large drain is several events); metadata `drain.count`.
  *   Starts a drain.
  * - `RestoreSnapshot`: `items`; metadata `restore.count`. Ends a drain.

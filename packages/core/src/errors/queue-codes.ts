@@ -82,7 +82,8 @@ export const resourceLeaseCodes = {
   leaseCancelled: "resourcelease.lease.cancelled",
   /**
    * not-found: `cancel` named no live item (unknown, already completed, cancelled or dead-lettered, or a request id
-   * the queue no longer remembers); metadata `sequenceId` or `requestId`.
+   * the queue no longer remembers), or `history` named an item the queue's bounded history does not hold (never
+   * enqueued here, aged out, or history is off); metadata `sequenceId` or `requestId`.
    */
   itemNotFound: "resourcelease.item.not_found",
   /** invalid-argument: a schedule definition is malformed (id, backfill policy, window); metadata `field`. */

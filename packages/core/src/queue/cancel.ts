@@ -1,5 +1,8 @@
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
+import { ResourceLeaseLimits as Limits } from "../wire/limits.js";
+import { requestSite } from "../wire/site.js";
+import * as v from "../wire/values.js";
 import { toPendingItem } from "./records.js";
 import type { QueueRuntime } from "./runtime.js";
 import type { ResourceLeaseCallContext } from "./types.js";
@@ -16,14 +19,25 @@ export interface ResourceLeaseCancelResult {
   readonly state: "pending" | "delayed" | "active";
 }
 
-/** The error of a `cancel` that names its item by neither or both of `sequenceId` and `requestId`. */
+/** The error of a `cancel` or `history` that names its item by neither or both of `sequenceId` and `requestId`. */
 export const cancelTargetError = (): OmniRelayError =>
   new OmniRelayError({
     status: "invalid-argument",
     code: ErrorCodes.resourceLease.argumentInvalid,
-    message: "Name the item to cancel by exactly one of sequenceId and requestId.",
+    message: "Name the item by exactly one of sequenceId and requestId.",
     metadata: { field: "sequenceId" },
   });
+
+/**
+ * Reads the item a `cancel` or `history` names: exactly one of a sequence id (an integer >= 1) and a request id.
+ * @throws OmniRelayError invalid-argument for a bad or missing target.
+ */
+export function readItemTarget(sequenceId: unknown, requestId: unknown): ResourceLeaseCancelTarget {
+  const id = v.integer(sequenceId, requestSite("sequenceId"), { min: 1 });
+  const rid = v.text(requestId, requestSite("requestId"), { max: Limits.requestIdLength });
+  if ((id === undefined) === (rid === undefined || rid === "")) throw cancelTargetError();
+  return id !== undefined ? { sequenceId: id } : { requestId: rid! };
+}
 
 /**
  * Cancels a queued or leased item: a Cancelled event. Internal (the queue's and the component's `cancel`).

@@ -8,16 +8,18 @@ import type {
 } from "../contracts/payload.js";
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
+import type { ResourceLeaseItemHistory } from "../wire/history.js";
 import { payloadBytes } from "../wire/limits.js";
 import type { RestoreItem } from "../wire/messages.js";
 import type { ResourceLeaseSchedule, ResourceLeaseScheduleInfo } from "../wire/schedule.js";
 import { cancelItem, type ResourceLeaseCancelResult, type ResourceLeaseCancelTarget } from "./cancel.js";
+import { ItemHistory, type ResourceLeaseHistoryTarget } from "./history.js";
 import { type LeaseRecord, toPendingItem } from "./records.js";
 import { QueueRuntime } from "./runtime.js";
 import { scheduledPayload } from "./schedule.js";
 import { listSchedules, removeSchedule, setSchedule } from "./schedule-runner.js";
 import { checkKeptIds, deadLetterPage, drainPage, eventChunks, type PageLimit } from "./transfer.js";
-import { cancelled } from "./transitions.js";
+import { cancelled, type RefusedCall } from "./transitions.js";
 import type {
   ResourceLeaseCallContext,
   ResourceLeaseCompleteResult,
@@ -158,7 +160,7 @@ export class QueueEngine extends QueueRuntime {
     token: ResourceLeaseOwnershipToken,
     context: ResourceLeaseCallContext,
   ): Promise<ResourceLeaseHeartbeatResult> {
-    const lease = await this.activeLease(token, context);
+    const lease = await this.activeLease(token, context, "heartbeat");
     const now = this.clock.now();
     const leaseExpiresAt = now + this.settings.leaseDurationMs;
     this.tx.emit("Heartbeat", { ownership: lease.token, leaseExpiresAt }, { now, context, lease });
@@ -176,7 +178,8 @@ export class QueueEngine extends QueueRuntime {
         this.tx.emit("Completed", { ownership: lease.token, payload: lease.item.payload }, { now, context, lease });
       else this.tx.completeLate(token, context, now);
     } catch (error) {
-      await this.finish(); // publish a LeaseExpired that lookupLease may have produced
+      this.tx.refused({ token, verb: "complete", context, now }, error);
+      await this.finish(); // publish a LeaseExpired that lookupLease may have produced, and the refusal
       throw error;
     }
     await this.finish();
@@ -200,6 +203,7 @@ export class QueueEngine extends QueueRuntime {
         else this.tx.completeLate(token, context, now);
         results.push({ success: true });
       } catch (error) {
+        if (!(token instanceof OmniRelayError)) this.tx.refused({ token, verb: "complete", context, now }, error);
         results.push({ success: false, error: OmniRelayError.from(error) });
       }
     }
@@ -208,7 +212,7 @@ export class QueueEngine extends QueueRuntime {
   }
 
   async fail(token: ResourceLeaseOwnershipToken, options: CheckedFail): Promise<ResourceLeaseFailOutcome> {
-    const lease = await this.activeLease(token, options);
+    const lease = await this.activeLease(token, options, "fail");
     const error: ResourceLeaseErrorInfo = {
       message: options.reason || "Lease failed.",
       code: options.errorCode || ErrorCodes.resourceLease.failed,
@@ -348,14 +352,26 @@ export class QueueEngine extends QueueRuntime {
   private async activeLease(
     token: ResourceLeaseOwnershipToken,
     context: ResourceLeaseCallContext,
+    verb: RefusedCall["verb"],
   ): Promise<LeaseRecord> {
     this.ensureOpen();
+    const now = this.clock.now();
     try {
-      return this.tx.lookupLease(token, context, this.clock.now());
+      return this.tx.lookupLease(token, context, now);
     } catch (error) {
-      await this.finish(); // publish a LeaseExpired that lookupLease may have produced
+      this.tx.refused({ token, verb, context, now }, error);
+      await this.finish(); // publish a LeaseExpired that lookupLease may have produced, and the refusal
       throw error;
     }
+  }
+
+  /**
+   * An item's lease history, from the events this queue applied or replayed.
+   * @throws OmniRelayError not-found `resourcelease.item.not_found` (also when history is off).
+   */
+  history(target: ResourceLeaseHistoryTarget): ResourceLeaseItemHistory {
+    const history = this.state.history ?? new ItemHistory({ maxItems: 1, maxEntries: 2 });
+    return history.get(target);
   }
 
   private checkBatch(size: number, field: string): void {

@@ -50,6 +50,17 @@ export interface ResourceLeaseDeadLetterRetentionOptions {
   readonly maxAgeMs?: number;
 }
 
+/**
+ * Bounds of the per-item lease history (`history`): every item's story — enqueue, grants, heartbeats, expiries,
+ * refused stale calls, the end — kept in memory from the events the queue applies (and replays from its log).
+ */
+export interface ResourceLeaseHistoryOptions {
+  /** Most items whose stories are kept; the least recently touched leaves first. 0 turns history off. @defaultValue 10000 */
+  readonly maxItems?: number;
+  /** Most entries of one item's story (runs of heartbeats fold into one); the oldest after the first leave. @defaultValue 100 */
+  readonly maxEntriesPerItem?: number;
+}
+
 /** Options of a {@link ResourceLeaseQueue}. */
 export interface ResourceLeaseQueueOptions {
   /** Name used in logs. @defaultValue 'resourcelease' */
@@ -95,6 +106,8 @@ export interface ResourceLeaseQueueOptions {
   readonly maxBytes?: number;
   /** Bounds of the dead-letter set. */
   readonly deadLetters?: ResourceLeaseDeadLetterRetentionOptions;
+  /** Bounds of the per-item lease history. */
+  readonly history?: ResourceLeaseHistoryOptions;
   /** Watermark backpressure; off when not given. */
   readonly backpressure?: ResourceLeaseQueueBackpressureOptions;
   /**
@@ -130,6 +143,8 @@ export interface ResolvedQueueSettings {
   deadLetterMaxCount: number;
   deadLetterMaxBytes: number;
   deadLetterMaxAgeMs: number;
+  historyMaxItems: number;
+  historyMaxEntries: number;
 }
 
 const DAY_MS = 24 * 3_600_000;
@@ -183,6 +198,12 @@ export function resolveQueueSettings(options: ResourceLeaseQueueOptions): Resolv
       min: 0,
       max: 100 * 365 * DAY_MS,
       fallback: WEEK_MS,
+    }),
+    historyMaxItems: integerOption("history.maxItems", options.history?.maxItems, { min: 0, fallback: 10_000 }),
+    historyMaxEntries: integerOption("history.maxEntriesPerItem", options.history?.maxEntriesPerItem, {
+      min: 2,
+      max: 100_000,
+      fallback: 100,
     }),
   };
   return s;

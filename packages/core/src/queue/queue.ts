@@ -10,14 +10,16 @@ import type {
 } from "../contracts/payload.js";
 import { type ErrorCode, ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
+import type { ResourceLeaseItemHistory } from "../wire/history.js";
 import { ResourceLeaseLimits as Limits } from "../wire/limits.js";
 import { required } from "../wire/message.js";
 import { OwnershipToken, Payload, RestoreItemMessage } from "../wire/messages.js";
 import { requestSite } from "../wire/site.js";
 import * as v from "../wire/values.js";
-import { cancelTargetError, type ResourceLeaseCancelResult } from "./cancel.js";
+import { type ResourceLeaseCancelResult, readItemTarget } from "./cancel.js";
 import { compactBodies } from "./compact.js";
 import { QueueEngine } from "./engine.js";
+import type { ResourceLeaseHistoryTarget } from "./history.js";
 import {
   KEY_STATS_DEFAULT_TOP,
   KEY_STATS_MAX_TOP,
@@ -363,10 +365,16 @@ export class ResourceLeaseQueue implements AsyncDisposable {
    */
   async cancel(options: ResourceLeaseCancelOptions): Promise<ResourceLeaseCancelResult> {
     const { sequenceId, requestId, ...context } = options ?? {};
-    const id = v.integer(sequenceId, requestSite("sequenceId"), { min: 1 });
-    const rid = v.text(requestId, requestSite("requestId"), { max: Limits.requestIdLength });
-    if ((id === undefined) === (rid === undefined || rid === "")) throw cancelTargetError();
-    return this.engine.cancel(id !== undefined ? { sequenceId: id } : { requestId: rid! }, context);
+    return this.engine.cancel(readItemTarget(sequenceId, requestId), context);
+  }
+
+  /**
+   * An item's lease history (who enqueued it, each grant, heartbeats, expiries, refused stale calls, the end), by
+   * `sequenceId` or `requestId`. Bounded by the `history` option.
+   * @throws OmniRelayError not-found `resourcelease.item.not_found`; invalid-argument for a bad target.
+   */
+  history(target: ResourceLeaseHistoryTarget): ResourceLeaseItemHistory {
+    return this.engine.history(readItemTarget(target?.sequenceId, target?.requestId));
   }
 
   /** The queue's cron schedules: set, remove, list. */

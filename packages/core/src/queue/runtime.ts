@@ -6,6 +6,7 @@ import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { type Clock, systemClock, type TimerHandle } from "../util/clock.js";
 import type { MinHeap } from "../util/heap.js";
+import { ItemHistory } from "./history.js";
 import { type ResolvedQueueSettings, type ResourceLeaseQueueOptions, resolveQueueSettings } from "./options.js";
 import { toPendingItem } from "./records.js";
 import { fireSchedules, nextScheduleAt } from "./schedule-runner.js";
@@ -49,7 +50,9 @@ export class QueueRuntime {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.replicator = options.replicator;
-    this.state = new QueueState(this.settings.dispatch, this.settings.idempotencyWindowMs);
+    const { historyMaxItems: maxItems, historyMaxEntries: maxEntries } = this.settings;
+    const history = maxItems > 0 ? new ItemHistory({ maxItems, maxEntries }) : undefined;
+    this.state = new QueueState(this.settings.dispatch, this.settings.idempotencyWindowMs, history);
     this.tx = new QueueTransitions({
       state: this.state,
       settings: this.settings,

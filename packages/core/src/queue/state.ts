@@ -3,6 +3,7 @@ import type { ResourceLeasePendingItem } from "../contracts/payload.js";
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { MinHeap } from "../util/heap.js";
+import type { ItemHistory } from "./history.js";
 import { IdRanges } from "./id-ranges.js";
 import { type DispatchRules, PendingItems } from "./pending.js";
 import { type ItemRecord, inLockDelay, type LeaseRecord, newItemRecord } from "./records.js";
@@ -72,6 +73,8 @@ export class QueueState {
   constructor(
     rules: DispatchRules,
     private readonly idempotencyWindowMs: number,
+    /** Every item's story, built from the events applied here (live and replayed alike); off when undefined. */
+    readonly history?: ItemHistory,
   ) {
     this.pending = new PendingItems(rules);
   }
@@ -251,10 +254,15 @@ export class QueueState {
         if (id === undefined || !this.schedules.delete(id)) mismatch(event, "no such schedule");
         break;
       }
+      case "LeaseRefused":
+        // Audit only: a stale caller was refused; nothing changes but the item's history.
+        if (!event.ownership) mismatch(event, "no ownership");
+        break;
       default:
         mismatch(event, "unknown event type");
     }
     this.lastEventSequence = event.sequenceNumber;
+    this.history?.record(event);
   }
 
   /** Drops memories of cancelled leases that would have expired by `now` (their tokens are fenced anyway). */

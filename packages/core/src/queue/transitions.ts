@@ -51,6 +51,19 @@ export interface LeaseEnding {
   readonly metadata?: Record<string, string>;
 }
 
+/** A heartbeat, complete or fail that was refused: who, with which token, when. */
+export interface RefusedCall {
+  readonly token: ResourceLeaseOwnershipToken;
+  readonly verb: "heartbeat" | "complete" | "fail";
+  readonly context: ResourceLeaseCallContext;
+  readonly now: number;
+}
+
+const STALE_CODES: ReadonlySet<string> = new Set([
+  ErrorCodes.resourceLease.leaseFenced,
+  ErrorCodes.resourceLease.leaseCancelled,
+]);
+
 /**
  * The queue's transitions: each decides what happens, builds the event(s) that say so, and applies them through
  * {@link QueueState.apply}. Events wait in `outbox` until the queue publishes them. Internal to the queue.
@@ -223,6 +236,22 @@ export class QueueTransitions {
       "Completed",
       { ownership: token, payload: item.payload },
       { now, context, metadata: { "lease.late": "lock_delay" } },
+    );
+  }
+
+  /**
+   * Records a call refused for its stale token (fenced, or its item cancelled) as an audit-only `LeaseRefused` event:
+   * it changes no state, but every sink and the item's history see who was refused, for what and with which token.
+   * Any other error (an unknown token, a principal mismatch, a closed queue) records nothing.
+   */
+  refused(call: RefusedCall, error: unknown): void {
+    if (!(error instanceof OmniRelayError) || !STALE_CODES.has(error.code)) return;
+    const { token, verb, context, now } = call;
+    const { sequenceId, attempt, leaseId, fencingToken } = token;
+    this.emit(
+      "LeaseRefused",
+      { ownership: { sequenceId, attempt, leaseId, fencingToken } },
+      { now, context, metadata: { "refused.verb": verb, "refused.code": error.code } },
     );
   }
 

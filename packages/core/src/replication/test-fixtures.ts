@@ -1,5 +1,6 @@
 import type { ResourceLeaseEventType, ResourceLeaseReplicationEvent } from "../contracts/events.js";
 import type { ResourceLeaseItemPayload, ResourceLeasePendingItem } from "../contracts/payload.js";
+import { ErrorCodes } from "../errors/codes.js";
 
 // Event fixtures shared by the tests of this folder and of deterministic/. Not exported from the barrel.
 
@@ -88,6 +89,11 @@ export function eventOfEveryType(): ResourceLeaseReplicationEvent[] {
       },
     }),
     makeEvent(15, "ScheduleRemoved", { metadata: { ...meta, "schedule.id": "every-5" } }),
+    makeEvent(16, "LeaseRefused", {
+      ownership,
+      peerId: "worker-stale",
+      metadata: { ...meta, "refused.verb": "heartbeat", "refused.code": ErrorCodes.resourceLease.leaseFenced },
+    }),
   ];
 }
 

@@ -12,6 +12,7 @@ import type { ResourceLeaseScheduleInput } from "../queue/schedules-api.js";
 import type { ResourceLeaseFailOutcome } from "../queue/types.js";
 import { HttpOutbound } from "../transport/http/outbound.js";
 import { type Clock, systemClock } from "../util/clock.js";
+import type { HistoryRequest, HistoryResponse } from "../wire/history.js";
 import { integerOption } from "../wire/options.js";
 import type { ResourceLeaseScheduleInfo } from "../wire/schedule.js";
 import type { ResourceLeaseEndpoint, ResourceLeaseEndpointChange, ResourceLeaseFailoverOptions } from "./endpoints.js";
@@ -354,6 +355,15 @@ export class ResourceLeaseClient {
   /** Removes a cron schedule (`resourcelease.schedule.not_found` when there is none of that id). */
   async removeSchedule(id: string, options?: ResourceLeaseClientCallOptions): Promise<void> {
     await this.call(P["schedule.remove"], { id }, options);
+  }
+
+  /**
+   * An item's lease history — enqueue, grants, heartbeats, expiries, lock-delay, refused stale calls, the end — named
+   * by exactly one of `sequenceId` and `requestId` (`resourcelease.item.not_found` when the queue's bounded history
+   * holds none).
+   */
+  async history(target: HistoryRequest, options?: ResourceLeaseClientCallOptions): Promise<HistoryResponse> {
+    return this.call(P.history, target, { ...options, replayable: true });
   }
 
   /** The queue's cron schedules, by id. */

@@ -10,6 +10,7 @@ import type { QueueEngine } from "../queue/engine.js";
 import type { ResourceLeaseQueueOptions } from "../queue/options.js";
 import { queueEngine, ResourceLeaseQueue } from "../queue/queue.js";
 import type { ResourceLeaseCallContext } from "../queue/types.js";
+import type { HistoryRequest, HistoryResponse } from "../wire/history.js";
 import { ResourceLeaseLimits as Limits } from "../wire/limits.js";
 import { requestSite } from "../wire/site.js";
 import { text } from "../wire/values.js";
@@ -126,15 +127,13 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
         return this.engine.stats();
       },
       cancel: async (r: S.CancelRequest, m): Promise<S.CancelResponse> => {
-        if ((r.sequenceId === undefined) === (r.requestId === undefined)) {
-          throw new OmniRelayError({
-            status: "invalid-argument",
-            code: ErrorCodes.resourceLease.argumentInvalid,
-            message: "Name the item to cancel by exactly one of sequenceId and requestId.",
-            metadata: { field: "sequenceId" },
-          });
-        }
+        if ((r.sequenceId === undefined) === (r.requestId === undefined)) throw oneTargetError("cancel");
         return this.engine.cancel(r, this.context(m));
+      },
+      history: async (r: HistoryRequest): Promise<HistoryResponse> => {
+        this.engine.ensureNotStopped();
+        if ((r.sequenceId === undefined) === (r.requestId === undefined)) throw oneTargetError("history");
+        return this.engine.history(r);
       },
       "schedule.set": async (r: S.ScheduleSetRequest, m): Promise<S.ScheduleSetResponse> => ({
         schedule: await this.engine.setSchedule(r.schedule, this.context(m)),
@@ -237,4 +236,14 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
       batch: true,
     };
   }
+}
+
+/** A `cancel` or `history` that named its item by neither or both of `sequenceId` and `requestId`. */
+function oneTargetError(verb: "cancel" | "history"): OmniRelayError {
+  return new OmniRelayError({
+    status: "invalid-argument",
+    code: ErrorCodes.resourceLease.argumentInvalid,
+    message: `Name the item to ${verb} by exactly one of sequenceId and requestId.`,
+    metadata: { field: "sequenceId" },
+  });
 }

@@ -1,5 +1,6 @@
 import type { ResourceLeaseQueueStats } from "../contracts/payload.js";
 import type { ProcedureDefinition } from "../dispatcher/types.js";
+import * as H from "../wire/history.js";
 import * as M from "./messages.js";
 import * as S from "./schedule-messages.js";
 
@@ -19,6 +20,7 @@ export const ResourceLeaseVerbs = [
   "schedule.set",
   "schedule.remove",
   "schedule.list",
+  "history",
 ] as const;
 
 /** One of {@link ResourceLeaseVerbs}. */
@@ -73,6 +75,7 @@ export const ResourceLeaseProcedures = {
     S.ScheduleListRequestMessage,
     S.ScheduleListResponseMessage,
   ),
+  history: define<H.HistoryRequest, H.HistoryResponse>("history", H.HistoryRequestMessage, H.HistoryResponseMessage),
 } as const satisfies Record<ResourceLeaseVerb, { readonly verb: string }>;
 
 /** The request type of a verb. */

@@ -249,6 +249,7 @@ describe("eventsOfEveryType", () => {
       "Cancelled",
       "ScheduleUpserted",
       "ScheduleRemoved",
+      "LeaseRefused",
     ]);
     expect(events.map((e) => e.sequenceNumber)).toEqual(events.map((_, i) => 10 + i));
     expect(eventsOfEveryType(10)).toEqual(events);

@@ -8,6 +8,7 @@ import type {
   ResourceLeaseOwnershipToken,
   ResourceLeasePendingItem,
 } from "../contracts/payload.js";
+import { ErrorCodes } from "../errors/codes.js";
 
 // Values at the edges of what the queue accepts (style item 19: accepted means storable): ids near 2^53, the first
 // and last instant a log can write, every byte value, Unicode outside the BMP, NUL and newlines in strings.
@@ -141,6 +142,13 @@ const builders: { readonly [K in ResourceLeaseEventType]: () => Body } = {
     };
   },
   ScheduleRemoved: () => ({ timestamp: T0 + 12, metadata: meta({ "schedule.id": "nightly.report" }) }),
+  LeaseRefused: () => ({
+    timestamp: T0 + 13,
+    ownership: token(7),
+    peerId: "worker-stale",
+    principal: "CN=worker-stale",
+    metadata: meta({ "refused.verb": "complete", "refused.code": ErrorCodes.resourceLease.leaseFenced }),
+  }),
 };
 
 /**

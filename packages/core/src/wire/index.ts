@@ -14,7 +14,9 @@ import { responseSite } from "./site.js";
 export { eventTypeFromNumber } from "../contracts/events.js";
 export { decodeJsonBody, encodeJsonBody } from "../dispatcher/json-codec.js";
 export { type OmniRelayStatusInfo, parseStatus, statusInfo, statusTable } from "../errors/status.js";
+export type { ResourceLeaseHistoryTarget } from "../queue/history.js";
 export type { ResourceLeaseKeyStats, ResourceLeaseKeyStatsOptions } from "../queue/key-stats.js";
+export type { ResourceLeaseHistoryOptions } from "../queue/options.js";
 export { getPropertyIgnoreCase } from "./case-insensitive.js";
 export {
   decodeReplicationEvent,
@@ -22,6 +24,15 @@ export {
   ReplicationEvent,
   replicationEventJsonSchema,
 } from "./event.js";
+export {
+  HistoryEntryMessage,
+  type HistoryRequest,
+  HistoryRequestMessage,
+  type HistoryResponse,
+  HistoryResponseMessage,
+  type ResourceLeaseHistoryEntry,
+  type ResourceLeaseItemHistory,
+} from "./history.js";
 export { payloadBytes, ResourceLeaseLimits } from "./limits.js";
 export {
   type Field,

@@ -133,6 +133,7 @@ export const resourceLeaseRpcs: Readonly<Record<ResourceLeaseRpcName, ResourceLe
     request: G.ScheduleListRequest,
     response: G.ScheduleListResponse,
   }),
+  history: rpc("history", { verb: "history", request: G.HistoryRequest, response: G.HistoryResponse }),
 };
 
 /**
