@@ -39,9 +39,9 @@ describe("control-plane views (@omnirelay/diagnostics mounted on the HTTP inboun
     // Over HTTP the control plane defaults to --url; the table names the columns of the triage runbook.
     const human = await cli(["--url", node.url, "resourcelease", "peers"]);
     const lines = human.stdout.split("\n");
-    expect(lines[0]).toMatch(/^PEER\s+HEALTHY\s+ACTIVE\s+PENDING-REASSIGN\s+LAST-HEARTBEAT\s+DISCONNECT$/);
-    expect(lines[1]).toMatch(/^gone\s+NO\s+1\s+0\s+\S+\s+gossip-left$/);
-    expect(lines[2]).toMatch(/^flaky\s+yes\s+0\s+1\s+\d+m?s\s+-$/);
+    expect(lines[0]).toMatch(/^PEER\s+HEALTHY\s+ACTIVE\s+PENDING-REASSIGN\s+LAST-HEARTBEAT\s+DISCONNECT\s+EJECTED$/);
+    expect(lines[1]).toMatch(/^gone\s+NO\s+1\s+0\s+\S+\s+gossip-left\s+-$/);
+    expect(lines[2]).toMatch(/^flaky\s+yes\s+0\s+1\s+\d+m?s\s+-\s+-$/);
     expect(human.stdout).toMatch(/2 healthy, 1 unhealthy, 1 pending reassignments/);
   });
 

@@ -7,7 +7,7 @@ import {
   type ResourceLeaseQueue,
   type UnaryInboundMiddleware,
 } from "@omnirelay/core";
-import { PeerLeaseHealthTracker } from "@omnirelay/core/peers";
+import { type PeerEjectionOptions, PeerLeaseHealthTracker } from "@omnirelay/core/peers";
 import { ResourceLeaseControlPlane } from "@omnirelay/diagnostics";
 import { GrpcInbound } from "@omnirelay/transport-grpc";
 
@@ -72,10 +72,15 @@ export async function startNode(
     middleware?: UnaryInboundMiddleware[];
     /** Mount the @omnirelay/diagnostics control plane on the HTTP inbound. */
     controlPlane?: boolean;
+    /** Outlier ejection of the node's peer health tracker. */
+    ejection?: PeerEjectionOptions;
   } = {},
 ): Promise<TestNode> {
   const dispatcher = new Dispatcher({ service: "cli-test", inboundMiddleware: options.middleware ?? [] });
-  const tracker = new PeerLeaseHealthTracker({ gracePeriodMs: 60_000 });
+  const tracker = new PeerLeaseHealthTracker({
+    gracePeriodMs: 60_000,
+    ...(options.ejection ? { ejection: options.ejection } : {}),
+  });
   const components = (options.namespaces ?? ["resourcelease"]).map(
     (namespace, i) =>
       new ResourceLeaseDispatcherComponent(dispatcher, {

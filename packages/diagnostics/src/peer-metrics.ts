@@ -219,14 +219,17 @@ export class PeerMetrics {
     peerGauge("omnirelay_peer_lease_unhealthy", "Peers currently not eligible for work.", (all) =>
       all.reduce((n, s) => n + (s.isHealthy ? 0 : 1), 0),
     );
+    peerGauge("omnirelay_peer_lease_ejected", "Peers ejected by outlier detection right now (no new leases).", (all) =>
+      all.reduce((n, s) => n + (s.ejectedUntil === undefined ? 0 : 1), 0),
+    );
     peerGauge(
       "omnirelay_peer_lease_pending_reassignments",
       "Leases of peers that went back to the queue and were not granted again yet.",
       (all) => all.reduce((n, s) => n + s.pendingReassignments, 0),
     );
-    // The three counters read every tracker's monotonic totals at scrape time and add the difference since the
+    // The counters read every tracker's monotonic totals at scrape time and add the difference since the
     // previous scrape: no per-peer labels, and nothing is lost between scrapes.
-    const sync = () => this.syncPeerCounters(sources.peers(), { assignments, heartbeats, disconnects });
+    const sync = () => this.syncPeerCounters(sources.peers(), { assignments, heartbeats, disconnects, ejections });
     const assignments: Counter = new Counter({
       name: "omnirelay_peer_lease_assignments_total",
       help: "Lease assignments recorded by the peer health trackers.",
@@ -245,11 +248,17 @@ export class PeerMetrics {
       registers,
       collect: sync,
     });
+    const ejections: Counter = new Counter({
+      name: "omnirelay_peer_lease_ejections_total",
+      help: "Peers ejected by outlier detection (leases expiring in a row), counted once per ejection.",
+      registers,
+      collect: sync,
+    });
   }
 
   private syncPeerCounters(
     providers: Iterable<PeerHealthSnapshotProvider>,
-    counters: { assignments: Counter; heartbeats: Counter; disconnects: Counter },
+    counters: Record<"assignments" | "heartbeats" | "disconnects" | "ejections", Counter>,
   ): void {
     for (const provider of providers) {
       if (!hasStats(provider)) continue;
@@ -259,10 +268,17 @@ export class PeerMetrics {
       } catch {
         continue;
       }
-      const before = this.lastPeerStats.get(provider) ?? { assignments: 0, heartbeats: 0, disconnects: 0 };
+      const before = this.lastPeerStats.get(provider) ?? {
+        assignments: 0,
+        heartbeats: 0,
+        disconnects: 0,
+        ejections: 0,
+      };
       counters.assignments.inc(delta(before.assignments, now.assignments));
       counters.heartbeats.inc(delta(before.heartbeats, now.heartbeats));
       counters.disconnects.inc(delta(before.disconnects, now.disconnects));
+      // A provider of an older core reports no ejections.
+      counters.ejections.inc(delta(before.ejections ?? 0, now.ejections ?? 0));
       this.lastPeerStats.set(provider, now);
     }
   }

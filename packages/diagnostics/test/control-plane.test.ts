@@ -16,6 +16,8 @@ const designMetrics: ReadonlyArray<readonly [string, string]> = [
   ["omnirelay_peer_lease_assignments_total", "counter"],
   ["omnirelay_peer_lease_heartbeats_total", "counter"],
   ["omnirelay_peer_lease_disconnects_total", "counter"],
+  ["omnirelay_peer_lease_ejections_total", "counter"],
+  ["omnirelay_peer_lease_ejected", "gauge"],
   ["omnirelay_http_requests_total", "counter"],
   ["omnirelay_http_request_duration", "histogram"],
 ];
@@ -61,7 +63,7 @@ describe("control plane mounted as the HttpInbound fallback", () => {
     expect(lastEventSequence).toBeGreaterThanOrEqual(6);
 
     const health = (await (await fetch(`${base}/lease-health`)).json()) as any;
-    expect(health.summary).toEqual({ eligiblePeers: 1, unhealthyPeers: 0, pendingReassignments: 0 });
+    expect(health.summary).toEqual({ eligiblePeers: 1, unhealthyPeers: 0, pendingReassignments: 0, ejectedPeers: 0 });
     expect(health.peers).toEqual([expect.objectContaining({ peerId: "worker-1", activeAssignments: 1 })]);
 
     const checkpoint = (await (await fetch(`${base}/replication/checkpoint`)).json()) as any;

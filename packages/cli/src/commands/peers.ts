@@ -13,13 +13,22 @@ export interface PeerRow {
   readonly lastHeartbeatAgeMs?: number;
   readonly lastDisconnect?: string;
   readonly disconnectReason?: string;
+  /** While the peer is ejected by outlier detection: until when (ISO-8601) and why. */
+  readonly ejectedUntil?: string;
+  readonly ejectionReason?: string;
+  /** While ejected: ms until it may lease again. */
+  readonly ejectedForMs?: number;
 }
 
-/** Ranks peers for triage: unhealthy first, then most pending reassignments, then oldest (or no) heartbeat. */
+/**
+ * Ranks peers for triage: unhealthy (disconnected, silent or ejected) first, then most pending reassignments, then
+ * oldest (or no) heartbeat.
+ */
 export function rankPeers(peers: readonly PeerLeaseHealthDiagnosticsPeer[], now: number): PeerRow[] {
   const rows = peers.map((p): PeerRow => {
     const hb = p.lastHeartbeat ? Date.parse(p.lastHeartbeat) : Number.NaN;
     const reason = p.metadata?.["disconnect.reason"];
+    const until = p.ejectedUntil ? Date.parse(p.ejectedUntil) : Number.NaN;
     return {
       peerId: p.peerId,
       isHealthy: p.isHealthy,
@@ -29,6 +38,8 @@ export function rankPeers(peers: readonly PeerLeaseHealthDiagnosticsPeer[], now:
       ...(Number.isNaN(hb) ? {} : { lastHeartbeatAgeMs: Math.max(0, now - hb) }),
       ...(p.lastDisconnect ? { lastDisconnect: p.lastDisconnect } : {}),
       ...(reason && !p.isHealthy ? { disconnectReason: reason } : {}),
+      ...(p.ejectedUntil ? { ejectedUntil: p.ejectedUntil, ejectionReason: p.ejectionReason ?? "unknown" } : {}),
+      ...(Number.isNaN(until) ? {} : { ejectedForMs: Math.max(0, until - now) }),
     };
   });
   const ageOf = (r: PeerRow) => r.lastHeartbeatAgeMs ?? Number.POSITIVE_INFINITY;
@@ -60,9 +71,11 @@ export function registerPeersCommand(rl: Command): void {
           p.pendingReassignments,
           age(p.lastHeartbeatAgeMs),
           p.disconnectReason ?? "-",
+          p.ejectedUntil ? `until ${p.ejectedUntil} (${p.ejectionReason})` : "-",
         ]);
-        const head = table(["PEER", "HEALTHY", "ACTIVE", "PENDING-REASSIGN", "LAST-HEARTBEAT", "DISCONNECT"], rows);
-        const sum = `${summary.eligiblePeers ?? 0} healthy, ${summary.unhealthyPeers ?? 0} unhealthy, ${summary.pendingReassignments ?? 0} pending reassignments`;
+        const columns = ["PEER", "HEALTHY", "ACTIVE", "PENDING-REASSIGN", "LAST-HEARTBEAT", "DISCONNECT", "EJECTED"];
+        const head = table(columns, rows);
+        const sum = `${summary.eligiblePeers ?? 0} healthy, ${summary.unhealthyPeers ?? 0} unhealthy, ${summary.pendingReassignments ?? 0} pending reassignments, ${summary.ejectedPeers ?? 0} ejected`;
         return peers.length ? `${head}\n\n${sum}` : `no peers reported\n${sum}`;
       });
     });

@@ -21,7 +21,14 @@ export interface PeerLeaseHealthSnapshot {
   /** ms since the epoch; `undefined` when the peer was never seen alive. */
   readonly lastHeartbeat?: number;
   readonly lastDisconnect?: number;
+  /** Eligible for work: not disconnected, seen alive within the grace period, and not ejected. */
   readonly isHealthy: boolean;
+  /** While the peer is ejected by outlier detection: until when (ms since the epoch). */
+  readonly ejectedUntil?: number;
+  /** While ejected: why (e.g. `"consecutive-expiries"`). */
+  readonly ejectionReason?: string;
+  /** While ejected: how many times the peer was ejected, this one included. */
+  readonly ejections?: number;
   readonly activeLeases: readonly ResourceLeaseOwnershipToken[];
   /** Leases of this peer that went back to the queue and have not been granted again yet. */
   readonly pendingReassignments: number;

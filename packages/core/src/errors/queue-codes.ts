@@ -62,6 +62,12 @@ export const resourceLeaseCodes = {
   queueSequenceExhausted: "resourcelease.queue.sequence_exhausted",
   /** resource-exhausted: backpressure is active; metadata `retryAfterMs`. */
   backpressure: "resourcelease.backpressure",
+  /**
+   * unavailable: the calling peer is ejected by outlier detection (too many of its leases expired in a row) and gets
+   * no new leases until `ejectedUntil` (ISO-8601); metadata `peerId`, `reason`, `ejectedUntil`, `retryAfterMs`,
+   * `ejections`. Its heartbeat, complete and fail on leases it holds still work.
+   */
+  peerEjected: "resourcelease.peer.ejected",
   /** invalid-argument: a restore entry is missing. */
   restorePendingItemRequired: "resourcelease.restore.pending_item_required",
   /**

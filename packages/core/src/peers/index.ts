@@ -14,6 +14,7 @@ export {
   type PeerLease,
   type PeerRejections,
 } from "./peer-chooser.js";
+export type { PeerEjection, PeerEjectionOptions } from "./peer-ejection.js";
 export {
   PeerLeaseHealthDiagnostics,
   type PeerLeaseHealthDiagnosticsLease,

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { FakeClock } from "../testing/fake-clock.js";
 import { PeerLeaseHealthDiagnostics } from "./peer-lease-health-diagnostics.js";
 import { PeerLeaseHealthTracker } from "./peer-lease-health-tracker.js";
-import { token } from "./test-helpers.js";
+import { eventFactory, token } from "./test-helpers.js";
 
 describe("PeerLeaseHealthDiagnostics.fromSnapshots", () => {
   it("builds the JSON payload with ISO times, lease details and a summary", () => {
@@ -48,7 +48,7 @@ describe("PeerLeaseHealthDiagnostics.fromSnapshots", () => {
           metadata: { "mesh.role": "worker" },
         },
       ],
-      summary: { eligiblePeers: 1, unhealthyPeers: 2, pendingReassignments: 1 },
+      summary: { eligiblePeers: 1, unhealthyPeers: 2, pendingReassignments: 1, ejectedPeers: 0 },
     });
     // Absent times are omitted, not null or undefined, so the JSON round trip is exact.
     expect(JSON.parse(JSON.stringify(diagnostics))).toEqual(diagnostics);
@@ -58,7 +58,35 @@ describe("PeerLeaseHealthDiagnostics.fromSnapshots", () => {
   it("summarises an empty snapshot list", () => {
     expect(PeerLeaseHealthDiagnostics.fromSnapshots([])).toEqual({
       peers: [],
-      summary: { eligiblePeers: 0, unhealthyPeers: 0, pendingReassignments: 0 },
+      summary: { eligiblePeers: 0, unhealthyPeers: 0, pendingReassignments: 0, ejectedPeers: 0 },
+    });
+  });
+
+  it("shows an ejected peer as unhealthy with why, until when and how many times", () => {
+    const clock = new FakeClock(Date.UTC(2026, 0, 1));
+    const tracker = new PeerLeaseHealthTracker({ clock, ejection: { consecutiveExpiries: 2, baseEjectionMs: 60_000 } });
+    const event = eventFactory(clock);
+    tracker.recordPoll("good");
+    for (const n of [1, 2]) {
+      tracker.observe(event("LeaseGranted", { peerId: "bad", ownership: token(n) }));
+      tracker.observe(event("LeaseExpired", { peerId: "bad", ownership: token(n) }));
+    }
+
+    const diagnostics = PeerLeaseHealthDiagnostics.fromSnapshots(tracker.snapshot());
+
+    expect(diagnostics.peers[0]).toMatchObject({
+      peerId: "bad",
+      isHealthy: false,
+      ejectedUntil: "2026-01-01T00:01:00.000Z",
+      ejectionReason: "consecutive-expiries",
+      ejections: 1,
+    });
+    expect(diagnostics.peers[1]?.ejectedUntil).toBeUndefined();
+    expect(diagnostics.summary).toEqual({
+      eligiblePeers: 1,
+      unhealthyPeers: 1,
+      pendingReassignments: 2,
+      ejectedPeers: 1,
     });
   });
 });

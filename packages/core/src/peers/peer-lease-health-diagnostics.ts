@@ -15,6 +15,12 @@ export interface PeerLeaseHealthDiagnosticsPeer {
   readonly lastHeartbeat?: string;
   readonly lastDisconnect?: string;
   readonly isHealthy: boolean;
+  /** While the peer is ejected by outlier detection: until when; it gets no new leases before. */
+  readonly ejectedUntil?: string;
+  /** While ejected: why (e.g. `"consecutive-expiries"`). */
+  readonly ejectionReason?: string;
+  /** While ejected: how many times the peer was ejected, this one included. */
+  readonly ejections?: number;
   /** Number of active leases. */
   readonly activeAssignments: number;
   readonly pendingReassignments: number;
@@ -29,6 +35,8 @@ export interface PeerLeaseHealthDiagnosticsSummary {
   readonly unhealthyPeers: number;
   /** Sum of every peer's pending reassignments. */
   readonly pendingReassignments: number;
+  /** Peers ejected by outlier detection right now (counted among the unhealthy ones). */
+  readonly ejectedPeers: number;
 }
 
 /** The JSON-ready peer health payload served by the diagnostics control plane. */
@@ -47,16 +55,22 @@ export const PeerLeaseHealthDiagnostics = {
   fromSnapshots(snapshots: readonly PeerLeaseHealthSnapshot[]): PeerLeaseHealthDiagnostics {
     let eligiblePeers = 0;
     let pendingReassignments = 0;
+    let ejectedPeers = 0;
     const peers = snapshots.map((snapshot): PeerLeaseHealthDiagnosticsPeer => {
       if (snapshot.isHealthy) eligiblePeers++;
       pendingReassignments += snapshot.pendingReassignments;
       const lastHeartbeat = iso(snapshot.lastHeartbeat);
       const lastDisconnect = iso(snapshot.lastDisconnect);
+      const ejectedUntil = iso(snapshot.ejectedUntil);
+      if (ejectedUntil !== undefined) ejectedPeers++;
       return {
         peerId: snapshot.peerId,
         ...(lastHeartbeat === undefined ? {} : { lastHeartbeat }),
         ...(lastDisconnect === undefined ? {} : { lastDisconnect }),
         isHealthy: snapshot.isHealthy,
+        ...(ejectedUntil === undefined
+          ? {}
+          : { ejectedUntil, ejectionReason: snapshot.ejectionReason ?? "unknown", ejections: snapshot.ejections ?? 1 }),
         activeAssignments: snapshot.activeLeases.length,
         pendingReassignments: snapshot.pendingReassignments,
         activeLeases: snapshot.activeLeases.map(({ sequenceId, attempt, leaseId, fencingToken }) => ({
@@ -70,7 +84,7 @@ export const PeerLeaseHealthDiagnostics = {
     });
     return {
       peers,
-      summary: { eligiblePeers, unhealthyPeers: snapshots.length - eligiblePeers, pendingReassignments },
+      summary: { eligiblePeers, unhealthyPeers: snapshots.length - eligiblePeers, pendingReassignments, ejectedPeers },
     };
   },
 } as const;

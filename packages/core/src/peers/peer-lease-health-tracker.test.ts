@@ -176,7 +176,7 @@ describe("PeerLeaseHealthTracker liveness", () => {
     tracker.recordPoll("c");
     expect(tracker.snapshot().map((s) => s.peerId)).toEqual(["a", "b", "c"]);
     expect(peer(tracker, "b").metadata).toEqual({ "resource.type": "table", "resource.id": "orders" });
-    expect(tracker.stats()).toEqual({ assignments: 2, heartbeats: 1, disconnects: 0 });
+    expect(tracker.stats()).toEqual({ assignments: 2, heartbeats: 1, disconnects: 0, ejections: 0 });
   });
 
   it("forgets a peer with its leases and pending reassignments", () => {
@@ -204,7 +204,7 @@ describe("PeerLeaseHealthTracker.observe", () => {
     expect(peer(tracker, "w1").lastHeartbeat).toBe(clock.now());
     tracker.observe(event("Completed", { peerId: "w1", ownership: token(1), payload: testPayload }));
     expect(peer(tracker, "w1")).toMatchObject({ activeLeases: [], pendingReassignments: 0, isHealthy: true });
-    expect(tracker.stats()).toEqual({ assignments: 1, heartbeats: 1, disconnects: 0 });
+    expect(tracker.stats()).toEqual({ assignments: 1, heartbeats: 1, disconnects: 0, ejections: 0 });
   });
 
   it("keeps the reporter of a poison message healthy (fail without requeue)", () => {
@@ -304,7 +304,7 @@ describe("PeerLeaseHealthTracker.observe", () => {
     tracker.observe(event("Failed", { peerId: "", ownership: token(1), metadata: { "failure.requeued": "true" } }));
     tracker.observe(event("Enqueue", { item: pendingItem(5, 1) }));
     expect(tracker.snapshot()).toEqual([]);
-    expect(tracker.stats()).toEqual({ assignments: 0, heartbeats: 0, disconnects: 0 });
+    expect(tracker.stats()).toEqual({ assignments: 0, heartbeats: 0, disconnects: 0, ejections: 0 });
   });
 
   it("uses the event time, so replayed old events do not make a peer look alive", () => {

@@ -10,6 +10,7 @@ import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { numberOption } from "../wire/options.js";
+import { type PeerEjection, PeerEjector } from "./peer-ejection.js";
 import type {
   PeerDisconnectAlert,
   PeerGossipOptions,
@@ -56,7 +57,9 @@ function isBlank(value: string | undefined): value is undefined {
  * lease it knows of follows the queue's one lease table) and lease polls with {@link recordPoll}; choosers ask
  * {@link isPeerEligible}. A peer is healthy while it is not disconnected and its last liveness signal (assignment,
  * heartbeat, release, poll, alive gossip) is no older than the grace period. A poison-message report
- * (fail without requeue) is a liveness signal, never a disconnect.
+ * (fail without requeue) is a liveness signal, never a disconnect. With the `ejection` option, a peer whose leases
+ * keep expiring is ejected for a while (see {@link PeerEjectionOptions}): ineligible, unhealthy in snapshots, and
+ * refused new leases by the dispatcher.
  */
 export class PeerLeaseHealthTracker implements PeerHealthSnapshotProvider {
   private readonly gracePeriodMs: number;
@@ -68,17 +71,22 @@ export class PeerLeaseHealthTracker implements PeerHealthSnapshotProvider {
   private readonly leaseOwners = new Map<number, LeaseOwner>();
   /** Items that went back to the queue, by sequenceId → the peer whose lease ended. */
   private readonly requeuedBy = new Map<number, string>();
+  private readonly ejector: PeerEjector | undefined;
   private assignments = 0;
   private heartbeats = 0;
   private disconnects = 0;
 
-  /** @throws OmniRelayError `invalid-argument` `resourcelease.options.invalid` when `gracePeriodMs` is not a finite number >= 0. */
+  /**
+   * @throws OmniRelayError `invalid-argument` `resourcelease.options.invalid` when `gracePeriodMs` is not a finite
+   * number >= 0 or an `ejection` option is out of range.
+   */
   constructor(options: PeerLeaseHealthTrackerOptions = {}) {
     const grace = numberOption("gracePeriodMs", options.gracePeriodMs, { min: 0, fallback: 30_000 });
     this.gracePeriodMs = grace;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.onDisconnect = options.onDisconnect;
+    this.ejector = options.ejection ? new PeerEjector(options.ejection) : undefined;
   }
 
   /**
@@ -168,26 +176,38 @@ export class PeerLeaseHealthTracker implements PeerHealthSnapshotProvider {
     }
   }
 
-  /** Whether `peerId` may receive work: an unknown peer or a known peer never seen alive is eligible unless disconnected. */
+  /**
+   * Whether `peerId` may receive work: an unknown peer or a known peer never seen alive is eligible unless
+   * disconnected or ejected.
+   */
   isPeerEligible(peerId: string): boolean {
     const state = this.peers.get(peerId);
     if (!state) return true;
-    if (state.disconnected) return false;
+    if (state.disconnected || this.ejection(peerId)) return false;
     return state.lastHeartbeat === undefined || this.clock.now() - state.lastHeartbeat <= this.gracePeriodMs;
   }
 
-  /** Health of every known peer, sorted by peer id. */
+  /** The ejection of `peerId` in force now (why, until when), if any; always none without the `ejection` option. */
+  ejection(peerId: string): PeerEjection | undefined {
+    return this.ejector?.current(peerId, this.clock.now());
+  }
+
+  /** Health of every known peer, sorted by peer id; an ejected peer is unhealthy and says why and until when. */
   snapshot(): readonly PeerLeaseHealthSnapshot[] {
     const now = this.clock.now();
     const ids = [...this.peers.keys()].sort();
     return ids.map((peerId) => {
       const state = this.peers.get(peerId) as PeerState;
       const activeLeases = [...state.leases.values()].sort((a, b) => a.sequenceId - b.sequenceId);
+      const ejection = this.ejector?.current(peerId, now);
       return {
         peerId,
         ...(state.lastHeartbeat === undefined ? {} : { lastHeartbeat: state.lastHeartbeat }),
         ...(state.lastDisconnect === undefined ? {} : { lastDisconnect: state.lastDisconnect }),
-        isHealthy: this.healthy(state, now),
+        isHealthy: !ejection && this.healthy(state, now),
+        ...(ejection
+          ? { ejectedUntil: ejection.ejectedUntil, ejectionReason: ejection.reason, ejections: ejection.ejections }
+          : {}),
         activeLeases,
         pendingReassignments: state.pendingReassignments,
         metadata: { ...state.metadata },
@@ -204,12 +224,14 @@ export class PeerLeaseHealthTracker implements PeerHealthSnapshotProvider {
     }
     for (const [sequenceId, owner] of this.requeuedBy) if (owner === peerId) this.requeuedBy.delete(sequenceId);
     this.peers.delete(peerId);
+    this.ejector?.forget(peerId);
     return true;
   }
 
-  /** Totals of recorded assignments, heartbeats and disconnects. */
+  /** Totals of recorded assignments, heartbeats, disconnects and ejections. */
   stats(): PeerLeaseHealthStats {
-    return { assignments: this.assignments, heartbeats: this.heartbeats, disconnects: this.disconnects };
+    const ejections = this.ejector?.ejections ?? 0;
+    return { assignments: this.assignments, heartbeats: this.heartbeats, disconnects: this.disconnects, ejections };
   }
 
   private apply(event: ResourceLeaseReplicationEvent): void {
@@ -240,6 +262,7 @@ export class PeerLeaseHealthTracker implements PeerHealthSnapshotProvider {
           (event.eventType === "Failed" && event.metadata["failure.requeued"] === "true");
         if (peerId) this.release(peerId, token, { requeued, alive: event.eventType !== "LeaseExpired", at });
         else this.dropLease(token.sequenceId, token.leaseId);
+        if (peerId && event.eventType === "LeaseExpired") this.expired(peerId, at);
         return;
       }
       case "DeadLettered":
@@ -271,6 +294,7 @@ export class PeerLeaseHealthTracker implements PeerHealthSnapshotProvider {
   private heartbeat(peerId: string, token: ResourceLeaseOwnershipToken | undefined, at: number): void {
     const state = this.touch(peerId, at);
     this.heartbeats++;
+    this.ejector?.recordSuccess(peerId);
     if (!token) return;
     const current = this.leaseOwners.get(token.sequenceId);
     // Re-add a lease the tracker missed, but never let a stale token replace a newer grant.
@@ -286,12 +310,21 @@ export class PeerLeaseHealthTracker implements PeerHealthSnapshotProvider {
     how: { requeued: boolean; alive: boolean; at: number },
   ): void {
     const state = how.alive ? this.touch(peerId, how.at) : this.state(peerId);
+    if (how.alive) this.ejector?.recordSuccess(peerId);
     state.leases.delete(token.leaseId);
     this.dropLease(token.sequenceId, token.leaseId);
     if (!how.requeued) return;
     this.resolveReassignment(token.sequenceId);
     this.requeuedBy.set(token.sequenceId, peerId);
     state.pendingReassignments++;
+  }
+
+  /** Counts a lease expiry of `peerId` towards its ejection. */
+  private expired(peerId: string, at: number): void {
+    const ejection = this.ejector?.recordExpiry(peerId, { at, fleet: this.peers.size });
+    if (!ejection) return;
+    const { reason, ejectedUntil, ejections } = ejection;
+    this.logger.warn({ peerId, reason, ejectedUntil, ejections }, "peer ejected");
   }
 
   /** Forgets the active lease of an item (only the one with `leaseId`, when given). */

@@ -1,5 +1,6 @@
 import type { Logger } from "../contracts/health.js";
 import type { Clock } from "../util/clock.js";
+import type { PeerEjectionOptions } from "./peer-ejection.js";
 
 // The public option, input and output shapes of PeerLeaseHealthTracker, apart from its bookkeeping.
 
@@ -28,6 +29,12 @@ export interface PeerLeaseHealthTrackerOptions {
    * @defaultValue none
    */
   readonly onDisconnect?: (alert: PeerDisconnectAlert) => void;
+  /**
+   * Outlier ejection of peers whose leases keep expiring (see {@link PeerEjectionOptions}); `{}` turns it on with
+   * the defaults.
+   * @defaultValue none (no peer is ever ejected)
+   */
+  readonly ejection?: PeerEjectionOptions;
 }
 
 /** Optional details of a lease assignment, kept as peer metadata `resource.type` / `resource.id`. */
@@ -56,4 +63,6 @@ export interface PeerLeaseHealthStats {
   readonly heartbeats: number;
   /** Transitions of a peer from connected to disconnected. */
   readonly disconnects: number;
+  /** Peers ejected by outlier detection (each ejection counted once). */
+  readonly ejections: number;
 }

@@ -6,6 +6,7 @@ import type { RequestMeta, UnaryInboundMiddleware } from "../dispatcher/types.js
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { PeerLeaseHealthTracker } from "../peers/index.js";
+import { peerEjectedError } from "../peers/peer-ejection.js";
 import type { QueueEngine } from "../queue/engine.js";
 import type { ResourceLeaseQueueOptions } from "../queue/options.js";
 import { queueEngine, ResourceLeaseQueue } from "../queue/queue.js";
@@ -217,7 +218,12 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
       waitMs = Math.max(0, Math.min(waitMs, meta.deadline - this.engine.clock.now() - DEADLINE_MARGIN_MS));
     }
     const context = this.context(meta, request.peerId);
-    if (this.tracker && context.peerId) this.tracker.recordPoll(context.peerId);
+    if (this.tracker && context.peerId) {
+      this.tracker.recordPoll(context.peerId);
+      // An ejected peer gets no new leases; the ones it holds keep working (heartbeat, complete and fail pass).
+      const ejection = this.tracker.ejection(context.peerId);
+      if (ejection) throw peerEjectedError(ejection, this.engine.clock.now());
+    }
     const grants = await this.engine.lease({ ...context, waitMs, maxItems: request.maxItems ?? 1 });
     return { grants, batch: request.maxItems !== undefined };
   }

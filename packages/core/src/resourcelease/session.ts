@@ -201,6 +201,12 @@ export class ResourceLeaseSession {
     const engine = this.host.engine;
     try {
       while (this.open && this.credit > 0) {
+        // An ejected peer's session stays open (its settlements still work) but gets no grants until it is back.
+        const ejectedForMs = this.ejectedForMs();
+        if (ejectedForMs > 0) {
+          await this.sleep(ejectedForMs);
+          continue;
+        }
         const maxItems = Math.min(this.credit, engine.settings.maxBatchSize);
         const grants = await engine.lease({ ...this.context, waitMs: engine.settings.maxWaitMs, maxItems });
         if (!this.open) return; // (a grant committed after the end went back to the queue: the signal aborted)
@@ -213,6 +219,27 @@ export class ResourceLeaseSession {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /** How long the session's peer stays ejected by outlier detection; 0 when it is not. */
+  private ejectedForMs(): number {
+    const peerId = this.context.peerId;
+    const ejection = peerId ? this.host.tracker?.ejection(peerId) : undefined;
+    return ejection ? ejection.ejectedUntil - this.clock.now() : 0;
+  }
+
+  /** Resolves after `ms` or when the session ends. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const signal = this.abort.signal;
+      const done = () => {
+        this.clock.clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = this.clock.setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
+    });
   }
 
   private async settle(frame: SessionClientFrame): Promise<void> {
