@@ -55,7 +55,7 @@ export interface ResourceLeaseDeadLetterRetentionOptions {
  * refused stale calls, the end — kept in memory from the events the queue applies (and replays from its log).
  */
 export interface ResourceLeaseHistoryOptions {
-  /** Most items whose stories are kept; the least recently touched leaves first. 0 turns history off. @defaultValue 10000 */
+  /** Most items whose stories are kept; the least recently touched leaves first. 0 turns history off. @defaultValue 1000 */
   readonly maxItems?: number;
   /** Most entries of one item's story (runs of heartbeats fold into one); the oldest after the first leave. @defaultValue 100 */
   readonly maxEntriesPerItem?: number;
@@ -199,7 +199,7 @@ export function resolveQueueSettings(options: ResourceLeaseQueueOptions): Resolv
       max: 100 * 365 * DAY_MS,
       fallback: WEEK_MS,
     }),
-    historyMaxItems: integerOption("history.maxItems", options.history?.maxItems, { min: 0, fallback: 10_000 }),
+    historyMaxItems: integerOption("history.maxItems", options.history?.maxItems, { min: 0, fallback: 1000 }),
     historyMaxEntries: integerOption("history.maxEntriesPerItem", options.history?.maxEntriesPerItem, {
       min: 2,
       max: 100_000,
