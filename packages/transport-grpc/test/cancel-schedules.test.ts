@@ -1,13 +1,7 @@
-import {
-  Dispatcher,
-  type OmniRelayError,
-  ResourceLeaseClient,
-  ResourceLeaseDispatcherComponent,
-} from "@omnirelay/core";
+import type { OmniRelayError } from "@omnirelay/core";
 import { FakeClock } from "@omnirelay/core/testing";
 import { afterEach, describe, expect, it } from "vitest";
-import { GrpcInbound, GrpcOutbound } from "../src/index.js";
-import { Cleanup, callJson, rejectionOf } from "./harness.js";
+import { Cleanup, callJson, clientStack, rejectionOf } from "./harness.js";
 
 const payload = (id: string) => ({ resourceType: "table", resourceId: id, partitionKey: "p", payloadEncoding: "json" });
 
@@ -16,12 +10,8 @@ describe("cancel and schedules over gRPC, against a real queue", () => {
   afterEach(() => cleanup.closeAll());
 
   async function grpcStack(clock?: FakeClock) {
-    const dispatcher = new Dispatcher({ service: "mesh", ...(clock ? { clock } : {}) });
-    const component = cleanup.add(new ResourceLeaseDispatcherComponent(dispatcher));
-    const inbound = cleanup.add(new GrpcInbound({ dispatcher }));
-    const { port } = await inbound.start();
-    const outbound = cleanup.add(new GrpcOutbound({ address: `127.0.0.1:${port}` }));
-    return { outbound, queue: component.queue, client: new ResourceLeaseClient({ outbound }) };
+    const stack = await clientStack(cleanup, clock ? { clock } : {});
+    return { outbound: stack.outbound, queue: stack.queue, client: stack.client() };
   }
 
   it("cancels a leased item: the holder's heartbeat and complete are FAILED_PRECONDITION lease.cancelled", async () => {

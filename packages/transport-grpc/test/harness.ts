@@ -5,14 +5,17 @@ import {
   jsonProcedure,
   type ProcedureDefinition,
   type RequestMeta,
+  ResourceLeaseClient,
   ResourceLeaseDispatcherComponent,
+  type ResourceLeaseDispatcherComponentOptions,
   ResourceLeaseProcedures,
   type ResourceLeaseQueueOptions,
   type UnaryInboundMiddleware,
   type UnaryOutbound,
 } from "@omnirelay/core";
+import type { FakeClock } from "@omnirelay/core/testing";
 import { requestSite } from "@omnirelay/core/wire";
-import { GrpcInbound, type GrpcInboundOptions, ResourceLeaseServiceClient } from "../src/index.js";
+import { GrpcInbound, type GrpcInboundOptions, GrpcOutbound, ResourceLeaseServiceClient } from "../src/index.js";
 
 /** Async resources a test opened; closed in reverse order by `closeAll`. */
 export class Cleanup {
@@ -139,4 +142,21 @@ export function rawRpc(
       resolve(error ? { error } : { value: value as Record<string, unknown> }),
     );
   });
+}
+
+/**
+ * A real queue behind a GrpcInbound and a `ResourceLeaseClient` over a GrpcOutbound to it: what the client-level tests
+ * (cancel, schedules, history, lock-delay, ejection) share. `clock` goes to the dispatcher (and so to its queue).
+ */
+export async function clientStack(
+  cleanup: Cleanup,
+  options: { clock?: FakeClock; component?: ResourceLeaseDispatcherComponentOptions } = {},
+) {
+  const dispatcher = new Dispatcher({ service: "mesh", ...(options.clock ? { clock: options.clock } : {}) });
+  const component = cleanup.add(new ResourceLeaseDispatcherComponent(dispatcher, options.component ?? {}));
+  const inbound = cleanup.add(new GrpcInbound({ dispatcher }));
+  const { port } = await inbound.start();
+  const outbound = cleanup.add(new GrpcOutbound({ address: `127.0.0.1:${port}` }));
+  const client = (caller?: string) => new ResourceLeaseClient({ outbound, ...(caller ? { caller } : {}) });
+  return { dispatcher, component, queue: component.queue, port, outbound, client };
 }

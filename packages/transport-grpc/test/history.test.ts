@@ -1,13 +1,7 @@
-import {
-  Dispatcher,
-  type OmniRelayError,
-  ResourceLeaseClient,
-  ResourceLeaseDispatcherComponent,
-} from "@omnirelay/core";
+import type { OmniRelayError } from "@omnirelay/core";
 import { FakeClock } from "@omnirelay/core/testing";
 import { afterEach, describe, expect, it } from "vitest";
-import { GrpcInbound, GrpcOutbound } from "../src/index.js";
-import { Cleanup, callJson, rejectionOf } from "./harness.js";
+import { Cleanup, callJson, clientStack, rejectionOf } from "./harness.js";
 
 const payload = (id: string) => ({ resourceType: "table", resourceId: id, partitionKey: "p", payloadEncoding: "json" });
 
@@ -16,14 +10,8 @@ describe("resourcelease::history over gRPC, against a real queue", () => {
   afterEach(() => cleanup.closeAll());
 
   async function grpcStack(clock: FakeClock) {
-    const dispatcher = new Dispatcher({ service: "mesh", clock });
     const queueOptions = { leaseDurationMs: 1000, lockDelayMs: 500 };
-    cleanup.add(new ResourceLeaseDispatcherComponent(dispatcher, { queueOptions }));
-    const inbound = cleanup.add(new GrpcInbound({ dispatcher }));
-    const { port } = await inbound.start();
-    const outbound = cleanup.add(new GrpcOutbound({ address: `127.0.0.1:${port}` }));
-    const client = (caller: string) => new ResourceLeaseClient({ outbound, caller });
-    return { outbound, client };
+    return clientStack(cleanup, { clock, component: { queueOptions } });
   }
 
   it("tells the story through protobuf: lock-delay, the stale worker's refused heartbeat, every field", async () => {

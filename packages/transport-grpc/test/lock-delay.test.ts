@@ -1,13 +1,7 @@
-import {
-  Dispatcher,
-  type OmniRelayError,
-  ResourceLeaseClient,
-  ResourceLeaseDispatcherComponent,
-} from "@omnirelay/core";
+import type { OmniRelayError } from "@omnirelay/core";
 import { FakeClock } from "@omnirelay/core/testing";
 import { afterEach, describe, expect, it } from "vitest";
-import { GrpcInbound, GrpcOutbound } from "../src/index.js";
-import { Cleanup, rejectionOf } from "./harness.js";
+import { Cleanup, clientStack, rejectionOf } from "./harness.js";
 
 const payload = (id: string) => ({ resourceType: "table", resourceId: id, partitionKey: "p", payloadEncoding: "json" });
 
@@ -17,14 +11,8 @@ describe("lock-delay over gRPC", () => {
 
   it("accepts an expired holder's late complete within the lock-delay; after a new grant the old token is fenced", async () => {
     const clock = new FakeClock();
-    const dispatcher = new Dispatcher({ service: "mesh", clock });
     const queueOptions = { leaseDurationMs: 1000, lockDelayMs: 5000 };
-    cleanup.add(new ResourceLeaseDispatcherComponent(dispatcher, { queueOptions }));
-    const inbound = cleanup.add(new GrpcInbound({ dispatcher }));
-    const { port } = await inbound.start();
-    const client = new ResourceLeaseClient({
-      outbound: cleanup.add(new GrpcOutbound({ address: `127.0.0.1:${port}` })),
-    });
+    const client = (await clientStack(cleanup, { clock, component: { queueOptions } })).client();
     await client.enqueueMany([payload("a"), payload("b")]);
     const [a, b] = await client.lease({ maxItems: 2, peerId: "w1" });
     clock.advance(1000);

@@ -1,14 +1,8 @@
-import {
-  Dispatcher,
-  type OmniRelayError,
-  ResourceLeaseClient,
-  ResourceLeaseDispatcherComponent,
-} from "@omnirelay/core";
+import type { OmniRelayError } from "@omnirelay/core";
 import { PeerLeaseHealthTracker } from "@omnirelay/core/peers";
 import { FakeClock } from "@omnirelay/core/testing";
 import { afterEach, describe, expect, it } from "vitest";
-import { GrpcInbound, GrpcOutbound } from "../src/index.js";
-import { Cleanup, rejectionOf } from "./harness.js";
+import { Cleanup, clientStack, rejectionOf } from "./harness.js";
 
 const payload = (id: string) => ({ resourceType: "table", resourceId: id, partitionKey: "p", payloadEncoding: "json" });
 
@@ -18,15 +12,9 @@ describe("outlier ejection over gRPC", () => {
 
   it("refuses an ejected peer's lease with UNAVAILABLE resourcelease.peer.ejected, lets it finish held work, and takes it back after the ejection", async () => {
     const clock = new FakeClock();
-    const dispatcher = new Dispatcher({ service: "mesh", clock });
     const healthTracker = new PeerLeaseHealthTracker({ clock, ejection: { baseEjectionMs: 30_000 } });
     const queueOptions = { leaseDurationMs: 1000 };
-    cleanup.add(new ResourceLeaseDispatcherComponent(dispatcher, { queueOptions, healthTracker }));
-    const inbound = cleanup.add(new GrpcInbound({ dispatcher }));
-    const { port } = await inbound.start();
-    const client = new ResourceLeaseClient({
-      outbound: cleanup.add(new GrpcOutbound({ address: `127.0.0.1:${port}` })),
-    });
+    const client = (await clientStack(cleanup, { clock, component: { queueOptions, healthTracker } })).client();
     await client.enqueueMany(["a", "b", "c", "d", "e", "f", "g"].map(payload));
     const [good] = await client.lease({ peerId: "good" });
     await client.complete(good!.ownershipToken);

@@ -1,10 +1,8 @@
-import { Dispatcher, ResourceLeaseClient, ResourceLeaseDispatcherComponent } from "@omnirelay/core";
 import { PeerLeaseHealthTracker } from "@omnirelay/core/peers";
 import { FakeClock } from "@omnirelay/core/testing";
 import type { SessionServerFrame } from "@omnirelay/core/wire";
 import { afterEach, describe, expect, it } from "vitest";
-import { GrpcInbound, GrpcOutbound } from "../src/index.js";
-import { Cleanup } from "./harness.js";
+import { Cleanup, clientStack } from "./harness.js";
 
 const item = (id: string) => ({ resourceType: "t", resourceId: id, partitionKey: "p", payloadEncoding: "json" });
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -23,13 +21,10 @@ describe("a worker session of an ejected peer over gRPC", () => {
 
   it("stays open but gets no grants until the ejection ends, then gets them", async () => {
     const clock = new FakeClock();
-    const dispatcher = new Dispatcher({ service: "mesh", clock });
     const tracker = new PeerLeaseHealthTracker({ clock, ejection: { consecutiveExpiries: 3, baseEjectionMs: 10_000 } });
-    cleanup.add(new ResourceLeaseDispatcherComponent(dispatcher, { healthTracker: tracker }));
-    const inbound = cleanup.add(new GrpcInbound({ dispatcher }));
-    const { port } = await inbound.start();
-    const outbound = cleanup.add(new GrpcOutbound({ address: `127.0.0.1:${port}` }));
-    const client = new ResourceLeaseClient({ outbound });
+    const stack = await clientStack(cleanup, { clock, component: { healthTracker: tracker } });
+    const { outbound } = stack;
+    const client = stack.client();
     tracker.recordPoll("other");
     for (const sequenceId of [901, 902, 903]) {
       const ownership = { sequenceId, attempt: 1, leaseId: `l-${sequenceId}`, fencingToken: sequenceId };
