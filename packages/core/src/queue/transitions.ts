@@ -12,6 +12,7 @@ import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { ResolvedQueueSettings } from "./options.js";
 import { inLockDelay, type LeaseRecord, toPendingItem } from "./records.js";
+import { RefusalAudit } from "./refusal-audit.js";
 import type { QueueState } from "./state.js";
 import type { ResourceLeaseCallContext, ResourceLeaseFailOutcome } from "./types.js";
 
@@ -74,6 +75,7 @@ export class QueueTransitions {
   private readonly settings: ResolvedQueueSettings;
   private readonly observers: ReadonlyArray<(event: ResourceLeaseReplicationEvent) => void>;
   private readonly logger: Logger;
+  private readonly refusals = new RefusalAudit();
 
   constructor(options: QueueTransitionsOptions) {
     this.state = options.state;
@@ -242,12 +244,14 @@ export class QueueTransitions {
   /**
    * Records a call refused for its stale token (fenced, or its item cancelled) as an audit-only `LeaseRefused` event:
    * it changes no state, but every sink and the item's history see who was refused, for what and with which token.
-   * Any other error (an unknown token, a principal mismatch, a closed queue) records nothing.
+   * Any other error (an unknown token, a principal mismatch, a closed queue) records nothing, and so does a repeat of
+   * the same token and verb or a refusal past the audit rate ({@link RefusalAudit}).
    */
   refused(call: RefusedCall, error: unknown): void {
     if (!(error instanceof OmniRelayError) || !STALE_CODES.has(error.code)) return;
     const { token, verb, context, now } = call;
     const { sequenceId, attempt, leaseId, fencingToken } = token;
+    if (!this.refusals.admit(`${leaseId}\u0000${fencingToken}\u0000${sequenceId}\u0000${verb}`, now)) return;
     this.emit(
       "LeaseRefused",
       { ownership: { sequenceId, attempt, leaseId, fencingToken } },
