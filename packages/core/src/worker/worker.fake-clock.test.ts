@@ -17,6 +17,13 @@ afterEach(async () => {
 
 const unavailable = () =>
   new OmniRelayError({ status: "unavailable", code: "omnirelay.transport.unavailable", message: "network down" });
+const ejected = (retryAfterMs: string) =>
+  new OmniRelayError({
+    status: "unavailable",
+    code: ErrorCodes.resourceLease.peerEjected,
+    message: "ejected",
+    metadata: { retryAfterMs },
+  });
 
 function setup(
   options: {
@@ -197,6 +204,28 @@ describe("leasing (fake clock)", () => {
     expect(gaps.slice(4, 9)).toEqual([50, 100, 200, 400, 500]); // capped at maxDelayMs / 2
     const leaseErrors = events.filter((e) => e.type === "error" && e.operation === "lease");
     expect(leaseErrors[0]).toMatchObject({ retryInMs: 50, error: { code: "omnirelay.transport.unavailable" } });
+  });
+
+  it("waits the retryAfterMs a lease refusal carries (an ejected peer) before asking again, capped", async () => {
+    const times: number[] = [];
+    const { fake, worker, events } = setup({
+      worker: { random: () => 0, leaseRetry: { initialDelayMs: 100, maxDelayMs: 1_000 } },
+      client: (inner, clock) => ({
+        lease: async (r, o) => {
+          times.push(clock.now());
+          if (times.length === 1) throw ejected("30000");
+          if (times.length === 2) throw ejected("9999999999"); // absurd: capped at 15 minutes
+          return inner.lease(r, o);
+        },
+      }),
+    });
+    worker.start();
+    await flush();
+    await advance(fake, 30_000 + 15 * 60_000 + 10);
+    expect(times[1]! - times[0]!).toBe(30_000);
+    expect(times[2]! - times[1]!).toBe(15 * 60_000);
+    const leaseErrors = events.filter((e) => e.type === "error" && e.operation === "lease");
+    expect(leaseErrors[0]).toMatchObject({ retryInMs: 30_000, error: { code: ErrorCodes.resourceLease.peerEjected } });
   });
 
   it("pauses between empty polls when leaseWaitMs is 0 instead of spinning", async () => {

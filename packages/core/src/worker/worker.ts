@@ -187,8 +187,11 @@ export class ResourceLeaseWorker implements AsyncDisposable {
         if (this.current !== "running") return;
         failures++;
         const ceiling = Math.min(this.o.retryMaxDelayMs, this.o.retryInitialDelayMs * 2 ** Math.min(failures - 1, 30));
-        const retryInMs = Math.max(1, Math.round(ceiling / 2 + (this.o.random() * ceiling) / 2));
-        this.reporter.error({ type: "error", operation: "lease", error: OmniRelayError.from(thrown), retryInMs });
+        const error = OmniRelayError.from(thrown);
+        // A refusal that says when to come back (an ejected peer, backpressure) is not retried before then.
+        const backoff = Math.max(1, Math.round(ceiling / 2 + (this.o.random() * ceiling) / 2));
+        const retryInMs = Math.max(backoff, retryAfter(error));
+        this.reporter.error({ type: "error", operation: "lease", error, retryInMs });
         await this.pause(retryInMs);
         continue;
       }
@@ -386,4 +389,13 @@ export class ResourceLeaseWorker implements AsyncDisposable {
       });
     this.settling.add(tracked);
   }
+}
+
+/** Longest wait a refusal's `retryAfterMs` can ask of the lease loop (a bad value must not park a worker). */
+const MAX_RETRY_AFTER_MS = 15 * 60_000;
+
+/** The `retryAfterMs` a refusal carries (metadata), capped; 0 when it has none. */
+function retryAfter(error: OmniRelayError): number {
+  const ms = Number(error.metadata.retryAfterMs);
+  return Number.isFinite(ms) && ms > 0 ? Math.min(Math.round(ms), MAX_RETRY_AFTER_MS) : 0;
 }
