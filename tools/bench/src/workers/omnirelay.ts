@@ -93,7 +93,11 @@ async function openLog() {
   return openDurableResourceLeaseQueue({
     path: config.path,
     queueOptions: QUEUE_OPTIONS,
-    replicatorOptions: { durability: config.durability ?? "batched" },
+    // BENCH_WRITER_THREAD=off: the SQLite log writes on the event loop (the A/B of issue 16's first lever).
+    replicatorOptions: {
+      durability: config.durability ?? "batched",
+      ...(process.env.BENCH_WRITER_THREAD === "off" ? { writerThread: false } : {}),
+    },
   });
 }
 
