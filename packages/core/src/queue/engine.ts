@@ -171,12 +171,8 @@ export class QueueEngine extends QueueRuntime {
   async complete(token: ResourceLeaseOwnershipToken, context: ResourceLeaseCallContext): Promise<void> {
     this.ensureOpen();
     const now = this.clock.now();
-    let lease: LeaseRecord | undefined;
     try {
-      lease = this.tx.lookupForCompletion(token, context, now);
-      if (lease)
-        this.tx.emit("Completed", { ownership: lease.token, payload: lease.item.payload }, { now, context, lease });
-      else this.tx.completeLate(token, context, now);
+      this.tx.complete(token, context, now);
     } catch (error) {
       this.tx.refused({ token, verb: "complete", context, now }, error);
       await this.finish(); // publish a LeaseExpired that lookupLease may have produced, and the refusal
@@ -197,10 +193,7 @@ export class QueueEngine extends QueueRuntime {
     for (const token of tokens) {
       try {
         if (token instanceof OmniRelayError) throw token;
-        const lease = this.tx.lookupForCompletion(token, context, now);
-        if (lease)
-          this.tx.emit("Completed", { ownership: lease.token, payload: lease.item.payload }, { now, context, lease });
-        else this.tx.completeLate(token, context, now);
+        this.tx.complete(token, context, now);
         results.push({ success: true });
       } catch (error) {
         if (!(token instanceof OmniRelayError)) this.tx.refused({ token, verb: "complete", context, now }, error);

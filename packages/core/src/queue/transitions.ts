@@ -227,6 +227,16 @@ export class QueueTransitions {
   }
 
   /**
+   * Completes the lease of `token`: its active lease, or late within a lock-delay ({@link lookupForCompletion}).
+   * @throws OmniRelayError as {@link lookupLease} for a token that neither holds a lease nor waits out a lock-delay.
+   */
+  complete(token: ResourceLeaseOwnershipToken, context: ResourceLeaseCallContext, now: number): void {
+    const lease = this.lookupForCompletion(token, context, now);
+    if (lease) this.emit("Completed", { ownership: lease.token, payload: lease.item.payload }, { now, context, lease });
+    else this.completeLate(token, context, now);
+  }
+
+  /**
    * Completes the item of an expired lease that still waits out its lock-delay ({@link inLockDelay}): the holder
    * finished after all, so the item is done and not granted again. The event is a `Completed` with the expired token
    * and metadata `lease.late: lock_delay`.
