@@ -87,7 +87,8 @@ export async function killAll(): Promise<void> {
 /** A temporary data directory, removed by the returned function. */
 export function tempDir(): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), "mesh-demo-test-"));
-  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+  // A child killed just before removal may still be closing files in it: retry ENOTEMPTY/EBUSY briefly.
+  return { path, remove: () => rmSync(path, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }) };
 }
 
 /** GET JSON. */
