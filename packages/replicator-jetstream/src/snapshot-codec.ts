@@ -36,6 +36,8 @@ export function encodeQueueSnapshot(snapshot: ResourceLeaseQueueSnapshot): strin
     // Cron schedules (the schedule as core's wire JSON) and leases ended by a cancel; absent in older snapshots.
     schedules: (snapshot.schedules ?? []).map((e) => ({ ...e, schedule: encodeSchedule(e.schedule) })),
     cancelledLeases: snapshot.cancelledLeases ?? [],
+    // Per-key rate windows and fair-sharing virtual times; absent when there are none (and in older snapshots).
+    ...(snapshot.dispatch ? { dispatch: snapshot.dispatch } : {}),
   });
 }
 
@@ -57,6 +59,7 @@ interface SnapshotJson {
   reusableIds: Array<[number, number]>;
   schedules?: Array<{ schedule: unknown; upsertedAt: number; firedThrough: number; lastSlotAt?: number }>;
   cancelledLeases?: Array<[string, number, number, number]>;
+  dispatch?: { vtime: number; keys: Array<[string, number, number, number, number]> };
 }
 
 interface Timed {
@@ -111,5 +114,19 @@ export function decodeQueueSnapshot(text: string): ResourceLeaseQueueSnapshot {
     ...(s.cancelledLeases?.length
       ? { cancelledLeases: s.cancelledLeases.map(([id, seq, fence, exp]) => [id, seq, fence, exp] as const) }
       : {}),
+    ...(s.dispatch ? { dispatch: decodeDispatch(s.dispatch) } : {}),
   };
+}
+
+function decodeDispatch(d: unknown): NonNullable<ResourceLeaseQueueSnapshot["dispatch"]> {
+  const { vtime, keys } = (d ?? {}) as { vtime?: unknown; keys?: unknown };
+  const isEntry = (e: unknown) =>
+    Array.isArray(e) &&
+    e.length === 5 &&
+    typeof e[0] === "string" &&
+    e.slice(1).every((n) => typeof n === "number" && Number.isFinite(n));
+  if (typeof vtime !== "number" || !Number.isFinite(vtime) || !Array.isArray(keys) || !keys.every(isEntry)) {
+    throw new Error("bad per-key dispatch state in a snapshot");
+  }
+  return { vtime, keys: keys as Array<[string, number, number, number, number]> };
 }

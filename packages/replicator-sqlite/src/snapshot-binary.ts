@@ -21,9 +21,11 @@ import { readItem, readToken, writeItem, writeToken } from "./event-codec.js";
 //   reusableIds:      f64 first · f64 last
 //   schedules:        str JSON {schedule (core's wire JSON of a schedule), upsertedAt, firedThrough, lastSlotAt?}
 //   cancelledLeases:  str leaseId · f64 sequenceId · f64 fencingToken · f64 expiresAt
+//   dispatchKeys:     str key · f64 pass · f64 windowStart · f64 windowGrants · f64 blockedUntil
 //
-// The last two kinds (6, 7) are written only when the lists are not empty, so a snapshot without schedules or
-// cancelled leases is byte-for-byte what earlier versions wrote; a reader without them refuses one with them.
+// The last three kinds (6, 7, 8) are written only when the lists are not empty, so a snapshot without schedules,
+// cancelled leases or per-key dispatch state is byte-for-byte what earlier versions wrote; a reader without them
+// refuses one with them. The dispatch state's virtual time is in the head (`vtime`).
 
 /** First byte of every binary snapshot part. Internal. */
 export const SNAPSHOT_PART_FORMAT = 2;
@@ -31,6 +33,7 @@ export const SNAPSHOT_PART_FORMAT = 2;
 type ActiveLease = ResourceLeaseQueueSnapshot["active"][number];
 type ScheduleEntry = NonNullable<ResourceLeaseQueueSnapshot["schedules"]>[number];
 type CancelledLease = readonly [string, number, number, number];
+type DispatchKey = NonNullable<ResourceLeaseQueueSnapshot["dispatch"]>["keys"][number];
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** The lists of a snapshot, as one part or all parts together hold them. Internal. */
@@ -43,6 +46,7 @@ export interface SnapshotLists {
   reusableIds: Array<readonly [number, number]>;
   schedules: ScheduleEntry[];
   cancelledLeases: CancelledLease[];
+  dispatchKeys: DispatchKey[];
 }
 
 const KINDS = [
@@ -54,6 +58,7 @@ const KINDS = [
   "reusableIds",
   "schedules",
   "cancelledLeases",
+  "dispatchKeys",
 ] as const;
 const REASONS = new Set<string>(["failed", "max_attempts", "expired"]);
 
@@ -106,6 +111,15 @@ function writeEntry(w: ByteWriter, kind: (typeof KINDS)[number], entry: unknown)
       w.f64(sequenceId);
       w.f64(fencingToken);
       w.f64(expiresAt);
+      return;
+    }
+    case "dispatchKeys": {
+      const [key, pass, windowStart, windowGrants, blockedUntil] = entry as DispatchKey;
+      w.str(key);
+      w.f64(pass);
+      w.f64(windowStart);
+      w.f64(windowGrants);
+      w.f64(blockedUntil);
     }
   }
 }
@@ -119,7 +133,7 @@ export function* snapshotParts(snapshot: ResourceLeaseQueueSnapshot, perPart: nu
   let started = false;
   let room = 0;
   for (const [k, kind] of KINDS.entries()) {
-    const list: readonly unknown[] = snapshot[kind] ?? [];
+    const list: readonly unknown[] = (kind === "dispatchKeys" ? snapshot.dispatch?.keys : snapshot[kind]) ?? [];
     let at = 0;
     while (at < list.length) {
       if (room === 0) {
@@ -179,6 +193,15 @@ function readEntry(r: ByteReader, kind: (typeof KINDS)[number], into: SnapshotLi
     case "cancelledLeases": {
       const leaseId = r.required();
       into.cancelledLeases.push([leaseId, r.int(1), r.int(1), r.time()]);
+      return;
+    }
+    case "dispatchKeys": {
+      const key = r.str();
+      const entry = [key, r.f64(), r.f64(), r.f64(), r.f64()] as const;
+      if (!entry.slice(1).every(Number.isFinite) || !Number.isSafeInteger(entry[3]) || entry[3] < 0) {
+        throw new MalformedError("bad per-key dispatch state in a snapshot");
+      }
+      into.dispatchKeys.push(entry);
     }
   }
 }
@@ -211,6 +234,7 @@ export function emptyLists(): SnapshotLists {
     reusableIds: [],
     schedules: [],
     cancelledLeases: [],
+    dispatchKeys: [],
   };
 }
 

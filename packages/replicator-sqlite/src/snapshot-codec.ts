@@ -52,6 +52,8 @@ export function encodeSnapshotHead(snapshot: ResourceLeaseQueueSnapshot, parts: 
     lastSequenceId: snapshot.lastSequenceId,
     mode: snapshot.mode,
     parts,
+    // The fair-sharing virtual time; the per-key dispatch state is in the parts. Absent when there is none.
+    ...(snapshot.dispatch ? { vtime: snapshot.dispatch.vtime } : {}),
   });
 }
 
@@ -83,7 +85,9 @@ interface SnapshotJson {
  * version 1 text (one JSON, from earlier versions) with none. Throws on anything malformed. Internal.
  */
 export function decodeSnapshot(head: string, parts: readonly (string | Uint8Array)[] = []): ResourceLeaseQueueSnapshot {
-  const s = JSON.parse(head) as SnapshotJson | (Omit<SnapshotJson, "version"> & { version: 2 | 3; parts: number });
+  const s = JSON.parse(head) as
+    | SnapshotJson
+    | (Omit<SnapshotJson, "version"> & { version: 2 | 3; parts: number; vtime?: number });
   if (s === null || typeof s !== "object" || !Number.isSafeInteger(s.lastEventSequence)) {
     throw new Error("not a queue snapshot");
   }
@@ -99,7 +103,10 @@ export function decodeSnapshot(head: string, parts: readonly (string | Uint8Arra
       throw new Error("bad counters");
     }
     if (mode !== "running" && mode !== "draining") throw new Error("bad mode");
-    const { schedules, cancelledLeases, ...always } = lists;
+    const { schedules, cancelledLeases, dispatchKeys, ...always } = lists;
+    const vtime = s.vtime;
+    if (vtime !== undefined && !Number.isFinite(vtime)) throw new Error("bad virtual time");
+    if (vtime === undefined && dispatchKeys.length > 0) throw new Error("per-key dispatch state without its head");
     return {
       version: 1,
       lastEventSequence,
@@ -110,6 +117,7 @@ export function decodeSnapshot(head: string, parts: readonly (string | Uint8Arra
       // Present only when there are some, as the queue captures them.
       ...(schedules.length > 0 ? { schedules } : {}),
       ...(cancelledLeases.length > 0 ? { cancelledLeases } : {}),
+      ...(vtime !== undefined ? { dispatch: { vtime, keys: dispatchKeys } } : {}),
     };
   }
   let body: PartJson;

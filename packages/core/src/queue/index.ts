@@ -9,6 +9,7 @@ export type {
   ResourceLeaseQueueOptions,
   ResourceLeaseRetryBackoffOptions,
 } from "./options.js";
+export type { ResourceLeaseDispatchSnapshot } from "./pending.js";
 export { ResourceLeaseQueue } from "./queue.js";
 export {
   SCHEDULE_MAX_BACKFILL,

@@ -120,3 +120,49 @@ describe("fair sharing", () => {
     expect(err.code).toBe(ErrorCodes.resourceLease.optionsInvalid);
   });
 });
+
+describe("per-key dispatch state through a snapshot", () => {
+  const restored = (queue: ResourceLeaseQueue, options: Parameters<typeof fixture>[0], clock: unknown) =>
+    ResourceLeaseQueue.rebuild([], { ...options, clock } as never, {
+      activeLeases: "keep",
+      snapshot: structuredClone(queue.snapshot()),
+    });
+
+  it("keeps a key's rate window: a restored queue does not grant a blocked key before its window ends", async () => {
+    const options = { keys: { by: { attribute: "tenant" }, rate: { grants: 2, intervalMs: 1_000 } } } as const;
+    const { queue, clock } = fixture(options);
+    await queue.enqueueMany([1, 2, 3, 4].map((i) => tenant("a", i)).concat([tenant("b", 1), tenant("b", 2)]));
+    const t0 = clock.now();
+    expect(names(await queue.lease({ maxItems: 3 }))).toEqual(["a-1", "a-2", "b-1"]);
+    clock.advance(500);
+    expect(queue.snapshot().dispatch?.keys).toEqual([
+      ["a", 0, t0, 2, t0 + 1_000],
+      ["b", 0, t0, 1, 0],
+    ]);
+    const copy = await restored(queue, options, clock);
+    expect(copy.snapshot()).toEqual(queue.snapshot());
+    // b has one grant left in its window; a waits until 1,000 ms after its window opened.
+    expect(names(await copy.lease({ maxItems: 10 }))).toEqual(["b-2"]);
+    clock.advance(499);
+    expect(await copy.lease({ maxItems: 10 })).toEqual([]);
+    clock.advance(1);
+    expect(names(await copy.lease({ maxItems: 10 }))).toEqual(["a-3", "a-4"]);
+  });
+
+  it("keeps fair-sharing virtual times: a restored queue grants in the live queue's order", async () => {
+    const options = {
+      capacity: 10_000,
+      keys: { by: { attribute: "tenant" }, fair: true, weights: { w3: 3 } },
+    } as const;
+    const { queue, clock } = fixture(options);
+    await queue.enqueueMany([
+      ...Array.from({ length: 50 }, (_, i) => tenant("w1", i)),
+      ...Array.from({ length: 50 }, (_, i) => tenant("w3", i)),
+    ]);
+    await queue.lease({ maxItems: 7 });
+    await queue.enqueueMany(Array.from({ length: 5 }, (_, i) => tenant("late", i)));
+    const copy = await restored(queue, options, clock);
+    expect(copy.snapshot()).toEqual(queue.snapshot());
+    expect(names(await copy.lease({ maxItems: 30 }))).toEqual(names(await queue.lease({ maxItems: 30 })));
+  });
+});

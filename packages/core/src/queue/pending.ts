@@ -26,6 +26,16 @@ export interface DispatchRules {
   readonly agingMs?: number;
 }
 
+/**
+ * Per-key dispatch state in a snapshot: the fair-sharing virtual time and `[key, pass, windowStart, windowGrants,
+ * blockedUntil]` for each key whose state a restore could not derive from its items (windowStart is 0 when the key
+ * has no rate window).
+ */
+export interface ResourceLeaseDispatchSnapshot {
+  readonly vtime: number;
+  readonly keys: readonly (readonly [string, number, number, number, number])[];
+}
+
 /** The pending items of one key. */
 interface KeyGroup {
   readonly key: string;
@@ -181,6 +191,41 @@ export class PendingItems {
       }
     }
     this.refresh(g, false);
+  }
+
+  /**
+   * The dispatch state a snapshot must carry so a restored queue grants in the same order as the live one: the virtual
+   * time (fair sharing) and, per key, its pass, rate window and block, for keys whose state is not the default one a
+   * key gets when its first item arrives. Undefined when there is nothing to carry.
+   */
+  exportDispatch(): ResourceLeaseDispatchSnapshot | undefined {
+    const keys: Array<readonly [string, number, number, number, number]> = [];
+    for (const g of this.groups.values()) {
+      if (g.windowGrants > 0 || (this.rules.fair && g.pass !== this.vtime)) {
+        keys.push([g.key, g.pass, g.windowGrants > 0 ? g.windowStart : 0, g.windowGrants, g.blockedUntil]);
+      }
+    }
+    keys.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)); // by key: equal states give equal snapshots
+    return keys.length > 0 || this.vtime !== 0 ? { vtime: this.vtime, keys } : undefined;
+  }
+
+  /** Sets the virtual time before a snapshot's items are loaded (keys they create start at it). */
+  importVirtualTime(vtime: number): void {
+    this.vtime = vtime;
+  }
+
+  /** Applies a snapshot's per-key dispatch state after its pending items and leases are loaded. */
+  importDispatchKeys(keys: ResourceLeaseDispatchSnapshot["keys"]): void {
+    for (const [key, pass, windowStart, windowGrants, blockedUntil] of keys) {
+      const g = this.group(key);
+      g.pass = pass;
+      g.windowGrants = windowGrants;
+      g.windowStart = windowGrants > 0 ? windowStart : Number.NEGATIVE_INFINITY;
+      g.blockedUntil = blockedUntil;
+      if (blockedUntil > 0) this.blocked.push({ at: blockedUntil, group: g });
+      if (g.heapIndex >= 0) this.eligible.update(g);
+      this.refresh(g, false);
+    }
   }
 
   /** Records that a lease of `item` ended; its key may become eligible again. */

@@ -6,6 +6,7 @@ import type {
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { ResourceLeaseSchedule } from "../wire/schedule.js";
+import type { ResourceLeaseDispatchSnapshot } from "./pending.js";
 import { type ItemRecord, type LeaseRecord, newItemRecord, toPendingItem } from "./records.js";
 import { compileCron } from "./schedules.js";
 import type { QueueState } from "./state.js";
@@ -59,6 +60,11 @@ export interface ResourceLeaseQueueSnapshot {
    * (absent in older snapshots: none).
    */
   readonly cancelledLeases?: readonly (readonly [string, number, number, number])[];
+  /**
+   * Per-key rate windows and fair-sharing virtual times, so a queue restored from the snapshot grants in the same
+   * order as the live one (absent when there are none, and in older snapshots).
+   */
+  readonly dispatch?: ResourceLeaseDispatchSnapshot;
 }
 
 export function toDeadLetterItem(r: ItemRecord): ResourceLeaseDeadLetterItem {
@@ -101,8 +107,12 @@ export function captureSnapshot(state: QueueState): ResourceLeaseQueueSnapshot {
 }
 
 /** Schedules and cancelled leases, present only when there are some (so snapshots without them look as before). */
-function optionalLists(state: QueueState): Pick<ResourceLeaseQueueSnapshot, "schedules" | "cancelledLeases"> {
-  const out: { -readonly [K in "schedules" | "cancelledLeases"]?: ResourceLeaseQueueSnapshot[K] } = {};
+function optionalLists(
+  state: QueueState,
+): Pick<ResourceLeaseQueueSnapshot, "schedules" | "cancelledLeases" | "dispatch"> {
+  const out: { -readonly [K in "schedules" | "cancelledLeases" | "dispatch"]?: ResourceLeaseQueueSnapshot[K] } = {};
+  const dispatch = state.pending.exportDispatch();
+  if (dispatch) out.dispatch = dispatch;
   if (state.schedules.size > 0) {
     out.schedules = [...state.schedules.values()].map((r) => ({
       schedule: r.definition,
@@ -131,6 +141,7 @@ export function restoreSnapshot(state: QueueState, snapshot: ResourceLeaseQueueS
       message: "A snapshot can only be loaded into an empty queue.",
     });
   }
+  if (snapshot.dispatch) state.pending.importVirtualTime(snapshot.dispatch.vtime);
   for (const p of snapshot.pending) {
     const r = newItemRecord(p);
     r.availableAt = undefined;
@@ -165,6 +176,7 @@ export function restoreSnapshot(state: QueueState, snapshot: ResourceLeaseQueueS
     state.pending.leaseStarted(r);
     state.schedule.push({ at: lease.expiresAt, lease });
   }
+  if (snapshot.dispatch) state.pending.importDispatchKeys(snapshot.dispatch.keys);
   for (const d of snapshot.deadLetters) {
     const r = newItemRecord(d);
     r.state = "dead";

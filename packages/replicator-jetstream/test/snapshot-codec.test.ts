@@ -1,0 +1,35 @@
+import { describe, expect, it } from "vitest";
+import { decodeQueueSnapshot, encodeQueueSnapshot } from "../src/snapshot-codec.js";
+
+const base = {
+  version: 1 as const,
+  lastEventSequence: 4,
+  lastFencingToken: 1,
+  lastSequenceId: 2,
+  mode: "running" as const,
+  pending: [],
+  delayed: [],
+  active: [],
+  deadLetters: [],
+  requestIds: [],
+  reusableIds: [],
+};
+
+describe("the JetStream snapshot codec", () => {
+  it("round-trips per-key rate windows and virtual times, and leaves them out when there are none", () => {
+    const dispatch = { vtime: 2.5, keys: [["a", 3, 1_767_225_600_000, 2, 1_767_225_660_000] as const] };
+    expect(decodeQueueSnapshot(encodeQueueSnapshot({ ...base, dispatch }))).toEqual({ ...base, dispatch });
+    expect(decodeQueueSnapshot(encodeQueueSnapshot(base))).toEqual(base);
+  });
+
+  it("refuses damaged dispatch state instead of restoring a default", () => {
+    const text = JSON.parse(encodeQueueSnapshot({ ...base, dispatch: { vtime: 1, keys: [["a", 1, 0, 0, 0]] } }));
+    for (const bad of [
+      { vtime: "1", keys: [] },
+      { vtime: 1, keys: [["a", 1, 0, 0]] },
+      { vtime: 1, keys: [[1, 1, 0, 0, 0]] },
+    ]) {
+      expect(() => decodeQueueSnapshot(JSON.stringify({ ...text, dispatch: bad }))).toThrow(/dispatch/);
+    }
+  });
+});
