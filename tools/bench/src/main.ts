@@ -127,8 +127,8 @@ async function runLight(systems: readonly SystemHandle[]): Promise<void> {
 }
 
 /**
- * Per group: fill to depthLarge, RSS, the lifecycle of its systems at that depth, then a restart; then fill with
- * depthLarge delayed items and run the lifecycle beside them (last: the group is not used afterwards, and
+ * Per group: fill to depthLarge, RSS, the lifecycle of its systems at that depth, then a restart; then the lifecycle
+ * on the emptied queue (the delayed row's baseline), fill with depthLarge delayed items and run the lifecycle beside them (last: the group is not used afterwards, and
  * OmniRelay's reset leaves delayed items in place).
  */
 async function runHeavy(systems: readonly SystemHandle[], groups: readonly Group[]): Promise<void> {
@@ -168,6 +168,12 @@ async function runDelayed(systems: readonly SystemHandle[], group: Group): Promi
   const delayedSystems = list.find((s) => s.id === "delayed-large")?.systems ?? [];
   const members = systems.filter((s) => s.group === group && delayedSystems.includes(s.id));
   if (members.length === 0) return;
+  // The baseline at the same point of the run (the same log, after the same heavy rows), so the next row's ratio
+  // measures the delayed items and nothing else.
+  for (const system of members) {
+    const options = { count: counts.depthItems, concurrency: 100, remaining: 0 };
+    record("delayed-none", system.id, { rate: await lifecycleRate(system, options) });
+  }
   const fillStart = performance.now();
   const fill = { count: counts.depthLarge, batchSize: 1000, inFlight: 4, delayMs: DELAYED_DUE_MS };
   await group.producer.call("enqueue", fill);

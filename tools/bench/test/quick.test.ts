@@ -40,6 +40,7 @@ describe("pnpm bench -- --quick", () => {
       "tenant-latency",
       "depth-small",
       "depth-large",
+      "delayed-none",
       "delayed-large",
       "rss-large",
       "restart-large",

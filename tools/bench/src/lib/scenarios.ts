@@ -275,6 +275,13 @@ export function scenarios(counts: Counts): Scenario[] {
       metrics: RATE,
     },
     {
+      id: "delayed-none",
+      title:
+        "Lifecycle at concurrency 100 just before the delayed fill (the baseline of the next row, same point of the run)",
+      systems: DELAYED,
+      metrics: RATE,
+    },
+    {
       id: "delayed-large",
       title: `Lifecycle at concurrency 100 with ${large} delayed items (due in an hour)`,
       systems: DELAYED,
