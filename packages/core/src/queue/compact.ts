@@ -1,16 +1,15 @@
+import { heldBytes, SLAB_BYTES, slabCopy } from "../util/slab.js";
 import type { ItemRecord } from "./records.js";
 import type { QueueState } from "./state.js";
 
-/** Size of the slabs compacted bodies are copied into (as Node's own allocation pool). */
-const SLAB_BYTES = 8 * 1024;
-
 /**
- * After a rebuild, the bodies of the items still held are views into the buffers the log's rows were decoded into,
- * shared with the bodies of every item that has since completed. When those buffers hold more than twice the live
- * bytes, the live bodies are copied into fresh, densely filled slabs, so what the queue keeps alive stays
- * proportional to what it holds (a body the queue takes in live is copied at the edge; see `validatePayload`).
+ * Copies the bodies of the items still held into fresh slabs when the buffers they lie in hold more than twice their
+ * bytes: after a rebuild (the bodies are views into the buffers the log's rows were decoded into, shared with every
+ * item that has since completed) and, amortised, while the queue runs (bodies taken in share slabs, see
+ * util/slab.ts, and a slab stays alive while any body in it does). What the queue keeps alive stays proportional to
+ * what it holds. O(n) in the items held; returns whether it copied.
  */
-export function compactBodies(state: QueueState): void {
+export function compactBodies(state: QueueState): boolean {
   const records: ItemRecord[] = [];
   const buffers = new Set<ArrayBufferLike>();
   let live = 0;
@@ -27,23 +26,33 @@ export function compactBodies(state: QueueState): void {
   };
   for (const record of state.items.values()) visit(record);
   for (const record of state.dead.values()) visit(record);
-  if (pinned <= 2 * live + SLAB_BYTES) return;
-  let slab = new Uint8Array(0);
-  let offset = 0;
+  if (pinned <= 2 * live + 2 * SLAB_BYTES) return false;
   for (const record of records) {
     const body = record.payload.body!;
-    let copy: Uint8Array;
-    if (body.byteLength > SLAB_BYTES / 2) copy = new Uint8Array(body);
-    else {
-      if (offset + body.byteLength > slab.byteLength) {
-        slab = new Uint8Array(SLAB_BYTES);
-        offset = 0;
-      }
-      copy = slab.subarray(offset, offset + body.byteLength);
-      copy.set(body);
-      offset += body.byteLength;
-    }
+    // A large body that owns its buffer pins nothing else: it stays (heldBytes copies one that does not).
+    const copy = body.byteLength > SLAB_BYTES / 4 ? heldBytes(body) : slabCopy(body);
+    if (copy === body) continue;
     // The payload object is frozen and shared by the item's events; the record gets a copy that points at the slab.
     (record as { payload: ItemRecord["payload"] }).payload = Object.freeze({ ...record.payload, body: copy });
+  }
+  return true;
+}
+
+/**
+ * When to compact a running queue's bodies: after it has taken in at least as many bodies as it holds (and at least
+ * `minimum`), so the O(n) pass costs O(1) per item taken in, and slabs pin at most about twice what the queue holds
+ * plus what it took in since the last pass.
+ */
+export class CompactionSchedule {
+  private takenIn = 0;
+
+  constructor(private readonly minimum = 4096) {}
+
+  /** Counts `n` bodies taken in; true when a pass is due (the count restarts). */
+  tookIn(n: number, held: number): boolean {
+    this.takenIn += n;
+    if (this.takenIn < Math.max(this.minimum, held)) return false;
+    this.takenIn = 0;
+    return true;
   }
 }

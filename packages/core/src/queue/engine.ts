@@ -13,6 +13,7 @@ import { payloadBytes } from "../wire/limits.js";
 import type { RestoreItem } from "../wire/messages.js";
 import type { ResourceLeaseSchedule, ResourceLeaseScheduleInfo } from "../wire/schedule.js";
 import { cancelItem, type ResourceLeaseCancelResult, type ResourceLeaseCancelTarget } from "./cancel.js";
+import { CompactionSchedule, compactBodies } from "./compact.js";
 import { ItemHistory, type ResourceLeaseHistoryTarget } from "./history.js";
 import { type LeaseRecord, toPendingItem } from "./records.js";
 import { QueueRuntime } from "./runtime.js";
@@ -49,6 +50,9 @@ export interface CheckedFail extends ResourceLeaseCallContext {
  * limits. Internal: `ResourceLeaseQueue` is the public face.
  */
 export class QueueEngine extends QueueRuntime {
+  /** When to compact the bodies held (amortised over the bodies taken in: see compact.ts). */
+  private readonly compaction = new CompactionSchedule();
+
   async enqueue(
     given: readonly ResourceLeaseItemPayload[],
     context: ResourceLeaseCallContext,
@@ -108,6 +112,7 @@ export class QueueEngine extends QueueRuntime {
       duplicates.push(false);
     }
     await this.finish();
+    if (this.compaction.tookIn(added, s.items.size + s.dead.size)) compactBodies(s);
     return { sequenceIds, duplicates, stats: this.stats() };
   }
 

@@ -1,4 +1,5 @@
 import { ErrorCodes } from "../errors/codes.js";
+import { heldBytes } from "../util/slab.js";
 import { ResourceLeaseLimits as Limits } from "./limits.js";
 import { child, fail, type Site } from "./site.js";
 import { parseTime } from "./time.js";
@@ -141,9 +142,11 @@ export function time(value: unknown, site: Site, rules: { required?: string; cod
 
 /**
  * Bytes: a `Uint8Array`, or standard base64 text. In request mode at most the site's `maxBodyBytes`
- * (`resourcelease.payload.too_large`), and a view into a larger buffer (Node's 8 KiB pool, a gRPC message) is copied,
- * so a held item never keeps more memory alive than its own bytes. In log mode a decoded body stays a view into
- * Buffer's pool (a restart decodes one per stored item; a queue rebuilt from a log compacts them after).
+ * (`resourcelease.payload.too_large`), and the bytes are taken as a queue holds them (see `heldBytes`): a small body
+ * is copied into a shared slab, a view into a larger buffer (Node's 8 KiB pool, a gRPC message) is copied, so a held
+ * item never keeps unrelated memory alive (the queue compacts slabs that finished items left sparse). In log mode
+ * bytes given stay as they are (a binary log row's view: a queue rebuilt from a log compacts them after) and base64
+ * text is decoded into a buffer of its own.
  */
 export function bytes(
   value: unknown,
@@ -155,15 +158,15 @@ export function bytes(
   if (value instanceof Uint8Array) out = value;
   else if (typeof value === "string") out = strictBase64(value);
   if (!out) fail(site, code, `${site.path} must be bytes (base64 on the JSON wire).`);
-  if (site.mode !== "request") return out;
+  // Log mode: decoded text gets a buffer of its own (not a view into Node's pool); bytes given stay as they are.
+  if (site.mode !== "request") return out === value ? out : new Uint8Array(out);
   if (out.byteLength > site.maxBodyBytes) {
     fail(site, ErrorCodes.resourceLease.payloadTooLarge, {
       message: `${site.path} is larger than ${site.maxBodyBytes} bytes.`,
       limit: site.maxBodyBytes,
     });
   }
-  const owns = out.byteOffset === 0 && out.byteLength === out.buffer.byteLength;
-  return owns && !(out.buffer instanceof SharedArrayBuffer) ? out : new Uint8Array(out);
+  return heldBytes(out);
 }
 
 /** Bytes → standard base64. */
@@ -182,8 +185,11 @@ function strictBase64(value: string): Uint8Array | undefined {
   if (chars > 0 && value.charCodeAt(chars - 1) === 61) chars--;
   if (chars % 4 === 1 || value.includes("-") || value.includes("_")) return undefined;
   const decoded = Buffer.from(value, "base64");
-  // A copy of its own (a small Buffer is a view into Node's shared pool, which request mode would copy anyway).
-  return decoded.length === Math.floor((chars * 3) / 4) ? new Uint8Array(decoded) : undefined;
+  // A plain Uint8Array over the decoded bytes, not yet copied (a small Buffer is a view into Node's shared pool): the
+  // caller copies it as its mode says.
+  return decoded.length === Math.floor((chars * 3) / 4)
+    ? new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.byteLength)
+    : undefined;
 }
 
 /** True or false. */
