@@ -124,21 +124,28 @@ export async function runDispatcher(config: DrillDispatcherConfig): Promise<void
   process.exit(0);
 }
 
-/** Enqueues `count` items, `perTick` every `tickMs`, named `{prefix}-{n}`; reports `loaded` when done. */
+/** Enqueues `count` items, `perTick` at once every `tickMs`, named `{prefix}-{n}`; reports `loaded` when done. */
 async function load(queue: { enqueue(payload: unknown): Promise<unknown> }, command: Command): Promise<void> {
   const count = Number(command.count);
   const perTick = Number(command.perTick ?? count);
   const tickMs = Number(command.tickMs ?? 0);
   const prefix = String(command.prefix ?? "item");
-  for (let n = 1; n <= count; n++) {
-    await queue.enqueue({
-      resourceType: "drill",
-      resourceId: `${prefix}-${n}`,
-      partitionKey: prefix,
-      payloadEncoding: "json",
-      requestId: `${prefix}-${n}`,
-    });
-    if (n % perTick === 0 && n < count) await pause(tickMs);
+  for (let from = 1; from <= count; from += perTick) {
+    const tick = pause(tickMs);
+    const batch: Promise<unknown>[] = [];
+    for (let n = from; n < from + perTick && n <= count; n++) {
+      batch.push(
+        queue.enqueue({
+          resourceType: "drill",
+          resourceId: `${prefix}-${n}`,
+          partitionKey: prefix,
+          payloadEncoding: "json",
+          requestId: `${prefix}-${n}`,
+        }),
+      );
+    }
+    await Promise.all(batch);
+    await tick;
   }
   emit({ t: "loaded", prefix, count });
 }

@@ -7,6 +7,9 @@ import { createInterface } from "node:readline";
 /** The built drill program (src/main.ts). */
 export const drillMain = resolve(import.meta.dirname, "../dist/main.js");
 
+/** The built replication hub (`omnirelay-hub`, apps/replication-hub). */
+export const hubMain = resolve(import.meta.dirname, "../node_modules/@omnirelay/hub/dist/main.js");
+
 /** One JSON line a drill process reported. */
 export type Line = Record<string, unknown> & { t: string; at: number };
 
@@ -47,10 +50,12 @@ export class Proc {
     return new Promise((res, rej) => {
       const waiter = { match, resolve: res };
       this.waiters.add(waiter);
-      setTimeout(() => {
+      const fail = (why: string) => {
         if (!this.waiters.delete(waiter)) return;
-        rej(new Error(`${this.name}: no matching line in ${timeoutMs} ms; stderr:\n${this.stderr.join("\n")}`));
-      }, timeoutMs).unref();
+        rej(new Error(`${this.name}: no matching line (${why}); stderr:\n${this.stderr.join("\n")}`));
+      };
+      setTimeout(() => fail(`${timeoutMs} ms passed`), timeoutMs).unref();
+      void this.exited.then(({ code, signal }) => fail(`exited with ${signal ?? code}`));
     });
   }
 
@@ -84,6 +89,8 @@ export class Proc {
       this.stderr.push(text);
       return;
     }
+    // The hub's `{"event":"listening",…}` line and the like: typed by their `event`.
+    if (typeof line.t !== "string" && typeof line.event === "string") line = { ...line, t: line.event, at: Date.now() };
     if (typeof line.t !== "string") {
       this.stderr.push(text);
       return;
