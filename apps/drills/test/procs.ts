@@ -7,6 +7,15 @@ import { createInterface } from "node:readline";
 /** The built drill program (src/main.ts). */
 export const drillMain = resolve(import.meta.dirname, "../dist/main.js");
 
+/** tools/mesh-chaos.sh. */
+export const chaosScript = resolve(import.meta.dirname, "../../../tools/mesh-chaos.sh");
+
+/** Runs tools/mesh-chaos.sh with `args`; its JSON lines are typed by their `event`. */
+export function startChaos(args: readonly string[]): Proc {
+  const child = spawn("bash", [chaosScript, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  return new Proc("mesh-chaos", child);
+}
+
 /** The built replication hub (`omnirelay-hub`, apps/replication-hub). */
 export const hubMain = resolve(import.meta.dirname, "../node_modules/@omnirelay/hub/dist/main.js");
 

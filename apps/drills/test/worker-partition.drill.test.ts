@@ -1,7 +1,7 @@
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { allCompleted, completionsById, eventsOf, expectGapFreeSequence, ids, report } from "./events.js";
 import { NetLab } from "./netns.js";
-import { killAll, startDrill, tempDir } from "./procs.js";
+import { killAll, startChaos, startDrill, tempDir } from "./procs.js";
 
 const LEASE_MS = 2_000;
 const PORT = 7400;
@@ -54,14 +54,16 @@ describe("drill: partition between a dispatcher and one of its workers (network 
     });
     dispatcher.send({ cmd: "load", prefix: "load", count: ITEMS, perTick: 3, tickMs: 100 });
 
-    const cutAt = Date.now();
-    lab.partition(toW1);
+    // tools/mesh-chaos.sh cuts w1's link for 3 s (longer than a lease) and brings it back.
+    const chaos = startChaos(["--partition", "worker", "--netns", nsD, "--dev", toW1.a.dev, "--for", "3"]);
+    const cutAt = (await chaos.waitFor((l) => l.t === "partitioned")).at;
     const held = w1.of("start").map((l) => ({ rid: l.rid as string, ft: l.ft as number }));
     expect(held.map((h) => h.rid).sort()).toEqual(["first-1", "first-2"]);
     const all = [...ids("first", 2), ...ids("load", ITEMS)];
     const doneAt = await allCompleted(dispatcher, all, 20_000);
     const aborts = await Promise.all(held.map((h) => w1.waitFor((l) => l.t === "abort" && l.ft === h.ft, 5_000)));
-    lab.heal(toW1);
+    expect(await chaos.waitFor((l) => l.t === "passed", 6_000)).toMatchObject({ drill: "partition-worker" });
+    expect((await chaos.exited).code).toBe(0);
     const stale = await w1.ask({ cmd: "stale-complete" }, "stale-done");
     expect(stale.count).toBe(2);
 
