@@ -7,7 +7,7 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 usage: tools/mesh-chaos.sh --kill peer [--peer ID] [--diag-url URL] [--timeout S] [--no-restart]
-       tools/mesh-chaos.sh --partition grpc|hub|worker --netns NS --dev DEV [--for S]
+       tools/mesh-chaos.sh --partition grpc|hub|worker|nats --netns NS --dev DEV [--for S]
                            [--metrics-url URL] [--metrics-netns NS] [--metric NAME] [--sla N] [--timeout S]
 
   --kill peer          SIGKILL the worker process of peer ID (default mesh-worker-a: `npm run demo`'s HTTP worker)
@@ -17,7 +17,8 @@ usage: tools/mesh-chaos.sh --kill peer [--peer ID] [--diag-url URL] [--timeout S
                        with its own command line and environment (it stops with the mesh that started it) and wait
                        until it is healthy. --no-restart leaves it dead.
   --partition NAME     cut a link of a mesh laid out in network namespaces (the drills build one; NAME says which:
-                       grpc/hub = a dispatcher and the replication hub, worker = a dispatcher and a worker): bring
+                       grpc/hub = a dispatcher and the replication hub, worker = a dispatcher and a worker, nats =
+                       a JetStream shard owner and NATS): bring
                        veth DEV in namespace NS down for --for seconds (default 10), sampling gauge --metric (default
                        omnirelay_resourcelease_replication_lag) from --metrics-url (fetched inside --metrics-netns
                        when given); then bring it up (also on any exit) and wait until the gauge is <= --sla
@@ -152,7 +153,7 @@ metric_value() {
 }
 
 partition() {
-  case "$PARTITION" in grpc | hub | worker) ;; *) die_usage "--partition takes grpc, hub or worker" ;; esac
+  case "$PARTITION" in grpc | hub | worker | nats) ;; *) die_usage "--partition takes grpc, hub, worker or nats" ;; esac
   [[ -n "$NETNS" && -n "$DEV" ]] || die_usage "--partition needs --netns and --dev (the veth to cut)"
   ip -n "$NETNS" link show "$DEV" >/dev/null 2>&1 || fail "partition-$PARTITION" "no device $DEV in namespace $NETNS"
   local peak=0 value cut healed deadline recovered

@@ -41,7 +41,13 @@ describe("tools/mesh-chaos.sh", () => {
   it("--help prints the usage (exit 0); a bad flag is a usage error (exit 2)", () => {
     const help = spawnSync("bash", [chaosScript, "--help"], { encoding: "utf8" });
     expect(help.status).toBe(0);
-    for (const flag of ["--kill peer", "--partition grpc|hub|worker", "--netns NS", "--dev DEV", "--metrics-url"]) {
+    for (const flag of [
+      "--kill peer",
+      "--partition grpc|hub|worker|nats",
+      "--netns NS",
+      "--dev DEV",
+      "--metrics-url",
+    ]) {
       expect(help.stdout).toContain(flag);
     }
     const bad = spawnSync("bash", [chaosScript, "--kill", "peer", "--partition", "grpc"], { encoding: "utf8" });

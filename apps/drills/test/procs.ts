@@ -114,9 +114,12 @@ export class Proc {
   }
 }
 
-/** Starts `node <script> …args`, inside network namespace `netns` when given (`ip netns exec`). */
-export function startNode(name: string, argv: { args: readonly string[]; netns?: string }): Proc {
-  const node = [process.execPath, ...argv.args];
+/**
+ * Starts `node …args` (or `command`, a program and its arguments), inside network namespace `netns` when given
+ * (`ip netns exec`).
+ */
+export function startNode(name: string, argv: { args: readonly string[]; netns?: string; command?: string[] }): Proc {
+  const node = argv.command ?? [process.execPath, ...argv.args];
   const [cmd, ...args] = argv.netns ? ["ip", "netns", "exec", argv.netns, ...node] : node;
   return new Proc(name, spawn(cmd as string, args, { stdio: ["pipe", "pipe", "pipe"] }));
 }
@@ -124,7 +127,7 @@ export function startNode(name: string, argv: { args: readonly string[]; netns?:
 /** Starts a drill dispatcher or worker (src/main.ts) and waits for its `ready` line. */
 export async function startDrill(
   name: string,
-  spec: { role: "dispatcher" | "worker"; config: Record<string, unknown>; netns?: string },
+  spec: { role: "dispatcher" | "worker" | "owner"; config: Record<string, unknown>; netns?: string },
 ): Promise<Proc> {
   const proc = startNode(name, {
     args: [drillMain, spec.role, JSON.stringify(spec.config)],
