@@ -64,15 +64,33 @@ export async function runWorker(config: DrillWorkerConfig): Promise<void> {
   await commands(async (command: Command) => {
     if (command.cmd !== "stale-complete") throw new Error(`unknown command ${command.cmd}`);
     for (const { client, rid, token } of lost) {
-      try {
-        await client.complete(token, { timeoutMs: 2_000 });
-        emit({ t: "stale", rid, ft: token.fencingToken, ok: true });
-      } catch (error) {
-        emit({ t: "stale", rid, ft: token.fencingToken, ok: false, code: OmniRelayError.from(error).code });
-      }
+      const outcome = await lateComplete(client, token);
+      emit({ t: "stale", rid, ft: token.fencingToken, ...outcome });
     }
     emit({ t: "stale-done", count: lost.length });
   });
   await Promise.all(workers.map(({ worker }) => worker.close({ graceMs: 200 })));
   process.exit(0);
+}
+
+/**
+ * Completes with a lost lease's token, as a worker that missed the loss would: a transport failure (the link just came
+ * back, a pooled connection is dead) is retried for up to 5 s; the server's answer is returned.
+ */
+async function lateComplete(
+  client: ResourceLeaseClient,
+  token: ResourceLeaseOwnershipToken,
+): Promise<{ ok: boolean; code?: string; transientFailures: number }> {
+  const deadline = Date.now() + 5_000;
+  for (let failures = 0; ; failures++) {
+    try {
+      await client.complete(token, { timeoutMs: 1_000 });
+      return { ok: true, transientFailures: failures };
+    } catch (error) {
+      const e = OmniRelayError.from(error);
+      const transient = e.status === "unavailable" || e.status === "deadline-exceeded";
+      if (!transient || Date.now() > deadline) return { ok: false, code: e.code, transientFailures: failures };
+      await pause(200);
+    }
+  }
 }
