@@ -1,9 +1,10 @@
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
-import { InMemoryDeterministicStateStore } from "@omnirelay/core/deterministic";
-import { SqliteResourceLeaseReplicator } from "@omnirelay/replicator-sqlite";
+import { SqliteDeterministicStateStore, SqliteResourceLeaseReplicator } from "@omnirelay/replicator-sqlite";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { drillCoordinator, storeDigest } from "../src/digest.js";
+import { docCommand } from "./doc.js";
 import { allCompleted, eventsOf, expectGapFreeSequence, ids, report } from "./events.js";
 import { NetLab } from "./netns.js";
 import { hubMain, killAll, type Line, type Proc, sleep, startChaos, startDrill, startNode, tempDir } from "./procs.js";
@@ -31,7 +32,10 @@ afterAll(() => {
 });
 
 /** A dispatcher (forwarding to the hub) and a worker on its loopback, both inside namespace `ns`. */
-async function node(name: string, spec: { ns: string; hub: string }): Promise<{ dispatcher: Proc; worker: Proc }> {
+async function node(
+  name: string,
+  spec: { ns: string; hub: string },
+): Promise<{ dispatcher: Proc; worker: Proc; dataDir: string }> {
   const data = tempDir(`hub-${name}`);
   dirs.push(data.remove);
   const dispatcher = await startDrill(name, {
@@ -52,7 +56,7 @@ async function node(name: string, spec: { ns: string; hub: string }): Promise<{ 
     netns: spec.ns,
     config: { peerId: `${name}-worker`, urls: [`http://127.0.0.1:${PORT}`], concurrency: 4, workMs: 5 },
   });
-  return { dispatcher, worker };
+  return { dispatcher, worker, dataDir: data.path };
 }
 
 /** Every event the hub stored for `nodeId`, read from its SQLite file (the hub is stopped). */
@@ -65,6 +69,14 @@ async function hubCopy(hubDir: string, nodeId: string): Promise<ResourceLeaseRep
   } finally {
     await log.close();
   }
+}
+
+const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/** docs/reliability.md's `sqlite3 … | sha256sum` of a deterministic store file. */
+function runbookHash(file: string): string {
+  const command = docCommand("sqlite3 mesh-data/deterministic.db ").replace("mesh-data/deterministic.db", file);
+  return execFileSync("bash", ["-c", command], { encoding: "utf8" }).trim();
 }
 
 const lagOf = (proc: Proc, from: number, to = Number.POSITIVE_INFINITY) =>
@@ -162,13 +174,20 @@ describe("drill: partition between a dispatcher and the replication hub (network
       expect(copy.length).toBe(local.length);
       expect(copy.map((e) => `${e.sequenceNumber}:${e.eventType}`)).toEqual(local.map((e) => `${e.seq}:${e.type}`));
       // The deterministic store rebuilt from the hub's copy equals the node's own store, record for record.
-      const store = new InMemoryDeterministicStateStore();
+      const rebuiltPath = join(hubDir.path, `${name}.rebuilt-deterministic.db`);
+      const store = await SqliteDeterministicStateStore.open({ path: rebuiltPath });
       const coordinator = drillCoordinator(store, "drill");
       for (const event of copy) await coordinator.apply(event);
       const rebuilt = await storeDigest(store, { changeId: "drill", lastSequence: copy.length });
+      await store.close();
       const own = digests.get(name)!;
       expect(own).toMatchObject({ lastSequence: local.length, recorded: local.length, missing: [] });
       expect(rebuilt.sha256).toBe(own.sha256);
+      // …and the runbook's sqlite3 hash says so too.
+      const ownHash = runbookHash(join(n.dataDir, "deterministic.db"));
+      expect(ownHash).toMatch(/^[0-9a-f]{64} {2}-$/);
+      expect(ownHash).not.toContain(EMPTY_SHA256);
+      expect(runbookHash(rebuiltPath)).toBe(ownHash);
     }
     report("hub-partition", {
       setupMs: loadAt - startedAt,

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { resolve } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { docCommand, words } from "./doc.js";
 import { report } from "./events.js";
 import { chaosScript, killAll, type Proc, sleep, startChaos, startNode, tempDir } from "./procs.js";
 
@@ -39,7 +40,9 @@ async function peers(httpUrl: string): Promise<Array<{ peerId: string; isHealthy
 
 describe("tools/mesh-chaos.sh", () => {
   it("--help prints the usage (exit 0); a bad flag is a usage error (exit 2)", () => {
-    const help = spawnSync("bash", [chaosScript, "--help"], { encoding: "utf8" });
+    // The documented command, as docs/reliability.md shows it.
+    const [, ...helpArgs] = words(docCommand("tools/mesh-chaos.sh --help"));
+    const help = spawnSync("bash", [chaosScript, ...helpArgs], { encoding: "utf8" });
     expect(help.status).toBe(0);
     for (const flag of [
       "--kill peer",
@@ -78,7 +81,11 @@ describe("tools/mesh-chaos.sh", () => {
       expect(i, "the demo's two workers never turned healthy").toBeLessThan(200);
       await sleep(100);
     }
-    const chaos = startChaos(["--kill", "peer", "--peer", "mesh-worker-a", "--diag-url", httpUrl, "--timeout", "15"]);
+    // docs/reliability.md's command, pointed at this demo's diagnostics port.
+    const [, ...args] = words(docCommand("tools/mesh-chaos.sh --kill peer"));
+    expect(args).toContain("--diag-url");
+    const documented = args.map((arg) => (arg === "http://127.0.0.1:5158" ? httpUrl : arg));
+    const chaos = startChaos([...documented, "--timeout", "15"]);
     const verdict = await chaos.waitFor((l) => l.t === "passed" || l.t === "failed", 35_000);
     expect(verdict).toMatchObject({ t: "passed", drill: "kill-peer", peer: "mesh-worker-a" });
     expect((await chaos.exited).code).toBe(0);
