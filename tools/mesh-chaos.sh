@@ -6,7 +6,7 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-usage: tools/mesh-chaos.sh --kill peer [--peer ID] [--diag-url URL] [--timeout S] [--no-restart]
+usage: tools/mesh-chaos.sh --kill peer [--peer ID] [--diag-url URL] [--rpc-url URL] [--timeout S] [--no-restart]
        tools/mesh-chaos.sh --partition grpc|hub|worker|nats --netns NS --dev DEV [--for S]
                            [--metrics-url URL] [--metrics-netns NS] [--metric NAME] [--sla N] [--timeout S]
 
@@ -15,7 +15,8 @@ usage: tools/mesh-chaos.sh --kill peer [--peer ID] [--diag-url URL] [--timeout S
                        http://127.0.0.1:5158) until the peer is unhealthy and its leases went to the others
                        (activeAssignments and pendingReassignments back to 0); then roll back: start the worker again
                        with its own command line and environment (it stops with the mesh that started it) and wait
-                       until it is healthy. --no-restart leaves it dead.
+                       until it is healthy. --no-restart leaves it dead. --rpc-url: only the worker whose command
+                       line has this dispatcher URL (when several meshes run on one host).
   --partition NAME     cut a link of a mesh laid out in network namespaces (the drills build one; NAME says which:
                        grpc/hub = a dispatcher and the replication hub, worker = a dispatcher and a worker, nats =
                        a JetStream shard owner and NATS): bring
@@ -36,7 +37,7 @@ die_usage() {
   exit 2
 }
 
-KILL="" PARTITION="" PEER="mesh-worker-a" DIAG_URL="http://127.0.0.1:5158" TIMEOUT=30 RESTART=1
+KILL="" PARTITION="" PEER="mesh-worker-a" DIAG_URL="http://127.0.0.1:5158" RPC_URL="" TIMEOUT=30 RESTART=1
 NETNS="" DEV="" FOR=10 METRICS_URL="" METRICS_NETNS="" METRIC="omnirelay_resourcelease_replication_lag" SLA=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -45,6 +46,7 @@ while [[ $# -gt 0 ]]; do
     --partition) PARTITION="${2:-}"; shift 2 || die_usage "--partition needs a link name" ;;
     --peer) PEER="${2:-}"; shift 2 || die_usage "--peer needs an id" ;;
     --diag-url) DIAG_URL="${2:-}"; shift 2 || die_usage "--diag-url needs a URL" ;;
+    --rpc-url) RPC_URL="${2:-}"; shift 2 || die_usage "--rpc-url needs a URL" ;;
     --timeout) TIMEOUT="${2:-}"; shift 2 || die_usage "--timeout needs seconds" ;;
     --no-restart) RESTART=0; shift ;;
     --netns) NETNS="${2:-}"; shift 2 || die_usage "--netns needs a namespace" ;;
@@ -80,7 +82,7 @@ peer_state() {
       else .[0] | "\(.isHealthy) \(.activeAssignments) \(.pendingReassignments)" end'
 }
 
-# The pids of the processes whose command line has `--roles worker` and `--worker-peer-id $PEER`.
+# The pids of the processes whose command line has `--roles worker` and `--worker-peer-id $PEER` (and $RPC_URL).
 find_workers() {
   local dir args
   for dir in /proc/[0-9]*; do
@@ -88,6 +90,7 @@ find_workers() {
     grep -qxF -- "--worker-peer-id" <<<"$args" || continue
     grep -A1 -xF -- "--worker-peer-id" <<<"$args" | tail -n1 | grep -qxF -- "$PEER" || continue
     grep -A1 -xF -- "--roles" <<<"$args" | tail -n1 | grep -qxF worker || continue
+    [[ -z "$RPC_URL" ]] || grep -qxF -- "$RPC_URL" <<<"$args" || continue
     echo "${dir#/proc/}"
   done
 }
@@ -122,6 +125,7 @@ kill_peer() {
   say "$(jq -cn --arg peer "$PEER" --argjson pid "$pid" '{event:"killing",peer:$peer,pid:$pid}')"
   killed=$(now_ms)
   kill -KILL "$pid"
+  say "$(jq -cn --argjson at "$killed" '{event:"killed",at:$at}')"
   detected=$(wait_state '^false ' "$killed") || fail kill-peer "peer $PEER still healthy after ${TIMEOUT}s"
   say "$(jq -cn --argjson ms "$detected" '{event:"unhealthy",ms:$ms}')"
   requeued=$(wait_state '^false 0 0$' "$killed") || fail kill-peer "the leases of $PEER were not taken over"
@@ -160,7 +164,7 @@ partition() {
   trap 'ip -n "$NETNS" link set "$DEV" up 2>/dev/null || true' EXIT INT TERM
   cut=$(now_ms)
   ip -n "$NETNS" link set "$DEV" down
-  say "$(jq -cn --arg ns "$NETNS" --arg dev "$DEV" '{event:"partitioned",netns:$ns,dev:$dev}')"
+  say "$(jq -cn --arg ns "$NETNS" --arg dev "$DEV" --argjson at "$cut" '{event:"partitioned",netns:$ns,dev:$dev,at:$at}')"
   deadline=$(awk -v c="$cut" -v f="$FOR" 'BEGIN { printf "%d", c + f * 1000 }')
   while [[ $(now_ms) -lt $deadline ]]; do
     if [[ -n "$METRICS_URL" ]] && value=$(metric_value) && [[ -n "$value" ]]; then
@@ -170,7 +174,8 @@ partition() {
   done
   ip -n "$NETNS" link set "$DEV" up
   healed=$(now_ms)
-  say "$(jq -cn --argjson ms $((healed - cut)) --argjson peak "$peak" '{event:"healed",partitionMs:$ms,peak:$peak}')"
+  say "$(jq -cn --argjson ms $((healed - cut)) --argjson peak "$peak" --argjson at "$healed" \
+    '{event:"healed",partitionMs:$ms,peak:$peak,at:$at}')"
   recovered=null
   if [[ -n "$METRICS_URL" ]]; then
     deadline=$((healed + TIMEOUT * 1000))

@@ -85,7 +85,8 @@ describe("tools/mesh-chaos.sh", () => {
     const [, ...args] = words(docCommand("tools/mesh-chaos.sh --kill peer"));
     expect(args).toContain("--diag-url");
     const documented = args.map((arg) => (arg === "http://127.0.0.1:5158" ? httpUrl : arg));
-    const chaos = startChaos([...documented, "--timeout", "15"]);
+    // --rpc-url: only this demo's worker, should another mesh run on the machine.
+    const chaos = startChaos([...documented, "--rpc-url", `http://127.0.0.1:${rpc}`, "--timeout", "15"]);
     const verdict = await chaos.waitFor((l) => l.t === "passed" || l.t === "failed", 35_000);
     expect(verdict).toMatchObject({ t: "passed", drill: "kill-peer", peer: "mesh-worker-a" });
     expect((await chaos.exited).code).toBe(0);

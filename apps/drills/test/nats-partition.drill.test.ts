@@ -92,7 +92,8 @@ describe("drill: partition between a JetStream shard owner and NATS (network nam
     await b.waitFor((l) => l.t === "done" && l.rid === "b-40", 20_000);
 
     // Within the TTL of the cut (its last renewal was before the cut), and before b took over: never two owners.
-    expect(lost.at - cutAt).toBeLessThanOrEqual(TTL_MS + 300);
+    // (500 ms of slack for timers and the pipe on a busy machine; lost before takeover is the split-brain check).
+    expect(lost.at - cutAt).toBeLessThanOrEqual(TTL_MS + 500);
     expect(lost.at).toBeLessThan(takeover.at);
     const lastA = a.lines.filter((l) => l.t === "ack" || l.t === "done").at(-1) as Line;
     expect(lastA.at).toBeLessThan(takeover.at);

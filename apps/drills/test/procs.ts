@@ -98,8 +98,9 @@ export class Proc {
       this.stderr.push(text);
       return;
     }
-    // The hub's `{"event":"listening",…}` line and the like: typed by their `event`.
-    if (typeof line.t !== "string" && typeof line.event === "string") line = { ...line, t: line.event, at: Date.now() };
+    // The hub's `{"event":"listening",…}` line, mesh-chaos.sh's lines: typed by their `event`, timed by their `at`.
+    if (typeof line.t !== "string" && typeof line.event === "string")
+      line = { ...line, t: line.event, at: typeof line.at === "number" ? line.at : Date.now() };
     if (typeof line.t !== "string") {
       this.stderr.push(text);
       return;
