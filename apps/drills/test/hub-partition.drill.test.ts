@@ -92,6 +92,7 @@ describe("drill: partition between a dispatcher and the replication hub (network
     const bToHub = lab.link(nsB, nsHub);
     const hubDir = tempDir("hub");
     dirs.push(hubDir.remove);
+    // Plaintext without identities: the namespaces are a private network that only this drill's processes reach.
     const hub = startNode("hub", {
       netns: nsHub,
       args: [
@@ -100,7 +101,6 @@ describe("drill: partition between a dispatcher and the replication hub (network
         "--allow-unauthenticated",
       ],
     });
-    // Plaintext without identities: the namespaces are a private network that only this drill's processes reach.
     hub.child.stdin?.end();
     await hub.waitFor((l) => l.t === "listening");
     const a = await node("dispatcher-a", { ns: nsA, hub: `${aToHub.b.ip}:${HUB_PORT}` });
