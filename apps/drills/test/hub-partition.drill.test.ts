@@ -4,9 +4,9 @@ import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { SqliteDeterministicStateStore, SqliteResourceLeaseReplicator } from "@omnirelay/replicator-sqlite";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { drillCoordinator, storeDigest } from "../src/digest.js";
+import { NetLab } from "../src/netns.js";
 import { docCommand } from "./doc.js";
 import { allCompleted, eventsOf, expectGapFreeSequence, ids, report } from "./events.js";
-import { NetLab } from "./netns.js";
 import { hubMain, killAll, type Line, type Proc, sleep, startChaos, startDrill, startNode, tempDir } from "./procs.js";
 
 const PARTITION_MS = 3_000;

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { NetLab } from "../src/netns.js";
 import { report } from "./events.js";
-import { NetLab } from "./netns.js";
 import { killAll, type Line, type Proc, sleep, startChaos, startDrill, startNode, tempDir } from "./procs.js";
 
 /** The ownership TTL: an owner that cannot renew stops serving this long after its last successful renewal. */

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { NetLab } from "../src/netns.js";
 import { allCompleted, completionsById, eventsOf, expectGapFreeSequence, ids, report } from "./events.js";
-import { NetLab } from "./netns.js";
 import { killAll, startChaos, startDrill, tempDir } from "./procs.js";
 
 const LEASE_MS = 2_000;
