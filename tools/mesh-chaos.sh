@@ -164,7 +164,8 @@ partition() {
   trap 'ip -n "$NETNS" link set "$DEV" up 2>/dev/null || true' EXIT INT TERM
   cut=$(now_ms)
   ip -n "$NETNS" link set "$DEV" down
-  say "$(jq -cn --arg ns "$NETNS" --arg dev "$DEV" --argjson at "$cut" '{event:"partitioned",netns:$ns,dev:$dev,at:$at}')"
+  say "$(jq -cn --arg ns "$NETNS" --arg dev "$DEV" --argjson at "$cut" \
+    '{event:"partitioned",netns:$ns,dev:$dev,at:$at}')"
   deadline=$(awk -v c="$cut" -v f="$FOR" 'BEGIN { printf "%d", c + f * 1000 }')
   while [[ $(now_ms) -lt $deadline ]]; do
     if [[ -n "$METRICS_URL" ]] && value=$(metric_value) && [[ -n "$value" ]]; then

@@ -25,8 +25,8 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 }
 
 /**
- * Network namespaces joined by veth pairs, for real partitions: each namespace gets a unique name `or-<pid>-<lab>-<n>`, each
- * pair a private /30 (10.213.<k>.1 and .2), and traffic never leaves them. `destroy()` deletes every namespace (and
+ * Network namespaces joined by veth pairs, for real partitions: each namespace gets a unique name
+ * `or-<pid>-<lab>-<n>`, each pair a private /30 (10.213.<k>.1 and .2), and traffic never leaves them. `destroy()` deletes every namespace (and
  * with it every veth); it also runs at process exit. Without `ip netns` (not root, no iproute2) creating a lab throws:
  * a drill never silently skips.
  */
