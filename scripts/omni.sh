@@ -25,6 +25,9 @@ ensure_debian_tools() {
   command -v jq >/dev/null 2>&1 || missing+=(jq)
   # the JetStream drills start a private three-server cluster from the nats-server binary
   { [ -x /usr/sbin/nats-server ] || command -v nats-server >/dev/null 2>&1; } || missing+=(nats-server)
+  # the partition drills (apps/drills) cut veth links between network namespaces; tools/mesh-chaos.sh polls with curl
+  { [ -x /usr/sbin/ip ] || command -v ip >/dev/null 2>&1; } || missing+=(iproute2)
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
   if [ "${#missing[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "omni: installing ${missing[*]}" >&2
     (apt-get install -y --no-install-recommends "${missing[@]}" || { apt-get update && apt-get install -y --no-install-recommends "${missing[@]}"; }) >&2

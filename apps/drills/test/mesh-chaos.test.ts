@@ -1,0 +1,114 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { resolve } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { docCommand, words } from "./doc.js";
+import { report } from "./events.js";
+import { chaosScript, killAll, type Proc, sleep, startChaos, startNode, tempDir } from "./procs.js";
+
+const demoMain = resolve(import.meta.dirname, "../node_modules/@omnirelay/mesh-demo/dist/main.js");
+const GRACE_MS = 1_500;
+
+const dirs: Array<() => void> = [];
+afterEach(async () => {
+  await killAll();
+  for (const remove of dirs.splice(0)) remove();
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const server = createServer();
+    server.once("error", rej);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => res(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+/** Whether process `pid` is gone (or a zombie: it has exited, nobody reaped it yet). */
+function gone(pid: number): boolean {
+  const stat = `/proc/${pid}/stat`;
+  return !existsSync(stat) || / Z /.test(readFileSync(stat, "utf8"));
+}
+
+async function peers(httpUrl: string): Promise<Array<{ peerId: string; isHealthy: boolean }>> {
+  const res = await fetch(`${httpUrl}/omnirelay/control/lease-health`);
+  return ((await res.json()) as { peers: Array<{ peerId: string; isHealthy: boolean }> }).peers;
+}
+
+describe("tools/mesh-chaos.sh", () => {
+  it("--help prints the usage (exit 0); a bad flag is a usage error (exit 2)", () => {
+    // The documented command, as docs/reliability.md shows it.
+    const [, ...helpArgs] = words(docCommand("tools/mesh-chaos.sh --help"));
+    const help = spawnSync("bash", [chaosScript, ...helpArgs], { encoding: "utf8" });
+    expect(help.status).toBe(0);
+    for (const flag of [
+      "--kill peer",
+      "--partition grpc|hub|worker|nats",
+      "--netns NS",
+      "--dev DEV",
+      "--metrics-url",
+    ]) {
+      expect(help.stdout).toContain(flag);
+    }
+    const bad = spawnSync("bash", [chaosScript, "--kill", "peer", "--partition", "grpc"], { encoding: "utf8" });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain("one drill at a time");
+    const noLink = spawnSync("bash", [chaosScript, "--partition", "grpc"], { encoding: "utf8" });
+    expect(noLink.status).toBe(2);
+    expect(noLink.stderr).toContain("--partition needs --netns and --dev");
+  });
+
+  it("--kill peer against the running demo: the worker dies, turns unhealthy, its leases move, and it is restarted", async () => {
+    const data = tempDir("demo");
+    dirs.push(data.remove);
+    const [rpc, http, grpc] = [await freePort(), await freePort(), await freePort()];
+    const httpUrl = `http://127.0.0.1:${http}`;
+    const demo: Proc = startNode("demo", {
+      args: [
+        demoMain,
+        ...["--mesh", "--rpc-url", `http://127.0.0.1:${rpc}`, "--http-url", httpUrl],
+        ...["--grpc-url", `http://127.0.0.1:${grpc}`, "--data-dir", data.path, "--lease-duration-ms", "3000"],
+        ...["--health-grace-ms", String(GRACE_MS), "--seeder-interval", "100ms", "--work-ms", "50-150"],
+      ],
+    });
+    // Both workers seen alive by the dispatcher before the drill.
+    for (let i = 0; ; i++) {
+      const healthy = await peers(httpUrl).catch(() => []);
+      if (healthy.filter((p) => p.isHealthy).length === 2) break;
+      expect(i, "the demo's two workers never turned healthy").toBeLessThan(200);
+      await sleep(100);
+    }
+    // docs/reliability.md's command, pointed at this demo's diagnostics port.
+    const [, ...args] = words(docCommand("tools/mesh-chaos.sh --kill peer"));
+    expect(args).toContain("--diag-url");
+    const documented = args.map((arg) => (arg === "http://127.0.0.1:5158" ? httpUrl : arg));
+    // --rpc-url: only this demo's worker, should another mesh run on the machine.
+    const chaos = startChaos([...documented, "--rpc-url", `http://127.0.0.1:${rpc}`, "--timeout", "15"]);
+    const verdict = await chaos.waitFor((l) => l.t === "passed" || l.t === "failed", 35_000);
+    expect(verdict).toMatchObject({ t: "passed", drill: "kill-peer", peer: "mesh-worker-a" });
+    expect((await chaos.exited).code).toBe(0);
+    const killed = chaos.of("killing")[0]!.pid as number;
+    expect(gone(killed)).toBe(true);
+    // Unhealthy within one heartbeat window (plus the script's 100 ms polling and a slow machine's slack).
+    expect(verdict.detectedMs as number).toBeLessThanOrEqual(GRACE_MS + 1_000);
+    expect(verdict.requeuedMs as number).toBeGreaterThanOrEqual(verdict.detectedMs as number);
+    const restarted = verdict.restartedPid as number;
+    expect(restarted).not.toBe(killed);
+    expect((await peers(httpUrl)).find((p) => p.peerId === "mesh-worker-a")?.isHealthy).toBe(true);
+    report("kill-peer (mesh-chaos.sh on the demo)", {
+      detectedMs: verdict.detectedMs as number,
+      requeuedMs: verdict.requeuedMs as number,
+      recoveredMs: verdict.recoveredMs as number,
+    });
+    // The rollback's worker belongs to the demo: it stops when the demo stops.
+    demo.child.kill("SIGTERM");
+    await demo.exited;
+    for (let i = 0; !gone(restarted); i++) {
+      expect(i, "the restarted worker outlived the demo").toBeLessThan(100);
+      await sleep(100);
+    }
+  }, 60_000);
+});
