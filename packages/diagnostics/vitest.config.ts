@@ -1,5 +1,12 @@
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
-  test: { include: ["src/**/*.test.ts", "test/**/*.test.ts"], testTimeout: 30_000, hookTimeout: 60_000 },
+  test: {
+    // Two files at a time: vitest defaults to one on this 2-core CI machine (cores - 1), and these files mostly wait
+    // (child processes, sockets, compilers) or are independent unit tests.
+    maxWorkers: 2,
+    include: ["src/**/*.test.ts", "test/**/*.test.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+  },
 });

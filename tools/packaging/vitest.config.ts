@@ -2,6 +2,9 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
+    // Two files at a time: vitest defaults to one on this 2-core CI machine (cores - 1), and these files mostly wait
+    // (child processes, sockets, compilers) or are independent unit tests.
+    maxWorkers: 2,
     include: ["test/**/*.test.ts"],
     // npm installs (better-sqlite3 compiles from source, about 100 s here) and a full build of a repository copy.
     testTimeout: 300_000,
