@@ -15,6 +15,7 @@ export {
   type PeerRejections,
 } from "./peer-chooser.js";
 export type { PeerEjection, PeerEjectionOptions } from "./peer-ejection.js";
+export type { PeerExpiryRateOptions } from "./peer-expiry-rate.js";
 export {
   PeerLeaseHealthDiagnostics,
   type PeerLeaseHealthDiagnosticsLease,

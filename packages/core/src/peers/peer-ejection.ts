@@ -1,6 +1,7 @@
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { integerOption, numberOption } from "../wire/options.js";
+import { ExpiryRateDetector, type PeerExpiryRateOptions } from "./peer-expiry-rate.js";
 
 // Outlier ejection of worker peers (Envoy-style), kept apart from the tracker's lease bookkeeping. The tracker feeds
 // it each peer's lease expiries and liveness; choosers and the dispatcher's `lease` ask it who is ejected.
@@ -27,12 +28,25 @@ export interface PeerEjectionOptions {
    * @defaultValue 50
    */
   readonly maxEjectedPercent?: number;
+  /**
+   * The fleet-relative rule: a peer whose share of expiries and late heartbeats in an interval is far above the other
+   * peers' is ejected too (see {@link PeerExpiryRateOptions}); `false` turns it off.
+   * @defaultValue on, with its defaults
+   */
+  readonly expiryRate?: PeerExpiryRateOptions | false;
+  /**
+   * The share of a lease's time after which its heartbeat is late (0–1; 1: never). A late heartbeat is a near miss:
+   * it does not end a run of expiries, and it counts as a bad outcome for `expiryRate`. Known only for leases the
+   * tracker saw granted or renewed through the queue's events (`observe`).
+   * @defaultValue 0.8
+   */
+  readonly lateHeartbeatShare?: number;
 }
 
 /** Why and until when a peer is ejected. Times are ms since the epoch. */
 export interface PeerEjection {
   readonly peerId: string;
-  /** Why: `"consecutive-expiries"`. */
+  /** Why: `"consecutive-expiries"` or `"expiry-rate"`. */
   readonly reason: string;
   /** Lease expiries in a row that triggered it. */
   readonly consecutiveExpiries: number;
@@ -40,6 +54,9 @@ export interface PeerEjection {
   readonly ejectedUntil: number;
   /** How many times the peer was ejected, this one included (what the duration grew with). */
   readonly ejections: number;
+  /** With `"expiry-rate"`: the peer's share of bad lease outcomes in the interval, and the rest of the fleet's. */
+  readonly expiryRate?: number;
+  readonly fleetExpiryRate?: number;
 }
 
 interface EjectionRecord {
@@ -69,6 +86,9 @@ export class PeerEjector {
   private readonly settings: EjectionSettings;
   private readonly records = new Map<string, EjectionRecord>();
   private total = 0;
+  /** The fleet-relative rule, unless turned off. */
+  readonly rate: ExpiryRateDetector | undefined;
+  private readonly lateShare: number;
 
   /** @throws OmniRelayError `invalid-argument` `resourcelease.options.invalid` for an option out of range. */
   constructor(options: PeerEjectionOptions) {
@@ -93,6 +113,22 @@ export class PeerEjector {
         fallback: 50,
       }),
     };
+    this.rate = options.expiryRate === false ? undefined : new ExpiryRateDetector(options.expiryRate ?? {});
+    this.lateShare = numberOption("ejection.lateHeartbeatShare", options.lateHeartbeatShare, {
+      min: 0,
+      max: 1,
+      fallback: 0.8,
+    });
+  }
+
+  /**
+   * Whether a heartbeat at `at` on a lease renewed at `renewedAt` until `expiresAt` came after the late share of its
+   * time had run; unknown times are never late.
+   */
+  isLate(lease: { readonly renewedAt?: number; readonly expiresAt?: number }, at: number): boolean {
+    if (lease.renewedAt === undefined || lease.expiresAt === undefined) return false;
+    const length = lease.expiresAt - lease.renewedAt;
+    return length > 0 && at - lease.renewedAt > this.lateShare * length;
   }
 
   /** Ejections so far, over every peer. */
@@ -109,17 +145,40 @@ export class PeerEjector {
     if (this.active(record, context.at)) return undefined;
     record.consecutive++;
     if (record.consecutive < this.settings.consecutiveExpiries) return undefined;
-    if (this.ejectedCount(context.at) >= this.allowance(context.fleet)) return undefined;
+    return this.eject(peerId, { reason: "consecutive-expiries", ...context });
+  }
+
+  /**
+   * Counts one lease outcome of `peerId` for the fleet-relative rule (bad: an expiry or a late heartbeat); returns the
+   * ejections it started when the outcome closed an interval. None when the rule is off.
+   */
+  recordOutcome(peerId: string, outcome: ExpiryContext & { readonly bad: boolean }): PeerEjection[] {
+    const outliers = this.rate?.record(peerId, outcome) ?? [];
+    const out: PeerEjection[] = [];
+    for (const { peerId: id, rate, fleetRate } of outliers) {
+      if (this.active(this.record(id), outcome.at)) continue;
+      const ejection = this.eject(id, { reason: "expiry-rate", at: outcome.at, fleet: outcome.fleet });
+      if (!ejection) break; // the ejected share is at its cap: the rest (less bad) stay
+      const withRates: PeerEjection = { ...ejection, expiryRate: rate, fleetExpiryRate: fleetRate };
+      this.record(id).current = withRates;
+      out.push(withRates);
+    }
+    return out;
+  }
+
+  private eject(peerId: string, why: ExpiryContext & { readonly reason: string }): PeerEjection | undefined {
+    const record = this.record(peerId);
+    if (this.ejectedCount(why.at) >= this.allowance(why.fleet)) return undefined;
     const previous = record.current;
-    const fresh = previous === undefined || context.at - previous.ejectedUntil > this.settings.maxEjectionMs;
+    const fresh = previous === undefined || why.at - previous.ejectedUntil > this.settings.maxEjectionMs;
     const n = fresh ? 1 : record.ejections + 1;
     const ms = Math.min(this.settings.baseEjectionMs * n, this.settings.maxEjectionMs);
     const ejection: PeerEjection = {
       peerId,
-      reason: "consecutive-expiries",
+      reason: why.reason,
       consecutiveExpiries: record.consecutive,
-      ejectedAt: context.at,
-      ejectedUntil: context.at + ms,
+      ejectedAt: why.at,
+      ejectedUntil: why.at + ms,
       ejections: n,
     };
     record.current = ejection;
@@ -143,6 +202,7 @@ export class PeerEjector {
 
   forget(peerId: string): void {
     this.records.delete(peerId);
+    this.rate?.forget(peerId);
   }
 
   private active(record: EjectionRecord, now: number): boolean {

@@ -10,6 +10,7 @@ import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { numberOption } from "../wire/options.js";
+import { callSafely } from "./callbacks.js";
 import { type PeerEjection, PeerEjector } from "./peer-ejection.js";
 import type {
   PeerDisconnectAlert,
@@ -33,6 +34,9 @@ interface PeerState {
 interface LeaseOwner {
   readonly peerId: string;
   readonly token: ResourceLeaseOwnershipToken;
+  /** When the lease was granted or last renewed, and when it expires then (from the log's events; for lateness). */
+  renewedAt?: number;
+  expiresAt?: number;
 }
 
 function requirePeerId(peerId: string): void {
@@ -106,7 +110,7 @@ export class PeerLeaseHealthTracker implements PeerHealthSnapshotProvider {
    */
   recordLeaseHeartbeat(peerId: string, token?: ResourceLeaseOwnershipToken): void {
     requirePeerId(peerId);
-    this.heartbeat(peerId, token, this.clock.now());
+    this.heartbeat(peerId, token, { at: this.clock.now() });
   }
 
   /**
@@ -244,14 +248,14 @@ export class PeerLeaseHealthTracker implements PeerHealthSnapshotProvider {
         if (!token) return;
         if (peerId) {
           const info = { resourceType: event.payload?.resourceType, resourceId: event.payload?.resourceId };
-          this.assign(peerId, token, { info, at });
+          this.assign(peerId, token, { info, at, expiresAt: event.leaseExpiresAt });
         } else {
           this.resolveReassignment(token.sequenceId);
           this.dropLease(token.sequenceId);
         }
         return;
       case "Heartbeat":
-        if (peerId) this.heartbeat(peerId, token, at);
+        if (peerId) this.heartbeat(peerId, token, { at, expiresAt: event.leaseExpiresAt });
         return;
       case "Completed":
       case "Failed":
@@ -279,29 +283,41 @@ export class PeerLeaseHealthTracker implements PeerHealthSnapshotProvider {
   private assign(
     peerId: string,
     token: ResourceLeaseOwnershipToken,
-    { info, at }: { info: PeerLeaseAssignmentInfo | undefined; at: number },
+    { info, at, expiresAt }: { info: PeerLeaseAssignmentInfo | undefined; at: number; expiresAt?: number },
   ): void {
     const state = this.touch(peerId, at);
     this.resolveReassignment(token.sequenceId);
     this.dropLease(token.sequenceId);
     state.leases.set(token.leaseId, token);
-    this.leaseOwners.set(token.sequenceId, { peerId, token });
+    this.leaseOwners.set(token.sequenceId, { peerId, token, renewedAt: at, expiresAt });
     if (!isBlank(info?.resourceType)) state.metadata["resource.type"] = info.resourceType;
     if (!isBlank(info?.resourceId)) state.metadata["resource.id"] = info.resourceId;
     this.assignments++;
   }
 
-  private heartbeat(peerId: string, token: ResourceLeaseOwnershipToken | undefined, at: number): void {
+  private heartbeat(
+    peerId: string,
+    token: ResourceLeaseOwnershipToken | undefined,
+    { at, expiresAt }: { at: number; expiresAt?: number },
+  ): void {
     const state = this.touch(peerId, at);
     this.heartbeats++;
-    this.ejector?.recordSuccess(peerId);
+    const current = token ? this.leaseOwners.get(token.sequenceId) : undefined;
+    // A late heartbeat (past `lateHeartbeatShare` of its lease) is a near miss: bad for the expiry rate, and it does
+    // not end a run of expiries.
+    const late = current?.token.leaseId === token?.leaseId && this.late(current, at);
+    if (!late) this.ejector?.recordSuccess(peerId);
+    this.outcome(peerId, { bad: late, at });
+    if (current && current.token.leaseId === token?.leaseId) {
+      current.renewedAt = at;
+      current.expiresAt = expiresAt;
+    }
     if (!token) return;
-    const current = this.leaseOwners.get(token.sequenceId);
     // Re-add a lease the tracker missed, but never let a stale token replace a newer grant.
     if (current && current.token.fencingToken >= token.fencingToken) return;
     this.dropLease(token.sequenceId);
     state.leases.set(token.leaseId, token);
-    this.leaseOwners.set(token.sequenceId, { peerId, token });
+    this.leaseOwners.set(token.sequenceId, { peerId, token, renewedAt: at, expiresAt });
   }
 
   private release(
@@ -310,7 +326,10 @@ export class PeerLeaseHealthTracker implements PeerHealthSnapshotProvider {
     how: { requeued: boolean; alive: boolean; at: number },
   ): void {
     const state = how.alive ? this.touch(peerId, how.at) : this.state(peerId);
-    if (how.alive) this.ejector?.recordSuccess(peerId);
+    if (how.alive) {
+      this.ejector?.recordSuccess(peerId);
+      this.outcome(peerId, { bad: false, at: how.at });
+    }
     state.leases.delete(token.leaseId);
     this.dropLease(token.sequenceId, token.leaseId);
     if (!how.requeued) return;
@@ -322,9 +341,24 @@ export class PeerLeaseHealthTracker implements PeerHealthSnapshotProvider {
   /** Counts a lease expiry of `peerId` towards its ejection. */
   private expired(peerId: string, at: number): void {
     const ejection = this.ejector?.recordExpiry(peerId, { at, fleet: this.peers.size });
-    if (!ejection) return;
-    const { reason, ejectedUntil, ejections } = ejection;
-    this.logger.warn({ peerId, reason, ejectedUntil, ejections }, "peer ejected");
+    if (ejection) this.ejected(ejection);
+    this.outcome(peerId, { bad: true, at });
+  }
+
+  /** Counts a lease outcome for the fleet-relative rule; logs the ejections an interval's close started. */
+  private outcome(peerId: string, outcome: { bad: boolean; at: number }): void {
+    for (const ejection of this.ejector?.recordOutcome(peerId, { ...outcome, fleet: this.peers.size }) ?? []) {
+      this.ejected(ejection);
+    }
+  }
+
+  private ejected({ peerId, reason, ejectedUntil, ejections, expiryRate, fleetExpiryRate }: PeerEjection): void {
+    this.logger.warn({ peerId, reason, ejectedUntil, ejections, expiryRate, fleetExpiryRate }, "peer ejected");
+  }
+
+  /** Whether a heartbeat at `at` came after the late share of its lease had run (unknown times: not late). */
+  private late(owner: LeaseOwner | undefined, at: number): boolean {
+    return this.ejector !== undefined && owner !== undefined && this.ejector.isLate(owner, at);
   }
 
   /** Forgets the active lease of an item (only the one with `leaseId`, when given). */
@@ -365,20 +399,6 @@ export class PeerLeaseHealthTracker implements PeerHealthSnapshotProvider {
   }
 
   private alert(alert: PeerDisconnectAlert): void {
-    if (!this.onDisconnect) return;
-    try {
-      const result: unknown = this.onDisconnect(alert);
-      if (
-        result !== null &&
-        typeof result === "object" &&
-        typeof (result as PromiseLike<unknown>).then === "function"
-      ) {
-        Promise.resolve(result).catch((err: unknown) => {
-          this.logger.warn({ err, peerId: alert.peerId }, "peer disconnect callback rejected");
-        });
-      }
-    } catch (err) {
-      this.logger.warn({ err, peerId: alert.peerId }, "peer disconnect callback threw");
-    }
+    if (this.onDisconnect) callSafely(this.logger, alert.peerId, () => this.onDisconnect?.(alert));
   }
 }
