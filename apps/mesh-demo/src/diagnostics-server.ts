@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { HttpOutbound, isOmniRelayError, type Logger, ResourceLeaseClient } from "@omnirelay/core";
 import { PeerLeaseHealthDiagnostics } from "@omnirelay/core/peers";
-import { statusInfo } from "@omnirelay/core/wire";
+import { HistoryResponseMessage, statusInfo } from "@omnirelay/core/wire";
 import { type MeshDemoConfig, shardOfCatalog } from "./config.js";
 import { manualOperation, readBody, redriveRequest, refusal, sendJson } from "./demo-requests.js";
 import type { DispatcherNode } from "./dispatcher-node.js";
@@ -139,6 +139,29 @@ export async function startDiagnosticsServer(
       sendJson(res, 200, node.catalog.view(Number.isSafeInteger(limit) ? Math.min(Math.max(limit, 1), 1000) : 50));
     },
     "GET /demo/dead-letters": (_req, res) => sendJson(res, 200, { shards: deadLetters.list(node) }),
+    // An item's lease history (the live page's click on an event): ?shard=<name or namespace>&sequenceId=<id>.
+    "GET /demo/item-history": (req, res) => {
+      const query = new URL(req.url ?? "/", "http://x").searchParams;
+      const namespace = namespaces.get(query.get("shard") ?? "");
+      const shard = node.shards.find((s) => s.namespace === namespace);
+      const sequenceId = Number(query.get("sequenceId"));
+      if (!shard || !Number.isSafeInteger(sequenceId) || sequenceId < 1) {
+        sendJson(res, 400, {
+          status: "invalid-argument",
+          code: "mesh.demo.history.invalid",
+          message: "Give a known shard and a sequenceId (a positive integer).",
+        });
+        return;
+      }
+      try {
+        sendJson(res, 200, {
+          shard: shard.namespace,
+          ...HistoryResponseMessage.write(shard.durable.queue.history({ sequenceId })),
+        });
+      } catch (error) {
+        sendRpcError(res, error);
+      }
+    },
     "POST /demo/redrive": async (req, res) => {
       const raw = await accept(req, res, "redrive");
       if (!raw) return;

@@ -4,6 +4,8 @@ import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
 export interface FeedEntry {
   readonly shard: string;
   readonly sequenceNumber: number;
+  /** The item the event is about (the live page opens its lease history), when it is about one. */
+  readonly sequenceId?: number;
   readonly eventType: string;
   readonly timestamp: number;
   readonly peerId?: string;
@@ -13,6 +15,9 @@ export interface FeedEntry {
 }
 
 const deadLetterEvents = new Set(["DeadLettered", "Redriven", "DeadLetterPurged"]);
+
+const itemOf = (event: ResourceLeaseReplicationEvent): number | undefined =>
+  event.item?.sequenceId ?? event.ownership?.sequenceId;
 
 /**
  * A bounded ring of the latest queue events of every shard (for the live page), with running totals per event type
@@ -36,6 +41,7 @@ export class EventFeed {
     this.entries.push({
       shard,
       sequenceNumber: event.sequenceNumber,
+      ...(itemOf(event) !== undefined ? { sequenceId: itemOf(event) } : {}),
       eventType: event.eventType,
       timestamp: event.timestamp,
       ...(event.peerId ? { peerId: event.peerId } : {}),

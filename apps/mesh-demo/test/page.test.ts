@@ -52,7 +52,7 @@ async function checkAtWidth(page: Page, width: number): Promise<{ clipping: Clip
 }
 
 describe("live mesh page", () => {
-  it("shows a worker appear, counts change, and the worker turn unhealthy after SIGKILL", async () => {
+  it("shows a worker appear, counts change, opens an item's lease history on a click, and the worker turn unhealthy after SIGKILL", async () => {
     const dir = tempDir();
     const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: chromiumArgs });
     try {
@@ -116,6 +116,27 @@ describe("live mesh page", () => {
       });
       expect(await page.locator("#tables tr td").first().textContent()).not.toBe("no table yet");
       expect(await page.locator("#feed li").count()).toBeGreaterThan(0);
+
+      // Clicking an item in the live events opens its lease history: enqueued, then granted to the worker.
+      const itemButton = page.locator("#feed button.item").first();
+      const seq = Number(await itemButton.getAttribute("data-seq"));
+      const shard = String(await itemButton.getAttribute("data-shard"));
+      await itemButton.click();
+      await page.locator('#ih-entries tr[data-event="Enqueue"]').waitFor({ timeout: 10_000 });
+      expect(await page.locator("#ih-title").textContent()).toContain(`item ${seq}`);
+      const story = await getJson<{ sequenceId: number; entries: { eventType: string }[] }>(
+        `${httpUrl}/demo/item-history?shard=${encodeURIComponent(shard)}&sequenceId=${seq}`,
+      );
+      expect(story.sequenceId).toBe(seq);
+      expect(story.entries[0]?.eventType).toBe("Enqueue");
+      expect(await page.locator("#ih-entries tr").count()).toBeGreaterThanOrEqual(story.entries.length);
+      // A bad request and an unknown item answer with codes, not a page error.
+      const bad = await fetch(`${httpUrl}/demo/item-history?shard=${encodeURIComponent(shard)}&sequenceId=0`);
+      expect([bad.status, ((await bad.json()) as { code: string }).code]).toEqual([400, "mesh.demo.history.invalid"]);
+      const missing = await fetch(
+        `${httpUrl}/demo/item-history?shard=${encodeURIComponent(shard)}&sequenceId=999999999`,
+      );
+      expect(missing.status).toBe(404);
 
       worker.proc.kill("SIGKILL");
       await worker.exited;
