@@ -104,7 +104,7 @@ export interface CommittedRows {
   closed(): boolean;
 }
 
-const PAGE = 512;
+const PAGE = 4096;
 
 /**
  * Reads committed events from `from` on, at most `limit`, a page at a time, verifying each row. A first row after

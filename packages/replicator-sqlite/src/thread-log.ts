@@ -13,9 +13,11 @@ import {
   asBuffer,
   fromWire,
   type OpenReport,
+  type PackedRows,
   packWrite,
   type SyncAnswer,
   type SyncCall,
+  unpackRows,
   type WriteDone,
   type WriterThreadData,
 } from "./thread-protocol.js";
@@ -43,6 +45,8 @@ export class ThreadLogStore implements LogStore {
   readonly snapshots: SnapshotRows;
   private readonly writes: CommitDone[] = [];
   private readonly calls = new Map<number, { resolve: () => void; reject: (error: unknown) => void }>();
+  /** The page asked for ahead of time (see `selectPage`), whose answer is still to be received. */
+  private readAhead: { from: number; limit: number } | undefined;
   private nextId = 1;
   private dead: Error | undefined;
   /** Set once close is sent: the thread stays referenced until it has exited. */
@@ -116,10 +120,26 @@ export class ThreadLogStore implements LogStore {
     this.worker.postMessage(message, transfer);
   }
 
+  /**
+   * A page of rows. A full page asks for the next one before it returns (read ahead): the thread reads it from SQLite
+   * while this thread decodes and applies the page it has (a restart reads its log page after page this way).
+   */
   selectPage(from: number, limit: number): readonly RawEventRow[] {
-    const rows = this.call({ kind: "select", from, limit }) as [number, number, Uint8Array | string, string][];
-    for (const row of rows) row[2] = asBuffer(row[2]);
-    return rows as unknown as readonly RawEventRow[];
+    const ahead = this.readAhead;
+    let packed: PackedRows;
+    if (ahead && ahead.from === from && ahead.limit === limit) {
+      this.readAhead = undefined;
+      packed = this.receive() as PackedRows;
+    } else {
+      packed = this.call({ kind: "select", from, limit }) as PackedRows;
+    }
+    const rows = unpackRows(packed);
+    const last = rows[rows.length - 1];
+    if (last && rows.length === limit && !this.dead) {
+      this.send({ kind: "select", from: last[0] + 1, limit });
+      this.readAhead = { from: last[0] + 1, limit };
+    }
+    return rows;
   }
 
   latestSnapshot(): ResourceLeaseQueueSnapshot | undefined {
@@ -154,8 +174,29 @@ export class ThreadLogStore implements LogStore {
   /** Sends `call` and waits (blocking this thread) for its answer. @throws the thread's error. */
   private call(call: SyncCall): unknown {
     if (this.dead) throw this.dead;
+    this.dropReadAhead();
+    this.send(call);
+    return this.receive();
+  }
+
+  /** One synchronous call at a time: a page read ahead that nobody asked for is received and dropped first. */
+  private dropReadAhead(): void {
+    if (!this.readAhead) return;
+    this.readAhead = undefined;
+    try {
+      this.receive();
+    } catch {
+      // Its error is the next call's to report, if it recurs.
+    }
+  }
+
+  private send(call: SyncCall): void {
     Atomics.store(this.flag, 0, 0);
     this.worker.postMessage({ kind: "sync", call });
+  }
+
+  /** Waits (blocking this thread) for the answer of the call sent last. @throws the thread's error. */
+  private receive(): unknown {
     if (Atomics.wait(this.flag, 0, 0, SYNC_TIMEOUT_MS) === "timed-out") {
       throw new Error(`The SQLite writer thread did not answer within ${SYNC_TIMEOUT_MS} ms.`);
     }

@@ -1,6 +1,7 @@
 import type { MessagePort } from "node:worker_threads";
 import { isOmniRelayError, OmniRelayError, type OmniRelayStatus } from "@omnirelay/core";
 import type { HighWater } from "./high-water.js";
+import type { RawEventRow } from "./integrity.js";
 import type { Row } from "./log-rows.js";
 import type { ResolvedReplicatorOptions } from "./options.js";
 
@@ -162,4 +163,63 @@ export function asBuffer<T extends Uint8Array | string>(bytes: T): T extends str
 export function asBuffer(bytes: Uint8Array | string): Buffer | string {
   if (typeof bytes === "string" || Buffer.isBuffer(bytes)) return bytes;
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * A page of event rows packed for transfer (the answer of a `select`): the BLOBs in one buffer, `[sequence, type,
+ * byteLength]` per row (byteLength -1: the row's data is the next of `texts`, a row written before schema version 4),
+ * and the checksums. One transferred buffer instead of a cloned array and Uint8Array per row. Internal.
+ */
+export interface PackedRows {
+  readonly data: ArrayBuffer;
+  readonly meta: ArrayBuffer;
+  readonly texts: readonly string[];
+  readonly checksums: readonly string[];
+}
+
+/** Packs rows as {@link PackedRows}; `transfer` lists its buffers. Internal. */
+export function packRows(rows: readonly RawEventRow[]): { packed: PackedRows; transfer: ArrayBuffer[] } {
+  let bytes = 0;
+  for (const row of rows) if (typeof row[2] !== "string") bytes += row[2].byteLength;
+  const data = new ArrayBuffer(bytes);
+  const view = new Uint8Array(data);
+  const meta = new Float64Array(rows.length * 3);
+  const texts: string[] = [];
+  const checksums: string[] = [];
+  let at = 0;
+  let m = 0;
+  for (const [sequence, type, body, checksum] of rows) {
+    meta[m++] = sequence;
+    meta[m++] = type;
+    if (typeof body === "string") {
+      texts.push(body);
+      meta[m++] = -1;
+    } else {
+      view.set(body, at);
+      at += body.byteLength;
+      meta[m++] = body.byteLength;
+    }
+    checksums.push(checksum);
+  }
+  return { packed: { data, meta: meta.buffer, texts, checksums }, transfer: [data, meta.buffer] };
+}
+
+/** The rows of {@link PackedRows}, each BLOB a Buffer over the page's one buffer (no copy). Internal. */
+export function unpackRows(p: PackedRows): RawEventRow[] {
+  const data = Buffer.from(p.data);
+  const meta = new Float64Array(p.meta);
+  const rows: RawEventRow[] = [];
+  let at = 0;
+  let text = 0;
+  for (let i = 0, m = 0; m < meta.length; i++, m += 3) {
+    const length = meta[m + 2] as number;
+    let body: string | Buffer;
+    if (length < 0) body = p.texts[text++] as string;
+    else {
+      body = data.subarray(at, at + length);
+      at += length;
+    }
+    rows.push([meta[m] as number, meta[m + 1] as number, body, p.checksums[i] as string]);
+  }
+  return rows;
 }

@@ -190,4 +190,35 @@ describe("the log's writer thread", () => {
     });
     await rebuilt.close();
   });
+
+  it("reads pages ahead on the thread and stays exact when other calls and commits come between two pages", async () => {
+    const path = tempDb();
+    const log = await SqliteResourceLeaseReplicator.open({ path });
+    const total = 4096 * 2 + 300; // more than two full pages: two read-aheads
+    for (let from = 1; from <= total; from += 1000) {
+      await log.publish(Array.from({ length: Math.min(1000, total - from + 1) }, (_, i) => ev(from + i)));
+    }
+    // Two readers in turn, each interrupted between pages by a synchronous call (a snapshot read) and by new commits:
+    // the page read ahead for the first is dropped, not handed to the second or to the call.
+    const a = log.read(1);
+    const b = log.read(2);
+    const seen: number[] = [];
+    const seenB: number[] = [];
+    for (let i = 0; i < total; i++) {
+      const next = await a.next();
+      if (next.done) break;
+      seen.push(next.value.sequenceNumber);
+      if (i === 4095 || i === 5000) {
+        expect(log.latestSnapshot()).toBeUndefined();
+        const other = await b.next();
+        seenB.push(other.done ? -1 : other.value.sequenceNumber);
+      }
+    }
+    expect(seen).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    expect(seenB).toEqual([2, 3]);
+    // A commit after a page was read ahead: a new read sees it.
+    await log.publish([ev(total + 1)]);
+    expect((await all(log)).map((e) => e.metadata.n)).toEqual([...seen, total + 1].map(String));
+    await log.close();
+  });
 });
