@@ -20,7 +20,7 @@ async function workload() {
   clock.advance(10);
   await queue.heartbeat(grants[0]!.ownershipToken);
   await queue.complete(grants[1]!.ownershipToken);
-  await queue.fail(grants[2]!.ownershipToken, { message: "boom", code: "worker.x" });
+  await queue.fail(grants[2]!.ownershipToken, { reason: "boom", errorCode: "worker.x" });
   return { queue, events, clock };
 }
 
