@@ -1,8 +1,11 @@
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import { BlobServiceClient } from "@azure/storage-blob";
 import {
   ResourceLeaseQueue,
   type ResourceLeaseQueueSnapshot,
@@ -16,6 +19,7 @@ import {
   sourceKey,
 } from "@omnirelay/replicator-grpc";
 import { ObjectStorageResourceLeaseReplicator } from "@omnirelay/replicator-object-storage";
+import { AzureBlobResourceLeaseObjectStore } from "@omnirelay/replicator-object-storage/azure";
 import { FileSystemResourceLeaseObjectStore } from "@omnirelay/replicator-object-storage/fs";
 import { S3ResourceLeaseObjectStore } from "@omnirelay/replicator-object-storage/s3";
 import { openDurableResourceLeaseQueue, SqliteResourceLeaseReplicator } from "@omnirelay/replicator-sqlite";
@@ -189,6 +193,23 @@ describe("docs/guides/operations.md: Reconstitute a shard", () => {
     await namesTheFlippedEvent("s3://audit/shard-1", "resourcelease.replication.chain_broken", s3Env());
   });
 
+  it("from an Azure Blob audit log (azurite); a flipped byte breaks the chain at its event", async () => {
+    const { url, child } = await startAzurite();
+    try {
+      const connection = `DefaultEndpointsProtocol=http;AccountName=${AZ_ACCOUNT};AccountKey=${AZ_KEY};BlobEndpoint=${url}/${AZ_ACCOUNT};`;
+      const container = BlobServiceClient.fromConnectionString(connection).getContainerClient("audit");
+      await container.create();
+      const store = new AzureBlobResourceLeaseObjectStore({ container });
+      const live = await liveThrough(new ObjectStorageResourceLeaseReplicator(store, { keyPrefix: "shard-1/" }));
+      const env = { AZURE_STORAGE_CONNECTION_STRING: connection };
+      await reconstitutes("azure://audit/shard-1", live, env);
+      await flipInObjects(store, "shard-1/");
+      await namesTheFlippedEvent("azure://audit/shard-1", "resourcelease.replication.chain_broken", env);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+
   it("from the gRPC replication hub; an altered event in its store breaks the chain at that event", async () => {
     const store = new InMemoryReplicationHubStore();
     const hub = new GrpcReplicationHub({ store, host: "127.0.0.1", port: 0, auth: { allowUnauthenticated: true } });
@@ -223,4 +244,51 @@ async function liveThrough(replicator: ResourceLeaseReplicator, settle?: () => P
   const live = queue.snapshot();
   await queue.close();
   return live;
+}
+
+/** Rewrites the segment holding `"r-6"` through the store's own API, one byte changed (a store that serves damage). */
+async function flipInObjects(store: AzureBlobResourceLeaseObjectStore, prefix: string) {
+  for await (const { key } of store.list(prefix)) {
+    const bytes = Buffer.from((await store.get(key)) ?? []);
+    const at = bytes.indexOf('"r-6"');
+    if (at < 0) continue;
+    bytes.write('"r-7"', at);
+    await store.put(key, bytes, { contentType: "application/x-ndjson" });
+    return;
+  }
+  throw new Error("no segment holds r-6");
+}
+
+// Azurite's documented development account (public, not a secret).
+const AZ_ACCOUNT = "devstoreaccount1";
+const AZ_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/** Azurite's blob service on a free port (read from its stdout), in memory. */
+async function startAzurite(): Promise<{ url: string; child: ChildProcess }> {
+  const main = join(dirname(createRequire(import.meta.url).resolve("azurite/package.json")), "dist/src/blob/main.js");
+  const args = [
+    main,
+    "--blobHost",
+    "127.0.0.1",
+    "--blobPort",
+    "0",
+    "--inMemoryPersistence",
+    "--extentMemoryLimit",
+    "64",
+  ];
+  args.push("--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose");
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let output = "";
+    const timer = setTimeout(() => reject(new Error(`azurite did not start: ${output}`)), 20_000);
+    child.stdout?.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listens on (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1] as string);
+      }
+    });
+  });
+  return { url, child };
 }
