@@ -7,7 +7,7 @@ import type {
   ResourceLeasePendingItem,
 } from "./messages.js";
 
-// The hash chain of the event stream (docs/protocol.md, "Event hash chain"). Every event carries `previousHash`, the
+// The hash chain of the event stream (docs/guides/operations.md, "Reconstitute a shard"). Every event carries `previousHash`, the
 // hash of its predecessor's canonical bytes, so any copy of a stream (a SQLite log, the hub, an audit log in object
 // storage, JetStream) can be checked link by link. The canonical bytes are one fixed binary layout, independent of
 // how a sink stores the event: every field in a fixed order, absent optional text as empty text (so sinks that cannot
