@@ -93,11 +93,12 @@ async function openObjects(store: Store, keyPrefix: string): Promise<OpenedStrea
     for await (const entry of reader.entries()) {
       if (entry.kind === "event") yield { event: entry.event };
       else if (entry.kind === "corrupt") corrupt ??= `segment ${entry.key} (${entry.reason}): ${entry.message}`;
-      else {
-        const why = corrupt ?? `events ${entry.fromSequence}..${entry.toSequence} are missing`;
-        yield { unreadable: why, sequenceNumber: entry.fromSequence };
+      else if (corrupt) {
+        // The events of the corrupt segment: unreadable from the first of them.
+        yield { unreadable: corrupt, sequenceNumber: entry.fromSequence };
         return;
       }
+      // A plain gap (a segment missing): the next event shows it as a jump in sequence numbers.
     }
     if (corrupt) yield { unreadable: corrupt };
   }
