@@ -4,7 +4,7 @@ import { ErrorCodes } from "../errors/codes.js";
 import { ResourceLeaseQueue } from "../queue/queue.js";
 import { item } from "../queue/test-helpers.js";
 import { FakeClock } from "../testing/fake-clock.js";
-import { hashReplicationEvent } from "./chain.js";
+import { canonicalEventBytes, hashReplicationEvent } from "./chain.js";
 import { EventChainVerifier } from "./chain-verify.js";
 import { decodeReplicationEvent, encodeReplicationEvent } from "./event.js";
 
@@ -98,6 +98,36 @@ describe("event hash chain", () => {
     expect(verify(stripped).divergence).toEqual(
       expect.objectContaining({ sequenceNumber: 8, code: ErrorCodes.replication.chainBroken }),
     );
+  });
+
+  it("pins the canonical form: a stored chain must verify with every later release", () => {
+    const event: ResourceLeaseReplicationEvent = {
+      sequenceNumber: 7,
+      eventType: "Enqueue",
+      timestamp: 1_767_225_600_000,
+      peerId: "wörker-1",
+      previousHash: "AAECAwQFBgcICQoLDA0ODw",
+      item: {
+        payload: {
+          resourceType: "table",
+          resourceId: "sales.orders",
+          partitionKey: "p",
+          payloadEncoding: "json",
+          body: new Uint8Array([0, 1, 255]),
+          attributes: { b: "2", a: "1" },
+          priority: 3,
+        },
+        sequenceId: 4,
+        attempt: 1,
+        enqueuedAt: 1_767_225_600_000,
+      },
+      metadata: { "queue.pending": "1", "queue.active": "0" },
+    };
+    expect(hashReplicationEvent(event)).toBe("Jq8moQbiomlRU2QF_n3_8g");
+    // Text is UTF-8 after its byte length, ASCII or not.
+    const bytes = canonicalEventBytes(event);
+    expect(bytes.includes(Buffer.from([9, ...Buffer.from("wörker-1")]))).toBe(true);
+    expect(bytes.includes(Buffer.from([12, ...Buffer.from("sales.orders")]))).toBe(true);
   });
 
   it("reads a log older than the chain: unhashed events first, the chain starts where hashes do", async () => {

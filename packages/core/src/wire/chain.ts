@@ -70,9 +70,23 @@ class CanonicalWriter {
       return;
     }
     if (value.length <= 42) {
-      // At most 126 bytes, so its length is one varint byte: write the text, then its length before it.
+      // At most 126 bytes, so its length is one varint byte: write the text, then its length before it. ASCII is
+      // copied here (crossing into native code costs more than a short string's bytes); anything else by Buffer.
       this.room(1 + value.length * 3);
-      const n = this.buf.write(value, this.at + 1, "utf8");
+      const buf = this.buf;
+      const start = this.at + 1;
+      let i = 0;
+      for (; i < value.length; i++) {
+        const c = value.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[start + i] = c;
+      }
+      if (i === value.length) {
+        buf[this.at] = i;
+        this.at = start + i;
+        return;
+      }
+      const n = buf.write(value, start, "utf8");
       this.buf[this.at] = n;
       this.at += 1 + n;
       return;
