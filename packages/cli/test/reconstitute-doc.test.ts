@@ -6,7 +6,9 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { BlobServiceClient } from "@azure/storage-blob";
+import { Storage } from "@google-cloud/storage";
 import {
+  type ResourceLeaseObjectStore,
   ResourceLeaseQueue,
   type ResourceLeaseQueueSnapshot,
   type ResourceLeaseReplicationEvent,
@@ -21,6 +23,7 @@ import {
 import { ObjectStorageResourceLeaseReplicator } from "@omnirelay/replicator-object-storage";
 import { AzureBlobResourceLeaseObjectStore } from "@omnirelay/replicator-object-storage/azure";
 import { FileSystemResourceLeaseObjectStore } from "@omnirelay/replicator-object-storage/fs";
+import { GcsResourceLeaseObjectStore } from "@omnirelay/replicator-object-storage/gcs";
 import { S3ResourceLeaseObjectStore } from "@omnirelay/replicator-object-storage/s3";
 import { openDurableResourceLeaseQueue, SqliteResourceLeaseReplicator } from "@omnirelay/replicator-sqlite";
 import S3rver from "s3rver";
@@ -210,6 +213,26 @@ describe("docs/guides/operations.md: Reconstitute a shard", () => {
     }
   });
 
+  it("from a GCS audit log (the object-storage tests' JSON-API fake); a flipped byte breaks the chain at its event", async () => {
+    const fake = await startGcsFake();
+    try {
+      const storage = new Storage({
+        apiEndpoint: fake.endpoint,
+        projectId: "omnirelay-test",
+        useAuthWithCustomEndpoint: false,
+      });
+      await storage.createBucket("audit");
+      const store = new GcsResourceLeaseObjectStore({ bucket: storage.bucket("audit") });
+      const live = await liveThrough(new ObjectStorageResourceLeaseReplicator(store, { keyPrefix: "shard-1/" }));
+      const env = { STORAGE_EMULATOR_HOST: `${fake.endpoint}/storage/v1`, GCLOUD_PROJECT: "omnirelay-test" };
+      await reconstitutes("gs://audit/shard-1", live, env);
+      await flipInObjects(store, "shard-1/");
+      await namesTheFlippedEvent("gs://audit/shard-1", "resourcelease.replication.chain_broken", env);
+    } finally {
+      await fake.close();
+    }
+  });
+
   it("from the gRPC replication hub; an altered event in its store breaks the chain at that event", async () => {
     const store = new InMemoryReplicationHubStore();
     const hub = new GrpcReplicationHub({ store, host: "127.0.0.1", port: 0, auth: { allowUnauthenticated: true } });
@@ -247,7 +270,7 @@ async function liveThrough(replicator: ResourceLeaseReplicator, settle?: () => P
 }
 
 /** Rewrites the segment holding `"r-6"` through the store's own API, one byte changed (a store that serves damage). */
-async function flipInObjects(store: AzureBlobResourceLeaseObjectStore, prefix: string) {
+async function flipInObjects(store: ResourceLeaseObjectStore, prefix: string) {
   for await (const { key } of store.list(prefix)) {
     const bytes = Buffer.from((await store.get(key)) ?? []);
     const at = bytes.indexOf('"r-6"');
@@ -257,6 +280,15 @@ async function flipInObjects(store: AzureBlobResourceLeaseObjectStore, prefix: s
     return;
   }
   throw new Error("no segment holds r-6");
+}
+
+/**
+ * The GCS JSON-API fake of the object-storage package's tests (one copy of it): imported by path at run time, since
+ * it lives outside this package's sources.
+ */
+async function startGcsFake(): Promise<{ endpoint: string; close(): Promise<void> }> {
+  const path = new URL("../../replicator-object-storage/test/gcs-fake.ts", import.meta.url).href;
+  return ((await import(path)) as { startGcsFake: typeof startGcsFake }).startGcsFake();
 }
 
 // Azurite's documented development account (public, not a secret).
