@@ -8,12 +8,12 @@ import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { BlobServiceClient } from "@azure/storage-blob";
 import { Storage } from "@google-cloud/storage";
 import {
-  type ResourceLeaseObjectStore,
   ResourceLeaseQueue,
   type ResourceLeaseQueueSnapshot,
   type ResourceLeaseReplicationEvent,
   type ResourceLeaseReplicator,
 } from "@omnirelay/core";
+import type { ResourceLeaseObjectStore } from "@omnirelay/core/replication";
 import {
   GrpcReplicationHub,
   GrpcResourceLeaseReplicator,
