@@ -14,6 +14,8 @@ export const ExitCodes = {
   unreachable: 4,
   /** Nothing to act on: `lease` got no item. */
   empty: 5,
+  /** `rebuild` found the stream diverging (a gap, a broken hash chain, an unreadable event); nothing was written. */
+  diverged: 6,
 } as const;
 
 /** One of {@link ExitCodes}. */
@@ -26,6 +28,7 @@ export const exitCodeHelp = `Exit codes:
   3  remote error: the dispatcher refused the call (stderr: "error: <code>: <message>")
   4  connection failure: the dispatcher (or NATS, for shards) could not be reached or did not answer in time
   5  empty: the verb needed an item and got none (lease with nothing pending)
+  6  diverged: rebuild found a gap, a broken hash chain or an unreadable event (stderr names its sequence number)
   1  a bug in the CLI
 
 Environment: OMNIRELAY_URL (--url), OMNIRELAY_CONTROL_URL (--control-url), OMNIRELAY_TOKEN (--token),

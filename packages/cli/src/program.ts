@@ -4,6 +4,7 @@ import { registerDrainCommands } from "./commands/drain.js";
 import { registerHistoryCommand } from "./commands/history.js";
 import { registerPeersCommand } from "./commands/peers.js";
 import { registerQueueCommands } from "./commands/queue.js";
+import { registerRebuildCommand } from "./commands/rebuild.js";
 import { registerScheduleCommands } from "./commands/schedule.js";
 import { registerShardsCommands } from "./commands/shards.js";
 import { registerStatsCommand } from "./commands/stats.js";
@@ -51,6 +52,7 @@ export function createProgram(version: string): Command {
   registerHistoryCommand(rl);
   registerStatsCommand(rl);
   registerPeersCommand(rl);
+  registerRebuildCommand(rl);
   // Every sub-command reports usage errors through the same exit path.
   for (const c of [rl, ...rl.commands]) c.exitOverride();
   registerShardsCommands(program);

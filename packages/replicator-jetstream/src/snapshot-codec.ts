@@ -38,6 +38,8 @@ export function encodeQueueSnapshot(snapshot: ResourceLeaseQueueSnapshot): strin
     cancelledLeases: snapshot.cancelledLeases ?? [],
     // Per-key rate windows and fair-sharing virtual times; absent when there are none (and in older snapshots).
     ...(snapshot.dispatch ? { dispatch: snapshot.dispatch } : {}),
+    // The hash of the last event, which the next event's previousHash names; absent in older snapshots.
+    ...(snapshot.lastEventHash !== undefined ? { lastEventHash: snapshot.lastEventHash } : {}),
   });
 }
 
@@ -59,6 +61,7 @@ interface SnapshotJson {
   reusableIds: Array<[number, number]>;
   schedules?: Array<{ schedule: unknown; upsertedAt: number; firedThrough: number; lastSlotAt?: number }>;
   cancelledLeases?: Array<[string, number, number, number]>;
+  lastEventHash?: unknown;
   dispatch?: { vtime: number; keys: Array<[string, number, number, number, number]> };
 }
 
@@ -115,7 +118,14 @@ export function decodeQueueSnapshot(text: string): ResourceLeaseQueueSnapshot {
       ? { cancelledLeases: s.cancelledLeases.map(([id, seq, fence, exp]) => [id, seq, fence, exp] as const) }
       : {}),
     ...(s.dispatch ? { dispatch: decodeDispatch(s.dispatch) } : {}),
+    ...decodeLastEventHash(s.lastEventHash),
   };
+}
+
+function decodeLastEventHash(value: unknown): { lastEventHash?: string } {
+  if (value === undefined) return {};
+  if (typeof value !== "string" || value.length === 0) throw new Error("bad last event hash in a snapshot");
+  return { lastEventHash: value };
 }
 
 function decodeDispatch(d: unknown): NonNullable<ResourceLeaseQueueSnapshot["dispatch"]> {

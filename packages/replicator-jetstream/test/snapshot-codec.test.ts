@@ -22,6 +22,14 @@ describe("the JetStream snapshot codec", () => {
     expect(decodeQueueSnapshot(encodeQueueSnapshot(base))).toEqual(base);
   });
 
+  it("round-trips the last event's hash (the next event links to it), and reads snapshots without one", () => {
+    const lastEventHash = "Q_OuOBi4sewF94u3NK2XkA";
+    expect(decodeQueueSnapshot(encodeQueueSnapshot({ ...base, lastEventHash }))).toEqual({ ...base, lastEventHash });
+    expect(decodeQueueSnapshot(encodeQueueSnapshot(base))).not.toHaveProperty("lastEventHash");
+    const text = JSON.parse(encodeQueueSnapshot(base));
+    expect(() => decodeQueueSnapshot(JSON.stringify({ ...text, lastEventHash: 7 }))).toThrow(/hash/);
+  });
+
   it("refuses damaged dispatch state instead of restoring a default", () => {
     const text = JSON.parse(encodeQueueSnapshot({ ...base, dispatch: { vtime: 1, keys: [["a", 1, 0, 0, 0]] } }));
     for (const bad of [

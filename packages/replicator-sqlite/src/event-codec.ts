@@ -9,17 +9,18 @@ import {
 import { eventTypeFromNumber } from "@omnirelay/core/wire";
 import { ByteReader, ByteWriter, MalformedError } from "./binary.js";
 
-// The binary form of a replication event, the row format of schema versions 4 and 5 (5 adds the payload's notBefore
-// and priority, each behind a payload flag bit a version 4 row never sets, so version 4 rows read unchanged): the envelope's fields in a fixed order,
+// The binary form of a replication event, the row format of schema versions 4 to 6 (5 adds the payload's notBefore
+// and priority, each behind a payload flag bit a version 4 row never sets, so version 4 rows read unchanged; 6 adds
+// format 2, format 1 followed by the event's previousHash, so older rows read unchanged): the envelope's fields in a fixed order,
 // each optional one announced by a flag bit, bodies as raw bytes (no base64), numbers as float64 (no ISO-8601 text).
 // It holds exactly what the JSON envelope holds, so either form round-trips to the same event. The fixed head (the
 // first 35 bytes) holds the numbers a repair must continue above, so a scan of a damaged file's pages reads them
 // without decoding the rest (see page-scan.ts); the decoder checks the head against the fields.
 //
-//   u8 format (1) · u8 event type number · f64 sequenceNumber · f64 timestamp ·
+//   u8 format (1, or 2 with previousHash) · u8 event type number · f64 sequenceNumber · f64 timestamp ·
 //   f64 fencing token (the ownership's, 0 without one) · f64 highest item sequence id the event names (0 if none) ·
 //   u8 flags · [ownership] [peerId] [principal] [payload] [error] [item] [items: varint n, item × n] [leaseExpiresAt]
-//   metadata: varint n, (key, value) × n
+//   metadata: varint n, (key, value) × n · [str previousHash: format 2]
 //
 // token: f64 sequenceId, f64 attempt, str leaseId, f64 fencingToken
 // payload: u8 flags (body, attributes, requestId, notBefore, priority) ·
@@ -29,8 +30,13 @@ import { ByteReader, ByteWriter, MalformedError } from "./binary.js";
 // item: u8 flags (lastError, lastOwnershipToken, availableAt) · payload · f64 sequenceId, attempt, enqueuedAt ·
 //       [lastError] [lastOwnershipToken] [availableAt]
 
-/** First byte of every binary event. Internal. */
+/** First byte of a binary event without `previousHash`. Internal. */
 export const EVENT_FORMAT = 1;
+/**
+ * First byte of a binary event with `previousHash` (schema version 6): format 1's layout, then `str previousHash`
+ * after the metadata. Internal.
+ */
+export const EVENT_FORMAT_CHAINED = 2;
 
 const E_OWNERSHIP = 1;
 const E_PEER = 2;
@@ -61,7 +67,7 @@ const writer = new ByteWriter();
 export function encodeEventBinary(event: ResourceLeaseReplicationEvent): Buffer {
   const w = writer;
   w.reset();
-  w.u8(EVENT_FORMAT);
+  w.u8(event.previousHash !== undefined ? EVENT_FORMAT_CHAINED : EVENT_FORMAT);
   w.u8(ResourceLeaseEventTypes[event.eventType]);
   w.f64(event.sequenceNumber);
   w.f64(event.timestamp);
@@ -89,6 +95,7 @@ export function encodeEventBinary(event: ResourceLeaseReplicationEvent): Buffer 
   }
   if (event.leaseExpiresAt !== undefined) w.f64(event.leaseExpiresAt);
   w.map(event.metadata ?? {});
+  if (event.previousHash !== undefined) w.str(event.previousHash);
   return w.take();
 }
 
@@ -158,7 +165,8 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
  */
 export function decodeEventBinary(data: Buffer): ResourceLeaseReplicationEvent {
   const r = new ByteReader(data);
-  if (r.u8() !== EVENT_FORMAT) throw new MalformedError("unknown event format");
+  const format = r.u8();
+  if (format !== EVENT_FORMAT && format !== EVENT_FORMAT_CHAINED) throw new MalformedError("unknown event format");
   const eventType = eventTypeFromNumber(r.u8());
   if (eventType === undefined) throw new MalformedError("unknown event type");
   const sequenceNumber = r.int(1);
@@ -181,6 +189,7 @@ export function decodeEventBinary(data: Buffer): ResourceLeaseReplicationEvent {
   }
   if (flags & E_LEASE_EXPIRES) event.leaseExpiresAt = r.time();
   event.metadata = r.map();
+  if (format === EVENT_FORMAT_CHAINED) event.previousHash = r.required();
   r.end();
   if (fencing !== (event.ownership?.fencingToken ?? 0) || sequenceId !== highestSequenceId(event)) {
     throw new MalformedError("the head's numbers do not match the event");

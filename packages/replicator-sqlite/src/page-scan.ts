@@ -254,7 +254,8 @@ function scanBinaryEvent(
 ): void {
   const { payload, data, checksum } = row;
   const record = payload.bytes;
-  if (data.start + 35 > record.length || record[data.start] !== 1) return;
+  const format = record[data.start];
+  if (data.start + 35 > record.length || (format !== 1 && format !== 2)) return; // event formats 1 and 2 share the head
   const t = row.type;
   const type = t.type === 8 ? 0 : t.type === 9 ? 1 : record.readUIntBE(t.start, t.end - t.start);
   const sequence = record.readDoubleLE(data.start + 2);

@@ -93,7 +93,9 @@ export function logTables(name: string): LogTables {
  * text. Rows written before keep their JSON and are still read, so the migration rewrites no row. Version 5: items may
  * carry `notBefore` and `priority` (new payload flag bits in binary rows, new fields in JSON ones); a version 4 row
  * reads unchanged, so the migration rewrites nothing: the version number is what stops an older release, whose reader
- * would drop those fields, from opening the file. Internal.
+ * would drop those fields, from opening the file. Version 6: events carry `previousHash` (the hash chain), in binary
+ * row format 2 and in JSON rows' envelope; older rows read unchanged, and the version stops an older release, which
+ * would refuse format 2 rows (or drop the field), from opening the file. Internal.
  */
 export function logMigrations(tables: LogTables): Migration[] {
   return [
@@ -155,6 +157,15 @@ export function logMigrations(tables: LogTables): Migration[] {
       description: "items carry notBefore and priority (payload flag bits); no row changes",
       up(db) {
         // Checks the tables a version 4 file has, so a half-made file fails here, inside the transaction.
+        for (const table of [tables.events, tables.snapshots, tables.snapshotParts]) {
+          db.prepare(`SELECT data FROM ${table} LIMIT 0`).all();
+        }
+      },
+    },
+    {
+      version: 6,
+      description: "events carry previousHash (binary row format 2); no row changes",
+      up(db) {
         for (const table of [tables.events, tables.snapshots, tables.snapshotParts]) {
           db.prepare(`SELECT data FROM ${table} LIMIT 0`).all();
         }

@@ -54,6 +54,8 @@ export function encodeSnapshotHead(snapshot: ResourceLeaseQueueSnapshot, parts: 
     parts,
     // The fair-sharing virtual time; the per-key dispatch state is in the parts. Absent when there is none.
     ...(snapshot.dispatch ? { vtime: snapshot.dispatch.vtime } : {}),
+    // The hash of the last event, which the next event's previousHash names. Absent in older snapshots.
+    ...(snapshot.lastEventHash !== undefined ? { lastEventHash: snapshot.lastEventHash } : {}),
   });
 }
 
@@ -87,7 +89,7 @@ interface SnapshotJson {
 export function decodeSnapshot(head: string, parts: readonly (string | Uint8Array)[] = []): ResourceLeaseQueueSnapshot {
   const s = JSON.parse(head) as
     | SnapshotJson
-    | (Omit<SnapshotJson, "version"> & { version: 2 | 3; parts: number; vtime?: number });
+    | (Omit<SnapshotJson, "version"> & { version: 2 | 3; parts: number; vtime?: number; lastEventHash?: unknown });
   if (s === null || typeof s !== "object" || !Number.isSafeInteger(s.lastEventSequence)) {
     throw new Error("not a queue snapshot");
   }
@@ -118,6 +120,7 @@ export function decodeSnapshot(head: string, parts: readonly (string | Uint8Arra
       ...(schedules.length > 0 ? { schedules } : {}),
       ...(cancelledLeases.length > 0 ? { cancelledLeases } : {}),
       ...(vtime !== undefined ? { dispatch: { vtime, keys: dispatchKeys } } : {}),
+      ...lastEventHash(s.lastEventHash),
     };
   }
   let body: PartJson;
@@ -170,4 +173,10 @@ export function decodeSnapshot(head: string, parts: readonly (string | Uint8Arra
     requestIds: body.requestIds.map(([id, seq, exp]) => [id, seq, exp] as const),
     reusableIds: body.reusableIds,
   };
+}
+
+function lastEventHash(value: unknown): { lastEventHash?: string } {
+  if (value === undefined) return {};
+  if (typeof value !== "string" || value.length === 0) throw new Error("bad last event hash");
+  return { lastEventHash: value };
 }

@@ -106,7 +106,7 @@ export function binaryRowAt(file: Buffer, sequence: number): number {
   const number = Buffer.alloc(8);
   number.writeDoubleLE(sequence);
   for (let at = file.indexOf(number); at >= 0; at = file.indexOf(number, at + 1)) {
-    if (at >= 2 && file[at - 2] === 1) return at - 2;
+    if (at >= 2 && (file[at - 2] === 1 || file[at - 2] === 2)) return at - 2; // event formats 1 and 2
   }
   return -1;
 }

@@ -152,10 +152,10 @@ describe("schema versions and migrations", () => {
     expect(log.latestSnapshot()).toBeUndefined();
     await log.close();
     const check = new Database(path, { readonly: true });
-    expect(schemaVersion(check, "eventlog:resourcelease_events")).toBe(5);
+    expect(schemaVersion(check, "eventlog:resourcelease_events")).toBe(6);
     const rows = check.prepare(`SELECT component, version FROM ${SCHEMA_VERSION_TABLE}`).all();
     check.close();
-    expect(rows).toEqual([{ component: "eventlog:resourcelease_events", version: 5 }]);
+    expect(rows).toEqual([{ component: "eventlog:resourcelease_events", version: 6 }]);
   });
 
   it("refuses a file written by a newer version", async () => {
@@ -163,6 +163,6 @@ describe("schema versions and migrations", () => {
     tamper(path, `UPDATE ${SCHEMA_VERSION_TABLE} SET version = 99`);
     const err = await rejection(SqliteResourceLeaseReplicator.open({ path }));
     expect(err).toMatchObject({ status: "failed-precondition", code: ErrorCodes.sqlite.schemaTooNew });
-    expect(err.metadata).toMatchObject({ version: "99", supported: "5" });
+    expect(err.metadata).toMatchObject({ version: "99", supported: "6" });
   });
 });

@@ -1,6 +1,7 @@
 import { copyFileSync, readFileSync } from "node:fs";
-import { ErrorCodes, ResourceLeaseQueue } from "@omnirelay/core";
+import { ErrorCodes, ResourceLeaseQueue, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { FakeClock } from "@omnirelay/core/testing";
+import { hashReplicationEvent } from "@omnirelay/core/wire";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { openDurableResourceLeaseQueue, SqliteResourceLeaseReplicator } from "../src/index.js";
@@ -34,7 +35,7 @@ function rows(path: string): Array<[number, Buffer]> {
 }
 
 describe("a log written at schema version 4", () => {
-  it("is migrated to 5 at open without rewriting a row, and replays to the state it was written with", async () => {
+  it("is migrated to 6 at open without rewriting a row, and replays to the state it was written with", async () => {
     const path = v4Copy();
     const before = rows(path);
     const db = new Database(path, { readonly: true });
@@ -49,11 +50,15 @@ describe("a log written at schema version 4", () => {
       {},
       { activeLeases: "keep", ...(snapshot ? { snapshot } : {}) },
     );
-    expect(plain(fromEvents.snapshot())).toEqual(expected.snapshot);
-    expect(plain(fromSnapshot.snapshot())).toEqual(expected.snapshot);
+    // Written before the hash chain: the rebuilt queue hashes the last event it replayed, for the next to link to.
+    let last: ResourceLeaseReplicationEvent | undefined;
+    for await (const e of log.read(1)) last = e;
+    const chained = { ...(expected.snapshot as object), lastEventHash: hashReplicationEvent(last!) };
+    expect(plain(fromEvents.snapshot())).toEqual(chained);
+    expect(plain(fromSnapshot.snapshot())).toEqual(chained);
     await log.close();
     const after = new Database(path, { readonly: true });
-    expect(schemaVersion(after, COMPONENT)).toBe(5);
+    expect(schemaVersion(after, COMPONENT)).toBe(6);
     after.close();
     expect(rows(path)).toEqual(before);
   });
@@ -99,7 +104,7 @@ describe("a log written at schema version 4", () => {
     await third.close();
   });
 
-  it("is refused by a release that knows only version 4 once it is at version 5", async () => {
+  it("is refused by a release that knows only version 4 once it is at version 6", async () => {
     const path = v4Copy();
     const log = await SqliteResourceLeaseReplicator.open({ path });
     await log.close();
@@ -107,6 +112,6 @@ describe("a log written at schema version 4", () => {
     const older = logMigrations(logTables("resourcelease_events")).filter((m) => m.version <= 4);
     const err = await rejection(() => migrate(db, COMPONENT, older));
     db.close();
-    expect(err).toMatchObject({ code: ErrorCodes.sqlite.schemaTooNew, metadata: { version: "5", supported: "4" } });
+    expect(err).toMatchObject({ code: ErrorCodes.sqlite.schemaTooNew, metadata: { version: "6", supported: "4" } });
   });
 });

@@ -286,7 +286,8 @@ describe("snapshots in parts", () => {
     db.close();
     await using again = await openDurableResourceLeaseQueue({ path });
     expect(again.snapshotSequence).toBe(snapshot.lastEventSequence);
-    expect(again.queue.snapshot()).toEqual(snapshot);
+    // A version 1 snapshot carries no lastEventHash: the chain restarts after it.
+    expect(again.queue.snapshot()).toEqual({ ...snapshot, lastEventHash: undefined });
   });
 });
 

@@ -132,6 +132,7 @@ describe("snapshots stored before the binary parts", () => {
     await using again = await openDurableResourceLeaseQueue({ path, queueOptions: big });
     expect(again.snapshotSequence).toBe(seq);
     expect(again.replayedEvents).toBe(0);
-    expect(again.queue.snapshot()).toEqual(expected);
+    // A version 2 snapshot carries no lastEventHash: the chain restarts after it.
+    expect(again.queue.snapshot()).toEqual({ ...expected, lastEventHash: undefined });
   });
 });

@@ -94,6 +94,12 @@ export interface ResourceLeaseReplicationEvent {
   /** Deadline of the lease after a LeaseGranted or Heartbeat, ms since the epoch. */
   readonly leaseExpiresAt?: number;
   readonly metadata: Readonly<Record<string, string>>;
+  /**
+   * Hash of the predecessor event (`hashReplicationEvent` of `@omnirelay/core/wire`: 16 bytes of SHA-256 over its
+   * canonical bytes, base64url), so a copy of the stream can be verified link by link. Absent on the first event of a
+   * queue and on events written before the chain existed.
+   */
+  readonly previousHash?: string;
 }
 
 /** Options accepted by every async operation that can be cancelled. */

@@ -25,6 +25,22 @@ export const replicationCodes = {
   sinkDuplicate: "resourcelease.replication.sink_duplicate",
   /** failed-precondition: a replayed event does not fit the state being rebuilt; metadata `sequenceNumber`, `eventType`. */
   replayMismatch: "resourcelease.replication.replay_mismatch",
+  /**
+   * data-loss: a verified rebuild found a sequence number missing from the stream (or out of order); metadata
+   * `replication.sequence` (the first missing one), `replication.found`.
+   */
+  sequenceGap: "resourcelease.replication.sequence_gap",
+  /**
+   * data-loss: a verified rebuild found an event whose bytes do not hash to the `previousHash` its successor carries
+   * (it, or that link, was altered), or an event without `previousHash` after the chain started; metadata
+   * `replication.sequence` (the first diverging event).
+   */
+  chainBroken: "resourcelease.replication.chain_broken",
+  /**
+   * data-loss: a verified rebuild could not read or decode the event at a sequence number; metadata
+   * `replication.sequence`.
+   */
+  eventUnreadable: "resourcelease.replication.event_unreadable",
 } as const;
 
 /** The `ErrorCodes.replicationHub` group. */

@@ -74,6 +74,12 @@ export const rpcCodes = {
    * optional peer of `@omnirelay/cli`, and it is not installed; the message says what to `npm install`.
    */
   cliJetstreamNotInstalled: "omnirelay.cli.jetstream_not_installed",
+  /**
+   * failed-precondition: made by the CLI, never sent: `omnirelay resourcelease rebuild` needs the package of the sink it
+   * reads or writes (`@omnirelay/replicator-sqlite`, `-grpc`, `-object-storage`, or a cloud SDK), an optional peer of
+   * `@omnirelay/cli`, and it is not installed; the message says what to `npm install`.
+   */
+  cliPackageNotInstalled: "omnirelay.cli.package_not_installed",
   /** internal: the remote answered something that is not the procedure's response message; metadata `field`. */
   responseInvalid: "omnirelay.response.invalid",
   /** resource-exhausted: the rate limiter refused a permit; metadata `procedure`, `retryAfterMs`, `limiter`. */

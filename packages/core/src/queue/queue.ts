@@ -10,6 +10,7 @@ import type {
 } from "../contracts/payload.js";
 import { type ErrorCode, ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
+import { hashReplicationEvent } from "../wire/chain.js";
 import type { ResourceLeaseItemHistory } from "../wire/history.js";
 import { ResourceLeaseLimits as Limits } from "../wire/limits.js";
 import { required } from "../wire/message.js";
@@ -100,10 +101,14 @@ export class ResourceLeaseQueue implements AsyncDisposable {
     engine.replaying = true;
     try {
       if (rebuild.snapshot) restoreSnapshot(engine.state, rebuild.snapshot);
+      let last: ResourceLeaseReplicationEvent | undefined;
       for await (const event of events) {
         if (event.sequenceNumber <= engine.state.lastEventSequence) continue; // already in the snapshot
         engine.state.apply(event);
+        last = event;
       }
+      // The next event links to the last one replayed (hashed once, here, not per replayed event).
+      if (last) engine.state.lastEventHash = hashReplicationEvent(last);
     } finally {
       engine.replaying = false;
     }

@@ -65,6 +65,11 @@ export interface ResourceLeaseQueueSnapshot {
    * order as the live one (absent when there are none, and in older snapshots).
    */
   readonly dispatch?: ResourceLeaseDispatchSnapshot;
+  /**
+   * Hash of the event at `lastEventSequence` (`hashReplicationEvent`), so the event after the snapshot links to it
+   * (absent in older snapshots and before the first event).
+   */
+  readonly lastEventHash?: string;
 }
 
 export function toDeadLetterItem(r: ItemRecord): ResourceLeaseDeadLetterItem {
@@ -103,6 +108,7 @@ export function captureSnapshot(state: QueueState): ResourceLeaseQueueSnapshot {
     requestIds: [...state.requestIds].map(([id, e]) => [id, e.sequenceId, e.expiresAt] as const),
     reusableIds: state.reusableIds.toArray(),
     ...optionalLists(state),
+    ...(state.lastEventHash !== undefined ? { lastEventHash: state.lastEventHash } : {}),
   };
 }
 
@@ -202,6 +208,7 @@ export function restoreSnapshot(state: QueueState, snapshot: ResourceLeaseQueueS
     state.cancelledLeases.set(leaseId, { sequenceId, fencingToken, expiresAt });
   }
   state.lastEventSequence = snapshot.lastEventSequence;
+  state.lastEventHash = snapshot.lastEventHash;
   state.lastFencingToken = snapshot.lastFencingToken;
   state.lastSequenceId = snapshot.lastSequenceId;
   state.mode = snapshot.mode;

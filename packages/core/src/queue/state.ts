@@ -66,6 +66,8 @@ export class QueueState {
   /** Payload bytes of dead letters. */
   deadBytes = 0;
   lastEventSequence = 0;
+  /** Hash of the last event (`hashReplicationEvent`), the next event's `previousHash`; undefined before the first. */
+  lastEventHash: string | undefined;
   lastFencingToken = 0;
   lastSequenceId = 0;
   mode: "running" | "draining" = "running";

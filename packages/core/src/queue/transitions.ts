@@ -10,6 +10,7 @@ import type {
 } from "../contracts/payload.js";
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
+import { hashReplicationEvent } from "../wire/chain.js";
 import type { ResolvedQueueSettings } from "./options.js";
 import { inLockDelay, type LeaseRecord, toPendingItem } from "./records.js";
 import { RefusalAudit } from "./refusal-audit.js";
@@ -104,6 +105,8 @@ export class QueueTransitions {
       "queue.pending": String(this.state.queuedCount),
       "queue.active": String(this.state.leases.size),
     };
+    if (this.state.lastEventHash !== undefined) event.previousHash = this.state.lastEventHash;
+    this.state.lastEventHash = hashReplicationEvent(event);
     for (const observe of this.observers) {
       try {
         observe(event);

@@ -1,4 +1,5 @@
 import { AssertionError, deepStrictEqual, strictEqual } from "node:assert/strict";
+import type { ResourceLeaseReplicationEvent } from "../contracts/events.js";
 import { isOmniRelayError, type OmniRelayError } from "../errors/omnirelay-error.js";
 import type { OmniRelayStatus } from "../errors/status.js";
 
@@ -172,4 +173,18 @@ export async function inScope<F extends ConformanceFixture>(
     if (failed) await scope.closeAll().catch(() => undefined);
     else await scope.closeAll();
   }
+}
+
+const T0 = Date.UTC(2026, 0, 1);
+
+/** A small event numbered `n`; `tag` goes into `peerId` and the metadata, so two versions of one number differ. */
+export function small(n: number, tag = "a"): ResourceLeaseReplicationEvent {
+  return { sequenceNumber: n, eventType: "Heartbeat", timestamp: T0 + n, peerId: `peer-${tag}`, metadata: { tag } };
+}
+
+/** Small events numbered `from` to `to`. */
+export function range(from: number, to: number, tag = "a"): ResourceLeaseReplicationEvent[] {
+  const out: ResourceLeaseReplicationEvent[] = [];
+  for (let n = from; n <= to; n++) out.push(small(n, tag));
+  return out;
 }

@@ -181,7 +181,7 @@ describe("the event log suite", () => {
       ).keys(),
     ];
     expect(withReopen).toEqual([...withoutReopen, REOPEN, REOPEN_STALE]);
-    expect(withReopen).toHaveLength(15);
+    expect(withReopen).toHaveLength(16);
   });
 
   it("refuses to register without a test API or with an unknown gaps mode", () => {

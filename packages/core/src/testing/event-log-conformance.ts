@@ -5,6 +5,8 @@ import type {
   ResourceLeaseReplicator,
 } from "../contracts/events.js";
 import { ErrorCodes } from "../errors/codes.js";
+import { hashReplicationEvent } from "../wire/chain.js";
+import { EventChainVerifier } from "../wire/chain-verify.js";
 import {
   assertOmniError,
   assertSame,
@@ -14,8 +16,10 @@ import {
   collect,
   inScope,
   patternBytes,
+  range,
   rejectionOf,
   settledWithin,
+  small,
 } from "./conformance-support.js";
 import { eventsOfEveryType } from "./events-of-every-type.js";
 
@@ -76,19 +80,6 @@ interface Subject {
   readonly reopen: (() => Promise<ConformanceEventLog>) | undefined;
 }
 
-const T0 = Date.UTC(2026, 0, 1);
-
-/** A small event numbered `n`; `tag` goes into `peerId` and the metadata, so two versions of one number differ. */
-function small(n: number, tag = "a"): ResourceLeaseReplicationEvent {
-  return { sequenceNumber: n, eventType: "Heartbeat", timestamp: T0 + n, peerId: `peer-${tag}`, metadata: { tag } };
-}
-
-function range(from: number, to: number, tag = "a"): ResourceLeaseReplicationEvent[] {
-  const out: ResourceLeaseReplicationEvent[] = [];
-  for (let n = from; n <= to; n++) out.push(small(n, tag));
-  return out;
-}
-
 const numbersOf = (events: readonly ResourceLeaseReplicationEvent[]) => events.map((e) => e.sequenceNumber);
 
 async function numbers(log: ConformanceEventLog, from: number, limit?: number): Promise<number[]> {
@@ -113,7 +104,8 @@ async function assertHolds(
  * calls `factory.create()` for a fresh, empty log and closes every instance it opened afterwards.
  *
  * Checked: an empty log; publish then read returns the same events in order, deep-equal after the log's codec, for
- * an event of every type with values at the edges of what the queue accepts; a large body; `read(from, limit)` ranges
+ * an event of every type with values at the edges of what the queue accepts; the hash chain survives the codec (the
+ * events read back verify with `EventChainVerifier`); a large body; `read(from, limit)` ranges
  * across pages; a bad limit is refused; an empty publish changes nothing; sequence numbers must strictly increase (a
  * repeat, a step back or a number at or below `lastSequence` is refused with `failed-precondition` and nothing of the
  * batch is stored); gaps as `options.gaps` says; concurrent publishes are stored in call order; a publish with an
@@ -242,6 +234,17 @@ export function describeEventLogConformance<F extends EventLogConformanceFixture
       assertSame(await collect(log.read(6, 2)), events.slice(5, 7), "read(6, 2)");
     });
 
+    check("keeps the hash chain: the events read back verify, and hash as the ones published", async ({ log }) => {
+      const events = eventsOfEveryType(1);
+      await log.publish(events);
+      const verifier = new EventChainVerifier();
+      for (const event of await collect(log.read(1))) verifier.push(event);
+      const divergence = verifier.finish();
+      strictEqual(divergence, undefined, `the stream read back diverges: ${JSON.stringify(divergence)}`);
+      strictEqual(verifier.lastSequence, events.length, "every event verified");
+      strictEqual(verifier.lastHash, hashReplicationEvent(events.at(-1)!), "the last event hashes as published");
+    });
+
     check(`round-trips an event with a ${largeBytes}-byte body between small ones`, async ({ log }) => {
       const large: ResourceLeaseReplicationEvent = {
         ...small(2),
@@ -256,7 +259,7 @@ export function describeEventLogConformance<F extends EventLogConformanceFixture
           },
           sequenceId: 1,
           attempt: 1,
-          enqueuedAt: T0,
+          enqueuedAt: Date.UTC(2026, 0, 1),
         },
       };
       await log.publish([small(1)]);

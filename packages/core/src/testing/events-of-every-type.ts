@@ -9,6 +9,7 @@ import type {
   ResourceLeasePendingItem,
 } from "../contracts/payload.js";
 import { ErrorCodes } from "../errors/codes.js";
+import { hashReplicationEvent } from "../wire/chain.js";
 
 // Values at the edges of what the queue accepts (style item 19: accepted means storable): ids near 2^53, the first
 // and last instant a log can write, every byte value, Unicode outside the BMP, NUL and newlines in strings.
@@ -156,14 +157,26 @@ const builders: { readonly [K in ResourceLeaseEventType]: () => Body } = {
  * `firstSequence` on. Each carries every field its type carries (see `ResourceLeaseReplicationEvent`), with values
  * at the edges of what the queue accepts: every byte value in bodies, Unicode (also outside the BMP), NUL and newlines
  * in strings, ids and fencing tokens near 2^53, empty attribute values, an empty item list, and times from the epoch to
- * 9999-12-31T23:59:59.999Z. A log that stores these and reads them back deep-equal keeps every field. Fresh objects on
- * every call.
+ * 9999-12-31T23:59:59.999Z. Each links to the one before with `previousHash` (the first, when `firstSequence` is above 1,
+ * to a predecessor outside the run). A log that stores these and reads them back deep-equal keeps every field. Fresh
+ * objects on every call.
  * @param firstSequence - sequence number of the first event. @defaultValue 1
  */
 export function eventsOfEveryType(firstSequence = 1): ResourceLeaseReplicationEvent[] {
-  return (Object.keys(ResourceLeaseEventTypes) as ResourceLeaseEventType[]).map((eventType, index) => ({
-    sequenceNumber: firstSequence + index,
-    eventType,
-    ...builders[eventType](),
-  }));
+  const out: ResourceLeaseReplicationEvent[] = [];
+  for (const [index, eventType] of (Object.keys(ResourceLeaseEventTypes) as ResourceLeaseEventType[]).entries()) {
+    // Linked as a queue links them; the first of a run that does not start at 1 names a predecessor not in it.
+    const before = out.at(-1);
+    const previousHash = before ? hashReplicationEvent(before) : firstSequence > 1 ? UNSEEN_PREDECESSOR : undefined;
+    out.push({
+      sequenceNumber: firstSequence + index,
+      eventType,
+      ...builders[eventType](),
+      ...(previousHash !== undefined ? { previousHash } : {}),
+    });
+  }
+  return out;
 }
+
+/** The `previousHash` of a run's first event when its predecessor is not in the run. */
+const UNSEEN_PREDECESSOR = "AAECAwQFBgcICQoLDA0ODw";

@@ -68,6 +68,11 @@ export const ReplicationEvent = message<ResourceLeaseReplicationEvent>({
     ),
     {},
   ),
+  previousHash: f.text({
+    max: 64,
+    emptyIsAbsent: true,
+    doc: "Hash of the predecessor event (16 bytes of SHA-256 over its canonical bytes, base64url); absent on a queue's first event and in logs older than the hash chain.",
+  }),
 });
 
 /**

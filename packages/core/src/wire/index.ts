@@ -18,6 +18,8 @@ export type { ResourceLeaseHistoryTarget } from "../queue/history.js";
 export type { ResourceLeaseKeyStats, ResourceLeaseKeyStatsOptions } from "../queue/key-stats.js";
 export type { ResourceLeaseHistoryOptions } from "../queue/options.js";
 export { getPropertyIgnoreCase } from "./case-insensitive.js";
+export { canonicalEventBytes, EVENT_HASH_BYTES, hashReplicationEvent } from "./chain.js";
+export { type EventChainDivergence, type EventChainStart, EventChainVerifier } from "./chain-verify.js";
 export {
   decodeReplicationEvent,
   encodeReplicationEvent,
