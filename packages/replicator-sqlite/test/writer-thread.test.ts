@@ -200,8 +200,8 @@ describe("the log's writer thread", () => {
     }
     // Two readers in turn, each interrupted between pages by a synchronous call (a snapshot read) and by new commits:
     // the page read ahead for the first is dropped, not handed to the second or to the call.
-    const a = log.read(1);
-    const b = log.read(2);
+    const a = log.read(1)[Symbol.asyncIterator]();
+    const b = log.read(2)[Symbol.asyncIterator]();
     const seen: number[] = [];
     const seenB: number[] = [];
     for (let i = 0; i < total; i++) {
