@@ -41,7 +41,11 @@ async function readAll(port: number): Promise<number[]> {
 }
 
 /** The dispatcher: its own log and the hub, both given every event (the hub acknowledges after its commit). */
-async function publish(port: number, own: SqliteResourceLeaseReplicator, from: number, to: number): Promise<void> {
+async function publish(
+  port: number,
+  own: SqliteResourceLeaseReplicator,
+  [from, to]: readonly [number, number],
+): Promise<void> {
   const hub = new GrpcResourceLeaseReplicator({ hubs: [`127.0.0.1:${port}`], nodeId: SOURCE.nodeId });
   try {
     for (let n = from; n <= to; n += 25) {
@@ -68,7 +72,7 @@ describe("hub store corruption drill: a damaged source log stops the hub, and is
     cleanup.push(() => own.close());
     let hub = await startHubProcess({ dataDir, extraArgs });
     cleanup.push(() => hub.child.kill("SIGKILL"));
-    await publish(hub.grpcPort, own, 1, 600);
+    await publish(hub.grpcPort, own, [1, 600]);
     expect(await readAll(hub.grpcPort)).toHaveLength(600);
     await killed(hub);
 
@@ -103,7 +107,7 @@ describe("hub store corruption drill: a damaged source log stops the hub, and is
     hub = await startHubProcess({ dataDir, extraArgs });
     expect(await readAll(hub.grpcPort)).toEqual(Array.from({ length: 600 }, (_, i) => i + 1));
     // Replication goes on above the restored log, gap-free.
-    await publish(hub.grpcPort, own, 601, 700);
+    await publish(hub.grpcPort, own, [601, 700]);
     expect(await readAll(hub.grpcPort)).toEqual(Array.from({ length: 700 }, (_, i) => i + 1));
   }, 30_000);
 });
