@@ -71,6 +71,24 @@ function dirBytes(dir: string): number {
   return total;
 }
 
+/** The largest files under `dir` (path relative to it → bytes), largest first: where the disk went. */
+function largestFiles(dir: string, top = 8): Record<string, number> {
+  const files: Array<[string, number]> = [];
+  const walk = (at: string, rel: string) => {
+    for (const entry of readdirSync(at, { withFileTypes: true })) {
+      const path = join(at, entry.name);
+      if (entry.isDirectory()) walk(path, `${rel}${entry.name}/`);
+      else files.push([`${rel}${entry.name}`, statSync(path).size]);
+    }
+  };
+  try {
+    walk(dir, "");
+  } catch {
+    // A file removed while listing (a WAL checkpoint): report what was seen.
+  }
+  return Object.fromEntries(files.sort((a, b) => b[1] - a[1]).slice(0, top));
+}
+
 /** Reads `name{...shard="s"} value` or `name value` from a Prometheus exposition. */
 function metric(text: string, name: string): number {
   for (const line of text.split("\n")) {
@@ -134,6 +152,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakSummary> {
   let worker: SoakWorker | undefined;
   let final: SoakFinal | undefined;
   let readyAt = 0;
+  let dataFiles: Record<string, number> = {};
   try {
     await dispatcher.start();
     if (options.partitionEveryMs) worker = new SoakWorker(url, ledger);
@@ -265,10 +284,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakSummary> {
     await worker?.stop();
     await client.close();
     await dispatcher.stop();
+    dataFiles = largestFiles(dataDir);
     rmSync(dataDir, { recursive: true, force: true });
   }
   const faults = { restarts: dispatcher.restarts, partitions: worker?.partitions ?? 0, restartErrors };
-  const summary = judge(samples, options, { errors, faults, final });
+  const summary = { ...judge(samples, options, { errors, faults, final }), dataFiles };
   mkdirSync(options.outDir, { recursive: true });
   const columns = Object.keys(samples[0] ?? {}) as Array<keyof SoakSample>;
   writeFileSync(
