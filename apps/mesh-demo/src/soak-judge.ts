@@ -85,7 +85,7 @@ export interface SoakSummary {
   readonly errors: Record<string, number>;
   readonly rssAfterWarmupMiB: number;
   readonly rssAtEndMiB: number;
-  /** Least-squares slope of RSS after the warm-up. */
+  /** Trend of RSS after the warm-up (median pairwise slope within each process). */
   readonly rssSlopeMiBPerMin: number;
   readonly externalAfterWarmupMiB: number;
   readonly externalAtEndMiB: number;
@@ -149,27 +149,29 @@ function settled(samples: readonly SoakSample[], options: SoakOptions): SoakSamp
 }
 
 /**
- * Least-squares slope within each segment of at least {@link MIN_TREND_SAMPLES} samples, pooled (one slope, an
- * intercept per segment): a restart's drop in RSS is not a trend, and a process's own growth is.
+ * The trend of RSS: the median of the slopes between every two samples of the same process (Theil–Sen), over the
+ * processes' segments of at least {@link MIN_TREND_SAMPLES} samples. A restart's drop is not a trend (pairs never span
+ * two processes), and neither is a transient spike — the retention job deleting a minute of records lifts RSS by tens
+ * of MiB for a few seconds, which tilts a least-squares line at the end of a short run — while a steady growth is.
  */
 function pooledSlope(segments: ReadonlyArray<ReadonlyArray<readonly [number, number]>>): number {
-  let num = 0;
-  let den = 0;
+  const slopes: number[] = [];
   for (const points of segments) {
     if (points.length < MIN_TREND_SAMPLES) continue;
-    const mx = points.reduce((s, [x]) => s + x, 0) / points.length;
-    const my = points.reduce((s, [, y]) => s + y, 0) / points.length;
-    for (const [x, y] of points) {
-      num += (x - mx) * (y - my);
-      den += (x - mx) ** 2;
+    for (let i = 0; i < points.length; i++) {
+      for (let j = i + 1; j < points.length; j++) {
+        const dx = points[j]![0] - points[i]![0];
+        if (dx > 0) slopes.push((points[j]![1] - points[i]![1]) / dx);
+      }
     }
   }
-  return den === 0 ? 0 : num / den;
+  return median(slopes);
 }
 
 /**
  * Judges the samples. After the warm-up (per dispatcher process: a restarted one after `rewarmMs`): RSS may not
- * trend upward by more than `rssSlopeLimitMiBPerMin` (4 MiB a minute; within each process, pooled) nor end more than
+ * trend upward by more than `rssSlopeLimitMiBPerMin` (4 MiB a minute; within each process, pooled, robust to
+ * transient spikes) nor end more than
  * 15% (+16 MiB) above where it was; a restarted process's RSS stays within 10% of the first one's; external memory
  * (bodies, buffers) may not grow by more than 4 MiB, nor active handles or timers by more than 20; the data directory
  * may not more than double (+16 MiB); the dead letters stay within their bound. With faults: at least one restart
