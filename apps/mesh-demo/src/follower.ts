@@ -1,5 +1,6 @@
 import type { Logger, ResourceLeaseReplicationEvent, ResourceLeaseReplicationSink } from "@omnirelay/core";
 import type { DeterministicStateStore } from "@omnirelay/core/deterministic";
+import { tagReplay } from "@omnirelay/core/replication";
 
 /** A log a {@link LogFollower} can follow: the SQLite replicator, or a JetStream log with a commit signal. */
 export interface FollowableLog {
@@ -25,7 +26,8 @@ const decoder = new TextDecoder();
 /**
  * A downstream consumer of a durable log: after each commit it reads the new events in order and applies them to a
  * sink, persisting its checkpoint, so a restart resumes where it stopped (the sink must tolerate a replay of the
- * last batch, which the deterministic coordinator does).
+ * last batch, which the deterministic coordinator does). The sink gets each event tagged `lease.replay`: `true` while
+ * the follower catches up at start (the events committed before this process followed the log), `false` after.
  */
 export class LogFollower {
   private lastSequence = 0;
@@ -33,6 +35,8 @@ export class LogFollower {
   private again = false;
   private stopped = false;
   private unsubscribe: (() => void) | undefined;
+  private catchingUp = false;
+  private replayed = 0;
 
   constructor(private readonly options: LogFollowerOptions) {}
 
@@ -41,8 +45,18 @@ export class LogFollower {
     const saved = await this.options.checkpointStore.get(this.options.checkpointKey);
     if (saved) this.lastSequence = (JSON.parse(decoder.decode(saved.payload)) as { lastSequence: number }).lastSequence;
     this.unsubscribe = this.options.replicator.onCommit(() => this.kick());
-    this.kick();
-    await this.running;
+    this.catchingUp = true;
+    try {
+      this.kick();
+      await this.running;
+    } finally {
+      this.catchingUp = false;
+    }
+  }
+
+  /** Events delivered tagged `lease.replay=true` (during the catch-up at start). */
+  get replayedEvents(): number {
+    return this.replayed;
   }
 
   /** The last sequence applied. */
@@ -81,7 +95,8 @@ export class LogFollower {
       let applied = 0;
       for await (const event of this.options.replicator.read(this.lastSequence + 1, 500)) {
         if (this.stopped) break;
-        await this.options.sink.apply(event);
+        if (this.catchingUp) this.replayed++;
+        await this.options.sink.apply(tagReplay(event, this.catchingUp));
         this.lastSequence = event.sequenceNumber;
         applied++;
       }

@@ -4,11 +4,17 @@
  * after the warm-up. `pnpm soak` runs ten minutes; CI runs a short one (apps/mesh-demo/test/soak.test.ts).
  *
  *   node dist/soak.js [--duration 600s] [--warmup 120s] [--rate 960] [--depth 3000] [--dead-letter-max 2000]
- *                     [--rss-slope-limit 4] [--out DIR]
+ *                     [--rss-slope-limit 4] [--kill-every 180s] [--first-kill T] [--partition-every 120s]
+ *                     [--partition-for 10s]
+ *                     [--lease-duration-ms 5000] [--rewarm 30s] [--out DIR]
+ *
+ * Faults (src/soak-faults.ts): the dispatcher is killed -9 every `--kill-every` and started again on its data
+ * directory (its samples count again `--rewarm` after the restart); a worker process of its own is stopped (SIGSTOP) every `--partition-every` for `--partition-for`, longer
+ * than a lease, then continued. `0` turns either off. At the end the soak completes what is left and proves from its
+ * ledger that no acknowledged item was lost.
  *
  * Exit code 0 when every check holds, 1 when one fails (the summary says which), 2 for a usage error.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -17,7 +23,16 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { HttpOutbound, isOmniRelayError, ResourceLeaseClient, type ResourceLeaseGrant } from "@omnirelay/core";
 import { parseDurationMs, UsageError } from "./config.js";
-import { judge, type SoakOptions, type SoakSample, type SoakSummary } from "./soak-judge.js";
+import {
+  LAST_ATTEMPT,
+  refusedAsLate,
+  SoakDispatcher,
+  SoakLedger,
+  SoakWorker,
+  serialOf,
+  workerMain,
+} from "./soak-faults.js";
+import { judge, type SoakFinal, type SoakOptions, type SoakSample, type SoakSummary } from "./soak-judge.js";
 
 export { judge, type SoakOptions, type SoakSample, type SoakSummary, slope } from "./soak-judge.js";
 
@@ -33,7 +48,12 @@ async function freePort(): Promise<number> {
 }
 
 function rssOf(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, "utf8");
+  } catch {
+    return 0; // killed a moment ago
+  }
   const kb = /VmRSS:\s+(\d+) kB/.exec(status);
   return kb ? Number(kb[1]) * 1024 : 0;
 }
@@ -49,6 +69,24 @@ function dirBytes(dir: string): number {
     }
   }
   return total;
+}
+
+/** The largest files under `dir` (path relative to it → bytes), largest first: where the disk went. */
+function largestFiles(dir: string, top = 8): Record<string, number> {
+  const files: Array<[string, number]> = [];
+  const walk = (at: string, rel: string) => {
+    for (const entry of readdirSync(at, { withFileTypes: true })) {
+      const path = join(at, entry.name);
+      if (entry.isDirectory()) walk(path, `${rel}${entry.name}/`);
+      else files.push([`${rel}${entry.name}`, statSync(path).size]);
+    }
+  };
+  try {
+    walk(dir, "");
+  } catch {
+    // A file removed while listing (a WAL checkpoint): report what was seen.
+  }
+  return Object.fromEntries(files.sort((a, b) => b[1] - a[1]).slice(0, top));
 }
 
 /** Reads `name{...shard="s"} value` or `name value` from a Prometheus exposition. */
@@ -79,69 +117,65 @@ class Pace {
   }
 }
 
+/** Reads `name{...label...} value` from a Prometheus exposition. */
+function metricWith(text: string, name: string, label: string): number {
+  for (const line of text.split("\n")) {
+    if (line.startsWith(`${name}{`) && line.includes(label)) return Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return 0;
+}
+
 /** Runs the soak against a dispatcher process of its own and returns the verdict (also written to `outDir`). */
 export async function runSoak(options: SoakOptions): Promise<SoakSummary> {
   const dataDir = mkdtempSync(join(tmpdir(), "omnirelay-soak-"));
   const [rpcPort, httpPort] = [await freePort(), await freePort()];
-  const main = resolve(import.meta.dirname, "main.js");
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [
-      main,
-      "--roles",
-      "dispatcher,diagnostics",
-      "--rpc-url",
-      `http://127.0.0.1:${rpcPort}`,
-      "--http-url",
-      `http://127.0.0.1:${httpPort}`,
-      "--data-dir",
-      dataDir,
-      "--shards",
-      "soak",
-      "--high-watermark",
-      String(options.depth * 4),
-      "--low-watermark",
-      String(options.depth * 2),
-      "--dead-letter-max",
-      String(options.deadLetterMax),
-      "--log-level",
-      "warn",
-    ],
-    { stdio: ["ignore", "ignore", "inherit"] },
-  );
   const url = `http://127.0.0.1:${rpcPort}`;
+  const dispatcher = new SoakDispatcher(
+    [
+      ...["--roles", "dispatcher,diagnostics", "--rpc-url", url, "--http-url", `http://127.0.0.1:${httpPort}`],
+      ...["--data-dir", dataDir, "--shards", "soak", "--log-level", "warn"],
+      ...["--high-watermark", String(options.depth * 4), "--low-watermark", String(options.depth * 2)],
+      ...["--dead-letter-max", String(options.deadLetterMax)],
+      // Leases shorter than a partition, so the stopped worker's leases run out and its items go to others.
+      ...["--lease-duration-ms", String(options.leaseDurationMs ?? 30_000)],
+    ],
+    url,
+  );
   const namespace = "resourcelease.mesh";
   const client = new ResourceLeaseClient({ outbound: new HttpOutbound({ url }), namespace, caller: "soak" });
+  const ledger = new SoakLedger();
   const errors: Record<string, number> = {};
+  const restartErrors: Record<string, number> = {};
   const samples: SoakSample[] = [];
   let ops = 0;
   let stop = false;
+  let worker: SoakWorker | undefined;
+  let final: SoakFinal | undefined;
+  let readyAt = 0;
+  let dataFiles: Record<string, number> = {};
   try {
-    for (let i = 0; ; i++) {
-      try {
-        if ((await fetch(`${url}/readyz`)).ok) break;
-      } catch {
-        // Not listening yet.
-      }
-      if (i > 200 || child.exitCode !== null) throw new Error("the dispatcher did not become ready");
-      await sleep(100);
-    }
+    await dispatcher.start();
+    if (options.partitionEveryMs) worker = new SoakWorker(url, ledger);
     const pace = new Pace(options.rate);
     const started = performance.now();
     const count = (error: unknown) => {
       const code = isOmniRelayError(error) ? error.code : String((error as Error)?.message ?? error);
-      errors[code] = (errors[code] ?? 0) + 1;
+      // Calls that were in flight when the dispatcher was killed, or reached it while it restarted.
+      const faulted = dispatcher.down || performance.now() - readyAt < 2_000;
+      const into = faulted ? restartErrors : errors;
+      into[code] = (into[code] ?? 0) + 1;
     };
     const body = new Uint8Array(200).fill(7);
     let pendingEstimate = 0;
     let serial = 0;
     const producer = async () => {
       while (!stop) {
-        if (pendingEstimate >= options.depth) {
+        if (pendingEstimate >= options.depth || dispatcher.down) {
           await sleep(5);
           continue;
         }
         await pace.take();
+        const first = serial;
         const batch = Array.from({ length: 1 + (serial % 4) }, () => ({
           resourceType: "table",
           resourceId: `soak-${serial++}`,
@@ -151,10 +185,25 @@ export async function runSoak(options: SoakOptions): Promise<SoakSummary> {
         }));
         try {
           await client.enqueueMany(batch);
+          for (let i = first; i < first + batch.length; i++) ledger.enqueued(i);
           ops++;
         } catch (error) {
           count(error);
         }
+      }
+    };
+    // Settles `grant` (complete, or fail with or without requeue); a call the dispatcher may have applied settles it.
+    const settle = async (grant: ResourceLeaseGrant, roll: number) => {
+      const id = serialOf(grant.payload.resourceId);
+      if (grant.attempt >= LAST_ATTEMPT) ledger.settled(id);
+      try {
+        if (roll < 17) await client.complete(grant.ownershipToken);
+        else await client.fail(grant.ownershipToken, { reason: "soak", requeue: roll < 19 });
+        if (roll < 17 || roll >= 19) ledger.settled(id);
+        ops++;
+      } catch (error) {
+        if (!refusedAsLate(error) && (roll < 17 || roll >= 19)) ledger.settled(id);
+        count(error);
       }
     };
     const consumer = async (lane: number) => {
@@ -171,14 +220,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakSummary> {
         if (grants.length === 0) await sleep(10);
         for (const grant of grants) {
           await pace.take();
-          const roll = n++ % 20;
-          try {
-            if (roll < 17) await client.complete(grant.ownershipToken);
-            else await client.fail(grant.ownershipToken, { reason: "soak", requeue: roll < 19 });
-            ops++;
-          } catch (error) {
-            count(error);
-          }
+          await settle(grant, n++ % 20);
         }
       }
     };
@@ -191,9 +233,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakSummary> {
           pendingEstimate = stats.pendingCount;
           samples.push({
             tMs,
-            rssBytes: rssOf(child.pid!),
+            incarnation: dispatcher.incarnation,
+            rssBytes: rssOf(dispatcher.pid),
             heapUsedBytes: metric(text, "nodejs_heap_size_used_bytes"),
             externalBytes: metric(text, "nodejs_external_memory_bytes"),
+            handles: metric(text, "nodejs_active_handles_total"),
+            timers: metricWith(text, "nodejs_active_resources", 'type="Timeout"'),
             pending: stats.pendingCount,
             active: stats.activeLeaseCount,
             deadLetters: stats.deadLetterCount ?? 0,
@@ -206,17 +251,44 @@ export async function runSoak(options: SoakOptions): Promise<SoakSummary> {
         await sleep(1000);
       }
     };
+    // Every `killEveryMs`: kill -9 the dispatcher and start it again; every `partitionEveryMs`: stop the worker.
+    const every = async (ms: number | undefined, fault: () => Promise<unknown>, first = ms) => {
+      if (!ms) return;
+      for (let at = first ?? ms; at < options.durationMs && !stop; at += ms) {
+        await sleep(Math.max(0, at - (performance.now() - started)));
+        if (!stop) await fault();
+      }
+    };
+    const faults = [
+      every(
+        options.killEveryMs,
+        async () => {
+          await dispatcher.kill9(started);
+          readyAt = performance.now();
+        },
+        options.firstKillMs,
+      ),
+      every(options.partitionEveryMs, () => (worker as SoakWorker).partition(options.partitionForMs ?? 10_000)),
+    ];
     const tasks = [sampler(), producer(), producer(), ...[0, 1, 2, 3].map(consumer)];
-    await sleep(options.durationMs);
+    // The worker stops one lease before the end, so its last leases have run out when the final drain starts.
+    const workerEnd = Math.max(0, options.durationMs - (options.leaseDurationMs ?? 30_000));
+    await sleep(workerEnd);
+    await worker?.stop();
+    await sleep(options.durationMs - workerEnd);
     stop = true;
-    await Promise.all(tasks);
+    await Promise.all([...tasks, ...faults]);
+    final = await finalDrain(client, ledger, options);
   } finally {
     stop = true;
+    await worker?.stop();
     await client.close();
-    child.kill("SIGKILL");
+    await dispatcher.stop();
+    dataFiles = largestFiles(dataDir);
     rmSync(dataDir, { recursive: true, force: true });
   }
-  const summary = judge(samples, options, errors);
+  const faults = { restarts: dispatcher.restarts, partitions: worker?.partitions ?? 0, restartErrors };
+  const summary = { ...judge(samples, options, { errors, faults, final }), dataFiles };
   mkdirSync(options.outDir, { recursive: true });
   const columns = Object.keys(samples[0] ?? {}) as Array<keyof SoakSample>;
   writeFileSync(
@@ -225,6 +297,36 @@ export async function runSoak(options: SoakOptions): Promise<SoakSummary> {
   );
   writeFileSync(join(options.outDir, "soak-summary.json"), `${JSON.stringify({ options, summary }, null, 2)}\n`);
   return summary;
+}
+
+/**
+ * After the load: completes everything still pending (waiting out the leases the worker held and delayed retries),
+ * lists the dead letters, and counts acknowledged items that are neither settled nor dead-lettered: lost.
+ */
+async function finalDrain(client: ResourceLeaseClient, ledger: SoakLedger, options: SoakOptions): Promise<SoakFinal> {
+  const until = performance.now() + 60_000 + (options.leaseDurationMs ?? 30_000);
+  let stats = await client.stats();
+  while (performance.now() < until) {
+    const grants = await client.lease({ maxItems: 100, peerId: "soak-drain" });
+    if (grants.length > 0) await client.completeMany(grants.map((g) => g.ownershipToken));
+    for (const grant of grants) ledger.settled(serialOf(grant.payload.resourceId));
+    stats = await client.stats();
+    if (stats.pendingCount + stats.activeLeaseCount + stats.delayedCount === 0) break;
+    if (grants.length === 0) await sleep(100);
+  }
+  const dead = await client.deadLetters({ limit: Math.max(1, options.deadLetterMax) });
+  const deadSerials = new Set(dead.map((d) => serialOf(d.payload.resourceId)));
+  const lost = ledger.unsettled().filter((s) => !deadSerials.has(s));
+  return {
+    acknowledged: ledger.acknowledged,
+    lost: lost.length,
+    lostSample: lost.slice(0, 10),
+    pending: stats.pendingCount,
+    active: stats.activeLeaseCount,
+    delayed: stats.delayedCount,
+    deadLetters: stats.deadLetterCount ?? 0,
+    deadLettersListed: dead.length,
+  };
 }
 
 function parseSoakArgs(argv: readonly string[]): SoakOptions {
@@ -237,6 +339,12 @@ function parseSoakArgs(argv: readonly string[]): SoakOptions {
       depth: { type: "string", default: "3000" },
       "dead-letter-max": { type: "string", default: "2000" },
       "rss-slope-limit": { type: "string", default: "4" },
+      "kill-every": { type: "string", default: "180s" },
+      "first-kill": { type: "string" },
+      "partition-every": { type: "string", default: "120s" },
+      "partition-for": { type: "string", default: "10s" },
+      "lease-duration-ms": { type: "string", default: "5000" },
+      rewarm: { type: "string", default: "30s" },
       out: { type: "string", default: "soak-results" },
     },
     strict: true,
@@ -249,6 +357,8 @@ function parseSoakArgs(argv: readonly string[]): SoakOptions {
     return n;
   };
   if (warmupMs >= durationMs) throw new UsageError("--warmup must be shorter than --duration");
+  // "0" turns a fault off.
+  const every = (name: string, text: string) => (text === "0" ? 0 : parseDurationMs(name, text));
   return {
     durationMs,
     warmupMs,
@@ -256,11 +366,18 @@ function parseSoakArgs(argv: readonly string[]): SoakOptions {
     depth: int("depth", values.depth),
     deadLetterMax: int("dead-letter-max", values["dead-letter-max"]),
     rssSlopeLimitMiBPerMin: int("rss-slope-limit", values["rss-slope-limit"]),
+    killEveryMs: every("kill-every", values["kill-every"]),
+    ...(values["first-kill"] ? { firstKillMs: parseDurationMs("first-kill", values["first-kill"]) } : {}),
+    partitionEveryMs: every("partition-every", values["partition-every"]),
+    partitionForMs: parseDurationMs("partition-for", values["partition-for"]),
+    leaseDurationMs: int("lease-duration-ms", values["lease-duration-ms"]),
+    rewarmMs: parseDurationMs("rewarm", values.rewarm),
     outDir: resolve(values.out),
   };
 }
 
 async function cli(): Promise<void> {
+  if (process.argv[2] === "worker" && process.argv[3]) return workerMain(process.argv[3]);
   let options: SoakOptions;
   try {
     options = parseSoakArgs(process.argv.slice(2));
@@ -269,7 +386,7 @@ async function cli(): Promise<void> {
     process.exit(2);
   }
   console.error(
-    `soak: ${options.durationMs / 1000} s (warm-up ${options.warmupMs / 1000} s) at ${options.rate} ops/s, depth ${options.depth}`,
+    `soak: ${options.durationMs / 1000} s (warm-up ${options.warmupMs / 1000} s) at ${options.rate} ops/s, depth ${options.depth}; kill -9 every ${(options.killEveryMs ?? 0) / 1000} s, worker partition every ${(options.partitionEveryMs ?? 0) / 1000} s`,
   );
   const summary = await runSoak(options);
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);

@@ -10,12 +10,16 @@ import { describe, expect, it } from "vitest";
 const soakScript = resolve(import.meta.dirname, "../dist/soak.js");
 
 describe("soak (short)", () => {
-  it("keeps RSS, external memory, the data directory and the dead letters flat after the warm-up", async () => {
+  it("keeps RSS, external memory, handles, the data directory and the dead letters flat across a kill -9 and partitions, losing nothing", async () => {
     const out = mkdtempSync(join(tmpdir(), "omnirelay-soak-test-"));
     const args = [
       soakScript,
       ...["--duration", "90s", "--warmup", "40s", "--rate", "500", "--depth", "1500"],
       ...["--dead-letter-max", "300", "--rss-slope-limit", "8", "--out", out],
+      // The faults fit in the same 90 s: one kill -9 of the dispatcher early in the warm-up (the restarted process gets
+      // the same 40 s warm-up and then most of the window to show a trend), and two 8 s partitions of the worker.
+      ...["--first-kill", "10s", "--kill-every", "90s", "--rewarm", "40s"],
+      ...["--partition-every", "30s", "--partition-for", "8s", "--lease-duration-ms", "5000"],
     ];
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -33,8 +37,16 @@ describe("soak (short)", () => {
     // The dead-letter bound was reached (so purging ran) and nothing failed but fenced late calls.
     expect(summary.maxDeadLetters).toBe(300);
     expect(summary.opsPerSecond).toBeGreaterThan(250);
+    // The faults happened, and the dispatcher came back from the kill without losing an acknowledged item.
+    expect(summary.restarts).toHaveLength(1);
+    expect(summary.partitions).toBe(2);
+    expect(summary.rssByIncarnationMiB.length).toBeGreaterThan(0);
+    expect(summary.final.acknowledged).toBeGreaterThan(1000);
+    expect(summary.final.lost).toBe(0);
     const csv = readFileSync(join(out, "soak-samples.csv"), "utf8").trim().split("\n");
-    expect(csv[0]).toBe("tMs,rssBytes,heapUsedBytes,externalBytes,pending,active,deadLetters,dataDirBytes,opsTotal");
+    expect(csv[0]).toBe(
+      "tMs,incarnation,rssBytes,heapUsedBytes,externalBytes,handles,timers,pending,active,deadLetters,dataDirBytes,opsTotal",
+    );
     expect(csv.length).toBeGreaterThan(60);
   }, 180_000);
 });

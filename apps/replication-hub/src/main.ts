@@ -1,4 +1,4 @@
-import { LifecycleGroup } from "@omnirelay/core";
+import { isOmniRelayError, LifecycleGroup } from "@omnirelay/core";
 import { GrpcReplicationHub } from "@omnirelay/replicator-grpc";
 import { parseHubConfig, usage } from "./config.js";
 import { HubHttp } from "./http.js";
@@ -47,7 +47,18 @@ async function main(): Promise<void> {
   process.on("SIGINT", stop);
 }
 
+/** The code and metadata of an error and of its cause (e.g. a source's log refused as damaged), for the operator. */
+function codesOf(error: unknown): Record<string, unknown> | undefined {
+  if (!isOmniRelayError(error)) return undefined;
+  const cause = codesOf(error.cause);
+  return { code: error.code, metadata: error.metadata, ...(cause ? { cause } : {}) };
+}
+
 main().catch((error: unknown) => {
   process.stderr.write(`omnirelay-hub: ${error instanceof Error ? error.message : String(error)}\n`);
+  // A failed start says which documented code stopped it: a source log refused as damaged reads
+  // {"event":"failed","code":"resourcelease.replication.grpc.store_failed",…,"cause":{"code":"resourcelease.sqlite.corrupt",…}}.
+  const codes = codesOf(error);
+  if (codes) process.stderr.write(`${JSON.stringify({ event: "failed", ...codes })}\n`);
   process.exit(1);
 });

@@ -25,7 +25,7 @@ export interface SqliteDeterministicRetention {
   readonly kinds?: readonly string[];
   /** Also select records whose key starts with one of these (any kind), e.g. an application's idempotency claims. @defaultValue [] */
   readonly keyPrefixes?: readonly string[];
-  /** How often the job runs (first run one interval after open). @defaultValue 60000 */
+  /** How often the job runs: once at open (before `open` resolves), then every interval. @defaultValue 60000 */
   readonly intervalMs?: number;
 }
 

@@ -130,7 +130,8 @@ export class SqliteDeterministicStateStore implements DeterministicStateStore, A
   }
 
   /**
-   * Opens (creating or migrating) the store, and starts its retention job when `retention` is given.
+   * Opens (creating or migrating) the store, and starts its retention job when `retention` is given (it runs once at
+   * open, before this resolves, then every `retention.intervalMs`).
    * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`), failed-precondition
    *   `resourcelease.sqlite.schema_too_new`.
    */
@@ -161,6 +162,10 @@ export class SqliteDeterministicStateStore implements DeterministicStateStore, A
       db.close();
       throw error;
     }
+    // Once at open, before the store is used: what a crashed process left unpruned goes now. Otherwise a process that
+    // restarts more often than the interval (a crash loop, the soak's kill -9 every few minutes) never prunes, and
+    // the file grows with every event after all.
+    await store.prune();
     store.scheduleRetention();
     return store;
   }

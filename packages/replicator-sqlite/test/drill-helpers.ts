@@ -32,6 +32,8 @@ export interface Running {
   readonly exited: Promise<void>;
   /** Events the fixture's coordinator recorded while replaying the log at start. */
   readonly recordedAtStart: number;
+  /** Events the coordinator was given before the node served: tagged `lease.replay=true` (`replay`) or `false`. */
+  readonly delivered: { readonly replay: number; readonly live: number };
 }
 
 /** Starts the fixture dispatcher on `path`; `durability` is the log's mode (default the package's, 'batched'). */
@@ -40,7 +42,7 @@ export async function start(path: string, ...extra: string[]): Promise<Running> 
 }
 
 export async function startWith(
-  options: { durability?: string; writerThread?: boolean },
+  options: { durability?: string; writerThread?: boolean; effects?: "json" },
   path: string,
   ...extra: string[]
 ): Promise<Running> {
@@ -48,6 +50,7 @@ export async function startWith(
     ...process.env,
     ...(options.durability ? { DRILL_DURABILITY: options.durability } : {}),
     ...(options.writerThread !== undefined ? { DRILL_WRITER_THREAD: String(options.writerThread) } : {}),
+    ...(options.effects ? { DRILL_EFFECTS: options.effects } : {}),
   };
   const child = spawn(process.execPath, [fixture, path, ...extra], { stdio: ["ignore", "pipe", "pipe"], env });
   children.add(child);
@@ -69,7 +72,12 @@ export async function startWith(
     });
     child.once("close", (code) => reject(new Error(`dispatcher exited with ${code} before serving: ${stderr}`)));
   });
-  const info = JSON.parse(line) as { port: number; recordedAtStart?: number; error?: Refusal };
+  const info = JSON.parse(line) as {
+    port: number;
+    recordedAtStart?: number;
+    delivered?: Running["delivered"];
+    error?: Refusal;
+  };
   if (info.error) {
     await exited;
     throw new RefusedToStart(info.error);
@@ -79,7 +87,13 @@ export async function startWith(
     outbound: new HttpOutbound({ url: `http://127.0.0.1:${port}`, timeoutMs: 10_000 }),
     caller: "drill",
   });
-  return { child, client, exited, recordedAtStart: info.recordedAtStart ?? 0 };
+  return {
+    child,
+    client,
+    exited,
+    recordedAtStart: info.recordedAtStart ?? 0,
+    delivered: info.delivered ?? { replay: 0, live: 0 },
+  };
 }
 
 /** Why the fixture refused to open its log. */

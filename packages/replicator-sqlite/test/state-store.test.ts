@@ -130,6 +130,23 @@ describe("SqliteDeterministicStateStore retention", () => {
     expect((await coordinator.record(event(5))).recorded).toBe(true);
   });
 
+  it("runs once at open: a store reopened after a crash is pruned before use, not one interval later", async () => {
+    const path = tempDb("state.db");
+    const first = await SqliteDeterministicStateStore.open({ path });
+    for (let i = 0; i < 50; i++) await first.set(`fx/${i}`, at("omnirelay.effect", 1000 + i));
+    await first.close();
+    // Restarted with retention (as a process in a crash loop is, again and again): the backlog goes at open.
+    const clock = new FakeClock();
+    await using reopened = await SqliteDeterministicStateStore.open({
+      path,
+      clock,
+      retention: { maxRecords: 10, intervalMs: 3_600_000 },
+    });
+    expect(reopened.count()).toBe(10);
+    expect(await reopened.get("fx/49")).toBeDefined();
+    expect(await reopened.get("fx/39")).toBeUndefined();
+  });
+
   it("keeps the file bounded: ten times the retained records written, the file stops growing", async () => {
     const write = async (store: SqliteDeterministicStateStore, round: number) => {
       for (let i = 0; i < 500; i++) await store.set(`fx/${round}/${i}`, at("omnirelay.effect", round * 1000 + i, 1000));
@@ -183,9 +200,13 @@ describe("SqliteDeterministicStateStore retention", () => {
        INSERT INTO omnirelay_deterministic_state VALUES ('k', 'omnirelay.effect', 1, 5, x'01');`,
     );
     db.close();
+    const kept = await SqliteDeterministicStateStore.open({ path });
+    expect((await kept.get("k"))?.recordedAt).toBe(5);
+    await kept.close();
+    // With retention the migrated index serves the prune at open: the record is far older than 1 ms.
     const store = await SqliteDeterministicStateStore.open({ path, retention: { maxAgeMs: 1 } });
-    expect((await store.get("k"))?.recordedAt).toBe(5);
-    expect(await store.prune()).toEqual({ deleted: 1, remaining: 0 });
+    expect(store.count()).toBe(0);
+    expect(await store.prune()).toEqual({ deleted: 0, remaining: 0 });
     await store.close();
     const check = new Database(path, { readonly: true });
     expect(

@@ -2,6 +2,7 @@ import type { CallOptions, ResourceLeaseReplicationEvent, ResourceLeaseReplicati
 import type { DeterministicRecord } from "../contracts/stores.js";
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
+import { withoutReplayTag } from "../replication/replay-tag.js";
 import { encodeReplicationEvent } from "../wire/event.js";
 import {
   type ResolvedDeterministicOptions,
@@ -35,7 +36,8 @@ const encoder = new TextEncoder();
  * - the version gate `${changeId}.${seq}` (kind `omnirelay.version`, version = `maxVersion`, payload `{"version":n}`);
  *   an existing gate must be kind `omnirelay.version` with a version in [minVersion, maxVersion];
  * - the effect at `effectIdFactory(event)` (kind `omnirelay.effect`, the gate's version, payload = the full event
- *   JSON envelope as UTF-8, see `encodeReplicationEvent`), inserted with `tryAdd` — the first writer wins.
+ *   JSON envelope as UTF-8, see `encodeReplicationEvent`, without the `lease.replay` tag of a replayed delivery),
+ *   inserted with `tryAdd` — the first writer wins.
  *
  * Claim, then execute: `execute` runs only in the call whose `tryAdd` won, so it runs at most once across processes
  * sharing the store. If the process crashes (or `execute` fails) after the claim, the effect is not retried; make
@@ -93,7 +95,8 @@ export class DeterministicResourceLeaseCoordinator implements ResourceLeaseRepli
     }
     throwIfAborted(options.signal);
     const version = await this.requireVersion(`${changeId}.${seq}`);
-    const payload = encoder.encode(JSON.stringify(encodeReplicationEvent(event)));
+    // The effect holds the event as the log stores it: a replayed copy and the live one record the same bytes.
+    const payload = encoder.encode(JSON.stringify(encodeReplicationEvent(withoutReplayTag(event))));
     throwIfAborted(options.signal);
     const effect: DeterministicRecord = { kind: DETERMINISTIC_EFFECT_KIND, version, payload, recordedAt: clock.now() };
     if (!(await stateStore.tryAdd(effectId, effect))) {

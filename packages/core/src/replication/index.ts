@@ -16,5 +16,6 @@ export { DurableFanOutResourceLeaseReplicator } from "./durable-fan-out.js";
 export { InMemoryResourceLeaseEventLog } from "./in-memory-event-log.js";
 export type { InMemoryResourceLeaseReplicatorOptions } from "./in-memory-replicator.js";
 export { InMemoryResourceLeaseReplicator } from "./in-memory-replicator.js";
+export { isReplayEvent, LEASE_REPLAY_METADATA, tagReplay, withoutReplayTag } from "./replay-tag.js";
 export type { ShardedResourceLeaseReplicatorOptions } from "./sharded-replicator.js";
 export { ShardedResourceLeaseReplicator } from "./sharded-replicator.js";
