@@ -2,12 +2,12 @@ import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { SqliteDeterministicStateStore, SqliteResourceLeaseReplicator } from "@omnirelay/replicator-sqlite";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { drillCoordinator, storeDigest } from "../src/digest.js";
-import { NetLab } from "../src/netns.js";
 import { docCommand } from "./doc.js";
 import { allCompleted, eventsOf, expectGapFreeSequence, ids, report } from "./events.js";
-import { hubMain, killAll, type Line, type Proc, sleep, startChaos, startDrill, startNode, tempDir } from "./procs.js";
+import { drillLab } from "./lab.js";
+import { hubMain, type Line, type Proc, sleep, startChaos, startDrill, startNode, tempDir } from "./procs.js";
 
 const PARTITION_MS = 3_000;
 /**
@@ -20,16 +20,7 @@ const ITEMS = 400;
 const HUB_PORT = 7500;
 const PORT = 7400;
 
-const lab = new NetLab();
-const dirs: Array<() => void> = [];
-afterEach(async () => {
-  await killAll();
-  for (const remove of dirs.splice(0)) remove();
-});
-afterAll(() => {
-  lab.destroy();
-  expect(lab.remaining()).toEqual([]);
-});
+const { lab, dirs } = drillLab();
 
 /** A dispatcher (forwarding to the hub) and a worker on its loopback, both inside namespace `ns`. */
 async function node(

@@ -1,23 +1,14 @@
-import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { NetLab } from "../src/netns.js";
+import { describe, expect, it } from "vitest";
 import { report } from "./events.js";
-import { killAll, type Line, type Proc, sleep, startChaos, startDrill, startNode, tempDir } from "./procs.js";
+import { drillLab } from "./lab.js";
+import { type Line, type Proc, sleep, startChaos, startDrill, startNode, tempDir } from "./procs.js";
 
 /** The ownership TTL: an owner that cannot renew stops serving this long after its last successful renewal. */
 const TTL_MS = 1_500;
 const PARTITION_S = 5;
 const NATS_PORT = 4222;
 
-const lab = new NetLab();
-const dirs: Array<() => void> = [];
-afterEach(async () => {
-  await killAll();
-  for (const remove of dirs.splice(0)) remove();
-});
-afterAll(() => {
-  lab.destroy();
-  expect(lab.remaining()).toEqual([]);
-});
+const { lab, dirs } = drillLab();
 
 async function natsServer(ns: string): Promise<Proc> {
   const store = tempDir("nats");

@@ -1,22 +1,13 @@
-import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { NetLab } from "../src/netns.js";
+import { describe, expect, it } from "vitest";
 import { allCompleted, completionsById, eventsOf, expectGapFreeSequence, ids, report } from "./events.js";
-import { killAll, startChaos, startDrill, tempDir } from "./procs.js";
+import { drillLab } from "./lab.js";
+import { startChaos, startDrill, tempDir } from "./procs.js";
 
 const LEASE_MS = 2_000;
 const PORT = 7400;
 const ITEMS = 30;
 
-const lab = new NetLab();
-const dirs: Array<() => void> = [];
-afterEach(async () => {
-  await killAll();
-  for (const remove of dirs.splice(0)) remove();
-});
-afterAll(() => {
-  lab.destroy();
-  expect(lab.remaining()).toEqual([]);
-});
+const { lab, dirs } = drillLab();
 
 describe("drill: partition between a dispatcher and one of its workers (network namespaces)", () => {
   it("the cut-off worker self-fences before its leases end, its items finish elsewhere once, late completions are refused", async () => {
