@@ -38,10 +38,11 @@ export class EventFeed {
     this.byType.set(event.eventType, (this.byType.get(event.eventType) ?? 0) + 1);
     if (deadLetterEvents.has(event.eventType))
       this.deadLetterMoves.set(shard, (this.deadLetterMoves.get(shard) ?? 0) + 1);
+    const sequenceId = itemOf(event);
     this.entries.push({
       shard,
       sequenceNumber: event.sequenceNumber,
-      ...(itemOf(event) !== undefined ? { sequenceId: itemOf(event) } : {}),
+      ...(sequenceId !== undefined ? { sequenceId } : {}),
       eventType: event.eventType,
       timestamp: event.timestamp,
       ...(event.peerId ? { peerId: event.peerId } : {}),

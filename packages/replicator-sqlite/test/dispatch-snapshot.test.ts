@@ -3,7 +3,7 @@ import { FakeClock } from "@omnirelay/core/testing";
 import { describe, expect, it } from "vitest";
 import { openDurableResourceLeaseQueue } from "../src/index.js";
 import { decodeSnapshot, encodeSnapshot } from "../src/snapshot-codec.js";
-import { item, tempDb } from "./helpers.js";
+import { emptySnapshot, item, tempDb } from "./helpers.js";
 
 const tenant = (name: string, i: number) => item(`${name}-${i}`, { attributes: { tenant: name } });
 const names = (grants: ReadonlyArray<{ payload: { resourceId: string } }>) => grants.map((g) => g.payload.resourceId);
@@ -53,19 +53,7 @@ describe("per-key dispatch state in SQLite snapshots", () => {
   });
 
   it("the codec round-trips the dispatch state, and a snapshot without it decodes without it", () => {
-    const base = {
-      version: 1 as const,
-      lastEventSequence: 4,
-      lastFencingToken: 1,
-      lastSequenceId: 2,
-      mode: "running" as const,
-      pending: [],
-      delayed: [],
-      active: [],
-      deadLetters: [],
-      requestIds: [],
-      reusableIds: [],
-    };
+    const base = emptySnapshot(4);
     const dispatch = { vtime: 2.5, keys: [["a", 3, 1_767_225_600_000, 2, 1_767_225_660_000] as const] };
     const coded = encodeSnapshot({ ...base, dispatch });
     expect(decodeSnapshot(coded.head, coded.parts)).toEqual({ ...base, dispatch });

@@ -4,7 +4,7 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { openDurableResourceLeaseQueue, SqliteResourceLeaseReplicator } from "../src/index.js";
 import { decodeSnapshot, encodeSnapshotHead } from "../src/snapshot-codec.js";
-import { item, tempDb } from "./helpers.js";
+import { emptySnapshot, item, tempDb } from "./helpers.js";
 
 async function readAll(path: string, from = 1) {
   const log = await SqliteResourceLeaseReplicator.open({ path });
@@ -57,18 +57,7 @@ describe("the hash chain in a SQLite log", () => {
   });
 
   it("the snapshot head codec round-trips lastEventHash, and reads heads without it", () => {
-    const base = {
-      version: 1 as const,
-      lastEventSequence: 9,
-      lastFencingToken: 0,
-      lastSequenceId: 0,
-      mode: "running" as const,
-      pending: [],
-      delayed: [],
-      active: [],
-      deadLetters: [],
-      requestIds: [],
-    };
+    const base = emptySnapshot(9);
     expect(decodeSnapshot(encodeSnapshotHead({ ...base, lastEventHash: "abc" }, 0), []).lastEventHash).toBe("abc");
     expect(decodeSnapshot(encodeSnapshotHead(base, 0), [])).not.toHaveProperty("lastEventHash");
   });

@@ -110,3 +110,20 @@ export function binaryRowAt(file: Buffer, sequence: number): number {
   }
   return -1;
 }
+
+/** A queue snapshot with no items, at `lastEventSequence`: the base of the snapshot codec tests. */
+export function emptySnapshot(lastEventSequence: number) {
+  return {
+    version: 1 as const,
+    lastEventSequence,
+    lastFencingToken: 1,
+    lastSequenceId: 2,
+    mode: "running" as const,
+    pending: [],
+    delayed: [],
+    active: [],
+    deadLetters: [],
+    requestIds: [],
+    reusableIds: [],
+  };
+}
