@@ -7,6 +7,7 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 usage: tools/mesh-chaos.sh --kill peer [--peer ID] [--diag-url URL] [--rpc-url URL] [--timeout S] [--no-restart]
+       tools/mesh-chaos.sh --partition worker|grpc [--peer ID] [--diag-url URL] [--rpc-url URL] [--for S] [--timeout S]
        tools/mesh-chaos.sh --partition grpc|hub|worker|nats --netns NS --dev DEV [--for S]
                            [--metrics-url URL] [--metrics-netns NS] [--metric NAME] [--sla N] [--timeout S]
 
@@ -17,6 +18,12 @@ usage: tools/mesh-chaos.sh --kill peer [--peer ID] [--diag-url URL] [--rpc-url U
                        with its own command line and environment (it stops with the mesh that started it) and wait
                        until it is healthy. --no-restart leaves it dead. --rpc-url: only the worker whose command
                        line has this dispatcher URL (when several meshes run on one host).
+  --partition worker|grpc (without --netns): cut the link of a worker that runs in a network namespace of its own
+                       (`npm run demo -- --netns` starts its workers that way): the worker of --peer (default
+                       mesh-worker-a for worker, mesh-worker-b — the demo's gRPC worker — for grpc) is found by its
+                       command line, its namespace with `ip netns identify`, and its one link is brought down for
+                       --for seconds. Watched on --diag-url's lease-health: the peer turns unhealthy and its leases
+                       expire and go to the others; after the heal (also on any exit) it turns healthy again.
   --partition NAME     cut a link of a mesh laid out in network namespaces (the drills build one; NAME says which:
                        grpc/hub = a dispatcher and the replication hub, worker = a dispatcher and a worker, nats =
                        a JetStream shard owner and NATS): bring
@@ -37,14 +44,14 @@ die_usage() {
   exit 2
 }
 
-KILL="" PARTITION="" PEER="mesh-worker-a" DIAG_URL="http://127.0.0.1:5158" RPC_URL="" TIMEOUT=30 RESTART=1
+KILL="" PARTITION="" PEER="mesh-worker-a" PEER_SET=0 DIAG_URL="http://127.0.0.1:5158" RPC_URL="" TIMEOUT=30 RESTART=1
 NETNS="" DEV="" FOR=10 METRICS_URL="" METRICS_NETNS="" METRIC="omnirelay_resourcelease_replication_lag" SLA=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -h | --help) usage; exit 0 ;;
     --kill) KILL="${2:-}"; shift 2 || die_usage "--kill needs a target" ;;
     --partition) PARTITION="${2:-}"; shift 2 || die_usage "--partition needs a link name" ;;
-    --peer) PEER="${2:-}"; shift 2 || die_usage "--peer needs an id" ;;
+    --peer) PEER="${2:-}" PEER_SET=1; shift 2 || die_usage "--peer needs an id" ;;
     --diag-url) DIAG_URL="${2:-}"; shift 2 || die_usage "--diag-url needs a URL" ;;
     --rpc-url) RPC_URL="${2:-}"; shift 2 || die_usage "--rpc-url needs a URL" ;;
     --timeout) TIMEOUT="${2:-}"; shift 2 || die_usage "--timeout needs seconds" ;;
@@ -111,8 +118,8 @@ wait_state() {
 
 kill_peer() {
   [[ "$KILL" == "peer" ]] || die_usage "--kill takes 'peer'"
-  local pid cwd parent state killed detected requeued recovered="null" restarted="null"
-  local -a argv envv pids
+  local pid cwd parent state killed detected requeued recovered="null" restarted="null" ns
+  local -a argv envv pids inns=()
   mapfile -t pids < <(find_workers)
   [[ ${#pids[@]} -eq 1 ]] || fail kill-peer "expected one worker process for peer $PEER, found ${#pids[@]}"
   pid=${pids[0]}
@@ -120,6 +127,9 @@ kill_peer() {
   mapfile -d '' -t envv <"/proc/$pid/environ"
   cwd=$(readlink "/proc/$pid/cwd")
   parent=$(awk '/^PPid:/ {print $2}' "/proc/$pid/status")
+  # A worker in a network namespace of its own (`npm run demo -- --netns`) is restarted in the same one.
+  ns=$(ip netns identify "$pid" 2>/dev/null || true)
+  [[ -z "$ns" ]] || inns=(ip netns exec "$ns")
   state=$(peer_state) || fail kill-peer "cannot read $DIAG_URL/omnirelay/control/lease-health"
   [[ "$state" == true* ]] || fail kill-peer "peer $PEER is not healthy before the drill ($state)"
   say "$(jq -cn --arg peer "$PEER" --argjson pid "$pid" '{event:"killing",peer:$peer,pid:$pid}')"
@@ -133,7 +143,7 @@ kill_peer() {
   if [[ $RESTART -eq 1 ]]; then
     # Rollback: the same program, arguments and environment. Its stdin ends when the process that started it exits,
     # so a worker restarted under `npm run demo` (MESH_DEMO_SUPERVISED=1) stops with the demo.
-    (cd "$cwd" && exec setsid env -i "${envv[@]}" "${argv[@]}" < <(exec tail -f --pid="$parent" /dev/null) \
+    (cd "$cwd" && exec setsid "${inns[@]}" env -i "${envv[@]}" "${argv[@]}" < <(exec tail -f --pid="$parent" /dev/null) \
       >/dev/null 2>&1) &
     restarted=$!
     recovered=$(wait_state '^true ' "$killed") || fail kill-peer "the restarted $PEER did not turn healthy"
@@ -156,9 +166,49 @@ metric_value() {
   awk -v m="$METRIC" '$1 == m || index($1, m "{") == 1 { print $NF; exit }' <<<"$body"
 }
 
+# A worker of the demo (or any mesh) whose process runs in a network namespace of its own: cut its one link, watch its
+# peer in lease-health, heal, watch it come back.
+partition_peer() {
+  local drill="partition-$PARTITION" pid ns dev state cut detected requeued healed recovered
+  local -a pids
+  [[ "$PEER_SET" -eq 1 || "$PARTITION" != "grpc" ]] || PEER="mesh-worker-b"
+  mapfile -t pids < <(find_workers)
+  [[ ${#pids[@]} -eq 1 ]] || fail "$drill" "expected one worker process for peer $PEER, found ${#pids[@]}"
+  pid=${pids[0]}
+  ns=$(ip netns identify "$pid" 2>/dev/null || true)
+  [[ -n "$ns" ]] || fail "$drill" "peer $PEER's worker (pid $pid) runs in the host's network namespace: start the demo with --netns (npm run demo -- --netns), or give --netns and --dev"
+  dev=$(ip -n "$ns" -o link show | awk -F': ' '$2 != "lo" { sub(/@.*/, "", $2); print $2; exit }')
+  [[ -n "$dev" ]] || fail "$drill" "no link besides lo in namespace $ns"
+  state=$(peer_state) || fail "$drill" "cannot read $DIAG_URL/omnirelay/control/lease-health"
+  [[ "$state" == true* ]] || fail "$drill" "peer $PEER is not healthy before the drill ($state)"
+  CUT_NS=$ns CUT_DEV=$dev
+  trap 'ip -n "$CUT_NS" link set "$CUT_DEV" up 2>/dev/null || true' EXIT INT TERM
+  cut=$(now_ms)
+  ip -n "$ns" link set "$dev" down
+  say "$(jq -cn --arg peer "$PEER" --argjson pid "$pid" --arg ns "$ns" --arg dev "$dev" --argjson at "$cut" \
+    '{event:"partitioned",peer:$peer,pid:$pid,netns:$ns,dev:$dev,at:$at}')"
+  detected=$(wait_state '^false ' "$cut") || fail "$drill" "peer $PEER still healthy ${TIMEOUT}s into the partition"
+  say "$(jq -cn --argjson ms "$detected" '{event:"unhealthy",ms:$ms}')"
+  requeued=$(wait_state '^false 0 0$' "$cut") || fail "$drill" "the leases of $PEER did not expire and move"
+  say "$(jq -cn --argjson ms "$requeued" '{event:"requeued",ms:$ms}')"
+  sleep "$(awk -v c="$cut" -v f="$FOR" -v n="$(now_ms)" 'BEGIN { r = (c + f * 1000 - n) / 1000; print (r > 0 ? r : 0) }')"
+  ip -n "$ns" link set "$dev" up
+  healed=$(now_ms)
+  say "$(jq -cn --argjson ms $((healed - cut)) --argjson at "$healed" '{event:"healed",partitionMs:$ms,at:$at}')"
+  recovered=$(wait_state '^true ' "$healed") || fail "$drill" "peer $PEER did not turn healthy ${TIMEOUT}s after the heal"
+  kill -0 "$pid" 2>/dev/null || fail "$drill" "peer $PEER's worker (pid $pid) died during the partition"
+  say "$(jq -cn --arg d "$drill" --arg peer "$PEER" --argjson pid "$pid" --argjson p $((healed - cut)) \
+    --argjson d1 "$detected" --argjson q "$requeued" --argjson r "$recovered" \
+    '{event:"passed",drill:$d,peer:$peer,pid:$pid,partitionMs:$p,detectedMs:$d1,requeuedMs:$q,recoveredMs:$r}')"
+}
+
 partition() {
   case "$PARTITION" in grpc | hub | worker | nats) ;; *) die_usage "--partition takes grpc, hub, worker or nats" ;; esac
-  [[ -n "$NETNS" && -n "$DEV" ]] || die_usage "--partition needs --netns and --dev (the veth to cut)"
+  if [[ -z "$NETNS" && -z "$DEV" && ( "$PARTITION" == worker || "$PARTITION" == grpc ) ]]; then
+    partition_peer
+    return
+  fi
+  [[ -n "$NETNS" && -n "$DEV" ]] || die_usage "--partition $PARTITION needs --netns and --dev (the veth to cut)"
   ip -n "$NETNS" link show "$DEV" >/dev/null 2>&1 || fail "partition-$PARTITION" "no device $DEV in namespace $NETNS"
   local peak=0 value cut healed deadline recovered
   trap 'ip -n "$NETNS" link set "$DEV" up 2>/dev/null || true' EXIT INT TERM

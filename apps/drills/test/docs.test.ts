@@ -44,7 +44,7 @@ describe("docs/reliability.md", () => {
       for (const flag of words(command).filter((w) => w.startsWith("--"))) expect(help, flag).toContain(flag);
     }
     // The partition example parses and gets as far as looking for its (made-up) device: a usage error would exit 2.
-    const partition = commands.find((c) => c.includes("--partition"))!;
+    const partition = commands.find((c) => c.includes("--partition") && c.includes("--netns"))!;
     const run = spawnSync("bash", [chaosScript, ...words(partition).slice(1)], { encoding: "utf8" });
     expect(run.stderr).toBe("");
     expect(run.status).toBe(1);

@@ -56,9 +56,9 @@ describe("tools/mesh-chaos.sh", () => {
     const bad = spawnSync("bash", [chaosScript, "--kill", "peer", "--partition", "grpc"], { encoding: "utf8" });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain("one drill at a time");
-    const noLink = spawnSync("bash", [chaosScript, "--partition", "grpc"], { encoding: "utf8" });
+    const noLink = spawnSync("bash", [chaosScript, "--partition", "hub"], { encoding: "utf8" });
     expect(noLink.status).toBe(2);
-    expect(noLink.stderr).toContain("--partition needs --netns and --dev");
+    expect(noLink.stderr).toContain("--partition hub needs --netns and --dev");
   });
 
   it("--kill peer against the running demo: the worker dies, turns unhealthy, its leases move, and it is restarted", async () => {
@@ -81,6 +81,13 @@ describe("tools/mesh-chaos.sh", () => {
       expect(i, "the demo's two workers never turned healthy").toBeLessThan(200);
       await sleep(100);
     }
+    // A worker in the host's namespace cannot be cut alone: refused, saying how to start the demo.
+    const refused = spawnSync("bash", [chaosScript, "--partition", "worker", "--rpc-url", `http://127.0.0.1:${rpc}`], {
+      encoding: "utf8",
+    });
+    expect(refused.status).toBe(1);
+    expect(JSON.parse(refused.stdout.trim())).toMatchObject({ event: "failed", drill: "partition-worker" });
+    expect(refused.stdout).toContain("npm run demo -- --netns");
     // docs/reliability.md's command, pointed at this demo's diagnostics port.
     const [, ...args] = words(docCommand("tools/mesh-chaos.sh --kill peer"));
     expect(args).toContain("--diag-url");
@@ -111,4 +118,79 @@ describe("tools/mesh-chaos.sh", () => {
       await sleep(100);
     }
   }, 60_000);
+});
+
+describe("tools/mesh-chaos.sh --partition against `npm run demo -- --netns`", () => {
+  const namespaces = () => spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout;
+
+  it("cuts the gRPC worker, then the HTTP worker, off the dispatcher: unhealthy, leases moved, back after the heal", async () => {
+    const data = tempDir("demo-netns");
+    dirs.push(data.remove);
+    const [rpc, http, grpc] = [await freePort(), await freePort(), await freePort()];
+    const httpUrl = `http://127.0.0.1:${http}`;
+    const demo: Proc = startNode("demo", {
+      args: [
+        demoMain,
+        ...["--mesh", "--netns", "--rpc-url", `http://127.0.0.1:${rpc}`, "--http-url", httpUrl],
+        ...["--grpc-url", `http://127.0.0.1:${grpc}`, "--data-dir", data.path, "--lease-duration-ms", "3000"],
+        ...["--health-grace-ms", String(GRACE_MS), "--seeder-interval", "100ms", "--work-ms", "50-150"],
+      ],
+    });
+    const prefix = `ordm${rpc}-worker-`;
+    for (let i = 0; ; i++) {
+      const healthy = await peers(httpUrl).catch(() => []);
+      if (healthy.filter((p) => p.isHealthy).length === 2) break;
+      expect(i, "the demo's two workers never turned healthy").toBeLessThan(200);
+      await sleep(100);
+    }
+    expect(namespaces()).toContain(`${prefix}a`);
+    expect(namespaces()).toContain(`${prefix}b`);
+    // docs/reliability.md's command, pointed at this demo's diagnostics port, shortened to 5 s.
+    const documented = words(docCommand("tools/mesh-chaos.sh --partition worker"))
+      .slice(1)
+      .map((arg) => (arg === "http://127.0.0.1:5158" ? httpUrl : arg));
+    const forAt = documented.indexOf("--for");
+    expect(forAt).toBeGreaterThan(0);
+    documented[forAt + 1] = "5";
+    for (const [link, peer] of [
+      ["grpc", "mesh-worker-b"],
+      ["worker", "mesh-worker-a"],
+    ] as const) {
+      const args = documented.map((arg) => (arg === "worker" ? link : arg));
+      // --rpc-url as the workers were given it: the bridge's address (the demo prints it).
+      const chaos = startChaos([...args, "--rpc-url", `http://10.214.${rpc % 250}.1:${rpc}`, "--timeout", "15"]);
+      const verdict = await chaos.waitFor((l) => l.t === "passed" || l.t === "failed", 45_000);
+      expect(verdict).toMatchObject({ t: "passed", drill: `partition-${link}`, peer });
+      expect((await chaos.exited).code).toBe(0);
+      const cut = chaos.of("partitioned")[0]!;
+      expect(cut.netns).toBe(`${prefix}${peer.slice(-1)}`);
+      // The same process before and after: a partition, not a restart.
+      expect(gone(verdict.pid as number)).toBe(false);
+      expect(verdict.partitionMs as number).toBeGreaterThanOrEqual(5_000);
+      // Unhealthy within the grace plus one lease (grants pushed into the cut session just after the cut count as
+      // signs of life until they expire), and its leases expired and moved while the link was down.
+      expect(verdict.detectedMs as number).toBeLessThanOrEqual(GRACE_MS + 3_000 + 1_000);
+      expect(verdict.requeuedMs as number).toBeLessThanOrEqual(verdict.partitionMs as number);
+      // Back: the peer takes work again after the heal.
+      for (let i = 0; ; i++) {
+        const health = await fetch(`${httpUrl}/omnirelay/control/lease-health`).then((r) => r.json());
+        const state = (health as { peers: Array<{ peerId: string; activeAssignments: number }> }).peers.find(
+          (p) => p.peerId === peer,
+        );
+        if ((state?.activeAssignments ?? 0) > 0) break;
+        expect(i, `${peer} took no work after the heal`).toBeLessThan(150);
+        await sleep(100);
+      }
+      report(`partition-${link} (mesh-chaos.sh on the demo --netns)`, {
+        detectedMs: verdict.detectedMs as number,
+        requeuedMs: verdict.requeuedMs as number,
+        recoveredMs: verdict.recoveredMs as number,
+      });
+    }
+    // The namespaces and the bridge go with the demo.
+    demo.child.kill("SIGTERM");
+    await demo.exited;
+    expect(namespaces()).not.toContain(prefix);
+    expect(spawnSync("ip", ["link", "show", `ordm${rpc}`], { encoding: "utf8" }).status).not.toBe(0);
+  }, 90_000);
 });

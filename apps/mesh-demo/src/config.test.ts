@@ -27,6 +27,16 @@ describe("parseConfig", () => {
 });
 
 describe("parseConfig: the JetStream mode", () => {
+  it("takes --netns (or MESH_DEMO_NETNS=1) only with --mesh on the SQLite log", () => {
+    expect(parseConfig(["--mesh"], {}).netns).toBe(false);
+    expect(parseConfig(["--mesh", "--netns"], {}).netns).toBe(true);
+    expect(parseConfig(["--mesh"], { MESH_DEMO_NETNS: "1" }).netns).toBe(true);
+    expect(() => parseConfig(["--roles", "worker", "--netns"], {})).toThrow(/--netns goes with --mesh/);
+    expect(() => parseConfig(["--mesh", "--netns", "--log", "jetstream://127.0.0.1:4222"], {})).toThrow(
+      /on the SQLite log/,
+    );
+  });
+
   it("keeps the SQLite log and one node by default", () => {
     expect(parseConfig(["--mesh"], {})).toMatchObject({ log: { kind: "sqlite" }, nodes: 1 });
     expect(() => parseConfig(["--mesh", "--nodes", "3"], {})).toThrow(/--nodes above 1 needs --log jetstream/);

@@ -21,6 +21,8 @@ export type WorkerTransport = (typeof WorkerTransports)[number];
 export interface MeshDemoConfig extends MeshLogConfig {
   /** `--mesh`: start the whole local mesh as child processes instead of taking roles. */
   readonly launch: boolean;
+  /** `--netns` (with `--mesh`): each worker in a network namespace of its own, so its link can be cut. */
+  readonly netns: boolean;
   readonly roles: ReadonlySet<MeshRole>;
   /** Where the dispatcher listens and where clients send RPCs. @defaultValue http://127.0.0.1:7420 */
   readonly rpcUrl: string;
@@ -76,6 +78,8 @@ export const usage = `usage: mesh-demo [--mesh] [--roles dispatcher,diagnostics,
 
   --mesh                    start a whole local mesh (dispatcher+diagnostics, a seeder, two workers: one over HTTP,
                             one over gRPC) as processes
+  --netns                   with --mesh: run each worker in a network namespace of its own (needs root and
+                            iproute2; env MESH_DEMO_NETNS=1), so tools/mesh-chaos.sh --partition can cut its link
   --roles LIST              roles of this process (env MESH_DEMO_ROLES); valid: ${MeshRoles.join(", ")}
   --rpc-url URL             dispatcher RPC URL (default http://127.0.0.1:7420)
   --http-url URL            diagnostics URL: live page, /demo/*, /metrics (default http://127.0.0.1:5158)
@@ -112,6 +116,7 @@ other machines cannot reach them. Turn on --auth-secret-file before you give the
 
 const flagOptions = {
   mesh: { type: "boolean" },
+  netns: { type: "boolean" },
   help: { type: "boolean", short: "h" },
   roles: { type: "string" },
   "rpc-url": { type: "string" },
@@ -289,12 +294,17 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Me
     },
     rpcUrl,
   );
+  const netns = values.netns === true || env.MESH_DEMO_NETNS === "1";
+  if (netns && (!launch || logConfig.log.kind !== "sqlite")) {
+    throw new UsageError("--netns goes with --mesh on the SQLite log (the default --log)");
+  }
   if (logConfig.log.kind === "jetstream" && transport === "grpc") {
     throw new UsageError("--transport grpc is not available with --log jetstream:// (the nodes serve HTTP)");
   }
   return {
     ...logConfig,
     launch,
+    netns,
     roles,
     rpcUrl,
     httpUrl: url("http-url", str("http-url", "MESH_DEMO_HTTP_URL") ?? "http://127.0.0.1:5158"),

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { exposureNotice, forwardedFlags, type MeshDemoConfig, shardNamespace } from "./config.js";
+import { createDemoNetwork, type DemoNetwork, withHost } from "./netns.js";
 
 interface Child {
   readonly name: string;
@@ -57,8 +58,12 @@ export async function launchMesh(config: MeshDemoConfig, argv: readonly string[]
   });
   const say = (text: string) => process.stdout.write(`${text}\n`);
 
+  let network: DemoNetwork | undefined;
   const start = (name: string, args: string[]): Child => {
-    const proc = spawn(process.execPath, [script, ...args, ...common], {
+    const argv = [process.execPath, script, ...args, ...common];
+    // --netns: a worker runs in its own namespace (`ip netns exec` execs, so the pid is the worker's own).
+    const run = network?.namespaces.has(name) ? network.exec(name, argv) : { command: argv[0], args: argv.slice(1) };
+    const proc = spawn(run.command as string, run.args, {
       stdio: ["pipe", "pipe", "pipe"],
       detached: true,
       env: { ...process.env, MESH_DEMO_SUPERVISED: "1" },
@@ -107,6 +112,7 @@ export async function launchMesh(config: MeshDemoConfig, argv: readonly string[]
         await child.exited;
       }
     }
+    network?.destroy();
     say(`[launcher] stopped; state is kept in ${config.dataDir}`);
     resolveDone(code);
   };
@@ -141,8 +147,19 @@ export async function launchMesh(config: MeshDemoConfig, argv: readonly string[]
     say("");
     return done;
   }
-  const rpc = ["--rpc-url", config.rpcUrl];
-  const grpcUrl = config.grpcUrl ?? "http://127.0.0.1:7421";
+  let rpcUrl = config.rpcUrl;
+  let grpcUrl = config.grpcUrl ?? "http://127.0.0.1:7421";
+  if (config.netns) {
+    try {
+      network = createDemoNetwork(new URL(rpcUrl).port || "80", ["worker-a", "worker-b"]);
+    } catch (error) {
+      say(`[launcher] ${(error as Error).message}`);
+      return 2;
+    }
+    rpcUrl = withHost(rpcUrl, network.hostIp);
+    grpcUrl = withHost(grpcUrl, network.hostIp);
+  }
+  const rpc = ["--rpc-url", rpcUrl];
   start("dispatcher", [
     "--roles",
     "dispatcher,diagnostics",
@@ -178,10 +195,14 @@ export async function launchMesh(config: MeshDemoConfig, argv: readonly string[]
   say(`  live page    ${config.httpUrl}/`);
   say(`  metrics      ${config.httpUrl}/metrics`);
   say(`  demo API     ${config.httpUrl}/demo/catalogs  /demo/lease-health  /demo/replication  /demo/backpressure`);
-  say(`  RPC          ${config.rpcUrl}  (${procedures})`);
+  say(`  RPC          ${rpcUrl}  (${procedures})`);
   say(`  gRPC         ${grpcUrl}  (the same queue procedures; mesh-worker-b uses it)`);
   say(`  data         ${config.dataDir}`);
-  say(`  access       ${exposureNotice({ ...config, grpcUrl }).message}`);
+  say(`  access       ${exposureNotice({ ...config, rpcUrl, grpcUrl }).message}`);
+  if (network) {
+    const where = [...network.namespaces].map(([name, ns]) => `${name} in ${ns}`).join(", ");
+    say(`  namespaces   ${where}; tools/mesh-chaos.sh --partition worker|grpc cuts their links`);
+  }
   say("Press Ctrl-C to stop; starting again resumes from the SQLite files.");
   say("");
   return done;
