@@ -137,12 +137,25 @@ describe("tools/mesh-chaos.sh --partition against `npm run demo -- --netns`", ()
       ],
     });
     const prefix = `ordm${rpc}-worker-`;
+    // Should the test fail and kill the demo -9, its namespaces and bridge go too (the demo removes them itself only
+    // when it stops, or when it starts again on the same port).
+    dirs.push(() => {
+      for (const ns of namespaces()
+        .split("\n")
+        .map((line) => line.split(" ")[0] ?? "")) {
+        if (ns.startsWith(prefix)) spawnSync("ip", ["netns", "del", ns]);
+      }
+      spawnSync("ip", ["link", "del", `ordm${rpc}`]);
+    });
     for (let i = 0; ; i++) {
       const healthy = await peers(httpUrl).catch(() => []);
       if (healthy.filter((p) => p.isHealthy).length === 2) break;
       expect(i, "the demo's two workers never turned healthy").toBeLessThan(200);
       await sleep(100);
     }
+    const bridge = spawnSync("ip", ["-4", "-o", "addr", "show", "dev", `ordm${rpc}`], { encoding: "utf8" }).stdout;
+    const bridgeIp = / inet (10\.214\.\d+\.1)\//.exec(bridge)?.[1];
+    expect(bridgeIp, bridge).toBeDefined();
     expect(namespaces()).toContain(`${prefix}a`);
     expect(namespaces()).toContain(`${prefix}b`);
     // docs/reliability.md's command, pointed at this demo's diagnostics port, shortened to 5 s.
@@ -158,7 +171,7 @@ describe("tools/mesh-chaos.sh --partition against `npm run demo -- --netns`", ()
     ] as const) {
       const args = documented.map((arg) => (arg === "worker" ? link : arg));
       // --rpc-url as the workers were given it: the bridge's address (the demo prints it).
-      const chaos = startChaos([...args, "--rpc-url", `http://10.214.${rpc % 250}.1:${rpc}`, "--timeout", "15"]);
+      const chaos = startChaos([...args, "--rpc-url", `http://${bridgeIp}:${rpc}`, "--timeout", "15"]);
       const verdict = await chaos.waitFor((l) => l.t === "passed" || l.t === "failed", 45_000);
       expect(verdict).toMatchObject({ t: "passed", drill: `partition-${link}`, peer });
       expect((await chaos.exited).code).toBe(0);

@@ -6,7 +6,7 @@
  *   pnpm --filter @omnirelay/mesh-demo mesh
  */
 import { LifecycleGroup } from "@omnirelay/core";
-import { pino } from "pino";
+import { destination, pino } from "pino";
 import { loadSharedSecret, type MeshAuth, mintToken } from "./auth.js";
 import { startSeeder, startWorker } from "./clients.js";
 import { exposureNotice, parseConfig, UsageError, usage } from "./config.js";
@@ -36,7 +36,8 @@ async function main(): Promise<void> {
     return;
   }
   const roles = [...config.roles].join(",");
-  const logger = pino({ level: config.logLevel, base: { roles, pid: process.pid } });
+  const output = destination(1);
+  const logger = pino({ level: config.logLevel, base: { roles, pid: process.pid } }, output);
   // The roles of this process, each started as it is added; stopped in reverse (clients before the dispatcher they
   // call), each failure logged without keeping the others open.
   const running = new LifecycleGroup({ logger });
@@ -54,7 +55,14 @@ async function main(): Promise<void> {
   if (process.env.MESH_DEMO_SUPERVISED === "1") {
     // Started by the launcher: stop when it goes away (its end of the stdin pipe closes).
     process.stdin.on("error", () => {});
-    process.stdin.on("end", () => void shutdown("launcher-exit"));
+    process.stdin.on("end", () => {
+      // The launcher read our output: with it gone every write fails EPIPE, and the logger's flush at exit
+      // (sonic-boom's flushSync) retries such a write forever, so the process would never exit. Drop the output, as
+      // pino itself does once an EPIPE reaches it.
+      const drop = () => {};
+      Object.assign(output, { write: () => true, flushSync: drop, end: drop, destroy: drop });
+      void shutdown("launcher-exit");
+    });
     process.stdin.resume();
   }
 

@@ -1,7 +1,7 @@
 /**
  * `--netns`: the demo's workers (and the soak's worker) in network namespaces of their own, so a link between a worker
  * and the dispatcher can really be cut (`tools/mesh-chaos.sh --partition worker|grpc`). The host namespace gets a
- * bridge `ordm<tag>` with 10.214.<s>.1/24; every member gets a namespace `ordm<tag>-<member>` whose veth joins the
+ * bridge `ordm<tag>` with 10.214.<s>.1/24 (the first subnet free on the host from <tag> mod 250 on); every member gets a namespace `ordm<tag>-<member>` whose veth joins the
  * bridge with 10.214.<s>.<10+i>. The dispatcher listens on the bridge address, which the host (its browser, the
  * seeder, the diagnostics page) reaches as a local address. Needs root and iproute2 (`ip netns`).
  */
@@ -46,11 +46,21 @@ function leftovers(prefix: string): { namespaces: string[]; links: string[] } {
   return { namespaces, links };
 }
 
+/** The first 10.214.<s> /24 from `start` on that no address of this host is in. */
+function freeSubnet(start: number): string {
+  const used = ip("-4", "-o", "addr", "show");
+  for (let i = 0; i < 250; i++) {
+    const subnet = `10.214.${(start + i) % 250}`;
+    if (!used.includes(` ${subnet}.`)) return subnet;
+  }
+  throw new Error("--netns: every subnet of 10.214.0.0/16 is in use on this host");
+}
+
 /**
  * Builds the layout for `members` (each gets its own namespace). `tag` names it (the demo uses its RPC port, so two
  * demos on different ports do not collide); what an earlier run with the same tag left behind (a launcher killed -9)
  * is removed first.
- * @throws Error when `ip netns` is not available (not root, no iproute2) or the subnet is taken by someone else.
+ * @throws Error when `ip netns` is not available (not root, no iproute2) or no 10.214.<s>.0/24 is free.
  */
 export function createDemoNetwork(tag: string, members: readonly string[]): DemoNetwork {
   const prefix = `ordm${tag}`.slice(0, 11);
@@ -62,10 +72,7 @@ export function createDemoNetwork(tag: string, members: readonly string[]): Demo
   const stale = leftovers(prefix);
   for (const ns of stale.namespaces) quietly(() => ip("netns", "del", ns));
   for (const link of stale.links) quietly(() => ip("link", "del", link));
-  const subnet = `10.214.${(Number.parseInt(tag, 10) || 0) % 250}`;
-  if (ip("-4", "-o", "addr", "show").includes(` ${subnet}.`)) {
-    throw new Error(`--netns: the subnet ${subnet}.0/24 is already in use on this host; pick another --rpc-url port`);
-  }
+  const subnet = freeSubnet((Number.parseInt(tag, 10) || 0) % 250);
   const namespaces = new Map<string, string>();
   const devices = new Map<string, string>();
   let destroyed = false;

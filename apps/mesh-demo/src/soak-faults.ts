@@ -1,12 +1,14 @@
 /**
  * The soak's faults: the dispatcher process it kills -9 and restarts on the same data directory, a worker process it
- * partitions (SIGSTOP, then SIGCONT), and the ledger that proves no acknowledged item was lost across them.
+ * partitions (its network namespace's link down, then up; SIGSTOP and SIGCONT where namespaces are not available), and
+ * the ledger that proves no acknowledged item was lost across them.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ErrorCodes, HttpOutbound, isOmniRelayError, ResourceLeaseClient } from "@omnirelay/core";
+import { createDemoNetwork, type DemoNetwork } from "./netns.js";
 
 /** The queue's default `maxAttempts` (the demo does not change it): a grant at this attempt is the item's last. */
 export const LAST_ATTEMPT = 5;
@@ -70,6 +72,27 @@ export class SoakLedger {
     this.state = next;
   }
 }
+
+/** How the soak cuts its worker off: `netns` brings the link of the worker's network namespace down (a real
+ * partition: its calls fail or hang, its leases run out), `sigstop` freezes the process instead. */
+export type PartitionBy = "netns" | "sigstop";
+
+/**
+ * The network of the soak's partitioned worker: `auto` takes a namespace when `ip netns` works (root, iproute2) and
+ * says on stderr when it falls back to SIGSTOP; `netns` insists (throws when it cannot).
+ */
+export function soakNetwork(tag: string, asked: PartitionBy | "auto"): { network?: DemoNetwork; by: PartitionBy } {
+  if (asked === "sigstop") return { by: "sigstop" };
+  try {
+    return { network: createDemoNetwork(tag, [SOAK_WORKER]), by: "netns" };
+  } catch (error) {
+    if (asked === "netns") throw error;
+    console.error(`soak: ${(error as Error).message}; the worker partition is SIGSTOP instead`);
+    return { by: "sigstop" };
+  }
+}
+
+const SOAK_WORKER = "soak-worker";
 
 /** One restart of the dispatcher. */
 export interface SoakRestart {
@@ -151,15 +174,18 @@ export class SoakDispatcher {
 export class SoakWorker {
   private readonly child: ChildProcess;
   private readonly open = new Set<number>();
-  /** How many times it was partitioned (stopped, then continued). */
+  /** How many times it was partitioned (cut off, then let back). */
   partitions = 0;
 
+  /** `network`: the worker runs in its namespace and a partition is its link going down. */
   constructor(
     url: string,
     private readonly ledger: SoakLedger,
+    private readonly network?: DemoNetwork,
   ) {
-    const script = resolve(import.meta.dirname, "soak.js");
-    this.child = spawn(process.execPath, [script, "worker", url], { stdio: ["ignore", "pipe", "inherit"] });
+    const argv = [process.execPath, resolve(import.meta.dirname, "soak.js"), "worker", url];
+    const run = network ? network.exec(SOAK_WORKER, argv) : { command: argv[0] as string, args: argv.slice(1) };
+    this.child = spawn(run.command, run.args, { stdio: ["ignore", "pipe", "inherit"] });
     createInterface({ input: this.child.stdout! }).on("line", (line) => {
       const serial = Number(line.slice(2));
       if (line.startsWith("a ")) this.open.add(serial);
@@ -168,12 +194,14 @@ export class SoakWorker {
     });
   }
 
-  /** SIGSTOP for `ms`, then SIGCONT: the worker is cut off while its leases run out. */
+  /** Cuts the worker off for `ms` (link down, or SIGSTOP), then lets it back: its leases run out meanwhile. */
   async partition(ms: number): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    this.child.kill("SIGSTOP");
+    if (this.network) this.network.setLink(SOAK_WORKER, false);
+    else this.child.kill("SIGSTOP");
     await sleep(ms);
-    this.child.kill("SIGCONT");
+    if (this.network) this.network.setLink(SOAK_WORKER, true);
+    else this.child.kill("SIGCONT");
     this.partitions++;
   }
 

@@ -18,8 +18,10 @@ export interface SoakOptions {
   readonly killEveryMs?: number;
   /** When the first kill happens. @defaultValue killEveryMs */
   readonly firstKillMs?: number;
-  /** Stop the worker process (SIGSTOP) this often; 0 or absent: never, and no worker process. */
+  /** Cut the worker process off this often; 0 or absent: never, and no worker process. */
   readonly partitionEveryMs?: number;
+  /** How: its namespace's link down (`netns`), SIGSTOP, or `auto` (netns when `ip netns` works). @defaultValue auto */
+  readonly partitionBy?: "netns" | "sigstop" | "auto";
   /** How long a partition lasts. @defaultValue 10000 */
   readonly partitionForMs?: number;
   /** The dispatcher's lease duration. @defaultValue 30000 */
@@ -101,6 +103,8 @@ export interface SoakSummary {
   readonly timersAtEnd: number;
   readonly restarts: SoakFaults["restarts"];
   readonly partitions: number;
+  /** How the worker was cut off (absent without partitions). */
+  readonly partitionBy?: "netns" | "sigstop";
   readonly restartErrors: Record<string, number>;
   readonly final?: SoakFinal;
 }

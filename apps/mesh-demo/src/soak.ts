@@ -5,12 +5,13 @@
  *
  *   node dist/soak.js [--duration 600s] [--warmup 120s] [--rate 960] [--depth 3000] [--dead-letter-max 2000]
  *                     [--rss-slope-limit 4] [--kill-every 180s] [--first-kill T] [--partition-every 120s]
- *                     [--partition-for 10s]
+ *                     [--partition-for 10s] [--partition-by auto|netns|sigstop]
  *                     [--lease-duration-ms 5000] [--rewarm 30s] [--out DIR]
  *
  * Faults (src/soak-faults.ts): the dispatcher is killed -9 every `--kill-every` and started again on its data
- * directory (its samples count again `--rewarm` after the restart); a worker process of its own is stopped (SIGSTOP) every `--partition-every` for `--partition-for`, longer
- * than a lease, then continued. `0` turns either off. At the end the soak completes what is left and proves from its
+ * directory (its samples count again `--rewarm` after the restart); a worker process of its own is cut off every
+ * `--partition-every` for `--partition-for`, longer than a lease, then let back: its network namespace's link goes
+ * down (`--partition-by netns`; `auto`, the default, when `ip netns` works, else SIGSTOP with a note on stderr). `0` turns either off. At the end the soak completes what is left and proves from its
  * ledger that no acknowledged item was lost.
  *
  * Exit code 0 when every check holds, 1 when one fails (the summary says which), 2 for a usage error.
@@ -25,11 +26,13 @@ import { HttpOutbound, isOmniRelayError, ResourceLeaseClient, type ResourceLease
 import { parseDurationMs, UsageError } from "./config.js";
 import {
   LAST_ATTEMPT,
+  type PartitionBy,
   refusedAsLate,
   SoakDispatcher,
   SoakLedger,
   SoakWorker,
   serialOf,
+  soakNetwork,
   workerMain,
 } from "./soak-faults.js";
 import { judge, type SoakFinal, type SoakOptions, type SoakSample, type SoakSummary } from "./soak-judge.js";
@@ -129,7 +132,11 @@ function metricWith(text: string, name: string, label: string): number {
 export async function runSoak(options: SoakOptions): Promise<SoakSummary> {
   const dataDir = mkdtempSync(join(tmpdir(), "omnirelay-soak-"));
   const [rpcPort, httpPort] = [await freePort(), await freePort()];
-  const url = `http://127.0.0.1:${rpcPort}`;
+  const { network, by: partitionBy } = options.partitionEveryMs
+    ? soakNetwork(String(rpcPort), options.partitionBy ?? "auto")
+    : { network: undefined, by: undefined };
+  // With a namespace, the dispatcher listens on the bridge's address so the worker can reach it.
+  const url = `http://${network?.hostIp ?? "127.0.0.1"}:${rpcPort}`;
   const dispatcher = new SoakDispatcher(
     [
       ...["--roles", "dispatcher,diagnostics", "--rpc-url", url, "--http-url", `http://127.0.0.1:${httpPort}`],
@@ -155,7 +162,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakSummary> {
   let dataFiles: Record<string, number> = {};
   try {
     await dispatcher.start();
-    if (options.partitionEveryMs) worker = new SoakWorker(url, ledger);
+    if (options.partitionEveryMs) worker = new SoakWorker(url, ledger, network);
     const pace = new Pace(options.rate);
     const started = performance.now();
     const count = (error: unknown) => {
@@ -284,11 +291,16 @@ export async function runSoak(options: SoakOptions): Promise<SoakSummary> {
     await worker?.stop();
     await client.close();
     await dispatcher.stop();
+    network?.destroy();
     dataFiles = largestFiles(dataDir);
     rmSync(dataDir, { recursive: true, force: true });
   }
   const faults = { restarts: dispatcher.restarts, partitions: worker?.partitions ?? 0, restartErrors };
-  const summary = { ...judge(samples, options, { errors, faults, final }), dataFiles };
+  const summary = {
+    ...judge(samples, options, { errors, faults, final }),
+    ...(partitionBy ? { partitionBy } : {}),
+    dataFiles,
+  };
   mkdirSync(options.outDir, { recursive: true });
   const columns = Object.keys(samples[0] ?? {}) as Array<keyof SoakSample>;
   writeFileSync(
@@ -329,6 +341,11 @@ async function finalDrain(client: ResourceLeaseClient, ledger: SoakLedger, optio
   };
 }
 
+function partitionBy(text: string): PartitionBy | "auto" {
+  if (text === "auto" || text === "netns" || text === "sigstop") return text;
+  throw new UsageError("--partition-by must be auto, netns or sigstop");
+}
+
 function parseSoakArgs(argv: readonly string[]): SoakOptions {
   const { values } = parseArgs({
     args: argv.filter((a, i) => !(a === "--" && i === 0)),
@@ -343,6 +360,7 @@ function parseSoakArgs(argv: readonly string[]): SoakOptions {
       "first-kill": { type: "string" },
       "partition-every": { type: "string", default: "120s" },
       "partition-for": { type: "string", default: "10s" },
+      "partition-by": { type: "string", default: "auto" },
       "lease-duration-ms": { type: "string", default: "5000" },
       rewarm: { type: "string", default: "30s" },
       out: { type: "string", default: "soak-results" },
@@ -370,6 +388,7 @@ function parseSoakArgs(argv: readonly string[]): SoakOptions {
     ...(values["first-kill"] ? { firstKillMs: parseDurationMs("first-kill", values["first-kill"]) } : {}),
     partitionEveryMs: every("partition-every", values["partition-every"]),
     partitionForMs: parseDurationMs("partition-for", values["partition-for"]),
+    partitionBy: partitionBy(values["partition-by"]),
     leaseDurationMs: int("lease-duration-ms", values["lease-duration-ms"]),
     rewarmMs: parseDurationMs("rewarm", values.rewarm),
     outDir: resolve(values.out),
