@@ -198,6 +198,8 @@ export async function startDispatcherNode(config: MeshDemoConfig & MeshAuth, log
     }
     registerCatalogApply(dispatcher, catalog);
     const rpc = new URL(config.rpcUrl);
+    // A worker whose link went down is cut off within two pings, well inside the health grace.
+    const pingIntervalMs = Math.max(100, Math.min(10_000, Math.floor(config.healthGraceMs / 2)));
     const inbound = new HttpInbound({
       dispatcher,
       host: rpc.hostname,
@@ -205,9 +207,12 @@ export async function startDispatcherNode(config: MeshDemoConfig & MeshAuth, log
       readiness: [controlPlane.readinessCheck()],
       fallback: controlPlane.handler(),
       logger,
+      sessions: { pingIntervalMs },
     });
     const grpc =
-      config.grpcUrl === undefined ? undefined : await openGrpcInbound({ dispatcher, url: config.grpcUrl, logger });
+      config.grpcUrl === undefined
+        ? undefined
+        : await openGrpcInbound({ dispatcher, url: config.grpcUrl, logger, pingIntervalMs });
     await dispatcher.start();
     for (const { namespace, durable } of shards) {
       logger.info(

@@ -25,6 +25,8 @@ export async function openGrpcInbound(options: {
   readonly dispatcher: Dispatcher;
   readonly url: string;
   readonly logger: Logger;
+  /** Session keepalive pings (see the inbound's `sessions.pingIntervalMs`). */
+  readonly pingIntervalMs?: number;
 }): Promise<{ url: () => string }> {
   const { GrpcInbound } = await load();
   const where = new URL(options.url);
@@ -34,6 +36,7 @@ export async function openGrpcInbound(options: {
     port: Number(where.port || 80),
     shutdownGraceMs: 2_000,
     logger: options.logger,
+    ...(options.pingIntervalMs ? { sessions: { pingIntervalMs: options.pingIntervalMs } } : {}),
   });
   return { url: () => `http://${where.hostname}:${inbound.port}` };
 }

@@ -72,6 +72,11 @@ export interface GrpcInboundSessionOptions {
   readonly idleTimeoutMs?: number;
   /** Bytes left unsent to a worker before its session is cut `omnirelay.session.slow`. @defaultValue 16777216 */
   readonly maxBufferedBytes?: number;
+  /**
+   * HTTP/2 keepalive: the server pings every connection this often and closes one whose ping is not answered within
+   * the same time, which ends its sessions (no more grants into a link that is down). @defaultValue 10000
+   */
+  readonly pingIntervalMs?: number;
 }
 
 const DEFAULT_NAMESPACE = "resourcelease";
@@ -96,6 +101,7 @@ export class GrpcInbound implements AsyncDisposable {
   private closing: Promise<void> | undefined;
   private readonly calls = new Set<AbortController>();
   private readonly sessions: GrpcSessions;
+  private readonly pingIntervalMs: number;
 
   /**
    * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`) for bad options;
@@ -120,6 +126,7 @@ export class GrpcInbound implements AsyncDisposable {
     this.options = options;
     this.logger = options.logger ?? silentLogger;
     const sessions = options.sessions ?? {};
+    this.pingIntervalMs = integerOption("sessions.pingIntervalMs", sessions.pingIntervalMs, { min: 1, fallback: 10_000 });
     this.sessions = new GrpcSessions({
       maxCredit: integerOption("sessions.maxCredit", sessions.maxCredit, { min: 1, fallback: 1000 }),
       idleTimeoutMs: integerOption("sessions.idleTimeoutMs", sessions.idleTimeoutMs, { min: 1, fallback: 60_000 }),
@@ -184,8 +191,11 @@ export class GrpcInbound implements AsyncDisposable {
   }
 
   private async bind(): Promise<{ port: number }> {
+    const pingMs = this.pingIntervalMs;
     const server = new Server({
       "grpc.max_receive_message_length": this.options.maxMessageBytes ?? 4 * 1024 * 1024,
+      "grpc.keepalive_time_ms": pingMs,
+      "grpc.keepalive_timeout_ms": pingMs,
     });
     const implementation: UntypedServiceImplementation = {};
     for (const rpc of Object.values(resourceLeaseRpcs)) {

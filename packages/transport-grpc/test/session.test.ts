@@ -34,13 +34,20 @@ const item = (id: number) => ({
 });
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-async function stack(options: { queue?: ResourceLeaseQueueOptions; middleware?: UnaryInboundMiddleware[] } = {}) {
+interface StackOptions {
+  queue?: ResourceLeaseQueueOptions;
+  middleware?: UnaryInboundMiddleware[];
+  pingIntervalMs?: number;
+}
+
+async function stack(options: StackOptions = {}) {
   const dispatcher = new Dispatcher({ service: "grpc-session", inboundMiddleware: options.middleware ?? [] });
   const events: ResourceLeaseReplicationEvent[] = [];
   const component = new ResourceLeaseDispatcherComponent(dispatcher, {
     queueOptions: { leaseDurationMs: 2000, ...options.queue, observers: [(e) => events.push(e)] },
   });
-  const inbound = new GrpcInbound({ dispatcher, sessions: { idleTimeoutMs: 5000 } });
+  const pings = options.pingIntervalMs ? { pingIntervalMs: options.pingIntervalMs } : {};
+  const inbound = new GrpcInbound({ dispatcher, sessions: { idleTimeoutMs: 5000, ...pings } });
   const { port } = await inbound.start();
   const address = `127.0.0.1:${port}`;
   const outbound = new GrpcOutbound({ address, metadata: { "x-client-principal": "alice" } });
@@ -88,9 +95,13 @@ function open(outbound: GrpcOutbound, caller = "worker-a") {
   };
 }
 
-/** Forwards 127.0.0.1:port to `target`; `kill()` destroys every connection through it. */
+/**
+ * Forwards 127.0.0.1:port to `target`; `kill()` destroys every connection through it, `freeze()` stops carrying bytes
+ * either way while the sockets stay open (a link that went down without a FIN or RST).
+ */
 async function proxy(targetPort: number) {
   const sockets = new Set<Socket>();
+  let frozen = false;
   const server: Server = createServer((inbound) => {
     const outbound = connect(targetPort, "127.0.0.1");
     for (const s of [inbound, outbound]) {
@@ -98,11 +109,17 @@ async function proxy(targetPort: number) {
       s.on("close", () => sockets.delete(s));
       s.on("error", () => {});
     }
-    inbound.pipe(outbound).pipe(inbound);
+    inbound.on("data", (chunk) => frozen || outbound.write(chunk));
+    outbound.on("data", (chunk) => frozen || inbound.write(chunk));
+    inbound.on("end", () => outbound.end());
+    outbound.on("end", () => inbound.end());
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const relay = {
     address: `127.0.0.1:${(server.address() as { port: number }).port}`,
+    freeze: () => {
+      frozen = true;
+    },
     kill: () => {
       const n = sockets.size;
       for (const s of sockets) s.destroy();
@@ -173,6 +190,24 @@ describe("worker sessions over gRPC", () => {
     expect(again.result(2)).toEqual({ id: 2 });
     const ids = s.events.filter((e) => e.eventType === "LeaseGranted").map((e) => e.ownership?.sequenceId);
     expect(ids.sort()).toEqual([1, 2]);
+  });
+
+  it("keepalive pings cut off a worker whose link went silent: its session ends and is sent no more grants", async () => {
+    const s = await stack({ pingIntervalMs: 200 });
+    const relay = await proxy(s.port);
+    const viaRelay = new GrpcOutbound({ address: relay.address });
+    cleanups.push(() => viaRelay.close());
+    const w = open(viaRelay);
+    await w.until(w.opened);
+    w.channel.send({ credit: 5 });
+    await sleep(100);
+    relay.freeze();
+    // Unanswered pings close the connection within two intervals; items enqueued after that stay in the queue.
+    await sleep(800);
+    await s.client.enqueueMany([1, 2].map(item));
+    await sleep(200);
+    expect(s.events.filter((e) => e.eventType === "LeaseGranted")).toHaveLength(0);
+    expect(s.queue.stats()).toMatchObject({ pendingCount: 2, activeLeaseCount: 0 });
   });
 
   it("answers a malformed frame and too much credit with coded errors, and keeps serving", async () => {

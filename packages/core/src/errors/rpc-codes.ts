@@ -47,7 +47,7 @@ export const rpcCodes = {
   sessionFrameTooLarge: "omnirelay.session.frame_too_large",
   /** resource-exhausted: a worker session granted more credit than the session allows; metadata `limit`. */
   sessionCreditExceeded: "omnirelay.session.credit_exceeded",
-  /** deadline-exceeded: a worker session sent nothing for longer than its idle limit; metadata `limitMs`. */
+  /** deadline-exceeded: a worker session sent nothing for longer than its idle limit, or did not answer a ping before the next (metadata `reason: ping`); metadata `limitMs`. */
   sessionIdle: "omnirelay.session.idle",
   /** resource-exhausted: a worker session did not read what the dispatcher sent it (too much left unsent); metadata `limit`. */
   sessionSlow: "omnirelay.session.slow",

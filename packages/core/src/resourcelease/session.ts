@@ -38,6 +38,13 @@ export interface SessionLimits {
   readonly maxCredit?: number;
   /** A session that sends nothing (not even a keep-alive) for this long is closed `omnirelay.session.idle`. @defaultValue 60000 */
   readonly idleTimeoutMs?: number;
+  /**
+   * The transport pings the worker this often (a WebSocket ping; HTTP/2 keepalive pings on gRPC); a worker that does
+   * not answer before the next ping is cut off: its session ends `omnirelay.session.idle`, so no more grants go into
+   * a link that is down, and its peer is marked disconnected. An answer keeps an idle worker's peer healthy.
+   * @defaultValue 10000
+   */
+  readonly pingIntervalMs?: number;
 }
 
 /** Options of {@link openResourceLeaseSession}. */
@@ -149,6 +156,29 @@ export class ResourceLeaseSession {
       if (this.host.tracker && this.context.peerId) this.host.tracker.recordPoll(this.context.peerId);
       if (!this.pumping) void this.pump();
     }
+  }
+
+  /** The transport heard from the worker (a ping answered): a liveness signal of its peer, like a poll. */
+  alive(): void {
+    if (this.open && this.host.tracker && this.context.peerId) this.host.tracker.recordPoll(this.context.peerId);
+  }
+
+  /**
+   * The worker did not answer the transport's ping within `ms`: its link is down or it is frozen. Ends the session
+   * (no more grants into it; the ones it holds stay leased until renewed or expired) and marks its peer disconnected.
+   */
+  unresponsive(ms: number): void {
+    if (!this.open) return;
+    const peerId = this.context.peerId;
+    if (this.host.tracker && peerId) this.host.tracker.recordDisconnect(peerId, "session-unresponsive");
+    this.end(
+      new OmniRelayError({
+        status: "deadline-exceeded",
+        code: ErrorCodes.rpc.sessionIdle,
+        message: `The worker did not answer a ping within ${ms} ms.`,
+        metadata: { limitMs: String(ms), reason: "ping" },
+      }),
+    );
   }
 
   /** Ends the session with `error` (sent first as an error frame). */

@@ -65,4 +65,9 @@ export interface HttpInboundSessionOptions {
   readonly maxFrameBytes?: number;
   /** Bytes left unsent to a worker before its session is cut `omnirelay.session.slow`. @defaultValue 16777216 */
   readonly maxBufferedBytes?: number;
+  /**
+   * A WebSocket ping goes to each worker this often; one not answered before the next ends the session
+   * `omnirelay.session.idle` (metadata `reason: ping`) and marks the peer disconnected. @defaultValue 10000
+   */
+  readonly pingIntervalMs?: number;
 }

@@ -55,6 +55,7 @@ export class HttpInbound implements AsyncDisposable {
     const maxCredit = optionalPositive("sessions.maxCredit", sessions.maxCredit);
     const idleTimeoutMs = optionalPositive("sessions.idleTimeoutMs", sessions.idleTimeoutMs);
     const maxBufferedBytes = optionalPositive("sessions.maxBufferedBytes", sessions.maxBufferedBytes);
+    const pingIntervalMs = optionalPositive("sessions.pingIntervalMs", sessions.pingIntervalMs);
     this.sessions = new HttpSessionServer({
       dispatcher: options.dispatcher,
       logger: this.logger,
@@ -62,6 +63,7 @@ export class HttpInbound implements AsyncDisposable {
       ...(maxCredit !== undefined ? { maxCredit: Math.floor(maxCredit) } : {}),
       ...(idleTimeoutMs !== undefined ? { idleTimeoutMs } : {}),
       ...(maxBufferedBytes !== undefined ? { maxBufferedBytes } : {}),
+      ...(pingIntervalMs !== undefined ? { pingIntervalMs } : {}),
     });
     options.dispatcher.addInbound(this);
   }

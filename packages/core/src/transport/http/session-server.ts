@@ -118,7 +118,8 @@ export class HttpSessionServer {
             this.live.delete(session);
             abort.abort();
             if (!ws) return socket.destroy();
-            if (error?.code === ErrorCodes.rpc.sessionSlow) return ws.terminate();
+            // A worker that does not read, or does not answer pings, would not answer a close handshake either.
+            if (error?.code === ErrorCodes.rpc.sessionSlow || error?.metadata?.reason === "ping") return ws.terminate();
             ws.close(error ? (CLOSE_CODES[error.code] ?? 4500) : 1000, error?.code ?? "");
           },
         },
@@ -182,6 +183,27 @@ export class HttpSessionServer {
       }
     });
     ws.on("error", (error) => this.o.logger.debug({ err: error }, "A worker session's socket failed."));
-    ws.on("close", () => session.end());
+    const stopPinging = this.ping(ws, session);
+    ws.on("close", () => {
+      stopPinging();
+      session.end();
+    });
+  }
+
+  /** Pings the worker every `pingIntervalMs`; no pong before the next ping ends the session. Returns the stop. */
+  private ping(ws: WebSocket, session: ResourceLeaseSession): () => void {
+    const every = this.o.pingIntervalMs ?? 10_000;
+    let answered = true;
+    ws.on("pong", () => {
+      answered = true;
+      session.alive();
+    });
+    const timer = setInterval(() => {
+      if (!answered) return session.unresponsive(every);
+      answered = false;
+      ws.ping();
+    }, every);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 }

@@ -6,6 +6,7 @@ import { Dispatcher } from "../../dispatcher/dispatcher.js";
 import { ErrorCodes } from "../../errors/codes.js";
 import { AuthorizationMiddleware } from "../../middleware/authorization.js";
 import { PrincipalBindingMiddleware } from "../../middleware/principal-binding.js";
+import { PeerLeaseHealthTracker } from "../../peers/peer-lease-health-tracker.js";
 import type { ResourceLeaseQueueOptions } from "../../queue/options.js";
 import { ResourceLeaseClient } from "../../resourcelease/client.js";
 import { ResourceLeaseDispatcherComponent } from "../../resourcelease/component.js";
@@ -26,6 +27,7 @@ interface StackOptions {
   queue?: ResourceLeaseQueueOptions;
   sessions?: HttpInboundSessionOptions;
   dispatcher?: Dispatcher;
+  healthTracker?: PeerLeaseHealthTracker;
 }
 
 async function stack(options: StackOptions = {}) {
@@ -33,6 +35,7 @@ async function stack(options: StackOptions = {}) {
   const events: ResourceLeaseReplicationEvent[] = [];
   const component = new ResourceLeaseDispatcherComponent(dispatcher, {
     queueOptions: { leaseDurationMs: 2000, ...options.queue, observers: [(e) => events.push(e)] },
+    ...(options.healthTracker ? { healthTracker: options.healthTracker } : {}),
   });
   const inbound = new HttpInbound({ dispatcher, ...(options.sessions ? { sessions: options.sessions } : {}) });
   const { url } = await inbound.start();
@@ -46,8 +49,8 @@ async function stack(options: StackOptions = {}) {
 }
 
 /** A hand-driven session: every frame received is kept; `next` waits for one that matches. */
-async function session(url: string, headers: Record<string, string> = { "rpc-caller": "worker-a" }) {
-  const ws = new WebSocket(`${url.replace("http", "ws")}/omnirelay/session/resourcelease`, { headers });
+async function session(url: string, headers: Record<string, string> = { "rpc-caller": "worker-a" }, autoPong = true) {
+  const ws = new WebSocket(`${url.replace("http", "ws")}/omnirelay/session/resourcelease`, { headers, autoPong });
   const frames: Array<Record<string, unknown>> = [];
   const waiters: Array<() => void> = [];
   let closed: { code: number; reason: string } | undefined;
@@ -206,9 +209,39 @@ describe("worker sessions over HTTP (WebSocket)", () => {
     expect(Date.now() - opened).toBeGreaterThanOrEqual(700);
   });
 
+  it("pings every worker: one that answers stays healthy while idle; one that stops answering is cut off, marked disconnected and sent nothing more", async () => {
+    const healthTracker = new PeerLeaseHealthTracker({ gracePeriodMs: 400 });
+    const s = await stack({ sessions: { pingIntervalMs: 100 }, healthTracker });
+    const peer = (id: string) => healthTracker.snapshot().find((p) => p.peerId === id);
+    const a = await session(s.url);
+    a.send({ credit: 1 });
+    // b's socket stays open but never answers a ping: a link that went down, or a frozen process.
+    const b = await session(s.url, { "rpc-caller": "worker-b" }, false);
+    b.send({ credit: 5 });
+    await b.until(() => b.closed() !== undefined, 3000);
+    expect(b.closed()?.code).toBe(1006); // terminated: no close handshake with a worker that does not answer
+    expect(peer("worker-b")).toMatchObject({
+      isHealthy: false,
+      metadata: { "disconnect.reason": "session-unresponsive" },
+    });
+    // a sent nothing after its credit for more than twice the grace: its pongs alone kept it healthy.
+    await sleep(900);
+    expect(a.closed()).toBeUndefined();
+    expect(peer("worker-a")?.isHealthy).toBe(true);
+    // b's credit died with its session: the next items go to a, none to b.
+    await s.client.enqueue(item("after-cut"));
+    await a.until(() => a.grants().length === 1);
+    expect(b.grants()).toHaveLength(0);
+  });
+
   it("refuses session limits that are not positive numbers", () => {
     const dispatcher = new Dispatcher({ service: "session-options" });
-    for (const sessions of [{ maxCredit: 0 }, { idleTimeoutMs: -1 }, { maxFrameBytes: Number.NaN }]) {
+    for (const sessions of [
+      { maxCredit: 0 },
+      { idleTimeoutMs: -1 },
+      { maxFrameBytes: Number.NaN },
+      { pingIntervalMs: 0 },
+    ]) {
       expect(() => new HttpInbound({ dispatcher, sessions })).toThrow(
         expect.objectContaining({ code: ErrorCodes.resourceLease.optionsInvalid }),
       );
