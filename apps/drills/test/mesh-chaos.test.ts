@@ -200,6 +200,15 @@ describe("tools/mesh-chaos.sh --partition against `npm run demo -- --netns`", ()
         recoveredMs: verdict.recoveredMs as number,
       });
     }
+    // --kill peer restarts a worker of a namespace in the same namespace.
+    const killed = startChaos([
+      ...["--kill", "peer", "--peer", "mesh-worker-a", "--diag-url", httpUrl],
+      ...["--rpc-url", `http://${bridgeIp}:${rpc}`, "--timeout", "15"],
+    ]);
+    const restart = await killed.waitFor((l) => l.t === "passed" || l.t === "failed", 35_000);
+    expect(restart).toMatchObject({ t: "passed", drill: "kill-peer" });
+    const where = spawnSync("ip", ["netns", "identify", String(restart.restartedPid)], { encoding: "utf8" });
+    expect(where.stdout.trim()).toBe(`${prefix}a`);
     // The namespaces and the bridge go with the demo.
     demo.child.kill("SIGTERM");
     await demo.exited;
