@@ -16,7 +16,7 @@
  *
  * Exit code 0 when every check holds, 1 when one fails (the summary says which), 2 for a usage error.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -36,6 +36,7 @@ import {
   workerMain,
 } from "./soak-faults.js";
 import { judge, type SoakFinal, type SoakOptions, type SoakSample, type SoakSummary } from "./soak-judge.js";
+import { writeSoakResults } from "./soak-plot.js";
 
 export { judge, type SoakOptions, type SoakSample, type SoakSummary, slope } from "./soak-judge.js";
 
@@ -301,13 +302,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakSummary> {
     ...(partitionBy ? { partitionBy } : {}),
     dataFiles,
   };
-  mkdirSync(options.outDir, { recursive: true });
-  const columns = Object.keys(samples[0] ?? {}) as Array<keyof SoakSample>;
-  writeFileSync(
-    join(options.outDir, "soak-samples.csv"),
-    `${columns.join(",")}\n${samples.map((s) => columns.map((c) => Math.round(s[c])).join(",")).join("\n")}\n`,
-  );
-  writeFileSync(join(options.outDir, "soak-summary.json"), `${JSON.stringify({ options, summary }, null, 2)}\n`);
+  writeSoakResults(options, summary, samples);
   return summary;
 }
 

@@ -50,5 +50,9 @@ describe("soak (short)", () => {
       "tMs,incarnation,rssBytes,heapUsedBytes,externalBytes,handles,timers,pending,active,deadLetters,dataDirBytes,opsTotal",
     );
     expect(csv.length).toBeGreaterThan(60);
+    // The RSS curve, plotted: one line per dispatcher process (the first and the one after the kill).
+    const svg = readFileSync(join(out, "soak-rss.svg"), "utf8");
+    expect(svg.startsWith("<svg")).toBe(true);
+    expect([...svg.matchAll(/data-incarnation="(\d+)"/g)].map((m) => m[1])).toEqual(["1", "2"]);
   }, 180_000);
 });
