@@ -5,12 +5,13 @@ import {
   type ResourceLeaseQueueSnapshot,
   type ResourceLeaseReplicationEvent,
 } from "@omnirelay/core";
+import type { ResourceLeaseSnapshotInPieces, ResourceLeaseSnapshotPiece } from "@omnirelay/core/replication";
 import { decodeReplicationEvent } from "@omnirelay/core/wire";
 import type BetterSqlite3 from "better-sqlite3";
 import { corruptError } from "./errors.js";
 import { decodeEventBinary } from "./event-codec.js";
 import type { LogTables } from "./schema.js";
-import { decodeSnapshot } from "./snapshot-codec.js";
+import { decodeSnapshot, decodeSnapshotInPieces } from "./snapshot-codec.js";
 
 type Database = BetterSqlite3.Database;
 
@@ -142,6 +143,47 @@ export function decodeSnapshotRow(row: SnapshotRow, parts: readonly SnapshotPart
     return snapshot;
   } catch (error) {
     throw snapshotDecodeError(row.sequence, error);
+  }
+}
+
+/**
+ * Verifies a snapshot as {@link decodeSnapshotRow} does — every checksum and its head at once — but decodes its parts
+ * one at a time, as the pieces are read (each part's bytes let go of once decoded). Internal.
+ * @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`: at once for a checksum or the head, from the pieces
+ *   for a part that does not decode.
+ */
+export function decodeSnapshotRowInPieces(
+  row: SnapshotRow,
+  parts: readonly SnapshotPartRow[],
+): ResourceLeaseSnapshotInPieces {
+  checkSnapshotSums(row, parts);
+  let decoded: ResourceLeaseSnapshotInPieces;
+  try {
+    decoded = decodeSnapshotInPieces(
+      row.data,
+      parts.map((p) => p.data),
+    );
+    if (decoded.head.lastEventSequence !== row.sequence) throw new Error("sequence mismatch");
+  } catch (error) {
+    throw snapshotDecodeError(row.sequence, error);
+  }
+  return { head: decoded.head, pieces: piecesOf(row.sequence, decoded.pieces) };
+}
+
+function* piecesOf(
+  sequence: number,
+  pieces: Iterable<ResourceLeaseSnapshotPiece>,
+): Generator<ResourceLeaseSnapshotPiece> {
+  const it = pieces[Symbol.iterator]();
+  for (;;) {
+    let next: IteratorResult<ResourceLeaseSnapshotPiece>;
+    try {
+      next = it.next();
+    } catch (error) {
+      throw snapshotDecodeError(sequence, error);
+    }
+    if (next.done) return;
+    yield next.value;
   }
 }
 

@@ -11,6 +11,7 @@ import {
   silentLogger,
   systemClock,
 } from "@omnirelay/core";
+import type { ResourceLeaseSnapshotInPieces } from "@omnirelay/core/replication";
 import { cancelledError, closedError, faultedError, fromSqliteError } from "./errors.js";
 import { isFilePath } from "./files.js";
 import { type CommitDone, GroupCommit } from "./group-commit.js";
@@ -220,6 +221,21 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   latestSnapshot(): ResourceLeaseQueueSnapshot | undefined {
     try {
       return this.store.latestSnapshot();
+    } catch (error) {
+      throw fromSqliteError(error, this.settings.path);
+    }
+  }
+
+  /**
+   * The newest stored snapshot in pieces, for `ResourceLeaseQueue.rebuild`: its checksums and head verified now, its
+   * parts decoded one at a time as the pieces are read (read them once), so a large snapshot is never held decoded
+   * whole. `undefined` when there is none.
+   * @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`: here for a checksum or the head, from the pieces
+   *   for a part that does not decode.
+   */
+  latestSnapshotInPieces(): ResourceLeaseSnapshotInPieces | undefined {
+    try {
+      return this.store.latestSnapshotInPieces();
     } catch (error) {
       throw fromSqliteError(error, this.settings.path);
     }

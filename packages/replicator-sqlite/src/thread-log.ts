@@ -2,8 +2,9 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "node:worker_threads";
 import type { ResourceLeaseQueueSnapshot } from "@omnirelay/core";
+import type { ResourceLeaseSnapshotInPieces } from "@omnirelay/core/replication";
 import type { CommitDone } from "./group-commit.js";
-import { decodeSnapshotRow, type RawEventRow } from "./integrity.js";
+import { decodeSnapshotRow, decodeSnapshotRowInPieces, type RawEventRow } from "./integrity.js";
 import type { Row } from "./log-rows.js";
 import type { RawSnapshot, SnapshotRows } from "./log-snapshots.js";
 import type { LogStart, LogStore } from "./log-store.js";
@@ -143,12 +144,18 @@ export class ThreadLogStore implements LogStore {
   }
 
   latestSnapshot(): ResourceLeaseQueueSnapshot | undefined {
+    const raw = this.latestSnapshotRows();
+    return raw ? decodeSnapshotRow(raw.row, raw.parts) : undefined;
+  }
+
+  latestSnapshotInPieces(): ResourceLeaseSnapshotInPieces | undefined {
+    const raw = this.latestSnapshotRows();
+    return raw ? decodeSnapshotRowInPieces(raw.row, raw.parts) : undefined;
+  }
+
+  private latestSnapshotRows(): RawSnapshot | undefined {
     const raw = this.call({ kind: "latest-snapshot" }) as RawSnapshot | undefined;
-    if (!raw) return undefined;
-    return decodeSnapshotRow(
-      raw.row,
-      raw.parts.map((p) => ({ ...p, data: asBuffer(p.data) })),
-    );
+    return raw ? { row: raw.row, parts: raw.parts.map((p) => ({ ...p, data: asBuffer(p.data) })) } : undefined;
   }
 
   backup(toPath: string): Promise<void> {
