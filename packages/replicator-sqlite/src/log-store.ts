@@ -3,9 +3,16 @@ import type { ResourceLeaseSnapshotInPieces } from "@omnirelay/core/replication"
 import type Database from "better-sqlite3";
 import type { CommitDone } from "./group-commit.js";
 import type { HighWater } from "./high-water.js";
-import { decodeSnapshotRowInPieces, type RawEventRow } from "./integrity.js";
+import { decodeSnapshotInPages, type RawEventRow } from "./integrity.js";
 import { type Counters, prepareInsertRows, prepareSelectRows, type Row } from "./log-rows.js";
-import { prepareSnapshotRows, readLatestSnapshot, readLatestSnapshotRows, type SnapshotRows } from "./log-snapshots.js";
+import {
+  prepareSnapshotRows,
+  readLatestSnapshot,
+  readLatestSnapshotHead,
+  readSnapshotPartsPage,
+  SNAPSHOT_PARTS_PER_PAGE,
+  type SnapshotRows,
+} from "./log-snapshots.js";
 import { openVerifiedLog } from "./open-log.js";
 import type { ResolvedReplicatorOptions } from "./options.js";
 import { logTables } from "./schema.js";
@@ -21,7 +28,7 @@ export interface LogStore {
   selectPage(from: number, limit: number): readonly RawEventRow[];
   /** The newest snapshot, verified. @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`, or SQLite's. */
   latestSnapshot(): ResourceLeaseQueueSnapshot | undefined;
-  /** The newest snapshot, verified, its parts decoded as its pieces are read. @throws as {@link latestSnapshot}. */
+  /** The newest snapshot, its head verified, its parts read and verified as its pieces are read. @throws as {@link latestSnapshot}. */
   latestSnapshotInPieces(): ResourceLeaseSnapshotInPieces | undefined;
   readonly snapshots: SnapshotRows;
   backup(toPath: string): Promise<void>;
@@ -64,8 +71,13 @@ export function localLogStore(
     selectPage: (from, limit) => select.all(from, limit),
     latestSnapshot: () => readLatestSnapshot(db, tables),
     latestSnapshotInPieces: () => {
-      const raw = readLatestSnapshotRows(db, tables);
-      return raw ? decodeSnapshotRowInPieces(raw.row, raw.parts) : undefined;
+      const head = readLatestSnapshotHead(db, tables);
+      if (!head) return undefined;
+      const sequence = head.row.sequence;
+      const limit = SNAPSHOT_PARTS_PER_PAGE;
+      return decodeSnapshotInPages(head.row, head.parts, (from) =>
+        readSnapshotPartsPage(db, tables, { sequence, from, limit }),
+      );
     },
     snapshots: prepareSnapshotRows(db, tables, settings),
     backup: async (toPath) => {

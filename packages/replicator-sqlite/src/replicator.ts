@@ -17,6 +17,7 @@ import { isFilePath } from "./files.js";
 import { type CommitDone, GroupCommit } from "./group-commit.js";
 import { highWaterPath } from "./high-water.js";
 import { HighWaterKeeper } from "./high-water-keeper.js";
+import { mapErrors } from "./integrity.js";
 import { CommittedReader, type Counters, encodePublish, type Pending } from "./log-rows.js";
 import { type SnapshotStore, StepPacer, snapshotStoreOver, writeSnapshotInSteps } from "./log-snapshots.js";
 import { type LogStart, type LogStore, openLogStore } from "./log-store.js";
@@ -227,17 +228,20 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   }
 
   /**
-   * The newest stored snapshot in pieces, for `ResourceLeaseQueue.rebuild`: its checksums and head verified now, its
-   * parts decoded one at a time as the pieces are read (read them once), so a large snapshot is never held decoded
-   * whole. `undefined` when there is none.
-   * @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`: here for a checksum or the head, from the pieces
-   *   for a part that does not decode.
+   * The newest stored snapshot in pieces, for `ResourceLeaseQueue.rebuild`: its head verified now, its parts read from
+   * the log a few at a time and verified (checksum, as the open did already, and decoding) as the pieces reach them,
+   * so a large snapshot is never held whole, read or decoded. Read the pieces once, before closing the log.
+   * `undefined` when there is none.
+   * @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`: here for the head, from the pieces for a part
+   *   that is missing, does not match its checksum or does not decode.
    */
   latestSnapshotInPieces(): ResourceLeaseSnapshotInPieces | undefined {
+    const path = this.settings.path;
     try {
-      return this.store.latestSnapshotInPieces();
+      const snapshot = this.store.latestSnapshotInPieces();
+      return snapshot && { head: snapshot.head, pieces: mapErrors(snapshot.pieces, (e) => fromSqliteError(e, path)) };
     } catch (error) {
-      throw fromSqliteError(error, this.settings.path);
+      throw fromSqliteError(error, path);
     }
   }
 

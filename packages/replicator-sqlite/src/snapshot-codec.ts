@@ -184,10 +184,10 @@ export function decodeSnapshotInPieces(head: string, parts: (string | Uint8Array
   return { head: { ...rest, ...(dispatch ? { dispatchVirtualTime: dispatch.vtime } : {}) }, pieces: [piece] };
 }
 
-/** A version 3 snapshot: its head checked now, its parts decoded as the pieces are read. */
-function decodeVersion3(s: HeadJson, parts: (string | Uint8Array | undefined)[]): ResourceLeaseSnapshotInPieces {
+/** The head of a version 3 snapshot of `parts` parts, checked. Internal. @throws Error for a malformed head. */
+export function decodeVersion3Head(s: HeadJson, parts: number): ResourceLeaseSnapshotInPieces["head"] {
   if (!Number.isSafeInteger(s.lastEventSequence)) throw new Error("not a queue snapshot");
-  if (s.parts !== parts.length) throw new Error("parts are missing");
+  if (s.parts !== parts) throw new Error("parts are missing");
   const { lastEventSequence, lastFencingToken, lastSequenceId, mode } = s;
   if (!Number.isSafeInteger(lastFencingToken) || !Number.isSafeInteger(lastSequenceId)) {
     throw new Error("bad counters");
@@ -195,7 +195,7 @@ function decodeVersion3(s: HeadJson, parts: (string | Uint8Array | undefined)[])
   if (mode !== "running" && mode !== "draining") throw new Error("bad mode");
   const vtime = s.vtime;
   if (vtime !== undefined && !Number.isFinite(vtime)) throw new Error("bad virtual time");
-  const head = {
+  return {
     version: 1 as const,
     lastEventSequence,
     lastFencingToken,
@@ -204,7 +204,21 @@ function decodeVersion3(s: HeadJson, parts: (string | Uint8Array | undefined)[])
     ...(vtime !== undefined ? { dispatchVirtualTime: vtime } : {}),
     ...lastEventHash(s.lastEventHash),
   };
-  return { head, pieces: version3Pieces(parts, vtime !== undefined) };
+}
+
+/**
+ * The head of a snapshot stored with `parts` parts when it is of version 3 (binary parts), `undefined` for an older
+ * one. Internal. @throws Error for a malformed head.
+ */
+export function decodeSnapshotHead(text: string, parts: number): ResourceLeaseSnapshotInPieces["head"] | undefined {
+  const s = JSON.parse(text) as HeadJson | { version?: unknown } | null;
+  return s !== null && typeof s === "object" && s.version === 3 ? decodeVersion3Head(s as HeadJson, parts) : undefined;
+}
+
+/** A version 3 snapshot: its head checked now, its parts decoded as the pieces are read. */
+function decodeVersion3(s: HeadJson, parts: (string | Uint8Array | undefined)[]): ResourceLeaseSnapshotInPieces {
+  const head = decodeVersion3Head(s, parts.length);
+  return { head, pieces: version3Pieces(parts, head.dispatchVirtualTime !== undefined) };
 }
 
 function* version3Pieces(
@@ -213,15 +227,24 @@ function* version3Pieces(
 ): Generator<ResourceLeaseSnapshotPiece> {
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i];
-    if (typeof part !== "object") throw new Error("a version 3 snapshot part is binary");
     parts[i] = undefined; // decoded once: its bytes can go
-    const lists = emptyLists();
-    decodeSnapshotPart(part, lists);
-    if (!withVirtualTime && lists.dispatchKeys.length > 0) {
-      throw new Error("per-key dispatch state without its head");
-    }
-    yield lists;
+    yield decodeSnapshotPiece(part, withVirtualTime);
   }
+}
+
+/**
+ * One binary part of a version 3 snapshot as a piece; `withVirtualTime` when the head holds the dispatch state's
+ * virtual time. Internal. @throws Error for a malformed part.
+ */
+export function decodeSnapshotPiece(
+  part: string | Uint8Array | undefined,
+  withVirtualTime: boolean,
+): ResourceLeaseSnapshotPiece {
+  if (typeof part !== "object") throw new Error("a version 3 snapshot part is binary");
+  const lists = emptyLists();
+  decodeSnapshotPart(part, lists);
+  if (!withVirtualTime && lists.dispatchKeys.length > 0) throw new Error("per-key dispatch state without its head");
+  return lists;
 }
 
 function lastEventHash(value: unknown): { lastEventHash?: string } {

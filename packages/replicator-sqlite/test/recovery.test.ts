@@ -262,29 +262,38 @@ describe("snapshots in parts", () => {
     expect(again.queue.stats()).toMatchObject({ pendingCount: 10_000, deadLetterCount: 1000 });
   }, 60_000);
 
-  it("restores a snapshot part by part to exactly the state the whole snapshot gives", async () => {
-    const path = tempDb();
-    const durable = await bigQueue(path);
-    durable.replicator.saveSnapshot(durable.queue.snapshot());
-    await durable.close();
-    const log = await SqliteResourceLeaseReplicator.open({ path });
-    const whole = log.latestSnapshot()!;
-    const inPieces = log.latestSnapshotInPieces()!;
-    await log.close();
-    const pieces = [...inPieces.pieces];
-    expect(pieces).toHaveLength(5); // one piece per part
-    expect([...inPieces.pieces]).toEqual([]); // read once
-    const options = { capacity: 100_000, maxAttempts: 1, idempotencyWindowMs: 60_000 };
-    const fromWhole = await ResourceLeaseQueue.rebuild([], options, { snapshot: whole, activeLeases: "keep" });
-    const fromPieces = await ResourceLeaseQueue.rebuild([], options, {
-      snapshot: { head: inPieces.head, pieces },
-      activeLeases: "keep",
-    });
-    expect(fromPieces.snapshot()).toEqual(fromWhole.snapshot());
-    expect(fromPieces.snapshot()).toEqual(whole);
-    await fromWhole.close();
-    await fromPieces.close();
-  }, 60_000);
+  it.each([
+    ["the writer thread", true],
+    ["this thread", false],
+  ])(
+    "restores a snapshot part by part to exactly the state the whole snapshot gives (log on %s)",
+    async (_, writerThread) => {
+      const path = tempDb();
+      const durable = await bigQueue(path);
+      durable.replicator.saveSnapshot(durable.queue.snapshot());
+      await durable.close();
+      // Five parts, read four at a time: a full page (the next asked for ahead), then the last one.
+      const log = await SqliteResourceLeaseReplicator.open({ path, writerThread });
+      const whole = log.latestSnapshot()!;
+      const inPieces = log.latestSnapshotInPieces()!;
+      // Read from the log as they are reached (a page of parts at a time): before it closes.
+      const pieces = [...inPieces.pieces];
+      await log.close();
+      expect(pieces).toHaveLength(5); // one piece per part
+      expect([...inPieces.pieces]).toEqual([]); // read once
+      const options = { capacity: 100_000, maxAttempts: 1, idempotencyWindowMs: 60_000 };
+      const fromWhole = await ResourceLeaseQueue.rebuild([], options, { snapshot: whole, activeLeases: "keep" });
+      const fromPieces = await ResourceLeaseQueue.rebuild([], options, {
+        snapshot: { head: inPieces.head, pieces },
+        activeLeases: "keep",
+      });
+      expect(fromPieces.snapshot()).toEqual(fromWhole.snapshot());
+      expect(fromPieces.snapshot()).toEqual(whole);
+      await fromWhole.close();
+      await fromPieces.close();
+    },
+    60_000,
+  );
 
   it("refuses a part that does not decode when the restore reaches it, and serves no queue", async () => {
     const path = tempDb();
