@@ -209,10 +209,11 @@ function readPayload(r: ByteReader): ResourceLeaseItemPayload {
   const flags = r.u8();
   if (flags & ~P_KNOWN) throw new MalformedError("unknown payload flags");
   const payload: Mutable<ResourceLeaseItemPayload> = {
-    resourceType: r.required(),
+    // Types, keys and encodings repeat from item to item: one string each, shared (see ByteReader.shared).
+    resourceType: r.required(true),
     resourceId: r.required(),
-    partitionKey: r.required(),
-    payloadEncoding: r.required(),
+    partitionKey: r.required(true),
+    payloadEncoding: r.required(true),
   };
   if (flags & P_BODY) payload.body = r.bytes();
   if (flags & P_ATTRIBUTES) payload.attributes = r.map();

@@ -5,12 +5,13 @@ import {
   type ResourceLeaseQueueSnapshot,
   type ResourceLeaseReplicationEvent,
 } from "@omnirelay/core";
+import type { ResourceLeaseSnapshotInPieces, ResourceLeaseSnapshotPiece } from "@omnirelay/core/replication";
 import { decodeReplicationEvent } from "@omnirelay/core/wire";
 import type BetterSqlite3 from "better-sqlite3";
 import { corruptError } from "./errors.js";
 import { decodeEventBinary } from "./event-codec.js";
 import type { LogTables } from "./schema.js";
-import { decodeSnapshot } from "./snapshot-codec.js";
+import { decodeSnapshot, decodeSnapshotHead, decodeSnapshotInPieces, decodeSnapshotPiece } from "./snapshot-codec.js";
 
 type Database = BetterSqlite3.Database;
 
@@ -112,15 +113,7 @@ function checkSnapshotSums(row: SnapshotRow, parts: readonly SnapshotPartRow[]):
       detail: "the snapshot's checksum does not match its JSON.",
     });
   }
-  for (const [i, part] of parts.entries()) {
-    if (part.part !== i || !checksumMatches(part.data, part.checksum)) {
-      throw corruptError({
-        sequence: row.sequence,
-        reason: "snapshot_checksum",
-        detail: `part ${i} of the snapshot is missing or corrupt.`,
-      });
-    }
-  }
+  for (const [i, part] of parts.entries()) checkSnapshotPart(row.sequence, i, part);
 }
 
 function snapshotDecodeError(sequence: number, cause: unknown): Error {
@@ -142,6 +135,108 @@ export function decodeSnapshotRow(row: SnapshotRow, parts: readonly SnapshotPart
     return snapshot;
   } catch (error) {
     throw snapshotDecodeError(row.sequence, error);
+  }
+}
+
+/**
+ * Verifies a snapshot as {@link decodeSnapshotRow} does — every checksum and its head at once — but decodes its parts
+ * one at a time, as the pieces are read (each part's bytes let go of once decoded). Internal.
+ * @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`: at once for a checksum or the head, from the pieces
+ *   for a part that does not decode.
+ */
+export function decodeSnapshotRowInPieces(
+  row: SnapshotRow,
+  parts: readonly SnapshotPartRow[],
+): ResourceLeaseSnapshotInPieces {
+  checkSnapshotSums(row, parts);
+  let decoded: ResourceLeaseSnapshotInPieces;
+  try {
+    decoded = decodeSnapshotInPieces(
+      row.data,
+      parts.map((p) => p.data),
+    );
+    if (decoded.head.lastEventSequence !== row.sequence) throw new Error("sequence mismatch");
+  } catch (error) {
+    throw snapshotDecodeError(row.sequence, error);
+  }
+  return { head: decoded.head, pieces: mapErrors(decoded.pieces, (error) => snapshotDecodeError(row.sequence, error)) };
+}
+
+/** `items`, with what reading them throws mapped by `map` (errors met lazily, mapped as those met at once). Internal. */
+export function* mapErrors<T>(items: Iterable<T>, map: (error: unknown) => unknown): Generator<T> {
+  const it = items[Symbol.iterator]();
+  for (;;) {
+    let next: IteratorResult<T>;
+    try {
+      next = it.next();
+    } catch (error) {
+      throw map(error);
+    }
+    if (next.done) return;
+    yield next.value;
+  }
+}
+
+/**
+ * Verifies a snapshot's head row (checksum, head) at once and reads its `count` part rows page by page through `page`
+ * (the rows from part `from` on), verifying and decoding each part (checksum, numbering, bytes) as the pieces reach it:
+ * no more than a page of parts is held at a time, and a page can be read while the previous one is restored. The
+ * open of the log has verified every part's checksum already (`scanLog`); these are checked again as they are read.
+ * An older snapshot (version 1 or 2) is read whole, as {@link decodeSnapshotRowInPieces}. Internal.
+ * @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`: at once for the head, from the pieces for a part.
+ */
+export function decodeSnapshotInPages(
+  row: SnapshotRow,
+  count: number,
+  page: (from: number) => readonly SnapshotPartRow[],
+): ResourceLeaseSnapshotInPieces {
+  checkSnapshotSums(row, []);
+  let head: ResourceLeaseSnapshotInPieces["head"] | undefined;
+  try {
+    head = decodeSnapshotHead(row.data, count);
+    if (head && head.lastEventSequence !== row.sequence) throw new Error("sequence mismatch");
+  } catch (error) {
+    throw snapshotDecodeError(row.sequence, error);
+  }
+  if (!head) {
+    const parts: SnapshotPartRow[] = [];
+    for (let rows = page(0); rows.length > 0; rows = page(parts.length)) parts.push(...rows);
+    return decodeSnapshotRowInPieces(row, parts);
+  }
+  const withVirtualTime = head.dispatchVirtualTime !== undefined;
+  return { head, pieces: pagedPieces({ sequence: row.sequence, count, withVirtualTime }, page) };
+}
+
+function* pagedPieces(
+  { sequence, count, withVirtualTime }: { sequence: number; count: number; withVirtualTime: boolean },
+  page: (from: number) => readonly SnapshotPartRow[],
+): Generator<ResourceLeaseSnapshotPiece> {
+  let i = 0;
+  while (i < count) {
+    const rows = page(i);
+    if (rows.length === 0) checkSnapshotPart(sequence, i, undefined);
+    for (const part of rows) {
+      if (i >= count) break;
+      checkSnapshotPart(sequence, i, part);
+      let piece: ResourceLeaseSnapshotPiece;
+      try {
+        piece = decodeSnapshotPiece(part.data, withVirtualTime);
+      } catch (error) {
+        throw snapshotDecodeError(sequence, error);
+      }
+      i++;
+      yield piece;
+    }
+  }
+}
+
+function checkSnapshotPart(sequence: number, i: number, part: SnapshotPartRow | undefined): void {
+  if (part === undefined || part.part !== i || !checksumMatches(part.data, part.checksum)) {
+    throw corruptError({
+      sequence,
+      reason: "snapshot_checksum",
+      detail: `part ${i} of the snapshot is missing or corrupt.`,
+    });
   }
 }
 

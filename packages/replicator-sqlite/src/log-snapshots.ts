@@ -190,6 +190,40 @@ export function readLatestSnapshotRows(db: Database.Database, tables: LogTables)
   return row ? { row, parts: readSnapshotParts(db, tables, row.sequence) } : undefined;
 }
 
+/** The newest stored snapshot's head row and how many part rows it has, unverified, or `undefined`. Internal. */
+export function readLatestSnapshotHead(db: Database.Database, tables: LogTables): SnapshotHeadRow | undefined {
+  const row = db
+    .prepare<[], SnapshotRow>(`SELECT sequence, data, checksum FROM ${tables.snapshots} ORDER BY sequence DESC LIMIT 1`)
+    .get();
+  if (!row) return undefined;
+  const { n } = db
+    .prepare<[number], { n: number }>(`SELECT count(*) AS n FROM ${tables.snapshotParts} WHERE sequence = ?`)
+    .get(row.sequence)!;
+  return { row, parts: n };
+}
+
+/** A snapshot's head row and its number of part rows. Internal. */
+export interface SnapshotHeadRow {
+  readonly row: SnapshotRow;
+  readonly parts: number;
+}
+
+/** Part rows of the snapshot at `sequence` from part `from` on, at most `limit`, in order, unverified. Internal. */
+export function readSnapshotPartsPage(
+  db: Database.Database,
+  tables: LogTables,
+  page: { sequence: number; from: number; limit: number },
+): SnapshotPartRow[] {
+  return db
+    .prepare<[number, number, number], SnapshotPartRow>(
+      `SELECT part, data, checksum FROM ${tables.snapshotParts} WHERE sequence = ? AND part >= ? ORDER BY part LIMIT ?`,
+    )
+    .all(page.sequence, page.from, page.limit);
+}
+
+/** Part rows per page when a snapshot is read in pieces (some 20,000 entries). Internal. */
+export const SNAPSHOT_PARTS_PER_PAGE = 4;
+
 /** A snapshot's head row and part rows as stored. Internal. */
 export interface RawSnapshot {
   readonly row: SnapshotRow;

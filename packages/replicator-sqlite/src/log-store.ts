@@ -1,10 +1,18 @@
 import type { ResourceLeaseQueueSnapshot } from "@omnirelay/core";
+import type { ResourceLeaseSnapshotInPieces } from "@omnirelay/core/replication";
 import type Database from "better-sqlite3";
 import type { CommitDone } from "./group-commit.js";
 import type { HighWater } from "./high-water.js";
-import type { RawEventRow } from "./integrity.js";
+import { decodeSnapshotInPages, type RawEventRow } from "./integrity.js";
 import { type Counters, prepareInsertRows, prepareSelectRows, type Row } from "./log-rows.js";
-import { prepareSnapshotRows, readLatestSnapshot, type SnapshotRows } from "./log-snapshots.js";
+import {
+  prepareSnapshotRows,
+  readLatestSnapshot,
+  readLatestSnapshotHead,
+  readSnapshotPartsPage,
+  SNAPSHOT_PARTS_PER_PAGE,
+  type SnapshotRows,
+} from "./log-snapshots.js";
 import { openVerifiedLog } from "./open-log.js";
 import type { ResolvedReplicatorOptions } from "./options.js";
 import { logTables } from "./schema.js";
@@ -20,6 +28,8 @@ export interface LogStore {
   selectPage(from: number, limit: number): readonly RawEventRow[];
   /** The newest snapshot, verified. @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`, or SQLite's. */
   latestSnapshot(): ResourceLeaseQueueSnapshot | undefined;
+  /** The newest snapshot, its head verified, its parts read and verified as its pieces are read. @throws as {@link latestSnapshot}. */
+  latestSnapshotInPieces(): ResourceLeaseSnapshotInPieces | undefined;
   readonly snapshots: SnapshotRows;
   backup(toPath: string): Promise<void>;
   /** Closes the connection (checkpointing the WAL) and, for the writer thread, ends the thread. */
@@ -60,6 +70,15 @@ export function localLogStore(
     },
     selectPage: (from, limit) => select.all(from, limit),
     latestSnapshot: () => readLatestSnapshot(db, tables),
+    latestSnapshotInPieces: () => {
+      const head = readLatestSnapshotHead(db, tables);
+      if (!head) return undefined;
+      const sequence = head.row.sequence;
+      const limit = SNAPSHOT_PARTS_PER_PAGE;
+      return decodeSnapshotInPages(head.row, head.parts, (from) =>
+        readSnapshotPartsPage(db, tables, { sequence, from, limit }),
+      );
+    },
     snapshots: prepareSnapshotRows(db, tables, settings),
     backup: async (toPath) => {
       await db.backup(toPath);

@@ -1,10 +1,4 @@
-import {
-  OmniRelayError,
-  ResourceLeaseQueue,
-  type ResourceLeaseQueueOptions,
-  type ResourceLeaseQueueSnapshot,
-  silentLogger,
-} from "@omnirelay/core";
+import { OmniRelayError, ResourceLeaseQueue, type ResourceLeaseQueueOptions, silentLogger } from "@omnirelay/core";
 import { integerOption } from "@omnirelay/core/wire";
 import type { CommittedReader } from "./log-rows.js";
 import type { SqliteResourceLeaseReplicatorOptions } from "./options.js";
@@ -68,8 +62,9 @@ export async function openDurableResourceLeaseQueue(
     path: options.path,
   });
   try {
-    const snapshot: ResourceLeaseQueueSnapshot | undefined = replicator.latestSnapshot();
-    const from = (snapshot?.lastEventSequence ?? 0) + 1;
+    // In pieces: each part of a large snapshot is decoded, restored and let go of before the next (less to collect).
+    const snapshot = replicator.latestSnapshotInPieces();
+    const from = (snapshot?.head.lastEventSequence ?? 0) + 1;
     // read() returns a CommittedReader, which counts what it returned.
     const events = replicator.read(from) as CommittedReader;
     const queue = await ResourceLeaseQueue.rebuild(
@@ -122,7 +117,7 @@ export async function openDurableResourceLeaseQueue(
       queue,
       replicator,
       replayedEvents: events.count,
-      snapshotSequence: snapshot?.lastEventSequence ?? 0,
+      snapshotSequence: snapshot?.head.lastEventSequence ?? 0,
       close,
       [Symbol.asyncDispose]: close,
     };

@@ -11,11 +11,13 @@ import {
   silentLogger,
   systemClock,
 } from "@omnirelay/core";
+import type { ResourceLeaseSnapshotInPieces } from "@omnirelay/core/replication";
 import { cancelledError, closedError, faultedError, fromSqliteError } from "./errors.js";
 import { isFilePath } from "./files.js";
 import { type CommitDone, GroupCommit } from "./group-commit.js";
 import { highWaterPath } from "./high-water.js";
 import { HighWaterKeeper } from "./high-water-keeper.js";
+import { mapErrors } from "./integrity.js";
 import { CommittedReader, type Counters, encodePublish, type Pending } from "./log-rows.js";
 import { type SnapshotStore, StepPacer, snapshotStoreOver, writeSnapshotInSteps } from "./log-snapshots.js";
 import { type LogStart, type LogStore, openLogStore } from "./log-store.js";
@@ -222,6 +224,24 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
       return this.store.latestSnapshot();
     } catch (error) {
       throw fromSqliteError(error, this.settings.path);
+    }
+  }
+
+  /**
+   * The newest stored snapshot in pieces, for `ResourceLeaseQueue.rebuild`: its head verified now, its parts read from
+   * the log a few at a time and verified (checksum, as the open did already, and decoding) as the pieces reach them,
+   * so a large snapshot is never held whole, read or decoded. Read the pieces once, before closing the log.
+   * `undefined` when there is none.
+   * @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`: here for the head, from the pieces for a part
+   *   that is missing, does not match its checksum or does not decode.
+   */
+  latestSnapshotInPieces(): ResourceLeaseSnapshotInPieces | undefined {
+    const path = this.settings.path;
+    try {
+      const snapshot = this.store.latestSnapshotInPieces();
+      return snapshot && { head: snapshot.head, pieces: mapErrors(snapshot.pieces, (e) => fromSqliteError(e, path)) };
+    } catch (error) {
+      throw fromSqliteError(error, path);
     }
   }
 

@@ -3,6 +3,7 @@ import type {
   ResourceLeaseOwnershipToken,
   ResourceLeaseQueueSnapshot,
 } from "@omnirelay/core";
+import type { ResourceLeaseSnapshotInPieces, ResourceLeaseSnapshotPiece } from "@omnirelay/core/replication";
 import { decodePendingItem } from "@omnirelay/core/wire";
 import { decodeSnapshotPart, emptyLists, snapshotParts } from "./snapshot-binary.js";
 
@@ -94,33 +95,23 @@ export function decodeSnapshot(head: string, parts: readonly (string | Uint8Arra
     throw new Error("not a queue snapshot");
   }
   if (s.version === 3) {
-    if (s.parts !== parts.length) throw new Error("parts are missing");
+    const { head, pieces } = decodeVersion3(s as HeadJson, [...parts]);
+    const { dispatchVirtualTime: vtime, ...rest } = head;
     const lists = emptyLists();
-    for (const part of parts) {
-      if (typeof part === "string") throw new Error("a version 3 snapshot part is binary");
-      decodeSnapshotPart(part, lists);
+    for (const piece of pieces) {
+      for (const [name, list] of Object.entries(piece)) {
+        const into = lists[name as ListName] as unknown[];
+        for (const entry of list as readonly unknown[]) into.push(entry);
+      }
     }
-    const { lastEventSequence, lastFencingToken, lastSequenceId, mode } = s;
-    if (!Number.isSafeInteger(lastFencingToken) || !Number.isSafeInteger(lastSequenceId)) {
-      throw new Error("bad counters");
-    }
-    if (mode !== "running" && mode !== "draining") throw new Error("bad mode");
     const { schedules, cancelledLeases, dispatchKeys, ...always } = lists;
-    const vtime = s.vtime;
-    if (vtime !== undefined && !Number.isFinite(vtime)) throw new Error("bad virtual time");
-    if (vtime === undefined && dispatchKeys.length > 0) throw new Error("per-key dispatch state without its head");
     return {
-      version: 1,
-      lastEventSequence,
-      lastFencingToken,
-      lastSequenceId,
-      mode,
+      ...rest,
       ...always,
       // Present only when there are some, as the queue captures them.
       ...(schedules.length > 0 ? { schedules } : {}),
       ...(cancelledLeases.length > 0 ? { cancelledLeases } : {}),
       ...(vtime !== undefined ? { dispatch: { vtime, keys: dispatchKeys } } : {}),
-      ...lastEventHash(s.lastEventHash),
     };
   }
   let body: PartJson;
@@ -173,6 +164,87 @@ export function decodeSnapshot(head: string, parts: readonly (string | Uint8Arra
     requestIds: body.requestIds.map(([id, seq, exp]) => [id, seq, exp] as const),
     reusableIds: body.reusableIds,
   };
+}
+
+type ListName = keyof ReturnType<typeof emptyLists>;
+type HeadJson = Omit<SnapshotJson, "version"> & { version: 3; parts: number; vtime?: number; lastEventHash?: unknown };
+
+/**
+ * Decodes a snapshot in pieces (see core's `ResourceLeaseSnapshotInPieces`): its head at once, then one piece per
+ * binary part (version 3), each decoded only when the caller reaches it, its part let go of once decoded (`parts` is
+ * emptied as it goes). A version 1 or 2 snapshot is decoded whole, as one piece. Internal.
+ * @throws Error for a malformed head at once, and for a malformed part when the pieces reach it.
+ */
+export function decodeSnapshotInPieces(head: string, parts: (string | Uint8Array)[]): ResourceLeaseSnapshotInPieces {
+  const s = JSON.parse(head) as HeadJson | { version?: unknown };
+  if (s !== null && typeof s === "object" && s.version === 3) return decodeVersion3(s as HeadJson, parts);
+  const { dispatch, ...whole } = decodeSnapshot(head, parts);
+  const { pending, delayed, active, deadLetters, requestIds, reusableIds, schedules, cancelledLeases, ...rest } = whole;
+  const piece = { pending, delayed, active, deadLetters, requestIds, reusableIds, schedules, cancelledLeases };
+  return { head: { ...rest, ...(dispatch ? { dispatchVirtualTime: dispatch.vtime } : {}) }, pieces: [piece] };
+}
+
+/** The head of a version 3 snapshot of `parts` parts, checked. Internal. @throws Error for a malformed head. */
+export function decodeVersion3Head(s: HeadJson, parts: number): ResourceLeaseSnapshotInPieces["head"] {
+  if (!Number.isSafeInteger(s.lastEventSequence)) throw new Error("not a queue snapshot");
+  if (s.parts !== parts) throw new Error("parts are missing");
+  const { lastEventSequence, lastFencingToken, lastSequenceId, mode } = s;
+  if (!Number.isSafeInteger(lastFencingToken) || !Number.isSafeInteger(lastSequenceId)) {
+    throw new Error("bad counters");
+  }
+  if (mode !== "running" && mode !== "draining") throw new Error("bad mode");
+  const vtime = s.vtime;
+  if (vtime !== undefined && !Number.isFinite(vtime)) throw new Error("bad virtual time");
+  return {
+    version: 1 as const,
+    lastEventSequence,
+    lastFencingToken,
+    lastSequenceId,
+    mode,
+    ...(vtime !== undefined ? { dispatchVirtualTime: vtime } : {}),
+    ...lastEventHash(s.lastEventHash),
+  };
+}
+
+/**
+ * The head of a snapshot stored with `parts` parts when it is of version 3 (binary parts), `undefined` for an older
+ * one. Internal. @throws Error for a malformed head.
+ */
+export function decodeSnapshotHead(text: string, parts: number): ResourceLeaseSnapshotInPieces["head"] | undefined {
+  const s = JSON.parse(text) as HeadJson | { version?: unknown } | null;
+  return s !== null && typeof s === "object" && s.version === 3 ? decodeVersion3Head(s as HeadJson, parts) : undefined;
+}
+
+/** A version 3 snapshot: its head checked now, its parts decoded as the pieces are read. */
+function decodeVersion3(s: HeadJson, parts: (string | Uint8Array | undefined)[]): ResourceLeaseSnapshotInPieces {
+  const head = decodeVersion3Head(s, parts.length);
+  return { head, pieces: version3Pieces(parts, head.dispatchVirtualTime !== undefined) };
+}
+
+function* version3Pieces(
+  parts: (string | Uint8Array | undefined)[],
+  withVirtualTime: boolean,
+): Generator<ResourceLeaseSnapshotPiece> {
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i];
+    parts[i] = undefined; // decoded once: its bytes can go
+    yield decodeSnapshotPiece(part, withVirtualTime);
+  }
+}
+
+/**
+ * One binary part of a version 3 snapshot as a piece; `withVirtualTime` when the head holds the dispatch state's
+ * virtual time. Internal. @throws Error for a malformed part.
+ */
+export function decodeSnapshotPiece(
+  part: string | Uint8Array | undefined,
+  withVirtualTime: boolean,
+): ResourceLeaseSnapshotPiece {
+  if (typeof part !== "object") throw new Error("a version 3 snapshot part is binary");
+  const lists = emptyLists();
+  decodeSnapshotPart(part, lists);
+  if (!withVirtualTime && lists.dispatchKeys.length > 0) throw new Error("per-key dispatch state without its head");
+  return lists;
 }
 
 function lastEventHash(value: unknown): { lastEventHash?: string } {

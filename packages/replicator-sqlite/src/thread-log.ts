@@ -2,10 +2,11 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "node:worker_threads";
 import type { ResourceLeaseQueueSnapshot } from "@omnirelay/core";
+import type { ResourceLeaseSnapshotInPieces } from "@omnirelay/core/replication";
 import type { CommitDone } from "./group-commit.js";
-import { decodeSnapshotRow, type RawEventRow } from "./integrity.js";
+import { decodeSnapshotInPages, decodeSnapshotRow, type RawEventRow, type SnapshotPartRow } from "./integrity.js";
 import type { Row } from "./log-rows.js";
-import type { RawSnapshot, SnapshotRows } from "./log-snapshots.js";
+import { type RawSnapshot, SNAPSHOT_PARTS_PER_PAGE, type SnapshotHeadRow, type SnapshotRows } from "./log-snapshots.js";
 import type { LogStart, LogStore } from "./log-store.js";
 import type { ResolvedReplicatorOptions } from "./options.js";
 import {
@@ -46,7 +47,7 @@ export class ThreadLogStore implements LogStore {
   private readonly writes: CommitDone[] = [];
   private readonly calls = new Map<number, { resolve: () => void; reject: (error: unknown) => void }>();
   /** The page asked for ahead of time (see `selectPage`), whose answer is still to be received. */
-  private readAhead: { from: number; limit: number } | undefined;
+  private readAhead: PagedCall | undefined;
   private nextId = 1;
   private dead: Error | undefined;
   /** Set once close is sent: the thread stays referenced until it has exited. */
@@ -125,30 +126,67 @@ export class ThreadLogStore implements LogStore {
    * while this thread decodes and applies the page it has (a restart reads its log page after page this way).
    */
   selectPage(from: number, limit: number): readonly RawEventRow[] {
-    const ahead = this.readAhead;
-    let packed: PackedRows;
-    if (ahead && ahead.from === from && ahead.limit === limit) {
-      this.readAhead = undefined;
-      packed = this.receive() as PackedRows;
-    } else {
-      packed = this.call({ kind: "select", from, limit }) as PackedRows;
-    }
-    const rows = unpackRows(packed);
+    const rows = unpackRows(this.ahead({ kind: "select", from, limit }) as PackedRows);
     const last = rows[rows.length - 1];
-    if (last && rows.length === limit && !this.dead) {
-      this.send({ kind: "select", from: last[0] + 1, limit });
-      this.readAhead = { from: last[0] + 1, limit };
-    }
+    if (last && rows.length === limit) this.askAhead({ kind: "select", from: last[0] + 1, limit });
     return rows;
   }
 
+  /**
+   * The answer of a paged read (`select`, `snapshot-parts`): the one asked for ahead of time when it is this one, or
+   * a fresh call. A full page of snapshot parts asks for the next one before it returns, as `selectPage` does.
+   */
+  private ahead(page: PagedCall): unknown {
+    const a = this.readAhead;
+    let value: unknown;
+    if (
+      a &&
+      a.kind === page.kind &&
+      a.from === page.from &&
+      a.limit === page.limit &&
+      sequenceOf(a) === sequenceOf(page)
+    ) {
+      this.readAhead = undefined;
+      value = this.receive();
+    } else {
+      value = this.call(page);
+    }
+    if (page.kind === "snapshot-parts" && (value as unknown[]).length === page.limit) {
+      this.askAhead({ ...page, from: page.from + page.limit });
+    }
+    return value;
+  }
+
+  /** Asks for `page` now, its answer received by the next {@link ahead} that wants it (or dropped by any other call). */
+  private askAhead(page: PagedCall): void {
+    if (this.dead) return;
+    this.send(page);
+    this.readAhead = page;
+  }
+
   latestSnapshot(): ResourceLeaseQueueSnapshot | undefined {
+    const raw = this.latestSnapshotRows();
+    return raw ? decodeSnapshotRow(raw.row, raw.parts) : undefined;
+  }
+
+  latestSnapshotInPieces(): ResourceLeaseSnapshotInPieces | undefined {
+    const head = this.call({ kind: "snapshot-head" }) as SnapshotHeadRow | undefined;
+    if (!head) return undefined;
+    const sequence = head.row.sequence;
+    return decodeSnapshotInPages(head.row, head.parts, (from) => {
+      const rows = this.ahead({
+        kind: "snapshot-parts",
+        sequence,
+        from,
+        limit: SNAPSHOT_PARTS_PER_PAGE,
+      }) as SnapshotPartRow[];
+      return rows.map((p) => ({ ...p, data: asBuffer(p.data) }));
+    });
+  }
+
+  private latestSnapshotRows(): RawSnapshot | undefined {
     const raw = this.call({ kind: "latest-snapshot" }) as RawSnapshot | undefined;
-    if (!raw) return undefined;
-    return decodeSnapshotRow(
-      raw.row,
-      raw.parts.map((p) => ({ ...p, data: asBuffer(p.data) })),
-    );
+    return raw ? { row: raw.row, parts: raw.parts.map((p) => ({ ...p, data: asBuffer(p.data) })) } : undefined;
   }
 
   backup(toPath: string): Promise<void> {
@@ -225,4 +263,11 @@ export class ThreadLogStore implements LogStore {
     for (const call of this.calls.values()) call.reject(this.dead);
     this.calls.clear();
   }
+}
+
+/** A read answered a page at a time, which may be asked for ahead. */
+type PagedCall = Extract<SyncCall, { kind: "select" | "snapshot-parts" }>;
+
+function sequenceOf(page: PagedCall): number | undefined {
+  return page.kind === "snapshot-parts" ? page.sequence : undefined;
 }

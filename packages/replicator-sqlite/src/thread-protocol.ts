@@ -130,6 +130,8 @@ export type OpenReport =
 export type SyncCall =
   | { readonly kind: "select"; readonly from: number; readonly limit: number }
   | { readonly kind: "latest-snapshot" }
+  | { readonly kind: "snapshot-head" }
+  | { readonly kind: "snapshot-parts"; readonly sequence: number; readonly from: number; readonly limit: number }
   | { readonly kind: "snap-clear"; readonly sequence: number }
   | { readonly kind: "snap-parts"; readonly sequence: number; readonly first: number; readonly parts: Uint8Array[] }
   | {

@@ -6,7 +6,12 @@
 import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import type Database from "better-sqlite3";
 import { prepareInsertRows, prepareSelectRows, type Row } from "./log-rows.js";
-import { prepareSnapshotRows, readLatestSnapshotRows } from "./log-snapshots.js";
+import {
+  prepareSnapshotRows,
+  readLatestSnapshotHead,
+  readLatestSnapshotRows,
+  readSnapshotPartsPage,
+} from "./log-snapshots.js";
 import { openVerifiedLog } from "./open-log.js";
 import { logTables } from "./schema.js";
 import {
@@ -95,6 +100,10 @@ function serve(db: Database.Database, out: MessagePort): void {
         return undefined;
       case "latest-snapshot":
         return readLatestSnapshotRows(db, tables);
+      case "snapshot-head":
+        return readLatestSnapshotHead(db, tables);
+      case "snapshot-parts":
+        return readSnapshotPartsPage(db, tables, c);
       case "snap-clear":
         return snapshots.clear(c.sequence);
       case "snap-parts":

@@ -5,6 +5,7 @@ import { encodePendingItem } from "@omnirelay/core/wire";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { openDurableResourceLeaseQueue, SqliteResourceLeaseReplicator } from "../src/index.js";
+import { checksumOf } from "../src/integrity.js";
 import { item, rejection, tempDb, tempDir } from "./helpers.js";
 
 async function readAll(log: SqliteResourceLeaseReplicator): Promise<ResourceLeaseReplicationEvent[]> {
@@ -259,6 +260,73 @@ describe("snapshots in parts", () => {
     expect(again.snapshotSequence).toBe(0);
     expect(again.replayedEvents).toBe(last);
     expect(again.queue.stats()).toMatchObject({ pendingCount: 10_000, deadLetterCount: 1000 });
+  }, 60_000);
+
+  it.each([
+    ["the writer thread", true],
+    ["this thread", false],
+  ])(
+    "restores a snapshot part by part to exactly the state the whole snapshot gives (log on %s)",
+    async (_, writerThread) => {
+      const path = tempDb();
+      const durable = await bigQueue(path);
+      durable.replicator.saveSnapshot(durable.queue.snapshot());
+      await durable.close();
+      // Five parts, read four at a time: a full page (the next asked for ahead), then the last one.
+      const log = await SqliteResourceLeaseReplicator.open({ path, writerThread });
+      const whole = log.latestSnapshot()!;
+      const inPieces = log.latestSnapshotInPieces()!;
+      // Read from the log as they are reached (a page of parts at a time): before it closes.
+      const pieces = [...inPieces.pieces];
+      await log.close();
+      expect(pieces).toHaveLength(5); // one piece per part
+      expect([...inPieces.pieces]).toEqual([]); // read once
+      const options = { capacity: 100_000, maxAttempts: 1, idempotencyWindowMs: 60_000 };
+      const fromWhole = await ResourceLeaseQueue.rebuild([], options, { snapshot: whole, activeLeases: "keep" });
+      const fromPieces = await ResourceLeaseQueue.rebuild([], options, {
+        snapshot: { head: inPieces.head, pieces },
+        activeLeases: "keep",
+      });
+      expect(fromPieces.snapshot()).toEqual(fromWhole.snapshot());
+      expect(fromPieces.snapshot()).toEqual(whole);
+      await fromWhole.close();
+      await fromPieces.close();
+    },
+    60_000,
+  );
+
+  it("refuses a part that does not decode when the restore reaches it, and serves no queue", async () => {
+    const path = tempDb();
+    const durable = await bigQueue(path);
+    durable.replicator.saveSnapshot(durable.queue.snapshot());
+    const last = durable.queue.stats().lastEventSequence;
+    await durable.close();
+    // Part 2 announces 5 pending items and ends: its checksum matches, its bytes do not decode.
+    const bad = Buffer.from([2, 0, 5, 0]);
+    const db = new Database(path);
+    db.prepare(
+      "UPDATE resourcelease_events_snapshot_parts SET data = ?, checksum = ? WHERE sequence = ? AND part = 2",
+    ).run(bad, checksumOf(bad), last);
+    db.close();
+
+    // 'on-read' (as openDurableResourceLeaseQueue opens): the checksums and the head verify, the parts wait.
+    const log = await SqliteResourceLeaseReplicator.open({ path, verifyOnOpen: "on-read" });
+    const inPieces = log.latestSnapshotInPieces()!;
+    expect(inPieces.head.lastEventSequence).toBe(last);
+    const it = inPieces.pieces[Symbol.iterator]();
+    expect(it.next().done).toBe(false);
+    expect(it.next().done).toBe(false);
+    const pieceErr = await rejection(() => it.next());
+    expect(pieceErr.code).toBe(ErrorCodes.sqlite.corrupt);
+    expect(pieceErr.metadata).toMatchObject({ sequence: String(last), reason: "snapshot_decode" });
+    await log.close();
+
+    const err = await rejection(openDurableResourceLeaseQueue({ path, queueOptions: { capacity: 100_000 } }));
+    expect(err.code).toBe(ErrorCodes.sqlite.corrupt);
+    expect(err.metadata).toMatchObject({ sequence: String(last), reason: "snapshot_decode" });
+    // The log was closed again (not left locked), and a full check finds the same damage.
+    const full = await rejection(SqliteResourceLeaseReplicator.open({ path, verifyOnOpen: "all" }));
+    expect(full.metadata).toMatchObject({ sequence: String(last), reason: "snapshot_decode" });
   }, 60_000);
 
   it("still reads a snapshot an earlier version stored as one JSON row", async () => {

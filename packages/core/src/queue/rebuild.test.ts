@@ -5,6 +5,11 @@ import { ErrorCodes } from "../errors/codes.js";
 import { FakeClock } from "../testing/fake-clock.js";
 import type { ResourceLeaseQueueOptions } from "./options.js";
 import { ResourceLeaseQueue } from "./queue.js";
+import type {
+  ResourceLeaseQueueSnapshot,
+  ResourceLeaseSnapshotInPieces,
+  ResourceLeaseSnapshotPiece,
+} from "./snapshot.js";
 import { item, rejection } from "./test-helpers.js";
 
 /** Small deterministic PRNG (mulberry32). */
@@ -186,7 +191,61 @@ describe.each(variants)("rebuild from the event stream (%s)", (_name, options) =
       a.map((g) => [g.sequenceId, g.ownershipToken.fencingToken]),
     );
   });
+
+  it("a snapshot handed over in pieces restores exactly what the whole snapshot does", async () => {
+    const { queue, events, clock } = await randomWorkload(13, options);
+    const cut = Math.floor(events.length / 2);
+    const head = await ResourceLeaseQueue.rebuild(
+      events.slice(0, cut),
+      { ...options, clock },
+      { activeLeases: "keep" },
+    );
+    const whole = await ResourceLeaseQueue.rebuild(
+      events,
+      { ...options, clock },
+      { activeLeases: "keep", snapshot: structuredClone(head.snapshot()) },
+    );
+    const pieces = await ResourceLeaseQueue.rebuild(
+      events,
+      { ...options, clock },
+      { activeLeases: "keep", snapshot: inPieces(structuredClone(head.snapshot()), 2) },
+    );
+    expect(pieces.snapshot()).toEqual(whole.snapshot());
+    expect(pieces.snapshot()).toEqual(queue.snapshot());
+    expect(pieces.keyStats({ top: 100 })).toEqual(whole.keyStats({ top: 100 }));
+    const a = await whole.lease({ maxItems: 5 });
+    const b = await pieces.lease({ maxItems: 5 });
+    expect(b.map((g) => [g.sequenceId, g.ownershipToken.fencingToken])).toEqual(
+      a.map((g) => [g.sequenceId, g.ownershipToken.fencingToken]),
+    );
+  });
 });
+
+/**
+ * A snapshot split into pieces of at most `n` entries of one list each, the per-key dispatch state first (out of the
+ * whole snapshot's order, which puts it after the items).
+ */
+function inPieces(snapshot: ResourceLeaseQueueSnapshot, n: number): ResourceLeaseSnapshotInPieces {
+  const {
+    dispatch,
+    pending,
+    delayed,
+    active,
+    deadLetters,
+    requestIds,
+    reusableIds,
+    schedules,
+    cancelledLeases,
+    ...rest
+  } = snapshot;
+  const lists = { pending, delayed, active, deadLetters, requestIds, reusableIds, schedules, cancelledLeases };
+  const out: ResourceLeaseSnapshotPiece[] = [];
+  for (let i = 0; i < (dispatch?.keys.length ?? 0); i += n) out.push({ dispatchKeys: dispatch!.keys.slice(i, i + n) });
+  for (const [name, list] of Object.entries(lists)) {
+    for (let i = 0; i < (list?.length ?? 0); i += n) out.push({ [name]: list!.slice(i, i + n) });
+  }
+  return { head: { ...rest, ...(dispatch ? { dispatchVirtualTime: dispatch.vtime } : {}) }, pieces: out };
+}
 
 describe("recovery after a restart", () => {
   it("expires leases that were active, counts the attempt, and fences every old token", async () => {

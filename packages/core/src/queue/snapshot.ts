@@ -135,10 +135,48 @@ function optionalLists(
   return out;
 }
 
-/** Loads a snapshot into an empty state. */
-export function restoreSnapshot(state: QueueState, snapshot: ResourceLeaseQueueSnapshot): void {
-  if (snapshot.version !== 1) {
-    throw OmniRelayError.invalidOption("snapshot.version", `Unsupported snapshot version ${snapshot.version}.`);
+/** The lists of a {@link ResourceLeaseQueueSnapshot}: what {@link ResourceLeaseSnapshotInPieces} hands over in pieces. */
+export type ResourceLeaseSnapshotListName =
+  | "pending"
+  | "delayed"
+  | "active"
+  | "deadLetters"
+  | "requestIds"
+  | "reusableIds"
+  | "schedules"
+  | "cancelledLeases";
+
+/**
+ * One piece of a snapshot's lists: any of them, each a run of the whole list's entries, and runs of the per-key
+ * dispatch state (`dispatch.keys`).
+ */
+export type ResourceLeaseSnapshotPiece = {
+  readonly [K in ResourceLeaseSnapshotListName]?: ResourceLeaseQueueSnapshot[K];
+} & { readonly dispatchKeys?: ResourceLeaseDispatchSnapshot["keys"] };
+
+/**
+ * A {@link ResourceLeaseQueueSnapshot} handed to `ResourceLeaseQueue.rebuild` in pieces, so a large one need not be
+ * held decoded whole: each piece is restored and let go before the next is read. Equal to the whole snapshot whose
+ * head is `head` (with `dispatch.vtime` as `dispatchVirtualTime`) and whose lists are the pieces' runs, concatenated in
+ * order. A piece that throws fails the rebuild (nothing of it is served).
+ */
+export interface ResourceLeaseSnapshotInPieces {
+  /** Everything of the snapshot but its lists; `dispatchVirtualTime` is `dispatch.vtime` (absent without `dispatch`). */
+  readonly head: Omit<ResourceLeaseQueueSnapshot, ResourceLeaseSnapshotListName | "dispatch"> & {
+    readonly dispatchVirtualTime?: number;
+  };
+  /** The lists, in pieces, read once and in order. */
+  readonly pieces: Iterable<ResourceLeaseSnapshotPiece>;
+}
+
+/** Loads a snapshot, whole or in pieces, into an empty state. */
+export function restoreSnapshot(
+  state: QueueState,
+  snapshot: ResourceLeaseQueueSnapshot | ResourceLeaseSnapshotInPieces,
+): void {
+  const { head, pieces } = "pieces" in snapshot ? snapshot : inOnePiece(snapshot);
+  if (head.version !== 1) {
+    throw OmniRelayError.invalidOption("snapshot.version", `Unsupported snapshot version ${head.version}.`);
   }
   if (state.lastEventSequence !== 0 || state.items.size > 0 || state.dead.size > 0) {
     throw new OmniRelayError({
@@ -147,15 +185,56 @@ export function restoreSnapshot(state: QueueState, snapshot: ResourceLeaseQueueS
       message: "A snapshot can only be loaded into an empty queue.",
     });
   }
-  if (snapshot.dispatch) state.pending.importVirtualTime(snapshot.dispatch.vtime);
-  for (const p of snapshot.pending) {
+  const vtime = head.dispatchVirtualTime;
+  if (vtime !== undefined) state.pending.importVirtualTime(vtime);
+  // Per-key dispatch state applies once every pending item and lease is loaded (the pieces may split them).
+  const keys: Array<ResourceLeaseDispatchSnapshot["keys"][number]> = [];
+  for (const piece of pieces) {
+    restorePiece(state, piece);
+    for (const entry of piece.dispatchKeys ?? []) keys.push(entry);
+  }
+  if (vtime !== undefined) state.pending.importDispatchKeys(keys);
+  else if (keys.length > 0) {
+    throw OmniRelayError.invalidOption("snapshot.pieces", "Per-key dispatch state needs the virtual time in the head.");
+  }
+  state.lastEventSequence = head.lastEventSequence;
+  state.lastEventHash = head.lastEventHash;
+  state.lastFencingToken = head.lastFencingToken;
+  state.lastSequenceId = head.lastSequenceId;
+  state.mode = head.mode;
+}
+
+/** A whole snapshot as one piece. */
+function inOnePiece(snapshot: ResourceLeaseQueueSnapshot): ResourceLeaseSnapshotInPieces {
+  const {
+    dispatch,
+    pending,
+    delayed,
+    active,
+    deadLetters,
+    requestIds,
+    reusableIds,
+    schedules,
+    cancelledLeases,
+    ...head
+  } = snapshot;
+  const lists = { pending, delayed, active, deadLetters, requestIds, reusableIds, schedules, cancelledLeases };
+  return {
+    head: { ...head, ...(dispatch ? { dispatchVirtualTime: dispatch.vtime } : {}) },
+    pieces: [{ ...lists, ...(dispatch ? { dispatchKeys: dispatch.keys } : {}) }],
+  };
+}
+
+/** Loads one piece's lists (items, leases, dead letters, ids, schedules, cancelled leases). */
+function restorePiece(state: QueueState, piece: ResourceLeaseSnapshotPiece): void {
+  for (const p of piece.pending ?? []) {
     const r = newItemRecord(p);
     r.availableAt = undefined;
     state.items.set(r.sequenceId, r);
     state.pending.push(r);
     state.bytesHeld += r.bytes;
   }
-  for (const d of snapshot.delayed) {
+  for (const d of piece.delayed ?? []) {
     const r = newItemRecord(d);
     r.state = "delayed";
     r.availableAt = d.availableAt ?? 0;
@@ -164,26 +243,8 @@ export function restoreSnapshot(state: QueueState, snapshot: ResourceLeaseQueueS
     state.delayedCount++;
     state.delayed.push({ at: r.availableAt, item: r });
   }
-  for (const a of snapshot.active) {
-    const r = newItemRecord(a.item);
-    r.state = "active";
-    const lease: LeaseRecord = {
-      token: a.token,
-      item: r,
-      peerId: a.peerId,
-      principal: a.principal,
-      expiresAt: a.leaseExpiresAt,
-      active: true,
-    };
-    r.lease = lease;
-    state.items.set(r.sequenceId, r);
-    state.bytesHeld += r.bytes;
-    state.leases.set(a.token.leaseId, lease);
-    state.pending.leaseStarted(r);
-    state.schedule.push({ at: lease.expiresAt, lease });
-  }
-  if (snapshot.dispatch) state.pending.importDispatchKeys(snapshot.dispatch.keys);
-  for (const d of snapshot.deadLetters) {
+  for (const a of piece.active ?? []) restoreLease(state, a);
+  for (const d of piece.deadLetters ?? []) {
     const r = newItemRecord(d);
     r.state = "dead";
     r.deadLetteredAt = d.deadLetteredAt;
@@ -191,9 +252,9 @@ export function restoreSnapshot(state: QueueState, snapshot: ResourceLeaseQueueS
     state.dead.set(r.sequenceId, r);
     state.deadBytes += r.bytes;
   }
-  for (const [first, last] of snapshot.reusableIds ?? []) state.reusableIds.add(first, last);
-  for (const [id, sequenceId, expiresAt] of snapshot.requestIds) state.requestIds.set(id, { sequenceId, expiresAt });
-  for (const entry of snapshot.schedules ?? []) {
+  for (const [first, last] of piece.reusableIds ?? []) state.reusableIds.add(first, last);
+  for (const [id, sequenceId, expiresAt] of piece.requestIds ?? []) state.requestIds.set(id, { sequenceId, expiresAt });
+  for (const entry of piece.schedules ?? []) {
     const { schedule, upsertedAt, firedThrough, lastSlotAt } = entry;
     state.schedules.set(schedule.id, {
       definition: schedule,
@@ -204,12 +265,26 @@ export function restoreSnapshot(state: QueueState, snapshot: ResourceLeaseQueueS
       nextAt: undefined,
     });
   }
-  for (const [leaseId, sequenceId, fencingToken, expiresAt] of snapshot.cancelledLeases ?? []) {
+  for (const [leaseId, sequenceId, fencingToken, expiresAt] of piece.cancelledLeases ?? []) {
     state.cancelledLeases.set(leaseId, { sequenceId, fencingToken, expiresAt });
   }
-  state.lastEventSequence = snapshot.lastEventSequence;
-  state.lastEventHash = snapshot.lastEventHash;
-  state.lastFencingToken = snapshot.lastFencingToken;
-  state.lastSequenceId = snapshot.lastSequenceId;
-  state.mode = snapshot.mode;
+}
+
+function restoreLease(state: QueueState, a: ResourceLeaseActiveLeaseSnapshot): void {
+  const r = newItemRecord(a.item);
+  r.state = "active";
+  const lease: LeaseRecord = {
+    token: a.token,
+    item: r,
+    peerId: a.peerId,
+    principal: a.principal,
+    expiresAt: a.leaseExpiresAt,
+    active: true,
+  };
+  r.lease = lease;
+  state.items.set(r.sequenceId, r);
+  state.bytesHeld += r.bytes;
+  state.leases.set(a.token.leaseId, lease);
+  state.pending.leaseStarted(r);
+  state.schedule.push({ at: lease.expiresAt, lease });
 }

@@ -1,7 +1,7 @@
 import type { CallOptions } from "../contracts/events.js";
 import type { ResourceLeaseQueueStats } from "../contracts/payload.js";
 import type { OmniRelayError } from "../errors/omnirelay-error.js";
-import type { ResourceLeaseQueueSnapshot } from "./snapshot.js";
+import type { ResourceLeaseQueueSnapshot, ResourceLeaseSnapshotInPieces } from "./snapshot.js";
 
 /** Who is calling, and the call's cancellation. */
 export interface ResourceLeaseCallContext extends CallOptions {
@@ -53,8 +53,11 @@ export type ResourceLeaseCompleteResult = { success: true } | { success: false; 
 
 /** Options of {@link ResourceLeaseQueue.rebuild}. */
 export interface ResourceLeaseRebuildOptions {
-  /** State to start from (a durable log's latest snapshot); the events must follow it. */
-  readonly snapshot?: ResourceLeaseQueueSnapshot;
+  /**
+   * State to start from (a durable log's latest snapshot), whole or in pieces (a large snapshot restored piece by
+   * piece, never held decoded whole); the events must follow it.
+   */
+  readonly snapshot?: ResourceLeaseQueueSnapshot | ResourceLeaseSnapshotInPieces;
   /**
    * What to do with leases that were active at the end of the log. `'expire'` (a process restart: nobody holds
    * them any more) ends each with a LeaseExpired event — attempt counted, item requeued or dead-lettered, and its

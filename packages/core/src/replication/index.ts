@@ -5,6 +5,11 @@
  */
 
 export type { ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "../contracts/stores.js";
+export type {
+  ResourceLeaseSnapshotInPieces,
+  ResourceLeaseSnapshotListName,
+  ResourceLeaseSnapshotPiece,
+} from "../queue/snapshot.js";
 export type { ResourceLeaseCheckpoint, ResourceLeaseCheckpointStore } from "./checkpoint-store.js";
 export { InMemoryResourceLeaseCheckpointStore } from "./checkpoint-store.js";
 export type { CheckpointingResourceLeaseReplicationSinkOptions } from "./checkpointing-sink.js";
