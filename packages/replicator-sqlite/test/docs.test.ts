@@ -42,3 +42,18 @@ describe("docs/performance.md's restart measurement", () => {
     expect(top.stdout).toMatch(/^total \d+ ms/);
   }, 120_000);
 });
+
+describe("docs/performance.md's fsync probe", () => {
+  it("times write + fdatasync pairs on a real file and reports ordered percentiles (bench/fsync-probe.mjs)", async () => {
+    const dir = tempDir();
+    const { stdout } = await run("node", [join(here, "..", "bench", "fsync-probe.mjs"), "50", dir]);
+    const probe = JSON.parse(stdout) as { count: number; p50: number; p90: number; p99: number; max: number };
+    expect(probe.count).toBe(50);
+    expect(probe.p50).toBeGreaterThan(0);
+    expect(probe.p50).toBeLessThanOrEqual(probe.p90);
+    expect(probe.p90).toBeLessThanOrEqual(probe.p99);
+    expect(probe.p99).toBeLessThanOrEqual(probe.max);
+    // It cleans up after itself.
+    expect(readdirSync(dir)).toEqual([]);
+  }, 60_000);
+});
