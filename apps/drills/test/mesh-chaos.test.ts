@@ -38,6 +38,43 @@ async function peers(httpUrl: string): Promise<Array<{ peerId: string; isHealthy
   return ((await res.json()) as { peers: Array<{ peerId: string; isHealthy: boolean }> }).peers;
 }
 
+/**
+ * Starts `npm run demo`'s mesh (`--mesh`, plus `extra`) on free ports with a 3 s lease, a GRACE_MS health grace and a
+ * fast seeder, and waits until the dispatcher sees both workers healthy.
+ */
+async function startDemo(extra: readonly string[] = []) {
+  const data = tempDir("demo");
+  dirs.push(data.remove);
+  const [rpc, http, grpc] = [await freePort(), await freePort(), await freePort()];
+  const httpUrl = `http://127.0.0.1:${http}`;
+  if (extra.includes("--netns")) {
+    // Should the test fail and kill the demo -9, its namespaces and bridge go too (the demo removes them itself only
+    // when it stops, or when it starts again on the same port).
+    dirs.push(() => {
+      for (const line of spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout.split("\n")) {
+        const ns = line.split(" ")[0] ?? "";
+        if (ns.startsWith(`ordm${rpc}-`)) spawnSync("ip", ["netns", "del", ns]);
+      }
+      spawnSync("ip", ["link", "del", `ordm${rpc}`]);
+    });
+  }
+  const demo: Proc = startNode("demo", {
+    args: [
+      demoMain,
+      ...["--mesh", ...extra, "--rpc-url", `http://127.0.0.1:${rpc}`, "--http-url", httpUrl],
+      ...["--grpc-url", `http://127.0.0.1:${grpc}`, "--data-dir", data.path, "--lease-duration-ms", "3000"],
+      ...["--health-grace-ms", String(GRACE_MS), "--seeder-interval", "100ms", "--work-ms", "50-150"],
+    ],
+  });
+  for (let i = 0; ; i++) {
+    const healthy = await peers(httpUrl).catch(() => []);
+    if (healthy.filter((p) => p.isHealthy).length === 2) break;
+    expect(i, "the demo's two workers never turned healthy").toBeLessThan(200);
+    await sleep(100);
+  }
+  return { demo, rpc, httpUrl };
+}
+
 describe("tools/mesh-chaos.sh", () => {
   it("--help prints the usage (exit 0); a bad flag is a usage error (exit 2)", () => {
     // The documented command, as docs/reliability.md shows it.
@@ -62,25 +99,8 @@ describe("tools/mesh-chaos.sh", () => {
   });
 
   it("--kill peer against the running demo: the worker dies, turns unhealthy, its leases move, and it is restarted", async () => {
-    const data = tempDir("demo");
-    dirs.push(data.remove);
-    const [rpc, http, grpc] = [await freePort(), await freePort(), await freePort()];
-    const httpUrl = `http://127.0.0.1:${http}`;
-    const demo: Proc = startNode("demo", {
-      args: [
-        demoMain,
-        ...["--mesh", "--rpc-url", `http://127.0.0.1:${rpc}`, "--http-url", httpUrl],
-        ...["--grpc-url", `http://127.0.0.1:${grpc}`, "--data-dir", data.path, "--lease-duration-ms", "3000"],
-        ...["--health-grace-ms", String(GRACE_MS), "--seeder-interval", "100ms", "--work-ms", "50-150"],
-      ],
-    });
     // Both workers seen alive by the dispatcher before the drill.
-    for (let i = 0; ; i++) {
-      const healthy = await peers(httpUrl).catch(() => []);
-      if (healthy.filter((p) => p.isHealthy).length === 2) break;
-      expect(i, "the demo's two workers never turned healthy").toBeLessThan(200);
-      await sleep(100);
-    }
+    const { demo, rpc, httpUrl } = await startDemo();
     // A worker in the host's namespace cannot be cut alone: refused, saying how to start the demo.
     const refused = spawnSync("bash", [chaosScript, "--partition", "worker", "--rpc-url", `http://127.0.0.1:${rpc}`], {
       encoding: "utf8",
@@ -124,35 +144,8 @@ describe("tools/mesh-chaos.sh --partition against `npm run demo -- --netns`", ()
   const namespaces = () => spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout;
 
   it("cuts the gRPC worker, then the HTTP worker, off the dispatcher: unhealthy, leases moved, back after the heal", async () => {
-    const data = tempDir("demo-netns");
-    dirs.push(data.remove);
-    const [rpc, http, grpc] = [await freePort(), await freePort(), await freePort()];
-    const httpUrl = `http://127.0.0.1:${http}`;
-    const demo: Proc = startNode("demo", {
-      args: [
-        demoMain,
-        ...["--mesh", "--netns", "--rpc-url", `http://127.0.0.1:${rpc}`, "--http-url", httpUrl],
-        ...["--grpc-url", `http://127.0.0.1:${grpc}`, "--data-dir", data.path, "--lease-duration-ms", "3000"],
-        ...["--health-grace-ms", String(GRACE_MS), "--seeder-interval", "100ms", "--work-ms", "50-150"],
-      ],
-    });
+    const { demo, rpc, httpUrl } = await startDemo(["--netns"]);
     const prefix = `ordm${rpc}-worker-`;
-    // Should the test fail and kill the demo -9, its namespaces and bridge go too (the demo removes them itself only
-    // when it stops, or when it starts again on the same port).
-    dirs.push(() => {
-      for (const ns of namespaces()
-        .split("\n")
-        .map((line) => line.split(" ")[0] ?? "")) {
-        if (ns.startsWith(prefix)) spawnSync("ip", ["netns", "del", ns]);
-      }
-      spawnSync("ip", ["link", "del", `ordm${rpc}`]);
-    });
-    for (let i = 0; ; i++) {
-      const healthy = await peers(httpUrl).catch(() => []);
-      if (healthy.filter((p) => p.isHealthy).length === 2) break;
-      expect(i, "the demo's two workers never turned healthy").toBeLessThan(200);
-      await sleep(100);
-    }
     const bridge = spawnSync("ip", ["-4", "-o", "addr", "show", "dev", `ordm${rpc}`], { encoding: "utf8" }).stdout;
     const bridgeIp = / inet (10\.214\.\d+\.1)\//.exec(bridge)?.[1];
     expect(bridgeIp, bridge).toBeDefined();

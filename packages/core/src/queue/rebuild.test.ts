@@ -5,10 +5,11 @@ import { ErrorCodes } from "../errors/codes.js";
 import { FakeClock } from "../testing/fake-clock.js";
 import type { ResourceLeaseQueueOptions } from "./options.js";
 import { ResourceLeaseQueue } from "./queue.js";
-import type {
-  ResourceLeaseQueueSnapshot,
-  ResourceLeaseSnapshotInPieces,
-  ResourceLeaseSnapshotPiece,
+import {
+  type ResourceLeaseQueueSnapshot,
+  type ResourceLeaseSnapshotInPieces,
+  type ResourceLeaseSnapshotPiece,
+  splitSnapshot,
 } from "./snapshot.js";
 import { item, rejection } from "./test-helpers.js";
 
@@ -226,19 +227,7 @@ describe.each(variants)("rebuild from the event stream (%s)", (_name, options) =
  * whole snapshot's order, which puts it after the items).
  */
 function inPieces(snapshot: ResourceLeaseQueueSnapshot, n: number): ResourceLeaseSnapshotInPieces {
-  const {
-    dispatch,
-    pending,
-    delayed,
-    active,
-    deadLetters,
-    requestIds,
-    reusableIds,
-    schedules,
-    cancelledLeases,
-    ...rest
-  } = snapshot;
-  const lists = { pending, delayed, active, deadLetters, requestIds, reusableIds, schedules, cancelledLeases };
+  const { head: rest, lists, dispatch } = splitSnapshot(snapshot);
   const out: ResourceLeaseSnapshotPiece[] = [];
   for (let i = 0; i < (dispatch?.keys.length ?? 0); i += n) out.push({ dispatchKeys: dispatch!.keys.slice(i, i + n) });
   for (const [name, list] of Object.entries(lists)) {

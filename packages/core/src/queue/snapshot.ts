@@ -204,8 +204,8 @@ export function restoreSnapshot(
   state.mode = head.mode;
 }
 
-/** A whole snapshot as one piece. */
-function inOnePiece(snapshot: ResourceLeaseQueueSnapshot): ResourceLeaseSnapshotInPieces {
+/** A snapshot taken apart: its head (counters and the rest), its lists, its per-key dispatch state. Internal. */
+export function splitSnapshot(snapshot: ResourceLeaseQueueSnapshot) {
   const {
     dispatch,
     pending,
@@ -219,6 +219,12 @@ function inOnePiece(snapshot: ResourceLeaseQueueSnapshot): ResourceLeaseSnapshot
     ...head
   } = snapshot;
   const lists = { pending, delayed, active, deadLetters, requestIds, reusableIds, schedules, cancelledLeases };
+  return { head, lists, dispatch };
+}
+
+/** A whole snapshot as one piece. */
+function inOnePiece(snapshot: ResourceLeaseQueueSnapshot): ResourceLeaseSnapshotInPieces {
+  const { head, lists, dispatch } = splitSnapshot(snapshot);
   return {
     head: { ...head, ...(dispatch ? { dispatchVirtualTime: dispatch.vtime } : {}) },
     pieces: [{ ...lists, ...(dispatch ? { dispatchKeys: dispatch.keys } : {}) }],
