@@ -30,6 +30,7 @@ export function renderRssSvg(samples: readonly SoakSample[], marks: SoakPlotMark
   const y = (bytes: number) => H - PAD.bottom - (bytes / yMax) * (H - PAD.top - PAD.bottom);
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`,
+    `<title>${esc(marks.title)}: RSS and heap of the dispatcher over time</title>`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${PAD.left}" y="16" font-size="13">${esc(marks.title)}</text>`,
     `<rect x="${x(0)}" y="${PAD.top}" width="${x(marks.warmupMs) - x(0)}" height="${H - PAD.top - PAD.bottom}" fill="#eee"/>`,

@@ -126,7 +126,10 @@ export class GrpcInbound implements AsyncDisposable {
     this.options = options;
     this.logger = options.logger ?? silentLogger;
     const sessions = options.sessions ?? {};
-    this.pingIntervalMs = integerOption("sessions.pingIntervalMs", sessions.pingIntervalMs, { min: 1, fallback: 10_000 });
+    this.pingIntervalMs = integerOption("sessions.pingIntervalMs", sessions.pingIntervalMs, {
+      min: 1,
+      fallback: 10_000,
+    });
     this.sessions = new GrpcSessions({
       maxCredit: integerOption("sessions.maxCredit", sessions.maxCredit, { min: 1, fallback: 1000 }),
       idleTimeoutMs: integerOption("sessions.idleTimeoutMs", sessions.idleTimeoutMs, { min: 1, fallback: 60_000 }),
