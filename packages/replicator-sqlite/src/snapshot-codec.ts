@@ -3,7 +3,11 @@ import type {
   ResourceLeaseOwnershipToken,
   ResourceLeaseQueueSnapshot,
 } from "@omnirelay/core";
-import type { ResourceLeaseSnapshotInPieces, ResourceLeaseSnapshotPiece } from "@omnirelay/core/replication";
+import {
+  type ResourceLeaseSnapshotInPieces,
+  type ResourceLeaseSnapshotPiece,
+  snapshotInOnePiece,
+} from "@omnirelay/core/replication";
 import { decodePendingItem } from "@omnirelay/core/wire";
 import { decodeSnapshotPart, emptyLists, snapshotParts } from "./snapshot-binary.js";
 
@@ -178,10 +182,7 @@ type HeadJson = Omit<SnapshotJson, "version"> & { version: 3; parts: number; vti
 export function decodeSnapshotInPieces(head: string, parts: (string | Uint8Array)[]): ResourceLeaseSnapshotInPieces {
   const s = JSON.parse(head) as HeadJson | { version?: unknown };
   if (s !== null && typeof s === "object" && s.version === 3) return decodeVersion3(s as HeadJson, parts);
-  const { dispatch, ...whole } = decodeSnapshot(head, parts);
-  const { pending, delayed, active, deadLetters, requestIds, reusableIds, schedules, cancelledLeases, ...rest } = whole;
-  const piece = { pending, delayed, active, deadLetters, requestIds, reusableIds, schedules, cancelledLeases };
-  return { head: { ...rest, ...(dispatch ? { dispatchVirtualTime: dispatch.vtime } : {}) }, pieces: [piece] };
+  return snapshotInOnePiece(decodeSnapshot(head, parts));
 }
 
 /** The head of a version 3 snapshot of `parts` parts, checked. Internal. @throws Error for a malformed head. */

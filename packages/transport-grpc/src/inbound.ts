@@ -194,11 +194,10 @@ export class GrpcInbound implements AsyncDisposable {
   }
 
   private async bind(): Promise<{ port: number }> {
-    const pingMs = this.pingIntervalMs;
     const server = new Server({
       "grpc.max_receive_message_length": this.options.maxMessageBytes ?? 4 * 1024 * 1024,
-      "grpc.keepalive_time_ms": pingMs,
-      "grpc.keepalive_timeout_ms": pingMs,
+      "grpc.keepalive_time_ms": this.pingIntervalMs,
+      "grpc.keepalive_timeout_ms": this.pingIntervalMs,
     });
     const implementation: UntypedServiceImplementation = {};
     for (const rpc of Object.values(resourceLeaseRpcs)) {

@@ -174,7 +174,7 @@ export function restoreSnapshot(
   state: QueueState,
   snapshot: ResourceLeaseQueueSnapshot | ResourceLeaseSnapshotInPieces,
 ): void {
-  const { head, pieces } = "pieces" in snapshot ? snapshot : inOnePiece(snapshot);
+  const { head, pieces } = "pieces" in snapshot ? snapshot : snapshotInOnePiece(snapshot);
   if (head.version !== 1) {
     throw OmniRelayError.invalidOption("snapshot.version", `Unsupported snapshot version ${head.version}.`);
   }
@@ -222,8 +222,8 @@ export function splitSnapshot(snapshot: ResourceLeaseQueueSnapshot) {
   return { head, lists, dispatch };
 }
 
-/** A whole snapshot as one piece. */
-function inOnePiece(snapshot: ResourceLeaseQueueSnapshot): ResourceLeaseSnapshotInPieces {
+/** A whole snapshot in the form of {@link ResourceLeaseSnapshotInPieces}: its head and all its lists as one piece. */
+export function snapshotInOnePiece(snapshot: ResourceLeaseQueueSnapshot): ResourceLeaseSnapshotInPieces {
   const { head, lists, dispatch } = splitSnapshot(snapshot);
   return {
     head: { ...head, ...(dispatch ? { dispatchVirtualTime: dispatch.vtime } : {}) },

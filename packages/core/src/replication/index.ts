@@ -5,10 +5,11 @@
  */
 
 export type { ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "../contracts/stores.js";
-export type {
-  ResourceLeaseSnapshotInPieces,
-  ResourceLeaseSnapshotListName,
-  ResourceLeaseSnapshotPiece,
+export {
+  type ResourceLeaseSnapshotInPieces,
+  type ResourceLeaseSnapshotListName,
+  type ResourceLeaseSnapshotPiece,
+  snapshotInOnePiece,
 } from "../queue/snapshot.js";
 export type { ResourceLeaseCheckpoint, ResourceLeaseCheckpointStore } from "./checkpoint-store.js";
 export { InMemoryResourceLeaseCheckpointStore } from "./checkpoint-store.js";

@@ -118,8 +118,8 @@ export class HttpSessionServer {
             this.live.delete(session);
             abort.abort();
             if (!ws) return socket.destroy();
-            // A worker that does not read, or does not answer pings, would not answer a close handshake either.
-            if (error?.code === ErrorCodes.rpc.sessionSlow || error?.metadata?.reason === "ping") return ws.terminate();
+            // A worker that does not read would not answer a close handshake either.
+            if (error?.code === ErrorCodes.rpc.sessionSlow) return ws.terminate();
             ws.close(error ? (CLOSE_CODES[error.code] ?? 4500) : 1000, error?.code ?? "");
           },
         },
@@ -199,7 +199,10 @@ export class HttpSessionServer {
       session.alive();
     });
     const timer = setInterval(() => {
-      if (!answered) return session.unresponsive(every);
+      if (!answered) {
+        ws.terminate(); // no close handshake with a worker that does not answer
+        return session.unresponsive(every);
+      }
       answered = false;
       ws.ping();
     }, every);
