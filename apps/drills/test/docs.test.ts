@@ -30,10 +30,23 @@ describe("docs/reliability.md", () => {
   it("its pnpm commands name scripts that exist", () => {
     const commands = docCommands("pnpm ");
     expect(commands).toContain("pnpm test:drills");
-    expect(scripts(".")["test:drills"]).toBe("turbo run test:drills");
+    // One package at a time: the soak's load floor and the drills' timings need the cores to themselves.
+    expect(scripts(".")["test:drills"]).toBe("turbo run test:drills --concurrency=1");
     expect(commands).toContain("pnpm --filter @omnirelay/drills test:drills");
     expect(scripts("apps/drills")["test:drills"]).toBeDefined();
     expect(commands.filter((c) => c.includes("@omnirelay/drills exec vitest run")).length).toBeGreaterThanOrEqual(4);
+  });
+
+  it("every drill file its table names is run by its package's test:drills (so by `pnpm test:drills`)", () => {
+    const table = doc.slice(0, doc.indexOf("## Running the drills"));
+    const files = [...table.matchAll(/`((?:apps|packages)\/[\w-]+)\/(test\/[\w.-]+\.test\.ts)`/g)];
+    expect(files.length).toBeGreaterThanOrEqual(10);
+    for (const [, dir, file] of files) {
+      const script = scripts(dir as string)["test:drills"];
+      expect(script, `${dir}/${file}`).toBeDefined();
+      const named = words(script as string).filter((w) => w.startsWith("test/"));
+      if (named.length > 0) expect(named, `${dir}/${file}`).toContain(file);
+    }
   });
 
   it("its mesh-chaos.sh commands use only flags the script documents, with the values it accepts", () => {

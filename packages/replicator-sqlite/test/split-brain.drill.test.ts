@@ -97,7 +97,10 @@ async function load(
       ids.acked.add(id);
       const [grant] = await running.client.lease({ peerId: "w" });
       if (!grant) continue;
-      if (ids.held.length < 3 && Number(grant.payload.resourceId.slice(2)) % 5 === 0) ids.held.push(grant);
+      // Held (never completed): the first grant of a round, so every round that leases leaves one for the restarted
+      // owner to fence however slow the machine is, and then every fifth id, up to three.
+      const fifth = Number(grant.payload.resourceId.slice(2)) % 5 === 0;
+      if (ids.held.length === 0 || (ids.held.length < 3 && fifth)) ids.held.push(grant);
       else await running.client.complete(grant.ownershipToken);
     } catch (error) {
       if (alive()) throw error;
