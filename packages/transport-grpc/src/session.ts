@@ -106,8 +106,10 @@ export class GrpcSessions {
       this.live.add(session);
       call.sendMetadata(new Metadata());
       call.on("data", (message: unknown) => this.receive(session, message));
-      call.on("end", () => session.end());
-      call.on("cancelled", () => session.end());
+      // The worker half-closed: it ended the session itself. A dropped connection ends the read side too, just before
+      // "cancelled": ended on the next turn, so a cancellation that follows counts as what it is.
+      call.on("end", () => setImmediate(() => session.end()));
+      call.on("cancelled", () => session.lost()); // the connection dropped (or keepalive closed it) under the call
     } catch (thrown) {
       const error = OmniRelayError.from(thrown);
       this.o.logger.debug({ code: error.code }, "Refused a worker session.");

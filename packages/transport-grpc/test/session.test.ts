@@ -13,6 +13,7 @@ import {
   type UnaryInboundMiddleware,
 } from "@omnirelay/core";
 import { AuthorizationMiddleware, PrincipalBindingMiddleware } from "@omnirelay/core/middleware";
+import { PeerLeaseHealthTracker } from "@omnirelay/core/peers";
 import type { SessionChannel, SessionServerFrame } from "@omnirelay/core/wire";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ResourceLeaseServiceService } from "../src/gen/omnirelay/resourcelease/v1/resourcelease.js";
@@ -38,6 +39,7 @@ interface StackOptions {
   queue?: ResourceLeaseQueueOptions;
   middleware?: UnaryInboundMiddleware[];
   pingIntervalMs?: number;
+  healthTracker?: PeerLeaseHealthTracker;
 }
 
 async function stack(options: StackOptions = {}) {
@@ -45,6 +47,7 @@ async function stack(options: StackOptions = {}) {
   const events: ResourceLeaseReplicationEvent[] = [];
   const component = new ResourceLeaseDispatcherComponent(dispatcher, {
     queueOptions: { leaseDurationMs: 2000, ...options.queue, observers: [(e) => events.push(e)] },
+    ...(options.healthTracker ? { healthTracker: options.healthTracker } : {}),
   });
   const pings = options.pingIntervalMs ? { pingIntervalMs: options.pingIntervalMs } : {};
   const inbound = new GrpcInbound({ dispatcher, sessions: { idleTimeoutMs: 5000, ...pings } });
@@ -192,8 +195,36 @@ describe("worker sessions over gRPC", () => {
     expect(ids.sort()).toEqual([1, 2]);
   });
 
-  it("keepalive pings cut off a worker whose link went silent: its session ends and is sent no more grants", async () => {
-    const s = await stack({ pingIntervalMs: 200 });
+  it("a worker whose connection drops is marked disconnected (session-lost) at once; one that closes its session is not", async () => {
+    // A grace far longer than the test: only the way each session ends can mark its peer.
+    const healthTracker = new PeerLeaseHealthTracker({ gracePeriodMs: 60_000 });
+    const s = await stack({ healthTracker });
+    const peer = (id: string) => healthTracker.snapshot().find((p) => p.peerId === id);
+    const relay = await proxy(s.port);
+    const viaRelay = new GrpcOutbound({ address: relay.address });
+    cleanups.push(() => viaRelay.close());
+    const gone = open(viaRelay, "worker-gone");
+    const leaving = open(s.outbound, "worker-leaving");
+    await gone.until(gone.opened);
+    await leaving.until(leaving.opened);
+    gone.channel.send({ credit: 1 });
+    leaving.channel.send({ credit: 1 });
+    await s.client.enqueueMany([1, 2].map(item));
+    await gone.until(() => gone.grants().length === 1);
+    await leaving.until(() => leaving.grants().length === 1);
+    expect(peer("worker-gone")?.isHealthy).toBe(true);
+    relay.kill(); // the worker's process died or its link went away
+    leaving.channel.close(); // the worker ended its session
+    await sleep(300);
+    expect(peer("worker-gone")).toMatchObject({ isHealthy: false, metadata: { "disconnect.reason": "session-lost" } });
+    expect(peer("worker-leaving")?.isHealthy).toBe(true);
+    expect(peer("worker-leaving")?.metadata["disconnect.reason"]).toBeUndefined();
+    expect(s.queue.stats()).toMatchObject({ activeLeaseCount: 2, pendingCount: 0 }); // leases untouched either way
+  });
+
+  it("keepalive pings cut off a worker whose link went silent: its session ends, its peer is marked disconnected, and it is sent no more grants", async () => {
+    const healthTracker = new PeerLeaseHealthTracker({ gracePeriodMs: 60_000 });
+    const s = await stack({ pingIntervalMs: 200, healthTracker });
     const relay = await proxy(s.port);
     const viaRelay = new GrpcOutbound({ address: relay.address });
     cleanups.push(() => viaRelay.close());
@@ -208,6 +239,11 @@ describe("worker sessions over gRPC", () => {
     await sleep(200);
     expect(s.events.filter((e) => e.eventType === "LeaseGranted")).toHaveLength(0);
     expect(s.queue.stats()).toMatchObject({ pendingCount: 2, activeLeaseCount: 0 });
+    // Marked at the cut, not after the grace (a minute here).
+    expect(healthTracker.snapshot().find((p) => p.peerId === "worker-a")).toMatchObject({
+      isHealthy: false,
+      metadata: { "disconnect.reason": "session-lost" },
+    });
   });
 
   it("answers a malformed frame and too much credit with coded errors, and keeps serving", async () => {

@@ -181,6 +181,19 @@ export class ResourceLeaseSession {
     );
   }
 
+  /**
+   * The stream broke without the worker ending it (its connection dropped, its process died, or a keepalive ping went
+   * unanswered): ends the session and marks its peer disconnected (`session-lost`), as an unanswered ping does. A
+   * worker that ends its session itself (a WebSocket close frame, a half-closed gRPC stream) is not marked: its peer
+   * stays healthy until the grace period passes without it. Leases are untouched either way.
+   */
+  lost(): void {
+    if (!this.open) return;
+    const peerId = this.context.peerId;
+    if (this.host.tracker && peerId) this.host.tracker.recordDisconnect(peerId, "session-lost");
+    this.end();
+  }
+
   /** Ends the session with `error` (sent first as an error frame). */
   fail(thrown: unknown): void {
     if (!this.open) return;

@@ -184,9 +184,11 @@ export class HttpSessionServer {
     });
     ws.on("error", (error) => this.o.logger.debug({ err: error }, "A worker session's socket failed."));
     const stopPinging = this.ping(ws, session);
-    ws.on("close", () => {
+    ws.on("close", (code: number) => {
       stopPinging();
-      session.end();
+      // 1006: the socket closed without a close frame (the worker's process or link went away)
+      if (code === 1006) session.lost();
+      else session.end();
     });
   }
 

@@ -234,6 +234,35 @@ describe("worker sessions over HTTP (WebSocket)", () => {
     expect(b.grants()).toHaveLength(0);
   });
 
+  it("a worker whose socket drops is marked disconnected (session-lost) at once; one that closes its session is not", async () => {
+    // Grace and ping interval far longer than the test: only the way each socket ends can mark its peer.
+    const healthTracker = new PeerLeaseHealthTracker({ gracePeriodMs: 60_000 });
+    const s = await stack({ sessions: { pingIntervalMs: 60_000 }, healthTracker });
+    const peer = (id: string) => healthTracker.snapshot().find((p) => p.peerId === id);
+    const gone = await session(s.url, { "rpc-caller": "worker-gone" });
+    const leaving = await session(s.url, { "rpc-caller": "worker-leaving" });
+    gone.send({ credit: 1 });
+    leaving.send({ credit: 1 });
+    await s.client.enqueueMany([1, 2].map(item));
+    await gone.until(() => gone.grants().length === 1);
+    await leaving.until(() => leaving.grants().length === 1);
+    expect(peer("worker-gone")?.isHealthy).toBe(true);
+    gone.ws.terminate(); // the process died or its link went away: no close frame
+    leaving.ws.close(1000); // the worker ended its session
+    await leaving.until(() => leaving.closed() !== undefined);
+    await sleep(200);
+    expect(peer("worker-gone")).toMatchObject({ isHealthy: false, metadata: { "disconnect.reason": "session-lost" } });
+    expect(peer("worker-leaving")?.isHealthy).toBe(true);
+    expect(peer("worker-leaving")?.metadata["disconnect.reason"]).toBeUndefined();
+    // Leases are untouched either way: both stay held until renewed or expired.
+    expect(s.queue.stats()).toMatchObject({ activeLeaseCount: 2, pendingCount: 0 });
+    // The dropped worker's next session makes its peer healthy again.
+    const back = await session(s.url, { "rpc-caller": "worker-gone" });
+    back.send({ credit: 1 });
+    await sleep(100);
+    expect(peer("worker-gone")?.isHealthy).toBe(true);
+  });
+
   it("refuses session limits that are not positive numbers", () => {
     const dispatcher = new Dispatcher({ service: "session-options" });
     for (const sessions of [
