@@ -3,8 +3,6 @@
  * (enqueues through a ResourceLeaseClient) and `consumer` (a ResourceLeaseWorker, or a raw lease/completeMany loop).
  */
 
-import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
 import {
   Dispatcher,
   HttpInbound,
@@ -16,9 +14,7 @@ import {
   ResourceLeaseWorker,
   type UnaryOutbound,
 } from "@omnirelay/core";
-import { openJetStreamResourceLeaseQueue } from "@omnirelay/replicator-jetstream";
 import { openDurableResourceLeaseQueue } from "@omnirelay/replicator-sqlite";
-import { GrpcInbound, GrpcOutbound } from "@omnirelay/transport-grpc";
 import {
   type ConsumeControl,
   childConfig,
@@ -47,6 +43,14 @@ interface Config {
 }
 
 const config = childConfig<Config>();
+// Only what this process serves or calls is loaded: the HTTP dispatcher on a SQLite log, whose restart is timed,
+// starts without the gRPC stack or the NATS client (~0.1 s of imports it would not use).
+const grpc = config.transport === "grpc" ? await import("@omnirelay/transport-grpc") : undefined;
+const loadNats = async () => ({
+  ...(await import("@nats-io/jetstream")),
+  ...(await import("@nats-io/transport-node")),
+  ...(await import("@omnirelay/replicator-jetstream")),
+});
 /** Items the worker leases ahead of free slots (graphile-worker's batched run holds up to 500 in its localQueue). */
 const WORKER_PREFETCH = 100;
 const MAX_BYTES = 64 * 1024 * 1024;
@@ -68,7 +72,7 @@ function payload(i: number, o: ItemOptions = {}): ResourceLeaseItemPayload {
 function outbound(): UnaryOutbound & { close?: () => Promise<void> } {
   return config.transport === "http"
     ? new HttpOutbound({ url: `http://127.0.0.1:${config.port}` })
-    : new GrpcOutbound({ address: `127.0.0.1:${config.port}`, maxMessageBytes: MAX_BYTES });
+    : new (required(grpc).GrpcOutbound)({ address: `127.0.0.1:${config.port}`, maxMessageBytes: MAX_BYTES });
 }
 
 const QUEUE_OPTIONS = {
@@ -82,6 +86,7 @@ const QUEUE_OPTIONS = {
 async function openLog() {
   const js = config.jetstream;
   if (js) {
+    const { openJetStreamResourceLeaseQueue } = await loadNats();
     const opened = await openJetStreamResourceLeaseQueue({
       log: { servers: js.natsUrl, shard: "bench", stream: js.stream, subjectPrefix: js.stream, replicas: 1 },
       snapshotBucket: `${js.stream}_SNAPSHOTS`,
@@ -103,6 +108,7 @@ async function openLog() {
 
 /** Deletes the run's stream and snapshot bucket (a KV bucket is the stream `KV_<bucket>`). */
 async function dropJetStreamLog(js: { natsUrl: string; stream: string }): Promise<void> {
+  const { connect, jetstreamManager } = await loadNats();
   const nc = await connect({ servers: js.natsUrl });
   try {
     const jsm = await jetstreamManager(nc);
@@ -119,7 +125,12 @@ async function dispatcherRole(): Promise<void> {
   const inbound =
     config.transport === "http"
       ? new HttpInbound({ dispatcher, port: config.port, maxBodyBytes: MAX_BYTES })
-      : new GrpcInbound({ dispatcher, port: config.port, maxMessageBytes: MAX_BYTES, shutdownGraceMs: 1000 });
+      : new (required(grpc).GrpcInbound)({
+          dispatcher,
+          port: config.port,
+          maxMessageBytes: MAX_BYTES,
+          shutdownGraceMs: 1000,
+        });
   await inbound.start();
   serve(
     { replayedEvents: durable.replayedEvents, lastEventSequence: durable.queue.stats().lastEventSequence },
@@ -292,3 +303,9 @@ async function consumerRole(): Promise<void> {
 
 const roles = { dispatcher: dispatcherRole, producer: producerRole, consumer: consumerRole };
 await roles[config.role]();
+
+/** The module loaded for this process's transport (always there when the transport needs it). */
+function required<T>(module: T | undefined): T {
+  if (module === undefined) throw new Error("the gRPC transport was not loaded");
+  return module;
+}
