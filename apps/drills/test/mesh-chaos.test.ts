@@ -38,6 +38,9 @@ async function peers(httpUrl: string): Promise<Array<{ peerId: string; isHealthy
   return ((await res.json()) as { peers: Array<{ peerId: string; isHealthy: boolean }> }).peers;
 }
 
+/** `ip netns list`'s lines. */
+const namespaces = () => spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout;
+
 /**
  * Starts `npm run demo`'s mesh (`--mesh`, plus `extra`) on free ports with a 3 s lease, a GRACE_MS health grace and a
  * fast seeder, and waits until the dispatcher sees both workers healthy.
@@ -51,7 +54,7 @@ async function startDemo(extra: readonly string[] = []) {
     // Should the test fail and kill the demo -9, its namespaces and bridge go too (the demo removes them itself only
     // when it stops, or when it starts again on the same port).
     dirs.push(() => {
-      for (const line of spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout.split("\n")) {
+      for (const line of namespaces().split("\n")) {
         const ns = line.split(" ")[0] ?? "";
         if (ns.startsWith(`ordm${rpc}-`)) spawnSync("ip", ["netns", "del", ns]);
       }
@@ -141,8 +144,6 @@ describe("tools/mesh-chaos.sh", () => {
 });
 
 describe("tools/mesh-chaos.sh --partition against `npm run demo -- --netns`", () => {
-  const namespaces = () => spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout;
-
   it("cuts the gRPC worker, then the HTTP worker, off the dispatcher: unhealthy, leases moved, back after the heal", async () => {
     const { demo, rpc, httpUrl } = await startDemo(["--netns"]);
     const prefix = `ordm${rpc}-worker-`;

@@ -169,9 +169,8 @@ export class ResourceLeaseSession {
    */
   unresponsive(ms: number): void {
     if (!this.open) return;
-    const peerId = this.context.peerId;
-    if (this.host.tracker && peerId) this.host.tracker.recordDisconnect(peerId, "session-unresponsive");
-    this.end(
+    this.cutOff(
+      "session-unresponsive",
       new OmniRelayError({
         status: "deadline-exceeded",
         code: ErrorCodes.rpc.sessionIdle,
@@ -188,10 +187,15 @@ export class ResourceLeaseSession {
    * stays healthy until the grace period passes without it. Leases are untouched either way.
    */
   lost(): void {
+    this.cutOff("session-lost");
+  }
+
+  /** Marks the session's peer disconnected for `reason`, then ends the session (with `error`, when there is one). */
+  private cutOff(reason: string, error?: OmniRelayError): void {
     if (!this.open) return;
     const peerId = this.context.peerId;
-    if (this.host.tracker && peerId) this.host.tracker.recordDisconnect(peerId, "session-lost");
-    this.end();
+    if (this.host.tracker && peerId) this.host.tracker.recordDisconnect(peerId, reason);
+    this.end(error);
   }
 
   /** Ends the session with `error` (sent first as an error frame). */
