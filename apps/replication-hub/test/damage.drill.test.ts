@@ -82,7 +82,8 @@ describe("hub store corruption drill: a damaged source log stops the hub, and is
     const wal = `${file}-wal`;
     const damaged = existsSync(wal) && statSync(wal).size > statSync(file).size ? wal : file;
     const bytes = readFileSync(damaged);
-    const FRAME = 24 + 4096;
+    // A WAL frame is its 24-byte header and one page, of the size the WAL's header states (the main file's at 16).
+    const FRAME = 24 + (damaged === wal ? bytes.readUInt32BE(8) : bytes.readUInt16BE(16));
     const middle = 32 + Math.floor((bytes.length - 32) / FRAME / 2) * FRAME;
     for (let i = middle + 24 + 100; i < middle + 24 + 600; i++) bytes[i] = bytes[i]! ^ 0xa5;
     writeFileSync(damaged, bytes);

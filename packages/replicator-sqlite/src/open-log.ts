@@ -54,6 +54,7 @@ export function openVerifiedLog(settings: ResolvedReplicatorOptions): VerifiedLo
     db = openLogDatabase(path, table, {
       busyTimeoutMs: settings.busyTimeoutMs,
       synchronous: settings.durability === "async" || settings.durability === "process-safe" ? "NORMAL" : "FULL",
+      pageSizeBytes: settings.pageSizeBytes,
     });
   } catch (error) {
     throw fromSqliteError(error, path);

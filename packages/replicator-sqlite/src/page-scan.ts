@@ -71,10 +71,10 @@ function scanDatabase(fd: number, head: Buffer, found: Found): void {
 
 function scanWal(fd: number, head: Buffer, into: { found: Found; file: string }): void {
   const { found, file } = into;
-  // A damaged header: frames are still where the default page size puts them.
+  // A damaged header: the page size is the one whose frames line up (see `framedPageSize`).
   const magic = head.readUInt32BE(0);
-  const stated = magic === 0x377f0682 || magic === 0x377f0683 ? head.readUInt32BE(8) : DEFAULT_PAGE;
-  const size = stated >= 512 && stated <= 65536 && (stated & (stated - 1)) === 0 ? stated : DEFAULT_PAGE;
+  const stated = magic === 0x377f0682 || magic === 0x377f0683 ? head.readUInt32BE(8) : 0;
+  const size = isPageSize(stated) ? stated : framedPageSize(fd);
   const frame = 24 + size;
   const frames = Math.floor((fstatSync(fd).size - 32) / frame);
   // Overflow pages: the newest copy in the WAL, else the database file's.
@@ -103,6 +103,35 @@ function scanWal(fd: number, head: Buffer, into: { found: Found; file: string })
   } finally {
     if (dbFd !== undefined) closeSync(dbFd);
   }
+}
+
+function isPageSize(n: number): boolean {
+  return n >= 512 && n <= 65536 && (n & (n - 1)) === 0;
+}
+
+/**
+ * The page size of a WAL whose header cannot say: the first size at which its first frames all carry the same salts
+ * (every frame of one WAL generation copies them from the header) and a page number, else SQLite's default.
+ */
+function framedPageSize(fd: number): number {
+  const size = fstatSync(fd).size;
+  const first = Buffer.alloc(24);
+  const next = Buffer.alloc(24);
+  if (readSync(fd, first, 0, 24, 32) !== 24) return DEFAULT_PAGE;
+  for (let p = 512; p <= 65536; p *= 2) {
+    const frames = Math.min(4, Math.floor((size - 32) / (24 + p)));
+    if (frames < 2) continue;
+    let lined = first.readUInt32BE(0) > 0;
+    for (let i = 1; lined && i < frames; i++) {
+      lined =
+        readSync(fd, next, 0, 24, 32 + i * (24 + p)) === 24 &&
+        next.readUInt32BE(0) > 0 &&
+        next.readUInt32BE(8) === first.readUInt32BE(8) &&
+        next.readUInt32BE(12) === first.readUInt32BE(12);
+    }
+    if (lined) return p;
+  }
+  return DEFAULT_PAGE;
 }
 
 /** SQLite's varint: big-endian groups of 7 bits, the ninth byte whole. Returns [value, bytes]. */

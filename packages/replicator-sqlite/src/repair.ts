@@ -14,6 +14,7 @@ import {
   writeHighWaterSync,
 } from "./high-water.js";
 import { checksumOf, decodeRawRow, type RawEventRow } from "./integrity.js";
+import { DEFAULT_PAGE_SIZE_BYTES } from "./options.js";
 import { scanNumbers } from "./page-scan.js";
 import { countersOf, NOTHING, recover, stateOf } from "./recover.js";
 import { logMigrations, logTables, migrate } from "./schema.js";
@@ -77,7 +78,7 @@ export interface SqliteLogRepairReport {
 export function openLogDatabase(
   path: string,
   table: string,
-  options: { busyTimeoutMs: number; synchronous: "FULL" | "NORMAL" },
+  options: { busyTimeoutMs: number; synchronous: "FULL" | "NORMAL"; pageSizeBytes?: number },
 ): Database.Database {
   quoteTableName(table, "table");
   const db = new Database(path, { timeout: options.busyTimeoutMs });
@@ -85,6 +86,8 @@ export function openLogDatabase(
     // Exclusive before WAL: no shared-memory index, and the lock is held for the life of the connection, so a second
     // dispatcher on the same file fails at open instead of interleaving its numbers with ours.
     db.pragma("locking_mode = EXCLUSIVE");
+    // Takes effect only in a file that has no pages yet (before WAL is set); an existing log keeps its own.
+    db.pragma(`page_size = ${options.pageSizeBytes ?? DEFAULT_PAGE_SIZE_BYTES}`);
     const mode = db.pragma("journal_mode = WAL", { simple: true });
     if (String(mode).toLowerCase() !== "wal") throw new Error(`journal_mode is ${String(mode)}, not wal`);
     db.pragma(`synchronous = ${options.synchronous}`);

@@ -5,10 +5,11 @@ import { encodeReplicationEvent } from "@omnirelay/core/wire";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { SqliteDeterministicStateStore, SqliteResourceLeaseReplicator } from "../src/index.js";
+import { DEFAULT_PAGE_SIZE_BYTES } from "../src/options.js";
 import { built, RefusedToStart, type Running, start } from "./drill-helpers.js";
 import { flipBytes, item, tempDb, tempDir } from "./helpers.js";
 
-const FRAME = 24 + 4096;
+const FRAME = 24 + DEFAULT_PAGE_SIZE_BYTES; // the logs here have the default page size
 
 async function refusal(path: string, ...extra: string[]) {
   try {

@@ -3,16 +3,19 @@ import { join } from "node:path";
 import { ErrorCodes } from "@omnirelay/core";
 import { describe, expect, it } from "vitest";
 import { openDurableResourceLeaseQueue, SqliteResourceLeaseReplicator } from "../src/index.js";
+import { DEFAULT_PAGE_SIZE_BYTES } from "../src/options.js";
 import { scanWal } from "../src/wal.js";
 import { flipBytes, item, rejection, tempDir } from "./helpers.js";
 
-const PAGE = 4096;
+// Every log here is made with the default page size; `frames` checks that the WAL header agrees.
+const PAGE = DEFAULT_PAGE_SIZE_BYTES;
 const FRAME = 24 + PAGE;
 const frameOffset = (i: number) => 32 + i * FRAME;
 
 /** Frame headers of a WAL: page number, commit size (0 unless a commit frame) and salt-1. */
 function frames(wal: string): Array<{ page: number; commit: number; salt: number }> {
   const buf = readFileSync(wal);
+  expect(buf.readUInt32BE(8)).toBe(PAGE);
   const out = [];
   for (let at = 32; at + FRAME <= buf.length; at += FRAME) {
     out.push({ page: buf.readUInt32BE(at), commit: buf.readUInt32BE(at + 4), salt: buf.readUInt32BE(at + 8) });
