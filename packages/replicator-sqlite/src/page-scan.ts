@@ -1,6 +1,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readSync } from "node:fs";
 import type { HighWater } from "./high-water.js";
 import { checksumMatches } from "./integrity.js";
+import { validPageSize } from "./wal.js";
 
 // Repair must continue above every number a damaged log still shows, also where SQLite cannot read it (a damaged
 // header, WAL frames after a bad one). This reads the file's pages by hand: the rows of every table b-tree leaf page,
@@ -44,7 +45,7 @@ function pageSizeOf(head: Buffer): number {
   if (!head.subarray(0, 16).equals(SQLITE_MAGIC)) return DEFAULT_PAGE;
   const raw = head.readUInt16BE(16);
   const size = raw === 1 ? 65536 : raw;
-  return size >= 512 && (size & (size - 1)) === 0 ? size : DEFAULT_PAGE;
+  return validPageSize(size) ? size : DEFAULT_PAGE;
 }
 
 function fileReader(fd: number, size: number): PageAt {
@@ -74,7 +75,7 @@ function scanWal(fd: number, head: Buffer, into: { found: Found; file: string })
   // A damaged header: the page size is the one whose frames line up (see `framedPageSize`).
   const magic = head.readUInt32BE(0);
   const stated = magic === 0x377f0682 || magic === 0x377f0683 ? head.readUInt32BE(8) : 0;
-  const size = isPageSize(stated) ? stated : framedPageSize(fd);
+  const size = validPageSize(stated) ? stated : framedPageSize(fd);
   const frame = 24 + size;
   const frames = Math.floor((fstatSync(fd).size - 32) / frame);
   // Overflow pages: the newest copy in the WAL, else the database file's.
@@ -103,10 +104,6 @@ function scanWal(fd: number, head: Buffer, into: { found: Found; file: string })
   } finally {
     if (dbFd !== undefined) closeSync(dbFd);
   }
-}
-
-function isPageSize(n: number): boolean {
-  return n >= 512 && n <= 65536 && (n & (n - 1)) === 0;
 }
 
 /**

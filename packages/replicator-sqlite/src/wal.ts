@@ -62,7 +62,8 @@ function checksum({ buf, start, end, bigEndian }: Words, seed: readonly [number,
   return [s0, s1];
 }
 
-function validPageSize(size: number): boolean {
+/** Whether `size` is a page size SQLite can have: a power of two from 512 to 65536. Internal. */
+export function validPageSize(size: number): boolean {
   return size >= 512 && size <= 65536 && (size & (size - 1)) === 0;
 }
 
