@@ -2,6 +2,7 @@ import type { Clock, Logger } from "@omnirelay/core";
 import { OmniRelayError } from "@omnirelay/core";
 import { integerOption } from "@omnirelay/core/wire";
 import { quoteTableName } from "./errors.js";
+import { validPageSize } from "./wal.js";
 
 /**
  * When a publish resolves, and so when the dispatcher answers the RPC:
@@ -145,7 +146,7 @@ export function resolveReplicatorOptions(o: SqliteResourceLeaseReplicatorOptions
       fallback: DEFAULT_PAGE_SIZE_BYTES,
     }),
   };
-  if ((r.pageSizeBytes & (r.pageSizeBytes - 1)) !== 0) {
+  if (!validPageSize(r.pageSizeBytes)) {
     throw OmniRelayError.invalidOption("pageSizeBytes", "pageSizeBytes must be a power of two from 512 to 65536.");
   }
   if (typeof r.writerThread !== "boolean") {

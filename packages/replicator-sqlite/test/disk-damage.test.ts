@@ -3,7 +3,17 @@ import { ErrorCodes } from "@omnirelay/core";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { openDurableResourceLeaseQueue, SqliteResourceLeaseReplicator } from "../src/index.js";
-import { type BusyLog, binaryRowAt, busyQueueLog, filesBeside, flipBytes, item, rejection, tempDb } from "./helpers.js";
+import {
+  type BusyLog,
+  binaryRowAt,
+  busyQueueLog,
+  filesBeside,
+  flipBytes,
+  item,
+  pageSizeOf,
+  rejection,
+  tempDb,
+} from "./helpers.js";
 
 const accept = { truncateAfterLastGood: true } as const;
 
@@ -105,12 +115,12 @@ describe("a damaged file header", () => {
 describe("a truncated file", () => {
   it.each([
     ["cut mid-page", (size: number) => Math.floor(size / 2) + 100],
-    ["cut at a page boundary", (size: number) => Math.floor(size / 2 / 4096) * 4096],
+    ["cut at a page boundary", (size: number, page: number) => Math.floor(size / 2 / page) * page],
     ["cut inside the header", () => 50],
   ])("(%s) is refused with the documented code, not SQLITE_CORRUPT, and repair works", async (_, cut) => {
     const path = tempDb();
     const before = await busyQueueLog(path, { items: 400 });
-    truncateSync(path, cut(statSync(path).size));
+    truncateSync(path, cut(statSync(path).size, pageSizeOf(path)));
     const err = await rejection(SqliteResourceLeaseReplicator.open({ path }));
     expect(err.code).toBe(ErrorCodes.sqlite.corrupt);
     expect(err.metadata).toMatchObject({ reason: "truncated", file: "log", path });
@@ -125,10 +135,11 @@ describe("a damaged page inside the file", () => {
   it("is refused with the documented code when read (open 'all', and 'on-read' replay), and repair works", async () => {
     const path = tempDb();
     const before = await busyQueueLog(path, { items: 400 });
-    const pages = statSync(path).size / 4096;
+    const pageSize = pageSizeOf(path);
+    const pages = statSync(path).size / pageSize;
     expect(pages).toBeGreaterThan(8);
     // Garbage over a b-tree page in the middle of the file.
-    flipBytes(path, Math.floor(pages / 2) * 4096, 4096);
+    flipBytes(path, Math.floor(pages / 2) * pageSize, pageSize);
     const err = await rejection(SqliteResourceLeaseReplicator.open({ path }));
     expect(err.code).toBe(ErrorCodes.sqlite.corrupt);
     expect(err.metadata.file).toBe("log");
@@ -153,8 +164,9 @@ describe("a damaged page inside the file", () => {
     // The page holding a row in the middle of what the snapshot covers: not read at open ('on-read') nor by replay.
     const at = binaryRowAt(readFileSync(path), Math.floor(s / 2));
     expect(at).toBeGreaterThan(0);
-    const page = Math.floor(at / 4096) * 4096;
-    flipBytes(path, page + 8, 4088);
+    const pageSize = pageSizeOf(path);
+    const page = Math.floor(at / pageSize) * pageSize;
+    flipBytes(path, page + 8, pageSize - 8);
     await using durable = await openDurableResourceLeaseQueue({ path, queueOptions: { capacity: 1_000_000 } });
     expect(durable.snapshotSequence).toBe(s);
     const err = await rejection(async () => {

@@ -85,6 +85,12 @@ export async function busyQueueLog(
   };
 }
 
+/** The page size a SQLite database file's header states (1 means 65536). */
+export function pageSizeOf(path: string): number {
+  const raw = readFileSync(path).readUInt16BE(16);
+  return raw === 1 ? 65536 : raw;
+}
+
 /** XORs `count` bytes of `file` from `offset` with 0xa5 (in place). */
 export function flipBytes(file: string, offset: number, count: number): void {
   const buf = readFileSync(file);

@@ -3,13 +3,7 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { openDurableResourceLeaseQueue, SqliteResourceLeaseReplicator } from "../src/index.js";
 import { scanNumbers } from "../src/page-scan.js";
-import { item, rejection, tempDb } from "./helpers.js";
-
-/** The page size a SQLite file's header states (1 means 65536). */
-function pageSizeOf(path: string): number {
-  const raw = readFileSync(path).readUInt16BE(16);
-  return raw === 1 ? 65536 : raw;
-}
+import { item, pageSizeOf, rejection, tempDb } from "./helpers.js";
 
 async function fill(path: string, items: number, pageSizeBytes?: number): Promise<void> {
   const durable = await openDurableResourceLeaseQueue({
