@@ -83,3 +83,12 @@ export function expiredLocallyError(
     ...(cause ? { cause } : {}),
   });
 }
+
+/** Longest wait a refusal's `retryAfterMs` can ask of the lease loop (a bad value must not park a worker). */
+const MAX_RETRY_AFTER_MS = 15 * 60_000;
+
+/** The `retryAfterMs` a refusal carries (metadata), capped; 0 when it has none. */
+export function retryAfter(error: OmniRelayError): number {
+  const ms = Number(error.metadata.retryAfterMs);
+  return Number.isFinite(ms) && ms > 0 ? Math.min(Math.round(ms), MAX_RETRY_AFTER_MS) : 0;
+}

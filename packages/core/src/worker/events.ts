@@ -60,6 +60,11 @@ export class EventStream<T> {
   private readonly subscribers = new Set<Subscriber<T>>();
   private ended = false;
 
+  /** Someone reads the events: until then, callers need not build them. */
+  get active(): boolean {
+    return this.subscribers.size > 0;
+  }
+
   push(event: T): void {
     for (const s of this.subscribers) {
       s.buffer.push(event);

@@ -1,4 +1,5 @@
 import type { Logger } from "../contracts/health.js";
+import type { ResourceLeaseGrant } from "../contracts/payload.js";
 import type { OmniRelayError } from "../errors/omnirelay-error.js";
 import { EventStream, type ResourceLeaseWorkerEvent, type ResourceLeaseWorkerEventsOptions } from "./events.js";
 
@@ -42,6 +43,18 @@ export class WorkerReporter {
       this.logger.warn({ sequenceId, attempt, code: event.error.code }, "ResourceLeaseWorker lost a lease.");
     }
     this.stream.push(event);
+  }
+
+  /** Records a leased item whose handler runs (the event is built only when someone reads the events). */
+  leased(grant: ResourceLeaseGrant): void {
+    this.counts.leased++;
+    if (this.stream.active) this.stream.push({ type: "leased", grant });
+  }
+
+  /** Records an acknowledged completion (the event is built only when someone reads the events). */
+  completed(sequenceId: number, attempt: number): void {
+    this.counts.completed++;
+    if (this.stream.active) this.stream.push({ type: "completed", sequenceId, attempt });
   }
 
   /** Records a failed call, retried or given up. */

@@ -3,7 +3,8 @@ import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import type { SessionChannelOptions } from "../resourcelease/session-channel.js";
 import type { SessionClientFrame } from "../resourcelease/session-messages.js";
-import { systemClock } from "../util/clock.js";
+import { FakeClock } from "../testing/fake-clock.js";
+import { type Clock, systemClock } from "../util/clock.js";
 import { WorkerSession } from "./session-link.js";
 import { rejection } from "./test-http-harness.js";
 
@@ -12,13 +13,13 @@ import { rejection } from "./test-http-harness.js";
 
 const token = { sequenceId: 1, attempt: 1, leaseId: "l1", fencingToken: 1 };
 
-function link(answerTimeoutMs = 10_000) {
+function link(answerTimeoutMs = 10_000, clock: Clock = systemClock) {
   const sent: SessionClientFrame[] = [];
   let closedByWorker = 0;
   let channel: Omit<SessionChannelOptions, "namespace"> | undefined;
   const ended: OmniRelayError[] = [];
   const session = new WorkerSession({
-    clock: systemClock,
+    clock,
     answerTimeoutMs,
     open: (options) => {
       channel = options;
@@ -72,5 +73,50 @@ describe("WorkerSession", () => {
     expect(l.ended).toHaveLength(1);
     expect(l.session.isOpen).toBe(false);
     expect(await rejection(l.session.complete(token))).toMatchObject({ code: ErrorCodes.rpc.sessionClosed });
+  });
+
+  it("times each completion out at its own deadline: one answered in time does not hide a later one that is not", async () => {
+    const clock = new FakeClock(1_000);
+    const l = link(100, clock);
+    const first = l.session.complete(token);
+    await new Promise((r) => setImmediate(r));
+    l.server().onFrame({ results: [{ id: l.sent[0]!.complete![0]!.id }] });
+    await first;
+    clock.advance(60);
+    const second = l.session.complete(token);
+    let settled = false;
+    second.then(
+      () => {},
+      () => {
+        settled = true;
+      },
+    );
+    clock.advance(40); // the first one's deadline: nothing is due
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    expect(l.session.isOpen).toBe(true);
+    clock.advance(59); // 1 ms before the second one's
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    clock.advance(1);
+    expect(await rejection(second)).toMatchObject({
+      code: ErrorCodes.rpc.deadlineExceeded,
+      message: "The session did not answer the complete within 100 ms.",
+    });
+    expect(l.closedByWorker()).toBe(1);
+  });
+
+  it("a renewal keeps its own timeout, shorter or longer than the session's", async () => {
+    const clock = new FakeClock(1_000);
+    const l = link(100, clock);
+    const renewed = l.session.heartbeat(token, 30);
+    const completed = l.session.complete(token);
+    clock.advance(30);
+    expect(await rejection(renewed)).toMatchObject({
+      code: ErrorCodes.rpc.deadlineExceeded,
+      message: "The session did not answer the heartbeat within 30 ms.",
+    });
+    // The session ended with the renewal's timeout: the completion waiting beside it is rejected as closed.
+    expect(await rejection(completed)).toMatchObject({ code: ErrorCodes.rpc.sessionClosed });
   });
 });

@@ -32,8 +32,12 @@ export interface WorkerSessionHost {
 }
 
 interface Waiting {
+  readonly kind: "complete" | "fail" | "heartbeat";
   readonly resolve: (result: SessionResult) => void;
   readonly reject: (error: OmniRelayError) => void;
+  /** When a completion or fail times out (the session's one answer timer watches these, oldest first). */
+  readonly deadline: number | undefined;
+  /** A renewal's own timer (its timeout is the lease's, not the session's). */
   timer: TimerHandle | undefined;
 }
 
@@ -54,6 +58,11 @@ export class WorkerSession {
   private opened = false;
   private ended = false;
   private keepAlive: TimerHandle | undefined;
+  /**
+   * One timer for every completion and fail waiting: armed for the oldest one's deadline (they share one timeout, so
+   * the oldest is due first), moved on when it fires. A timer per operation was a measurable share of a busy worker.
+   */
+  private answerTimer: TimerHandle | undefined;
 
   constructor(host: WorkerSessionHost) {
     this.host = host;
@@ -78,15 +87,16 @@ export class WorkerSession {
     this.pending().credit += n;
   }
 
-  complete(token: ResourceLeaseOwnershipToken): Promise<void> {
-    return this.op("complete", { ownershipToken: token }, this.host.answerTimeoutMs ?? 30_000).then(() => undefined);
+  /** Resolves (with nothing of use) when the dispatcher has applied the completion. */
+  complete(token: ResourceLeaseOwnershipToken): Promise<unknown> {
+    return this.op("complete", { ownershipToken: token });
   }
 
   async fail(
     token: ResourceLeaseOwnershipToken,
     request: { reason?: string; errorCode?: string; requeue?: boolean; delayMs?: number },
   ): Promise<ResourceLeaseFailOutcome> {
-    const r = await this.op("fail", { ownershipToken: token, ...request }, this.host.answerTimeoutMs ?? 30_000);
+    const r = await this.op("fail", { ownershipToken: token, ...request });
     return r.outcome as ResourceLeaseFailOutcome;
   }
 
@@ -103,6 +113,7 @@ export class WorkerSession {
     this.channel.close();
   }
 
+  /** Sends an operation and waits for its answer: within `timeoutMs` (a renewal), else the session's answer timeout. */
   private op(
     kind: "complete" | "fail" | "heartbeat",
     fields: Omit<SessionFailOp, "id">,
@@ -111,25 +122,48 @@ export class WorkerSession {
     if (!this.isOpen) return Promise.reject(closedError());
     const id = this.nextId++;
     return new Promise<SessionResult>((resolve, reject) => {
-      const waiting: Waiting = { resolve, reject, timer: undefined };
-      if (timeoutMs !== undefined) {
-        waiting.timer = this.host.clock.setTimeout(() => {
-          this.waiting.delete(id);
-          const error = new OmniRelayError({
-            status: "deadline-exceeded",
-            code: ErrorCodes.rpc.deadlineExceeded,
-            message: `The session did not answer the ${kind} within ${timeoutMs} ms.`,
-          });
-          reject(error);
-          // A stream that stopped answering is broken (a half-open socket sends no error): end it.
-          this.close();
-        }, timeoutMs);
+      const clock = this.host.clock;
+      const shared = kind !== "heartbeat";
+      const deadline = shared ? clock.now() + this.answerTimeoutMs() : undefined;
+      const waiting: Waiting = { kind, resolve, reject, deadline, timer: undefined };
+      if (!shared && timeoutMs !== undefined) {
+        waiting.timer = clock.setTimeout(() => this.timedOut(id, waiting, timeoutMs), timeoutMs);
       }
       this.waiting.set(id, waiting);
+      if (shared) this.answerTimer ??= clock.setTimeout(() => this.sweep(), this.answerTimeoutMs());
       const frame = this.pending();
       if (kind === "fail") frame.fail.push({ ...fields, id });
       else frame[kind].push({ id, ownershipToken: fields.ownershipToken });
     });
+  }
+
+  private answerTimeoutMs(): number {
+    return this.host.answerTimeoutMs ?? 30_000;
+  }
+
+  /** The answer timer fired: times out the oldest completion or fail if it is due, else waits for it. */
+  private sweep(): void {
+    this.answerTimer = undefined;
+    const now = this.host.clock.now();
+    for (const [id, waiting] of this.waiting) {
+      if (waiting.deadline === undefined) continue;
+      if (waiting.deadline <= now) this.timedOut(id, waiting, this.answerTimeoutMs());
+      else this.answerTimer = this.host.clock.setTimeout(() => this.sweep(), waiting.deadline - now);
+      return;
+    }
+  }
+
+  private timedOut(id: number, waiting: Waiting, timeoutMs: number): void {
+    this.waiting.delete(id);
+    waiting.reject(
+      new OmniRelayError({
+        status: "deadline-exceeded",
+        code: ErrorCodes.rpc.deadlineExceeded,
+        message: `The session did not answer the ${waiting.kind} within ${timeoutMs} ms.`,
+      }),
+    );
+    // A stream that stopped answering is broken (a half-open socket sends no error): end it.
+    this.close();
   }
 
   /** The frame being gathered this turn; it is sent once the turn's I/O callbacks have run. */
@@ -193,6 +227,8 @@ export class WorkerSession {
     if (this.ended) return;
     this.ended = true;
     if (this.keepAlive !== undefined) this.host.clock.clearTimeout(this.keepAlive);
+    if (this.answerTimer !== undefined) this.host.clock.clearTimeout(this.answerTimer);
+    this.answerTimer = undefined;
     const closed = closedError(error);
     for (const waiting of this.waiting.values()) {
       if (waiting.timer !== undefined) this.host.clock.clearTimeout(waiting.timer);

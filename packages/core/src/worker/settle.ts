@@ -65,38 +65,49 @@ export function failRequest(
 
 /**
  * Sends a complete or fail, retrying transient errors while the lease lasts. A lost lease (rejected, or out of time)
- * is reported as lost and never thrown.
+ * is reported as lost and never thrown. `context.firstError`: the first attempt was already made (on the fast path)
+ * and failed with it; delivery goes on from there as if this had made it.
  */
 export async function deliver<T>(
   run: LeaseRun,
   send: () => Promise<T>,
-  context: { readonly operation: "complete" | "fail"; readonly clock: Clock; readonly reporter: WorkerReporter },
+  context: {
+    readonly operation: "complete" | "fail";
+    readonly clock: Clock;
+    readonly reporter: WorkerReporter;
+    readonly firstError?: { readonly thrown: unknown } | undefined;
+  },
 ): Promise<Delivery<T>> {
   const { operation, clock, reporter } = context;
   let backoffMs = 50;
+  let failed = context.firstError;
   for (;;) {
-    try {
-      return { ok: true, value: await send() };
-    } catch (thrown) {
-      const error = OmniRelayError.from(thrown);
-      if (isLeaseLost(error)) {
-        reporter.lost(itemOf(run), fencedError(run.token, error));
-        return { ok: false };
+    if (failed === undefined) {
+      try {
+        return { ok: true, value: await send() };
+      } catch (thrown) {
+        failed = { thrown };
       }
-      const retryInMs = backoffMs < run.expiresAt - clock.now() ? backoffMs : undefined;
-      reporter.error({
-        type: "error",
-        operation,
-        error,
-        ...itemOf(run),
-        ...(retryInMs !== undefined ? { retryInMs } : {}),
-      });
-      if (retryInMs === undefined) {
-        reporter.lost(itemOf(run), expiredLocallyError(run.token, error));
-        return { ok: false };
-      }
-      await new Promise<void>((resolve) => clock.setTimeout(resolve, retryInMs));
-      backoffMs = Math.min(backoffMs * 2, 1_000);
     }
+    const error = OmniRelayError.from(failed.thrown);
+    failed = undefined;
+    if (isLeaseLost(error)) {
+      reporter.lost(itemOf(run), fencedError(run.token, error));
+      return { ok: false };
+    }
+    const retryInMs = backoffMs < run.expiresAt - clock.now() ? backoffMs : undefined;
+    reporter.error({
+      type: "error",
+      operation,
+      error,
+      ...itemOf(run),
+      ...(retryInMs !== undefined ? { retryInMs } : {}),
+    });
+    if (retryInMs === undefined) {
+      reporter.lost(itemOf(run), expiredLocallyError(run.token, error));
+      return { ok: false };
+    }
+    await new Promise<void>((resolve) => clock.setTimeout(resolve, retryInMs));
+    backoffMs = Math.min(backoffMs * 2, 1_000);
   }
 }

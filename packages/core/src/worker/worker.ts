@@ -6,6 +6,7 @@ import type { TimerHandle } from "../util/clock.js";
 import { numberOption } from "../wire/options.js";
 import { CompleteBatcher } from "./complete-batcher.js";
 import { Conditions } from "./conditions.js";
+import { retryAfter } from "./errors.js";
 import type { ResourceLeaseWorkerEvent, ResourceLeaseWorkerEventsOptions } from "./events.js";
 import { LeaseRun, type LeaseRunHost } from "./lease-run.js";
 import { LoopWaker } from "./loop-waker.js";
@@ -43,7 +44,8 @@ export class ResourceLeaseWorker implements AsyncDisposable {
   private readonly runs = new Set<LeaseRun>();
   /** Leased ahead (`prefetch`), oldest first, waiting for a free slot. */
   private readonly held: LeaseRun[] = [];
-  private readonly settling = new Set<Promise<void>>();
+  /** Completions and fails being delivered (close waits for them). */
+  private settling = 0;
   private readonly conditions = new Conditions();
   private readonly reporter: WorkerReporter;
   private readonly batcher: CompleteBatcher;
@@ -215,7 +217,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     const accepted = this.current === "running" ? grants.slice(0, Math.max(0, this.free())) : [];
     for (const grant of accepted) {
       const run = new LeaseRun(grant, this.host);
-      this.reporter.record({ type: "leased", grant });
+      this.reporter.leased(grant);
       if (this.runs.size < this.o.concurrency) this.startRun(run);
       else this.held.push(run);
     }
@@ -230,14 +232,22 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     return this.waker.pause(delayMs);
   }
 
+  /**
+   * Runs the handler (at once) and settles the item when it returns or throws. Plain callbacks rather than an async
+   * function: a busy worker's per-item promises were a measurable share of its CPU.
+   */
   private startRun(run: LeaseRun): void {
     this.runs.add(run);
-    this.execute(run).catch((error: unknown) => {
-      this.o.logger.error(
-        { err: error, sequenceId: run.grant.sequenceId },
-        "ResourceLeaseWorker failed to settle an item.",
-      );
-    });
+    let result: unknown;
+    try {
+      result = this.o.handler(run.grant, run.context);
+    } catch (thrown) {
+      result = Promise.reject(thrown);
+    }
+    Promise.resolve(result).then(
+      () => this.handlerDone(run, false, undefined),
+      (thrown: unknown) => this.handlerDone(run, true, thrown),
+    );
   }
 
   /** Starts held items while slots are free (skipping any whose lease was lost while held). */
@@ -248,38 +258,49 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     }
   }
 
-  private async execute(run: LeaseRun): Promise<void> {
-    let failed = false;
-    let error: unknown;
+  private handlerDone(run: LeaseRun, failed: boolean, error: unknown): void {
     try {
-      await this.o.handler(run.grant, run.context);
-    } catch (thrown) {
-      failed = true;
-      error = thrown;
-    }
-    this.runs.delete(run);
-    this.startHeld();
-    this.waker.wakeSoon();
-    this.driver?.refill(); // the credit travels in the same frame as this item's completion
-    this.conditions.notify();
-    if (!run.settle()) {
-      if (run.phase === "lost") {
-        this.o.logger.debug(itemOf(run), "A handler settled after its lease was lost; its result is ignored.");
+      this.runs.delete(run);
+      this.startHeld();
+      this.waker.wakeSoon();
+      this.driver?.refill(); // the credit travels in the same frame as this item's completion
+      this.conditions.notify();
+      if (!run.settle()) {
+        if (run.phase === "lost") {
+          this.o.logger.debug(itemOf(run), "A handler settled after its lease was lost; its result is ignored.");
+        }
+        return;
       }
-      return;
+      this.track(failed ? this.failRun(run, error) : this.completeRun(run));
+    } catch (thrown) {
+      this.o.logger.error(
+        { err: thrown, sequenceId: run.grant.sequenceId },
+        "ResourceLeaseWorker failed to settle an item.",
+      );
     }
-    this.track(failed ? this.failRun(run, error) : this.completeRun(run));
   }
 
-  private async completeRun(run: LeaseRun): Promise<void> {
-    const r = await this.deliver(run, "complete", async () => {
+  /** Completes on the session when one is open (one promise per item), else batched; retried as {@link deliver} says. */
+  private completeRun(run: LeaseRun): Promise<void> {
+    const session = this.driver?.session;
+    if (!session) return this.completeSlowly(run);
+    return session.complete(run.token).then(
+      () => this.reporter.completed(run.token.sequenceId, run.token.attempt),
+      (thrown: unknown) => this.completeSlowly(run, { thrown }),
+    );
+  }
+
+  private async completeSlowly(run: LeaseRun, firstError?: { readonly thrown: unknown }): Promise<void> {
+    const send = async () => {
       const session = this.driver?.session;
       if (session) return session.complete(run.token);
       const outcome = await this.batcher.complete(run.token);
       if (!outcome.ok) throw outcome.error;
-    });
+    };
+    const context = { operation: "complete", clock: this.o.clock, reporter: this.reporter, firstError } as const;
+    const r = await deliver(run, send, context);
     if (!r.ok) return;
-    this.reporter.record({ type: "completed", ...itemOf(run) });
+    this.reporter.completed(run.token.sequenceId, run.token.attempt);
   }
 
   private async failRun(run: LeaseRun, error: unknown): Promise<void> {
@@ -367,7 +388,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
       this.conditions.notify();
     }
     this.batcher.flush();
-    await this.conditions.until(() => this.settling.size === 0);
+    await this.conditions.until(() => this.settling === 0);
     this.driver?.close();
     this.finishClose();
   }
@@ -379,23 +400,17 @@ export class ResourceLeaseWorker implements AsyncDisposable {
   }
 
   private track(task: Promise<void>): void {
-    const tracked = task
-      .catch((error: unknown) => {
-        this.o.logger.error({ err: error }, "ResourceLeaseWorker failed to settle an item.");
-      })
-      .finally(() => {
-        this.settling.delete(tracked);
-        this.conditions.notify();
-      });
-    this.settling.add(tracked);
+    this.settling++;
+    task.then(this.untrack, this.untrackFailed);
   }
-}
 
-/** Longest wait a refusal's `retryAfterMs` can ask of the lease loop (a bad value must not park a worker). */
-const MAX_RETRY_AFTER_MS = 15 * 60_000;
+  private readonly untrack = (): void => {
+    this.settling--;
+    this.conditions.notify();
+  };
 
-/** The `retryAfterMs` a refusal carries (metadata), capped; 0 when it has none. */
-function retryAfter(error: OmniRelayError): number {
-  const ms = Number(error.metadata.retryAfterMs);
-  return Number.isFinite(ms) && ms > 0 ? Math.min(Math.round(ms), MAX_RETRY_AFTER_MS) : 0;
+  private readonly untrackFailed = (error: unknown): void => {
+    this.o.logger.error({ err: error }, "ResourceLeaseWorker failed to settle an item.");
+    this.untrack();
+  };
 }
