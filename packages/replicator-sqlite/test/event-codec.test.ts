@@ -126,4 +126,25 @@ describe("the binary event form", () => {
     unknown[36] = 64;
     expect(() => decodeEventBinary(unknown)).toThrow(/payload flags/);
   });
+
+  it("writes short strings byte for byte: ASCII, and text that turns non-ASCII part-way, at the one-byte-length edge", () => {
+    const texts = [
+      "",
+      "a",
+      "x".repeat(42),
+      "x".repeat(43),
+      `${"x".repeat(41)}ü`, // ASCII copied, then written again as UTF-8 from the start
+      "€".repeat(42), // 126 bytes: the most a one-byte length holds
+      "€".repeat(43),
+      `ab${"😀".repeat(10)}`,
+      "a\u0000\u007f",
+    ];
+    for (const text of texts) {
+      const e = { ...events[1]!, peerId: text, principal: text, ownership: { ...token, leaseId: text || "l" } };
+      expect(decodeEventBinary(encodeEventBinary(e))).toEqual(e);
+    }
+    // The same UTF-8 as Buffer.from writes: the length byte, then the text.
+    const granted = encodeEventBinary({ ...events[1]!, peerId: `${"x".repeat(5)}ü` });
+    expect(granted.includes(Buffer.concat([Buffer.from([7]), Buffer.from(`${"x".repeat(5)}ü`)]))).toBe(true);
+  });
 });
