@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { describe, expect, it } from "vitest";
 import { composeInbound, Dispatcher, type DispatcherDeadlineOptions } from "../dispatcher/dispatcher.js";
 import type { RequestMeta, UnaryResponse } from "../dispatcher/types.js";
@@ -111,6 +112,37 @@ describe("deadlines, enforced by the dispatcher", () => {
     gate.reject(meta.signal.reason);
     await expect(call).rejects.toMatchObject({ status: "cancelled", code: "omnirelay.cancelled" });
     expect(clock.pendingTimers).toBe(0);
+  });
+
+  it("forwards the caller's cancellation only while the call runs: its listener is removed when the call settles", async () => {
+    const clock = new FakeClock();
+    const { dispatcher, gate, started } = blocking({ defaultTimeoutMs: 60_000, clock });
+    const caller = new AbortController();
+    const call = dispatcher.dispatch(makeRequest({ procedure: "resourcelease::lease", signal: caller.signal }));
+    const meta = await started.promise;
+    expect(getEventListeners(caller.signal, "abort")).toHaveLength(1);
+    gate.resolve(ok);
+    await expect(call).resolves.toEqual(ok);
+    // A long-lived caller signal (one per connection, say) must not collect a listener per call.
+    expect(getEventListeners(caller.signal, "abort")).toHaveLength(0);
+    caller.abort(new Error("late"));
+    expect(meta.signal.aborted).toBe(false);
+  });
+
+  it("hands the next step an aborted signal, with the caller's reason, when the caller's was already aborted", async () => {
+    const caller = new AbortController();
+    const reason = new Error("gone");
+    caller.abort(reason);
+    const seen: AbortSignal[] = [];
+    const middleware = new DeadlineMiddleware({ defaultTimeoutMs: 60_000, clock: new FakeClock() });
+    const request = makeRequest({ procedure: "resourcelease::lease", signal: caller.signal });
+    await middleware.handle(request, async (r) => {
+      seen.push(r.meta.signal);
+      return ok;
+    });
+    expect(seen[0]).not.toBe(caller.signal);
+    expect(seen[0]?.aborted).toBe(true);
+    expect(seen[0]?.reason).toBe(reason);
   });
 
   it("stop() cancels a call still running once the grace is over, clears its timer and refuses new calls", async () => {

@@ -82,12 +82,19 @@ export class DeadlineMiddleware implements UnaryInboundMiddleware {
     if (deadline === undefined) return next(request);
     if (deadline <= now) throw deadlineExceeded(meta.procedure, "had already passed when the call arrived");
 
+    // The handler's signal aborts with the caller's (forwarded by a listener removed when the call settles) or at the
+    // deadline. Not AbortSignal.any: on Node 20 it costs ~10 µs a call and leaves weak references for the GC to clear.
     const controller = new AbortController();
-    const signal = AbortSignal.any([meta.signal, controller.signal]);
+    const upstream = meta.signal;
+    const forward = () => controller.abort(upstream.reason);
+    if (upstream.aborted) forward();
+    else upstream.addEventListener("abort", forward, { once: true });
+    const signal = controller.signal;
     return new Promise<UnaryResponse>((resolve, reject) => {
       const settle = (): boolean => {
         if (!this.inFlight.delete(call)) return false;
         if (call.timer !== undefined) this.clock.clearTimeout(call.timer);
+        upstream.removeEventListener("abort", forward);
         return true;
       };
       const call: InFlightCall = {

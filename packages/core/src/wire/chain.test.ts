@@ -130,6 +130,49 @@ describe("event hash chain", () => {
     expect(bytes.includes(Buffer.from([12, ...Buffer.from("sales.orders")]))).toBe(true);
   });
 
+  it("hashes maps by sorted key, whatever order their keys come in (few or many, any case, any script)", () => {
+    const keys = [
+      "b",
+      "a",
+      "B",
+      "ä",
+      "a.b",
+      "a-b",
+      "",
+      "z",
+      "Z",
+      "10",
+      "9",
+      "😀",
+      "é",
+      "e",
+      "queue.pending",
+      "queue.active",
+    ];
+    for (const n of [2, 3, 8, 16, 17, keys.length]) {
+      const some = keys.slice(0, n);
+      const many = [...some, ...(n > 16 ? ["x1", "x2", "x3"] : [])];
+      const orders = [many, [...many].reverse(), [...many].sort(), [...many].sort().reverse()];
+      const hashes = orders.map((order) => {
+        const map = Object.fromEntries(order.map((k, i) => [k, `v${k}${i % 1}`]));
+        const event: ResourceLeaseReplicationEvent = {
+          sequenceNumber: 1,
+          eventType: "Enqueue",
+          timestamp: 0,
+          item: {
+            payload: { resourceType: "t", resourceId: "i", partitionKey: "p", payloadEncoding: "e", attributes: map },
+            sequenceId: 1,
+            attempt: 1,
+            enqueuedAt: 0,
+          },
+          metadata: map,
+        };
+        return hashReplicationEvent(event);
+      });
+      expect(new Set(hashes).size).toBe(1);
+    }
+  });
+
   it("reads a log older than the chain: unhashed events first, the chain starts where hashes do", async () => {
     const { events, clock } = await workload();
     const old = events.map(({ previousHash: _, ...e }) => e);

@@ -110,7 +110,7 @@ class CanonicalWriter {
     const keys = value ? Object.keys(value) : [];
     this.varint(keys.length);
     if (keys.length === 0 || value === undefined) return;
-    if (keys.length > 1) keys.sort();
+    if (keys.length > 1) sortKeys(keys);
     for (const key of keys) {
       this.str(key);
       this.str(value[key]);
@@ -122,7 +122,7 @@ class CanonicalWriter {
     const keys = Object.keys(value);
     let count = keys.length;
     for (const key of keys) if (TRANSIT_KEYS.has(key)) count--;
-    if (keys.length > 1) keys.sort();
+    if (keys.length > 1) sortKeys(keys);
     this.varint(count);
     for (const key of keys) {
       if (count < keys.length && TRANSIT_KEYS.has(key)) continue;
@@ -137,6 +137,24 @@ class CanonicalWriter {
       this.u8(1);
       this.f64(value);
     }
+  }
+}
+
+/**
+ * Sorts keys as `Array.prototype.sort` does (by UTF-16 code units), in place: by insertion while there are few (an
+ * event's metadata has a handful), which allocates nothing where `sort` copies the array on every call (a hashed event
+ * is sorted once per event, on every commit).
+ */
+function sortKeys(keys: string[]): void {
+  if (keys.length > 16) {
+    keys.sort();
+    return;
+  }
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i] as string;
+    let j = i - 1;
+    for (; j >= 0 && (keys[j] as string) > key; j--) keys[j + 1] = keys[j] as string;
+    keys[j + 1] = key;
   }
 }
 
