@@ -2,6 +2,8 @@
 // little-endian float64 (exact for every safe integer and every time), lengths as LEB128 varints, strings as UTF-8.
 // The reader checks structure only; every read past the end throws.
 
+import { writeShortText } from "@omnirelay/core/wire";
+
 /** Appends values to a growing buffer. Internal. */
 export class ByteWriter {
   private buf: Buffer;
@@ -52,20 +54,11 @@ export class ByteWriter {
   /** A string: its UTF-8 byte length, then the bytes. */
   str(value: string): void {
     if (value.length <= 42) {
-      // At most 126 bytes: a one-byte length, written after the text. ASCII is copied here (crossing into native code
-      // costs more than a short string's bytes: Buffer.write was a tenth of a busy dispatcher's event loop).
+      // At most 126 bytes: a one-byte length, written after the text.
       this.room(1 + value.length * 3);
-      const buf = this.buf;
-      const start = this.at + 1;
-      let i = 0;
-      for (; i < value.length; i++) {
-        const c = value.charCodeAt(i);
-        if (c >= 0x80) break;
-        buf[start + i] = c;
-      }
-      const n = i === value.length ? i : buf.write(value, start, "utf8");
-      buf[this.at] = n;
-      this.at = start + n;
+      const n = writeShortText(this.buf, this.at + 1, value);
+      this.buf[this.at] = n;
+      this.at += 1 + n;
       return;
     }
     const n = Buffer.byteLength(value, "utf8");

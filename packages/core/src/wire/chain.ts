@@ -6,6 +6,7 @@ import type {
   ResourceLeaseOwnershipToken,
   ResourceLeasePendingItem,
 } from "./messages.js";
+import { writeShortText } from "./short-text.js";
 
 // The hash chain of the event stream (docs/guides/operations.md, "Reconstitute a shard"). Every event carries `previousHash`, the
 // hash of its predecessor's canonical bytes, so any copy of a stream (a SQLite log, the hub, an audit log in object
@@ -70,23 +71,9 @@ class CanonicalWriter {
       return;
     }
     if (value.length <= 42) {
-      // At most 126 bytes, so its length is one varint byte: write the text, then its length before it. ASCII is
-      // copied here (crossing into native code costs more than a short string's bytes); anything else by Buffer.
+      // At most 126 bytes, so its length is one varint byte: write the text, then its length before it.
       this.room(1 + value.length * 3);
-      const buf = this.buf;
-      const start = this.at + 1;
-      let i = 0;
-      for (; i < value.length; i++) {
-        const c = value.charCodeAt(i);
-        if (c >= 0x80) break;
-        buf[start + i] = c;
-      }
-      if (i === value.length) {
-        buf[this.at] = i;
-        this.at = start + i;
-        return;
-      }
-      const n = buf.write(value, start, "utf8");
+      const n = writeShortText(this.buf, this.at + 1, value);
       this.buf[this.at] = n;
       this.at += 1 + n;
       return;

@@ -74,6 +74,7 @@ export {
   ScheduleInfoMessage,
   ScheduleMessage,
 } from "./schedule.js";
+export { writeShortText } from "./short-text.js";
 export { logSite, requestSite, responseSite, type Site, type WireMode } from "./site.js";
 export { encodeTime, parseTime } from "./time.js";
 
