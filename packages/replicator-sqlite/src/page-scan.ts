@@ -1,7 +1,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readSync } from "node:fs";
 import type { HighWater } from "./high-water.js";
 import { checksumMatches } from "./integrity.js";
-import { validPageSize } from "./wal.js";
+import { isWalMagic, validPageSize } from "./wal.js";
 
 // Repair must continue above every number a damaged log still shows, also where SQLite cannot read it (a damaged
 // header, WAL frames after a bad one). This reads the file's pages by hand: the rows of every table b-tree leaf page,
@@ -72,10 +72,10 @@ function scanDatabase(fd: number, head: Buffer, found: Found): void {
 
 function scanWal(fd: number, head: Buffer, into: { found: Found; file: string }): void {
   const { found, file } = into;
-  // A damaged header: the page size is the one whose frames line up (see `framedPageSize`).
-  const magic = head.readUInt32BE(0);
-  const stated = magic === 0x377f0682 || magic === 0x377f0683 ? head.readUInt32BE(8) : 0;
-  const size = validPageSize(stated) ? stated : framedPageSize(fd);
+  const db = file.slice(0, -"-wal".length);
+  // A damaged header: the page size is the one whose frames line up (see `framedPageSize`), else the database's.
+  const stated = isWalMagic(head.readUInt32BE(0)) ? head.readUInt32BE(8) : 0;
+  const size = validPageSize(stated) ? stated : (framedPageSize(fd) ?? databasePageSize(db));
   const frame = 24 + size;
   const frames = Math.floor((fstatSync(fd).size - 32) / frame);
   // Overflow pages: the newest copy in the WAL, else the database file's.
@@ -84,7 +84,6 @@ function scanWal(fd: number, head: Buffer, into: { found: Found; file: string })
   for (let i = 0; i < frames; i++) {
     if (readSync(fd, header, 0, 24, 32 + i * frame) === 24) latest.set(header.readUInt32BE(0), i);
   }
-  const db = file.slice(0, -"-wal".length);
   const dbFd = existsSync(db) ? openSync(db, "r") : undefined;
   try {
     const fromDb = dbFd === undefined ? () => undefined : fileReader(dbFd, size);
@@ -108,13 +107,14 @@ function scanWal(fd: number, head: Buffer, into: { found: Found; file: string })
 
 /**
  * The page size of a WAL whose header cannot say: the first size at which its first frames all carry the same salts
- * (every frame of one WAL generation copies them from the header) and a page number, else SQLite's default.
+ * (every frame of one WAL generation copies them from the header) and a page number; undefined when fewer than two
+ * frames are there to line up.
  */
-function framedPageSize(fd: number): number {
+function framedPageSize(fd: number): number | undefined {
   const size = fstatSync(fd).size;
   const first = Buffer.alloc(24);
   const next = Buffer.alloc(24);
-  if (readSync(fd, first, 0, 24, 32) !== 24) return DEFAULT_PAGE;
+  if (readSync(fd, first, 0, 24, 32) !== 24) return undefined;
   for (let p = 512; p <= 65536; p *= 2) {
     const frames = Math.min(4, Math.floor((size - 32) / (24 + p)));
     if (frames < 2) continue;
@@ -128,7 +128,21 @@ function framedPageSize(fd: number): number {
     }
     if (lined) return p;
   }
-  return DEFAULT_PAGE;
+  return undefined;
+}
+
+/** The page size the database file's header states (SQLite writes it when the file is made), else SQLite's default. */
+function databasePageSize(db: string): number {
+  let fd: number | undefined;
+  try {
+    fd = openSync(db, "r");
+    const head = Buffer.alloc(100);
+    return readSync(fd, head, 0, 100, 0) === 100 ? pageSizeOf(head) : DEFAULT_PAGE;
+  } catch {
+    return DEFAULT_PAGE;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 /** SQLite's varint: big-endian groups of 7 bits, the ninth byte whole. Returns [value, bytes]. */

@@ -62,6 +62,11 @@ function checksum({ buf, start, end, bigEndian }: Words, seed: readonly [number,
   return [s0, s1];
 }
 
+/** Whether a WAL header's first word is one of its two magic numbers. Internal. */
+export function isWalMagic(word: number): boolean {
+  return word === MAGIC_LE || word === MAGIC_BE;
+}
+
 /** Whether `size` is a page size SQLite can have: a power of two from 512 to 65536. Internal. */
 export function validPageSize(size: number): boolean {
   return size >= 512 && size <= 65536 && (size & (size - 1)) === 0;
@@ -89,10 +94,7 @@ export function scanWal(walPath: string): WalScan | undefined {
     readSync(fd, header, 0, WAL_HEADER, 0);
     const magic = header.readUInt32BE(0);
     const headerPageSize = header.readUInt32BE(8);
-    const headerValid =
-      (magic === MAGIC_LE || magic === MAGIC_BE) &&
-      header.readUInt32BE(4) === WAL_VERSION &&
-      validPageSize(headerPageSize);
+    const headerValid = isWalMagic(magic) && header.readUInt32BE(4) === WAL_VERSION && validPageSize(headerPageSize);
     // A damaged header cannot be trusted for the page size or byte order: try every possibility, SQLite's way first.
     const layouts: Array<{ pageSize: number; bigEndian: boolean }> = [];
     if (headerValid) layouts.push({ pageSize: headerPageSize, bigEndian: magic === MAGIC_BE });

@@ -67,4 +67,36 @@ describe("the log's page size", () => {
       expect(scanNumbers(`${path}-wal`).lastSequence).toBe(30);
     },
   );
+
+  it.each([4096, 16384, 65536])(
+    "with a damaged header and a single frame, the scan takes the page size from the database file (%i-byte pages)",
+    async (pageSizeBytes) => {
+      const path = tempDb();
+      const durable = await openDurableResourceLeaseQueue({
+        path,
+        snapshotEveryEvents: 0,
+        queueOptions: { capacity: 100_000 },
+        replicatorOptions: { pageSizeBytes, highWaterIntervalMs: 3_600_000 },
+      });
+      for (let i = 0; i < 30; i++) await durable.queue.enqueue(item(i));
+      const wal = readFileSync(`${path}-wal`);
+      await durable.close();
+      // One frame, too few for the frames to say their size: the header and the first frame holding events. What it
+      // holds, read with its header intact:
+      const frame = 24 + pageSizeBytes;
+      let one = Buffer.alloc(0);
+      let intact = scanNumbers(`${path}-wal`);
+      for (let at = 32; at + frame <= wal.length; at += frame) {
+        one = Buffer.concat([wal.subarray(0, 32), wal.subarray(at, at + frame)]);
+        writeFileSync(`${path}-wal`, one);
+        intact = scanNumbers(`${path}-wal`);
+        if (intact.lastSequence > 0) break;
+      }
+      expect(intact.lastSequence).toBeGreaterThan(0);
+      one.fill(0xa5, 0, 12);
+      writeFileSync(`${path}-wal`, one);
+      expect(pageSizeOf(path)).toBe(pageSizeBytes);
+      expect(scanNumbers(`${path}-wal`)).toEqual(intact);
+    },
+  );
 });
