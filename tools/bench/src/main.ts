@@ -154,7 +154,7 @@ async function runDepth(systems: readonly SystemHandle[], group: Group): Promise
     for (let i = 0; i < members.length; i++) {
       const system = members[(i + rep) % members.length] as SystemHandle;
       const options = { count: counts.depthItems, concurrency: 100, remaining: counts.depthLarge };
-      record("depth-large", system.id, { rate: await lifecycleRate(system, options) });
+      record("depth-large", system.id, { rate: (await lifecycleRate(system, options)).rate });
     }
   }
   const restarted = await group.restart();
@@ -173,7 +173,7 @@ async function runDelayed(systems: readonly SystemHandle[], group: Group): Promi
   // measures the delayed items and nothing else.
   for (const system of members) {
     const options = { count: counts.depthItems, concurrency: 100, remaining: 0 };
-    record("delayed-none", system.id, { rate: await lifecycleRate(system, options) });
+    record("delayed-none", system.id, { rate: (await lifecycleRate(system, options)).rate });
   }
   const fillStart = performance.now();
   const fill = { count: counts.depthLarge, batchSize: 1000, inFlight: 4, delayMs: DELAYED_DUE_MS };
@@ -181,7 +181,7 @@ async function runDelayed(systems: readonly SystemHandle[], group: Group): Promi
   log(`[heavy] ${group.name} filled ${counts.depthLarge} delayed in ${Math.round(performance.now() - fillStart)} ms`);
   for (const system of members) {
     const options = { count: counts.depthItems, concurrency: 100, remaining: counts.depthLarge };
-    record("delayed-large", system.id, { rate: await lifecycleRate(system, options) });
+    record("delayed-large", system.id, { rate: (await lifecycleRate(system, options)).rate });
   }
 }
 

@@ -1,6 +1,6 @@
 /** What the benchmark starts around the systems: a private redis-server, a scratch PostgreSQL database, ports. */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
 import { connectPg } from "./pg.js";
 
@@ -15,6 +15,41 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * CPU time of a process in µs: the time each of its threads has run (`/proc/<pid>/task/<tid>/schedstat`, in ns, so a
+ * short run still counts exactly); 0 when the process has gone. A thread that ended meanwhile takes its time with it
+ * (the processes measured here keep theirs).
+ */
+export function cpuMicrosOf(pid: number): number {
+  let ns = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+  } catch {
+    return 0;
+  }
+  return ns / 1000;
+}
+
+/** Pids of the running processes whose command is `name` (the machine's `postgres` backends, say). */
+export function pidsNamed(name: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, "utf8").trim() === name) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
 }
 
 /** Resident set size of a process in bytes, from /proc (undefined when unreadable). */

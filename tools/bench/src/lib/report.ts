@@ -91,7 +91,7 @@ export function markdownTable(results: readonly ScenarioResult[]): string {
   const lines = [`| ${header.join(" | ")} |`, `|${header.map((_, i) => (i < 2 ? " --- " : " ---: ")).join("|")}|`];
   for (const r of results) {
     for (const m of r.metrics) {
-      const name = r.metrics.length > 1 ? `${r.title} — ${m.key}` : r.title;
+      const name = r.metrics.length > 1 ? `${r.title} — ${m.label ?? m.key}` : r.title;
       const best = bestPeer(m);
       const omni = m.values["omnirelay-http"]?.median;
       const ratio = best && omni !== undefined ? `${(omni / best.median).toFixed(2)}×` : "—";

@@ -1,5 +1,6 @@
 /** The scenarios: what each one runs against one system, and the item counts of the quick and full modes. */
 import { BULK_TENANT, SMALL_TENANT } from "./child.js";
+import { cpuMicrosOf } from "./infra.js";
 import { nowMs } from "./stats.js";
 import type { SystemHandle, SystemId } from "./systems.js";
 
@@ -57,8 +58,10 @@ export const FULL_COUNTS: Counts = {
 /** One measured quantity of a scenario. */
 export interface Metric {
   readonly key: string;
-  readonly unit: "items/s" | "ms" | "MiB";
+  readonly unit: "items/s" | "ms" | "MiB" | "µs";
   readonly higherIsBetter: boolean;
+  /** How the report names the metric's row after the scenario's title (default: its key). */
+  readonly label?: string;
 }
 
 /** A scenario: its systems and metrics; `run` is absent for the heavy ones (run per group by the harness). */
@@ -71,6 +74,27 @@ export interface Scenario {
 }
 
 const RATE: Metric[] = [{ key: "rate", unit: "items/s", higherIsBetter: true }];
+/**
+ * The lifecycle rows' metrics: the rate, and the CPU time every process of the system spent per item while the row
+ * ran (user + system, all threads; PostgreSQL's and Redis's servers included). A rate on a busy two-core machine swings
+ * with the neighbours; the CPU an item costs swings much less, and says what a rate could at most become.
+ */
+const LIFECYCLE: Metric[] = [
+  { key: "rate", unit: "items/s", higherIsBetter: true, label: "rate" },
+  { key: "cpu", unit: "µs", higherIsBetter: false, label: "CPU per item, every process of the system" },
+];
+
+/** Starts counting the CPU time of `s`'s processes; the returned function gives µs per item of `count`. */
+function cpuMeter(s: SystemHandle): (count: number) => number {
+  const before = new Map(s.group.pids().map((pid) => [pid, cpuMicrosOf(pid)]));
+  return (count) => {
+    let spent = 0;
+    // A process started meanwhile (a PostgreSQL backend) counts from 0; one gone meanwhile is lost (under-counted).
+    for (const pid of new Set([...before.keys(), ...s.group.pids()]))
+      spent += cpuMicrosOf(pid) - (before.get(pid) ?? 0);
+    return spent / count;
+  };
+}
 const ENQUEUERS: SystemId[] = ["omnirelay-http", "omnirelay-grpc", "bullmq", "graphile"];
 const ALL: SystemId[] = [
   "omnirelay-http",
@@ -116,14 +140,15 @@ async function reset(s: SystemHandle): Promise<void> {
 export async function lifecycleRate(
   s: SystemHandle,
   options: { count: number; concurrency: number; remaining: number },
-): Promise<number> {
+): Promise<{ rate: number; cpu: number }> {
   await s.group.consumer.call("consumeStart", { ...s.consumeArgs, ...options });
+  const cpu = cpuMeter(s);
   const started = nowMs();
   await s.group.producer.call("enqueue", { count: options.count, ...LIFECYCLE_PRODUCER });
   // Until the consumer's last acknowledged completion (its clock: nowMs is comparable across processes), not until
   // it has closed: closing is not part of the lifecycle.
   const { doneAt } = await s.group.consumer.call<{ doneAt: number }>("consumeWait");
-  return (options.count / (doneAt - started)) * 1000;
+  return { rate: (options.count / (doneAt - started)) * 1000, cpu: cpu(options.count) };
 }
 
 /** Worker processes of the `lifecycle-4x25` scenario and the concurrency of each. */
@@ -138,11 +163,12 @@ export const PROCESSES = { processes: 4, concurrency: 25 } as const;
 export async function lifecycleRateShared(
   s: SystemHandle,
   options: { count: number; concurrency: number; processes: number },
-): Promise<{ rate: number; processesUsed: number }> {
+): Promise<{ rate: number; cpu: number; processesUsed: number }> {
   const { count, concurrency, processes } = options;
   const consumers = await s.group.consumers(processes);
   const args = { ...s.consumeArgs, count, concurrency, processes, remaining: 0, shared: true };
   await Promise.all(consumers.map((c) => c.call("consumeStart", args)));
+  const cpu = cpuMeter(s);
   const started = nowMs();
   const enqueued = s.group.producer.call("enqueue", { count, ...LIFECYCLE_PRODUCER });
   let seen = 0;
@@ -162,7 +188,8 @@ export async function lifecycleRateShared(
   const results = await Promise.all(consumers.map((c) => c.call<{ doneAt: number }>("consumeWait")));
   const doneAt = Math.max(...results.map((r) => r.doneAt));
   // Logged with the rate (not a metric): how many processes completed items, so a run that one process did alone shows.
-  return { rate: (count / (doneAt - started)) * 1000, processesUsed: each.filter((n) => n > 0).length };
+  const rate = (count / (doneAt - started)) * 1000;
+  return { rate, cpu: cpu(count), processesUsed: each.filter((n) => n > 0).length };
 }
 
 function lifecycle(concurrency: 1 | 10 | 100, systems: readonly SystemId[] = ALL): Scenario {
@@ -170,11 +197,11 @@ function lifecycle(concurrency: 1 | 10 | 100, systems: readonly SystemId[] = ALL
     id: `lifecycle-c${concurrency}`,
     title: `Lifecycle, one worker process at concurrency ${concurrency}`,
     systems,
-    metrics: RATE,
+    metrics: LIFECYCLE,
     run: async (s, c) => {
-      const rate = await lifecycleRate(s, { count: c.lifecycle[concurrency], concurrency, remaining: 0 });
+      const r = await lifecycleRate(s, { count: c.lifecycle[concurrency], concurrency, remaining: 0 });
       await reset(s);
-      return { rate };
+      return r;
     },
   };
 }
@@ -204,7 +231,7 @@ export function scenarios(counts: Counts): Scenario[] {
       id: "lifecycle-4x25",
       title: "Lifecycle, four worker processes at concurrency 25 each",
       systems: ALL,
-      metrics: RATE,
+      metrics: LIFECYCLE,
       run: async (s, c) => {
         const r = await lifecycleRateShared(s, { count: c.lifecycleProcesses, ...PROCESSES });
         await reset(s);
@@ -263,7 +290,7 @@ export function scenarios(counts: Counts): Scenario[] {
       metrics: RATE,
       run: async (s, c) => {
         await s.group.producer.call("enqueue", { count: c.depthSmall, batchSize: 1000, inFlight: 1 });
-        const rate = await lifecycleRate(s, { count: c.depthItems, concurrency: 100, remaining: c.depthSmall });
+        const { rate } = await lifecycleRate(s, { count: c.depthItems, concurrency: 100, remaining: c.depthSmall });
         await reset(s);
         return { rate };
       },

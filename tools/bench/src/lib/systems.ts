@@ -1,6 +1,6 @@
 /** The systems under test, as the parent sees them: groups of child processes and the systems that share them. */
 import { join } from "node:path";
-import { createDatabase, freePort, PrivateRedis, rssOf } from "./infra.js";
+import { createDatabase, freePort, PrivateRedis, pidsNamed, rssOf } from "./infra.js";
 import { type Child, startChild } from "./proc.js";
 
 /** Ids of the systems, in table order. */
@@ -46,6 +46,12 @@ export interface Group {
   consumer: Child;
   /** `n` consumer processes: `consumer` and `n - 1` more, started on first use and kept until `stop`. */
   consumers(n: number): Promise<Child[]>;
+  /**
+   * Every process the system runs on right now, for its CPU per item: the producer, the consumers started so far and
+   * what holds the queue (the dispatcher, redis-server, or the machine's PostgreSQL backends, which serve only the
+   * benchmark while it runs).
+   */
+  pids(): number[];
   /** Resident memory of the process that holds the queue (dispatcher or redis-server). */
   serverRss(): Promise<number | undefined>;
   /** Restarts the process that holds the queue; resolves with ms from process start to serving. */
@@ -73,7 +79,14 @@ function consumerPool(first: Child, start: () => Promise<Child>) {
       return [first, ...extra.slice(0, n - 1)];
     },
     stopExtra: () => Promise.all(extra.map((c) => c.stop())),
+    /** Pids of the consumers started so far. */
+    pids: () => pidsOf(first, ...extra),
   };
+}
+
+/** The pids of `children` that have one. */
+function pidsOf(...children: Child[]): number[] {
+  return children.flatMap((c) => (c.proc.pid === undefined ? [] : [c.proc.pid]));
 }
 
 /** Where an OmniRelay group's dispatcher keeps its log: a SQLite file (default) or a JetStream stream of its own. */
@@ -118,6 +131,8 @@ async function omniGroup(
     producer,
     consumer,
     consumers: pool.consumers,
+    // A JetStream log's server is the machine's NATS, which serves only the benchmark while it runs.
+    pids: () => [...pidsOf(dispatcher, producer), ...pool.pids(), ...(jetstream ? pidsNamed("nats-server") : [])],
     serverRss: async () => (await dispatcher.call<{ rss: number }>("rss")).rss,
     async restart() {
       await dispatcher.stop();
@@ -150,6 +165,7 @@ async function bullGroup(dir: string): Promise<Group> {
     producer,
     consumer,
     consumers: pool.consumers,
+    pids: () => [...pidsOf(producer), ...pool.pids(), ...(redis.pid === undefined ? [] : [redis.pid])],
     serverRss: async () => rssOf(redis.pid),
     async restart() {
       await redis.stop();
@@ -173,6 +189,7 @@ async function graphileGroup(adminUrl: string, database: string): Promise<Group>
     producer,
     consumer,
     consumers: pool.consumers,
+    pids: () => [...pidsOf(producer), ...pool.pids(), ...pidsNamed("postgres")],
     serverRss: async () => undefined,
     restart: async () => undefined,
     async stop() {
