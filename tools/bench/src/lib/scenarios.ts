@@ -116,6 +116,11 @@ const TENANTS: SystemId[] = ["omnirelay-fair", "omnirelay-http", "bullmq", "grap
 /** The delayed-items row (run per group after the heavy rows: OmniRelay's reset leaves delayed items in place). */
 export const DELAYED: SystemId[] = ["omnirelay-http", "bullmq", "graphile-batched"];
 const DEPTH: SystemId[] = ["omnirelay-http", "omnirelay-http-raw", "bullmq", "graphile", "graphile-batched"];
+/**
+ * The OmniRelay worker's `prefetch` in the throughput rows (every lifecycle): graphile-worker batched's `localQueue`
+ * size, its counterpart. The latency rows keep the worker's 100 (see `workers/omnirelay.ts`).
+ */
+const THROUGHPUT_PREFETCH = 500;
 /** Producer side of the lifecycle scenarios: batches of 100, two in flight. */
 const LIFECYCLE_PRODUCER = { batchSize: 100, inFlight: 2 };
 
@@ -141,7 +146,7 @@ export async function lifecycleRate(
   s: SystemHandle,
   options: { count: number; concurrency: number; remaining: number },
 ): Promise<{ rate: number; cpu: number }> {
-  await s.group.consumer.call("consumeStart", { ...s.consumeArgs, ...options });
+  await s.group.consumer.call("consumeStart", { ...s.consumeArgs, ...options, prefetch: THROUGHPUT_PREFETCH });
   const cpu = cpuMeter(s);
   const started = nowMs();
   await s.group.producer.call("enqueue", { count: options.count, ...LIFECYCLE_PRODUCER });
@@ -166,7 +171,15 @@ export async function lifecycleRateShared(
 ): Promise<{ rate: number; cpu: number; processesUsed: number }> {
   const { count, concurrency, processes } = options;
   const consumers = await s.group.consumers(processes);
-  const args = { ...s.consumeArgs, count, concurrency, processes, remaining: 0, shared: true };
+  const args = {
+    ...s.consumeArgs,
+    count,
+    concurrency,
+    processes,
+    remaining: 0,
+    shared: true,
+    prefetch: THROUGHPUT_PREFETCH,
+  };
   await Promise.all(consumers.map((c) => c.call("consumeStart", args)));
   const cpu = cpuMeter(s);
   const started = nowMs();

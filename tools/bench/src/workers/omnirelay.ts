@@ -51,7 +51,11 @@ const loadNats = async () => ({
   ...(await import("@nats-io/transport-node")),
   ...(await import("@omnirelay/replicator-jetstream")),
 });
-/** Items the worker leases ahead of free slots (graphile-worker's batched run holds up to 500 in its localQueue). */
+/**
+ * Items the worker leases ahead of free slots, unless the scenario says (the throughput rows ask for 500: as many as
+ * graphile-worker's batched run holds in its localQueue). The latency rows keep 100: what is leased ahead of a new
+ * item is what it waits behind.
+ */
 const WORKER_PREFETCH = 100;
 const MAX_BYTES = 64 * 1024 * 1024;
 const encoder = new TextEncoder();
@@ -207,7 +211,7 @@ async function consumeWithWorker(
     client,
     peerId: `bench-worker-${process.pid}`,
     concurrency: a.concurrency as number,
-    prefetch: WORKER_PREFETCH,
+    prefetch: typeof a.prefetch === "number" ? a.prefetch : WORKER_PREFETCH,
     leaseWaitMs: 2000,
     // A session stream unless the system forces the unary verbs (`omnirelay-http-unary`).
     session: a.session !== false,
