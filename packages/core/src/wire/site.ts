@@ -27,23 +27,45 @@ export interface Site {
   readonly option?: string;
 }
 
-class PathSite implements Site {
+/** The root of a read: its mode and body limit, and the path it starts at. */
+class RootSite implements Site {
   readonly mode: WireMode;
   readonly maxBodyBytes: number;
-  private readonly parent: Site | undefined;
+  readonly path: string;
+
+  constructor(mode: WireMode, maxBodyBytes: number, path: string) {
+    this.mode = mode;
+    this.maxBodyBytes = maxBodyBytes;
+    this.path = path;
+  }
+}
+
+/**
+ * A field or list entry under another site: only its parent and key, since every field of every message read gets one
+ * (a grant has two dozen); the mode and body limit are the parent's, the path is built only when asked for. Not an
+ * option site, even under one: a field of an option is a message field.
+ */
+class ChildSite implements Site {
+  private readonly parent: Site;
   private readonly key: string | number;
   private built: string | undefined;
 
-  constructor(at: { mode: WireMode; maxBodyBytes: number; parent?: Site; key: string | number }) {
-    this.mode = at.mode;
-    this.maxBodyBytes = at.maxBodyBytes;
-    this.parent = at.parent;
-    this.key = at.key;
+  constructor(parent: Site, key: string | number) {
+    this.parent = parent;
+    this.key = key;
+  }
+
+  get mode(): WireMode {
+    return this.parent.mode;
+  }
+
+  get maxBodyBytes(): number {
+    return this.parent.maxBodyBytes;
   }
 
   get path(): string {
     if (this.built === undefined) {
-      const base = this.parent?.path ?? "";
+      const base = this.parent.path;
       const key = this.key;
       this.built = typeof key === "number" ? `${base}[${key}]` : base ? `${base}.${key}` : key;
     }
@@ -53,7 +75,7 @@ class PathSite implements Site {
 
 /** A site one level down: `payload` + `resourceId` → `payload.resourceId`, `items` + 2 → `items[2]`. */
 export function child(site: Site, key: string | number): Site {
-  return new PathSite({ mode: site.mode, maxBodyBytes: site.maxBodyBytes, parent: site, key });
+  return new ChildSite(site, key);
 }
 
 /**
@@ -76,7 +98,7 @@ export function fail(site: Site, code: string, problem: string | { message: stri
 
 /** The root site of a request (the caller's input), with the queue's body limit. */
 export function requestSite(path = "", maxBodyBytes = DEFAULT_MAX_BODY_BYTES): Site {
-  return new PathSite({ mode: "request", maxBodyBytes, key: path });
+  return new RootSite("request", maxBodyBytes, path);
 }
 
 /** The site of an option: errors name it as `Option 'name'` and are invalid-option errors. */
@@ -86,12 +108,12 @@ export function optionSite(name: string): Site {
 
 /** The root site of a server's answer or a file of items: codes kept, limits not applied. */
 export function responseSite(path = ""): Site {
-  return new PathSite({ mode: "response", maxBodyBytes: Number.POSITIVE_INFINITY, key: path });
+  return new RootSite("response", Number.POSITIVE_INFINITY, path);
 }
 
 /** The root site of a stored event or snapshot. */
 export function logSite(path = ""): Site {
-  return new PathSite({ mode: "log", maxBodyBytes: Number.POSITIVE_INFINITY, key: path });
+  return new RootSite("log", Number.POSITIVE_INFINITY, path);
 }
 
 /** Default of the queue option `maxBodyBytes`: 1 MiB. */
