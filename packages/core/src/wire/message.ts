@@ -62,17 +62,16 @@ export function message<T extends object>(fields: Fields<T>, rules: MessageRules
   const foldedIndex = new Map(entries.map(([name], i) => [name.toLowerCase(), i]));
   const collect = (source: Record<string, unknown>): unknown[] => {
     const values: unknown[] = new Array(entries.length);
-    const exact: boolean[] = new Array(entries.length);
     for (const key in source) {
       if (!Object.hasOwn(source, key)) continue;
       const i = exactIndex.get(key);
       if (i !== undefined) {
-        values[i] = source[key];
-        exact[i] = true;
+        values[i] = source[key]; // an exact key wins, whether a case-insensitive one came first or not
         continue;
       }
+      // A case-insensitive key fills only a field nothing has filled yet (an exact key later still overwrites it).
       const j = foldedIndex.get(key.toLowerCase());
-      if (j !== undefined && !exact[j] && !(j in values)) values[j] = source[key];
+      if (j !== undefined && !(j in values)) values[j] = source[key];
     }
     return values;
   };
