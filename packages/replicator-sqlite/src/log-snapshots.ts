@@ -20,8 +20,11 @@ export interface SnapshotStore {
   store(snapshot: ResourceLeaseQueueSnapshot): void;
   /** Removes parts stored earlier under `sequence` (of a snapshot whose head was never written). */
   clear(sequence: number): void;
-  /** Stores parts `first`, `first + 1`, ... of the snapshot at `sequence`, in one transaction. */
-  putParts(sequence: number, first: number, parts: readonly Buffer[]): void;
+  /**
+   * Stores parts `first`, `first + 1`, ... of the snapshot at `sequence`, in one transaction: at once, or (the writer
+   * thread) settling once written, the parts sent later queued behind them.
+   */
+  putParts(sequence: number, first: number, parts: readonly Buffer[]): void | Promise<void>;
   /** Stores the head of a snapshot whose `parts` parts are stored, then prunes, in one transaction. */
   finish(snapshot: ResourceLeaseQueueSnapshot, parts: number): void;
 }
@@ -30,8 +33,8 @@ export interface SnapshotStore {
 export interface SnapshotRows {
   /** Removes parts stored earlier under `sequence` (of a snapshot whose head was never written). */
   clear(sequence: number): void;
-  /** Stores parts `first`, `first + 1`, ... of the snapshot at `sequence`, in one transaction. */
-  putParts(sequence: number, first: number, parts: readonly Uint8Array[]): void;
+  /** Stores parts `first`, `first + 1`, ... of the snapshot at `sequence`, in one transaction (see SnapshotStore). */
+  putParts(sequence: number, first: number, parts: readonly Uint8Array[]): void | Promise<void>;
   /**
    * Stores a snapshot's head, then prunes, in one transaction; with `parts`, its parts are cleared and stored first
    * in the same transaction.
@@ -157,17 +160,30 @@ export async function writeSnapshotInSteps(
   store.clear(seq);
   let written = 0;
   const batch: Buffer[] = [];
-  for (const part of encodeSnapshotParts(snapshot)) {
-    batch.push(part);
-    if (batch.length < PARTS_PER_STEP) continue;
-    store.putParts(seq, written, batch);
+  // The writer thread writes one step's parts while this thread encodes and sends the next, then waits for the first:
+  // at most two steps are with the thread, so what waits for it stays small whatever the snapshot's size.
+  let writing: Promise<unknown> | undefined;
+  try {
+    for (const part of encodeSnapshotParts(snapshot)) {
+      batch.push(part);
+      if (batch.length < PARTS_PER_STEP) continue;
+      const step = Promise.resolve(store.putParts(seq, written, batch));
+      written += batch.length;
+      batch.length = 0;
+      const previous = writing;
+      writing = step;
+      await previous;
+      await pause();
+      if (!still()) return false;
+    }
+    if (batch.length > 0) writing = Promise.all([writing, store.putParts(seq, written, batch)]);
     written += batch.length;
-    batch.length = 0;
-    await pause();
-    if (!still()) return false;
+    await writing; // every part is written before the head that makes them readable
+    writing = undefined;
+  } finally {
+    // Left early (stopped, or a step failed): the write still under way settles unobserved, never unhandled.
+    writing?.catch(() => {});
   }
-  if (batch.length > 0) store.putParts(seq, written, batch);
-  written += batch.length;
   if (!still()) return false;
   store.finish(snapshot, written);
   return true;

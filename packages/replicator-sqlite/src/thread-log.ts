@@ -10,6 +10,7 @@ import { type RawSnapshot, SNAPSHOT_PARTS_PER_PAGE, type SnapshotHeadRow, type S
 import type { LogStart, LogStore } from "./log-store.js";
 import type { ResolvedReplicatorOptions } from "./options.js";
 import {
+  type AsyncCall,
   type AsyncDone,
   asBuffer,
   fromWire,
@@ -61,7 +62,7 @@ export class ThreadLogStore implements LogStore {
   ) {
     this.snapshots = {
       clear: (sequence) => void this.call({ kind: "snap-clear", sequence }),
-      putParts: (sequence, first, parts) => void this.call({ kind: "snap-parts", sequence, first, parts: [...parts] }),
+      putParts: (sequence, first, parts) => this.post({ kind: "snap-parts-async", sequence, first, parts: [...parts] }),
       finish: (h) =>
         void this.call({
           kind: "snap-finish",
@@ -190,12 +191,17 @@ export class ThreadLogStore implements LogStore {
   }
 
   backup(toPath: string): Promise<void> {
+    return this.post({ kind: "backup", to: toPath });
+  }
+
+  /** Sends an asynchronous call, settled by the thread's `done` for it. */
+  private post(call: DistributiveOmit<Exclude<AsyncCall, { kind: "close" }>, "id">): Promise<void> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     this.worker.ref();
     return new Promise<void>((resolve, reject) => {
       this.calls.set(id, { resolve, reject });
-      this.worker.postMessage({ kind: "backup", id, to: toPath });
+      this.worker.postMessage({ ...call, id });
     });
   }
 
@@ -271,3 +277,6 @@ type PagedCall = Extract<SyncCall, { kind: "select" | "snapshot-parts" }>;
 function sequenceOf(page: PagedCall): number | undefined {
   return page.kind === "snapshot-parts" ? page.sequence : undefined;
 }
+
+/** `Omit` over each member of a union. */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -151,6 +151,14 @@ export type SyncAnswer =
 /** An asynchronous call other than a write, answered with an {@link AsyncDone}. Internal. */
 export type AsyncCall =
   | { readonly kind: "backup"; readonly id: number; readonly to: string }
+  /** Parts of a snapshot written in steps: the event loop goes on while the thread writes them (see `putParts`). */
+  | {
+      readonly kind: "snap-parts-async";
+      readonly id: number;
+      readonly sequence: number;
+      readonly first: number;
+      readonly parts: Uint8Array[];
+    }
   | { readonly kind: "close" };
 
 /** The answer of an {@link AsyncCall} (`id` 0 for close). Internal. */

@@ -159,6 +159,14 @@ function serve(db: Database.Database, out: MessagePort): void {
         () => port?.postMessage({ kind: "done", id: m.id }),
         (error: unknown) => port?.postMessage({ kind: "done", id: m.id, error: toWire(error) }),
       );
+    } else if (m.kind === "snap-parts-async") {
+      let error: WireError | undefined;
+      try {
+        snapshots.putParts(m.sequence, m.first, m.parts.map(asBuffer));
+      } catch (e) {
+        error = toWire(e);
+      }
+      port?.postMessage({ kind: "done", id: m.id, ...(error ? { error } : {}) });
     } else if (m.kind === "close") {
       close();
     } else if (!joinable(m)) {
