@@ -133,7 +133,6 @@ export type SyncCall =
   | { readonly kind: "snapshot-head" }
   | { readonly kind: "snapshot-parts"; readonly sequence: number; readonly from: number; readonly limit: number }
   | { readonly kind: "snap-clear"; readonly sequence: number }
-  | { readonly kind: "snap-parts"; readonly sequence: number; readonly first: number; readonly parts: Uint8Array[] }
   | {
       readonly kind: "snap-finish";
       readonly sequence: number;

@@ -106,8 +106,6 @@ function serve(db: Database.Database, out: MessagePort): void {
         return readSnapshotPartsPage(db, tables, c);
       case "snap-clear":
         return snapshots.clear(c.sequence);
-      case "snap-parts":
-        return snapshots.putParts(c.sequence, c.first, c.parts.map(asBuffer));
       case "snap-finish":
         return snapshots.finish({ ...c, ...(c.parts ? { parts: c.parts.map(asBuffer) } : {}) });
     }
