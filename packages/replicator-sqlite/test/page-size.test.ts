@@ -16,6 +16,21 @@ async function fill(path: string, items: number, pageSizeBytes?: number): Promis
   await durable.close();
 }
 
+/** A log of 30 enqueues at `pageSizeBytes`, and its WAL as it was before the log closed (as kill -9 leaves it). */
+async function thirtyEnqueues(pageSizeBytes: number): Promise<{ path: string; wal: Buffer }> {
+  const path = tempDb();
+  const durable = await openDurableResourceLeaseQueue({
+    path,
+    snapshotEveryEvents: 0,
+    queueOptions: { capacity: 100_000 },
+    replicatorOptions: { pageSizeBytes, highWaterIntervalMs: 3_600_000 },
+  });
+  for (let i = 0; i < 30; i++) await durable.queue.enqueue(item(i));
+  const wal = readFileSync(`${path}-wal`);
+  await durable.close();
+  return { path, wal };
+}
+
 describe("the log's page size", () => {
   it("is 16 KiB for a new file, or what pageSizeBytes says", async () => {
     const byDefault = tempDb();
@@ -51,17 +66,8 @@ describe("the log's page size", () => {
   it.each([4096, 16384, 65536])(
     "repair's page scan finds the WAL's numbers when its header is damaged (%i-byte pages)",
     async (pageSizeBytes) => {
-      const path = tempDb();
-      const durable = await openDurableResourceLeaseQueue({
-        path,
-        snapshotEveryEvents: 0,
-        queueOptions: { capacity: 100_000 },
-        replicatorOptions: { pageSizeBytes, highWaterIntervalMs: 3_600_000 },
-      });
-      for (let i = 0; i < 30; i++) await durable.queue.enqueue(item(i));
       // The WAL as a kill -9 now would leave it, its header's magic and page size overwritten.
-      const wal = readFileSync(`${path}-wal`);
-      await durable.close();
+      const { path, wal } = await thirtyEnqueues(pageSizeBytes);
       wal.fill(0xa5, 0, 12);
       writeFileSync(`${path}-wal`, wal);
       expect(scanNumbers(`${path}-wal`).lastSequence).toBe(30);
@@ -71,16 +77,7 @@ describe("the log's page size", () => {
   it.each([4096, 16384, 65536])(
     "with a damaged header and a single frame, the scan takes the page size from the database file (%i-byte pages)",
     async (pageSizeBytes) => {
-      const path = tempDb();
-      const durable = await openDurableResourceLeaseQueue({
-        path,
-        snapshotEveryEvents: 0,
-        queueOptions: { capacity: 100_000 },
-        replicatorOptions: { pageSizeBytes, highWaterIntervalMs: 3_600_000 },
-      });
-      for (let i = 0; i < 30; i++) await durable.queue.enqueue(item(i));
-      const wal = readFileSync(`${path}-wal`);
-      await durable.close();
+      const { path, wal } = await thirtyEnqueues(pageSizeBytes);
       // One frame, too few for the frames to say their size: the header and the first frame holding events. What it
       // holds, read with its header intact:
       const frame = 24 + pageSizeBytes;
