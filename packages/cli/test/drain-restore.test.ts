@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -17,6 +17,7 @@ describe("drain --out on node A, restore --file on node B", () => {
   afterEach(async () => {
     await a.close();
     await b.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it("moves every item with its sequence id, attempt, payload and last error; nothing is lost", async () => {

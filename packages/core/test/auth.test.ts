@@ -1,11 +1,11 @@
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SignJWT } from "jose";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import {
   Dispatcher,
   HttpInbound,
@@ -21,7 +21,11 @@ import {
 } from "../src/middleware/index.js";
 import { makeTestPki } from "../src/testing/index.js";
 
-const pki = await makeTestPki(mkdtempSync(join(tmpdir(), "omnirelay-pki-")), { clientCommonName: "worker-1" });
+const pkiDir = mkdtempSync(join(tmpdir(), "omnirelay-pki-"));
+
+const pki = await makeTestPki(pkiDir, { clientCommonName: "worker-1" });
+
+afterAll(() => rmSync(pkiDir, { recursive: true, force: true }));
 const secret = new TextEncoder().encode("a-test-secret-of-at-least-32-bytes!!");
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {

@@ -1,7 +1,7 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import {
   Dispatcher,
   HttpInbound,
@@ -13,7 +13,11 @@ import {
 } from "../src/index.js";
 import { makeTestPki } from "../src/testing/index.js";
 
-const pki = await makeTestPki(mkdtempSync(join(tmpdir(), "omnirelay-pki-")), { clientCommonName: "worker-1" });
+const pkiDir = mkdtempSync(join(tmpdir(), "omnirelay-pki-"));
+
+const pki = await makeTestPki(pkiDir, { clientCommonName: "worker-1" });
+
+afterAll(() => rmSync(pkiDir, { recursive: true, force: true }));
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const c of closers.splice(0)) await c();

@@ -1,9 +1,9 @@
 import { createPrivateKey, generateKeyPairSync, type KeyObject } from "node:crypto";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { base64url, createLocalJWKSet, exportJWK, type JWK, type KeyInput, SignJWT } from "jose";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { makeTestPki } from "../testing/pki.js";
 import { PrincipalBindingMiddleware } from "./principal-binding.js";
 import {
@@ -29,7 +29,9 @@ describe("PrincipalBindingMiddleware: algorithms are pinned to the key's type (f
   });
 
   it("treats every encoding of a public key as that public key, never as a secret", async () => {
-    const pki = await makeTestPki(mkdtempSync(join(tmpdir(), "omnirelay-jwt-pki-")));
+    const pkiDir = mkdtempSync(join(tmpdir(), "omnirelay-jwt-pki-"));
+    const pki = await makeTestPki(pkiDir);
+    onTestFinished(() => rmSync(pkiDir, { recursive: true, force: true }));
     const der = rsa.publicKey.export({ type: "spki", format: "der" });
     const pkcs1 = rsa.publicKey.export({ type: "pkcs1", format: "pem" }) as string;
     const jwk = rsa.publicKey.export({ format: "jwk" }) as JWK;

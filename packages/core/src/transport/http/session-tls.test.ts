@@ -1,7 +1,7 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import type { ResourceLeaseReplicationEvent } from "../../contracts/events.js";
 import { Dispatcher } from "../../dispatcher/dispatcher.js";
 import { ErrorCodes } from "../../errors/codes.js";
@@ -18,7 +18,11 @@ import { HttpOutbound } from "./outbound.js";
 // Worker sessions over wss:// with mutual TLS: the verified client certificate is the session's principal, as it is
 // for unary calls, and a client without one is refused at the upgrade.
 
-const pki = await makeTestPki(mkdtempSync(join(tmpdir(), "omnirelay-pki-")), { clientCommonName: "worker-1" });
+const pkiDir = mkdtempSync(join(tmpdir(), "omnirelay-pki-"));
+
+const pki = await makeTestPki(pkiDir, { clientCommonName: "worker-1" });
+
+afterAll(() => rmSync(pkiDir, { recursive: true, force: true }));
 const closers: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const c of closers.splice(0).reverse()) await c();
