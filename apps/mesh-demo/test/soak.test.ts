@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 
 // The short soak CI runs (finding 10 of the hardening issue); `pnpm soak` runs the ten-minute one. On the code before
 // the hardening this fails three ways: RSS grew ~15 MiB/min after the warm-up (bodies pinning 8 KiB pool slabs,
@@ -12,6 +12,7 @@ const soakScript = resolve(import.meta.dirname, "../dist/soak.js");
 describe("soak (short)", () => {
   it("keeps RSS, external memory, handles, the data directory and the dead letters flat across a kill -9 and partitions, losing nothing", async () => {
     const out = mkdtempSync(join(tmpdir(), "omnirelay-soak-test-"));
+    onTestFinished(() => rmSync(out, { recursive: true, force: true }));
     const args = [
       soakScript,
       ...["--duration", "90s", "--warmup", "40s", "--rate", "500", "--depth", "1500"],

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -27,6 +27,7 @@ describe("docs/guides/operations.md", () => {
   afterAll(() => {
     a?.stop();
     b?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it("names every verb of the CLI in a runnable command", () => {

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from "vitest";
 import { cli, json, startNode, type TestNode } from "./harness.js";
 
 describe("omnirelay resourcelease: queue verbs over HTTP", () => {
@@ -74,6 +74,7 @@ describe("omnirelay resourcelease: queue verbs over HTTP", () => {
 
   it("enqueue --body-file sends the file's bytes; human output names the sequence id", async () => {
     const dir = mkdtempSync(join(tmpdir(), "omnirelay-cli-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, "body.bin");
     writeFileSync(file, Buffer.from([0, 1, 2, 255]));
     const run = await cli(enqueueArgs(randomUUID(), ["--body-file", file, "--encoding", "application/octet-stream"]));

@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,10 +6,11 @@ import { ResourceLeaseQueue } from "@omnirelay/core";
 import { ObjectStorageResourceLeaseReplicator } from "@omnirelay/replicator-object-storage";
 import { FileSystemResourceLeaseObjectStore } from "@omnirelay/replicator-object-storage/fs";
 import { openDurableResourceLeaseQueue } from "@omnirelay/replicator-sqlite";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { cli, json, repoRoot } from "./harness.js";
 
 const dir = mkdtempSync(join(tmpdir(), "omnirelay-rebuild-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const item = (id: string) => ({ resourceType: "t", resourceId: id, partitionKey: "p", payloadEncoding: "json" });
 
 /** A copy of the SQLite log written at schema version 4 (before the hash chain): 65 events, a snapshot at 48. */

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -100,6 +100,7 @@ beforeAll(async () => {
 afterAll(async () => {
   node?.stop();
   await s3?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 const s3Env = () => ({

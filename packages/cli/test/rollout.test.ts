@@ -1,7 +1,7 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, onTestFinished } from "vitest";
 import { repoRoot } from "./harness.js";
 import { cliCommand, runShell, startDispatcherProcess } from "./processes.js";
 
@@ -16,6 +16,7 @@ describe("tools/rollout.sh against a real dispatcher process", () => {
 
   it("drains, waits for active leases, restarts the process, waits for /readyz and restores every item", async () => {
     const dir = mkdtempSync(join(tmpdir(), "omnirelay-rollout-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const node = await startDispatcherProcess(dir, "resourcelease,resourcelease.billing");
     stops.push(() => node.stop());
     const before = node.client();
@@ -78,6 +79,7 @@ describe("tools/rollout.sh against a real dispatcher process", () => {
 
   it("stops with exit 6 and prints restore commands when active leases do not finish in time", async () => {
     const dir = mkdtempSync(join(tmpdir(), "omnirelay-rollout-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const node = await startDispatcherProcess(dir);
     stops.push(() => node.stop());
     const c = node.client();
