@@ -22,9 +22,7 @@ import {
 import { makeTestPki } from "../src/testing/index.js";
 
 const pkiDir = mkdtempSync(join(tmpdir(), "omnirelay-pki-"));
-
 const pki = await makeTestPki(pkiDir, { clientCommonName: "worker-1" });
-
 afterAll(() => rmSync(pkiDir, { recursive: true, force: true }));
 const secret = new TextEncoder().encode("a-test-secret-of-at-least-32-bytes!!");
 const closers: Array<() => Promise<void>> = [];

@@ -14,9 +14,7 @@ import {
 import { makeTestPki } from "../src/testing/index.js";
 
 const pkiDir = mkdtempSync(join(tmpdir(), "omnirelay-pki-"));
-
 const pki = await makeTestPki(pkiDir, { clientCommonName: "worker-1" });
-
 afterAll(() => rmSync(pkiDir, { recursive: true, force: true }));
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {

@@ -154,7 +154,7 @@ describe("event hash chain", () => {
       const many = [...some, ...(n > 16 ? ["x1", "x2", "x3"] : [])];
       const orders = [many, [...many].reverse(), [...many].sort(), [...many].sort().reverse()];
       const hashes = orders.map((order) => {
-        const map = Object.fromEntries(order.map((k, i) => [k, `v${k}${i % 1}`]));
+        const map = Object.fromEntries(order.map((k) => [k, `v${k}`]));
         const event: ResourceLeaseReplicationEvent = {
           sequenceNumber: 1,
           eventType: "Enqueue",

@@ -19,9 +19,7 @@ import { HttpOutbound } from "./outbound.js";
 // for unary calls, and a client without one is refused at the upgrade.
 
 const pkiDir = mkdtempSync(join(tmpdir(), "omnirelay-pki-"));
-
 const pki = await makeTestPki(pkiDir, { clientCommonName: "worker-1" });
-
 afterAll(() => rmSync(pkiDir, { recursive: true, force: true }));
 const closers: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
