@@ -104,6 +104,14 @@ export function readSnapshotParts(db: Database, tables: LogTables, sequence: num
     .all(sequence);
 }
 
+/** The part numbers of the snapshot at `sequence`, in order, without their bytes (from the table's key). Internal. */
+export function readSnapshotPartNumbers(db: Database, tables: LogTables, sequence: number): number[] {
+  return db
+    .prepare<[number], number>(`SELECT part FROM ${tables.snapshotParts} WHERE sequence = ? ORDER BY part`)
+    .pluck()
+    .all(sequence);
+}
+
 /** Checks a snapshot's checksums: its head row and every part row, numbered from 0 without a hole. */
 function checkSnapshotSums(row: SnapshotRow, parts: readonly SnapshotPartRow[]): void {
   if (!checksumMatches(row.data, row.checksum)) {
@@ -180,8 +188,9 @@ export function* mapErrors<T>(items: Iterable<T>, map: (error: unknown) => unkno
 /**
  * Verifies a snapshot's head row (checksum, head) at once and reads its `count` part rows page by page through `page`
  * (the rows from part `from` on), verifying and decoding each part (checksum, numbering, bytes) as the pieces reach it:
- * no more than a page of parts is held at a time, and a page can be read while the previous one is restored. The
- * open of the log has verified every part's checksum already (`scanLog`); these are checked again as they are read.
+ * no more than a page of parts is held at a time, and a page can be read while the previous one is restored. An
+ * `'on-read'` open of the log checked only that the parts are there ({@link checkSnapshotHead}); this is where their
+ * bytes are verified.
  * An older snapshot (version 1 or 2) is read whole, as {@link decodeSnapshotRowInPieces}. Internal.
  * @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`: at once for the head, from the pieces for a part.
  */
@@ -231,13 +240,15 @@ function* pagedPieces(
 }
 
 function checkSnapshotPart(sequence: number, i: number, part: SnapshotPartRow | undefined): void {
-  if (part === undefined || part.part !== i || !checksumMatches(part.data, part.checksum)) {
-    throw corruptError({
-      sequence,
-      reason: "snapshot_checksum",
-      detail: `part ${i} of the snapshot is missing or corrupt.`,
-    });
-  }
+  if (part === undefined || part.part !== i || !checksumMatches(part.data, part.checksum)) missingPart(sequence, i);
+}
+
+function missingPart(sequence: number, i: number): never {
+  throw corruptError({
+    sequence,
+    reason: "snapshot_checksum",
+    detail: `part ${i} of the snapshot is missing or corrupt.`,
+  });
 }
 
 /** The counters of a snapshot, from its head. Internal. */
@@ -247,19 +258,27 @@ export type SnapshotCounters = Pick<
 >;
 
 /**
- * Verifies a snapshot's checksums (head and parts, as {@link decodeSnapshotRow}) and decodes only its head: the
- * counters, without the items (which a caller decodes once, when it loads the snapshot). Internal.
+ * Verifies a snapshot's head row (checksum, head) and that its parts are all there (numbered from 0 without a hole),
+ * from the part numbers alone: the parts' bytes and checksums are left to the read that loads them
+ * ({@link decodeSnapshotInPages}), so an `'on-read'` open does not read a large snapshot twice. Internal.
  * @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`.
  */
-export function checkSnapshotRow(row: SnapshotRow, parts: readonly SnapshotPartRow[]): SnapshotCounters {
-  checkSnapshotSums(row, parts);
+export function checkSnapshotHead(row: SnapshotRow, partNumbers: readonly number[]): SnapshotCounters {
+  checkSnapshotSums(row, []);
+  for (let i = 0; i < partNumbers.length; i++) {
+    if (partNumbers[i] !== i) missingPart(row.sequence, i);
+  }
+  return snapshotCounters(row, partNumbers.length);
+}
+
+function snapshotCounters(row: SnapshotRow, parts: number): SnapshotCounters {
   try {
     const head = JSON.parse(row.data) as Partial<SnapshotCounters> & { parts?: number; version?: number };
     const { lastEventSequence, lastFencingToken, lastSequenceId } = head;
     const ints = [lastEventSequence, lastFencingToken, lastSequenceId];
     if (!ints.every((n) => Number.isSafeInteger(n) && (n as number) >= 0)) throw new Error("bad counters");
     if (lastEventSequence !== row.sequence) throw new Error("sequence mismatch");
-    if (head.version !== 1 && head.parts !== parts.length) throw new Error("parts are missing");
+    if (head.version !== 1 && head.parts !== parts) throw new Error("parts are missing");
     return {
       lastEventSequence: row.sequence,
       lastFencingToken: lastFencingToken ?? 0,
@@ -272,7 +291,7 @@ export function checkSnapshotRow(row: SnapshotRow, parts: readonly SnapshotPartR
 
 /** What {@link scanLog} found. Internal. */
 export interface ScanResult {
-  /** The counters of the newest valid snapshot, if any (`'on-read'` checks its checksums and head only). */
+  /** The counters of the newest valid snapshot, if any (`'on-read'` checks its head and that its parts are there). */
   readonly snapshot: SnapshotCounters | undefined;
   /** Last sequence number that is stored intact (or covered by the snapshot); 0 for an empty log. */
   readonly lastGood: number;
@@ -285,8 +304,8 @@ export interface ScanResult {
 }
 
 /**
- * Checks the log: the newest snapshot (`'on-read'`: its checksums and head, leaving its items to the one decoding
- * that loads it), then every row (`'all'`), the rows after the snapshot (`'tail'`) or none (`'on-read'`), in order,
+ * Checks the log: the newest snapshot (`'on-read'`: its head and that its parts are there, leaving their bytes to
+ * the one read that loads them), then every row (`'all'`), the rows after the snapshot (`'tail'`) or none (`'on-read'`), in order,
  * for a gap, a checksum mismatch or undecodable data. Stops at the first problem. Internal.
  */
 export function scanLog(db: Database, tables: LogTables, mode: "all" | "tail" | "on-read"): ScanResult {
@@ -296,8 +315,10 @@ export function scanLog(db: Database, tables: LogTables, mode: "all" | "tail" | 
   let snapshot: SnapshotCounters | undefined;
   if (snapRow) {
     try {
-      const parts = readSnapshotParts(db, tables, snapRow.sequence);
-      snapshot = mode === "on-read" ? checkSnapshotRow(snapRow, parts) : decodeSnapshotRow(snapRow, parts);
+      snapshot =
+        mode === "on-read"
+          ? checkSnapshotHead(snapRow, readSnapshotPartNumbers(db, tables, snapRow.sequence))
+          : decodeSnapshotRow(snapRow, readSnapshotParts(db, tables, snapRow.sequence));
     } catch (error) {
       return { snapshot: undefined, lastGood: 0, checked: 0, error: error as Error, badSequence: snapRow.sequence };
     }

@@ -40,10 +40,11 @@ export interface SqliteResourceLeaseReplicatorOptions {
   readonly asyncFlushIntervalMs?: number;
   /**
    * What `open` verifies: `'all'` checks every row (checksum, JSON, no gaps); `'tail'` only the rows after the newest
-   * snapshot (what a rebuild replays), so open time stays bounded; `'on-read'` only the newest snapshot and that the
-   * log continues from it, leaving the rows to `read`, which verifies every row it returns (checksum, JSON, no gaps)
-   * either way. `'on-read'` suits a caller that replays the tail at once — `openDurableResourceLeaseQueue` uses it
-   * by default, so a restart reads and checks each row once instead of twice.
+   * snapshot (what a rebuild replays), so open time stays bounded; `'on-read'` only the newest snapshot's head, that
+   * its parts are all there and that the log continues from it, leaving the parts to the read that loads the
+   * snapshot and the rows to `read`, each of which verifies what it returns (checksum, decoding, no gaps) either way.
+   * `'on-read'` suits a caller that replays the tail at once — `openDurableResourceLeaseQueue` uses it by default, so
+   * a restart reads and checks each row and each snapshot part once instead of twice.
    * @defaultValue 'all'
    */
   readonly verifyOnOpen?: "all" | "tail" | "on-read";

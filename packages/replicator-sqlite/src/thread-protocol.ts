@@ -175,6 +175,20 @@ export function asBuffer(bytes: Uint8Array | string): Buffer | string {
 }
 
 /**
+ * The buffers of `values` that each own their whole `ArrayBuffer` (as better-sqlite3's BLOBs do), so they can be
+ * transferred instead of copied; a string or a view into a shared buffer stays out (it is copied). Internal.
+ */
+export function ownedBuffers(values: readonly (Uint8Array | string)[]): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  for (const v of values) {
+    if (typeof v === "string") continue;
+    const buffer = v.buffer;
+    if (buffer instanceof ArrayBuffer && v.byteOffset === 0 && v.byteLength === buffer.byteLength) out.push(buffer);
+  }
+  return out;
+}
+
+/**
  * A page of event rows packed for transfer (the answer of a `select`): the BLOBs in one buffer, `[sequence, type,
  * byteLength]` per row (byteLength -1: the row's data is the next of `texts`, a row written before schema version 4),
  * and the checksums. One transferred buffer instead of a cloned array and Uint8Array per row. Internal.

@@ -18,6 +18,7 @@ import {
   type AsyncCall,
   asBuffer,
   type OpenReport,
+  ownedBuffers,
   type PackedWrite,
   packRows,
   type SyncAnswer,
@@ -102,8 +103,8 @@ function serve(db: Database.Database, out: MessagePort): void {
         return readLatestSnapshotRows(db, tables);
       case "snapshot-head":
         return readLatestSnapshotHead(db, tables);
-      case "snapshot-parts":
-        return readSnapshotPartsPage(db, tables, c);
+      case "snapshot-parts": // answered with its BLOBs transferred (see `answer`)
+        return undefined;
       case "snap-clear":
         return snapshots.clear(c.sequence);
       case "snap-finish":
@@ -120,6 +121,11 @@ function serve(db: Database.Database, out: MessagePort): void {
         const { packed, transfer: buffers } = packRows(select.all(c.from, c.limit));
         reply = { ok: true, value: packed };
         transfer = buffers;
+      } else if (c.kind === "snapshot-parts") {
+        // A page of parts (megabytes) crosses with its BLOBs transferred, not copied.
+        const parts = readSnapshotPartsPage(db, tables, c);
+        reply = { ok: true, value: parts };
+        transfer = ownedBuffers(parts.map((p) => p.data));
       } else {
         reply = { ok: true, value: call(c) };
       }
