@@ -10,14 +10,13 @@ import type { QueueState } from "./state.js";
  * what it holds. O(n) in the items held; returns whether it copied.
  */
 export function compactBodies(state: QueueState): boolean {
-  const records: ItemRecord[] = [];
+  // First only measure (most passes find nothing to do), then copy what is worth it.
   const buffers = new Set<ArrayBufferLike>();
   let live = 0;
   let pinned = 0;
   const visit = (record: ItemRecord) => {
     const body = record.payload.body;
     if (body === undefined || body.byteLength === 0) return;
-    records.push(record);
     live += body.byteLength;
     if (!buffers.has(body.buffer)) {
       buffers.add(body.buffer);
@@ -27,15 +26,19 @@ export function compactBodies(state: QueueState): boolean {
   for (const record of state.items.values()) visit(record);
   for (const record of state.dead.values()) visit(record);
   if (pinned <= 2 * live + 2 * SLAB_BYTES) return false;
-  for (const record of records) {
-    const body = record.payload.body!;
-    // A large body that owns its buffer pins nothing else: it stays (heldBytes copies one that does not).
-    const copy = body.byteLength > SLAB_BYTES / 4 ? heldBytes(body) : slabCopy(body);
-    if (copy === body) continue;
-    // The payload object is frozen and shared by the item's events; the record gets a copy that points at the slab.
-    (record as { payload: ItemRecord["payload"] }).payload = Object.freeze({ ...record.payload, body: copy });
-  }
+  for (const record of state.items.values()) copyBody(record);
+  for (const record of state.dead.values()) copyBody(record);
   return true;
+}
+
+function copyBody(record: ItemRecord): void {
+  const body = record.payload.body;
+  if (body === undefined || body.byteLength === 0) return;
+  // A large body that owns its buffer pins nothing else: it stays (heldBytes copies one that does not).
+  const copy = body.byteLength > SLAB_BYTES / 4 ? heldBytes(body) : slabCopy(body);
+  if (copy === body) return;
+  // The payload object is frozen and shared by the item's events; the record gets a copy that points at the slab.
+  (record as { payload: ItemRecord["payload"] }).payload = Object.freeze({ ...record.payload, body: copy });
 }
 
 /**

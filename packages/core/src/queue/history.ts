@@ -148,10 +148,11 @@ function entryOf(event: ResourceLeaseReplicationEvent, item: ResourceLeasePendin
   const error = event.error ?? (event.eventType === "DeadLettered" ? item?.lastError : undefined);
   if (error) e.error = error;
   let metadata: Record<string, string> | undefined;
-  for (const [k, v] of Object.entries(event.metadata)) {
-    if (COUNTERS.has(k)) continue;
+  const source = event.metadata;
+  for (const k in source) {
+    if (COUNTERS.has(k) || !Object.hasOwn(source, k)) continue;
     metadata ??= {};
-    metadata[k] = v;
+    metadata[k] = source[k] as string;
   }
   if (metadata) e.metadata = metadata;
   return e;
