@@ -127,6 +127,35 @@ describe("call deadlines over HTTP", () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
+  it("gives an HTTP handler one signal, which aborts when the client goes away and, otherwise, at the deadline", async () => {
+    server = await startServer();
+    const s = server;
+    const reasons: unknown[] = [];
+    s.dispatcher.registerJson("test::wait", async (_body, meta) => {
+      await new Promise((resolve) => meta.signal.addEventListener("abort", resolve, { once: true }));
+      reasons.push(meta.signal.reason);
+      return {};
+    });
+    // The client goes away mid-call (a deadline is set, so the dispatcher's deadline step runs too).
+    const gone = new AbortController();
+    const call = fetch(s.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", "rpc-procedure": "test::wait", "rpc-ttl-ms": "60000" },
+      body: "{}",
+      signal: gone.signal,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    gone.abort();
+    await call.catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(reasons).toHaveLength(1);
+    expect(reasons[0]).toMatchObject({ status: "cancelled", code: "omnirelay.cancelled" });
+    // Nobody goes away: the same signal aborts at the deadline, with the deadline's error.
+    const late = await s.post("test::wait", {}, { "rpc-ttl-ms": "100" });
+    expect(late.status).toBe(504);
+    expect(reasons[1]).toMatchObject({ status: "deadline-exceeded", code: "omnirelay.deadline_exceeded" });
+  });
+
   it("applies the dispatcher's deadline rules to HTTP calls: maxTimeoutMs caps, defaultTimeoutMs fills in", async () => {
     const clock = new FakeClock(Date.UTC(2000, 0, 1));
     server = await startServer({ dispatcher: { clock, deadlines: { defaultTimeoutMs: 500, maxTimeoutMs: 2000 } } });

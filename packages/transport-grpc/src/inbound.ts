@@ -18,7 +18,7 @@ import {
   silentLogger,
   systemClock,
 } from "@omnirelay/core";
-import { readRequestDeadline } from "@omnirelay/core/middleware";
+import { callAbort, readRequestDeadline, type WithCallAbort } from "@omnirelay/core/middleware";
 import { integerOption } from "@omnirelay/core/wire";
 import { isLegalHeaderValue, isLegalMetadataKey, metadataToHeaders, transportSecurity } from "./call-meta.js";
 import { MalformedRequest, tolerantDeserializers } from "./deserialize.js";
@@ -312,13 +312,14 @@ export class GrpcInbound implements AsyncDisposable {
       const now = clock.now();
       deadline = readRequestDeadline(headers, { now, transportDeadline: grpcDeadline(call, now) });
       const namespace = headers["rpc-namespace"]?.trim() || DEFAULT_NAMESPACE;
-      const meta: RequestMeta = {
+      const meta: RequestMeta & WithCallAbort = {
         service: this.options.dispatcher.service,
         procedure: `${namespace}::${rpc.verb}`,
         transport: "grpc",
         encoding: "protobuf",
         headers,
         signal: abort.signal,
+        [callAbort]: abort, // the dispatcher's deadline step aborts this signal rather than building its own
         security: transportSecurity(call, Boolean(this.options.tls)),
         ...(headers["rpc-caller"] ? { caller: headers["rpc-caller"] } : {}),
         ...(headers["rpc-shard-key"] ? { shardKey: headers["rpc-shard-key"] } : {}),

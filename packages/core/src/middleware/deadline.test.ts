@@ -4,6 +4,7 @@ import { composeInbound, Dispatcher, type DispatcherDeadlineOptions } from "../d
 import type { RequestMeta, UnaryResponse } from "../dispatcher/types.js";
 import { FakeClock } from "../testing/fake-clock.js";
 import type { Clock } from "../util/clock.js";
+import { callAbort } from "../util/signals.js";
 import { DeadlineMiddleware } from "./deadline.js";
 import { maxDeadlineHorizonMs } from "./deadline-headers.js";
 import { deferred, makeRequest, registerRaw, responseJson } from "./test-helpers.js";
@@ -127,6 +128,43 @@ describe("deadlines, enforced by the dispatcher", () => {
     expect(getEventListeners(caller.signal, "abort")).toHaveLength(0);
     caller.abort(new Error("late"));
     expect(meta.signal.aborted).toBe(false);
+  });
+
+  it("shares the signal an inbound made for the call (no second one) and aborts it at the deadline", async () => {
+    const clock = new FakeClock();
+    const { dispatcher, gate, started } = blocking({ maxTimeoutMs: 1000, clock });
+    const own = new AbortController();
+    const request = makeRequest({ procedure: "resourcelease::lease", signal: own.signal });
+    const call = dispatcher.dispatch({ ...request, meta: { ...request.meta, [callAbort]: own } as RequestMeta });
+    const meta = await started.promise;
+    expect(meta.signal).toBe(own.signal);
+    expect(getEventListeners(own.signal, "abort")).toHaveLength(0); // nothing to forward
+    clock.advance(1000);
+    const error = await call.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({ status: "deadline-exceeded", code: "omnirelay.deadline_exceeded" });
+    expect(own.signal.reason).toBe(error);
+    expect(clock.pendingTimers).toBe(0);
+    gate.reject(new Error("late"));
+  });
+
+  it("links a signal of its own when the meta's signal is not the one the inbound's controller made", async () => {
+    const clock = new FakeClock();
+    const { dispatcher, gate, started } = blocking({ maxTimeoutMs: 1000, clock });
+    const own = new AbortController();
+    const replaced = new AbortController(); // e.g. a middleware before the dispatcher swapped the signal
+    const request = makeRequest({ procedure: "resourcelease::lease", signal: replaced.signal });
+    const call = dispatcher.dispatch({ ...request, meta: { ...request.meta, [callAbort]: own } as RequestMeta });
+    const meta = await started.promise;
+    expect(meta.signal).not.toBe(replaced.signal);
+    expect(meta.signal).not.toBe(own.signal);
+    replaced.abort(new Error("client went away"));
+    expect(meta.signal.aborted).toBe(true);
+    gate.reject(meta.signal.reason);
+    await expect(call).rejects.toMatchObject({ status: "cancelled" });
+    expect(own.signal.aborted).toBe(false);
   });
 
   it("hands the next step an aborted signal, with the caller's reason, when the caller's was already aborted", async () => {

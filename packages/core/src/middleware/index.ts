@@ -7,6 +7,9 @@
  * verified client certificates only; put rate limiting after principal binding for JWT principals to count too.
  * @packageDocumentation
  */
+
+export type { WithCallAbort } from "../util/signals.js";
+export { callAbort } from "../util/signals.js";
 export type { AuthorizationDecision, AuthorizationOptions, AuthorizationRule } from "./authorization.js";
 export { AuthorizationMiddleware, AuthorizationPolicy } from "./authorization.js";
 export type { DeadlineMiddlewareOptions } from "./deadline.js";

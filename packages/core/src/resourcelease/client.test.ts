@@ -49,3 +49,47 @@ describe("ResourceLeaseClient deadlines", () => {
     expect(seen).toEqual([clock.now() + 1500, clock.now() + 700]);
   });
 });
+
+describe("ResourceLeaseClient signals", () => {
+  it("gives calls without a signal one shared signal that never aborts, and outbounds may listen to it at any count", async () => {
+    const seen: AbortSignal[] = [];
+    const release: Array<() => void> = [];
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on("warning", onWarning);
+    // An outbound that listens to each call's signal while the call runs (as the gRPC outbound does).
+    const client = new ResourceLeaseClient({
+      outbound: {
+        call: (_definition, request) => {
+          const signal = request.meta.signal;
+          seen.push(signal);
+          const onAbort = () => undefined;
+          signal.addEventListener("abort", onAbort, { once: true });
+          return new Promise((resolve) => {
+            release.push(() => {
+              signal.removeEventListener("abort", onAbort);
+              resolve({ message: { pendingCount: 0, activeLeaseCount: 0 } as never });
+            });
+          });
+        },
+      },
+    });
+    const calls = Array.from({ length: 20 }, () => client.stats().catch(() => undefined));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen).toHaveLength(20);
+    expect(new Set(seen).size).toBe(1);
+    expect(seen[0]?.aborted).toBe(false);
+    for (const r of release) r();
+    await Promise.all(calls);
+    await new Promise((resolve) => setImmediate(resolve));
+    process.off("warning", onWarning);
+    expect(warnings.filter((w) => w.name === "MaxListenersExceededWarning")).toEqual([]);
+    // A call given its own signal keeps it.
+    const own = new AbortController();
+    const call = client.stats({ signal: own.signal }).catch(() => undefined);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen[20]).toBe(own.signal);
+    release[20]?.();
+    await call;
+  });
+});

@@ -12,6 +12,7 @@ import type { ResourceLeaseScheduleInput } from "../queue/schedules-api.js";
 import type { ResourceLeaseFailOutcome } from "../queue/types.js";
 import { HttpOutbound } from "../transport/http/outbound.js";
 import { type Clock, systemClock } from "../util/clock.js";
+import { neverAborts } from "../util/signals.js";
 import type { HistoryRequest, HistoryResponse } from "../wire/history.js";
 import { integerOption } from "../wire/options.js";
 import type { ResourceLeaseScheduleInfo } from "../wire/schedule.js";
@@ -401,7 +402,7 @@ export class ResourceLeaseClient {
     options: CallSettings = {},
   ): Promise<Res> {
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? 30_000;
-    const signal = options.signal ?? new AbortController().signal;
+    const signal = options.signal ?? neverAborts;
     const request: UnaryRequest<Req> = {
       meta: {
         service: this.options.service ?? "omnirelay",

@@ -10,6 +10,7 @@ import { ErrorCodes } from "../../errors/codes.js";
 import { OmniRelayError } from "../../errors/omnirelay-error.js";
 import { readRequestDeadline } from "../../middleware/deadline-headers.js";
 import { optionalPositive } from "../../middleware/options.js";
+import { callAbort, type WithCallAbort } from "../../util/signals.js";
 import { rawErrorResponse, writeError } from "./errors.js";
 import type { HttpInboundOptions } from "./inbound-options.js";
 import { declaredLength, lowerHeaders, readBody, requestTooLarge, security } from "./request.js";
@@ -318,12 +319,13 @@ export class HttpInbound implements AsyncDisposable {
         );
     };
     res.once("close", onClose);
-    const meta: RequestMeta = {
+    const meta: RequestMeta & WithCallAbort = {
       service: this.options.dispatcher.service,
       procedure,
       transport: "http",
       headers,
       signal: abort.signal,
+      [callAbort]: abort, // the deadline step aborts this signal rather than building its own
       security: security(req),
       ...(headers["rpc-caller"] ? { caller: headers["rpc-caller"] } : {}),
       ...(headers["rpc-shard-key"] ? { shardKey: headers["rpc-shard-key"] } : {}),

@@ -7,6 +7,7 @@ import { isOmniRelayError, OmniRelayError } from "../../errors/omnirelay-error.j
 import { maxDeadlineHorizonMs } from "../../middleware/deadline-headers.js";
 import type { SessionChannel, SessionChannelOptions } from "../../resourcelease/session-channel.js";
 import { type Clock, systemClock } from "../../util/clock.js";
+import { neverAborts } from "../../util/signals.js";
 import { responseSite } from "../../wire/site.js";
 import { headerSafe, readError } from "./errors.js";
 import { openHttpSession } from "./session-client.js";
@@ -97,13 +98,15 @@ export class HttpOutbound implements UnaryOutbound {
     if (meta.shardKey) headers["rpc-shard-key"] = headerSafe(meta.shardKey);
     for (const [k, v] of Object.entries(meta.headers)) if (forwarded.has(k)) headers[k] = v;
     const send = this.url.protocol === "https:" ? httpsRequest : httpRequest;
+    // A call given no signal of its own carries the shared one that never aborts: nothing to listen to.
+    const watched = meta.signal !== neverAborts;
     return new Promise<UnaryResponse<Res>>((resolve, reject) => {
       let settled = false;
       const finish = (fn: () => void) => {
         if (settled) return;
         settled = true;
         clock.clearTimeout(timer);
-        meta.signal.removeEventListener("abort", onAbort);
+        if (watched) meta.signal.removeEventListener("abort", onAbort);
         fn();
       };
       const req = send(this.url, { method: "POST", agent: this.agent, headers }, (res: IncomingMessage) => {
@@ -146,8 +149,10 @@ export class HttpOutbound implements UnaryOutbound {
         req.destroy(err);
         finish(() => reject(err));
       };
-      if (meta.signal.aborted) return onAbort();
-      meta.signal.addEventListener("abort", onAbort, { once: true });
+      if (watched) {
+        if (meta.signal.aborted) return onAbort();
+        meta.signal.addEventListener("abort", onAbort, { once: true });
+      }
       req.on("error", (e) => finish(() => reject(transportError(e))));
       req.end(body);
     });
