@@ -305,8 +305,8 @@ export interface ScanResult {
 
 /**
  * Checks the log: the newest snapshot (`'on-read'`: its head and that its parts are there, leaving their bytes to
- * the one read that loads them), then every row (`'all'`), the rows after the snapshot (`'tail'`) or none (`'on-read'`), in order,
- * for a gap, a checksum mismatch or undecodable data. Stops at the first problem. Internal.
+ * the one read that loads them), then every row (`'all'`), the rows after the snapshot (`'tail'`) or none
+ * (`'on-read'`), in order, for a gap, a checksum mismatch or undecodable data. Stops at the first problem. Internal.
  */
 export function scanLog(db: Database, tables: LogTables, mode: "all" | "tail" | "on-read"): ScanResult {
   const snapRow = db

@@ -89,14 +89,9 @@ export class DeadlineMiddleware implements UnaryInboundMiddleware {
     // call settles (not AbortSignal.any: ~10 µs a call on Node 20, and weak references for the GC to clear).
     const upstream = meta.signal;
     const owned = (meta as WithCallAbort)[callAbort];
-    let controller: AbortController;
-    let forward: (() => void) | undefined;
-    if (owned !== undefined && owned.signal === upstream) {
-      controller = owned;
-    } else {
-      const linked = new AbortController();
-      controller = linked;
-      forward = () => linked.abort(upstream.reason);
+    const controller = owned?.signal === upstream ? owned : new AbortController();
+    const forward = controller === owned ? undefined : () => controller.abort(upstream.reason);
+    if (forward) {
       if (upstream.aborted) forward();
       else upstream.addEventListener("abort", forward, { once: true });
     }
