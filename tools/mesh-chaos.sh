@@ -34,6 +34,9 @@ usage: tools/mesh-chaos.sh --kill peer [--peer ID] [--diag-url URL] [--rpc-url U
   --timeout S          how long each wait may take (default 30)
   -h, --help           this text
 
+Prints one JSON line per step on stdout. A partition's `partitioned` line holds `at` (just before the link is brought
+down) and `downAt` (once it is down): a packet sent between the two may still have crossed.
+
 Needs curl and jq; --partition needs root and iproute2 (ip netns, ip link).
 EOF
 }
@@ -186,7 +189,7 @@ partition_peer() {
   cut=$(now_ms)
   ip -n "$ns" link set "$dev" down
   say "$(jq -cn --arg peer "$PEER" --argjson pid "$pid" --arg ns "$ns" --arg dev "$dev" --argjson at "$cut" \
-    '{event:"partitioned",peer:$peer,pid:$pid,netns:$ns,dev:$dev,at:$at}')"
+    --argjson down "$(now_ms)" '{event:"partitioned",peer:$peer,pid:$pid,netns:$ns,dev:$dev,at:$at,downAt:$down}')"
   detected=$(wait_state '^false ' "$cut") || fail "$drill" "peer $PEER still healthy ${TIMEOUT}s into the partition"
   say "$(jq -cn --argjson ms "$detected" '{event:"unhealthy",ms:$ms}')"
   requeued=$(wait_state '^false 0 0$' "$cut") || fail "$drill" "the leases of $PEER did not expire and move"
@@ -214,8 +217,8 @@ partition() {
   trap 'ip -n "$NETNS" link set "$DEV" up 2>/dev/null || true' EXIT INT TERM
   cut=$(now_ms)
   ip -n "$NETNS" link set "$DEV" down
-  say "$(jq -cn --arg ns "$NETNS" --arg dev "$DEV" --argjson at "$cut" \
-    '{event:"partitioned",netns:$ns,dev:$dev,at:$at}')"
+  say "$(jq -cn --arg ns "$NETNS" --arg dev "$DEV" --argjson at "$cut" --argjson down "$(now_ms)" \
+    '{event:"partitioned",netns:$ns,dev:$dev,at:$at,downAt:$down}')"
   deadline=$(awk -v c="$cut" -v f="$FOR" 'BEGIN { printf "%d", c + f * 1000 }')
   while [[ $(now_ms) -lt $deadline ]]; do
     if [[ -n "$METRICS_URL" ]] && value=$(metric_value) && [[ -n "$value" ]]; then

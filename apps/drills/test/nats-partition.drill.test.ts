@@ -67,7 +67,11 @@ describe("drill: partition between a JetStream shard owner and NATS (network nam
       "--for",
       String(PARTITION_S),
     ]);
-    const cutAt = (await chaos.waitFor((l) => l.t === "partitioned")).at;
+    const cut = await chaos.waitFor((l) => l.t === "partitioned");
+    // The link goes down between `at` and `downAt`: time limits count from the first, "sent before the cut" from the
+    // second (a write that left just before the link went down lands, and its ack comes after the heal).
+    const cutAt = cut.at;
+    const downAt = cut.downAt as number;
     const lost = await a.waitFor((l) => l.t === "lost", TTL_MS + 2_000);
     // The cut-off owner stops serving on its own: any call is refused with not_owner.
     const refused = await a.ask({ cmd: "probe" }, "probe");
@@ -94,7 +98,7 @@ describe("drill: partition between a JetStream shard owner and NATS (network nam
     const late = a.lines.filter((l) => (l.t === "ack" || l.t === "done") && l.at >= takeover.at);
     for (const answer of late) {
       const start = a.lines.find((l) => l.t === startOf[answer.t as "ack" | "done"] && l.rid === answer.rid) as Line;
-      expect(start?.at, JSON.stringify(answer)).toBeLessThan(cutAt);
+      expect(start?.at, JSON.stringify(answer)).toBeLessThan(downAt);
     }
     // No item completed twice; every item a acknowledged is completed once (the one whose completion was in flight
     // at the cut may have been stored without a's "done": then nobody completes it again).
@@ -110,6 +114,7 @@ describe("drill: partition between a JetStream shard owner and NATS (network nam
     expect(Math.min(...b.of("completing").map((l) => l.ft as number))).toBeGreaterThan(maxA);
     report("nats-partition", {
       ttlMs: TTL_MS,
+      linkDownAfterCutMs: downAt - cutAt,
       stoppedServingAfterCutMs: lost.at - cutAt,
       takeoverAfterCutMs: takeover.at - cutAt,
       gapBetweenOwnersMs: takeover.at - lost.at,
