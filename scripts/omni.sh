@@ -50,24 +50,6 @@ changeset_status() {
   fi
 }
 
-# Every package's tests, one package at a time, except tools/packaging's, which run beside them. Those pack, install
-# and release throwaway copies of the repository: no service, no port, no timing, and the longest suite (3-4 minutes
-# here) — alone at the end they left the second core mostly idle. Their output is printed once they are done.
-unit_tests() {
-  local side_log side_pid side=0 main=0
-  side_log=$(mktemp)
-  pnpm exec turbo run test --filter=@omnirelay/packaging >"$side_log" 2>&1 &
-  side_pid=$!
-  trap 'kill "$side_pid" 2>/dev/null || true' INT TERM
-  pnpm exec turbo run test --concurrency=1 --filter='!@omnirelay/packaging' || main=$?
-  wait "$side_pid" || side=$?
-  trap - INT TERM
-  echo "omni: tools/packaging's tests (run beside the others) exited $side:"
-  cat "$side_log"
-  rm -f "$side_log"
-  [ "$main" -eq 0 ] && [ "$side" -eq 0 ]
-}
-
 cmd="${1:-}"
 shift || true
 case "$cmd" in
@@ -84,7 +66,7 @@ case "$cmd" in
     # One turbo run: a package's type check starts as soon as what it imports is built.
     pnpm exec turbo run build typecheck
     bash scripts/ensure-promtool.sh # the alert-rule tests run promtool (Debian's prometheus package)
-    unit_tests
+    pnpm run test:unit
     ;;
   bench)
     install_deps
