@@ -6,7 +6,7 @@ export default defineConfig({
     // (child processes, sockets, compilers) or are independent unit tests.
     maxWorkers: 2,
     include: ["test/**/*.test.ts"],
-    // npm installs (better-sqlite3 compiles from source, about 100 s here) and a full build of a repository copy.
+    // npm installs and a full build of a repository copy.
     testTimeout: 300_000,
     hookTimeout: 300_000,
     // Packs every published package once (prepack builds it) for all the test files.

@@ -2,10 +2,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { heavyPackages, installEnv, installedPackages, repoRoot, run } from "./helpers.js";
+import { heavyPackages, installEnv, installedPackages, offerWorkspaceSqliteAddon, repoRoot, run } from "./helpers.js";
 
 // A user's project outside the workspace: npm installs only the core and replicator-sqlite tarballs (and @types/node
 // for the type checks), then an ESM and a CommonJS program run the whole loop, and TypeScript checks a typed program.
+// better-sqlite3's addon comes as a prebuilt binary, as it does for a user online (the one the workspace compiled,
+// when npm resolves the same version).
 
 const fixtures = join(repoRoot, "tools/packaging/test/fixtures/consumer");
 const tsc = join(repoRoot, "node_modules/typescript/bin/tsc");
@@ -16,6 +18,9 @@ beforeAll(async () => {
   // npm 11 asks each project to allow a dependency's install script: better-sqlite3 compiles its addon in one.
   const manifest = { name: "consumer", version: "1.0.0", private: true, allowScripts: { "better-sqlite3": true } };
   writeFileSync(join(project, "package.json"), JSON.stringify(manifest));
+  const prebuilds = join(project, ".prebuilds");
+  mkdirSync(prebuilds);
+  await offerWorkspaceSqliteAddon(project, prebuilds);
   const tarballs = inject("tarballs");
   await run(
     "npm",
