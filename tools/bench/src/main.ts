@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { type ParseArgsConfig, parseArgs } from "node:util";
 import { dropDatabase } from "./lib/infra.js";
 import { addSample, markdownTable, type Samples, summarize } from "./lib/report.js";
 import { type Counts, DELAYED_DUE_MS, FULL_COUNTS, lifecycleRate, QUICK_COUNTS, scenarios } from "./lib/scenarios.js";
@@ -23,11 +23,12 @@ import {
   stopAll,
 } from "./lib/systems.js";
 
-const { values } = parseArgs({
+const { values } = parseFlags({
   args: process.argv.slice(2).filter((a) => a !== "--"),
   options: {
     quick: { type: "boolean", default: false },
     reps: { type: "string" },
+    warmup: { type: "string" },
     out: { type: "string" },
     without: { type: "string", multiple: true },
     only: { type: "string", multiple: true },
@@ -38,10 +39,22 @@ const { values } = parseArgs({
     help: { type: "boolean", short: "h", default: false },
   },
 });
+
+/** `parseArgs`, with a usage error (exit 2) instead of a stack trace for an unknown flag or a missing value. */
+function parseFlags<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (error) {
+    console.error(`error: ${(error as Error).message} (pnpm bench -- --help lists the flags)`);
+    process.exit(2);
+  }
+}
 if (values.help === true) {
   console.log(`Usage: pnpm bench [-- FLAGS]   OmniRelay against BullMQ and graphile-worker on this machine.
   --quick                 small counts, 1 repetition (under a minute)
   --reps N                repetitions (default 3; 1 with --quick)
+  --warmup N              repetitions of the light scenarios run first and not recorded, for every system alike
+                          (default 1; 0 with --quick)
   --only SCENARIO         run only this scenario (repeatable)
   --without SYSTEM        skip a peer system: ${PEERS.join(", ")} (repeatable)
   --durability MODE       the OmniRelay dispatchers' SQLite mode: ${OMNI_DURABILITIES.join(", ")} (default batched)
@@ -57,6 +70,11 @@ const quick = values.quick === true;
 const reps = Number(values.reps ?? (quick ? 1 : 3));
 if (!Number.isSafeInteger(reps) || reps < 1) {
   console.error("error: --reps must be an integer >= 1");
+  process.exit(2);
+}
+const warmup = Number(values.warmup ?? (quick ? 0 : 1));
+if (!Number.isSafeInteger(warmup) || warmup < 0) {
+  console.error("error: --warmup must be an integer >= 0");
   process.exit(2);
 }
 const without = (values.without ?? []) as SystemId[];
@@ -110,17 +128,23 @@ const list = scenarios(counts)
 const samples = new Map<string, Samples>();
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
+/**
+ * The light scenarios, `warmup + reps` times over; the first `warmup` rounds are not recorded. Every system's processes
+ * live for the whole run, so a first round measures them cold (V8 compiling, heaps growing) — the same for each system.
+ */
 async function runLight(systems: readonly SystemHandle[]): Promise<void> {
-  for (let rep = 0; rep < reps; rep++) {
+  for (let round = 0; round < warmup + reps; round++) {
+    const rep = round - warmup;
+    const label = rep < 0 ? `[warm-up ${round + 1}/${warmup}]` : `[rep ${rep + 1}/${reps}]`;
     for (const scenario of list) {
       if (!scenario.run) continue;
       const eligible = systems.filter((s) => scenario.systems.includes(s.id));
-      // Alternate: each repetition starts with a different system.
-      const order = eligible.map((_, i) => eligible[(i + rep) % eligible.length] as SystemHandle);
+      // Alternate: each round starts with a different system.
+      const order = eligible.map((_, i) => eligible[(i + round) % eligible.length] as SystemHandle);
       for (const system of order) {
         const result = await scenario.run(system, counts);
-        addSample(samples, { scenario: scenario.id, system: system.id, values: result });
-        log(`[rep ${rep + 1}/${reps}] ${scenario.id} ${system.id} ${JSON.stringify(roundAll(result))}`);
+        if (rep >= 0) addSample(samples, { scenario: scenario.id, system: system.id, values: result });
+        log(`${label} ${scenario.id} ${system.id} ${JSON.stringify(roundAll(result))}`);
       }
     }
   }
@@ -226,6 +250,7 @@ if (exitCode === 0) {
   const run = {
     mode: quick ? "quick" : "full",
     repetitions: reps,
+    warmupRepetitions: warmup,
     durability,
     log: jetstream ? { kinds: ["sqlite", "jetstream"], natsUrl: jetstream, replicas: 1 } : { kinds: ["sqlite"] },
     without,
@@ -235,7 +260,7 @@ if (exitCode === 0) {
   };
   writeFileSync(out, `${JSON.stringify({ machine, run, scenarios: results }, null, 2)}\n`);
   console.log(
-    `${machine.cores} cores (${machine.cpu}), Node ${machine.node}, ${run.mode} run, ${reps} repetition(s), medians, OmniRelay durability '${durability}'\n`,
+    `${machine.cores} cores (${machine.cpu}), Node ${machine.node}, ${run.mode} run, ${reps} repetition(s) after ${warmup} warm-up, medians, OmniRelay durability '${durability}'\n`,
   );
   console.log(markdownTable(results));
   console.log(`\nwritten ${out}`);

@@ -15,6 +15,7 @@ describe("pnpm bench -- --help", () => {
     for (const flag of [
       "--quick",
       "--reps",
+      "--warmup",
       "--only",
       "--without",
       "--durability",
@@ -30,10 +31,12 @@ describe("pnpm bench -- --help", () => {
     expect(stderr).not.toContain("[rep");
   });
 
-  it("refuses an unknown --log, and --nats-url without --log jetstream, with exit code 2", async () => {
+  it("refuses an unknown --log or flag, --nats-url without --log jetstream and a negative --warmup, with exit code 2", async () => {
     for (const [args, message] of [
       [["--log", "kafka"], "--log takes sqlite or jetstream"],
       [["--nats-url", "nats://127.0.0.1:1"], "--nats-url needs --log jetstream"],
+      [["--warmup=-1"], "--warmup must be an integer >= 0"],
+      [["--bogus"], "Unknown option '--bogus'"],
     ] as const) {
       const error = await run("pnpm", ["bench", "--", ...args], {
         cwd: join(import.meta.dirname, ".."),
