@@ -53,8 +53,8 @@ if (values.help === true) {
   console.log(`Usage: pnpm bench [-- FLAGS]   OmniRelay against BullMQ and graphile-worker on this machine.
   --quick                 small counts, 1 repetition (under a minute)
   --reps N                repetitions (default 3; 1 with --quick)
-  --warmup N              repetitions of the light scenarios run first and not recorded, for every system alike
-                          (default 1; 0 with --quick)
+  --warmup N              rounds of the light scenarios run first and not recorded, for every system alike
+                          (default 0: the peers' first round is not always their slowest)
   --only SCENARIO         run only this scenario (repeatable)
   --without SYSTEM        skip a peer system: ${PEERS.join(", ")} (repeatable)
   --durability MODE       the OmniRelay dispatchers' SQLite mode: ${OMNI_DURABILITIES.join(", ")} (default batched)
@@ -72,7 +72,7 @@ if (!Number.isSafeInteger(reps) || reps < 1) {
   console.error("error: --reps must be an integer >= 1");
   process.exit(2);
 }
-const warmup = Number(values.warmup ?? (quick ? 0 : 1));
+const warmup = Number(values.warmup ?? 0);
 if (!Number.isSafeInteger(warmup) || warmup < 0) {
   console.error("error: --warmup must be an integer >= 0");
   process.exit(2);
@@ -130,7 +130,9 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 /**
  * The light scenarios, `warmup + reps` times over; the first `warmup` rounds are not recorded. Every system's processes
- * live for the whole run, so a first round measures them cold (V8 compiling, heaps growing) — the same for each system.
+ * live for the whole run, so a first round measures them cold (V8 compiling, heaps growing). Off by default: a
+ * warm-up round also discards graphile-worker's fastest round (its rates fall as its jobs table churns), so it would
+ * not treat every system alike.
  */
 async function runLight(systems: readonly SystemHandle[]): Promise<void> {
   for (let round = 0; round < warmup + reps; round++) {
