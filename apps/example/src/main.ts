@@ -8,7 +8,7 @@
  *
  *   pnpm --filter @omnirelay/example start -- [--items N] [--data-dir DIR]
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -31,6 +31,7 @@ if (!Number.isSafeInteger(total) || total < 1 || total > 100_000) {
   console.error("error: --items must be an integer between 1 and 100000");
   process.exit(2);
 }
+// Without --data-dir the log lives in a scratch folder that is removed at the end; --data-dir keeps it.
 const dataDir = values["data-dir"] ?? mkdtempSync(join(tmpdir(), "omnirelay-example-"));
 const logPath = join(dataDir, "resourcelease.db");
 
@@ -113,4 +114,5 @@ const after = reopened.queue.stats();
 const same = after.lastEventSequence === lastEventSequence && after.pendingCount === 0 && after.activeLeaseCount === 0;
 console.log(`restart: rebuilt from ${lastEventSequence} logged events; state matches: ${same}`);
 await reopened.close();
+if (values["data-dir"] === undefined) rmSync(dataDir, { recursive: true, force: true });
 if (!same || completed !== total) process.exit(1);

@@ -1,4 +1,7 @@
 import { execFile } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
@@ -8,7 +11,11 @@ const main = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 
 describe("the quick-start example", () => {
   it("serves over HTTP, retries a failure, completes every item and rebuilds from its SQLite log", async () => {
-    const { stdout } = await run(process.execPath, [main, "--items", "4"]);
+    // Its scratch folder for the log goes under TMPDIR and is gone once it exits.
+    const tmp = mkdtempSync(join(tmpdir(), "omnirelay-example-test-"));
+    const { stdout } = await run(process.execPath, [main, "--items", "4"], { env: { ...process.env, TMPDIR: tmp } });
+    expect(readdirSync(tmp)).toEqual([]);
+    rmSync(tmp, { recursive: true });
     expect(stdout).toContain("enqueued 4 items");
     expect(stdout).toMatch(/failed sales\.orders_\d+ \(attempt 1\); it will be retried/);
     expect(stdout).toMatch(/completed sales\.orders_\d+ attempt=2/);
