@@ -23,6 +23,27 @@ import {
   stopAll,
 } from "./lib/systems.js";
 
+/** `parseArgs`, with a usage error (exit 2) instead of a stack trace for an unknown flag or a missing value. */
+function parseFlags<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (error) {
+    console.error(`error: ${(error as Error).message} (pnpm bench -- --help lists the flags)`);
+    process.exit(2);
+  }
+}
+
+/** The integer flag `name` gives (or `fallback`), or a usage error (exit 2) when it is not an integer >= `min`. */
+function integerFlag(name: "reps" | "warmup" | "depth", min: number, fallback: number): number {
+  const raw = values[name];
+  const value = raw === undefined ? fallback : Number(raw);
+  if (!Number.isSafeInteger(value) || value < min) {
+    console.error(`error: --${name} must be an integer >= ${min}`);
+    process.exit(2);
+  }
+  return value;
+}
+
 const { values } = parseFlags({
   args: process.argv.slice(2).filter((a) => a !== "--"),
   options: {
@@ -39,16 +60,6 @@ const { values } = parseFlags({
     help: { type: "boolean", short: "h", default: false },
   },
 });
-
-/** `parseArgs`, with a usage error (exit 2) instead of a stack trace for an unknown flag or a missing value. */
-function parseFlags<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
-  try {
-    return parseArgs(config);
-  } catch (error) {
-    console.error(`error: ${(error as Error).message} (pnpm bench -- --help lists the flags)`);
-    process.exit(2);
-  }
-}
 if (values.help === true) {
   console.log(`Usage: pnpm bench [-- FLAGS]   OmniRelay against BullMQ and graphile-worker on this machine.
   --quick                 small counts, 1 repetition (under a minute)
@@ -67,16 +78,8 @@ if (values.help === true) {
   process.exit(0);
 }
 const quick = values.quick === true;
-const reps = Number(values.reps ?? (quick ? 1 : 3));
-if (!Number.isSafeInteger(reps) || reps < 1) {
-  console.error("error: --reps must be an integer >= 1");
-  process.exit(2);
-}
-const warmup = Number(values.warmup ?? 0);
-if (!Number.isSafeInteger(warmup) || warmup < 0) {
-  console.error("error: --warmup must be an integer >= 0");
-  process.exit(2);
-}
+const reps = integerFlag("reps", 1, quick ? 1 : 3);
+const warmup = integerFlag("warmup", 0, 0);
 const without = (values.without ?? []) as SystemId[];
 for (const id of without) {
   if (!SYSTEM_IDS.includes(id) || !PEERS.includes(id)) {
@@ -111,11 +114,7 @@ if (values["nats-url"] !== undefined && !jetstream) {
 }
 // Systems that do not run: the skipped peers, and the JetStream-log dispatcher unless asked for.
 const notRun: readonly SystemId[] = [...without, ...(jetstream ? [] : ["omnirelay-jetstream" as const])];
-const depthLarge = values.depth === undefined ? undefined : Number(values.depth);
-if (depthLarge !== undefined && (!Number.isSafeInteger(depthLarge) || depthLarge < 1000)) {
-  console.error("error: --depth must be an integer >= 1000");
-  process.exit(2);
-}
+const depthLarge = values.depth === undefined ? undefined : integerFlag("depth", 1000, 0);
 const counts: Counts = { ...(quick ? QUICK_COUNTS : FULL_COUNTS), ...(depthLarge ? { depthLarge } : {}) };
 const out = resolve(values.out ?? process.env.BENCH_OUT ?? "bench-results.json");
 const adminUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";

@@ -18,9 +18,7 @@ beforeAll(async () => {
   // npm 11 asks each project to allow a dependency's install script: better-sqlite3 fetches or compiles its addon in one.
   const manifest = { name: "consumer", version: "1.0.0", private: true, allowScripts: { "better-sqlite3": true } };
   writeFileSync(join(project, "package.json"), JSON.stringify(manifest));
-  const prebuilds = join(project, ".prebuilds");
-  mkdirSync(prebuilds);
-  await offerWorkspaceSqliteAddon(project, prebuilds);
+  await offerWorkspaceSqliteAddon(project);
   const tarballs = inject("tarballs");
   await run(
     "npm",

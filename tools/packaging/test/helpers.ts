@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -87,14 +87,16 @@ export const installEnv: NodeJS.ProcessEnv = {
 /**
  * Lets an npm install in `project` take better-sqlite3's addon from the workspace instead of compiling it (~70 s of
  * one core here): the addon is packed as the prebuilt binary that better-sqlite3's install script (prebuild-install)
- * downloads from GitHub for a user online, put in `prebuilds` and named in the project's `.prebuild-installrc`. The
- * binary is used only when npm resolves the version the workspace built; another version is compiled as before.
+ * downloads from GitHub for a user online, put in the project's `.prebuilds` and named in its `.prebuild-installrc`.
+ * The binary is used only when npm resolves the version the workspace built; another version is compiled as before.
  */
-export async function offerWorkspaceSqliteAddon(project: string, prebuilds: string): Promise<void> {
+export async function offerWorkspaceSqliteAddon(project: string): Promise<void> {
   const fromSqliteLog = createRequire(join(repoRoot, "packages/replicator-sqlite/package.json"));
   const pkg = dirname(fromSqliteLog.resolve("better-sqlite3/package.json"));
   const addon = "build/Release/better_sqlite3.node";
   if (!existsSync(join(pkg, addon))) return;
+  const prebuilds = join(project, ".prebuilds");
+  mkdirSync(prebuilds, { recursive: true });
   const { version } = JSON.parse(readFileSync(join(pkg, "package.json"), "utf8")) as { version: string };
   const name = `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`;
   await run("tar", ["-czf", join(prebuilds, name), "-C", pkg, addon], { cwd: pkg });
