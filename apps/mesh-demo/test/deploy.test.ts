@@ -30,16 +30,18 @@ describe("container lab files", () => {
   let exposed = new Set<string>();
 
   beforeAll(async () => {
-    // A live scrape of a running demo (with traffic, so every labelled series exists).
+    // A live scrape of a running demo (with traffic, so every labelled series exists). The worker is slower than the
+    // seeder (300 ms per operation, one lease per dispatch key), so the backlog crosses the high watermark within
+    // seconds; with 50 ms it kept up, and the backpressure series appeared only when chance built a backlog (33 s once).
     const { httpUrl, rpcUrl } = await startDispatcher(dir.path, ["--high-watermark", "4", "--low-watermark", "1"]);
     startDemo(["--roles", "seeder", "--rpc-url", rpcUrl, "--seeder-interval", "20ms"]);
-    startDemo(["--roles", "worker", "--rpc-url", rpcUrl, "--worker-peer-id", "scrape-worker", "--work-ms", "50"]);
+    startDemo(["--roles", "worker", "--rpc-url", rpcUrl, "--worker-peer-id", "scrape-worker", "--work-ms", "300"]);
     const text = await eventually(async () => {
       const body = await (await fetch(`${httpUrl}/metrics`)).text();
       return (
         /omnirelay_resourcelease_backpressure_transitions_total\{/.test(body) && /_lag_bucket\{/.test(body) && body
       );
-    });
+    }, 30_000);
     exposed = new Set([...text.matchAll(/^([a-z_:][a-z0-9_:]*)[{ ]/gm)].map((m) => m[1] as string));
   });
   afterAll(async () => {
