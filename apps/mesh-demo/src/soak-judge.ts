@@ -83,6 +83,8 @@ export interface SoakSample {
 export interface SoakSummary {
   readonly ok: boolean;
   readonly failures: string[];
+  /** Operations a second while a dispatcher was up (each restart's kill-to-ready time left out); under half the
+   * asked `rate` fails the soak, as a load that never arrived proves nothing. */
   readonly opsPerSecond: number;
   readonly errors: Record<string, number>;
   readonly rssAfterWarmupMiB: number;
@@ -200,7 +202,12 @@ export function judge(samples: readonly SoakSample[], options: SoakOptions, obse
   const rssSlope = pooledSlope(segments.map((seg) => seg.map((s) => [s.tMs / 60_000, s.rssBytes / MiB] as const)));
   const maxDead = Math.max(0, ...samples.map((s) => s.deadLetters));
   const lastSample = samples.at(-1);
-  const opsPerSecond = lastSample ? lastSample.opsTotal / (lastSample.tMs / 1000) : 0;
+  // The load's rate while a dispatcher was there to take it: a restart's recovery (kill to ready) is not load time.
+  const downMs = (faults?.restarts ?? [])
+    .filter((r) => lastSample && r.killedAtMs < lastSample.tMs)
+    .reduce((sum, r) => sum + r.recoveryMs, 0);
+  const upMs = lastSample ? Math.max(1, lastSample.tMs - downMs) : 0;
+  const opsPerSecond = lastSample ? lastSample.opsTotal / (upMs / 1000) : 0;
   const failures: string[] = [];
   const after = segments.reduce((n, seg) => n + seg.length, 0);
   if (after < 6) failures.push(`too few samples after the warm-up (${after})`);

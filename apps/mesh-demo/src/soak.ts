@@ -278,7 +278,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakSummary> {
       ),
       every(options.partitionEveryMs, () => (worker as SoakWorker).partition(options.partitionForMs ?? 10_000)),
     ];
-    const tasks = [sampler(), producer(), producer(), ...[0, 1, 2, 3].map(consumer)];
+    // Eight consumer lanes: each waits for one call at a time, and four could not reach 500 ops/s when a call takes
+    // 15–20 ms (a slow host's fsync), so the queue sat at its depth and the load, not the dispatcher, set the rate.
+    const tasks = [sampler(), producer(), producer(), ...Array.from({ length: 8 }, (_, lane) => consumer(lane))];
     // The worker stops one lease before the end, so its last leases have run out when the final drain starts.
     const workerEnd = Math.max(0, options.durationMs - (options.leaseDurationMs ?? 30_000));
     await sleep(workerEnd);
