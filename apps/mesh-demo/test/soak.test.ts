@@ -15,7 +15,9 @@ describe("soak (short)", () => {
     onTestFinished(() => rmSync(out, { recursive: true, force: true }));
     const args = [
       soakScript,
-      ...["--duration", "90s", "--warmup", "40s", "--rate", "500", "--depth", "1500"],
+      // 250 ops/s: what this 2-core machine sustains beside the dispatcher with room to spare (at 500 the load reached
+      // 250–450 depending on the host, and the short window's RSS trend then measured the process still settling).
+      ...["--duration", "90s", "--warmup", "40s", "--rate", "250", "--depth", "1500"],
       ...["--dead-letter-max", "300", "--rss-slope-limit", "8", "--out", out],
       // The faults fit in the same 90 s: one kill -9 of the dispatcher early in the warm-up (the restarted process gets
       // the same 40 s warm-up and then most of the window to show a trend), and two 8 s network partitions of the worker.
@@ -37,7 +39,7 @@ describe("soak (short)", () => {
     expect(code).toBe(0);
     // The dead-letter bound was reached (so purging ran) and nothing failed but fenced late calls.
     expect(summary.maxDeadLetters).toBe(300);
-    expect(summary.opsPerSecond).toBeGreaterThan(250);
+    expect(summary.opsPerSecond).toBeGreaterThanOrEqual(125);
     // The faults happened, and the dispatcher came back from the kill without losing an acknowledged item.
     expect(summary.restarts).toHaveLength(1);
     expect(summary.partitions).toBe(2);
