@@ -2,6 +2,9 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
+    // Two files at a time (vitest's default on a 2-core machine is one): the cluster drill mostly waits on its NATS
+    // servers and the other files on the machine's NATS.
+    maxWorkers: 2,
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
