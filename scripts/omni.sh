@@ -61,11 +61,15 @@ case "$cmd" in
   test)
     install_deps
     ensure_debian_tools
+    # The alert-rule tests run promtool (Debian's prometheus package): its install (~11 s of apt on a fresh machine)
+    # runs beside the lint and the build, and the tests wait for it. After ensure_debian_tools: one apt at a time.
+    bash scripts/ensure-promtool.sh &
+    promtool_install=$!
     pnpm run lint
     changeset_status
     # One turbo run: a package's type check starts as soon as what it imports is built.
     pnpm exec turbo run build typecheck
-    bash scripts/ensure-promtool.sh # the alert-rule tests run promtool (Debian's prometheus package)
+    wait "$promtool_install"
     pnpm run test:unit
     ;;
   bench)
