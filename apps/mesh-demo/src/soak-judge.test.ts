@@ -31,29 +31,25 @@ function samples(ops: number): SoakSample[] {
   }));
 }
 
+/** The verdict on {@link samples} of `ops` operations, with these restarts (none: no faults reported). */
+function judgeOps(ops: number, restarts?: { killedAtMs: number; recoveryMs: number }[]) {
+  const faults = restarts ? { restarts, partitions: 0, restartErrors: {} } : undefined;
+  return judge(samples(ops), options, { errors: {}, final, ...(faults ? { faults } : {}) });
+}
+
 describe("the soak's load rate", () => {
   it("is counted over the time a dispatcher was up: a restart's recovery is not load time", () => {
     // 22,140 operations in 90 s is 246 a second, under half of 500; with 3 s of those 90 down it is 254.5.
-    const restarts = [{ killedAtMs: 10_000, recoveryMs: 3_000 }];
-    const up = judge(samples(22_140), options, {
-      errors: {},
-      final,
-      faults: { restarts, partitions: 0, restartErrors: {} },
-    });
+    const up = judgeOps(22_140, [{ killedAtMs: 10_000, recoveryMs: 3_000 }]);
     expect(up.opsPerSecond).toBe(254);
     expect(up.failures).toEqual([]);
-    const never = judge(samples(22_140), options, { errors: {}, final });
+    const never = judgeOps(22_140);
     expect(never.opsPerSecond).toBe(246);
     expect(never.failures).toEqual(["the load reached only 246 ops/s of 500"]);
   });
 
   it("leaves out only restarts that began before the last sample", () => {
-    const restarts = [{ killedAtMs: 95_000, recoveryMs: 3_000 }];
-    const late = judge(samples(22_140), options, {
-      errors: {},
-      final,
-      faults: { restarts, partitions: 0, restartErrors: {} },
-    });
+    const late = judgeOps(22_140, [{ killedAtMs: 95_000, recoveryMs: 3_000 }]);
     expect(late.opsPerSecond).toBe(246);
   });
 });

@@ -18,7 +18,10 @@ describe("soak (short)", () => {
       // 250 ops/s: what this 2-core machine sustains beside the dispatcher with room to spare (at 500 the load reached
       // 250–450 depending on the host, and the short window's RSS trend then measured the process still settling).
       ...["--duration", "90s", "--warmup", "40s", "--rate", "250", "--depth", "1500"],
-      ...["--dead-letter-max", "300", "--rss-slope-limit", "8", "--out", out],
+      // The trend limit: the restarted process's 40 s window still holds its settling — measured 4.2, 5.6, 7.4, 8.3 and
+      // 8.7 MiB/min in runs that lost nothing and ended within 4 % of where they started — so 8 failed CI now and then.
+      // 12 still fails the leak the hardening fixed (14.9 MiB/min); the ten-minute `pnpm soak` keeps its limit of 4.
+      ...["--dead-letter-max", "300", "--rss-slope-limit", "12", "--out", out],
       // The faults fit in the same 90 s: one kill -9 of the dispatcher early in the warm-up (the restarted process gets
       // the same 40 s warm-up and then most of the window to show a trend), and two 8 s network partitions of the worker.
       ...["--first-kill", "10s", "--kill-every", "90s", "--rewarm", "40s"],

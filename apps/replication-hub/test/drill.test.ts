@@ -148,6 +148,7 @@ describe("drill: two dispatchers, one hub process, kill -9 and a partition", () 
 
       // 1. kill -9 the hub mid-load, restart it on the same ports and data.
       const ackedBeforeKill = a.replicator.lag().ackedSequence;
+      expect(ackedBeforeKill).toBeGreaterThan(0);
       hub.child.kill("SIGKILL");
       await hub.exited;
       await sleep(400);
