@@ -30,6 +30,13 @@ const common: Options = {
 // ERR_REQUIRE_ESM on Node 21 and 22.0–22.11, which `engines` allows, so the CommonJS build carries its own copy.
 export default defineConfig([
   { ...common, format: ["esm"], clean: ["**/*.js", "**/*.js.map", "**/*.d.ts"] },
-  // scripts/cjs-declarations.mjs then marks the .d.cts imports of jose's (ESM) types as such (TS1479 otherwise).
-  { ...common, format: ["cjs"], clean: ["**/*.cjs", "**/*.cjs.map", "**/*.d.cts"], noExternal: ["jose"] },
+  // The declarations are the same for both formats: only the ESM build runs the type checker over them (a pass of
+  // 25-30 s on the build's critical path), and scripts/cjs-declarations.mjs writes each dist/*.d.ts as a .d.cts.
+  {
+    ...common,
+    format: ["cjs"],
+    dts: false,
+    clean: ["**/*.cjs", "**/*.cjs.map", "**/*.d.cts"],
+    noExternal: ["jose"],
+  },
 ]);
