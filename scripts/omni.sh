@@ -34,6 +34,16 @@ ensure_debian_tools() {
   fi
 }
 
+# The mesh demo's page test drives Debian's Chromium (apps/mesh-demo's test setup installs it too when run alone).
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ] || [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then return 0; fi
+  local started
+  started=$(date +%s)
+  (DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 ||
+    { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null; })
+  echo "omni: installed chromium in $(($(date +%s) - started)) s" >&2
+}
+
 install_deps() {
   ensure_pnpm
   pnpm install --frozen-lockfile
@@ -61,15 +71,16 @@ case "$cmd" in
   test)
     install_deps
     ensure_debian_tools
-    # The alert-rule tests run promtool (Debian's prometheus package): its install (~11 s of apt on a fresh machine)
-    # runs beside the lint and the build, and the tests wait for it. After ensure_debian_tools: one apt at a time.
-    bash scripts/ensure-promtool.sh &
-    promtool_install=$!
+    # The alert-rule tests run promtool (Debian's prometheus package) and the demo's page test drives Chromium: their
+    # installs (~11 s and ~18 s of apt on a fresh machine) run beside the lint and the build, one after the other (one
+    # apt at a time, after ensure_debian_tools), and the tests wait for them.
+    { bash scripts/ensure-promtool.sh && ensure_chromium; } &
+    test_packages_install=$!
     pnpm run lint
     changeset_status
     # One turbo run: a package's type check starts as soon as what it imports is built.
     pnpm exec turbo run build typecheck
-    wait "$promtool_install"
+    wait "$test_packages_install"
     pnpm run test:unit
     ;;
   bench)
