@@ -125,6 +125,8 @@ const list = scenarios(counts)
   .filter((s) => only.length === 0 || only.includes(s.id))
   .map((s) => ({ ...s, systems: s.systems.filter((id) => !notRun.includes(id)) }));
 const samples = new Map<string, Samples>();
+/** What each restart reported beside its time (the log's events, how many were replayed after the newest snapshot). */
+const restarts: Partial<Record<SystemId, Record<string, unknown>>> = {};
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 /**
@@ -185,6 +187,7 @@ async function runDepth(systems: readonly SystemHandle[], group: Group): Promise
   const restarted = await group.restart();
   if (restarted) {
     record("restart-large", primary.id, { restart: restarted.ms });
+    restarts[primary.id] = { ...restarted };
     log(`[heavy] ${group.name} restart ${JSON.stringify(roundAll(restarted))}`);
   }
   await group.producer.call("reset");
@@ -259,7 +262,7 @@ if (exitCode === 0) {
     counts,
     durationMs: Date.now() - started,
   };
-  writeFileSync(out, `${JSON.stringify({ machine, run, scenarios: results }, null, 2)}\n`);
+  writeFileSync(out, `${JSON.stringify({ machine, run, scenarios: results, restarts }, null, 2)}\n`);
   console.log(
     `${machine.cores} cores (${machine.cpu}), Node ${machine.node}, ${run.mode} run, ${reps} repetition(s) after ${warmup} warm-up, medians, OmniRelay durability '${durability}'\n`,
   );

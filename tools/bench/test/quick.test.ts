@@ -24,6 +24,7 @@ describe("pnpm bench -- --quick", () => {
       machine: { cores: number };
       run: { mode: string; without: string[] };
       scenarios: ScenarioResult[];
+      restarts: Record<string, { ms: number; events?: number; replayedEvents?: number }>;
     };
     expect(json.run.mode).toBe("quick");
     expect(json.run.without).toEqual([]);
@@ -59,6 +60,12 @@ describe("pnpm bench -- --quick", () => {
       }
     }
     for (const scenario of json.scenarios) expect(stdout).toContain(scenario.title);
+    // The restart row's context is kept with it: how long the log was and how much of it was replayed.
+    const restart = json.scenarios.find((s) => s.id === "restart-large")?.metrics[0]?.values["omnirelay-http"];
+    expect(json.restarts["omnirelay-http"]?.ms).toBe(restart?.samples[0]);
+    expect(json.restarts["omnirelay-http"]?.events).toBeGreaterThanOrEqual(1);
+    expect(json.restarts["omnirelay-http"]?.replayedEvents).toBeGreaterThanOrEqual(0);
+    expect(json.restarts.bullmq?.ms).toBeGreaterThan(0);
     // The tenant row measured only the small tenant's items, and the fair dispatcher really shares: its small tenant
     // waits less than behind the plain dispatcher's FIFO, which serves the whole flood first.
     const tenant = json.scenarios.find((s) => s.id === "tenant-latency");
