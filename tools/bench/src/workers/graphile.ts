@@ -74,7 +74,7 @@ async function producerRole(): Promise<void> {
           // What autovacuum does between bursts in a deployment, done now: without it every scenario's deleted rows
           // stay in the table and its indexes for the next scenario's scans to step over.
           if (process.env.BENCH_GRAPHILE_VACUUM !== "off")
-            await c.query("vacuum analyze graphile_worker._private_jobs");
+            await c.query("vacuum graphile_worker._private_jobs");
         });
         const r = await utils.withPgClient((c) =>
           c.query("select count(*)::int as n from graphile_worker._private_jobs"),
