@@ -30,17 +30,22 @@ ensure_debian_tools() {
   command -v curl >/dev/null 2>&1 || missing+=(curl)
   if [ "${#missing[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "omni: installing ${missing[*]}" >&2
-    (apt-get install -y --no-install-recommends "${missing[@]}" || { apt-get update && apt-get install -y --no-install-recommends "${missing[@]}"; }) >&2
+    apt_install "${missing[@]}" >&2
   fi
 }
+
+# apt-get install, refreshing the package lists first only when the install fails without them.
+apt_install() (
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends "$@" || { apt-get update && apt-get install -y --no-install-recommends "$@"; }
+)
 
 # The mesh demo's page test drives Debian's Chromium (apps/mesh-demo's test setup installs it too when run alone).
 ensure_chromium() {
   if [ -x /usr/bin/chromium ] || [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then return 0; fi
   local started
   started=$(date +%s)
-  (DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 ||
-    { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null; })
+  apt_install chromium >/dev/null 2>&1
   echo "omni: installed chromium in $(($(date +%s) - started)) s" >&2
 }
 

@@ -126,7 +126,7 @@ const list = scenarios(counts)
   .map((s) => ({ ...s, systems: s.systems.filter((id) => !notRun.includes(id)) }));
 const samples = new Map<string, Samples>();
 /** What each restart reported beside its time (the log's events, how many were replayed after the newest snapshot). */
-const restarts: Partial<Record<SystemId, Record<string, unknown>>> = {};
+const restarts: Partial<Record<SystemId, NonNullable<Awaited<ReturnType<Group["restart"]>>>>> = {};
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 /**
@@ -187,7 +187,7 @@ async function runDepth(systems: readonly SystemHandle[], group: Group): Promise
   const restarted = await group.restart();
   if (restarted) {
     record("restart-large", primary.id, { restart: restarted.ms });
-    restarts[primary.id] = { ...restarted };
+    restarts[primary.id] = restarted;
     log(`[heavy] ${group.name} restart ${JSON.stringify(roundAll(restarted))}`);
   }
   await group.producer.call("reset");
