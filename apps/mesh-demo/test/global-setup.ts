@@ -2,10 +2,15 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 
-/** Builds dist/main.js (the tests run the demo as processes) and makes sure a Chromium is installed. */
+/**
+ * Builds dist/main.js (the tests run the demo as processes) and makes sure a Chromium is installed. The build is skipped
+ * when `MESH_DEMO_PREBUILT=1` says it was just made: test/run.mjs builds once and then runs two vitest processes side by
+ * side, and a second build (tsup cleans dist/) must not run under the soak's process.
+ */
 export default function setup(): void {
   const root = resolve(import.meta.dirname, "..");
-  execFileSync(process.execPath, [findTsup(root)], { cwd: root, stdio: "ignore" });
+  if (process.env.MESH_DEMO_PREBUILT !== "1")
+    execFileSync(process.execPath, [findTsup(root)], { cwd: root, stdio: "ignore" });
   if (!existsSync("/usr/bin/chromium")) installChromium();
 }
 
