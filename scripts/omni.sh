@@ -54,6 +54,39 @@ install_deps() {
   pnpm install --frozen-lockfile
 }
 
+# The addon better-sqlite3 compiles on a machine that cannot download its prebuilt binary (this one: no GitHub).
+sqlite_addon_built() {
+  compgen -G "node_modules/.pnpm/better-sqlite3@*/node_modules/better-sqlite3/build/Release/better_sqlite3.node" >/dev/null
+}
+
+# `test`'s install. On a fresh machine better-sqlite3's addon compiles for ~80 s on one core (SQLite is one C file) while
+# the other core idles, and nothing before the tests loads it: so install without build scripts, build the two small
+# ones (esbuild, buf: the build uses them), and compile the addon in the background beside the lint, the build and the
+# type check; the tests wait for it (wait_for_sqlite_addon). Where the addon is already built, a plain install.
+install_deps_for_test() {
+  ensure_pnpm
+  if sqlite_addon_built; then
+    pnpm install --frozen-lockfile
+    return
+  fi
+  pnpm install --frozen-lockfile --ignore-scripts
+  pnpm rebuild esbuild @bufbuild/buf
+  sqlite_addon_log=$(mktemp)
+  echo "omni: compiling better-sqlite3's addon in the background (log: $sqlite_addon_log)" >&2
+  pnpm rebuild better-sqlite3 >"$sqlite_addon_log" 2>&1 &
+  sqlite_addon_build=$!
+}
+
+wait_for_sqlite_addon() {
+  if [ -z "${sqlite_addon_build:-}" ]; then return; fi
+  if ! wait "$sqlite_addon_build"; then
+    cat "$sqlite_addon_log" >&2
+    echo "omni: better-sqlite3's addon did not build" >&2
+    return 1
+  fi
+  rm -f "$sqlite_addon_log"
+}
+
 # Every changeset must parse (the whole folder is read only when no --since is given, or since a commit older than all of
 # them), and a published package changed since main needs a changeset. A fresh clone of main has its main branch (HEAD is
 # main: nothing changed). Without a local main (a clone of another branch), compare with the first commit instead.
@@ -74,7 +107,7 @@ case "$cmd" in
     pnpm --filter @omnirelay/mesh-demo mesh -- "$@"
     ;;
   test)
-    install_deps
+    install_deps_for_test
     ensure_debian_tools
     # The alert-rule tests run promtool (Debian's prometheus package) and the demo's page test drives Chromium: their
     # installs (~11 s and ~18 s of apt on a fresh machine) run beside the lint and the build, one after the other (one
@@ -86,6 +119,7 @@ case "$cmd" in
     # One turbo run: a package's type check starts as soon as what it imports is built.
     pnpm exec turbo run build typecheck
     wait "$test_packages_install"
+    wait_for_sqlite_addon
     pnpm run test:unit
     ;;
   bench)
