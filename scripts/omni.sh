@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine that has only Node and npm.
 #   bash scripts/omni.sh demo   install, build, start the local mesh (Ctrl-C stops it)
-#   bash scripts/omni.sh test   install, lint, check the changesets, build, typecheck and run every test
+#   bash scripts/omni.sh test   install, lint, check the changesets, build, type-check and run every test
 #   bash scripts/omni.sh bench  install, build, run the benchmark (arguments go to tools/bench, e.g. --quick)
 #   bash scripts/omni.sh soak   install, build, soak the demo's dispatcher for ten minutes (arguments go to the soak)
 # It brings the pinned pnpm itself (corepack cannot verify signatures on this registry).
@@ -118,8 +118,9 @@ case "$cmd" in
     test_packages_install=$!
     pnpm run lint
     changeset_status
-    # One turbo run: a package's type check starts as soon as what it imports is built.
-    pnpm exec turbo run build typecheck
+    # The build, then one type check of every package's files in one TypeScript program (scripts/typecheck.mjs).
+    pnpm exec turbo run build
+    pnpm run typecheck
     wait "$test_packages_install"
     wait_for_sqlite_addon
     pnpm run test:unit
