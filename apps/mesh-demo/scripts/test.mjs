@@ -13,10 +13,13 @@ import { execFileSync, spawn } from "node:child_process";
 const args = process.argv.slice(2);
 const soakFile = "test/soak.test.ts";
 
-/** Runs `vitest run <argv>`; resolves with its exit code and, when `buffered`, everything it printed. */
-function vitest(argv, buffered) {
+/**
+ * Runs `vitest run <argv>`; resolves with its exit code and, when `buffered`, everything it printed. `prebuilt` tells
+ * the global setup that dist/ was just built here (it builds otherwise).
+ */
+function vitest(argv, { buffered, prebuilt }) {
   const child = spawn("vitest", ["run", ...argv], {
-    env: { ...process.env, MESH_DEMO_PREBUILT: "1" },
+    env: prebuilt ? { ...process.env, MESH_DEMO_PREBUILT: "1" } : process.env,
     stdio: buffered ? ["ignore", "pipe", "pipe"] : "inherit",
   });
   let output = "";
@@ -36,11 +39,11 @@ function vitest(argv, buffered) {
 }
 
 if (args.length > 0) {
-  process.exitCode = (await vitest(args, false)).code;
+  process.exitCode = (await vitest(args, { buffered: false, prebuilt: false })).code;
 } else {
   execFileSync("tsup", [], { stdio: "ignore" });
-  const soak = vitest(["--config", "vitest.soak.config.ts"], true);
-  const rest = await vitest(["--exclude", soakFile], false);
+  const soak = vitest(["--config", "vitest.soak.config.ts"], { buffered: true, prebuilt: true });
+  const rest = await vitest(["--exclude", soakFile], { buffered: false, prebuilt: true });
   console.log(`\n--- ${soakFile}, run beside the files above ---\n`);
   const soakResult = await soak;
   process.stdout.write(soakResult.output);
