@@ -38,6 +38,11 @@ describe("soak (short)", () => {
     });
     const code = await new Promise<number | null>((res) => child.once("exit", (c) => res(c)));
     const { summary } = JSON.parse(readFileSync(join(out, "soak-summary.json"), "utf8"));
+    // The margins, in the CI log: it runs beside the demo's other test files (scripts/test.mjs).
+    console.log(
+      `soak: ${summary.opsPerSecond} ops/s (floor 125), RSS trend ${summary.rssSlopeMiBPerMin} MiB/min (limit 12), ` +
+        `${summary.final.acknowledged} acknowledged, ${summary.final.lost} lost`,
+    );
     expect(summary.failures, `${stdout}\n${stderr}`).toEqual([]);
     expect(code).toBe(0);
     // The dead-letter bound was reached (so purging ran) and nothing failed but fenced late calls.
