@@ -10,7 +10,8 @@
 // With arguments (`pnpm test -- test/mesh.test.ts`) it is plain `vitest run <arguments>`.
 import { execFileSync, spawn } from "node:child_process";
 
-const args = process.argv.slice(2);
+// `pnpm test -- <file>` passes the `--` on.
+const args = process.argv.slice(2).filter((arg) => arg !== "--");
 const soakFile = "test/soak.test.ts";
 
 /**
