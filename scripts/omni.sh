@@ -64,11 +64,11 @@ sqlite_addon_built() {
 # ones (esbuild, buf: the build uses them), and compile the addon in the background beside the lint, the build and the
 # type check; the tests wait for it (wait_for_sqlite_addon). Where the addon is already built, a plain install.
 install_deps_for_test() {
-  ensure_pnpm
   if sqlite_addon_built; then
-    pnpm install --frozen-lockfile
+    install_deps
     return
   fi
+  ensure_pnpm
   pnpm install --frozen-lockfile --ignore-scripts
   pnpm rebuild esbuild @bufbuild/buf
   sqlite_addon_log=$(mktemp)

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from "node:path";
 
 /**
  * Builds dist/main.js (the tests run the demo as processes) and makes sure a Chromium is installed. The build is skipped
- * when `MESH_DEMO_PREBUILT=1` says it was just made: test/run.mjs builds once and then runs two vitest processes side by
+ * when `MESH_DEMO_PREBUILT=1` says it was just made: scripts/test.mjs builds once and then runs two vitest processes side by
  * side, and a second build (tsup cleans dist/) must not run under the soak's process.
  */
 export default function setup(): void {
