@@ -22,6 +22,7 @@ interface MeshDoc {
   shards: {
     shard: string;
     owner: string;
+    placedOn: string;
     epoch: number;
     servedHere: boolean;
     completedHere?: number;
@@ -108,7 +109,9 @@ describe("--mesh --log jetstream:// (three dispatcher nodes on the machine's NAT
       const view = (i: number) => getJson<MeshDoc>(`${httpUrl(i)}/demo/mesh`);
 
       // Every shard owned, by a live member, and served by exactly the node the ownership key names (once the
-      // placement settled: at the start the first node takes every shard and hands some over as the others join).
+      // placement settled: at the start the first node takes every shard and hands some over as the others join;
+      // a view in which all three see three members can still come before the first node's next rebalance, so
+      // settled also means every node's placement names the shard's owner).
       const servedBy = (docs: MeshDoc[], shard: string) =>
         docs.filter((d) => d.shards.find((s) => s.shard === shard)?.servedHere).map((d) => d.nodeId);
       const placed = await eventually(async () => {
@@ -118,7 +121,8 @@ describe("--mesh --log jetstream:// (three dispatcher nodes on the machine's NAT
           SHARDS.every((shard) => {
             const owner = docs[0]?.shards.find((s) => s.shard === shard)?.owner;
             const servers = servedBy(docs, shard);
-            return owner !== "" && servers.length === 1 && servers[0] === owner;
+            const agreed = docs.every((d) => d.shards.find((s) => s.shard === shard)?.placedOn === owner);
+            return owner !== "" && agreed && servers.length === 1 && servers[0] === owner;
           });
         return settled && docs;
       }, 20_000);
