@@ -33,6 +33,13 @@ import type {
 export interface CheckedLease extends ResourceLeaseCallContext {
   readonly waitMs: number;
   readonly maxItems: number;
+  /**
+   * Called once, synchronously and mid-mutation (it must not call the queue), when the call's grants are chosen and
+   * their commit starts: a caller that pipelines lease calls (a worker session) may start its next one then, so an item
+   * enqueued while these grants commit is granted in its own enqueue's commit instead of waiting for a second one.
+   * Not called when the call ends with none.
+   */
+  readonly onGranted?: (count: number) => void;
 }
 
 /** A fail whose values were checked at the edge. */
@@ -126,12 +133,19 @@ export class QueueEngine extends QueueRuntime {
     this.runDue(now); // items due this millisecond are leasable even if the timer has not run yet
     const grants = this.tx.grant(request.maxItems, { peerId, principal }, now);
     if (grants.length > 0 || request.waitMs === 0) {
+      if (grants.length > 0) request.onGranted?.(grants.length);
       await this.finish();
       return this.deliverable(grants, request.signal);
     }
     const waitMs = Math.min(request.waitMs, this.settings.maxWaitMs);
     const waited = await this.waitForGrants(
-      { peerId, principal, maxItems: request.maxItems, ...(request.signal ? { signal: request.signal } : {}) },
+      {
+        peerId,
+        principal,
+        maxItems: request.maxItems,
+        ...(request.signal ? { signal: request.signal } : {}),
+        ...(request.onGranted ? { onGranted: request.onGranted } : {}),
+      },
       waitMs,
     );
     return this.deliverable(waited, request.signal);

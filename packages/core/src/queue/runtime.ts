@@ -164,7 +164,13 @@ export class QueueRuntime {
 
   /** Waits up to `waitMs` for grants (a long poll); resolves with none when the time is up. */
   waitForGrants(
-    options: { peerId: string | undefined; principal: string | undefined; maxItems: number; signal?: AbortSignal },
+    options: {
+      peerId: string | undefined;
+      principal: string | undefined;
+      maxItems: number;
+      signal?: AbortSignal;
+      onGranted?: (count: number) => void;
+    },
     waitMs: number,
   ): Promise<ResourceLeaseGrant[]> {
     if (options.signal?.aborted) return Promise.reject(cancelled());
@@ -178,6 +184,7 @@ export class QueueRuntime {
         timer: undefined,
         signal: options.signal,
         onAbort: undefined,
+        onGranted: options.onGranted,
       };
       waiter.timer = this.clock.setTimeout(() => {
         this.dropWaiter(waiter);
@@ -235,6 +242,7 @@ export class QueueRuntime {
       this.dropWaiter(waiter);
       const grants = this.tx.grant(waiter.maxItems, waiter, now);
       this.deliveries.push({ waiter, grants });
+      waiter.onGranted?.(grants.length);
     }
   }
 

@@ -12,6 +12,8 @@ export interface LeaseWaiter {
   timer: TimerHandle | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+  /** Told how many grants were chosen for it, before they are committed (see `CheckedLease.onGranted`). */
+  readonly onGranted: ((count: number) => void) | undefined;
 }
 
 /** A waiter's result, delivered after the commit of its LeaseGranted events. */

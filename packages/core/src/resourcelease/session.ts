@@ -95,6 +95,9 @@ export async function openResourceLeaseSession(
   return new ResourceLeaseSession({ ...options, host, meta: admitted as RequestMeta });
 }
 
+/** How long a session waits between lease calls on a queue whose `maxWaitMs` is 0 (it cannot long-poll). */
+const NO_LONG_POLL_RETRY_MS = 50;
+
 /**
  * The dispatcher's side of one worker session: holds the worker's credit and pushes grants as items become
  * available (a long-poll lease of the queue for up to the credit, again and again), applies settlements in frame
@@ -112,7 +115,12 @@ export class ResourceLeaseSession {
   private readonly clock: Clock;
   private readonly abort = new AbortController();
   private credit = 0;
-  private pumping = false;
+  /** A lease call (or an ejection's sleep) is waiting for grants; at most one at a time. */
+  private waiting = false;
+  /** Grants chosen for the session and not yet sent (committing): they count against `maxCredit` as credit does. */
+  private committing = 0;
+  /** Settles when the last lease call's grants were sent (never rejects). */
+  private sending: Promise<unknown> = Promise.resolve();
   private open = true;
   private idleTimer: TimerHandle | undefined;
 
@@ -137,7 +145,7 @@ export class ResourceLeaseSession {
     if (!this.open) return;
     this.armIdle();
     const credit = frame.credit ?? 0;
-    if (this.credit + credit > this.maxCredit) {
+    if (this.credit + this.committing + credit > this.maxCredit) {
       this.fail(
         new OmniRelayError({
           status: "resource-exhausted",
@@ -154,7 +162,7 @@ export class ResourceLeaseSession {
     if (credit > 0) {
       this.credit += credit;
       if (this.host.tracker && this.context.peerId) this.host.tracker.recordPoll(this.context.peerId);
-      if (!this.pumping) void this.pump();
+      this.pump();
     }
   }
 
@@ -242,30 +250,55 @@ export class ResourceLeaseSession {
     }, this.idleTimeoutMs);
   }
 
-  /** Leases for the credit held, pushing what comes, until the credit is used up or the session ends. */
-  private async pump(): Promise<void> {
-    this.pumping = true;
-    const engine = this.host.engine;
-    try {
-      while (this.open && this.credit > 0) {
-        // An ejected peer's session stays open (its settlements still work) but gets no grants until it is back.
-        const ejectedForMs = this.ejectedForMs();
-        if (ejectedForMs > 0) {
-          await this.sleep(ejectedForMs);
-          continue;
-        }
-        const maxItems = Math.min(this.credit, engine.settings.maxBatchSize);
-        const grants = await engine.lease({ ...this.context, waitMs: engine.settings.maxWaitMs, maxItems });
-        if (!this.open) return; // (a grant committed after the end went back to the queue: the signal aborted)
-        if (grants.length === 0) continue;
-        this.credit -= grants.length;
-        this.sink.send({ grants });
-      }
-    } catch (error) {
-      if (this.open) this.fail(error);
-    } finally {
-      this.pumping = false;
+  /**
+   * Leases for the credit held, pushing what comes, until the credit is used up or the session ends. Lease calls are
+   * pipelined: the next one starts as soon as the last one's grants are chosen, while they commit, so the session
+   * always has a call waiting and an item enqueued meanwhile is granted in its enqueue's own commit. Grants are sent in
+   * the order they were chosen; until then they count against the credit limit as the credit they used did.
+   */
+  private pump(): void {
+    if (this.waiting || !this.open || this.credit <= 0) return;
+    this.waiting = true;
+    // An ejected peer's session stays open (its settlements still work) but gets no grants until it is back.
+    const ejectedForMs = this.ejectedForMs();
+    if (ejectedForMs > 0) {
+      void this.sleep(ejectedForMs).then(() => this.next());
+      return;
     }
+    const engine = this.host.engine;
+    const maxItems = Math.min(this.credit, engine.settings.maxBatchSize);
+    let chosen = false;
+    const onGranted = (count: number) => {
+      chosen = true;
+      this.credit -= count;
+      this.committing += count;
+      queueMicrotask(() => this.next()); // not from inside the queue's mutation
+    };
+    const call = engine.lease({ ...this.context, waitMs: engine.settings.maxWaitMs, maxItems, onGranted });
+    // Each call's grants go out after the previous call's (two commits may settle within one turn).
+    this.sending = Promise.all([call, this.sending]).then(
+      ([grants]) => {
+        this.committing -= grants.length;
+        if (!chosen) {
+          // The long poll ended with none.
+          // A queue that does not long-poll (maxWaitMs 0) answers at once: ask again after a pause, not in a spin.
+          if (engine.settings.maxWaitMs > 0) this.next();
+          else void this.sleep(NO_LONG_POLL_RETRY_MS).then(() => this.next());
+        }
+        // (After the end, a grant committed goes back to the queue: the signal aborted.)
+        if (this.open && grants.length > 0) this.sink.send({ grants });
+      },
+      (error: unknown) => {
+        if (!chosen) this.waiting = false;
+        if (this.open) this.fail(error);
+      },
+    );
+  }
+
+  /** The call that was waiting for grants has them (or ended): the next may start. */
+  private next(): void {
+    this.waiting = false;
+    this.pump();
   }
 
   /** How long the session's peer stays ejected by outlier detection; 0 when it is not. */

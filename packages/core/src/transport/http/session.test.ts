@@ -136,6 +136,55 @@ describe("worker sessions over HTTP (WebSocket)", () => {
     expect(Date.now() - started).toBeLessThan(500);
   });
 
+  it("grants an item enqueued while the session's last grant commits in that enqueue's own commit, and in order", async () => {
+    // A log whose commits can be held: each publish is recorded as the event types it carries.
+    const publishes: string[][] = [];
+    let release: (() => void) | undefined;
+    let held: Promise<void> | undefined;
+    const replicator = {
+      publish: async (events: readonly ResourceLeaseReplicationEvent[]) => {
+        publishes.push(events.map((e) => e.eventType));
+        if (held) await held;
+      },
+    };
+    const s = await stack({ queue: { replicator } });
+    const w = await session(s.url);
+    w.send({ credit: 5 });
+    await sleep(50);
+    held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const first = s.client.enqueue(item(1));
+    await w.until(() => publishes.length === 1);
+    const second = s.client.enqueue(item(2)); // arrives while item 1's grant is still committing
+    await w.until(() => publishes.length === 2);
+    release?.();
+    held = undefined;
+    await Promise.all([first, second]);
+    await w.until(() => w.grants().length === 2);
+    // One commit each on the way to the worker; without a lease call waiting meanwhile, item 2 would have taken two
+    // (its enqueue, then its grant once the session asked again).
+    expect(publishes).toEqual([
+      ["Enqueue", "LeaseGranted"],
+      ["Enqueue", "LeaseGranted"],
+    ]);
+    expect(w.grants().map((g) => g.sequenceId)).toEqual([1, 2]);
+    expect(s.queue.stats()).toMatchObject({ pendingCount: 0, activeLeaseCount: 2 });
+  });
+
+  it("keeps asking a queue that does not long-poll (maxWaitMs 0) without spinning, and pushes what comes", async () => {
+    const s = await stack({ queue: { maxWaitMs: 0 } });
+    const w = await session(s.url);
+    w.send({ credit: 1 });
+    // A session spinning on instant empty answers would starve the event loop: this timer would not fire in time.
+    const before = Date.now();
+    await sleep(100);
+    expect(Date.now() - before).toBeLessThan(1000);
+    await s.client.enqueue(item(1));
+    await w.until(() => w.grants().length === 1);
+    expect(w.grants()[0]?.sequenceId).toBe(1);
+  });
+
   it("a socket killed mid-lease releases nothing early and grants nothing twice; the next session renews and completes", async () => {
     const s = await stack({ queue: { leaseDurationMs: 1500 } });
     await s.client.enqueueMany([1, 2].map(item));
