@@ -182,7 +182,17 @@ async function producerRole(): Promise<void> {
       },
       paced: async (a) => {
         const o = itemOptions(a);
-        await paced(a.count as number, a.ratePerSec as number, (i) => client.enqueue(payload(i, o)));
+        // BENCH_TRACE_ACKS=1: print the enqueue's own round trip (sent → acknowledged, so committed), which splits
+        // the latency rows' enqueue → handler start into the enqueue and the delivery.
+        const acks: number[] = [];
+        await paced(a.count as number, a.ratePerSec as number, (i) => {
+          const sent = nowMs();
+          return client.enqueue(payload(i, o)).then(() => acks.push(nowMs() - sent));
+        });
+        if (process.env.BENCH_TRACE_ACKS === "1") {
+          const [p50, p90, p99] = [50, 90, 99].map((p) => percentile(acks, p).toFixed(2));
+          process.stderr.write(`[acks] enqueue round trip p50 ${p50} p90 ${p90} p99 ${p99} ms (${acks.length})\n`);
+        }
         return {};
       },
       reset: async () => {
