@@ -187,9 +187,14 @@ describe("live mesh page", () => {
       expect(charts.map((c) => c.id)).toEqual(["chart-throughput", "chart-queue", "chart-lag"]);
       for (const c of charts) for (const line of c.lines) expect(line).toBe(c.points);
       expect(charts.map((c) => c.lines.length)).toEqual([2, 2, 1]);
-      const history = (
-        await getJson<{ history: { enqueuedPerSec: number; completedPerSec: number }[] }>(`${httpUrl}/demo/state`)
-      ).history;
+      // The samples show the seeder's enqueues and the worker's completions once the worker is up (on a loaded
+      // machine its process can start after the fourth sample: wait for them rather than read the first four).
+      const history = await eventually(async () => {
+        const h = (
+          await getJson<{ history: { enqueuedPerSec: number; completedPerSec: number }[] }>(`${httpUrl}/demo/state`)
+        ).history;
+        return h.some((s) => s.completedPerSec > 0) && h;
+      }, 20_000);
       expect(Math.max(...history.map((h) => h.enqueuedPerSec))).toBeGreaterThan(0);
       expect(Math.max(...history.map((h) => h.completedPerSec))).toBeGreaterThan(0);
 
