@@ -276,23 +276,26 @@ export class ResourceLeaseSession {
     };
     const call = engine.lease({ ...this.context, waitMs: engine.settings.maxWaitMs, maxItems, onGranted });
     // Each call's grants go out after the previous call's (two commits may settle within one turn).
-    this.sending = Promise.all([call, this.sending]).then(
-      ([grants]) => {
-        this.committing -= grants.length;
-        if (!chosen) {
-          // The long poll ended with none.
-          // A queue that does not long-poll (maxWaitMs 0) answers at once: ask again after a pause, not in a spin.
-          if (engine.settings.maxWaitMs > 0) this.next();
-          else void this.sleep(NO_LONG_POLL_RETRY_MS).then(() => this.next());
-        }
-        // (After the end, a grant committed goes back to the queue: the signal aborted.)
-        if (this.open && grants.length > 0) this.sink.send({ grants });
-      },
-      (error: unknown) => {
-        if (!chosen) this.waiting = false;
-        if (this.open) this.fail(error);
-      },
-    );
+    this.sending = Promise.all([call, this.sending])
+      .then(
+        ([grants]) => {
+          this.committing -= grants.length;
+          if (!chosen) {
+            // The long poll ended with none.
+            // A queue that does not long-poll (maxWaitMs 0) answers at once: ask again after a pause, not in a spin.
+            if (engine.settings.maxWaitMs > 0) this.next();
+            else void this.sleep(NO_LONG_POLL_RETRY_MS).then(() => this.next());
+          }
+          // (After the end, a grant committed goes back to the queue: the signal aborted.)
+          if (this.open && grants.length > 0) this.sink.send({ grants });
+        },
+        (error: unknown) => {
+          if (!chosen) this.waiting = false;
+          this.fail(error);
+        },
+      )
+      // A sink that throws ends the session (fail never throws), and the chain stays resolved for the next call.
+      .catch((error: unknown) => this.fail(error));
   }
 
   /** The call that was waiting for grants has them (or ended): the next may start. */
