@@ -19,10 +19,10 @@ export function freePort(): Promise<number> {
 
 /**
  * CPU time of a process in µs: the time each of its threads has run (`/proc/<pid>/task/<tid>/schedstat`, in ns, so a
- * short run still counts exactly); 0 when the process has gone. A thread that ended meanwhile takes its time with it
+ * short run still counts exactly); undefined when the process has gone. A thread that ended meanwhile takes its time with it
  * (the processes measured here keep theirs).
  */
-export function cpuMicrosOf(pid: number): number {
+export function cpuMicrosOf(pid: number): number | undefined {
   let ns = 0;
   try {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
@@ -33,7 +33,7 @@ export function cpuMicrosOf(pid: number): number {
       }
     }
   } catch {
-    return 0;
+    return undefined;
   }
   return ns / 1000;
 }

@@ -89,9 +89,13 @@ function cpuMeter(s: SystemHandle): (count: number) => number {
   const before = new Map(s.group.pids().map((pid) => [pid, cpuMicrosOf(pid)]));
   return (count) => {
     let spent = 0;
-    // A process started meanwhile (a PostgreSQL backend) counts from 0; one gone meanwhile is lost (under-counted).
-    for (const pid of new Set([...before.keys(), ...s.group.pids()]))
-      spent += cpuMicrosOf(pid) - (before.get(pid) ?? 0);
+    // A process started meanwhile (a PostgreSQL backend) counts from 0; one gone meanwhile is lost (under-counted):
+    // counting it as 0 now subtracted all its earlier time, and a graphile-worker row came out at -836 µs per item.
+    // A process's CPU time never falls, so a pid reused meanwhile adds nothing either.
+    for (const pid of new Set([...before.keys(), ...s.group.pids()])) {
+      const now = cpuMicrosOf(pid);
+      if (now !== undefined) spent += Math.max(0, now - (before.get(pid) ?? 0));
+    }
     return spent / count;
   };
 }
