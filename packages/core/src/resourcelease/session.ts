@@ -281,8 +281,8 @@ export class ResourceLeaseSession {
         ([grants]) => {
           this.committing -= grants.length;
           if (!chosen) {
-            // The long poll ended with none.
-            // A queue that does not long-poll (maxWaitMs 0) answers at once: ask again after a pause, not in a spin.
+            // The long poll ended with none. A queue that does not long-poll (maxWaitMs 0) answers at once: ask
+            // again after a pause, not in a spin.
             if (engine.settings.maxWaitMs > 0) this.next();
             else void this.sleep(NO_LONG_POLL_RETRY_MS).then(() => this.next());
           }

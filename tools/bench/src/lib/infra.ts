@@ -19,8 +19,8 @@ export function freePort(): Promise<number> {
 
 /**
  * CPU time of a process in µs: the time each of its threads has run (`/proc/<pid>/task/<tid>/schedstat`, in ns, so a
- * short run still counts exactly); undefined when the process has gone. A thread that ended meanwhile takes its time with it
- * (the processes measured here keep theirs).
+ * short run still counts exactly); undefined when the process has gone. A thread that ended meanwhile takes its time
+ * with it (the processes measured here keep theirs).
  */
 export function cpuMicrosOf(pid: number): number | undefined {
   let ns = 0;
