@@ -1,0 +1,45 @@
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+
+// probes/enqueue-rtt.mjs is what docs/performance.md's enqueue splits were measured with: it must run in each mode,
+// over both transports, and report figures that hang together (nothing here about speed).
+const run = promisify(execFile);
+const probe = join(import.meta.dirname, "..", "probes", "enqueue-rtt.mjs");
+
+async function measure(args: string[]): Promise<Record<string, number | string>> {
+  const { stdout } = await run(process.execPath, [probe, ...args], { timeout: 60_000 });
+  return JSON.parse(stdout.trim().split("\n").at(-1) as string);
+}
+
+describe("probes/enqueue-rtt.mjs", () => {
+  it.each(["http", "grpc"])(
+    "paces single enqueues over %s to a SQLite log and splits off the dispatcher's share",
+    async (transport) => {
+      const r = await measure(["--transport", transport, "--count", "400", "--rate", "400"]);
+      expect(r).toMatchObject({ transport, log: "sqlite", durability: "batched", mode: "paced", items: 300 });
+      expect(r.p50).toBeGreaterThan(0);
+      expect(r.p50).toBeLessThanOrEqual(r.p90 as number);
+      expect(r.p90).toBeLessThanOrEqual(r.p99 as number);
+      // Every dispatch is inside some item's round trip, so its median cannot be the longer one.
+      expect(r.dispatchP50).toBeGreaterThan(0);
+      expect(r.dispatchP50).toBeLessThanOrEqual(r.p50 as number);
+    },
+  );
+
+  it("runs a closed loop on an in-memory queue and charges CPU to each process", async () => {
+    const r = await measure(["--mode", "closed", "--log", "memory", "--count", "4000", "--lanes", "16"]);
+    expect(r).toMatchObject({ transport: "http", log: "memory", mode: "closed", items: 3000 });
+    expect(r.rate).toBeGreaterThan(0);
+    expect(r.serverCpuPerItemUs).toBeGreaterThan(0);
+    expect(r.producerCpuPerItemUs).toBeGreaterThan(0);
+    expect(r.coresBusy).toBeGreaterThan(0);
+  });
+
+  it("refuses a transport it does not know", async () => {
+    await expect(measure(["--transport", "carrier-pigeon"])).rejects.toThrow(
+      /--transport http\|grpc, not carrier-pigeon/,
+    );
+  });
+});
