@@ -69,7 +69,7 @@ export function cancelItem(
   const metadata = { "cancel.state": state };
   if (state === "active" && item.lease) {
     const lease = item.lease;
-    rt.tx.emit("Cancelled", { ownership: lease.token, payload: item.payload }, { now, context, lease, metadata });
+    rt.tx.emit("Cancelled", { ownership: lease.token, payload: lease.payload }, { now, context, lease, metadata });
   } else {
     rt.tx.emit("Cancelled", { item: toPendingItem(item) }, { now, context, metadata });
   }

@@ -15,12 +15,12 @@ export function compactBodies(state: QueueState): boolean {
   let live = 0;
   let pinned = 0;
   const visit = (record: ItemRecord) => {
-    const body = record.payload.body;
-    if (body === undefined || body.byteLength === 0) return;
-    live += body.byteLength;
-    if (!buffers.has(body.buffer)) {
-      buffers.add(body.buffer);
-      pinned += body.buffer.byteLength;
+    const buffer = record.bodyBuffer;
+    if (buffer === undefined || record.bodyLength === 0) return;
+    live += record.bodyLength;
+    if (!buffers.has(buffer)) {
+      buffers.add(buffer);
+      pinned += buffer.byteLength;
     }
   };
   for (const record of state.items.values()) visit(record);
@@ -32,13 +32,15 @@ export function compactBodies(state: QueueState): boolean {
 }
 
 function copyBody(record: ItemRecord): void {
-  const body = record.payload.body;
-  if (body === undefined || body.byteLength === 0) return;
+  const buffer = record.bodyBuffer;
+  if (buffer === undefined || record.bodyLength === 0) return;
+  const body = new Uint8Array(buffer, record.bodyOffset, record.bodyLength);
   // A large body that owns its buffer pins nothing else: it stays (heldBytes copies one that does not).
   const copy = body.byteLength > SLAB_BYTES / 4 ? heldBytes(body) : slabCopy(body);
   if (copy === body) return;
-  // The payload object is frozen and shared by the item's events; the record gets a copy that points at the slab.
-  (record as { payload: ItemRecord["payload"] }).payload = Object.freeze({ ...record.payload, body: copy });
+  // The record now points at the copy; a payload already handed out (an event, a lease) keeps its own view.
+  record.bodyBuffer = copy.buffer;
+  record.bodyOffset = copy.byteOffset;
 }
 
 /**

@@ -110,9 +110,9 @@ export class PendingItems {
     this.tail = item;
     this.count++;
     item.rank = this.nextRank++;
-    const priority = item.payload.priority ?? 0;
+    const priority = item.meta.priority ?? 0;
     const aging = this.rules.agingMs ?? 0;
-    const base = Math.max(item.enqueuedAt, item.payload.notBefore ?? 0);
+    const base = Math.max(item.enqueuedAt, item.meta.notBefore ?? 0);
     item.order = aging > 0 ? priority - base / aging : priority;
     const g = this.group(this.keyOf(item));
     const wasEmpty = g.items.size === 0;
@@ -254,7 +254,7 @@ export class PendingItems {
   }
 
   private keyOf(item: ItemRecord): string {
-    return this.single ? "" : this.rules.keyOf!(item.payload);
+    return this.single ? "" : this.rules.keyOf!(item.meta);
   }
 
   private group(key: string): KeyGroup {

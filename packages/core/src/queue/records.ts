@@ -10,10 +10,19 @@ import { payloadBytes } from "../wire/limits.js";
 /** Where an item is. `failed` is the instant between a Failed/LeaseExpired and its DeadLettered event. */
 export type ItemState = "pending" | "delayed" | "active" | "failed" | "dead";
 
-/** Internal item record; one per live or dead-lettered item. */
+/**
+ * Internal item record; one per live or dead-lettered item. Its body is held as a place in a buffer (the buffer, an
+ * offset and a length: three fields of the record) rather than as a `Uint8Array` view of its own, which costs ~96
+ * bytes per item a queue holds; {@link payloadOf} builds the payload with its body when an event or an answer needs it.
+ */
 export interface ItemRecord {
   readonly sequenceId: number;
-  readonly payload: ResourceLeaseItemPayload;
+  /** The payload without its body (the payload itself when it has none): every field a queue reads to order items. */
+  readonly meta: ResourceLeaseItemPayload;
+  /** The buffer the body lies in, at {@link bodyOffset} for {@link bodyLength} bytes; undefined: no body. */
+  bodyBuffer: ArrayBufferLike | undefined;
+  bodyOffset: number;
+  bodyLength: number;
   /** What the payload counts against the byte budget ({@link payloadBytes}). */
   readonly bytes: number;
   attempt: number;
@@ -40,17 +49,27 @@ export interface ItemRecord {
 export interface LeaseRecord {
   readonly token: ResourceLeaseOwnershipToken;
   readonly item: ItemRecord;
+  /** The item's payload as granted (with its body), for the events that end the lease. */
+  readonly payload: ResourceLeaseItemPayload;
   readonly peerId: string | undefined;
   readonly principal: string | undefined;
   expiresAt: number;
   active: boolean;
 }
 
+const EMPTY = new ArrayBuffer(0);
+
 export function newItemRecord(item: ResourceLeasePendingItem): ItemRecord {
+  const payload = item.payload;
+  const body = payload.body;
   return {
     sequenceId: item.sequenceId,
-    payload: item.payload,
-    bytes: payloadBytes(item.payload),
+    meta: body === undefined ? payload : buildPayload(payload, undefined),
+    // An empty body stays a body (not "none"), but pins no caller's buffer.
+    bodyBuffer: body === undefined ? undefined : body.byteLength === 0 ? EMPTY : body.buffer,
+    bodyOffset: body === undefined || body.byteLength === 0 ? 0 : body.byteOffset,
+    bodyLength: body?.byteLength ?? 0,
+    bytes: payloadBytes(payload),
     attempt: item.attempt,
     enqueuedAt: item.enqueuedAt,
     lastError: item.lastError,
@@ -68,6 +87,33 @@ export function newItemRecord(item: ResourceLeasePendingItem): ItemRecord {
   };
 }
 
+/** The item's payload with its body (a fresh object and view on each call when it has one). */
+export function payloadOf(r: ItemRecord): ResourceLeaseItemPayload {
+  const buffer = r.bodyBuffer;
+  if (buffer === undefined) return r.meta;
+  return buildPayload(r.meta, new Uint8Array(buffer, r.bodyOffset, r.bodyLength));
+}
+
+/**
+ * A copy of `m` with `body` (none when undefined). Every field of the payload, added in the wire message's order as
+ * its decoder adds them, so that payloads built here share their hidden classes with decoded ones (the event codecs
+ * and hashes that read both stay monomorphic). records.test.ts checks the list against the wire message's fields.
+ */
+function buildPayload(m: ResourceLeaseItemPayload, body: Uint8Array | undefined): ResourceLeaseItemPayload {
+  const out: { -readonly [K in keyof ResourceLeaseItemPayload]?: ResourceLeaseItemPayload[K] } = {};
+  out.resourceType = m.resourceType;
+  out.resourceId = m.resourceId;
+  out.partitionKey = m.partitionKey;
+  out.payloadEncoding = m.payloadEncoding;
+  if (body !== undefined) out.body = body;
+  if (m.attributes !== undefined) out.attributes = m.attributes;
+  if (m.requestId !== undefined) out.requestId = m.requestId;
+  if (m.notBefore !== undefined) out.notBefore = m.notBefore;
+  if (m.delayMs !== undefined) out.delayMs = m.delayMs;
+  if (m.priority !== undefined) out.priority = m.priority;
+  return out as ResourceLeaseItemPayload;
+}
+
 /** The public view of an item record. */
 export function toPendingItem(r: ItemRecord): ResourceLeasePendingItem {
   const out: {
@@ -78,7 +124,7 @@ export function toPendingItem(r: ItemRecord): ResourceLeasePendingItem {
     lastError?: ResourceLeaseErrorInfo;
     lastOwnershipToken?: ResourceLeaseOwnershipToken;
     availableAt?: number;
-  } = { payload: r.payload, sequenceId: r.sequenceId, attempt: r.attempt, enqueuedAt: r.enqueuedAt };
+  } = { payload: payloadOf(r), sequenceId: r.sequenceId, attempt: r.attempt, enqueuedAt: r.enqueuedAt };
   if (r.lastError) out.lastError = r.lastError;
   if (r.lastOwnershipToken) out.lastOwnershipToken = r.lastOwnershipToken;
   if (r.availableAt !== undefined) out.availableAt = r.availableAt;

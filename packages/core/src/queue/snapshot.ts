@@ -282,6 +282,7 @@ function restoreLease(state: QueueState, a: ResourceLeaseActiveLeaseSnapshot): v
   const lease: LeaseRecord = {
     token: a.token,
     item: r,
+    payload: a.item.payload,
     peerId: a.peerId,
     principal: a.principal,
     expiresAt: a.leaseExpiresAt,

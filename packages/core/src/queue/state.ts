@@ -6,7 +6,7 @@ import { MinHeap } from "../util/heap.js";
 import type { ItemHistory } from "./history.js";
 import { IdRanges } from "./id-ranges.js";
 import { type DispatchRules, PendingItems } from "./pending.js";
-import { type ItemRecord, inLockDelay, type LeaseRecord, newItemRecord } from "./records.js";
+import { type ItemRecord, inLockDelay, type LeaseRecord, newItemRecord, payloadOf } from "./records.js";
 import { ScheduleMeta, type ScheduleRecord, scheduleFromEvent } from "./schedules.js";
 
 /** A lease ended by a cancel: its holder's calls are answered `resourcelease.lease.cancelled` until it would expire. */
@@ -120,6 +120,7 @@ export class QueueState {
         const lease: LeaseRecord = {
           token,
           item,
+          payload: event.payload ?? payloadOf(item),
           peerId: event.peerId,
           principal: event.principal,
           expiresAt: event.leaseExpiresAt ?? mismatch(event, "no leaseExpiresAt"),
@@ -323,7 +324,7 @@ export class QueueState {
     const record = newItemRecord(item);
     record.availableAt = undefined;
     this.items.set(record.sequenceId, record);
-    const notBefore = record.payload.notBefore;
+    const notBefore = record.meta.notBefore;
     if (notBefore !== undefined && notBefore > now) {
       // Scheduled: waits in the timer heap, not the pending set; a Requeued event makes it pending when due.
       record.state = "delayed";

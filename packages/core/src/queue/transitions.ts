@@ -12,7 +12,7 @@ import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { hashReplicationEvent } from "../wire/chain.js";
 import type { ResolvedQueueSettings } from "./options.js";
-import { inLockDelay, type LeaseRecord, toPendingItem } from "./records.js";
+import { inLockDelay, type LeaseRecord, payloadOf, toPendingItem } from "./records.js";
 import { RefusalAudit } from "./refusal-audit.js";
 import type { QueueState } from "./state.js";
 import type { ResourceLeaseCallContext, ResourceLeaseFailOutcome } from "./types.js";
@@ -134,9 +134,10 @@ export class QueueTransitions {
       };
       const leaseExpiresAt = now + this.settings.leaseDurationMs;
       const lastError = item.lastError;
+      const payload = payloadOf(item);
       this.emit(
         "LeaseGranted",
-        { ownership, payload: item.payload, leaseExpiresAt, ...(lastError ? { error: lastError } : {}) },
+        { ownership, payload, leaseExpiresAt, ...(lastError ? { error: lastError } : {}) },
         { now, context: { ...(peerId ? { peerId } : {}), ...(principal ? { principal } : {}) } },
       );
       const g: {
@@ -149,7 +150,7 @@ export class QueueTransitions {
         ownerPeerId?: string;
         leaseExpiresAt: number;
       } = {
-        payload: item.payload,
+        payload,
         sequenceId: item.sequenceId,
         attempt: ownership.attempt,
         enqueuedAt: item.enqueuedAt,
@@ -235,7 +236,7 @@ export class QueueTransitions {
    */
   complete(token: ResourceLeaseOwnershipToken, context: ResourceLeaseCallContext, now: number): void {
     const lease = this.lookupForCompletion(token, context, now);
-    if (lease) this.emit("Completed", { ownership: lease.token, payload: lease.item.payload }, { now, context, lease });
+    if (lease) this.emit("Completed", { ownership: lease.token, payload: lease.payload }, { now, context, lease });
     else this.completeLate(token, context, now);
   }
 
@@ -249,7 +250,7 @@ export class QueueTransitions {
     if (!item || !inLockDelay(item, token)) throw fenced(token);
     this.emit(
       "Completed",
-      { ownership: token, payload: item.payload },
+      { ownership: token, payload: payloadOf(item) },
       { now, context, metadata: { "lease.late": "lock_delay" } },
     );
   }
@@ -281,7 +282,7 @@ export class QueueTransitions {
     const nextAttempt = lease.token.attempt + 1;
     const requeue = (ending.requeue ?? true) && nextAttempt <= this.settings.maxAttempts;
     const context = ending.context ?? {};
-    const base = { ownership: lease.token, payload: item.payload, error };
+    const base = { ownership: lease.token, payload: lease.payload, error };
     const meta: Record<string, string> = {
       ...ending.metadata,
       ...(eventType === "Failed" ? { "failure.requeued": String(requeue) } : {}),
