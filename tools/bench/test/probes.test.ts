@@ -43,3 +43,31 @@ describe("probes/enqueue-rtt.mjs", () => {
     );
   });
 });
+
+describe("probes/item-memory.mjs and probes/engine-lifecycle.mjs", () => {
+  const node = async (args: string[]) => {
+    const { stdout } = await run(process.execPath, args, { timeout: 60_000 });
+    return JSON.parse(stdout.trim().split("\n").at(-1) as string) as Record<string, number>;
+  };
+
+  it("counts what a queue holds per pending item, bodies apart from the heap", async () => {
+    const r = await node(["--expose-gc", join(import.meta.dirname, "..", "probes", "item-memory.mjs"), "5000"]);
+    expect(r.items).toBe(5000);
+    // Each 200-byte body is in the ArrayBuffers (slabs), not in the V8 heap, and every item costs heap besides.
+    expect(r.arrayBufferBytesPerItem).toBeGreaterThanOrEqual(200);
+    expect(r.arrayBufferBytesPerItem).toBeLessThan(400);
+    expect(r.heapBytesPerItem).toBeGreaterThan(0);
+  });
+
+  it("refuses to measure without --expose-gc (the figures would include garbage)", async () => {
+    await expect(node([join(import.meta.dirname, "..", "probes", "item-memory.mjs"), "10"])).rejects.toThrow(
+      /--expose-gc/,
+    );
+  });
+
+  it("times enqueue → lease → complete in process and leaves nothing behind", async () => {
+    const r = await node([join(import.meta.dirname, "..", "probes", "engine-lifecycle.mjs"), "50"]);
+    expect(r).toMatchObject({ items: 5000, left: 0 });
+    expect(r.cpuMicrosPerItem).toBeGreaterThan(0);
+  });
+});
