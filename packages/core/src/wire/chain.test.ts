@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { ResourceLeaseReplicationEvent } from "../contracts/events.js";
 import { ErrorCodes } from "../errors/codes.js";
@@ -128,6 +129,26 @@ describe("event hash chain", () => {
     const bytes = canonicalEventBytes(event);
     expect(bytes.includes(Buffer.from([9, ...Buffer.from("wörker-1")]))).toBe(true);
     expect(bytes.includes(Buffer.from([12, ...Buffer.from("sales.orders")]))).toBe(true);
+  });
+
+  it("is the first 16 bytes of SHA-256 over the canonical bytes, base64url, for any digest", () => {
+    // The hash is cut from the digest's text, not its bytes: every value of the cut's last character must agree.
+    const lastChars = new Set<string>();
+    for (let n = 0; n < 2000; n++) {
+      const event: ResourceLeaseReplicationEvent = {
+        sequenceNumber: n + 1,
+        eventType: "Heartbeat",
+        timestamp: 1_767_225_600_000 + n,
+        ownership: { sequenceId: n, attempt: 1, leaseId: `lease-${n}`, fencingToken: 2 ** 53 - 1 - n },
+        metadata: {},
+      };
+      const expected = createHash("sha256").update(canonicalEventBytes(event)).digest().subarray(0, 16);
+      const actual = hashReplicationEvent(event);
+      expect(actual).toBe(expected.toString("base64url"));
+      expect(Buffer.from(actual, "base64url").equals(expected)).toBe(true);
+      lastChars.add(actual.at(-1) as string);
+    }
+    expect([...lastChars].sort()).toEqual(["A", "Q", "g", "w"]);
   });
 
   it("hashes maps by sorted key, whatever order their keys come in (few or many, any case, any script)", () => {

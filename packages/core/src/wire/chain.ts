@@ -230,11 +230,20 @@ export function canonicalEventBytes(event: ResourceLeaseReplicationEvent): Buffe
   return w.buf.subarray(0, w.at);
 }
 
+const BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const BASE64URL_VALUE = new Uint8Array(128);
+for (let i = 0; i < BASE64URL.length; i++) BASE64URL_VALUE[BASE64URL.charCodeAt(i)] = i;
+
 /**
  * The hash of an event: the first {@link EVENT_HASH_BYTES} bytes of SHA-256 over its canonical bytes (which include
  * its own `previousHash`), base64url. Its successor carries it as `previousHash`. Equal for an event read back from
  * any sink (the SQLite log, the gRPC hub, object storage, JetStream).
  */
 export function hashReplicationEvent(event: ResourceLeaseReplicationEvent): string {
-  return hash("sha256", canonicalEventBytes(event), "buffer").toString("base64url", 0, EVENT_HASH_BYTES);
+  // The whole digest as base64url text, cut to 16 bytes' worth: half the time of a digest Buffer plus its toString
+  // (the Buffer's allocation dominates). 21 characters carry bytes 0-15 but the last two bits of byte 15, which are the
+  // top two bits of the 22nd character; its low four bits are byte 16's, which a 16-byte encoding writes as zeros.
+  const full = hash("sha256", canonicalEventBytes(event), "base64url");
+  return full.slice(0, 21) + BASE64URL[(BASE64URL_VALUE[full.charCodeAt(21)] as number) & 0x30];
 }
+
