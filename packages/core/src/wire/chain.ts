@@ -246,4 +246,3 @@ export function hashReplicationEvent(event: ResourceLeaseReplicationEvent): stri
   const full = hash("sha256", canonicalEventBytes(event), "base64url");
   return full.slice(0, 21) + BASE64URL[(BASE64URL_VALUE[full.charCodeAt(21)] as number) & 0x30];
 }
-
