@@ -291,6 +291,34 @@ describe("worker sessions over gRPC", () => {
     expect([granted?.peerId, granted?.principal]).toEqual(["worker-a", "alice"]);
   });
 
+  it("a stop is answered stopped: the credit left is dropped, settlements go on, and a closing worker strands nothing", async () => {
+    const s = await stack({ queue: { leaseDurationMs: 60_000 } });
+    await s.client.enqueueMany([item(1)]);
+    const w = open(s.outbound);
+    await w.until(w.opened);
+    w.channel.send({ credit: 5 });
+    await w.until(() => w.grants().length === 1);
+    w.channel.send({ stop: true });
+    await w.until(() => w.frames.some((f) => f.stopped === true));
+    await s.client.enqueueMany([item(2)]);
+    w.channel.send({ credit: 1, complete: [{ id: 1, ownershipToken: w.grants()[0]!.ownershipToken }] });
+    await w.until(() => w.result(1) !== undefined);
+    await sleep(100);
+    expect(w.grants()).toHaveLength(1);
+    expect(s.queue.stats()).toMatchObject({ pendingCount: 1, activeLeaseCount: 0 });
+    // A worker holding credit closes; what is enqueued straight after stays in the queue.
+    const client = new ResourceLeaseClient({ outbound: new GrpcOutbound({ address: s.address }), caller: "w" });
+    cleanups.push(() => client.close());
+    const worker = new ResourceLeaseWorker({ client, peerId: "w", concurrency: 2, prefetch: 2, handler: () => {} });
+    worker.start();
+    const end = Date.now() + 5000;
+    while (worker.stats().completed < 1 && Date.now() < end) await sleep(10);
+    await worker.close();
+    await s.client.enqueueMany([item(3), item(4)]);
+    await sleep(300);
+    expect(s.queue.stats()).toMatchObject({ pendingCount: 2, activeLeaseCount: 0 });
+  });
+
   it("ResourceLeaseWorker uses the session by default over GrpcOutbound", async () => {
     const s = await stack();
     const n = 20;

@@ -36,6 +36,11 @@ export interface SessionClientFrame {
   readonly complete?: readonly SessionTokenOp[];
   readonly fail?: readonly SessionFailOp[];
   readonly heartbeat?: readonly SessionTokenOp[];
+  /**
+   * The worker is leaving: grant nothing more (the credit left is dropped, and credit sent later is ignored). The
+   * dispatcher answers `stopped` once every grant it will send on this session has been sent; settlements go on.
+   */
+  readonly stop?: boolean;
 }
 
 /** The answer to one operation: success fields, or the error's `status`, `code` and `message`. */
@@ -58,6 +63,8 @@ export interface SessionServerFrame {
   readonly grants?: readonly ResourceLeaseGrant[];
   readonly results?: readonly SessionResult[];
   readonly error?: { readonly status: string; readonly code: string; readonly message: string };
+  /** The answer to the worker's `stop`: no grant follows this frame. */
+  readonly stopped?: boolean;
 }
 
 const code = ErrorCodes.rpc.sessionFrameInvalid;
@@ -83,6 +90,7 @@ export const SessionClientFrameMessage: WireMessage<SessionClientFrame> = messag
     complete: f.list(tokenOp.field, { max: SESSION_MAX_OPS, code }),
     fail: f.list(failOp.field, { max: SESSION_MAX_OPS, code }),
     heartbeat: f.list(tokenOp.field, { max: SESSION_MAX_OPS, code }),
+    stop: f.bool(code),
   },
   { code, required: code },
 );
@@ -109,6 +117,7 @@ export const SessionServerFrameMessage: WireMessage<SessionServerFrame> = messag
     grants: f.list(Grant.field, { max: SESSION_MAX_OPS, code }),
     results: f.list(result.field, { max: 3 * SESSION_MAX_OPS, code }),
     error: errorInfo.field,
+    stopped: f.bool(code),
   },
   { code, required: code },
 );

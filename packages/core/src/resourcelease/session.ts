@@ -114,6 +114,10 @@ export class ResourceLeaseSession {
   private readonly idleTimeoutMs: number;
   private readonly clock: Clock;
   private readonly abort = new AbortController();
+  /** The signal of the session's lease calls: aborted when the session ends or the worker stops it. */
+  private readonly granting = new AbortController();
+  /** The worker sent `stop`: nothing more is granted. */
+  private stopping = false;
   private credit = 0;
   /** A lease call (or an ejection's sleep) is waiting for grants; at most one at a time. */
   private waiting = false;
@@ -144,7 +148,8 @@ export class ResourceLeaseSession {
   receive(frame: SessionClientFrame): void {
     if (!this.open) return;
     this.armIdle();
-    const credit = frame.credit ?? 0;
+    // After a stop, credit is ignored (a frame sent before the worker saw `stopped` may still carry some).
+    const credit = this.stopping ? 0 : (frame.credit ?? 0);
     if (this.credit + this.committing + credit > this.maxCredit) {
       this.fail(
         new OmniRelayError({
@@ -159,11 +164,33 @@ export class ResourceLeaseSession {
     const hasOps = Boolean(frame.complete?.length || frame.fail?.length || frame.heartbeat?.length);
     // Frames settle concurrently (results carry ids), so settlements of several frames share one log commit.
     if (hasOps) this.settle(frame).catch((error: unknown) => this.fail(error));
+    if (frame.stop) this.stop();
     if (credit > 0) {
       this.credit += credit;
       if (this.host.tracker && this.context.peerId) this.host.tracker.recordPoll(this.context.peerId);
       this.pump();
     }
+  }
+
+  /**
+   * The worker is leaving: drop its credit, end the waiting lease call (grants it chose and had not sent go back to the
+   * queue, as at the end of a session), and answer `stopped` once the last grant this session sends has been sent.
+   * Settlements go on until the worker closes the stream.
+   */
+  private stop(): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.credit = 0;
+    this.granting.abort(
+      new OmniRelayError({
+        status: "unavailable",
+        code: ErrorCodes.rpc.sessionClosed,
+        message: "The worker stopped the session's grants.",
+      }),
+    );
+    void this.sending.then(() => {
+      if (this.open) this.sink.send({ stopped: true });
+    });
   }
 
   /** The transport heard from the worker (a ping answered): a liveness signal of its peer, like a poll. */
@@ -224,14 +251,15 @@ export class ResourceLeaseSession {
     this.open = false;
     if (this.idleTimer !== undefined) this.clock.clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
-    this.abort.abort(
+    const reason =
       error ??
-        new OmniRelayError({
-          status: "unavailable",
-          code: ErrorCodes.rpc.sessionClosed,
-          message: "The session ended.",
-        }),
-    );
+      new OmniRelayError({
+        status: "unavailable",
+        code: ErrorCodes.rpc.sessionClosed,
+        message: "The session ended.",
+      });
+    this.abort.abort(reason);
+    this.granting.abort(reason);
     this.sink.close(error);
   }
 
@@ -257,7 +285,7 @@ export class ResourceLeaseSession {
    * the order they were chosen; until then they count against the credit limit as the credit they used did.
    */
   private pump(): void {
-    if (this.waiting || !this.open || this.credit <= 0) return;
+    if (this.waiting || !this.open || this.stopping || this.credit <= 0) return;
     this.waiting = true;
     // An ejected peer's session stays open (its settlements still work) but gets no grants until it is back.
     const ejectedForMs = this.ejectedForMs();
@@ -267,34 +295,45 @@ export class ResourceLeaseSession {
     }
     const engine = this.host.engine;
     const maxItems = Math.min(this.credit, engine.settings.maxBatchSize);
-    let chosen = false;
+    let chosen = 0;
     const onGranted = (count: number) => {
-      chosen = true;
+      chosen = count;
       this.credit -= count;
       this.committing += count;
       queueMicrotask(() => this.next()); // not from inside the queue's mutation
     };
-    const call = engine.lease({ ...this.context, waitMs: engine.settings.maxWaitMs, maxItems, onGranted });
-    // Each call's grants go out after the previous call's (two commits may settle within one turn).
-    this.sending = Promise.all([call, this.sending])
+    const call = engine.lease({
+      ...this.context,
+      signal: this.granting.signal,
+      waitMs: engine.settings.maxWaitMs,
+      maxItems,
+      onGranted,
+    });
+    // Each call's grants go out after the previous call's (two commits may settle within one turn), and so does the
+    // end of a call that failed: a stop's `stopped` follows the last grant sent.
+    const previous = this.sending;
+    this.sending = call
       .then(
-        ([grants]) => {
-          this.committing -= grants.length;
-          if (!chosen) {
-            // The long poll ended with none. A queue that does not long-poll (maxWaitMs 0) answers at once: ask
-            // again after a pause, not in a spin.
-            if (engine.settings.maxWaitMs > 0) this.next();
-            else void this.sleep(NO_LONG_POLL_RETRY_MS).then(() => this.next());
-          }
-          // (After the end, a grant committed goes back to the queue: the signal aborted.)
-          if (this.open && grants.length > 0) this.sink.send({ grants });
-        },
-        (error: unknown) => {
-          if (!chosen) this.waiting = false;
-          this.fail(error);
-        },
+        (grants) =>
+          previous.then(() => {
+            this.committing -= grants.length;
+            if (!chosen) {
+              // The long poll ended with none. A queue that does not long-poll (maxWaitMs 0) answers at once: ask
+              // again after a pause, not in a spin.
+              if (engine.settings.maxWaitMs > 0) this.next();
+              else void this.sleep(NO_LONG_POLL_RETRY_MS).then(() => this.next());
+            }
+            // (After the end, a grant committed goes back to the queue: the signal aborted.)
+            if (this.open && grants.length > 0) this.sink.send({ grants });
+          }),
+        (error: unknown) =>
+          previous.then(() => {
+            this.committing -= chosen;
+            if (!chosen) this.waiting = false;
+            // A stop ends the waiting call (what it had chosen goes back to the queue): not a failure of the session.
+            if (!this.stopping) this.fail(error);
+          }),
       )
-      // A sink that throws ends the session (fail never throws), and the chain stays resolved for the next call.
       .catch((error: unknown) => this.fail(error));
   }
 

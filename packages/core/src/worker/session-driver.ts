@@ -108,6 +108,15 @@ export class SessionDriver {
     this.wake?.();
   }
 
+  /**
+   * Asks the open session's dispatcher to grant nothing more and waits (at most `timeoutMs`) for its answer, so that
+   * every grant it sent has reached the worker, which hands it back while closing. Without it, an item enqueued while
+   * the worker leaves could be granted into a session that is closing and stay leased to nobody until it expires.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    await this.session?.stop(timeoutMs);
+  }
+
   /** Ends the current session; its leases stay with the worker's queue (settled, renewed elsewhere, or expiring). */
   close(): void {
     this.stop();

@@ -41,7 +41,13 @@ interface Waiting {
   timer: TimerHandle | undefined;
 }
 
-type MutableFrame = { credit: number; complete: SessionTokenOp[]; fail: SessionFailOp[]; heartbeat: SessionTokenOp[] };
+type MutableFrame = {
+  credit: number;
+  complete: SessionTokenOp[];
+  fail: SessionFailOp[];
+  heartbeat: SessionTokenOp[];
+  stop: boolean;
+};
 
 /**
  * A worker's end of one session: gathers credit and settlements of the same turn into one frame, pairs each answer
@@ -63,6 +69,9 @@ export class WorkerSession {
    * the oldest is due first), moved on when it fires. A timer per operation was a measurable share of a busy worker.
    */
   private answerTimer: TimerHandle | undefined;
+  /** Settles {@link stop}'s promise: the dispatcher answered `stopped`, the session ended, or the wait timed out. */
+  private stopDone: (() => void) | undefined;
+  private stopping: Promise<void> | undefined;
 
   constructor(host: WorkerSessionHost) {
     this.host = host;
@@ -106,6 +115,25 @@ export class WorkerSession {
   ): Promise<{ leaseExpiresAt: number; remainingMs: number }> {
     const r = await this.op("heartbeat", { ownershipToken: token }, timeoutMs);
     return { leaseExpiresAt: r.leaseExpiresAt ?? 0, remainingMs: r.remainingMs ?? 0 };
+  }
+
+  /**
+   * Asks the dispatcher to grant nothing more on this session. Resolves once it answers `stopped` (every grant it sent
+   * has arrived and been handed to the worker before that), the session ends, or `timeoutMs` passes (a dispatcher that
+   * predates `stop` does not answer). Settlements go on until {@link close}.
+   */
+  stop(timeoutMs: number): Promise<void> {
+    if (!this.isOpen) return Promise.resolve();
+    this.stopping ??= new Promise<void>((resolve) => {
+      const timer = this.host.clock.setTimeout(() => this.stopDone?.(), timeoutMs);
+      this.stopDone = () => {
+        this.stopDone = undefined;
+        this.host.clock.clearTimeout(timer);
+        resolve();
+      };
+      this.pending().stop = true;
+    });
+    return this.stopping;
   }
 
   /** Ends the session from the worker's side. */
@@ -168,7 +196,7 @@ export class WorkerSession {
 
   /** The frame being gathered this turn; it is sent once the turn's I/O callbacks have run. */
   private pending(): MutableFrame {
-    this.frame ??= { credit: 0, complete: [], fail: [], heartbeat: [] };
+    this.frame ??= { credit: 0, complete: [], fail: [], heartbeat: [], stop: false };
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
@@ -186,6 +214,7 @@ export class WorkerSession {
       ...(f.complete.length > 0 ? { complete: f.complete } : {}),
       ...(f.fail.length > 0 ? { fail: f.fail } : {}),
       ...(f.heartbeat.length > 0 ? { heartbeat: f.heartbeat } : {}),
+      ...(f.stop ? { stop: true } : {}),
     };
     this.send(out);
   }
@@ -221,6 +250,7 @@ export class WorkerSession {
       }
     }
     if (frame.grants && frame.grants.length > 0) this.host.onGrants(frame.grants);
+    if (frame.stopped) this.stopDone?.();
   }
 
   private end(error: OmniRelayError): void {
@@ -235,6 +265,7 @@ export class WorkerSession {
       waiting.reject(closed);
     }
     this.waiting.clear();
+    this.stopDone?.();
     this.host.onClose(error);
   }
 }

@@ -365,6 +365,8 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     );
     this.waker.wake();
     this.driver?.stop(); // its session stays open for the settlements below
+    // …and grants nothing more: what it granted before its answer arrives is handed back below or as it arrives.
+    await this.driver?.drain(CLOSE_LEASE_SETTLE_MS);
     await this.loopDone;
     // Held items never started: they go back to the queue now rather than after the grace period.
     for (const run of this.held.splice(0)) this.handBack(run);

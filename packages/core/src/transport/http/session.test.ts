@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import type { ResourceLeaseReplicationEvent } from "../../contracts/events.js";
 import type { ResourceLeaseGrant } from "../../contracts/payload.js";
@@ -7,92 +7,14 @@ import { ErrorCodes } from "../../errors/codes.js";
 import { AuthorizationMiddleware } from "../../middleware/authorization.js";
 import { PrincipalBindingMiddleware } from "../../middleware/principal-binding.js";
 import { PeerLeaseHealthTracker } from "../../peers/peer-lease-health-tracker.js";
-import type { ResourceLeaseQueueOptions } from "../../queue/options.js";
 import { ResourceLeaseClient } from "../../resourcelease/client.js";
-import { ResourceLeaseDispatcherComponent } from "../../resourcelease/component.js";
 import { item } from "../../worker/test-helpers.js";
 import { HttpInbound } from "./inbound.js";
-import type { HttpInboundSessionOptions } from "./inbound-options.js";
 import { HttpOutbound } from "./outbound.js";
+import { cleanups, session, sleep, stack } from "./session-harness.js";
 
 // Worker sessions over WebSocket, spoken by hand on real sockets (127.0.0.1): credit, pushed grants, settlements by
 // id, a socket killed mid-lease, the same auth as the unary verbs, and the limits.
-
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-interface StackOptions {
-  queue?: ResourceLeaseQueueOptions;
-  sessions?: HttpInboundSessionOptions;
-  dispatcher?: Dispatcher;
-  healthTracker?: PeerLeaseHealthTracker;
-}
-
-async function stack(options: StackOptions = {}) {
-  const dispatcher = options.dispatcher ?? new Dispatcher({ service: "session-test" });
-  const events: ResourceLeaseReplicationEvent[] = [];
-  const component = new ResourceLeaseDispatcherComponent(dispatcher, {
-    queueOptions: { leaseDurationMs: 2000, ...options.queue, observers: [(e) => events.push(e)] },
-    ...(options.healthTracker ? { healthTracker: options.healthTracker } : {}),
-  });
-  const inbound = new HttpInbound({ dispatcher, ...(options.sessions ? { sessions: options.sessions } : {}) });
-  const { url } = await inbound.start();
-  const client = new ResourceLeaseClient({ outbound: new HttpOutbound({ url }), caller: "unary" });
-  cleanups.push(async () => {
-    await inbound.close({ graceMs: 100 });
-    await client.close();
-    await component.close();
-  });
-  return { url, queue: component.queue, client, events, inbound };
-}
-
-/** A hand-driven session: every frame received is kept; `next` waits for one that matches. */
-async function session(url: string, headers: Record<string, string> = { "rpc-caller": "worker-a" }, autoPong = true) {
-  const ws = new WebSocket(`${url.replace("http", "ws")}/omnirelay/session/resourcelease`, { headers, autoPong });
-  const frames: Array<Record<string, unknown>> = [];
-  const waiters: Array<() => void> = [];
-  let closed: { code: number; reason: string } | undefined;
-  ws.on("message", (data: Buffer) => {
-    frames.push(JSON.parse(data.toString()));
-    for (const w of waiters.splice(0)) w();
-  });
-  ws.on("close", (code, reason) => {
-    closed = { code, reason: reason.toString() };
-    for (const w of waiters.splice(0)) w();
-  });
-  cleanups.push(async () => {
-    ws.terminate();
-  });
-  await new Promise<void>((resolve, reject) => {
-    ws.once("open", resolve);
-    ws.once("error", reject);
-  });
-  const until = async (ok: () => boolean, ms = 2000) => {
-    const end = Date.now() + ms;
-    while (!ok()) {
-      if (Date.now() > end) throw new Error(`timed out; frames: ${JSON.stringify(frames)}`);
-      await new Promise<void>((resolve) => {
-        waiters.push(resolve);
-        setTimeout(resolve, 20);
-      });
-    }
-  };
-  const grants = () => frames.flatMap((f) => (f.grants as ResourceLeaseGrant[] | undefined) ?? []);
-  return {
-    ws,
-    frames,
-    grants,
-    send: (frame: unknown) => ws.send(typeof frame === "string" ? frame : JSON.stringify(frame)),
-    until,
-    closed: () => closed,
-    result: (id: number) =>
-      frames.flatMap((f) => (f.results as Array<Record<string, unknown>> | undefined) ?? []).find((r) => r.id === id),
-  };
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 describe("worker sessions over HTTP (WebSocket)", () => {
   it("pushes grants up to the credit and no further, answers settlements by id, and leases the next on a completion", async () => {
