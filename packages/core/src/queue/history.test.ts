@@ -62,6 +62,16 @@ describe("every item's lease history", () => {
       "Completed",
     ]);
     const [enq, grantA, beats, expiry, , grantB, refusal, failed, dead, redriven, grantC, done] = story.entries;
+    // An entry carries the fields that apply to it, and no key for those that do not.
+    for (const entry of story.entries) expect(Object.values(entry)).not.toContain(undefined);
+    expect(Object.keys(enq ?? {}).sort()).toEqual([
+      "at",
+      "attempt",
+      "eventType",
+      "peerId",
+      "principal",
+      "sequenceNumber",
+    ]);
     expect(enq).toMatchObject({ at: f.t0, peerId: "producer", principal: "svc-producer", attempt: 1 });
     expect(grantA).toMatchObject({
       peerId: "a",
