@@ -71,3 +71,34 @@ describe("probes/item-memory.mjs and probes/engine-lifecycle.mjs", () => {
     expect(r.cpuMicrosPerItem).toBeGreaterThan(0);
   });
 });
+
+describe("probes/worker-lifecycle.mjs", () => {
+  const probePath = join(import.meta.dirname, "..", "probes", "worker-lifecycle.mjs");
+  const lifecycle = async (args: string[]) => {
+    const { stdout } = await run(process.execPath, [probePath, ...args], { timeout: 60_000 });
+    return JSON.parse(stdout.trim().split("\n").at(-1) as string) as Record<string, unknown>;
+  };
+
+  it("runs a new worker on the same queue after the first one closed, and charges CPU to each process", async () => {
+    // On an in-memory queue a grant is made the moment an item is enqueued: before sessions had `stop`, the first
+    // worker's closing session took the next round's first items, and this round stalled until their leases expired
+    // (with 20,000 items it did every time; with 4,000, not always).
+    const r = await lifecycle(["--log", "memory", "--count", "20000", "--stall-ms", "5000"]);
+    expect(r).toMatchObject({ log: "memory", mode: "session", concurrency: 100, prefetch: 100, items: 20000 });
+    expect(r.rate).toBeGreaterThan(0);
+    expect(r.workerCpuPerItemUs).toBeGreaterThan(0);
+    expect(r.dispatcherCpuPerItemUs).toBeGreaterThan(0);
+  });
+
+  it("profiles the worker's process on a SQLite log with unary calls", async () => {
+    const r = await lifecycle(["--count", "1000", "--unary", "--concurrency", "10", "--profile", "cpu"]);
+    expect(r).toMatchObject({ log: "sqlite", mode: "unary", concurrency: 10, items: 1000 });
+    const top = r.top as Array<[string, number]>;
+    expect(top.length).toBeGreaterThan(0);
+    expect(top.every(([where, us]) => typeof where === "string" && us > 0)).toBe(true);
+  });
+
+  it("refuses a log it does not know", async () => {
+    await expect(lifecycle(["--log", "floppy"])).rejects.toThrow(/--log sqlite\|memory, not floppy/);
+  });
+});

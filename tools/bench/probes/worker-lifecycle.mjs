@@ -1,0 +1,193 @@
+// A ResourceLeaseWorker's lifecycle without the rest of the benchmark: a dispatcher in a child process (SQLite log, or
+// an in-memory queue) serving HTTP, and here a producer that fills the queue, then a worker that consumes it. Two
+// rounds, each with a new worker on the same queue: a warm-up (a quarter of the items, left out of every figure) and
+// the measured one. Prints the measured round's rate and each process's CPU per item; with --profile cpu or heap,
+// also this process's (the worker's) busiest functions or largest allocations during it, per item.
+// A round that stalls (the worker is still waiting after --stall-ms) ends the probe with exit code 3: that is how a
+// closing worker's session that kept its credit showed, its grants leased to nobody until they expired.
+// Usage: node probes/worker-lifecycle.mjs [--log sqlite|memory] [--count 40000] [--concurrency 100] [--prefetch 100]
+//          [--unary] [--profile cpu|heap] [--stall-ms 10000]
+// Run it after `pnpm build` (it loads the packages' dist).
+import { fork } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import inspector from "node:inspector/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+
+const { values: o } = parseArgs({
+  options: {
+    log: { type: "string", default: "sqlite" },
+    count: { type: "string", default: "40000" },
+    concurrency: { type: "string", default: "100" },
+    prefetch: { type: "string", default: "100" },
+    unary: { type: "boolean", default: false },
+    profile: { type: "string" },
+    "stall-ms": { type: "string", default: "10000" },
+    serve: { type: "string" },
+  },
+});
+for (const [flag, allowed] of [
+  ["log", ["sqlite", "memory"]],
+  ["profile", [undefined, "cpu", "heap"]],
+]) {
+  if (!allowed.includes(o[flag])) {
+    console.error(`worker-lifecycle: --${flag} ${allowed.filter(Boolean).join("|")}, not ${o[flag]}`);
+    process.exit(2);
+  }
+}
+
+const core = await import("@omnirelay/core");
+const QUEUE = { capacity: 4_000_000, leaseDurationMs: 60_000, maxBatchSize: 1000 };
+const cpuMicros = (u) => u.user + u.system;
+
+if (o.serve !== undefined) await serve(Number(o.serve));
+else await drive();
+
+/** The dispatcher's process: serves on `port`, answers `cpu` and `exit` over IPC. */
+async function serve(port) {
+  let queue;
+  if (o.log === "memory") queue = new core.ResourceLeaseQueue(QUEUE);
+  else {
+    const { openDurableResourceLeaseQueue } = await import("@omnirelay/replicator-sqlite");
+    const path = join(process.env.PROBE_DIR ?? tmpdir(), "queue.db");
+    queue = (await openDurableResourceLeaseQueue({ path, queueOptions: QUEUE })).queue;
+  }
+  const dispatcher = new core.Dispatcher({ service: "probe" });
+  new core.ResourceLeaseDispatcherComponent(dispatcher, { queue });
+  await new core.HttpInbound({ dispatcher, port, maxBodyBytes: 64 * 1024 * 1024 }).start();
+  process.on("message", (m) => {
+    if (m === "cpu") process.send(cpuMicros(process.cpuUsage()));
+    else process.exit(0);
+  });
+  process.send("ready");
+}
+
+async function drive() {
+  const dir = mkdtempSync(join(tmpdir(), "omnirelay-probe-"));
+  const port = 20_000 + Math.floor(Math.random() * 30_000);
+  const child = fork(new URL(import.meta.url).pathname, [...process.argv.slice(2), "--serve", String(port)], {
+    env: { ...process.env, PROBE_DIR: dir },
+  });
+  const reply = () => new Promise((resolve) => child.once("message", resolve));
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  let code = 0;
+  try {
+    await reply();
+    const outbound = new core.HttpOutbound({ url: `http://127.0.0.1:${port}` });
+    const client = new core.ResourceLeaseClient({ outbound, caller: "probe", coalesceEnqueues: 100 });
+    const encoder = new TextEncoder();
+    let next = 0;
+    const payload = () => {
+      const i = next++;
+      const body = encoder.encode(JSON.stringify({ t: Date.now(), pad: "x".repeat(150) }));
+      return { resourceType: "job", resourceId: String(i), partitionKey: `p${i % 16}`, payloadEncoding: "json", body };
+    };
+    const count = Number(o.count);
+    const round = async (items, profile) => {
+      for (let i = 0; i < items; i += 1000) {
+        await client.enqueueMany(Array.from({ length: Math.min(1000, items - i) }, payload));
+      }
+      const session = profile ? await startProfile(profile) : undefined;
+      child.send("cpu");
+      const server0 = await reply();
+      const self0 = process.cpuUsage();
+      const started = performance.now();
+      const worker = new core.ResourceLeaseWorker({
+        client,
+        peerId: "probe-worker",
+        concurrency: Number(o.concurrency),
+        prefetch: Number(o.prefetch),
+        leaseWaitMs: 2000,
+        session: !o.unary,
+        handler: () => {},
+      }).start();
+      let last = 0;
+      let lastAt = performance.now();
+      while (worker.stats().completed < items) {
+        await new Promise((r) => setTimeout(r, 1));
+        const done = worker.stats().completed;
+        if (done !== last) [last, lastAt] = [done, performance.now()];
+        else if (performance.now() - lastAt > Number(o["stall-ms"])) {
+          await worker.close({ graceMs: 0 });
+          throw Object.assign(new Error(`stalled at ${done} of ${items} items`), { stalled: true });
+        }
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const workerCpu = cpuMicros(process.cpuUsage(self0)) / items;
+      child.send("cpu");
+      const serverCpu = ((await reply()) - server0) / items;
+      await worker.close();
+      const top = session ? await stopProfile(session, profile, items) : undefined;
+      return {
+        rate: Math.round(items / seconds),
+        workerCpuPerItemUs: +workerCpu.toFixed(1),
+        dispatcherCpuPerItemUs: +serverCpu.toFixed(1),
+        ...(top ? { top } : {}),
+      };
+    };
+    await round(Math.max(1, Math.floor(count / 4)));
+    const measured = await round(count, o.profile);
+    const { log, concurrency, prefetch } = o;
+    const mode = o.unary ? "unary" : "session";
+    console.log(
+      JSON.stringify({ log, mode, concurrency: +concurrency, prefetch: +prefetch, items: count, ...measured }),
+    );
+    await client.close();
+  } catch (error) {
+    if (!error?.stalled) throw error;
+    console.error(`worker-lifecycle: ${error.message}`);
+    code = 3;
+  } finally {
+    child.send("exit");
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // The client's and the worker's timers would keep the process alive a while: end here.
+  process.exit(code);
+}
+
+async function startProfile(kind) {
+  const session = new inspector.Session();
+  session.connect();
+  if (kind === "cpu") {
+    await session.post("Profiler.enable");
+    await session.post("Profiler.start");
+  } else {
+    await session.post("HeapProfiler.enable");
+    await session.post("HeapProfiler.startSampling", {
+      samplingInterval: 1024,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+  }
+  return session;
+}
+
+/** The 25 largest entries per item: µs of self time (cpu) or bytes allocated (heap), by function and place. */
+async function stopProfile(session, kind, items) {
+  const where = (frame) =>
+    `${frame.functionName || "(anonymous)"} ${frame.url.split("/").slice(-2).join("/")}:${frame.lineNumber}`;
+  const totals = new Map();
+  const add = (key, value) => totals.set(key, (totals.get(key) ?? 0) + value);
+  if (kind === "cpu") {
+    const { profile } = await session.post("Profiler.stop");
+    const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+    for (let i = 0; i < profile.samples.length; i++) {
+      add(where(nodes.get(profile.samples[i]).callFrame), profile.timeDeltas[i]);
+    }
+  } else {
+    const { profile } = await session.post("HeapProfiler.stopSampling");
+    const walk = (node) => {
+      add(where(node.callFrame), node.selfSize);
+      for (const child of node.children) walk(child);
+    };
+    walk(profile.head);
+  }
+  session.disconnect();
+  return [...totals]
+    .filter(([key]) => !key.startsWith("(idle)"))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 25)
+    .map(([key, value]) => [key, +(value / items).toFixed(2)]);
+}
