@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { FakeClock } from "../testing/fake-clock.js";
 import { item } from "./test-helpers.js";
 import { count, httpHarness } from "./test-http-harness.js";
 
@@ -54,5 +55,26 @@ describe("ResourceLeaseWorker closing its session", () => {
     await expect.poll(() => stack.queue.stats().pendingCount).toBe(3);
     expect(stack.queue.stats().activeLeaseCount).toBe(0);
     expect(handled).toEqual([1]);
+  });
+
+  it("on a session, closes without waiting out the pause meant for a unary lease call in flight", async () => {
+    const stack = await setup({ leaseDurationMs: 60_000 });
+    // The worker's timers run on a clock that never moves: a close that waited on one of them would never end.
+    const w = worker({
+      client: stack.client("worker-c"),
+      peerId: "worker-c",
+      clock: new FakeClock(),
+      handler: () => {},
+    });
+    w.start();
+    await new Promise((r) => setTimeout(r, 100)); // the session is open and holds credit
+    const ended = await Promise.race([
+      w.close().then(() => "closed"),
+      new Promise((r) => setTimeout(() => r("still closing"), 2000)),
+    ]);
+    expect(ended).toBe("closed");
+    await stack.queue.enqueueMany([item(1)]);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(stack.queue.stats()).toMatchObject({ pendingCount: 1, activeLeaseCount: 0 });
   });
 });

@@ -346,8 +346,10 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     // A lease call in flight may be answering with grants right now (at once, when items are pending). Cancelling it
     // drops that answer: the server has committed the grants, and they would sit leased to nobody until their leases
     // expire. So give it a moment to come back (the loop then hands its grants straight back), and only then cancel
-    // what is left: a long-poll with nothing to grant.
+    // what is left: a long-poll with nothing to grant. A worker on a session has no such call: its driver stops at
+    // once (the session stays open for the settlements below), so its loop is done and nothing is waited for here.
     this.waker.wake();
+    this.driver?.stop();
     let timer: TimerHandle | undefined;
     await Promise.race([
       this.loopDone,
@@ -364,8 +366,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
       }),
     );
     this.waker.wake();
-    this.driver?.stop(); // its session stays open for the settlements below
-    // …and grants nothing more: what it granted before its answer arrives is handed back below or as it arrives.
+    // The session grants nothing more: what it granted before its answer arrives is handed back below or as it arrives.
     await this.driver?.drain(CLOSE_LEASE_SETTLE_MS);
     await this.loopDone;
     // Held items never started: they go back to the queue now rather than after the grace period.
