@@ -159,6 +159,34 @@ describe("every item's lease history", () => {
     expect(story.droppedEntries).toBe(1);
   });
 
+  it("tells a new item's story with nothing of the evicted stories whose entries it reuses", async () => {
+    const f = fixture({ history: { maxItems: 1 } });
+    await f.queue.enqueue(item(1, { requestId: "old" }), { peerId: "p", principal: "svc" });
+    const [grant] = await f.queue.lease({ peerId: "a" });
+    await f.queue.heartbeat(grant!.ownershipToken, { peerId: "a" });
+    await f.queue.fail(grant!.ownershipToken, { peerId: "a", reason: "boom", errorCode: "app.x", requeue: false });
+    const told = f.queue.history({ sequenceId: grant!.sequenceId });
+    expect(told.entries.map((e) => e.eventType)).toEqual([
+      "Enqueue",
+      "LeaseGranted",
+      "Heartbeat",
+      "Failed",
+      "DeadLettered",
+    ]);
+    // A story told earlier is a copy: later reuse of its entries does not change it.
+    const before = structuredClone(told);
+    for (let i = 2; i < 6; i++) await f.queue.enqueue(item(i)); // each evicts the one before, entries and all
+    expect(told).toEqual(before);
+    const story = f.queue.history({ sequenceId: 5 });
+    expect(story).toEqual({
+      sequenceId: 5,
+      entries: [{ eventType: "Enqueue", sequenceNumber: expect.any(Number), at: f.clock.now(), attempt: 1 }],
+      droppedEntries: 0,
+    });
+    expect(Object.keys(story.entries[0] ?? {}).sort()).toEqual(["at", "attempt", "eventType", "sequenceNumber"]);
+    expect(() => f.queue.history({ requestId: "old" })).toThrow();
+  });
+
   it("answers bad targets with coded errors and is off with maxItems 0", async () => {
     const f = fixture({ history: { maxItems: 0 } });
     await f.queue.enqueue(item(1));
