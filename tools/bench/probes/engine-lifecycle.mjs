@@ -1,20 +1,13 @@
 // The queue engine's own CPU per item, in process, no transport and no log: rounds of enqueueMany(100) →
 // lease(100) → completeMany on an in-memory queue, after 300 rounds of warm-up. `core` as in item-memory.mjs.
 // Usage: node probes/engine-lifecycle.mjs [rounds=2000] [core]
+import { jobPayload, QUEUE } from "./shared.mjs";
+
 const rounds = Number(process.argv[2] ?? 2000);
 const core = await import(process.argv[3] ?? "@omnirelay/core");
-const queue = new core.ResourceLeaseQueue({ capacity: 4_000_000, leaseDurationMs: 60_000, maxBatchSize: 1000 });
+const queue = new core.ResourceLeaseQueue(QUEUE);
 let next = 0;
-const payload = () => {
-  const i = next++;
-  return {
-    resourceType: "job",
-    resourceId: String(i),
-    partitionKey: `p${i % 16}`,
-    payloadEncoding: "json",
-    body: new Uint8Array(200).fill(65),
-  };
-};
+const payload = () => jobPayload(next++, new Uint8Array(200).fill(65));
 const round = async () => {
   await queue.enqueueMany(Array.from({ length: 100 }, payload));
   const grants = await queue.lease({ maxItems: 100 });

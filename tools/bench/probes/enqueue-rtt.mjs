@@ -8,11 +8,8 @@
 // Usage: node probes/enqueue-rtt.mjs [--transport http|grpc] [--log sqlite|memory] [--durability batched|async|…]
 //          [--mode paced|closed] [--count 4000] [--rate 1000] [--lanes 64] [--coalesce 100]
 // Run it after `pnpm build` (it loads the packages' dist).
-import { fork } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { cpuMicros, forkServer, jobPayload, jsonBody, openProbeQueue } from "./shared.mjs";
 
 const { values: o } = parseArgs({
   options: {
@@ -41,29 +38,15 @@ for (const [flag, allowed] of [
 const core = await import("@omnirelay/core");
 const grpc = o.transport === "grpc" ? await import("@omnirelay/transport-grpc") : undefined;
 const MAX_BYTES = 64 * 1024 * 1024;
-const QUEUE = { capacity: 4_000_000, leaseDurationMs: 60_000, maxBatchSize: 1000 };
 
 const quantile = (sorted, p) => +(sorted[Math.floor(p * (sorted.length - 1))] ?? Number.NaN).toFixed(3);
-const cpuMicros = (u) => u.user + u.system;
 
 if (o.serve !== undefined) await serve(Number(o.serve));
 else await drive();
 
 /** The dispatcher's process: serves on `port`, times each dispatch, answers `stats` and `exit` over IPC. */
 async function serve(port) {
-  let queue;
-  let close = async () => undefined;
-  if (o.log === "memory") queue = new core.ResourceLeaseQueue(QUEUE);
-  else {
-    const { openDurableResourceLeaseQueue } = await import("@omnirelay/replicator-sqlite");
-    const durable = await openDurableResourceLeaseQueue({
-      path: join(process.env.PROBE_DIR ?? tmpdir(), "queue.db"),
-      queueOptions: QUEUE,
-      replicatorOptions: { durability: o.durability },
-    });
-    queue = durable.queue;
-    close = () => durable.close();
-  }
+  const { queue, close } = await openProbeQueue(core, o.log, { durability: o.durability });
   const dispatcher = new core.Dispatcher({ service: "probe" });
   new core.ResourceLeaseDispatcherComponent(dispatcher, { queue });
   let dispatches = [];
@@ -96,13 +79,8 @@ async function serve(port) {
 }
 
 async function drive() {
-  const dir = mkdtempSync(join(tmpdir(), "omnirelay-probe-"));
-  const port = 20_000 + Math.floor(Math.random() * 30_000);
-  const child = fork(new URL(import.meta.url).pathname, [...process.argv.slice(2), "--serve", String(port)], {
-    env: { ...process.env, PROBE_DIR: dir },
-  });
-  const reply = () => new Promise((resolve) => child.once("message", resolve));
-  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const server = forkServer(import.meta.url);
+  const { port, child, reply } = server;
   try {
     await reply();
     const outbound =
@@ -114,14 +92,6 @@ async function drive() {
       caller: "probe",
       coalesceEnqueues: Number(o.coalesce),
     });
-    const encoder = new TextEncoder();
-    const payload = (i) => ({
-      resourceType: "job",
-      resourceId: String(i),
-      partitionKey: `p${i % 16}`,
-      payloadEncoding: "json",
-      body: encoder.encode(JSON.stringify({ enqueuedAt: Date.now(), pad: "x".repeat(150) })),
-    });
     const count = Number(o.count);
     const warm = Math.floor(count / 4);
     const stats = async () => {
@@ -131,7 +101,7 @@ async function drive() {
     const trips = [];
     const timed = (i) => {
       const sent = performance.now();
-      return client.enqueue(payload(i)).then(() => {
+      return client.enqueue(jobPayload(i, jsonBody())).then(() => {
         if (i >= warm) trips.push(performance.now() - sent);
       });
     };
@@ -184,8 +154,6 @@ async function drive() {
     console.log(JSON.stringify({ transport, log, durability, mode, items: trips.length, ...round, ...result }));
     await client.close();
   } finally {
-    child.send("exit");
-    await exited;
-    rmSync(dir, { recursive: true, force: true });
+    await server.end();
   }
 }

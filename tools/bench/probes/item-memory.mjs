@@ -2,26 +2,20 @@
 // then V8 heap, ArrayBuffer and RSS growth per item after two full GCs. Needs --expose-gc. `core` is the module to
 // load (default @omnirelay/core; a path to another build's dist/index.js compares two builds).
 // Usage: node --expose-gc probes/item-memory.mjs [items=200000] [core]
+import { jobPayload, QUEUE } from "./shared.mjs";
+
 const items = Number(process.argv[2] ?? 200_000);
 const core = await import(process.argv[3] ?? "@omnirelay/core");
 if (typeof global.gc !== "function") {
   console.error("item-memory: run it with node --expose-gc");
   process.exit(2);
 }
-const queue = new core.ResourceLeaseQueue({ capacity: 4_000_000, leaseDurationMs: 60_000, maxBatchSize: 1000 });
+const queue = new core.ResourceLeaseQueue(QUEUE);
 global.gc();
 const before = process.memoryUsage();
 for (let i = 0; i < items; i += 1000) {
   const n = Math.min(1000, items - i);
-  await queue.enqueueMany(
-    Array.from({ length: n }, (_, k) => ({
-      resourceType: "job",
-      resourceId: String(i + k),
-      partitionKey: `p${(i + k) % 16}`,
-      payloadEncoding: "json",
-      body: new Uint8Array(200).fill(65),
-    })),
-  );
+  await queue.enqueueMany(Array.from({ length: n }, (_, k) => jobPayload(i + k, new Uint8Array(200).fill(65))));
 }
 global.gc();
 global.gc();

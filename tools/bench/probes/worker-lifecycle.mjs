@@ -8,12 +8,9 @@
 // Usage: node probes/worker-lifecycle.mjs [--log sqlite|memory] [--count 40000] [--concurrency 100] [--prefetch 100]
 //          [--unary] [--profile cpu|heap] [--stall-ms 10000]
 // Run it after `pnpm build` (it loads the packages' dist).
-import { fork } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
 import inspector from "node:inspector/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { cpuMicros, forkServer, jobPayload, jsonBody, openProbeQueue } from "./shared.mjs";
 
 const { values: o } = parseArgs({
   options: {
@@ -38,21 +35,13 @@ for (const [flag, allowed] of [
 }
 
 const core = await import("@omnirelay/core");
-const QUEUE = { capacity: 4_000_000, leaseDurationMs: 60_000, maxBatchSize: 1000 };
-const cpuMicros = (u) => u.user + u.system;
 
 if (o.serve !== undefined) await serve(Number(o.serve));
 else await drive();
 
 /** The dispatcher's process: serves on `port`, answers `cpu` and `exit` over IPC. */
 async function serve(port) {
-  let queue;
-  if (o.log === "memory") queue = new core.ResourceLeaseQueue(QUEUE);
-  else {
-    const { openDurableResourceLeaseQueue } = await import("@omnirelay/replicator-sqlite");
-    const path = join(process.env.PROBE_DIR ?? tmpdir(), "queue.db");
-    queue = (await openDurableResourceLeaseQueue({ path, queueOptions: QUEUE })).queue;
-  }
+  const { queue } = await openProbeQueue(core, o.log);
   const dispatcher = new core.Dispatcher({ service: "probe" });
   new core.ResourceLeaseDispatcherComponent(dispatcher, { queue });
   await new core.HttpInbound({ dispatcher, port, maxBodyBytes: 64 * 1024 * 1024 }).start();
@@ -64,25 +53,15 @@ async function serve(port) {
 }
 
 async function drive() {
-  const dir = mkdtempSync(join(tmpdir(), "omnirelay-probe-"));
-  const port = 20_000 + Math.floor(Math.random() * 30_000);
-  const child = fork(new URL(import.meta.url).pathname, [...process.argv.slice(2), "--serve", String(port)], {
-    env: { ...process.env, PROBE_DIR: dir },
-  });
-  const reply = () => new Promise((resolve) => child.once("message", resolve));
-  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const server = forkServer(import.meta.url);
+  const { port, child, reply } = server;
   let code = 0;
   try {
     await reply();
     const outbound = new core.HttpOutbound({ url: `http://127.0.0.1:${port}` });
     const client = new core.ResourceLeaseClient({ outbound, caller: "probe", coalesceEnqueues: 100 });
-    const encoder = new TextEncoder();
     let next = 0;
-    const payload = () => {
-      const i = next++;
-      const body = encoder.encode(JSON.stringify({ t: Date.now(), pad: "x".repeat(150) }));
-      return { resourceType: "job", resourceId: String(i), partitionKey: `p${i % 16}`, payloadEncoding: "json", body };
-    };
+    const payload = () => jobPayload(next++, jsonBody());
     const count = Number(o.count);
     const round = async (items, profile) => {
       for (let i = 0; i < items; i += 1000) {
@@ -139,9 +118,7 @@ async function drive() {
     console.error(`worker-lifecycle: ${error.message}`);
     code = 3;
   } finally {
-    child.send("exit");
-    await exited;
-    rmSync(dir, { recursive: true, force: true });
+    await server.end();
   }
   // The client's and the worker's timers would keep the process alive a while: end here.
   process.exit(code);

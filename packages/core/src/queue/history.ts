@@ -23,7 +23,9 @@ export interface ItemHistoryBounds {
  * so that one object can be refilled for another event. {@link ItemHistory.get} copies out the fields that are set.
  */
 type Entry = {
-  -readonly [K in keyof Required<ResourceLeaseHistoryEntry>]: ResourceLeaseHistoryEntry[K] | undefined;
+  -readonly [K in keyof Required<ResourceLeaseHistoryEntry>]: K extends "eventType" | "sequenceNumber" | "at"
+    ? ResourceLeaseHistoryEntry[K]
+    : ResourceLeaseHistoryEntry[K] | undefined;
 };
 
 interface Story {
@@ -213,9 +215,9 @@ function fillEntry(e: Entry, event: ResourceLeaseReplicationEvent, item: Resourc
 /** An entry as `history` answers it: only the fields that are set. */
 function copyOut(e: Entry): ResourceLeaseHistoryEntry {
   const out: { -readonly [K in keyof ResourceLeaseHistoryEntry]: ResourceLeaseHistoryEntry[K] } = {
-    eventType: e.eventType as ResourceLeaseHistoryEntry["eventType"],
-    sequenceNumber: e.sequenceNumber as number,
-    at: e.at as number,
+    eventType: e.eventType,
+    sequenceNumber: e.sequenceNumber,
+    at: e.at,
   };
   for (const key of OPTIONAL) if (e[key] !== undefined) (out as Record<string, unknown>)[key] = e[key];
   return out;

@@ -1,0 +1,64 @@
+// What the probes share: the benchmark's job payload, the queue options, the dispatcher's queue (SQLite log or in
+// memory) and the probe's own child process that serves it. Imports no OmniRelay package itself, so a probe can load
+// another build's core and still use it.
+import { fork } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** The benchmark's queue options: room for its heavy rows, leases that outlast any run. */
+export const QUEUE = { capacity: 4_000_000, leaseDurationMs: 60_000, maxBatchSize: 1000 };
+
+/** User plus system CPU of a `process.cpuUsage()` reading, in µs. */
+export const cpuMicros = (u) => u.user + u.system;
+
+/** Item `i`'s payload as the benchmark enqueues it: 16 partitions, `body` as given. */
+export function jobPayload(i, body) {
+  return { resourceType: "job", resourceId: String(i), partitionKey: `p${i % 16}`, payloadEncoding: "json", body };
+}
+
+const encoder = new TextEncoder();
+
+/** A ~170-byte JSON body carrying its enqueue time, as the benchmark's producer sends. */
+export function jsonBody() {
+  return encoder.encode(JSON.stringify({ t: Date.now(), pad: "x".repeat(150) }));
+}
+
+/**
+ * The dispatcher's queue: in memory, or durable on a SQLite log in the probe's directory (`PROBE_DIR`). Resolves to
+ * the queue and its close.
+ */
+export async function openProbeQueue(core, log, replicatorOptions = {}) {
+  if (log === "memory") return { queue: new core.ResourceLeaseQueue(QUEUE), close: async () => undefined };
+  const { openDurableResourceLeaseQueue } = await import("@omnirelay/replicator-sqlite");
+  const durable = await openDurableResourceLeaseQueue({
+    path: join(process.env.PROBE_DIR ?? tmpdir(), "queue.db"),
+    queueOptions: QUEUE,
+    replicatorOptions,
+  });
+  return { queue: durable.queue, close: () => durable.close() };
+}
+
+/**
+ * Forks the calling probe (`moduleUrl`, its `import.meta.url`) with its own arguments plus `--serve <port>`, in a
+ * fresh directory. `reply()` waits for the child's next message (the first is its "ready"); `end()` sends it "exit",
+ * waits for it to go and removes the directory.
+ */
+export function forkServer(moduleUrl) {
+  const dir = mkdtempSync(join(tmpdir(), "omnirelay-probe-"));
+  const port = 20_000 + Math.floor(Math.random() * 30_000);
+  const child = fork(new URL(moduleUrl).pathname, [...process.argv.slice(2), "--serve", String(port)], {
+    env: { ...process.env, PROBE_DIR: dir },
+  });
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  return {
+    port,
+    child,
+    reply: () => new Promise((resolve) => child.once("message", resolve)),
+    async end() {
+      child.send("exit");
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
