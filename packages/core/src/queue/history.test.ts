@@ -159,6 +159,38 @@ describe("every item's lease history", () => {
     expect(story.droppedEntries).toBe(1);
   });
 
+  it("evicts in the order of last touch, whichever story is touched (oldest, middle or newest)", async () => {
+    const f = fixture({ history: { maxItems: 3 } });
+    const held = () =>
+      [1, 2, 3, 4, 5, 6, 7].filter((id) => {
+        try {
+          return f.queue.history({ sequenceId: id }).sequenceId === id;
+        } catch {
+          return false;
+        }
+      });
+    for (const id of [1, 2, 3]) await f.queue.enqueue(item(id)); // touched: 1 2 3
+    const [one] = await f.queue.lease({ peerId: "a" }); // the oldest: 2 3 1
+    const [two] = await f.queue.lease({ peerId: "a" }); // the middle: 3 1 2
+    await f.queue.heartbeat(one!.ownershipToken, { peerId: "a" }); // the middle again: 3 2 1
+    await f.queue.heartbeat(one!.ownershipToken, { peerId: "a" }); // the newest: unchanged
+    await f.queue.enqueue(item(4)); // evicts 3: 2 1 4
+    expect(held()).toEqual([1, 2, 4]);
+    await f.queue.heartbeat(two!.ownershipToken, { peerId: "a" }); // 1 4 2
+    await f.queue.enqueue(item(5)); // evicts 1: 4 2 5
+    await f.queue.enqueue(item(6)); // evicts 4: 2 5 6
+    expect(held()).toEqual([2, 5, 6]);
+    await f.queue.complete(two!.ownershipToken, { peerId: "a" }); // 5 6 2
+    await f.queue.enqueue(item(7)); // evicts 5: 6 2 7
+    expect(held()).toEqual([2, 6, 7]);
+    expect(f.queue.history({ sequenceId: 2 }).entries.map((e) => e.eventType)).toEqual([
+      "Enqueue",
+      "LeaseGranted",
+      "Heartbeat",
+      "Completed",
+    ]);
+  });
+
   it("tells a new item's story with nothing of the evicted stories whose entries it reuses", async () => {
     const f = fixture({ history: { maxItems: 1 } });
     await f.queue.enqueue(item(1, { requestId: "old" }), { peerId: "p", principal: "svc" });

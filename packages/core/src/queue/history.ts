@@ -33,6 +33,9 @@ interface Story {
   requestId: string | undefined;
   readonly entries: Entry[];
   dropped: number;
+  /** The story touched just before this one (undefined: the oldest) and just after it (undefined: the newest). */
+  older: Story | undefined;
+  newer: Story | undefined;
 }
 
 /** Most entries and stories kept for reuse (an evicted story's, refilled for the next ones). */
@@ -50,6 +53,13 @@ const COUNTERS = new Set(["queue.pending", "queue.active"]);
  */
 export class ItemHistory {
   private readonly stories = new Map<number, Story>();
+  /**
+   * The stories from the least to the most recently touched, linked through {@link Story.older}/{@link Story.newer}.
+   * Not the Map's own order: a Map leaves a hole for every key deleted until it rehashes, and reading its first entry
+   * walks past them, so evicting the oldest cost ~0.6 µs where the list's head costs ~0.1 µs (every new item evicts).
+   */
+  private oldest: Story | undefined;
+  private newest: Story | undefined;
   private readonly byRequestId = new Map<string, number>();
   /**
    * Entries and stories of evicted stories, refilled for new ones: a busy queue evicts a story for every item it
@@ -130,23 +140,52 @@ export class ItemHistory {
   /** The item's story, made the most recently touched; a new one (evicting the oldest) when there is none. */
   private story(sequenceId: number, requestId: string | undefined): Story {
     let story = this.stories.get(sequenceId);
-    if (story) this.stories.delete(sequenceId);
-    else {
+    if (story) {
+      if (story === this.newest) return this.named(story, requestId);
+      this.unlink(story);
+    } else {
       this.evict();
-      story = this.spareStories.pop() ?? { sequenceId, requestId: undefined, entries: [], dropped: 0 };
+      story = this.spareStories.pop() ?? {
+        sequenceId,
+        requestId: undefined,
+        entries: [],
+        dropped: 0,
+        older: undefined,
+        newer: undefined,
+      };
       story.sequenceId = sequenceId;
+      this.stories.set(sequenceId, story);
     }
-    this.stories.set(sequenceId, story);
+    story.older = this.newest;
+    story.newer = undefined;
+    if (this.newest) this.newest.newer = story;
+    else this.oldest = story;
+    this.newest = story;
+    return this.named(story, requestId);
+  }
+
+  /** Records the request id a story's item was enqueued with, the first time one is seen; returns the story. */
+  private named(story: Story, requestId: string | undefined): Story {
     if (requestId !== undefined && story.requestId === undefined) {
       story.requestId = requestId;
-      this.byRequestId.set(requestId, sequenceId);
+      this.byRequestId.set(requestId, story.sequenceId);
     }
     return story;
   }
 
+  /** Takes a story out of the list (it stays in the map). */
+  private unlink(story: Story): void {
+    if (story.older) story.older.newer = story.newer;
+    else this.oldest = story.newer;
+    if (story.newer) story.newer.older = story.older;
+    else this.newest = story.older;
+    story.older = story.newer = undefined;
+  }
+
   private evict(): void {
-    while (this.stories.size >= this.bounds.maxItems) {
-      const oldest = this.stories.values().next().value as Story;
+    while (this.stories.size >= this.bounds.maxItems && this.oldest) {
+      const oldest = this.oldest;
+      this.unlink(oldest);
       this.stories.delete(oldest.sequenceId);
       const rid = oldest.requestId;
       if (rid !== undefined && this.byRequestId.get(rid) === oldest.sequenceId) this.byRequestId.delete(rid);
