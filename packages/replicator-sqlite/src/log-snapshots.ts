@@ -1,4 +1,5 @@
 import type { Clock, ResourceLeaseQueueSnapshot } from "@omnirelay/core";
+import type { ResourceLeaseQueueSnapshotView } from "@omnirelay/core/replication";
 import type Database from "better-sqlite3";
 import {
   checksumOf,
@@ -17,7 +18,7 @@ export type SnapshotRetention = Pick<ResolvedReplicatorOptions, "retainSnapshots
 /** Writes snapshots: at once, or part by part. Internal. */
 export interface SnapshotStore {
   /** Stores a snapshot in one transaction (head, parts, pruning). */
-  store(snapshot: ResourceLeaseQueueSnapshot): void;
+  store(snapshot: ResourceLeaseQueueSnapshotView): void;
   /** Removes parts stored earlier under `sequence` (of a snapshot whose head was never written). */
   clear(sequence: number): void;
   /**
@@ -26,7 +27,7 @@ export interface SnapshotStore {
    */
   putParts(sequence: number, first: number, parts: readonly Buffer[]): void | Promise<void>;
   /** Stores the head of a snapshot whose `parts` parts are stored, then prunes, in one transaction. */
-  finish(snapshot: ResourceLeaseQueueSnapshot, parts: number): void;
+  finish(snapshot: ResourceLeaseQueueSnapshotView, parts: number): void;
 }
 
 /** Snapshot rows as the log stores them (head and parts already encoded; checksums computed here). Internal. */
@@ -152,7 +153,7 @@ export class StepPacer {
  */
 export async function writeSnapshotInSteps(
   store: SnapshotStore,
-  snapshot: ResourceLeaseQueueSnapshot,
+  snapshot: ResourceLeaseQueueSnapshotView,
   between: { still: () => boolean; pause: () => Promise<void> },
 ): Promise<boolean> {
   const { still, pause } = between;

@@ -94,7 +94,7 @@ export async function openDurableResourceLeaseQueue(
         // Written a few parts per turn of the event loop: publishes go on meanwhile.
         writing = true;
         replicator
-          .saveSnapshotInSteps(queue.snapshot())
+          .saveSnapshotInSteps(queue.snapshotView())
           .then((stored) => {
             if (stored) heldAtSnapshot = held;
           })

@@ -11,7 +11,7 @@ import {
   silentLogger,
   systemClock,
 } from "@omnirelay/core";
-import type { ResourceLeaseSnapshotInPieces } from "@omnirelay/core/replication";
+import type { ResourceLeaseQueueSnapshotView, ResourceLeaseSnapshotInPieces } from "@omnirelay/core/replication";
 import { cancelledError, closedError, faultedError, fromSqliteError } from "./errors.js";
 import { isFilePath } from "./files.js";
 import { type CommitDone, GroupCommit } from "./group-commit.js";
@@ -249,7 +249,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
    * Stores a queue snapshot — only when every event it covers is committed and it is newer than the stored one —
    * then prunes old snapshots and (with `retainEventsAfterSnapshot`) old events. Returns whether it was stored.
    */
-  saveSnapshot(snapshot: ResourceLeaseQueueSnapshot): boolean {
+  saveSnapshot(snapshot: ResourceLeaseQueueSnapshotView): boolean {
     if (this.closed || this.fault) return false;
     const seq = snapshot.lastEventSequence;
     if (seq > this.committed || seq <= this.snapshotSequence) return false;
@@ -265,7 +265,7 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
    * readable only once its head is written after the last part. Resolves with whether it was stored: false when it is
    * not newer than the stored one, another is being written or was stored meanwhile, or the log closed or faulted.
    */
-  async saveSnapshotInSteps(snapshot: ResourceLeaseQueueSnapshot): Promise<boolean> {
+  async saveSnapshotInSteps(snapshot: ResourceLeaseQueueSnapshotView): Promise<boolean> {
     const seq = snapshot.lastEventSequence;
     if (this.closed || this.fault || this.snapshotting || seq > this.committed || seq <= this.snapshotSequence) {
       return false;

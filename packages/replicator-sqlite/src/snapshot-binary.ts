@@ -3,6 +3,7 @@ import type {
   ResourceLeasePendingItem,
   ResourceLeaseQueueSnapshot,
 } from "@omnirelay/core";
+import type { ResourceLeaseQueueSnapshotView, ResourceLeaseSnapshotList } from "@omnirelay/core/replication";
 import { decodeSchedule, encodeSchedule } from "@omnirelay/core/wire";
 import { ByteReader, ByteWriter, MalformedError } from "./binary.js";
 import { readItem, readToken, writeItem, writeToken } from "./event-codec.js";
@@ -128,12 +129,13 @@ function writeEntry(w: ByteWriter, kind: (typeof KINDS)[number], entry: unknown)
  * Encodes a snapshot's lists as binary parts of at most `perPart` entries each (fresh buffers), one part per step, so a
  * caller can write a large snapshot over several turns of the event loop. Internal.
  */
-export function* snapshotParts(snapshot: ResourceLeaseQueueSnapshot, perPart: number): Generator<Buffer> {
+export function* snapshotParts(snapshot: ResourceLeaseQueueSnapshotView, perPart: number): Generator<Buffer> {
   const w = writer;
   let started = false;
   let room = 0;
   for (const [k, kind] of KINDS.entries()) {
-    const list: readonly unknown[] = (kind === "dispatchKeys" ? snapshot.dispatch?.keys : snapshot[kind]) ?? [];
+    const list: ResourceLeaseSnapshotList<unknown> =
+      (kind === "dispatchKeys" ? snapshot.dispatch?.keys : snapshot[kind]) ?? [];
     let at = 0;
     while (at < list.length) {
       if (room === 0) {
@@ -146,7 +148,7 @@ export function* snapshotParts(snapshot: ResourceLeaseQueueSnapshot, perPart: nu
       const n = Math.min(room, list.length - at);
       w.u8(k);
       w.varint(n);
-      for (let i = at; i < at + n; i++) writeEntry(w, kind, list[i]);
+      for (let i = at; i < at + n; i++) writeEntry(w, kind, list.at(i));
       at += n;
       room -= n;
     }

@@ -4,6 +4,7 @@ import type {
   ResourceLeaseQueueSnapshot,
 } from "@omnirelay/core";
 import {
+  type ResourceLeaseQueueSnapshotView,
   type ResourceLeaseSnapshotInPieces,
   type ResourceLeaseSnapshotPiece,
   snapshotInOnePiece,
@@ -38,18 +39,18 @@ interface PartJson {
  * the whole queue cannot hold a large one (V8 strings stop at about 512 MiB), and parts keep each row small. Version 2
  * (JSON parts, items as core's pending-item JSON) and version 1 (one JSON text) are still read. Internal.
  */
-export function encodeSnapshot(snapshot: ResourceLeaseQueueSnapshot): EncodedSnapshot {
+export function encodeSnapshot(snapshot: ResourceLeaseQueueSnapshotView): EncodedSnapshot {
   const parts = [...encodeSnapshotParts(snapshot)];
   return { head: encodeSnapshotHead(snapshot, parts.length), parts };
 }
 
 /** The binary parts of a snapshot, encoded one at a time. Internal. */
-export function encodeSnapshotParts(snapshot: ResourceLeaseQueueSnapshot): Generator<Buffer> {
+export function encodeSnapshotParts(snapshot: ResourceLeaseQueueSnapshotView): Generator<Buffer> {
   return snapshotParts(snapshot, SNAPSHOT_PART_ENTRIES);
 }
 
 /** The head of a snapshot of `parts` binary parts. Internal. */
-export function encodeSnapshotHead(snapshot: ResourceLeaseQueueSnapshot, parts: number): string {
+export function encodeSnapshotHead(snapshot: ResourceLeaseQueueSnapshotView, parts: number): string {
   return JSON.stringify({
     version: 3,
     lastEventSequence: snapshot.lastEventSequence,

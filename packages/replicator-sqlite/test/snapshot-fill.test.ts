@@ -80,6 +80,39 @@ describe("snapshots while a queue is only being filled", () => {
     expect(again.queue.snapshot()).toEqual(expected);
   }, 60_000);
 
+  it("a snapshot view stores the moment it was taken, whatever the queue did before it was written", async () => {
+    const path = tempDb();
+    const durable = await openDurableResourceLeaseQueue({ path, snapshotEveryEvents: 0, queueOptions: big });
+    for (let b = 0; b < 30; b++) {
+      await durable.queue.enqueueMany(Array.from({ length: 1000 }, (_, i) => item(`${b}-${i}`, { body: body(i) })));
+    }
+    const retry = await durable.queue.lease({ maxItems: 10 });
+    for (const g of retry) await durable.queue.fail(g.ownershipToken, { reason: "once", errorCode: "app.once" });
+    const view = durable.queue.snapshotView();
+    const then = plain(durable.queue.snapshot());
+    expect(then.pending.filter((p: { lastError?: unknown }) => p.lastError !== undefined)).toHaveLength(10);
+    // After the capture every item changes: 1,000 leased and failed (attempt, error, token; half dead-lettered), the
+    // rest leased and completed; one more enqueued.
+    const failing = await durable.queue.lease({ maxItems: 1000 });
+    await Promise.all(
+      failing.map((g, i) =>
+        durable.queue.fail(g.ownershipToken, { reason: "later", errorCode: "app.later", requeue: i % 2 === 0 }),
+      ),
+    );
+    for (let more = await durable.queue.lease({ maxItems: 1000 }); more.length > 0; ) {
+      await durable.queue.completeMany(more.map((g) => g.ownershipToken));
+      more = await durable.queue.lease({ maxItems: 1000 });
+    }
+    await durable.queue.enqueue(item("after"));
+    expect(await durable.replicator.saveSnapshotInSteps(view)).toBe(true);
+    expect(plain(durable.replicator.latestSnapshot())).toEqual(then);
+    const expected = durable.queue.snapshot();
+    await durable.close();
+    await using again = await openDurableResourceLeaseQueue({ path, queueOptions: big });
+    expect(again.snapshotSequence).toBe(then.lastEventSequence);
+    expect(again.queue.snapshot()).toEqual(expected);
+  }, 60_000);
+
   it("a snapshot cut short by close leaves no snapshot behind; the log opens and replays", async () => {
     const path = tempDb();
     const durable = await openDurableResourceLeaseQueue({ path, snapshotEveryEvents: 0, queueOptions: big });

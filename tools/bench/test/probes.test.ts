@@ -59,6 +59,15 @@ describe("probes/item-memory.mjs and probes/engine-lifecycle.mjs", () => {
     expect(r.heapBytesPerItem).toBeGreaterThan(0);
   });
 
+  it("captures a snapshot view for a fraction of the heap a whole snapshot holds, and reads every body out", async () => {
+    const r = await node(["--expose-gc", join(import.meta.dirname, "..", "probes", "snapshot-capture.mjs"), "20000"]);
+    expect(r.items).toBe(20000);
+    // A whole snapshot holds ~260 bytes per item (5 MiB here), the view's columns ~16 (~0.3 MiB).
+    expect(r.snapshotHeldMiB).toBeGreaterThan(3);
+    expect(r.snapshotViewHeldMiB).toBeLessThan(r.snapshotHeldMiB / 4);
+    expect(r.snapshotViewReadMs).toBeGreaterThan(0);
+  });
+
   it("refuses to measure without --expose-gc (the figures would include garbage)", async () => {
     await expect(node([join(import.meta.dirname, "..", "probes", "item-memory.mjs"), "10"])).rejects.toThrow(
       /--expose-gc/,

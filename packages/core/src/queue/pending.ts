@@ -253,6 +253,13 @@ export class PendingItems {
     for (let i = this.head; i; i = i.next) yield i;
   }
 
+  /** Items in arrival order, as an array (a snapshot's capture: no generator step per item). */
+  toArray(): ItemRecord[] {
+    const out: ItemRecord[] = [];
+    for (let i = this.head; i; i = i.next) out.push(i);
+    return out;
+  }
+
   private keyOf(item: ItemRecord): string {
     return this.single ? "" : this.rules.keyOf!(item.meta);
   }

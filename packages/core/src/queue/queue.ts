@@ -29,7 +29,8 @@ import {
 } from "./key-stats.js";
 import type { ResourceLeaseQueueOptions } from "./options.js";
 import { ResourceLeaseSchedules } from "./schedules-api.js";
-import { captureSnapshot, type ResourceLeaseQueueSnapshot, restoreSnapshot } from "./snapshot.js";
+import { captureSnapshot, captureSnapshotView, type ResourceLeaseQueueSnapshot, restoreSnapshot } from "./snapshot.js";
+import type { ResourceLeaseQueueSnapshotView } from "./snapshot-view.js";
 import type { PageLimit } from "./transfer.js";
 import { expiredError } from "./transitions.js";
 import type {
@@ -190,6 +191,16 @@ export class ResourceLeaseQueue implements AsyncDisposable {
   /** The whole state as a plain object (for durable snapshots and comparisons). */
   snapshot(): ResourceLeaseQueueSnapshot {
     return captureSnapshot(this.engine.state);
+  }
+
+  /**
+   * The whole state as {@link snapshot} has it, captured at once but with its item lists built one entry at a time as
+   * they are read: for a log that writes a large snapshot in steps (a million pending items take ~16 MB and tens of
+   * milliseconds to capture this way, where a whole snapshot takes ~260 MB and half a second). It keeps the state of
+   * the moment it was taken, whatever the queue does afterwards.
+   */
+  snapshotView(): ResourceLeaseQueueSnapshotView {
+    return captureSnapshotView(this.engine.state);
   }
 
   /** Enqueues one item. See {@link ResourceLeaseQueue.enqueueMany}. */

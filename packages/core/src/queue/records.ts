@@ -116,6 +116,18 @@ function buildPayload(m: ResourceLeaseItemPayload, body: Uint8Array | undefined)
 
 /** The public view of an item record. */
 export function toPendingItem(r: ItemRecord): ResourceLeasePendingItem {
+  return pendingItemOf(r, r.attempt, r);
+}
+
+/**
+ * The public view of an item record with the fields that change (its attempt, last error and token, and when it is
+ * available) as given: the record's own, or as a snapshot captured them.
+ */
+export function pendingItemOf(
+  r: ItemRecord,
+  attempt: number,
+  rare: Pick<ItemRecord, "lastError" | "lastOwnershipToken" | "availableAt">,
+): ResourceLeasePendingItem {
   const out: {
     payload: ResourceLeaseItemPayload;
     sequenceId: number;
@@ -124,10 +136,10 @@ export function toPendingItem(r: ItemRecord): ResourceLeasePendingItem {
     lastError?: ResourceLeaseErrorInfo;
     lastOwnershipToken?: ResourceLeaseOwnershipToken;
     availableAt?: number;
-  } = { payload: payloadOf(r), sequenceId: r.sequenceId, attempt: r.attempt, enqueuedAt: r.enqueuedAt };
-  if (r.lastError) out.lastError = r.lastError;
-  if (r.lastOwnershipToken) out.lastOwnershipToken = r.lastOwnershipToken;
-  if (r.availableAt !== undefined) out.availableAt = r.availableAt;
+  } = { payload: payloadOf(r), sequenceId: r.sequenceId, attempt, enqueuedAt: r.enqueuedAt };
+  if (rare.lastError) out.lastError = rare.lastError;
+  if (rare.lastOwnershipToken) out.lastOwnershipToken = rare.lastOwnershipToken;
+  if (rare.availableAt !== undefined) out.availableAt = rare.availableAt;
   return out;
 }
 

@@ -9,6 +9,7 @@ import type { ResourceLeaseSchedule } from "../wire/schedule.js";
 import type { ResourceLeaseDispatchSnapshot } from "./pending.js";
 import { type ItemRecord, type LeaseRecord, newItemRecord, toPendingItem } from "./records.js";
 import { compileCron } from "./schedules.js";
+import { CapturedDeadLetters, CapturedItems, type ResourceLeaseQueueSnapshotView } from "./snapshot-view.js";
 import type { QueueState } from "./state.js";
 
 /** A cron schedule in a {@link ResourceLeaseQueueSnapshot}: slots at or before `firedThrough` never fire. */
@@ -78,8 +79,30 @@ export function toDeadLetterItem(r: ItemRecord): ResourceLeaseDeadLetterItem {
 
 /** Captures the state as a plain, JSON-friendly object. */
 export function captureSnapshot(state: QueueState): ResourceLeaseQueueSnapshot {
-  const delayed: ResourceLeasePendingItem[] = [];
-  for (const item of state.items.values()) if (item.state === "delayed") delayed.push(toPendingItem(item));
+  return capture(
+    state,
+    (records) => records.map(toPendingItem),
+    (records) => records.map(toDeadLetterItem),
+  );
+}
+
+/** Captures the state with its item lists as columns, each item built when read (see {@link CapturedItems}). */
+export function captureSnapshotView(state: QueueState): ResourceLeaseQueueSnapshotView {
+  return capture(
+    state,
+    (records) => new CapturedItems(records),
+    (records) => new CapturedDeadLetters(records),
+  );
+}
+
+function capture<Items, Dead>(
+  state: QueueState,
+  items: (records: ItemRecord[]) => Items,
+  dead: (records: ItemRecord[]) => Dead,
+) {
+  const delayed: ItemRecord[] = [];
+  // Found among all items (the delay heap keeps stale entries), but not looked for when there are none.
+  if (state.delayedCount > 0) for (const item of state.items.values()) if (item.state === "delayed") delayed.push(item);
   delayed.sort((a, b) => a.sequenceId - b.sequenceId);
   const active = [...state.leases.values()]
     .sort((a, b) => a.token.fencingToken - b.token.fencingToken)
@@ -96,15 +119,15 @@ export function captureSnapshot(state: QueueState): ResourceLeaseQueueSnapshot {
       return out;
     });
   return {
-    version: 1,
+    version: 1 as const,
     lastEventSequence: state.lastEventSequence,
     lastFencingToken: state.lastFencingToken,
     lastSequenceId: state.lastSequenceId,
     mode: state.mode,
-    pending: [...state.pending.values()].map(toPendingItem),
-    delayed,
+    pending: items(state.pending.toArray()),
+    delayed: items(delayed),
     active,
-    deadLetters: [...state.dead.values()].map(toDeadLetterItem),
+    deadLetters: dead([...state.dead.values()]),
     requestIds: [...state.requestIds].map(([id, e]) => [id, e.sequenceId, e.expiresAt] as const),
     reusableIds: state.reusableIds.toArray(),
     ...optionalLists(state),

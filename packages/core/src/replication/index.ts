@@ -11,6 +11,7 @@ export {
   type ResourceLeaseSnapshotPiece,
   snapshotInOnePiece,
 } from "../queue/snapshot.js";
+export type { ResourceLeaseQueueSnapshotView, ResourceLeaseSnapshotList } from "../queue/snapshot-view.js";
 export type { ResourceLeaseCheckpoint, ResourceLeaseCheckpointStore } from "./checkpoint-store.js";
 export { InMemoryResourceLeaseCheckpointStore } from "./checkpoint-store.js";
 export type { CheckpointingResourceLeaseReplicationSinkOptions } from "./checkpointing-sink.js";
