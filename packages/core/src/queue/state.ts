@@ -3,6 +3,7 @@ import type { ResourceLeasePendingItem } from "../contracts/payload.js";
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { MinHeap } from "../util/heap.js";
+import { IdTable } from "../util/id-table.js";
 import type { ItemHistory } from "./history.js";
 import { IdRanges } from "./id-ranges.js";
 import { type DispatchRules, PendingItems } from "./pending.js";
@@ -38,7 +39,7 @@ function mismatch(event: ResourceLeaseReplicationEvent, reason: string): never {
  * identical to the original by construction.
  */
 export class QueueState {
-  readonly items = new Map<number, ItemRecord>();
+  readonly items = new IdTable<ItemRecord>();
   readonly leases = new Map<string, LeaseRecord>();
   readonly dead = new Map<number, ItemRecord>();
   readonly pending: PendingItems;
