@@ -64,7 +64,7 @@ describe("probes/item-memory.mjs and probes/engine-lifecycle.mjs", () => {
     expect(r.items).toBe(20000);
     // A whole snapshot holds ~260 bytes per item (5 MiB here), the view's columns ~16 (~0.3 MiB).
     expect(r.snapshotHeldMiB).toBeGreaterThan(3);
-    expect(r.snapshotViewHeldMiB).toBeLessThan(r.snapshotHeldMiB / 4);
+    expect(r.snapshotViewHeldMiB).toBeLessThan((r.snapshotHeldMiB as number) / 4);
     expect(r.snapshotViewReadMs).toBeGreaterThan(0);
   });
 

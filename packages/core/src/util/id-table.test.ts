@@ -37,9 +37,7 @@ describe("IdTable", () => {
         const touched = new Set<number>();
         for (const o of ops) {
           const ids =
-            o.kind === "run" || o.kind === "drop"
-              ? Array.from({ length: o.n }, (_, i) => o.from + i).filter(Number.isSafeInteger)
-              : [o.id];
+            "id" in o ? [o.id] : Array.from({ length: o.n }, (_, i) => o.from + i).filter(Number.isSafeInteger);
           for (const i of ids) {
             touched.add(i);
             if (o.kind === "delete" || o.kind === "drop") expect(table.delete(i)).toBe(model.delete(i));
