@@ -2,7 +2,7 @@
 // lease(100) → completeMany on an in-memory queue, after 300 rounds of warm-up. `core` as in item-memory.mjs ("-": the
 // default); `pending` items are enqueued first, so each round leases items that deep in the queue (FIFO).
 // Usage: node probes/engine-lifecycle.mjs [rounds=2000] [core] [pending=0]
-import { jobPayload, QUEUE } from "./shared.mjs";
+import { fillQueue, jobPayload, QUEUE } from "./shared.mjs";
 
 const rounds = Number(process.argv[2] ?? 2000);
 const core = await import(process.argv[3] && process.argv[3] !== "-" ? process.argv[3] : "@omnirelay/core");
@@ -10,7 +10,7 @@ const pending = Number(process.argv[4] ?? 0);
 const queue = new core.ResourceLeaseQueue(QUEUE);
 let next = 0;
 const payload = () => jobPayload(next++, new Uint8Array(200).fill(65));
-for (let i = 0; i < pending; i += 1000) await queue.enqueueMany(Array.from({ length: 1000 }, payload));
+await fillQueue(queue, pending, payload);
 const round = async () => {
   await queue.enqueueMany(Array.from({ length: 100 }, payload));
   const grants = await queue.lease({ maxItems: 100 });

@@ -2,7 +2,7 @@
 // then V8 heap, ArrayBuffer and RSS growth per item after two full GCs. Needs --expose-gc. `core` is the module to
 // load (default @omnirelay/core; a path to another build's dist/index.js compares two builds).
 // Usage: node --expose-gc probes/item-memory.mjs [items=200000] [core]
-import { jobPayload, QUEUE } from "./shared.mjs";
+import { fillQueue, QUEUE } from "./shared.mjs";
 
 const items = Number(process.argv[2] ?? 200_000);
 const core = await import(process.argv[3] ?? "@omnirelay/core");
@@ -26,10 +26,7 @@ async function settledUsage() {
 }
 const queue = new core.ResourceLeaseQueue(QUEUE);
 const before = await settledUsage();
-for (let i = 0; i < items; i += 1000) {
-  const n = Math.min(1000, items - i);
-  await queue.enqueueMany(Array.from({ length: n }, (_, k) => jobPayload(i + k, new Uint8Array(200).fill(65))));
-}
+await fillQueue(queue, items);
 const after = await settledUsage();
 const per = (key) => +((after[key] - before[key]) / items).toFixed(1);
 console.log(

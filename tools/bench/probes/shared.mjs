@@ -17,6 +17,17 @@ export function jobPayload(i, body) {
   return { resourceType: "job", resourceId: String(i), partitionKey: `p${i % 16}`, payloadEncoding: "json", body };
 }
 
+/**
+ * Enqueues `count` items on `queue` in batches of 1,000, item `i` being `payload(i)` (by default the job payload with
+ * a 200-byte body).
+ */
+export async function fillQueue(queue, count, payload = (i) => jobPayload(i, new Uint8Array(200).fill(65))) {
+  for (let i = 0; i < count; i += 1000) {
+    const n = Math.min(1000, count - i);
+    await queue.enqueueMany(Array.from({ length: n }, (_, k) => payload(i + k)));
+  }
+}
+
 const encoder = new TextEncoder();
 
 /** A ~170-byte JSON body carrying its enqueue time, as the benchmark's producer sends. */

@@ -2,7 +2,7 @@
 // then the time and the heap held by `queue.snapshot()` (every item built at once) and by `queue.snapshotView()`
 // (columns; each item built when a log reads it), each read out whole once as a log writing it would. Needs --expose-gc.
 // Usage: node --expose-gc probes/snapshot-capture.mjs [items=1000000] [core]
-import { jobPayload, QUEUE } from "./shared.mjs";
+import { fillQueue, QUEUE } from "./shared.mjs";
 
 const items = Number(process.argv[2] ?? 1_000_000);
 const core = await import(process.argv[3] ?? "@omnirelay/core");
@@ -11,10 +11,7 @@ if (typeof global.gc !== "function") {
   process.exit(2);
 }
 const queue = new core.ResourceLeaseQueue(QUEUE);
-for (let i = 0; i < items; i += 1000) {
-  const n = Math.min(1000, items - i);
-  await queue.enqueueMany(Array.from({ length: n }, (_, k) => jobPayload(i + k, new Uint8Array(200).fill(65))));
-}
+await fillQueue(queue, items);
 const heap = () => {
   global.gc();
   return process.memoryUsage().heapUsed;

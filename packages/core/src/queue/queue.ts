@@ -195,8 +195,8 @@ export class ResourceLeaseQueue implements AsyncDisposable {
 
   /**
    * The whole state as {@link snapshot} has it, captured at once but with its item lists built one entry at a time as
-   * they are read: for a log that writes a large snapshot in steps (a million pending items take ~16 MB and tens of
-   * milliseconds to capture this way, where a whole snapshot takes ~260 MB and half a second). It keeps the state of
+   * they are read: for a log that writes a large snapshot in steps (a million pending items take ~10 MB and ~160 ms to
+   * capture this way, where a whole snapshot takes ~260 MB and 600-700 ms). It keeps the state of
    * the moment it was taken, whatever the queue does afterwards.
    */
   snapshotView(): ResourceLeaseQueueSnapshotView {

@@ -119,15 +119,14 @@ export function toPendingItem(r: ItemRecord): ResourceLeasePendingItem {
   return pendingItemOf(r, r.attempt, r);
 }
 
+/** The fields of an item record that are rarely set and can change while it is held. */
+export type RareItemFields = Pick<ItemRecord, "lastError" | "lastOwnershipToken" | "availableAt">;
+
 /**
  * The public view of an item record with the fields that change (its attempt, last error and token, and when it is
  * available) as given: the record's own, or as a snapshot captured them.
  */
-export function pendingItemOf(
-  r: ItemRecord,
-  attempt: number,
-  rare: Pick<ItemRecord, "lastError" | "lastOwnershipToken" | "availableAt">,
-): ResourceLeasePendingItem {
+export function pendingItemOf(r: ItemRecord, attempt: number, rare: RareItemFields): ResourceLeasePendingItem {
   const out: {
     payload: ResourceLeaseItemPayload;
     sequenceId: number;

@@ -1,10 +1,5 @@
-import type {
-  ResourceLeaseDeadLetterItem,
-  ResourceLeaseErrorInfo,
-  ResourceLeaseOwnershipToken,
-  ResourceLeasePendingItem,
-} from "../contracts/payload.js";
-import { type ItemRecord, pendingItemOf } from "./records.js";
+import type { ResourceLeaseDeadLetterItem, ResourceLeasePendingItem } from "../contracts/payload.js";
+import { type ItemRecord, pendingItemOf, type RareItemFields } from "./records.js";
 import type { ResourceLeaseQueueSnapshot } from "./snapshot.js";
 
 /** A list read one entry at a time by index. An array is one. */
@@ -26,14 +21,7 @@ export interface ResourceLeaseQueueSnapshotView
   readonly deadLetters: ResourceLeaseSnapshotList<ResourceLeaseDeadLetterItem>;
 }
 
-/** What of an item record can change after a capture and is not in a column: rare, so kept by index. */
-interface Rare {
-  readonly lastError: ResourceLeaseErrorInfo | undefined;
-  readonly lastOwnershipToken: ResourceLeaseOwnershipToken | undefined;
-  readonly availableAt: number | undefined;
-}
-
-const NONE: Rare = { lastError: undefined, lastOwnershipToken: undefined, availableAt: undefined };
+const NONE: RareItemFields = { lastError: undefined, lastOwnershipToken: undefined, availableAt: undefined };
 
 /**
  * Item records captured as columns: the records themselves (their payload without body, body place, sequence id and
@@ -44,7 +32,7 @@ export class CapturedItems implements ResourceLeaseSnapshotList<ResourceLeasePen
   readonly length: number;
   private readonly records: readonly ItemRecord[];
   private readonly attempts: Float64Array;
-  private readonly rare = new Map<number, Rare>();
+  private readonly rare = new Map<number, RareItemFields>();
 
   constructor(records: readonly ItemRecord[]) {
     this.records = records;
@@ -74,17 +62,17 @@ export class CapturedItems implements ResourceLeaseSnapshotList<ResourceLeasePen
 export class CapturedDeadLetters implements ResourceLeaseSnapshotList<ResourceLeaseDeadLetterItem> {
   readonly length: number;
   private readonly items: CapturedItems;
-  private readonly at_: Float64Array;
+  private readonly deadLetteredAt: Float64Array;
   private readonly reasons: ResourceLeaseDeadLetterItem["reason"][];
 
   constructor(records: readonly ItemRecord[]) {
     this.items = new CapturedItems(records);
     this.length = records.length;
-    this.at_ = new Float64Array(records.length);
+    this.deadLetteredAt = new Float64Array(records.length);
     this.reasons = new Array(records.length);
     for (let i = 0; i < records.length; i++) {
       const r = records[i] as ItemRecord;
-      this.at_[i] = r.deadLetteredAt;
+      this.deadLetteredAt[i] = r.deadLetteredAt;
       this.reasons[i] = r.deadLetterReason;
     }
   }
@@ -92,6 +80,10 @@ export class CapturedDeadLetters implements ResourceLeaseSnapshotList<ResourceLe
   at(index: number): ResourceLeaseDeadLetterItem | undefined {
     const item = this.items.at(index);
     if (item === undefined) return undefined;
-    return { ...item, deadLetteredAt: this.at_[index] as number, reason: this.reasons[index] as "failed" };
+    return {
+      ...item,
+      deadLetteredAt: this.deadLetteredAt[index] as number,
+      reason: this.reasons[index] as ResourceLeaseDeadLetterItem["reason"],
+    };
   }
 }

@@ -100,9 +100,7 @@ function capture<Items, Dead>(
   items: (records: ItemRecord[]) => Items,
   dead: (records: ItemRecord[]) => Dead,
 ) {
-  const delayed: ItemRecord[] = [];
-  // Found among all items (the delay heap keeps stale entries), but not looked for when there are none.
-  if (state.delayedCount > 0) for (const item of state.items.values()) if (item.state === "delayed") delayed.push(item);
+  const delayed = state.delayedItems();
   delayed.sort((a, b) => a.sequenceId - b.sequenceId);
   const active = [...state.leases.values()]
     .sort((a, b) => a.token.fencingToken - b.token.fencingToken)

@@ -82,6 +82,16 @@ export class QueueState {
     this.pending = new PendingItems(rules);
   }
 
+  /**
+   * The delayed items, in no particular order: found among all items (the delay heap keeps stale entries), and not
+   * looked for when there are none.
+   */
+  delayedItems(): ItemRecord[] {
+    const out: ItemRecord[] = [];
+    if (this.delayedCount > 0) for (const item of this.items.values()) if (item.state === "delayed") out.push(item);
+    return out;
+  }
+
   /** Pending + delayed: what counts against capacity and watermarks. */
   get queuedCount(): number {
     return this.pending.size + this.delayedCount;

@@ -53,9 +53,7 @@ export function drainPage(state: QueueState, limit: PageLimit): ResourceLeasePen
     out.push(toPendingItem(item));
     bytes += item.bytes;
   }
-  if (state.delayedCount === 0) return out;
-  const delayed: ItemRecord[] = [];
-  for (const item of state.items.values()) if (item.state === "delayed") delayed.push(item);
+  const delayed = state.delayedItems();
   delayed.sort((a, b) => (a.availableAt ?? 0) - (b.availableAt ?? 0) || a.sequenceId - b.sequenceId);
   for (const item of delayed) {
     if (!fits({ count: out.length, bytes }, item, limit)) return out;

@@ -44,7 +44,8 @@ export class IdTable<T> {
   set(id: number, value: T): this {
     const n = Math.floor(id / PAGE);
     let page = this.page(n);
-    if (page === undefined && n >= this.newest && !this.overflow.has(id)) {
+    // No id of a page at or above the newest is ever in the overflow map (it takes ids only of pages below it).
+    if (page === undefined && n >= this.newest) {
       page = { slots: new Array<T | undefined>(PAGE).fill(undefined), count: 0 };
       this.pages.set(n, page);
       this.newest = n;
