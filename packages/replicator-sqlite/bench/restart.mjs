@@ -4,7 +4,9 @@
 //
 //   node bench/restart.mjs [events=1000000] [runs=3]   fill a log in a temp dir, then time `runs` restarts, each
 //                                                      in a fresh process; prints a table and removes the log
-//   node bench/restart.mjs fill <path> [events]        only fill the log at <path>
+//   node bench/restart.mjs fill <path> [events] [done] only fill the log at <path>; then lease and complete the
+//                                                      first `done` items (two events each, as the benchmark's
+//                                                      lifecycle at depth leaves its log)
 //   node bench/restart.mjs open <path>                 only time one restart of <path> (prints one JSON line);
 //                                                      run it as `node --cpu-prof bench/restart.mjs open <path>`
 //                                                      for a profile, then summarise it with cpuprofile-top.mjs
@@ -25,7 +27,7 @@ function body(i) {
   return encoder.encode(`${head.slice(0, -2)}${"x".repeat(200 - head.length)}"}`);
 }
 
-async function fill(path, events) {
+async function fill(path, events, done = 0) {
   const durable = await openDurableResourceLeaseQueue({
     path,
     queueOptions,
@@ -44,11 +46,17 @@ async function fill(path, events) {
       })),
     );
   }
+  for (let finished = 0; finished < done; ) {
+    const grants = await durable.queue.lease({ maxItems: Math.min(100, done - finished) });
+    await durable.queue.completeMany(grants.map((g) => g.ownershipToken));
+    finished += grants.length;
+  }
   const seconds = (performance.now() - started) / 1000;
   const snapshot = durable.replicator.stats().lastSnapshotSequence;
   await durable.close();
   return {
     events,
+    done,
     fillSeconds: Math.round(seconds * 10) / 10,
     snapshot,
     mib: Math.round(statSync(path).size / 2 ** 20),
@@ -73,7 +81,7 @@ async function open(path) {
 
 const [mode, path, n] = process.argv.slice(2);
 if (mode === "fill") {
-  console.log(JSON.stringify(await fill(path, Number(n ?? 1_000_000))));
+  console.log(JSON.stringify(await fill(path, Number(n ?? 1_000_000), Number(process.argv[5] ?? 0))));
 } else if (mode === "open") {
   console.log(JSON.stringify(await open(path)));
 } else {

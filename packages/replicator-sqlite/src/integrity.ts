@@ -21,6 +21,13 @@ type Database = BetterSqlite3.Database;
  */
 export type RawEventRow = readonly [number, number, string | Buffer, string];
 
+/**
+ * A row as a page read returns it: a {@link RawEventRow}, or one whose checksum the thread that read it has already
+ * checked (`true`: it matched, `false`: it did not) — the writer thread checks each page's rows while this thread
+ * applies the page before it, so a restart's checksums cost this thread nothing. Internal.
+ */
+export type ReadEventRow = readonly [number, number, string | Buffer, string | boolean];
+
 /** A stored snapshot row. Internal. */
 export interface SnapshotRow {
   readonly sequence: number;
@@ -62,9 +69,9 @@ function isHex8(s: string): boolean {
  * columns. Internal.
  * @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt` naming the row's sequence.
  */
-export function decodeRawRow([sequence, eventType, data, checksum]: RawEventRow): ResourceLeaseReplicationEvent {
+export function decodeRawRow([sequence, eventType, data, checksum]: ReadEventRow): ResourceLeaseReplicationEvent {
   const form = typeof data === "string" ? "JSON" : "data";
-  if (!checksumMatches(data, checksum)) {
+  if (typeof checksum === "boolean" ? !checksum : !checksumMatches(data, checksum)) {
     throw corruptError({
       sequence,
       reason: "checksum",

@@ -8,7 +8,7 @@ import type Database from "better-sqlite3";
 import { closedError, corruptError, fromSqliteError } from "./errors.js";
 import { encodeEventBinary } from "./event-codec.js";
 import { raiseCounters } from "./high-water.js";
-import { checksumOf, decodeRawRow, type RawEventRow } from "./integrity.js";
+import { checksumOf, decodeRawRow, type RawEventRow, type ReadEventRow } from "./integrity.js";
 import type { LogTables } from "./schema.js";
 
 /** One event as the row it is stored in. Internal. */
@@ -96,7 +96,7 @@ export function prepareSelectRows(db: Database.Database, tables: LogTables): Sel
 /** Where {@link CommittedReader} reads: a page of rows, the file (for errors), and the log's state at each page. */
 export interface CommittedRows {
   /** Rows with `sequence >= from` in order, at most `limit`. */
-  readonly select: (from: number, limit: number) => readonly RawEventRow[];
+  readonly select: (from: number, limit: number) => readonly ReadEventRow[];
   readonly path: string;
   /** The last committed sequence number now: rows above it are not read. */
   committed(): number;
@@ -117,7 +117,7 @@ export class CommittedReader implements AsyncIterableIterator<ResourceLeaseRepli
   count = 0;
   private next_: number;
   private left: number;
-  private page: readonly RawEventRow[] = [];
+  private page: readonly ReadEventRow[] = [];
   private at = 0;
   private ended = false;
 
@@ -163,7 +163,7 @@ export class CommittedReader implements AsyncIterableIterator<ResourceLeaseRepli
       this.at = 0;
       if (this.page.length === 0) return this.end();
     }
-    const row = this.page[this.at++] as RawEventRow;
+    const row = this.page[this.at++] as ReadEventRow;
     const sequence = row[0];
     if (sequence > this.source.committed()) return this.end();
     // The first row may start after `from` (compacted away); after it, a missing number is a gap, never skipped.

@@ -3,7 +3,7 @@ import type { ResourceLeaseSnapshotInPieces } from "@omnirelay/core/replication"
 import type Database from "better-sqlite3";
 import type { CommitDone } from "./group-commit.js";
 import type { HighWater } from "./high-water.js";
-import { decodeSnapshotInPages, type RawEventRow } from "./integrity.js";
+import { decodeSnapshotInPages, type ReadEventRow } from "./integrity.js";
 import { type Counters, prepareInsertRows, prepareSelectRows, type Row } from "./log-rows.js";
 import {
   prepareSnapshotRows,
@@ -25,7 +25,7 @@ export interface LogStore {
   /** Inserts each transaction's rows and commits it, in order; reports through `done`. Never throws. */
   commit(txs: readonly (readonly Row[])[], done: CommitDone): void;
   /** Rows with `sequence >= from` in order, at most `limit`. @throws the SQLite error. */
-  selectPage(from: number, limit: number): readonly RawEventRow[];
+  selectPage(from: number, limit: number): readonly ReadEventRow[];
   /** The newest snapshot, verified. @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`, or SQLite's. */
   latestSnapshot(): ResourceLeaseQueueSnapshot | undefined;
   /** The newest snapshot, its head verified, its parts read and verified as its pieces are read. @throws as {@link latestSnapshot}. */

@@ -4,7 +4,7 @@ import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "
 import type { ResourceLeaseQueueSnapshot } from "@omnirelay/core";
 import type { ResourceLeaseSnapshotInPieces } from "@omnirelay/core/replication";
 import type { CommitDone } from "./group-commit.js";
-import { decodeSnapshotInPages, decodeSnapshotRow, type RawEventRow, type SnapshotPartRow } from "./integrity.js";
+import { decodeSnapshotInPages, decodeSnapshotRow, type ReadEventRow, type SnapshotPartRow } from "./integrity.js";
 import type { Row } from "./log-rows.js";
 import { type RawSnapshot, SNAPSHOT_PARTS_PER_PAGE, type SnapshotHeadRow, type SnapshotRows } from "./log-snapshots.js";
 import type { LogStart, LogStore } from "./log-store.js";
@@ -126,7 +126,7 @@ export class ThreadLogStore implements LogStore {
    * A page of rows. A full page asks for the next one before it returns (read ahead): the thread reads it from SQLite
    * while this thread decodes and applies the page it has (a restart reads its log page after page this way).
    */
-  selectPage(from: number, limit: number): readonly RawEventRow[] {
+  selectPage(from: number, limit: number): readonly ReadEventRow[] {
     const rows = unpackRows(this.ahead({ kind: "select", from, limit }) as PackedRows);
     const last = rows[rows.length - 1];
     if (last && rows.length === limit) this.askAhead({ kind: "select", from: last[0] + 1, limit });

@@ -1,7 +1,7 @@
 import type { MessagePort } from "node:worker_threads";
 import { isOmniRelayError, OmniRelayError, type OmniRelayStatus } from "@omnirelay/core";
 import type { HighWater } from "./high-water.js";
-import type { RawEventRow } from "./integrity.js";
+import { checksumMatches, type RawEventRow, type ReadEventRow } from "./integrity.js";
 import type { Row } from "./log-rows.js";
 import type { ResolvedReplicatorOptions } from "./options.js";
 
@@ -189,26 +189,29 @@ export function ownedBuffers(values: readonly (Uint8Array | string)[]): ArrayBuf
 }
 
 /**
- * A page of event rows packed for transfer (the answer of a `select`): the BLOBs in one buffer, `[sequence, type,
- * byteLength]` per row (byteLength -1: the row's data is the next of `texts`, a row written before schema version 4),
- * and the checksums. One transferred buffer instead of a cloned array and Uint8Array per row. Internal.
+ * A page of event rows packed for transfer (the answer of a `select`): the BLOBs in one buffer, and `[sequence, type,
+ * byteLength, checksum matched (1/0)]` per row (byteLength -1: the row's data is the next of `texts`, a row written
+ * before schema version 4). The reading thread checks each row's checksum as it packs it, so the receiver does not (a
+ * restart's million CRCs run beside the replay instead of in it) and no checksum text crosses. One transferred buffer
+ * instead of a cloned array and Uint8Array per row. Internal.
  */
 export interface PackedRows {
   readonly data: ArrayBuffer;
   readonly meta: ArrayBuffer;
   readonly texts: readonly string[];
-  readonly checksums: readonly string[];
 }
 
-/** Packs rows as {@link PackedRows}; `transfer` lists its buffers. Internal. */
+/** Fields of a row in {@link PackedRows.meta}. */
+const META = 4;
+
+/** Packs rows as {@link PackedRows}, checking each one's checksum; `transfer` lists its buffers. Internal. */
 export function packRows(rows: readonly RawEventRow[]): { packed: PackedRows; transfer: ArrayBuffer[] } {
   let bytes = 0;
   for (const row of rows) if (typeof row[2] !== "string") bytes += row[2].byteLength;
   const data = new ArrayBuffer(bytes);
   const view = new Uint8Array(data);
-  const meta = new Float64Array(rows.length * 3);
+  const meta = new Float64Array(rows.length * META);
   const texts: string[] = [];
-  const checksums: string[] = [];
   let at = 0;
   let m = 0;
   for (const [sequence, type, body, checksum] of rows) {
@@ -222,19 +225,19 @@ export function packRows(rows: readonly RawEventRow[]): { packed: PackedRows; tr
       at += body.byteLength;
       meta[m++] = body.byteLength;
     }
-    checksums.push(checksum);
+    meta[m++] = checksumMatches(body, checksum) ? 1 : 0;
   }
-  return { packed: { data, meta: meta.buffer, texts, checksums }, transfer: [data, meta.buffer] };
+  return { packed: { data, meta: meta.buffer, texts }, transfer: [data, meta.buffer] };
 }
 
-/** The rows of {@link PackedRows}, each BLOB a Buffer over the page's one buffer (no copy). Internal. */
-export function unpackRows(p: PackedRows): RawEventRow[] {
+/** The rows of {@link PackedRows}, each BLOB a Buffer over the page's one buffer (no copy), checksums checked. Internal. */
+export function unpackRows(p: PackedRows): ReadEventRow[] {
   const data = Buffer.from(p.data);
   const meta = new Float64Array(p.meta);
-  const rows: RawEventRow[] = [];
+  const rows: ReadEventRow[] = [];
   let at = 0;
   let text = 0;
-  for (let i = 0, m = 0; m < meta.length; i++, m += 3) {
+  for (let m = 0; m < meta.length; m += META) {
     const length = meta[m + 2] as number;
     let body: string | Buffer;
     if (length < 0) body = p.texts[text++] as string;
@@ -242,7 +245,7 @@ export function unpackRows(p: PackedRows): RawEventRow[] {
       body = data.subarray(at, at + length);
       at += length;
     }
-    rows.push([meta[m] as number, meta[m + 1] as number, body, p.checksums[i] as string]);
+    rows.push([meta[m] as number, meta[m + 1] as number, body, meta[m + 3] === 1]);
   }
   return rows;
 }

@@ -10,6 +10,7 @@ import {
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { openDurableResourceLeaseQueue, SqliteResourceLeaseReplicator } from "../src/index.js";
+import { checksumOf } from "../src/integrity.js";
 import { built } from "./drill-helpers.js";
 import { item, rejection, tempDb, tempDir } from "./helpers.js";
 
@@ -161,6 +162,46 @@ describe("the log's writer thread", () => {
       message: local.message,
       metadata: local.metadata,
     });
+  });
+
+  it("checks a read's checksums on the thread that reads the page: a damaged row fails the read as it does locally", async () => {
+    const path = tempDb();
+    const log = await SqliteResourceLeaseReplicator.open({ path });
+    await log.publish(Array.from({ length: 5000 }, (_, i) => ev(i + 1)));
+    await log.close();
+    // Sets a row's checksum with the file closed (a log refuses to open while another connection holds it).
+    const setChecksum = (sequence: number, checksum: (data: Buffer) => string) => {
+      const raw = new Database(path);
+      const data = raw.prepare("SELECT data FROM resourcelease_events WHERE sequence = ?").pluck().get(sequence);
+      raw
+        .prepare("UPDATE resourcelease_events SET checksum = ? WHERE sequence = ?")
+        .run(checksum(data as Buffer), sequence);
+      raw.close();
+    };
+    // A well-formed CRC that is not the row's: the page's first row, and one in the page read ahead.
+    for (const sequence of [1, 4500]) {
+      setChecksum(sequence, () => "deadbeef");
+      const errors = [];
+      for (const writerThread of [true, false]) {
+        const reader = await SqliteResourceLeaseReplicator.open({ path, writerThread, verifyOnOpen: "on-read" });
+        errors.push(await rejection(all(reader)));
+        await reader.close();
+      }
+      const [threaded, local] = errors;
+      expect(threaded?.code).toBe(ErrorCodes.sqlite.corrupt);
+      expect(threaded?.metadata).toMatchObject({ sequence: String(sequence), reason: "checksum" });
+      expect({ message: threaded?.message, metadata: threaded?.metadata }).toEqual({
+        message: local?.message,
+        metadata: local?.metadata,
+      });
+      setChecksum(sequence, checksumOf);
+    }
+    // Every row intact again: both threads read all 5,000, the same.
+    const threaded = await SqliteResourceLeaseReplicator.open({ path, verifyOnOpen: "on-read" });
+    const events = await all(threaded);
+    await threaded.close();
+    expect(events).toHaveLength(5000);
+    expect(events[4499]).toEqual(ev(4500));
   });
 
   it("keeps a log either thread reads the same: events, snapshots, and a rebuild equal to the live queue", async () => {
