@@ -19,7 +19,17 @@ interface Reply {
   readonly error?: string;
 }
 
-/** Forks `dist/workers/<name>.js` with its config in argv[2] and waits for its `ready` message. */
+/**
+ * V8 flags of every Node process the harness starts, whichever system it belongs to: a 32 MiB young generation, as
+ * docs/guides/operations.md recommends for a dispatcher's process (a restart allocates a million long-lived items, and
+ * with V8's 16 MiB default every scavenge copies them).
+ */
+export const NODE_FLAGS: readonly string[] = ["--max-semi-space-size=32"];
+
+/**
+ * Forks `dist/workers/<name>.js` with its config in argv[2] and waits for its `ready` message. Its Node flags are
+ * {@link NODE_FLAGS} and then `execArgv`.
+ */
 export async function startChild(
   name: string,
   config: Record<string, unknown>,
@@ -28,7 +38,7 @@ export async function startChild(
   const file = fileURLToPath(new URL(`./workers/${name}.js`, import.meta.url));
   const proc = fork(file, [JSON.stringify(config)], {
     stdio: ["ignore", "inherit", "inherit", "ipc"],
-    execArgv: options.execArgv ?? [],
+    execArgv: [...NODE_FLAGS, ...(options.execArgv ?? [])],
     // graphile-worker formats a log line per job unless NO_LOG_SUCCESS is set, even with a silent logger.
     env: { ...process.env, NO_LOG_SUCCESS: "1" },
   });
