@@ -1,5 +1,7 @@
 import { execFile } from "node:child_process";
-import { join } from "node:path";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 
@@ -78,6 +80,23 @@ describe("probes/item-memory.mjs and probes/engine-lifecycle.mjs", () => {
     const r = await node([join(import.meta.dirname, "..", "probes", "engine-lifecycle.mjs"), "50"]);
     expect(r).toMatchObject({ items: 5000, left: 0 });
     expect(r.cpuMicrosPerItem).toBeGreaterThan(0);
+    expect(r.minorFaultsPerItem).toBeGreaterThanOrEqual(0);
+  });
+
+  it("writes a CPU profile of the measured rounds alone with PROFILE_OUT", async () => {
+    const out = join(mkdtempSync(join(tmpdir(), "omnirelay-engine-prof-")), "engine.cpuprofile");
+    const probe = join(import.meta.dirname, "..", "probes", "engine-lifecycle.mjs");
+    const { stdout } = await run(process.execPath, [probe, "50", "-", "2000"], {
+      timeout: 60_000,
+      env: { ...process.env, PROFILE_OUT: out },
+    });
+    expect(JSON.parse(stdout.trim().split("\n").at(-1) as string)).toMatchObject({ items: 5000, left: 2000 });
+    const profile = JSON.parse(readFileSync(out, "utf8")) as { nodes: { callFrame: { functionName: string } }[] };
+    // The rounds' own frames are in it; the fill before them is not.
+    const names = new Set(profile.nodes.map((n) => n.callFrame.functionName));
+    expect(names.has("round")).toBe(true);
+    expect(names.has("fillQueue")).toBe(false);
+    rmSync(dirname(out), { recursive: true, force: true });
   });
 });
 
