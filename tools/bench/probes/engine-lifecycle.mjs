@@ -28,6 +28,7 @@ if (session) {
   await session.post("Profiler.start");
 }
 const cpu = process.cpuUsage();
+const faults = process.resourceUsage().minorPageFault;
 const started = performance.now();
 for (let i = 0; i < rounds; i++) await round();
 const used = process.cpuUsage(cpu);
@@ -38,6 +39,7 @@ console.log(
     items,
     left: queue.stats().pendingCount + queue.stats().activeLeaseCount,
     cpuMicrosPerItem: +((used.user + used.system) / items).toFixed(2),
+    minorFaultsPerItem: +((process.resourceUsage().minorPageFault - faults) / items).toFixed(3),
     wallMicrosPerItem: +(((performance.now() - started) * 1000) / items).toFixed(2),
   }),
 );
