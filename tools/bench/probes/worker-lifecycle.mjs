@@ -7,7 +7,9 @@
 // closing worker's session that kept its credit showed, its grants leased to nobody until they expired.
 // Usage: node probes/worker-lifecycle.mjs [--log sqlite|memory] [--count 40000] [--concurrency 100] [--prefetch 100]
 //          [--unary] [--profile cpu|heap] [--stall-ms 10000]
+// With --profile and PROFILE_OUT=<file>, the raw profile (.cpuprofile or .heapprofile JSON) is written there too.
 // Run it after `pnpm build` (it loads the packages' dist).
+import { writeFileSync } from "node:fs";
 import inspector from "node:inspector/promises";
 import { parseArgs } from "node:util";
 import { cpuMicros, forkServer, jobPayload, jsonBody, openProbeQueue } from "./shared.mjs";
@@ -149,12 +151,14 @@ async function stopProfile(session, kind, items) {
   const add = (key, value) => totals.set(key, (totals.get(key) ?? 0) + value);
   if (kind === "cpu") {
     const { profile } = await session.post("Profiler.stop");
+    if (process.env.PROFILE_OUT) writeFileSync(process.env.PROFILE_OUT, JSON.stringify(profile));
     const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
     for (let i = 0; i < profile.samples.length; i++) {
       add(where(nodes.get(profile.samples[i]).callFrame), profile.timeDeltas[i]);
     }
   } else {
     const { profile } = await session.post("HeapProfiler.stopSampling");
+    if (process.env.PROFILE_OUT) writeFileSync(process.env.PROFILE_OUT, JSON.stringify(profile));
     const walk = (node) => {
       add(where(node.callFrame), node.selfSize);
       for (const child of node.children) walk(child);

@@ -102,8 +102,8 @@ describe("probes/item-memory.mjs and probes/engine-lifecycle.mjs", () => {
 
 describe("probes/worker-lifecycle.mjs", () => {
   const probePath = join(import.meta.dirname, "..", "probes", "worker-lifecycle.mjs");
-  const lifecycle = async (args: string[]) => {
-    const { stdout } = await run(process.execPath, [probePath, ...args], { timeout: 60_000 });
+  const lifecycle = async (args: string[], env: NodeJS.ProcessEnv = process.env) => {
+    const { stdout } = await run(process.execPath, [probePath, ...args], { timeout: 60_000, env });
     return JSON.parse(stdout.trim().split("\n").at(-1) as string) as Record<string, unknown>;
   };
 
@@ -119,11 +119,18 @@ describe("probes/worker-lifecycle.mjs", () => {
   });
 
   it("profiles the worker's process on a SQLite log with unary calls", async () => {
-    const r = await lifecycle(["--count", "1000", "--unary", "--concurrency", "10", "--profile", "cpu"]);
+    const out = join(mkdtempSync(join(tmpdir(), "omnirelay-worker-prof-")), "worker.cpuprofile");
+    const args = ["--count", "1000", "--unary", "--concurrency", "10", "--profile", "cpu"];
+    const r = await lifecycle(args, { ...process.env, PROFILE_OUT: out });
     expect(r).toMatchObject({ log: "sqlite", mode: "unary", concurrency: 10, items: 1000 });
     const top = r.top as Array<[string, number]>;
     expect(top.length).toBeGreaterThan(0);
     expect(top.every(([where, us]) => typeof where === "string" && us > 0)).toBe(true);
+    // PROFILE_OUT: the raw profile the summary came from, with its samples.
+    const profile = JSON.parse(readFileSync(out, "utf8")) as { nodes: unknown[]; samples: number[] };
+    expect(profile.nodes.length).toBeGreaterThan(1);
+    expect(profile.samples.length).toBeGreaterThan(0);
+    rmSync(dirname(out), { recursive: true, force: true });
   });
 
   it("refuses a log it does not know", async () => {
