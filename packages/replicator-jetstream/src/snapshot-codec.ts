@@ -1,4 +1,5 @@
 import type { ResourceLeaseQueueSnapshot } from "@omnirelay/core";
+import type { ResourceLeaseQueueSnapshotView, ResourceLeaseSnapshotList } from "@omnirelay/core/replication";
 import { decodePendingItem, decodeSchedule, encodePendingItem, encodeSchedule } from "@omnirelay/core/wire";
 
 type ActiveLease = ResourceLeaseQueueSnapshot["active"][number];
@@ -8,17 +9,18 @@ const FORMAT = "omnirelay-queue-snapshot/1";
 
 /**
  * Encodes a queue snapshot as one JSON text. Items go through core's pending-item JSON (bodies base64, times
- * ISO-8601), so the round trip is exact. One text holds a queue up to V8's string limit (about 512 MiB). Internal.
+ * ISO-8601), so the round trip is exact. A view's items are built one at a time as they are encoded (a whole snapshot
+ * is also a view). One text holds a queue up to V8's string limit (about 512 MiB). Internal.
  */
-export function encodeQueueSnapshot(snapshot: ResourceLeaseQueueSnapshot): string {
+export function encodeQueueSnapshot(snapshot: ResourceLeaseQueueSnapshotView): string {
   return JSON.stringify({
     format: FORMAT,
     lastEventSequence: snapshot.lastEventSequence,
     lastFencingToken: snapshot.lastFencingToken,
     lastSequenceId: snapshot.lastSequenceId,
     mode: snapshot.mode,
-    pending: snapshot.pending.map(encodePendingItem),
-    delayed: snapshot.delayed.map(encodePendingItem),
+    pending: mapList(snapshot.pending, encodePendingItem),
+    delayed: mapList(snapshot.delayed, encodePendingItem),
     active: snapshot.active.map((a) => ({
       item: encodePendingItem(a.item),
       token: a.token,
@@ -26,7 +28,7 @@ export function encodeQueueSnapshot(snapshot: ResourceLeaseQueueSnapshot): strin
       ...(a.principal !== undefined ? { principal: a.principal } : {}),
       leaseExpiresAt: a.leaseExpiresAt,
     })),
-    deadLetters: snapshot.deadLetters.map((d) => ({
+    deadLetters: mapList(snapshot.deadLetters, (d) => ({
       item: encodePendingItem(d),
       deadLetteredAt: d.deadLetteredAt,
       reason: d.reason,
@@ -41,6 +43,13 @@ export function encodeQueueSnapshot(snapshot: ResourceLeaseQueueSnapshot): strin
     // The hash of the last event, which the next event's previousHash names; absent in older snapshots.
     ...(snapshot.lastEventHash !== undefined ? { lastEventHash: snapshot.lastEventHash } : {}),
   });
+}
+
+/** `f` of every entry of `list`, in order (entries read one at a time). */
+function mapList<T, U>(list: ResourceLeaseSnapshotList<T>, f: (entry: T) => U): U[] {
+  const out = new Array<U>(list.length);
+  for (let i = 0; i < list.length; i++) out[i] = f(list.at(i) as T);
+  return out;
 }
 
 interface SnapshotJson {

@@ -3,6 +3,7 @@ import { type JetStreamManager, jetstreamManager, StorageType } from "@nats-io/j
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { ResourceLeaseQueueSnapshot } from "@omnirelay/core";
+import type { ResourceLeaseQueueSnapshotView } from "@omnirelay/core/replication";
 import { unavailableError } from "./errors.js";
 import { decodeQueueSnapshot, encodeQueueSnapshot } from "./snapshot-codec.js";
 
@@ -125,7 +126,7 @@ export class JetStreamSnapshotStore {
    * `true` when it became the head.
    * @throws OmniRelayError unavailable `resourcelease.jetstream.unavailable`.
    */
-  async save(snapshot: ResourceLeaseQueueSnapshot): Promise<boolean> {
+  async save(snapshot: ResourceLeaseQueueSnapshotView): Promise<boolean> {
     const { shard, chunkBytes } = this.settings;
     const bytes = encoder.encode(encodeQueueSnapshot(snapshot));
     const head: SnapshotHead = {

@@ -1,3 +1,5 @@
+import { ResourceLeaseQueue } from "@omnirelay/core";
+import { FakeClock } from "@omnirelay/core/testing";
 import { describe, expect, it } from "vitest";
 import { decodeQueueSnapshot, encodeQueueSnapshot } from "../src/snapshot-codec.js";
 
@@ -16,6 +18,27 @@ const base = {
 };
 
 describe("the JetStream snapshot codec", () => {
+  it("encodes a snapshot view to the same text as the whole snapshot of the same moment", async () => {
+    const queue = new ResourceLeaseQueue({ clock: new FakeClock() });
+    const payload = (n: number) => ({
+      resourceType: "job",
+      resourceId: `r${n}`,
+      partitionKey: `p${n % 2}`,
+      payloadEncoding: "json",
+      body: new TextEncoder().encode(`{"n":${n}}`),
+    });
+    await queue.enqueueMany([1, 2, 3, 4, 5, 6].map(payload));
+    const [a, b, c] = await queue.lease({ maxItems: 3, peerId: "w" });
+    await queue.fail(a!.ownershipToken, { reason: "later", delayMs: 60_000 }); // delayed, with its error
+    await queue.fail(b!.ownershipToken, { reason: "poison", requeue: false }); // dead-lettered
+    await queue.fail(c!.ownershipToken, { reason: "again" }); // pending again, attempt 1
+    const text = encodeQueueSnapshot(queue.snapshotView());
+    expect(text).toBe(encodeQueueSnapshot(queue.snapshot()));
+    const decoded = decodeQueueSnapshot(text);
+    expect([decoded.pending.length, decoded.delayed.length, decoded.deadLetters.length]).toEqual([4, 1, 1]);
+    await queue.close();
+  });
+
   it("round-trips per-key rate windows and virtual times, and leaves them out when there are none", () => {
     const dispatch = { vtime: 2.5, keys: [["a", 3, 1_767_225_600_000, 2, 1_767_225_660_000] as const] };
     expect(decodeQueueSnapshot(encodeQueueSnapshot({ ...base, dispatch }))).toEqual({ ...base, dispatch });

@@ -88,6 +88,48 @@ describe("snapshots bound the replay", () => {
     expect(grant!.ownershipToken.fencingToken).toBeGreaterThan(before.lastFencingToken);
   });
 
+  it("restores a snapshot taken while later operations were changing the queue, requeued and delayed items included", async () => {
+    const clock = new FakeClock();
+    const shard = "snap-moment";
+    const common = { log: js.options(shard), queueOptions: { clock }, snapshotBucket: js.snapshotBucket };
+    const first = await openJetStreamResourceLeaseQueue({ ...common, snapshotEveryEvents: 10 });
+    const q = first.queue;
+    // Nothing awaited per operation: while one turn's events are appended (a snapshot captured at their hand-over as
+    // a view, encoded at their ack), the next turns lease, fail and requeue items the snapshot holds. The reopen
+    // must reach the live state from the snapshot plus the events after it. (Replay sets an item's attempt and last
+    // error from its events, so this checks the snapshot's lists and their encoding, not the captured moment's
+    // fields: core's snapshot-view tests do that.)
+    const inFlight: Promise<unknown>[] = [];
+    for (let n = 0; n < 40; n++) {
+      inFlight.push(q.enqueueMany([item(2 * n), item(2 * n + 1)]));
+      inFlight.push(
+        q
+          .lease({ maxItems: 3, peerId: "w" })
+          .then((grants) =>
+            Promise.all(
+              grants.map((g, i) =>
+                q.fail(g.ownershipToken, { reason: `round ${n}`, errorCode: "e.round", delayMs: i === 0 ? 60_000 : 0 }),
+              ),
+            ),
+          ),
+      );
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(inFlight);
+    const before = q.snapshot();
+    // Both kinds of change happened: requeued items with a last error, and items waiting out a delay.
+    expect(before.pending.some((p) => p.attempt >= 1 && p.lastError !== undefined)).toBe(true);
+    expect(before.delayed.some((d) => d.attempt >= 1 && d.lastError !== undefined)).toBe(true);
+    await first.close();
+    expect(first.snapshotStats()).toMatchObject({ failed: 0 });
+    expect(first.snapshotStats().saved).toBeGreaterThanOrEqual(2);
+
+    await using second = await openJetStreamResourceLeaseQueue({ ...common, snapshotEveryEvents: 10 });
+    expect(second.snapshotSequence).toBeGreaterThan(0);
+    expect(second.replayedEvents).toBe(before.lastEventSequence - second.snapshotSequence);
+    expect(second.queue.snapshot()).toEqual(before);
+  });
+
   it("stores a snapshot larger than one value in parts and keeps only the newest snapshot's parts", async () => {
     const shard = "snap-parts";
     const common = {
