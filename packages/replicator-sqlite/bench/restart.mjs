@@ -79,9 +79,9 @@ async function open(path) {
   return result;
 }
 
-const [mode, path, n] = process.argv.slice(2);
+const [mode, path, n, done] = process.argv.slice(2);
 if (mode === "fill") {
-  console.log(JSON.stringify(await fill(path, Number(n ?? 1_000_000), Number(process.argv[5] ?? 0))));
+  console.log(JSON.stringify(await fill(path, Number(n ?? 1_000_000), Number(done ?? 0))));
 } else if (mode === "open") {
   console.log(JSON.stringify(await open(path)));
 } else {

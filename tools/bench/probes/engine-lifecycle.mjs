@@ -3,9 +3,7 @@
 // default); `pending` items are enqueued first, so each round leases items that deep in the queue (FIFO).
 // Usage: node probes/engine-lifecycle.mjs [rounds=2000] [core] [pending=0]
 // With PROFILE_OUT=<file>, writes a V8 CPU profile of the measured rounds only (not the fill or the warm-up) there.
-import { writeFileSync } from "node:fs";
-import inspector from "node:inspector/promises";
-import { fillQueue, jobPayload, QUEUE } from "./shared.mjs";
+import { fillQueue, jobPayload, QUEUE, startProfile, stopProfile } from "./shared.mjs";
 
 const rounds = Number(process.argv[2] ?? 2000);
 const core = await import(process.argv[3] && process.argv[3] !== "-" ? process.argv[3] : "@omnirelay/core");
@@ -20,19 +18,13 @@ const round = async () => {
   await queue.completeMany(grants.map((g) => g.ownershipToken));
 };
 for (let i = 0; i < 300; i++) await round();
-const profileOut = process.env.PROFILE_OUT;
-const session = profileOut ? new inspector.Session() : undefined;
-if (session) {
-  session.connect();
-  await session.post("Profiler.enable");
-  await session.post("Profiler.start");
-}
+const session = process.env.PROFILE_OUT ? await startProfile("cpu") : undefined;
 const cpu = process.cpuUsage();
 const faults = process.resourceUsage().minorPageFault;
 const started = performance.now();
 for (let i = 0; i < rounds; i++) await round();
 const used = process.cpuUsage(cpu);
-if (session && profileOut) writeFileSync(profileOut, JSON.stringify((await session.post("Profiler.stop")).profile));
+if (session) await stopProfile(session, "cpu");
 const items = rounds * 100;
 console.log(
   JSON.stringify({

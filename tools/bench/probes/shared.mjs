@@ -2,7 +2,8 @@
 // memory) and the probe's own child process that serves it. Imports no OmniRelay package itself, so a probe can load
 // another build's core and still use it.
 import { fork } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import inspector from "node:inspector/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -72,4 +73,33 @@ export function forkServer(moduleUrl) {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Starts a V8 profile of this process: `cpu` (sampled stacks) or `heap` (sampled allocations, collected objects
+ * included). Resolves to the session {@link stopProfile} takes.
+ */
+export async function startProfile(kind) {
+  const session = new inspector.Session();
+  session.connect();
+  if (kind === "cpu") {
+    await session.post("Profiler.enable");
+    await session.post("Profiler.start");
+  } else {
+    await session.post("HeapProfiler.enable");
+    await session.post("HeapProfiler.startSampling", {
+      samplingInterval: 1024,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+  }
+  return session;
+}
+
+/** Stops the profile {@link startProfile} started and resolves to it; with PROFILE_OUT=<file> also writes it there. */
+export async function stopProfile(session, kind) {
+  const { profile } = await session.post(kind === "cpu" ? "Profiler.stop" : "HeapProfiler.stopSampling");
+  session.disconnect();
+  if (process.env.PROFILE_OUT) writeFileSync(process.env.PROFILE_OUT, JSON.stringify(profile));
+  return profile;
 }

@@ -9,10 +9,8 @@
 //          [--unary] [--profile cpu|heap] [--stall-ms 10000]
 // With --profile and PROFILE_OUT=<file>, the raw profile (.cpuprofile or .heapprofile JSON) is written there too.
 // Run it after `pnpm build` (it loads the packages' dist).
-import { writeFileSync } from "node:fs";
-import inspector from "node:inspector/promises";
 import { parseArgs } from "node:util";
-import { cpuMicros, forkServer, jobPayload, jsonBody, openProbeQueue } from "./shared.mjs";
+import { cpuMicros, forkServer, jobPayload, jsonBody, openProbeQueue, startProfile, stopProfile } from "./shared.mjs";
 
 const { values: o } = parseArgs({
   options: {
@@ -99,7 +97,7 @@ async function drive() {
       child.send("cpu");
       const serverCpu = ((await reply()) - server0) / items;
       await worker.close();
-      const top = session ? await stopProfile(session, profile, items) : undefined;
+      const top = session ? topOf(await stopProfile(session, profile), profile, items) : undefined;
       return {
         rate: Math.round(items / seconds),
         workerCpuPerItemUs: +workerCpu.toFixed(1),
@@ -126,46 +124,24 @@ async function drive() {
   process.exit(code);
 }
 
-async function startProfile(kind) {
-  const session = new inspector.Session();
-  session.connect();
-  if (kind === "cpu") {
-    await session.post("Profiler.enable");
-    await session.post("Profiler.start");
-  } else {
-    await session.post("HeapProfiler.enable");
-    await session.post("HeapProfiler.startSampling", {
-      samplingInterval: 1024,
-      includeObjectsCollectedByMajorGC: true,
-      includeObjectsCollectedByMinorGC: true,
-    });
-  }
-  return session;
-}
-
 /** The 25 largest entries per item: µs of self time (cpu) or bytes allocated (heap), by function and place. */
-async function stopProfile(session, kind, items) {
+function topOf(profile, kind, items) {
   const where = (frame) =>
     `${frame.functionName || "(anonymous)"} ${frame.url.split("/").slice(-2).join("/")}:${frame.lineNumber}`;
   const totals = new Map();
   const add = (key, value) => totals.set(key, (totals.get(key) ?? 0) + value);
   if (kind === "cpu") {
-    const { profile } = await session.post("Profiler.stop");
-    if (process.env.PROFILE_OUT) writeFileSync(process.env.PROFILE_OUT, JSON.stringify(profile));
     const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
     for (let i = 0; i < profile.samples.length; i++) {
       add(where(nodes.get(profile.samples[i]).callFrame), profile.timeDeltas[i]);
     }
   } else {
-    const { profile } = await session.post("HeapProfiler.stopSampling");
-    if (process.env.PROFILE_OUT) writeFileSync(process.env.PROFILE_OUT, JSON.stringify(profile));
     const walk = (node) => {
       add(where(node.callFrame), node.selfSize);
       for (const child of node.children) walk(child);
     };
     walk(profile.head);
   }
-  session.disconnect();
   return [...totals]
     .filter(([key]) => !key.startsWith("(idle)"))
     .sort((a, b) => b[1] - a[1])
