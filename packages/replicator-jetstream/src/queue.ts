@@ -132,12 +132,13 @@ export async function openQueue(
     const loaded = await store.load();
     checkSnapshot(loaded, stats.lastSequence, log.subject);
     const snapshot = loaded?.snapshot;
-    checkNotTrimmedBehind(snapshot?.lastEventSequence ?? 0, await log.firstSequence(), log.subject);
-    const snapshotter = new Snapshotter(store, every, snapshot?.lastEventSequence ?? 0);
+    const snapshotSequence = loaded?.lastEventSequence ?? 0;
+    checkNotTrimmedBehind(snapshotSequence, await log.firstSequence(), log.subject);
+    const snapshotter = new Snapshotter(store, every, snapshotSequence);
     if (retain !== undefined) snapshotter.trim = { retain, trimBefore: (from) => log.trimBefore(from) };
     let replayedEvents = 0;
     const events = (async function* () {
-      for await (const event of log.read((snapshot?.lastEventSequence ?? 0) + 1)) {
+      for await (const event of log.read(snapshotSequence + 1)) {
         replayedEvents++;
         yield event;
       }
@@ -169,7 +170,7 @@ export async function openQueue(
       queue,
       log,
       replayedEvents,
-      snapshotSequence: snapshot?.lastEventSequence ?? 0,
+      snapshotSequence,
       snapshotStats: () => snapshotter.stats(),
       close,
       [Symbol.asyncDispose]: close,
@@ -182,14 +183,14 @@ export async function openQueue(
 
 /** A snapshot beyond the log's end means the log lost acknowledged events: refuse to number over them. */
 function checkSnapshot(loaded: LoadedSnapshot | undefined, lastSequence: number, subject: string): void {
-  if (loaded === undefined || loaded.snapshot.lastEventSequence <= lastSequence) return;
+  if (loaded === undefined || loaded.lastEventSequence <= lastSequence) return;
   throw new OmniRelayError({
     status: "data-loss",
     code: JetStreamErrorCodes.corrupt,
-    message: `The newest snapshot of ${subject} covers events through ${loaded.snapshot.lastEventSequence}, but the log ends at ${lastSequence}: the stream lost acknowledged events.`,
+    message: `The newest snapshot of ${subject} covers events through ${loaded.lastEventSequence}, but the log ends at ${lastSequence}: the stream lost acknowledged events.`,
     metadata: {
       "jetstream.subject": subject,
-      "snapshot.sequence": String(loaded.snapshot.lastEventSequence),
+      "snapshot.sequence": String(loaded.lastEventSequence),
       "replication.last_sequence": String(lastSequence),
     },
   });

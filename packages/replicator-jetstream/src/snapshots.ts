@@ -1,11 +1,12 @@
 import { createHash, randomUUID } from "node:crypto";
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { type JetStreamManager, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { ResourceLeaseQueueSnapshot } from "@omnirelay/core";
-import type { ResourceLeaseQueueSnapshotView } from "@omnirelay/core/replication";
-import { unavailableError } from "./errors.js";
-import { decodeQueueSnapshot, encodeQueueSnapshot } from "./snapshot-codec.js";
+import { OmniRelayError, type ResourceLeaseQueueSnapshot } from "@omnirelay/core";
+import type { ResourceLeaseQueueSnapshotView, ResourceLeaseSnapshotInPieces } from "@omnirelay/core/replication";
+import { JetStreamErrorCodes, unavailableError } from "./errors.js";
+import { decodeQueueSnapshot, encodeQueueSnapshotInSteps } from "./snapshot-codec.js";
 
 /** Where a shard's snapshots go. Internal. */
 export interface SnapshotStoreSettings {
@@ -31,13 +32,17 @@ interface SnapshotHead {
 
 /** A snapshot read back, with what it cost. Internal. */
 export interface LoadedSnapshot {
-  readonly snapshot: ResourceLeaseQueueSnapshot;
+  /** The last event it covers. */
+  readonly lastEventSequence: number;
+  /** For `ResourceLeaseQueue.rebuild`: its lists are decoded piece by piece as the rebuild reads them. */
+  readonly snapshot: ResourceLeaseQueueSnapshot | ResourceLeaseSnapshotInPieces;
   readonly parts: number;
   readonly bytes: number;
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
+/** Parts of a snapshot read at once (each a request to the bucket's stream). */
+const READ_AHEAD = 8;
 const WRONG_LAST_SEQUENCE = 10071;
 
 /**
@@ -91,7 +96,9 @@ export class JetStreamSnapshotStore {
         if (head === undefined) return undefined;
         const bytes = await this.readParts(head.value);
         if (bytes === undefined) continue;
-        return { snapshot: decodeQueueSnapshot(decoder.decode(bytes)), parts: head.value.parts, bytes: bytes.length };
+        const key = `${this.settings.shard}.${head.value.id}`;
+        const decoded = decodeQueueSnapshot(bytes, (reason) => snapshotCorrupt(this.settings.bucket, key, reason));
+        return { ...decoded, parts: head.value.parts, bytes: bytes.length };
       }
       return undefined;
     } catch (error) {
@@ -108,39 +115,81 @@ export class JetStreamSnapshotStore {
     return { value, revision: entry.revision };
   }
 
+  /**
+   * The snapshot's bytes, or `undefined` when a part is missing or they do not match the head. Every part but the last
+   * is as long as the first, so after the first, {@link READ_AHEAD} parts are read at a time, each into its place.
+   */
   private async readParts(head: SnapshotHead): Promise<Uint8Array | undefined> {
-    const bytes = new Uint8Array(head.bytes);
-    let at = 0;
-    for (let i = 0; i < head.parts; i++) {
+    const get = async (i: number) => {
       const part = await this.kv.get(`${this.settings.shard}.${head.id}.${i}`);
-      if (part === null || part.operation !== "PUT" || at + part.value.length > bytes.length) return undefined;
-      bytes.set(part.value, at);
-      at += part.value.length;
+      return part === null || part.operation !== "PUT" ? undefined : part.value;
+    };
+    const first = await get(0);
+    const stride = first?.length ?? 0;
+    if (first === undefined || stride > head.bytes || (stride < head.bytes && (stride === 0 || head.parts < 2))) {
+      return undefined;
     }
-    if (at !== bytes.length || createHash("sha256").update(bytes).digest("hex") !== head.sha256) return undefined;
+    const bytes = new Uint8Array(head.bytes);
+    bytes.set(first, 0);
+    let complete = true;
+    for (let from = 1; from < head.parts && complete; from += READ_AHEAD) {
+      const batch = [];
+      for (let i = from; i < Math.min(head.parts, from + READ_AHEAD); i++) batch.push(get(i));
+      (await Promise.all(batch)).forEach((part, k) => {
+        const at = (from + k) * stride;
+        const last = from + k === head.parts - 1;
+        if (part === undefined || (last ? at + part.length !== bytes.length : part.length !== stride)) complete = false;
+        else bytes.set(part, at);
+      });
+    }
+    if (!complete || head.parts !== Math.max(1, Math.ceil(head.bytes / stride))) return undefined;
+    if (createHash("sha256").update(bytes).digest("hex") !== head.sha256) return undefined;
     return bytes;
   }
 
   /**
    * Stores `snapshot` as the shard's newest, unless the bucket already holds one covering as many events. Resolves
-   * `true` when it became the head.
+   * `true` when it became the head. The snapshot is encoded a step at a time, and each part is written as soon as it
+   * is full: no text or buffer of the whole snapshot is built, and the event loop is let go after every step.
    * @throws OmniRelayError unavailable `resourcelease.jetstream.unavailable`.
    */
   async save(snapshot: ResourceLeaseQueueSnapshotView): Promise<boolean> {
     const { shard, chunkBytes } = this.settings;
-    const bytes = encoder.encode(encodeQueueSnapshot(snapshot));
-    const head: SnapshotHead = {
-      format: "omnirelay-snapshot-head/1",
-      lastEventSequence: snapshot.lastEventSequence,
-      id: randomUUID().replaceAll("-", "").slice(0, 16),
-      parts: Math.max(1, Math.ceil(bytes.length / chunkBytes)),
-      bytes: bytes.length,
-      sha256: createHash("sha256").update(bytes).digest("hex"),
+    const id = randomUUID().replaceAll("-", "").slice(0, 16);
+    const hash = createHash("sha256");
+    let parts = 0;
+    let bytes = 0;
+    let part = new Uint8Array(chunkBytes);
+    let filled = 0;
+    const flush = async () => {
+      await this.kv.put(`${shard}.${id}.${parts}`, part.subarray(0, filled));
+      parts++;
+      part = new Uint8Array(chunkBytes);
+      filled = 0;
     };
     try {
-      for (let i = 0; i < head.parts; i++) {
-        await this.kv.put(`${shard}.${head.id}.${i}`, bytes.subarray(i * chunkBytes, (i + 1) * chunkBytes));
+      for (const text of encodeQueueSnapshotInSteps(snapshot)) {
+        const step = encoder.encode(text);
+        hash.update(step);
+        bytes += step.length;
+        for (let at = 0; at < step.length; ) {
+          const n = Math.min(step.length - at, chunkBytes - filled);
+          part.set(step.subarray(at, at + n), filled);
+          filled += n;
+          at += n;
+          if (filled === chunkBytes) await flush();
+        }
+        await nextTurn();
       }
+      if (filled > 0) await flush();
+      const head: SnapshotHead = {
+        format: "omnirelay-snapshot-head/1",
+        lastEventSequence: snapshot.lastEventSequence,
+        id,
+        parts,
+        bytes,
+        sha256: hash.digest("hex"),
+      };
       const stored = await this.replaceHead(head);
       await this.purgeExcept(stored ? head.id : undefined, head.id);
       return stored;
@@ -184,4 +233,14 @@ export class JetStreamSnapshotStore {
       await this.jsm.streams.purge(stream, { filter: `${prefix}${id}.>` });
     }
   }
+}
+
+/** data-loss `resourcelease.jetstream.corrupt`: a stored snapshot that matches its digest but does not decode. */
+function snapshotCorrupt(bucket: string, key: string, reason: string): OmniRelayError {
+  return new OmniRelayError({
+    status: "data-loss",
+    code: JetStreamErrorCodes.corrupt,
+    message: `The snapshot ${key} in bucket ${bucket} is damaged: ${reason}`,
+    metadata: { "jetstream.snapshot": `${bucket}/${key}`, reason },
+  });
 }

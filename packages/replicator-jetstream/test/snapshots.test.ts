@@ -1,6 +1,9 @@
+import { createHash } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { isOmniRelayError, type ResourceLeaseItemPayload, type ResourceLeaseQueue } from "@omnirelay/core";
+import { Kvm } from "@nats-io/kv";
+import { isOmniRelayError, type ResourceLeaseItemPayload, ResourceLeaseQueue } from "@omnirelay/core";
 import { FakeClock } from "@omnirelay/core/testing";
+import { encodePendingItem } from "@omnirelay/core/wire";
 import { afterAll, describe, expect, it } from "vitest";
 import { JetStreamErrorCodes, openJetStreamResourceLeaseQueue } from "../src/index.js";
 import { JetStreamSnapshotStore } from "../src/snapshots.js";
@@ -41,6 +44,17 @@ async function partsInBucket(shard: string): Promise<Map<string, number>> {
     ids.set(id, (ids.get(id) ?? 0) + 1);
   }
   return ids;
+}
+
+/** Stores `body` as `shard`'s newest snapshot, in one part, the way the store does (head last, with its digest). */
+async function putSnapshot(shard: string, lastEventSequence: number, body: string): Promise<void> {
+  const kv = await new Kvm(await js.connection()).create(js.snapshotBucket, { history: 1 });
+  const bytes = new TextEncoder().encode(body);
+  const id = `t${lastEventSequence}`;
+  await kv.put(`${shard}.${id}.0`, bytes);
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+  const head = { format: "omnirelay-snapshot-head/1", lastEventSequence, id, parts: 1, bytes: bytes.length, sha256 };
+  await kv.put(shard, JSON.stringify(head));
 }
 
 describe("snapshots bound the replay", () => {
@@ -177,7 +191,11 @@ describe("snapshots bound the replay", () => {
     });
     expect(await store.save(newer)).toBe(true);
     expect(await store.save(older)).toBe(false);
-    expect((await store.load())?.snapshot).toEqual(newer);
+    const loaded = await store.load();
+    expect(loaded?.lastEventSequence).toBe(newer.lastEventSequence);
+    const rebuilt = await ResourceLeaseQueue.rebuild([], {}, { snapshot: loaded!.snapshot, activeLeases: "keep" });
+    expect(rebuilt.snapshot()).toEqual(newer);
+    await rebuilt.close();
     expect((await partsInBucket(shard)).size).toBe(1);
   });
 
@@ -204,5 +222,63 @@ describe("snapshots bound the replay", () => {
     if (!isOmniRelayError(error)) throw new Error(`expected an OmniRelayError, got ${String(error)}`);
     expect(error.status).toBe("data-loss");
     expect(error.code).toBe(JetStreamErrorCodes.corrupt);
+  });
+
+  it("loads a snapshot an earlier version stored as one JSON text", async () => {
+    const shard = "snap-v1";
+    const common = { log: js.options(shard), snapshotBucket: js.snapshotBucket };
+    const first = await openJetStreamResourceLeaseQueue({ ...common, snapshotEveryEvents: 0 });
+    await first.queue.enqueueMany([1, 2, 3].map((n) => item(n)));
+    const at = first.queue.snapshot();
+    await first.queue.enqueueMany([4, 5].map((n) => item(n)));
+    const before = first.queue.snapshot();
+    await first.close();
+    // What 0.x wrote: format /1, every list in one text.
+    const v1 = {
+      format: "omnirelay-queue-snapshot/1",
+      lastEventSequence: at.lastEventSequence,
+      lastFencingToken: at.lastFencingToken,
+      lastSequenceId: at.lastSequenceId,
+      mode: at.mode,
+      pending: at.pending.map((p) => encodePendingItem(p)),
+      delayed: [],
+      active: [],
+      deadLetters: [],
+      requestIds: at.requestIds,
+      reusableIds: [],
+      lastEventHash: at.lastEventHash,
+    };
+    await putSnapshot(shard, at.lastEventSequence, JSON.stringify(v1));
+
+    await using second = await openJetStreamResourceLeaseQueue({ ...common, snapshotEveryEvents: 0 });
+    expect(second.snapshotSequence).toBe(at.lastEventSequence);
+    expect(second.replayedEvents).toBe(before.lastEventSequence - at.lastEventSequence);
+    expect(second.queue.snapshot()).toEqual(before);
+  });
+
+  it("refuses to open on a stored snapshot whose lines do not decode (data loss), rather than serve part of it", async () => {
+    const shard = "snap-damaged";
+    const common = { log: js.options(shard), snapshotBucket: js.snapshotBucket, snapshotEveryEvents: 10 };
+    const first = await openJetStreamResourceLeaseQueue(common);
+    await workload(first.queue, 10);
+    await first.close();
+    const stored = first.snapshotStats().lastSequence;
+    expect(stored).toBeGreaterThan(0);
+    // The newest snapshot again, with its digest, but one pending line cut short (what a writer's bug would leave).
+    const kv = await new Kvm(await js.connection()).open(js.snapshotBucket);
+    const head = (await kv.get(shard))!.json<{ id: string; parts: number }>();
+    const text = new TextDecoder().decode((await kv.get(`${shard}.${head.id}.0`))!.value);
+    const lines = text.split("\n");
+    lines[1] = lines[1]!.slice(0, 20);
+    await putSnapshot(shard, stored + 1, lines.join("\n"));
+
+    const error = await openJetStreamResourceLeaseQueue({ ...common, log: js.options(shard) }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    if (!isOmniRelayError(error)) throw new Error(`expected an OmniRelayError, got ${String(error)}`);
+    expect(error.status).toBe("data-loss");
+    expect(error.code).toBe(JetStreamErrorCodes.corrupt);
+    expect(error.metadata["jetstream.snapshot"]).toBe(`${js.snapshotBucket}/${shard}.t${stored + 1}`);
   });
 });

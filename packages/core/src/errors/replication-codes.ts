@@ -214,8 +214,9 @@ export const jetstreamCodes = {
    */
   sequenceGap: "resourcelease.jetstream.sequence_gap",
   /**
-   * data-loss: a stored message of the shard does not decode, or its events do not continue the ones before it.
-   * Metadata `jetstream.subject`, `jetstream.stream_sequence`, `reason`.
+   * data-loss: a stored message of the shard does not decode, or its events do not continue the ones before it
+   * (metadata `jetstream.subject`, `jetstream.stream_sequence`, `reason`); or a stored snapshot matches its digest but
+   * does not decode (metadata `jetstream.snapshot`, `reason`).
    */
   corrupt: "resourcelease.jetstream.corrupt",
   /** unavailable: the stream could not be reached, created or read (open, read); metadata `jetstream.stream`. */
