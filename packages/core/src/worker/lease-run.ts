@@ -61,17 +61,7 @@ export class LeaseRun {
     this.grant = grant;
     this.token = grant.ownershipToken;
     this.host = host;
-    const run = this;
-    this.context = {
-      get signal() {
-        return run.handlerSignal();
-      },
-      attempt: grant.attempt,
-      get leaseExpiresAt() {
-        return run.expiresAtMs;
-      },
-      heartbeat: () => this.renew(),
-    };
+    this.context = new RunContext(this, grant.attempt);
     const now = host.clock.now();
     this.schedule(now, grant.leaseExpiresAt - now);
   }
@@ -213,7 +203,8 @@ export class LeaseRun {
     this.host.onLost(this, reason);
   }
 
-  private handlerSignal(): AbortSignal {
+  /** The handler's signal (made when first asked for). Internal to the run's context. */
+  handlerSignal(): AbortSignal {
     if (!this.handlerAbort) {
       this.handlerAbort = new AbortController();
       if (this.abortReason) this.handlerAbort.abort(this.abortReason);
@@ -230,5 +221,34 @@ export class LeaseRun {
     if (this.timer !== undefined) this.host.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.callsAbort?.abort();
+  }
+}
+
+/**
+ * A run's handler context: one small object per item, its accessors on the prototype. An object literal with getters
+ * closing over the run built two closures and two accessor pairs per item (a busy worker's allocation). `heartbeat`
+ * is bound when first read, so a handler may take it off the context and call it alone.
+ */
+class RunContext implements ResourceLeaseWorkerContext {
+  readonly attempt: number;
+  readonly #run: LeaseRun;
+  #heartbeat: (() => Promise<void>) | undefined;
+
+  constructor(run: LeaseRun, attempt: number) {
+    this.#run = run;
+    this.attempt = attempt;
+  }
+
+  get signal(): AbortSignal {
+    return this.#run.handlerSignal();
+  }
+
+  get leaseExpiresAt(): number {
+    return this.#run.expiresAt;
+  }
+
+  get heartbeat(): () => Promise<void> {
+    this.#heartbeat ??= () => this.#run.renew();
+    return this.#heartbeat;
   }
 }

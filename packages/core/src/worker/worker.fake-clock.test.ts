@@ -155,6 +155,23 @@ describe("heartbeats (fake clock)", () => {
     await expect(ctx.heartbeat()).rejects.toMatchObject({ code: ErrorCodes.resourceLease.leaseExpiredLocally });
   });
 
+  it("a handler may take heartbeat off its context and call it alone; the context shows only its documented fields", async () => {
+    const { fake, queue, worker, contexts } = setup({ worker: { heartbeatFraction: 1 } });
+    await queue.enqueue(item(1));
+    worker.start();
+    await flush();
+    const ctx = contexts[0]!;
+    const { heartbeat, attempt } = ctx;
+    expect(attempt).toBe(1);
+    expect(ctx.heartbeat).toBe(heartbeat); // the same function every time it is read
+    await advance(fake, 2_000);
+    await heartbeat();
+    expect(ctx.leaseExpiresAt).toBe(fake.now() + 3_000);
+    // Nothing of the worker's run is reachable from the handler's context.
+    expect(Object.keys(ctx)).toEqual(["attempt"]);
+    expect(JSON.parse(JSON.stringify(ctx))).toEqual({ attempt: 1 });
+  });
+
   it("treats an unknown token as a lost lease", async () => {
     const { queue, worker, contexts, client } = setup({
       client: () => ({
