@@ -1,6 +1,12 @@
 import { createHash, randomUUID } from "node:crypto";
 import { setImmediate as nextTurn } from "node:timers/promises";
-import { type JetStreamManager, jetstreamManager, StorageType } from "@nats-io/jetstream";
+import {
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  StorageType,
+} from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { OmniRelayError, type ResourceLeaseQueueSnapshot } from "@omnirelay/core";
@@ -41,8 +47,8 @@ export interface LoadedSnapshot {
 }
 
 const encoder = new TextEncoder();
-/** Parts of a snapshot read at once (each a request to the bucket's stream). */
-const READ_AHEAD = 8;
+/** Parts of a snapshot asked for in one pull request. */
+const READ_BATCH = 16;
 const WRONG_LAST_SEQUENCE = 10071;
 
 /**
@@ -53,11 +59,18 @@ const WRONG_LAST_SEQUENCE = 10071;
  * Internal.
  */
 export class JetStreamSnapshotStore {
+  private readonly kv: KV;
+  private readonly jsm: JetStreamManager;
+  private readonly js: JetStreamClient;
+
   private constructor(
-    private readonly kv: KV,
-    private readonly jsm: JetStreamManager,
+    clients: { readonly kv: KV; readonly jsm: JetStreamManager; readonly js: JetStreamClient },
     private readonly settings: SnapshotStoreSettings,
-  ) {}
+  ) {
+    this.kv = clients.kv;
+    this.jsm = clients.jsm;
+    this.js = clients.js;
+  }
 
   /**
    * Opens (creating when absent: history 1, file storage) the bucket.
@@ -72,7 +85,8 @@ export class JetStreamSnapshotStore {
         storage: StorageType.File,
         allow_direct: false,
       });
-      return new JetStreamSnapshotStore(kv, jsm, settings);
+      const js = jetstream(nc, { timeout: settings.timeoutMs });
+      return new JetStreamSnapshotStore({ kv, jsm, js }, settings);
     } catch (error) {
       throw unavailableError(error, `KV_${settings.bucket}`, "open or create the snapshot bucket");
     }
@@ -116,34 +130,45 @@ export class JetStreamSnapshotStore {
   }
 
   /**
-   * The snapshot's bytes, or `undefined` when a part is missing or they do not match the head. Every part but the last
-   * is as long as the first, so after the first, {@link READ_AHEAD} parts are read at a time, each into its place.
+   * The snapshot's bytes, or `undefined` when a part is missing or they do not match the head. The parts are read in
+   * order by an ordered consumer of their subjects (raw bytes, a batch per request): a `get` per part answers through
+   * the JetStream API, its body base64 in JSON, and read a large snapshot at ~55 MB/s on the test host.
    */
   private async readParts(head: SnapshotHead): Promise<Uint8Array | undefined> {
-    const get = async (i: number) => {
-      const part = await this.kv.get(`${this.settings.shard}.${head.id}.${i}`);
-      return part === null || part.operation !== "PUT" ? undefined : part.value;
-    };
-    const first = await get(0);
-    const stride = first?.length ?? 0;
-    if (first === undefined || stride > head.bytes || (stride < head.bytes && (stride === 0 || head.parts < 2))) {
-      return undefined;
-    }
+    const prefix = this.subject(`${this.settings.shard}.${head.id}.`);
+    const stream = `KV_${this.settings.bucket}`;
+    // A part missing already (a newer snapshot replaced this one and purged its parts) would leave a pull waiting for
+    // its timeout: count them first.
+    const info = await this.jsm.streams.info(stream, { subjects_filter: `${prefix}>` });
+    if (Object.keys(info.state.subjects ?? {}).length !== head.parts) return undefined;
+    const consumer = await this.js.consumers.get(stream, { filter_subjects: `${prefix}>` });
     const bytes = new Uint8Array(head.bytes);
-    bytes.set(first, 0);
-    let complete = true;
-    for (let from = 1; from < head.parts && complete; from += READ_AHEAD) {
-      const batch = [];
-      for (let i = from; i < Math.min(head.parts, from + READ_AHEAD); i++) batch.push(get(i));
-      (await Promise.all(batch)).forEach((part, k) => {
-        const at = (from + k) * stride;
-        const last = from + k === head.parts - 1;
-        if (part === undefined || (last ? at + part.length !== bytes.length : part.length !== stride)) complete = false;
-        else bytes.set(part, at);
+    let at = 0;
+    for (let next = 0; next < head.parts; ) {
+      const batch = await consumer.fetch({
+        max_messages: Math.min(READ_BATCH, head.parts - next),
+        expires: Math.max(1_000, this.settings.timeoutMs),
       });
+      const before = next;
+      for await (const message of batch) {
+        // Parts are written in order, one message each: anything else (a part purged meanwhile) is an incomplete read.
+        const operation = message.headers?.get("KV-Operation");
+        const { data } = message;
+        if (
+          message.subject !== `${prefix}${next}` ||
+          (operation && operation !== "PUT") ||
+          at + data.length > bytes.length
+        ) {
+          batch.stop();
+          return undefined;
+        }
+        bytes.set(data, at);
+        at += data.length;
+        next++;
+      }
+      if (next === before) return undefined; // none came within the timeout: the parts were purged meanwhile
     }
-    if (!complete || head.parts !== Math.max(1, Math.ceil(head.bytes / stride))) return undefined;
-    if (createHash("sha256").update(bytes).digest("hex") !== head.sha256) return undefined;
+    if (at !== bytes.length || createHash("sha256").update(bytes).digest("hex") !== head.sha256) return undefined;
     return bytes;
   }
 

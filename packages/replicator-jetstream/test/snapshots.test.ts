@@ -46,15 +46,23 @@ async function partsInBucket(shard: string): Promise<Map<string, number>> {
   return ids;
 }
 
-/** Stores `body` as `shard`'s newest snapshot, in one part, the way the store does (head last, with its digest). */
-async function putSnapshot(shard: string, lastEventSequence: number, body: string): Promise<void> {
+/**
+ * Stores `body` as `shard`'s newest snapshot, in one part, the way the store does (head last, with its digest); the
+ * head may claim more `parts` than that one.
+ */
+async function putSnapshot(
+  shard: string,
+  head: { readonly lastEventSequence: number; readonly parts?: number },
+  body: string,
+): Promise<void> {
+  const { lastEventSequence, parts = 1 } = head;
   const kv = await new Kvm(await js.connection()).create(js.snapshotBucket, { history: 1 });
   const bytes = new TextEncoder().encode(body);
   const id = `t${lastEventSequence}`;
   await kv.put(`${shard}.${id}.0`, bytes);
   const sha256 = createHash("sha256").update(bytes).digest("hex");
-  const head = { format: "omnirelay-snapshot-head/1", lastEventSequence, id, parts: 1, bytes: bytes.length, sha256 };
-  await kv.put(shard, JSON.stringify(head));
+  const value = { format: "omnirelay-snapshot-head/1", lastEventSequence, id, parts, bytes: bytes.length, sha256 };
+  await kv.put(shard, JSON.stringify(value));
 }
 
 describe("snapshots bound the replay", () => {
@@ -153,7 +161,7 @@ describe("snapshots bound the replay", () => {
       snapshotChunkBytes: 1024,
     };
     const first = await openJetStreamResourceLeaseQueue(common);
-    await first.queue.enqueueMany(Array.from({ length: 12 }, (_, n) => item(5000 + n, 600)));
+    await first.queue.enqueueMany(Array.from({ length: 30 }, (_, n) => item(5000 + n, 600)));
     await workload(first.queue, 40, 600);
     const before = first.queue.snapshot();
     await first.close();
@@ -161,7 +169,7 @@ describe("snapshots bound the replay", () => {
 
     const parts = await partsInBucket(shard);
     expect(parts.size).toBe(1); // older snapshots' parts were purged
-    expect([...parts.values()][0]).toBeGreaterThan(8); // 16 items of 600+ bytes in 1 KiB parts
+    expect([...parts.values()][0]).toBeGreaterThan(16); // 32 items of 600+ bytes in 1 KiB parts: read in more than one pull of 16
 
     await using second = await openJetStreamResourceLeaseQueue(common);
     expect(second.snapshotSequence).toBe(first.snapshotStats().lastSequence);
@@ -248,7 +256,7 @@ describe("snapshots bound the replay", () => {
       reusableIds: [],
       lastEventHash: at.lastEventHash,
     };
-    await putSnapshot(shard, at.lastEventSequence, JSON.stringify(v1));
+    await putSnapshot(shard, { lastEventSequence: at.lastEventSequence }, JSON.stringify(v1));
 
     await using second = await openJetStreamResourceLeaseQueue({ ...common, snapshotEveryEvents: 0 });
     expect(second.snapshotSequence).toBe(at.lastEventSequence);
@@ -270,7 +278,7 @@ describe("snapshots bound the replay", () => {
     const text = new TextDecoder().decode((await kv.get(`${shard}.${head.id}.0`))!.value);
     const lines = text.split("\n");
     lines[1] = lines[1]!.slice(0, 20);
-    await putSnapshot(shard, stored + 1, lines.join("\n"));
+    await putSnapshot(shard, { lastEventSequence: stored + 1 }, lines.join("\n"));
 
     const error = await openJetStreamResourceLeaseQueue({ ...common, log: js.options(shard) }).then(
       () => undefined,
@@ -280,5 +288,21 @@ describe("snapshots bound the replay", () => {
     expect(error.status).toBe("data-loss");
     expect(error.code).toBe(JetStreamErrorCodes.corrupt);
     expect(error.metadata["jetstream.snapshot"]).toBe(`${js.snapshotBucket}/${shard}.t${stored + 1}`);
+  });
+
+  it("a snapshot whose parts are gone counts as none: the open replays the whole log", async () => {
+    const shard = "snap-gone";
+    const common = { log: js.options(shard), snapshotBucket: js.snapshotBucket, snapshotEveryEvents: 0 };
+    const first = await openJetStreamResourceLeaseQueue(common);
+    await workload(first.queue, 5);
+    const before = first.queue.snapshot();
+    await first.close();
+    // A head naming two parts of which only the first is there (the second purged by a newer snapshot's writer).
+    await putSnapshot(shard, { lastEventSequence: before.lastEventSequence - 3, parts: 2 }, "{}");
+
+    await using second = await openJetStreamResourceLeaseQueue(common);
+    expect(second.snapshotSequence).toBe(0);
+    expect(second.replayedEvents).toBe(before.lastEventSequence);
+    expect(second.queue.snapshot()).toEqual(before);
   });
 });
