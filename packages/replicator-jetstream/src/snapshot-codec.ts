@@ -105,10 +105,7 @@ function tuple(json: unknown, length: number, what: string): unknown[] {
 
 function decodeDispatchKey(json: unknown): DispatchKey {
   const ok =
-    Array.isArray(json) &&
-    json.length === 5 &&
-    typeof json[0] === "string" &&
-    json.slice(1).every((n) => typeof n === "number" && Number.isFinite(n));
+    Array.isArray(json) && json.length === 5 && typeof json[0] === "string" && json.slice(1).every(isFiniteNumber);
   if (!ok) throw new Error("bad per-key dispatch state in a snapshot");
   return json as unknown as DispatchKey;
 }
@@ -208,18 +205,24 @@ export function decodeQueueSnapshot(bytes: Uint8Array, corrupt: (reason: string)
   };
 }
 
+function isFiniteNumber(v: unknown): v is number {
+  return typeof v === "number" && Number.isFinite(v);
+}
+
+/** The hash of a snapshot's last event, which the next event's previousHash names: absent, or a non-empty string. */
+function checkLastEventHash(h: unknown): void {
+  if (h !== undefined && (typeof h !== "string" || h.length === 0))
+    throw new Error("bad last event hash in a snapshot");
+}
+
 function checkHead(head: HeadJson): void {
   for (const key of ["lastEventSequence", "lastFencingToken", "lastSequenceId"] as const) {
     if (!Number.isSafeInteger(head[key]) || head[key] < 0) throw new Error(`bad ${key} in a snapshot head`);
   }
   if (head.mode !== "running" && head.mode !== "draining") throw new Error("bad mode in a snapshot head");
   const v = head.dispatchVirtualTime;
-  if (v !== undefined && (typeof v !== "number" || !Number.isFinite(v))) {
-    throw new Error("bad per-key dispatch state in a snapshot head");
-  }
-  const h = head.lastEventHash;
-  if (h !== undefined && (typeof h !== "string" || h.length === 0))
-    throw new Error("bad last event hash in a snapshot");
+  if (v !== undefined && !isFiniteNumber(v)) throw new Error("bad per-key dispatch state in a snapshot head");
+  checkLastEventHash(head.lastEventHash);
   if (head.counts === null || typeof head.counts !== "object") throw new Error("a snapshot head without its counts");
   for (const name of LISTS) {
     const n = head.counts[name];
@@ -284,12 +287,11 @@ function decodeWholeSnapshot(text: string): Snapshot {
   const list = <K extends ListName>(name: K, entries: unknown[] | undefined) =>
     (entries ?? []).map(CODECS[name].decode) as never;
   const dispatch = s.dispatch;
-  if (dispatch !== undefined && (typeof dispatch.vtime !== "number" || !Array.isArray(dispatch.keys))) {
+  if (dispatch !== undefined && (!isFiniteNumber(dispatch.vtime) || !Array.isArray(dispatch.keys))) {
     throw new Error("bad per-key dispatch state in a snapshot");
   }
   const h = s.lastEventHash;
-  if (h !== undefined && (typeof h !== "string" || h.length === 0))
-    throw new Error("bad last event hash in a snapshot");
+  checkLastEventHash(h);
   return {
     version: 1,
     lastEventSequence: s.lastEventSequence,
