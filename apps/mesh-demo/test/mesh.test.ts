@@ -109,8 +109,12 @@ describe("mesh demo as processes", () => {
       )) {
         byType[m[1]!] = (byType[m[1]!] ?? 0) + Number(m[2]);
       }
-      // Every event type counted, in the message: once (of many CI runs) this found no LeaseExpired at all.
-      expect(byType.LeaseExpired ?? 0, `held ${held}, events ${JSON.stringify(byType)}`).toBeGreaterThanOrEqual(held);
+      // A lease ends by expiring (LeaseExpired) once the 1.5 s pass, or at once as a failed delivery (Failed, requeued)
+      // when its grant was still committing as the session broke: the kill can land between the grants being chosen
+      // (which worker-a's count above already shows) and their commit. Nothing else fails an item in this demo. Every
+      // event type is counted in the message.
+      const ended = (byType.LeaseExpired ?? 0) + (byType.Failed ?? 0);
+      expect(ended, `held ${held}, events ${JSON.stringify(byType)}`).toBeGreaterThanOrEqual(held);
       const health = await eventually(async () => {
         const state = await getJson<MeshStateDoc>(`${httpUrl}/demo/state`);
         const a = state.health.peers.find((p) => p.peerId === "worker-a");
