@@ -63,6 +63,27 @@ describe("WorkerSession", () => {
     expect(await rejection(completed)).toMatchObject({ code: "resourcelease.lease.fenced" });
   });
 
+  it("sends a full frame at once: 250 completions of one turn go out as 100, 100, then 50 with the rest", async () => {
+    const l = link();
+    const settled: Promise<unknown>[] = [];
+    for (let i = 1; i <= 250; i++) {
+      l.session.credit(1);
+      settled.push(l.session.complete({ ...token, sequenceId: i, leaseId: `l${i}` }));
+      // Sent within the turn, before the dispatcher could have answered anything: it works on the first part while
+      // the worker settles the rest.
+      if (i === 100) expect(l.sent.map((f) => f.complete?.length)).toEqual([100]);
+    }
+    expect(l.sent.map((f) => f.complete?.length)).toEqual([100, 100]);
+    await new Promise((r) => setImmediate(r));
+    expect(l.sent.map((f) => f.complete?.length)).toEqual([100, 100, 50]);
+    // Each part carries the credit of its own settlements, and every completion is sent exactly once, in order.
+    expect(l.sent.map((f) => f.credit)).toEqual([100, 100, 50]);
+    const ids = l.sent.flatMap((f) => f.complete!.map((c) => c.ownershipToken.sequenceId));
+    expect(ids).toEqual(Array.from({ length: 250 }, (_, i) => i + 1));
+    l.server().onFrame({ results: l.sent.flatMap((f) => f.complete!.map((c) => ({ id: c.id }))) });
+    await Promise.all(settled);
+  });
+
   it("ends a session that does not answer a completion in time, and rejects what was waiting", async () => {
     const l = link(50);
     const completed = l.session.complete(token);
