@@ -6,7 +6,9 @@
 // A round that stalls (the worker is still waiting after --stall-ms) ends the probe with exit code 3: that is how a
 // closing worker's session that kept its credit showed, its grants leased to nobody until they expired.
 // Usage: node probes/worker-lifecycle.mjs [--log sqlite|memory] [--count 40000] [--concurrency 100] [--prefetch 100]
-//          [--unary] [--profile cpu|heap] [--stall-ms 10000]
+//          [--unary] [--concurrent] [--profile cpu|heap] [--stall-ms 10000]
+// --concurrent: the items are enqueued while the worker runs (batches of 100, two in flight, as the benchmark's
+// lifecycle rows do) instead of before it starts; the worker's CPU figure then includes the producer's.
 // With --profile and PROFILE_OUT=<file>, the raw profile (.cpuprofile or .heapprofile JSON) is written there too.
 // Run it after `pnpm build` (it loads the packages' dist).
 import { parseArgs } from "node:util";
@@ -22,6 +24,7 @@ const { values: o } = parseArgs({
     profile: { type: "string" },
     "stall-ms": { type: "string", default: "10000" },
     serve: { type: "string" },
+    concurrent: { type: "boolean", default: false },
   },
 });
 for (const [flag, allowed] of [
@@ -63,10 +66,21 @@ async function drive() {
     let next = 0;
     const payload = () => jobPayload(next++, jsonBody());
     const count = Number(o.count);
+    // Filled before the worker starts, or (--concurrent) enqueued while it runs as the benchmark's lifecycle rows do:
+    // batches of 100, two in flight.
+    const fill = async (items, batch, lanes) => {
+      let at = 0;
+      const lane = async () => {
+        while (at < items) {
+          const n = Math.min(batch, items - at);
+          at += n;
+          await client.enqueueMany(Array.from({ length: n }, payload));
+        }
+      };
+      await Promise.all(Array.from({ length: lanes }, lane));
+    };
     const round = async (items, profile) => {
-      for (let i = 0; i < items; i += 1000) {
-        await client.enqueueMany(Array.from({ length: Math.min(1000, items - i) }, payload));
-      }
+      if (!o.concurrent) await fill(items, 1000, 1);
       const session = profile ? await startProfile(profile) : undefined;
       child.send("cpu");
       const server0 = await reply();
@@ -81,6 +95,7 @@ async function drive() {
         session: !o.unary,
         handler: () => {},
       }).start();
+      const producing = o.concurrent ? fill(items, 100, 2) : Promise.resolve();
       let last = 0;
       let lastAt = performance.now();
       while (worker.stats().completed < items) {
@@ -93,6 +108,7 @@ async function drive() {
         }
       }
       const seconds = (performance.now() - started) / 1000;
+      await producing;
       const workerCpu = cpuMicros(process.cpuUsage(self0)) / items;
       child.send("cpu");
       const serverCpu = ((await reply()) - server0) / items;
@@ -107,10 +123,18 @@ async function drive() {
     };
     await round(Math.max(1, Math.floor(count / 4)));
     const measured = await round(count, o.profile);
-    const { log, concurrency, prefetch } = o;
+    const { log, concurrency, prefetch, concurrent } = o;
     const mode = o.unary ? "unary" : "session";
     console.log(
-      JSON.stringify({ log, mode, concurrency: +concurrency, prefetch: +prefetch, items: count, ...measured }),
+      JSON.stringify({
+        log,
+        mode,
+        concurrent,
+        concurrency: +concurrency,
+        prefetch: +prefetch,
+        items: count,
+        ...measured,
+      }),
     );
     await client.close();
   } catch (error) {
