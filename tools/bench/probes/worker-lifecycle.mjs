@@ -2,11 +2,12 @@
 // an in-memory queue) serving HTTP, and here a producer that fills the queue, then a worker that consumes it. Two
 // rounds, each with a new worker on the same queue: a warm-up (a quarter of the items, left out of every figure) and
 // the measured one. Prints the measured round's rate and each process's CPU per item; with --profile cpu or heap,
-// also this process's (the worker's) busiest functions or largest allocations during it, per item.
+// also the worker's (this process's) or, with --profile-of dispatcher, the dispatcher's event loop's busiest functions
+// or largest allocations during it, per item.
 // A round that stalls (the worker is still waiting after --stall-ms) ends the probe with exit code 3: that is how a
 // closing worker's session that kept its credit showed, its grants leased to nobody until they expired.
 // Usage: node probes/worker-lifecycle.mjs [--log sqlite|memory] [--count 40000] [--concurrency 100] [--prefetch 100]
-//          [--unary] [--concurrent] [--profile cpu|heap] [--stall-ms 10000]
+//          [--unary] [--concurrent] [--profile cpu|heap] [--profile-of worker|dispatcher] [--stall-ms 10000]
 // --concurrent: the items are enqueued while the worker runs (batches of 100, two in flight, as the benchmark's
 // lifecycle rows do) instead of before it starts; the worker's CPU figure then includes the producer's.
 // With --profile and PROFILE_OUT=<file>, the raw profile (.cpuprofile or .heapprofile JSON) is written there too.
@@ -22,6 +23,7 @@ const { values: o } = parseArgs({
     prefetch: { type: "string", default: "100" },
     unary: { type: "boolean", default: false },
     profile: { type: "string" },
+    "profile-of": { type: "string", default: "worker" },
     "stall-ms": { type: "string", default: "10000" },
     serve: { type: "string" },
     concurrent: { type: "boolean", default: false },
@@ -30,6 +32,7 @@ const { values: o } = parseArgs({
 for (const [flag, allowed] of [
   ["log", ["sqlite", "memory"]],
   ["profile", [undefined, "cpu", "heap"]],
+  ["profile-of", ["worker", "dispatcher"]],
 ]) {
   if (!allowed.includes(o[flag])) {
     console.error(`worker-lifecycle: --${flag} ${allowed.filter(Boolean).join("|")}, not ${o[flag]}`);
@@ -48,8 +51,13 @@ async function serve(port) {
   const dispatcher = new core.Dispatcher({ service: "probe" });
   new core.ResourceLeaseDispatcherComponent(dispatcher, { queue });
   await new core.HttpInbound({ dispatcher, port, maxBodyBytes: 64 * 1024 * 1024 }).start();
-  process.on("message", (m) => {
+  let profiling;
+  process.on("message", async (m) => {
     if (m === "cpu") process.send(cpuMicros(process.cpuUsage()));
+    else if (m === "profile-start") {
+      profiling = await startProfile(o.profile);
+      process.send("profiling");
+    } else if (m === "profile-stop") process.send(await stopProfile(profiling, o.profile));
     else process.exit(0);
   });
   process.send("ready");
@@ -81,7 +89,12 @@ async function drive() {
     };
     const round = async (items, profile) => {
       if (!o.concurrent) await fill(items, 1000, 1);
-      const session = profile ? await startProfile(profile) : undefined;
+      const here = profile && o["profile-of"] === "worker";
+      const session = here ? await startProfile(profile) : undefined;
+      if (profile && !here) {
+        child.send("profile-start");
+        await reply();
+      }
       child.send("cpu");
       const server0 = await reply();
       const self0 = process.cpuUsage();
@@ -113,7 +126,12 @@ async function drive() {
       child.send("cpu");
       const serverCpu = ((await reply()) - server0) / items;
       await worker.close();
-      const top = session ? topOf(await stopProfile(session, profile), profile, items) : undefined;
+      let top;
+      if (session) top = topOf(await stopProfile(session, profile), profile, items);
+      else if (profile) {
+        child.send("profile-stop");
+        top = topOf(await reply(), profile, items);
+      }
       return {
         rate: Math.round(items / seconds),
         workerCpuPerItemUs: +workerCpu.toFixed(1),
