@@ -1,7 +1,8 @@
 // A ResourceLeaseWorker's lifecycle without the rest of the benchmark: a dispatcher in a child process (SQLite log, or
 // an in-memory queue) serving HTTP, and here a producer that fills the queue, then a worker that consumes it. Two
 // rounds, each with a new worker on the same queue: a warm-up (a quarter of the items, left out of every figure) and
-// the measured one. Prints the measured round's rate and each process's CPU per item; with --profile cpu or heap,
+// the measured one. Prints the measured round's rate, each process's CPU per item and how busy each event loop was
+// (1 = never waiting: the bottleneck); with --profile cpu or heap,
 // also the worker's (this process's) or, with --profile-of dispatcher, the dispatcher's event loop's busiest functions
 // or largest allocations during it, per item.
 // A round that stalls (the worker is still waiting after --stall-ms) ends the probe with exit code 3: that is how a
@@ -53,7 +54,7 @@ async function serve(port) {
   await new core.HttpInbound({ dispatcher, port, maxBodyBytes: 64 * 1024 * 1024 }).start();
   let profiling;
   process.on("message", async (m) => {
-    if (m === "cpu") process.send(cpuMicros(process.cpuUsage()));
+    if (m === "cpu") process.send({ cpu: cpuMicros(process.cpuUsage()), elu: performance.eventLoopUtilization() });
     else if (m === "profile-start") {
       profiling = await startProfile(o.profile);
       process.send("profiling");
@@ -97,6 +98,7 @@ async function drive() {
       }
       child.send("cpu");
       const server0 = await reply();
+      const worker0 = performance.eventLoopUtilization();
       const self0 = process.cpuUsage();
       const started = performance.now();
       const worker = new core.ResourceLeaseWorker({
@@ -124,7 +126,11 @@ async function drive() {
       await producing;
       const workerCpu = cpuMicros(process.cpuUsage(self0)) / items;
       child.send("cpu");
-      const serverCpu = ((await reply()) - server0) / items;
+      const server1 = await reply();
+      const serverCpu = (server1.cpu - server0.cpu) / items;
+      // How much of the round each event loop was busy (not waiting in epoll): 1 means it was the bottleneck.
+      const dispatcherLoopBusy = performance.eventLoopUtilization(server1.elu, server0.elu).utilization;
+      const workerLoopBusy = performance.eventLoopUtilization(performance.eventLoopUtilization(), worker0).utilization;
       await worker.close();
       let top;
       if (session) top = topOf(await stopProfile(session, profile), profile, items);
@@ -136,6 +142,8 @@ async function drive() {
         rate: Math.round(items / seconds),
         workerCpuPerItemUs: +workerCpu.toFixed(1),
         dispatcherCpuPerItemUs: +serverCpu.toFixed(1),
+        dispatcherLoopBusy: +dispatcherLoopBusy.toFixed(2),
+        workerLoopBusy: +workerLoopBusy.toFixed(2),
         ...(top ? { top } : {}),
       };
     };
