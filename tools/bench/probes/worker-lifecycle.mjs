@@ -7,7 +7,7 @@
 // or largest allocations during it, per item.
 // A round that stalls (the worker is still waiting after --stall-ms) ends the probe with exit code 3: that is how a
 // closing worker's session that kept its credit showed, its grants leased to nobody until they expired.
-// Usage: node probes/worker-lifecycle.mjs [--log sqlite|memory] [--count 40000] [--concurrency 100] [--prefetch 100]
+// Usage: node probes/worker-lifecycle.mjs [--log sqlite|memory] [--durability batched|process-safe|…] [--count 40000] [--concurrency 100] [--prefetch 100]
 //          [--unary] [--concurrent] [--profile cpu|heap] [--profile-of worker|dispatcher] [--stall-ms 10000]
 // --concurrent: the items are enqueued while the worker runs (batches of 100, two in flight, as the benchmark's
 // lifecycle rows do) instead of before it starts; the worker's CPU figure then includes the producer's.
@@ -19,6 +19,7 @@ import { cpuMicros, forkServer, jobPayload, jsonBody, openProbeQueue, startProfi
 const { values: o } = parseArgs({
   options: {
     log: { type: "string", default: "sqlite" },
+    durability: { type: "string", default: "batched" },
     count: { type: "string", default: "40000" },
     concurrency: { type: "string", default: "100" },
     prefetch: { type: "string", default: "100" },
@@ -32,6 +33,7 @@ const { values: o } = parseArgs({
 });
 for (const [flag, allowed] of [
   ["log", ["sqlite", "memory"]],
+  ["durability", ["batched", "process-safe", "async", "sync"]],
   ["profile", [undefined, "cpu", "heap"]],
   ["profile-of", ["worker", "dispatcher"]],
 ]) {
@@ -48,7 +50,7 @@ else await drive();
 
 /** The dispatcher's process: serves on `port`, answers `cpu` and `exit` over IPC. */
 async function serve(port) {
-  const { queue } = await openProbeQueue(core, o.log);
+  const { queue } = await openProbeQueue(core, o.log, { durability: o.durability });
   const dispatcher = new core.Dispatcher({ service: "probe" });
   new core.ResourceLeaseDispatcherComponent(dispatcher, { queue });
   await new core.HttpInbound({ dispatcher, port, maxBodyBytes: 64 * 1024 * 1024 }).start();
@@ -149,11 +151,12 @@ async function drive() {
     };
     await round(Math.max(1, Math.floor(count / 4)));
     const measured = await round(count, o.profile);
-    const { log, concurrency, prefetch, concurrent } = o;
+    const { log, durability, concurrency, prefetch, concurrent } = o;
     const mode = o.unary ? "unary" : "session";
     console.log(
       JSON.stringify({
         log,
+        durability,
         mode,
         concurrent,
         concurrency: +concurrency,
