@@ -48,7 +48,7 @@ export async function openProbeQueue(core, log, replicatorOptions = {}) {
     queueOptions: QUEUE,
     replicatorOptions,
   });
-  return { queue: durable.queue, close: () => durable.close() };
+  return { queue: durable.queue, replicator: durable.replicator, close: () => durable.close() };
 }
 
 /**

@@ -50,14 +50,16 @@ else await drive();
 
 /** The dispatcher's process: serves on `port`, answers `cpu` and `exit` over IPC. */
 async function serve(port) {
-  const { queue } = await openProbeQueue(core, o.log, { durability: o.durability });
+  const { queue, replicator } = await openProbeQueue(core, o.log, { durability: o.durability });
   const dispatcher = new core.Dispatcher({ service: "probe" });
   new core.ResourceLeaseDispatcherComponent(dispatcher, { queue });
   await new core.HttpInbound({ dispatcher, port, maxBodyBytes: 64 * 1024 * 1024 }).start();
   let profiling;
   process.on("message", async (m) => {
-    if (m === "cpu") process.send({ cpu: cpuMicros(process.cpuUsage()), elu: performance.eventLoopUtilization() });
-    else if (m === "profile-start") {
+    if (m === "cpu") {
+      const commits = replicator?.stats().commits ?? 0;
+      process.send({ cpu: cpuMicros(process.cpuUsage()), elu: performance.eventLoopUtilization(), commits });
+    } else if (m === "profile-start") {
       profiling = await startProfile(o.profile);
       process.send("profiling");
     } else if (m === "profile-stop") process.send(await stopProfile(profiling, o.profile));
@@ -145,6 +147,8 @@ async function drive() {
         workerCpuPerItemUs: +workerCpu.toFixed(1),
         dispatcherCpuPerItemUs: +serverCpu.toFixed(1),
         dispatcherLoopBusy: +dispatcherLoopBusy.toFixed(2),
+        // The SQLite log's transactions (group commits) per item.
+        commitsPerItem: +((server1.commits - server0.commits) / items).toFixed(3),
         workerLoopBusy: +workerLoopBusy.toFixed(2),
         ...(top ? { top } : {}),
       };
