@@ -1,14 +1,15 @@
 // A ResourceLeaseWorker's lifecycle without the rest of the benchmark: a dispatcher in a child process (SQLite log, or
 // an in-memory queue) serving HTTP, and here a producer that fills the queue, then a worker that consumes it. Two
 // rounds, each with a new worker on the same queue: a warm-up (a quarter of the items, left out of every figure) and
-// the measured one. Prints the measured round's rate, each process's CPU per item and how busy each event loop was
-// (1 = never waiting: the bottleneck); with --profile cpu or heap,
-// also the worker's (this process's) or, with --profile-of dispatcher, the dispatcher's event loop's busiest functions
-// or largest allocations during it, per item.
+// the measured one. Prints the measured round's rate, each process's CPU per item, how busy each event loop was
+// (1 = never waiting: the bottleneck) and the SQLite log's commits per item; with --profile cpu or heap, also the
+// worker's (this process's) or, with --profile-of dispatcher, the dispatcher's busiest functions or largest
+// allocations during it, per item.
 // A round that stalls (the worker is still waiting after --stall-ms) ends the probe with exit code 3: that is how a
 // closing worker's session that kept its credit showed, its grants leased to nobody until they expired.
-// Usage: node probes/worker-lifecycle.mjs [--log sqlite|memory] [--durability batched|process-safe|…] [--count 40000] [--concurrency 100] [--prefetch 100]
-//          [--unary] [--concurrent] [--profile cpu|heap] [--profile-of worker|dispatcher] [--stall-ms 10000]
+// Usage: node probes/worker-lifecycle.mjs [--log sqlite|memory] [--durability batched|process-safe|…]
+//          [--count 40000] [--concurrency 100] [--prefetch 100] [--unary] [--concurrent] [--profile cpu|heap]
+//          [--profile-of worker|dispatcher] [--stall-ms 10000]
 // --concurrent: the items are enqueued while the worker runs (batches of 100, two in flight, as the benchmark's
 // lifecycle rows do) instead of before it starts; the worker's CPU figure then includes the producer's.
 // With --profile and PROFILE_OUT=<file>, the raw profile (.cpuprofile or .heapprofile JSON) is written there too.
@@ -147,9 +148,9 @@ async function drive() {
         workerCpuPerItemUs: +workerCpu.toFixed(1),
         dispatcherCpuPerItemUs: +serverCpu.toFixed(1),
         dispatcherLoopBusy: +dispatcherLoopBusy.toFixed(2),
+        workerLoopBusy: +workerLoopBusy.toFixed(2),
         // The SQLite log's transactions (group commits) per item.
         commitsPerItem: +((server1.commits - server0.commits) / items).toFixed(3),
-        workerLoopBusy: +workerLoopBusy.toFixed(2),
         ...(top ? { top } : {}),
       };
     };
