@@ -4,9 +4,11 @@
 //
 //   node bench/restart.mjs [events=1000000] [runs=3]   fill a log in a temp dir, then time `runs` restarts, each
 //                                                      in a fresh process; prints a table and removes the log
-//   node bench/restart.mjs fill <path> [events] [done] only fill the log at <path>; then lease and complete the
+//   node bench/restart.mjs fill <path> [events] [done] [snapshotOnClose=true]
+//                                                      only fill the log at <path>; then lease and complete the
 //                                                      first `done` items (two events each, as the benchmark's
-//                                                      lifecycle at depth leaves its log)
+//                                                      lifecycle at depth leaves its log); `false` closes it
+//                                                      without the snapshot at close (as a kill after the fill)
 //   node bench/restart.mjs open <path>                 only time one restart of <path> (prints one JSON line);
 //                                                      run it as `node --cpu-prof bench/restart.mjs open <path>`
 //                                                      for a profile, then summarise it with cpuprofile-top.mjs
@@ -27,10 +29,11 @@ function body(i) {
   return encoder.encode(`${head.slice(0, -2)}${"x".repeat(200 - head.length)}"}`);
 }
 
-async function fill(path, events, done = 0) {
+async function fill(path, events, { done = 0, snapshotOnClose = true } = {}) {
   const durable = await openDurableResourceLeaseQueue({
     path,
     queueOptions,
+    snapshotOnClose,
     replicatorOptions: { durability: "process-safe" },
   });
   const started = performance.now();
@@ -52,13 +55,14 @@ async function fill(path, events, done = 0) {
     finished += grants.length;
   }
   const seconds = (performance.now() - started) / 1000;
-  const snapshot = durable.replicator.stats().lastSnapshotSequence;
+  const closing = performance.now();
   await durable.close();
   return {
     events,
     done,
     fillSeconds: Math.round(seconds * 10) / 10,
-    snapshot,
+    closeSeconds: Math.round((performance.now() - closing) / 100) / 10,
+    snapshot: durable.replicator.stats().lastSnapshotSequence,
     mib: Math.round(statSync(path).size / 2 ** 20),
   };
 }
@@ -79,9 +83,13 @@ async function open(path) {
   return result;
 }
 
-const [mode, path, n, done] = process.argv.slice(2);
+const [mode, path, n, done, onClose] = process.argv.slice(2);
 if (mode === "fill") {
-  console.log(JSON.stringify(await fill(path, Number(n ?? 1_000_000), Number(done ?? 0))));
+  console.log(
+    JSON.stringify(
+      await fill(path, Number(n ?? 1_000_000), { done: Number(done ?? 0), snapshotOnClose: onClose !== "false" }),
+    ),
+  );
 } else if (mode === "open") {
   console.log(JSON.stringify(await open(path)));
 } else {

@@ -321,6 +321,14 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   }
 
   /**
+   * Commits anything buffered and resolves once no commit is in flight (what a failed commit rejected stays
+   * rejected: this never rejects). Publishes made meanwhile are committed too.
+   */
+  async flush(): Promise<void> {
+    await this.group.drain();
+  }
+
+  /**
    * Commits anything buffered, closes the file (and ends the writer thread), then brings the high-water record up
    * to date. Idempotent.
    */

@@ -213,10 +213,15 @@ describe("the log's writer thread", () => {
       if (grants[0]) await durable.queue.complete(grants[0].ownershipToken);
     }
     const live = durable.queue.snapshot();
-    const threadedEvents = await all(durable.replicator);
-    const snapshot = durable.replicator.latestSnapshot();
-    expect(snapshot?.lastEventSequence).toBeGreaterThan(0);
+    const liveEvents = await all(durable.replicator);
+    // Closing stores one more snapshot (the thread writes it), of the live state.
     await durable.close();
+    const threaded = await SqliteResourceLeaseReplicator.open({ path });
+    const threadedEvents = await all(threaded);
+    expect(threadedEvents).toEqual(liveEvents);
+    const snapshot = threaded.latestSnapshot();
+    expect(snapshot?.lastEventSequence).toBe(live.lastEventSequence);
+    await threaded.close();
     const local = await SqliteResourceLeaseReplicator.open({ path, writerThread: false });
     expect(await all(local)).toEqual(threadedEvents);
     expect(local.latestSnapshot()).toEqual(snapshot);
