@@ -1,4 +1,4 @@
-import type { ResourceLeaseQueue, ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import type { ResourceLeaseQueue, ResourceLeaseQueueStats, ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import type { ResourceLeaseQueueSnapshotView } from "@omnirelay/core/replication";
 import type { JetStreamSnapshotStore } from "./snapshots.js";
 
@@ -43,6 +43,8 @@ export class Snapshotter {
   private captured: ResourceLeaseQueueSnapshotView | undefined;
   private writing: Promise<void> | undefined;
   private lastSequence: number;
+  /** Every event through this one is in the log (replayed at open, or appended and acknowledged since). */
+  private acknowledgedThrough: number;
   private failedAt = 0;
   private saved = 0;
   private failed = 0;
@@ -58,6 +60,12 @@ export class Snapshotter {
     private readonly loadedSequence: number,
   ) {
     this.lastSequence = loadedSequence;
+    this.acknowledgedThrough = loadedSequence;
+  }
+
+  /** Called with each event replayed from the log at open. */
+  replayed(sequence: number): void {
+    this.acknowledgedThrough = sequence;
   }
 
   /** Called with each batch just before it is handed to the log. */
@@ -70,12 +78,32 @@ export class Snapshotter {
     if (since < this.every) return;
     const stats = queue.stats();
     if (stats.lastEventSequence !== last) return;
-    if (since < 2 * (stats.pendingCount + stats.delayedCount + stats.activeLeaseCount + stats.deadLetterCount)) return;
+    if (since < 2 * heldItems(stats)) return;
     this.captured = queue.snapshotView();
+  }
+
+  /**
+   * Called at close, once the queue is closed: stores a snapshot (and waits for it) when every event is acknowledged
+   * and the next open would otherwise replay at least `every` events and at least half as many events as the queue
+   * holds items.
+   */
+  async atClose(): Promise<void> {
+    await this.settle();
+    const queue = this.queue;
+    if (queue === undefined || this.store === undefined || this.every === 0) return;
+    const stats = queue.stats();
+    const last = stats.lastEventSequence;
+    if (last !== this.acknowledgedThrough) return;
+    const since = last - Math.max(this.lastSequence, this.failedAt);
+    if (since < this.every || 2 * since < heldItems(stats)) return;
+    this.captured = queue.snapshotView();
+    this.acknowledged(last);
+    await this.settle();
   }
 
   /** Called after the log acknowledged every event through `last`. */
   acknowledged(last: number): void {
+    this.acknowledgedThrough = Math.max(this.acknowledgedThrough, last);
     const snapshot = this.captured;
     if (snapshot === undefined || snapshot.lastEventSequence > last || this.store === undefined) return;
     this.captured = undefined;
@@ -129,4 +157,9 @@ export class Snapshotter {
       trimFailed: this.trimFailed,
     };
   }
+}
+
+/** Items a queue holds (`delayedCount` is part of `pendingCount`). */
+function heldItems(stats: ResourceLeaseQueueStats): number {
+  return stats.pendingCount + stats.activeLeaseCount + stats.deadLetterCount;
 }
