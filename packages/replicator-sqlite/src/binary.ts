@@ -131,7 +131,14 @@ export class MalformedError extends Error {}
 /** Reads values from one buffer, front to back. Internal. */
 export class ByteReader {
   at = 0;
-  constructor(readonly buf: Buffer) {}
+  /**
+   * @param viewBodies - {@link ByteReader.bytes} returns views into `buf` instead of copies: only for a buffer of its
+   *   own that nothing writes to afterwards, and whose other bytes are few beside the bodies (they stay alive with them).
+   */
+  constructor(
+    readonly buf: Buffer,
+    private readonly viewBodies = false,
+  ) {}
 
   u8(): number {
     const v = this.buf[this.at++];
@@ -233,12 +240,18 @@ export class ByteReader {
 
   /**
    * Bytes, copied out of the row into a shared slab (as Node's buffer pool does), so an item keeps neither its row nor
-   * an ArrayBuffer of its own alive. A plain `Uint8Array`, as the wire's decoder returns.
+   * an ArrayBuffer of its own alive; or, with `viewBodies`, a view into the reader's buffer. A plain `Uint8Array`, as
+   * the wire's decoder returns.
    */
   bytes(): Uint8Array {
     const end = this.span();
     const n = end - this.at;
     let out: Uint8Array;
+    if (this.viewBodies) {
+      out = new Uint8Array(this.buf.buffer, this.buf.byteOffset + this.at, n);
+      this.at = end;
+      return out;
+    }
     if (n > SLAB_BYTES / 4) {
       out = new Uint8Array(n);
     } else {
