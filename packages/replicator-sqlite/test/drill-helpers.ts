@@ -30,6 +30,10 @@ export interface Running {
   readonly child: ChildProcess;
   readonly client: ResourceLeaseClient;
   readonly exited: Promise<void>;
+  /** Events the node replayed from its log at start (after the snapshot it loaded). */
+  readonly replayed: number;
+  /** Sequence number of the snapshot the node loaded at start (0 when none). */
+  readonly snapshot: number;
   /** Events the fixture's coordinator recorded while replaying the log at start. */
   readonly recordedAtStart: number;
   /** Events the coordinator was given before the node served: tagged `lease.replay=true` (`replay`) or `false`. */
@@ -74,6 +78,8 @@ export async function startWith(
   });
   const info = JSON.parse(line) as {
     port: number;
+    replayed: number;
+    snapshot: number;
     recordedAtStart?: number;
     delivered?: Running["delivered"];
     error?: Refusal;
@@ -91,6 +97,8 @@ export async function startWith(
     child,
     client,
     exited,
+    replayed: info.replayed,
+    snapshot: info.snapshot,
     recordedAtStart: info.recordedAtStart ?? 0,
     delivered: info.delivered ?? { replay: 0, live: 0 },
   };

@@ -1,0 +1,64 @@
+import { describe, expect, it } from "vitest";
+import { type Running, start } from "./drill-helpers.js";
+import { item, tempDb } from "./helpers.js";
+
+/** 600 items enqueued in batches of 100, the first 200 leased and completed: 1,000 events, 400 items held. */
+async function work(node: Running): Promise<number> {
+  for (let from = 0; from < 600; from += 100) {
+    await node.client.enqueueMany(Array.from({ length: 100 }, (_, i) => item(from + i, { requestId: `r${from + i}` })));
+  }
+  for (let done = 0; done < 200; ) {
+    const grants = await node.client.lease({ maxItems: 50, peerId: "w" });
+    for (const g of grants) await node.client.complete(g.ownershipToken);
+    done += grants.length;
+  }
+  return (await node.client.stats()).lastEventSequence;
+}
+
+async function leaseAll(node: Running): Promise<string[]> {
+  const grants = await node.client.lease({ maxItems: 1000, peerId: "after" });
+  return grants.map((g) => g.payload.resourceId);
+}
+
+describe("a dispatcher process stopped with SIGTERM", () => {
+  it("stores a snapshot at close: the next start replays nothing and serves the same queue", async () => {
+    const path = tempDb();
+    const first = await start(path);
+    const last = await work(first);
+    // The fixture snapshots every 200 events (and at each doubling while it fills): the last ~600 are in none.
+    first.child.kill("SIGTERM");
+    await first.exited;
+    await first.client.close();
+
+    const second = await start(path);
+    expect(second.snapshot).toBe(last);
+    expect(second.replayed).toBe(0);
+    expect(await leaseAll(second)).toEqual(Array.from({ length: 400 }, (_, i) => String(200 + i)));
+    // Idempotent enqueue is remembered across the snapshot.
+    expect(await second.client.enqueue(item(599, { requestId: "r599" }))).toMatchObject({
+      duplicate: true,
+      sequenceId: 600,
+    });
+    second.child.kill("SIGKILL");
+    await second.exited;
+    await second.client.close();
+  });
+
+  it("killed instead, replays the events after its last periodic snapshot, with the same result", async () => {
+    const path = tempDb();
+    const first = await start(path);
+    const last = await work(first);
+    first.child.kill("SIGKILL");
+    await first.exited;
+    await first.client.close();
+
+    const second = await start(path);
+    expect(second.snapshot).toBeLessThan(last);
+    expect(second.replayed).toBe(last - second.snapshot);
+    expect(second.replayed).toBeGreaterThanOrEqual(200);
+    expect(await leaseAll(second)).toEqual(Array.from({ length: 400 }, (_, i) => String(200 + i)));
+    second.child.kill("SIGKILL");
+    await second.exited;
+    await second.client.close();
+  });
+});
