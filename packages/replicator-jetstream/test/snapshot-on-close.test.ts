@@ -2,7 +2,7 @@ import { ErrorCodes, type ResourceLeaseItemPayload, type ResourceLeaseQueue } fr
 import { FakeClock } from "@omnirelay/core/testing";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { openJetStreamResourceLeaseQueue } from "../src/index.js";
-import { testStream } from "./helpers.js";
+import { rejectionOf, testStream } from "./helpers.js";
 
 const js = testStream();
 afterAll(() => js.remove());
@@ -138,11 +138,8 @@ describe("a snapshot at close", () => {
 
   it("refuses a snapshotOnClose that is not a boolean", async () => {
     const options = { log: js.options("close-bad"), snapshotOnClose: 1 as unknown as boolean };
-    const error = await openJetStreamResourceLeaseQueue(options).then(
-      () => undefined,
-      (e: unknown) => e as { code: string; metadata: unknown },
-    );
-    expect(error?.code).toBe(ErrorCodes.resourceLease.optionsInvalid);
-    expect(error?.metadata).toEqual({ option: "snapshotOnClose" });
+    const error = await rejectionOf(openJetStreamResourceLeaseQueue(options));
+    expect(error.code).toBe(ErrorCodes.resourceLease.optionsInvalid);
+    expect(error.metadata).toEqual({ option: "snapshotOnClose" });
   });
 });

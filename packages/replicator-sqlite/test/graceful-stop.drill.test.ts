@@ -15,6 +15,16 @@ async function work(node: Running): Promise<number> {
   return (await node.client.stats()).lastEventSequence;
 }
 
+/** The items `work` leaves pending, in order. */
+const REMAINING = Array.from({ length: 400 }, (_, i) => String(200 + i));
+
+/** Stops the node with `signal` and waits for its process to exit. */
+async function stop(node: Running, signal: NodeJS.Signals): Promise<void> {
+  node.child.kill(signal);
+  await node.exited;
+  await node.client.close();
+}
+
 async function leaseAll(node: Running): Promise<string[]> {
   const grants = await node.client.lease({ maxItems: 1000, peerId: "after" });
   return grants.map((g) => g.payload.resourceId);
@@ -26,39 +36,31 @@ describe("a dispatcher process stopped with SIGTERM", () => {
     const first = await start(path);
     const last = await work(first);
     // The fixture snapshots every 200 events (and at each doubling while it fills): the last ~600 are in none.
-    first.child.kill("SIGTERM");
-    await first.exited;
-    await first.client.close();
+    await stop(first, "SIGTERM");
 
     const second = await start(path);
     expect(second.snapshot).toBe(last);
     expect(second.replayed).toBe(0);
-    expect(await leaseAll(second)).toEqual(Array.from({ length: 400 }, (_, i) => String(200 + i)));
+    expect(await leaseAll(second)).toEqual(REMAINING);
     // Idempotent enqueue is remembered across the snapshot.
     expect(await second.client.enqueue(item(599, { requestId: "r599" }))).toMatchObject({
       duplicate: true,
       sequenceId: 600,
     });
-    second.child.kill("SIGKILL");
-    await second.exited;
-    await second.client.close();
+    await stop(second, "SIGKILL");
   });
 
   it("killed instead, replays the events after its last periodic snapshot, with the same result", async () => {
     const path = tempDb();
     const first = await start(path);
     const last = await work(first);
-    first.child.kill("SIGKILL");
-    await first.exited;
-    await first.client.close();
+    await stop(first, "SIGKILL");
 
     const second = await start(path);
     expect(second.snapshot).toBeLessThan(last);
     expect(second.replayed).toBe(last - second.snapshot);
     expect(second.replayed).toBeGreaterThanOrEqual(200);
-    expect(await leaseAll(second)).toEqual(Array.from({ length: 400 }, (_, i) => String(200 + i)));
-    second.child.kill("SIGKILL");
-    await second.exited;
-    await second.client.close();
+    expect(await leaseAll(second)).toEqual(REMAINING);
+    await stop(second, "SIGKILL");
   });
 });
