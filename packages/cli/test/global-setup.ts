@@ -4,10 +4,5 @@ import { fileURLToPath } from "node:url";
 /** Builds dist/main.js so every test spawns the current CLI (turbo's test → build does the same). */
 export default function setup(): void {
   const cwd = fileURLToPath(new URL("..", import.meta.url));
-  // Through turbo, not tsup itself: an up-to-date dist/ is left as it is (tsup would clean it first), so the packages
-  // that run this one's dist/ in the other test lane (scripts/test-lanes.sh) never see it missing.
-  execFileSync("pnpm", ["exec", "turbo", "run", "build", "--filter=@omnirelay/cli", "--output-logs=errors-only"], {
-    cwd,
-    stdio: "inherit",
-  });
+  execFileSync("pnpm", ["exec", "tsup", "--silent"], { cwd, stdio: "inherit" });
 }
