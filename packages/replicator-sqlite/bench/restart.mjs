@@ -1,5 +1,7 @@
 // Restart to serving from a large log, in-process: how long `openDurableResourceLeaseQueue` takes to reopen a log
-// filled with N enqueues of 200-byte bodies (a pure fill, as the benchmark's restart-large scenario leaves it).
+// filled with N enqueues of 200-byte bodies. The fill closes its queue, which stores a snapshot at close when one is
+// due (see `snapshotOnClose`), as the benchmark's restart-large scenario's graceful stop does; `fill … false` leaves it
+// out, as a kill after the fill would.
 // Build the package first (`pnpm --filter @omnirelay/replicator-sqlite build`).
 //
 //   node bench/restart.mjs [events=1000000] [runs=3]   fill a log in a temp dir, then time `runs` restarts, each

@@ -1,12 +1,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { DeterministicResourceLeaseCoordinator } from "@omnirelay/core/deterministic";
 import { encodeReplicationEvent } from "@omnirelay/core/wire";
 import { describe, expect, it } from "vitest";
-import { SqliteDeterministicStateStore, SqliteResourceLeaseReplicator } from "../src/index.js";
+import { SqliteDeterministicStateStore } from "../src/index.js";
 import { built, prng, start } from "./drill-helpers.js";
-import { item, tempDir } from "./helpers.js";
+import { eventsAt, item, tempDir } from "./helpers.js";
 
 describe("kill -9 drill: deterministic capture of a SQLite-backed dispatcher", () => {
   it("records every committed event exactly once across SIGKILLs and replays", async () => {
@@ -44,10 +43,7 @@ describe("kill -9 drill: deterministic capture of a SQLite-backed dispatcher", (
     await final.exited;
     await final.client.close();
 
-    const log = await SqliteResourceLeaseReplicator.open({ path: logPath });
-    const events: ResourceLeaseReplicationEvent[] = [];
-    for await (const e of log.read(1)) events.push(e);
-    await log.close();
+    const events = await eventsAt(logPath);
     expect(events.length).toBeGreaterThan(50);
 
     await using store = await SqliteDeterministicStateStore.open({ path: statePath });

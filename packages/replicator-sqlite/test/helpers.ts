@@ -1,9 +1,18 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { isOmniRelayError, type OmniRelayError, type ResourceLeaseItemPayload } from "@omnirelay/core";
+import {
+  isOmniRelayError,
+  type OmniRelayError,
+  type ResourceLeaseItemPayload,
+  type ResourceLeaseReplicationEvent,
+} from "@omnirelay/core";
 import { afterEach } from "vitest";
-import { openDurableResourceLeaseQueue } from "../src/index.js";
+import {
+  openDurableResourceLeaseQueue,
+  SqliteResourceLeaseReplicator,
+  type SqliteResourceLeaseReplicatorOptions,
+} from "../src/index.js";
 
 const dirs: string[] = [];
 
@@ -132,4 +141,24 @@ export function emptySnapshot(lastEventSequence: number) {
     requestIds: [],
     reusableIds: [],
   };
+}
+
+/** Every event of an open log, from the first. */
+export async function eventsOf(log: SqliteResourceLeaseReplicator): Promise<ResourceLeaseReplicationEvent[]> {
+  const out: ResourceLeaseReplicationEvent[] = [];
+  for await (const e of log.read(1)) out.push(e);
+  return out;
+}
+
+/** Every event of the log at `path`, opened for the read (with `options`) and closed after it. */
+export async function eventsAt(
+  path: string,
+  options: Omit<SqliteResourceLeaseReplicatorOptions, "path"> = {},
+): Promise<ResourceLeaseReplicationEvent[]> {
+  const log = await SqliteResourceLeaseReplicator.open({ ...options, path });
+  try {
+    return await eventsOf(log);
+  } finally {
+    await log.close();
+  }
 }

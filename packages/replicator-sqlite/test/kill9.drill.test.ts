@@ -1,14 +1,8 @@
 import { existsSync } from "node:fs";
-import {
-  type ResourceLeaseClient,
-  type ResourceLeaseOwnershipToken,
-  ResourceLeaseQueue,
-  type ResourceLeaseReplicationEvent,
-} from "@omnirelay/core";
+import { type ResourceLeaseClient, type ResourceLeaseOwnershipToken, ResourceLeaseQueue } from "@omnirelay/core";
 import { describe, expect, it } from "vitest";
-import { SqliteResourceLeaseReplicator } from "../src/index.js";
 import { built, codeOf, prng, startWith } from "./drill-helpers.js";
-import { item, tempDb } from "./helpers.js";
+import { eventsAt, item, tempDb } from "./helpers.js";
 
 // 12 kills per mode in CI (48 in all, each at a random moment); KILL9_ROUNDS=N runs a longer drill.
 const ROUNDS = Number(process.env.KILL9_ROUNDS ?? 12);
@@ -115,10 +109,7 @@ describe.each([
       last.child.kill("SIGKILL");
       await last.exited;
 
-      const log = await SqliteResourceLeaseReplicator.open({ path, writerThread: options.writerThread });
-      const events: ResourceLeaseReplicationEvent[] = [];
-      for await (const e of log.read(1)) events.push(e);
-      await log.close();
+      const events = await eventsAt(path, { writerThread: options.writerThread });
 
       // Sequence numbers are gap-free 1..N.
       expect(events.map((e) => e.sequenceNumber)).toEqual(events.map((_, i) => i + 1));

@@ -1,18 +1,12 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { ErrorCodes, ResourceLeaseQueue, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { ErrorCodes, ResourceLeaseQueue } from "@omnirelay/core";
 import { encodePendingItem } from "@omnirelay/core/wire";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { openDurableResourceLeaseQueue, SqliteResourceLeaseReplicator } from "../src/index.js";
 import { checksumOf } from "../src/integrity.js";
-import { item, rejection, tempDb, tempDir } from "./helpers.js";
-
-async function readAll(log: SqliteResourceLeaseReplicator): Promise<ResourceLeaseReplicationEvent[]> {
-  const out: ResourceLeaseReplicationEvent[] = [];
-  for await (const e of log.read(1)) out.push(e);
-  return out;
-}
+import { eventsOf, item, rejection, tempDb, tempDir } from "./helpers.js";
 
 describe("openDurableResourceLeaseQueue: recovery", () => {
   it("rebuilds pending in order, dead letters, expires active leases and fences every old token", async () => {
@@ -38,7 +32,7 @@ describe("openDurableResourceLeaseQueue: recovery", () => {
     for (const g of next) expect(g.ownershipToken.fencingToken).toBeGreaterThan(maxToken);
     const { sequenceIds } = await q.enqueue(item(6));
     expect(sequenceIds).toEqual([6]);
-    const events = await readAll(second.replicator);
+    const events = await eventsOf(second.replicator);
     expect(events.map((e) => e.sequenceNumber)).toEqual(events.map((_, i) => i + 1));
     expect(events.slice(lastBefore, lastBefore + 2).map((e) => e.eventType)).toEqual(["LeaseExpired", "Requeued"]);
   });
@@ -109,7 +103,7 @@ describe("snapshots, compaction and backup", () => {
 
     // Reference: the state rebuilt from every event (leases kept, to compare before expiry).
     const log = await SqliteResourceLeaseReplicator.open({ path });
-    const all = await readAll(log);
+    const all = await eventsOf(log);
     const full = await ResourceLeaseQueue.rebuild(all, {}, { activeLeases: "keep" });
     const snapshot = log.latestSnapshot()!;
     const tail = all.filter((e) => e.sequenceNumber > snapshot.lastEventSequence);
@@ -133,7 +127,7 @@ describe("snapshots, compaction and backup", () => {
     const path = tempDb();
     const durable = await workload(path, { snapshotEveryEvents: 10, retain: 3 });
     const snap = durable.replicator.stats().lastSnapshotSequence;
-    const events = await readAll(durable.replicator);
+    const events = await eventsOf(durable.replicator);
     expect(events[0]?.sequenceNumber).toBe(snap - 3 + 1);
     const expected = durable.queue.snapshot();
     await durable.close();
@@ -161,7 +155,7 @@ describe("snapshots, compaction and backup", () => {
     raw.close();
     expect((await rejection(SqliteResourceLeaseReplicator.open({ path }))).metadata.sequence).toBe("2");
     await using tail = await openDurableResourceLeaseQueue({ path, replicatorOptions: { verifyOnOpen: "tail" } });
-    const err = await rejection(readAll(tail.replicator));
+    const err = await rejection(eventsOf(tail.replicator));
     expect(err.code).toBe(ErrorCodes.sqlite.corrupt);
     expect(err.metadata.sequence).toBe("2");
   });

@@ -1,9 +1,7 @@
 import { existsSync } from "node:fs";
-import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { describe, expect, it } from "vitest";
-import { SqliteResourceLeaseReplicator } from "../src/index.js";
 import { built, start } from "./drill-helpers.js";
-import { item, tempDb } from "./helpers.js";
+import { eventsAt, item, tempDb } from "./helpers.js";
 
 const EVERY = 10_000; // the shortest interval a schedule may have
 
@@ -36,10 +34,7 @@ describe("kill -9 in the middle of a schedule's slot", () => {
     await node.exited;
     await node.client.close();
 
-    const log = await SqliteResourceLeaseReplicator.open({ path });
-    const events: ResourceLeaseReplicationEvent[] = [];
-    for await (const e of log.read(1)) events.push(e);
-    await log.close();
+    const events = await eventsAt(path);
     const slots = events.filter((e) => e.eventType === "Enqueue").map((e) => e.item!.payload.requestId!);
     expect(new Set(slots).size, slots.join("\n")).toBe(slots.length); // no slot twice
     const expected = [0, 1, 2, 3].map((n) => `schedule:tick:${new Date(first + n * EVERY).toISOString()}`);

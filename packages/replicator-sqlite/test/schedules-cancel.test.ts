@@ -1,17 +1,11 @@
 import { ResourceLeaseQueue, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { FakeClock } from "@omnirelay/core/testing";
 import { describe, expect, it } from "vitest";
-import { openDurableResourceLeaseQueue, type SqliteResourceLeaseReplicator } from "../src/index.js";
+import { openDurableResourceLeaseQueue } from "../src/index.js";
 import { decodeSnapshotPart, emptyLists, snapshotParts } from "../src/snapshot-binary.js";
-import { item, rejection, tempDb } from "./helpers.js";
+import { eventsOf, item, rejection, tempDb } from "./helpers.js";
 
 const MINUTE = 60_000;
-
-async function readAll(log: SqliteResourceLeaseReplicator): Promise<ResourceLeaseReplicationEvent[]> {
-  const out: ResourceLeaseReplicationEvent[] = [];
-  for await (const e of log.read(1)) out.push(e);
-  return out;
-}
 
 const slotsOf = (events: readonly ResourceLeaseReplicationEvent[]) =>
   events.filter((e) => e.metadata["schedule.slot"] !== undefined).map((e) => Number(e.metadata["schedule.slot"]));
@@ -57,7 +51,7 @@ describe("schedules and cancels in the SQLite log", () => {
     while ((await second.replicator.lastSequence()) < second.queue.stats().lastEventSequence) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    const events = await readAll(second.replicator);
+    const events = await eventsOf(second.replicator);
     expect(slotsOf(events).map((t) => (t - t0) / MINUTE)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(second.queue.schedules.list()).toMatchObject([{ id: "tick", lastSlotAt: t0 + 6 * MINUTE }]);
     expect([...second.queue.schedules.list()[0]!.payload.body!]).toEqual([0, 1, 255]);

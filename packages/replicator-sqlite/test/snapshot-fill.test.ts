@@ -1,16 +1,10 @@
-import { ResourceLeaseQueue, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { ResourceLeaseQueue } from "@omnirelay/core";
 import { encodePendingItem } from "@omnirelay/core/wire";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { openDurableResourceLeaseQueue, SqliteResourceLeaseReplicator } from "../src/index.js";
 import { checksumOf } from "../src/integrity.js";
-import { item, tempDb } from "./helpers.js";
-
-async function readAll(log: SqliteResourceLeaseReplicator): Promise<ResourceLeaseReplicationEvent[]> {
-  const out: ResourceLeaseReplicationEvent[] = [];
-  for await (const e of log.read(1)) out.push(e);
-  return out;
-}
+import { eventsOf, item, tempDb } from "./helpers.js";
 
 /** A snapshot as JSON, bodies as base64 (a body held by the queue and one decoded from a row are different types). */
 const plain = (value: unknown) =>
@@ -47,7 +41,7 @@ describe("snapshots while a queue is only being filled", () => {
     await durable.close();
 
     const log = await SqliteResourceLeaseReplicator.open({ path });
-    const full = await ResourceLeaseQueue.rebuild(await readAll(log), big, { activeLeases: "keep" });
+    const full = await ResourceLeaseQueue.rebuild(await eventsOf(log), big, { activeLeases: "keep" });
     await log.close();
     expect(plain(full.snapshot())).toEqual(plain(expected));
     await using again = await openDurableResourceLeaseQueue({ path, queueOptions: big });

@@ -1,15 +1,7 @@
-import { ErrorCodes, ResourceLeaseQueue, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { ErrorCodes, ResourceLeaseQueue } from "@omnirelay/core";
 import { describe, expect, it } from "vitest";
 import { openDurableResourceLeaseQueue, SqliteResourceLeaseReplicator } from "../src/index.js";
-import { item, rejection, tempDb } from "./helpers.js";
-
-async function readAll(path: string): Promise<ResourceLeaseReplicationEvent[]> {
-  const log = await SqliteResourceLeaseReplicator.open({ path });
-  const out: ResourceLeaseReplicationEvent[] = [];
-  for await (const e of log.read(1)) out.push(e);
-  await log.close();
-  return out;
-}
+import { eventsAt, item, rejection, tempDb } from "./helpers.js";
 
 /**
  * 30 items enqueued in one call and 40 one by one (a periodic snapshot after ~20 events, none after it), 20 of them
@@ -40,7 +32,7 @@ describe("a snapshot at close", () => {
     expect(durable.replicator.stats().lastSnapshotSequence).toBe(last);
 
     // The reference: what the log's events say, leases kept.
-    const events = await readAll(path);
+    const events = await eventsAt(path);
     expect(events.at(-1)?.sequenceNumber).toBe(last);
     const full = await ResourceLeaseQueue.rebuild(events, {}, { activeLeases: "keep" });
     const log = await SqliteResourceLeaseReplicator.open({ path });

@@ -12,7 +12,7 @@ import { describe, expect, it } from "vitest";
 import { openDurableResourceLeaseQueue, SqliteResourceLeaseReplicator } from "../src/index.js";
 import { checksumOf } from "../src/integrity.js";
 import { built } from "./drill-helpers.js";
-import { item, rejection, tempDb, tempDir } from "./helpers.js";
+import { eventsOf, item, rejection, tempDb, tempDir } from "./helpers.js";
 
 function ev(sequenceNumber: number, eventType: ResourceLeaseEventType = "Heartbeat"): ResourceLeaseReplicationEvent {
   return {
@@ -21,12 +21,6 @@ function ev(sequenceNumber: number, eventType: ResourceLeaseEventType = "Heartbe
     timestamp: 1_700_000_000_000 + sequenceNumber,
     metadata: { n: `${sequenceNumber}` },
   };
-}
-
-async function all(log: SqliteResourceLeaseReplicator): Promise<ResourceLeaseReplicationEvent[]> {
-  const out: ResourceLeaseReplicationEvent[] = [];
-  for await (const e of log.read(1)) out.push(e);
-  return out;
 }
 
 /** Runs `body` (ES module text importing the built package as `lib`) in a child process; its exit code and output. */
@@ -86,7 +80,7 @@ describe("the log's writer thread", () => {
     expect(result.out).toContain("published");
     expect(result.code).toBe(0);
     const log = await SqliteResourceLeaseReplicator.open({ path });
-    expect((await all(log)).map((e) => e.sequenceNumber)).toEqual([1]);
+    expect((await eventsOf(log)).map((e) => e.sequenceNumber)).toEqual([1]);
     await log.close();
   });
 
@@ -132,7 +126,7 @@ describe("the log's writer thread", () => {
     expect((await rejection(log.publish([ev(8)]))).code).toBe(ErrorCodes.sqlite.writeFailed);
     await log.close();
     const reopened = await SqliteResourceLeaseReplicator.open({ path, writerThread: false });
-    expect((await all(reopened)).map((e) => e.sequenceNumber)).toEqual([1, 2, 3]);
+    expect((await eventsOf(reopened)).map((e) => e.sequenceNumber)).toEqual([1, 2, 3]);
     await reopened.close();
   });
 
@@ -184,7 +178,7 @@ describe("the log's writer thread", () => {
       const errors = [];
       for (const writerThread of [true, false]) {
         const reader = await SqliteResourceLeaseReplicator.open({ path, writerThread, verifyOnOpen: "on-read" });
-        errors.push(await rejection(all(reader)));
+        errors.push(await rejection(eventsOf(reader)));
         await reader.close();
       }
       const [threaded, local] = errors;
@@ -198,7 +192,7 @@ describe("the log's writer thread", () => {
     }
     // Every row intact again: both threads read all 5,000, the same.
     const threaded = await SqliteResourceLeaseReplicator.open({ path, verifyOnOpen: "on-read" });
-    const events = await all(threaded);
+    const events = await eventsOf(threaded);
     await threaded.close();
     expect(events).toHaveLength(5000);
     expect(events[4499]).toEqual(ev(4500));
@@ -213,17 +207,17 @@ describe("the log's writer thread", () => {
       if (grants[0]) await durable.queue.complete(grants[0].ownershipToken);
     }
     const live = durable.queue.snapshot();
-    const liveEvents = await all(durable.replicator);
+    const liveEvents = await eventsOf(durable.replicator);
     // Closing stores one more snapshot (the thread writes it), of the live state.
     await durable.close();
     const threaded = await SqliteResourceLeaseReplicator.open({ path });
-    const threadedEvents = await all(threaded);
+    const threadedEvents = await eventsOf(threaded);
     expect(threadedEvents).toEqual(liveEvents);
     const snapshot = threaded.latestSnapshot();
     expect(snapshot?.lastEventSequence).toBe(live.lastEventSequence);
     await threaded.close();
     const local = await SqliteResourceLeaseReplicator.open({ path, writerThread: false });
-    expect(await all(local)).toEqual(threadedEvents);
+    expect(await eventsOf(local)).toEqual(threadedEvents);
     expect(local.latestSnapshot()).toEqual(snapshot);
     await local.close();
     const rebuilt = await ResourceLeaseQueue.rebuild(threadedEvents, {}, { activeLeases: "keep" });
@@ -264,7 +258,7 @@ describe("the log's writer thread", () => {
     expect(seenB).toEqual([2, 3]);
     // A commit after a page was read ahead: a new read sees it.
     await log.publish([ev(total + 1)]);
-    expect((await all(log)).map((e) => e.metadata.n)).toEqual([...seen, total + 1].map(String));
+    expect((await eventsOf(log)).map((e) => e.metadata.n)).toEqual([...seen, total + 1].map(String));
     await log.close();
   });
 });
