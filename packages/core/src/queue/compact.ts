@@ -44,20 +44,21 @@ function copyBody(record: ItemRecord): void {
 }
 
 /**
- * When to compact a running queue's bodies: after it has taken in at least as many bodies as it holds (and at least
- * `minimum`), so the O(n) pass costs O(1) per item taken in, and slabs pin at most about twice what the queue holds
- * plus what it took in since the last pass.
+ * When to compact a running queue's bodies: after it has taken in or finished at least as many items as it holds (and
+ * at least `minimum`), so the O(n) pass costs O(1) per item taken in or finished, and slabs pin at most about twice
+ * what the queue holds plus what changed since the last pass. Finished items count too: a queue that only drains
+ * (after a restart, say) would otherwise keep every buffer its stragglers' bodies lie in alive until new work came in.
  */
 export class CompactionSchedule {
-  private takenIn = 0;
+  private changed = 0;
 
   constructor(private readonly minimum = 4096) {}
 
-  /** Counts `n` bodies taken in; true when a pass is due (the count restarts). */
-  tookIn(n: number, held: number): boolean {
-    this.takenIn += n;
-    if (this.takenIn < Math.max(this.minimum, held)) return false;
-    this.takenIn = 0;
+  /** Counts `n` items taken in or finished; true when a pass is due (the count restarts). */
+  count(n: number, held: number): boolean {
+    this.changed += n;
+    if (this.changed < Math.max(this.minimum, held)) return false;
+    this.changed = 0;
     return true;
   }
 }

@@ -119,7 +119,7 @@ export class QueueEngine extends QueueRuntime {
       duplicates.push(false);
     }
     await this.finish();
-    if (this.compaction.tookIn(added, s.items.size + s.dead.size)) compactBodies(s);
+    this.compactAfter(added);
     return { sequenceIds, duplicates, stats: this.stats() };
   }
 
@@ -198,6 +198,7 @@ export class QueueEngine extends QueueRuntime {
       throw error;
     }
     await this.finish();
+    this.compactAfter(1);
   }
 
   /** Completes several leases; each entry (a token, or the error its check gave) succeeds or fails on its own. */
@@ -209,17 +210,20 @@ export class QueueEngine extends QueueRuntime {
     this.checkBatch(tokens.length, "ownershipTokens");
     const now = this.clock.now();
     const results: ResourceLeaseCompleteResult[] = [];
+    let completed = 0;
     for (const token of tokens) {
       try {
         if (token instanceof OmniRelayError) throw token;
         this.tx.complete(token, context, now);
         results.push({ success: true });
+        completed++;
       } catch (error) {
         if (!(token instanceof OmniRelayError)) this.tx.refused({ token, verb: "complete", context, now }, error);
         results.push({ success: false, error: OmniRelayError.from(error) });
       }
     }
     await this.finish();
+    this.compactAfter(completed);
     return results;
   }
 
@@ -384,6 +388,12 @@ export class QueueEngine extends QueueRuntime {
   history(target: ResourceLeaseHistoryTarget): ResourceLeaseItemHistory {
     const history = this.state.history ?? new ItemHistory({ maxItems: 1, maxEntries: 2 });
     return history.get(target);
+  }
+
+  /** Counts `n` items taken in or finished, and compacts the bodies held when that makes a pass due. */
+  private compactAfter(n: number): void {
+    const s = this.state;
+    if (n > 0 && this.compaction.count(n, s.items.size + s.dead.size)) compactBodies(s);
   }
 
   private checkBatch(size: number, field: string): void {

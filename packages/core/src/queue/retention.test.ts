@@ -97,9 +97,10 @@ describe("bodies pin no more memory than their bytes (finding 10)", () => {
     expect(d!.payload.body!.buffer).toBe(largeOwned.buffer);
   });
 
-  it("compacts slabs that finished items left sparse, amortised over the bodies it takes in", async () => {
+  it("compacts slabs that finished items leave sparse, amortised over the items it takes in and finishes", async () => {
     const { queue } = fixture({ capacity: 100_000 });
     const body = new Uint8Array(200).fill(7);
+    const slab = 16 * 1024;
     const enqueue = (from: number, n: number) =>
       queue.enqueueMany(Array.from({ length: n }, (_, i) => item(from + i, { body })));
     const pinnedByHeld = () => {
@@ -109,20 +110,45 @@ describe("bodies pin no more memory than their bytes (finding 10)", () => {
       return { live: held.length * 200, pinned: [...buffers].reduce((n, x) => n + x.byteLength, 0) };
     };
     for (let i = 0; i < 20_000; i += 1000) await enqueue(i, 1000);
-    // Keep every 100th item: 200 bodies spread over ~245 slabs of 16 KiB.
+    // Keep every 100th item: without a pass, 200 bodies would stay spread over all ~245 slabs of 16 KiB (~4 MB).
     const grants = await queue.lease({ maxItems: 1000 });
     for (let round = 0; round < 20; round++) {
       const batch = round === 0 ? grants : await queue.lease({ maxItems: 1000 });
       await queue.completeMany(batch.filter((g) => g.sequenceId % 100 !== 0).map((g) => g.ownershipToken));
     }
-    const sparse = pinnedByHeld();
-    expect(sparse.live).toBe(200 * 200);
-    expect(sparse.pinned).toBeGreaterThan(50 * sparse.live);
-    // Taking in as many bodies as the minimum pass interval (4,096) triggers the pass; the new ones are dense anyway.
+    // Finishing items makes passes due as taking them in does; what is pinned is at most twice what is held, plus
+    // what up to 4,096 items finished since the last pass (the minimum interval) left sparse.
+    const drained = pinnedByHeld();
+    expect(drained.live).toBe(200 * 200);
+    expect(drained.pinned).toBeLessThanOrEqual(2 * drained.live + 2 * slab + 4096 * 200);
+    // Taking in more bodies goes on compacting; the new ones are dense anyway.
     for (let i = 0; i < 5; i++) await enqueue(100_000 + i * 1000, 1000);
     const compacted = pinnedByHeld();
     expect(compacted.live).toBe((200 + 5000) * 200);
-    expect(compacted.pinned).toBeLessThanOrEqual(2 * compacted.live + 2 * 16 * 1024);
+    expect(compacted.pinned).toBeLessThanOrEqual(2 * compacted.live + 2 * slab);
+  });
+
+  it("after a rebuild, a queue that only drains lets go of the buffers its last bodies lie in", async () => {
+    const { queue, events } = fixture({ capacity: 10_000 });
+    // Every body is a view into one big buffer, as a restart's snapshot parts and rows are; nothing is finished yet.
+    const shared = new Uint8Array(500_000);
+    const view = (sequenceId: number) => shared.subarray(sequenceId * 100 - 100, sequenceId * 100);
+    for (let i = 0; i < 5000; i += 1000) await queue.enqueueMany(Array.from({ length: 1000 }, (_, k) => item(i + k)));
+    const replay = events.map((e) =>
+      e.item ? { ...e, item: { ...e.item, payload: { ...e.item.payload, body: view(e.item.sequenceId) } } } : e,
+    );
+    const rebuilt = await ResourceLeaseQueue.rebuild(replay, { capacity: 10_000, maxBatchSize: 1000 });
+    // The rebuild's own pass finds the buffer dense (every item is held): the bodies stay views.
+    expect(rebuilt.snapshot().pending[0]!.payload.body!.buffer).toBe(shared.buffer);
+    // Then the queue only drains: 4,950 of the 5,000 finish, nothing new comes in.
+    for (let left = 4950; left > 0; left -= Math.min(left, 1000)) {
+      const grants = await rebuilt.lease({ maxItems: Math.min(left, 1000) });
+      await rebuilt.completeMany(grants.map((g) => g.ownershipToken));
+    }
+    const live = rebuilt.snapshot().pending;
+    expect(live).toHaveLength(50);
+    expect(live.some((p) => p.payload.body!.buffer === shared.buffer)).toBe(false);
+    expect(live.map((p) => p.payload.body!)).toEqual(live.map((p) => view(p.sequenceId)));
   });
 
   it("after a rebuild, compacts live bodies that share sparse buffers with finished items", async () => {
