@@ -76,6 +76,34 @@ describe("finding 1: a restore cannot push item ids out of the safe-integer rang
     expect(reopened.snapshot().pending.map((p) => p.sequenceId)).toEqual([top, top + 1]);
   });
 
+  it("past 2^52 the queue's own drained items come back with their ids, and cancel and history reach them", async () => {
+    const s = await serve();
+    const top = 2 ** 52;
+    await s.post("resourcelease::restore", { items: [{ payload: payload("a"), sequenceId: top }] });
+    for (const id of ["b", "c"]) await s.post("resourcelease::enqueue", { payload: payload(id) });
+    const drained = await s.post("resourcelease::drain", {});
+    expect(drained.json.items.map((i: { sequenceId: number }) => i.sequenceId)).toEqual([top, top + 1, top + 2]);
+    // Undoing the drain with exactly what it returned must work, or the queue stays draining.
+    const back = await s.post("resourcelease::restore", { items: drained.json.items });
+    expect(back.status).toBe(200);
+    expect(back.json).toEqual({ restoredCount: 3 });
+    expect((await s.post("resourcelease::enqueue", { payload: payload("d") })).json.sequenceId).toBe(top + 3);
+    expect((await s.post("resourcelease::history", { sequenceId: top + 1 })).status).toBe(200);
+    expect((await s.post("resourcelease::cancel", { sequenceId: top + 2 })).status).toBe(200);
+    // An id above 2^52 that the queue never gave is still refused, as is one beyond its counter.
+    for (const sequenceId of [top + 10, MAX_SAFE]) {
+      const foreign = await s.post("resourcelease::restore", { items: [{ payload: payload("x"), sequenceId }] });
+      expect(foreign.status).toBe(400);
+      expect(foreign.json).toMatchObject({
+        code: "resourcelease.argument.invalid",
+        metadata: { field: "items[0].sequenceId" },
+      });
+    }
+    const reopened = await s.log.reopen();
+    expect(reopened.snapshot().pending.map((p) => p.sequenceId)).toEqual([top, top + 1, top + 3]);
+    expect(reopened.stats().state).toBe("running");
+  });
+
   it("a restored id that the queue already used is refused unless renumbered; its own drained ids come back", async () => {
     const s = await serve();
     for (const id of ["a", "b", "c"]) await s.post("resourcelease::enqueue", { payload: payload(id) });

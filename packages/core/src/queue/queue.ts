@@ -330,7 +330,8 @@ export class ResourceLeaseQueue implements AsyncDisposable {
    * (for moving items onto a node with items of its own). The returned `sequenceIds` give each item's id, in input
    * order. A missing `attempt` reads as 1 and a missing `enqueuedAt` as now.
    * @throws OmniRelayError invalid-argument (`resourcelease.restore.pending_item_required`, `resourcelease.payload.*`,
-   * `resourcelease.argument.invalid` for an id above `ResourceLeaseLimits.maxSequenceId`), already-exists
+   * `resourcelease.argument.invalid` for an id above `ResourceLeaseLimits.maxSequenceId` that is not one of the
+   * queue's own drained items), already-exists
    * `resourcelease.restore.duplicate_item` (without `renumber`), resource-exhausted `resourcelease.queue.full`.
    */
   async restoreItems(

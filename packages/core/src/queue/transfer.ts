@@ -1,7 +1,7 @@
 import type { ResourceLeaseDeadLetterItem, ResourceLeasePendingItem } from "../contracts/payload.js";
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
-import { payloadBytes } from "../wire/limits.js";
+import { ResourceLeaseLimits as Limits, payloadBytes } from "../wire/limits.js";
 import { type ItemRecord, toPendingItem } from "./records.js";
 import { toDeadLetterItem } from "./snapshot.js";
 import type { QueueState } from "./state.js";
@@ -85,7 +85,7 @@ export function deadLetterPage(state: QueueState, limit: PageLimit): ResourceLea
  */
 export function checkKeptIds(state: QueueState, items: readonly ResourceLeasePendingItem[]): void {
   const seen = new Set<number>();
-  for (const item of items) {
+  for (const [i, item] of items.entries()) {
     const id = item.sequenceId;
     if (seen.has(id)) {
       throw new OmniRelayError({
@@ -99,6 +99,16 @@ export function checkKeptIds(state: QueueState, items: readonly ResourceLeasePen
       });
     }
     seen.add(id);
+    if (id > state.lastSequenceId && id > Limits.maxSequenceId) {
+      // Ids above it are the queue's own counter's (it goes on after the highest id it has seen): one brought in from
+      // outside could take that counter past the safe-integer range. Its own drained items keep theirs (below).
+      throw new OmniRelayError({
+        status: "invalid-argument",
+        code: ErrorCodes.resourceLease.argumentInvalid,
+        message: `items: sequenceId ${id} is above ${Limits.maxSequenceId}, the highest id a restore may bring in (only this queue's own drained items may have higher ones); restore with renumber to give the items new ids.`,
+        metadata: { field: `items[${i}].sequenceId`, sequenceId: String(id), limit: String(Limits.maxSequenceId) },
+      });
+    }
     if (id <= state.lastSequenceId && !state.reusableIds.has(id)) {
       const held = state.items.has(id) || state.dead.has(id);
       throw new OmniRelayError({

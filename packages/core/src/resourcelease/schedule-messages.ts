@@ -49,7 +49,8 @@ export interface ScheduleListResponse {
 
 /** `cancel`. */
 export const CancelRequestMessage = message<CancelRequest>({
-  sequenceId: f.int({ min: 1, max: Limits.maxSequenceId }),
+  // An item's id, which the queue's own counter may have taken above `maxSequenceId`.
+  sequenceId: f.int({ min: 1 }),
   requestId: f.text({
     max: Limits.requestIdLength,
     code: ErrorCodes.resourceLease.argumentInvalid,

@@ -88,7 +88,8 @@ export const HistoryEntryMessage = message<ResourceLeaseHistoryEntry>(
 
 /** `history`. */
 export const HistoryRequestMessage = message<HistoryRequest>({
-  sequenceId: f.int({ min: 1, max: Limits.maxSequenceId }),
+  // An item's id, which the queue's own counter may have taken above `maxSequenceId`.
+  sequenceId: f.int({ min: 1 }),
   requestId: f.text({ max: Limits.requestIdLength, code, emptyIsAbsent: true }),
 });
 

@@ -32,7 +32,8 @@ export const ResourceLeaseLimits = {
   leaseIdLength: 128,
   /**
    * Highest item sequence id a restore may bring in. Ids above it are reserved, so the queue's own counter (which
-   * continues after the highest id it has seen) can never leave JavaScript's safe-integer range.
+   * continues after the highest id it has seen) can never leave JavaScript's safe-integer range; the queue's own
+   * drained items, whose ids that counter gave, come back with theirs.
    */
   maxSequenceId: 2 ** 52,
   /** Highest `attempt` a restored item or a token may carry. */

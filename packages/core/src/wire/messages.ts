@@ -193,7 +193,8 @@ export type RestoreItem = Omit<ResourceLeasePendingItem, "attempt" | "enqueuedAt
 /** One item of a `restore` request. */
 export const RestoreItemMessage = message<RestoreItem>(
   itemFields(
-    f.int({ min: 1, max: Limits.maxSequenceId, required: ErrorCodes.resourceLease.argumentInvalid }),
+    // Any safe id here: above `maxSequenceId` only the queue's own drained items may come back (see checkKeptIds).
+    f.int({ min: 1, required: ErrorCodes.resourceLease.argumentInvalid }),
     f.int({ min: 1, max: Limits.maxAttempt }),
     f.time(),
   ),
