@@ -92,7 +92,10 @@ export const resourceLeaseCodes = {
    * enqueued here, aged out, or history is off); metadata `sequenceId` or `requestId`.
    */
   itemNotFound: "resourcelease.item.not_found",
-  /** invalid-argument: a schedule definition is malformed (id, backfill policy, window); metadata `field`. */
+  /**
+   * invalid-argument: a schedule definition is malformed (id, backfill policy, window, or a `delayMs` in its payload:
+   * its slots say when its items are due); metadata `field`.
+   */
   scheduleInvalid: "resourcelease.schedule.invalid",
   /** invalid-argument: a schedule's cron expression does not parse; metadata `field`, `cron`. */
   scheduleCronInvalid: "resourcelease.schedule.cron_invalid",

@@ -68,6 +68,8 @@ describe("cron schedules", () => {
       [{ ...base, backfillWindowMs: 10 }, ErrorCodes.resourceLease.scheduleInvalid],
       [{ ...base, backfillWindowMs: 8 * 86_400_000 }, ErrorCodes.resourceLease.scheduleInvalid],
       [{ id: "s", cron: "* * * * *" }, ErrorCodes.resourceLease.payloadRequired],
+      // Accepted once, never applied, and lost at the next restart (the log does not keep it in a schedule).
+      [{ ...base, payload: { ...item(1), delayMs: 3_600_000 } }, ErrorCodes.resourceLease.scheduleInvalid],
     ];
     for (const [bad, code] of cases) {
       const err = await rejection(queue.schedules.set(bad as never));

@@ -76,6 +76,14 @@ export function checkSchedule(schedule: ResourceLeaseSchedule, now: number): Cro
       field: "id",
     });
   }
+  if (schedule.payload.delayMs !== undefined) {
+    // An enqueue's delayMs is counted from its call; a schedule's items are due at their slots, which the cron gives.
+    throw invalid(
+      ErrorCodes.resourceLease.scheduleInvalid,
+      "A schedule's payload takes no delayMs: its slots say when its items are due (shift the cron expression instead).",
+      { field: "payload.delayMs" },
+    );
+  }
   const pattern = compileCron(schedule.cron, schedule.timezone);
   const runs = pattern.nextRuns(20, new Date(now)).map((d) => d.getTime());
   if (runs.length === 0) {
@@ -150,7 +158,9 @@ export function slotRequestId(scheduleId: string, slot: number): string {
 
 /** The item a slot enqueues: the schedule's payload with the slot's request id. */
 export function slotPayload(record: ScheduleRecord, slot: number): ResourceLeaseItemPayload {
-  return { ...record.definition.payload, requestId: slotRequestId(record.definition.id, slot) };
+  // A delayMs that a log written before schedule.set refused it may still hold was never applied: it is not passed on.
+  const { delayMs: _neverApplied, ...payload } = record.definition.payload;
+  return { ...payload, requestId: slotRequestId(record.definition.id, slot) };
 }
 
 /** The first slot after `after`, or undefined when there is none. */
