@@ -63,6 +63,41 @@ describe("restore keeps ids only where they cannot collide", () => {
   });
 });
 
+describe("restore keeps an item's wait", () => {
+  it("a drained retry backoff, restored, still waits for its availableAt, also after a rebuild", async () => {
+    const { queue, clock, events } = fixture();
+    await queue.enqueueMany([item(1), item(2)]);
+    const [grant] = await queue.lease();
+    await queue.fail(grant!.ownershipToken, { delayMs: 3_600_000 });
+    const drained = await queue.drain();
+    const backoff = drained.find((p) => p.sequenceId === grant!.sequenceId)!;
+    expect(backoff.availableAt).toBe(clock.now() + 3_600_000);
+    await queue.restore(drained);
+    // Restoring what drain returned neither cancels the backoff nor loses the other item.
+    expect(queue.stats()).toMatchObject({ pendingCount: 2, delayedCount: 1 });
+    const [other] = await queue.lease({ maxItems: 10 });
+    expect(other?.sequenceId).toBe(2);
+    await queue.complete(other!.ownershipToken);
+    const rebuilt = await ResourceLeaseQueue.rebuild(events, { clock }, { activeLeases: "keep" });
+    expect(rebuilt.snapshot().delayed?.find((p) => p.sequenceId === 1)?.availableAt).toBe(backoff.availableAt);
+    clock.advance(3_600_000);
+    const due = await queue.lease();
+    expect(due.map((g) => [g.sequenceId, g.attempt])).toEqual([[1, 2]]);
+  });
+
+  it("a restored availableAt far ahead (9999-12-31) holds the item until then; one in the past does not", async () => {
+    const { queue } = fixture();
+    const far = Date.parse("9999-12-31T00:00:00Z");
+    await queue.restore([
+      { ...pending(1), availableAt: far },
+      { ...pending(2), availableAt: 0 },
+    ]);
+    expect(queue.stats()).toMatchObject({ pendingCount: 2, delayedCount: 1 });
+    expect((await queue.lease({ maxItems: 10 })).map((g) => g.sequenceId)).toEqual([2]);
+    expect(queue.snapshot().delayed?.find((p) => p.sequenceId === 1)?.availableAt).toBe(far);
+  });
+});
+
 describe("IdRanges", () => {
   it("behaves as a set of integers under any sequence of adds and deletes", () => {
     const op = fc.oneof(

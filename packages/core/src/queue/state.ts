@@ -242,7 +242,8 @@ export class QueueState {
           const id = restored.sequenceId;
           if (id > this.lastSequenceId) this.reusableIds.add(this.lastSequenceId + 1, id - 1);
           else this.reusableIds.delete(id);
-          this.addPending({ ...restored, availableAt: undefined }, event.timestamp);
+          // A restored item waits for its availableAt (a retry's backoff, as `drain` returned it) as for its notBefore.
+          this.addPending(restored, event.timestamp);
           // A renumbered item keeps its request id's de-duplication, now pointing at its new id (unless the id
           // still names a live item of this queue).
           const requestId = restored.payload.requestId;
@@ -335,13 +336,16 @@ export class QueueState {
     const record = newItemRecord(item);
     record.availableAt = undefined;
     this.items.set(record.sequenceId, record);
-    const notBefore = record.meta.notBefore;
-    if (notBefore !== undefined && notBefore > now) {
+    const due = Math.max(
+      record.meta.notBefore ?? Number.NEGATIVE_INFINITY,
+      item.availableAt ?? Number.NEGATIVE_INFINITY,
+    );
+    if (due > now) {
       // Scheduled: waits in the timer heap, not the pending set; a Requeued event makes it pending when due.
       record.state = "delayed";
-      record.availableAt = notBefore;
+      record.availableAt = due;
       this.delayedCount++;
-      this.delayed.push({ at: notBefore, item: record });
+      this.delayed.push({ at: due, item: record });
     } else {
       this.pending.push(record);
     }
