@@ -120,4 +120,20 @@ describe("long polls", () => {
       expect(r.json).toMatchObject({ code: "resourcelease.argument.invalid", metadata: { field: "waitMs" } });
     }
   });
+  it("a stopping dispatcher answers waiting long polls at once, empty, instead of sitting out its grace", async () => {
+    server = await startServer({ components: [{ queueOptions: { maxWaitMs: 60_000 } }] });
+    const s = server;
+    const port = portOf(s.url);
+    // Two workers waiting a minute each, on connections of their own.
+    const polls = [0, 1].map(() => post(port, "resourcelease::lease", { body: { waitMs: 60_000 } }));
+    await new Promise((resolve) => setTimeout(resolve, 1_000)); // both are waiting in the queue by then
+    const started = Date.now();
+    const stopped = s.dispatcher.stop({ graceMs: 15_000 });
+    const answers = await Promise.all(polls);
+    for (const r of answers) expect(r).toEqual({ status: 200, json: {} });
+    await stopped;
+    server = undefined;
+    // Without it the drain waited for the polls: the whole grace (15 s here), or their minute.
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
 });

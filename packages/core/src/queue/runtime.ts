@@ -202,6 +202,14 @@ export class QueueRuntime {
     });
   }
 
+  /** Answers every waiting long poll now, with no grants (the caller polls again, elsewhere if this node is going). */
+  endWaits(): void {
+    for (const w of [...this.waiters]) {
+      this.dropWaiter(w);
+      w.resolve([]);
+    }
+  }
+
   /** Rejects every waiting long poll with `error`. */
   rejectWaiters(error: OmniRelayError): void {
     for (const w of [...this.waiters]) {

@@ -65,6 +65,8 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
   readonly queue: ResourceLeaseQueue;
   private readonly engine: QueueEngine;
   private readonly tracker: PeerLeaseHealthTracker | undefined;
+  /** The dispatcher is stopping: lease calls wait for nothing. */
+  private ending = false;
   private readonly logger: Logger;
 
   /**
@@ -182,6 +184,15 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
     }
   }
 
+  /**
+   * The dispatcher begins to stop: waiting long polls answer now, empty, and a lease call still arriving waits for
+   * nothing, so the drain does not sit out its grace on them. Worker sessions end with their inbound.
+   */
+  stopping(): void {
+    this.ending = true;
+    this.engine.endWaits();
+  }
+
   /** Closes the queue (`dispatcher.stop()` does this after the calls are done). Idempotent. */
   async close(): Promise<void> {
     await this.queue.close();
@@ -212,7 +223,7 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
   private async lease(request: M.LeaseRequest, meta: RequestMeta): Promise<M.LeaseResponse> {
     // A wait longer than the queue allows is cut to its maxWaitMs (an empty answer then says "poll again"), never
     // refused: a worker configured for longer waits keeps working.
-    let waitMs = Math.min(request.waitMs ?? 0, this.engine.settings.maxWaitMs);
+    let waitMs = this.ending ? 0 : Math.min(request.waitMs ?? 0, this.engine.settings.maxWaitMs);
     if (meta.deadline !== undefined) {
       // Answer (possibly empty) a little before the caller's deadline instead of letting it time out.
       waitMs = Math.max(0, Math.min(waitMs, meta.deadline - this.engine.clock.now() - DEADLINE_MARGIN_MS));
