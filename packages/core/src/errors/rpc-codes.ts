@@ -30,7 +30,11 @@ export const rpcCodes = {
   procedureDuplicate: "omnirelay.procedure.duplicate",
   /** not-found: an HTTP inbound has no route for the method and path (only `POST` calls, `/healthz`, `/readyz`). */
   routeNotFound: "omnirelay.route.not_found",
-  /** deadline-exceeded: the call's deadline passed (before it ran, or while it ran); metadata `procedure` from the middleware. */
+  /**
+   * deadline-exceeded: the call's deadline passed; metadata `procedure` and `outcome` from the middleware: `not_run`
+   * (it had passed when the call arrived: nothing happened) or `unknown` (it passed while the call ran: what the call
+   * did may still take effect: an enqueue retried with the same `requestId` is not added twice).
+   */
   deadlineExceeded: "omnirelay.deadline_exceeded",
   /** cancelled: the caller went away, or the middleware was closed while the call was in flight. */
   cancelled: "omnirelay.cancelled",

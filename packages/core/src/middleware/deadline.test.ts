@@ -65,7 +65,7 @@ describe("deadlines, enforced by the dispatcher", () => {
     await expect(dispatcher.dispatch(makeRequest({ deadline: clock.now() }))).rejects.toMatchObject({
       status: "deadline-exceeded",
       code: "omnirelay.deadline_exceeded",
-      metadata: { procedure: "resourcelease::stats" },
+      metadata: { procedure: "resourcelease::stats", outcome: "not_run" },
     });
     expect(seen).toHaveLength(0);
   });
@@ -83,7 +83,12 @@ describe("deadlines, enforced by the dispatcher", () => {
       () => undefined,
       (e: unknown) => e,
     );
-    expect(error).toMatchObject({ status: "deadline-exceeded", code: "omnirelay.deadline_exceeded" });
+    // It was running: what it did may still take effect, and the answer says so.
+    expect(error).toMatchObject({
+      status: "deadline-exceeded",
+      code: "omnirelay.deadline_exceeded",
+      metadata: { procedure: "resourcelease::lease", outcome: "unknown" },
+    });
     expect(meta.signal.aborted).toBe(true);
     expect(meta.signal.reason).toBe(error);
     expect(clock.pendingTimers).toBe(0);

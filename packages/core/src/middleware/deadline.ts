@@ -81,7 +81,7 @@ export class DeadlineMiddleware implements UnaryInboundMiddleware {
     const now = this.clock.now();
     const deadline = this.effectiveDeadline(meta.deadline, now);
     if (deadline === undefined) return next(request);
-    if (deadline <= now) throw deadlineExceeded(meta.procedure, "had already passed when the call arrived");
+    if (deadline <= now) throw deadlineExceeded(meta.procedure, false);
 
     // The handler's signal aborts with the caller's or at the deadline. When the inbound gave the call a signal of its
     // own making (`callAbort`), that one is aborted at the deadline: no second signal (on Node 20 each costs
@@ -111,7 +111,7 @@ export class DeadlineMiddleware implements UnaryInboundMiddleware {
         },
       };
       this.inFlight.add(call);
-      call.timer = this.clock.setTimeout(() => call.fail(deadlineExceeded(meta.procedure)), deadline - now);
+      call.timer = this.clock.setTimeout(() => call.fail(deadlineExceeded(meta.procedure, true)), deadline - now);
       let result: Promise<UnaryResponse>;
       try {
         result = next({ ...request, meta: { ...meta, deadline, signal } });
@@ -157,11 +157,18 @@ export class DeadlineMiddleware implements UnaryInboundMiddleware {
   }
 }
 
-function deadlineExceeded(procedure: string, what = "passed"): OmniRelayError {
+/**
+ * The answer to a call whose deadline passed: before it ran (`outcome` `not_run`: nothing happened), or while it ran
+ * (`unknown`: the handler is told through its signal, but what it had already done — an enqueue on its way into the
+ * log, say — may still take effect, as gRPC's DEADLINE_EXCEEDED means).
+ */
+function deadlineExceeded(procedure: string, running: boolean): OmniRelayError {
   return new OmniRelayError({
     status: "deadline-exceeded",
     code: ErrorCodes.rpc.deadlineExceeded,
-    message: `The deadline of procedure '${procedure}' ${what}.`,
-    metadata: { procedure },
+    message: running
+      ? `The deadline of procedure '${procedure}' passed while it ran: it may still take effect.`
+      : `The deadline of procedure '${procedure}' had already passed when the call arrived: it did not run.`,
+    metadata: { procedure, outcome: running ? "unknown" : "not_run" },
   });
 }
