@@ -98,6 +98,27 @@ describe("restore keeps an item's wait", () => {
   });
 });
 
+describe("restore and request ids", () => {
+  it("items moved in from another node keep their request ids' de-duplication, also after a rebuild", async () => {
+    const { queue, clock, events } = fixture();
+    await queue.restore([
+      { ...pending(30), payload: item(30, { requestId: "B" }) },
+      { ...pending(31), payload: item(31, { requestId: "C" }) },
+    ]);
+    // The producer retries an enqueue it made on the old node: it finds the moved item, nothing is added.
+    expect(await queue.enqueue(item("retry", { requestId: "B" }))).toMatchObject({
+      sequenceIds: [30],
+      duplicates: [true],
+    });
+    const rebuilt = await ResourceLeaseQueue.rebuild(events, { clock }, { activeLeases: "keep" });
+    expect(await rebuilt.enqueue(item("retry", { requestId: "C" }))).toMatchObject({
+      sequenceIds: [31],
+      duplicates: [true],
+    });
+    expect(rebuilt.stats().pendingCount).toBe(2);
+  });
+});
+
 describe("IdRanges", () => {
   it("behaves as a set of integers under any sequence of adds and deletes", () => {
     const op = fc.oneof(

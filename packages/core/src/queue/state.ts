@@ -249,6 +249,14 @@ export class QueueState {
           const requestId = restored.payload.requestId;
           const remembered = requestId === undefined ? undefined : this.requestIds.get(requestId);
           if (remembered && !this.items.has(remembered.sequenceId)) remembered.sequenceId = restored.sequenceId;
+          // One this queue does not remember (items moved here from another node) is remembered from now on, as if
+          // enqueued here: a producer's retry of the enqueue then finds the item instead of adding it twice.
+          if (requestId !== undefined && !remembered && this.idempotencyWindowMs > 0) {
+            this.requestIds.set(requestId, {
+              sequenceId: restored.sequenceId,
+              expiresAt: event.timestamp + this.idempotencyWindowMs,
+            });
+          }
         }
         this.mode = "running";
         break;
