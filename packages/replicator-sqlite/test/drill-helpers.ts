@@ -3,17 +3,11 @@ import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { HttpOutbound, isOmniRelayError, ResourceLeaseClient } from "@omnirelay/core";
-import { afterEach } from "vitest";
+import { onTestFinished } from "vitest";
 
 export const here = dirname(fileURLToPath(import.meta.url));
 export const fixture = join(here, "fixtures", "durable-dispatcher.mjs");
 export const built = join(here, "..", "dist", "index.js");
-
-const children = new Set<ChildProcess>();
-afterEach(() => {
-  for (const child of children) child.kill("SIGKILL");
-  children.clear();
-});
 
 /** Small deterministic PRNG (mulberry32), seeded per run and printed on failure. */
 export function prng(seed: number): () => number {
@@ -57,17 +51,15 @@ export async function startWith(
     ...(options.effects ? { DRILL_EFFECTS: options.effects } : {}),
   };
   const child = spawn(process.execPath, [fixture, path, ...extra], { stdio: ["ignore", "pipe", "pipe"], env });
-  children.add(child);
+  // Killed after the test if it is still running (a test that failed half-way leaves none behind).
+  onTestFinished(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  });
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => {
     stderr += chunk.toString();
   });
-  const exited = new Promise<void>((resolve) =>
-    child.once("exit", () => {
-      children.delete(child);
-      resolve();
-    }),
-  );
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
     rl.once("line", (l) => {

@@ -7,23 +7,20 @@ import {
   type ResourceLeaseItemPayload,
   type ResourceLeaseReplicationEvent,
 } from "@omnirelay/core";
-import { afterEach } from "vitest";
+import { onTestFinished } from "vitest";
 import {
   openDurableResourceLeaseQueue,
   SqliteResourceLeaseReplicator,
   type SqliteResourceLeaseReplicatorOptions,
 } from "../src/index.js";
 
-const dirs: string[] = [];
-
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-/** A fresh temp directory, removed after the test. */
+/**
+ * A fresh temp directory, removed after the test. (Registered per test: a hook at this module's top level would run
+ * only in the first test file of a vitest worker, which shares its modules between files.)
+ */
 export function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "omnirelay-sqlite-"));
-  dirs.push(dir);
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 

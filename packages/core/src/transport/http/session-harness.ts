@@ -1,4 +1,3 @@
-import { afterEach } from "vitest";
 import { WebSocket } from "ws";
 import type { ResourceLeaseReplicationEvent } from "../../contracts/events.js";
 import type { ResourceLeaseGrant } from "../../contracts/payload.js";
@@ -12,12 +11,15 @@ import type { HttpInboundSessionOptions } from "./inbound-options.js";
 import { HttpOutbound } from "./outbound.js";
 
 // Shared by the worker-session tests over HTTP: a dispatcher served on 127.0.0.1, and sessions spoken by hand on a
-// real WebSocket. Everything made through them is closed after each test of the importing file.
+// real WebSocket. Each importing file runs `afterEach(closeAll)`: a hook registered here would run only in the first
+// test file of a vitest worker, which shares its modules between files.
 
 export const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
+
+/** Closes everything made through the harness (and pushed on `cleanups`) since the last call, newest first. */
+export async function closeAll(): Promise<void> {
   for (const c of cleanups.splice(0).reverse()) await c();
-});
+}
 
 export interface StackOptions {
   queue?: ResourceLeaseQueueOptions;

@@ -1,7 +1,9 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import type { ResourceLeaseGrant } from "../../contracts/payload.js";
 import { item } from "../../worker/test-helpers.js";
-import { session, sleep, stack } from "./session-harness.js";
+import { closeAll, session, sleep, stack } from "./session-harness.js";
+
+afterEach(closeAll);
 
 // A worker's `stop` on its session, spoken by hand on a real WebSocket: the dispatcher takes the credit back, answers
 // `stopped` after the last grant it sends, and still settles what the worker holds.

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import type { ResourceLeaseReplicationEvent } from "../../contracts/events.js";
 import type { ResourceLeaseGrant } from "../../contracts/payload.js";
@@ -11,7 +11,9 @@ import { ResourceLeaseClient } from "../../resourcelease/client.js";
 import { item } from "../../worker/test-helpers.js";
 import { HttpInbound } from "./inbound.js";
 import { HttpOutbound } from "./outbound.js";
-import { cleanups, session, sleep, stack } from "./session-harness.js";
+import { cleanups, closeAll, session, sleep, stack } from "./session-harness.js";
+
+afterEach(closeAll);
 
 // Worker sessions over WebSocket, spoken by hand on real sockets (127.0.0.1): credit, pushed grants, settlements by
 // id, a socket killed mid-lease, the same auth as the unary verbs, and the limits.
