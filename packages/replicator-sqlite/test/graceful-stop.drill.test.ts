@@ -25,6 +25,18 @@ async function stop(node: Running, signal: NodeJS.Signals): Promise<void> {
   await node.client.close();
 }
 
+/**
+ * Starts a node on a fresh log, does `work`, stops it with `signal` and starts it again: the second node and the last
+ * event's sequence number before the stop.
+ */
+async function workThenRestart(signal: NodeJS.Signals): Promise<{ second: Running; last: number }> {
+  const path = tempDb();
+  const first = await start(path);
+  const last = await work(first);
+  await stop(first, signal);
+  return { second: await start(path), last };
+}
+
 async function leaseAll(node: Running): Promise<string[]> {
   const grants = await node.client.lease({ maxItems: 1000, peerId: "after" });
   return grants.map((g) => g.payload.resourceId);
@@ -32,13 +44,8 @@ async function leaseAll(node: Running): Promise<string[]> {
 
 describe("a dispatcher process stopped with SIGTERM", () => {
   it("stores a snapshot at close: the next start replays nothing and serves the same queue", async () => {
-    const path = tempDb();
-    const first = await start(path);
-    const last = await work(first);
     // The fixture snapshots every 200 events (and at each doubling while it fills): the last ~600 are in none.
-    await stop(first, "SIGTERM");
-
-    const second = await start(path);
+    const { second, last } = await workThenRestart("SIGTERM");
     expect(second.snapshot).toBe(last);
     expect(second.replayed).toBe(0);
     expect(await leaseAll(second)).toEqual(REMAINING);
@@ -51,12 +58,7 @@ describe("a dispatcher process stopped with SIGTERM", () => {
   });
 
   it("killed instead, replays the events after its last periodic snapshot, with the same result", async () => {
-    const path = tempDb();
-    const first = await start(path);
-    const last = await work(first);
-    await stop(first, "SIGKILL");
-
-    const second = await start(path);
+    const { second, last } = await workThenRestart("SIGKILL");
     expect(second.snapshot).toBeLessThan(last);
     expect(second.replayed).toBe(last - second.snapshot);
     expect(second.replayed).toBeGreaterThanOrEqual(200);

@@ -204,17 +204,18 @@ export class QueueRuntime {
 
   /** Answers every waiting long poll now, with no grants (the caller polls again, elsewhere if this node is going). */
   endWaits(): void {
-    for (const w of [...this.waiters]) {
-      this.dropWaiter(w);
-      w.resolve([]);
-    }
+    this.settleWaiters((w) => w.resolve([]));
   }
 
   /** Rejects every waiting long poll with `error`. */
   rejectWaiters(error: OmniRelayError): void {
+    this.settleWaiters((w) => w.reject(error));
+  }
+
+  private settleWaiters(settle: (waiter: LeaseWaiter) => void): void {
     for (const w of [...this.waiters]) {
       this.dropWaiter(w);
-      w.reject(error);
+      settle(w);
     }
   }
 

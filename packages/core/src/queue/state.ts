@@ -109,14 +109,7 @@ export class QueueState {
         if (this.items.has(item.sequenceId) || this.dead.has(item.sequenceId)) mismatch(event, "duplicate sequenceId");
         this.addPending(item, event.timestamp);
         this.slotFired(event);
-        const requestId = item.payload.requestId;
-        if (requestId !== undefined && this.idempotencyWindowMs > 0) {
-          this.requestIds.delete(requestId);
-          this.requestIds.set(requestId, {
-            sequenceId: item.sequenceId,
-            expiresAt: event.timestamp + this.idempotencyWindowMs,
-          });
-        }
+        this.rememberRequestId(item.payload.requestId, item.sequenceId, event.timestamp);
         break;
       }
       case "LeaseGranted": {
@@ -251,12 +244,7 @@ export class QueueState {
           if (remembered && !this.items.has(remembered.sequenceId)) remembered.sequenceId = restored.sequenceId;
           // One this queue does not remember (items moved here from another node) is remembered from now on, as if
           // enqueued here: a producer's retry of the enqueue then finds the item instead of adding it twice.
-          if (requestId !== undefined && !remembered && this.idempotencyWindowMs > 0) {
-            this.requestIds.set(requestId, {
-              sequenceId: restored.sequenceId,
-              expiresAt: event.timestamp + this.idempotencyWindowMs,
-            });
-          }
+          if (!remembered) this.rememberRequestId(requestId, restored.sequenceId, event.timestamp);
         }
         this.mode = "running";
         break;
@@ -339,7 +327,15 @@ export class QueueState {
     }
   }
 
-  /** Adds an item at `now`: pending, or delayed until its `notBefore` when that is later. */
+  /** Remembers `requestId` (when there is one) as item `sequenceId`'s for the idempotency window from `now`. */
+  private rememberRequestId(requestId: string | undefined, sequenceId: number, now: number): void {
+    if (requestId === undefined || this.idempotencyWindowMs <= 0) return;
+    // Re-inserted, so the map stays in expiry order (the oldest first) for the purge.
+    this.requestIds.delete(requestId);
+    this.requestIds.set(requestId, { sequenceId, expiresAt: now + this.idempotencyWindowMs });
+  }
+
+  /** Adds an item at `now`: pending, or delayed until the later of its `notBefore` and `availableAt`. */
   private addPending(item: ResourceLeasePendingItem, now: number): void {
     const record = newItemRecord(item);
     record.availableAt = undefined;
