@@ -168,6 +168,44 @@ describe("encodeReplicationEvent / decodeReplicationEvent", () => {
     expect(accepted).toBeGreaterThan(500);
   });
 
+  it("reads back every time it writes, years before 0 and after 9999 too (six digits and a sign)", () => {
+    const good = encodeReplicationEvent(eventOfEveryType()[0]!) as unknown as Record<string, unknown>;
+    for (const ms of [-8.64e15, Date.UTC(-1, 0, 1), Date.UTC(0, 0, 1) - 1, Date.UTC(10000, 0, 1), 8.64e15]) {
+      const event = { ...eventOfEveryType()[0]!, timestamp: ms };
+      const json = JSON.parse(JSON.stringify(encodeReplicationEvent(event)));
+      expect(json.timestamp).toBe(new Date(ms).toISOString());
+      expect(decodeReplicationEvent(json), json.timestamp).toEqual(event);
+    }
+    for (const bad of ["-000000-01-01T00:00:00.000Z", "+10000-01-01T00:00:00.000Z", "+0010000-01-01T00:00:00.000Z"]) {
+      expect(
+        invalidField(() => decodeReplicationEvent({ ...good, timestamp: bad })),
+        bad,
+      ).toBe("timestamp");
+    }
+  });
+
+  it("takes a previousHash only as a hash is written (22 base64url characters), or absent", () => {
+    const event = makeEvent(2, "Enqueue", { previousHash: "AAECAwQFBgcICQoLDA0ODw" });
+    const json = JSON.parse(JSON.stringify(encodeReplicationEvent(event)));
+    expect(decodeReplicationEvent(json)).toEqual(event);
+    const { previousHash: _drop, ...first } = event;
+    expect(decodeReplicationEvent({ ...json, previousHash: "" })).toEqual(first);
+    // A blank hash was stored by a hub, and the binary log that stored it could not open again.
+    for (const bad of [
+      " ",
+      "\u00a0",
+      "AAECAwQFBgcICQoLDA0OD",
+      "AAECAwQFBgcICQoLDA0ODwA",
+      "AAECAwQFBgcICQoLDA0OD+",
+      7,
+    ]) {
+      expect(
+        invalidField(() => decodeReplicationEvent({ ...json, previousHash: bad })),
+        String(bad),
+      ).toBe("previousHash");
+    }
+  });
+
   it("names the bad field when the shape is wrong", () => {
     const good = encodeReplicationEvent(eventOfEveryType()[5]!) as unknown as Record<string, unknown>;
     expect(invalidField(() => decodeReplicationEvent("nope"))).toBe("event");

@@ -41,6 +41,31 @@ const eventType: Field<ResourceLeaseEventType> = {
   always: true,
 };
 
+/** What {@link hashReplicationEvent} writes: 16 bytes, base64url without padding. */
+const HASH_PATTERN = /^[A-Za-z0-9_-]{22}$/;
+const hashText = f.text({
+  max: 64,
+  emptyIsAbsent: true,
+  doc: "Hash of the predecessor event (16 bytes of SHA-256 over its canonical bytes, base64url: 22 characters); absent on a queue's first event and in logs older than the hash chain.",
+});
+
+/**
+ * The predecessor's hash: absent, or exactly what a hash is, in every mode. A blank or malformed one is refused where
+ * it is read (a hub's publish, a log's event) instead of being stored for a reader to trip over later: the binary log
+ * requires a hash it holds to be non-blank, so a hub that took `" "` could not reopen that source's log.
+ */
+const previousHash: Field<string> = {
+  read: (value, site) => {
+    const text = hashText.read(value, site);
+    if (text !== undefined && !HASH_PATTERN.test(text)) {
+      fail(site, ErrorCodes.replication.eventInvalid, `${site.path} must be an event hash (22 base64url characters).`);
+    }
+    return text;
+  },
+  write: hashText.write,
+  schema: (definitions) => ({ ...hashText.schema(definitions), pattern: HASH_PATTERN.source }),
+};
+
 /**
  * The envelope of a replication event, the form every durable sink stores: camelCase, times ISO-8601, bytes base64,
  * `eventType` by name, absent fields omitted, `metadata` always present. Described once, read in log mode.
@@ -68,11 +93,7 @@ export const ReplicationEvent = message<ResourceLeaseReplicationEvent>({
     ),
     {},
   ),
-  previousHash: f.text({
-    max: 64,
-    emptyIsAbsent: true,
-    doc: "Hash of the predecessor event (16 bytes of SHA-256 over its canonical bytes, base64url); absent on a queue's first event and in logs older than the hash chain.",
-  }),
+  previousHash,
 });
 
 /**

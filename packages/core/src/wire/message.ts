@@ -153,7 +153,7 @@ const described = (schema: JsonSchema, doc: string | undefined): JsonSchema =>
   doc ? { ...schema, description: doc } : schema;
 
 /** The ISO-8601 times a writer produces (and the schema accepts). */
-const ISO_PATTERN = "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$";
+const ISO_PATTERN = "^(\\d{4}|[+-]\\d{6})-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$";
 
 /** Field builders over the one family of value readers. */
 export const f = {

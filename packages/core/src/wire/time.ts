@@ -1,6 +1,6 @@
 // ISO-8601 times on the wire and in logs: written as `Date.prototype.toISOString` writes them, read strictly.
 
-const isoPattern = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
+const isoPattern = /^(\d{4}|[+-]\d{6})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
 
 const digit = (s: string, i: number): number => {
   const c = s.charCodeAt(i) - 48;
@@ -48,7 +48,9 @@ function daysIn(year: number, month: number): number {
 
 /**
  * ISO-8601 with a zone (`…Z` or `…+01:00`) → ms since the epoch (sub-millisecond digits truncated), or NaN for
- * anything else: no bare numbers, no month names, no date without a time and zone, no 2025-02-30.
+ * anything else: no bare numbers, no month names, no date without a time and zone, no 2025-02-30. A year is four
+ * digits or, as `toISOString` writes years before 0 and after 9999, six with a sign (`+010000-01-01T00:00:00.000Z`):
+ * every time {@link encodeTime} writes reads back.
  */
 export function parseTime(value: unknown): number {
   if (typeof value !== "string") return Number.NaN;
