@@ -82,3 +82,20 @@ describe("restore with renumber", () => {
     expect((await target.enqueue(item("next"))).sequenceIds).toEqual([6]);
   });
 });
+
+describe("an item at the highest attempt", () => {
+  it("with maxAttempts above 2^31 - 1 (retry forever) is dead-lettered there, not counted past what a restore takes", async () => {
+    const { queue } = fixture({ maxAttempts: Number.MAX_SAFE_INTEGER });
+    await queue.drain();
+    expect(await queue.restore([{ payload: item(1), sequenceId: 10, attempt: 2 ** 31 - 2 }])).toBe(1);
+    const [first] = await queue.lease();
+    expect(await queue.fail(first!.ownershipToken, { requeue: true })).toBe("requeued");
+    const [last] = await queue.lease();
+    expect(last?.attempt).toBe(2 ** 31 - 1);
+    expect(await queue.fail(last!.ownershipToken, { requeue: true })).toBe("dead_lettered");
+    // Nothing in the queue carries an attempt a restore would refuse: its drained page goes back in one restore.
+    const drained = await queue.drain();
+    expect(await queue.restore(drained)).toBe(drained.length);
+    expect(queue.deadLetters().map((i) => i.attempt)).toEqual([2 ** 31 - 1]);
+  });
+});

@@ -1,6 +1,7 @@
 import type { ResourceLeaseReplicationEvent, ResourceLeaseReplicator } from "../contracts/events.js";
 import type { Logger, ResourceLeaseBackpressureListener } from "../contracts/health.js";
 import type { Clock } from "../util/clock.js";
+import { ResourceLeaseLimits as Limits } from "../wire/limits.js";
 import { integerOption, numberOption } from "../wire/options.js";
 import {
   type ResourceLeaseKeyOptions,
@@ -69,7 +70,10 @@ export interface ResourceLeaseQueueOptions {
   readonly capacity?: number;
   /** Lease duration; a heartbeat extends the lease by this much from now. @defaultValue 30000 */
   readonly leaseDurationMs?: number;
-  /** Deliveries before an item is dead-lettered. @defaultValue 5 */
+  /**
+   * Deliveries before an item is dead-lettered; a value above 2^31 - 1 (the highest attempt a token or a log carries)
+   * is taken as 2^31 - 1. @defaultValue 5
+   */
   readonly maxAttempts?: number;
   /** Backoff before a failed or expired item is offered again. */
   readonly retryBackoff?: ResourceLeaseRetryBackoffOptions;
@@ -167,7 +171,12 @@ export function resolveQueueSettings(options: ResourceLeaseQueueOptions): Resolv
       max: WEEK_MS,
       fallback: 30_000,
     }),
-    maxAttempts: integerOption("maxAttempts", options.maxAttempts, { min: 1, fallback: 5 }),
+    // Above the highest attempt a token, a restore or a log carries, an item could count past it and its drained page
+    // would not restore: such a setting means "retry forever", which 2^31 - 1 deliveries is.
+    maxAttempts: Math.min(
+      integerOption("maxAttempts", options.maxAttempts, { min: 1, fallback: 5 }),
+      Limits.maxAttempt,
+    ),
     initialDelayMs: integerOption("retryBackoff.initialDelayMs", backoff?.initialDelayMs, {
       min: 0,
       max: WEEK_MS,

@@ -80,7 +80,7 @@ export class HttpSessionServer {
           message: `No upgrade route for ${req.method} ${path}.`,
         });
       }
-      const namespace = decodeURIComponent(path.slice(SESSION_PATH.length));
+      const namespace = sessionNamespace(path.slice(SESSION_PATH.length), path);
       let ws: WebSocket | undefined;
       const abort = new AbortController();
       const headers = lowerHeaders(req);
@@ -210,5 +210,21 @@ export class HttpSessionServer {
     }, every);
     timer.unref();
     return () => clearInterval(timer);
+  }
+}
+
+/**
+ * The namespace a session path names, percent-decoded. A path that is not valid percent-encoding (`%ZZ`, a cut UTF-8
+ * sequence) names no namespace: not-found `omnirelay.route.not_found`, as any other path without a session route.
+ */
+function sessionNamespace(encoded: string, path: string): string {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    throw new OmniRelayError({
+      status: "not-found",
+      code: ErrorCodes.rpc.routeNotFound,
+      message: `No upgrade route for ${path}: its namespace is not valid percent-encoding.`,
+    });
   }
 }

@@ -1,3 +1,5 @@
+import { request } from "node:http";
+import { SignJWT } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import type { ResourceLeaseReplicationEvent } from "../../contracts/events.js";
@@ -234,6 +236,34 @@ describe("worker sessions over HTTP (WebSocket)", () => {
     back.send({ credit: 1 });
     await sleep(100);
     expect(peer("worker-gone")?.isHealthy).toBe(true);
+  });
+
+  it("answers an upgrade whose namespace is not valid percent-encoding 404, not 500", async () => {
+    const s = await stack();
+    const { port } = new URL(s.url);
+    for (const path of ["/omnirelay/session/%ZZ", "/omnirelay/session/%E0%A4%A"]) {
+      const answer = await new Promise<{ status: number | undefined; code: unknown }>((resolve, reject) => {
+        const req = request({
+          host: "127.0.0.1",
+          port,
+          path,
+          headers: {
+            connection: "Upgrade",
+            upgrade: "websocket",
+            "sec-websocket-version": "13",
+            "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+          },
+        });
+        req.on("upgrade", () => reject(new Error(`${path} was upgraded`)));
+        req.on("response", (res) => {
+          res.resume();
+          resolve({ status: res.statusCode, code: res.headers["rpc-error-code"] });
+        });
+        req.on("error", reject);
+        req.end();
+      });
+      expect(answer, path).toEqual({ status: 404, code: ErrorCodes.rpc.routeNotFound });
+    }
   });
 
   it("refuses session limits that are not positive numbers", () => {
