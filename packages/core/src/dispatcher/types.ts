@@ -31,6 +31,12 @@ export interface RequestMeta {
   readonly deadline?: number;
   /** Authenticated principal, set only by PrincipalBindingMiddleware (verified certificate or JWT). */
   readonly principal?: string;
+  /**
+   * When the credential that bound `principal` stops being valid, ms since the epoch: a bearer JWT's `exp` plus the
+   * clock tolerance. Set only by PrincipalBindingMiddleware, beside `principal`. A worker session (which passes the
+   * middleware once, at open) ends then, unauthenticated `omnirelay.auth.invalid_token` (reason `expired`).
+   */
+  readonly credentialExpiresAt?: number;
   /** Request headers / gRPC metadata, keys lower-cased. */
   readonly headers: Readonly<Record<string, string>>;
   readonly security?: TransportSecurity;

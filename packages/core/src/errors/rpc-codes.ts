@@ -104,7 +104,10 @@ export const authCodes = {
    * `procedure` (RPC), `rpc` (replication hub) or `path` (control plane).
    */
   required: "omnirelay.auth.required",
-  /** unauthenticated: a bearer token is present but is not a valid JWT for the configured keys; metadata `reason`. */
+  /**
+   * unauthenticated: a bearer token is present but is not a valid JWT for the configured keys; metadata `reason`. Also
+   * ends a worker session when the token it was opened with expires.
+   */
   invalidToken: "omnirelay.auth.invalid_token",
   /** unavailable: the keys needed to verify a JWT could not be obtained (remote JWKS unreachable). */
   keysUnavailable: "omnirelay.auth.keys_unavailable",

@@ -22,6 +22,26 @@ describe("PrincipalBindingMiddleware: JWT", () => {
     expect(meta?.principal).toBe("worker-1");
   });
 
+  it("says when the token stops being valid (exp plus the clock tolerance), and drops one a caller sent", async () => {
+    const exp = Math.floor(Date.now() / 1000) + 120;
+    const token = await hsToken({ sub: "worker-1" }, { expiresIn: exp });
+    const meta = await principalSeen(hsOptions, { headers: bearer(token), credentialExpiresAt: 8.64e15 });
+    expect(meta?.credentialExpiresAt).toBe(exp * 1000 + 5_000); // the default tolerance: 5 s
+    const tight = { jwt: { ...hsOptions.jwt!, clockToleranceMs: 0 } };
+    expect((await principalSeen(tight, { headers: bearer(token) }))?.credentialExpiresAt).toBe(exp * 1000);
+    // Without a token there is no expiry to tell, and nothing a caller claims stands in for one.
+    const proxied = await principalSeen(
+      { trustedProxies: ["10.0.0.1"] },
+      {
+        headers: { "x-client-principal": "p" },
+        security: { remoteAddress: "10.0.0.1", clientCertificateVerified: false },
+        credentialExpiresAt: 8.64e15,
+      },
+    );
+    expect(proxied?.principal).toBe("p");
+    expect(proxied?.credentialExpiresAt).toBeUndefined();
+  });
+
   it("verifies RS256 and ES256 tokens against a public key", async () => {
     for (const alg of ["RS256", "ES256"] as const) {
       const { publicKey, privateKey } = await generateKeyPair(alg);

@@ -163,10 +163,9 @@ export class PrincipalBindingMiddleware implements UnaryInboundMiddleware {
   async handle(request: UnaryRequest, next: UnaryHandler): Promise<UnaryResponse> {
     const meta = request.meta;
     const fromTrustedProxy = this.isTrustedProxy(meta.security?.remoteAddress);
-    const principal =
-      this.certificatePrincipal(meta) ??
-      (await this.tokenPrincipal(meta)) ??
-      (fromTrustedProxy ? this.headerPrincipal(meta) : undefined);
+    const certificate = this.certificatePrincipal(meta);
+    const token = certificate === undefined ? await this.tokenPrincipal(meta) : undefined;
+    const principal = certificate ?? token?.principal ?? (fromTrustedProxy ? this.headerPrincipal(meta) : undefined);
     if (principal === undefined && this.requireAuthentication && !this.anonymous(meta.procedure)) {
       throw new OmniRelayError({
         status: "unauthenticated",
@@ -178,9 +177,10 @@ export class PrincipalBindingMiddleware implements UnaryInboundMiddleware {
       });
     }
     if (principal !== undefined) trace.getActiveSpan()?.setAttribute("rpc.principal", principal);
-    const { principal: _untrusted, ...rest } = meta;
+    const { principal: _untrusted, credentialExpiresAt: _unverified, ...rest } = meta;
     const headers = fromTrustedProxy ? meta.headers : this.withoutPrincipalHeaders(meta.headers);
-    const bound: RequestMeta = principal === undefined ? { ...rest, headers } : { ...rest, headers, principal };
+    let bound: RequestMeta = principal === undefined ? { ...rest, headers } : { ...rest, headers, principal };
+    if (token !== undefined) bound = { ...bound, credentialExpiresAt: token.expiresAt };
     return next({ ...request, meta: bound });
   }
 
@@ -190,7 +190,8 @@ export class PrincipalBindingMiddleware implements UnaryInboundMiddleware {
     return nonBlank(security.clientCertificateSubject);
   }
 
-  private async tokenPrincipal(meta: RequestMeta): Promise<string | undefined> {
+  /** The principal of a verified bearer token, and when the token stops being valid (its `exp` plus the tolerance). */
+  private async tokenPrincipal(meta: RequestMeta): Promise<{ principal: string; expiresAt: number } | undefined> {
     if (this.jwtKey === undefined) return undefined;
     const token = bearerToken(meta.headers.authorization);
     if (token === undefined) return undefined;
@@ -206,7 +207,9 @@ export class PrincipalBindingMiddleware implements UnaryInboundMiddleware {
     if (value === undefined) {
       throw invalidToken("principal_claim_missing", `The token has no '${this.principalClaim}' claim.`);
     }
-    return value;
+    // `exp` is required and checked by jwtVerify (seconds), as is the tolerance buildVerifyOptions sets (seconds).
+    const expiresAt = ((payload.exp as number) + Number(this.jwtOptions.clockTolerance ?? 0)) * 1000;
+    return { principal: value, expiresAt };
   }
 
   private rejection(error: unknown): OmniRelayError {

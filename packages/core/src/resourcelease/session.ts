@@ -127,6 +127,8 @@ export class ResourceLeaseSession {
   private sending: Promise<unknown> = Promise.resolve();
   private open = true;
   private idleTimer: TimerHandle | undefined;
+  /** Ends the session when its credential expires (see `armExpiry`). */
+  private expiryTimer: TimerHandle | undefined;
 
   constructor(options: { host: SessionHost; meta: RequestMeta; sink: SessionSink } & SessionLimits) {
     this.host = options.host;
@@ -137,6 +139,7 @@ export class ResourceLeaseSession {
     const context = this.host.context(options.meta);
     this.context = { ...context, signal: this.abort.signal };
     this.armIdle();
+    if (options.meta.credentialExpiresAt !== undefined) this.armExpiry(options.meta.credentialExpiresAt);
   }
 
   /** The peer the session acts as. */
@@ -251,6 +254,8 @@ export class ResourceLeaseSession {
     this.open = false;
     if (this.idleTimer !== undefined) this.clock.clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
+    if (this.expiryTimer !== undefined) this.clock.clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
     const reason =
       error ??
       new OmniRelayError({
@@ -261,6 +266,28 @@ export class ResourceLeaseSession {
     this.abort.abort(reason);
     this.granting.abort(reason);
     this.sink.close(error);
+  }
+
+  /**
+   * Ends the session when the credential it was opened with expires: the middleware ran once, at open, and a unary call
+   * with the same token is refused from then on. A clock's timer may fire early (a real one caps its delay at ~24.8
+   * days): it is armed again for what is left.
+   */
+  private armExpiry(expiresAt: number): void {
+    const left = expiresAt - this.clock.now();
+    if (left > 0) {
+      this.expiryTimer = this.clock.setTimeout(() => this.armExpiry(expiresAt), left);
+      return;
+    }
+    this.expiryTimer = undefined;
+    this.fail(
+      new OmniRelayError({
+        status: "unauthenticated",
+        code: ErrorCodes.auth.invalidToken,
+        message: "The session's bearer token expired; open a new session with a fresh token.",
+        metadata: { reason: "expired" },
+      }),
+    );
   }
 
   private armIdle(): void {

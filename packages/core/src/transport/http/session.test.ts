@@ -330,6 +330,39 @@ describe("worker sessions and auth", () => {
     });
   });
 
+  it("ends a session when the bearer token it was opened with expires, as a unary call with it is refused", async () => {
+    const key = new TextEncoder().encode("a shared secret of at least 32 bytes!!");
+    const dispatcher = new Dispatcher({
+      service: "session-jwt",
+      inboundMiddleware: [new PrincipalBindingMiddleware({ jwt: { key, clockToleranceMs: 0 } })],
+    });
+    const s = await stack({ dispatcher });
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const token = await new SignJWT({ sub: "alice" })
+      .setProtectedHeader({ alg: "HS256" })
+      .setExpirationTime(exp)
+      .sign(key);
+    const headers = { authorization: `Bearer ${token}`, "rpc-caller": "worker-a" };
+    const w = await session(s.url, headers);
+    w.send({ credit: 5 });
+    const producer = new ResourceLeaseClient({ outbound: new HttpOutbound({ url: s.url, headers }) });
+    cleanups.push(() => producer.close());
+    await producer.enqueue(item(1));
+    await w.until(() => w.grants().length === 1); // served while the token is valid
+    await w.until(() => w.closed() !== undefined, 5_000);
+    expect(Date.now()).toBeGreaterThanOrEqual(exp * 1000);
+    expect(w.frames.at(-1)).toMatchObject({
+      error: {
+        status: "unauthenticated",
+        code: ErrorCodes.auth.invalidToken,
+        message: expect.stringMatching(/expired/),
+      },
+    });
+    // The unary verbs say the same of the token now.
+    await expect(producer.enqueue(item(2))).rejects.toMatchObject({ code: ErrorCodes.auth.invalidToken });
+    expect(s.queue.stats()).toMatchObject({ pendingCount: 0, activeLeaseCount: 1 }); // its grant stays leased
+  });
+
   it("binds every operation of an authenticated session to its principal and peer", async () => {
     const s = await secured();
     const producer = new ResourceLeaseClient({
