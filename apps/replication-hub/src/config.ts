@@ -1,6 +1,6 @@
 import { createPublicKey, createSecretKey } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
+import { type ParseArgsConfig, parseArgs } from "node:util";
 import type { JwtVerificationOptions } from "@omnirelay/core/middleware";
 import type { ReplicationHubAuthOptions, ReplicationHubTlsOptions } from "@omnirelay/replicator-grpc";
 import type { SqliteDurability } from "@omnirelay/replicator-sqlite";
@@ -47,35 +47,67 @@ export interface HubConfig {
   readonly auth: ReplicationHubAuthOptions;
 }
 
+/** The flags of `omnirelay-hub` (node:util parseArgs). */
+const hubOptions = {
+  "data-dir": { type: "string" },
+  host: { type: "string", default: "127.0.0.1" },
+  port: { type: "string", default: "7950" },
+  "http-port": { type: "string", default: "7951" },
+  durability: { type: "string", default: "batched" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  "tls-ca": { type: "string" },
+  "require-client-cert": { type: "boolean", default: false },
+  "backup-dir": { type: "string" },
+  "grant-publish": { type: "string", multiple: true, default: [] },
+  "grant-subscribe": { type: "string", multiple: true, default: [] },
+  "no-self-grant": { type: "boolean", default: false },
+  "jwt-secret-file": { type: "string" },
+  "jwt-public-key": { type: "string" },
+  "jwt-algorithms": { type: "string" },
+  "jwt-issuer": { type: "string" },
+  "jwt-audience": { type: "string" },
+  "allow-unauthenticated": { type: "boolean", default: false },
+  help: { type: "boolean", default: false },
+} satisfies NonNullable<ParseArgsConfig["options"]>;
+
+/** String options whose value may be a negative number, given as the next argument (`--http-port -1`). */
+const negativeValueOptions: ReadonlySet<string> = new Set(["http-port"]);
+
+/**
+ * Joins `--http-port -1` into `--http-port=-1`, which is how parseArgs takes a value starting with `-` (given apart it
+ * refuses it as ambiguous). Walks the arguments as parseArgs does: a string option given without `=` takes the next
+ * argument as its value, and nothing after `--` is an option; any other argument is left as it is.
+ */
+function joinNegativeValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === "--") {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const name = arg.startsWith("--") ? arg.slice(2) : "";
+    const next = argv[i + 1];
+    const takesValue = Object.hasOwn(hubOptions, name) && hubOptions[name as keyof typeof hubOptions].type === "string";
+    if (!takesValue || next === undefined) {
+      out.push(arg);
+      continue;
+    }
+    out.push(...(negativeValueOptions.has(name) && /^-\d+$/.test(next) ? [`${arg}=${next}`] : [arg, next]));
+    i++;
+  }
+  return out;
+}
+
 /**
  * Parses the command line (and `OMNIRELAY_HUB_*` variables).
  * @throws Error with a message naming the bad flag.
  */
 export function parseHubConfig(argv: readonly string[], env: NodeJS.ProcessEnv): HubConfig {
   const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      "data-dir": { type: "string" },
-      host: { type: "string", default: "127.0.0.1" },
-      port: { type: "string", default: "7950" },
-      "http-port": { type: "string", default: "7951" },
-      durability: { type: "string", default: "batched" },
-      "tls-cert": { type: "string" },
-      "tls-key": { type: "string" },
-      "tls-ca": { type: "string" },
-      "require-client-cert": { type: "boolean", default: false },
-      "backup-dir": { type: "string" },
-      "grant-publish": { type: "string", multiple: true, default: [] },
-      "grant-subscribe": { type: "string", multiple: true, default: [] },
-      "no-self-grant": { type: "boolean", default: false },
-      "jwt-secret-file": { type: "string" },
-      "jwt-public-key": { type: "string" },
-      "jwt-algorithms": { type: "string" },
-      "jwt-issuer": { type: "string" },
-      "jwt-audience": { type: "string" },
-      "allow-unauthenticated": { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
-    },
+    args: joinNegativeValues(argv),
+    options: hubOptions,
   });
   const help = values.help;
   const dataDir = values["data-dir"] ?? env.OMNIRELAY_HUB_DATA_DIR ?? "";
@@ -107,8 +139,8 @@ export function parseHubConfig(argv: readonly string[], env: NodeJS.ProcessEnv):
     help,
     dataDir,
     host: values.host,
-    port: Number(values.port),
-    httpPort: Number(values["http-port"]),
+    port: portNumber("--port", values.port, false),
+    httpPort: portNumber("--http-port", values["http-port"], true),
     durability,
     backupDir: values["backup-dir"],
     tls,
@@ -120,6 +152,13 @@ export function parseHubConfig(argv: readonly string[], env: NodeJS.ProcessEnv):
       ...(jwt ? { jwt } : {}),
     },
   };
+}
+
+/** A port flag's value: an integer from 0 to 65535, or -1 (off) where `off` allows it. */
+function portNumber(flag: string, value: string, off: boolean): number {
+  const n = /^-?\d{1,5}$/.test(value) ? Number(value) : Number.NaN;
+  if ((n >= 0 && n <= 65_535) || (off && n === -1)) return n;
+  throw new Error(`${flag} takes ${off ? "-1 (off) or " : ""}a port number from 0 to 65535, got '${value}'`);
 }
 
 /** `name=a,b` flags into a grant table; a name given twice gets the union. */

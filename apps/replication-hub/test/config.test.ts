@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseHubConfig } from "../src/config.js";
+import { parseHubConfig, usage } from "../src/config.js";
+import { startHubProcess } from "./hub-process.js";
 
 const dir = mkdtempSync(join(tmpdir(), "omnirelay-hub-config-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -76,5 +77,47 @@ describe("omnirelay-hub command line: identity and grants", () => {
     expect(() =>
       parseHubConfig([...base, ...tls, "--jwt-secret-file", file("empty", "\n"), "--jwt-algorithms", "HS256"], {}),
     ).toThrow(/empty/);
+  });
+});
+
+describe("omnirelay-hub command line: ports", () => {
+  const open = [...base, "--allow-unauthenticated"];
+
+  it("turns HTTP off with `--http-port -1` as --help documents it, and with `--http-port=-1`", () => {
+    expect(usage).toMatch(/--http-port <n>.*-1 = off/);
+    expect(parseHubConfig([...open, "--http-port", "-1"], {}).httpPort).toBe(-1);
+    expect(parseHubConfig([...open, "--http-port=-1"], {}).httpPort).toBe(-1);
+    expect(parseHubConfig([...open, "--http-port", "0", "--port", "0"], {})).toMatchObject({ port: 0, httpPort: 0 });
+    expect(parseHubConfig(open, {})).toMatchObject({ port: 7950, httpPort: 7951 });
+    // The value after --http-port is taken as its value only: flags after it still count.
+    const config = parseHubConfig([...base, "--http-port", "-1", "--no-self-grant", "--allow-unauthenticated"], {});
+    expect(config).toMatchObject({ httpPort: -1, auth: { allowUnauthenticated: true, selfGrant: false } });
+  });
+
+  it("refuses port values that are not a port (or -1 for --http-port) instead of quietly turning HTTP off", () => {
+    for (const bad of ["-2", "abc", "", "65536", "1.5", "0x10", "-01x"]) {
+      expect(() => parseHubConfig([...open, `--http-port=${bad}`], {}), bad).toThrow(/--http-port takes/);
+    }
+    for (const bad of ["-1", "abc", "70000"]) {
+      expect(() => parseHubConfig([...open, `--port=${bad}`], {}), bad).toThrow(/--port takes/);
+    }
+    // Only --http-port takes a negative number as the next argument; elsewhere parseArgs' refusal stands.
+    expect(() => parseHubConfig([...open, "--port", "-1"], {})).toThrow(/ambiguous/);
+    expect(() => parseHubConfig([...open, "--host", "-1"], {})).toThrow(/ambiguous/);
+    expect(() => parseHubConfig([...open, "--http-port", "--port"], {})).toThrow(/ambiguous/);
+    // Nothing after `--` is an option.
+    expect(() => parseHubConfig([...open, "--", "--http-port", "-1"], {})).toThrow(/Unexpected argument/);
+  });
+
+  it("starts without its HTTP side from the shell with `--http-port -1`", async () => {
+    const dataDir = mkdtempSync(join(dir, "http-off-"));
+    const hub = await startHubProcess({ dataDir, httpPort: -1, extraArgs: ["--allow-unauthenticated"] });
+    try {
+      expect(hub.httpPort).toBeNull();
+      expect(hub.grpcPort).toBeGreaterThan(0);
+    } finally {
+      hub.child.kill("SIGTERM");
+      await hub.exited;
+    }
   });
 });

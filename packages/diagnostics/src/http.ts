@@ -16,6 +16,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 
 /** Codes whose HTTP status is more precise than the status table's (the body keeps the table's status). */
 const httpStatusByCode: Readonly<Record<string, number>> = {
+  [ErrorCodes.controlPlane.methodNotAllowed]: 405,
   [ErrorCodes.controlPlane.unsupportedMediaType]: 415,
 };
 
@@ -69,22 +70,33 @@ export function transportSecurity(req: IncomingMessage): TransportSecurity {
 }
 
 /**
- * Reads a small JSON object body.
- * @throws OmniRelayError invalid-argument `omnirelay.control.body_invalid` for an empty, oversized or non-object body.
+ * How much of an oversized body is read and dropped (in all) before the answer, so that a client still sending it
+ * reads the answer rather than a connection reset; past it, or when `Content-Length` already says more, reading stops.
  */
-export async function readJsonObject(req: IncomingMessage, maxBytes: number): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.byteLength;
-    if (size > maxBytes) {
-      req.resume();
-      throw bodyInvalid(`The request body is larger than ${maxBytes} bytes.`);
-    }
-    chunks.push(buffer);
+const MAX_DISCARDED_BODY_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Reads a small JSON object body. A body over `maxBytes` is refused with `Connection: close` set on `res`: its rest
+ * is read and dropped (up to 16 MiB in all, not at all when `Content-Length` says more), and the connection closes
+ * once the error answer is written, since the body may not have been read to its end.
+ * @throws OmniRelayError invalid-argument `omnirelay.control.body_invalid` for an empty, oversized or non-object body;
+ * cancelled `omnirelay.cancelled` when the client goes away mid-body.
+ */
+export async function readJsonObject(
+  req: IncomingMessage,
+  res: ServerResponse,
+  maxBytes: number,
+): Promise<Record<string, unknown>> {
+  const declared = declaredLength(req);
+  const body =
+    declared !== undefined && declared > Math.max(maxBytes, MAX_DISCARDED_BODY_BYTES)
+      ? "too-large"
+      : await collectBody(req, maxBytes);
+  if (body === "too-large") {
+    res.setHeader("connection", "close");
+    throw bodyInvalid(`The request body is larger than ${maxBytes} bytes.`);
   }
-  const text = Buffer.concat(chunks).toString("utf8").trim();
+  const text = body.toString("utf8").trim();
   if (text.length === 0) throw bodyInvalid("A JSON object body is required.");
   let value: unknown;
   try {
@@ -96,6 +108,65 @@ export async function readJsonObject(req: IncomingMessage, maxBytes: number): Pr
     throw bodyInvalid("The request body must be a JSON object.");
   }
   return value as Record<string, unknown>;
+}
+
+/** The `Content-Length` of a request, when it has a valid one. */
+function declaredLength(req: IncomingMessage): number | undefined {
+  const value = req.headers["content-length"];
+  return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
+}
+
+/**
+ * Collects a body of at most `maxBytes`. Past that the rest is read and dropped until the body ends or
+ * `MAX_DISCARDED_BODY_BYTES` were read in all (then reading stops, the request paused): `"too-large"` either way.
+ * Listeners, not `for await`: leaving a `for await` loop early destroys the request and with it the connection,
+ * before the answer is written.
+ */
+function collectBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | "too-large"> {
+  const discardLimit = Math.max(maxBytes, MAX_DISCARDED_BODY_BYTES);
+  return new Promise((resolve, reject) => {
+    // Already read by someone else: nothing more will come (as `for await` would see it).
+    if (req.readableEnded) {
+      resolve(Buffer.alloc(0));
+      return;
+    }
+    if (req.destroyed) {
+      reject(clientGone());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = (outcome: () => void): void => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onGone);
+      req.off("close", onGone);
+      outcome();
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.byteLength;
+      if (size <= maxBytes) chunks.push(chunk);
+      else chunks.length = 0;
+      if (size > discardLimit) {
+        req.pause();
+        finish(() => resolve("too-large"));
+      }
+    };
+    const onEnd = (): void => finish(() => resolve(size > maxBytes ? "too-large" : Buffer.concat(chunks)));
+    const onGone = (): void => finish(() => reject(clientGone()));
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", onGone);
+    req.on("close", onGone);
+  });
+}
+
+function clientGone(): OmniRelayError {
+  return new OmniRelayError({
+    status: "cancelled",
+    code: ErrorCodes.rpc.cancelled,
+    message: "The client went away while sending the request body.",
+  });
 }
 
 function bodyInvalid(message: string): OmniRelayError {

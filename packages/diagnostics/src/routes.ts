@@ -70,7 +70,7 @@ const routes: ReadonlyMap<string, RouteSpec> = new Map<string, RouteSpec>([
     {
       GET: (state, _req, res) => sendJson(res, 200, state.toggles.logging),
       POST: async (state, req, res) =>
-        sendJson(res, 200, state.toggles.setLogging(await readJsonObject(req, state.maxBodyBytes))),
+        sendJson(res, 200, state.toggles.setLogging(await readJsonObject(req, res, state.maxBodyBytes))),
     },
   ],
   [
@@ -78,7 +78,7 @@ const routes: ReadonlyMap<string, RouteSpec> = new Map<string, RouteSpec>([
     {
       GET: (state, _req, res) => sendJson(res, 200, state.toggles.tracing),
       POST: async (state, req, res) =>
-        sendJson(res, 200, state.toggles.setTracing(await readJsonObject(req, state.maxBodyBytes))),
+        sendJson(res, 200, state.toggles.setTracing(await readJsonObject(req, res, state.maxBodyBytes))),
     },
   ],
   ["/healthz", { GET: (_state, _req, res) => sendJson(res, 200, { status: "ok", mode: "live" }) }],
@@ -93,7 +93,8 @@ const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"]);
  * Serves a control-plane route. Resolves `false`, without reading the request, when the path is not one.
  * Errors are written as JSON error responses. A state-changing request (any method but GET, HEAD and OPTIONS) is
  * refused when it comes from a foreign origin (403), before authentication, and a POST that is not
- * `application/json` is refused (415) before its body is read.
+ * `application/json` is refused (415) before its body is read. A method the route does not serve is refused with
+ * 405 `omnirelay.control.method_not_allowed` (status `UNIMPLEMENTED`) and an `Allow` header.
  */
 export async function routeRequest(
   state: ControlPlaneState,
@@ -115,17 +116,14 @@ export async function routeRequest(
     const method = req.method === "HEAD" ? "GET" : req.method;
     const route = method === "GET" || method === "POST" ? spec[method] : undefined;
     if (route === undefined) {
-      req.resume();
       const allow = Object.keys(spec).join(", ");
-      const text = JSON.stringify({
-        status: "INVALID_ARGUMENT",
+      res.setHeader("allow", allow);
+      throw new OmniRelayError({
+        status: "unimplemented",
         code: ErrorCodes.controlPlane.methodNotAllowed,
         message: `${req.method} is not allowed on ${path}; use ${allow}.`,
         metadata: { method: String(req.method) },
       });
-      res.writeHead(405, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", allow });
-      res.end(text);
-      return true;
     }
     if (changesState) assertJsonContentType(req);
     await route(state, req, res);
