@@ -15,7 +15,8 @@ import { describeLog, type JetStreamEventLogDescription, type JetStreamEventLogS
 import { appendError, closedError, faultedError, JetStreamErrorCodes, unavailableError } from "./errors.js";
 import { FRAME_FORMAT, FrameHeaders, frameBatch, markerFrame, type OwnerMarker } from "./frames.js";
 import { type JetStreamEventLogOptions, type ResolvedEventLogOptions, resolveEventLogOptions } from "./options.js";
-import { ensureStream, firstEvent, lastFrame, purgeBefore, readEvents, type StreamAccess } from "./stream.js";
+import { ensureStream, firstEvent, purgeBefore, readEvents, type StreamAccess } from "./stream.js";
+import { recoverTail } from "./tail.js";
 
 /** Bytes of a message kept free for its headers: a part's body is at most the server's max payload less this. */
 const HEADER_ROOM = 1024;
@@ -88,10 +89,15 @@ export class JetStreamResourceLeaseEventLog implements ResourceLeaseReplicator, 
    * Connects (unless given a connection), creates the stream when it is absent, and recovers where the shard's
    * subject ends: its last stream sequence (what the next append expects) and its last event's sequence number. A
    * batch whose parts stop before its last one (its writer stopped between parts) does not count: its publish never
-   * resolved, and the next batch is numbered from its first event.
+   * resolved, and the next batch is numbered from its first event. The last message is checked first (a few direct
+   * gets, never a read of the whole subject): a batch must hold the events its headers announce and number on from
+   * the message before it, a part must follow the parts before it, and an owner-epoch marker must follow the events
+   * before it — so a copy of an earlier message published at the tail is refused instead of letting the next append
+   * number over events the subject holds.
    * @throws OmniRelayError invalid-argument `resourcelease.options.invalid`; unavailable
    *   `resourcelease.jetstream.unavailable` when NATS or JetStream cannot be reached; data-loss
-   *   `resourcelease.jetstream.corrupt` when the subject's last message is not one this log wrote.
+   *   `resourcelease.jetstream.corrupt` when the subject's last message is not one this log wrote or does not
+   *   continue the message before it.
    */
   static async open(options: JetStreamEventLogOptions): Promise<JetStreamResourceLeaseEventLog> {
     const settings = resolveEventLogOptions(options);
@@ -108,12 +114,11 @@ export class JetStreamResourceLeaseEventLog implements ResourceLeaseReplicator, 
       const jsm = await jetstreamManager(nc, { timeout: settings.appendTimeoutMs });
       const access: StreamAccess = { js: jetstream(nc, { timeout: settings.appendTimeoutMs }), jsm, settings };
       const info = await ensureStream(access);
-      const tail = await lastFrame(access);
-      const lastEvent = tail === null ? 0 : tail.part === tail.parts ? tail.last : tail.first - 1;
+      const { lastEvent, lastSubjectSequence } = await recoverTail(access);
       return new JetStreamResourceLeaseEventLog(
         access,
         { nc, owned },
-        { lastEvent, lastSubjectSequence: tail?.streamSequence ?? 0, replicas: info.config.num_replicas },
+        { lastEvent, lastSubjectSequence, replicas: info.config.num_replicas },
       );
     } catch (error) {
       if (owned) await nc.close().catch(() => undefined);

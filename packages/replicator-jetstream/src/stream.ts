@@ -65,11 +65,15 @@ export async function ensureStream(access: StreamAccess): Promise<StreamInfo> {
 
 /** The first message of the shard's subject at or after stream sequence `from`, or `null`. Internal. */
 export async function nextFrame(access: StreamAccess, from: number): Promise<StoredFrame | null> {
-  const { settings } = access;
+  const message = await nextMessage(access, from);
+  return message && readFrame(message, access.settings.subject);
+}
+
+/** The first message of the shard's subject at or after stream sequence `from`, unparsed, or `null`. Internal. */
+export async function nextMessage(access: StreamAccess, from: number): Promise<StoredMsg | null> {
   // 2.9 answers `next_by_subj`; the client's type for STREAM.MSG.GET lists only `seq` and `last_by_subj`.
-  const query = { seq: from, next_by_subj: settings.subject } as unknown as MsgRequest;
-  const message = await get(access, query);
-  return message && readFrame(message, settings.subject);
+  const query = { seq: from, next_by_subj: access.settings.subject } as unknown as MsgRequest;
+  return get(access, query);
 }
 
 /** The last message of the shard's subject, or `null` when it has none. Internal. */
