@@ -112,6 +112,14 @@ describe("PrincipalBindingMiddleware: JWT", () => {
     });
   });
 
+  it("rejects a principal claim that is not well-formed Unicode (a lone surrogate no log would keep)", async () => {
+    const token = await hsToken({ sub: "worker\ud800" });
+    expect(await rejection(hsOptions, { headers: bearer(token) })).toMatchObject({
+      code: "omnirelay.auth.invalid_token",
+      metadata: { reason: "principal_claim_invalid" },
+    });
+  });
+
   it("never turns a bearer string into a principal when no JWT verification is configured", async () => {
     const token = await hsToken({ sub: "worker-1" });
     const meta = await principalSeen({ requireAuthentication: false }, { headers: bearer(token) });

@@ -207,6 +207,13 @@ export class PrincipalBindingMiddleware implements UnaryInboundMiddleware {
     if (value === undefined) {
       throw invalidToken("principal_claim_missing", `The token has no '${this.principalClaim}' claim.`);
     }
+    // A lone surrogate (a JSON escape in the claim) would be stored as U+FFFD by every log: a principal no copy keeps.
+    if (!(value as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+      throw invalidToken(
+        "principal_claim_invalid",
+        `The token's '${this.principalClaim}' claim is not well-formed Unicode.`,
+      );
+    }
     // `exp` is required and checked by jwtVerify (seconds), as is the tolerance buildVerifyOptions sets (seconds).
     const expiresAt = ((payload.exp as number) + Number(this.jwtOptions.clockTolerance ?? 0)) * 1000;
     return { principal: value, expiresAt };
