@@ -86,12 +86,54 @@ export function encodeEventLines(events: readonly ResourceLeaseReplicationEvent[
   return out;
 }
 
-/** Splits segment bytes into non-empty lines. Internal. */
-export function segmentLines(bytes: Uint8Array): string[] {
-  return new TextDecoder("utf-8", { fatal: false })
-    .decode(bytes)
-    .split("\n")
-    .filter((line) => line.trim().length > 0);
+/** The non-empty lines of a segment. Internal. */
+export interface SegmentText {
+  /** Non-empty lines, in order; in the lines of `invalidLines`, bytes that are not UTF-8 appear as U+FFFD. */
+  readonly lines: string[];
+  /**
+   * 1-based numbers (counting non-empty lines, as `lines` does), ascending, of the lines that are not valid UTF-8;
+   * absent when every line is.
+   */
+  readonly invalidLines?: readonly number[];
+}
+
+// Fatal: a byte sequence that is not UTF-8 is reported, never silently read as U+FFFD (which changes an event's text).
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const NEWLINE = 0x0a;
+
+/** Splits segment bytes into non-empty lines and finds the lines that are not valid UTF-8, if any. Internal. */
+export function segmentLines(bytes: Uint8Array): SegmentText {
+  try {
+    return { lines: splitLines(utf8.decode(bytes)) };
+  } catch {
+    // U+FFFD never is a newline, so the lines are the same ones; the caller decides whether the damage matters.
+    const lines = splitLines(new TextDecoder("utf-8", { fatal: false }).decode(bytes));
+    return { lines, invalidLines: invalidLinesOf(bytes) };
+  }
+}
+
+function splitLines(text: string): string[] {
+  return text.split("\n").filter((line) => line.trim().length > 0);
+}
+
+/**
+ * The 1-based numbers (among non-empty lines) of the lines that are not valid UTF-8. A newline byte never occurs
+ * inside a UTF-8 sequence, so each line can be checked on its own.
+ */
+function invalidLinesOf(bytes: Uint8Array): number[] {
+  const invalid: number[] = [];
+  let line = 0;
+  for (let start = 0; start <= bytes.length; ) {
+    let end = bytes.indexOf(NEWLINE, start);
+    if (end < 0) end = bytes.length;
+    try {
+      if (utf8.decode(bytes.subarray(start, end)).trim().length > 0) line++;
+    } catch {
+      invalid.push(++line);
+    }
+    start = end + 1;
+  }
+  return invalid;
 }
 
 /** Checkpoint object content. Internal. */

@@ -1,12 +1,15 @@
 import { type CallOptions, OmniRelayError, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import type { ResourceLeaseObjectStore } from "@omnirelay/core/replication";
 import { decodeReplicationEvent } from "@omnirelay/core/wire";
-import { cancelledError, corruptError, storeError } from "./errors.js";
+import { cancelledError, corruptError, storeError, tailLossError, tailLossMessage, withMetadata } from "./errors.js";
 import {
   bucketOf,
   bucketPrefix,
+  type CheckpointJson,
   checkPrefix,
+  checkpointKey,
   eventsPrefix,
+  parseCheckpoint,
   parseSegmentKey,
   segmentKey,
   segmentLines,
@@ -24,6 +27,8 @@ export interface ObjectStorageReadCheckpoint {
 export type ObjectStorageCorruptReason =
   /** Listed but gone when fetched (deleted by retention, or the checkpoint names a removed segment). */
   | "missing"
+  /** A line is not valid UTF-8 (bytes were damaged; they are never decoded as U+FFFD). */
+  | "encoding"
   /** A line is not JSON. */
   | "json"
   /** A line is JSON but not a valid event envelope. */
@@ -33,7 +38,13 @@ export type ObjectStorageCorruptReason =
   /** An event repeats or goes back (overlapping segments). */
   | "order"
   /** The segment holds no events. */
-  | "empty";
+  | "empty"
+  /**
+   * The stored log ends below the checkpoint's `lastSequence`: events the writer had stored (and acknowledged) before
+   * it wrote the checkpoint are gone, e.g. the newest segment lost its last lines. `key` is the segment the checkpoint
+   * names.
+   */
+  | "tail";
 
 /** One result of {@link ObjectStorageEventReader.entries}: an event, a gap, or a corrupt segment. */
 export type ObjectStorageReadEntry =
@@ -58,6 +69,10 @@ export type ObjectStorageReadEntry =
       readonly reason: ObjectStorageCorruptReason;
       /** 1-based line of the first bad line, when the problem is a line. */
       readonly line?: number;
+      /** For reason `tail`: the first lost sequence number (the last one stored + 1). */
+      readonly fromSequence?: number;
+      /** For reason `tail`: the checkpoint's `lastSequence`, the last lost sequence number. */
+      readonly toSequence?: number;
       readonly message: string;
     };
 
@@ -100,13 +115,19 @@ export class ObjectStorageEventReader {
 
   /**
    * Yields events, gaps and corrupt segments in key order. A corrupt segment yields one `corrupt` entry and is
-   * skipped; the events it held then show up as a `gap` when the stream continues.
+   * skipped; the events it held then show up as a `gap` when the stream continues. When the stream ends below the
+   * `lastSequence` of the prefix's checkpoint object (read before listing), a last `corrupt` entry with reason
+   * `tail` reports the lost events.
    * @throws OmniRelayError unavailable `resourcelease.objectstorage.store_failed` when the store fails;
    *   cancelled `resourcelease.cancelled` when `signal` aborts.
    */
   async *entries(options: ObjectStorageReadOptions = {}): AsyncGenerator<ObjectStorageReadEntry> {
     const { signal } = options;
     const from = options.from;
+    // Read before any listing: every segment the checkpoint covers was stored before it, so the listing must show it.
+    const checkpoint = await this.readCheckpoint(signal);
+    // Highest sequence number held by a readable segment (skipped ones included): where the stored log ends.
+    let stored = 0;
     let expected: number | undefined;
     let skipThrough = 0;
     let startKey: string | undefined;
@@ -129,7 +150,13 @@ export class ObjectStorageEventReader {
         yield { kind: "corrupt", key, reason: "missing", message: `Segment ${key} was listed but does not exist.` };
         continue;
       }
-      const lines = segmentLines(bytes);
+      const { lines, invalidLines } = segmentLines(bytes);
+      const invalidLine = invalidLines?.[0];
+      if (invalidLine !== undefined) {
+        const message = `Line ${invalidLine} of ${key} is not valid UTF-8.`;
+        yield { kind: "corrupt", key, reason: "encoding", line: invalidLine, message };
+        continue;
+      }
       if (lines.length === 0) {
         yield { kind: "corrupt", key, reason: "empty", message: `Segment ${key} holds no events.` };
         continue;
@@ -162,6 +189,7 @@ export class ObjectStorageEventReader {
         yield problem;
         continue;
       }
+      for (const event of decoded) stored = Math.max(stored, event.sequenceNumber);
       for (const [index, event] of decoded.entries()) {
         const seq = event.sequenceNumber;
         if (seq <= skipThrough) continue;
@@ -177,12 +205,25 @@ export class ObjectStorageEventReader {
         yield { kind: "event", event, checkpoint: { sequence: seq, key } };
       }
     }
+    if (checkpoint && stored < checkpoint.lastSequence) {
+      const loss = { key: checkpoint.segmentKey, lastSequence: stored, checkpointSequence: checkpoint.lastSequence };
+      yield {
+        kind: "corrupt",
+        key: loss.key,
+        reason: "tail",
+        fromSequence: stored + 1,
+        toSequence: checkpoint.lastSequence,
+        message: `Segment ${loss.key}: ${tailLossMessage(loss)}`,
+      };
+    }
   }
 
   /**
    * Yields events in order, throwing at the first gap or corrupt segment.
-   * @throws OmniRelayError data-loss `resourcelease.objectstorage.corrupt` (metadata `key`, `reason`, and for a
-   *   gap `reason: 'gap'` with `sequence`); unavailable `resourcelease.objectstorage.store_failed`.
+   * @throws OmniRelayError data-loss `resourcelease.objectstorage.corrupt` (metadata `key`, `reason`, `line` when
+   *   a line is bad; for a gap `reason: 'gap'` with `sequence`; for a log that ends below its checkpoint
+   *   `reason: 'tail'` with `sequence` (the first lost event), `lastSequence` and `checkpointSequence`);
+   *   unavailable `resourcelease.objectstorage.store_failed`.
    */
   async *events(options: ObjectStorageReadOptions = {}): AsyncGenerator<ResourceLeaseReplicationEvent> {
     for await (const entry of this.entries(options)) {
@@ -195,8 +236,26 @@ export class ObjectStorageEventReader {
           message: error.message,
           metadata: { ...error.metadata, sequence: String(entry.fromSequence) },
         });
-      } else throw corruptError(entry.key, entry.reason, entry.message);
+      } else if (entry.reason === "tail" && entry.fromSequence !== undefined && entry.toSequence !== undefined) {
+        throw tailLossError({
+          key: entry.key,
+          lastSequence: entry.fromSequence - 1,
+          checkpointSequence: entry.toSequence,
+        });
+      } else {
+        const error = corruptError(entry.key, entry.reason, entry.message);
+        throw entry.line === undefined ? error : withMetadata(error, { line: String(entry.line) });
+      }
     }
+  }
+
+  /** The prefix's checkpoint object, or `undefined` when there is none or it is unreadable (it is only a hint). */
+  private async readCheckpoint(signal?: AbortSignal): Promise<CheckpointJson | undefined> {
+    const key = checkpointKey(this.keyPrefix);
+    const bytes = await this.store.get(key, signal ? { signal } : {}).catch((error: unknown) => {
+      throw storeError("get", key, error);
+    });
+    return bytes === undefined ? undefined : parseCheckpoint(this.keyPrefix, bytes);
   }
 
   /** Segment keys from `startKey` (inclusive) on, or every segment when it is undefined. */

@@ -42,7 +42,9 @@ export interface ObjectStorageResourceLeaseReplicatorOptions {
  * - Sequence numbers are the queue's and must continue at exactly the last stored one + 1, so the log has no gaps;
  *   a producer that starts again at 1 after a restart is refused, not allowed to clobber history.
  * - On start it resumes after the newest segment, found from a small checkpoint object plus a listing of at most the
- *   checkpoint's bucket and the next one (never the whole prefix), then one read of that segment.
+ *   checkpoint's bucket and the next one (never the whole prefix), then one read of that segment. A store that ends
+ *   below the checkpoint's `lastSequence` (acknowledged events lost, e.g. a truncated newest segment) is refused with
+ *   data-loss, so no new event can take a lost one's sequence number.
  */
 export class ObjectStorageResourceLeaseReplicator
   implements ResourceLeaseReplicator, ResourceLeaseEventLog, AsyncDisposable
@@ -77,8 +79,9 @@ export class ObjectStorageResourceLeaseReplicator
   /**
    * Creates a replicator and resumes from the store before returning it.
    * @throws OmniRelayError invalid-argument `resourcelease.options.invalid`; data-loss
-   *   `resourcelease.objectstorage.corrupt` when the newest segment is unreadable; unavailable
-   *   `resourcelease.objectstorage.store_failed`.
+   *   `resourcelease.objectstorage.corrupt` when the newest segment is unreadable (reason `tail`, `encoding`,
+   *   `missing`) or the store ends below the checkpoint's `lastSequence` (reason `tail`, metadata `key`, `sequence`,
+   *   `lastSequence`, `checkpointSequence`); unavailable `resourcelease.objectstorage.store_failed`.
    */
   static async open(
     store: ResourceLeaseObjectStore,
@@ -121,7 +124,8 @@ export class ObjectStorageResourceLeaseReplicator
 
   /**
    * Reads stored events with `sequenceNumber >= fromSequence`, in order, at most `limit`.
-   * @throws OmniRelayError data-loss `resourcelease.objectstorage.corrupt` at a gap or unreadable segment;
+   * @throws OmniRelayError data-loss `resourcelease.objectstorage.corrupt` at a gap or unreadable segment, or at the
+   *   end when the store holds fewer events than its checkpoint recorded (see `ObjectStorageEventReader.events`);
    *   invalid-argument `resourcelease.argument.invalid` for a bad `limit`.
    */
   read(fromSequence: number, limit?: number): AsyncIterable<ResourceLeaseReplicationEvent> {

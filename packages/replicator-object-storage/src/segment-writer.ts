@@ -7,7 +7,15 @@ import {
 } from "@omnirelay/core";
 import type { ResourceLeaseObjectStore } from "@omnirelay/core/replication";
 import { integerOption } from "@omnirelay/core/wire";
-import { cancelledError, closedError, corruptError, isObjectExistsError, storeError } from "./errors.js";
+import {
+  cancelledError,
+  closedError,
+  corruptError,
+  isObjectExistsError,
+  storeError,
+  tailLossError,
+  withMetadata,
+} from "./errors.js";
 import {
   BUCKET_SIZE,
   bucketOf,
@@ -212,6 +220,11 @@ export class SegmentWriter {
    * Finds the newest segment: start at the checkpoint's segment (or the first segment when there is no checkpoint),
    * list the rest of its bucket and each following bucket until one is empty, then read the newest segment to learn
    * its last sequence number. Never lists the whole prefix.
+   *
+   * The store must then hold at least the checkpoint's `lastSequence`. A checkpoint is written only from what
+   * `write` already stored (a segment put resolves before `last` moves, and the checkpoint put comes after), so a
+   * crash at any moment leaves it at or behind the segments, never ahead. A log that ends below it lost acknowledged
+   * events (a truncated or replaced newest segment); continuing would number new events over them, so it is refused.
    */
   private async resume(): Promise<void> {
     const prefix = this.s.keyPrefix;
@@ -254,7 +267,15 @@ export class SegmentWriter {
       this.last = this.s.firstSequence - 1;
       return;
     }
-    this.last = await this.readLastSequence(newest);
+    const last = await this.readLastSequence(newest);
+    if (checkpoint && last < checkpoint.lastSequence) {
+      throw tailLossError({
+        key: checkpoint.segmentKey,
+        lastSequence: last,
+        checkpointSequence: checkpoint.lastSequence,
+      });
+    }
+    this.last = last;
     this.lastKey = newest;
   }
 
@@ -263,7 +284,17 @@ export class SegmentWriter {
       throw storeError("get", key, error);
     });
     if (bytes === undefined) throw corruptError(key, "missing", "the checkpoint names a segment that does not exist.");
-    const lines = segmentLines(bytes);
+    const { lines, invalidLines = [] } = segmentLines(bytes);
+    // Resuming needs the first and the last line; damage between them is the readers' to report.
+    const invalidLine = invalidLines.find((line) => line === 1 || line === lines.length);
+    if (invalidLine !== undefined) {
+      const error = corruptError(
+        key,
+        "encoding",
+        `line ${invalidLine} of the newest segment is not valid UTF-8, and its first and last lines tell where the log resumes. Inspect it with ObjectStorageEventReader and repair or remove it by hand.`,
+      );
+      throw withMetadata(error, { line: String(invalidLine) });
+    }
     const first = parseSegmentKey(this.s.keyPrefix, key) as number;
     const firstSeen = lines.length > 0 ? lineSequence(lines[0] as string) : undefined;
     const lastSeen = lines.length > 0 ? lineSequence(lines.at(-1) as string) : undefined;

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ErrorCodes, ResourceLeaseQueue } from "@omnirelay/core";
@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FileSystemResourceLeaseObjectStore } from "../src/fs/index.js";
 import { ObjectStorageEventReader, ObjectStorageResourceLeaseReplicator } from "../src/index.js";
 import { describeBackend } from "./backend-suite.js";
-import { collect, range } from "./events.js";
+import { collect, leaseEvent, range } from "./events.js";
 
 describeBackend("filesystem", async () => {
   const root = await mkdtemp(join(tmpdir(), "omnirelay-fs-store-"));
@@ -71,9 +71,18 @@ describe("filesystem store and reader specifics", () => {
       2,
       "corrupt",
       "corrupt",
+      "corrupt",
     ]);
     expect(entries[2]).toMatchObject({ kind: "corrupt", reason: "json", line: 1 });
     expect(entries[3]).toMatchObject({ kind: "corrupt", reason: "empty" });
+    // The checkpoint written by close() says 6 was stored (in segment 5); the readable log ends at 2.
+    expect(entries[4]).toMatchObject({
+      kind: "corrupt",
+      reason: "tail",
+      key: "log/events/00000000000000/00000000000000000005.jsonl",
+      fromSequence: 3,
+      toSequence: 6,
+    });
 
     await writeFile(segment(10), `${JSON.stringify({ sequenceNumber: 10, eventType: "Enqueue", timestamp: 1 })}\n`);
     const withGap = await collect(reader.entries({ from: 2 }));
@@ -144,6 +153,109 @@ describe("filesystem store and reader specifics", () => {
       status: "data-loss",
       code: ErrorCodes.objectStorage.corrupt,
       metadata: { reason: "tail" },
+    });
+  });
+  it("refuses to open, read or publish when the newest segment lost events the checkpoint acknowledged", async () => {
+    const store = storeAt("truncated-tail");
+    const writer = await ObjectStorageResourceLeaseReplicator.open(store, { keyPrefix: "t/" });
+    await writer.publish(range(1, 10));
+    await writer.close(); // checkpoint.json: lastSequence 10 in the one segment
+    const key = "t/events/00000000000000/00000000000000000001.jsonl";
+    const file = join(root, "truncated-tail", ...key.split("/"));
+    const lines = (await readFile(file, "utf8")).split("\n").filter(Boolean);
+    await writeFile(file, `${lines.slice(0, 7).join("\n")}\n`); // cut at a line boundary: 8..10 are gone
+
+    const tail = {
+      status: "data-loss",
+      code: ErrorCodes.objectStorage.corrupt,
+      metadata: { key, reason: "tail", sequence: "8", lastSequence: "7", checkpointSequence: "10" },
+    };
+    await expect(ObjectStorageResourceLeaseReplicator.open(store, { keyPrefix: "t/" })).rejects.toMatchObject(tail);
+    const lazy = new ObjectStorageResourceLeaseReplicator(storeAt("truncated-tail"), { keyPrefix: "t/" });
+    await expect(collect(lazy.read(1))).rejects.toMatchObject(tail);
+    await expect(lazy.lastSequence()).rejects.toMatchObject(tail);
+    // Another event 8 must not take the place of the acknowledged one.
+    await expect(lazy.publish([leaseEvent(8, { peerId: "someone-else" })])).rejects.toMatchObject(tail);
+    await expect(lazy.publish(range(11, 11))).rejects.toMatchObject(tail);
+    expect(await readdir(join(root, "truncated-tail", "t", "events", "00000000000000"))).toEqual([
+      "00000000000000000001.jsonl",
+    ]);
+    await lazy.close();
+
+    const entries = await collect(new ObjectStorageEventReader({ store, keyPrefix: "t/" }).entries());
+    expect(entries.map((e) => (e.kind === "event" ? e.event.sequenceNumber : e.kind))).toEqual([
+      1,
+      2,
+      3,
+      4,
+      5,
+      6,
+      7,
+      "corrupt",
+    ]);
+    expect(entries.at(-1)).toMatchObject({ kind: "corrupt", key, reason: "tail", fromSequence: 8, toSequence: 10 });
+  });
+
+  it("resumes from a checkpoint behind the segments (a writer killed before it stored a newer one)", async () => {
+    const store = storeAt("stale-checkpoint");
+    const options = { keyPrefix: "s/", maxSegmentEvents: 2, checkpointEverySegments: 2 };
+    const killed = await ObjectStorageResourceLeaseReplicator.open(store, options);
+    await killed.publish(range(1, 4)); // two segments: checkpoint at 4
+    await killed.publish(range(5, 5)); // one more segment, no checkpoint yet; never closed, as after kill -9
+    const reopened = await ObjectStorageResourceLeaseReplicator.open(storeAt("stale-checkpoint"), options);
+    expect(await reopened.lastSequence()).toBe(5);
+    expect((await collect(reopened.read(1))).map((e) => e.sequenceNumber)).toEqual([1, 2, 3, 4, 5]);
+    await reopened.publish(range(6, 6));
+    await reopened.close();
+  });
+
+  it("reports bytes that are not UTF-8 as a corrupt segment naming the line, and keeps valid non-ASCII text", async () => {
+    const store = storeAt("utf8");
+    const writer = await ObjectStorageResourceLeaseReplicator.open(store, { keyPrefix: "u/", maxSegmentEvents: 5 });
+    const text = (n: number) => `inv-${n}-äß€😀`;
+    const events = range(1, 10).map((e) => ({ ...e, payload: { ...e.payload!, resourceId: text(e.sequenceNumber) } }));
+    await writer.publish(events);
+    await writer.close();
+    const read = await collect(writer.read(1));
+    expect(read.map((e) => e.payload?.resourceId)).toEqual(events.map((e) => text(e.sequenceNumber)));
+
+    // One byte inside a JSON string of line 3 of the first segment becomes 0xFF (never valid in UTF-8).
+    const key = "u/events/00000000000000/00000000000000000001.jsonl";
+    const file = join(root, "utf8", ...key.split("/"));
+    const bytes = await readFile(file);
+    const at = bytes.indexOf(Buffer.from(`"resourceId":"inv-3`)) + '"resourceId":"i'.length;
+    expect(at).toBeGreaterThan(20);
+    bytes[at] = 0xff;
+    await writeFile(file, bytes);
+
+    const entries = await collect(new ObjectStorageEventReader({ store, keyPrefix: "u/" }).entries());
+    expect(entries[0]).toMatchObject({ kind: "corrupt", key, reason: "encoding", line: 3 });
+    const reopened = await ObjectStorageResourceLeaseReplicator.open(store, { keyPrefix: "u/" });
+    await expect(collect(reopened.read(1))).rejects.toMatchObject({
+      status: "data-loss",
+      code: ErrorCodes.objectStorage.corrupt,
+      metadata: { key, reason: "encoding", line: "3" },
+    });
+    await reopened.close();
+
+    // In the newest segment (events 6..10): damage in a middle line is the readers' to report, and the writer still
+    // resumes after it; damage in its last line, the one resuming relies on, makes the writer refuse to open.
+    const newest = "u/events/00000000000000/00000000000000000006.jsonl";
+    const newestFile = join(root, "utf8", ...newest.split("/"));
+    const damage = async (n: number) => {
+      const segment = await readFile(newestFile);
+      segment[segment.indexOf(Buffer.from(`inv-${n}-äß`)) + `inv-${n}-`.length] = 0xc0; // an overlong lead byte
+      await writeFile(newestFile, segment);
+    };
+    await damage(8);
+    const resumed = await ObjectStorageResourceLeaseReplicator.open(store, { keyPrefix: "u/" });
+    expect(await resumed.lastSequence()).toBe(10);
+    await resumed.close();
+    await damage(10);
+    await expect(ObjectStorageResourceLeaseReplicator.open(store, { keyPrefix: "u/" })).rejects.toMatchObject({
+      status: "data-loss",
+      code: ErrorCodes.objectStorage.corrupt,
+      metadata: { key: newest, reason: "encoding", line: "5" },
     });
   });
 });
