@@ -60,6 +60,10 @@ describe("omnirelay resourcelease rebuild", () => {
     const run = await cli(["resourcelease", "rebuild", "--from", `file:${root}`, "--verify"]);
     expect(run.code, run.stderr).toBe(6);
     expect(run.stderr).toMatch(/^error: resourcelease\.replication\.sequence_gap: the stream diverges at event 3: /);
+    // The JSON report says so too: not verified, beside the divergence.
+    const json = await cli(["--json", "resourcelease", "rebuild", "--from", `file:${root}`, "--verify"]);
+    expect(json.code, json.stderr).toBe(6);
+    expect(JSON.parse(json.stdout)).toMatchObject({ verified: false, divergence: { sequenceNumber: 3 } });
   });
 
   it("verifies a compacted SQLite log from its snapshot's hash, and writes a drain file (a fresh log needs event 1)", async () => {

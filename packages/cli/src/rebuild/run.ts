@@ -23,6 +23,7 @@ export interface RebuildRequest extends SourceOptions {
 /** What `rebuild` found and wrote (`--json` prints it). */
 export interface RebuildReport {
   readonly source: string;
+  /** `--verify` was given and the stream held to its end (false beside a `divergence`). */
   readonly verified: boolean;
   readonly snapshotSequence?: number;
   readonly firstSequence?: number;
@@ -150,7 +151,7 @@ export async function runRebuild(request: RebuildRequest): Promise<RebuildReport
       if (tmp) for (const f of [tmp, `${tmp}.hwm`, `${tmp}-wal`, `${tmp}-shm`]) rmSync(f, { force: true });
       const divergence = divergenceOf(error, last);
       if (!divergence) throw error;
-      return { ...base, ...chain(), divergence, written: [] };
+      return { ...base, verified: false, ...chain(), divergence, written: [] };
     }
     const state = queue.snapshot();
     await queue.close();
