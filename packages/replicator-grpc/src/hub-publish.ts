@@ -1,5 +1,6 @@
 import type { ServerDuplexStream } from "@grpc/grpc-js";
 import { ErrorCodes, OmniRelayError } from "@omnirelay/core";
+import { MalformedMessage } from "./deserialize.js";
 import type { PublishAck, PublishRequest } from "./gen/omnirelay/replication/v1/hub.js";
 import { describeIdentity, type HubAuthorizer } from "./hub-auth.js";
 import type { HubSource, SourceWriter } from "./hub-source.js";
@@ -53,7 +54,8 @@ export function servePublish(call: ServerDuplexStream<PublishRequest, PublishAck
     opened.noteHead(message.headSequence);
     call.write({ ackedSequence: opened.lastSequence });
   };
-  const handle = async (message: PublishRequest): Promise<void> => {
+  const handle = async (message: PublishRequest | MalformedMessage): Promise<void> => {
+    if (message instanceof MalformedMessage) throw message.error("publish");
     if (message.hello && !greeted) {
       await hello(message.hello);
     } else if (message.batch && source) {
@@ -69,7 +71,7 @@ export function servePublish(call: ServerDuplexStream<PublishRequest, PublishAck
       });
     }
   };
-  call.on("data", (message: PublishRequest) => {
+  call.on("data", (message: PublishRequest | MalformedMessage) => {
     if (done) return;
     queued++;
     // Flow control: stop reading while batches wait for the log, so a fast source cannot fill the hub's memory.

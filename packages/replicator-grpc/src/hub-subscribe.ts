@@ -1,5 +1,6 @@
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import { ErrorCodes, OmniRelayError } from "@omnirelay/core";
+import { MalformedMessage } from "./deserialize.js";
 import type { ReplicationEvent, SubscribeRequest } from "./gen/omnirelay/replication/v1/hub.js";
 import type { HubAuthorizer } from "./hub-auth.js";
 import type { HubSource } from "./hub-source.js";
@@ -30,6 +31,8 @@ export async function serveSubscribe(
   call.on("error", () => undefined);
   hub.open.add(stop);
   try {
+    const request: unknown = call.request;
+    if (request instanceof MalformedMessage) throw request.error("subscribe");
     const id = checkSourceId({ nodeId: call.request.nodeId, shard: call.request.shard });
     // Authorized before the lookup, so a caller without a grant cannot probe which sources exist.
     await hub.authorizer.authorize(call, { rpc: "subscribe", access: "read", nodeId: id.nodeId });

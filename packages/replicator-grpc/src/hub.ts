@@ -17,6 +17,7 @@ import {
   systemClock,
 } from "@omnirelay/core";
 import { integerOption } from "@omnirelay/core/wire";
+import { MalformedMessage, tolerantDeserializers } from "./deserialize.js";
 import { closedError } from "./errors.js";
 import {
   type PublishAck,
@@ -223,18 +224,28 @@ export class GrpcReplicationHub implements AsyncDisposable {
     const subscribe: handleServerStreamingCall<SubscribeRequest, ReplicationEvent> = (call) => {
       void serveSubscribe(call, { sources: this.opened, open: this.open, authorizer: this.authorizer });
     };
-    const unary = <Req, Res>(fn: (call: ServerUnaryCall<Req, Res>) => Promise<Res>): handleUnaryCall<Req, Res> => {
+    const unary = <Req, Res>(
+      rpc: string,
+      fn: (call: ServerUnaryCall<Req, Res>) => Promise<Res>,
+    ): handleUnaryCall<Req, Res> => {
       return (call, callback) => {
+        const request: unknown = call.request;
+        if (request instanceof MalformedMessage) {
+          callback(toServiceError(request.error(rpc)));
+          return;
+        }
         fn(call).then(
           (res) => callback(null, res),
           (error: unknown) => callback(toServiceError(error)),
         );
       };
     };
-    server.addService(ReplicationHubService, {
+    // Undecodable requests (an int64 past 2^53, bytes that are not the rpc's message) reach the handlers as
+    // MalformedMessage and are answered INVALID_ARGUMENT with a code, not grpc-js's INTERNAL.
+    server.addService(tolerantDeserializers(ReplicationHubService), {
       publish,
       subscribe,
-      checkpoint: unary(async (call: ServerUnaryCall<{ nodeId: string; shard: string }, unknown>) => {
+      checkpoint: unary("checkpoint", async (call: ServerUnaryCall<{ nodeId: string; shard: string }, unknown>) => {
         const id = checkSourceId(call.request);
         // Authorized before the lookup, so a caller without a grant cannot probe which sources exist.
         await this.authorizer.authorize(call, { rpc: "checkpoint", access: "observe", nodeId: id.nodeId });
@@ -242,12 +253,12 @@ export class GrpcReplicationHub implements AsyncDisposable {
         if (!source) throw sourceNotFound(id);
         return toStatusMessage(source.status());
       }),
-      listSources: unary(async (call) => {
+      listSources: unary("list_sources", async (call) => {
         const identity = await this.authorizer.authenticate(call, "list_sources");
         const visible = this.sourceStatuses().filter((s) => this.authorizer.may(identity, "observe", s.nodeId));
         return { sources: visible.map(toStatusMessage) };
       }),
-      health: unary(async () => ({ serving: this.current === "running" })),
+      health: unary("health", async () => ({ serving: this.current === "running" })),
     });
     const host = this.options.host?.trim() || "127.0.0.1";
     const address = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;

@@ -21,7 +21,7 @@ import {
 import { callAbort, readRequestDeadline, type WithCallAbort } from "@omnirelay/core/middleware";
 import { integerOption } from "@omnirelay/core/wire";
 import { isLegalHeaderValue, isLegalMetadataKey, metadataToHeaders, transportSecurity } from "./call-meta.js";
-import { MalformedRequest, tolerantDeserializers } from "./deserialize.js";
+import { grpcReceiveLimit, tolerantDeserializers, UndecodedRequest } from "./deserialize.js";
 import { ResourceLeaseServiceService } from "./gen/omnirelay/resourcelease/v1/resourcelease.js";
 import { type ResourceLeaseRpc, resourceLeaseRpcs } from "./mapping/procedures.js";
 import { GrpcSessions } from "./session.js";
@@ -54,7 +54,11 @@ export interface GrpcInboundOptions {
   readonly port?: number;
   /** Server TLS; without it the server is plaintext (h2c). */
   readonly tls?: GrpcInboundTlsOptions;
-  /** Largest accepted request message. @defaultValue 4194304 (4 MiB) */
+  /**
+   * Largest accepted request message or session frame. Up to twice this (at most 16 MiB more) a larger one is refused
+   * `omnirelay.request.too_large` (unary) or `omnirelay.session.frame_too_large` (session); past that grpc-js refuses
+   * it (RESOURCE_EXHAUSTED, no OmniRelay trailers). @defaultValue 4194304 (4 MiB)
+   */
   readonly maxMessageBytes?: number;
   /** How long `close()` waits for in-flight calls before it cancels them. @defaultValue 10000 */
   readonly shutdownGraceMs?: number;
@@ -194,8 +198,9 @@ export class GrpcInbound implements AsyncDisposable {
   }
 
   private async bind(): Promise<{ port: number }> {
+    const maxMessageBytes = this.options.maxMessageBytes ?? 4 * MIB;
     const server = new Server({
-      "grpc.max_receive_message_length": this.options.maxMessageBytes ?? 4 * 1024 * 1024,
+      "grpc.max_receive_message_length": grpcReceiveLimit(maxMessageBytes),
       "grpc.keepalive_time_ms": this.pingIntervalMs,
       "grpc.keepalive_timeout_ms": this.pingIntervalMs,
     });
@@ -209,12 +214,9 @@ export class GrpcInbound implements AsyncDisposable {
     implementation.session = (call: ServerDuplexStream<unknown, unknown>) => {
       void this.sessions.serve(call, this.current === "running");
     };
-    server.addService(tolerantDeserializers(ResourceLeaseServiceService), implementation);
+    server.addService(tolerantDeserializers(ResourceLeaseServiceService, { maxMessageBytes }), implementation);
     const host = this.options.host?.trim() ?? "127.0.0.1";
-    const address =
-      host.includes(":") && !host.startsWith("[")
-        ? `[${host}]:${this.options.port ?? 0}`
-        : `${host}:${this.options.port ?? 0}`;
+    const address = `${host.includes(":") && !host.startsWith("[") ? `[${host}]` : host}:${this.options.port ?? 0}`;
     try {
       this.boundPort = await new Promise<number>((resolve, reject) => {
         server.bindAsync(address, this.credentials(), (error, port) => (error ? reject(error) : resolve(port)));
@@ -289,7 +291,7 @@ export class GrpcInbound implements AsyncDisposable {
       callback(toGrpcStatus(shuttingDown("The server is shutting down.")));
       return;
     }
-    if (call.request instanceof MalformedRequest) {
+    if (call.request instanceof UndecodedRequest) {
       callback(toGrpcStatus(call.request.error(rpc.name)));
       return;
     }

@@ -4,12 +4,14 @@ import {
   openResourceLeaseSession,
   type ResourceLeaseSession,
   requestSite,
+  type SessionClientFrame,
   SessionClientFrameMessage,
   type SessionLimits,
+  type SessionResult,
   SessionServerFrameMessage,
 } from "@omnirelay/core/wire";
 import { metadataToHeaders, transportSecurity } from "./call-meta.js";
-import { MalformedRequest } from "./deserialize.js";
+import { MalformedRequest, OversizedRequest } from "./deserialize.js";
 import { SessionServerFrame } from "./gen/omnirelay/resourcelease/v1/resourcelease.js";
 import { toGrpcStatus } from "./status.js";
 
@@ -18,7 +20,7 @@ export interface GrpcSessionsOptions extends SessionLimits {
   readonly dispatcher: Dispatcher;
   readonly logger: Logger;
   readonly tls: boolean;
-  /** Largest frame a worker may send (also grpc-js's receive limit). */
+  /** Largest frame a worker may send (the inbound's `maxMessageBytes`; grpc-js's receive limit is higher). */
   readonly maxFrameBytes: number;
   /** Most bytes left unsent to a worker before its session is cut `omnirelay.session.slow`. @defaultValue 16 MiB */
   readonly maxBufferedBytes?: number;
@@ -52,6 +54,7 @@ export class GrpcSessions {
       else call.end();
     };
     call.on("error", () => {}); // a client that went away: the session ends on "cancelled"
+    const unanswered = new Unanswered();
     try {
       if (!running) {
         throw new OmniRelayError({
@@ -92,6 +95,7 @@ export class GrpcSessions {
                 }),
               );
             }
+            if (frame.results) unanswered.answered(frame.results);
           },
           close: (error) => {
             this.live.delete(session);
@@ -105,10 +109,20 @@ export class GrpcSessions {
       }
       this.live.add(session);
       call.sendMetadata(new Metadata());
-      call.on("data", (message: unknown) => this.receive(session, message));
-      // The worker half-closed: it ended the session itself. A dropped connection ends the read side too, just before
-      // "cancelled": ended on the next turn, so a cancellation that follows counts as what it is.
-      call.on("end", () => setImmediate(() => session.end()));
+      call.on("data", (message: unknown) => this.receive(session, message, unanswered));
+      // The worker half-closed: it ended the session itself, and may still read. Nothing more is granted, and the
+      // settlements it sent are answered before the session ends. A dropped connection ends the read side too, just
+      // before "cancelled": handled on the next turn, so a cancellation that follows counts as what it is.
+      call.on("end", () =>
+        setImmediate(() => {
+          if (unanswered.size === 0) {
+            session.end();
+            return;
+          }
+          session.receive({ stop: true });
+          unanswered.onceAllAnswered(() => session.end());
+        }),
+      );
       call.on("cancelled", () => session.lost()); // the connection dropped (or keepalive closed it) under the call
     } catch (thrown) {
       const error = OmniRelayError.from(thrown);
@@ -127,10 +141,22 @@ export class GrpcSessions {
     for (const session of [...this.live]) session.fail(error);
   }
 
-  private receive(session: ResourceLeaseSession, message: unknown): void {
+  private receive(session: ResourceLeaseSession, message: unknown, unanswered: Unanswered): void {
+    if (message instanceof OversizedRequest) {
+      session.fail(
+        new OmniRelayError({
+          status: "resource-exhausted",
+          code: ErrorCodes.rpc.sessionFrameTooLarge,
+          message: `A session frame holds at most ${message.limit} bytes.`,
+          metadata: { limit: String(message.limit) },
+        }),
+      );
+      return;
+    }
     try {
       if (message instanceof MalformedRequest) throw message.error("Session");
       const frame = SessionClientFrameMessage.read(message, requestSite("", this.o.maxFrameBytes));
+      unanswered.received(frame);
       session.receive(frame);
     } catch (thrown) {
       const cause = OmniRelayError.from(thrown);
@@ -143,5 +169,43 @@ export class GrpcSessions {
         }),
       );
     }
+  }
+}
+
+/**
+ * The operations (complete, fail, heartbeat) a worker sent on a session and has no result for yet, counted by id (a
+ * worker may reuse one). Lets a half-closed session answer what it was sent before it ends.
+ */
+class Unanswered {
+  private readonly pending = new Map<number, number>();
+  private waiter: (() => void) | undefined;
+
+  /** How many ids have an operation without a result. */
+  get size(): number {
+    return this.pending.size;
+  }
+
+  received(frame: SessionClientFrame): void {
+    for (const ops of [frame.complete, frame.fail, frame.heartbeat]) {
+      for (const op of ops ?? []) this.pending.set(op.id, (this.pending.get(op.id) ?? 0) + 1);
+    }
+  }
+
+  answered(results: readonly SessionResult[]): void {
+    for (const { id } of results) {
+      const left = (this.pending.get(id) ?? 0) - 1;
+      if (left > 0) this.pending.set(id, left);
+      else this.pending.delete(id);
+    }
+    if (this.pending.size === 0 && this.waiter) {
+      const waiter = this.waiter;
+      this.waiter = undefined;
+      waiter();
+    }
+  }
+
+  /** Calls `done` once every operation received so far has its result (the session may end before: then never). */
+  onceAllAnswered(done: () => void): void {
+    this.waiter = done;
   }
 }

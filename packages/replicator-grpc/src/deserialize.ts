@@ -1,0 +1,44 @@
+import { ErrorCodes, OmniRelayError } from "@omnirelay/core";
+
+/**
+ * A request message whose bytes did not decode (not protobuf of its rpc, or an int64 past 2^53 that a JavaScript
+ * number cannot carry exactly). Handlers answer it with {@link MalformedMessage.error}. Internal.
+ */
+export class MalformedMessage {
+  constructor(private readonly cause: unknown) {}
+
+  /** invalid-argument `omnirelay.request.malformed_protobuf` for a message of `rpc` (metadata `rpc`). */
+  error(rpc: string): OmniRelayError {
+    return new OmniRelayError({
+      status: "invalid-argument",
+      code: ErrorCodes.rpc.requestMalformedProtobuf,
+      message: `The ${rpc} request is not a valid message: ${(this.cause as Error)?.message ?? String(this.cause)}`,
+      metadata: { rpc },
+      cause: this.cause,
+    });
+  }
+}
+
+type RequestDecoders = Record<string, { requestDeserialize: (bytes: Buffer) => unknown }>;
+
+/**
+ * The service definition with request decoders that never throw: grpc-js answers a throwing decoder with INTERNAL
+ * "Error deserializing request" and no OmniRelay trailers (a server bug, by the status table), but undecodable bytes
+ * are the caller's mistake. A message that does not decode arrives as a {@link MalformedMessage}. Internal.
+ */
+export function tolerantDeserializers<T extends RequestDecoders>(service: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [name, method] of Object.entries(service)) {
+    out[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return method.requestDeserialize(bytes);
+        } catch (error) {
+          return new MalformedMessage(error);
+        }
+      },
+    };
+  }
+  return out as T;
+}
