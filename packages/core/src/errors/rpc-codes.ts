@@ -9,7 +9,10 @@ export const rpcCodes = {
   requestInvalidBody: "omnirelay.request.invalid_body",
   /** invalid-argument: no procedure was named (`Rpc-Procedure` header missing); metadata `header`. */
   requestProcedureRequired: "omnirelay.request.procedure_required",
-  /** invalid-argument (HTTP 413): the request body exceeds the inbound's limit; metadata `field`, `limit`. */
+  /**
+   * invalid-argument (HTTP 413): the request body (HTTP) or request message (gRPC) exceeds the inbound's limit;
+   * metadata `field`, `limit`.
+   */
   requestTooLarge: "omnirelay.request.too_large",
   /** deadline-exceeded (HTTP 408): the client did not send the whole request in time; metadata `limitMs`. */
   requestTimeout: "omnirelay.request.timeout",
@@ -20,8 +23,9 @@ export const rpcCodes = {
   /** invalid-argument: an `Rpc-*` header (or its gRPC metadata twin) has a bad value; metadata `header`. */
   requestInvalidHeader: "omnirelay.request.invalid_header",
   /**
-   * invalid-argument: the gRPC request message is not valid protobuf for its rpc, or holds an int64 past 2^53
-   * that JavaScript numbers cannot carry exactly; metadata `rpc`.
+   * invalid-argument: the gRPC request message is not valid protobuf for its rpc, has a string that is not UTF-8,
+   * or holds an int64 past 2^53 that JavaScript numbers cannot carry exactly (also from the replication hub);
+   * metadata `rpc`.
    */
   requestMalformedProtobuf: "omnirelay.request.malformed_protobuf",
   /** unimplemented: no procedure with that name is registered; metadata `procedure`. */
