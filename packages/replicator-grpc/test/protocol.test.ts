@@ -84,6 +84,32 @@ describe("the hub's Publish protocol", () => {
     expect(seqs(store.events({ nodeId: "n3", shard: "" }))).toEqual([1, 2]);
   });
 
+  it("refuses an event holding a lone surrogate, bytes that are not UTF-8 or a blank hash, and stores none of the batch", async () => {
+    const { store, address } = await startHub();
+    const json = (extra: Record<string, unknown>) =>
+      JSON.stringify({ ...JSON.parse(toWireEvent(event(2)).json.toString()), ...extra });
+    const bad = [
+      { bytes: Buffer.from(json({ peerId: "a\ud800b" })), field: "peerId" },
+      // The trailer is percent-encoded, its text made well-formed first (a lone surrogate cannot be encoded).
+      { bytes: Buffer.from(json({ metadata: { "k\udc00": "v" } })), field: "metadata.k%EF%BF%BD" },
+      {
+        bytes: Buffer.concat([Buffer.from(json({ peerId: "a" })).subarray(0, -2), Buffer.from([0xff, 0x22, 0x7d])]),
+        field: "json",
+      },
+      { bytes: Buffer.from(json({ previousHash: " " })), field: "previousHash" },
+    ];
+    for (const [i, { bytes, field }] of bad.entries()) {
+      const s = rawStream(address);
+      s.hello(`u${i}`);
+      s.call.write({ batch: { events: [toWireEvent(event(1)), { sequenceNumber: 2, json: bytes }], headSequence: 2 } });
+      expect(await s.ended, field).toMatchObject({
+        code: Status.INVALID_ARGUMENT,
+        metadata: { "omnirelay-error-code": ErrorCodes.replication.eventInvalid, "omnirelay-meta-field": field },
+      });
+      expect(store.events({ nodeId: `u${i}`, shard: "" }), field).toEqual([]);
+    }
+  });
+
   it("refuses a second publish stream while the first is live, and lets it in once the first is gone", async () => {
     const { hub, store, address } = await startHub({ busySourceWaitMs: 1000 });
     const first = rawStream(address);
