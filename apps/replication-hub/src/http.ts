@@ -1,11 +1,13 @@
 import { createServer, type Server } from "node:http";
-import type { GrpcReplicationHub } from "@omnirelay/replicator-grpc";
+import { type GrpcReplicationHub, sourceKey } from "@omnirelay/replicator-grpc";
 
 /**
- * The hub's HTTP side: `GET /healthz` (200 while serving, else 503), `GET /metrics` (Prometheus text) and
- * `GET /sources` (JSON status of every source), and `POST /backup` (online backup of every source log into the
- * directory fixed at start, never one named by the request) when `backup` is given. Started and drained like an
- * inbound, so a `LifecycleGroup` orders it with the hub.
+ * The hub's HTTP side: `GET /healthz` and `GET /readyz` (200 while serving, else 503; a source whose log failed to
+ * open does not make the hub unready — it serves the others — and is counted in `failedSources`), `GET /metrics`
+ * (Prometheus text) and `GET /sources` (JSON status of every source, failed ones with `failed`), and `POST /backup`
+ * (online backup of every open source log into the directory fixed at start, never one named by the request; the
+ * sources it could not copy because their log failed to open are listed in `failed`) when `backup` is given.
+ * Started and drained like an inbound, so a `LifecycleGroup` orders it with the hub.
  */
 export class HubHttp {
   private readonly server: Server;
@@ -21,7 +23,7 @@ export class HubHttp {
         options.backup().then(
           (files) => {
             res.writeHead(200, { "content-type": "application/json" });
-            res.end(JSON.stringify({ files }));
+            res.end(JSON.stringify({ files, failed: failedKeys(hub) }));
           },
           (error: unknown) => {
             res.writeHead(500, { "content-type": "application/json" });
@@ -32,8 +34,15 @@ export class HubHttp {
         res.writeHead(405).end();
       } else if (path === "/healthz" || path === "/readyz") {
         const serving = hub.state === "running";
+        const sources = hub.sourceStatuses();
         res.writeHead(serving ? 200 : 503, { "content-type": "application/json" });
-        res.end(JSON.stringify({ status: serving ? "serving" : hub.state, sources: hub.sourceStatuses().length }));
+        res.end(
+          JSON.stringify({
+            status: serving ? "serving" : hub.state,
+            sources: sources.length,
+            failedSources: sources.filter((s) => s.failed).length,
+          }),
+        );
       } else if (path === "/metrics") {
         res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
         res.end(hub.metrics());
@@ -76,4 +85,12 @@ export class HubHttp {
     await closed;
     clearTimeout(timer);
   }
+}
+
+/** Keys of the sources whose log failed to open (a backup cannot copy them). */
+function failedKeys(hub: GrpcReplicationHub): string[] {
+  return hub
+    .sourceStatuses()
+    .filter((s) => s.failed)
+    .map((s) => sourceKey(s));
 }

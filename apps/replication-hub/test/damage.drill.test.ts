@@ -3,16 +3,22 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ErrorCodes, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
-import { GrpcReplicationHubClient, GrpcResourceLeaseReplicator } from "@omnirelay/replicator-grpc";
+import {
+  GrpcReplicationHubClient,
+  GrpcResourceLeaseReplicator,
+  type ReplicationHubSourceStatus,
+} from "@omnirelay/replicator-grpc";
 import { SqliteResourceLeaseReplicator } from "@omnirelay/replicator-sqlite";
 import { afterEach, describe, expect, it } from "vitest";
-import { type HubProcess, startHubProcess } from "./hub-process.js";
+import { type HubProcess, hubHttp, startHubProcess } from "./hub-process.js";
 
 // Corruption drill for the hub's store: a dispatcher keeps its own SQLite log and replicates to a hub process; the hub
-// is killed -9 and a page in the middle of the source's file is damaged. The hub must refuse to start with the
-// documented codes (store_failed, caused by resourcelease.sqlite.corrupt) instead of serving a short log, and the
-// repair — move the damaged file aside, put a backup of the dispatcher's own log (the other sink) in its place —
-// must give back every event exactly once, after which replication goes on from where it stopped.
+// is killed -9 and a page in the middle of the source's file is damaged. The restarted hub must not serve a short log:
+// it starts (it would serve any other source), lists the source as failed with the documented codes (store_failed,
+// caused by resourcelease.sqlite.corrupt) and answers its calls with them. With the damaged file moved aside and
+// nothing in its place, a hello must not start an empty log. The repair — a backup of the dispatcher's own log (the
+// other sink) in the damaged file's place — must give back every event exactly once on the dispatcher's next hello,
+// without a restart, after which replication goes on from where it stopped.
 
 const cleanup: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {
@@ -58,13 +64,21 @@ async function publish(
   }
 }
 
+/** The source's status in the hub's `/sources`. */
+async function status(hub: HubProcess): Promise<ReplicationHubSourceStatus | undefined> {
+  const body = (await hubHttp(hub.httpPort, "/sources")).body;
+  return (JSON.parse(body) as { sources: ReplicationHubSourceStatus[] }).sources.find(
+    (s) => s.nodeId === SOURCE.nodeId,
+  );
+}
+
 async function killed(hub: HubProcess): Promise<void> {
   hub.child.kill("SIGKILL");
   await hub.exited;
 }
 
-describe("hub store corruption drill: a damaged source log stops the hub, and is restored from the dispatcher's log", () => {
-  it("refuses to start with store_failed caused by resourcelease.sqlite.corrupt; the restored log serves every event once", async () => {
+describe("hub store corruption drill: a damaged source log is refused, and is restored from the dispatcher's log", () => {
+  it("serves the source as failed (store_failed caused by resourcelease.sqlite.corrupt); the restored log serves every event once", async () => {
     const dir = await mkdtemp(join(tmpdir(), "omnirelay-hub-damage-"));
     cleanup.push(() => rm(dir, { recursive: true, force: true }));
     const dataDir = join(dir, "hub");
@@ -87,28 +101,45 @@ describe("hub store corruption drill: a damaged source log stops the hub, and is
     const middle = 32 + Math.floor((bytes.length - 32) / FRAME / 2) * FRAME;
     for (let i = middle + 24 + 100; i < middle + 24 + 600; i++) bytes[i] = bytes[i]! ^ 0xa5;
     writeFileSync(damaged, bytes);
-    const refusal = await startHubProcess({ dataDir, extraArgs }).then(
-      (started) => {
-        hub = started;
-        return "started";
-      },
-      (error: Error) => error.message,
-    );
-    const failed = refusal.split("\n").find((line) => line.startsWith('{"event":"failed"'));
-    expect(failed, refusal).toBeDefined();
-    const codes = JSON.parse(failed!) as { code: string; metadata: Record<string, string>; cause?: object };
-    expect(codes.code).toBe(ErrorCodes.replicationHub.storeFailed);
-    expect(codes.metadata["replication.source"]).toBe("dispatcher-a");
-    expect(codes.cause).toMatchObject({ code: ErrorCodes.sqlite.corrupt, metadata: { file: "wal" } });
+    hub = await startHubProcess({ dataDir, extraArgs });
+    const failedLine = hub
+      .stderr()
+      .split("\n")
+      .find((line) => line.includes('"level":"error"'));
+    expect(failedLine, hub.stderr()).toBeDefined();
+    const logged = JSON.parse(failedLine!) as { source: string; code: string; cause?: object };
+    expect(logged.source).toBe("dispatcher-a");
+    expect(logged.code).toBe(ErrorCodes.replicationHub.storeFailed);
+    expect(logged.cause).toMatchObject({ code: ErrorCodes.sqlite.corrupt, metadata: { file: "wal" } });
+    expect((await status(hub))?.failed).toMatchObject({
+      code: ErrorCodes.replicationHub.storeFailed,
+      causeCode: ErrorCodes.sqlite.corrupt,
+    });
+    await expect(readAll(hub.grpcPort)).rejects.toMatchObject({
+      status: "unavailable",
+      code: ErrorCodes.replicationHub.storeFailed,
+    });
 
-    // The repair: the damaged file moves aside (kept for a post-mortem); the dispatcher's own log takes its place.
+    // The damaged file moves aside (kept for a post-mortem). With nothing in its place yet, the dispatcher's hellos
+    // are refused: the hub does not start an empty log for a source that had one.
     renameSync(file, `${file}.damaged`);
     if (existsSync(wal)) renameSync(wal, `${file}.damaged-wal`);
-    await own.backup(file);
-    hub = await startHubProcess({ dataDir, extraArgs });
-    expect(await readAll(hub.grpcPort)).toEqual(Array.from({ length: 600 }, (_, i) => i + 1));
+    const resumed = publish(hub.grpcPort, own, [601, 625]);
+    resumed.catch(() => undefined);
+    await expect
+      .poll(async () => (await status(hub))?.failed?.message ?? "", { timeout: 15_000 })
+      .toContain("no longer in the store");
+    expect(existsSync(file)).toBe(false);
+
+    // The repair: the dispatcher's own log takes its place (written aside, then renamed, so the hub never opens a
+    // half-written file), and the dispatcher's next hello brings the source back.
+    await own.backup(`${file}.restoring`);
+    renameSync(`${file}.restoring`, file);
+    await resumed;
+    expect((await status(hub))?.failed).toBeUndefined();
+    expect(await readAll(hub.grpcPort)).toEqual(Array.from({ length: 625 }, (_, i) => i + 1));
     // Replication goes on above the restored log, gap-free.
-    await publish(hub.grpcPort, own, [601, 700]);
+    await publish(hub.grpcPort, own, [626, 700]);
     expect(await readAll(hub.grpcPort)).toEqual(Array.from({ length: 700 }, (_, i) => i + 1));
-  }, 30_000);
+  }, 60_000);
 });

@@ -11,6 +11,7 @@ import {
 } from "./credentials.js";
 import { cancelled } from "./errors.js";
 import { type ReplicationEvent, ReplicationHubClient, type SourceStatus } from "./gen/omnirelay/replication/v1/hub.js";
+import type { ReplicationHubSourceFailure } from "./hub-source.js";
 import type { ReplicationSourceId } from "./source.js";
 import { fromServiceError, fromWireEvent } from "./wire.js";
 
@@ -32,6 +33,11 @@ export interface ReplicationHubSourceSummary extends ReplicationSourceId {
   readonly headSequence: number;
   readonly lag: number;
   readonly connected: boolean;
+  /**
+   * Set when the hub could not open the source's log (listed by `sources()` only: `checkpoint()` of such a source
+   * rejects with the open error). The numbers above are then 0.
+   */
+  readonly failed?: ReplicationHubSourceFailure;
 }
 
 /** Options of {@link GrpcReplicationHubClient.subscribe}. */
@@ -97,23 +103,28 @@ export class GrpcReplicationHubClient implements AsyncDisposable {
 
   /**
    * The hub's checkpoint and lag for `source`.
-   * @throws OmniRelayError not-found `resourcelease.replication.grpc.source_not_found`; deadline-exceeded.
+   * @throws OmniRelayError not-found `resourcelease.replication.grpc.source_not_found`; unavailable
+   *   `resourcelease.replication.grpc.store_failed` when the hub could not open the source's log; deadline-exceeded.
    */
-  checkpoint(
+  async checkpoint(
     source: ReplicationSourceId,
     options: { signal?: AbortSignal } = {},
   ): Promise<ReplicationHubSourceSummary> {
-    return this.unary<SourceStatus>(options.signal, (meta, opts, cb) =>
+    const res = await this.unary<SourceStatus>(options.signal, (meta, opts, cb) =>
       this.client.checkpoint({ nodeId: source.nodeId, shard: source.shard }, meta, opts, cb),
     );
+    return toSummary(res);
   }
 
-  /** Every source the hub has a log for. @throws OmniRelayError unavailable; deadline-exceeded. */
+  /**
+   * Every source the hub has a log for (that the caller may read or publish), including those whose log failed to
+   * open (`failed` set). @throws OmniRelayError unavailable; deadline-exceeded.
+   */
   async sources(options: { signal?: AbortSignal } = {}): Promise<readonly ReplicationHubSourceSummary[]> {
     const res = await this.unary<{ sources: SourceStatus[] }>(options.signal, (meta, opts, cb) =>
       this.client.listSources({}, meta, opts, cb),
     );
-    return res.sources;
+    return res.sources.map(toSummary);
   }
 
   /** Whether the hub serves. @throws OmniRelayError unavailable; deadline-exceeded. */
@@ -149,4 +160,25 @@ export class GrpcReplicationHubClient implements AsyncDisposable {
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
+}
+
+function toSummary(s: SourceStatus): ReplicationHubSourceSummary {
+  const summary = {
+    nodeId: s.nodeId,
+    shard: s.shard,
+    lastSequence: s.lastSequence,
+    headSequence: s.headSequence,
+    lag: s.lag,
+    connected: s.connected,
+  };
+  const f = s.failed;
+  if (!f) return summary;
+  const failed: ReplicationHubSourceFailure = {
+    code: f.code,
+    ...(f.causeCode ? { causeCode: f.causeCode } : {}),
+    message: f.message,
+    since: f.since,
+    lastAttemptAt: f.lastAttemptAt,
+  };
+  return { ...summary, failed };
 }

@@ -36,6 +36,29 @@ export interface ReplicationHubSourceStatus extends ReplicationSourceId {
   readonly sinkFailures: number;
   /** When the last batch was stored, ms since the epoch (0 = not since the hub started). */
   readonly lastAppendAt: number;
+  /**
+   * Set when the hub could not open the source's log (a damaged file, for example): the numbers above are then 0,
+   * and the source's Publish, Subscribe and Checkpoint calls are answered with this error until the log opens. The
+   * hub serves its other sources meanwhile. Absent for an open source.
+   */
+  readonly failed?: ReplicationHubSourceFailure;
+}
+
+/**
+ * Why the hub could not open a source's log ({@link ReplicationHubSourceStatus.failed}). Publish, Subscribe and
+ * Checkpoint calls for the source are answered with that error until the log opens.
+ */
+export interface ReplicationHubSourceFailure {
+  /** The code the source's calls are answered with: `resourcelease.replication.grpc.store_failed`. */
+  readonly code: string;
+  /** The code of the underlying error when it is an `OmniRelayError` (e.g. `resourcelease.sqlite.corrupt`). */
+  readonly causeCode?: string;
+  /** The error's message, which carries the underlying error's. */
+  readonly message: string;
+  /** When the open first failed, ms since the epoch. */
+  readonly since: number;
+  /** When the open was last tried (a publish hello retries it), ms since the epoch. */
+  readonly lastAttemptAt: number;
 }
 
 /** What every source at a hub shares: where its events go, its clock and its logger. Internal. */

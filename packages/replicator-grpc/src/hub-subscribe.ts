@@ -4,7 +4,7 @@ import { MalformedMessage } from "./deserialize.js";
 import type { ReplicationEvent, SubscribeRequest } from "./gen/omnirelay/replication/v1/hub.js";
 import type { HubAuthorizer } from "./hub-auth.js";
 import type { HubSource } from "./hub-source.js";
-import { checkSourceId, sourceKey, sourceNotFound } from "./source.js";
+import { checkSourceId, type ReplicationSourceId } from "./source.js";
 import { toServiceError, toWireEvent } from "./wire.js";
 
 const SUBSCRIBE_PAGE = 256;
@@ -16,7 +16,8 @@ const SUBSCRIBE_PAGE = 256;
 export async function serveSubscribe(
   call: ServerWritableStream<SubscribeRequest, ReplicationEvent>,
   hub: {
-    sources: ReadonlyMap<string, HubSource>;
+    /** The open source, or throws its open error (failed) or not-found. */
+    source(id: ReplicationSourceId): HubSource;
     open: Set<(error: OmniRelayError) => void>;
     authorizer: HubAuthorizer;
   },
@@ -36,8 +37,7 @@ export async function serveSubscribe(
     const id = checkSourceId({ nodeId: call.request.nodeId, shard: call.request.shard });
     // Authorized before the lookup, so a caller without a grant cannot probe which sources exist.
     await hub.authorizer.authorize(call, { rpc: "subscribe", access: "read", nodeId: id.nodeId });
-    const source = hub.sources.get(sourceKey(id));
-    if (!source) throw sourceNotFound(id);
+    const source = hub.source(id);
     let next = Math.max(1, call.request.fromSequence);
     while (!abort.signal.aborted) {
       const target = source.lastSequence;

@@ -28,10 +28,11 @@ import {
 } from "./gen/omnirelay/replication/v1/hub.js";
 import { HubAuthorizer, type ReplicationHubAuthOptions } from "./hub-auth.js";
 import { servePublish } from "./hub-publish.js";
-import { HubSource, type ReplicationHubSourceStatus } from "./hub-source.js";
+import type { ReplicationHubSourceStatus } from "./hub-source.js";
+import { HubSources } from "./hub-sources.js";
 import { serveSubscribe } from "./hub-subscribe.js";
 import { renderHubMetrics } from "./metrics.js";
-import { checkSourceId, type ReplicationSourceId, sourceKey, sourceNotFound } from "./source.js";
+import { checkSourceId, type ReplicationSourceId, sourceKey } from "./source.js";
 import type { ReplicationHubStore } from "./store.js";
 import { toServiceError } from "./wire.js";
 
@@ -78,6 +79,14 @@ export interface GrpcReplicationHubOptions {
    * @defaultValue []
    */
   readonly sinks?: readonly ResourceLeaseReplicationSink[];
+  /**
+   * A source whose log could not be opened (at start, or when its first hello created it) is served as failed: its
+   * calls are answered with the open error while the other sources are served. A publish hello for it tries the
+   * open again once this long has passed since the last try, so a repaired or restored file comes back without a
+   * restart; Subscribe and Checkpoint never open a log.
+   * @defaultValue 5000
+   */
+  readonly failedSourceRetryMs?: number;
   /** Largest accepted message. @defaultValue 16777216 (16 MiB) */
   readonly maxMessageBytes?: number;
   /** How long `close()` lets calls finish before cancelling them. @defaultValue 5000 */
@@ -102,8 +111,7 @@ export class GrpcReplicationHub implements AsyncDisposable {
   private readonly options: GrpcReplicationHubOptions;
   private readonly logger: Logger;
   private readonly clock: Clock;
-  private readonly sources = new Map<string, Promise<HubSource>>();
-  private readonly opened = new Map<string, HubSource>();
+  private readonly sources: HubSources;
   private readonly open = new Set<(error: OmniRelayError) => void>();
   private readonly authorizer: HubAuthorizer;
   private server: Server | undefined;
@@ -129,9 +137,17 @@ export class GrpcReplicationHub implements AsyncDisposable {
     if (tls && (!tls.key || !tls.cert)) throw OmniRelayError.invalidOption(tls.key ? "tls.cert" : "tls.key");
     if (tls?.requireClientCertificate && !tls.ca) throw OmniRelayError.invalidOption("tls.ca");
     const _busySourceWaitMs = integerOption("busySourceWaitMs", options.busySourceWaitMs, { min: 0, fallback: 1000 });
+    const retryMs = integerOption("failedSourceRetryMs", options.failedSourceRetryMs, { min: 0, fallback: 5000 });
     this.options = options;
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
+    this.sources = new HubSources({
+      store: options.store,
+      sinks: options.sinks ?? [],
+      clock: this.clock,
+      logger: this.logger,
+      retryMs,
+    });
     this.authorizer = new HubAuthorizer(options.auth, {
       tls: tls !== undefined,
       clientCertificates: Boolean(tls?.requireClientCertificate),
@@ -152,9 +168,12 @@ export class GrpcReplicationHub implements AsyncDisposable {
 
   /**
    * Opens the logs the store already has (so their checkpoints are reported at once), binds and serves.
-   * Idempotent while running.
+   * Idempotent while running. A log that cannot be opened does not stop the start: it is logged at error level, the
+   * source is listed as failed (`sourceStatuses()`, `metrics()`, ListSources) and its calls are answered with the
+   * open error, while every other source is served (see `failedSourceRetryMs`).
    * @throws OmniRelayError failed-precondition `resourcelease.replication.grpc.closed` after close; unavailable
-   *   `resourcelease.replication.grpc.store_failed` when a log cannot be opened or the address cannot be bound.
+   *   `resourcelease.replication.grpc.store_failed` when the address cannot be bound; whatever the store's `list()`
+   *   throws (the whole store, not one source).
    */
   start(): Promise<{ port: number }> {
     if (this.current === "running") return Promise.resolve({ port: this.boundPort });
@@ -182,14 +201,14 @@ export class GrpcReplicationHub implements AsyncDisposable {
     await this.close();
   }
 
-  /** Status of every source the hub knows, sorted by key. */
+  /** Status of every source the hub knows, sorted by key; a source whose log failed to open has `failed` set. */
   sourceStatuses(): readonly ReplicationHubSourceStatus[] {
-    return [...this.opened.values()].sort((a, b) => a.key.localeCompare(b.key)).map((s) => s.status());
+    return this.sources.statuses();
   }
 
-  /** The hub's checkpoint (acknowledged sequence) of one source; `undefined` when it has none. */
+  /** The hub's checkpoint (acknowledged sequence) of one source; `undefined` when it has none or it failed to open. */
   checkpoint(source: ReplicationSourceId): number | undefined {
-    return this.opened.get(sourceKey(source))?.lastSequence;
+    return this.sources.opened.get(sourceKey(source))?.lastSequence;
   }
 
   /** Prometheus text exposition of the per-source gauges and counters and the refused calls (see `renderHubMetrics`). */
@@ -202,7 +221,7 @@ export class GrpcReplicationHub implements AsyncDisposable {
 
   private async bind(): Promise<{ port: number }> {
     try {
-      for (const id of await this.options.store.list()) await this.source(checkSourceId(id));
+      await this.sources.openListed();
     } catch (error) {
       this.current = "idle";
       throw error;
@@ -219,10 +238,14 @@ export class GrpcReplicationHub implements AsyncDisposable {
         open: this.open,
         authorizer: this.authorizer,
         busySourceWaitMs: this.options.busySourceWaitMs ?? 1000,
-        source: (id) => this.source(id),
+        source: (id) => this.sources.forPublish(id),
       });
     const subscribe: handleServerStreamingCall<SubscribeRequest, ReplicationEvent> = (call) => {
-      void serveSubscribe(call, { sources: this.opened, open: this.open, authorizer: this.authorizer });
+      void serveSubscribe(call, {
+        source: (id) => this.sources.get(id),
+        open: this.open,
+        authorizer: this.authorizer,
+      });
     };
     const unary = <Req, Res>(
       rpc: string,
@@ -249,9 +272,7 @@ export class GrpcReplicationHub implements AsyncDisposable {
         const id = checkSourceId(call.request);
         // Authorized before the lookup, so a caller without a grant cannot probe which sources exist.
         await this.authorizer.authorize(call, { rpc: "checkpoint", access: "observe", nodeId: id.nodeId });
-        const source = this.opened.get(sourceKey(id));
-        if (!source) throw sourceNotFound(id);
-        return toStatusMessage(source.status());
+        return toStatusMessage(this.sources.get(id).status());
       }),
       listSources: unary("list_sources", async (call) => {
         const identity = await this.authorizer.authenticate(call, "list_sources");
@@ -293,38 +314,6 @@ export class GrpcReplicationHub implements AsyncDisposable {
     );
   }
 
-  private source(id: ReplicationSourceId): Promise<HubSource> {
-    const key = sourceKey(id);
-    let pending = this.sources.get(key);
-    if (!pending) {
-      pending = this.openSource(id, key);
-      this.sources.set(key, pending);
-      pending.catch(() => this.sources.delete(key));
-    }
-    return pending;
-  }
-
-  private async openSource(id: ReplicationSourceId, key: string): Promise<HubSource> {
-    try {
-      const log = await this.options.store.open(id);
-      const source = await HubSource.open(id, log, {
-        sinks: this.options.sinks ?? [],
-        clock: this.clock,
-        logger: this.logger,
-      });
-      this.opened.set(key, source);
-      return source;
-    } catch (error) {
-      throw new OmniRelayError({
-        status: "unavailable",
-        code: ErrorCodes.replicationHub.storeFailed,
-        message: `Cannot open the log of ${key}: ${error instanceof Error ? error.message : String(error)}`,
-        metadata: { "replication.source": key },
-        cause: error,
-      });
-    }
-  }
-
   private async shutdown(graceMs: number): Promise<void> {
     if (this.starting) await this.starting.catch(() => undefined);
     const server = this.server;
@@ -342,13 +331,7 @@ export class GrpcReplicationHub implements AsyncDisposable {
         });
       });
     }
-    for (const source of this.opened.values()) {
-      try {
-        await source.log.close?.();
-      } catch (error) {
-        this.logger.warn({ source: source.key, error: String(error) }, "closing a hub log failed");
-      }
-    }
+    await this.sources.closeAll();
     this.current = "stopped";
   }
 }
@@ -361,5 +344,12 @@ function toStatusMessage(s: ReplicationHubSourceStatus) {
     headSequence: s.headSequence,
     lag: s.lag,
     connected: s.connected,
+    failed: s.failed && {
+      code: s.failed.code,
+      causeCode: s.failed.causeCode ?? "",
+      message: s.failed.message,
+      since: s.failed.since,
+      lastAttemptAt: s.failed.lastAttemptAt,
+    },
   };
 }

@@ -17,7 +17,7 @@ export type {
   ReplicationHubSubscribeOptions,
 } from "./hub-client.js";
 export { GrpcReplicationHubClient } from "./hub-client.js";
-export type { ReplicationHubSourceStatus } from "./hub-source.js";
+export type { ReplicationHubSourceFailure, ReplicationHubSourceStatus } from "./hub-source.js";
 export type { RenderHubMetricsOptions, ReplicationHubDeniedCalls } from "./metrics.js";
 export { renderHubMetrics } from "./metrics.js";
 export type { GrpcReplicatorOverflow } from "./outbox.js";

@@ -90,7 +90,9 @@ const families: ReadonlyArray<{
 
 /**
  * Renders hub source statuses as Prometheus text exposition (format 0.0.4). Labels are `node_id` and `shard`:
- * one series per source, bounded by the number of dispatchers.
+ * one series per source, bounded by the number of dispatchers. A source whose log failed to open has no values to
+ * report: it appears only in `omnirelay_replication_hub_source_failed` (1, with the open error's `code` and its
+ * cause's `cause_code`, both from the fixed set of error codes), every open source there with 0.
  */
 export function renderHubMetrics(
   sources: readonly ReplicationHubSourceStatus[],
@@ -100,17 +102,29 @@ export function renderHubMetrics(
     "# HELP omnirelay_replication_hub_up 1 while the hub serves.",
     "# TYPE omnirelay_replication_hub_up gauge",
     `omnirelay_replication_hub_up ${options.serving === false ? 0 : 1}`,
-    "# HELP omnirelay_replication_hub_sources Sources the hub has a log for.",
+    "# HELP omnirelay_replication_hub_sources Sources the hub knows: open logs and logs that failed to open.",
     "# TYPE omnirelay_replication_hub_sources gauge",
     `omnirelay_replication_hub_sources ${sources.length}`,
   ];
+  const open = sources.filter((s) => !s.failed);
   for (const family of families) {
     lines.push(`# HELP ${family.name} ${family.help}`, `# TYPE ${family.name} ${family.type}`);
-    for (const s of sources) {
+    for (const s of open) {
       lines.push(
         `${family.name}{node_id="${escapeLabel(s.nodeId)}",shard="${escapeLabel(s.shard)}"} ${family.value(s)}`,
       );
     }
+  }
+  lines.push(
+    "# HELP omnirelay_replication_hub_source_failed 1 while the source's log cannot be opened (its calls fail with the code label; the other sources are served).",
+    "# TYPE omnirelay_replication_hub_source_failed gauge",
+  );
+  for (const s of sources) {
+    const labels = `node_id="${escapeLabel(s.nodeId)}",shard="${escapeLabel(s.shard)}"`;
+    const failed = s.failed
+      ? `,code="${escapeLabel(s.failed.code)}",cause_code="${escapeLabel(s.failed.causeCode ?? "")}"`
+      : "";
+    lines.push(`omnirelay_replication_hub_source_failed{${labels}${failed}} ${s.failed ? 1 : 0}`);
   }
   const denied = options.deniedCalls ?? [];
   if (denied.length > 0) {
