@@ -63,6 +63,9 @@ export function queueEngine(queue: ResourceLeaseQueue): QueueEngine {
   return engine;
 }
 
+/** The prefix of a schedule slot's request id (`schedule:<id>:<slot>`, see `slotRequestId`), reserved to slots. */
+const SLOT_REQUEST_ID_PREFIX = "schedule:";
+
 const invalidArgument = (code: ErrorCode, field: string, message: string): OmniRelayError =>
   new OmniRelayError({ status: "invalid-argument", code, message, metadata: { field } });
 
@@ -226,6 +229,17 @@ export class ResourceLeaseQueue implements AsyncDisposable {
     const single = payloads.length === 1;
     const max = this.engine.settings.maxBodyBytes;
     const valid = payloads.map((p, i) => Payload.read(p, requestSite(single ? "payload" : `payloads[${i}]`, max)));
+    for (const [i, p] of valid.entries()) {
+      // A slot's request id (`schedule:<id>:<slot>`) is how a schedule fires each slot once: an enqueue that took one
+      // first would stand in for the slot. A restore may bring such ids back (drained slot items), an enqueue not.
+      if (p.requestId?.startsWith(SLOT_REQUEST_ID_PREFIX)) {
+        throw invalidArgument(
+          ErrorCodes.resourceLease.payloadInvalid,
+          `${single ? "payload" : `payloads[${i}]`}.requestId`,
+          `Request ids starting with '${SLOT_REQUEST_ID_PREFIX}' are reserved for schedules' slots.`,
+        );
+      }
+    }
     return this.engine.enqueue(valid, context);
   }
 

@@ -1,0 +1,46 @@
+import { describe, expect, it } from "vitest";
+import type { ResourceLeaseReplicationEvent } from "../contracts/events.js";
+import { ErrorCodes } from "../errors/codes.js";
+import { fixture, item, rejection } from "./test-helpers.js";
+
+const MINUTE = 60_000;
+const T0 = Date.UTC(2026, 0, 1); // FakeClock's start: a whole minute
+
+const fired = (events: readonly ResourceLeaseReplicationEvent[]) =>
+  events
+    .filter((e) => e.eventType === "Enqueue" && e.metadata["schedule.id"] === "tick")
+    .map((e) => e.item?.payload.requestId);
+
+describe("a schedule's slots", () => {
+  it("own their request ids: an enqueue cannot take one first and stand in for the slot", async () => {
+    const { queue, events, clock } = fixture();
+    await queue.schedules.set({ id: "tick", cron: "* * * * *", payload: item(1) });
+    const slotId = `schedule:tick:${new Date(T0 + MINUTE).toISOString()}`;
+    for (const payloads of [[{ ...item(2), requestId: slotId }], [item(3), { ...item(4), requestId: "schedule:x" }]]) {
+      const error = await rejection(queue.enqueueMany(payloads));
+      expect(error).toMatchObject({ status: "invalid-argument", code: ErrorCodes.resourceLease.payloadInvalid });
+      expect(error.metadata.field).toBe(payloads.length === 1 ? "payload.requestId" : "payloads[1].requestId");
+    }
+    expect(queue.stats().pendingCount).toBe(0); // all or none
+    await queue.enqueue({ ...item(5), requestId: "Schedule:tick" }); // only the exact prefix is reserved
+    clock.advance(MINUTE);
+    expect(fired(events)).toEqual([slotId]);
+    // A drained slot item comes back with its id: a restore may carry one.
+    const drained = await queue.drain();
+    expect(drained.map((i) => i.payload.requestId)).toContain(slotId);
+    expect(await queue.restore(drained)).toBe(drained.length);
+  });
+
+  it("under backfill all, one that found the queue full fires once there is room, as a slot missed while stopped", async () => {
+    const { queue, events, clock } = fixture({ capacity: 1 });
+    await queue.enqueue(item("filler"));
+    await queue.schedules.set({ id: "tick", cron: "* * * * *", payload: item(1), backfill: "all" });
+    clock.advance(MINUTE);
+    expect(fired(events)).toEqual([]);
+    const [filler] = await queue.lease();
+    await queue.complete(filler!.ownershipToken);
+    clock.advance(MINUTE);
+    // The missed slot first (oldest first); the on-time one then finds the queue full again.
+    expect(fired(events)).toEqual([`schedule:tick:${new Date(T0 + MINUTE).toISOString()}`]);
+  });
+});
