@@ -110,7 +110,10 @@ export const resourceLeaseCodes = {
   scheduleTooFrequent: "resourcelease.schedule.too_frequent",
   /** not-found: no schedule has that id; metadata `scheduleId`. */
   scheduleNotFound: "resourcelease.schedule.not_found",
-  /** resource-exhausted: the queue holds the most schedules it may (metadata `limit`). */
+  /**
+   * resource-exhausted: the queue holds the most schedules it may, or their payloads would pass the bytes they may
+   * hold in all (metadata `limit`, and `bytes` for the latter).
+   */
   scheduleTooMany: "resourcelease.schedule.too_many",
 } as const;
 

@@ -11,6 +11,7 @@ export type {
 } from "./options.js";
 export type { ResourceLeaseDispatchSnapshot } from "./pending.js";
 export { ResourceLeaseQueue } from "./queue.js";
+export { SCHEDULE_MAX_BYTES } from "./schedule-runner.js";
 export {
   SCHEDULE_MAX_BACKFILL,
   SCHEDULE_MAX_COUNT,

@@ -19,6 +19,12 @@ import type { ResourceLeaseCallContext } from "./types.js";
 // The queue's side of cron schedules: setting and removing them (events), and firing their slots from the queue's one
 // timer. Internal.
 
+/**
+ * Most bytes the payloads of one queue's schedules hold in all (16 MiB): each is held in memory, in every snapshot and
+ * in `schedule.list`'s one answer, which at 10,000 schedules of 1 MiB was past what a JSON text can hold.
+ */
+export const SCHEDULE_MAX_BYTES = 16 * 1024 * 1024;
+
 /** Sets (creates or replaces) a schedule: a ScheduleUpserted event. */
 export function setSchedule(
   rt: QueueRuntime,
@@ -37,6 +43,16 @@ export function setSchedule(
     });
   }
   const { requestId: _ignored, ...payload } = schedule.payload;
+  let bytes = payloadBytes(payload);
+  for (const [id, record] of s.schedules) if (id !== schedule.id) bytes += payloadBytes(record.definition.payload);
+  if (bytes > SCHEDULE_MAX_BYTES) {
+    throw new OmniRelayError({
+      status: "resource-exhausted",
+      code: ErrorCodes.resourceLease.scheduleTooMany,
+      message: `A queue's schedules hold at most ${SCHEDULE_MAX_BYTES} bytes of payload in all; this one would bring them to ${bytes}.`,
+      metadata: { limit: String(SCHEDULE_MAX_BYTES), bytes: String(bytes) },
+    });
+  }
   rt.tx.emit("ScheduleUpserted", { payload }, { now, context, metadata: scheduleEventMeta(schedule) });
   return scheduleInfo(s.schedules.get(schedule.id)!, now);
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { ResourceLeaseReplicationEvent } from "../contracts/events.js";
 import { ErrorCodes } from "../errors/codes.js";
+import { SCHEDULE_MAX_BYTES } from "./schedule-runner.js";
 import { fixture, item, rejection } from "./test-helpers.js";
 
 const MINUTE = 60_000;
@@ -42,5 +43,23 @@ describe("a schedule's slots", () => {
     clock.advance(MINUTE);
     // The missed slot first (oldest first); the on-time one then finds the queue full again.
     expect(fired(events)).toEqual([`schedule:tick:${new Date(T0 + MINUTE).toISOString()}`]);
+  });
+});
+
+describe("a queue's schedules", () => {
+  it("hold at most SCHEDULE_MAX_BYTES of payload in all; a replacement counts instead of the one it replaces", async () => {
+    const { queue } = fixture();
+    const big = (n: number) => ({ ...item(n), body: new Uint8Array(1_000_000).fill(n) });
+    const fit = Math.floor(SCHEDULE_MAX_BYTES / 1_000_100);
+    for (let i = 0; i < fit; i++) await queue.schedules.set({ id: `s${i}`, cron: "0 0 1 1 *", payload: big(i) });
+    const error = await rejection(queue.schedules.set({ id: "one-more", cron: "0 0 1 1 *", payload: big(99) }));
+    expect(error).toMatchObject({
+      status: "resource-exhausted",
+      code: ErrorCodes.resourceLease.scheduleTooMany,
+      metadata: { limit: String(SCHEDULE_MAX_BYTES) },
+    });
+    await queue.schedules.set({ id: "s0", cron: "0 0 1 1 *", payload: big(7) }); // replaces: same size
+    await queue.schedules.set({ id: "small", cron: "0 0 1 1 *", payload: item(1) });
+    expect(queue.schedules.list()).toHaveLength(fit + 1);
   });
 });
