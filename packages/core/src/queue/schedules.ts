@@ -8,6 +8,7 @@ import type {
   ResourceLeaseScheduleBackfill,
   ResourceLeaseScheduleInfo,
 } from "../wire/schedule.js";
+import { hourIsWildcard, lastSlots, nextSlotAt, type SlotRule } from "./schedule-slots.js";
 
 /** Two consecutive slots of a schedule are at least this far apart (checked when a schedule is set). */
 export const SCHEDULE_MIN_INTERVAL_MS = 10_000;
@@ -33,6 +34,7 @@ export const ScheduleMeta = {
 /** A schedule in the queue's state. `firedThrough`: slots at or before it never fire (the upsert time or a fired slot). */
 export interface ScheduleRecord {
   readonly definition: ResourceLeaseSchedule;
+  /** The expression over the zone's local wall-clock time (see {@link compileCron}). */
   readonly pattern: Cron;
   readonly upsertedAt: number;
   firedThrough: number;
@@ -45,7 +47,11 @@ function invalid(code: string, message: string, metadata: Record<string, string>
   return new OmniRelayError({ status: "invalid-argument", code, message, metadata });
 }
 
-/** Parses a cron expression in a zone (5 or 6 fields, or a nickname). @throws OmniRelayError the schedule codes. */
+/**
+ * Parses a cron expression in a zone (5 or 6 fields, or a nickname). The result matches local wall-clock times (written
+ * as UTC instants); {@link nextSlot} and {@link dueSlots} turn them into instants in the zone.
+ * @throws OmniRelayError the schedule codes.
+ */
 export function compileCron(cron: string, timezone: string): Cron {
   try {
     new Intl.DateTimeFormat("en-US", { timeZone: timezone });
@@ -56,7 +62,7 @@ export function compileCron(cron: string, timezone: string): Cron {
     });
   }
   try {
-    return new Cron(cron, { paused: true, timezone, mode: "5-or-6-parts" });
+    return new Cron(cron, { paused: true, utcOffset: 0, mode: "5-or-6-parts" });
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw invalid(ErrorCodes.resourceLease.scheduleCronInvalid, `Invalid cron expression: ${reason}`, {
@@ -85,6 +91,7 @@ export function checkSchedule(schedule: ResourceLeaseSchedule, now: number): Cro
     );
   }
   const pattern = compileCron(schedule.cron, schedule.timezone);
+  // Checked over local times (the same whichever daylight-saving change is near); a gap's times fire once after it.
   const runs = pattern.nextRuns(20, new Date(now)).map((d) => d.getTime());
   if (runs.length === 0) {
     throw invalid(ErrorCodes.resourceLease.scheduleNeverFires, "The cron expression has no future slot.", {
@@ -163,40 +170,30 @@ export function slotPayload(record: ScheduleRecord, slot: number): ResourceLease
   return { ...payload, requestId: slotRequestId(record.definition.id, slot) };
 }
 
-/** The first slot after `after`, or undefined when there is none. */
+function slotRule(record: ScheduleRecord): SlotRule {
+  const { cron, timezone } = record.definition;
+  return { wall: record.pattern, zone: timezone, realTime: hourIsWildcard(cron) };
+}
+
+/**
+ * The first slot after `after`, or undefined when there is none. Slots follow the zone's daylight-saving changes: with
+ * a wildcard hour field, every instant whose local time matches (a repeated hour fires twice, a skipped one not at
+ * all); otherwise each matching local time once, at its first occurrence, or at the first instant after a gap.
+ */
 export function nextSlot(record: ScheduleRecord, after: number): number | undefined {
-  return record.pattern.nextRun(new Date(after))?.getTime();
+  return nextSlotAt(slotRule(record), after);
 }
 
 /**
  * The slots a schedule fires at `now`, oldest first: those after `firedThrough` up to `now` that its backfill policy
  * keeps — the latest when it is on time (`skip`) or within the window (`latest`), every one within the window (`all`,
- * at most {@link SCHEDULE_MAX_BACKFILL}).
+ * at most {@link SCHEDULE_MAX_BACKFILL}, the most recent). The same slots {@link nextSlot} steps through.
  */
 export function dueSlots(record: ScheduleRecord, now: number): number[] {
   const { backfill, backfillWindowMs } = record.definition;
   const reach = backfill === "skip" ? SCHEDULE_ON_TIME_MS : backfillWindowMs;
   const after = Math.max(record.firedThrough, now - reach);
-  const keep = (slots: number[]) => (backfill === "all" ? slots : slots.slice(-1));
-  // The usual case is one slot (the timer came on time): walk forward from `after` (croner's steps cost about a
-  // millisecond in a zone). After a long outage, ask for the most recent ones instead.
-  const slots: number[] = [];
-  for (let at = after; slots.length < 64; ) {
-    const next = nextSlot(record, at);
-    if (next === undefined || next > now) return keep(slots);
-    slots.push(next);
-    at = next;
-  }
-  // previousRuns counts a run in the reference's own second, so a reference of now + 1 includes a slot at now.
-  const runs = record.pattern.previousRuns(backfill === "all" ? SCHEDULE_MAX_BACKFILL : 1, new Date(now + 1));
-  const recent: number[] = [];
-  for (const run of runs) {
-    const at = run.getTime();
-    if (at > now) continue;
-    if (at <= after) break;
-    recent.push(at);
-  }
-  return recent.reverse();
+  return lastSlots(slotRule(record), { after, now }, backfill === "all" ? SCHEDULE_MAX_BACKFILL : 1);
 }
 
 /** A schedule as `schedule.list` answers it. */
