@@ -4,10 +4,8 @@ import {
   openResourceLeaseSession,
   type ResourceLeaseSession,
   requestSite,
-  type SessionClientFrame,
   SessionClientFrameMessage,
   type SessionLimits,
-  type SessionResult,
   SessionServerFrameMessage,
 } from "@omnirelay/core/wire";
 import { metadataToHeaders, transportSecurity } from "./call-meta.js";
@@ -54,7 +52,6 @@ export class GrpcSessions {
       else call.end();
     };
     call.on("error", () => {}); // a client that went away: the session ends on "cancelled"
-    const unanswered = new Unanswered();
     try {
       if (!running) {
         throw new OmniRelayError({
@@ -95,7 +92,6 @@ export class GrpcSessions {
                 }),
               );
             }
-            if (frame.results) unanswered.answered(frame.results);
           },
           close: (error) => {
             this.live.delete(session);
@@ -109,20 +105,11 @@ export class GrpcSessions {
       }
       this.live.add(session);
       call.sendMetadata(new Metadata());
-      call.on("data", (message: unknown) => this.receive(session, message, unanswered));
+      call.on("data", (message: unknown) => this.receive(session, message));
       // The worker half-closed: it ended the session itself, and may still read. Nothing more is granted, and the
       // settlements it sent are answered before the session ends. A dropped connection ends the read side too, just
       // before "cancelled": handled on the next turn, so a cancellation that follows counts as what it is.
-      call.on("end", () =>
-        setImmediate(() => {
-          if (unanswered.size === 0) {
-            session.end();
-            return;
-          }
-          session.receive({ stop: true });
-          unanswered.onceAllAnswered(() => session.end());
-        }),
-      );
+      call.on("end", () => setImmediate(() => session.finish()));
       call.on("cancelled", () => session.lost()); // the connection dropped (or keepalive closed it) under the call
     } catch (thrown) {
       const error = OmniRelayError.from(thrown);
@@ -141,7 +128,7 @@ export class GrpcSessions {
     for (const session of [...this.live]) session.fail(error);
   }
 
-  private receive(session: ResourceLeaseSession, message: unknown, unanswered: Unanswered): void {
+  private receive(session: ResourceLeaseSession, message: unknown): void {
     if (message instanceof OversizedRequest) {
       session.fail(
         new OmniRelayError({
@@ -156,7 +143,6 @@ export class GrpcSessions {
     try {
       if (message instanceof MalformedRequest) throw message.error("Session");
       const frame = SessionClientFrameMessage.read(message, requestSite("", this.o.maxFrameBytes));
-      unanswered.received(frame);
       session.receive(frame);
     } catch (thrown) {
       const cause = OmniRelayError.from(thrown);
@@ -169,43 +155,5 @@ export class GrpcSessions {
         }),
       );
     }
-  }
-}
-
-/**
- * The operations (complete, fail, heartbeat) a worker sent on a session and has no result for yet, counted by id (a
- * worker may reuse one). Lets a half-closed session answer what it was sent before it ends.
- */
-class Unanswered {
-  private readonly pending = new Map<number, number>();
-  private waiter: (() => void) | undefined;
-
-  /** How many ids have an operation without a result. */
-  get size(): number {
-    return this.pending.size;
-  }
-
-  received(frame: SessionClientFrame): void {
-    for (const ops of [frame.complete, frame.fail, frame.heartbeat]) {
-      for (const op of ops ?? []) this.pending.set(op.id, (this.pending.get(op.id) ?? 0) + 1);
-    }
-  }
-
-  answered(results: readonly SessionResult[]): void {
-    for (const { id } of results) {
-      const left = (this.pending.get(id) ?? 0) - 1;
-      if (left > 0) this.pending.set(id, left);
-      else this.pending.delete(id);
-    }
-    if (this.pending.size === 0 && this.waiter) {
-      const waiter = this.waiter;
-      this.waiter = undefined;
-      waiter();
-    }
-  }
-
-  /** Calls `done` once every operation received so far has its result (the session may end before: then never). */
-  onceAllAnswered(done: () => void): void {
-    this.waiter = done;
   }
 }

@@ -10,6 +10,7 @@ import type {
 } from "../dispatcher/types.js";
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
+import { wellFormed } from "../wire/values.js";
 import { canonicalIpAddress } from "./ip-address.js";
 import { optionalStrings } from "./options.js";
 import { buildVerifyOptions, resolveJwtKey } from "./principal-binding-jwt.js";
@@ -208,7 +209,7 @@ export class PrincipalBindingMiddleware implements UnaryInboundMiddleware {
       throw invalidToken("principal_claim_missing", `The token has no '${this.principalClaim}' claim.`);
     }
     // A lone surrogate (a JSON escape in the claim) would be stored as U+FFFD by every log: a principal no copy keeps.
-    if (!(value as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+    if (!wellFormed(value)) {
       throw invalidToken(
         "principal_claim_invalid",
         `The token's '${this.principalClaim}' claim is not well-formed Unicode.`,

@@ -11,9 +11,9 @@ export type {
 } from "./options.js";
 export type { ResourceLeaseDispatchSnapshot } from "./pending.js";
 export { ResourceLeaseQueue } from "./queue.js";
-export { SCHEDULE_MAX_BYTES } from "./schedule-runner.js";
 export {
   SCHEDULE_MAX_BACKFILL,
+  SCHEDULE_MAX_BYTES,
   SCHEDULE_MAX_COUNT,
   SCHEDULE_MIN_INTERVAL_MS,
   SCHEDULE_ON_TIME_MS,

@@ -28,6 +28,7 @@ import {
   type ResourceLeaseKeyStatsOptions,
 } from "./key-stats.js";
 import type { ResourceLeaseQueueOptions } from "./options.js";
+import { SLOT_REQUEST_ID_PREFIX } from "./schedules.js";
 import { ResourceLeaseSchedules } from "./schedules-api.js";
 import { captureSnapshot, captureSnapshotView, type ResourceLeaseQueueSnapshot, restoreSnapshot } from "./snapshot.js";
 import type { ResourceLeaseQueueSnapshotView } from "./snapshot-view.js";
@@ -62,9 +63,6 @@ export function queueEngine(queue: ResourceLeaseQueue): QueueEngine {
   if (!engine) throw new TypeError("Not a ResourceLeaseQueue of this copy of @omnirelay/core.");
   return engine;
 }
-
-/** The prefix of a schedule slot's request id (`schedule:<id>:<slot>`, see `slotRequestId`), reserved to slots. */
-const SLOT_REQUEST_ID_PREFIX = "schedule:";
 
 const invalidArgument = (code: ErrorCode, field: string, message: string): OmniRelayError =>
   new OmniRelayError({ status: "invalid-argument", code, message, metadata: { field } });

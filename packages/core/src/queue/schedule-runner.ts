@@ -7,6 +7,7 @@ import {
   checkSchedule,
   dueSlots,
   nextSlot,
+  SCHEDULE_MAX_BYTES,
   SCHEDULE_MAX_COUNT,
   ScheduleMeta,
   type ScheduleRecord,
@@ -18,12 +19,6 @@ import type { ResourceLeaseCallContext } from "./types.js";
 
 // The queue's side of cron schedules: setting and removing them (events), and firing their slots from the queue's one
 // timer. Internal.
-
-/**
- * Most bytes the payloads of one queue's schedules hold in all (16 MiB): each is held in memory, in every snapshot and
- * in `schedule.list`'s one answer, which at 10,000 schedules of 1 MiB was past what a JSON text can hold.
- */
-export const SCHEDULE_MAX_BYTES = 16 * 1024 * 1024;
 
 /** Sets (creates or replaces) a schedule: a ScheduleUpserted event. */
 export function setSchedule(

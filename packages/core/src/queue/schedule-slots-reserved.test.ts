@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { ResourceLeaseReplicationEvent } from "../contracts/events.js";
 import { ErrorCodes } from "../errors/codes.js";
-import { SCHEDULE_MAX_BYTES } from "./schedule-runner.js";
+import { SCHEDULE_MAX_BYTES } from "./schedules.js";
 import { fixture, item, rejection } from "./test-helpers.js";
 
 const MINUTE = 60_000;

@@ -18,6 +18,13 @@ export const SCHEDULE_ON_TIME_MS = 60_000;
 export const SCHEDULE_MAX_BACKFILL = 1000;
 /** Most schedules one queue holds. */
 export const SCHEDULE_MAX_COUNT = 10_000;
+/**
+ * Most bytes the payloads of one queue's schedules hold in all (16 MiB): each is held in memory, in every snapshot and
+ * in `schedule.list`'s one answer, which at 10,000 schedules of 1 MiB was past what a JSON text can hold.
+ */
+export const SCHEDULE_MAX_BYTES = 16 * 1024 * 1024;
+/** The prefix of a slot's request id (see {@link slotRequestId}): reserved to slots, an enqueue may not use it. */
+export const SLOT_REQUEST_ID_PREFIX = "schedule:";
 
 const SCHEDULE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -160,7 +167,7 @@ export function scheduleFromEvent(event: ResourceLeaseReplicationEvent): Schedul
 
 /** The request id of a schedule's slot: `schedule:<id>:<slot, ISO-8601 UTC>`. */
 export function slotRequestId(scheduleId: string, slot: number): string {
-  return `schedule:${scheduleId}:${new Date(slot).toISOString()}`;
+  return `${SLOT_REQUEST_ID_PREFIX}${scheduleId}:${new Date(slot).toISOString()}`;
 }
 
 /** The item a slot enqueues: the schedule's payload with the slot's request id. */

@@ -18,7 +18,7 @@ import { text } from "../wire/values.js";
 import type * as M from "./messages.js";
 import { ResourceLeaseProcedures, type ResourceLeaseVerb, ResourceLeaseVerbs } from "./procedures.js";
 import type * as S from "./schedule-messages.js";
-import { registerSessionHost } from "./session.js";
+import { registerSessionHost } from "./session-open.js";
 
 export { type ResourceLeaseVerb, ResourceLeaseVerbs } from "./procedures.js";
 

@@ -1,99 +1,17 @@
-import type { Logger } from "../contracts/health.js";
 import type { ResourceLeaseOwnershipToken } from "../contracts/payload.js";
-import type { Dispatcher } from "../dispatcher/dispatcher.js";
 import type { RequestMeta } from "../dispatcher/types.js";
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
-import type { PeerLeaseHealthTracker } from "../peers/index.js";
-import type { QueueEngine } from "../queue/engine.js";
 import type { ResourceLeaseCallContext } from "../queue/types.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
 import {
   type SessionClientFrame,
   type SessionFailOp,
   type SessionResult,
-  type SessionServerFrame,
   type SessionTokenOp,
   sessionErrorFrame,
 } from "./session-messages.js";
-
-/** What a session needs from the component that serves its namespace. Internal. */
-export interface SessionHost {
-  readonly engine: QueueEngine;
-  readonly tracker: PeerLeaseHealthTracker | undefined;
-  readonly logger: Logger;
-  context(meta: RequestMeta): ResourceLeaseCallContext;
-}
-
-/** Where a session's frames go, and how it is closed, on one transport. */
-export interface SessionSink {
-  send(frame: SessionServerFrame): void;
-  /** Ends the stream; `error` (already sent as an error frame) says why, none for a normal end. */
-  close(error?: OmniRelayError): void;
-}
-
-/** Limits of a worker session. */
-export interface SessionLimits {
-  /** Most credit a session may hold (granted and not yet used). @defaultValue 1000 */
-  readonly maxCredit?: number;
-  /** A session that sends nothing (not even a keep-alive) for this long is closed `omnirelay.session.idle`. @defaultValue 60000 */
-  readonly idleTimeoutMs?: number;
-  /**
-   * The transport pings the worker this often (a WebSocket ping; HTTP/2 keepalive pings on gRPC); a worker that does
-   * not answer before the next ping is cut off: its session ends `omnirelay.session.idle`, so no more grants go into
-   * a link that is down, and its peer is marked disconnected. An answer keeps an idle worker's peer healthy.
-   * @defaultValue 10000
-   */
-  readonly pingIntervalMs?: number;
-}
-
-/** Options of {@link openResourceLeaseSession}. */
-export interface OpenSessionOptions extends SessionLimits {
-  readonly namespace: string;
-  /** The stream's metadata as a transport read it (any `procedure`: it is set per verb for the checks). */
-  readonly meta: RequestMeta;
-  readonly sink: SessionSink;
-}
-
-/** The verbs a session acts as; opening one passes each verb's middleware (auth, authorization, rate limits). */
-export const SESSION_VERBS = ["lease", "heartbeat", "complete", "fail"] as const;
-
-const hosts = new WeakMap<Dispatcher, Map<string, SessionHost>>();
-
-/** Makes a component's namespace reachable by sessions. Internal: the component calls it. */
-export function registerSessionHost(dispatcher: Dispatcher, namespace: string, host: SessionHost): void {
-  const map = hosts.get(dispatcher) ?? new Map<string, SessionHost>();
-  hosts.set(dispatcher, map);
-  map.set(namespace.toLowerCase(), host);
-}
-
-/**
- * Opens a worker session on `namespace` for a transport: the stream's metadata passes the middleware of
- * `{namespace}::lease`, `::heartbeat`, `::complete` and `::fail` (so authentication and authorization are those of
- * the unary verbs), then every operation the session carries acts as that peer and principal.
- * @throws OmniRelayError what the middleware refuses with (unauthenticated, permission-denied, …); unimplemented
- * `omnirelay.procedure.not_found` when no component serves the namespace.
- */
-export async function openResourceLeaseSession(
-  dispatcher: Dispatcher,
-  options: OpenSessionOptions,
-): Promise<ResourceLeaseSession> {
-  const host = hosts.get(dispatcher)?.get(options.namespace.toLowerCase());
-  if (!host) {
-    throw new OmniRelayError({
-      status: "unimplemented",
-      code: ErrorCodes.rpc.procedureNotFound,
-      message: `No resourcelease component serves namespace '${options.namespace}'.`,
-      metadata: { procedure: `${options.namespace}::lease` },
-    });
-  }
-  let admitted: RequestMeta | undefined;
-  for (const verb of SESSION_VERBS) {
-    const meta = await dispatcher.admit({ ...options.meta, procedure: `${options.namespace}::${verb}` });
-    admitted ??= meta;
-  }
-  return new ResourceLeaseSession({ ...options, host, meta: admitted as RequestMeta });
-}
+import type { SessionHost, SessionLimits, SessionSink } from "./session-open.js";
 
 /** How long a session waits between lease calls on a queue whose `maxWaitMs` is 0 (it cannot long-poll). */
 const NO_LONG_POLL_RETRY_MS = 50;
@@ -127,6 +45,10 @@ export class ResourceLeaseSession {
   private sending: Promise<unknown> = Promise.resolve();
   private open = true;
   private idleTimer: TimerHandle | undefined;
+  /** Frames whose settlements are being applied, not yet answered. */
+  private settling = 0;
+  /** The worker half-closed (see `finish`): the session ends once `settling` is 0. */
+  private finishing = false;
   /** Ends the session when its credential expires (see `armExpiry`). */
   private expiryTimer: TimerHandle | undefined;
 
@@ -166,7 +88,12 @@ export class ResourceLeaseSession {
     }
     const hasOps = Boolean(frame.complete?.length || frame.fail?.length || frame.heartbeat?.length);
     // Frames settle concurrently (results carry ids), so settlements of several frames share one log commit.
-    if (hasOps) this.settle(frame).catch((error: unknown) => this.fail(error));
+    if (hasOps) {
+      this.settling++;
+      this.settle(frame)
+        .catch((error: unknown) => this.fail(error))
+        .finally(() => this.settled());
+    }
     if (frame.stop) this.stop();
     if (credit > 0) {
       this.credit += credit;
@@ -194,6 +121,26 @@ export class ResourceLeaseSession {
     void this.sending.then(() => {
       if (this.open) this.sink.send({ stopped: true });
     });
+  }
+
+  /**
+   * The worker half-closed the stream: it sends nothing more and may still read. Nothing more is granted (as after a
+   * `stop`, answered `stopped`), the settlements it sent are answered, then the session ends.
+   */
+  finish(): void {
+    if (!this.open) return;
+    if (this.settling === 0) {
+      this.end();
+      return;
+    }
+    this.finishing = true;
+    this.stop();
+  }
+
+  /** A frame's settlements were answered (or the session failed): a finishing session ends after the last. */
+  private settled(): void {
+    this.settling--;
+    if (this.finishing && this.settling === 0) this.end();
   }
 
   /** The transport heard from the worker (a ping answered): a liveness signal of its peer, like a poll. */

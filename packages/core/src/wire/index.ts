@@ -104,14 +104,7 @@ export function decodePendingItem(json: unknown, options: DecodePendingItemOptio
     responseSite(options.field ?? "item"),
   ) as ResourceLeasePendingItem;
 }
-export {
-  type OpenSessionOptions,
-  openResourceLeaseSession,
-  type ResourceLeaseSession,
-  SESSION_VERBS,
-  type SessionLimits,
-  type SessionSink,
-} from "../resourcelease/session.js";
+export type { ResourceLeaseSession } from "../resourcelease/session.js";
 export {
   isSessionOutbound,
   type SessionChannel,
@@ -129,5 +122,12 @@ export {
   type SessionTokenOp,
   sessionErrorFrame,
 } from "../resourcelease/session-messages.js";
+export {
+  type OpenSessionOptions,
+  openResourceLeaseSession,
+  SESSION_VERBS,
+  type SessionLimits,
+  type SessionSink,
+} from "../resourcelease/session-open.js";
 /** Worker sessions (docs/protocol.md, "Worker sessions"): the frames, and the hooks a transport serves them with. */
 export type { HttpInboundSessionOptions } from "../transport/http/inbound-options.js";

@@ -13,7 +13,8 @@ export function absent(value: unknown): value is undefined | null {
   return value === undefined || value === null;
 }
 
-const wellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+/** Whether `s` is well-formed Unicode (no lone surrogate). Internal. */
+export const wellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 /** Options of {@link text}. */
 export interface TextRules {

@@ -7,12 +7,9 @@ import { decodeJsonBody } from "../../dispatcher/json-codec.js";
 import type { RequestMeta } from "../../dispatcher/types.js";
 import { ErrorCodes } from "../../errors/codes.js";
 import { OmniRelayError } from "../../errors/omnirelay-error.js";
-import {
-  openResourceLeaseSession,
-  type ResourceLeaseSession,
-  type SessionLimits,
-} from "../../resourcelease/session.js";
+import type { ResourceLeaseSession } from "../../resourcelease/session.js";
 import { SessionClientFrameMessage, SessionServerFrameMessage } from "../../resourcelease/session-messages.js";
+import { openResourceLeaseSession, type SessionLimits } from "../../resourcelease/session-open.js";
 import { requestSite } from "../../wire/site.js";
 import { rawErrorResponse } from "./errors.js";
 import { lowerHeaders, security } from "./request.js";
