@@ -1,37 +1,12 @@
 import { jetstream } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
-import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { encodeReplicationEvent } from "@omnirelay/core/wire";
 import { afterAll, describe, expect, it } from "vitest";
 import { JetStreamErrorCodes } from "../src/index.js";
-import { collect, digestOf, testStream } from "./helpers.js";
+import { big, collect, digestOf, heartbeats, numbers, testStream } from "./helpers.js";
 
 const js = testStream();
 afterAll(() => js.remove());
-
-const T0 = 1_700_000_000_000;
-
-function heartbeats(from: number, to: number): ResourceLeaseReplicationEvent[] {
-  const out: ResourceLeaseReplicationEvent[] = [];
-  for (let n = from; n <= to; n++)
-    out.push({ sequenceNumber: n, eventType: "Heartbeat", timestamp: T0 + n, metadata: {} });
-  return out;
-}
-
-/** An Enqueue numbered `n` whose body has `bytes` bytes (its JSON holds them as base64, 4/3 as many). */
-function big(n: number, bytes: number): ResourceLeaseReplicationEvent {
-  const body = new Uint8Array(bytes).map((_, i) => (i * 31 + n) & 0xff);
-  const payload = { resourceType: "blob", resourceId: `b${n}`, partitionKey: "p", payloadEncoding: "bin", body };
-  return {
-    sequenceNumber: n,
-    eventType: "Enqueue",
-    timestamp: T0 + n,
-    item: { payload, sequenceId: n, attempt: 1, enqueuedAt: T0 },
-    metadata: {},
-  };
-}
-
-const numbers = (events: readonly ResourceLeaseReplicationEvent[]) => events.map((e) => e.sequenceNumber);
 
 describe("group commit", () => {
   it("stores a publish of 500 events as one message", async () => {

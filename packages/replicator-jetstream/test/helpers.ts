@@ -126,3 +126,30 @@ export async function rejectionOf(promise: Promise<unknown>): Promise<OmniRelayE
   if (!isOmniRelayError(error)) throw new Error(`expected an OmniRelayError, got ${String(error)}`);
   return error;
 }
+
+const T0 = 1_700_000_000_000;
+
+/** Heartbeat events numbered `from`..`to`. */
+export function heartbeats(from: number, to: number): ResourceLeaseReplicationEvent[] {
+  const out: ResourceLeaseReplicationEvent[] = [];
+  for (let n = from; n <= to; n++) {
+    out.push({ sequenceNumber: n, eventType: "Heartbeat", timestamp: T0 + n, metadata: {} });
+  }
+  return out;
+}
+
+/** An Enqueue numbered `n` whose body has `bytes` bytes (its JSON holds them as base64, 4/3 as many). */
+export function big(n: number, bytes: number): ResourceLeaseReplicationEvent {
+  const body = new Uint8Array(bytes).map((_, i) => (i * 31 + n) & 0xff);
+  const payload = { resourceType: "blob", resourceId: `b${n}`, partitionKey: "p", payloadEncoding: "bin", body };
+  return {
+    sequenceNumber: n,
+    eventType: "Enqueue",
+    timestamp: T0 + n,
+    item: { payload, sequenceId: n, attempt: 1, enqueuedAt: T0 },
+    metadata: {},
+  };
+}
+
+/** The sequence numbers of events. */
+export const numbers = (events: readonly ResourceLeaseReplicationEvent[]) => events.map((e) => e.sequenceNumber);

@@ -1,38 +1,20 @@
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
-import { Client, credentials, status as GrpcStatus, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { status as GrpcStatus } from "@grpc/grpc-js";
 import { Dispatcher, ResourceLeaseDispatcherComponent, type ResourceLeaseQueueOptions } from "@omnirelay/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { DrainResponse } from "../src/gen/omnirelay/resourcelease/v1/resourcelease.js";
 import { GrpcInbound } from "../src/index.js";
-import { Cleanup } from "./harness.js";
+import { type RawAnswer as Answer, Cleanup, rawBytesCaller } from "./harness.js";
 
 // Findings 1, 2 and 7 of the hardening issue over gRPC, with request bytes written by hand, so the tests can send what
 // no well-behaved client would: int64 values past 2^53, dates outside the Date range, MiB strings.
-
-const SERVICE = "/omnirelay.resourcelease.v1.ResourceLeaseService";
-const identity = (b: Buffer) => b;
-
-type Answer = { error?: ServiceError; value?: Buffer };
 
 async function stack(cleanup: Cleanup, queueOptions: ResourceLeaseQueueOptions = {}) {
   const dispatcher = new Dispatcher({ service: "hardening" });
   const component = cleanup.add(new ResourceLeaseDispatcherComponent(dispatcher, { queueOptions }));
   const inbound = cleanup.add(new GrpcInbound({ dispatcher }));
   const { port } = await inbound.start();
-  const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
-  cleanup.add({ close: async () => client.close() });
-  const call = (method: string, bytes: Uint8Array): Promise<Answer> =>
-    new Promise((resolve) =>
-      client.makeUnaryRequest(
-        `${SERVICE}/${method}`,
-        identity,
-        identity,
-        Buffer.from(bytes),
-        new Metadata(),
-        { deadline: Date.now() + 30_000 },
-        (error, value) => resolve(error ? { error } : { value: value as Buffer }),
-      ),
-    );
+  const { call } = rawBytesCaller(cleanup, port);
   return { component, call };
 }
 

@@ -1,4 +1,4 @@
-import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import {
   Dispatcher,
   type DispatcherOptions,
@@ -142,6 +142,35 @@ export function rawRpc(
       resolve(error ? { error } : { value: value as Record<string, unknown> }),
     );
   });
+}
+
+/** An answer to a call made with request bytes written by hand: the error, or the response's bytes. */
+export type RawAnswer = { error?: ServiceError; value?: Buffer };
+
+/**
+ * Calls of `ResourceLeaseService` methods with request bytes written by hand (so a test can send what no well-behaved
+ * client would), over a client to `127.0.0.1:port` that `cleanup` closes (returned too); a 30 s gRPC deadline each.
+ */
+export function rawBytesCaller(
+  cleanup: Cleanup,
+  port: number,
+): { call: (method: string, bytes: Uint8Array) => Promise<RawAnswer>; client: Client } {
+  const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+  cleanup.add({ close: async () => client.close() });
+  const identity = (b: Buffer) => b;
+  const call = (method: string, bytes: Uint8Array): Promise<RawAnswer> =>
+    new Promise((resolve) =>
+      client.makeUnaryRequest(
+        `/omnirelay.resourcelease.v1.ResourceLeaseService/${method}`,
+        identity,
+        identity,
+        Buffer.from(bytes),
+        new Metadata(),
+        { deadline: Date.now() + 30_000 },
+        (error, value) => resolve(error ? { error } : { value: value as Buffer }),
+      ),
+    );
+  return { call, client };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
-import { Client, credentials, status as GrpcStatus, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { type Client, status as GrpcStatus, Metadata } from "@grpc/grpc-js";
 import { Dispatcher, ErrorCodes, HttpInbound, ResourceLeaseDispatcherComponent } from "@omnirelay/core";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -7,16 +7,14 @@ import {
   SessionServerFrame,
 } from "../src/gen/omnirelay/resourcelease/v1/resourcelease.js";
 import { GrpcInbound } from "../src/index.js";
-import { Cleanup } from "./harness.js";
+import { type RawAnswer as Answer, Cleanup, rawBytesCaller } from "./harness.js";
 
 // Request bytes written by hand, so the tests can send what no well-behaved client would: string fields that are not
 // UTF-8, a map key `__proto__`, messages over the inbound's limit. Where HTTP has the same fault, its answer is the
 // reference.
 
-const SERVICE = "/omnirelay.resourcelease.v1.ResourceLeaseService";
 const identity = (b: Buffer) => b;
 const utf8 = (text: string) => Buffer.from(text, "utf8");
-type Answer = { error?: ServiceError; value?: Buffer };
 
 async function stack(cleanup: Cleanup, maxMessageBytes?: number) {
   const dispatcher = new Dispatcher({ service: "strict" });
@@ -25,20 +23,7 @@ async function stack(cleanup: Cleanup, maxMessageBytes?: number) {
   const http = cleanup.add(new HttpInbound({ dispatcher }));
   const { port } = await inbound.start();
   const httpPort = (await http.start()).port;
-  const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
-  cleanup.add({ close: async () => client.close() });
-  const call = (method: string, bytes: Uint8Array): Promise<Answer> =>
-    new Promise((resolve) =>
-      client.makeUnaryRequest(
-        `${SERVICE}/${method}`,
-        identity,
-        identity,
-        Buffer.from(bytes),
-        new Metadata(),
-        { deadline: Date.now() + 30_000 },
-        (error, value) => resolve(error ? { error } : { value: value as Buffer }),
-      ),
-    );
+  const { call, client } = rawBytesCaller(cleanup, port);
   const httpCall = async (verb: string, body: string | Buffer) => {
     const res = await fetch(`http://127.0.0.1:${httpPort}/`, {
       method: "POST",
