@@ -2,7 +2,7 @@ import { Agent, type IncomingHttpHeaders, request } from "node:http";
 import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ResourceLeaseControlPlaneOptions } from "../src/index.js";
-import { closeAll, onClose, signJwt, startNode } from "./harness.js";
+import { closeAll, mounts, onClose, signJwt } from "./harness.js";
 
 // Probe findings: an oversized POST body was answered `Connection: keep-alive` and the connection then reset under
 // the next request on it; a method a route does not serve was answered 405 with a hand-made body (status
@@ -46,14 +46,6 @@ function send(url: string, { method, headers = {}, body, agent }: Sent): Promise
     req.on("error", reject);
     req.end(body);
   });
-}
-
-/** The control plane on both mounts: the RPC port (fallback) and a port of its own. */
-async function mounts(options: ResourceLeaseControlPlaneOptions = {}) {
-  const node = await startNode(options);
-  const own = await node.control.listen();
-  onClose(() => own.close());
-  return { node, bases: { "RPC port": node.url, "own port": own.url } };
 }
 
 /** A keep-alive agent with one connection per origin, so consecutive requests share it when they may. */

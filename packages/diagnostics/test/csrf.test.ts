@@ -1,7 +1,7 @@
 import { request } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
-import { ResourceLeaseControlPlane, type ResourceLeaseControlPlaneOptions } from "../src/index.js";
-import { closeAll, onClose, signJwt, startNode } from "./harness.js";
+import { ResourceLeaseControlPlane } from "../src/index.js";
+import { closeAll, mounts, signJwt } from "./harness.js";
 
 // Issue #13, finding 6: a web page could drive the control plane. A browser sends a cross-origin POST with
 // `Content-Type: text/plain` without a preflight, so every state-changing endpoint must insist on JSON and refuse
@@ -45,14 +45,6 @@ function send(url: string, { method, headers, body }: Sent): Promise<Answer> {
     req.on("error", reject);
     req.end(body);
   });
-}
-
-/** The control plane on both mounts: the RPC port (fallback) and a port of its own. */
-async function mounts(options: ResourceLeaseControlPlaneOptions = {}) {
-  const node = await startNode(options);
-  const own = await node.control.listen();
-  onClose(() => own.close());
-  return { node, bases: { "RPC port": node.url, "own port": own.url } };
 }
 
 const json = { "content-type": "application/json" };

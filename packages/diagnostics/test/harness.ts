@@ -135,3 +135,11 @@ export async function openSse(url: string, headers: Record<string, string> = {})
     close: () => abort.abort(),
   };
 }
+
+/** The control plane on both mounts: the RPC port (fallback) and a port of its own. */
+export async function mounts(options: ResourceLeaseControlPlaneOptions = {}) {
+  const node = await startNode(options);
+  const own = await node.control.listen();
+  onClose(() => own.close());
+  return { node, bases: { "RPC port": node.url, "own port": own.url } };
+}
