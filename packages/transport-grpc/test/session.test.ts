@@ -269,6 +269,22 @@ describe("worker sessions over gRPC", () => {
     expect(await s.client.lease({ waitMs: 0 })).toHaveLength(1);
   });
 
+  it("refuses a session whose deadline metadata is malformed, as a unary call with it is refused", async () => {
+    const s = await stack();
+    const raw = new Client(s.address, credentials.createInsecure());
+    cleanups.push(async () => raw.close());
+    const method = ResourceLeaseServiceService.session;
+    const metadata = new Metadata();
+    metadata.set("rpc-ttl-ms", "abc");
+    const call = raw.makeBidiStreamRequest(method.path, (b: Buffer) => b, method.responseDeserialize, metadata);
+    const status = new Promise<{ code: number; metadata: Metadata }>((resolve) => call.on("status", resolve));
+    call.on("error", () => {});
+    call.on("data", () => {});
+    const refused = await status;
+    expect(refused.code).toBe(3); // INVALID_ARGUMENT
+    expect(refused.metadata.get("omnirelay-error-code")).toEqual([ErrorCodes.rpc.requestInvalidHeader]);
+  });
+
   it("refuses an unauthenticated session when auth is on, and accepts an authorized one", async () => {
     const s = await stack({
       middleware: [

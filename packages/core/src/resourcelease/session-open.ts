@@ -3,6 +3,7 @@ import type { Dispatcher } from "../dispatcher/dispatcher.js";
 import type { RequestMeta } from "../dispatcher/types.js";
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
+import { readRequestDeadline } from "../middleware/deadline-headers.js";
 import type { PeerLeaseHealthTracker } from "../peers/index.js";
 import type { QueueEngine } from "../queue/engine.js";
 import type { ResourceLeaseCallContext } from "../queue/types.js";
@@ -81,6 +82,9 @@ export async function openResourceLeaseSession(
       metadata: { procedure: `${options.namespace}::lease` },
     });
   }
+  // A session has no deadline (it lasts until either side ends it), but a malformed deadline header is refused as on
+  // a unary call: a caller's mistake is named, not ignored.
+  readRequestDeadline(options.meta.headers, { now: dispatcher.clock.now() });
   let admitted: RequestMeta | undefined;
   for (const verb of SESSION_VERBS) {
     const meta = await dispatcher.admit({ ...options.meta, procedure: `${options.namespace}::${verb}` });

@@ -330,6 +330,29 @@ describe("worker sessions and auth", () => {
     });
   });
 
+  it("refuses a session whose deadline header is malformed, as a unary call with it is refused", async () => {
+    const s = await stack({});
+    for (const [header, value] of [
+      ["rpc-ttl-ms", "abc"],
+      ["rpc-ttl-ms", "-5"],
+      ["rpc-deadline", "Dec 25 1999"],
+    ] as const) {
+      expect(await refusal(s.url, { "rpc-caller": "w", [header]: value })).toEqual({
+        status: 400,
+        code: ErrorCodes.rpc.requestInvalidHeader,
+      });
+    }
+    // A well-formed one is accepted; a session has no deadline, so even one already passed does not end it.
+    const open = new WebSocket(`${s.url.replace("http", "ws")}/omnirelay/session/resourcelease`, {
+      headers: { "rpc-caller": "w", "rpc-ttl-ms": "0" },
+    });
+    await new Promise<void>((resolve, reject) => {
+      open.on("open", () => resolve());
+      open.on("unexpected-response", (_req, res) => reject(new Error(`refused ${res.statusCode}`)));
+    });
+    open.terminate();
+  });
+
   it("ends a session when the bearer token it was opened with expires, as a unary call with it is refused", async () => {
     const key = new TextEncoder().encode("a shared secret of at least 32 bytes!!");
     const dispatcher = new Dispatcher({
