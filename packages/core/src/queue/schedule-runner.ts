@@ -6,6 +6,7 @@ import type { QueueRuntime } from "./runtime.js";
 import {
   checkSchedule,
   dueSlots,
+  isScheduleId,
   nextSlot,
   SCHEDULE_MAX_BYTES,
   SCHEDULE_MAX_COUNT,
@@ -55,6 +56,15 @@ export function setSchedule(
 /** Removes a schedule: a ScheduleRemoved event. @throws OmniRelayError not-found `resourcelease.schedule.not_found`. */
 export function removeSchedule(rt: QueueRuntime, id: string, context: ResourceLeaseCallContext): void {
   if (!rt.state.schedules.has(id)) {
+    // Checked only here, so a schedule a log holds under any id can still be removed.
+    if (!isScheduleId(id)) {
+      throw new OmniRelayError({
+        status: "invalid-argument",
+        code: ErrorCodes.resourceLease.scheduleInvalid,
+        message: "A schedule id is 1-128 of A-Z a-z 0-9 . _ -, starting with a letter or digit.",
+        metadata: { field: "id" },
+      });
+    }
     throw new OmniRelayError({
       status: "not-found",
       code: ErrorCodes.resourceLease.scheduleNotFound,

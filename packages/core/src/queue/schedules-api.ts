@@ -33,10 +33,12 @@ export class ResourceLeaseSchedules {
 
   /**
    * Removes a schedule (items it already enqueued stay).
-   * @throws OmniRelayError not-found `resourcelease.schedule.not_found`.
+   * @throws OmniRelayError not-found `resourcelease.schedule.not_found`; invalid-argument
+   * `resourcelease.schedule.invalid` for an id no schedule may have.
    */
   async remove(id: string, context: ResourceLeaseCallContext = {}): Promise<void> {
-    const checked = v.text(id, requestSite("id"), { max: 128, required: ErrorCodes.resourceLease.scheduleInvalid })!;
+    const invalid = ErrorCodes.resourceLease.scheduleInvalid;
+    const checked = v.text(id, requestSite("id"), { max: 128, required: invalid, code: invalid })!;
     await this.engine.removeSchedule(checked, context);
   }
 

@@ -58,6 +58,8 @@ describe("cron schedules", () => {
       [{ ...base, cron: "not a cron" }, ErrorCodes.resourceLease.scheduleCronInvalid],
       [{ ...base, cron: "0 0 * * * * 2030" }, ErrorCodes.resourceLease.scheduleCronInvalid],
       [{ ...base, cron: "" }, ErrorCodes.resourceLease.scheduleCronInvalid],
+      [{ ...base, cron: `0 0 * * * ${" ".repeat(250)}` }, ErrorCodes.resourceLease.scheduleCronInvalid],
+      [{ ...base, cron: 5 }, ErrorCodes.resourceLease.scheduleCronInvalid],
       [{ ...base, timezone: "Mars/Olympus" }, ErrorCodes.resourceLease.scheduleTimezoneInvalid],
       [{ ...base, cron: "0 0 30 2 *" }, ErrorCodes.resourceLease.scheduleNeverFires],
       [{ ...base, cron: "* * * * * *" }, ErrorCodes.resourceLease.scheduleTooFrequent],
@@ -76,6 +78,10 @@ describe("cron schedules", () => {
       expect([err.status, err.code], JSON.stringify(bad)).toEqual(["invalid-argument", code]);
     }
     expect((await rejection(queue.schedules.remove("nope"))).code).toBe(ErrorCodes.resourceLease.scheduleNotFound);
+    // An id no schedule could have is a caller's mistake, named as such, not "not found".
+    for (const bad of ["has space", "-leading", "x".repeat(129), ""]) {
+      expect((await rejection(queue.schedules.remove(bad))).code, bad).toBe(ErrorCodes.resourceLease.scheduleInvalid);
+    }
     // Every ten seconds is the floor, and allowed.
     await queue.schedules.set({ ...base, cron: "*/10 * * * * *" });
     expect(queue.schedules.list()).toHaveLength(1);

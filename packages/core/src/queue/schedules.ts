@@ -28,6 +28,11 @@ export const SLOT_REQUEST_ID_PREFIX = "schedule:";
 
 const SCHEDULE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
+/** Whether `id` is one a schedule may have (1–128 of `A–Z a–z 0–9 . _ -`, starting with a letter or digit). */
+export function isScheduleId(id: string): boolean {
+  return SCHEDULE_ID.test(id);
+}
+
 /** Metadata keys of the schedule events (ScheduleUpserted, ScheduleRemoved, and an Enqueue a slot fired). */
 export const ScheduleMeta = {
   id: "schedule.id",
@@ -84,7 +89,7 @@ export function compileCron(cron: string, timezone: string): Cron {
  * {@link SCHEDULE_MIN_INTERVAL_MS} apart. Returns the compiled expression.
  */
 export function checkSchedule(schedule: ResourceLeaseSchedule, now: number): Cron {
-  if (!SCHEDULE_ID.test(schedule.id)) {
+  if (!isScheduleId(schedule.id)) {
     throw invalid(ErrorCodes.resourceLease.scheduleInvalid, "A schedule id is 1-128 of A-Z a-z 0-9 . _ -.", {
       field: "id",
     });

@@ -46,7 +46,11 @@ const invalid = ErrorCodes.resourceLease.scheduleInvalid;
 
 const scheduleFields = {
   id: f.text({ max: 128, required: invalid, code: invalid, doc: "Schedule id: A-Z a-z 0-9 . _ -, 1-128." }),
-  cron: f.text({ max: 256, required: ErrorCodes.resourceLease.scheduleCronInvalid, code: invalid }),
+  cron: f.text({
+    max: 256,
+    required: ErrorCodes.resourceLease.scheduleCronInvalid,
+    code: ErrorCodes.resourceLease.scheduleCronInvalid,
+  }),
   timezone: orElse(f.text({ max: 64, code: invalid, doc: "IANA time zone; default UTC." }), "UTC"),
   payload: required(Payload, ErrorCodes.resourceLease.payloadRequired),
   backfill: orElse(f.oneOf(["skip", "latest", "all"] as const, { code: invalid }), "skip"),
