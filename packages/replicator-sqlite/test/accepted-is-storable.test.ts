@@ -42,7 +42,7 @@ describe("what the queue accepts, the SQLite log stores and replays", () => {
     const first = await openDurableResourceLeaseQueue({ path });
     const extremes = [
       item("latest", { notBefore: 253_402_300_799_999, priority: 2 ** 31 - 1 }),
-      item("longest", { delayMs: 100 * 365 * 86_400_000, priority: -(2 ** 31) }),
+      item("longest", { delayMs: 36_525 * 86_400_000, priority: -(2 ** 31) }),
       item("epoch", { notBefore: 0, priority: 0 }),
     ];
     await first.queue.enqueueMany(extremes);

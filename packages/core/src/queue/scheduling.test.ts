@@ -73,12 +73,21 @@ describe("delayed items", () => {
     ["priority NaN", { priority: Number.NaN }],
     ["priority a fraction", { priority: 1.5 }],
     ["delayMs negative", { delayMs: -1 }],
-    ["delayMs past 100 years", { delayMs: 100 * 365 * 86_400_000 + 1 }],
+    ["delayMs past 36,525 days", { delayMs: 36_525 * 86_400_000 + 1 }],
   ])("refuse %s with resourcelease.payload.invalid", async (_, extra) => {
     const { queue } = fixture();
     const err = await rejection(queue.enqueue({ ...item(1), ...extra }));
     expect(err.code).toBe(ErrorCodes.resourceLease.payloadInvalid);
     expect(queue.stats().pendingCount).toBe(0);
+  });
+
+  it("accept a delay of 100 calendar years, leap days included", async () => {
+    const { queue, clock } = fixture();
+    const now = new Date(clock.now());
+    const century = new Date(now);
+    century.setUTCFullYear(now.getUTCFullYear() + 100);
+    await queue.enqueue({ ...item(1), delayMs: century.getTime() - now.getTime() });
+    expect(queue.stats()).toMatchObject({ pendingCount: 1, delayedCount: 1 });
   });
 
   it("keep notBefore through drain and restore, and stay delayed if it has not passed", async () => {

@@ -42,8 +42,11 @@ export const ResourceLeaseLimits = {
   minPriority: -(2 ** 31),
   /** Highest item `priority`. */
   maxPriority: 2 ** 31 - 1,
-  /** Longest enqueue `delayMs`: 100 years (the due time must stay within `maxTimeMs`). */
-  maxDelayMs: 100 * 365 * 86_400_000,
+  /**
+   * Longest enqueue `delayMs`: 36,525 days, which holds any 100 calendar years, leap days included (the due time must
+   * stay within `maxTimeMs`).
+   */
+  maxDelayMs: 36_525 * 86_400_000,
   /** Latest time an item may carry: 9999-12-31T23:59:59.999Z (the last instant ISO-8601's four-digit year can write). */
   maxTimeMs: 253_402_300_799_999,
 } as const;
