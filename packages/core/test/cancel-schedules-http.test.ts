@@ -76,6 +76,35 @@ describe("cancel and schedules over HTTP", () => {
     expect([again.status, again.json.code]).toEqual([404, ErrorCodes.resourceLease.scheduleNotFound]);
   });
 
+  it("schedule.list answers in pages (limit, 2 MiB of payload) that chain by next; the client reads them all", async () => {
+    server = await startServer();
+    const body = Buffer.alloc(900_000, 7).toString("base64");
+    const ids = ["a", "b", "c", "d", "e", "f", "g"];
+    for (const [i, id] of ids.entries()) {
+      const big = i < 5 ? { body } : {}; // five of 900 kB: a 2 MiB page holds two of them
+      const set = await server.post("resourcelease::schedule.set", {
+        schedule: { id, cron: "0 * * * *", payload: payload(id, big) },
+      });
+      expect(set.status).toBe(200);
+    }
+    const pages: string[][] = [];
+    let after: string | undefined;
+    do {
+      const r = await server.post("resourcelease::schedule.list", after ? { after } : {});
+      expect(r.status).toBe(200);
+      pages.push(r.json.schedules.map((s: { id: string }) => s.id));
+      after = r.json.next;
+    } while (after !== undefined);
+    expect(pages).toEqual([["a", "b"], ["c", "d"], ["e", "f", "g"]]);
+    const limited = await server.post("resourcelease::schedule.list", { after: "e", limit: 1 });
+    expect([limited.json.schedules.map((s: { id: string }) => s.id), limited.json.next]).toEqual([["f"], "f"]);
+    expect((await server.client().listSchedules()).map((s) => s.id)).toEqual(ids);
+    for (const bad of [{ limit: 0 }, { limit: 10_001 }, { after: 5 }]) {
+      const r = await server.post("resourcelease::schedule.list", bad);
+      expect(r.status, JSON.stringify(bad)).toBe(400);
+    }
+  });
+
   it("refuses bad schedules with 400 and a code naming the problem", async () => {
     server = await startServer();
     const base = { id: "s", cron: "* * * * *", payload: payload("r") };

@@ -18,7 +18,13 @@ import { ItemHistory, type ResourceLeaseHistoryTarget } from "./history.js";
 import { type LeaseRecord, toPendingItem } from "./records.js";
 import { QueueRuntime } from "./runtime.js";
 import { scheduledPayload } from "./schedule.js";
-import { listSchedules, removeSchedule, setSchedule } from "./schedule-runner.js";
+import {
+  listSchedules,
+  removeSchedule,
+  type SchedulePageLimit,
+  schedulePage,
+  setSchedule,
+} from "./schedule-runner.js";
 import { checkKeptIds, deadLetterPage, drainPage, eventChunks, type PageLimit } from "./transfer.js";
 import { cancelled, type RefusedCall } from "./transitions.js";
 import type {
@@ -362,6 +368,11 @@ export class QueueEngine extends QueueRuntime {
   /** The queue's cron schedules, by id. */
   schedules(): ResourceLeaseScheduleInfo[] {
     return listSchedules(this);
+  }
+
+  /** A page of the queue's cron schedules, by id, and the id to list after next. */
+  schedulePage(limit: SchedulePageLimit): { schedules: ResourceLeaseScheduleInfo[]; next?: string } {
+    return schedulePage(this, limit);
   }
 
   /** Returns a token's active lease, expiring it first if its deadline has passed. */

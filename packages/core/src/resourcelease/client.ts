@@ -367,9 +367,20 @@ export class ResourceLeaseClient {
     return this.call(P.history, target, { ...options, replayable: true });
   }
 
-  /** The queue's cron schedules, by id. */
+  /** The queue's cron schedules, by id: every page of `schedule.list`, one call each. */
   async listSchedules(options?: ResourceLeaseClientCallOptions): Promise<ResourceLeaseScheduleInfo[]> {
-    return [...(await this.call(P["schedule.list"], {}, { ...options, replayable: true })).schedules];
+    const all: ResourceLeaseScheduleInfo[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.call(P["schedule.list"], after === undefined ? {} : { after }, {
+        ...options,
+        replayable: true,
+      });
+      all.push(...page.schedules);
+      // A page that does not move past `after` (a dispatcher of an older version ignores it) is the last.
+      if (page.next === undefined || page.next === after) return all;
+      after = page.next;
+    }
   }
 
   /**

@@ -49,6 +49,8 @@ const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const PAGE_MAX_BYTES = 2 * 1024 * 1024;
 /** Default and largest `maxItems` of one `drain` answer. */
 const DRAIN_PAGE_ITEMS = 1000;
+/** Default `limit` of one `schedule.list` answer. */
+const SCHEDULE_PAGE_ITEMS = 1000;
 /** A long poll answers this long before its caller's deadline, so the (empty) answer arrives in time. */
 const DEADLINE_MARGIN_MS = 25;
 
@@ -145,9 +147,13 @@ export class ResourceLeaseDispatcherComponent implements AsyncDisposable {
         await this.engine.removeSchedule(r.id, this.context(m));
         return { removed: true };
       },
-      "schedule.list": async (): Promise<S.ScheduleListResponse> => {
+      "schedule.list": async (r: S.ScheduleListRequest): Promise<S.ScheduleListResponse> => {
         this.engine.ensureNotStopped(); // a node that lost the shard answers not_owner, not its stale schedules
-        return { schedules: this.engine.schedules() };
+        return this.engine.schedulePage({
+          ...(r.after !== undefined ? { after: r.after } : {}),
+          maxItems: r.limit ?? SCHEDULE_PAGE_ITEMS,
+          maxBytes: PAGE_MAX_BYTES,
+        });
       },
     };
     // Register all or nothing: a duplicate namespace must not leave half the verbs behind.

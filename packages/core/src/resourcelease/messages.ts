@@ -375,6 +375,7 @@ export const StatsResponseMessage: WireMessage<ResourceLeaseQueueStats> = QueueS
 export type {
   CancelRequest,
   CancelResponse,
+  ScheduleListRequest,
   ScheduleListResponse,
   ScheduleRemoveRequest,
   ScheduleRemoveResponse,

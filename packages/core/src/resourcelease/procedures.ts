@@ -70,7 +70,7 @@ export const ResourceLeaseProcedures = {
     S.ScheduleRemoveRequestMessage,
     S.ScheduleRemoveResponseMessage,
   ),
-  "schedule.list": define<Record<string, never>, S.ScheduleListResponse>(
+  "schedule.list": define<S.ScheduleListRequest, S.ScheduleListResponse>(
     "schedule.list",
     S.ScheduleListRequestMessage,
     S.ScheduleListResponseMessage,

@@ -42,9 +42,19 @@ export interface ScheduleRemoveResponse {
   readonly removed: boolean;
 }
 
-/** `schedule.list`'s answer. */
+/** `schedule.list`: a page of the schedules, by id. */
+export interface ScheduleListRequest {
+  /** List the schedules whose ids sort after this one (the `next` of the page before). */
+  readonly after?: string;
+  /** Most schedules in the answer (1–10,000). @defaultValue 1000 */
+  readonly limit?: number;
+}
+
+/** `schedule.list`'s answer: at most `limit` schedules and 2 MiB of payload (at least one schedule). */
 export interface ScheduleListResponse {
   readonly schedules: readonly ResourceLeaseScheduleInfo[];
+  /** Present when more schedules follow: pass it as the next request's `after`. */
+  readonly next?: string;
 }
 
 /** `cancel`. */
@@ -86,10 +96,14 @@ export const ScheduleRemoveRequestMessage = message<ScheduleRemoveRequest>({
 /** `schedule.remove`'s answer. */
 export const ScheduleRemoveResponseMessage = message<ScheduleRemoveResponse>({ removed: orElse(f.bool(), false) });
 
-/** `schedule.list`: no fields. */
-export const ScheduleListRequestMessage = message<Record<string, never>>({});
+/** `schedule.list`. */
+export const ScheduleListRequestMessage = message<ScheduleListRequest>({
+  after: f.text({ max: 128, code: ErrorCodes.resourceLease.scheduleInvalid, emptyIsAbsent: true }),
+  limit: f.int({ min: 1, max: 10_000 }),
+});
 
 /** `schedule.list`'s answer. */
 export const ScheduleListResponseMessage = message<ScheduleListResponse>({
   schedules: orElse(f.list(ScheduleInfoMessage.field), []),
+  next: f.text({ max: 128, emptyIsAbsent: true }),
 });
