@@ -95,7 +95,11 @@ describe("cancel and schedules over HTTP", () => {
       pages.push(r.json.schedules.map((s: { id: string }) => s.id));
       after = r.json.next;
     } while (after !== undefined);
-    expect(pages).toEqual([["a", "b"], ["c", "d"], ["e", "f", "g"]]);
+    expect(pages).toEqual([
+      ["a", "b"],
+      ["c", "d"],
+      ["e", "f", "g"],
+    ]);
     const limited = await server.post("resourcelease::schedule.list", { after: "e", limit: 1 });
     expect([limited.json.schedules.map((s: { id: string }) => s.id), limited.json.next]).toEqual([["f"], "f"]);
     expect((await server.client().listSchedules()).map((s) => s.id)).toEqual(ids);

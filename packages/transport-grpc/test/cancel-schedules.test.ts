@@ -37,10 +37,12 @@ describe("cancel and schedules over gRPC, against a real queue", () => {
   it("schedule.list pages by after / limit / next, and the client reads every page", async () => {
     const { outbound, client } = await grpcStack();
     for (const id of ["c", "a", "b"]) await client.setSchedule({ id, cron: "0 * * * *", payload: payload(id) });
-    const first = await callJson(outbound, "resourcelease::schedule.list", { body: { limit: 2 } });
-    expect([first.json.schedules.map((s: { id: string }) => s.id), first.json.next]).toEqual([["a", "b"], "b"]);
-    const last = await callJson(outbound, "resourcelease::schedule.list", { body: { after: "b", limit: 2 } });
-    expect([last.json.schedules.map((s: { id: string }) => s.id), last.json.next]).toEqual([["c"], undefined]);
+    const page = async (body: object) => {
+      const { json } = await callJson(outbound, "resourcelease::schedule.list", { body });
+      return [(json.schedules as Array<{ id: string }>).map((s) => s.id), json.next];
+    };
+    expect(await page({ limit: 2 })).toEqual([["a", "b"], "b"]);
+    expect(await page({ after: "b", limit: 2 })).toEqual([["c"], undefined]);
     expect((await client.listSchedules()).map((s) => s.id)).toEqual(["a", "b", "c"]);
   });
 

@@ -18,13 +18,7 @@ import { ItemHistory, type ResourceLeaseHistoryTarget } from "./history.js";
 import { type LeaseRecord, toPendingItem } from "./records.js";
 import { QueueRuntime } from "./runtime.js";
 import { scheduledPayload } from "./schedule.js";
-import {
-  listSchedules,
-  removeSchedule,
-  type SchedulePageLimit,
-  schedulePage,
-  setSchedule,
-} from "./schedule-runner.js";
+import { removeSchedule, type SchedulePageLimit, schedulePage, setSchedule } from "./schedule-runner.js";
 import { checkKeptIds, deadLetterPage, drainPage, eventChunks, type PageLimit } from "./transfer.js";
 import { cancelled, type RefusedCall } from "./transitions.js";
 import type {
@@ -363,11 +357,6 @@ export class QueueEngine extends QueueRuntime {
     this.ensureOpen();
     removeSchedule(this, id, context);
     await this.finish();
-  }
-
-  /** The queue's cron schedules, by id. */
-  schedules(): ResourceLeaseScheduleInfo[] {
-    return listSchedules(this);
   }
 
   /** A page of the queue's cron schedules, by id, and the id to list after next. */

@@ -75,11 +75,6 @@ export function removeSchedule(rt: QueueRuntime, id: string, context: ResourceLe
   rt.tx.emit("ScheduleRemoved", {}, { now: rt.clock.now(), context, metadata: { [ScheduleMeta.id]: id } });
 }
 
-/** Every schedule, by id. */
-export function listSchedules(rt: QueueRuntime): ResourceLeaseScheduleInfo[] {
-  return schedulePage(rt, { maxItems: Number.POSITIVE_INFINITY, maxBytes: Number.POSITIVE_INFINITY }).schedules;
-}
-
 /** Where a page of {@link schedulePage} starts (after the schedule id `after`) and how much it holds. */
 export interface SchedulePageLimit {
   readonly after?: string;

@@ -44,6 +44,7 @@ export class ResourceLeaseSchedules {
 
   /** Every schedule, by id, with its last and next slot. */
   list(): ResourceLeaseScheduleInfo[] {
-    return this.engine.schedules();
+    const all = { maxItems: Number.POSITIVE_INFINITY, maxBytes: Number.POSITIVE_INFINITY };
+    return this.engine.schedulePage(all).schedules;
   }
 }

@@ -95,3 +95,16 @@ export async function session(
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** The HTTP answer to a session upgrade that was refused. */
+export const refusal = (url: string, headers: Record<string, string>) =>
+  new Promise<{ status: number; code: string | undefined }>((resolve, reject) => {
+    const ws = new WebSocket(`${url.replace("http", "ws")}/omnirelay/session/resourcelease`, { headers });
+    ws.on("unexpected-response", (_req, res) => {
+      resolve({ status: res.statusCode ?? 0, code: res.headers["rpc-error-code"] as string | undefined });
+      res.resume();
+      ws.terminate();
+    });
+    ws.on("open", () => reject(new Error("the session was accepted")));
+    ws.on("error", () => {});
+  });

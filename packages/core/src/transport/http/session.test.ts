@@ -1,7 +1,6 @@
 import { request } from "node:http";
 import { SignJWT } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
-import { WebSocket } from "ws";
 import type { ResourceLeaseReplicationEvent } from "../../contracts/events.js";
 import type { ResourceLeaseGrant } from "../../contracts/payload.js";
 import { Dispatcher } from "../../dispatcher/dispatcher.js";
@@ -13,7 +12,7 @@ import { ResourceLeaseClient } from "../../resourcelease/client.js";
 import { item } from "../../worker/test-helpers.js";
 import { HttpInbound } from "./inbound.js";
 import { HttpOutbound } from "./outbound.js";
-import { cleanups, closeAll, session, sleep, stack } from "./session-harness.js";
+import { cleanups, closeAll, refusal, session, sleep, stack } from "./session-harness.js";
 
 afterEach(closeAll);
 
@@ -307,19 +306,6 @@ describe("worker sessions and auth", () => {
     return stack({ dispatcher });
   };
 
-  /** The HTTP answer to a session upgrade that was refused. */
-  const refusal = (url: string, headers: Record<string, string>) =>
-    new Promise<{ status: number; code: string | undefined }>((resolve, reject) => {
-      const ws = new WebSocket(`${url.replace("http", "ws")}/omnirelay/session/resourcelease`, { headers });
-      ws.on("unexpected-response", (_req, res) => {
-        resolve({ status: res.statusCode ?? 0, code: res.headers["rpc-error-code"] as string | undefined });
-        res.resume();
-        ws.terminate();
-      });
-      ws.on("open", () => reject(new Error("the session was accepted")));
-      ws.on("error", () => {});
-    });
-
   it("refuses an unauthenticated session, and one whose principal may not call every verb it carries", async () => {
     const s = await secured();
     expect(await refusal(s.url, { "rpc-caller": "w" })).toEqual({ status: 401, code: ErrorCodes.auth.required });
@@ -328,29 +314,6 @@ describe("worker sessions and auth", () => {
       status: 403,
       code: ErrorCodes.auth.forbidden,
     });
-  });
-
-  it("refuses a session whose deadline header is malformed, as a unary call with it is refused", async () => {
-    const s = await stack({});
-    for (const [header, value] of [
-      ["rpc-ttl-ms", "abc"],
-      ["rpc-ttl-ms", "-5"],
-      ["rpc-deadline", "Dec 25 1999"],
-    ] as const) {
-      expect(await refusal(s.url, { "rpc-caller": "w", [header]: value })).toEqual({
-        status: 400,
-        code: ErrorCodes.rpc.requestInvalidHeader,
-      });
-    }
-    // A well-formed one is accepted; a session has no deadline, so even one already passed does not end it.
-    const open = new WebSocket(`${s.url.replace("http", "ws")}/omnirelay/session/resourcelease`, {
-      headers: { "rpc-caller": "w", "rpc-ttl-ms": "0" },
-    });
-    await new Promise<void>((resolve, reject) => {
-      open.on("open", () => resolve());
-      open.on("unexpected-response", (_req, res) => reject(new Error(`refused ${res.statusCode}`)));
-    });
-    open.terminate();
   });
 
   it("ends a session when the bearer token it was opened with expires, as a unary call with it is refused", async () => {
