@@ -3,6 +3,8 @@ import { ErrorCodes } from "../errors/codes.js";
 import { ResourceLeaseQueue } from "./queue.js";
 import { fixture, item, rejection } from "./test-helpers.js";
 
+const ids = (grants: ReadonlyArray<{ payload: { resourceId: string } }>) => grants.map((g) => g.payload.resourceId);
+
 describe("fencing", () => {
   it("a token is fenced after its lease expired and the item was granted again", async () => {
     const { queue, clock } = fixture({ leaseDurationMs: 1000 });
@@ -66,6 +68,26 @@ describe("fencing", () => {
     await queue.restore(drained);
     const [g2] = await queue.lease();
     expect(g2!.ownershipToken.fencingToken).toBe(g1!.ownershipToken.fencingToken + 1);
+  });
+});
+
+describe("how much one lease takes", () => {
+  it("at most 2 MiB of payload per call (at least one item), waiting or not; the rest stays pending", async () => {
+    const { queue } = fixture({ maxBodyBytes: 4 * 1024 * 1024 });
+    const body = new Uint8Array(900_000);
+    await queue.enqueueMany([1, 2, 3, 4, 5].map((i) => item(i, { body })));
+    expect(ids(await queue.lease({ maxItems: 1000 }))).toEqual(["1", "2"]);
+    expect(queue.stats()).toMatchObject({ pendingCount: 3, activeLeaseCount: 2 });
+    expect(ids(await queue.lease({ maxItems: 1000 }))).toEqual(["3", "4"]);
+    expect(ids(await queue.lease({ maxItems: 1000 }))).toEqual(["5"]);
+    // A waiting call is served by the same rule when items arrive.
+    const waiting = queue.lease({ maxItems: 1000, waitMs: 10_000 });
+    await queue.enqueueMany([6, 7, 8].map((i) => item(i, { body })));
+    expect(ids(await waiting)).toEqual(["6", "7"]);
+    // One item larger than the bound is still granted, alone.
+    await queue.enqueue(item("big", { body: new Uint8Array(3 * 1024 * 1024) }));
+    expect(ids(await queue.lease({ maxItems: 1000 }))).toEqual(["8"]);
+    expect(ids(await queue.lease({ maxItems: 1000 }))).toEqual(["big"]);
   });
 });
 

@@ -17,6 +17,14 @@ import { RefusalAudit } from "./refusal-audit.js";
 import type { QueueState } from "./state.js";
 import type { ResourceLeaseCallContext, ResourceLeaseFailOutcome } from "./types.js";
 
+/**
+ * Most payload bytes (bodies and strings, as `stats.bytesHeld` counts them) one lease call or session grant takes,
+ * at least one item: 2 MiB, the size of a `drain` page. A `lease` of 1,000 items of 1 MiB would otherwise answer with
+ * a gigabyte (past what a JSON text can hold, and past every client's message limit), leaving what it granted leased
+ * to nobody.
+ */
+export const GRANT_MAX_BYTES = 2 * 1024 * 1024;
+
 /** What {@link QueueTransitions} works on. */
 export interface QueueTransitionsOptions {
   readonly state: QueueState;
@@ -117,15 +125,20 @@ export class QueueTransitions {
     this.outbox.push(event);
   }
 
-  /** Grants up to `max` pending items to the caller `who` (its peer id and principal go on each lease). */
+  /**
+   * Grants up to `max` pending items to the caller `who` (its peer id and principal go on each lease), at most
+   * {@link GRANT_MAX_BYTES} of payload in all (at least one item).
+   */
   grant(max: number, who: ResourceLeaseCallContext, now: number): ResourceLeaseGrant[] {
     const peerId = who.peerId || undefined;
     const principal = who.principal || undefined;
     const grants: ResourceLeaseGrant[] = [];
     const s = this.state;
+    let bytes = 0;
     while (grants.length < max) {
       const item = s.pending.peekLeaseable(now);
-      if (!item) break;
+      if (!item || (grants.length > 0 && bytes + item.bytes > GRANT_MAX_BYTES)) break;
+      bytes += item.bytes;
       const ownership: ResourceLeaseOwnershipToken = {
         sequenceId: item.sequenceId,
         attempt: item.attempt,
