@@ -95,8 +95,12 @@ export class PendingItems {
     return n + this.retiredComparisons;
   }
   private retiredComparisons = 0;
+  /** The latest lease start seen: a rate window that ended before it no longer counts (see {@link windowEnded}). */
+  private lastLeaseAt = Number.NEGATIVE_INFINITY;
+  /** Leases until the next sweep of keys whose rate window ended ({@link sweepEndedWindows}). */
+  private leasesToSweep = 1024;
 
-  /** Number of keys with pending items or active leases. */
+  /** Number of keys held: with pending items or active leases, or a rate window not yet swept. */
   get keyCount(): number {
     return this.groups.size;
   }
@@ -181,6 +185,7 @@ export class PendingItems {
     }
     const rate = this.rules.rate;
     if (rate) {
+      if (at > this.lastLeaseAt) this.lastLeaseAt = at;
       if (at >= g.windowStart + rate.intervalMs) {
         g.windowStart = at;
         g.windowGrants = 0;
@@ -191,6 +196,30 @@ export class PendingItems {
       }
     }
     this.refresh(g, false);
+    if (rate && --this.leasesToSweep <= 0) this.sweepEndedWindows();
+  }
+
+  /**
+   * Whether a key's rate window is over (as of the latest lease): its count no longer matters, so a key without items
+   * or leases may be forgotten; one that comes back starts a new window, as it would have anyway.
+   */
+  private windowEnded(g: KeyGroup): boolean {
+    return g.windowGrants === 0 || this.lastLeaseAt >= g.windowStart + this.rules.rate!.intervalMs;
+  }
+
+  /**
+   * Forgets the keys that hold nothing and whose rate window ended. A key leased fewer than `grants` times in its
+   * window was otherwise kept for good: 100,000 one-off tenants held ~64 MiB after their items were done. The next
+   * sweep comes after as many leases as keys are left (at least 1024), so its cost per lease stays constant.
+   */
+  private sweepEndedWindows(): void {
+    for (const g of this.groups.values()) {
+      if (g.items.size === 0 && g.active === 0 && g.blockedUntil === 0 && this.windowEnded(g)) {
+        this.retiredComparisons += g.items.comparisons;
+        this.groups.delete(g.key);
+      }
+    }
+    this.leasesToSweep = Math.max(1024, this.groups.size);
   }
 
   /**
@@ -201,8 +230,10 @@ export class PendingItems {
   exportDispatch(): ResourceLeaseDispatchSnapshot | undefined {
     const keys: Array<readonly [string, number, number, number, number]> = [];
     for (const g of this.groups.values()) {
-      if (g.windowGrants > 0 || (this.rules.fair && g.pass !== this.vtime)) {
-        keys.push([g.key, g.pass, g.windowGrants > 0 ? g.windowStart : 0, g.windowGrants, g.blockedUntil]);
+      // A window that ended is left out, whether or not a sweep has forgotten its key yet.
+      const window = g.windowGrants > 0 && !this.windowEnded(g);
+      if (window || (this.rules.fair && g.pass !== this.vtime)) {
+        keys.push([g.key, g.pass, window ? g.windowStart : 0, window ? g.windowGrants : 0, g.blockedUntil]);
       }
     }
     keys.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)); // by key: equal states give equal snapshots
@@ -298,7 +329,7 @@ export class PendingItems {
       this.eligible.remove(g);
     }
     // A key under a rate is kept while it has a window (forgetting it would reset its count).
-    const idle = g.active === 0 && g.blockedUntil === 0 && (this.rules.rate === undefined || g.windowGrants === 0);
+    const idle = g.active === 0 && g.blockedUntil === 0 && (this.rules.rate === undefined || this.windowEnded(g));
     if (g.items.size === 0 && idle && !this.single) {
       this.retiredComparisons += g.items.comparisons;
       this.groups.delete(g.key);
