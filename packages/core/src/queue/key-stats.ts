@@ -47,6 +47,7 @@ export function busiestKeys(keys: Iterable<KeyLoad>, top: number): ResourceLease
   // The heap's root is the least busy of the best so far: a key that does not beat it is skipped in O(1).
   const best = new MinHeap<KeyLoad>((a, b) => before(b, a));
   for (const k of keys) {
+    if (k.active === 0 && k.items.size === 0) continue; // a key kept only for its rate window
     if (best.size < top) best.push(k);
     else if (before(k, best.peek()!)) {
       best.pop();

@@ -22,8 +22,10 @@ describe("keys under a rate", () => {
   it("are forgotten once their window is over and they hold nothing, and only then", () => {
     const pending = new PendingItems(rules);
     for (let i = 0; i < 3_000; i++) oneOff(pending, `old-${i}`, 0);
-    // Each was leased once of its five: its window (0–1,000 ms) still counts, so every key is kept.
+    // Each was leased once of its five: its window (0–1,000 ms) still counts, so every key is kept, but a key that
+    // holds nothing is not listed among the busiest.
     expect(pending.keyCount).toBe(3_000);
+    expect(pending.busiest(100)).toEqual([]);
     for (let i = 0; i < 4_000; i++) oneOff(pending, `new-${i}`, 1_000);
     // The old windows ended at 1,000 ms: swept as the new keys came (their own windows still run).
     expect(pending.keyCount).toBeLessThan(4_000 + 1_100);
