@@ -59,11 +59,11 @@ const unreachableCodes: ReadonlySet<string> = new Set([
 /** Writes the one-line description of `error` to stderr and answers the exit code it maps to. */
 export function reportError(error: unknown, stderr: NodeJS.WritableStream = process.stderr): ExitCode {
   if (error instanceof CliError) {
-    stderr.write(`error: ${error.message}\n`);
+    stderr.write(`error: ${printable(error.message, { newlines: true })}\n`);
     return error.exitCode;
   }
   if (isOmniRelayError(error)) {
-    stderr.write(`error: ${error.code}: ${oneLine(error.message)}\n`);
+    stderr.write(`error: ${printable(error.code)}: ${oneLine(error.message)}\n`);
     return unreachableCodes.has(error.code) ? ExitCodes.unreachable : ExitCodes.remote;
   }
   const message = error instanceof Error ? error.message : String(error);
@@ -72,17 +72,32 @@ export function reportError(error: unknown, stderr: NodeJS.WritableStream = proc
 }
 
 function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, " ").trim();
+  return printable(text.replace(/\s*\n\s*/g, " ").trim());
 }
 
-/** Writes a command's result: one JSON document with `--json`, the human text otherwise. */
+// C0 controls but newline, DEL, C1 controls and the bidirectional overrides and isolates: what lets a string from the
+// server (a peer id, a key, an error message) move the cursor, recolour or clear the screen, set the window title,
+// or reorder what a line shows. Tab is escaped too: it would break a table's columns.
+const UNPRINTABLE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * A string as it may reach an operator's terminal: every control character (and, with `newlines: false`, newline
+ * too) written as a `\uXXXX` escape, so nothing the server sends is run by the terminal or forges a line.
+ */
+export function printable(text: string, options: { newlines: boolean } = { newlines: false }): string {
+  const escape = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+  const escaped = text.replace(UNPRINTABLE, escape);
+  return options.newlines ? escaped : escaped.replace(/\n/g, escape);
+}
+
+/** Writes a command's result: one JSON document with `--json`, the human text (controls escaped) otherwise. */
 export function emit(json: boolean, doc: unknown, human: () => string): void {
-  process.stdout.write(json ? `${JSON.stringify(doc)}\n` : `${human()}\n`);
+  process.stdout.write(json ? `${JSON.stringify(doc)}\n` : `${printable(human(), { newlines: true })}\n`);
 }
 
 /** Renders rows as a left-aligned text table with a header line. */
 export function table(headers: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | number>>): string {
-  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const cells = [headers, ...rows.map((r) => r.map((c) => printable(String(c))))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
   return cells
     .map((r) =>

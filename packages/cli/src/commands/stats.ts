@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { ResourceLeaseQueueStats } from "@omnirelay/core";
 import type { Command } from "commander";
 import { type GlobalOptions, getControlJson, globals, intArg, withClient } from "../context.js";
-import { CliError, type ExitCode, ExitCodes, reportError, table } from "../output.js";
+import { CliError, type ExitCode, ExitCodes, printable, reportError, table } from "../output.js";
 
 /** One namespace's counters as the control plane's `/omnirelay/control/queues` lists them. */
 export interface QueueRow {
@@ -82,7 +82,7 @@ export function registerStatsCommand(rl: Command): void {
       const g = globals(cmd);
       if (!o.watch) {
         const s = await snapshot(g);
-        process.stdout.write(g.json ? `${JSON.stringify(s)}\n` : `${render(s)}\n`);
+        process.stdout.write(g.json ? `${JSON.stringify(s)}\n` : `${printable(render(s), { newlines: true })}\n`);
         return;
       }
       const stop = new AbortController();
@@ -99,7 +99,10 @@ export function registerStatsCommand(rl: Command): void {
             const s = await snapshot(g);
             const at = new Date().toISOString();
             if (g.json) process.stdout.write(`${JSON.stringify({ at, ...s })}\n`);
-            else process.stdout.write(`${tty ? "\x1b[2J\x1b[H" : ""}${at}\n${render(s)}\n\n`);
+            else
+              process.stdout.write(
+                `${tty ? "\x1b[2J\x1b[H" : ""}${at}\n${printable(render(s), { newlines: true })}\n\n`,
+              );
             lastExit = ExitCodes.ok;
           } catch (error) {
             // A watch keeps going through a restart of the node; the error line says why a frame is missing.
