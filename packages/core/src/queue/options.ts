@@ -79,6 +79,11 @@ export interface ResourceLeaseQueueOptions {
   readonly retryBackoff?: ResourceLeaseRetryBackoffOptions;
   /** How long an enqueue `requestId` is remembered for de-duplication. @defaultValue 600000 (10 min) */
   readonly idempotencyWindowMs?: number;
+  /**
+   * Most `requestId`s remembered at once; past it the oldest is forgotten before its window ends, so the memory of ids
+   * stays bounded at any enqueue rate (each costs ~100 B plus its length). @defaultValue 1000000
+   */
+  readonly idempotencyMaxEntries?: number;
   /** At most one active lease per `partitionKey`; items of a partition are leased in FIFO order. @defaultValue false */
   readonly orderedPartitions?: boolean;
   /** Per-key concurrency caps, rates and fair sharing (see docs/queue-semantics.md). Not with `orderedPartitions`. */
@@ -136,6 +141,7 @@ export interface ResolvedQueueSettings {
   maxDelayMs: number;
   lockDelayMs: number;
   idempotencyWindowMs: number;
+  idempotencyMaxEntries: number;
   orderedPartitions: boolean;
   /** How the pending set picks the next item (keys, caps, rates, fairness, aging). */
   dispatch: DispatchRules;
@@ -193,6 +199,11 @@ export function resolveQueueSettings(options: ResourceLeaseQueueOptions): Resolv
       min: 0,
       max: 4 * WEEK_MS,
       fallback: 600_000,
+    }),
+    idempotencyMaxEntries: integerOption("idempotencyMaxEntries", options.idempotencyMaxEntries, {
+      min: 1,
+      max: 2 ** 31 - 1,
+      fallback: 1_000_000,
     }),
     orderedPartitions: options.orderedPartitions ?? false,
     dispatch: resolveDispatchRules(options),

@@ -99,6 +99,20 @@ describe("idempotent enqueue", () => {
     expect(c.duplicates).toEqual([false]);
     expect(c.sequenceIds[0]).not.toBe(a.sequenceIds[0]);
   });
+
+  it("remembers at most idempotencyMaxEntries ids, the newest, and a rebuild from the log forgets the same ones", async () => {
+    const options = { idempotencyWindowMs: 60_000, idempotencyMaxEntries: 3 };
+    const { queue, clock, events } = fixture(options);
+    for (const id of ["a", "b", "c", "d"]) await queue.enqueue(item(id, { requestId: id }));
+    // "a" was pushed out by "d" within its window: enqueued again it is a new item; "b"–"d" are still known.
+    expect((await queue.enqueue(item("a", { requestId: "a" }))).duplicates).toEqual([false]);
+    expect((await queue.enqueue(item("d", { requestId: "d" }))).duplicates).toEqual([true]);
+    const rebuilt = await ResourceLeaseQueue.rebuild(structuredClone(events), { ...options, clock });
+    const dups = async (q: ResourceLeaseQueue, id: string) => (await q.enqueue(item(id, { requestId: id }))).duplicates;
+    // The second "a" pushed out "b": both queues agree.
+    expect([await dups(queue, "b"), await dups(rebuilt, "b")]).toEqual([[false], [false]]);
+    expect([await dups(queue, "a"), await dups(rebuilt, "a")]).toEqual([[true], [true]]);
+  });
 });
 
 describe("ordered partitions", () => {

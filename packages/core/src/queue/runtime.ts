@@ -52,7 +52,11 @@ export class QueueRuntime {
     this.replicator = options.replicator;
     const { historyMaxItems: maxItems, historyMaxEntries: maxEntries } = this.settings;
     const history = maxItems > 0 ? new ItemHistory({ maxItems, maxEntries }) : undefined;
-    this.state = new QueueState(this.settings.dispatch, this.settings.idempotencyWindowMs, history);
+    const idempotency = {
+      windowMs: this.settings.idempotencyWindowMs,
+      maxEntries: this.settings.idempotencyMaxEntries,
+    };
+    this.state = new QueueState(this.settings.dispatch, idempotency, history);
     this.tx = new QueueTransitions({
       state: this.state,
       settings: this.settings,

@@ -4,6 +4,7 @@ import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { MinHeap } from "../util/heap.js";
 import { IdTable } from "../util/id-table.js";
+import { MapFront } from "../util/map-front.js";
 import type { ItemHistory } from "./history.js";
 import { IdRanges } from "./id-ranges.js";
 import { type DispatchRules, PendingItems } from "./pending.js";
@@ -52,6 +53,7 @@ export class QueueState {
   readonly delayed = new MinHeap<ScheduleEntry>((a, b) => a.at < b.at);
   /** requestId → item sequenceId, with the time the entry expires. Insertion-ordered, so pruning pops the front. */
   readonly requestIds = new Map<string, { sequenceId: number; expiresAt: number }>();
+  private readonly requestIdsFront = new MapFront(this.requestIds);
   /**
    * Ids at or below `lastSequenceId` that a restore may still give an item: ids a restore skipped over (never used)
    * and ids of this queue's own drained items. Any other id at or below `lastSequenceId` was used by an item.
@@ -75,7 +77,8 @@ export class QueueState {
 
   constructor(
     rules: DispatchRules,
-    private readonly idempotencyWindowMs: number,
+    /** How long, and how many, request ids are remembered. */
+    private readonly idempotency: { readonly windowMs: number; readonly maxEntries: number },
     /** Every item's story, built from the events applied here (live and replayed alike); off when undefined. */
     readonly history?: ItemHistory,
   ) {
@@ -321,18 +324,18 @@ export class QueueState {
 
   /** Removes expired request-id entries (the map is insertion-ordered by expiry). */
   pruneRequestIds(now: number): void {
-    for (const [key, entry] of this.requestIds) {
-      if (entry.expiresAt > now) break;
-      this.requestIds.delete(key);
-    }
+    this.requestIdsFront.popWhile((entry) => entry.expiresAt <= now);
   }
 
   /** Remembers `requestId` (when there is one) as item `sequenceId`'s for the idempotency window from `now`. */
   private rememberRequestId(requestId: string | undefined, sequenceId: number, now: number): void {
-    if (requestId === undefined || this.idempotencyWindowMs <= 0) return;
+    const { windowMs, maxEntries } = this.idempotency;
+    if (requestId === undefined || windowMs <= 0) return;
     // Re-inserted, so the map stays in expiry order (the oldest first) for the purge.
     this.requestIds.delete(requestId);
-    this.requestIds.set(requestId, { sequenceId, expiresAt: now + this.idempotencyWindowMs });
+    this.requestIds.set(requestId, { sequenceId, expiresAt: now + windowMs });
+    // Past the bound the oldest are forgotten early; applied events decide it, so a replay forgets the same ones.
+    if (this.requestIds.size > maxEntries) this.requestIdsFront.popWhile(() => this.requestIds.size > maxEntries);
   }
 
   /** Adds an item at `now`: pending, or delayed until the later of its `notBefore` and `availableAt`. */
