@@ -38,7 +38,8 @@ const CHANGE_ID = "drill";
  */
 export async function runDispatcher(config: DrillDispatcherConfig): Promise<void> {
   mkdirSync(config.dataDir, { recursive: true });
-  const tracker = new PeerLeaseHealthTracker({ gracePeriodMs: config.graceMs });
+  // Kept long after a peer goes silent: the drills read a dead peer's health well after its grace ends.
+  const tracker = new PeerLeaseHealthTracker({ gracePeriodMs: config.graceMs, forgetIdleAfterMs: 120_000 });
   const controlPlane = new ResourceLeaseControlPlane();
   controlPlane.addHealthProvider(tracker);
   const dispatcher = new Dispatcher({ service: `drill-${config.nodeId}` }).addComponent(controlPlane);

@@ -15,7 +15,8 @@ export interface ResourceLeaseControlPlaneOptions {
   readonly maxProcedures?: number;
   /**
    * Peers that get a `peer` label value of their own in the per-peer metrics; the others share `_other`. A value is
-   * freed when no health provider knows the peer any more. @defaultValue 50
+   * freed when no health provider knows the peer any more (a `PeerLeaseHealthTracker` forgets idle peers after its
+   * `forgetIdleAfterMs`), at a scrape or when a new peer finds every value taken. @defaultValue 50
    */
   readonly maxPeerLabels?: number;
   /** Buckets of the replication-lag and request-duration histograms, ms. @defaultValue 1 ms … 60 s */

@@ -45,6 +45,11 @@ function hasStats(provider: PeerHealthSnapshotProvider): provider is PeerHealthS
   return typeof (provider as Partial<StatsProvider>).stats === "function";
 }
 
+/** Every provider's snapshots, or `undefined` without a provider. */
+function snapshotAll(providers: readonly PeerHealthSnapshotProvider[]): PeerLeaseHealthSnapshot[] | undefined {
+  return providers.length > 0 ? snapshots(providers) : undefined;
+}
+
 function snapshots(providers: Iterable<PeerHealthSnapshotProvider>): PeerLeaseHealthSnapshot[] {
   const all: PeerLeaseHealthSnapshot[] = [];
   for (const provider of providers) {
@@ -57,24 +62,29 @@ function snapshots(providers: Iterable<PeerHealthSnapshotProvider>): PeerLeaseHe
   return all;
 }
 
+/** Least time between two label clean-ups started by a new peer finding every label taken, ms. */
+const FREE_LABELS_EVERY_MS = 1_000;
+
 /**
  * The `peer` label values: at most `max` peers have one of their own, every other peer is `_other`. A value is
- * freed (and its series removed) once no health provider knows the peer any more, so the series stay bounded while
- * workers come and go.
+ * freed (and its series removed) once no health provider knows the peer any more (a `PeerLeaseHealthTracker`
+ * forgets idle peers), so the series stay bounded while workers come and go. Labels are freed at every scrape, and
+ * when a new peer finds them all taken (`onFull`, which frees what it can).
  */
 class PeerLabels {
   private readonly slots = new Set<string>();
 
   constructor(
     private readonly max: number,
-    private readonly onNew: (peer: string) => void,
+    private readonly hooks: { readonly onNew: (peer: string) => void; readonly onFull: () => void },
   ) {}
 
   label(peerId: string): string {
     if (this.slots.has(peerId)) return peerId;
+    if (this.slots.size >= this.max) this.hooks.onFull();
     if (this.slots.size >= this.max) return OTHER_LABEL;
     this.slots.add(peerId);
-    this.onNew(peerId);
+    this.hooks.onNew(peerId);
     return peerId;
   }
 
@@ -100,12 +110,21 @@ export class PeerMetrics {
   private readonly decisions: Counter<"chooser" | "outcome">;
   private readonly lastPeerStats = new WeakMap<object, PeerLeaseHealthStats>();
   private readonly lastRejections = new Map<string, { unhealthy: number; busy: number }>();
+  private readonly clock: Clock;
+  private nextFreeLabelsAt = Number.NEGATIVE_INFINITY;
 
   constructor(registry: Registry, sources: PeerMetricsSources, settings: PeerMetricsSettings) {
     const registers = [registry];
-    this.labels = new PeerLabels(settings.maxPeerLabels, (peer) => {
-      this.expiries.inc({ peer }, 0);
-      this.grants.inc({ peer }, 0);
+    this.clock = settings.clock;
+    this.labels = new PeerLabels(settings.maxPeerLabels, {
+      onNew: (peer) => {
+        this.expiries.inc({ peer }, 0);
+        this.grants.inc({ peer }, 0);
+      },
+      // Between scrapes, at most once a second: a snapshot of every provider is not free.
+      onFull: () => {
+        if (this.clock.now() >= this.nextFreeLabelsAt) this.freeLabels(snapshotAll([...sources.peers()]));
+      },
     });
     this.expiries = new Counter({
       name: "omnirelay_peer_lease_expiries_total",
@@ -165,14 +184,9 @@ export class PeerMetrics {
       labelNames: ["peer", "state"],
       registers,
       collect: () => {
-        const providers = [...sources.peers()];
-        const all = snapshots(providers);
-        // Without a provider nothing says a peer is gone: the labels then stay (still at most maxPeerLabels).
-        const gone = providers.length > 0 ? this.labels.retain(new Set(all.map((s) => s.peerId))) : [];
-        for (const peer of gone) {
-          this.expiries.remove({ peer });
-          this.grants.remove({ peer });
-        }
+        const known = snapshotAll([...sources.peers()]);
+        const all = known ?? [];
+        this.freeLabels(known);
         peers.reset();
         active.reset();
         age.reset();
@@ -201,6 +215,16 @@ export class PeerMetrics {
       labelNames: ["peer"],
       registers,
     });
+  }
+
+  /** Frees the labels of peers no provider knows (none without a provider: nothing then says a peer is gone). */
+  private freeLabels(known: readonly PeerLeaseHealthSnapshot[] | undefined): void {
+    this.nextFreeLabelsAt = this.clock.now() + FREE_LABELS_EVERY_MS;
+    if (known === undefined) return;
+    for (const peer of this.labels.retain(new Set(known.map((s) => s.peerId)))) {
+      this.expiries.remove({ peer });
+      this.grants.remove({ peer });
+    }
   }
 
   private registerTotals(registry: Registry, sources: PeerMetricsSources): void {

@@ -141,10 +141,30 @@ function pathOf(url: string | undefined): string {
   return raw.length > 1 && raw.endsWith("/") ? raw.slice(0, -1) : raw;
 }
 
-function leaseHealth(state: ControlPlaneState, _req: IncomingMessage, res: ServerResponse): void {
+/** Most peers one `/lease-health` answer lists (and its default `limit`). */
+const LEASE_HEALTH_MAX_PEERS = 1_000;
+
+/**
+ * `/lease-health`: every provider's peers sorted by id, at most `limit` of them after the peer id `after`; the
+ * summary and `totalPeers` count every peer, `nextAfter` (the last id listed) is there when more follow.
+ */
+function leaseHealth(state: ControlPlaneState, req: IncomingMessage, res: ServerResponse): void {
+  const query = new URLSearchParams((req.url ?? "").split("?")[1] ?? "");
+  const limit = integerParam(query, "limit", LEASE_HEALTH_MAX_PEERS) ?? LEASE_HEALTH_MAX_PEERS;
+  const after = query.get("after");
   const snapshots: PeerLeaseHealthSnapshot[] = [];
   for (const provider of state.providers()) snapshots.push(...provider.snapshot());
-  sendJson(res, 200, PeerLeaseHealthDiagnostics.fromSnapshots(snapshots));
+  const { summary } = PeerLeaseHealthDiagnostics.fromSnapshots(snapshots);
+  const sorted = snapshots.sort((a, b) => (a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0));
+  const from = after === null ? 0 : sorted.findIndex((s) => s.peerId > after);
+  const page = from < 0 ? [] : sorted.slice(from, from + limit);
+  const more = from >= 0 && from + limit < sorted.length;
+  sendJson(res, 200, {
+    peers: PeerLeaseHealthDiagnostics.fromSnapshots(page).peers,
+    summary,
+    totalPeers: snapshots.length,
+    ...(more ? { nextAfter: page.at(-1)?.peerId } : {}),
+  });
 }
 
 function backpressure(state: ControlPlaneState, _req: IncomingMessage, res: ServerResponse): void {
@@ -180,15 +200,20 @@ function queues(state: ControlPlaneState, req: IncomingMessage, res: ServerRespo
 
 /** Query `top` of `/queues`: how many busiest keys each shard lists (1–100, default 10). */
 function topOf(url: string | undefined): number | undefined {
-  const raw = new URLSearchParams((url ?? "").split("?")[1] ?? "").get("top");
+  return integerParam(new URLSearchParams((url ?? "").split("?")[1] ?? ""), "top", 100);
+}
+
+/** An integer query parameter from 1 to `max`; `undefined` when absent. */
+function integerParam(query: URLSearchParams, name: string, max: number): number | undefined {
+  const raw = query.get(name);
   if (raw === null) return undefined;
-  const n = /^\d{1,3}$/.test(raw) ? Number(raw) : Number.NaN;
-  if (n >= 1 && n <= 100) return n;
+  const n = /^\d{1,7}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (n >= 1 && n <= max) return n;
   throw new OmniRelayError({
     status: "invalid-argument",
     code: ErrorCodes.resourceLease.argumentInvalid,
-    message: `top must be an integer from 1 to 100, got ${JSON.stringify(raw.slice(0, 32))}.`,
-    metadata: { field: "top" },
+    message: `${name} must be an integer from 1 to ${max}, got ${JSON.stringify(raw.slice(0, 32))}.`,
+    metadata: { field: name },
   });
 }
 

@@ -200,6 +200,16 @@ export class PeerEjector {
     return record && this.active(record, now) ? record.current : undefined;
   }
 
+  /**
+   * Whether forgetting `peerId` at `now` would lose state that still counts: an ejection in force, one whose
+   * back-off still applies (ended at most `maxEjectionMs` ago), or outcomes of the interval not judged yet.
+   */
+  holds(peerId: string, now: number): boolean {
+    const ejection = this.records.get(peerId)?.current;
+    if (ejection !== undefined && now - ejection.ejectedUntil <= this.settings.maxEjectionMs) return true;
+    return this.rate?.hasOutcomes(peerId) ?? false;
+  }
+
   forget(peerId: string): void {
     this.records.delete(peerId);
     this.rate?.forget(peerId);

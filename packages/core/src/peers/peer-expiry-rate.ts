@@ -85,6 +85,11 @@ export class ExpiryRateDetector {
     return outliers;
   }
 
+  /** Whether `peerId` has outcomes in the interval not judged yet. */
+  hasOutcomes(peerId: string): boolean {
+    return this.counts.has(peerId);
+  }
+
   forget(peerId: string): void {
     this.counts.delete(peerId);
   }

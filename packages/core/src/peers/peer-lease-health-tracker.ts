@@ -9,7 +9,7 @@ import type { ResourceLeaseOwnershipToken } from "../contracts/payload.js";
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { type Clock, systemClock } from "../util/clock.js";
-import { numberOption } from "../wire/options.js";
+import { integerOption, numberOption } from "../wire/options.js";
 import { callSafely } from "./callbacks.js";
 import { type PeerEjection, PeerEjector } from "./peer-ejection.js";
 import type {
@@ -20,16 +20,7 @@ import type {
   PeerLeaseHealthTrackerOptions,
   PeerLeaseReleaseInfo,
 } from "./peer-lease-health-types.js";
-
-interface PeerState {
-  /** Active leases by leaseId. */
-  readonly leases: Map<string, ResourceLeaseOwnershipToken>;
-  readonly metadata: Record<string, string>;
-  lastHeartbeat?: number;
-  lastDisconnect?: number;
-  disconnected: boolean;
-  pendingReassignments: number;
-}
+import { type PeerState, PeerTable } from "./peer-table.js";
 
 interface LeaseOwner {
   readonly peerId: string;
@@ -63,14 +54,15 @@ function isBlank(value: string | undefined): value is undefined {
  * heartbeat, release, poll, alive gossip) is no older than the grace period. A poison-message report
  * (fail without requeue) is a liveness signal, never a disconnect. With the `ejection` option, a peer whose leases
  * keep expiring is ejected for a while (see {@link PeerEjectionOptions}): ineligible, unhealthy in snapshots, and
- * refused new leases by the dispatcher.
+ * refused new leases by the dispatcher. Memory stays bounded: an idle peer is forgotten after `forgetIdleAfterMs`,
+ * and at most `maxPeers` are kept (see {@link PeerLeaseHealthTrackerOptions}).
  */
 export class PeerLeaseHealthTracker implements PeerHealthSnapshotProvider {
   private readonly gracePeriodMs: number;
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly onDisconnect: ((alert: PeerDisconnectAlert) => void) | undefined;
-  private readonly peers = new Map<string, PeerState>();
+  private readonly peers: PeerTable;
   /** The active lease of each item, by sequenceId. */
   private readonly leaseOwners = new Map<number, LeaseOwner>();
   /** Items that went back to the queue, by sequenceId → the peer whose lease ended. */
@@ -82,7 +74,8 @@ export class PeerLeaseHealthTracker implements PeerHealthSnapshotProvider {
 
   /**
    * @throws OmniRelayError `invalid-argument` `resourcelease.options.invalid` when `gracePeriodMs` is not a finite
-   * number >= 0 or an `ejection` option is out of range.
+   * number >= 0, `forgetIdleAfterMs` is not a finite number >= the grace period, `maxPeers` is not an integer >= 1,
+   * or an `ejection` option is out of range.
    */
   constructor(options: PeerLeaseHealthTrackerOptions = {}) {
     const grace = numberOption("gracePeriodMs", options.gracePeriodMs, { min: 0, fallback: 30_000 });
@@ -91,6 +84,15 @@ export class PeerLeaseHealthTracker implements PeerHealthSnapshotProvider {
     this.logger = options.logger ?? silentLogger;
     this.onDisconnect = options.onDisconnect;
     this.ejector = options.ejection ? new PeerEjector(options.ejection) : undefined;
+    this.peers = new PeerTable({
+      forgetIdleAfterMs: numberOption("forgetIdleAfterMs", options.forgetIdleAfterMs, {
+        min: grace,
+        fallback: Math.max(4 * grace, 1_000),
+      }),
+      maxPeers: integerOption("maxPeers", options.maxPeers, { min: 1, fallback: 10_000 }),
+      pinned: (peerId, now) => this.ejector?.holds(peerId, now) ?? false,
+      forgotten: (peerId) => this.ejector?.forget(peerId),
+    });
   }
 
   /**
@@ -196,10 +198,14 @@ export class PeerLeaseHealthTracker implements PeerHealthSnapshotProvider {
     return this.ejector?.current(peerId, this.clock.now());
   }
 
-  /** Health of every known peer, sorted by peer id; an ejected peer is unhealthy and says why and until when. */
+  /**
+   * Health of every known peer, sorted by peer id; an ejected peer is unhealthy and says why and until when. Idle
+   * peers past `forgetIdleAfterMs` are forgotten first (see {@link PeerLeaseHealthTrackerOptions.forgetIdleAfterMs}).
+   */
   snapshot(): readonly PeerLeaseHealthSnapshot[] {
     const now = this.clock.now();
-    const ids = [...this.peers.keys()].sort();
+    this.peers.sweepIfDue(now);
+    const ids = [...this.peers.ids()].sort();
     return ids.map((peerId) => {
       const state = this.peers.get(peerId) as PeerState;
       const activeLeases = [...state.leases.values()].sort((a, b) => a.sequenceId - b.sequenceId);
@@ -385,13 +391,9 @@ export class PeerLeaseHealthTracker implements PeerHealthSnapshotProvider {
     return state;
   }
 
+  /** The state of `peerId`, created when new; anything recorded about a peer marks it heard-of now. */
   private state(peerId: string): PeerState {
-    let state = this.peers.get(peerId);
-    if (!state) {
-      state = { leases: new Map(), metadata: {}, disconnected: false, pendingReassignments: 0 };
-      this.peers.set(peerId, state);
-    }
-    return state;
+    return this.peers.mention(peerId, this.clock.now());
   }
 
   private healthy(state: PeerState, now: number): boolean {

@@ -20,6 +20,26 @@ export interface PeerLeaseHealthTrackerOptions {
    * @defaultValue 30000
    */
   readonly gracePeriodMs?: number;
+  /**
+   * How long an idle peer is remembered after the tracker last heard of it (any signal, event, disconnect or gossip
+   * naming it), ms; then it is forgotten as by `forget`. Idle: it holds no lease, has no pending reassignment and,
+   * with `ejection`, is neither ejected nor within `maxEjectionMs` of its last ejection's end nor counted in the
+   * expiry-rate interval not judged yet; a peer that is not idle is never forgotten. Forgetting is lazy and cheap:
+   * at most one sweep per quarter of this age (1 s to 60 s), on the tracker's next call that records something or
+   * takes a snapshot, so a peer goes within that much more. A forgotten peer is unknown again: absent from
+   * snapshots (its `peer` metric label is freed), eligible like any new peer (remove a worker that is gone from a
+   * chooser's `PeerList`), and its consecutive-expiry count restarts. Must be at least the grace period.
+   * @defaultValue 4 × `gracePeriodMs`, at least 1000 (2 min with the default grace)
+   */
+  readonly forgetIdleAfterMs?: number;
+  /**
+   * Most peers tracked at once. A new peer beyond it first evicts the least recently heard-of idle peer (see
+   * `forgetIdleAfterMs`); peers that are not idle (leases, pending reassignments, ejection state) are never evicted,
+   * so only they can take the count past it. Bounds the memory, snapshots and `/lease-health` of a tracker fed made-up
+   * peer ids.
+   * @defaultValue 10000
+   */
+  readonly maxPeers?: number;
   /** Time source. @defaultValue `systemClock` */
   readonly clock?: Clock;
   /** Receives warnings (a failing callback, a malformed event). @defaultValue `silentLogger` */
