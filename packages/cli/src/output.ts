@@ -78,6 +78,7 @@ function oneLine(text: string): string {
 // C0 controls but newline, DEL, C1 controls and the bidirectional overrides and isolates: what lets a string from the
 // server (a peer id, a key, an error message) move the cursor, recolour or clear the screen, set the window title,
 // or reorder what a line shows. Tab is escaped too: it would break a table's columns.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const UNPRINTABLE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
 
 /**
@@ -85,9 +86,9 @@ const UNPRINTABLE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066
  * too) written as a `\uXXXX` escape, so nothing the server sends is run by the terminal or forges a line.
  */
 export function printable(text: string, options: { newlines: boolean } = { newlines: false }): string {
-  const escape = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
-  const escaped = text.replace(UNPRINTABLE, escape);
-  return options.newlines ? escaped : escaped.replace(/\n/g, escape);
+  const asEscape = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+  const escaped = text.replace(UNPRINTABLE, asEscape);
+  return options.newlines ? escaped : escaped.replace(/\n/g, asEscape);
 }
 
 /** Writes a command's result: one JSON document with `--json`, the human text (controls escaped) otherwise. */
