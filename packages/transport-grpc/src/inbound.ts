@@ -9,7 +9,6 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import {
-  type Dispatcher,
   ErrorCodes,
   type LifecycleState,
   type Logger,
@@ -23,65 +22,13 @@ import { integerOption } from "@omnirelay/core/wire";
 import { isLegalHeaderValue, isLegalMetadataKey, metadataToHeaders, transportSecurity } from "./call-meta.js";
 import { grpcReceiveLimit, tolerantDeserializers, UndecodedRequest } from "./deserialize.js";
 import { ResourceLeaseServiceService } from "./gen/omnirelay/resourcelease/v1/resourcelease.js";
+import type { GrpcInboundOptions } from "./inbound-options.js";
 import { type ResourceLeaseRpc, resourceLeaseRpcs } from "./mapping/procedures.js";
+import { receiveTimeout } from "./receive-timeout.js";
 import { GrpcSessions } from "./session.js";
 import { toGrpcStatus } from "./status.js";
 
 const MIB = 1024 * 1024;
-
-/** TLS settings of a {@link GrpcInbound}. PEM strings or buffers. */
-export interface GrpcInboundTlsOptions {
-  /** The server's private key. */
-  readonly key: string | Buffer;
-  /** The server's certificate chain. */
-  readonly cert: string | Buffer;
-  /** CA that client certificates must chain to (mutual TLS). Required with `requireClientCertificate`. */
-  readonly ca?: string | Buffer;
-  /** Refuse TLS handshakes without a client certificate signed by `ca`. @defaultValue false */
-  readonly requireClientCertificate?: boolean;
-}
-
-/** Options of a {@link GrpcInbound}. */
-export interface GrpcInboundOptions {
-  /**
-   * The dispatcher whose `{namespace}::{verb}` procedures the rpcs call. The inbound attaches itself to it:
-   * `dispatcher.start()`/`stop()` start and drain it, and its clock is the one call deadlines are read against.
-   */
-  readonly dispatcher: Dispatcher;
-  /** @defaultValue '127.0.0.1' */
-  readonly host?: string;
-  /** @defaultValue 0 (any free port) */
-  readonly port?: number;
-  /** Server TLS; without it the server is plaintext (h2c). */
-  readonly tls?: GrpcInboundTlsOptions;
-  /**
-   * Largest accepted request message or session frame. Up to twice this (at most 16 MiB more) a larger one is refused
-   * `omnirelay.request.too_large` (unary) or `omnirelay.session.frame_too_large` (session); past that grpc-js refuses
-   * it (RESOURCE_EXHAUSTED, no OmniRelay trailers). @defaultValue 4194304 (4 MiB)
-   */
-  readonly maxMessageBytes?: number;
-  /** How long `close()` waits for in-flight calls before it cancels them. @defaultValue 10000 */
-  readonly shutdownGraceMs?: number;
-  /** Limits of worker sessions (the `Session` rpc; docs/protocol.md, "Worker sessions"). */
-  readonly sessions?: GrpcInboundSessionOptions;
-  /** @defaultValue silentLogger */
-  readonly logger?: Logger;
-}
-
-/** Limits of the worker sessions a {@link GrpcInbound} serves (frames are capped by `maxMessageBytes`). */
-export interface GrpcInboundSessionOptions {
-  /** Most credit one session may hold; more is refused `omnirelay.session.credit_exceeded`. @defaultValue 1000 */
-  readonly maxCredit?: number;
-  /** A session silent for this long is closed `omnirelay.session.idle`. @defaultValue 60000 */
-  readonly idleTimeoutMs?: number;
-  /** Bytes left unsent to a worker before its session is cut `omnirelay.session.slow`. @defaultValue 16777216 */
-  readonly maxBufferedBytes?: number;
-  /**
-   * HTTP/2 keepalive: the server pings every connection this often and closes one whose ping is not answered within
-   * the same time, which ends its sessions (no more grants into a link that is down). @defaultValue 10000
-   */
-  readonly pingIntervalMs?: number;
-}
 
 const DEFAULT_NAMESPACE = "resourcelease";
 const DEADLINE_SLACK_MS = 25;
@@ -106,6 +53,8 @@ export class GrpcInbound implements AsyncDisposable {
   private readonly calls = new Set<AbortController>();
   private readonly sessions: GrpcSessions;
   private readonly pingIntervalMs: number;
+  private readonly requestTimeoutMs: number;
+  private readonly maxConcurrentStreams: number;
 
   /**
    * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`) for bad options;
@@ -127,6 +76,12 @@ export class GrpcInbound implements AsyncDisposable {
       if (!tls.cert) throw OmniRelayError.invalidOption("tls.cert");
       if (tls.requireClientCertificate && !tls.ca) throw OmniRelayError.invalidOption("tls.ca");
     }
+    this.requestTimeoutMs = integerOption("requestTimeoutMs", options.requestTimeoutMs, { min: 1, fallback: 60_000 });
+    this.maxConcurrentStreams = integerOption("maxConcurrentStreams", options.maxConcurrentStreams, {
+      min: 1,
+      max: 2 ** 31 - 1,
+      fallback: 100,
+    });
     this.options = options;
     this.logger = options.logger ?? silentLogger;
     const sessions = options.sessions ?? {};
@@ -145,6 +100,11 @@ export class GrpcInbound implements AsyncDisposable {
       logger: this.logger,
       tls: Boolean(tls),
       maxFrameBytes: _maxMessageBytes,
+      maxSessions: integerOption("sessions.maxSessions", sessions.maxSessions, { min: 1, fallback: 1024 }),
+      maxSessionsPerCaller: integerOption("sessions.maxSessionsPerCaller", sessions.maxSessionsPerCaller, {
+        min: 1,
+        fallback: 256,
+      }),
     });
     options.dispatcher.addInbound(this);
   }
@@ -203,6 +163,8 @@ export class GrpcInbound implements AsyncDisposable {
       "grpc.max_receive_message_length": grpcReceiveLimit(maxMessageBytes),
       "grpc.keepalive_time_ms": this.pingIntervalMs,
       "grpc.keepalive_timeout_ms": this.pingIntervalMs,
+      "grpc.max_concurrent_streams": this.maxConcurrentStreams,
+      interceptors: [receiveTimeout(this.requestTimeoutMs)],
     });
     const implementation: UntypedServiceImplementation = {};
     for (const rpc of Object.values(resourceLeaseRpcs)) {

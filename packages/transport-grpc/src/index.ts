@@ -18,12 +18,8 @@ export {
   ResourceLeaseServiceService,
   type StatsResponse,
 } from "./gen/omnirelay/resourcelease/v1/resourcelease.js";
-export {
-  GrpcInbound,
-  type GrpcInboundOptions,
-  type GrpcInboundSessionOptions,
-  type GrpcInboundTlsOptions,
-} from "./inbound.js";
+export { GrpcInbound } from "./inbound.js";
+export type { GrpcInboundOptions, GrpcInboundSessionOptions, GrpcInboundTlsOptions } from "./inbound-options.js";
 export {
   type ResourceLeaseRpc,
   type ResourceLeaseRpcName,

@@ -1,6 +1,7 @@
 import { Metadata, type ServerDuplexStream } from "@grpc/grpc-js";
 import { type Dispatcher, ErrorCodes, type Logger, OmniRelayError, type RequestMeta } from "@omnirelay/core";
 import {
+  type OpenSessionOptions,
   openResourceLeaseSession,
   type ResourceLeaseSession,
   requestSite,
@@ -22,6 +23,10 @@ export interface GrpcSessionsOptions extends SessionLimits {
   readonly maxFrameBytes: number;
   /** Most bytes left unsent to a worker before its session is cut `omnirelay.session.slow`. @defaultValue 16 MiB */
   readonly maxBufferedBytes?: number;
+  /** Most live sessions on the inbound. */
+  readonly maxSessions: number;
+  /** Most live sessions of one caller (principal, else verified certificate subject, else address). */
+  readonly maxSessionsPerCaller: number;
 }
 
 type SessionCall = ServerDuplexStream<unknown, unknown>;
@@ -35,9 +40,15 @@ type SessionCall = ServerDuplexStream<unknown, unknown>;
 export class GrpcSessions {
   private readonly o: GrpcSessionsOptions;
   private readonly live = new Set<ResourceLeaseSession>();
+  private readonly caps: NonNullable<OpenSessionOptions["caps"]>;
 
   constructor(options: GrpcSessionsOptions) {
     this.o = options;
+    this.caps = {
+      maxSessions: options.maxSessions,
+      maxSessionsPerCaller: options.maxSessionsPerCaller,
+      live: { total: 0, perCaller: new Map() },
+    };
   }
 
   /** Serves one `Session` call. */
@@ -75,6 +86,7 @@ export class GrpcSessions {
       const session = await openResourceLeaseSession(this.o.dispatcher, {
         namespace,
         meta,
+        caps: this.caps,
         ...(this.o.maxCredit !== undefined ? { maxCredit: this.o.maxCredit } : {}),
         ...(this.o.idleTimeoutMs !== undefined ? { idleTimeoutMs: this.o.idleTimeoutMs } : {}),
         sink: {

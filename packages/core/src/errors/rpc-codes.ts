@@ -16,6 +16,12 @@ export const rpcCodes = {
   requestTooLarge: "omnirelay.request.too_large",
   /** deadline-exceeded (HTTP 408): the client did not send the whole request in time; metadata `limitMs`. */
   requestTimeout: "omnirelay.request.timeout",
+  /**
+   * resource-exhausted: the HTTP inbound already holds `maxBufferedBodyBytes` of request bodies still arriving
+   * (across every connection); the request is refused with `Retry-After: 1` without reading the rest of its body, and
+   * its connection is closed; metadata `limit`, `retryAfterMs`.
+   */
+  requestBodyBudgetExhausted: "omnirelay.request.body_budget_exhausted",
   /** invalid-argument (HTTP 431): the request headers exceed the server's limit. */
   requestHeadersTooLarge: "omnirelay.request.headers_too_large",
   /** invalid-argument: the bytes sent are not a well-formed HTTP/1.1 request; metadata `reason` (Node's parser code). */
@@ -59,6 +65,12 @@ export const rpcCodes = {
   sessionIdle: "omnirelay.session.idle",
   /** resource-exhausted: a worker session did not read what the dispatcher sent it (too much left unsent); metadata `limit`. */
   sessionSlow: "omnirelay.session.slow",
+  /**
+   * resource-exhausted: the inbound already holds as many live worker sessions as it allows, in all (metadata
+   * `scope: inbound`, option `sessions.maxSessions`) or for this caller (`scope: caller`,
+   * `sessions.maxSessionsPerCaller`); the session is refused at open; metadata `limit`, `scope`.
+   */
+  sessionTooMany: "omnirelay.session.too_many",
   /** unavailable: the worker session broke or was closed before the operation was answered (send it again). */
   sessionClosed: "omnirelay.session.closed",
   /** failed-precondition: `start()` on an inbound that is closing or closed. */
@@ -90,6 +102,12 @@ export const rpcCodes = {
   cliPackageNotInstalled: "omnirelay.cli.package_not_installed",
   /** internal: the remote answered something that is not the procedure's response message; metadata `field`. */
   responseInvalid: "omnirelay.response.invalid",
+  /**
+   * resource-exhausted: made by the client, never sent: the remote's answer is larger than the outbound takes
+   * (`HttpOutbound`'s `maxResponseBytes`, by `Content-Length` or as it arrived); the request is abandoned and its
+   * connection closed; metadata `limit`.
+   */
+  responseTooLarge: "omnirelay.response.too_large",
   /** resource-exhausted: the rate limiter refused a permit; metadata `procedure`, `retryAfterMs`, `limiter`. */
   rateLimited: "omnirelay.rate_limited",
   /**

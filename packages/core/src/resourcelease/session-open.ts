@@ -4,6 +4,7 @@ import type { RequestMeta } from "../dispatcher/types.js";
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
 import { readRequestDeadline } from "../middleware/deadline-headers.js";
+import { longPollCaller } from "../middleware/long-polls.js";
 import type { PeerLeaseHealthTracker } from "../peers/index.js";
 import type { QueueEngine } from "../queue/engine.js";
 import type { ResourceLeaseCallContext } from "../queue/types.js";
@@ -42,12 +43,28 @@ export interface SessionLimits {
   readonly pingIntervalMs?: number;
 }
 
+/**
+ * Caps on the live sessions of one inbound, and its counts: one object per inbound, shared by every session it
+ * opens (a transport starts it with `live: { total: 0, perCaller: new Map() }`). A caller is counted as its long
+ * polls are: its principal, else the subject of its verified client certificate, else its remote address.
+ */
+export interface SessionCaps {
+  /** Most live sessions on the inbound. */
+  readonly maxSessions: number;
+  /** Most live sessions of one caller. */
+  readonly maxSessionsPerCaller: number;
+  /** Live sessions: in all, and per caller key (an entry goes with the caller's last session). */
+  readonly live: { total: number; readonly perCaller: Map<string, number> };
+}
+
 /** Options of {@link openResourceLeaseSession}. */
 export interface OpenSessionOptions extends SessionLimits {
   readonly namespace: string;
   /** The stream's metadata as a transport read it (any `procedure`: it is set per verb for the checks). */
   readonly meta: RequestMeta;
   readonly sink: SessionSink;
+  /** The inbound's live-session caps; a session takes a place once the middleware passed it, until it ends. */
+  readonly caps?: SessionCaps;
 }
 
 /** The verbs a session acts as; opening one passes each verb's middleware (auth, authorization, rate limits). */
@@ -66,8 +83,11 @@ export function registerSessionHost(dispatcher: Dispatcher, namespace: string, h
  * Opens a worker session on `namespace` for a transport: the stream's metadata passes the middleware of
  * `{namespace}::lease`, `::heartbeat`, `::complete` and `::fail` (so authentication and authorization are those of
  * the unary verbs), then every operation the session carries acts as that peer and principal.
+ * With `caps`, a session over the inbound's or its caller's cap is refused once the middleware passed it; its place
+ * is given back when it ends (the sink is closed).
  * @throws OmniRelayError what the middleware refuses with (unauthenticated, permission-denied, …); unimplemented
- * `omnirelay.procedure.not_found` when no component serves the namespace.
+ * `omnirelay.procedure.not_found` when no component serves the namespace; resource-exhausted
+ * `omnirelay.session.too_many` (metadata `limit`, `scope`) over a cap.
  */
 export async function openResourceLeaseSession(
   dispatcher: Dispatcher,
@@ -90,5 +110,50 @@ export async function openResourceLeaseSession(
     const meta = await dispatcher.admit({ ...options.meta, procedure: `${options.namespace}::${verb}` });
     admitted ??= meta;
   }
-  return new ResourceLeaseSession({ ...options, host, meta: admitted as RequestMeta });
+  const meta = admitted as RequestMeta;
+  const release = options.caps ? takeSessionPlace(options.caps, meta) : undefined;
+  if (!release) return new ResourceLeaseSession({ ...options, host, meta });
+  const sink: SessionSink = {
+    send: (frame) => options.sink.send(frame),
+    close: (error) => {
+      release();
+      options.sink.close(error);
+    },
+  };
+  try {
+    return new ResourceLeaseSession({ ...options, host, meta, sink });
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
+
+/** Takes a place for a session of `meta`'s caller: its release (idempotent), or the refusal when none is left. */
+function takeSessionPlace(caps: SessionCaps, meta: RequestMeta): () => void {
+  const { live } = caps;
+  const key = longPollCaller(meta).key;
+  const held = live.perCaller.get(key) ?? 0;
+  const refusal = (scope: "inbound" | "caller", limit: number) =>
+    new OmniRelayError({
+      status: "resource-exhausted",
+      code: ErrorCodes.rpc.sessionTooMany,
+      message:
+        scope === "inbound"
+          ? `The server holds ${limit} worker sessions already.`
+          : `This caller holds ${limit} worker sessions already.`,
+      metadata: { limit: String(limit), scope },
+    });
+  if (held >= caps.maxSessionsPerCaller) throw refusal("caller", caps.maxSessionsPerCaller);
+  if (live.total >= caps.maxSessions) throw refusal("inbound", caps.maxSessions);
+  live.total++;
+  live.perCaller.set(key, held + 1);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    live.total--;
+    const left = (live.perCaller.get(key) ?? 1) - 1;
+    if (left > 0) live.perCaller.set(key, left);
+    else live.perCaller.delete(key);
+  };
 }

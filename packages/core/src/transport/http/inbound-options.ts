@@ -34,6 +34,20 @@ export interface HttpInboundOptions {
    */
   readonly maxDiscardedBodyBytes?: number;
   /**
+   * Most bytes of request bodies the inbound holds at once while they arrive, across every connection (a body gives
+   * its bytes back once it is complete, refused or its client went away). A request whose body does not fit — its
+   * `Content-Length` up front, else as its bytes arrive — is answered at once 429 `omnirelay.request.body_budget_exhausted`
+   * (`RESOURCE_EXHAUSTED`, `Retry-After: 1`) and its connection is closed, the rest of the body unread. Without it,
+   * clients that each stay within `maxBodyBytes` and `requestTimeoutMs` could make the inbound hold gigabytes. Never
+   * less than `maxBodyBytes`. @defaultValue 268435456 (256 MiB: 64 bodies of the largest size at once)
+   */
+  readonly maxBufferedBodyBytes?: number;
+  /**
+   * Most open connections (`server.maxConnections`); one more is closed as soon as it is accepted, without an answer.
+   * Worker sessions count (each holds its connection). @defaultValue no limit
+   */
+  readonly maxConnections?: number;
+  /**
    * Time a client has to send a whole request, headers and body; a slower one is answered 408
    * `omnirelay.request.timeout` and disconnected. Checked every quarter of this (at most every 30 s), so the cut
    * comes up to 25% late. A long poll is not affected: its request is complete while it waits. @defaultValue 60000
@@ -70,4 +84,17 @@ export interface HttpInboundSessionOptions {
    * `omnirelay.session.idle` (metadata `reason: ping`) and marks the peer disconnected. @defaultValue 10000
    */
   readonly pingIntervalMs?: number;
+  /**
+   * Most live sessions on the inbound; one more is refused at open 429 `omnirelay.session.too_many`
+   * (`RESOURCE_EXHAUSTED`, metadata `scope: inbound`). Each holds a waiting lease call while it has credit, about
+   * 25 KiB, and a connection. @defaultValue 1024
+   */
+  readonly maxSessions?: number;
+  /**
+   * Most live sessions of one caller — its principal, else the subject of its verified client certificate, else its
+   * remote address, as long polls are counted — on the inbound; one more is refused at open
+   * `omnirelay.session.too_many` (metadata `scope: caller`). A fleet whose workers share one principal (or one
+   * address) needs it at least the number of its workers on this node. @defaultValue 256 (the unary long-poll pool)
+   */
+  readonly maxSessionsPerCaller?: number;
 }

@@ -11,10 +11,15 @@ import { OmniRelayError } from "../../errors/omnirelay-error.js";
 import { readRequestDeadline } from "../../middleware/deadline-headers.js";
 import { optionalPositive } from "../../middleware/options.js";
 import { callAbort, type WithCallAbort } from "../../util/signals.js";
+import { integerOption } from "../../wire/options.js";
+import { BodyBudget } from "./body-budget.js";
 import { rawErrorResponse, writeError } from "./errors.js";
 import type { HttpInboundOptions } from "./inbound-options.js";
-import { declaredLength, lowerHeaders, readBody, requestTooLarge, security } from "./request.js";
-import { HttpSessionServer } from "./session-server.js";
+import { budgetExhausted, declaredLength, lowerHeaders, readBody, requestTooLarge, security } from "./request.js";
+import { HttpSessionServer, httpSessionServerOptions } from "./session-server.js";
+
+/** Default of `maxBufferedBodyBytes`: 64 bodies of the default `maxBodyBytes` at once. */
+const DEFAULT_MAX_BUFFERED_BODY_BYTES = 256 * 1024 * 1024;
 
 /**
  * Serves a dispatcher over HTTP/1.1 (or HTTPS with optional mutual TLS): `POST` to any path with the procedure in
@@ -29,6 +34,7 @@ export class HttpInbound implements AsyncDisposable {
   private readonly maxBodyBytes: number;
   private readonly maxDiscardedBodyBytes: number;
   private readonly requestTimeoutMs: number;
+  private readonly bodies: BodyBudget;
   private server: Server | undefined;
   private readonly sessions: HttpSessionServer;
   private active = 0;
@@ -52,26 +58,31 @@ export class HttpInbound implements AsyncDisposable {
       optionalPositive("maxDiscardedBodyBytes", options.maxDiscardedBodyBytes) ?? 16 * 1024 * 1024,
     );
     this.requestTimeoutMs = optionalPositive("requestTimeoutMs", options.requestTimeoutMs) ?? 60_000;
-    const sessions = options.sessions ?? {};
-    const maxCredit = optionalPositive("sessions.maxCredit", sessions.maxCredit);
-    const idleTimeoutMs = optionalPositive("sessions.idleTimeoutMs", sessions.idleTimeoutMs);
-    const maxBufferedBytes = optionalPositive("sessions.maxBufferedBytes", sessions.maxBufferedBytes);
-    const pingIntervalMs = optionalPositive("sessions.pingIntervalMs", sessions.pingIntervalMs);
-    this.sessions = new HttpSessionServer({
-      dispatcher: options.dispatcher,
-      logger: this.logger,
-      maxFrameBytes: optionalPositive("sessions.maxFrameBytes", sessions.maxFrameBytes) ?? this.maxBodyBytes,
-      ...(maxCredit !== undefined ? { maxCredit: Math.floor(maxCredit) } : {}),
-      ...(idleTimeoutMs !== undefined ? { idleTimeoutMs } : {}),
-      ...(maxBufferedBytes !== undefined ? { maxBufferedBytes } : {}),
-      ...(pingIntervalMs !== undefined ? { pingIntervalMs } : {}),
-    });
+    this.bodies = new BodyBudget(
+      Math.max(
+        this.maxBodyBytes,
+        optionalPositive("maxBufferedBodyBytes", options.maxBufferedBodyBytes) ?? DEFAULT_MAX_BUFFERED_BODY_BYTES,
+      ),
+    );
+    if (options.maxConnections !== undefined) integerOption("maxConnections", options.maxConnections, { min: 1 });
+    this.sessions = new HttpSessionServer(
+      httpSessionServerOptions(options.sessions ?? {}, {
+        dispatcher: options.dispatcher,
+        logger: this.logger,
+        maxBodyBytes: this.maxBodyBytes,
+      }),
+    );
     options.dispatcher.addInbound(this);
   }
 
   /** Current lifecycle state. */
   get state(): LifecycleState {
     return this.current;
+  }
+
+  /** Bytes of request bodies held now while they arrive (at most `maxBufferedBodyBytes`). */
+  get bufferedBodyBytes(): number {
+    return this.bodies.inUse;
   }
 
   /** Base URL once started, e.g. `http://127.0.0.1:41234`. */
@@ -141,15 +152,21 @@ export class HttpInbound implements AsyncDisposable {
         ) as unknown as Server)
       : createHttpServer(timeouts, listener);
     server.keepAliveTimeout = this.options.keepAliveTimeoutMs ?? 65_000;
+    if (this.options.maxConnections !== undefined) server.maxConnections = this.options.maxConnections;
     // Worker sessions: a WebSocket upgrade that passes the unary verbs' middleware (docs/protocol.md).
     server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       void this.sessions.upgrade({ req, socket, head, running: this.current === "running" });
     });
     server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket));
-    // `Expect: 100-continue`: refuse an oversized body before the client sends it.
+    // `Expect: 100-continue`: refuse an oversized body, or one the body budget has no room for, before it is sent.
     server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
-      if ((declaredLength(req) ?? 0) > this.maxBodyBytes) {
+      const declared = declaredLength(req) ?? 0;
+      if (declared > this.maxBodyBytes) {
         writeError(res, requestTooLarge(this.maxBodyBytes), { connection: "close" });
+        return;
+      }
+      if (!this.bodies.fits(declared)) {
+        writeError(res, budgetExhausted(res, this.bodies));
         return;
       }
       res.writeContinue();
@@ -310,6 +327,7 @@ export class HttpInbound implements AsyncDisposable {
     const body = await readBody(req, res, {
       maxBodyBytes: this.maxBodyBytes,
       maxDiscardedBodyBytes: this.maxDiscardedBodyBytes,
+      budget: this.bodies,
     });
     const abort = new AbortController();
     const onClose = () => {

@@ -7,11 +7,14 @@ import { decodeJsonBody } from "../../dispatcher/json-codec.js";
 import type { RequestMeta } from "../../dispatcher/types.js";
 import { ErrorCodes } from "../../errors/codes.js";
 import { OmniRelayError } from "../../errors/omnirelay-error.js";
+import { optionalPositive } from "../../middleware/options.js";
 import type { ResourceLeaseSession } from "../../resourcelease/session.js";
 import { SessionClientFrameMessage, SessionServerFrameMessage } from "../../resourcelease/session-messages.js";
-import { openResourceLeaseSession, type SessionLimits } from "../../resourcelease/session-open.js";
+import { openResourceLeaseSession, type SessionCaps, type SessionLimits } from "../../resourcelease/session-open.js";
+import { integerOption } from "../../wire/options.js";
 import { requestSite } from "../../wire/site.js";
 import { rawErrorResponse } from "./errors.js";
+import type { HttpInboundSessionOptions } from "./inbound-options.js";
 import { lowerHeaders, security } from "./request.js";
 
 /** Path prefix of worker sessions on an HTTP inbound: `GET /omnirelay/session/{namespace}` with `Upgrade: websocket`. */
@@ -25,6 +28,47 @@ export interface HttpSessionServerOptions extends SessionLimits {
   readonly maxFrameBytes: number;
   /** Most bytes left unsent to a worker before its session is closed as slow. @defaultValue 16 MiB */
   readonly maxBufferedBytes?: number;
+  /** Most live sessions on the inbound. @defaultValue 1024 */
+  readonly maxSessions?: number;
+  /** Most live sessions of one caller (principal, else verified certificate subject, else address). @defaultValue 256 */
+  readonly maxSessionsPerCaller?: number;
+}
+
+/** Default of `sessions.maxSessions` (HTTP and gRPC inbounds). */
+export const DEFAULT_MAX_SESSIONS = 1024;
+/** Default of `sessions.maxSessionsPerCaller` (HTTP and gRPC inbounds): the unary long-poll pool's size. */
+export const DEFAULT_MAX_SESSIONS_PER_CALLER = 256;
+
+/**
+ * The session server's options from an HTTP inbound's `sessions` (checked), its dispatcher and logger; frames are
+ * at most `maxBodyBytes` unless `sessions.maxFrameBytes` says otherwise.
+ * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`) for a bad option.
+ */
+export function httpSessionServerOptions(
+  sessions: HttpInboundSessionOptions,
+  base: { dispatcher: Dispatcher; logger: Logger; maxBodyBytes: number },
+): HttpSessionServerOptions {
+  const maxCredit = optionalPositive("sessions.maxCredit", sessions.maxCredit);
+  const idleTimeoutMs = optionalPositive("sessions.idleTimeoutMs", sessions.idleTimeoutMs);
+  const maxBufferedBytes = optionalPositive("sessions.maxBufferedBytes", sessions.maxBufferedBytes);
+  const pingIntervalMs = optionalPositive("sessions.pingIntervalMs", sessions.pingIntervalMs);
+  return {
+    dispatcher: base.dispatcher,
+    logger: base.logger,
+    maxFrameBytes: optionalPositive("sessions.maxFrameBytes", sessions.maxFrameBytes) ?? base.maxBodyBytes,
+    ...(maxCredit !== undefined ? { maxCredit: Math.floor(maxCredit) } : {}),
+    ...(idleTimeoutMs !== undefined ? { idleTimeoutMs } : {}),
+    ...(maxBufferedBytes !== undefined ? { maxBufferedBytes } : {}),
+    ...(pingIntervalMs !== undefined ? { pingIntervalMs } : {}),
+    maxSessions: integerOption("sessions.maxSessions", sessions.maxSessions, {
+      min: 1,
+      fallback: DEFAULT_MAX_SESSIONS,
+    }),
+    maxSessionsPerCaller: integerOption("sessions.maxSessionsPerCaller", sessions.maxSessionsPerCaller, {
+      min: 1,
+      fallback: DEFAULT_MAX_SESSIONS_PER_CALLER,
+    }),
+  };
 }
 
 /** WebSocket close codes of a session, by error code (the error frame sent before says the rest). */
@@ -45,9 +89,15 @@ export class HttpSessionServer {
   private readonly o: HttpSessionServerOptions;
   private readonly wss: WebSocketServer;
   private readonly live = new Set<ResourceLeaseSession>();
+  private readonly caps: SessionCaps;
 
   constructor(options: HttpSessionServerOptions) {
     this.o = options;
+    this.caps = {
+      maxSessions: options.maxSessions ?? DEFAULT_MAX_SESSIONS,
+      maxSessionsPerCaller: options.maxSessionsPerCaller ?? DEFAULT_MAX_SESSIONS_PER_CALLER,
+      live: { total: 0, perCaller: new Map() },
+    };
     // Frames past the limit get a coded error from us; ws itself only cuts those far past it (close code 1009).
     this.wss = new WebSocketServer({
       noServer: true,
@@ -94,6 +144,7 @@ export class HttpSessionServer {
       const session = await openResourceLeaseSession(this.o.dispatcher, {
         namespace,
         meta,
+        caps: this.caps,
         ...(this.o.maxCredit !== undefined ? { maxCredit: this.o.maxCredit } : {}),
         ...(this.o.idleTimeoutMs !== undefined ? { idleTimeoutMs: this.o.idleTimeoutMs } : {}),
         sink: {
@@ -126,6 +177,10 @@ export class HttpSessionServer {
         return;
       }
       this.live.add(session);
+      // A handshake ws refuses (a bad Sec-WebSocket-Key, …) closes the socket without an accepted WebSocket.
+      socket.once("close", () => {
+        if (!ws) session.end();
+      });
       this.wss.handleUpgrade(req, socket, head, (accepted) => {
         ws = accepted;
         this.attach(accepted, session);
