@@ -46,7 +46,10 @@ function serve(target: GrpcNode, queue: ResourceLeaseQueue): void {
 const connect = (url: string) => new GrpcOutbound({ address: new URL(url).host });
 
 function client(urls: string[]): ResourceLeaseClient {
-  return cleanup.add(new ResourceLeaseClient({ endpoints: urls, connect, caller: "grpc-failover" }));
+  // The owners the nodes name are theirs: followed even when the list holds only one of them.
+  return cleanup.add(
+    new ResourceLeaseClient({ endpoints: urls, connect, caller: "grpc-failover", followOwner: () => true }),
+  );
 }
 
 const item = (id: string, requestId?: string) => ({

@@ -74,18 +74,19 @@ export class OmniRelayError extends Error {
     return new OmniRelayError({ status: "internal", code: fallbackCode, message, cause: value });
   }
 
-  /** Rebuilds an error from its wire form (`{status, code, message, metadata}`). */
-  static fromWire(body: {
-    status?: string | number;
-    code?: string;
-    message?: string;
-    metadata?: Record<string, string>;
-  }): OmniRelayError {
+  /**
+   * Rebuilds an error from its wire form (`{status, code, message, metadata}`), as a remote sent it: each field is
+   * taken only when it has its type — `status` a status name or gRPC code, `code` and `message` strings, `metadata` an
+   * object whose values are all strings — and otherwise reads as absent (`unknown`, `omnirelay.unknown`,
+   * `Unknown error.`, no metadata). It never throws.
+   */
+  static fromWire(body: { status?: unknown; code?: unknown; message?: unknown; metadata?: unknown }): OmniRelayError {
+    const metadata = wireMetadata(body.metadata);
     return new OmniRelayError({
       status: parseStatus(body.status) ?? "unknown",
-      code: body.code ?? ErrorCodes.rpc.unknown,
-      message: body.message ?? "Unknown error.",
-      ...(body.metadata ? { metadata: body.metadata } : {}),
+      code: typeof body.code === "string" ? body.code : ErrorCodes.rpc.unknown,
+      message: typeof body.message === "string" ? body.message : "Unknown error.",
+      ...(metadata ? { metadata } : {}),
     });
   }
 
@@ -99,6 +100,18 @@ export class OmniRelayError extends Error {
     if (Object.keys(this.metadata).length > 0) out.metadata = { ...this.metadata };
     return out;
   }
+}
+
+/** Error metadata as a remote sent it: an object whose every value is a string (its own keys copied), else undefined. */
+function wireMetadata(value: unknown): Record<string, string> | undefined {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+  const out: Record<string, string> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (typeof v !== "string") return undefined;
+    if (key === "__proto__") continue;
+    out[key] = v;
+  }
+  return out;
 }
 
 /** True for any `OmniRelayError`, across duplicate copies of `@omnirelay/core` (a `Symbol.for` marker). */

@@ -69,11 +69,12 @@ export function statusInfo(status: OmniRelayStatus): OmniRelayStatusInfo {
 
 /**
  * Parses a status from its wire name (`INVALID_ARGUMENT`), its gRPC-vocabulary name (`invalid-argument`)
- * or its numeric gRPC code. Returns `undefined` when nothing matches.
+ * or its numeric gRPC code. Returns `undefined` when nothing matches, and for any other value (a boolean, an
+ * object, `null` read from a remote's JSON): it never throws.
  */
-export function parseStatus(value: string | number | undefined | null): OmniRelayStatus | undefined {
-  if (value === undefined || value === null) return undefined;
+export function parseStatus(value: unknown): OmniRelayStatus | undefined {
   if (typeof value === "number") return byGrpcCode.get(value)?.status;
+  if (typeof value !== "string") return undefined;
   const trimmed = value.trim();
   if (statusTable.has(trimmed as OmniRelayStatus)) return trimmed as OmniRelayStatus;
   return byWireName.get(trimmed.toUpperCase().replace(/-/g, "_"))?.status;

@@ -8,6 +8,7 @@ import type {
 } from "../contracts/payload.js";
 import type { ProcedureDefinition, UnaryOutbound, UnaryRequest } from "../dispatcher/types.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
+import { SCHEDULE_MAX_COUNT } from "../queue/schedules.js";
 import type { ResourceLeaseScheduleInput } from "../queue/schedules-api.js";
 import type { ResourceLeaseFailOutcome } from "../queue/types.js";
 import { HttpOutbound } from "../transport/http/outbound.js";
@@ -16,6 +17,16 @@ import { neverAborts } from "../util/signals.js";
 import type { HistoryRequest, HistoryResponse } from "../wire/history.js";
 import { integerOption } from "../wire/options.js";
 import type { ResourceLeaseScheduleInfo } from "../wire/schedule.js";
+import {
+  checkIdCount,
+  checkResultCount,
+  checkSchedulePage,
+  DRAIN_MAX_ITEMS,
+  hasRequestId,
+  invalidAnswer,
+  pastDeadline,
+  scheduled,
+} from "./client-checks.js";
 import type { ResourceLeaseEndpoint, ResourceLeaseEndpointChange, ResourceLeaseFailoverOptions } from "./endpoints.js";
 import { EnqueueCoalescer } from "./enqueue-coalescer.js";
 import type { FailRequest } from "./messages.js";
@@ -34,8 +45,9 @@ export interface ResourceLeaseClientOptions {
   readonly outbound?: UnaryOutbound;
   /**
    * Several dispatcher nodes, any of which may own the namespace's shard (docs/queue-semantics.md, "Following the
-   * shard's owner"). Calls go to the first until an answer moves them: `resourcelease.not_owner` naming an owner
-   * sends them there (an owner not listed is dialled with `connect`); one naming nobody, a node that cannot be
+   * shard's owner"). Calls go to the first until an answer moves them: `resourcelease.not_owner` naming a listed
+   * owner sends them there (one not listed only when `followOwner` accepts it; otherwise the call throws that
+   * answer); one naming nobody, a node that cannot be
    * reached or that does not serve the namespace sends them to the next endpoint, pausing between rounds (see
    * `failover`) until the call's deadline. A call is sent again only when the refusal proves nothing was applied
    * (`not_owner`, a closed queue, a refused connection) or the call is idempotent (`enqueue` with every item's
@@ -44,11 +56,19 @@ export interface ResourceLeaseClientOptions {
    */
   readonly endpoints?: readonly (string | ResourceLeaseEndpoint)[];
   /**
-   * Dials an endpoint by URL: the `endpoints` given as strings, and owners named by `not_owner` answers. For gRPC pass
+   * Dials an endpoint by URL: the `endpoints` given as strings, and owners `followOwner` accepts. For gRPC pass
    * e.g. `(url) => new GrpcOutbound({ address: new URL(url).host })` (core does not depend on
    * @omnirelay/transport-grpc). A URL it throws for is skipped. @defaultValue `new HttpOutbound({ url, clock })`
    */
   readonly connect?: (url: string) => UnaryOutbound;
+  /**
+   * Whether the client may follow a `resourcelease.not_owner` answer to an `ownerUrl` that is not one of `endpoints`:
+   * dial it with `connect` and send it this client's calls — their `headers` (a bearer token) and bodies (tokens,
+   * payloads) included. Only with `endpoints`. By default none is followed: such an answer is thrown to the caller, so
+   * a node (or anything answering for it) cannot send the client to a host it was not given.
+   * @defaultValue `() => false`
+   */
+  readonly followOwner?: (url: string) => boolean;
   /** Pauses between rounds over every endpoint while no node serves the shard. Only with `endpoints`. */
   readonly failover?: ResourceLeaseFailoverOptions;
   /** Called when later calls move to another endpoint, and why. Only with `endpoints`. */
@@ -100,29 +120,12 @@ export interface ResourceLeaseClientEnqueueOptions extends ResourceLeaseClientCa
   readonly priority?: number;
 }
 
-/** The payload with the enqueue options' scheduling fields, where the payload gives none of its own. */
-function scheduled(
-  payload: ResourceLeaseItemPayload,
-  options?: ResourceLeaseClientEnqueueOptions,
-): ResourceLeaseItemPayload {
-  if (!options) return payload;
-  const { notBefore, delayMs, priority } = options;
-  if (notBefore === undefined && delayMs === undefined && priority === undefined) return payload;
-  const own = payload.notBefore !== undefined || payload.delayMs !== undefined;
-  return {
-    ...payload,
-    ...(!own && notBefore !== undefined
-      ? { notBefore: notBefore instanceof Date ? notBefore.getTime() : notBefore }
-      : {}),
-    ...(!own && delayMs !== undefined ? { delayMs } : {}),
-    ...(payload.priority === undefined && priority !== undefined ? { priority } : {}),
-  };
-}
-
 /** Per-call settings the verbs give {@link ResourceLeaseClient}'s transport step. */
 interface CallSettings extends ResourceLeaseClientCallOptions {
   /** The call may be sent again after an attempt whose outcome is unknown (an idempotent verb). */
   readonly replayable?: boolean;
+  /** The deadline itself (the clock's ms) instead of `timeoutMs` from now: one deadline shared by several calls. */
+  readonly deadline?: number;
 }
 
 /** Result of a single enqueue. */
@@ -162,6 +165,7 @@ export class ResourceLeaseClient {
         : new EndpointRouter({
             endpoints: options.endpoints,
             connect: options.connect ?? ((url) => new HttpOutbound({ url, clock })),
+            ...(options.followOwner ? { followOwner: options.followOwner } : {}),
             clock,
             ...(options.failover ? { failover: options.failover } : {}),
             ...(options.onEndpointChange ? { onChange: options.onEndpointChange } : {}),
@@ -189,7 +193,7 @@ export class ResourceLeaseClient {
     return this.router?.url;
   }
 
-  /** Every endpoint known (with `endpoints`): the listed ones, then owners met in `not_owner` answers. */
+  /** Every endpoint known (with `endpoints`): the listed ones, then owners followed (`followOwner`). */
   get endpoints(): string[] {
     return this.router?.urls ?? [];
   }
@@ -215,7 +219,9 @@ export class ResourceLeaseClient {
       { payloads: [payload], batch: false },
       { ...options, replayable: hasRequestId(payload) },
     );
-    return { sequenceId: r.sequenceIds[0]!, duplicate: r.duplicates[0] === true, stats: r.stats };
+    checkIdCount(r.sequenceIds, 1);
+    const sequenceId = r.sequenceIds[0] as number;
+    return { sequenceId, duplicate: r.duplicates[0] === true, stats: r.stats };
   }
 
   /** Enqueues items, all or none. */
@@ -229,6 +235,7 @@ export class ResourceLeaseClient {
       { payloads, batch: true },
       { ...options, replayable: payloads.every(hasRequestId) },
     );
+    checkIdCount(r.sequenceIds, payloads.length);
     return { sequenceIds: [...r.sequenceIds], duplicates: [...r.duplicates] };
   }
 
@@ -253,9 +260,15 @@ export class ResourceLeaseClient {
     return this.call(P.heartbeat, { ownershipToken: token }, { ...options, replayable: true });
   }
 
-  /** Completes a lease. */
+  /**
+   * Completes a lease. A refusal is the server's error; an answer that does not say `success: true` is internal
+   * `omnirelay.response.invalid` (the lease may not be completed).
+   */
   async complete(token: ResourceLeaseOwnershipToken, options?: ResourceLeaseClientCallOptions): Promise<void> {
-    await this.call(P.complete, { ownershipTokens: [token], batch: false }, options);
+    const r = await this.call(P.complete, { ownershipTokens: [token], batch: false }, options);
+    if (r.results.length !== 1 || r.results[0]?.success !== true) {
+      throw invalidAnswer("success", "complete did not answer success: true.");
+    }
   }
 
   /** Completes several leases; each result says whether its token succeeded. */
@@ -263,7 +276,8 @@ export class ResourceLeaseClient {
     tokens: readonly ResourceLeaseOwnershipToken[],
     options?: ResourceLeaseClientCallOptions,
   ): Promise<Array<{ success: boolean; code?: string; message?: string }>> {
-    return [...(await this.call(P.complete, { ownershipTokens: tokens, batch: true }, options)).results];
+    const r = await this.call(P.complete, { ownershipTokens: tokens, batch: true }, options);
+    return [...checkResultCount(r.results, tokens.length)];
   }
 
   /** Fails a lease; see the queue's `fail` for the outcome rules. */
@@ -277,15 +291,21 @@ export class ResourceLeaseClient {
 
   /**
    * Starts a drain and returns every queued item: it asks for pages until none remain (an item that comes back to
-   * the queue meanwhile, from a failed lease, is taken too). Use {@link ResourceLeaseClient.drainPage} to hold one
-   * page at a time.
+   * the queue meanwhile, from a failed lease, is taken too). `timeoutMs` (or the client's) and `signal` bound the
+   * whole drain, every page. It stops at a page with no items, and after the page that brings it to `maxItems`
+   * (default 1,000,000): whatever remains stays queued and the queue draining (`drain` again, or
+   * {@link ResourceLeaseClient.drainPage} to hold one page at a time).
    */
-  async drain(options?: ResourceLeaseClientCallOptions): Promise<ResourceLeasePendingItem[]> {
+  async drain(
+    options?: ResourceLeaseClientCallOptions & { readonly maxItems?: number },
+  ): Promise<ResourceLeasePendingItem[]> {
+    const maxItems = integerOption("maxItems", options?.maxItems, { min: 1, fallback: DRAIN_MAX_ITEMS });
+    const settings = this.shared(options);
     const items: ResourceLeasePendingItem[] = [];
     for (;;) {
-      const page = await this.drainPage({}, options);
+      const page = await this.call(P.drain, {}, settings);
       items.push(...page.items);
-      if (page.remainingCount === 0 || page.items.length === 0) return items;
+      if (page.remainingCount === 0 || page.items.length === 0 || items.length >= maxItems) return items;
     }
   }
 
@@ -367,18 +387,24 @@ export class ResourceLeaseClient {
     return this.call(P.history, target, { ...options, replayable: true });
   }
 
-  /** The queue's cron schedules, by id: every page of `schedule.list`, one call each. */
+  /**
+   * The queue's cron schedules, by id: every page of `schedule.list`, one call each. `timeoutMs` (or the client's) and
+   * `signal` bound the whole listing, every page. Pages must move forward — ids in order, each past the `after` asked
+   * for, `next` past it too — and hold no more than a queue can (10,000 schedules); otherwise the call rejects with
+   * internal `omnirelay.response.invalid`.
+   */
   async listSchedules(options?: ResourceLeaseClientCallOptions): Promise<ResourceLeaseScheduleInfo[]> {
+    const settings = { ...this.shared(options), replayable: true };
     const all: ResourceLeaseScheduleInfo[] = [];
     let after: string | undefined;
     for (;;) {
-      const page = await this.call(P["schedule.list"], after === undefined ? {} : { after }, {
-        ...options,
-        replayable: true,
-      });
+      const page = await this.call(P["schedule.list"], after === undefined ? {} : { after }, settings);
+      checkSchedulePage(page, after);
       all.push(...page.schedules);
-      // A page that does not move past `after` (a dispatcher of an older version ignores it) is the last.
-      if (page.next === undefined || page.next === after) return all;
+      if (all.length > SCHEDULE_MAX_COUNT) {
+        throw invalidAnswer("schedules", `more than ${SCHEDULE_MAX_COUNT} schedules were listed.`);
+      }
+      if (page.next === undefined) return all;
       after = page.next;
     }
   }
@@ -407,13 +433,23 @@ export class ResourceLeaseClient {
     else await this.options.outbound?.close?.();
   }
 
+  /** Call settings of a verb that takes several calls: one deadline for all of them, from `timeoutMs` now. */
+  private shared(options?: ResourceLeaseClientCallOptions): CallSettings {
+    const timeoutMs = options?.timeoutMs ?? this.options.timeoutMs ?? 30_000;
+    return { ...options, deadline: (this.options.clock ?? systemClock).now() + timeoutMs };
+  }
+
   private async call<Req, Res>(
     definition: ProcedureDefinition<Req, Res>,
     message: Req,
     options: CallSettings = {},
   ): Promise<Res> {
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? 30_000;
+    const clock = this.options.clock ?? systemClock;
+    const deadline = options.deadline ?? clock.now() + timeoutMs;
     const signal = options.signal ?? neverAborts;
+    // A deadline shared by several calls is enforced here too, whatever the outbound does with it.
+    if (options.deadline !== undefined && !(deadline > clock.now())) throw pastDeadline();
     const request: UnaryRequest<Req> = {
       meta: {
         service: this.options.service ?? "omnirelay",
@@ -422,7 +458,7 @@ export class ResourceLeaseClient {
         encoding: "json",
         headers: { ...this.options.headers },
         signal,
-        deadline: (this.options.clock ?? systemClock).now() + timeoutMs,
+        deadline,
         ...(this.options.caller ? { caller: this.options.caller } : {}),
         ...(options.shardKey ? { shardKey: options.shardKey } : {}),
       },
@@ -433,9 +469,4 @@ export class ResourceLeaseClient {
       : await (this.options.outbound as UnaryOutbound).call(definition, request);
     return response.message;
   }
-}
-
-/** An enqueue of items that all carry a `requestId` is idempotent: a second copy returns the first's ids. */
-function hasRequestId(payload: ResourceLeaseItemPayload): boolean {
-  return typeof payload.requestId === "string" && payload.requestId.trim() !== "";
 }

@@ -120,11 +120,11 @@ describe("a client and a worker ride through a failover over HTTP", () => {
     expect(b!.queue!.stats()).toMatchObject({ pendingCount: 0, activeLeaseCount: 0 });
   });
 
-  it("a client that lists only A dials B over HTTP from the ownerUrl of A's answer", async () => {
+  it("a client that lists only A dials B over HTTP from the ownerUrl of A's answer, when followOwner allows it", async () => {
     const shard = sharedLog(5_000);
     const [a, b] = await nodes("a", "b");
     a!.serve(shard.fresh());
-    const only = client({ endpoints: [a!.url] });
+    const only = client({ endpoints: [a!.url], followOwner: (url) => url === b!.url });
     await only.enqueue(item("1"));
     a!.queue!.stopServing(notOwner(b));
     b!.serve(await shard.takeOver());

@@ -20,6 +20,8 @@ import {
 export interface EndpointRouterOptions {
   readonly endpoints: readonly (string | ResourceLeaseEndpoint)[];
   readonly connect: (url: string) => UnaryOutbound;
+  /** Whether an owner named by a `not_owner` answer but not listed may be dialled. @defaultValue none may */
+  readonly followOwner?: (url: string) => boolean;
   readonly clock: Clock;
   readonly failover?: ResourceLeaseFailoverOptions;
   readonly onChange?: (change: ResourceLeaseEndpointChange) => void;
@@ -40,7 +42,8 @@ function normalize(url: string): string {
 
 /**
  * Sends a client's calls to the node that owns its shard among several dispatcher endpoints: follows
- * `resourcelease.not_owner` to the owner it names (dialling a URL it did not know with `connect`), moves on to the
+ * `resourcelease.not_owner` to the owner it names when that is a listed endpoint (or `followOwner` accepts the URL:
+ * it is then dialled with `connect`; otherwise the answer is the caller's), moves on to the
  * next endpoint when a node names nobody, cannot be reached or does not serve the namespace, and pauses between
  * rounds over every endpoint until the call's deadline. Later calls start where the last one found the owner.
  * Internal to `ResourceLeaseClient`.
@@ -49,6 +52,7 @@ export class EndpointRouter {
   private readonly routes: Route[] = [];
   private current: Route;
   private readonly connect: (url: string) => UnaryOutbound;
+  private readonly followOwner: ((url: string) => boolean) | undefined;
   private readonly clock: Clock;
   private readonly onChange: ((change: ResourceLeaseEndpointChange) => void) | undefined;
   private readonly initialDelayMs: number;
@@ -57,6 +61,7 @@ export class EndpointRouter {
   /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (option `endpoints`, `failover.*`). */
   constructor(options: EndpointRouterOptions) {
     this.connect = options.connect;
+    this.followOwner = options.followOwner;
     this.clock = options.clock;
     this.onChange = options.onChange;
     this.initialDelayMs = integerOption("failover.initialDelayMs", options.failover?.initialDelayMs, {
@@ -90,7 +95,7 @@ export class EndpointRouter {
     return this.current.url;
   }
 
-  /** Every endpoint known, the listed ones first, then owners met in `not_owner` answers. */
+  /** Every endpoint known, the listed ones first, then owners followed (`followOwner` accepted them). */
   get urls(): string[] {
     return this.routes.map((r) => r.url);
   }
@@ -99,7 +104,8 @@ export class EndpointRouter {
    * Sends `request`, moving between endpoints as answers direct. A call is sent again only when the refusal proves
    * it changed nothing, or when `replayable` (the verb is idempotent); otherwise the error is thrown, and later calls
    * go to the next endpoint. The error of the last attempt is thrown once the deadline leaves no room, the signal
-   * aborts, or every endpoint answered that it does not serve the namespace.
+   * aborts, or every endpoint answered that it does not serve the namespace. A `not_owner` naming an owner that is
+   * neither listed nor accepted by `followOwner` is thrown at once: the call, its headers and body never go there.
    */
   async call<Req, Res>(
     definition: ProcedureDefinition<Req, Res>,
@@ -121,8 +127,9 @@ export class EndpointRouter {
         const verdict = judgeAttempt(error);
         if (verdict.kind === "answer") throw error;
         if (verdict.reason !== "not_served") onlyNotServed = false;
-        tried.add(route);
         const next = this.next(route, verdict);
+        if (next === undefined) throw error; // an owner this client was not given: not followed
+        tried.add(route);
         if (this.current === route && next !== route) {
           this.current = next;
           this.onChange?.({ from: route.url, to: next.url, reason: verdict.reason, error });
@@ -147,13 +154,28 @@ export class EndpointRouter {
     await Promise.all(this.routes.map((r) => r.outbound.close?.()));
   }
 
-  /** Where to go after `route` failed: the owner it named (dialled when new), else the endpoint after it. */
-  private next(route: Route, verdict: Extract<AttemptVerdict, { kind: "move" }>): Route {
+  /**
+   * Where to go after `route` failed: the owner it named (dialled when new and `followOwner` accepts it), else the
+   * endpoint after it; undefined when the owner named is one this client may not follow.
+   */
+  private next(route: Route, verdict: Extract<AttemptVerdict, { kind: "move" }>): Route | undefined {
     if (verdict.url !== undefined && normalize(verdict.url) !== route.url) {
-      const known = this.find(verdict.url) ?? this.dial(verdict.url);
+      const known = this.find(verdict.url);
       if (known) return known;
+      if (!this.mayFollow(verdict.url)) return undefined;
+      const dialled = this.dial(verdict.url);
+      if (dialled) return dialled;
     }
     return this.routes[(this.routes.indexOf(route) + 1) % this.routes.length] as Route;
+  }
+
+  /** Whether `followOwner` accepts an owner's URL that is not listed (a throwing `followOwner` refuses it). */
+  private mayFollow(url: string): boolean {
+    try {
+      return this.followOwner?.(url) === true;
+    } catch {
+      return false;
+    }
   }
 
   private find(url: string): Route | undefined {

@@ -1,7 +1,7 @@
 import { type ServerResponse, STATUS_CODES } from "node:http";
 import { ErrorCodes } from "../../errors/codes.js";
 import { OmniRelayError } from "../../errors/omnirelay-error.js";
-import { statusInfo, statusTable } from "../../errors/status.js";
+import { parseStatus, statusInfo, statusTable } from "../../errors/status.js";
 
 // Failures of the HTTP exchange itself have an HTTP status of their own that generic clients, proxies and load
 // balancers understand; the body and `Rpc-Status` still carry the status of the shared table.
@@ -79,16 +79,21 @@ export function writeError(
   res.end(text);
 }
 
-/** Rebuilds an `OmniRelayError` from an HTTP error response. */
+/**
+ * Rebuilds an `OmniRelayError` from an HTTP error response, whatever the remote sent: a body field is taken only when
+ * it has its type (`status` a known status name or gRPC code, `code` and `message` strings, `metadata` an object of
+ * strings); otherwise the `Rpc-Status`, `Rpc-Error-Code` and `Rpc-Error-Message` headers, then the HTTP status, stand
+ * in. It never throws.
+ */
 export function readError(
   httpStatus: number,
   headers: Record<string, string | string[] | undefined>,
   body: Buffer,
 ): OmniRelayError {
-  let parsed: { status?: string; code?: string; message?: string; metadata?: Record<string, string> } = {};
+  let parsed: Record<string, unknown> = {};
   try {
-    const value = JSON.parse(body.toString("utf8"));
-    if (value && typeof value === "object") parsed = value;
+    const value: unknown = JSON.parse(body.toString("utf8"));
+    if (value && typeof value === "object" && !Array.isArray(value)) parsed = value as Record<string, unknown>;
   } catch {
     // not JSON: fall back to the headers
   }
@@ -96,11 +101,13 @@ export function readError(
     const v = headers[name];
     return Array.isArray(v) ? v[0] : v;
   };
+  const text = (value: unknown) => (typeof value === "string" ? value : undefined);
+  const status = [parsed.status, header("rpc-status")].find((s) => parseStatus(s) !== undefined);
   return OmniRelayError.fromWire({
-    status: parsed.status ?? header("rpc-status") ?? fallbackStatus(httpStatus),
-    code: parsed.code ?? header("rpc-error-code") ?? `omnirelay.http.${httpStatus}`,
-    message: parsed.message ?? header("rpc-error-message") ?? `HTTP ${httpStatus}`,
-    ...(parsed.metadata ? { metadata: parsed.metadata } : {}),
+    status: status ?? fallbackStatus(httpStatus),
+    code: text(parsed.code) ?? header("rpc-error-code") ?? `omnirelay.http.${httpStatus}`,
+    message: text(parsed.message) ?? header("rpc-error-message") ?? `HTTP ${httpStatus}`,
+    metadata: parsed.metadata,
   });
 }
 

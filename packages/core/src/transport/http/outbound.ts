@@ -1,3 +1,4 @@
+import { constants } from "node:buffer";
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { decodeJsonBody, encodeJsonBody } from "../../dispatcher/json-codec.js";
@@ -8,6 +9,7 @@ import { maxDeadlineHorizonMs } from "../../middleware/deadline-headers.js";
 import type { SessionChannel, SessionChannelOptions } from "../../resourcelease/session-channel.js";
 import { type Clock, systemClock } from "../../util/clock.js";
 import { neverAborts } from "../../util/signals.js";
+import { integerOption } from "../../wire/options.js";
 import { responseSite } from "../../wire/site.js";
 import { headerSafe, readError } from "./errors.js";
 import { openHttpSession } from "./session-client.js";
@@ -34,7 +36,17 @@ export interface HttpOutboundOptions {
   readonly headers?: Readonly<Record<string, string>>;
   /** Time source of deadlines. @defaultValue `systemClock` */
   readonly clock?: Clock;
+  /**
+   * Largest answer body a call takes, in bytes. An answer that declares more (`Content-Length`) or sends more is not
+   * read any further: the request is destroyed (its connection closed) and the call rejects with resource-exhausted
+   * `omnirelay.response.too_large` (metadata `limit`). Guards the client against a broken or hostile server that
+   * answers without end. At most `buffer.constants.MAX_LENGTH`. @defaultValue 67108864 (64 MiB)
+   */
+  readonly maxResponseBytes?: number;
 }
+
+/** {@link HttpOutboundOptions.maxResponseBytes}'s default: 64 MiB. */
+const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
 const forwarded = new Set(["traceparent", "tracestate", "authorization"]);
 
@@ -43,8 +55,12 @@ export class HttpOutbound implements UnaryOutbound {
   private readonly url: URL;
   private readonly agent: HttpAgent;
   private readonly options: HttpOutboundOptions;
+  private readonly maxResponseBytes: number;
 
-  /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` for a URL that is not http(s). */
+  /**
+   * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` for a URL that is not http(s) or a
+   * `maxResponseBytes` that is not a positive integer.
+   */
   constructor(options: HttpOutboundOptions) {
     let url: URL;
     try {
@@ -57,6 +73,11 @@ export class HttpOutbound implements UnaryOutbound {
     }
     this.url = url;
     this.options = options;
+    this.maxResponseBytes = integerOption("maxResponseBytes", options.maxResponseBytes, {
+      min: 1,
+      max: constants.MAX_LENGTH,
+      fallback: DEFAULT_MAX_RESPONSE_BYTES,
+    });
     const common = { keepAlive: true, maxSockets: options.maxSockets ?? 64 };
     this.agent =
       url.protocol === "https:"
@@ -68,7 +89,10 @@ export class HttpOutbound implements UnaryOutbound {
    * Sends one call. Resolves with the response body; an error response becomes the `OmniRelayError` the server sent
    * (status and code kept); a connection failure is unavailable `omnirelay.transport.unavailable`; a call past its
    * deadline is deadline-exceeded `omnirelay.deadline_exceeded`, without sending it when the deadline has already
-   * passed. A deadline further than `maxDeadlineHorizonMs` away is sent as that far.
+   * passed. A deadline further than `maxDeadlineHorizonMs` away is sent as that far. An answer larger than
+   * `maxResponseBytes` is resource-exhausted `omnirelay.response.too_large`; one that is not this procedure's response
+   * is internal `omnirelay.response.invalid`. Whatever the server answers, the call settles and nothing is thrown
+   * outside it.
    */
   call<Req, Res>(definition: ProcedureDefinition<Req, Res>, request: UnaryRequest<Req>): Promise<UnaryResponse<Res>> {
     const { meta } = request;
@@ -109,23 +133,31 @@ export class HttpOutbound implements UnaryOutbound {
         if (watched) meta.signal.removeEventListener("abort", onAbort);
         fn();
       };
+      const maxBytes = this.maxResponseBytes;
+      const refuse = (err: OmniRelayError) => {
+        finish(() => reject(err));
+        req.destroy(); // the call has settled: what the destroyed socket emits is ignored
+      };
       const req = send(this.url, { method: "POST", agent: this.agent, headers }, (res: IncomingMessage) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
         res.on("error", (e) => finish(() => reject(transportError(e))));
+        if (Number(res.headers["content-length"]) > maxBytes) return refuse(tooLarge(maxBytes));
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (c: Buffer) => {
+          if (settled) return;
+          size += c.byteLength;
+          if (size > maxBytes) return refuse(tooLarge(maxBytes));
+          chunks.push(c);
+        });
         res.on("end", () => {
-          const data = Buffer.concat(chunks);
-          if (res.statusCode === 200) {
-            finish(() => {
-              try {
-                resolve({ message: definition.response.read(decodeJsonBody(data), responseSite()) });
-              } catch (error) {
-                reject(badAnswer(error));
-              }
-            });
-          } else {
-            finish(() => reject(readError(res.statusCode ?? 500, res.headers, data)));
-          }
+          if (settled) return;
+          // The outcome is built before the call settles: nothing the answer holds can throw after it.
+          const outcome = settleWith(
+            res,
+            () => Buffer.concat(chunks, size),
+            (data) => ({ message: definition.response.read(decodeJsonBody(data), responseSite()) }),
+          );
+          finish(() => (outcome.ok ? resolve(outcome.value) : reject(outcome.error)));
         });
       });
       const timer = clock.setTimeout(() => {
@@ -189,6 +221,33 @@ function transportError(cause: unknown): OmniRelayError {
     code: ErrorCodes.rpc.transportUnavailable,
     message: `The remote dispatcher could not be reached: ${(cause as Error)?.message ?? String(cause)}`,
     cause,
+  });
+}
+
+/** What an answer settles its call with: the response, or the error it is. */
+type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: OmniRelayError };
+
+/**
+ * Reads a whole answer: a 200 through `read` (an answer it cannot read is `omnirelay.response.invalid`), any other
+ * status as the error the server sent. Never throws.
+ */
+function settleWith<T>(res: IncomingMessage, body: () => Buffer, read: (data: Buffer) => T): Outcome<T> {
+  try {
+    const data = body();
+    if (res.statusCode === 200) return { ok: true, value: read(data) };
+    return { ok: false, error: readError(res.statusCode ?? 500, res.headers, data) };
+  } catch (error) {
+    return { ok: false, error: badAnswer(error) };
+  }
+}
+
+/** The error of an answer past `maxResponseBytes`. */
+function tooLarge(limit: number): OmniRelayError {
+  return new OmniRelayError({
+    status: "resource-exhausted",
+    code: ErrorCodes.rpc.responseTooLarge,
+    message: `The remote's answer is larger than ${limit} bytes (maxResponseBytes); it was not read.`,
+    metadata: { limit: String(limit) },
   });
 }
 
