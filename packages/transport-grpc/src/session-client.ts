@@ -1,6 +1,7 @@
 import type { Client, ClientDuplexStream, Metadata, ServiceError } from "@grpc/grpc-js";
 import { ErrorCodes, OmniRelayError } from "@omnirelay/core";
 import {
+  parseStatus,
   responseSite,
   type SessionChannel,
   type SessionChannelOptions,
@@ -13,7 +14,9 @@ import { fromGrpcError } from "./status.js";
 /**
  * Opens a worker session on the `Session` rpc with `metadata` (the outbound's, plus `rpc-namespace` and
  * `rpc-caller`). The dispatcher's initial metadata says it accepted the session; a refusal ends the call with the
- * error's status. Internal to `GrpcOutbound`.
+ * error's status. An `error` frame is the session's last: the channel closes with that error, the call is cancelled
+ * and nothing after it is read. (A dispatcher that never sends the initial metadata is the worker's open timeout's
+ * to end: it closes the channel, which cancels the call.) Internal to `GrpcOutbound`.
  */
 export function openGrpcSession(client: Client, metadata: Metadata, options: SessionChannelOptions): SessionChannel {
   const method = ResourceLeaseServiceService.session;
@@ -25,7 +28,6 @@ export function openGrpcSession(client: Client, metadata: Metadata, options: Ses
     {},
   );
   let closed = false;
-  let error: OmniRelayError | undefined;
   const finish = (reason: OmniRelayError) => {
     if (closed) return;
     closed = true;
@@ -36,15 +38,9 @@ export function openGrpcSession(client: Client, metadata: Metadata, options: Ses
   });
   call.on("data", (message: unknown) => {
     if (closed) return;
+    let frame: ReturnType<typeof SessionServerFrameMessage.read>;
     try {
-      const frame = SessionServerFrameMessage.read(message, responseSite());
-      if (frame.error) {
-        error = new OmniRelayError({
-          status: frame.error.status as OmniRelayError["status"],
-          code: frame.error.code,
-          message: frame.error.message,
-        });
-      }
+      frame = SessionServerFrameMessage.read(message, responseSite());
       options.onFrame(frame);
     } catch (thrown) {
       finish(
@@ -55,11 +51,23 @@ export function openGrpcSession(client: Client, metadata: Metadata, options: Ses
         }),
       );
       call.cancel();
+      return;
+    }
+    if (frame.error) {
+      // The last frame: the session ends with its error whether or not the dispatcher ends the call.
+      finish(
+        new OmniRelayError({
+          status: parseStatus(frame.error.status) ?? "unknown",
+          code: frame.error.code,
+          message: frame.error.message,
+        }),
+      );
+      call.cancel();
     }
   });
-  call.on("error", (cause: ServiceError) => finish(error ?? fromGrpcError(cause)));
-  call.on("status", () => finish(error ?? closedError("The session ended.")));
-  call.on("end", () => finish(error ?? closedError("The session ended.")));
+  call.on("error", (cause: ServiceError) => finish(fromGrpcError(cause)));
+  call.on("status", () => finish(closedError("The session ended.")));
+  call.on("end", () => finish(closedError("The session ended.")));
   return {
     send(frame) {
       if (closed) return;

@@ -153,6 +153,13 @@ export interface ResourceLeaseWorkerOptions {
    * @defaultValue true
    */
   readonly session?: boolean;
+  /**
+   * A session the dispatcher has neither accepted nor refused within this long (a server that takes the connection and
+   * never answers the upgrade, or never sends the gRPC call's initial metadata) is closed and counts as a failed
+   * session: reported as an `error` event (deadline-exceeded `omnirelay.deadline_exceeded`) and opened again with
+   * the lease backoff. (An HTTP session also gives up on its own after 30 s.) @defaultValue 10000
+   */
+  readonly sessionOpenTimeoutMs?: number;
 }
 
 /** Counters of a worker since it was built. Every leased item ends up completed, failed or fenced. */
@@ -196,6 +203,7 @@ export interface ResolvedWorkerOptions {
   readonly clock: Clock;
   readonly random: () => number;
   readonly session: boolean;
+  readonly sessionOpenTimeoutMs: number;
 }
 
 const clientMethods = ["lease", "heartbeat", "complete", "completeMany", "fail"] as const;
@@ -268,5 +276,9 @@ export function resolveWorkerOptions(options: ResourceLeaseWorkerOptions): Resol
     clock: options.clock ?? systemClock,
     random: options.random ?? Math.random,
     session: options.session !== false && typeof options.client.openSession === "function",
+    sessionOpenTimeoutMs: numberOption("sessionOpenTimeoutMs", options.sessionOpenTimeoutMs, {
+      min: 1,
+      fallback: 10_000,
+    }),
   };
 }

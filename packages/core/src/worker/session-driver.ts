@@ -133,6 +133,7 @@ export class SessionDriver {
       let session: WorkerSession;
       const options: WorkerSessionHost = {
         clock: o.clock,
+        openTimeoutMs: o.sessionOpenTimeoutMs,
         open: (options) => {
           const channel = openSession?.({ ...options, caller: o.peerId });
           if (!channel) throw new TypeError("openSession returned no session.");

@@ -1,7 +1,7 @@
 import type { ResourceLeaseGrant, ResourceLeaseOwnershipToken } from "../contracts/payload.js";
 import { ErrorCodes } from "../errors/codes.js";
 import { OmniRelayError } from "../errors/omnirelay-error.js";
-import type { OmniRelayStatus } from "../errors/status.js";
+import { parseStatus } from "../errors/status.js";
 import type { ResourceLeaseFailOutcome } from "../queue/types.js";
 import type { SessionChannel, SessionChannelOptions } from "../resourcelease/session-channel.js";
 import type {
@@ -29,6 +29,11 @@ export interface WorkerSessionHost {
    * stopped answering is broken; the worker opens a new one). @defaultValue 30000
    */
   readonly answerTimeoutMs?: number;
+  /**
+   * A session the dispatcher has not accepted within this long (no `101`, no initial metadata) ends deadline-exceeded
+   * `omnirelay.deadline_exceeded` and its stream is closed, so the worker opens a new one. @defaultValue 10000
+   */
+  readonly openTimeoutMs?: number;
 }
 
 interface Waiting {
@@ -79,21 +84,34 @@ export class WorkerSession {
    * the oldest is due first), moved on when it fires. A timer per operation was a measurable share of a busy worker.
    */
   private answerTimer: TimerHandle | undefined;
+  /** Ends a session not accepted in time (see {@link WorkerSessionHost.openTimeoutMs}). */
+  private openTimer: TimerHandle | undefined;
   /** Settles {@link stop}'s promise: the dispatcher answered `stopped`, the session ended, or the wait timed out. */
   private stopDone: (() => void) | undefined;
   private stopping: Promise<void> | undefined;
 
   constructor(host: WorkerSessionHost) {
     this.host = host;
-    this.channel = host.open({
-      onOpen: () => {
-        this.opened = true;
-        this.armKeepAlive();
-        host.onOpen();
-      },
-      onFrame: (frame) => this.receive(frame),
-      onClose: (error) => this.end(error),
-    });
+    const openTimeoutMs = host.openTimeoutMs ?? 10_000;
+    this.openTimer = host.clock.setTimeout(() => this.openTimedOut(openTimeoutMs), openTimeoutMs);
+    try {
+      this.channel = host.open({
+        onOpen: () => {
+          if (this.ended || this.opened) return;
+          this.clearOpenTimer();
+          this.opened = true;
+          this.armKeepAlive();
+          host.onOpen();
+        },
+        onFrame: (frame) => {
+          if (!this.ended) this.receive(frame);
+        },
+        onClose: (error) => this.end(error),
+      });
+    } catch (thrown) {
+      this.clearOpenTimer();
+      throw thrown;
+    }
   }
 
   /** The stream is open: operations go on it. */
@@ -255,7 +273,8 @@ export class WorkerSession {
       else {
         waiting.reject(
           new OmniRelayError({
-            status: (result.status ?? "unknown") as OmniRelayStatus,
+            // The wire name (`INVALID_ARGUMENT`) too: a status read verbatim misjudged lost leases as transient.
+            status: parseStatus(result.status) ?? "unknown",
             code: result.code,
             message: result.message ?? result.code,
           }),
@@ -266,9 +285,30 @@ export class WorkerSession {
     if (frame.stopped) this.stopDone?.();
   }
 
+  /** The dispatcher neither accepted nor refused the session in time: end it, then close its stream. */
+  private openTimedOut(timeoutMs: number): void {
+    this.openTimer = undefined;
+    if (this.opened || this.ended) return;
+    this.end(
+      new OmniRelayError({
+        status: "deadline-exceeded",
+        code: ErrorCodes.rpc.deadlineExceeded,
+        message: `The dispatcher did not accept the worker session within ${timeoutMs} ms.`,
+        metadata: { timeoutMs: String(timeoutMs) },
+      }),
+    );
+    this.close();
+  }
+
+  private clearOpenTimer(): void {
+    if (this.openTimer !== undefined) this.host.clock.clearTimeout(this.openTimer);
+    this.openTimer = undefined;
+  }
+
   private end(error: OmniRelayError): void {
     if (this.ended) return;
     this.ended = true;
+    this.clearOpenTimer();
     if (this.keepAlive !== undefined) this.host.clock.clearTimeout(this.keepAlive);
     if (this.answerTimer !== undefined) this.host.clock.clearTimeout(this.answerTimer);
     this.answerTimer = undefined;

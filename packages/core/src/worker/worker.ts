@@ -9,6 +9,7 @@ import { Conditions } from "./conditions.js";
 import { retryAfter } from "./errors.js";
 import type { ResourceLeaseWorkerEvent, ResourceLeaseWorkerEventsOptions } from "./events.js";
 import { LeaseRun, type LeaseRunHost } from "./lease-run.js";
+import { handBackReason, LiveLeases } from "./live-leases.js";
 import { LoopWaker } from "./loop-waker.js";
 import {
   type ResolvedWorkerOptions,
@@ -44,6 +45,8 @@ export class ResourceLeaseWorker implements AsyncDisposable {
   private readonly runs = new Set<LeaseRun>();
   /** Leased ahead (`prefetch`), oldest first, waiting for a free slot. */
   private readonly held: LeaseRun[] = [];
+  /** Every lease from grant until settled, by item: a grant of one already here never runs a second handler. */
+  private readonly live: LiveLeases;
   /** Completions and fails being delivered (close waits for them). */
   private settling = 0;
   private readonly conditions = new Conditions();
@@ -63,6 +66,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
   constructor(options: ResourceLeaseWorkerOptions) {
     this.o = resolveWorkerOptions(options);
     this.waker = new LoopWaker(this.o.clock);
+    this.live = new LiveLeases(this.o.logger);
     this.reporter = new WorkerReporter({ logger: this.o.logger, onError: this.o.onError });
     this.batcher = new CompleteBatcher({ client: this.o.client, clock: this.o.clock, batchMs: this.o.completeBatchMs });
     this.closedPromise = new Promise<void>((resolve) => {
@@ -212,18 +216,27 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     return this.o.concurrency + this.o.prefetch - this.runs.size - this.held.length;
   }
 
-  /** Runs or holds leased items while slots are free; the rest (or all, once closing) go straight back to the queue. */
+  /**
+   * Runs or holds leased items while slots are free; the rest (or all, once closing) go straight back to the queue.
+   * A grant of a lease already here is dropped; one of an item whose handler runs (or is held) under another lease
+   * is handed back (see `GrantVerdict`): one item never has two handlers at once, whatever a dispatcher sends.
+   */
   private accept(grants: readonly ResourceLeaseGrant[]): void {
-    const accepted = this.current === "running" ? grants.slice(0, Math.max(0, this.free())) : [];
-    for (const grant of accepted) {
+    let room = this.current === "running" ? Math.max(0, this.free()) : 0;
+    for (const grant of grants) {
+      const verdict = this.live.verdict(grant, this.runs, this.held);
+      if (verdict === "duplicate") continue;
       const run = new LeaseRun(grant, this.host);
-      this.reporter.leased(grant);
-      if (this.runs.size < this.o.concurrency) this.startRun(run);
-      else this.held.push(run);
-    }
-    for (const grant of grants.slice(accepted.length)) {
-      this.reporter.counts.leased++; // counted, but no handler ever sees it
-      this.handBack(new LeaseRun(grant, this.host));
+      if (verdict === "take") this.live.add(run);
+      // A conflict takes no slot (`room` is only counted down for the others).
+      if (verdict === "conflict" || room-- <= 0) {
+        this.reporter.counts.leased++; // counted, but no handler ever sees it
+        this.handBack(run, verdict === "conflict");
+      } else {
+        this.reporter.leased(grant);
+        if (this.runs.size < this.o.concurrency) this.startRun(run);
+        else this.held.push(run);
+      }
     }
   }
 
@@ -255,6 +268,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
     while (this.current === "running" && this.runs.size < this.o.concurrency && this.held.length > 0) {
       const run = this.held.shift() as LeaseRun;
       if (run.phase === "running") this.startRun(run);
+      else this.live.forget(run);
     }
   }
 
@@ -266,12 +280,14 @@ export class ResourceLeaseWorker implements AsyncDisposable {
       this.driver?.refill(); // the credit travels in the same frame as this item's completion
       this.conditions.notify();
       if (!run.settle()) {
+        this.live.forget(run);
         if (run.phase === "lost") {
           this.o.logger.debug(itemOf(run), "A handler settled after its lease was lost; its result is ignored.");
         }
         return;
       }
-      this.track(failed ? this.failRun(run, error) : this.completeRun(run));
+      const settled = failed ? this.failRun(run, error) : this.completeRun(run);
+      this.track(settled.finally(() => this.live.forget(run)));
     } catch (thrown) {
       this.o.logger.error(
         { err: thrown, sequenceId: run.grant.sequenceId },
@@ -322,19 +338,17 @@ export class ResourceLeaseWorker implements AsyncDisposable {
   /** Fails a lease whose handler we gave up on (or never ran) so the item is offered again at once. */
   private release(run: LeaseRun, reason: OmniRelayError, text: string): void {
     const request = { requeue: true, reason: text, errorCode: reason.code, delayMs: 0 };
-    this.track(this.sendFail(run, request, reason));
+    this.track(this.sendFail(run, request, reason).finally(() => this.live.forget(run)));
   }
 
-  /** Returns a leased item no handler will run (no free slot, or closing) to the queue at once. */
-  private handBack(run: LeaseRun): void {
-    const closing = this.current !== "running";
-    const text = closing ? "worker shutting down" : "worker has no free slot";
-    const reason = new OmniRelayError({
-      status: "unavailable",
-      code: closing ? ErrorCodes.worker.shuttingDown : ErrorCodes.worker.noFreeSlot,
-      message: `The worker cannot take this item: ${text}.`,
-    });
+  /**
+   * Returns a leased item no handler will run (no free slot, closing, or — `conflict` — its item already has a handler
+   * under another lease) to the queue at once.
+   */
+  private handBack(run: LeaseRun, conflict = false): void {
+    const { reason, text } = handBackReason(this.current !== "running", conflict);
     if (run.abandon(reason)) this.release(run, reason, text);
+    else this.live.forget(run);
   }
 
   /** Sends a complete or fail, retrying transient errors while the lease lasts (see {@link deliver}). */
@@ -387,6 +401,7 @@ export class ResourceLeaseWorker implements AsyncDisposable {
         this.runs.delete(run);
         // A lost run is not ours to fail; an abandoned one goes back to the queue.
         if (run.abandon(reason)) this.release(run, reason, "worker shutting down");
+        else this.live.forget(run);
       }
       this.conditions.notify();
     }
