@@ -78,10 +78,12 @@ export class SessionDriver {
     const o = this.host.options;
     let failures = 0;
     while (this.host.running()) {
-      const { opened, error } = await this.once();
+      const { opened, error, openMs } = await this.once();
       if (!this.host.running()) break;
       if (!opened && unsupported(error)) return "unsupported";
-      failures = opened ? 1 : failures + 1;
+      // A session that served a while starts the backoff over; one that ended soon after it opened (a dispatcher
+      // that answers every session with an error frame) counts as a failure, or the worker would reopen at once.
+      failures = opened && openMs >= o.retryMaxDelayMs ? 1 : failures + 1;
       const ceiling = Math.min(o.retryMaxDelayMs, o.retryInitialDelayMs * 2 ** Math.min(failures - 1, 30));
       const retryInMs = Math.max(1, Math.round(ceiling / 2 + (o.random() * ceiling) / 2));
       this.host.failed(error, retryInMs);
@@ -123,12 +125,15 @@ export class SessionDriver {
     this.current?.close();
   }
 
-  private once(): Promise<{ opened: boolean; error: OmniRelayError }> {
+  /** Runs one session to its end: whether it opened, why it ended, and how long it was open (ms). */
+  private once(): Promise<{ opened: boolean; error: OmniRelayError; openMs: number }> {
     const o = this.host.options;
     const openSession = o.client.openSession?.bind(o.client);
     return new Promise((resolve) => {
       let opened = false;
-      this.wake = () => resolve({ opened, error: stoppedError() });
+      let openedAt = 0;
+      const end = (error: OmniRelayError) => resolve({ opened, error, openMs: opened ? o.clock.now() - openedAt : 0 });
+      this.wake = () => end(stoppedError());
       this.outstanding = 0;
       let session: WorkerSession;
       const options: WorkerSessionHost = {
@@ -141,6 +146,7 @@ export class SessionDriver {
         },
         onOpen: () => {
           opened = true;
+          openedAt = o.clock.now();
           this.refill();
         },
         onGrants: (grants) => {
@@ -150,7 +156,7 @@ export class SessionDriver {
         onClose: (error) => {
           if (this.current === session) this.current = undefined;
           this.outstanding = 0;
-          resolve({ opened, error });
+          end(error);
         },
       };
       try {
@@ -162,7 +168,7 @@ export class SessionDriver {
           message: "The client opens no worker sessions.",
           cause: thrown,
         });
-        resolve({ opened: false, error });
+        end(error);
         return;
       }
       this.current = session;

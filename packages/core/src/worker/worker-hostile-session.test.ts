@@ -4,7 +4,7 @@ import { ErrorCodes } from "../errors/codes.js";
 import { ResourceLeaseClient } from "../resourcelease/client.js";
 import { HttpOutbound } from "../transport/http/outbound.js";
 import type { ResourceLeaseWorkerEvent } from "./events.js";
-import { hostileHarness, until, wireGrant } from "./test-hostile-server.js";
+import { hostileHarness, sleep, until, wireGrant } from "./test-hostile-server.js";
 import { ResourceLeaseWorker } from "./worker.js";
 
 // A worker's session against a broken or hostile dispatcher: one that never answers the upgrade, one that sends an
@@ -93,6 +93,21 @@ describe("ResourceLeaseWorker session against a hostile dispatcher", () => {
       status: "unavailable",
       code: "omnirelay.inbound.shutting_down",
     });
+  });
+
+  it("backs off from sessions that end at once, as from sessions that do not open", async () => {
+    const server = await h.server({
+      session: (ws) => {
+        const error = { status: "UNAVAILABLE", code: "omnirelay.inbound.shutting_down", message: "bye" };
+        ws.send(JSON.stringify({ error }));
+      },
+    });
+    h.worker(server.url, { handler: async () => {}, leaseRetry: { initialDelayMs: 20, maxDelayMs: 400 } });
+    await sleep(1_200);
+    // With the backoff doubling from 20 ms (jittered, capped at 400 ms) a second holds about ten sessions; reset after
+    // each open session it reopened every ~15 ms, about eighty.
+    expect(server.sessions()).toBeGreaterThanOrEqual(3);
+    expect(server.sessions()).toBeLessThanOrEqual(16);
   });
 
   it("reads a result's wire-name status (INVALID_ARGUMENT): a refused completion is not retried", async () => {
