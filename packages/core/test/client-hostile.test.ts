@@ -1,7 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCodes, type OmniRelayError, ResourceLeaseClient, type ResourceLeaseClientOptions } from "../src/index.js";
+import { closeHostile, keepClient, listenHostile } from "./hostile-http.js";
 
 // ResourceLeaseClient facing a broken or hostile dispatcher (a hand-written node:http server on 127.0.0.1): paging
 // that never ends, answers that break their verb's contract, and not_owner answers naming hosts it was not given.
@@ -15,19 +14,12 @@ interface Seen {
 
 type Answer = (seen: Seen) => { status?: number; body: unknown };
 
-const servers: Server[] = [];
-const clients: ResourceLeaseClient[] = [];
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  for (const s of servers.splice(0)) s.closeAllConnections();
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-});
+afterEach(closeHostile);
 
 /** A server answering each call with `answer` (JSON), recording what it was sent. */
 async function hostile(answer: Answer): Promise<{ url: string; seen: Seen[] }> {
   const seen: Seen[] = [];
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const url = await listenHostile((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
@@ -43,15 +35,11 @@ async function hostile(answer: Answer): Promise<{ url: string; seen: Seen[] }> {
       res.end(JSON.stringify(body));
     });
   });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+  return { url, seen };
 }
 
 function clientOf(options: Omit<ResourceLeaseClientOptions, "timeoutMs"> & { timeoutMs?: number }) {
-  const client = new ResourceLeaseClient({ timeoutMs: 1_000, ...options });
-  clients.push(client);
-  return client;
+  return keepClient(new ResourceLeaseClient({ timeoutMs: 1_000, ...options }));
 }
 
 /** The error a call rejects with within `ms`; fails the test when it resolves or is still running. */

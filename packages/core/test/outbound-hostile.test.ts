@@ -1,38 +1,26 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCodes, HttpOutbound, OmniRelayError, ResourceLeaseClient } from "../src/index.js";
 import { parseStatus } from "../src/wire/index.js";
+import { closeHostile, keepClient, listenHostile } from "./hostile-http.js";
 
 // HttpOutbound facing a broken or hostile server (a hand-written node:http server on 127.0.0.1): whatever it answers,
 // the call settles with an OmniRelayError of the right types, in time, and nothing is thrown outside the call.
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
-const servers: Server[] = [];
-const clients: ResourceLeaseClient[] = [];
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  for (const s of servers.splice(0)) s.closeAllConnections();
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-});
+afterEach(closeHostile);
 
 /** A server that reads each request whole, then lets `handler` answer. */
 async function hostile(handler: Handler): Promise<string> {
-  const server = createServer((req, res) => {
+  return listenHostile((req, res) => {
     req.resume();
     req.on("end", () => handler(req, res));
   });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
 function clientOf(url: string, outbound: { maxResponseBytes?: number } = {}): ResourceLeaseClient {
-  const client = new ResourceLeaseClient({ outbound: new HttpOutbound({ url, ...outbound }), timeoutMs: 1_000 });
-  clients.push(client);
-  return client;
+  return keepClient(new ResourceLeaseClient({ outbound: new HttpOutbound({ url, ...outbound }), timeoutMs: 1_000 }));
 }
 
 /** How a promise settles within `ms`: its error, its value, or `pending`. */

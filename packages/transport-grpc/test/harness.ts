@@ -3,18 +3,20 @@ import {
   Dispatcher,
   type DispatcherOptions,
   jsonProcedure,
+  type OmniRelayError,
   type ProcedureDefinition,
   type RequestMeta,
   ResourceLeaseClient,
   ResourceLeaseDispatcherComponent,
   type ResourceLeaseDispatcherComponentOptions,
+  type ResourceLeaseGrant,
   ResourceLeaseProcedures,
   type ResourceLeaseQueueOptions,
   type UnaryInboundMiddleware,
   type UnaryOutbound,
 } from "@omnirelay/core";
 import type { FakeClock } from "@omnirelay/core/testing";
-import { requestSite } from "@omnirelay/core/wire";
+import { requestSite, type SessionChannel, type SessionServerFrame } from "@omnirelay/core/wire";
 import { GrpcInbound, type GrpcInboundOptions, GrpcOutbound, ResourceLeaseServiceClient } from "../src/index.js";
 
 /** Async resources a test opened; closed in reverse order by `closeAll`. */
@@ -188,4 +190,39 @@ export async function clientStack(
   const outbound = cleanup.add(new GrpcOutbound({ address: `127.0.0.1:${port}` }));
   const client = (caller?: string) => new ResourceLeaseClient({ outbound, ...(caller ? { caller } : {}) });
   return { dispatcher, component, queue: component.queue, port, outbound, client };
+}
+
+/** A session through the real GrpcOutbound, recording what comes back; its close goes on `cleanups`. */
+export function recordedSession(outbound: GrpcOutbound, caller: string, cleanups: Array<() => unknown>) {
+  const frames: SessionServerFrame[] = [];
+  let opened = false;
+  let closed: OmniRelayError | undefined;
+  const channel: SessionChannel = outbound.openSession({
+    namespace: "resourcelease",
+    caller,
+    onOpen: () => {
+      opened = true;
+    },
+    onFrame: (frame) => frames.push(frame),
+    onClose: (error) => {
+      closed = error;
+    },
+  });
+  cleanups.push(async () => channel.close());
+  const until = async (ok: () => boolean, ms = 3000) => {
+    const end = Date.now() + ms;
+    while (!ok()) {
+      if (Date.now() > end) throw new Error(`timed out; frames ${JSON.stringify(frames)}, closed ${closed?.code}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+  return {
+    channel,
+    frames,
+    until,
+    opened: () => opened,
+    closed: () => closed,
+    grants: (): ResourceLeaseGrant[] => frames.flatMap((f) => [...(f.grants ?? [])]),
+    result: (id: number) => frames.flatMap((f) => [...(f.results ?? [])]).find((r) => r.id === id),
+  };
 }

@@ -1,15 +1,9 @@
 import http2 from "node:http2";
-import {
-  Dispatcher,
-  ErrorCodes,
-  type OmniRelayError,
-  ResourceLeaseClient,
-  ResourceLeaseDispatcherComponent,
-} from "@omnirelay/core";
+import { Dispatcher, ErrorCodes, ResourceLeaseClient, ResourceLeaseDispatcherComponent } from "@omnirelay/core";
 import { PrincipalBindingMiddleware } from "@omnirelay/core/middleware";
-import type { SessionChannel, SessionServerFrame } from "@omnirelay/core/wire";
 import { afterEach, describe, expect, it } from "vitest";
 import { GrpcInbound, type GrpcInboundOptions, GrpcOutbound } from "../src/index.js";
+import { recordedSession } from "./harness.js";
 
 // What one client can make the gRPC inbound hold, on real HTTP/2 sockets (127.0.0.1): a unary request that never
 // finishes arriving is cut at `requestTimeoutMs`, a connection has at most `maxConcurrentStreams` calls open, and
@@ -134,24 +128,7 @@ describe("gRPC inbound: streams per connection", () => {
 });
 
 /** A session through GrpcOutbound, recording what comes back. */
-function openSession(outbound: GrpcOutbound, caller: string) {
-  const frames: SessionServerFrame[] = [];
-  let opened = false;
-  let closed: OmniRelayError | undefined;
-  const channel: SessionChannel = outbound.openSession({
-    namespace: "resourcelease",
-    caller,
-    onOpen: () => {
-      opened = true;
-    },
-    onFrame: (frame) => frames.push(frame),
-    onClose: (error) => {
-      closed = error;
-    },
-  });
-  cleanups.push(() => channel.close());
-  return { channel, frames, opened: () => opened, closed: () => closed };
-}
+const openSession = (outbound: GrpcOutbound, caller: string) => recordedSession(outbound, caller, cleanups);
 
 /** Opens sessions until one is accepted (a place given back is seen by the server a moment after the close). */
 async function openedEventually(outbound: GrpcOutbound, caller: string, ms = 3000) {

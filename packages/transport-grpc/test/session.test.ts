@@ -3,7 +3,6 @@ import { Client, credentials, Metadata } from "@grpc/grpc-js";
 import {
   Dispatcher,
   ErrorCodes,
-  type OmniRelayError,
   ResourceLeaseClient,
   ResourceLeaseDispatcherComponent,
   type ResourceLeaseGrant,
@@ -14,10 +13,10 @@ import {
 } from "@omnirelay/core";
 import { AuthorizationMiddleware, PrincipalBindingMiddleware } from "@omnirelay/core/middleware";
 import { PeerLeaseHealthTracker } from "@omnirelay/core/peers";
-import type { SessionChannel, SessionServerFrame } from "@omnirelay/core/wire";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ResourceLeaseServiceService } from "../src/gen/omnirelay/resourcelease/v1/resourcelease.js";
 import { GrpcInbound, GrpcOutbound } from "../src/index.js";
+import { recordedSession } from "./harness.js";
 
 // Worker sessions on the bidirectional `Session` rpc, real HTTP/2 sockets on 127.0.0.1: credit, pushed grants,
 // complete-and-next, a socket killed mid-lease, auth at open, malformed frames, and ResourceLeaseWorker on it.
@@ -63,40 +62,8 @@ async function stack(options: StackOptions = {}) {
   return { address, port, queue: component.queue, client, events, outbound };
 }
 
-/** A session through the real GrpcOutbound, recording what comes back. */
-function open(outbound: GrpcOutbound, caller = "worker-a") {
-  const frames: SessionServerFrame[] = [];
-  let opened = false;
-  let closed: OmniRelayError | undefined;
-  const channel: SessionChannel = outbound.openSession({
-    namespace: "resourcelease",
-    caller,
-    onOpen: () => {
-      opened = true;
-    },
-    onFrame: (frame) => frames.push(frame),
-    onClose: (error) => {
-      closed = error;
-    },
-  });
-  cleanups.push(async () => channel.close());
-  const until = async (ok: () => boolean, ms = 3000) => {
-    const end = Date.now() + ms;
-    while (!ok()) {
-      if (Date.now() > end) throw new Error(`timed out; frames ${JSON.stringify(frames)}, closed ${closed?.code}`);
-      await sleep(10);
-    }
-  };
-  return {
-    channel,
-    frames,
-    until,
-    opened: () => opened,
-    closed: () => closed,
-    grants: (): ResourceLeaseGrant[] => frames.flatMap((f) => [...(f.grants ?? [])]),
-    result: (id: number) => frames.flatMap((f) => [...(f.results ?? [])]).find((r) => r.id === id),
-  };
-}
+/** A session through the real GrpcOutbound, recording what comes back; closed after the test. */
+const open = (outbound: GrpcOutbound, caller = "worker-a") => recordedSession(outbound, caller, cleanups);
 
 /**
  * Forwards 127.0.0.1:port to `target`; `kill()` destroys every connection through it, `freeze()` stops carrying bytes
