@@ -2,9 +2,10 @@ import { type Clock, ErrorCodes, type Logger, OmniRelayError, silentLogger, syst
 import type { DeterministicRecord, DeterministicStateStore } from "@omnirelay/core/deterministic";
 import { integerOption, textOption } from "@omnirelay/core/wire";
 import pg from "pg";
+import { queryFailure } from "./failure.js";
 import { identifierOption, quoteIdentifier } from "./names.js";
 import { type PostgresPruneOptions, pruneBefore, resolvePrune } from "./prune.js";
-import { checkKey, checkRecord } from "./record.js";
+import { checkKey, checkRecord, MAX_KEY_BYTES, MAX_PAYLOAD_BYTES, type Row, rowToRecord } from "./record.js";
 import { createTableIfAbsent } from "./schema.js";
 
 /** Options of {@link PostgresDeterministicStateStore.open}: give `pool` or `connectionString`, not both. */
@@ -21,17 +22,16 @@ export interface PostgresDeterministicStateStoreOptions {
   readonly maxConnections?: number;
   /** With `connectionString`: how long opening a connection may take before the call fails. @defaultValue 5000 */
   readonly connectTimeoutMs?: number;
+  /**
+   * With `connectionString`: how long one query may take before the call fails with `store_unavailable`, as the
+   * driver's `query_timeout` (a server that stopped answering) and the server's `statement_timeout` (a statement
+   * that runs or waits for a lock too long). The connections also send TCP keepalives. @defaultValue 5000
+   */
+  readonly queryTimeoutMs?: number;
   /** Where the store's own pool reports errors of idle connections. @defaultValue silentLogger */
   readonly logger?: Logger;
   /** Source of "now" for {@link PostgresDeterministicStateStore.prune}. @defaultValue systemClock */
   readonly clock?: Clock;
-}
-
-interface Row {
-  readonly kind: string;
-  readonly version: string;
-  readonly recorded_at: number;
-  readonly payload: Buffer;
 }
 
 const STORE = "postgres";
@@ -41,12 +41,18 @@ const STORE = "postgres";
  * `INSERT … ON CONFLICT (key) DO NOTHING`: of all the nodes adding a key at once exactly one inserts, the others
  * wait for its transaction and insert nothing. A committed insert is as durable as the server's commits
  * (`synchronous_commit`, and synchronous replicas if you run them). Keys match exactly (`text COLLATE "C"`; a key
- * with a NUL character or a lone surrogate is refused, since text cannot keep it).
+ * with a NUL character or a lone surrogate is refused, since text cannot keep it; so is one longer than
+ * {@link PostgresDeterministicStateStore.maxKeyBytes}). A payload holds at most
+ * {@link PostgresDeterministicStateStore.maxPayloadBytes}, and every row read is checked as a record.
  *
  * Columns: `key text COLLATE "C" PRIMARY KEY, kind text, version bigint, recorded_at double precision, payload bytea`,
  * with an index on `recorded_at` (see {@link PostgresDeterministicStateStore.prune}).
  */
 export class PostgresDeterministicStateStore implements DeterministicStateStore, AsyncDisposable {
+  /** Longest key, in UTF-8 bytes (2,000; the primary-key index holds no much longer one); longer is `key_invalid`. */
+  static readonly maxKeyBytes = MAX_KEY_BYTES;
+  /** Largest payload, in bytes (16 MiB, as the Redis store); a larger one is `record_invalid`. */
+  static readonly maxPayloadBytes = MAX_PAYLOAD_BYTES;
   /** The pool queries run on (yours, or the store's own). */
   readonly pool: pg.Pool;
   /** The schema name, unquoted. */
@@ -70,7 +76,9 @@ export class PostgresDeterministicStateStore implements DeterministicStateStore,
     this.qualifiedTable = t;
     const insert = `INSERT INTO ${t} (key, kind, version, recorded_at, payload) VALUES ($1, $2, $3, $4, $5)`;
     this.sql = {
-      get: `SELECT kind, version, recorded_at, payload FROM ${t} WHERE key = $1`,
+      // A payload too large to read is left on the server (node-postgres would read it as hex text, twice its size).
+      get: `SELECT kind, version, recorded_at, octet_length(payload) AS payload_bytes,
+        CASE WHEN octet_length(payload) <= ${MAX_PAYLOAD_BYTES} THEN payload END AS payload FROM ${t} WHERE key = $1`,
       set: `${insert} ON CONFLICT (key) DO UPDATE SET kind = excluded.kind, version = excluded.version,
         recorded_at = excluded.recorded_at, payload = excluded.payload`,
       tryAdd: `${insert} ON CONFLICT (key) DO NOTHING`,
@@ -96,7 +104,21 @@ export class PostgresDeterministicStateStore implements DeterministicStateStore,
     }
     const max = integerOption("maxConnections", options.maxConnections, { min: 1, max: 1000, fallback: 10 });
     const timeoutMs = integerOption("connectTimeoutMs", options.connectTimeoutMs, { min: 1, fallback: 5000 });
-    const pool = options.pool ?? createPool(options, { max, connectionTimeoutMillis: timeoutMs });
+    const queryMs = integerOption("queryTimeoutMs", options.queryTimeoutMs, {
+      min: 1,
+      max: 2 ** 31 - 1,
+      fallback: 5000,
+    });
+    const pool =
+      options.pool ??
+      createPool(options, {
+        max,
+        connectionTimeoutMillis: timeoutMs,
+        query_timeout: queryMs,
+        statement_timeout: queryMs,
+        keepAlive: true,
+        keepAliveInitialDelayMillis: 10_000,
+      });
     const init = { owned: !hasPool, schema, table, clock: options.clock };
     const store = new PostgresDeterministicStateStore(pool, init);
     try {
@@ -110,20 +132,16 @@ export class PostgresDeterministicStateStore implements DeterministicStateStore,
 
   /**
    * Returns the record at `key`, or `undefined`.
-   * @throws OmniRelayError invalid-argument `.key_required` / `.key_invalid`; unavailable `.store_unavailable` or
-   *   `.store_closed` (codes of `ErrorCodes.deterministic`).
+   * @throws OmniRelayError invalid-argument `.key_required` / `.key_invalid`; data-loss `.store_corrupt` (metadata
+   *   `field`) for a row that is not a record (changed by something else, or a payload larger than
+   *   {@link PostgresDeterministicStateStore.maxPayloadBytes}); unavailable `.store_unavailable` or `.store_closed`
+   *   (codes of `ErrorCodes.deterministic`).
    */
   async get(key: string): Promise<DeterministicRecord | undefined> {
     const values = [checkKey(key)];
     const result = await this.run("get", () => this.pool.query<Row>(this.sql.get, values));
     const row = result.rows[0];
-    if (row === undefined) return undefined;
-    return {
-      kind: row.kind,
-      version: Number(row.version),
-      payload: new Uint8Array(row.payload),
-      recordedAt: row.recorded_at,
-    };
+    return row === undefined ? undefined : rowToRecord(row, { key, table: this.qualifiedTable });
   }
 
   /**
@@ -175,7 +193,10 @@ export class PostgresDeterministicStateStore implements DeterministicStateStore,
     await this.close();
   }
 
-  /** Runs one query; any failure becomes `store_unavailable` with the driver's error as the cause. */
+  /**
+   * Runs one query; a failure becomes `store_unavailable` (or, for an input the server refuses, `record_invalid` /
+   * `key_invalid`) with the driver's error as the cause.
+   */
   private async run<T>(operation: string, query: () => Promise<T>): Promise<T> {
     if (this.closed) {
       throw new OmniRelayError({
@@ -188,19 +209,7 @@ export class PostgresDeterministicStateStore implements DeterministicStateStore,
     try {
       return await query();
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      const sqlState = (error as { code?: unknown })?.code;
-      throw new OmniRelayError({
-        status: "unavailable",
-        code: ErrorCodes.deterministic.storeUnavailable,
-        message: `PostgreSQL ${operation} on ${this.qualifiedTable} failed: ${reason}`,
-        metadata: {
-          store: STORE,
-          operation,
-          ...(typeof sqlState === "string" && /^[0-9A-Z]{5}$/.test(sqlState) ? { sqlState } : {}),
-        },
-        cause: error,
-      });
+      throw queryFailure(error, { operation, table: this.qualifiedTable });
     }
   }
 }
@@ -209,7 +218,7 @@ function rowValues(key: string, record: DeterministicRecord): unknown[] {
   return [key, record.kind, record.version, record.recordedAt, Buffer.from(record.payload)];
 }
 
-/** The store's own pool: bounded connection waits, and idle-connection errors logged instead of crashing. */
+/** The store's own pool: bounded connection waits and queries, and idle-connection errors logged instead of crashing. */
 function createPool(options: PostgresDeterministicStateStoreOptions, limits: pg.PoolConfig): pg.Pool {
   const connectionString = textOption("connectionString", options.connectionString, { max: 4096 });
   if (!/^postgres(ql)?:\/\//.test(connectionString)) {

@@ -1,9 +1,13 @@
 import { once } from "node:events";
 import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 
-/** A TCP forwarder on a free loopback port; `close()` cuts every connection, as a server that went away would. */
+/**
+ * A TCP forwarder on a free loopback port; `close()` cuts every connection, as a server that went away would, and
+ * `freeze()` stops forwarding while every connection stays open, as a server that stopped answering would.
+ */
 export async function startProxy(target: { host: string; port: number }) {
   const sockets = new Set<Socket>();
+  let frozen = false;
   const server = createServer((client) => {
     const upstream = connect(target.port, target.host);
     for (const socket of [client, upstream]) {
@@ -15,8 +19,8 @@ export async function startProxy(target: { host: string; port: number }) {
         upstream.destroy();
       });
     }
-    client.pipe(upstream);
-    upstream.pipe(client);
+    client.on("data", (chunk: Buffer) => frozen || upstream.write(chunk));
+    upstream.on("data", (chunk: Buffer) => frozen || client.write(chunk));
   });
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
@@ -24,5 +28,8 @@ export async function startProxy(target: { host: string; port: number }) {
     for (const socket of sockets) socket.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   };
-  return { port: (server.address() as AddressInfo).port, close, [Symbol.asyncDispose]: close };
+  const freeze = () => {
+    frozen = true;
+  };
+  return { port: (server.address() as AddressInfo).port, freeze, close, [Symbol.asyncDispose]: close };
 }

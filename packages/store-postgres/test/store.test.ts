@@ -196,6 +196,8 @@ describe("PostgresDeterministicStateStore", () => {
       ["table", { ...url, table: 5 as unknown as string }],
       ["maxConnections", { ...url, maxConnections: 0 }],
       ["connectTimeoutMs", { ...url, connectTimeoutMs: -1 }],
+      ["queryTimeoutMs", { ...url, queryTimeoutMs: 0 }],
+      ["queryTimeoutMs", { ...url, queryTimeoutMs: 2 ** 31 }],
     ];
     for (const [option, options] of bad) {
       const error = await rejection(PostgresDeterministicStateStore.open(options));

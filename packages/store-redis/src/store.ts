@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { ErrorCodes, type Logger, OmniRelayError, silentLogger } from "@omnirelay/core";
 import {
+  checkDeterministicRecord,
   checkUtf8StateStoreKey as checkKey,
-  checkDeterministicRecord as checkRecord,
   type DeterministicRecord,
   type DeterministicStateStore,
   decodeDeterministicRecord as decodeRecord,
@@ -10,6 +10,41 @@ import {
 } from "@omnirelay/core/deterministic";
 import { integerOption, textOption } from "@omnirelay/core/wire";
 import { type Cluster, Redis } from "ioredis";
+
+const STORE = "redis";
+const DEFAULT_PREFIX = "omnirelay:deterministic:";
+
+/** Largest payload, in bytes (16 MiB, as the PostgreSQL store): Redis blocks every client while it copies a value. */
+const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Checks a record as the contract asks, with a payload of at most {@link MAX_PAYLOAD_BYTES}.
+ * @throws OmniRelayError invalid-argument `resourcelease.deterministic.record_invalid` naming the bad field.
+ */
+function checkRecord(record: DeterministicRecord): DeterministicRecord {
+  checkDeterministicRecord(record);
+  if (record.payload.byteLength > MAX_PAYLOAD_BYTES) {
+    throw new OmniRelayError({
+      status: "invalid-argument",
+      code: ErrorCodes.deterministic.recordInvalid,
+      message: `Record payload is ${record.payload.byteLength} bytes; the Redis store keeps at most ${MAX_PAYLOAD_BYTES}.`,
+      metadata: { field: "payload", maxBytes: String(MAX_PAYLOAD_BYTES) },
+    });
+  }
+  return record;
+}
+
+/** The error of a value that is not a record: another program's value, another Redis type, or damage. */
+function corrupt(at: { full: string; key: string; operation?: string }, cause?: unknown): OmniRelayError {
+  const { full, key, operation } = at;
+  return new OmniRelayError({
+    status: "data-loss",
+    code: ErrorCodes.deterministic.storeCorrupt,
+    message: `The Redis value at '${full}' is not a deterministic record.`,
+    metadata: { store: STORE, key, ...(operation === undefined ? {} : { operation }) },
+    cause,
+  });
+}
 
 /** A record as one Redis string (see `encodeDeterministicRecord`). */
 function encodeRecord(record: DeterministicRecord, writer: string): Buffer {
@@ -46,9 +81,6 @@ export interface RedisDeterministicStateStoreOptions {
   readonly logger?: Logger;
 }
 
-const STORE = "redis";
-const DEFAULT_PREFIX = "omnirelay:deterministic:";
-
 /**
  * A {@link DeterministicStateStore} on Redis, which several dispatcher nodes can share: one Redis string per record
  * at `keyPrefix + key`. `tryAdd` is one `SET key value NX`, atomic in Redis itself, so of all the nodes adding a key
@@ -62,6 +94,8 @@ const DEFAULT_PREFIX = "omnirelay:deterministic:";
  * ones, so an effect could run again; see the README.
  */
 export class RedisDeterministicStateStore implements DeterministicStateStore, AsyncDisposable {
+  /** Largest payload, in bytes (16 MiB, as the PostgreSQL store); a larger one is `record_invalid`. */
+  static readonly maxPayloadBytes = MAX_PAYLOAD_BYTES;
   /** The prefix in front of every key. */
   readonly keyPrefix: string;
   /** How long records live, or `undefined` when they never expire. */
@@ -108,21 +142,15 @@ export class RedisDeterministicStateStore implements DeterministicStateStore, As
   /**
    * Returns the record at `key`, or `undefined`.
    * @throws OmniRelayError invalid-argument `.key_required` / `.key_invalid`; data-loss `.store_corrupt` for a value
-   *   that is not a record; unavailable `.store_unavailable` or `.store_closed` (codes of `ErrorCodes.deterministic`).
+   *   that is not a record (a string that does not decode, or another Redis type such as a list or hash); unavailable
+   *   `.store_unavailable` or `.store_closed` (codes of `ErrorCodes.deterministic`).
    */
   async get(key: string): Promise<DeterministicRecord | undefined> {
     const full = this.keyPrefix + checkKey(key);
-    const value = await this.run("get", () => this.client.getBuffer(full));
+    const value = await this.run("get", () => this.client.getBuffer(full), key);
     if (value === null) return undefined;
     const decoded = decodeRecord(value);
-    if (decoded === undefined) {
-      throw new OmniRelayError({
-        status: "data-loss",
-        code: ErrorCodes.deterministic.storeCorrupt,
-        message: `The Redis value at '${full}' is not a deterministic record.`,
-        metadata: { store: STORE, key },
-      });
-    }
+    if (decoded === undefined) throw corrupt({ full, key });
     const { kind, version, payload, recordedAt } = decoded;
     return { kind, version, payload, recordedAt };
   }
@@ -144,8 +172,9 @@ export class RedisDeterministicStateStore implements DeterministicStateStore, As
   /**
    * Inserts the record when `key` is absent (`SET … NX`) and returns `true`; returns `false` and changes nothing when
    * it is present.
-   * @throws OmniRelayError invalid-argument `.key_required`, `.key_invalid` or `.record_invalid`; unavailable
-   *   `.store_unavailable` (the record may or may not be stored) or `.store_closed`.
+   * @throws OmniRelayError invalid-argument `.key_required`, `.key_invalid` or `.record_invalid`; data-loss
+   *   `.store_corrupt` when the key holds another Redis type; unavailable `.store_unavailable` (the record may or may
+   *   not be stored) or `.store_closed`.
    */
   async tryAdd(key: string, record: DeterministicRecord): Promise<boolean> {
     const full = this.keyPrefix + checkKey(key);
@@ -158,7 +187,7 @@ export class RedisDeterministicStateStore implements DeterministicStateStore, As
     if (reply === "OK") return true;
     // Refused: normally another writer's value. It is ours only when ioredis resent this SET after a reconnect and
     // the first send had already landed; that is still this call's win.
-    const stored = await this.run("tryAdd", () => this.client.getBuffer(full));
+    const stored = await this.run("tryAdd", () => this.client.getBuffer(full), key);
     return stored !== null && decodeRecord(stored)?.writer === writer;
   }
 
@@ -181,8 +210,12 @@ export class RedisDeterministicStateStore implements DeterministicStateStore, As
     await this.close();
   }
 
-  /** Runs one Redis command; any failure becomes `store_unavailable` with the Redis error as the cause. */
-  private async run<T>(operation: string, command: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one Redis command; a failure becomes `store_unavailable` with the Redis error as the cause, except a
+   * `WRONGTYPE` reply (the key at `key` holds a list, hash or other non-string): that is `store_corrupt`, since no
+   * retry can read it as a record.
+   */
+  private async run<T>(operation: string, command: () => Promise<T>, key?: string): Promise<T> {
     if (this.closed) {
       throw new OmniRelayError({
         status: "unavailable",
@@ -195,6 +228,9 @@ export class RedisDeterministicStateStore implements DeterministicStateStore, As
       return await command();
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
+      if (key !== undefined && reason.startsWith("WRONGTYPE")) {
+        throw corrupt({ full: this.keyPrefix + key, key, operation }, error);
+      }
       throw new OmniRelayError({
         status: "unavailable",
         code: ErrorCodes.deterministic.storeUnavailable,
