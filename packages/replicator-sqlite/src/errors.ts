@@ -121,8 +121,12 @@ export function faultedError(fault: OmniRelayError, sequence: number | undefined
   return new OmniRelayError({
     status: "unavailable",
     code: ErrorCodes.sqlite.writeFailed,
-    message: `An earlier write to the SQLite event log failed (${fault.code}); reopen the log and rebuild the queue.`,
-    metadata: { sequence: String(sequence ?? 0), "fault.code": fault.code },
+    message: `An earlier write to the SQLite event log failed (${fault.code}); reopen the log and rebuild the queue. ${fault.message}`,
+    metadata: {
+      sequence: String(sequence ?? 0),
+      "fault.code": fault.code,
+      ...(fault.metadata.reason !== undefined ? { "fault.reason": fault.metadata.reason } : {}),
+    },
     cause: fault,
   });
 }

@@ -1,4 +1,6 @@
-import type { Clock, Logger, TimerHandle } from "@omnirelay/core";
+import { statSync } from "node:fs";
+import { stat } from "node:fs/promises";
+import type { Clock, Logger, OmniRelayError, TimerHandle } from "@omnirelay/core";
 import {
   fsyncFile,
   fsyncFileSync,
@@ -8,6 +10,7 @@ import {
   writeHighWater,
   writeHighWaterSync,
 } from "./high-water.js";
+import { logLostError } from "./open-errors.js";
 
 /** Options of a {@link HighWaterKeeper}. Internal. */
 export interface HighWaterKeeperOptions {
@@ -23,12 +26,28 @@ export interface HighWaterKeeperOptions {
   readonly current: () => HighWater;
   readonly clock: Clock;
   readonly logger: Logger;
+  /**
+   * Called once when a write (or the check after it) finds the log gone from disk: its directory deleted, or the
+   * database file unlinked or replaced. The keeper writes nothing more.
+   */
+  readonly onLost: (error: OmniRelayError) => void;
+}
+
+/** Which file a path named at open (device and inode), to tell whether it still names it. */
+interface FileId {
+  readonly dev: number;
+  readonly ino: number;
 }
 
 /**
  * Keeps a log's high-water record up to date: at most one asynchronous write per interval after commits (never
  * overlapping), and synchronous writes at open and close. It never claims more than is on disk: the target is taken
- * before the log's files are fsynced (when commits skip the fsync) and before the record is written. Internal.
+ * before the log's files are fsynced (when commits skip the fsync) and before the record is written.
+ *
+ * It also notices a log that is gone from disk while open (SQLite goes on committing to an unlinked file, which no
+ * later open can see): a write that fails with ENOENT (the directory is gone), or a path that no longer names the file
+ * opened (one `stat` after each write, so the cost is per interval, never per publish), reports it to `onLost`.
+ * Internal.
  */
 export class HighWaterKeeper {
   private written: HighWater;
@@ -38,10 +57,14 @@ export class HighWaterKeeper {
   private stopped = false;
   /** A write is queued that has not started yet. */
   private waiting = false;
+  /** The log file as opened (undefined when it could not be told, which turns the check off). */
+  private readonly opened: FileId | undefined;
+  private lost: OmniRelayError | undefined;
 
   constructor(private readonly options: HighWaterKeeperOptions) {
     this.written = options.recorded ?? NO_HIGH_WATER;
     this.queued = this.written;
+    this.opened = fileId(() => statSync(options.path)) ?? undefined;
   }
 
   /** The record as last written. */
@@ -76,6 +99,23 @@ export class HighWaterKeeper {
     this.queued = target;
   }
 
+  /**
+   * The final write, at close (after {@link stop}, while the log's lock is still held, so it never races the next
+   * owner's writes): brings the record up to date and checks the log file is still there. Returns the error of a log
+   * found gone (now or earlier); any other write failure is logged (the record is only behind, which open accepts).
+   */
+  finish(): OmniRelayError | undefined {
+    if (this.lost) return this.lost;
+    try {
+      this.writeNow();
+    } catch (error) {
+      if (isGone(error)) return this.fail(error);
+      this.options.logger.error({ err: error }, "Could not write the SQLite log's high-water record at close.");
+    }
+    const now = fileId(() => statSync(this.options.path));
+    return this.replaced(now) ? this.fail(undefined, now) : undefined;
+  }
+
   /** Stops the timer and waits for the write in flight (call before the final {@link writeNow}). */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -99,6 +139,7 @@ export class HighWaterKeeper {
     const { path, table, clock, logger, fsyncLogFirst } = this.options;
     this.chain = this.chain.then(async () => {
       this.waiting = false;
+      if (this.lost) return;
       const target = this.target();
       this.queued = target;
       try {
@@ -110,11 +151,67 @@ export class HighWaterKeeper {
         }
         await writeHighWater({ path, table, highWater: target, now: clock.now() });
         if (target.lastSequence >= this.written.lastSequence) this.written = target;
+        const now = await fileIdAsync(path);
+        if (this.replaced(now)) this.fail(undefined, now);
       } catch (error) {
         this.queued = this.written;
+        if (isGone(error)) {
+          this.fail(error);
+          return;
+        }
         logger.error({ err: error }, "Could not write the SQLite log's high-water record; will retry.");
       }
     });
+  }
+
+  /** Whether the path no longer names the file opened (`null`: nothing there). */
+  private replaced(now: FileId | null | undefined): boolean {
+    if (!this.opened || now === undefined) return false;
+    return now === null || now.dev !== this.opened.dev || now.ino !== this.opened.ino;
+  }
+
+  /** Records the log as lost (once), stops writing, and reports it. */
+  private fail(cause: unknown, now?: FileId | null): OmniRelayError {
+    if (this.lost) return this.lost;
+    const { path, logger, onLost } = this.options;
+    const detail =
+      cause !== undefined
+        ? `writing its high-water record failed with ${(cause as { code?: string }).code} (its directory was deleted or replaced)`
+        : now === null
+          ? "the file was deleted"
+          : "the path now names another file (the file was replaced)";
+    this.lost = logLostError(path, detail, cause);
+    this.stopped = true;
+    if (this.timer) this.options.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    logger.error({ err: this.lost }, "The SQLite log is gone from disk; log faulted.");
+    onLost(this.lost);
+    return this.lost;
+  }
+}
+
+/** ENOENT or ENOTDIR: the directory of the log (or a file in it) is gone. */
+function isGone(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return code === "ENOENT" || code === "ENOTDIR";
+}
+
+/** The file's id; `null` when nothing is there, `undefined` when it could not be told (another error). */
+function fileId(statOf: () => { dev: number; ino: number }): FileId | null | undefined {
+  try {
+    const s = statOf();
+    return { dev: s.dev, ino: s.ino };
+  } catch (error) {
+    return isGone(error) ? null : undefined;
+  }
+}
+
+async function fileIdAsync(path: string): Promise<FileId | null | undefined> {
+  try {
+    const s = await stat(path);
+    return { dev: s.dev, ino: s.ino };
+  } catch (error) {
+    return isGone(error) ? null : undefined;
   }
 }
 

@@ -1,9 +1,11 @@
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
-import { open, rename } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { open, rename, rm } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { damagedError } from "./errors.js";
 import { checksumOf } from "./integrity.js";
+import { highWaterUnreadableError } from "./open-errors.js";
 
 /**
  * The highest numbers a log has ever committed, as written to its high-water record. Fencing tokens and item sequence
@@ -72,7 +74,8 @@ export function encodeHighWater(table: string, hw: HighWater, writtenAt: number)
 /**
  * Reads the high-water record beside the log, `undefined` when there is none.
  * @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`, reason `high_water_damaged`, when it fails its
- *   checksum, does not parse, or names another table. Internal.
+ *   checksum, does not parse, or names another table; unavailable `resourcelease.sqlite.write_failed`, reason
+ *   `high_water_unreadable`, when it exists but cannot be read. Internal.
  */
 export function readHighWater(path: string, table: string): HighWater | undefined {
   const file = highWaterPath(path, table);
@@ -81,7 +84,7 @@ export function readHighWater(path: string, table: string): HighWater | undefine
     text = readFileSync(file, "utf8");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
+    throw highWaterUnreadableError(error, file);
   }
   const damaged = (detail: string) =>
     damagedError({ path: file, file: "high_water", reason: "high_water_damaged", detail });
@@ -170,30 +173,52 @@ export interface HighWaterWrite {
  */
 export function writeHighWaterSync({ path, table, highWater: hw, now }: HighWaterWrite): void {
   const file = highWaterPath(path, table);
-  const tmp = `${file}.tmp`;
-  const fd = openSync(tmp, "w");
+  const tmp = tempName(file);
   try {
-    writeSync(fd, encodeHighWater(table, hw, now));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, "wx");
+    try {
+      writeSync(fd, encodeHighWater(table, hw, now));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (error) {
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // Nothing was created, or it cannot be removed either; the original error is the one to report.
+    }
+    throw error;
   }
-  renameSync(tmp, file);
   fsyncDirSync(dirname(file));
+}
+
+/**
+ * A temporary file name beside `file` that no other writer uses (`<file>.<pid>.<random>.tmp`): the process closing a
+ * log and the one opening it next, or two threads, never write or rename one another's file. Internal.
+ */
+export function tempName(file: string): string {
+  return `${file}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
 }
 
 /** {@link writeHighWaterSync} without blocking the event loop. Internal. */
 export async function writeHighWater({ path, table, highWater: hw, now }: HighWaterWrite): Promise<void> {
   const file = highWaterPath(path, table);
-  const tmp = `${file}.tmp`;
-  const handle = await open(tmp, "w");
+  const tmp = tempName(file);
   try {
-    await handle.writeFile(encodeHighWater(table, hw, now));
-    await handle.sync();
-  } finally {
-    await handle.close();
+    const handle = await open(tmp, "wx");
+    try {
+      await handle.writeFile(encodeHighWater(table, hw, now));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, file);
+  } catch (error) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw error;
   }
-  await rename(tmp, file);
   let dir: Awaited<ReturnType<typeof open>> | undefined;
   try {
     dir = await open(dirname(file), "r");

@@ -1,10 +1,11 @@
 import { existsSync } from "node:fs";
 import type { OmniRelayError } from "@omnirelay/core";
 import type Database from "better-sqlite3";
-import { damagedError, fromSqliteError } from "./errors.js";
+import { damagedError } from "./errors.js";
 import { checkFilesBeforeOpen, isFilePath } from "./files.js";
 import { type HighWater, highWaterPath, raiseCounters, readHighWater } from "./high-water.js";
 import { decodeRawRow, type RawEventRow, scanLog } from "./integrity.js";
+import { openFailedError } from "./open-errors.js";
 import type { ResolvedReplicatorOptions } from "./options.js";
 import { openLogDatabase } from "./repair.js";
 import { logTables } from "./schema.js";
@@ -27,9 +28,19 @@ export interface VerifiedLog {
  * file's header and size, the WAL (before SQLite reads it), then the rows (see `verifyOnOpen`). The caller owns
  * (and closes) the returned database. Internal.
  * @throws OmniRelayError data-loss `resourcelease.sqlite.corrupt`; unavailable `resourcelease.sqlite.locked`;
- *   failed-precondition `resourcelease.sqlite.schema_too_new` (see `SqliteResourceLeaseReplicator.open`).
+ *   failed-precondition `resourcelease.sqlite.schema_too_new` (see `SqliteResourceLeaseReplicator.open`);
+ *   unavailable `resourcelease.sqlite.write_failed` (metadata `reason`, `path`, `sqliteCode` or `errno`) when the
+ *   environment prevents opening it (see `openFailedError`). Never a raw SQLite or file-system error.
  */
 export function openVerifiedLog(settings: ResolvedReplicatorOptions): VerifiedLog {
+  try {
+    return openAndVerify(settings);
+  } catch (error) {
+    throw openFailedError(error, settings.path);
+  }
+}
+
+function openAndVerify(settings: ResolvedReplicatorOptions): VerifiedLog {
   const { path, table } = settings;
   const onDisk = isFilePath(path);
   // The record first: it says whether a missing or empty file is a new log or a lost one.
@@ -49,16 +60,11 @@ export function openVerifiedLog(settings: ResolvedReplicatorOptions): VerifiedLo
   if (files && files.size === 0 && files.walFrames === 0 && recorded && recorded.lastSequence > 0) {
     throw behindError({ path, table, last: 0, recorded, empty: true });
   }
-  let db: Database.Database;
-  try {
-    db = openLogDatabase(path, table, {
-      busyTimeoutMs: settings.busyTimeoutMs,
-      synchronous: settings.durability === "async" || settings.durability === "process-safe" ? "NORMAL" : "FULL",
-      pageSizeBytes: settings.pageSizeBytes,
-    });
-  } catch (error) {
-    throw fromSqliteError(error, path);
-  }
+  const db = openLogDatabase(path, table, {
+    busyTimeoutMs: settings.busyTimeoutMs,
+    synchronous: settings.durability === "async" || settings.durability === "process-safe" ? "NORMAL" : "FULL",
+    pageSizeBytes: settings.pageSizeBytes,
+  });
   try {
     const tables = logTables(table);
     const scan = scanLog(db, tables, settings.verifyOnOpen);
@@ -85,7 +91,7 @@ export function openVerifiedLog(settings: ResolvedReplicatorOptions): VerifiedLo
     return { db, last, snapshot, counters, recorded };
   } catch (error) {
     db.close();
-    throw fromSqliteError(error, path);
+    throw error;
   }
 }
 

@@ -14,6 +14,7 @@ import {
   writeHighWaterSync,
 } from "./high-water.js";
 import { checksumOf, decodeRawRow, type RawEventRow } from "./integrity.js";
+import { openFailedError } from "./open-errors.js";
 import { DEFAULT_PAGE_SIZE_BYTES } from "./options.js";
 import { scanNumbers } from "./page-scan.js";
 import { countersOf, NOTHING, recover, stateOf } from "./recover.js";
@@ -73,7 +74,8 @@ export interface SqliteLogRepairReport {
 /**
  * Opens the file with the log's settings: WAL, exclusive locking (one writer process), busy timeout, and migrates
  * the log tables. Internal.
- * @throws OmniRelayError unavailable `resourcelease.sqlite.locked` when another process holds the file.
+ * @throws OmniRelayError unavailable `resourcelease.sqlite.locked` when another process holds the file; otherwise
+ *   the coded error of `openFailedError` (never a raw SQLite error).
  */
 export function openLogDatabase(
   path: string,
@@ -81,7 +83,12 @@ export function openLogDatabase(
   options: { busyTimeoutMs: number; synchronous: "FULL" | "NORMAL"; pageSizeBytes?: number },
 ): Database.Database {
   quoteTableName(table, "table");
-  const db = new Database(path, { timeout: options.busyTimeoutMs });
+  let db: Database.Database;
+  try {
+    db = new Database(path, { timeout: options.busyTimeoutMs });
+  } catch (error) {
+    throw openFailedError(error, path);
+  }
   try {
     // Exclusive before WAL: no shared-memory index, and the lock is held for the life of the connection, so a second
     // dispatcher on the same file fails at open instead of interleaving its numbers with ours.
@@ -96,7 +103,7 @@ export function openLogDatabase(
   } catch (error) {
     db.close();
     if ((error as { code?: string }).code === "SQLITE_BUSY") throw lockedError(path, error);
-    throw error;
+    throw openFailedError(error, path);
   }
 }
 

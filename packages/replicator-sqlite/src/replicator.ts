@@ -59,6 +59,8 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   private readonly pacer = new StepPacer();
   private readonly group: GroupCommit;
   private fault: OmniRelayError | undefined;
+  /** Set when the log's file is found gone from disk while open: nothing more is committed, and close rejects. */
+  private lost: OmniRelayError | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
   private commits = 0;
@@ -94,6 +96,10 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
           current: () => ({ lastSequence: this.committed, ...this.counters }),
           clock: init.clock,
           logger: init.logger,
+          onLost: (error) => {
+            this.lost = error;
+            this.fault ??= error;
+          },
         })
       : undefined;
     this.group = new GroupCommit({ settings, clock: init.clock, commit: (txs, done) => this.write(txs, done) });
@@ -165,7 +171,8 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
    * Appends `events` (which must continue at exactly the last sequence + 1, in order) and resolves when they are as
    * durable as the mode promises (see {@link SqliteDurability}).
    * @throws OmniRelayError failed-precondition `resourcelease.sqlite.sequence_gap` (a gap or repeat; faults the
-   *   replicator); unavailable `resourcelease.sqlite.write_failed` (this or an earlier write failed),
+   *   replicator); unavailable `resourcelease.sqlite.write_failed` (this or an earlier write failed, or the log's
+   *   file was found gone from disk — checked with each high-water write, see `highWaterIntervalMs`),
    *   `resourcelease.sqlite.closed`; cancelled `resourcelease.cancelled` when `signal` is already aborted.
    */
   publish(events: readonly ResourceLeaseReplicationEvent[], options: CallOptions = {}): Promise<void> {
@@ -329,8 +336,11 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   }
 
   /**
-   * Commits anything buffered, closes the file (and ends the writer thread), then brings the high-water record up
-   * to date. Idempotent.
+   * Commits anything buffered, brings the high-water record up to date, then closes the file (and ends the writer
+   * thread). Idempotent.
+   * @throws OmniRelayError unavailable `resourcelease.sqlite.write_failed`, reason `log_lost`, when the log's file
+   *   was found gone from disk while open (its directory deleted, the file unlinked or replaced): events acknowledged
+   *   since the last high-water write are in no file a later open can read. The file is closed all the same.
    */
   close(): Promise<void> {
     this.closing ??= this.closeOnce();
@@ -341,14 +351,15 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
     this.closed = true;
     await this.group.drain();
     this.listeners.clear();
-    await this.store.close(); // checkpoints the WAL into the file
-    if (!this.highWater) return;
-    await this.highWater.stop();
-    try {
-      this.highWater.writeNow();
-    } catch (error) {
-      this.logger.error({ err: error }, "Could not write the SQLite log's high-water record at close.");
+    let lost = this.lost;
+    if (this.highWater) {
+      // The final record is written while the file's lock is still held: the next process to open the log waits for
+      // the lock, so it never writes the record at the same time.
+      await this.highWater.stop();
+      lost = this.highWater.finish();
     }
+    await this.store.close(); // checkpoints the WAL into the file, then releases the lock
+    if (lost) throw lost;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -359,6 +370,10 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
 
   /** Commits the transactions of publishes; after each, brings the counters up to date and tells the listeners. */
   private write(txs: readonly (readonly Pending[])[], done: CommitDone): void {
+    if (this.lost) {
+      done(0, this.lost); // buffered publishes of a log gone from disk are refused, not committed to a ghost file
+      return;
+    }
     const rows = txs.map((tx) => (tx.length === 1 ? (tx[0]?.rows ?? []) : tx.flatMap((p) => p.rows)));
     this.store.commit(rows, (committed, cause, joined) => {
       if (joined && committed > 0) this.commits--; // its first transaction was the previous one's

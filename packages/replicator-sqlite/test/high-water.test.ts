@@ -1,10 +1,11 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { FakeClock } from "@omnirelay/core/testing";
 import { describe, expect, it } from "vitest";
 import { openDurableResourceLeaseQueue, SqliteResourceLeaseReplicator } from "../src/index.js";
-import { busyQueueLog, filesBeside, item, rejection, tempDb } from "./helpers.js";
+import { busyQueueLog, filesBeside, item, rejection, tempDb, tempDir } from "./helpers.js";
 
 function record(path: string, name = `${path}.hwm`) {
   const [body, crc, end] = readFileSync(name, "utf8").split("\n");
@@ -82,16 +83,28 @@ describe("the high-water record", () => {
     const path = tempDb();
     await busyQueueLog(path);
     writeFileSync(`${path}.hwm.tmp`, "half a rec");
+    writeFileSync(`${path}.hwm.1234.0123456789ab.tmp`, "half a rec");
     await using log = await SqliteResourceLeaseReplicator.open({ path });
     expect(await log.lastSequence()).toBe(record(path).lastSequence);
   });
 
-  it("that cannot be written makes open fail with write_failed, not a raw file-system error", async () => {
+  it("is written through a temporary file of its own: a directory at another writer's temporary name is no obstacle", async () => {
     const path = tempDb();
-    mkdirSync(`${path}.hwm.tmp`); // the temporary file's name is taken by a directory
+    mkdirSync(`${path}.hwm.tmp`); // the fixed name every write used to share
+    const log = await SqliteResourceLeaseReplicator.open({ path, writerThread: false, highWaterIntervalMs: 0 });
+    await log.publish([ev(1)]);
+    await log.close();
+    expect(record(path).lastSequence).toBe(1);
+    expect(filesBeside(path).filter((f) => f.endsWith(".tmp"))).toEqual(["log.db.hwm.tmp"]);
+  });
+
+  it("that cannot be written makes open fail with write_failed, not a raw file-system error", async () => {
+    // The log's name fits, and its record's, but no temporary name beside the record does (ENAMETOOLONG).
+    const path = join(tempDir(), "l".repeat(245));
     const err = await rejection(SqliteResourceLeaseReplicator.open({ path }));
     expect(err).toMatchObject({ status: "unavailable", code: "resourcelease.sqlite.write_failed" });
     expect(err.metadata.path).toBe(`${path}.hwm`);
+    expect(filesBeside(path).filter((f) => f.endsWith(".tmp"))).toEqual([]);
   });
 
   it("refuses a record that checksums but holds a number past 2^53 (a rewritten file), as damaged", async () => {
