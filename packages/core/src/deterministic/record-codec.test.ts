@@ -24,6 +24,29 @@ describe("the one-value record codec", () => {
     expect(decodeDeterministicRecord(framed.subarray(5, 5 + bytes.length))).toEqual({ ...record, writer: "w" });
   });
 
+  it("reads a payload cut, extended or flipped as damage (its length and CRC-32 are in the header)", () => {
+    const good = encodeDeterministicRecord({ ...record, payload: Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]) }, "w");
+    const flipped = Uint8Array.from(good);
+    flipped[flipped.length - 1]! ^= 1;
+    for (const damaged of [good.subarray(0, good.length - 5), Uint8Array.from([...good, 9, 9]), flipped]) {
+      expect(decodeDeterministicRecord(damaged)).toBeUndefined();
+    }
+    // A record written before the header held them still reads (nothing to check it against).
+    const text = new TextEncoder().encode('{"kind":"k","version":1,"recordedAt":0,"writer":"w"}');
+    const older = new Uint8Array(5 + text.length + 2);
+    older[0] = 1;
+    new DataView(older.buffer).setUint32(1, text.length);
+    older.set(text, 5);
+    older.set([7, 8], 5 + text.length);
+    expect(decodeDeterministicRecord(older)).toEqual({
+      kind: "k",
+      version: 1,
+      recordedAt: 0,
+      writer: "w",
+      payload: Uint8Array.from([7, 8]),
+    });
+  });
+
   it("answers undefined for what it did not write, never throws", () => {
     const good = encodeDeterministicRecord(record, "w");
     const header = (json: string) => {

@@ -1,3 +1,4 @@
+import { crc32 } from "node:zlib";
 import type { DeterministicRecord } from "../contracts/stores.js";
 
 /** First byte of every encoded record: the layout below, version 1. */
@@ -10,6 +11,9 @@ interface Header {
   readonly version: number;
   readonly recordedAt: number;
   readonly writer: string;
+  /** The payload's length and CRC-32: absent in records written before they were added, checked when present. */
+  readonly payloadBytes?: number;
+  readonly payloadCrc32?: number;
 }
 
 /** A record read back by {@link decodeDeterministicRecord}, with the id of the write that stored it. */
@@ -21,13 +25,22 @@ export interface DecodedDeterministicRecord extends DeterministicRecord {
 /**
  * One record as one value, for a store whose insert-if-absent works on a single value (Redis `SET … NX`, a NATS KV
  * `create`): a format byte (1), the length of a JSON header `{kind, version, recordedAt, writer}` as a big-endian
- * uint32, the header (UTF-8), then the payload's bytes as they are. JSON keeps every safe-integer version and every
+ * uint32, the header (UTF-8), then the payload's bytes as they are. The header also holds the payload's length and
+ * CRC-32 (`payloadBytes`, `payloadCrc32`), so a value cut, extended or damaged in the payload reads as damage, not as a
+ * different payload; a reader of an earlier release ignores them. JSON keeps every safe-integer version and every
  * finite time exactly, and escapes any kind losslessly. `writer` is a fresh id per write, so a store whose client may
  * resend an insert after a reconnect can tell its own stored value from another writer's equal one. Check the record
  * first (`checkDeterministicRecord`).
  */
 export function encodeDeterministicRecord(record: DeterministicRecord, writer: string): Uint8Array {
-  const header: Header = { kind: record.kind, version: record.version, recordedAt: record.recordedAt, writer };
+  const header: Header = {
+    kind: record.kind,
+    version: record.version,
+    recordedAt: record.recordedAt,
+    writer,
+    payloadBytes: record.payload.length,
+    payloadCrc32: crc32(record.payload),
+  };
   const json = Buffer.from(JSON.stringify(header), "utf8");
   const out = Buffer.allocUnsafe(PREFIX_BYTES + json.length + record.payload.length);
   out.writeUInt8(FORMAT, 0);
@@ -53,11 +66,13 @@ export function decodeDeterministicRecord(bytes: Uint8Array): DecodedDeterminist
     return undefined;
   }
   if (typeof header !== "object" || header === null) return undefined;
-  const { kind, version, recordedAt, writer } = header as Partial<Header>;
+  const { kind, version, recordedAt, writer, payloadBytes, payloadCrc32 } = header as Partial<Header>;
   if (typeof kind !== "string" || kind.trim().length === 0) return undefined;
   if (typeof version !== "number" || !Number.isSafeInteger(version)) return undefined;
   if (typeof recordedAt !== "number" || !Number.isFinite(recordedAt)) return undefined;
   if (typeof writer !== "string") return undefined;
   const payload = new Uint8Array(value.subarray(PREFIX_BYTES + headerLength));
+  if (payloadBytes !== undefined && payloadBytes !== payload.length) return undefined;
+  if (payloadCrc32 !== undefined && payloadCrc32 !== crc32(payload)) return undefined;
   return { kind, version, payload, recordedAt, writer };
 }
