@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { ErrorCodes, OmniRelayError } from "@omnirelay/core";
+import { ErrorCodes, type OmniRelayError } from "@omnirelay/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { PostgresDeterministicStateStore } from "../src/index.js";
-import { dropRunSchema, freshTable, openStore, PG_URL, RUN_SCHEMA, record, withClient } from "./helpers.js";
+import { dropRunSchema, freshTable, openStore, PG_URL, RUN_SCHEMA, record, rejection, withClient } from "./helpers.js";
 import { startProxy } from "./proxy.js";
 
 // What the PostgreSQL store refuses or gives up on: keys and payloads past its limits, inputs the server refuses,
@@ -13,15 +13,6 @@ afterAll(async () => {
 
 const machine = { host: new URL(PG_URL).hostname, port: Number(new URL(PG_URL).port || 5432) };
 const MiB = 1024 * 1024;
-
-async function rejection(promise: Promise<unknown>): Promise<OmniRelayError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(OmniRelayError.is(error), `rejected with an OmniRelayError: ${String(error)}`).toBe(true);
-  return error as OmniRelayError;
-}
 
 const inRunSchema = (table: string) => `"${RUN_SCHEMA}"."${table}"`;
 

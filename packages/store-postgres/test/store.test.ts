@@ -1,11 +1,11 @@
 import { createServer } from "node:net";
-import { ErrorCodes, OmniRelayError } from "@omnirelay/core";
+import { ErrorCodes } from "@omnirelay/core";
 import { DETERMINISTIC_EFFECT_KIND, DETERMINISTIC_VERSION_KIND } from "@omnirelay/core/deterministic";
 import { FakeClock } from "@omnirelay/core/testing";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { PostgresDeterministicStateStore, type PostgresDeterministicStateStoreOptions } from "../src/index.js";
-import { dropRunSchema, freshTable, openStore, PG_URL, RUN_SCHEMA, record, withClient } from "./helpers.js";
+import { dropRunSchema, freshTable, openStore, PG_URL, RUN_SCHEMA, record, rejection, withClient } from "./helpers.js";
 import { startProxy } from "./proxy.js";
 
 // Semantics, round trips, keys, validation and racing instances: conformance.test.ts and nodes.test.ts. Here: what
@@ -15,15 +15,6 @@ afterAll(async () => {
 });
 
 const machine = { host: new URL(PG_URL).hostname, port: Number(new URL(PG_URL).port || 5432) };
-
-async function rejection(promise: Promise<unknown>): Promise<OmniRelayError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(OmniRelayError.is(error), `rejected with an OmniRelayError: ${String(error)}`).toBe(true);
-  return error as OmniRelayError;
-}
 
 const columnsOf = (schema: string, table: string) =>
   withClient(async (c) => {

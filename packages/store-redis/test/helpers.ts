@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
+import { OmniRelayError } from "@omnirelay/core";
 import type { DeterministicRecord } from "@omnirelay/core/deterministic";
 import { Redis } from "ioredis";
+import { expect } from "vitest";
 import { RedisDeterministicStateStore } from "../src/index.js";
 
 /** The machine's Redis (node-svc starts it before the session and before CI). */
@@ -45,3 +47,13 @@ export const record = (text: string, version = 1): DeterministicRecord => ({
   payload: new TextEncoder().encode(text),
   recordedAt: 1_767_268_800_000,
 });
+
+/** The OmniRelayError `promise` rejects with; fails the test when it resolves or rejects with anything else. */
+export async function rejection(promise: Promise<unknown>): Promise<OmniRelayError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(OmniRelayError.is(error), `rejected with an OmniRelayError: ${String(error)}`).toBe(true);
+  return error as OmniRelayError;
+}

@@ -1,7 +1,7 @@
-import { ErrorCodes, OmniRelayError } from "@omnirelay/core";
+import { ErrorCodes } from "@omnirelay/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { RedisDeterministicStateStore } from "../src/index.js";
-import { deleteRunKeys, freshPrefix, openStore, rawClient, record } from "./helpers.js";
+import { deleteRunKeys, freshPrefix, openStore, rawClient, record, rejection } from "./helpers.js";
 
 // What the Redis store refuses: payloads past its limit, and keys that hold another Redis type.
 afterAll(async () => {
@@ -9,15 +9,6 @@ afterAll(async () => {
 });
 
 const MiB = 1024 * 1024;
-
-async function rejection(promise: Promise<unknown>): Promise<OmniRelayError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(OmniRelayError.is(error), `rejected with an OmniRelayError: ${String(error)}`).toBe(true);
-  return error as OmniRelayError;
-}
 
 describe("RedisDeterministicStateStore limits", () => {
   it("refuses a payload over maxPayloadBytes with record_invalid, and keeps one that large", async () => {

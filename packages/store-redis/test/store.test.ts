@@ -1,8 +1,8 @@
 import { createServer } from "node:net";
-import { ErrorCodes, OmniRelayError } from "@omnirelay/core";
+import { ErrorCodes } from "@omnirelay/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { RedisDeterministicStateStore, type RedisDeterministicStateStoreOptions } from "../src/index.js";
-import { deleteRunKeys, freshPrefix, openStore, REDIS_URL, rawClient, record } from "./helpers.js";
+import { deleteRunKeys, freshPrefix, openStore, REDIS_URL, rawClient, record, rejection } from "./helpers.js";
 import { startRedisProxy } from "./proxy.js";
 
 // Semantics, round trips, keys, validation and racing instances: conformance.test.ts and nodes.test.ts. Here: what
@@ -12,15 +12,6 @@ afterAll(async () => {
 });
 
 const machineRedis = { host: new URL(REDIS_URL).hostname, port: Number(new URL(REDIS_URL).port || 6379) };
-
-async function rejection(promise: Promise<unknown>): Promise<OmniRelayError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(OmniRelayError.is(error), `rejected with an OmniRelayError: ${String(error)}`).toBe(true);
-  return error as OmniRelayError;
-}
 
 /** A loopback port with nothing listening on it. */
 async function closedPort(): Promise<number> {
