@@ -9,7 +9,7 @@ import {
   type ReplicationSourceId,
   sourceKey,
 } from "../src/index.js";
-import { events, until } from "./helpers.js";
+import { events, fast, until } from "./helpers.js";
 import { rawClient, rawCredentials, rawPublish } from "./raw.js";
 
 // One source's log cannot be opened when the hub starts (a damaged file in the app's SQLite store; here a store whose
@@ -19,13 +19,6 @@ import { rawClient, rawCredentials, rawPublish } from "./raw.js";
 const UNAVAILABLE = 14;
 const A = { nodeId: "node-a", shard: "" };
 const B = { nodeId: "node-b", shard: "billing" };
-
-const fast = {
-  connectTimeoutMs: 500,
-  ackTimeoutMs: 500,
-  reconnectInitialDelayMs: 20,
-  reconnectMaxDelayMs: 100,
-} as const;
 
 const cleanup: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {

@@ -26,3 +26,11 @@ export async function until(predicate: () => boolean | Promise<boolean>, timeout
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** Replicator timeouts short enough for tests against a hub on loopback. */
+export const fast = {
+  connectTimeoutMs: 500,
+  ackTimeoutMs: 500,
+  reconnectInitialDelayMs: 20,
+  reconnectMaxDelayMs: 100,
+} as const;

@@ -7,14 +7,7 @@ import {
   GrpcResourceLeaseReplicator,
   InMemoryReplicationHubStore,
 } from "../src/index.js";
-import { events, until } from "./helpers.js";
-
-const fast = {
-  connectTimeoutMs: 500,
-  ackTimeoutMs: 500,
-  reconnectInitialDelayMs: 20,
-  reconnectMaxDelayMs: 100,
-} as const;
+import { events, fast, until } from "./helpers.js";
 
 const cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => {

@@ -9,7 +9,7 @@ import {
   GrpcResourceLeaseReplicator,
   InMemoryReplicationHubStore,
 } from "../src/index.js";
-import { events, until } from "./helpers.js";
+import { events, fast, until } from "./helpers.js";
 
 let dir: string;
 let pki: TestPki;
@@ -31,8 +31,6 @@ afterAll(async () => {
   await hub.close();
   await rm(dir, { recursive: true, force: true });
 });
-
-const fast = { connectTimeoutMs: 500, ackTimeoutMs: 500, reconnectInitialDelayMs: 20, reconnectMaxDelayMs: 100 };
 
 describe("mutual TLS", () => {
   it("streams with a client certificate signed by the hub's CA", async () => {

@@ -1,9 +1,8 @@
 import { jetstream } from "@nats-io/jetstream";
-import { headers } from "@nats-io/transport-node";
 import { encodeReplicationEvent } from "@omnirelay/core/wire";
 import { afterAll, describe, expect, it } from "vitest";
 import { JetStreamErrorCodes } from "../src/index.js";
-import { big, collect, digestOf, heartbeats, numbers, testStream } from "./helpers.js";
+import { batchHeaders, big, collect, digestOf, heartbeats, numbers, testStream } from "./helpers.js";
 
 const js = testStream();
 afterAll(() => js.remove());
@@ -60,11 +59,7 @@ describe("a batch whose writer stopped between its parts", () => {
     const tail = log.stats().lastSubjectSequence;
     await log.close();
     // What a writer killed after the first of two parts leaves behind.
-    const h = headers();
-    h.set("Omni-Log", "1");
-    h.set("Omni-First", "4");
-    h.set("Omni-Last", "9");
-    h.set("Omni-Part", "1/2");
+    const h = batchHeaders(4, 9, "1/2");
     const client = jetstream(await js.connection());
     await client.publish(`${js.subjectPrefix}.${shard}`, new TextEncoder().encode('[{"sequenceNumber":4,'), {
       headers: h,

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, headers, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { isOmniRelayError, type OmniRelayError, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { encodeReplicationEvent } from "@omnirelay/core/wire";
 import { JetStreamResourceLeaseEventLog } from "../src/index.js";
@@ -153,3 +153,13 @@ export function big(n: number, bytes: number): ResourceLeaseReplicationEvent {
 
 /** The sequence numbers of events. */
 export const numbers = (events: readonly ResourceLeaseReplicationEvent[]) => events.map((e) => e.sequenceNumber);
+
+/** The headers a writer puts on part `part` of a batch of events `first`–`last`, for messages written by hand. */
+export function batchHeaders(first: number, last: number, part = "1/1"): MsgHdrs {
+  const h = headers();
+  h.set("Omni-Log", "1");
+  h.set("Omni-First", String(first));
+  h.set("Omni-Last", String(last));
+  h.set("Omni-Part", part);
+  return h;
+}

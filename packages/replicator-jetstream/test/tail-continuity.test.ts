@@ -4,7 +4,7 @@ import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { encodeReplicationEvent } from "@omnirelay/core/wire";
 import { afterAll, describe, expect, it } from "vitest";
 import { JetStreamErrorCodes } from "../src/index.js";
-import { big, collect, digestOf, heartbeats, numbers, rejectionOf, testStream } from "./helpers.js";
+import { batchHeaders, big, collect, digestOf, heartbeats, numbers, rejectionOf, testStream } from "./helpers.js";
 
 // Real parts: the machine's NATS server, a stream of this file's own.
 const js = testStream();
@@ -84,11 +84,7 @@ describe("open checks that the subject's last message continues the log", () => 
     await log.publish(heartbeats(1, 5));
     const tail = log.stats().lastSubjectSequence;
     await log.close();
-    const h = headers();
-    h.set("Omni-Log", "1");
-    h.set("Omni-First", "6");
-    h.set("Omni-Last", "10");
-    h.set("Omni-Part", "1/1");
+    const h = batchHeaders(6, 10);
     await jetstream(await js.connection()).publish(subjectOf(shard), body(heartbeats(1, 5)), {
       headers: h,
       expect: { lastSubjectSequence: tail },
@@ -121,11 +117,7 @@ describe("open still accepts every tail a writer can leave", () => {
     await log.publish(heartbeats(1, 5));
     const tail = log.stats().lastSubjectSequence;
     await log.close();
-    const h = headers();
-    h.set("Omni-Log", "1");
-    h.set("Omni-First", "6");
-    h.set("Omni-Last", "6");
-    h.set("Omni-Part", "1/1");
+    const h = batchHeaders(6, 6);
     const client = jetstream(await js.connection());
     const send = () =>
       client.publish(subjectOf(shard), body(heartbeats(6, 6)), {
@@ -149,11 +141,7 @@ describe("open still accepts every tail a writer can leave", () => {
     await log.publish(heartbeats(1, 3));
     const tail = log.stats().lastSubjectSequence;
     await log.close();
-    const h = headers();
-    h.set("Omni-Log", "1");
-    h.set("Omni-First", "4");
-    h.set("Omni-Last", "9");
-    h.set("Omni-Part", "1/2");
+    const h = batchHeaders(4, 9, "1/2");
     await jetstream(await js.connection()).publish(subjectOf(shard), new TextEncoder().encode("[{"), {
       headers: h,
       expect: { lastSubjectSequence: tail },

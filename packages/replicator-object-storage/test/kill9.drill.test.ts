@@ -1,14 +1,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
-import { build } from "tsup";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { FileSystemResourceLeaseObjectStore } from "../src/fs/index.js";
 import { ObjectStorageEventReader, ObjectStorageResourceLeaseReplicator } from "../src/index.js";
 import { collect } from "./events.js";
+import { bundleFixture } from "./fixtures/bundle.js";
 
 // Kill -9 drill: a writer process publishing to a filesystem log (a checkpoint after every publish) is killed at
 // random moments, also between a segment and its checkpoint. Every time, the log must reopen — the check that the
@@ -16,27 +15,14 @@ import { collect } from "./events.js";
 // acknowledged event, no gap, and the checkpoint at or behind the segments.
 
 const ROUNDS = Number(process.env.KILL9_ROUNDS ?? 12);
-const here = dirname(fileURLToPath(import.meta.url));
 let bundle: string;
+let script: string;
 let root: string;
 
 beforeAll(async () => {
   bundle = await mkdtemp(join(tmpdir(), "omnirelay-os-kill9-bundle-"));
   root = await mkdtemp(join(tmpdir(), "omnirelay-os-kill9-"));
-  await build({
-    entry: { "publish-child": join(here, "fixtures", "publish-child.ts") },
-    outDir: bundle,
-    format: ["esm"],
-    platform: "node",
-    target: "node20",
-    dts: false,
-    silent: true,
-    config: false,
-    noExternal: [/.*/],
-    // Bundled CommonJS dependencies (ws, through core) require Node built-ins: give the ESM bundle a require.
-    banner: { js: 'import { createRequire } from "node:module"; const require = createRequire(import.meta.url);' },
-    outExtension: () => ({ js: ".mjs" }),
-  });
+  script = await bundleFixture("publish-child", bundle);
 });
 afterAll(async () => {
   for (const folder of [bundle, root]) if (folder) await rm(folder, { recursive: true, force: true });
@@ -55,7 +41,7 @@ function prng(seed: number): () => number {
 
 /** Runs the writer until it has acknowledged `acks` publishes, kills it `delayMs` later; returns the last ack. */
 async function runAndKill(acks: number, delayMs: number): Promise<number> {
-  const child: ChildProcess = spawn(process.execPath, [join(bundle, "publish-child.mjs"), root], {
+  const child: ChildProcess = spawn(process.execPath, [script, root], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   onTestFinished(() => {

@@ -1,15 +1,13 @@
 import { spawn } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { ErrorCodes } from "@omnirelay/core";
 import { describeDeterministicStoreConformance } from "@omnirelay/core/testing";
-import { build } from "tsup";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FileSystemDeterministicStateStore } from "../src/fs/index.js";
+import { bundleFixture } from "./fixtures/bundle.js";
 
-const here = dirname(fileURLToPath(import.meta.url));
 const record = (text: string, recordedAt = 1_700_000_000_000) => ({
   kind: "omnirelay.effect",
   version: 2,
@@ -95,26 +93,11 @@ describe("FileSystemDeterministicStateStore", () => {
   it("tryAdd is atomic across processes: each key is won by exactly one process", async () => {
     const bundle = await mkdtemp(join(tmpdir(), "omnirelay-fs-child-"));
     try {
-      await build({
-        entry: { "try-add-child": join(here, "fixtures", "try-add-child.ts") },
-        outDir: bundle,
-        format: ["esm"],
-        platform: "node",
-        target: "node20",
-        dts: false,
-        silent: true,
-        config: false,
-        noExternal: [/.*/],
-        // Bundled CommonJS dependencies (ws, through core) require Node built-ins: give the ESM bundle a require.
-        banner: { js: 'import { createRequire } from "node:module"; const require = createRequire(import.meta.url);' },
-        outExtension: () => ({ js: ".mjs" }),
-      });
+      const child = await bundleFixture("try-add-child", bundle);
       const shared = join(root, "race");
       const keys = 40;
       const names = ["p0", "p1", "p2", "p3"];
-      const results = await Promise.all(
-        names.map((name) => runChild(join(bundle, "try-add-child.mjs"), [shared, String(keys), name])),
-      );
+      const results = await Promise.all(names.map((name) => runChild(child, [shared, String(keys), name])));
       const winners = results.flat().sort((a, b) => a - b);
       expect(winners).toEqual(Array.from({ length: keys }, (_, i) => i));
       const store = new FileSystemDeterministicStateStore({ rootDirectory: shared });

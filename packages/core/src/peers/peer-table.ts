@@ -62,14 +62,19 @@ export class PeerTable {
   /** The state of `peerId`, created when new, and marked heard-of at `now`. */
   mention(peerId: string, now: number): PeerState {
     this.sweepIfDue(now);
-    let state = this.peers.get(peerId);
-    if (state) {
-      this.peers.delete(peerId);
-    } else {
-      this.makeRoom(now);
-      state = { leases: new Map(), metadata: {}, disconnected: false, pendingReassignments: 0, seenAt: now };
+    const known = this.peers.get(peerId);
+    if (known) {
+      // Moved to the back (most recently heard-of) once per millisecond at most: a busy peer is mentioned by every
+      // event of its leases, and the order only needs the tracker clock's resolution.
+      if (now > known.seenAt) {
+        known.seenAt = now;
+        this.peers.delete(peerId);
+        this.peers.set(peerId, known);
+      }
+      return known;
     }
-    state.seenAt = Math.max(state.seenAt, now);
+    this.makeRoom(now);
+    const state = { leases: new Map(), metadata: {}, disconnected: false, pendingReassignments: 0, seenAt: now };
     this.peers.set(peerId, state);
     return state;
   }
