@@ -72,20 +72,47 @@ export interface SqliteLogRepairReport {
 }
 
 /**
- * Opens the file with the log's settings: WAL, exclusive locking (one writer process), busy timeout, and migrates
- * the log tables. Internal.
- * @throws OmniRelayError unavailable `resourcelease.sqlite.locked` when another process holds the file; otherwise
- *   the coded error of `openFailedError` (never a raw SQLite error).
+ * Opens the file with the log's settings: WAL, exclusive locking (one writer process), and migrates the log tables,
+ * waiting up to `busyTimeoutMs` (or until `deadline`, a `performance.now()` time) while another process holds the
+ * file. Internal.
+ *
+ * The wait is this function's, not SQLite's. In exclusive locking mode a connection keeps every lock it took, so two
+ * processes opening one log at once could each take the shared lock of their first read, then each wait in SQLite's
+ * busy handler for the exclusive lock the other's shared lock denies: both failed `locked` when the timeout ran out,
+ * and neither got the log. Here an attempt never waits inside SQLite (busy timeout 0): a busy attempt closes its
+ * connection, which lets go of what it held, and tries again after a random pause of a few milliseconds.
+ * @throws OmniRelayError unavailable `resourcelease.sqlite.locked` when another process holds the file past the wait;
+ *   otherwise the coded error of `openFailedError` (never a raw SQLite error).
  */
 export function openLogDatabase(
   path: string,
   table: string,
-  options: { busyTimeoutMs: number; synchronous: "FULL" | "NORMAL"; pageSizeBytes?: number },
+  options: { busyTimeoutMs: number; synchronous: "FULL" | "NORMAL"; pageSizeBytes?: number; deadline?: number },
 ): Database.Database {
   quoteTableName(table, "table");
+  const deadline = options.deadline ?? performance.now() + options.busyTimeoutMs;
+  for (let attempt = 0; ; attempt++) {
+    const opened = tryOpenLogDatabase(path, table, options);
+    if ("db" in opened) {
+      // The exclusive lock is held from here on; the timeout only matters to what SQLite itself may still wait on.
+      opened.db.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
+      return opened.db;
+    }
+    const left = deadline - performance.now();
+    if (left <= 0) throw lockedError(path, opened.busy);
+    sleepSync(Math.min(left, lockRetryPauseMs(attempt)));
+  }
+}
+
+/** One attempt of {@link openLogDatabase}: the database, or the SQLite error of a lock it met (connection closed). */
+function tryOpenLogDatabase(
+  path: string,
+  table: string,
+  options: { synchronous: "FULL" | "NORMAL"; pageSizeBytes?: number },
+): { db: Database.Database } | { busy: unknown } {
   let db: Database.Database;
   try {
-    db = new Database(path, { timeout: options.busyTimeoutMs });
+    db = new Database(path, { timeout: 0 });
   } catch (error) {
     throw openFailedError(error, path);
   }
@@ -99,12 +126,33 @@ export function openLogDatabase(
     if (String(mode).toLowerCase() !== "wal") throw new Error(`journal_mode is ${String(mode)}, not wal`);
     db.pragma(`synchronous = ${options.synchronous}`);
     migrate(db, `eventlog:${table}`, logMigrations(logTables(table)));
-    return db;
+    return { db };
   } catch (error) {
     db.close();
-    if ((error as { code?: string }).code === "SQLITE_BUSY") throw lockedError(path, error);
+    if (isBusy(error)) return { busy: error };
     throw openFailedError(error, path);
   }
+}
+
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === "string" && code.startsWith("SQLITE_BUSY");
+}
+
+/**
+ * The pause before a busy open's next attempt: random (so two processes that met do not meet again), growing from a
+ * few milliseconds to at most 50, as SQLite's own busy handler does. Internal.
+ */
+export function lockRetryPauseMs(attempt: number): number {
+  const ceiling = Math.min(50, 2 << Math.min(attempt, 5));
+  return 1 + Math.random() * ceiling;
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/** Blocks this thread for `ms` (opening is synchronous; it runs at start-up or on the log's own thread). Internal. */
+export function sleepSync(ms: number): void {
+  Atomics.wait(pause, 0, 0, ms);
 }
 
 /** Writes a new log file holding `rows` and `snapshots`. */

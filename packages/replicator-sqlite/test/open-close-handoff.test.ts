@@ -11,7 +11,9 @@ import { filesBeside, tempDb } from "./helpers.js";
 // a few events and closes it. The one closing writes its last high-water record before it lets go of the file's
 // lock, and every record write has a temporary file of its own, so the next owner's record write at open never
 // collides with it (it used to fail one open in eight with a spurious write_failed: "rename …hwm.tmp → …hwm: ENOENT").
-// Contending opens can still meet `locked` now and then (SQLite's busy timeout running out), which is not this fault.
+// And no open fails `locked` while the others hold the log only briefly: two processes opening at once used to take
+// the shared lock of their first read and then wait, each in SQLite's busy handler, for the exclusive lock the other's
+// shared lock denied, until both timed out (4 processes × 20 rounds: 3 runs of 5 ended with most opens failed).
 
 const run = promisify(execFile);
 const script = join(here, "fixtures", "open-close-loop.mjs");
@@ -25,19 +27,18 @@ describe.each([false, true])("processes opening a log as another closes it (writ
   it("all open it, and every event each of them appended is in the log", async () => {
     expect(existsSync(built), "build the package first (pnpm build): the children run dist/index.js").toBe(true);
     const path = tempDb();
-    const processes = 3;
-    const rounds = writerThread ? 15 : 30; // a writer thread takes longer to start than the race takes to show
+    const processes = 4;
+    const rounds = writerThread ? 10 : 20; // a writer thread takes longer to start than the race takes to show
     const outs = await Promise.all(
       Array.from({ length: processes }, () =>
         run(process.execPath, [script, path, String(rounds), String(writerThread)], { timeout: 120_000 }),
       ),
     );
     const results = outs.map((o) => JSON.parse(o.stdout) as LoopResult);
-    // `locked` (the busy timeout ran out while another held the file) is a fair answer under contention; a
-    // write_failed of a log nobody damaged is not.
-    expect(results.flatMap((r) => r.failures).filter((f) => f.code !== "resourcelease.sqlite.locked")).toEqual([]);
+    // Each holds the log for a few milliseconds against a busy timeout of 3 s: every open must get it.
+    expect(results.flatMap((r) => r.failures)).toEqual([]);
     const opened = results.reduce((n, r) => n + r.opened, 0);
-    expect(opened).toBeGreaterThan(processes * rounds * 0.8);
+    expect(opened).toBe(processes * rounds);
     await using log = await SqliteResourceLeaseReplicator.open({ path, writerThread: false });
     expect(await log.lastSequence()).toBe(opened * 3);
     expect(filesBeside(path).filter((f) => f.endsWith(".tmp"))).toEqual([]);
