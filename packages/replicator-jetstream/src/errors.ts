@@ -26,6 +26,22 @@ export function faultedError(fault: OmniRelayError, sequence: number | undefined
   });
 }
 
+/**
+ * failed-precondition `sequence_gap`: a published event is not numbered `expected` (the last one + 1), or `expected`
+ * is past the safe-integer range, where the log can number no further event exactly. Internal.
+ */
+export function sequenceGapError(sequence: unknown, expected: number): OmniRelayError {
+  const exhausted = !Number.isSafeInteger(expected);
+  return new OmniRelayError({
+    status: "failed-precondition",
+    code: JetStreamErrorCodes.sequenceGap,
+    message: exhausted
+      ? `The log ends at event ${expected - 1}, the largest safe integer: it cannot number event ${String(sequence)} exactly.`
+      : `Event ${String(sequence)} does not follow ${expected - 1}; the log accepts exactly the next sequence number.`,
+    metadata: { "replication.sequence": String(sequence), "replication.expected": String(expected) },
+  });
+}
+
 /** The JetStream API error code of "wrong last sequence" (`Nats-Expected-Last-Subject-Sequence` not met). */
 const WRONG_LAST_SEQUENCE = 10071;
 

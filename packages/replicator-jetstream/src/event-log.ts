@@ -12,7 +12,7 @@ import {
 import { encodeReplicationEvent } from "@omnirelay/core/wire";
 import { type AppendRetry, publishWithRetry } from "./append-retry.js";
 import { describeLog, type JetStreamEventLogDescription, type JetStreamEventLogStats } from "./describe.js";
-import { appendError, closedError, faultedError, JetStreamErrorCodes, unavailableError } from "./errors.js";
+import { appendError, closedError, faultedError, sequenceGapError, unavailableError } from "./errors.js";
 import { FRAME_FORMAT, FrameHeaders, frameBatch, markerFrame, type OwnerMarker } from "./frames.js";
 import { type JetStreamEventLogOptions, type ResolvedEventLogOptions, resolveEventLogOptions } from "./options.js";
 import { ensureStream, firstEvent, purgeBefore, readEvents, type StreamAccess } from "./stream.js";
@@ -154,18 +154,10 @@ export class JetStreamResourceLeaseEventLog implements ResourceLeaseReplicator, 
     let bytes = 0;
     let expected = this.accepted + 1;
     for (const event of events) {
-      if (event?.sequenceNumber !== expected) {
-        return Promise.reject(
-          new OmniRelayError({
-            status: "failed-precondition",
-            code: JetStreamErrorCodes.sequenceGap,
-            message: `Event ${String(event?.sequenceNumber)} does not follow ${expected - 1}; the log accepts exactly the next sequence number.`,
-            metadata: {
-              "replication.sequence": String(event?.sequenceNumber),
-              "replication.expected": String(expected),
-            },
-          }),
-        );
+      // Past 2^53 - 1 the next number is not exact (2^53 + 1 === 2^53): refuse, rather than store a message whose
+      // headers no reader accepts (a subject whose last message claims event 2^53 - 1 would otherwise brick the log).
+      if (event?.sequenceNumber !== expected || !Number.isSafeInteger(expected)) {
+        return Promise.reject(sequenceGapError(event?.sequenceNumber, expected));
       }
       let text: string;
       try {

@@ -1,4 +1,4 @@
-import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { ErrorCodes, OmniRelayError, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { decodeReplicationEvent } from "@omnirelay/core/wire";
 import { corruptError } from "./errors.js";
 
@@ -155,8 +155,36 @@ function readMarker(
   };
 }
 
-/** The headers and body of an owner-epoch marker placed after event `after`. Internal. */
+/** Whether `value` is at most `max` characters without control characters (C0, DEL, C1). Internal. */
+export function plainText(value: unknown, max: number): value is string {
+  if (typeof value !== "string" || value.length > max) return false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return false;
+  }
+  return true;
+}
+
+/**
+ * The headers and body of an owner-epoch marker placed after event `after`. Internal.
+ * @throws OmniRelayError invalid-argument `resourcelease.argument.invalid` for an epoch that is not a positive safe
+ *   integer or an owner that is empty, longer than 200 characters or holds control characters: {@link readFrame}
+ *   refuses such a marker, so once stored it would make every later open of the shard's log fail.
+ */
 export function markerFrame(marker: OwnerMarker, after: number): { headers: [string, string][]; body: Uint8Array } {
+  const field = !(Number.isSafeInteger(marker.epoch) && marker.epoch >= 1)
+    ? "epoch"
+    : marker.owner === "" || !plainText(marker.owner, 200)
+      ? "owner"
+      : undefined;
+  if (field !== undefined) {
+    throw new OmniRelayError({
+      status: "invalid-argument",
+      code: ErrorCodes.resourceLease.argumentInvalid,
+      message: `An owner-epoch marker's ${field} must be ${field === "epoch" ? "a positive safe integer" : "1-200 characters without control characters"}; nothing was appended.`,
+      metadata: { field },
+    });
+  }
   return {
     headers: [
       [FrameHeaders.format, FRAME_FORMAT],

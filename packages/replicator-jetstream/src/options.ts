@@ -24,7 +24,12 @@ export interface JetStreamEventLogOptions {
    * quorum stored it). An existing stream keeps its own setting. @defaultValue 1
    */
   readonly replicas?: number;
-  /** How long one send of an append waits for JetStream's acknowledgement. @defaultValue 5000 */
+  /**
+   * How long one send of an append waits for JetStream's acknowledgement; also how often a read that is waiting for
+   * its next message checks that the stream still holds it (a read of a purged or deleted stream then fails, after one
+   * to two of these).
+   * @defaultValue 5000
+   */
   readonly appendTimeoutMs?: number;
   /**
    * How long an append that got no answer (a timeout, no responders while the stream elects a new leader after a

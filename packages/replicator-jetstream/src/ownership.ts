@@ -4,7 +4,16 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { type Clock, ErrorCodes, OmniRelayError, systemClock } from "@omnirelay/core";
 import { integerOption, textOption } from "@omnirelay/core/wire";
 import { notOwnerError, unavailableError } from "./errors.js";
-import { casRefused, JetStreamShardLease, type LeaseContext, type OwnerRecord, parseRecord } from "./shard-lease.js";
+import { plainText } from "./frames.js";
+import {
+  casRefused,
+  JetStreamShardLease,
+  type LeaseContext,
+  MAX_OWNER_CHARS,
+  MAX_URL_CHARS,
+  type OwnerRecord,
+  parseRecord,
+} from "./shard-lease.js";
 
 /** Options of {@link JetStreamShardOwnership.open}. */
 export interface JetStreamShardOwnershipOptions {
@@ -97,8 +106,17 @@ export class JetStreamShardOwnership implements AsyncDisposable {
     if ((options.connection === undefined) === (servers.length === 0)) {
       throw OmniRelayError.invalidOption("connection", "Give exactly one of 'connection' and 'servers'.");
     }
-    const nodeId = textOption("nodeId", options.nodeId, { max: 200 });
-    const url = textOption("url", options.url, { max: 2000 });
+    const nodeId = textOption("nodeId", options.nodeId, { max: MAX_OWNER_CHARS });
+    const url = textOption("url", options.url, { max: MAX_URL_CHARS });
+    // Both go into NATS headers and ownership keys, which other nodes read back (see parseRecord).
+    for (const [name, value] of [
+      ["nodeId", nodeId],
+      ["url", url],
+    ] as const) {
+      if (!plainText(value, Number.POSITIVE_INFINITY)) {
+        throw OmniRelayError.invalidOption(name, `Option '${name}' must not hold control characters.`);
+      }
+    }
     const bucket = textOption("bucket", options.bucket, { max: 200, fallback: "OMNIRELAY_OWNERS" });
     if (!TOKEN.test(bucket))
       throw OmniRelayError.invalidOption("bucket", `Option 'bucket' must match ${TOKEN.source}.`);
@@ -120,11 +138,22 @@ export class JetStreamShardOwnership implements AsyncDisposable {
       throw unavailableError(error, `KV_${bucket}`, "connect to NATS for");
     }
     let kv: KV;
+    let maxAgeMs: number;
     try {
       kv = await new Kvm(nc).create(bucket, { history: 1, replicas, storage: StorageType.File, allow_direct: false });
+      maxAgeMs = (await kv.status()).ttl;
     } catch (error) {
       if (options.connection === undefined) await nc.close().catch(() => undefined);
       throw unavailableError(error, `KV_${bucket}`, "open or create the ownership bucket");
+    }
+    if (maxAgeMs > 0) {
+      // An existing bucket keeps its settings. Keys that expire take their epochs with them: another node takes a held
+      // shard as soon as its key expires, whatever ownershipTtlMs says, and numbers its epoch from 1 again.
+      if (options.connection === undefined) await nc.close().catch(() => undefined);
+      throw OmniRelayError.invalidOption(
+        "bucket",
+        `Bucket ${bucket} expires its keys after ${maxAgeMs} ms; ownership keys must not expire (use a bucket without a max age).`,
+      );
     }
     const clock = options.clock ?? systemClock;
     return new JetStreamShardOwnership(

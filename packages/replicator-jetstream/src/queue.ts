@@ -144,7 +144,7 @@ export async function openQueue(
       chunkBytes,
       timeoutMs: options.log.appendTimeoutMs ?? 5000,
     });
-    const loaded = await store.load();
+    const loaded = await store.load(stats.lastSequence);
     checkSnapshot(loaded, stats.lastSequence, log.subject);
     const snapshot = loaded?.snapshot;
     const snapshotSequence = loaded?.lastEventSequence ?? 0;

@@ -1,6 +1,7 @@
 import type { KV } from "@nats-io/kv";
 import type { Clock, OmniRelayError, TimerHandle } from "@omnirelay/core";
 import { notOwnerError, type OwnerInfo } from "./errors.js";
+import { plainText } from "./frames.js";
 
 /** The value of a shard's ownership key. Internal. */
 export interface OwnerRecord extends OwnerInfo {
@@ -27,11 +28,22 @@ export function casRefused(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === WRONG_LAST_SEQUENCE;
 }
 
-/** Parses an ownership key's value; one that does not parse counts as a live owner nobody can name. Internal. */
+/** Longest node id and URL an ownership key may name: the limits of the `nodeId` and `url` options. Internal. */
+export const MAX_OWNER_CHARS = 200;
+export const MAX_URL_CHARS = 2000;
+
+/**
+ * Parses an ownership key's value; one that does not parse counts as a live owner nobody can name. So does one whose
+ * epoch is negative or so large that the next one (epoch + 1) is not a safe integer: a taker would write that epoch
+ * into its owner-epoch marker, which no reader accepts, and the shard's log would refuse every open after it. A node
+ * id or URL longer than the options allow or with control characters is not passed on into `not_owner` errors
+ * (clients read them; a MiB-long or CR/LF-laden value is not one a node wrote). Internal.
+ */
 export function parseRecord(value: Uint8Array): OwnerRecord {
   try {
     const r = JSON.parse(new TextDecoder().decode(value)) as OwnerRecord;
-    if (typeof r.owner === "string" && typeof r.url === "string" && Number.isSafeInteger(r.epoch)) return r;
+    const epochOk = Number.isSafeInteger(r.epoch) && r.epoch >= 0 && r.epoch < Number.MAX_SAFE_INTEGER;
+    if (plainText(r.owner, MAX_OWNER_CHARS) && plainText(r.url, MAX_URL_CHARS) && epochOk) return r;
   } catch {
     // fall through
   }

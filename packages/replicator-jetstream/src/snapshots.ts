@@ -9,7 +9,7 @@ import {
 } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { OmniRelayError, type ResourceLeaseQueueSnapshot } from "@omnirelay/core";
+import { isOmniRelayError, OmniRelayError, type ResourceLeaseQueueSnapshot } from "@omnirelay/core";
 import type { ResourceLeaseQueueSnapshotView, ResourceLeaseSnapshotInPieces } from "@omnirelay/core/replication";
 import { JetStreamErrorCodes, unavailableError } from "./errors.js";
 import { decodeQueueSnapshot, encodeQueueSnapshotInSteps } from "./snapshot-codec.js";
@@ -66,6 +66,8 @@ export class JetStreamSnapshotStore {
   private constructor(
     clients: { readonly kv: KV; readonly jsm: JetStreamManager; readonly js: JetStreamClient },
     private readonly settings: SnapshotStoreSettings,
+    /** Largest value the server stores (its max payload): no part of any writer's snapshot is larger. */
+    private readonly maxPartBytes: number,
   ) {
     this.kv = clients.kv;
     this.jsm = clients.jsm;
@@ -86,7 +88,8 @@ export class JetStreamSnapshotStore {
         allow_direct: false,
       });
       const js = jetstream(nc, { timeout: settings.timeoutMs });
-      return new JetStreamSnapshotStore({ kv, jsm, js }, settings);
+      const maxPartBytes = Math.max(settings.chunkBytes, nc.info?.max_payload ?? 0);
+      return new JetStreamSnapshotStore({ kv, jsm, js }, settings, maxPartBytes);
     } catch (error) {
       throw unavailableError(error, `KV_${settings.bucket}`, "open or create the snapshot bucket");
     }
@@ -100,18 +103,36 @@ export class JetStreamSnapshotStore {
   /**
    * The shard's newest snapshot, or `undefined` when it has none. A snapshot whose parts are missing or do not match
    * its digest (a newer one replaced it while this read ran, twice in a row) counts as none: the log still holds
-   * every event, so the replay just starts earlier.
-   * @throws OmniRelayError unavailable `resourcelease.jetstream.unavailable` when the bucket cannot be read.
+   * every event, so the replay just starts earlier — unless its head claims events past `lastLogEvent` (the log's
+   * end): a snapshot is stored only after its events are acknowledged, so such a head means the stream lost
+   * acknowledged events, or someone else wrote it; left alone it would also keep every later snapshot from being
+   * stored (a new one must cover more events than the head). A snapshot that is read whole is checked by the caller.
+   * @throws OmniRelayError data-loss `resourcelease.jetstream.corrupt` for a head that is not one this package writes,
+   *   a head past `lastLogEvent`, or a snapshot that matches its digest but does not decode; unavailable
+   *   `resourcelease.jetstream.unavailable` when the bucket cannot be read.
    */
-  async load(): Promise<LoadedSnapshot | undefined> {
+  async load(lastLogEvent = Number.POSITIVE_INFINITY): Promise<LoadedSnapshot | undefined> {
     try {
       for (let attempt = 0; attempt < 3; attempt++) {
         const head = await this.readHead();
         if (head === undefined) return undefined;
-        const bytes = await this.readParts(head.value);
-        if (bytes === undefined) continue;
         const key = `${this.settings.shard}.${head.value.id}`;
-        const decoded = decodeQueueSnapshot(bytes, (reason) => snapshotCorrupt(this.settings.bucket, key, reason));
+        const corrupt = (reason: string) => snapshotCorrupt(this.settings.bucket, key, reason);
+        const bytes = await this.readParts(head.value);
+        if (bytes === undefined) {
+          // Parts gone is a snapshot replaced meanwhile, or no snapshot to load: fine, unless its head is impossible.
+          const covers = head.value.lastEventSequence;
+          if (covers > lastLogEvent)
+            throw corrupt(`its head covers events through ${covers}, but the log ends at ${lastLogEvent}.`);
+          continue;
+        }
+        let decoded: ReturnType<typeof decodeQueueSnapshot>;
+        try {
+          decoded = decodeQueueSnapshot(bytes, corrupt);
+        } catch (error) {
+          // It matches its digest, so it is what was stored: a text that is not a snapshot is damage, not an outage.
+          throw isOmniRelayError(error) ? error : corrupt(error instanceof Error ? error.message : String(error));
+        }
         return { ...decoded, parts: head.value.parts, bytes: bytes.length };
       }
       return undefined;
@@ -123,10 +144,15 @@ export class JetStreamSnapshotStore {
   private async readHead(): Promise<{ readonly value: SnapshotHead; readonly revision: number } | undefined> {
     const entry = await this.kv.get(this.settings.shard);
     if (entry === null || entry.operation !== "PUT") return undefined;
-    const value = entry.json<SnapshotHead>();
-    if (value?.format !== "omnirelay-snapshot-head/1")
-      throw new Error("the snapshot head is not one this package wrote");
-    return { value, revision: entry.revision };
+    let value: unknown;
+    try {
+      value = entry.json<unknown>();
+    } catch {
+      value = undefined;
+    }
+    const reason = headProblem(value, this.maxPartBytes);
+    if (reason !== undefined) throw snapshotCorrupt(this.settings.bucket, this.settings.shard, `its head ${reason}.`);
+    return { value: value as SnapshotHead, revision: entry.revision };
   }
 
   /**
@@ -258,6 +284,27 @@ export class JetStreamSnapshotStore {
       await this.jsm.streams.purge(stream, { filter: `${prefix}${id}.>` });
     }
   }
+}
+
+/** Snapshot ids this package writes: 16 hex digits (any token is read, so that the parts' subjects are literal). */
+const HEAD_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * Why a head's value is not one this package writes, or `undefined` when it is. Checked before anything is read or
+ * allocated by it: its id becomes part of a subject filter, and `bytes` the size of the buffer the parts are read into
+ * (at most `parts` × the server's max payload).
+ */
+function headProblem(value: unknown, maxPartBytes: number): string | undefined {
+  if (value === null || typeof value !== "object") return "is not a JSON object";
+  const h = value as Partial<Record<keyof SnapshotHead, unknown>>;
+  if (h.format !== "omnirelay-snapshot-head/1") return "is not one this package wrote";
+  const count = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+  if (!count(h.lastEventSequence)) return "has a bad lastEventSequence";
+  if (typeof h.id !== "string" || !HEAD_ID.test(h.id)) return "has a bad id";
+  if (!count(h.parts) || !count(h.bytes)) return "has a bad count of parts or bytes";
+  if ((h.bytes as number) > (h.parts as number) * maxPartBytes) return "announces more bytes than its parts can hold";
+  if (typeof h.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(h.sha256)) return "has a bad sha256";
+  return undefined;
 }
 
 /** data-loss `resourcelease.jetstream.corrupt`: a stored snapshot that matches its digest but does not decode. */

@@ -139,14 +139,95 @@ export async function* framesBetween(
   } catch (error) {
     throw unavailableError(error, settings.stream, "read");
   }
+  const idle = new IdleWatch(access, range, () => messages.stop());
   try {
-    for await (const message of messages) {
+    const iterator = messages[Symbol.asyncIterator]();
+    for (;;) {
+      idle.waiting = true;
+      const next = await iterator.next().catch((error: unknown) => {
+        idle.throwIfGone(); // a consumer stopped because its messages are gone may end in an error of its own
+        throw error;
+      });
+      idle.waiting = false;
+      idle.seen++;
+      idle.throwIfGone();
+      if (next.done) return;
+      const message = next.value;
       if (message.seq > range.end) return;
       yield readFrame({ seq: message.seq, data: message.data, header: message.headers }, settings.subject);
       if (message.seq >= range.end) return;
+      idle.from = message.seq + 1;
     }
   } finally {
+    idle.stop();
     messages.stop();
+  }
+}
+
+/**
+ * Ends a read whose messages were removed under it. An ordered consumer waits for ever for messages that are gone
+ * (the stream purged, trimmed or deleted while it read): when the read has waited for its next message through a
+ * whole `appendTimeoutMs` tick, the subject is looked up from the next sequence; nothing there up to `end` stops the
+ * consumer and makes the read throw, a message there means the consumer is only slow and the wait goes on. One timer
+ * per read, not one per message: a message costs the read a counter increment.
+ */
+class IdleWatch {
+  /** The read is waiting for its next message (not for its own caller to take the last one). */
+  waiting = false;
+  /** Messages received; a tick that sees the same count as the last one found the read idle. */
+  seen = 0;
+  /** The stream sequence of the next message the read expects. */
+  from: number;
+  private readonly end: number;
+  private lastSeen = -1;
+  private checking = false;
+  private gone: unknown;
+  private readonly timer: ReturnType<typeof setInterval>;
+
+  constructor(
+    private readonly access: StreamAccess,
+    range: { readonly start: number; readonly end: number },
+    private readonly stopConsumer: () => void,
+  ) {
+    this.from = range.start;
+    this.end = range.end;
+    this.timer = setInterval(() => this.tick(), access.settings.appendTimeoutMs);
+  }
+
+  /**
+   * @throws OmniRelayError data-loss `resourcelease.jetstream.corrupt` (removed while read); unavailable
+   *   `resourcelease.jetstream.unavailable` (the stream is gone).
+   */
+  throwIfGone(): void {
+    if (this.gone !== undefined) throw this.gone;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private tick(): void {
+    const idle = this.waiting && this.seen === this.lastSeen;
+    this.lastSeen = this.seen;
+    if (!idle || this.checking || this.gone !== undefined) return;
+    this.checking = true;
+    const seen = this.seen;
+    nextMessage(this.access, this.from).then(
+      (message) => {
+        this.checking = false;
+        if (this.seen !== seen || (message !== null && message.seq <= this.end)) return;
+        const reason = `the subject's messages from here to stream sequence ${this.end} were removed while they were read (the stream was purged or trimmed).`;
+        this.fail(corruptError(this.access.settings.subject, this.from, reason));
+      },
+      (error: unknown) => this.fail(error),
+    );
+  }
+
+  private fail(error: unknown): void {
+    this.checking = false;
+    if (this.gone !== undefined) return;
+    this.gone = error;
+    this.stopConsumer();
   }
 }
 
