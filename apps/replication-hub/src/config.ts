@@ -12,6 +12,8 @@ export const usage = `omnirelay-hub: the OmniRelay replication hub (gRPC), stori
   --port <n>              gRPC port (default 7950; 0 = any free port)
   --http-port <n>         health and metrics port (default 7951; 0 = any free port; -1 = off)
   --durability <mode>     sync | batched (default) | async — when an append counts as stored
+  --max-sources <n>       most sources with a log (default 256; each costs a thread, ~16 MiB and 6 files); a hello
+                          for a new source past it is refused with RESOURCE_EXHAUSTED; existing logs always open
   --tls-cert <file>       server certificate (PEM); with --tls-key enables TLS
   --tls-key <file>        server private key (PEM)
   --tls-ca <file>         CA for client certificates
@@ -34,6 +36,9 @@ Who may publish and read (a caller's names: its certificate's CN and SAN DNS/URI
 On start it prints one JSON line: {"event":"listening","grpcPort":…,"httpPort":…,"sources":…}.
 Refused calls and conflicts are logged as JSON lines on stderr. SIGTERM / SIGINT close it gracefully.`;
 
+/** Default of `--max-sources` (and of the store's `maxSources`). */
+export const DEFAULT_MAX_SOURCES = 256;
+
 /** What `omnirelay-hub` was asked to run. */
 export interface HubConfig {
   readonly help: boolean;
@@ -42,6 +47,7 @@ export interface HubConfig {
   readonly port: number;
   readonly httpPort: number;
   readonly durability: SqliteDurability;
+  readonly maxSources: number;
   readonly backupDir: string | undefined;
   readonly tls: ReplicationHubTlsOptions | undefined;
   readonly auth: ReplicationHubAuthOptions;
@@ -54,6 +60,7 @@ const hubOptions = {
   port: { type: "string", default: "7950" },
   "http-port": { type: "string", default: "7951" },
   durability: { type: "string", default: "batched" },
+  "max-sources": { type: "string", default: String(DEFAULT_MAX_SOURCES) },
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
   "tls-ca": { type: "string" },
@@ -142,6 +149,7 @@ export function parseHubConfig(argv: readonly string[], env: NodeJS.ProcessEnv):
     port: portNumber("--port", values.port, false),
     httpPort: portNumber("--http-port", values["http-port"], true),
     durability,
+    maxSources: maxSources(values["max-sources"]),
     backupDir: values["backup-dir"],
     tls,
     auth: {
@@ -159,6 +167,13 @@ function portNumber(flag: string, value: string, off: boolean): number {
   const n = /^-?\d{1,5}$/.test(value) ? Number(value) : Number.NaN;
   if ((n >= 0 && n <= 65_535) || (off && n === -1)) return n;
   throw new Error(`${flag} takes ${off ? "-1 (off) or " : ""}a port number from 0 to 65535, got '${value}'`);
+}
+
+/** `--max-sources`: an integer from 1 to 1,000,000 (a hub runs one writer thread per source). */
+function maxSources(value: string): number {
+  const n = /^\d{1,7}$/.test(value) ? Number(value) : Number.NaN;
+  if (n >= 1 && n <= 1_000_000) return n;
+  throw new Error(`--max-sources takes an integer from 1 to 1000000, got '${value}'`);
 }
 
 /** `name=a,b` flags into a grant table; a name given twice gets the union. */

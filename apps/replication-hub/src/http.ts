@@ -1,4 +1,5 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
+import { ErrorCodes } from "@omnirelay/core";
 import { type GrpcReplicationHub, sourceKey } from "@omnirelay/replicator-grpc";
 
 /**
@@ -12,6 +13,7 @@ import { type GrpcReplicationHub, sourceKey } from "@omnirelay/replicator-grpc";
 export class HubHttp {
   private readonly server: Server;
   private boundPort = 0;
+  private backingUp = false;
 
   constructor(
     hub: GrpcReplicationHub,
@@ -20,16 +22,7 @@ export class HubHttp {
     this.server = createServer((req, res) => {
       const path = (req.url ?? "/").split("?")[0];
       if (req.method === "POST" && path === "/backup" && options.backup) {
-        options.backup().then(
-          (files) => {
-            res.writeHead(200, { "content-type": "application/json" });
-            res.end(JSON.stringify({ files, failed: failedKeys(hub) }));
-          },
-          (error: unknown) => {
-            res.writeHead(500, { "content-type": "application/json" });
-            res.end(JSON.stringify({ error: error instanceof Error ? error.message : String(error) }));
-          },
-        );
+        this.backup(hub, res, options.backup);
       } else if (req.method !== "GET") {
         res.writeHead(405).end();
       } else if (path === "/healthz" || path === "/readyz") {
@@ -53,6 +46,40 @@ export class HubHttp {
         res.writeHead(404).end();
       }
     });
+  }
+
+  /**
+   * Runs one backup at a time. Concurrent backups write the same files in the backup directory: SQLite then failed
+   * some with "disk I/O error" (HTTP 500) and the others answered 200 listing a file that one of them had removed. A
+   * request while a backup runs is refused with 429 and `Retry-After`; waiting for the running one would not do, as
+   * it may have started before events the caller expects in its backup were acknowledged.
+   */
+  private backup(hub: GrpcReplicationHub, res: ServerResponse, run: () => Promise<string[]>): void {
+    if (this.backingUp) {
+      res.writeHead(429, { "content-type": "application/json", "retry-after": "1" });
+      res.end(
+        JSON.stringify({
+          error: "A backup is already running; retry when it has finished.",
+          code: ErrorCodes.rpc.rateLimited,
+        }),
+      );
+      return;
+    }
+    this.backingUp = true;
+    run()
+      .then(
+        (files) => {
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(JSON.stringify({ files, failed: failedKeys(hub) }));
+        },
+        (error: unknown) => {
+          res.writeHead(500, { "content-type": "application/json" });
+          res.end(JSON.stringify({ error: error instanceof Error ? error.message : String(error) }));
+        },
+      )
+      .finally(() => {
+        this.backingUp = false;
+      });
   }
 
   /** The bound port once started. */

@@ -12,7 +12,11 @@ async function main(): Promise<void> {
     return;
   }
   const logger = stderrLogger();
-  const store = new SqliteReplicationHubStore({ dataDir: config.dataDir, durability: config.durability });
+  const store = new SqliteReplicationHubStore({
+    dataDir: config.dataDir,
+    durability: config.durability,
+    maxSources: config.maxSources,
+  });
   const hub = new GrpcReplicationHub({
     store,
     host: config.host,

@@ -121,3 +121,17 @@ describe("omnirelay-hub command line: ports", () => {
     }
   });
 });
+
+describe("omnirelay-hub command line: --max-sources", () => {
+  const open = [...base, "--allow-unauthenticated"];
+
+  it("caps the sources at 256 by default and takes an integer from 1 to 1000000", () => {
+    expect(usage).toMatch(/--max-sources <n>.*default 256/);
+    expect(parseHubConfig(open, {}).maxSources).toBe(256);
+    expect(parseHubConfig([...open, "--max-sources", "1"], {}).maxSources).toBe(1);
+    expect(parseHubConfig([...open, "--max-sources=1000000"], {}).maxSources).toBe(1_000_000);
+    for (const bad of ["0", "-1", "abc", "", "1.5", "1e3", "1000001", "0x10"]) {
+      expect(() => parseHubConfig([...open, `--max-sources=${bad}`], {}), bad).toThrow(/--max-sources takes/);
+    }
+  });
+});

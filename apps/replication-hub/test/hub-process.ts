@@ -64,9 +64,13 @@ async function waitListening(child: ChildProcess): Promise<HubProcess> {
   return { child, grpcPort: ready.grpcPort, httpPort: ready.httpPort, exited, stderr: () => stderr };
 }
 
-/** GETs a path of the hub's HTTP side. */
-export async function hubHttp(port: number, path: string): Promise<{ status: number; body: string }> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+/** GETs a path of the hub's HTTP side (or sends `init`, e.g. `{ method: "POST" }`). */
+export async function hubHttp(
+  port: number,
+  path: string,
+  init?: RequestInit,
+): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, init);
   return { status: res.status, body: await res.text() };
 }
 
