@@ -19,6 +19,11 @@ export const SEQUENCE_DIGITS = 20;
 export const BUCKET_DIGITS = 14;
 /** Sequence numbers per bucket. Internal. */
 export const BUCKET_SIZE = 10 ** (SEQUENCE_DIGITS - BUCKET_DIGITS);
+/**
+ * Largest segment a reader decodes by default: the longest string V8 builds (0x1fffffe8 UTF-16 units; a segment has
+ * at least one byte per unit), so any larger one fails to decode anyway, with an uncoded error. Internal.
+ */
+export const MAX_SEGMENT_BYTES = 0x1fffffe8;
 /** Segment content type. Internal. */
 export const SEGMENT_CONTENT_TYPE = "application/x-ndjson";
 

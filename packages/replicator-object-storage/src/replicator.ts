@@ -140,7 +140,8 @@ export class ObjectStorageResourceLeaseReplicator
     const reader = this.reader;
     return {
       async *[Symbol.asyncIterator]() {
-        if (limit === 0) return;
+        // Above every safe integer no stored event qualifies (the old code read the whole log from 1 instead).
+        if (limit === 0 || fromSequence > Number.MAX_SAFE_INTEGER) return;
         let count = 0;
         const from = Number.isSafeInteger(fromSequence) && fromSequence > 1 ? fromSequence : undefined;
         for await (const event of reader.events(from === undefined ? {} : { from })) {

@@ -23,11 +23,13 @@ import {
   type CheckpointJson,
   checkpointKey,
   eventsPrefix,
+  MAX_SEGMENT_BYTES,
   parseCheckpoint,
   parseSegmentKey,
   segmentKey,
   segmentLines,
 } from "./layout.js";
+import { ascendingListing } from "./listing.js";
 
 /** Settings of a {@link SegmentWriter}. Internal. */
 export interface SegmentWriterSettings {
@@ -160,11 +162,15 @@ export class SegmentWriter {
       }
       expected++;
     }
+    // Encode every segment before storing any, so an event that cannot be encoded stores none of the publish.
+    const segments: { run: readonly ResourceLeaseReplicationEvent[]; bytes: Uint8Array }[] = [];
     for (let start = 0; start < events.length; start += this.s.maxSegmentEvents) {
       const run = events.slice(start, start + this.s.maxSegmentEvents);
+      segments.push({ run, bytes: this.encodeRun(run) });
+    }
+    for (const { run, bytes } of segments) {
       const first = (run[0] as ResourceLeaseReplicationEvent).sequenceNumber;
       const key = segmentKey(this.s.keyPrefix, first);
-      const bytes = new TextEncoder().encode(this.s.encode(run));
       try {
         await this.s.store.put(key, bytes, { contentType: this.s.contentType, ifNoneMatch: "*" });
       } catch (error) {
@@ -176,6 +182,26 @@ export class SegmentWriter {
       this.sinceCheckpoint++;
     }
     if (this.sinceCheckpoint >= this.s.checkpointEverySegments) await this.writeCheckpoint();
+  }
+
+  /**
+   * The bytes of one segment. An event the wire format cannot hold (a time outside the Date range, a segment past
+   * the longest string) is the caller's error, reported with its code instead of a bare RangeError.
+   */
+  private encodeRun(run: readonly ResourceLeaseReplicationEvent[]): Uint8Array {
+    try {
+      return new TextEncoder().encode(this.s.encode(run));
+    } catch (error) {
+      if (isOmniRelayError(error)) throw error;
+      const first = String(run[0]?.sequenceNumber);
+      throw new OmniRelayError({
+        status: "invalid-argument",
+        code: ErrorCodes.replication.eventInvalid,
+        message: `Events from ${first} cannot be encoded for the ${this.s.what}; nothing was written: ${(error as Error)?.message}`,
+        metadata: { field: "events", "replication.sequence": first },
+        cause: error,
+      });
+    }
   }
 
   private writeFault(error: unknown, key: string, sequence: number): OmniRelayError {
@@ -247,7 +273,7 @@ export class SegmentWriter {
       startAfter = checkpoint.segmentKey;
       bucket = bucketOf(parseSegmentKey(prefix, checkpoint.segmentKey) as number);
     } else {
-      for await (const entry of store.list(eventsPrefix(prefix))) {
+      for await (const entry of ascendingListing(store.list(eventsPrefix(prefix)), eventsPrefix(prefix))) {
         const first = parseSegmentKey(prefix, entry.key);
         if (first !== undefined) {
           bucket = bucketOf(first);
@@ -257,7 +283,9 @@ export class SegmentWriter {
     }
     for (let b = bucket; b !== undefined; b++) {
       let found: string | undefined;
-      for await (const entry of store.list(bucketPrefix(prefix, b), b === bucket ? startAfter : undefined)) {
+      const after = b === bucket ? startAfter : undefined;
+      const listing = store.list(bucketPrefix(prefix, b), after);
+      for await (const entry of ascendingListing(listing, bucketPrefix(prefix, b), after)) {
         if (parseSegmentKey(prefix, entry.key) !== undefined) found = entry.key;
       }
       if (found !== undefined) newest = found;
@@ -284,6 +312,10 @@ export class SegmentWriter {
       throw storeError("get", key, error);
     });
     if (bytes === undefined) throw corruptError(key, "missing", "the checkpoint names a segment that does not exist.");
+    if (bytes.byteLength > MAX_SEGMENT_BYTES) {
+      const detail = `the newest segment holds ${bytes.byteLength} bytes, more than any segment can (${MAX_SEGMENT_BYTES}); it cannot be decoded. Inspect it and repair or remove it by hand.`;
+      throw corruptError(key, "size", detail);
+    }
     const { lines, invalidLines = [] } = segmentLines(bytes);
     // Resuming needs the first and the last line; damage between them is the readers' to report.
     const invalidLine = invalidLines.find((line) => line === 1 || line === lines.length);

@@ -4,6 +4,7 @@ import { OmniRelayError } from "@omnirelay/core";
 import type { ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core/replication";
 import { integerOption } from "@omnirelay/core/wire";
 import { cancelledError, existsError, storeError } from "../errors.js";
+import { PageTokens } from "../listing.js";
 
 /** Options of {@link AzureBlobResourceLeaseObjectStore}. */
 export interface AzureBlobResourceLeaseObjectStoreOptions {
@@ -81,16 +82,19 @@ export class AzureBlobResourceLeaseObjectStore implements ResourceLeaseObjectSto
 
   /**
    * Lists blobs with `prefix` in key order, strictly after `startAfter`.
-   * @throws OmniRelayError unavailable `resourcelease.objectstorage.store_failed`; cancelled `resourcelease.cancelled`.
+   * @throws OmniRelayError unavailable `resourcelease.objectstorage.store_failed` (also for a continuation token
+   *   returned twice, which would request the same pages forever); cancelled `resourcelease.cancelled`.
    */
   async *list(prefix: string, startAfter?: string, options: CallOptions = {}): AsyncGenerator<ObjectListEntry> {
     if (options.signal?.aborted) throw cancelledError(options.signal);
     const pages = this.container
       .listBlobsFlat({ prefix, ...(options.signal ? { abortSignal: options.signal } : {}) })
       .byPage({ maxPageSize: this.pageSize });
+    const tokens = new PageTokens(prefix);
     try {
       for await (const page of pages) {
         if (options.signal?.aborted) throw cancelledError(options.signal);
+        tokens.next(page.continuationToken || undefined);
         for (const blob of page.segment.blobItems) {
           if (startAfter !== undefined && blob.name <= startAfter) continue;
           const size = blob.properties.contentLength;

@@ -1,6 +1,6 @@
 import type { Dirent } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
-import { join, resolve, sep } from "node:path";
+import { mkdir, readdir, readFile, realpath } from "node:fs/promises";
+import { dirname, join, resolve, sep } from "node:path";
 import type { CallOptions } from "@omnirelay/core";
 import { OmniRelayError } from "@omnirelay/core";
 import type { ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core/replication";
@@ -25,6 +25,7 @@ export class FileSystemResourceLeaseObjectStore implements ResourceLeaseObjectSt
   /** The absolute root folder. */
   readonly rootDirectory: string;
   private readonly fsync: boolean;
+  private realRoot: string | undefined;
 
   /** @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`). */
   constructor(options: FileSystemResourceLeaseObjectStoreOptions) {
@@ -45,8 +46,14 @@ export class FileSystemResourceLeaseObjectStore implements ResourceLeaseObjectSt
     if (options.signal?.aborted) throw cancelledError(options.signal);
     let created: boolean;
     try {
+      // Only the folders can lead out: rename and link replace or refuse a symbolic link at `path`, never follow it.
+      await mkdir(this.rootDirectory, { recursive: true });
+      await this.checkInside(key, await existingAncestor(dirname(path)));
       created = await writeFileDurably(path, bytes, { createOnly: options.ifNoneMatch === "*", fsync: this.fsync });
     } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENAMETOOLONG") {
+        throw keyError(key, "it is longer than the filesystem allows.");
+      }
       throw storeError("put", key, error);
     }
     if (!created) throw existsError(key);
@@ -60,10 +67,12 @@ export class FileSystemResourceLeaseObjectStore implements ResourceLeaseObjectSt
     const path = this.pathOf(key);
     if (options.signal?.aborted) throw cancelledError(options.signal);
     try {
+      await this.checkInside(key, await realpath(path));
       return new Uint8Array(await readFile(path));
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "EISDIR" || code === "ENOTDIR") return undefined;
+      if (code === "ENAMETOOLONG") throw keyError(key, "it is longer than the filesystem allows.");
       throw storeError("get", key, error);
     }
   }
@@ -78,6 +87,13 @@ export class FileSystemResourceLeaseObjectStore implements ResourceLeaseObjectSt
     if (folderKey.length > 0) this.pathOf(`${folderKey}x`);
     const folder = folderKey.length === 0 ? this.rootDirectory : join(this.rootDirectory, ...splitKey(folderKey));
     const scan: WalkScan = { startAfter, signal: options.signal };
+    try {
+      await this.checkInside(folderKey, await realpath(folder));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return;
+      throw storeError("list", folderKey, error);
+    }
     yield* this.walk({ path: folder, key: folderKey }, prefix.slice(slash + 1), scan);
   }
 
@@ -117,6 +133,28 @@ export class FileSystemResourceLeaseObjectStore implements ResourceLeaseObjectSt
 
   private pathOf(key: string): string {
     return join(this.rootDirectory, ...splitKey(key));
+  }
+
+  /**
+   * Refuses a resolved path outside the root. Whoever can write the folder can plant a symbolic link in it (a file,
+   * or a folder such as `events/00000000000001`), and following it would read or write outside the root.
+   */
+  private async checkInside(key: string, real: string): Promise<void> {
+    this.realRoot ??= await realpath(this.rootDirectory);
+    if (real === this.realRoot || real.startsWith(`${this.realRoot}${sep}`)) return;
+    throw keyError(key, "it resolves outside the root directory through a symbolic link.");
+  }
+}
+
+/** The real path of `folder`, or of its nearest existing ancestor when it does not exist yet. */
+async function existingAncestor(folder: string): Promise<string> {
+  for (let path = folder; ; path = dirname(path)) {
+    try {
+      return await realpath(path);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if ((code !== "ENOENT" && code !== "ENOTDIR") || dirname(path) === path) throw error;
+    }
   }
 }
 

@@ -4,6 +4,7 @@ import { OmniRelayError } from "@omnirelay/core";
 import type { ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core/replication";
 import { integerOption } from "@omnirelay/core/wire";
 import { cancelledError, existsError, storeError } from "../errors.js";
+import { PageTokens } from "../listing.js";
 
 /** Options of {@link GcsResourceLeaseObjectStore}. */
 export interface GcsResourceLeaseObjectStoreOptions {
@@ -74,7 +75,8 @@ export class GcsResourceLeaseObjectStore implements ResourceLeaseObjectStore {
   /**
    * Lists keys with `prefix` in key order, strictly after `startAfter` (`startOffset` is inclusive, so the equal key
    * is dropped).
-   * @throws OmniRelayError unavailable `resourcelease.objectstorage.store_failed`.
+   * @throws OmniRelayError unavailable `resourcelease.objectstorage.store_failed` (also for a page token returned
+   *   twice, which would request the same pages forever).
    */
   async *list(prefix: string, startAfter?: string, options: CallOptions = {}): AsyncGenerator<ObjectListEntry> {
     let query: GetFilesOptions | undefined = {
@@ -83,6 +85,7 @@ export class GcsResourceLeaseObjectStore implements ResourceLeaseObjectStore {
       maxResults: this.pageSize,
       ...(startAfter !== undefined ? { startOffset: startAfter } : {}),
     };
+    const tokens = new PageTokens(prefix);
     while (query) {
       if (options.signal?.aborted) throw cancelledError(options.signal);
       let files: File[];
@@ -98,6 +101,7 @@ export class GcsResourceLeaseObjectStore implements ResourceLeaseObjectStore {
         yield Number.isFinite(size) ? { key: file.name, size } : { key: file.name };
       }
       query = next && typeof next === "object" && "pageToken" in next ? (next as GetFilesOptions) : undefined;
+      if (query) tokens.next(String(query.pageToken));
     }
   }
 }

@@ -10,6 +10,7 @@ import { OmniRelayError } from "@omnirelay/core";
 import type { ObjectListEntry, ObjectPutOptions, ResourceLeaseObjectStore } from "@omnirelay/core/replication";
 import { integerOption } from "@omnirelay/core/wire";
 import { cancelledError, existsError, storeError } from "../errors.js";
+import { PageTokens } from "../listing.js";
 
 /** Options of {@link S3ResourceLeaseObjectStore}. */
 export interface S3ResourceLeaseObjectStoreOptions {
@@ -103,10 +104,12 @@ export class S3ResourceLeaseObjectStore implements ResourceLeaseObjectStore {
 
   /**
    * Lists keys with `prefix` in key order, strictly after `startAfter`, a page at a time.
-   * @throws OmniRelayError unavailable `resourcelease.objectstorage.store_failed`; cancelled `resourcelease.cancelled`.
+   * @throws OmniRelayError unavailable `resourcelease.objectstorage.store_failed` (also when the service returns a
+   *   continuation token twice, which would request the same pages forever); cancelled `resourcelease.cancelled`.
    */
   async *list(prefix: string, startAfter?: string, options: CallOptions = {}): AsyncGenerator<ObjectListEntry> {
     let token: string | undefined;
+    const tokens = new PageTokens(prefix);
     do {
       if (options.signal?.aborted) throw cancelledError(options.signal);
       let page: ListObjectsV2CommandOutput;
@@ -129,7 +132,7 @@ export class S3ResourceLeaseObjectStore implements ResourceLeaseObjectStore {
         if (item.Key === undefined || (startAfter !== undefined && item.Key <= startAfter)) continue;
         yield item.Size === undefined ? { key: item.Key } : { key: item.Key, size: item.Size };
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      token = page.IsTruncated ? tokens.next(page.NextContinuationToken) : undefined;
     } while (token !== undefined);
   }
 }
