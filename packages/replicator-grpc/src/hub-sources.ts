@@ -6,6 +6,7 @@ import {
   OmniRelayError,
   type ResourceLeaseReplicationSink,
 } from "@omnirelay/core";
+import { FailureLog } from "./failure-log.js";
 import { HubSource, type ReplicationHubSourceStatus } from "./hub-source.js";
 import { checkSourceId, type ReplicationSourceId, sourceKey, sourceNotFound } from "./source.js";
 import type { ReplicationHubStore } from "./store.js";
@@ -18,6 +19,8 @@ export interface HubSourcesDeps {
   readonly logger: Logger;
   /** How long after a failed open a publish hello may try again. */
   readonly retryMs: number;
+  /** Most failed sources kept that the store did not list (see `GrpcReplicationHubOptions.maxFailedSources`). */
+  readonly maxFailed: number;
 }
 
 interface Failed {
@@ -36,10 +39,21 @@ interface Failed {
 export class HubSources {
   /** Sources whose log is open, by key. */
   readonly opened = new Map<string, HubSource>();
+  /** In order of the last publish hello naming them (re-inserted on each), so the first unlisted one is evicted. */
   private readonly failed = new Map<string, Failed>();
   private readonly pending = new Map<string, Promise<HubSource>>();
+  private readonly failureLog: FailureLog;
+  private unlistedFailed = 0;
+  private evictedCount = 0;
 
-  constructor(private readonly deps: HubSourcesDeps) {}
+  constructor(private readonly deps: HubSourcesDeps) {
+    this.failureLog = new FailureLog(deps.clock, deps.logger);
+  }
+
+  /** Failed sources forgotten to keep the record within `maxFailed` since the hub started. */
+  get evicted(): number {
+    return this.evictedCount;
+  }
 
   /**
    * Opens every log the store lists, one after the other. A log that does not open is logged and kept as failed; the
@@ -67,7 +81,12 @@ export class HubSources {
     const pending = this.pending.get(key);
     if (pending) return pending;
     const failed = this.failed.get(key);
-    if (failed && this.deps.clock.now() - failed.lastAttemptAt < this.deps.retryMs) return Promise.reject(failed.error);
+    if (failed && this.deps.clock.now() - failed.lastAttemptAt < this.deps.retryMs) {
+      // Named again: moved to the end, so eviction takes the entries no publisher asked for the longest.
+      this.failed.delete(key);
+      this.failed.set(key, failed);
+      return Promise.reject(failed.error);
+    }
     const opening = this.open(id, false);
     this.pending.set(key, opening);
     const settled = () => this.pending.delete(key);
@@ -98,6 +117,7 @@ export class HubSources {
 
   /** Closes every open log (failures logged). */
   async closeAll(): Promise<void> {
+    this.failureLog.close();
     for (const source of this.opened.values()) {
       try {
         await source.log.close?.();
@@ -124,7 +144,7 @@ export class HubSources {
         throw error;
       }
       this.opened.set(key, source);
-      this.failed.delete(key);
+      this.forget(key);
       if (previous) {
         this.deps.logger.warn(
           { source: key, failedSince: new Date(previous.since).toISOString(), lastSequence: source.lastSequence },
@@ -143,14 +163,25 @@ export class HubSources {
     return (await this.deps.store.list()).some((s) => sourceKey(s) === key);
   }
 
-  /** Records a failed open; logs it at error level the first time, and again only when the error changes. */
+  /**
+   * Records a failed open; logs it at error level the first time, and again only when the error changes (within the
+   * hub-wide budget of {@link FailureLog}). A source the store did not list (a new id it refused) takes the place of
+   * the one a publish hello named least recently once `maxFailed` are kept: callers can name any number of ids, and
+   * each entry is listed in `/sources` and `/metrics`. Listed sources are never evicted: the store's files bound them, and the
+   * entry is what keeps a retry from creating an empty log where a damaged one was.
+   */
   private fail(f: { id: ReplicationSourceId; error: OmniRelayError; listed: boolean }, previous?: Failed): void {
     const now = this.deps.clock.now();
     const key = sourceKey(f.id);
+    this.forget(key);
     this.failed.set(key, { ...f, since: previous?.since ?? now, lastAttemptAt: now });
+    if (!f.listed) {
+      this.unlistedFailed++;
+      this.evictOverflow();
+    }
     if (previous && previous.error.message === f.error.message) return;
     const cause = isOmniRelayError(f.error.cause) ? f.error.cause : undefined;
-    this.deps.logger.error(
+    this.failureLog.error(
       {
         source: key,
         code: f.error.code,
@@ -158,7 +189,25 @@ export class HubSources {
         ...(cause ? { cause: { code: cause.code, metadata: cause.metadata } } : {}),
       },
       "replication hub cannot open a source's log: its calls fail with this error until it opens; the other sources are served",
+      f.listed,
     );
+  }
+
+  private forget(key: string): void {
+    const entry = this.failed.get(key);
+    if (!entry) return;
+    this.failed.delete(key);
+    if (!entry.listed) this.unlistedFailed--;
+  }
+
+  private evictOverflow(): void {
+    if (this.unlistedFailed <= this.deps.maxFailed) return;
+    for (const [key, entry] of this.failed) {
+      if (entry.listed) continue;
+      this.forget(key);
+      this.evictedCount++;
+      if (this.unlistedFailed <= this.deps.maxFailed) return;
+    }
   }
 }
 

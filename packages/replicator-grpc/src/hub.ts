@@ -12,11 +12,11 @@ import {
   type LifecycleState,
   type Logger,
   OmniRelayError,
-  type ResourceLeaseReplicationSink,
   silentLogger,
   systemClock,
 } from "@omnirelay/core";
 import { integerOption } from "@omnirelay/core/wire";
+import { batchTooLarge, countBatchEvents } from "./batch-limit.js";
 import { MalformedMessage, tolerantDeserializers } from "./deserialize.js";
 import { closedError } from "./errors.js";
 import {
@@ -26,76 +26,16 @@ import {
   ReplicationHubService,
   type SubscribeRequest,
 } from "./gen/omnirelay/replication/v1/hub.js";
-import { HubAuthorizer, type ReplicationHubAuthOptions } from "./hub-auth.js";
+import { helloTimeout } from "./hello-timeout.js";
+import { HubAuthorizer } from "./hub-auth.js";
+import type { GrpcReplicationHubOptions } from "./hub-options.js";
 import { servePublish } from "./hub-publish.js";
 import type { ReplicationHubSourceStatus } from "./hub-source.js";
 import { HubSources } from "./hub-sources.js";
 import { serveSubscribe } from "./hub-subscribe.js";
 import { renderHubMetrics } from "./metrics.js";
 import { checkSourceId, type ReplicationSourceId, sourceKey } from "./source.js";
-import type { ReplicationHubStore } from "./store.js";
 import { toServiceError } from "./wire.js";
-
-/** Server TLS of a {@link GrpcReplicationHub}. PEM strings or buffers. */
-export interface ReplicationHubTlsOptions {
-  readonly key: string | Buffer;
-  readonly cert: string | Buffer;
-  /**
-   * CA that client certificates must chain to. Required with `requireClientCertificate`; without that flag grpc-js
-   * does not ask for a client certificate at all, so the CA is unused.
-   */
-  readonly ca?: string | Buffer;
-  /** Mutual TLS: refuse clients without a certificate signed by `ca`. @defaultValue false */
-  readonly requireClientCertificate?: boolean;
-}
-
-/** Options of a {@link GrpcReplicationHub}. */
-export interface GrpcReplicationHubOptions {
-  /** Where the per-source logs live. Required. */
-  readonly store: ReplicationHubStore;
-  /** @defaultValue '127.0.0.1' */
-  readonly host?: string;
-  /** @defaultValue 0 (any free port) */
-  readonly port?: number;
-  /** Server TLS; without it the hub speaks plaintext h2c (and then needs `auth.allowUnauthenticated`). */
-  readonly tls?: ReplicationHubTlsOptions;
-  /**
-   * Who may publish as and read which node id. By default a caller must present a verified identity (mutual TLS:
-   * a client certificate signed by `tls.ca`; or a JWT with `auth.jwt`) and may publish as and read only a node id
-   * equal to one of its names.
-   * @defaultValue {} (identity required, `selfGrant`, no other grants)
-   */
-  readonly auth?: ReplicationHubAuthOptions;
-  /**
-   * How long a hello for a source that already has a live publish stream waits for that stream to close before it
-   * is refused with `resourcelease.replication.grpc.source_busy`. Covers a client that dropped its stream and
-   * reconnected before the hub heard of the drop; a dead stream is dropped by the keepalive (10 s + 5 s).
-   * @defaultValue 1000
-   */
-  readonly busySourceWaitMs?: number;
-  /**
-   * Receive every stored event (metadata `replication.source` added), in order per source, before the batch is
-   * acknowledged. A failing sink is logged and counted, never retried: durable consumers should use `Subscribe`.
-   * @defaultValue []
-   */
-  readonly sinks?: readonly ResourceLeaseReplicationSink[];
-  /**
-   * A source whose log could not be opened (at start, or when its first hello created it) is served as failed: its
-   * calls are answered with the open error while the other sources are served. A publish hello for it tries the
-   * open again once this long has passed since the last try, so a repaired or restored file comes back without a
-   * restart; Subscribe and Checkpoint never open a log.
-   * @defaultValue 5000
-   */
-  readonly failedSourceRetryMs?: number;
-  /** Largest accepted message. @defaultValue 16777216 (16 MiB) */
-  readonly maxMessageBytes?: number;
-  /** How long `close()` lets calls finish before cancelling them. @defaultValue 5000 */
-  readonly shutdownGraceMs?: number;
-  /** @defaultValue systemClock */
-  readonly clock?: Clock;
-  /** @defaultValue silentLogger */
-  readonly logger?: Logger;
-}
 
 /**
  * The replication hub: a gRPC server (`omnirelay.replication.v1.ReplicationHub`) that accepts ordered event streams
@@ -114,6 +54,9 @@ export class GrpcReplicationHub implements AsyncDisposable {
   private readonly sources: HubSources;
   private readonly open = new Set<(error: OmniRelayError) => void>();
   private readonly authorizer: HubAuthorizer;
+  private readonly helloTimeoutMs: number;
+  private readonly maxConcurrentStreams: number;
+  private readonly maxBatchEvents: number;
   private server: Server | undefined;
   private current: LifecycleState = "idle";
   private boundPort = 0;
@@ -121,9 +64,11 @@ export class GrpcReplicationHub implements AsyncDisposable {
   private closing: Promise<void> | undefined;
 
   /**
-   * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`), among others when
-   *   the hub could not authenticate anyone (no mutual TLS, no `auth.jwt`) and `auth.allowUnauthenticated` is not set
-   *   (option `auth.allowUnauthenticated`), and for `auth.jwt` without `tls` (option `auth.jwt`).
+   * @throws OmniRelayError invalid-argument `resourcelease.options.invalid` (metadata `option`) for an option out of
+   *   range (`maxFailedSources`, `helloTimeoutMs`, `maxConcurrentStreams` or `maxBatchEvents` below 1, for
+   *   example), among others when the hub could not authenticate anyone (no mutual TLS, no `auth.jwt`) and
+   *   `auth.allowUnauthenticated` is not set (option `auth.allowUnauthenticated`), and for `auth.jwt` without `tls`
+   *   (option `auth.jwt`).
    */
   constructor(options: GrpcReplicationHubOptions) {
     if (!options?.store || typeof options.store.open !== "function") throw OmniRelayError.invalidOption("store");
@@ -138,6 +83,18 @@ export class GrpcReplicationHub implements AsyncDisposable {
     if (tls?.requireClientCertificate && !tls.ca) throw OmniRelayError.invalidOption("tls.ca");
     const _busySourceWaitMs = integerOption("busySourceWaitMs", options.busySourceWaitMs, { min: 0, fallback: 1000 });
     const retryMs = integerOption("failedSourceRetryMs", options.failedSourceRetryMs, { min: 0, fallback: 5000 });
+    const maxFailed = integerOption("maxFailedSources", options.maxFailedSources, { min: 1, fallback: 1000 });
+    this.helloTimeoutMs = integerOption("helloTimeoutMs", options.helloTimeoutMs, {
+      min: 1,
+      max: 2 ** 31 - 1,
+      fallback: 10_000,
+    });
+    this.maxBatchEvents = integerOption("maxBatchEvents", options.maxBatchEvents, { min: 1, fallback: 10_000 });
+    this.maxConcurrentStreams = integerOption("maxConcurrentStreams", options.maxConcurrentStreams, {
+      min: 1,
+      max: 2 ** 31 - 1,
+      fallback: 100,
+    });
     this.options = options;
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
@@ -147,6 +104,7 @@ export class GrpcReplicationHub implements AsyncDisposable {
       clock: this.clock,
       logger: this.logger,
       retryMs,
+      maxFailed,
     });
     this.authorizer = new HubAuthorizer(options.auth, {
       tls: tls !== undefined,
@@ -206,6 +164,11 @@ export class GrpcReplicationHub implements AsyncDisposable {
     return this.sources.statuses();
   }
 
+  /** Failed sources forgotten since the start to stay within `maxFailedSources` (see that option). */
+  get failedSourcesEvicted(): number {
+    return this.sources.evicted;
+  }
+
   /** The hub's checkpoint (acknowledged sequence) of one source; `undefined` when it has none or it failed to open. */
   checkpoint(source: ReplicationSourceId): number | undefined {
     return this.sources.opened.get(sourceKey(source))?.lastSequence;
@@ -216,6 +179,7 @@ export class GrpcReplicationHub implements AsyncDisposable {
     return renderHubMetrics(this.sourceStatuses(), {
       serving: this.current === "running",
       deniedCalls: this.authorizer.deniedCalls(),
+      failedSourcesEvicted: this.sources.evicted,
     });
   }
 
@@ -232,6 +196,8 @@ export class GrpcReplicationHub implements AsyncDisposable {
       "grpc.keepalive_timeout_ms": 5_000,
       "grpc.keepalive_permit_without_calls": 1,
       "grpc.http2.min_ping_interval_without_data_ms": 1_000,
+      "grpc.max_concurrent_streams": this.maxConcurrentStreams,
+      interceptors: [helloTimeout(this.helloTimeoutMs)],
     });
     const publish: handleBidiStreamingCall<PublishRequest, PublishAck> = (call) =>
       servePublish(call, {
@@ -265,7 +231,14 @@ export class GrpcReplicationHub implements AsyncDisposable {
     };
     // Undecodable requests (an int64 past 2^53, bytes that are not the rpc's message) reach the handlers as
     // MalformedMessage and are answered INVALID_ARGUMENT with a code, not grpc-js's INTERNAL.
-    server.addService(tolerantDeserializers(ReplicationHubService), {
+    const maxBatchEvents = this.maxBatchEvents;
+    // A batch's events are counted on the wire before it is decoded: a 16 MiB message of a million tiny events
+    // decodes to over half a GiB, while a replicator never sends more than its `maxBatchEvents` (256).
+    const checkBatch = (bytes: Buffer) => {
+      const count = countBatchEvents(bytes);
+      return count !== undefined && count > maxBatchEvents ? batchTooLarge(count, maxBatchEvents) : undefined;
+    };
+    server.addService(tolerantDeserializers(ReplicationHubService, { publish: checkBatch }), {
       publish,
       subscribe,
       checkpoint: unary("checkpoint", async (call: ServerUnaryCall<{ nodeId: string; shard: string }, unknown>) => {

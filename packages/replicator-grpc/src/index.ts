@@ -8,7 +8,6 @@ export type { GrpcReplicatorLag } from "./client.js";
 export { GrpcResourceLeaseReplicator } from "./client.js";
 export type { GrpcResourceLeaseReplicatorOptions } from "./client-options.js";
 export type { ReplicationHubClientTlsOptions } from "./credentials.js";
-export type { GrpcReplicationHubOptions, ReplicationHubTlsOptions } from "./hub.js";
 export { GrpcReplicationHub } from "./hub.js";
 export type { ReplicationHubAuthOptions, ReplicationHubDenialReason, ReplicationHubRpc } from "./hub-auth.js";
 export type {
@@ -17,6 +16,7 @@ export type {
   ReplicationHubSubscribeOptions,
 } from "./hub-client.js";
 export { GrpcReplicationHubClient } from "./hub-client.js";
+export type { GrpcReplicationHubOptions, ReplicationHubTlsOptions } from "./hub-options.js";
 export type { ReplicationHubSourceFailure, ReplicationHubSourceStatus } from "./hub-source.js";
 export type { RenderHubMetricsOptions, ReplicationHubDeniedCalls } from "./metrics.js";
 export { renderHubMetrics } from "./metrics.js";

@@ -20,6 +20,11 @@ export interface RenderHubMetricsOptions {
    * refused caller named is not a label, so an attacker cannot grow the series). @defaultValue [] (family omitted)
    */
   readonly deniedCalls?: readonly ReplicationHubDeniedCalls[];
+  /**
+   * Failed sources the hub forgot to stay within its `maxFailedSources`, rendered as the hub-wide counter
+   * `omnirelay_replication_hub_failed_sources_evicted_total`. @defaultValue undefined (family omitted)
+   */
+  readonly failedSourcesEvicted?: number;
 }
 
 function escapeLabel(value: string): string {
@@ -125,6 +130,13 @@ export function renderHubMetrics(
       ? `,code="${escapeLabel(s.failed.code)}",cause_code="${escapeLabel(s.failed.causeCode ?? "")}"`
       : "";
     lines.push(`omnirelay_replication_hub_source_failed{${labels}${failed}} ${s.failed ? 1 : 0}`);
+  }
+  if (options.failedSourcesEvicted !== undefined) {
+    lines.push(
+      "# HELP omnirelay_replication_hub_failed_sources_evicted_total Failed sources no longer listed one by one because the hub keeps at most maxFailedSources of them.",
+      "# TYPE omnirelay_replication_hub_failed_sources_evicted_total counter",
+      `omnirelay_replication_hub_failed_sources_evicted_total ${options.failedSourcesEvicted}`,
+    );
   }
   const denied = options.deniedCalls ?? [];
   if (denied.length > 0) {
