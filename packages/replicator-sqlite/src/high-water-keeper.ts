@@ -4,6 +4,7 @@ import type { Clock, Logger, OmniRelayError, TimerHandle } from "@omnirelay/core
 import {
   fsyncFile,
   fsyncFileSync,
+  HeldFile,
   type HighWater,
   maxHighWater,
   NO_HIGH_WATER,
@@ -60,8 +61,11 @@ export class HighWaterKeeper {
   /** The log file as opened (undefined when it could not be told, which turns the check off). */
   private readonly opened: FileId | undefined;
   private lost: OmniRelayError | undefined;
+  /** The database file, fsynced through one descriptor kept open (see {@link HeldFile}). */
+  private readonly file: HeldFile;
 
   constructor(private readonly options: HighWaterKeeperOptions) {
+    this.file = new HeldFile(options.path);
     this.written = options.recorded ?? NO_HIGH_WATER;
     this.queued = this.written;
     this.opened = fileId(() => statSync(options.path)) ?? undefined;
@@ -91,8 +95,8 @@ export class HighWaterKeeper {
     if (!force && same(target, this.written)) return;
     const { path, table, clock } = this.options;
     if (this.options.fsyncLogFirst) {
-      fsyncFileSync(`${path}-wal`);
-      fsyncFileSync(path);
+      fsyncFileSync(`${path}-wal`); // no lock of SQLite's is on the WAL file (exclusive mode keeps no shared memory)
+      this.file.fsyncSync();
     }
     writeHighWaterSync({ path, table, highWater: target, now: clock.now() });
     this.written = target;
@@ -114,6 +118,11 @@ export class HighWaterKeeper {
     }
     const now = fileId(() => statSync(this.options.path));
     return this.replaced(now) ? this.fail(undefined, now) : undefined;
+  }
+
+  /** Closes the database file's descriptor: call after the database connection is closed (see {@link HeldFile}). */
+  release(): void {
+    this.file.close();
   }
 
   /** Stops the timer and waits for the write in flight (call before the final {@link writeNow}). */
@@ -147,7 +156,7 @@ export class HighWaterKeeper {
           // Everything up to `target` was written before this point; fsync makes it durable wherever it now is
           // (the WAL, or the file after a checkpoint).
           await fsyncFile(`${path}-wal`);
-          await fsyncFile(path);
+          await this.file.fsync();
         }
         await writeHighWater({ path, table, highWater: target, now: clock.now() });
         if (target.lastSequence >= this.written.lastSequence) this.written = target;

@@ -1,7 +1,18 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fsync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import { basename, dirname } from "node:path";
+import { promisify } from "node:util";
 import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
 import { damagedError } from "./errors.js";
 import { checksumOf } from "./integrity.js";
@@ -143,6 +154,53 @@ export function fsyncFileSync(file: string): void {
     closeSync(fd);
   }
 }
+
+/**
+ * A descriptor of an open log's database file, opened at its first fsync and kept until {@link HeldFile.close}, which
+ * must come after the database connection is closed. POSIX drops every lock a process holds on a file when the process
+ * closes any descriptor of that file: opening and closing one per fsync ({@link fsyncFileSync}) dropped the log's
+ * exclusive lock at the first high-water write of a 'process-safe' or 'async' log, and a second process could then
+ * open the same log and write it too. Internal.
+ */
+export class HeldFile {
+  private fd: number | undefined;
+  private closed = false;
+
+  constructor(private readonly path: string) {}
+
+  /** fsyncs the file (nothing when it cannot be opened, as {@link fsyncFileSync}). */
+  fsyncSync(): void {
+    const fd = this.descriptor();
+    if (fd !== undefined) fsyncSync(fd);
+  }
+
+  /** {@link HeldFile.fsyncSync} without blocking the event loop. */
+  async fsync(): Promise<void> {
+    const fd = this.descriptor();
+    if (fd !== undefined) await fsyncAsync(fd);
+  }
+
+  /** Closes the descriptor: only once the database connection is closed (see above). */
+  close(): void {
+    this.closed = true;
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  private descriptor(): number | undefined {
+    if (this.closed) return undefined;
+    if (this.fd === undefined) {
+      try {
+        this.fd = openSync(this.path, "r");
+      } catch {
+        return undefined;
+      }
+    }
+    return this.fd;
+  }
+}
+
+const fsyncAsync = promisify(fsync);
 
 /** {@link fsyncFileSync} without blocking the event loop. Internal. */
 export async function fsyncFile(file: string): Promise<void> {

@@ -16,6 +16,7 @@ import {
 import { openVerifiedLog } from "./open-log.js";
 import type { ResolvedReplicatorOptions } from "./options.js";
 import { logTables } from "./schema.js";
+import { watchUnlink } from "./unlink-watch.js";
 
 /**
  * The SQLite connection of a log, wherever it lives: on this thread ({@link localLogStore}) or on the writer thread
@@ -52,6 +53,8 @@ export function localLogStore(
   const tables = logTables(settings.table);
   const insertAll = prepareInsertRows(db, tables);
   const select = prepareSelectRows(db, tables);
+  const unlinked = watchUnlink(settings.path);
+  let lost: Error | undefined;
   return {
     // The connection, for the package's own tests (pragmas).
     db,
@@ -59,7 +62,10 @@ export function localLogStore(
       let committed = 0;
       for (const tx of txs) {
         try {
+          if (lost) throw lost;
           insertAll(tx);
+          lost = unlinked.lost();
+          if (lost) throw lost;
         } catch (error) {
           done(committed, error);
           return;
@@ -85,6 +91,7 @@ export function localLogStore(
     },
     close: async () => {
       db.close();
+      unlinked.close(); // after the connection: closing a descriptor of the file drops this process's locks on it
     },
   };
 }

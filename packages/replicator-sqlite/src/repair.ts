@@ -15,6 +15,7 @@ import {
 } from "./high-water.js";
 import { checksumOf, decodeRawRow, type RawEventRow } from "./integrity.js";
 import { openFailedError } from "./open-errors.js";
+import { assertNotOpenHere } from "./open-registry.js";
 import { DEFAULT_PAGE_SIZE_BYTES } from "./options.js";
 import { scanNumbers } from "./page-scan.js";
 import { countersOf, NOTHING, recover, stateOf } from "./recover.js";
@@ -265,6 +266,7 @@ export async function repairLog(
   }
   if (typeof path !== "string" || path.trim().length === 0)
     throw OmniRelayError.invalidOption("path", "path is required.");
+  assertNotOpenHere(path); // its reads and moves of the files would drop the open log's lock (see open-registry.ts)
   const table = options.table ?? "resourcelease_events";
   quoteTableName(table, "table");
   if (!existsSync(dirname(path)))

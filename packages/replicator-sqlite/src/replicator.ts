@@ -21,6 +21,7 @@ import { mapErrors } from "./integrity.js";
 import { CommittedReader, type Counters, encodePublish, type Pending } from "./log-rows.js";
 import { type SnapshotStore, StepPacer, snapshotStoreOver, writeSnapshotInSteps } from "./log-snapshots.js";
 import { type LogStart, type LogStore, openLogStore } from "./log-store.js";
+import { claimLog, type LogClaim } from "./open-registry.js";
 import {
   type ResolvedReplicatorOptions,
   resolveReplicatorOptions,
@@ -29,6 +30,7 @@ import {
 } from "./options.js";
 import { repairLog, type SqliteLogRepairOptions, type SqliteLogRepairReport } from "./repair.js";
 import type { SqliteReplicatorStats } from "./replicator-stats.js";
+import { isLogLost } from "./unlink-watch.js";
 
 export type { SqliteReplicatorStats } from "./replicator-stats.js";
 
@@ -70,13 +72,16 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   private readonly counters: Counters;
   /** The high-water record beside the log (none for a log that is not a file). */
   private readonly highWater: HighWaterKeeper | undefined;
+  /** This thread's claim on the log file (see `claimLog`), released after the connection is closed. */
+  private readonly claim: LogClaim;
 
   private constructor(
     store: LogStore,
     settings: ResolvedReplicatorOptions,
-    init: LogStart & { clock: Clock; logger: Logger },
+    init: LogStart & { clock: Clock; logger: Logger; claim: LogClaim },
   ) {
     this.store = store;
+    this.claim = init.claim;
     this.settings = settings;
     this.table = settings.table;
     this.durability = settings.durability;
@@ -119,16 +124,27 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
   static async open(options: SqliteResourceLeaseReplicatorOptions): Promise<SqliteResourceLeaseReplicator> {
     const settings = resolveReplicatorOptions(options);
     const { path, table } = settings;
-    const { store, start: verified } = await openLogStore(settings);
+    const claim = claimLog(path);
+    let opened: Awaited<ReturnType<typeof openLogStore>>;
+    try {
+      opened = await openLogStore(settings);
+    } catch (error) {
+      claim.release();
+      throw error;
+    }
+    const { store, start: verified } = opened;
+    claim.identify();
     let log: SqliteResourceLeaseReplicator;
     try {
       log = new SqliteResourceLeaseReplicator(store, settings, {
         ...verified,
         clock: options.clock ?? systemClock,
         logger: options.logger ?? silentLogger,
+        claim,
       });
     } catch (error) {
       await store.close();
+      claim.release();
       throw fromSqliteError(error, path);
     }
     // A new log, or one that is ahead of its record (commits after the last write, or a log from before records):
@@ -358,7 +374,12 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
       await this.highWater.stop();
       lost = this.highWater.finish();
     }
-    await this.store.close(); // checkpoints the WAL into the file, then releases the lock
+    try {
+      await this.store.close(); // checkpoints the WAL into the file, then releases the lock
+    } finally {
+      this.highWater?.release(); // only now: closing a descriptor of the file earlier would drop the lock with it
+      this.claim.release();
+    }
     if (lost) throw lost;
   }
 
@@ -380,6 +401,14 @@ export class SqliteResourceLeaseReplicator implements ResourceLeaseReplicator, R
       for (const tx of txs.slice(0, committed)) this.afterCommit(tx);
       if (committed === txs.length) {
         done(committed);
+        return;
+      }
+      if (isLogLost(cause)) {
+        // Committed into a file no later open can see: refused, and the log faulted as the high-water keeper does.
+        this.lost = cause;
+        this.fault ??= cause;
+        this.logger.error({ err: cause }, "The SQLite log is gone from disk; log faulted.");
+        done(committed, cause);
         return;
       }
       const failed = rows[committed] ?? [];

@@ -29,6 +29,7 @@ import {
   type WriteDone,
   type WriterThreadData,
 } from "./thread-protocol.js";
+import { watchUnlink } from "./unlink-watch.js";
 
 const port = parentPort;
 if (!port) throw new Error("writer-thread.js runs as a worker thread.");
@@ -61,17 +62,20 @@ function serve(db: Database.Database, out: MessagePort): void {
   const insertAll = prepareInsertRows(db, tables);
   const select = prepareSelectRows(db, tables);
   const snapshots = prepareSnapshotRows(db, tables, settings);
+  const unlinked = watchUnlink(settings.path);
   let fault: WireError | undefined;
 
   const commitRows = (rows: readonly Row[]): WireError | undefined => {
     if (fault) return fault;
     try {
       insertAll(rows);
-      return undefined;
     } catch (error) {
       fault = toWire(error);
       return fault;
     }
+    const lost = unlinked.lost();
+    if (lost) fault = toWire(lost);
+    return fault;
   };
 
   const write = (m: PackedWrite): WriteDone => {
@@ -144,6 +148,7 @@ function serve(db: Database.Database, out: MessagePort): void {
     } catch (e) {
       error = toWire(e);
     }
+    unlinked.close(); // after the connection: closing a descriptor of the file drops this process's locks on it
     port?.postMessage({ kind: "done", id: 0, ...(error ? { error } : {}) });
     // Nothing left to listen to: the thread ends once the answer is sent.
     port?.removeAllListeners("message");
