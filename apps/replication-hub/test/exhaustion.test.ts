@@ -2,15 +2,10 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ErrorCodes, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
-import {
-  GrpcReplicationHubClient,
-  GrpcResourceLeaseReplicator,
-  type ReplicationHubSourceStatus,
-  type ReplicationSourceId,
-} from "@omnirelay/replicator-grpc";
+import { ErrorCodes } from "@omnirelay/core";
+import { GrpcResourceLeaseReplicator, type ReplicationSourceId } from "@omnirelay/replicator-grpc";
 import { afterEach, describe, expect, it } from "vitest";
-import { hubHttp, startHubProcess } from "./hub-process.js";
+import { hubEvents, hubHttp, hubSources, readAllFromHub, startHubProcess } from "./hub-process.js";
 
 // Callers that try to exhaust a running `omnirelay-hub`: a flood of new source ids (each one a log, a writer thread,
 // ~16 MiB and 6 file descriptors), the longest source ids the protocol allows, and backups requested all at once.
@@ -22,13 +17,7 @@ afterEach(async () => {
 
 const extraArgs = ["--allow-unauthenticated", "--durability", "sync"];
 
-const events = (from: number, to: number): ResourceLeaseReplicationEvent[] =>
-  Array.from({ length: to - from + 1 }, (_, i) => ({
-    sequenceNumber: from + i,
-    eventType: "Enqueue" as const,
-    timestamp: 1_700_000_000_000 + from + i,
-    metadata: { pad: "x".repeat(200) },
-  }));
+const events = (from: number, to: number) => hubEvents(from, to, 200);
 
 function replicator(port: number, source: ReplicationSourceId) {
   const r = new GrpcResourceLeaseReplicator({ hubs: [`127.0.0.1:${port}`], ...source });
@@ -46,21 +35,6 @@ async function start(dataDir: string, more: readonly string[] = []) {
   const hub = await startHubProcess({ dataDir, extraArgs: [...extraArgs, ...more] });
   cleanup.push(() => hub.child.kill("SIGKILL"));
   return hub;
-}
-
-async function sources(httpPort: number): Promise<ReplicationHubSourceStatus[]> {
-  return (JSON.parse((await hubHttp(httpPort, "/sources")).body) as { sources: ReplicationHubSourceStatus[] }).sources;
-}
-
-async function readAll(port: number, source: ReplicationSourceId): Promise<number[]> {
-  const client = new GrpcReplicationHubClient({ address: `127.0.0.1:${port}` });
-  try {
-    const out: number[] = [];
-    for await (const e of client.subscribe({ source, follow: false })) out.push(e.sequenceNumber);
-    return out;
-  } finally {
-    client.close();
-  }
 }
 
 describe("omnirelay-hub under resource exhaustion", () => {
@@ -82,7 +56,7 @@ describe("omnirelay-hub under resource exhaustion", () => {
       metadata: { "replication.source": "node-3", limit: "2" },
     });
     expect(existsSync(join(dataDir, "node-3.db"))).toBe(false);
-    const listed = await sources(hub.httpPort);
+    const listed = await hubSources(hub.httpPort);
     expect(listed.map((s) => [s.nodeId, s.lastSequence, s.failed?.message.includes("--max-sources") ?? false])).toEqual(
       [
         ["node-1", 5, false],
@@ -92,13 +66,13 @@ describe("omnirelay-hub under resource exhaustion", () => {
     );
     // The sources within the cap are served as before.
     await first.publish(events(6, 8));
-    expect(await readAll(hub.grpcPort, { nodeId: "node-1", shard: "" })).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(await readAllFromHub(hub.grpcPort, { nodeId: "node-1", shard: "" })).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
 
     // A lower cap after a restart never hides stored events: every existing log opens.
     hub.child.kill("SIGTERM");
     expect(await hub.exited).toBe(0);
     const again = await start(dataDir, ["--max-sources", "1"]);
-    expect((await sources(again.httpPort)).map((s) => [s.nodeId, s.lastSequence, s.failed])).toEqual([
+    expect((await hubSources(again.httpPort)).map((s) => [s.nodeId, s.lastSequence, s.failed])).toEqual([
       ["node-1", 8, undefined],
       ["node-2", 5, undefined],
     ]);
@@ -117,7 +91,7 @@ describe("omnirelay-hub under resource exhaustion", () => {
       r.publish(events(1, 3)).catch(() => undefined);
       await expect.poll(() => r.lag().ackedSequence, { timeout: 10_000 }).toBe(3);
     }
-    expect(await readAll(hub.grpcPort, longest)).toEqual([1, 2, 3]);
+    expect(await readAllFromHub(hub.grpcPort, longest)).toEqual([1, 2, 3]);
     expect((await hubHttp(hub.httpPort, "/backup", { method: "POST" })).status).toBe(200);
 
     hub.child.kill("SIGTERM");
@@ -125,12 +99,12 @@ describe("omnirelay-hub under resource exhaustion", () => {
     for (const dir of [dataDir, backupDir]) {
       const again = await start(dir);
       expect(
-        (await sources(again.httpPort)).map((s) => [s.nodeId.length, s.shard.length, s.lastSequence, s.failed]),
+        (await hubSources(again.httpPort)).map((s) => [s.nodeId.length, s.shard.length, s.lastSequence, s.failed]),
       ).toEqual([
         [128, 95, 3, undefined],
         [128, 128, 3, undefined],
       ]);
-      expect(await readAll(again.grpcPort, longest)).toEqual([1, 2, 3]);
+      expect(await readAllFromHub(again.grpcPort, longest)).toEqual([1, 2, 3]);
       again.child.kill("SIGTERM");
       await again.exited;
     }
@@ -161,7 +135,7 @@ describe("omnirelay-hub under resource exhaustion", () => {
     // Once it has finished, the next request backs up again; the copy opens with every acknowledged event.
     expect((await hubHttp(hub.httpPort, "/backup", { method: "POST" })).status).toBe(200);
     const restored = await start(backupDir);
-    expect((await sources(restored.httpPort)).map((s) => [s.nodeId, s.lastSequence])).toEqual([
+    expect((await hubSources(restored.httpPort)).map((s) => [s.nodeId, s.lastSequence])).toEqual([
       ["b1", 3000],
       ["b2", 3000],
       ["b3", 3000],

@@ -2,15 +2,14 @@ import { copyFileSync, existsSync, readFileSync, renameSync, writeFileSync } fro
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ErrorCodes, type ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import { ErrorCodes } from "@omnirelay/core";
 import {
   GrpcReplicationHubClient,
   GrpcResourceLeaseReplicator,
-  type ReplicationHubSourceStatus,
   type ReplicationSourceId,
 } from "@omnirelay/replicator-grpc";
 import { afterEach, describe, expect, it } from "vitest";
-import { hubHttp, startHubProcess } from "./hub-process.js";
+import { hubEvents, hubHttp, hubSources, readAllFromHub, startHubProcess } from "./hub-process.js";
 
 // One node's SQLite file at the hub is damaged while the hub is down. The restarted `omnirelay-hub` must serve every
 // other node, list the damaged source as failed (/sources, /metrics), answer its calls with the open error, and take
@@ -25,13 +24,7 @@ const extraArgs = ["--allow-unauthenticated", "--durability", "sync"];
 const HEALTHY = { nodeId: "node-a", shard: "" };
 const DAMAGED = { nodeId: "node-b", shard: "orders" };
 
-const events = (from: number, to: number): ResourceLeaseReplicationEvent[] =>
-  Array.from({ length: to - from + 1 }, (_, i) => ({
-    sequenceNumber: from + i,
-    eventType: "Enqueue" as const,
-    timestamp: 1_700_000_000_000 + from + i,
-    metadata: { pad: "x".repeat(100) },
-  }));
+const events = (from: number, to: number) => hubEvents(from, to, 100);
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 function replicator(port: number, source: ReplicationSourceId) {
@@ -42,21 +35,6 @@ function replicator(port: number, source: ReplicationSourceId) {
   });
   cleanup.push(() => r.close().catch(() => undefined));
   return r;
-}
-
-async function readAll(port: number, source: ReplicationSourceId): Promise<number[]> {
-  const client = new GrpcReplicationHubClient({ address: `127.0.0.1:${port}` });
-  try {
-    const out: number[] = [];
-    for await (const e of client.subscribe({ source, follow: false })) out.push(e.sequenceNumber);
-    return out;
-  } finally {
-    client.close();
-  }
-}
-
-async function sources(httpPort: number): Promise<ReplicationHubSourceStatus[]> {
-  return (JSON.parse((await hubHttp(httpPort, "/sources")).body) as { sources: ReplicationHubSourceStatus[] }).sources;
 }
 
 describe("omnirelay-hub with one source's log damaged", () => {
@@ -93,7 +71,7 @@ describe("omnirelay-hub with one source's log damaged", () => {
     expect(String(errorLine[0]!.message)).toMatch(/^Cannot open the log of node-b@orders: /);
 
     // /sources and /metrics list it as failed; the hub stays ready (it serves the others).
-    const listed = await sources(hub.httpPort);
+    const listed = await hubSources(hub.httpPort);
     expect(listed.map((s) => [s.nodeId, s.lastSequence, s.failed?.code])).toEqual([
       ["node-a", 40, undefined],
       ["node-b", 0, ErrorCodes.replicationHub.storeFailed],
@@ -111,11 +89,11 @@ describe("omnirelay-hub with one source's log damaged", () => {
 
     // The healthy source publishes and serves every acknowledged event.
     await replicator(hub.grpcPort, HEALTHY).publish(events(41, 60));
-    expect(await readAll(hub.grpcPort, HEALTHY)).toEqual(range(1, 60));
+    expect(await readAllFromHub(hub.grpcPort, HEALTHY)).toEqual(range(1, 60));
 
     // The damaged one answers Subscribe, Checkpoint and publish with UNAVAILABLE store_failed; nothing is written.
     const refused = { status: "unavailable", code: ErrorCodes.replicationHub.storeFailed };
-    await expect(readAll(hub.grpcPort, DAMAGED)).rejects.toMatchObject(refused);
+    await expect(readAllFromHub(hub.grpcPort, DAMAGED)).rejects.toMatchObject(refused);
     const reader = new GrpcReplicationHubClient({ address: `127.0.0.1:${hub.grpcPort}` });
     cleanup.push(() => reader.close());
     await expect(reader.checkpoint(DAMAGED)).rejects.toMatchObject(refused);
@@ -131,8 +109,8 @@ describe("omnirelay-hub with one source's log damaged", () => {
     copyFileSync(good, `${file}.restoring`);
     renameSync(`${file}.restoring`, file);
     await pending;
-    expect(await readAll(hub.grpcPort, DAMAGED)).toEqual(range(1, 35));
-    const after = await sources(hub.httpPort);
+    expect(await readAllFromHub(hub.grpcPort, DAMAGED)).toEqual(range(1, 35));
+    const after = await hubSources(hub.httpPort);
     expect(after.map((s) => [s.nodeId, s.lastSequence, s.failed])).toEqual([
       ["node-a", 60, undefined],
       ["node-b", 35, undefined],

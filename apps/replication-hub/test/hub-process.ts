@@ -1,5 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import type { ResourceLeaseReplicationEvent } from "@omnirelay/core";
+import {
+  GrpcReplicationHubClient,
+  type ReplicationHubSourceStatus,
+  type ReplicationSourceId,
+} from "@omnirelay/replicator-grpc";
 
 const main = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 
@@ -83,4 +89,31 @@ export function metricValue(
   const prefix = `${name}{node_id="${labels.node_id}",shard="${labels.shard}"} `;
   const line = body.split("\n").find((l) => l.startsWith(prefix));
   return line === undefined ? undefined : Number(line.slice(prefix.length));
+}
+
+/** Enqueue events `from`..`to`, each with `padBytes` of metadata. */
+export function hubEvents(from: number, to: number, padBytes: number): ResourceLeaseReplicationEvent[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => ({
+    sequenceNumber: from + i,
+    eventType: "Enqueue" as const,
+    timestamp: 1_700_000_000_000 + from + i,
+    metadata: { pad: "x".repeat(padBytes) },
+  }));
+}
+
+/** The hub's `/sources` list. */
+export async function hubSources(httpPort: number): Promise<ReplicationHubSourceStatus[]> {
+  return (JSON.parse((await hubHttp(httpPort, "/sources")).body) as { sources: ReplicationHubSourceStatus[] }).sources;
+}
+
+/** Every sequence number the hub holds for `source`, read with a client of its own. */
+export async function readAllFromHub(port: number, source: ReplicationSourceId): Promise<number[]> {
+  const client = new GrpcReplicationHubClient({ address: `127.0.0.1:${port}` });
+  try {
+    const out: number[] = [];
+    for await (const e of client.subscribe({ source, follow: false })) out.push(e.sequenceNumber);
+    return out;
+  } finally {
+    client.close();
+  }
 }
