@@ -76,9 +76,11 @@ export const replicationHubCodes = {
    */
   permissionDenied: "resourcelease.replication.grpc.permission_denied",
   /**
-   * unavailable, data-loss, internal: the source's log failed to open or to store a batch (`unavailable`,
-   * metadata `replication.source`); a subscriber asked for events the log no longer holds (`data-loss`, metadata
-   * `replication.sequence`); the hub failed with something that is not an `OmniRelayError` (`internal`).
+   * unavailable, data-loss, internal, resource-exhausted: the source's log failed to open or to store a batch
+   * (`unavailable`, metadata `replication.source`); a subscriber asked for events the log no longer holds
+   * (`data-loss`, metadata `replication.sequence`); the hub failed with something that is not an `OmniRelayError`
+   * (`internal`); the store refuses to create a log for one more source (`resource-exhausted`, metadata
+   * `replication.source`, `limit`: the hub's `--max-sources` cap).
    */
   storeFailed: "resourcelease.replication.grpc.store_failed",
   /** unavailable: the hub is shutting down or the client is closed. */
