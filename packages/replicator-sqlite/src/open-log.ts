@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { ErrorCodes, isOmniRelayError, type OmniRelayError } from "@omnirelay/core";
+import type { OmniRelayError } from "@omnirelay/core";
 import type Database from "better-sqlite3";
 import { damagedError } from "./errors.js";
 import { checkFilesBeforeOpen, isFilePath } from "./files.js";
@@ -7,7 +7,7 @@ import { type HighWater, highWaterPath, raiseCounters, readHighWater } from "./h
 import { decodeRawRow, type RawEventRow, scanLog } from "./integrity.js";
 import { openFailedError } from "./open-errors.js";
 import type { ResolvedReplicatorOptions } from "./options.js";
-import { lockRetryPauseMs, openLogDatabase, sleepSync } from "./repair.js";
+import { openLogDatabase, whileLocked } from "./repair.js";
 import { logTables } from "./schema.js";
 
 /** A log opened and verified, and where the replicator over it starts. Internal. */
@@ -35,23 +35,14 @@ export interface VerifiedLog {
 export function openVerifiedLog(settings: ResolvedReplicatorOptions): VerifiedLog {
   // One wait for the whole open: the checks before it find the file held too (a WAL changing under their scan), and
   // then everything is read again once the other process has let go, its last high-water record included.
-  const deadline = performance.now() + settings.busyTimeoutMs;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return openAndVerify(settings, deadline);
-    } catch (error) {
-      const left = deadline - performance.now();
-      if (!isLocked(error) || left <= 0) throw openFailedError(error, settings.path);
-      sleepSync(Math.min(left, lockRetryPauseMs(attempt)));
-    }
+  try {
+    return whileLocked(settings.busyTimeoutMs, () => openAndVerify(settings));
+  } catch (error) {
+    throw openFailedError(error, settings.path);
   }
 }
 
-function isLocked(error: unknown): boolean {
-  return isOmniRelayError(error) && error.code === ErrorCodes.sqlite.locked;
-}
-
-function openAndVerify(settings: ResolvedReplicatorOptions, deadline: number): VerifiedLog {
+function openAndVerify(settings: ResolvedReplicatorOptions): VerifiedLog {
   const { path, table } = settings;
   const onDisk = isFilePath(path);
   // The record first: it says whether a missing or empty file is a new log or a lost one.
@@ -75,7 +66,6 @@ function openAndVerify(settings: ResolvedReplicatorOptions, deadline: number): V
     busyTimeoutMs: settings.busyTimeoutMs,
     synchronous: settings.durability === "async" || settings.durability === "process-safe" ? "NORMAL" : "FULL",
     pageSizeBytes: settings.pageSizeBytes,
-    deadline,
   });
   try {
     const tables = logTables(table);

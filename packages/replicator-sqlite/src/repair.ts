@@ -73,44 +73,40 @@ export interface SqliteLogRepairReport {
 }
 
 /**
- * Opens the file with the log's settings: WAL, exclusive locking (one writer process), and migrates the log tables,
- * waiting up to `busyTimeoutMs` (or until `deadline`, a `performance.now()` time) while another process holds the
- * file. Internal.
- *
- * The wait is this function's, not SQLite's. In exclusive locking mode a connection keeps every lock it took, so two
- * processes opening one log at once could each take the shared lock of their first read, then each wait in SQLite's
- * busy handler for the exclusive lock the other's shared lock denies: both failed `locked` when the timeout ran out,
- * and neither got the log. Here an attempt never waits inside SQLite (busy timeout 0): a busy attempt closes its
- * connection, which lets go of what it held, and tries again after a random pause of a few milliseconds.
- * @throws OmniRelayError unavailable `resourcelease.sqlite.locked` when another process holds the file past the wait;
- *   otherwise the coded error of `openFailedError` (never a raw SQLite error).
+ * Runs `attempt` (an open of a log) until it stops failing `resourcelease.sqlite.locked` or `busyTimeoutMs` has
+ * passed, pausing a few random milliseconds between attempts. The wait is this function's, not SQLite's: in exclusive
+ * locking mode a connection keeps every lock it took, so two processes opening one log at once could each take the
+ * shared lock of their first read, then each wait in SQLite's busy handler for the exclusive lock the other's shared
+ * lock denied; both failed `locked` when the timeout ran out, and neither got the log. An attempt that meets a lock
+ * closes its connection ({@link openLogDatabase}), which lets go of what it held. Internal.
+ * @throws the last attempt's error.
+ */
+export function whileLocked<T>(busyTimeoutMs: number, attempt: () => T): T {
+  const deadline = performance.now() + busyTimeoutMs;
+  for (let n = 0; ; n++) {
+    try {
+      return attempt();
+    } catch (error) {
+      const left = deadline - performance.now();
+      if (!(isOmniRelayError(error) && error.code === ErrorCodes.sqlite.locked) || left <= 0) throw error;
+      sleepSync(Math.min(left, lockRetryPauseMs(n)));
+    }
+  }
+}
+
+/**
+ * Opens the file with the log's settings: WAL, exclusive locking (one writer process), and migrates the log tables.
+ * One attempt that never waits inside SQLite (run it under {@link whileLocked}); afterwards the connection's busy
+ * timeout is `busyTimeoutMs`. Internal.
+ * @throws OmniRelayError unavailable `resourcelease.sqlite.locked` (connection closed) when another process holds the
+ *   file; otherwise the coded error of `openFailedError` (never a raw SQLite error).
  */
 export function openLogDatabase(
   path: string,
   table: string,
-  options: { busyTimeoutMs: number; synchronous: "FULL" | "NORMAL"; pageSizeBytes?: number; deadline?: number },
+  options: { busyTimeoutMs: number; synchronous: "FULL" | "NORMAL"; pageSizeBytes?: number },
 ): Database.Database {
   quoteTableName(table, "table");
-  const deadline = options.deadline ?? performance.now() + options.busyTimeoutMs;
-  for (let attempt = 0; ; attempt++) {
-    const opened = tryOpenLogDatabase(path, table, options);
-    if ("db" in opened) {
-      // The exclusive lock is held from here on; the timeout only matters to what SQLite itself may still wait on.
-      opened.db.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
-      return opened.db;
-    }
-    const left = deadline - performance.now();
-    if (left <= 0) throw lockedError(path, opened.busy);
-    sleepSync(Math.min(left, lockRetryPauseMs(attempt)));
-  }
-}
-
-/** One attempt of {@link openLogDatabase}: the database, or the SQLite error of a lock it met (connection closed). */
-function tryOpenLogDatabase(
-  path: string,
-  table: string,
-  options: { synchronous: "FULL" | "NORMAL"; pageSizeBytes?: number },
-): { db: Database.Database } | { busy: unknown } {
   let db: Database.Database;
   try {
     db = new Database(path, { timeout: 0 });
@@ -127,10 +123,12 @@ function tryOpenLogDatabase(
     if (String(mode).toLowerCase() !== "wal") throw new Error(`journal_mode is ${String(mode)}, not wal`);
     db.pragma(`synchronous = ${options.synchronous}`);
     migrate(db, `eventlog:${table}`, logMigrations(logTables(table)));
-    return { db };
+    // The exclusive lock is held from here on; the timeout only matters to what SQLite itself may still wait on.
+    db.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
+    return db;
   } catch (error) {
     db.close();
-    if (isBusy(error)) return { busy: error };
+    if (isBusy(error)) throw lockedError(path, error);
     throw openFailedError(error, path);
   }
 }
@@ -144,7 +142,7 @@ function isBusy(error: unknown): boolean {
  * The pause before a busy open's next attempt: random (so two processes that met do not meet again), growing from a
  * few milliseconds to at most 50, as SQLite's own busy handler does. Internal.
  */
-export function lockRetryPauseMs(attempt: number): number {
+function lockRetryPauseMs(attempt: number): number {
   const ceiling = Math.min(50, 2 << Math.min(attempt, 5));
   return 1 + Math.random() * ceiling;
 }
@@ -152,7 +150,7 @@ export function lockRetryPauseMs(attempt: number): number {
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
 /** Blocks this thread for `ms` (opening is synchronous; it runs at start-up or on the log's own thread). Internal. */
-export function sleepSync(ms: number): void {
+function sleepSync(ms: number): void {
   Atomics.wait(pause, 0, 0, ms);
 }
 
@@ -162,7 +160,7 @@ function writeLog(
   table: string,
   content: { rows: readonly RawEventRow[]; snapshots: readonly ResourceLeaseQueueSnapshot[]; now: number },
 ): void {
-  const db = openLogDatabase(path, table, { busyTimeoutMs: 5000, synchronous: "FULL" });
+  const db = whileLocked(5000, () => openLogDatabase(path, table, { busyTimeoutMs: 5000, synchronous: "FULL" }));
   try {
     const t = logTables(table);
     const insertRow = db.prepare(
